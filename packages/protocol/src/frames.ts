@@ -1,0 +1,79 @@
+import { z } from "zod";
+import { HostFactsSchema } from "./facts.ts";
+
+/**
+ * Agent ⇄ control-plane frames, protocol version 1. Every frame is JSON text in one
+ * WebSocket message. Both sides parse with these schemas and drop the connection on
+ * anything else.
+ */
+export const PROTOCOL_VERSION = 1;
+
+/** Frames larger than this close the connection (the receiver's ws maxPayload). */
+export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
+
+export const HEARTBEAT_INTERVAL_MS = 5_000;
+
+const AgentVersion = z.string().min(1).max(64);
+const RequestId = z.string().min(1).max(64);
+
+export const HelloFrame = z.object({
+  type: z.literal("hello"),
+  v: z.literal(PROTOCOL_VERSION),
+  agentVersion: AgentVersion,
+  facts: HostFactsSchema,
+});
+export const HeartbeatFrame = z.object({
+  type: z.literal("heartbeat"),
+  /** Agent wall-clock time, for skew diagnostics only. */
+  at: z.number().int().nonnegative(),
+});
+export const FactsFrame = z.object({ type: z.literal("facts"), facts: HostFactsSchema });
+export const ReplyFrame = z.object({
+  type: z.literal("reply"),
+  id: RequestId,
+  ok: z.boolean(),
+  result: z.unknown().optional(),
+  error: z.object({ code: z.string().max(64), message: z.string().max(4096) }).optional(),
+});
+
+export const AgentFrameSchema = z.discriminatedUnion("type", [HelloFrame, HeartbeatFrame, FactsFrame, ReplyFrame]);
+export type AgentFrame = z.infer<typeof AgentFrameSchema>;
+
+export const WelcomeFrame = z.object({
+  type: z.literal("welcome"),
+  v: z.literal(PROTOCOL_VERSION),
+  hostId: z.string().min(1).max(64),
+  heartbeatMs: z.number().int().positive(),
+});
+/** A command for the agent; it answers with a ReplyFrame carrying the same id. */
+export const CommandFrame = z.object({
+  type: z.literal("command"),
+  id: RequestId,
+  command: z.string().min(1).max(64),
+  args: z.unknown(),
+});
+
+export const ServerFrameSchema = z.discriminatedUnion("type", [WelcomeFrame, CommandFrame]);
+export type ServerFrame = z.infer<typeof ServerFrameSchema>;
+
+export type FrameParseResult<T> = { ok: true; frame: T } | { ok: false; reason: string };
+
+/** Parses one WebSocket message. Never throws: a bad frame is a reason string. */
+export function parseFrame<T>(schema: z.ZodType<T>, raw: string): FrameParseResult<T> {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { ok: false, reason: "frame is not valid JSON" };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? ` at ${issue.path.join(".")}` : "";
+    return { ok: false, reason: `invalid frame${where}: ${issue?.message ?? "unknown"}` };
+  }
+  return { ok: true, frame: parsed.data };
+}
+
+export const parseAgentFrame = (raw: string) => parseFrame(AgentFrameSchema, raw);
+export const parseServerFrame = (raw: string) => parseFrame(ServerFrameSchema, raw);

@@ -1,0 +1,3 @@
+export * from "./facts.ts";
+export * from "./frames.ts";
+export * from "./join.ts";
