@@ -1,0 +1,286 @@
+import { EventEmitter } from "node:events";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { randomUUID } from "node:crypto";
+import { WebSocketServer, type WebSocket, type RawData } from "ws";
+import type { Db } from "@berth/db";
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  HEARTBEAT_INTERVAL_MS,
+  PROTOCOL_VERSION,
+  parseAgentFrame,
+  type AgentFrame,
+  type HostFacts,
+  type ServerFrame,
+} from "@berth/protocol";
+import { DomainError } from "./errors.ts";
+import { verifyHostCredential } from "./host-credentials.ts";
+import type { Logger } from "./logger.ts";
+
+export interface AgentGatewayOptions {
+  db: Db;
+  logger: Logger;
+  /** Frames over this many bytes close the connection. */
+  maxFrameBytes?: number;
+  /** A host with no heartbeat for this long is marked offline. */
+  offlineAfterMs?: number;
+  heartbeatMs?: number;
+  /** How often the offline sweep runs. */
+  sweepIntervalMs?: number;
+  /** Heartbeats are kept in memory and written in one batch this often. */
+  flushIntervalMs?: number;
+  /** Time a connection gets to send its hello frame. */
+  helloTimeoutMs?: number;
+}
+
+export type HostStatusEvent = { hostId: string; status: "online" | "offline" };
+
+/** WebSocket close codes the agent understands. */
+export const CLOSE = {
+  invalidFrame: 1008,
+  tooBig: 1009,
+  replaced: 4000,
+  revoked: 4401,
+  helloTimeout: 4408,
+  shuttingDown: 1001,
+} as const;
+
+interface Session {
+  hostId: string;
+  ws: WebSocket;
+  ready: boolean;
+  remoteAddr: string | null;
+  pending: Map<string, { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout }>;
+}
+
+/**
+ * The control plane's end of the agent link: one WebSocket per host, authenticated with the
+ * host's credential on upgrade. It tracks liveness from heartbeats, relays commands and keeps
+ * host status in Postgres. Bad frames close only the connection that sent them.
+ */
+export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; connected: [string] }> {
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Map<string, Session>();
+  private readonly lastSeen = new Map<string, number>();
+  private readonly dirty = new Set<string>();
+  private timers: NodeJS.Timeout[] = [];
+  private readonly opts: Required<Omit<AgentGatewayOptions, "db" | "logger">>;
+
+  constructor(private readonly ctx: Pick<AgentGatewayOptions, "db" | "logger"> & AgentGatewayOptions) {
+    super();
+    this.opts = {
+      maxFrameBytes: ctx.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      offlineAfterMs: ctx.offlineAfterMs ?? 15_000,
+      heartbeatMs: ctx.heartbeatMs ?? HEARTBEAT_INTERVAL_MS,
+      sweepIntervalMs: ctx.sweepIntervalMs ?? 1_000,
+      flushIntervalMs: ctx.flushIntervalMs ?? 2_000,
+      helloTimeoutMs: ctx.helloTimeoutMs ?? 10_000,
+    };
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.opts.maxFrameBytes });
+  }
+
+  private get db() {
+    return this.ctx.db;
+  }
+  private get log() {
+    return this.ctx.logger;
+  }
+
+  start(): void {
+    const guard = (what: string, fn: () => Promise<void>) => () => {
+      fn().catch((err) => this.log.error({ err }, `${what} failed`));
+    };
+    this.timers.push(setInterval(guard("heartbeat flush", () => this.flushHeartbeats()), this.opts.flushIntervalMs));
+    this.timers.push(setInterval(guard("offline sweep", () => this.sweepOffline()), this.opts.sweepIntervalMs));
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    for (const s of this.sessions.values()) s.ws.close(CLOSE.shuttingDown, "control plane shutting down");
+    await this.flushHeartbeats().catch(() => {});
+    this.wss.close();
+  }
+
+  isConnected(hostId: string): boolean {
+    return this.sessions.get(hostId)?.ready === true;
+  }
+
+  connectedCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Handles an HTTP upgrade on the agent link path. Never throws. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on("error", () => {}); // a reset during the handshake must not crash the process
+    const auth = req.headers.authorization ?? "";
+    const presented = auth.startsWith("Bearer ") ? auth.slice(7).trim() : "";
+    const remoteAddr = req.socket.remoteAddress ?? null;
+    verifyHostCredential(this.db, presented)
+      .then((check) => {
+        if (!check.ok) {
+          this.log.warn({ remoteAddr, reason: check.reason }, "agent link refused");
+          return refuse(socket, 401, `host credential ${check.reason}`);
+        }
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, check.hostId, remoteAddr));
+      })
+      .catch((err) => {
+        this.log.error({ err }, "agent link authentication failed");
+        refuse(socket, 503, "control plane unavailable");
+      });
+  }
+
+  /** Sends a command to a connected host and resolves with its reply. */
+  command(hostId: string, command: string, args: unknown, timeoutMs = 30_000): Promise<unknown> {
+    const s = this.sessions.get(hostId);
+    if (!s?.ready) return Promise.reject(new DomainError("HOST_OFFLINE", "host is not connected"));
+    const id = randomUUID();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        s.pending.delete(id);
+        reject(new DomainError("TIMEOUT", `host did not answer ${command} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      s.pending.set(id, { resolve, reject, timer });
+      send(s.ws, { type: "command", id, command, args });
+    });
+  }
+
+  /** Closes a host's connection, e.g. after its credential was revoked. */
+  disconnect(hostId: string, code: number = CLOSE.revoked, reason = "host credential revoked"): void {
+    const s = this.sessions.get(hostId);
+    if (!s) return;
+    s.ws.close(code, reason);
+    // Don't wait for the agent's close frame: a revoked host must lose access now.
+    setTimeout(() => s.ws.terminate(), 1_000).unref();
+  }
+
+  private accept(ws: WebSocket, hostId: string, remoteAddr: string | null): void {
+    const previous = this.sessions.get(hostId);
+    if (previous) previous.ws.close(CLOSE.replaced, "replaced by a newer connection");
+    const session: Session = { hostId, ws, ready: false, remoteAddr, pending: new Map() };
+    this.sessions.set(hostId, session);
+    const helloTimer = setTimeout(() => ws.close(CLOSE.helloTimeout, "no hello frame"), this.opts.helloTimeoutMs);
+
+    ws.on("message", (data: RawData, isBinary: boolean) => {
+      if (isBinary) return this.reject(session, "binary frames are not part of the protocol");
+      const parsed = parseAgentFrame(rawToString(data));
+      if (!parsed.ok) return this.reject(session, parsed.reason);
+      if (!session.ready && parsed.frame.type !== "hello") return this.reject(session, "first frame must be hello");
+      if (parsed.frame.type === "hello") clearTimeout(helloTimer);
+      this.onFrame(session, parsed.frame).catch((err) => {
+        this.log.error({ err, hostId }, "agent frame handling failed");
+      });
+    });
+    ws.on("error", (err) => {
+      // ws reports an oversized frame here, then closes with 1009.
+      this.log.warn({ hostId, remoteAddr, err: err.message }, "agent link closed on error");
+    });
+    ws.on("close", (code, reason) => {
+      clearTimeout(helloTimer);
+      for (const p of session.pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(new DomainError("HOST_OFFLINE", "host disconnected"));
+      }
+      if (this.sessions.get(hostId) === session) this.sessions.delete(hostId);
+      this.log.info({ hostId, code, reason: reason.toString() }, "agent disconnected");
+    });
+  }
+
+  private reject(session: Session, reason: string): void {
+    this.log.warn({ hostId: session.hostId, remoteAddr: session.remoteAddr, reason }, "closing agent link: bad frame");
+    // Close reasons are limited to 123 bytes.
+    session.ws.close(CLOSE.invalidFrame, reason.slice(0, 120));
+  }
+
+  private async onFrame(session: Session, frame: AgentFrame): Promise<void> {
+    switch (frame.type) {
+      case "hello": {
+        const now = new Date();
+        await this.db.host.update({
+          where: { id: session.hostId },
+          data: { status: "online", lastSeenAt: now, agentVersion: frame.agentVersion, facts: frame.facts, remoteAddr: session.remoteAddr },
+        });
+        this.lastSeen.set(session.hostId, now.getTime());
+        session.ready = true;
+        send(session.ws, { type: "welcome", v: PROTOCOL_VERSION, hostId: session.hostId, heartbeatMs: this.opts.heartbeatMs });
+        this.log.info({ hostId: session.hostId, remoteAddr: session.remoteAddr }, "agent connected");
+        this.emit("connected", session.hostId);
+        this.emit("status", { hostId: session.hostId, status: "online" });
+        return;
+      }
+      case "heartbeat":
+        this.lastSeen.set(session.hostId, Date.now());
+        this.dirty.add(session.hostId);
+        return;
+      case "facts":
+        await this.updateFacts(session.hostId, frame.facts);
+        return;
+      case "reply": {
+        const p = session.pending.get(frame.id);
+        if (!p) return; // late reply after a timeout
+        session.pending.delete(frame.id);
+        clearTimeout(p.timer);
+        if (frame.ok) p.resolve(frame.result);
+        else p.reject(new DomainError("UNAVAILABLE", frame.error?.message ?? "agent reported an error"));
+        return;
+      }
+    }
+  }
+
+  private async updateFacts(hostId: string, facts: HostFacts): Promise<void> {
+    await this.db.host.update({ where: { id: hostId }, data: { facts } });
+  }
+
+  /** Writes buffered heartbeats in one statement, and brings hosts that came back online. */
+  async flushHeartbeats(): Promise<void> {
+    if (this.dirty.size === 0) return;
+    const ids = [...this.dirty];
+    this.dirty.clear();
+    const times = ids.map((id) => new Date(this.lastSeen.get(id) ?? Date.now()).toISOString());
+    // The CTE reads the statuses from before the update, so revived rows are exact.
+    const rows = await this.db.$queryRaw<Array<{ id: string; revived: boolean }>>`
+      with v as (select unnest(${ids}::text[]) as id, unnest(${times}::timestamptz[]) as t),
+           prev as (select h.id from host h join v on v.id = h.id where h.status <> 'online')
+      update host set "lastSeenAt" = v.t, status = 'online'
+      from v where host.id = v.id
+      returning host.id, host.id in (select id from prev) as revived`;
+    for (const r of rows) if (r.revived) this.emit("status", { hostId: r.id, status: "online" });
+  }
+
+  /** Marks hosts offline whose last heartbeat is older than the limit, and drops their sockets. */
+  async sweepOffline(): Promise<void> {
+    const cutoff = Date.now() - this.opts.offlineAfterMs;
+    for (const [hostId, seen] of this.lastSeen) {
+      if (seen < cutoff) {
+        this.lastSeen.delete(hostId);
+        this.sessions.get(hostId)?.ws.terminate();
+      }
+    }
+    const gone = await this.db.$queryRaw<Array<{ id: string }>>`
+      update host set status = 'offline'
+      where status = 'online' and ("lastSeenAt" is null or "lastSeenAt" < ${new Date(cutoff)})
+      returning id`;
+    for (const { id } of gone) {
+      this.log.info({ hostId: id }, "host offline: no heartbeat");
+      this.emit("status", { hostId: id, status: "offline" });
+    }
+  }
+}
+
+function send(ws: WebSocket, frame: ServerFrame): void {
+  if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+}
+
+function rawToString(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString("utf8");
+  return data.toString("utf8");
+}
+
+function refuse(socket: Duplex, status: 401 | 503, message: string): void {
+  const text = status === 401 ? "Unauthorized" : "Service Unavailable";
+  const body = JSON.stringify({ error: message });
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,42 @@
+/**
+ * Domain errors. Services throw these; the edges (tRPC middleware, HTTP routes, the agent
+ * gateway) map them to their own error shapes. Nothing below the edge knows about HTTP.
+ */
+export type DomainErrorCode =
+  | "NOT_FOUND"
+  | "CONFLICT"
+  | "INVALID"
+  | "UNAUTHENTICATED"
+  | "FORBIDDEN"
+  | "HOST_OFFLINE"
+  | "TIMEOUT"
+  | "UNAVAILABLE";
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: DomainErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "DomainError";
+  }
+}
+
+export const notFound = (what: string) => new DomainError("NOT_FOUND", `${what} not found`);
+export const conflict = (msg: string) => new DomainError("CONFLICT", msg);
+export const invalid = (msg: string) => new DomainError("INVALID", msg);
+export const forbidden = (msg = "you are not allowed to do that") => new DomainError("FORBIDDEN", msg);
+
+/** Why a join token was refused. The message is safe to show to the joining agent. */
+export type JoinTokenRefusal = "malformed" | "unknown" | "expired" | "revoked" | "exhausted" | "fingerprint";
+
+export class JoinTokenError extends DomainError {
+  constructor(readonly reason: JoinTokenRefusal, message: string) {
+    super("UNAUTHENTICATED", message);
+    this.name = "JoinTokenError";
+  }
+}
+
+export function isDomainError(e: unknown): e is DomainError {
+  return e instanceof DomainError;
+}
