@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+// berth-agent: join a control plane, then run the host's agent.
+//   berth-agent join --url URL --token TOKEN [--name NAME] [--state-dir DIR] [--no-run]
+//   berth-agent run [--state-dir DIR]
+import { parseArgs } from "node:util";
+import { hostname } from "node:os";
+import { mkdirSync } from "node:fs";
+import { pino } from "pino";
+import { z } from "zod";
+import { AGENT_VERSION } from "./version.ts";
+import { collectHostFacts } from "./facts/host-facts.ts";
+import { loadCredential, saveCredential } from "./state/credential-store.ts";
+import { joinControlPlane, JoinError } from "./link/join.ts";
+import { AgentLink } from "./link/agent-link.ts";
+
+/** Exit status for a configuration problem (sysexits EX_CONFIG); the systemd unit does not restart on it. */
+const EX_CONFIG = 78;
+
+const logger = pino({ name: "berth-agent", level: process.env.LOG_LEVEL ?? "info" });
+
+const ArgsSchema = z.object({
+  url: z.url({ protocol: /^https?$/, error: "--url must be an http(s) URL" }).optional(),
+  token: z.string().min(1).optional(),
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "--name may contain letters, digits, '.', '_' and '-'").optional(),
+  "state-dir": z.string().min(1).default(process.env.BERTH_STATE_DIR ?? "/var/lib/berth"),
+  "no-run": z.boolean().default(false),
+});
+
+function usage(): never {
+  process.stderr.write(
+    "usage:\n  berth-agent join --url URL --token TOKEN [--name NAME] [--state-dir DIR] [--no-run]\n  berth-agent run [--state-dir DIR]\n  berth-agent version\n",
+  );
+  process.exit(2);
+}
+
+async function runLink(stateDir: string): Promise<never> {
+  const credential = loadCredential(stateDir);
+  if (!credential) {
+    logger.error({ stateDir }, "this host has not joined a control plane; run `berth-agent join --url URL --token TOKEN`");
+    process.exit(EX_CONFIG);
+  }
+  const link = new AgentLink({
+    credential,
+    agentVersion: AGENT_VERSION,
+    logger,
+    collectFacts: () => collectHostFacts(stateDir),
+    commands: {
+      // Round-trip check for the command channel; the runtime layers register their own commands.
+      ping: async () => ({ pong: true, at: Date.now(), agentVersion: AGENT_VERSION }),
+    },
+  });
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => link.stop());
+  link.start();
+  const end = await link.done;
+  process.exit(end === "refused" ? EX_CONFIG : 0);
+}
+
+async function main(): Promise<void> {
+  const [cmd, ...rest] = process.argv.slice(2);
+  if (cmd === "version" || cmd === "--version") {
+    process.stdout.write(`berth-agent ${AGENT_VERSION}\n`);
+    return;
+  }
+  if (cmd !== "join" && cmd !== "run") usage();
+  let raw;
+  try {
+    raw = parseArgs({
+      args: rest,
+      options: { url: { type: "string" }, token: { type: "string" }, name: { type: "string" }, "state-dir": { type: "string" }, "no-run": { type: "boolean" } },
+      strict: true,
+    }).values;
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    usage();
+  }
+  const parsed = ArgsSchema.safeParse(raw);
+  if (!parsed.success) {
+    process.stderr.write(`berth-agent: ${parsed.error.issues.map((i) => i.message).join("; ")}\n`);
+    process.exit(2);
+  }
+  const args = parsed.data;
+  const stateDir = args["state-dir"];
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+
+  if (cmd === "join") {
+    if (!args.url || !args.token) {
+      process.stderr.write("berth-agent join needs --url and --token\n");
+      process.exit(2);
+    }
+    const existing = loadCredential(stateDir);
+    if (existing) {
+      logger.info({ hostId: existing.hostId, url: existing.url }, "already joined; using the stored credential");
+    } else {
+      try {
+        const cred = await joinControlPlane({
+          url: args.url,
+          token: args.token,
+          name: args.name ?? hostname().split(".")[0] ?? "host",
+          agentVersion: AGENT_VERSION,
+          facts: await collectHostFacts(stateDir),
+        });
+        saveCredential(stateDir, cred);
+        logger.info({ hostId: cred.hostId, name: cred.name }, "joined the control plane");
+      } catch (e) {
+        process.stderr.write(`berth-agent: ${e instanceof JoinError || e instanceof Error ? e.message : String(e)}\n`);
+        process.exit(EX_CONFIG);
+      }
+    }
+    if (args["no-run"]) return;
+  }
+  await runLink(stateDir);
+}
+
+main().catch((err) => {
+  logger.fatal({ err }, "agent crashed");
+  process.exit(1);
+});

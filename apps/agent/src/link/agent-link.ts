@@ -1,0 +1,177 @@
+import { WebSocket } from "ws";
+import {
+  AGENT_PATHS,
+  DEFAULT_MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  parseServerFrame,
+  type AgentFrame,
+  type HostFacts,
+} from "@berth/protocol";
+import type { Logger } from "pino";
+import type { LinkCredential } from "../state/credential-store.ts";
+import { Backoff } from "./backoff.ts";
+
+/** Close codes from the control plane that mean "stop trying" (see core's CLOSE). */
+const CLOSE_REVOKED = 4401;
+
+export type CommandHandler = (args: unknown) => Promise<unknown>;
+
+export interface AgentLinkOptions {
+  credential: LinkCredential;
+  agentVersion: string;
+  logger: Logger;
+  collectFacts(): Promise<HostFacts>;
+  /** How often facts are re-read and sent when they changed. */
+  factsIntervalMs?: number;
+  commands?: Record<string, CommandHandler>;
+  backoff?: Backoff;
+}
+
+/**
+ * The agent's end of the link: dials out, says hello with the host facts, heartbeats at the
+ * interval the control plane asks for, answers commands, and reconnects with backoff.
+ * A refused credential (HTTP 401 or close 4401) ends the link for good.
+ */
+export class AgentLink {
+  private ws: WebSocket | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private factsTimer: NodeJS.Timeout | null = null;
+  private retry: NodeJS.Timeout | null = null;
+  private lastFactsJson = "";
+  private stopped = false;
+  private readonly backoff: Backoff;
+  private resolveDone!: (reason: "stopped" | "refused") => void;
+  /** Resolves when the link ends: stopped locally, or refused by the control plane. */
+  readonly done = new Promise<"stopped" | "refused">((r) => (this.resolveDone = r));
+
+  constructor(private readonly opts: AgentLinkOptions) {
+    this.backoff = opts.backoff ?? new Backoff();
+  }
+
+  private get log() {
+    return this.opts.logger;
+  }
+
+  start(): void {
+    this.connect();
+    this.factsTimer = setInterval(() => void this.sendFactsIfChanged(), this.opts.factsIntervalMs ?? 30_000);
+  }
+
+  stop(): void {
+    this.finish("stopped");
+  }
+
+  private finish(reason: "stopped" | "refused"): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    if (this.factsTimer) clearInterval(this.factsTimer);
+    this.stopHeartbeat();
+    this.ws?.close(1000, "agent stopping");
+    this.resolveDone(reason);
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const url = new URL(AGENT_PATHS.link, this.opts.credential.url);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(url, {
+      headers: { authorization: `Bearer ${this.opts.credential.credential}` },
+      maxPayload: DEFAULT_MAX_FRAME_BYTES,
+      handshakeTimeout: 10_000,
+    });
+    this.ws = ws;
+
+    ws.on("unexpected-response", (_req, res) => {
+      if (res.statusCode === 401 || res.statusCode === 403) {
+        this.log.error({ status: res.statusCode }, "control plane refused this host's credential; re-join with a new token");
+        ws.terminate();
+        this.finish("refused");
+        return;
+      }
+      this.log.warn({ status: res.statusCode }, "control plane refused the link");
+      ws.terminate();
+    });
+    ws.on("open", async () => {
+      try {
+        const facts = await this.opts.collectFacts();
+        this.lastFactsJson = JSON.stringify(facts);
+        this.send({ type: "hello", v: PROTOCOL_VERSION, agentVersion: this.opts.agentVersion, facts });
+      } catch (err) {
+        this.log.error({ err }, "could not collect host facts");
+        ws.close();
+      }
+    });
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) return;
+      const parsed = parseServerFrame(data.toString());
+      if (!parsed.ok) {
+        this.log.warn({ reason: parsed.reason }, "ignoring invalid frame from control plane");
+        return;
+      }
+      const frame = parsed.frame;
+      if (frame.type === "welcome") {
+        this.backoff.reset();
+        this.startHeartbeat(frame.heartbeatMs);
+        this.log.info({ hostId: frame.hostId, url: this.opts.credential.url }, "linked to control plane");
+      } else if (frame.type === "command") {
+        void this.runCommand(frame.id, frame.command, frame.args);
+      }
+    });
+    ws.on("error", (err) => this.log.warn({ err: err.message }, "link error"));
+    ws.on("close", (code, reason) => {
+      this.stopHeartbeat();
+      if (this.ws === ws) this.ws = null;
+      if (code === CLOSE_REVOKED) {
+        this.log.error({ reason: reason.toString() }, "control plane revoked this host");
+        this.finish("refused");
+        return;
+      }
+      if (this.stopped) return;
+      const delay = this.backoff.next();
+      this.log.info({ code, reason: reason.toString(), retryInMs: delay }, "link closed; reconnecting");
+      this.retry = setTimeout(() => this.connect(), delay);
+    });
+  }
+
+  private send(frame: AgentFrame): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  private startHeartbeat(ms: number): void {
+    this.stopHeartbeat();
+    this.heartbeat = setInterval(() => this.send({ type: "heartbeat", at: Date.now() }), ms);
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+  }
+
+  private async sendFactsIfChanged(): Promise<void> {
+    if (this.ws?.readyState !== WebSocket.OPEN) return;
+    try {
+      const facts = await this.opts.collectFacts();
+      const json = JSON.stringify(facts);
+      if (json !== this.lastFactsJson) {
+        this.lastFactsJson = json;
+        this.send({ type: "facts", facts });
+      }
+    } catch (err) {
+      this.log.warn({ err }, "could not refresh host facts");
+    }
+  }
+
+  private async runCommand(id: string, command: string, args: unknown): Promise<void> {
+    const handler = this.opts.commands?.[command];
+    if (!handler) {
+      this.send({ type: "reply", id, ok: false, error: { code: "UNKNOWN_COMMAND", message: `unknown command ${command}` } });
+      return;
+    }
+    try {
+      this.send({ type: "reply", id, ok: true, result: await handler(args) });
+    } catch (e) {
+      this.send({ type: "reply", id, ok: false, error: { code: "FAILED", message: e instanceof Error ? e.message : String(e) } });
+    }
+  }
+}
