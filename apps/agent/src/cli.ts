@@ -100,7 +100,7 @@ async function main(): Promise<void> {
           facts: await collectHostFacts(stateDir),
         });
         saveCredential(stateDir, cred);
-        logger.info({ hostId: cred.hostId, name: cred.name }, "joined the control plane");
+        logger.info({ hostId: cred.hostId, hostName: cred.name }, "joined the control plane");
       } catch (e) {
         process.stderr.write(`berth-agent: ${e instanceof JoinError || e instanceof Error ? e.message : String(e)}\n`);
         process.exit(EX_CONFIG);

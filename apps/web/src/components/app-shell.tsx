@@ -1,0 +1,55 @@
+"use client";
+import Link from "next/link";
+import { usePathname, useRouter } from "next/navigation";
+import { useEffect, type ReactNode } from "react";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTRPC } from "../client/trpc";
+import { authClient } from "../client/auth-client";
+import { Spinner } from "./ui";
+
+/** Frame for signed-in pages: sends visitors without a session to /login. */
+export function AppShell({ children }: { children: ReactNode }) {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const pathname = usePathname();
+  const queryClient = useQueryClient();
+  const me = useQuery(trpc.auth.me.queryOptions());
+
+  useEffect(() => {
+    if (me.isSuccess && !me.data) router.replace(`/login?next=${encodeURIComponent(pathname)}`);
+  }, [me.isSuccess, me.data, router, pathname]);
+
+  if (me.isPending || (me.isSuccess && !me.data)) return <Spinner />;
+  const role = me.data?.memberships[0]?.role;
+
+  async function signOut() {
+    await authClient.signOut();
+    queryClient.clear();
+    router.replace("/login");
+  }
+
+  return (
+    <div className="min-h-screen">
+      <nav className="border-b border-slate-200 bg-white">
+        <div className="mx-auto flex max-w-6xl items-center gap-6 px-4 py-3">
+          <Link href="/hosts" className="text-lg font-bold text-indigo-700">
+            ⚓ Berth
+          </Link>
+          <Link href="/hosts" className={`text-sm ${pathname.startsWith("/hosts") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
+            Hosts
+          </Link>
+          <div className="ml-auto flex items-center gap-3 text-sm text-slate-600">
+            <span data-testid="current-user">
+              {me.data?.user.email}
+              {role && <span className="ml-1 rounded bg-slate-100 px-1.5 py-0.5 text-xs">{role}</span>}
+            </span>
+            <button onClick={signOut} className="text-slate-500 hover:text-slate-900">
+              Sign out
+            </button>
+          </div>
+        </div>
+      </nav>
+      <main className="mx-auto max-w-6xl px-4 py-6">{children}</main>
+    </div>
+  );
+}

@@ -1,0 +1,63 @@
+"use client";
+import type { ButtonHTMLAttributes, ReactNode } from "react";
+
+export function Button({ variant = "primary", className = "", ...props }: ButtonHTMLAttributes<HTMLButtonElement> & { variant?: "primary" | "secondary" | "danger" }) {
+  const styles = {
+    primary: "bg-indigo-600 text-white hover:bg-indigo-500 disabled:bg-indigo-300",
+    secondary: "bg-white text-slate-700 ring-1 ring-slate-300 hover:bg-slate-50 disabled:text-slate-400",
+    danger: "bg-red-600 text-white hover:bg-red-500 disabled:bg-red-300",
+  }[variant];
+  return <button className={`rounded-md px-3 py-1.5 text-sm font-medium shadow-sm ${styles} ${className}`} {...props} />;
+}
+
+export function StatusBadge({ status }: { status: "online" | "offline" | "pending" }) {
+  const styles = {
+    online: "bg-emerald-100 text-emerald-800 ring-emerald-600/20",
+    offline: "bg-slate-100 text-slate-600 ring-slate-500/20",
+    pending: "bg-amber-100 text-amber-800 ring-amber-600/20",
+  }[status];
+  const dot = { online: "bg-emerald-500", offline: "bg-slate-400", pending: "bg-amber-500" }[status];
+  return (
+    <span data-testid="host-status" data-status={status} className={`inline-flex items-center gap-1.5 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${styles}`}>
+      <span className={`h-1.5 w-1.5 rounded-full ${dot}`} />
+      {status}
+    </span>
+  );
+}
+
+export function ErrorBox({ error, onRetry }: { error: { message: string } | null; onRetry?: () => void }) {
+  if (!error) return null;
+  return (
+    <div role="alert" className="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800">
+      {error.message}
+      {onRetry && (
+        <button className="ml-3 underline" onClick={onRetry}>
+          Retry
+        </button>
+      )}
+    </div>
+  );
+}
+
+export function Spinner({ label = "Loading…" }: { label?: string }) {
+  return (
+    <div role="status" className="flex items-center gap-2 p-6 text-sm text-slate-500">
+      <span className="h-4 w-4 animate-spin rounded-full border-2 border-slate-300 border-t-indigo-600" />
+      {label}
+    </div>
+  );
+}
+
+export function Card({ title, children, actions }: { title?: string; children: ReactNode; actions?: ReactNode }) {
+  return (
+    <section className="rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
+      {title && (
+        <header className="flex items-center justify-between border-b border-slate-100 px-4 py-3">
+          <h2 className="text-sm font-semibold text-slate-700">{title}</h2>
+          {actions}
+        </header>
+      )}
+      <div className="p-4">{children}</div>
+    </section>
+  );
+}

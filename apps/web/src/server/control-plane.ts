@@ -1,0 +1,127 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Duplex } from "node:stream";
+import { createHTTPHandler } from "@trpc/server/adapters/standalone";
+import { toNodeHandler, fromNodeHeaders } from "better-auth/node";
+import { createDb, type Db } from "@berth/db";
+import { AgentGateway, createLogger, ensureDefaultTeam, type AuditChannel } from "@berth/core";
+import { appRouter, createAuth, loadMemberships, type Auth, type Context } from "@berth/api";
+import { AGENT_PATHS } from "@berth/protocol";
+import type { Env } from "./env.ts";
+import { agentJoinRoute } from "./routes/agent-join.ts";
+import { agentBundleRoute, installScriptRoute } from "./routes/install.ts";
+import { clientIp, sendJson } from "./routes/http-util.ts";
+
+const repoRoot = join(fileURLToPath(new URL(".", import.meta.url)), "../../../..");
+export const DEFAULT_AGENT_BUNDLE = join(repoRoot, "apps/agent/dist/berth-agent.js");
+
+export interface NextHandlers {
+  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  upgrade?(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> | void;
+  close?(): Promise<void>;
+}
+
+export interface ControlPlane {
+  server: Server;
+  db: Db;
+  gateway: AgentGateway;
+  auth: Auth;
+  url: string;
+  listen(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * One control-plane process: the tRPC API, better-auth, the agent gateway and install
+ * endpoints on one HTTP server, with Next.js behind them for every other path.
+ */
+export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane {
+  const log = createLogger("berth-web");
+  const db = createDb(env.DATABASE_URL, { poolSize: 20 });
+  const fingerprint: string | null = null; // plain HTTP; TLS termination with a pinned cert is not built yet
+  const gateway = new AgentGateway({ db, logger: log.child({ part: "gateway" }), offlineAfterMs: env.BERTH_OFFLINE_AFTER_MS, maxFrameBytes: env.BERTH_MAX_FRAME_BYTES });
+  const publicOrigin = new URL(env.PUBLIC_URL).origin;
+  const auth = createAuth({
+    db,
+    secret: env.BETTER_AUTH_SECRET,
+    baseURL: env.PUBLIC_URL,
+    trustedOrigins: [publicOrigin, `http://127.0.0.1:${env.PORT}`, `http://localhost:${env.PORT}`],
+  });
+  const authHandler = toNodeHandler(auth);
+  const bundlePath = env.BERTH_AGENT_BUNDLE ?? DEFAULT_AGENT_BUNDLE;
+
+  const trpc = createHTTPHandler({
+    router: appRouter,
+    basePath: "/api/trpc/",
+    async createContext({ req }): Promise<Context> {
+      const session = await auth.api.getSession({ headers: fromNodeHeaders(req.headers) });
+      const user = session ? { id: session.user.id, email: session.user.email, name: session.user.name } : null;
+      const channel: AuditChannel = req.headers["x-berth-channel"] === "ui" ? "ui" : "trpc";
+      return {
+        db,
+        gateway,
+        user,
+        memberships: user ? await loadMemberships(db, user.id) : [],
+        sourceIp: clientIp(req),
+        channel,
+        publicUrl: env.PUBLIC_URL,
+        fingerprint,
+      };
+    },
+    onError({ error, path }) {
+      if (error.code === "INTERNAL_SERVER_ERROR") log.error({ err: error, path }, "tRPC procedure failed");
+    },
+  });
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    if (path.startsWith("/api/trpc/")) return trpc(req, res);
+    if (path.startsWith("/api/auth/")) return authHandler(req, res);
+    if (path === AGENT_PATHS.join) return agentJoinRoute(req, res, db, fingerprint, log);
+    if (path === AGENT_PATHS.install) return installScriptRoute(req, res, env.PUBLIC_URL);
+    if (path === AGENT_PATHS.bundle) return agentBundleRoute(req, res, bundlePath);
+    if (path === "/healthz") return sendJson(res, 200, { ok: true, agents: gateway.connectedCount() });
+    if (next) return next.handle(req, res);
+    sendJson(res, 404, { error: "not found" });
+  }
+
+  const server = createServer((req, res) => {
+    route(req, res).catch((err) => {
+      log.error({ err, url: req.url }, "request failed");
+      if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
+      else res.destroy();
+    });
+  });
+  server.on("upgrade", (req, socket, head) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === AGENT_PATHS.link) return gateway.handleUpgrade(req, socket, head);
+    if (next?.upgrade) return void next.upgrade(req, socket, head);
+    socket.destroy();
+  });
+  server.on("clientError", (_err, socket) => socket.destroy());
+
+  return {
+    server,
+    db,
+    gateway,
+    auth,
+    url: env.PUBLIC_URL,
+    async listen() {
+      await ensureDefaultTeam(db);
+      gateway.start();
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(env.PORT, env.HOST, () => resolve());
+      });
+    },
+    async close() {
+      await gateway.stop();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await next?.close?.();
+      await db.$disconnect();
+    },
+  };
+}

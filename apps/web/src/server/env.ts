@@ -1,0 +1,32 @@
+import { z } from "zod";
+
+/** The control plane's whole configuration, checked once at start-up. */
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
+  PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  /** Listen address. Loopback by default; 0.0.0.0 to serve other hosts. */
+  HOST: z.string().default("127.0.0.1"),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, "DATABASE_URL must be a postgresql:// URL"),
+  /** The URL agents and browsers use; defaults to http://HOST:PORT (loopback for 0.0.0.0). */
+  PUBLIC_URL: z.url().optional(),
+  BETTER_AUTH_SECRET: z.string().min(32, "BETTER_AUTH_SECRET must be at least 32 characters"),
+  BERTH_AGENT_BUNDLE: z.string().optional(),
+  BERTH_OFFLINE_AFTER_MS: z.coerce.number().int().min(1000).default(15_000),
+  BERTH_MAX_FRAME_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  /** "0" serves only the API, the agent gateway and the install endpoints (tests, benchmarks). */
+  BERTH_WEB_UI: z.enum(["0", "1"]).default("1"),
+  LOG_LEVEL: z.string().default("info"),
+});
+
+export type Env = z.infer<typeof EnvSchema> & { PUBLIC_URL: string };
+
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const parsed = EnvSchema.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`).join("\n");
+    throw new Error(`invalid control-plane environment:\n${lines}`);
+  }
+  const e = parsed.data;
+  const host = e.HOST === "0.0.0.0" || e.HOST === "::" ? "127.0.0.1" : e.HOST;
+  return { ...e, PUBLIC_URL: (e.PUBLIC_URL ?? `http://${host}:${e.PORT}`).replace(/\/+$/, "") };
+}

@@ -1,0 +1,46 @@
+import { z } from "zod";
+import { createJoinToken, getJoinToken, listJoinTokens, revokeJoinToken } from "@berth/core";
+import { AGENT_PATHS } from "@berth/protocol";
+import { requireTeamRole, router, teamsWithRole, withRole } from "../trpc.ts";
+
+/** The one-line install command an operator pastes on a new server. */
+export function installCommand(publicUrl: string, token: string): string {
+  const base = publicUrl.replace(/\/+$/, "");
+  return `curl -fsSL ${base}${AGENT_PATHS.install} | sudo sh -s -- --url ${base} --token ${token}`;
+}
+
+export const joinTokensRouter = router({
+  create: withRole("admin")
+    .input(
+      z.object({
+        teamId: z.string().min(1).max(64).optional(),
+        description: z.string().trim().max(200).default(""),
+        /** Lifetime in seconds: at least a minute, at most a year; null for no expiry. */
+        expiresInSeconds: z.number().int().min(60).max(366 * 24 * 3600).nullable().default(24 * 3600),
+        maxUses: z.number().int().min(1).max(10_000).nullable().default(null),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const teamId = input.teamId ?? teamsWithRole(ctx, "admin")[0]!;
+      requireTeamRole(ctx, teamId, "admin");
+      const { token, record } = await createJoinToken(ctx.db, {
+        teamId,
+        description: input.description,
+        expiresInSeconds: input.expiresInSeconds,
+        maxUses: input.maxUses,
+        createdById: ctx.user.id,
+        fingerprint: ctx.fingerprint,
+      });
+      // The secret is returned once, here, and never again.
+      return { token, record, command: installCommand(ctx.publicUrl, token) };
+    }),
+
+  list: withRole("admin").query(({ ctx }) => listJoinTokens(ctx.db, teamsWithRole(ctx, "admin"))),
+
+  revoke: withRole("admin")
+    .input(z.object({ id: z.string().min(1).max(64) }))
+    .mutation(async ({ ctx, input }) => {
+      requireTeamRole(ctx, (await getJoinToken(ctx.db, input.id)).teamId, "admin");
+      return revokeJoinToken(ctx.db, input.id);
+    }),
+});

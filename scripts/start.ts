@@ -1,0 +1,103 @@
+// `npm start`: database, migrations, builds, then the control plane and a local agent that joins it.
+// Ctrl-C stops all of it; the data stays in .berth/ for the next run.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { createDb } from "@berth/db";
+import { createJoinToken, ensureDefaultTeam } from "@berth/core";
+import { openMigratedDatabase } from "./database.ts";
+import { agentBundlePath, buildAgentBundle, buildWeb } from "./build.ts";
+import { dataDir, repoRoot } from "./paths.ts";
+import { authSecret } from "./secrets.ts";
+
+const port = Number(process.env.PORT ?? 3000);
+const host = process.env.HOST ?? "127.0.0.1";
+const publicUrl = process.env.PUBLIC_URL ?? `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+const agentStateDir = join(dataDir, "agent");
+const children: ChildProcess[] = [];
+
+const db = await openMigratedDatabase();
+await buildAgentBundle();
+buildWeb();
+
+const server = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "apps/web/server.ts")], {
+  cwd: join(repoRoot, "apps/web"),
+  stdio: "inherit",
+  env: { ...process.env, NODE_ENV: "production", DATABASE_URL: db.url, PORT: String(port), HOST: host, PUBLIC_URL: publicUrl, BETTER_AUTH_SECRET: authSecret() },
+});
+children.push(server);
+
+async function waitHealthy(): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (server.exitCode !== null) throw new Error(`control plane exited with ${server.exitCode}`);
+    const ok = await fetch(`${publicUrl}/healthz`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error("control plane did not become healthy within 60 s");
+}
+
+/** The local agent: joins once with a single-use token minted straight in the database, then runs. */
+async function startLocalAgent(allowRejoin = true): Promise<void> {
+  const args = [agentBundlePath];
+  if (existsSync(join(agentStateDir, "credential.json"))) {
+    args.push("run", "--state-dir", agentStateDir);
+  } else {
+    const prisma = createDb(db.url, { poolSize: 1 });
+    const team = await ensureDefaultTeam(prisma);
+    const { token } = await createJoinToken(prisma, { teamId: team.id, description: "npm start: local agent", expiresInSeconds: 600, maxUses: 1, fingerprint: null });
+    await prisma.$disconnect();
+    args.push("join", "--url", publicUrl, "--token", token, "--state-dir", agentStateDir, "--name", "local");
+  }
+  const agent = spawn(process.execPath, args, { stdio: "inherit", env: { ...process.env, BERTH_STATE_DIR: agentStateDir } });
+  children.push(agent);
+  agent.on("exit", (code) => {
+    if (code === 78 && allowRejoin && !stopping) {
+      // The stored credential was refused (e.g. the database was reset): join afresh, once.
+      console.log("[berth] local agent credential refused; re-joining");
+      rmSync(join(agentStateDir, "credential.json"), { force: true });
+      void startLocalAgent(false);
+    }
+  });
+}
+
+let stopping = false;
+async function stop(code: number): Promise<never> {
+  if (stopping) process.exit(code);
+  stopping = true;
+  for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
+  await Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once("exit", r)))));
+  await db.stop();
+  process.exit(code);
+}
+process.on("SIGINT", () => void stop(0));
+process.on("SIGTERM", () => void stop(0));
+server.on("exit", (code) => {
+  if (!stopping) {
+    console.error(`[berth] control plane exited (${code}); stopping`);
+    void stop(1);
+  }
+});
+
+try {
+  await waitHealthy();
+  await startLocalAgent();
+} catch (e) {
+  console.error(`[berth] ${(e as Error).message}`);
+  await stop(1);
+}
+
+const users = await (async () => {
+  const prisma = createDb(db.url, { poolSize: 1 });
+  try {
+    return await prisma.user.count();
+  } finally {
+    await prisma.$disconnect();
+  }
+})();
+console.log(`
+  Berth is running at ${publicUrl}
+  ${users === 0 ? "Open it and create the first account: it becomes the owner." : "Open it and sign in with your account."}
+  The local host joins as "local". Press Ctrl-C to stop; data is kept in ${dataDir}.
+`);
