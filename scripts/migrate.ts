@@ -16,6 +16,8 @@ const snapshotPath = join(migrationsDir, "schema.snapshot.prisma");
 const noFilters = { externalTables: [], externalEnums: [] };
 
 interface Engine {
+  /** Closes the database connections the engine opened; free() alone leaves them open. */
+  dispose(): Promise<void>;
   diff(p: unknown): Promise<{ exitCode: number; stdout?: string }>;
   applyMigrations(p: unknown): Promise<{ appliedMigrationNames: string[] }>;
   free(): void;
@@ -30,11 +32,31 @@ async function loadEngine(connectionString: string): Promise<Engine> {
   bg.__wbg_set_wasm(instance.exports);
   (instance.exports.__wbindgen_start as () => void)();
   const schema = readFileSync(schemaPath, "utf8");
-  const adapter = bindMigrationAwareSqlAdapterFactory(new PrismaPg({ connectionString }));
+  // Track the adapters the engine connects, so their pools can be closed when we are done.
+  const opened: Array<{ dispose(): Promise<void> }> = [];
+  const factory = new PrismaPg({ connectionString });
+  const tracked = new Proxy(factory, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (prop !== "connect" && prop !== "connectToShadowDb") return typeof v === "function" ? v.bind(target) : v;
+      return async (...args: unknown[]) => {
+        const a = await (v as (...x: unknown[]) => Promise<{ dispose(): Promise<void> }>).apply(target, args);
+        opened.push(a);
+        return a;
+      };
+    },
+  });
+  const adapter = bindMigrationAwareSqlAdapterFactory(tracked);
   const log = (msg: string) => {
     if (process.env.BERTH_MIGRATE_DEBUG) process.stderr.write(`[schema-engine] ${msg}\n`);
   };
-  return bg.SchemaEngine.new({ datamodels: [["schema.prisma", schema]] }, log, adapter) as Promise<Engine>;
+  const engine = (await bg.SchemaEngine.new({ datamodels: [["schema.prisma", schema]] }, log, adapter)) as Omit<Engine, "dispose">;
+  return Object.assign(engine, {
+    async dispose() {
+      engine.free();
+      await Promise.all(opened.map((a) => a.dispose().catch(() => {})));
+    },
+  });
 }
 
 function schemaSource(content: string) {
@@ -78,7 +100,7 @@ export async function deployMigrations(connectionString: string): Promise<string
     });
     return out.appliedMigrationNames;
   } finally {
-    engine.free();
+    await engine.dispose();
   }
 }
 
@@ -89,7 +111,7 @@ export async function pendingSchemaDiff(connectionString: string): Promise<strin
   try {
     return await diffSql(engine);
   } finally {
-    engine.free();
+    await engine.dispose();
   }
 }
 

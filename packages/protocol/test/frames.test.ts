@@ -1,0 +1,67 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseAgentFrame, parseServerFrame, type HostFacts } from "../src/index.ts";
+
+export const sampleFacts: HostFacts = {
+  hostname: "h1",
+  os: { id: "debian", name: "Debian GNU/Linux", version: "12", prettyName: "Debian GNU/Linux 12 (bookworm)" },
+  kernel: "6.1.0",
+  arch: "amd64",
+  cpus: 2,
+  memoryBytes: 2 ** 30,
+  disk: { path: "/var/lib/berth", totalBytes: 10 * 2 ** 30, freeBytes: 5 * 2 ** 30 },
+  addresses: [{ iface: "eth0", family: "IPv4", address: "10.0.0.2" }],
+  versions: { runc: "1.1.5", conmon: "2.1.6", nft: null },
+};
+
+test("a hello frame with facts parses", () => {
+  const r = parseAgentFrame(JSON.stringify({ type: "hello", v: 1, agentVersion: "0.1.0", facts: sampleFacts }));
+  assert.equal(r.ok, true);
+  assert.equal(r.ok && r.frame.type, "hello");
+});
+
+test("heartbeat, facts and reply frames parse", () => {
+  for (const f of [
+    { type: "heartbeat", at: 1 },
+    { type: "facts", facts: sampleFacts },
+    { type: "reply", id: "abc", ok: true, result: { pong: true } },
+    { type: "reply", id: "abc", ok: false, error: { code: "X", message: "boom" } },
+  ]) {
+    const r = parseAgentFrame(JSON.stringify(f));
+    assert.equal(r.ok, true, JSON.stringify(f));
+  }
+});
+
+test("text that is not JSON is refused with a reason", () => {
+  const r = parseAgentFrame("{not json");
+  assert.deepEqual(r, { ok: false, reason: "frame is not valid JSON" });
+});
+
+test("an unknown frame type is refused", () => {
+  const r = parseAgentFrame(JSON.stringify({ type: "rm -rf", v: 1 }));
+  assert.equal(r.ok, false);
+  assert.match(!r.ok ? r.reason : "", /invalid frame at type/);
+});
+
+test("a hello with the wrong protocol version is refused", () => {
+  const r = parseAgentFrame(JSON.stringify({ type: "hello", v: 2, agentVersion: "0.1.0", facts: sampleFacts }));
+  assert.equal(r.ok, false);
+  assert.match(!r.ok ? r.reason : "", /at v/);
+});
+
+test("facts with the wrong types are refused, naming the field", () => {
+  const r = parseAgentFrame(JSON.stringify({ type: "facts", facts: { ...sampleFacts, cpus: "two" } }));
+  assert.equal(r.ok, false);
+  assert.match(!r.ok ? r.reason : "", /facts\.cpus/);
+});
+
+test("a negative heartbeat time is refused", () => {
+  assert.equal(parseAgentFrame(JSON.stringify({ type: "heartbeat", at: -5 })).ok, false);
+});
+
+test("server frames: welcome and command parse, others do not", () => {
+  assert.equal(parseServerFrame(JSON.stringify({ type: "welcome", v: 1, hostId: "h", heartbeatMs: 5000 })).ok, true);
+  assert.equal(parseServerFrame(JSON.stringify({ type: "command", id: "1", command: "ping", args: {} })).ok, true);
+  assert.equal(parseServerFrame(JSON.stringify({ type: "welcome", v: 1, hostId: "h", heartbeatMs: 0 })).ok, false);
+  assert.equal(parseServerFrame("[]").ok, false);
+});

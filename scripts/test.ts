@@ -1,0 +1,60 @@
+// `npm test`: the same setup as `npm start` (Postgres, migrations, builds), then every test file
+// with Node's test runner. `npm test -- <substring>` runs only the files whose path contains it.
+import { spawn } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { openDatabase } from "./database.ts";
+import { deployMigrations } from "./migrate.ts";
+import { dropDatabase, ensureDatabase } from "./postgres.ts";
+import { buildAgentBundle, buildWeb } from "./build.ts";
+import { repoRoot } from "./paths.ts";
+
+const TEMPLATE = "berth_test_template";
+const filters = process.argv.slice(2);
+
+function findTests(dir: string, out: string[] = []): string[] {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name === "node_modules" || e.name.startsWith(".") || e.name === "dist") continue;
+    const p = join(dir, e.name);
+    if (e.isDirectory()) findTests(p, out);
+    else if (e.name.endsWith(".test.ts") && statSync(p).isFile()) out.push(p);
+  }
+  return out;
+}
+
+const files = ["packages", "apps", "scripts", "e2e"]
+  .flatMap((d) => findTests(join(repoRoot, d)))
+  .filter((f) => filters.length === 0 || filters.some((s) => relative(repoRoot, f).includes(s)))
+  .sort();
+if (files.length === 0) {
+  console.error(`no test files match ${filters.join(" ")}`);
+  process.exit(1);
+}
+
+const db = await openDatabase("postgres");
+const admin = db.adminUrl ?? db.url;
+let status = 1;
+try {
+  // A fresh template each run: every test file copies it into a database of its own.
+  await dropDatabase(admin, TEMPLATE);
+  await ensureDatabase(admin, TEMPLATE);
+  const templateUrl = new URL(admin);
+  templateUrl.pathname = `/${TEMPLATE}`;
+  await deployMigrations(templateUrl.toString());
+  await buildAgentBundle();
+  buildWeb();
+
+  console.log(`[berth test] ${files.length} test files`);
+  status = await new Promise<number>((resolve) => {
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...files.map((f) => relative(repoRoot, f))],
+      { cwd: repoRoot, stdio: "inherit", env: { ...process.env, BERTH_TEST_PG_ADMIN: admin, BERTH_TEST_TEMPLATE: TEMPLATE, LOG_LEVEL: process.env.LOG_LEVEL ?? "warn" } },
+    );
+    child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+} finally {
+  await dropDatabase(admin, TEMPLATE).catch(() => {});
+  await db.stop();
+}
+process.exit(status);
