@@ -7,6 +7,8 @@ import type { Context, SessionUser } from "./context.ts";
 
 const t = initTRPC.context<Context>().create({
   transformer: superjson,
+  // Stack traces stay on the server unless developing locally.
+  isDev: process.env.NODE_ENV === "development",
   errorFormatter({ shape, error }) {
     const zod = error.cause instanceof ZodError ? error.cause.issues.map((i) => ({ path: i.path.join("."), message: i.message })) : null;
     return { ...shape, data: { ...shape.data, zodIssues: zod } };

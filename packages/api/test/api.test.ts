@@ -1,0 +1,158 @@
+// The tRPC API over HTTP with real sessions: authentication, roles, validation, audit.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { startTestControlPlane, trpcClient, TRPCClientError, type TestControlPlane, type UserClient } from "../../../e2e/support/control-plane.ts";
+import { joinWithToken, linkedSimAgent } from "../../../e2e/support/sim-agent.ts";
+import type { JoinResponse } from "@berth/protocol";
+
+let t: TestControlPlane;
+let owner: UserClient;
+let viewer: UserClient;
+
+before(async () => {
+  t = await startTestControlPlane();
+  owner = await t.signUp("owner@example.com");
+  viewer = await t.signUp("viewer@example.com");
+});
+after(async () => {
+  await t.close();
+});
+
+async function trpcError(p: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof TRPCClientError, `expected a tRPC error, got ${String(e)}`);
+    return { code: (e.data as { code: string }).code, message: e.message };
+  }
+  assert.fail("the call succeeded");
+}
+
+async function joinedHost(name: string): Promise<JoinResponse> {
+  const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: 1 });
+  const r = await joinWithToken(t.url, token, name);
+  assert.equal(r.status, 200);
+  return r.body as JoinResponse;
+}
+
+test("every procedure refuses an unauthenticated caller; auth.me answers null", async () => {
+  const anon = trpcClient(t.url);
+  assert.equal(await anon.auth.me.query(), null);
+  const calls: Array<() => Promise<unknown>> = [
+    () => anon.auth.teams.query(),
+    () => anon.hosts.list.query(),
+    () => anon.hosts.get.query({ id: "x" }),
+    () => anon.hosts.rename.mutate({ id: "x", name: "y" }),
+    () => anon.hosts.setLabels.mutate({ id: "x", labels: {} }),
+    () => anon.hosts.remove.mutate({ id: "x" }),
+    () => anon.hosts.revokeCredential.mutate({ id: "x" }),
+    () => anon.hosts.ping.query({ id: "x" }),
+    () => anon.joinTokens.create.mutate({}),
+    () => anon.joinTokens.list.query(),
+    () => anon.joinTokens.revoke.mutate({ id: "x" }),
+  ];
+  for (const c of calls) assert.equal((await trpcError(c())).code, "UNAUTHORIZED");
+  // a forged session cookie is no better
+  const forged = trpcClient(t.url, "better-auth.session_token=forged.value");
+  assert.equal((await trpcError(forged.hosts.list.query())).code, "UNAUTHORIZED");
+});
+
+test("the first user is owner, the next one viewer", async () => {
+  assert.equal((await owner.trpc.auth.me.query())?.memberships[0]?.role, "owner");
+  assert.equal((await viewer.trpc.auth.me.query())?.memberships[0]?.role, "viewer");
+});
+
+test("join tokens: create shows the install command once; list never shows the secret", async () => {
+  const created = await owner.trpc.joinTokens.create.mutate({ description: "rack 4", expiresInSeconds: 3600, maxUses: 3 });
+  assert.match(created.token, /^BERTH-1-insecure-[a-f0-9]{48}$/);
+  assert.equal(created.command, `curl -fsSL ${t.url}/install.sh | sudo sh -s -- --url ${t.url} --token ${created.token}`);
+  const list = await owner.trpc.joinTokens.list.query();
+  const secret = created.token.split("-").at(-1)!;
+  assert.ok(list.some((x) => x.id === created.record.id && x.state === "active" && x.description === "rack 4"));
+  assert.equal(JSON.stringify(list).includes(secret), false);
+  const revoked = await owner.trpc.joinTokens.revoke.mutate({ id: created.record.id });
+  assert.ok(revoked.revokedAt instanceof Date);
+  const r = await joinWithToken(t.url, created.token, "late");
+  assert.equal(r.status, 401);
+  assert.match((r.body as { error: string }).error, /revoked/);
+});
+
+test("bad input gets a clear BAD_REQUEST naming the field", async () => {
+  const e = await trpcError(owner.trpc.joinTokens.create.mutate({ expiresInSeconds: 5 }));
+  assert.equal(e.code, "BAD_REQUEST");
+  assert.match(e.message, /expiresInSeconds/);
+  const h = await joinedHost("badinput");
+  const e2 = await trpcError(owner.trpc.hosts.rename.mutate({ id: h.hostId, name: "no spaces; allowed" }));
+  assert.equal(e2.code, "BAD_REQUEST");
+  assert.match(e2.message, /host name may contain|a host name may contain/);
+  const e3 = await trpcError(owner.trpc.hosts.get.query({ id: "does-not-exist" }));
+  assert.equal(e3.code, "NOT_FOUND");
+  assert.match(e3.message, /host not found/);
+});
+
+test("hosts: list, get, rename, labels, conflicts", async () => {
+  const a = await joinedHost("alpha");
+  await joinedHost("beta");
+  const list = await owner.trpc.hosts.list.query();
+  assert.ok(list.some((h) => h.name === "alpha" && h.status === "pending" && h.facts?.os.id === "debian"));
+  const renamed = await owner.trpc.hosts.rename.mutate({ id: a.hostId, name: "alpha-2" });
+  assert.equal(renamed.name, "alpha-2");
+  assert.equal((await trpcError(owner.trpc.hosts.rename.mutate({ id: a.hostId, name: "beta" }))).code, "CONFLICT");
+  const labelled = await owner.trpc.hosts.setLabels.mutate({ id: a.hostId, labels: { region: "eu", ssd: "" } });
+  assert.deepEqual(labelled.labels, { region: "eu", ssd: "" });
+  assert.equal((await owner.trpc.hosts.get.query({ id: a.hostId })).name, "alpha-2");
+});
+
+test("a viewer reads but cannot change anything", async () => {
+  const h = await joinedHost("viewed");
+  assert.ok((await viewer.trpc.hosts.list.query()).some((x) => x.id === h.hostId));
+  assert.equal((await viewer.trpc.hosts.get.query({ id: h.hostId })).name, "viewed");
+  for (const c of [
+    () => viewer.trpc.joinTokens.create.mutate({}),
+    () => viewer.trpc.joinTokens.list.query(),
+    () => viewer.trpc.hosts.rename.mutate({ id: h.hostId, name: "mine" }),
+    () => viewer.trpc.hosts.setLabels.mutate({ id: h.hostId, labels: { a: "b" } }),
+    () => viewer.trpc.hosts.remove.mutate({ id: h.hostId }),
+    () => viewer.trpc.hosts.revokeCredential.mutate({ id: h.hostId }),
+  ]) {
+    assert.equal((await trpcError(c())).code, "FORBIDDEN");
+  }
+  assert.equal((await owner.trpc.hosts.get.query({ id: h.hostId })).name, "viewed");
+});
+
+test("ping relays through the agent link; an offline host gets a clear error", async () => {
+  const h = await joinedHost("pinged");
+  assert.equal((await trpcError(owner.trpc.hosts.ping.query({ id: h.hostId }))).message, "host is not connected");
+  const a = await linkedSimAgent(t.url, h.credential);
+  const r = await owner.trpc.hosts.ping.query({ id: h.hostId });
+  assert.deepEqual(r.reply, { pong: true, command: "ping" });
+  a.close();
+});
+
+test("revokeCredential disconnects the agent now; remove deletes the host", async () => {
+  const h = await joinedHost("doomed");
+  const a = await linkedSimAgent(t.url, h.credential);
+  assert.deepEqual(await owner.trpc.hosts.revokeCredential.mutate({ id: h.hostId }), { revoked: 1 });
+  assert.equal((await a.closed).code, 4401);
+  assert.equal((await owner.trpc.hosts.get.query({ id: h.hostId })).status, "offline");
+  await owner.trpc.hosts.remove.mutate({ id: h.hostId });
+  assert.equal((await trpcError(owner.trpc.hosts.get.query({ id: h.hostId }))).code, "NOT_FOUND");
+});
+
+test("mutations are audited with actor, action, target, result and channel", async () => {
+  const h = await joinedHost("audited");
+  await owner.trpc.hosts.rename.mutate({ id: h.hostId, name: "audited-2" });
+  await trpcError(viewer.trpc.hosts.rename.mutate({ id: h.hostId, name: "nope" }));
+  const me = await owner.trpc.auth.me.query();
+  const them = await viewer.trpc.auth.me.query();
+  const rows = await t.cp.db.auditLog.findMany({ where: { action: "hosts.rename", target: h.hostId }, orderBy: { id: "asc" } });
+  assert.equal(rows.length, 2);
+  assert.deepEqual(
+    rows.map((r) => [r.actorId, r.result, r.channel, r.actorType]),
+    [
+      [me?.user.id, "ok", "trpc", "user"],
+      [them?.user.id, "error", "trpc", "user"],
+    ],
+  );
+  assert.ok(await t.cp.db.auditLog.findFirst({ where: { action: "host.join", actorId: h.hostId, result: "ok" } }));
+});
