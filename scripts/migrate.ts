@@ -23,14 +23,28 @@ interface Engine {
   free(): void;
 }
 
-/** Loads the engine's wasm by hand so that no --experimental-wasm-modules flag is needed on Node 20. */
+type EngineModule = { SchemaEngine: { new: (...args: unknown[]) => Promise<unknown> } };
+let engineModule: Promise<EngineModule> | null = null;
+
+/**
+ * Instantiates the engine's wasm by hand, once per process, so that no --experimental-wasm-modules
+ * flag is needed on Node 20 (the bindings keep the instance in a module-level variable).
+ */
+function loadEngineModule(): Promise<EngineModule> {
+  engineModule ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const pkgDir = join(require.resolve("@prisma/schema-engine-wasm"), "..");
+    const bg = await import(pathToFileURL(join(pkgDir, "schema_engine_bg.js")).href);
+    const { instance } = await WebAssembly.instantiate(readFileSync(join(pkgDir, "schema_engine_bg.wasm")), { "./schema_engine_bg.js": bg });
+    bg.__wbg_set_wasm(instance.exports);
+    (instance.exports.__wbindgen_start as () => void)();
+    return bg as EngineModule;
+  })();
+  return engineModule;
+}
+
 async function loadEngine(connectionString: string): Promise<Engine> {
-  const require = createRequire(import.meta.url);
-  const pkgDir = join(require.resolve("@prisma/schema-engine-wasm"), "..");
-  const bg = await import(pathToFileURL(join(pkgDir, "schema_engine_bg.js")).href);
-  const { instance } = await WebAssembly.instantiate(readFileSync(join(pkgDir, "schema_engine_bg.wasm")), { "./schema_engine_bg.js": bg });
-  bg.__wbg_set_wasm(instance.exports);
-  (instance.exports.__wbindgen_start as () => void)();
+  const bg = await loadEngineModule();
   const schema = readFileSync(schemaPath, "utf8");
   // Track the adapters the engine connects, so their pools can be closed when we are done.
   const opened: Array<{ dispose(): Promise<void> }> = [];
@@ -63,9 +77,9 @@ function schemaSource(content: string) {
   return { tag: "schemaDatamodel", files: [{ path: "schema.prisma", content }] };
 }
 
-async function diffSql(engine: Engine): Promise<string> {
+async function diffSql(engine: Engine, schema: string): Promise<string> {
   const from = existsSync(snapshotPath) ? schemaSource(readFileSync(snapshotPath, "utf8")) : { tag: "empty" };
-  const result = await engine.diff({ from, to: schemaSource(readFileSync(schemaPath, "utf8")), script: true, exitCode: null, filters: noFilters });
+  const result = await engine.diff({ from, to: schemaSource(schema), script: true, exitCode: null, filters: noFilters });
   return (result.stdout ?? "").trim();
 }
 
@@ -105,11 +119,11 @@ export async function deployMigrations(connectionString: string): Promise<string
 }
 
 /** The SQL a new migration would contain; empty when schema.prisma matches the migrations. */
-export async function pendingSchemaDiff(connectionString: string): Promise<string> {
+export async function pendingSchemaDiff(connectionString: string, schema = readFileSync(schemaPath, "utf8")): Promise<string> {
   // A diff between two datamodels reads no tables, but the engine connects when it starts.
   const engine = await loadEngine(connectionString);
   try {
-    return await diffSql(engine);
+    return await diffSql(engine, schema);
   } finally {
     await engine.dispose();
   }

@@ -1,0 +1,103 @@
+// The real agent bundle as a process against an in-process control plane.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, statSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createJoinToken, ensureDefaultTeam, revokeHostCredentials } from "@berth/core";
+import { startTestControlPlane, type TestControlPlane } from "../../../e2e/support/control-plane.ts";
+import { waitFor } from "../../../e2e/support/wait.ts";
+import { agentBundlePath } from "../../../scripts/build.ts";
+
+let t: TestControlPlane;
+const dirs: string[] = [];
+const procs: ChildProcess[] = [];
+
+before(async () => {
+  t = await startTestControlPlane();
+});
+after(async () => {
+  for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
+  await t.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function stateDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "berth-agent-test-"));
+  dirs.push(d);
+  return d;
+}
+
+function agent(args: string[]): { proc: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const proc = spawn(process.execPath, [agentBundlePath, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  procs.push(proc);
+  let out = "";
+  proc.stdout!.on("data", (d) => (out += d));
+  proc.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((r) => proc.on("exit", (code) => r(code)));
+  return { proc, output: () => out, exited };
+}
+
+async function token(opts: { maxUses?: number } = {}): Promise<string> {
+  const team = await ensureDefaultTeam(t.cp.db);
+  return (await createJoinToken(t.cp.db, { teamId: team.id, fingerprint: null, maxUses: opts.maxUses ?? null })).token;
+}
+
+test("join with a wrong token exits 78 with the server's reason", async () => {
+  const good = await token();
+  const a = agent(["join", "--url", t.url, "--token", good.slice(0, -6) + "000000", "--state-dir", stateDir()]);
+  assert.equal(await a.exited, 78);
+  assert.match(a.output(), /join refused: join token is not valid/);
+});
+
+test("join with bad arguments exits 2 with usage help", async () => {
+  const a = agent(["join", "--url", "ftp://x", "--token", "t"]);
+  assert.equal(await a.exited, 2);
+  assert.match(a.output(), /--url must be an http\(s\) URL/);
+  const b = agent(["frobnicate"]);
+  assert.equal(await b.exited, 2);
+  assert.match(b.output(), /usage:/);
+});
+
+test("join stores a 0600 credential, links, and reconnects after a control-plane restart", async () => {
+  const dir = stateDir();
+  const a = agent(["join", "--url", t.url, "--token", await token({ maxUses: 1 }), "--state-dir", dir, "--name", "proc-1"]);
+  const host = await waitFor("host online", async () => {
+    const h = await t.cp.db.host.findFirst({ where: { name: "proc-1" } });
+    return h?.status === "online" ? h : null;
+  });
+  const credFile = join(dir, "credential.json");
+  assert.equal(statSync(credFile).mode & 0o777, 0o600);
+  assert.equal(JSON.parse(readFileSync(credFile, "utf8")).hostId, host.id);
+  assert.equal((host.facts as { versions: { runc: string | null } }).versions.runc !== undefined, true);
+
+  // Drop every link, as a control-plane restart would; the agent must come back by itself.
+  t.cp.gateway.disconnect(host.id, 1012, "restarting");
+  await waitFor("link dropped", () => !t.cp.gateway.isConnected(host.id), 5_000);
+  await waitFor("agent reconnected", () => t.cp.gateway.isConnected(host.id), 15_000);
+  a.proc.kill("SIGTERM");
+  assert.equal(await a.exited, 0);
+});
+
+test("`run` on a revoked host exits 78 and does not retry", async () => {
+  const dir = stateDir();
+  const j = agent(["join", "--url", t.url, "--token", await token(), "--state-dir", dir, "--name", "proc-rev", "--no-run"]);
+  assert.equal(await j.exited, 0);
+  const hostId = JSON.parse(readFileSync(join(dir, "credential.json"), "utf8")).hostId as string;
+  const r = agent(["run", "--state-dir", dir]);
+  await waitFor("linked", () => t.cp.gateway.isConnected(hostId));
+  await revokeHostCredentials(t.cp.db, hostId);
+  t.cp.gateway.disconnect(hostId);
+  assert.equal(await r.exited, 78);
+  assert.match(r.output(), /revoked this host/);
+  const again = agent(["run", "--state-dir", dir]);
+  assert.equal(await again.exited, 78);
+  assert.match(again.output(), /refused this host's credential/);
+});
+
+test("`run` before joining explains what to do", async () => {
+  const r = agent(["run", "--state-dir", stateDir()]);
+  assert.equal(await r.exited, 78);
+  assert.match(r.output(), /has not joined a control plane/);
+});
