@@ -45,7 +45,7 @@ export async function startTestControlPlane(opts: { host?: string; publicUrl?: s
   });
   const cp = createControlPlane(env);
   await cp.listen();
-  const url = `http://127.0.0.1:${port}`;
+  const url = opts.publicUrl ?? `http://127.0.0.1:${port}`;
   return {
     cp,
     url,

@@ -147,8 +147,11 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
 
   /** Closes a host's connection, e.g. after its credential was revoked. */
   disconnect(hostId: string, code: number = CLOSE.revoked, reason = "host credential revoked"): void {
+    this.dirty.delete(hostId);
+    this.lastSeen.delete(hostId);
     const s = this.sessions.get(hostId);
     if (!s) return;
+    this.sessions.delete(hostId);
     s.ws.close(code, reason);
     // Don't wait for the agent's close frame: a revoked host must lose access now.
     setTimeout(() => s.ws.terminate(), 1_000).unref();
@@ -234,8 +237,10 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
   /** Writes buffered heartbeats in one statement, and brings hosts that came back online. */
   async flushHeartbeats(): Promise<void> {
     if (this.dirty.size === 0) return;
-    const ids = [...this.dirty];
+    // Only hosts still linked: a heartbeat buffered just before a disconnect must not revive it.
+    const ids = [...this.dirty].filter((id) => this.sessions.has(id));
     this.dirty.clear();
+    if (ids.length === 0) return;
     const times = ids.map((id) => new Date(this.lastSeen.get(id) ?? Date.now()).toISOString());
     // The CTE reads the statuses from before the update, so revived rows are exact.
     const rows = await this.db.$queryRaw<Array<{ id: string; revived: boolean }>>`
@@ -243,6 +248,7 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
            prev as (select h.id from host h join v on v.id = h.id where h.status <> 'online')
       update host set "lastSeenAt" = v.t, status = 'online'
       from v where host.id = v.id
+        and exists (select 1 from host_credential c where c."hostId" = host.id and c."revokedAt" is null)
       returning host.id, host.id in (select id from prev) as revived`;
     for (const r of rows) if (r.revived) this.emit("status", { hostId: r.id, status: "online" });
   }
