@@ -23,6 +23,8 @@ export function createAuth(opts: AuthOptions) {
     basePath: "/api/auth",
     trustedOrigins: opts.trustedOrigins ?? [],
     telemetry: { enabled: false },
+    // The control plane sets this header from the socket address before better-auth sees a request.
+    advanced: { ipAddress: { ipAddressHeaders: ["x-forwarded-for"] } },
     emailAndPassword: { enabled: true, autoSignIn: true, minPasswordLength: 8 },
     session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
     databaseHooks: {

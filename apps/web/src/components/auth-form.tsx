@@ -30,7 +30,8 @@ export function AuthForm({ mode }: { mode: "login" | "signup" }) {
       setError({ message: res.error.message ?? "something went wrong" });
       return;
     }
-    await queryClient.invalidateQueries();
+    // Drop what was cached while signed out, so no page acts on a stale "no session" answer.
+    queryClient.removeQueries();
     const next = params.get("next");
     router.replace(next && next.startsWith("/") && !next.startsWith("//") ? next : "/hosts");
   }

@@ -28,7 +28,7 @@ export function StatusBadge({ status }: { status: "online" | "offline" | "pendin
 export function ErrorBox({ error, onRetry }: { error: { message: string } | null; onRetry?: () => void }) {
   if (!error) return null;
   return (
-    <div role="alert" className="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800">
+    <div role="alert" data-testid="error" className="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800">
       {error.message}
       {onRetry && (
         <button className="ml-3 underline" onClick={onRetry}>

@@ -77,7 +77,12 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     if (path.startsWith("/api/trpc/")) return trpc(req, res);
-    if (path.startsWith("/api/auth/")) return authHandler(req, res);
+    if (path.startsWith("/api/auth/")) {
+      // better-auth rate-limits per client IP and reads it from this header; set it from the
+      // socket (or a loopback proxy) so a client cannot pick its own bucket.
+      req.headers["x-forwarded-for"] = clientIp(req) ?? "unknown";
+      return authHandler(req, res);
+    }
     if (path === AGENT_PATHS.join) return agentJoinRoute(req, res, db, fingerprint, log);
     if (path === AGENT_PATHS.install) return installScriptRoute(req, res, env.PUBLIC_URL);
     if (path === AGENT_PATHS.bundle) return agentBundleRoute(req, res, bundlePath);

@@ -137,7 +137,7 @@ function HostDetail({ id }: { id: string }) {
       >
         {labels === null ? (
           Object.keys(h.labels).length === 0 ? (
-            <p className="text-sm text-slate-500">No labels. Labels place services on hosts later.</p>
+            <p className="text-sm text-slate-500">No labels. Labels are key=value tags, used to place services on hosts.</p>
           ) : (
             <ul className="flex flex-wrap gap-2" data-testid="host-labels">
               {Object.entries(h.labels).map(([k, v]) => (

@@ -1,0 +1,53 @@
+// The full control plane (Next.js included) as a child process, as `npm start` runs it.
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { repoRoot } from "../../scripts/paths.ts";
+import { freeLoopbackPort } from "../../scripts/postgres.ts";
+import { createTestDatabase, type TestDatabase } from "./db.ts";
+import { waitFor } from "./wait.ts";
+
+export interface WebServer {
+  url: string;
+  database: TestDatabase;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export async function startWebServer(env: Record<string, string> = {}): Promise<WebServer> {
+  const database = await createTestDatabase();
+  const port = await freeLoopbackPort();
+  const url = `http://127.0.0.1:${port}`;
+  let out = "";
+  const proc: ChildProcess = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "apps/web/server.ts")], {
+    cwd: join(repoRoot, "apps/web"),
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      NODE_ENV: "production",
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      DATABASE_URL: database.url,
+      BETTER_AUTH_SECRET: "browser-test-secret-browser-test-secret",
+      ...env,
+    },
+  });
+  proc.stdout!.on("data", (d) => (out = (out + d).slice(-50_000)));
+  proc.stderr!.on("data", (d) => (out = (out + d).slice(-50_000)));
+  const stop = async () => {
+    if (proc.exitCode === null) {
+      proc.kill("SIGTERM");
+      await new Promise((r) => proc.once("exit", r));
+    }
+    await database.drop();
+  };
+  try {
+    await waitFor("web server healthy", async () => {
+      if (proc.exitCode !== null) throw new Error(`server exited ${proc.exitCode}: ${out}`);
+      return (await fetch(`${url}/healthz`)).ok;
+    }, 60_000, 250);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { url, database, output: () => out, stop };
+}
