@@ -1,6 +1,6 @@
 // `npm test`: the same setup as `npm start` (Postgres, migrations, builds), then every test file
 // with Node's test runner. `npm test -- <substring>` runs only the files whose path contains it.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { openDatabase } from "./database.ts";
@@ -44,6 +44,12 @@ try {
   await buildAgentBundle();
   buildWeb();
 
+  if (filters.length === 0) {
+    // The whole monorepo type-checks under the strict base config, or nothing runs.
+    console.log("[berth test] type-checking");
+    const tsc = spawnSync(process.execPath, [join(repoRoot, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json", "--noEmit"], { cwd: repoRoot, stdio: "inherit" });
+    if (tsc.status !== 0) throw new Error("type errors (npm run typecheck)");
+  }
   console.log(`[berth test] ${files.length} test files`);
   status = await new Promise<number>((resolve) => {
     const child = spawn(

@@ -83,14 +83,15 @@ async function main(): Promise<void> {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
 
   if (cmd === "join") {
-    if (!args.url || !args.token) {
-      process.stderr.write("berth-agent join needs --url and --token\n");
-      process.exit(2);
-    }
+    // Joining twice is a no-op, so a restarted container or unit can always run the same command.
     const existing = loadCredential(stateDir);
     if (existing) {
       logger.info({ hostId: existing.hostId, url: existing.url }, "already joined; using the stored credential");
     } else {
+      if (!args.url || !args.token) {
+        process.stderr.write("berth-agent join needs --url and --token\n");
+        process.exit(2);
+      }
       try {
         const cred = await joinControlPlane({
           url: args.url,

@@ -1,0 +1,30 @@
+// docker-compose.yml must be valid compose: checked by docker-compose's own schema validation
+// (Debian's docker-compose, which needs no daemon for `config`).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { repoRoot } from "../../scripts/paths.ts";
+
+const run = promisify(execFile);
+const file = join(repoRoot, "docker-compose.yml");
+
+test("docker-compose.yml passes `docker-compose config` and has postgres, web and a privileged agent", async () => {
+  const { stdout } = await run("docker-compose", ["-f", file, "config"], {
+    cwd: repoRoot,
+    env: { ...process.env, BERTH_AUTH_SECRET: "x".repeat(64), BERTH_JOIN_TOKEN: "BERTH-1-insecure-" + "a".repeat(48) },
+  });
+  const config = parse(stdout) as { services: Record<string, { privileged?: boolean; volumes?: unknown[]; environment?: Record<string, string> }> };
+  assert.deepEqual(Object.keys(config.services).sort(), ["agent", "postgres", "web"]);
+  assert.equal(config.services.agent!.privileged, true);
+  assert.ok(JSON.stringify(config.services.agent!.volumes).includes("/var/lib/berth"), "the agent keeps its state in a volume");
+  assert.match(config.services.web!.environment!.DATABASE_URL!, /@postgres:5432\/berth$/);
+});
+
+test("without BERTH_AUTH_SECRET, compose refuses with the reason", async () => {
+  const env = { ...process.env };
+  delete env.BERTH_AUTH_SECRET;
+  await assert.rejects(run("docker-compose", ["-f", file, "config"], { cwd: repoRoot, env }), (e: { stderr?: string }) => /set BERTH_AUTH_SECRET/.test(e.stderr ?? ""));
+});
