@@ -72,7 +72,8 @@ test("three lab hosts join through install.sh and show online", { timeout: 120_0
     const row = hosts.find((x) => x.name === h.name)!;
     // the control plane saw each agent come from its own lab address
     assert.equal(row.remoteAddr, h.address);
-    assert.ok(row.facts?.addresses.some((a) => a.address === h.address), "facts list the host's lab address");
+    const facts = (await owner.trpc.hosts.get.query({ id: row.id })).facts;
+    assert.ok(facts?.addresses.some((a) => a.address === h.address), "facts list the host's lab address");
     const prefix = prefixes.get(h.name)!;
     assert.ok(existsSync(join(prefix, "opt/berth/berth-agent.js")));
     assert.equal(statSync(join(prefix, "var/lib/berth/credential.json")).mode & 0o777, 0o600);
@@ -81,7 +82,7 @@ test("three lab hosts join through install.sh and show online", { timeout: 120_0
   const fourth = await fetch(`${t.url}/agent/join`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ token, name: "h4", agentVersion: "x", facts: hosts[0]!.facts }),
+    body: JSON.stringify({ token, name: "h4", agentVersion: "x", facts: (await owner.trpc.hosts.get.query({ id: hosts[0]!.id })).facts }),
   });
   assert.equal(fourth.status, 401);
 });

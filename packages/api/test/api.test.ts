@@ -94,7 +94,12 @@ test("hosts: list, get, rename, labels, conflicts", async () => {
   const a = await joinedHost("alpha");
   await joinedHost("beta");
   const list = await owner.trpc.hosts.list.query();
-  assert.ok(list.some((h) => h.name === "alpha" && h.status === "pending" && h.facts?.os.id === "debian"));
+  const alpha = list.find((h) => h.name === "alpha");
+  assert.deepEqual(
+    alpha && [alpha.status, alpha.os, alpha.cpus, alpha.memoryBytes, alpha.address],
+    ["pending", "Debian GNU/Linux 12 (bookworm)", 4, 8 * 2 ** 30, "127.0.0.1"],
+  );
+  assert.equal((await owner.trpc.hosts.get.query({ id: a.hostId })).facts?.os.id, "debian");
   const renamed = await owner.trpc.hosts.rename.mutate({ id: a.hostId, name: "alpha-2" });
   assert.equal(renamed.name, "alpha-2");
   assert.equal((await trpcError(owner.trpc.hosts.rename.mutate({ id: a.hostId, name: "beta" }))).code, "CONFLICT");

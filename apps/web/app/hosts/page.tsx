@@ -62,9 +62,9 @@ function HostsTable() {
                   <td className="px-4 py-2">
                     <StatusBadge status={h.status} />
                   </td>
-                  <td className="px-4 py-2 font-mono text-xs">{primaryAddress(h)}</td>
-                  <td className="px-4 py-2">{h.facts?.os.prettyName ?? "—"}</td>
-                  <td className="px-4 py-2">{h.facts ? `${h.facts.cpus} CPU · ${formatBytes(h.facts.memoryBytes)}` : "—"}</td>
+                  <td className="px-4 py-2 font-mono text-xs">{primaryAddress(h.remoteAddr, h.address)}</td>
+                  <td className="px-4 py-2">{h.os ?? "—"}</td>
+                  <td className="px-4 py-2">{h.cpus !== null ? `${h.cpus} CPU · ${formatBytes(h.memoryBytes)}` : "—"}</td>
                   <td className="px-4 py-2">{h.agentVersion ?? "—"}</td>
                   <td className="px-4 py-2 text-slate-500">{formatAgo(h.lastSeenAt)}</td>
                 </tr>

@@ -21,7 +21,6 @@ export function formatAgo(d: Date | string | null | undefined, now = Date.now())
 }
 
 /** The address to show for a host: the one it connected from, else its first reported address. */
-export function primaryAddress(h: { remoteAddr: string | null; facts: { addresses: { address: string }[] } | null }): string {
-  const remote = h.remoteAddr?.replace(/^::ffff:/, "");
-  return remote ?? h.facts?.addresses[0]?.address ?? "—";
+export function primaryAddress(remoteAddr: string | null, reported: string | null | undefined): string {
+  return remoteAddr?.replace(/^::ffff:/, "") ?? reported ?? "—";
 }

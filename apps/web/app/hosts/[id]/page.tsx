@@ -97,7 +97,7 @@ function HostDetail({ id }: { id: string }) {
       <Card title="Facts">
         {f ? (
           <dl className="grid grid-cols-2 gap-4 md:grid-cols-4">
-            <Fact label="Address">{primaryAddress(h)}</Fact>
+            <Fact label="Address">{primaryAddress(h.remoteAddr, f.addresses[0]?.address)}</Fact>
             <Fact label="Hostname">{f.hostname}</Fact>
             <Fact label="OS">{f.os.prettyName}</Fact>
             <Fact label="Kernel">{f.kernel}</Fact>

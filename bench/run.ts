@@ -1,0 +1,46 @@
+// `npm run bench`: each figure as medians over repeated rounds, with the peers where there are
+// any, measured in the same run. Results also go to bench/results/<date>.json.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { openDatabase } from "../scripts/database.ts";
+import { deployMigrations } from "../scripts/migrate.ts";
+import { dropDatabase, ensureDatabase } from "../scripts/postgres.ts";
+import { buildAgentBundle } from "../scripts/build.ts";
+import { repoRoot } from "../scripts/paths.ts";
+import { controlPlaneScale } from "./control-plane-scale.ts";
+import { fmt } from "./stats.ts";
+
+const TEMPLATE = "berth_bench_template";
+const db = await openDatabase("postgres");
+const admin = db.adminUrl ?? db.url;
+const results: Record<string, unknown> = {};
+try {
+  await dropDatabase(admin, TEMPLATE);
+  await ensureDatabase(admin, TEMPLATE);
+  const tpl = new URL(admin);
+  tpl.pathname = `/${TEMPLATE}`;
+  await deployMigrations(tpl.toString());
+  process.env.BERTH_TEST_PG_ADMIN = admin;
+  process.env.BERTH_TEST_TEMPLATE = TEMPLATE;
+  await buildAgentBundle();
+
+  const agents = Number(process.env.BENCH_AGENTS ?? 1000);
+  console.log(`\n== control-plane scale: ${agents} simulated agents, 5 s heartbeats ==`);
+  const scale = await controlPlaneScale({ agents, rounds: 5, roundSeconds: 10 });
+  results.controlPlaneScale = scale;
+  console.log(
+    [
+      `control plane CPU        ${fmt(scale.cpuCores * 100)} % of one core   (goal < 100 %)`,
+      `control plane RSS        ${fmt(scale.rssMiB)} MiB`,
+      `hosts.list p50           ${fmt(scale.listP50Ms)} ms`,
+      `hosts.list p99           ${fmt(scale.listP99Ms)} ms   (goal ≤ 100 ms)`,
+      `(medians of ${scale.rounds} rounds; ${scale.listSamples} hosts.list calls; no peer runs a comparable control plane here)`,
+    ].join("\n"),
+  );
+} finally {
+  await dropDatabase(admin, TEMPLATE).catch(() => {});
+  await db.stop();
+}
+const dir = join(repoRoot, "bench/results");
+mkdirSync(dir, { recursive: true });
+writeFileSync(join(dir, `${new Date().toISOString().replace(/[:.]/g, "-")}.json`), JSON.stringify(results, null, 2));
