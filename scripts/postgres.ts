@@ -14,7 +14,7 @@ export interface PostgresHandle {
   stop(): Promise<void>;
 }
 
-function binDir(): string {
+export function binDir(): string {
   const base = "/usr/lib/postgresql";
   const versions = existsSync(base) ? readdirSync(base).filter((v) => existsSync(join(base, v, "bin", "initdb"))) : [];
   versions.sort((a, b) => Number(b) - Number(a));
@@ -22,7 +22,7 @@ function binDir(): string {
   return join(base, versions[0], "bin");
 }
 
-function postgresUser(): { uid: number; gid: number } {
+export function postgresUser(): { uid: number; gid: number } {
   const r = spawnSync("id", ["-u", "postgres"], { encoding: "utf8" });
   const g = spawnSync("id", ["-g", "postgres"], { encoding: "utf8" });
   if (r.status !== 0 || g.status !== 0) throw new Error("the 'postgres' system user is missing (it comes with the postgresql package)");
