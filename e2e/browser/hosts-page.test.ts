@@ -58,6 +58,11 @@ test("sign up, add a host, and watch its status change live", { timeout: 120_000
   await page.screenshot({ path: join(shots, "add-host.png") });
   const token = /--token (\S+)/.exec(command)![1]!;
   await dialog.getByRole("button", { name: "Close" }).click();
+  // The new token is listed by its hint only; the secret never comes back.
+  const tokenRow = page.getByTestId("join-token-row").first();
+  await tokenRow.waitFor();
+  assert.equal(await tokenRow.getAttribute("data-state"), "active");
+  assert.equal(((await page.getByTestId("join-tokens").textContent()) ?? "").includes(token.slice(-40)), false);
 
   // The real agent joins with the token from the dialog.
   agent = spawn(process.execPath, [agentBundlePath, "join", "--url", server.url, "--token", token, "--state-dir", stateDir, "--name", "ui-host"], { stdio: "ignore" });
@@ -96,4 +101,18 @@ test("a bad sign-in shows a clear error and stays on the page", { timeout: 60_00
   assert.match((await p.getByTestId("error").textContent()) ?? "", /invalid email or password/i);
   assert.match(p.url(), /\/login/);
   await ctx.close();
+});
+
+test("revoking a join token from the list marks it revoked", { timeout: 60_000 }, async () => {
+  await page.goto(`${server.url}/hosts`);
+  await page.getByRole("button", { name: "Add host" }).first().click();
+  const dialog = page.getByRole("dialog", { name: "Add a host" });
+  await dialog.getByRole("button", { name: "Create install command" }).click();
+  await dialog.getByTestId("install-command").waitFor();
+  await dialog.getByRole("button", { name: "Close" }).click();
+  const active = page.locator('[data-testid="join-token-row"][data-state="active"]');
+  const before = await active.count();
+  await active.first().getByRole("button", { name: "Revoke" }).click();
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="join-token-row"][data-state="active"]').length === n - 1, before);
+  assert.ok((await page.locator('[data-testid="join-token-row"][data-state="revoked"]').count()) >= 1);
 });

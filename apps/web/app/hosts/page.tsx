@@ -5,6 +5,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useTRPC } from "../../src/client/trpc";
 import { AppShell } from "../../src/components/app-shell";
 import { AddHostDialog } from "../../src/components/add-host-dialog";
+import { JoinTokensCard } from "../../src/components/join-tokens-card";
 import { Button, ErrorBox, Spinner, StatusBadge } from "../../src/components/ui";
 import { formatAgo, formatBytes, primaryAddress } from "../../src/components/format";
 
@@ -73,6 +74,7 @@ function HostsTable() {
           </table>
         </div>
       )}
+      {canAdd && <JoinTokensCard />}
       {adding && <AddHostDialog onClose={() => setAdding(false)} />}
     </div>
   );

@@ -41,6 +41,7 @@ function HostDetail({ id }: { id: string }) {
   const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.hosts.pathKey() });
   const rename = useMutation(trpc.hosts.rename.mutationOptions({ onSuccess: () => (setName(null), invalidate()) }));
   const setHostLabels = useMutation(trpc.hosts.setLabels.mutationOptions({ onSuccess: () => (setLabels(null), invalidate()) }));
+  const revokeCredential = useMutation(trpc.hosts.revokeCredential.mutationOptions({ onSuccess: () => invalidate() }));
   const remove = useMutation(trpc.hosts.remove.mutationOptions({ onSuccess: () => (invalidate(), router.replace("/hosts")) }));
 
   if (host.isPending) return <Spinner label="Loading host…" />;
@@ -82,6 +83,18 @@ function HostDetail({ id }: { id: string }) {
           )}
           {canRemove && (
             <Button
+              variant="secondary"
+              disabled={revokeCredential.isPending}
+              onClick={() => {
+                if (confirm(`Revoke ${h.name}'s credential? The agent is disconnected now and refused until it joins again with a new token.`))
+                  revokeCredential.mutate({ id });
+              }}
+            >
+              Revoke credential
+            </Button>
+          )}
+          {canRemove && (
+            <Button
               variant="danger"
               disabled={remove.isPending}
               onClick={() => {
@@ -93,7 +106,7 @@ function HostDetail({ id }: { id: string }) {
           )}
         </div>
       </div>
-      <ErrorBox error={rename.error ?? setHostLabels.error ?? remove.error} />
+      <ErrorBox error={rename.error ?? setHostLabels.error ?? remove.error ?? revokeCredential.error} />
       <Card title="Facts">
         {f ? (
           <dl className="grid grid-cols-2 gap-4 md:grid-cols-4">
