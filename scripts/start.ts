@@ -10,6 +10,11 @@ import { agentBundlePath, buildAgentBundle, buildWeb } from "./build.ts";
 import { dataDir, repoRoot } from "./paths.ts";
 import { authSecret } from "./secrets.ts";
 
+if (process.env.TLS_CERT_FILE || process.env.TLS_KEY_FILE) {
+  // The local agent and the health check here speak plain HTTP on loopback.
+  console.error("[berth] npm start serves plain HTTP; TLS_CERT_FILE/TLS_KEY_FILE are for `node --import tsx scripts/serve.ts` (see README)");
+  process.exit(2);
+}
 const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? "127.0.0.1";
 const publicUrl = process.env.PUBLIC_URL ?? `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;

@@ -29,7 +29,9 @@ export function trpcClient(url: string, cookie?: string) {
 
 export { TRPCClientError };
 
-export async function startTestControlPlane(opts: { host?: string; publicUrl?: string; offlineAfterMs?: number; port?: number } = {}): Promise<TestControlPlane> {
+export async function startTestControlPlane(
+  opts: { host?: string; publicUrl?: string; offlineAfterMs?: number; port?: number; tls?: { certFile: string; keyFile: string } } = {},
+): Promise<TestControlPlane> {
   const database = await createTestDatabase();
   const port = opts.port ?? (await freeLoopbackPort());
   const env = loadEnv({
@@ -42,10 +44,11 @@ export async function startTestControlPlane(opts: { host?: string; publicUrl?: s
     LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
     ...(opts.publicUrl ? { PUBLIC_URL: opts.publicUrl } : {}),
     ...(opts.offlineAfterMs ? { BERTH_OFFLINE_AFTER_MS: String(opts.offlineAfterMs) } : {}),
+    ...(opts.tls ? { TLS_CERT_FILE: opts.tls.certFile, TLS_KEY_FILE: opts.tls.keyFile } : {}),
   });
   const cp = createControlPlane(env);
   await cp.listen();
-  const url = opts.publicUrl ?? `http://127.0.0.1:${port}`;
+  const url = opts.publicUrl ?? `${opts.tls ? "https" : "http"}://127.0.0.1:${port}`;
   return {
     cp,
     url,

@@ -23,6 +23,8 @@ export interface Context {
   /** The control plane's externally reachable URL and TLS fingerprint (null: plain HTTP). */
   publicUrl: string;
   fingerprint: string | null;
+  /** base64 sha256 of the TLS public key, for `curl --pinnedpubkey` in install commands. */
+  spkiPin: string | null;
 }
 
 export async function loadMemberships(db: Db, userId: string): Promise<Membership[]> {

@@ -10,6 +10,7 @@ import {
 import type { Logger } from "pino";
 import type { LinkCredential } from "../state/credential-store.ts";
 import { Backoff } from "./backoff.ts";
+import { pinnedConnection } from "./pinned-tls.ts";
 
 /** Close codes from the control plane that mean "stop trying" (see core's CLOSE). */
 const CLOSE_REVOKED = 4401;
@@ -79,6 +80,8 @@ export class AgentLink {
       headers: { authorization: `Bearer ${this.opts.credential.credential}` },
       maxPayload: DEFAULT_MAX_FRAME_BYTES,
       handshakeTimeout: 10_000,
+      // A pinned control plane: the credential header goes out only after the certificate matched.
+      ...(this.opts.credential.fingerprint ? { createConnection: pinnedConnection(this.opts.credential.fingerprint) } : {}),
     });
     this.ws = ws;
 

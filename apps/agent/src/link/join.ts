@@ -1,5 +1,8 @@
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { AGENT_PATHS, JoinResponseSchema, parseJoinToken, type HostFacts } from "@berth/protocol";
 import type { LinkCredential } from "../state/credential-store.ts";
+import { pinnedConnection } from "./pinned-tls.ts";
 
 export class JoinError extends Error {
   override name = "JoinError";
@@ -20,29 +23,46 @@ export async function joinControlPlane(opts: JoinOptions): Promise<LinkCredentia
   if (fingerprint && base.protocol !== "https:") {
     throw new JoinError("this join token pins a TLS certificate; the control plane URL must be https://");
   }
-  if (fingerprint) {
-    // Pinning needs a TLS connection whose certificate we check ourselves; not built yet.
-    throw new JoinError("TLS-pinned join tokens are not supported by this agent version yet");
-  }
-  const res = await fetch(new URL(AGENT_PATHS.join, base), {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ token: opts.token, name: opts.name, agentVersion: opts.agentVersion, facts: opts.facts }),
-    signal: AbortSignal.timeout(30_000),
-  }).catch((e: unknown) => {
+  const payload = JSON.stringify({ token: opts.token, name: opts.name, agentVersion: opts.agentVersion, facts: opts.facts });
+  const { status, text } = await postJson(new URL(AGENT_PATHS.join, base), payload, fingerprint).catch((e: unknown) => {
     throw new JoinError(`cannot reach the control plane at ${base.origin}: ${e instanceof Error ? e.message : String(e)}`);
   });
-  const text = await res.text();
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
-    throw new JoinError(`control plane answered ${res.status} with a non-JSON body`);
+    throw new JoinError(`control plane answered ${status} with a non-JSON body`);
   }
-  if (!res.ok) {
-    const msg = body && typeof body === "object" && "error" in body ? String((body as { error: unknown }).error) : `HTTP ${res.status}`;
+  if (status !== 200) {
+    const msg = body && typeof body === "object" && "error" in body ? String((body as { error: unknown }).error) : `HTTP ${status}`;
     throw new JoinError(`join refused: ${msg}`);
   }
   const joined = JoinResponseSchema.parse(body);
   return { url: base.origin, hostId: joined.hostId, name: joined.name, credential: joined.credential, fingerprint };
+}
+
+/** POST with node's http(s) client, so that a pinned certificate is checked before any byte is sent. */
+function postJson(url: URL, body: string, fingerprint: string | null): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const options = {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+      timeout: 30_000,
+      // No agent: with one, node would open its own TLS connection and skip ours.
+      ...(fingerprint ? { createConnection: pinnedConnection(fingerprint) } : {}),
+    };
+    const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, options, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => {
+        text += d;
+        if (text.length > 1024 * 1024) req.destroy(new Error("response too large"));
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+    req.end(body);
+  });
 }

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Duplex } from "node:stream";
@@ -12,6 +13,7 @@ import type { Env } from "./env.ts";
 import { agentJoinRoute } from "./routes/agent-join.ts";
 import { agentBundleRoute, installScriptRoute } from "./routes/install.ts";
 import { clientIp, sendJson } from "./routes/http-util.ts";
+import { loadTlsIdentity } from "./tls.ts";
 
 const repoRoot = join(fileURLToPath(new URL(".", import.meta.url)), "../../../..");
 export const DEFAULT_AGENT_BUNDLE = join(repoRoot, "apps/agent/dist/berth-agent.js");
@@ -28,6 +30,7 @@ export interface ControlPlane {
   gateway: AgentGateway;
   auth: Auth;
   url: string;
+  fingerprint: string | null;
   listen(): Promise<void>;
   close(): Promise<void>;
 }
@@ -39,7 +42,9 @@ export interface ControlPlane {
 export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane {
   const log = createLogger("berth-web");
   const db = createDb(env.DATABASE_URL, { poolSize: 20 });
-  const fingerprint: string | null = null; // plain HTTP; TLS termination with a pinned cert is not built yet
+  // With TLS, join tokens carry the certificate's fingerprint and agents pin it (Swarm's model).
+  const tls = env.TLS_CERT_FILE && env.TLS_KEY_FILE ? loadTlsIdentity(env.TLS_CERT_FILE, env.TLS_KEY_FILE) : null;
+  const fingerprint = tls?.fingerprint ?? null;
   const gateway = new AgentGateway({ db, logger: log.child({ part: "gateway" }), offlineAfterMs: env.BERTH_OFFLINE_AFTER_MS, maxFrameBytes: env.BERTH_MAX_FRAME_BYTES });
   const publicOrigin = new URL(env.PUBLIC_URL).origin;
   const auth = createAuth({
@@ -67,6 +72,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
         channel,
         publicUrl: env.PUBLIC_URL,
         fingerprint,
+        spkiPin: tls?.spkiPin ?? null,
       };
     },
     onError({ error, path }) {
@@ -91,13 +97,14 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     sendJson(res, 404, { error: "not found" });
   }
 
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     route(req, res).catch((err) => {
       log.error({ err, url: req.url }, "request failed");
       if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
       else res.destroy();
     });
-  });
+  };
+  const server: Server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler) : createServer(handler);
   server.on("upgrade", (req, socket, head) => {
     const path = (req.url ?? "/").split("?")[0];
     if (path === AGENT_PATHS.link) return gateway.handleUpgrade(req, socket, head);
@@ -105,6 +112,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     socket.destroy();
   });
   server.on("clientError", (_err, socket) => socket.destroy());
+  server.on("tlsClientError", () => {}); // a client that rejects our certificate is its business
 
   return {
     server,
@@ -112,6 +120,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     gateway,
     auth,
     url: env.PUBLIC_URL,
+    fingerprint,
     async listen() {
       await ensureDefaultTeam(db);
       gateway.start();

@@ -11,6 +11,9 @@ const EnvSchema = z.object({
   PUBLIC_URL: z.url().optional(),
   BETTER_AUTH_SECRET: z.string().min(32, "BETTER_AUTH_SECRET must be at least 32 characters"),
   BERTH_AGENT_BUNDLE: z.string().optional(),
+  /** Serve HTTPS with this certificate and key (PEM). Join tokens then pin its fingerprint. */
+  TLS_CERT_FILE: z.string().optional(),
+  TLS_KEY_FILE: z.string().optional(),
   BERTH_OFFLINE_AFTER_MS: z.coerce.number().int().min(1000).default(15_000),
   BERTH_MAX_FRAME_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   /** "0" serves only the API, the agent gateway and the install endpoints (tests, benchmarks). */
@@ -27,6 +30,8 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
     throw new Error(`invalid control-plane environment:\n${lines}`);
   }
   const e = parsed.data;
+  if (Boolean(e.TLS_CERT_FILE) !== Boolean(e.TLS_KEY_FILE)) throw new Error("invalid control-plane environment: set both TLS_CERT_FILE and TLS_KEY_FILE, or neither");
   const host = e.HOST === "0.0.0.0" || e.HOST === "::" ? "127.0.0.1" : e.HOST;
-  return { ...e, PUBLIC_URL: (e.PUBLIC_URL ?? `http://${host}:${e.PORT}`).replace(/\/+$/, "") };
+  const scheme = e.TLS_CERT_FILE ? "https" : "http";
+  return { ...e, PUBLIC_URL: (e.PUBLIC_URL ?? `${scheme}://${host}:${e.PORT}`).replace(/\/+$/, "") };
 }

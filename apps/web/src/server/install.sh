@@ -1,6 +1,7 @@
 #!/bin/sh
 # Berth agent installer. Joins this server to a Berth control plane:
 #   curl -fsSL URL/install.sh | sudo sh -s -- --token TOKEN [--url URL] [--name NAME] [--no-systemd] [--prefix DIR]
+# Behind a self-signed certificate the dashboard adds --pinnedpubkey sha256//…, which curl checks.
 # --no-systemd runs the agent in the foreground instead of installing a unit.
 # --prefix DIR installs under DIR instead of / (the unit is written but not enabled).
 set -eu
@@ -10,6 +11,7 @@ TOKEN=""
 NAME=""
 PREFIX=""
 SYSTEMD=1
+PIN=""
 
 die() { echo "berth install: $*" >&2; exit 1; }
 
@@ -19,6 +21,7 @@ while [ $# -gt 0 ]; do
     --token) [ $# -ge 2 ] || die "--token needs a value"; TOKEN="$2"; shift 2 ;;
     --name) [ $# -ge 2 ] || die "--name needs a value"; NAME="$2"; shift 2 ;;
     --prefix) [ $# -ge 2 ] || die "--prefix needs a value"; PREFIX="$2"; shift 2 ;;
+    --pinnedpubkey) [ $# -ge 2 ] || die "--pinnedpubkey needs a value"; PIN="$2"; shift 2 ;;
     --no-systemd) SYSTEMD=0; shift ;;
     -h|--help) sed -n '2,6p' "$0" 2>/dev/null; exit 0 ;;
     *) die "unknown option: $1" ;;
@@ -56,7 +59,12 @@ mkdir -p "$STATE_DIR"
 chmod 700 "$STATE_DIR"
 
 echo "berth install: fetching the agent from $URL"
-curl -fsSL "$URL/agent/berth-agent.js" -o "$BIN_DIR/berth-agent.js.tmp" || die "could not download the agent from $URL"
+# With a pin, trust exactly that public key instead of the CA chain (the agent then pins the certificate).
+if [ -n "$PIN" ]; then
+  curl -fsSLk --pinnedpubkey "$PIN" "$URL/agent/berth-agent.js" -o "$BIN_DIR/berth-agent.js.tmp" || die "could not download the agent from $URL (pinned key)"
+else
+  curl -fsSL "$URL/agent/berth-agent.js" -o "$BIN_DIR/berth-agent.js.tmp" || die "could not download the agent from $URL"
+fi
 mv "$BIN_DIR/berth-agent.js.tmp" "$BIN_DIR/berth-agent.js"
 NODE=$(command -v node)
 

@@ -3,10 +3,16 @@ import { createJoinToken, getJoinToken, listJoinTokens, revokeJoinToken } from "
 import { AGENT_PATHS } from "@berth/protocol";
 import { requireTeamRole, router, teamsWithRole, withRole } from "../trpc.ts";
 
-/** The one-line install command an operator pastes on a new server. */
-export function installCommand(publicUrl: string, token: string): string {
+/**
+ * The one-line install command an operator pastes on a new server. Behind a self-signed
+ * certificate, curl pins its public key, so the script and the agent are as authentic as the
+ * pinned link that follows.
+ */
+export function installCommand(publicUrl: string, token: string, spkiPin: string | null = null): string {
   const base = publicUrl.replace(/\/+$/, "");
-  return `curl -fsSL ${base}${AGENT_PATHS.install} | sudo sh -s -- --url ${base} --token ${token}`;
+  if (!spkiPin) return `curl -fsSL ${base}${AGENT_PATHS.install} | sudo sh -s -- --url ${base} --token ${token}`;
+  const pin = `sha256//${spkiPin}`;
+  return `curl -fsSLk --pinnedpubkey ${pin} ${base}${AGENT_PATHS.install} | sudo sh -s -- --url ${base} --pinnedpubkey ${pin} --token ${token}`;
 }
 
 export const joinTokensRouter = router({
@@ -32,7 +38,7 @@ export const joinTokensRouter = router({
         fingerprint: ctx.fingerprint,
       });
       // The secret is returned once, here, and never again.
-      return { token, record, command: installCommand(ctx.publicUrl, token) };
+      return { token, record, command: installCommand(ctx.publicUrl, token, ctx.spkiPin) };
     }),
 
   list: withRole("admin").query(({ ctx }) => listJoinTokens(ctx.db, teamsWithRole(ctx, "admin"))),
