@@ -2,25 +2,17 @@
 // any, measured in the same run. Results also go to bench/results/<date>.json.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { openDatabase } from "../scripts/database.ts";
-import { deployMigrations } from "../scripts/migrate.ts";
-import { dropDatabase, ensureDatabase } from "../scripts/postgres.ts";
+import { openTemplateDatabase } from "../scripts/database.ts";
 import { buildAgentBundle } from "../scripts/build.ts";
 import { repoRoot } from "../scripts/paths.ts";
 import { controlPlaneScale } from "./control-plane-scale.ts";
 import { fmt } from "./stats.ts";
 
 const TEMPLATE = "berth_bench_template";
-const db = await openDatabase("postgres");
-const admin = db.adminUrl ?? db.url;
+const template = await openTemplateDatabase(TEMPLATE);
 const results: Record<string, unknown> = {};
 try {
-  await dropDatabase(admin, TEMPLATE);
-  await ensureDatabase(admin, TEMPLATE);
-  const tpl = new URL(admin);
-  tpl.pathname = `/${TEMPLATE}`;
-  await deployMigrations(tpl.toString());
-  process.env.BERTH_TEST_PG_ADMIN = admin;
+  process.env.BERTH_TEST_PG_ADMIN = template.adminUrl;
   process.env.BERTH_TEST_TEMPLATE = TEMPLATE;
   await buildAgentBundle();
 
@@ -38,8 +30,7 @@ try {
     ].join("\n"),
   );
 } finally {
-  await dropDatabase(admin, TEMPLATE).catch(() => {});
-  await db.stop();
+  await template.close();
 }
 const dir = join(repoRoot, "bench/results");
 mkdirSync(dir, { recursive: true });

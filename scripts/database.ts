@@ -1,7 +1,7 @@
 // Where the control plane's database comes from: DATABASE_URL when set, otherwise the embedded cluster.
 import { join } from "node:path";
 import { dataDir } from "./paths.ts";
-import { ensureDatabase, startEmbeddedPostgres } from "./postgres.ts";
+import { dropDatabase, ensureDatabase, startEmbeddedPostgres } from "./postgres.ts";
 import { deployMigrations } from "./migrate.ts";
 
 export interface Database {
@@ -26,4 +26,30 @@ export async function openMigratedDatabase(name = "berth"): Promise<Database> {
   const applied = await deployMigrations(db.url);
   if (applied.length) console.log(`[berth setup] applied migrations: ${applied.join(", ")}`);
   return db;
+}
+
+/**
+ * A freshly migrated template database, for runs (tests, benchmarks) that copy it into one
+ * database per file or figure. Returns the admin URL to copy it with and a cleanup.
+ */
+export async function openTemplateDatabase(template: string): Promise<{ adminUrl: string; close(): Promise<void> }> {
+  const db = await openDatabase("postgres");
+  const adminUrl = db.adminUrl ?? db.url;
+  try {
+    await dropDatabase(adminUrl, template);
+    await ensureDatabase(adminUrl, template);
+    const url = new URL(adminUrl);
+    url.pathname = `/${template}`;
+    await deployMigrations(url.toString());
+  } catch (e) {
+    await db.stop();
+    throw e;
+  }
+  return {
+    adminUrl,
+    async close() {
+      await dropDatabase(adminUrl, template).catch(() => {});
+      await db.stop();
+    },
+  };
 }

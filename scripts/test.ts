@@ -3,9 +3,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import { openDatabase } from "./database.ts";
-import { deployMigrations } from "./migrate.ts";
-import { dropDatabase, ensureDatabase } from "./postgres.ts";
+import { openTemplateDatabase } from "./database.ts";
 import { buildAgentBundle, buildWeb } from "./build.ts";
 import { repoRoot } from "./paths.ts";
 
@@ -31,16 +29,11 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-const db = await openDatabase("postgres");
-const admin = db.adminUrl ?? db.url;
+// A fresh template each run: every test file copies it into a database of its own.
+const template = await openTemplateDatabase(TEMPLATE);
+const admin = template.adminUrl;
 let status = 1;
 try {
-  // A fresh template each run: every test file copies it into a database of its own.
-  await dropDatabase(admin, TEMPLATE);
-  await ensureDatabase(admin, TEMPLATE);
-  const templateUrl = new URL(admin);
-  templateUrl.pathname = `/${TEMPLATE}`;
-  await deployMigrations(templateUrl.toString());
   await buildAgentBundle();
   buildWeb();
 
@@ -60,7 +53,6 @@ try {
     child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
 } finally {
-  await dropDatabase(admin, TEMPLATE).catch(() => {});
-  await db.stop();
+  await template.close();
 }
 process.exit(status);

@@ -140,3 +140,12 @@ test("revoking a credential disconnects the host at once and refuses every recon
   assert.equal(closed.code, 4401);
   for (let i = 0; i < 3; i++) assert.equal(await connectSimAgent(t.url, h.credential).opened, 401);
 });
+
+test("a facts frame updates the host's facts", async () => {
+  const h = await newHost("gw-facts");
+  const a = await linkedSimAgent(t.url, h.credential, "gw-facts");
+  const { fakeFacts } = await import("../../../e2e/support/facts.ts");
+  a.sendRaw(JSON.stringify({ type: "facts", facts: { ...fakeFacts("gw-facts"), cpus: 64 } }));
+  await waitFor("facts updated", async () => ((await t.cp.db.host.findUniqueOrThrow({ where: { id: h.hostId } })).facts as { cpus: number }).cpus === 64);
+  a.close();
+});
