@@ -1,0 +1,230 @@
+// Content-addressable blob store: blobs/sha256/<hex>. Writes go to ingest/, are checked against
+// the expected size and digest, then renamed into place atomically, so a reader never sees a
+// partial or wrong blob and a failed download leaves nothing behind in blobs/.
+import { createHash, type Hash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, open, readFile, readdir, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { Readable, Transform, Writable } from "node:stream";
+
+const SHA256 = /^sha256:([a-f0-9]{64})$/;
+
+export class ContentError extends Error {
+  override name = "ContentError";
+}
+export class DigestMismatchError extends ContentError {
+  override name = "DigestMismatchError";
+}
+export class SizeMismatchError extends ContentError {
+  override name = "SizeMismatchError";
+}
+export class BlobNotFoundError extends ContentError {
+  override name = "BlobNotFoundError";
+}
+
+export interface Expected {
+  digest: string;
+  /** Known size; null when the source does not say (then only the digest is checked). */
+  size: number | null;
+}
+
+/**
+ * Where an ingest reads from: given how many bytes are already on disk, returns a stream of the
+ * rest (a Range request) or of the whole blob, saying which.
+ */
+export type BlobSource = (offset: number) => Promise<{ stream: Readable; offset: number }>;
+
+function hexOf(digest: string): string {
+  const m = SHA256.exec(digest);
+  if (!m) throw new ContentError(`unsupported or malformed digest ${JSON.stringify(digest)} (only sha256 is supported)`);
+  return m[1]!;
+}
+
+export function sha256Digest(data: Buffer | string): string {
+  return `sha256:${createHash("sha256").update(data).digest("hex")}`;
+}
+
+export class ContentStore {
+  /** One ingest per digest at a time in this process: concurrent pulls share the download. */
+  private readonly inflight = new Map<string, Promise<void>>();
+
+  constructor(readonly root: string) {}
+
+  blobPath(digest: string): string {
+    return join(this.root, "blobs", "sha256", hexOf(digest));
+  }
+
+  private ingestPath(digest: string): string {
+    return join(this.root, "ingest", hexOf(digest));
+  }
+
+  async init(): Promise<void> {
+    await mkdir(join(this.root, "blobs", "sha256"), { recursive: true, mode: 0o700 });
+    await mkdir(join(this.root, "ingest"), { recursive: true, mode: 0o700 });
+  }
+
+  async has(digest: string): Promise<boolean> {
+    return (await this.size(digest)) !== null;
+  }
+
+  async size(digest: string): Promise<number | null> {
+    try {
+      return (await stat(this.blobPath(digest))).size;
+    } catch {
+      return null;
+    }
+  }
+
+  async read(digest: string): Promise<Buffer> {
+    try {
+      return await readFile(this.blobPath(digest));
+    } catch {
+      throw new BlobNotFoundError(`blob ${digest} not found`);
+    }
+  }
+
+  async readJson<T = unknown>(digest: string): Promise<T> {
+    return JSON.parse((await this.read(digest)).toString("utf8")) as T;
+  }
+
+  readStream(digest: string): Readable {
+    return createReadStream(this.blobPath(digest));
+  }
+
+  /** Stores bytes already in memory (manifests, configs), checking them against `expected` if given. */
+  async put(data: Buffer, expectedDigest?: string): Promise<string> {
+    const digest = sha256Digest(data);
+    if (expectedDigest && digest !== expectedDigest) throw new DigestMismatchError(`content digest ${digest} does not match ${expectedDigest}`);
+    if (await this.has(digest)) return digest;
+    await this.ingest({ digest, size: data.length }, async () => ({ stream: Readable.from([data]), offset: 0 }));
+    return digest;
+  }
+
+  /**
+   * Fetches a blob into the store unless it is there. A partial file left by a broken download
+   * is resumed from where it stopped when the source honours the offset. Throws, and leaves no
+   * blob, on a size or digest mismatch.
+   */
+  async ingest(expected: Expected, source: BlobSource): Promise<void> {
+    hexOf(expected.digest);
+    if (await this.has(expected.digest)) return;
+    const running = this.inflight.get(expected.digest);
+    if (running) return running;
+    const job = this.doIngest(expected, source).finally(() => this.inflight.delete(expected.digest));
+    this.inflight.set(expected.digest, job);
+    return job;
+  }
+
+  private async doIngest(expected: Expected, source: BlobSource): Promise<void> {
+    await this.init();
+    const partial = this.ingestPath(expected.digest);
+    let have = 0;
+    try {
+      have = (await stat(partial)).size;
+    } catch {
+      have = 0;
+    }
+    if (expected.size !== null && have > expected.size) {
+      await rm(partial, { force: true });
+      have = 0;
+    }
+    // Re-hash what is already on disk; sha256 cannot be resumed from a saved state.
+    const hash = createHash("sha256");
+    if (have > 0) await pipeline(createReadStream(partial, { end: have - 1 }), new HashSink(hash));
+    const { stream, offset } = await source(have);
+    if (offset !== have) {
+      // The source restarted from 0 (no Range support): start the file over.
+      if (offset !== 0) throw new ContentError(`source resumed at ${offset}, expected ${have} or 0`);
+      return this.writeFrom(expected, stream, partial, createHash("sha256"), 0);
+    }
+    return this.writeFrom(expected, stream, partial, hash, have);
+  }
+
+  private async writeFrom(expected: Expected, stream: Readable, partial: string, hash: Hash, start: number): Promise<void> {
+    let written = start;
+    const limit = expected.size;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        written += chunk.length;
+        if (limit !== null && written > limit) return cb(new SizeMismatchError(`blob ${expected.digest} is larger than the expected ${limit} bytes`));
+        hash.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(stream, counter, createWriteStream(partial, { flags: start > 0 ? "a" : "w", mode: 0o600 }));
+    } catch (e) {
+      // A size overrun is final; a network error keeps the partial file for a resumed retry.
+      if (e instanceof SizeMismatchError) await rm(partial, { force: true });
+      throw e;
+    }
+    if (limit !== null && written !== limit) {
+      throw new SizeMismatchError(`blob ${expected.digest} ended after ${written} of ${limit} bytes`);
+    }
+    const got = `sha256:${hash.digest("hex")}`;
+    if (got !== expected.digest) {
+      await rm(partial, { force: true });
+      throw new DigestMismatchError(`blob digest mismatch: expected ${expected.digest}, got ${got}`);
+    }
+    const fh = await open(partial, "r");
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(partial, this.blobPath(expected.digest));
+  }
+
+  /** Removes a partial download, e.g. after giving up on it. */
+  async abort(digest: string): Promise<void> {
+    await rm(this.ingestPath(digest), { force: true });
+  }
+
+  async delete(digest: string): Promise<void> {
+    await rm(this.blobPath(digest), { force: true });
+  }
+
+  async list(): Promise<string[]> {
+    try {
+      return (await readdir(join(this.root, "blobs", "sha256"))).filter((h) => /^[a-f0-9]{64}$/.test(h)).map((h) => `sha256:${h}`);
+    } catch {
+      return [];
+    }
+  }
+
+  /**
+   * Deletes every blob not reachable from `roots`. `children` names what a blob references
+   * (an index its manifests, a manifest its config and layers); the image layer supplies it.
+   */
+  async gc(roots: Iterable<string>, children: (digest: string) => Promise<string[]>): Promise<{ removed: string[]; bytes: number }> {
+    const live = new Set<string>();
+    const queue = [...roots];
+    while (queue.length) {
+      const d = queue.pop()!;
+      if (live.has(d) || !(await this.has(d))) continue;
+      live.add(d);
+      queue.push(...(await children(d)));
+    }
+    const removed: string[] = [];
+    let bytes = 0;
+    for (const d of await this.list()) {
+      if (live.has(d)) continue;
+      bytes += (await this.size(d)) ?? 0;
+      await this.delete(d);
+      removed.push(d);
+    }
+    return { removed, bytes };
+  }
+}
+
+/** A writable end that only feeds a hash. */
+class HashSink extends Writable {
+  constructor(private readonly hash: Hash) {
+    super();
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    this.hash.update(chunk);
+    cb();
+  }
+}
