@@ -2,7 +2,7 @@
 // the expected size and digest, then renamed into place atomically, so a reader never sees a
 // partial or wrong blob and a failed download leaves nothing behind in blobs/.
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream } from "node:fs";
 import { mkdir, open, readFile, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -152,13 +152,21 @@ export class ContentStore {
         cb(null, chunk);
       },
     });
+    // Each chunk is awaited onto disk before the next is read, so a connection that dies leaves
+    // every byte received so far in the partial file for the resumed attempt.
+    const fh = await open(partial, start > 0 ? "a" : "w", 0o600);
     try {
-      await pipeline(stream, counter, createWriteStream(partial, { flags: start > 0 ? "a" : "w", mode: 0o600 }));
+      await pipeline(stream, counter, async (source: AsyncIterable<Buffer>) => {
+        for await (const chunk of source) await fh.write(chunk);
+      });
+      await fh.sync();
     } catch (e) {
       // A size overrun is final; a network error keeps the partial file for a resumed retry.
+      await fh.close();
       if (e instanceof SizeMismatchError) await rm(partial, { force: true });
       throw e;
     }
+    await fh.close();
     if (limit !== null && written !== limit) {
       throw new SizeMismatchError(`blob ${expected.digest} ended after ${written} of ${limit} bytes`);
     }
@@ -166,12 +174,6 @@ export class ContentStore {
     if (got !== expected.digest) {
       await rm(partial, { force: true });
       throw new DigestMismatchError(`blob digest mismatch: expected ${expected.digest}, got ${got}`);
-    }
-    const fh = await open(partial, "r");
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
     }
     await rename(partial, this.blobPath(expected.digest));
   }
