@@ -6,7 +6,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, open, readFile, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { Readable, Transform, Writable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 
 const SHA256 = /^sha256:([a-f0-9]{64})$/;
 
@@ -144,20 +144,17 @@ export class ContentStore {
   private async writeFrom(expected: Expected, stream: Readable, partial: string, hash: Hash, start: number): Promise<void> {
     let written = start;
     const limit = expected.size;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        written += chunk.length;
-        if (limit !== null && written > limit) return cb(new SizeMismatchError(`blob ${expected.digest} is larger than the expected ${limit} bytes`));
-        hash.update(chunk);
-        cb(null, chunk);
-      },
-    });
-    // Each chunk is awaited onto disk before the next is read, so a connection that dies leaves
-    // every byte received so far in the partial file for the resumed attempt.
+    // Each chunk is counted, hashed and awaited onto disk before the next is read, so a
+    // connection that dies leaves every byte received so far in the partial file.
     const fh = await open(partial, start > 0 ? "a" : "w", 0o600);
     try {
-      await pipeline(stream, counter, async (source: AsyncIterable<Buffer>) => {
-        for await (const chunk of source) await fh.write(chunk);
+      await pipeline(stream, async (source: AsyncIterable<Buffer>) => {
+        for await (const chunk of source) {
+          written += chunk.length;
+          if (limit !== null && written > limit) throw new SizeMismatchError(`blob ${expected.digest} is larger than the expected ${limit} bytes`);
+          hash.update(chunk);
+          await fh.write(chunk);
+        }
       });
       await fh.sync();
     } catch (e) {
