@@ -67,6 +67,8 @@ const MAX_REDIRECTS = 5;
 
 export class RegistryClient {
   private readonly tokens = new TokenCache();
+  /** Registries that asked for Basic auth: later requests send it up front (a streamed body cannot be re-sent). */
+  private readonly basicDomains = new Set<string>();
   private readonly opts: Required<Omit<RegistryClientOptions, "dispatcher">> & { dispatcher?: Dispatcher };
 
   constructor(opts: RegistryClientOptions = {}) {
@@ -262,7 +264,8 @@ export class RegistryClient {
     const tokenKey = `${repo.domain}|${scope}`;
     const creds = this.settings(repo.domain).credentials ?? null;
     const canReplay = req.replayable || req.body === undefined || req.body === null || Buffer.isBuffer(req.body);
-    let authorization: string | null = this.tokens.get(tokenKey) ? `Bearer ${this.tokens.get(tokenKey)}` : null;
+    const cached = this.tokens.get(tokenKey);
+    let authorization: string | null = cached ? `Bearer ${cached}` : creds && this.basicDomains.has(repo.domain) ? basicHeader(creds) : null;
     for (let attempt = 0; ; attempt++) {
       let res: Dispatcher.ResponseData;
       try {
@@ -282,6 +285,7 @@ export class RegistryClient {
           if (authorization?.startsWith("Basic")) throw new RegistryError("unauthorized: incorrect username or password", 401, "UNAUTHORIZED");
           if (!creds) throw new RegistryError(`unauthorized: authentication required for ${repo.domain}`, 401, "UNAUTHORIZED");
           authorization = basicHeader(creds);
+          this.basicDomains.add(repo.domain);
         } else {
           const token = await this.fetchToken(challenge.realm, challenge.service, scopeOverride === "" ? challenge.scope : scope, creds);
           this.tokens.set(tokenKey, token.token, token.expiresIn);
