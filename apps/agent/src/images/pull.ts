@@ -1,0 +1,102 @@
+import type { ContentStore } from "../content/store.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import { hostPlatform, type Platform } from "../registry/media-types.ts";
+import { familiarName, formatReference, parseReference, withDefaultTag } from "../registry/reference.ts";
+import { ImageConfigSchema } from "./config.ts";
+import { ImageError } from "./errors.ts";
+import type { ImageRecord, ImageStore } from "./image-store.ts";
+import { chainIds, decompressLayer } from "./layers.ts";
+import type { LayerUnpacker } from "./unpacker.ts";
+
+/** Docker-like per-layer progress: id is the short layer digest. */
+export type PullProgress =
+  | { id: string; status: "Waiting" | "Already exists" | "Verifying Checksum" | "Download complete" | "Extracting" | "Pull complete" }
+  | { id: string; status: "Downloading"; current: number; total: number };
+
+export interface PullDeps {
+  content: ContentStore;
+  registry: RegistryClient;
+  unpacker: LayerUnpacker;
+  images: ImageStore;
+}
+
+const short = (d: string) => d.slice(7, 19);
+
+/** Pull = resolve → fetch into content (verified) → unpack into snapshots → record. */
+export async function pullImage(deps: PullDeps, reference: string, opts: { platform?: Platform; onProgress?: (p: PullProgress) => void; concurrency?: number } = {}): Promise<ImageRecord> {
+  const ref = withDefaultTag(parseReference(reference));
+  const progress = opts.onProgress ?? (() => {});
+  const resolved = await deps.registry.resolve(ref, opts.platform ?? hostPlatform()).catch((e: unknown) => {
+    throw new ImageError(e instanceof Error ? e.message : String(e), "REGISTRY");
+  });
+  const { manifest } = resolved;
+  await deps.content.put(resolved.manifestBytes, resolved.manifestDigest);
+  if (resolved.index) await deps.content.put(resolved.index.bytes, resolved.index.digest);
+
+  await deps.registry.fetchBlob(ref, manifest.config, deps.content);
+  const config = ImageConfigSchema.parse(await deps.content.readJson(manifest.config.digest));
+  const diffIds = config.rootfs.diff_ids;
+  if (diffIds.length !== manifest.layers.length) {
+    throw new ImageError(`image config lists ${diffIds.length} layers but the manifest has ${manifest.layers.length}`, "INVALID");
+  }
+  const chains = chainIds(diffIds);
+
+  // Download in parallel (bounded), unpack in order as each layer's parent is ready.
+  const need = await Promise.all(chains.map(async (c) => !(await deps.unpacker.has(c))));
+  for (const [i, l] of manifest.layers.entries()) progress({ id: short(l.digest), status: need[i] ? "Waiting" : "Already exists" });
+  const downloads = new Map<number, Promise<void>>();
+  let next = 0;
+  const limit = opts.concurrency ?? 3;
+  const startMore = () => {
+    while (downloads.size < limit && next < manifest.layers.length) {
+      const i = next++;
+      const layer = manifest.layers[i]!;
+      if (!need[i]) continue;
+      let current = 0;
+      downloads.set(
+        i,
+        deps.registry
+          .fetchBlob(ref, layer, deps.content, (n) => {
+            current += n;
+            progress({ id: short(layer.digest), status: "Downloading", current, total: layer.size });
+          })
+          .then(() => progress({ id: short(layer.digest), status: "Download complete" })),
+      );
+    }
+  };
+  startMore();
+  const sizes: number[] = [];
+  for (const [i, layer] of manifest.layers.entries()) {
+    if (!need[i]) {
+      sizes.push(await deps.unpacker.size(chains[i]!));
+      continue;
+    }
+    await downloads.get(i);
+    downloads.delete(i);
+    startMore();
+    progress({ id: short(layer.digest), status: "Extracting" });
+    const { tar, diffId } = decompressLayer(deps.content.readStream(layer.digest), layer.mediaType);
+    const { size } = await deps.unpacker.apply(chains[i]!, i === 0 ? null : chains[i - 1]!, tar, () => {
+      if (diffId() !== diffIds[i]) throw new ImageError(`layer ${layer.digest} unpacked to ${diffId()}, but the image config says ${diffIds[i]}`, "INVALID");
+    });
+    sizes.push(size);
+    progress({ id: short(layer.digest), status: "Pull complete" });
+  }
+
+  const id = manifest.config.digest;
+  const record: ImageRecord = {
+    id,
+    manifestDigest: resolved.manifestDigest,
+    manifestMediaType: resolved.manifestMediaType,
+    indexDigest: resolved.index?.digest ?? null,
+    repoTags: ref.tag ? [formatReference({ ...ref, digest: null })] : [],
+    repoDigests: [`${familiarName(ref)}@${resolved.digest}`],
+    layers: manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: diffIds[i]!, chainId: chains[i]! })),
+    size: sizes.reduce((a, b) => a + b, 0),
+    createdAt: config.created ?? new Date().toISOString(),
+    lastTagTime: ref.tag ? new Date().toISOString() : null,
+  };
+  return deps.images.put(record);
+}
+
+export { parseReference };
