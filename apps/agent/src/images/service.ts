@@ -1,0 +1,262 @@
+// The image service: everything `docker image …` does, over the content store, the registry
+// client, the image store and the snapshotter. Output shapes follow the Docker Engine API.
+import type { ContentStore } from "../content/store.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import { IndexSchema, ManifestSchema, isIndexType, isManifestType } from "../registry/media-types.ts";
+import { familiarName, formatReference, parseReference, ReferenceError, withDefaultTag } from "../registry/reference.ts";
+import { ImageConfigSchema, type ImageConfig } from "./config.ts";
+import { ImageError, noSuchImage } from "./errors.ts";
+import type { ImageRecord, ImageStore } from "./image-store.ts";
+import { pullImage, type PullProgress } from "./pull.ts";
+import type { LayerUnpacker } from "./unpacker.ts";
+import type { Platform } from "../registry/media-types.ts";
+
+export interface ImageServiceDeps {
+  content: ContentStore;
+  registry: RegistryClient;
+  unpacker: LayerUnpacker;
+  images: ImageStore;
+  /** Whether a container uses the image (the containers layer answers; none before it exists). */
+  inUse?: (imageId: string) => boolean;
+}
+
+export interface ImageSummary {
+  Id: string;
+  ParentId: string;
+  RepoTags: string[];
+  RepoDigests: string[];
+  Created: number;
+  Size: number;
+  SharedSize: number;
+  Labels: Record<string, string>;
+  Containers: number;
+}
+
+export type RemoveResult = Array<{ Untagged: string } | { Deleted: string }>;
+
+/** Normalises a user's name for lookups: "busybox" → "busybox:latest". IDs pass through. */
+export function normalizeName(name: string): string {
+  if (/^(sha256:)?[a-f0-9]{4,64}$/.test(name)) return name;
+  try {
+    const ref = withDefaultTag(parseReference(name));
+    return formatReference(ref);
+  } catch {
+    return name;
+  }
+}
+
+export class ImageService {
+  constructor(private readonly deps: ImageServiceDeps) {}
+
+  pull(reference: string, opts: { platform?: Platform; onProgress?: (p: PullProgress) => void } = {}): Promise<ImageRecord> {
+    try {
+      parseReference(reference);
+    } catch (e) {
+      throw new ImageError(e instanceof ReferenceError ? e.message : "invalid reference format", "INVALID");
+    }
+    return pullImage(this.deps, reference, opts);
+  }
+
+  resolve(name: string): ImageRecord {
+    const img = this.deps.images.find(normalizeName(name)) ?? this.deps.images.find(name);
+    if (!img) throw noSuchImage(name);
+    return img;
+  }
+
+  async config(img: ImageRecord): Promise<ImageConfig> {
+    return ImageConfigSchema.parse(await this.deps.content.readJson(img.id));
+  }
+
+  async list(opts: { all?: boolean; dangling?: boolean } = {}): Promise<ImageSummary[]> {
+    const out: ImageSummary[] = [];
+    for (const img of this.deps.images.list()) {
+      if (opts.dangling === true && img.repoTags.length > 0) continue;
+      if (opts.dangling === false && img.repoTags.length === 0) continue;
+      const cfg = await this.config(img);
+      out.push({
+        Id: img.id,
+        ParentId: "",
+        RepoTags: img.repoTags,
+        RepoDigests: img.repoDigests,
+        Created: Math.floor(Date.parse(img.createdAt) / 1000) || 0,
+        Size: img.size,
+        SharedSize: -1,
+        Labels: cfg.config?.Labels ?? {},
+        Containers: -1,
+      });
+    }
+    return out.sort((a, b) => b.Created - a.Created);
+  }
+
+  /** `docker image inspect` */
+  async inspect(name: string): Promise<Record<string, unknown>> {
+    const img = this.resolve(name);
+    const cfg = await this.config(img);
+    return {
+      Id: img.id,
+      RepoTags: img.repoTags,
+      RepoDigests: img.repoDigests,
+      Parent: "",
+      Comment: cfg.history?.at(-1)?.comment ?? "",
+      Created: cfg.created ?? img.createdAt,
+      DockerVersion: "",
+      Author: cfg.author ?? "",
+      Config: dockerConfig(cfg),
+      Architecture: cfg.architecture,
+      ...(cfg.variant ? { Variant: cfg.variant } : {}),
+      Os: cfg.os,
+      Size: img.size,
+      GraphDriver: { Name: "overlay", Data: { Snapshots: img.layers.map((l) => l.chainId).join(":") } },
+      RootFS: { Type: "layers", Layers: cfg.rootfs.diff_ids },
+      Metadata: { LastTagTime: img.lastTagTime ?? "0001-01-01T00:00:00Z" },
+      Descriptor: { mediaType: img.manifestMediaType, digest: img.manifestDigest, size: (await this.deps.content.size(img.manifestDigest)) ?? 0 },
+    };
+  }
+
+  /** `docker history`: newest first, empty layers with size 0, older entries as <missing>. */
+  async history(name: string): Promise<Array<{ Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }>> {
+    const img = this.resolve(name);
+    const cfg = await this.config(img);
+    const entries = cfg.history ?? img.layers.map(() => ({}));
+    let layer = 0;
+    const rows = [];
+    for (const h of entries as Array<{ created?: string; created_by?: string; comment?: string; empty_layer?: boolean }>) {
+      let size = 0;
+      if (!h.empty_layer) {
+        const l = img.layers[layer++];
+        size = l ? await this.deps.unpacker.size(l.chainId) : 0;
+      }
+      rows.push({ Id: "<missing>", Created: Math.floor(Date.parse(h.created ?? "") / 1000) || 0, CreatedBy: h.created_by ?? "", Tags: null as string[] | null, Size: size, Comment: h.comment ?? "" });
+    }
+    rows.reverse();
+    if (rows[0]) {
+      rows[0].Id = img.id;
+      rows[0].Tags = img.repoTags.length ? img.repoTags : null;
+    }
+    return rows;
+  }
+
+  /** `docker tag SOURCE TARGET` */
+  tag(source: string, target: string): void {
+    const img = this.resolve(source);
+    let ref;
+    try {
+      ref = parseReference(target);
+    } catch (e) {
+      throw new ImageError(e instanceof Error ? e.message : "invalid reference format", "INVALID");
+    }
+    if (ref.digest) throw new ImageError("refusing to create a tag with a digest reference", "INVALID");
+    this.deps.images.tag(img.id, formatReference(withDefaultTag(ref)));
+  }
+
+  /**
+   * `docker rmi`: a tag is untagged; an image left with no tags is deleted, with its snapshots
+   * and content that nothing else uses. An ID with several tags needs force, as in Docker.
+   */
+  async remove(name: string, opts: { force?: boolean } = {}): Promise<RemoveResult> {
+    const img = this.resolve(name);
+    const result: RemoveResult = [];
+    if (this.deps.inUse?.(img.id) && !opts.force) {
+      throw new ImageError(`conflict: unable to remove repository reference "${name}" (must force) - container is using its referenced image ${img.id.slice(7, 19)}`, "CONFLICT");
+    }
+    const tag = normalizeName(name);
+    if (img.repoTags.includes(tag)) {
+      // By name: untag; the image goes only with its last tag.
+      this.deps.images.untag(tag);
+      result.push({ Untagged: tag });
+      const left = this.deps.images.get(img.id)!;
+      if (left.repoTags.length > 0) return result;
+      for (const d of left.repoDigests) result.push({ Untagged: d });
+    } else {
+      // By ID (or digest reference): all its names go, which needs force when there are several.
+      if (img.repoTags.length > 1 && !opts.force) {
+        throw new ImageError(`conflict: unable to delete ${img.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`, "CONFLICT");
+      }
+      for (const t of img.repoTags) result.push({ Untagged: t });
+      for (const d of img.repoDigests) result.push({ Untagged: d });
+    }
+    result.push(...(await this.deleteImage(img)));
+    return result;
+  }
+
+  /** `docker image prune`: dangling images (no tags), or all unused with `all`. */
+  async prune(opts: { all?: boolean } = {}): Promise<{ ImagesDeleted: RemoveResult; SpaceReclaimed: number }> {
+    const deleted: RemoveResult = [];
+    let space = 0;
+    for (const img of this.deps.images.list()) {
+      if (this.deps.inUse?.(img.id)) continue;
+      if (!opts.all && img.repoTags.length > 0) continue;
+      for (const t of img.repoTags) deleted.push({ Untagged: t });
+      space += img.size;
+      deleted.push(...(await this.deleteImage(img)));
+    }
+    return { ImagesDeleted: deleted, SpaceReclaimed: space };
+  }
+
+  private async deleteImage(img: ImageRecord): Promise<RemoveResult> {
+    this.deps.images.delete(img.id);
+    const out: RemoveResult = [{ Deleted: img.id }];
+    const stillUsed = new Set(this.deps.images.list().flatMap((i) => i.layers.map((l) => l.chainId)));
+    for (const l of [...img.layers].reverse()) {
+      if (stillUsed.has(l.chainId)) break; // everything below is shared too
+      if ((await this.deps.unpacker.children(l.chainId)).length > 0) break;
+      await this.deps.unpacker.remove(l.chainId);
+      out.push({ Deleted: l.chainId });
+    }
+    await this.collectGarbage();
+    return out;
+  }
+
+  /** Drops blobs no image references. */
+  async collectGarbage(): Promise<{ removed: string[]; bytes: number }> {
+    const roots = this.deps.images.list().flatMap((i) => [i.manifestDigest, ...(i.indexDigest ? [i.indexDigest] : [])]);
+    return this.deps.content.gc(roots, async (digest) => {
+      const raw = await this.deps.content.readJson<{ mediaType?: string; manifests?: unknown; layers?: unknown }>(digest).catch(() => null);
+      if (!raw || typeof raw !== "object") return [];
+      const mt = raw.mediaType ?? "";
+      if (isIndexType(mt) || Array.isArray(raw.manifests)) {
+        const idx = IndexSchema.safeParse(raw);
+        // Only manifests we hold matter; the index's other platforms were never fetched.
+        return idx.success ? idx.data.manifests.map((m) => m.digest) : [];
+      }
+      if (isManifestType(mt) || Array.isArray(raw.layers)) {
+        const m = ManifestSchema.safeParse(raw);
+        return m.success ? [m.data.config.digest, ...m.data.layers.map((l) => l.digest)] : [];
+      }
+      return [];
+    });
+  }
+
+  /** The repository names an image is known by, for pushes and events. */
+  names(img: ImageRecord): string[] {
+    return img.repoTags.map((t) => familiarName(parseReference(t)));
+  }
+}
+
+/** Image config → the Config object of `docker image inspect`. */
+function dockerConfig(cfg: ImageConfig): Record<string, unknown> {
+  const c = cfg.config ?? {};
+  return {
+    Hostname: "",
+    Domainname: "",
+    User: c.User ?? "",
+    AttachStdin: false,
+    AttachStdout: false,
+    AttachStderr: false,
+    ExposedPorts: c.ExposedPorts ?? undefined,
+    Tty: false,
+    OpenStdin: false,
+    StdinOnce: false,
+    Env: c.Env ?? null,
+    Cmd: c.Cmd ?? null,
+    Healthcheck: c.Healthcheck ?? undefined,
+    Image: "",
+    Volumes: c.Volumes ?? null,
+    WorkingDir: c.WorkingDir ?? "",
+    Entrypoint: c.Entrypoint ?? null,
+    OnBuild: c.OnBuild ?? null,
+    Labels: c.Labels ?? null,
+    ...(c.StopSignal ? { StopSignal: c.StopSignal } : {}),
+    ...(c.Shell ? { Shell: c.Shell } : {}),
+  };
+}
