@@ -175,6 +175,37 @@ export class ContentStore {
     await rename(partial, this.blobPath(expected.digest));
   }
 
+  /**
+   * Stores a stream whose digest is not known in advance (a layer being compressed, an
+   * imported tarball): written to a unique ingest file while hashing, then renamed by digest.
+   */
+  async writeStream(stream: Readable): Promise<{ digest: string; size: number }> {
+    await this.init();
+    const tmp = join(this.root, "ingest", `stream-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+    const hash = createHash("sha256");
+    let size = 0;
+    const fh = await open(tmp, "w", 0o600);
+    try {
+      await pipeline(stream, async (source: AsyncIterable<Buffer>) => {
+        for await (const chunk of source) {
+          hash.update(chunk);
+          size += chunk.length;
+          await fh.write(chunk);
+        }
+      });
+      await fh.sync();
+    } catch (e) {
+      await fh.close();
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    await fh.close();
+    const digest = `sha256:${hash.digest("hex")}`;
+    if (await this.has(digest)) await rm(tmp, { force: true });
+    else await rename(tmp, this.blobPath(digest));
+    return { digest, size };
+  }
+
   /** Removes a partial download, e.g. after giving up on it. */
   async abort(digest: string): Promise<void> {
     await rm(this.ingestPath(digest), { force: true });

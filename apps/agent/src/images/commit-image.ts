@@ -1,0 +1,54 @@
+import type { ContentStore } from "../content/store.ts";
+import { MediaType } from "../registry/media-types.ts";
+import type { ImageConfig } from "./config.ts";
+import type { ImageRecord, ImageStore } from "./image-store.ts";
+import { chainIds, decompressLayer } from "./layers.ts";
+import { dockerManifest, type StoredLayer } from "./new-layer.ts";
+import type { LayerUnpacker } from "./unpacker.ts";
+import { ImageError } from "./errors.ts";
+
+/**
+ * Records an image built locally (load, import, later commit and build): writes its config and
+ * manifest, unpacks any layer whose snapshot is missing, and tags it.
+ */
+export async function registerLocalImage(
+  deps: { content: ContentStore; unpacker: LayerUnpacker; images: ImageStore },
+  config: ImageConfig,
+  layers: StoredLayer[],
+  repoTags: string[],
+): Promise<ImageRecord> {
+  const diffIds = config.rootfs.diff_ids;
+  if (diffIds.length !== layers.length || layers.some((l, i) => l.diffId !== diffIds[i])) {
+    throw new ImageError("the image config's diff_ids do not match its layers", "INVALID");
+  }
+  const configBytes = Buffer.from(JSON.stringify(config));
+  const configDigest = await deps.content.put(configBytes);
+  const manifest = dockerManifest({ digest: configDigest, size: configBytes.length }, layers);
+  const manifestDigest = await deps.content.put(manifest);
+  const chains = chainIds(diffIds);
+  const sizes: number[] = [];
+  for (const [i, layer] of layers.entries()) {
+    if (await deps.unpacker.has(chains[i]!)) {
+      sizes.push(await deps.unpacker.size(chains[i]!));
+      continue;
+    }
+    const { tar, diffId } = decompressLayer(deps.content.readStream(layer.digest), layer.mediaType);
+    const { size } = await deps.unpacker.apply(chains[i]!, i === 0 ? null : chains[i - 1]!, tar, () => {
+      if (diffId() !== layer.diffId) throw new ImageError(`layer ${layer.digest} does not unpack to ${layer.diffId}`, "INVALID");
+    });
+    sizes.push(size);
+  }
+  const now = new Date().toISOString();
+  return deps.images.put({
+    id: configDigest,
+    manifestDigest,
+    manifestMediaType: MediaType.dockerManifest,
+    indexDigest: null,
+    repoTags,
+    repoDigests: [],
+    layers: layers.map((l, i) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: l.diffId, chainId: chains[i]! })),
+    size: sizes.reduce((a, b) => a + b, 0),
+    createdAt: config.created ?? now,
+    lastTagTime: repoTags.length ? now : null,
+  });
+}

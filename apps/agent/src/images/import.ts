@@ -1,0 +1,46 @@
+import type { Readable } from "node:stream";
+import type { ContentStore } from "../content/store.ts";
+import { hostPlatform } from "../registry/media-types.ts";
+import { formatReference, parseReference, withDefaultTag } from "../registry/reference.ts";
+import { applyChanges } from "./changes.ts";
+import type { ImageConfig } from "./config.ts";
+import { registerLocalImage } from "./commit-image.ts";
+import { ImageError } from "./errors.ts";
+import type { ImageRecord, ImageStore } from "./image-store.ts";
+import { decompressLayer } from "./layers.ts";
+import { storeTarAsLayer } from "./new-layer.ts";
+import type { LayerUnpacker } from "./unpacker.ts";
+
+/** `docker import`: a rootfs tarball (plain or gzip) becomes a one-layer image. */
+export async function importRootfs(
+  deps: { content: ContentStore; unpacker: LayerUnpacker; images: ImageStore },
+  tarball: Readable,
+  opts: { reference?: string; changes?: string[]; message?: string } = {},
+): Promise<ImageRecord> {
+  let tags: string[] = [];
+  if (opts.reference) {
+    let ref;
+    try {
+      ref = parseReference(opts.reference);
+    } catch (e) {
+      throw new ImageError(e instanceof Error ? e.message : "invalid reference format", "INVALID");
+    }
+    if (ref.digest) throw new ImageError("refusing to create a tag with a digest reference", "INVALID");
+    tags = [formatReference(withDefaultTag(ref))];
+  }
+  const runConfig = applyChanges({}, opts.changes ?? []);
+  const { tar } = decompressLayer(tarball, "application/vnd.oci.image.layer.v1.tar");
+  const layer = await storeTarAsLayer(deps.content, tar);
+  const now = new Date().toISOString();
+  const p = hostPlatform();
+  const config: ImageConfig = {
+    created: now,
+    architecture: p.architecture,
+    os: p.os,
+    ...(p.variant ? { variant: p.variant } : {}),
+    config: runConfig,
+    rootfs: { type: "layers", diff_ids: [layer.diffId] },
+    history: [{ created: now, created_by: "Imported from -", ...(opts.message ? { comment: opts.message } : {}) }],
+  };
+  return registerLocalImage(deps, config, [layer], tags);
+}
