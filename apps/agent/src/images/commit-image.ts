@@ -16,12 +16,14 @@ export async function registerLocalImage(
   config: ImageConfig,
   layers: StoredLayer[],
   repoTags: string[],
+  /** The config's exact bytes when they come from elsewhere (an archive): they are the image ID. */
+  configBytesAsGiven?: Buffer,
 ): Promise<ImageRecord> {
   const diffIds = config.rootfs.diff_ids;
   if (diffIds.length !== layers.length || layers.some((l, i) => l.diffId !== diffIds[i])) {
     throw new ImageError("the image config's diff_ids do not match its layers", "INVALID");
   }
-  const configBytes = Buffer.from(JSON.stringify(config));
+  const configBytes = configBytesAsGiven ?? Buffer.from(JSON.stringify(config));
   const configDigest = await deps.content.put(configBytes);
   const manifest = dockerManifest({ digest: configDigest, size: configBytes.length }, layers);
   const manifestDigest = await deps.content.put(manifest);

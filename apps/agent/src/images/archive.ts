@@ -1,0 +1,147 @@
+// `docker save` / `docker load`: the docker-archive format (manifest.json, a config JSON and one
+// uncompressed tar per layer). Load accepts archives made by Docker and by `skopeo copy … docker-archive:`.
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, relative, resolve, sep } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { PassThrough, type Readable } from "node:stream";
+import * as tar from "tar";
+import { z } from "zod";
+import type { ContentStore } from "../content/store.ts";
+import { formatReference, parseReference, withDefaultTag } from "../registry/reference.ts";
+import { ImageConfigSchema } from "./config.ts";
+import { registerLocalImage } from "./commit-image.ts";
+import { ImageError, noSuchImage } from "./errors.ts";
+import type { ImageRecord, ImageStore } from "./image-store.ts";
+import { decompressLayer } from "./layers.ts";
+import { storeTarAsLayer } from "./new-layer.ts";
+import type { LayerUnpacker } from "./unpacker.ts";
+
+const ArchiveManifestSchema = z
+  .array(
+    z.object({
+      Config: z.string().min(1).max(512),
+      RepoTags: z.array(z.string()).nullable().optional(),
+      Layers: z.array(z.string().min(1).max(512)).max(1000),
+    }),
+  )
+  .min(1)
+  .max(1000);
+
+type Deps = { content: ContentStore; unpacker: LayerUnpacker; images: ImageStore };
+
+/** Writes the named images as one docker-archive tar and returns it as a stream. */
+export async function saveImages(deps: Deps, names: string[], find: (name: string) => ImageRecord | undefined): Promise<Readable> {
+  const work = await mkdtemp(join(tmpdir(), "berth-save-"));
+  try {
+    await mkdir(join(work, "blobs", "sha256"), { recursive: true });
+    const manifest: Array<{ Config: string; RepoTags: string[]; Layers: string[] }> = [];
+    const repositories: Record<string, Record<string, string>> = {};
+    const files = new Set<string>(["manifest.json", "repositories"]);
+    for (const name of names) {
+      const img = find(name);
+      if (!img) throw noSuchImage(name);
+      const cfgPath = `blobs/sha256/${img.id.slice(7)}`;
+      if (!files.has(cfgPath)) {
+        await writeFile(join(work, cfgPath), await deps.content.read(img.id));
+        files.add(cfgPath);
+      }
+      const layers: string[] = [];
+      for (const l of img.layers) {
+        const p = `blobs/sha256/${l.diffId.slice(7)}`;
+        if (!files.has(p)) {
+          // Layers in the archive are uncompressed, named by their diffID.
+          const { tar: plain } = decompressLayer(deps.content.readStream(l.digest), l.mediaType);
+          await pipeline(plain, createWriteStream(join(work, p)));
+          files.add(p);
+        }
+        layers.push(p);
+      }
+      // Saved by tag: that tag only; by ID: all its tags.
+      const normalized = safeTag(name);
+      const tags = normalized && img.repoTags.includes(normalized) ? [normalized] : img.repoTags;
+      manifest.push({ Config: cfgPath, RepoTags: tags, Layers: layers });
+      for (const t of tags) {
+        const i = t.lastIndexOf(":");
+        (repositories[t.slice(0, i)] ??= {})[t.slice(i + 1)] = img.layers.at(-1)?.diffId.slice(7) ?? "";
+      }
+    }
+    await writeFile(join(work, "manifest.json"), JSON.stringify(manifest));
+    await writeFile(join(work, "repositories"), JSON.stringify(repositories));
+    const out = new PassThrough();
+    const pack = tar.c({ cwd: work, portable: true, noMtime: false }, [...files]);
+    pack.on("error", (e: unknown) => out.destroy(e instanceof Error ? e : new Error(String(e))));
+    pack.pipe(out);
+    out.on("close", () => void rm(work, { recursive: true, force: true }));
+    return out;
+  } catch (e) {
+    await rm(work, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+function safeTag(name: string): string | null {
+  try {
+    const r = parseReference(name);
+    return r.digest ? null : formatReference(withDefaultTag(r));
+  } catch {
+    return null;
+  }
+}
+
+/** Loads every image in a docker-archive tar; returns what was loaded, Docker-style. */
+export async function loadImages(deps: Deps, archive: Readable): Promise<Array<{ id: string; tags: string[] }>> {
+  const work = await mkdtemp(join(tmpdir(), "berth-load-"));
+  try {
+    // Only plain files and directories; node-tar already refuses absolute and `..` paths here.
+    await pipeline(
+      archive,
+      tar.x({
+        cwd: work,
+        strict: true,
+        filter: (_p, entry) => "type" in entry && (entry.type === "File" || entry.type === "Directory" || entry.type === "OldFile"),
+      }),
+    ).catch((e: unknown) => {
+      throw new ImageError(`invalid image archive: ${e instanceof Error ? e.message : String(e)}`, "INVALID");
+    });
+    const inside = async (p: string) => {
+      const full = resolve(work, p);
+      const real = await realpath(full).catch(() => null);
+      const root = await realpath(work);
+      if (!real || (real !== root && !real.startsWith(root + sep)) || relative(root, real).startsWith("..")) {
+        throw new ImageError(`invalid image archive: ${p} is missing or outside the archive`, "INVALID");
+      }
+      if (!(await stat(real)).isFile()) throw new ImageError(`invalid image archive: ${p} is not a file`, "INVALID");
+      return real;
+    };
+    const manifestPath = await inside("manifest.json").catch(() => {
+      throw new ImageError("invalid image archive: no manifest.json (is this a `docker save` tar?)", "INVALID");
+    });
+    const parsed = ArchiveManifestSchema.safeParse(JSON.parse(await readFile(manifestPath, "utf8")));
+    if (!parsed.success) throw new ImageError(`invalid image archive: manifest.json: ${parsed.error.issues[0]?.message}`, "INVALID");
+    const loaded: Array<{ id: string; tags: string[] }> = [];
+    for (const entry of parsed.data) {
+      const configRaw = await readFile(await inside(entry.Config));
+      const config = ImageConfigSchema.parse(JSON.parse(configRaw.toString("utf8")));
+      const layers = [];
+      for (const l of entry.Layers) {
+        // Layers may be plain tars (Docker, skopeo) or gzip; decompressLayer recognises both.
+        const { tar: plain } = decompressLayer(createReadStream(await inside(l)), "application/vnd.oci.image.layer.v1.tar");
+        layers.push(await storeTarAsLayer(deps.content, plain));
+      }
+      const tags = (entry.RepoTags ?? []).map((t) => {
+        const s = safeTag(t);
+        if (!s) throw new ImageError(`invalid image archive: bad tag ${JSON.stringify(t)}`, "INVALID");
+        return s;
+      });
+      // registerLocalImage checks the layers against the config's diff_ids.
+      // The archive's config bytes are kept as they are, so the image keeps its ID.
+      const img = await registerLocalImage(deps, config, layers, tags, configRaw);
+      loaded.push({ id: img.id, tags });
+    }
+    return loaded;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
