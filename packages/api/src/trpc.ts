@@ -24,6 +24,7 @@ const CODE_MAP: Record<DomainErrorCode, TRPCError["code"]> = {
   HOST_OFFLINE: "PRECONDITION_FAILED",
   TIMEOUT: "TIMEOUT",
   UNAVAILABLE: "INTERNAL_SERVER_ERROR",
+  UPSTREAM: "BAD_GATEWAY",
 };
 
 /** The one place domain errors become tRPC errors. */

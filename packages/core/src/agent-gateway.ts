@@ -13,7 +13,7 @@ import {
   type HostFacts,
   type ServerFrame,
 } from "@berth/protocol";
-import { DomainError } from "./errors.ts";
+import { DomainError, type DomainErrorCode } from "./errors.ts";
 import { verifyHostCredential } from "./host-credentials.ts";
 import type { Logger } from "./logger.ts";
 
@@ -50,7 +50,7 @@ interface Session {
   ws: WebSocket;
   ready: boolean;
   remoteAddr: string | null;
-  pending: Map<string, { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout }>;
+  pending: Map<string, { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout; onProgress?: (data: unknown) => void }>;
 }
 
 /**
@@ -130,8 +130,8 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
       });
   }
 
-  /** Sends a command to a connected host and resolves with its reply. */
-  command(hostId: string, command: string, args: unknown, timeoutMs = 30_000): Promise<unknown> {
+  /** Sends a command to a connected host and resolves with its reply; progress frames go to onProgress. */
+  command(hostId: string, command: string, args: unknown, timeoutMs = 30_000, onProgress?: (data: unknown) => void): Promise<unknown> {
     const s = this.sessions.get(hostId);
     if (!s?.ready) return Promise.reject(new DomainError("HOST_OFFLINE", "host is not connected"));
     const id = randomUUID();
@@ -140,7 +140,7 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
         s.pending.delete(id);
         reject(new DomainError("TIMEOUT", `host did not answer ${command} within ${timeoutMs} ms`));
       }, timeoutMs);
-      s.pending.set(id, { resolve, reject, timer });
+      s.pending.set(id, { resolve, reject, timer, ...(onProgress ? { onProgress } : {}) });
       send(s.ws, { type: "command", id, command, args });
     });
   }
@@ -224,9 +224,12 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
         session.pending.delete(frame.id);
         clearTimeout(p.timer);
         if (frame.ok) p.resolve(frame.result);
-        else p.reject(new DomainError("UNAVAILABLE", frame.error?.message ?? "agent reported an error"));
+        else p.reject(new DomainError(AGENT_CODE_MAP[frame.error?.code ?? ""] ?? "UNAVAILABLE", frame.error?.message ?? "agent reported an error"));
         return;
       }
+      case "progress":
+        session.pending.get(frame.id)?.onProgress?.(frame.data);
+        return;
     }
   }
 
@@ -272,6 +275,15 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
     }
   }
 }
+
+/** Agent reply codes → domain errors (see AGENT_ERROR_CODES in @berth/protocol). */
+const AGENT_CODE_MAP: Record<string, DomainErrorCode> = {
+  NOT_FOUND: "NOT_FOUND",
+  CONFLICT: "CONFLICT",
+  INVALID: "INVALID",
+  REGISTRY: "UPSTREAM",
+  UNKNOWN_COMMAND: "INVALID",
+};
 
 function send(ws: WebSocket, frame: ServerFrame): void {
   if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));

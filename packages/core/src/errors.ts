@@ -10,7 +10,9 @@ export type DomainErrorCode =
   | "FORBIDDEN"
   | "HOST_OFFLINE"
   | "TIMEOUT"
-  | "UNAVAILABLE";
+  | "UNAVAILABLE"
+  /** A system beyond the agent (a registry) refused or failed. */
+  | "UPSTREAM";
 
 export class DomainError extends Error {
   constructor(

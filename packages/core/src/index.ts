@@ -8,3 +8,5 @@ export * from "./hosts.ts";
 export * from "./agent-gateway.ts";
 export * from "./join-endpoint.ts";
 export * from "./logger.ts";
+export * from "./secret-box.ts";
+export * from "./registries.ts";

@@ -36,7 +36,10 @@ export const ReplyFrame = z.object({
   error: z.object({ code: z.string().max(64), message: z.string().max(4096) }).optional(),
 });
 
-export const AgentFrameSchema = z.discriminatedUnion("type", [HelloFrame, HeartbeatFrame, FactsFrame, ReplyFrame]);
+/** Progress of a command still running (a pull's per-layer bytes); same id as its command. */
+export const ProgressFrame = z.object({ type: z.literal("progress"), id: RequestId, data: z.unknown() });
+
+export const AgentFrameSchema = z.discriminatedUnion("type", [HelloFrame, HeartbeatFrame, FactsFrame, ReplyFrame, ProgressFrame]);
 export type AgentFrame = z.infer<typeof AgentFrameSchema>;
 
 export const WelcomeFrame = z.object({

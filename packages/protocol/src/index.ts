@@ -1,3 +1,4 @@
 export * from "./facts.ts";
 export * from "./frames.ts";
 export * from "./join.ts";
+export * from "./commands.ts";

@@ -15,7 +15,18 @@ import { pinnedConnection } from "./pinned-tls.ts";
 /** Close codes from the control plane that mean "stop trying" (see core's CLOSE). */
 const CLOSE_REVOKED = 4401;
 
-export type CommandHandler = (args: unknown) => Promise<unknown>;
+export interface CommandContext {
+  /** Sends a progress frame for this command (e.g. a pull's per-layer bytes). */
+  progress(data: unknown): void;
+}
+
+export type CommandHandler = (args: unknown, ctx: CommandContext) => Promise<unknown>;
+
+/** An error an agent layer throws with a code the control plane understands (AGENT_ERROR_CODES). */
+function errorCode(e: unknown): string {
+  const code = e && typeof e === "object" && "code" in e ? (e as { code: unknown }).code : undefined;
+  return typeof code === "string" && /^[A-Z_]{1,32}$/.test(code) ? code : "FAILED";
+}
 
 export interface AgentLinkOptions {
   credential: LinkCredential;
@@ -172,9 +183,10 @@ export class AgentLink {
       return;
     }
     try {
-      this.send({ type: "reply", id, ok: true, result: await handler(args) });
+      const result = await handler(args, { progress: (data) => this.send({ type: "progress", id, data }) });
+      this.send({ type: "reply", id, ok: true, result });
     } catch (e) {
-      this.send({ type: "reply", id, ok: false, error: { code: "FAILED", message: e instanceof Error ? e.message : String(e) } });
+      this.send({ type: "reply", id, ok: false, error: { code: errorCode(e), message: (e instanceof Error ? e.message : String(e)).slice(0, 4000) } });
     }
   }
 }

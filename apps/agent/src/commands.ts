@@ -1,0 +1,80 @@
+// The agent's command table: each control-plane command validated with its schema from
+// @berth/protocol, then handed to the layer that owns it.
+import { CommandArgs, type CommandName, type RegistryAccess } from "@berth/protocol";
+import { ZodError, type z } from "zod";
+import type { CommandContext, CommandHandler } from "./link/agent-link.ts";
+import { RegistryClient, RegistryError } from "./registry/client.ts";
+import { parsePlatform } from "./registry/media-types.ts";
+import { parseReference, ReferenceError } from "./registry/reference.ts";
+import { ImageError } from "./images/errors.ts";
+import { pushImage } from "./images/push.ts";
+import type { AgentRuntime } from "./runtime.ts";
+import { AGENT_VERSION } from "./version.ts";
+
+class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Maps layer errors to the reply codes the control plane understands. */
+function asCommandError(e: unknown): unknown {
+  if (e instanceof ZodError) return new CommandError(`invalid arguments: ${e.issues.map((i) => `${i.path.join(".") || "args"}: ${i.message}`).join("; ")}`, "INVALID");
+  if (e instanceof ImageError) return new CommandError(e.message, e.code);
+  if (e instanceof ReferenceError) return new CommandError(e.message, "INVALID");
+  if (e instanceof RegistryError) return new CommandError(e.message, "REGISTRY");
+  return e;
+}
+
+function handler<C extends CommandName>(name: C, fn: (args: z.output<(typeof CommandArgs)[C]>, ctx: CommandContext) => Promise<unknown>): [C, CommandHandler] {
+  return [
+    name,
+    async (raw, ctx) => {
+      try {
+        return await fn(CommandArgs[name].parse(raw) as z.output<(typeof CommandArgs)[C]>, ctx);
+      } catch (e) {
+        throw asCommandError(e);
+      }
+    },
+  ];
+}
+
+/** A registry client for one pull or push, with the access the control plane handed over. */
+function registryFor(reference: string, access: RegistryAccess): RegistryClient {
+  const domain = parseReference(reference).domain;
+  return new RegistryClient({
+    settingsFor: (d) =>
+      d === domain && access
+        ? {
+            ...(access.insecure !== undefined ? { insecure: access.insecure } : {}),
+            credentials: access.username ? { username: access.username, password: access.password ?? "" } : null,
+          }
+        : {},
+  });
+}
+
+export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> {
+  return Object.fromEntries([
+    handler("ping", async () => ({ pong: true, at: Date.now(), agentVersion: AGENT_VERSION })),
+    handler("images.list", (a) => rt.images.list(a.dangling === undefined ? {} : { dangling: a.dangling })),
+    handler("images.inspect", (a) => rt.images.inspect(a.name)),
+    handler("images.history", (a) => rt.images.history(a.name)),
+    handler("images.pull", async (a, ctx) => {
+      const img = await rt.imagesWith(registryFor(a.reference, a.registry)).pull(a.reference, {
+        ...(a.platform ? { platform: parsePlatform(a.platform) } : {}),
+        onProgress: (p) => ctx.progress(p),
+      });
+      return { id: img.id, repoTags: img.repoTags, repoDigests: img.repoDigests, size: img.size };
+    }),
+    handler("images.push", async (a, ctx) => pushImage({ ...rt.deps, registry: registryFor(a.name, a.registry) }, a.name, (p) => ctx.progress(p))),
+    handler("images.tag", async (a) => {
+      rt.images.tag(a.source, a.target);
+      return { ok: true };
+    }),
+    handler("images.remove", (a) => rt.images.remove(a.name, { force: a.force })),
+    handler("images.prune", (a) => rt.images.prune({ all: a.all })),
+  ]);
+}

@@ -1,0 +1,24 @@
+// The agent's runtime stack on one host, assembled from its layers (ARCHITECTURE.md, "Agent layers").
+import { join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { ContentStore } from "./content/store.ts";
+import { RegistryClient } from "./registry/client.ts";
+import { ImageStore } from "./images/image-store.ts";
+import { ImageService } from "./images/service.ts";
+import type { LayerUnpacker } from "./images/unpacker.ts";
+
+export interface AgentRuntime {
+  deps: { content: ContentStore; unpacker: LayerUnpacker; images: ImageStore; registry: RegistryClient };
+  images: ImageService;
+  /** The image service with another registry client (per-command registry access). */
+  imagesWith(registry: RegistryClient): ImageService;
+}
+
+export function createRuntime(stateDir: string, unpacker: LayerUnpacker): AgentRuntime {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const content = new ContentStore(join(stateDir, "content"));
+  const images = new ImageStore(stateDir);
+  const registry = new RegistryClient();
+  const deps = { content, unpacker, images, registry };
+  return { deps, images: new ImageService(deps), imagesWith: (r) => new ImageService({ ...deps, registry: r }) };
+}

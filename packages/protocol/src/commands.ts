@@ -1,0 +1,42 @@
+import { z } from "zod";
+
+/**
+ * Commands the control plane sends to an agent (CommandFrame.command + args), with their
+ * argument schemas. The agent validates args with these before acting.
+ */
+
+const Name = z.string().min(1).max(512);
+
+/** Registry settings for one pull or push, resolved by the control plane from its registries. */
+export const RegistryAccessSchema = z
+  .object({
+    insecure: z.boolean().optional(),
+    username: z.string().max(255).optional(),
+    password: z.string().max(4096).optional(),
+  })
+  .nullable()
+  .default(null);
+export type RegistryAccess = z.infer<typeof RegistryAccessSchema>;
+
+export const CommandArgs = {
+  ping: z.object({}).default({}),
+  "images.list": z.object({ all: z.boolean().default(false), dangling: z.boolean().optional() }).default({ all: false }),
+  "images.inspect": z.object({ name: Name }),
+  "images.history": z.object({ name: Name }),
+  "images.pull": z.object({
+    reference: Name,
+    platform: z.string().regex(/^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, "platform is os/arch[/variant]").optional(),
+    registry: RegistryAccessSchema,
+  }),
+  "images.push": z.object({ name: Name, registry: RegistryAccessSchema }),
+  "images.tag": z.object({ source: Name, target: Name }),
+  "images.remove": z.object({ name: Name, force: z.boolean().default(false) }),
+  "images.prune": z.object({ all: z.boolean().default(false) }).default({ all: false }),
+} as const;
+
+export type CommandName = keyof typeof CommandArgs;
+export type CommandArgsOf<C extends CommandName> = z.input<(typeof CommandArgs)[C]>;
+
+/** Error codes an agent puts in a failed reply; the control plane maps them to its own. */
+export const AGENT_ERROR_CODES = ["NOT_FOUND", "CONFLICT", "INVALID", "REGISTRY", "UNKNOWN_COMMAND", "FAILED"] as const;
+export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];
