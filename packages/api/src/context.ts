@@ -1,5 +1,5 @@
 import type { Db, Role } from "@berth/db";
-import type { AgentGateway, AuditChannel } from "@berth/core";
+import type { AgentGateway, AuditChannel, SecretBox } from "@berth/core";
 
 export interface SessionUser {
   id: string;
@@ -25,6 +25,8 @@ export interface Context {
   fingerprint: string | null;
   /** base64 sha256 of the TLS public key, for `curl --pinnedpubkey` in install commands. */
   spkiPin: string | null;
+  /** Seals and opens stored credentials (registry passwords). */
+  secretBox: SecretBox;
 }
 
 export async function loadMemberships(db: Db, userId: string): Promise<Membership[]> {

@@ -2,11 +2,15 @@ import { router } from "./trpc.ts";
 import { authRouter } from "./routers/auth.ts";
 import { hostsRouter } from "./routers/hosts.ts";
 import { joinTokensRouter } from "./routers/join-tokens.ts";
+import { imagesRouter } from "./routers/images.ts";
+import { registriesRouter } from "./routers/registries.ts";
 
 export const appRouter = router({
   auth: authRouter,
   hosts: hostsRouter,
   joinTokens: joinTokensRouter,
+  images: imagesRouter,
+  registries: registriesRouter,
 });
 
 export type AppRouter = typeof appRouter;

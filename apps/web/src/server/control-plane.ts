@@ -6,7 +6,7 @@ import type { Duplex } from "node:stream";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { toNodeHandler, fromNodeHeaders } from "better-auth/node";
 import { createDb, type Db } from "@berth/db";
-import { AgentGateway, createLogger, ensureDefaultTeam, type AuditChannel } from "@berth/core";
+import { AgentGateway, createLogger, ensureDefaultTeam, SecretBox, type AuditChannel } from "@berth/core";
 import { appRouter, createAuth, loadMemberships, type Auth, type Context } from "@berth/api";
 import { AGENT_PATHS } from "@berth/protocol";
 import type { Env } from "./env.ts";
@@ -55,6 +55,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   });
   const authHandler = toNodeHandler(auth);
   const bundlePath = env.BERTH_AGENT_BUNDLE ?? DEFAULT_AGENT_BUNDLE;
+  const secretBox = new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET);
 
   const trpc = createHTTPHandler({
     router: appRouter,
@@ -73,6 +74,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
         publicUrl: env.PUBLIC_URL,
         fingerprint,
         spkiPin: tls?.spkiPin ?? null,
+        secretBox,
       };
     },
     onError({ error, path }) {

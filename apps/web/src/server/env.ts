@@ -11,6 +11,8 @@ const EnvSchema = z.object({
   PUBLIC_URL: z.url().optional(),
   BETTER_AUTH_SECRET: z.string().min(32, "BETTER_AUTH_SECRET must be at least 32 characters"),
   BERTH_AGENT_BUNDLE: z.string().optional(),
+  /** Key material for credentials stored encrypted (registry passwords); defaults to BETTER_AUTH_SECRET. */
+  BERTH_SECRET_KEY: z.string().min(32, "BERTH_SECRET_KEY must be at least 32 characters").optional(),
   /** Serve HTTPS with this certificate and key (PEM). Join tokens then pin its fingerprint. */
   TLS_CERT_FILE: z.string().optional(),
   TLS_KEY_FILE: z.string().optional(),
