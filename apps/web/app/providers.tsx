@@ -1,6 +1,6 @@
 "use client";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
-import { createTRPCClient, httpBatchLink } from "@trpc/client";
+import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from "@trpc/client";
 import superjson from "superjson";
 import { useState, type ReactNode } from "react";
 import type { AppRouter } from "@berth/api";
@@ -21,7 +21,14 @@ export function Providers({ children }: { children: ReactNode }) {
   );
   const [trpcClient] = useState(() =>
     createTRPCClient<AppRouter>({
-      links: [httpBatchLink({ url: "/api/trpc", transformer: superjson, headers: () => ({ "x-berth-channel": "ui" }) })],
+      links: [
+        splitLink({
+          // Streams (an image pull's progress) come as server-sent events.
+          condition: (op) => op.type === "subscription",
+          true: httpSubscriptionLink({ url: "/api/trpc", transformer: superjson }),
+          false: httpBatchLink({ url: "/api/trpc", transformer: superjson, headers: () => ({ "x-berth-channel": "ui" }) }),
+        }),
+      ],
     }),
   );
   return (

@@ -38,6 +38,9 @@ export function AppShell({ children }: { children: ReactNode }) {
           <Link href="/hosts" className={`text-sm ${pathname.startsWith("/hosts") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
             Hosts
           </Link>
+          <Link href="/registries" className={`text-sm ${pathname.startsWith("/registries") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
+            Registries
+          </Link>
           <div className="ml-auto flex items-center gap-3 text-sm text-slate-600">
             <span data-testid="current-user">
               {me.data?.user.email}

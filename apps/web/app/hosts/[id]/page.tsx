@@ -6,6 +6,7 @@ import { useTRPC } from "../../../src/client/trpc";
 import { AppShell } from "../../../src/components/app-shell";
 import { Button, Card, ErrorBox, Spinner, StatusBadge } from "../../../src/components/ui";
 import { formatAgo, formatBytes, primaryAddress } from "../../../src/components/format";
+import { HostTabs } from "../../../src/components/host-tabs";
 
 function Fact({ label, children }: { label: string; children: React.ReactNode }) {
   return (
@@ -106,6 +107,7 @@ function HostDetail({ id }: { id: string }) {
           )}
         </div>
       </div>
+      <HostTabs hostId={id} />
       <ErrorBox error={rename.error ?? setHostLabels.error ?? remove.error ?? revokeCredential.error} />
       <Card title="Facts">
         {f ? (

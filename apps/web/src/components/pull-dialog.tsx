@@ -1,0 +1,103 @@
+"use client";
+import { useState } from "react";
+import { useQueryClient } from "@tanstack/react-query";
+import { useSubscription } from "@trpc/tanstack-react-query";
+import { useTRPC } from "../client/trpc";
+import { Button, ErrorBox } from "./ui";
+import { formatBytes } from "./format";
+
+type LayerState = { status: string; current: number; total: number };
+
+/** Pulls an image on a host with a live progress bar fed by the agent's per-layer progress. */
+export function PullDialog({ hostId, onClose }: { hostId: string; onClose(): void }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [reference, setReference] = useState("");
+  const [started, setStarted] = useState<string | null>(null);
+  const [layers, setLayers] = useState<Record<string, LayerState>>({});
+  const [done, setDone] = useState<{ repoTags: string[]; id: string } | null>(null);
+
+  const sub = useSubscription(
+    trpc.images.pull.subscriptionOptions(
+      { hostId, reference: started ?? "" },
+      {
+        enabled: started !== null && done === null,
+        onData: (ev) => {
+          if (ev.done) {
+            setDone(ev.image);
+            void queryClient.invalidateQueries({ queryKey: trpc.images.list.queryKey({ hostId }) });
+            return;
+          }
+          const p = ev.progress as { id?: string; status?: string; current?: number; total?: number };
+          if (!p.id) return;
+          setLayers((prev) => {
+            const old = prev[p.id!] ?? { status: "", current: 0, total: 0 };
+            const complete = p.status === "Pull complete" || p.status === "Already exists" || p.status === "Download complete" || p.status === "Extracting";
+            return { ...prev, [p.id!]: { status: p.status ?? old.status, current: complete ? Math.max(old.total, old.current) : (p.current ?? old.current), total: p.total ?? old.total } };
+          });
+        },
+      },
+    ),
+  );
+  const total = Object.values(layers).reduce((a, l) => a + l.total, 0);
+  const current = Object.values(layers).reduce((a, l) => a + Math.min(l.current, l.total), 0);
+  const pct = done ? 100 : total > 0 ? Math.floor((current / total) * 100) : 0;
+  const failed = sub.status === "error" ? sub.error : null;
+
+  return (
+    <div role="dialog" aria-modal="true" aria-labelledby="pull-title" className="fixed inset-0 z-10 flex items-center justify-center bg-slate-900/40 px-4">
+      <div className="w-full max-w-xl space-y-4 rounded-lg bg-white p-6 shadow-xl">
+        <h2 id="pull-title" className="text-lg font-semibold">
+          Pull an image
+        </h2>
+        <form
+          className="flex gap-2"
+          onSubmit={(e) => {
+            e.preventDefault();
+            if (!reference.trim()) return;
+            setLayers({});
+            setDone(null);
+            setStarted(reference.trim());
+          }}
+        >
+          <input
+            aria-label="Image reference"
+            value={reference}
+            onChange={(e) => setReference(e.target.value)}
+            placeholder="busybox:latest or 127.0.0.1:5000/app:v1"
+            className="flex-1 rounded-md border border-slate-300 px-3 py-1.5 font-mono text-sm"
+          />
+          <Button type="submit" disabled={started !== null && !done && !failed}>
+            Pull
+          </Button>
+        </form>
+        <ErrorBox error={failed} />
+        {started && (
+          <div className="space-y-2">
+            <div className="h-2 w-full overflow-hidden rounded bg-slate-100" role="progressbar" aria-valuenow={pct} aria-valuemin={0} aria-valuemax={100} aria-label="Pull progress">
+              <div className="h-full bg-indigo-600 transition-all" style={{ width: `${pct}%` }} />
+            </div>
+            <ul className="space-y-0.5 font-mono text-xs text-slate-600">
+              {Object.entries(layers).map(([id, l]) => (
+                <li key={id}>
+                  {id}: {l.status}
+                  {l.status === "Downloading" ? ` ${formatBytes(l.current)} / ${formatBytes(l.total)}` : ""}
+                </li>
+              ))}
+            </ul>
+            {done && (
+              <p className="text-sm text-emerald-700" data-testid="pull-done">
+                Pulled {done.repoTags[0] ?? done.id.slice(7, 19)}
+              </p>
+            )}
+          </div>
+        )}
+        <div className="flex justify-end">
+          <Button variant="secondary" onClick={onClose}>
+            Close
+          </Button>
+        </div>
+      </div>
+    </div>
+  );
+}
