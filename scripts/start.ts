@@ -9,6 +9,7 @@ import { openMigratedDatabase } from "./database.ts";
 import { agentBundlePath, buildAgentBundle, buildWeb } from "./build.ts";
 import { dataDir, repoRoot } from "./paths.ts";
 import { authSecret } from "./secrets.ts";
+import { seedBusybox, startLocalRegistry, type LocalRegistry } from "./local-registry.ts";
 
 if (process.env.TLS_CERT_FILE || process.env.TLS_KEY_FILE) {
   // The local agent and the health check here speak plain HTTP on loopback.
@@ -22,6 +23,8 @@ const agentStateDir = join(dataDir, "agent");
 const children: ChildProcess[] = [];
 
 const db = await openMigratedDatabase();
+const registry: LocalRegistry = await startLocalRegistry();
+const seeded = await seedBusybox(registry.url);
 await buildAgentBundle();
 buildWeb();
 
@@ -55,6 +58,8 @@ async function startLocalAgent(allowRejoin = true): Promise<void> {
     await prisma.$disconnect();
     args.push("join", "--url", publicUrl, "--token", token, "--state-dir", agentStateDir, "--name", "local");
   }
+  // The local registry mirrors Docker Hub for this agent, so `busybox` pulls with no internet.
+  args.push("--registry-mirror", registry.url);
   const agent = spawn(process.execPath, args, { stdio: "inherit", env: { ...process.env, BERTH_STATE_DIR: agentStateDir } });
   children.push(agent);
   agent.on("exit", (code) => {
@@ -73,6 +78,7 @@ async function stop(code: number): Promise<never> {
   stopping = true;
   for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
   await Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once("exit", r)))));
+  await registry.stop();
   await db.stop();
   process.exit(code);
 }
@@ -105,4 +111,5 @@ console.log(`
   Berth is running at ${publicUrl}
   ${users === 0 ? "Open it and create the first account: it becomes the owner." : "Open it and sign in with your account."}
   The local host joins as "local". Press Ctrl-C to stop; data is kept in ${dataDir}.
+  Local registry: ${registry.url} (busybox:latest is there, ${seeded.slice(0, 19)}…, mirrored as Docker Hub's).
 `);

@@ -24,11 +24,15 @@ const ArgsSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "--name may contain letters, digits, '.', '_' and '-'").optional(),
   "state-dir": z.string().min(1).default(process.env.BERTH_STATE_DIR ?? "/var/lib/berth"),
   "no-run": z.boolean().default(false),
+  /** Docker Hub pull-through mirrors, as dockerd's --registry-mirror. */
+  "registry-mirror": z
+    .array(z.url({ protocol: /^https?$/, error: "--registry-mirror must be an http(s) URL" }))
+    .default(process.env.BERTH_REGISTRY_MIRRORS ? process.env.BERTH_REGISTRY_MIRRORS.split(",").filter(Boolean) : []),
 });
 
 function usage(): never {
   process.stderr.write(
-    "usage:\n  berth-agent join --url URL --token TOKEN [--name NAME] [--state-dir DIR] [--no-run]\n  berth-agent run [--state-dir DIR]\n  berth-agent version\n",
+    "usage:\n  berth-agent join --url URL --token TOKEN [--name NAME] [--state-dir DIR] [--no-run]\n  berth-agent run [--state-dir DIR] [--registry-mirror URL]…\n  berth-agent version\n",
   );
   process.exit(2);
 }
@@ -66,7 +70,14 @@ async function main(): Promise<void> {
   try {
     raw = parseArgs({
       args: rest,
-      options: { url: { type: "string" }, token: { type: "string" }, name: { type: "string" }, "state-dir": { type: "string" }, "no-run": { type: "boolean" } },
+      options: {
+        url: { type: "string" },
+        token: { type: "string" },
+        name: { type: "string" },
+        "state-dir": { type: "string" },
+        "no-run": { type: "boolean" },
+        "registry-mirror": { type: "string", multiple: true },
+      },
       strict: true,
     }).values;
   } catch (e) {

@@ -43,9 +43,10 @@ function handler<C extends CommandName>(name: C, fn: (args: z.output<(typeof Com
 }
 
 /** A registry client for one pull or push, with the access the control plane handed over. */
-function registryFor(reference: string, access: RegistryAccess): RegistryClient {
+function registryFor(rt: AgentRuntime, reference: string, access: RegistryAccess): RegistryClient {
   const domain = parseReference(reference).domain;
   return new RegistryClient({
+    mirrors: rt.mirrors,
     settingsFor: (d) =>
       d === domain && access
         ? {
@@ -63,13 +64,13 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
     handler("images.inspect", (a) => rt.images.inspect(a.name)),
     handler("images.history", (a) => rt.images.history(a.name)),
     handler("images.pull", async (a, ctx) => {
-      const img = await rt.imagesWith(registryFor(a.reference, a.registry)).pull(a.reference, {
+      const img = await rt.imagesWith(registryFor(rt, a.reference, a.registry)).pull(a.reference, {
         ...(a.platform ? { platform: parsePlatform(a.platform) } : {}),
         onProgress: (p) => ctx.progress(p),
       });
       return { id: img.id, repoTags: img.repoTags, repoDigests: img.repoDigests, size: img.size };
     }),
-    handler("images.push", async (a, ctx) => pushImage({ ...rt.deps, registry: registryFor(a.name, a.registry) }, a.name, (p) => ctx.progress(p))),
+    handler("images.push", async (a, ctx) => pushImage({ ...rt.deps, registry: registryFor(rt, a.name, a.registry) }, a.name, (p) => ctx.progress(p))),
     handler("images.tag", async (a) => {
       rt.images.tag(a.source, a.target);
       return { ok: true };

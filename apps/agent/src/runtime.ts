@@ -12,13 +12,16 @@ export interface AgentRuntime {
   images: ImageService;
   /** The image service with another registry client (per-command registry access). */
   imagesWith(registry: RegistryClient): ImageService;
+  /** Docker Hub mirrors every registry client of this agent uses. */
+  mirrors: string[];
 }
 
-export function createRuntime(stateDir: string, unpacker: LayerUnpacker): AgentRuntime {
+export function createRuntime(stateDir: string, unpacker: LayerUnpacker, opts: { mirrors?: string[] } = {}): AgentRuntime {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const content = new ContentStore(join(stateDir, "content"));
   const images = new ImageStore(stateDir);
-  const registry = new RegistryClient();
+  const mirrors = opts.mirrors ?? [];
+  const registry = new RegistryClient({ mirrors });
   const deps = { content, unpacker, images, registry };
-  return { deps, images: new ImageService(deps), imagesWith: (r) => new ImageService({ ...deps, registry: r }) };
+  return { deps, mirrors, images: new ImageService(deps), imagesWith: (r) => new ImageService({ ...deps, registry: r }) };
 }

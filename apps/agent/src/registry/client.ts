@@ -49,6 +49,8 @@ export interface RegistryClientOptions {
   dispatcher?: Dispatcher;
   /** Attempts per request on network errors and 5xx/429. */
   attempts?: number;
+  /** Pull-through mirrors for Docker Hub (dockerd's registry-mirrors), tried before docker.io. */
+  mirrors?: string[];
   userAgent?: string;
 }
 
@@ -76,11 +78,15 @@ export class RegistryClient {
       settingsFor: opts.settingsFor ?? (() => ({})),
       attempts: opts.attempts ?? 4,
       userAgent: opts.userAgent ?? "berth-agent",
+      mirrors: (opts.mirrors ?? []).map((m) => m.replace(/\/+$/, "")),
       ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}),
     };
   }
 
   private settings(domain: string): RegistrySettings {
+    const mirror = this.opts.mirrors.find((m) => new URL(m).host === domain);
+    // A mirror's scheme is how it was configured; its credentials come from settingsFor as usual.
+    if (mirror) return { insecure: mirror.startsWith("http:"), ...this.opts.settingsFor(domain) };
     return this.opts.settingsFor(domain);
   }
 
@@ -94,8 +100,29 @@ export class RegistryClient {
     return `${this.base(repo.domain)}/v2/${repo.path}/${suffix}`;
   }
 
+  /**
+   * Docker Hub references go to a mirror first, as dockerd does: the mirror's host is then the
+   * repository's domain (same path, e.g. library/busybox). Blobs are content-addressed, so
+   * whichever endpoint has them serves them.
+   */
+  private async viaMirrors<T>(repo: Repo, fn: (r: Repo) => Promise<T>): Promise<T> {
+    if (repo.domain !== "docker.io" || this.opts.mirrors.length === 0) return fn(repo);
+    for (const m of this.opts.mirrors) {
+      try {
+        return await fn({ domain: new URL(m).host, path: repo.path });
+      } catch {
+        // not on this mirror (or it is down): try the next, then Docker Hub itself
+      }
+    }
+    return fn(repo);
+  }
+
   /** Fetches a manifest or index by tag or digest, verifying the digest when one was named. */
   async getManifest(repo: Repo, reference: string): Promise<FetchedManifest> {
+    return this.viaMirrors(repo, (r) => this.getManifestFrom(r, reference));
+  }
+
+  private async getManifestFrom(repo: Repo, reference: string): Promise<FetchedManifest> {
     const res = await this.send(repo, "pull", { method: "GET", url: this.repoUrl(repo, `manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT } });
     if (res.statusCode !== 200) throw await this.errorFrom(res, `manifest for ${repo.path}:${reference}`);
     const bytes = Buffer.from(await res.body.arrayBuffer());
@@ -144,6 +171,10 @@ export class RegistryClient {
    * are retried with backoff; each retry resumes with a Range request where the registry allows.
    */
   async fetchBlob(repo: Repo, desc: Pick<Descriptor, "digest" | "size">, store: ContentStore, onBytes?: (n: number) => void): Promise<void> {
+    return this.viaMirrors(repo, (r) => this.fetchBlobFrom(r, desc, store, onBytes));
+  }
+
+  private async fetchBlobFrom(repo: Repo, desc: Pick<Descriptor, "digest" | "size">, store: ContentStore, onBytes?: (n: number) => void): Promise<void> {
     let lastError: unknown;
     for (let attempt = 0; attempt < this.opts.attempts; attempt++) {
       try {
