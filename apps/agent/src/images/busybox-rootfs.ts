@@ -2,7 +2,7 @@
 // (the binary plus one symlink per applet, /etc/passwd and /etc/group), built reproducibly so
 // that the same package always gives the same layer digest.
 import { execFile } from "node:child_process";
-import { copyFile, mkdir, mkdtemp, rm, stat, symlink, writeFile, chmod, lutimes, utimes } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, rm, stat, symlink, writeFile, chmod, lstat, readlink, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -41,17 +41,37 @@ export async function busyboxRootfs(): Promise<{ tar: Readable; created: Date; c
   }
   await chmod(join(root, "tmp"), 0o1777);
   await chmod(join(root, "root"), 0o700);
-  // Same timestamps every time, so the tar (and its digest) only changes with the package.
-  for (const f of files) {
-    const p = join(root, f);
-    if (f.startsWith("bin/busybox") || !applets.includes(f)) await utimes(p, fixed, fixed).catch(() => {});
-    else await lutimes(p, fixed, fixed).catch(() => {});
-  }
   // Parent directories get entries of their own, so their modes do not depend on the unpacker.
   const dirs = new Set<string>();
   for (const f of files) for (let d = dirname(f); d !== "."; d = dirname(d)) dirs.add(d);
-  for (const d of dirs) await utimes(join(root, d), fixed, fixed);
   const entries = [...new Set([...dirs, ...files])].sort();
-  const stream = tar.c({ cwd: root, portable: true, follow: false, mtime: fixed, noDirRecurse: true }, entries);
+  const stream = reproducibleTar(root, entries, fixed);
   return { tar: Readable.from(stream), created: fixed, cleanup: () => rm(root, { recursive: true, force: true }) };
+}
+
+/**
+ * A ustar stream with only what a rootfs needs (type, mode, root owner, size, link target) and
+ * one fixed mtime: no atime/ctime, so the same files always give the same bytes. node-tar's
+ * packer either records atime/ctime or, in portable mode, clears group/other write bits.
+ */
+async function* reproducibleTar(root: string, entries: string[], mtime: Date): AsyncGenerator<Buffer> {
+  for (const rel of entries) {
+    const full = join(root, rel);
+    const st = await lstat(full);
+    const common = { path: rel, mode: st.mode & 0o7777, uid: 0, gid: 0, uname: "root", gname: "root", mtime };
+    let header: tar.Header;
+    if (st.isSymbolicLink()) header = new tar.Header({ ...common, type: "SymbolicLink", size: 0, linkpath: await readlink(full) });
+    else if (st.isDirectory()) header = new tar.Header({ ...common, path: `${rel}/`, type: "Directory", size: 0 });
+    else header = new tar.Header({ ...common, type: "File", size: st.size });
+    const block = Buffer.alloc(512);
+    header.encode(block, 0);
+    if (header.needPax) throw new Error(`${rel}: path too long for a plain ustar header`);
+    yield block;
+    if (header.type === "File") {
+      const data = await readFile(full);
+      yield data;
+      if (data.length % 512) yield Buffer.alloc(512 - (data.length % 512));
+    }
+  }
+  yield Buffer.alloc(1024); // end of archive
 }
