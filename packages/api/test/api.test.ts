@@ -50,6 +50,17 @@ test("every procedure refuses an unauthenticated caller; auth.me answers null", 
     () => anon.joinTokens.create.mutate({}),
     () => anon.joinTokens.list.query(),
     () => anon.joinTokens.revoke.mutate({ id: "x" }),
+    () => anon.images.list.query({ hostId: "x" }),
+    () => anon.images.inspect.query({ hostId: "x", name: "busybox" }),
+    () => anon.images.history.query({ hostId: "x", name: "busybox" }),
+    () => anon.images.push.mutate({ hostId: "x", name: "busybox" }),
+    () => anon.images.tag.mutate({ hostId: "x", source: "a", target: "b" }),
+    () => anon.images.remove.mutate({ hostId: "x", name: "busybox" }),
+    () => anon.images.prune.mutate({ hostId: "x" }),
+    () => anon.registries.list.query(),
+    () => anon.registries.create.mutate({ address: "ghcr.io" }),
+    () => anon.registries.update.mutate({ id: "x" }),
+    () => anon.registries.remove.mutate({ id: "x" }),
   ];
   for (const c of calls) assert.equal((await trpcError(c())).code, "UNAUTHORIZED");
   // a forged session cookie is no better
@@ -160,4 +171,31 @@ test("mutations are audited with actor, action, target, result and channel", asy
     ],
   );
   assert.ok(await t.cp.db.auditLog.findFirst({ where: { action: "host.join", actorId: h.hostId, result: "ok" } }));
+});
+
+test("registries: passwords are stored encrypted and never returned; addresses are normalised", async () => {
+  const r = await owner.trpc.registries.create.mutate({ address: "http://10.9.8.7:5000/", username: "ci", password: "hunter2-secret" });
+  assert.deepEqual([r.domain, r.insecure, r.username, r.hasPassword], ["10.9.8.7:5000", true, "ci", true]);
+  assert.equal(JSON.stringify(r).includes("hunter2"), false);
+  const listed = await owner.trpc.registries.list.query();
+  assert.equal(JSON.stringify(listed).includes("hunter2"), false);
+  const row = await t.cp.db.registry.findUniqueOrThrow({ where: { id: r.id } });
+  assert.ok(row.passwordEncrypted && !row.passwordEncrypted.includes("hunter2"), "sealed at rest");
+  const hub = await owner.trpc.registries.create.mutate({ address: "https://index.docker.io" });
+  assert.deepEqual([hub.domain, hub.insecure, hub.hasPassword], ["docker.io", false, false]);
+  assert.equal((await trpcError(owner.trpc.registries.create.mutate({ address: "docker.io" }))).code, "CONFLICT");
+  const bad = await trpcError(owner.trpc.registries.create.mutate({ address: "ftp://x/y" }));
+  assert.equal(bad.code, "BAD_REQUEST");
+  assert.equal((await trpcError(viewer.trpc.registries.create.mutate({ address: "quay.io" }))).code, "FORBIDDEN");
+  const updated = await owner.trpc.registries.update.mutate({ id: r.id, password: null });
+  assert.equal(updated.hasPassword, false);
+  await owner.trpc.registries.remove.mutate({ id: r.id });
+  assert.equal((await owner.trpc.registries.list.query()).some((x) => x.id === r.id), false);
+});
+
+test("image commands need a connected host and the right role", async () => {
+  const h = await joinedHost("imagehost");
+  assert.equal((await trpcError(owner.trpc.images.list.query({ hostId: h.hostId }))).message, "host is not connected");
+  assert.equal((await trpcError(viewer.trpc.images.remove.mutate({ hostId: h.hostId, name: "busybox" }))).code, "FORBIDDEN");
+  assert.equal((await trpcError(owner.trpc.images.tag.mutate({ hostId: h.hostId, source: "busybox", target: "Bad:Name" }))).code, "BAD_REQUEST");
 });
