@@ -1,0 +1,16 @@
+/** Public interface of the snapshot layer: the overlay snapshotter, layer unpack and diff. */
+export { Snapshotter, type SnapshotInfo, type SnapshotKind } from "./snapshotter.ts";
+export { unpackLayer, type UnpackOptions, type UnpackResult } from "./unpack.ts";
+export { diffLayer, type DiffOptions } from "./diff.ts";
+export type { Compression } from "./compression.ts";
+export {
+  LayerFormatError,
+  LayerSecurityError,
+  SnapshotExistsError,
+  SnapshotInUseError,
+  SnapshotNotFoundError,
+  SnapshotStateError,
+  UnsupportedCompressionError,
+  UnsupportedEntryError,
+} from "./errors.ts";
+export { mountAll, unmount, MountError, type Mount } from "../mount/mount.ts";

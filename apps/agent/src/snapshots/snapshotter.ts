@@ -1,0 +1,293 @@
+import { existsSync, readFileSync } from "node:fs";
+import { lstat, mkdir, readdir, rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { Mount } from "../mount/mount.ts";
+import { writeFileAtomic } from "../state/atomic-file.ts";
+import { SnapshotExistsError, SnapshotInUseError, SnapshotNotFoundError, SnapshotStateError } from "./errors.ts";
+
+/*
+ * An overlay snapshotter in containerd's shape. Layout under root:
+ *   metadata.json            key → { id, kind, parent } (written atomically)
+ *   snapshots/<id>/fs        the snapshot's own layer (overlay upperdir)
+ *   snapshots/<id>/work      overlay workdir (same filesystem as fs, as overlayfs requires)
+ * Snapshots are stacked by parent key; only committed snapshots can be parents, so a chain is
+ * immutable below its top. Methods return Mount descriptions; mount/ performs them.
+ */
+
+export type SnapshotKind = "active" | "view" | "committed";
+
+export interface SnapshotInfo {
+  key: string;
+  id: string;
+  kind: SnapshotKind;
+  parent?: string;
+  created: string;
+  /** Bytes in the snapshot's own layer, recorded at commit. */
+  size?: number;
+}
+
+interface SnapshotRecord {
+  id: string;
+  kind: SnapshotKind;
+  parent?: string;
+  created: string;
+  size?: number;
+}
+
+interface MetadataFile {
+  version: 1;
+  nextId: number;
+  snapshots: Record<string, SnapshotRecord>;
+}
+
+const KINDS: readonly string[] = ["active", "view", "committed"];
+
+function parseMetadata(text: string, path: string): { nextId: number; snapshots: Map<string, SnapshotRecord> } {
+  const raw: unknown = JSON.parse(text);
+  const bad = (why: string) => new Error(`snapshot metadata ${path} is invalid: ${why}`);
+  if (typeof raw !== "object" || raw === null) throw bad("not an object");
+  const obj = raw as Record<string, unknown>;
+  if (obj["version"] !== 1) throw bad(`unknown version ${String(obj["version"])}`);
+  const nextId = obj["nextId"];
+  if (typeof nextId !== "number" || !Number.isInteger(nextId) || nextId < 1) throw bad("nextId");
+  const snaps = obj["snapshots"];
+  if (typeof snaps !== "object" || snaps === null) throw bad("snapshots");
+  const out = new Map<string, SnapshotRecord>();
+  for (const [key, value] of Object.entries(snaps as Record<string, unknown>)) {
+    const r = value as Record<string, unknown> | null;
+    if (!r || typeof r["id"] !== "string" || !/^[0-9]+$/.test(r["id"]) || typeof r["kind"] !== "string" || !KINDS.includes(r["kind"])) throw bad(`record ${key}`);
+    out.set(key, {
+      id: r["id"],
+      kind: r["kind"] as SnapshotKind,
+      created: typeof r["created"] === "string" ? r["created"] : new Date(0).toISOString(),
+      ...(typeof r["parent"] === "string" ? { parent: r["parent"] } : {}),
+      ...(typeof r["size"] === "number" ? { size: r["size"] } : {}),
+    });
+  }
+  return { nextId, snapshots: out };
+}
+
+/** Apparent size of a layer directory: regular files and symlinks, hardlinks counted once. */
+async function layerSize(dir: string): Promise<number> {
+  const seen = new Set<string>();
+  let total = 0;
+  const walk = async (d: string): Promise<void> => {
+    for (const ent of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, ent.name);
+      const st = await lstat(p);
+      if (st.isDirectory()) {
+        await walk(p);
+      } else if (st.isFile() || st.isSymbolicLink()) {
+        const ino = `${st.dev}:${st.ino}`;
+        if (st.nlink > 1 && seen.has(ino)) continue;
+        seen.add(ino);
+        total += st.size;
+      }
+    }
+  };
+  await walk(dir);
+  return total;
+}
+
+export class Snapshotter {
+  readonly root: string;
+  private state?: { nextId: number; snapshots: Map<string, SnapshotRecord> };
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(root: string) {
+    this.root = resolve(root);
+    // Paths end up inside overlay's "lowerdir=a:b,upperdir=..." option string.
+    if (/[,:]/.test(this.root)) throw new Error(`snapshotter root ${this.root} must not contain ',' or ':'`);
+  }
+
+  private get metadataPath() {
+    return join(this.root, "metadata.json");
+  }
+
+  /** The snapshot's own layer directory (overlay upperdir); layers are unpacked into it. */
+  fsDir(id: string): string {
+    return join(this.root, "snapshots", id, "fs");
+  }
+
+  private workDir(id: string): string {
+    return join(this.root, "snapshots", id, "work");
+  }
+
+  /** Serializes operations: each reads and rewrites the metadata file. */
+  private exclusive<T>(fn: (s: { nextId: number; snapshots: Map<string, SnapshotRecord> }) => Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => fn(this.load()));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private load() {
+    if (!this.state) {
+      this.state = existsSync(this.metadataPath) ? parseMetadata(readFileSync(this.metadataPath, "utf8"), this.metadataPath) : { nextId: 1, snapshots: new Map() };
+    }
+    return this.state;
+  }
+
+  private save(s: { nextId: number; snapshots: Map<string, SnapshotRecord> }): void {
+    const file: MetadataFile = { version: 1, nextId: s.nextId, snapshots: Object.fromEntries(s.snapshots) };
+    writeFileAtomic(this.metadataPath, JSON.stringify(file, null, 1), 0o600);
+  }
+
+  private get(s: { snapshots: Map<string, SnapshotRecord> }, key: string): SnapshotRecord {
+    const r = s.snapshots.get(key);
+    if (!r) throw new SnapshotNotFoundError(key);
+    return r;
+  }
+
+  /** Layer directories of `rec`'s parents, newest first (overlay lowerdir order). */
+  private parentDirs(s: { snapshots: Map<string, SnapshotRecord> }, rec: SnapshotRecord): string[] {
+    const dirs: string[] = [];
+    const seen = new Set<string>();
+    for (let key = rec.parent; key !== undefined; ) {
+      if (seen.has(key)) throw new SnapshotStateError(`snapshot parent chain loops at ${key}`);
+      seen.add(key);
+      const p = this.get(s, key);
+      dirs.push(this.fsDir(p.id));
+      key = p.parent;
+    }
+    return dirs;
+  }
+
+  private mountsOf(s: { snapshots: Map<string, SnapshotRecord> }, key: string, rec: SnapshotRecord): Mount[] {
+    const lowers = this.parentDirs(s, rec);
+    if (rec.kind === "committed") throw new SnapshotStateError(`snapshot ${key} is committed; create a view or an active snapshot on it`);
+    if (rec.kind === "active") {
+      if (lowers.length === 0) return [{ type: "bind", source: this.fsDir(rec.id), options: ["rw", "rbind"] }];
+      return [{ type: "overlay", source: "overlay", options: [`workdir=${this.workDir(rec.id)}`, `upperdir=${this.fsDir(rec.id)}`, `lowerdir=${lowers.join(":")}`] }];
+    }
+    // Views: overlayfs needs two lower layers without an upper, so 0 or 1 layers is a read-only bind (as containerd does).
+    const only = lowers.length === 0 ? this.fsDir(rec.id) : lowers.length === 1 ? lowers[0] : undefined;
+    if (only !== undefined) return [{ type: "bind", source: only, options: ["ro", "rbind"] }];
+    return [{ type: "overlay", source: "overlay", options: ["ro", `lowerdir=${lowers.join(":")}`] }];
+  }
+
+  private create(kind: "active" | "view", key: string, parent: string | undefined): Promise<Mount[]> {
+    return this.exclusive(async (s) => {
+      if (key === "") throw new SnapshotStateError("snapshot key must not be empty");
+      if (s.snapshots.has(key)) throw new SnapshotExistsError(key);
+      if (parent !== undefined) {
+        const p = this.get(s, parent);
+        if (p.kind !== "committed") throw new SnapshotStateError(`parent ${parent} is ${p.kind}, not committed`);
+      }
+      const id = String(s.nextId);
+      const dir = join(this.root, "snapshots", id);
+      // A leftover directory with this id (crash after mkdir, before save) is not in use: reset it.
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(this.fsDir(id), { recursive: true, mode: 0o755 });
+      await mkdir(this.workDir(id), { mode: 0o711 });
+      const rec: SnapshotRecord = { id, kind, created: new Date().toISOString(), ...(parent !== undefined ? { parent } : {}) };
+      s.snapshots.set(key, rec);
+      s.nextId++;
+      try {
+        this.save(s);
+      } catch (err) {
+        s.snapshots.delete(key);
+        s.nextId--;
+        await rm(dir, { recursive: true, force: true });
+        throw err;
+      }
+      return this.mountsOf(s, key, rec);
+    });
+  }
+
+  /** A writable snapshot on `parent` (rw overlay, or a rw bind when it has no parent). */
+  prepare(key: string, parent?: string): Promise<Mount[]> {
+    return this.create("active", key, parent);
+  }
+
+  /** A read-only view of `parent`. */
+  view(key: string, parent?: string): Promise<Mount[]> {
+    return this.create("view", key, parent);
+  }
+
+  /** Turns active snapshot `key` into committed snapshot `name`; its layer can then be a parent. */
+  commit(name: string, key: string): Promise<void> {
+    return this.exclusive(async (s) => {
+      const rec = this.get(s, key);
+      if (rec.kind !== "active") throw new SnapshotStateError(`only active snapshots can be committed; ${key} is ${rec.kind}`);
+      if (s.snapshots.has(name)) throw new SnapshotExistsError(name);
+      const size = await layerSize(this.fsDir(rec.id));
+      const committed: SnapshotRecord = { ...rec, kind: "committed", size };
+      s.snapshots.delete(key);
+      s.snapshots.set(name, committed);
+      try {
+        this.save(s);
+      } catch (err) {
+        s.snapshots.delete(name);
+        s.snapshots.set(key, rec);
+        throw err;
+      }
+      // The workdir is only needed while mounted rw; keep it empty.
+      await rm(this.workDir(rec.id), { recursive: true, force: true });
+      await mkdir(this.workDir(rec.id), { mode: 0o711 });
+    });
+  }
+
+  /** Removes a snapshot and its layer. Refuses while other snapshots are stacked on it. */
+  remove(key: string): Promise<void> {
+    return this.exclusive(async (s) => {
+      const rec = this.get(s, key);
+      const children = [...s.snapshots].filter(([, r]) => r.parent === key).map(([k]) => k);
+      if (children.length > 0) throw new SnapshotInUseError(key, children);
+      s.snapshots.delete(key);
+      try {
+        this.save(s);
+      } catch (err) {
+        s.snapshots.set(key, rec);
+        throw err;
+      }
+      // Metadata first: a crash here leaves an orphan directory that cleanup() removes, never a record without data.
+      await rm(join(this.root, "snapshots", rec.id), { recursive: true, force: true });
+    });
+  }
+
+  /** The directory a layer is unpacked into for active snapshot `key` (its upperdir). */
+  upperDir(key: string): Promise<string> {
+    return this.exclusive(async (s) => {
+      const rec = this.get(s, key);
+      if (rec.kind !== "active") throw new SnapshotStateError(`snapshot ${key} is ${rec.kind}; only active snapshots are writable`);
+      return this.fsDir(rec.id);
+    });
+  }
+
+  mounts(key: string): Promise<Mount[]> {
+    return this.exclusive(async (s) => this.mountsOf(s, key, this.get(s, key)));
+  }
+
+  stat(key: string): Promise<SnapshotInfo> {
+    return this.exclusive(async (s) => info(key, this.get(s, key)));
+  }
+
+  list(): Promise<SnapshotInfo[]> {
+    return this.exclusive(async (s) => [...s.snapshots].map(([k, r]) => info(k, r)));
+  }
+
+  /** Keys of the snapshots whose parent is `key`. */
+  children(key: string): Promise<string[]> {
+    return this.exclusive(async (s) => [...s.snapshots].filter(([, r]) => r.parent === key).map(([k]) => k));
+  }
+
+  /** Removes snapshot directories no metadata record points at (left by a crash). Returns their ids. */
+  cleanup(): Promise<string[]> {
+    return this.exclusive(async (s) => {
+      const used = new Set([...s.snapshots.values()].map((r) => r.id));
+      let ids: string[];
+      try {
+        ids = await readdir(join(this.root, "snapshots"));
+      } catch {
+        return [];
+      }
+      const orphans = ids.filter((id) => !used.has(id));
+      for (const id of orphans) await rm(join(this.root, "snapshots", id), { recursive: true, force: true });
+      return orphans;
+    });
+  }
+}
+
+function info(key: string, r: SnapshotRecord): SnapshotInfo {
+  return { key, id: r.id, kind: r.kind, created: r.created, ...(r.parent !== undefined ? { parent: r.parent } : {}), ...(r.size !== undefined ? { size: r.size } : {}) };
+}
