@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Snapshotter } from "../src/snapshots/snapshotter.ts";
 import { SnapshotExistsError, SnapshotInUseError, SnapshotNotFoundError, SnapshotStateError } from "../src/snapshots/errors.ts";
+import type { LayerUnpacker } from "../src/images/unpacker.ts";
 
 const base = mkdtempSync(join(tmpdir(), "berth-snapshotter-"));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -114,4 +115,31 @@ test("commit records the layer size", async () => {
   writeFileSync(join(upper, "d", "h"), "12345");
   await sn.commit("A", "a");
   assert.equal((await sn.stat("A")).size, 1005);
+});
+
+test("SnapshotLayerUnpacker commits a layer only after verify passes (the images/ LayerUnpacker shape)", async () => {
+  const { SnapshotLayerUnpacker } = await import("../src/snapshots/layer-unpacker.ts");
+  const { tarStream } = await import("./snapshots-tar.ts");
+  const sn = new Snapshotter(join(base, "unpacker"));
+  const unpacker: LayerUnpacker = new SnapshotLayerUnpacker(sn);
+  assert.equal(await unpacker.has("sha256:one"), false);
+  assert.deepEqual(await unpacker.apply("sha256:one", null, tarStream([{ path: "f", data: "12345" }]), () => undefined), { size: 5 });
+  assert.equal(await unpacker.has("sha256:one"), true);
+
+  await assert.rejects(
+    unpacker.apply("sha256:two", "sha256:one", tarStream([{ path: "g", data: "x" }]), () => {
+      throw new Error("diff id mismatch");
+    }),
+    /diff id mismatch/,
+  );
+  assert.equal(await unpacker.has("sha256:two"), false);
+  await assert.rejects(unpacker.apply("sha256:bad", "sha256:one", tarStream([{ path: "../g", data: "x" }]), () => undefined), /"\.\.\/g"/);
+  assert.deepEqual((await sn.list()).map((i) => i.key), ["sha256:one"], "failed extractions leave no snapshot behind");
+  assert.deepEqual(readdirSync(join(sn.root, "snapshots")), ["1"]);
+
+  await unpacker.apply("sha256:two", "sha256:one", tarStream([{ path: "g", data: "x" }]), () => undefined);
+  assert.deepEqual(await unpacker.children("sha256:one"), ["sha256:two"]);
+  await assert.rejects(unpacker.remove("sha256:one"), SnapshotInUseError);
+  await unpacker.remove("sha256:two");
+  await unpacker.remove("sha256:one");
 });

@@ -253,3 +253,49 @@ test("device nodes are created when running as root", { skip: !isRoot && "needs 
     s.cleanup();
   }
 });
+
+test("a refused entry stops reading an endless source (no hang, no buffering)", async () => {
+  const s = sandbox("berth-unpack-endless-");
+  try {
+    const head = buildTar([{ path: "big", data: randomBytes(2 * 1024 * 1024) }, { path: "../escape", data: "x" }]).subarray(0, -1024);
+    let pulled = 0;
+    let destroyed = false;
+    const source = Readable.from(
+      (async function* () {
+        try {
+          yield head;
+          // Then padding blocks forever: only stopping on the refusal ends this test.
+          for (;;) {
+            pulled++;
+            yield Buffer.alloc(64 * 1024);
+          }
+        } finally {
+          destroyed = true;
+        }
+      })(),
+      { objectMode: false },
+    );
+    await assert.rejects(unpackLayer(source, s.target, { isRoot }), /"\.\.\/escape"/);
+    await new Promise((r) => setImmediate(r));
+    assert.ok(destroyed || source.destroyed, "the source stream was released");
+    assert.ok(pulled < 50, `read only a little past the refusal (${pulled} chunks)`);
+    assert.deepEqual(s.outsideListing(), []);
+    assert.equal(existsSync(join(s.base, "escape")), false);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test("many small entries in one chunk are applied in order", async () => {
+  const s = sandbox("berth-unpack-many-");
+  try {
+    const entries: RawEntry[] = [];
+    for (let i = 0; i < 2000; i++) entries.push({ path: `f${i % 50}`, data: String(i) });
+    const res = await unpackLayer(Readable.from([buildTar(entries)]), s.target, { isRoot });
+    assert.equal(res.entries, 2000);
+    assert.equal(readFileSync(join(s.target, "f49"), "utf8"), "1999");
+    assert.equal(readFileSync(join(s.target, "f0"), "utf8"), "1950");
+  } finally {
+    s.cleanup();
+  }
+});

@@ -14,3 +14,4 @@ export {
   UnsupportedEntryError,
 } from "./errors.ts";
 export { mountAll, unmount, MountError, type Mount } from "../mount/mount.ts";
+export { SnapshotLayerUnpacker } from "./layer-unpacker.ts";
