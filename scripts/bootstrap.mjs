@@ -13,7 +13,7 @@ const script = process.env.npm_lifecycle_event ?? "start";
 // Runtime needs of the agent and the control plane. `postgresql` only when no server binaries exist.
 const runtimePackages = ["runc", "conmon", "nftables", "iproute2", "busybox-static", "docker-registry", "curl", "util-linux"];
 // Tests drive Debian's Chromium and validate docker-compose.yml with docker-compose's own schema check.
-const testPackages = ["chromium", "fonts-liberation", "docker-compose"];
+const testPackages = ["chromium", "fonts-liberation", "docker-compose", "skopeo", "umoci"];
 
 function log(msg) {
   process.stdout.write(`[berth setup] ${msg}\n`);

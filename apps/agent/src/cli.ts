@@ -12,6 +12,8 @@ import { collectHostFacts } from "./facts/host-facts.ts";
 import { loadCredential, saveCredential } from "./state/credential-store.ts";
 import { joinControlPlane, JoinError } from "./link/join.ts";
 import { AgentLink } from "./link/agent-link.ts";
+import { agentCommands } from "./commands.ts";
+import { createRuntime } from "./runtime.ts";
 
 /** Exit status for a configuration problem (sysexits EX_CONFIG); the systemd unit does not restart on it. */
 const EX_CONFIG = 78;
@@ -37,7 +39,7 @@ function usage(): never {
   process.exit(2);
 }
 
-async function runLink(stateDir: string): Promise<never> {
+async function runLink(stateDir: string, mirrors: string[]): Promise<never> {
   const credential = loadCredential(stateDir);
   if (!credential) {
     logger.error({ stateDir }, "this host has not joined a control plane; run `berth-agent join --url URL --token TOKEN`");
@@ -48,10 +50,7 @@ async function runLink(stateDir: string): Promise<never> {
     agentVersion: AGENT_VERSION,
     logger,
     collectFacts: () => collectHostFacts(stateDir),
-    commands: {
-      // Round-trip check for the command channel; the runtime layers register their own commands.
-      ping: async () => ({ pong: true, at: Date.now(), agentVersion: AGENT_VERSION }),
-    },
+    commands: agentCommands(createRuntime(stateDir, { mirrors })),
   });
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => link.stop());
   link.start();
@@ -120,7 +119,7 @@ async function main(): Promise<void> {
     }
     if (args["no-run"]) return;
   }
-  await runLink(stateDir);
+  await runLink(stateDir, args["registry-mirror"]);
 }
 
 main().catch((err) => {

@@ -6,9 +6,12 @@ import { RegistryClient } from "./registry/client.ts";
 import { ImageStore } from "./images/image-store.ts";
 import { ImageService } from "./images/service.ts";
 import type { LayerUnpacker } from "./images/unpacker.ts";
+import { SnapshotUnpacker } from "./images/snapshot-unpacker.ts";
+import { Snapshotter } from "./snapshots/index.ts";
 
 export interface AgentRuntime {
   deps: { content: ContentStore; unpacker: LayerUnpacker; images: ImageStore; registry: RegistryClient };
+  snapshots: Snapshotter;
   images: ImageService;
   /** The image service with another registry client (per-command registry access). */
   imagesWith(registry: RegistryClient): ImageService;
@@ -16,12 +19,14 @@ export interface AgentRuntime {
   mirrors: string[];
 }
 
-export function createRuntime(stateDir: string, unpacker: LayerUnpacker, opts: { mirrors?: string[] } = {}): AgentRuntime {
+export function createRuntime(stateDir: string, opts: { mirrors?: string[] } = {}): AgentRuntime {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const snapshots = new Snapshotter(join(stateDir, "snapshots"));
+  const unpacker: LayerUnpacker = new SnapshotUnpacker(snapshots);
   const content = new ContentStore(join(stateDir, "content"));
   const images = new ImageStore(stateDir);
   const mirrors = opts.mirrors ?? [];
   const registry = new RegistryClient({ mirrors });
   const deps = { content, unpacker, images, registry };
-  return { deps, mirrors, images: new ImageService(deps), imagesWith: (r) => new ImageService({ ...deps, registry: r }) };
+  return { deps, snapshots, mirrors, images: new ImageService(deps), imagesWith: (r) => new ImageService({ ...deps, registry: r }) };
 }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { createGunzip } from "node:zlib";
-import { PassThrough, Transform, type Readable } from "node:stream";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { MediaType } from "../registry/media-types.ts";
 
 /** containerd/Docker chain IDs: the snapshot key of a layer stacked on all layers below it. */
@@ -31,42 +32,43 @@ export function compressionOf(mediaType: string): Compression {
  * Gzip is also recognised by its magic bytes, since some registries mislabel layers.
  */
 export function decompressLayer(blob: Readable, mediaType: string): { tar: Readable; diffId: () => string } {
-  const hash = createHash("sha256");
-  let digest: string | null = null;
-  const tap = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      hash.update(chunk);
-      cb(null, chunk);
-    },
-    flush(cb) {
-      digest = `sha256:${hash.digest("hex")}`;
-      cb();
-    },
-  });
   const compression = compressionOf(mediaType);
   if (compression === "zstd") throw new LayerFormatError("zstd-compressed layers are not supported yet (Node 20 has no zstd)");
-  const sniff = new PassThrough();
-  let decided = false;
-  const out = new PassThrough();
-  const fail = (e: Error) => out.destroy(new LayerFormatError(`layer is not a valid ${compression === "gzip" ? "gzip " : ""}tar stream: ${e.message}`));
-  blob.on("error", (e) => out.destroy(e));
-  blob.once("data", (first: Buffer) => {
-    decided = true;
-    const gz = first.length >= 2 && first[0] === 0x1f && first[1] === 0x8b;
-    const chain: Readable = gz ? sniff.pipe(createGunzip()).on("error", fail) : sniff;
-    chain.pipe(tap).pipe(out);
-    sniff.write(first);
-    blob.pipe(sniff);
-  });
-  blob.once("end", () => {
-    if (!decided) {
-      // an empty blob: an empty "tar"
-      sniff.pipe(tap).pipe(out);
-      sniff.end();
+  const hash = createHash("sha256");
+  let digest: string | null = null;
+  // A lazy generator: nothing is read until the consumer reads, so an error (a corrupt gzip)
+  // surfaces in the consumer rather than on a stream nobody listens to yet.
+  async function* plain(): AsyncGenerator<Buffer> {
+    const chunks = blob[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const first = await chunks.next();
+    if (!first.done) {
+      const head = first.value;
+      const all = (async function* () {
+        yield head;
+        for (let n = await chunks.next(); !n.done; n = await chunks.next()) yield n.value;
+      })();
+      const gz = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+      let source: AsyncIterable<Buffer> = all;
+      if (gz) {
+        const gunzip = createGunzip();
+        pipeline(Readable.from(all), gunzip).catch(() => {}); // errors reach the loop below through gunzip
+        source = gunzip;
+      }
+      try {
+        for await (const chunk of source) {
+          hash.update(chunk);
+          yield chunk;
+        }
+      } catch (e) {
+        const code = (e as { code?: unknown }).code;
+        if (typeof code === "string" && code.startsWith("Z_")) throw new LayerFormatError(`layer is not a valid gzip stream: ${(e as Error).message}`);
+        throw e;
+      }
     }
-  });
+    digest = `sha256:${hash.digest("hex")}`;
+  }
   return {
-    tar: out,
+    tar: Readable.from(plain(), { objectMode: false }),
     diffId: () => {
       if (!digest) throw new Error("layer stream not finished");
       return digest;

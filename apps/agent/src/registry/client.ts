@@ -2,7 +2,8 @@
 // downloads with retries and Range resume, and pushes (HEAD, monolithic or chunked upload,
 // cross-repository mount, manifest PUT). Anonymous, Basic and Bearer-token auth.
 import { request, type Dispatcher } from "undici";
-import type { Readable } from "node:stream";
+import { Transform, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { sha256Digest, type ContentStore } from "../content/store.ts";
 import { basicHeader, parseChallenge, TokenCache, type Credentials } from "./auth.ts";
 import { IndexSchema, ManifestSchema, MANIFEST_ACCEPT, isIndexType, isManifestType, platformMatches, formatPlatform, hostPlatform, type Descriptor, type ImageIndex, type Manifest, type Platform } from "./media-types.ts";
@@ -408,9 +409,18 @@ function withQuery(url: string, key: string, value: string): string {
   return u.toString();
 }
 
+/** Counts bytes as they pass (a 'data' listener would switch the body to flowing mode and lose data). */
 function counted(body: Readable, onBytes?: (n: number) => void): Readable {
-  if (onBytes) body.on("data", (c: Buffer) => onBytes(c.length));
-  return body;
+  if (!onBytes) return body;
+  const counter = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      onBytes(chunk.length);
+      cb(null, chunk);
+    },
+  });
+  // pipeline carries a body error (a reset mid-download) into the counter, and so to the reader.
+  pipeline(body, counter).catch(() => {});
+  return counter;
 }
 
 function isRetryable(e: unknown): boolean {
