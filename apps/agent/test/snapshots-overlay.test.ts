@@ -144,3 +144,19 @@ test("changes in an active snapshot's mount show up in its diff", { skip }, asyn
     assert.deepEqual(readdirSync(join(dir, "b")), ["z"]);
   });
 });
+
+test("a long layer chain whose lowerdir overflows the mount option page still mounts", { skip }, async () => {
+  const sn = new Snapshotter(join(base, "x".repeat(120), "snaps-long"));
+  let parent: string | undefined;
+  for (let i = 0; i < 60; i++) {
+    await applyLayer(sn, `L${i}`, parent, tarStream([{ path: `f${i}`, data: String(i) }, ...(i === 59 ? [{ path: ".wh.f0", data: "" }] : [])]));
+    parent = `L${i}`;
+  }
+  const mounts = await sn.view("v", "L59");
+  assert.ok((mounts[0]?.options.join(",").length ?? 0) > 4096, "the absolute option string is longer than a page");
+  await withMount(mounts, (dir) => {
+    assert.equal(readFileSync(join(dir, "f1"), "utf8"), "1");
+    assert.equal(readFileSync(join(dir, "f58"), "utf8"), "58");
+    assert.equal(existsSync(join(dir, "f0")), false);
+  });
+});

@@ -18,9 +18,9 @@ export class ProgramError extends Error {
  * Runs `program` with an argument array (never a shell string) and resolves with stdout.
  * Shared by the one-module-per-program wrappers in this folder.
  */
-export function run(program: string, args: readonly string[]): Promise<string> {
+export function run(program: string, args: readonly string[], opts: { cwd?: string } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(program, [...args], { maxBuffer: 64 * 1024 * 1024, encoding: "utf8", env: { ...process.env, LC_ALL: "C" } }, (err, stdout, stderr) => {
+    execFile(program, [...args], { maxBuffer: 64 * 1024 * 1024, encoding: "utf8", env: { ...process.env, LC_ALL: "C" }, ...(opts.cwd ? { cwd: opts.cwd } : {}) }, (err, stdout, stderr) => {
       if (err) {
         const code = typeof err.code === "number" ? err.code : null;
         reject(new ProgramError(program, args, code, stderr, err));

@@ -123,6 +123,7 @@ export class LayerApplier {
       case "Link": {
         entry.resume();
         const targetAbs = await this.hardlinkTarget(entryPath, entry.linkpath ?? "");
+        if (targetAbs === abs) throw new LayerSecurityError(entryPath, "hardlink to itself");
         await this.clearFor(rel, abs, false);
         await link(targetAbs, abs);
         return;
