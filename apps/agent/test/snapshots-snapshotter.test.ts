@@ -117,11 +117,11 @@ test("commit records the layer size", async () => {
   assert.equal((await sn.stat("A")).size, 1005);
 });
 
-test("SnapshotLayerUnpacker commits a layer only after verify passes (the images/ LayerUnpacker shape)", async () => {
-  const { SnapshotLayerUnpacker } = await import("../src/snapshots/layer-unpacker.ts");
+test("images/ SnapshotUnpacker on this snapshotter commits a layer only after verify passes", async () => {
+  const { SnapshotUnpacker } = await import("../src/images/snapshot-unpacker.ts");
   const { tarStream } = await import("./snapshots-tar.ts");
   const sn = new Snapshotter(join(base, "unpacker"));
-  const unpacker: LayerUnpacker = new SnapshotLayerUnpacker(sn);
+  const unpacker: LayerUnpacker = new SnapshotUnpacker(sn);
   assert.equal(await unpacker.has("sha256:one"), false);
   assert.deepEqual(await unpacker.apply("sha256:one", null, tarStream([{ path: "f", data: "12345" }]), () => undefined), { size: 5 });
   assert.equal(await unpacker.has("sha256:one"), true);

@@ -14,4 +14,3 @@ export {
   UnsupportedEntryError,
 } from "./errors.ts";
 export { mountAll, unmount, MountError, type Mount } from "../mount/mount.ts";
-export { SnapshotLayerUnpacker } from "./layer-unpacker.ts";
