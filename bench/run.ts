@@ -6,6 +6,7 @@ import { openTemplateDatabase } from "../scripts/database.ts";
 import { buildAgentBundle } from "../scripts/build.ts";
 import { repoRoot } from "../scripts/paths.ts";
 import { controlPlaneScale } from "./control-plane-scale.ts";
+import { imagePullBench } from "./image-pull.ts";
 import { fmt } from "./stats.ts";
 
 const TEMPLATE = "berth_bench_template";
@@ -27,6 +28,19 @@ try {
       `hosts.list p50           ${fmt(scale.listP50Ms)} ms`,
       `hosts.list p99           ${fmt(scale.listP99Ms)} ms   (goal ≤ 100 ms)`,
       `(medians of ${scale.rounds} rounds; ${scale.listSamples} hosts.list calls; no peer runs a comparable control plane here)`,
+    ].join("\n"),
+  );
+  console.log(`\n== image pull: ~200 MB, 5 layers, loopback docker-registry, fetched and unpacked ==`);
+  const pull = await imagePullBench({ rounds: Number(process.env.BENCH_PULL_ROUNDS ?? 5) });
+  results.imagePull = pull;
+  const mb = pull.imageBytes / 2 ** 20;
+  console.log(
+    [
+      `image                    ${fmt(mb, 0)} MiB unpacked, ${fmt(pull.compressedBytes / 2 ** 20, 0)} MiB compressed`,
+      `berth pull               ${fmt(pull.berthSeconds, 2)} s   (${fmt(mb / pull.berthSeconds, 0)} MiB/s)`,
+      `skopeo copy + umoci      ${fmt(pull.skopeoUmociSeconds, 2)} s   (${fmt(mb / pull.skopeoUmociSeconds, 0)} MiB/s)`,
+      `ratio                    berth is ${fmt(pull.speedup, 2)}× the peers' throughput   (goal ≥ 1)`,
+      `(medians of ${pull.rounds} rounds, order alternating)`,
     ].join("\n"),
   );
 } finally {

@@ -89,7 +89,8 @@ export class ContentStore {
   }
 
   readStream(digest: string): Readable {
-    return createReadStream(this.blobPath(digest));
+    // Large reads: layers are tens of megabytes, and 64 KiB chunks cost more in per-chunk overhead than in I/O.
+    return createReadStream(this.blobPath(digest), { highWaterMark: 1 << 20 });
   }
 
   /** Stores bytes already in memory (manifests, configs), checking them against `expected` if given. */
@@ -148,14 +149,31 @@ export class ContentStore {
     // connection that dies leaves every byte received so far in the partial file.
     const fh = await open(partial, start > 0 ? "a" : "w", 0o600);
     try {
-      await pipeline(stream, async (source: AsyncIterable<Buffer>) => {
-        for await (const chunk of source) {
-          written += chunk.length;
-          if (limit !== null && written > limit) throw new SizeMismatchError(`blob ${expected.digest} is larger than the expected ${limit} bytes`);
-          hash.update(chunk);
-          await fh.write(chunk);
-        }
-      });
+      // Chunks are gathered into ~1 MiB writes: a network stream arrives in small pieces.
+      let batch: Buffer[] = [];
+      let batched = 0;
+      const flush = async () => {
+        if (batched === 0) return;
+        const data = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched);
+        batch = [];
+        batched = 0;
+        await fh.write(data);
+      };
+      try {
+        await pipeline(stream, async (source: AsyncIterable<Buffer>) => {
+          for await (const chunk of source) {
+            written += chunk.length;
+            if (limit !== null && written > limit) throw new SizeMismatchError(`blob ${expected.digest} is larger than the expected ${limit} bytes`);
+            hash.update(chunk);
+            batch.push(chunk);
+            batched += chunk.length;
+            if (batched >= 1 << 20) await flush();
+          }
+        });
+      } finally {
+        // What arrived before an error is kept for a resumed attempt (unless the size overran).
+        await flush();
+      }
       await fh.sync();
     } catch (e) {
       // A size overrun is final; a network error keeps the partial file for a resumed retry.

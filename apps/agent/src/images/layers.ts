@@ -50,7 +50,7 @@ export function decompressLayer(blob: Readable, mediaType: string): { tar: Reada
       const gz = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
       let source: AsyncIterable<Buffer> = all;
       if (gz) {
-        const gunzip = createGunzip();
+        const gunzip = createGunzip({ chunkSize: 256 * 1024 });
         pipeline(Readable.from(all), gunzip).catch(() => {}); // errors reach the loop below through gunzip
         source = gunzip;
       }

@@ -23,7 +23,7 @@ export async function storeTarAsLayer(content: ContentStore, tar: Readable): Pro
       cb(null, chunk);
     },
   });
-  const gz = createGzip({ level: 6 });
+  const gz = createGzip({ level: 6, chunkSize: 256 * 1024 });
   tar.on("error", (e) => gz.destroy(e));
   const stored = await content.writeStream(tar.pipe(tap).pipe(gz));
   return { digest: stored.digest, size: stored.size, mediaType: MediaType.dockerLayerGzip, diffId: `sha256:${hash.digest("hex")}` };

@@ -41,47 +41,53 @@ export async function pullImage(deps: PullDeps, reference: string, opts: { platf
   }
   const chains = chainIds(diffIds);
 
-  // Download in parallel (bounded), unpack in order as each layer's parent is ready.
+  // Layers download (3 at a time) and unpack (2 at a time) side by side, each into a snapshot
+  // of its own, and are committed in order as each one's parent is in place.
   const need = await Promise.all(chains.map(async (c) => !(await deps.unpacker.has(c))));
   for (const [i, l] of manifest.layers.entries()) progress({ id: short(l.digest), status: need[i] ? "Waiting" : "Already exists" });
-  const downloads = new Map<number, Promise<void>>();
-  let next = 0;
-  const limit = opts.concurrency ?? 3;
-  const startMore = () => {
-    while (downloads.size < limit && next < manifest.layers.length) {
-      const i = next++;
-      const layer = manifest.layers[i]!;
-      if (!need[i]) continue;
-      let current = 0;
-      downloads.set(
-        i,
-        deps.registry
-          .fetchBlob(ref, layer, deps.content, (n) => {
+  const downloadSlots = new Semaphore(opts.concurrency ?? 3);
+  const unpackSlots = new Semaphore(2);
+  const committed: Array<Promise<number>> = [];
+  for (const [i, layer] of manifest.layers.entries()) {
+    const parentDone = i === 0 ? Promise.resolve(0) : committed[i - 1]!;
+    committed.push(
+      (async () => {
+        if (!need[i]) {
+          await parentDone;
+          return deps.unpacker.size(chains[i]!);
+        }
+        await downloadSlots.run(async () => {
+          let current = 0;
+          await deps.registry.fetchBlob(ref, layer, deps.content, (n) => {
             current += n;
             progress({ id: short(layer.digest), status: "Downloading", current, total: layer.size });
-          })
-          .then(() => progress({ id: short(layer.digest), status: "Download complete" })),
-      );
-    }
-  };
-  startMore();
-  const sizes: number[] = [];
-  for (const [i, layer] of manifest.layers.entries()) {
-    if (!need[i]) {
-      sizes.push(await deps.unpacker.size(chains[i]!));
-      continue;
-    }
-    await downloads.get(i);
-    downloads.delete(i);
-    startMore();
-    progress({ id: short(layer.digest), status: "Extracting" });
-    const { tar, diffId } = decompressLayer(deps.content.readStream(layer.digest), layer.mediaType);
-    const { size } = await deps.unpacker.apply(chains[i]!, i === 0 ? null : chains[i - 1]!, tar, () => {
-      if (diffId() !== diffIds[i]) throw new ImageError(`layer ${layer.digest} unpacked to ${diffId()}, but the image config says ${diffIds[i]}`, "INVALID");
-    });
-    sizes.push(size);
-    progress({ id: short(layer.digest), status: "Pull complete" });
+          });
+          progress({ id: short(layer.digest), status: "Download complete" });
+        });
+        const unpacked = await unpackSlots.run(async () => {
+          progress({ id: short(layer.digest), status: "Extracting" });
+          const { tar, diffId } = decompressLayer(deps.content.readStream(layer.digest), layer.mediaType);
+          return deps.unpacker.unpack(chains[i]!, tar, () => {
+            if (diffId() !== diffIds[i]) throw new ImageError(`layer ${layer.digest} unpacked to ${diffId()}, but the image config says ${diffIds[i]}`, "INVALID");
+          });
+        });
+        try {
+          await parentDone;
+        } catch (e) {
+          await unpacked.discard();
+          throw e;
+        }
+        const { size } = await unpacked.commit(i === 0 ? null : chains[i - 1]!);
+        progress({ id: short(layer.digest), status: "Pull complete" });
+        return size;
+      })(),
+    );
   }
+  // Wait for all, so no unpack is still writing when an error is reported.
+  const settled = await Promise.allSettled(committed);
+  const failure = settled.find((r) => r.status === "rejected");
+  if (failure) throw (failure as PromiseRejectedResult).reason;
+  const sizes = settled.map((r) => (r as PromiseFulfilledResult<number>).value);
 
   const id = manifest.config.digest;
   const record: ImageRecord = {
@@ -100,3 +106,20 @@ export async function pullImage(deps: PullDeps, reference: string, opts: { platf
 }
 
 export { parseReference };
+
+/** At most `n` tasks at once. */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly n: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.n) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}

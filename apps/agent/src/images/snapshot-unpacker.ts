@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
 import { SnapshotExistsError, SnapshotNotFoundError, unpackLayer, type Snapshotter } from "../snapshots/index.ts";
-import type { LayerUnpacker } from "./unpacker.ts";
+import type { LayerUnpacker, PendingLayer } from "./unpacker.ts";
 
 /**
  * Layers as committed overlay snapshots keyed by chain ID, as containerd's unpacker does:
@@ -19,19 +19,33 @@ export class SnapshotUnpacker implements LayerUnpacker {
     }
   }
 
-  async apply(chainId: string, parent: string | null, tar: Readable, verify: () => void): Promise<{ size: number }> {
+  async unpack(chainId: string, tar: Readable, verify: () => void): Promise<PendingLayer> {
     const key = `extract-${randomBytes(6).toString("hex")}-${chainId}`;
-    await this.snapshots.prepare(key, parent ?? undefined);
+    await this.snapshots.prepare(key);
     try {
       await unpackLayer(tar, await this.snapshots.upperDir(key));
       verify();
-      await this.snapshots.commit(chainId, key);
     } catch (e) {
       await this.snapshots.remove(key).catch(() => {});
-      // A concurrent pull committed the same layer first: theirs is as good as ours.
-      if (!(e instanceof SnapshotExistsError)) throw e;
+      throw e;
     }
-    return { size: await this.size(chainId) };
+    return {
+      commit: async (parent) => {
+        try {
+          await this.snapshots.commit(chainId, key, parent ? { parent } : {});
+        } catch (e) {
+          await this.snapshots.remove(key).catch(() => {});
+          // A concurrent pull committed the same layer first: theirs is as good as ours.
+          if (!(e instanceof SnapshotExistsError)) throw e;
+        }
+        return { size: await this.size(chainId) };
+      },
+      discard: () => this.snapshots.remove(key).catch(() => {}),
+    };
+  }
+
+  async apply(chainId: string, parent: string | null, tar: Readable, verify: () => void): Promise<{ size: number }> {
+    return (await this.unpack(chainId, tar, verify)).commit(parent);
   }
 
   async remove(chainId: string): Promise<void> {

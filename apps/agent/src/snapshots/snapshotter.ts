@@ -204,14 +204,23 @@ export class Snapshotter {
     return this.create("view", key, parent);
   }
 
-  /** Turns active snapshot `key` into committed snapshot `name`; its layer can then be a parent. */
-  commit(name: string, key: string): Promise<void> {
+  /**
+   * Turns active snapshot `key` into committed snapshot `name`; its layer can then be a parent.
+   * `opts.parent` places a snapshot prepared without a parent onto `parent`: layers can be
+   * unpacked side by side (an upperdir does not depend on what is below it) and stacked in order.
+   */
+  commit(name: string, key: string, opts: { parent?: string } = {}): Promise<void> {
     return this.exclusive(async (s) => {
       const rec = this.get(s, key);
       if (rec.kind !== "active") throw new SnapshotStateError(`only active snapshots can be committed; ${key} is ${rec.kind}`);
       if (s.snapshots.has(name)) throw new SnapshotExistsError(name);
+      if (opts.parent !== undefined) {
+        if (rec.parent !== undefined) throw new SnapshotStateError(`${key} already has parent ${rec.parent}`);
+        const p = this.get(s, opts.parent);
+        if (p.kind !== "committed") throw new SnapshotStateError(`parent ${opts.parent} is ${p.kind}, not committed`);
+      }
       const size = await layerSize(this.fsDir(rec.id));
-      const committed: SnapshotRecord = { ...rec, kind: "committed", size };
+      const committed: SnapshotRecord = { ...rec, kind: "committed", size, ...(opts.parent !== undefined ? { parent: opts.parent } : {}) };
       s.snapshots.delete(key);
       s.snapshots.set(name, committed);
       try {
