@@ -1,5 +1,6 @@
 import type { Db } from "@berth/db";
 import type { RegistryAccess } from "@berth/protocol";
+import { isLoopbackRegistry } from "@berth/protocol/reference";
 import { conflict, invalid, notFound } from "./errors.ts";
 import type { SecretBox } from "./secret-box.ts";
 
@@ -15,12 +16,13 @@ export interface RegistryView {
 
 /**
  * Accepts what people paste: `ghcr.io`, `https://ghcr.io/`, `http://10.0.0.5:5000`,
- * `docker.io`. Returns the host[:port] as it appears in image references, and whether the URL
- * said plain HTTP.
+ * `docker.io`, `127.0.0.1:5000`. Returns the host[:port] as it appears in image references, and
+ * whether to use plain HTTP (the URL's scheme, or for a bare loopback address, yes).
  */
 export function parseRegistryAddress(input: string): { domain: string; plainHttp: boolean } {
   const t = input.trim();
-  const withScheme = /^[a-z]+:\/\//i.test(t) ? t : `https://${t}`;
+  const hasScheme = /^[a-z]+:\/\//i.test(t);
+  const withScheme = hasScheme ? t : `https://${t}`;
   let url: URL;
   try {
     url = new URL(withScheme);
@@ -31,7 +33,8 @@ export function parseRegistryAddress(input: string): { domain: string; plainHttp
   if (url.pathname !== "/" || url.search || url.hash || url.username) throw invalid("a registry address is a host and optional port, without a path");
   let domain = url.host.toLowerCase();
   if (domain === "index.docker.io" || domain === "registry-1.docker.io") domain = "docker.io";
-  return { domain, plainHttp: url.protocol === "http:" };
+  // Without a scheme, loopback registries are plain HTTP as in Docker; others HTTPS.
+  return { domain, plainHttp: hasScheme ? url.protocol === "http:" : isLoopbackRegistry(domain) };
 }
 
 function view(r: { id: string; teamId: string; domain: string; insecure: boolean; username: string | null; passwordEncrypted: string | null; createdAt: Date }): RegistryView {
