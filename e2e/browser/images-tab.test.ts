@@ -11,12 +11,9 @@ import { createDb } from "@berth/db";
 import { createJoinToken, ensureDefaultTeam } from "@berth/core";
 import { launchChromium } from "../support/browser.ts";
 import { startWebServer, type WebServer } from "../support/web-server.ts";
-import { startRegistry, type TestRegistry } from "../support/registry.ts";
+import { seedBusybox, startRegistry, type TestRegistry } from "../support/registry.ts";
 import { waitFor } from "../support/wait.ts";
 import { agentBundlePath } from "../../scripts/build.ts";
-import { ContentStore } from "../../apps/agent/src/content/store.ts";
-import { RegistryClient } from "../../apps/agent/src/registry/client.ts";
-import { buildBusyboxImage, pushBuiltImage } from "../../apps/agent/src/images/seed.ts";
 
 let server: WebServer;
 let reg: TestRegistry;
@@ -27,8 +24,7 @@ const tmp = mkdtempSync(join(tmpdir(), "berth-ui-images-"));
 
 before(async () => {
   reg = await startRegistry();
-  const seed = new ContentStore(join(tmp, "seed"));
-  await pushBuiltImage(new RegistryClient(), seed, await buildBusyboxImage(seed), `${reg.domain}/library/busybox:latest`);
+  await seedBusybox(reg, tmp);
   server = await startWebServer();
   const db = createDb(server.database.url, { poolSize: 1 });
   const { token } = await createJoinToken(db, { teamId: (await ensureDefaultTeam(db)).id, fingerprint: null, maxUses: 1 });

@@ -7,12 +7,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTestControlPlane, TRPCClientError, type TestControlPlane, type UserClient } from "../support/control-plane.ts";
-import { startRegistry, type TestRegistry } from "../support/registry.ts";
+import { seedBusybox, startRegistry, type TestRegistry } from "../support/registry.ts";
 import { waitFor } from "../support/wait.ts";
 import { agentBundlePath } from "../../scripts/build.ts";
-import { ContentStore } from "../../apps/agent/src/content/store.ts";
 import { RegistryClient } from "../../apps/agent/src/registry/client.ts";
-import { buildBusyboxImage, pushBuiltImage } from "../../apps/agent/src/images/seed.ts";
 
 let t: TestControlPlane;
 let owner: UserClient;
@@ -25,8 +23,7 @@ const tmp = mkdtempSync(join(tmpdir(), "berth-creds-"));
 before(async () => {
   mirror = await startRegistry();
   privateReg = await startRegistry({ auth: { kind: "htpasswd", username: "deploy", password: "push-secret-1" } });
-  const seed = new ContentStore(join(tmp, "seed"));
-  await pushBuiltImage(new RegistryClient(), seed, await buildBusyboxImage(seed), `${mirror.domain}/library/busybox:latest`);
+  await seedBusybox(mirror, tmp);
   t = await startTestControlPlane();
   owner = await t.signUp("creds@example.com");
   const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: 1 });

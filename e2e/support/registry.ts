@@ -9,6 +9,9 @@ import { join } from "node:path";
 import bcrypt from "bcryptjs";
 import { freeLoopbackPort } from "../../scripts/postgres.ts";
 import { waitFor } from "./wait.ts";
+import { ContentStore } from "../../apps/agent/src/content/store.ts";
+import { RegistryClient } from "../../apps/agent/src/registry/client.ts";
+import { buildBusyboxImage, pushBuiltImage, type BuiltImage } from "../../apps/agent/src/images/seed.ts";
 
 export interface TestRegistry {
   domain: string;
@@ -101,4 +104,12 @@ function startTokenServer(port: number, key: Buffer, certPem: Buffer, user: { us
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify({ token: `${input}.${b64url(sig)}`, expires_in: 300 }));
   });
+}
+
+/** Pushes the offline busybox image to `reg` as library/busybox:latest (a Docker Hub mirror path). */
+export async function seedBusybox(reg: TestRegistry, workDir: string): Promise<BuiltImage> {
+  const content = new ContentStore(join(workDir, "busybox-seed"));
+  const img = await buildBusyboxImage(content);
+  await pushBuiltImage(new RegistryClient(), content, img, `${reg.domain}/library/busybox:latest`);
+  return img;
 }

@@ -14,13 +14,13 @@ import * as tar from "tar";
 import { ContentStore } from "../src/content/store.ts";
 import { RegistryClient } from "../src/registry/client.ts";
 import { MediaType } from "../src/registry/media-types.ts";
-import { buildBusyboxImage, pushBuiltImage, type BuiltImage } from "../src/images/seed.ts";
+import { buildBusyboxImage, type BuiltImage } from "../src/images/seed.ts";
 import { createRuntime, type AgentRuntime } from "../src/runtime.ts";
 import { pushImage } from "../src/images/push.ts";
 import { importRootfs } from "../src/images/import.ts";
 import { loadImages, saveImages } from "../src/images/archive.ts";
 import type { PullProgress } from "../src/images/pull.ts";
-import { startRegistry, type TestRegistry } from "../../../e2e/support/registry.ts";
+import { seedBusybox, startRegistry, type TestRegistry } from "../../../e2e/support/registry.ts";
 
 const run = promisify(execFile);
 const tmp = mkdtempSync(join(tmpdir(), "berth-images-"));
@@ -31,9 +31,7 @@ const runtime = (): AgentRuntime => createRuntime(join(tmp, `agent-${n++}`));
 
 before(async () => {
   reg = await startRegistry();
-  const seed = new ContentStore(join(tmp, "seed"));
-  busybox = await buildBusyboxImage(seed);
-  await pushBuiltImage(new RegistryClient(), seed, busybox, `${reg.domain}/library/busybox:latest`);
+  busybox = await seedBusybox(reg, tmp);
 });
 after(async () => {
   await reg?.stop();

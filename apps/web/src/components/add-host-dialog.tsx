@@ -2,7 +2,7 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { useTRPC } from "../client/trpc";
-import { Button, ErrorBox } from "./ui";
+import { Button, Dialog, ErrorBox } from "./ui";
 
 const EXPIRY = [
   { label: "1 hour", seconds: 3600 },
@@ -23,11 +23,7 @@ export function AddHostDialog({ onClose }: { onClose(): void }) {
   );
 
   return (
-    <div role="dialog" aria-modal="true" aria-labelledby="add-host-title" className="fixed inset-0 z-10 flex items-center justify-center bg-slate-900/40 px-4">
-      <div className="w-full max-w-2xl space-y-4 rounded-lg bg-white p-6 shadow-xl">
-        <h2 id="add-host-title" className="text-lg font-semibold">
-          Add a host
-        </h2>
+    <Dialog title="Add a host" width="max-w-2xl" onClose={onClose}>
         <p className="text-sm text-slate-600">
           Run this as root on a Debian or Ubuntu server. It installs the agent&apos;s dependencies, downloads the agent, sets up a systemd unit and
           joins this control plane.
@@ -74,12 +70,6 @@ export function AddHostDialog({ onClose }: { onClose(): void }) {
             </div>
           </div>
         )}
-        <div className="flex justify-end">
-          <Button variant="secondary" onClick={onClose}>
-            Close
-          </Button>
-        </div>
-      </div>
-    </div>
+    </Dialog>
   );
 }

@@ -3,7 +3,7 @@ import { useState } from "react";
 import { useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import { useTRPC } from "../client/trpc";
-import { Button, ErrorBox } from "./ui";
+import { Button, Dialog, ErrorBox } from "./ui";
 import { formatBytes } from "./format";
 
 type LayerState = { status: string; current: number; total: number };
@@ -45,11 +45,7 @@ export function PullDialog({ hostId, onClose }: { hostId: string; onClose(): voi
   const failed = sub.status === "error" ? sub.error : null;
 
   return (
-    <div role="dialog" aria-modal="true" aria-labelledby="pull-title" className="fixed inset-0 z-10 flex items-center justify-center bg-slate-900/40 px-4">
-      <div className="w-full max-w-xl space-y-4 rounded-lg bg-white p-6 shadow-xl">
-        <h2 id="pull-title" className="text-lg font-semibold">
-          Pull an image
-        </h2>
+    <Dialog title="Pull an image" width="max-w-xl" onClose={onClose}>
         <form
           className="flex gap-2"
           onSubmit={(e) => {
@@ -92,12 +88,6 @@ export function PullDialog({ hostId, onClose }: { hostId: string; onClose(): voi
             )}
           </div>
         )}
-        <div className="flex justify-end">
-          <Button variant="secondary" onClick={onClose}>
-            Close
-          </Button>
-        </div>
-      </div>
-    </div>
+    </Dialog>
   );
 }

@@ -1,5 +1,5 @@
 "use client";
-import type { ButtonHTMLAttributes, ReactNode } from "react";
+import { useId, type ButtonHTMLAttributes, type ReactNode } from "react";
 
 export function Button({ variant = "primary", className = "", ...props }: ButtonHTMLAttributes<HTMLButtonElement> & { variant?: "primary" | "secondary" | "danger" }) {
   const styles = {
@@ -59,5 +59,25 @@ export function Card({ title, children, actions }: { title?: string; children: R
       )}
       <div className="p-4">{children}</div>
     </section>
+  );
+}
+
+/** A modal with a title and a Close button at the bottom. */
+export function Dialog({ title, width = "max-w-xl", onClose, children }: { title: string; width?: string; onClose(): void; children: ReactNode }) {
+  const titleId = useId();
+  return (
+    <div role="dialog" aria-modal="true" aria-labelledby={titleId} className="fixed inset-0 z-10 flex items-center justify-center bg-slate-900/40 px-4">
+      <div className={`w-full ${width} space-y-4 rounded-lg bg-white p-6 shadow-xl`}>
+        <h2 id={titleId} className="text-lg font-semibold">
+          {title}
+        </h2>
+        {children}
+        <div className="flex justify-end">
+          <Button variant="secondary" onClick={onClose}>
+            Close
+          </Button>
+        </div>
+      </div>
+    </div>
   );
 }
