@@ -105,7 +105,6 @@ export async function pullImage(deps: PullDeps, reference: string, opts: { platf
   return deps.images.put(record);
 }
 
-export { parseReference };
 
 /** At most `n` tasks at once. */
 class Semaphore {

@@ -3,7 +3,7 @@
 import type { ContentStore } from "../content/store.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { IndexSchema, ManifestSchema, isIndexType, isManifestType } from "../registry/media-types.ts";
-import { familiarName, formatReference, parseReference, ReferenceError, withDefaultTag } from "../registry/reference.ts";
+import { formatReference, parseReference, ReferenceError, withDefaultTag } from "../registry/reference.ts";
 import { ImageConfigSchema, type ImageConfig } from "./config.ts";
 import { ImageError, noSuchImage } from "./errors.ts";
 import type { ImageRecord, ImageStore } from "./image-store.ts";
@@ -225,11 +225,6 @@ export class ImageService {
       }
       return [];
     });
-  }
-
-  /** The repository names an image is known by, for pushes and events. */
-  names(img: ImageRecord): string[] {
-    return img.repoTags.map((t) => familiarName(parseReference(t)));
   }
 }
 
