@@ -154,10 +154,14 @@ export class ContentStore {
       let batched = 0;
       const flush = async () => {
         if (batched === 0) return;
-        const data = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched);
+        const data = batch;
         batch = [];
         batched = 0;
-        await fh.write(data);
+        // writev hands the kernel the chunks as they are: no copy into one big buffer.
+        const total = data.reduce((a, b) => a + b.length, 0);
+        const { bytesWritten } = await fh.writev(data);
+        // A short write (rare on regular files) gets the rest written plainly.
+        if (bytesWritten < total) await fh.write(Buffer.concat(data).subarray(bytesWritten));
       };
       try {
         await pipeline(stream, async (source: AsyncIterable<Buffer>) => {
