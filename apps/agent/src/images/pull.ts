@@ -58,8 +58,13 @@ export async function pullImage(deps: PullDeps, reference: string, opts: { platf
         }
         await downloadSlots.run(async () => {
           let current = 0;
+          let last = 0;
           await deps.registry.fetchBlob(ref, layer, deps.content, (n) => {
             current += n;
+            // At most ten updates a second per layer: they travel over the link to browsers.
+            const now = Date.now();
+            if (now - last < 100 && current < layer.size) return;
+            last = now;
             progress({ id: short(layer.digest), status: "Downloading", current, total: layer.size });
           });
           progress({ id: short(layer.digest), status: "Download complete" });
