@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ContentStore } from "../apps/agent/src/content/store.ts";
 import { RegistryClient } from "../apps/agent/src/registry/client.ts";
-import { buildBusyboxImage, pushBuiltImage } from "../apps/agent/src/images/seed.ts";
+import { buildBusyboxImage, pushBuiltImage, type BuiltImage } from "../apps/agent/src/images/seed.ts";
 import { dataDir } from "./paths.ts";
 
 export interface LocalRegistry {
@@ -20,41 +20,58 @@ async function answering(url: string): Promise<boolean> {
   return fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status === 200 || r.status === 401, () => false);
 }
 
-export async function startLocalRegistry(port = Number(process.env.REGISTRY_PORT ?? 5000)): Promise<LocalRegistry> {
-  const url = `http://127.0.0.1:${port}`;
-  if (await answering(url)) return { url, proc: null, stop: async () => {} };
-  const dir = join(dataDir, "registry");
-  mkdirSync(join(dir, "data"), { recursive: true });
-  const config = join(dir, "config.yml");
+export interface ServedRegistry {
+  url: string;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs docker-registry on 127.0.0.1:`port` with its data under `dir`, and waits until it answers.
+ * `authYaml` is an optional `auth:` section (htpasswd or token) for tests.
+ */
+export async function serveRegistry(opts: { dir: string; port: number; logLevel?: string; authYaml?: string }): Promise<ServedRegistry> {
+  const url = `http://127.0.0.1:${opts.port}`;
+  mkdirSync(join(opts.dir, "data"), { recursive: true });
+  const config = join(opts.dir, "config.yml");
   writeFileSync(
     config,
-    `version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+    `version: 0.1\nlog:\n  level: ${opts.logLevel ?? "warn"}\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(opts.dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${opts.port}\n${opts.authYaml ?? ""}`,
   );
-  const proc = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "ignore", "inherit"] });
+  const proc = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  proc.stderr.on("data", (d) => (err = (err + d).slice(-5000)));
+  const stop = async () => {
+    if (proc.exitCode === null) {
+      proc.kill("SIGTERM");
+      await new Promise((r) => proc.once("exit", r));
+    }
+  };
   const deadline = Date.now() + 15_000;
   while (!(await answering(url))) {
     if (proc.exitCode !== null || Date.now() > deadline) {
-      proc.kill();
-      throw new Error(`the local registry did not start on ${url} (is the port taken? set REGISTRY_PORT)`);
+      await stop();
+      throw new Error(`docker-registry did not start on ${url}${err ? `: ${err.trim()}` : ""}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return {
-    url,
-    proc,
-    stop: async () => {
-      if (proc.exitCode === null) {
-        proc.kill("SIGTERM");
-        await new Promise((r) => proc.once("exit", r));
-      }
-    },
-  };
+  return { url, proc, stop };
+}
+
+export async function startLocalRegistry(port = Number(process.env.REGISTRY_PORT ?? 5000)): Promise<LocalRegistry> {
+  const url = `http://127.0.0.1:${port}`;
+  if (await answering(url)) return { url, proc: null, stop: async () => {} };
+  try {
+    return await serveRegistry({ dir: join(dataDir, "registry"), port });
+  } catch (e) {
+    throw new Error(`${(e as Error).message} (is the port taken? set REGISTRY_PORT)`);
+  }
 }
 
 /** Pushes busybox as <registry>/library/busybox:latest (idempotent: same package, same digest). */
-export async function seedBusybox(registryUrl: string): Promise<string> {
-  const content = new ContentStore(join(dataDir, "seed-content"));
+export async function seedBusybox(registryHost: string, contentDir = join(dataDir, "seed-content")): Promise<BuiltImage> {
+  const content = new ContentStore(contentDir);
   const img = await buildBusyboxImage(content);
-  const host = new URL(registryUrl).host;
-  return pushBuiltImage(new RegistryClient(), content, img, `${host}/library/busybox:latest`);
+  await pushBuiltImage(new RegistryClient(), content, img, `${registryHost}/library/busybox:latest`);
+  return img;
 }

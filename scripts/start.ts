@@ -24,7 +24,7 @@ const children: ChildProcess[] = [];
 
 const db = await openMigratedDatabase();
 const registry: LocalRegistry = await startLocalRegistry();
-const seeded = await seedBusybox(registry.url);
+const seeded = await seedBusybox(new URL(registry.url).host);
 await buildAgentBundle();
 buildWeb();
 
@@ -111,5 +111,5 @@ console.log(`
   Berth is running at ${publicUrl}
   ${users === 0 ? "Open it and create the first account: it becomes the owner." : "Open it and sign in with your account."}
   The local host joins as "local". Press Ctrl-C to stop; data is kept in ${dataDir}.
-  Local registry: ${registry.url} (busybox:latest is there, ${seeded.slice(0, 19)}…, mirrored as Docker Hub's).
+  Local registry: ${registry.url} (busybox:latest is there, ${seeded.manifestDigest.slice(0, 19)}…, mirrored as Docker Hub's).
 `);

@@ -1,6 +1,6 @@
 // A real registry for tests: Debian's docker-registry (distribution 2.8) on a loopback port,
 // anonymous, with htpasswd basic auth, or with Bearer tokens from a small token server of ours.
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import { createSign, randomUUID, X509Certificate } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
@@ -8,10 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import bcrypt from "bcryptjs";
 import { freeLoopbackPort } from "../../scripts/postgres.ts";
-import { waitFor } from "./wait.ts";
-import { ContentStore } from "../../apps/agent/src/content/store.ts";
-import { RegistryClient } from "../../apps/agent/src/registry/client.ts";
-import { buildBusyboxImage, pushBuiltImage, type BuiltImage } from "../../apps/agent/src/images/seed.ts";
+import type { BuiltImage } from "../../apps/agent/src/images/seed.ts";
+import { seedBusybox as seedRegistry, serveRegistry } from "../../scripts/local-registry.ts";
 
 export interface TestRegistry {
   domain: string;
@@ -44,34 +42,23 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     await new Promise<void>((r) => tokenServer!.listen(tokenPort, "127.0.0.1", () => r()));
     authYaml = `auth:\n  token:\n    realm: http://127.0.0.1:${tokenPort}/token\n    service: berth-test-registry\n    issuer: berth-test-issuer\n    rootcertbundle: ${cert}\n`;
   }
-  const config = join(dir, "config.yml");
-  writeFileSync(
-    config,
-    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${authYaml}`,
-  );
-  const proc: ChildProcess = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });
-  let err = "";
-  proc.stderr!.on("data", (d) => (err = (err + d).slice(-5000)));
-  const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (proc.exitCode === null) {
-      proc.kill("SIGTERM");
-      await new Promise((r) => proc.once("exit", r));
-    }
+  /** The token server and the registry's files: what this helper made besides the process. */
+  const cleanup = async () => {
     await new Promise((r) => (tokenServer ? tokenServer.close(r) : r(null)));
     rmSync(dir, { recursive: true, force: true });
   };
+  let served;
   try {
-    await waitFor("registry up", async () => {
-      if (proc.exitCode !== null) throw new Error(`docker-registry exited: ${err}`);
-      const r = await fetch(`${url}/v2/`);
-      return r.status === 200 || r.status === 401;
-    }, 15_000, 100);
+    served = await serveRegistry({ dir, port, logLevel: "error", authYaml });
   } catch (e) {
-    await stop();
+    await cleanup();
     throw e;
   }
-  return { domain: `127.0.0.1:${port}`, url, dir, tokenRequests, stop };
+  const stop = async () => {
+    await served.stop();
+    await cleanup();
+  };
+  return { domain: `127.0.0.1:${port}`, url: served.url, dir, tokenRequests, stop };
 }
 
 function b64url(b: Buffer | string): string {
@@ -107,9 +94,6 @@ function startTokenServer(port: number, key: Buffer, certPem: Buffer, user: { us
 }
 
 /** Pushes the offline busybox image to `reg` as library/busybox:latest (a Docker Hub mirror path). */
-export async function seedBusybox(reg: TestRegistry, workDir: string): Promise<BuiltImage> {
-  const content = new ContentStore(join(workDir, "busybox-seed"));
-  const img = await buildBusyboxImage(content);
-  await pushBuiltImage(new RegistryClient(), content, img, `${reg.domain}/library/busybox:latest`);
-  return img;
+export function seedBusybox(reg: TestRegistry, workDir: string): Promise<BuiltImage> {
+  return seedRegistry(reg.domain, join(workDir, "busybox-seed"));
 }
