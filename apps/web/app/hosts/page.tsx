@@ -6,7 +6,7 @@ import { useTRPC } from "../../src/client/trpc";
 import { AppShell } from "../../src/components/app-shell";
 import { AddHostDialog } from "../../src/components/add-host-dialog";
 import { JoinTokensCard } from "../../src/components/join-tokens-card";
-import { Button, ErrorBox, Spinner, StatusBadge } from "../../src/components/ui";
+import { Button, ErrorBox, Spinner, StatusBadge, TableHead } from "../../src/components/ui";
 import { formatAgo, formatBytes, primaryAddress } from "../../src/components/format";
 
 /** Status changes show up without a reload: the list is re-fetched every two seconds. */
@@ -41,17 +41,7 @@ function HostsTable() {
       {hosts.data && hosts.data.length > 0 && (
         <div className="overflow-x-auto rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
           <table className="min-w-full divide-y divide-slate-200 text-sm">
-            <thead className="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
-              <tr>
-                <th className="px-4 py-2">Name</th>
-                <th className="px-4 py-2">Status</th>
-                <th className="px-4 py-2">Address</th>
-                <th className="px-4 py-2">OS</th>
-                <th className="px-4 py-2">CPU / memory</th>
-                <th className="px-4 py-2">Agent</th>
-                <th className="px-4 py-2">Last seen</th>
-              </tr>
-            </thead>
+            <TableHead variant="page" columns={["Name", "Status", "Address", "OS", "CPU / memory", "Agent", "Last seen"]} />
             <tbody className="divide-y divide-slate-100">
               {hosts.data.map((h) => (
                 <tr key={h.id} data-testid="host-row" data-host-name={h.name} className="hover:bg-slate-50">

@@ -3,7 +3,7 @@ import { useState, type FormEvent } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "../../src/client/trpc";
 import { AppShell } from "../../src/components/app-shell";
-import { Button, Card, ErrorBox, Spinner } from "../../src/components/ui";
+import { Button, Card, ErrorBox, Spinner, TableHead } from "../../src/components/ui";
 
 function Registries() {
   const trpc = useTRPC();
@@ -43,14 +43,7 @@ function Registries() {
       {list.data && list.data.length > 0 && (
         <Card>
           <table className="min-w-full text-sm" data-testid="registries">
-            <thead className="text-left text-xs uppercase tracking-wide text-slate-500">
-              <tr>
-                <th className="py-1 pr-4">Registry</th>
-                <th className="py-1 pr-4">Transport</th>
-                <th className="py-1 pr-4">User</th>
-                <th />
-              </tr>
-            </thead>
+            <TableHead variant="card" columns={["Registry", "Transport", "User", ""]} />
             <tbody className="divide-y divide-slate-100">
               {list.data.map((r) => (
                 <tr key={r.id} data-testid="registry-row">

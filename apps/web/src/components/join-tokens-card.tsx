@@ -1,7 +1,7 @@
 "use client";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "../client/trpc";
-import { Button, Card, ErrorBox, Spinner } from "./ui";
+import { Button, Card, ErrorBox, Spinner, TableHead } from "./ui";
 import { formatAgo } from "./format";
 
 const STATE_STYLE = {
@@ -26,16 +26,7 @@ export function JoinTokensCard() {
       {tokens.data?.length === 0 && <p className="text-sm text-slate-500">No join tokens. “Add host” creates one.</p>}
       {tokens.data && tokens.data.length > 0 && (
         <table className="min-w-full text-sm" data-testid="join-tokens">
-          <thead className="text-left text-xs uppercase tracking-wide text-slate-500">
-            <tr>
-              <th className="py-1 pr-4">Token</th>
-              <th className="py-1 pr-4">State</th>
-              <th className="py-1 pr-4">Uses</th>
-              <th className="py-1 pr-4">Expires</th>
-              <th className="py-1 pr-4">Created</th>
-              <th />
-            </tr>
-          </thead>
+          <TableHead variant="card" columns={["Token", "State", "Uses", "Expires", "Created", ""]} />
           <tbody className="divide-y divide-slate-100">
             {tokens.data.map((t) => (
               <tr key={t.id} data-testid="join-token-row" data-state={t.state}>

@@ -81,3 +81,19 @@ export function Dialog({ title, width = "max-w-xl", onClose, children }: { title
     </div>
   );
 }
+
+/**
+ * A table's header row. "page" tables are full-width lists with a shaded header; "card" tables
+ * sit inside a Card. An empty label leaves room for a row's action buttons.
+ */
+export function TableHead({ columns, variant }: { columns: string[]; variant: "page" | "card" }) {
+  const head = variant === "page" ? "bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-500" : "text-left text-xs uppercase tracking-wide text-slate-500";
+  const cell = variant === "page" ? "px-4 py-2" : "py-1 pr-4";
+  return (
+    <thead className={head}>
+      <tr>
+        {columns.map((c, i) => (c ? <th key={i} className={cell}>{c}</th> : <th key={i} />))}
+      </tr>
+    </thead>
+  );
+}

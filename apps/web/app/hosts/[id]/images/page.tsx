@@ -5,7 +5,7 @@ import { useTRPC } from "../../../../src/client/trpc";
 import { AppShell } from "../../../../src/components/app-shell";
 import { HostTabs } from "../../../../src/components/host-tabs";
 import { PullDialog } from "../../../../src/components/pull-dialog";
-import { Button, ErrorBox, Spinner } from "../../../../src/components/ui";
+import { Button, ErrorBox, Spinner, TableHead } from "../../../../src/components/ui";
 import { formatAgo, formatBytes } from "../../../../src/components/format";
 
 function ImagesTab({ hostId }: { hostId: string }) {
@@ -54,16 +54,7 @@ function ImagesTab({ hostId }: { hostId: string }) {
       {rows.length > 0 && (
         <div className="overflow-x-auto rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
           <table className="min-w-full divide-y divide-slate-200 text-sm">
-            <thead className="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
-              <tr>
-                <th className="px-4 py-2">Repository</th>
-                <th className="px-4 py-2">Tag</th>
-                <th className="px-4 py-2">Image ID</th>
-                <th className="px-4 py-2">Created</th>
-                <th className="px-4 py-2">Size</th>
-                <th />
-              </tr>
-            </thead>
+            <TableHead variant="page" columns={["Repository", "Tag", "Image ID", "Created", "Size", ""]} />
             <tbody className="divide-y divide-slate-100">
               {rows.map(({ tag: t, img }) => {
                 const i = t.lastIndexOf(":");
