@@ -45,6 +45,8 @@ export async function buildAgentBundle(force = false): Promise<void> {
     legalComments: "inline",
     // Optional native speed-ups of ws; it falls back to JS when they are absent.
     external: ["bufferutil", "utf-8-validate"],
+    // Tells extract-pool.ts to start its workers from this file; the import.meta branch is for tsx.
+    define: { __BERTH_AGENT_BUNDLE__: "true", "import.meta.url": "undefined", "import.meta.resolve": "undefined" },
     logLevel: "warning",
   });
   // apps/agent is an ES-module package; the bundle is CommonJS, as it is once installed on a host.

@@ -14,6 +14,9 @@ import { joinControlPlane, JoinError } from "./link/join.ts";
 import { AgentLink } from "./link/agent-link.ts";
 import { agentCommands } from "./commands.ts";
 import { createRuntime } from "./runtime.ts";
+import { isMainThread, workerData } from "node:worker_threads";
+import { EXTRACT_WORKER_ROLE } from "./images/extract-pool.ts";
+import { serveExtractJobs } from "./images/extract-worker.ts";
 
 /** Exit status for a configuration problem (sysexits EX_CONFIG); the systemd unit does not restart on it. */
 const EX_CONFIG = 78;
@@ -122,7 +125,12 @@ async function main(): Promise<void> {
   await runLink(stateDir, args["registry-mirror"]);
 }
 
-main().catch((err) => {
-  logger.fatal({ err }, "agent crashed");
-  process.exit(1);
-});
+// The bundle is one file, so its layer-extraction workers are started from it too.
+if (!isMainThread && (workerData as { role?: unknown } | null)?.role === EXTRACT_WORKER_ROLE) {
+  serveExtractJobs();
+} else {
+  main().catch((err) => {
+    logger.fatal({ err }, "agent crashed");
+    process.exit(1);
+  });
+}

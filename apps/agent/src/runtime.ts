@@ -7,10 +7,12 @@ import { ImageStore } from "./images/image-store.ts";
 import { ImageService } from "./images/service.ts";
 import type { LayerUnpacker } from "./images/unpacker.ts";
 import { SnapshotUnpacker } from "./images/snapshot-unpacker.ts";
+import { sharedExtractor } from "./images/extract-pool.ts";
+import type { LayerExtractor } from "./images/layer-extract.ts";
 import { Snapshotter } from "./snapshots/index.ts";
 
 export interface AgentRuntime {
-  deps: { content: ContentStore; unpacker: LayerUnpacker; images: ImageStore; registry: RegistryClient };
+  deps: { content: ContentStore; unpacker: LayerUnpacker; extractor: LayerExtractor; images: ImageStore; registry: RegistryClient };
   snapshots: Snapshotter;
   images: ImageService;
   /** The image service with another registry client (per-command registry access). */
@@ -27,6 +29,8 @@ export function createRuntime(stateDir: string, opts: { mirrors?: string[] } = {
   const images = new ImageStore(stateDir);
   const mirrors = opts.mirrors ?? [];
   const registry = new RegistryClient({ mirrors });
-  const deps = { content, unpacker, images, registry };
+  // Layers unpack on worker threads: pulls use every core and the link stays responsive.
+  const extractor = sharedExtractor();
+  const deps = { content, unpacker, extractor, images, registry };
   return { deps, snapshots, mirrors, images: new ImageService(deps), imagesWith: (r) => new ImageService({ ...deps, registry: r }) };
 }

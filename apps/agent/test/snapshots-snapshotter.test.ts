@@ -120,24 +120,33 @@ test("commit records the layer size", async () => {
 test("images/ SnapshotUnpacker on this snapshotter commits a layer only after verify passes", async () => {
   const { SnapshotUnpacker } = await import("../src/images/snapshot-unpacker.ts");
   const { tarStream } = await import("./snapshots-tar.ts");
+  const { unpackLayer } = await import("../src/snapshots/index.ts");
+  const fill = (entries: Parameters<typeof tarStream>[0], verify: () => void = () => undefined) => async (dir: string) => {
+    await unpackLayer(tarStream(entries), dir);
+    verify();
+  };
   const sn = new Snapshotter(join(base, "unpacker"));
   const unpacker: LayerUnpacker = new SnapshotUnpacker(sn);
   assert.equal(await unpacker.has("sha256:one"), false);
-  assert.deepEqual(await unpacker.apply("sha256:one", null, tarStream([{ path: "f", data: "12345" }]), () => undefined), { size: 5 });
+  assert.deepEqual(await unpacker.apply("sha256:one", null, fill([{ path: "f", data: "12345" }])), { size: 5 });
   assert.equal(await unpacker.has("sha256:one"), true);
 
   await assert.rejects(
-    unpacker.apply("sha256:two", "sha256:one", tarStream([{ path: "g", data: "x" }]), () => {
-      throw new Error("diff id mismatch");
-    }),
+    unpacker.apply(
+      "sha256:two",
+      "sha256:one",
+      fill([{ path: "g", data: "x" }], () => {
+        throw new Error("diff id mismatch");
+      }),
+    ),
     /diff id mismatch/,
   );
   assert.equal(await unpacker.has("sha256:two"), false);
-  await assert.rejects(unpacker.apply("sha256:bad", "sha256:one", tarStream([{ path: "../g", data: "x" }]), () => undefined), /"\.\.\/g"/);
+  await assert.rejects(unpacker.apply("sha256:bad", "sha256:one", fill([{ path: "../g", data: "x" }])), /"\.\.\/g"/);
   assert.deepEqual((await sn.list()).map((i) => i.key), ["sha256:one"], "failed extractions leave no snapshot behind");
   assert.deepEqual(readdirSync(join(sn.root, "snapshots")), ["1"]);
 
-  await unpacker.apply("sha256:two", "sha256:one", tarStream([{ path: "g", data: "x" }]), () => undefined);
+  await unpacker.apply("sha256:two", "sha256:one", fill([{ path: "g", data: "x" }]));
   assert.deepEqual(await unpacker.children("sha256:one"), ["sha256:two"]);
   await assert.rejects(unpacker.remove("sha256:one"), SnapshotInUseError);
   await unpacker.remove("sha256:two");

@@ -8,15 +8,13 @@ import { pipeline } from "node:stream/promises";
 import { PassThrough, type Readable } from "node:stream";
 import * as tar from "tar";
 import { z } from "zod";
-import type { ContentStore } from "../content/store.ts";
 import { formatReference, parseReference, withDefaultTag } from "../registry/reference.ts";
 import { ImageConfigSchema } from "./config.ts";
-import { registerLocalImage } from "./commit-image.ts";
+import { registerLocalImage, type LocalImageDeps } from "./commit-image.ts";
 import { ImageError, noSuchImage } from "./errors.ts";
-import type { ImageRecord, ImageStore } from "./image-store.ts";
+import type { ImageRecord } from "./image-store.ts";
 import { decompressLayer } from "./layers.ts";
 import { storeTarAsLayer } from "./new-layer.ts";
-import type { LayerUnpacker } from "./unpacker.ts";
 
 const ArchiveManifestSchema = z
   .array(
@@ -29,7 +27,7 @@ const ArchiveManifestSchema = z
   .min(1)
   .max(1000);
 
-type Deps = { content: ContentStore; unpacker: LayerUnpacker; images: ImageStore };
+type Deps = LocalImageDeps;
 
 /** Writes the named images as one docker-archive tar and returns it as a stream. */
 export async function saveImages(deps: Deps, names: string[], find: (name: string) => ImageRecord | undefined): Promise<Readable> {

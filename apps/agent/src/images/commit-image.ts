@@ -2,17 +2,21 @@ import type { ContentStore } from "../content/store.ts";
 import { MediaType } from "../registry/media-types.ts";
 import type { ImageConfig } from "./config.ts";
 import type { ImageRecord, ImageStore } from "./image-store.ts";
-import { chainIds, decompressLayer } from "./layers.ts";
+import { chainIds } from "./layers.ts";
+import { fillFromStoredLayer, type LayerExtractor } from "./layer-extract.ts";
 import { dockerManifest, type StoredLayer } from "./new-layer.ts";
 import type { LayerUnpacker } from "./unpacker.ts";
 import { ImageError } from "./errors.ts";
+
+/** What recording a locally built image needs from the layers below. */
+export type LocalImageDeps = { content: ContentStore; unpacker: LayerUnpacker; extractor: LayerExtractor; images: ImageStore };
 
 /**
  * Records an image built locally (load, import, later commit and build): writes its config and
  * manifest, unpacks any layer whose snapshot is missing, and tags it.
  */
 export async function registerLocalImage(
-  deps: { content: ContentStore; unpacker: LayerUnpacker; images: ImageStore },
+  deps: LocalImageDeps,
   config: ImageConfig,
   layers: StoredLayer[],
   repoTags: string[],
@@ -34,10 +38,7 @@ export async function registerLocalImage(
       sizes.push(await deps.unpacker.size(chains[i]!));
       continue;
     }
-    const { tar, diffId } = decompressLayer(deps.content.readStream(layer.digest), layer.mediaType);
-    const { size } = await deps.unpacker.apply(chains[i]!, i === 0 ? null : chains[i - 1]!, tar, () => {
-      if (diffId() !== layer.diffId) throw new ImageError(`layer ${layer.digest} does not unpack to ${layer.diffId}`, "INVALID");
-    });
+    const { size } = await deps.unpacker.apply(chains[i]!, i === 0 ? null : chains[i - 1]!, fillFromStoredLayer(deps.extractor, deps.content, layer, layer.diffId));
     sizes.push(size);
   }
   const now = new Date().toISOString();

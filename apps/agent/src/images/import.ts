@@ -1,19 +1,17 @@
 import type { Readable } from "node:stream";
-import type { ContentStore } from "../content/store.ts";
 import { hostPlatform } from "../registry/media-types.ts";
 import { formatReference, parseReference, withDefaultTag } from "../registry/reference.ts";
 import { applyChanges } from "./changes.ts";
 import type { ImageConfig } from "./config.ts";
-import { registerLocalImage } from "./commit-image.ts";
+import { registerLocalImage, type LocalImageDeps } from "./commit-image.ts";
 import { ImageError } from "./errors.ts";
-import type { ImageRecord, ImageStore } from "./image-store.ts";
+import type { ImageRecord } from "./image-store.ts";
 import { decompressLayer } from "./layers.ts";
 import { storeTarAsLayer } from "./new-layer.ts";
-import type { LayerUnpacker } from "./unpacker.ts";
 
 /** `docker import`: a rootfs tarball (plain or gzip) becomes a one-layer image. */
 export async function importRootfs(
-  deps: { content: ContentStore; unpacker: LayerUnpacker; images: ImageStore },
+  deps: LocalImageDeps,
   tarball: Readable,
   opts: { reference?: string; changes?: string[]; message?: string } = {},
 ): Promise<ImageRecord> {

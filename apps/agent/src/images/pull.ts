@@ -5,7 +5,8 @@ import { familiarName, formatReference, parseReference, withDefaultTag } from ".
 import { ImageConfigSchema } from "./config.ts";
 import { ImageError } from "./errors.ts";
 import type { ImageRecord, ImageStore } from "./image-store.ts";
-import { chainIds, decompressLayer } from "./layers.ts";
+import { chainIds } from "./layers.ts";
+import { fillFromStoredLayer, type LayerExtractor } from "./layer-extract.ts";
 import type { LayerUnpacker } from "./unpacker.ts";
 
 /** Docker-like per-layer progress: id is the short layer digest. */
@@ -17,6 +18,7 @@ export interface PullDeps {
   content: ContentStore;
   registry: RegistryClient;
   unpacker: LayerUnpacker;
+  extractor: LayerExtractor;
   images: ImageStore;
 }
 
@@ -71,10 +73,7 @@ export async function pullImage(deps: PullDeps, reference: string, opts: { platf
         });
         const unpacked = await unpackSlots.run(async () => {
           progress({ id: short(layer.digest), status: "Extracting" });
-          const { tar, diffId } = decompressLayer(deps.content.readStream(layer.digest), layer.mediaType);
-          return deps.unpacker.unpack(chains[i]!, tar, () => {
-            if (diffId() !== diffIds[i]) throw new ImageError(`layer ${layer.digest} unpacked to ${diffId()}, but the image config says ${diffIds[i]}`, "INVALID");
-          });
+          return deps.unpacker.unpack(chains[i]!, fillFromStoredLayer(deps.extractor, deps.content, layer, diffIds[i]!));
         });
         try {
           await parentDone;

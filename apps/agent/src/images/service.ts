@@ -9,12 +9,14 @@ import { ImageError, noSuchImage } from "./errors.ts";
 import type { ImageRecord, ImageStore } from "./image-store.ts";
 import { pullImage, type PullProgress } from "./pull.ts";
 import type { LayerUnpacker } from "./unpacker.ts";
+import type { LayerExtractor } from "./layer-extract.ts";
 import type { Platform } from "../registry/media-types.ts";
 
 export interface ImageServiceDeps {
   content: ContentStore;
   registry: RegistryClient;
   unpacker: LayerUnpacker;
+  extractor: LayerExtractor;
   images: ImageStore;
   /** Whether a container uses the image (the containers layer answers; none before it exists). */
   inUse?: (imageId: string) => boolean;

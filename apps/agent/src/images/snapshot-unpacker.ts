@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
-import type { Readable } from "node:stream";
-import { SnapshotExistsError, SnapshotNotFoundError, unpackLayer, type Snapshotter } from "../snapshots/index.ts";
-import type { LayerUnpacker, PendingLayer } from "./unpacker.ts";
+import { SnapshotExistsError, SnapshotNotFoundError, type Snapshotter } from "../snapshots/index.ts";
+import type { LayerFill, LayerUnpacker, PendingLayer } from "./unpacker.ts";
 
 /**
  * Layers as committed overlay snapshots keyed by chain ID, as containerd's unpacker does:
@@ -19,12 +18,11 @@ export class SnapshotUnpacker implements LayerUnpacker {
     }
   }
 
-  async unpack(chainId: string, tar: Readable, verify: () => void): Promise<PendingLayer> {
+  async unpack(chainId: string, fill: LayerFill): Promise<PendingLayer> {
     const key = `extract-${randomBytes(6).toString("hex")}-${chainId}`;
     await this.snapshots.prepare(key);
     try {
-      await unpackLayer(tar, await this.snapshots.upperDir(key));
-      verify();
+      await fill(await this.snapshots.upperDir(key));
     } catch (e) {
       await this.snapshots.remove(key).catch(() => {});
       throw e;
@@ -44,8 +42,8 @@ export class SnapshotUnpacker implements LayerUnpacker {
     };
   }
 
-  async apply(chainId: string, parent: string | null, tar: Readable, verify: () => void): Promise<{ size: number }> {
-    return (await this.unpack(chainId, tar, verify)).commit(parent);
+  async apply(chainId: string, parent: string | null, fill: LayerFill): Promise<{ size: number }> {
+    return (await this.unpack(chainId, fill)).commit(parent);
   }
 
   async remove(chainId: string): Promise<void> {

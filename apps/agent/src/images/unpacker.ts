@@ -1,4 +1,5 @@
-import type { Readable } from "node:stream";
+/** Writes a layer's content into an empty snapshot directory; rejects if the layer is bad. */
+export type LayerFill = (dir: string) => Promise<void>;
 
 /** A layer unpacked into its own snapshot, not yet stacked: commit it onto its parent, or discard it. */
 export interface PendingLayer {
@@ -8,14 +9,14 @@ export interface PendingLayer {
 
 /**
  * What the image service needs from the snapshot layer: committed snapshots keyed by chain ID.
- * `unpack` applies an uncompressed layer tar into a snapshot of its own and calls `verify` once
- * the tar is fully read; layers can unpack side by side and are committed in order.
+ * `unpack` prepares a snapshot of the layer's own and lets `fill` write the layer into its
+ * directory (and verify it); layers can unpack side by side and are committed in order.
  */
 export interface LayerUnpacker {
   has(chainId: string): Promise<boolean>;
-  unpack(chainId: string, tar: Readable, verify: () => void): Promise<PendingLayer>;
+  unpack(chainId: string, fill: LayerFill): Promise<PendingLayer>;
   /** unpack, then commit on `parent`. */
-  apply(chainId: string, parent: string | null, tar: Readable, verify: () => void): Promise<{ size: number }>;
+  apply(chainId: string, parent: string | null, fill: LayerFill): Promise<{ size: number }>;
   remove(chainId: string): Promise<void>;
   /** Bytes the layer's own snapshot holds (its diff), recorded when it was committed. */
   size(chainId: string): Promise<number>;
