@@ -10,18 +10,32 @@ import { SnapshotUnpacker } from "./images/snapshot-unpacker.ts";
 import { sharedExtractor } from "./images/extract-pool.ts";
 import type { LayerExtractor } from "./images/layer-extract.ts";
 import { Snapshotter } from "./snapshots/index.ts";
+import { ContainerService } from "./containers/service.ts";
+import { EventLog } from "./containers/events.ts";
+import { existsSync } from "node:fs";
 
 export interface AgentRuntime {
   deps: { content: ContentStore; unpacker: LayerUnpacker; extractor: LayerExtractor; images: ImageStore; registry: RegistryClient };
   snapshots: Snapshotter;
   images: ImageService;
+  containers: ContainerService;
+  events: EventLog;
   /** The image service with another registry client (per-command registry access). */
   imagesWith(registry: RegistryClient): ImageService;
   /** Docker Hub mirrors every registry client of this agent uses. */
   mirrors: string[];
 }
 
-export function createRuntime(stateDir: string, opts: { mirrors?: string[] } = {}): AgentRuntime {
+export interface RuntimeOptions {
+  mirrors?: string[];
+  /** OCI runtime binary (default runc). */
+  runtime?: string;
+  /** cgroupfs parent for this agent's containers (default /berth). */
+  cgroupParent?: string;
+}
+
+/** Assembles the layers; call `containers.init()` before serving, to re-adopt running containers. */
+export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): AgentRuntime {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const snapshots = new Snapshotter(join(stateDir, "snapshots"));
   const unpacker: LayerUnpacker = new SnapshotUnpacker(snapshots);
@@ -32,5 +46,19 @@ export function createRuntime(stateDir: string, opts: { mirrors?: string[] } = {
   // Layers unpack on worker threads: pulls use every core and the link stays responsive.
   const extractor = sharedExtractor();
   const deps = { content, unpacker, extractor, images, registry };
-  return { deps, snapshots, mirrors, images: new ImageService(deps), imagesWith: (r) => new ImageService({ ...deps, registry: r }) };
+  const events = new EventLog();
+  let containers: ContainerService | undefined;
+  const inUse = (imageId: string) => containers?.usesImage(imageId) ?? false;
+  const imageService = new ImageService({ ...deps, inUse });
+  const tini = "/usr/bin/tini-static";
+  containers = new ContainerService({
+    stateDir,
+    images: imageService,
+    snapshots,
+    events,
+    ...(opts.runtime ? { runtime: opts.runtime } : {}),
+    ...(opts.cgroupParent ? { cgroupParent: opts.cgroupParent } : {}),
+    ...(existsSync(tini) ? { initPath: tini } : {}),
+  });
+  return { deps, snapshots, mirrors, events, containers, images: imageService, imagesWith: (r) => new ImageService({ ...deps, registry: r, inUse }) };
 }

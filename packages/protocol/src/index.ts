@@ -2,3 +2,4 @@ export * from "./facts.ts";
 export * from "./frames.ts";
 export * from "./join.ts";
 export * from "./commands.ts";
+export * from "./containers.ts";

@@ -1,0 +1,13 @@
+/** Container-layer errors; the command table and the Docker API map the code at their edge. */
+export class ContainerError extends Error {
+  override name = "ContainerError";
+  constructor(
+    message: string,
+    readonly code: "NOT_FOUND" | "CONFLICT" | "INVALID" | "NOT_MODIFIED" | "FAILED",
+  ) {
+    super(message);
+  }
+}
+
+export const noSuchContainer = (ref: string) => new ContainerError(`No such container: ${ref}`, "NOT_FOUND");
+export const notRunning = (id: string) => new ContainerError(`Container ${id} is not running`, "CONFLICT");

@@ -1,0 +1,763 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ContainerConfigSchema, ContainerNameSchema, HostConfigSchema, type ContainerConfig, type HostConfig } from "@berth/protocol";
+import type { z } from "zod";
+import type { ImageService } from "../images/service.ts";
+import { mountAll, unmount, type Snapshotter } from "../snapshots/index.ts";
+import { createWithConmon } from "../runtime/conmon.ts";
+import { resolveBinary } from "../runtime/binaries.ts";
+import { Runc, RuntimeError } from "../runtime/runc.ts";
+import { buildSpec, resources, SpecError, type OciMount } from "../runtime/spec.ts";
+import { resolveUser, UserResolutionError } from "../runtime/users.ts";
+import { readLogs, type LogEntry, type ReadLogsOptions } from "../logs/k8s-file.ts";
+import { ContainerError, noSuchContainer, notRunning } from "./errors.ts";
+import type { EventLog } from "./events.ts";
+import { humanDuration } from "./human-duration.ts";
+import { generateName } from "./names.ts";
+import { newState, ZERO_TIME, type ContainerRecord } from "./record.ts";
+import { nextRestartDelay, shouldRestart } from "./restart-policy.ts";
+import { ContainerStore } from "./store.ts";
+
+export interface ContainerServiceOptions {
+  stateDir: string;
+  images: ImageService;
+  snapshots: Snapshotter;
+  events: EventLog;
+  /** OCI runtime binary (runc by default; anything with runc's CLI, e.g. crun). */
+  runtime?: string;
+  conmon?: string;
+  /** cgroupfs parent of every container of this agent. */
+  cgroupParent?: string;
+  /** Host path of a static init for `Init: true`. */
+  initPath?: string;
+}
+
+export type WaitCondition = "not-running" | "next-exit" | "removed";
+
+interface Waiter {
+  condition: WaitCondition;
+  resolve: (r: { StatusCode: number; Error: { Message: string } | null }) => void;
+}
+
+const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const signalName = (s: string) => (/^\d+$/.test(s) ? s : s.toUpperCase().startsWith("SIG") ? s.toUpperCase() : `SIG${s.toUpperCase()}`);
+
+function nofileHardLimit(): number {
+  try {
+    const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+    const hard = line?.trim().split(/\s+/)[4];
+    if (hard && /^\d+$/.test(hard)) return Math.min(Number(hard), 1_048_576);
+  } catch {
+    // fall through
+  }
+  return 1024;
+}
+
+function isConmon(pid: number): boolean {
+  if (pid <= 0) return false;
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "conmon";
+  } catch {
+    return false;
+  }
+}
+
+/** Merges env lists by key; later lists win, as Docker merges the image's env with the create config's. */
+function mergeEnv(...lists: Array<readonly string[] | null | undefined>): string[] {
+  const out = new Map<string, string>();
+  for (const list of lists) for (const e of list ?? []) out.set(e.split("=", 1)[0]!, e);
+  return [...out.values()];
+}
+
+/**
+ * Containers on this host: created from an image into an overlay snapshot, run by the OCI
+ * runtime under one conmon each, so they outlive the agent. State is persisted per container;
+ * on start-up the agent re-adopts running containers and records exits it missed.
+ */
+export class ContainerService {
+  readonly store: ContainerStore;
+  readonly runc: Runc;
+  private readonly exitDir: string;
+  private readonly conmonBin: string;
+  private readonly cgroupParent: string;
+  private readonly nofileHard = nofileHardLimit();
+  private readonly waiters = new Map<string, Waiter[]>();
+  private readonly exiting = new Map<string, Promise<void>>();
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  private readonly restartDelay = new Map<string, number>();
+  /** Containers whose exit is being handled by stop/remove: no restart policy, no auto-remove. */
+  private readonly suppressPolicy = new Set<string>();
+  private watcher: FSWatcher | undefined;
+  private poller: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly o: ContainerServiceOptions) {
+    this.store = new ContainerStore(join(o.stateDir, "containers"));
+    this.runc = new Runc(resolveBinary(o.runtime ?? "runc"), join(o.stateDir, "runc"));
+    this.exitDir = join(o.stateDir, "exits");
+    mkdirSync(this.exitDir, { recursive: true, mode: 0o700 });
+    mkdirSync(join(o.stateDir, "sockets"), { recursive: true, mode: 0o700 });
+    this.conmonBin = resolveBinary(o.conmon ?? "conmon");
+    this.cgroupParent = o.cgroupParent ?? "/berth";
+  }
+
+  /** Starts exit monitoring and re-adopts what was running before this agent started. */
+  async init(): Promise<void> {
+    // conmon writes exits/<id> when a container exits; a watch reacts at once, the poll catches missed events.
+    this.watcher = watch(this.exitDir, (_event, file) => {
+      if (file && this.store.get(file)) void this.onExitFile(file);
+    });
+    this.poller = setInterval(() => this.pollExits(), 1000);
+    this.poller.unref();
+    for (const rec of this.store.all()) await this.adopt(rec);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.watcher?.close();
+    if (this.poller) clearInterval(this.poller);
+    for (const t of this.restartTimers.values()) clearTimeout(t);
+    this.restartTimers.clear();
+    await Promise.allSettled([...this.exiting.values()]);
+  }
+
+  // ---------------------------------------------------------------- paths
+
+  private dir(id: string) {
+    return this.store.dir(id);
+  }
+  private bundle(id: string) {
+    return join(this.dir(id), "bundle");
+  }
+  private rootfs(id: string) {
+    return join(this.bundle(id), "rootfs");
+  }
+  logPath(id: string) {
+    return join(this.dir(id), "container.log");
+  }
+  private snapshotKey(id: string) {
+    return `container-${id}`;
+  }
+
+  // ---------------------------------------------------------------- lookup
+
+  get(ref: string): ContainerRecord {
+    const r = this.store.find(ref);
+    if (r === "ambiguous") throw new ContainerError(`Multiple IDs found with provided prefix: ${ref}`, "INVALID");
+    if (!r) throw noSuchContainer(ref);
+    return r;
+  }
+
+  private isRunning(rec: ContainerRecord): boolean {
+    return rec.state.Status === "running" || rec.state.Status === "paused";
+  }
+
+  /** Whether any container (running or not) uses the image: images in use are not removed. */
+  usesImage(imageId: string): boolean {
+    return this.store.all().some((r) => r.image === imageId);
+  }
+
+  private event(action: string, rec: ContainerRecord, extra: Record<string, string> = {}): void {
+    this.o.events.emit("container", action, rec.id, { image: rec.imageName, name: rec.name, ...(rec.config.Labels ?? {}), ...extra });
+  }
+
+  // ---------------------------------------------------------------- create
+
+  async create(input: z.input<typeof ContainerConfigSchema>, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+    const config = ContainerConfigSchema.parse(input);
+    if (name !== undefined && name !== "") {
+      const parsed = ContainerNameSchema.safeParse(name);
+      if (!parsed.success) throw new ContainerError(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, "INVALID");
+    }
+    const wanted = name ? name.replace(/^\//, "") : undefined;
+    if (wanted) {
+      const other = this.store.all().find((r) => r.name === wanted);
+      if (other) throw this.nameConflict(wanted, other.id);
+    }
+    const img = this.o.images.resolve(config.Image);
+    const imgCfg = (await this.o.images.config(img)).config ?? {};
+
+    const entrypoint = config.Entrypoint ?? imgCfg.Entrypoint ?? [];
+    // Docker drops the image's Cmd when the create config sets its own Entrypoint.
+    const cmd = config.Cmd ?? (config.Entrypoint ? [] : (imgCfg.Cmd ?? []));
+    const argv = [...entrypoint, ...cmd];
+    if (argv.length === 0) throw new ContainerError("no command specified", "INVALID");
+    const workingDir = config.WorkingDir || imgCfg.WorkingDir || "/";
+    if (!workingDir.startsWith("/")) throw new ContainerError(`the working directory '${workingDir}' is invalid, it needs to be an absolute path`, "INVALID");
+
+    const id = randomBytes(32).toString("hex");
+    const hostname = config.Hostname || id.slice(0, 12);
+    const host = config.HostConfig;
+    const network = this.networkOf(host);
+    // Build the spec once now, so bad limits, capabilities or options fail the create, not the start.
+    try {
+      buildSpec({ args: argv, env: [], cwd: workingDir, user: { uid: 0, gid: 0, additionalGids: [], home: "/" }, hostname, tty: false, host, cgroupsPath: "/", network, mounts: [], nofileHard: this.nofileHard, ...(this.o.initPath ? { initPath: this.o.initPath } : {}) });
+    } catch (e) {
+      if (e instanceof SpecError) throw new ContainerError(e.message, "INVALID");
+      throw e;
+    }
+
+    const finalName = wanted ?? generateName((n) => this.store.all().some((r) => r.name === n));
+    const top = img.layers[img.layers.length - 1]?.chainId;
+    mkdirSync(this.dir(id), { recursive: true, mode: 0o700 });
+    try {
+      await this.o.snapshots.prepare(this.snapshotKey(id), top);
+    } catch (e) {
+      rmSync(this.dir(id), { recursive: true, force: true });
+      throw e;
+    }
+    const rec: ContainerRecord = {
+      id,
+      name: finalName,
+      created: new Date().toISOString(),
+      config: { ...config, Labels: { ...(imgCfg.Labels ?? {}), ...(config.Labels ?? {}) } },
+      image: img.id,
+      imageName: config.Image,
+      path: argv[0]!,
+      args: argv.slice(1),
+      env: mergeEnv([DEFAULT_PATH], imgCfg.Env, config.Env),
+      workingDir,
+      user: config.User ?? imgCfg.User ?? "",
+      stopSignal: signalName(config.StopSignal ?? imgCfg.StopSignal ?? "SIGTERM"),
+      hostname,
+      state: newState(),
+      restartCount: 0,
+      manuallyStopped: false,
+      conmonPid: 0,
+    };
+    this.store.save(rec);
+    this.event("create", rec);
+    return { Id: id, Warnings: [] };
+  }
+
+  private nameConflict(name: string, id: string): ContainerError {
+    return new ContainerError(`Conflict. The container name "/${name}" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.`, "CONFLICT");
+  }
+
+  /** Networking beyond `host` and `none` arrives with the network layer; until then a container gets a private netns with loopback only. */
+  private networkOf(host: HostConfig): "host" | "private" {
+    return host.NetworkMode === "host" ? "host" : "private";
+  }
+
+  // ---------------------------------------------------------------- start
+
+  async start(ref: string): Promise<void> {
+    const rec = this.get(ref);
+    if (rec.state.Status === "running") throw new ContainerError(`container ${rec.id} is already running`, "NOT_MODIFIED");
+    if (rec.state.Status === "paused") throw new ContainerError(`cannot start a paused container, try unpause instead`, "CONFLICT");
+    if (rec.state.Status === "removing") throw new ContainerError(`container ${rec.id} is marked for removal and cannot be started`, "CONFLICT");
+    this.cancelRestart(rec.id);
+    rec.manuallyStopped = false;
+    await this.launch(rec);
+  }
+
+  private async launch(rec: ContainerRecord): Promise<void> {
+    const { id } = rec;
+    const bundle = this.bundle(id);
+    const rootfs = this.rootfs(id);
+    mkdirSync(rootfs, { recursive: true });
+    // Leftovers of an earlier run: runtime state, exit files, a stale mount.
+    await this.runc.delete(id, true).catch(() => undefined);
+    rmSync(join(this.exitDir, id), { force: true });
+    const persist = join(this.dir(id), "persist");
+    rmSync(persist, { recursive: true, force: true });
+    mkdirSync(persist, { recursive: true });
+    await unmount(rootfs).catch(() => undefined);
+    await mountAll(await this.o.snapshots.mounts(this.snapshotKey(id)), rootfs);
+    try {
+      const user = await resolveUser(rootfs, rec.user);
+      const host = rec.config.HostConfig;
+      const network = this.networkOf(host);
+      const etc = this.writeEtcFiles(rec, network);
+      const env = mergeEnv([`HOSTNAME=${rec.hostname}`], rec.config.Tty ? ["TERM=xterm"] : [], rec.env);
+      if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${user.home}`);
+      const spec = buildSpec({
+        args: [rec.path, ...rec.args],
+        env,
+        cwd: rec.workingDir,
+        user,
+        hostname: rec.hostname,
+        tty: Boolean(rec.config.Tty),
+        host,
+        cgroupsPath: `${this.cgroupParent}/${id}`,
+        network,
+        mounts: etc,
+        nofileHard: this.nofileHard,
+        ...(this.o.initPath ? { initPath: this.o.initPath } : {}),
+      });
+      writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
+      const conmonPidFile = join(this.dir(id), "conmon.pid");
+      const { pid } = await createWithConmon({
+        conmon: this.conmonBin,
+        runtime: this.runc.binary,
+        runtimeRoot: this.runc.root,
+        id,
+        name: rec.name,
+        bundle,
+        exitDir: this.exitDir,
+        persistDir: persist,
+        logPath: this.logPath(id),
+        pidFile: join(this.dir(id), "container.pid"),
+        conmonPidFile,
+        socketDir: join(this.o.stateDir, "sockets"),
+        conmonLog: join(this.dir(id), "conmon.log"),
+        tty: Boolean(rec.config.Tty),
+        stdin: Boolean(rec.config.OpenStdin),
+      });
+      rec.conmonPid = Number(readFileSync(conmonPidFile, "utf8").trim()) || 0;
+      await this.runc.start(id);
+      rec.state = { ...rec.state, Status: "running", Pid: pid, ExitCode: 0, Error: "", OOMKilled: false, StartedAt: new Date().toISOString(), FinishedAt: rec.state.FinishedAt };
+      this.store.save(rec);
+      this.event("start", rec);
+    } catch (e) {
+      await this.runc.delete(id, true).catch(() => undefined);
+      rmSync(join(this.exitDir, id), { force: true });
+      await unmount(rootfs).catch(() => undefined);
+      const message = e instanceof Error ? e.message : String(e);
+      // Docker's codes for a command that cannot run: 127 not found, 126 not executable.
+      const code = /not found|no such file/i.test(message) ? 127 : /permission denied/i.test(message) ? 126 : 128;
+      rec.state = { ...rec.state, Status: rec.state.StartedAt === ZERO_TIME ? "created" : "exited", Pid: 0, ExitCode: code, Error: message };
+      this.store.save(rec);
+      if (e instanceof UserResolutionError || e instanceof SpecError) throw new ContainerError(message, "INVALID");
+      if (e instanceof RuntimeError) throw new ContainerError(`failed to start container ${id}: ${message}`, "FAILED");
+      throw e;
+    }
+  }
+
+  /** /etc/hostname, /etc/hosts and /etc/resolv.conf of the container, bind-mounted over the image's. */
+  private writeEtcFiles(rec: ContainerRecord, network: "host" | "private"): OciMount[] {
+    const d = this.dir(rec.id);
+    const hostname = network === "host" ? readFileSync("/etc/hostname", "utf8").trim() || rec.hostname : rec.hostname;
+    writeFileSync(join(d, "hostname"), `${hostname}\n`);
+    const hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::0\tip6-localnet", "ff00::0\tip6-mcastprefix", "ff02::1\tip6-allnodes", "ff02::2\tip6-allrouters", ""];
+    writeFileSync(join(d, "hosts"), network === "host" ? readFileSync("/etc/hosts", "utf8") : hosts.join("\n"));
+    let resolv = "";
+    try {
+      resolv = readFileSync("/etc/resolv.conf", "utf8");
+    } catch {
+      resolv = "";
+    }
+    // A loopback resolver of the host is unreachable from a container's own netns; Docker drops it too.
+    if (network !== "host") resolv = resolv.split("\n").filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l)).join("\n");
+    writeFileSync(join(d, "resolv.conf"), resolv);
+    const bind = (name: string, dest: string): OciMount => ({ destination: dest, type: "bind", source: join(d, name), options: ["rbind", "rprivate", ...(rec.config.HostConfig.ReadonlyRootfs ? ["ro"] : [])] });
+    return [bind("hostname", "/etc/hostname"), bind("hosts", "/etc/hosts"), bind("resolv.conf", "/etc/resolv.conf")];
+  }
+
+  // ---------------------------------------------------------------- exits
+
+  private pollExits(): void {
+    for (const rec of this.store.all()) {
+      if (this.isRunning(rec) && existsSync(join(this.exitDir, rec.id))) void this.onExitFile(rec.id);
+    }
+  }
+
+  /** Handles a container's exit once, however many times it is noticed. */
+  private onExitFile(id: string): Promise<void> {
+    const running = this.exiting.get(id);
+    if (running) return running;
+    const p = this.handleExit(id).finally(() => this.exiting.delete(id));
+    this.exiting.set(id, p);
+    return p;
+  }
+
+  private async handleExit(id: string, known?: { code: number; error?: string }): Promise<void> {
+    const rec = this.store.get(id);
+    if (!rec || !this.isRunning(rec)) return;
+    const exitFile = join(this.exitDir, id);
+    let code = known?.code;
+    if (code === undefined) {
+      const text = existsSync(exitFile) ? readFileSync(exitFile, "utf8").trim() : "";
+      // conmon writes the file once it has the status; an empty file is one still being written.
+      if (!/^-?\d+$/.test(text)) return;
+      code = Number(text);
+    }
+    const oom = existsSync(join(this.dir(id), "persist", "oom"));
+    await this.runc.delete(id, true).catch(() => undefined);
+    await unmount(this.rootfs(id)).catch(() => unmount(this.rootfs(id), { detach: true }).catch(() => undefined));
+    rmSync(exitFile, { force: true });
+    const startedAt = Date.parse(rec.state.StartedAt);
+    rec.state = { ...rec.state, Status: "exited", Pid: 0, ExitCode: code, OOMKilled: oom, Error: known?.error ?? "", FinishedAt: new Date().toISOString() };
+    rec.conmonPid = 0;
+    this.store.save(rec);
+    if (oom) this.event("oom", rec);
+    this.event("die", rec, { exitCode: String(code) });
+    this.wake(id, ["not-running", "next-exit"], code);
+
+    if (this.suppressPolicy.has(id) || this.closed) return;
+    if (rec.config.HostConfig.AutoRemove) {
+      await this.remove(id, { force: true }).catch(() => undefined);
+      return;
+    }
+    if (shouldRestart(rec.config.HostConfig, code, rec.restartCount, rec.manuallyStopped)) {
+      const delay = nextRestartDelay(this.restartDelay.get(id) ?? 0, Date.now() - startedAt);
+      this.restartDelay.set(id, delay);
+      rec.state = { ...rec.state, Status: "restarting" };
+      this.store.save(rec);
+      const timer = setTimeout(() => {
+        this.restartTimers.delete(id);
+        const cur = this.store.get(id);
+        if (!cur || cur.state.Status !== "restarting" || this.closed) return;
+        cur.restartCount++;
+        this.launch(cur).catch(() => {
+          // A failed restart is a failed run: its state was recorded by launch; try again by the policy.
+          const again = this.store.get(id);
+          if (again && shouldRestart(again.config.HostConfig, again.state.ExitCode, again.restartCount, again.manuallyStopped)) {
+            again.state = { ...again.state, Status: "running" };
+            void this.handleExit(id, { code: again.state.ExitCode, error: again.state.Error });
+          }
+        });
+      }, delay);
+      this.restartTimers.set(id, timer);
+    }
+  }
+
+  private cancelRestart(id: string): void {
+    const t = this.restartTimers.get(id);
+    if (t) clearTimeout(t);
+    this.restartTimers.delete(id);
+    const rec = this.store.get(id);
+    if (rec?.state.Status === "restarting") {
+      rec.state = { ...rec.state, Status: "exited" };
+      this.store.save(rec);
+    }
+  }
+
+  private wake(id: string, conditions: WaitCondition[], code: number, error: string | null = null): void {
+    const list = this.waiters.get(id) ?? [];
+    const keep: Waiter[] = [];
+    for (const w of list) {
+      if (conditions.includes(w.condition)) w.resolve({ StatusCode: code, Error: error ? { Message: error } : null });
+      else keep.push(w);
+    }
+    if (keep.length) this.waiters.set(id, keep);
+    else this.waiters.delete(id);
+  }
+
+  /** Re-adopts a container found in the store at start-up. */
+  private async adopt(rec: ContainerRecord): Promise<void> {
+    if (!this.isRunning(rec) && rec.state.Status !== "restarting") return;
+    if (existsSync(join(this.exitDir, rec.id))) {
+      await this.onExitFile(rec.id);
+      return;
+    }
+    if (rec.state.Status !== "restarting" && isConmon(rec.conmonPid)) {
+      // Still supervised: keep it. Its state may have changed (paused/resumed by hand) while we were away.
+      const st = await this.runc.state(rec.id).catch(() => null);
+      if (st?.status === "paused" && rec.state.Status !== "paused") {
+        rec.state = { ...rec.state, Status: "paused" };
+        this.store.save(rec);
+      }
+      return;
+    }
+    // The supervisor is gone (host restart, or conmon killed): whatever is left of the container is
+    // stopped, and the exit is recorded as Docker does after an unclean shutdown (255).
+    const st = await this.runc.state(rec.id).catch(() => null);
+    if (st && st.status !== "stopped") {
+      await this.runc.kill(rec.id, "SIGKILL", true).catch(() => undefined);
+      for (let i = 0; i < 50 && (await this.runc.state(rec.id).catch(() => null))?.status === "running"; i++) await sleep(100);
+    }
+    const wasRestarting = rec.state.Status === "restarting";
+    rec.state = { ...rec.state, Status: "running" };
+    await this.handleExit(rec.id, wasRestarting ? { code: rec.state.ExitCode, error: rec.state.Error } : { code: 255, error: "the container's supervisor (conmon) was gone when the agent started" });
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  async wait(ref: string, condition: WaitCondition = "not-running", signal?: AbortSignal): Promise<{ StatusCode: number; Error: { Message: string } | null }> {
+    const rec = this.get(ref);
+    if (condition === "not-running" && !this.isRunning(rec) && rec.state.Status !== "restarting") return { StatusCode: rec.state.ExitCode, Error: null };
+    return new Promise((resolve, reject) => {
+      const w: Waiter = { condition, resolve };
+      this.waiters.set(rec.id, [...(this.waiters.get(rec.id) ?? []), w]);
+      signal?.addEventListener("abort", () => {
+        this.waiters.set(rec.id, (this.waiters.get(rec.id) ?? []).filter((x) => x !== w));
+        reject(new ContainerError("wait cancelled", "FAILED"));
+      });
+    });
+  }
+
+  async stop(ref: string, timeoutSeconds?: number, signal?: string): Promise<void> {
+    const rec = this.get(ref);
+    if (rec.state.Status === "restarting") {
+      rec.manuallyStopped = true;
+      this.cancelRestart(rec.id);
+      return;
+    }
+    if (!this.isRunning(rec)) throw new ContainerError(`container ${rec.id} is not running`, "NOT_MODIFIED");
+    rec.manuallyStopped = true;
+    this.store.save(rec);
+    const t = timeoutSeconds ?? rec.config.StopTimeout ?? 10;
+    const sig = signalName(signal ?? rec.stopSignal);
+    const exited = this.wait(rec.id, "not-running");
+    this.suppressPolicy.add(rec.id);
+    try {
+      await this.signal(rec, sig);
+      const inTime = t < 0 ? await exited.then(() => true) : await Promise.race([exited.then(() => true), sleep(t * 1000).then(() => false)]);
+      if (!inTime) {
+        await this.signal(rec, "SIGKILL");
+        await exited;
+      }
+    } finally {
+      this.suppressPolicy.delete(rec.id);
+    }
+    this.event("stop", rec);
+  }
+
+  /** Sends a signal to the container's init; a paused container is thawed so it can act on it. */
+  private async signal(rec: ContainerRecord, sig: string): Promise<void> {
+    try {
+      await this.runc.kill(rec.id, sig, sig === "SIGKILL");
+    } catch (e) {
+      // It may have exited between our check and the signal; the exit handler records that.
+      if (!(e instanceof RuntimeError && /not running|does not exist|container not running|process already finished/i.test(e.message))) throw e;
+    }
+    this.event("kill", rec, { signal: sig.replace(/^SIG/, "") });
+    if (rec.state.Status === "paused") {
+      await this.runc.resume(rec.id).catch(() => undefined);
+      rec.state = { ...rec.state, Status: "running" };
+      this.store.save(rec);
+    }
+  }
+
+  async kill(ref: string, signal = "SIGKILL"): Promise<void> {
+    const rec = this.get(ref);
+    if (!this.isRunning(rec)) throw notRunning(rec.id);
+    rec.manuallyStopped = true;
+    this.store.save(rec);
+    await this.signal(rec, signalName(signal));
+  }
+
+  async restart(ref: string, timeoutSeconds?: number): Promise<void> {
+    const rec = this.get(ref);
+    if (this.isRunning(rec)) await this.stop(rec.id, timeoutSeconds);
+    this.cancelRestart(rec.id);
+    rec.manuallyStopped = false;
+    await this.launch(rec);
+    this.event("restart", rec);
+  }
+
+  async pause(ref: string): Promise<void> {
+    const rec = this.get(ref);
+    if (rec.state.Status === "paused") throw new ContainerError(`Container ${rec.id} is already paused`, "CONFLICT");
+    if (rec.state.Status !== "running") throw notRunning(rec.id);
+    await this.runc.pause(rec.id);
+    rec.state = { ...rec.state, Status: "paused" };
+    this.store.save(rec);
+    this.event("pause", rec);
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const rec = this.get(ref);
+    if (rec.state.Status !== "paused") throw new ContainerError(`Container ${rec.id} is not paused`, "CONFLICT");
+    await this.runc.resume(rec.id);
+    rec.state = { ...rec.state, Status: "running" };
+    this.store.save(rec);
+    this.event("unpause", rec);
+  }
+
+  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+    const rec = this.get(ref);
+    if (rec.state.Status === "removing") return;
+    if (this.isRunning(rec)) {
+      if (!opts.force) throw new ContainerError(`cannot remove container "/${rec.name}": container is running: stop the container before removing or force remove`, "CONFLICT");
+      this.suppressPolicy.add(rec.id);
+      try {
+        const exited = this.wait(rec.id, "not-running");
+        await this.signal(rec, "SIGKILL");
+        await exited;
+      } finally {
+        this.suppressPolicy.delete(rec.id);
+      }
+    }
+    this.cancelRestart(rec.id);
+    rec.state = { ...rec.state, Status: "removing" };
+    this.store.save(rec);
+    await this.runc.delete(rec.id, true).catch(() => undefined);
+    await unmount(this.rootfs(rec.id)).catch(() => unmount(this.rootfs(rec.id), { detach: true }));
+    await this.o.snapshots.remove(this.snapshotKey(rec.id)).catch((e: unknown) => {
+      if (!(e instanceof Error && e.name === "SnapshotNotFoundError")) throw e;
+    });
+    rmSync(join(this.exitDir, rec.id), { force: true });
+    this.store.delete(rec.id);
+    this.restartDelay.delete(rec.id);
+    this.event("destroy", rec);
+    this.wake(rec.id, ["removed", "not-running", "next-exit"], rec.state.ExitCode);
+  }
+
+  rename(ref: string, newName: string): void {
+    const rec = this.get(ref);
+    const name = newName.replace(/^\//, "");
+    if (!ContainerNameSchema.safeParse(name).success) throw new ContainerError(`Invalid container name (${newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, "INVALID");
+    if (name === rec.name) throw new ContainerError(`Renaming a container with the same name as its current name`, "CONFLICT");
+    const other = this.store.all().find((r) => r.name === name);
+    if (other) throw this.nameConflict(name, other.id);
+    const oldName = rec.name;
+    rec.name = name;
+    this.store.save(rec);
+    this.event("rename", rec, { oldName: `/${oldName}` });
+  }
+
+  /** Changes limits (and the restart policy) of a container; a running one gets them at once. */
+  async update(ref: string, changes: z.input<typeof HostConfigSchema>): Promise<{ Warnings: string[] }> {
+    const rec = this.get(ref);
+    const parsed = HostConfigSchema.parse(changes);
+    const next: HostConfig = { ...rec.config.HostConfig, ...parsed };
+    let res: Record<string, unknown>;
+    try {
+      res = resources(next);
+    } catch (e) {
+      if (e instanceof SpecError) throw new ContainerError(e.message, "INVALID");
+      throw e;
+    }
+    if (this.isRunning(rec)) await this.runc.update(rec.id, res);
+    rec.config = { ...rec.config, HostConfig: next };
+    this.store.save(rec);
+    this.event("update", rec);
+    return { Warnings: [] };
+  }
+
+  // ---------------------------------------------------------------- views
+
+  logs(ref: string, opts: Omit<ReadLogsOptions, "finished"> = {}): AsyncGenerator<LogEntry> {
+    const rec = this.get(ref);
+    return readLogs(this.logPath(rec.id), { ...opts, finished: () => !this.isRunning(this.store.get(rec.id) ?? rec) });
+  }
+
+  /** Docker's /containers/json entries. */
+  list(opts: { all?: boolean } = {}): Array<Record<string, unknown>> {
+    return this.store
+      .all()
+      .filter((r) => opts.all || this.isRunning(r))
+      .sort((a, b) => b.created.localeCompare(a.created))
+      .map((r) => ({
+        Id: r.id,
+        Names: [`/${r.name}`],
+        Image: r.imageName,
+        ImageID: r.image,
+        Command: [r.path, ...r.args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(" "),
+        Created: Math.floor(Date.parse(r.created) / 1000),
+        State: r.state.Status,
+        Status: this.statusText(r),
+        Ports: [],
+        Labels: r.config.Labels ?? {},
+        HostConfig: { NetworkMode: r.config.HostConfig.NetworkMode ?? "none" },
+        NetworkSettings: { Networks: {} },
+        Mounts: [],
+      }));
+  }
+
+  private statusText(r: ContainerRecord): string {
+    const since = (t: string) => humanDuration(Date.now() - Date.parse(t));
+    switch (r.state.Status) {
+      case "running":
+        return `Up ${since(r.state.StartedAt)}`;
+      case "paused":
+        return `Up ${since(r.state.StartedAt)} (Paused)`;
+      case "restarting":
+        return `Restarting (${r.state.ExitCode}) ${since(r.state.FinishedAt)} ago`;
+      case "exited":
+        return r.state.FinishedAt === ZERO_TIME ? "Exited" : `Exited (${r.state.ExitCode}) ${since(r.state.FinishedAt)} ago`;
+      case "created":
+        return "Created";
+      case "removing":
+        return "Removal In Progress";
+      case "dead":
+        return "Dead";
+    }
+  }
+
+  /** Docker's /containers/{id}/json. */
+  inspect(ref: string): Record<string, unknown> {
+    const r = this.get(ref);
+    const c: ContainerConfig = r.config;
+    const host = c.HostConfig;
+    const d = this.dir(r.id);
+    return {
+      Id: r.id,
+      Created: r.created,
+      Path: r.path,
+      Args: r.args,
+      State: {
+        Status: r.state.Status,
+        Running: this.isRunning(r),
+        Paused: r.state.Status === "paused",
+        Restarting: r.state.Status === "restarting",
+        OOMKilled: r.state.OOMKilled,
+        Dead: r.state.Status === "dead",
+        Pid: r.state.Pid,
+        ExitCode: r.state.ExitCode,
+        Error: r.state.Error,
+        StartedAt: r.state.StartedAt,
+        FinishedAt: r.state.FinishedAt,
+      },
+      Image: r.image,
+      ResolvConfPath: join(d, "resolv.conf"),
+      HostnamePath: join(d, "hostname"),
+      HostsPath: join(d, "hosts"),
+      LogPath: this.logPath(r.id),
+      Name: `/${r.name}`,
+      RestartCount: r.restartCount,
+      Driver: "overlay",
+      Platform: "linux",
+      MountLabel: "",
+      ProcessLabel: "",
+      AppArmorProfile: "",
+      ExecIDs: null,
+      HostConfig: {
+        NetworkMode: host.NetworkMode ?? "none",
+        RestartPolicy: host.RestartPolicy ?? { Name: "no", MaximumRetryCount: 0 },
+        AutoRemove: Boolean(host.AutoRemove),
+        Privileged: Boolean(host.Privileged),
+        ReadonlyRootfs: Boolean(host.ReadonlyRootfs),
+        CapAdd: host.CapAdd ?? null,
+        CapDrop: host.CapDrop ?? null,
+        SecurityOpt: host.SecurityOpt ?? null,
+        Memory: host.Memory ?? 0,
+        MemorySwap: host.MemorySwap ?? 0,
+        MemoryReservation: host.MemoryReservation ?? 0,
+        NanoCpus: host.NanoCpus ?? 0,
+        CpuShares: host.CpuShares ?? 0,
+        CpuPeriod: host.CpuPeriod ?? 0,
+        CpuQuota: host.CpuQuota ?? 0,
+        CpusetCpus: host.CpusetCpus ?? "",
+        CpusetMems: host.CpusetMems ?? "",
+        PidsLimit: host.PidsLimit ?? null,
+        OomKillDisable: Boolean(host.OomKillDisable),
+        Ulimits: host.Ulimits ?? null,
+        ShmSize: host.ShmSize || 64 * 1024 * 1024,
+        Sysctls: host.Sysctls ?? null,
+        Init: host.Init ?? null,
+        LogConfig: { Type: "k8s-file", Config: {} },
+      },
+      GraphDriver: { Name: "overlay", Data: { MergedDir: this.rootfs(r.id) } },
+      Mounts: [],
+      Config: {
+        Hostname: r.hostname,
+        Domainname: c.Domainname ?? "",
+        User: r.user,
+        AttachStdin: Boolean(c.AttachStdin),
+        AttachStdout: c.AttachStdout ?? true,
+        AttachStderr: c.AttachStderr ?? true,
+        ExposedPorts: c.ExposedPorts ?? null,
+        Tty: Boolean(c.Tty),
+        OpenStdin: Boolean(c.OpenStdin),
+        StdinOnce: Boolean(c.StdinOnce),
+        Env: r.env,
+        Cmd: c.Cmd ?? null,
+        Image: r.imageName,
+        Volumes: null,
+        WorkingDir: c.WorkingDir ?? "",
+        Entrypoint: c.Entrypoint ?? null,
+        OnBuild: null,
+        Labels: c.Labels ?? {},
+        StopSignal: r.stopSignal,
+        ...(c.StopTimeout !== undefined && c.StopTimeout !== null ? { StopTimeout: c.StopTimeout } : {}),
+        ...(c.Healthcheck ? { Healthcheck: c.Healthcheck } : {}),
+      },
+      NetworkSettings: { Networks: {}, Ports: {} },
+    };
+  }
+}

@@ -1,0 +1,56 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../state/atomic-file.ts";
+import type { ContainerRecord } from "./record.ts";
+
+/** Container records on disk, one directory per container, each written atomically. */
+export class ContainerStore {
+  private readonly byId = new Map<string, ContainerRecord>();
+
+  constructor(readonly root: string) {
+    mkdirSync(root, { recursive: true, mode: 0o700 });
+    for (const id of readdirSync(root)) {
+      const file = join(root, id, "container.json");
+      if (!existsSync(file)) continue;
+      try {
+        this.byId.set(id, JSON.parse(readFileSync(file, "utf8")) as ContainerRecord);
+      } catch {
+        // A record that cannot be read is left on disk for an operator to inspect, not deleted.
+      }
+    }
+  }
+
+  dir(id: string): string {
+    return join(this.root, id);
+  }
+
+  all(): ContainerRecord[] {
+    return [...this.byId.values()];
+  }
+
+  get(id: string): ContainerRecord | undefined {
+    return this.byId.get(id);
+  }
+
+  /** By full ID, exact name (with or without a leading slash), or a unique ID prefix, as Docker resolves. */
+  find(ref: string): ContainerRecord | "ambiguous" | undefined {
+    const exact = this.byId.get(ref);
+    if (exact) return exact;
+    const name = ref.replace(/^\//, "");
+    for (const r of this.byId.values()) if (r.name === name) return r;
+    if (!/^[a-f0-9]{1,64}$/.test(ref)) return undefined;
+    const hits = [...this.byId.values()].filter((r) => r.id.startsWith(ref));
+    if (hits.length > 1) return "ambiguous";
+    return hits[0];
+  }
+
+  save(rec: ContainerRecord): void {
+    writeFileAtomic(join(this.dir(rec.id), "container.json"), JSON.stringify(rec));
+    this.byId.set(rec.id, rec);
+  }
+
+  delete(id: string): void {
+    this.byId.delete(id);
+    rmSync(this.dir(id), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,24 @@
+// A runtime with the busybox image imported as `busybox:latest`, for container tests.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { busyboxRootfs } from "../../src/images/busybox-rootfs.ts";
+import { importRootfs } from "../../src/images/import.ts";
+import { createRuntime, type AgentRuntime, type RuntimeOptions } from "../../src/runtime.ts";
+
+export async function importBusybox(rt: AgentRuntime): Promise<void> {
+  const rootfs = await busyboxRootfs();
+  try {
+    await importRootfs(rt.deps, rootfs.tar, { reference: "busybox:latest", changes: ['CMD ["sh"]', "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] });
+  } finally {
+    await rootfs.cleanup();
+  }
+}
+
+export async function busyboxRuntime(opts: RuntimeOptions & { stateDir?: string } = {}): Promise<{ rt: AgentRuntime; stateDir: string }> {
+  const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), "berth-ctr-"));
+  const rt = createRuntime(stateDir, { cgroupParent: `/berth-test-${process.pid}`, ...opts });
+  await importBusybox(rt);
+  await rt.containers.init();
+  return { rt, stateDir };
+}

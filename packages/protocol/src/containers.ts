@@ -1,0 +1,87 @@
+import { z } from "zod";
+
+/*
+ * A container's create configuration in the Docker Engine API's shape (Config + HostConfig), so the
+ * same schema validates the control plane's run dialog, tRPC/REST automation and, later, the agent's
+ * Docker API. Limits are bounded so absurd values are refused here rather than by the kernel.
+ */
+
+const EnvEntry = z.string().max(32_768).regex(/^[^=\0]+(=[^\0]*)?$/, "env entries are KEY=value");
+const Signal = z.string().regex(/^(SIG)?[A-Z0-9+-]{2,12}$|^[0-9]{1,2}$/, "a signal name like SIGTERM or a number");
+const Int = (min: number, max: number) => z.number().int().min(min).max(max);
+const GiB = 1024 ** 3;
+const Duration = Int(0, 24 * 3600 * 1e9); // nanoseconds, as Docker's API
+
+export const HealthcheckSchema = z.object({
+  Test: z.array(z.string().max(32_768)).max(256).optional(),
+  Interval: Duration.optional(),
+  Timeout: Duration.optional(),
+  Retries: Int(0, 1000).optional(),
+  StartPeriod: Duration.optional(),
+  StartInterval: Duration.optional(),
+});
+
+export const RestartPolicySchema = z.object({
+  Name: z.enum(["", "no", "always", "unless-stopped", "on-failure"]).default("no"),
+  MaximumRetryCount: Int(0, 1_000_000).default(0),
+});
+
+export const UlimitSchema = z.object({ Name: z.string().regex(/^[a-z]+$/), Soft: Int(-1, 2 ** 53 - 1), Hard: Int(-1, 2 ** 53 - 1) });
+
+export const HostConfigSchema = z.object({
+  Memory: Int(0, 1024 * GiB).optional(),
+  MemorySwap: Int(-1, 1024 * GiB).optional(),
+  MemoryReservation: Int(0, 1024 * GiB).optional(),
+  NanoCpus: Int(0, 1024 * 1e9).optional(),
+  CpuShares: Int(0, 262_144).optional(),
+  CpuQuota: Int(0, 1e12).optional(),
+  CpuPeriod: Int(0, 1_000_000).optional(),
+  CpusetCpus: z.string().regex(/^[0-9,-]*$/).max(256).optional(),
+  CpusetMems: z.string().regex(/^[0-9,-]*$/).max(256).optional(),
+  PidsLimit: Int(-1, 4_194_304).nullable().optional(),
+  CapAdd: z.array(z.string().max(64)).max(64).nullable().optional(),
+  CapDrop: z.array(z.string().max(64)).max(64).nullable().optional(),
+  Privileged: z.boolean().optional(),
+  ReadonlyRootfs: z.boolean().optional(),
+  SecurityOpt: z.array(z.string().max(4096)).max(32).nullable().optional(),
+  Ulimits: z.array(UlimitSchema).max(32).nullable().optional(),
+  ShmSize: Int(0, 64 * GiB).optional(),
+  Sysctls: z.record(z.string().max(256), z.string().max(4096)).nullable().optional(),
+  Init: z.boolean().nullable().optional(),
+  AutoRemove: z.boolean().optional(),
+  RestartPolicy: RestartPolicySchema.optional(),
+  NetworkMode: z.string().max(256).optional(),
+  OomKillDisable: z.boolean().optional(),
+});
+
+export const ContainerConfigSchema = z.object({
+  Image: z.string().min(1).max(512),
+  Cmd: z.array(z.string().max(131_072)).max(4096).nullable().optional(),
+  Entrypoint: z.array(z.string().max(131_072)).max(4096).nullable().optional(),
+  Env: z.array(EnvEntry).max(4096).nullable().optional(),
+  WorkingDir: z.string().max(4096).optional(),
+  User: z.string().max(256).optional(),
+  Hostname: z.string().max(63).regex(/^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$|^$/, "not a valid hostname").optional(),
+  Domainname: z.string().max(255).optional(),
+  Labels: z.record(z.string().max(1024), z.string().max(65_536)).nullable().optional(),
+  Tty: z.boolean().optional(),
+  OpenStdin: z.boolean().optional(),
+  StdinOnce: z.boolean().optional(),
+  AttachStdin: z.boolean().optional(),
+  AttachStdout: z.boolean().optional(),
+  AttachStderr: z.boolean().optional(),
+  StopSignal: Signal.optional(),
+  StopTimeout: Int(-1, 86_400).nullable().optional(),
+  Healthcheck: HealthcheckSchema.nullable().optional(),
+  ExposedPorts: z.record(z.string().regex(/^\d{1,5}(\/(tcp|udp|sctp))?$/), z.object({})).nullable().optional(),
+  HostConfig: HostConfigSchema.default({}),
+});
+
+/** Docker's container name rule. */
+export const ContainerNameSchema = z
+  .string()
+  .regex(/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/, "Invalid container name: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+  .max(255);
+
+export type ContainerConfig = z.output<typeof ContainerConfigSchema>;
+export type HostConfig = z.output<typeof HostConfigSchema>;
