@@ -55,10 +55,15 @@ function nofileHardLimit(): number {
   return 1024;
 }
 
+/** Whether `pid` is a live conmon (a zombie left by a kill is not). */
 function isConmon(pid: number): boolean {
   if (pid <= 0) return false;
   try {
-    return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "conmon";
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // "pid (comm) state ...": comm may contain spaces, so read around the last parenthesis.
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return comm === "conmon" && state !== "Z" && state !== "X";
   } catch {
     return false;
   }
@@ -350,8 +355,21 @@ export class ContainerService {
 
   private pollExits(): void {
     for (const rec of this.store.all()) {
-      if (this.isRunning(rec) && existsSync(join(this.exitDir, rec.id))) void this.onExitFile(rec.id);
+      if (!this.isRunning(rec) || this.exiting.has(rec.id)) continue;
+      if (existsSync(join(this.exitDir, rec.id))) void this.onExitFile(rec.id);
+      // A supervisor killed under us (OOM killer, an operator) leaves no exit file: record the loss.
+      else if (rec.conmonPid > 0 && !isConmon(rec.conmonPid) && !existsSync(join(this.exitDir, rec.id))) void this.onSupervisorLost(rec.id);
     }
+  }
+
+  private onSupervisorLost(id: string): Promise<void> {
+    const running = this.exiting.get(id);
+    if (running) return running;
+    const rec = this.store.get(id);
+    if (!rec) return Promise.resolve();
+    const p = this.reapOrphan(rec).finally(() => this.exiting.delete(id));
+    this.exiting.set(id, p);
+    return p;
   }
 
   /** Handles a container's exit once, however many times it is noticed. */
@@ -452,8 +470,16 @@ export class ContainerService {
       }
       return;
     }
-    // The supervisor is gone (host restart, or conmon killed): whatever is left of the container is
-    // stopped, and the exit is recorded as Docker does after an unclean shutdown (255).
+    await this.reapOrphan(rec);
+  }
+
+  /**
+   * The supervisor is gone (host restart, or conmon killed): whatever is left of the container is
+   * stopped, and the exit is recorded as Docker does after an unclean shutdown (255).
+   */
+  private async reapOrphan(rec: ContainerRecord): Promise<void> {
+    // conmon may have written the exit file just before it died.
+    if (existsSync(join(this.exitDir, rec.id))) return this.handleExit(rec.id);
     const st = await this.runc.state(rec.id).catch(() => null);
     if (st && st.status !== "stopped") {
       await this.runc.kill(rec.id, "SIGKILL", true).catch(() => undefined);
@@ -461,7 +487,7 @@ export class ContainerService {
     }
     const wasRestarting = rec.state.Status === "restarting";
     rec.state = { ...rec.state, Status: "running" };
-    await this.handleExit(rec.id, wasRestarting ? { code: rec.state.ExitCode, error: rec.state.Error } : { code: 255, error: "the container's supervisor (conmon) was gone when the agent started" });
+    await this.handleExit(rec.id, wasRestarting ? { code: rec.state.ExitCode, error: rec.state.Error } : { code: 255, error: "the container's supervisor (conmon) was gone, so the container was stopped" });
   }
 
   // ---------------------------------------------------------------- lifecycle

@@ -42,6 +42,7 @@ export function logTimeSeconds(time: string): number {
 /** Joins P records to their F record; yields whole lines. */
 class LineAssembler {
   private partial = new Map<string, string>();
+  private lastTime = "";
   push(record: string): LogEntry | null {
     const a = record.indexOf(" ");
     const b = record.indexOf(" ", a + 1);
@@ -53,12 +54,19 @@ class LineAssembler {
     const tag = c < 0 ? record.slice(b + 1) : record.slice(b + 1, c);
     const content = c < 0 ? "" : record.slice(c + 1);
     const soFar = (this.partial.get(stream) ?? "") + content;
+    this.lastTime = time;
     if (tag.startsWith("P")) {
       this.partial.set(stream, soFar);
       return null;
     }
     this.partial.delete(stream);
     return { time, stream, line: `${soFar}\n` };
+  }
+  /** Lines the writer never finished (the container's last output had no newline). */
+  flush(): LogEntry[] {
+    const out = [...this.partial].map(([stream, line]) => ({ time: this.lastTime, stream: stream as LogEntry["stream"], line }));
+    this.partial.clear();
+    return out;
   }
 }
 
@@ -115,7 +123,10 @@ export async function* readLogs(path: string, opts: ReadLogsOptions = {}): Async
     }
   }
   yield* ring;
-  if (!opts.follow) return;
+  if (!opts.follow) {
+    for (const e of assembler.flush()) if (want(e)) yield e;
+    return;
+  }
   size -= upToLive.unread;
 
   // Follow: read what is appended; a rotation (new inode) means the rest of the old file is in <log>.1.
@@ -159,7 +170,10 @@ export async function* readLogs(path: string, opts: ReadLogsOptions = {}): Async
       }
       continue;
     }
-    if (opts.finished?.()) return;
+    if (opts.finished?.()) {
+      for (const e of assembler.flush()) if (want(e)) yield e;
+      return;
+    }
     try {
       await sleep(100, undefined, opts.signal ? { signal: opts.signal } : {});
     } catch {

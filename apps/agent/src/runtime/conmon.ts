@@ -37,7 +37,7 @@ export async function createWithConmon(o: ConmonOptions): Promise<{ pid: number 
     "-b", o.bundle, "-p", o.pidFile, "--conmon-pidfile", o.conmonPidFile,
     "--exit-dir", o.exitDir, "-0", o.persistDir,
     "-l", `k8s-file:${o.logPath}`,
-    "--socket-dir-path", o.socketDir, "--full-attach",
+    "--socket-dir-path", o.socketDir,
     "--log-level", "warning",
   ];
   if (o.tty) args.push("-t");

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+
 /*
  * Docker's default confinement, so a container here is as confined as under dockerd.
  * The capability set follows ARCHITECTURE.md (Docker's default set, of which CAP_NET_RAW is no
@@ -77,4 +79,18 @@ export function defaultSeccompProfile(caps: readonly string[]): object {
     architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
     syscalls: [{ names: blocked.sort(), action: "SCMP_ACT_ERRNO", errnoRet: EPERM }],
   };
+}
+
+/**
+ * Capabilities this agent holds (its bounding set): a container can never get more, so
+ * `--privileged` and `--cap-add ALL` mean "all of these", as with dockerd.
+ */
+export function hostCapabilities(): string[] {
+  try {
+    const line = readFileSync("/proc/self/status", "utf8").split("\n").find((l) => l.startsWith("CapBnd:"));
+    const mask = BigInt(`0x${line?.split(/\s+/)[1] ?? "0"}`);
+    return ALL_CAPABILITIES.filter((_, bit) => (mask >> BigInt(bit)) & 1n);
+  } catch {
+    return [...ALL_CAPABILITIES];
+  }
 }

@@ -1,5 +1,5 @@
 import type { HostConfig } from "@berth/protocol";
-import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, defaultSeccompProfile } from "./security-defaults.ts";
+import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, defaultSeccompProfile, hostCapabilities } from "./security-defaults.ts";
 import type { ResolvedUser } from "./users.ts";
 
 export class SpecError extends Error {
@@ -43,11 +43,14 @@ function capName(c: string): string {
   return name;
 }
 
+const available = hostCapabilities();
+
 export function capabilities(host: HostConfig): string[] {
-  if (host.Privileged) return [...ALL_CAPABILITIES];
+  if (host.Privileged) return [...available];
   const add = (host.CapAdd ?? []).map(capName);
   const drop = (host.CapDrop ?? []).map(capName);
-  let caps = new Set<string>(add.includes("ALL") ? ALL_CAPABILITIES : DEFAULT_CAPABILITIES);
+  for (const c of add) if (c !== "ALL" && !available.includes(c)) throw new SpecError(`capability ${c} is not available on this host (the agent does not hold it)`);
+  let caps = new Set<string>(add.includes("ALL") ? available : DEFAULT_CAPABILITIES.filter((c) => available.includes(c)));
   for (const c of add) if (c !== "ALL") caps.add(c);
   // A drop wins over an add of the same capability, as in Docker.
   if (drop.includes("ALL")) caps = new Set(add.filter((c) => c !== "ALL"));

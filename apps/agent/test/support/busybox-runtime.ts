@@ -1,5 +1,5 @@
 // A runtime with the busybox image imported as `busybox:latest`, for container tests.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { busyboxRootfs } from "../../src/images/busybox-rootfs.ts";
@@ -21,4 +21,15 @@ export async function busyboxRuntime(opts: RuntimeOptions & { stateDir?: string 
   await importBusybox(rt);
   await rt.containers.init();
   return { rt, stateDir };
+}
+
+/** Removes a test's cgroup parent from every hierarchy (runc removes only the containers' own). */
+export function removeCgroupParent(parent: string): void {
+  for (const root of ["/sys/fs/cgroup", ...readdirSync("/sys/fs/cgroup").map((d) => join("/sys/fs/cgroup", d))]) {
+    try {
+      rmdirSync(join(root, parent));
+    } catch {
+      // not in this hierarchy, or already gone
+    }
+  }
 }
