@@ -2,7 +2,6 @@
 // loopback registry) with a live progress bar, lists it, tags it and removes the tag.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,13 +12,13 @@ import { launchChromium } from "../support/browser.ts";
 import { startWebServer, type WebServer } from "../support/web-server.ts";
 import { seedBusybox, startRegistry, type TestRegistry } from "../support/registry.ts";
 import { waitFor } from "../support/wait.ts";
-import { agentBundlePath } from "../../scripts/build.ts";
+import { spawnAgent, type TestAgent } from "../support/agent.ts";
 
 let server: WebServer;
 let reg: TestRegistry;
 let browser: Browser;
 let page: Page;
-let agent: ChildProcess | null = null;
+let agent: TestAgent | null = null;
 const tmp = mkdtempSync(join(tmpdir(), "berth-ui-images-"));
 
 before(async () => {
@@ -29,13 +28,13 @@ before(async () => {
   const db = createDb(server.database.url, { poolSize: 1 });
   const { token } = await createJoinToken(db, { teamId: (await ensureDefaultTeam(db)).id, fingerprint: null, maxUses: 1 });
   await db.$disconnect();
-  agent = spawn(process.execPath, [agentBundlePath, "join", "--url", server.url, "--token", token, "--state-dir", join(tmp, "agent"), "--name", "imgs", "--registry-mirror", reg.url], { stdio: "ignore" });
+  agent = spawnAgent({ url: server.url, token, stateDir: join(tmp, "agent"), name: "imgs", registryMirror: reg.url });
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
 });
 
 after(async () => {
-  if (agent && agent.exitCode === null) agent.kill("SIGKILL");
+  await agent?.stop();
   await browser?.close();
   await server?.stop();
   await reg?.stop();

@@ -2,21 +2,20 @@
 // without them, accepted with them. A real agent process, a real basic-auth docker-registry.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTestControlPlane, TRPCClientError, type TestControlPlane, type UserClient } from "../support/control-plane.ts";
 import { seedBusybox, startRegistry, type TestRegistry } from "../support/registry.ts";
 import { waitFor } from "../support/wait.ts";
-import { agentBundlePath } from "../../scripts/build.ts";
+import { spawnAgent, type TestAgent } from "../support/agent.ts";
 import { RegistryClient } from "../../apps/agent/src/registry/client.ts";
 
 let t: TestControlPlane;
 let owner: UserClient;
 let mirror: TestRegistry;
 let privateReg: TestRegistry;
-let agent: ChildProcess | null = null;
+let agent: TestAgent | null = null;
 let hostId = "";
 const tmp = mkdtempSync(join(tmpdir(), "berth-creds-"));
 
@@ -27,7 +26,7 @@ before(async () => {
   t = await startTestControlPlane();
   owner = await t.signUp("creds@example.com");
   const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: 1 });
-  agent = spawn(process.execPath, [agentBundlePath, "join", "--url", t.url, "--token", token, "--state-dir", join(tmp, "agent"), "--name", "pusher", "--registry-mirror", mirror.url], { stdio: "ignore" });
+  agent = spawnAgent({ url: t.url, token, stateDir: join(tmp, "agent"), name: "pusher", registryMirror: mirror.url });
   hostId = (await waitFor("agent linked", async () => {
     const h = (await owner.trpc.hosts.list.query()).find((x) => x.name === "pusher");
     return h && t.cp.gateway.isConnected(h.id) ? h : null;
@@ -36,7 +35,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (agent && agent.exitCode === null) agent.kill("SIGKILL");
+  await agent?.stop();
   await t?.close();
   await mirror?.stop();
   await privateReg?.stop();

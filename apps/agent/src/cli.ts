@@ -48,12 +48,15 @@ async function runLink(stateDir: string, mirrors: string[]): Promise<never> {
     logger.error({ stateDir }, "this host has not joined a control plane; run `berth-agent join --url URL --token TOKEN`");
     process.exit(EX_CONFIG);
   }
+  const runtime = createRuntime(stateDir, { mirrors, ...(process.env.BERTH_CGROUP_PARENT ? { cgroupParent: process.env.BERTH_CGROUP_PARENT } : {}) });
+  // Re-adopt the containers that kept running while the agent was down before taking commands.
+  await runtime.containers.init();
   const link = new AgentLink({
     credential,
     agentVersion: AGENT_VERSION,
     logger,
     collectFacts: () => collectHostFacts(stateDir),
-    commands: agentCommands(createRuntime(stateDir, { mirrors })),
+    commands: agentCommands(runtime),
   });
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => link.stop());
   link.start();

@@ -7,6 +7,7 @@ import { RegistryClient, RegistryError } from "./registry/client.ts";
 import { parsePlatform } from "./registry/media-types.ts";
 import { parseReference, ReferenceError } from "./registry/reference.ts";
 import { ImageError } from "./images/errors.ts";
+import { ContainerError } from "./containers/errors.ts";
 import { pushImage } from "./images/push.ts";
 import type { AgentRuntime } from "./runtime.ts";
 import { AGENT_VERSION } from "./version.ts";
@@ -24,6 +25,7 @@ class CommandError extends Error {
 function asCommandError(e: unknown): unknown {
   if (e instanceof ZodError) return new CommandError(`invalid arguments: ${e.issues.map((i) => `${i.path.join(".") || "args"}: ${i.message}`).join("; ")}`, "INVALID");
   if (e instanceof ImageError) return new CommandError(e.message, e.code);
+  if (e instanceof ContainerError) return new CommandError(e.message, e.code);
   if (e instanceof ReferenceError) return new CommandError(e.message, "INVALID");
   if (e instanceof RegistryError) return new CommandError(e.message, "REGISTRY");
   return e;
@@ -57,6 +59,9 @@ function registryFor(rt: AgentRuntime, reference: string, access: RegistryAccess
   });
 }
 
+const ok = (_: unknown) => ({ ok: true });
+const LOG_REPLY_BYTES = 768 * 1024;
+
 export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> {
   return Object.fromEntries([
     handler("ping", async () => ({ pong: true, at: Date.now(), agentVersion: AGENT_VERSION })),
@@ -77,5 +82,31 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
     }),
     handler("images.remove", (a) => rt.images.remove(a.name, { force: a.force })),
     handler("images.prune", (a) => rt.images.prune({ all: a.all })),
+
+    handler("containers.list", async (a) => rt.containers.list({ all: a.all })),
+    handler("containers.create", (a) => rt.containers.create(a.config, a.name)),
+    handler("containers.start", async (a) => ok(await rt.containers.start(a.id))),
+    handler("containers.stop", async (a) => ok(await rt.containers.stop(a.id, a.timeout, a.signal))),
+    handler("containers.restart", async (a) => ok(await rt.containers.restart(a.id, a.timeout))),
+    handler("containers.kill", async (a) => ok(await rt.containers.kill(a.id, a.signal))),
+    handler("containers.pause", async (a) => ok(await rt.containers.pause(a.id))),
+    handler("containers.unpause", async (a) => ok(await rt.containers.unpause(a.id))),
+    handler("containers.remove", async (a) => ok(await rt.containers.remove(a.id, { force: a.force }))),
+    handler("containers.rename", async (a) => ok(rt.containers.rename(a.id, a.name))),
+    handler("containers.update", (a) => rt.containers.update(a.id, a.hostConfig)),
+    handler("containers.inspect", async (a) => rt.containers.inspect(a.id)),
+    handler("containers.logs", async (a) => {
+      const lines = [];
+      let bytes = 0;
+      for await (const e of rt.containers.logs(a.id, { tail: a.tail, stdout: a.stdout, stderr: a.stderr, ...(a.since !== undefined ? { since: a.since } : {}), ...(a.until !== undefined ? { until: a.until } : {}) })) {
+        lines.push(e);
+        bytes += e.line.length + 64;
+        // A reply is one link frame (1 MiB at most): keep the newest lines that fit.
+        while (bytes > LOG_REPLY_BYTES && lines.length > 0) bytes -= lines.shift()!.line.length + 64;
+      }
+      return lines;
+    }),
+    handler("containers.top", (a) => rt.containers.top(a.id)),
+    handler("containers.stats", (a) => rt.containers.stats(a.id)),
   ]);
 }

@@ -4,6 +4,7 @@ import { hostsRouter } from "./routers/hosts.ts";
 import { joinTokensRouter } from "./routers/join-tokens.ts";
 import { imagesRouter } from "./routers/images.ts";
 import { registriesRouter } from "./routers/registries.ts";
+import { containersRouter } from "./routers/containers.ts";
 
 export const appRouter = router({
   auth: authRouter,
@@ -11,6 +12,7 @@ export const appRouter = router({
   joinTokens: joinTokensRouter,
   images: imagesRouter,
   registries: registriesRouter,
+  containers: containersRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -280,6 +280,8 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
 const AGENT_CODE_MAP: Record<string, DomainErrorCode> = {
   NOT_FOUND: "NOT_FOUND",
   CONFLICT: "CONFLICT",
+  // "already started" and the like: the caller asked for a state the container is already in.
+  NOT_MODIFIED: "CONFLICT",
   INVALID: "INVALID",
   REGISTRY: "UPSTREAM",
   UNKNOWN_COMMAND: "INVALID",

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ContainerConfigSchema, HostConfigSchema } from "./containers.ts";
 
 /**
  * Commands the control plane sends to an agent (CommandFrame.command + args), with their
@@ -32,11 +33,34 @@ export const CommandArgs = {
   "images.tag": z.object({ source: Name, target: Name }),
   "images.remove": z.object({ name: Name, force: z.boolean().default(false) }),
   "images.prune": z.object({ all: z.boolean().default(false) }).default({ all: false }),
+
+  "containers.list": z.object({ all: z.boolean().default(false) }).default({ all: false }),
+  "containers.create": z.object({ name: z.string().max(256).optional(), config: ContainerConfigSchema }),
+  "containers.start": z.object({ id: Name }),
+  "containers.stop": z.object({ id: Name, timeout: z.number().int().min(-1).max(86_400).optional(), signal: z.string().max(16).optional() }),
+  "containers.restart": z.object({ id: Name, timeout: z.number().int().min(-1).max(86_400).optional() }),
+  "containers.kill": z.object({ id: Name, signal: z.string().max(16).default("SIGKILL") }),
+  "containers.pause": z.object({ id: Name }),
+  "containers.unpause": z.object({ id: Name }),
+  "containers.remove": z.object({ id: Name, force: z.boolean().default(false) }),
+  "containers.rename": z.object({ id: Name, name: z.string().min(1).max(256) }),
+  "containers.update": z.object({ id: Name, hostConfig: HostConfigSchema }),
+  "containers.inspect": z.object({ id: Name }),
+  "containers.logs": z.object({
+    id: Name,
+    tail: z.number().int().min(0).max(10_000).default(500),
+    since: z.number().min(0).optional(),
+    until: z.number().min(0).optional(),
+    stdout: z.boolean().default(true),
+    stderr: z.boolean().default(true),
+  }),
+  "containers.top": z.object({ id: Name }),
+  "containers.stats": z.object({ id: Name }),
 } as const;
 
 export type CommandName = keyof typeof CommandArgs;
 export type CommandArgsOf<C extends CommandName> = z.input<(typeof CommandArgs)[C]>;
 
 /** Error codes an agent puts in a failed reply; the control plane maps them to its own. */
-export const AGENT_ERROR_CODES = ["NOT_FOUND", "CONFLICT", "INVALID", "REGISTRY", "UNKNOWN_COMMAND", "FAILED"] as const;
+export const AGENT_ERROR_CODES = ["NOT_FOUND", "CONFLICT", "NOT_MODIFIED", "INVALID", "REGISTRY", "UNKNOWN_COMMAND", "FAILED"] as const;
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

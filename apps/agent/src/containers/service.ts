@@ -12,6 +12,8 @@ import { Runc, RuntimeError } from "../runtime/runc.ts";
 import { buildSpec, resources, SpecError, type OciMount } from "../runtime/spec.ts";
 import { resolveUser, UserResolutionError } from "../runtime/users.ts";
 import { readLogs, type LogEntry, type ReadLogsOptions } from "../logs/k8s-file.ts";
+import { readContainerStats, type ContainerStats } from "../stats/cgroup-stats.ts";
+import { topProcesses } from "../stats/top.ts";
 import { ContainerError, noSuchContainer, notRunning } from "./errors.ts";
 import type { EventLog } from "./events.ts";
 import { humanDuration } from "./human-duration.ts";
@@ -650,6 +652,20 @@ export class ContainerService {
   logs(ref: string, opts: Omit<ReadLogsOptions, "finished"> = {}): AsyncGenerator<LogEntry> {
     const rec = this.get(ref);
     return readLogs(this.logPath(rec.id), { ...opts, finished: () => !this.isRunning(this.store.get(rec.id) ?? rec) });
+  }
+
+  /** `docker top`: the container's processes. */
+  async top(ref: string): Promise<{ Titles: string[]; Processes: string[][] }> {
+    const rec = this.get(ref);
+    if (!this.isRunning(rec)) throw notRunning(rec.id);
+    return topProcesses(await this.runc.pids(rec.id));
+  }
+
+  /** One stats sample in Docker's shape; pass the previous sample to get CPU deltas (precpu_stats). */
+  async stats(ref: string, previous?: ContainerStats): Promise<ContainerStats & { id: string; name: string }> {
+    const rec = this.get(ref);
+    const s = await readContainerStats(`${this.cgroupParent}/${rec.id}`, this.isRunning(rec) ? rec.state.Pid : 0, previous);
+    return { ...s, id: rec.id, name: `/${rec.name}` };
   }
 
   /** Docker's /containers/json entries. */

@@ -1,21 +1,12 @@
 import { z } from "zod";
-import { getHost, recordAudit, registryAccessFor } from "@berth/core";
+import { recordAudit, registryAccessFor } from "@berth/core";
 import { parseReference, ReferenceError } from "@berth/protocol/reference";
 import { TRPCError } from "@trpc/server";
-import { authed, requireTeamRole, router } from "../trpc.ts";
-import type { Context } from "../context.ts";
-import type { Role } from "@berth/db";
+import { authed, router } from "../trpc.ts";
+import { HostId, hostFor } from "./host-access.ts";
 
-const HostId = z.string().min(1).max(64);
 const ImageName = z.string().trim().min(1).max(512);
 const PULL_TIMEOUT_MS = 30 * 60_000;
-
-/** The host, after checking the caller's role in its team. */
-async function hostFor(ctx: Context, hostId: string, role: Role) {
-  const host = await getHost(ctx.db, hostId);
-  requireTeamRole(ctx, host.teamId, role);
-  return host;
-}
 
 function domainOf(reference: string): string {
   try {

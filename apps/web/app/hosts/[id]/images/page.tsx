@@ -7,16 +7,14 @@ import { HostTabs } from "../../../../src/components/host-tabs";
 import { PullDialog } from "../../../../src/components/pull-dialog";
 import { Button, ErrorBox, Spinner, TableHead } from "../../../../src/components/ui";
 import { formatAgo, formatBytes } from "../../../../src/components/format";
+import { useHostAccess } from "../../../../src/components/use-host-access";
 
 function ImagesTab({ hostId }: { hostId: string }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [pulling, setPulling] = useState(false);
-  const host = useQuery(trpc.hosts.get.queryOptions({ id: hostId }));
+  const { host, canOperate: canChange } = useHostAccess(hostId);
   const images = useQuery(trpc.images.list.queryOptions({ hostId }, { enabled: host.data?.connected === true }));
-  const me = useQuery(trpc.auth.me.queryOptions());
-  const role = me.data?.memberships.find((m) => m.teamId === host.data?.teamId)?.role;
-  const canChange = role === "owner" || role === "admin" || role === "operator";
   const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.images.list.queryKey({ hostId }) });
   const remove = useMutation(trpc.images.remove.mutationOptions({ onSuccess: refresh }));
   const tag = useMutation(trpc.images.tag.mutationOptions({ onSuccess: refresh }));

@@ -1,0 +1,173 @@
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { cpus } from "node:os";
+import { join } from "node:path";
+
+/*
+ * One-shot container stats in Docker's /containers/{id}/stats shape, read from the cgroup
+ * filesystem (v1 and v2) and the container's network namespace (/proc/<pid>/net/dev).
+ * Reads are plain file reads: cheap enough to run for hundreds of containers each second.
+ */
+
+const CGROUP_ROOT = "/sys/fs/cgroup";
+export const cgroupV2 = (): boolean => existsSync(join(CGROUP_ROOT, "cgroup.controllers"));
+
+async function text(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, "utf8");
+  } catch {
+    return null;
+  }
+}
+
+async function num(path: string): Promise<number | null> {
+  const t = (await text(path))?.trim();
+  if (t === undefined || t === null || t === "") return null;
+  if (t === "max") return null;
+  const n = Number(t);
+  return Number.isFinite(n) ? n : null;
+}
+
+function keyValues(t: string | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of (t ?? "").split("\n")) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && v !== undefined && /^\d+$/.test(v)) out[k] = Number(v);
+  }
+  return out;
+}
+
+export interface BlkioEntry {
+  major: number;
+  minor: number;
+  op: string;
+  value: number;
+}
+
+export interface ContainerStats {
+  read: string;
+  preread: string;
+  pids_stats: { current?: number; limit?: number };
+  blkio_stats: { io_service_bytes_recursive: BlkioEntry[] | null };
+  num_procs: number;
+  cpu_stats: {
+    cpu_usage: { total_usage: number; percpu_usage?: number[]; usage_in_kernelmode: number; usage_in_usermode: number };
+    system_cpu_usage: number;
+    online_cpus: number;
+    throttling_data: { periods: number; throttled_periods: number; throttled_time: number };
+  };
+  precpu_stats: ContainerStats["cpu_stats"] | Record<string, never>;
+  memory_stats: { usage?: number; max_usage?: number; limit?: number; stats?: Record<string, number> };
+  networks?: Record<string, { rx_bytes: number; rx_packets: number; rx_errors: number; rx_dropped: number; tx_bytes: number; tx_packets: number; tx_errors: number; tx_dropped: number }>;
+}
+
+const USER_HZ = 100;
+
+/** The host's total CPU time in nanoseconds (Docker's system_cpu_usage). */
+async function systemCpuUsage(): Promise<number> {
+  const line = (await text("/proc/stat"))?.split("\n").find((l) => l.startsWith("cpu "));
+  if (!line) return 0;
+  const ticks = line.trim().split(/\s+/).slice(1, 8).map(Number).reduce((a, b) => a + b, 0);
+  return (ticks * 1e9) / USER_HZ;
+}
+
+async function networkStats(pid: number): Promise<ContainerStats["networks"]> {
+  if (pid <= 0) return undefined;
+  const t = await text(`/proc/${pid}/net/dev`);
+  if (!t) return undefined;
+  const out: NonNullable<ContainerStats["networks"]> = {};
+  for (const line of t.split("\n").slice(2)) {
+    const m = /^\s*([^:]+):\s*(.*)$/.exec(line);
+    if (!m || m[1] === "lo") continue;
+    const f = m[2]!.trim().split(/\s+/).map(Number);
+    out[m[1]!] = { rx_bytes: f[0]!, rx_packets: f[1]!, rx_errors: f[2]!, rx_dropped: f[3]!, tx_bytes: f[8]!, tx_packets: f[9]!, tx_errors: f[10]!, tx_dropped: f[11]! };
+  }
+  return out;
+}
+
+async function v1(cgroupsPath: string): Promise<Omit<ContainerStats, "read" | "preread" | "precpu_stats" | "networks">> {
+  const p = (controller: string, file: string) => join(CGROUP_ROOT, controller, cgroupsPath, file);
+  const [total, percpu, cpuacctStat, cpuStat, memUsage, memMax, memLimit, memStat, pids, pidsMax, blkio] = await Promise.all([
+    num(p("cpuacct", "cpuacct.usage")),
+    text(p("cpuacct", "cpuacct.usage_percpu")),
+    text(p("cpuacct", "cpuacct.stat")),
+    text(p("cpu", "cpu.stat")),
+    num(p("memory", "memory.usage_in_bytes")),
+    num(p("memory", "memory.max_usage_in_bytes")),
+    num(p("memory", "memory.limit_in_bytes")),
+    text(p("memory", "memory.stat")),
+    num(p("pids", "pids.current")),
+    num(p("pids", "pids.max")),
+    text(p("blkio", "blkio.throttle.io_service_bytes_recursive")),
+  ]);
+  const ticks = keyValues(cpuacctStat);
+  const throttle = keyValues(cpuStat);
+  const blk: BlkioEntry[] = [];
+  for (const line of (blkio ?? "").split("\n")) {
+    const m = /^(\d+):(\d+)\s+(\w+)\s+(\d+)$/.exec(line.trim());
+    if (m) blk.push({ major: Number(m[1]), minor: Number(m[2]), op: m[3]!.toLowerCase(), value: Number(m[4]) });
+  }
+  return {
+    pids_stats: { ...(pids !== null ? { current: pids } : {}), ...(pidsMax !== null ? { limit: pidsMax } : {}) },
+    blkio_stats: { io_service_bytes_recursive: blk.length ? blk : null },
+    num_procs: 0,
+    cpu_stats: {
+      cpu_usage: {
+        total_usage: total ?? 0,
+        percpu_usage: (percpu ?? "").trim().split(/\s+/).filter(Boolean).map(Number),
+        usage_in_kernelmode: ((ticks.system ?? 0) * 1e9) / USER_HZ,
+        usage_in_usermode: ((ticks.user ?? 0) * 1e9) / USER_HZ,
+      },
+      system_cpu_usage: await systemCpuUsage(),
+      online_cpus: cpus().length,
+      throttling_data: { periods: throttle.nr_periods ?? 0, throttled_periods: throttle.nr_throttled ?? 0, throttled_time: throttle.throttled_time ?? 0 },
+    },
+    memory_stats: { ...(memUsage !== null ? { usage: memUsage } : {}), ...(memMax !== null ? { max_usage: memMax } : {}), ...(memLimit !== null ? { limit: memLimit } : {}), stats: keyValues(memStat) },
+  };
+}
+
+async function v2(cgroupsPath: string): Promise<Omit<ContainerStats, "read" | "preread" | "precpu_stats" | "networks">> {
+  const p = (file: string) => join(CGROUP_ROOT, cgroupsPath, file);
+  const [cpuStat, memCurrent, memMax, memStat, pids, pidsMax, io] = await Promise.all([
+    text(p("cpu.stat")),
+    num(p("memory.current")),
+    num(p("memory.max")),
+    text(p("memory.stat")),
+    num(p("pids.current")),
+    num(p("pids.max")),
+    text(p("io.stat")),
+  ]);
+  const cpu = keyValues(cpuStat);
+  const blk: BlkioEntry[] = [];
+  for (const line of (io ?? "").split("\n")) {
+    const m = /^(\d+):(\d+)\s+(.*)$/.exec(line.trim());
+    if (!m) continue;
+    const kv = Object.fromEntries(m[3]!.split(/\s+/).map((x) => x.split("=") as [string, string]));
+    blk.push({ major: Number(m[1]), minor: Number(m[2]), op: "read", value: Number(kv.rbytes ?? 0) });
+    blk.push({ major: Number(m[1]), minor: Number(m[2]), op: "write", value: Number(kv.wbytes ?? 0) });
+  }
+  return {
+    pids_stats: { ...(pids !== null ? { current: pids } : {}), ...(pidsMax !== null ? { limit: pidsMax } : {}) },
+    blkio_stats: { io_service_bytes_recursive: blk.length ? blk : null },
+    num_procs: 0,
+    cpu_stats: {
+      cpu_usage: { total_usage: (cpu.usage_usec ?? 0) * 1000, usage_in_kernelmode: (cpu.system_usec ?? 0) * 1000, usage_in_usermode: (cpu.user_usec ?? 0) * 1000 },
+      system_cpu_usage: await systemCpuUsage(),
+      online_cpus: cpus().length,
+      throttling_data: { periods: cpu.nr_periods ?? 0, throttled_periods: cpu.nr_throttled ?? 0, throttled_time: (cpu.throttled_usec ?? 0) * 1000 },
+    },
+    memory_stats: { ...(memCurrent !== null ? { usage: memCurrent } : {}), ...(memMax !== null ? { limit: memMax } : {}), stats: keyValues(memStat) },
+  };
+}
+
+/** A one-shot sample; `previous` (the last sample) fills precpu_stats as Docker's stream does. */
+export async function readContainerStats(cgroupsPath: string, pid: number, previous?: ContainerStats): Promise<ContainerStats> {
+  const [base, networks] = await Promise.all([cgroupV2() ? v2(cgroupsPath) : v1(cgroupsPath), networkStats(pid)]);
+  return {
+    read: new Date().toISOString(),
+    preread: previous?.read ?? "0001-01-01T00:00:00Z",
+    ...base,
+    precpu_stats: previous?.cpu_stats ?? {},
+    ...(networks ? { networks } : {}),
+  };
+}

@@ -1,0 +1,92 @@
+// Browser: a host's Containers tab runs busybox from the run dialog, shows it running, opens its
+// detail page with inspect and logs, stops it and removes it. Real agent, runc and conmon.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { createDb } from "@berth/db";
+import { createJoinToken, ensureDefaultTeam } from "@berth/core";
+import { launchChromium } from "../support/browser.ts";
+import { startWebServer, type WebServer } from "../support/web-server.ts";
+import { seedBusybox, startRegistry, type TestRegistry } from "../support/registry.ts";
+import { spawnAgent, type TestAgent } from "../support/agent.ts";
+import { waitFor } from "../support/wait.ts";
+
+let server: WebServer;
+let reg: TestRegistry;
+let browser: Browser;
+let page: Page;
+let agent: TestAgent | null = null;
+const tmp = mkdtempSync(join(tmpdir(), "berth-ui-ctr-"));
+
+before(async () => {
+  reg = await startRegistry();
+  await seedBusybox(reg, tmp);
+  server = await startWebServer();
+  const db = createDb(server.database.url, { poolSize: 1 });
+  const { token } = await createJoinToken(db, { teamId: (await ensureDefaultTeam(db)).id, fingerprint: null, maxUses: 1 });
+  await db.$disconnect();
+  agent = spawnAgent({ url: server.url, token, stateDir: join(tmp, "agent"), name: "ctrs", registryMirror: reg.url });
+  browser = await launchChromium();
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+});
+
+after(async () => {
+  await browser?.close();
+  await agent?.stop();
+  await server?.stop();
+  await reg?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+test("run a container from the Containers tab, see its logs and inspect, stop and remove it", { timeout: 120_000 }, async () => {
+  await page.goto(`${server.url}/signup`);
+  await page.getByLabel("Email").fill("ctr@example.com");
+  await page.getByLabel("Password").fill("containers-tab-password");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.waitForURL(/\/hosts$/);
+  const host = page.locator('[data-testid="host-row"][data-host-name="ctrs"]');
+  await host.locator('[data-status="online"]').waitFor({ timeout: 30_000 });
+  await host.getByRole("link", { name: "ctrs" }).click();
+
+  // busybox comes from the Images tab's pull, as a user would do it.
+  await page.getByRole("link", { name: "Images" }).click();
+  await page.getByRole("button", { name: "Pull image" }).click();
+  const pull = page.getByRole("dialog", { name: "Pull an image" });
+  await pull.getByLabel("Image reference").fill("busybox");
+  await pull.getByRole("button", { name: "Pull" }).click();
+  await pull.getByTestId("pull-done").waitFor({ timeout: 60_000 });
+  await pull.getByRole("button", { name: "Close" }).click();
+
+  await page.getByRole("link", { name: "Containers" }).click();
+  await page.getByText("No containers on this host yet").waitFor({ timeout: 20_000 });
+  await page.getByRole("button", { name: "Run container" }).click();
+  const dialog = page.getByRole("dialog", { name: "Run a container" });
+  await dialog.getByLabel("Name").fill("web1");
+  await dialog.getByLabel("Command").fill("sh -c 'echo hello from berth; echo $GREETING; sleep 3600'");
+  await dialog.getByLabel("Environment").fill("GREETING=hi there");
+  await dialog.getByLabel("Memory limit").fill("64");
+  await dialog.getByLabel("Restart policy").selectOption("unless-stopped");
+  await dialog.getByRole("button", { name: "Run" }).click();
+  await dialog.waitFor({ state: "detached", timeout: 30_000 });
+
+  const row = page.locator('[data-testid="container-row"][data-name="web1"]');
+  await row.waitFor();
+  assert.equal(await row.getAttribute("data-state"), "running");
+  assert.match((await row.textContent()) ?? "", /Up /);
+  await row.getByRole("link", { name: "web1" }).click();
+  await waitFor("logs in the detail page", async () => /hello from berth[\s\S]*hi there/.test((await page.getByTestId("container-logs").textContent()) ?? ""), 20_000);
+  const inspect = (await page.getByTestId("container-inspect").textContent()) ?? "";
+  assert.match(inspect, /"Name": "unless-stopped"/);
+  assert.match(inspect, /"Memory": 67108864/);
+  await page.screenshot({ path: join(process.cwd(), "test-results", "container-detail.png") });
+
+  await page.getByRole("link", { name: "← Containers" }).click();
+  await row.getByRole("button", { name: "Stop" }).click();
+  await waitFor("stopped", async () => (await row.getAttribute("data-state")) === "exited", 30_000);
+  page.once("dialog", (d) => void d.accept());
+  await row.getByRole("button", { name: "Remove" }).click();
+  await waitFor("removed", async () => (await row.count()) === 0, 15_000);
+});

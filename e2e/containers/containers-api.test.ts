@@ -1,0 +1,113 @@
+// Containers through the control plane: tRPC procedures relayed to a real agent process (runc +
+// conmon), Docker's error messages coming back as API errors, and roles enforced on the server.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startTestControlPlane, TRPCClientError, type TestControlPlane, type UserClient } from "../support/control-plane.ts";
+import { seedBusybox, startRegistry, type TestRegistry } from "../support/registry.ts";
+import { spawnAgent, type TestAgent } from "../support/agent.ts";
+import { waitFor } from "../support/wait.ts";
+
+let t: TestControlPlane;
+let mirror: TestRegistry;
+let agent: TestAgent | null = null;
+let owner: UserClient;
+let viewer: UserClient;
+let hostId: string;
+const tmp = mkdtempSync(join(tmpdir(), "berth-ctr-api-"));
+
+before(async () => {
+  mirror = await startRegistry();
+  await seedBusybox(mirror, tmp);
+  t = await startTestControlPlane();
+  owner = await t.signUp("ctr-owner@example.com");
+  viewer = await t.signUp("ctr-viewer@example.com");
+  const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: 1 });
+  agent = spawnAgent({ url: t.url, token, stateDir: join(tmp, "agent"), name: "runner", registryMirror: mirror.url });
+  hostId = (await waitFor("agent linked", async () => {
+    const h = (await owner.trpc.hosts.list.query()).find((x) => x.name === "runner");
+    return h && t.cp.gateway.isConnected(h.id) ? h : null;
+  }, 30_000)).id;
+  await t.cp.gateway.command(hostId, "images.pull", { reference: "busybox", registry: null }, 60_000);
+});
+
+after(async () => {
+  await agent?.stop();
+  await t?.close();
+  await mirror?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+async function apiError(p: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof TRPCClientError);
+    return { code: (e.data as { code: string }).code, message: e.message };
+  }
+  assert.fail("the call succeeded");
+}
+
+test("run, list, logs, inspect, top, stats, stop, start, remove through tRPC", { timeout: 60_000 }, async () => {
+  const { Id } = await owner.trpc.containers.run.mutate({ hostId, name: "api1", config: { Image: "busybox", Cmd: ["sh", "-c", "echo ready; echo warn >&2; sleep 3600"], HostConfig: { Memory: 64 * 1024 * 1024 } } });
+  const row = (await owner.trpc.containers.list.query({ hostId })).find((c) => c.Id === Id);
+  assert.equal(row?.State, "running");
+  assert.deepEqual(row?.Names, ["/api1"]);
+  const logs = await waitFor("logs", async () => {
+    const l = await owner.trpc.containers.logs.query({ hostId, id: "api1" });
+    return l.length >= 2 ? l : null;
+  });
+  assert.deepEqual(logs.map((l) => [l.stream, l.line]), [["stdout", "ready\n"], ["stderr", "warn\n"]]);
+  const inspect = await viewer.trpc.containers.inspect.query({ hostId, id: "api1" });
+  assert.equal((inspect.HostConfig as { Memory: number }).Memory, 64 * 1024 * 1024);
+  const top = await owner.trpc.containers.top.query({ hostId, id: "api1" });
+  assert.deepEqual(top.Titles, ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]);
+  assert.ok(top.Processes.some((p) => p[7]!.startsWith("sleep 3600")), JSON.stringify(top.Processes));
+  const stats = (await owner.trpc.containers.stats.query({ hostId, id: "api1" })) as { memory_stats: { usage: number; limit: number }; pids_stats: { current: number }; cpu_stats: { cpu_usage: { total_usage: number } } };
+  assert.equal(stats.memory_stats.limit, 64 * 1024 * 1024);
+  assert.ok(stats.memory_stats.usage > 0);
+  assert.ok(stats.pids_stats.current >= 1);
+  assert.ok(stats.cpu_stats.cpu_usage.total_usage > 0);
+
+  await owner.trpc.containers.stop.mutate({ hostId, id: Id, timeout: 1 });
+  assert.equal(((await owner.trpc.containers.inspect.query({ hostId, id: Id })).State as { Status: string }).Status, "exited");
+  await owner.trpc.containers.start.mutate({ hostId, id: Id });
+  assert.equal(((await owner.trpc.containers.inspect.query({ hostId, id: Id })).State as { Status: string }).Status, "running");
+  const running = await apiError(owner.trpc.containers.remove.mutate({ hostId, id: Id }));
+  assert.equal(running.code, "CONFLICT");
+  assert.match(running.message, /container is running/);
+  await owner.trpc.containers.remove.mutate({ hostId, id: Id, force: true });
+  assert.equal((await owner.trpc.containers.list.query({ hostId })).some((c) => c.Id === Id), false);
+});
+
+test("Docker's errors come back as clear API errors; bad input is refused before the agent", async () => {
+  const missing = await apiError(owner.trpc.containers.inspect.query({ hostId, id: "nope" }));
+  assert.deepEqual(missing, { code: "NOT_FOUND", message: "No such container: nope" });
+  const noImage = await apiError(owner.trpc.containers.run.mutate({ hostId, config: { Image: "never-pulled:v9" } }));
+  assert.equal(noImage.code, "NOT_FOUND");
+  assert.match(noImage.message, /No such image: never-pulled:v9/);
+  await owner.trpc.containers.create.mutate({ hostId, name: "taken", config: { Image: "busybox" } });
+  const dup = await apiError(owner.trpc.containers.create.mutate({ hostId, name: "taken", config: { Image: "busybox" } }));
+  assert.equal(dup.code, "CONFLICT");
+  assert.match(dup.message, /The container name "\/taken" is already in use/);
+  const limits = await apiError(owner.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { Memory: 5 } } }));
+  assert.equal(limits.code, "BAD_REQUEST");
+  const absurd = await apiError(owner.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { Memory: -1 } } }));
+  assert.equal(absurd.code, "BAD_REQUEST");
+  await owner.trpc.containers.remove.mutate({ hostId, id: "taken" });
+});
+
+test("viewers read containers but never change them", async () => {
+  assert.ok(Array.isArray(await viewer.trpc.containers.list.query({ hostId })));
+  for (const call of [
+    () => viewer.trpc.containers.run.mutate({ hostId, config: { Image: "busybox" } }),
+    () => viewer.trpc.containers.create.mutate({ hostId, config: { Image: "busybox" } }),
+    () => viewer.trpc.containers.stop.mutate({ hostId, id: "x" }),
+    () => viewer.trpc.containers.remove.mutate({ hostId, id: "x", force: true }),
+    () => viewer.trpc.containers.kill.mutate({ hostId, id: "x" }),
+  ]) {
+    assert.equal((await apiError(call())).code, "FORBIDDEN");
+  }
+});
