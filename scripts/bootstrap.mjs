@@ -11,7 +11,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const script = process.env.npm_lifecycle_event ?? "start";
 
 // Runtime needs of the agent and the control plane. `postgresql` only when no server binaries exist.
-const runtimePackages = ["runc", "conmon", "tini", "nftables", "iproute2", "busybox-static", "docker-registry", "curl", "util-linux", "attr"];
+const runtimePackages = ["runc", "conmon", "tini", "python3", "nftables", "iproute2", "busybox-static", "docker-registry", "curl", "util-linux", "attr"];
 // Tests drive Debian's Chromium and validate docker-compose.yml with docker-compose's own schema check.
 const testPackages = ["chromium", "fonts-liberation", "docker-compose", "skopeo", "umoci"];
 

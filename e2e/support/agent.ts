@@ -27,6 +27,7 @@ export function spawnAgent(o: { url: string; token: string; stateDir: string; na
         await new Promise((r) => proc.once("exit", r));
       }
       const rt = createRuntime(o.stateDir, { cgroupParent });
+      await rt.containers.init();
       for (const c of rt.containers.store.all()) await rt.containers.remove(c.id, { force: true }).catch(() => undefined);
       await rt.containers.close();
       removeCgroupParent(cgroupParent);

@@ -12,6 +12,7 @@ import type { LayerExtractor } from "./images/layer-extract.ts";
 import { Snapshotter } from "./snapshots/index.ts";
 import { ContainerService } from "./containers/service.ts";
 import { EventLog } from "./containers/events.ts";
+import { ExecService } from "./containers/exec.ts";
 import { existsSync } from "node:fs";
 
 export interface AgentRuntime {
@@ -19,6 +20,7 @@ export interface AgentRuntime {
   snapshots: Snapshotter;
   images: ImageService;
   containers: ContainerService;
+  execs: ExecService;
   events: EventLog;
   /** The image service with another registry client (per-command registry access). */
   imagesWith(registry: RegistryClient): ImageService;
@@ -60,5 +62,5 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
     ...(opts.cgroupParent ? { cgroupParent: opts.cgroupParent } : {}),
     ...(existsSync(tini) ? { initPath: tini } : {}),
   });
-  return { deps, snapshots, mirrors, events, containers, images: imageService, imagesWith: (r) => new ImageService({ ...deps, registry: r, inUse }) };
+  return { deps, snapshots, mirrors, events, containers, execs: new ExecService(containers), images: imageService, imagesWith: (r) => new ImageService({ ...deps, registry: r, inUse }) };
 }

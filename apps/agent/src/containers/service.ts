@@ -135,11 +135,15 @@ export class ContainerService {
   private dir(id: string) {
     return this.store.dir(id);
   }
-  private bundle(id: string) {
+  bundle(id: string) {
     return join(this.dir(id), "bundle");
   }
-  private rootfs(id: string) {
+  rootfs(id: string) {
     return join(this.bundle(id), "rootfs");
+  }
+  /** Where attach and console sockets go (short paths: unix sockets allow 108 bytes). */
+  get socketsDir() {
+    return join(this.o.stateDir, "sockets");
   }
   logPath(id: string) {
     return join(this.dir(id), "container.log");
@@ -157,7 +161,7 @@ export class ContainerService {
     return r;
   }
 
-  private isRunning(rec: ContainerRecord): boolean {
+  isRunning(rec: ContainerRecord): boolean {
     return rec.state.Status === "running" || rec.state.Status === "paused";
   }
 
@@ -595,7 +599,9 @@ export class ContainerService {
       try {
         const exited = this.wait(rec.id, "not-running");
         await this.signal(rec, "SIGKILL");
-        await exited;
+        // SIGKILL cannot be ignored; if no exit shows up the supervisor is gone, and the runtime's
+        // forced delete below takes the container down regardless.
+        await Promise.race([exited, sleep(10_000)]);
       } finally {
         this.suppressPolicy.delete(rec.id);
       }

@@ -1,0 +1,192 @@
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { constants } from "node:os";
+import type { Readable, Writable } from "node:stream";
+import { z } from "zod";
+import { execWithTty } from "../runtime/console-relay.ts";
+import { hostCapabilities } from "../runtime/security-defaults.ts";
+import { resolveUser, UserResolutionError } from "../runtime/users.ts";
+import { ContainerError, notRunning } from "./errors.ts";
+import type { ContainerService } from "./service.ts";
+
+/** Docker's exec create body. */
+export const ExecConfigSchema = z.object({
+  Cmd: z.array(z.string().max(131_072)).min(1, "No exec command specified").max(4096),
+  Env: z.array(z.string().max(32_768).regex(/^[^=\0]+(=[^\0]*)?$/)).max(4096).nullable().optional(),
+  User: z.string().max(256).optional(),
+  WorkingDir: z.string().max(4096).optional(),
+  Tty: z.boolean().optional(),
+  AttachStdin: z.boolean().optional(),
+  AttachStdout: z.boolean().optional(),
+  AttachStderr: z.boolean().optional(),
+  Privileged: z.boolean().optional(),
+  DetachKeys: z.string().max(64).optional(),
+});
+export type ExecConfig = z.output<typeof ExecConfigSchema>;
+
+interface ExecRecord {
+  id: string;
+  containerId: string;
+  config: ExecConfig;
+  running: boolean;
+  exitCode: number | null;
+  pid: number;
+  resize?: (rows: number, cols: number) => void;
+}
+
+/** A started exec: its streams (stderr is merged into stdout with a TTY) and its exit code. */
+export interface ExecSession {
+  id: string;
+  stdin: Writable | null;
+  stdout: Readable;
+  stderr: Readable | null;
+  resize(rows: number, cols: number): void;
+  exit: Promise<number>;
+}
+
+/**
+ * Processes started in running containers (`docker exec`), through `runc exec` with the
+ * container's own confinement. They are the agent's children: unlike containers they do not
+ * outlive it, as with dockerd.
+ */
+export class ExecService {
+  private readonly execs = new Map<string, ExecRecord>();
+
+  constructor(
+    private readonly containers: ContainerService,
+    private readonly python = "/usr/bin/python3",
+  ) {}
+
+  create(ref: string, input: z.input<typeof ExecConfigSchema>): { Id: string } {
+    const rec = this.containers.get(ref);
+    if (rec.state.Status === "paused") throw new ContainerError(`Container ${rec.id} is paused, unpause the container before exec`, "CONFLICT");
+    if (!this.containers.isRunning(rec)) throw notRunning(rec.id);
+    const config = ExecConfigSchema.parse(input);
+    const id = randomBytes(32).toString("hex");
+    this.execs.set(id, { id, containerId: rec.id, config, running: false, exitCode: null, pid: 0 });
+    return { Id: id };
+  }
+
+  inspect(id: string): Record<string, unknown> {
+    const e = this.get(id);
+    return {
+      ID: e.id,
+      Running: e.running,
+      ExitCode: e.exitCode,
+      ProcessConfig: { tty: Boolean(e.config.Tty), entrypoint: e.config.Cmd[0], arguments: e.config.Cmd.slice(1), privileged: Boolean(e.config.Privileged), user: e.config.User ?? "" },
+      OpenStdin: Boolean(e.config.AttachStdin),
+      OpenStderr: e.config.AttachStderr ?? true,
+      OpenStdout: e.config.AttachStdout ?? true,
+      CanRemove: false,
+      ContainerID: e.containerId,
+      DetachKeys: e.config.DetachKeys ?? "",
+      Pid: e.pid,
+    };
+  }
+
+  /** Exec IDs of a container, for its inspect. */
+  idsOf(containerId: string): string[] {
+    return [...this.execs.values()].filter((e) => e.containerId === containerId && e.running).map((e) => e.id);
+  }
+
+  resize(id: string, rows: number, cols: number): void {
+    const e = this.get(id);
+    if (!e.running || !e.resize) throw new ContainerError(`exec ${id} is not running`, "CONFLICT");
+    e.resize(rows, cols);
+  }
+
+  private get(id: string): ExecRecord {
+    const e = this.execs.get(id);
+    if (!e) throw new ContainerError(`No such exec instance: ${id}`, "NOT_FOUND");
+    return e;
+  }
+
+  async start(id: string): Promise<ExecSession> {
+    const e = this.get(id);
+    if (e.running || e.exitCode !== null) throw new ContainerError(`Error: Exec command ${id} has already run`, "CONFLICT");
+    const rec = this.containers.get(e.containerId);
+    if (!this.containers.isRunning(rec)) throw notRunning(rec.id);
+    const spec = await this.processSpec(rec.id, e.config);
+    const specPath = join(this.containers.store.dir(rec.id), `exec-${id}.json`);
+    writeFileSync(specPath, JSON.stringify(spec));
+    const runc = this.containers.runc;
+    e.running = true;
+    let session: ExecSession;
+    if (e.config.Tty) {
+      // A short path: unix socket paths are limited to 108 bytes.
+      const socketPath = join(this.containers.socketsDir, `x-${id.slice(0, 16)}.sock`);
+      const tty = execWithTty({ python: this.python, runc: runc.binary, root: runc.root, id: rec.id, processSpec: specPath, socketPath, pidFile: `${specPath}.pid` });
+      e.resize = tty.resize;
+      const exit = exitOf(tty.child).then((code) => {
+        const diag = tty.diagnostics();
+        if (code !== 0 && /Traceback/.test(diag)) throw new ContainerError(`exec with a TTY failed: ${diag.trim().split("\n").pop()}`, "FAILED");
+        return code;
+      });
+      session = { id, stdin: e.config.AttachStdin ? tty.input : null, stdout: tty.output, stderr: null, resize: tty.resize, exit };
+      if (!e.config.AttachStdin) tty.input.end();
+    } else {
+      const child = spawn(runc.binary, ["--root", runc.root, "exec", "--process", specPath, rec.id], { stdio: [e.config.AttachStdin ? "pipe" : "ignore", "pipe", "pipe"] });
+      e.resize = () => undefined;
+      session = { id, stdin: child.stdin, stdout: child.stdout!, stderr: child.stderr, resize: () => undefined, exit: exitOf(child) };
+    }
+    session.exit = session.exit.then(
+      (code) => {
+        e.running = false;
+        e.exitCode = code;
+        rmSync(specPath, { force: true });
+        rmSync(`${specPath}.pid`, { force: true });
+        return code;
+      },
+      (err: unknown) => {
+        e.running = false;
+        e.exitCode = 126;
+        rmSync(specPath, { force: true });
+        throw err;
+      },
+    );
+    return session;
+  }
+
+  /** The container's own process spec with the exec's command, env, user, cwd and terminal. */
+  private async processSpec(containerId: string, c: ExecConfig): Promise<Record<string, unknown>> {
+    const base = JSON.parse(readFileSync(join(this.containers.bundle(containerId), "config.json"), "utf8")) as { process: Record<string, unknown> & { env: string[]; user: unknown; cwd: string } };
+    const p = { ...base.process };
+    const env = new Map<string, string>();
+    for (const kv of [...p.env, ...(c.Env ?? [])]) env.set(kv.split("=", 1)[0]!, kv);
+    if (c.Tty && !env.has("TERM")) env.set("TERM", "TERM=xterm");
+    p.env = [...env.values()];
+    p.args = c.Cmd;
+    p.terminal = Boolean(c.Tty);
+    if (c.Privileged) {
+      const all = hostCapabilities();
+      p.capabilities = { bounding: all, effective: all, permitted: all, inheritable: [] };
+    }
+    if (c.WorkingDir) {
+      if (!c.WorkingDir.startsWith("/")) throw new ContainerError(`the working directory '${c.WorkingDir}' is invalid, it needs to be an absolute path`, "INVALID");
+      p.cwd = c.WorkingDir;
+    }
+    if (c.User) {
+      try {
+        const u = await resolveUser(this.containers.rootfs(containerId), c.User);
+        p.user = { uid: u.uid, gid: u.gid, ...(u.additionalGids.length ? { additionalGids: u.additionalGids } : {}) };
+      } catch (err) {
+        if (err instanceof UserResolutionError) throw new ContainerError(err.message, "INVALID");
+        throw err;
+      }
+    }
+    return p;
+  }
+}
+
+function exitOf(child: import("node:child_process").ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code, signal) => resolve(code ?? (signal ? 128 + (osSignal(signal) ?? 0) : 1)));
+  });
+}
+
+function osSignal(name: NodeJS.Signals): number | undefined {
+  return constants.signals[name];
+}
