@@ -51,6 +51,7 @@ async function runLink(stateDir: string, mirrors: string[]): Promise<never> {
   const runtime = createRuntime(stateDir, { mirrors, ...(process.env.BERTH_CGROUP_PARENT ? { cgroupParent: process.env.BERTH_CGROUP_PARENT } : {}) });
   // Re-adopt the containers that kept running while the agent was down before taking commands.
   await runtime.containers.init();
+  runtime.health.start();
   const link = new AgentLink({
     credential,
     agentVersion: AGENT_VERSION,

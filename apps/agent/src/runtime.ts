@@ -13,6 +13,7 @@ import { Snapshotter } from "./snapshots/index.ts";
 import { ContainerService } from "./containers/service.ts";
 import { EventLog } from "./containers/events.ts";
 import { ExecService } from "./containers/exec.ts";
+import { HealthMonitor } from "./containers/health.ts";
 import { existsSync } from "node:fs";
 
 export interface AgentRuntime {
@@ -21,6 +22,7 @@ export interface AgentRuntime {
   images: ImageService;
   containers: ContainerService;
   execs: ExecService;
+  health: HealthMonitor;
   events: EventLog;
   /** The image service with another registry client (per-command registry access). */
   imagesWith(registry: RegistryClient): ImageService;
@@ -36,7 +38,7 @@ export interface RuntimeOptions {
   cgroupParent?: string;
 }
 
-/** Assembles the layers; call `containers.init()` before serving, to re-adopt running containers. */
+/** Assembles the layers; call `containers.init()` then `health.start()` before serving. */
 export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): AgentRuntime {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const snapshots = new Snapshotter(join(stateDir, "snapshots"));
@@ -62,5 +64,6 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
     ...(opts.cgroupParent ? { cgroupParent: opts.cgroupParent } : {}),
     ...(existsSync(tini) ? { initPath: tini } : {}),
   });
-  return { deps, snapshots, mirrors, events, containers, execs: new ExecService(containers), images: imageService, imagesWith: (r) => new ImageService({ ...deps, registry: r, inUse }) };
+  const execs = new ExecService(containers);
+  return { deps, snapshots, mirrors, events, containers, execs, health: new HealthMonitor(containers, execs, events), images: imageService, imagesWith: (r) => new ImageService({ ...deps, registry: r, inUse }) };
 }

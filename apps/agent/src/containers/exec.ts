@@ -43,6 +43,8 @@ export interface ExecSession {
   stdout: Readable;
   stderr: Readable | null;
   resize(rows: number, cols: number): void;
+  /** SIGKILLs the exec'd process itself (not just runc), e.g. when a health probe times out. */
+  kill(): void;
   exit: Promise<number>;
 }
 
@@ -124,12 +126,12 @@ export class ExecService {
         if (code !== 0 && /Traceback/.test(diag)) throw new ContainerError(`exec with a TTY failed: ${diag.trim().split("\n").pop()}`, "FAILED");
         return code;
       });
-      session = { id, stdin: e.config.AttachStdin ? tty.input : null, stdout: tty.output, stderr: null, resize: tty.resize, exit };
+      session = { id, stdin: e.config.AttachStdin ? tty.input : null, stdout: tty.output, stderr: null, resize: tty.resize, kill: () => killByPidFile(`${specPath}.pid`), exit };
       if (!e.config.AttachStdin) tty.input.end();
     } else {
-      const child = spawn(runc.binary, ["--root", runc.root, "exec", "--process", specPath, rec.id], { stdio: [e.config.AttachStdin ? "pipe" : "ignore", "pipe", "pipe"] });
+      const child = spawn(runc.binary, ["--root", runc.root, "exec", "--pid-file", `${specPath}.pid`, "--process", specPath, rec.id], { stdio: [e.config.AttachStdin ? "pipe" : "ignore", "pipe", "pipe"] });
       e.resize = () => undefined;
-      session = { id, stdin: child.stdin, stdout: child.stdout!, stderr: child.stderr, resize: () => undefined, exit: exitOf(child) };
+      session = { id, stdin: child.stdin, stdout: child.stdout!, stderr: child.stderr, resize: () => undefined, kill: () => killByPidFile(`${specPath}.pid`), exit: exitOf(child) };
     }
     session.exit = session.exit.then(
       (code) => {
@@ -143,6 +145,7 @@ export class ExecService {
         e.running = false;
         e.exitCode = 126;
         rmSync(specPath, { force: true });
+        rmSync(`${specPath}.pid`, { force: true });
         throw err;
       },
     );
@@ -177,6 +180,15 @@ export class ExecService {
       }
     }
     return p;
+  }
+}
+
+function killByPidFile(path: string): void {
+  try {
+    const pid = Number(readFileSync(path, "utf8").trim());
+    if (pid > 1) process.kill(pid, "SIGKILL");
+  } catch {
+    // not started yet, or already gone
   }
 }
 

@@ -3,6 +3,29 @@ import type { ContainerConfig } from "@berth/protocol";
 export type ContainerStatus = "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead";
 
 /** Docker's State object, as it is persisted and shown by inspect. */
+export interface HealthLogEntry {
+  Start: string;
+  End: string;
+  ExitCode: number;
+  Output: string;
+}
+
+/** Docker's State.Health. */
+export interface HealthState {
+  Status: "starting" | "healthy" | "unhealthy";
+  FailingStreak: number;
+  Log: HealthLogEntry[];
+}
+
+/** The health check in effect (the create config's over the image's), durations in nanoseconds. */
+export interface HealthcheckConfig {
+  Test: string[];
+  Interval?: number;
+  Timeout?: number;
+  Retries?: number;
+  StartPeriod?: number;
+}
+
 export interface ContainerState {
   Status: ContainerStatus;
   Pid: number;
@@ -11,6 +34,7 @@ export interface ContainerState {
   OOMKilled: boolean;
   StartedAt: string;
   FinishedAt: string;
+  Health?: HealthState;
 }
 
 /** Everything the agent persists about one container (state/containers/<id>/container.json). */
@@ -34,6 +58,8 @@ export interface ContainerRecord {
   restartCount: number;
   /** Set by an explicit stop or kill; restart policies leave such a container alone (and `unless-stopped` across agent restarts). */
   manuallyStopped: boolean;
+  /** The health check in effect, if any (NONE disables the image's). */
+  healthcheck: HealthcheckConfig | null;
   /** PID of the conmon supervising the current run. */
   conmonPid: number;
 }

@@ -18,7 +18,7 @@ import { ContainerError, noSuchContainer, notRunning } from "./errors.ts";
 import type { EventLog } from "./events.ts";
 import { humanDuration } from "./human-duration.ts";
 import { generateName } from "./names.ts";
-import { newState, ZERO_TIME, type ContainerRecord } from "./record.ts";
+import { newState, ZERO_TIME, type ContainerRecord, type HealthcheckConfig } from "./record.ts";
 import { nextRestartDelay, shouldRestart } from "./restart-policy.ts";
 import { ContainerStore } from "./store.ts";
 
@@ -69,6 +69,20 @@ function isConmon(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** The create config's health check over the image's, field by field as Docker merges them; NONE disables. */
+function effectiveHealthcheck(own: ContainerConfig["Healthcheck"], fromImage: unknown): HealthcheckConfig | null {
+  const img = (fromImage && typeof fromImage === "object" ? fromImage : {}) as Partial<HealthcheckConfig>;
+  const test = own?.Test?.length ? own.Test : Array.isArray(img.Test) ? img.Test : [];
+  if (test.length === 0 || test[0] === "NONE") return null;
+  const pick = (k: "Interval" | "Timeout" | "Retries" | "StartPeriod") => own?.[k] || (typeof img[k] === "number" ? img[k] : undefined);
+  const out: HealthcheckConfig = { Test: test };
+  for (const k of ["Interval", "Timeout", "Retries", "StartPeriod"] as const) {
+    const v = pick(k);
+    if (v) out[k] = v;
+  }
+  return out;
 }
 
 /** Merges env lists by key; later lists win, as Docker merges the image's env with the create config's. */
@@ -232,6 +246,7 @@ export class ContainerService {
       workingDir,
       user: config.User ?? imgCfg.User ?? "",
       stopSignal: signalName(config.StopSignal ?? imgCfg.StopSignal ?? "SIGTERM"),
+      healthcheck: effectiveHealthcheck(config.Healthcheck ?? null, imgCfg.Healthcheck),
       hostname,
       state: newState(),
       restartCount: 0,
@@ -319,7 +334,17 @@ export class ContainerService {
       });
       rec.conmonPid = Number(readFileSync(conmonPidFile, "utf8").trim()) || 0;
       await this.runc.start(id);
-      rec.state = { ...rec.state, Status: "running", Pid: pid, ExitCode: 0, Error: "", OOMKilled: false, StartedAt: new Date().toISOString(), FinishedAt: rec.state.FinishedAt };
+      rec.state = {
+        ...rec.state,
+        Status: "running",
+        Pid: pid,
+        ExitCode: 0,
+        Error: "",
+        OOMKilled: false,
+        StartedAt: new Date().toISOString(),
+        FinishedAt: rec.state.FinishedAt,
+        ...(rec.healthcheck ? { Health: { Status: "starting" as const, FailingStreak: 0, Log: [] } } : {}),
+      };
       this.store.save(rec);
       this.event("start", rec);
     } catch (e) {
@@ -701,7 +726,7 @@ export class ContainerService {
     const since = (t: string) => humanDuration(Date.now() - Date.parse(t));
     switch (r.state.Status) {
       case "running":
-        return `Up ${since(r.state.StartedAt)}`;
+        return `Up ${since(r.state.StartedAt)}${r.state.Health ? ` (${r.state.Health.Status === "starting" ? "health: starting" : r.state.Health.Status})` : ""}`;
       case "paused":
         return `Up ${since(r.state.StartedAt)} (Paused)`;
       case "restarting":
@@ -740,6 +765,7 @@ export class ContainerService {
         Error: r.state.Error,
         StartedAt: r.state.StartedAt,
         FinishedAt: r.state.FinishedAt,
+        ...(r.state.Health ? { Health: r.state.Health } : {}),
       },
       Image: r.image,
       ResolvConfPath: join(d, "resolv.conf"),
@@ -803,7 +829,7 @@ export class ContainerService {
         Labels: c.Labels ?? {},
         StopSignal: r.stopSignal,
         ...(c.StopTimeout !== undefined && c.StopTimeout !== null ? { StopTimeout: c.StopTimeout } : {}),
-        ...(c.Healthcheck ? { Healthcheck: c.Healthcheck } : {}),
+        ...(r.healthcheck ? { Healthcheck: r.healthcheck } : {}),
       },
       NetworkSettings: { Networks: {}, Ports: {} },
     };

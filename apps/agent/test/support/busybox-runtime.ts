@@ -20,6 +20,7 @@ export async function busyboxRuntime(opts: RuntimeOptions & { stateDir?: string 
   const rt = createRuntime(stateDir, { cgroupParent: `/berth-test-${process.pid}`, ...opts });
   await importBusybox(rt);
   await rt.containers.init();
+  rt.health.start();
   return { rt, stateDir };
 }
 
