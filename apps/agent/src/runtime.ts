@@ -14,6 +14,8 @@ import { ContainerService } from "./containers/service.ts";
 import { EventLog } from "./containers/events.ts";
 import { ExecService } from "./containers/exec.ts";
 import { HealthMonitor } from "./containers/health.ts";
+import { commitContainer, exportContainer, type CommitOptions } from "./containers/commit.ts";
+import type { Readable } from "node:stream";
 import { existsSync } from "node:fs";
 
 export interface AgentRuntime {
@@ -24,6 +26,9 @@ export interface AgentRuntime {
   execs: ExecService;
   health: HealthMonitor;
   events: EventLog;
+  /** `docker commit` and `docker export`. */
+  commit(container: string, opts?: CommitOptions): Promise<{ Id: string }>;
+  exportContainer(container: string): Promise<Readable>;
   /** The image service with another registry client (per-command registry access). */
   imagesWith(registry: RegistryClient): ImageService;
   /** Docker Hub mirrors every registry client of this agent uses. */
@@ -65,5 +70,17 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
     ...(existsSync(tini) ? { initPath: tini } : {}),
   });
   const execs = new ExecService(containers);
-  return { deps, snapshots, mirrors, events, containers, execs, health: new HealthMonitor(containers, execs, events), images: imageService, imagesWith: (r) => new ImageService({ ...deps, registry: r, inUse }) };
+  return {
+    deps,
+    snapshots,
+    mirrors,
+    events,
+    containers,
+    execs,
+    health: new HealthMonitor(containers, execs, events),
+    commit: (c, o) => commitContainer({ containers: containers!, images: imageService, snapshots, local: deps }, c, o),
+    exportContainer: (c) => exportContainer({ containers: containers!, snapshots }, c),
+    images: imageService,
+    imagesWith: (r) => new ImageService({ ...deps, registry: r, inUse }),
+  };
 }
