@@ -7,6 +7,7 @@ import { buildAgentBundle } from "../scripts/build.ts";
 import { repoRoot } from "../scripts/paths.ts";
 import { controlPlaneScale } from "./control-plane-scale.ts";
 import { imagePullBench } from "./image-pull.ts";
+import { containerRunBench } from "./container-run.ts";
 import { fmt } from "./stats.ts";
 
 const TEMPLATE = "berth_bench_template";
@@ -42,6 +43,19 @@ try {
       `ratio                    berth is ${fmt(pull.speedup, 2)}× the peers' throughput   (goal ≥ 1)`,
       `(medians of ${pull.rounds} rounds, order alternating)`,
     ].join("\n"),
+  );
+  console.log(`\n== run --rm busybox true: Berth vs bare runc vs podman ==`);
+  const cr = await containerRunBench({ rounds: Number(process.env.BENCH_RUN_ROUNDS ?? 20) });
+  results.containerRun = cr;
+  console.log(
+    [
+      `berth (create+start+wait+rm)   ${fmt(cr.berthMs, 0)} ms`,
+      `bare runc run                  ${fmt(cr.runcMs, 0)} ms`,
+      cr.podmanMs !== null ? `podman run --rm                ${fmt(cr.podmanMs, 0)} ms` : `podman run --rm                not measured: ${cr.podmanError}`,
+      `ratio to bare runc             ${fmt(cr.berthMs / cr.runcMs, 2)}×   (goal ≤ 2.5×)`,
+      cr.podmanMs !== null ? `ratio to podman                ${fmt(cr.berthMs / cr.podmanMs, 2)}×   (goal < 1)` : "",
+      `(medians of ${cr.rounds} runs each, after one warm-up run; Berth measured in-process through its container service — the Docker API socket comes with issue 6)`,
+    ].filter(Boolean).join("\n"),
   );
 } finally {
   await template.close();

@@ -14,6 +14,8 @@ const script = process.env.npm_lifecycle_event ?? "start";
 const runtimePackages = ["runc", "conmon", "tini", "python3", "nftables", "iproute2", "busybox-static", "docker-registry", "curl", "util-linux", "attr"];
 // Tests drive Debian's Chromium and validate docker-compose.yml with docker-compose's own schema check.
 const testPackages = ["chromium", "fonts-liberation", "docker-compose", "skopeo", "umoci"];
+// The benchmark's peers.
+const benchPackages = ["podman"];
 
 function log(msg) {
   process.stdout.write(`[berth setup] ${msg}\n`);
@@ -34,6 +36,7 @@ function postgresBinDir() {
 function ensureDebianPackages() {
   const wanted = [...runtimePackages];
   if (script === "test" || script === "e2e" || script === "bench") wanted.push(...testPackages);
+  if (script === "bench") wanted.push(...benchPackages);
   if (!postgresBinDir()) wanted.push("postgresql");
   const missing = wanted.filter((p) => !dpkgInstalled(p));
   if (missing.length === 0) return;
