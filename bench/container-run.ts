@@ -33,7 +33,8 @@ export async function containerRunBench(opts: { rounds: number }): Promise<RunBe
     const bundle = join(work, "bundle");
     mkdirSync(join(bundle, "rootfs"), { recursive: true });
     const rootfs = await busyboxRootfs();
-    await pipeline(rootfs.tar, tar.x({ cwd: join(bundle, "rootfs") }));
+    // Our own reproducible rootfs: its applet symlinks are absolute (/bin/busybox), so keep them as they are.
+    await pipeline(rootfs.tar, tar.x({ cwd: join(bundle, "rootfs"), preservePaths: true }));
     await rootfs.cleanup();
     const runcRoot = join(work, "runc");
 
@@ -48,7 +49,13 @@ export async function containerRunBench(opts: { rounds: number }): Promise<RunBe
     const img = rt.images.resolve("busybox");
     try {
       const archive = join(work, "busybox.tar");
-      await pipeline(await saveImages(rt.deps, ["busybox"], (n) => rt.deps.images.find(n)), createWriteStream(archive));
+      await pipeline(await saveImages(rt.deps, ["busybox"], (n) => {
+        try {
+          return rt.images.resolve(n);
+        } catch {
+          return undefined;
+        }
+      }), createWriteStream(archive));
       await podman(["load", "-q", "-i", archive]);
     } catch (e) {
       podmanError = e instanceof Error ? e.message.split("\n")[0] : String(e);
@@ -64,7 +71,7 @@ export async function containerRunBench(opts: { rounds: number }): Promise<RunBe
     let n = 0;
     const runcOnce = async () => {
       const id = `bench-${process.pid}-${n++}`;
-      const spec = buildSpec({ args: ["true"], env: ["PATH=/bin"], cwd: "/", user: { uid: 0, gid: 0, additionalGids: [], home: "/" }, hostname: id.slice(0, 12), tty: false, host: {}, cgroupsPath: `${cgroupParent}-runc/${id}`, network: "private", mounts: [], nofileHard: 20000 });
+      const spec = buildSpec({ args: ["true"], env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], cwd: "/", user: { uid: 0, gid: 0, additionalGids: [], home: "/" }, hostname: id.slice(0, 12), tty: false, host: {}, cgroupsPath: `${cgroupParent}-runc/${id}`, network: "private", mounts: [], nofileHard: 20000 });
       writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
       await run("runc", ["--root", runcRoot, "run", "--bundle", bundle, id]);
     };

@@ -57,6 +57,16 @@ function nofileHardLimit(): number {
   return 1024;
 }
 
+/** Whether `path` is a mount point, from the kernel's table (cheaper than running umount to find out). */
+function isMountPoint(path: string): boolean {
+  try {
+    const escaped = path.replace(/\\/g, "\\134").replace(/ /g, "\\040").replace(/\t/g, "\\011").replace(/\n/g, "\\012");
+    return readFileSync("/proc/self/mountinfo", "utf8").split("\n").some((l) => l.split(" ")[4] === escaped);
+  } catch {
+    return true;
+  }
+}
+
 /** Whether `pid` is a live conmon (a zombie left by a kill is not). */
 function isConmon(pid: number): boolean {
   if (pid <= 0) return false;
@@ -285,12 +295,12 @@ export class ContainerService {
     const rootfs = this.rootfs(id);
     mkdirSync(rootfs, { recursive: true });
     // Leftovers of an earlier run: runtime state, exit files, a stale mount.
-    await this.runc.delete(id, true).catch(() => undefined);
+    await this.deleteFromRuntime(id);
     rmSync(join(this.exitDir, id), { force: true });
     const persist = join(this.dir(id), "persist");
     rmSync(persist, { recursive: true, force: true });
     mkdirSync(persist, { recursive: true });
-    await unmount(rootfs).catch(() => undefined);
+    if (isMountPoint(rootfs)) await unmount(rootfs).catch(() => undefined);
     await mountAll(await this.o.snapshots.mounts(this.snapshotKey(id)), rootfs);
     try {
       const user = await resolveUser(rootfs, rec.user);
@@ -382,6 +392,18 @@ export class ContainerService {
     return [bind("hostname", "/etc/hostname"), bind("hosts", "/etc/hosts"), bind("resolv.conf", "/etc/resolv.conf")];
   }
 
+  /** `runc delete --force`, skipped when the runtime holds no state for the container (each call is a process). */
+  private async deleteFromRuntime(id: string): Promise<void> {
+    if (!existsSync(join(this.runc.root, id))) return;
+    await this.runc.delete(id, true).catch(() => undefined);
+  }
+
+  private async unmountRootfs(id: string): Promise<void> {
+    const rootfs = this.rootfs(id);
+    if (!isMountPoint(rootfs)) return;
+    await unmount(rootfs).catch(() => unmount(rootfs, { detach: true }));
+  }
+
   // ---------------------------------------------------------------- exits
 
   private pollExits(): void {
@@ -424,8 +446,8 @@ export class ContainerService {
       code = Number(text);
     }
     const oom = existsSync(join(this.dir(id), "persist", "oom"));
-    await this.runc.delete(id, true).catch(() => undefined);
-    await unmount(this.rootfs(id)).catch(() => unmount(this.rootfs(id), { detach: true }).catch(() => undefined));
+    await this.deleteFromRuntime(id);
+    await this.unmountRootfs(id).catch(() => undefined);
     rmSync(exitFile, { force: true });
     const startedAt = Date.parse(rec.state.StartedAt);
     rec.state = { ...rec.state, Status: "exited", Pid: 0, ExitCode: code, OOMKilled: oom, Error: known?.error ?? "", FinishedAt: new Date().toISOString() };
@@ -634,8 +656,8 @@ export class ContainerService {
     this.cancelRestart(rec.id);
     rec.state = { ...rec.state, Status: "removing" };
     this.store.save(rec);
-    await this.runc.delete(rec.id, true).catch(() => undefined);
-    await unmount(this.rootfs(rec.id)).catch(() => unmount(this.rootfs(rec.id), { detach: true }));
+    await this.deleteFromRuntime(rec.id);
+    await this.unmountRootfs(rec.id);
     await this.o.snapshots.remove(this.snapshotKey(rec.id)).catch((e: unknown) => {
       if (!(e instanceof Error && e.name === "SnapshotNotFoundError")) throw e;
     });

@@ -24,13 +24,15 @@ export async function busyboxRuntime(opts: RuntimeOptions & { stateDir?: string 
   return { rt, stateDir };
 }
 
-/** Removes a test's cgroup parent from every hierarchy (runc removes only the containers' own). */
+/** Removes a test's cgroup parent, and any empty container cgroups left in it, from every hierarchy. */
 export function removeCgroupParent(parent: string): void {
   for (const root of ["/sys/fs/cgroup", ...readdirSync("/sys/fs/cgroup").map((d) => join("/sys/fs/cgroup", d))]) {
+    const dir = join(root, parent);
     try {
-      rmdirSync(join(root, parent));
+      for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmdirSync(join(dir, e.name));
+      rmdirSync(dir);
     } catch {
-      // not in this hierarchy, or already gone
+      // not in this hierarchy, already gone, or still in use
     }
   }
 }
