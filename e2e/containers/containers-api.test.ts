@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTestControlPlane, TRPCClientError, type TestControlPlane, type UserClient } from "../support/control-plane.ts";
 import { seedBusybox, startRegistry, type TestRegistry } from "../support/registry.ts";
-import { spawnAgent, type TestAgent } from "../support/agent.ts";
+import { linkAgent, type TestAgent } from "../support/agent.ts";
 import { waitFor } from "../support/wait.ts";
 
 let t: TestControlPlane;
@@ -24,12 +24,7 @@ before(async () => {
   t = await startTestControlPlane();
   owner = await t.signUp("ctr-owner@example.com");
   viewer = await t.signUp("ctr-viewer@example.com");
-  const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: 1 });
-  agent = spawnAgent({ url: t.url, token, stateDir: join(tmp, "agent"), name: "runner", registryMirror: mirror.url });
-  hostId = (await waitFor("agent linked", async () => {
-    const h = (await owner.trpc.hosts.list.query()).find((x) => x.name === "runner");
-    return h && t.cp.gateway.isConnected(h.id) ? h : null;
-  }, 30_000)).id;
+  ({ agent, hostId } = await linkAgent(t, owner, { stateDir: join(tmp, "agent"), name: "runner", registryMirror: mirror.url }));
   await t.cp.gateway.command(hostId, "images.pull", { reference: "busybox", registry: null }, 60_000);
 });
 

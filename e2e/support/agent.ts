@@ -4,6 +4,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { agentBundlePath } from "../../scripts/build.ts";
 import { createRuntime } from "../../apps/agent/src/runtime.ts";
 import { removeCgroupParent } from "../../apps/agent/test/support/busybox-runtime.ts";
+import type { TestControlPlane, UserClient } from "./control-plane.ts";
+import { waitFor } from "./wait.ts";
 
 export interface TestAgent {
   proc: ChildProcess;
@@ -33,4 +35,15 @@ export function spawnAgent(o: { url: string; token: string; stateDir: string; na
       removeCgroupParent(cgroupParent);
     },
   };
+}
+
+/** Joins a real agent with a token the user makes, waits until it is linked, and gives its host ID. */
+export async function linkAgent(t: TestControlPlane, user: UserClient, o: { stateDir: string; name: string; registryMirror?: string }): Promise<{ agent: TestAgent; hostId: string }> {
+  const { token } = await user.trpc.joinTokens.create.mutate({ maxUses: 1 });
+  const agent = spawnAgent({ url: t.url, token, ...o });
+  const host = await waitFor("agent linked", async () => {
+    const h = (await user.trpc.hosts.list.query()).find((x) => x.name === o.name);
+    return h && t.cp.gateway.isConnected(h.id) ? h : null;
+  }, 30_000);
+  return { agent, hostId: host.id };
 }

@@ -1,10 +1,9 @@
 // commit turns a container's changes into an image that runs; export gives its whole filesystem.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
 import * as tar from "tar";
 import type { AgentRuntime } from "../src/runtime.ts";
-import { busyboxRuntime, removeCgroupParent } from "./support/busybox-runtime.ts";
+import { busyboxRuntime, disposeRuntime } from "./support/busybox-runtime.ts";
 
 let rt: AgentRuntime;
 let stateDir: string;
@@ -13,13 +12,7 @@ before(async () => {
   ({ rt, stateDir } = await busyboxRuntime());
 });
 
-after(async () => {
-  rt.health.stop();
-  for (const r of rt.containers.store.all()) await rt.containers.remove(r.id, { force: true }).catch(() => undefined);
-  await rt.containers.close();
-  rmSync(stateDir, { recursive: true, force: true });
-  removeCgroupParent(`berth-test-${process.pid}`);
-});
+after(() => disposeRuntime(rt, stateDir));
 
 async function output(id: string): Promise<string> {
   let s = "";

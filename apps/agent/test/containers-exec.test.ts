@@ -1,11 +1,10 @@
 // exec with real runc: exit codes with and without a TTY, stdin, env, user, workdir, resize.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { AgentRuntime } from "../src/runtime.ts";
 import type { ExecSession } from "../src/containers/exec.ts";
-import { busyboxRuntime, removeCgroupParent } from "./support/busybox-runtime.ts";
+import { busyboxRuntime, disposeRuntime } from "./support/busybox-runtime.ts";
 
 let rt: AgentRuntime;
 let stateDir: string;
@@ -17,12 +16,7 @@ before(async () => {
   await rt.containers.start(id);
 });
 
-after(async () => {
-  for (const r of rt.containers.store.all()) await rt.containers.remove(r.id, { force: true }).catch(() => undefined);
-  await rt.containers.close();
-  rmSync(stateDir, { recursive: true, force: true });
-  removeCgroupParent(`berth-test-${process.pid}`);
-});
+after(() => disposeRuntime(rt, stateDir));
 
 async function collect(s: ExecSession): Promise<{ code: number; out: string; err: string }> {
   let out = "";

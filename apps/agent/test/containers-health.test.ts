@@ -2,10 +2,9 @@
 // timeouts, NONE, and the health_status events.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { AgentRuntime } from "../src/runtime.ts";
-import { busyboxRuntime, removeCgroupParent } from "./support/busybox-runtime.ts";
+import { busyboxRuntime, disposeRuntime } from "./support/busybox-runtime.ts";
 
 let rt: AgentRuntime;
 let stateDir: string;
@@ -15,13 +14,7 @@ before(async () => {
   ({ rt, stateDir } = await busyboxRuntime());
 });
 
-after(async () => {
-  rt.health.stop();
-  for (const r of rt.containers.store.all()) await rt.containers.remove(r.id, { force: true }).catch(() => undefined);
-  await rt.containers.close();
-  rmSync(stateDir, { recursive: true, force: true });
-  removeCgroupParent(`berth-test-${process.pid}`);
-});
+after(() => disposeRuntime(rt, stateDir));
 
 type Health = { Status: string; FailingStreak: number; Log: Array<{ ExitCode: number; Output: string }> };
 const health = (id: string) => (rt.containers.inspect(id).State as { Health?: Health }).Health;

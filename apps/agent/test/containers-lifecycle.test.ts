@@ -2,12 +2,11 @@
 // restart policies, user resolution, default confinement and logs.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { AgentRuntime } from "../src/runtime.ts";
 import type { ContainerService } from "../src/containers/service.ts";
 import type { AgentEvent } from "../src/containers/events.ts";
-import { busyboxRuntime, removeCgroupParent } from "./support/busybox-runtime.ts";
+import { busyboxRuntime, disposeRuntime } from "./support/busybox-runtime.ts";
 
 let rt: AgentRuntime;
 let stateDir: string;
@@ -18,12 +17,7 @@ before(async () => {
   c = rt.containers;
 });
 
-after(async () => {
-  for (const r of c.store.all()) await c.remove(r.id, { force: true }).catch(() => undefined);
-  await c.close();
-  rmSync(stateDir, { recursive: true, force: true });
-  removeCgroupParent(`berth-test-${process.pid}`);
-});
+after(() => disposeRuntime(rt, stateDir));
 
 async function output(id: string): Promise<string> {
   let s = "";

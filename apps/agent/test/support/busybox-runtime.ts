@@ -1,5 +1,5 @@
 // A runtime with the busybox image imported as `busybox:latest`, for container tests.
-import { mkdtempSync, readdirSync, rmdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { busyboxRootfs } from "../../src/images/busybox-rootfs.ts";
@@ -35,4 +35,13 @@ export function removeCgroupParent(parent: string): void {
       // not in this hierarchy, already gone, or still in use
     }
   }
+}
+
+/** Ends a test file's runtime: stops health checks, removes its containers, its state and its cgroups. */
+export async function disposeRuntime(rt: AgentRuntime, stateDir: string, cgroupParent = `berth-test-${process.pid}`): Promise<void> {
+  rt.health.stop();
+  for (const r of rt.containers.store.all()) await rt.containers.remove(r.id, { force: true }).catch(() => undefined);
+  await rt.containers.close();
+  rmSync(stateDir, { recursive: true, force: true });
+  removeCgroupParent(cgroupParent);
 }
