@@ -76,13 +76,15 @@ test("20 running containers survive an agent SIGKILL and are re-adopted; a misse
     for (const r of nowRunning) process.kill(r.conmonPid, "SIGKILL");
     const alwaysPid = before.always!.state.Pid;
     rt = createRuntime(stateDir, { cgroupParent });
+    const seen: string[] = [];
+    rt.events.subscribe((e) => e.Actor.Attributes.name === "always" && seen.push(`${Date.now() % 100000} ${e.Action} ${JSON.stringify(e.Actor.Attributes.exitCode ?? "")}`));
     await rt.containers.init();
     const deadline = Date.now() + 10_000;
     while ((rt.containers.inspect("always").State as { Status: string }).Status !== "running" && Date.now() < deadline) await sleep(50);
     const a = rt.containers.inspect("always");
     assert.equal((a.State as { Status: string }).Status, "running", "the `always` container is back");
     assert.notEqual((a.State as { Pid: number }).Pid, alwaysPid);
-    assert.equal(a.RestartCount, 1);
+    assert.equal(a.RestartCount, 1, `events of the always container: ${seen.join("; ")}; error ${JSON.stringify((a.State as { Error: string }).Error)}`);
     const k = rt.containers.inspect("keep5").State as { Status: string; ExitCode: number; Error: string };
     assert.equal(k.Status, "exited");
     assert.equal(k.ExitCode, 255);

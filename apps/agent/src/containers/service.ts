@@ -57,6 +57,20 @@ function nofileHardLimit(): number {
   return 1024;
 }
 
+/** A PID file another process writes; waits briefly for it (0 when it never shows up). */
+async function readPidFile(path: string): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    try {
+      const pid = Number(readFileSync(path, "utf8").trim());
+      if (Number.isInteger(pid) && pid > 0) return pid;
+    } catch {
+      // not written yet
+    }
+    await sleep(20);
+  }
+  return 0;
+}
+
 /** Whether `path` is a mount point, from the kernel's table (cheaper than running umount to find out). */
 function isMountPoint(path: string): boolean {
   try {
@@ -140,9 +154,9 @@ export class ContainerService {
     this.watcher = watch(this.exitDir, (_event, file) => {
       if (file && this.store.get(file)) void this.onExitFile(file);
     });
+    for (const rec of this.store.all()) await this.adopt(rec);
     this.poller = setInterval(() => this.pollExits(), 1000);
     this.poller.unref();
-    for (const rec of this.store.all()) await this.adopt(rec);
   }
 
   async close(): Promise<void> {
@@ -325,6 +339,8 @@ export class ContainerService {
       });
       writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
       const conmonPidFile = join(this.dir(id), "conmon.pid");
+      // The previous run's file would name a dead conmon, and the supervisor check would act on it.
+      rmSync(conmonPidFile, { force: true });
       const { pid } = await createWithConmon({
         conmon: this.conmonBin,
         runtime: this.runc.binary,
@@ -342,7 +358,7 @@ export class ContainerService {
         tty: Boolean(rec.config.Tty),
         stdin: Boolean(rec.config.OpenStdin),
       });
-      rec.conmonPid = Number(readFileSync(conmonPidFile, "utf8").trim()) || 0;
+      rec.conmonPid = await readPidFile(conmonPidFile);
       await this.runc.start(id);
       rec.state = {
         ...rec.state,
@@ -357,6 +373,8 @@ export class ContainerService {
       };
       this.store.save(rec);
       this.event("start", rec);
+      // A short-lived process may have exited before it was marked running: its exit file is there already.
+      if (existsSync(join(this.exitDir, id))) void this.onExitFile(id);
     } catch (e) {
       await this.runc.delete(id, true).catch(() => undefined);
       rmSync(join(this.exitDir, id), { force: true });
@@ -465,6 +483,8 @@ export class ContainerService {
     if (shouldRestart(rec.config.HostConfig, code, rec.restartCount, rec.manuallyStopped)) {
       const delay = nextRestartDelay(this.restartDelay.get(id) ?? 0, Date.now() - startedAt);
       this.restartDelay.set(id, delay);
+      const pending = this.restartTimers.get(id);
+      if (pending) clearTimeout(pending);
       rec.state = { ...rec.state, Status: "restarting" };
       this.store.save(rec);
       const timer = setTimeout(() => {
@@ -523,7 +543,7 @@ export class ContainerService {
       }
       return;
     }
-    await this.reapOrphan(rec);
+    await this.onSupervisorLost(rec.id);
   }
 
   /**
