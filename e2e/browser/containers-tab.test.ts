@@ -2,54 +2,23 @@
 // detail page with inspect and logs, stops it and removes it. Real agent, runc and conmon.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Browser, Page } from "playwright-core";
-import { createDb } from "@berth/db";
-import { createJoinToken, ensureDefaultTeam } from "@berth/core";
-import { launchChromium } from "../support/browser.ts";
-import { startWebServer, type WebServer } from "../support/web-server.ts";
-import { seedBusybox, startRegistry, type TestRegistry } from "../support/registry.ts";
-import { spawnAgent, type TestAgent } from "../support/agent.ts";
 import { waitFor } from "../support/wait.ts";
+import type { Page } from "playwright-core";
+import { startHostUi, type HostUi } from "../support/host-ui.ts";
 
-let server: WebServer;
-let reg: TestRegistry;
-let browser: Browser;
+let ui: HostUi;
 let page: Page;
-let agent: TestAgent | null = null;
-const tmp = mkdtempSync(join(tmpdir(), "berth-ui-ctr-"));
 
 before(async () => {
-  reg = await startRegistry();
-  await seedBusybox(reg, tmp);
-  server = await startWebServer();
-  const db = createDb(server.database.url, { poolSize: 1 });
-  const { token } = await createJoinToken(db, { teamId: (await ensureDefaultTeam(db)).id, fingerprint: null, maxUses: 1 });
-  await db.$disconnect();
-  agent = spawnAgent({ url: server.url, token, stateDir: join(tmp, "agent"), name: "ctrs", registryMirror: reg.url });
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  ui = await startHostUi("ctrs");
+  page = ui.page;
 });
 
-after(async () => {
-  await browser?.close();
-  await agent?.stop();
-  await server?.stop();
-  await reg?.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
+after(() => ui?.stop());
 
 test("run a container from the Containers tab, see its logs and inspect, stop and remove it", { timeout: 120_000 }, async () => {
-  await page.goto(`${server.url}/signup`);
-  await page.getByLabel("Email").fill("ctr@example.com");
-  await page.getByLabel("Password").fill("containers-tab-password");
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.waitForURL(/\/hosts$/);
-  const host = page.locator('[data-testid="host-row"][data-host-name="ctrs"]');
-  await host.locator('[data-status="online"]').waitFor({ timeout: 30_000 });
-  await host.getByRole("link", { name: "ctrs" }).click();
+  await ui.signUpAndOpenHost("ctr@example.com", "containers-tab-password");
 
   // busybox comes from the Images tab's pull, as a user would do it.
   await page.getByRole("link", { name: "Images" }).click();

@@ -2,54 +2,23 @@
 // loopback registry) with a live progress bar, lists it, tags it and removes the tag.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Browser, Page } from "playwright-core";
-import { createDb } from "@berth/db";
-import { createJoinToken, ensureDefaultTeam } from "@berth/core";
-import { launchChromium } from "../support/browser.ts";
-import { startWebServer, type WebServer } from "../support/web-server.ts";
-import { seedBusybox, startRegistry, type TestRegistry } from "../support/registry.ts";
 import { waitFor } from "../support/wait.ts";
-import { spawnAgent, type TestAgent } from "../support/agent.ts";
+import type { Page } from "playwright-core";
+import { startHostUi, type HostUi } from "../support/host-ui.ts";
 
-let server: WebServer;
-let reg: TestRegistry;
-let browser: Browser;
+let ui: HostUi;
 let page: Page;
-let agent: TestAgent | null = null;
-const tmp = mkdtempSync(join(tmpdir(), "berth-ui-images-"));
 
 before(async () => {
-  reg = await startRegistry();
-  await seedBusybox(reg, tmp);
-  server = await startWebServer();
-  const db = createDb(server.database.url, { poolSize: 1 });
-  const { token } = await createJoinToken(db, { teamId: (await ensureDefaultTeam(db)).id, fingerprint: null, maxUses: 1 });
-  await db.$disconnect();
-  agent = spawnAgent({ url: server.url, token, stateDir: join(tmp, "agent"), name: "imgs", registryMirror: reg.url });
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  ui = await startHostUi("imgs");
+  page = ui.page;
 });
 
-after(async () => {
-  await agent?.stop();
-  await browser?.close();
-  await server?.stop();
-  await reg?.stop();
-  rmSync(tmp, { recursive: true, force: true });
-});
+after(() => ui?.stop());
 
 test("pull busybox from the Images tab, see it listed, tag and untag it", { timeout: 120_000 }, async () => {
-  await page.goto(`${server.url}/signup`);
-  await page.getByLabel("Email").fill("img@example.com");
-  await page.getByLabel("Password").fill("image-tab-password");
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.waitForURL(/\/hosts$/);
-  const row = page.locator('[data-testid="host-row"][data-host-name="imgs"]');
-  await row.locator('[data-status="online"]').waitFor({ timeout: 30_000 });
-  await row.getByRole("link", { name: "imgs" }).click();
+  await ui.signUpAndOpenHost("img@example.com", "image-tab-password");
   await page.getByRole("link", { name: "Images" }).click();
   await page.getByText("No images on this host yet").waitFor({ timeout: 20_000 });
 

@@ -1,0 +1,65 @@
+// The setup browser tests of one host's tabs share: a loopback registry seeded with busybox (the
+// agent's Docker Hub mirror), the full control plane, a real agent joined to it, and Chromium.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { createDb } from "@berth/db";
+import { createJoinToken, ensureDefaultTeam } from "@berth/core";
+import { launchChromium } from "./browser.ts";
+import { startWebServer, type WebServer } from "./web-server.ts";
+import { seedBusybox, startRegistry, type TestRegistry } from "./registry.ts";
+import { spawnAgent, type TestAgent } from "./agent.ts";
+
+export interface HostUi {
+  server: WebServer;
+  page: Page;
+  /** Signs up (the first user owns the default team) and opens the host's page. */
+  signUpAndOpenHost(email: string, password: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startHostUi(hostName: string): Promise<HostUi> {
+  const tmp = mkdtempSync(join(tmpdir(), `berth-ui-${hostName}-`));
+  let reg: TestRegistry | undefined;
+  let server: WebServer | undefined;
+  let agent: TestAgent | undefined;
+  let browser: Browser | undefined;
+  const stop = async () => {
+    await browser?.close();
+    await agent?.stop();
+    await server?.stop();
+    await reg?.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  try {
+    reg = await startRegistry();
+    await seedBusybox(reg, tmp);
+    server = await startWebServer();
+    const db = createDb(server.database.url, { poolSize: 1 });
+    const { token } = await createJoinToken(db, { teamId: (await ensureDefaultTeam(db)).id, fingerprint: null, maxUses: 1 });
+    await db.$disconnect();
+    agent = spawnAgent({ url: server.url, token, stateDir: join(tmp, "agent"), name: hostName, registryMirror: reg.url });
+    browser = await launchChromium();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const url = server.url;
+    return {
+      server,
+      page,
+      stop,
+      signUpAndOpenHost: async (email, password) => {
+        await page.goto(`${url}/signup`);
+        await page.getByLabel("Email").fill(email);
+        await page.getByLabel("Password").fill(password);
+        await page.getByRole("button", { name: "Create account" }).click();
+        await page.waitForURL(/\/hosts$/);
+        const row = page.locator(`[data-testid="host-row"][data-host-name="${hostName}"]`);
+        await row.locator('[data-status="online"]').waitFor({ timeout: 30_000 });
+        await row.getByRole("link", { name: hostName }).click();
+      },
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
