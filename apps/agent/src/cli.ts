@@ -15,8 +15,9 @@ import { AgentLink } from "./link/agent-link.ts";
 import { agentCommands } from "./commands.ts";
 import { createRuntime } from "./runtime.ts";
 import { isMainThread, workerData } from "node:worker_threads";
-import { EXTRACT_WORKER_ROLE } from "./images/extract-pool.ts";
+import { WORKER_ROLES } from "./worker-threads.ts";
 import { serveExtractJobs } from "./images/extract-worker.ts";
+import { serveLogKeeping } from "./logs/keeper-worker.ts";
 
 /** Exit status for a configuration problem (sysexits EX_CONFIG); the systemd unit does not restart on it. */
 const EX_CONFIG = 78;
@@ -129,9 +130,12 @@ async function main(): Promise<void> {
   await runLink(stateDir, args["registry-mirror"]);
 }
 
-// The bundle is one file, so its layer-extraction workers are started from it too.
-if (!isMainThread && (workerData as { role?: unknown } | null)?.role === EXTRACT_WORKER_ROLE) {
+// The bundle is one file, so its worker threads are started from it too.
+const workerRole = isMainThread ? undefined : (workerData as { role?: unknown } | null)?.role;
+if (workerRole === WORKER_ROLES.extract) {
   serveExtractJobs();
+} else if (workerRole === WORKER_ROLES.logKeeper) {
+  serveLogKeeping();
 } else {
   main().catch((err) => {
     logger.fatal({ err }, "agent crashed");

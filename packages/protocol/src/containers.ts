@@ -28,6 +28,12 @@ export const RestartPolicySchema = z.object({
 
 export const UlimitSchema = z.object({ Name: z.string().regex(/^[a-z]+$/), Soft: Int(-1, 2 ** 53 - 1), Hard: Int(-1, 2 ** 53 - 1) });
 
+/** Docker's log options; every driver maps onto the agent's own log files (see the agent's logs/rotation.ts). */
+export const LogConfigSchema = z.object({
+  Type: z.enum(["", "json-file", "k8s-file", "local"], { message: "log driver not supported: use json-file, local or k8s-file" }).default(""),
+  Config: z.record(z.string().max(64), z.string().max(256)).nullable().optional(),
+});
+
 export const HostConfigSchema = z.object({
   Memory: Int(0, 1024 * GiB).optional(),
   MemorySwap: Int(-1, 1024 * GiB).optional(),
@@ -52,6 +58,7 @@ export const HostConfigSchema = z.object({
   RestartPolicy: RestartPolicySchema.optional(),
   NetworkMode: z.string().max(256).optional(),
   OomKillDisable: z.boolean().optional(),
+  LogConfig: LogConfigSchema.optional(),
 });
 
 export const ContainerConfigSchema = z.object({

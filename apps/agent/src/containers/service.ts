@@ -12,6 +12,8 @@ import { Runc, RuntimeError } from "../runtime/runc.ts";
 import { buildSpec, resources, SpecError, type OciMount } from "../runtime/spec.ts";
 import { resolveUser, UserResolutionError } from "../runtime/users.ts";
 import { readLogs, type LogEntry, type ReadLogsOptions } from "../logs/k8s-file.ts";
+import { LogConfigError, logRotationOf } from "../logs/rotation.ts";
+import { LogKeepers } from "../logs/log-keepers.ts";
 import { readContainerStats, type ContainerStats } from "../stats/cgroup-stats.ts";
 import { topProcesses } from "../stats/top.ts";
 import { ContainerError, noSuchContainer, notRunning } from "./errors.ts";
@@ -132,6 +134,8 @@ export class ContainerService {
   private readonly exiting = new Map<string, Promise<void>>();
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
   private readonly restartDelay = new Map<string, number>();
+  /** Rotates the logs of running containers with a max-size (on a worker thread). */
+  private readonly logKeepers = new LogKeepers();
   /** Containers whose exit is being handled by stop/remove: no restart policy, no auto-remove. */
   private readonly suppressPolicy = new Set<string>();
   private watcher: FSWatcher | undefined;
@@ -166,6 +170,7 @@ export class ContainerService {
     for (const t of this.restartTimers.values()) clearTimeout(t);
     this.restartTimers.clear();
     await Promise.allSettled([...this.exiting.values()]);
+    await this.logKeepers.close();
   }
 
   // ---------------------------------------------------------------- paths
@@ -243,8 +248,9 @@ export class ContainerService {
     // Build the spec once now, so bad limits, capabilities or options fail the create, not the start.
     try {
       buildSpec({ args: argv, env: [], cwd: workingDir, user: { uid: 0, gid: 0, additionalGids: [], home: "/" }, hostname, tty: false, host, cgroupsPath: "/", network, mounts: [], nofileHard: this.nofileHard, ...(this.o.initPath ? { initPath: this.o.initPath } : {}) });
+      logRotationOf(host.LogConfig);
     } catch (e) {
-      if (e instanceof SpecError) throw new ContainerError(e.message, "INVALID");
+      if (e instanceof SpecError || e instanceof LogConfigError) throw new ContainerError(e.message, "INVALID");
       throw e;
     }
 
@@ -339,6 +345,7 @@ export class ContainerService {
       });
       writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
       const conmonPidFile = join(this.dir(id), "conmon.pid");
+      if (logRotationOf(host.LogConfig)) await this.logKeepers.ready();
       // The previous run's file would name a dead conmon, and the supervisor check would act on it.
       rmSync(conmonPidFile, { force: true });
       const { pid } = await createWithConmon({
@@ -358,6 +365,7 @@ export class ContainerService {
         tty: Boolean(rec.config.Tty),
         stdin: Boolean(rec.config.OpenStdin),
       });
+      this.keepLogs(rec);
       rec.conmonPid = await readPidFile(conmonPidFile);
       await this.runc.start(id);
       rec.state = {
@@ -410,6 +418,12 @@ export class ContainerService {
     return [bind("hostname", "/etc/hostname"), bind("hosts", "/etc/hosts"), bind("resolv.conf", "/etc/resolv.conf")];
   }
 
+  /** Starts rotating the container's log, when its LogConfig sets a max-size. */
+  private keepLogs(rec: ContainerRecord): void {
+    const rotation = logRotationOf(rec.config.HostConfig.LogConfig);
+    if (rotation) this.logKeepers.keep(this.logPath(rec.id), join(this.bundle(rec.id), "ctl"), rotation);
+  }
+
   /** `runc delete --force`, skipped when the runtime holds no state for the container (each call is a process). */
   private async deleteFromRuntime(id: string): Promise<void> {
     if (!existsSync(join(this.runc.root, id))) return;
@@ -425,6 +439,7 @@ export class ContainerService {
   // ---------------------------------------------------------------- exits
 
   private pollExits(): void {
+    this.logKeepers.check();
     for (const rec of this.store.all()) {
       if (!this.isRunning(rec) || this.exiting.has(rec.id)) continue;
       if (existsSync(join(this.exitDir, rec.id))) void this.onExitFile(rec.id);
@@ -464,6 +479,7 @@ export class ContainerService {
       code = Number(text);
     }
     const oom = existsSync(join(this.dir(id), "persist", "oom"));
+    await this.logKeepers.finish(this.logPath(id));
     await this.deleteFromRuntime(id);
     await this.unmountRootfs(id).catch(() => undefined);
     rmSync(exitFile, { force: true });
@@ -541,6 +557,7 @@ export class ContainerService {
         rec.state = { ...rec.state, Status: "paused" };
         this.store.save(rec);
       }
+      this.keepLogs(rec);
       return;
     }
     await this.onSupervisorLost(rec.id);
@@ -846,7 +863,7 @@ export class ContainerService {
         ShmSize: host.ShmSize || 64 * 1024 * 1024,
         Sysctls: host.Sysctls ?? null,
         Init: host.Init ?? null,
-        LogConfig: { Type: "k8s-file", Config: {} },
+        LogConfig: { Type: host.LogConfig?.Type || "json-file", Config: host.LogConfig?.Config ?? {} },
       },
       GraphDriver: { Name: "overlay", Data: { MergedDir: this.rootfs(r.id) } },
       Mounts: [],

@@ -1,22 +1,12 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { startAgentWorker, WORKER_ROLES } from "../worker-threads.ts";
 import { ImageError } from "./errors.ts";
 import type { ExtractReply } from "./extract-worker.ts";
 import type { ExtractJob, LayerExtractor } from "./layer-extract.ts";
 
-/** Set by the esbuild bundle (scripts/build.ts): the agent runs as one CommonJS file. */
-declare const __BERTH_AGENT_BUNDLE__: boolean | undefined;
-
-/** workerData.role of a worker started from the bundle; cli.ts serves extraction jobs when it sees it. */
-export const EXTRACT_WORKER_ROLE = "berth-layer-extract";
-
 function startWorker(): Worker {
-  if (typeof __BERTH_AGENT_BUNDLE__ !== "undefined") return new Worker(__filename, { workerData: { role: EXTRACT_WORKER_ROLE } });
-  // From TypeScript sources under tsx: a worker's entry module is loaded before `--import tsx`
-  // takes effect there, so register tsx first and then import the real entry.
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const entry = new URL("./extract-worker-entry.ts", import.meta.url).href;
-  return new Worker(`import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry)}); })`, { eval: true });
+  return startAgentWorker(WORKER_ROLES.extract, new URL("./extract-worker-entry.ts", import.meta.url));
 }
 
 /** Errors of a refused or broken layer keep their message; they are the image's fault, not ours. */

@@ -1,5 +1,5 @@
 import { createReadStream, existsSync, statSync } from "node:fs";
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StringDecoder } from "node:string_decoder";
 
@@ -70,6 +70,7 @@ class LineAssembler {
   }
 }
 
+/** The log's files, oldest first: `<log>.N` … `<log>.1`, then the live `<log>`. */
 export function logFiles(path: string, maxFiles = 100): string[] {
   const files: string[] = [];
   for (let i = maxFiles; i >= 1; i--) if (existsSync(`${path}.${i}`)) files.push(`${path}.${i}`);
@@ -79,13 +80,68 @@ export function logFiles(path: string, maxFiles = 100): string[] {
 
 async function* recordsOf(file: string): AsyncGenerator<string> {
   let rest = "";
-  for await (const chunk of createReadStream(file, { encoding: "utf8", highWaterMark: 1 << 20 })) {
-    const text = rest + (chunk as string);
-    const lines = text.split("\n");
-    rest = lines.pop() ?? "";
-    yield* lines;
+  let stream;
+  try {
+    stream = createReadStream(file, { encoding: "utf8", highWaterMark: 1 << 20 });
+    for await (const chunk of stream) {
+      const lines = (rest + (chunk as string)).split("\n");
+      rest = lines.pop() ?? "";
+      yield* lines;
+    }
+  } catch (e) {
+    // A rotated file that was dropped (max-file) while it was being listed has nothing left to give.
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
   }
   if (rest) yield rest;
+}
+
+/** An open log file read from `offset` on; the handle keeps the file readable after conmon replaces it. */
+interface OpenLog {
+  fh: FileHandle;
+  ino: number;
+  offset: number;
+  rest: string;
+  decoder: StringDecoder;
+}
+
+async function openLog(path: string): Promise<OpenLog | null> {
+  try {
+    const fh = await open(path, "r");
+    return { fh, ino: (await fh.stat()).ino, offset: 0, rest: "", decoder: new StringDecoder("utf8") };
+  } catch {
+    return null;
+  }
+}
+
+/** The complete records appended since the last read (up to `end`); an incomplete last record waits in `rest`. */
+async function readRecords(log: OpenLog, end = Number.POSITIVE_INFINITY): Promise<string[]> {
+  const records: string[] = [];
+  const buf = Buffer.allocUnsafe(1 << 20);
+  while (log.offset < end) {
+    const { bytesRead } = await log.fh.read(buf, 0, Math.min(buf.length, end - log.offset), log.offset);
+    if (bytesRead === 0) break;
+    log.offset += bytesRead;
+    const lines = (log.rest + log.decoder.write(buf.subarray(0, bytesRead))).split("\n");
+    log.rest = lines.pop() ?? "";
+    records.push(...lines);
+    if (records.length >= 10_000) break;
+  }
+  return records;
+}
+
+/** Files rotated after the one with inode `ino`, oldest first (a slow reader may have missed whole files). */
+function rotatedAfter(path: string, ino: number): string[] {
+  const rotated = logFiles(path).filter((f) => f !== path);
+  const at = rotated.findIndex((f) => inodeOf(f) === ino);
+  return at < 0 ? [] : rotated.slice(at + 1);
+}
+
+function inodeOf(path: string): number {
+  try {
+    return statSync(path).ino;
+  } catch {
+    return 0;
+  }
 }
 
 /** The container's log lines, oldest first, filtered as Docker's `logs` does. */
@@ -101,18 +157,23 @@ export async function* readLogs(path: string, opts: ReadLogsOptions = {}): Async
   const assembler = new LineAssembler();
   const tail = opts.tail !== undefined && opts.tail >= 0 ? opts.tail : undefined;
   const ring: LogEntry[] = [];
-  // Where the current file has been read to, so following continues from there.
-  let size = 0;
-  let ino = 0;
-  const upToLive = { unread: 0 };
-  for (const file of logFiles(path)) {
-    if (file === path) {
-      const st = statSync(file);
-      size = st.size;
-      ino = st.ino;
-    }
-    // The live file is read up to its last complete record; following resumes right after it.
-    for await (const rec of file === path ? recordsUpTo(file, size, upToLive) : recordsOf(file)) {
+  // The live file is opened first, so a rotation while the older files are read is noticed.
+  let live = await openLog(path);
+  try {
+    const end = live ? (await live.fh.stat()).size : 0;
+    const history = async function* () {
+      for (const file of logFiles(path)) {
+        if (file === path) continue;
+        if (live && inodeOf(file) === live.ino) continue;
+        yield* recordsOf(file);
+      }
+      if (live) while (live.offset < end) {
+        const recs = await readRecords(live, end);
+        if (recs.length === 0 && live.offset < end) break;
+        yield* recs;
+      }
+    };
+    for await (const rec of history()) {
       const e = assembler.push(rec);
       if (!e || !want(e)) continue;
       if (tail === undefined) yield e;
@@ -121,85 +182,51 @@ export async function* readLogs(path: string, opts: ReadLogsOptions = {}): Async
         if (ring.length > tail) ring.shift();
       }
     }
-  }
-  yield* ring;
-  if (!opts.follow) {
-    for (const e of assembler.flush()) if (want(e)) yield e;
-    return;
-  }
-  size -= upToLive.unread;
-
-  // Follow: read what is appended; a rotation (new inode) means the rest of the old file is in <log>.1.
-  let rest = "";
-  let decoder = new StringDecoder("utf8");
-  for (;;) {
-    if (opts.signal?.aborted) return;
-    let st: { size: number; ino: number } | null = null;
-    try {
-      st = statSync(path);
-    } catch {
-      st = null;
-    }
-    if (st && st.ino !== ino && ino !== 0) {
-      const rotated = `${path}.1`;
-      if (existsSync(rotated) && statSync(rotated).ino === ino) {
-        for await (const rec of recordsFrom(rotated, size)) {
-          const e = assembler.push(rest + rec);
-          rest = "";
-          if (e && want(e)) yield e;
-        }
-      }
-      size = 0;
-      ino = st.ino;
-      decoder = new StringDecoder("utf8");
-    } else if (st && ino === 0) ino = st.ino;
-    if (st && st.size > size) {
-      const fh = await open(path, "r");
-      try {
-        const buf = Buffer.alloc(st.size - size);
-        const { bytesRead } = await fh.read(buf, 0, buf.length, size);
-        size += bytesRead;
-        const lines = (rest + decoder.write(buf.subarray(0, bytesRead))).split("\n");
-        rest = lines.pop() ?? "";
-        for (const rec of lines) {
-          const e = assembler.push(rec);
-          if (e && want(e)) yield e;
-        }
-      } finally {
-        await fh.close();
-      }
-      continue;
-    }
-    if (opts.finished?.()) {
+    yield* ring;
+    if (!opts.follow) {
       for (const e of assembler.flush()) if (want(e)) yield e;
       return;
     }
-    try {
-      await sleep(100, undefined, opts.signal ? { signal: opts.signal } : {});
-    } catch {
-      return;
+
+    // Follow: read what is appended; when conmon starts a new file, finish the old one (and any
+    // file rotated after it) before reading the new one, so nothing is skipped or repeated.
+    const emit = function* (records: string[]) {
+      for (const rec of records) {
+        const e = assembler.push(rec);
+        if (e && want(e)) yield e;
+      }
+    };
+    for (;;) {
+      if (opts.signal?.aborted) return;
+      if (!live) live = await openLog(path);
+      if (live) {
+        const recs = await readRecords(live);
+        if (recs.length) {
+          yield* emit(recs);
+          continue;
+        }
+        const ino = inodeOf(path);
+        if (ino !== 0 && ino !== live.ino) {
+          yield* emit(await readRecords(live));
+          if (live.rest) yield* emit([live.rest]);
+          await live.fh.close();
+          for (const file of rotatedAfter(path, live.ino)) for await (const rec of recordsOf(file)) yield* emit([rec]);
+          live = await openLog(path);
+          continue;
+        }
+      }
+      if (opts.finished?.()) {
+        if (live) yield* emit(await readRecords(live));
+        for (const e of assembler.flush()) if (want(e)) yield e;
+        return;
+      }
+      try {
+        await sleep(100, undefined, opts.signal ? { signal: opts.signal } : {});
+      } catch {
+        return;
+      }
     }
+  } finally {
+    await live?.fh.close().catch(() => undefined);
   }
-}
-
-/** Complete records of `file` up to byte `end`; a trailing incomplete record is left unread and its size reported. */
-async function* recordsUpTo(file: string, end: number, out: { unread: number }): AsyncGenerator<string> {
-  if (end === 0) return;
-  let rest = "";
-  for await (const chunk of createReadStream(file, { encoding: "utf8", end: end - 1, highWaterMark: 1 << 20 })) {
-    const lines = (rest + (chunk as string)).split("\n");
-    rest = lines.pop() ?? "";
-    yield* lines;
-  }
-  out.unread = Buffer.byteLength(rest);
-}
-
-async function* recordsFrom(file: string, start: number): AsyncGenerator<string> {
-  let rest = "";
-  for await (const chunk of createReadStream(file, { encoding: "utf8", start })) {
-    const lines = (rest + (chunk as string)).split("\n");
-    rest = lines.pop() ?? "";
-    yield* lines;
-  }
-  if (rest) yield rest;
 }
