@@ -14,6 +14,8 @@ import { resolveUser, UserResolutionError } from "../runtime/users.ts";
 import { readLogs, type LogEntry, type ReadLogsOptions } from "../logs/k8s-file.ts";
 import { LogConfigError, logRotationOf } from "../logs/rotation.ts";
 import { LogKeepers } from "../logs/log-keepers.ts";
+import { CONMON_CTL, sendConmonControl } from "../runtime/conmon.ts";
+import { AttachHub, type AttachOptions, type AttachSession } from "./attach.ts";
 import { readContainerStats, type ContainerStats } from "../stats/cgroup-stats.ts";
 import { topProcesses } from "../stats/top.ts";
 import { ContainerError, noSuchContainer, notRunning } from "./errors.ts";
@@ -136,6 +138,7 @@ export class ContainerService {
   private readonly restartDelay = new Map<string, number>();
   /** Rotates the logs of running containers with a max-size (on a worker thread). */
   private readonly logKeepers = new LogKeepers();
+  private readonly attachHub = new AttachHub();
   /** Containers whose exit is being handled by stop/remove: no restart policy, no auto-remove. */
   private readonly suppressPolicy = new Set<string>();
   private watcher: FSWatcher | undefined;
@@ -364,9 +367,12 @@ export class ContainerService {
         conmonLog: join(this.dir(id), "conmon.log"),
         tty: Boolean(rec.config.Tty),
         stdin: Boolean(rec.config.OpenStdin),
+        stdinOnce: Boolean(rec.config.StdinOnce),
       });
       this.keepLogs(rec);
       rec.conmonPid = await readPidFile(conmonPidFile);
+      // Clients attached before the start see the output from its first byte.
+      await this.attachHub.connectWaiting(id, bundle);
       await this.runc.start(id);
       rec.state = {
         ...rec.state,
@@ -701,6 +707,7 @@ export class ContainerService {
     rmSync(join(this.exitDir, rec.id), { force: true });
     this.store.delete(rec.id);
     this.restartDelay.delete(rec.id);
+    this.attachHub.drop(rec.id);
     this.event("destroy", rec);
     this.wake(rec.id, ["removed", "not-running", "next-exit"], rec.state.ExitCode);
   }
@@ -738,6 +745,34 @@ export class ContainerService {
   }
 
   // ---------------------------------------------------------------- views
+
+  /**
+   * Attaches to the container's stdio: at once when it runs, else from its next start (so attach,
+   * then start, misses nothing). stdin reaches the container only if it was created with OpenStdin.
+   */
+  async attach(ref: string, opts: AttachOptions = {}): Promise<AttachSession> {
+    const rec = this.get(ref);
+    if (rec.state.Status === "removing") throw new ContainerError(`container ${rec.id} is marked for removal`, "CONFLICT");
+    const running = this.isRunning(rec);
+    const session = this.attachHub.open(rec.id, this.bundle(rec.id), running, Boolean(rec.config.OpenStdin), opts);
+    if (running) {
+      try {
+        await session.attached;
+      } catch (e) {
+        throw new ContainerError(`cannot attach to container ${rec.id}: ${(e as Error).message}`, "FAILED");
+      }
+    }
+    return session;
+  }
+
+  /** Resizes the terminal of a running TTY container. */
+  resize(ref: string, rows: number, cols: number): void {
+    const rec = this.get(ref);
+    if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1 || rows > 10_000 || cols > 10_000) throw new ContainerError("the terminal size must be whole numbers of rows and columns between 1 and 10000", "INVALID");
+    if (!this.isRunning(rec)) throw notRunning(rec.id);
+    if (!rec.config.Tty) throw new ContainerError(`container ${rec.id} has no TTY to resize`, "CONFLICT");
+    if (!sendConmonControl(join(this.bundle(rec.id), "ctl"), CONMON_CTL.resize, rows, cols)) throw new ContainerError(`cannot resize container ${rec.id}: its supervisor is not answering`, "FAILED");
+  }
 
   logs(ref: string, opts: Omit<ReadLogsOptions, "finished"> = {}): AsyncGenerator<LogEntry> {
     const rec = this.get(ref);

@@ -1,5 +1,6 @@
-import { closeSync, constants, existsSync, linkSync, openSync, renameSync, rmSync, statSync, watch, writeSync, type FSWatcher } from "node:fs";
+import { existsSync, linkSync, renameSync, rmSync, statSync, watch, type FSWatcher } from "node:fs";
 import { basename, dirname } from "node:path";
+import { CONMON_CTL, sendConmonControl } from "../runtime/conmon.ts";
 
 /*
  * Log rotation by max-size and max-file, driven by the agent.
@@ -143,7 +144,7 @@ export class LogKeeper {
 
   /** Asks conmon for a new file; with conmon gone (the container is exiting), the rotation is finished by dropping the live name. */
   private reopen(ino: number): void {
-    if (requestReopen(this.ctlFifo)) this.rotating = ino;
+    if (sendConmonControl(this.ctlFifo, CONMON_CTL.reopenLogs)) this.rotating = ino;
     else if (this.rotation.maxFiles > 1) rmSync(this.path, { force: true });
   }
 
@@ -151,21 +152,6 @@ export class LogKeeper {
   private resumePending(): void {
     const live = inodeOf(this.path);
     if (live !== 0 && inodeOf(`${this.path}.1`) === live) this.reopen(live);
-  }
-}
-
-/** Asks conmon to reopen its log (message 2 on its control FIFO). False when nobody reads the FIFO. */
-function requestReopen(ctlFifo: string): boolean {
-  let fd: number | undefined;
-  try {
-    // Non-blocking: with conmon gone, opening a FIFO without a reader fails (ENXIO) instead of hanging.
-    fd = openSync(ctlFifo, constants.O_WRONLY | constants.O_NONBLOCK);
-    writeSync(fd, "2 0 0\n");
-    return true;
-  } catch {
-    return false;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }
 

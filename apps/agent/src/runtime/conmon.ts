@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { openSync, closeSync } from "node:fs";
+import { closeSync, constants, openSync, writeSync } from "node:fs";
 import type { Readable, Writable } from "node:stream";
 import { RuntimeError } from "./runc.ts";
 
@@ -22,6 +22,8 @@ export interface ConmonOptions {
   conmonLog: string;
   tty: boolean;
   stdin: boolean;
+  /** Close the container's stdin when the first attached client closes it (Docker's StdinOnce). */
+  stdinOnce?: boolean;
 }
 
 /**
@@ -41,7 +43,7 @@ export async function createWithConmon(o: ConmonOptions): Promise<{ pid: number 
     "--log-level", "warning",
   ];
   if (o.tty) args.push("-t");
-  if (o.stdin) args.push("-i", "--leave-stdin-open");
+  if (o.stdin) args.push("-i", ...(o.stdinOnce ? [] : ["--leave-stdin-open"]));
   const out = openSync(o.conmonLog, "a");
   try {
     // fd 3: conmon reports the created PID (or an error) here; fd 4: conmon waits on it before it creates.
@@ -81,5 +83,25 @@ export async function createWithConmon(o: ConmonOptions): Promise<{ pid: number 
     return { pid: msg.data };
   } finally {
     closeSync(out);
+  }
+}
+
+/** conmon's control messages on its `ctl` FIFO in the bundle. */
+export const CONMON_CTL = { resize: 1, reopenLogs: 2 } as const;
+
+/**
+ * Sends conmon a control message: a terminal resize (rows, columns) or a log reopen. Non-blocking:
+ * with conmon gone nobody reads the FIFO, and opening it fails (ENXIO) instead of hanging. False then.
+ */
+export function sendConmonControl(ctlFifo: string, type: number, a = 0, b = 0): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(ctlFifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    writeSync(fd, `${type} ${a} ${b}\n`);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
