@@ -794,6 +794,26 @@ export class ContainerService {
   }
 
   /** Docker's /containers/json entries. */
+  /**
+   * Docker's streaming stats: a sample every interval, each with the previous one's CPU figures
+   * (precpu_stats) so a reader can compute the CPU share. A stopped container yields its idle
+   * figures; the stream ends when the container is removed or `signal` aborts.
+   */
+  async *statsStream(ref: string, opts: { signal?: AbortSignal; intervalMs?: number } = {}): AsyncGenerator<ContainerStats & { id: string; name: string }> {
+    const id = this.get(ref).id;
+    let previous: ContainerStats | undefined;
+    while (!opts.signal?.aborted && this.store.get(id)) {
+      const sample = await this.stats(id, previous);
+      yield sample;
+      previous = sample;
+      try {
+        await sleep(opts.intervalMs ?? 1000, undefined, opts.signal ? { signal: opts.signal } : {});
+      } catch {
+        return;
+      }
+    }
+  }
+
   list(opts: { all?: boolean } = {}): Array<Record<string, unknown>> {
     return this.store
       .all()

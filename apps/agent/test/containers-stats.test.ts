@@ -1,0 +1,65 @@
+// stats from the container's cgroups (v1 here, v2 where the host has it): one-shot and streaming.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import type { AgentRuntime } from "../src/runtime.ts";
+import { busyboxRuntime, disposeRuntime } from "./support/busybox-runtime.ts";
+
+let rt: AgentRuntime;
+let stateDir: string;
+
+before(async () => {
+  ({ rt, stateDir } = await busyboxRuntime());
+});
+
+after(() => disposeRuntime(rt, stateDir));
+
+test("one-shot stats: memory usage and limit, pids, CPU, block I/O shape", async () => {
+  const c = rt.containers;
+  const { Id } = await c.create({ Image: "busybox", Cmd: ["sh", "-c", "sleep 1000 & sleep 1000 & wait"], HostConfig: { Memory: 96 * 1024 * 1024, PidsLimit: 50 } });
+  await c.start(Id);
+  await new Promise((r) => setTimeout(r, 200));
+  const s = await c.stats(Id);
+  assert.equal(s.id, Id);
+  assert.equal(s.memory_stats.limit, 96 * 1024 * 1024);
+  assert.ok((s.memory_stats.usage ?? 0) > 0, "memory in use");
+  assert.ok(s.memory_stats.stats && Object.keys(s.memory_stats.stats).length > 5, "the cgroup's memory.stat");
+  assert.equal(s.pids_stats.current, 3, "sh and two sleeps");
+  assert.equal(s.pids_stats.limit, 50);
+  assert.ok(s.cpu_stats.cpu_usage.total_usage > 0);
+  assert.ok(s.cpu_stats.system_cpu_usage > 0);
+  assert.deepEqual(s.precpu_stats, {}, "a one-shot sample has no previous one");
+  assert.ok(s.blkio_stats.io_service_bytes_recursive === null || Array.isArray(s.blkio_stats.io_service_bytes_recursive));
+  assert.deepEqual(s.networks ?? {}, {}, "a container with loopback only has no interface to report");
+  await c.remove(Id, { force: true });
+});
+
+test("streaming stats: a sample each interval (1 s by default), each carrying the previous CPU figures; a busy container's CPU share", async () => {
+  const c = rt.containers;
+  const { Id } = await c.create({ Image: "busybox", Cmd: ["sh", "-c", "while :; do :; done"] });
+  await c.start(Id);
+  const ac = new AbortController();
+  const samples = [];
+  const t0 = Date.now();
+  for await (const s of c.statsStream(Id, { signal: ac.signal, intervalMs: 500 })) {
+    samples.push(s);
+    if (samples.length === 3) ac.abort();
+  }
+  const took = Date.now() - t0;
+  assert.equal(samples.length, 3);
+  assert.ok(took >= 900, `two intervals passed (${took} ms)`);
+  for (let i = 1; i < 3; i++) {
+    assert.deepEqual(samples[i]!.precpu_stats, samples[i - 1]!.cpu_stats);
+    assert.equal(samples[i]!.preread, samples[i - 1]!.read);
+  }
+  // Docker's CPU %: the container's CPU time over the host's, times the CPUs.
+  const [a, b] = [samples[1]!, samples[2]!];
+  const share = (b.cpu_stats.cpu_usage.total_usage - a.cpu_stats.cpu_usage.total_usage) / (b.cpu_stats.system_cpu_usage - a.cpu_stats.system_cpu_usage);
+  assert.ok(share * b.cpu_stats.online_cpus > 0.3, `a spinning shell uses a good part of a CPU (${(share * b.cpu_stats.online_cpus * 100).toFixed(0)}%)`);
+  await c.remove(Id, { force: true });
+  // The stream of a removed container ends.
+  const { Id: gone } = await c.create({ Image: "busybox", Cmd: ["true"] });
+  const stream = c.statsStream(gone, { intervalMs: 100 });
+  assert.ok((await stream.next()).value);
+  await c.remove(gone);
+  assert.equal((await stream.next()).done, true);
+});
