@@ -8,6 +8,7 @@ import { repoRoot } from "../scripts/paths.ts";
 import { controlPlaneScale } from "./control-plane-scale.ts";
 import { imagePullBench } from "./image-pull.ts";
 import { containerRunBench } from "./container-run.ts";
+import { idleContainersBench } from "./idle-containers.ts";
 import { fmt } from "./stats.ts";
 
 const TEMPLATE = "berth_bench_template";
@@ -56,6 +57,19 @@ try {
       cr.podmanMs !== null ? `ratio to podman                ${fmt(cr.berthMs / cr.podmanMs, 2)}×   (goal < 1)` : "",
       `(medians of ${cr.rounds} runs each, after one warm-up run; Berth measured in-process through its container service — the Docker API socket comes with issue 6)`,
     ].filter(Boolean).join("\n"),
+  );
+  const idleCount = Number(process.env.BENCH_IDLE_CONTAINERS ?? 500);
+  console.log(`\n== ${idleCount} idle containers: memory, and stats for all of them ==`);
+  const idle = await idleContainersBench({ containers: idleCount, streamSeconds: 10 });
+  results.idleContainers = idle;
+  console.log(
+    [
+      `agent RSS                ${fmt(idle.agentRssIdleMiB, 0)} MiB at rest → ${fmt(idle.agentRssMiB, 0)} MiB with ${idle.containers} running (${fmt(((idle.agentRssMiB - idle.agentRssIdleMiB) * 1024) / idle.containers, 0)} KiB each)`,
+      `memory per container     ${fmt(idle.perContainerKiB, 0)} KiB = conmon ${fmt(idle.conmonPssKiB, 0)} KiB + its processes ${fmt(idle.containerPssKiB, 0)} KiB + the agent's share (PSS, medians)`,
+      `one-shot stats           p50 ${fmt(idle.statsP50Ms, 2)} ms, p99 ${fmt(idle.statsP99Ms, 2)} ms per container (${idle.containers} calls, one after another)`,
+      `streaming stats at 1 Hz  agent CPU ${fmt(idle.streamCpuPercent, 1)} % of one core for ${idle.containers} streams (${fmt(idle.streamSamplesPerSecond, 0)} samples/s over ${10} s)`,
+      `(started ${idle.containers} containers in ${fmt(idle.createSeconds, 0)} s, 4 at a time; the agent runs bundled as it ships. Docker's per-container shim, containerd-shim-runc-v2, is a Go process of several MiB; podman uses the same conmon. Neither daemon runs on this machine, so they are not measured side by side.)`,
+    ].join("\n"),
   );
 } finally {
   await template.close();

@@ -32,9 +32,19 @@ export async function buildAgentBundle(force = false): Promise<void> {
   const sources = newestSource([join(repoRoot, "apps/agent"), join(repoRoot, "packages/protocol")]);
   if (!force && builtAt(agentBundlePath) > sources) return;
   console.log("[berth setup] bundling the agent");
+  await bundleAgentEntry(join(repoRoot, "apps/agent/src/cli.ts"), agentBundlePath);
+  // apps/agent is an ES-module package; the bundle is CommonJS, as it is once installed on a host.
+  writeFileSync(join(agentBundlePath, "../package.json"), '{ "type": "commonjs" }\n');
+}
+
+/**
+ * Bundles an agent entry point into one CommonJS file, as the agent ships. The entry must call
+ * serveAgentWorker() first: the bundle's worker threads run the bundle itself.
+ */
+export async function bundleAgentEntry(entry: string, outfile: string): Promise<void> {
   await build({
-    entryPoints: [join(repoRoot, "apps/agent/src/cli.ts")],
-    outfile: agentBundlePath,
+    entryPoints: [entry],
+    outfile,
     bundle: true,
     platform: "node",
     // Debian 12's own nodejs is 18; the installer accepts 18 and newer.
@@ -45,12 +55,10 @@ export async function buildAgentBundle(force = false): Promise<void> {
     legalComments: "inline",
     // Optional native speed-ups of ws; it falls back to JS when they are absent.
     external: ["bufferutil", "utf-8-validate"],
-    // Tells extract-pool.ts to start its workers from this file; the import.meta branch is for tsx.
+    // Tells worker-threads.ts to start workers from this file; the import.meta branch is for tsx.
     define: { __BERTH_AGENT_BUNDLE__: "true", "import.meta.url": "undefined", "import.meta.resolve": "undefined" },
     logLevel: "warning",
   });
-  // apps/agent is an ES-module package; the bundle is CommonJS, as it is once installed on a host.
-  writeFileSync(join(agentBundlePath, "../package.json"), '{ "type": "commonjs" }\n');
 }
 
 export function buildWeb(force = false): void {

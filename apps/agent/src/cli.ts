@@ -14,10 +14,7 @@ import { joinControlPlane, JoinError } from "./link/join.ts";
 import { AgentLink } from "./link/agent-link.ts";
 import { agentCommands } from "./commands.ts";
 import { createRuntime } from "./runtime.ts";
-import { isMainThread, workerData } from "node:worker_threads";
-import { WORKER_ROLES } from "./worker-threads.ts";
-import { serveExtractJobs } from "./images/extract-worker.ts";
-import { serveLogKeeping } from "./logs/keeper-worker.ts";
+import { serveAgentWorker } from "./worker-main.ts";
 
 /** Exit status for a configuration problem (sysexits EX_CONFIG); the systemd unit does not restart on it. */
 const EX_CONFIG = 78;
@@ -131,12 +128,7 @@ async function main(): Promise<void> {
 }
 
 // The bundle is one file, so its worker threads are started from it too.
-const workerRole = isMainThread ? undefined : (workerData as { role?: unknown } | null)?.role;
-if (workerRole === WORKER_ROLES.extract) {
-  serveExtractJobs();
-} else if (workerRole === WORKER_ROLES.logKeeper) {
-  serveLogKeeping();
-} else {
+if (!serveAgentWorker()) {
   main().catch((err) => {
     logger.fatal({ err }, "agent crashed");
     process.exit(1);

@@ -16,7 +16,8 @@ import { LogConfigError, logRotationOf } from "../logs/rotation.ts";
 import { LogKeepers } from "../logs/log-keepers.ts";
 import { CONMON_CTL, sendConmonControl } from "../runtime/conmon.ts";
 import { AttachHub, type AttachOptions, type AttachSession } from "./attach.ts";
-import { readContainerStats, type ContainerStats } from "../stats/cgroup-stats.ts";
+import { readContainerStats, systemCpuUsage, type ContainerStats } from "../stats/cgroup-stats.ts";
+import { StatsCollector } from "../stats/collector.ts";
 import { topProcesses } from "../stats/top.ts";
 import { ContainerError, noSuchContainer, notRunning } from "./errors.ts";
 import type { EventLog } from "./events.ts";
@@ -139,6 +140,7 @@ export class ContainerService {
   /** Rotates the logs of running containers with a max-size (on a worker thread). */
   private readonly logKeepers = new LogKeepers();
   private readonly attachHub = new AttachHub();
+  private readonly statsCollector = new StatsCollector((id, system) => this.sampleStats(id, system));
   /** Containers whose exit is being handled by stop/remove: no restart policy, no auto-remove. */
   private readonly suppressPolicy = new Set<string>();
   private watcher: FSWatcher | undefined;
@@ -174,6 +176,7 @@ export class ContainerService {
     this.restartTimers.clear();
     await Promise.allSettled([...this.exiting.values()]);
     await this.logKeepers.close();
+    this.statsCollector.close();
   }
 
   // ---------------------------------------------------------------- paths
@@ -795,23 +798,43 @@ export class ContainerService {
 
   /** Docker's /containers/json entries. */
   /**
-   * Docker's streaming stats: a sample every interval, each with the previous one's CPU figures
-   * (precpu_stats) so a reader can compute the CPU share. A stopped container yields its idle
-   * figures; the stream ends when the container is removed or `signal` aborts.
+   * Docker's streaming stats: a sample at once, then one each collector tick (1 s), each with the
+   * previous one's CPU figures (precpu_stats) so a reader can compute the CPU share. A stopped
+   * container yields its idle figures; the stream ends when the container is removed or `signal` aborts.
    */
-  async *statsStream(ref: string, opts: { signal?: AbortSignal; intervalMs?: number } = {}): AsyncGenerator<ContainerStats & { id: string; name: string }> {
+  async *statsStream(ref: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<ContainerStats & { id: string; name: string }> {
     const id = this.get(ref).id;
-    let previous: ContainerStats | undefined;
-    while (!opts.signal?.aborted && this.store.get(id)) {
-      const sample = await this.stats(id, previous);
-      yield sample;
-      previous = sample;
-      try {
-        await sleep(opts.intervalMs ?? 1000, undefined, opts.signal ? { signal: opts.signal } : {});
-      } catch {
-        return;
+    let pending: (ContainerStats & { id: string; name: string }) | null | undefined;
+    let wake: (() => void) | undefined;
+    const stop = this.statsCollector.watch(id, (s) => {
+      pending = s;
+      wake?.();
+    });
+    const onAbort = () => wake?.();
+    opts.signal?.addEventListener("abort", onAbort);
+    try {
+      let next = this.sampleStats(id, systemCpuUsage());
+      while (next && !opts.signal?.aborted) {
+        yield next;
+        const previous: ContainerStats = next;
+        if (pending === undefined) await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+        const raw = pending;
+        pending = undefined;
+        next = raw ? { ...raw, preread: previous.read, precpu_stats: previous.cpu_stats } : null;
       }
+    } finally {
+      stop();
+      opts.signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** One sample of a container for the collector; null once it is gone. */
+  private sampleStats(id: string, systemCpu: number): (ContainerStats & { id: string; name: string }) | null {
+    const rec = this.store.get(id);
+    if (!rec) return null;
+    const s = readContainerStats(`${this.cgroupParent}/${id}`, this.isRunning(rec) ? rec.state.Pid : 0, undefined, systemCpu);
+    return { ...s, id, name: `/${rec.name}` };
   }
 
   list(opts: { all?: boolean } = {}): Array<Record<string, unknown>> {

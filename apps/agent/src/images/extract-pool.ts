@@ -6,7 +6,7 @@ import type { ExtractReply } from "./extract-worker.ts";
 import type { ExtractJob, LayerExtractor } from "./layer-extract.ts";
 
 function startWorker(): Worker {
-  return startAgentWorker(WORKER_ROLES.extract, new URL("./extract-worker-entry.ts", import.meta.url));
+  return startAgentWorker(WORKER_ROLES.extract, () => new URL("./extract-worker-entry.ts", import.meta.url));
 }
 
 /** Errors of a refused or broken layer keep their message; they are the image's fault, not ours. */
@@ -28,7 +28,8 @@ interface Task {
 /**
  * Layers extracted on worker threads, so gunzip, hashing and tar parsing of several layers use
  * several cores while the main thread keeps serving the link and the Docker API. Workers start
- * on first use and are unref'd while idle, so they never keep the process alive.
+ * on first use and are unref'd while idle, so they never keep the process alive; a worker idle
+ * for a while ends, so an agent between pulls does not hold the workers' heaps.
  */
 export class WorkerExtractor implements LayerExtractor {
   private readonly workers = new Set<Worker>();
@@ -36,8 +37,12 @@ export class WorkerExtractor implements LayerExtractor {
   private readonly running = new Map<Worker, Task & { id: number }>();
   private readonly queue: Task[] = [];
   private seq = 0;
+  private readonly idleTimers = new Map<Worker, NodeJS.Timeout>();
 
-  constructor(private readonly size = Math.max(1, Math.min(4, availableParallelism()))) {}
+  constructor(
+    private readonly size = Math.max(1, Math.min(4, availableParallelism())),
+    private readonly idleMs = 10_000,
+  ) {}
 
   extract(job: ExtractJob): Promise<{ diffId: string }> {
     return new Promise((resolve, reject) => {
@@ -49,7 +54,10 @@ export class WorkerExtractor implements LayerExtractor {
   private pump(): void {
     while (this.queue.length > 0) {
       let w = this.idle.pop();
-      if (!w) {
+      if (w) {
+        clearTimeout(this.idleTimers.get(w));
+        this.idleTimers.delete(w);
+      } else {
         if (this.workers.size >= this.size) return;
         w = this.spawn();
       }
@@ -70,6 +78,15 @@ export class WorkerExtractor implements LayerExtractor {
       this.running.delete(w);
       w.unref();
       this.idle.push(w);
+      const timer = setTimeout(() => {
+        this.idleTimers.delete(w);
+        if (!this.idle.includes(w)) return;
+        this.idle = this.idle.filter((x) => x !== w);
+        this.workers.delete(w);
+        void w.terminate();
+      }, this.idleMs);
+      timer.unref();
+      this.idleTimers.set(w, timer);
       if (reply.ok) task.resolve({ diffId: reply.diffId });
       else task.reject(rebuild(reply));
       this.pump();
@@ -88,6 +105,8 @@ export class WorkerExtractor implements LayerExtractor {
   }
 
   async close(): Promise<void> {
+    for (const t of this.idleTimers.values()) clearTimeout(t);
+    this.idleTimers.clear();
     const all = [...this.workers];
     await Promise.all(all.map((w) => w.terminate()));
   }

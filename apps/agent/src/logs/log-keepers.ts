@@ -58,7 +58,7 @@ export class LogKeepers {
   }
 
   private startWorker(): Worker {
-    const w = startAgentWorker(WORKER_ROLES.logKeeper, new URL("./keeper-worker-entry.ts", import.meta.url));
+    const w = startAgentWorker(WORKER_ROLES.logKeeper, () => new URL("./keeper-worker-entry.ts", import.meta.url));
     w.unref();
     this.listening = new Promise((resolve) => this.pending.set(0, resolve));
     w.on("message", (reply: KeeperReply) => {
