@@ -433,6 +433,13 @@ export class ContainerService {
     if (rotation) this.logKeepers.keep(this.logPath(rec.id), join(this.bundle(rec.id), "ctl"), rotation);
   }
 
+  /** Removes an exited container from the runtime, in-process when the runtime's state allows it. */
+  private async deleteExited(id: string): Promise<void> {
+    if (!existsSync(join(this.runc.root, id))) return;
+    if (this.runc.deleteStopped(id)) return;
+    await this.runc.delete(id, true).catch(() => undefined);
+  }
+
   /** `runc delete --force`, skipped when the runtime holds no state for the container (each call is a process). */
   private async deleteFromRuntime(id: string): Promise<void> {
     if (!existsSync(join(this.runc.root, id))) return;
@@ -489,8 +496,8 @@ export class ContainerService {
     }
     const oom = existsSync(join(this.dir(id), "persist", "oom"));
     await this.logKeepers.finish(this.logPath(id));
-    await this.deleteFromRuntime(id);
-    await this.unmountRootfs(id).catch(() => undefined);
+    // Both are cleanup of a container that is gone; neither depends on the other.
+    await Promise.all([this.deleteExited(id), this.unmountRootfs(id).catch(() => undefined)]);
     rmSync(exitFile, { force: true });
     const startedAt = Date.parse(rec.state.StartedAt);
     rec.state = { ...rec.state, Status: "exited", Pid: 0, ExitCode: code, OOMKilled: oom, Error: known?.error ?? "", FinishedAt: new Date().toISOString() };
