@@ -77,6 +77,21 @@ test("run, list, logs, inspect, top, stats, stop, start, remove through tRPC", {
   assert.equal((await owner.trpc.containers.list.query({ hostId })).some((c) => c.Id === Id), false);
 });
 
+test("log options: the bundled agent rotates by max-size and keeps max-file files", { timeout: 60_000 }, async () => {
+  // 3,000 records of ~45 bytes, in batches of 100, into 16 KiB files, 3 kept: the newest lines only, contiguous.
+  const { Id } = await owner.trpc.containers.run.mutate({ hostId, config: { Image: "busybox", Cmd: ["sh", "-c", "for j in $(seq 0 29); do seq $((j*100+1)) $((j*100+100)); sleep 0.05; done"], HostConfig: { LogConfig: { Type: "json-file", Config: { "max-size": "16k", "max-file": "3" } } } } });
+  await waitFor("the container to exit", async () => ((await owner.trpc.containers.inspect.query({ hostId, id: Id })).State as { Status: string }).Status === "exited" || null);
+  const logs = await owner.trpc.containers.logs.query({ hostId, id: Id, tail: 10_000 });
+  const nums = logs.map((l) => Number(l.line));
+  assert.equal(nums.at(-1), 3000);
+  assert.ok(nums.length > 300 && nums.length < 2000, `kept ${nums.length} of 3000 lines`);
+  assert.ok(nums.every((v, i) => i === 0 || v === nums[i - 1]! + 1), "contiguous");
+  const bad = await apiError(owner.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { LogConfig: { Type: "syslog" as "local" } } } }));
+  assert.equal(bad.code, "BAD_REQUEST");
+  assert.match(bad.message, /log driver not supported/);
+  await owner.trpc.containers.remove.mutate({ hostId, id: Id });
+});
+
 test("Docker's errors come back as clear API errors; bad input is refused before the agent", async () => {
   const missing = await apiError(owner.trpc.containers.inspect.query({ hostId, id: "nope" }));
   assert.deepEqual(missing, { code: "NOT_FOUND", message: "No such container: nope" });
