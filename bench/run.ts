@@ -68,7 +68,7 @@ try {
       `memory per container     ${fmt(idle.perContainerKiB, 0)} KiB = conmon ${fmt(idle.conmonPssKiB, 0)} KiB + its processes ${fmt(idle.containerPssKiB, 0)} KiB + the agent's share (PSS, medians)`,
       `one-shot stats           p50 ${fmt(idle.statsP50Ms, 2)} ms, p99 ${fmt(idle.statsP99Ms, 2)} ms per container (${idle.containers} calls, one after another)`,
       `streaming stats at 1 Hz  agent CPU ${fmt(idle.streamCpuPercent, 1)} % of one core for ${idle.containers} streams (${fmt(idle.streamSamplesPerSecond, 0)} samples/s over ${10} s)`,
-      `(started ${idle.containers} containers in ${fmt(idle.createSeconds, 0)} s, 4 at a time; the agent runs bundled as it ships. Docker's per-container shim, containerd-shim-runc-v2, is a Go process of several MiB; podman uses the same conmon. Neither daemon runs on this machine, so they are not measured side by side.)`,
+      `(started ${idle.containers} containers in ${fmt(idle.createSeconds, 0)} s, 4 at a time; the agent runs bundled as it ships. podman supervises with the same conmon; dockerd joins these figures once Berth serves the Docker API, so one client drives all three.)`,
     ].join("\n"),
   );
 } finally {
