@@ -15,6 +15,7 @@ import { EventLog } from "./containers/events.ts";
 import { ExecService } from "./containers/exec.ts";
 import { HealthMonitor } from "./containers/health.ts";
 import { commitContainer, exportContainer, type CommitOptions } from "./containers/commit.ts";
+import { VolumeService } from "./volumes/service.ts";
 import type { Readable } from "node:stream";
 import { existsSync } from "node:fs";
 
@@ -23,6 +24,7 @@ export interface AgentRuntime {
   snapshots: Snapshotter;
   images: ImageService;
   containers: ContainerService;
+  volumes: VolumeService;
   execs: ExecService;
   health: HealthMonitor;
   events: EventLog;
@@ -60,7 +62,9 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
   const inUse = (imageId: string) => containers?.usesImage(imageId) ?? false;
   const imageService = new ImageService({ ...deps, inUse });
   const tini = "/usr/bin/tini-static";
+  const volumes = new VolumeService({ stateDir, usersOf: (name) => containers?.volumeUsers(name) ?? [] });
   containers = new ContainerService({
+    volumes,
     stateDir,
     images: imageService,
     snapshots,
@@ -76,6 +80,7 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
     mirrors,
     events,
     containers,
+    volumes,
     execs,
     health: new HealthMonitor(containers, execs, events),
     commit: (c, o) => commitContainer({ containers: containers!, images: imageService, snapshots, local: deps }, c, o),

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MountSchema } from "./mounts.ts";
 
 /*
  * A container's create configuration in the Docker Engine API's shape (Config + HostConfig), so the
@@ -59,6 +60,11 @@ export const HostConfigSchema = z.object({
   NetworkMode: z.string().max(256).optional(),
   OomKillDisable: z.boolean().optional(),
   LogConfig: LogConfigSchema.optional(),
+  /** `-v src:dst[:mode]` strings, parsed by the agent with Docker's rules and messages. */
+  Binds: z.array(z.string().max(8192)).max(256).nullable().optional(),
+  Mounts: z.array(MountSchema).max(256).nullable().optional(),
+  /** `--tmpfs /path:options`. */
+  Tmpfs: z.record(z.string().max(4096), z.string().max(1024)).nullable().optional(),
 });
 
 export const ContainerConfigSchema = z.object({
@@ -80,6 +86,8 @@ export const ContainerConfigSchema = z.object({
   StopSignal: Signal.optional(),
   StopTimeout: Int(-1, 86_400).nullable().optional(),
   Healthcheck: HealthcheckSchema.nullable().optional(),
+  /** Anonymous volumes, as an image's VOLUME: `{"/data": {}}`. */
+  Volumes: z.record(z.string().max(4096), z.object({})).nullable().optional(),
   ExposedPorts: z.record(z.string().regex(/^\d{1,5}(\/(tcp|udp|sctp))?$/), z.object({})).nullable().optional(),
   HostConfig: HostConfigSchema.default({}),
 });

@@ -3,3 +3,4 @@ export * from "./frames.ts";
 export * from "./join.ts";
 export * from "./commands.ts";
 export * from "./containers.ts";
+export * from "./mounts.ts";

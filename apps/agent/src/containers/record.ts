@@ -1,4 +1,5 @@
 import type { ContainerConfig } from "@berth/protocol";
+import type { MountPoint } from "./mounts.ts";
 
 export type ContainerStatus = "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead";
 
@@ -62,6 +63,8 @@ export interface ContainerRecord {
   healthcheck: HealthcheckConfig | null;
   /** PID of the conmon supervising the current run. */
   conmonPid: number;
+  /** Volumes, binds and tmpfs mounts, resolved at create (absent in records from before volumes). */
+  mounts?: MountPoint[];
 }
 
 export const ZERO_TIME = "0001-01-01T00:00:00Z";

@@ -26,6 +26,8 @@ import { generateName } from "./names.ts";
 import { newState, ZERO_TIME, type ContainerRecord, type HealthcheckConfig } from "./record.ts";
 import { nextRestartDelay, shouldRestart } from "./restart-policy.ts";
 import { ContainerStore } from "./store.ts";
+import { ociMounts, planMounts, prepareMounts, type MountPoint } from "./mounts.ts";
+import type { VolumeService } from "../volumes/service.ts";
 
 export interface ContainerServiceOptions {
   stateDir: string;
@@ -39,6 +41,7 @@ export interface ContainerServiceOptions {
   cgroupParent?: string;
   /** Host path of a static init for `Init: true`. */
   initPath?: string;
+  volumes: VolumeService;
 }
 
 export type WaitCondition = "not-running" | "next-exit" | "removed";
@@ -262,11 +265,13 @@ export class ContainerService {
 
     const finalName = wanted ?? generateName((n) => this.store.all().some((r) => r.name === n));
     const top = img.layers[img.layers.length - 1]?.chainId;
+    const mounts = planMounts(config, imgCfg.Volumes ?? undefined, this.o.volumes);
     mkdirSync(this.dir(id), { recursive: true, mode: 0o700 });
     try {
       await this.o.snapshots.prepare(this.snapshotKey(id), top);
     } catch (e) {
       rmSync(this.dir(id), { recursive: true, force: true });
+      this.removeAnonymousVolumes(mounts);
       throw e;
     }
     const rec: ContainerRecord = {
@@ -288,6 +293,7 @@ export class ContainerService {
       restartCount: 0,
       manuallyStopped: false,
       conmonPid: 0,
+      mounts,
     };
     this.store.save(rec);
     this.event("create", rec);
@@ -333,6 +339,7 @@ export class ContainerService {
       const host = rec.config.HostConfig;
       const network = this.networkOf(host);
       const etc = this.writeEtcFiles(rec, network);
+      if (await prepareMounts(rec.mounts ?? [], rootfs, this.o.volumes)) this.store.save(rec);
       const env = mergeEnv([`HOSTNAME=${rec.hostname}`], rec.config.Tty ? ["TERM=xterm"] : [], rec.env);
       if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${user.home}`);
       const spec = buildSpec({
@@ -345,7 +352,7 @@ export class ContainerService {
         host,
         cgroupsPath: `${this.cgroupParent}/${id}`,
         network,
-        mounts: etc,
+        mounts: [...etc, ...ociMounts(rec.mounts ?? [])],
         nofileHard: this.nofileHard,
         ...(this.o.initPath ? { initPath: this.o.initPath } : {}),
       });
@@ -509,7 +516,8 @@ export class ContainerService {
 
     if (this.suppressPolicy.has(id) || this.closed) return;
     if (rec.config.HostConfig.AutoRemove) {
-      await this.remove(id, { force: true }).catch(() => undefined);
+      // `--rm` takes the container's anonymous volumes with it, as Docker does.
+      await this.remove(id, { force: true, volumes: true }).catch(() => undefined);
       return;
     }
     if (shouldRestart(rec.config.HostConfig, code, rec.restartCount, rec.manuallyStopped)) {
@@ -690,7 +698,41 @@ export class ContainerService {
     this.event("unpause", rec);
   }
 
-  async remove(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+  /** Removes the anonymous volumes of a container that is gone (`docker rm -v`, `--rm`). */
+  private removeAnonymousVolumes(mounts: MountPoint[] | undefined): void {
+    for (const m of mounts ?? []) {
+      if (m.Type !== "volume" || !m.Anonymous) continue;
+      try {
+        this.o.volumes.remove(m.Name);
+      } catch {
+        // Still used by another container, or already gone: kept, as Docker keeps it.
+      }
+    }
+  }
+
+  /** IDs of the containers that mount volume `name`, running or not. */
+  volumeUsers(name: string): string[] {
+    return this.store
+      .all()
+      .filter((r) => r.mounts?.some((m) => m.Type === "volume" && m.Name === name))
+      .map((r) => r.id);
+  }
+
+  /** Docker's Mounts of list and inspect. */
+  private dockerMounts(r: ContainerRecord): Array<Record<string, unknown>> {
+    return (r.mounts ?? []).map((m) => ({
+      Type: m.Type,
+      ...(m.Type === "volume" ? { Name: m.Name } : {}),
+      Source: m.Source,
+      Destination: m.Destination,
+      ...(m.Type === "volume" ? { Driver: m.Driver } : {}),
+      Mode: m.Mode,
+      RW: m.RW,
+      Propagation: m.Propagation,
+    }));
+  }
+
+  async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const rec = this.get(ref);
     if (rec.state.Status === "removing") return;
     if (this.isRunning(rec)) {
@@ -718,6 +760,7 @@ export class ContainerService {
     this.store.delete(rec.id);
     this.restartDelay.delete(rec.id);
     this.attachHub.drop(rec.id);
+    if (opts.volumes) this.removeAnonymousVolumes(rec.mounts);
     this.event("destroy", rec);
     this.wake(rec.id, ["removed", "not-running", "next-exit"], rec.state.ExitCode);
   }
@@ -862,7 +905,7 @@ export class ContainerService {
         Labels: r.config.Labels ?? {},
         HostConfig: { NetworkMode: r.config.HostConfig.NetworkMode ?? "none" },
         NetworkSettings: { Networks: {} },
-        Mounts: [],
+        Mounts: this.dockerMounts(r),
       }));
   }
 
@@ -951,7 +994,7 @@ export class ContainerService {
         LogConfig: { Type: host.LogConfig?.Type || "json-file", Config: host.LogConfig?.Config ?? {} },
       },
       GraphDriver: { Name: "overlay", Data: { MergedDir: this.rootfs(r.id) } },
-      Mounts: [],
+      Mounts: this.dockerMounts(r),
       Config: {
         Hostname: r.hostname,
         Domainname: c.Domainname ?? "",

@@ -1,0 +1,116 @@
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, statSync } from "node:fs";
+import { promisify } from "node:util";
+import { fromMount, fromTmpfs, MountSpecError, parseBind, type ContainerConfig, type ParsedMount } from "@berth/protocol";
+import type { OciMount } from "../runtime/spec.ts";
+import { ANONYMOUS_LABEL, type VolumeService } from "../volumes/service.ts";
+import { ContainerError } from "./errors.ts";
+import { resolveInRoot } from "./root-path.ts";
+
+const run = promisify(execFile);
+
+/** A container's mount as persisted on its record and shown by inspect (Docker's MountPoint). */
+export interface MountPoint {
+  Type: "bind" | "volume" | "tmpfs";
+  /** Volume name ("" otherwise). */
+  Name: string;
+  /** Host path: the bind source or the volume's data dir ("" for tmpfs). */
+  Source: string;
+  Destination: string;
+  RW: boolean;
+  Mode: string;
+  Propagation: string;
+  Driver: string;
+  /** The image's content at Destination goes into the volume at the next start, if the volume is empty. */
+  CopyUp: boolean;
+  Anonymous: boolean;
+  Tmpfs?: { sizeBytes?: number; mode?: number };
+}
+
+/**
+ * Every mount of a new container from its create config and its image's VOLUMEs: Binds (`-v`),
+ * Mounts (`--mount`), Tmpfs (`--tmpfs`), then anonymous volumes for Config.Volumes and the
+ * image's VOLUMEs that nothing else covers. Named and anonymous volumes are created here, as
+ * Docker does at create; a bind source that is missing is created for `-v` and refused for `--mount`.
+ */
+export function planMounts(config: ContainerConfig, imageVolumes: Record<string, unknown> | undefined, volumes: VolumeService): MountPoint[] {
+  const host = config.HostConfig;
+  const parsed: ParsedMount[] = [];
+  try {
+    for (const b of host.Binds ?? []) parsed.push(parseBind(b));
+    for (const m of host.Mounts ?? []) parsed.push(fromMount(m));
+    for (const [target, opts] of Object.entries(host.Tmpfs ?? {})) parsed.push(fromTmpfs(target, opts));
+  } catch (e) {
+    if (e instanceof MountSpecError) throw new ContainerError(e.message, "INVALID");
+    throw e;
+  }
+  const seen = new Set<string>();
+  for (const p of parsed) {
+    if (seen.has(p.target)) throw new ContainerError(`Duplicate mount point: ${p.target}`, "INVALID");
+    seen.add(p.target);
+  }
+  // VOLUME paths of the create config and the image become anonymous volumes unless mounted already.
+  for (const target of [...Object.keys(config.Volumes ?? {}), ...Object.keys(imageVolumes ?? {})]) {
+    const clean = `/${target.split("/").filter(Boolean).join("/")}`;
+    if (!target.startsWith("/") || clean === "/") throw new ContainerError(`invalid volume path '${target}': it must be absolute and not /`, "INVALID");
+    if (seen.has(clean)) continue;
+    seen.add(clean);
+    parsed.push({ type: "volume", source: "", target: clean, readOnly: false, propagation: "rprivate", noCopy: false, mode: "", createSource: false });
+  }
+  for (const p of parsed) {
+    if (p.type !== "bind") continue;
+    if (!existsSync(p.source)) {
+      if (!p.createSource) throw new ContainerError(`invalid mount config for type "bind": bind source path does not exist: ${p.source}`, "INVALID");
+      mkdirSync(p.source, { recursive: true, mode: 0o755 });
+    }
+  }
+  return parsed.map((p): MountPoint => {
+    const base = { Destination: p.target, RW: !p.readOnly, Mode: p.mode, CopyUp: false, Anonymous: false };
+    if (p.type === "bind") return { ...base, Type: "bind", Name: "", Source: p.source, Propagation: p.propagation, Driver: "" };
+    if (p.type === "tmpfs") return { ...base, Type: "tmpfs", Name: "", Source: "", Propagation: "", Driver: "", ...(p.tmpfs ? { Tmpfs: p.tmpfs } : {}) };
+    const anonymous = p.source === "";
+    const vol = volumes.create({ ...(anonymous ? {} : { Name: p.source }), Labels: anonymous ? { [ANONYMOUS_LABEL]: "" } : (p.volumeLabels ?? null) });
+    return { ...base, Type: "volume", Name: vol.Name, Source: vol.Mountpoint, Propagation: "", Driver: "local", CopyUp: !p.noCopy, Anonymous: anonymous };
+  });
+}
+
+/**
+ * Prepares the mounts of a container about to start: a named volume removed by force meanwhile
+ * is made again, and an empty volume receives the image's content at its path (Docker's copy-up,
+ * once). `rootfs` is the container's mounted root.
+ */
+export async function prepareMounts(points: MountPoint[], rootfs: string, volumes: VolumeService): Promise<boolean> {
+  let changed = false;
+  for (const p of points) {
+    if (p.Type !== "volume") continue;
+    if (!volumes.get(p.Name)) volumes.create({ Name: p.Name, Labels: p.Anonymous ? { [ANONYMOUS_LABEL]: "" } : null });
+    if (!p.CopyUp) continue;
+    p.CopyUp = false;
+    changed = true;
+    if (!volumes.isEmpty(p.Name)) continue;
+    const from = resolveInRoot(rootfs, p.Destination);
+    if (!from || !existsSync(from) || !statSync(from).isDirectory()) continue;
+    // cp -a keeps owners, modes, times, links and xattrs; `/.` copies the contents, dotfiles included.
+    await run("cp", ["-a", "--", `${from}/.`, `${volumes.mountpoint(p.Name)}/`]);
+  }
+  return changed;
+}
+
+/** The OCI mounts, parents before children (Docker sorts by path depth). */
+export function ociMounts(points: MountPoint[]): OciMount[] {
+  const depth = (p: string) => p.split("/").filter(Boolean).length;
+  return [...points]
+    .sort((a, b) => depth(a.Destination) - depth(b.Destination))
+    .map((p): OciMount => {
+      if (p.Type === "tmpfs") {
+        // Docker's tmpfs defaults; `exec`, `suid` or `dev` among the --tmpfs options lift one.
+        const given = p.Mode.split(",");
+        const opts = ["nosuid", "nodev", "noexec"].filter((o) => !given.includes(o.slice(2)));
+        if (p.Tmpfs?.sizeBytes) opts.push(`size=${p.Tmpfs.sizeBytes}`);
+        if (p.Tmpfs?.mode !== undefined) opts.push(`mode=${p.Tmpfs.mode.toString(8)}`);
+        if (!p.RW) opts.push("ro");
+        return { destination: p.Destination, type: "tmpfs", source: "tmpfs", options: opts };
+      }
+      return { destination: p.Destination, type: "bind", source: p.Source, options: ["rbind", p.RW ? "rw" : "ro", p.Propagation || "rprivate"] };
+    });
+}
