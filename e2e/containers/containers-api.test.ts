@@ -109,6 +109,24 @@ test("Docker's errors come back as clear API errors; bad input is refused before
   await owner.trpc.containers.remove.mutate({ hostId, id: "taken" });
 });
 
+test("volumes through tRPC: create, mount, in use, remove; viewers only read", { timeout: 60_000 }, async () => {
+  const vol = await owner.trpc.volumes.create.mutate({ hostId, name: "api-data", labels: { app: "web" } });
+  assert.equal(vol.Name, "api-data");
+  const { Id } = await owner.trpc.containers.run.mutate({ hostId, config: { Image: "busybox", Cmd: ["sh", "-c", "echo kept > /data/f"], HostConfig: { Binds: ["api-data:/data"] } } });
+  const listed = (await viewer.trpc.volumes.list.query({ hostId })).find((v) => v.Name === "api-data");
+  assert.deepEqual(listed?.UsedBy, [Id]);
+  assert.deepEqual(listed?.Labels, { app: "web" });
+  const inUse = await apiError(owner.trpc.volumes.remove.mutate({ hostId, name: "api-data" }));
+  assert.equal(inUse.code, "CONFLICT");
+  assert.equal(inUse.message, `remove api-data: volume is in use - [${Id}]`);
+  assert.equal((await apiError(viewer.trpc.volumes.create.mutate({ hostId, name: "nope" }))).code, "FORBIDDEN");
+  assert.equal((await apiError(owner.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { Binds: ["api-data:/d:bogus"] } } }))).message, "invalid mode: bogus");
+  await waitFor("the container to exit", async () => ((await owner.trpc.containers.inspect.query({ hostId, id: Id })).State as { Status: string }).Status === "exited" || null);
+  await owner.trpc.containers.remove.mutate({ hostId, id: Id });
+  await owner.trpc.volumes.remove.mutate({ hostId, name: "api-data" });
+  assert.equal((await apiError(owner.trpc.volumes.inspect.query({ hostId, name: "api-data" }))).code, "NOT_FOUND");
+});
+
 test("viewers read containers but never change them", async () => {
   assert.ok(Array.isArray(await viewer.trpc.containers.list.query({ hostId })));
   for (const call of [

@@ -8,6 +8,7 @@ import { parsePlatform } from "./registry/media-types.ts";
 import { parseReference, ReferenceError } from "./registry/reference.ts";
 import { ImageError } from "./images/errors.ts";
 import { ContainerError } from "./containers/errors.ts";
+import { VolumeError } from "./volumes/errors.ts";
 import { pushImage } from "./images/push.ts";
 import type { AgentRuntime } from "./runtime.ts";
 import { AGENT_VERSION } from "./version.ts";
@@ -26,6 +27,7 @@ function asCommandError(e: unknown): unknown {
   if (e instanceof ZodError) return new CommandError(`invalid arguments: ${e.issues.map((i) => `${i.path.join(".") || "args"}: ${i.message}`).join("; ")}`, "INVALID");
   if (e instanceof ImageError) return new CommandError(e.message, e.code);
   if (e instanceof ContainerError) return new CommandError(e.message, e.code);
+  if (e instanceof VolumeError) return new CommandError(e.message, e.code);
   if (e instanceof ReferenceError) return new CommandError(e.message, "INVALID");
   if (e instanceof RegistryError) return new CommandError(e.message, "REGISTRY");
   return e;
@@ -95,6 +97,11 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
     handler("containers.rename", async (a) => ok(rt.containers.rename(a.id, a.name))),
     handler("containers.update", (a) => rt.containers.update(a.id, a.hostConfig)),
     handler("containers.inspect", async (a) => rt.containers.inspect(a.id)),
+    handler("volumes.list", async (a) => rt.volumes.list({ ...(a.dangling !== undefined ? { dangling: a.dangling } : {}), ...(a.label ? { label: a.label } : {}) }).map((v) => ({ ...v, UsedBy: rt.containers.volumeUsers(v.Name) }))),
+    handler("volumes.create", async (a) => rt.volumes.create({ ...(a.name ? { Name: a.name } : {}), Labels: a.labels ?? null })),
+    handler("volumes.inspect", async (a) => ({ ...rt.volumes.inspect(a.name), UsedBy: rt.containers.volumeUsers(a.name) })),
+    handler("volumes.remove", async (a) => ok(rt.volumes.remove(a.name, { force: a.force }))),
+    handler("volumes.prune", async (a) => rt.volumes.prune({ all: a.all })),
     handler("containers.logs", async (a) => {
       const lines = [];
       let bytes = 0;

@@ -5,6 +5,7 @@ import { joinTokensRouter } from "./routers/join-tokens.ts";
 import { imagesRouter } from "./routers/images.ts";
 import { registriesRouter } from "./routers/registries.ts";
 import { containersRouter } from "./routers/containers.ts";
+import { volumesRouter } from "./routers/volumes.ts";
 
 export const appRouter = router({
   auth: authRouter,
@@ -13,6 +14,7 @@ export const appRouter = router({
   images: imagesRouter,
   registries: registriesRouter,
   containers: containersRouter,
+  volumes: volumesRouter,
 });
 
 export type AppRouter = typeof appRouter;

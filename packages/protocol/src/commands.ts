@@ -56,6 +56,12 @@ export const CommandArgs = {
   }),
   "containers.top": z.object({ id: Name }),
   "containers.stats": z.object({ id: Name }),
+
+  "volumes.list": z.object({ dangling: z.boolean().optional(), label: z.array(z.string().max(1024)).max(32).optional() }).default({}),
+  "volumes.create": z.object({ name: z.string().max(255).optional(), labels: z.record(z.string().max(1024), z.string().max(65_536)).optional() }),
+  "volumes.inspect": z.object({ name: Name }),
+  "volumes.remove": z.object({ name: Name, force: z.boolean().default(false) }),
+  "volumes.prune": z.object({ all: z.boolean().default(false) }).default({ all: false }),
 } as const;
 
 export type CommandName = keyof typeof CommandArgs;
