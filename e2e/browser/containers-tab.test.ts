@@ -38,6 +38,11 @@ test("run a container from the Containers tab, see its logs and inspect, stop an
   await dialog.getByLabel("Environment").fill("GREETING=hi there");
   await dialog.getByLabel("Memory limit").fill("64");
   await dialog.getByLabel("Restart policy").selectOption("unless-stopped");
+  // A bad mount is caught in the dialog with Docker's message; the fixed one creates a volume.
+  await dialog.getByLabel("Mounts").fill("webdata:/data:bogus");
+  await dialog.getByRole("button", { name: "Run" }).click();
+  await dialog.getByText("Mounts: invalid mode: bogus").waitFor();
+  await dialog.getByLabel("Mounts").fill("webdata:/data");
   await dialog.getByRole("button", { name: "Run" }).click();
   await dialog.waitFor({ state: "detached", timeout: 30_000 });
 
@@ -52,10 +57,24 @@ test("run a container from the Containers tab, see its logs and inspect, stop an
   assert.match(inspect, /"Memory": 67108864/);
   await page.screenshot({ path: join(process.cwd(), "test-results", "container-detail.png") });
 
+  // The Volumes tab shows the new volume and who uses it.
   await page.getByRole("link", { name: "← Containers" }).click();
+  await page.getByRole("link", { name: "Volumes" }).click();
+  const vol = page.locator('[data-testid="volume-row"][data-name="webdata"]');
+  await vol.waitFor({ timeout: 20_000 });
+  await vol.getByTestId("volume-used-by").getByRole("link", { name: "web1" }).waitFor();
+
+  await page.getByRole("link", { name: "Containers" }).click();
   await row.getByRole("button", { name: "Stop" }).click();
   await waitFor("stopped", async () => (await row.getAttribute("data-state")) === "exited", 30_000);
   page.once("dialog", (d) => void d.accept());
   await row.getByRole("button", { name: "Remove" }).click();
   await waitFor("removed", async () => (await row.count()) === 0, 15_000);
+
+  // Unused now, the volume can go.
+  await page.getByRole("link", { name: "Volumes" }).click();
+  await vol.getByText("unused").waitFor({ timeout: 20_000 });
+  page.once("dialog", (d) => void d.accept());
+  await vol.getByRole("button", { name: "Remove" }).click();
+  await waitFor("volume removed", async () => (await vol.count()) === 0, 15_000);
 });

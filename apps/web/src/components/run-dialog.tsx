@@ -4,10 +4,11 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "../client/trpc";
 import { Button, Dialog, ErrorBox } from "./ui";
 import { splitCommandLine } from "./command-line";
+import { parseBind, parseMountFlag, type Mount } from "@berth/protocol";
 
 const input = "w-full rounded-md border border-slate-300 px-3 py-1.5 text-sm";
 
-/** `docker run -d` from the browser: image, name, command, env, limits and restart policy. */
+/** `docker run -d` from the browser: image, name, command, env, mounts, limits and restart policy. */
 export function RunDialog({ hostId, onClose }: { hostId: string; onClose(): void }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -15,6 +16,7 @@ export function RunDialog({ hostId, onClose }: { hostId: string; onClose(): void
   const [name, setName] = useState("");
   const [command, setCommand] = useState("");
   const [env, setEnv] = useState("");
+  const [mounts, setMounts] = useState("");
   const [memoryMiB, setMemoryMiB] = useState("");
   const [cpus, setCpus] = useState("");
   const [restart, setRestart] = useState<"no" | "on-failure" | "always" | "unless-stopped">("no");
@@ -43,6 +45,21 @@ export function RunDialog({ hostId, onClose }: { hostId: string; onClose(): void
       setFormError(`Environment lines are KEY=value: "${bad}"`);
       return;
     }
+    // Each line is `-v` syntax (src:dst[:mode]) or `--mount` syntax (key=value,…), checked here with Docker's messages.
+    const binds: string[] = [];
+    const mountList: Mount[] = [];
+    for (const line of mounts.split("\n").map((l) => l.trim()).filter(Boolean)) {
+      try {
+        if (/^[a-z-]+=/.test(line)) mountList.push(parseMountFlag(line));
+        else {
+          parseBind(line);
+          binds.push(line);
+        }
+      } catch (e) {
+        setFormError(`Mounts: ${(e as Error).message}`);
+        return;
+      }
+    }
     const mem = memoryMiB.trim() ? Number(memoryMiB) : 0;
     const cpu = cpus.trim() ? Number(cpus) : 0;
     if (!Number.isFinite(mem) || mem < 0 || !Number.isFinite(cpu) || cpu < 0) {
@@ -60,6 +77,8 @@ export function RunDialog({ hostId, onClose }: { hostId: string; onClose(): void
           ...(mem ? { Memory: Math.round(mem * 1024 * 1024) } : {}),
           ...(cpu ? { NanoCpus: Math.round(cpu * 1e9) } : {}),
           RestartPolicy: { Name: restart, MaximumRetryCount: 0 },
+          ...(binds.length ? { Binds: binds } : {}),
+          ...(mountList.length ? { Mounts: mountList } : {}),
         },
       },
     });
@@ -89,6 +108,10 @@ export function RunDialog({ hostId, onClose }: { hostId: string; onClose(): void
         <label className="block text-sm">
           Environment (KEY=value, one per line)
           <textarea aria-label="Environment" className={`${input} font-mono`} rows={3} value={env} onChange={(e) => setEnv(e.target.value)} />
+        </label>
+        <label className="block text-sm">
+          Mounts (one per line: <code>volume:/path[:ro]</code>, <code>/host/path:/path</code> or <code>type=tmpfs,target=/tmp,tmpfs-size=64m</code>)
+          <textarea aria-label="Mounts" className={`${input} font-mono`} rows={2} value={mounts} onChange={(e) => setMounts(e.target.value)} placeholder="data:/var/lib/data" />
         </label>
         <div className="flex gap-3">
           <label className="block flex-1 text-sm">
