@@ -48,7 +48,19 @@ try {
     const child = spawn(
       process.execPath,
       ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...files.map((f) => relative(repoRoot, f))],
-      { cwd: repoRoot, stdio: "inherit", env: { ...process.env, BERTH_TEST_PG_ADMIN: admin, BERTH_TEST_TEMPLATE: TEMPLATE, LOG_LEVEL: process.env.LOG_LEVEL ?? "warn" } },
+      {
+        cwd: repoRoot,
+        stdio: "inherit",
+        env: {
+          ...process.env,
+          BERTH_TEST_PG_ADMIN: admin,
+          BERTH_TEST_TEMPLATE: TEMPLATE,
+          LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
+          // Agents started by tests leave the machine's own network namespace alone: bridge
+          // networking is tested in the lab, in namespaces the test makes.
+          BERTH_NETWORKING: "0",
+        },
+      },
     );
     child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });

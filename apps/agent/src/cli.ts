@@ -46,7 +46,17 @@ async function runLink(stateDir: string, mirrors: string[]): Promise<never> {
     logger.error({ stateDir }, "this host has not joined a control plane; run `berth-agent join --url URL --token TOKEN`");
     process.exit(EX_CONFIG);
   }
-  const runtime = createRuntime(stateDir, { mirrors, ...(process.env.BERTH_CGROUP_PARENT ? { cgroupParent: process.env.BERTH_CGROUP_PARENT } : {}) });
+  // Bridge networking is on unless BERTH_NETWORKING=0 (then containers get `none` or `host`).
+  const networking = process.env.BERTH_NETWORKING !== "0";
+  const runtime = createRuntime(stateDir, { mirrors, ...(process.env.BERTH_CGROUP_PARENT ? { cgroupParent: process.env.BERTH_CGROUP_PARENT } : {}), ...(networking ? { networking: {} } : {}) });
+  if (runtime.networks) {
+    try {
+      await runtime.networks.init();
+    } catch (err) {
+      logger.fatal({ err }, "could not set up bridge networking (ip, nftables); BERTH_NETWORKING=0 runs the agent without it");
+      process.exit(1);
+    }
+  }
   // Re-adopt the containers that kept running while the agent was down before taking commands.
   await runtime.containers.init();
   runtime.health.start();

@@ -16,6 +16,7 @@ import { ExecService } from "./containers/exec.ts";
 import { HealthMonitor } from "./containers/health.ts";
 import { commitContainer, exportContainer, type CommitOptions } from "./containers/commit.ts";
 import { VolumeService } from "./volumes/service.ts";
+import { NetworkService } from "./network/service.ts";
 import type { Readable } from "node:stream";
 import { existsSync } from "node:fs";
 
@@ -25,6 +26,8 @@ export interface AgentRuntime {
   images: ImageService;
   containers: ContainerService;
   volumes: VolumeService;
+  /** Present when bridge networking is on. */
+  networks: NetworkService | undefined;
   execs: ExecService;
   health: HealthMonitor;
   events: EventLog;
@@ -43,6 +46,11 @@ export interface RuntimeOptions {
   runtime?: string;
   /** cgroupfs parent for this agent's containers (default /berth). */
   cgroupParent?: string;
+  /**
+   * Bridge networking (the default `bridge` network, user networks, nftables rules in this
+   * agent's network namespace). Off, containers get `none` or `host`. Call `networks.init()` first.
+   */
+  networking?: { defaultSubnet?: string };
 }
 
 /** Assembles the layers; call `containers.init()` then `health.start()` before serving. */
@@ -63,8 +71,12 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
   const imageService = new ImageService({ ...deps, inUse });
   const tini = "/usr/bin/tini-static";
   const volumes = new VolumeService({ stateDir, usersOf: (name) => containers?.volumeUsers(name) ?? [] });
+  const networks = opts.networking
+    ? new NetworkService({ stateDir, ...(opts.networking.defaultSubnet ? { defaultSubnet: opts.networking.defaultSubnet } : {}), endpointsOf: (id) => containers?.endpointsOn(id) ?? [] })
+    : undefined;
   containers = new ContainerService({
     volumes,
+    ...(networks ? { networks } : {}),
     stateDir,
     images: imageService,
     snapshots,
@@ -81,6 +93,7 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
     events,
     containers,
     volumes,
+    networks,
     execs,
     health: new HealthMonitor(containers, execs, events),
     commit: (c, o) => commitContainer({ containers: containers!, images: imageService, snapshots, local: deps }, c, o),

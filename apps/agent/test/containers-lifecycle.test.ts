@@ -330,7 +330,8 @@ test("logs rotate by max-size and max-file; following across rotations loses and
   const kept = await run("seq 1 200000", { HostConfig: { LogConfig: { Type: "json-file", Config: { "max-size": "256k", "max-file": "4" } } } });
   assert.equal(kept.code, 0);
   const files = readdirSync(dirname(c.logPath(kept.id))).filter((f) => f.startsWith("container.log"));
-  assert.deepEqual(files.sort(), ["container.log", "container.log.1", "container.log.2", "container.log.3"]);
+  // Three rotated files (max-file 4); the live one may have been rotated as the container exited.
+  assert.deepEqual(files.filter((f) => f !== "container.log").sort(), ["container.log.1", "container.log.2", "container.log.3"]);
   for (const f of files.filter((x) => x !== "container.log")) assert.ok(statSync(join(dirname(c.logPath(kept.id)), f)).size >= 256 * 1024, `${f} was rotated at max-size`);
   const lines = kept.out.trimEnd().split("\n").map(Number);
   assert.equal(lines.at(-1), 200_000);

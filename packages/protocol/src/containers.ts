@@ -90,6 +90,22 @@ export const ContainerConfigSchema = z.object({
   Volumes: z.record(z.string().max(4096), z.object({})).nullable().optional(),
   ExposedPorts: z.record(z.string().regex(/^\d{1,5}(\/(tcp|udp|sctp))?$/), z.object({})).nullable().optional(),
   HostConfig: HostConfigSchema.default({}),
+  /** Per-network settings: a static address and aliases (docker run --ip / --network-alias). */
+  NetworkingConfig: z
+    .object({
+      EndpointsConfig: z
+        .record(
+          z.string().max(256),
+          z.object({
+            IPAMConfig: z.object({ IPv4Address: z.string().max(64).optional() }).nullable().optional(),
+            Aliases: z.array(z.string().max(256).regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, "network aliases are DNS names")).max(64).nullable().optional(),
+          }),
+        )
+        .nullable()
+        .optional(),
+    })
+    .nullable()
+    .optional(),
 });
 
 /** Docker's container name rule. */

@@ -1,5 +1,6 @@
 import type { ContainerConfig } from "@berth/protocol";
 import type { MountPoint } from "./mounts.ts";
+import type { Endpoint, EndpointRequest } from "../network/service.ts";
 
 export type ContainerStatus = "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead";
 
@@ -65,6 +66,10 @@ export interface ContainerRecord {
   conmonPid: number;
   /** Volumes, binds and tmpfs mounts, resolved at create (absent in records from before volumes). */
   mounts?: MountPoint[];
+  /** Networks the container joins at start, by network ID, with what it asked for on each. */
+  networks?: Record<string, EndpointRequest>;
+  /** Its endpoints while it runs, by network ID (addresses are given at start and freed at exit). */
+  endpoints?: Record<string, Endpoint>;
 }
 
 export const ZERO_TIME = "0001-01-01T00:00:00Z";

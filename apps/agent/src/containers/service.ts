@@ -28,6 +28,7 @@ import { nextRestartDelay, shouldRestart } from "./restart-policy.ts";
 import { ContainerStore } from "./store.ts";
 import { ociMounts, planMounts, prepareMounts, type MountPoint } from "./mounts.ts";
 import type { VolumeService } from "../volumes/service.ts";
+import { NetworkError, type Endpoint, type EndpointRequest, type NetworkService } from "../network/service.ts";
 
 export interface ContainerServiceOptions {
   stateDir: string;
@@ -42,6 +43,8 @@ export interface ContainerServiceOptions {
   /** Host path of a static init for `Init: true`. */
   initPath?: string;
   volumes: VolumeService;
+  /** Bridge networking; without it containers get `none` (loopback only) or `host`. */
+  networks?: NetworkService;
 }
 
 export type WaitCondition = "not-running" | "next-exit" | "removed";
@@ -265,6 +268,7 @@ export class ContainerService {
 
     const finalName = wanted ?? generateName((n) => this.store.all().some((r) => r.name === n));
     const top = img.layers[img.layers.length - 1]?.chainId;
+    const networks = this.requestedNetworks(config);
     const mounts = planMounts(config, imgCfg.Volumes ?? undefined, this.o.volumes);
     mkdirSync(this.dir(id), { recursive: true, mode: 0o700 });
     try {
@@ -294,6 +298,7 @@ export class ContainerService {
       manuallyStopped: false,
       conmonPid: 0,
       mounts,
+      ...(networks ? { networks } : {}),
     };
     this.store.save(rec);
     this.event("create", rec);
@@ -304,9 +309,68 @@ export class ContainerService {
     return new ContainerError(`Conflict. The container name "/${name}" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.`, "CONFLICT");
   }
 
-  /** Networking beyond `host` and `none` arrives with the network layer; until then a container gets a private netns with loopback only. */
+  /** `host` shares the agent's network namespace; anything else gets its own (bridge endpoints are plumbed into it). */
   private networkOf(host: HostConfig): "host" | "private" {
     return host.NetworkMode === "host" ? "host" : "private";
+  }
+
+  /**
+   * The bridge networks a new container joins, by network ID: NetworkMode's (`bridge` when
+   * networking is on and none is given), with the endpoint settings asked for on it. null for
+   * `host` and `none`.
+   */
+  private requestedNetworks(config: ContainerConfig): Record<string, EndpointRequest> | null {
+    const mode = config.HostConfig.NetworkMode || (this.o.networks ? "bridge" : "none");
+    if (mode === "host" || mode === "none") {
+      if (Object.keys(config.NetworkingConfig?.EndpointsConfig ?? {}).some((k) => k !== mode)) throw new ContainerError(`container cannot be connected to other networks with network mode ${mode}`, "INVALID");
+      return null;
+    }
+    if (mode.startsWith("container:")) throw new ContainerError("sharing another container's network namespace (container:…) is not supported yet", "INVALID");
+    if (!this.o.networks) throw new ContainerError(`network ${mode} not found: bridge networking is not enabled on this agent`, "NOT_FOUND");
+    const out: Record<string, EndpointRequest> = {};
+    const add = (ref: string, req: EndpointRequest) => {
+      let net;
+      try {
+        net = this.o.networks!.get(ref);
+      } catch (e) {
+        if (e instanceof NetworkError) throw new ContainerError(e.message, e.code === "NOT_FOUND" ? "NOT_FOUND" : "INVALID");
+        throw e;
+      }
+      if (net.Driver !== "bridge") throw new ContainerError(`container cannot be connected to network ${net.Name} and another network`, "INVALID");
+      if (net.predefined && (req.IPAMConfig?.IPv4Address || req.Aliases?.length)) throw new ContainerError("user specified IP address and aliases are supported on user defined networks only", "INVALID");
+      out[net.Id] = req;
+    };
+    const endpoints = config.NetworkingConfig?.EndpointsConfig ?? {};
+    add(mode, endpoints[mode] ?? {});
+    for (const [ref, req] of Object.entries(endpoints)) if (ref !== mode) add(ref, req);
+    return out;
+  }
+
+  /** Addresses on every network of the container, before its start (they go in its /etc/hosts). */
+  private allocateEndpoints(rec: ContainerRecord): Endpoint[] {
+    const nets = this.o.networks;
+    if (!nets || !rec.networks) return [];
+    const endpoints: Endpoint[] = [];
+    try {
+      for (const [netId, req] of Object.entries(rec.networks)) endpoints.push(nets.allocate(netId, rec.id, req, `eth${endpoints.length}`, rec.name));
+    } catch (e) {
+      for (const ep of endpoints) nets.release(ep);
+      if (e instanceof NetworkError) throw new ContainerError(e.message, e.code === "NOT_FOUND" ? "NOT_FOUND" : e.code === "CONFLICT" ? "CONFLICT" : "INVALID");
+      throw e;
+    }
+    return endpoints;
+  }
+
+  private releaseEndpoints(rec: ContainerRecord): void {
+    for (const ep of Object.values(rec.endpoints ?? {})) this.o.networks?.release(ep);
+    rec.endpoints = {};
+  }
+
+  /** Containers with an endpoint on a network now (for network inspect and the in-use check). */
+  endpointsOn(networkId: string): Array<{ containerId: string; name: string; endpoint: Endpoint }> {
+    return this.store
+      .all()
+      .flatMap((r) => (r.endpoints?.[networkId] && this.isRunning(r) ? [{ containerId: r.id, name: r.name, endpoint: r.endpoints[networkId] }] : []));
   }
 
   // ---------------------------------------------------------------- start
@@ -338,6 +402,8 @@ export class ContainerService {
       const user = await resolveUser(rootfs, rec.user);
       const host = rec.config.HostConfig;
       const network = this.networkOf(host);
+      const endpoints = this.allocateEndpoints(rec);
+      rec.endpoints = Object.fromEntries(endpoints.map((e) => [e.NetworkID, e]));
       const etc = this.writeEtcFiles(rec, network);
       if (await prepareMounts(rec.mounts ?? [], rootfs, this.o.volumes)) this.store.save(rec);
       const env = mergeEnv([`HOSTNAME=${rec.hostname}`], rec.config.Tty ? ["TERM=xterm"] : [], rec.env);
@@ -381,6 +447,7 @@ export class ContainerService {
       });
       this.keepLogs(rec);
       rec.conmonPid = await readPidFile(conmonPidFile);
+      if (endpoints.length) await this.o.networks!.plumb(pid, endpoints);
       // Clients attached before the start see the output from its first byte.
       await this.attachHub.connectWaiting(id, bundle);
       await this.runc.start(id);
@@ -400,6 +467,7 @@ export class ContainerService {
       // A short-lived process may have exited before it was marked running: its exit file is there already.
       if (existsSync(join(this.exitDir, id))) void this.onExitFile(id);
     } catch (e) {
+      this.releaseEndpoints(rec);
       await this.runc.delete(id, true).catch(() => undefined);
       rmSync(join(this.exitDir, id), { force: true });
       await unmount(rootfs).catch(() => undefined);
@@ -420,6 +488,8 @@ export class ContainerService {
     const hostname = network === "host" ? readFileSync("/etc/hostname", "utf8").trim() || rec.hostname : rec.hostname;
     writeFileSync(join(d, "hostname"), `${hostname}\n`);
     const hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::0\tip6-localnet", "ff00::0\tip6-mcastprefix", "ff02::1\tip6-allnodes", "ff02::2\tip6-allrouters", ""];
+    // The container's own addresses name it, as Docker writes them.
+    for (const ep of Object.values(rec.endpoints ?? {})) hosts.splice(hosts.length - 1, 0, `${ep.IPAddress}\t${rec.hostname}`);
     writeFileSync(join(d, "hosts"), network === "host" ? readFileSync("/etc/hosts", "utf8") : hosts.join("\n"));
     let resolv = "";
     try {
@@ -509,6 +579,7 @@ export class ContainerService {
     const startedAt = Date.parse(rec.state.StartedAt);
     rec.state = { ...rec.state, Status: "exited", Pid: 0, ExitCode: code, OOMKilled: oom, Error: known?.error ?? "", FinishedAt: new Date().toISOString() };
     rec.conmonPid = 0;
+    this.releaseEndpoints(rec);
     this.store.save(rec);
     if (oom) this.event("oom", rec);
     this.event("die", rec, { exitCode: String(code) });
@@ -718,6 +789,45 @@ export class ContainerService {
       .map((r) => r.id);
   }
 
+  /** Docker's NetworkSettings.Networks: each network the container is on, with its endpoint while it runs. */
+  private dockerNetworks(r: ContainerRecord): Record<string, unknown> {
+    const nets = this.o.networks;
+    const out: Record<string, unknown> = {};
+    const mode = r.config.HostConfig.NetworkMode;
+    if (!r.networks && (mode === "host" || mode === "none" || !nets)) {
+      out[mode === "host" ? "host" : "none"] = { NetworkID: "", EndpointID: "", Gateway: "", IPAddress: "", IPPrefixLen: 0, MacAddress: "", Aliases: null };
+      return out;
+    }
+    for (const [netId, req] of Object.entries(r.networks ?? {})) {
+      let name: string;
+      try {
+        name = nets!.get(netId).Name;
+      } catch {
+        continue; // removed meanwhile
+      }
+      const ep = r.endpoints?.[netId];
+      out[name] = {
+        IPAMConfig: req.IPAMConfig ?? null,
+        Links: null,
+        Aliases: ep?.Aliases ?? req.Aliases ?? null,
+        NetworkID: netId,
+        EndpointID: ep?.EndpointID ?? "",
+        Gateway: ep?.Gateway ?? "",
+        IPAddress: ep?.IPAddress ?? "",
+        IPPrefixLen: ep?.IPPrefixLen ?? 0,
+        MacAddress: ep?.MacAddress ?? "",
+        DNSNames: ep ? ep.Aliases : null,
+      };
+    }
+    return out;
+  }
+
+  /** The top-level addresses of inspect's NetworkSettings, which Docker fills from the default bridge. */
+  private defaultBridgeSettings(r: ContainerRecord): Record<string, unknown> {
+    const bridge = Object.values(r.endpoints ?? {}).find((e) => this.o.networks?.all().find((n) => n.Id === e.NetworkID)?.predefined);
+    return { IPAddress: bridge?.IPAddress ?? "", IPPrefixLen: bridge?.IPPrefixLen ?? 0, Gateway: bridge?.Gateway ?? "", MacAddress: bridge?.MacAddress ?? "" };
+  }
+
   /** Docker's Mounts of list and inspect. */
   private dockerMounts(r: ContainerRecord): Array<Record<string, unknown>> {
     return (r.mounts ?? []).map((m) => ({
@@ -904,7 +1014,7 @@ export class ContainerService {
         Ports: [],
         Labels: r.config.Labels ?? {},
         HostConfig: { NetworkMode: r.config.HostConfig.NetworkMode ?? "none" },
-        NetworkSettings: { Networks: {} },
+        NetworkSettings: { Networks: this.dockerNetworks(r) },
         Mounts: this.dockerMounts(r),
       }));
   }
@@ -1018,7 +1128,7 @@ export class ContainerService {
         ...(c.StopTimeout !== undefined && c.StopTimeout !== null ? { StopTimeout: c.StopTimeout } : {}),
         ...(r.healthcheck ? { Healthcheck: r.healthcheck } : {}),
       },
-      NetworkSettings: { Networks: {}, Ports: {} },
+      NetworkSettings: { ...this.defaultBridgeSettings(r), Networks: this.dockerNetworks(r), Ports: {} },
     };
   }
 }

@@ -1,0 +1,50 @@
+import { execFile } from "node:child_process";
+
+/*
+ * iproute2 and nftables, run with argument arrays. Several `ip` commands go through one
+ * `ip -batch -` process (one process per step of a container's start matters for its latency);
+ * batch lines are split on whitespace by ip itself, never by a shell, and every value in them is
+ * one this layer generated or validated (interface names, addresses, prefixes).
+ */
+
+export class NetworkCommandError extends Error {
+  override name = "NetworkCommandError";
+}
+
+function run(cmd: string, args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { maxBuffer: 16 << 20, env: { ...process.env, LC_ALL: "C" } }, (err, stdout, stderr) => {
+      if (err) reject(new NetworkCommandError(`${cmd} ${args.join(" ")}: ${(stderr || err.message).trim()}`));
+      else resolve(stdout);
+    });
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+/** Runs `ip` commands in one process; in the network namespace of process `pid` when given. */
+export async function ipBatch(lines: string[], pid?: number): Promise<void> {
+  if (lines.length === 0) return;
+  for (const l of lines) if (/[\n;#]/.test(l)) throw new NetworkCommandError(`refusing an ip batch line: ${l}`);
+  const text = `${lines.join("\n")}\n`;
+  if (pid === undefined) await run("ip", ["-batch", "-"], text);
+  else await run("nsenter", [`--net=/proc/${pid}/ns/net`, "--", "ip", "-batch", "-"], text);
+}
+
+export async function ip(args: string[]): Promise<string> {
+  return run("ip", args);
+}
+
+/** Applies an nftables script atomically (`nft -f -`: all of it or nothing). */
+export async function nft(script: string): Promise<void> {
+  await run("nft", ["-f", "-"], script);
+}
+
+export async function nftList(args: string[]): Promise<string> {
+  return run("nft", args);
+}
+
+/** Interface names: at most 15 bytes, and only characters every tool accepts. */
+export function checkIfName(name: string): string {
+  if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(name)) throw new NetworkCommandError(`invalid interface name: ${name}`);
+  return name;
+}

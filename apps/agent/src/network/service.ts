@@ -1,0 +1,367 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../state/atomic-file.ts";
+import { overlaps, parseCidr, parseIp } from "./cidr.ts";
+import { checkIfName, ip, ipBatch, nft } from "./ip.ts";
+import { AddressPool, IpamError, normalizePool, pickFreeSubnet, type PoolConfig } from "./ipam.ts";
+import { renderRules, renderTeardown } from "./nft-rules.ts";
+
+/*
+ * Networks of one agent: the predefined `bridge` (bridge berth0), `host` and `none`, and
+ * user-defined bridges (br-<id>). A bridge network is a Linux bridge with the gateway address,
+ * IPAM over its subnet, and its part of the agent's nftables table (isolation from other
+ * networks, masquerade out unless internal). Containers join through veth pairs, plumbed into
+ * the container's network namespace after the runtime has created it and before it starts.
+ */
+
+export class NetworkError extends Error {
+  override name = "NetworkError";
+  constructor(
+    message: string,
+    readonly code: "NOT_FOUND" | "CONFLICT" | "INVALID" | "FORBIDDEN",
+  ) {
+    super(message);
+  }
+}
+
+export interface NetworkRecord {
+  Id: string;
+  Name: string;
+  Driver: "bridge" | "host" | "null";
+  Created: string;
+  Internal: boolean;
+  Attachable: boolean;
+  Labels: Record<string, string>;
+  Options: Record<string, string>;
+  /** bridge networks: the address pool, the Linux bridge and the address table. */
+  pool?: PoolConfig;
+  bridge?: string;
+  allocations: Record<string, string>;
+  predefined: boolean;
+}
+
+/** A container's wish for one network (HostConfig.NetworkMode / NetworkingConfig.EndpointsConfig). */
+export interface EndpointRequest {
+  Aliases?: string[] | null;
+  IPAMConfig?: { IPv4Address?: string } | null;
+}
+
+/** A container's place on one network while it runs (Docker's EndpointSettings). */
+export interface Endpoint {
+  NetworkID: string;
+  EndpointID: string;
+  Gateway: string;
+  IPAddress: string;
+  IPPrefixLen: number;
+  MacAddress: string;
+  Aliases: string[];
+  /** Name of the interface inside the container (eth0, eth1, …). */
+  ifname: string;
+  /** Host side of the veth pair. */
+  hostIf: string;
+}
+
+export interface CreateNetworkRequest {
+  Name: string;
+  Driver?: string;
+  Internal?: boolean;
+  Attachable?: boolean;
+  Labels?: Record<string, string> | null;
+  Options?: Record<string, string> | null;
+  IPAM?: { Driver?: string; Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> | null } | null;
+}
+
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+export interface NetworkServiceOptions {
+  stateDir: string;
+  /** The default bridge's subnet; by default the first of Docker's pools that no host route uses. */
+  defaultSubnet?: string;
+  /** Names of the containers attached to a network (for inspect and the in-use check). */
+  endpointsOf: (networkId: string) => Array<{ containerId: string; name: string; endpoint: Endpoint }>;
+}
+
+export class NetworkService {
+  private readonly dir: string;
+  private readonly byId = new Map<string, NetworkRecord>();
+
+  constructor(private readonly o: NetworkServiceOptions) {
+    this.dir = join(o.stateDir, "networks");
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    for (const f of readdirSync(this.dir)) {
+      if (!f.endsWith(".json")) continue;
+      try {
+        const rec = JSON.parse(readFileSync(join(this.dir, f), "utf8")) as NetworkRecord;
+        this.byId.set(rec.Id, rec);
+      } catch {
+        // unreadable: left on disk for an operator
+      }
+    }
+  }
+
+  /** Creates the predefined networks on first start, brings every bridge up, and renders the rules. */
+  async init(): Promise<void> {
+    if (!this.findByName("host")) this.save(this.predefined("host", "host"));
+    if (!this.findByName("none")) this.save(this.predefined("none", "null"));
+    if (!this.findByName("bridge")) {
+      const subnet = this.o.defaultSubnet ?? pickFreeSubnet([...(await hostRoutes()), ...this.subnets()]);
+      const rec = this.predefined("bridge", "bridge");
+      rec.pool = normalizePool({ subnet });
+      rec.bridge = "berth0";
+      this.save(rec);
+    }
+    writeFileSync("/proc/sys/net/ipv4/ip_forward", "1");
+    for (const n of this.byId.values()) if (n.Driver === "bridge") await this.bringUp(n);
+    await this.applyRules();
+  }
+
+  private predefined(name: string, driver: NetworkRecord["Driver"]): NetworkRecord {
+    return { Id: randomBytes(32).toString("hex"), Name: name, Driver: driver, Created: new Date().toISOString(), Internal: false, Attachable: false, Labels: {}, Options: {}, allocations: {}, predefined: true };
+  }
+
+  // ------------------------------------------------------------------ records
+
+  private save(rec: NetworkRecord): void {
+    writeFileAtomic(join(this.dir, `${rec.Id}.json`), JSON.stringify(rec));
+    this.byId.set(rec.Id, rec);
+  }
+
+  private findByName(name: string): NetworkRecord | undefined {
+    return [...this.byId.values()].find((n) => n.Name === name);
+  }
+
+  /** By full ID, exact name, or a unique ID prefix, as Docker resolves networks. */
+  get(ref: string): NetworkRecord {
+    const exact = this.byId.get(ref) ?? this.findByName(ref);
+    if (exact) return exact;
+    const hits = /^[0-9a-f]+$/.test(ref) ? [...this.byId.values()].filter((n) => n.Id.startsWith(ref)) : [];
+    if (hits.length === 1) return hits[0]!;
+    if (hits.length > 1) throw new NetworkError(`network ${ref} is ambiguous (${hits.length} matches found based on ID prefix)`, "INVALID");
+    throw new NetworkError(`network ${ref} not found`, "NOT_FOUND");
+  }
+
+  all(): NetworkRecord[] {
+    return [...this.byId.values()];
+  }
+
+  private subnets(): string[] {
+    return this.all().flatMap((n) => (n.pool ? [n.pool.subnet] : []));
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  async create(req: CreateNetworkRequest): Promise<{ Id: string; Warning: string }> {
+    if (!NAME.test(req.Name)) throw new NetworkError(`invalid network name "${req.Name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, "INVALID");
+    if (this.findByName(req.Name)) throw new NetworkError(`network with name ${req.Name} already exists`, "CONFLICT");
+    const driver = req.Driver || "bridge";
+    if (driver !== "bridge") throw new NetworkError(driver === "host" || driver === "null" ? `only one instance of "${driver}" network is allowed` : `could not find plugin ${driver} in v1 plugin registry: plugin not found`, driver === "host" || driver === "null" ? "FORBIDDEN" : "NOT_FOUND");
+    if (req.IPAM?.Driver && req.IPAM.Driver !== "default") throw new NetworkError(`IPAM driver ${req.IPAM.Driver} is not available (only default)`, "INVALID");
+    const configs = req.IPAM?.Config ?? [];
+    if (configs.length > 1) throw new NetworkError("only one IPv4 subnet per network is supported", "INVALID");
+    const want = configs[0];
+    const opts = req.Options ?? {};
+    for (const k of Object.keys(opts)) {
+      if (k !== "com.docker.network.bridge.name") throw new NetworkError(`network option ${k} is not supported`, "INVALID");
+    }
+    let pool: PoolConfig;
+    try {
+      pool = want?.Subnet ? normalizePool({ subnet: want.Subnet, ...(want.Gateway ? { gateway: want.Gateway } : {}), ...(want.IPRange ? { ipRange: want.IPRange } : {}) }) : normalizePool({ subnet: pickFreeSubnet([...(await hostRoutes()), ...this.subnets()]) });
+    } catch (e) {
+      if (e instanceof IpamError) throw new NetworkError(e.message, e.code === "CONFLICT" ? "CONFLICT" : "INVALID");
+      throw e;
+    }
+    const wanted = parseCidr(pool.subnet);
+    if (this.subnets().some((other) => overlaps(parseCidr(other), wanted))) throw new NetworkError("invalid pool request: Pool overlaps with other one on this address space", "FORBIDDEN");
+    const id = randomBytes(32).toString("hex");
+    const bridge = checkIfName(opts["com.docker.network.bridge.name"] ?? `br-${id.slice(0, 12)}`);
+    const rec: NetworkRecord = {
+      Id: id,
+      Name: req.Name,
+      Driver: "bridge",
+      Created: new Date().toISOString(),
+      Internal: Boolean(req.Internal),
+      Attachable: Boolean(req.Attachable),
+      Labels: { ...(req.Labels ?? {}) },
+      Options: { ...opts },
+      pool,
+      bridge,
+      allocations: {},
+      predefined: false,
+    };
+    this.save(rec);
+    try {
+      await this.bringUp(rec);
+      await this.applyRules();
+    } catch (e) {
+      this.byId.delete(id);
+      rmSync(join(this.dir, `${id}.json`), { force: true });
+      await ip(["link", "del", bridge]).catch(() => undefined);
+      throw e;
+    }
+    return { Id: id, Warning: "" };
+  }
+
+  async remove(ref: string): Promise<void> {
+    const rec = this.get(ref);
+    if (rec.predefined) throw new NetworkError(`${rec.Name} is a pre-defined network and cannot be removed`, "FORBIDDEN");
+    if (this.o.endpointsOf(rec.Id).length > 0) throw new NetworkError(`error while removing network: network ${rec.Name} id ${rec.Id} has active endpoints`, "FORBIDDEN");
+    this.byId.delete(rec.Id);
+    await this.applyRules();
+    if (rec.bridge) await ip(["link", "del", rec.bridge]).catch(() => undefined);
+    rmSync(join(this.dir, `${rec.Id}.json`), { force: true });
+  }
+
+  async prune(): Promise<{ NetworksDeleted: string[] }> {
+    const deleted: string[] = [];
+    for (const n of this.all()) {
+      if (n.predefined || this.o.endpointsOf(n.Id).length > 0) continue;
+      await this.remove(n.Id);
+      deleted.push(n.Name);
+    }
+    return { NetworksDeleted: deleted };
+  }
+
+  /** Docker's network inspect shape. */
+  inspect(ref: string): Record<string, unknown> {
+    const n = this.get(ref);
+    const containers: Record<string, unknown> = {};
+    for (const e of this.o.endpointsOf(n.Id)) {
+      containers[e.containerId] = { Name: e.name, EndpointID: e.endpoint.EndpointID, MacAddress: e.endpoint.MacAddress, IPv4Address: `${e.endpoint.IPAddress}/${e.endpoint.IPPrefixLen}`, IPv6Address: "" };
+    }
+    return {
+      Name: n.Name,
+      Id: n.Id,
+      Created: n.Created,
+      Scope: "local",
+      Driver: n.Driver,
+      EnableIPv6: false,
+      IPAM: { Driver: "default", Options: null, Config: n.pool ? [{ Subnet: n.pool.subnet, Gateway: n.pool.gateway, ...(n.pool.ipRange ? { IPRange: n.pool.ipRange } : {}) }] : [] },
+      Internal: n.Internal,
+      Attachable: n.Attachable,
+      Ingress: false,
+      ConfigFrom: { Network: "" },
+      ConfigOnly: false,
+      Containers: containers,
+      Options: n.bridge && n.predefined ? { "com.docker.network.bridge.name": n.bridge, "com.docker.network.bridge.default_bridge": "true" } : n.Options,
+      Labels: n.Labels,
+    };
+  }
+
+  list(): Array<Record<string, unknown>> {
+    return this.all().map((n) => this.inspect(n.Id));
+  }
+
+  // ------------------------------------------------------------------ endpoints
+
+  /** Gives a container an address on a bridge network (its static one if asked); called before the container starts. */
+  allocate(networkRef: string, containerId: string, req: EndpointRequest, ifname: string, containerName: string): Endpoint {
+    const n = this.get(networkRef);
+    if (n.Driver !== "bridge" || !n.pool || !n.bridge) throw new NetworkError(`container cannot be connected to network ${n.Name}`, "INVALID");
+    const pool = new AddressPool(n.pool, n.allocations, `${n.Name} (${n.Id.slice(0, 12)})`);
+    let address: string;
+    try {
+      address = pool.allocate(containerId, req.IPAMConfig?.IPv4Address || undefined);
+    } catch (e) {
+      if (e instanceof IpamError) throw new NetworkError(e.message, e.code);
+      throw e;
+    }
+    this.save(n);
+    const ipNum = parseIp(address);
+    const mac = ["02", "42", ...[ipNum >>> 24, (ipNum >>> 16) & 255, (ipNum >>> 8) & 255, ipNum & 255].map((b) => b.toString(16).padStart(2, "0"))].join(":");
+    const tag = createHash("sha256").update(`${containerId}/${n.Id}`).digest("hex");
+    return {
+      NetworkID: n.Id,
+      EndpointID: tag,
+      Gateway: n.pool.gateway,
+      IPAddress: address,
+      IPPrefixLen: pool.prefix,
+      MacAddress: mac,
+      // Docker's aliases on user networks: the ones asked for, plus the container's short ID.
+      Aliases: n.predefined ? [] : [...new Set([...(req.Aliases ?? []), containerName, containerId.slice(0, 12)])],
+      ifname,
+      hostIf: `vb${tag.slice(0, 11)}`,
+    };
+  }
+
+  /** Frees a container's address on a network (it stopped, or was disconnected). */
+  release(endpoint: Endpoint): void {
+    const n = this.byId.get(endpoint.NetworkID);
+    if (!n) return;
+    if (n.allocations[endpoint.IPAddress] !== undefined) {
+      delete n.allocations[endpoint.IPAddress];
+      this.save(n);
+    }
+  }
+
+  /**
+   * Plumbs a veth pair for each endpoint: the host side on the network's bridge, the other side
+   * moved into the namespace of process `pid` (the created, not yet started container) as ethN,
+   * addressed, and the default route through the first endpoint's gateway that is not internal.
+   */
+  async plumb(pid: number, endpoints: Endpoint[]): Promise<void> {
+    const host: string[] = [];
+    const inside: string[] = ["link set lo up"];
+    let routed = false;
+    for (const e of endpoints) {
+      const n = this.byId.get(e.NetworkID);
+      if (!n?.bridge) continue;
+      const peer = `vc${e.hostIf.slice(2)}`;
+      host.push(`link add ${checkIfName(e.hostIf)} type veth peer name ${checkIfName(peer)}`, `link set ${e.hostIf} master ${checkIfName(n.bridge)} up`, `link set ${peer} netns ${pid}`);
+      inside.push(`link set ${peer} name ${checkIfName(e.ifname)}`, `link set ${e.ifname} address ${e.MacAddress}`, `addr add ${e.IPAddress}/${e.IPPrefixLen} dev ${e.ifname}`, `link set ${e.ifname} up`);
+      if (!routed && !n.Internal) {
+        inside.push(`route add default via ${e.Gateway} dev ${e.ifname}`);
+        routed = true;
+      }
+    }
+    await ipBatch(host);
+    await ipBatch(inside, pid);
+  }
+
+  /** Removes a container's veth on one network while it runs (disconnect); its peer goes with it. */
+  async unplumb(endpoint: Endpoint): Promise<void> {
+    await ip(["link", "del", checkIfName(endpoint.hostIf)]).catch(() => undefined);
+  }
+
+  // ------------------------------------------------------------------ host side
+
+  private async bringUp(n: NetworkRecord): Promise<void> {
+    if (!n.bridge || !n.pool) return;
+    const br = checkIfName(n.bridge);
+    const prefix = parseCidr(n.pool.subnet).prefix;
+    // Not /sys/class/net: /sys shows the namespace it was mounted in, which need not be the agent's.
+    await ip(["link", "add", br, "type", "bridge"]).catch((e: Error) => {
+      if (!/File exists/.test(e.message)) throw e;
+    });
+    await ip(["addr", "replace", `${n.pool.gateway}/${prefix}`, "dev", br]);
+    await ip(["link", "set", br, "up"]);
+  }
+
+  async applyRules(): Promise<void> {
+    const bridges = this.all().filter((n) => n.Driver === "bridge" && n.bridge && n.pool);
+    await nft(bridges.length ? renderRules(bridges.map((n) => ({ bridge: n.bridge!, subnet: n.pool!.subnet, internal: n.Internal }))) : renderTeardown());
+  }
+}
+
+/** Destinations of the host's IPv4 routes (not the default route), so new subnets avoid them. */
+async function hostRoutes(): Promise<string[]> {
+  const out = await ip(["-4", "route", "show", "table", "all"]);
+  const routes: string[] = [];
+  for (const line of out.split("\n")) {
+    const dest = line.trim().split(/\s+/)[0] ?? "";
+    const m = /^(?:(?:local|broadcast|unicast)\s+)?(\d+\.\d+\.\d+\.\d+)(\/\d+)?$/.exec(dest);
+    if (m) routes.push(`${m[1]}${m[2] ?? "/32"}`);
+  }
+  // `local 10.0.0.5 dev …` lines start with the type; take their address too.
+  for (const line of out.split("\n")) {
+    const m = /^(?:local|broadcast)\s+(\d+\.\d+\.\d+\.\d+)/.exec(line.trim());
+    if (m) routes.push(`${m[1]}/32`);
+  }
+  return routes.filter((r) => {
+    try {
+      return parseCidr(r).prefix > 0;
+    } catch {
+      return false;
+    }
+  });
+}

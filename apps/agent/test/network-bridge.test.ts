@@ -1,0 +1,95 @@
+// Bridge networks in the lab: an agent in a lab host's network namespace (never the machine's),
+// real bridges, veths and nftables. Containers on one network reach each other; across networks
+// they are blocked; addresses are reused after removal and survive an agent restart; removing
+// everything restores the agent's nftables table to its starting state.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { createLab, type Lab } from "../../../e2e/support/lab.ts";
+import { removeCgroupParent } from "./support/busybox-runtime.ts";
+import { startLabRuntime, type LabRuntime } from "./support/lab-runtime.ts";
+
+const run = promisify(execFile);
+let lab: Lab;
+let agent: LabRuntime;
+const stateDir = mkdtempSync(join(tmpdir(), "berth-net-"));
+const cgroupParent = `/berth-net-test-${process.pid}`;
+let netns: string;
+
+async function rules(): Promise<string> {
+  return (await run("nsenter", [`--net=/run/netns/${netns}`, "--", "nft", "list", "ruleset"])).stdout;
+}
+
+before(async () => {
+  lab = await createLab(1);
+  netns = lab.hosts[0]!.netns;
+  agent = await startLabRuntime(netns, stateDir, cgroupParent, "10.88.0.0/24", true);
+});
+
+after(async () => {
+  try {
+    for (const c of (await agent.call<Array<{ Id: string }>>("containers", "list", { all: true }).catch(() => []))) await agent.call("containers", "remove", c.Id, { force: true }).catch(() => undefined);
+    await agent.kill();
+  } finally {
+    await lab.destroy();
+    removeCgroupParent(cgroupParent);
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
+
+const ipOf = async (id: string, net: string) => ((await agent.call<{ NetworkSettings: { Networks: Record<string, { IPAddress: string }> } }>("containers", "inspect", id)).NetworkSettings.Networks[net]!.IPAddress);
+
+async function detached(name: string, net: string, cmd: string[], extra: Record<string, unknown> = {}): Promise<string> {
+  const { Id } = await agent.call<{ Id: string }>("containers", "create", { Image: "busybox", Cmd: cmd, HostConfig: { NetworkMode: net }, ...extra }, name);
+  await agent.call("containers", "start", Id);
+  return Id;
+}
+
+test("one network: ping and HTTP between containers; across networks: blocked", { timeout: 120_000 }, async () => {
+  const start = await rules();
+  assert.match(start, /table ip berth/);
+  await agent.call("networks", "create", { Name: "n1" });
+  await agent.call("networks", "create", { Name: "n2", IPAM: { Config: [{ Subnet: "10.77.0.0/24" }] } });
+  const web = await detached("web", "n1", ["sh", "-c", "mkdir /www && echo hello from web > /www/index.html && httpd -f -p 80 -h /www"]);
+  const webIp = await ipOf(web, "n1");
+  assert.match(webIp, /^\d+\.\d+\.\d+\.2$/, "the first address after the gateway");
+  const ping = await agent.run({ Cmd: ["ping", "-c", "1", "-W", "2", webIp], HostConfig: { NetworkMode: "n1", CapAdd: ["NET_RAW"] } });
+  assert.equal(ping.code, 0, ping.out);
+  const http = await agent.run({ Cmd: ["wget", "-q", "-O", "-", `http://${webIp}/`], HostConfig: { NetworkMode: "n1" } });
+  assert.deepEqual(http, { code: 0, out: "hello from web\n" });
+  const blocked = await agent.run({ Cmd: ["ping", "-c", "1", "-W", "2", webIp], HostConfig: { NetworkMode: "n2", CapAdd: ["NET_RAW"] } });
+  assert.notEqual(blocked.code, 0, "another network cannot reach it");
+  const n2 = await agent.call<{ IPAM: { Config: Array<{ Subnet: string; Gateway: string }> } }>("networks", "inspect", "n2");
+  assert.deepEqual(n2.IPAM.Config, [{ Subnet: "10.77.0.0/24", Gateway: "10.77.0.1" }]);
+  const n1 = await agent.call<{ Containers: Record<string, { Name: string; IPv4Address: string }> }>("networks", "inspect", "n1");
+  assert.equal(n1.Containers[web]?.Name, "web");
+  await assert.rejects(agent.call("networks", "remove", "n1"), /has active endpoints/);
+  await assert.rejects(agent.call("networks", "create", { Name: "n1" }), { message: "network with name n1 already exists" });
+  await assert.rejects(agent.call("networks", "remove", "bridge"), { message: "bridge is a pre-defined network and cannot be removed" });
+
+  // A static address; then the address of a removed container is given out again.
+  const fixed = await detached("fixed", "n2", ["sleep", "1000"], { NetworkingConfig: { EndpointsConfig: { n2: { IPAMConfig: { IPv4Address: "10.77.0.50" } } } } });
+  assert.equal(await ipOf(fixed, "n2"), "10.77.0.50");
+  await assert.rejects(detached("clash", "n2", ["true"], { NetworkingConfig: { EndpointsConfig: { n2: { IPAMConfig: { IPv4Address: "10.77.0.50" } } } } }), /Address already in use/);
+  await agent.call("containers", "remove", "clash", { force: true });
+  await agent.call("containers", "remove", web, { force: true });
+  const again = await detached("again", "n1", ["sleep", "1000"]);
+  assert.equal(await ipOf(again, "n1"), webIp, "the freed address is reused");
+
+  // IPAM survives an agent restart: the running containers keep their addresses, new ones get others.
+  await agent.kill();
+  agent = await startLabRuntime(netns, stateDir, cgroupParent, "10.88.0.0/24", false);
+  const other = await detached("other", "n1", ["sleep", "1000"]);
+  assert.notEqual(await ipOf(other, "n1"), webIp);
+  const stillUp = await agent.run({ Cmd: ["ping", "-c", "1", "-W", "2", webIp], HostConfig: { NetworkMode: "n1", CapAdd: ["NET_RAW"] } });
+  assert.equal(stillUp.code, 0, "the re-adopted container is still reachable");
+
+  for (const id of [fixed, again, other]) await agent.call("containers", "remove", id, { force: true });
+  await agent.call("networks", "remove", "n1");
+  await agent.call("networks", "remove", "n2");
+  assert.equal(await rules(), start, "the nftables ruleset is back to its starting state");
+});
