@@ -72,7 +72,7 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
   const tini = "/usr/bin/tini-static";
   const volumes = new VolumeService({ stateDir, usersOf: (name) => containers?.volumeUsers(name) ?? [] });
   const networks = opts.networking
-    ? new NetworkService({ stateDir, ...(opts.networking.defaultSubnet ? { defaultSubnet: opts.networking.defaultSubnet } : {}), endpointsOf: (id) => containers?.endpointsOn(id) ?? [] })
+    ? new NetworkService({ stateDir, ...(opts.networking.defaultSubnet ? { defaultSubnet: opts.networking.defaultSubnet } : {}), endpointsOf: (id) => containers?.endpointsOn(id) ?? [], portsOf: () => containers?.publishedPorts() ?? [] })
     : undefined;
   containers = new ContainerService({
     volumes,

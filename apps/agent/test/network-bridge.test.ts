@@ -20,12 +20,21 @@ const stateDir = mkdtempSync(join(tmpdir(), "berth-net-"));
 const cgroupParent = `/berth-net-test-${process.pid}`;
 let netns: string;
 
+/** curl from inside a lab namespace: the body, or "" when the connection fails. */
+async function curl(ns: string, url: string): Promise<string> {
+  try {
+    return (await run("nsenter", [`--net=/run/netns/${ns}`, "--", "curl", "-s", "--max-time", "3", url])).stdout;
+  } catch {
+    return "";
+  }
+}
+
 async function rules(): Promise<string> {
   return (await run("nsenter", [`--net=/run/netns/${netns}`, "--", "nft", "list", "ruleset"])).stdout;
 }
 
 before(async () => {
-  lab = await createLab(1);
+  lab = await createLab(2);
   netns = lab.hosts[0]!.netns;
   agent = await startLabRuntime(netns, stateDir, cgroupParent, "10.88.0.0/24", true);
 });
@@ -92,4 +101,48 @@ test("one network: ping and HTTP between containers; across networks: blocked", 
   await agent.call("networks", "remove", "n1");
   await agent.call("networks", "remove", "n2");
   assert.equal(await rules(), start, "the nftables ruleset is back to its starting state");
+});
+
+test("published ports: from the host (loopback and its address), from another host, hairpin; -P; UDP; a conflict is refused cleanly", { timeout: 120_000 }, async () => {
+  const start = await rules();
+  const h1 = lab.hosts[0]!.address;
+  const serve = (text: string) => ["sh", "-c", `mkdir /www && echo ${text} > /www/index.html && httpd -f -p 80 -h /www`];
+  const web = await detached("pub", "bridge", serve("published"), { HostConfig: { NetworkMode: "bridge", PortBindings: { "80/tcp": [{ HostPort: "8081" }] } } });
+  const insp = await agent.call<{ NetworkSettings: { Ports: Record<string, unknown> } }>("containers", "inspect", web);
+  assert.deepEqual(insp.NetworkSettings.Ports, { "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "8081" }] });
+  // httpd needs a moment to listen.
+  for (let i = 0; i < 50 && (await curl(lab.hosts[1]!.netns, `http://${h1}:8081/`)) === ""; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await curl(lab.hosts[1]!.netns, `http://${h1}:8081/`), "published\n", "from another host");
+  assert.equal(await curl(netns, `http://${h1}:8081/`), "published\n", "from the host, on its own address");
+  assert.equal(await curl(netns, "http://127.0.0.1:8081/"), "published\n", "from the host, on loopback");
+  const hairpin = await agent.run({ Cmd: ["wget", "-q", "-O", "-", `http://${h1}:8081/`], HostConfig: { NetworkMode: "bridge" } });
+  assert.deepEqual(hairpin, { code: 0, out: "published\n" }, "from a container, through the host's address");
+
+  // -P: every exposed port to a random port of Docker's ephemeral range.
+  const all = await detached("pubs", "bridge", serve("random"), { ExposedPorts: { "80/tcp": {} }, HostConfig: { NetworkMode: "bridge", PublishAllPorts: true } });
+  const ports = (await agent.call<{ NetworkSettings: { Ports: Record<string, Array<{ HostPort: string }>> } }>("containers", "inspect", all)).NetworkSettings.Ports;
+  const random = Number(ports["80/tcp"]![0]!.HostPort);
+  assert.ok(random >= 32768 && random <= 60999, `random port ${random}`);
+  for (let i = 0; i < 50 && (await curl(lab.hosts[1]!.netns, `http://${h1}:${random}/`)) === ""; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await curl(lab.hosts[1]!.netns, `http://${h1}:${random}/`), "random\n");
+
+  // UDP: busybox has no UDP server, so the host's python3 runs in the container (its /usr bound read-only).
+  const echo = "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',9999))\nwhile True:\n d,a=s.recvfrom(2048)\n s.sendto(b'echo:'+d,a)";
+  const udpServer = await detached("udp", "bridge", ["/usr/bin/python3", "-c", echo], { HostConfig: { NetworkMode: "bridge", Binds: ["/usr:/usr:ro", "/usr/lib:/lib:ro", "/usr/lib64:/lib64:ro"], PortBindings: { "9999/udp": [{ HostPort: "5353" }] } } });
+  const ask = `import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(1)\nfor i in range(20):\n try:\n  s.sendto(b'ping',(sys.argv[1],5353)); print(s.recvfrom(100)[0].decode()); break\n except OSError: pass`;
+  const udp = (ns: string, host: string) => run("nsenter", [`--net=/run/netns/${ns}`, "--", "python3", "-c", ask, host]).then((r) => r.stdout, () => "");
+  assert.equal(await udp(lab.hosts[1]!.netns, h1), "echo:ping\n", "UDP from another host");
+  assert.equal(await udp(netns, "127.0.0.1"), "echo:ping\n", "UDP from the host itself");
+  await agent.call("containers", "remove", udpServer, { force: true });
+
+  // The same host port again: a clear error, the container stays created, and no rule is added.
+  const before = await rules();
+  await assert.rejects(detached("clash", "bridge", ["true"], { HostConfig: { NetworkMode: "bridge", PortBindings: { "80/tcp": [{ HostPort: "8081" }] } } }), /Bind for 0\.0\.0\.0:8081 failed: port is already allocated/);
+  assert.equal(((await agent.call<{ State: { Status: string } }>("containers", "inspect", "clash")).State.Status), "created");
+  assert.equal(await rules(), before);
+  await agent.call("containers", "remove", "clash");
+
+  for (const id of [web, all]) await agent.call("containers", "remove", id, { force: true });
+  assert.equal(await curl(netns, "http://127.0.0.1:8081/"), "", "the port is closed with its container");
+  assert.equal(await rules(), start, "no rule is left behind");
 });

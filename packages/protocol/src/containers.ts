@@ -63,6 +63,13 @@ export const HostConfigSchema = z.object({
   /** `-v src:dst[:mode]` strings, parsed by the agent with Docker's rules and messages. */
   Binds: z.array(z.string().max(8192)).max(256).nullable().optional(),
   Mounts: z.array(MountSchema).max(256).nullable().optional(),
+  /** `-p`: container port ("80/tcp") → host addresses and ports ("" or "0" for a random one). */
+  PortBindings: z
+    .record(z.string().regex(/^\d{1,5}(\/(tcp|udp))?$/, "a container port is PORT or PORT/tcp or PORT/udp"), z.array(z.object({ HostIp: z.string().max(64).optional(), HostPort: z.string().regex(/^\d{0,5}$/, "a host port is a number").optional() })).max(16).nullable())
+    .nullable()
+    .optional(),
+  /** `-P`: every exposed port to a random host port. */
+  PublishAllPorts: z.boolean().optional(),
   /** `--tmpfs /path:options`. */
   Tmpfs: z.record(z.string().max(4096), z.string().max(1024)).nullable().optional(),
 });

@@ -1,6 +1,7 @@
 import type { ContainerConfig } from "@berth/protocol";
 import type { MountPoint } from "./mounts.ts";
 import type { Endpoint, EndpointRequest } from "../network/service.ts";
+import type { PortMapping } from "../network/ports.ts";
 
 export type ContainerStatus = "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead";
 
@@ -70,6 +71,10 @@ export interface ContainerRecord {
   networks?: Record<string, EndpointRequest>;
   /** Its endpoints while it runs, by network ID (addresses are given at start and freed at exit). */
   endpoints?: Record<string, Endpoint>;
+  /** Ports the image and the create config expose ("80/tcp"), for -P and inspect. */
+  exposedPorts?: string[];
+  /** Host ports published while it runs (random ones resolved). */
+  ports?: PortMapping[];
 }
 
 export const ZERO_TIME = "0001-01-01T00:00:00Z";

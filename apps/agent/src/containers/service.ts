@@ -29,6 +29,8 @@ import { ContainerStore } from "./store.ts";
 import { ociMounts, planMounts, prepareMounts, type MountPoint } from "./mounts.ts";
 import type { VolumeService } from "../volumes/service.ts";
 import { NetworkError, type Endpoint, type EndpointRequest, type NetworkService } from "../network/service.ts";
+import { PortError, requestedPorts } from "../network/ports.ts";
+import type { RulePort } from "../network/nft-rules.ts";
 
 export interface ContainerServiceOptions {
   stateDir: string;
@@ -269,6 +271,13 @@ export class ContainerService {
     const finalName = wanted ?? generateName((n) => this.store.all().some((r) => r.name === n));
     const top = img.layers[img.layers.length - 1]?.chainId;
     const networks = this.requestedNetworks(config);
+    try {
+      const ports = requestedPorts(config.HostConfig, []);
+      if (ports.length && !networks) throw new ContainerError(`published ports need a bridge network; network mode ${config.HostConfig.NetworkMode || "none"} has none`, "INVALID");
+    } catch (e) {
+      if (e instanceof PortError) throw new ContainerError(e.message, "INVALID");
+      throw e;
+    }
     const mounts = planMounts(config, imgCfg.Volumes ?? undefined, this.o.volumes);
     mkdirSync(this.dir(id), { recursive: true, mode: 0o700 });
     try {
@@ -299,6 +308,7 @@ export class ContainerService {
       conmonPid: 0,
       mounts,
       ...(networks ? { networks } : {}),
+      exposedPorts: [...new Set([...Object.keys(imgCfg.ExposedPorts ?? {}), ...Object.keys(config.ExposedPorts ?? {})].map((p) => (p.includes("/") ? p : `${p}/tcp`)))],
     };
     this.store.save(rec);
     this.event("create", rec);
@@ -361,9 +371,26 @@ export class ContainerService {
     return endpoints;
   }
 
-  private releaseEndpoints(rec: ContainerRecord): void {
+  private async releaseEndpoints(rec: ContainerRecord): Promise<void> {
     for (const ep of Object.values(rec.endpoints ?? {})) this.o.networks?.release(ep);
     rec.endpoints = {};
+    if (rec.ports?.length) {
+      this.o.networks?.releasePorts(rec.ports);
+      rec.ports = [];
+      // Its DNAT rules go with it (rendered from the running containers, which it no longer is).
+      await this.o.networks?.applyRules().catch(() => undefined);
+    }
+  }
+
+  /** Every starting or running container's published ports, with the address each forwards to (for the nftables rules). */
+  publishedPorts(): RulePort[] {
+    return this.store.all().flatMap((r) => {
+      // A container holds ports from just before its start until its exit (its DNAT goes live before it runs).
+      if (!r.ports?.length) return [];
+      const ep = Object.values(r.endpoints ?? {}).find((e) => !this.o.networks?.all().find((n) => n.Id === e.NetworkID)?.Internal);
+      if (!ep) return [];
+      return r.ports.map((p) => ({ proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerIp: ep.IPAddress, containerPort: p.containerPort }));
+    });
   }
 
   /** Containers with an endpoint on a network now (for network inspect and the in-use check). */
@@ -404,6 +431,14 @@ export class ContainerService {
       const network = this.networkOf(host);
       const endpoints = this.allocateEndpoints(rec);
       rec.endpoints = Object.fromEntries(endpoints.map((e) => [e.NetworkID, e]));
+      if (endpoints.length) {
+        try {
+          rec.ports = await this.o.networks!.reservePorts(requestedPorts(host, rec.exposedPorts ?? []));
+        } catch (e) {
+          if (e instanceof NetworkError) throw new ContainerError(`driver failed programming external connectivity on endpoint ${rec.name}: ${e.message}`, "CONFLICT");
+          throw e;
+        }
+      }
       const etc = this.writeEtcFiles(rec, network);
       if (await prepareMounts(rec.mounts ?? [], rootfs, this.o.volumes)) this.store.save(rec);
       const env = mergeEnv([`HOSTNAME=${rec.hostname}`], rec.config.Tty ? ["TERM=xterm"] : [], rec.env);
@@ -447,7 +482,11 @@ export class ContainerService {
       });
       this.keepLogs(rec);
       rec.conmonPid = await readPidFile(conmonPidFile);
-      if (endpoints.length) await this.o.networks!.plumb(pid, endpoints);
+      if (endpoints.length) {
+        await this.o.networks!.plumb(pid, endpoints);
+        // The DNAT for its ports goes live before the container runs.
+        if (rec.ports?.length) await this.o.networks!.applyRules();
+      }
       // Clients attached before the start see the output from its first byte.
       await this.attachHub.connectWaiting(id, bundle);
       await this.runc.start(id);
@@ -467,7 +506,7 @@ export class ContainerService {
       // A short-lived process may have exited before it was marked running: its exit file is there already.
       if (existsSync(join(this.exitDir, id))) void this.onExitFile(id);
     } catch (e) {
-      this.releaseEndpoints(rec);
+      await this.releaseEndpoints(rec);
       await this.runc.delete(id, true).catch(() => undefined);
       rmSync(join(this.exitDir, id), { force: true });
       await unmount(rootfs).catch(() => undefined);
@@ -579,7 +618,7 @@ export class ContainerService {
     const startedAt = Date.parse(rec.state.StartedAt);
     rec.state = { ...rec.state, Status: "exited", Pid: 0, ExitCode: code, OOMKilled: oom, Error: known?.error ?? "", FinishedAt: new Date().toISOString() };
     rec.conmonPid = 0;
-    this.releaseEndpoints(rec);
+    await this.releaseEndpoints(rec);
     this.store.save(rec);
     if (oom) this.event("oom", rec);
     this.event("die", rec, { exitCode: String(code) });
@@ -653,6 +692,8 @@ export class ContainerService {
         this.store.save(rec);
       }
       this.keepLogs(rec);
+      // Its published ports are held again (the DNAT rules stayed in the kernel meanwhile).
+      if (rec.ports?.length) await this.o.networks?.reservePorts(rec.ports).catch(() => undefined);
       return;
     }
     await this.onSupervisorLost(rec.id);
@@ -826,6 +867,14 @@ export class ContainerService {
   private defaultBridgeSettings(r: ContainerRecord): Record<string, unknown> {
     const bridge = Object.values(r.endpoints ?? {}).find((e) => this.o.networks?.all().find((n) => n.Id === e.NetworkID)?.predefined);
     return { IPAddress: bridge?.IPAddress ?? "", IPPrefixLen: bridge?.IPPrefixLen ?? 0, Gateway: bridge?.Gateway ?? "", MacAddress: bridge?.MacAddress ?? "" };
+  }
+
+  /** Docker's NetworkSettings.Ports: each exposed or published port, with its host bindings while it runs. */
+  private portMap(r: ContainerRecord): Record<string, Array<{ HostIp: string; HostPort: string }> | null> {
+    const out: Record<string, Array<{ HostIp: string; HostPort: string }> | null> = {};
+    for (const p of r.exposedPorts ?? []) out[p] = null;
+    for (const m of r.ports ?? []) (out[`${m.containerPort}/${m.proto}`] ??= []).push({ HostIp: m.hostIp, HostPort: String(m.hostPort) });
+    return out;
   }
 
   /** Docker's Mounts of list and inspect. */
@@ -1011,7 +1060,7 @@ export class ContainerService {
         Created: Math.floor(Date.parse(r.created) / 1000),
         State: r.state.Status,
         Status: this.statusText(r),
-        Ports: [],
+        Ports: (r.ports ?? []).map((p) => ({ IP: p.hostIp, PrivatePort: p.containerPort, PublicPort: p.hostPort, Type: p.proto })),
         Labels: r.config.Labels ?? {},
         HostConfig: { NetworkMode: r.config.HostConfig.NetworkMode ?? "none" },
         NetworkSettings: { Networks: this.dockerNetworks(r) },
@@ -1102,6 +1151,10 @@ export class ContainerService {
         Sysctls: host.Sysctls ?? null,
         Init: host.Init ?? null,
         LogConfig: { Type: host.LogConfig?.Type || "json-file", Config: host.LogConfig?.Config ?? {} },
+        PortBindings: host.PortBindings ?? {},
+        PublishAllPorts: Boolean(host.PublishAllPorts),
+        Binds: host.Binds ?? null,
+        Tmpfs: host.Tmpfs ?? null,
       },
       GraphDriver: { Name: "overlay", Data: { MergedDir: this.rootfs(r.id) } },
       Mounts: this.dockerMounts(r),
@@ -1128,7 +1181,7 @@ export class ContainerService {
         ...(c.StopTimeout !== undefined && c.StopTimeout !== null ? { StopTimeout: c.StopTimeout } : {}),
         ...(r.healthcheck ? { Healthcheck: r.healthcheck } : {}),
       },
-      NetworkSettings: { ...this.defaultBridgeSettings(r), Networks: this.dockerNetworks(r), Ports: {} },
+      NetworkSettings: { ...this.defaultBridgeSettings(r), Networks: this.dockerNetworks(r), Ports: this.portMap(r) },
     };
   }
 }

@@ -11,10 +11,20 @@ export interface RuleNetwork {
   internal: boolean;
 }
 
-export function renderRules(networks: RuleNetwork[]): string {
+/** A published port: traffic to hostIp:hostPort (any local address for 0.0.0.0) goes to the container. */
+export interface RulePort {
+  proto: "tcp" | "udp";
+  hostIp: string;
+  hostPort: number;
+  containerIp: string;
+  containerPort: number;
+}
+
+export function renderRules(networks: RuleNetwork[], ports: RulePort[] = []): string {
   const q = (s: string) => `"${s}"`;
   const bridges = networks.map((n) => q(n.bridge));
-  const forward: string[] = [];
+  // Published ports are reachable from anywhere, other networks included (as through the host).
+  const forward: string[] = ["ct status dnat accept"];
   const post: string[] = [];
   for (const n of networks) {
     const br = q(n.bridge);
@@ -26,13 +36,29 @@ export function renderRules(networks: RuleNetwork[]): string {
       forward.push(`iifname ${br} oifname != ${br} oifname @bridges drop`);
       post.push(`ip saddr ${n.subnet} oifname != ${br} masquerade`);
     }
+    // A published port used from the host itself (127.0.0.1) or from a container of the same
+    // network (hairpin): the source is rewritten, so replies come back the way they went.
+    post.push(`oifname ${br} ip saddr 127.0.0.0/8 masquerade`, `oifname ${br} ip saddr ${n.subnet} ct status dnat masquerade`);
   }
+  const published = ports.map((p) => `${p.hostIp === "0.0.0.0" ? "" : `ip daddr ${p.hostIp} `}${p.proto} dport ${p.hostPort} dnat to ${p.containerIp}:${p.containerPort}`);
   const ipTable = [
     "table ip berth {",
     `  set bridges { type ifname; ${bridges.length ? `elements = { ${bridges.join(", ")} }` : ""} }`,
     "  chain forward {",
     "    type filter hook forward priority filter; policy accept;",
     ...forward.map((r) => `    ${r}`),
+    "  }",
+    "  chain published {",
+    ...published.map((r) => `    ${r}`),
+    "  }",
+    // Incoming (other hosts, containers) and locally sent (the host itself) traffic to a local address.
+    "  chain prerouting {",
+    "    type nat hook prerouting priority dstnat; policy accept;",
+    "    fib daddr type local jump published",
+    "  }",
+    "  chain output {",
+    "    type nat hook output priority -100; policy accept;",
+    "    fib daddr type local jump published",
     "  }",
     "  chain postrouting {",
     "    type nat hook postrouting priority srcnat; policy accept;",

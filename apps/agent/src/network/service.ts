@@ -5,7 +5,8 @@ import { writeFileAtomic } from "../state/atomic-file.ts";
 import { overlaps, parseCidr, parseIp } from "./cidr.ts";
 import { checkIfName, ip, ipBatch, nft } from "./ip.ts";
 import { AddressPool, IpamError, normalizePool, pickFreeSubnet, type PoolConfig } from "./ipam.ts";
-import { renderRules, renderTeardown } from "./nft-rules.ts";
+import { renderRules, renderTeardown, type RulePort } from "./nft-rules.ts";
+import { PortError, PortReservations, type PortMapping } from "./ports.ts";
 
 /*
  * Networks of one agent: the predefined `bridge` (bridge berth0), `host` and `none`, and
@@ -80,11 +81,14 @@ export interface NetworkServiceOptions {
   defaultSubnet?: string;
   /** Names of the containers attached to a network (for inspect and the in-use check). */
   endpointsOf: (networkId: string) => Array<{ containerId: string; name: string; endpoint: Endpoint }>;
+  /** The published ports of running containers, with the address each forwards to. */
+  portsOf: () => RulePort[];
 }
 
 export class NetworkService {
   private readonly dir: string;
   private readonly byId = new Map<string, NetworkRecord>();
+  private readonly reservations = new PortReservations();
 
   constructor(private readonly o: NetworkServiceOptions) {
     this.dir = join(o.stateDir, "networks");
@@ -335,11 +339,31 @@ export class NetworkService {
     });
     await ip(["addr", "replace", `${n.pool.gateway}/${prefix}`, "dev", br]);
     await ip(["link", "set", br, "up"]);
+    // A published port used as 127.0.0.1:port is DNATed out of this bridge with a loopback source.
+    writeFileSync(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, "1");
+  }
+
+  /** Holds the host ports of a starting container (random ones chosen); all or none, with Docker's errors. */
+  async reservePorts(mappings: PortMapping[]): Promise<PortMapping[]> {
+    try {
+      return await this.reservations.reserveAll(mappings);
+    } catch (e) {
+      if (e instanceof PortError) throw new NetworkError(e.message, "CONFLICT");
+      throw e;
+    }
+  }
+
+  releasePorts(mappings: PortMapping[]): void {
+    for (const m of mappings) this.reservations.release(m);
+  }
+
+  close(): void {
+    this.reservations.closeAll();
   }
 
   async applyRules(): Promise<void> {
     const bridges = this.all().filter((n) => n.Driver === "bridge" && n.bridge && n.pool);
-    await nft(bridges.length ? renderRules(bridges.map((n) => ({ bridge: n.bridge!, subnet: n.pool!.subnet, internal: n.Internal }))) : renderTeardown());
+    await nft(bridges.length ? renderRules(bridges.map((n) => ({ bridge: n.bridge!, subnet: n.pool!.subnet, internal: n.Internal })), this.o.portsOf()) : renderTeardown());
   }
 }
 
