@@ -72,6 +72,24 @@ test("one network: ping and HTTP between containers; across networks: blocked", 
   assert.deepEqual(http, { code: 0, out: "hello from web\n" });
   const blocked = await agent.run({ Cmd: ["ping", "-c", "1", "-W", "2", webIp], HostConfig: { NetworkMode: "n2", CapAdd: ["NET_RAW"] } });
   assert.notEqual(blocked.code, 0, "another network cannot reach it");
+  // connect and disconnect on a running container: a probe on n2 reaches web only while also on n1.
+  const probe = await detached("probe", "n2", ["sh", "-c", `while true; do if ping -c 1 -W 1 ${webIp} >/dev/null 2>&1; then echo reach; else echo blocked; fi; sleep 0.2; done`], { HostConfig: { NetworkMode: "n2", CapAdd: ["NET_RAW"] } });
+  const lastWord = async () => (await agent.logs(probe)).trim().split("\n").at(-1);
+  const until = async (what: string) => {
+    for (let i = 0; i < 100 && (await lastWord()) !== what; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await lastWord(), what);
+  };
+  await until("blocked");
+  await agent.call("containers", "connect", "n1", probe, { Aliases: ["prober"] });
+  await until("reach");
+  const probeNets = (await agent.call<{ NetworkSettings: { Networks: Record<string, { IPAddress: string; Aliases: string[] }> } }>("containers", "inspect", probe)).NetworkSettings.Networks;
+  assert.deepEqual(Object.keys(probeNets).sort(), ["n1", "n2"]);
+  assert.ok(probeNets.n1!.Aliases.includes("prober"));
+  await assert.rejects(agent.call("containers", "connect", "n1", probe), /already exists in network n1/);
+  await agent.call("containers", "disconnect", "n1", probe);
+  await until("blocked");
+  await agent.call("containers", "remove", probe, { force: true });
+
   const n2 = await agent.call<{ IPAM: { Config: Array<{ Subnet: string; Gateway: string }> } }>("networks", "inspect", "n2");
   assert.deepEqual(n2.IPAM.Config, [{ Subnet: "10.77.0.0/24", Gateway: "10.77.0.1" }]);
   const n1 = await agent.call<{ Containers: Record<string, { Name: string; IPv4Address: string }> }>("networks", "inspect", "n1");

@@ -393,6 +393,74 @@ export class ContainerService {
     });
   }
 
+  /**
+   * Connects a container to a bridge network (`docker network connect`): a running one gets its
+   * interface at once (hot-plugged veth), a stopped one at its next start.
+   */
+  async connect(networkRef: string, ref: string, req: EndpointRequest = {}): Promise<void> {
+    const nets = this.o.networks;
+    if (!nets) throw new ContainerError("bridge networking is not enabled on this agent", "INVALID");
+    const rec = this.get(ref);
+    if (!rec.networks) throw new ContainerError(`container cannot be connected to other networks with network mode ${rec.config.HostConfig.NetworkMode || "none"}`, "INVALID");
+    let net;
+    try {
+      net = nets.get(networkRef);
+    } catch (e) {
+      if (e instanceof NetworkError) throw new ContainerError(e.message, e.code === "NOT_FOUND" ? "NOT_FOUND" : "INVALID");
+      throw e;
+    }
+    if (net.Driver !== "bridge") throw new ContainerError(`container cannot be connected to network ${net.Name}`, "INVALID");
+    if (rec.networks[net.Id]) throw new ContainerError(`endpoint with name ${rec.name} already exists in network ${net.Name}`, "CONFLICT");
+    if (net.predefined && (req.IPAMConfig?.IPv4Address || req.Aliases?.length)) throw new ContainerError("user specified IP address and aliases are supported on user defined networks only", "INVALID");
+    if (this.isRunning(rec)) {
+      const used = new Set(Object.values(rec.endpoints ?? {}).map((e) => e.ifname));
+      let n = 0;
+      while (used.has(`eth${n}`)) n++;
+      let ep: Endpoint;
+      try {
+        ep = nets.allocate(net.Id, rec.id, req, `eth${n}`, rec.name);
+      } catch (e) {
+        if (e instanceof NetworkError) throw new ContainerError(e.message, e.code === "CONFLICT" ? "CONFLICT" : "INVALID");
+        throw e;
+      }
+      try {
+        const routed = Object.values(rec.endpoints ?? {}).some((e) => !nets.all().find((x) => x.Id === e.NetworkID)?.Internal);
+        await nets.plumb(rec.state.Pid, [ep], { hasDefaultRoute: routed });
+      } catch (e) {
+        nets.release(ep);
+        throw new ContainerError(`could not connect container ${rec.name} to network ${net.Name}: ${(e as Error).message}`, "FAILED");
+      }
+      rec.endpoints = { ...rec.endpoints, [net.Id]: ep };
+    }
+    rec.networks = { ...rec.networks, [net.Id]: req };
+    this.store.save(rec);
+  }
+
+  /** Disconnects a container from a network; a running one loses the interface at once. */
+  async disconnect(networkRef: string, ref: string): Promise<void> {
+    const nets = this.o.networks;
+    if (!nets) throw new ContainerError("bridge networking is not enabled on this agent", "INVALID");
+    const rec = this.get(ref);
+    let net;
+    try {
+      net = nets.get(networkRef);
+    } catch (e) {
+      if (e instanceof NetworkError) throw new ContainerError(e.message, e.code === "NOT_FOUND" ? "NOT_FOUND" : "INVALID");
+      throw e;
+    }
+    if (!rec.networks?.[net.Id]) throw new ContainerError(`container ${rec.id} is not connected to network ${net.Name}`, "CONFLICT");
+    const ep = rec.endpoints?.[net.Id];
+    if (ep) {
+      await nets.unplumb(ep);
+      nets.release(ep);
+      const { [net.Id]: _gone, ...rest } = rec.endpoints!;
+      rec.endpoints = rest;
+    }
+    const { [net.Id]: _req, ...others } = rec.networks;
+    rec.networks = others;
+    this.store.save(rec);
+  }
+
   /** Containers with an endpoint on a network now (for network inspect and the in-use check). */
   endpointsOn(networkId: string): Array<{ containerId: string; name: string; endpoint: Endpoint }> {
     return this.store

@@ -303,10 +303,10 @@ export class NetworkService {
    * moved into the namespace of process `pid` (the created, not yet started container) as ethN,
    * addressed, and the default route through the first endpoint's gateway that is not internal.
    */
-  async plumb(pid: number, endpoints: Endpoint[]): Promise<void> {
+  async plumb(pid: number, endpoints: Endpoint[], opts: { hasDefaultRoute?: boolean } = {}): Promise<void> {
     const host: string[] = [];
-    const inside: string[] = ["link set lo up"];
-    let routed = false;
+    const inside: string[] = opts.hasDefaultRoute ? [] : ["link set lo up"];
+    let routed = Boolean(opts.hasDefaultRoute);
     for (const e of endpoints) {
       const n = this.byId.get(e.NetworkID);
       if (!n?.bridge) continue;

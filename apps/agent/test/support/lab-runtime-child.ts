@@ -3,7 +3,7 @@
 import { createRuntime, type AgentRuntime } from "../../src/runtime.ts";
 import { importBusybox } from "./busybox-runtime.ts";
 
-type Call = { id: number; target: "containers" | "networks" | "volumes" | "run"; method: string; args: unknown[] };
+type Call = { id: number; target: "containers" | "networks" | "volumes" | "run" | "logs"; method: string; args: unknown[] };
 
 const [stateDir, cgroupParent, defaultSubnet, fresh] = process.argv.slice(2) as [string, string, string, string];
 const rt: AgentRuntime = createRuntime(stateDir, { cgroupParent, networking: { defaultSubnet } });
@@ -25,6 +25,11 @@ async function runToEnd(config: Record<string, unknown>): Promise<{ code: number
 process.on("message", (c: Call) => {
   const work = async () => {
     if (c.target === "run") return runToEnd(c.args[0] as Record<string, unknown>);
+    if (c.target === "logs") {
+      let out = "";
+      for await (const e of rt.containers.logs(c.args[0] as string)) out += e.line;
+      return out;
+    }
     const obj = rt[c.target] as unknown as Record<string, (...a: unknown[]) => unknown>;
     return await obj[c.method]!.apply(obj, c.args);
   };

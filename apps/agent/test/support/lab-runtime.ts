@@ -6,6 +6,8 @@ import { fileURLToPath } from "node:url";
 export interface LabRuntime {
   call<T = unknown>(target: "containers" | "networks" | "volumes", method: string, ...args: unknown[]): Promise<T>;
   run(config: Record<string, unknown>): Promise<{ code: number; out: string }>;
+  /** A container's log so far. */
+  logs(id: string): Promise<string>;
   /** SIGKILLs the agent (its containers keep running under conmon). */
   kill(): Promise<void>;
   child: ChildProcess;
@@ -39,6 +41,7 @@ export async function startLabRuntime(netns: string, stateDir: string, cgroupPar
     child,
     call: (target, method, ...args) => send(target, method, args),
     run: (config) => send("run", "run", [config]),
+    logs: (id) => send("logs", "logs", [id]),
     kill: async () => {
       if (child.exitCode !== null) return;
       const gone = new Promise((r) => child.once("exit", r));
