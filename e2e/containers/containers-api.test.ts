@@ -127,6 +127,13 @@ test("volumes through tRPC: create, mount, in use, remove; viewers only read", {
   assert.equal((await apiError(owner.trpc.volumes.inspect.query({ hostId, name: "api-data" }))).code, "NOT_FOUND");
 });
 
+test("networks through tRPC reach the agent; this one runs without bridge networking and says so", async () => {
+  const off = await apiError(viewer.trpc.networks.list.query({ hostId }));
+  assert.equal(off.code, "BAD_REQUEST");
+  assert.match(off.message, /bridge networking is not enabled on this agent/);
+  assert.equal((await apiError(viewer.trpc.networks.create.mutate({ hostId, name: "n1" }))).code, "FORBIDDEN");
+});
+
 test("viewers read containers but never change them", async () => {
   assert.ok(Array.isArray(await viewer.trpc.containers.list.query({ hostId })));
   for (const call of [

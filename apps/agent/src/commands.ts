@@ -9,6 +9,7 @@ import { parseReference, ReferenceError } from "./registry/reference.ts";
 import { ImageError } from "./images/errors.ts";
 import { ContainerError } from "./containers/errors.ts";
 import { VolumeError } from "./volumes/errors.ts";
+import { NetworkError } from "./network/service.ts";
 import { pushImage } from "./images/push.ts";
 import type { AgentRuntime } from "./runtime.ts";
 import { AGENT_VERSION } from "./version.ts";
@@ -28,6 +29,7 @@ function asCommandError(e: unknown): unknown {
   if (e instanceof ImageError) return new CommandError(e.message, e.code);
   if (e instanceof ContainerError) return new CommandError(e.message, e.code);
   if (e instanceof VolumeError) return new CommandError(e.message, e.code);
+  if (e instanceof NetworkError) return new CommandError(e.message, e.code === "FORBIDDEN" ? "CONFLICT" : e.code);
   if (e instanceof ReferenceError) return new CommandError(e.message, "INVALID");
   if (e instanceof RegistryError) return new CommandError(e.message, "REGISTRY");
   return e;
@@ -65,6 +67,10 @@ const ok = (_: unknown) => ({ ok: true });
 const LOG_REPLY_BYTES = 768 * 1024;
 
 export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> {
+  const networks = () => {
+    if (!rt.networks) throw new CommandError("bridge networking is not enabled on this agent (BERTH_NETWORKING=0)", "INVALID");
+    return rt.networks;
+  };
   return Object.fromEntries([
     handler("ping", async () => ({ pong: true, at: Date.now(), agentVersion: AGENT_VERSION })),
     handler("images.list", (a) => rt.images.list(a.dangling === undefined ? {} : { dangling: a.dangling })),
@@ -102,6 +108,20 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
     handler("volumes.inspect", async (a) => ({ ...rt.volumes.inspect(a.name), UsedBy: rt.containers.volumeUsers(a.name) })),
     handler("volumes.remove", async (a) => ok(rt.volumes.remove(a.name, { force: a.force }))),
     handler("volumes.prune", async (a) => rt.volumes.prune({ all: a.all })),
+    handler("networks.list", async () => networks().list()),
+    handler("networks.inspect", async (a) => networks().inspect(a.id)),
+    handler("networks.create", (a) =>
+      networks().create({
+        Name: a.name,
+        Internal: a.internal,
+        Labels: a.labels ?? null,
+        ...(a.subnet ? { IPAM: { Config: [{ Subnet: a.subnet, ...(a.gateway ? { Gateway: a.gateway } : {}), ...(a.ipRange ? { IPRange: a.ipRange } : {}) }] } } : {}),
+      }),
+    ),
+    handler("networks.remove", async (a) => ok(await networks().remove(a.id))),
+    handler("networks.prune", () => networks().prune()),
+    handler("networks.connect", async (a) => ok(await rt.containers.connect(a.id, a.container, { ...(a.ip ? { IPAMConfig: { IPv4Address: a.ip } } : {}), ...(a.aliases ? { Aliases: a.aliases } : {}) }))),
+    handler("networks.disconnect", async (a) => ok(await rt.containers.disconnect(a.id, a.container))),
     handler("containers.logs", async (a) => {
       const lines = [];
       let bytes = 0;

@@ -6,6 +6,7 @@ import { imagesRouter } from "./routers/images.ts";
 import { registriesRouter } from "./routers/registries.ts";
 import { containersRouter } from "./routers/containers.ts";
 import { volumesRouter } from "./routers/volumes.ts";
+import { networksRouter } from "./routers/networks.ts";
 
 export const appRouter = router({
   auth: authRouter,
@@ -15,6 +16,7 @@ export const appRouter = router({
   registries: registriesRouter,
   containers: containersRouter,
   volumes: volumesRouter,
+  networks: networksRouter,
 });
 
 export type AppRouter = typeof appRouter;

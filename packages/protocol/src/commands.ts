@@ -62,6 +62,21 @@ export const CommandArgs = {
   "volumes.inspect": z.object({ name: Name }),
   "volumes.remove": z.object({ name: Name, force: z.boolean().default(false) }),
   "volumes.prune": z.object({ all: z.boolean().default(false) }).default({ all: false }),
+
+  "networks.list": z.object({}).default({}),
+  "networks.inspect": z.object({ id: Name }),
+  "networks.create": z.object({
+    name: z.string().min(1).max(128),
+    internal: z.boolean().default(false),
+    subnet: z.string().max(64).optional(),
+    gateway: z.string().max(64).optional(),
+    ipRange: z.string().max(64).optional(),
+    labels: z.record(z.string().max(1024), z.string().max(65_536)).optional(),
+  }),
+  "networks.remove": z.object({ id: Name }),
+  "networks.prune": z.object({}).default({}),
+  "networks.connect": z.object({ id: Name, container: Name, ip: z.string().max(64).optional(), aliases: z.array(z.string().max(256)).max(64).optional() }),
+  "networks.disconnect": z.object({ id: Name, container: Name }),
 } as const;
 
 export type CommandName = keyof typeof CommandArgs;

@@ -1,0 +1,74 @@
+import { z } from "zod";
+import { authed, router } from "../trpc.ts";
+import { HostId, hostFor } from "./host-access.ts";
+
+const NetworkRef = z.string().trim().min(1).max(256);
+
+/** Docker's network inspect shape (the fields the dashboard reads). */
+export interface NetworkItem {
+  Id: string;
+  Name: string;
+  Driver: string;
+  Created: string;
+  Internal: boolean;
+  IPAM: { Config: Array<{ Subnet: string; Gateway: string; IPRange?: string }> };
+  Containers: Record<string, { Name: string; IPv4Address: string }>;
+  Labels: Record<string, string>;
+}
+
+/** Networks on one host, relayed to its agent. Viewers read; operators change. */
+export const networksRouter = router({
+  list: authed.input(z.object({ hostId: HostId })).query(async ({ ctx, input }) => {
+    await hostFor(ctx, input.hostId, "viewer");
+    return (await ctx.gateway.command(input.hostId, "networks.list", {})) as NetworkItem[];
+  }),
+
+  inspect: authed.input(z.object({ hostId: HostId, id: NetworkRef })).query(async ({ ctx, input }) => {
+    await hostFor(ctx, input.hostId, "viewer");
+    return (await ctx.gateway.command(input.hostId, "networks.inspect", { id: input.id })) as NetworkItem;
+  }),
+
+  create: authed
+    .input(
+      z.object({
+        hostId: HostId,
+        name: z.string().trim().min(1).max(128),
+        internal: z.boolean().default(false),
+        subnet: z.string().trim().max(64).optional(),
+        gateway: z.string().trim().max(64).optional(),
+        ipRange: z.string().trim().max(64).optional(),
+        labels: z.record(z.string().max(1024), z.string().max(65_536)).optional(),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      await hostFor(ctx, input.hostId, "operator");
+      const { hostId, ...args } = input;
+      return (await ctx.gateway.command(hostId, "networks.create", args)) as { Id: string };
+    }),
+
+  remove: authed.input(z.object({ hostId: HostId, id: NetworkRef })).mutation(async ({ ctx, input }) => {
+    await hostFor(ctx, input.hostId, "operator");
+    await ctx.gateway.command(input.hostId, "networks.remove", { id: input.id });
+    return { ok: true as const };
+  }),
+
+  prune: authed.input(z.object({ hostId: HostId })).mutation(async ({ ctx, input }) => {
+    await hostFor(ctx, input.hostId, "operator");
+    return (await ctx.gateway.command(input.hostId, "networks.prune", {})) as { NetworksDeleted: string[] };
+  }),
+
+  connect: authed
+    .input(z.object({ hostId: HostId, id: NetworkRef, container: NetworkRef, ip: z.string().trim().max(64).optional(), aliases: z.array(z.string().max(256)).max(64).optional() }))
+    .mutation(async ({ ctx, input }) => {
+      await hostFor(ctx, input.hostId, "operator");
+      const { hostId, ...args } = input;
+      await ctx.gateway.command(hostId, "networks.connect", args);
+      return { ok: true as const };
+    }),
+
+  disconnect: authed.input(z.object({ hostId: HostId, id: NetworkRef, container: NetworkRef })).mutation(async ({ ctx, input }) => {
+    await hostFor(ctx, input.hostId, "operator");
+    await ctx.gateway.command(input.hostId, "networks.disconnect", { id: input.id, container: input.container });
+    return { ok: true as const };
+  }),
+});
