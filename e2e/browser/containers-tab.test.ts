@@ -43,6 +43,10 @@ test("run a container from the Containers tab, see its logs and inspect, stop an
   await dialog.getByRole("button", { name: "Run" }).click();
   await dialog.getByText("Mounts: invalid mode: bogus").waitFor();
   await dialog.getByLabel("Mounts").fill("webdata:/data");
+  await dialog.getByLabel("Ports").fill("8081:http");
+  await dialog.getByRole("button", { name: "Run" }).click();
+  await dialog.getByText("Ports: Invalid containerPort: http").waitFor();
+  await dialog.getByLabel("Ports").fill("");
   await dialog.getByRole("button", { name: "Run" }).click();
   await dialog.waitFor({ state: "detached", timeout: 30_000 });
 

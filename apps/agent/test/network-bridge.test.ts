@@ -115,6 +115,16 @@ test("one network: ping and HTTP between containers; across networks: blocked", 
   const stillUp = await agent.run({ Cmd: ["ping", "-c", "1", "-W", "2", webIp], HostConfig: { NetworkMode: "n1", CapAdd: ["NET_RAW"] } });
   assert.equal(stillUp.code, 0, "the re-adopted container is still reachable");
 
+  // An internal network reaches its own members only: no route out, not even to the other lab host.
+  await agent.call("networks", "create", { Name: "inner", Internal: true });
+  const outer = lab.hosts[1]!.address;
+  const outNormal = await agent.run({ Cmd: ["ping", "-c", "1", "-W", "2", outer], HostConfig: { NetworkMode: "n1", CapAdd: ["NET_RAW"] } });
+  assert.equal(outNormal.code, 0, `a normal network reaches out: ${outNormal.out}`);
+  const outInternal = await agent.run({ Cmd: ["sh", "-c", `ip route; ping -c 1 -W 2 ${outer}`], HostConfig: { NetworkMode: "inner", CapAdd: ["NET_RAW"] } });
+  assert.notEqual(outInternal.code, 0, "an internal network has no way out");
+  assert.doesNotMatch(outInternal.out, /default/, "and no default route");
+  await agent.call("networks", "remove", "inner");
+
   for (const id of [fixed, again, other]) await agent.call("containers", "remove", id, { force: true });
   await agent.call("networks", "remove", "n1");
   await agent.call("networks", "remove", "n2");

@@ -4,3 +4,4 @@ export * from "./join.ts";
 export * from "./commands.ts";
 export * from "./containers.ts";
 export * from "./mounts.ts";
+export * from "./ports.ts";

@@ -95,6 +95,7 @@ export function parseBind(spec: string): ParsedMount {
     }
   }
   const bind = source.startsWith("/");
+  if (!bind && source.length === 1) throw new MountSpecError(`create ${source}: volume name is too short, names should be at least two alphanumeric characters`);
   if (!bind && source !== "" && !VOLUME_NAME.test(source)) {
     throw new MountSpecError(`create ${source}: "${source}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
   }
@@ -163,7 +164,7 @@ export function parseMountFlag(value: string): Mount {
   const truthy = (key: string, v: string | undefined) => {
     if (v === undefined || ["1", "true"].includes(v.toLowerCase())) return true;
     if (["0", "false"].includes(v.toLowerCase())) return false;
-    throw new MountSpecError(`invalid value for ${key}: ${v}`);
+    throw new MountSpecError(`invalid value for '${key}': invalid boolean value (${JSON.stringify(v)}): must be one of "true", "1", "false", or "0" (default "true")`);
   };
   for (const field of value.split(",")) {
     if (field === "") continue;
@@ -209,11 +210,12 @@ export function parseMountFlag(value: string): Mount {
         m.TmpfsOptions = { ...m.TmpfsOptions, Mode: parseInt(v!, 8) };
         break;
       default:
-        throw new MountSpecError(`unexpected key '${key}' in '${field}'`);
+        throw new MountSpecError(`unknown option '${key}' in '${field}'`);
     }
   }
-  if (!m.Target) throw new MountSpecError("target is required");
-  if (m.Type === "bind" && !m.Source) throw new MountSpecError("source is required when type is bind");
+  // The CLI leaves these two to the daemon; its messages are given here.
+  if (!m.Target) throw new MountSpecError(`invalid mount config for type "${m.Type}": field Target must not be empty`);
+  if (m.Type === "bind" && !m.Source) throw new MountSpecError('invalid mount config for type "bind": field Source must not be empty');
   if (m.Type !== "volume" && m.VolumeOptions) throw new MountSpecError(`cannot mix 'volume-*' options with mount type '${m.Type}'`);
   if (m.Type !== "bind" && m.BindOptions) throw new MountSpecError(`cannot mix 'bind-*' options with mount type '${m.Type}'`);
   if (m.Type !== "tmpfs" && m.TmpfsOptions) throw new MountSpecError(`cannot mix 'tmpfs-*' options with mount type '${m.Type}'`);

@@ -15,7 +15,8 @@ test("-v: volumes by name, binds by absolute path, anonymous volumes, modes", ()
   assert.throws(() => parseBind("v1:/d:shared"), /field BindOptions must not be specified/);
   assert.throws(() => parseBind(""), { message: "invalid volume specification: ''" });
   assert.throws(() => parseBind("a::b"), { message: "invalid volume specification: 'a::b'" });
-  assert.throws(() => parseBind("x:/d"), /"x" includes invalid characters for a local volume name/);
+  assert.throws(() => parseBind("x:/d"), { message: "create x: volume name is too short, names should be at least two alphanumeric characters" });
+  assert.throws(() => parseBind("a b:/d"), /"a b" includes invalid characters for a local volume name/);
   assert.throws(() => parseBind("./rel:/d"), /includes invalid characters for a local volume name.*use absolute path/);
 });
 
@@ -24,8 +25,9 @@ test("--mount: the CLI's key=value syntax into HostConfig.Mounts, with its error
   assert.deepEqual(parseMountFlag("source=data,target=/d,volume-nocopy,volume-label=a=b"), { Type: "volume", Source: "data", Target: "/d", VolumeOptions: { NoCopy: true, Labels: { a: "b" } } });
   assert.deepEqual(parseMountFlag("type=tmpfs,destination=/t,tmpfs-size=64m,tmpfs-mode=1770"), { Type: "tmpfs", Target: "/t", TmpfsOptions: { SizeBytes: 64 * 2 ** 20, Mode: 0o1770 } });
   assert.throws(() => parseMountFlag("type=volume,source"), { message: "invalid field 'source' must be a key=value pair" });
-  assert.throws(() => parseMountFlag("type=volume,target=/d,colour=red"), { message: "unexpected key 'colour' in 'colour=red'" });
-  assert.throws(() => parseMountFlag("type=volume,source=x"), { message: "target is required" });
+  assert.throws(() => parseMountFlag("type=volume,target=/d,colour=red"), { message: "unknown option 'colour' in 'colour=red'" });
+  assert.throws(() => parseMountFlag("type=volume,source=x"), { message: 'invalid mount config for type "volume": field Target must not be empty' });
+  assert.throws(() => parseMountFlag("target=/d,readonly=maybe"), /invalid value for 'readonly': invalid boolean value \("maybe"\)/);
   assert.throws(() => parseMountFlag("type=bind,source=/s,target=/x,volume-nocopy"), { message: "cannot mix 'volume-*' options with mount type 'bind'" });
   assert.throws(() => parseMountFlag("type=nfs,target=/x"), /invalid value for 'type'/);
 });
@@ -36,4 +38,16 @@ test("Mounts and Tmpfs are validated as the daemon validates them", () => {
   assert.throws(() => fromMount({ Type: "tmpfs", Target: "/x", BindOptions: { Propagation: "shared" } }), { message: 'invalid mount config for type "tmpfs": field BindOptions must not be specified' });
   assert.deepEqual(fromTmpfs("/run", "size=1m,mode=1777,exec").tmpfs, { sizeBytes: 1024 * 1024, mode: 0o1777 });
   assert.throws(() => fromTmpfs("/run", "size=1m,bogus"), { message: "invalid tmpfs option: bogus" });
+});
+
+test("-p: Docker's publish forms and errors", async () => {
+  const { parsePortSpec } = await import("../src/ports.ts");
+  assert.deepEqual(parsePortSpec("8081:80"), { key: "80/tcp", binding: { HostIp: "", HostPort: "8081" } });
+  assert.deepEqual(parsePortSpec("127.0.0.1:5353:53/udp"), { key: "53/udp", binding: { HostIp: "127.0.0.1", HostPort: "5353" } });
+  assert.deepEqual(parsePortSpec("80"), { key: "80/tcp", binding: { HostIp: "", HostPort: "" } });
+  assert.deepEqual(parsePortSpec("10.0.0.1::80"), { key: "80/tcp", binding: { HostIp: "10.0.0.1", HostPort: "" } });
+  assert.throws(() => parsePortSpec("8081:http"), { message: "Invalid containerPort: http" });
+  assert.throws(() => parsePortSpec("99999:80"), { message: "Invalid hostPort: 99999" });
+  assert.throws(() => parsePortSpec("80/sctpx"), { message: "Invalid proto: sctpx" });
+  assert.throws(() => parsePortSpec("host:1:80"), { message: "Invalid ip address: host" });
 });

@@ -9,6 +9,7 @@ export function HostTabs({ hostId }: { hostId: string }) {
     { href: `/hosts/${hostId}`, label: "Overview" },
     { href: `/hosts/${hostId}/containers`, label: "Containers" },
     { href: `/hosts/${hostId}/images`, label: "Images" },
+    { href: `/hosts/${hostId}/networks`, label: "Networks" },
     { href: `/hosts/${hostId}/volumes`, label: "Volumes" },
   ];
   return (

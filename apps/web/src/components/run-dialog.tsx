@@ -4,11 +4,11 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "../client/trpc";
 import { Button, Dialog, ErrorBox } from "./ui";
 import { splitCommandLine } from "./command-line";
-import { parseBind, parseMountFlag, type Mount } from "@berth/protocol";
+import { parseBind, parseMountFlag, parsePortSpec, type Mount } from "@berth/protocol";
 
 const input = "w-full rounded-md border border-slate-300 px-3 py-1.5 text-sm";
 
-/** `docker run -d` from the browser: image, name, command, env, mounts, limits and restart policy. */
+/** `docker run -d` from the browser: image, name, command, env, network, ports, mounts, limits and restart policy. */
 export function RunDialog({ hostId, onClose }: { hostId: string; onClose(): void }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -17,6 +17,8 @@ export function RunDialog({ hostId, onClose }: { hostId: string; onClose(): void
   const [command, setCommand] = useState("");
   const [env, setEnv] = useState("");
   const [mounts, setMounts] = useState("");
+  const [network, setNetwork] = useState("");
+  const [ports, setPorts] = useState("");
   const [memoryMiB, setMemoryMiB] = useState("");
   const [cpus, setCpus] = useState("");
   const [restart, setRestart] = useState<"no" | "on-failure" | "always" | "unless-stopped">("no");
@@ -60,6 +62,17 @@ export function RunDialog({ hostId, onClose }: { hostId: string; onClose(): void
         return;
       }
     }
+    // `-p` lines: 8081:80, 127.0.0.1:5353:53/udp, or a bare container port for a random host port.
+    const portBindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+    for (const line of ports.split(/[\n,]/).map((l) => l.trim()).filter(Boolean)) {
+      try {
+        const p = parsePortSpec(line);
+        (portBindings[p.key] ??= []).push(p.binding);
+      } catch (e) {
+        setFormError(`Ports: ${(e as Error).message}`);
+        return;
+      }
+    }
     const mem = memoryMiB.trim() ? Number(memoryMiB) : 0;
     const cpu = cpus.trim() ? Number(cpus) : 0;
     if (!Number.isFinite(mem) || mem < 0 || !Number.isFinite(cpu) || cpu < 0) {
@@ -78,6 +91,8 @@ export function RunDialog({ hostId, onClose }: { hostId: string; onClose(): void
           ...(cpu ? { NanoCpus: Math.round(cpu * 1e9) } : {}),
           RestartPolicy: { Name: restart, MaximumRetryCount: 0 },
           ...(binds.length ? { Binds: binds } : {}),
+          ...(network.trim() ? { NetworkMode: network.trim() } : {}),
+          ...(Object.keys(portBindings).length ? { PortBindings: portBindings } : {}),
           ...(mountList.length ? { Mounts: mountList } : {}),
         },
       },
@@ -109,6 +124,16 @@ export function RunDialog({ hostId, onClose }: { hostId: string; onClose(): void
           Environment (KEY=value, one per line)
           <textarea aria-label="Environment" className={`${input} font-mono`} rows={3} value={env} onChange={(e) => setEnv(e.target.value)} />
         </label>
+        <div className="flex gap-3">
+          <label className="block flex-1 text-sm">
+            Network (empty for the host's default)
+            <input aria-label="Network" className={`${input} font-mono`} value={network} onChange={(e) => setNetwork(e.target.value)} placeholder="bridge" />
+          </label>
+          <label className="block flex-1 text-sm">
+            Ports (<code>8081:80</code>, <code>53/udp</code>, …)
+            <input aria-label="Ports" className={`${input} font-mono`} value={ports} onChange={(e) => setPorts(e.target.value)} placeholder="8081:80" />
+          </label>
+        </div>
         <label className="block text-sm">
           Mounts (one per line: <code>volume:/path[:ro]</code>, <code>/host/path:/path</code> or <code>type=tmpfs,target=/tmp,tmpfs-size=64m</code>)
           <textarea aria-label="Mounts" className={`${input} font-mono`} rows={2} value={mounts} onChange={(e) => setMounts(e.target.value)} placeholder="data:/var/lib/data" />

@@ -1,0 +1,38 @@
+/*
+ * Docker's `-p` syntax: `containerPort`, `hostPort:containerPort`, `ip:hostPort:containerPort`,
+ * `ip::containerPort`, each with an optional `/tcp` or `/udp`, into HostConfig.PortBindings
+ * and Config.ExposedPorts, with Docker's messages for bad ones.
+ */
+
+export class PortSpecError extends Error {
+  override name = "PortSpecError";
+}
+
+export interface PortSpec {
+  /** "80/tcp" */
+  key: string;
+  binding: { HostIp: string; HostPort: string };
+}
+
+const port = (s: string, what: string) => {
+  if (!/^\d{1,5}$/.test(s) || Number(s) < 1 || Number(s) > 65535) throw new PortSpecError(`Invalid ${what}: ${s}`);
+  return String(Number(s));
+};
+
+export function parsePortSpec(spec: string): PortSpec {
+  let rest = spec.trim();
+  let proto = "tcp";
+  const slash = rest.lastIndexOf("/");
+  if (slash >= 0) {
+    proto = rest.slice(slash + 1).toLowerCase();
+    rest = rest.slice(0, slash);
+    if (proto !== "tcp" && proto !== "udp") throw new PortSpecError(`Invalid proto: ${proto}`);
+  }
+  const parts = rest.split(":");
+  if (parts.length > 3 || rest === "") throw new PortSpecError(`Invalid port format: ${spec}`);
+  const containerPort = port(parts.at(-1)!, "containerPort");
+  const hostPort = parts.length >= 2 && parts.at(-2) !== "" ? port(parts.at(-2)!, "hostPort") : "";
+  const hostIp = parts.length === 3 ? parts[0]! : "";
+  if (hostIp && !/^\d{1,3}(\.\d{1,3}){3}$/.test(hostIp)) throw new PortSpecError(`Invalid ip address: ${hostIp}`);
+  return { key: `${containerPort}/${proto}`, binding: { HostIp: hostIp, HostPort: hostPort } };
+}
