@@ -50,7 +50,7 @@ export interface RuntimeOptions {
    * Bridge networking (the default `bridge` network, user networks, nftables rules in this
    * agent's network namespace). Off, containers get `none` or `host`. Call `networks.init()` first.
    */
-  networking?: { defaultSubnet?: string };
+  networking?: { defaultSubnet?: string; dnsUpstreams?: string[] };
 }
 
 /** Assembles the layers; call `containers.init()` then `health.start()` before serving. */
@@ -72,7 +72,7 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
   const tini = "/usr/bin/tini-static";
   const volumes = new VolumeService({ stateDir, usersOf: (name) => containers?.volumeUsers(name) ?? [] });
   const networks = opts.networking
-    ? new NetworkService({ stateDir, ...(opts.networking.defaultSubnet ? { defaultSubnet: opts.networking.defaultSubnet } : {}), endpointsOf: (id) => containers?.endpointsOn(id) ?? [], portsOf: () => containers?.publishedPorts() ?? [] })
+    ? new NetworkService({ stateDir, ...(opts.networking.defaultSubnet ? { defaultSubnet: opts.networking.defaultSubnet } : {}), ...(opts.networking.dnsUpstreams ? { dnsUpstreams: opts.networking.dnsUpstreams } : {}), endpointsOf: (id) => containers?.endpointsOn(id) ?? [], portsOf: () => containers?.publishedPorts() ?? [] })
     : undefined;
   containers = new ContainerService({
     volumes,

@@ -9,6 +9,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { createSocket, type Socket } from "node:dgram";
+import * as dnsPacket from "dns-packet";
 import { createLab, type Lab } from "../../../e2e/support/lab.ts";
 import { removeCgroupParent } from "./support/busybox-runtime.ts";
 import { startLabRuntime, type LabRuntime } from "./support/lab-runtime.ts";
@@ -19,6 +21,21 @@ let agent: LabRuntime;
 const stateDir = mkdtempSync(join(tmpdir(), "berth-net-"));
 const cgroupParent = `/berth-net-test-${process.pid}`;
 let netns: string;
+let upstream: Socket;
+let upstreamAddr: string;
+
+/** A resolver on the lab's root-side address, standing in for the host's: outside.test is 10.1.2.3. */
+async function startUpstream(address: string): Promise<Socket> {
+  const s = createSocket("udp4");
+  s.on("message", (msg, r) => {
+    const q = dnsPacket.decode(msg);
+    const known = q.questions?.[0]?.name === "outside.test";
+    const reply = dnsPacket.encode({ id: q.id, type: "response", flags: known ? 0 : 3, questions: q.questions ?? [], answers: known ? [{ type: "A", name: "outside.test", ttl: 60, class: "IN", data: "10.1.2.3" }] : [] });
+    s.send(reply, r.port, r.address);
+  });
+  await new Promise<void>((resolve) => s.bind(5300, address, () => resolve()));
+  return s;
+}
 
 /** curl from inside a lab namespace: the body, or "" when the connection fails. */
 async function curl(ns: string, url: string): Promise<string> {
@@ -36,13 +53,16 @@ async function rules(): Promise<string> {
 before(async () => {
   lab = await createLab(2);
   netns = lab.hosts[0]!.netns;
-  agent = await startLabRuntime(netns, stateDir, cgroupParent, "10.88.0.0/24", true);
+  upstream = await startUpstream(lab.gateway);
+  upstreamAddr = `${lab.gateway}:5300`;
+  agent = await startLabRuntime(netns, stateDir, cgroupParent, "10.88.0.0/24", true, upstreamAddr);
 });
 
 after(async () => {
   try {
     for (const c of (await agent.call<Array<{ Id: string }>>("containers", "list", { all: true }).catch(() => []))) await agent.call("containers", "remove", c.Id, { force: true }).catch(() => undefined);
     await agent.kill();
+    upstream?.close();
   } finally {
     await lab.destroy();
     removeCgroupParent(cgroupParent);
@@ -63,13 +83,24 @@ test("one network: ping and HTTP between containers; across networks: blocked", 
   assert.match(start, /table ip berth/);
   await agent.call("networks", "create", { Name: "n1" });
   await agent.call("networks", "create", { Name: "n2", IPAM: { Config: [{ Subnet: "10.77.0.0/24" }] } });
-  const web = await detached("web", "n1", ["sh", "-c", "mkdir /www && echo hello from web > /www/index.html && httpd -f -p 80 -h /www"]);
+  const web = await detached("web", "n1", ["sh", "-c", "mkdir /www && echo hello from web > /www/index.html && httpd -f -p 80 -h /www"], { NetworkingConfig: { EndpointsConfig: { n1: { Aliases: ["www"] } } } });
   const webIp = await ipOf(web, "n1");
   assert.match(webIp, /^\d+\.\d+\.\d+\.2$/, "the first address after the gateway");
   const ping = await agent.run({ Cmd: ["ping", "-c", "1", "-W", "2", webIp], HostConfig: { NetworkMode: "n1", CapAdd: ["NET_RAW"] } });
   assert.equal(ping.code, 0, ping.out);
   const http = await agent.run({ Cmd: ["wget", "-q", "-O", "-", `http://${webIp}/`], HostConfig: { NetworkMode: "n1" } });
   assert.deepEqual(http, { code: 0, out: "hello from web\n" });
+  // The network's embedded DNS: names, aliases and short IDs of its containers; other names go upstream.
+  const byName = await agent.run({ Cmd: ["sh", "-c", `ping -c 1 -W 2 web && wget -q -O - http://www/ && wget -q -O - http://${web.slice(0, 12)}/`], HostConfig: { NetworkMode: "n1", CapAdd: ["NET_RAW"] } });
+  assert.equal(byName.code, 0, byName.out);
+  assert.match(byName.out, /hello from web\nhello from web\n$/);
+  const outside = await agent.run({ Cmd: ["nslookup", "outside.test"], HostConfig: { NetworkMode: "n1" } });
+  assert.match(outside.out, /10\.1\.2\.3/, outside.out);
+  const otherNet = await agent.run({ Cmd: ["nslookup", "web"], HostConfig: { NetworkMode: "n2" } });
+  assert.notEqual(otherNet.code, 0, "another network does not resolve web");
+  const defaultBridge = await agent.run({ Cmd: ["cat", "/etc/resolv.conf"], HostConfig: { NetworkMode: "bridge" } });
+  assert.doesNotMatch(defaultBridge.out, /10\.88\.0\.1/, "the default bridge has no embedded DNS, as in Docker");
+
   const blocked = await agent.run({ Cmd: ["ping", "-c", "1", "-W", "2", webIp], HostConfig: { NetworkMode: "n2", CapAdd: ["NET_RAW"] } });
   assert.notEqual(blocked.code, 0, "another network cannot reach it");
   // connect and disconnect on a running container: a probe on n2 reaches web only while also on n1.
@@ -109,7 +140,7 @@ test("one network: ping and HTTP between containers; across networks: blocked", 
 
   // IPAM survives an agent restart: the running containers keep their addresses, new ones get others.
   await agent.kill();
-  agent = await startLabRuntime(netns, stateDir, cgroupParent, "10.88.0.0/24", false);
+  agent = await startLabRuntime(netns, stateDir, cgroupParent, "10.88.0.0/24", false, upstreamAddr);
   const other = await detached("other", "n1", ["sleep", "1000"]);
   assert.notEqual(await ipOf(other, "n1"), webIp);
   const stillUp = await agent.run({ Cmd: ["ping", "-c", "1", "-W", "2", webIp], HostConfig: { NetworkMode: "n1", CapAdd: ["NET_RAW"] } });

@@ -606,6 +606,10 @@ export class ContainerService {
     }
     // A loopback resolver of the host is unreachable from a container's own netns; Docker drops it too.
     if (network !== "host") resolv = resolv.split("\n").filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l)).join("\n");
+    // On a user-defined network the network's embedded DNS answers (container names, then the host's resolvers).
+    const first = Object.values(rec.endpoints ?? {}).sort((a, b) => a.ifname.localeCompare(b.ifname))[0];
+    const embedded = first ? this.o.networks?.resolverFor(first.NetworkID) : null;
+    if (embedded) resolv = [`nameserver ${embedded}`, ...resolv.split("\n").filter((l) => /^\s*search\s/.test(l)), "options ndots:0", ""].join("\n");
     writeFileSync(join(d, "resolv.conf"), resolv);
     const bind = (name: string, dest: string): OciMount => ({ destination: dest, type: "bind", source: join(d, name), options: ["rbind", "rprivate", ...(rec.config.HostConfig.ReadonlyRootfs ? ["ro"] : [])] });
     return [bind("hostname", "/etc/hostname"), bind("hosts", "/etc/hosts"), bind("resolv.conf", "/etc/resolv.conf")];

@@ -7,6 +7,7 @@ import { checkIfName, ip, ipBatch, nft } from "./ip.ts";
 import { AddressPool, IpamError, normalizePool, pickFreeSubnet, type PoolConfig } from "./ipam.ts";
 import { renderRules, renderTeardown, type RulePort } from "./nft-rules.ts";
 import { PortError, PortReservations, type PortMapping } from "./ports.ts";
+import { EmbeddedDns, hostResolvers } from "./dns.ts";
 
 /*
  * Networks of one agent: the predefined `bridge` (bridge berth0), `host` and `none`, and
@@ -83,12 +84,18 @@ export interface NetworkServiceOptions {
   endpointsOf: (networkId: string) => Array<{ containerId: string; name: string; endpoint: Endpoint }>;
   /** The published ports of running containers, with the address each forwards to. */
   portsOf: () => RulePort[];
+  /** Where the embedded DNS sends names it does not know (`ip` or `ip:port`); the agent's resolv.conf by default. */
+  dnsUpstreams?: string[];
 }
 
 export class NetworkService {
   private readonly dir: string;
   private readonly byId = new Map<string, NetworkRecord>();
   private readonly reservations = new PortReservations();
+  private readonly dns = new EmbeddedDns(
+    (networkId, name) => this.resolveName(networkId, name),
+    () => this.o.dnsUpstreams ?? hostResolvers(),
+  );
 
   constructor(private readonly o: NetworkServiceOptions) {
     this.dir = join(o.stateDir, "networks");
@@ -211,6 +218,7 @@ export class NetworkService {
     if (rec.predefined) throw new NetworkError(`${rec.Name} is a pre-defined network and cannot be removed`, "FORBIDDEN");
     if (this.o.endpointsOf(rec.Id).length > 0) throw new NetworkError(`error while removing network: network ${rec.Name} id ${rec.Id} has active endpoints`, "FORBIDDEN");
     this.byId.delete(rec.Id);
+    this.dns.close(rec.Id);
     await this.applyRules();
     if (rec.bridge) await ip(["link", "del", rec.bridge]).catch(() => undefined);
     rmSync(join(this.dir, `${rec.Id}.json`), { force: true });
@@ -341,6 +349,23 @@ export class NetworkService {
     await ip(["link", "set", br, "up"]);
     // A published port used as 127.0.0.1:port is DNATed out of this bridge with a loopback source.
     writeFileSync(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, "1");
+    // User-defined networks resolve their containers' names; the default bridge does not, as in Docker.
+    if (!n.predefined) await this.dns.listen(n.Id, n.pool.gateway);
+  }
+
+  /** The resolver a container on this network uses: its embedded DNS (user networks), else none of ours. */
+  resolverFor(networkId: string): string | null {
+    const n = this.byId.get(networkId);
+    return n && !n.predefined && n.pool ? n.pool.gateway : null;
+  }
+
+  /** Running containers on the network answering to `name`: their name, an alias, or their short ID. */
+  private resolveName(networkId: string, name: string): string[] | null {
+    const ips = this.o
+      .endpointsOf(networkId)
+      .filter((e) => e.name.toLowerCase() === name || e.endpoint.Aliases.some((a) => a.toLowerCase() === name) || (name.length >= 12 && e.containerId.startsWith(name)))
+      .map((e) => e.endpoint.IPAddress);
+    return ips.length ? ips : null;
   }
 
   /** Holds the host ports of a starting container (random ones chosen); all or none, with Docker's errors. */
@@ -359,6 +384,7 @@ export class NetworkService {
 
   close(): void {
     this.reservations.closeAll();
+    this.dns.closeAll();
   }
 
   async applyRules(): Promise<void> {

@@ -6,7 +6,9 @@ import { importBusybox } from "./busybox-runtime.ts";
 type Call = { id: number; target: "containers" | "networks" | "volumes" | "run" | "logs"; method: string; args: unknown[] };
 
 const [stateDir, cgroupParent, defaultSubnet, fresh] = process.argv.slice(2) as [string, string, string, string];
-const rt: AgentRuntime = createRuntime(stateDir, { cgroupParent, networking: { defaultSubnet } });
+// The embedded DNS forwards to a resolver the test runs on a lab address, never to the machine's.
+const upstream = process.env.LAB_DNS_UPSTREAM;
+const rt: AgentRuntime = createRuntime(stateDir, { cgroupParent, networking: { defaultSubnet, dnsUpstreams: upstream ? [upstream] : [] } });
 if (fresh === "1") await importBusybox(rt);
 await rt.networks!.init();
 await rt.containers.init();
