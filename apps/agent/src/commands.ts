@@ -115,6 +115,7 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
         Name: a.name,
         Internal: a.internal,
         Labels: a.labels ?? null,
+        ...(a.icc ? {} : { Options: { "com.docker.network.bridge.enable_icc": "false" } }),
         ...(a.subnet ? { IPAM: { Config: [{ Subnet: a.subnet, ...(a.gateway ? { Gateway: a.gateway } : {}), ...(a.ipRange ? { IPRange: a.ipRange } : {}) }] } } : {}),
       }),
     ),

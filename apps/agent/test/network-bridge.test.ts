@@ -146,6 +146,15 @@ test("one network: ping and HTTP between containers; across networks: blocked", 
   const stillUp = await agent.run({ Cmd: ["ping", "-c", "1", "-W", "2", webIp], HostConfig: { NetworkMode: "n1", CapAdd: ["NET_RAW"] } });
   assert.equal(stillUp.code, 0, "the re-adopted container is still reachable");
 
+  // ICC off: containers of the network cannot talk to each other, but reach their gateway.
+  await agent.call("networks", "create", { Name: "quiet", Options: { "com.docker.network.bridge.enable_icc": "false" }, IPAM: { Config: [{ Subnet: "10.66.0.0/24" }] } });
+  const q1 = await detached("q1", "quiet", ["sleep", "1000"]);
+  const q1Ip = await ipOf(q1, "quiet");
+  const icc = await agent.run({ Cmd: ["sh", "-c", `ping -c 1 -W 2 10.66.0.1 >/dev/null && echo gateway-ok; ping -c 1 -W 2 ${q1Ip} >/dev/null && echo peer-reached; true`], HostConfig: { NetworkMode: "quiet", CapAdd: ["NET_RAW"] } });
+  assert.equal(icc.out, "gateway-ok\n");
+  await agent.call("containers", "remove", q1, { force: true });
+  await agent.call("networks", "remove", "quiet");
+
   // An internal network reaches its own members only: no route out, not even to the other lab host.
   await agent.call("networks", "create", { Name: "inner", Internal: true });
   const outer = lab.hosts[1]!.address;

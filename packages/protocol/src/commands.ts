@@ -68,6 +68,8 @@ export const CommandArgs = {
   "networks.create": z.object({
     name: z.string().min(1).max(128),
     internal: z.boolean().default(false),
+    /** false: containers on it cannot talk to each other. */
+    icc: z.boolean().default(true),
     subnet: z.string().max(64).optional(),
     gateway: z.string().max(64).optional(),
     ipRange: z.string().max(64).optional(),

@@ -372,14 +372,16 @@ export class ContainerService {
   }
 
   private async releaseEndpoints(rec: ContainerRecord): Promise<void> {
+    const icc = Object.values(rec.endpoints ?? {}).some((e) => this.o.networks?.iccOff(e.NetworkID));
     for (const ep of Object.values(rec.endpoints ?? {})) this.o.networks?.release(ep);
     rec.endpoints = {};
-    if (rec.ports?.length) {
-      this.o.networks?.releasePorts(rec.ports);
+    const ports = rec.ports?.length ?? 0;
+    if (ports) {
+      this.o.networks?.releasePorts(rec.ports!);
       rec.ports = [];
-      // Its DNAT rules go with it (rendered from the running containers, which it no longer is).
-      await this.o.networks?.applyRules().catch(() => undefined);
     }
+    // Its DNAT and ICC rules go with it (rendered from the running containers, which it no longer is).
+    if (ports || icc) await this.o.networks?.applyRules().catch(() => undefined);
   }
 
   /** Every starting or running container's published ports, with the address each forwards to (for the nftables rules). */
@@ -431,6 +433,7 @@ export class ContainerService {
         throw new ContainerError(`could not connect container ${rec.name} to network ${net.Name}: ${(e as Error).message}`, "FAILED");
       }
       rec.endpoints = { ...rec.endpoints, [net.Id]: ep };
+      if (nets.iccOff(net.Id)) await nets.applyRules();
     }
     rec.networks = { ...rec.networks, [net.Id]: req };
     this.store.save(rec);
@@ -455,6 +458,7 @@ export class ContainerService {
       nets.release(ep);
       const { [net.Id]: _gone, ...rest } = rec.endpoints!;
       rec.endpoints = rest;
+      if (nets.iccOff(net.Id)) await nets.applyRules();
     }
     const { [net.Id]: _req, ...others } = rec.networks;
     rec.networks = others;
@@ -465,7 +469,8 @@ export class ContainerService {
   endpointsOn(networkId: string): Array<{ containerId: string; name: string; endpoint: Endpoint }> {
     return this.store
       .all()
-      .flatMap((r) => (r.endpoints?.[networkId] && this.isRunning(r) ? [{ containerId: r.id, name: r.name, endpoint: r.endpoints[networkId] }] : []));
+      // Endpoints exist from just before a start until the exit.
+      .flatMap((r) => (r.endpoints?.[networkId] ? [{ containerId: r.id, name: r.name, endpoint: r.endpoints[networkId] }] : []));
   }
 
   // ---------------------------------------------------------------- start
@@ -552,8 +557,8 @@ export class ContainerService {
       rec.conmonPid = await readPidFile(conmonPidFile);
       if (endpoints.length) {
         await this.o.networks!.plumb(pid, endpoints);
-        // The DNAT for its ports goes live before the container runs.
-        if (rec.ports?.length) await this.o.networks!.applyRules();
+        // The DNAT for its ports, and ICC rules naming its veth, go live before the container runs.
+        if (rec.ports?.length || endpoints.some((e) => this.o.networks!.iccOff(e.NetworkID))) await this.o.networks!.applyRules();
       }
       // Clients attached before the start see the output from its first byte.
       await this.attachHub.connectWaiting(id, bundle);

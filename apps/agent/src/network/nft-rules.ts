@@ -1,5 +1,5 @@
 /*
- * The agent's nftables rules, all in its own table (`ip berth`), as
+ * The agent's nftables rules, all in its own tables (`ip berth`, and `bridge berth` for ICC), as
  * one function of its networks: every change re-renders the whole table and replaces it in one
  * atomic `nft -f` transaction, so the rules are always exactly what the state says (idempotent at
  * start-up, and nothing is left behind by a removed network).
@@ -9,6 +9,10 @@ export interface RuleNetwork {
   bridge: string;
   subnet: string;
   internal: boolean;
+  /** false: containers of this network may not talk to each other (bridged traffic between its ports is dropped). */
+  icc: boolean;
+  /** Host sides of the veths of its running containers. */
+  ports: string[];
 }
 
 /** A published port: traffic to hostIp:hostPort (any local address for 0.0.0.0) goes to the container. */
@@ -66,11 +70,17 @@ export function renderRules(networks: RuleNetwork[], ports: RulePort[] = []): st
     "  }",
     "}",
   ];
-  // Declaring the table first makes the delete valid when it does not exist yet.
-  return ["table ip berth {}", "delete table ip berth", ...ipTable, ""].join("\n");
+  // Traffic between two containers of one bridge is bridged, not routed: with ICC off it is
+  // dropped in the bridge family, by the veth ports of that network's containers.
+  const noIcc = networks.filter((n) => !n.icc && n.ports.length > 0);
+  const bridgeTable = noIcc.length
+    ? ["table bridge berth {", "  chain forward {", "    type filter hook forward priority filter; policy accept;", ...noIcc.map((n) => { const set = `{ ${n.ports.map(q).join(", ")} }`; return `    iifname ${set} oifname ${set} drop`; }), "  }", "}"]
+    : [];
+  // Declaring a table first makes its delete valid when it does not exist yet.
+  return ["table ip berth {}", "delete table ip berth", "table bridge berth {}", "delete table bridge berth", ...ipTable, ...bridgeTable, ""].join("\n");
 }
 
 /** Removes the agent's tables (when it has no bridge network left). */
 export function renderTeardown(): string {
-  return ["table ip berth {}", "delete table ip berth", ""].join("\n");
+  return ["table ip berth {}", "delete table ip berth", "table bridge berth {}", "delete table bridge berth", ""].join("\n");
 }

@@ -75,6 +75,8 @@ export interface CreateNetworkRequest {
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+/** Docker's option for inter-container communication on a bridge. */
+const ICC_OPTION = "com.docker.network.bridge.enable_icc";
 
 export interface NetworkServiceOptions {
   stateDir: string;
@@ -173,7 +175,8 @@ export class NetworkService {
     const want = configs[0];
     const opts = req.Options ?? {};
     for (const k of Object.keys(opts)) {
-      if (k !== "com.docker.network.bridge.name") throw new NetworkError(`network option ${k} is not supported`, "INVALID");
+      if (k !== "com.docker.network.bridge.name" && k !== ICC_OPTION) throw new NetworkError(`network option ${k} is not supported`, "INVALID");
+      if (k === ICC_OPTION && !["true", "false"].includes(opts[k]!)) throw new NetworkError(`invalid value for ${k}: ${opts[k]} (true or false)`, "INVALID");
     }
     let pool: PoolConfig;
     try {
@@ -389,7 +392,19 @@ export class NetworkService {
 
   async applyRules(): Promise<void> {
     const bridges = this.all().filter((n) => n.Driver === "bridge" && n.bridge && n.pool);
-    await nft(bridges.length ? renderRules(bridges.map((n) => ({ bridge: n.bridge!, subnet: n.pool!.subnet, internal: n.Internal })), this.o.portsOf()) : renderTeardown());
+    await nft(
+      bridges.length
+        ? renderRules(
+            bridges.map((n) => ({ bridge: n.bridge!, subnet: n.pool!.subnet, internal: n.Internal, icc: !this.iccOff(n.Id), ports: this.iccOff(n.Id) ? this.o.endpointsOf(n.Id).map((e) => e.endpoint.hostIf) : [] })),
+            this.o.portsOf(),
+          )
+        : renderTeardown(),
+    );
+  }
+
+  /** Whether the network forbids traffic between its containers (ICC off); its rules then follow its containers. */
+  iccOff(networkId: string): boolean {
+    return this.byId.get(networkId)?.Options[ICC_OPTION] === "false";
   }
 }
 

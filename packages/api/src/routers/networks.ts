@@ -34,6 +34,7 @@ export const networksRouter = router({
         hostId: HostId,
         name: z.string().trim().min(1).max(128),
         internal: z.boolean().default(false),
+        icc: z.boolean().default(true),
         subnet: z.string().trim().max(64).optional(),
         gateway: z.string().trim().max(64).optional(),
         ipRange: z.string().trim().max(64).optional(),
