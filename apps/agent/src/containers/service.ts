@@ -30,6 +30,7 @@ import { ociMounts, planMounts, prepareMounts, type MountPoint } from "./mounts.
 import type { VolumeService } from "../volumes/service.ts";
 import { NetworkError, type Endpoint, type EndpointRequest, type NetworkService } from "../network/service.ts";
 import { PortError, requestedPorts } from "../network/ports.ts";
+import { NetworkCommandError } from "../network/ip.ts";
 import type { RulePort } from "../network/nft-rules.ts";
 
 export interface ContainerServiceOptions {
@@ -589,7 +590,7 @@ export class ContainerService {
       rec.state = { ...rec.state, Status: rec.state.StartedAt === ZERO_TIME ? "created" : "exited", Pid: 0, ExitCode: code, Error: message };
       this.store.save(rec);
       if (e instanceof UserResolutionError || e instanceof SpecError) throw new ContainerError(message, "INVALID");
-      if (e instanceof RuntimeError) throw new ContainerError(`failed to start container ${id}: ${message}`, "FAILED");
+      if (e instanceof RuntimeError || e instanceof NetworkCommandError) throw new ContainerError(`failed to start container ${id}: ${message}`, "FAILED");
       throw e;
     }
   }
