@@ -28,7 +28,7 @@ import { nextRestartDelay, shouldRestart } from "./restart-policy.ts";
 import { ContainerStore } from "./store.ts";
 import { ociMounts, planMounts, prepareMounts, type MountPoint } from "./mounts.ts";
 import type { VolumeService } from "../volumes/service.ts";
-import { NetworkError, type Endpoint, type EndpointRequest, type NetworkService } from "../network/service.ts";
+import { NetworkError, type Endpoint, type EndpointRequest, type NetworkRecord, type NetworkService } from "../network/service.ts";
 import { PortError, requestedPorts } from "../network/ports.ts";
 import { NetworkCommandError } from "../network/ip.ts";
 import type { RulePort } from "../network/nft-rules.ts";
@@ -340,21 +340,24 @@ export class ContainerService {
     if (!this.o.networks) throw new ContainerError(`network ${mode} not found: bridge networking is not enabled on this agent`, "NOT_FOUND");
     const out: Record<string, EndpointRequest> = {};
     const add = (ref: string, req: EndpointRequest) => {
-      let net;
-      try {
-        net = this.o.networks!.get(ref);
-      } catch (e) {
-        if (e instanceof NetworkError) throw new ContainerError(e.message, e.code === "NOT_FOUND" ? "NOT_FOUND" : "INVALID");
-        throw e;
-      }
+      const net = this.network(this.o.networks!, ref);
       if (net.Driver !== "bridge") throw new ContainerError(`container cannot be connected to network ${net.Name} and another network`, "INVALID");
-      if (net.predefined && (req.IPAMConfig?.IPv4Address || req.Aliases?.length)) throw new ContainerError("user specified IP address and aliases are supported on user defined networks only", "INVALID");
+      checkEndpointRequest(net, req);
       out[net.Id] = req;
     };
     const endpoints = config.NetworkingConfig?.EndpointsConfig ?? {};
     add(mode, endpoints[mode] ?? {});
     for (const [ref, req] of Object.entries(endpoints)) if (ref !== mode) add(ref, req);
     return out;
+  }
+
+  /** A network by name, ID or ID prefix, its errors as the container layer's. */
+  private network(nets: NetworkService, ref: string): NetworkRecord {
+    try {
+      return nets.get(ref);
+    } catch (e) {
+      throw asContainerError(e);
+    }
   }
 
   /** Addresses on every network of the container, before its start (they go in its /etc/hosts). */
@@ -366,8 +369,7 @@ export class ContainerService {
       for (const [netId, req] of Object.entries(rec.networks)) endpoints.push(nets.allocate(netId, rec.id, req, `eth${endpoints.length}`, rec.name));
     } catch (e) {
       for (const ep of endpoints) nets.release(ep);
-      if (e instanceof NetworkError) throw new ContainerError(e.message, e.code === "NOT_FOUND" ? "NOT_FOUND" : e.code === "CONFLICT" ? "CONFLICT" : "INVALID");
-      throw e;
+      throw asContainerError(e);
     }
     return endpoints;
   }
@@ -405,16 +407,10 @@ export class ContainerService {
     if (!nets) throw new ContainerError("bridge networking is not enabled on this agent", "INVALID");
     const rec = this.get(ref);
     if (!rec.networks) throw new ContainerError(`container cannot be connected to other networks with network mode ${rec.config.HostConfig.NetworkMode || "none"}`, "INVALID");
-    let net;
-    try {
-      net = nets.get(networkRef);
-    } catch (e) {
-      if (e instanceof NetworkError) throw new ContainerError(e.message, e.code === "NOT_FOUND" ? "NOT_FOUND" : "INVALID");
-      throw e;
-    }
+    const net = this.network(nets, networkRef);
     if (net.Driver !== "bridge") throw new ContainerError(`container cannot be connected to network ${net.Name}`, "INVALID");
     if (rec.networks[net.Id]) throw new ContainerError(`endpoint with name ${rec.name} already exists in network ${net.Name}`, "CONFLICT");
-    if (net.predefined && (req.IPAMConfig?.IPv4Address || req.Aliases?.length)) throw new ContainerError("user specified IP address and aliases are supported on user defined networks only", "INVALID");
+    checkEndpointRequest(net, req);
     if (this.isRunning(rec)) {
       const used = new Set(Object.values(rec.endpoints ?? {}).map((e) => e.ifname));
       let n = 0;
@@ -423,8 +419,7 @@ export class ContainerService {
       try {
         ep = nets.allocate(net.Id, rec.id, req, `eth${n}`, rec.name);
       } catch (e) {
-        if (e instanceof NetworkError) throw new ContainerError(e.message, e.code === "CONFLICT" ? "CONFLICT" : "INVALID");
-        throw e;
+        throw asContainerError(e);
       }
       try {
         const routed = Object.values(rec.endpoints ?? {}).some((e) => !nets.all().find((x) => x.Id === e.NetworkID)?.Internal);
@@ -445,13 +440,7 @@ export class ContainerService {
     const nets = this.o.networks;
     if (!nets) throw new ContainerError("bridge networking is not enabled on this agent", "INVALID");
     const rec = this.get(ref);
-    let net;
-    try {
-      net = nets.get(networkRef);
-    } catch (e) {
-      if (e instanceof NetworkError) throw new ContainerError(e.message, e.code === "NOT_FOUND" ? "NOT_FOUND" : "INVALID");
-      throw e;
-    }
+    const net = this.network(nets, networkRef);
     if (!rec.networks?.[net.Id]) throw new ContainerError(`container ${rec.id} is not connected to network ${net.Name}`, "CONFLICT");
     const ep = rec.endpoints?.[net.Id];
     if (ep) {
@@ -1262,4 +1251,15 @@ export class ContainerService {
       NetworkSettings: { ...this.defaultBridgeSettings(r), Networks: this.dockerNetworks(r), Ports: this.portMap(r) },
     };
   }
+}
+
+/** A network layer error as the container layer's (same message; not-found and conflicts kept, the rest invalid input). */
+function asContainerError(e: unknown): unknown {
+  if (!(e instanceof NetworkError)) return e;
+  return new ContainerError(e.message, e.code === "NOT_FOUND" || e.code === "CONFLICT" ? e.code : "INVALID");
+}
+
+/** Static addresses and aliases are for user-defined networks only, as in Docker. */
+function checkEndpointRequest(net: NetworkRecord, req: EndpointRequest): void {
+  if (net.predefined && (req.IPAMConfig?.IPv4Address || req.Aliases?.length)) throw new ContainerError("user specified IP address and aliases are supported on user defined networks only", "INVALID");
 }

@@ -413,14 +413,9 @@ async function hostRoutes(): Promise<string[]> {
   const out = await ip(["-4", "route", "show", "table", "all"]);
   const routes: string[] = [];
   for (const line of out.split("\n")) {
-    const dest = line.trim().split(/\s+/)[0] ?? "";
-    const m = /^(?:(?:local|broadcast|unicast)\s+)?(\d+\.\d+\.\d+\.\d+)(\/\d+)?$/.exec(dest);
+    // `10.1.0.0/16 dev …`, or with the route type first: `local 10.0.0.5 dev …`, `broadcast …`.
+    const m = /^(?:(?:local|broadcast|unicast)\s+)?(\d+\.\d+\.\d+\.\d+)(\/\d+)?(\s|$)/.exec(line.trim());
     if (m) routes.push(`${m[1]}${m[2] ?? "/32"}`);
-  }
-  // `local 10.0.0.5 dev …` lines start with the type; take their address too.
-  for (const line of out.split("\n")) {
-    const m = /^(?:local|broadcast)\s+(\d+\.\d+\.\d+\.\d+)/.exec(line.trim());
-    if (m) routes.push(`${m[1]}/32`);
   }
   return routes.filter((r) => {
     try {
