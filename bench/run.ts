@@ -9,7 +9,12 @@ import { controlPlaneScale } from "./control-plane-scale.ts";
 import { imagePullBench } from "./image-pull.ts";
 import { containerRunBench } from "./container-run.ts";
 import { idleContainersBench } from "./idle-containers.ts";
+import { networkBench } from "./network.ts";
 import { fmt } from "./stats.ts";
+
+// `npm run bench -- network pull` runs only the sections named; no names runs them all.
+const only = process.argv.slice(2);
+const wanted = (section: string) => only.length === 0 || only.includes(section);
 
 const TEMPLATE = "berth_bench_template";
 const template = await openTemplateDatabase(TEMPLATE);
@@ -20,57 +25,80 @@ try {
   await buildAgentBundle();
 
   const agents = Number(process.env.BENCH_AGENTS ?? 1000);
-  console.log(`\n== control-plane scale: ${agents} simulated agents, 5 s heartbeats ==`);
-  const scale = await controlPlaneScale({ agents, rounds: 5, roundSeconds: 10 });
-  results.controlPlaneScale = scale;
-  console.log(
-    [
-      `control plane CPU        ${fmt(scale.cpuCores * 100)} % of one core   (goal < 100 %)`,
-      `control plane RSS        ${fmt(scale.rssMiB)} MiB`,
-      `hosts.list p50           ${fmt(scale.listP50Ms)} ms`,
-      `hosts.list p99           ${fmt(scale.listP99Ms)} ms   (goal ≤ 100 ms)`,
-      `(medians of ${scale.rounds} rounds; ${scale.listSamples} hosts.list calls; no peer runs a comparable control plane here)`,
-    ].join("\n"),
-  );
-  console.log(`\n== image pull: ~200 MB, 5 layers, loopback docker-registry, fetched and unpacked ==`);
-  const pull = await imagePullBench({ rounds: Number(process.env.BENCH_PULL_ROUNDS ?? 5) });
-  results.imagePull = pull;
-  const mb = pull.imageBytes / 2 ** 20;
-  console.log(
-    [
-      `image                    ${fmt(mb, 0)} MiB unpacked, ${fmt(pull.compressedBytes / 2 ** 20, 0)} MiB compressed`,
-      `berth pull               ${fmt(pull.berthSeconds, 2)} s   (${fmt(mb / pull.berthSeconds, 0)} MiB/s)`,
-      `skopeo copy + umoci      ${fmt(pull.skopeoUmociSeconds, 2)} s   (${fmt(mb / pull.skopeoUmociSeconds, 0)} MiB/s)`,
-      `ratio                    berth is ${fmt(pull.speedup, 2)}× the peers' throughput   (goal ≥ 1)`,
-      `(medians of ${pull.rounds} rounds, order alternating)`,
-    ].join("\n"),
-  );
-  console.log(`\n== run --rm busybox true: Berth vs bare runc vs podman ==`);
-  const cr = await containerRunBench({ rounds: Number(process.env.BENCH_RUN_ROUNDS ?? 20) });
-  results.containerRun = cr;
-  console.log(
-    [
-      `berth (create+start+wait+rm)   ${fmt(cr.berthMs, 0)} ms`,
-      `bare runc run                  ${fmt(cr.runcMs, 0)} ms`,
-      cr.podmanMs !== null ? `podman run --rm                ${fmt(cr.podmanMs, 0)} ms` : `podman run --rm                not measured: ${cr.podmanError}`,
-      `ratio to bare runc             ${fmt(cr.berthMs / cr.runcMs, 2)}×   (goal ≤ 2.5×)`,
-      cr.podmanMs !== null ? `ratio to podman                ${fmt(cr.berthMs / cr.podmanMs, 2)}×   (goal < 1)` : "",
-      `(medians of ${cr.rounds} runs each, after one warm-up run; Berth measured in-process through its container service — the Docker API socket comes with issue 6)`,
-    ].filter(Boolean).join("\n"),
-  );
+  if (wanted("scale")) {
+    console.log(`\n== control-plane scale: ${agents} simulated agents, 5 s heartbeats ==`);
+    const scale = await controlPlaneScale({ agents, rounds: 5, roundSeconds: 10 });
+    results.controlPlaneScale = scale;
+    console.log(
+      [
+        `control plane CPU        ${fmt(scale.cpuCores * 100)} % of one core   (goal < 100 %)`,
+        `control plane RSS        ${fmt(scale.rssMiB)} MiB`,
+        `hosts.list p50           ${fmt(scale.listP50Ms)} ms`,
+        `hosts.list p99           ${fmt(scale.listP99Ms)} ms   (goal ≤ 100 ms)`,
+        `(medians of ${scale.rounds} rounds; ${scale.listSamples} hosts.list calls; no peer runs a comparable control plane here)`,
+      ].join("\n"),
+    );
+  }
+  if (wanted("pull")) {
+    console.log(`\n== image pull: ~200 MB, 5 layers, loopback docker-registry, fetched and unpacked ==`);
+    const pull = await imagePullBench({ rounds: Number(process.env.BENCH_PULL_ROUNDS ?? 5) });
+    results.imagePull = pull;
+    const mb = pull.imageBytes / 2 ** 20;
+    console.log(
+      [
+        `image                    ${fmt(mb, 0)} MiB unpacked, ${fmt(pull.compressedBytes / 2 ** 20, 0)} MiB compressed`,
+        `berth pull               ${fmt(pull.berthSeconds, 2)} s   (${fmt(mb / pull.berthSeconds, 0)} MiB/s)`,
+        `skopeo copy + umoci      ${fmt(pull.skopeoUmociSeconds, 2)} s   (${fmt(mb / pull.skopeoUmociSeconds, 0)} MiB/s)`,
+        `ratio                    berth is ${fmt(pull.speedup, 2)}× the peers' throughput   (goal ≥ 1)`,
+        `(medians of ${pull.rounds} rounds, order alternating)`,
+      ].join("\n"),
+    );
+  }
+  if (wanted("run")) {
+    console.log(`\n== run --rm busybox true: Berth vs bare runc vs podman ==`);
+    const cr = await containerRunBench({ rounds: Number(process.env.BENCH_RUN_ROUNDS ?? 20) });
+    results.containerRun = cr;
+    console.log(
+      [
+        `berth (create+start+wait+rm)   ${fmt(cr.berthMs, 0)} ms`,
+        `bare runc run                  ${fmt(cr.runcMs, 0)} ms`,
+        cr.podmanMs !== null ? `podman run --rm                ${fmt(cr.podmanMs, 0)} ms` : `podman run --rm                not measured: ${cr.podmanError}`,
+        `ratio to bare runc             ${fmt(cr.berthMs / cr.runcMs, 2)}×   (goal ≤ 2.5×)`,
+        cr.podmanMs !== null ? `ratio to podman                ${fmt(cr.berthMs / cr.podmanMs, 2)}×   (goal < 1)` : "",
+        `(medians of ${cr.rounds} runs each, after one warm-up run; Berth measured in-process through its container service — the Docker API socket comes with issue 6)`,
+      ].filter(Boolean).join("\n"),
+    );
+  }
   const idleCount = Number(process.env.BENCH_IDLE_CONTAINERS ?? 500);
-  console.log(`\n== ${idleCount} idle containers: memory, and stats for all of them ==`);
-  const idle = await idleContainersBench({ containers: idleCount, streamSeconds: 10 });
-  results.idleContainers = idle;
-  console.log(
-    [
-      `agent RSS                ${fmt(idle.agentRssIdleMiB, 0)} MiB at rest → ${fmt(idle.agentRssMiB, 0)} MiB with ${idle.containers} running (${fmt(((idle.agentRssMiB - idle.agentRssIdleMiB) * 1024) / idle.containers, 0)} KiB each)`,
-      `memory per container     ${fmt(idle.perContainerKiB, 0)} KiB = conmon ${fmt(idle.conmonPssKiB, 0)} KiB + its processes ${fmt(idle.containerPssKiB, 0)} KiB + the agent's share (PSS, medians)`,
-      `one-shot stats           p50 ${fmt(idle.statsP50Ms, 2)} ms, p99 ${fmt(idle.statsP99Ms, 2)} ms per container (${idle.containers} calls, one after another)`,
-      `streaming stats at 1 Hz  agent CPU ${fmt(idle.streamCpuPercent, 1)} % of one core for ${idle.containers} streams (${fmt(idle.streamSamplesPerSecond, 0)} samples/s over ${10} s)`,
-      `(started ${idle.containers} containers in ${fmt(idle.createSeconds, 0)} s, 4 at a time; the agent runs bundled as it ships. podman supervises with the same conmon; dockerd joins these figures once Berth serves the Docker API, so one client drives all three.)`,
-    ].join("\n"),
-  );
+  if (wanted("idle")) {
+    console.log(`\n== ${idleCount} idle containers: memory, and stats for all of them ==`);
+    const idle = await idleContainersBench({ containers: idleCount, streamSeconds: 10 });
+    results.idleContainers = idle;
+    console.log(
+      [
+        `agent RSS                ${fmt(idle.agentRssIdleMiB, 0)} MiB at rest → ${fmt(idle.agentRssMiB, 0)} MiB with ${idle.containers} running (${fmt(((idle.agentRssMiB - idle.agentRssIdleMiB) * 1024) / idle.containers, 0)} KiB each)`,
+        `memory per container     ${fmt(idle.perContainerKiB, 0)} KiB = conmon ${fmt(idle.conmonPssKiB, 0)} KiB + its processes ${fmt(idle.containerPssKiB, 0)} KiB + the agent's share (PSS, medians)`,
+        `one-shot stats           p50 ${fmt(idle.statsP50Ms, 2)} ms, p99 ${fmt(idle.statsP99Ms, 2)} ms per container (${idle.containers} calls, one after another)`,
+        `streaming stats at 1 Hz  agent CPU ${fmt(idle.streamCpuPercent, 1)} % of one core for ${idle.containers} streams (${fmt(idle.streamSamplesPerSecond, 0)} samples/s over ${10} s)`,
+        `(started ${idle.containers} containers in ${fmt(idle.createSeconds, 0)} s, 4 at a time; the agent runs bundled as it ships. podman supervises with the same conmon; dockerd joins these figures once Berth serves the Docker API, so one client drives all three.)`,
+      ].join("\n"),
+    );
+  }
+  if (wanted("network")) {
+    console.log(`\n== networking: HTTP through a published port vs the container's IP; embedded DNS ==`);
+    const net = await networkBench({ rounds: Number(process.env.BENCH_NET_ROUNDS ?? 5), seconds: 5, dnsQueries: 2000 });
+    results.network = net;
+    console.log(
+      [
+        `straight to container IP ${fmt(net.direct.requestsPerSecond, 0)} req/s, p99 ${fmt(net.direct.p99Ms, 2)} ms`,
+        `published port (DNAT)    ${fmt(net.published.requestsPerSecond, 0)} req/s, p99 ${fmt(net.published.p99Ms, 2)} ms`,
+        `overhead                 ${fmt(net.overhead * 100, 1)} % fewer req/s, p99 ${fmt(net.published.p99Ms / net.direct.p99Ms, 2)}×   (goal ≤ 10 %)`,
+        `DNS, container name      p50 ${fmt(net.dns.nameP50Ms, 3)} ms, p99 ${fmt(net.dns.nameP99Ms, 3)} ms`,
+        `DNS, forwarded upstream  p50 ${fmt(net.dns.forwardedP50Ms, 3)} ms, p99 ${fmt(net.dns.forwardedP99Ms, 3)} ms (a stand-in resolver in the lab)`,
+        `(wrk -t1 -c16, ${net.rounds} rounds of 5 s each, order alternating, medians; a keep-alive node server in the container; wrk and the agent in a lab namespace. DNS: ${net.dns.queries} sequential queries from inside a container. dockerd joins with issue 6.)`,
+      ].join("\n"),
+    );
+  }
 } finally {
   await template.close();
 }

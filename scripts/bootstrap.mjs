@@ -15,7 +15,7 @@ const runtimePackages = ["runc", "conmon", "tini", "python3", "nftables", "iprou
 // Tests drive Debian's Chromium and validate docker-compose.yml with docker-compose's own schema check.
 const testPackages = ["chromium", "fonts-liberation", "docker-compose", "skopeo", "umoci"];
 // The benchmark's peers.
-const benchPackages = ["podman"];
+const benchPackages = ["podman", "wrk"];
 
 function log(msg) {
   process.stdout.write(`[berth setup] ${msg}\n`);
