@@ -30,13 +30,14 @@ export interface ServedRegistry {
  * Runs docker-registry on 127.0.0.1:`port` with its data under `dir`, and waits until it answers.
  * `authYaml` is an optional `auth:` section (htpasswd or token) for tests.
  */
-export async function serveRegistry(opts: { dir: string; port: number; logLevel?: string; authYaml?: string }): Promise<ServedRegistry> {
-  const url = `http://127.0.0.1:${opts.port}`;
+export async function serveRegistry(opts: { dir: string; port: number; host?: string; logLevel?: string; authYaml?: string }): Promise<ServedRegistry> {
+  const address = opts.host ?? "127.0.0.1";
+  const url = `http://${address}:${opts.port}`;
   mkdirSync(join(opts.dir, "data"), { recursive: true });
   const config = join(opts.dir, "config.yml");
   writeFileSync(
     config,
-    `version: 0.1\nlog:\n  level: ${opts.logLevel ?? "warn"}\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(opts.dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${opts.port}\n${opts.authYaml ?? ""}`,
+    `version: 0.1\nlog:\n  level: ${opts.logLevel ?? "warn"}\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(opts.dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: ${address}:${opts.port}\n${opts.authYaml ?? ""}`,
   );
   const proc = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
@@ -72,6 +73,7 @@ export async function startLocalRegistry(port = Number(process.env.REGISTRY_PORT
 export async function seedBusybox(registryHost: string, contentDir = join(dataDir, "seed-content")): Promise<BuiltImage> {
   const content = new ContentStore(contentDir);
   const img = await buildBusyboxImage(content);
-  await pushBuiltImage(new RegistryClient(), content, img, `${registryHost}/library/busybox:latest`);
+  // Our registries are plain HTTP, also when a test serves one on a lab address rather than loopback.
+  await pushBuiltImage(new RegistryClient({ settingsFor: (d) => (d === registryHost ? { insecure: true } : {}) }), content, img, `${registryHost}/library/busybox:latest`);
   return img;
 }

@@ -14,11 +14,17 @@ export interface TestAgent {
   stop(): Promise<void>;
 }
 
-export function spawnAgent(o: { url: string; token: string; stateDir: string; name: string; registryMirror?: string }): TestAgent {
+/**
+ * `netns`: the agent runs in that lab namespace (nsenter execs it, so the PID is the agent's) with
+ * bridge networking on; otherwise it runs here with networking off, as every test agent outside the lab.
+ */
+export function spawnAgent(o: { url: string; token: string; stateDir: string; name: string; registryMirror?: string; netns?: string }): TestAgent {
   const cgroupParent = `/berth-e2e-${o.name}-${process.pid}`;
-  const proc = spawn(process.execPath, [agentBundlePath, "join", "--url", o.url, "--token", o.token, "--state-dir", o.stateDir, "--name", o.name, ...(o.registryMirror ? ["--registry-mirror", o.registryMirror] : [])], {
+  const inLab = o.netns ? ["nsenter", `--net=/run/netns/${o.netns}`, "--"] : [];
+  const [cmd, ...prefix] = [...inLab, process.execPath];
+  const proc = spawn(cmd!, [...prefix, agentBundlePath, "join", "--url", o.url, "--token", o.token, "--state-dir", o.stateDir, "--name", o.name, ...(o.registryMirror ? ["--registry-mirror", o.registryMirror] : [])], {
     stdio: "ignore",
-    env: { ...process.env, BERTH_CGROUP_PARENT: cgroupParent },
+    env: { ...process.env, BERTH_CGROUP_PARENT: cgroupParent, ...(o.netns ? { BERTH_NETWORKING: "1" } : {}) },
   });
   return {
     proc,

@@ -10,17 +10,25 @@ import { launchChromium } from "./browser.ts";
 import { startWebServer, type WebServer } from "./web-server.ts";
 import { seedBusybox, startRegistry, type TestRegistry } from "./registry.ts";
 import { spawnAgent, type TestAgent } from "./agent.ts";
+import { createLab, type Lab } from "./lab.ts";
 
 export interface HostUi {
   server: WebServer;
   page: Page;
+  /** With `lab`: the lab, whose first host runs the agent. */
+  lab?: Lab;
   /** Signs up (the first user owns the default team) and opens the host's page. */
   signUpAndOpenHost(email: string, password: string): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startHostUi(hostName: string): Promise<HostUi> {
+/**
+ * `lab`: the agent runs in a lab namespace with bridge networking on; the registry and the control
+ * plane listen on the lab's gateway address, where both the agent and the browser reach them.
+ */
+export async function startHostUi(hostName: string, opts: { lab?: boolean } = {}): Promise<HostUi> {
   const tmp = mkdtempSync(join(tmpdir(), `berth-ui-${hostName}-`));
+  let lab: Lab | undefined;
   let reg: TestRegistry | undefined;
   let server: WebServer | undefined;
   let agent: TestAgent | undefined;
@@ -30,22 +38,25 @@ export async function startHostUi(hostName: string): Promise<HostUi> {
     await agent?.stop();
     await server?.stop();
     await reg?.stop();
+    await lab?.destroy();
     rmSync(tmp, { recursive: true, force: true });
   };
   try {
-    reg = await startRegistry();
+    if (opts.lab) lab = await createLab(1);
+    reg = await startRegistry(lab ? { host: lab.gateway } : {});
     await seedBusybox(reg, tmp);
-    server = await startWebServer();
+    server = await startWebServer({}, lab?.gateway);
     const db = createDb(server.database.url, { poolSize: 1 });
     const { token } = await createJoinToken(db, { teamId: (await ensureDefaultTeam(db)).id, fingerprint: null, maxUses: 1 });
     await db.$disconnect();
-    agent = spawnAgent({ url: server.url, token, stateDir: join(tmp, "agent"), name: hostName, registryMirror: reg.url });
+    agent = spawnAgent({ url: server.url, token, stateDir: join(tmp, "agent"), name: hostName, registryMirror: reg.url, ...(lab ? { netns: lab.hosts[0]!.netns } : {}) });
     browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const url = server.url;
     return {
       server,
       page,
+      ...(lab ? { lab } : {}),
       stop,
       signUpAndOpenHost: async (email, password) => {
         await page.goto(`${url}/signup`);

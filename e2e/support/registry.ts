@@ -22,6 +22,8 @@ export interface TestRegistry {
 
 export interface RegistryOptions {
   auth?: { kind: "htpasswd" | "token"; username: string; password: string };
+  /** Listen on this address instead of loopback (a lab address, for agents in lab namespaces). */
+  host?: string;
 }
 
 export async function startRegistry(opts: RegistryOptions = {}): Promise<TestRegistry> {
@@ -49,7 +51,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   };
   let served;
   try {
-    served = await serveRegistry({ dir, port, logLevel: "error", authYaml });
+    served = await serveRegistry({ dir, port, logLevel: "error", authYaml, ...(opts.host ? { host: opts.host } : {}) });
   } catch (e) {
     await cleanup();
     throw e;
@@ -58,7 +60,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     await served.stop();
     await cleanup();
   };
-  return { domain: `127.0.0.1:${port}`, url: served.url, dir, tokenRequests, stop };
+  return { domain: `${opts.host ?? "127.0.0.1"}:${port}`, url: served.url, dir, tokenRequests, stop };
 }
 
 function b64url(b: Buffer | string): string {

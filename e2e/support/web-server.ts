@@ -13,10 +13,11 @@ export interface WebServer {
   stop(): Promise<void>;
 }
 
-export async function startWebServer(env: Record<string, string> = {}): Promise<WebServer> {
+/** `host` is where it listens and how it is reached: loopback, or a lab address for agents in the lab. */
+export async function startWebServer(env: Record<string, string> = {}, host = "127.0.0.1"): Promise<WebServer> {
   const database = await createTestDatabase();
   const port = await freeLoopbackPort();
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${host}:${port}`;
   let out = "";
   const proc: ChildProcess = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "apps/web/server.ts")], {
     cwd: join(repoRoot, "apps/web"),
@@ -25,7 +26,8 @@ export async function startWebServer(env: Record<string, string> = {}): Promise<
       ...process.env,
       NODE_ENV: "production",
       PORT: String(port),
-      HOST: "127.0.0.1",
+      HOST: host,
+      PUBLIC_URL: url,
       DATABASE_URL: database.url,
       BETTER_AUTH_SECRET: "browser-test-secret-browser-test-secret",
       ...env,

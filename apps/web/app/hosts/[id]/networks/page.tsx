@@ -1,5 +1,5 @@
 "use client";
-import { use } from "react";
+import { use, useState } from "react";
 import Link from "next/link";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "../../../../src/client/trpc";
@@ -8,6 +8,7 @@ import { HostTabs } from "../../../../src/components/host-tabs";
 import { Button, ErrorBox, Spinner, TableHead } from "../../../../src/components/ui";
 import { formatAgo } from "../../../../src/components/format";
 import { useHostAccess } from "../../../../src/components/use-host-access";
+import { NetworkDialog } from "../../../../src/components/network-dialog";
 
 const PREDEFINED = new Set(["bridge", "host", "none"]);
 
@@ -18,7 +19,7 @@ function NetworksTab({ hostId }: { hostId: string }) {
   const online = host.data?.connected === true;
   const networks = useQuery(trpc.networks.list.queryOptions({ hostId }, { enabled: online, retry: false }));
   const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.networks.list.queryKey({ hostId }) });
-  const create = useMutation(trpc.networks.create.mutationOptions({ onSuccess: refresh }));
+  const [creating, setCreating] = useState(false);
   const remove = useMutation(trpc.networks.remove.mutationOptions({ onSuccess: refresh }));
   const prune = useMutation(trpc.networks.prune.mutationOptions({ onSuccess: refresh }));
   const rows = [...(networks.data ?? [])].sort((a, b) => a.Name.localeCompare(b.Name));
@@ -33,23 +34,13 @@ function NetworksTab({ hostId }: { hostId: string }) {
               <Button variant="secondary" disabled={prune.isPending} onClick={() => prune.mutate({ hostId })}>
                 Prune unused
               </Button>
-              <Button
-                disabled={create.isPending}
-                onClick={() => {
-                  const name = prompt("Name of the new bridge network", "");
-                  if (!name?.trim()) return;
-                  const subnet = prompt("Subnet (CIDR), empty for a free one", "") ?? "";
-                  create.mutate({ hostId, name: name.trim(), internal: false, ...(subnet.trim() ? { subnet: subnet.trim() } : {}) });
-                }}
-              >
-                Create network
-              </Button>
+              <Button onClick={() => setCreating(true)}>Create network</Button>
             </>
           )}
         </div>
       </div>
       <HostTabs hostId={hostId} />
-      <ErrorBox error={networks.error ?? create.error ?? remove.error ?? prune.error} onRetry={networks.isError ? () => void networks.refetch() : undefined} />
+      <ErrorBox error={networks.error ?? remove.error ?? prune.error} onRetry={networks.isError ? () => void networks.refetch() : undefined} />
       {host.data && !online && <p className="text-sm text-slate-500">The host is offline; its networks show when it reconnects.</p>}
       {networks.isPending && online && <Spinner label="Loading networks…" />}
       {rows.length > 0 && (
@@ -95,6 +86,7 @@ function NetworksTab({ hostId }: { hostId: string }) {
           </table>
         </div>
       )}
+      {creating && <NetworkDialog hostId={hostId} onClose={() => setCreating(false)} />}
     </div>
   );
 }
