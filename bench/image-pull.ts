@@ -1,6 +1,6 @@
 // Figure: pull a ~200 MB, 5-layer image from a loopback docker-registry and unpack it, with
 // Berth's pull (content store + overlay snapshots) and with `skopeo copy` + `umoci unpack`.
-import { execFile } from "node:child_process";
+import { execFile, fork, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +12,8 @@ import { ContentStore } from "../apps/agent/src/content/store.ts";
 import { RegistryClient } from "../apps/agent/src/registry/client.ts";
 import { MediaType } from "../apps/agent/src/registry/media-types.ts";
 import { storeTarAsLayer, dockerManifest } from "../apps/agent/src/images/new-layer.ts";
-import { createRuntime } from "../apps/agent/src/runtime.ts";
+import { bundleAgentEntry } from "../scripts/build.ts";
+import { repoRoot } from "../scripts/paths.ts";
 import { startRegistry } from "../e2e/support/registry.ts";
 import { median } from "./stats.ts";
 
@@ -41,9 +42,22 @@ function layerFiles(dir: string, megabytes: number): string[] {
   return files;
 }
 
+function reply(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const exited = (code: number | null) => reject(new Error(`the bench pull agent exited (${code})`));
+    child.once("exit", exited);
+    child.once("message", (m: { error?: string }) => {
+      child.off("exit", exited);
+      if (m.error) reject(new Error(m.error));
+      else resolve();
+    });
+  });
+}
+
 export async function imagePullBench(opts: { rounds: number; layers?: number; megabytesPerLayer?: number }): Promise<PullBenchResult> {
   const work = mkdtempSync(join(tmpdir(), "berth-bench-pull-"));
   const reg = await startRegistry();
+  let agent: ChildProcess | undefined;
   try {
     const content = new ContentStore(join(work, "seed"));
     const layers = [];
@@ -64,6 +78,11 @@ export async function imagePullBench(opts: { rounds: number; layers?: number; me
     await client.putManifest(repo, "v1", manifest, MediaType.dockerManifest);
     rmSync(join(work, "seed"), { recursive: true, force: true });
 
+    // Berth pulls in its own process, bundled as the agent ships, not through this one's TypeScript loader.
+    const bundle = join(work, "pull-agent.cjs");
+    await bundleAgentEntry(join(repoRoot, "bench/support/pull-agent.ts"), bundle);
+    agent = fork(bundle, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    await reply(agent);
     const berth: number[] = [];
     const peer: number[] = [];
     for (let r = 0; r < opts.rounds; r++) {
@@ -73,7 +92,8 @@ export async function imagePullBench(opts: { rounds: number; layers?: number; me
         const dir = join(work, `round-${r}-${who}`);
         const t0 = performance.now();
         if (who === "berth") {
-          await createRuntime(dir).images.pull(`${reg.domain}/bench/big:v1`);
+          agent.send({ op: "pull", stateDir: dir, reference: `${reg.domain}/bench/big:v1` });
+          await reply(agent);
           berth.push((performance.now() - t0) / 1000);
         } else {
           mkdirSync(dir, { recursive: true });
@@ -88,6 +108,7 @@ export async function imagePullBench(opts: { rounds: number; layers?: number; me
     const p = median(peer);
     return { imageBytes, compressedBytes: layers.reduce((a, l) => a + l.size, 0), rounds: opts.rounds, berthSeconds: b, skopeoUmociSeconds: p, speedup: p / b };
   } finally {
+    agent?.kill("SIGKILL");
     await reg.stop();
     rmSync(work, { recursive: true, force: true });
   }

@@ -41,7 +41,7 @@ try {
   }
   if (wanted("pull")) {
     console.log(`\n== image pull: ~200 MB, 5 layers, loopback docker-registry, fetched and unpacked ==`);
-    const pull = await imagePullBench({ rounds: Number(process.env.BENCH_PULL_ROUNDS ?? 5) });
+    const pull = await imagePullBench({ rounds: Number(process.env.BENCH_PULL_ROUNDS ?? 7) });
     results.imagePull = pull;
     const mb = pull.imageBytes / 2 ** 20;
     console.log(
