@@ -13,7 +13,7 @@ const script = process.env.npm_lifecycle_event ?? "start";
 // Runtime needs of the agent and the control plane. `postgresql` only when no server binaries exist.
 const runtimePackages = ["runc", "conmon", "tini", "python3", "nftables", "iproute2", "busybox-static", "docker-registry", "curl", "util-linux", "attr"];
 // Tests drive Debian's Chromium and validate docker-compose.yml with docker-compose's own schema check.
-const testPackages = ["chromium", "fonts-liberation", "docker-compose", "skopeo", "umoci"];
+const testPackages = ["chromium", "fonts-liberation", "docker-compose", "skopeo", "umoci", "zstd"];
 // The benchmark's peers.
 const benchPackages = ["podman", "wrk"];
 

@@ -2,8 +2,9 @@
 // overlay snapshots (root), and Docker's output shapes.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { createReadStream, createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { createReadStream, createWriteStream, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -188,6 +189,31 @@ test("a layer whose content does not match the config's diff_ids is refused, lea
   assert.deepEqual(await rt.images.list(), []);
   assert.deepEqual((await rt.snapshots.list()).filter((s) => s.kind === "committed"), []);
   assert.deepEqual((await rt.snapshots.list()).length, 0, "the half-made snapshot was removed");
+});
+
+test("an OCI image with a zstd layer pulls and unpacks", async () => {
+  const seed = new ContentStore(join(tmp, "zstd-seed"));
+  const src = mkdtempSync(join(tmp, "zstd-src-"));
+  writeFileSync(join(src, "hello.txt"), "compressed with zstd\n");
+  const plain = Buffer.concat((await Readable.from(tar.c({ cwd: src, portable: true }, ["hello.txt"])).toArray()) as Buffer[]);
+  // Debian's zstd compresses it: Node 20 has no zstd compressor.
+  const zst = execFileSync("zstd", ["-q", "-c", "-3"], { input: plain });
+  const layerDigest = await seed.put(zst);
+  const diffId = `sha256:${createHash("sha256").update(plain).digest("hex")}`;
+  const cfgBytes = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [diffId] }, config: { Cmd: ["sh"] } }));
+  const cfgDigest = await seed.put(cfgBytes);
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociConfig, digest: cfgDigest, size: cfgBytes.length }, layers: [{ mediaType: MediaType.ociLayerZstd, digest: layerDigest, size: zst.length }] }));
+  const client = new RegistryClient();
+  const repo = { domain: reg.domain, path: "oci/zstd" };
+  for (const b of [{ digest: layerDigest, size: zst.length }, { digest: cfgDigest, size: cfgBytes.length }]) await client.pushBlob(repo, b, seed);
+  await client.putManifest(repo, "v1", manifest, MediaType.ociManifest);
+  const rt = runtime();
+  const img = await rt.images.pull(`${reg.domain}/oci/zstd:v1`);
+  assert.equal(img.layers[0]!.mediaType, MediaType.ociLayerZstd);
+  assert.equal(img.layers[0]!.diffId, diffId);
+  const mounts = await rt.snapshots.view("zstd-view", img.layers[0]!.chainId);
+  assert.equal(readFileSync(join(mounts[0]!.source, "hello.txt"), "utf8"), "compressed with zstd\n");
+  await rt.snapshots.remove("zstd-view");
 });
 
 test("a corrupt gzip layer fails with a clear error", async () => {

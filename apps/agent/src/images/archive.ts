@@ -50,7 +50,7 @@ export async function saveImages(deps: Deps, names: string[], find: (name: strin
         const p = `blobs/sha256/${l.diffId.slice(7)}`;
         if (!files.has(p)) {
           // Layers in the archive are uncompressed, named by their diffID.
-          const { tar: plain } = decompressLayer(deps.content.readStream(l.digest), l.mediaType);
+          const { tar: plain } = decompressLayer(deps.content.readStream(l.digest));
           await pipeline(plain, createWriteStream(join(work, p)));
           files.add(p);
         }
@@ -124,8 +124,8 @@ export async function loadImages(deps: Deps, archive: Readable): Promise<Array<{
       const config = ImageConfigSchema.parse(JSON.parse(configRaw.toString("utf8")));
       const layers = [];
       for (const l of entry.Layers) {
-        // Layers may be plain tars (Docker, skopeo) or gzip; decompressLayer recognises both.
-        const { tar: plain } = decompressLayer(createReadStream(await inside(l)), "application/vnd.oci.image.layer.v1.tar");
+        // Layers may be plain tars (Docker, skopeo) gzip or zstd; decompressLayer recognises each.
+        const { tar: plain } = decompressLayer(createReadStream(await inside(l)));
         layers.push(await storeTarAsLayer(deps.content, plain));
       }
       const tags = (entry.RepoTags ?? []).map((t) => {

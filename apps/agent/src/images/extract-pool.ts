@@ -10,7 +10,7 @@ function startWorker(): Worker {
 }
 
 /** Errors of a refused or broken layer keep their message; they are the image's fault, not ours. */
-const LAYER_ERRORS = new Set(["LayerSecurityError", "LayerFormatError", "UnsupportedCompressionError", "UnsupportedEntryError", "ImageError"]);
+const LAYER_ERRORS = new Set(["LayerSecurityError", "LayerFormatError", "UnsupportedEntryError", "ImageError"]);
 
 function rebuild(reply: Extract<ExtractReply, { ok: false }>): Error {
   if (LAYER_ERRORS.has(reply.name)) return new ImageError(reply.message, "INVALID");

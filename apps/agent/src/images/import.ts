@@ -27,7 +27,7 @@ export async function importRootfs(
     tags = [formatReference(withDefaultTag(ref))];
   }
   const runConfig = applyChanges({}, opts.changes ?? []);
-  const { tar } = decompressLayer(tarball, "application/vnd.oci.image.layer.v1.tar");
+  const { tar } = decompressLayer(tarball);
   const layer = await storeTarAsLayer(deps.content, tar);
   const now = new Date().toISOString();
   const p = hostPlatform();

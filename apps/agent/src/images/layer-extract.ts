@@ -8,7 +8,6 @@ import type { LayerFill } from "./unpacker.ts";
 /** Unpack one stored layer blob into a snapshot directory. */
 export interface ExtractJob {
   blobPath: string;
-  mediaType: string;
   targetDir: string;
 }
 
@@ -21,7 +20,7 @@ export interface LayerExtractor {
 /** The extraction itself: read, gunzip, hash and apply the tar under the strict filter. */
 export async function extractLayerFile(job: ExtractJob): Promise<{ diffId: string }> {
   // Large reads: layers are tens of megabytes, and 64 KiB chunks cost more in per-chunk overhead than in I/O.
-  const { tar, diffId } = decompressLayer(createReadStream(job.blobPath, { highWaterMark: 1 << 20 }), job.mediaType);
+  const { tar, diffId } = decompressLayer(createReadStream(job.blobPath, { highWaterMark: 1 << 20 }));
   await unpackLayer(tar, job.targetDir);
   return { diffId: diffId() };
 }
@@ -33,9 +32,9 @@ export const inlineExtractor: LayerExtractor = {
 };
 
 /** A snapshot fill that extracts a stored layer blob and checks it against the image config's diffID. */
-export function fillFromStoredLayer(extractor: LayerExtractor, content: ContentStore, layer: { digest: string; mediaType: string }, expectedDiffId: string): LayerFill {
+export function fillFromStoredLayer(extractor: LayerExtractor, content: ContentStore, layer: { digest: string }, expectedDiffId: string): LayerFill {
   return async (dir) => {
-    const { diffId } = await extractor.extract({ blobPath: content.blobPath(layer.digest), mediaType: layer.mediaType, targetDir: dir });
+    const { diffId } = await extractor.extract({ blobPath: content.blobPath(layer.digest), targetDir: dir });
     if (diffId !== expectedDiffId) throw new ImageError(`layer ${layer.digest} unpacked to ${diffId}, but the image config says ${expectedDiffId}`, "INVALID");
   };
 }

@@ -1,11 +1,11 @@
-import { Readable, type Transform } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import * as zlib from "node:zlib";
-import { LayerFormatError, UnsupportedCompressionError } from "./errors.ts";
+import { Decompress as ZstdStream } from "fzstd";
+import { LayerFormatError } from "./errors.ts";
 
 /*
  * Turns a layer blob stream into an uncompressed tar stream. The compression is sniffed from the
- * magic bytes (as Docker does: registries mislabel media types); the media type only lets a zstd
- * layer fail before any byte is read.
+ * magic bytes, as Docker does: registries mislabel media types.
  */
 
 const GZIP_MAGIC = [0x1f, 0x8b];
@@ -15,18 +15,38 @@ export type Compression = "gzip" | "zstd" | "none";
 
 const startsWith = (buf: Buffer, magic: number[]) => buf.length >= magic.length && magic.every((b, i) => buf[i] === b);
 
-export function compressionFromMediaType(mediaType: string | undefined): Compression | undefined {
-  if (!mediaType) return undefined;
-  if (/zstd/i.test(mediaType)) return "zstd";
-  if (/gzip/i.test(mediaType)) return "gzip";
-  if (/\.tar$|tar$/i.test(mediaType)) return "none";
-  return undefined;
-}
-
-/** Node 20 has no zstd; newer Node versions expose zlib.createZstdDecompress. */
-function zstdDecompressor(): Transform | undefined {
-  const candidate: unknown = (zlib as Record<string, unknown>)["createZstdDecompress"];
-  return typeof candidate === "function" ? (candidate as () => Transform)() : undefined;
+/**
+ * A zstd decompressing stream: zlib's own where Node has one (22.15+), else fzstd (pure
+ * JavaScript, streaming). Broken input fails the stream with a LayerFormatError.
+ */
+export function createZstdDecompressor(): Transform {
+  const native: unknown = (zlib as Record<string, unknown>)["createZstdDecompress"];
+  if (typeof native === "function") return (native as () => Transform)();
+  const corrupt = (e: unknown) => new LayerFormatError(`corrupt zstd layer stream: ${e instanceof Error ? e.message : String(e)}`, e);
+  let out: Transform | undefined;
+  // fzstd hands out a fresh array per block, so it can be passed on without a copy.
+  const decoder = new ZstdStream((data) => {
+    if (data.length > 0) out!.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  });
+  out = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      try {
+        decoder.push(chunk);
+        cb();
+      } catch (e) {
+        cb(corrupt(e));
+      }
+    },
+    flush(cb) {
+      try {
+        decoder.push(new Uint8Array(0), true);
+        cb();
+      } catch (e) {
+        cb(corrupt(e));
+      }
+    },
+  });
+  return out;
 }
 
 function toBuffer(chunk: unknown): Buffer {
@@ -40,13 +60,7 @@ function toBuffer(chunk: unknown): Buffer {
  * Returns the uncompressed tar bytes of `stream`. Decompression errors surface as LayerFormatError
  * from the returned stream's iteration.
  */
-export async function decompressLayer(stream: Readable, mediaType?: string): Promise<{ tar: AsyncIterable<Buffer>; compression: Compression }> {
-  const declared = compressionFromMediaType(mediaType);
-  if (declared === "zstd" && !zstdDecompressor()) {
-    stream.destroy();
-    throw new UnsupportedCompressionError("zstd");
-  }
-
+export async function decompressLayer(stream: Readable): Promise<{ tar: AsyncIterable<Buffer>; compression: Compression }> {
   // Peek at least 4 bytes without losing them.
   const it = stream[Symbol.asyncIterator]();
   let head = Buffer.alloc(0);
@@ -78,11 +92,7 @@ export async function decompressLayer(stream: Readable, mediaType?: string): Pro
 
   if (compression === "none") return { tar: rest, compression };
 
-  const decompressor: Transform | undefined = compression === "gzip" ? zlib.createGunzip() : zstdDecompressor();
-  if (!decompressor) {
-    stream.destroy();
-    throw new UnsupportedCompressionError("zstd");
-  }
+  const decompressor: Transform = compression === "gzip" ? zlib.createGunzip({ chunkSize: 256 * 1024 }) : createZstdDecompressor();
   rest.on("error", (err) => decompressor.destroy(err));
   rest.pipe(decompressor);
   return {
@@ -92,7 +102,7 @@ export async function decompressLayer(stream: Readable, mediaType?: string): Pro
         for await (const chunk of decompressor) yield toBuffer(chunk);
       } catch (err) {
         const code = (err as { code?: unknown }).code;
-        if (typeof code === "string" && code.startsWith("Z_")) {
+        if (typeof code === "string" && /^(Z_|ZSTD)/.test(code)) {
           throw new LayerFormatError(`corrupt ${compression} layer stream: ${(err as Error).message}`, err);
         }
         throw err;

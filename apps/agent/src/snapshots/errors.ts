@@ -19,13 +19,6 @@ export class LayerFormatError extends Error {
   }
 }
 
-export class UnsupportedCompressionError extends Error {
-  override name = "UnsupportedCompressionError";
-  constructor(readonly compression: string) {
-    super(`layer compression ${compression} is not supported by this Node.js (${process.version}); only gzip and uncompressed tar are`);
-  }
-}
-
 /** A tar entry type the unpacker does not handle (sparse files, tape volume headers, ...). */
 export class UnsupportedEntryError extends Error {
   override name = "UnsupportedEntryError";

@@ -2,7 +2,7 @@
 export { Snapshotter, type SnapshotInfo, type SnapshotKind } from "./snapshotter.ts";
 export { unpackLayer, type UnpackOptions, type UnpackResult } from "./unpack.ts";
 export { diffLayer, type DiffOptions } from "./diff.ts";
-export type { Compression } from "./compression.ts";
+export { createZstdDecompressor, type Compression } from "./compression.ts";
 export {
   LayerFormatError,
   LayerSecurityError,
@@ -10,7 +10,6 @@ export {
   SnapshotInUseError,
   SnapshotNotFoundError,
   SnapshotStateError,
-  UnsupportedCompressionError,
   UnsupportedEntryError,
 } from "./errors.ts";
 export { mountAll, unmount, MountError, type Mount } from "../mount/mount.ts";

@@ -8,7 +8,7 @@ import { LayerFormatError, UnsupportedEntryError } from "./errors.ts";
 import { paxXattrs } from "./pax-xattrs.ts";
 
 /*
- * Streams a layer blob (gzip or plain tar) into a layer directory. node-tar's Parser does the tar
+ * Streams a layer blob (gzip, zstd or plain tar) into a layer directory. node-tar's Parser does the tar
  * framing; LayerApplier does every filesystem write under the strict filter. The parser emits
  * entries synchronously while our writes are async, so entries go through a small bounded queue:
  * the producer stops feeding the parser when the queue is full or the current entry's body has
@@ -16,8 +16,6 @@ import { paxXattrs } from "./pax-xattrs.ts";
  */
 
 export interface UnpackOptions {
-  /** OCI/Docker layer media type; only used to refuse zstd early. Compression is sniffed. */
-  mediaType?: string;
   /** Chown to the tar's owners, allow device nodes, create whiteouts. Defaults to euid === 0. */
   isRoot?: boolean;
 }
@@ -59,7 +57,7 @@ export async function unpackLayer(stream: Readable, targetDir: string, opts: Unp
     throw new LayerFormatError(`unpack target ${root} is not a directory`);
   }
   const isRoot = opts.isRoot ?? process.geteuid?.() === 0;
-  const { tar, compression } = await decompressLayer(stream, opts.mediaType);
+  const { tar, compression } = await decompressLayer(stream);
   const applier = new LayerApplier(root, { isRoot });
 
   const parser = new Parser({ strict: true });
@@ -74,7 +72,9 @@ export async function unpackLayer(stream: Readable, targetDir: string, opts: Unp
   const fail = (err: unknown) => {
     if (!failure) failure = err instanceof Error ? err : new Error(String(err));
     // Unblock whoever is waiting: the entry being read, queued entries, and the source itself.
-    current?.destroy();
+    // The entry being read is ended, not destroyed: a minipass stream destroyed between two reads
+    // never settles the next read, while an ended one reports its end and the short file fails.
+    current?.end();
     for (const q of queue) q.entry.destroy();
     stream.destroy();
     signal.notify();
