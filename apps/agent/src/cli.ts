@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // berth-agent: join a control plane, then run the host's agent.
 //   berth-agent join --url URL --token TOKEN [--name NAME] [--state-dir DIR] [--no-run]
-//   berth-agent run [--state-dir DIR]
+//   berth-agent run [--state-dir DIR] [--docker-socket PATH]
+// A host that never joined runs standalone, as dockerd does: the Docker API socket only.
 import { parseArgs } from "node:util";
 import { hostname } from "node:os";
 import { mkdirSync } from "node:fs";
@@ -15,6 +16,7 @@ import { AgentLink } from "./link/agent-link.ts";
 import { agentCommands } from "./commands.ts";
 import { createRuntime } from "./runtime.ts";
 import { serveAgentWorker } from "./worker-main.ts";
+import { startDockerApi, type DockerApi } from "./dockerapi/server.ts";
 
 /** Exit status for a configuration problem (sysexits EX_CONFIG); the systemd unit does not restart on it. */
 const EX_CONFIG = 78;
@@ -31,21 +33,23 @@ const ArgsSchema = z.object({
   "registry-mirror": z
     .array(z.url({ protocol: /^https?$/, error: "--registry-mirror must be an http(s) URL" }))
     .default(process.env.BERTH_REGISTRY_MIRRORS ? process.env.BERTH_REGISTRY_MIRRORS.split(",").filter(Boolean) : []),
+  /** Where the Docker Engine API listens; an empty value turns it off. */
+  "docker-socket": z
+    .string()
+    .max(100, "--docker-socket must be a path of at most 100 bytes (unix socket limit)")
+    .regex(/^$|^\//, "--docker-socket must be an absolute path")
+    .default(process.env.BERTH_DOCKER_SOCKET ?? "/run/berth/docker.sock"),
 });
 
 function usage(): never {
   process.stderr.write(
-    "usage:\n  berth-agent join --url URL --token TOKEN [--name NAME] [--state-dir DIR] [--no-run]\n  berth-agent run [--state-dir DIR] [--registry-mirror URL]…\n  berth-agent version\n",
+    "usage:\n  berth-agent join --url URL --token TOKEN [--name NAME] [--state-dir DIR] [--no-run] [--docker-socket PATH]\n  berth-agent run [--state-dir DIR] [--registry-mirror URL]… [--docker-socket PATH]\n  berth-agent version\n",
   );
   process.exit(2);
 }
 
-async function runLink(stateDir: string, mirrors: string[]): Promise<never> {
+async function runAgent(stateDir: string, mirrors: string[], dockerSocket: string): Promise<never> {
   const credential = loadCredential(stateDir);
-  if (!credential) {
-    logger.error({ stateDir }, "this host has not joined a control plane; run `berth-agent join --url URL --token TOKEN`");
-    process.exit(EX_CONFIG);
-  }
   // Bridge networking is on unless BERTH_NETWORKING=0 (then containers get `none` or `host`).
   const networking = process.env.BERTH_NETWORKING !== "0";
   const runtime = createRuntime(stateDir, { mirrors, ...(process.env.BERTH_CGROUP_PARENT ? { cgroupParent: process.env.BERTH_CGROUP_PARENT } : {}), ...(networking ? { networking: {} } : {}) });
@@ -60,6 +64,27 @@ async function runLink(stateDir: string, mirrors: string[]): Promise<never> {
   // Re-adopt the containers that kept running while the agent was down before taking commands.
   await runtime.containers.init();
   runtime.health.start();
+  let api: DockerApi | undefined;
+  if (dockerSocket) {
+    try {
+      api = await startDockerApi({ runtime, socketPath: dockerSocket, logger, stateDir });
+    } catch (err) {
+      logger.fatal({ err, socket: dockerSocket }, "cannot serve the Docker API there; --docker-socket '' turns it off");
+      process.exit(EX_CONFIG);
+    }
+  }
+  if (!credential) {
+    if (!api) {
+      logger.error({ stateDir }, "this host has not joined a control plane and the Docker API is off; run `berth-agent join --url URL --token TOKEN`");
+      process.exit(EX_CONFIG);
+    }
+    logger.info({ stateDir }, "running standalone (not joined to a control plane)");
+    await new Promise<void>((resolve) => {
+      for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => resolve());
+    });
+    await api.close();
+    process.exit(0);
+  }
   const link = new AgentLink({
     credential,
     agentVersion: AGENT_VERSION,
@@ -69,7 +94,9 @@ async function runLink(stateDir: string, mirrors: string[]): Promise<never> {
   });
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => link.stop());
   link.start();
+  // The Docker API keeps serving while the control plane is unreachable; it ends with the agent.
   const end = await link.done;
+  await api?.close();
   process.exit(end === "refused" ? EX_CONFIG : 0);
 }
 
@@ -91,6 +118,7 @@ async function main(): Promise<void> {
         "state-dir": { type: "string" },
         "no-run": { type: "boolean" },
         "registry-mirror": { type: "string", multiple: true },
+        "docker-socket": { type: "string" },
       },
       strict: true,
     }).values;
@@ -134,7 +162,7 @@ async function main(): Promise<void> {
     }
     if (args["no-run"]) return;
   }
-  await runLink(stateDir, args["registry-mirror"]);
+  await runAgent(stateDir, args["registry-mirror"], args["docker-socket"]);
 }
 
 // The bundle is one file, so its worker threads are started from it too.

@@ -206,6 +206,11 @@ export class ContainerService {
   logPath(id: string) {
     return join(this.dir(id), "container.log");
   }
+  /** The container's writable layer (what `docker diff`, `system df` and commit read). */
+  upperDir(ref: string): Promise<string> {
+    return this.o.snapshots.upperDir(this.snapshotKey(this.get(ref).id));
+  }
+
   private snapshotKey(id: string) {
     return `container-${id}`;
   }

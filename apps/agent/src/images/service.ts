@@ -158,11 +158,14 @@ export class ImageService {
   async remove(name: string, opts: { force?: boolean } = {}): Promise<RemoveResult> {
     const img = this.resolve(name);
     const result: RemoveResult = [];
-    if (this.deps.inUse?.(img.id) && !opts.force) {
+    const tag = normalizeName(name);
+    const byTag = img.repoTags.includes(tag);
+    // Untagging one of several names never touches the image, so containers using it do not matter.
+    const deletes = !byTag || img.repoTags.length === 1;
+    if (deletes && this.deps.inUse?.(img.id) && !opts.force) {
       throw new ImageError(`conflict: unable to remove repository reference "${name}" (must force) - container is using its referenced image ${img.id.slice(7, 19)}`, "CONFLICT");
     }
-    const tag = normalizeName(name);
-    if (img.repoTags.includes(tag)) {
+    if (byTag) {
       // By name: untag; the image goes only with its last tag.
       this.deps.images.untag(tag);
       result.push({ Untagged: tag });

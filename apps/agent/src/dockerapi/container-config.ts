@@ -1,0 +1,104 @@
+// The body of POST /containers/create as Docker clients send it, turned into Berth's container
+// config. Clients send every field Docker knows, mostly at zero values; a field Berth does not
+// implement is accepted only at its zero value, so a setting is never silently dropped, and a
+// name Docker does not know at all is refused.
+import { ContainerConfigSchema, HostConfigSchema } from "@berth/protocol";
+import { z } from "zod";
+import { badRequest } from "./errors.ts";
+
+type Json = Record<string, unknown>;
+
+/** Docker's fields that Berth has no implementation for (swagger ContainerConfig/HostConfig/EndpointSettings, plus older names). */
+const CONFIG_UNSUPPORTED = ["ArgsEscaped", "NetworkDisabled", "OnBuild", "Shell", "MacAddress"];
+export const HOST_UNSUPPORTED = [
+  "CgroupParent", "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
+  "CpuRealtimePeriod", "CpuRealtimeRuntime", "Devices", "DeviceCgroupRules", "DeviceRequests", "MemorySwappiness", "CpuCount", "CpuPercent",
+  "IOMaximumIOps", "IOMaximumBandwidth", "ContainerIDFile", "VolumeDriver", "VolumesFrom", "Annotations", "CgroupnsMode", "Dns", "DnsOptions",
+  "DnsSearch", "ExtraHosts", "GroupAdd", "IpcMode", "Cgroup", "Links", "OomScoreAdj", "PidMode", "StorageOpt", "UTSMode", "UsernsMode", "Runtime",
+  "Isolation", "MaskedPaths", "ReadonlyPaths", "KernelMemory", "KernelMemoryTCP",
+];
+/** Accepted and not needed: the CLI sends the terminal size again with a resize after start. */
+const HOST_IGNORED = ["ConsoleSize"];
+const ENDPOINT_SUPPORTED = ["IPAMConfig", "Aliases"];
+const ENDPOINT_UNSUPPORTED = ["Links", "MacAddress", "DriverOpts", "GwPriority", "NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "DNSNames"];
+const IPAM_SUPPORTED = ["IPv4Address"];
+const IPAM_UNSUPPORTED = ["IPv6Address", "LinkLocalIPs"];
+
+/** Values that mean "daemon default" in Docker's API for the unsupported fields. */
+const DEFAULT_VALUES: Record<string, unknown[]> = {
+  MemorySwappiness: [-1],
+  Runtime: ["runc"],
+  Isolation: ["default"],
+  IpcMode: ["private", "shareable"],
+  CgroupnsMode: ["host", "private"],
+};
+
+function isZero(v: unknown): boolean {
+  if (v === null || v === undefined || v === "" || v === 0 || v === false) return true;
+  if (Array.isArray(v)) return v.length === 0;
+  if (typeof v === "object") return Object.values(v as Json).every(isZero);
+  return false;
+}
+
+function isObject(v: unknown): v is Json {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Keeps the supported keys of `obj`; zero-valued unsupported ones are dropped; anything else is refused. */
+export function vet(obj: Json, where: string, supported: readonly string[], unsupported: readonly string[], ignored: readonly string[] = []): Json {
+  const out: Json = {};
+  for (const [k, v] of Object.entries(obj)) {
+    if (supported.includes(k)) out[k] = v;
+    else if (ignored.includes(k)) continue;
+    else if (unsupported.includes(k)) {
+      if (!isZero(v) && !DEFAULT_VALUES[k]?.includes(v)) throw badRequest(`${where}${k} is not supported by Berth (got ${JSON.stringify(v)})`);
+    } else throw badRequest(`unknown field "${where}${k}" in the container configuration`);
+  }
+  return out;
+}
+
+/** Docker's StrSlice: a command may come as a string (one element) or a list. */
+function strSlice(v: unknown): unknown {
+  if (typeof v === "string") return v === "" ? [] : [v];
+  return v;
+}
+
+const CONFIG_SUPPORTED = Object.keys(ContainerConfigSchema.shape).filter((k) => k !== "HostConfig" && k !== "NetworkingConfig");
+const HOST_SUPPORTED = Object.keys(HostConfigSchema.shape);
+
+/**
+ * Validates and translates a create body. `bridgeDefault` is the network a container gets when
+ * the client says "default" (the bridge with networking on, else none).
+ */
+export function containerConfigFromDocker(body: unknown, bridgeDefault: "bridge" | "none"): z.input<typeof ContainerConfigSchema> {
+  if (!isObject(body)) throw badRequest("the container configuration must be a JSON object");
+  const { HostConfig: rawHost, NetworkingConfig: rawNet, ...rest } = body;
+  const config = vet(rest, "", CONFIG_SUPPORTED, CONFIG_UNSUPPORTED);
+  if ("Cmd" in config) config.Cmd = strSlice(config.Cmd);
+  if ("Entrypoint" in config) config.Entrypoint = strSlice(config.Entrypoint);
+  if (rawHost !== undefined && rawHost !== null && !isObject(rawHost)) throw badRequest("HostConfig must be an object");
+  const host = vet(rawHost ?? {}, "HostConfig.", HOST_SUPPORTED, HOST_UNSUPPORTED, HOST_IGNORED);
+  if (host.NetworkMode === "default" || host.NetworkMode === "") delete host.NetworkMode;
+  const mode = (host.NetworkMode as string | undefined) ?? bridgeDefault;
+
+  let networking: Json | undefined;
+  if (rawNet !== undefined && rawNet !== null) {
+    if (!isObject(rawNet)) throw badRequest("NetworkingConfig must be an object");
+    const net = vet(rawNet, "NetworkingConfig.", ["EndpointsConfig"], []);
+    const endpoints: Json = {};
+    if (net.EndpointsConfig !== undefined && net.EndpointsConfig !== null) {
+      if (!isObject(net.EndpointsConfig)) throw badRequest("NetworkingConfig.EndpointsConfig must be an object");
+      for (const [name, raw] of Object.entries(net.EndpointsConfig)) {
+        const where = `NetworkingConfig.EndpointsConfig.${name}.`;
+        const ep = vet(isObject(raw) ? raw : {}, where, ENDPOINT_SUPPORTED, ENDPOINT_UNSUPPORTED);
+        if (isObject(ep.IPAMConfig)) ep.IPAMConfig = vet(ep.IPAMConfig, `${where}IPAMConfig.`, IPAM_SUPPORTED, IPAM_UNSUPPORTED);
+        // "default" names the network the container gets anyway; with no networking there is nothing to configure.
+        const key = name === "default" ? mode : name;
+        if (key === "none" && isZero(ep)) continue;
+        endpoints[key] = ep;
+      }
+    }
+    networking = { EndpointsConfig: endpoints };
+  }
+  return { ...(config as object), HostConfig: host, ...(networking ? { NetworkingConfig: networking } : {}) } as z.input<typeof ContainerConfigSchema>;
+}

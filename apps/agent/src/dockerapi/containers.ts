@@ -1,0 +1,299 @@
+// Container endpoints of the Engine API, over the agent's container service.
+import { pipeline } from "node:stream/promises";
+import { ContainerNameSchema, HostConfigSchema } from "@berth/protocol";
+import { z } from "zod";
+import type { AttachFrame } from "../runtime/attach-relay.ts";
+import type { WaitCondition } from "../containers/service.ts";
+import type { ApiContext } from "./context.ts";
+import { badRequest, DockerApiError } from "./errors.ts";
+import { containerConfigFromDocker, HOST_UNSUPPORTED, vet } from "./container-config.ts";
+import { archiveRoutes } from "./archive.ts";
+import { boolParam, filtersParam, intParam, labelsMatch, timeParam } from "./query.ts";
+import type { Router } from "./router.ts";
+import type { DockerApiOptions } from "./server.ts";
+import { directorySize } from "./sizes.ts";
+import { DetachWatcher, MULTIPLEXED_STREAM, muxFrame, parseDetachKeys, RAW_STREAM } from "./streams.ts";
+
+const LIST_FILTERS = ["id", "name", "label", "status", "ancestor", "exited", "health", "network", "volume", "before", "since", "publish", "expose", "is-task"] as const;
+const STATES = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
+
+type Summary = Record<string, unknown> & { Id: string; Names: string[]; State: string; Image: string; ImageID: string; Created: number; Labels: Record<string, string>; Ports: Array<{ PrivatePort: number; PublicPort?: number; Type: string }> };
+
+/** Docker's update body: resources and the restart policy; the rest of Docker's resources only at zero values. */
+const UPDATE_SUPPORTED = ["Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod", "CpusetCpus", "CpusetMems", "PidsLimit", "RestartPolicy"];
+const UPDATE_UNSUPPORTED = [...HOST_UNSUPPORTED, "OomKillDisable", "Init", "Ulimits"];
+
+const tty = (rt: DockerApiOptions["runtime"], id: string) => Boolean((rt.containers.inspect(id).Config as { Tty?: boolean }).Tty);
+
+export function containerRoutes(r: Router, o: DockerApiOptions): void {
+  const rt = o.runtime;
+  const c = rt.containers;
+
+  r.get("/containers/json", async (ctx) => {
+    const f = filtersParam(ctx.query, LIST_FILTERS);
+    for (const s of f.get("status") ?? []) if (!STATES.includes(s)) throw badRequest(`invalid filter 'status=${s}'`);
+    let all = boolParam(ctx.query, "all") || f.has("status") || f.has("exited");
+    const limit = intParam(ctx.query, "limit", -1, -1);
+    if (limit > 0) all = true;
+    let rows = c.list({ all }) as Summary[];
+    const anyOf = (key: string, test: (v: string) => boolean) => {
+      const want = f.get(key);
+      return !want?.length || want.some(test);
+    };
+    const createdOf = (ref: string) => {
+      try {
+        return Date.parse(String(c.inspect(ref).Created)) / 1000;
+      } catch {
+        throw badRequest(`No such container: ${ref}`);
+      }
+    };
+    const before = f.get("before")?.[0];
+    const since = f.get("since")?.[0];
+    const beforeT = before ? createdOf(before) : undefined;
+    const sinceT = since ? createdOf(since) : undefined;
+    rows = rows.filter((row) => {
+      const info = c.inspect(row.Id) as { State: { ExitCode: number; Health?: { Status: string } }; Created: string };
+      const created = Date.parse(info.Created) / 1000;
+      const networks = Object.keys((row.NetworkSettings as { Networks?: Record<string, unknown> } | undefined)?.Networks ?? {});
+      const mounts = (row.Mounts as Array<{ Name?: string; Source?: string; Destination?: string }> | undefined) ?? [];
+      return (
+        anyOf("id", (v) => row.Id.startsWith(v)) &&
+        anyOf("name", (v) => row.Names.some((n) => n.slice(1).includes(v.replace(/^\//, "")))) &&
+        anyOf("status", (v) => row.State === v) &&
+        anyOf("exited", (v) => row.State === "exited" && String(info.State.ExitCode) === v) &&
+        anyOf("ancestor", (v) => row.Image === v || row.ImageID === v || row.ImageID.startsWith(`sha256:${v}`) || row.Image.split(":")[0] === v) &&
+        anyOf("health", (v) => (info.State.Health?.Status ?? "none") === v) &&
+        anyOf("network", (v) => networks.includes(v)) &&
+        anyOf("volume", (v) => mounts.some((m) => m.Name === v || m.Source === v || m.Destination === v)) &&
+        anyOf("publish", (v) => row.Ports.some((p) => `${p.PublicPort}/${p.Type}` === (v.includes("/") ? v : `${v}/tcp`))) &&
+        anyOf("expose", (v) => row.Ports.some((p) => `${p.PrivatePort}/${p.Type}` === (v.includes("/") ? v : `${v}/tcp`))) &&
+        anyOf("is-task", (v) => v === "false") &&
+        labelsMatch(row.Labels, f.get("label")) &&
+        (beforeT === undefined || created < beforeT) &&
+        (sinceT === undefined || created > sinceT)
+      );
+    });
+    if (limit > 0) rows = rows.slice(0, limit);
+    if (boolParam(ctx.query, "size")) {
+      rows = await Promise.all(rows.map(async (row) => ({ ...row, SizeRw: await directorySize(c.upperDir(row.Id)), SizeRootFs: 0 })));
+    }
+    ctx.json(200, rows);
+  });
+
+  r.post("/containers/create", async (ctx) => {
+    const name = ctx.query.get("name");
+    if (name) ContainerNameSchema.parse(name);
+    const config = containerConfigFromDocker(await ctx.body(z.unknown()), rt.networks ? "bridge" : "none");
+    const created = await c.create(config, name ? name.replace(/^\//, "") : undefined);
+    ctx.json(201, { Id: created.Id, Warnings: created.Warnings ?? [] });
+  });
+
+  r.get("/containers/{id}/json", async (ctx) => {
+    const info = c.inspect(ctx.params.id!);
+    if (boolParam(ctx.query, "size")) ctx.json(200, { ...info, SizeRw: await directorySize(c.upperDir(String(info.Id))), SizeRootFs: 0 });
+    else ctx.json(200, info);
+  });
+
+  r.get("/containers/{id}/top", async (ctx) => ctx.json(200, await c.top(ctx.params.id!)));
+
+  r.get("/containers/{id}/logs", async (ctx) => {
+    const id = String(c.inspect(ctx.params.id!).Id);
+    const stdout = boolParam(ctx.query, "stdout");
+    const stderr = boolParam(ctx.query, "stderr");
+    if (!stdout && !stderr) throw badRequest("Bad parameters: you must choose at least one stream");
+    const follow = boolParam(ctx.query, "follow");
+    const timestamps = boolParam(ctx.query, "timestamps");
+    const tailRaw = ctx.query.get("tail");
+    const tail = tailRaw === null || tailRaw === "" || tailRaw === "all" ? undefined : intParam(ctx.query, "tail", 0, 0);
+    const since = timeParam(ctx.query, "since");
+    const until = timeParam(ctx.query, "until");
+    const raw = tty(rt, id);
+    const out = ctx.stream(200, raw ? RAW_STREAM : MULTIPLEXED_STREAM);
+    const entries = c.logs(id, { stdout, stderr, follow, signal: ctx.signal, ...(tail !== undefined ? { tail } : {}), ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}) });
+    try {
+      for await (const e of entries) {
+        const data = Buffer.from(timestamps ? `${e.time} ${e.line}` : e.line);
+        const ok = out.write(raw ? data : muxFrame(e.stream, data));
+        if (!ok) await new Promise((resolve) => out.once("drain", resolve));
+      }
+    } catch (e) {
+      if (!ctx.signal.aborted) throw e;
+    }
+    out.end();
+  });
+
+  r.get("/containers/{id}/export", async (ctx) => {
+    const tar = await rt.exportContainer(ctx.params.id!);
+    await pipeline(tar, ctx.stream(200, "application/x-tar"));
+  });
+
+  r.get("/containers/{id}/stats", async (ctx) => {
+    const id = String(c.inspect(ctx.params.id!).Id);
+    const stream = boolParam(ctx.query, "stream", true);
+    const oneShot = boolParam(ctx.query, "one-shot");
+    if (!stream && oneShot) {
+      ctx.json(200, await c.stats(id));
+      return;
+    }
+    const out = ctx.stream(200, "application/json");
+    let n = 0;
+    for await (const s of c.statsStream(id, { signal: ctx.signal })) {
+      n++;
+      // Without streaming, dockerd answers with the second sample, so precpu_stats is filled in.
+      if (!stream && n < 2) continue;
+      out.write(`${JSON.stringify(s)}\n`);
+      if (!stream) break;
+    }
+    out.end();
+  });
+
+  r.post("/containers/{id}/resize", (ctx) => {
+    c.resize(ctx.params.id!, intParam(ctx.query, "h", 0, 0, 10_000), intParam(ctx.query, "w", 0, 0, 10_000));
+    ctx.empty(200);
+  });
+
+  r.post("/containers/{id}/start", async (ctx) => {
+    await c.start(ctx.params.id!);
+    ctx.empty(204);
+  });
+
+  const timeout = (ctx: ApiContext) => {
+    const t = ctx.query.get("t") ?? ctx.query.get("timeout");
+    if (t === null || t === "") return undefined;
+    if (!/^-?\d+$/.test(t)) throw badRequest(`invalid value for t: ${JSON.stringify(t)}`);
+    return Number(t);
+  };
+  r.post("/containers/{id}/stop", async (ctx) => {
+    const signal = ctx.query.get("signal") || undefined;
+    await c.stop(ctx.params.id!, timeout(ctx), signal);
+    ctx.empty(204);
+  });
+  r.post("/containers/{id}/restart", async (ctx) => {
+    await c.restart(ctx.params.id!, timeout(ctx));
+    ctx.empty(204);
+  });
+  r.post("/containers/{id}/kill", async (ctx) => {
+    await c.kill(ctx.params.id!, ctx.query.get("signal") || "SIGKILL");
+    ctx.empty(204);
+  });
+  r.post("/containers/{id}/pause", async (ctx) => {
+    await c.pause(ctx.params.id!);
+    ctx.empty(204);
+  });
+  r.post("/containers/{id}/unpause", async (ctx) => {
+    await c.unpause(ctx.params.id!);
+    ctx.empty(204);
+  });
+  r.post("/containers/{id}/update", async (ctx) => {
+    const body = await ctx.body(z.record(z.string(), z.unknown()));
+    const changes = HostConfigSchema.partial().parse(vet(body, "", UPDATE_SUPPORTED, UPDATE_UNSUPPORTED));
+    ctx.json(200, await c.update(ctx.params.id!, changes));
+  });
+  r.post("/containers/{id}/rename", (ctx) => {
+    const name = ctx.query.get("name");
+    if (!name) throw badRequest("a new name is required (?name=)");
+    c.rename(ctx.params.id!, ContainerNameSchema.parse(name).replace(/^\//, ""));
+    ctx.empty(204);
+  });
+
+  r.post("/containers/{id}/wait", async (ctx) => {
+    const condition = (ctx.query.get("condition") || "not-running") as WaitCondition;
+    if (!["not-running", "next-exit", "removed"].includes(condition)) throw badRequest(`invalid condition: "${condition}"`);
+    const id = String(c.inspect(ctx.params.id!).Id);
+    const abort = new AbortController();
+    ctx.signal.addEventListener("abort", () => abort.abort());
+    // Headers go out at once, as dockerd: clients start waiting before they start the container.
+    const pending = c.wait(id, condition, abort.signal);
+    const out = ctx.stream(200, "application/json");
+    try {
+      const result = await pending;
+      out.end(`${JSON.stringify({ StatusCode: result.StatusCode, ...(result.Error ? { Error: result.Error } : {}) })}\n`);
+    } catch (e) {
+      out.end(`${JSON.stringify({ StatusCode: -1, Error: { Message: e instanceof Error ? e.message : String(e) } })}\n`);
+    }
+  });
+
+  r.delete("/containers/{id}", async (ctx) => {
+    if (boolParam(ctx.query, "link")) throw badRequest("legacy links are not supported by Berth");
+    await c.remove(ctx.params.id!, { force: boolParam(ctx.query, "force"), volumes: boolParam(ctx.query, "v") });
+    ctx.empty(204);
+  });
+
+  r.post("/containers/prune", async (ctx) => {
+    const f = filtersParam(ctx.query, ["until", "label", "label!"]);
+    const until = f.get("until")?.[0];
+    const cutoff = until === undefined ? undefined : parseUntil(until);
+    const deleted: string[] = [];
+    let reclaimed = 0;
+    for (const row of c.list({ all: true }) as Summary[]) {
+      if (row.State === "running" || row.State === "paused" || row.State === "restarting") continue;
+      if (cutoff !== undefined && row.Created >= cutoff) continue;
+      if (!labelsMatch(row.Labels, f.get("label")) || !labelsMatch(row.Labels, f.get("label!"), true)) continue;
+      const size = await directorySize(c.upperDir(row.Id));
+      try {
+        await c.remove(row.Id);
+        deleted.push(row.Id);
+        reclaimed += size;
+      } catch {
+        // started or removed meanwhile: not pruned
+      }
+    }
+    ctx.json(200, { ContainersDeleted: deleted, SpaceReclaimed: reclaimed });
+  });
+
+  r.post("/containers/{id}/attach", async (ctx) => {
+    const id = String(c.inspect(ctx.params.id!).Id);
+    const wantStdin = boolParam(ctx.query, "stdin");
+    const stdout = boolParam(ctx.query, "stdout");
+    const stderr = boolParam(ctx.query, "stderr");
+    const stream = boolParam(ctx.query, "stream");
+    const logs = boolParam(ctx.query, "logs");
+    const keys = parseDetachKeys(ctx.query.get("detachKeys"));
+    const raw = tty(rt, id);
+    const session = stream ? await c.attach(id, { stdin: wantStdin, stdout, stderr }) : null;
+    const conn = ctx.hijack(raw ? RAW_STREAM : MULTIPLEXED_STREAM);
+    conn.on("error", () => session?.detach());
+    const send = (stream: "stdout" | "stderr", data: Buffer) => conn.write(raw ? data : muxFrame(stream, data));
+    if (logs) for await (const e of c.logs(id, { stdout, stderr })) send(e.stream, Buffer.from(e.line));
+    if (!session) {
+      conn.end();
+      return;
+    }
+    session.output.on("data", (f: AttachFrame) => {
+      if (!send(f.stream, f.data)) {
+        session.output.pause();
+        conn.once("drain", () => session.output.resume());
+      }
+    });
+    session.output.once("end", () => conn.end());
+    conn.once("close", () => session.detach());
+    if (wantStdin && session.stdin) {
+      const watcher = new DetachWatcher(keys);
+      const stdin = session.stdin;
+      conn.on("data", (chunk: Buffer) => {
+        const { pass, detach } = watcher.feed(chunk);
+        if (pass.length) stdin.write(pass);
+        if (detach) {
+          session.detach();
+          conn.end();
+        }
+      });
+      // The client closed its writing side (stdin hit EOF): so does the container's stdin.
+      conn.once("end", () => stdin.end());
+    } else {
+      conn.resume();
+    }
+  });
+
+  archiveRoutes(r, o);
+}
+
+/** `until` for prune: a timestamp, or a duration before now such as 24h or 10m. */
+function parseUntil(v: string): number {
+  const d = /^(\d+)(s|m|h)$/.exec(v);
+  if (d) return Date.now() / 1000 - Number(d[1]) * { s: 1, m: 60, h: 3600 }[d[2] as "s" | "m" | "h"];
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new DockerApiError(400, `invalid until filter: ${v}`);
+  return t / 1000;
+}

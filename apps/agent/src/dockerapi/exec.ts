@@ -1,0 +1,82 @@
+// Exec endpoints: create, start (hijacked stream), resize, inspect.
+import { z } from "zod";
+import { ExecConfigSchema } from "../containers/exec.ts";
+import { badRequest } from "./errors.ts";
+import { intParam } from "./query.ts";
+import type { Router } from "./router.ts";
+import type { DockerApiOptions } from "./server.ts";
+import { DetachWatcher, MULTIPLEXED_STREAM, muxFrame, parseDetachKeys, RAW_STREAM } from "./streams.ts";
+
+const ExecStartSchema = z.object({
+  Detach: z.boolean().optional(),
+  Tty: z.boolean().optional(),
+  ConsoleSize: z.array(z.number().int().min(0).max(10_000)).length(2).nullable().optional(),
+});
+
+export function execRoutes(r: Router, o: DockerApiOptions): void {
+  const execs = o.runtime.execs;
+
+  r.post("/containers/{id}/exec", async (ctx) => {
+    // The CLI also sends its terminal size and a Detach flag; start carries both again.
+    const body = await ctx.body(ExecConfigSchema.extend({ ConsoleSize: z.array(z.number().int()).nullable().optional(), Detach: z.boolean().optional() }).strict());
+    const { ConsoleSize: _size, Detach: _detach, ...config } = body;
+    ctx.json(201, execs.create(ctx.params.id!, config));
+  });
+
+  r.get("/exec/{id}/json", (ctx) => ctx.json(200, execs.inspect(ctx.params.id!)));
+
+  r.post("/exec/{id}/resize", (ctx) => {
+    execs.resize(ctx.params.id!, intParam(ctx.query, "h", 0, 0, 10_000), intParam(ctx.query, "w", 0, 0, 10_000));
+    ctx.empty(200);
+  });
+
+  r.post("/exec/{id}/start", async (ctx) => {
+    const opts = await ctx.body(ExecStartSchema);
+    const info = execs.inspect(ctx.params.id!) as { ProcessConfig: { tty: boolean }; OpenStdin: boolean; DetachKeys?: string };
+    const tty = info.ProcessConfig.tty;
+    if (opts.Tty !== undefined && opts.Tty !== tty) throw badRequest("Tty must match the exec's create configuration");
+    const session = await execs.start(ctx.params.id!);
+    if (opts.ConsoleSize && tty && opts.ConsoleSize[0]! > 0) session.resize(opts.ConsoleSize[0]!, opts.ConsoleSize[1]!);
+    if (opts.Detach) {
+      session.stdin?.end();
+      session.stdout.resume();
+      session.stderr?.resume();
+      ctx.empty(200);
+      return;
+    }
+    const conn = ctx.hijack(tty ? RAW_STREAM : MULTIPLEXED_STREAM);
+    conn.on("error", () => undefined);
+    let open = tty ? 1 : 2;
+    const finish = () => {
+      if (--open === 0) void session.exit.finally(() => conn.end());
+    };
+    const forward = (stream: "stdout" | "stderr", src: NodeJS.ReadableStream) => {
+      src.on("data", (d: Buffer) => {
+        if (!conn.write(tty ? d : muxFrame(stream, d))) {
+          src.pause();
+          conn.once("drain", () => src.resume());
+        }
+      });
+      src.once("end", finish);
+    };
+    forward("stdout", session.stdout);
+    if (session.stderr) forward("stderr", session.stderr);
+    else if (!tty) finish();
+    const stdin = session.stdin;
+    if (stdin) {
+      const watcher = new DetachWatcher(parseDetachKeys(info.DetachKeys));
+      stdin.on("error", () => undefined);
+      conn.on("data", (chunk: Buffer) => {
+        const { pass, detach } = watcher.feed(chunk);
+        if (pass.length) stdin.write(pass);
+        if (detach) conn.end();
+      });
+      conn.once("end", () => stdin.end());
+    } else conn.resume();
+    // A client that goes away leaves the process running, as with dockerd.
+    conn.once("close", () => {
+      session.stdout.resume();
+      session.stderr?.resume();
+    });
+  });
+}

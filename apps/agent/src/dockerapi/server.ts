@@ -1,0 +1,182 @@
+// The Docker Engine API on a unix socket, so the stock docker CLI and SDKs drive this agent.
+// Routes live in one module per resource; this file does versions, errors and the two ways a
+// request arrives (plain, or asking to upgrade for attach and exec).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { chmodSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import { connect, type Socket } from "node:net";
+import type { Logger } from "pino";
+import type { AgentRuntime } from "../runtime.ts";
+import { AGENT_VERSION } from "../version.ts";
+import { baseHeaders, httpContext, upgradeContext, type ApiContext } from "./context.ts";
+import { badRequest, DockerApiError, toDockerError } from "./errors.ts";
+import { Router } from "./router.ts";
+import { systemRoutes } from "./system.ts";
+import { containerRoutes } from "./containers.ts";
+import { execRoutes } from "./exec.ts";
+import { imageRoutes } from "./images.ts";
+import { networkRoutes } from "./networks.ts";
+import { volumeRoutes } from "./volumes.ts";
+import { API_VERSION, MIN_API_VERSION, compareVersions } from "./version.ts";
+
+export interface DockerApiOptions {
+  runtime: AgentRuntime;
+  socketPath: string;
+  logger: Logger;
+  /** Registry mirrors and settings come from the runtime; this names the daemon in `info`. */
+  name?: string;
+  stateDir: string;
+}
+
+export interface DockerApi {
+  server: Server;
+  close(): Promise<void>;
+}
+
+const VERSION_PREFIX = /^\/v(\d+\.\d+)(\/.*)$/;
+
+export function dockerApiRouter(o: DockerApiOptions): Router {
+  const router = new Router();
+  systemRoutes(router, o);
+  containerRoutes(router, o);
+  execRoutes(router, o);
+  imageRoutes(router, o);
+  networkRoutes(router, o);
+  volumeRoutes(router, o);
+  return router;
+}
+
+export async function startDockerApi(o: DockerApiOptions): Promise<DockerApi> {
+  const router = dockerApiRouter(o);
+  const headers = baseHeaders(API_VERSION, AGENT_VERSION);
+  const open = new Set<Socket>();
+
+  const prepare = (req: IncomingMessage): Omit<ApiContext, "json" | "empty" | "text" | "stream" | "hijack" | "body" | "signal"> & { route: ReturnType<Router["match"]> } => {
+    const url = new URL(req.url ?? "/", "http://docker");
+    let path = url.pathname.replace(/\/{2,}/g, "/");
+    let version = API_VERSION;
+    const m = VERSION_PREFIX.exec(path);
+    if (m) {
+      version = m[1]!;
+      path = m[2]!;
+      if (compareVersions(version, API_VERSION) > 0) throw badRequest(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
+      if (compareVersions(version, MIN_API_VERSION) < 0) throw badRequest(`client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
+    }
+    const method = req.method ?? "GET";
+    let route: ReturnType<Router["match"]>;
+    try {
+      route = router.match(method, path);
+    } catch {
+      throw badRequest(`malformed path: ${path}`);
+    }
+    return { method, path, version, params: "params" in route ? route.params : {}, query: url.searchParams, headers: req.headers, req, route };
+  };
+
+  const run = async (ctx: ApiContext, route: ReturnType<Router["match"]>) => {
+    if ("status" in route) {
+      if (route.status === 405) throw new DockerApiError(405, `method ${ctx.method} is not allowed on ${ctx.path}`);
+      throw new DockerApiError(404, `page not found: ${ctx.method} ${ctx.path} is not part of the Engine API Berth serves (see docs/docker-api.md)`);
+    }
+    await route.handler(ctx);
+  };
+
+  const fail = (ctx: ApiContext | null, e: unknown, reply: (status: number, message: string) => void) => {
+    const { status, message } = toDockerError(e);
+    if (status >= 500) o.logger.warn({ err: e, path: ctx?.path }, "docker api request failed");
+    reply(status, message);
+  };
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    let ctx: ApiContext | null = null;
+    const reply = (status: number, message: string) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (status === 304) {
+        res.writeHead(304, headers);
+        res.end();
+        return;
+      }
+      const body = JSON.stringify({ message });
+      res.writeHead(status, { ...headers, "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) + 1 });
+      res.end(`${body}\n`);
+    };
+    try {
+      const { route, ...base } = prepare(req);
+      ctx = httpContext(base, res, headers);
+      run(ctx, route).catch((e: unknown) => fail(ctx, e, reply));
+    } catch (e) {
+      fail(ctx, e, reply);
+    }
+  });
+  server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    let ctx: ApiContext | null = null;
+    socket.on("error", () => socket.destroy());
+    const reply = (status: number, message: string) => {
+      if (ctx) ctx.json(status, { message });
+      else {
+        const body = `${JSON.stringify({ message })}\n`;
+        socket.end(`HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      }
+    };
+    try {
+      const { route, ...base } = prepare(req);
+      ctx = upgradeContext(base, socket, head, headers);
+      run(ctx, route).catch((e: unknown) => fail(ctx, e, reply));
+    } catch (e) {
+      fail(ctx, e, reply);
+    }
+  });
+  server.on("connection", (s: Socket) => {
+    open.add(s);
+    s.on("close", () => open.delete(s));
+  });
+  // A client that sends garbage gets a 400 and its connection closed; the agent carries on.
+  server.on("clientError", (_err, socket: Socket) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    else socket.destroy();
+  });
+
+  mkdirSync(dirname(o.socketPath), { recursive: true, mode: 0o755 });
+  await removeStaleSocket(o.socketPath);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(o.socketPath, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  // Root only, as dockerd's socket without a docker group: whoever can use it is root on the host.
+  chmodSync(o.socketPath, 0o660);
+  o.logger.info({ socket: o.socketPath }, "serving the Docker Engine API");
+  return {
+    server,
+    close: async () => {
+      for (const s of open) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+      rmSync(o.socketPath, { force: true });
+    },
+  };
+}
+
+/** A socket file left by an agent that died can go; one that another process still answers on cannot. */
+async function removeStaleSocket(path: string): Promise<void> {
+  let isSocket = false;
+  try {
+    isSocket = statSync(path).isSocket();
+  } catch {
+    return; // not there
+  }
+  if (!isSocket) throw new Error(`${path} exists and is not a socket`);
+  const live = await new Promise<boolean>((resolve) => {
+    const s = connect(path);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+  if (live) throw new Error(`another process is serving on ${path}`);
+  rmSync(path, { force: true });
+}
