@@ -33,6 +33,10 @@ const ArgsSchema = z.object({
   "registry-mirror": z
     .array(z.url({ protocol: /^https?$/, error: "--registry-mirror must be an http(s) URL" }))
     .default(process.env.BERTH_REGISTRY_MIRRORS ? process.env.BERTH_REGISTRY_MIRRORS.split(",").filter(Boolean) : []),
+  /** Registries (host:port) spoken to over plain HTTP, as dockerd's --insecure-registry. */
+  "insecure-registry": z
+    .array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, "--insecure-registry takes host[:port]"))
+    .default(process.env.BERTH_INSECURE_REGISTRIES ? process.env.BERTH_INSECURE_REGISTRIES.split(",").filter(Boolean) : []),
   /** Where the Docker Engine API listens; an empty value turns it off. */
   "docker-socket": z
     .string()
@@ -43,16 +47,16 @@ const ArgsSchema = z.object({
 
 function usage(): never {
   process.stderr.write(
-    "usage:\n  berth-agent join --url URL --token TOKEN [--name NAME] [--state-dir DIR] [--no-run] [--docker-socket PATH]\n  berth-agent run [--state-dir DIR] [--registry-mirror URL]… [--docker-socket PATH]\n  berth-agent version\n",
+    "usage:\n  berth-agent join --url URL --token TOKEN [--name NAME] [--state-dir DIR] [--no-run] [--docker-socket PATH]\n  berth-agent run [--state-dir DIR] [--registry-mirror URL]… [--insecure-registry HOST:PORT]… [--docker-socket PATH]\n  berth-agent version\n",
   );
   process.exit(2);
 }
 
-async function runAgent(stateDir: string, mirrors: string[], dockerSocket: string): Promise<never> {
+async function runAgent(stateDir: string, mirrors: string[], insecureRegistries: string[], dockerSocket: string): Promise<never> {
   const credential = loadCredential(stateDir);
   // Bridge networking is on unless BERTH_NETWORKING=0 (then containers get `none` or `host`).
   const networking = process.env.BERTH_NETWORKING !== "0";
-  const runtime = createRuntime(stateDir, { mirrors, ...(process.env.BERTH_CGROUP_PARENT ? { cgroupParent: process.env.BERTH_CGROUP_PARENT } : {}), ...(networking ? { networking: {} } : {}) });
+  const runtime = createRuntime(stateDir, { mirrors, insecureRegistries, ...(process.env.BERTH_CGROUP_PARENT ? { cgroupParent: process.env.BERTH_CGROUP_PARENT } : {}), ...(networking ? { networking: {} } : {}) });
   if (runtime.networks) {
     try {
       await runtime.networks.init();
@@ -119,6 +123,7 @@ async function main(): Promise<void> {
         "no-run": { type: "boolean" },
         "registry-mirror": { type: "string", multiple: true },
         "docker-socket": { type: "string" },
+        "insecure-registry": { type: "string", multiple: true },
       },
       strict: true,
     }).values;
@@ -162,7 +167,7 @@ async function main(): Promise<void> {
     }
     if (args["no-run"]) return;
   }
-  await runAgent(stateDir, args["registry-mirror"], args["docker-socket"]);
+  await runAgent(stateDir, args["registry-mirror"], args["insecure-registry"], args["docker-socket"]);
 }
 
 // The bundle is one file, so its worker threads are started from it too.

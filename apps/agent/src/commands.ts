@@ -51,16 +51,14 @@ function handler<C extends CommandName>(name: C, fn: (args: z.output<(typeof Com
 /** A registry client for one pull or push, with the access the control plane handed over. */
 function registryFor(rt: AgentRuntime, reference: string, access: RegistryAccess): RegistryClient {
   const domain = parseReference(reference).domain;
-  return new RegistryClient({
-    mirrors: rt.mirrors,
-    settingsFor: (d) =>
-      d === domain && access
-        ? {
-            ...(access.insecure !== undefined ? { insecure: access.insecure } : {}),
-            credentials: access.username ? { username: access.username, password: access.password ?? "" } : null,
-          }
-        : {},
-  });
+  return rt.registryClient((d) =>
+    d === domain && access
+      ? {
+          ...(access.insecure !== undefined ? { insecure: access.insecure } : {}),
+          credentials: access.username ? { username: access.username, password: access.password ?? "" } : null,
+        }
+      : {},
+  );
 }
 
 const ok = (_: unknown) => ({ ok: true });

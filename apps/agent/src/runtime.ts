@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { ContentStore } from "./content/store.ts";
-import { RegistryClient } from "./registry/client.ts";
+import { RegistryClient, type RegistrySettings } from "./registry/client.ts";
 import { ImageStore } from "./images/image-store.ts";
 import { ImageService } from "./images/service.ts";
 import type { LayerUnpacker } from "./images/unpacker.ts";
@@ -38,10 +38,14 @@ export interface AgentRuntime {
   imagesWith(registry: RegistryClient): ImageService;
   /** Docker Hub mirrors every registry client of this agent uses. */
   mirrors: string[];
+  /** A registry client with this agent's mirrors and plain-HTTP registries, and per-call settings on top. */
+  registryClient(settingsFor?: (domain: string) => RegistrySettings): RegistryClient;
 }
 
 export interface RuntimeOptions {
   mirrors?: string[];
+  /** Registries (host:port) spoken to over plain HTTP, as dockerd's --insecure-registry. */
+  insecureRegistries?: string[];
   /** OCI runtime binary (default runc). */
   runtime?: string;
   /** cgroupfs parent for this agent's containers (default /berth). */
@@ -61,7 +65,10 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
   const content = new ContentStore(join(stateDir, "content"));
   const images = new ImageStore(stateDir);
   const mirrors = opts.mirrors ?? [];
-  const registry = new RegistryClient({ mirrors });
+  const insecure = new Set(opts.insecureRegistries ?? []);
+  const registryClient = (settingsFor?: (domain: string) => RegistrySettings) =>
+    new RegistryClient({ mirrors, settingsFor: (d) => ({ ...(insecure.has(d) ? { insecure: true } : {}), ...(settingsFor?.(d) ?? {}) }) });
+  const registry = registryClient();
   // Layers unpack on worker threads: pulls use every core and the link stays responsive.
   const extractor = sharedExtractor();
   const deps = { content, unpacker, extractor, images, registry };
@@ -90,6 +97,7 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
     deps,
     snapshots,
     mirrors,
+    registryClient,
     events,
     containers,
     volumes,

@@ -8,7 +8,7 @@ import { loadImages, saveImages } from "../images/archive.ts";
 import { pushImage } from "../images/push.ts";
 import type { PullProgress } from "../images/pull.ts";
 import type { ImageRecord } from "../images/image-store.ts";
-import { RegistryClient, type RegistrySettings } from "../registry/client.ts";
+import type { RegistryClient, RegistrySettings } from "../registry/client.ts";
 import { familiarName, formatReference, parseReference, withDefaultTag } from "../registry/reference.ts";
 import type { AgentRuntime } from "../runtime.ts";
 import type { ApiContext } from "./context.ts";
@@ -44,7 +44,7 @@ export function registryClientFor(rt: AgentRuntime, ctx: ApiContext, domain: str
     if (!username && parsed.auth) [username, password] = Buffer.from(parsed.auth, "base64").toString("utf8").split(/:(.*)/s) as [string, string];
     if (username) settings = { credentials: { username, password: password ?? "" } };
   }
-  return new RegistryClient({ mirrors: rt.mirrors, settingsFor: (d) => (settings && (d === domain || registryDomain(d) === domain) ? settings : {}) });
+  return rt.registryClient((d) => (settings && (d === domain || registryDomain(d) === domain) ? settings : {}));
 }
 
 /** Docker's JSON progress line for a byte count: the bar the CLI draws itself from progressDetail. */

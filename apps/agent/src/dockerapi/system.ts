@@ -2,7 +2,6 @@
 import { z } from "zod";
 import type { AgentEvent } from "../containers/events.ts";
 import { collectHostFacts } from "../facts/host-facts.ts";
-import { RegistryClient } from "../registry/client.ts";
 import { AGENT_VERSION } from "../version.ts";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
@@ -201,7 +200,7 @@ export function systemRoutes(r: Router, o: DockerApiOptions): void {
   r.post("/auth", async (ctx) => {
     const a = await ctx.body(AuthSchema);
     const domain = registryDomain(a.serveraddress);
-    const client = new RegistryClient({ mirrors: rt.mirrors, settingsFor: (d) => (d === domain ? { credentials: { username: a.username, password: a.password } } : {}) });
+    const client = rt.registryClient((d) => (d === domain ? { credentials: { username: a.username, password: a.password } } : {}));
     await client.login(domain);
     ctx.json(200, { Status: "Login Succeeded", IdentityToken: "" });
   });

@@ -1,5 +1,5 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
-import { cpus } from "node:os";
+import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 
 /*
@@ -84,6 +84,11 @@ export interface ContainerStats {
 
 const USER_HZ = 100;
 
+/** No memory limit reads as a huge number (or "max"); Docker reports the host's memory instead. */
+function hostBounded(limit: number): number {
+  return Math.min(limit, totalmem());
+}
+
 /** The host's total CPU time in nanoseconds (Docker's system_cpu_usage). */
 export function systemCpuUsage(): number {
   const line = text("/proc/stat")?.split("\n").find((l) => l.startsWith("cpu "));
@@ -145,7 +150,7 @@ function v1(cgroupsPath: string, system: number): CgroupFigures {
       online_cpus: ONLINE_CPUS,
       throttling_data: { periods: throttle.nr_periods ?? 0, throttled_periods: throttle.nr_throttled ?? 0, throttled_time: throttle.throttled_time ?? 0 },
     },
-    memory_stats: { ...(memUsage !== null ? { usage: memUsage } : {}), ...(memMax !== null ? { max_usage: memMax } : {}), ...(memLimit !== null ? { limit: memLimit } : {}), stats: keyValues(memStat) },
+    memory_stats: { ...(memUsage !== null ? { usage: memUsage } : {}), ...(memMax !== null ? { max_usage: memMax } : {}), ...(memLimit !== null ? { limit: hostBounded(memLimit) } : {}), stats: keyValues(memStat) },
   };
 }
 
@@ -179,7 +184,7 @@ function v2(cgroupsPath: string, system: number): CgroupFigures {
       online_cpus: ONLINE_CPUS,
       throttling_data: { periods: cpu.nr_periods ?? 0, throttled_periods: cpu.nr_throttled ?? 0, throttled_time: (cpu.throttled_usec ?? 0) * 1000 },
     },
-    memory_stats: { ...(memCurrent !== null ? { usage: memCurrent } : {}), ...(memMax !== null ? { limit: memMax } : {}), stats: keyValues(memStat) },
+    memory_stats: { ...(memCurrent !== null ? { usage: memCurrent } : {}), limit: hostBounded(memMax ?? Infinity), stats: keyValues(memStat) },
   };
 }
 
