@@ -65,7 +65,7 @@ test("sign up, add a host, and watch its status change live", { timeout: 120_000
   assert.equal(((await page.getByTestId("join-tokens").textContent()) ?? "").includes(token.slice(-40)), false);
 
   // The real agent joins with the token from the dialog.
-  agent = spawn(process.execPath, [agentBundlePath, "join", "--url", server.url, "--token", token, "--state-dir", stateDir, "--name", "ui-host"], { stdio: "ignore" });
+  agent = spawn(process.execPath, [agentBundlePath, "join", "--url", server.url, "--token", token, "--state-dir", stateDir, "--name", "ui-host", "--docker-socket", join(stateDir, "docker.sock")], { stdio: "ignore" });
   const row = page.locator('[data-testid="host-row"][data-host-name="ui-host"]');
   await row.getByTestId("host-status").and(page.locator('[data-status="online"]')).waitFor({ timeout: 20_000 });
   assert.match((await row.textContent()) ?? "", /Debian GNU\/Linux/);

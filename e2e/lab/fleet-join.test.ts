@@ -96,7 +96,7 @@ test("a SIGKILLed agent shows offline within 20 s, and online again after a rest
   for (const other of lab.hosts.slice(1)) assert.equal(await hostStatus(other.name), "online");
 
   const prefix = prefixes.get(h.name)!;
-  capture(h, h.spawn("node", [join(prefix, "opt/berth/berth-agent.js"), "run", "--state-dir", join(prefix, "var/lib/berth")]));
+  capture(h, h.spawn("node", [join(prefix, "opt/berth/berth-agent.js"), "run", "--state-dir", join(prefix, "var/lib/berth"), "--docker-socket", join(prefix, "run/berth/docker.sock")]));
   await waitFor(`${h.name} online again`, async () => (await hostStatus(h.name)) === "online", 20_000, 250);
 });
 
@@ -111,7 +111,7 @@ test("a revoked host is disconnected and refused on every reconnect", { timeout:
   assert.equal(await hostStatus(h.name), "offline");
 
   const prefix = prefixes.get(h.name)!;
-  const retry = h.spawn("node", [join(prefix, "opt/berth/berth-agent.js"), "run", "--state-dir", join(prefix, "var/lib/berth")]);
+  const retry = h.spawn("node", [join(prefix, "opt/berth/berth-agent.js"), "run", "--state-dir", join(prefix, "var/lib/berth"), "--docker-socket", join(prefix, "run/berth/docker.sock")]);
   capture(h, retry);
   const code = await new Promise<number | null>((r) => retry.on("exit", (c) => r(c)));
   assert.equal(code, 78);

@@ -1,6 +1,7 @@
 // A real agent process (the bundle, as install.sh runs it) joined to a test control plane, and
 // the clean-up its containers need: they outlive the agent by design, so a test removes them.
 import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
 import { agentBundlePath } from "../../scripts/build.ts";
 import { createRuntime } from "../../apps/agent/src/runtime.ts";
 import { removeCgroupParent } from "../../apps/agent/test/support/busybox-runtime.ts";
@@ -24,7 +25,8 @@ export function spawnAgent(o: { url: string; token: string; stateDir: string; na
   const [cmd, ...prefix] = [...inLab, process.execPath];
   const proc = spawn(cmd!, [...prefix, agentBundlePath, "join", "--url", o.url, "--token", o.token, "--state-dir", o.stateDir, "--name", o.name, ...(o.registryMirror ? ["--registry-mirror", o.registryMirror] : [])], {
     stdio: "ignore",
-    env: { ...process.env, BERTH_CGROUP_PARENT: cgroupParent, ...(o.netns ? { BERTH_NETWORKING: "1" } : {}) },
+    // Each test agent serves the Docker API on a socket of its own, not the machine's /run/berth/docker.sock.
+    env: { ...process.env, BERTH_CGROUP_PARENT: cgroupParent, BERTH_DOCKER_SOCKET: join(o.stateDir, "docker.sock"), ...(o.netns ? { BERTH_NETWORKING: "1" } : {}) },
   });
   return {
     proc,

@@ -73,8 +73,12 @@ async function runAgent(stateDir: string, mirrors: string[], insecureRegistries:
     try {
       api = await startDockerApi({ runtime, socketPath: dockerSocket, logger, stateDir });
     } catch (err) {
-      logger.fatal({ err, socket: dockerSocket }, "cannot serve the Docker API there; --docker-socket '' turns it off");
-      process.exit(EX_CONFIG);
+      // A joined agent still serves its control plane; a standalone one has nothing else to do.
+      if (!credential) {
+        logger.fatal({ err, socket: dockerSocket }, "cannot serve the Docker API there; --docker-socket PATH picks another place");
+        process.exit(EX_CONFIG);
+      }
+      logger.error({ err, socket: dockerSocket }, "cannot serve the Docker API there; carrying on without it (--docker-socket PATH picks another place, '' turns it off)");
     }
   }
   if (!credential) {

@@ -1,8 +1,8 @@
 // The real agent bundle as a process against an in-process control plane.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, statSync, readFileSync } from "node:fs";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, statSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createJoinToken, ensureDefaultTeam, revokeHostCredentials } from "@berth/core";
@@ -29,8 +29,9 @@ function stateDir(): string {
   return d;
 }
 
-function agent(args: string[]): { proc: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const proc = spawn(process.execPath, [agentBundlePath, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+/** The agent bundle; its Docker API is off unless the test gives it a socket (never the machine's). */
+function agent(args: string[], dockerSocket = ""): { proc: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const proc = spawn(process.execPath, [agentBundlePath, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, BERTH_DOCKER_SOCKET: dockerSocket } });
   procs.push(proc);
   let out = "";
   proc.stdout!.on("data", (d) => (out += d));
@@ -96,8 +97,25 @@ test("`run` on a revoked host exits 78 and does not retry", async () => {
   assert.match(again.output(), /refused this host's credential/);
 });
 
-test("`run` before joining explains what to do", async () => {
+test("`run` before joining explains what to do when the Docker API is off", async () => {
   const r = agent(["run", "--state-dir", stateDir()]);
   assert.equal(await r.exited, 78);
   assert.match(r.output(), /has not joined a control plane/);
+});
+
+test("`run` before joining is a standalone daemon: the Docker API on its socket until SIGTERM", async () => {
+  const dir = stateDir();
+  const socket = join(dir, "docker.sock");
+  const r = agent(["run", "--state-dir", join(dir, "state")], socket);
+  const version = await waitFor("the standalone agent answering docker version", async () => {
+    if (r.proc.exitCode !== null) throw new Error(`exited: ${r.output()}`);
+    const res = await new Promise<{ code: number; out: string }>((resolve) =>
+      execFile("docker", ["version", "--format", "{{.Server.Platform.Name}} {{.Server.APIVersion}}"], { env: { ...process.env, DOCKER_HOST: `unix://${socket}` } }, (err, out) => resolve({ code: err ? 1 : 0, out })),
+    );
+    return res.code === 0 ? res.out.trim() : null;
+  });
+  assert.equal(version, "Berth 1.47");
+  r.proc.kill("SIGTERM");
+  assert.equal(await r.exited, 0);
+  assert.equal(existsSync(socket), false, "the socket is removed on exit");
 });

@@ -3,6 +3,7 @@ import { pipeline } from "node:stream/promises";
 import { ContainerNameSchema, HostConfigSchema } from "@berth/protocol";
 import { z } from "zod";
 import type { AttachFrame } from "../runtime/attach-relay.ts";
+import { parseReference } from "../registry/reference.ts";
 import type { WaitCondition } from "../containers/service.ts";
 import type { ApiContext } from "./context.ts";
 import { badRequest, DockerApiError } from "./errors.ts";
@@ -84,6 +85,8 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
     const name = ctx.query.get("name");
     if (name) ContainerNameSchema.parse(name);
     const config = containerConfigFromDocker(await ctx.body(z.unknown()), rt.networks ? "bridge" : "none");
+    // An image is named by ID or by reference; a malformed reference is the client's error, not a missing image.
+    if (typeof config.Image === "string" && !/^(sha256:)?[0-9a-f]{12,64}$/.test(config.Image)) parseReference(config.Image);
     const created = await c.create(config, name ? name.replace(/^\//, "") : undefined);
     ctx.json(201, { Id: created.Id, Warnings: created.Warnings ?? [] });
   });

@@ -54,6 +54,8 @@ NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]')
 BIN_DIR="$PREFIX/opt/berth"
 STATE_DIR="$PREFIX/var/lib/berth"
 UNIT_DIR="$PREFIX/etc/systemd/system"
+# The Docker Engine API socket (DOCKER_HOST=unix://$DOCKER_SOCKET); under the prefix with --prefix.
+DOCKER_SOCKET="$PREFIX/run/berth/docker.sock"
 mkdir -p "$BIN_DIR"
 mkdir -p "$STATE_DIR"
 chmod 700 "$STATE_DIR"
@@ -74,7 +76,7 @@ set -- join --url "$URL" --token "$TOKEN" --state-dir "$STATE_DIR" --no-run
 
 if [ "$SYSTEMD" = "0" ]; then
   echo "berth install: joined; running the agent in the foreground"
-  exec "$NODE" "$BIN_DIR/berth-agent.js" run --state-dir "$STATE_DIR"
+  exec "$NODE" "$BIN_DIR/berth-agent.js" run --state-dir "$STATE_DIR" --docker-socket "$DOCKER_SOCKET"
 fi
 
 mkdir -p "$UNIT_DIR"
@@ -85,7 +87,7 @@ After=network-online.target
 Wants=network-online.target
 
 [Service]
-ExecStart=$NODE $BIN_DIR/berth-agent.js run --state-dir $STATE_DIR
+ExecStart=$NODE $BIN_DIR/berth-agent.js run --state-dir $STATE_DIR --docker-socket $DOCKER_SOCKET
 Restart=always
 RestartSec=2
 # 78 (EX_CONFIG): the control plane refused this host's credential; restarting will not help.

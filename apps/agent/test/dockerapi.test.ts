@@ -1,0 +1,144 @@
+// The Docker API's edge: versions, Docker's error shape and status codes, and untrusted input
+// (malformed JSON, unknown fields, absurd values, garbage on the socket) answered with 4xx while
+// the agent keeps serving. Real runtime (runc, conmon) behind a socket in a temp dir.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { request } from "node:http";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { pino } from "pino";
+import { startDockerApi, type DockerApi } from "../src/dockerapi/server.ts";
+import { busyboxRuntime, disposeRuntime } from "./support/busybox-runtime.ts";
+import type { AgentRuntime } from "../src/runtime.ts";
+
+let rt: AgentRuntime;
+let stateDir: string;
+let api: DockerApi;
+let socketPath: string;
+
+before(async () => {
+  ({ rt, stateDir } = await busyboxRuntime());
+  socketPath = join(stateDir, "docker.sock");
+  api = await startDockerApi({ runtime: rt, socketPath, stateDir, logger: pino({ level: "silent" }) });
+});
+
+after(async () => {
+  await api?.close();
+  await disposeRuntime(rt, stateDir);
+});
+
+function call(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path, headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+const message = (r: { body: Buffer }) => (JSON.parse(r.body.toString()) as { message: string }).message;
+
+test("ping, version prefixes and negotiation bounds", async () => {
+  const ping = await call("GET", "/_ping");
+  assert.equal(ping.status, 200);
+  assert.equal(ping.body.toString(), "OK");
+  assert.equal(ping.headers["api-version"], "1.47");
+  assert.equal((await call("HEAD", "/_ping")).status, 200);
+  assert.equal((await call("GET", "/v1.41/_ping")).status, 200);
+  const tooNew = await call("GET", "/v1.99/version");
+  assert.equal(tooNew.status, 400);
+  assert.equal(message(tooNew), "client version 1.99 is too new. Maximum supported API version is 1.47");
+  const tooOld = await call("GET", "/v1.12/version");
+  assert.equal(tooOld.status, 400);
+  assert.match(message(tooOld), /client version 1\.12 is too old\. Minimum supported API version is 1\.24/);
+  assert.equal((await call("GET", "/v1.47/nothing/here")).status, 404);
+  assert.equal((await call("DELETE", "/v1.47/_ping")).status, 405);
+});
+
+test("untrusted bodies and queries get 4xx with a clear message", async () => {
+  const cases: Array<[string, string, string | undefined, number, RegExp]> = [
+    ["POST", "/v1.47/containers/create", "{not json", 400, /invalid JSON in request body/],
+    ["POST", "/v1.47/containers/create", "[1,2]", 400, /must be a JSON object/],
+    ["POST", "/v1.47/containers/create", JSON.stringify({ Image: "busybox", Bogus: 1 }), 400, /unknown field "Bogus"/],
+    ["POST", "/v1.47/containers/create", JSON.stringify({ Image: "busybox", HostConfig: { Bogus: 1 } }), 400, /unknown field "HostConfig\.Bogus"/],
+    ["POST", "/v1.47/containers/create", JSON.stringify({ Image: "busybox", HostConfig: { Memory: 1e30 } }), 400, /HostConfig\.Memory/],
+    ["POST", "/v1.47/containers/create", JSON.stringify({ Image: "busybox", HostConfig: { BlkioWeight: 300 } }), 400, /HostConfig\.BlkioWeight is not supported by Berth/],
+    ["POST", "/v1.47/containers/create", JSON.stringify({ Image: "busybox", Cmd: "x".repeat(200_000) }), 400, /Cmd/],
+    ["POST", "/v1.47/containers/create?name=..bad", JSON.stringify({ Image: "busybox" }), 400, /Invalid container name/],
+    ["POST", "/v1.47/containers/create", JSON.stringify({ Image: "no such image!" }), 400, /invalid reference format/],
+    ["GET", "/v1.47/containers/json?all=maybe", undefined, 400, /invalid boolean value for all/],
+    ["GET", "/v1.47/containers/json?filters=%7Bnope", undefined, 400, /invalid filter/],
+    ["GET", "/v1.47/containers/json?filters=%7B%22color%22%3A%5B%22red%22%5D%7D", undefined, 400, /invalid filter 'color'/],
+    ["GET", "/v1.47/containers/json?limit=-7", undefined, 400, /out of range/],
+    ["POST", "/v1.47/volumes/create", JSON.stringify({ Name: "v", Size: 3 }), 400, /Size/],
+    ["POST", "/v1.47/networks/create", JSON.stringify({ Name: "n", EnableIPv6: true }), 400, /EnableIPv6 is not supported by Berth/],
+    ["GET", "/v1.47/containers/%E0%A4%A/json", undefined, 400, /malformed path/],
+  ];
+  for (const [method, path, body, status, pattern] of cases) {
+    const r = await call(method, path, body);
+    assert.equal(r.status, status, `${method} ${path}: ${r.body}`);
+    assert.match(message(r), pattern, `${method} ${path}`);
+  }
+  const huge = await call("POST", "/v1.47/containers/create", Buffer.alloc(5 << 20, 0x20));
+  assert.equal(huge.status, 413);
+  assert.equal((await call("GET", "/_ping")).status, 200, "still serving");
+});
+
+test("garbage on the socket closes that connection only", async () => {
+  const reply = await new Promise<string>((resolve) => {
+    const s = connect(socketPath);
+    let got = "";
+    s.on("data", (d) => (got += d.toString()));
+    s.on("close", () => resolve(got));
+    s.on("error", () => resolve(got));
+    s.write("\x00\x01\x02 definitely not http\r\n\r\n");
+  });
+  assert.match(reply, /^HTTP\/1\.1 400/);
+  assert.equal((await call("GET", "/_ping")).status, 200, "still serving");
+});
+
+test("Docker's errors: no such container, name conflicts, 304 for a second start", async () => {
+  const missing = await call("GET", "/v1.47/containers/nope/json");
+  assert.equal(missing.status, 404);
+  assert.equal(message(missing), "No such container: nope");
+  const created = await call("POST", "/v1.47/containers/create?name=api-edge", JSON.stringify({ Image: "busybox", Cmd: ["sleep", "30"], HostConfig: { NetworkMode: "default", ConsoleSize: [24, 80], IpcMode: "private" }, NetworkingConfig: { EndpointsConfig: {} } }));
+  assert.equal(created.status, 201, created.body.toString());
+  const { Id } = JSON.parse(created.body.toString()) as { Id: string };
+  const again = await call("POST", "/v1.47/containers/create?name=api-edge", JSON.stringify({ Image: "busybox" }));
+  assert.equal(again.status, 409);
+  assert.match(message(again), /^Conflict\. The container name "\/api-edge" is already in use by container "[0-9a-f]{64}"\./);
+  assert.equal((await call("POST", `/v1.47/containers/${Id}/start`)).status, 204);
+  const second = await call("POST", `/v1.47/containers/${Id}/start`);
+  assert.equal(second.status, 304);
+  assert.equal(second.body.length, 0);
+  assert.equal((await call("DELETE", `/v1.47/containers/${Id}?force=1`)).status, 204);
+});
+
+test("logs without a TTY are multiplexed: stdout and stderr frames", async () => {
+  const created = await call("POST", "/v1.47/containers/create", JSON.stringify({ Image: "busybox", Cmd: ["sh", "-c", "echo out; echo err >&2"] }));
+  const { Id } = JSON.parse(created.body.toString()) as { Id: string };
+  await call("POST", `/v1.47/containers/${Id}/start`);
+  const wait = await call("POST", `/v1.47/containers/${Id}/wait`);
+  assert.deepEqual(JSON.parse(wait.body.toString()), { StatusCode: 0 });
+  const logs = await call("GET", `/v1.47/containers/${Id}/logs?stdout=1&stderr=1`);
+  assert.equal(logs.headers["content-type"], "application/vnd.docker.multiplexed-stream");
+  const frames: Array<[number, string]> = [];
+  for (let off = 0; off < logs.body.length; ) {
+    const size = logs.body.readUInt32BE(off + 4);
+    frames.push([logs.body[off]!, logs.body.subarray(off + 8, off + 8 + size).toString()]);
+    off += 8 + size;
+  }
+  assert.deepEqual(frames.sort(), [[1, "out\n"], [2, "err\n"]]);
+  const none = await call("GET", `/v1.47/containers/${Id}/logs`);
+  assert.equal(none.status, 400);
+  assert.equal(message(none), "Bad parameters: you must choose at least one stream");
+  await call("DELETE", `/v1.47/containers/${Id}`);
+});
+
+test("a second agent cannot take a socket that is being served", async () => {
+  await assert.rejects(startDockerApi({ runtime: rt, socketPath, stateDir, logger: pino({ level: "silent" }) }), /another process is serving on/);
+  assert.equal((await call("GET", "/_ping")).status, 200);
+});
