@@ -10,6 +10,7 @@ import { imagePullBench } from "./image-pull.ts";
 import { containerRunBench } from "./container-run.ts";
 import { idleContainersBench } from "./idle-containers.ts";
 import { networkBench } from "./network.ts";
+import { dockerApiBench, type DaemonFigures } from "./docker-api.ts";
 import { fmt } from "./stats.ts";
 
 // `npm run bench -- network pull` runs only the sections named; no names runs them all.
@@ -81,6 +82,24 @@ try {
         `one-shot stats           p50 ${fmt(idle.statsP50Ms, 2)} ms, p99 ${fmt(idle.statsP99Ms, 2)} ms per container (${idle.containers} calls, one after another)`,
         `streaming stats at 1 Hz  agent CPU ${fmt(idle.streamCpuPercent, 1)} % of one core for ${idle.containers} streams (${fmt(idle.streamSamplesPerSecond, 0)} samples/s over ${10} s)`,
         `(started ${idle.containers} containers in ${fmt(idle.createSeconds, 0)} s, 4 at a time; the agent runs bundled as it ships. podman supervises with the same conmon; dockerd joins these figures once Berth serves the Docker API, so one client drives all three.)`,
+      ].join("\n"),
+    );
+  }
+  if (wanted("api")) {
+    const containers = Number(process.env.BENCH_PS_CONTAINERS ?? 500);
+    console.log(`\n== the docker CLI against three daemons: Berth, dockerd, podman (Docker-compatible service) ==`);
+    const api = await dockerApiBench({ rounds: Number(process.env.BENCH_API_ROUNDS ?? 20), containers });
+    results.dockerApi = api;
+    const ms = (f: DaemonFigures, k: "runMs" | "psMs" | "statsMs") => (f[k] === null ? `not measured${f.error ? `: ${f.error}` : ""}` : `${fmt(f[k]!, 0)} ms`);
+    const ratio = (a: number | null, b: number | null) => (a !== null && b !== null ? `${fmt(a / b, 2)}×` : "n/a");
+    console.log(
+      [
+        `docker run --rm busybox true   berth ${ms(api.berth, "runMs")}, dockerd ${ms(api.dockerd, "runMs")}, podman ${ms(api.podman, "runMs")}`,
+        `  berth / dockerd              ${ratio(api.berth.runMs, api.dockerd.runMs)}   (goal ≤ 0.35×)`,
+        `  berth / podman               ${ratio(api.berth.runMs, api.podman.runMs)}   (goal ≤ 0.7×)`,
+        `docker ps, ${containers} running     berth ${ms(api.berth, "psMs")}, dockerd ${ms(api.dockerd, "psMs")}, podman ${ms(api.podman, "psMs")}`,
+        `docker stats --no-stream, 100  berth ${ms(api.berth, "statsMs")}, dockerd ${ms(api.dockerd, "statsMs")}, podman ${ms(api.podman, "statsMs")}`,
+        `(medians: ${api.rounds} runs each after two warm-ups, order rotating; ps 10 times; stats 5 times. Same docker CLI (v28) for all; --network none everywhere; Berth's agent bundled as it ships.)`,
       ].join("\n"),
     );
   }

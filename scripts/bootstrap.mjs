@@ -15,7 +15,7 @@ const runtimePackages = ["runc", "conmon", "tini", "python3", "nftables", "iprou
 // Tests drive Debian's Chromium and validate docker-compose.yml with docker-compose's own schema check.
 const testPackages = ["chromium", "fonts-liberation", "docker-compose", "skopeo", "umoci", "zstd"];
 // The benchmark's peers.
-const benchPackages = ["podman", "wrk"];
+const benchPackages = ["podman", "wrk", "docker.io"];
 
 function log(msg) {
   process.stdout.write(`[berth setup] ${msg}\n`);
@@ -63,6 +63,10 @@ function ensureDebianPackages() {
   // docker-registry's Debian service listens on :5000 on all addresses; Berth runs its own on loopback.
   if (missing.includes("docker-registry")) {
     spawnSync("systemctl", ["disable", "--now", "docker-registry"], { stdio: "ignore" });
+  }
+  // dockerd is a bench peer only: the bench starts its own with its own data root and socket.
+  if (missing.includes("docker.io")) {
+    spawnSync("systemctl", ["disable", "--now", "docker.socket", "docker", "containerd"], { stdio: "ignore" });
   }
 }
 
