@@ -132,13 +132,17 @@ export async function dockerApiBench(opts: { rounds: number; containers: number 
       }
     }
 
-    // run --rm: two warm-up runs each, then rounds in a rotating order.
+    // run --rm: two warm-up runs each, then rounds in a rotating order, each after a short pause.
     const runTimes = new Map<string, number[]>(live.map((d) => [d.name, []]));
     const runOnce = (d: Daemon) => docker(d.socket, ["run", "--rm", "--network", "none", "busybox", "true"]);
     for (const d of live) for (let i = 0; i < 2; i++) await runOnce(d);
     for (let r = 0; r < opts.rounds; r++) {
       const order = [...live.slice(r % live.length), ...live.slice(0, r % live.length)];
-      for (const d of order) runTimes.get(d.name)!.push(await timed(() => runOnce(d)));
+      for (const d of order) {
+        // A pause first, so one daemon's clean-up after its run does not land on the next one's timing.
+        await new Promise((r) => setTimeout(r, 300));
+        runTimes.get(d.name)!.push(await timed(() => runOnce(d)));
+      }
     }
 
     // ps and stats with many containers, one daemon at a time.

@@ -73,6 +73,8 @@ export async function startDockerApi(o: DockerApiOptions): Promise<DockerApi> {
   };
 
   const run = async (ctx: ApiContext, route: ReturnType<Router["match"]>) => {
+    const t0 = performance.now();
+    ctx.signal.addEventListener("abort", () => o.logger.debug({ method: ctx.method, path: ctx.path, ms: Math.round(performance.now() - t0) }, "docker api request done"));
     if ("status" in route) {
       if (route.status === 405) throw new DockerApiError(405, `method ${ctx.method} is not allowed on ${ctx.path}`);
       throw new DockerApiError(404, `page not found: ${ctx.method} ${ctx.path} is not part of the Engine API Berth serves (see docs/docker-api.md)`);

@@ -10,10 +10,21 @@ import type { Writable } from "node:stream";
  * `[stream, 0, 0, 0, size (u32 BE)] + data` (an empty frame 0 says it is connected), and its stdin to the
  * socket. It connects relative to the bundle, so a long state-dir path cannot pass the 108-byte
  * limit of unix socket paths. It is our code, run with an argument array, never a shell.
+ *
+ * Starting python3 takes tens of milliseconds, on the path of every `docker run` that attaches;
+ * so one relay is kept started ahead, waiting on its stdin for the line that says where to
+ * connect ("<bundle>\t<0|1>\n"). Its stdin closing (the agent went away) ends it.
  */
 const RELAY = String.raw`
 import os, socket, struct, sys, threading
-bundle, want_stdin = sys.argv[1], sys.argv[2] == "1"
+line = b""
+while not line.endswith(b"\n"):
+    c = os.read(0, 1)
+    if not c:
+        sys.exit(0)
+    line += c
+bundle, want = line[:-1].decode().split("\t")
+want_stdin = want == "1"
 os.chdir(bundle)
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 try:
@@ -70,10 +81,37 @@ export interface AttachRelay {
   stop(): void;
 }
 
+const warm = new Map<string, ChildProcess>();
+
+function startRelay(python: string): ChildProcess {
+  const child = spawn(python, ["-c", RELAY], { stdio: ["pipe", "pipe", "pipe"] });
+  child.stdin!.on("error", () => undefined);
+  child.on("error", () => undefined);
+  return child;
+}
+
+/** A relay started ahead for the next attach; it never keeps the agent's event loop alive. */
+function takeRelay(python: string): ChildProcess {
+  let child = warm.get(python);
+  warm.delete(python);
+  if (!child || child.exitCode !== null || child.signalCode !== null) child = startRelay(python);
+  const next = startRelay(python);
+  for (const s of [next.stdin, next.stdout, next.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+  next.unref();
+  next.once("exit", () => {
+    if (warm.get(python) === next) warm.delete(python);
+  });
+  warm.set(python, next);
+  child.ref();
+  for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { ref?: () => void } | null)?.ref?.();
+  return child;
+}
+
 /** Connects to the attach socket in `bundle`. With `stdin` false the relay never writes to the container. */
 export function attachRelay(o: { python: string; bundle: string; stdin: boolean }): AttachRelay {
-  const child = spawn(o.python, ["-c", RELAY, o.bundle, o.stdin ? "1" : "0"], { stdio: ["pipe", "pipe", "pipe"] });
-  child.stdin!.on("error", () => undefined);
+  if (/[\t\n]/.test(o.bundle)) throw new Error("a bundle path with a tab or newline cannot be attached to");
+  const child = takeRelay(o.python);
+  child.stdin!.write(`${o.bundle}\t${o.stdin ? "1" : "0"}\n`);
   let diag = "";
   child.stderr!.on("data", (d: Buffer) => (diag = (diag + d.toString("utf8")).slice(-2048)));
   const listeners: Array<(f: AttachFrame) => void> = [];
