@@ -248,8 +248,12 @@ test("events: what the others did arrived on the event stream", async () => {
   const seen = eventLog
     .trim()
     .split("\n")
-    .map((l) => JSON.parse(l) as { Type: string; Action: string; Actor: { Attributes: Record<string, string> } });
+    .map((l) => JSON.parse(l) as { Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> } });
   const web1 = seen.filter((e) => e.Type === "container" && e.Actor.Attributes.name === "web1").map((e) => e.Action);
   for (const a of ["create", "start", "die", "restart", "destroy"]) assert.ok(web1.includes(a), `web1 ${a} in ${web1.join(",")}`);
   assert.ok(seen.some((e) => e.Actor.Attributes.name === "interactive" && e.Action === "destroy"));
+  const has = (type: string, action: string, name: string) => seen.some((e) => e.Type === type && e.Action === action && e.Actor.Attributes.name === name);
+  assert.ok(has("network", "create", "n1") && has("network", "connect", "n2") && has("network", "destroy", "n2"), "network events");
+  assert.ok(["create", "destroy"].every((a) => seen.some((e) => e.Type === "volume" && e.Action === a && e.Actor.ID === "vol1")), "volume events");
+  assert.ok(has("image", "tag", `${reg.domain}/cli/bb:v1`) && has("image", "untag", `${reg.domain}/cli/bb:v1`), "image events");
 });

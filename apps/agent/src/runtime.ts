@@ -75,11 +75,13 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
   const events = new EventLog();
   let containers: ContainerService | undefined;
   const inUse = (imageId: string) => containers?.usesImage(imageId) ?? false;
-  const imageService = new ImageService({ ...deps, inUse });
+  // Image, volume and network events join the containers' in the one ordered stream.
+  const imageEvents = (action: string, id: string, attributes: Record<string, string>) => void events.emit("image", action, id, attributes);
+  const imageService = new ImageService({ ...deps, inUse, onEvent: imageEvents });
   const tini = "/usr/bin/tini-static";
-  const volumes = new VolumeService({ stateDir, usersOf: (name) => containers?.volumeUsers(name) ?? [] });
+  const volumes = new VolumeService({ stateDir, usersOf: (name) => containers?.volumeUsers(name) ?? [], onEvent: (a, id, attrs) => void events.emit("volume", a, id, attrs) });
   const networks = opts.networking
-    ? new NetworkService({ stateDir, ...(opts.networking.defaultSubnet ? { defaultSubnet: opts.networking.defaultSubnet } : {}), ...(opts.networking.dnsUpstreams ? { dnsUpstreams: opts.networking.dnsUpstreams } : {}), endpointsOf: (id) => containers?.endpointsOn(id) ?? [], portsOf: () => containers?.publishedPorts() ?? [] })
+    ? new NetworkService({ stateDir, ...(opts.networking.defaultSubnet ? { defaultSubnet: opts.networking.defaultSubnet } : {}), ...(opts.networking.dnsUpstreams ? { dnsUpstreams: opts.networking.dnsUpstreams } : {}), endpointsOf: (id) => containers?.endpointsOn(id) ?? [], portsOf: () => containers?.publishedPorts() ?? [], onEvent: (a, id, attrs) => void events.emit("network", a, id, attrs) })
     : undefined;
   containers = new ContainerService({
     volumes,
@@ -107,6 +109,6 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
     commit: (c, o) => commitContainer({ containers: containers!, images: imageService, snapshots, local: deps }, c, o),
     exportContainer: (c) => exportContainer({ containers: containers!, snapshots }, c),
     images: imageService,
-    imagesWith: (r) => new ImageService({ ...deps, registry: r, inUse }),
+    imagesWith: (r) => new ImageService({ ...deps, registry: r, inUse, onEvent: imageEvents }),
   };
 }

@@ -29,7 +29,7 @@ function eventMatches(e: AgentEvent, f: Filters): boolean {
   // "health_status: healthy" matches the filter "health_status" as in dockerd.
   if (!any("event", [e.Action, e.Action.split(":")[0]])) return false;
   if (f.get("container")?.length && (e.Type !== "container" || !any("container", [e.Actor.ID, a.name]))) return false;
-  if (f.get("image")?.length && !any("image", [a.image, e.Type === "image" ? e.Actor.ID : undefined])) return false;
+  if (f.get("image")?.length && !any("image", [a.image, ...(e.Type === "image" ? [e.Actor.ID, a.name] : [])])) return false;
   if (f.get("network")?.length && (e.Type !== "network" || !any("network", [e.Actor.ID, a.name]))) return false;
   if (f.get("volume")?.length && (e.Type !== "volume" || !any("volume", [e.Actor.ID]))) return false;
   if (!any("scope", ["local"])) return false;

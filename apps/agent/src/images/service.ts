@@ -20,6 +20,8 @@ export interface ImageServiceDeps {
   images: ImageStore;
   /** Whether a container uses the image (the containers layer answers; none before it exists). */
   inUse?: (imageId: string) => boolean;
+  /** Docker's image events (pull, tag, untag, delete) for the agent's event stream. */
+  onEvent?: (action: string, id: string, attributes: Record<string, string>) => void;
 }
 
 export interface ImageSummary {
@@ -56,7 +58,10 @@ export class ImageService {
     } catch (e) {
       throw new ImageError(e instanceof ReferenceError ? e.message : "invalid reference format", "INVALID");
     }
-    return pullImage(this.deps, reference, opts);
+    return pullImage(this.deps, reference, opts).then((img) => {
+      this.deps.onEvent?.("pull", reference, { name: reference });
+      return img;
+    });
   }
 
   resolve(name: string): ImageRecord {
@@ -148,7 +153,9 @@ export class ImageService {
       throw new ImageError(e instanceof Error ? e.message : "invalid reference format", "INVALID");
     }
     if (ref.digest) throw new ImageError("refusing to create a tag with a digest reference", "INVALID");
-    this.deps.images.tag(img.id, formatReference(withDefaultTag(ref)));
+    const name = formatReference(withDefaultTag(ref));
+    this.deps.images.tag(img.id, name);
+    this.deps.onEvent?.("tag", img.id, { name });
   }
 
   /**
@@ -156,6 +163,16 @@ export class ImageService {
    * and content that nothing else uses. An ID with several tags needs force, as in Docker.
    */
   async remove(name: string, opts: { force?: boolean } = {}): Promise<RemoveResult> {
+    const id = this.resolve(name).id;
+    const result = await this.removeImage(name, opts);
+    for (const r of result) {
+      if ("Untagged" in r && r.Untagged) this.deps.onEvent?.("untag", id, { name: r.Untagged });
+      else if ("Deleted" in r && r.Deleted === id) this.deps.onEvent?.("delete", id, { name: id });
+    }
+    return result;
+  }
+
+  private async removeImage(name: string, opts: { force?: boolean }): Promise<RemoveResult> {
     const img = this.resolve(name);
     const result: RemoveResult = [];
     const tag = normalizeName(name);

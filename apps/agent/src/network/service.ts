@@ -88,6 +88,8 @@ export interface NetworkServiceOptions {
   portsOf: () => RulePort[];
   /** Where the embedded DNS sends names it does not know (`ip` or `ip:port`); the agent's resolv.conf by default. */
   dnsUpstreams?: string[];
+  /** Docker's network events (create, connect, disconnect, destroy) for the agent's event stream. */
+  onEvent?: (action: string, networkId: string, attributes: Record<string, string>) => void;
 }
 
 export class NetworkService {
@@ -213,6 +215,7 @@ export class NetworkService {
       await ip(["link", "del", bridge]).catch(() => undefined);
       throw e;
     }
+    this.o.onEvent?.("create", id, { name: req.Name, type: driver });
     return { Id: id, Warning: "" };
   }
 
@@ -225,6 +228,7 @@ export class NetworkService {
     await this.applyRules();
     if (rec.bridge) await ip(["link", "del", rec.bridge]).catch(() => undefined);
     rmSync(join(this.dir, `${rec.Id}.json`), { force: true });
+    this.o.onEvent?.("destroy", rec.Id, { name: rec.Name, type: rec.Driver });
   }
 
   async prune(): Promise<{ NetworksDeleted: string[] }> {
@@ -282,6 +286,7 @@ export class NetworkService {
       throw e;
     }
     this.save(n);
+    this.o.onEvent?.("connect", n.Id, { container: containerId, name: n.Name, type: n.Driver });
     const ipNum = parseIp(address);
     const mac = ["02", "42", ...[ipNum >>> 24, (ipNum >>> 16) & 255, (ipNum >>> 8) & 255, ipNum & 255].map((b) => b.toString(16).padStart(2, "0"))].join(":");
     const tag = createHash("sha256").update(`${containerId}/${n.Id}`).digest("hex");
@@ -304,8 +309,10 @@ export class NetworkService {
     const n = this.byId.get(endpoint.NetworkID);
     if (!n) return;
     if (n.allocations[endpoint.IPAddress] !== undefined) {
+      const container = n.allocations[endpoint.IPAddress];
       delete n.allocations[endpoint.IPAddress];
       this.save(n);
+      this.o.onEvent?.("disconnect", n.Id, { container: String(container), name: n.Name, type: n.Driver });
     }
   }
 

@@ -33,6 +33,8 @@ export interface VolumeServiceOptions {
   stateDir: string;
   /** IDs of the containers (running or not) that mount a volume: a volume in use is not removed. */
   usersOf: (name: string) => string[];
+  /** Docker's volume events (create, destroy) for the agent's event stream. */
+  onEvent?: (action: string, name: string, attributes: Record<string, string>) => void;
 }
 
 export class VolumeService {
@@ -72,6 +74,7 @@ export class VolumeService {
     mkdirSync(this.mountpoint(name), { recursive: true, mode: 0o755 });
     writeFileAtomic(join(this.root, name, "volume.json"), JSON.stringify(rec));
     this.volumes.set(name, rec);
+    this.o.onEvent?.("create", name, { driver: "local" });
     return this.info(rec);
   }
 
@@ -108,6 +111,7 @@ export class VolumeService {
     if (users.length > 0 && !opts.force) throw new VolumeError(`remove ${name}: volume is in use - [${users.join(", ")}]`, "CONFLICT");
     this.volumes.delete(name);
     rmSync(join(this.root, name), { recursive: true, force: true });
+    this.o.onEvent?.("destroy", name, { driver: rec.Driver });
   }
 
   /** Removes unused volumes: anonymous ones only, unless `all` (Docker's default since API 1.42). */
