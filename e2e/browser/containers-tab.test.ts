@@ -21,13 +21,7 @@ test("run a container from the Containers tab, see its logs and inspect, stop an
   await ui.signUpAndOpenHost("ctr@example.com", "containers-tab-password");
 
   // busybox comes from the Images tab's pull, as a user would do it.
-  await page.getByRole("link", { name: "Images" }).click();
-  await page.getByRole("button", { name: "Pull image" }).click();
-  const pull = page.getByRole("dialog", { name: "Pull an image" });
-  await pull.getByLabel("Image reference").fill("busybox");
-  await pull.getByRole("button", { name: "Pull" }).click();
-  await pull.getByTestId("pull-done").waitFor({ timeout: 60_000 });
-  await pull.getByRole("button", { name: "Close" }).click();
+  await ui.pullFromImagesTab("busybox");
 
   await page.getByRole("link", { name: "Containers" }).click();
   await page.getByText("No containers on this host yet").waitFor({ timeout: 20_000 });

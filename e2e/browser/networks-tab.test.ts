@@ -38,13 +38,8 @@ async function runContainer(name: string, network: string, command: string, port
 test("create a network, run containers on it, see who uses it, and remove it", { timeout: 180_000 }, async () => {
   await ui.signUpAndOpenHost("nets@example.com", "networks-tab-password");
 
-  await page.getByRole("link", { name: "Images" }).click();
-  await page.getByRole("button", { name: "Pull image" }).click();
-  const pull = page.getByRole("dialog", { name: "Pull an image" });
-  await pull.getByLabel("Image reference").fill("busybox");
-  await pull.getByRole("button", { name: "Pull" }).click();
-  await pull.getByTestId("pull-done").waitFor({ timeout: 60_000 });
-  await pull.getByRole("button", { name: "Close" }).click();
+  // busybox comes from the Images tab's pull, as a user would do it.
+  await ui.pullFromImagesTab("busybox");
 
   // The predefined networks are there, the default bridge with the subnet the agent picked.
   await page.getByRole("link", { name: "Networks" }).click();

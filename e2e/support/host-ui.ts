@@ -19,6 +19,8 @@ export interface HostUi {
   lab?: Lab;
   /** Signs up (the first user owns the default team) and opens the host's page. */
   signUpAndOpenHost(email: string, password: string): Promise<void>;
+  /** Pulls an image through the Images tab's pull dialog, as a user would, and closes it. */
+  pullFromImagesTab(reference: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -58,6 +60,15 @@ export async function startHostUi(hostName: string, opts: { lab?: boolean } = {}
       page,
       ...(lab ? { lab } : {}),
       stop,
+      pullFromImagesTab: async (reference) => {
+        await page.getByRole("link", { name: "Images" }).click();
+        await page.getByRole("button", { name: "Pull image" }).click();
+        const pull = page.getByRole("dialog", { name: "Pull an image" });
+        await pull.getByLabel("Image reference").fill(reference);
+        await pull.getByRole("button", { name: "Pull" }).click();
+        await pull.getByTestId("pull-done").waitFor({ timeout: 60_000 });
+        await pull.getByRole("button", { name: "Close" }).click();
+      },
       signUpAndOpenHost: async (email, password) => {
         await page.goto(`${url}/signup`);
         await page.getByLabel("Email").fill(email);

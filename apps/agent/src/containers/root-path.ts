@@ -5,8 +5,9 @@ import { join } from "node:path";
  * Resolves `path` inside the directory `root` as the container would see it: symlinks are
  * followed with `root` as `/`, so a link in an image (`/data -> /etc`, or `../../..`) can never
  * lead outside it. Returns the host path, which may not exist; null after too many links.
+ * Without `followLast`, a link in the last component is the result itself (as `docker cp` copies a link).
  */
-export function resolveInRoot(root: string, path: string): string | null {
+export function resolveInRoot(root: string, path: string, opts: { followLast?: boolean } = {}): string | null {
   let pending = path.split("/").filter((p) => p !== "" && p !== ".");
   const done: string[] = [];
   let links = 0;
@@ -23,7 +24,7 @@ export function resolveInRoot(root: string, path: string): string | null {
     } catch {
       // Missing: the rest is taken as written.
     }
-    if (!isLink) {
+    if (!isLink || (pending.length === 0 && opts.followLast === false)) {
       done.push(part);
       continue;
     }

@@ -6,7 +6,8 @@ import { basename, dirname } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Pack } from "tar";
-import { resolveInRoot, withContainerRoot } from "../containers/root-access.ts";
+import { withContainerRoot } from "../containers/root-access.ts";
+import { resolveInRoot as resolvePath } from "../containers/root-path.ts";
 import { unpackLayer } from "../snapshots/index.ts";
 import type { ApiContext } from "./context.ts";
 import { badRequest, DockerApiError } from "./errors.ts";
@@ -14,6 +15,13 @@ import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
 
 const STAT_HEADER = "X-Docker-Container-Path-Stat";
+
+/** A path inside the container's root, links resolved within it (see root-path.ts). */
+function resolveInRoot(root: string, path: string, followLast: boolean): string {
+  const host = resolvePath(root, path, { followLast });
+  if (host === null) throw badRequest(`too many levels of symbolic links in ${path}`);
+  return host;
+}
 
 /** Go's os.FileMode type bits, which the docker CLI reads from the stat header. */
 function goFileMode(st: Stats): number {
@@ -57,14 +65,14 @@ export function archiveRoutes(r: Router, o: DockerApiOptions): void {
 
   r.head("/containers/{id}/archive", async (ctx) => {
     const path = pathParam(ctx);
-    const header = await withContainerRoot(deps, ctx.params.id!, async (root) => (await statOf(await resolveInRoot(root, path, follows(path)), path, ctx.params.id!)).header);
+    const header = await withContainerRoot(deps, ctx.params.id!, async (root) => (await statOf(resolveInRoot(root, path, follows(path)), path, ctx.params.id!)).header);
     ctx.stream(200, "application/x-tar", { [STAT_HEADER]: header }).end();
   });
 
   r.get("/containers/{id}/archive", async (ctx) => {
     const path = pathParam(ctx);
     await withContainerRoot(deps, ctx.params.id!, async (root) => {
-      const host = await resolveInRoot(root, path, follows(path));
+      const host = resolveInRoot(root, path, follows(path));
       const { st, header } = await statOf(host, path, ctx.params.id!);
       const contentsOnly = path.endsWith("/.") && st.isDirectory();
       // Links inside the tree are archived as links, never followed.
@@ -80,7 +88,7 @@ export function archiveRoutes(r: Router, o: DockerApiOptions): void {
   r.put("/containers/{id}/archive", async (ctx) => {
     const path = pathParam(ctx);
     await withContainerRoot(deps, ctx.params.id!, async (root) => {
-      const host = await resolveInRoot(root, path, true);
+      const host = resolveInRoot(root, path, true);
       const st = await lstat(host).catch(() => null);
       if (!st) throw new DockerApiError(404, `Could not find the file ${path} in container ${ctx.params.id}`);
       if (!st.isDirectory()) throw badRequest(`extraction point is not a directory: ${path}`);

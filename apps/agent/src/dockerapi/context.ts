@@ -1,5 +1,5 @@
 import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
-import { Duplex, PassThrough, type Writable } from "node:stream";
+import { Duplex, type Writable } from "node:stream";
 import type { Socket } from "node:net";
 import type { z } from "zod";
 import { badRequest, DockerApiError } from "./errors.ts";
@@ -44,6 +44,15 @@ export function baseHeaders(apiVersion: string, serverVersion: string): Record<s
   };
 }
 
+/** The plain answers, the same over either transport. */
+function replies(send: (status: number, body: string | null, contentType?: string) => void): Pick<ApiContext, "json" | "empty" | "text"> {
+  return {
+    json: (status, body) => send(status, `${JSON.stringify(body)}\n`),
+    empty: (status) => send(status, null),
+    text: (status, body, contentType = "text/plain; charset=utf-8") => send(status, body, contentType),
+  };
+}
+
 async function readJsonBody<S extends z.ZodType>(req: IncomingMessage, schema: S): Promise<z.output<S>> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -85,9 +94,7 @@ export function httpContext(base: Omit<ApiContext, "json" | "empty" | "text" | "
   return {
     ...base,
     signal: abort.signal,
-    json: (status, body) => send(status, `${JSON.stringify(body)}\n`),
-    empty: (status) => send(status, null),
-    text: (status, body, contentType = "text/plain; charset=utf-8") => send(status, body, contentType),
+    ...replies(send),
     stream: (status, contentType, extra = {}) => {
       res.writeHead(status, { ...headers, ...extra, "Content-Type": contentType });
       res.flushHeaders();
@@ -121,9 +128,7 @@ export function upgradeContext(base: Omit<ApiContext, "json" | "empty" | "text" 
   return {
     ...base,
     signal: abort.signal,
-    json: (status, body) => send(status, `${JSON.stringify(body)}\n`),
-    empty: (status) => send(status, null),
-    text: (status, body, contentType = "text/plain; charset=utf-8") => send(status, body, contentType),
+    ...replies(send),
     stream: () => {
       throw new DockerApiError(400, "this endpoint does not upgrade the connection");
     },
@@ -183,5 +188,3 @@ async function readExactly(socket: Socket, head: Buffer, n: number): Promise<{ d
   return { data: buf.subarray(0, n), rest: buf.subarray(n) };
 }
 
-/** A writable that discards: for streams whose client did not ask for them. */
-export const sink = (): Writable => new PassThrough().resume();
