@@ -43,16 +43,23 @@ const ArgsSchema = z.object({
     .max(100, "--docker-socket must be a path of at most 100 bytes (unix socket limit)")
     .regex(/^$|^\//, "--docker-socket must be an absolute path")
     .default(process.env.BERTH_DOCKER_SOCKET ?? "/run/berth/docker.sock"),
+  /** Also serve the Docker API on TCP, only with TLS and client certificates (dockerd's --tlsverify). */
+  "docker-tls-listen": z.string().regex(/^[0-9A-Za-z.:[\]-]+:\d{1,5}$/, "--docker-tls-listen takes HOST:PORT").optional(),
+  "docker-tls-cert": z.string().min(1).optional(),
+  "docker-tls-key": z.string().min(1).optional(),
+  "docker-tls-ca": z.string().min(1).optional(),
 });
 
 function usage(): never {
   process.stderr.write(
-    "usage:\n  berth-agent join --url URL --token TOKEN [--name NAME] [--state-dir DIR] [--no-run] [--docker-socket PATH]\n  berth-agent run [--state-dir DIR] [--registry-mirror URL]… [--insecure-registry HOST:PORT]… [--docker-socket PATH]\n  berth-agent version\n",
+    "usage:\n  berth-agent join --url URL --token TOKEN [--name NAME] [--state-dir DIR] [--no-run] [--docker-socket PATH]\n  berth-agent run [--state-dir DIR] [--registry-mirror URL]… [--insecure-registry HOST:PORT]… [--docker-socket PATH] [--docker-tls-listen HOST:PORT --docker-tls-cert F --docker-tls-key F --docker-tls-ca F]\n  berth-agent version\n",
   );
   process.exit(2);
 }
 
-async function runAgent(stateDir: string, mirrors: string[], insecureRegistries: string[], dockerSocket: string): Promise<never> {
+type DockerTcp = { host: string; port: number; cert: string; key: string; ca: string };
+
+async function runAgent(stateDir: string, mirrors: string[], insecureRegistries: string[], dockerSocket: string, dockerTcp: DockerTcp | undefined): Promise<never> {
   const credential = loadCredential(stateDir);
   // Bridge networking is on unless BERTH_NETWORKING=0 (then containers get `none` or `host`).
   const networking = process.env.BERTH_NETWORKING !== "0";
@@ -71,7 +78,7 @@ async function runAgent(stateDir: string, mirrors: string[], insecureRegistries:
   let api: DockerApi | undefined;
   if (dockerSocket) {
     try {
-      api = await startDockerApi({ runtime, socketPath: dockerSocket, logger, stateDir });
+      api = await startDockerApi({ runtime, socketPath: dockerSocket, logger, stateDir, ...(dockerTcp ? { tcp: dockerTcp } : {}) });
     } catch (err) {
       // A joined agent still serves its control plane; a standalone one has nothing else to do.
       if (!credential) {
@@ -128,6 +135,10 @@ async function main(): Promise<void> {
         "registry-mirror": { type: "string", multiple: true },
         "docker-socket": { type: "string" },
         "insecure-registry": { type: "string", multiple: true },
+        "docker-tls-listen": { type: "string" },
+        "docker-tls-cert": { type: "string" },
+        "docker-tls-key": { type: "string" },
+        "docker-tls-ca": { type: "string" },
       },
       strict: true,
     }).values;
@@ -171,7 +182,17 @@ async function main(): Promise<void> {
     }
     if (args["no-run"]) return;
   }
-  await runAgent(stateDir, args["registry-mirror"], args["insecure-registry"], args["docker-socket"]);
+  let dockerTcp: DockerTcp | undefined;
+  if (args["docker-tls-listen"]) {
+    const { "docker-tls-cert": cert, "docker-tls-key": key, "docker-tls-ca": ca } = args;
+    if (!cert || !key || !ca) {
+      process.stderr.write("berth-agent: --docker-tls-listen needs --docker-tls-cert, --docker-tls-key and --docker-tls-ca (TCP is served only with client certificates)\n");
+      process.exit(2);
+    }
+    const at = args["docker-tls-listen"].lastIndexOf(":");
+    dockerTcp = { host: args["docker-tls-listen"].slice(0, at).replace(/^\[|\]$/g, ""), port: Number(args["docker-tls-listen"].slice(at + 1)), cert, key, ca };
+  }
+  await runAgent(stateDir, args["registry-mirror"], args["insecure-registry"], args["docker-socket"], dockerTcp);
 }
 
 // The bundle is one file, so its worker threads are started from it too.

@@ -3,6 +3,8 @@
 // the agent keeps serving. Real runtime (runc, conmon) behind a socket in a temp dir.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFile, execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -141,4 +143,45 @@ test("logs without a TTY are multiplexed: stdout and stderr frames", async () =>
 test("a second agent cannot take a socket that is being served", async () => {
   await assert.rejects(startDockerApi({ runtime: rt, socketPath, stateDir, logger: pino({ level: "silent" }) }), /another process is serving on/);
   assert.equal((await call("GET", "/_ping")).status, 200);
+});
+
+/** A CA, a server certificate for 127.0.0.1 and a client certificate, in `dir`. */
+function makeCertificates(dir: string, prefix: string): void {
+  const ossl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  ossl("req", "-x509", ...ec, "-days", "2", "-subj", `/CN=${prefix}-ca`, "-keyout", `${prefix}-ca.key`, "-out", `${prefix}-ca.pem`);
+  writeFileSync(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
+  writeFileSync(join(dir, "client.ext"), "extendedKeyUsage=clientAuth\n");
+  for (const who of ["server", "client"]) {
+    ossl("req", ...ec, "-subj", `/CN=${prefix}-${who}`, "-keyout", `${prefix}-${who}.key`, "-out", `${prefix}-${who}.csr`);
+    ossl("x509", "-req", "-in", `${prefix}-${who}.csr`, "-CA", `${prefix}-ca.pem`, "-CAkey", `${prefix}-ca.key`, "-CAcreateserial", "-days", "2", "-extfile", `${who}.ext`, "-out", `${prefix}-${who}.pem`);
+  }
+}
+
+test("TCP is served only over TLS to clients with a certificate from the given CA", async () => {
+  makeCertificates(stateDir, "good");
+  makeCertificates(stateDir, "other");
+  const tls = await startDockerApi({
+    runtime: rt,
+    socketPath: join(stateDir, "docker-tls.sock"),
+    stateDir,
+    logger: pino({ level: "silent" }),
+    tcp: { host: "127.0.0.1", port: 0, cert: join(stateDir, "good-server.pem"), key: join(stateDir, "good-server.key"), ca: join(stateDir, "good-ca.pem") },
+  });
+  try {
+    const docker = (client: string | null) =>
+      new Promise<{ code: number; out: string }>((resolve) => {
+        const auth = client ? ["--tlscert", join(stateDir, `${client}-client.pem`), "--tlskey", join(stateDir, `${client}-client.key`)] : [];
+        execFile("docker", ["--tlsverify", "--tlscacert", join(stateDir, "good-ca.pem"), ...auth, "-H", `tcp://127.0.0.1:${tls.tcpPort}`, "version", "--format", "{{.Server.APIVersion}}"], { env: { ...process.env, DOCKER_CONFIG: stateDir } }, (err, stdout, stderr) =>
+          resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }),
+        );
+      });
+    const good = await docker("good");
+    assert.equal(good.code, 0, good.out);
+    assert.equal(good.out.trim(), "1.47");
+    assert.notEqual((await docker("other")).code, 0, "a certificate from another CA is refused");
+    assert.notEqual((await docker(null)).code, 0, "no client certificate is refused");
+  } finally {
+    await tls.close();
+  }
 });

@@ -2,9 +2,10 @@
 // Routes live in one module per resource; this file does versions, errors and the two ways a
 // request arrives (plain, or asking to upgrade for attach and exec).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { chmodSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { createServer as createTlsServer, Server as TlsServer } from "node:https";
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { connect, type Socket } from "node:net";
+import { connect, type AddressInfo, type Socket } from "node:net";
 import type { Logger } from "pino";
 import type { AgentRuntime } from "../runtime.ts";
 import { AGENT_VERSION } from "../version.ts";
@@ -26,10 +27,14 @@ export interface DockerApiOptions {
   /** Registry mirrors and settings come from the runtime; this names the daemon in `info`. */
   name?: string;
   stateDir: string;
+  /** Also serve TCP, with TLS and required client certificates (PEM files). */
+  tcp?: { host: string; port: number; cert: string; key: string; ca: string };
 }
 
 export interface DockerApi {
   server: Server;
+  /** The TLS port, when serving TCP (useful with port 0). */
+  tcpPort?: number;
   close(): Promise<void>;
 }
 
@@ -48,6 +53,8 @@ export function dockerApiRouter(o: DockerApiOptions): Router {
 
 export async function startDockerApi(o: DockerApiOptions): Promise<DockerApi> {
   const router = dockerApiRouter(o);
+  // Certificates are read first, so a bad path fails before anything listens.
+  const tlsFiles = o.tcp ? { cert: readFileSync(o.tcp.cert), key: readFileSync(o.tcp.key), ca: readFileSync(o.tcp.ca) } : undefined;
   const headers = baseHeaders(API_VERSION, AGENT_VERSION);
   const open = new Set<Socket>();
 
@@ -88,7 +95,7 @@ export async function startDockerApi(o: DockerApiOptions): Promise<DockerApi> {
     reply(status, message);
   };
 
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     let ctx: ApiContext | null = null;
     const reply = (status: number, message: string) => {
       if (res.headersSent) {
@@ -111,8 +118,8 @@ export async function startDockerApi(o: DockerApiOptions): Promise<DockerApi> {
     } catch (e) {
       fail(ctx, e, reply);
     }
-  });
-  server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+  };
+  const onUpgrade = (req: IncomingMessage, socket: Socket, head: Buffer) => {
     let ctx: ApiContext | null = null;
     socket.on("error", () => socket.destroy());
     const reply = (status: number, message: string) => {
@@ -129,17 +136,22 @@ export async function startDockerApi(o: DockerApiOptions): Promise<DockerApi> {
     } catch (e) {
       fail(ctx, e, reply);
     }
-  });
-  server.on("connection", (s: Socket) => {
-    open.add(s);
-    s.on("close", () => open.delete(s));
-  });
-  // A client that sends garbage gets a 400 and its connection closed; the agent carries on.
-  server.on("clientError", (_err, socket: Socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
-    else socket.destroy();
-  });
-
+  };
+  const serve = (server: Server) => {
+    server.on("request", onRequest);
+    server.on("upgrade", onUpgrade);
+    server.on(server instanceof TlsServer ? "secureConnection" : "connection", (s: Socket) => {
+      open.add(s);
+      s.on("close", () => open.delete(s));
+    });
+    // A client that sends garbage gets a 400 and its connection closed; the agent carries on.
+    server.on("clientError", (_err, socket: Socket) => {
+      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+      else socket.destroy();
+    });
+    return server;
+  };
+  const server = serve(createServer());
   mkdirSync(dirname(o.socketPath), { recursive: true, mode: 0o755 });
   await removeStaleSocket(o.socketPath);
   await new Promise<void>((resolve, reject) => {
@@ -152,11 +164,33 @@ export async function startDockerApi(o: DockerApiOptions): Promise<DockerApi> {
   // Root only, as dockerd's socket without a docker group: whoever can use it is root on the host.
   chmodSync(o.socketPath, 0o660);
   o.logger.info({ socket: o.socketPath }, "serving the Docker Engine API");
+  // TCP only with TLS and client certificates: a client that holds a certificate signed by the CA
+  // given here has root on this host, as with dockerd's --tlsverify.
+  let tcp: TlsServer | undefined;
+  if (o.tcp) {
+    tcp = serve(createTlsServer({ ...tlsFiles!, requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.2" })) as TlsServer;
+    const { host, port } = o.tcp;
+    await new Promise<void>((resolve, reject) => {
+      const failed = (e: Error) => {
+        server.close();
+        rmSync(o.socketPath, { force: true });
+        reject(e);
+      };
+      tcp!.once("error", failed);
+      tcp!.listen(port, host, () => {
+        tcp!.off("error", failed);
+        resolve();
+      });
+    });
+    o.logger.info({ address: `${host}:${port}` }, "serving the Docker Engine API over TLS with client certificates");
+  }
+
   return {
     server,
+    ...(tcp ? { tcpPort: (tcp.address() as AddressInfo).port } : {}),
     close: async () => {
       for (const s of open) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
+      await Promise.all([server, ...(tcp ? [tcp] : [])].map((s) => new Promise<void>((r) => s.close(() => r()))));
       rmSync(o.socketPath, { force: true });
     },
   };
