@@ -90,20 +90,31 @@ function startRelay(python: string): ChildProcess {
   return child;
 }
 
-/** A relay started ahead for the next attach; it never keeps the agent's event loop alive. */
+/** Starts the relay for the next attach, once this one is under way: a spawn costs milliseconds. */
+function replenish(python: string): void {
+  setTimeout(() => {
+    if (warm.has(python)) return;
+    const next = startRelay(python);
+    // A relay waiting in reserve never keeps the agent's event loop alive.
+    for (const s of [next.stdin, next.stdout, next.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+    next.unref();
+    next.once("exit", () => {
+      if (warm.get(python) === next) warm.delete(python);
+    });
+    warm.set(python, next);
+  }, 20).unref();
+}
+
+/** The relay started ahead, or a new one when there is none. */
 function takeRelay(python: string): ChildProcess {
   let child = warm.get(python);
   warm.delete(python);
   if (!child || child.exitCode !== null || child.signalCode !== null) child = startRelay(python);
-  const next = startRelay(python);
-  for (const s of [next.stdin, next.stdout, next.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
-  next.unref();
-  next.once("exit", () => {
-    if (warm.get(python) === next) warm.delete(python);
-  });
-  warm.set(python, next);
-  child.ref();
-  for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { ref?: () => void } | null)?.ref?.();
+  else {
+    child.ref();
+    for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { ref?: () => void } | null)?.ref?.();
+  }
+  replenish(python);
   return child;
 }
 
