@@ -216,7 +216,24 @@ export async function* readLogs(path: string, opts: ReadLogsOptions = {}): Async
         }
       }
       if (opts.finished?.()) {
-        if (live) yield* emit(await readRecords(live));
+        if (live) {
+          // Everything left in the open file (a reader far behind has more than one read's worth),
+          // then what was rotated after it: at exit the keeper may rotate or drop the live name,
+          // so the path can be gone or newer than the open file.
+          for (let recs = await readRecords(live); recs.length; recs = await readRecords(live)) yield* emit(recs);
+          const now = inodeOf(path);
+          if (now !== live.ino) {
+            if (live.rest) yield* emit([live.rest]);
+            live.rest = "";
+            // A file no longer kept at all (dropped beyond max-file) came before every kept one.
+            const kept = logFiles(path).filter((f) => f !== path);
+            const at = kept.findIndex((f) => inodeOf(f) === live!.ino);
+            const rotated = at < 0 ? kept : kept.slice(at + 1);
+            for (const file of rotated) for await (const rec of recordsOf(file)) yield* emit([rec]);
+            // The live name, unless it is one of those files under a second name (a rotation half done).
+            if (now !== 0 && !rotated.some((f) => inodeOf(f) === now)) for await (const rec of recordsOf(path)) yield* emit([rec]);
+          }
+        }
         for (const e of assembler.flush()) if (want(e)) yield e;
         return;
       }
