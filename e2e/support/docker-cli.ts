@@ -46,13 +46,20 @@ export function dockerCli(socketPath: string, configDir: string): DockerCli {
           child.kill("SIGKILL");
           reject(new Error(`docker ${args.join(" ")} timed out at step ${step}; the terminal showed:\n${output}`));
         }, timeoutMs);
+        let pending = false;
         const advance = () => {
-          while (step < steps.length) {
-            const s = steps[step]!;
-            if (s.wait && !s.wait.test(output)) return;
+          if (pending || step >= steps.length) return;
+          const s = steps[step]!;
+          if (s.wait && !s.wait.test(output)) return;
+          // A moment after what was awaited: busybox's shell follows its prompt with a cursor-position
+          // query and takes bytes typed while it waits for the answer as that answer.
+          pending = true;
+          setTimeout(() => {
+            pending = false;
             child.stdin.write(s.send);
             step++;
-          }
+            advance();
+          }, s.wait ? 300 : 0);
         };
         child.stdout.on("data", (d: Buffer) => {
           output += d.toString();
