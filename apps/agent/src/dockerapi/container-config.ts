@@ -19,8 +19,8 @@ export const HOST_UNSUPPORTED = [
 ];
 /** Accepted and not needed: the CLI sends the terminal size again with a resize after start. */
 const HOST_IGNORED = ["ConsoleSize"];
-const ENDPOINT_SUPPORTED = ["IPAMConfig", "Aliases"];
-const ENDPOINT_UNSUPPORTED = ["Links", "MacAddress", "DriverOpts", "GwPriority", "NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "DNSNames"];
+export const ENDPOINT_SUPPORTED = ["IPAMConfig", "Aliases"];
+export const ENDPOINT_UNSUPPORTED = ["Links", "MacAddress", "DriverOpts", "GwPriority", "NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "DNSNames"];
 const IPAM_SUPPORTED = ["IPv4Address"];
 const IPAM_UNSUPPORTED = ["IPv6Address", "LinkLocalIPs"];
 

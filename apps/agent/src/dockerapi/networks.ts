@@ -2,7 +2,7 @@
 import { z } from "zod";
 import type { CreateNetworkRequest, NetworkService } from "../network/service.ts";
 import { badRequest } from "./errors.ts";
-import { vet } from "./container-config.ts";
+import { ENDPOINT_SUPPORTED, ENDPOINT_UNSUPPORTED, vet } from "./container-config.ts";
 import { filtersParam, labelsMatch } from "./query.ts";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
@@ -67,7 +67,8 @@ export function networkRoutes(r: Router, o: DockerApiOptions): void {
 
   r.post("/networks/{id}/connect", async (ctx) => {
     const body = await ctx.body(ConnectSchema);
-    const ep = vet(body.EndpointConfig ?? {}, "EndpointConfig.", ["IPAMConfig", "Aliases"], ["Links", "MacAddress", "DriverOpts", "GwPriority", "NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "DNSNames"]);
+    // The same endpoint settings as a create body's NetworkingConfig.
+    const ep = vet(body.EndpointConfig ?? {}, "EndpointConfig.", ENDPOINT_SUPPORTED, ENDPOINT_UNSUPPORTED);
     nets();
     await rt.containers.connect(ctx.params.id!, body.Container, ep as Parameters<typeof rt.containers.connect>[2]);
     ctx.empty(200);
