@@ -160,3 +160,36 @@ test("a long layer chain whose lowerdir overflows the mount option page still mo
     assert.equal(existsSync(join(dir, "f0")), false);
   });
 });
+
+for (const via of ["the syscall helper", "mount(8)"] as const) {
+  test(`mounts through ${via}: overlay and read-only binds, errors and unmounting what is not mounted`, { skip }, async () => {
+    const saved = process.env.BERTH_MOUNT_HELPER;
+    if (via === "mount(8)") process.env.BERTH_MOUNT_HELPER = "0";
+    try {
+      const sn = new Snapshotter(join(base, `snaps-${via.replace(/\W/g, "")}`));
+      await applyLayer(sn, "L1", undefined, layer1());
+      await sn.prepare("rw", "L1");
+      await withMount(await sn.mounts("rw"), (dir) => {
+        writeFileSync(join(dir, "a/new"), "n");
+        assert.equal(readFileSync(join(dir, "a/file1"), "utf8"), "one");
+      });
+      assert.equal(readFileSync(join(await sn.upperDir("rw"), "a/new"), "utf8"), "n", "writes land in the upper dir");
+
+      // A read-only bind: the bind, then a remount with the flag.
+      const src = mkdtempSync(join(base, "src-"));
+      await withMount([{ type: "bind", source: src, options: ["ro", "rbind"] }], (dir) => {
+        assert.throws(() => writeFileSync(join(dir, "x"), "x"), /EROFS/);
+        const line = readFileSync("/proc/self/mountinfo", "utf8").split("\n").find((l) => l.split(" ")[4] === dir);
+        assert.match(line ?? "", / ro[, ]/, "mountinfo shows the bind read-only");
+      });
+
+      // Unmounting what is not mounted (or missing) is not an error; a mount that fails names its target.
+      await unmount(src);
+      await unmount(join(base, "missing"));
+      await assert.rejects(mountAll([{ type: "overlay", source: "overlay", options: [`lowerdir=${join(base, "nope")}`] }], src), (e: Error) => e.name === "MountError" && e.message.includes(src));
+    } finally {
+      if (saved === undefined) delete process.env.BERTH_MOUNT_HELPER;
+      else process.env.BERTH_MOUNT_HELPER = saved;
+    }
+  });
+}

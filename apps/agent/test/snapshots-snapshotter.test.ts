@@ -144,6 +144,8 @@ test("images/ SnapshotUnpacker on this snapshotter commits a layer only after ve
   assert.equal(await unpacker.has("sha256:two"), false);
   await assert.rejects(unpacker.apply("sha256:bad", "sha256:one", fill([{ path: "../g", data: "x" }])), /"\.\.\/g"/);
   assert.deepEqual((await sn.list()).map((i) => i.key), ["sha256:one"], "failed extractions leave no snapshot behind");
+  // Removed snapshots' directories are deleted in the background; settled() waits for that.
+  await sn.settled();
   assert.deepEqual(readdirSync(join(sn.root, "snapshots")), ["1"]);
 
   await unpacker.apply("sha256:two", "sha256:one", fill([{ path: "g", data: "x" }]));

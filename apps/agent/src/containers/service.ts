@@ -5,7 +5,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ContainerConfigSchema, ContainerNameSchema, HostConfigSchema, type ContainerConfig, type HostConfig } from "@berth/protocol";
 import type { z } from "zod";
 import type { ImageService } from "../images/service.ts";
-import { mountAll, unmount, type Snapshotter } from "../snapshots/index.ts";
+import { mountAll, unmount, warmMountHelper, type Snapshotter } from "../snapshots/index.ts";
 import { createWithConmon } from "../runtime/conmon.ts";
 import { resolveBinary } from "../runtime/binaries.ts";
 import { Runc, RuntimeError } from "../runtime/runc.ts";
@@ -168,6 +168,9 @@ export class ContainerService {
 
   /** Starts exit monitoring and re-adopts what was running before this agent started. */
   async init(): Promise<void> {
+    warmMountHelper();
+    // Snapshot directories a crash left behind (removed snapshots are deleted in the background).
+    void this.o.snapshots.cleanup().catch(() => undefined);
     // conmon writes exits/<id> when a container exits; a watch reacts at once, the poll catches missed events.
     this.watcher = watch(this.exitDir, (_event, file) => {
       if (file && this.store.get(file)) void this.onExitFile(file);
@@ -186,6 +189,7 @@ export class ContainerService {
     await Promise.allSettled([...this.exiting.values()]);
     await this.logKeepers.close();
     this.statsCollector.close();
+    await this.o.snapshots.settled();
   }
 
   // ---------------------------------------------------------------- paths

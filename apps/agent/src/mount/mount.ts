@@ -1,9 +1,11 @@
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { run, ProgramError } from "./exec.ts";
+import { HelperUnavailableError, MNT_DETACH, MS, SyscallError, syscall } from "./syscall-helper.ts";
 
 /*
- * mount(8)/umount(8) through execFile with argument arrays. A Mount is the description the
- * snapshotter hands out (containerd's shape); mountAll performs a list of them on one target.
+ * mount(2)/umount2(2) through the syscall helper (mount(8)/umount(8) with argument arrays when it
+ * is unavailable). A Mount is the description the snapshotter hands out (containerd's shape);
+ * mountAll performs a list of them on one target.
  */
 
 const MOUNT = "/bin/mount";
@@ -44,13 +46,12 @@ function commonDir(paths: string[]): string {
 
 /**
  * Long layer chains overflow the option page. Like containerd, rewrite the overlay directories
- * relative to their common parent and run mount from there (the kernel resolves them against
+ * relative to their common parent and mount from there (the kernel resolves them against
  * the caller's working directory).
  */
-function overlayCall(m: Mount, target: string): { args: string[]; cwd?: string } {
+function overlayOptions(m: Mount): { options: string; cwd?: string } {
   const opts = optionString(m);
-  const args = (o: string) => ["-t", "overlay", "-o", o, "--", m.source || "overlay", target];
-  if (Buffer.byteLength(opts) <= MAX_OPTIONS) return { args: args(opts) };
+  if (Buffer.byteLength(opts) <= MAX_OPTIONS) return { options: opts };
   const split = m.options.map((o) => {
     const eq = o.indexOf("=");
     const key = eq > 0 ? o.slice(0, eq) : o;
@@ -61,14 +62,57 @@ function overlayCall(m: Mount, target: string): { args: string[]; cwd?: string }
   const cwd = commonDir(all);
   const short = split.map((o) => (o.dirs ? `${o.key}=${o.dirs.map((d) => relative(cwd, d) || ".").join(":")}` : o.raw)).join(",");
   if (Buffer.byteLength(short) > MAX_OPTIONS) throw new MountError(`overlay mount options are ${Buffer.byteLength(short)} bytes even with relative paths; too many layers`);
-  return { args: args(short), cwd };
+  return { options: short, cwd };
 }
 
-function bindArgs(m: Mount, target: string): string[] {
-  // Bind mounts: util-linux applies "ro" with a follow-up remount, so "-o rbind,ro" is enough.
-  const opts = m.options.filter((o) => o !== "bind" && o !== "rbind");
+/** The options mount(8) turns into mount(2) flags; the rest go to the filesystem as its data string. */
+const FLAG_OPTIONS: Record<string, number> = {
+  ro: MS.RDONLY,
+  rw: 0,
+  nosuid: MS.NOSUID,
+  nodev: MS.NODEV,
+  noexec: MS.NOEXEC,
+  noatime: MS.NOATIME,
+  nodiratime: MS.NODIRATIME,
+  relatime: MS.RELATIME,
+  strictatime: MS.STRICTATIME,
+};
+
+function splitOptions(options: string): { flags: number; data: string } {
+  let flags = 0;
+  const data: string[] = [];
+  for (const o of options.split(",")) {
+    if (!o) continue;
+    if (o in FLAG_OPTIONS) flags |= FLAG_OPTIONS[o]!;
+    else data.push(o);
+  }
+  return { flags, data: data.join(",") };
+}
+
+async function mountOverlay(m: Mount, target: string): Promise<void> {
+  const { options, cwd } = overlayOptions(m);
+  const { flags, data } = splitOptions(options);
+  try {
+    await syscall({ op: "mount", source: m.source || "overlay", target, fstype: "overlay", flags, data, ...(cwd ? { cwd } : {}) });
+  } catch (e) {
+    if (!(e instanceof HelperUnavailableError)) throw e;
+    await run(MOUNT, ["-t", "overlay", "-o", options, "--", m.source || "overlay", target], cwd ? { cwd } : {});
+  }
+}
+
+async function mountBind(m: Mount, target: string): Promise<void> {
+  // As mount(8) does for "-o bind,ro": the bind first, then a remount that applies the flags.
   const recursive = m.options.includes("rbind");
-  return ["-o", [recursive ? "rbind" : "bind", ...opts].join(","), "--", m.source, target];
+  const rest = m.options.filter((o) => o !== "bind" && o !== "rbind");
+  const { flags, data } = splitOptions(rest.join(","));
+  if (data) throw new MountError(`bind mount options not understood: ${data}`);
+  try {
+    await syscall({ op: "mount", source: m.source, target, fstype: null, flags: MS.BIND | (recursive ? MS.REC : 0), data: null });
+    if (flags) await syscall({ op: "mount", source: "none", target, fstype: null, flags: MS.REMOUNT | MS.BIND | flags, data: null });
+  } catch (e) {
+    if (!(e instanceof HelperUnavailableError)) throw e;
+    await run(MOUNT, ["-o", [recursive ? "rbind" : "bind", ...rest].join(","), "--", m.source, target]);
+  }
 }
 
 /** Performs the mounts in order on `target`; if one fails, the ones already done are undone. */
@@ -77,13 +121,9 @@ export async function mountAll(mounts: readonly Mount[], target: string): Promis
   try {
     const abs = resolve(target);
     for (const m of mounts) {
-      if (m.type === "overlay") {
-        const call = overlayCall(m, abs);
-        await run(MOUNT, call.args, call.cwd ? { cwd: call.cwd } : {});
-      } else {
-        optionString(m);
-        await run(MOUNT, bindArgs(m, abs));
-      }
+      optionString(m);
+      if (m.type === "overlay") await mountOverlay(m, abs);
+      else await mountBind(m, abs);
       done++;
     }
   } catch (err) {
@@ -94,10 +134,18 @@ export async function mountAll(mounts: readonly Mount[], target: string): Promis
 }
 
 /**
- * Unmounts `target`. `detach` uses a lazy unmount (umount -l) for busy mounts.
+ * Unmounts `target`. `detach` uses a lazy unmount (MNT_DETACH) for busy mounts.
  * A target that is not mounted is not an error, so cleanup paths can call this unconditionally.
  */
 export async function unmount(target: string, opts: { detach?: boolean } = {}): Promise<void> {
+  try {
+    await syscall({ op: "umount", target: resolve(target), flags: opts.detach ? MNT_DETACH : 0 });
+    return;
+  } catch (err) {
+    // EINVAL: not a mount point; ENOENT: no such path. Neither is mounted.
+    if (err instanceof SyscallError && (err.errno === 22 || err.errno === 2)) return;
+    if (!(err instanceof HelperUnavailableError)) throw new MountError(`unmounting ${target} failed: ${err instanceof Error ? err.message : String(err)}`, err);
+  }
   try {
     await run(UMOUNT, [...(opts.detach ? ["-l"] : []), "--", target]);
   } catch (err) {

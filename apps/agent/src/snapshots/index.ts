@@ -13,3 +13,4 @@ export {
   UnsupportedEntryError,
 } from "./errors.ts";
 export { mountAll, unmount, MountError, type Mount } from "../mount/mount.ts";
+export { warmMountHelper } from "../mount/syscall-helper.ts";

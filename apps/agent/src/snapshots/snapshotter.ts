@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync } from "node:fs";
 import { lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Mount } from "../mount/mount.ts";
@@ -41,6 +41,8 @@ interface MetadataFile {
 }
 
 const KINDS: readonly string[] = ["active", "view", "committed"];
+/** A removed snapshot's directory while it is being deleted (never a snapshot id: ids are numbers). */
+const TRASH_PREFIX = "rm-";
 
 function parseMetadata(text: string, path: string): { nextId: number; snapshots: Map<string, SnapshotRecord> } {
   const raw: unknown = JSON.parse(text);
@@ -93,6 +95,7 @@ export class Snapshotter {
   readonly root: string;
   private state?: { nextId: number; snapshots: Map<string, SnapshotRecord> };
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly deleting = new Set<Promise<void>>();
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -250,8 +253,26 @@ export class Snapshotter {
         throw err;
       }
       // Metadata first: a crash here leaves an orphan directory that cleanup() removes, never a record without data.
-      await rm(join(this.root, "snapshots", rec.id), { recursive: true, force: true });
+      // The directory leaves the tree in one rename and is deleted in the background, as containerd does:
+      // a large writable layer takes a while to delete, and `docker run --rm` waits on this.
+      const dir = join(this.root, "snapshots", rec.id);
+      const trash = join(this.root, "snapshots", `${TRASH_PREFIX}${rec.id}`);
+      try {
+        renameSync(dir, trash);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+        throw err;
+      }
+      const gone = rm(trash, { recursive: true, force: true })
+        .catch(() => undefined) // left for cleanup()
+        .finally(() => this.deleting.delete(gone));
+      this.deleting.add(gone);
     });
+  }
+
+  /** Resolves once the directories of removed snapshots are deleted from disk. */
+  async settled(): Promise<void> {
+    while (this.deleting.size) await Promise.all([...this.deleting]);
   }
 
   /** The directory a layer is unpacked into for active snapshot `key` (its upperdir). */
