@@ -690,22 +690,30 @@ export class ContainerService {
     await this.logKeepers.finish(this.logPath(id));
     // Both are cleanup of a container that is gone; neither depends on the other.
     await Promise.all([this.deleteExited(id), this.unmountRootfs(id).catch(() => undefined)]);
-    rmSync(exitFile, { force: true });
+    // `--rm`: the removal below persists the record; until then the exit file stays, so a crash in
+    // between finds it at start-up and removes the container then. One fsync'd write fewer on `docker run --rm`.
+    const autoRemove = rec.config.HostConfig.AutoRemove && !this.suppressPolicy.has(id) && !this.closed;
+    if (!autoRemove) rmSync(exitFile, { force: true });
     const startedAt = Date.parse(rec.state.StartedAt);
     rec.state = { ...rec.state, Status: "exited", Pid: 0, ExitCode: code, OOMKilled: oom, Error: known?.error ?? "", FinishedAt: new Date().toISOString() };
     rec.conmonPid = 0;
     await this.releaseEndpoints(rec);
-    this.store.save(rec);
+    if (!autoRemove) this.store.save(rec);
     if (oom) this.event("oom", rec);
     this.event("die", rec, { exitCode: String(code) });
     this.wake(id, ["not-running", "next-exit"], code);
 
-    if (this.suppressPolicy.has(id) || this.closed) return;
-    if (rec.config.HostConfig.AutoRemove) {
+    if (autoRemove) {
       // `--rm` takes the container's anonymous volumes with it, as Docker does.
-      await this.remove(id, { force: true, volumes: true }).catch(() => undefined);
+      await this.remove(id, { force: true, volumes: true }).catch(() => {
+        // Left as an exited container, as Docker leaves one whose removal failed.
+        if (!this.store.get(id)) return;
+        this.store.save(rec);
+        rmSync(exitFile, { force: true });
+      });
       return;
     }
+    if (this.suppressPolicy.has(id) || this.closed) return;
     if (shouldRestart(rec.config.HostConfig, code, rec.restartCount, rec.manuallyStopped)) {
       const delay = nextRestartDelay(this.restartDelay.get(id) ?? 0, Date.now() - startedAt);
       this.restartDelay.set(id, delay);
