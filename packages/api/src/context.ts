@@ -1,5 +1,5 @@
 import type { Db, Role } from "@berth/db";
-import type { AgentGateway, AuditChannel, SecretBox } from "@berth/core";
+import type { AgentGateway, AuditChannel, SecretBox, TokenPrincipal } from "@berth/core";
 
 export interface SessionUser {
   id: string;
@@ -16,7 +16,13 @@ export interface Membership {
 export interface Context {
   db: Db;
   gateway: AgentGateway;
+  /** The signed-in user (a browser session), or null. */
   user: SessionUser | null;
+  /** The API token the request carried, or null. A request acts as a user or a token, never both. */
+  token: TokenPrincipal | null;
+  /** Why the credentials presented were refused (a revoked token...), shown instead of "sign in first". */
+  authError?: string;
+  /** The caller's team roles: a user's memberships, or the one team and role of a token. */
   memberships: Membership[];
   sourceIp: string | null;
   channel: AuditChannel;
@@ -31,4 +37,15 @@ export interface Context {
 
 export async function loadMemberships(db: Db, userId: string): Promise<Membership[]> {
   return db.membership.findMany({ where: { userId }, select: { teamId: true, role: true } });
+}
+
+/** A token acts with its one role in its one team; a token without a team holds no role anywhere. */
+export function tokenMemberships(token: TokenPrincipal): Membership[] {
+  return token.teamId ? [{ teamId: token.teamId, role: token.role }] : [];
+}
+
+/** Who did it, for audit rows. */
+export function actorOf(ctx: Pick<Context, "user" | "token">): { actorType: "user" | "token"; actorId: string | null } {
+  if (ctx.token) return { actorType: "token", actorId: ctx.token.id };
+  return { actorType: "user", actorId: ctx.user?.id ?? null };
 }

@@ -1,5 +1,5 @@
 export { appRouter, type AppRouter } from "./root.ts";
 export { createCallerFactory } from "./trpc.ts";
 export { createAuth, type Auth } from "./auth.ts";
-export { loadMemberships, type Context, type SessionUser, type Membership } from "./context.ts";
+export { loadMemberships, tokenMemberships, type Context, type SessionUser, type Membership } from "./context.ts";
 export { installCommand } from "./routers/join-tokens.ts";

@@ -7,6 +7,9 @@ import { registriesRouter } from "./routers/registries.ts";
 import { containersRouter } from "./routers/containers.ts";
 import { volumesRouter } from "./routers/volumes.ts";
 import { networksRouter } from "./routers/networks.ts";
+import { apiTokensRouter } from "./routers/api-tokens.ts";
+import { teamsRouter } from "./routers/teams.ts";
+import { auditRouter } from "./routers/audit.ts";
 
 export const appRouter = router({
   auth: authRouter,
@@ -17,6 +20,9 @@ export const appRouter = router({
   containers: containersRouter,
   volumes: volumesRouter,
   networks: networksRouter,
+  apiTokens: apiTokensRouter,
+  teams: teamsRouter,
+  audit: auditRouter,
 });
 
 export type AppRouter = typeof appRouter;

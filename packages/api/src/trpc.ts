@@ -3,7 +3,7 @@ import superjson from "superjson";
 import { ZodError } from "zod";
 import { isDomainError, recordAudit, forbidden, type DomainErrorCode } from "@berth/core";
 import type { Role } from "@berth/db";
-import type { Context, SessionUser } from "./context.ts";
+import { actorOf, type Context } from "./context.ts";
 
 const t = initTRPC.context<Context>().create({
   transformer: superjson,
@@ -27,12 +27,31 @@ const CODE_MAP: Record<DomainErrorCode, TRPCError["code"]> = {
   UPSTREAM: "BAD_GATEWAY",
 };
 
+function toTRPCError(e: unknown): unknown {
+  if (isDomainError(e)) return new TRPCError({ code: CODE_MAP[e.code], message: e.message, cause: e });
+  if (e instanceof TRPCError && isDomainError(e.cause)) return toTRPCError(e.cause);
+  return e;
+}
+
+/** A subscription's errors are thrown while it is iterated, after the middleware returned: map them there. */
+async function* mappedIterable<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    yield* source;
+  } catch (e) {
+    throw toTRPCError(e);
+  }
+}
+
 /** The one place domain errors become tRPC errors. */
-const mapErrors = t.middleware(async ({ next }) => {
+const mapErrors = t.middleware(async ({ type, next }) => {
   const res = await next();
-  if (!res.ok && isDomainError(res.error.cause)) {
-    const cause = res.error.cause;
-    throw new TRPCError({ code: CODE_MAP[cause.code], message: cause.message, cause });
+  if (!res.ok) {
+    const mapped = toTRPCError(res.error.cause);
+    if (mapped !== res.error.cause) throw mapped;
+    return res;
+  }
+  if (type === "subscription" && res.data && typeof (res.data as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function") {
+    return { ...res, data: mappedIterable(res.data as AsyncIterable<unknown>) };
   }
   return res;
 });
@@ -48,8 +67,7 @@ const audit = t.middleware(async ({ ctx, type, path, getRawInput, next }) => {
   const raw = (await getRawInput().catch(() => undefined)) as Record<string, unknown> | undefined;
   const target = raw && typeof raw === "object" ? ((raw.id ?? raw.hostId ?? raw.tokenId ?? null) as string | null) : null;
   await recordAudit(ctx.db, {
-    actorType: "user",
-    actorId: ctx.user?.id ?? null,
+    ...actorOf(ctx),
     action: path,
     target: typeof target === "string" ? target : null,
     result: res.ok ? "ok" : "error",
@@ -62,20 +80,31 @@ const audit = t.middleware(async ({ ctx, type, path, getRawInput, next }) => {
   return res;
 });
 
-/** Requires a signed-in user. */
+/** Requires a signed-in user or a valid API token. */
 export const authed = publicProcedure
   .use(({ ctx, next }) => {
-    if (!ctx.user) throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in first" });
-    return next({ ctx: { ...ctx, user: ctx.user as SessionUser } });
+    if (!ctx.user && !ctx.token) throw new TRPCError({ code: "UNAUTHORIZED", message: ctx.authError ?? "sign in first" });
+    return next();
   })
   .use(audit);
+
+/** Requires a signed-in user: what only a person does (their own profile), never a token. */
+export const userOnly = authed.use(({ ctx, next }) => {
+  if (!ctx.user) throw new TRPCError({ code: "FORBIDDEN", message: "this needs a signed-in user, not an API token" });
+  return next({ ctx: { ...ctx, user: ctx.user } });
+});
 
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2, owner: 3 };
 
 /** Throws FORBIDDEN unless the user holds at least `min` in `teamId`. */
 export function requireTeamRole(ctx: Pick<Context, "memberships">, teamId: string, min: Role): void {
+  if (!hasRole(ctx, teamId, min)) throw forbidden(`this needs the ${min} role in the team`);
+}
+
+/** Whether the caller holds at least `min` in `teamId`. */
+export function hasRole(ctx: Pick<Context, "memberships">, teamId: string, min: Role): boolean {
   const m = ctx.memberships.find((x) => x.teamId === teamId);
-  if (!m || RANK[m.role] < RANK[min]) throw forbidden(`this needs the ${min} role in the host's team`);
+  return Boolean(m && RANK[m.role] >= RANK[min]);
 }
 
 /** Teams in which the user holds at least `min`. */

@@ -199,3 +199,74 @@ test("image commands need a connected host and the right role", async () => {
   assert.equal((await trpcError(viewer.trpc.images.remove.mutate({ hostId: h.hostId, name: "busybox" }))).code, "FORBIDDEN");
   assert.equal((await trpcError(owner.trpc.images.tag.mutate({ hostId: h.hostId, source: "busybox", target: "Bad:Name" }))).code, "BAD_REQUEST");
 });
+
+test("API tokens: shown once, act with their role, record last use, audit as the token; revoked and expired ones are refused", async () => {
+  const teamId = (await owner.trpc.auth.teams.query())[0]!.id;
+  const created = await owner.trpc.apiTokens.create.mutate({ name: "deploy bot", role: "operator", teamId });
+  assert.match(created.token, /^berth_[a-f0-9]{48}$/);
+  assert.equal(created.record.lastUsedAt, null);
+  const listed = await owner.trpc.apiTokens.list.query();
+  assert.equal(JSON.stringify(listed).includes(created.token.slice(6)), false, "the secret is never listed");
+  const row = await t.cp.db.apiToken.findUniqueOrThrow({ where: { id: created.record.id } });
+  assert.equal(JSON.stringify(row).includes(created.token.slice(6)), false, "only its hash is stored");
+
+  // Plain HTTP with the bearer token, as curl would send it.
+  const bearer = { authorization: `Bearer ${created.token}` };
+  const h = await joinedHost("tokenhost");
+  const rename = await fetch(`${t.url}/api/trpc/hosts.rename`, { method: "POST", headers: { ...bearer, "content-type": "application/json" }, body: JSON.stringify({ json: { id: h.hostId, name: "renamed-by-token" } }) });
+  assert.equal(rename.status, 200, await rename.clone().text());
+  const used = await t.cp.db.apiToken.findUniqueOrThrow({ where: { id: created.record.id } });
+  assert.ok(used.lastUsedAt, "last use recorded");
+  const audit = await t.cp.db.auditLog.findFirstOrThrow({ where: { action: "hosts.rename", target: h.hostId } });
+  assert.deepEqual([audit.actorType, audit.actorId, audit.result], ["token", created.record.id, "ok"]);
+
+  // An operator token cannot remove hosts, nor manage tokens.
+  const remove = await fetch(`${t.url}/api/trpc/hosts.remove`, { method: "POST", headers: { ...bearer, "content-type": "application/json" }, body: JSON.stringify({ json: { id: h.hostId } }) });
+  assert.equal(remove.status, 403);
+  // A viewer mints nothing; an admin mints nothing above admin.
+  assert.equal((await trpcError(viewer.trpc.apiTokens.create.mutate({ name: "x", role: "viewer", teamId }))).code, "FORBIDDEN");
+
+  await owner.trpc.apiTokens.revoke.mutate({ id: created.record.id });
+  const after = await fetch(`${t.url}/api/trpc/hosts.list`, { headers: bearer });
+  assert.equal(after.status, 401);
+  assert.match(await after.text(), /API token revoked/);
+
+  const expiring = await owner.trpc.apiTokens.create.mutate({ name: "short", role: "viewer", teamId, expiresInSeconds: 60 });
+  await t.cp.db.apiToken.update({ where: { id: expiring.record.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
+  const expired = await fetch(`${t.url}/api/trpc/hosts.list`, { headers: { authorization: `Bearer ${expiring.token}` } });
+  assert.equal(expired.status, 401);
+  assert.match(await expired.text(), /API token expired/);
+});
+
+test("teams: admins manage members, only owners touch ownership, and a team keeps its last owner", async () => {
+  const teamId = (await owner.trpc.auth.teams.query())[0]!.id;
+  const me = (await owner.trpc.auth.me.query())!.user.id;
+  const adminUser = await t.signUp("team-admin@example.com");
+  const adminId = (await adminUser.trpc.auth.me.query())!.user.id;
+  await owner.trpc.teams.setRole.mutate({ teamId, userId: adminId, role: "admin" });
+  const members = await adminUser.trpc.teams.members.query({ teamId });
+  assert.equal(members.find((m) => m.userId === adminId)?.role, "admin");
+  assert.equal((await trpcError(adminUser.trpc.teams.setRole.mutate({ teamId, userId: adminId, role: "owner" }))).code, "FORBIDDEN");
+  assert.equal((await trpcError(adminUser.trpc.teams.setRole.mutate({ teamId, userId: me, role: "viewer" }))).code, "FORBIDDEN");
+  const last = await trpcError(owner.trpc.teams.setRole.mutate({ teamId, userId: me, role: "admin" }));
+  assert.deepEqual([last.code, last.message], ["CONFLICT", "a team keeps at least one owner: make someone else owner first"]);
+  assert.equal((await trpcError(viewer.trpc.teams.members.query({ teamId }))).code, "FORBIDDEN");
+  await owner.trpc.teams.removeMember.mutate({ teamId, userId: adminId });
+  assert.deepEqual(await adminUser.trpc.auth.teams.query(), []);
+});
+
+test("the audit log is filtered and paged on the server, newest first, and only admins read it", async () => {
+  const h = await joinedHost("audit-paging");
+  for (let i = 0; i < 5; i++) await owner.trpc.hosts.setLabels.mutate({ id: h.hostId, labels: { n: String(i) } });
+  const first = await owner.trpc.audit.list.query({ action: "hosts.setLabels", target: h.hostId, limit: 3 });
+  assert.equal(first.rows.length, 3);
+  assert.ok(first.nextCursor);
+  const second = await owner.trpc.audit.list.query({ action: "hosts.setLabels", target: h.hostId, limit: 3, cursor: first.nextCursor! });
+  assert.equal(second.rows.length, 2);
+  assert.equal(second.nextCursor, null);
+  const ids = [...first.rows, ...second.rows].map((r) => BigInt(r.id));
+  assert.deepEqual(ids, [...ids].sort((a, b) => (a > b ? -1 : 1)), "newest first");
+  assert.ok([...first.rows, ...second.rows].every((r) => r.result === "ok" && r.channel === "trpc" && r.actorType === "user"));
+  assert.equal((await owner.trpc.audit.list.query({ action: "hosts.setLabels", target: h.hostId, result: "error" })).rows.length, 0);
+  assert.equal((await trpcError(viewer.trpc.audit.list.query({}))).code, "FORBIDDEN");
+});

@@ -10,3 +10,4 @@ export * from "./join-endpoint.ts";
 export * from "./logger.ts";
 export * from "./secret-box.ts";
 export * from "./registries.ts";
+export * from "./api-tokens.ts";

@@ -6,8 +6,8 @@ import type { Duplex } from "node:stream";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { toNodeHandler, fromNodeHeaders } from "better-auth/node";
 import { createDb, type Db } from "@berth/db";
-import { AgentGateway, createLogger, ensureDefaultTeam, SecretBox, type AuditChannel } from "@berth/core";
-import { appRouter, createAuth, loadMemberships, type Auth, type Context } from "@berth/api";
+import { AgentGateway, authenticateApiToken, createLogger, ensureDefaultTeam, isDomainError, SecretBox, type AuditChannel } from "@berth/core";
+import { appRouter, createAuth, loadMemberships, tokenMemberships, type Auth, type Context } from "@berth/api";
 import { AGENT_PATHS } from "@berth/protocol";
 import type { Env } from "./env.ts";
 import { agentJoinRoute } from "./routes/agent-join.ts";
@@ -57,18 +57,42 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   const bundlePath = env.BERTH_AGENT_BUNDLE ?? DEFAULT_AGENT_BUNDLE;
   const secretBox = new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET);
 
+  /** The audit channel a caller declares (the dashboard and the berth CLI say who they are). */
+  function channelOf(req: IncomingMessage): AuditChannel {
+    const declared = req.headers["x-berth-channel"];
+    return declared === "ui" ? "ui" : declared === "cli" ? "cli" : "trpc";
+  }
+
+  /**
+   * Who is calling: an API token (Authorization: Bearer berth_…) or else the session cookie.
+   * A token that is presented but refused is never downgraded to the cookie or to anonymous.
+   */
+  async function callerOf(req: IncomingMessage): Promise<Pick<Context, "user" | "token" | "memberships" | "authError">> {
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "")?.[1];
+    if (bearer) {
+      try {
+        const token = await authenticateApiToken(db, bearer);
+        return { user: null, token, memberships: tokenMemberships(token) };
+      } catch (e) {
+        if (isDomainError(e) && e.code === "UNAUTHENTICATED") return { user: null, token: null, memberships: [], authError: e.message };
+        throw e;
+      }
+    }
+    const session = await auth.api.getSession({ headers: fromNodeHeaders(req.headers) });
+    const user = session ? { id: session.user.id, email: session.user.email, name: session.user.name } : null;
+    return { user, token: null, memberships: user ? await loadMemberships(db, user.id) : [] };
+  }
+
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: "/api/trpc/",
     async createContext({ req }): Promise<Context> {
-      const session = await auth.api.getSession({ headers: fromNodeHeaders(req.headers) });
-      const user = session ? { id: session.user.id, email: session.user.email, name: session.user.name } : null;
-      const channel: AuditChannel = req.headers["x-berth-channel"] === "ui" ? "ui" : "trpc";
+      const channel = channelOf(req);
+      const caller = await callerOf(req);
       return {
         db,
         gateway,
-        user,
-        memberships: user ? await loadMemberships(db, user.id) : [],
+        ...caller,
         sourceIp: clientIp(req),
         channel,
         publicUrl: env.PUBLIC_URL,

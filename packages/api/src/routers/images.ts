@@ -4,6 +4,7 @@ import { parseReference, ReferenceError } from "@berth/protocol/reference";
 import { TRPCError } from "@trpc/server";
 import { authed, router } from "../trpc.ts";
 import { HostId, hostFor } from "./host-access.ts";
+import { actorOf } from "../context.ts";
 
 const ImageName = z.string().trim().min(1).max(512);
 const PULL_TIMEOUT_MS = 30 * 60_000;
@@ -76,8 +77,7 @@ export const imagesRouter = router({
       }
       const result = outcome as { ok: true; value: unknown } | { ok: false; error: unknown };
       await recordAudit(ctx.db, {
-        actorType: "user",
-        actorId: ctx.user?.id ?? null,
+        ...actorOf(ctx),
         action: "images.pull",
         target: `${input.hostId}:${input.reference}`,
         result: result.ok ? "ok" : "error",

@@ -34,7 +34,7 @@ export const joinTokensRouter = router({
         description: input.description,
         expiresInSeconds: input.expiresInSeconds,
         maxUses: input.maxUses,
-        createdById: ctx.user.id,
+        createdById: ctx.user?.id ?? null,
         fingerprint: ctx.fingerprint,
       });
       // The secret is returned once, here, and never again.

@@ -1,0 +1,241 @@
+// Every tRPC procedure × every role (signed-in users and API tokens), plus a signed-in user with
+// no team and a token with no team, over HTTP against a real control plane. Each call is either
+// allowed (it gets past authorization: an answer, or an error from further in such as "host
+// offline") or refused (UNAUTHORIZED/FORBIDDEN), exactly as the table below says. A procedure
+// added to the router without a row here fails the test.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
+import superjson from "superjson";
+import type { AppRouter } from "@berth/api";
+import { appRouter } from "@berth/api";
+import { startTestControlPlane, type TestControlPlane, type UserClient } from "../../../e2e/support/control-plane.ts";
+import { joinWithToken } from "../../../e2e/support/sim-agent.ts";
+import type { JoinResponse } from "@berth/protocol";
+
+type Role = "owner" | "admin" | "operator" | "viewer";
+type Need = "public" | "signed-in" | Role;
+const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2, owner: 3 };
+
+interface Caller {
+  label: string;
+  /** The caller's role in the default team, or null for none. */
+  role: Role | null;
+  headers: Record<string, string>;
+}
+
+let t: TestControlPlane;
+let owner: UserClient;
+let teamId: string;
+let hostId: string;
+const callers: Caller[] = [];
+
+function client(headers: Record<string, string>) {
+  return createTRPCClient<AppRouter>({ links: [httpLink({ url: `${t.url}/api/trpc`, transformer: superjson, headers: () => headers })] });
+}
+
+async function freshHost(): Promise<string> {
+  const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: 1 });
+  const r = await joinWithToken(t.url, token, `h-${Math.random().toString(36).slice(2, 10)}`);
+  assert.equal(r.status, 200);
+  return (r.body as JoinResponse).hostId;
+}
+
+let userSeq = 0;
+async function freshMember(): Promise<string> {
+  const u = await t.signUp(`member-${++userSeq}@example.com`);
+  return (await u.trpc.auth.me.query())!.user.id;
+}
+
+before(async () => {
+  t = await startTestControlPlane();
+  owner = await t.signUp("owner@example.com");
+  teamId = (await owner.trpc.auth.teams.query())[0]!.id;
+  hostId = await freshHost();
+  callers.push({ label: "owner user", role: "owner", headers: { cookie: owner.cookie } });
+  for (const role of ["admin", "operator", "viewer"] as const) {
+    const u = await t.signUp(`${role}@example.com`);
+    const id = (await u.trpc.auth.me.query())!.user.id;
+    if (role !== "viewer") await owner.trpc.teams.setRole.mutate({ teamId, userId: id, role });
+    callers.push({ label: `${role} user`, role, headers: { cookie: u.cookie } });
+  }
+  const outsider = await t.signUp("outsider@example.com");
+  await owner.trpc.teams.removeMember.mutate({ teamId, userId: (await outsider.trpc.auth.me.query())!.user.id });
+  callers.push({ label: "user in no team", role: null, headers: { cookie: outsider.cookie } });
+  for (const role of ["owner", "admin", "operator", "viewer"] as const) {
+    const { token } = await owner.trpc.apiTokens.create.mutate({ name: `${role} token`, role, teamId });
+    callers.push({ label: `${role} token`, role, headers: { authorization: `Bearer ${token}` } });
+  }
+  const { token } = await owner.trpc.apiTokens.create.mutate({ name: "no team", role: "owner", teamId: null });
+  callers.push({ label: "token with no team", role: null, headers: { authorization: `Bearer ${token}` } });
+});
+after(async () => {
+  await t.close();
+});
+
+type Api = ReturnType<typeof client>;
+interface Row {
+  need: Need;
+  call: (api: Api, headers: Record<string, string>) => Promise<unknown>;
+}
+
+const h = () => hostId;
+const cref = () => ({ hostId: h(), id: "c1" });
+
+/** What each procedure needs. Inputs are valid, so a refusal can only come from authorization. */
+const MATRIX: Record<string, Row> = {
+  "auth.me": { need: "public", call: (a) => a.auth.me.query() },
+  "auth.teams": { need: "signed-in", call: (a) => a.auth.teams.query() },
+
+  "hosts.list": { need: "signed-in", call: (a) => a.hosts.list.query() },
+  "hosts.get": { need: "viewer", call: (a) => a.hosts.get.query({ id: h() }) },
+  "hosts.ping": { need: "viewer", call: (a) => a.hosts.ping.query({ id: h() }) },
+  "hosts.rename": { need: "operator", call: async (a) => a.hosts.rename.mutate({ id: await freshHost(), name: `r-${++userSeq}` }) },
+  "hosts.setLabels": { need: "operator", call: (a) => a.hosts.setLabels.mutate({ id: h(), labels: { rack: "4" } }) },
+  "hosts.remove": { need: "admin", call: async (a) => a.hosts.remove.mutate({ id: await freshHost() }) },
+  "hosts.revokeCredential": { need: "admin", call: async (a) => a.hosts.revokeCredential.mutate({ id: await freshHost() }) },
+
+  "joinTokens.create": { need: "admin", call: (a) => a.joinTokens.create.mutate({ teamId }) },
+  "joinTokens.list": { need: "admin", call: (a) => a.joinTokens.list.query() },
+  "joinTokens.revoke": { need: "admin", call: async (a) => a.joinTokens.revoke.mutate({ id: (await owner.trpc.joinTokens.create.mutate({})).record.id }) },
+
+  "images.list": { need: "viewer", call: (a) => a.images.list.query({ hostId: h() }) },
+  "images.inspect": { need: "viewer", call: (a) => a.images.inspect.query({ hostId: h(), name: "busybox" }) },
+  "images.history": { need: "viewer", call: (a) => a.images.history.query({ hostId: h(), name: "busybox" }) },
+  "images.pull": { need: "operator", call: (_a, headers) => pullOnce(headers) },
+  "images.push": { need: "operator", call: (a) => a.images.push.mutate({ hostId: h(), name: "busybox" }) },
+  "images.tag": { need: "operator", call: (a) => a.images.tag.mutate({ hostId: h(), source: "busybox", target: "bb:2" }) },
+  "images.remove": { need: "operator", call: (a) => a.images.remove.mutate({ hostId: h(), name: "busybox" }) },
+  "images.prune": { need: "operator", call: (a) => a.images.prune.mutate({ hostId: h() }) },
+
+  "registries.list": { need: "operator", call: (a) => a.registries.list.query() },
+  "registries.create": { need: "admin", call: (a) => a.registries.create.mutate({ teamId, address: `r${++userSeq}.example.com` }) },
+  "registries.update": { need: "admin", call: async (a) => a.registries.update.mutate({ id: (await freshRegistry()).id, username: "ci" }) },
+  "registries.remove": { need: "admin", call: async (a) => a.registries.remove.mutate({ id: (await freshRegistry()).id }) },
+
+  "containers.list": { need: "viewer", call: (a) => a.containers.list.query({ hostId: h() }) },
+  "containers.inspect": { need: "viewer", call: (a) => a.containers.inspect.query(cref()) },
+  "containers.logs": { need: "viewer", call: (a) => a.containers.logs.query(cref()) },
+  "containers.top": { need: "viewer", call: (a) => a.containers.top.query(cref()) },
+  "containers.stats": { need: "viewer", call: (a) => a.containers.stats.query(cref()) },
+  "containers.create": { need: "operator", call: (a) => a.containers.create.mutate({ hostId: h(), config: { Image: "busybox" } }) },
+  "containers.run": { need: "operator", call: (a) => a.containers.run.mutate({ hostId: h(), config: { Image: "busybox" } }) },
+  "containers.start": { need: "operator", call: (a) => a.containers.start.mutate(cref()) },
+  "containers.stop": { need: "operator", call: (a) => a.containers.stop.mutate(cref()) },
+  "containers.restart": { need: "operator", call: (a) => a.containers.restart.mutate(cref()) },
+  "containers.kill": { need: "operator", call: (a) => a.containers.kill.mutate(cref()) },
+  "containers.pause": { need: "operator", call: (a) => a.containers.pause.mutate(cref()) },
+  "containers.unpause": { need: "operator", call: (a) => a.containers.unpause.mutate(cref()) },
+  "containers.remove": { need: "operator", call: (a) => a.containers.remove.mutate(cref()) },
+  "containers.rename": { need: "operator", call: (a) => a.containers.rename.mutate({ ...cref(), name: "c2" }) },
+  "containers.update": { need: "operator", call: (a) => a.containers.update.mutate({ ...cref(), hostConfig: { Memory: 64 << 20 } }) },
+
+  "volumes.list": { need: "viewer", call: (a) => a.volumes.list.query({ hostId: h() }) },
+  "volumes.inspect": { need: "viewer", call: (a) => a.volumes.inspect.query({ hostId: h(), name: "v1" }) },
+  "volumes.create": { need: "operator", call: (a) => a.volumes.create.mutate({ hostId: h(), name: "v1" }) },
+  "volumes.remove": { need: "operator", call: (a) => a.volumes.remove.mutate({ hostId: h(), name: "v1" }) },
+  "volumes.prune": { need: "operator", call: (a) => a.volumes.prune.mutate({ hostId: h() }) },
+
+  "networks.list": { need: "viewer", call: (a) => a.networks.list.query({ hostId: h() }) },
+  "networks.inspect": { need: "viewer", call: (a) => a.networks.inspect.query({ hostId: h(), id: "n1" }) },
+  "networks.create": { need: "operator", call: (a) => a.networks.create.mutate({ hostId: h(), name: "n1" }) },
+  "networks.remove": { need: "operator", call: (a) => a.networks.remove.mutate({ hostId: h(), id: "n1" }) },
+  "networks.prune": { need: "operator", call: (a) => a.networks.prune.mutate({ hostId: h() }) },
+  "networks.connect": { need: "operator", call: (a) => a.networks.connect.mutate({ hostId: h(), id: "n1", container: "c1" }) },
+  "networks.disconnect": { need: "operator", call: (a) => a.networks.disconnect.mutate({ hostId: h(), id: "n1", container: "c1" }) },
+
+  "apiTokens.create": { need: "admin", call: (a) => a.apiTokens.create.mutate({ name: "ci", role: "viewer", teamId }) },
+  "apiTokens.list": { need: "admin", call: (a) => a.apiTokens.list.query() },
+  "apiTokens.revoke": { need: "admin", call: async (a) => a.apiTokens.revoke.mutate({ id: (await owner.trpc.apiTokens.create.mutate({ name: "x", role: "viewer", teamId })).record.id }) },
+
+  "audit.list": { need: "admin", call: (a) => a.audit.list.query({ action: "hosts." }) },
+
+  "teams.members": { need: "admin", call: (a) => a.teams.members.query({ teamId }) },
+  "teams.setRole": { need: "admin", call: async (a) => a.teams.setRole.mutate({ teamId, userId: await freshMember(), role: "operator" }) },
+  "teams.removeMember": { need: "admin", call: async (a) => a.teams.removeMember.mutate({ teamId, userId: await freshMember() }) },
+};
+
+async function freshRegistry() {
+  return owner.trpc.registries.create.mutate({ teamId, address: `fresh${++userSeq}.example.com` });
+}
+
+/** images.pull is a subscription (server-sent events): read its first event for the outcome. */
+async function pullOnce(headers: Record<string, string>): Promise<unknown> {
+  const input = encodeURIComponent(JSON.stringify(superjson.serialize({ hostId: h(), reference: "busybox" })));
+  const res = await fetch(`${t.url}/api/trpc/images.pull?input=${input}`, { headers: { ...headers, accept: "text/event-stream" } });
+  if (!res.ok) {
+    const body = (await res.json()) as { error?: { json?: { data?: { code?: string }; message?: string } } };
+    throw Object.assign(new Error(body.error?.json?.message ?? `HTTP ${res.status}`), { trpcCode: body.error?.json?.data?.code });
+  }
+  const text = await readFirstEvents(res);
+  const m = /"code":"([A-Z_]+)"/.exec(text);
+  if (text.includes("serialized-error")) throw Object.assign(new Error(text), { trpcCode: m?.[1] });
+  return text;
+}
+
+async function readFirstEvents(res: Response): Promise<string> {
+  const reader = res.body!.getReader();
+  let text = "";
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && !/serialized-error|"done"|"progress"/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  await reader.cancel();
+  return text;
+}
+
+function codeOf(e: unknown): string {
+  if (e instanceof TRPCClientError) return (e.data as { code?: string } | undefined)?.code ?? "UNKNOWN";
+  return (e as { trpcCode?: string }).trpcCode ?? `UNEXPECTED ${String(e)}`;
+}
+
+function allowed(need: Need, role: Role | null): boolean {
+  if (need === "public" || need === "signed-in") return true;
+  return role !== null && RANK[role] >= RANK[need];
+}
+
+test("the matrix names every procedure of the router", () => {
+  const procedures = Object.keys((appRouter as unknown as { _def: { procedures: Record<string, unknown> } })._def.procedures).sort();
+  assert.deepEqual(Object.keys(MATRIX).sort(), procedures);
+});
+
+test("every procedure × every caller is allowed or refused as the roles say", async () => {
+  const failures: string[] = [];
+  // Outcomes past authorization: an answer, or an error from the (offline) host or a missing object.
+  const PAST_AUTH = new Set(["OK", "PRECONDITION_FAILED", "NOT_FOUND", "CONFLICT"]);
+  for (const [path, row] of Object.entries(MATRIX)) {
+    for (const c of callers) {
+      const api = client(c.headers);
+      let code = "OK";
+      try {
+        await row.call(api, c.headers);
+      } catch (e) {
+        code = codeOf(e);
+      }
+      const want = allowed(row.need, c.role);
+      const refused = code === "FORBIDDEN" || code === "UNAUTHORIZED";
+      if (want && !PAST_AUTH.has(code)) failures.push(`${path} as ${c.label}: expected allowed, got ${code}`);
+      if (!want && !refused) failures.push(`${path} as ${c.label}: expected refused, got ${code}`);
+    }
+  }
+  assert.deepEqual(failures, []);
+});
+
+test("an anonymous caller and a bad token are refused everywhere but auth.me", async () => {
+  const bad: Array<Record<string, string>> = [{}, { authorization: "Bearer berth_" + "0".repeat(48) }, { authorization: "Bearer not-a-token" }];
+  for (const headers of bad) {
+    const api = client(headers);
+    for (const [path, row] of Object.entries(MATRIX)) {
+      if (row.need === "public") continue;
+      let code = "OK";
+      try {
+        await row.call(api, headers);
+      } catch (e) {
+        code = codeOf(e);
+      }
+      assert.equal(code, "UNAUTHORIZED", `${path} with ${JSON.stringify(headers)}`);
+    }
+  }
+});
