@@ -88,12 +88,6 @@ export const authed = publicProcedure
   })
   .use(audit);
 
-/** Requires a signed-in user: what only a person does (their own profile), never a token. */
-export const userOnly = authed.use(({ ctx, next }) => {
-  if (!ctx.user) throw new TRPCError({ code: "FORBIDDEN", message: "this needs a signed-in user, not an API token" });
-  return next({ ctx: { ...ctx, user: ctx.user } });
-});
-
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2, owner: 3 };
 
 /** Throws FORBIDDEN unless the user holds at least `min` in `teamId`. */
