@@ -1,11 +1,12 @@
 import { initTRPC, TRPCError } from "@trpc/server";
+import type { OpenApiMeta } from "trpc-to-openapi";
 import superjson from "superjson";
 import { ZodError } from "zod";
 import { isDomainError, recordAudit, forbidden, type DomainErrorCode } from "@berth/core";
 import type { Role } from "@berth/db";
 import { actorOf, type Context } from "./context.ts";
 
-const t = initTRPC.context<Context>().create({
+const t = initTRPC.context<Context>().meta<OpenApiMeta>().create({
   transformer: superjson,
   // Stack traces stay on the server unless developing locally.
   isDev: process.env.NODE_ENV === "development",
@@ -57,6 +58,17 @@ const mapErrors = t.middleware(async ({ type, next }) => {
 });
 
 export const router = t.router;
+
+/**
+ * Where a procedure also answers over REST, under /api/v1 (see rest.ts). Every REST route needs
+ * a bearer API token or a session, like the tRPC one; the tag groups routes in the docs page.
+ */
+export function rest(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", path: `/${string}`): OpenApiMeta {
+  // /hosts/{hostId}/containers/... is about containers; /hosts/{id}/rename about hosts.
+  const parts = path.split("/");
+  const tag = path.startsWith("/hosts/{hostId}/") ? parts[3]! : parts[1]!;
+  return { openapi: { method, path, protect: true, tags: [tag] } };
+}
 export const createCallerFactory = t.createCallerFactory;
 export const publicProcedure = t.procedure.use(mapErrors);
 

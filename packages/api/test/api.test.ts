@@ -270,3 +270,38 @@ test("the audit log is filtered and paged on the server, newest first, and only 
   assert.equal((await owner.trpc.audit.list.query({ action: "hosts.setLabels", target: h.hostId, result: "error" })).rows.length, 0);
   assert.equal((await trpcError(viewer.trpc.audit.list.query({}))).code, "FORBIDDEN");
 });
+
+test("REST under /api/v1 with an API token, as curl would call it; the OpenAPI document lists the routes", async () => {
+  const teamId = (await owner.trpc.auth.teams.query())[0]!.id;
+  const op = await owner.trpc.apiTokens.create.mutate({ name: "rest operator", role: "operator", teamId });
+  const view = await owner.trpc.apiTokens.create.mutate({ name: "rest viewer", role: "viewer", teamId });
+  const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+  const h = await joinedHost("resthost");
+
+  const list = await fetch(`${t.url}/api/v1/hosts`, { headers: auth(view.token) });
+  assert.equal(list.status, 200);
+  assert.ok(((await list.json()) as Array<{ id: string }>).some((x) => x.id === h.hostId));
+  const one = await fetch(`${t.url}/api/v1/hosts/${h.hostId}`, { headers: auth(view.token) });
+  assert.equal(((await one.json()) as { name: string }).name, "resthost");
+
+  const labels = await fetch(`${t.url}/api/v1/hosts/${h.hostId}/labels`, { method: "PUT", headers: { ...auth(op.token), "content-type": "application/json" }, body: JSON.stringify({ labels: { tier: "edge" } }) });
+  assert.equal(labels.status, 200, await labels.clone().text());
+  assert.deepEqual((await owner.trpc.hosts.get.query({ id: h.hostId })).labels, { tier: "edge" });
+  const row = await t.cp.db.auditLog.findFirstOrThrow({ where: { action: "hosts.setLabels", target: h.hostId } });
+  assert.deepEqual([row.actorType, row.actorId, row.channel], ["token", op.record.id, "rest"]);
+
+  const refused = await fetch(`${t.url}/api/v1/hosts/${h.hostId}/labels`, { method: "PUT", headers: { ...auth(view.token), "content-type": "application/json" }, body: JSON.stringify({ labels: {} }) });
+  assert.equal(refused.status, 403);
+  const bad = await fetch(`${t.url}/api/v1/hosts/${h.hostId}/labels`, { method: "PUT", headers: { ...auth(op.token), "content-type": "application/json" }, body: JSON.stringify({ labels: { "bad key!": "x" } }) });
+  assert.equal(bad.status, 400);
+  assert.equal((await fetch(`${t.url}/api/v1/hosts`)).status, 401);
+  assert.equal((await fetch(`${t.url}/api/v1/hosts`, { headers: auth("berth_" + "f".repeat(48)) })).status, 401);
+
+  assert.equal((await fetch(`${t.url}/api/openapi.json`)).status, 401);
+  const doc = (await (await fetch(`${t.url}/api/openapi.json`, { headers: auth(view.token) })).json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+  assert.match(doc.openapi, /^3\./);
+  assert.ok(doc.paths["/hosts/{id}/labels"]?.put, "PUT /hosts/{id}/labels is documented");
+  assert.ok(doc.paths["/hosts/{hostId}/containers/{id}/start"]?.post);
+  const operations = Object.values(doc.paths).flatMap((p) => Object.keys(p));
+  assert.ok(operations.length >= 50, `${operations.length} operations documented`);
+});

@@ -7,7 +7,7 @@ import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { toNodeHandler, fromNodeHeaders } from "better-auth/node";
 import { createDb, type Db } from "@berth/db";
 import { AgentGateway, authenticateApiToken, createLogger, ensureDefaultTeam, isDomainError, SecretBox, type AuditChannel } from "@berth/core";
-import { appRouter, createAuth, loadMemberships, tokenMemberships, type Auth, type Context } from "@berth/api";
+import { appRouter, createAuth, createOpenApiNodeHttpHandler, loadMemberships, openApiDocument, restRouter, tokenMemberships, type Auth, type Context } from "@berth/api";
 import { AGENT_PATHS } from "@berth/protocol";
 import type { Env } from "./env.ts";
 import { agentJoinRoute } from "./routes/agent-join.ts";
@@ -83,32 +83,55 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     return { user, token: null, memberships: user ? await loadMemberships(db, user.id) : [] };
   }
 
+  async function contextFor(req: IncomingMessage, channel: AuditChannel): Promise<Context> {
+    return {
+      db,
+      gateway,
+      ...(await callerOf(req)),
+      sourceIp: clientIp(req),
+      channel,
+      publicUrl: env.PUBLIC_URL,
+      fingerprint,
+      spkiPin: tls?.spkiPin ?? null,
+      secretBox,
+    };
+  }
+
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: "/api/trpc/",
-    async createContext({ req }): Promise<Context> {
-      const channel = channelOf(req);
-      const caller = await callerOf(req);
-      return {
-        db,
-        gateway,
-        ...caller,
-        sourceIp: clientIp(req),
-        channel,
-        publicUrl: env.PUBLIC_URL,
-        fingerprint,
-        spkiPin: tls?.spkiPin ?? null,
-        secretBox,
-      };
-    },
+    createContext: ({ req }) => contextFor(req, channelOf(req)),
     onError({ error, path }) {
       if (error.code === "INTERNAL_SERVER_ERROR") log.error({ err: error, path }, "tRPC procedure failed");
     },
   });
 
+  // REST under /api/v1: the same procedures, the same checks; the channel says "rest" in the audit log.
+  // The node-http core reads the IncomingMessage itself (body via co-body), so the context sees the socket.
+  const restHandler = createOpenApiNodeHttpHandler({
+    router: restRouter,
+    createContext: ({ req }: { req: IncomingMessage }) => contextFor(req, channelOf(req) === "cli" ? "cli" : "rest"),
+    onError({ error, path }: { error: { code: string }; path?: string }) {
+      if (error.code === "INTERNAL_SERVER_ERROR") log.error({ err: error, path }, "REST procedure failed");
+    },
+  });
+  let openApiJson: string | null = null;
+
+  async function openApiRoute(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const caller = await callerOf(req);
+    if (!caller.user && !caller.token) return sendJson(res, 401, { message: caller.authError ?? "sign in or send an API token" });
+    openApiJson ??= JSON.stringify(openApiDocument(env.PUBLIC_URL));
+    res.writeHead(200, { "content-type": "application/json" }).end(openApiJson);
+  }
+
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     if (path.startsWith("/api/trpc/")) return trpc(req, res);
+    if (path === "/api/v1" || path.startsWith("/api/v1/")) {
+      req.url = (req.url ?? "/").slice("/api/v1".length) || "/";
+      return restHandler(req, res);
+    }
+    if (path === "/api/openapi.json") return openApiRoute(req, res);
     if (path.startsWith("/api/auth/")) {
       // better-auth rate-limits per client IP and reads it from this header; set it from the
       // socket (or a loopback proxy) so a client cannot pick its own bucket.

@@ -1,13 +1,13 @@
 import { z } from "zod";
 import { createApiToken, getApiToken, listApiTokens, revokeApiToken } from "@berth/core";
 import { TRPCError } from "@trpc/server";
-import { hasRole, requireTeamRole, router, teamsWithRole, withRole } from "../trpc.ts";
+import { hasRole, requireTeamRole, router, teamsWithRole, withRole, rest } from "../trpc.ts";
 
 const RoleSchema = z.enum(["owner", "admin", "operator", "viewer"]);
 
 /** API tokens for automation. Admins and owners manage them; operators and viewers do not. */
 export const apiTokensRouter = router({
-  create: withRole("admin")
+  create: withRole("admin").meta(rest("POST", "/api-tokens"))
     .input(
       z.object({
         name: z.string().trim().min(1).max(100),
@@ -36,9 +36,9 @@ export const apiTokensRouter = router({
       return { token, record };
     }),
 
-  list: withRole("admin").query(({ ctx }) => listApiTokens(ctx.db, teamsWithRole(ctx, "admin"), ctx.user?.id ?? null)),
+  list: withRole("admin").meta(rest("GET", "/api-tokens")).query(({ ctx }) => listApiTokens(ctx.db, teamsWithRole(ctx, "admin"), ctx.user?.id ?? null)),
 
-  revoke: withRole("admin")
+  revoke: withRole("admin").meta(rest("POST", "/api-tokens/{id}/revoke"))
     .input(z.object({ id: z.string().min(1).max(64) }))
     .mutation(async ({ ctx, input }) => {
       const t = await getApiToken(ctx.db, input.id);

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { listAudit } from "@berth/core";
-import { router, teamsWithRole, withRole } from "../trpc.ts";
+import { router, teamsWithRole, withRole, rest } from "../trpc.ts";
 
 /**
  * The audit log, newest first, filtered and paged on the server. Admins and owners read it.
@@ -8,7 +8,7 @@ import { router, teamsWithRole, withRole } from "../trpc.ts";
  * limited to actors and targets of the caller's teams.
  */
 export const auditRouter = router({
-  list: withRole("admin")
+  list: withRole("admin").meta(rest("GET", "/audit"))
     .input(
       z.object({
         action: z.string().trim().max(100).optional(),

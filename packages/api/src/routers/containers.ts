@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ContainerConfigSchema, HostConfigSchema } from "@berth/protocol";
-import { authed, router } from "../trpc.ts";
+import { authed, router, rest } from "../trpc.ts";
 import { HostId, hostFor } from "./host-access.ts";
 
 const ContainerRef = z.string().trim().min(1).max(256);
@@ -28,17 +28,17 @@ export interface ContainerLogLine {
 
 /** Containers on one host, relayed to its agent. Viewers read; operators change. */
 export const containersRouter = router({
-  list: authed.input(z.object({ hostId: HostId, all: z.boolean().default(true) })).query(async ({ ctx, input }) => {
+  list: authed.meta(rest("GET", "/hosts/{hostId}/containers")).input(z.object({ hostId: HostId, all: z.boolean().default(true) })).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
     return (await ctx.gateway.command(input.hostId, "containers.list", { all: input.all })) as ContainerListItem[];
   }),
 
-  inspect: authed.input(ref).query(async ({ ctx, input }) => {
+  inspect: authed.meta(rest("GET", "/hosts/{hostId}/containers/{id}")).input(ref).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
     return (await ctx.gateway.command(input.hostId, "containers.inspect", { id: input.id })) as Record<string, unknown>;
   }),
 
-  logs: authed
+  logs: authed.meta(rest("GET", "/hosts/{hostId}/containers/{id}/logs"))
     .input(ref.extend({ tail: z.number().int().min(0).max(10_000).default(500), since: z.number().min(0).optional(), until: z.number().min(0).optional() }))
     .query(async ({ ctx, input }) => {
       await hostFor(ctx, input.hostId, "viewer");
@@ -46,70 +46,70 @@ export const containersRouter = router({
       return (await ctx.gateway.command(hostId, "containers.logs", args)) as ContainerLogLine[];
     }),
 
-  top: authed.input(ref).query(async ({ ctx, input }) => {
+  top: authed.meta(rest("GET", "/hosts/{hostId}/containers/{id}/top")).input(ref).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
     return (await ctx.gateway.command(input.hostId, "containers.top", { id: input.id })) as { Titles: string[]; Processes: string[][] };
   }),
 
-  stats: authed.input(ref).query(async ({ ctx, input }) => {
+  stats: authed.meta(rest("GET", "/hosts/{hostId}/containers/{id}/stats")).input(ref).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
     return (await ctx.gateway.command(input.hostId, "containers.stats", { id: input.id })) as Record<string, unknown>;
   }),
 
-  create: authed.input(z.object({ hostId: HostId, name: z.string().max(256).optional(), config: ContainerConfigSchema })).mutation(async ({ ctx, input }) => {
+  create: authed.meta(rest("POST", "/hosts/{hostId}/containers")).input(z.object({ hostId: HostId, name: z.string().max(256).optional(), config: ContainerConfigSchema })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     return (await ctx.gateway.command(input.hostId, "containers.create", { config: input.config, ...(input.name ? { name: input.name } : {}) })) as { Id: string; Warnings: string[] };
   }),
 
   /** create + start, as `docker run -d`; a failed start leaves the created container for inspection, as Docker does. */
-  run: authed.input(z.object({ hostId: HostId, name: z.string().max(256).optional(), config: ContainerConfigSchema })).mutation(async ({ ctx, input }) => {
+  run: authed.meta(rest("POST", "/hosts/{hostId}/containers/run")).input(z.object({ hostId: HostId, name: z.string().max(256).optional(), config: ContainerConfigSchema })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     const created = (await ctx.gateway.command(input.hostId, "containers.create", { config: input.config, ...(input.name ? { name: input.name } : {}) })) as { Id: string };
     await ctx.gateway.command(input.hostId, "containers.start", { id: created.Id });
     return created;
   }),
 
-  start: authed.input(ref).mutation(async ({ ctx, input }) => {
+  start: authed.meta(rest("POST", "/hosts/{hostId}/containers/{id}/start")).input(ref).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     return ctx.gateway.command(input.hostId, "containers.start", { id: input.id });
   }),
 
-  stop: authed.input(ref.extend({ timeout: z.number().int().min(-1).max(3600).optional() })).mutation(async ({ ctx, input }) => {
+  stop: authed.meta(rest("POST", "/hosts/{hostId}/containers/{id}/stop")).input(ref.extend({ timeout: z.number().int().min(-1).max(3600).optional() })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     return ctx.gateway.command(input.hostId, "containers.stop", { id: input.id, ...(input.timeout !== undefined ? { timeout: input.timeout } : {}) }, STOP_TIMEOUT_MS);
   }),
 
-  restart: authed.input(ref.extend({ timeout: z.number().int().min(-1).max(3600).optional() })).mutation(async ({ ctx, input }) => {
+  restart: authed.meta(rest("POST", "/hosts/{hostId}/containers/{id}/restart")).input(ref.extend({ timeout: z.number().int().min(-1).max(3600).optional() })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     return ctx.gateway.command(input.hostId, "containers.restart", { id: input.id, ...(input.timeout !== undefined ? { timeout: input.timeout } : {}) }, STOP_TIMEOUT_MS);
   }),
 
-  kill: authed.input(ref.extend({ signal: z.string().max(16).default("SIGKILL") })).mutation(async ({ ctx, input }) => {
+  kill: authed.meta(rest("POST", "/hosts/{hostId}/containers/{id}/kill")).input(ref.extend({ signal: z.string().max(16).default("SIGKILL") })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     return ctx.gateway.command(input.hostId, "containers.kill", { id: input.id, signal: input.signal });
   }),
 
-  pause: authed.input(ref).mutation(async ({ ctx, input }) => {
+  pause: authed.meta(rest("POST", "/hosts/{hostId}/containers/{id}/pause")).input(ref).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     return ctx.gateway.command(input.hostId, "containers.pause", { id: input.id });
   }),
 
-  unpause: authed.input(ref).mutation(async ({ ctx, input }) => {
+  unpause: authed.meta(rest("POST", "/hosts/{hostId}/containers/{id}/unpause")).input(ref).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     return ctx.gateway.command(input.hostId, "containers.unpause", { id: input.id });
   }),
 
-  remove: authed.input(ref.extend({ force: z.boolean().default(false) })).mutation(async ({ ctx, input }) => {
+  remove: authed.meta(rest("DELETE", "/hosts/{hostId}/containers/{id}")).input(ref.extend({ force: z.boolean().default(false) })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     return ctx.gateway.command(input.hostId, "containers.remove", { id: input.id, force: input.force }, STOP_TIMEOUT_MS);
   }),
 
-  rename: authed.input(ref.extend({ name: z.string().min(1).max(256) })).mutation(async ({ ctx, input }) => {
+  rename: authed.meta(rest("POST", "/hosts/{hostId}/containers/{id}/rename")).input(ref.extend({ name: z.string().min(1).max(256) })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     return ctx.gateway.command(input.hostId, "containers.rename", { id: input.id, name: input.name });
   }),
 
-  update: authed.input(ref.extend({ hostConfig: HostConfigSchema })).mutation(async ({ ctx, input }) => {
+  update: authed.meta(rest("POST", "/hosts/{hostId}/containers/{id}/update")).input(ref.extend({ hostConfig: HostConfigSchema })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     return ctx.gateway.command(input.hostId, "containers.update", { id: input.id, hostConfig: input.hostConfig });
   }),

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { getHost, listHosts, removeHost, renameHost, revokeHostCredentials, setHostLabels } from "@berth/core";
-import { authed, requireTeamRole, router, teamsWithRole, withRole } from "../trpc.ts";
+import { authed, requireTeamRole, router, teamsWithRole, withRole, rest } from "../trpc.ts";
 
 const HostId = z.object({ id: z.string().min(1).max(64) });
 const HostName = z
@@ -12,25 +12,25 @@ const HostName = z
 const LabelKey = z.string().min(1).max(63).regex(/^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/, "label keys are letters, digits, '.', '_', '/' and '-'");
 
 export const hostsRouter = router({
-  list: authed.query(async ({ ctx }) => {
+  list: authed.meta(rest("GET", "/hosts")).query(async ({ ctx }) => {
     const hosts = await listHosts(ctx.db, teamsWithRole(ctx, "viewer"));
     return hosts.map((h) => ({ ...h, connected: ctx.gateway.isConnected(h.id) }));
   }),
 
-  get: authed.input(HostId).query(async ({ ctx, input }) => {
+  get: authed.meta(rest("GET", "/hosts/{id}")).input(HostId).query(async ({ ctx, input }) => {
     const host = await getHost(ctx.db, input.id);
     requireTeamRole(ctx, host.teamId, "viewer");
     return { ...host, connected: ctx.gateway.isConnected(host.id) };
   }),
 
-  rename: withRole("operator")
+  rename: withRole("operator").meta(rest("POST", "/hosts/{id}/rename"))
     .input(HostId.extend({ name: HostName }))
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, (await getHost(ctx.db, input.id)).teamId, "operator");
       return renameHost(ctx.db, input.id, input.name);
     }),
 
-  setLabels: withRole("operator")
+  setLabels: withRole("operator").meta(rest("PUT", "/hosts/{id}/labels"))
     .input(HostId.extend({ labels: z.record(LabelKey, z.string().max(255)).refine((l) => Object.keys(l).length <= 64, "at most 64 labels") }))
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, (await getHost(ctx.db, input.id)).teamId, "operator");
@@ -38,7 +38,7 @@ export const hostsRouter = router({
     }),
 
   /** Removes the host: its credentials are revoked and its link is closed at once. */
-  remove: withRole("admin")
+  remove: withRole("admin").meta(rest("DELETE", "/hosts/{id}"))
     .input(HostId)
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, (await getHost(ctx.db, input.id)).teamId, "admin");
@@ -48,7 +48,7 @@ export const hostsRouter = router({
     }),
 
   /** Revokes the host's credential and disconnects it; the host stays listed, offline, until removed. */
-  revokeCredential: withRole("admin")
+  revokeCredential: withRole("admin").meta(rest("POST", "/hosts/{id}/revoke-credential"))
     .input(HostId)
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, (await getHost(ctx.db, input.id)).teamId, "admin");
@@ -59,7 +59,7 @@ export const hostsRouter = router({
     }),
 
   /** Round trip over the agent link. */
-  ping: authed.input(HostId).query(async ({ ctx, input }) => {
+  ping: authed.meta(rest("GET", "/hosts/{id}/ping")).input(HostId).query(async ({ ctx, input }) => {
     requireTeamRole(ctx, (await getHost(ctx.db, input.id)).teamId, "viewer");
     const started = performance.now();
     const reply = await ctx.gateway.command(input.id, "ping", {}, 10_000);

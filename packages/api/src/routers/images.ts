@@ -2,7 +2,7 @@ import { z } from "zod";
 import { recordAudit, registryAccessFor } from "@berth/core";
 import { parseReference, ReferenceError } from "@berth/protocol/reference";
 import { TRPCError } from "@trpc/server";
-import { authed, router } from "../trpc.ts";
+import { authed, router, rest } from "../trpc.ts";
 import { HostId, hostFor } from "./host-access.ts";
 import { actorOf } from "../context.ts";
 
@@ -27,17 +27,17 @@ export interface ImageListItem {
 
 /** Images on one host, relayed to its agent over the link. */
 export const imagesRouter = router({
-  list: authed.input(z.object({ hostId: HostId })).query(async ({ ctx, input }) => {
+  list: authed.meta(rest("GET", "/hosts/{hostId}/images")).input(z.object({ hostId: HostId })).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
     return (await ctx.gateway.command(input.hostId, "images.list", {})) as ImageListItem[];
   }),
 
-  inspect: authed.input(z.object({ hostId: HostId, name: ImageName })).query(async ({ ctx, input }) => {
+  inspect: authed.meta(rest("GET", "/hosts/{hostId}/images/inspect")).input(z.object({ hostId: HostId, name: ImageName })).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
     return (await ctx.gateway.command(input.hostId, "images.inspect", { name: input.name })) as Record<string, unknown>;
   }),
 
-  history: authed.input(z.object({ hostId: HostId, name: ImageName })).query(async ({ ctx, input }) => {
+  history: authed.meta(rest("GET", "/hosts/{hostId}/images/history")).input(z.object({ hostId: HostId, name: ImageName })).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
     return (await ctx.gateway.command(input.hostId, "images.history", { name: input.name })) as Array<Record<string, unknown>>;
   }),
@@ -89,24 +89,24 @@ export const imagesRouter = router({
       yield { done: true as const, image: result.value as { id: string; repoTags: string[]; repoDigests: string[]; size: number } };
     }),
 
-  push: authed.input(z.object({ hostId: HostId, name: ImageName })).mutation(async ({ ctx, input }) => {
+  push: authed.meta(rest("POST", "/hosts/{hostId}/images/push")).input(z.object({ hostId: HostId, name: ImageName })).mutation(async ({ ctx, input }) => {
     const host = await hostFor(ctx, input.hostId, "operator");
     const registry = await registryAccessFor(ctx.db, ctx.secretBox, host.teamId, domainOf(input.name));
     return (await ctx.gateway.command(input.hostId, "images.push", { name: input.name, registry }, PULL_TIMEOUT_MS)) as { digest: string; size: number; tag: string };
   }),
 
-  tag: authed.input(z.object({ hostId: HostId, source: ImageName, target: ImageName })).mutation(async ({ ctx, input }) => {
+  tag: authed.meta(rest("POST", "/hosts/{hostId}/images/tag")).input(z.object({ hostId: HostId, source: ImageName, target: ImageName })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     domainOf(input.target);
     return ctx.gateway.command(input.hostId, "images.tag", { source: input.source, target: input.target });
   }),
 
-  remove: authed.input(z.object({ hostId: HostId, name: ImageName, force: z.boolean().default(false) })).mutation(async ({ ctx, input }) => {
+  remove: authed.meta(rest("POST", "/hosts/{hostId}/images/remove")).input(z.object({ hostId: HostId, name: ImageName, force: z.boolean().default(false) })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     return (await ctx.gateway.command(input.hostId, "images.remove", { name: input.name, force: input.force })) as Array<Record<string, string>>;
   }),
 
-  prune: authed.input(z.object({ hostId: HostId, all: z.boolean().default(false) })).mutation(async ({ ctx, input }) => {
+  prune: authed.meta(rest("POST", "/hosts/{hostId}/images/prune")).input(z.object({ hostId: HostId, all: z.boolean().default(false) })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     return (await ctx.gateway.command(input.hostId, "images.prune", { all: input.all })) as { ImagesDeleted: unknown[]; SpaceReclaimed: number };
   }),

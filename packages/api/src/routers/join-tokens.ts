@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { createJoinToken, getJoinToken, listJoinTokens, revokeJoinToken } from "@berth/core";
 import { AGENT_PATHS } from "@berth/protocol";
-import { requireTeamRole, router, teamsWithRole, withRole } from "../trpc.ts";
+import { requireTeamRole, router, teamsWithRole, withRole, rest } from "../trpc.ts";
 
 /**
  * The one-line install command an operator pastes on a new server. Behind a self-signed
@@ -16,7 +16,7 @@ export function installCommand(publicUrl: string, token: string, spkiPin: string
 }
 
 export const joinTokensRouter = router({
-  create: withRole("admin")
+  create: withRole("admin").meta(rest("POST", "/join-tokens"))
     .input(
       z.object({
         teamId: z.string().min(1).max(64).optional(),
@@ -41,9 +41,9 @@ export const joinTokensRouter = router({
       return { token, record, command: installCommand(ctx.publicUrl, token, ctx.spkiPin) };
     }),
 
-  list: withRole("admin").query(({ ctx }) => listJoinTokens(ctx.db, teamsWithRole(ctx, "admin"))),
+  list: withRole("admin").meta(rest("GET", "/join-tokens")).query(({ ctx }) => listJoinTokens(ctx.db, teamsWithRole(ctx, "admin"))),
 
-  revoke: withRole("admin")
+  revoke: withRole("admin").meta(rest("POST", "/join-tokens/{id}/revoke"))
     .input(z.object({ id: z.string().min(1).max(64) }))
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, (await getJoinToken(ctx.db, input.id)).teamId, "admin");

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { authed, router } from "../trpc.ts";
+import { authed, router, rest } from "../trpc.ts";
 import { HostId, hostFor } from "./host-access.ts";
 
 const NetworkRef = z.string().trim().min(1).max(256);
@@ -18,17 +18,17 @@ export interface NetworkItem {
 
 /** Networks on one host, relayed to its agent. Viewers read; operators change. */
 export const networksRouter = router({
-  list: authed.input(z.object({ hostId: HostId })).query(async ({ ctx, input }) => {
+  list: authed.meta(rest("GET", "/hosts/{hostId}/networks")).input(z.object({ hostId: HostId })).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
     return (await ctx.gateway.command(input.hostId, "networks.list", {})) as NetworkItem[];
   }),
 
-  inspect: authed.input(z.object({ hostId: HostId, id: NetworkRef })).query(async ({ ctx, input }) => {
+  inspect: authed.meta(rest("GET", "/hosts/{hostId}/networks/{id}")).input(z.object({ hostId: HostId, id: NetworkRef })).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
     return (await ctx.gateway.command(input.hostId, "networks.inspect", { id: input.id })) as NetworkItem;
   }),
 
-  create: authed
+  create: authed.meta(rest("POST", "/hosts/{hostId}/networks"))
     .input(
       z.object({
         hostId: HostId,
@@ -47,18 +47,18 @@ export const networksRouter = router({
       return (await ctx.gateway.command(hostId, "networks.create", args)) as { Id: string };
     }),
 
-  remove: authed.input(z.object({ hostId: HostId, id: NetworkRef })).mutation(async ({ ctx, input }) => {
+  remove: authed.meta(rest("DELETE", "/hosts/{hostId}/networks/{id}")).input(z.object({ hostId: HostId, id: NetworkRef })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     await ctx.gateway.command(input.hostId, "networks.remove", { id: input.id });
     return { ok: true as const };
   }),
 
-  prune: authed.input(z.object({ hostId: HostId })).mutation(async ({ ctx, input }) => {
+  prune: authed.meta(rest("POST", "/hosts/{hostId}/networks/prune")).input(z.object({ hostId: HostId })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     return (await ctx.gateway.command(input.hostId, "networks.prune", {})) as { NetworksDeleted: string[] };
   }),
 
-  connect: authed
+  connect: authed.meta(rest("POST", "/hosts/{hostId}/networks/{id}/connect"))
     .input(z.object({ hostId: HostId, id: NetworkRef, container: NetworkRef, ip: z.string().trim().max(64).optional(), aliases: z.array(z.string().max(256)).max(64).optional() }))
     .mutation(async ({ ctx, input }) => {
       await hostFor(ctx, input.hostId, "operator");
@@ -67,7 +67,7 @@ export const networksRouter = router({
       return { ok: true as const };
     }),
 
-  disconnect: authed.input(z.object({ hostId: HostId, id: NetworkRef, container: NetworkRef })).mutation(async ({ ctx, input }) => {
+  disconnect: authed.meta(rest("POST", "/hosts/{hostId}/networks/{id}/disconnect")).input(z.object({ hostId: HostId, id: NetworkRef, container: NetworkRef })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     await ctx.gateway.command(input.hostId, "networks.disconnect", { id: input.id, container: input.container });
     return { ok: true as const };

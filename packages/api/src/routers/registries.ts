@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { createRegistry, getRegistry, listRegistries, removeRegistry, updateRegistry } from "@berth/core";
-import { requireTeamRole, router, teamsWithRole, withRole } from "../trpc.ts";
+import { requireTeamRole, router, teamsWithRole, withRole, rest } from "../trpc.ts";
 
 const Id = z.object({ id: z.string().min(1).max(64) });
 const Username = z.string().trim().max(255).nullable().optional();
@@ -8,9 +8,9 @@ const Password = z.string().max(4096).nullable().optional();
 
 /** Registries a team pulls from and pushes to. Passwords go in, never out. */
 export const registriesRouter = router({
-  list: withRole("operator").query(({ ctx }) => listRegistries(ctx.db, teamsWithRole(ctx, "operator"))),
+  list: withRole("operator").meta(rest("GET", "/registries")).query(({ ctx }) => listRegistries(ctx.db, teamsWithRole(ctx, "operator"))),
 
-  create: withRole("admin")
+  create: withRole("admin").meta(rest("POST", "/registries"))
     .input(
       z.object({
         teamId: z.string().min(1).max(64).optional(),
@@ -32,7 +32,7 @@ export const registriesRouter = router({
       });
     }),
 
-  update: withRole("admin")
+  update: withRole("admin").meta(rest("PATCH", "/registries/{id}"))
     .input(Id.extend({ insecure: z.boolean().optional(), username: Username, password: Password }))
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, (await getRegistry(ctx.db, input.id)).teamId, "admin");
@@ -40,7 +40,7 @@ export const registriesRouter = router({
       return updateRegistry(ctx.db, ctx.secretBox, id, rest);
     }),
 
-  remove: withRole("admin")
+  remove: withRole("admin").meta(rest("DELETE", "/registries/{id}"))
     .input(Id)
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, (await getRegistry(ctx.db, input.id)).teamId, "admin");

@@ -1,21 +1,21 @@
 import { z } from "zod";
 import { changeMembership, listTeamMembers } from "@berth/core";
 import { TRPCError } from "@trpc/server";
-import { hasRole, requireTeamRole, router, withRole } from "../trpc.ts";
+import { hasRole, requireTeamRole, router, withRole, rest } from "../trpc.ts";
 
 const TeamId = z.string().min(1).max(64);
 const RoleSchema = z.enum(["owner", "admin", "operator", "viewer"]);
 
 /** Who is in a team, with which role. Admins manage members; only owners grant or take away ownership. */
 export const teamsRouter = router({
-  members: withRole("admin")
+  members: withRole("admin").meta(rest("GET", "/teams/{teamId}/members"))
     .input(z.object({ teamId: TeamId }))
     .query(async ({ ctx, input }) => {
       requireTeamRole(ctx, input.teamId, "admin");
       return listTeamMembers(ctx.db, input.teamId);
     }),
 
-  setRole: withRole("admin")
+  setRole: withRole("admin").meta(rest("PUT", "/teams/{teamId}/members/{userId}"))
     .input(z.object({ teamId: TeamId, userId: z.string().min(1).max(64), role: RoleSchema }))
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, input.teamId, "admin");
@@ -27,7 +27,7 @@ export const teamsRouter = router({
       return { userId: input.userId, role: input.role };
     }),
 
-  removeMember: withRole("admin")
+  removeMember: withRole("admin").meta(rest("DELETE", "/teams/{teamId}/members/{userId}"))
     .input(z.object({ teamId: TeamId, userId: z.string().min(1).max(64) }))
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, input.teamId, "admin");
