@@ -13,6 +13,7 @@ import { collectHostFacts } from "./facts/host-facts.ts";
 import { loadCredential, saveCredential } from "./state/credential-store.ts";
 import { joinControlPlane, JoinError } from "./link/join.ts";
 import { AgentLink } from "./link/agent-link.ts";
+import { agentStreams } from "./streams.ts";
 import { agentCommands } from "./commands.ts";
 import { createRuntime } from "./runtime.ts";
 import { serveAgentWorker } from "./worker-main.ts";
@@ -106,6 +107,7 @@ async function runAgent(stateDir: string, mirrors: string[], insecureRegistries:
     logger,
     collectFacts: () => collectHostFacts(stateDir),
     commands: agentCommands(runtime),
+    streams: agentStreams(runtime),
   });
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => link.stop());
   link.start();

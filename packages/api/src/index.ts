@@ -5,3 +5,4 @@ export { loadMemberships, tokenMemberships, type Context, type SessionUser, type
 export { installCommand } from "./routers/join-tokens.ts";
 export { restRouter, openApiDocument } from "./rest.ts";
 export { createOpenApiNodeHttpHandler } from "trpc-to-openapi";
+export { createStreamServer, STREAM_PATH_PREFIX } from "./streams.ts";

@@ -12,6 +12,7 @@ import {
   type AgentFrame,
   type HostFacts,
   type ServerFrame,
+  type StreamKind,
 } from "@berth/protocol";
 import { DomainError, type DomainErrorCode } from "./errors.ts";
 import { verifyHostCredential } from "./host-credentials.ts";
@@ -51,6 +52,65 @@ interface Session {
   ready: boolean;
   remoteAddr: string | null;
   pending: Map<string, { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout; onProgress?: (data: unknown) => void }>;
+  streams: Map<string, AgentStream>;
+}
+
+export interface AgentStreamHandlers {
+  /** One data frame from the agent; it used one unit of credit. */
+  data(data: unknown): void;
+  /** The stream ended: finished (no error), failed on the agent, or the host went away. */
+  end(error?: DomainError): void;
+}
+
+/**
+ * The control plane's end of one stream channel. Whoever consumes the data grants credit back
+ * (`grant`) as it passes frames on, so at most `credit` frames are ever in flight or buffered.
+ */
+export class AgentStream {
+  private ended = false;
+  constructor(
+    readonly id: string,
+    private readonly session: Session,
+    private readonly handlers: AgentStreamHandlers,
+    /** Frames the agent may still send; one past it is a protocol violation. */
+    private credit: number,
+  ) {}
+
+  grant(n = 1): void {
+    if (this.ended) return;
+    this.credit += n;
+    send(this.session.ws, { type: "stream.credit", id: this.id, n });
+  }
+
+  input(input: { data?: string; resize?: { cols: number; rows: number } }): void {
+    if (!this.ended) send(this.session.ws, { type: "stream.input", id: this.id, ...input });
+  }
+
+  close(): void {
+    if (this.ended) return;
+    send(this.session.ws, { type: "stream.close", id: this.id });
+    this.finish();
+  }
+
+  /** @internal frames from the agent */
+  deliver(data: unknown): void {
+    if (this.ended) return;
+    if (--this.credit < 0) {
+      // An agent that ignores flow control would make the control plane buffer for it.
+      send(this.session.ws, { type: "stream.close", id: this.id });
+      this.finish(new DomainError("UNAVAILABLE", "agent sent stream data beyond its credit"));
+      return;
+    }
+    this.handlers.data(data);
+  }
+
+  /** @internal */
+  finish(error?: DomainError): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.session.streams.delete(this.id);
+    this.handlers.end(error);
+  }
 }
 
 /**
@@ -145,6 +205,16 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
     });
   }
 
+  /** Opens a stream channel to a connected host; the agent may send `credit` frames before more is granted. */
+  openStream(hostId: string, kind: StreamKind, args: unknown, credit: number, handlers: AgentStreamHandlers): AgentStream {
+    const s = this.sessions.get(hostId);
+    if (!s?.ready) throw new DomainError("HOST_OFFLINE", "host is not connected");
+    const stream = new AgentStream(randomUUID(), s, handlers, credit);
+    s.streams.set(stream.id, stream);
+    send(s.ws, { type: "stream.open", id: stream.id, kind, args, credit });
+    return stream;
+  }
+
   /** Closes a host's connection, e.g. after its credential was revoked. */
   disconnect(hostId: string, code: number = CLOSE.revoked, reason = "host credential revoked"): void {
     this.dirty.delete(hostId);
@@ -160,7 +230,7 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
   private accept(ws: WebSocket, hostId: string, remoteAddr: string | null): void {
     const previous = this.sessions.get(hostId);
     if (previous) previous.ws.close(CLOSE.replaced, "replaced by a newer connection");
-    const session: Session = { hostId, ws, ready: false, remoteAddr, pending: new Map() };
+    const session: Session = { hostId, ws, ready: false, remoteAddr, pending: new Map(), streams: new Map() };
     this.sessions.set(hostId, session);
     const helloTimer = setTimeout(() => ws.close(CLOSE.helloTimeout, "no hello frame"), this.opts.helloTimeoutMs);
 
@@ -184,6 +254,7 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
         clearTimeout(p.timer);
         p.reject(new DomainError("HOST_OFFLINE", "host disconnected"));
       }
+      for (const st of [...session.streams.values()]) st.finish(new DomainError("HOST_OFFLINE", "host disconnected"));
       if (this.sessions.get(hostId) === session) this.sessions.delete(hostId);
       this.log.info({ hostId, code, reason: reason.toString() }, "agent disconnected");
     });
@@ -229,6 +300,12 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
       }
       case "progress":
         session.pending.get(frame.id)?.onProgress?.(frame.data);
+        return;
+      case "stream.data":
+        session.streams.get(frame.id)?.deliver(frame.data);
+        return;
+      case "stream.end":
+        session.streams.get(frame.id)?.finish(frame.error ? new DomainError(AGENT_CODE_MAP[frame.error.code] ?? "UNAVAILABLE", frame.error.message) : undefined);
         return;
     }
   }

@@ -39,7 +39,24 @@ export const ReplyFrame = z.object({
 /** Progress of a command still running (a pull's per-layer bytes); same id as its command. */
 export const ProgressFrame = z.object({ type: z.literal("progress"), id: RequestId, data: z.unknown() });
 
-export const AgentFrameSchema = z.discriminatedUnion("type", [HelloFrame, HeartbeatFrame, FactsFrame, ReplyFrame, ProgressFrame]);
+/*
+ * Stream channels (logs, stats, exec, events). The control plane opens one with a credit: the
+ * number of data frames the agent may send before it waits for more. The control plane grants
+ * credit as its consumer (a browser) takes frames, so a slow reader slows the source instead of
+ * growing a buffer anywhere on the way.
+ */
+const StreamId = RequestId;
+export const STREAM_KINDS = ["logs", "stats", "exec", "events"] as const;
+export type StreamKind = (typeof STREAM_KINDS)[number];
+/** One unit of credit covers one data frame; the agent keeps frames under this size. */
+export const STREAM_FRAME_BYTES = 256 * 1024;
+const StreamError = z.object({ code: z.string().max(64), message: z.string().max(4096) });
+
+export const StreamDataFrame = z.object({ type: z.literal("stream.data"), id: StreamId, data: z.unknown() });
+/** The agent's end of a stream: the source finished, or failed with the error. */
+export const StreamEndFrame = z.object({ type: z.literal("stream.end"), id: StreamId, error: StreamError.optional() });
+
+export const AgentFrameSchema = z.discriminatedUnion("type", [HelloFrame, HeartbeatFrame, FactsFrame, ReplyFrame, ProgressFrame, StreamDataFrame, StreamEndFrame]);
 export type AgentFrame = z.infer<typeof AgentFrameSchema>;
 
 export const WelcomeFrame = z.object({
@@ -56,7 +73,24 @@ export const CommandFrame = z.object({
   args: z.unknown(),
 });
 
-export const ServerFrameSchema = z.discriminatedUnion("type", [WelcomeFrame, CommandFrame]);
+export const StreamOpenFrame = z.object({
+  type: z.literal("stream.open"),
+  id: StreamId,
+  kind: z.enum(STREAM_KINDS),
+  args: z.unknown(),
+  credit: z.number().int().min(1).max(1024),
+});
+export const StreamCreditFrame = z.object({ type: z.literal("stream.credit"), id: StreamId, n: z.number().int().min(1).max(1024) });
+/** Input for an exec stream: keystrokes (UTF-8 text) or a terminal resize. */
+export const StreamInputFrame = z.object({
+  type: z.literal("stream.input"),
+  id: StreamId,
+  data: z.string().max(64 * 1024).optional(),
+  resize: z.object({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }).optional(),
+});
+export const StreamCloseFrame = z.object({ type: z.literal("stream.close"), id: StreamId });
+
+export const ServerFrameSchema = z.discriminatedUnion("type", [WelcomeFrame, CommandFrame, StreamOpenFrame, StreamCreditFrame, StreamInputFrame, StreamCloseFrame]);
 export type ServerFrame = z.infer<typeof ServerFrameSchema>;
 
 export type FrameParseResult<T> = { ok: true; frame: T } | { ok: false; reason: string };

@@ -5,3 +5,4 @@ export * from "./commands.ts";
 export * from "./containers.ts";
 export * from "./mounts.ts";
 export * from "./ports.ts";
+export * from "./streams.ts";

@@ -11,7 +11,7 @@ import { resolveBinary } from "../runtime/binaries.ts";
 import { Runc, RuntimeError } from "../runtime/runc.ts";
 import { buildSpec, resources, SpecError, type OciMount } from "../runtime/spec.ts";
 import { resolveUser, UserResolutionError } from "../runtime/users.ts";
-import { readLogs, type LogEntry, type ReadLogsOptions } from "../logs/k8s-file.ts";
+import { readLogBatches, readLogs, type LogEntry, type ReadLogsOptions } from "../logs/k8s-file.ts";
 import { LogConfigError, logRotationOf } from "../logs/rotation.ts";
 import { LogKeepers } from "../logs/log-keepers.ts";
 import { CONMON_CTL, sendConmonControl } from "../runtime/conmon.ts";
@@ -1073,6 +1073,12 @@ export class ContainerService {
   logs(ref: string, opts: Omit<ReadLogsOptions, "finished"> = {}): AsyncGenerator<LogEntry> {
     const rec = this.get(ref);
     return readLogs(this.logPath(rec.id), { ...opts, finished: () => !this.isRunning(this.store.get(rec.id) ?? rec) });
+  }
+
+  /** The same lines in batches, each line with its cursor (for the control plane's log streams). */
+  logBatches(ref: string, opts: Omit<ReadLogsOptions, "finished"> = {}): AsyncGenerator<LogEntry[]> {
+    const rec = this.get(ref);
+    return readLogBatches(this.logPath(rec.id), { ...opts, finished: () => !this.isRunning(this.store.get(rec.id) ?? rec) });
   }
 
   /** `docker top`: the container's processes. */

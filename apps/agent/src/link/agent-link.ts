@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import type { LinkCredential } from "../state/credential-store.ts";
 import { Backoff } from "./backoff.ts";
 import { pinnedConnection } from "./pinned-tls.ts";
+import { LinkStream, type StreamHandler } from "./stream-channel.ts";
 
 /** Close codes from the control plane that mean "stop trying" (see core's CLOSE). */
 const CLOSE_REVOKED = 4401;
@@ -36,6 +37,8 @@ export interface AgentLinkOptions {
   /** How often facts are re-read and sent when they changed. */
   factsIntervalMs?: number;
   commands?: Record<string, CommandHandler>;
+  /** Stream sources by kind (logs, stats, exec, events). */
+  streams?: Partial<Record<string, StreamHandler>>;
   backoff?: Backoff;
 }
 
@@ -50,6 +53,8 @@ export class AgentLink {
   private factsTimer: NodeJS.Timeout | null = null;
   private retry: NodeJS.Timeout | null = null;
   private lastFactsJson = "";
+  /** Open streams of the current connection; they end with it. */
+  private readonly streams = new Map<string, LinkStream>();
   private stopped = false;
   private readonly backoff: Backoff;
   private resolveDone!: (reason: "stopped" | "refused") => void;
@@ -130,11 +135,21 @@ export class AgentLink {
         this.log.info({ hostId: frame.hostId, url: this.opts.credential.url }, "linked to control plane");
       } else if (frame.type === "command") {
         void this.runCommand(frame.id, frame.command, frame.args);
+      } else if (frame.type === "stream.open") {
+        void this.runStream(frame.id, frame.kind, frame.args, frame.credit);
+      } else if (frame.type === "stream.credit") {
+        this.streams.get(frame.id)?.grant(frame.n);
+      } else if (frame.type === "stream.input") {
+        this.streams.get(frame.id)?.input({ ...(frame.data !== undefined ? { data: frame.data } : {}), ...(frame.resize ? { resize: frame.resize } : {}) });
+      } else if (frame.type === "stream.close") {
+        this.streams.get(frame.id)?.close();
       }
     });
     ws.on("error", (err) => this.log.warn({ err: err.message }, "link error"));
     ws.on("close", (code, reason) => {
       this.stopHeartbeat();
+      for (const s of this.streams.values()) s.close();
+      this.streams.clear();
       if (this.ws === ws) this.ws = null;
       if (code === CLOSE_REVOKED) {
         this.log.error({ reason: reason.toString() }, "control plane revoked this host");
@@ -173,6 +188,29 @@ export class AgentLink {
       }
     } catch (err) {
       this.log.warn({ err }, "could not refresh host facts");
+    }
+  }
+
+  /** Runs a stream source until it finishes, fails, or the control plane closes the stream. */
+  private async runStream(id: string, kind: string, args: unknown, credit: number): Promise<void> {
+    const handler = this.opts.streams?.[kind];
+    if (!handler) {
+      this.send({ type: "stream.end", id, error: { code: "UNKNOWN_COMMAND", message: `unknown stream ${kind}` } });
+      return;
+    }
+    const ws = this.ws;
+    const stream = new LinkStream(credit, (data) => {
+      if (this.ws === ws) this.send({ type: "stream.data", id, data });
+    });
+    this.streams.set(id, stream);
+    try {
+      await handler(args, stream);
+      if (!stream.signal.aborted) this.send({ type: "stream.end", id });
+    } catch (e) {
+      if (!stream.signal.aborted) this.send({ type: "stream.end", id, error: { code: errorCode(e), message: (e instanceof Error ? e.message : String(e)).slice(0, 4000) } });
+    } finally {
+      stream.close();
+      if (this.streams.get(id) === stream) this.streams.delete(id);
     }
   }
 

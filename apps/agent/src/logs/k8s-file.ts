@@ -1,6 +1,6 @@
-import { createReadStream, existsSync, statSync } from "node:fs";
+import { createReadStream, existsSync, statSync, watch, type FSWatcher } from "node:fs";
+import { basename, dirname } from "node:path";
 import { open, type FileHandle } from "node:fs/promises";
-import { setTimeout as sleep } from "node:timers/promises";
 import { StringDecoder } from "node:string_decoder";
 
 /*
@@ -16,6 +16,8 @@ export interface LogEntry {
   stream: "stdout" | "stderr";
   /** The line's bytes, with its trailing newline (none on a final line without one). */
   line: string;
+  /** Where the line is in the log (see "Cursors" below); resume after it with `after`. */
+  cursor: string;
 }
 
 export interface ReadLogsOptions {
@@ -27,6 +29,8 @@ export interface ReadLogsOptions {
   since?: number;
   until?: number;
   follow?: boolean;
+  /** Only lines after this cursor (a reader resuming where it stopped). */
+  after?: string;
   /** Follow ends once this returns true and the file has no more data (the container stopped). */
   finished?: () => boolean;
   signal?: AbortSignal;
@@ -43,6 +47,18 @@ export function logTimeSeconds(time: string): number {
 class LineAssembler {
   private partial = new Map<string, string>();
   private lastTime = "";
+  /** The cursor clock: the time of the last whole line, as ns text, and how many lines had it. */
+  private cursorTime = "";
+  private cursorNs = "";
+  private cursorN = -1;
+  private cursorFor(time: string): string {
+    if (time !== this.cursorTime) {
+      this.cursorTime = time;
+      this.cursorNs = logTimeNanos(time).toString();
+      this.cursorN = -1;
+    }
+    return `${this.cursorNs}-${++this.cursorN}`;
+  }
   push(record: string): LogEntry | null {
     const a = record.indexOf(" ");
     const b = record.indexOf(" ", a + 1);
@@ -60,11 +76,11 @@ class LineAssembler {
       return null;
     }
     this.partial.delete(stream);
-    return { time, stream, line: `${soFar}\n` };
+    return { time, stream, line: `${soFar}\n`, cursor: this.cursorFor(time) };
   }
   /** Lines the writer never finished (the container's last output had no newline). */
   flush(): LogEntry[] {
-    const out = [...this.partial].map(([stream, line]) => ({ time: this.lastTime, stream: stream as LogEntry["stream"], line }));
+    const out = [...this.partial].map(([stream, line]) => ({ time: this.lastTime, stream: stream as LogEntry["stream"], line, cursor: this.cursorFor(this.lastTime) }));
     this.partial.clear();
     return out;
   }
@@ -146,7 +162,20 @@ function inodeOf(path: string): number {
 
 /** The container's log lines, oldest first, filtered as Docker's `logs` does. */
 export async function* readLogs(path: string, opts: ReadLogsOptions = {}): AsyncGenerator<LogEntry> {
+  for await (const batch of readLogBatches(path, opts)) yield* batch;
+}
+
+/** Lines per batch from history; a follow batch is whatever one read of the file gave. */
+const HISTORY_BATCH = 1000;
+
+/**
+ * readLogs in batches, for streams that send many lines per frame. Every line carries its
+ * cursor, so a reader that resumes with `after` gets exactly the lines it has not seen.
+ */
+export async function* readLogBatches(path: string, opts: ReadLogsOptions = {}): AsyncGenerator<LogEntry[]> {
+  const after = opts.after !== undefined ? parseLogCursor(opts.after) : null;
   const want = (e: LogEntry) => {
+    if (after && !cursorAfter(e.cursor, after)) return false;
     if (e.stream === "stdout" ? opts.stdout === false : opts.stderr === false) return false;
     if (opts.since === undefined && opts.until === undefined) return true;
     const t = logTimeSeconds(e.time);
@@ -157,14 +186,25 @@ export async function* readLogs(path: string, opts: ReadLogsOptions = {}): Async
   const assembler = new LineAssembler();
   const tail = opts.tail !== undefined && opts.tail >= 0 ? opts.tail : undefined;
   const ring: LogEntry[] = [];
+  const emit = (records: string[]): LogEntry[] => {
+    const out: LogEntry[] = [];
+    for (const rec of records) {
+      const e = assembler.push(rec);
+      if (e && want(e)) out.push(e);
+    }
+    return out;
+  };
   // The live file is opened first, so a rotation while the older files are read is noticed.
   let live = await openLog(path);
+  const changes = opts.follow ? new FileChanges(path) : null;
   try {
     const end = live ? (await live.fh.stat()).size : 0;
     const history = async function* () {
       for (const file of logFiles(path)) {
         if (file === path) continue;
         if (live && inodeOf(file) === live.ino) continue;
+        // A resumed reader skips whole files that end before its cursor.
+        if (after && tail === undefined && (await lastRecordBefore(file, after.ns))) continue;
         yield* recordsOf(file);
       }
       if (live) while (live.offset < end) {
@@ -173,77 +213,183 @@ export async function* readLogs(path: string, opts: ReadLogsOptions = {}): Async
         yield* recs;
       }
     };
+    let batch: LogEntry[] = [];
     for await (const rec of history()) {
       const e = assembler.push(rec);
       if (!e || !want(e)) continue;
-      if (tail === undefined) yield e;
-      else if (tail > 0) {
+      if (tail === undefined) {
+        batch.push(e);
+        if (batch.length >= HISTORY_BATCH) {
+          yield batch;
+          batch = [];
+        }
+      } else if (tail > 0) {
         ring.push(e);
         if (ring.length > tail) ring.shift();
       }
     }
-    yield* ring;
+    if (batch.length) yield batch;
+    for (let i = 0; i < ring.length; i += HISTORY_BATCH) yield ring.slice(i, i + HISTORY_BATCH);
     if (!opts.follow) {
-      for (const e of assembler.flush()) if (want(e)) yield e;
+      const rest = assembler.flush().filter(want);
+      if (rest.length) yield rest;
       return;
     }
 
     // Follow: read what is appended; when conmon starts a new file, finish the old one (and any
     // file rotated after it) before reading the new one, so nothing is skipped or repeated.
-    const emit = function* (records: string[]) {
-      for (const rec of records) {
-        const e = assembler.push(rec);
-        if (e && want(e)) yield e;
-      }
-    };
     for (;;) {
       if (opts.signal?.aborted) return;
       if (!live) live = await openLog(path);
       if (live) {
         const recs = await readRecords(live);
         if (recs.length) {
-          yield* emit(recs);
+          const out = emit(recs);
+          if (out.length) yield out;
           continue;
         }
         const ino = inodeOf(path);
         if (ino !== 0 && ino !== live.ino) {
-          yield* emit(await readRecords(live));
-          if (live.rest) yield* emit([live.rest]);
+          const out = emit(await readRecords(live));
+          if (live.rest) out.push(...emit([live.rest]));
           await live.fh.close();
-          for (const file of rotatedAfter(path, live.ino)) for await (const rec of recordsOf(file)) yield* emit([rec]);
+          for (const file of rotatedAfter(path, live.ino)) for await (const rec of recordsOf(file)) out.push(...emit([rec]));
+          if (out.length) yield out;
           live = await openLog(path);
           continue;
         }
       }
       if (opts.finished?.()) {
+        const out: LogEntry[] = [];
         if (live) {
           // Everything left in the open file (a reader far behind has more than one read's worth),
           // then what was rotated after it: at exit the keeper may rotate or drop the live name,
           // so the path can be gone or newer than the open file.
-          for (let recs = await readRecords(live); recs.length; recs = await readRecords(live)) yield* emit(recs);
+          for (let recs = await readRecords(live); recs.length; recs = await readRecords(live)) out.push(...emit(recs));
           const now = inodeOf(path);
           if (now !== live.ino) {
-            if (live.rest) yield* emit([live.rest]);
+            if (live.rest) out.push(...emit([live.rest]));
             live.rest = "";
             // A file no longer kept at all (dropped beyond max-file) came before every kept one.
             const kept = logFiles(path).filter((f) => f !== path);
             const at = kept.findIndex((f) => inodeOf(f) === live!.ino);
             const rotated = at < 0 ? kept : kept.slice(at + 1);
-            for (const file of rotated) for await (const rec of recordsOf(file)) yield* emit([rec]);
+            for (const file of rotated) for await (const rec of recordsOf(file)) out.push(...emit([rec]));
             // The live name, unless it is one of those files under a second name (a rotation half done).
-            if (now !== 0 && !rotated.some((f) => inodeOf(f) === now)) for await (const rec of recordsOf(path)) yield* emit([rec]);
+            if (now !== 0 && !rotated.some((f) => inodeOf(f) === now)) for await (const rec of recordsOf(path)) out.push(...emit([rec]));
           }
         }
-        for (const e of assembler.flush()) if (want(e)) yield e;
+        out.push(...assembler.flush().filter(want));
+        if (out.length) yield out;
         return;
       }
-      try {
-        await sleep(100, undefined, opts.signal ? { signal: opts.signal } : {});
-      } catch {
-        return;
-      }
+      if (!(await changes!.wait(100, opts.signal))) return;
     }
   } finally {
+    changes?.close();
     await live?.fh.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Wakes a follower when conmon writes to the log's directory, so a line reaches the reader in
+ * about a millisecond rather than at the next poll; the poll stays as the fallback.
+ */
+class FileChanges {
+  private changed = false;
+  private wake: (() => void) | null = null;
+  private readonly watcher: FSWatcher | null;
+
+  constructor(path: string) {
+    const name = basename(path);
+    let w: FSWatcher | null = null;
+    try {
+      w = watch(dirname(path), (_event, file) => {
+        if (file !== null && !file.startsWith(name)) return;
+        this.changed = true;
+        this.wake?.();
+      });
+      w.on("error", () => undefined);
+    } catch {
+      w = null; // no inotify: polling alone
+    }
+    this.watcher = w;
+  }
+
+  /** Resolves true after a change or `ms`, false once `signal` aborts. */
+  async wait(ms: number, signal?: AbortSignal): Promise<boolean> {
+    if (signal?.aborted) return false;
+    if (!this.changed) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", done);
+          this.wake = null;
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        signal?.addEventListener("abort", done, { once: true });
+        this.wake = done;
+      });
+    }
+    this.changed = false;
+    return !signal?.aborted;
+  }
+
+  close(): void {
+    this.watcher?.close();
+  }
+}
+
+/*
+ * Cursors. conmon stamps every record with a nanosecond wall-clock time, and the lines of one
+ * read share it; a line's cursor is that time plus its index among the lines stamped alike:
+ * `<unix ns>-<n>`, ordered like Redis stream ids. It needs no state beside the log itself, so it
+ * survives agent restarts and rotation. (A wall clock stepped backwards would break the order.)
+ */
+export interface LogCursor {
+  ns: bigint;
+  n: number;
+}
+
+export class LogCursorError extends Error {}
+
+export function parseLogCursor(text: string): LogCursor {
+  const m = /^(\d{1,25})-(\d{1,9})$/.exec(text);
+  if (!m) throw new LogCursorError(`invalid log cursor '${text.slice(0, 64)}': expected <unix-ns>-<n>`);
+  return { ns: BigInt(m[1]!), n: Number(m[2]) };
+}
+
+function cursorAfter(cursor: string, after: LogCursor): boolean {
+  const c = parseLogCursor(cursor);
+  return c.ns > after.ns || (c.ns === after.ns && c.n > after.n);
+}
+
+/** Nanoseconds since the epoch of a conmon timestamp, exactly. */
+export function logTimeNanos(time: string): bigint {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(.*)$/.exec(time);
+  if (!m) return 0n;
+  const ms = Date.parse(`${m[1]}${m[3]}`);
+  if (Number.isNaN(ms)) return 0n;
+  return BigInt(ms) * 1_000_000n + BigInt(((m[2] ?? "") + "000000000").slice(0, 9));
+}
+
+/** True when a rotated file's last record is stamped before `ns` (it holds nothing after a cursor at ns). */
+async function lastRecordBefore(file: string, ns: bigint): Promise<boolean> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(file, "r");
+    const size = (await fh.stat()).size;
+    const len = Math.min(size, 64 * 1024);
+    const buf = Buffer.alloc(len);
+    await fh.read(buf, 0, len, size - len);
+    const lines = buf.toString("utf8").split("\n").filter(Boolean);
+    const last = lines[lines.length - 1];
+    if (!last) return false;
+    return logTimeNanos(last.slice(0, last.indexOf(" "))) < ns;
+  } catch {
+    return false;
+  } finally {
+    await fh?.close().catch(() => undefined);
   }
 }

@@ -7,7 +7,7 @@ import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { toNodeHandler, fromNodeHeaders } from "better-auth/node";
 import { createDb, type Db } from "@berth/db";
 import { AgentGateway, authenticateApiToken, createLogger, ensureDefaultTeam, isDomainError, SecretBox, type AuditChannel } from "@berth/core";
-import { appRouter, createAuth, createOpenApiNodeHttpHandler, loadMemberships, openApiDocument, restRouter, tokenMemberships, type Auth, type Context } from "@berth/api";
+import { appRouter, createAuth, createStreamServer, STREAM_PATH_PREFIX, createOpenApiNodeHttpHandler, loadMemberships, openApiDocument, restRouter, tokenMemberships, type Auth, type Context } from "@berth/api";
 import { AGENT_PATHS } from "@berth/protocol";
 import type { Env } from "./env.ts";
 import { agentJoinRoute } from "./routes/agent-join.ts";
@@ -117,6 +117,13 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   });
   let openApiJson: string | null = null;
 
+  // Live logs, stats, terminals and events for the dashboard and scripts (WebSocket upgrades).
+  const streams = createStreamServer({
+    contextFor: (req) => contextFor(req, channelOf(req) === "cli" ? "cli" : req.headers.authorization ? "rest" : "ui"),
+    allowedOrigins: [new URL(env.PUBLIC_URL).origin],
+    logger: log.child({ part: "streams" }),
+  });
+
   async function openApiRoute(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const caller = await callerOf(req);
     if (!caller.user && !caller.token) return sendJson(res, 401, { message: caller.authError ?? "sign in or send an API token" });
@@ -157,6 +164,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   server.on("upgrade", (req, socket, head) => {
     const path = (req.url ?? "/").split("?")[0];
     if (path === AGENT_PATHS.link) return gateway.handleUpgrade(req, socket, head);
+    if (path?.startsWith(STREAM_PATH_PREFIX)) return streams.handleUpgrade(req, socket, head);
     if (next?.upgrade) return void next.upgrade(req, socket, head);
     socket.destroy();
   });
@@ -179,6 +187,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       });
     },
     async close() {
+      streams.close();
       await gateway.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

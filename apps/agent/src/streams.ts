@@ -1,0 +1,139 @@
+// The agent's stream sources for the control plane: logs, stats, exec and events, each checked
+// with its schema from @berth/protocol and fed through a credit-limited channel (link/stream-channel.ts).
+import { lstatSync } from "node:fs";
+import { join } from "node:path";
+import { StringDecoder } from "node:string_decoder";
+import { LOG_STREAM_MAX_LINE, STREAM_FRAME_BYTES, StreamArgs, type LogStreamLine, type StreamKind } from "@berth/protocol";
+import { ZodError } from "zod";
+import type { StreamChannel, StreamHandler } from "./link/stream-channel.ts";
+import type { AgentEvent } from "./containers/events.ts";
+import type { AgentRuntime } from "./runtime.ts";
+
+/** Text per log frame; JSON escaping can grow it a few times and a frame stays well under the link's limit. */
+const LOG_FRAME_CHARS = STREAM_FRAME_BYTES / 2;
+const LOG_FRAME_LINES = 4000;
+
+class StreamArgsError extends Error {
+  readonly code = "INVALID";
+}
+
+function parse<K extends StreamKind>(kind: K, raw: unknown) {
+  try {
+    return StreamArgs[kind].parse(raw) as ReturnType<(typeof StreamArgs)[K]["parse"]>;
+  } catch (e) {
+    if (e instanceof ZodError) throw new StreamArgsError(`invalid ${kind} stream arguments: ${e.issues.map((i) => `${i.path.join(".") || "args"}: ${i.message}`).join("; ")}`);
+    throw e;
+  }
+}
+
+/** Log lines in frames of many lines; a frame waits for credit, and meanwhile the file is not read. */
+async function logs(rt: AgentRuntime, raw: unknown, ch: StreamChannel): Promise<void> {
+  const a = parse("logs", raw);
+  const batches = rt.containers.logBatches(a.id, {
+    stdout: a.stdout,
+    stderr: a.stderr,
+    follow: a.follow,
+    signal: ch.signal,
+    ...(a.after !== undefined ? { after: a.after } : a.tail !== undefined ? { tail: a.tail } : {}),
+    ...(a.since !== undefined ? { since: a.since } : {}),
+  });
+  let lines: LogStreamLine[] = [];
+  let chars = 0;
+  const flush = async () => {
+    if (lines.length === 0) return true;
+    const sent = await ch.send({ lines });
+    lines = [];
+    chars = 0;
+    return sent;
+  };
+  for await (const batch of batches) {
+    for (const e of batch) {
+      const text = e.line.length > LOG_STREAM_MAX_LINE ? `${e.line.slice(0, LOG_STREAM_MAX_LINE)}… [${e.line.length - LOG_STREAM_MAX_LINE} more characters not shown]\n` : e.line;
+      lines.push([e.cursor, e.stream === "stdout" ? "o" : "e", e.time, text]);
+      chars += text.length + e.time.length + e.cursor.length + 16;
+      if ((chars >= LOG_FRAME_CHARS || lines.length >= LOG_FRAME_LINES) && !(await flush())) return;
+    }
+    if (!(await flush())) return;
+  }
+}
+
+/** One Docker-shaped sample a second; a sample that finds no credit is replaced by the next (stats are a gauge). */
+async function stats(rt: AgentRuntime, raw: unknown, ch: StreamChannel): Promise<void> {
+  const a = parse("stats", raw);
+  for await (const s of rt.containers.statsStream(a.id, { signal: ch.signal })) if (!(await ch.send(s))) return;
+}
+
+/**
+ * A terminal in a running container: exec with a TTY, keystrokes in, output out (as text;
+ * xterm takes UTF-8). A command whose program is not in the container falls back to /bin/sh.
+ */
+async function exec(rt: AgentRuntime, raw: unknown, ch: StreamChannel): Promise<void> {
+  const a = parse("exec", raw);
+  const rec = rt.containers.get(a.id);
+  let cmd = a.cmd;
+  if (cmd.length === 1 && cmd[0]!.startsWith("/") && !existsIn(rt.containers.rootfs(rec.id), cmd[0]!)) cmd = ["/bin/sh"];
+  const { Id } = rt.execs.create(rec.id, { Cmd: cmd, Tty: a.tty, AttachStdin: true, AttachStdout: true, AttachStderr: true, Env: ["TERM=xterm-256color"] });
+  const session = await rt.execs.start(Id);
+  session.resize(a.rows, a.cols);
+  ch.onInput((input) => {
+    if (input.data !== undefined) session.stdin?.write(input.data);
+    if (input.resize) session.resize(input.resize.rows, input.resize.cols);
+  });
+  ch.signal.addEventListener("abort", () => session.kill(), { once: true });
+  if (cmd !== a.cmd) await ch.send({ o: `${a.cmd[0]} is not in this container; using /bin/sh\r\n` });
+  const pump = async (stream: NodeJS.ReadableStream | null) => {
+    if (!stream) return;
+    const decoder = new StringDecoder("utf8");
+    for await (const chunk of stream) {
+      const text = decoder.write(chunk as Buffer);
+      // The source is paused while the frame waits for credit: the process blocks on its tty.
+      if (text && !(await ch.send({ o: text }))) return;
+    }
+  };
+  await Promise.all([pump(session.stdout), pump(session.stderr)]);
+  const code = await session.exit.catch(() => 126);
+  await ch.send({ exit: code });
+}
+
+function existsIn(rootfs: string, path: string): boolean {
+  try {
+    lstatSync(join(rootfs, path));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The host's events as they happen, each frame a batch of whatever arrived while the last one waited. */
+async function events(rt: AgentRuntime, raw: unknown, ch: StreamChannel): Promise<void> {
+  parse("events", raw);
+  let queue: AgentEvent[] = [];
+  let wake: (() => void) | null = null;
+  const unsubscribe = rt.events.subscribe((e) => {
+    // Events are few; a reader that stops taking them still must not hold the agent's memory.
+    if (queue.length < 10_000) queue.push(e);
+    wake?.();
+  });
+  ch.signal.addEventListener("abort", () => wake?.(), { once: true });
+  try {
+    while (!ch.signal.aborted) {
+      if (queue.length === 0) await new Promise<void>((r) => (wake = r));
+      wake = null;
+      if (queue.length === 0) continue;
+      const batch = queue;
+      queue = [];
+      if (!(await ch.send({ events: batch }))) return;
+    }
+  } finally {
+    unsubscribe();
+  }
+}
+
+export function agentStreams(rt: AgentRuntime): Record<StreamKind, StreamHandler> {
+  return {
+    logs: (a, ch) => logs(rt, a, ch),
+    stats: (a, ch) => stats(rt, a, ch),
+    exec: (a, ch) => exec(rt, a, ch),
+    events: (a, ch) => events(rt, a, ch),
+  };
+}

@@ -1,0 +1,191 @@
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, type RawData, type WebSocket } from "ws";
+import { z } from "zod";
+import { DomainError, isDomainError, recordAudit, type AgentStream, type DomainErrorCode, type Logger } from "@berth/core";
+import { STREAM_KINDS, StreamArgs, type StreamKind } from "@berth/protocol";
+import { actorOf, type Context } from "./context.ts";
+import { HostId, hostFor } from "./routers/host-access.ts";
+
+/*
+ * Live streams for browsers and scripts: one WebSocket per stream at /api/streams/<kind>, with
+ * the stream's arguments in the query string (logs, stats, exec, events). It is the agent
+ * stream (AgentGateway.openStream) passed through with end-to-end flow control: the client
+ * acknowledges each data message ({"t":"ack","n":1}) and every acknowledgement is granted to the
+ * agent as credit, so at most `window` messages are ever in flight, whatever the client's speed.
+ *
+ * Server → client: {"t":"data","d":…} and a last {"t":"end","error"?:{code,message}}.
+ * Client → server: {"t":"ack","n":k}; for exec also {"t":"input","data":"…"} and
+ * {"t":"resize","cols":c,"rows":r}.
+ */
+
+export const STREAM_PATH_PREFIX = "/api/streams/";
+
+const Window = z.coerce.number().int().min(1).max(64);
+const Bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+const Num = z.coerce.number();
+
+/** Query strings carry text: each kind's arguments with their numbers and booleans read back. */
+const QUERY: Record<StreamKind, z.ZodType<Record<string, unknown>>> = {
+  logs: z.object({ id: z.string(), tail: Num.optional(), since: Num.optional(), after: z.string().optional(), stdout: Bool.optional(), stderr: Bool.optional(), follow: Bool.optional() }),
+  stats: z.object({ id: z.string() }),
+  exec: z.object({ id: z.string(), cmd: z.string().max(4096).optional(), cols: Num.optional(), rows: Num.optional() }),
+  events: z.object({}),
+};
+
+const ClientMessage = z.discriminatedUnion("t", [
+  z.object({ t: z.literal("ack"), n: z.number().int().min(1).max(1024) }),
+  z.object({ t: z.literal("input"), data: z.string().max(64 * 1024) }),
+  z.object({ t: z.literal("resize"), cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }),
+]);
+
+const HTTP_STATUS: Record<DomainErrorCode, number> = {
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  INVALID: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  HOST_OFFLINE: 412,
+  TIMEOUT: 504,
+  UNAVAILABLE: 503,
+  UPSTREAM: 502,
+};
+
+export interface StreamServerOptions {
+  /** Builds the caller's context from the upgrade request (session cookie or bearer token). */
+  contextFor(req: IncomingMessage): Promise<Context>;
+  /** Origins allowed to open a stream with a session cookie (the dashboard's own). */
+  allowedOrigins: string[];
+  logger: Logger;
+  /** Ping interval, so proxies keep idle streams open and dead peers are noticed. */
+  pingMs?: number;
+}
+
+interface OpenRequest {
+  kind: StreamKind;
+  hostId: string;
+  args: Record<string, unknown>;
+  window: number;
+}
+
+function parseRequest(req: IncomingMessage): OpenRequest {
+  const url = new URL(req.url ?? "/", "http://x");
+  const kind = url.pathname.slice(STREAM_PATH_PREFIX.length);
+  if (!(STREAM_KINDS as readonly string[]).includes(kind)) throw new DomainError("NOT_FOUND", `no stream '${kind.slice(0, 32)}': one of ${STREAM_KINDS.join(", ")}`);
+  const k = kind as StreamKind;
+  const q = Object.fromEntries(url.searchParams);
+  const { hostId, window, ...rest } = q;
+  const host = HostId.safeParse(hostId);
+  if (!host.success) throw new DomainError("INVALID", "hostId is required");
+  const w = Window.safeParse(window ?? "8");
+  if (!w.success) throw new DomainError("INVALID", "window is a number of messages from 1 to 64");
+  const text = QUERY[k].safeParse(rest);
+  const args = text.success ? (k === "exec" ? execArgs(text.data) : text.data) : null;
+  const parsed = args ? StreamArgs[k].safeParse(args) : null;
+  if (!text.success || !parsed?.success) {
+    const issue = (text.success ? parsed!.error! : text.error).issues[0];
+    throw new DomainError("INVALID", `invalid ${k} stream: ${issue?.path.join(".") || "query"}: ${issue?.message ?? "invalid"}`);
+  }
+  return { kind: k, hostId: host.data, args: parsed.data as Record<string, unknown>, window: w.data };
+}
+
+/** `cmd` in the query is the shell to run, e.g. /bin/bash; the agent falls back to /bin/sh. */
+function execArgs(q: Record<string, unknown>): Record<string, unknown> {
+  const { cmd, ...rest } = q;
+  return { ...rest, cmd: [typeof cmd === "string" && cmd ? cmd : "/bin/sh"] };
+}
+
+export function createStreamServer(opts: StreamServerOptions) {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 128 * 1024 });
+  const pingMs = opts.pingMs ?? 30_000;
+  const log = opts.logger;
+
+  async function authorize(req: IncomingMessage): Promise<{ ctx: Context; open: OpenRequest }> {
+    const open = parseRequest(req);
+    const ctx = await opts.contextFor(req);
+    if (!ctx.user && !ctx.token) throw new DomainError("UNAUTHENTICATED", ctx.authError ?? "sign in or send an API token");
+    // A browser sends its cookie to any site's WebSocket: only the dashboard's own pages may use it.
+    if (ctx.user && !ctx.token && !opts.allowedOrigins.includes(req.headers.origin ?? "")) throw new DomainError("FORBIDDEN", "streams with a session cookie are open to the dashboard's own origin only");
+    // Viewers watch; a terminal changes things, so it needs an operator.
+    await hostFor(ctx, open.hostId, open.kind === "exec" ? "operator" : "viewer");
+    return { ctx, open };
+  }
+
+  function relay(ws: WebSocket, ctx: Context, open: OpenRequest): void {
+    let inFlight = 0;
+    let stream: AgentStream;
+    const end = (error?: DomainError) => {
+      if (ws.readyState === ws.OPEN) {
+        ws.send(JSON.stringify({ t: "end", ...(error ? { error: { code: error.code, message: error.message } } : {}) }));
+        ws.close(1000);
+      }
+    };
+    try {
+      stream = ctx.gateway.openStream(open.hostId, open.kind, open.args, open.window, {
+        data(d) {
+          inFlight++;
+          ws.send(JSON.stringify({ t: "data", d }));
+        },
+        end,
+      });
+    } catch (e) {
+      end(isDomainError(e) ? e : new DomainError("UNAVAILABLE", "could not open the stream"));
+      return;
+    }
+    const ping = setInterval(() => ws.ping(), pingMs);
+    ws.on("message", (raw: RawData, isBinary: boolean) => {
+      const msg = isBinary ? null : ClientMessage.safeParse(safeJson(raw.toString()));
+      if (!msg?.success) return void ws.close(1008, "invalid message");
+      const m = msg.data;
+      if (m.t === "ack") {
+        // Credit only for what the client has received: acks cannot widen the window.
+        const n = Math.min(m.n, inFlight);
+        inFlight -= n;
+        if (n > 0) stream.grant(n);
+      } else if (open.kind !== "exec") ws.close(1008, "this stream takes no input");
+      else if (m.t === "input") stream.input({ data: m.data });
+      else stream.input({ resize: { cols: m.cols, rows: m.rows } });
+    });
+    ws.on("close", () => {
+      clearInterval(ping);
+      stream.close();
+    });
+    ws.on("error", () => undefined);
+  }
+
+  return {
+    /** Handles an upgrade under /api/streams/. Never throws; refusals are plain HTTP answers. */
+    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+      socket.on("error", () => undefined);
+      authorize(req)
+        .then(({ ctx, open }) => {
+          if (open.kind === "exec") {
+            void recordAudit(ctx.db, { ...actorOf(ctx), action: "containers.exec", target: `${open.hostId}/${String(open.args.id)}`, result: "ok", detail: { cmd: open.args.cmd as string[] }, sourceIp: ctx.sourceIp, channel: ctx.channel }).catch((err: unknown) => log.error({ err }, "audit write failed"));
+          }
+          wss.handleUpgrade(req, socket, head, (ws) => relay(ws, ctx, open));
+        })
+        .catch((e: unknown) => {
+          const err = isDomainError(e) ? e : new DomainError("UNAVAILABLE", "stream unavailable");
+          if (!isDomainError(e)) log.error({ err: e }, "stream upgrade failed");
+          refuse(socket, HTTP_STATUS[err.code], err.message);
+        });
+    },
+    close(): void {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+    },
+  };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+function refuse(socket: Duplex, status: number, message: string): void {
+  const body = JSON.stringify({ message });
+  socket.end(`HTTP/1.1 ${status} ${status < 500 ? "Refused" : "Unavailable"}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}

@@ -1,0 +1,1 @@
+export { StreamClient, StreamError, type StreamClientOptions } from "./stream-client.ts";

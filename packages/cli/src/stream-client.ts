@@ -1,0 +1,150 @@
+import { WebSocket } from "ws";
+import type { StreamKind } from "@berth/protocol";
+
+/*
+ * A client for the control plane's live streams (/api/streams/<kind>, see @berth/api streams.ts).
+ * Messages are taken with an async iterator, and each one is acknowledged only when the
+ * consumer asks for the next: the consumer's own pace is the flow control.
+ */
+
+export interface StreamClientOptions {
+  /** The control plane's base URL (http or https). */
+  url: string;
+  kind: StreamKind;
+  hostId: string;
+  /** The stream's arguments, as query parameters. */
+  params?: Record<string, string | number | boolean | undefined>;
+  /** Authorization (Bearer token) or cookie, plus Origin for a cookie. */
+  headers?: Record<string, string>;
+  /** Messages the server may send ahead of the consumer. */
+  window?: number;
+  /** Accept a self-signed control plane (tests, a lab); pin its certificate in production. */
+  rejectUnauthorized?: boolean;
+}
+
+export class StreamError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class StreamClient<T = unknown> implements AsyncIterable<T> {
+  private readonly ws: WebSocket;
+  private readonly queue: T[] = [];
+  private waiting: { resolve(r: IteratorResult<T>): void; reject(e: Error): void } | null = null;
+  private done = false;
+  private failure: Error | null = null;
+  private owed = 0;
+  readonly opened: Promise<void>;
+
+  constructor(o: StreamClientOptions) {
+    const u = new URL(`/api/streams/${o.kind}`, o.url);
+    u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+    u.searchParams.set("hostId", o.hostId);
+    if (o.window) u.searchParams.set("window", String(o.window));
+    for (const [k, v] of Object.entries(o.params ?? {})) if (v !== undefined) u.searchParams.set(k, String(v));
+    this.ws = new WebSocket(u, { headers: o.headers ?? {}, ...(o.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) });
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once("open", () => resolve());
+      this.ws.once("unexpected-response", (_req, res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c.toString()));
+        res.on("end", () => {
+          let message = body;
+          try {
+            message = (JSON.parse(body) as { message?: string }).message ?? body;
+          } catch {
+            /* plain text */
+          }
+          const err = new StreamError(String(res.statusCode), message || `HTTP ${res.statusCode}`);
+          this.fail(err);
+          reject(err);
+        });
+      });
+      this.ws.once("error", (e) => {
+        this.fail(e);
+        reject(e);
+      });
+    });
+    this.opened.catch(() => undefined);
+    this.ws.on("message", (raw) => {
+      const msg = JSON.parse(raw.toString()) as { t: "data"; d: T } | { t: "end"; error?: { code: string; message: string } };
+      if (msg.t === "data") this.push(msg.d);
+      else if (msg.error) this.fail(new StreamError(msg.error.code, msg.error.message));
+      else this.finish();
+    });
+    this.ws.on("close", () => this.finish());
+  }
+
+  /** Sends keystrokes (exec). */
+  input(data: string): void {
+    this.ws.send(JSON.stringify({ t: "input", data }));
+  }
+
+  resize(cols: number, rows: number): void {
+    this.ws.send(JSON.stringify({ t: "resize", cols, rows }));
+  }
+
+  /** Ends the stream from this side (the server stops the source). */
+  close(): void {
+    this.ws.close(1000);
+    this.finish();
+  }
+
+  /** Drops the connection without a close handshake, as a network failure would. */
+  terminate(): void {
+    this.ws.terminate();
+    this.finish();
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    // The message handed out last is consumed: acknowledge it now.
+    if (this.owed > 0 && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ t: "ack", n: this.owed }));
+    this.owed = 0;
+    const item = this.queue.shift();
+    if (item !== undefined) {
+      this.owed++;
+      return Promise.resolve({ value: item, done: false });
+    }
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return { next: () => this.next(), return: async () => (this.close(), { value: undefined, done: true }) };
+  }
+
+  private push(item: T): void {
+    if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = null;
+      this.owed++;
+      w.resolve({ value: item, done: false });
+    } else this.queue.push(item);
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.queue.length === 0 && this.waiting) {
+      const w = this.waiting;
+      this.waiting = null;
+      if (this.failure) w.reject(this.failure);
+      else w.resolve({ value: undefined, done: true });
+    }
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    if (this.waiting && this.queue.length === 0) {
+      const w = this.waiting;
+      this.waiting = null;
+      w.reject(e);
+    }
+    this.done = true;
+  }
+}
