@@ -32,7 +32,7 @@ export interface DockerApiBenchResult {
   podman: DaemonFigures;
 }
 
-interface Daemon {
+export interface Daemon {
   name: "berth" | "dockerd" | "podman";
   socket: string;
   proc: ChildProcess;
@@ -40,7 +40,7 @@ interface Daemon {
   stop(): Promise<void>;
 }
 
-const docker = (socket: string, args: string[]) => run("docker", ["-H", `unix://${socket}`, ...args], { maxBuffer: 64 << 20, env: { ...process.env, DOCKER_CLI_HINTS: "false" } });
+export const docker = (socket: string, args: string[]) => run("docker", ["-H", `unix://${socket}`, ...args], { maxBuffer: 64 << 20, env: { ...process.env, DOCKER_CLI_HINTS: "false" } });
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
@@ -69,7 +69,20 @@ function start(name: Daemon["name"], socket: string, cmd: string, args: string[]
   };
 }
 
-async function ready(d: Daemon): Promise<void> {
+/** dockerd as ARCHITECTURE.md says: cgroupfs, its own data root and socket; no bridge or iptables changes on this machine. */
+export function startDockerd(work: string): Daemon {
+  return start("dockerd", join(work, "docker.sock"), "dockerd", [
+    "--exec-opt", "native.cgroupdriver=cgroupfs",
+    "--data-root", join(work, "docker"),
+    "--exec-root", join(work, "docker-exec"),
+    "--pidfile", join(work, "docker.pid"),
+    "-H", `unix://${join(work, "docker.sock")}`,
+    "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
+    "--default-ulimit", "nofile=20000:20000",
+  ]);
+}
+
+export async function ready(d: Daemon): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (d.proc.exitCode !== null) throw new Error(`${d.name} exited (${d.proc.exitCode}): ${d.log().slice(-2000)}`);
@@ -102,18 +115,7 @@ export async function dockerApiBench(opts: { rounds: number; containers: number 
     }
 
     daemons.push(start("berth", join(work, "berth.sock"), process.execPath, [agentBundlePath, "run", "--state-dir", join(work, "berth"), "--docker-socket", join(work, "berth.sock")], { BERTH_NETWORKING: "0", BERTH_CGROUP_PARENT: cgroupParent, LOG_LEVEL: "warn" }));
-    // As ARCHITECTURE.md says: cgroupfs, its own data root and socket; no bridge or iptables changes on this machine.
-    daemons.push(
-      start("dockerd", join(work, "docker.sock"), "dockerd", [
-        "--exec-opt", "native.cgroupdriver=cgroupfs",
-        "--data-root", join(work, "docker"),
-        "--exec-root", join(work, "docker-exec"),
-        "--pidfile", join(work, "docker.pid"),
-        "-H", `unix://${join(work, "docker.sock")}`,
-        "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
-        "--default-ulimit", "nofile=20000:20000",
-      ]),
-    );
+    daemons.push(startDockerd(work));
     const podmanDir = join(work, "podman");
     mkdirSync(podmanDir, { recursive: true });
     const conf = join(podmanDir, "containers.conf");
@@ -191,7 +193,7 @@ export async function dockerApiBench(opts: { rounds: number; containers: number 
 }
 
 /** dockerd and podman leave overlay and shm mounts under their roots when stopped abruptly. */
-async function unmountUnder(dir: string): Promise<void> {
+export async function unmountUnder(dir: string): Promise<void> {
   const { stdout } = await run("findmnt", ["-rn", "-o", "TARGET"]).catch(() => ({ stdout: "" }));
   const targets = stdout.split("\n").filter((t) => t.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
   for (const t of targets) await run("umount", ["-l", t]).catch(() => undefined);

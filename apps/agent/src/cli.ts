@@ -14,6 +14,7 @@ import { loadCredential, saveCredential } from "./state/credential-store.ts";
 import { joinControlPlane, JoinError } from "./link/join.ts";
 import { AgentLink } from "./link/agent-link.ts";
 import { agentStreams } from "./streams.ts";
+import { statsReports } from "./stats/host-report.ts";
 import { agentCommands } from "./commands.ts";
 import { createRuntime } from "./runtime.ts";
 import { serveAgentWorker } from "./worker-main.ts";
@@ -108,6 +109,7 @@ async function runAgent(stateDir: string, mirrors: string[], insecureRegistries:
     collectFacts: () => collectHostFacts(stateDir),
     commands: agentCommands(runtime),
     streams: agentStreams(runtime),
+    collectStats: () => statsReports(runtime.containers.statsCounters()),
   });
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => link.stop());
   link.start();

@@ -1,5 +1,5 @@
 import type { Db, Role } from "@berth/db";
-import type { AgentGateway, AuditChannel, SecretBox, TokenPrincipal } from "@berth/core";
+import type { AgentGateway, AuditChannel, SecretBox, StatsIngest, TokenPrincipal } from "@berth/core";
 
 export interface SessionUser {
   id: string;
@@ -33,6 +33,8 @@ export interface Context {
   spkiPin: string | null;
   /** Seals and opens stored credentials (registry passwords). */
   secretBox: SecretBox;
+  /** Stats history and the newest point of each series. */
+  stats: StatsIngest;
 }
 
 export async function loadMemberships(db: Db, userId: string): Promise<Membership[]> {

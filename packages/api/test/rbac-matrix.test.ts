@@ -89,6 +89,7 @@ const MATRIX: Record<string, Row> = {
 
   "hosts.list": { need: "signed-in", call: (a) => a.hosts.list.query() },
   "hosts.get": { need: "viewer", call: (a) => a.hosts.get.query({ id: h() }) },
+  "hosts.statsHistory": { need: "viewer", call: (a) => a.hosts.statsHistory.query({ id: h() }) },
   "hosts.ping": { need: "viewer", call: (a) => a.hosts.ping.query({ id: h() }) },
   "hosts.rename": { need: "operator", call: async (a) => a.hosts.rename.mutate({ id: await freshHost(), name: `r-${++userSeq}` }) },
   "hosts.setLabels": { need: "operator", call: (a) => a.hosts.setLabels.mutate({ id: h(), labels: { rack: "4" } }) },
@@ -118,6 +119,7 @@ const MATRIX: Record<string, Row> = {
   "containers.logs": { need: "viewer", call: (a) => a.containers.logs.query(cref()) },
   "containers.top": { need: "viewer", call: (a) => a.containers.top.query(cref()) },
   "containers.stats": { need: "viewer", call: (a) => a.containers.stats.query(cref()) },
+  "containers.statsHistory": { need: "viewer", call: (a) => a.containers.statsHistory.query(cref()) },
   "containers.create": { need: "operator", call: (a) => a.containers.create.mutate({ hostId: h(), config: { Image: "busybox" } }) },
   "containers.run": { need: "operator", call: (a) => a.containers.run.mutate({ hostId: h(), config: { Image: "busybox" } }) },
   "containers.start": { need: "operator", call: (a) => a.containers.start.mutate(cref()) },

@@ -12,6 +12,7 @@ import {
   type AgentFrame,
   type HostFacts,
   type ServerFrame,
+  type StatsReport,
   type StreamKind,
 } from "@berth/protocol";
 import { DomainError, type DomainErrorCode } from "./errors.ts";
@@ -118,7 +119,7 @@ export class AgentStream {
  * host's credential on upgrade. It tracks liveness from heartbeats, relays commands and keeps
  * host status in Postgres. Bad frames close only the connection that sent them.
  */
-export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; connected: [string] }> {
+export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; connected: [string]; stats: [string, StatsReport] }> {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Map<string, Session>();
   private readonly lastSeen = new Map<string, number>();
@@ -303,6 +304,9 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
         return;
       case "stream.data":
         session.streams.get(frame.id)?.deliver(frame.data);
+        return;
+      case "stats":
+        this.emit("stats", session.hostId, frame);
         return;
       case "stream.end":
         session.streams.get(frame.id)?.finish(frame.error ? new DomainError(AGENT_CODE_MAP[frame.error.code] ?? "UNAVAILABLE", frame.error.message) : undefined);

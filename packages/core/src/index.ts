@@ -11,3 +11,4 @@ export * from "./logger.ts";
 export * from "./secret-box.ts";
 export * from "./registries.ts";
 export * from "./api-tokens.ts";
+export * from "./stats-ingest.ts";

@@ -56,7 +56,24 @@ export const StreamDataFrame = z.object({ type: z.literal("stream.data"), id: St
 /** The agent's end of a stream: the source finished, or failed with the error. */
 export const StreamEndFrame = z.object({ type: z.literal("stream.end"), id: StreamId, error: StreamError.optional() });
 
-export const AgentFrameSchema = z.discriminatedUnion("type", [HelloFrame, HeartbeatFrame, FactsFrame, ReplyFrame, ProgressFrame, StreamDataFrame, StreamEndFrame]);
+/**
+ * Resource counters of the host and its running containers, sent every second. Counters are
+ * cumulative (CPU ns, bytes); the control plane turns consecutive reports into rates and keeps
+ * an hour of history. A host with many containers splits a report over several frames.
+ */
+const Counter = z.number().nonnegative();
+export const STATS_CONTAINERS_PER_FRAME = 2000;
+export const StatsFrame = z.object({
+  type: z.literal("stats"),
+  /** Agent wall-clock ms when sampled. */
+  at: z.number().int().nonnegative(),
+  host: z.object({ cpuBusy: Counter, cpuTotal: Counter, cpus: z.number().int().min(1).max(4096), memUsed: Counter, memTotal: Counter }),
+  /** [container id, cpu ns, memory used, memory limit (0: none), net rx, net tx, block read, block write] */
+  containers: z.array(z.tuple([z.string().regex(/^[0-9a-f]{64}$/), Counter, Counter, Counter, Counter, Counter, Counter, Counter])).max(STATS_CONTAINERS_PER_FRAME),
+});
+export type StatsReport = z.infer<typeof StatsFrame>;
+
+export const AgentFrameSchema = z.discriminatedUnion("type", [HelloFrame, HeartbeatFrame, FactsFrame, ReplyFrame, ProgressFrame, StreamDataFrame, StreamEndFrame, StatsFrame]);
 export type AgentFrame = z.infer<typeof AgentFrameSchema>;
 
 export const WelcomeFrame = z.object({

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ContainerConfigSchema, ContainerNameSchema, HostConfigSchema, type ContainerConfig, type HostConfig } from "@berth/protocol";
+import { ContainerConfigSchema, ContainerNameSchema, HostConfigSchema, type ContainerConfig, type HostConfig, type StatsReport } from "@berth/protocol";
 import type { z } from "zod";
 import type { ImageService } from "../images/service.ts";
 import { mountAll, unmount, warmMountHelper, type Snapshotter } from "../snapshots/index.ts";
@@ -18,6 +18,7 @@ import { CONMON_CTL, sendConmonControl } from "../runtime/conmon.ts";
 import { AttachHub, type AttachOptions, type AttachSession } from "./attach.ts";
 import { readContainerStats, systemCpuUsage, type ContainerStats } from "../stats/cgroup-stats.ts";
 import { StatsCollector } from "../stats/collector.ts";
+import { containerCounters } from "../stats/host-report.ts";
 import { topProcesses } from "../stats/top.ts";
 import { ContainerError, noSuchContainer, notRunning } from "./errors.ts";
 import type { EventLog } from "./events.ts";
@@ -1126,6 +1127,22 @@ export class ContainerService {
       stop();
       opts.signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** Counters of every running container for the control plane's stats history (one sample each). */
+  statsCounters(): StatsReport["containers"] {
+    const system = systemCpuUsage();
+    const out: StatsReport["containers"] = [];
+    for (const rec of this.store.all()) {
+      if (!this.isRunning(rec)) continue;
+      try {
+        const s = this.sampleStats(rec.id, system);
+        if (s) out.push(containerCounters(rec.id, s));
+      } catch {
+        // a container exiting while it is read is left out of this round
+      }
+    }
+    return out;
   }
 
   /** One sample of a container for the collector; null once it is gone. */

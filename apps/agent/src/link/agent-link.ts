@@ -37,6 +37,9 @@ export interface AgentLinkOptions {
   /** How often facts are re-read and sent when they changed. */
   factsIntervalMs?: number;
   commands?: Record<string, CommandHandler>;
+  /** Resource counters for the control plane's stats history, sent every `statsIntervalMs` while linked. */
+  collectStats?: () => AgentFrame[];
+  statsIntervalMs?: number;
   /** Stream sources by kind (logs, stats, exec, events). */
   streams?: Partial<Record<string, StreamHandler>>;
   backoff?: Backoff;
@@ -50,6 +53,7 @@ export interface AgentLinkOptions {
 export class AgentLink {
   private ws: WebSocket | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
+  private statsTimer: NodeJS.Timeout | null = null;
   private factsTimer: NodeJS.Timeout | null = null;
   private retry: NodeJS.Timeout | null = null;
   private lastFactsJson = "";
@@ -170,11 +174,25 @@ export class AgentLink {
   private startHeartbeat(ms: number): void {
     this.stopHeartbeat();
     this.heartbeat = setInterval(() => this.send({ type: "heartbeat", at: Date.now() }), ms);
+    const collect = this.opts.collectStats;
+    if (collect) {
+      this.statsTimer = setInterval(() => {
+        // A link that cannot keep up skips a round rather than queueing reports.
+        if (!this.ws || this.ws.bufferedAmount > DEFAULT_MAX_FRAME_BYTES) return;
+        try {
+          for (const f of collect()) this.send(f);
+        } catch (err) {
+          this.log.warn({ err }, "could not collect stats");
+        }
+      }, this.opts.statsIntervalMs ?? 1_000);
+    }
   }
 
   private stopHeartbeat(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.statsTimer) clearInterval(this.statsTimer);
     this.heartbeat = null;
+    this.statsTimer = null;
   }
 
   private async sendFactsIfChanged(): Promise<void> {

@@ -6,7 +6,7 @@ import type { Duplex } from "node:stream";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { toNodeHandler, fromNodeHeaders } from "better-auth/node";
 import { createDb, type Db } from "@berth/db";
-import { AgentGateway, authenticateApiToken, createLogger, ensureDefaultTeam, isDomainError, SecretBox, type AuditChannel } from "@berth/core";
+import { AgentGateway, StatsIngest, authenticateApiToken, createLogger, ensureDefaultTeam, isDomainError, SecretBox, type AuditChannel } from "@berth/core";
 import { appRouter, createAuth, createStreamServer, STREAM_PATH_PREFIX, createOpenApiNodeHttpHandler, loadMemberships, openApiDocument, restRouter, tokenMemberships, type Auth, type Context } from "@berth/api";
 import { AGENT_PATHS } from "@berth/protocol";
 import type { Env } from "./env.ts";
@@ -28,6 +28,7 @@ export interface ControlPlane {
   server: Server;
   db: Db;
   gateway: AgentGateway;
+  stats: StatsIngest;
   auth: Auth;
   url: string;
   fingerprint: string | null;
@@ -46,6 +47,8 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   const tls = env.TLS_CERT_FILE && env.TLS_KEY_FILE ? loadTlsIdentity(env.TLS_CERT_FILE, env.TLS_KEY_FILE) : null;
   const fingerprint = tls?.fingerprint ?? null;
   const gateway = new AgentGateway({ db, logger: log.child({ part: "gateway" }), offlineAfterMs: env.BERTH_OFFLINE_AFTER_MS, maxFrameBytes: env.BERTH_MAX_FRAME_BYTES });
+  const stats = new StatsIngest(db, log.child({ part: "stats" }));
+  gateway.on("stats", (hostId, report) => stats.ingest(hostId, report));
   const publicOrigin = new URL(env.PUBLIC_URL).origin;
   const auth = createAuth({
     db,
@@ -94,6 +97,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       fingerprint,
       spkiPin: tls?.spkiPin ?? null,
       secretBox,
+      stats,
     };
   }
 
@@ -175,12 +179,14 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     server,
     db,
     gateway,
+    stats,
     auth,
     url: env.PUBLIC_URL,
     fingerprint,
     async listen() {
       await ensureDefaultTeam(db);
       gateway.start();
+      stats.start();
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(env.PORT, env.HOST, () => resolve());
@@ -189,6 +195,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     async close() {
       streams.close();
       await gateway.stop();
+      await stats.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;

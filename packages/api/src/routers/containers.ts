@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ContainerConfigSchema, HostConfigSchema } from "@berth/protocol";
+import { statsHistory } from "@berth/core";
 import { authed, router, rest } from "../trpc.ts";
 import { HostId, hostFor } from "./host-access.ts";
 
@@ -54,6 +55,13 @@ export const containersRouter = router({
   stats: authed.meta(rest("GET", "/hosts/{hostId}/containers/{id}/stats")).input(ref).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
     return (await ctx.gateway.command(input.hostId, "containers.stats", { id: input.id })) as Record<string, unknown>;
+  }),
+
+  /** The last hour at 10 s resolution (Postgres), then the newest 1 s point if the host reported it. */
+  statsHistory: authed.meta(rest("GET", "/hosts/{hostId}/containers/{id}/stats/history")).input(ref).query(async ({ ctx, input }) => {
+    await hostFor(ctx, input.hostId, "viewer");
+    const id = /^[0-9a-f]{64}$/.test(input.id) ? input.id : ((await ctx.gateway.command(input.hostId, "containers.inspect", { id: input.id })) as { Id: string }).Id;
+    return { history: await statsHistory(ctx.db, input.hostId, id), latest: ctx.stats.latestPoint(input.hostId, id) };
   }),
 
   create: authed.meta(rest("POST", "/hosts/{hostId}/containers")).input(z.object({ hostId: HostId, name: z.string().max(256).optional(), config: ContainerConfigSchema })).mutation(async ({ ctx, input }) => {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { getHost, listHosts, removeHost, renameHost, revokeHostCredentials, setHostLabels } from "@berth/core";
+import { getHost, statsHistory, listHosts, removeHost, renameHost, revokeHostCredentials, setHostLabels } from "@berth/core";
 import { authed, requireTeamRole, router, teamsWithRole, withRole, rest } from "../trpc.ts";
 
 const HostId = z.object({ id: z.string().min(1).max(64) });
@@ -21,6 +21,13 @@ export const hostsRouter = router({
     const host = await getHost(ctx.db, input.id);
     requireTeamRole(ctx, host.teamId, "viewer");
     return { ...host, connected: ctx.gateway.isConnected(host.id) };
+  }),
+
+  /** The host's CPU and memory: the last hour at 10 s resolution, and its newest 1 s point. */
+  statsHistory: authed.meta(rest("GET", "/hosts/{id}/stats/history")).input(HostId).query(async ({ ctx, input }) => {
+    const host = await getHost(ctx.db, input.id);
+    requireTeamRole(ctx, host.teamId, "viewer");
+    return { history: await statsHistory(ctx.db, host.id, ""), latest: ctx.stats.latestPoint(host.id) };
   }),
 
   rename: withRole("operator").meta(rest("POST", "/hosts/{id}/rename"))

@@ -7,6 +7,17 @@ import { AppShell } from "../../../src/components/app-shell";
 import { Button, Card, ErrorBox, Spinner, StatusBadge } from "../../../src/components/ui";
 import { formatAgo, formatBytes, primaryAddress } from "../../../src/components/format";
 import { HostTabs } from "../../../src/components/host-tabs";
+import { HostStatsCharts } from "../../../src/components/stats-charts";
+
+/** The host's CPU and memory over the last hour, with its newest 1 s point each second. */
+function HostStats({ id }: { id: string }) {
+  const trpc = useTRPC();
+  const stats = useQuery(trpc.hosts.statsHistory.queryOptions({ id }, { refetchInterval: 1_000 }));
+  const points = [...(stats.data?.history ?? [])];
+  const latest = stats.data?.latest;
+  if (latest && (points.length === 0 || latest.at > points[points.length - 1]!.at)) points.push(latest);
+  return <HostStatsCharts points={points} />;
+}
 
 function Fact({ label, children }: { label: string; children: React.ReactNode }) {
   return (
@@ -109,6 +120,7 @@ function HostDetail({ id }: { id: string }) {
       </div>
       <HostTabs hostId={id} />
       <ErrorBox error={rename.error ?? setHostLabels.error ?? remove.error ?? revokeCredential.error} />
+      <HostStats id={id} />
       <Card title="Facts">
         {f ? (
           <dl className="grid grid-cols-2 gap-4 md:grid-cols-4">

@@ -1,17 +1,34 @@
 "use client";
-import { use } from "react";
+import { use, useState } from "react";
 import Link from "next/link";
 import { useQuery } from "@tanstack/react-query";
 import { useTRPC } from "../../../../../src/client/trpc";
 import { AppShell } from "../../../../../src/components/app-shell";
 import { HostTabs } from "../../../../../src/components/host-tabs";
 import { Card, ErrorBox, Spinner } from "../../../../../src/components/ui";
+import { LogViewer } from "../../../../../src/components/log-viewer";
+import { ContainerTerminal } from "../../../../../src/components/terminal";
+import { StatsCharts } from "../../../../../src/components/stats-charts";
+import { useHostAccess } from "../../../../../src/components/use-host-access";
 
-/** One container: its state, its inspect document, and the last 500 log lines. */
+type Section = "logs" | "terminal" | "stats" | "inspect";
+
+/** Charts open with the stored hour already drawn, then follow the live stream. */
+function ContainerStats({ hostId, containerId }: { hostId: string; containerId: string }) {
+  const trpc = useTRPC();
+  const history = useQuery(trpc.containers.statsHistory.queryOptions({ hostId, id: containerId }, { staleTime: Infinity }));
+  if (history.isPending) return <Spinner label="Loading stats history…" />;
+  return <StatsCharts hostId={hostId} containerId={containerId} history={history.data?.history ?? []} />;
+}
+
+/** One container: live logs, a terminal (operators), live stats, and its inspect document. */
 function ContainerDetail({ hostId, containerId }: { hostId: string; containerId: string }) {
   const trpc = useTRPC();
+  const { canOperate } = useHostAccess(hostId);
+  const [section, setSection] = useState<Section>("logs");
   const inspect = useQuery(trpc.containers.inspect.queryOptions({ hostId, id: containerId }, { refetchInterval: 5000 }));
-  const logs = useQuery(trpc.containers.logs.queryOptions({ hostId, id: containerId, tail: 500 }, { refetchInterval: 5000 }));
+  const running = (inspect.data as { State?: { Running?: boolean } } | undefined)?.State?.Running === true;
+  const sections: Section[] = ["logs", ...(canOperate && running ? (["terminal"] as const) : []), "stats", "inspect"];
   const data = inspect.data as { Name?: string; State?: { Status: string; ExitCode: number; OOMKilled: boolean; StartedAt: string; Pid: number }; RestartCount?: number; Config?: { Image?: string } } | undefined;
 
   return (
@@ -31,25 +48,22 @@ function ContainerDetail({ hostId, containerId }: { hostId: string; containerId:
         )}
       </div>
       <HostTabs hostId={hostId} />
-      <ErrorBox error={inspect.error ?? logs.error} />
-      <Card title="Logs (last 500 lines)">
-        {logs.isPending ? (
-          <Spinner label="Loading logs…" />
-        ) : (
-          <pre className="max-h-[28rem] overflow-auto rounded bg-slate-950 p-3 font-mono text-xs leading-5 text-slate-100" data-testid="container-logs">
-            {(logs.data ?? []).map((l, i) => (
-              <div key={i} className={l.stream === "stderr" ? "text-rose-300" : undefined}>
-                <span className="select-none text-slate-500">{l.time.slice(0, 19).replace("T", " ")} </span>
-                {l.line.replace(/\n$/, "")}
-              </div>
-            ))}
-            {logs.data?.length === 0 && <span className="text-slate-500">No output yet.</span>}
-          </pre>
-        )}
-      </Card>
-      <Card title="Inspect">
-        {inspect.isPending ? <Spinner /> : <pre className="max-h-[32rem] overflow-auto font-mono text-xs" data-testid="container-inspect">{JSON.stringify(inspect.data, null, 2)}</pre>}
-      </Card>
+      <ErrorBox error={inspect.error} />
+      <div className="flex gap-2 text-sm" role="tablist" aria-label="Container sections">
+        {sections.map((s) => (
+          <button key={s} role="tab" aria-selected={section === s} onClick={() => setSection(s)} className={`rounded px-3 py-1 capitalize ${section === s ? "bg-slate-900 text-white" : "bg-white text-slate-700 ring-1 ring-slate-300"}`}>
+            {s}
+          </button>
+        ))}
+      </div>
+      {section === "logs" && <LogViewer hostId={hostId} containerId={containerId} />}
+      {section === "terminal" && canOperate && <ContainerTerminal hostId={hostId} containerId={containerId} />}
+      {section === "stats" && <ContainerStats hostId={hostId} containerId={containerId} />}
+      {section === "inspect" && (
+        <Card title="Inspect">
+          {inspect.isPending ? <Spinner /> : <pre className="max-h-[32rem] overflow-auto font-mono text-xs" data-testid="container-inspect">{JSON.stringify(inspect.data, null, 2)}</pre>}
+        </Card>
+      )}
     </div>
   );
 }

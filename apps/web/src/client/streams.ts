@@ -1,0 +1,67 @@
+"use client";
+/*
+ * The dashboard's end of /api/streams/<kind> (see @berth/api streams.ts): one WebSocket per
+ * stream, the session cookie for auth. Each message is acknowledged once the handler has taken
+ * it, so the server sends no more than the window ahead; a paused stream stops acknowledging
+ * and the agent stops reading.
+ */
+export interface BrowserStreamOptions<T> {
+  kind: "logs" | "stats" | "exec" | "events";
+  hostId: string;
+  params?: Record<string, string | number | boolean | undefined>;
+  window?: number;
+  onData(data: T): void;
+  onEnd?(error: { code: string; message: string } | null): void;
+  onOpen?(): void;
+}
+
+export interface BrowserStream {
+  send(msg: { t: "input"; data: string } | { t: "resize"; cols: number; rows: number }): void;
+  /** Stops acknowledging: the server (and the agent behind it) wait. */
+  pause(): void;
+  resume(): void;
+  close(): void;
+}
+
+export function openStream<T>(o: BrowserStreamOptions<T>): BrowserStream {
+  const url = new URL(`/api/streams/${o.kind}`, window.location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  url.searchParams.set("hostId", o.hostId);
+  if (o.window) url.searchParams.set("window", String(o.window));
+  for (const [k, v] of Object.entries(o.params ?? {})) if (v !== undefined && v !== "") url.searchParams.set(k, String(v));
+  const ws = new WebSocket(url);
+  let paused = false;
+  let owed = 0;
+  let ended = false;
+  const end = (error: { code: string; message: string } | null) => {
+    if (ended) return;
+    ended = true;
+    o.onEnd?.(error);
+  };
+  const ack = () => {
+    if (owed > 0 && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ t: "ack", n: owed }));
+    owed = 0;
+  };
+  ws.onopen = () => o.onOpen?.();
+  ws.onmessage = (ev) => {
+    const msg = JSON.parse(String(ev.data)) as { t: "data"; d: T } | { t: "end"; error?: { code: string; message: string } };
+    if (msg.t === "end") return end(msg.error ?? null);
+    o.onData(msg.d);
+    owed++;
+    if (!paused) ack();
+  };
+  // A refused upgrade shows only as a close without an end message.
+  ws.onclose = (ev) => end(ev.code === 1000 ? null : { code: "CLOSED", message: ev.reason || "the stream was refused or lost" });
+  return {
+    send: (msg) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify(msg)),
+    pause: () => void (paused = true),
+    resume: () => {
+      paused = false;
+      ack();
+    },
+    close: () => {
+      ended = true;
+      ws.close(1000);
+    },
+  };
+}

@@ -1,0 +1,205 @@
+"use client";
+import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
+import { useVirtualizer } from "@tanstack/react-virtual";
+import type { LogStreamData } from "@berth/protocol";
+import { openStream, type BrowserStream } from "../client/streams";
+import { Button } from "./ui";
+
+/** Lines kept in the browser; beyond this the oldest go (the agent keeps the files). */
+const MAX_LINES = 2_000_000;
+const ROW_PX = 20;
+
+interface Line {
+  stderr: boolean;
+  time: string;
+  text: string;
+}
+
+const TAILS = [
+  { label: "last 100", value: "100" },
+  { label: "last 1,000", value: "1000" },
+  { label: "last 10,000", value: "10000" },
+  { label: "everything", value: "" },
+];
+const SINCES = [
+  { label: "any time", value: "" },
+  { label: "5 minutes", value: "300" },
+  { label: "1 hour", value: "3600" },
+  { label: "24 hours", value: "86400" },
+];
+
+/**
+ * A container's log, followed live. Lines live in a plain array outside React state and only
+ * the rows on screen are rendered, so a million lines stay responsive. A dropped connection
+ * reconnects from the last line's cursor: no gap, no duplicate. Pause stops acknowledging, so
+ * the agent stops reading until resume.
+ */
+export function LogViewer({ hostId, containerId }: { hostId: string; containerId: string }) {
+  const lines = useRef<Line[]>([]);
+  const cursor = useRef<string | undefined>(undefined);
+  const [version, bump] = useReducer((x: number) => x + 1, 0);
+  const [tail, setTail] = useState("1000");
+  const [since, setSince] = useState("");
+  const [filter, setFilter] = useState("");
+  const [paused, setPaused] = useState(false);
+  const [timestamps, setTimestamps] = useState(true);
+  const [status, setStatus] = useState<"connecting" | "live" | "ended" | "reconnecting">("connecting");
+  const [error, setError] = useState<string | null>(null);
+  const stream = useRef<BrowserStream | null>(null);
+  const scroller = useRef<HTMLDivElement>(null);
+  const stick = useRef(true);
+
+  // One frame's worth of arrivals is drawn at once.
+  const frame = useRef(0);
+  const schedule = useCallback(() => {
+    if (frame.current) return;
+    frame.current = requestAnimationFrame(() => {
+      frame.current = 0;
+      bump();
+    });
+  }, []);
+
+  useEffect(() => {
+    lines.current = [];
+    cursor.current = undefined;
+    bump();
+    let closed = false;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let delay = 500;
+    const connect = () => {
+      setStatus(cursor.current ? "reconnecting" : "connecting");
+      const sinceSeconds = since ? Math.floor(Date.now() / 1000) - Number(since) : undefined;
+      stream.current = openStream<LogStreamData>({
+        kind: "logs",
+        hostId,
+        window: 8,
+        params: cursor.current ? { id: containerId, after: cursor.current } : { id: containerId, ...(tail ? { tail } : {}), ...(sinceSeconds ? { since: sinceSeconds } : {}) },
+        onOpen: () => {
+          setStatus("live");
+          setError(null);
+          delay = 500;
+        },
+        onData: (d) => {
+          const arr = lines.current;
+          for (const [, s, time, text] of d.lines) arr.push({ stderr: s === "e", time, text: text.endsWith("\n") ? text.slice(0, -1) : text });
+          if (d.lines.length) cursor.current = d.lines[d.lines.length - 1]![0];
+          if (arr.length > MAX_LINES) arr.splice(0, arr.length - MAX_LINES);
+          schedule();
+        },
+        onEnd: (err) => {
+          if (closed) return;
+          if (!err) return setStatus("ended");
+          // Refusals (not found, forbidden) are final; a lost connection is retried from the cursor.
+          if (err.code !== "CLOSED") {
+            setError(err.message);
+            return setStatus("ended");
+          }
+          setStatus("reconnecting");
+          retry = setTimeout(connect, delay);
+          delay = Math.min(delay * 2, 10_000);
+        },
+      });
+    };
+    connect();
+    return () => {
+      closed = true;
+      clearTimeout(retry);
+      stream.current?.close();
+    };
+  }, [hostId, containerId, tail, since, schedule]);
+
+  useEffect(() => {
+    if (paused) stream.current?.pause();
+    else stream.current?.resume();
+  }, [paused]);
+
+  // The rows shown: all lines, or the indexes of those matching the filter.
+  const shown = useMemo(() => {
+    void version;
+    if (!filter) return null;
+    const needle = filter.toLowerCase();
+    const idx: number[] = [];
+    const arr = lines.current;
+    for (let i = 0; i < arr.length; i++) if (arr[i]!.text.toLowerCase().includes(needle)) idx.push(i);
+    return idx;
+  }, [filter, version]);
+  const count = shown ? shown.length : lines.current.length;
+
+  const virtualizer = useVirtualizer({ count, getScrollElement: () => scroller.current, estimateSize: () => ROW_PX, overscan: 30 });
+
+  // Follow the end unless the reader scrolled up.
+  useEffect(() => {
+    if (stick.current && count > 0) virtualizer.scrollToIndex(count - 1, { align: "end" });
+  }, [count, version, virtualizer]);
+
+  const download = () => {
+    const text = lines.current.map((l) => `${timestamps ? `${l.time} ` : ""}${l.text}\n`).join("");
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
+    a.download = `${containerId.slice(0, 12)}.log`;
+    a.click();
+    URL.revokeObjectURL(a.href);
+  };
+
+  return (
+    <div className="space-y-2">
+      <div className="flex flex-wrap items-center gap-2 text-sm">
+        <select aria-label="Lines to load" value={tail} onChange={(e) => setTail(e.target.value)} className="rounded border border-slate-300 px-2 py-1">
+          {TAILS.map((t) => (
+            <option key={t.value} value={t.value}>
+              {t.label}
+            </option>
+          ))}
+        </select>
+        <select aria-label="Since" value={since} onChange={(e) => setSince(e.target.value)} className="rounded border border-slate-300 px-2 py-1">
+          {SINCES.map((t) => (
+            <option key={t.value} value={t.value}>
+              {t.label}
+            </option>
+          ))}
+        </select>
+        <input aria-label="Filter lines" placeholder="Filter" value={filter} onChange={(e) => setFilter(e.target.value)} className="w-48 rounded border border-slate-300 px-2 py-1" />
+        <label className="flex items-center gap-1">
+          <input type="checkbox" checked={timestamps} onChange={(e) => setTimestamps(e.target.checked)} /> timestamps
+        </label>
+        <Button variant="secondary" onClick={() => setPaused((p) => !p)} data-testid="logs-pause">
+          {paused ? "Resume" : "Pause"}
+        </Button>
+        <Button variant="secondary" onClick={download}>
+          Download
+        </Button>
+        <span className="text-slate-500" data-testid="logs-status" data-status={paused ? "paused" : status}>
+          {paused ? "paused" : status} · {lines.current.length.toLocaleString()} lines{shown ? ` · ${shown.length.toLocaleString()} match` : ""}
+        </span>
+      </div>
+      {error && (
+        <div role="alert" className="rounded border border-red-200 bg-red-50 p-2 text-sm text-red-800">
+          {error}
+        </div>
+      )}
+      <div
+        ref={scroller}
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          stick.current = el.scrollTop + el.clientHeight >= el.scrollHeight - ROW_PX * 2;
+        }}
+        className="h-[28rem] overflow-auto rounded bg-slate-950 font-mono text-xs text-slate-100"
+        data-testid="container-logs"
+      >
+        <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
+          {virtualizer.getVirtualItems().map((row) => {
+            const l = lines.current[shown ? shown[row.index]! : row.index];
+            if (!l) return null;
+            return (
+              <div key={row.key} className={`absolute left-0 top-0 whitespace-pre px-3 leading-5 ${l.stderr ? "text-rose-300" : ""}`} style={{ transform: `translateY(${row.start}px)`, height: ROW_PX }} data-testid="log-line">
+                {timestamps && <span className="select-none text-slate-500">{l.time.slice(0, 23).replace("T", " ")} </span>}
+                {l.text}
+              </div>
+            );
+          })}
+        </div>
+        {count === 0 && <div className="p-3 text-slate-500">{status === "live" ? "No output yet." : "Connecting…"}</div>}
+      </div>
+    </div>
+  );
+}

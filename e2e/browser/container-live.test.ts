@@ -1,0 +1,68 @@
+// Browser: a container's live views. Logs follow as lines are printed, the terminal runs a typed
+// command, the stats charts draw and keep updating, all over /api/streams. Real agent and Chromium.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { Page } from "playwright-core";
+import { waitFor } from "../support/wait.ts";
+import { startHostUi, type HostUi } from "../support/host-ui.ts";
+
+let ui: HostUi;
+let page: Page;
+
+before(async () => {
+  ui = await startHostUi("live");
+  page = ui.page;
+});
+
+after(() => ui?.stop());
+
+const logText = async () => (await page.getByTestId("container-logs").textContent()) ?? "";
+
+test("follow a container's logs live, type in its terminal, watch its stats", { timeout: 180_000 }, async () => {
+  await ui.signUpAndOpenHost("live@example.com", "live-tab-password");
+  await ui.pullFromImagesTab("busybox");
+  await page.getByRole("link", { name: "Containers" }).click();
+  await page.getByRole("button", { name: "Run container" }).click();
+  const dialog = page.getByRole("dialog", { name: "Run a container" });
+  await dialog.getByLabel("Name").fill("ticker");
+  await dialog.getByLabel("Command").fill("sh -c 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.3; done'");
+  await dialog.getByRole("button", { name: "Run" }).click();
+  await dialog.waitFor({ state: "detached", timeout: 30_000 });
+  await page.locator('[data-testid="container-row"][data-name="ticker"]').getByRole("link", { name: "ticker" }).click();
+
+  // Logs: lines keep arriving without a reload.
+  await waitFor("first ticks", async () => /tick 3\b/.test(await logText()), 20_000);
+  const seen = Number(/tick (\d+)\D*$/.exec(await logText())?.[1]);
+  await waitFor("later ticks arrive live", async () => new RegExp(`tick ${seen + 5}\\b`).test(await logText()), 20_000);
+  // Pause holds the view; resume catches up with what was printed meanwhile, in order.
+  await page.getByTestId("logs-pause").click();
+  await page.getByTestId("logs-status").and(page.locator('[data-status="paused"]')).waitFor();
+  await page.waitForTimeout(1_500);
+  await page.getByTestId("logs-pause").click();
+  await waitFor("caught up", async () => new RegExp(`tick ${seen + 12}\\b`).test(await logText()), 20_000);
+  const ticks = [...(await logText()).matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
+  ticks.slice(1).forEach((n, i) => assert.equal(n, ticks[i]! + 1, "consecutive ticks, none lost or repeated"));
+  // The filter narrows the rows on screen.
+  await page.getByLabel("Filter lines").fill(`tick ${seen}`);
+  await waitFor("filtered", async () => (await page.getByTestId("log-line").count()) >= 1 && (await page.getByTestId("log-line").allTextContents()).every((t) => t.includes(`tick ${seen}`)));
+  await page.getByLabel("Filter lines").fill("");
+
+  // Terminal: a real shell in the container.
+  await page.getByRole("tab", { name: "terminal" }).click();
+  await page.getByTestId("terminal-state").and(page.locator('[data-state="open"]')).waitFor({ timeout: 20_000 });
+  await page.getByTestId("terminal").click();
+  await page.keyboard.type("echo hi\n");
+  await waitFor("hi in the terminal", async () => /echo hi[\s\S]*\bhi\b/.test((await page.locator(".xterm-rows").textContent()) ?? ""), 20_000);
+  await page.screenshot({ path: join(process.cwd(), "test-results", "container-terminal.png") });
+
+  // Stats: the charts draw and gain points each second.
+  await page.getByRole("tab", { name: "stats" }).click();
+  const cpu = page.getByTestId("chart-cpu");
+  await waitFor("a first point", async () => Number(await cpu.getAttribute("data-points")) >= 1, 20_000);
+  const first = Number(await cpu.getAttribute("data-points"));
+  await waitFor("more points", async () => Number(await cpu.getAttribute("data-points")) >= first + 2, 20_000);
+  assert.match((await page.getByTestId("chart-memory").textContent()) ?? "", /(KiB|MiB)/);
+  assert.ok((await cpu.locator("polyline").getAttribute("points"))!.split(" ").length >= 2);
+  await page.screenshot({ path: join(process.cwd(), "test-results", "container-stats.png") });
+});
