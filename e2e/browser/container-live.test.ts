@@ -17,7 +17,8 @@ before(async () => {
 
 after(() => ui?.stop());
 
-const logText = async () => (await page.getByTestId("container-logs").textContent()) ?? "";
+/** The rows on screen (the viewer renders only those), one line of text each. */
+const logText = async () => (await page.getByTestId("log-line").allTextContents()).join("\n");
 
 test("follow a container's logs live, type in its terminal, watch its stats", { timeout: 180_000 }, async () => {
   await ui.signUpAndOpenHost("live@example.com", "live-tab-password");
@@ -53,7 +54,13 @@ test("follow a container's logs live, type in its terminal, watch its stats", { 
   await page.getByTestId("terminal-state").and(page.locator('[data-state="open"]')).waitFor({ timeout: 20_000 });
   await page.getByTestId("terminal").click();
   await page.keyboard.type("echo hi\n");
-  await waitFor("hi in the terminal", async () => /echo hi[\s\S]*\bhi\b/.test((await page.locator(".xterm-rows").textContent()) ?? ""), 20_000);
+  // xterm draws one element per row: the command's row, then its output alone on the next.
+  const rows = async () => (await page.locator(".xterm-rows > div").allTextContents()).map((r) => r.replace(/\u00a0/g, " ").trimEnd());
+  await waitFor("hi in the terminal", async () => {
+    const r = await rows();
+    const at = r.findIndex((x) => x.endsWith("# echo hi"));
+    return at >= 0 && r[at + 1] === "hi";
+  }, 20_000).catch(async (e) => assert.fail(`${String(e)}; rows: ${JSON.stringify(await rows())}`));
   await page.screenshot({ path: join(process.cwd(), "test-results", "container-terminal.png") });
 
   // Stats: the charts draw and gain points each second.
