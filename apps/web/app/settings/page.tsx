@@ -1,0 +1,220 @@
+"use client";
+import { useState } from "react";
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useTRPC } from "../../src/client/trpc";
+import { AppShell } from "../../src/components/app-shell";
+import { Button, Card, ErrorBox, Spinner, TableHead } from "../../src/components/ui";
+import { formatAgo } from "../../src/components/format";
+
+const ROLES = ["owner", "admin", "operator", "viewer"] as const;
+type Role = (typeof ROLES)[number];
+
+/** Team members and their roles. Only owners grant or take away ownership (the server checks). */
+function Members({ teamId, isOwner }: { teamId: string; isOwner: boolean }) {
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  const members = useQuery(trpc.teams.members.queryOptions({ teamId }));
+  const setRole = useMutation(trpc.teams.setRole.mutationOptions({ onSettled: () => qc.invalidateQueries(trpc.teams.members.queryFilter()) }));
+  const remove = useMutation(trpc.teams.removeMember.mutationOptions({ onSettled: () => qc.invalidateQueries(trpc.teams.members.queryFilter()) }));
+  return (
+    <Card title="Members">
+      <ErrorBox error={members.error ?? setRole.error ?? remove.error} />
+      {members.isPending ? (
+        <Spinner />
+      ) : (
+        <table className="w-full text-sm">
+          <TableHead columns={["Email", "Role", "Since", ""]} variant="card" />
+          <tbody>
+            {members.data?.map((m) => (
+              <tr key={m.userId} className="border-t border-slate-100" data-testid="member-row" data-email={m.email}>
+                <td className="py-2">{m.email}</td>
+                <td>
+                  <select aria-label={`Role of ${m.email}`} value={m.role} disabled={!isOwner && m.role === "owner"} onChange={(e) => setRole.mutate({ teamId, userId: m.userId, role: e.target.value as Role })} className="rounded border border-slate-300 px-1 py-0.5">
+                    {ROLES.filter((r) => isOwner || r !== "owner" || m.role === "owner").map((r) => (
+                      <option key={r}>{r}</option>
+                    ))}
+                  </select>
+                </td>
+                <td className="text-slate-500">{formatAgo(m.since)}</td>
+                <td className="text-right">
+                  <Button variant="secondary" disabled={!isOwner && m.role === "owner"} onClick={() => confirm(`Remove ${m.email} from the team?`) && remove.mutate({ teamId, userId: m.userId })}>
+                    Remove
+                  </Button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Card>
+  );
+}
+
+/** API tokens: created with a role no higher than the creator's, shown once, revocable. */
+function ApiTokens({ teamId, myRole }: { teamId: string; myRole: Role }) {
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  const tokens = useQuery(trpc.apiTokens.list.queryOptions());
+  const [name, setName] = useState("");
+  const [role, setRole] = useState<Role>("viewer");
+  const [days, setDays] = useState("90");
+  const create = useMutation(trpc.apiTokens.create.mutationOptions({ onSettled: () => qc.invalidateQueries(trpc.apiTokens.list.queryFilter()) }));
+  const revoke = useMutation(trpc.apiTokens.revoke.mutationOptions({ onSettled: () => qc.invalidateQueries(trpc.apiTokens.list.queryFilter()) }));
+  const allowed = ROLES.slice(ROLES.indexOf(myRole));
+  const origin = typeof window === "undefined" ? "" : window.location.origin;
+  return (
+    <Card title="API tokens">
+      <ErrorBox error={tokens.error ?? create.error ?? revoke.error} />
+      <form
+        className="mb-3 flex flex-wrap items-end gap-2 text-sm"
+        onSubmit={(e) => {
+          e.preventDefault();
+          create.mutate({ name, role, teamId, expiresInSeconds: days ? Number(days) * 86_400 : null });
+        }}
+      >
+        <label className="flex flex-col">
+          Name
+          <input value={name} onChange={(e) => setName(e.target.value)} required maxLength={100} className="rounded border border-slate-300 px-2 py-1" />
+        </label>
+        <label className="flex flex-col">
+          Token role
+          <select value={role} onChange={(e) => setRole(e.target.value as Role)} className="rounded border border-slate-300 px-2 py-1">
+            {allowed.map((r) => (
+              <option key={r}>{r}</option>
+            ))}
+          </select>
+        </label>
+        <label className="flex flex-col">
+          Expires
+          <select value={days} onChange={(e) => setDays(e.target.value)} className="rounded border border-slate-300 px-2 py-1">
+            <option value="30">in 30 days</option>
+            <option value="90">in 90 days</option>
+            <option value="365">in a year</option>
+            <option value="">never</option>
+          </select>
+        </label>
+        <Button type="submit" disabled={create.isPending}>
+          Create token
+        </Button>
+      </form>
+      {create.data && (
+        <div className="mb-3 rounded border border-emerald-200 bg-emerald-50 p-3 text-sm" data-testid="new-token">
+          <p className="font-medium">Copy this token now; it is not shown again.</p>
+          <code className="block break-all font-mono" data-testid="new-token-value">
+            {create.data.token}
+          </code>
+          <p className="mt-2 text-slate-600">Try it:</p>
+          <code className="block break-all font-mono text-xs">curl -H &quot;Authorization: Bearer {create.data.token}&quot; {origin}/api/v1/hosts</code>
+        </div>
+      )}
+      {tokens.isPending ? (
+        <Spinner />
+      ) : (
+        <table className="w-full text-sm">
+          <TableHead columns={["Name", "Role", "Token", "Last used", "State", ""]} variant="card" />
+          <tbody>
+            {tokens.data?.map((t) => (
+              <tr key={t.id} className="border-t border-slate-100" data-testid="token-row" data-name={t.name} data-state={t.state}>
+                <td className="py-2">{t.name}</td>
+                <td>{t.role}</td>
+                <td className="font-mono text-xs">berth_{t.hint}…</td>
+                <td className="text-slate-500">{t.lastUsedAt ? formatAgo(t.lastUsedAt) : "never"}</td>
+                <td>{t.state}</td>
+                <td className="text-right">
+                  {t.state === "active" && (
+                    <Button variant="danger" onClick={() => confirm(`Revoke ${t.name}?`) && revoke.mutate({ id: t.id })}>
+                      Revoke
+                    </Button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Card>
+  );
+}
+
+/** The audit log, newest first: filtered and paged on the server. */
+function AuditLog() {
+  const trpc = useTRPC();
+  const [action, setAction] = useState("");
+  const [result, setResult] = useState<"" | "ok" | "error">("");
+  const [channel, setChannel] = useState<"" | "ui" | "trpc" | "rest" | "cli">("");
+  const filters = { ...(action ? { action } : {}), ...(result ? { result } : {}), ...(channel ? { channel } : {}), limit: 50 };
+  const audit = useInfiniteQuery(trpc.audit.list.infiniteQueryOptions(filters, { getNextPageParam: (p) => p.nextCursor ?? undefined, refetchInterval: 5_000 }));
+  const rows = audit.data?.pages.flatMap((p) => p.rows) ?? [];
+  return (
+    <Card title="Audit log">
+      <div className="mb-3 flex flex-wrap gap-2 text-sm">
+        <input aria-label="Action starts with" placeholder="action, e.g. containers." value={action} onChange={(e) => setAction(e.target.value)} className="rounded border border-slate-300 px-2 py-1" />
+        <select aria-label="Result" value={result} onChange={(e) => setResult(e.target.value as typeof result)} className="rounded border border-slate-300 px-2 py-1">
+          <option value="">any result</option>
+          <option value="ok">ok</option>
+          <option value="error">error</option>
+        </select>
+        <select aria-label="Channel" value={channel} onChange={(e) => setChannel(e.target.value as typeof channel)} className="rounded border border-slate-300 px-2 py-1">
+          <option value="">any channel</option>
+          <option value="ui">ui</option>
+          <option value="rest">rest</option>
+          <option value="trpc">trpc</option>
+          <option value="cli">cli</option>
+        </select>
+      </div>
+      <ErrorBox error={audit.error} />
+      {audit.isPending ? (
+        <Spinner />
+      ) : (
+        <table className="w-full text-sm">
+          <TableHead columns={["When", "Who", "Action", "Target", "Result", "Channel", "From"]} variant="card" />
+          <tbody>
+            {rows.map((r) => (
+              <tr key={r.id} className="border-t border-slate-100" data-testid="audit-row" data-action={r.action} data-result={r.result}>
+                <td className="py-1 text-slate-500">{new Date(r.at).toLocaleString()}</td>
+                <td>
+                  {r.actorType}
+                  {r.actorId ? <span className="ml-1 font-mono text-xs text-slate-500">{r.actorId.slice(0, 10)}</span> : null}
+                </td>
+                <td className="font-mono text-xs">{r.action}</td>
+                <td className="max-w-[16rem] truncate font-mono text-xs">{r.target}</td>
+                <td className={r.result === "ok" ? "text-emerald-700" : "text-red-700"}>{r.result}</td>
+                <td>{r.channel}</td>
+                <td className="font-mono text-xs">{r.sourceIp}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {audit.hasNextPage && (
+        <Button variant="secondary" className="mt-2" onClick={() => void audit.fetchNextPage()}>
+          Older
+        </Button>
+      )}
+    </Card>
+  );
+}
+
+function Settings() {
+  const trpc = useTRPC();
+  const me = useQuery(trpc.auth.me.queryOptions());
+  const admin = me.data?.memberships.find((m) => m.role === "owner" || m.role === "admin");
+  if (me.isPending) return <Spinner />;
+  if (!admin) return <p className="text-sm text-slate-600">Team settings, API tokens and the audit log are for admins and owners.</p>;
+  return (
+    <div className="space-y-4">
+      <h1 className="text-2xl font-semibold">Settings</h1>
+      <Members teamId={admin.teamId} isOwner={admin.role === "owner"} />
+      <ApiTokens teamId={admin.teamId} myRole={admin.role as Role} />
+      <AuditLog />
+    </div>
+  );
+}
+
+export default function SettingsPage() {
+  return (
+    <AppShell>
+      <Settings />
+    </AppShell>
+  );
+}
