@@ -72,25 +72,27 @@ async function exec(rt: AgentRuntime, raw: unknown, ch: StreamChannel): Promise<
   const rec = rt.containers.get(a.id);
   let cmd = a.cmd;
   if (cmd.length === 1 && cmd[0]!.startsWith("/") && !existsIn(rt.containers.rootfs(rec.id), cmd[0]!)) cmd = ["/bin/sh"];
-  const { Id } = rt.execs.create(rec.id, { Cmd: cmd, Tty: a.tty, AttachStdin: true, AttachStdout: true, AttachStderr: true, Env: ["TERM=xterm-256color"] });
+  const { Id } = rt.execs.create(rec.id, { Cmd: cmd, Tty: a.tty, AttachStdin: true, AttachStdout: true, AttachStderr: true, ...(a.tty ? { Env: ["TERM=xterm-256color"] } : {}) });
   const session = await rt.execs.start(Id);
-  session.resize(a.rows, a.cols);
+  if (a.tty) session.resize(a.rows, a.cols);
   ch.onInput((input) => {
     if (input.data !== undefined) session.stdin?.write(input.data);
     if (input.resize) session.resize(input.resize.rows, input.resize.cols);
+    if (input.eof) session.stdin?.end();
   });
   ch.signal.addEventListener("abort", () => session.kill(), { once: true });
   if (cmd !== a.cmd) await ch.send({ o: `${a.cmd[0]} is not in this container; using /bin/sh\r\n` });
-  const pump = async (stream: NodeJS.ReadableStream | null) => {
+  // Without a TTY, stderr comes as `e` beside stdout's `o`.
+  const pump = async (stream: NodeJS.ReadableStream | null, key: "o" | "e") => {
     if (!stream) return;
     const decoder = new StringDecoder("utf8");
     for await (const chunk of stream) {
       const text = decoder.write(chunk as Buffer);
-      // The source is paused while the frame waits for credit: the process blocks on its tty.
-      if (text && !(await ch.send({ o: text }))) return;
+      // The source is paused while the frame waits for credit: the process blocks on its output.
+      if (text && !(await ch.send({ [key]: text }))) return;
     }
   };
-  await Promise.all([pump(session.stdout), pump(session.stderr)]);
+  await Promise.all([pump(session.stdout, "o"), pump(session.stderr, "e")]);
   const code = await session.exit.catch(() => 126);
   await ch.send({ exit: code });
 }

@@ -15,8 +15,8 @@ import { HostId, hostFor } from "./routers/host-access.ts";
  * agent as credit, so at most `window` messages are ever in flight, whatever the client's speed.
  *
  * Server → client: {"t":"data","d":…} and a last {"t":"end","error"?:{code,message}}.
- * Client → server: {"t":"ack","n":k}; for exec also {"t":"input","data":"…"} and
- * {"t":"resize","cols":c,"rows":r}.
+ * Client → server: {"t":"ack","n":k}; for exec also {"t":"input","data":"…"},
+ * {"t":"resize","cols":c,"rows":r} and {"t":"eof"}.
  */
 
 export const STREAM_PATH_PREFIX = "/api/streams/";
@@ -29,7 +29,7 @@ const Num = z.coerce.number();
 const QUERY: Record<StreamKind, z.ZodType<Record<string, unknown>>> = {
   logs: z.object({ id: z.string(), tail: Num.optional(), since: Num.optional(), after: z.string().optional(), stdout: Bool.optional(), stderr: Bool.optional(), follow: Bool.optional() }),
   stats: z.object({ id: z.string() }),
-  exec: z.object({ id: z.string(), cmd: z.string().max(4096).optional(), cols: Num.optional(), rows: Num.optional() }),
+  exec: z.object({ id: z.string(), cmd: z.string().max(4096).optional(), tty: Bool.optional(), cols: Num.optional(), rows: Num.optional() }),
   events: z.object({}),
 };
 
@@ -37,6 +37,7 @@ const ClientMessage = z.discriminatedUnion("t", [
   z.object({ t: z.literal("ack"), n: z.number().int().min(1).max(1024) }),
   z.object({ t: z.literal("input"), data: z.string().max(64 * 1024) }),
   z.object({ t: z.literal("resize"), cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }),
+  z.object({ t: z.literal("eof") }),
 ]);
 
 const HTTP_STATUS: Record<DomainErrorCode, number> = {
@@ -80,7 +81,7 @@ function parseRequest(req: IncomingMessage): OpenRequest {
   const w = Window.safeParse(window ?? "8");
   if (!w.success) throw new DomainError("INVALID", "window is a number of messages from 1 to 64");
   const text = QUERY[k].safeParse(rest);
-  const args = text.success ? (k === "exec" ? execArgs(text.data) : text.data) : null;
+  const args = text.success ? (k === "exec" ? execArgs(text.data, url.searchParams.getAll("arg")) : text.data) : null;
   const parsed = args ? StreamArgs[k].safeParse(args) : null;
   if (!text.success || !parsed?.success) {
     const issue = (text.success ? parsed!.error! : text.error).issues[0];
@@ -89,10 +90,13 @@ function parseRequest(req: IncomingMessage): OpenRequest {
   return { kind: k, hostId: host.data, args: parsed.data as Record<string, unknown>, window: w.data };
 }
 
-/** `cmd` in the query is the shell to run, e.g. /bin/bash; the agent falls back to /bin/sh. */
-function execArgs(q: Record<string, unknown>): Record<string, unknown> {
+/**
+ * A command as repeated `arg` parameters (`arg=ls&arg=-l`), or `cmd`: the shell to run, e.g.
+ * /bin/bash, which the agent replaces with /bin/sh when the image lacks it.
+ */
+function execArgs(q: Record<string, unknown>, argv: string[]): Record<string, unknown> {
   const { cmd, ...rest } = q;
-  return { ...rest, cmd: [typeof cmd === "string" && cmd ? cmd : "/bin/sh"] };
+  return { ...rest, cmd: argv.length ? argv : [typeof cmd === "string" && cmd ? cmd : "/bin/sh"] };
 }
 
 export function createStreamServer(opts: StreamServerOptions) {
@@ -144,6 +148,7 @@ export function createStreamServer(opts: StreamServerOptions) {
         if (n > 0) stream.grant(n);
       } else if (open.kind !== "exec") ws.close(1008, "this stream takes no input");
       else if (m.t === "input") stream.input({ data: m.data });
+      else if (m.t === "eof") stream.input({ eof: true });
       else stream.input({ resize: { cols: m.cols, rows: m.rows } });
     });
     ws.on("close", () => {

@@ -12,8 +12,8 @@ export interface StreamClientOptions {
   url: string;
   kind: StreamKind;
   hostId: string;
-  /** The stream's arguments, as query parameters. */
-  params?: Record<string, string | number | boolean | undefined>;
+  /** The stream's arguments, as query parameters; an array repeats the parameter. */
+  params?: Record<string, string | number | boolean | string[] | undefined>;
   /** Authorization (Bearer token) or cookie, plus Origin for a cookie. */
   headers?: Record<string, string>;
   /** Messages the server may send ahead of the consumer. */
@@ -45,7 +45,10 @@ export class StreamClient<T = unknown> implements AsyncIterable<T> {
     u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
     u.searchParams.set("hostId", o.hostId);
     if (o.window) u.searchParams.set("window", String(o.window));
-    for (const [k, v] of Object.entries(o.params ?? {})) if (v !== undefined) u.searchParams.set(k, String(v));
+    for (const [k, v] of Object.entries(o.params ?? {})) {
+      if (Array.isArray(v)) for (const x of v) u.searchParams.append(k, x);
+      else if (v !== undefined) u.searchParams.set(k, String(v));
+    }
     this.ws = new WebSocket(u, { headers: o.headers ?? {}, ...(o.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) });
     this.opened = new Promise((resolve, reject) => {
       this.ws.once("open", () => resolve());
@@ -82,6 +85,11 @@ export class StreamClient<T = unknown> implements AsyncIterable<T> {
   /** Sends keystrokes (exec). */
   input(data: string): void {
     this.ws.send(JSON.stringify({ t: "input", data }));
+  }
+
+  /** Ends the input (exec): the command reads end-of-file. */
+  eof(): void {
+    this.ws.send(JSON.stringify({ t: "eof" }));
   }
 
   resize(cols: number, rows: number): void {

@@ -83,7 +83,7 @@ export class AgentStream {
     send(this.session.ws, { type: "stream.credit", id: this.id, n });
   }
 
-  input(input: { data?: string; resize?: { cols: number; rows: number } }): void {
+  input(input: { data?: string; resize?: { cols: number; rows: number }; eof?: true }): void {
     if (!this.ended) send(this.session.ws, { type: "stream.input", id: this.id, ...input });
   }
 

@@ -98,12 +98,14 @@ export const StreamOpenFrame = z.object({
   credit: z.number().int().min(1).max(1024),
 });
 export const StreamCreditFrame = z.object({ type: z.literal("stream.credit"), id: StreamId, n: z.number().int().min(1).max(1024) });
-/** Input for an exec stream: keystrokes (UTF-8 text) or a terminal resize. */
+/** Input for an exec stream: keystrokes (UTF-8 text), a terminal resize, or the end of input. */
 export const StreamInputFrame = z.object({
   type: z.literal("stream.input"),
   id: StreamId,
   data: z.string().max(64 * 1024).optional(),
   resize: z.object({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }).optional(),
+  /** The input is over (stdin closed), for commands that read to the end. */
+  eof: z.literal(true).optional(),
 });
 export const StreamCloseFrame = z.object({ type: z.literal("stream.close"), id: StreamId });
 

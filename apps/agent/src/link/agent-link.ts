@@ -144,7 +144,7 @@ export class AgentLink {
       } else if (frame.type === "stream.credit") {
         this.streams.get(frame.id)?.grant(frame.n);
       } else if (frame.type === "stream.input") {
-        this.streams.get(frame.id)?.input({ ...(frame.data !== undefined ? { data: frame.data } : {}), ...(frame.resize ? { resize: frame.resize } : {}) });
+        this.streams.get(frame.id)?.input({ ...(frame.data !== undefined ? { data: frame.data } : {}), ...(frame.resize ? { resize: frame.resize } : {}), ...(frame.eof ? { eof: true as const } : {}) });
       } else if (frame.type === "stream.close") {
         this.streams.get(frame.id)?.close();
       }

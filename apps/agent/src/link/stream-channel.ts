@@ -15,6 +15,7 @@ export interface StreamChannel {
 export interface StreamInput {
   data?: string;
   resize?: { cols: number; rows: number };
+  eof?: true;
 }
 
 export type StreamHandler = (args: unknown, channel: StreamChannel) => Promise<void>;
