@@ -184,3 +184,27 @@ function cursorLess(a: string, b: string): boolean {
   const [bn, bi] = b.split("-").map(BigInt) as [bigint, bigint];
   return an < bn || (an === bn && ai < bi);
 }
+
+test("webhooks hear a container die on a real agent, with its exit code", { timeout: 60_000 }, async () => {
+  const { createServer } = await import("node:http");
+  const got: Array<{ event: string; data: { host: { name: string }; container: { name: string }; exitCode: number } }> = [];
+  const receiver = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c));
+    req.on("end", () => {
+      got.push(JSON.parse(body));
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+  try {
+    const port = (receiver.address() as { port: number }).port;
+    await owner.trpc.webhooks.create.mutate({ name: "dies", url: `http://127.0.0.1:${port}/`, events: ["container.die"] });
+    await owner.trpc.containers.run.mutate({ hostId, name: "quitter", config: { Image: "busybox", Cmd: ["sh", "-c", "exit 3"] } });
+    const die = await waitFor("container.die delivered", () => got.find((g) => g.event === "container.die" && g.data.container.name === "quitter"), 20_000);
+    assert.equal(die.data.exitCode, 3);
+    assert.equal(die.data.host.name, "streamer");
+  } finally {
+    await new Promise((r) => receiver.close(r));
+  }
+});

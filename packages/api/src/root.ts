@@ -10,6 +10,7 @@ import { networksRouter } from "./routers/networks.ts";
 import { apiTokensRouter } from "./routers/api-tokens.ts";
 import { teamsRouter } from "./routers/teams.ts";
 import { auditRouter } from "./routers/audit.ts";
+import { webhooksRouter } from "./routers/webhooks.ts";
 
 export const appRouter = router({
   auth: authRouter,
@@ -23,6 +24,7 @@ export const appRouter = router({
   apiTokens: apiTokensRouter,
   teams: teamsRouter,
   audit: auditRouter,
+  webhooks: webhooksRouter,
 });
 
 export type AppRouter = typeof appRouter;

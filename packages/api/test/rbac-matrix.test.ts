@@ -80,6 +80,7 @@ interface Row {
 }
 
 const h = () => hostId;
+const ownerHook = async () => (await owner.trpc.webhooks.create.mutate({ teamId, name: "owned", url: "http://127.0.0.1:9/owned", events: ["ping"] })).webhook;
 const cref = () => ({ hostId: h(), id: "c1" });
 
 /** What each procedure needs. Inputs are valid, so a refusal can only come from authorization. */
@@ -151,6 +152,13 @@ const MATRIX: Record<string, Row> = {
   "apiTokens.revoke": { need: "admin", call: async (a) => a.apiTokens.revoke.mutate({ id: (await owner.trpc.apiTokens.create.mutate({ name: "x", role: "viewer", teamId })).record.id }) },
 
   "audit.list": { need: "admin", call: (a) => a.audit.list.query({ action: "hosts." }) },
+
+  // Webhook URLs point at a closed loopback port: nothing leaves the machine.
+  "webhooks.create": { need: "admin", call: (a) => a.webhooks.create.mutate({ teamId, name: "hook", url: "http://127.0.0.1:9/hook", events: ["host.offline"] }) },
+  "webhooks.list": { need: "admin", call: (a) => a.webhooks.list.query() },
+  "webhooks.remove": { need: "admin", call: async (a) => a.webhooks.remove.mutate({ id: (await ownerHook()).id }) },
+  "webhooks.test": { need: "admin", call: async (a) => a.webhooks.test.mutate({ id: (await ownerHook()).id }) },
+  "webhooks.deliveries": { need: "admin", call: async (a) => a.webhooks.deliveries.query({ id: (await ownerHook()).id }) },
 
   "teams.members": { need: "admin", call: (a) => a.teams.members.query({ teamId }) },
   "teams.setRole": { need: "admin", call: async (a) => a.teams.setRole.mutate({ teamId, userId: await freshMember(), role: "operator" }) },

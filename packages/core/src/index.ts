@@ -12,3 +12,5 @@ export * from "./secret-box.ts";
 export * from "./registries.ts";
 export * from "./api-tokens.ts";
 export * from "./stats-ingest.ts";
+export * from "./webhooks.ts";
+export * from "./fleet-events.ts";

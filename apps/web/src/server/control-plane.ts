@@ -6,7 +6,7 @@ import type { Duplex } from "node:stream";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { toNodeHandler, fromNodeHeaders } from "better-auth/node";
 import { createDb, type Db } from "@berth/db";
-import { AgentGateway, StatsIngest, authenticateApiToken, createLogger, ensureDefaultTeam, isDomainError, SecretBox, type AuditChannel } from "@berth/core";
+import { AgentGateway, FleetEvents, StatsIngest, WebhookDispatcher, authenticateApiToken, createLogger, ensureDefaultTeam, isDomainError, SecretBox, type AuditChannel } from "@berth/core";
 import { appRouter, createAuth, createStreamServer, STREAM_PATH_PREFIX, createOpenApiNodeHttpHandler, loadMemberships, openApiDocument, restRouter, tokenMemberships, type Auth, type Context } from "@berth/api";
 import { AGENT_PATHS } from "@berth/protocol";
 import type { Env } from "./env.ts";
@@ -59,6 +59,8 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   const authHandler = toNodeHandler(auth);
   const bundlePath = env.BERTH_AGENT_BUNDLE ?? DEFAULT_AGENT_BUNDLE;
   const secretBox = new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET);
+  const webhooks = new WebhookDispatcher(db, secretBox, log.child({ part: "webhooks" }));
+  const fleetEvents = new FleetEvents(db, gateway, log.child({ part: "events" }), () => void webhooks.kick());
 
   /** The audit channel a caller declares (the dashboard and the berth CLI say who they are). */
   function channelOf(req: IncomingMessage): AuditChannel {
@@ -187,6 +189,8 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       await ensureDefaultTeam(db);
       gateway.start();
       stats.start();
+      webhooks.start();
+      fleetEvents.start();
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(env.PORT, env.HOST, () => resolve());
@@ -196,6 +200,8 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       streams.close();
       await gateway.stop();
       await stats.stop();
+      fleetEvents.stop();
+      await webhooks.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
