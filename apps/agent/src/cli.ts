@@ -19,6 +19,7 @@ import { agentCommands } from "./commands.ts";
 import { createRuntime } from "./runtime.ts";
 import { serveAgentWorker } from "./worker-main.ts";
 import { startDockerApi, type DockerApi } from "./dockerapi/server.ts";
+import { agentMetricsRegistry, metricsToken, serveMetrics } from "./metrics/server.ts";
 
 /** Exit status for a configuration problem (sysexits EX_CONFIG); the systemd unit does not restart on it. */
 const EX_CONFIG = 78;
@@ -50,6 +51,11 @@ const ArgsSchema = z.object({
   "docker-tls-cert": z.string().min(1).optional(),
   "docker-tls-key": z.string().min(1).optional(),
   "docker-tls-ca": z.string().min(1).optional(),
+  /** Prometheus metrics on HOST:PORT, behind the bearer token in <state-dir>/metrics-token. */
+  "metrics-listen": z
+    .string()
+    .regex(/^[0-9A-Za-z.:[\]-]+:\d{1,5}$/, "--metrics-listen takes HOST:PORT")
+    .optional(),
 });
 
 function usage(): never {
@@ -61,7 +67,7 @@ function usage(): never {
 
 type DockerTcp = { host: string; port: number; cert: string; key: string; ca: string };
 
-async function runAgent(stateDir: string, mirrors: string[], insecureRegistries: string[], dockerSocket: string, dockerTcp: DockerTcp | undefined): Promise<never> {
+async function runAgent(stateDir: string, mirrors: string[], insecureRegistries: string[], dockerSocket: string, dockerTcp: DockerTcp | undefined, metricsListen: string | undefined): Promise<never> {
   const credential = loadCredential(stateDir);
   // Bridge networking is on unless BERTH_NETWORKING=0 (then containers get `none` or `host`).
   const networking = process.env.BERTH_NETWORKING !== "0";
@@ -90,6 +96,17 @@ async function runAgent(stateDir: string, mirrors: string[], insecureRegistries:
       logger.error({ err, socket: dockerSocket }, "cannot serve the Docker API there; carrying on without it (--docker-socket PATH picks another place, '' turns it off)");
     }
   }
+  let link: AgentLink | undefined;
+  if (metricsListen) {
+    const at = metricsListen.lastIndexOf(":");
+    const host = metricsListen.slice(0, at).replace(/^\[|\]$/g, "");
+    try {
+      await serveMetrics({ registry: agentMetricsRegistry(runtime, () => link?.linked ?? false), token: metricsToken(stateDir), host, port: Number(metricsListen.slice(at + 1)) });
+      logger.info({ listen: metricsListen, tokenFile: `${stateDir}/metrics-token` }, "serving Prometheus metrics");
+    } catch (err) {
+      logger.error({ err, listen: metricsListen }, "cannot serve metrics there; carrying on without them");
+    }
+  }
   if (!credential) {
     if (!api) {
       logger.error({ stateDir }, "this host has not joined a control plane and the Docker API is off; run `berth-agent join --url URL --token TOKEN`");
@@ -102,7 +119,7 @@ async function runAgent(stateDir: string, mirrors: string[], insecureRegistries:
     await api.close();
     process.exit(0);
   }
-  const link = new AgentLink({
+  link = new AgentLink({
     credential,
     agentVersion: AGENT_VERSION,
     logger,
@@ -111,7 +128,7 @@ async function runAgent(stateDir: string, mirrors: string[], insecureRegistries:
     streams: agentStreams(runtime),
     collectStats: () => statsReports(runtime.containers.statsCounters()),
   });
-  for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => link.stop());
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => link?.stop());
   link.start();
   // The Docker API keeps serving while the control plane is unreachable; it ends with the agent.
   const end = await link.done;
@@ -143,6 +160,7 @@ async function main(): Promise<void> {
         "docker-tls-cert": { type: "string" },
         "docker-tls-key": { type: "string" },
         "docker-tls-ca": { type: "string" },
+        "metrics-listen": { type: "string" },
       },
       strict: true,
     }).values;
@@ -196,7 +214,7 @@ async function main(): Promise<void> {
     const at = args["docker-tls-listen"].lastIndexOf(":");
     dockerTcp = { host: args["docker-tls-listen"].slice(0, at).replace(/^\[|\]$/g, ""), port: Number(args["docker-tls-listen"].slice(at + 1)), cert, key, ca };
   }
-  await runAgent(stateDir, args["registry-mirror"], args["insecure-registry"], args["docker-socket"], dockerTcp);
+  await runAgent(stateDir, args["registry-mirror"], args["insecure-registry"], args["docker-socket"], dockerTcp, args["metrics-listen"] ?? (process.env.BERTH_METRICS_LISTEN || undefined));
 }
 
 // The bundle is one file, so its worker threads are started from it too.

@@ -9,6 +9,7 @@ import { createJoinToken, ensureDefaultTeam, revokeHostCredentials } from "@bert
 import { startTestControlPlane, type TestControlPlane } from "../../../e2e/support/control-plane.ts";
 import { waitFor } from "../../../e2e/support/wait.ts";
 import { agentBundlePath } from "../../../scripts/build.ts";
+import { freeLoopbackPort } from "../../../scripts/postgres.ts";
 
 let t: TestControlPlane;
 const dirs: string[] = [];
@@ -118,4 +119,27 @@ test("`run` before joining is a standalone daemon: the Docker API on its socket 
   r.proc.kill("SIGTERM");
   assert.equal(await r.exited, 0);
   assert.equal(existsSync(socket), false, "the socket is removed on exit");
+});
+
+test("--metrics-listen serves Prometheus metrics behind the token in the state dir", async () => {
+  const dir = stateDir();
+  const socket = join(dir, "docker.sock");
+  const port = await freeLoopbackPort();
+  const r = agent(["run", "--state-dir", join(dir, "state"), "--metrics-listen", `127.0.0.1:${port}`], socket);
+  const url = `http://127.0.0.1:${port}/metrics`;
+  await waitFor("metrics listening", async () => {
+    if (r.proc.exitCode !== null) throw new Error(`exited: ${r.output()}`);
+    return (await fetch(url).catch(() => null))?.status === 401;
+  });
+  const token = readFileSync(join(dir, "state", "metrics-token"), "utf8").trim();
+  assert.equal((statSync(join(dir, "state", "metrics-token")).mode & 0o777).toString(8), "600");
+  assert.equal((await fetch(url, { headers: { authorization: "Bearer wrong" } })).status, 401);
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(res.status, 200);
+  const text = await res.text();
+  assert.match(text, /^berth_images \d+$/m);
+  assert.match(text, /^berth_link_connected 0$/m);
+  assert.match(text, /^berth_agent_process_resident_memory_bytes \d+/m);
+  r.proc.kill("SIGTERM");
+  assert.equal(await r.exited, 0);
 });

@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { z } from "zod";
-import { DomainError, isDomainError, recordAudit, type AgentStream, type DomainErrorCode, type Logger } from "@berth/core";
+import { DomainError, isDomainError, recordAudit, type AgentStream, type ControlPlaneMetrics, type DomainErrorCode, type Logger } from "@berth/core";
 import { STREAM_KINDS, StreamArgs, type StreamKind } from "@berth/protocol";
 import { actorOf, type Context } from "./context.ts";
 import { HostId, hostFor } from "./routers/host-access.ts";
@@ -60,6 +60,7 @@ export interface StreamServerOptions {
   logger: Logger;
   /** Ping interval, so proxies keep idle streams open and dead peers are noticed. */
   pingMs?: number;
+  metrics?: Pick<ControlPlaneMetrics, "streamsOpen" | "streamMessages">;
 }
 
 interface OpenRequest {
@@ -128,6 +129,7 @@ export function createStreamServer(opts: StreamServerOptions) {
       stream = ctx.gateway.openStream(open.hostId, open.kind, open.args, open.window, {
         data(d) {
           inFlight++;
+          opts.metrics?.streamMessages.inc({ kind: open.kind });
           ws.send(JSON.stringify({ t: "data", d }));
         },
         end,
@@ -137,6 +139,7 @@ export function createStreamServer(opts: StreamServerOptions) {
       return;
     }
     const ping = setInterval(() => ws.ping(), pingMs);
+    opts.metrics?.streamsOpen.inc({ kind: open.kind });
     ws.on("message", (raw: RawData, isBinary: boolean) => {
       const msg = isBinary ? null : ClientMessage.safeParse(safeJson(raw.toString()));
       if (!msg?.success) return void ws.close(1008, "invalid message");
@@ -153,6 +156,7 @@ export function createStreamServer(opts: StreamServerOptions) {
     });
     ws.on("close", () => {
       clearInterval(ping);
+      opts.metrics?.streamsOpen.dec({ kind: open.kind });
       stream.close();
     });
     ws.on("error", () => undefined);

@@ -305,3 +305,18 @@ test("REST under /api/v1 with an API token, as curl would call it; the OpenAPI d
   const operations = Object.values(doc.paths).flatMap((p) => Object.keys(p));
   assert.ok(operations.length >= 50, `${operations.length} operations documented`);
 });
+
+test("/metrics: Prometheus text for a token or a session, 401 for anyone else", async () => {
+  assert.equal((await fetch(`${t.url}/metrics`)).status, 401);
+  const teamId = (await owner.trpc.auth.teams.query())[0]!.id;
+  const { token } = await owner.trpc.apiTokens.create.mutate({ name: "prometheus", role: "viewer", teamId });
+  const res = await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /^text\/plain/);
+  const text = await res.text();
+  assert.match(text, /^berth_agents_connected \d+$/m);
+  assert.match(text, /^berth_hosts\{status="(online|offline|pending)"\} \d+$/m);
+  assert.match(text, /^berth_http_requests_total\{surface="trpc",status="2xx"\} \d+$/m);
+  assert.match(text, /^berth_cp_process_cpu_seconds_total /m);
+  assert.equal((await fetch(`${t.url}/metrics`, { headers: { cookie: owner.cookie } })).status, 200);
+});

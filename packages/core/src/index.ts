@@ -14,3 +14,4 @@ export * from "./api-tokens.ts";
 export * from "./stats-ingest.ts";
 export * from "./webhooks.ts";
 export * from "./fleet-events.ts";
+export * from "./metrics.ts";

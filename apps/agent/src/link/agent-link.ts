@@ -73,6 +73,11 @@ export class AgentLink {
     return this.opts.logger;
   }
 
+  /** Whether the link is up and welcomed (heartbeats running). */
+  get linked(): boolean {
+    return this.heartbeat !== null && this.ws?.readyState === WebSocket.OPEN;
+  }
+
   start(): void {
     this.connect();
     this.factsTimer = setInterval(() => void this.sendFactsIfChanged(), this.opts.factsIntervalMs ?? 30_000);

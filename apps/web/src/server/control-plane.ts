@@ -6,7 +6,7 @@ import type { Duplex } from "node:stream";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { toNodeHandler, fromNodeHeaders } from "better-auth/node";
 import { createDb, type Db } from "@berth/db";
-import { AgentGateway, FleetEvents, StatsIngest, WebhookDispatcher, authenticateApiToken, createLogger, ensureDefaultTeam, isDomainError, SecretBox, type AuditChannel } from "@berth/core";
+import { AgentGateway, ControlPlaneMetrics, FleetEvents, StatsIngest, WebhookDispatcher, authenticateApiToken, createLogger, ensureDefaultTeam, isDomainError, SecretBox, type AuditChannel } from "@berth/core";
 import { appRouter, createAuth, createStreamServer, STREAM_PATH_PREFIX, createOpenApiNodeHttpHandler, loadMemberships, openApiDocument, restRouter, tokenMemberships, type Auth, type Context } from "@berth/api";
 import { AGENT_PATHS } from "@berth/protocol";
 import type { Env } from "./env.ts";
@@ -48,7 +48,11 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   const fingerprint = tls?.fingerprint ?? null;
   const gateway = new AgentGateway({ db, logger: log.child({ part: "gateway" }), offlineAfterMs: env.BERTH_OFFLINE_AFTER_MS, maxFrameBytes: env.BERTH_MAX_FRAME_BYTES });
   const stats = new StatsIngest(db, log.child({ part: "stats" }));
-  gateway.on("stats", (hostId, report) => stats.ingest(hostId, report));
+  const metrics = new ControlPlaneMetrics(db, gateway);
+  gateway.on("stats", (hostId, report) => {
+    metrics.statsReports.inc();
+    stats.ingest(hostId, report);
+  });
   const publicOrigin = new URL(env.PUBLIC_URL).origin;
   const auth = createAuth({
     db,
@@ -128,7 +132,15 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     contextFor: (req) => contextFor(req, channelOf(req) === "cli" ? "cli" : req.headers.authorization ? "rest" : "ui"),
     allowedOrigins: [new URL(env.PUBLIC_URL).origin],
     logger: log.child({ part: "streams" }),
+    metrics,
   });
+
+  /** Prometheus scrapes with an API token (`authorization: Bearer berth_…`); a session works too. */
+  async function metricsRoute(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const caller = await callerOf(req);
+    if (!caller.user && !caller.token) return sendJson(res, 401, { message: caller.authError ?? "sign in or send an API token" });
+    res.writeHead(200, { "content-type": metrics.registry.contentType }).end(await metrics.registry.metrics());
+  }
 
   async function openApiRoute(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const caller = await callerOf(req);
@@ -137,8 +149,20 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     res.writeHead(200, { "content-type": "application/json" }).end(openApiJson);
   }
 
+  /** Which API surface a request is for, as the request counter labels it. */
+  function surfaceOf(path: string): string {
+    if (path.startsWith("/api/trpc/")) return "trpc";
+    if (path.startsWith("/api/v1")) return "rest";
+    if (path.startsWith("/api/auth/")) return "auth";
+    if (path.startsWith("/api/")) return "api";
+    return "web";
+  }
+
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
+    const surface = surfaceOf(path);
+    res.once("finish", () => metrics.requests.inc({ surface, status: `${Math.floor(res.statusCode / 100)}xx` }));
+    if (path === "/metrics") return metricsRoute(req, res);
     if (path.startsWith("/api/trpc/")) return trpc(req, res);
     if (path === "/api/v1" || path.startsWith("/api/v1/")) {
       req.url = (req.url ?? "/").slice("/api/v1".length) || "/";
