@@ -208,3 +208,14 @@ test("webhooks hear a container die on a real agent, with its exit code", { time
     await new Promise((r) => receiver.close(r));
   }
 });
+
+test("the fleet tables and search list what the agent reports", { timeout: 30_000 }, async () => {
+  const row = await waitFor("shellbox in the fleet table", async () => (await viewer.trpc.fleet.list.query({ kind: "container", q: "shellbox" })).rows[0]);
+  assert.deepEqual([row.hostName, row.state, row.image], ["streamer", "running", "busybox"]);
+  await waitFor("busybox in the images table", async () => (await viewer.trpc.fleet.list.query({ kind: "image" })).rows.find((r) => r.image.includes("busybox:latest")));
+  const found = await viewer.trpc.fleet.search.query({ q: "shell" });
+  assert.deepEqual(found.containers.map((c) => c.name), ["shellbox"]);
+  // A removal shows up without waiting for the periodic report: events nudge it.
+  await owner.trpc.containers.remove.mutate({ hostId, id: "shellbox", force: true });
+  await waitFor("gone from the fleet table", async () => (await viewer.trpc.fleet.list.query({ kind: "container", q: "shellbox" })).total === 0, 5_000);
+});

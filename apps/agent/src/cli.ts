@@ -15,6 +15,7 @@ import { joinControlPlane, JoinError } from "./link/join.ts";
 import { AgentLink } from "./link/agent-link.ts";
 import { agentStreams } from "./streams.ts";
 import { statsReports } from "./stats/host-report.ts";
+import { collectInventory, inventoryFrames } from "./inventory.ts";
 import { agentCommands } from "./commands.ts";
 import { createRuntime } from "./runtime.ts";
 import { serveAgentWorker } from "./worker-main.ts";
@@ -127,7 +128,9 @@ async function runAgent(stateDir: string, mirrors: string[], insecureRegistries:
     commands: agentCommands(runtime),
     streams: agentStreams(runtime),
     collectStats: () => statsReports(runtime.containers.statsCounters()),
+    collectInventory: async (sent) => inventoryFrames(await collectInventory(runtime), sent),
   });
+  runtime.events.subscribe(() => link?.nudgeInventory());
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => link?.stop());
   link.start();
   // The Docker API keeps serving while the control plane is unreachable; it ends with the agent.

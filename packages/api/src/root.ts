@@ -11,6 +11,7 @@ import { apiTokensRouter } from "./routers/api-tokens.ts";
 import { teamsRouter } from "./routers/teams.ts";
 import { auditRouter } from "./routers/audit.ts";
 import { webhooksRouter } from "./routers/webhooks.ts";
+import { fleetRouter } from "./routers/fleet.ts";
 
 export const appRouter = router({
   auth: authRouter,
@@ -25,6 +26,7 @@ export const appRouter = router({
   teams: teamsRouter,
   audit: auditRouter,
   webhooks: webhooksRouter,
+  fleet: fleetRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -153,6 +153,9 @@ const MATRIX: Record<string, Row> = {
 
   "audit.list": { need: "admin", call: (a) => a.audit.list.query({ action: "hosts." }) },
 
+  "fleet.list": { need: "signed-in", call: (a) => a.fleet.list.query({ kind: "container" }) },
+  "fleet.search": { need: "signed-in", call: (a) => a.fleet.search.query({ q: "web" }) },
+
   // Webhook URLs point at a closed loopback port: nothing leaves the machine.
   "webhooks.create": { need: "admin", call: (a) => a.webhooks.create.mutate({ teamId, name: "hook", url: "http://127.0.0.1:9/hook", events: ["host.offline"] }) },
   "webhooks.list": { need: "admin", call: (a) => a.webhooks.list.query() },

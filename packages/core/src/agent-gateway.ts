@@ -12,6 +12,8 @@ import {
   type AgentFrame,
   type HostFacts,
   type ServerFrame,
+  type InventoryItem,
+  type InventoryKind,
   type StatsReport,
   type StreamKind,
 } from "@berth/protocol";
@@ -119,7 +121,7 @@ export class AgentStream {
  * host's credential on upgrade. It tracks liveness from heartbeats, relays commands and keeps
  * host status in Postgres. Bad frames close only the connection that sent them.
  */
-export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; connected: [string]; stats: [string, StatsReport] }> {
+export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; connected: [string]; stats: [string, StatsReport]; inventory: [string, { kind: InventoryKind; part: number; last: boolean; items: InventoryItem[] }] }> {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Map<string, Session>();
   private readonly lastSeen = new Map<string, number>();
@@ -307,6 +309,9 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
         return;
       case "stats":
         this.emit("stats", session.hostId, frame);
+        return;
+      case "inventory":
+        this.emit("inventory", session.hostId, frame);
         return;
       case "stream.end":
         session.streams.get(frame.id)?.finish(frame.error ? new DomainError(AGENT_CODE_MAP[frame.error.code] ?? "UNAVAILABLE", frame.error.message) : undefined);

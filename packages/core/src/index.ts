@@ -15,3 +15,4 @@ export * from "./stats-ingest.ts";
 export * from "./webhooks.ts";
 export * from "./fleet-events.ts";
 export * from "./metrics.ts";
+export * from "./inventory.ts";

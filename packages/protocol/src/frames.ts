@@ -73,7 +73,35 @@ export const StatsFrame = z.object({
 });
 export type StatsReport = z.infer<typeof StatsFrame>;
 
-export const AgentFrameSchema = z.discriminatedUnion("type", [HelloFrame, HeartbeatFrame, FactsFrame, ReplyFrame, ProgressFrame, StreamDataFrame, StreamEndFrame, StatsFrame]);
+/**
+ * What a host holds, for the fleet-wide tables: all of one kind, replacing what the control
+ * plane had. Large lists come in parts; the control plane swaps them in when `last` arrives.
+ */
+export const INVENTORY_KINDS = ["container", "image", "network", "volume"] as const;
+export type InventoryKind = (typeof INVENTORY_KINDS)[number];
+export const INVENTORY_ITEMS_PER_FRAME = 2000;
+export const InventoryItemSchema = z.object({
+  id: z.string().min(1).max(128),
+  name: z.string().max(512),
+  /** Containers: their image; images: their tags; networks: the driver; volumes: the driver. */
+  image: z.string().max(1024).default(""),
+  /** Containers: running, exited…; other kinds: empty. */
+  state: z.string().max(32).default(""),
+  /** Unix seconds. */
+  created: z.number().int().nonnegative(),
+  /** Images: bytes. */
+  size: z.number().nonnegative().default(0),
+});
+export type InventoryItem = z.input<typeof InventoryItemSchema>;
+export const InventoryFrame = z.object({
+  type: z.literal("inventory"),
+  kind: z.enum(INVENTORY_KINDS),
+  part: z.number().int().min(0).max(1000),
+  last: z.boolean(),
+  items: z.array(InventoryItemSchema).max(INVENTORY_ITEMS_PER_FRAME),
+});
+
+export const AgentFrameSchema = z.discriminatedUnion("type", [HelloFrame, HeartbeatFrame, FactsFrame, ReplyFrame, ProgressFrame, StreamDataFrame, StreamEndFrame, StatsFrame, InventoryFrame]);
 export type AgentFrame = z.infer<typeof AgentFrameSchema>;
 
 export const WelcomeFrame = z.object({

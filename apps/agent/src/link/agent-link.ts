@@ -40,6 +40,10 @@ export interface AgentLinkOptions {
   /** Resource counters for the control plane's stats history, sent every `statsIntervalMs` while linked. */
   collectStats?: () => AgentFrame[];
   statsIntervalMs?: number;
+  /** Inventory frames of the kinds that changed since `sent` (which it updates); see inventory.ts. */
+  collectInventory?: (sent: Map<string, string>) => Promise<AgentFrame[]>;
+  /** The longest an inventory change waits to be sent when nothing nudges it sooner. */
+  inventoryIntervalMs?: number;
   /** Stream sources by kind (logs, stats, exec, events). */
   streams?: Partial<Record<string, StreamHandler>>;
   backoff?: Backoff;
@@ -54,6 +58,11 @@ export class AgentLink {
   private ws: WebSocket | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
+  private inventoryTimer: NodeJS.Timeout | null = null;
+  private inventorySoon: NodeJS.Timeout | null = null;
+  /** What this connection has sent of each inventory kind (a new connection sends all). */
+  private inventorySent = new Map<string, string>();
+  private inventoryBusy = false;
   private factsTimer: NodeJS.Timeout | null = null;
   private retry: NodeJS.Timeout | null = null;
   private lastFactsJson = "";
@@ -179,6 +188,11 @@ export class AgentLink {
   private startHeartbeat(ms: number): void {
     this.stopHeartbeat();
     this.heartbeat = setInterval(() => this.send({ type: "heartbeat", at: Date.now() }), ms);
+    this.inventorySent = new Map();
+    if (this.opts.collectInventory) {
+      void this.sendInventory();
+      this.inventoryTimer = setInterval(() => void this.sendInventory(), this.opts.inventoryIntervalMs ?? 10_000);
+    }
     const collect = this.opts.collectStats;
     if (collect) {
       this.statsTimer = setInterval(() => {
@@ -196,8 +210,31 @@ export class AgentLink {
   private stopHeartbeat(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.statsTimer) clearInterval(this.statsTimer);
+    if (this.inventoryTimer) clearInterval(this.inventoryTimer);
     this.heartbeat = null;
     this.statsTimer = null;
+    this.inventoryTimer = null;
+  }
+
+  /** Something changed on the host (an event): send the inventory shortly, coalescing bursts. */
+  nudgeInventory(): void {
+    if (!this.inventoryTimer || this.inventorySoon) return;
+    this.inventorySoon = setTimeout(() => {
+      this.inventorySoon = null;
+      void this.sendInventory();
+    }, 500);
+  }
+
+  private async sendInventory(): Promise<void> {
+    if (this.inventoryBusy || !this.opts.collectInventory || !this.linked) return;
+    this.inventoryBusy = true;
+    try {
+      for (const f of await this.opts.collectInventory(this.inventorySent)) this.send(f);
+    } catch (err) {
+      this.log.warn({ err }, "could not collect the inventory");
+    } finally {
+      this.inventoryBusy = false;
+    }
   }
 
   private async sendFactsIfChanged(): Promise<void> {

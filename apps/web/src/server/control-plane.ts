@@ -6,7 +6,7 @@ import type { Duplex } from "node:stream";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { toNodeHandler, fromNodeHeaders } from "better-auth/node";
 import { createDb, type Db } from "@berth/db";
-import { AgentGateway, ControlPlaneMetrics, FleetEvents, StatsIngest, WebhookDispatcher, authenticateApiToken, createLogger, ensureDefaultTeam, isDomainError, SecretBox, type AuditChannel } from "@berth/core";
+import { AgentGateway, ControlPlaneMetrics, FleetEvents, InventoryStore, StatsIngest, WebhookDispatcher, authenticateApiToken, createLogger, ensureDefaultTeam, isDomainError, SecretBox, type AuditChannel } from "@berth/core";
 import { appRouter, createAuth, createStreamServer, STREAM_PATH_PREFIX, createOpenApiNodeHttpHandler, loadMemberships, openApiDocument, restRouter, tokenMemberships, type Auth, type Context } from "@berth/api";
 import { AGENT_PATHS } from "@berth/protocol";
 import type { Env } from "./env.ts";
@@ -29,6 +29,7 @@ export interface ControlPlane {
   db: Db;
   gateway: AgentGateway;
   stats: StatsIngest;
+  inventory: InventoryStore;
   auth: Auth;
   url: string;
   fingerprint: string | null;
@@ -49,6 +50,8 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   const gateway = new AgentGateway({ db, logger: log.child({ part: "gateway" }), offlineAfterMs: env.BERTH_OFFLINE_AFTER_MS, maxFrameBytes: env.BERTH_MAX_FRAME_BYTES });
   const stats = new StatsIngest(db, log.child({ part: "stats" }));
   const metrics = new ControlPlaneMetrics(db, gateway);
+  const inventory = new InventoryStore(db, log.child({ part: "inventory" }));
+  gateway.on("inventory", (hostId, frame) => inventory.take(hostId, frame));
   gateway.on("stats", (hostId, report) => {
     metrics.statsReports.inc();
     stats.ingest(hostId, report);
@@ -206,6 +209,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     db,
     gateway,
     stats,
+    inventory,
     auth,
     url: env.PUBLIC_URL,
     fingerprint,
