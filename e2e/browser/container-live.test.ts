@@ -72,4 +72,12 @@ test("follow a container's logs live, type in its terminal, watch its stats", { 
   assert.match((await page.getByTestId("chart-memory").textContent()) ?? "", /(KiB|MiB)/);
   assert.ok((await cpu.locator("polyline").getAttribute("points"))!.split(" ").length >= 2);
   await page.screenshot({ path: join(process.cwd(), "test-results", "container-stats.png") });
+
+  // The fleet table and the search box find it across hosts.
+  await page.getByRole("link", { name: "Fleet" }).click();
+  await page.locator('[data-testid="fleet-row"][data-name="ticker"]').waitFor({ timeout: 20_000 });
+  await page.getByLabel("Search hosts, containers and images").fill("tick");
+  await page.getByTestId("search-results").getByRole("link", { name: /ticker/ }).click();
+  await page.waitForURL(/\/containers\/[0-9a-f]{64}$/);
+  await page.getByTestId("container-name").getByText("ticker").waitFor();
 });

@@ -36,7 +36,7 @@ test("an API token works with curl on REST, audit rows record it all, and a view
 
   // Settings → API tokens: an operator token, shown once.
   await page.getByRole("link", { name: "Settings" }).click();
-  await page.getByLabel("Name").fill("ci deploys");
+  await page.getByLabel("Name", { exact: true }).fill("ci deploys");
   await page.getByLabel("Token role").selectOption("operator");
   await page.getByRole("button", { name: "Create token" }).click();
   const token = ((await page.getByTestId("new-token-value").textContent()) ?? "").trim();

@@ -136,6 +136,103 @@ function ApiTokens({ teamId, myRole }: { teamId: string; myRole: Role }) {
   );
 }
 
+const HOOK_EVENTS = ["container.die", "container.oom", "container.unhealthy", "host.offline", "host.online"] as const;
+
+/** Webhooks: signed POSTs on events, retried with backoff; each shows its delivery log. */
+function Webhooks({ teamId }: { teamId: string }) {
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  const hooks = useQuery(trpc.webhooks.list.queryOptions());
+  const [name, setName] = useState("");
+  const [url, setUrl] = useState("");
+  const [events, setEvents] = useState<string[]>(["container.die", "host.offline"]);
+  const [open, setOpen] = useState<string | null>(null);
+  const refresh = () => qc.invalidateQueries(trpc.webhooks.list.queryFilter());
+  const create = useMutation(trpc.webhooks.create.mutationOptions({ onSettled: refresh }));
+  const remove = useMutation(trpc.webhooks.remove.mutationOptions({ onSettled: refresh }));
+  const ping = useMutation(trpc.webhooks.test.mutationOptions({ onSettled: () => qc.invalidateQueries(trpc.webhooks.deliveries.queryFilter()) }));
+  const deliveries = useQuery(trpc.webhooks.deliveries.queryOptions({ id: open ?? "" }, { enabled: open !== null, refetchInterval: 2_000 }));
+  return (
+    <Card title="Webhooks">
+      <ErrorBox error={hooks.error ?? create.error ?? remove.error ?? ping.error} />
+      <form
+        className="mb-3 flex flex-wrap items-end gap-2 text-sm"
+        onSubmit={(e) => {
+          e.preventDefault();
+          create.mutate({ teamId, name, url, events: events as (typeof HOOK_EVENTS)[number][] });
+        }}
+      >
+        <label className="flex flex-col">
+          Webhook name
+          <input value={name} onChange={(e) => setName(e.target.value)} required maxLength={100} className="rounded border border-slate-300 px-2 py-1" />
+        </label>
+        <label className="flex flex-col">
+          URL
+          <input value={url} onChange={(e) => setUrl(e.target.value)} required placeholder="https://…" className="w-72 rounded border border-slate-300 px-2 py-1" />
+        </label>
+        <fieldset className="flex flex-wrap gap-2">
+          {HOOK_EVENTS.map((ev) => (
+            <label key={ev} className="flex items-center gap-1">
+              <input type="checkbox" checked={events.includes(ev)} onChange={(e) => setEvents(e.target.checked ? [...events, ev] : events.filter((x) => x !== ev))} />
+              {ev}
+            </label>
+          ))}
+        </fieldset>
+        <Button type="submit" disabled={create.isPending || events.length === 0}>
+          Add webhook
+        </Button>
+      </form>
+      {create.data && (
+        <div className="mb-3 rounded border border-emerald-200 bg-emerald-50 p-3 text-sm" data-testid="new-webhook-secret">
+          Signing secret (shown once): <code className="font-mono">{create.data.secret}</code>. Requests carry <code>X-Berth-Signature-256: sha256=HMAC(secret, timestamp + &quot;.&quot; + body)</code> and <code>X-Berth-Timestamp</code>.
+        </div>
+      )}
+      {hooks.isPending ? (
+        <Spinner />
+      ) : (
+        <ul className="divide-y divide-slate-100 text-sm">
+          {hooks.data?.map((h) => (
+            <li key={h.id} className="py-2" data-testid="webhook-row" data-name={h.name}>
+              <div className="flex items-center gap-2">
+                <span className="font-medium">{h.name}</span>
+                <code className="truncate text-xs text-slate-500">{h.url}</code>
+                <span className="text-xs text-slate-500">{h.events.join(", ")}</span>
+                <span className="ml-auto flex gap-2">
+                  <Button variant="secondary" onClick={() => (ping.mutate({ id: h.id }), setOpen(h.id))}>
+                    Send ping
+                  </Button>
+                  <Button variant="secondary" onClick={() => setOpen(open === h.id ? null : h.id)}>
+                    Deliveries
+                  </Button>
+                  <Button variant="danger" onClick={() => confirm(`Remove webhook ${h.name}?`) && remove.mutate({ id: h.id })}>
+                    Remove
+                  </Button>
+                </span>
+              </div>
+              {open === h.id && (
+                <table className="mt-2 w-full text-xs" data-testid="webhook-deliveries">
+                  <TableHead columns={["When", "Event", "State", "Attempts", "Last answer"]} variant="card" />
+                  <tbody>
+                    {deliveries.data?.rows.map((d) => (
+                      <tr key={d.id} className="border-t border-slate-100" data-testid="delivery-row" data-status={d.status}>
+                        <td className="py-1">{new Date(d.createdAt).toLocaleString()}</td>
+                        <td className="font-mono">{d.event}</td>
+                        <td>{d.status}</td>
+                        <td>{d.attempts}</td>
+                        <td>{d.lastStatus ?? d.lastError ?? "—"}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+    </Card>
+  );
+}
+
 /** The audit log, newest first: filtered and paged on the server. */
 function AuditLog() {
   const trpc = useTRPC();
@@ -206,6 +303,7 @@ function Settings() {
       <h1 className="text-2xl font-semibold">Settings</h1>
       <Members teamId={admin.teamId} isOwner={admin.role === "owner"} />
       <ApiTokens teamId={admin.teamId} myRole={admin.role as Role} />
+      <Webhooks teamId={admin.teamId} />
       <AuditLog />
     </div>
   );

@@ -6,6 +6,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "../client/trpc";
 import { authClient } from "../client/auth-client";
 import { Spinner } from "./ui";
+import { GlobalSearch } from "./global-search";
 
 /** Frame for signed-in pages: sends visitors without a session to /login. */
 export function AppShell({ children }: { children: ReactNode }) {
@@ -38,6 +39,9 @@ export function AppShell({ children }: { children: ReactNode }) {
           <Link href="/hosts" className={`text-sm ${pathname.startsWith("/hosts") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
             Hosts
           </Link>
+          <Link href="/fleet" className={`text-sm ${pathname.startsWith("/fleet") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
+            Fleet
+          </Link>
           <Link href="/registries" className={`text-sm ${pathname.startsWith("/registries") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
             Registries
           </Link>
@@ -50,6 +54,7 @@ export function AppShell({ children }: { children: ReactNode }) {
             API
           </Link>
           <div className="ml-auto flex items-center gap-3 text-sm text-slate-600">
+            <GlobalSearch />
             <span data-testid="current-user">
               {me.data?.user.email}
               {role && <span className="ml-1 rounded bg-slate-100 px-1.5 py-0.5 text-xs">{role}</span>}
