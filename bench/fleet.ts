@@ -1,0 +1,134 @@
+// Figures for the fleet control plane, in a control-plane process of its own:
+// - fleet.list with 10,000 containers on 300 hosts (inventory seeded in Postgres): p50/p99 of
+//   dashboard-like calls (pages, sorts, filters), one at a time;
+// - stats ingest: simulated agents report N containers at 1 Hz; the control plane's CPU over
+//   the window, and the 10 s rows it wrote. No peer runs a comparable control plane here.
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { createDb } from "@berth/db";
+import type { JoinResponse, StatsReport } from "@berth/protocol";
+import { repoRoot } from "../scripts/paths.ts";
+import { freeLoopbackPort } from "../scripts/postgres.ts";
+import { createTestDatabase } from "../e2e/support/db.ts";
+import { signUp } from "../e2e/support/control-plane.ts";
+import { joinWithToken, linkedSimAgent, type SimAgent } from "../e2e/support/sim-agent.ts";
+import { waitFor } from "../e2e/support/wait.ts";
+import { cpuSeconds } from "./proc.ts";
+import { percentile } from "./stats.ts";
+
+export interface FleetBenchResult {
+  hosts: number;
+  containers: number;
+  listCalls: number;
+  listP50Ms: number;
+  listP99Ms: number;
+  statsContainers: number;
+  statsAgents: number;
+  statsSeconds: number;
+  statsCpuPercent: number;
+  statsRows: number;
+}
+
+export async function fleetBench(opts: { hosts: number; containers: number; listCalls: number; statsContainers: number; statsAgents: number; statsSeconds: number }): Promise<FleetBenchResult> {
+  const database = await createTestDatabase();
+  const port = await freeLoopbackPort();
+  const url = `http://127.0.0.1:${port}`;
+  const server = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "apps/web/server.ts")], {
+    cwd: join(repoRoot, "apps/web"),
+    stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, NODE_ENV: "production", PORT: String(port), DATABASE_URL: database.url, BETTER_AUTH_SECRET: "bench-secret-bench-secret-bench-secret-00", BERTH_WEB_UI: "0", LOG_LEVEL: "error" },
+  });
+  const db = createDb(database.url, { poolSize: 4 });
+  const agents: SimAgent[] = [];
+  try {
+    await waitFor("control plane", async () => (await fetch(`${url}/healthz`)).ok, 60_000, 200);
+    const owner = await signUp(url, "bench-fleet@example.com", "bench-password");
+    const teamId = (await owner.trpc.auth.teams.query())[0]!.id;
+
+    // Seeded inventory: hosts and their containers as agents would have reported them.
+    await db.host.createMany({ data: Array.from({ length: opts.hosts }, (_, i) => ({ id: `benchhost${String(i).padStart(4, "0")}`, teamId, name: `node-${String(i).padStart(3, "0")}`, status: "online" as const })) });
+    const states = ["running", "running", "running", "exited", "created"];
+    const images = ["nginx:1.27", "redis:7", "postgres:16", "busybox", "node:20"];
+    const rows = Array.from({ length: opts.containers }, (_, i) => ({
+      hostId: `benchhost${String(i % opts.hosts).padStart(4, "0")}`,
+      kind: "container",
+      itemId: i.toString(16).padStart(64, "0"),
+      name: `svc-${i % 97}-${i}`,
+      image: images[i % images.length]!,
+      state: states[i % states.length]!,
+      created: new Date(Date.now() - i * 60_000),
+    }));
+    for (let i = 0; i < rows.length; i += 5000) await db.inventoryItem.createMany({ data: rows.slice(i, i + 5000) });
+    await db.$executeRawUnsafe("analyze inventory_item");
+
+    // Dashboard-like calls: pages deep and shallow, each sort, text and state filters.
+    const calls = [
+      { sort: "name" as const, dir: "asc" as const, offset: 0 },
+      { sort: "created" as const, dir: "desc" as const, offset: 0 },
+      { sort: "host" as const, dir: "asc" as const, offset: 5000 },
+      { sort: "state" as const, dir: "asc" as const, offset: 9900 },
+      { sort: "name" as const, dir: "asc" as const, offset: 0, q: "svc-42-" },
+      { sort: "name" as const, dir: "desc" as const, offset: 100, state: "running" },
+      { sort: "created" as const, dir: "asc" as const, offset: 0, q: "redis" },
+    ];
+    for (let i = 0; i < 10; i++) await owner.trpc.fleet.list.query({ kind: "container", ...calls[i % calls.length]! }); // warm-up
+    const lat: number[] = [];
+    for (let i = 0; i < opts.listCalls; i++) {
+      const t0 = performance.now();
+      const r = await owner.trpc.fleet.list.query({ kind: "container", limit: 50, ...calls[i % calls.length]! });
+      lat.push(performance.now() - t0);
+      if (i === 0 && r.total !== opts.containers) throw new Error(`fleet.list counted ${r.total} containers`);
+    }
+
+    // Stats ingest: simulated agents, each reporting its share of the containers every second.
+    const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: opts.statsAgents, expiresInSeconds: 3600 });
+    const perAgent = Math.ceil(opts.statsContainers / opts.statsAgents);
+    for (let a = 0; a < opts.statsAgents; a++) {
+      const j = (await joinWithToken(url, token, `statsim-${a}`)).body as JoinResponse;
+      agents.push(await linkedSimAgent(url, j.credential, `statsim-${a}`));
+    }
+    const ids = agents.map((_, a) => Array.from({ length: perAgent }, (_, i) => `${a.toString(16).padStart(8, "0")}${i.toString(16).padStart(56, "0")}`));
+    let tick = 0;
+    const report = (a: number): StatsReport => ({
+      type: "stats",
+      at: Date.now(),
+      host: { cpuBusy: tick * 50, cpuTotal: tick * 200, cpus: 2, memUsed: 4e9, memTotal: 8e9 },
+      containers: ids[a]!.map((id, i) => [id, tick * 1e7 * ((i % 10) + 1), 5e7 + i, 0, tick * 1000, tick * 500, tick * 4096, tick * 2048]),
+    });
+    const send = () => {
+      tick++;
+      agents.forEach((ag, a) => ag.sendRaw(JSON.stringify(report(a))));
+    };
+    for (let i = 0; i < 3; i++) (send(), await new Promise((r) => setTimeout(r, 1000))); // warm-up
+    const rows0 = await db.statSample.count();
+    const c0 = cpuSeconds(server.pid!);
+    const t0 = performance.now();
+    for (let s = 0; s < opts.statsSeconds; s++) {
+      const next = t0 + (s + 1) * 1000;
+      send();
+      await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
+    }
+    const elapsed = (performance.now() - t0) / 1000;
+    const cpu = (cpuSeconds(server.pid!) - c0) / elapsed;
+    const written = (await db.statSample.count()) - rows0;
+    return {
+      hosts: opts.hosts,
+      containers: opts.containers,
+      listCalls: lat.length,
+      listP50Ms: percentile(lat, 50),
+      listP99Ms: percentile(lat, 99),
+      statsContainers: perAgent * opts.statsAgents,
+      statsAgents: opts.statsAgents,
+      statsSeconds: opts.statsSeconds,
+      statsCpuPercent: cpu * 100,
+      statsRows: written,
+    };
+  } finally {
+    for (const a of agents) a.close();
+    server.kill("SIGTERM");
+    await new Promise((r) => (server.exitCode !== null ? r(null) : server.once("exit", r)));
+    await db.$disconnect();
+    await database.drop();
+  }
+}
+
