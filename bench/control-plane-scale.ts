@@ -1,10 +1,6 @@
 // Figure: one control plane holding N simulated agents (WebSocket clients in this process) with
 // 5 s heartbeats. Reports the control plane's CPU and RSS and hosts.list latency under that load.
-import { spawn } from "node:child_process";
-import { join } from "node:path";
-import { repoRoot } from "../scripts/paths.ts";
-import { freeLoopbackPort } from "../scripts/postgres.ts";
-import { createTestDatabase } from "../e2e/support/db.ts";
+import { startControlPlaneProcess } from "./support/control-plane-process.ts";
 import { signUp } from "../e2e/support/control-plane.ts";
 import { connectSimAgent, joinWithToken, type SimAgent } from "../e2e/support/sim-agent.ts";
 import { waitFor } from "../e2e/support/wait.ts";
@@ -30,17 +26,10 @@ async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise
 }
 
 export async function controlPlaneScale(opts: { agents: number; rounds: number; roundSeconds: number; heartbeatMs?: number }): Promise<ScaleResult> {
-  const database = await createTestDatabase();
-  const port = await freeLoopbackPort();
-  const url = `http://127.0.0.1:${port}`;
-  const server = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "apps/web/server.ts")], {
-    cwd: join(repoRoot, "apps/web"),
-    stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, NODE_ENV: "production", PORT: String(port), DATABASE_URL: database.url, BETTER_AUTH_SECRET: "bench-secret-bench-secret-bench-secret-00", BERTH_WEB_UI: "0", LOG_LEVEL: "error" },
-  });
+  const cp = await startControlPlaneProcess();
+  const { url, proc: server } = cp;
   const agents: SimAgent[] = [];
   try {
-    await waitFor("control plane", async () => (await fetch(`${url}/healthz`)).ok, 60_000, 200);
     const owner = await signUp(url, "bench@example.com", "bench-password");
     const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: opts.agents, expiresInSeconds: 3600 });
 
@@ -95,8 +84,6 @@ export async function controlPlaneScale(opts: { agents: number; rounds: number; 
     return { agents: opts.agents, rounds: opts.rounds, cpuCores: median(cpu), rssMiB: median(rss), listP50Ms: median(p50), listP99Ms: median(p99), listSamples: samples };
   } finally {
     for (const a of agents) a.close();
-    server.kill("SIGTERM");
-    await new Promise((r) => (server.exitCode !== null ? r(null) : server.once("exit", r)));
-    await database.drop();
+    await cp.stop();
   }
 }

@@ -3,16 +3,11 @@
 //   dashboard-like calls (pages, sorts, filters), one at a time;
 // - stats ingest: simulated agents report N containers at 1 Hz; the control plane's CPU over
 //   the window, and the 10 s rows it wrote. No peer runs a comparable control plane here.
-import { spawn } from "node:child_process";
-import { join } from "node:path";
+import { startControlPlaneProcess } from "./support/control-plane-process.ts";
 import { createDb } from "@berth/db";
 import type { JoinResponse, StatsReport } from "@berth/protocol";
-import { repoRoot } from "../scripts/paths.ts";
-import { freeLoopbackPort } from "../scripts/postgres.ts";
-import { createTestDatabase } from "../e2e/support/db.ts";
 import { signUp } from "../e2e/support/control-plane.ts";
 import { joinWithToken, linkedSimAgent, type SimAgent } from "../e2e/support/sim-agent.ts";
-import { waitFor } from "../e2e/support/wait.ts";
 import { cpuSeconds } from "./proc.ts";
 import { percentile } from "./stats.ts";
 
@@ -30,18 +25,11 @@ export interface FleetBenchResult {
 }
 
 export async function fleetBench(opts: { hosts: number; containers: number; listCalls: number; statsContainers: number; statsAgents: number; statsSeconds: number }): Promise<FleetBenchResult> {
-  const database = await createTestDatabase();
-  const port = await freeLoopbackPort();
-  const url = `http://127.0.0.1:${port}`;
-  const server = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "apps/web/server.ts")], {
-    cwd: join(repoRoot, "apps/web"),
-    stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, NODE_ENV: "production", PORT: String(port), DATABASE_URL: database.url, BETTER_AUTH_SECRET: "bench-secret-bench-secret-bench-secret-00", BERTH_WEB_UI: "0", LOG_LEVEL: "error" },
-  });
-  const db = createDb(database.url, { poolSize: 4 });
+  const cp = await startControlPlaneProcess();
+  const { url, proc: server } = cp;
+  const db = createDb(cp.databaseUrl, { poolSize: 4 });
   const agents: SimAgent[] = [];
   try {
-    await waitFor("control plane", async () => (await fetch(`${url}/healthz`)).ok, 60_000, 200);
     const owner = await signUp(url, "bench-fleet@example.com", "bench-password");
     const teamId = (await owner.trpc.auth.teams.query())[0]!.id;
 
@@ -125,10 +113,8 @@ export async function fleetBench(opts: { hosts: number; containers: number; list
     };
   } finally {
     for (const a of agents) a.close();
-    server.kill("SIGTERM");
-    await new Promise((r) => (server.exitCode !== null ? r(null) : server.once("exit", r)));
     await db.$disconnect();
-    await database.drop();
+    await cp.stop();
   }
 }
 

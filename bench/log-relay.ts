@@ -5,7 +5,8 @@
 // - Latency: a container writes paced bursts; each line's delay is its arrival at the client
 //   minus the timestamp its log record got when written (conmon's for Berth, dockerd's own with
 //   --timestamps), so both sides are measured from the same point: the write into the log.
-import { spawn, type ChildProcess } from "node:child_process";
+import { startControlPlaneProcess, type ControlPlaneProcess } from "./support/control-plane-process.ts";
+import { spawn } from "node:child_process";
 import { createWriteStream, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,9 +14,6 @@ import { pipeline } from "node:stream/promises";
 import { createInterface } from "node:readline";
 import { StreamClient } from "@berth/cli/streams";
 import type { LogStreamData } from "@berth/protocol";
-import { repoRoot } from "../scripts/paths.ts";
-import { freeLoopbackPort } from "../scripts/postgres.ts";
-import { createTestDatabase } from "../e2e/support/db.ts";
 import { signUp, trpcClient } from "../e2e/support/control-plane.ts";
 import { spawnAgent } from "../e2e/support/agent.ts";
 import { waitFor } from "../e2e/support/wait.ts";
@@ -52,21 +50,13 @@ const PACED = (seconds: number) => `sleep 1; i=0; while [ $i -lt ${seconds * 50}
 
 export async function logRelayBench(opts: { lines: number; rounds: number; latencySeconds: number }): Promise<LogRelayResult> {
   const work = mkdtempSync(join(tmpdir(), "berth-bench-logs-"));
-  const procs: ChildProcess[] = [];
-  const database = await createTestDatabase();
+  let cp: ControlPlaneProcess | null = null;
   let agent: ReturnType<typeof spawnAgent> | null = null;
   let dockerd: ReturnType<typeof startDockerd> | null = null;
   try {
     // The control plane in a process of its own, as it runs; the client here is its only load.
-    const port = await freeLoopbackPort();
-    const url = `http://127.0.0.1:${port}`;
-    const server = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "apps/web/server.ts")], {
-      cwd: join(repoRoot, "apps/web"),
-      stdio: ["ignore", "ignore", "inherit"],
-      env: { ...process.env, NODE_ENV: "production", PORT: String(port), DATABASE_URL: database.url, BETTER_AUTH_SECRET: "bench-secret-bench-secret-bench-secret-00", BERTH_WEB_UI: "0", LOG_LEVEL: "error" },
-    });
-    procs.push(server);
-    await waitFor("control plane", async () => (await fetch(`${url}/healthz`)).ok, 60_000, 200);
+    cp = await startControlPlaneProcess();
+    const url = cp.url;
     const owner = await signUp(url, "bench-logs@example.com", "password-123");
     const trpc = trpcClient(url, owner.cookie);
     const { token } = await trpc.joinTokens.create.mutate({ maxUses: 1 });
@@ -134,8 +124,7 @@ export async function logRelayBench(opts: { lines: number; rounds: number; laten
       await dockerd.stop();
     }
     await agent?.stop();
-    for (const p of procs) p.kill("SIGTERM");
-    await database.drop();
+    await cp?.stop();
     await unmountUnder(work);
     rmSync(work, { recursive: true, force: true });
   }

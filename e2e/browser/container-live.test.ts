@@ -73,6 +73,21 @@ test("follow a container's logs live, type in its terminal, watch its stats", { 
   assert.ok((await cpu.locator("polyline").getAttribute("points"))!.split(" ").length >= 2);
   await page.screenshot({ path: join(process.cwd(), "test-results", "container-stats.png") });
 
+  // A million lines: all held, only the rows on screen drawn, the newest at the bottom.
+  await page.getByRole("link", { name: "← Containers" }).click();
+  await page.getByRole("button", { name: "Run container" }).click();
+  await dialog.getByLabel("Name").fill("million");
+  await dialog.getByLabel("Command").fill("sh -c 'seq 1 1000000; sleep 3600'");
+  await dialog.getByRole("button", { name: "Run" }).click();
+  await dialog.waitFor({ state: "detached", timeout: 30_000 });
+  await page.locator('[data-testid="container-row"][data-name="million"]').getByRole("link", { name: "million" }).click();
+  await page.getByLabel("Lines to load").selectOption("");
+  await page.getByTestId("logs-status").getByText("1,000,000 lines").waitFor({ timeout: 90_000 });
+  assert.ok((await page.getByTestId("log-line").count()) < 200, "a virtualized view draws only what is on screen");
+  await waitFor("the last line shown", async () => (await page.getByTestId("log-line").allTextContents()).some((t) => / 1000000$/.test(t)), 20_000);
+  await page.getByLabel("Filter lines").fill("999999");
+  await waitFor("the filter over a million lines", async () => / 1 match/.test((await page.getByTestId("logs-status").textContent()) ?? ""), 20_000);
+
   // The fleet table and the search box find it across hosts.
   await page.getByRole("link", { name: "Fleet" }).click();
   await page.locator('[data-testid="fleet-row"][data-name="ticker"]').waitFor({ timeout: 20_000 });

@@ -61,8 +61,13 @@ export function dockerCli(socketPath: string, configDir: string): DockerCli {
             advance();
           }, s.wait ? 300 : 0);
         };
+        let queries = 0;
         child.stdout.on("data", (d: Buffer) => {
           output += d.toString();
+          // Answer cursor-position queries (ESC[6n) as a terminal does, so the shell is not left
+          // waiting for an answer and taking the next typed bytes as it.
+          const asked = output.split("\x1b[6n").length - 1;
+          for (; queries < asked; queries++) child.stdin.write("\x1b[1;5R");
           advance();
         });
         child.stderr.on("data", (d: Buffer) => (output += d.toString()));

@@ -48,6 +48,8 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
   const stream = useRef<BrowserStream | null>(null);
   const scroller = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
+  /** When the reader last scrolled by hand: only that stops following the end, never our own scrolling. */
+  const userScrolledAt = useRef(0);
 
   // One frame's worth of arrivals is drawn at once.
   const frame = useRef(0);
@@ -181,8 +183,14 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
         ref={scroller}
         onScroll={(e) => {
           const el = e.currentTarget;
-          stick.current = el.scrollTop + el.clientHeight >= el.scrollHeight - ROW_PX * 2;
+          if (el.scrollTop + el.clientHeight >= el.scrollHeight - ROW_PX * 2) stick.current = true;
+          else if (Date.now() - userScrolledAt.current < 500) stick.current = false;
         }}
+        onWheel={() => (userScrolledAt.current = Date.now())}
+        onPointerDown={() => (userScrolledAt.current = Date.now())}
+        onKeyDown={() => (userScrolledAt.current = Date.now())}
+        onTouchMove={() => (userScrolledAt.current = Date.now())}
+        tabIndex={0}
         className="h-[28rem] overflow-auto rounded bg-slate-950 font-mono text-xs text-slate-100"
         data-testid="container-logs"
       >

@@ -1,5 +1,6 @@
 "use client";
 import { useEffect, useRef, useState } from "react";
+import type { StatsPoint } from "@berth/core";
 import { openStream } from "../client/streams";
 
 /** The fields of a Docker stats sample the charts use. */
@@ -11,17 +12,8 @@ export interface StatsSample {
   blkio_stats?: { io_service_bytes_recursive?: Array<{ op: string; value: number }> | null };
 }
 
-/** One point of the charts: rates and gauges at a time (ms). */
-export interface StatsPoint {
-  at: number;
-  cpuPercent: number;
-  memBytes: number;
-  memLimit: number;
-  rxPerSec: number;
-  txPerSec: number;
-  readPerSec: number;
-  writePerSec: number;
-}
+/** One point of the charts: rates and gauges at a time (ms), as the control plane stores them. */
+export type { StatsPoint } from "@berth/core";
 
 const KEEP_MS = 60 * 60 * 1000;
 
