@@ -95,4 +95,15 @@ test("follow a container's logs live, type in its terminal, watch its stats", { 
   await page.getByTestId("search-results").getByRole("link", { name: /ticker/ }).click();
   await page.waitForURL(/\/containers\/[0-9a-f]{64}$/);
   await page.getByTestId("container-name").getByText("ticker").waitFor();
+
+  // The fleet's events page shows what happens on the host, live.
+  const hostId = /\/hosts\/([^/]+)\//.exec(page.url())![1]!;
+  const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
+  await page.getByRole("link", { name: "Events" }).click();
+  await page.getByTestId("events-state").and(page.locator('[data-state="live"]')).waitFor({ timeout: 20_000 });
+  await page.waitForTimeout(500); // the feed has subscribed on the server
+  // Someone else stops the container (a script with the same session here).
+  const killed = await fetch(`${ui.server.url}/api/trpc/containers.kill`, { method: "POST", headers: { cookie, "content-type": "application/json" }, body: JSON.stringify({ json: { hostId, id: "ticker", signal: "SIGKILL" } }) });
+  assert.equal(killed.status, 200, await killed.text());
+  await page.locator('[data-testid="event-row"][data-action="die"]').filter({ hasText: "ticker" }).first().waitFor({ timeout: 20_000 });
 });

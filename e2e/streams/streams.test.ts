@@ -219,3 +219,20 @@ test("the fleet tables and search list what the agent reports", { timeout: 30_00
   await owner.trpc.containers.remove.mutate({ hostId, id: "shellbox", force: true });
   await waitFor("gone from the fleet table", async () => (await viewer.trpc.fleet.list.query({ kind: "container", q: "shellbox" })).total === 0, 5_000);
 });
+
+test("the fleet-wide events feed: every host of the caller's teams, each event with its host", { timeout: 30_000 }, async () => {
+  const feed = new StreamClient<{ events: Array<{ hostId: string; hostName: string; Action: string; Actor: { Attributes: Record<string, string> } }> }>({ url: t.url, kind: "events", hostId: "", headers: asBrowser(viewer) });
+  await feed.opened;
+  await owner.trpc.containers.run.mutate({ hostId, name: "fleetfed", config: { Image: "busybox", Cmd: ["true"] } });
+  let seen: { hostId: string; hostName: string; Action: string } | undefined;
+  for await (const m of feed) {
+    seen = m.events.find((e) => e.Actor.Attributes.name === "fleetfed" && e.Action === "start");
+    if (seen) break;
+  }
+  assert.deepEqual([seen?.hostId, seen?.hostName], [hostId, "streamer"]);
+  const loner = await t.signUp("streams-loner@example.com");
+  const teamId = (await owner.trpc.auth.teams.query())[0]!.id;
+  await owner.trpc.teams.removeMember.mutate({ teamId, userId: (await loner.trpc.auth.me.query())!.user.id });
+  const refused = new StreamClient({ url: t.url, kind: "events", hostId: "", headers: asBrowser(loner) });
+  await assert.rejects(refused.opened, (e: StreamError) => e.code === "403");
+});

@@ -2,10 +2,11 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { z } from "zod";
-import { DomainError, isDomainError, recordAudit, type AgentStream, type ControlPlaneMetrics, type DomainErrorCode, type Logger } from "@berth/core";
+import { DomainError, isDomainError, recordAudit, type AgentStream, type ControlPlaneMetrics, type DomainErrorCode, type FleetEvent, type FleetEvents, type Logger } from "@berth/core";
 import { STREAM_KINDS, StreamArgs, type StreamKind } from "@berth/protocol";
 import { actorOf, type Context } from "./context.ts";
 import { HostId, hostFor } from "./routers/host-access.ts";
+import { teamsWithRole } from "./trpc.ts";
 
 /*
  * Live streams for browsers and scripts: one WebSocket per stream at /api/streams/<kind>, with
@@ -61,11 +62,17 @@ export interface StreamServerOptions {
   /** Ping interval, so proxies keep idle streams open and dead peers are noticed. */
   pingMs?: number;
   metrics?: Pick<ControlPlaneMetrics, "streamsOpen" | "streamMessages">;
+  /** Every host's events, for the fleet-wide feed (an events stream without a hostId). */
+  fleetEvents?: FleetEvents;
 }
+
+/** Events a fleet feed holds for a client that is behind; older ones are dropped and counted. */
+const FLEET_FEED_BACKLOG = 10_000;
 
 interface OpenRequest {
   kind: StreamKind;
-  hostId: string;
+  /** null: the whole fleet (events only). */
+  hostId: string | null;
   args: Record<string, unknown>;
   window: number;
 }
@@ -78,7 +85,7 @@ function parseRequest(req: IncomingMessage): OpenRequest {
   const q = Object.fromEntries(url.searchParams);
   const { hostId, window, ...rest } = q;
   const host = HostId.safeParse(hostId);
-  if (!host.success) throw new DomainError("INVALID", "hostId is required");
+  if (!host.success && !(k === "events" && hostId === undefined)) throw new DomainError("INVALID", k === "events" ? "hostId is a host's id, or absent for the whole fleet" : "hostId is required");
   const w = Window.safeParse(window ?? "8");
   if (!w.success) throw new DomainError("INVALID", "window is a number of messages from 1 to 64");
   const text = QUERY[k].safeParse(rest);
@@ -88,7 +95,7 @@ function parseRequest(req: IncomingMessage): OpenRequest {
     const issue = (text.success ? parsed!.error! : text.error).issues[0];
     throw new DomainError("INVALID", `invalid ${k} stream: ${issue?.path.join(".") || "query"}: ${issue?.message ?? "invalid"}`);
   }
-  return { kind: k, hostId: host.data, args: parsed.data as Record<string, unknown>, window: w.data };
+  return { kind: k, hostId: host.success ? host.data : null, args: parsed.data as Record<string, unknown>, window: w.data };
 }
 
 /**
@@ -112,11 +119,72 @@ export function createStreamServer(opts: StreamServerOptions) {
     // A browser sends its cookie to any site's WebSocket: only the dashboard's own pages may use it.
     if (ctx.user && !ctx.token && !opts.allowedOrigins.includes(req.headers.origin ?? "")) throw new DomainError("FORBIDDEN", "streams with a session cookie are open to the dashboard's own origin only");
     // Viewers watch; a terminal changes things, so it needs an operator.
-    await hostFor(ctx, open.hostId, open.kind === "exec" ? "operator" : "viewer");
+    if (open.hostId === null) {
+      if (teamsWithRole(ctx, "viewer").length === 0) throw new DomainError("FORBIDDEN", "the fleet feed needs a role in a team");
+    } else await hostFor(ctx, open.hostId, open.kind === "exec" ? "operator" : "viewer");
     return { ctx, open };
   }
 
-  function relay(ws: WebSocket, ctx: Context, open: OpenRequest): void {
+  /**
+   * The fleet's events as they happen, for the hosts of the caller's teams: each message a batch,
+   * at most `window` unacknowledged; a client that falls far behind loses the oldest, and the
+   * next message says how many (`dropped`).
+   */
+  function relayFleet(ws: WebSocket, ctx: Context, open: OpenRequest): void {
+    const source = opts.fleetEvents;
+    if (!source) return void ws.close(1011, "no fleet feed here");
+    const teams = new Set(teamsWithRole(ctx, "viewer"));
+    const hosts = new Map<string, { name: string; mine: boolean } | Promise<unknown>>();
+    let queue: Array<FleetEvent & { hostId: string; hostName: string }> = [];
+    let dropped = 0;
+    let inFlight = 0;
+    const pump = () => {
+      while (inFlight < open.window && queue.length > 0 && ws.readyState === ws.OPEN) {
+        const batch = queue.splice(0, 500);
+        inFlight++;
+        opts.metrics?.streamMessages.inc({ kind: "events" });
+        ws.send(JSON.stringify({ t: "data", d: { events: batch, ...(dropped ? { dropped } : {}) } }));
+        dropped = 0;
+      }
+    };
+    const push = (hostId: string, name: string, e: FleetEvent) => {
+      queue.push({ ...e, hostId, hostName: name });
+      if (queue.length > FLEET_FEED_BACKLOG) {
+        dropped += queue.length - FLEET_FEED_BACKLOG;
+        queue = queue.slice(-FLEET_FEED_BACKLOG);
+      }
+      pump();
+    };
+    const onEvent = (hostId: string, e: FleetEvent) => {
+      const known = hosts.get(hostId);
+      if (known && !(known instanceof Promise)) return void (known.mine && push(hostId, known.name, e));
+      // A host not seen yet: its team decides, looked up once.
+      const lookup = (known instanceof Promise ? known : ctx.db.host.findUnique({ where: { id: hostId }, select: { name: true, teamId: true } }).then((h) => {
+        hosts.set(hostId, { name: h?.name ?? "", mine: Boolean(h && teams.has(h.teamId)) });
+      })).then(() => {
+        const h = hosts.get(hostId) as { name: string; mine: boolean };
+        if (h.mine) push(hostId, h.name, e);
+      });
+      if (!known) hosts.set(hostId, lookup);
+    };
+    source.on("event", onEvent);
+    opts.metrics?.streamsOpen.inc({ kind: "events" });
+    const ping = setInterval(() => ws.ping(), pingMs);
+    ws.on("message", (raw: RawData, isBinary: boolean) => {
+      const msg = isBinary ? null : ClientMessage.safeParse(safeJson(raw.toString()));
+      if (!msg?.success || msg.data.t !== "ack") return void ws.close(1008, "invalid message");
+      inFlight = Math.max(0, inFlight - msg.data.n);
+      pump();
+    });
+    ws.on("close", () => {
+      clearInterval(ping);
+      opts.metrics?.streamsOpen.dec({ kind: "events" });
+      source.off("event", onEvent);
+    });
+    ws.on("error", () => undefined);
+  }
+
+  function relay(ws: WebSocket, ctx: Context, open: OpenRequest & { hostId: string }): void {
     let inFlight = 0;
     let stream: AgentStream;
     const end = (error?: DomainError) => {
@@ -171,7 +239,8 @@ export function createStreamServer(opts: StreamServerOptions) {
           if (open.kind === "exec") {
             void recordAudit(ctx.db, { ...actorOf(ctx), action: "containers.exec", target: `${open.hostId}/${String(open.args.id)}`, result: "ok", detail: { cmd: open.args.cmd as string[] }, sourceIp: ctx.sourceIp, channel: ctx.channel }).catch((err: unknown) => log.error({ err }, "audit write failed"));
           }
-          wss.handleUpgrade(req, socket, head, (ws) => relay(ws, ctx, open));
+          const hostId = open.hostId;
+          wss.handleUpgrade(req, socket, head, (ws) => (hostId === null ? relayFleet(ws, ctx, open) : relay(ws, ctx, { ...open, hostId })));
         })
         .catch((e: unknown) => {
           const err = isDomainError(e) ? e : new DomainError("UNAVAILABLE", "stream unavailable");

@@ -43,7 +43,7 @@ export class StreamClient<T = unknown> implements AsyncIterable<T> {
   constructor(o: StreamClientOptions) {
     const u = new URL(`/api/streams/${o.kind}`, o.url);
     u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
-    u.searchParams.set("hostId", o.hostId);
+    if (o.hostId) u.searchParams.set("hostId", o.hostId); // none: the fleet-wide events feed
     if (o.window) u.searchParams.set("window", String(o.window));
     for (const [k, v] of Object.entries(o.params ?? {})) {
       if (Array.isArray(v)) for (const x of v) u.searchParams.append(k, x);

@@ -1,10 +1,11 @@
+import { EventEmitter } from "node:events";
 import type { Db } from "@berth/db";
 import type { AgentGateway, AgentStream, HostStatusEvent } from "./agent-gateway.ts";
 import type { Logger } from "./logger.ts";
 import { enqueueWebhookEvent, type WebhookEvent } from "./webhooks.ts";
 
 /** One agent event as it comes down an events stream (Docker's shape, see the agent's EventLog). */
-interface AgentEvent {
+export interface FleetEvent {
   Type: string;
   Action: string;
   Actor: { ID: string; Attributes: Record<string, string> };
@@ -12,7 +13,7 @@ interface AgentEvent {
 }
 
 /** Which agent events webhooks hear about, and under what name. */
-function webhookEventOf(e: AgentEvent): WebhookEvent | null {
+function webhookEventOf(e: FleetEvent): WebhookEvent | null {
   if (e.Type !== "container") return null;
   if (e.Action === "die") return "container.die";
   if (e.Action === "oom") return "container.oom";
@@ -24,7 +25,7 @@ function webhookEventOf(e: AgentEvent): WebhookEvent | null {
  * The control plane's view of what happens on its hosts: it follows every linked agent's events
  * stream and the gateway's host status, and hands what webhooks subscribe to to their queue.
  */
-export class FleetEvents {
+export class FleetEvents extends EventEmitter<{ event: [string, FleetEvent] }> {
   private readonly streams = new Map<string, AgentStream>();
   private readonly onConnected = (hostId: string) => this.follow(hostId);
   private readonly onStatus = (e: HostStatusEvent) => void this.record(e.hostId, e.status === "online" ? "host.online" : "host.offline", {}).catch((err) => this.log.error({ err }, "host event not recorded"));
@@ -35,7 +36,10 @@ export class FleetEvents {
     private readonly log: Logger,
     /** Called after events were queued, so deliveries go out without waiting for the next tick. */
     private readonly queued: () => void = () => undefined,
-  ) {}
+  ) {
+    super();
+    this.setMaxListeners(0);
+  }
 
   start(): void {
     this.gateway.on("connected", this.onConnected);
@@ -54,7 +58,10 @@ export class FleetEvents {
     try {
       const stream = this.gateway.openStream(hostId, "events", {}, 4, {
         data: (d) => {
-          const events = ((d as { events?: AgentEvent[] }).events ?? []).filter((e) => webhookEventOf(e));
+          const all = (d as { events?: FleetEvent[] }).events ?? [];
+          // The fleet-wide live feed gets every event; webhooks the ones they subscribe to.
+          for (const e of all) this.emit("event", hostId, e);
+          const events = all.filter((e) => webhookEventOf(e));
           // Credit goes back once the batch is queued: a slow database slows the agent's sending, not our memory.
           void Promise.all(events.map((e) => this.record(hostId, webhookEventOf(e)!, { container: { id: e.Actor.ID, name: e.Actor.Attributes.name ?? "", image: e.Actor.Attributes.image ?? "" }, ...(e.Actor.Attributes.exitCode !== undefined ? { exitCode: Number(e.Actor.Attributes.exitCode) } : {}), time: e.time })))
             .catch((err) => this.log.error({ err, hostId }, "container event not recorded"))

@@ -26,7 +26,7 @@ export interface BrowserStream {
 export function openStream<T>(o: BrowserStreamOptions<T>): BrowserStream {
   const url = new URL(`/api/streams/${o.kind}`, window.location.href);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-  url.searchParams.set("hostId", o.hostId);
+  if (o.hostId) url.searchParams.set("hostId", o.hostId); // none: the fleet-wide events feed
   if (o.window) url.searchParams.set("window", String(o.window));
   for (const [k, v] of Object.entries(o.params ?? {})) if (v !== undefined && v !== "") url.searchParams.set(k, String(v));
   const ws = new WebSocket(url);

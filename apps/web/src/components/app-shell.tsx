@@ -42,6 +42,9 @@ export function AppShell({ children }: { children: ReactNode }) {
           <Link href="/fleet" className={`text-sm ${pathname.startsWith("/fleet") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
             Fleet
           </Link>
+          <Link href="/events" className={`text-sm ${pathname.startsWith("/events") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
+            Events
+          </Link>
           <Link href="/registries" className={`text-sm ${pathname.startsWith("/registries") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
             Registries
           </Link>

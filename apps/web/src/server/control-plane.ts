@@ -136,6 +136,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     allowedOrigins: [new URL(env.PUBLIC_URL).origin],
     logger: log.child({ part: "streams" }),
     metrics,
+    fleetEvents,
   });
 
   /** Prometheus scrapes with an API token (`authorization: Bearer berth_…`); a session works too. */

@@ -8,6 +8,7 @@ import { Button, Card, ErrorBox, Spinner, StatusBadge } from "../../../src/compo
 import { formatAgo, formatBytes, primaryAddress } from "../../../src/components/format";
 import { HostTabs } from "../../../src/components/host-tabs";
 import { HostStatsCharts } from "../../../src/components/stats-charts";
+import { EventsFeed } from "../../../src/components/events-feed";
 
 /** The host's CPU and memory over the last hour, with its newest 1 s point each second. */
 function HostStats({ id }: { id: string }) {
@@ -121,6 +122,11 @@ function HostDetail({ id }: { id: string }) {
       <HostTabs hostId={id} />
       <ErrorBox error={rename.error ?? setHostLabels.error ?? remove.error ?? revokeCredential.error} />
       <HostStats id={id} />
+      {h.status === "online" && (
+        <Card title="Events, live">
+          <EventsFeed hostId={id} />
+        </Card>
+      )}
       <Card title="Facts">
         {f ? (
           <dl className="grid grid-cols-2 gap-4 md:grid-cols-4">

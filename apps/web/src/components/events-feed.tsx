@@ -1,0 +1,63 @@
+"use client";
+import { useEffect, useState } from "react";
+import Link from "next/link";
+import { openStream } from "../client/streams";
+
+interface FeedEvent {
+  hostId?: string;
+  hostName?: string;
+  Type: string;
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  timeNano: number;
+}
+
+const KEEP = 500;
+
+/** Live events, newest first: one host's (hostId) or the whole fleet's (none). */
+export function EventsFeed({ hostId }: { hostId?: string }) {
+  const [events, setEvents] = useState<FeedEvent[]>([]);
+  const [dropped, setDropped] = useState(0);
+  const [state, setState] = useState("connecting");
+  useEffect(() => {
+    const stream = openStream<{ events: FeedEvent[]; dropped?: number }>({
+      kind: "events",
+      hostId: hostId ?? "",
+      onOpen: () => setState("live"),
+      onData: (d) => {
+        setEvents((prev) => [...d.events.slice().reverse(), ...prev].slice(0, KEEP));
+        if (d.dropped) setDropped((n) => n + d.dropped!);
+      },
+      onEnd: (err) => setState(err ? err.message : "ended"),
+    });
+    return () => stream.close();
+  }, [hostId]);
+  return (
+    <div className="space-y-2 text-sm">
+      <p className="text-slate-500" data-testid="events-state" data-state={state}>
+        {state}
+        {dropped ? ` · ${dropped} events skipped while this page was behind` : ""}
+      </p>
+      <table className="w-full" data-testid="events-feed">
+        <tbody>
+          {events.map((e, i) => (
+            <tr key={`${e.timeNano}-${i}`} className="border-t border-slate-100" data-testid="event-row" data-action={e.Action}>
+              <td className="py-1 pr-3 text-slate-500">{new Date(e.timeNano / 1e6).toLocaleTimeString()}</td>
+              {!hostId && (
+                <td className="pr-3">
+                  <Link className="hover:underline" href={`/hosts/${e.hostId}`}>
+                    {e.hostName}
+                  </Link>
+                </td>
+              )}
+              <td className="pr-3">{e.Type}</td>
+              <td className="pr-3 font-mono text-xs">{e.Action}</td>
+              <td className="truncate">{e.Actor.Attributes.name ?? e.Actor.ID.slice(0, 12)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {events.length === 0 && <p className="text-slate-500">No events since this page opened.</p>}
+    </div>
+  );
+}
