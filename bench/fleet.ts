@@ -80,7 +80,7 @@ export async function fleetBench(opts: { hosts: number; containers: number; list
     const report = (a: number): StatsReport => ({
       type: "stats",
       at: Date.now(),
-      host: { cpuBusy: tick * 50, cpuTotal: tick * 200, cpus: 2, memUsed: 4e9, memTotal: 8e9 },
+      host: { cpuBusy: tick * 50, cpuTotal: tick * 200, cpus: 2, memUsed: 4e9, memTotal: 8e9, netRx: tick * 1e5, netTx: tick * 5e4, diskRead: tick * 1e6, diskWrite: tick * 2e6 },
       containers: ids[a]!.map((id, i) => [id, tick * 1e7 * ((i % 10) + 1), 5e7 + i, 0, tick * 1000, tick * 500, tick * 4096, tick * 2048]),
     });
     const send = () => {

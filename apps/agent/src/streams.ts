@@ -12,6 +12,7 @@ import type { AgentRuntime } from "./runtime.ts";
 /** Text per log frame; JSON escaping can grow it a few times and a frame stays well under the link's limit. */
 const LOG_FRAME_CHARS = STREAM_FRAME_BYTES / 2;
 const LOG_FRAME_LINES = 4000;
+const EVENTS_PER_FRAME = 500;
 
 class StreamArgsError extends Error {
   readonly code = "INVALID";
@@ -109,11 +110,13 @@ function existsIn(rootfs: string, path: string): boolean {
 /** The host's events as they happen, each frame a batch of whatever arrived while the last one waited. */
 async function events(rt: AgentRuntime, raw: unknown, ch: StreamChannel): Promise<void> {
   parse("events", raw);
-  let queue: AgentEvent[] = [];
+  const queue: AgentEvent[] = [];
+  let dropped = 0;
   let wake: (() => void) | null = null;
   const unsubscribe = rt.events.subscribe((e) => {
     // Events are few; a reader that stops taking them still must not hold the agent's memory.
     if (queue.length < 10_000) queue.push(e);
+    else dropped++;
     wake?.();
   });
   ch.signal.addEventListener("abort", () => wake?.(), { once: true });
@@ -122,9 +125,11 @@ async function events(rt: AgentRuntime, raw: unknown, ch: StreamChannel): Promis
       if (queue.length === 0) await new Promise<void>((r) => (wake = r));
       wake = null;
       if (queue.length === 0) continue;
-      const batch = queue;
-      queue = [];
-      if (!(await ch.send({ events: batch }))) return;
+      // A frame stays well under the link's size limit however many events waited for credit.
+      const batch = queue.splice(0, EVENTS_PER_FRAME);
+      const lost = dropped;
+      dropped = 0;
+      if (!(await ch.send({ events: batch, ...(lost ? { dropped: lost } : {}) }))) return;
     }
   } finally {
     unsubscribe();

@@ -320,3 +320,11 @@ test("/metrics: Prometheus text for a token or a session, 401 for anyone else", 
   assert.match(text, /^berth_cp_process_cpu_seconds_total /m);
   assert.equal((await fetch(`${t.url}/metrics`, { headers: { cookie: owner.cookie } })).status, 200);
 });
+
+test("the audit log is append-only in the database itself", async () => {
+  const row = await t.cp.db.auditLog.findFirstOrThrow();
+  await assert.rejects(t.cp.db.auditLog.update({ where: { id: row.id }, data: { result: "ok" } }), /append-only/);
+  await assert.rejects(t.cp.db.auditLog.delete({ where: { id: row.id } }), /append-only/);
+  await assert.rejects(t.cp.db.$executeRawUnsafe("truncate audit_log"), /append-only/);
+  assert.ok(await t.cp.db.auditLog.findUnique({ where: { id: row.id } }));
+});

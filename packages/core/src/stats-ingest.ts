@@ -78,7 +78,8 @@ export class StatsIngest {
   /** Takes one frame of a host's report. */
   ingest(hostId: string, r: StatsReport): void {
     // The host's series: busy share of all jiffies.
-    this.add(hostId, "", { at: r.at, cpu: r.host.cpuBusy, cpuTotal: r.host.cpuTotal, mem: r.host.memUsed, limit: r.host.memTotal, rx: 0, tx: 0, read: 0, write: 0 }, (a, b) => (b.cpuTotal > a.cpuTotal ? ((b.cpu - a.cpu) / (b.cpuTotal - a.cpuTotal)) * 100 : 0));
+    const h = r.host;
+    this.add(hostId, "", { at: r.at, cpu: h.cpuBusy, cpuTotal: h.cpuTotal, mem: h.memUsed, limit: h.memTotal, rx: h.netRx ?? 0, tx: h.netTx ?? 0, read: h.diskRead ?? 0, write: h.diskWrite ?? 0 }, (a, b) => (b.cpuTotal > a.cpuTotal ? ((b.cpu - a.cpu) / (b.cpuTotal - a.cpuTotal)) * 100 : 0));
     for (const [id, cpu, mem, limit, rx, tx, read, write] of r.containers) {
       // As docker stats: CPU ns over wall time, so one busy core is 100 %.
       this.add(hostId, id, { at: r.at, cpu, cpuTotal: 0, mem, limit: limit || r.host.memTotal, rx, tx, read, write }, (a, b) => ((b.cpu - a.cpu) / ((b.at - a.at) * 1e6)) * 100);

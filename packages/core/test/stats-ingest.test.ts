@@ -23,7 +23,7 @@ const GiB = 1024 ** 3;
 
 /** A report at `at` ms: the host busy `busy` of `total` jiffies; containers' cumulative counters. */
 function report(at: number, busy: number, total: number, containers: StatsReport["containers"]): StatsReport {
-  return { type: "stats", at, host: { cpuBusy: busy, cpuTotal: total, cpus: 2, memUsed: 3 * GiB, memTotal: 8 * GiB }, containers };
+  return { type: "stats", at, host: { cpuBusy: busy, cpuTotal: total, cpus: 2, memUsed: 3 * GiB, memTotal: 8 * GiB, netRx: (at / 1000) * 4096, netTx: 0, diskRead: 0, diskWrite: (at / 1000) * 8192 }, containers };
 }
 
 test("reports become 10 s rows of rates; the newest point is served from memory", async () => {
@@ -56,6 +56,8 @@ test("reports become 10 s rows of rates; the newest point is served from memory"
   assert.equal((await statsHistory(t.cp.db, hostId, C2))[0]!.memLimit, 8 * GiB);
   const host = await statsHistory(t.cp.db, hostId, "");
   assert.equal(host[0]!.memBytes, 3 * GiB);
+  assert.ok(Math.abs(host[0]!.rxPerSec - 4096) < 1e-6, "host network rate");
+  assert.ok(Math.abs(host[0]!.writePerSec - 8192) < 1e-6, "host disk write rate");
   assert.equal(await ingest.flush(), 0, "nothing new, nothing written");
 
   // A restarted container's counters go back: that interval is skipped, not negative.

@@ -67,7 +67,18 @@ export const StatsFrame = z.object({
   type: z.literal("stats"),
   /** Agent wall-clock ms when sampled. */
   at: z.number().int().nonnegative(),
-  host: z.object({ cpuBusy: Counter, cpuTotal: Counter, cpus: z.number().int().min(1).max(4096), memUsed: Counter, memTotal: Counter }),
+  host: z.object({
+    cpuBusy: Counter,
+    cpuTotal: Counter,
+    cpus: z.number().int().min(1).max(4096),
+    memUsed: Counter,
+    memTotal: Counter,
+    /** Bytes through the host's interfaces (loopback and container veths left out) and its disks. */
+    netRx: Counter.default(0),
+    netTx: Counter.default(0),
+    diskRead: Counter.default(0),
+    diskWrite: Counter.default(0),
+  }),
   /** [container id, cpu ns, memory used, memory limit (0: none), net rx, net tx, block read, block write] */
   containers: z.array(z.tuple([z.string().regex(/^[0-9a-f]{64}$/), Counter, Counter, Counter, Counter, Counter, Counter, Counter])).max(STATS_CONTAINERS_PER_FRAME),
 });

@@ -63,6 +63,8 @@ export class AgentLink {
   /** What this connection has sent of each inventory kind (a new connection sends all). */
   private inventorySent = new Map<string, string>();
   private inventoryBusy = false;
+  /** A nudge that came while a report was being made: make another after it. */
+  private inventoryAgain = false;
   private factsTimer: NodeJS.Timeout | null = null;
   private retry: NodeJS.Timeout | null = null;
   private lastFactsJson = "";
@@ -226,7 +228,8 @@ export class AgentLink {
   }
 
   private async sendInventory(): Promise<void> {
-    if (this.inventoryBusy || !this.opts.collectInventory || !this.linked) return;
+    if (!this.opts.collectInventory || !this.linked) return;
+    if (this.inventoryBusy) return void (this.inventoryAgain = true);
     this.inventoryBusy = true;
     try {
       for (const f of await this.opts.collectInventory(this.inventorySent)) this.send(f);
@@ -234,6 +237,10 @@ export class AgentLink {
       this.log.warn({ err }, "could not collect the inventory");
     } finally {
       this.inventoryBusy = false;
+    }
+    if (this.inventoryAgain) {
+      this.inventoryAgain = false;
+      await this.sendInventory();
     }
   }
 

@@ -38,10 +38,40 @@ export function containerCounters(id: string, s: ContainerStats): StatsReport["c
   ];
 }
 
+/** Bytes received and sent by the host's own interfaces: not loopback, and not the veths and bridges of containers. */
+function hostNetwork(): { netRx: number; netTx: number } {
+  let rx = 0;
+  let tx = 0;
+  for (const line of readFileSync("/proc/net/dev", "utf8").split("\n").slice(2)) {
+    const [name, rest] = line.split(":");
+    const iface = name?.trim();
+    if (!iface || !rest || iface === "lo" || /^(veth|berth|br-|docker|cni|vb-|ifb)/.test(iface)) continue;
+    const f = rest.trim().split(/\s+/).map(Number);
+    rx += f[0] ?? 0;
+    tx += f[8] ?? 0;
+  }
+  return { netRx: rx, netTx: tx };
+}
+
+/** Bytes read and written by whole disks (partitions and virtual devices left out), from 512-byte sectors. */
+function hostDisks(): { diskRead: number; diskWrite: number } {
+  let read = 0;
+  let write = 0;
+  for (const line of readFileSync("/proc/diskstats", "utf8").split("\n")) {
+    const f = line.trim().split(/\s+/);
+    const name = f[2];
+    const partition = /^(sd|vd|hd|xvd)[a-z]+\d+$/.test(name ?? "") || /^(nvme\d+n\d+|mmcblk\d+)p\d+$/.test(name ?? "");
+    if (!name || partition || /^(loop|ram|dm-|md|sr|zram|nbd)/.test(name)) continue;
+    read += Number(f[5] ?? 0) * 512;
+    write += Number(f[9] ?? 0) * 512;
+  }
+  return { diskRead: read, diskWrite: write };
+}
+
 /** One report, split into frames of at most STATS_CONTAINERS_PER_FRAME containers (at least one frame). */
 export function statsReports(containers: StatsReport["containers"]): StatsReport[] {
   const at = Date.now();
-  const host = { ...hostCpu(), cpus: cpus().length || 1, ...hostMemory() };
+  const host = { ...hostCpu(), cpus: cpus().length || 1, ...hostMemory(), ...hostNetwork(), ...hostDisks() };
   const frames: StatsReport[] = [];
   for (let i = 0; i === 0 || i < containers.length; i += STATS_CONTAINERS_PER_FRAME) {
     frames.push({ type: "stats", at, host, containers: containers.slice(i, i + STATS_CONTAINERS_PER_FRAME) });

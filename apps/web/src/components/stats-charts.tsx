@@ -139,12 +139,14 @@ export function StatsCharts({ hostId, containerId, history = [] }: { hostId: str
   );
 }
 
-/** A host's CPU and memory: the stored hour plus its newest point, refreshed every second. */
+/** A host's CPU, memory, network and disks: the stored hour plus its newest point, refreshed every second. */
 export function HostStatsCharts({ points }: { points: StatsPoint[] }) {
   return (
     <div className="grid gap-3 md:grid-cols-2">
       <Chart title="Host CPU" testId="host-chart-cpu" points={points} series={[{ key: "cpuPercent", color: "#4f46e5", label: "" }]} format={(v) => `${v.toFixed(1)} %`} />
       <Chart title="Host memory" testId="host-chart-memory" points={points} series={[{ key: "memBytes", color: "#059669", label: "" }]} format={bytes} />
+      <Chart title="Host network" testId="host-chart-network" points={points} series={[{ key: "rxPerSec", color: "#0284c7", label: "rx" }, { key: "txPerSec", color: "#ea580c", label: "tx" }]} format={(v) => `${bytes(v)}/s`} />
+      <Chart title="Host disks" testId="host-chart-disks" points={points} series={[{ key: "readPerSec", color: "#7c3aed", label: "read" }, { key: "writePerSec", color: "#dc2626", label: "write" }]} format={(v) => `${bytes(v)}/s`} />
     </div>
   );
 }
