@@ -137,6 +137,10 @@ export function upgradeContext(base: Omit<ApiContext, "json" | "empty" | "text" 
       socket.write(head1(101, { ...headers, "Content-Type": contentType, Connection: "Upgrade", Upgrade: "tcp" }));
       // Bytes the client sent right after its request headers belong to the stream.
       if (head.length > 0) socket.unshift(head);
+      // Reading the request body may have paused the socket, and a paused socket stays paused
+      // when a 'data' listener is added: the client's input (exec -it keystrokes) would never be
+      // read. The caller attaches its listeners now; the socket flows from the next tick.
+      if (socket.readableFlowing === false) process.nextTick(() => socket.listenerCount("data") > 0 && socket.resume());
       return socket;
     },
     body: async (schema) => {
