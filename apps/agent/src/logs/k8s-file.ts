@@ -173,9 +173,13 @@ const HISTORY_BATCH = 1000;
  * cursor, so a reader that resumes with `after` gets exactly the lines it has not seen.
  */
 export async function* readLogBatches(path: string, opts: ReadLogsOptions = {}): AsyncGenerator<LogEntry[]> {
-  const after = opts.after !== undefined ? parseLogCursor(opts.after) : null;
+  // Cursors only grow, so once one line is past `after` every later one is: stop comparing.
+  let after = opts.after !== undefined ? parseLogCursor(opts.after) : null;
   const want = (e: LogEntry) => {
-    if (after && !cursorAfter(e.cursor, after)) return false;
+    if (after) {
+      if (!cursorAfter(e.cursor, after)) return false;
+      after = null;
+    }
     if (e.stream === "stdout" ? opts.stdout === false : opts.stderr === false) return false;
     if (opts.since === undefined && opts.until === undefined) return true;
     const t = logTimeSeconds(e.time);
