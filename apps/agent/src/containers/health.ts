@@ -67,8 +67,10 @@ export class HealthMonitor {
     const cmd = hc.Test[0] === "CMD-SHELL" ? ["/bin/sh", "-c", hc.Test.slice(1).join(" ")] : hc.Test[0] === "CMD" ? hc.Test.slice(1) : hc.Test;
     const started = new Date();
     let entry: HealthLogEntry;
+    let execId: string | undefined;
     try {
       const { Id } = this.execs.create(id, { Cmd: cmd });
+      execId = Id;
       const s = await this.execs.start(Id);
       let out = "";
       const take = (d: Buffer) => {
@@ -88,12 +90,16 @@ export class HealthMonitor {
       }
     } catch (e) {
       entry = { Start: started.toISOString(), End: new Date().toISOString(), ExitCode: -1, Output: e instanceof Error ? e.message : String(e) };
+    } finally {
+      // The result is kept in the container's health log; the exec record has nothing more to give.
+      if (execId) this.execs.forget(execId);
     }
     const cur = this.containers.store.get(id);
     if (!cur || cur.state.Status !== "running") return;
     const health = cur.state.Health ?? { Status: "starting" as const, FailingStreak: 0, Log: [] };
     const before = health.Status;
-    const inStartPeriod = Date.now() - Date.parse(cur.state.StartedAt) < startPeriod;
+    // As Docker: a probe counts by when it started, so a slow probe begun inside the start period does not count.
+    const inStartPeriod = started.getTime() - Date.parse(cur.state.StartedAt) < startPeriod;
     const log = [...health.Log, entry].slice(-KEEP_LOG);
     let next: typeof health;
     if (entry.ExitCode === 0) next = { Status: "healthy", FailingStreak: 0, Log: log };

@@ -1,5 +1,6 @@
-import { createReadStream, existsSync, statSync, watch, type FSWatcher } from "node:fs";
-import { basename, dirname } from "node:path";
+import { readdirSync, statSync, watch, type FSWatcher } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { open, type FileHandle } from "node:fs/promises";
 import { StringDecoder } from "node:string_decoder";
 
@@ -86,32 +87,7 @@ class LineAssembler {
   }
 }
 
-/** The log's files, oldest first: `<log>.N` … `<log>.1`, then the live `<log>`. */
-export function logFiles(path: string, maxFiles = 100): string[] {
-  const files: string[] = [];
-  for (let i = maxFiles; i >= 1; i--) if (existsSync(`${path}.${i}`)) files.push(`${path}.${i}`);
-  if (existsSync(path)) files.push(path);
-  return files;
-}
-
-async function* recordsOf(file: string): AsyncGenerator<string> {
-  let rest = "";
-  let stream;
-  try {
-    stream = createReadStream(file, { encoding: "utf8", highWaterMark: 1 << 20 });
-    for await (const chunk of stream) {
-      const lines = (rest + (chunk as string)).split("\n");
-      rest = lines.pop() ?? "";
-      yield* lines;
-    }
-  } catch (e) {
-    // A rotated file that was dropped (max-file) while it was being listed has nothing left to give.
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-  }
-  if (rest) yield rest;
-}
-
-/** An open log file read from `offset` on; the handle keeps the file readable after conmon replaces it. */
+/** An open log file read from `offset` on; the handle keeps the file readable after the rotation renames or drops it. */
 interface OpenLog {
   fh: FileHandle;
   ino: number;
@@ -127,6 +103,10 @@ async function openLog(path: string): Promise<OpenLog | null> {
   } catch {
     return null;
   }
+}
+
+async function closeLog(log: OpenLog): Promise<void> {
+  await log.fh.close().catch(() => undefined);
 }
 
 /** The complete records appended since the last read (up to `end`); an incomplete last record waits in `rest`. */
@@ -145,11 +125,77 @@ async function readRecords(log: OpenLog, end = Number.POSITIVE_INFINITY): Promis
   return records;
 }
 
-/** Files rotated after the one with inode `ino`, oldest first (a slow reader may have missed whole files). */
-function rotatedAfter(path: string, ino: number): string[] {
-  const rotated = logFiles(path).filter((f) => f !== path);
-  const at = rotated.findIndex((f) => inodeOf(f) === ino);
-  return at < 0 ? [] : rotated.slice(at + 1);
+/** Every record left in a file no longer written (conmon moved on to a newer one), in reads of up to 10,000. */
+async function* drain(log: OpenLog): AsyncGenerator<string[]> {
+  for (let recs = await readRecords(log); recs.length; recs = await readRecords(log)) yield recs;
+  if (log.rest) yield [log.rest];
+  log.rest = "";
+}
+
+interface ChainEntry {
+  name: string;
+  ino: number;
+}
+
+/**
+ * The log's file names with their inodes, oldest first: `<log>.N` … `<log>.1`, then `<log>`.
+ * A file under two names (linked as `<log>.1` before conmon reopened) is listed once, as the newest.
+ */
+function listChain(path: string): ChainEntry[] {
+  const dir = dirname(path);
+  const base = basename(path);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const rotated = names
+    .filter((n) => n.startsWith(`${base}.`) && /^[1-9]\d{0,3}$/.test(n.slice(base.length + 1)))
+    .map((n) => ({ n, i: Number(n.slice(base.length + 1)) }))
+    .sort((a, b) => b.i - a.i)
+    .map((x) => join(dir, x.n));
+  if (names.includes(base)) rotated.push(path);
+  const out: ChainEntry[] = [];
+  for (const name of rotated) {
+    const ino = inodeOf(name);
+    if (ino === 0) continue;
+    const twin = out.findIndex((e) => e.ino === ino);
+    if (twin >= 0) out.splice(twin, 1);
+    out.push({ name, ino });
+  }
+  return out;
+}
+
+const sameChain = (a: ChainEntry[], b: ChainEntry[]) => a.length === b.length && a.every((e, i) => e.name === b[i]!.name && e.ino === b[i]!.ino);
+
+/**
+ * Opens the log's files that come after the file with inode `afterIno` (all of them when it is
+ * null or no longer kept), oldest first, from one consistent listing. The rotation renames files
+ * while a reader works: names read one at a time would skip or repeat a file, so the listing is
+ * taken again after opening, and everything is retried until both agree and every handle is the
+ * file its name had. A file not last in such a listing is complete: conmon closed it before it
+ * put a new file under the log's name.
+ */
+async function openChain(path: string, afterIno: number | null): Promise<OpenLog[]> {
+  for (let attempt = 0; ; attempt++) {
+    const listed = listChain(path);
+    const at = afterIno === null ? -1 : listed.findIndex((e) => e.ino === afterIno);
+    const opened: OpenLog[] = [];
+    let stable = true;
+    for (const e of listed.slice(at + 1)) {
+      const log = await openLog(e.name);
+      if (log) opened.push(log);
+      if (log?.ino !== e.ino) {
+        stable = false;
+        break;
+      }
+    }
+    if (stable && sameChain(listed, listChain(path))) return opened;
+    await Promise.all(opened.map(closeLog));
+    if (attempt >= 1000) throw new Error(`the log files of ${basename(dirname(path))} kept changing while they were opened`);
+    await sleep(attempt < 10 ? 0 : 2);
+  }
 }
 
 function inodeOf(path: string): number {
@@ -198,18 +244,19 @@ export async function* readLogBatches(path: string, opts: ReadLogsOptions = {}):
     }
     return out;
   };
-  // The live file is opened first, so a rotation while the older files are read is noticed.
-  let live = await openLog(path);
+  // Every file is read through a handle from one consistent listing (openChain), so rotations
+  // while the log is read never make a reader skip or repeat a file.
+  const chain = await openChain(path, null);
+  let live: OpenLog | null = chain.pop() ?? null;
   const changes = opts.follow ? new FileChanges(path) : null;
   try {
     const end = live ? (await live.fh.stat()).size : 0;
     const history = async function* () {
-      for (const file of logFiles(path)) {
-        if (file === path) continue;
-        if (live && inodeOf(file) === live.ino) continue;
+      while (chain.length) {
+        const file = chain.shift()!;
         // A resumed reader skips whole files that end before its cursor.
-        if (after && tail === undefined && (await lastRecordBefore(file, after.ns))) continue;
-        yield* recordsOf(file);
+        if (!(after && tail === undefined && (await lastRecordBefore(file, after.ns)))) for await (const recs of drain(file)) yield* recs;
+        await closeLog(file);
       }
       if (live) while (live.offset < end) {
         const recs = await readRecords(live, end);
@@ -240,11 +287,11 @@ export async function* readLogBatches(path: string, opts: ReadLogsOptions = {}):
       return;
     }
 
-    // Follow: read what is appended; when conmon starts a new file, finish the old one (and any
-    // file rotated after it) before reading the new one, so nothing is skipped or repeated.
+    // Follow: read what is appended. When conmon has put a new file under the log's name (or the
+    // keeper dropped the name at exit), finish the open file, then every file after it, and go on
+    // with the newest; at the container's end, finish everything there is.
     for (;;) {
       if (opts.signal?.aborted) return;
-      if (!live) live = await openLog(path);
       if (live) {
         const recs = await readRecords(live);
         if (recs.length) {
@@ -252,46 +299,46 @@ export async function* readLogBatches(path: string, opts: ReadLogsOptions = {}):
           if (out.length) yield out;
           continue;
         }
-        const ino = inodeOf(path);
-        if (ino !== 0 && ino !== live.ino) {
-          const out = emit(await readRecords(live));
-          if (live.rest) out.push(...emit([live.rest]));
-          await live.fh.close();
-          for (const file of rotatedAfter(path, live.ino)) for await (const rec of recordsOf(file)) out.push(...emit([rec]));
-          if (out.length) yield out;
-          live = await openLog(path);
-          continue;
-        }
       }
-      if (opts.finished?.()) {
-        const out: LogEntry[] = [];
-        if (live) {
-          // Everything left in the open file (a reader far behind has more than one read's worth),
-          // then what was rotated after it: at exit the keeper may rotate or drop the live name,
-          // so the path can be gone or newer than the open file.
-          for (let recs = await readRecords(live); recs.length; recs = await readRecords(live)) out.push(...emit(recs));
-          const now = inodeOf(path);
-          if (now !== live.ino) {
-            if (live.rest) out.push(...emit([live.rest]));
-            live.rest = "";
-            // A file no longer kept at all (dropped beyond max-file) came before every kept one.
-            const kept = logFiles(path).filter((f) => f !== path);
-            const at = kept.findIndex((f) => inodeOf(f) === live!.ino);
-            const rotated = at < 0 ? kept : kept.slice(at + 1);
-            for (const file of rotated) for await (const rec of recordsOf(file)) out.push(...emit([rec]));
-            // The live name, unless it is one of those files under a second name (a rotation half done).
-            if (now !== 0 && !rotated.some((f) => inodeOf(f) === now)) for await (const rec of recordsOf(path)) out.push(...emit([rec]));
+      const finished = opts.finished?.() ?? false;
+      if (finished || inodeOf(path) !== (live?.ino ?? 0)) {
+        const newer = await openChain(path, live?.ino ?? null);
+        if (newer.length || finished) {
+          if (live) {
+            for await (const recs of drain(live)) {
+              const out = emit(recs);
+              if (out.length) yield out;
+            }
+            await closeLog(live);
           }
+          live = newer.pop() ?? null;
+          // The outer finally closes what is left in `chain` if the consumer stops early.
+          chain.push(...newer);
+          while (chain.length) {
+            for await (const recs of drain(chain[0]!)) {
+              const out = emit(recs);
+              if (out.length) yield out;
+            }
+            await closeLog(chain.shift()!);
+          }
+          if (!finished) continue;
+          if (live) {
+            for await (const recs of drain(live)) {
+              const out = emit(recs);
+              if (out.length) yield out;
+            }
+          }
+          const rest = assembler.flush().filter(want);
+          if (rest.length) yield rest;
+          return;
         }
-        out.push(...assembler.flush().filter(want));
-        if (out.length) yield out;
-        return;
       }
       if (!(await changes!.wait(100, opts.signal))) return;
     }
   } finally {
     changes?.close();
-    await live?.fh.close().catch(() => undefined);
+    await Promise.all(chain.map(closeLog));
+    if (live) await closeLog(live);
   }
 }
 
@@ -379,21 +426,17 @@ export function logTimeNanos(time: string): bigint {
 }
 
 /** True when a rotated file's last record is stamped before `ns` (it holds nothing after a cursor at ns). */
-async function lastRecordBefore(file: string, ns: bigint): Promise<boolean> {
-  let fh: FileHandle | undefined;
+async function lastRecordBefore(log: OpenLog, ns: bigint): Promise<boolean> {
   try {
-    fh = await open(file, "r");
-    const size = (await fh.stat()).size;
+    const size = (await log.fh.stat()).size;
     const len = Math.min(size, 64 * 1024);
     const buf = Buffer.alloc(len);
-    await fh.read(buf, 0, len, size - len);
+    await log.fh.read(buf, 0, len, size - len);
     const lines = buf.toString("utf8").split("\n").filter(Boolean);
     const last = lines[lines.length - 1];
     if (!last) return false;
     return logTimeNanos(last.slice(0, last.indexOf(" "))) < ns;
   } catch {
     return false;
-  } finally {
-    await fh?.close().catch(() => undefined);
   }
 }
