@@ -12,7 +12,7 @@ import type { LayerExtractor } from "./images/layer-extract.ts";
 import { Snapshotter } from "./snapshots/index.ts";
 import { ContainerService } from "./containers/service.ts";
 import { EventLog } from "./containers/events.ts";
-import { ExecService } from "./containers/exec.ts";
+import { ExecService, type ExecRetention } from "./containers/exec.ts";
 import { HealthMonitor } from "./containers/health.ts";
 import { commitContainer, exportContainer, type CommitOptions } from "./containers/commit.ts";
 import { VolumeService } from "./volumes/service.ts";
@@ -55,6 +55,8 @@ export interface RuntimeOptions {
    * agent's network namespace). Off, containers get `none` or `host`. Call `networks.init()` first.
    */
   networking?: { defaultSubnet?: string; dnsUpstreams?: string[] };
+  /** How long exec records are kept (tests shorten it). */
+  execRetention?: ExecRetention;
 }
 
 /** Assembles the layers; call `containers.init()` then `health.start()` before serving. */
@@ -94,7 +96,7 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
     ...(opts.cgroupParent ? { cgroupParent: opts.cgroupParent } : {}),
     ...(existsSync(tini) ? { initPath: tini } : {}),
   });
-  const execs = new ExecService(containers);
+  const execs = new ExecService(containers, undefined, opts.execRetention);
   return {
     deps,
     snapshots,

@@ -34,7 +34,25 @@ interface ExecRecord {
   exitCode: number | null;
   pid: number;
   resize?: (rows: number, cols: number) => void;
+  /** When the record is forgotten (see ExecRetention); null while its process runs. */
+  expiresAt: number | null;
+  /** Dropped the moment its process ends. */
+  forgotten?: boolean;
 }
+
+/**
+ * How long exec records are kept, so that health probes and busy clients do not grow the agent
+ * forever. An exited exec is kept for a client to read its exit code: briefly once it has been
+ * inspected, a few minutes otherwise; one never started goes after a few minutes too.
+ */
+export interface ExecRetention {
+  exitedMs: number;
+  inspectedMs: number;
+  unstartedMs: number;
+  /** Records kept at most; past it the oldest finished ones go first, and a create is refused if all run. */
+  max: number;
+}
+export const DEFAULT_EXEC_RETENTION: ExecRetention = { exitedMs: 5 * 60_000, inspectedMs: 10_000, unstartedMs: 5 * 60_000, max: 4096 };
 
 /** A started exec: its streams (stderr is merged into stdout with a TTY) and its exit code. */
 export interface ExecSession {
@@ -59,20 +77,55 @@ export class ExecService {
   constructor(
     private readonly containers: ContainerService,
     private readonly python = "/usr/bin/python3",
-  ) {}
+    private readonly retention: ExecRetention = DEFAULT_EXEC_RETENTION,
+  ) {
+    setInterval(() => this.sweep(), Math.min(30_000, retention.inspectedMs)).unref();
+  }
+
+  /** Exec records held now (running, exited, or not yet started). */
+  get size(): number {
+    return this.execs.size;
+  }
+
+  /** Drops an exec's record as soon as it has finished (health probes, whose results live in the container's state). */
+  forget(id: string): void {
+    const e = this.execs.get(id);
+    if (!e) return;
+    if (e.running) e.forgotten = true;
+    else this.execs.delete(id);
+  }
+
+  private sweep(now = Date.now()): void {
+    for (const [id, e] of this.execs) if (e.expiresAt !== null && e.expiresAt <= now) this.execs.delete(id);
+  }
+
+  /** Room for one more record: expired ones go, then the oldest finished; refused when all are running. */
+  private makeRoom(): void {
+    this.sweep();
+    if (this.execs.size < this.retention.max) return;
+    for (const [id, e] of this.execs) {
+      if (e.running) continue;
+      this.execs.delete(id);
+      if (this.execs.size < this.retention.max) return;
+    }
+    throw new ContainerError(`too many exec instances on this host (${this.retention.max} running); wait for some to finish`, "CONFLICT");
+  }
 
   create(ref: string, input: z.input<typeof ExecConfigSchema>): { Id: string } {
     const rec = this.containers.get(ref);
     if (rec.state.Status === "paused") throw new ContainerError(`Container ${rec.id} is paused, unpause the container before exec`, "CONFLICT");
     if (!this.containers.isRunning(rec)) throw notRunning(rec.id);
     const config = ExecConfigSchema.parse(input);
+    this.makeRoom();
     const id = randomBytes(32).toString("hex");
-    this.execs.set(id, { id, containerId: rec.id, config, running: false, exitCode: null, pid: 0 });
+    this.execs.set(id, { id, containerId: rec.id, config, running: false, exitCode: null, pid: 0, expiresAt: Date.now() + this.retention.unstartedMs });
     return { Id: id };
   }
 
   inspect(id: string): Record<string, unknown> {
     const e = this.get(id);
+    // The client has what it came for: the exit code of a finished exec.
+    if (e.exitCode !== null) e.expiresAt = Math.min(e.expiresAt ?? Number.POSITIVE_INFINITY, Date.now() + this.retention.inspectedMs);
     return {
       ID: e.id,
       Running: e.running,
@@ -115,6 +168,7 @@ export class ExecService {
     writeFileSync(specPath, JSON.stringify(spec));
     const runc = this.containers.runc;
     e.running = true;
+    e.expiresAt = null;
     let session: ExecSession;
     if (e.config.Tty) {
       // A short path: unix socket paths are limited to 108 bytes.
@@ -137,6 +191,8 @@ export class ExecService {
       (code) => {
         e.running = false;
         e.exitCode = code;
+        e.expiresAt = e.forgotten ? 0 : Date.now() + this.retention.exitedMs;
+        if (e.forgotten) this.execs.delete(id);
         rmSync(specPath, { force: true });
         rmSync(`${specPath}.pid`, { force: true });
         return code;
@@ -144,6 +200,8 @@ export class ExecService {
       (err: unknown) => {
         e.running = false;
         e.exitCode = 126;
+        e.expiresAt = e.forgotten ? 0 : Date.now() + this.retention.exitedMs;
+        if (e.forgotten) this.execs.delete(id);
         rmSync(specPath, { force: true });
         rmSync(`${specPath}.pid`, { force: true });
         throw err;
