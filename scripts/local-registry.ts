@@ -2,6 +2,7 @@
 // (REGISTRY_PORT overrides), data in .berth/registry. Seeded with busybox as a Docker Hub
 // mirror path (library/busybox), so `busybox:latest` pulls with no internet.
 import { spawn, type ChildProcess } from "node:child_process";
+import { hasExited, stopChild } from "./child-process.ts";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ContentStore } from "../apps/agent/src/content/store.ts";
@@ -42,15 +43,10 @@ export async function serveRegistry(opts: { dir: string; port: number; host?: st
   const proc = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
   proc.stderr.on("data", (d) => (err = (err + d).slice(-5000)));
-  const stop = async () => {
-    if (proc.exitCode === null) {
-      proc.kill("SIGTERM");
-      await new Promise((r) => proc.once("exit", r));
-    }
-  };
+  const stop = () => stopChild(proc);
   const deadline = Date.now() + 15_000;
   while (!(await answering(url))) {
-    if (proc.exitCode !== null || Date.now() > deadline) {
+    if (hasExited(proc) || Date.now() > deadline) {
       await stop();
       throw new Error(`docker-registry did not start on ${url}${err ? `: ${err.trim()}` : ""}`);
     }

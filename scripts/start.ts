@@ -10,6 +10,7 @@ import { agentBundlePath, buildAgentBundle, buildWeb } from "./build.ts";
 import { dataDir, repoRoot } from "./paths.ts";
 import { authSecret } from "./secrets.ts";
 import { seedBusybox, startLocalRegistry, type LocalRegistry } from "./local-registry.ts";
+import { hasExited, stopChild } from "./child-process.ts";
 
 if (process.env.TLS_CERT_FILE || process.env.TLS_KEY_FILE) {
   // The local agent and the health check here speak plain HTTP on loopback.
@@ -30,15 +31,24 @@ buildWeb();
 
 const server = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "apps/web/server.ts")], {
   cwd: join(repoRoot, "apps/web"),
-  stdio: "inherit",
+  stdio: ["ignore", "pipe", "inherit"],
   env: { ...process.env, NODE_ENV: "production", DATABASE_URL: db.url, PORT: String(port), HOST: host, PUBLIC_URL: publicUrl, BETTER_AUTH_SECRET: authSecret() },
 });
 children.push(server);
+// The server's output passes through; its one-time setup link (while nobody owns the install) is kept for the banner.
+let setupLink: string | null = null;
+let pending = "";
+server.stdout!.on("data", (d: Buffer) => {
+  process.stdout.write(d);
+  const lines = (pending + d.toString()).split("\n");
+  pending = (lines.pop() ?? "").slice(-4096);
+  for (const l of lines) setupLink = /^berth setup link .*: (\S+)$/.exec(l)?.[1] ?? setupLink;
+});
 
 async function waitHealthy(): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`control plane exited with ${server.exitCode}`);
+    if (hasExited(server)) throw new Error(`control plane exited with ${server.exitCode ?? server.signalCode}`);
     const ok = await fetch(`${publicUrl}/healthz`).then((r) => r.ok, () => false);
     if (ok) return;
     await new Promise((r) => setTimeout(r, 300));
@@ -73,17 +83,22 @@ async function startLocalAgent(allowRejoin = true): Promise<void> {
 }
 
 let stopping = false;
-async function stop(code: number): Promise<never> {
-  if (stopping) process.exit(code);
+/**
+ * Stops every part, Postgres last, whichever process got the signal first: Ctrl-C reaches the
+ * whole foreground process group (the server, the agent and the registry die of it too), and a
+ * wrapper such as tsx may pass it on again, so a second signal must not cut the clean-up short.
+ */
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
   stopping = true;
-  for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
-  await Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once("exit", r)))));
+  await Promise.all(children.map((c) => stopChild(c)));
   await registry.stop();
   await db.stop();
   process.exit(code);
 }
 process.on("SIGINT", () => void stop(0));
 process.on("SIGTERM", () => void stop(0));
+process.on("SIGHUP", () => void stop(0));
 server.on("exit", (code) => {
   if (!stopping) {
     console.error(`[berth] control plane exited (${code}); stopping`);
@@ -107,9 +122,11 @@ const users = await (async () => {
     await prisma.$disconnect();
   }
 })();
+// The server prints its link right after it listens; healthy means listening, so it is here by now or very soon.
+for (let i = 0; i < 50 && users === 0 && !setupLink; i++) await new Promise((r) => setTimeout(r, 100));
 console.log(`
   Berth is running at ${publicUrl}
-  ${users === 0 ? "Open it and create the first account: it becomes the owner." : "Open it and sign in with your account."}
+  ${users === 0 && setupLink ? `Claim it: open this one-time setup link and create the owner account:\n    ${setupLink}` : "Open it and sign in with your account."}
   The local host joins as "local". Press Ctrl-C to stop; data is kept in ${dataDir}.
   Local registry: ${registry.url} (busybox:latest is there, ${seeded.manifestDigest.slice(0, 19)}…, mirrored as Docker Hub's).
 `);

@@ -8,6 +8,8 @@ import { buildAgentBundle, buildWeb } from "./build.ts";
 import { repoRoot } from "./paths.ts";
 
 const TEMPLATE = "berth_test_template";
+// Node 20 applies --test-timeout to each test file as a whole (and to each test in it).
+const TEST_TIMEOUT_MS = 10 * 60_000;
 const filters = process.argv.slice(2);
 
 function findTests(dir: string, out: string[] = []): string[] {
@@ -47,7 +49,8 @@ try {
   status = await new Promise<number>((resolve) => {
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...files.map((f) => relative(repoRoot, f))],
+      // A hung test fails after TEST_TIMEOUT_MS instead of stalling CI; the slowest file takes about two minutes.
+      ["--import", "tsx", "--test", "--test-concurrency=1", `--test-timeout=${TEST_TIMEOUT_MS}`, "--test-reporter=spec", ...files.map((f) => relative(repoRoot, f))],
       {
         cwd: repoRoot,
         stdio: "inherit",

@@ -19,6 +19,8 @@ if (env.BERTH_WEB_UI === "1") {
 const cp = createControlPlane(env, handlers);
 await cp.listen();
 console.log(`berth control plane listening on ${env.HOST}:${env.PORT} (${cp.url})`);
+// Nobody owns this install yet: only whoever has this link (from the server's own output) can claim it.
+if (cp.setupLink) console.log(`berth setup link (one use, 24 h; create the owner account there): ${cp.setupLink}`);
 
 let stopping = false;
 for (const sig of ["SIGINT", "SIGTERM"] as const) {

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot } from "../../scripts/paths.ts";
 import { binDir, freeLoopbackPort, postgresUser } from "../../scripts/postgres.ts";
-import { signUp, trpcClient } from "../support/control-plane.ts";
+import { inviteOf, signUp, trpcClient } from "../support/control-plane.ts";
 import { waitFor } from "../support/wait.ts";
 
 // Under the repo (not /tmp) so it is as reachable for the postgres user as .berth is.
@@ -18,17 +18,21 @@ let proc: ChildProcess | null = null;
 const pgCtl = (...args: string[]) => spawnSync(join(binDir(), "pg_ctl"), args, { ...postgresUser(), cwd: "/", stdio: "ignore" });
 
 after(() => {
-  if (proc && proc.exitCode === null) proc.kill("SIGKILL");
+  if (proc?.pid && proc.exitCode === null && proc.signalCode === null) process.kill(-proc.pid, "SIGKILL");
   // A failed run may leave the cluster up; stop it before removing its files.
   pgCtl("stop", "-m", "immediate", "-D", join(dataDir, "postgres/data"));
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+/**
+ * `npm start` exactly as a user runs it, in a process group of its own, so that a test can send
+ * SIGINT to the whole group as a terminal's Ctrl-C does.
+ */
 function start(port: number): { proc: ChildProcess; output: () => string; ready: Promise<void>; exited: Promise<number | null> } {
   const env: NodeJS.ProcessEnv = { ...process.env, BERTH_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: "warn" };
   delete env.DATABASE_URL;
   delete env.BETTER_AUTH_SECRET;
-  const p = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "scripts/start.ts")], { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
+  const p = spawn("npm", ["start"], { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   proc = p;
   let out = "";
   let onReady!: () => void;
@@ -48,15 +52,26 @@ async function localHost(cookie: string, url: string) {
   return hosts.find((h) => h.name === "local");
 }
 
-test("npm start: sign up, see the local host online within 10 s, stop with Ctrl-C, keep data", { timeout: 180_000 }, async () => {
+/** Ctrl-C in a terminal: SIGINT to every process of the foreground group at once. */
+const ctrlC = (p: ChildProcess) => process.kill(-p.pid!, "SIGINT");
+
+test("npm start: claim with the setup link, see the local host online within 10 s, stop with Ctrl-C, keep data", { timeout: 240_000 }, async () => {
   const port = await freeLoopbackPort();
   const url = `http://127.0.0.1:${port}`;
   const first = start(port);
   await Promise.race([first.ready, first.exited.then((c) => assert.fail(`npm start exited ${c}: ${first.output()}`))]);
-  assert.match(first.output(), /create the first account: it becomes the owner/);
+  const link = /open this one-time setup link and create the owner account:\s+(\S+)/.exec(first.output())?.[1];
+  assert.ok(link, `npm start printed a setup link:\n${first.output()}`);
+  assert.equal(new URL(link).origin, url);
+
+  // Without the link, nobody can make an account: sign-up is closed.
+  const stranger = await fetch(`${url}/api/auth/sign-up/email`, { method: "POST", headers: { "content-type": "application/json", origin: url }, body: JSON.stringify({ email: "stranger@example.com", password: "a-good-password", name: "s" }) });
+  assert.equal(stranger.status, 403);
+  assert.match(await stranger.text(), /sign-up is by invitation only/);
 
   const signedUpAt = Date.now();
-  const user = await signUp(url, "new-user@example.com", "a-good-password");
+  const user = await signUp(url, "new-user@example.com", "a-good-password", inviteOf(link));
+  await assert.rejects(signUp(url, "second@example.com", "a-good-password", inviteOf(link)), /already used/, "the setup link works once");
   const host = await waitFor("local host online", async () => {
     const h = await localHost(user.cookie, url);
     return h?.status === "online" ? h : null;
@@ -64,14 +79,15 @@ test("npm start: sign up, see the local host online within 10 s, stop with Ctrl-
   assert.ok(Date.now() - signedUpAt <= 10_000);
   assert.equal((await user.trpc.auth.me.query())?.memberships[0]?.role, "owner");
 
-  first.proc.kill("SIGINT");
-  assert.equal(await first.exited, 0, first.output());
+  ctrlC(first.proc);
+  await first.exited; // npm itself dies of the SIGINT; what it started must stop all the same
+  await stoppedEverything(first.proc);
   assert.equal((await fetch(`${url}/healthz`).then(() => "up", () => "down")), "down");
-  assert.notEqual(pgCtl("status", "-D", join(dataDir, "postgres/data")).status, 0, "the embedded Postgres was stopped");
 
   const second = start(port);
   await Promise.race([second.ready, second.exited.then((c) => assert.fail(`second npm start exited ${c}: ${second.output()}`))]);
   assert.match(second.output(), /sign in with your account/);
+  assert.doesNotMatch(second.output(), /setup link/, "an owned install prints no setup link");
   const res = await fetch(`${url}/api/auth/sign-in/email`, {
     method: "POST",
     headers: { "content-type": "application/json", origin: url },
@@ -84,6 +100,21 @@ test("npm start: sign up, see the local host online within 10 s, stop with Ctrl-
     return h?.status === "online" ? h : null;
   }, 20_000, 200);
   assert.equal(again.id, host.id, "the same host, from the kept agent credential");
-  second.proc.kill("SIGINT");
-  assert.equal(await second.exited, 0);
+  ctrlC(second.proc);
+  await second.exited;
+  await stoppedEverything(second.proc);
 });
+
+/** Every process of npm start's group is gone, and so is the embedded Postgres (a session of its own). */
+async function stoppedEverything(p: ChildProcess): Promise<void> {
+  const groupAlive = () => {
+    try {
+      process.kill(-p.pid!, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  await waitFor("npm start's processes to exit", async () => !groupAlive(), 30_000, 200);
+  assert.notEqual(pgCtl("status", "-D", join(dataDir, "postgres/data")).status, 0, "the embedded Postgres was stopped");
+}

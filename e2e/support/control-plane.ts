@@ -12,7 +12,12 @@ export interface TestControlPlane {
   cp: ControlPlane;
   url: string;
   database: TestDatabase;
-  signUp(email: string, password?: string): Promise<UserClient>;
+  /**
+   * Makes an account as a user would. The first claims the install with the setup link (owner of
+   * the default team); later ones sign up with an invitation the owner makes, as viewers unless
+   * `role` says otherwise.
+   */
+  signUp(email: string, password?: string, role?: "owner" | "admin" | "operator" | "viewer"): Promise<UserClient>;
   close(): Promise<void>;
 }
 
@@ -49,11 +54,21 @@ export async function startTestControlPlane(
   const cp = createControlPlane(env);
   await cp.listen();
   const url = opts.publicUrl ?? `${opts.tls ? "https" : "http"}://127.0.0.1:${port}`;
+  let owner: UserClient | null = null;
   return {
     cp,
     url,
     database,
-    signUp: (email, password = "password-123") => signUp(url, email, password),
+    signUp: async (email, password = "password-123", role = "viewer") => {
+      if (!owner) {
+        if (!cp.setupLink) throw new Error("the control plane printed no setup link");
+        owner = await signUp(url, email, password, inviteOf(cp.setupLink));
+        return owner;
+      }
+      const teamId = (await owner.trpc.auth.teams.query())[0]!.id;
+      const { link } = await owner.trpc.invitations.create.mutate({ teamId, role });
+      return signUp(url, email, password, inviteOf(link));
+    },
     async close() {
       await cp.close();
       await database.drop();
@@ -61,10 +76,18 @@ export async function startTestControlPlane(
   };
 }
 
-export async function signUp(url: string, email: string, password: string): Promise<UserClient> {
+/** The invitation token in a setup or invitation link. */
+export function inviteOf(link: string): string {
+  const token = new URL(link).searchParams.get("invite");
+  if (!token) throw new Error(`no invitation in ${link}`);
+  return token;
+}
+
+/** Signs up through better-auth's endpoint, with an invitation (sign-up is closed without one). */
+export async function signUp(url: string, email: string, password: string, invite?: string): Promise<UserClient> {
   const res = await fetch(`${url}/api/auth/sign-up/email`, {
     method: "POST",
-    headers: { "content-type": "application/json", origin: url },
+    headers: { "content-type": "application/json", origin: url, ...(invite ? { "x-berth-invite": invite } : {}) },
     body: JSON.stringify({ email, password, name: email.split("@")[0] }),
   });
   if (!res.ok) throw new Error(`sign-up failed: ${res.status} ${await res.text()}`);

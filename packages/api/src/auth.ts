@@ -1,7 +1,8 @@
 import { betterAuth } from "better-auth";
+import { APIError } from "better-auth/api";
 import { prismaAdapter } from "better-auth/adapters/prisma";
 import type { Db } from "@berth/db";
-import { onUserCreated } from "@berth/core";
+import { claimInvitation, INVITE_HEADER, isDomainError, joinByInvitation } from "@berth/core";
 
 export interface AuthOptions {
   db: Db;
@@ -9,11 +10,19 @@ export interface AuthOptions {
   /** The URL browsers use to reach the control plane. */
   baseURL: string;
   trustedOrigins?: string[];
+  /** Sign-up without an invitation (demos): such accounts join no team. */
+  openSignUp?: boolean;
+}
+
+/** The invitation a sign-up request carries (the sign-up page sends it as a header). */
+function inviteOf(context: { headers?: Headers } | null): string | null {
+  return context?.headers?.get(INVITE_HEADER)?.trim() || null;
 }
 
 /**
  * Email + password sessions stored in Postgres (better-auth's user/session/account tables).
- * The first user to sign up becomes owner of the default team.
+ * Sign-up needs an invitation (see @berth/core invitations), which decides the team and role;
+ * the first owner's comes from the setup link the control plane prints.
  */
 export function createAuth(opts: AuthOptions) {
   return betterAuth({
@@ -30,8 +39,22 @@ export function createAuth(opts: AuthOptions) {
     databaseHooks: {
       user: {
         create: {
-          after: async (user) => {
-            await onUserCreated(opts.db, user.id);
+          before: async (user, context) => {
+            const invite = inviteOf(context);
+            if (!invite) {
+              if (opts.openSignUp) return;
+              throw new APIError("FORBIDDEN", { message: "sign-up is by invitation only: ask an admin of your team for an invitation link" });
+            }
+            try {
+              await claimInvitation(opts.db, invite, user.email);
+            } catch (e) {
+              if (isDomainError(e)) throw new APIError("FORBIDDEN", { message: e.message });
+              throw e;
+            }
+          },
+          after: async (user, context) => {
+            const invite = inviteOf(context);
+            if (invite) await joinByInvitation(opts.db, invite, user.id, user.email);
           },
         },
       },

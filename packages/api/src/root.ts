@@ -12,6 +12,8 @@ import { teamsRouter } from "./routers/teams.ts";
 import { auditRouter } from "./routers/audit.ts";
 import { webhooksRouter } from "./routers/webhooks.ts";
 import { fleetRouter } from "./routers/fleet.ts";
+import { invitationsRouter } from "./routers/invitations.ts";
+import { policiesRouter } from "./routers/policies.ts";
 
 export const appRouter = router({
   auth: authRouter,
@@ -27,6 +29,8 @@ export const appRouter = router({
   audit: auditRouter,
   webhooks: webhooksRouter,
   fleet: fleetRouter,
+  invitations: invitationsRouter,
+  policies: policiesRouter,
 });
 
 export type AppRouter = typeof appRouter;

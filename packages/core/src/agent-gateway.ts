@@ -369,6 +369,7 @@ const AGENT_CODE_MAP: Record<string, DomainErrorCode> = {
   // "already started" and the like: the caller asked for a state the container is already in.
   NOT_MODIFIED: "CONFLICT",
   INVALID: "INVALID",
+  FORBIDDEN: "FORBIDDEN",
   REGISTRY: "UPSTREAM",
   UNKNOWN_COMMAND: "INVALID",
 };

@@ -2,6 +2,8 @@ export * from "./errors.ts";
 export * from "./secrets.ts";
 export * from "./audit.ts";
 export * from "./teams.ts";
+export * from "./invitations.ts";
+export * from "./container-policy.ts";
 export * from "./join-tokens.ts";
 export * from "./host-credentials.ts";
 export * from "./hosts.ts";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ContainerConfigSchema, HostConfigSchema } from "./containers.ts";
+import { ContainerConfigSchema, ContainerUpdateSchema } from "./containers.ts";
 
 /**
  * Commands the control plane sends to an agent (CommandFrame.command + args), with their
@@ -35,7 +35,12 @@ export const CommandArgs = {
   "images.prune": z.object({ all: z.boolean().default(false) }).default({ all: false }),
 
   "containers.list": z.object({ all: z.boolean().default(false) }).default({ all: false }),
-  "containers.create": z.object({ name: z.string().max(256).optional(), config: ContainerConfigSchema }),
+  "containers.create": z.object({
+    name: z.string().max(256).optional(),
+    config: ContainerConfigSchema,
+    /** Set when the team's container policy binds the caller: the host paths bind mounts must stay within, links resolved. */
+    bindPrefixes: z.array(z.string().min(1).max(4096)).max(256).optional(),
+  }),
   "containers.start": z.object({ id: Name }),
   "containers.stop": z.object({ id: Name, timeout: z.number().int().min(-1).max(86_400).optional(), signal: z.string().max(16).optional() }),
   "containers.restart": z.object({ id: Name, timeout: z.number().int().min(-1).max(86_400).optional() }),
@@ -44,7 +49,7 @@ export const CommandArgs = {
   "containers.unpause": z.object({ id: Name }),
   "containers.remove": z.object({ id: Name, force: z.boolean().default(false) }),
   "containers.rename": z.object({ id: Name, name: z.string().min(1).max(256) }),
-  "containers.update": z.object({ id: Name, hostConfig: HostConfigSchema }),
+  "containers.update": z.object({ id: Name, hostConfig: ContainerUpdateSchema }),
   "containers.inspect": z.object({ id: Name }),
   "containers.logs": z.object({
     id: Name,
@@ -85,5 +90,5 @@ export type CommandName = keyof typeof CommandArgs;
 export type CommandArgsOf<C extends CommandName> = z.input<(typeof CommandArgs)[C]>;
 
 /** Error codes an agent puts in a failed reply; the control plane maps them to its own. */
-export const AGENT_ERROR_CODES = ["NOT_FOUND", "CONFLICT", "NOT_MODIFIED", "INVALID", "REGISTRY", "UNKNOWN_COMMAND", "FAILED"] as const;
+export const AGENT_ERROR_CODES = ["NOT_FOUND", "CONFLICT", "NOT_MODIFIED", "INVALID", "FORBIDDEN", "REGISTRY", "UNKNOWN_COMMAND", "FAILED"] as const;
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

@@ -74,6 +74,25 @@ export const HostConfigSchema = z.object({
   Tmpfs: z.record(z.string().max(4096), z.string().max(1024)).nullable().optional(),
 });
 
+/**
+ * What `update` may change on an existing container, as `docker update`: resource limits and the
+ * restart policy. Anything else (privileges, mounts, namespaces) is refused by name, so an update
+ * cannot widen a container past what its create was allowed.
+ */
+export const ContainerUpdateSchema = HostConfigSchema.pick({
+  Memory: true,
+  MemorySwap: true,
+  MemoryReservation: true,
+  NanoCpus: true,
+  CpuShares: true,
+  CpuQuota: true,
+  CpuPeriod: true,
+  CpusetCpus: true,
+  CpusetMems: true,
+  PidsLimit: true,
+  RestartPolicy: true,
+}).strict();
+
 export const ContainerConfigSchema = z.object({
   Image: z.string().min(1).max(512),
   Cmd: z.array(z.string().max(131_072)).max(4096).nullable().optional(),
@@ -114,6 +133,23 @@ export const ContainerConfigSchema = z.object({
     .nullable()
     .optional(),
 });
+
+/** Docker's default capability set (CAP_NET_RAW is no longer part of it). Agents grant it; policies allow adding beyond it. */
+export const DOCKER_DEFAULT_CAPABILITIES = [
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FSETID",
+  "CAP_FOWNER",
+  "CAP_MKNOD",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETFCAP",
+  "CAP_SETPCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_KILL",
+  "CAP_AUDIT_WRITE",
+] as const;
 
 /** Docker's container name rule. */
 export const ContainerNameSchema = z

@@ -31,6 +31,29 @@ export const MountSchema = z.object({
 });
 export type Mount = z.output<typeof MountSchema>;
 
+/**
+ * Whether absolute `path` is one of `prefixes` or inside one, after `.`, `..` and repeated slashes
+ * are folded. (Symlinks are the agent's business: it checks the resolved path too.)
+ */
+export function pathWithin(path: string, prefixes: readonly string[]): boolean {
+  const fold = (p: string) => {
+    const out: string[] = [];
+    for (const part of p.split("/")) {
+      if (part === "" || part === ".") continue;
+      if (part === "..") out.pop();
+      else out.push(part);
+    }
+    return `/${out.join("/")}`;
+  };
+  if (!path.startsWith("/")) return false;
+  const p = fold(path);
+  return prefixes.some((raw) => {
+    if (!raw.startsWith("/")) return false;
+    const pre = fold(raw);
+    return pre === "/" || p === pre || p.startsWith(`${pre}/`);
+  });
+}
+
 export class MountSpecError extends Error {
   override name = "MountSpecError";
 }

@@ -3,7 +3,7 @@ export class ContainerError extends Error {
   override name = "ContainerError";
   constructor(
     message: string,
-    readonly code: "NOT_FOUND" | "CONFLICT" | "INVALID" | "NOT_MODIFIED" | "FAILED",
+    readonly code: "NOT_FOUND" | "CONFLICT" | "INVALID" | "NOT_MODIFIED" | "FORBIDDEN" | "FAILED",
   ) {
     super(message);
   }

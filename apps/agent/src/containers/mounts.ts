@@ -1,7 +1,8 @@
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, realpathSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
-import { fromMount, fromTmpfs, MountSpecError, parseBind, type ContainerConfig, type ParsedMount } from "@berth/protocol";
+import { fromMount, fromTmpfs, MountSpecError, parseBind, pathWithin, type ContainerConfig, type ParsedMount } from "@berth/protocol";
 import type { OciMount } from "../runtime/spec.ts";
 import { ANONYMOUS_LABEL, type VolumeService } from "../volumes/service.ts";
 import { ContainerError } from "./errors.ts";
@@ -25,6 +26,33 @@ export interface MountPoint {
   CopyUp: boolean;
   Anonymous: boolean;
   Tmpfs?: { sizeBytes?: number; mode?: number };
+  /** A bind the team's container policy limits: its source must stay within these host paths, links resolved, at every start. */
+  Within?: string[];
+}
+
+/** Where a host path really leads: its nearest existing ancestor with every link resolved, then the rest. */
+export function realHostPath(path: string): string {
+  const rest: string[] = [];
+  for (let cur = path; ; ) {
+    try {
+      return join(realpathSync(cur), ...rest.reverse());
+    } catch {
+      const up = dirname(cur);
+      if (up === cur) return path;
+      rest.push(basename(cur));
+      cur = up;
+    }
+  }
+}
+
+/** Refuses a bind whose source, links resolved, leads outside the allowed host paths. */
+function checkWithin(source: string, within: string[]): void {
+  const real = realHostPath(source);
+  const roots = within.map(realHostPath);
+  if (!pathWithin(real, roots)) {
+    const via = real === source ? "" : ` (it leads to ${real})`;
+    throw new ContainerError(`the team's container policy does not allow bind-mounting ${source}${via}: allowed are ${within.join(", ") || "no host paths"}`, "FORBIDDEN");
+  }
 }
 
 /**
@@ -33,7 +61,7 @@ export interface MountPoint {
  * image's VOLUMEs that nothing else covers. Named and anonymous volumes are created here, as
  * Docker does at create; a bind source that is missing is created for `-v` and refused for `--mount`.
  */
-export function planMounts(config: ContainerConfig, imageVolumes: Record<string, unknown> | undefined, volumes: VolumeService): MountPoint[] {
+export function planMounts(config: ContainerConfig, imageVolumes: Record<string, unknown> | undefined, volumes: VolumeService, bindPrefixes?: string[]): MountPoint[] {
   const host = config.HostConfig;
   const parsed: ParsedMount[] = [];
   try {
@@ -59,6 +87,7 @@ export function planMounts(config: ContainerConfig, imageVolumes: Record<string,
   }
   for (const p of parsed) {
     if (p.type !== "bind") continue;
+    if (bindPrefixes) checkWithin(p.source, bindPrefixes);
     if (!existsSync(p.source)) {
       if (!p.createSource) throw new ContainerError(`invalid mount config for type "bind": bind source path does not exist: ${p.source}`, "INVALID");
       mkdirSync(p.source, { recursive: true, mode: 0o755 });
@@ -66,7 +95,7 @@ export function planMounts(config: ContainerConfig, imageVolumes: Record<string,
   }
   return parsed.map((p): MountPoint => {
     const base = { Destination: p.target, RW: !p.readOnly, Mode: p.mode, CopyUp: false, Anonymous: false };
-    if (p.type === "bind") return { ...base, Type: "bind", Name: "", Source: p.source, Propagation: p.propagation, Driver: "" };
+    if (p.type === "bind") return { ...base, Type: "bind", Name: "", Source: p.source, Propagation: p.propagation, Driver: "", ...(bindPrefixes ? { Within: bindPrefixes } : {}) };
     if (p.type === "tmpfs") return { ...base, Type: "tmpfs", Name: "", Source: "", Propagation: "", Driver: "", ...(p.tmpfs ? { Tmpfs: p.tmpfs } : {}) };
     const anonymous = p.source === "";
     const vol = volumes.create({ ...(anonymous ? {} : { Name: p.source }), Labels: anonymous ? { [ANONYMOUS_LABEL]: "" } : (p.volumeLabels ?? null) });
@@ -82,6 +111,8 @@ export function planMounts(config: ContainerConfig, imageVolumes: Record<string,
 export async function prepareMounts(points: MountPoint[], rootfs: string, volumes: VolumeService): Promise<boolean> {
   let changed = false;
   for (const p of points) {
+    // A link swapped in under an allowed path since the create must not lead the mount out of it.
+    if (p.Type === "bind" && p.Within) checkWithin(p.Source, p.Within);
     if (p.Type !== "volume") continue;
     if (!volumes.get(p.Name)) volumes.create({ Name: p.Name, Labels: p.Anonymous ? { [ANONYMOUS_LABEL]: "" } : null });
     if (!p.CopyUp) continue;

@@ -244,7 +244,8 @@ export class ContainerService {
 
   // ---------------------------------------------------------------- create
 
-  async create(input: z.input<typeof ContainerConfigSchema>, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+  /** `bindPrefixes`: the team's container policy limits bind sources to these host paths (links resolved). */
+  async create(input: z.input<typeof ContainerConfigSchema>, name?: string, opts: { bindPrefixes?: string[] } = {}): Promise<{ Id: string; Warnings: string[] }> {
     const config = ContainerConfigSchema.parse(input);
     if (name !== undefined && name !== "") {
       const parsed = ContainerNameSchema.safeParse(name);
@@ -289,7 +290,7 @@ export class ContainerService {
       if (e instanceof PortError) throw new ContainerError(e.message, "INVALID");
       throw e;
     }
-    const mounts = planMounts(config, imgCfg.Volumes ?? undefined, this.o.volumes);
+    const mounts = planMounts(config, imgCfg.Volumes ?? undefined, this.o.volumes, opts.bindPrefixes);
     mkdirSync(this.dir(id), { recursive: true, mode: 0o700 });
     try {
       await this.o.snapshots.prepare(this.snapshotKey(id), top);

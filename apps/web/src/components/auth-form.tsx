@@ -2,9 +2,33 @@
 import Link from "next/link";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useState, type FormEvent } from "react";
-import { useQueryClient } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { authClient } from "../client/auth-client";
+import { useTRPC } from "../client/trpc";
 import { Button, ErrorBox } from "./ui";
+
+/** The header the server reads the invitation from (INVITE_HEADER in @berth/core). */
+const INVITE_HEADER = "x-berth-invite";
+
+/** What the invitation in the link offers, or why it cannot be used. */
+function InvitationNote({ invite }: { invite: string | null }) {
+  const trpc = useTRPC();
+  const offer = useQuery(trpc.invitations.lookup.queryOptions({ token: invite ?? "" }, { enabled: invite !== null, retry: false }));
+  if (invite === null) return <p className="text-sm text-slate-500" data-testid="invite-only">Sign-up is by invitation: open the invitation link an admin of your team sent you.</p>;
+  if (offer.error) return <ErrorBox error={offer.error} />;
+  if (!offer.data) return null;
+  return (
+    <p className="text-sm text-slate-600" data-testid="invitation">
+      {offer.data.setup ? (
+        <>This link claims this Berth install: the account you create becomes its <b>owner</b>.</>
+      ) : (
+        <>
+          You are invited to the team <b>{offer.data.team}</b> as <b>{offer.data.role}</b>.
+        </>
+      )}
+    </p>
+  );
+}
 
 /** Sign-in and sign-up share one form; sign-up adds a name. */
 export function AuthForm({ mode }: { mode: "login" | "signup" }) {
@@ -13,6 +37,7 @@ export function AuthForm({ mode }: { mode: "login" | "signup" }) {
   const queryClient = useQueryClient();
   const [error, setError] = useState<{ message: string } | null>(null);
   const [busy, setBusy] = useState(false);
+  const invite = params.get("invite");
 
   async function onSubmit(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
@@ -23,7 +48,7 @@ export function AuthForm({ mode }: { mode: "login" | "signup" }) {
     setError(null);
     const res =
       mode === "signup"
-        ? await authClient.signUp.email({ email, password, name: String(form.get("name") ?? "") || email.split("@")[0]! })
+        ? await authClient.signUp.email({ email, password, name: String(form.get("name") ?? "") || email.split("@")[0]! }, invite ? { headers: { [INVITE_HEADER]: invite } } : undefined)
         : await authClient.signIn.email({ email, password });
     setBusy(false);
     if (res.error) {
@@ -40,9 +65,7 @@ export function AuthForm({ mode }: { mode: "login" | "signup" }) {
     <div className="flex min-h-screen items-center justify-center px-4">
       <form onSubmit={onSubmit} className="w-full max-w-sm space-y-4 rounded-lg bg-white p-6 shadow-sm ring-1 ring-slate-200">
         <h1 className="text-xl font-semibold">{mode === "signup" ? "Create your Berth account" : "Sign in to Berth"}</h1>
-        {mode === "signup" && (
-          <p className="text-sm text-slate-500">The first account becomes the owner of this control plane.</p>
-        )}
+        {mode === "signup" && <InvitationNote invite={invite} />}
         <ErrorBox error={error} />
         {mode === "signup" && (
           <label className="block text-sm">

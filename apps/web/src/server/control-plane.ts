@@ -6,7 +6,7 @@ import type { Duplex } from "node:stream";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { toNodeHandler, fromNodeHeaders } from "better-auth/node";
 import { createDb, type Db } from "@berth/db";
-import { AgentGateway, ControlPlaneMetrics, FleetEvents, InventoryStore, StatsIngest, WebhookDispatcher, authenticateApiToken, createLogger, ensureDefaultTeam, isDomainError, SecretBox, type AuditChannel } from "@berth/core";
+import { AgentGateway, ControlPlaneMetrics, FleetEvents, InventoryStore, StatsIngest, WebhookDispatcher, authenticateApiToken, createLogger, ensureDefaultTeam, ensureSetupInvitation, isDomainError, SecretBox, type AuditChannel } from "@berth/core";
 import { appRouter, createAuth, createStreamServer, STREAM_PATH_PREFIX, createOpenApiNodeHttpHandler, loadMemberships, openApiDocument, restRouter, tokenMemberships, type Auth, type Context } from "@berth/api";
 import { AGENT_PATHS } from "@berth/protocol";
 import type { Env } from "./env.ts";
@@ -33,6 +33,8 @@ export interface ControlPlane {
   auth: Auth;
   url: string;
   fingerprint: string | null;
+  /** After listen(): the one-time link that makes the first owner, while nobody owns the install. */
+  setupLink: string | null;
   listen(): Promise<void>;
   close(): Promise<void>;
 }
@@ -62,6 +64,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     secret: env.BETTER_AUTH_SECRET,
     baseURL: env.PUBLIC_URL,
     trustedOrigins: [publicOrigin, `http://127.0.0.1:${env.PORT}`, `http://localhost:${env.PORT}`],
+    openSignUp: env.BERTH_OPEN_SIGNUP === "1",
   });
   const authHandler = toNodeHandler(auth);
   const bundlePath = env.BERTH_AGENT_BUNDLE ?? DEFAULT_AGENT_BUNDLE;
@@ -214,8 +217,11 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     auth,
     url: env.PUBLIC_URL,
     fingerprint,
+    setupLink: null,
     async listen() {
       await ensureDefaultTeam(db);
+      const setup = await ensureSetupInvitation(db);
+      this.setupLink = setup ? `${env.PUBLIC_URL}/signup?invite=${setup}` : null;
       gateway.start();
       stats.start();
       webhooks.start();

@@ -21,6 +21,8 @@ const EnvSchema = z.object({
   /** "0" serves only the API, the agent gateway and the install endpoints (tests, benchmarks). */
   BERTH_WEB_UI: z.enum(["0", "1"]).default("1"),
   LOG_LEVEL: z.string().default("info"),
+  /** "1" lets anyone create an account without an invitation (demos); such accounts join no team. */
+  BERTH_OPEN_SIGNUP: z.enum(["0", "1"]).default("0"),
 });
 
 export type Env = z.infer<typeof EnvSchema> & { PUBLIC_URL: string };

@@ -1,8 +1,10 @@
 import { z } from "zod";
-import { ContainerConfigSchema, HostConfigSchema } from "@berth/protocol";
-import { statsHistory } from "@berth/core";
+import { ContainerConfigSchema, ContainerUpdateSchema, type ContainerConfig } from "@berth/protocol";
+import { enforceContainerPolicy, statsHistory } from "@berth/core";
 import { authed, router, rest } from "../trpc.ts";
 import { HostId, hostFor } from "./host-access.ts";
+import { containerPolicyFor } from "./policies.ts";
+import type { Context } from "../context.ts";
 
 const ContainerRef = z.string().trim().min(1).max(256);
 const ref = z.object({ hostId: HostId, id: ContainerRef });
@@ -25,6 +27,17 @@ export interface ContainerLogLine {
   time: string;
   stream: "stdout" | "stderr";
   line: string;
+}
+
+/**
+ * Asks the host to create a container, after the team's container policy has looked at it (it binds
+ * operators; the agent checks bind sources again with their links resolved).
+ */
+async function createOn(ctx: Context, hostId: string, config: ContainerConfig, name: string | undefined): Promise<{ Id: string; Warnings: string[] }> {
+  const host = await hostFor(ctx, hostId, "operator");
+  const policy = await containerPolicyFor(ctx, host.teamId);
+  if (policy) enforceContainerPolicy(policy, config);
+  return (await ctx.gateway.command(hostId, "containers.create", { config, ...(name ? { name } : {}), ...(policy ? { bindPrefixes: policy.bindPrefixes } : {}) })) as { Id: string; Warnings: string[] };
 }
 
 /** Containers on one host, relayed to its agent. Viewers read; operators change. */
@@ -64,15 +77,11 @@ export const containersRouter = router({
     return { history: await statsHistory(ctx.db, input.hostId, id), latest: ctx.stats.latestPoint(input.hostId, id) };
   }),
 
-  create: authed.meta(rest("POST", "/hosts/{hostId}/containers")).input(z.object({ hostId: HostId, name: z.string().max(256).optional(), config: ContainerConfigSchema })).mutation(async ({ ctx, input }) => {
-    await hostFor(ctx, input.hostId, "operator");
-    return (await ctx.gateway.command(input.hostId, "containers.create", { config: input.config, ...(input.name ? { name: input.name } : {}) })) as { Id: string; Warnings: string[] };
-  }),
+  create: authed.meta(rest("POST", "/hosts/{hostId}/containers")).input(z.object({ hostId: HostId, name: z.string().max(256).optional(), config: ContainerConfigSchema })).mutation(({ ctx, input }) => createOn(ctx, input.hostId, input.config, input.name)),
 
   /** create + start, as `docker run -d`; a failed start leaves the created container for inspection, as Docker does. */
   run: authed.meta(rest("POST", "/hosts/{hostId}/containers/run")).input(z.object({ hostId: HostId, name: z.string().max(256).optional(), config: ContainerConfigSchema })).mutation(async ({ ctx, input }) => {
-    await hostFor(ctx, input.hostId, "operator");
-    const created = (await ctx.gateway.command(input.hostId, "containers.create", { config: input.config, ...(input.name ? { name: input.name } : {}) })) as { Id: string };
+    const created = await createOn(ctx, input.hostId, input.config, input.name);
     await ctx.gateway.command(input.hostId, "containers.start", { id: created.Id });
     return created;
   }),
@@ -117,7 +126,8 @@ export const containersRouter = router({
     return ctx.gateway.command(input.hostId, "containers.rename", { id: input.id, name: input.name });
   }),
 
-  update: authed.meta(rest("POST", "/hosts/{hostId}/containers/{id}/update")).input(ref.extend({ hostConfig: HostConfigSchema })).mutation(async ({ ctx, input }) => {
+  /** Resource limits and the restart policy only; anything else is refused by name. */
+  update: authed.meta(rest("POST", "/hosts/{hostId}/containers/{id}/update")).input(ref.extend({ hostConfig: ContainerUpdateSchema })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
     return ctx.gateway.command(input.hostId, "containers.update", { id: input.id, hostConfig: input.hostConfig });
   }),
