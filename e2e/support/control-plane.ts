@@ -35,7 +35,7 @@ export function trpcClient(url: string, cookie?: string) {
 export { TRPCClientError };
 
 export async function startTestControlPlane(
-  opts: { host?: string; publicUrl?: string; offlineAfterMs?: number; port?: number; tls?: { certFile: string; keyFile: string } } = {},
+  opts: { host?: string; publicUrl?: string; offlineAfterMs?: number; port?: number; tls?: { certFile: string; keyFile: string }; env?: Record<string, string> } = {},
 ): Promise<TestControlPlane> {
   const database = await createTestDatabase();
   const port = opts.port ?? (await freeLoopbackPort());
@@ -50,6 +50,7 @@ export async function startTestControlPlane(
     ...(opts.publicUrl ? { PUBLIC_URL: opts.publicUrl } : {}),
     ...(opts.offlineAfterMs ? { BERTH_OFFLINE_AFTER_MS: String(opts.offlineAfterMs) } : {}),
     ...(opts.tls ? { TLS_CERT_FILE: opts.tls.certFile, TLS_KEY_FILE: opts.tls.keyFile } : {}),
+    ...opts.env,
   });
   const cp = createControlPlane(env);
   await cp.listen();

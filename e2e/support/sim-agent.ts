@@ -19,6 +19,8 @@ export interface SimAgent {
   opened: Promise<number | "open">;
   welcomed: Promise<void>;
   closed: Promise<{ code: number; reason: string }>;
+  /** The last commands the control plane sent, with their arguments (each answered with a pong). */
+  commands: Array<{ command: string; args: unknown }>;
   hello(): void;
   heartbeat(): void;
   sendRaw(data: string | Buffer): void;
@@ -46,10 +48,15 @@ export function connectSimAgent(url: string, credential: string, name = "sim"): 
     });
   });
   ws.on("error", () => {});
+  const commands: Array<{ command: string; args: unknown }> = [];
   ws.on("message", (data) => {
-    const frame = JSON.parse(data.toString()) as { type: string; id?: string; command?: string };
+    const frame = JSON.parse(data.toString()) as { type: string; id?: string; command?: string; args?: unknown };
     if (frame.type === "welcome") onWelcome();
-    if (frame.type === "command" && frame.id) ws.send(JSON.stringify({ type: "reply", id: frame.id, ok: true, result: { pong: true, command: frame.command } }));
+    if (frame.type === "command" && frame.id) {
+      commands.push({ command: frame.command ?? "", args: frame.args });
+      if (commands.length > 100) commands.shift();
+      ws.send(JSON.stringify({ type: "reply", id: frame.id, ok: true, result: { pong: true, command: frame.command } }));
+    }
   });
   const send = (f: unknown) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify(f));
   return {
@@ -57,6 +64,7 @@ export function connectSimAgent(url: string, credential: string, name = "sim"): 
     opened,
     welcomed,
     closed,
+    commands,
     hello: () => send({ type: "hello", v: 1, agentVersion: "0.1.0-sim", facts: fakeFacts(name) }),
     heartbeat: () => send({ type: "heartbeat", at: Date.now() }),
     sendRaw: (d) => ws.readyState === WebSocket.OPEN && ws.send(d),

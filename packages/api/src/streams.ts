@@ -64,6 +64,8 @@ export interface StreamServerOptions {
   metrics?: Pick<ControlPlaneMetrics, "streamsOpen" | "streamMessages">;
   /** Every host's events, for the fleet-wide feed (an events stream without a hostId). */
   fleetEvents?: FleetEvents;
+  /** How often an open stream checks its caller again (a revoked token or session, a role taken away). */
+  recheckMs?: number;
 }
 
 /** Events a fleet feed holds for a client that is behind; older ones are dropped and counted. */
@@ -110,7 +112,30 @@ function execArgs(q: Record<string, unknown>, argv: string[]): Record<string, un
 export function createStreamServer(opts: StreamServerOptions) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 128 * 1024 });
   const pingMs = opts.pingMs ?? 30_000;
+  const recheckMs = opts.recheckMs ?? 5_000;
   const log = opts.logger;
+
+  /**
+   * A stream lasts as long as its caller's right to it: the credentials and role are checked again
+   * every `recheckMs`, and the stream ends (with the reason) once they no longer hold. A check
+   * that fails for another reason (the database is away) leaves the stream open.
+   */
+  function keepAuthorized(ws: WebSocket, req: IncomingMessage): void {
+    let checking = false;
+    const timer = setInterval(() => {
+      if (checking) return;
+      checking = true;
+      authorize(req)
+        .catch((e: unknown) => {
+          if (!isDomainError(e) || (e.code !== "UNAUTHENTICATED" && e.code !== "FORBIDDEN" && e.code !== "NOT_FOUND")) return;
+          if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ t: "end", error: { code: e.code, message: `access ended: ${e.message}` } }));
+          ws.close(1008, "access ended");
+        })
+        .finally(() => (checking = false));
+    }, recheckMs);
+    timer.unref();
+    ws.on("close", () => clearInterval(timer));
+  }
 
   async function authorize(req: IncomingMessage): Promise<{ ctx: Context; open: OpenRequest }> {
     const open = parseRequest(req);
@@ -240,7 +265,11 @@ export function createStreamServer(opts: StreamServerOptions) {
             void recordAudit(ctx.db, { ...actorOf(ctx), action: "containers.exec", target: `${open.hostId}/${String(open.args.id)}`, result: "ok", detail: { cmd: open.args.cmd as string[] }, sourceIp: ctx.sourceIp, channel: ctx.channel }).catch((err: unknown) => log.error({ err }, "audit write failed"));
           }
           const hostId = open.hostId;
-          wss.handleUpgrade(req, socket, head, (ws) => (hostId === null ? relayFleet(ws, ctx, open) : relay(ws, ctx, { ...open, hostId })));
+          wss.handleUpgrade(req, socket, head, (ws) => {
+            keepAuthorized(ws, req);
+            if (hostId === null) relayFleet(ws, ctx, open);
+            else relay(ws, ctx, { ...open, hostId });
+          });
         })
         .catch((e: unknown) => {
           const err = isDomainError(e) ? e : new DomainError("UNAVAILABLE", "stream unavailable");

@@ -104,7 +104,8 @@ const MATRIX: Record<string, Row> = {
   "images.list": { need: "viewer", call: (a) => a.images.list.query({ hostId: h() }) },
   "images.inspect": { need: "viewer", call: (a) => a.images.inspect.query({ hostId: h(), name: "busybox" }) },
   "images.history": { need: "viewer", call: (a) => a.images.history.query({ hostId: h(), name: "busybox" }) },
-  "images.pull": { need: "operator", call: (_a, headers) => pullOnce(headers) },
+  "images.pull": { need: "operator", call: (a) => a.images.pull.mutate({ hostId: h(), reference: "busybox" }) },
+  "images.pullProgress": { need: "viewer", call: (_a, headers) => progressOnce(headers) },
   "images.push": { need: "operator", call: (a) => a.images.push.mutate({ hostId: h(), name: "busybox" }) },
   "images.tag": { need: "operator", call: (a) => a.images.tag.mutate({ hostId: h(), source: "busybox", target: "bb:2" }) },
   "images.remove": { need: "operator", call: (a) => a.images.remove.mutate({ hostId: h(), name: "busybox" }) },
@@ -163,6 +164,14 @@ const MATRIX: Record<string, Row> = {
   "webhooks.test": { need: "admin", call: async (a) => a.webhooks.test.mutate({ id: (await ownerHook()).id }) },
   "webhooks.deliveries": { need: "admin", call: async (a) => a.webhooks.deliveries.query({ id: (await ownerHook()).id }) },
 
+  "invitations.create": { need: "admin", call: (a) => a.invitations.create.mutate({ teamId, role: "viewer" }) },
+  "invitations.list": { need: "admin", call: (a) => a.invitations.list.query() },
+  "invitations.revoke": { need: "admin", call: async (a) => a.invitations.revoke.mutate({ id: (await owner.trpc.invitations.create.mutate({ teamId, role: "viewer" })).record.id }) },
+  "invitations.lookup": { need: "public", call: async (a) => a.invitations.lookup.query({ token: new URL((await owner.trpc.invitations.create.mutate({ teamId, role: "viewer" })).link).searchParams.get("invite")! }) },
+
+  "policies.get": { need: "viewer", call: (a) => a.policies.get.query({ teamId }) },
+  "policies.set": { need: "admin", call: async (a) => a.policies.set.mutate({ teamId, ...(await owner.trpc.policies.get.query({ teamId })) }) },
+
   "teams.members": { need: "admin", call: (a) => a.teams.members.query({ teamId }) },
   "teams.setRole": { need: "admin", call: async (a) => a.teams.setRole.mutate({ teamId, userId: await freshMember(), role: "operator" }) },
   "teams.removeMember": { need: "admin", call: async (a) => a.teams.removeMember.mutate({ teamId, userId: await freshMember() }) },
@@ -172,28 +181,31 @@ async function freshRegistry() {
   return owner.trpc.registries.create.mutate({ teamId, address: `fresh${++userSeq}.example.com` });
 }
 
-/** images.pull is a subscription (server-sent events): read its first event for the outcome. */
-async function pullOnce(headers: Record<string, string>): Promise<unknown> {
-  const input = encodeURIComponent(JSON.stringify(superjson.serialize({ hostId: h(), reference: "busybox" })));
-  const res = await fetch(`${t.url}/api/trpc/images.pull?input=${input}`, { headers: { ...headers, accept: "text/event-stream" } });
+/**
+ * images.pullProgress is a subscription (server-sent events): a refusal arrives at once as an
+ * error event; an allowed caller just waits for progress that never comes (no pull runs).
+ */
+async function progressOnce(headers: Record<string, string>): Promise<unknown> {
+  const input = encodeURIComponent(JSON.stringify(superjson.serialize({ hostId: h(), progressId: "6f1c9a52-6d3e-4b8e-9d7a-0c2b5e8f1a34" })));
+  const res = await fetch(`${t.url}/api/trpc/images.pullProgress?input=${input}`, { headers: { ...headers, accept: "text/event-stream" } });
   if (!res.ok) {
     const body = (await res.json()) as { error?: { json?: { data?: { code?: string }; message?: string } } };
     throw Object.assign(new Error(body.error?.json?.message ?? `HTTP ${res.status}`), { trpcCode: body.error?.json?.data?.code });
   }
-  const text = await readFirstEvents(res);
+  const text = await readFirstEvents(res, 1_500);
   const m = /"code":"([A-Z_]+)"/.exec(text);
   if (text.includes("serialized-error")) throw Object.assign(new Error(text), { trpcCode: m?.[1] });
   return text;
 }
 
-async function readFirstEvents(res: Response): Promise<string> {
+async function readFirstEvents(res: Response, waitMs: number): Promise<string> {
   const reader = res.body!.getReader();
   let text = "";
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + waitMs;
   while (Date.now() < deadline && !/serialized-error|"done"|"progress"/.test(text)) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += new TextDecoder().decode(value);
+    const next = await Promise.race([reader.read(), new Promise<null>((r) => setTimeout(() => r(null), Math.max(1, deadline - Date.now())))]);
+    if (!next || next.done) break;
+    text += new TextDecoder().decode(next.value);
   }
   await reader.cancel();
   return text;

@@ -1,5 +1,6 @@
 // `berth`: a small typed CLI for scripts, over the control plane's tRPC API and live streams.
 // BERTH_URL and BERTH_TOKEN (an API token) say where and as whom; --url and --token override.
+import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink, TRPCClientError } from "@trpc/client";
 import { EventSource } from "eventsource";
@@ -158,23 +159,15 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       case "pull": {
         const reference = one();
         const hid = await host();
-        await new Promise<void>((resolve, reject) => {
-          const sub = api.images.pull.subscribe(
-            { hostId: hid, reference },
-            {
-              onData: (ev) => {
-                if (!ev.done) err.write(`${JSON.stringify(ev.progress)}\n`);
-                else {
-                  out.write(`${reference}: pulled\n`);
-                  sub.unsubscribe();
-                  resolve();
-                }
-              },
-              onError: (e) => reject(e),
-              onComplete: () => resolve(),
-            },
-          );
-        });
+        // Progress goes to stderr as it comes; the pull itself is one mutation.
+        const progressId = randomUUID();
+        const sub = api.images.pullProgress.subscribe({ hostId: hid, progressId }, { onData: (ev) => !ev.done && err.write(`${JSON.stringify(ev.progress)}\n`), onError: () => undefined });
+        try {
+          await api.images.pull.mutate({ hostId: hid, reference, progressId });
+        } finally {
+          sub.unsubscribe();
+        }
+        out.write(`${reference}: pulled\n`);
         return 0;
       }
       case "logs":

@@ -1,5 +1,6 @@
 import type { Db, Role } from "@berth/db";
 import { conflict, notFound } from "./errors.ts";
+import { revokeTokensOfMember } from "./api-tokens.ts";
 
 export const DEFAULT_TEAM = "default";
 
@@ -37,4 +38,6 @@ export async function changeMembership(db: Db, teamId: string, userId: string, r
     if (role === null) await tx.membership.delete({ where: { id: m.id } });
     else await tx.membership.update({ where: { id: m.id }, data: { role } });
   });
+  // The tokens they made for this team go with them (a lowered role caps them as they are used).
+  if (role === null) await revokeTokensOfMember(db, userId, teamId);
 }

@@ -1,12 +1,21 @@
 "use client";
 import { useState } from "react";
-import { useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import { useTRPC } from "../client/trpc";
 import { Button, Dialog, ErrorBox } from "./ui";
 import { formatBytes } from "./format";
 
 type LayerState = { status: string; current: number; total: number };
+
+/** A v4 UUID; crypto.randomUUID exists only on https and localhost pages, getRandomValues everywhere. */
+function randomUuid(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
 
 /** Pulls an image on a host with a live progress bar fed by the agent's per-layer progress. */
 export function PullDialog({ hostId, onClose }: { hostId: string; onClose(): void }) {
@@ -17,17 +26,23 @@ export function PullDialog({ hostId, onClose }: { hostId: string; onClose(): voi
   const [layers, setLayers] = useState<Record<string, LayerState>>({});
   const [done, setDone] = useState<{ repoTags: string[]; id: string } | null>(null);
 
-  const sub = useSubscription(
-    trpc.images.pull.subscriptionOptions(
-      { hostId, reference: started ?? "" },
+  // The pull is a mutation; its live progress comes from a subscription to an id picked here.
+  const [progressId, setProgressId] = useState<string | null>(null);
+  const pull = useMutation(
+    trpc.images.pull.mutationOptions({
+      onSuccess: (image) => {
+        setDone(image);
+        void queryClient.invalidateQueries({ queryKey: trpc.images.list.queryKey({ hostId }) });
+      },
+    }),
+  );
+  useSubscription(
+    trpc.images.pullProgress.subscriptionOptions(
+      { hostId, progressId: progressId ?? "" },
       {
-        enabled: started !== null && done === null,
+        enabled: progressId !== null && done === null,
         onData: (ev) => {
-          if (ev.done) {
-            setDone(ev.image);
-            void queryClient.invalidateQueries({ queryKey: trpc.images.list.queryKey({ hostId }) });
-            return;
-          }
+          if (ev.done) return;
           const p = ev.progress as { id?: string; status?: string; current?: number; total?: number };
           if (!p.id) return;
           setLayers((prev) => {
@@ -42,7 +57,7 @@ export function PullDialog({ hostId, onClose }: { hostId: string; onClose(): voi
   const total = Object.values(layers).reduce((a, l) => a + l.total, 0);
   const current = Object.values(layers).reduce((a, l) => a + Math.min(l.current, l.total), 0);
   const pct = done ? 100 : total > 0 ? Math.floor((current / total) * 100) : 0;
-  const failed = sub.status === "error" ? sub.error : null;
+  const failed = pull.error;
 
   return (
     <Dialog title="Pull an image" width="max-w-xl" onClose={onClose}>
@@ -53,7 +68,10 @@ export function PullDialog({ hostId, onClose }: { hostId: string; onClose(): voi
             if (!reference.trim()) return;
             setLayers({});
             setDone(null);
+            const id = randomUuid();
+            setProgressId(id);
             setStarted(reference.trim());
+            pull.mutate({ hostId, reference: reference.trim(), progressId: id });
           }}
         >
           <input
@@ -63,7 +81,7 @@ export function PullDialog({ hostId, onClose }: { hostId: string; onClose(): voi
             placeholder="busybox:latest or 127.0.0.1:5000/app:v1"
             className="flex-1 rounded-md border border-slate-300 px-3 py-1.5 font-mono text-sm"
           />
-          <Button type="submit" disabled={started !== null && !done && !failed}>
+          <Button type="submit" disabled={pull.isPending}>
             Pull
           </Button>
         </form>

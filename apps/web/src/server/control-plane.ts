@@ -140,6 +140,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     logger: log.child({ part: "streams" }),
     metrics,
     fleetEvents,
+    recheckMs: env.BERTH_STREAM_RECHECK_MS,
   });
 
   /** Prometheus scrapes with an API token (`authorization: Bearer berth_…`); a session works too. */

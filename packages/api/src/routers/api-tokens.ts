@@ -20,16 +20,20 @@ export const apiTokensRouter = router({
     )
     .mutation(async ({ ctx, input }) => {
       const teamId = input.teamId === undefined ? teamsWithRole(ctx, "admin")[0]! : input.teamId;
+      // A token makes tokens only in its own team, never one with no team (which it could not cap).
+      if (ctx.token && teamId !== ctx.token.teamId) throw new TRPCError({ code: "FORBIDDEN", message: "a token can only make tokens for its own team" });
       if (teamId !== null) {
         requireTeamRole(ctx, teamId, "admin");
-        // Nobody mints a token stronger than themselves.
+        // Nobody mints a token stronger than themselves (a token: than its own effective role).
         if (!hasRole(ctx, teamId, input.role)) throw new TRPCError({ code: "FORBIDDEN", message: `you cannot create a token with the ${input.role} role: it is above your own` });
       }
+      const parent = ctx.token ? await getApiToken(ctx.db, ctx.token.id) : null;
       const { token, record } = await createApiToken(ctx.db, {
         name: input.name,
         role: input.role,
         teamId,
-        createdById: ctx.user?.id ?? null,
+        createdById: parent ? parent.createdById : (ctx.user?.id ?? null),
+        createdByTokenId: parent?.id ?? null,
         expiresInSeconds: input.expiresInSeconds ?? null,
       });
       // The secret is returned once, here, and never again.

@@ -1,13 +1,15 @@
 import { z } from "zod";
-import { recordAudit, registryAccessFor } from "@berth/core";
+import { registryAccessFor } from "@berth/core";
 import { parseReference, ReferenceError } from "@berth/protocol/reference";
 import { TRPCError } from "@trpc/server";
 import { authed, router, rest } from "../trpc.ts";
 import { HostId, hostFor } from "./host-access.ts";
-import { actorOf } from "../context.ts";
+import { pullProgress, type PullEvent, type PulledImage } from "../progress/pull-progress.ts";
 
 const ImageName = z.string().trim().min(1).max(512);
 const PULL_TIMEOUT_MS = 30 * 60_000;
+/** A client-chosen id for following a pull's progress (a UUID: unguessable by other callers). */
+const ProgressId = z.uuid();
 
 function domainOf(reference: string): string {
   try {
@@ -43,50 +45,64 @@ export const imagesRouter = router({
   }),
 
   /**
-   * Pulls on a host and streams Docker-like progress ({ id, status, current?, total? }), then
-   * one final { done: true, image }. Credentials for the image's registry come from the team's
-   * registries and go to the agent only.
+   * Pulls on a host and answers with the image once it is there (a mutation: a link another site
+   * opens cannot start a pull). Credentials for the image's registry come from the team's
+   * registries and go to the agent only. With `progressId`, Docker-like progress
+   * ({ id, status, current?, total? }) goes to `pullProgress` subscribers of that id.
    */
-  pull: authed
-    .input(z.object({ hostId: HostId, reference: ImageName, platform: z.string().max(64).optional() }))
-    .subscription(async function* ({ ctx, input, signal }) {
+  pull: authed.meta(rest("POST", "/hosts/{hostId}/images/pull"))
+    .input(z.object({ hostId: HostId, reference: ImageName, platform: z.string().max(64).optional(), progressId: ProgressId.optional() }))
+    .mutation(async ({ ctx, input }) => {
       const host = await hostFor(ctx, input.hostId, "operator");
       const registry = await registryAccessFor(ctx.db, ctx.secretBox, host.teamId, domainOf(input.reference));
-      const queue: unknown[] = [];
-      let wake: (() => void) | null = null;
-      const notify = () => {
-        wake?.();
-        wake = null;
-      };
-      let outcome: { ok: true; value: unknown } | { ok: false; error: unknown } | null = null;
-      ctx.gateway
-        .command(input.hostId, "images.pull", { reference: input.reference, registry, ...(input.platform ? { platform: input.platform } : {}) }, PULL_TIMEOUT_MS, (p) => {
-          queue.push(p);
-          notify();
-        })
-        .then(
-          (value) => (outcome = { ok: true, value }),
-          (error: unknown) => (outcome = { ok: false, error }),
-        )
-        .finally(notify);
-      while (true) {
-        while (queue.length) yield { done: false as const, progress: queue.shift() as Record<string, unknown> };
-        if (outcome) break;
-        if (signal?.aborted) return;
-        await new Promise<void>((r) => (wake = r));
+      const key = input.progressId ? `${input.hostId}/${input.progressId}` : null;
+      try {
+        const image = (await ctx.gateway.command(input.hostId, "images.pull", { reference: input.reference, registry, ...(input.platform ? { platform: input.platform } : {}) }, PULL_TIMEOUT_MS, (p) => {
+          if (key) pullProgress.emit(key, { done: false, progress: p as Record<string, unknown> });
+        })) as PulledImage;
+        if (key) pullProgress.emit(key, { done: true, image });
+        return image;
+      } catch (e) {
+        if (key) pullProgress.emit(key, { done: true, error: e instanceof Error ? e.message : String(e) });
+        throw e;
       }
-      const result = outcome as { ok: true; value: unknown } | { ok: false; error: unknown };
-      await recordAudit(ctx.db, {
-        ...actorOf(ctx),
-        action: "images.pull",
-        target: `${input.hostId}:${input.reference}`,
-        result: result.ok ? "ok" : "error",
-        ...(result.ok ? {} : { detail: { error: String((result.error as Error)?.message ?? result.error) } }),
-        sourceIp: ctx.sourceIp,
-        channel: ctx.channel,
-      });
-      if (!result.ok) throw result.error;
-      yield { done: true as const, image: result.value as { id: string; repoTags: string[]; repoDigests: string[]; size: number } };
+    }),
+
+  /** A pull's progress as it happens, for whoever started it with this `progressId` (read-only). */
+  pullProgress: authed
+    .input(z.object({ hostId: HostId, progressId: ProgressId }))
+    .subscription(async function* ({ ctx, input, signal }) {
+      await hostFor(ctx, input.hostId, "viewer");
+      const queue: PullEvent[] = [];
+      let wake: (() => void) | null = null;
+      let unwatch: () => void;
+      try {
+        unwatch = pullProgress.watch(`${input.hostId}/${input.progressId}`, (e) => {
+          // Progress is a stream of per-layer states: a reader far behind loses old ones, never the end.
+          if (queue.length >= 1000 && !e.done) queue.shift();
+          queue.push(e);
+          wake?.();
+        });
+      } catch (e) {
+        throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: (e as Error).message });
+      }
+      const onAbort = () => wake?.();
+      signal?.addEventListener("abort", onAbort);
+      try {
+        while (!signal?.aborted) {
+          const e = queue.shift();
+          if (!e) {
+            await new Promise<void>((r) => (wake = r));
+            wake = null;
+            continue;
+          }
+          yield e;
+          if (e.done) return;
+        }
+      } finally {
+        signal?.removeEventListener("abort", onAbort);
+        unwatch();
+      }
     }),
 
   push: authed.meta(rest("POST", "/hosts/{hostId}/images/push")).input(z.object({ hostId: HostId, name: ImageName })).mutation(async ({ ctx, input }) => {
