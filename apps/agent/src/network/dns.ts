@@ -2,50 +2,107 @@ import { createSocket, type Socket } from "node:dgram";
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import * as packet from "dns-packet";
+import { contains, parseCidr, parseIp, type Cidr } from "./cidr.ts";
 
 /*
  * The embedded DNS of user-defined networks. One server per network listens on the network's
  * gateway address (UDP and TCP, port 53) in the agent's namespace, and containers on that network
- * use it as their resolver. It answers the names of the network's running containers (name,
- * aliases, short ID), only to that network, and forwards every other question to the host's
+ * use it as their resolver. It answers the names of containers the asking container shares a
+ * network with (see NetworkService.resolveName), and forwards every other question to the host's
  * resolvers. (Docker listens on 127.0.0.11 inside each container; the gateway address gives the
  * same answers without entering every container's namespace.)
+ *
+ * The gateway address is a local address of the host, so anyone routed to the host could ask it:
+ * queries from outside the network's subnet get no answer at all. Silence rather than REFUSED:
+ * the server is for that subnet only, and not answering makes it useless as a reflector for
+ * spoofed UDP sources and tells a scanner nothing; a container of the network is never refused.
+ * Forwarded queries are capped per network, so a container cannot make the agent hold unbounded
+ * sockets and timers: past the cap, SERVFAIL at once (the client retries or gives up, as with a
+ * busy resolver).
  */
 
-/** IPv4 addresses of `name` on network `networkId`, or null when no container there has that name. */
-export type NetworkResolver = (networkId: string, name: string) => string[] | null;
+/**
+ * IPv4 addresses of `name` for a query on network `networkId` from address `from`, or null when
+ * no container the asker may see has that name.
+ */
+export type NetworkResolver = (networkId: string, name: string, from: string) => string[] | null;
+
+export interface EmbeddedDnsOptions {
+  /** 53 unless a test says otherwise. */
+  port?: number;
+  /** Forwarded queries in flight per network; more get SERVFAIL at once. */
+  maxForwards?: number;
+  /** How long one upstream gets to answer. */
+  forwardTimeoutMs?: number;
+}
 
 const TTL = 600;
 const FORWARD_TIMEOUT_MS = 2000;
+/** About 50 queries a second per network even with every upstream dead; far more with live ones. */
+const MAX_FORWARDS = 100;
+/** TCP clients per network, and what one may leave unread, so a slow reader holds no unbounded buffer. */
+const MAX_TCP_CONNECTIONS = 32;
+const MAX_TCP_UNREAD = 64 * 1024;
+const SERVFAIL = 2;
 
 interface Listener {
   udp: Socket;
   tcp: Server;
+  subnet: Cidr;
+  /** Forwarded queries awaiting an upstream. */
+  inFlight: number;
+}
+
+/** A peer address as Node reports it (IPv4, or IPv4-mapped IPv6), inside `subnet`? */
+function inSubnet(subnet: Cidr, address: string | undefined): boolean {
+  if (!address) return false;
+  try {
+    return contains(subnet, parseIp(address.replace(/^::ffff:/i, "")));
+  } catch {
+    return false;
+  }
 }
 
 export class EmbeddedDns {
   private readonly listeners = new Map<string, Listener>();
+  private readonly port: number;
+  private readonly maxForwards: number;
+  private readonly forwardTimeoutMs: number;
 
   constructor(
     private readonly resolve: NetworkResolver,
     /** `ip` or `ip:port` of the resolvers unknown names go to. */
     private readonly upstreams: () => string[],
-  ) {}
+    opts: EmbeddedDnsOptions = {},
+  ) {
+    this.port = opts.port ?? 53;
+    this.maxForwards = opts.maxForwards ?? MAX_FORWARDS;
+    this.forwardTimeoutMs = opts.forwardTimeoutMs ?? FORWARD_TIMEOUT_MS;
+  }
 
-  async listen(networkId: string, address: string): Promise<void> {
+  /** Serves network `networkId` on `address` (its gateway), for clients inside `subnet` only. */
+  async listen(networkId: string, address: string, subnet: string): Promise<void> {
     if (this.listeners.has(networkId)) return;
-    const udp = createSocket({ type: "udp4", reuseAddr: true });
+    const l: Listener = { udp: createSocket({ type: "udp4", reuseAddr: true }), tcp: createServer(), subnet: parseCidr(subnet), inFlight: 0 };
+    const { udp, tcp } = l;
     udp.on("message", (msg, rinfo) => {
-      void this.answer(networkId, msg).then((reply) => {
+      if (!inSubnet(l.subnet, rinfo.address)) return;
+      void this.answer(networkId, l, msg, rinfo.address).then((reply) => {
         if (reply) udp.send(reply, rinfo.port, rinfo.address);
       });
     });
     udp.on("error", () => undefined);
     await new Promise<void>((resolve, reject) => {
       udp.once("error", reject);
-      udp.bind(53, address, () => resolve());
+      udp.bind(this.port, address, () => resolve());
     });
-    const tcp = createServer((conn) => {
+    tcp.maxConnections = MAX_TCP_CONNECTIONS;
+    tcp.on("connection", (conn) => {
+      const from = (conn.remoteAddress ?? "").replace(/^::ffff:/i, "");
+      if (!inSubnet(l.subnet, from)) {
+        conn.destroy();
+        return;
+      }
       let buf = Buffer.alloc(0);
       conn.on("error", () => conn.destroy());
       conn.setTimeout(10_000, () => conn.destroy());
@@ -54,8 +111,12 @@ export class EmbeddedDns {
         while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
           const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
           buf = buf.subarray(2 + msg.length);
-          void this.answer(networkId, msg).then((reply) => {
-            if (!reply) return;
+          void this.answer(networkId, l, msg, from).then((reply) => {
+            if (!reply || conn.destroyed) return;
+            if (conn.writableLength > MAX_TCP_UNREAD) {
+              conn.destroy();
+              return;
+            }
             const len = Buffer.alloc(2);
             len.writeUInt16BE(reply.length);
             conn.write(Buffer.concat([len, reply]));
@@ -66,12 +127,12 @@ export class EmbeddedDns {
     });
     await new Promise<void>((resolve, reject) => {
       tcp.once("error", reject);
-      tcp.listen(53, address, () => resolve());
+      tcp.listen(this.port, address, () => resolve());
     }).catch((e: unknown) => {
       udp.close();
       throw e;
     });
-    this.listeners.set(networkId, { udp, tcp });
+    this.listeners.set(networkId, l);
   }
 
   close(networkId: string): void {
@@ -85,8 +146,8 @@ export class EmbeddedDns {
     for (const id of [...this.listeners.keys()]) this.close(id);
   }
 
-  /** The reply to one query: local names answered here, others forwarded; null for garbage. */
-  private async answer(networkId: string, msg: Buffer): Promise<Buffer | null> {
+  /** The reply to one query from `from`: known names answered here, others forwarded; null for garbage. */
+  private async answer(networkId: string, l: Listener, msg: Buffer, from: string): Promise<Buffer | null> {
     let query: packet.Packet;
     try {
       query = packet.decode(msg);
@@ -96,35 +157,37 @@ export class EmbeddedDns {
     const q = query.questions?.[0];
     if (!q || query.type !== "query") return null;
     const name = q.name.replace(/\.$/, "").toLowerCase();
-    const local = this.resolve(networkId, name);
+    const local = this.resolve(networkId, name, from);
     if (local) {
       const answers = q.type === "A" || (q.type as string) === "ANY" ? local.map((data) => ({ type: "A" as const, name: q.name, ttl: TTL, class: "IN" as const, data })) : [];
       return packet.encode({ id: query.id, type: "response", flags: packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE | packet.AUTHORITATIVE_ANSWER, questions: [q], answers });
     }
-    const forwarded = await this.forward(msg);
-    if (forwarded) return forwarded;
-    return packet.encode({ id: query.id, type: "response", flags: packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE | 2 /* SERVFAIL */, questions: [q] });
+    const servfail = () => packet.encode({ id: query.id, type: "response", flags: packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE | SERVFAIL, questions: [q] });
+    if (l.inFlight >= this.maxForwards) return servfail();
+    l.inFlight++;
+    try {
+      return (await this.forward(msg)) ?? servfail();
+    } finally {
+      l.inFlight--;
+    }
   }
 
-  /** Asks the upstream resolvers in turn; the first answer wins. */
+  /** Asks the upstream resolvers in turn; the first answer (from that resolver, to this query) wins. */
   private async forward(msg: Buffer): Promise<Buffer | null> {
     for (const up of this.upstreams()) {
       const [host, port = "53"] = up.split(":") as [string, string?];
       const reply = await new Promise<Buffer | null>((resolve) => {
         const s = createSocket("udp4");
-        const timer = setTimeout(() => {
-          s.close();
-          resolve(null);
-        }, FORWARD_TIMEOUT_MS);
-        s.on("error", () => {
-          clearTimeout(timer);
-          s.close();
-          resolve(null);
-        });
-        s.on("message", (m) => {
+        const done = (m: Buffer | null) => {
           clearTimeout(timer);
           s.close();
           resolve(m);
+        };
+        const timer = setTimeout(() => done(null), this.forwardTimeoutMs);
+        s.on("error", () => done(null));
+        s.on("message", (m, r) => {
+          // Anything else reaching this port is not the answer (a spoofing attempt, or stray).
+          if (r.address === host && r.port === Number(port) && m.length >= 2 && m.readUInt16BE(0) === msg.readUInt16BE(0)) done(m);
         });
         s.send(msg, Number(port), host);
       });

@@ -38,6 +38,10 @@ export function renderRules(networks: RuleNetwork[], ports: RulePort[] = []): st
     } else {
       // Networks are isolated from each other; the way out (masqueraded) stays open.
       forward.push(`iifname ${br} oifname != ${br} oifname @bridges drop`);
+      // The way in is closed (Docker's DOCKER/DOCKER-ISOLATION model): a neighbour with a route to
+      // the subnet reaches published ports only (accepted above, as DNAT), and replies. The host's
+      // own traffic to its containers is output, not forward, so it is untouched.
+      forward.push(`oifname ${br} iifname != ${br} ct state established,related accept`, `oifname ${br} iifname != ${br} drop`);
       post.push(`ip saddr ${n.subnet} oifname != ${br} masquerade`);
     }
     // A published port used from the host itself (127.0.0.1) or from a container of the same
@@ -54,6 +58,17 @@ export function renderRules(networks: RuleNetwork[], ports: RulePort[] = []): st
     "  }",
     "  chain published {",
     ...published.map((r) => `    ${r}`),
+    "  }",
+    // Bridges have route_localnet (for 127.0.0.1-published ports, see bringUp), so a container that
+    // routes 127.0.0.0/8 to its gateway would reach the host's loopback services; and a neighbour
+    // sending to 127.0.0.1 from any interface would be DNATed into a 127.0.0.1-only published port
+    // before the kernel's martian check sees it. Only the host itself sends to 127/8 (through lo):
+    // anything else is dropped before conntrack and DNAT. The replies of a published port used on
+    // 127.0.0.1 are unaffected: here they are still addressed to the bridge's gateway (their
+    // masquerade is undone later, at dstnat).
+    "  chain loopback {",
+    "    type filter hook prerouting priority raw; policy accept;",
+    '    iif != "lo" ip daddr 127.0.0.0/8 drop',
     "  }",
     // Incoming (other hosts, containers) and locally sent (the host itself) traffic to a local address.
     "  chain prerouting {",

@@ -97,7 +97,7 @@ export class NetworkService {
   private readonly byId = new Map<string, NetworkRecord>();
   private readonly reservations = new PortReservations();
   private readonly dns = new EmbeddedDns(
-    (networkId, name) => this.resolveName(networkId, name),
+    (networkId, name, from) => this.resolveName(networkId, name, from),
     () => this.o.dnsUpstreams ?? hostResolvers(),
   );
 
@@ -360,7 +360,7 @@ export class NetworkService {
     // A published port used as 127.0.0.1:port is DNATed out of this bridge with a loopback source.
     writeFileSync(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, "1");
     // User-defined networks resolve their containers' names; the default bridge does not, as in Docker.
-    if (!n.predefined) await this.dns.listen(n.Id, n.pool.gateway);
+    if (!n.predefined) await this.dns.listen(n.Id, n.pool.gateway, n.pool.subnet);
   }
 
   /** The resolver a container on this network uses: its embedded DNS (user networks), else none of ours. */
@@ -369,8 +369,42 @@ export class NetworkService {
     return n && !n.predefined && n.pool ? n.pool.gateway : null;
   }
 
+  /**
+   * A name asked of network `networkId`'s DNS from address `from`: the running containers that
+   * answer to it on a user network the asker shares with them, with their address there.
+   *
+   * Why by the asker, not by the network: a container's resolv.conf names one embedded DNS (its
+   * first user network's), yet Docker resolves the names of every network a container is on,
+   * also ones joined later with `network connect`. Rewriting resolv.conf on connect cannot do
+   * that: a resolver moves to its next nameserver only when one fails, not when one says a name does
+   * not exist (as the first network's DNS, through its upstream, says of the second's names), so one
+   * server has to answer for all of the container's networks. So each network's DNS finds the
+   * asker by its source address (inside this network's subnet, which the DNS enforces) and looks
+   * on this network first, then on the asker's other user networks in interface order; the
+   * address given is always one on a network both are on, so it is reachable. An asker that is no
+   * running container (an address just freed) sees this network's names only.
+   */
+  private resolveName(networkId: string, name: string, from: string): string[] | null {
+    const asker = this.o.endpointsOf(networkId).find((e) => e.endpoint.IPAddress === from);
+    const order = [networkId];
+    if (asker) {
+      const others = this.all().flatMap((n) => {
+        if (n.Id === networkId || n.predefined || n.Driver !== "bridge") return [];
+        const mine = this.o.endpointsOf(n.Id).find((e) => e.containerId === asker.containerId);
+        return mine ? [{ id: n.Id, ifname: mine.endpoint.ifname }] : [];
+      });
+      others.sort((a, b) => a.ifname.localeCompare(b.ifname, "en", { numeric: true }));
+      order.push(...others.map((o) => o.id));
+    }
+    for (const id of order) {
+      const ips = this.namesOn(id, name);
+      if (ips) return ips;
+    }
+    return null;
+  }
+
   /** Running containers on the network answering to `name`: their name, an alias, or their short ID. */
-  private resolveName(networkId: string, name: string): string[] | null {
+  private namesOn(networkId: string, name: string): string[] | null {
     const ips = this.o
       .endpointsOf(networkId)
       .filter((e) => e.name.toLowerCase() === name || e.endpoint.Aliases.some((a) => a.toLowerCase() === name) || (name.length >= 12 && e.containerId.startsWith(name)))
