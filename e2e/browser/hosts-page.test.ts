@@ -39,6 +39,10 @@ test("sign up, add a host, and watch its status change live", { timeout: 120_000
   await page.waitForURL(/\/login/);
   await page.getByRole("link", { name: "Create an account" }).click();
   await page.waitForURL(/\/signup/);
+  // Nobody can walk in: the install is claimed with the setup link the server printed.
+  await page.getByTestId("invite-only").waitFor();
+  await page.goto(await server.setupLink());
+  await page.getByTestId("invitation").getByText("claims this Berth install").waitFor();
   await page.getByLabel("Name").fill("Ada");
   await page.getByLabel("Email").fill("ada@example.com");
   await page.getByLabel("Password").fill("correct-horse-battery");

@@ -78,15 +78,41 @@ test("an API token works with curl on REST, audit rows record it all, and a view
   await page.getByRole("link", { name: "API" }).click();
   await page.locator('[data-testid="api-route"][data-route="PUT /hosts/{id}/labels"]').waitFor({ timeout: 15_000 });
 
+  // Settings → Invitations: a viewer invitation, shown once, listed as pending.
+  await page.getByRole("link", { name: "Settings" }).click();
+  await page.getByLabel("Invite as").selectOption("viewer");
+  await page.getByLabel("Note").fill("for the viewer");
+  await page.getByRole("button", { name: "Create invitation" }).click();
+  const invitation = ((await page.getByTestId("new-invitation-link").textContent()) ?? "").trim();
+  assert.match(invitation, /\/signup\?invite=inv_[0-9a-f]{48}$/);
+  await page.locator('[data-testid="invitation-row"][data-note="for the viewer"][data-state="pending"]').waitFor();
+  // Settings → Container policy: operators may bind-mount under /srv/data, nothing else changes.
+  await page.getByLabel("Bind mount prefixes").fill("/srv/data");
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await page.getByTestId("policy-saved").waitFor();
+  await page.reload();
+  assert.equal(await page.getByLabel("Bind mount prefixes").inputValue(), "/srv/data");
+
   // A second user is a viewer: the same pages, no control that changes anything.
   const viewerCtx = await page.context().browser()!.newContext({ viewport: { width: 1280, height: 800 } });
   const v = await viewerCtx.newPage();
   try {
+    // Without an invitation the page says so and the server refuses.
     await v.goto(`${url}/signup`);
+    await v.getByTestId("invite-only").waitFor();
+    await v.getByLabel("Email").fill("walk-in@example.com");
+    await v.getByLabel("Password").fill("walk-in-password");
+    await v.getByRole("button", { name: "Create account" }).click();
+    await v.getByText(/sign-up is by invitation only/).waitFor();
+    await v.goto(invitation);
+    await v.getByTestId("invitation").getByText("viewer").waitFor();
     await v.getByLabel("Email").fill("roles-viewer@example.com");
     await v.getByLabel("Password").fill("roles-viewer-password");
     await v.getByRole("button", { name: "Create account" }).click();
     await v.waitForURL(/\/hosts$/);
+    await page.reload();
+    await page.locator('[data-testid="invitation-row"][data-note="for the viewer"][data-state="used"]').waitFor();
+    await row("policies.set", "ui").first().waitFor();
     await v.getByTestId("current-user").getByText("viewer").waitFor();
     assert.equal(await v.getByRole("link", { name: "Settings" }).count(), 0);
     assert.equal(await v.getByRole("button", { name: "Add host" }).count(), 0);

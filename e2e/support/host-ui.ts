@@ -17,7 +17,7 @@ export interface HostUi {
   page: Page;
   /** With `lab`: the lab, whose first host runs the agent. */
   lab?: Lab;
-  /** Signs up (the first user owns the default team) and opens the host's page. */
+  /** Claims the install with the setup link (the first account owns the default team) and opens the host's page. */
   signUpAndOpenHost(email: string, password: string): Promise<void>;
   /** Pulls an image through the Images tab's pull dialog, as a user would, and closes it. */
   pullFromImagesTab(reference: string): Promise<void>;
@@ -70,7 +70,8 @@ export async function startHostUi(hostName: string, opts: { lab?: boolean } = {}
         await pull.getByRole("button", { name: "Close" }).click();
       },
       signUpAndOpenHost: async (email, password) => {
-        await page.goto(`${url}/signup`);
+        await page.goto(await server!.setupLink());
+        await page.getByTestId("invitation").getByText("owner").waitFor();
         await page.getByLabel("Email").fill(email);
         await page.getByLabel("Password").fill(password);
         await page.getByRole("button", { name: "Create account" }).click();

@@ -10,6 +10,8 @@ export interface WebServer {
   url: string;
   database: TestDatabase;
   output(): string;
+  /** The one-time setup link the server printed (it prints one while nobody owns the install). */
+  setupLink(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -51,5 +53,6 @@ export async function startWebServer(env: Record<string, string> = {}, host = "1
     await stop();
     throw e;
   }
-  return { url, database, output: () => out, stop };
+  const setupLink = () => waitFor("the setup link in the server's output", async () => /^berth setup link .*: (\S+)$/m.exec(out)?.[1] ?? null, 10_000, 50);
+  return { url, database, output: () => out, setupLink, stop };
 }

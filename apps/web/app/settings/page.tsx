@@ -136,6 +136,159 @@ function ApiTokens({ teamId, myRole }: { teamId: string; myRole: Role }) {
   );
 }
 
+/** Invitation links: the only way into the team. Shown once; listed with their state; revocable. */
+function Invitations({ teamId, myRole }: { teamId: string; myRole: Role }) {
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  const list = useQuery(trpc.invitations.list.queryOptions());
+  const [role, setRole] = useState<Role>("viewer");
+  const [hours, setHours] = useState("72");
+  const [note, setNote] = useState("");
+  const refresh = () => qc.invalidateQueries(trpc.invitations.list.queryFilter());
+  const create = useMutation(trpc.invitations.create.mutationOptions({ onSettled: refresh }));
+  const revoke = useMutation(trpc.invitations.revoke.mutationOptions({ onSettled: refresh }));
+  const allowed = ROLES.slice(ROLES.indexOf(myRole));
+  return (
+    <Card title="Invitations">
+      <ErrorBox error={list.error ?? create.error ?? revoke.error} />
+      <form
+        className="mb-3 flex flex-wrap items-end gap-2 text-sm"
+        onSubmit={(e) => {
+          e.preventDefault();
+          create.mutate({ teamId, role, expiresInHours: Number(hours), note });
+        }}
+      >
+        <label className="flex flex-col">
+          Invite as
+          <select value={role} onChange={(e) => setRole(e.target.value as Role)} className="rounded border border-slate-300 px-2 py-1">
+            {allowed.map((r) => (
+              <option key={r}>{r}</option>
+            ))}
+          </select>
+        </label>
+        <label className="flex flex-col">
+          Link expires
+          <select value={hours} onChange={(e) => setHours(e.target.value)} className="rounded border border-slate-300 px-2 py-1">
+            <option value="24">in a day</option>
+            <option value="72">in 3 days</option>
+            <option value="168">in a week</option>
+          </select>
+        </label>
+        <label className="flex flex-col">
+          Note
+          <input value={note} onChange={(e) => setNote(e.target.value)} maxLength={200} placeholder="who it is for" className="rounded border border-slate-300 px-2 py-1" />
+        </label>
+        <Button type="submit" disabled={create.isPending}>
+          Create invitation
+        </Button>
+      </form>
+      {create.data && (
+        <div className="mb-3 rounded border border-emerald-200 bg-emerald-50 p-3 text-sm" data-testid="new-invitation">
+          <p className="font-medium">Send this link to the person you invite; it works once and is not shown again.</p>
+          <code className="block break-all font-mono" data-testid="new-invitation-link">
+            {create.data.link}
+          </code>
+        </div>
+      )}
+      {list.isPending ? (
+        <Spinner />
+      ) : (
+        <table className="w-full text-sm">
+          <TableHead columns={["Role", "Note", "Link", "Expires", "State", ""]} variant="card" />
+          <tbody>
+            {list.data?.map((i) => (
+              <tr key={i.id} className="border-t border-slate-100" data-testid="invitation-row" data-state={i.state} data-note={i.note}>
+                <td className="py-2">{i.role}</td>
+                <td>{i.note}</td>
+                <td className="font-mono text-xs">inv_{i.hint}…</td>
+                <td className="text-slate-500">{new Date(i.expiresAt).toLocaleString()}</td>
+                <td>{i.state === "used" ? `used by ${i.usedByEmail}` : i.state}</td>
+                <td className="text-right">
+                  {i.state === "pending" && (
+                    <Button variant="danger" onClick={() => confirm("Revoke this invitation?") && revoke.mutate({ id: i.id })}>
+                      Revoke
+                    </Button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Card>
+  );
+}
+
+type Policy = {
+  allowPrivileged: boolean;
+  allowHostNetwork: boolean;
+  allowHostPid: boolean;
+  allowHostIpc: boolean;
+  allowHostUts: boolean;
+  bindPrefixes: string[];
+  allowedCapabilities: string[];
+  allowUnconfined: boolean;
+  allowDevices: boolean;
+};
+const POLICY_SWITCHES: Array<[keyof Policy, string]> = [
+  ["allowPrivileged", "Privileged containers"],
+  ["allowHostNetwork", "Host network"],
+  ["allowHostPid", "Host PID namespace"],
+  ["allowHostIpc", "Host IPC namespace"],
+  ["allowHostUts", "Host UTS namespace"],
+  ["allowUnconfined", "seccomp or AppArmor turned off"],
+  ["allowDevices", "Host devices"],
+];
+
+/** What operators may ask of the hosts (admins and owners are not bound by it). */
+function ContainerPolicy({ teamId }: { teamId: string }) {
+  const trpc = useTRPC();
+  const qc = useQueryClient();
+  const current = useQuery(trpc.policies.get.queryOptions({ teamId }));
+  const [draft, setDraft] = useState<Policy | null>(null);
+  const save = useMutation(trpc.policies.set.mutationOptions({ onSuccess: () => (setDraft(null), qc.invalidateQueries(trpc.policies.get.queryFilter())) }));
+  const p = draft ?? current.data;
+  const lines = (v: string) => v.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
+  return (
+    <Card title="Container policy">
+      <p className="mb-2 text-sm text-slate-600">What operators may use when they run containers. Admins and owners are not bound by it. Everything is off by default, as Docker's defaults.</p>
+      <ErrorBox error={current.error ?? save.error} />
+      {!p ? (
+        <Spinner />
+      ) : (
+        <form
+          className="space-y-3 text-sm"
+          onSubmit={(e) => {
+            e.preventDefault();
+            save.mutate({ teamId, ...p });
+          }}
+        >
+          <div className="grid grid-cols-2 gap-1 md:grid-cols-3">
+            {POLICY_SWITCHES.map(([key, label]) => (
+              <label key={key} className="flex items-center gap-2">
+                <input type="checkbox" checked={Boolean(p[key])} onChange={(e) => setDraft({ ...p, [key]: e.target.checked })} />
+                {label}
+              </label>
+            ))}
+          </div>
+          <label className="flex flex-col">
+            Bind mounts allowed under (host paths, one per line)
+            <textarea aria-label="Bind mount prefixes" value={p.bindPrefixes.join("\n")} onChange={(e) => setDraft({ ...p, bindPrefixes: lines(e.target.value) })} rows={2} placeholder="/srv/data" className="rounded border border-slate-300 px-2 py-1 font-mono" />
+          </label>
+          <label className="flex flex-col">
+            Capabilities beyond Docker&apos;s default set
+            <input aria-label="Extra capabilities" value={p.allowedCapabilities.join(", ")} onChange={(e) => setDraft({ ...p, allowedCapabilities: lines(e.target.value) })} placeholder="NET_ADMIN, SYS_PTRACE" className="rounded border border-slate-300 px-2 py-1 font-mono" />
+          </label>
+          <Button type="submit" disabled={save.isPending || draft === null}>
+            Save policy
+          </Button>
+          {save.isSuccess && draft === null && <span className="ml-2 text-emerald-700" data-testid="policy-saved">Saved</span>}
+        </form>
+      )}
+    </Card>
+  );
+}
+
 const HOOK_EVENTS = ["container.die", "container.oom", "container.unhealthy", "host.offline", "host.online"] as const;
 
 /** Webhooks: signed POSTs on events, retried with backoff; each shows its delivery log. */
@@ -302,6 +455,8 @@ function Settings() {
     <div className="space-y-4">
       <h1 className="text-2xl font-semibold">Settings</h1>
       <Members teamId={admin.teamId} isOwner={admin.role === "owner"} />
+      <Invitations teamId={admin.teamId} myRole={admin.role as Role} />
+      <ContainerPolicy teamId={admin.teamId} />
       <ApiTokens teamId={admin.teamId} myRole={admin.role as Role} />
       <Webhooks teamId={admin.teamId} />
       <AuditLog />
