@@ -1,5 +1,7 @@
 // `docker cp`: HEAD/GET/PUT /containers/{id}/archive. Reads and writes go through the container's
 // own view of its filesystem; uploads are unpacked under the same strict filter as image layers.
+// A running container is frozen for the whole request, streaming included (withContainerRoot), so
+// nothing in it can swap a resolved path for a link to the host between our check and our use.
 import { lstat, readdir, readlink } from "node:fs/promises";
 import type { Stats } from "node:fs";
 import { basename, dirname } from "node:path";
