@@ -199,6 +199,7 @@ test("webhooks hear a container die on a real agent, with its exit code", { time
   await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
   try {
     const port = (receiver.address() as { port: number }).port;
+    await owner.trpc.webhooks.setAllowlist.mutate({ teamId: (await owner.trpc.auth.teams.query())[0]!.id, entries: ["127.0.0.1"] });
     await owner.trpc.webhooks.create.mutate({ name: "dies", url: `http://127.0.0.1:${port}/`, events: ["container.die"] });
     await owner.trpc.containers.run.mutate({ hostId, name: "quitter", config: { Image: "busybox", Cmd: ["sh", "-c", "exit 3"] } });
     const die = await waitFor("container.die delivered", () => got.find((g) => g.event === "container.die" && g.data.container.name === "quitter"), 20_000);

@@ -51,6 +51,8 @@ before(async () => {
   t = await startTestControlPlane();
   owner = await t.signUp("owner@example.com");
   teamId = (await owner.trpc.auth.teams.query())[0]!.id;
+  // The webhook rows aim at a closed loopback port, an internal target that must be allowed first.
+  await owner.trpc.webhooks.setAllowlist.mutate({ teamId, entries: ["127.0.0.1"] });
   hostId = await freshHost();
   callers.push({ label: "owner user", role: "owner", headers: { cookie: owner.cookie } });
   for (const role of ["admin", "operator", "viewer"] as const) {
@@ -163,6 +165,8 @@ const MATRIX: Record<string, Row> = {
   "webhooks.remove": { need: "admin", call: async (a) => a.webhooks.remove.mutate({ id: (await ownerHook()).id }) },
   "webhooks.test": { need: "admin", call: async (a) => a.webhooks.test.mutate({ id: (await ownerHook()).id }) },
   "webhooks.deliveries": { need: "admin", call: async (a) => a.webhooks.deliveries.query({ id: (await ownerHook()).id }) },
+  "webhooks.allowlist": { need: "admin", call: (a) => a.webhooks.allowlist.query({ teamId }) },
+  "webhooks.setAllowlist": { need: "admin", call: (a) => a.webhooks.setAllowlist.mutate({ teamId, entries: ["127.0.0.1"] }) },
 
   "invitations.create": { need: "admin", call: (a) => a.invitations.create.mutate({ teamId, role: "viewer" }) },
   "invitations.list": { need: "admin", call: (a) => a.invitations.list.query() },

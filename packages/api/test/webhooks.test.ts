@@ -37,6 +37,8 @@ before(async () => {
   });
   await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
   hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+  // The receiver is on loopback: an internal target, allowed here by the admin.
+  await owner.trpc.webhooks.setAllowlist.mutate({ teamId: (await owner.trpc.auth.teams.query())[0]!.id, entries: ["127.0.0.0/8"] });
 });
 after(async () => {
   await t.close();
@@ -93,4 +95,31 @@ test("bad webhook input is refused with a clear message; only admins manage webh
   assert.match(await err(owner.trpc.webhooks.create.mutate({ name: "x", url: hookUrl, events: ["container.explode" as "ping"] })), /events/);
   const viewer = await t.signUp("hooks-viewer@example.com");
   assert.match(await err(viewer.trpc.webhooks.list.query()), /this needs the admin role/);
+});
+
+test("internal targets (loopback, link-local, private) are refused unless allow-listed, at creation and at every delivery", async () => {
+  const teamId = (await owner.trpc.auth.teams.query())[0]!.id;
+  await owner.trpc.webhooks.setAllowlist.mutate({ teamId, entries: [] });
+  for (const url of [hookUrl, "http://10.1.2.3/h", "http://169.254.169.254/latest/meta-data", "http://[::1]:9/h", "http://localhost:9/h", "http://[::ffff:127.0.0.1]:9/h", "http://192.168.1.1/h"]) {
+    await assert.rejects(owner.trpc.webhooks.create.mutate({ teamId, name: "internal", url, events: ["ping"] }), (e: unknown) => {
+      assert.ok(e instanceof TRPCClientError);
+      assert.equal((e.data as { code: string }).code, "FORBIDDEN", url);
+      assert.match(e.message, /is an internal address .*an admin can allow it/);
+      return true;
+    });
+  }
+  await assert.rejects(owner.trpc.webhooks.setAllowlist.mutate({ teamId, entries: ["not a host!"] }), /not a host name, an address or a CIDR/);
+
+  // Allowed by address: created and delivered. Then the allowance goes: the next delivery is refused before any connection.
+  assert.deepEqual(await owner.trpc.webhooks.setAllowlist.mutate({ teamId, entries: ["127.0.0.1"] }), ["127.0.0.1"]);
+  const { webhook } = await owner.trpc.webhooks.create.mutate({ teamId, name: "allowed", url: hookUrl, events: ["ping"] });
+  received.length = 0;
+  await owner.trpc.webhooks.test.mutate({ id: webhook.id });
+  await waitFor("the allowed delivery", () => received.length === 1, 10_000);
+  await owner.trpc.webhooks.setAllowlist.mutate({ teamId, entries: [] });
+  await owner.trpc.webhooks.test.mutate({ id: webhook.id });
+  const refused = await waitFor("the refused attempt in the log", async () => (await owner.trpc.webhooks.deliveries.query({ id: webhook.id })).rows.find((r) => r.attempts > 0 && r.lastError) ?? null, 10_000);
+  assert.match(refused.lastError ?? "", /internal address/);
+  assert.equal(received.length, 1, "nothing reached the receiver");
+  await owner.trpc.webhooks.setAllowlist.mutate({ teamId, entries: ["127.0.0.0/8"] });
 });

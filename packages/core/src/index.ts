@@ -15,6 +15,7 @@ export * from "./registries.ts";
 export * from "./api-tokens.ts";
 export * from "./stats-ingest.ts";
 export * from "./webhooks.ts";
+export * from "./webhook-targets.ts";
 export * from "./fleet-events.ts";
 export * from "./metrics.ts";
 export * from "./inventory.ts";

@@ -8,6 +8,7 @@ export interface CreateJoinTokenInput {
   description?: string;
   /** Seconds until the token expires; null or undefined for never. */
   expiresInSeconds?: number | null;
+  /** Hosts it may join; one unless given (a leaked token then joins nothing more); null for no limit. */
   maxUses?: number | null;
   createdById?: string | null;
   /** sha256 of the control plane's TLS certificate, or null when it serves plain HTTP. */
@@ -38,7 +39,7 @@ export async function createJoinToken(db: Db, input: CreateJoinTokenInput): Prom
       hint: secret.slice(0, 6),
       description: input.description ?? "",
       expiresAt: input.expiresInSeconds ? new Date(Date.now() + input.expiresInSeconds * 1000) : null,
-      maxUses: input.maxUses ?? null,
+      maxUses: input.maxUses === undefined ? 1 : input.maxUses,
       createdById: input.createdById ?? null,
     },
     select: joinTokenSelect,

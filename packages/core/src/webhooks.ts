@@ -1,5 +1,7 @@
 import { createHmac, randomBytes } from "node:crypto";
+import { Agent, fetch as undiciFetch } from "undici";
 import type { Db } from "@berth/db";
+import { checkWebhookTarget, guardedLookup } from "./webhook-targets.ts";
 import { DomainError, notFound } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import type { SecretBox } from "./secret-box.ts";
@@ -83,6 +85,7 @@ interface Claimed {
   attempts: number;
   url: string;
   secretSealed: string;
+  allowlist: string[];
 }
 
 export class WebhookDispatcher {
@@ -121,8 +124,8 @@ export class WebhookDispatcher {
         where d.status = 'pending' and d."nextAttemptAt" <= now()
         order by d."nextAttemptAt" limit 50 for update skip locked)
       update webhook_delivery d set "nextAttemptAt" = now() + interval '60 seconds'
-      from c, webhook w where d.id = c.id and w.id = d."webhookId"
-      returning d.id, d."webhookId", d.event, d.payload, d.attempts, w.url, w."secretSealed"`;
+      from c, webhook w, team t where d.id = c.id and w.id = d."webhookId" and t.id = w."teamId"
+      returning d.id, d."webhookId", d.event, d.payload, d.attempts, w.url, w."secretSealed", t."webhookAllowlist" as allowlist`;
     await Promise.all(due.map((d) => this.deliver(d)));
   }
 
@@ -131,8 +134,12 @@ export class WebhookDispatcher {
     const timestamp = String(Math.floor(Date.now() / 1000));
     let status: number | null = null;
     let error: string | null = null;
+    // The target is checked again now, on the address this connection will use (see webhook-targets.ts).
+    const dispatcher = new Agent({ connect: { lookup: guardedLookup(d.allowlist) } });
     try {
-      const res = await fetch(d.url, {
+      await checkWebhookTarget(d.url, d.allowlist);
+      const res = await undiciFetch(d.url, {
+        dispatcher,
         method: "POST",
         headers: {
           "content-type": "application/json",
@@ -151,6 +158,8 @@ export class WebhookDispatcher {
       if (!res.ok) error = `HTTP ${res.status}`;
     } catch (e) {
       error = (e as Error).cause instanceof Error ? `${(e as Error).message}: ${((e as Error).cause as Error).message}` : (e as Error).message;
+    } finally {
+      await dispatcher.close().catch(() => undefined);
     }
     const attempts = d.attempts + 1;
     if (!error) {
@@ -165,6 +174,11 @@ export class WebhookDispatcher {
     });
     if (failed) this.log.warn({ deliveryId: d.id.toString(), webhookId: d.webhookId, error }, "webhook delivery gave up");
   }
+}
+
+/** The team's allow-list of internal webhook targets (host names, addresses, CIDRs). */
+export async function webhookAllowlist(db: Db, teamId: string): Promise<string[]> {
+  return (await db.team.findUnique({ where: { id: teamId }, select: { webhookAllowlist: true } }))?.webhookAllowlist ?? [];
 }
 
 /** A webhook URL: http(s), no credentials in it (they would show in lists). */

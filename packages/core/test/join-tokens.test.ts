@@ -67,8 +67,17 @@ test("redeeming creates a host and a credential that verifies; the credential is
   assert.equal(host.status, "pending");
 });
 
+test("a new join token joins one host unless told otherwise", async () => {
+  const { token, record } = await createJoinToken(db, { teamId, fingerprint: null });
+  assert.equal(record.maxUses, 1);
+  await redeem(token, "single");
+  assert.equal(await refusal(redeem(token, "another")), "exhausted");
+  const unlimited = await createJoinToken(db, { teamId, fingerprint: null, maxUses: null });
+  assert.equal(unlimited.record.maxUses, null);
+});
+
 test("a second host with the same name gets a suffix", async () => {
-  const { token } = await createJoinToken(db, { teamId, fingerprint: null });
+  const { token } = await createJoinToken(db, { teamId, fingerprint: null, maxUses: 2 });
   const a = await redeem(token, "dup");
   const b = await redeem(token, "dup");
   assert.equal(a.name, "dup");

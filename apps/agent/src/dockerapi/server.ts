@@ -3,8 +3,8 @@
 // request arrives (plain, or asking to upgrade for attach and exec).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer, Server as TlsServer } from "node:https";
-import { chmodSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { dirname } from "node:path";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { connect, type AddressInfo, type Socket } from "node:net";
 import type { Logger } from "pino";
 import type { AgentRuntime } from "../runtime.ts";
@@ -154,15 +154,24 @@ export async function startDockerApi(o: DockerApiOptions): Promise<DockerApi> {
   const server = serve(createServer());
   mkdirSync(dirname(o.socketPath), { recursive: true, mode: 0o755 });
   await removeStaleSocket(o.socketPath);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(o.socketPath, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
   // Root only, as dockerd's socket without a docker group: whoever can use it is root on the host.
-  chmodSync(o.socketPath, 0o660);
+  // It is made in a private directory, restricted, then renamed into place, so it is never
+  // reachable under the process's umask, not even for a moment.
+  const staging = mkdtempSync(join(dirname(o.socketPath), ".berth-sock-"));
+  const staged = join(staging, "s");
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(staged, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    chmodSync(staged, 0o660);
+    renameSync(staged, o.socketPath);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
   o.logger.info({ socket: o.socketPath }, "serving the Docker Engine API");
   // TCP only with TLS and client certificates: a client that holds a certificate signed by the CA
   // given here has root on this host, as with dockerd's --tlsverify.

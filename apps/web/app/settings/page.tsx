@@ -305,9 +305,27 @@ function Webhooks({ teamId }: { teamId: string }) {
   const remove = useMutation(trpc.webhooks.remove.mutationOptions({ onSettled: refresh }));
   const ping = useMutation(trpc.webhooks.test.mutationOptions({ onSettled: () => qc.invalidateQueries(trpc.webhooks.deliveries.queryFilter()) }));
   const deliveries = useQuery(trpc.webhooks.deliveries.queryOptions({ id: open ?? "" }, { enabled: open !== null, refetchInterval: 2_000 }));
+  const allowlist = useQuery(trpc.webhooks.allowlist.queryOptions({ teamId }));
+  const [allowDraft, setAllowDraft] = useState<string | null>(null);
+  const saveAllow = useMutation(trpc.webhooks.setAllowlist.mutationOptions({ onSuccess: () => (setAllowDraft(null), qc.invalidateQueries(trpc.webhooks.allowlist.queryFilter())) }));
   return (
     <Card title="Webhooks">
-      <ErrorBox error={hooks.error ?? create.error ?? remove.error ?? ping.error} />
+      <ErrorBox error={hooks.error ?? create.error ?? remove.error ?? ping.error ?? saveAllow.error} />
+      <form
+        className="mb-3 flex flex-wrap items-end gap-2 text-sm"
+        onSubmit={(e) => {
+          e.preventDefault();
+          saveAllow.mutate({ teamId, entries: (allowDraft ?? "").split(/[\s,]+/).filter(Boolean) });
+        }}
+      >
+        <label className="flex flex-col">
+          Internal targets allowed (loopback, link-local, private: host names, addresses, CIDRs)
+          <input aria-label="Allowed internal webhook targets" value={allowDraft ?? (allowlist.data ?? []).join(", ")} onChange={(e) => setAllowDraft(e.target.value)} placeholder="hooks.internal, 10.0.5.0/24" className="w-96 rounded border border-slate-300 px-2 py-1 font-mono" />
+        </label>
+        <Button type="submit" variant="secondary" disabled={allowDraft === null || saveAllow.isPending}>
+          Save
+        </Button>
+      </form>
       <form
         className="mb-3 flex flex-wrap items-end gap-2 text-sm"
         onSubmit={(e) => {

@@ -23,7 +23,8 @@ export const joinTokensRouter = router({
         description: z.string().trim().max(200).default(""),
         /** Lifetime in seconds: at least a minute, at most a year; null for no expiry. */
         expiresInSeconds: z.number().int().min(60).max(366 * 24 * 3600).nullable().default(24 * 3600),
-        maxUses: z.number().int().min(1).max(10_000).nullable().default(null),
+        /** Hosts it may join: one by default; null for no limit. */
+        maxUses: z.number().int().min(1).max(10_000).nullable().default(1),
       }),
     )
     .mutation(async ({ ctx, input }) => {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { checkWebhookUrl, createWebhook, enqueueWebhookEvent, getWebhook, listDeliveries, listWebhooks, removeWebhook, WEBHOOK_EVENTS } from "@berth/core";
+import { checkAllowlistEntry, checkWebhookTarget, checkWebhookUrl, createWebhook, enqueueWebhookEvent, getWebhook, listDeliveries, listWebhooks, removeWebhook, webhookAllowlist, WEBHOOK_EVENTS } from "@berth/core";
 import { requireTeamRole, router, teamsWithRole, withRole, rest } from "../trpc.ts";
 
 const Id = z.string().min(1).max(64);
@@ -18,8 +18,28 @@ export const webhooksRouter = router({
     .mutation(async ({ ctx, input }) => {
       const teamId = input.teamId ?? teamsWithRole(ctx, "admin")[0]!;
       requireTeamRole(ctx, teamId, "admin");
+      const url = checkWebhookUrl(input.url);
+      // Loopback, link-local and private targets only when an admin allow-listed them.
+      await checkWebhookTarget(url, await webhookAllowlist(ctx.db, teamId));
       // The signing secret is returned once, here.
-      return createWebhook(ctx.db, ctx.secretBox, { teamId, name: input.name, url: checkWebhookUrl(input.url), events: [...new Set(input.events)], createdById: ctx.user?.id ?? null });
+      return createWebhook(ctx.db, ctx.secretBox, { teamId, name: input.name, url, events: [...new Set(input.events)], createdById: ctx.user?.id ?? null });
+    }),
+
+  /** Internal targets (loopback, link-local, private) webhooks may reach: host names, addresses or CIDRs. */
+  allowlist: withRole("admin").meta(rest("GET", "/teams/{teamId}/webhook-allowlist"))
+    .input(z.object({ teamId: Id }))
+    .query(async ({ ctx, input }) => {
+      requireTeamRole(ctx, input.teamId, "admin");
+      return webhookAllowlist(ctx.db, input.teamId);
+    }),
+
+  setAllowlist: withRole("admin").meta(rest("PUT", "/teams/{teamId}/webhook-allowlist"))
+    .input(z.object({ teamId: Id, entries: z.array(z.string().trim().min(1).max(255)).max(64) }))
+    .mutation(async ({ ctx, input }) => {
+      requireTeamRole(ctx, input.teamId, "admin");
+      const entries = [...new Set(input.entries.map(checkAllowlistEntry))];
+      await ctx.db.team.update({ where: { id: input.teamId }, data: { webhookAllowlist: entries } });
+      return entries;
     }),
 
   list: withRole("admin").meta(rest("GET", "/webhooks")).query(({ ctx }) => listWebhooks(ctx.db, teamsWithRole(ctx, "admin"))),
