@@ -35,9 +35,9 @@ export function trpcClient(url: string, cookie?: string) {
 export { TRPCClientError };
 
 export async function startTestControlPlane(
-  opts: { host?: string; publicUrl?: string; offlineAfterMs?: number; port?: number; tls?: { certFile: string; keyFile: string }; env?: Record<string, string> } = {},
+  opts: { host?: string; publicUrl?: string; offlineAfterMs?: number; port?: number; tls?: { certFile: string; keyFile: string }; env?: Record<string, string>; database?: TestDatabase } = {},
 ): Promise<TestControlPlane> {
-  const database = await createTestDatabase();
+  const database = opts.database ?? (await createTestDatabase());
   const port = opts.port ?? (await freeLoopbackPort());
   const env = loadEnv({
     NODE_ENV: "test",

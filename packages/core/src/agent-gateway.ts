@@ -20,6 +20,7 @@ import {
 import { DomainError, type DomainErrorCode } from "./errors.ts";
 import { verifyHostCredential } from "./host-credentials.ts";
 import type { Logger } from "./logger.ts";
+import { guardedJob } from "./failure-log.ts";
 
 export interface AgentGatewayOptions {
   db: Db;
@@ -150,11 +151,14 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
   }
 
   start(): void {
-    const guard = (what: string, fn: () => Promise<void>) => () => {
-      fn().catch((err) => this.log.error({ err }, `${what} failed`));
-    };
+    const guard = (what: string, fn: () => Promise<void>) => guardedJob(this.log, what, fn);
     this.timers.push(setInterval(guard("heartbeat flush", () => this.flushHeartbeats()), this.opts.flushIntervalMs));
-    this.timers.push(setInterval(guard("offline sweep", () => this.sweepOffline()), this.opts.sweepIntervalMs));
+    // The sweep writes what it knows first: after a database outage the stored heartbeats are stale
+    // for every host, and only a flush that went through can tell a dead host from a quiet database.
+    this.timers.push(setInterval(guard("offline sweep", async () => {
+          await this.flushHeartbeats(); // throws while the database is away: no sweep then
+          await this.sweepOffline();
+        }), this.opts.sweepIntervalMs));
   }
 
   async stop(): Promise<void> {
@@ -323,7 +327,10 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
     await this.db.host.update({ where: { id: hostId }, data: { facts } });
   }
 
-  /** Writes buffered heartbeats in one statement, and brings hosts that came back online. */
+  /**
+   * Writes buffered heartbeats in one statement, and brings hosts that came back online. On a
+   * database error they stay buffered for the next flush, and the error is thrown.
+   */
   async flushHeartbeats(): Promise<void> {
     if (this.dirty.size === 0) return;
     // Only hosts still linked: a heartbeat buffered just before a disconnect must not revive it.
@@ -331,15 +338,25 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
     this.dirty.clear();
     if (ids.length === 0) return;
     const times = ids.map((id) => new Date(this.lastSeen.get(id) ?? Date.now()).toISOString());
+    let rows: Array<{ id: string; revived: boolean }>;
+    try {
+      rows = await this.writeHeartbeats(ids, times);
+    } catch (err) {
+      for (const id of ids) this.dirty.add(id);
+      throw err;
+    }
+    for (const r of rows) if (r.revived) this.emit("status", { hostId: r.id, status: "online" });
+  }
+
+  private writeHeartbeats(ids: string[], times: string[]): Promise<Array<{ id: string; revived: boolean }>> {
     // The CTE reads the statuses from before the update, so revived rows are exact.
-    const rows = await this.db.$queryRaw<Array<{ id: string; revived: boolean }>>`
+    return this.db.$queryRaw<Array<{ id: string; revived: boolean }>>`
       with v as (select unnest(${ids}::text[]) as id, unnest(${times}::timestamptz[]) as t),
            prev as (select h.id from host h join v on v.id = h.id where h.status <> 'online')
       update host set "lastSeenAt" = v.t, status = 'online'
       from v where host.id = v.id
         and exists (select 1 from host_credential c where c."hostId" = host.id and c."revokedAt" is null)
       returning host.id, host.id in (select id from prev) as revived`;
-    for (const r of rows) if (r.revived) this.emit("status", { hostId: r.id, status: "online" });
   }
 
   /** Marks hosts offline whose last heartbeat is older than the limit, and drops their sockets. */
@@ -351,9 +368,12 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
         this.sessions.get(hostId)?.ws.terminate();
       }
     }
+    // A host this process holds a live, beating link to is online whatever the stored time says.
+    const live = [...this.lastSeen].filter(([id, seen]) => seen >= cutoff && this.sessions.has(id)).map(([id]) => id);
     const gone = await this.db.$queryRaw<Array<{ id: string }>>`
       update host set status = 'offline'
       where status = 'online' and ("lastSeenAt" is null or "lastSeenAt" < ${new Date(cutoff)})
+        and not (id = any(${live}::text[]))
       returning id`;
     for (const { id } of gone) {
       this.log.info({ hostId: id }, "host offline: no heartbeat");

@@ -1,6 +1,7 @@
 import type { Db } from "@berth/db";
 import type { StatsReport } from "@berth/protocol";
 import type { Logger } from "./logger.ts";
+import { guardedJob } from "./failure-log.ts";
 
 /*
  * Stats history. Agents report cumulative counters every second; consecutive reports give rates
@@ -64,7 +65,7 @@ export class StatsIngest {
   ) {}
 
   start(): void {
-    const guard = (what: string, fn: () => Promise<unknown>) => () => void fn().catch((err) => this.log.error({ err }, `${what} failed`));
+    const guard = (what: string, fn: () => Promise<unknown>) => guardedJob(this.log, what, fn);
     this.timers.push(setInterval(guard("stats flush", () => this.flush()), this.opts.bucketMs ?? STATS_BUCKET_MS));
     this.timers.push(setInterval(guard("stats retention", () => this.prune()), 60_000));
   }

@@ -4,6 +4,7 @@ import type { Db } from "@berth/db";
 import { checkWebhookTarget, guardedLookup } from "./webhook-targets.ts";
 import { DomainError, notFound } from "./errors.ts";
 import type { Logger } from "./logger.ts";
+import { failureLog } from "./failure-log.ts";
 import type { SecretBox } from "./secret-box.ts";
 
 /*
@@ -91,13 +92,16 @@ interface Claimed {
 export class WebhookDispatcher {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | null = null;
+  private readonly failures: ReturnType<typeof failureLog>;
 
   constructor(
     private readonly db: Db,
     private readonly box: SecretBox,
     private readonly log: Logger,
     private readonly opts: { intervalMs?: number; backoffBaseMs?: number; timeoutMs?: number } = {},
-  ) {}
+  ) {
+    this.failures = failureLog(log, "webhook round");
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.kick(), this.opts.intervalMs ?? 1_000);
@@ -111,7 +115,10 @@ export class WebhookDispatcher {
   /** Sends what is due now (one round at a time). */
   kick(): Promise<void> {
     this.running ??= this.round()
-      .catch((err) => this.log.error({ err }, "webhook round failed"))
+      .then(
+        () => this.failures.ok(),
+        (err: unknown) => this.failures.failed(err),
+      )
       .finally(() => (this.running = null));
     return this.running;
   }

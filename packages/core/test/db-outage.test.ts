@@ -1,0 +1,89 @@
+// A database outage is not a fleet outage: with Postgres stopped for 30 s while agents stay
+// linked and beating, no host is marked offline and no host.offline webhook fires; once Postgres
+// is back, every host is online with a fresh heartbeat. The test runs its own embedded cluster,
+// stopped and started as an operator's restart would.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { JoinResponse } from "@berth/protocol";
+import { ensureDatabase, startEmbeddedPostgres, type PostgresHandle } from "../../../scripts/postgres.ts";
+import { deployMigrations } from "../../../scripts/migrate.ts";
+import { repoRoot } from "../../../scripts/paths.ts";
+import { startTestControlPlane, type TestControlPlane, type UserClient } from "../../../e2e/support/control-plane.ts";
+import { joinWithToken, linkedSimAgent, type SimAgent } from "../../../e2e/support/sim-agent.ts";
+import { waitFor } from "../../../e2e/support/wait.ts";
+
+// Under the repo, as npm start's data dir: the postgres user must be able to reach it.
+const dir = mkdtempSync(join(repoRoot, ".berth-outage-test-"));
+chmodSync(dir, 0o711);
+let pg: PostgresHandle;
+let t: TestControlPlane;
+let owner: UserClient;
+let receiver: Server;
+const hooks: string[] = [];
+const agents: SimAgent[] = [];
+
+before(async () => {
+  pg = await startEmbeddedPostgres(join(dir, "pg"));
+  await ensureDatabase(pg.adminUrl, "berth");
+  await deployMigrations(pg.urlFor("berth"));
+  t = await startTestControlPlane({ offlineAfterMs: 5_000, database: { url: pg.urlFor("berth"), drop: async () => undefined } });
+  owner = await t.signUp("outage-owner@example.com");
+  receiver = createServer((req, res) => {
+    req.resume();
+    hooks.push(String(req.headers["x-berth-event"]));
+    res.end();
+  });
+  await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+  const teamId = (await owner.trpc.auth.teams.query())[0]!.id;
+  await owner.trpc.webhooks.setAllowlist.mutate({ teamId, entries: ["127.0.0.1"] });
+  await owner.trpc.webhooks.create.mutate({ teamId, name: "fleet", url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, events: ["host.offline", "host.online"] });
+});
+
+after(async () => {
+  for (const a of agents) a.close();
+  await t?.close().catch(() => undefined);
+  await new Promise((r) => receiver?.close(r));
+  await pg?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("Postgres away for 30 s: linked hosts stay online, no host.offline fires, and the state is whole afterwards", { timeout: 120_000 }, async () => {
+  const ids: string[] = [];
+  for (const name of ["db-a", "db-b", "db-c"]) {
+    const { token } = await owner.trpc.joinTokens.create.mutate({});
+    const { hostId, credential } = (await joinWithToken(t.url, token, name)).body as JoinResponse;
+    const a = await linkedSimAgent(t.url, credential, name);
+    a.startHeartbeats(1_000);
+    agents.push(a);
+    ids.push(hostId);
+  }
+  await waitFor("all online", async () => (await t.cp.db.host.count({ where: { id: { in: ids }, status: "online" } })) === 3, 10_000);
+  await waitFor("the three host.online notices delivered", async () => hooks.filter((h) => h === "host.online").length === 3, 15_000);
+  await sleep(1_000);
+  hooks.length = 0;
+
+  await pg.stop();
+  const down = Date.now();
+  while (Date.now() - down < 30_000) {
+    // The control plane keeps serving what needs no database, and keeps every link.
+    assert.equal((await fetch(`${t.url}/healthz`)).status, 200);
+    assert.equal(t.cp.gateway.connectedCount(), 3);
+    await sleep(2_000);
+  }
+  pg = await startEmbeddedPostgres(join(dir, "pg"));
+
+  // Longer than the offline threshold and a few flushes: time enough for a wrong sweep to act.
+  await waitFor("the control plane using the database again", async () => (await t.cp.db.host.count().catch(() => -1)) >= 3, 20_000, 500);
+  await sleep(8_000);
+  const hosts = await t.cp.db.host.findMany({ where: { id: { in: ids } } });
+  assert.deepEqual(hosts.map((h) => h.status), ["online", "online", "online"]);
+  for (const h of hosts) assert.ok(Date.now() - h.lastSeenAt!.getTime() < 5_000, `${h.name} has a fresh heartbeat`);
+  assert.equal(await t.cp.db.webhookDelivery.count({ where: { event: "host.offline" } }), 0, "no host.offline was queued");
+  assert.deepEqual(hooks, [], "no webhook fired");
+  assert.ok(agents.every((a) => a.ws.readyState === a.ws.OPEN), "every link stayed up");
+});
