@@ -11,19 +11,24 @@ import { dataDir, repoRoot } from "./paths.ts";
 import { authSecret } from "./secrets.ts";
 import { seedBusybox, startLocalRegistry, type LocalRegistry } from "./local-registry.ts";
 import { hasExited, stopChild } from "./child-process.ts";
+import { request as httpsRequest } from "node:https";
+import type { TLSSocket } from "node:tls";
+import { loadEnv, prepareTls } from "../apps/web/src/server/env.ts";
+import { loadTlsIdentity } from "../apps/web/src/server/tls.ts";
 
-if (process.env.TLS_CERT_FILE || process.env.TLS_KEY_FILE) {
-  // The local agent and the health check here speak plain HTTP on loopback.
-  console.error("[berth] npm start serves plain HTTP; TLS_CERT_FILE/TLS_KEY_FILE are for `node --import tsx scripts/serve.ts` (see README)");
-  process.exit(2);
-}
-const port = Number(process.env.PORT ?? 3000);
-const host = process.env.HOST ?? "127.0.0.1";
-const publicUrl = process.env.PUBLIC_URL ?? `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
 const agentStateDir = join(dataDir, "agent");
 const children: ChildProcess[] = [];
 
 const db = await openMigratedDatabase();
+// The server's environment, read here the same way the server reads it: off loopback it serves
+// HTTPS (its own certificate unless one is given), and the local agent then pins that certificate.
+const env = loadEnv({ ...process.env, NODE_ENV: "production", DATABASE_URL: db.url, BETTER_AUTH_SECRET: authSecret(), BERTH_DATA_DIR: dataDir });
+await prepareTls(env);
+const tls = env.TLS_CERT_FILE && env.TLS_KEY_FILE ? loadTlsIdentity(env.TLS_CERT_FILE, env.TLS_KEY_FILE) : null;
+const publicUrl = env.PUBLIC_URL;
+const listenHost = env.HOST === "0.0.0.0" || env.HOST === "::" ? "127.0.0.1" : env.HOST;
+/** Where this machine's agent and health check reach the server (its listen address). */
+const localUrl = `${tls ? "https" : "http"}://${listenHost.includes(":") ? `[${listenHost}]` : listenHost}:${env.PORT}`;
 const registry: LocalRegistry = await startLocalRegistry();
 const seeded = await seedBusybox(new URL(registry.url).host);
 await buildAgentBundle();
@@ -32,7 +37,7 @@ buildWeb();
 const server = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "apps/web/server.ts")], {
   cwd: join(repoRoot, "apps/web"),
   stdio: ["ignore", "pipe", "inherit"],
-  env: { ...process.env, NODE_ENV: "production", DATABASE_URL: db.url, PORT: String(port), HOST: host, PUBLIC_URL: publicUrl, BETTER_AUTH_SECRET: authSecret() },
+  env: { ...process.env, NODE_ENV: "production", DATABASE_URL: db.url, PORT: String(env.PORT), HOST: env.HOST, PUBLIC_URL: publicUrl, BETTER_AUTH_SECRET: env.BETTER_AUTH_SECRET, BERTH_DATA_DIR: dataDir },
 });
 children.push(server);
 // The server's output passes through; its one-time setup link (while nobody owns the install) is kept for the banner.
@@ -45,12 +50,25 @@ server.stdout!.on("data", (d: Buffer) => {
   for (const l of lines) setupLink = /^berth setup link .*: (\S+)$/.exec(l)?.[1] ?? setupLink;
 });
 
+/** The server answers its health check; over TLS, with the certificate it was given or made. */
+function healthy(): Promise<boolean> {
+  if (!tls) return fetch(`${localUrl}/healthz`).then((r) => r.ok, () => false);
+  return new Promise((resolve) => {
+    const req = httpsRequest(`${localUrl}/healthz`, { rejectUnauthorized: false, timeout: 2_000 }, (res) => {
+      const seen = (res.socket as TLSSocket).getPeerCertificate().fingerprint256?.replace(/:/g, "").toLowerCase();
+      res.resume();
+      resolve(res.statusCode === 200 && seen === tls.fingerprint);
+    });
+    req.on("error", () => resolve(false));
+    req.end();
+  });
+}
+
 async function waitHealthy(): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (hasExited(server)) throw new Error(`control plane exited with ${server.exitCode ?? server.signalCode}`);
-    const ok = await fetch(`${publicUrl}/healthz`).then((r) => r.ok, () => false);
-    if (ok) return;
+    if (await healthy()) return;
     await new Promise((r) => setTimeout(r, 300));
   }
   throw new Error("control plane did not become healthy within 60 s");
@@ -64,9 +82,9 @@ async function startLocalAgent(allowRejoin = true): Promise<void> {
   } else {
     const prisma = createDb(db.url, { poolSize: 1 });
     const team = await ensureDefaultTeam(prisma);
-    const { token } = await createJoinToken(prisma, { teamId: team.id, description: "npm start: local agent", expiresInSeconds: 600, maxUses: 1, fingerprint: null });
+    const { token } = await createJoinToken(prisma, { teamId: team.id, description: "npm start: local agent", expiresInSeconds: 600, maxUses: 1, fingerprint: tls?.fingerprint ?? null });
     await prisma.$disconnect();
-    args.push("join", "--url", publicUrl, "--token", token, "--state-dir", agentStateDir, "--name", "local");
+    args.push("join", "--url", localUrl, "--token", token, "--state-dir", agentStateDir, "--name", "local");
   }
   // The local registry mirrors Docker Hub for this agent, so `busybox` pulls with no internet.
   args.push("--registry-mirror", registry.url);

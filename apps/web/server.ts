@@ -3,10 +3,11 @@
 import next from "next";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadEnv } from "./src/server/env.ts";
+import { loadEnv, prepareTls } from "./src/server/env.ts";
 import { createControlPlane, type NextHandlers } from "./src/server/control-plane.ts";
 
 const env = loadEnv();
+await prepareTls(env);
 let handlers: NextHandlers | undefined;
 if (env.BERTH_WEB_UI === "1") {
   const app = next({ dev: env.NODE_ENV === "development", dir: dirname(fileURLToPath(import.meta.url)), hostname: env.HOST, port: env.PORT });

@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { repoRoot } from "../../scripts/paths.ts";
+import { loadEnv } from "../../apps/web/src/server/env.ts";
 
 const run = promisify(execFile);
 const file = join(repoRoot, "docker-compose.yml");
@@ -21,6 +22,12 @@ test("docker-compose.yml passes `docker-compose config` and has postgres, web an
   assert.equal(config.services.agent!.privileged, true);
   assert.ok(JSON.stringify(config.services.agent!.volumes).includes("/var/lib/berth"), "the agent keeps its state in a volume");
   assert.match(config.services.web!.environment!.DATABASE_URL!, /@postgres:5432\/berth$/);
+  // The control plane serves all interfaces in its container: HTTPS with its own certificate, kept in a volume.
+  const web = loadEnv({ NODE_ENV: "production", ...config.services.web!.environment });
+  assert.equal(web.TLS_SELF_SIGNED, true);
+  assert.match(web.PUBLIC_URL, /^https:\/\//);
+  assert.ok(JSON.stringify(config.services.web!.volumes).includes("/var/lib/berth-web"), "the certificate outlives the container");
+  assert.equal(web.TLS_CERT_FILE, "/var/lib/berth-web/tls/cert.pem");
 });
 
 test("without BERTH_AUTH_SECRET, compose refuses with the reason", async () => {

@@ -1,9 +1,12 @@
 // Lab: three network-namespace hosts join through `install.sh --no-systemd --prefix`, go offline
-// when their agent is SIGKILLed, come back when it restarts, and a revoked host is refused.
+// when their agent is SIGKILLed, come back when it restarts, and a revoked host is refused. The
+// control plane listens on a lab address and was given no certificate: off loopback it serves
+// HTTPS with one of its own, join tokens carry its fingerprint, and the install command pins it.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, existsSync, statSync } from "node:fs";
+import { Agent, setGlobalDispatcher } from "undici";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLab, killGroup, type Lab, type LabHost } from "../support/lab.ts";
@@ -22,7 +25,10 @@ before(async () => {
   lab = await createLab(3);
   const port = await freeLoopbackPort();
   // Listen on the lab address only: the lab hosts and this test reach it there.
-  t = await startTestControlPlane({ host: lab.gateway, port, publicUrl: `http://${lab.gateway}:${port}` });
+  t = await startTestControlPlane({ host: lab.gateway, port });
+  assert.equal(t.url, `https://${lab.gateway}:${port}`, "off loopback, HTTPS by default");
+  // This test's own calls trust exactly that certificate, as a browser told to would.
+  setGlobalDispatcher(new Agent({ connect: { ca: readFileSync(t.env.TLS_CERT_FILE!) } }));
   owner = await t.signUp("lab-owner@example.com");
 });
 
@@ -40,17 +46,19 @@ function capture(host: LabHost, p: ChildProcess): void {
   agents.set(host.name, p);
 }
 
-/** The one-line install, as an operator pastes it, run inside the host's namespace. */
-function install(host: LabHost, token: string): ChildProcess {
+/** The one-line install the dashboard shows (pinned to the certificate), run inside the host's namespace as root. */
+function install(host: LabHost, command: string, token: string): ChildProcess {
   const prefix = mkdtempSync(join(tmpdir(), `berth-${host.name}-`));
   prefixes.set(host.name, prefix);
+  const pin = /--pinnedpubkey (sha256\/\/\S+)/.exec(command)![1]!;
   const p = host.spawn("sh", [
     "-c",
-    'curl -fsSL "$0/install.sh" | sh -s -- --url "$0" --token "$1" --no-systemd --prefix "$2" --name "$3"',
+    'curl -fsSLk --pinnedpubkey "$4" "$0/install.sh" | sh -s -- --url "$0" --pinnedpubkey "$4" --token "$1" --no-systemd --prefix "$2" --name "$3"',
     t.url,
     token,
     prefix,
     host.name,
+    pin,
   ]);
   capture(host, p);
   return p;
@@ -62,8 +70,13 @@ async function hostStatus(name: string): Promise<string | undefined> {
 }
 
 test("three lab hosts join through install.sh and show online", { timeout: 120_000 }, async () => {
-  const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: 3, expiresInSeconds: 600 });
-  for (const h of lab.hosts) install(h, token);
+  const { token, command } = await owner.trpc.joinTokens.create.mutate({ maxUses: 3, expiresInSeconds: 600 });
+  assert.equal(token.split("-")[2], t.cp.fingerprint, "the token carries the certificate's fingerprint");
+  assert.match(command, new RegExp(`^curl -fsSLk --pinnedpubkey sha256//\\S+ ${t.url}/install.sh \\| sudo sh -s -- --url ${t.url} --pinnedpubkey sha256//\\S+ --token ${token}$`));
+  // A client that checks certificates the usual way is refused: nothing trusts it but the pin.
+  const unpinned = await new Promise<number>((r) => lab.hosts[0]!.spawn("curl", ["-fsS", `${t.url}/healthz`]).on("exit", (c) => r(c ?? -1)));
+  assert.equal(unpinned, 60, "curl: peer certificate cannot be authenticated");
+  for (const h of lab.hosts) install(h, command, token);
   for (const h of lab.hosts) {
     await waitFor(`${h.name} online (log: ${logs.get(h.name) ?? ""})`, async () => (await hostStatus(h.name)) === "online", 60_000, 250);
   }

@@ -2,8 +2,11 @@
 // free loopback port with its own database, plus clients that talk to it as a user would.
 import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
 import superjson from "superjson";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { AppRouter } from "@berth/api";
-import { loadEnv } from "../../apps/web/src/server/env.ts";
+import { loadEnv, prepareTls, type Env } from "../../apps/web/src/server/env.ts";
 import { createControlPlane, type ControlPlane } from "../../apps/web/src/server/control-plane.ts";
 import { freeLoopbackPort } from "../../scripts/postgres.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
@@ -11,6 +14,8 @@ import { createTestDatabase, type TestDatabase } from "./db.ts";
 export interface TestControlPlane {
   cp: ControlPlane;
   url: string;
+  /** The environment it runs with (its TLS files, when it serves HTTPS). */
+  env: Env;
   database: TestDatabase;
   /**
    * Makes an account as a user would. The first claims the install with the setup link (owner of
@@ -39,7 +44,10 @@ export async function startTestControlPlane(
 ): Promise<TestControlPlane> {
   const database = opts.database ?? (await createTestDatabase());
   const port = opts.port ?? (await freeLoopbackPort());
+  // What the control plane makes itself (its certificate off loopback) goes to a directory of this test's.
+  const dataDir = mkdtempSync(join(tmpdir(), "berth-cp-"));
   const env = loadEnv({
+    BERTH_DATA_DIR: dataDir,
     NODE_ENV: "test",
     PORT: String(port),
     HOST: opts.host ?? "127.0.0.1",
@@ -52,13 +60,15 @@ export async function startTestControlPlane(
     ...(opts.tls ? { TLS_CERT_FILE: opts.tls.certFile, TLS_KEY_FILE: opts.tls.keyFile } : {}),
     ...opts.env,
   });
+  await prepareTls(env);
   const cp = createControlPlane(env);
   await cp.listen();
-  const url = opts.publicUrl ?? `${opts.tls ? "https" : "http"}://127.0.0.1:${port}`;
+  const url = opts.publicUrl ?? (opts.host ? env.PUBLIC_URL : `${env.TLS_CERT_FILE ? "https" : "http"}://127.0.0.1:${port}`);
   let owner: UserClient | null = null;
   return {
     cp,
     url,
+    env,
     database,
     signUp: async (email, password = "password-123", role = "viewer") => {
       if (!owner) {
@@ -73,6 +83,7 @@ export async function startTestControlPlane(
     async close() {
       await cp.close();
       await database.drop();
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -47,7 +47,8 @@ export async function startHostUi(hostName: string, opts: { lab?: boolean } = {}
     if (opts.lab) lab = await createLab(1);
     reg = await startRegistry(lab ? { host: lab.gateway } : {});
     await seedBusybox(reg, tmp);
-    server = await startWebServer({}, lab?.gateway);
+    // The lab's address is not loopback: plain HTTP there is asked for explicitly (a closed lab network).
+    server = await startWebServer(lab ? { BERTH_INSECURE_HTTP: "1" } : {}, lab?.gateway);
     const db = createDb(server.database.url, { poolSize: 1 });
     const { token } = await createJoinToken(db, { teamId: (await ensureDefaultTeam(db)).id, fingerprint: null, maxUses: 1 });
     await db.$disconnect();

@@ -1,5 +1,7 @@
 // The full control plane (Next.js included) as a child process, as `npm start` runs it.
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "../../scripts/paths.ts";
 import { freeLoopbackPort } from "../../scripts/postgres.ts";
@@ -19,6 +21,7 @@ export interface WebServer {
 export async function startWebServer(env: Record<string, string> = {}, host = "127.0.0.1"): Promise<WebServer> {
   const database = await createTestDatabase();
   const port = await freeLoopbackPort();
+  const dataDir = mkdtempSync(join(tmpdir(), "berth-web-"));
   const url = `http://${host}:${port}`;
   let out = "";
   const proc: ChildProcess = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "apps/web/server.ts")], {
@@ -32,6 +35,7 @@ export async function startWebServer(env: Record<string, string> = {}, host = "1
       PUBLIC_URL: url,
       DATABASE_URL: database.url,
       BETTER_AUTH_SECRET: "browser-test-secret-browser-test-secret",
+      BERTH_DATA_DIR: dataDir,
       ...env,
     },
   });
@@ -43,6 +47,7 @@ export async function startWebServer(env: Record<string, string> = {}, host = "1
       await new Promise((r) => proc.once("exit", r));
     }
     await database.drop();
+    rmSync(dataDir, { recursive: true, force: true });
   };
   try {
     await waitFor("web server healthy", async () => {

@@ -9,7 +9,7 @@ import { createDb, type Db } from "@berth/db";
 import { AgentGateway, ControlPlaneMetrics, FleetEvents, InventoryStore, StatsIngest, WebhookDispatcher, authenticateApiToken, createLogger, ensureDefaultTeam, ensureSetupInvitation, isDomainError, SecretBox, type AuditChannel } from "@berth/core";
 import { appRouter, createAuth, createStreamServer, STREAM_PATH_PREFIX, createOpenApiNodeHttpHandler, loadMemberships, openApiDocument, restRouter, tokenMemberships, type Auth, type Context } from "@berth/api";
 import { AGENT_PATHS } from "@berth/protocol";
-import type { Env } from "./env.ts";
+import { insecureWarning, type Env } from "./env.ts";
 import { agentJoinRoute } from "./routes/agent-join.ts";
 import { agentBundleRoute, installScriptRoute } from "./routes/install.ts";
 import { clientIp, sendJson } from "./routes/http-util.ts";
@@ -45,6 +45,8 @@ export interface ControlPlane {
  */
 export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane {
   const log = createLogger("berth-web");
+  const insecure = insecureWarning(env);
+  if (insecure) log.warn(insecure);
   const db = createDb(env.DATABASE_URL, { poolSize: 20 });
   // With TLS, join tokens carry the certificate's fingerprint and agents pin it (Swarm's model).
   const tls = env.TLS_CERT_FILE && env.TLS_KEY_FILE ? loadTlsIdentity(env.TLS_CERT_FILE, env.TLS_KEY_FILE) : null;

@@ -1,4 +1,9 @@
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { ensureSelfSignedIdentity, isLoopbackHost } from "./tls.ts";
+
+const repoRoot = join(fileURLToPath(new URL(".", import.meta.url)), "../../../..");
 
 /** The control plane's whole configuration, checked once at start-up. */
 const EnvSchema = z.object({
@@ -23,11 +28,19 @@ const EnvSchema = z.object({
   /** "0" serves only the API, the agent gateway and the install endpoints (tests, benchmarks). */
   BERTH_WEB_UI: z.enum(["0", "1"]).default("1"),
   LOG_LEVEL: z.string().default("info"),
+  /** Where the control plane keeps what it makes itself (its self-signed certificate). */
+  BERTH_DATA_DIR: z.string().min(1).default(join(repoRoot, ".berth")),
+  /** "1" serves plain HTTP off loopback (behind a TLS-terminating proxy, or in a closed lab): no certificate is made. */
+  BERTH_INSECURE_HTTP: z.enum(["0", "1"]).default("0"),
   /** "1" lets anyone create an account without an invitation (demos); such accounts join no team. */
   BERTH_OPEN_SIGNUP: z.enum(["0", "1"]).default("0"),
 });
 
-export type Env = z.infer<typeof EnvSchema> & { PUBLIC_URL: string };
+export type Env = z.infer<typeof EnvSchema> & {
+  PUBLIC_URL: string;
+  /** The certificate is the control plane's own, made on first start (see tls.ts): serving off loopback with none given. */
+  TLS_SELF_SIGNED: boolean;
+};
 
 export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
   const parsed = EnvSchema.safeParse(source);
@@ -37,7 +50,26 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
   }
   const e = parsed.data;
   if (Boolean(e.TLS_CERT_FILE) !== Boolean(e.TLS_KEY_FILE)) throw new Error("invalid control-plane environment: set both TLS_CERT_FILE and TLS_KEY_FILE, or neither");
+  // Off loopback, HTTPS by default: with no certificate given, the control plane makes its own
+  // (as a Swarm manager does) and join tokens pin it. Plain HTTP there takes an explicit flag.
+  const selfSigned = !e.TLS_CERT_FILE && !isLoopbackHost(e.HOST) && e.BERTH_INSECURE_HTTP !== "1";
+  const tls = selfSigned ? { TLS_CERT_FILE: join(e.BERTH_DATA_DIR, "tls/cert.pem"), TLS_KEY_FILE: join(e.BERTH_DATA_DIR, "tls/key.pem") } : {};
   const host = e.HOST === "0.0.0.0" || e.HOST === "::" ? "127.0.0.1" : e.HOST;
-  const scheme = e.TLS_CERT_FILE ? "https" : "http";
-  return { ...e, PUBLIC_URL: (e.PUBLIC_URL ?? `${scheme}://${host}:${e.PORT}`).replace(/\/+$/, "") };
+  const scheme = e.TLS_CERT_FILE || selfSigned ? "https" : "http";
+  const publicUrl = (e.PUBLIC_URL ?? `${scheme}://${host}:${e.PORT}`).replace(/\/+$/, "");
+  if (scheme === "https" && publicUrl.startsWith("http:")) {
+    throw new Error(`invalid control-plane environment: PUBLIC_URL is ${publicUrl}, but the control plane serves HTTPS${selfSigned ? " (off loopback it does by default; BERTH_INSECURE_HTTP=1 serves plain HTTP)" : ""}`);
+  }
+  return { ...e, ...tls, PUBLIC_URL: publicUrl, TLS_SELF_SIGNED: selfSigned };
+}
+
+/** Makes the control plane's own certificate if it serves with one and it does not exist yet. */
+export async function prepareTls(env: Env): Promise<void> {
+  if (env.TLS_SELF_SIGNED) await ensureSelfSignedIdentity(env.BERTH_DATA_DIR, [env.HOST, new URL(env.PUBLIC_URL).hostname]);
+}
+
+/** Plain HTTP off loopback was asked for: credentials and tokens cross the network in clear. */
+export function insecureWarning(env: Env): string | null {
+  if (env.TLS_CERT_FILE || isLoopbackHost(env.HOST)) return null;
+  return `serving plain HTTP on ${env.HOST} (BERTH_INSECURE_HTTP=1): passwords, API tokens and agent credentials cross the network unencrypted; put a TLS-terminating proxy in front or unset the flag`;
 }
