@@ -77,6 +77,35 @@ test("a log stream dropped mid-flow resumes from its last cursor with no gap and
   assert.equal(errs[0], "err500\n");
 });
 
+test("long lines of control characters and CJK text pass live and by tail; the link stays up and every other command works", { timeout: 120_000 }, async () => {
+  // 3 lines of 200,000 control characters (1.2 MB of JSON each), 3 of 200,000 CJK characters
+  // (600 kB), then a short line: each far over a frame in encoded bytes, fine in characters.
+  const script = [
+    "i=0; while [ $i -lt 3 ]; do head -c 200000 /dev/zero | tr '\\000' '\\001'; echo; i=$((i+1)); done",
+    "i=0; while [ $i -lt 3 ]; do yes 中文 | head -n 100000 | tr -d '\\n'; echo; i=$((i+1)); done",
+    "echo done-with-long-lines",
+  ].join("; ");
+  const { Id } = await owner.trpc.containers.run.mutate({ hostId, name: "wide", config: { Image: "busybox", Cmd: ["sh", "-c", script] } });
+  const live: string[] = [];
+  for await (const d of logStream(owner, { id: Id }, 4)) live.push(...d.lines.map((l) => l[3]));
+  assert.equal(live.length, 7);
+  assert.equal(live[6], "done-with-long-lines\n");
+  // (Messages show only the ends of these lines: the whole would fill a screen.)
+  const ends = (l: string) => `${JSON.stringify(l.slice(0, 20))}…${JSON.stringify(l.slice(-60))} (${l.length} characters)`;
+  for (const l of live.slice(0, 3)) assert.ok(/^\u0001+… \[\d+ more characters not shown\]\n$/.test(l), ends(l));
+  for (const l of live.slice(3, 6)) assert.ok(/^(中文)+中?… \[\d+ more characters not shown\]\n$/.test(l), ends(l));
+  assert.ok(live.every((l) => Buffer.byteLength(JSON.stringify(l)) <= 64 * 1024), "each line fits its budget in encoded bytes");
+
+  const tail = await owner.trpc.containers.logs.query({ hostId, id: Id, tail: 10 });
+  assert.equal(tail.at(-1)!.line, "done-with-long-lines\n");
+  assert.ok(tail.length >= 2, `tail kept ${tail.length} lines`);
+  // The link never dropped: the same session answers, and the host stayed linked throughout.
+  assert.equal(t.cp.gateway.isConnected(hostId), true);
+  assert.equal(((await owner.trpc.hosts.ping.query({ id: hostId })).reply as { pong: boolean }).pong, true);
+  assert.ok((await owner.trpc.containers.list.query({ hostId })).some((c) => c.Id === Id));
+  await owner.trpc.containers.remove.mutate({ hostId, id: Id, force: true });
+});
+
 test("flow control: a client that stops reading holds exactly its window, and the agent waits", { timeout: 60_000 }, async () => {
   const { Id } = await owner.trpc.containers.run.mutate({ hostId, name: "flood", config: { Image: "busybox", Cmd: ["sh", "-c", "seq 1 200000; sleep 3600"] } });
   await waitFor("flood written", async () => (await owner.trpc.containers.logs.query({ hostId, id: Id, tail: 1 }))[0]?.line === "200000\n", 30_000);

@@ -1,6 +1,8 @@
 // The agent's command table: each control-plane command validated with its schema from
 // @berth/protocol, then handed to the layer that owns it.
 import { CommandArgs, type CommandName, type RegistryAccess } from "@berth/protocol";
+import type { LogEntry } from "./logs/k8s-file.ts";
+import { logText } from "./streams.ts";
 import { ZodError, type z } from "zod";
 import type { CommandContext, CommandHandler } from "./link/agent-link.ts";
 import { RegistryClient, RegistryError } from "./registry/client.ts";
@@ -122,15 +124,17 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
     handler("networks.connect", async (a) => ok(await rt.containers.connect(a.id, a.container, { ...(a.ip ? { IPAMConfig: { IPv4Address: a.ip } } : {}), ...(a.aliases ? { Aliases: a.aliases } : {}) }))),
     handler("networks.disconnect", async (a) => ok(await rt.containers.disconnect(a.id, a.container))),
     handler("containers.logs", async (a) => {
-      const lines = [];
+      const lines: Array<{ entry: LogEntry; size: number }> = [];
       let bytes = 0;
       for await (const e of rt.containers.logs(a.id, { tail: a.tail, stdout: a.stdout, stderr: a.stderr, ...(a.since !== undefined ? { since: a.since } : {}), ...(a.until !== undefined ? { until: a.until } : {}) })) {
-        lines.push(e);
-        bytes += e.line.length + 64;
-        // A reply is one link frame (1 MiB at most): keep the newest lines that fit.
-        while (bytes > LOG_REPLY_BYTES && lines.length > 0) bytes -= lines.shift()!.line.length + 64;
+        // Long lines are cut as in a stream, so one line never fills the reply alone.
+        const { text, size } = logText(e.line);
+        lines.push({ entry: { ...e, line: text }, size: size + 128 });
+        bytes += size + 128;
+        // A reply is one link frame (1 MiB of encoded JSON at most): keep the newest lines that fit.
+        while (bytes > LOG_REPLY_BYTES && lines.length > 0) bytes -= lines.shift()!.size;
       }
-      return lines;
+      return lines.map((l) => l.entry);
     }),
     handler("containers.top", (a) => rt.containers.top(a.id)),
     handler("containers.stats", (a) => rt.containers.stats(a.id)),

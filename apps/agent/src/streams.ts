@@ -3,16 +3,20 @@
 import { lstatSync } from "node:fs";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
-import { LOG_STREAM_MAX_LINE, STREAM_FRAME_BYTES, StreamArgs, type LogStreamLine, type StreamKind } from "@berth/protocol";
+import { cutToJsonBytes, encodedBytes, jsonStringBytes, LOG_STREAM_MAX_LINE, STREAM_FRAME_BYTES, StreamArgs, type LogStreamLine, type StreamKind } from "@berth/protocol";
 import { ZodError } from "zod";
 import type { StreamChannel, StreamHandler } from "./link/stream-channel.ts";
 import type { AgentEvent } from "./containers/events.ts";
 import type { AgentRuntime } from "./runtime.ts";
 
-/** Text per log frame; JSON escaping can grow it a few times and a frame stays well under the link's limit. */
-const LOG_FRAME_CHARS = STREAM_FRAME_BYTES / 2;
+/*
+ * Every frame is sized by its encoded JSON, not by characters: a control character is six bytes
+ * there (\u0001) and a CJK one three, so a limit in characters lets a frame outgrow the link's.
+ */
 const LOG_FRAME_LINES = 4000;
 const EVENTS_PER_FRAME = 500;
+/** Exec output per frame, in bytes of encoded JSON. */
+const EXEC_FRAME_BYTES = 64 * 1024;
 
 class StreamArgsError extends Error {
   readonly code = "INVALID";
@@ -39,23 +43,35 @@ async function logs(rt: AgentRuntime, raw: unknown, ch: StreamChannel): Promise<
     ...(a.since !== undefined ? { since: a.since } : {}),
   });
   let lines: LogStreamLine[] = [];
-  let chars = 0;
+  let bytes = 0;
   const flush = async () => {
     if (lines.length === 0) return true;
     const sent = await ch.send({ lines });
     lines = [];
-    chars = 0;
+    bytes = 0;
     return sent;
   };
   for await (const batch of batches) {
     for (const e of batch) {
-      const text = e.line.length > LOG_STREAM_MAX_LINE ? `${e.line.slice(0, LOG_STREAM_MAX_LINE)}… [${e.line.length - LOG_STREAM_MAX_LINE} more characters not shown]\n` : e.line;
+      const { text, size } = logText(e.line);
+      // Cursor, stream, time, quotes and commas: well under 96 bytes.
+      const cost = size + 96;
+      if (bytes + cost > STREAM_FRAME_BYTES && !(await flush())) return;
       lines.push([e.cursor, e.stream === "stdout" ? "o" : "e", e.time, text]);
-      chars += text.length + e.time.length + e.cursor.length + 16;
-      if ((chars >= LOG_FRAME_CHARS || lines.length >= LOG_FRAME_LINES) && !(await flush())) return;
+      bytes += cost;
+      if (lines.length >= LOG_FRAME_LINES && !(await flush())) return;
     }
     if (!(await flush())) return;
   }
+}
+
+/** A log line as a stream carries it, cut to LOG_STREAM_MAX_LINE bytes of JSON with a note (the file keeps it whole). */
+export function logText(line: string): { text: string; size: number } {
+  const size = jsonStringBytes(line);
+  if (size <= LOG_STREAM_MAX_LINE) return { text: line, size };
+  const kept = cutToJsonBytes(line, LOG_STREAM_MAX_LINE - 96);
+  const text = `${kept.text}… [${kept.cut} more characters not shown]\n`;
+  return { text, size: jsonStringBytes(text) };
 }
 
 /** One Docker-shaped sample a second; a sample that finds no credit is replaced by the next (stats are a gauge). */
@@ -88,9 +104,15 @@ async function exec(rt: AgentRuntime, raw: unknown, ch: StreamChannel): Promise<
     if (!stream) return;
     const decoder = new StringDecoder("utf8");
     for await (const chunk of stream) {
-      const text = decoder.write(chunk as Buffer);
-      // The source is paused while the frame waits for credit: the process blocks on its output.
-      if (text && !(await ch.send({ [key]: text }))) return;
+      let text = decoder.write(chunk as Buffer);
+      // In pieces of at most EXEC_FRAME_BYTES of JSON. The source is paused while a frame waits for
+      // credit: the process blocks on its output.
+      while (text) {
+        const piece = cutToJsonBytes(text, EXEC_FRAME_BYTES);
+        const part = piece.text || text.slice(0, 1);
+        if (!(await ch.send({ [key]: part }))) return;
+        text = text.slice(part.length);
+      }
     }
   };
   await Promise.all([pump(session.stdout, "o"), pump(session.stderr, "e")]);
@@ -125,8 +147,16 @@ async function events(rt: AgentRuntime, raw: unknown, ch: StreamChannel): Promis
       if (queue.length === 0) await new Promise<void>((r) => (wake = r));
       wake = null;
       if (queue.length === 0) continue;
-      // A frame stays well under the link's size limit however many events waited for credit.
-      const batch = queue.splice(0, EVENTS_PER_FRAME);
+      // A frame stays under its size, in encoded bytes, however many events waited for credit
+      // (labels make an event anywhere from a hundred bytes to many kilobytes).
+      const batch: AgentEvent[] = [];
+      let bytes = 0;
+      while (queue.length && batch.length < EVENTS_PER_FRAME) {
+        const size = encodedBytes(queue[0]);
+        if (batch.length > 0 && bytes + size > STREAM_FRAME_BYTES) break;
+        batch.push(queue.shift()!);
+        bytes += size;
+      }
       const lost = dropped;
       dropped = 0;
       if (!(await ch.send({ events: batch, ...(lost ? { dropped: lost } : {}) }))) return;

@@ -283,7 +283,7 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
         });
         this.lastSeen.set(session.hostId, now.getTime());
         session.ready = true;
-        send(session.ws, { type: "welcome", v: PROTOCOL_VERSION, hostId: session.hostId, heartbeatMs: this.opts.heartbeatMs });
+        send(session.ws, { type: "welcome", v: PROTOCOL_VERSION, hostId: session.hostId, heartbeatMs: this.opts.heartbeatMs, maxFrameBytes: this.opts.maxFrameBytes });
         this.log.info({ hostId: session.hostId, remoteAddr: session.remoteAddr }, "agent connected");
         this.emit("connected", session.hostId);
         this.emit("status", { hostId: session.hostId, status: "online" });

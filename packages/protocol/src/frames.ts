@@ -120,6 +120,8 @@ export const WelcomeFrame = z.object({
   v: z.literal(PROTOCOL_VERSION),
   hostId: z.string().min(1).max(64),
   heartbeatMs: z.number().int().positive(),
+  /** The largest frame the control plane takes, in bytes of encoded JSON; the agent never sends a larger one. */
+  maxFrameBytes: z.number().int().min(1024).optional(),
 });
 /** A command for the agent; it answers with a ReplyFrame carrying the same id. */
 export const CommandFrame = z.object({
@@ -150,6 +152,42 @@ export const StreamCloseFrame = z.object({ type: z.literal("stream.close"), id: 
 
 export const ServerFrameSchema = z.discriminatedUnion("type", [WelcomeFrame, CommandFrame, StreamOpenFrame, StreamCreditFrame, StreamInputFrame, StreamCloseFrame]);
 export type ServerFrame = z.infer<typeof ServerFrameSchema>;
+
+/** A frame's size on the wire: bytes of its JSON in UTF-8 (limits count these, not characters). */
+export function encodedBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value));
+}
+
+/** Bytes `text` takes inside a JSON string, quotes left out: escapes (\u0001) and UTF-8 counted. */
+export function jsonStringBytes(text: string): number {
+  return Buffer.byteLength(JSON.stringify(text)) - 2;
+}
+
+/**
+ * The longest start of `text` whose JSON-encoded form fits `maxBytes`, and how many characters
+ * were left out. Never splits a surrogate pair.
+ */
+export function cutToJsonBytes(text: string, maxBytes: number): { text: string; cut: number } {
+  if (text.length * 6 <= maxBytes || jsonStringBytes(text) <= maxBytes) return { text, cut: 0 };
+  let bytes = 0;
+  let i = 0;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    let n: number;
+    let step = 1;
+    if (c === 0x22 || c === 0x5c || c === 0x08 || c === 0x0c || c === 0x0a || c === 0x0d || c === 0x09) n = 2;
+    else if (c < 0x20) n = 6;
+    else if (c < 0x80) n = 1;
+    else if (c < 0x800) n = 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) (n = 4), (step = 2);
+    else if (c >= 0xd800 && c <= 0xdfff) n = 6; // a lone surrogate is escaped
+    else n = 3;
+    if (bytes + n > maxBytes) break;
+    bytes += n;
+    i += step - 1;
+  }
+  return { text: text.slice(0, i), cut: text.length - i };
+}
 
 export type FrameParseResult<T> = { ok: true; frame: T } | { ok: false; reason: string };
 

@@ -39,5 +39,5 @@ export type LogStreamLine = [cursor: string, stream: "o" | "e", time: string, te
 export interface LogStreamData {
   lines: LogStreamLine[];
 }
-/** Lines longer than this are cut in a stream frame, with a note saying how much. */
+/** Lines longer than this (bytes of encoded JSON) are cut in a stream frame, with a note saying how much. */
 export const LOG_STREAM_MAX_LINE = 64 * 1024;

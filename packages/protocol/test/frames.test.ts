@@ -65,3 +65,19 @@ test("server frames: welcome and command parse, others do not", () => {
   assert.equal(parseServerFrame(JSON.stringify({ type: "welcome", v: 1, hostId: "h", heartbeatMs: 0 })).ok, false);
   assert.equal(parseServerFrame("[]").ok, false);
 });
+
+test("sizes are bytes of encoded JSON: control characters count six, CJK three, and a cut never exceeds its budget", async () => {
+  const { cutToJsonBytes, encodedBytes, jsonStringBytes } = await import("../src/index.ts");
+  assert.equal(jsonStringBytes("\u0001".repeat(10)), 60);
+  assert.equal(jsonStringBytes("中".repeat(10)), 30);
+  assert.equal(jsonStringBytes('a"\\\n'), 7);
+  assert.equal(encodedBytes({ a: "é" }), 10);
+  for (const [text, budget] of [["\u0001".repeat(100_000), 65_536], ["中".repeat(100_000), 65_536], ["😀".repeat(50_000), 1001], ["ab\u0002\"c\u00e9中😀".repeat(9_000), 4096]] as const) {
+    const { text: kept, cut } = cutToJsonBytes(text, budget);
+    assert.ok(jsonStringBytes(kept) <= budget, `${jsonStringBytes(kept)} <= ${budget}`);
+    assert.ok(jsonStringBytes(text.slice(0, kept.length + 2)) > budget, "as much as fits");
+    assert.equal(kept.length + cut, text.length);
+    assert.ok(!/[\ud800-\udbff]$/.test(kept), "no half of a surrogate pair");
+  }
+  assert.deepEqual(cutToJsonBytes("short", 100), { text: "short", cut: 0 });
+});

@@ -68,6 +68,8 @@ export class AgentLink {
   private factsTimer: NodeJS.Timeout | null = null;
   private retry: NodeJS.Timeout | null = null;
   private lastFactsJson = "";
+  /** The control plane's frame limit (its welcome says it), in bytes of encoded JSON. */
+  private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
   /** Open streams of the current connection; they end with it. */
   private readonly streams = new Map<string, LinkStream>();
   private stopped = false;
@@ -151,6 +153,7 @@ export class AgentLink {
       const frame = parsed.frame;
       if (frame.type === "welcome") {
         this.backoff.reset();
+        this.maxFrameBytes = Math.min(frame.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_BYTES);
         this.startHeartbeat(frame.heartbeatMs);
         this.log.info({ hostId: frame.hostId, url: this.opts.credential.url }, "linked to control plane");
       } else if (frame.type === "command") {
@@ -183,8 +186,25 @@ export class AgentLink {
     });
   }
 
-  private send(frame: AgentFrame): void {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  /**
+   * Sends a frame if it fits the control plane's limit, in bytes of encoded JSON: one frame over
+   * it would close the whole link. Sources keep their frames small; this is the last guard. A reply
+   * too large becomes an error reply saying so; anything else too large is left out and logged.
+   * Returns false when the frame was not sent for its size.
+   */
+  private send(frame: AgentFrame): boolean {
+    if (this.ws?.readyState !== WebSocket.OPEN) return true;
+    const json = JSON.stringify(frame);
+    const bytes = Buffer.byteLength(json);
+    if (bytes <= this.maxFrameBytes) {
+      this.ws.send(json);
+      return true;
+    }
+    this.log.error({ type: frame.type, bytes, limit: this.maxFrameBytes }, "frame over the link's limit left out");
+    if (frame.type === "reply") {
+      this.send({ type: "reply", id: frame.id, ok: false, error: { code: "FAILED", message: `the answer is ${bytes} bytes, over the link's limit of ${this.maxFrameBytes}: ask for less (a shorter tail, a filter)` } });
+    }
+    return false;
   }
 
   private startHeartbeat(ms: number): void {
@@ -266,8 +286,11 @@ export class AgentLink {
       return;
     }
     const ws = this.ws;
-    const stream = new LinkStream(credit, (data) => {
-      if (this.ws === ws) this.send({ type: "stream.data", id, data });
+    const stream: LinkStream = new LinkStream(credit, (data) => {
+      if (this.ws !== ws || this.send({ type: "stream.data", id, data })) return;
+      // A message too large for the link ends its stream, with the reason, and nothing else.
+      stream.close();
+      this.send({ type: "stream.end", id, error: { code: "FAILED", message: "a stream message was over the link's frame limit" } });
     });
     this.streams.set(id, stream);
     try {

@@ -44,9 +44,41 @@ export function logTimeSeconds(time: string): number {
   return Date.parse(`${m[1]}${m[3]}`) / 1000 + Number(`0${m[2] ?? ""}`);
 }
 
-/** Joins P records to their F record; yields whole lines. */
+const NON_ASCII = /[\x80-\xff]/;
+
+/** Whether latin1-held UTF-8 bytes stop inside a character (its lead byte is there, or earlier). */
+function endsMidCharacter(bytes: string): boolean {
+  for (let i = bytes.length - 1, seen = 1; i >= 0 && seen <= 4; i--, seen++) {
+    const c = bytes.charCodeAt(i);
+    if (c < 0x80) return false;
+    if (c >= 0xc0) return seen < (c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2);
+  }
+  return true;
+}
+
+/** Characters of partial records joined into one line at most (Docker's json-file splits at 16 KiB). */
+export const MAX_JOINED_LINE = 256 * 1024;
+
+/** Joins P records to their F record; yields whole lines, a very long one in pieces of MAX_JOINED_LINE. */
 class LineAssembler {
   private partial = new Map<string, string>();
+  /**
+   * Records come in as latin1 text (one character per byte): conmon cuts a long line into records
+   * at a byte count, often inside a UTF-8 character, so each stream's content is decoded as one
+   * continuous UTF-8 byte stream here, never record by record.
+   */
+  private readonly decoders = new Map<string, StringDecoder>();
+  private decode(stream: string, content: string): string {
+    const d = this.decoders.get(stream);
+    // ASCII with nothing pending decodes to itself: the common case costs one scan.
+    if (!d && !NON_ASCII.test(content)) return content;
+    const decoder = d ?? new StringDecoder("utf8");
+    const text = decoder.write(Buffer.from(content, "latin1"));
+    // Keep the decoder only while it may hold the first bytes of a character.
+    if (endsMidCharacter(content)) this.decoders.set(stream, decoder);
+    else this.decoders.delete(stream);
+    return text;
+  }
   private lastTime = "";
   /** The cursor clock: the time of the last whole line, as ns text, and how many lines had it. */
   private cursorTime = "";
@@ -69,10 +101,16 @@ class LineAssembler {
     const stream = record.slice(a + 1, b);
     if (stream !== "stdout" && stream !== "stderr") return null;
     const tag = c < 0 ? record.slice(b + 1) : record.slice(b + 1, c);
-    const content = c < 0 ? "" : record.slice(c + 1);
+    const content = this.decode(stream, c < 0 ? "" : record.slice(c + 1));
     const soFar = (this.partial.get(stream) ?? "") + content;
     this.lastTime = time;
     if (tag.startsWith("P")) {
+      // A writer that never ends its line must not make a reader hold it all: past the cap the
+      // joined part goes out as a line of its own, without a newline (the next part continues it).
+      if (soFar.length >= MAX_JOINED_LINE) {
+        this.partial.delete(stream);
+        return { time, stream, line: soFar, cursor: this.cursorFor(time) };
+      }
       this.partial.set(stream, soFar);
       return null;
     }
@@ -93,13 +131,12 @@ interface OpenLog {
   ino: number;
   offset: number;
   rest: string;
-  decoder: StringDecoder;
 }
 
 async function openLog(path: string): Promise<OpenLog | null> {
   try {
     const fh = await open(path, "r");
-    return { fh, ino: (await fh.stat()).ino, offset: 0, rest: "", decoder: new StringDecoder("utf8") };
+    return { fh, ino: (await fh.stat()).ino, offset: 0, rest: "" };
   } catch {
     return null;
   }
@@ -117,7 +154,8 @@ async function readRecords(log: OpenLog, end = Number.POSITIVE_INFINITY): Promis
     const { bytesRead } = await log.fh.read(buf, 0, Math.min(buf.length, end - log.offset), log.offset);
     if (bytesRead === 0) break;
     log.offset += bytesRead;
-    const lines = (log.rest + log.decoder.write(buf.subarray(0, bytesRead))).split("\n");
+    // latin1: one character per byte, so a record's bytes survive to the assembler (see LineAssembler).
+    const lines = (log.rest + buf.toString("latin1", 0, bytesRead)).split("\n");
     log.rest = lines.pop() ?? "";
     records.push(...lines);
     if (records.length >= 10_000) break;
