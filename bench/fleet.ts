@@ -76,6 +76,8 @@ export async function fleetBench(opts: { hosts: number; containers: number; list
       agents.push(await linkedSimAgent(url, j.credential, `statsim-${a}`));
     }
     const ids = agents.map((_, a) => Array.from({ length: perAgent }, (_, i) => `${a.toString(16).padStart(8, "0")}${i.toString(16).padStart(56, "0")}`));
+    // As real agents do, each reports its containers first: the control plane takes stats only for those.
+    agents.forEach((ag, a) => ag.sendRaw(JSON.stringify({ type: "inventory", kind: "container", part: 0, last: true, items: ids[a]!.map((id, i) => ({ id, name: `c-${a}-${i}`, created: 1 })) })));
     let tick = 0;
     const report = (a: number): StatsReport => ({
       type: "stats",

@@ -219,3 +219,64 @@ test("token auth: Bearer challenges answered through our token server, tokens ca
     await reg.stop();
   }
 });
+
+test("a hostile registry cannot fill the agent's memory: manifest, token and error bodies are read only so far", async () => {
+  // A server that answers each of its paths with a body that would go on for 64 MiB, counting
+  // how much it got to write before the client hung up.
+  const { createServer } = await import("node:http");
+  const written = new Map<string, number>();
+  const endless = (res: import("node:http").ServerResponse, key: string, status: number, headers: Record<string, string>) => {
+    res.writeHead(status, headers);
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    let n = 0;
+    const pump = () => {
+      while (n < 64 * 1024 * 1024) {
+        n += chunk.length;
+        written.set(key, n);
+        if (!res.write(chunk)) return void res.once("drain", pump);
+      }
+      res.end();
+    };
+    res.on("close", () => written.set(key, n));
+    pump();
+  };
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    if (url.pathname !== "/token" && !req.headers.authorization) return void res.writeHead(401, { "www-authenticate": `Bearer realm="http://127.0.0.1:${port}/token",service="hostile"` }).end();
+    if (url.pathname === "/token") return endless(res, "token", 200, { "content-type": "application/json" });
+    if (url.pathname.endsWith("/manifests/big")) return endless(res, "manifest", 200, { "content-type": "application/vnd.oci.image.manifest.v1+json" });
+    if (url.pathname.endsWith("/manifests/error")) return endless(res, "error", 500, { "content-type": "application/json" });
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as import("node:net").AddressInfo).port;
+  try {
+    // The token server first: every request to this registry needs a token.
+    const client = new RegistryClient();
+    await assert.rejects(client.getManifest(parseReference(`127.0.0.1:${port}/x/y:big`), "big"), /token server answered with more than 1 MiB/);
+    const plainServer = createServer((req, res) => {
+      const url = new URL(req.url ?? "/", "http://x");
+      if (url.pathname === "/v2/") return void res.writeHead(200).end("{}");
+      if (url.pathname.endsWith("/manifests/big")) return endless(res, "manifest", 200, { "content-type": "application/vnd.oci.image.manifest.v1+json" });
+      if (url.pathname.endsWith("/manifests/error")) return endless(res, "error", 500, { "content-type": "application/json" });
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => plainServer.listen(0, "127.0.0.1", r));
+    const plainPort = (plainServer.address() as import("node:net").AddressInfo).port;
+    try {
+      await assert.rejects(client.getManifest(parseReference(`127.0.0.1:${plainPort}/x/y:big`), "big"), /manifest is larger than 4 MiB/);
+      await assert.rejects(client.getManifest(parseReference(`127.0.0.1:${plainPort}/x/y:error`), "error"), (e: unknown) => e instanceof RegistryError && e.message.length < 400 && /registry answered 500/.test(e.message));
+    } finally {
+      plainServer.closeAllConnections();
+      await new Promise((r) => plainServer.close(r));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    for (const key of ["token", "manifest", "error"]) {
+      const n = written.get(key) ?? 0;
+      assert.ok(n > 0 && n < 16 * 1024 * 1024, `${key}: the client stopped reading after ${n} bytes, not the whole 64 MiB`);
+    }
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});

@@ -26,7 +26,8 @@ export function Providers({ children }: { children: ReactNode }) {
           // Streams (an image pull's progress) come as server-sent events.
           condition: (op) => op.type === "subscription",
           true: httpSubscriptionLink({ url: "/api/trpc", transformer: superjson }),
-          false: httpBatchLink({ url: "/api/trpc", transformer: superjson, headers: () => ({ "x-berth-channel": "ui" }) }),
+          // maxItems matches the server's batch limit (MAX_BATCH in the control plane).
+          false: httpBatchLink({ url: "/api/trpc", transformer: superjson, maxItems: 32, headers: () => ({ "x-berth-channel": "ui" }) }),
         }),
       ],
     }),

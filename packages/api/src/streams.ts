@@ -68,8 +68,12 @@ export interface StreamServerOptions {
   recheckMs?: number;
 }
 
-/** Events a fleet feed holds for a client that is behind; older ones are dropped and counted. */
-const FLEET_FEED_BACKLOG = 10_000;
+/**
+ * Events a fleet feed holds for a client that is behind; older ones are dropped and counted. All
+ * clients together hold at most FLEET_FEED_TOTAL: with many clients each gets its share.
+ */
+export const FLEET_FEED_BACKLOG = 10_000;
+export const FLEET_FEED_TOTAL = 100_000;
 
 interface OpenRequest {
   kind: StreamKind;
@@ -113,6 +117,8 @@ export function createStreamServer(opts: StreamServerOptions) {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 128 * 1024 });
   const pingMs = opts.pingMs ?? 30_000;
   const recheckMs = opts.recheckMs ?? 5_000;
+  /** Fleet feeds open now: the global backlog is shared among them. */
+  let fleetClients = 0;
   const log = opts.logger;
 
   /**
@@ -158,6 +164,8 @@ export function createStreamServer(opts: StreamServerOptions) {
   function relayFleet(ws: WebSocket, ctx: Context, open: OpenRequest): void {
     const source = opts.fleetEvents;
     if (!source) return void ws.close(1011, "no fleet feed here");
+    fleetClients++;
+    const backlog = () => Math.max(100, Math.min(FLEET_FEED_BACKLOG, Math.floor(FLEET_FEED_TOTAL / fleetClients)));
     const teams = new Set(teamsWithRole(ctx, "viewer"));
     const hosts = new Map<string, { name: string; mine: boolean } | Promise<unknown>>();
     let queue: Array<FleetEvent & { hostId: string; hostName: string }> = [];
@@ -174,9 +182,10 @@ export function createStreamServer(opts: StreamServerOptions) {
     };
     const push = (hostId: string, name: string, e: FleetEvent) => {
       queue.push({ ...e, hostId, hostName: name });
-      if (queue.length > FLEET_FEED_BACKLOG) {
-        dropped += queue.length - FLEET_FEED_BACKLOG;
-        queue = queue.slice(-FLEET_FEED_BACKLOG);
+      const keep = backlog();
+      if (queue.length > keep) {
+        dropped += queue.length - keep;
+        queue = queue.slice(-keep);
       }
       pump();
     };
@@ -203,6 +212,7 @@ export function createStreamServer(opts: StreamServerOptions) {
     });
     ws.on("close", () => {
       clearInterval(ping);
+      fleetClients--;
       opts.metrics?.streamsOpen.dec({ kind: "events" });
       source.off("event", onEvent);
     });

@@ -252,3 +252,32 @@ test("a pull is a mutation: a GET, as a cross-site link or image would send, sta
     agent.close();
   }
 });
+
+test("the fleet feed's backlogs share one global cap: with many slow clients each holds its share", { timeout: 60_000 }, async () => {
+  const { hostId, agent } = await linkedHost("feed-host");
+  const { token } = await owner.trpc.apiTokens.create.mutate({ name: "feeds", role: "viewer", teamId });
+  const clients = await Promise.all(
+    Array.from({ length: 20 }, async () => {
+      const ws = new WebSocket(`${t.url.replace(/^http/, "ws")}/api/streams/events?window=1`, { headers: { authorization: `Bearer ${token}` } });
+      const messages: Array<{ t: string; d?: { events: unknown[]; dropped?: number } }> = [];
+      ws.on("message", (d) => messages.push(JSON.parse(d.toString())));
+      await new Promise<void>((resolve, reject) => (ws.once("open", () => resolve()), ws.once("unexpected-response", () => reject(new Error("refused")))));
+      return { ws, messages };
+    }),
+  );
+  try {
+    // 12,000 events while no client reads: 20 clients share 100,000, so each keeps 5,000.
+    for (let i = 0; i < 12_000; i++) t.cp.fleetEvents.emit("event", hostId, { Type: "container", Action: "start", Actor: { ID: `c${i}`, Attributes: {} }, time: i });
+    await waitFor("first batches", async () => clients.every((c) => c.messages.length >= 1), 10_000);
+    for (const c of clients) c.ws.send(JSON.stringify({ t: "ack", n: 1 }));
+    await waitFor("second batches", async () => clients.every((c) => c.messages.length >= 2), 10_000);
+    for (const c of clients) {
+      const first = c.messages[0]!.d!.events.length;
+      const dropped = c.messages[1]!.d!.dropped ?? 0;
+      assert.equal(dropped, 12_000 - first - 5_000, "everything past the client's share of the global cap was dropped and counted");
+    }
+  } finally {
+    for (const c of clients) c.ws.close();
+    agent.close();
+  }
+});

@@ -36,6 +36,8 @@ export interface AgentGatewayOptions {
   flushIntervalMs?: number;
   /** Time a connection gets to send its hello frame. */
   helloTimeoutMs?: number;
+  /** Frames a host may send per second on average (bursts up to twice that); past it the link is closed. */
+  maxFramesPerSecond?: number;
 }
 
 export type HostStatusEvent = { hostId: string; status: "online" | "offline" };
@@ -57,6 +59,11 @@ interface Session {
   remoteAddr: string | null;
   pending: Map<string, { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout; onProgress?: (data: unknown) => void }>;
   streams: Map<string, AgentStream>;
+  /** Token bucket for the host's frame rate. */
+  frameTokens: number;
+  refilledAt: number;
+  /** Closed for a bad frame: what is still in flight is ignored. */
+  rejected?: boolean;
 }
 
 export interface AgentStreamHandlers {
@@ -139,6 +146,7 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
       sweepIntervalMs: ctx.sweepIntervalMs ?? 1_000,
       flushIntervalMs: ctx.flushIntervalMs ?? 2_000,
       helloTimeoutMs: ctx.helloTimeoutMs ?? 10_000,
+      maxFramesPerSecond: ctx.maxFramesPerSecond ?? 2_000,
     };
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.opts.maxFrameBytes });
   }
@@ -237,11 +245,13 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
   private accept(ws: WebSocket, hostId: string, remoteAddr: string | null): void {
     const previous = this.sessions.get(hostId);
     if (previous) previous.ws.close(CLOSE.replaced, "replaced by a newer connection");
-    const session: Session = { hostId, ws, ready: false, remoteAddr, pending: new Map(), streams: new Map() };
+    const session: Session = { hostId, ws, ready: false, remoteAddr, pending: new Map(), streams: new Map(), frameTokens: this.opts.maxFramesPerSecond * 2, refilledAt: Date.now() };
     this.sessions.set(hostId, session);
     const helloTimer = setTimeout(() => ws.close(CLOSE.helloTimeout, "no hello frame"), this.opts.helloTimeoutMs);
 
     ws.on("message", (data: RawData, isBinary: boolean) => {
+      if (session.rejected) return;
+      if (!this.takeFrameToken(session)) return this.reject(session, `over ${this.opts.maxFramesPerSecond} frames a second`);
       if (isBinary) return this.reject(session, "binary frames are not part of the protocol");
       const parsed = parseAgentFrame(rawToString(data));
       if (!parsed.ok) return this.reject(session, parsed.reason);
@@ -267,7 +277,19 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
     });
   }
 
+  /** A host that floods the link (a broken or hostile agent) is cut off before it costs the control plane. */
+  private takeFrameToken(s: Session): boolean {
+    const now = Date.now();
+    const rate = this.opts.maxFramesPerSecond;
+    s.frameTokens = Math.min(rate * 2, s.frameTokens + ((now - s.refilledAt) * rate) / 1000);
+    s.refilledAt = now;
+    if (s.frameTokens < 1) return false;
+    s.frameTokens -= 1;
+    return true;
+  }
+
   private reject(session: Session, reason: string): void {
+    session.rejected = true;
     this.log.warn({ hostId: session.hostId, remoteAddr: session.remoteAddr, reason }, "closing agent link: bad frame");
     // Close reasons are limited to 123 bytes.
     session.ws.close(CLOSE.invalidFrame, reason.slice(0, 120));

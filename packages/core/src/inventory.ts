@@ -10,8 +10,13 @@ import type { Logger } from "./logger.ts";
 
 type Parts = { items: InventoryItem[]; next: number };
 
+/** Items one report of a kind may hold: past it the report is dropped, not held while it grows. */
+export const MAX_INVENTORY_ITEMS = 50_000;
+
 export class InventoryStore {
   private readonly pending = new Map<string, Parts>();
+  /** Each host's containers as last reported, so stats for containers it never reported are refused. */
+  private readonly containers = new Map<string, Set<string>>();
   /** Replacements per host run one after another, in arrival order. */
   private readonly queues = new Map<string, Promise<void>>();
 
@@ -29,10 +34,16 @@ export class InventoryStore {
       this.pending.delete(key);
       return;
     }
+    if (parts.items.length + f.items.length > MAX_INVENTORY_ITEMS) {
+      this.pending.delete(key);
+      this.log.warn({ hostId, kind: f.kind, max: MAX_INVENTORY_ITEMS }, "inventory report too large: dropped");
+      return;
+    }
     parts.items.push(...f.items);
     parts.next++;
     if (!f.last) return void this.pending.set(key, parts);
     this.pending.delete(key);
+    if (f.kind === "container") this.containers.set(hostId, new Set(parts.items.map((i) => i.id)));
     const prev = this.queues.get(hostId) ?? Promise.resolve();
     const run = prev
       .then(() => this.replace(hostId, f.kind, parts.items))
@@ -41,6 +52,11 @@ export class InventoryStore {
         if (this.queues.get(hostId) === run) this.queues.delete(hostId);
       });
     this.queues.set(hostId, run);
+  }
+
+  /** Whether the host's last container report named this container. */
+  hasContainer(hostId: string, containerId: string): boolean {
+    return this.containers.get(hostId)?.has(containerId) ?? false;
   }
 
   /** Resolves when every report taken so far is stored. */

@@ -1,7 +1,7 @@
 import type { Db } from "@berth/db";
 import type { StatsReport } from "@berth/protocol";
 import type { Logger } from "./logger.ts";
-import { guardedJob } from "./failure-log.ts";
+import { failureLog, guardedJob } from "./failure-log.ts";
 
 /*
  * Stats history. Agents report cumulative counters every second; consecutive reports give rates
@@ -52,17 +52,28 @@ interface Bucket {
   end: number;
 }
 
+/** How far ahead of the control plane's clock a report's time may be (clocks drift; a minute is plenty). */
+const MAX_CLOCK_AHEAD_MS = 60_000;
+
 export class StatsIngest {
   private readonly last = new Map<string, Counters>();
   private readonly latest = new Map<string, StatsPoint>();
   private buckets = new Map<string, Bucket>();
   private timers: NodeJS.Timeout[] = [];
+  private readonly refused: ReturnType<typeof failureLog>;
 
   constructor(
     private readonly db: Db,
     private readonly log: Logger,
-    private readonly opts: { bucketMs?: number; retentionMs?: number } = {},
-  ) {}
+    private readonly opts: {
+      bucketMs?: number;
+      retentionMs?: number;
+      /** Whether the host reported this container (its inventory); others are refused. */
+      knows?: (hostId: string, containerId: string) => boolean;
+    } = {},
+  ) {
+    this.refused = failureLog(log, "stats ingest");
+  }
 
   start(): void {
     const guard = (what: string, fn: () => Promise<unknown>) => guardedJob(this.log, what, fn);
@@ -78,10 +89,17 @@ export class StatsIngest {
 
   /** Takes one frame of a host's report. */
   ingest(hostId: string, r: StatsReport): void {
+    // A clock far ahead (or a forged time) would poison the series' rates and outlive retention.
+    if (r.at > Date.now() + MAX_CLOCK_AHEAD_MS) {
+      this.refused.failed(new Error(`stats report from the future (${new Date(r.at).toISOString()}) refused`));
+      return;
+    }
     // The host's series: busy share of all jiffies.
     const h = r.host;
     this.add(hostId, "", { at: r.at, cpu: h.cpuBusy, cpuTotal: h.cpuTotal, mem: h.memUsed, limit: h.memTotal, rx: h.netRx ?? 0, tx: h.netTx ?? 0, read: h.diskRead ?? 0, write: h.diskWrite ?? 0 }, (a, b) => (b.cpuTotal > a.cpuTotal ? ((b.cpu - a.cpu) / (b.cpuTotal - a.cpuTotal)) * 100 : 0));
     for (const [id, cpu, mem, limit, rx, tx, read, write] of r.containers) {
+      // Only containers the host reported: made-up IDs would each start a series in memory.
+      if (this.opts.knows && !this.opts.knows(hostId, id)) continue;
       // As docker stats: CPU ns over wall time, so one busy core is 100 %.
       this.add(hostId, id, { at: r.at, cpu, cpuTotal: 0, mem, limit: limit || r.host.memTotal, rx, tx, read, write }, (a, b) => ((b.cpu - a.cpu) / ((b.at - a.at) * 1e6)) * 100);
     }

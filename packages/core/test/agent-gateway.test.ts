@@ -149,3 +149,19 @@ test("a facts frame updates the host's facts", async () => {
   await waitFor("facts updated", async () => ((await t.cp.db.host.findUniqueOrThrow({ where: { id: h.hostId } })).facts as { cpus: number }).cpus === 64);
   a.close();
 });
+
+test("a host that floods frames is cut off; other hosts' links and the server carry on", async () => {
+  const flooder = await newHost("gw-flood");
+  const calm = await newHost("gw-calm");
+  const f = await linkedSimAgent(t.url, flooder.credential, "gw-flood");
+  const c = await linkedSimAgent(t.url, calm.credential, "gw-calm");
+  const beat = JSON.stringify({ type: "heartbeat", at: Date.now() });
+  for (let i = 0; i < 20_000 && f.ws.readyState === f.ws.OPEN; i++) f.sendRaw(beat);
+  const closed = await f.closed;
+  assert.equal(closed.code, 1008);
+  assert.match(closed.reason, /over 2000 frames a second/);
+  assert.equal(t.cp.gateway.isConnected(calm.hostId), true);
+  assert.deepEqual(await t.cp.gateway.command(calm.hostId, "ping", {}), { pong: true, command: "ping" });
+  await serverStillUp();
+  c.close();
+});

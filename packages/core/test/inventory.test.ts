@@ -67,3 +67,15 @@ test("paging, sorting, filtering and team scoping happen in the query", async ()
   assert.equal((await globalSearch(t.cp.db, [team], "web-0042")).containers[0]?.hostName, "inv-b");
   assert.equal((await globalSearch(t.cp.db, [team], "web-5000")).containers.length, 0);
 });
+
+test("a report larger than the cap is dropped as it comes, not held while it grows", async () => {
+  const h = await host("inv-huge");
+  const store = new InventoryStore(t.cp.db, createLogger("test"));
+  await store.replace(h, "container", [ctr(1)]);
+  for (let part = 0; part < 30; part++) store.take(h, { kind: "container", part, last: part === 29, items: Array.from({ length: 2000 }, (_, i) => ctr(part * 2000 + i)) });
+  await store.settled();
+  const teamIds = [(await ensureDefaultTeam(t.cp.db)).id];
+  const rows = (await listFleet(t.cp.db, { kind: "container", teamIds, hostId: h, sort: "name", dir: "asc", offset: 0, limit: 10 })).rows;
+  assert.deepEqual(rows.map((r) => r.name), ["web-0001"], "the 60,000-item report replaced nothing");
+  assert.equal(store.hasContainer(h, ctr(59_999).id), false);
+});

@@ -76,11 +76,21 @@ test("an agent's stats frames reach the control plane's history", { timeout: 30_
   const { token } = await createJoinToken(t.cp.db, { teamId: team.id, fingerprint: null });
   const join = (await joinWithToken(t.url, token, "stats-sim")).body as JoinResponse;
   const sim = await linkedSimAgent(t.url, join.credential, "stats-sim");
-  const t0 = Date.now();
-  sim.sendRaw(JSON.stringify(report(t0, 0, 100, [[C1, 0, 1, 1, 0, 0, 0, 0]])));
-  sim.sendRaw(JSON.stringify(report(t0 + 1000, 10, 200, [[C1, 1e9, 1, 1, 0, 0, 0, 0]])));
+  // The host reports C1 among its containers, not C2.
+  sim.sendRaw(JSON.stringify({ type: "inventory", kind: "container", part: 0, last: true, items: [{ id: C1, name: "c1", created: 1 }] }));
+  const t0 = Date.now() - 2000;
+  const both = (at: number, cpu: number): StatsReport["containers"] => [[C1, cpu, 1, 1, 0, 0, 0, 0], [C2, cpu, 1, 1, 0, 0, 0, 0]];
+  await waitFor("the inventory", async () => (await t.cp.db.inventoryItem.count({ where: { hostId: join.hostId } })) === 1);
+  sim.sendRaw(JSON.stringify(report(t0, 0, 100, both(t0, 0))));
+  sim.sendRaw(JSON.stringify(report(t0 + 1000, 10, 200, both(t0 + 1000, 1e9))));
   await waitFor("the newest point", () => t.cp.stats.latestPoint(join.hostId, C1));
   assert.ok(Math.abs(t.cp.stats.latestPoint(join.hostId, C1)!.cpuPercent - 100) < 1e-6);
+  assert.equal(t.cp.stats.latestPoint(join.hostId, C2), null, "a container the host never reported gets no series");
+  // A report stamped an hour ahead is refused whole: the series keeps its last good point.
+  sim.sendRaw(JSON.stringify(report(Date.now() + 3_600_000, 20, 300, both(0, 5e9))));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(Math.abs(t.cp.stats.latestPoint(join.hostId, C1)!.cpuPercent - 100) < 1e-6, "the future report changed nothing");
+  assert.equal(t.cp.gateway.isConnected(join.hostId), true, "refused, not disconnected");
   // A frame that breaks the schema closes that agent's link, as any bad frame does.
   sim.sendRaw(JSON.stringify({ ...report(t0 + 2000, 0, 0, []), containers: [["not-an-id", 0, 0, 0, 0, 0, 0, 0]] }));
   await waitFor("closed", () => !t.cp.gateway.isConnected(join.hostId));

@@ -67,6 +67,31 @@ interface Req {
 }
 
 const MAX_REDIRECTS = 5;
+/** Bodies read whole are read only up to these sizes: a registry (or what claims to be one) cannot fill the agent's memory. */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const MAX_TOKEN_BYTES = 1024 * 1024;
+const MAX_ERROR_BYTES = 64 * 1024;
+
+/**
+ * Reads a response body up to `max` bytes. Past it the connection is dropped and the answer is
+ * null, or with `truncate` the first `max` bytes.
+ */
+export async function readCapped(body: Dispatcher.ResponseData["body"], max: number, truncate = false): Promise<Buffer | null> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const b = chunk as Buffer;
+    if (size + b.length > max) {
+      body.destroy();
+      if (!truncate) return null;
+      chunks.push(b.subarray(0, max - size));
+      return Buffer.concat(chunks);
+    }
+    chunks.push(b);
+    size += b.length;
+  }
+  return Buffer.concat(chunks);
+}
 
 export class RegistryClient {
   private readonly tokens = new TokenCache();
@@ -126,8 +151,8 @@ export class RegistryClient {
   private async getManifestFrom(repo: Repo, reference: string): Promise<FetchedManifest> {
     const res = await this.send(repo, "pull", { method: "GET", url: this.repoUrl(repo, `manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT } });
     if (res.statusCode !== 200) throw await this.errorFrom(res, `manifest for ${repo.path}:${reference}`);
-    const bytes = Buffer.from(await res.body.arrayBuffer());
-    if (bytes.length > 4 * 1024 * 1024) throw new RegistryError("manifest is larger than 4 MiB", 502, "MANIFEST_INVALID");
+    const bytes = await readCapped(res.body, MAX_MANIFEST_BYTES);
+    if (bytes === null) throw new RegistryError("manifest is larger than 4 MiB", 502, "MANIFEST_INVALID");
     const digest = sha256Digest(bytes);
     if (reference.startsWith("sha256:") && digest !== reference) {
       throw new RegistryError(`manifest digest mismatch: asked for ${reference}, got ${digest}`, 502, "DIGEST_INVALID");
@@ -343,8 +368,10 @@ export class RegistryClient {
       headers: { "user-agent": this.opts.userAgent, ...(creds ? { authorization: basicHeader(creds) } : {}) },
       ...(this.opts.dispatcher ? { dispatcher: this.opts.dispatcher } : {}),
     });
-    const text = await res.body.text();
+    const raw = await readCapped(res.body, MAX_TOKEN_BYTES);
     if (res.statusCode === 401 || res.statusCode === 403) throw new RegistryError("unauthorized: incorrect username or password", 401, "UNAUTHORIZED");
+    if (raw === null) throw new RegistryError("token server answered with more than 1 MiB", 502, "TOKEN");
+    const text = raw.toString("utf8");
     if (res.statusCode !== 200) throw new RegistryError(`token server answered ${res.statusCode}`, 502, "TOKEN");
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
@@ -381,7 +408,8 @@ export class RegistryClient {
   }
 
   private async errorFrom(res: Dispatcher.ResponseData, what: string): Promise<RegistryError> {
-    const text = await res.body.text().catch(() => "");
+    // An error body is read only so far: what a registry says about an error fits in a few KiB.
+    const text = ((await readCapped(res.body, MAX_ERROR_BYTES, true).catch(() => null)) ?? Buffer.alloc(0)).toString("utf8");
     let code = `HTTP_${res.statusCode}`;
     let detail = "";
     try {

@@ -17,6 +17,10 @@ import { loadTlsIdentity } from "./tls.ts";
 
 const repoRoot = join(fileURLToPath(new URL(".", import.meta.url)), "../../../..");
 export const DEFAULT_AGENT_BUNDLE = join(repoRoot, "apps/agent/dist/berth-agent.js");
+/** The largest request body the API reads (the agent's Docker API takes the same); larger ones get 413. */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** Calls in one tRPC batch at most (the dashboard batches a handful). */
+export const MAX_BATCH = 32;
 
 export interface NextHandlers {
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
@@ -28,6 +32,8 @@ export interface ControlPlane {
   server: Server;
   db: Db;
   gateway: AgentGateway;
+  /** Every host's events as the control plane follows them (the fleet feed's source). */
+  fleetEvents: FleetEvents;
   stats: StatsIngest;
   inventory: InventoryStore;
   auth: Auth;
@@ -52,9 +58,9 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   const tls = env.TLS_CERT_FILE && env.TLS_KEY_FILE ? loadTlsIdentity(env.TLS_CERT_FILE, env.TLS_KEY_FILE) : null;
   const fingerprint = tls?.fingerprint ?? null;
   const gateway = new AgentGateway({ db, logger: log.child({ part: "gateway" }), offlineAfterMs: env.BERTH_OFFLINE_AFTER_MS, maxFrameBytes: env.BERTH_MAX_FRAME_BYTES });
-  const stats = new StatsIngest(db, log.child({ part: "stats" }));
-  const metrics = new ControlPlaneMetrics(db, gateway);
   const inventory = new InventoryStore(db, log.child({ part: "inventory" }));
+  const stats = new StatsIngest(db, log.child({ part: "stats" }), { knows: (hostId, containerId) => inventory.hasContainer(hostId, containerId) });
+  const metrics = new ControlPlaneMetrics(db, gateway);
   gateway.on("inventory", (hostId, frame) => inventory.take(hostId, frame));
   gateway.on("stats", (hostId, report) => {
     metrics.statsReports.inc();
@@ -118,6 +124,9 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: "/api/trpc/",
+    // Bounded input: a body of a few MiB at most, and at most a few dozen calls in one batch.
+    maxBodySize: MAX_BODY_BYTES,
+    maxBatchSize: MAX_BATCH,
     createContext: ({ req }) => contextFor(req, channelOf(req)),
     onError({ error, path }) {
       if (error.code === "INTERNAL_SERVER_ERROR") log.error({ err: error, path }, "tRPC procedure failed");
@@ -128,6 +137,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   // The node-http core reads the IncomingMessage itself (body via co-body), so the context sees the socket.
   const restHandler = createOpenApiNodeHttpHandler({
     router: restRouter,
+    maxBodySize: MAX_BODY_BYTES,
     createContext: ({ req }: { req: IncomingMessage }) => contextFor(req, channelOf(req) === "cli" ? "cli" : "rest"),
     onError({ error, path }: { error: { code: string }; path?: string }) {
       if (error.code === "INTERNAL_SERVER_ERROR") log.error({ err: error, path }, "REST procedure failed");
@@ -215,6 +225,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     server,
     db,
     gateway,
+    fleetEvents,
     stats,
     inventory,
     auth,
