@@ -214,3 +214,18 @@ test("published ports: from the host (loopback and its address), from another ho
   assert.equal(await curl(netns, "http://127.0.0.1:8081/"), "", "the port is closed with its container");
   assert.equal(await rules(), start, "no rule is left behind");
 });
+
+test("20 concurrent starts of a container on a user network: one address, one endpoint, one published port rule", { timeout: 120_000 }, async () => {
+  await agent.call("networks", "create", { Name: "racing", IPAM: { Config: [{ Subnet: "10.79.0.0/24" }] } });
+  const { Id } = await agent.call<{ Id: string }>("containers", "create", { Image: "busybox", Cmd: ["sleep", "1000"], HostConfig: { NetworkMode: "racing", PortBindings: { "80/tcp": [{ HostPort: "18080" }] } } }, "racer");
+  const results = await Promise.allSettled(Array.from({ length: 20 }, () => agent.call("containers", "start", Id)));
+  assert.equal(results.filter((r) => r.status === "fulfilled").length, 1);
+  const net = await agent.call<{ Containers: Record<string, { IPv4Address: string }> }>("networks", "inspect", "racing");
+  assert.deepEqual(Object.keys(net.Containers), [Id], "one endpoint on the network");
+  const ip = await ipOf(Id, "racing");
+  assert.equal(net.Containers[Id]!.IPv4Address.split("/")[0], ip);
+  const dnat = (await rules()).split("\n").filter((l) => l.includes("18080") && l.includes("dnat"));
+  assert.equal(dnat.length, 1, `one DNAT rule for the published port:\n${dnat.join("\n")}`);
+  await agent.call("containers", "remove", Id, { force: true });
+  await agent.call("networks", "remove", "racing");
+});

@@ -146,6 +146,10 @@ export class ContainerService {
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly exiting = new Map<string, Promise<void>>();
   private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  /** The tail of each container's queue of state changes (see `serial`). */
+  private readonly changes = new Map<string, Promise<void>>();
+  /** Names taken by creates still under way: two creates of one name cannot both pass the check. */
+  private readonly reservedNames = new Set<string>();
   private readonly restartDelay = new Map<string, number>();
   /** Rotates the logs of running containers with a max-size (on a worker thread). */
   private readonly logKeepers = new LogKeepers();
@@ -255,7 +259,18 @@ export class ContainerService {
     if (wanted) {
       const other = this.store.all().find((r) => r.name === wanted);
       if (other) throw this.nameConflict(wanted, other.id);
+      if (this.reservedNames.has(wanted)) throw new ContainerError(`Conflict. The container name "/${wanted}" is being used by a container being created; you have to remove (or rename) that container to be able to reuse that name.`, "CONFLICT");
     }
+    // Taken before the first await and given back when the record is saved (or the create fails).
+    if (wanted) this.reservedNames.add(wanted);
+    try {
+      return await this.createNamed(config, wanted, opts);
+    } finally {
+      if (wanted) this.reservedNames.delete(wanted);
+    }
+  }
+
+  private async createNamed(config: ContainerConfig, wanted: string | undefined, opts: { bindPrefixes?: string[] }): Promise<{ Id: string; Warnings: string[] }> {
     const img = this.o.images.resolve(config.Image);
     const imgCfg = (await this.o.images.config(img)).config ?? {};
 
@@ -280,7 +295,7 @@ export class ContainerService {
       throw e;
     }
 
-    const finalName = wanted ?? generateName((n) => this.store.all().some((r) => r.name === n));
+    const finalName = wanted ?? generateName((n) => this.reservedNames.has(n) || this.store.all().some((r) => r.name === n));
     const top = img.layers[img.layers.length - 1]?.chainId;
     const networks = this.requestedNetworks(config);
     try {
@@ -476,8 +491,31 @@ export class ContainerService {
 
   // ---------------------------------------------------------------- start
 
+  /**
+   * One state change at a time per container: start, stop, restart, kill, pause, unpause, update,
+   * remove and the restart policy's launches each wait for the one before. Twenty starts at once
+   * make one run; the others find it running.
+   */
+  private serial<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.changes.get(id) ?? Promise.resolve()).then(fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.changes.set(id, tail);
+    void tail.then(() => {
+      if (this.changes.get(id) === tail) this.changes.delete(id);
+    });
+    return run;
+  }
+
   async start(ref: string): Promise<void> {
-    const rec = this.get(ref);
+    const id = this.get(ref).id;
+    await this.serial(id, () => this.startNow(id));
+  }
+
+  private async startNow(id: string): Promise<void> {
+    const rec = this.get(id);
     if (rec.state.Status === "running") throw new ContainerError(`container ${rec.id} is already running`, "NOT_MODIFIED");
     if (rec.state.Status === "paused") throw new ContainerError(`cannot start a paused container, try unpause instead`, "CONFLICT");
     if (rec.state.Status === "removing") throw new ContainerError(`container ${rec.id} is marked for removal and cannot be started`, "CONFLICT");
@@ -725,16 +763,18 @@ export class ContainerService {
       this.store.save(rec);
       const timer = setTimeout(() => {
         this.restartTimers.delete(id);
-        const cur = this.store.get(id);
-        if (!cur || cur.state.Status !== "restarting" || this.closed) return;
-        cur.restartCount++;
-        this.launch(cur).catch(() => {
+        void this.serial(id, async () => {
+          const cur = this.store.get(id);
+          if (!cur || cur.state.Status !== "restarting" || this.closed) return;
+          cur.restartCount++;
+          await this.launch(cur).catch(() => {
           // A failed restart is a failed run: its state was recorded by launch; try again by the policy.
-          const again = this.store.get(id);
-          if (again && shouldRestart(again.config.HostConfig, again.state.ExitCode, again.restartCount, again.manuallyStopped)) {
-            again.state = { ...again.state, Status: "running" };
-            void this.handleExit(id, { code: again.state.ExitCode, error: again.state.Error });
-          }
+            const again = this.store.get(id);
+            if (again && shouldRestart(again.config.HostConfig, again.state.ExitCode, again.restartCount, again.manuallyStopped)) {
+              again.state = { ...again.state, Status: "running" };
+              void this.handleExit(id, { code: again.state.ExitCode, error: again.state.Error });
+            }
+          });
         });
       }, delay);
       this.restartTimers.set(id, timer);
@@ -817,25 +857,41 @@ export class ContainerService {
     });
   }
 
+  /**
+   * Sends the stop signal, waits up to the timeout, then SIGKILL. The signals are state changes
+   * (serialized); the wait between them is not, so a `kill` during a long grace period acts at once.
+   */
   async stop(ref: string, timeoutSeconds?: number, signal?: string): Promise<void> {
-    const rec = this.get(ref);
-    if (rec.state.Status === "restarting") {
+    const id = this.get(ref).id;
+    const begun = await this.serial(id, async () => {
+      const rec = this.get(id);
+      if (rec.state.Status === "restarting") {
+        rec.manuallyStopped = true;
+        this.cancelRestart(rec.id);
+        return null;
+      }
+      if (!this.isRunning(rec)) throw new ContainerError(`container ${rec.id} is not running`, "NOT_MODIFIED");
       rec.manuallyStopped = true;
-      this.cancelRestart(rec.id);
-      return;
-    }
-    if (!this.isRunning(rec)) throw new ContainerError(`container ${rec.id} is not running`, "NOT_MODIFIED");
-    rec.manuallyStopped = true;
-    this.store.save(rec);
+      this.store.save(rec);
+      const exited = this.wait(rec.id, "not-running");
+      this.suppressPolicy.add(rec.id);
+      try {
+        await this.signal(rec, signalName(signal ?? rec.stopSignal));
+      } catch (e) {
+        this.suppressPolicy.delete(rec.id);
+        throw e;
+      }
+      return { rec, exited };
+    });
+    if (!begun) return;
+    const { rec, exited } = begun;
     const t = timeoutSeconds ?? rec.config.StopTimeout ?? 10;
-    const sig = signalName(signal ?? rec.stopSignal);
-    const exited = this.wait(rec.id, "not-running");
-    this.suppressPolicy.add(rec.id);
     try {
-      await this.signal(rec, sig);
       const inTime = t < 0 ? await exited.then(() => true) : await Promise.race([exited.then(() => true), sleep(t * 1000).then(() => false)]);
       if (!inTime) {
-        await this.signal(rec, "SIGKILL");
+        await this.serial(id, async () => {
+          if (this.isRunning(this.store.get(id) ?? rec)) await this.signal(rec, "SIGKILL");
+        });
         await exited;
       }
     } finally {
@@ -861,39 +917,52 @@ export class ContainerService {
   }
 
   async kill(ref: string, signal = "SIGKILL"): Promise<void> {
-    const rec = this.get(ref);
-    if (!this.isRunning(rec)) throw notRunning(rec.id);
-    rec.manuallyStopped = true;
-    this.store.save(rec);
-    await this.signal(rec, signalName(signal));
+    const id = this.get(ref).id;
+    await this.serial(id, async () => {
+      const rec = this.get(id);
+      if (!this.isRunning(rec)) throw notRunning(rec.id);
+      rec.manuallyStopped = true;
+      this.store.save(rec);
+      await this.signal(rec, signalName(signal));
+    });
   }
 
   async restart(ref: string, timeoutSeconds?: number): Promise<void> {
-    const rec = this.get(ref);
-    if (this.isRunning(rec)) await this.stop(rec.id, timeoutSeconds);
-    this.cancelRestart(rec.id);
-    rec.manuallyStopped = false;
-    await this.launch(rec);
-    this.event("restart", rec);
+    const id = this.get(ref).id;
+    if (this.isRunning(this.get(id))) await this.stop(id, timeoutSeconds);
+    await this.serial(id, async () => {
+      const rec = this.get(id);
+      this.cancelRestart(rec.id);
+      rec.manuallyStopped = false;
+      // Another change may have started it meanwhile: then it is running, as asked.
+      if (!this.isRunning(rec)) await this.launch(rec);
+      this.event("restart", rec);
+    });
   }
 
   async pause(ref: string): Promise<void> {
-    const rec = this.get(ref);
-    if (rec.state.Status === "paused") throw new ContainerError(`Container ${rec.id} is already paused`, "CONFLICT");
-    if (rec.state.Status !== "running") throw notRunning(rec.id);
-    await this.runc.pause(rec.id);
-    rec.state = { ...rec.state, Status: "paused" };
-    this.store.save(rec);
-    this.event("pause", rec);
+    const id = this.get(ref).id;
+    await this.serial(id, async () => {
+      const rec = this.get(id);
+      if (rec.state.Status === "paused") throw new ContainerError(`Container ${rec.id} is already paused`, "CONFLICT");
+      if (rec.state.Status !== "running") throw notRunning(rec.id);
+      await this.runc.pause(rec.id);
+      rec.state = { ...rec.state, Status: "paused" };
+      this.store.save(rec);
+      this.event("pause", rec);
+    });
   }
 
   async unpause(ref: string): Promise<void> {
-    const rec = this.get(ref);
-    if (rec.state.Status !== "paused") throw new ContainerError(`Container ${rec.id} is not paused`, "CONFLICT");
-    await this.runc.resume(rec.id);
-    rec.state = { ...rec.state, Status: "running" };
-    this.store.save(rec);
-    this.event("unpause", rec);
+    const id = this.get(ref).id;
+    await this.serial(id, async () => {
+      const rec = this.get(id);
+      if (rec.state.Status !== "paused") throw new ContainerError(`Container ${rec.id} is not paused`, "CONFLICT");
+      await this.runc.resume(rec.id);
+      rec.state = { ...rec.state, Status: "running" };
+      this.store.save(rec);
+      this.event("unpause", rec);
+    });
   }
 
   /** Removes the anonymous volumes of a container that is gone (`docker rm -v`, `--rm`). */
@@ -978,8 +1047,14 @@ export class ContainerService {
   }
 
   async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
-    const rec = this.get(ref);
-    if (rec.state.Status === "removing") return;
+    const id = this.get(ref).id;
+    await this.serial(id, () => this.removeNow(id, opts));
+  }
+
+  private async removeNow(id: string, opts: { force?: boolean; volumes?: boolean }): Promise<void> {
+    const rec = this.store.get(id);
+    // Removed by a change queued before this one: done, as asked.
+    if (!rec || rec.state.Status === "removing") return;
     if (this.isRunning(rec)) {
       if (!opts.force) throw new ContainerError(`cannot remove container "/${rec.name}": container is running: stop the container before removing or force remove`, "CONFLICT");
       this.suppressPolicy.add(rec.id);
@@ -1017,6 +1092,7 @@ export class ContainerService {
     if (name === rec.name) throw new ContainerError(`Renaming a container with the same name as its current name`, "CONFLICT");
     const other = this.store.all().find((r) => r.name === name);
     if (other) throw this.nameConflict(name, other.id);
+    if (this.reservedNames.has(name)) throw new ContainerError(`Conflict. The container name "/${name}" is being used by a container being created`, "CONFLICT");
     const oldName = rec.name;
     rec.name = name;
     this.store.save(rec);
@@ -1025,7 +1101,12 @@ export class ContainerService {
 
   /** Changes limits (and the restart policy) of a container; a running one gets them at once. */
   async update(ref: string, changes: z.input<typeof HostConfigSchema>): Promise<{ Warnings: string[] }> {
-    const rec = this.get(ref);
+    const id = this.get(ref).id;
+    return this.serial(id, () => this.updateNow(id, changes));
+  }
+
+  private async updateNow(id: string, changes: z.input<typeof HostConfigSchema>): Promise<{ Warnings: string[] }> {
+    const rec = this.get(id);
     const parsed = HostConfigSchema.parse(changes);
     const next: HostConfig = { ...rec.config.HostConfig, ...parsed };
     let res: Record<string, unknown>;
