@@ -39,6 +39,17 @@ export function trpcClient(url: string, cookie?: string) {
 
 export { TRPCClientError };
 
+/** The tRPC error a call ends with (its code and message); fails the test when the call succeeds. */
+export async function trpcError(p: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await p;
+  } catch (e) {
+    if (!(e instanceof TRPCClientError)) throw new Error(`expected a tRPC error, got ${String(e)}`);
+    return { code: (e.data as { code: string }).code, message: e.message };
+  }
+  throw new Error("the call succeeded");
+}
+
 export async function startTestControlPlane(
   opts: { host?: string; publicUrl?: string; offlineAfterMs?: number; port?: number; tls?: { certFile: string; keyFile: string }; env?: Record<string, string>; database?: TestDatabase } = {},
 ): Promise<TestControlPlane> {

@@ -1,7 +1,7 @@
 // The tRPC API over HTTP with real sessions: authentication, roles, validation, audit.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { startTestControlPlane, trpcClient, TRPCClientError, type TestControlPlane, type UserClient } from "../../../e2e/support/control-plane.ts";
+import { startTestControlPlane, trpcClient, trpcError, type TestControlPlane, type UserClient } from "../../../e2e/support/control-plane.ts";
 import { joinWithToken, linkedSimAgent } from "../../../e2e/support/sim-agent.ts";
 import type { JoinResponse } from "@berth/protocol";
 
@@ -17,16 +17,6 @@ before(async () => {
 after(async () => {
   await t.close();
 });
-
-async function trpcError(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof TRPCClientError, `expected a tRPC error, got ${String(e)}`);
-    return { code: (e.data as { code: string }).code, message: e.message };
-  }
-  assert.fail("the call succeeded");
-}
 
 async function joinedHost(name: string): Promise<JoinResponse> {
   const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: 1 });

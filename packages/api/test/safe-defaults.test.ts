@@ -5,7 +5,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { WebSocket } from "ws";
 import type { JoinResponse } from "@berth/protocol";
-import { inviteOf, signUp, startTestControlPlane, trpcClient, TRPCClientError, type TestControlPlane, type UserClient } from "../../../e2e/support/control-plane.ts";
+import { inviteOf, signUp, startTestControlPlane, trpcClient, trpcError, type TestControlPlane, type UserClient } from "../../../e2e/support/control-plane.ts";
 import { joinWithToken, linkedSimAgent, type SimAgent } from "../../../e2e/support/sim-agent.ts";
 import { waitFor } from "../../../e2e/support/wait.ts";
 
@@ -21,16 +21,6 @@ before(async () => {
 after(async () => {
   await t.close();
 });
-
-async function trpcError(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof TRPCClientError, `expected a tRPC error, got ${String(e)}`);
-    return { code: (e.data as { code: string }).code, message: e.message };
-  }
-  assert.fail("the call succeeded");
-}
 
 const rawSignUp = (email: string, invite?: string) =>
   fetch(`${t.url}/api/auth/sign-up/email`, {

@@ -1,6 +1,5 @@
-import { posix } from "node:path";
 import type { Db } from "@berth/db";
-import { DOCKER_DEFAULT_CAPABILITIES, fromMount, MountSpecError, parseBind, pathWithin, type Mount } from "@berth/protocol";
+import { DOCKER_DEFAULT_CAPABILITIES, fromMount, MountSpecError, normalizePath, parseBind, pathWithin, type Mount } from "@berth/protocol";
 import { DomainError, invalid } from "./errors.ts";
 
 /*
@@ -68,7 +67,7 @@ export function capabilityName(name: string): string {
 /** A host path made absolute and free of `.`, `..` and trailing slashes, for prefix checks. */
 export function normalizeHostPath(p: string): string {
   if (!p.startsWith("/")) throw invalid(`a bind prefix must be an absolute path: '${p}'`);
-  return posix.normalize(p).replace(/(.)\/+$/, "$1");
+  return normalizePath(p);
 }
 
 /** The host paths a create request bind-mounts. Malformed specs are left for the agent to refuse with Docker's message. */

@@ -36,20 +36,11 @@ export type Mount = z.output<typeof MountSchema>;
  * are folded. (Symlinks are the agent's business: it checks the resolved path too.)
  */
 export function pathWithin(path: string, prefixes: readonly string[]): boolean {
-  const fold = (p: string) => {
-    const out: string[] = [];
-    for (const part of p.split("/")) {
-      if (part === "" || part === ".") continue;
-      if (part === "..") out.pop();
-      else out.push(part);
-    }
-    return `/${out.join("/")}`;
-  };
   if (!path.startsWith("/")) return false;
-  const p = fold(path);
+  const p = normalizePath(path);
   return prefixes.some((raw) => {
     if (!raw.startsWith("/")) return false;
-    const pre = fold(raw);
+    const pre = normalizePath(raw);
     return pre === "/" || p === pre || p.startsWith(`${pre}/`);
   });
 }
@@ -253,7 +244,7 @@ function parseSize(v: string): number {
 }
 
 /** Docker's filepath.Clean of an absolute path: no duplicate or trailing slashes, `.` dropped, `..` resolved lexically. */
-function normalizePath(p: string): string {
+export function normalizePath(p: string): string {
   const out: string[] = [];
   for (const part of p.split("/")) {
     if (part === "" || part === ".") continue;

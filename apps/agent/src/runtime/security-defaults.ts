@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { DOCKER_DEFAULT_CAPABILITIES } from "@berth/protocol";
 import { endianness, release } from "node:os";
 
 /*
@@ -7,21 +8,8 @@ import { endianness, release } from "node:os";
  * longer part), the masked/readonly paths are Docker's, and so is the seccomp profile below.
  */
 
-export const DEFAULT_CAPABILITIES = [
-  "CAP_CHOWN",
-  "CAP_DAC_OVERRIDE",
-  "CAP_FSETID",
-  "CAP_FOWNER",
-  "CAP_MKNOD",
-  "CAP_SETGID",
-  "CAP_SETUID",
-  "CAP_SETFCAP",
-  "CAP_SETPCAP",
-  "CAP_NET_BIND_SERVICE",
-  "CAP_SYS_CHROOT",
-  "CAP_KILL",
-  "CAP_AUDIT_WRITE",
-] as const;
+/** Docker's default capability set, shared with the control plane's container policy. */
+export const DEFAULT_CAPABILITIES = DOCKER_DEFAULT_CAPABILITIES;
 
 /** Every capability the kernel here knows (for --privileged and `--cap-add ALL`). */
 export const ALL_CAPABILITIES = [

@@ -1,5 +1,6 @@
 "use client";
 import { useState } from "react";
+import type { ContainerPolicyRules } from "@berth/core";
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "../../src/client/trpc";
 import { AppShell } from "../../src/components/app-shell";
@@ -219,17 +220,7 @@ function Invitations({ teamId, myRole }: { teamId: string; myRole: Role }) {
   );
 }
 
-type Policy = {
-  allowPrivileged: boolean;
-  allowHostNetwork: boolean;
-  allowHostPid: boolean;
-  allowHostIpc: boolean;
-  allowHostUts: boolean;
-  bindPrefixes: string[];
-  allowedCapabilities: string[];
-  allowUnconfined: boolean;
-  allowDevices: boolean;
-};
+type Policy = ContainerPolicyRules;
 const POLICY_SWITCHES: Array<[keyof Policy, string]> = [
   ["allowPrivileged", "Privileged containers"],
   ["allowHostNetwork", "Host network"],
