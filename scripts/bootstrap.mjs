@@ -3,7 +3,7 @@
 // because it runs before node_modules exists. It installs what is missing and nothing else:
 // Debian packages (as root, through apt-get with argument arrays), npm deps, and the Prisma client.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, statSync, readdirSync } from "node:fs";
+import { existsSync, statSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -13,9 +13,11 @@ const script = process.env.npm_lifecycle_event ?? "start";
 // Runtime needs of the agent and the control plane. `postgresql` only when no server binaries exist.
 const runtimePackages = ["runc", "conmon", "tini", "python3", "nftables", "iproute2", "busybox-static", "docker-registry", "curl", "util-linux", "attr"];
 // Tests drive Debian's Chromium and validate docker-compose.yml with docker-compose's own schema check.
-const testPackages = ["chromium", "fonts-liberation", "docker-compose", "skopeo", "umoci", "zstd"];
-// The benchmark's peers.
-const benchPackages = ["podman", "wrk", "docker.io"];
+// docker.io brings Debian's docker CLI (/usr/bin/docker, 20.10, API 1.41): the Docker API tests run
+// it next to whatever newer CLI the machine has; its daemon is never used (disabled below).
+const testPackages = ["chromium", "fonts-liberation", "docker-compose", "skopeo", "umoci", "zstd", "docker.io"];
+// The benchmark's peers (dockerd comes with docker.io above).
+const benchPackages = ["podman", "wrk"];
 
 function log(msg) {
   process.stdout.write(`[berth setup] ${msg}\n`);
@@ -38,6 +40,13 @@ function ensureDebianPackages() {
   if (script === "test" || script === "e2e" || script === "bench") wanted.push(...testPackages);
   if (script === "bench") wanted.push(...benchPackages);
   if (!postgresBinDir()) wanted.push("postgresql");
+  // docker.io conflicts with Docker's own packages: apt would remove them. Where they are
+  // installed, their /usr/bin/docker is the CLI the tests use instead.
+  const dockerCe = ["docker-ce", "docker-ce-cli"].filter(dpkgInstalled);
+  if (dockerCe.length && wanted.includes("docker.io") && !dpkgInstalled("docker.io")) {
+    log(`not installing docker.io: it conflicts with ${dockerCe.join(" ")}; the tests use that docker CLI instead of Debian's 20.10`);
+    wanted.splice(wanted.indexOf("docker.io"), 1);
+  }
   const missing = wanted.filter((p) => !dpkgInstalled(p));
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
@@ -50,11 +59,21 @@ function ensureDebianPackages() {
   const install = () =>
     spawnSync("apt-get", ["install", "-y", "--no-install-recommends", ...missing], { stdio: "inherit", env });
   if (listsEmpty) execFileSync("apt-get", ["update"], { stdio: "inherit", env });
-  let r = install();
-  if (r.status !== 0) {
-    // Package lists may be stale (a 404 on an old version): refresh once and retry.
-    execFileSync("apt-get", ["update"], { stdio: "inherit", env });
+  // Packages whose daemons Berth never uses (dockerd, docker-registry's) must not start while they
+  // install: dockerd would change this host's bridges and firewall. policy-rc.d says so to apt.
+  const policyRc = "/usr/sbin/policy-rc.d";
+  const holdServices = !existsSync(policyRc);
+  if (holdServices) writeFileSync(policyRc, "#!/bin/sh\n# Written by Berth's setup while it installs packages; removed after.\nexit 101\n", { mode: 0o755 });
+  let r;
+  try {
     r = install();
+    if (r.status !== 0) {
+      // Package lists may be stale (a 404 on an old version): refresh once and retry.
+      execFileSync("apt-get", ["update"], { stdio: "inherit", env });
+      r = install();
+    }
+  } finally {
+    if (holdServices) rmSync(policyRc, { force: true });
   }
   if (r.status !== 0) {
     log("apt-get install failed");
@@ -64,7 +83,8 @@ function ensureDebianPackages() {
   if (missing.includes("docker-registry")) {
     spawnSync("systemctl", ["disable", "--now", "docker-registry"], { stdio: "ignore" });
   }
-  // dockerd is a bench peer only: the bench starts its own with its own data root and socket.
+  // dockerd is a bench peer only: the bench starts its own with its own data root and socket, and
+  // the tests use docker.io's CLI alone. Failures are ignored: a CI container may have no systemd.
   if (missing.includes("docker.io")) {
     spawnSync("systemctl", ["disable", "--now", "docker.socket", "docker", "containerd"], { stdio: "ignore" });
   }

@@ -1,6 +1,9 @@
-// The stock docker CLI (v28, on the machine) against a Berth agent's Docker API socket: plain
-// runs, and runs in a pseudo-terminal driven step by step for -it, exec -it and attach.
+// Stock docker CLIs against a Berth agent's Docker API socket: plain runs, and runs in a
+// pseudo-terminal driven step by step for -it, exec -it and attach. Tests run with every distinct
+// CLI from dockerClis(): Debian's (old API) and the machine's own (usually newer).
 import { execFile, spawn } from "node:child_process";
+import { accessSync, constants, realpathSync } from "node:fs";
+import { delimiter, join } from "node:path";
 
 export interface CliResult {
   code: number;
@@ -15,22 +18,76 @@ export interface TtyStep {
 }
 
 export interface DockerCli {
+  /** The CLI binary every run uses. */
+  bin: string;
   run(args: string[], opts?: { input?: string; timeoutMs?: number }): Promise<CliResult>;
   /** The command in a pty (a python3 pty relay): its exit code and everything the terminal showed. */
   tty(args: string[], steps: TtyStep[], timeoutMs?: number): Promise<{ code: number; output: string }>;
   env: NodeJS.ProcessEnv;
 }
 
+/**
+ * Debian's docker.io CLI (20.10, API 1.41), which `npm test`'s bootstrap installs (or Docker's own
+ * docker-ce-cli, which the bootstrap leaves in place: the two conflict). Expected API versions are
+ * worked out from each CLI's own, never from its path.
+ */
+export const DEBIAN_DOCKER = "/usr/bin/docker";
+
+function executable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The first `docker` on PATH, as a shell would run it, or null. */
+function dockerOnPath(): string | null {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (dir && executable(join(dir, "docker"))) return join(dir, "docker");
+  }
+  return null;
+}
+
+/**
+ * The distinct docker CLIs to test with: Debian's, plus the one on PATH when it is another
+ * binary (v28 where the machine has one). Old and new clients speak different API versions and
+ * send different bodies, so both must work.
+ */
+export function dockerClis(): string[] {
+  if (!executable(DEBIAN_DOCKER)) {
+    throw new Error(`${DEBIAN_DOCKER} is missing: \`npm test\` installs it (Debian's docker.io); or run apt-get install --no-install-recommends docker.io`);
+  }
+  const clis = [DEBIAN_DOCKER];
+  const onPath = dockerOnPath();
+  if (onPath && realpathSync(onPath) !== realpathSync(DEBIAN_DOCKER)) clis.push(onPath);
+  return clis;
+}
+
+/** Orders API versions such as `1.9` < `1.41`. */
+export function compareApiVersions(a: string, b: string): number {
+  const [am = 0, an = 0] = a.split(".").map(Number);
+  const [bm = 0, bn = 0] = b.split(".").map(Number);
+  return am - bm || an - bn;
+}
+
+/** The API version a client and a server settle on: the lower of the two (`1.41`, `1.47`). */
+export function negotiatedVersion(clientVersion: string, serverVersion: string): string {
+  return compareApiVersions(clientVersion, serverVersion) < 0 ? clientVersion : serverVersion;
+}
+
 // pty.spawn copies our stdin to the terminal and the terminal to our stdout.
 const PTY_RELAY = "import os, pty, sys\nsys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))";
 
-export function dockerCli(socketPath: string, configDir: string): DockerCli {
+export function dockerCli(socketPath: string, configDir: string, bin: string): DockerCli {
   const env = { ...process.env, DOCKER_HOST: `unix://${socketPath}`, DOCKER_CONFIG: configDir, DOCKER_CLI_HINTS: "false" };
   return {
+    bin,
     env,
     run: (args, opts = {}) =>
       new Promise((resolve) => {
-        const child = execFile("docker", args, { env, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+        const child = execFile(bin, args, { env, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
           const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1) : 0;
           resolve({ code, stdout: String(stdout), stderr: String(stderr) });
         });
@@ -39,12 +96,12 @@ export function dockerCli(socketPath: string, configDir: string): DockerCli {
       }),
     tty: (args, steps, timeoutMs = 30_000) =>
       new Promise((resolve, reject) => {
-        const child = spawn("python3", ["-c", PTY_RELAY, "docker", ...args], { env: { ...env, TERM: "xterm" }, stdio: ["pipe", "pipe", "pipe"] });
+        const child = spawn("python3", ["-c", PTY_RELAY, bin, ...args], { env: { ...env, TERM: "xterm" }, stdio: ["pipe", "pipe", "pipe"] });
         let output = "";
         let step = 0;
         const timer = setTimeout(() => {
           child.kill("SIGKILL");
-          reject(new Error(`docker ${args.join(" ")} timed out at step ${step}; the terminal showed:\n${output}`));
+          reject(new Error(`${bin} ${args.join(" ")} timed out at step ${step}; the terminal showed:\n${output}`));
         }, timeoutMs);
         let pending = false;
         const advance = () => {

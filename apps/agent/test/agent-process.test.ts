@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { createJoinToken, ensureDefaultTeam, revokeHostCredentials } from "@berth/core";
 import { startTestControlPlane, type TestControlPlane } from "../../../e2e/support/control-plane.ts";
 import { waitFor } from "../../../e2e/support/wait.ts";
+import { dockerClis, negotiatedVersion } from "../../../e2e/support/docker-cli.ts";
 import { agentBundlePath } from "../../../scripts/build.ts";
 import { freeLoopbackPort } from "../../../scripts/postgres.ts";
 
@@ -108,14 +109,25 @@ test("`run` before joining is a standalone daemon: the Docker API on its socket 
   const dir = stateDir();
   const socket = join(dir, "docker.sock");
   const r = agent(["run", "--state-dir", join(dir, "state")], socket);
-  const version = await waitFor("the standalone agent answering docker version", async () => {
-    if (r.proc.exitCode !== null) throw new Error(`exited: ${r.output()}`);
-    const res = await new Promise<{ code: number; out: string }>((resolve) =>
-      execFile("docker", ["version", "--format", "{{.Server.Platform.Name}} {{.Server.APIVersion}}"], { env: { ...process.env, DOCKER_HOST: `unix://${socket}` } }, (err, out) => resolve({ code: err ? 1 : 0, out })),
+  // Every docker CLI the tests use (Debian's 20.10 and the machine's own) negotiates its version.
+  const version = (bin: string) =>
+    new Promise<{ code: number; out: string }>((resolve) =>
+      execFile(bin, ["version", "--format", "{{.Server.Platform.Name}} {{.Server.APIVersion}} {{.Client.DefaultAPIVersion}} {{.Client.APIVersion}}"], { env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: dir } }, (err, out) =>
+        resolve({ code: err ? 1 : 0, out: out.trim() }),
+      ),
     );
-    return res.code === 0 ? res.out.trim() : null;
+  const [first, ...others] = dockerClis();
+  await waitFor("the standalone agent answering docker version", async () => {
+    if (r.proc.exitCode !== null) throw new Error(`exited: ${r.output()}`);
+    return (await version(first!)).code === 0;
   });
-  assert.equal(version, "Berth 1.47");
+  for (const bin of [first!, ...others]) {
+    const res = await version(bin);
+    assert.equal(res.code, 0, `${bin}: ${res.out}`);
+    const [platform, server, clientDefault, client] = res.out.split(" ");
+    assert.equal(`${platform} ${server}`, "Berth 1.47", bin);
+    assert.equal(client, negotiatedVersion(clientDefault!, "1.47"), `${bin} settles on the lower API version`);
+  }
   r.proc.kill("SIGTERM");
   assert.equal(await r.exited, 0);
   assert.equal(existsSync(socket), false, "the socket is removed on exit");

@@ -11,7 +11,12 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { startDockerApi, type DockerApi } from "../src/dockerapi/server.ts";
 import { busyboxRuntime, disposeRuntime } from "./support/busybox-runtime.ts";
+import { busyboxRootfs } from "../src/images/busybox-rootfs.ts";
+import { importRootfs } from "../src/images/import.ts";
+import { formatPlatform, hostPlatform } from "../src/registry/media-types.ts";
 import type { AgentRuntime } from "../src/runtime.ts";
+import { dockerClis, negotiatedVersion } from "../../../e2e/support/docker-cli.ts";
+import { waitFor } from "../../../e2e/support/wait.ts";
 
 let rt: AgentRuntime;
 let stateDir: string;
@@ -169,19 +174,163 @@ test("TCP is served only over TLS to clients with a certificate from the given C
     tcp: { host: "127.0.0.1", port: 0, cert: join(stateDir, "good-server.pem"), key: join(stateDir, "good-server.key"), ca: join(stateDir, "good-ca.pem") },
   });
   try {
-    const docker = (client: string | null) =>
-      new Promise<{ code: number; out: string }>((resolve) => {
-        const auth = client ? ["--tlscert", join(stateDir, `${client}-client.pem`), "--tlskey", join(stateDir, `${client}-client.key`)] : [];
-        execFile("docker", ["--tlsverify", "--tlscacert", join(stateDir, "good-ca.pem"), ...auth, "-H", `tcp://127.0.0.1:${tls.tcpPort}`, "version", "--format", "{{.Server.APIVersion}}"], { env: { ...process.env, DOCKER_CONFIG: stateDir } }, (err, stdout, stderr) =>
-          resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }),
-        );
-      });
-    const good = await docker("good");
-    assert.equal(good.code, 0, good.out);
-    assert.equal(good.out.trim(), "1.47");
-    assert.notEqual((await docker("other")).code, 0, "a certificate from another CA is refused");
-    assert.notEqual((await docker(null)).code, 0, "no client certificate is refused");
+    // With each docker CLI the tests use: Debian's 20.10 (API 1.41) and the machine's own.
+    for (const bin of dockerClis()) {
+      const docker = (client: string | null) =>
+        new Promise<{ code: number; out: string }>((resolve) => {
+          const auth = client ? ["--tlscert", join(stateDir, `${client}-client.pem`), "--tlskey", join(stateDir, `${client}-client.key`)] : [];
+          execFile(bin, ["--tlsverify", "--tlscacert", join(stateDir, "good-ca.pem"), ...auth, "-H", `tcp://127.0.0.1:${tls.tcpPort}`, "version", "--format", "{{.Server.APIVersion}} {{.Client.DefaultAPIVersion}} {{.Client.APIVersion}}"], { env: { ...process.env, DOCKER_CONFIG: stateDir } }, (err, stdout, stderr) =>
+            resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }),
+          );
+        });
+      const good = await docker("good");
+      assert.equal(good.code, 0, `${bin}: ${good.out}`);
+      const [server, clientDefault, client] = good.out.trim().split(" ");
+      assert.equal(server, "1.47", bin);
+      assert.equal(client, negotiatedVersion(clientDefault!, "1.47"), bin);
+      assert.notEqual((await docker("other")).code, 0, `${bin}: a certificate from another CA is refused`);
+      assert.notEqual((await docker(null)).code, 0, `${bin}: no client certificate is refused`);
+    }
   } finally {
     await tls.close();
   }
+});
+
+test("older API versions get dockerd's answers for them: images, system df, build cache", async () => {
+  // An untagged image sharing busybox's one layer.
+  const rootfs = await busyboxRootfs();
+  const untagged = await importRootfs(rt.deps, rootfs.tar, { changes: ['CMD ["true"]'] }).finally(() => rootfs.cleanup());
+  try {
+    type Row = { Id: string; RepoTags: string[]; RepoDigests: string[]; Size: number; VirtualSize?: number; SharedSize: number };
+    const list = async (v: string, query = "") => JSON.parse((await call("GET", `/v${v}/images/json${query}`)).body.toString()) as Row[];
+    const old = await list("1.41");
+    const bb = old.find((i) => i.RepoTags.includes("busybox:latest"))!;
+    assert.ok(bb.Size > 0);
+    assert.equal(bb.VirtualSize, bb.Size, "VirtualSize until 1.44");
+    assert.deepEqual(old.find((i) => i.Id === untagged.id)!.RepoTags, ["<none>:<none>"], "placeholders for untagged images until 1.43");
+    assert.deepEqual(old.find((i) => i.Id === untagged.id)!.RepoDigests, ["<none>@<none>"]);
+    const current = await list("1.47");
+    assert.equal(current.find((i) => i.Id === bb.Id)!.VirtualSize, undefined);
+    assert.deepEqual(current.find((i) => i.Id === untagged.id)!.RepoTags, []);
+    // `filter` (a reference pattern) was dropped in 1.41.
+    assert.deepEqual((await list("1.40", "?filter=busy*")).map((i) => i.Id), [bb.Id]);
+    assert.equal((await list("1.41", "?filter=busy*")).length, current.length);
+
+    const inspect = async (v: string) => JSON.parse((await call("GET", `/v${v}/images/busybox/json`)).body.toString()) as Record<string, unknown>;
+    const oldInspect = await inspect("1.41");
+    assert.equal(oldInspect.VirtualSize, bb.Size);
+    assert.equal(oldInspect.Container, "");
+    assert.equal((oldInspect.ContainerConfig as { Image: string }).Image, "");
+    const newInspect = await inspect("1.47");
+    assert.ok(!("VirtualSize" in newInspect) && !("ContainerConfig" in newInspect) && !("Container" in newInspect));
+
+    type Df = { Images?: Row[]; Containers?: unknown[]; Volumes?: unknown[]; BuildCache?: unknown[]; BuilderSize?: number; LayersSize?: number };
+    const df = async (v: string, query = "") => {
+      const r = await call("GET", `/v${v}/system/df${query}`);
+      assert.equal(r.status, 200, r.body.toString());
+      return JSON.parse(r.body.toString()) as Df;
+    };
+    const oldDf = await df("1.41", "?type=volume");
+    assert.equal(oldDf.BuilderSize, 0, "BuilderSize until 1.42");
+    assert.ok(oldDf.Images && oldDf.Containers && oldDf.Volumes, "type is ignored before 1.42");
+    const dfBusybox = oldDf.Images.find((i) => i.Id === bb.Id)!;
+    assert.equal(dfBusybox.VirtualSize, bb.Size);
+    assert.equal(dfBusybox.SharedSize, bb.Size, "its only layer is also the untagged image's");
+    assert.equal(oldDf.LayersSize, bb.Size, "the shared layer counts once");
+    const volumesOnly = await df("1.47", "?type=volume");
+    assert.deepEqual(Object.keys(volumesOnly), ["Volumes"]);
+    const bad = await call("GET", "/v1.47/system/df?type=bogus");
+    assert.equal(bad.status, 400);
+    assert.equal(message(bad), "unknown object type: bogus");
+
+    const prune = await call("POST", "/v1.41/build/prune");
+    assert.equal(prune.status, 200);
+    assert.deepEqual(JSON.parse(prune.body.toString()), { CachesDeleted: [], SpaceReclaimed: 0 });
+  } finally {
+    await rt.images.remove(untagged.id, { force: true });
+  }
+});
+
+test("older API versions: create, update, volume prune, stream types and exec start as dockerd has them", async () => {
+  const create = (v: string, body: Record<string, unknown>) => call("POST", `/v${v}/containers/create`, JSON.stringify({ Image: "busybox", Cmd: ["sleep", "30"], ...body }));
+  // One network per container until 1.44.
+  const two = await create("1.41", { NetworkingConfig: { EndpointsConfig: { a: {}, b: {} } } });
+  assert.equal(two.status, 400);
+  assert.equal(message(two), "Container cannot be created with multiple network endpoints: a, b");
+  // KernelMemory: refused where dockerd would apply it, ignored from 1.42 as dockerd does.
+  const km = await create("1.41", { HostConfig: { KernelMemory: 1 << 20 } });
+  assert.equal(km.status, 400);
+  assert.match(message(km), /HostConfig\.KernelMemory is not supported by Berth/);
+  const ids: string[] = [];
+  const created = async (r: Awaited<ReturnType<typeof call>>) => {
+    assert.equal(r.status, 201, r.body.toString());
+    const { Id } = JSON.parse(r.body.toString()) as { Id: string };
+    ids.push(Id);
+    return Id;
+  };
+  try {
+    await created(await create("1.47", { HostConfig: { KernelMemory: 1 << 20 } }));
+    // Annotations came with 1.43: ignored before, and Berth has none to offer after.
+    await created(await create("1.42", { HostConfig: { Annotations: { a: "b" } } }));
+    assert.match(message(await create("1.43", { HostConfig: { Annotations: { a: "b" } } })), /HostConfig\.Annotations is not supported by Berth/);
+
+    // platform (1.41 and up): a local image for another platform is a 404 (the CLI then pulls), ignored before 1.41.
+    const foreign = hostPlatform().architecture === "amd64" ? "linux/arm64" : "linux/amd64";
+    const wrong = await call("POST", `/v1.41/containers/create?platform=${encodeURIComponent(foreign)}`, JSON.stringify({ Image: "busybox" }));
+    assert.equal(wrong.status, 404);
+    assert.match(message(wrong), new RegExp(`^image with reference busybox was found but its platform \\(linux/${hostPlatform().architecture}(/\\w+)?\\) does not match the specified platform \\(${foreign}\\)$`));
+    await created(await call("POST", `/v1.41/containers/create?platform=${encodeURIComponent(formatPlatform(hostPlatform()))}`, JSON.stringify({ Image: "busybox" })));
+    await created(await call("POST", `/v1.40/containers/create?platform=${encodeURIComponent(foreign)}`, JSON.stringify({ Image: "busybox" })));
+
+    // update: the CLI sends an empty restart policy with every change; the container's stays.
+    const id = await created(await create("1.41", { HostConfig: { RestartPolicy: { Name: "always" } } }));
+    const upd = await call("POST", `/v1.41/containers/${id}/update`, JSON.stringify({ Memory: 64 << 20, MemorySwap: 128 << 20, KernelMemory: 0, RestartPolicy: { Name: "", MaximumRetryCount: 0 } }));
+    assert.equal(upd.status, 200, upd.body.toString());
+    const info = JSON.parse((await call("GET", `/v1.41/containers/${id}/json`)).body.toString()) as { HostConfig: { Memory: number; RestartPolicy: { Name: string } } };
+    assert.equal(info.HostConfig.RestartPolicy.Name, "always");
+    assert.equal(info.HostConfig.Memory, 64 << 20);
+
+    // Multiplexed logs are labelled raw-stream before 1.42, as dockerd did; the frames are the same.
+    const echo = await created(await create("1.41", { Cmd: ["echo", "framed"] }));
+    await call("POST", `/v1.41/containers/${echo}/start`);
+    await call("POST", `/v1.41/containers/${echo}/wait`);
+    for (const [v, type] of [["1.41", "application/vnd.docker.raw-stream"], ["1.42", "application/vnd.docker.multiplexed-stream"]] as const) {
+      const logs = await call("GET", `/v${v}/containers/${echo}/logs?stdout=1`);
+      assert.equal(logs.headers["content-type"], type, v);
+      assert.deepEqual([logs.body[0], logs.body.subarray(8).toString()], [1, "framed\n"], v);
+    }
+
+    // Sizes with ?size: the writable layer, and everything the container sees (its image's layers too).
+    const sized = JSON.parse((await call("GET", "/v1.41/containers/json?all=1&size=1")).body.toString()) as Array<{ Id: string; SizeRw: number; SizeRootFs: number }>;
+    const bbSize = (JSON.parse((await call("GET", "/v1.41/images/busybox/json")).body.toString()) as { Size: number }).Size;
+    const row = sized.find((c) => c.Id === echo)!;
+    assert.equal(row.SizeRootFs, row.SizeRw + bbSize);
+
+    // exec start follows the exec's own TTY setting whatever start says (SDKs send Tty=false).
+    const running = await created(await create("1.41", {}));
+    await call("POST", `/v1.41/containers/${running}/start`);
+    const exec = await call("POST", `/v1.41/containers/${running}/exec`, JSON.stringify({ Cmd: ["true"], Tty: true }));
+    const { Id: execId } = JSON.parse(exec.body.toString()) as { Id: string };
+    const started = await call("POST", `/v1.41/exec/${execId}/start`, JSON.stringify({ Detach: true, Tty: false }));
+    assert.equal(started.status, 200, started.body.toString());
+    const done = await waitFor("the detached exec's exit", async () => {
+      const e = JSON.parse((await call("GET", `/v1.41/exec/${execId}/json`)).body.toString()) as { Running: boolean; ExitCode: number | null; ProcessConfig: { tty: boolean } };
+      return e.Running ? null : e;
+    });
+    assert.deepEqual([done.ExitCode, done.ProcessConfig.tty], [0, true]);
+  } finally {
+    for (const id of ids) await call("DELETE", `/v1.47/containers/${id}?force=1`);
+  }
+
+  // Volume prune took every unused volume before 1.42, only anonymous ones from then on.
+  const vol = async () => assert.equal((await call("POST", "/v1.47/volumes/create", JSON.stringify({ Name: "prunable" }))).status, 201);
+  await vol();
+  const pruneNew = JSON.parse((await call("POST", "/v1.42/volumes/prune")).body.toString()) as { VolumesDeleted: string[] | null };
+  assert.ok(!(pruneNew.VolumesDeleted ?? []).includes("prunable"));
+  const pruneOld = JSON.parse((await call("POST", "/v1.41/volumes/prune")).body.toString()) as { VolumesDeleted: string[] | null };
+  assert.deepEqual(pruneOld.VolumesDeleted, ["prunable"]);
+
+  // CheckDuplicate (sent before 1.44) is what Berth always does, so it passes the body check.
+  const net = await call("POST", "/v1.41/networks/create", JSON.stringify({ Name: "n", CheckDuplicate: true }));
+  assert.doesNotMatch(message(net), /CheckDuplicate/);
 });

@@ -31,6 +31,8 @@ const DEFAULT_VALUES: Record<string, unknown[]> = {
   Isolation: ["default"],
   IpcMode: ["private", "shareable"],
   CgroupnsMode: ["host", "private"],
+  // A network's scope: local is what a bridge network is (swarm's global and swarm scopes are not).
+  Scope: ["local"],
 };
 
 function isZero(v: unknown): boolean {

@@ -4,16 +4,19 @@ import { ContainerNameSchema, HostConfigSchema } from "@berth/protocol";
 import { z } from "zod";
 import type { AttachFrame } from "../runtime/attach-relay.ts";
 import { parseReference } from "../registry/reference.ts";
+import { formatPlatform, hostPlatform, parsePlatform, platformMatches, type Platform } from "../registry/media-types.ts";
 import type { WaitCondition } from "../containers/service.ts";
 import type { ApiContext } from "./context.ts";
 import { badRequest, DockerApiError } from "./errors.ts";
 import { containerConfigFromDocker, HOST_UNSUPPORTED, vet } from "./container-config.ts";
+import { createBodyForVersion, streamContentType, updateBodyForVersion } from "./compat.ts";
+import { atLeast } from "./version.ts";
 import { archiveRoutes } from "./archive.ts";
 import { boolParam, filtersParam, intParam, labelsMatch, timeParam } from "./query.ts";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
-import { directorySize } from "./sizes.ts";
-import { DetachWatcher, MULTIPLEXED_STREAM, muxFrame, parseDetachKeys, RAW_STREAM } from "./streams.ts";
+import { containerSizes, directorySize } from "./sizes.ts";
+import { DetachWatcher, muxFrame, parseDetachKeys } from "./streams.ts";
 
 const LIST_FILTERS = ["id", "name", "label", "status", "ancestor", "exited", "health", "network", "volume", "before", "since", "publish", "expose", "is-task"] as const;
 const STATES = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
@@ -76,7 +79,7 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
     });
     if (limit > 0) rows = rows.slice(0, limit);
     if (boolParam(ctx.query, "size")) {
-      rows = await Promise.all(rows.map(async (row) => ({ ...row, SizeRw: await directorySize(c.upperDir(row.Id)), SizeRootFs: 0 })));
+      rows = await Promise.all(rows.map(async (row) => ({ ...row, ...(await containerSizes(rt, row.Id, row.ImageID)) })));
     }
     ctx.json(200, rows);
   });
@@ -84,16 +87,20 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
   r.post("/containers/create", async (ctx) => {
     const name = ctx.query.get("name");
     if (name) ContainerNameSchema.parse(name);
-    const config = containerConfigFromDocker(await ctx.body(z.unknown()), rt.networks ? "bridge" : "none");
+    const config = containerConfigFromDocker(createBodyForVersion(await ctx.body(z.unknown()), ctx.version), rt.networks ? "bridge" : "none");
     // An image is named by ID or by reference; a malformed reference is the client's error, not a missing image.
     if (typeof config.Image === "string" && !/^(sha256:)?[0-9a-f]{12,64}$/.test(config.Image)) parseReference(config.Image);
+    // `platform` (1.41 and up) names the image variant wanted; a local image for another platform
+    // is a 404, as with dockerd, so the CLI pulls the right one instead of running the wrong one.
+    const platform = atLeast(ctx.version, "1.41") ? ctx.query.get("platform") : null;
+    if (platform && typeof config.Image === "string") await checkImagePlatform(rt, config.Image, platform);
     const created = await c.create(config, name ? name.replace(/^\//, "") : undefined);
     ctx.json(201, { Id: created.Id, Warnings: created.Warnings ?? [] });
   });
 
   r.get("/containers/{id}/json", async (ctx) => {
     const info = c.inspect(ctx.params.id!);
-    if (boolParam(ctx.query, "size")) ctx.json(200, { ...info, SizeRw: await directorySize(c.upperDir(String(info.Id))), SizeRootFs: 0 });
+    if (boolParam(ctx.query, "size")) ctx.json(200, { ...info, ...(await containerSizes(rt, String(info.Id), String(info.Image))) });
     else ctx.json(200, info);
   });
 
@@ -111,7 +118,7 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
     const since = timeParam(ctx.query, "since");
     const until = timeParam(ctx.query, "until");
     const raw = tty(rt, id);
-    const out = ctx.stream(200, raw ? RAW_STREAM : MULTIPLEXED_STREAM);
+    const out = ctx.stream(200, streamContentType(raw, ctx.version));
     const entries = c.logs(id, { stdout, stderr, follow, signal: ctx.signal, ...(tail !== undefined ? { tail } : {}), ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}) });
     try {
       for await (const e of entries) {
@@ -133,7 +140,8 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
   r.get("/containers/{id}/stats", async (ctx) => {
     const id = String(c.inspect(ctx.params.id!).Id);
     const stream = boolParam(ctx.query, "stream", true);
-    const oneShot = boolParam(ctx.query, "one-shot");
+    // one-shot came with 1.41; older requests always get two samples.
+    const oneShot = atLeast(ctx.version, "1.41") && boolParam(ctx.query, "one-shot");
     if (!stream && oneShot) {
       ctx.json(200, await c.stats(id));
       return;
@@ -167,7 +175,8 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
     return Number(t);
   };
   r.post("/containers/{id}/stop", async (ctx) => {
-    const signal = ctx.query.get("signal") || undefined;
+    // signal came with 1.42; dockerd ignores it before.
+    const signal = (atLeast(ctx.version, "1.42") && ctx.query.get("signal")) || undefined;
     await c.stop(ctx.params.id!, timeout(ctx), signal);
     ctx.empty(204);
   });
@@ -188,7 +197,7 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
     ctx.empty(204);
   });
   r.post("/containers/{id}/update", async (ctx) => {
-    const body = await ctx.body(z.record(z.string(), z.unknown()));
+    const body = updateBodyForVersion(await ctx.body(z.record(z.string(), z.unknown())), ctx.version);
     const changes = HostConfigSchema.partial().parse(vet(body, "", UPDATE_SUPPORTED, UPDATE_UNSUPPORTED));
     ctx.json(200, await c.update(ctx.params.id!, changes));
   });
@@ -200,7 +209,8 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
   });
 
   r.post("/containers/{id}/wait", async (ctx) => {
-    const condition = (ctx.query.get("condition") || "not-running") as WaitCondition;
+    // Conditions came with 1.30; before, a wait is for the container to stop.
+    const condition = ((atLeast(ctx.version, "1.30") && ctx.query.get("condition")) || "not-running") as WaitCondition;
     if (!["not-running", "next-exit", "removed"].includes(condition)) throw badRequest(`invalid condition: "${condition}"`);
     const id = String(c.inspect(ctx.params.id!).Id);
     const abort = new AbortController();
@@ -254,7 +264,7 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
     const keys = parseDetachKeys(ctx.query.get("detachKeys"));
     const raw = tty(rt, id);
     const session = stream ? await c.attach(id, { stdin: wantStdin, stdout, stderr }) : null;
-    const conn = ctx.hijack(raw ? RAW_STREAM : MULTIPLEXED_STREAM);
+    const conn = ctx.hijack(streamContentType(raw, ctx.version));
     conn.on("error", () => session?.detach());
     const send = (stream: "stdout" | "stderr", data: Buffer) => conn.write(raw ? data : muxFrame(stream, data));
     if (logs) for await (const e of c.logs(id, { stdout, stderr })) send(e.stream, Buffer.from(e.line));
@@ -289,6 +299,31 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
   });
 
   archiveRoutes(r, o);
+}
+
+const ARCH_ALIASES: Record<string, string> = { x86_64: "amd64", "x86-64": "amd64", aarch64: "arm64", armhf: "arm", armel: "arm", i386: "386" };
+
+/** Refuses a local image whose platform is not the one asked for (dockerd's 404 and wording). */
+async function checkImagePlatform(rt: DockerApiOptions["runtime"], image: string, platform: string): Promise<void> {
+  let want: Platform;
+  try {
+    // dockerd accepts `os` alone, meaning this host's architecture, and normalises names as containerd does.
+    const p = platform.toLowerCase().includes("/") ? parsePlatform(platform.toLowerCase()) : { ...hostPlatform(), os: platform.toLowerCase() };
+    want = { ...p, architecture: ARCH_ALIASES[p.architecture] ?? p.architecture };
+  } catch (e) {
+    throw badRequest((e as Error).message);
+  }
+  let img;
+  try {
+    img = rt.images.resolve(image);
+  } catch {
+    return; // not here: create answers No such image
+  }
+  const cfg = await rt.images.config(img);
+  const have: Platform = { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) };
+  if (!platformMatches(want, have)) {
+    throw new DockerApiError(404, `image with reference ${image} was found but its platform (${formatPlatform(have)}) does not match the specified platform (${formatPlatform(want)})`);
+  }
 }
 
 /** `until` for prune: a timestamp, or a duration before now such as 24h or 10m. */

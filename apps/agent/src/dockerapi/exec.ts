@@ -1,11 +1,12 @@
 // Exec endpoints: create, start (hijacked stream), resize, inspect.
 import { z } from "zod";
 import { ExecConfigSchema } from "../containers/exec.ts";
-import { badRequest } from "./errors.ts";
 import { intParam } from "./query.ts";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
-import { DetachWatcher, MULTIPLEXED_STREAM, muxFrame, parseDetachKeys, RAW_STREAM } from "./streams.ts";
+import { DetachWatcher, muxFrame, parseDetachKeys } from "./streams.ts";
+import { streamContentType } from "./compat.ts";
+import { atLeast } from "./version.ts";
 
 const ExecStartSchema = z.object({
   Detach: z.boolean().optional(),
@@ -33,10 +34,15 @@ export function execRoutes(r: Router, o: DockerApiOptions): void {
   r.post("/exec/{id}/start", async (ctx) => {
     const opts = await ctx.body(ExecStartSchema);
     const info = execs.inspect(ctx.params.id!) as { ProcessConfig: { tty: boolean }; OpenStdin: boolean; DetachKeys?: string };
+    // The exec's own TTY setting decides the stream, as with dockerd, whatever start says (SDKs
+    // send Tty=false by default); ConsoleSize is honoured from 1.42, for a TTY asked for at both steps.
     const tty = info.ProcessConfig.tty;
-    if (opts.Tty !== undefined && opts.Tty !== tty) throw badRequest("Tty must match the exec's create configuration");
+    const size = atLeast(ctx.version, "1.42") && opts.Tty && tty ? opts.ConsoleSize : null;
     const session = await execs.start(ctx.params.id!);
-    if (opts.ConsoleSize && tty && opts.ConsoleSize[0]! > 0) session.resize(opts.ConsoleSize[0]!, opts.ConsoleSize[1]!);
+    // A process that fails after it started is recorded on the exec (exit code 126, for inspect);
+    // nobody else waits for it, and an unhandled rejection would take the agent down.
+    const exited = session.exit.catch(() => undefined);
+    if (size && size[0]! > 0) session.resize(size[0]!, size[1]!);
     if (opts.Detach) {
       session.stdin?.end();
       session.stdout.resume();
@@ -44,11 +50,11 @@ export function execRoutes(r: Router, o: DockerApiOptions): void {
       ctx.empty(200);
       return;
     }
-    const conn = ctx.hijack(tty ? RAW_STREAM : MULTIPLEXED_STREAM);
+    const conn = ctx.hijack(streamContentType(tty, ctx.version));
     conn.on("error", () => undefined);
     let open = tty ? 1 : 2;
     const finish = () => {
-      if (--open === 0) void session.exit.finally(() => conn.end());
+      if (--open === 0) void exited.finally(() => conn.end());
     };
     const forward = (stream: "stdout" | "stderr", src: NodeJS.ReadableStream) => {
       src.on("data", (d: Buffer) => {

@@ -17,6 +17,8 @@ import { boolParam, filtersParam, labelsMatch } from "./query.ts";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
 import { registryDomain } from "./system.ts";
+import { imageInspectForVersion, imageSummaryForVersion } from "./compat.ts";
+import { atLeast } from "./version.ts";
 
 const LIST_FILTERS = ["dangling", "label", "reference", "before", "since", "until"] as const;
 
@@ -80,7 +82,9 @@ export function imageRoutes(r: Router, o: DockerApiOptions): void {
     const dangling = f.get("dangling")?.[0];
     if (dangling !== undefined && !["true", "false", "1", "0"].includes(dangling)) throw badRequest(`invalid filter 'dangling=${dangling}'`);
     let rows = await rt.images.list({ all: boolParam(ctx.query, "all"), ...(dangling !== undefined ? { dangling: dangling === "true" || dangling === "1" } : {}) });
-    const refs = f.get("reference");
+    // Before 1.41, `filter` (singular) was a reference pattern, as `docker images PATTERN` sent it.
+    const legacyFilter = atLeast(ctx.version, "1.41") ? "" : (ctx.query.get("filter") ?? "");
+    const refs = legacyFilter ? [...(f.get("reference") ?? []), legacyFilter] : f.get("reference");
     const createdOf = (name: string) => {
       const img = find(name);
       if (!img) throw badRequest(`No such image: ${name}`);
@@ -97,7 +101,7 @@ export function imageRoutes(r: Router, o: DockerApiOptions): void {
       if (sinceT !== undefined && img.Created <= sinceT) return false;
       return true;
     });
-    ctx.json(200, rows);
+    ctx.json(200, rows.map((img) => imageSummaryForVersion(img, ctx.version)));
   });
 
   r.post("/images/create", async (ctx) => {
@@ -165,7 +169,7 @@ export function imageRoutes(r: Router, o: DockerApiOptions): void {
     ctx.json(200, await rt.images.prune({ all: dangling === "false" || dangling === "0" }));
   });
 
-  r.get("/images/{name*}/json", async (ctx) => ctx.json(200, await rt.images.inspect(ctx.params.name!)));
+  r.get("/images/{name*}/json", async (ctx) => ctx.json(200, imageInspectForVersion(await rt.images.inspect(ctx.params.name!), ctx.version)));
   r.get("/images/{name*}/history", async (ctx) => ctx.json(200, await rt.images.history(ctx.params.name!)));
 
   r.post("/images/{name*}/tag", (ctx) => {

@@ -9,9 +9,13 @@ import type { DockerApiOptions } from "./server.ts";
 
 const LIST_FILTERS = ["driver", "id", "label", "name", "scope", "type", "dangling"] as const;
 const CREATE_SUPPORTED = ["Name", "Driver", "Internal", "Attachable", "Labels", "Options", "IPAM"];
-const CREATE_UNSUPPORTED = ["Scope", "Ingress", "ConfigOnly", "ConfigFrom", "EnableIPv6", "CheckDuplicate"];
-/** EnableIPv4 defaults to true; only switching it off is unsupported. */
-const CREATE_IGNORED = ["EnableIPv4"];
+const CREATE_UNSUPPORTED = ["Scope", "Ingress", "ConfigOnly", "ConfigFrom", "EnableIPv6"];
+/**
+ * EnableIPv4 defaults to true; only switching it off is unsupported. CheckDuplicate (sent by
+ * clients before API 1.44, true from the CLI) is what Berth always does: a second network with a
+ * name in use is refused, as dockerd does for every API version since it deprecated the field.
+ */
+const CREATE_IGNORED = ["EnableIPv4", "CheckDuplicate"];
 
 const ConnectSchema = z.object({
   Container: z.string().min(1).max(256),

@@ -1,5 +1,6 @@
 import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { AgentRuntime } from "../runtime.ts";
 
 /** Bytes under a directory (files' sizes, symlinks not followed); 0 for what cannot be read. */
 export async function directorySize(dir: string | Promise<string>): Promise<number> {
@@ -25,4 +26,19 @@ export async function directorySize(dir: string | Promise<string>): Promise<numb
   };
   await walk(root);
   return total;
+}
+
+/**
+ * A container's sizes as dockerd reports them: its writable layer, and everything it sees (the
+ * image's layers plus that), which `ps -s` shows as "(virtual …)".
+ */
+export async function containerSizes(rt: AgentRuntime, id: string, imageId: string): Promise<{ SizeRw: number; SizeRootFs: number }> {
+  const rw = await directorySize(rt.containers.upperDir(id));
+  let image = 0;
+  try {
+    image = rt.images.resolve(imageId).size;
+  } catch {
+    // the image was removed (forced) while the container kept its layers: only what is known
+  }
+  return { SizeRw: rw, SizeRootFs: rw + image };
 }

@@ -6,8 +6,9 @@ import { AGENT_VERSION } from "../version.ts";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
 import { filtersParam, labelsMatch, timeParam, type Filters } from "./query.ts";
-import { API_VERSION, MIN_API_VERSION } from "./version.ts";
-import { directorySize } from "./sizes.ts";
+import { API_VERSION, MIN_API_VERSION, atLeast } from "./version.ts";
+import { containerSizes, directorySize } from "./sizes.ts";
+import { diskUsageTypes, imageSummaryForVersion } from "./compat.ts";
 
 const DOCKER_ARCH: Record<string, string> = { amd64: "x86_64", arm64: "aarch64" };
 const EVENT_FILTERS = ["type", "event", "container", "image", "network", "volume", "label", "scope", "daemon", "plugin", "node", "service", "secret", "config"] as const;
@@ -98,6 +99,10 @@ export function systemRoutes(r: Router, o: DockerApiOptions): void {
       PidsLimit: true,
       OomKillDisable: true,
       IPv4Forwarding: true,
+      // Berth filters with nftables and does not need br_netfilter: false, as dockerd reports them
+      // to API versions that still have the fields (older CLIs print their own warnings for it).
+      BridgeNfIptables: false,
+      BridgeNfIp6tables: false,
       Debug: false,
       NFd: 0,
       NGoroutines: 0,
@@ -167,25 +172,49 @@ export function systemRoutes(r: Router, o: DockerApiOptions): void {
   });
 
   r.get("/system/df", async (ctx) => {
-    const images = await rt.images.list();
+    const want = diskUsageTypes(ctx.query.getAll("type"), ctx.version);
     const containers = rt.containers.list({ all: true });
-    const perImage = new Map<string, number>();
-    for (const c of containers) perImage.set(String(c.ImageID), (perImage.get(String(c.ImageID)) ?? 0) + 1);
-    // Each layer once, however many images share it.
-    const layers = new Map<string, number>();
-    for (const img of images) {
-      for (const l of rt.images.resolve(img.Id).layers) if (!layers.has(l.chainId)) layers.set(l.chainId, await rt.deps.unpacker.size(l.chainId).catch(() => 0));
+    const body: Record<string, unknown> = {};
+    if (want.has("image")) {
+      const images = await rt.images.list();
+      const perImage = new Map<string, number>();
+      for (const c of containers) perImage.set(String(c.ImageID), (perImage.get(String(c.ImageID)) ?? 0) + 1);
+      // Each layer once, however many images share it; a layer in more than one image is shared
+      // space, which the CLI needs to tell what removing an image would reclaim.
+      const layerSize = new Map<string, number>();
+      const layerUsers = new Map<string, number>();
+      const layersOf = new Map<string, string[]>();
+      for (const img of images) {
+        const chains = [...new Set(rt.images.resolve(img.Id).layers.map((l) => l.chainId))];
+        layersOf.set(img.Id, chains);
+        for (const l of chains) {
+          layerUsers.set(l, (layerUsers.get(l) ?? 0) + 1);
+          if (!layerSize.has(l)) layerSize.set(l, await rt.deps.unpacker.size(l).catch(() => 0));
+        }
+      }
+      const shared = (id: string) => (layersOf.get(id) ?? []).filter((l) => (layerUsers.get(l) ?? 0) > 1).reduce((a, l) => a + (layerSize.get(l) ?? 0), 0);
+      body.LayersSize = [...layerSize.values()].reduce((a, b) => a + b, 0);
+      body.Images = images.map((i) => imageSummaryForVersion({ ...i, SharedSize: shared(i.Id), Containers: perImage.get(i.Id) ?? 0 }, ctx.version));
     }
-    const volumes = rt.volumes.list();
-    ctx.json(200, {
-      LayersSize: [...layers.values()].reduce((a, b) => a + b, 0),
-      Images: images.map((i) => ({ ...i, Containers: perImage.get(i.Id) ?? 0 })),
-      Containers: await Promise.all(containers.map(async (c) => ({ ...c, SizeRw: await directorySize(rt.containers.upperDir(String(c.Id))), SizeRootFs: 0 }))),
-      Volumes: await Promise.all(
-        volumes.map(async (v) => ({ ...v, UsageData: { Size: await directorySize(v.Mountpoint), RefCount: rt.containers.volumeUsers(v.Name).length } })),
-      ),
-      BuildCache: [],
-    });
+    if (want.has("container")) {
+      body.Containers = await Promise.all(containers.map(async (c) => ({ ...c, ...(await containerSizes(rt, String(c.Id), String(c.ImageID))) })));
+    }
+    if (want.has("volume")) {
+      body.Volumes = await Promise.all(
+        rt.volumes.list().map(async (v) => ({ ...v, UsageData: { Size: await directorySize(v.Mountpoint), RefCount: rt.containers.volumeUsers(v.Name).length } })),
+      );
+    }
+    // Berth does not build images: the build cache is always empty.
+    if (want.has("build-cache")) body.BuildCache = [];
+    // Until 1.42 the response also carried the builder's size (deprecated since 1.40, always 0 here).
+    if (!atLeast(ctx.version, "1.42")) body.BuilderSize = 0;
+    ctx.json(200, body);
+  });
+
+  // `docker system prune` prunes the build cache too; Berth has none, so there is nothing to remove.
+  r.post("/build/prune", (ctx) => {
+    filtersParam(ctx.query, ["until", "id", "parent", "type", "description", "inuse", "shared", "private"]);
+    ctx.json(200, { CachesDeleted: [], SpaceReclaimed: 0 });
   });
 
   const AuthSchema = z.object({

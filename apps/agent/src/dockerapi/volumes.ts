@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { badRequest } from "./errors.ts";
 import { boolParam, filtersParam } from "./query.ts";
+import { pruneAllVolumesByDefault } from "./compat.ts";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
 
@@ -42,6 +43,7 @@ export function volumeRoutes(r: Router, o: DockerApiOptions): void {
     const f = filtersParam(ctx.query, ["label", "label!", "all"]);
     if (f.has("label!")) throw badRequest("the label! filter is not supported by Berth's volume prune");
     const all = f.get("all")?.[0];
-    ctx.json(200, v.prune({ all: all === "true" || all === "1", ...(f.get("label") ? { label: f.get("label")! } : {}) }));
+    const allVolumes = all === undefined ? pruneAllVolumesByDefault(ctx.version) : all === "true" || all === "1";
+    ctx.json(200, v.prune({ all: allVolumes, ...(f.get("label") ? { label: f.get("label")! } : {}) }));
   });
 }
