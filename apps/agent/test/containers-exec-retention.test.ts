@@ -74,15 +74,19 @@ test("hostile creates: never-started execs expire and the records never pass the
   assert.equal(rt.execs.inspect(ids.at(-1)!).Running, false, "the newest is kept");
   await until("unstarted execs to expire", () => rt.execs.size === 0);
 
-  // All held records running: one more is refused with a clear message, and the agent goes on.
+  // All held records running: one more is refused with a clear message, and the agent goes on
+  // once they are gone. The kills come right after the starts, before runc may have written the
+  // processes' pids: they must still land (a probe that times out at once relies on it).
   const running = [];
   for (let i = 0; i < retention.max; i++) {
     const { Id } = rt.execs.create(id, { Cmd: ["sleep", "100"] });
     running.push(await rt.execs.start(Id));
   }
   assert.throws(() => rt.execs.create(id, { Cmd: ["true"] }), /too many exec instances on this host \(20 running\)/);
+  const killedAt = Date.now();
   for (const s of running) s.kill();
   await Promise.all(running.map((s) => s.exit));
+  assert.ok(Date.now() - killedAt < 20_000, "every exec was killed, none ran its 100 s");
   const { Id: after } = rt.execs.create(id, { Cmd: ["true"] });
   assert.equal(await (await rt.execs.start(after)).exit, 0);
 });

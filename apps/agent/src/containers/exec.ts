@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { constants } from "node:os";
 import type { Readable, Writable } from "node:stream";
 import { z } from "zod";
@@ -241,13 +241,26 @@ export class ExecService {
   }
 }
 
-function killByPidFile(path: string): void {
+/**
+ * SIGKILLs the exec'd process. runc writes its pid file only once the process runs, so a kill
+ * that comes first (a health probe timing out at once) waits for the file, for a few seconds.
+ */
+function killByPidFile(path: string, deadline = Date.now() + 5_000): void {
+  let pid = 0;
   try {
-    const pid = Number(readFileSync(path, "utf8").trim());
-    if (pid > 1) process.kill(pid, "SIGKILL");
+    pid = Number(readFileSync(path, "utf8").trim());
   } catch {
-    // not started yet, or already gone
+    // not written yet, or the exec is over and its files are gone
   }
+  if (pid > 1) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+    return;
+  }
+  if (Date.now() < deadline && existsSync(dirname(path))) setTimeout(() => killByPidFile(path, deadline), 50).unref();
 }
 
 function exitOf(child: import("node:child_process").ChildProcess): Promise<number> {
