@@ -35,6 +35,18 @@ if (files.length === 0) {
 const template = await openTemplateDatabase(TEMPLATE);
 const admin = template.adminUrl;
 let status = 1;
+
+/** Untracked, not ignored entries at the repository's top level (none when this is not a git checkout). */
+function untrackedAtRoot(): string[] {
+  const r = spawnSync("git", ["status", "--porcelain", "--untracked-files=normal", "--", "."], { cwd: repoRoot, encoding: "utf8" });
+  if (r.status !== 0) return [];
+  return r.stdout
+    .split("\n")
+    .filter((l) => l.startsWith("?? "))
+    .map((l) => l.slice(3))
+    .filter((f) => !f.replace(/\/$/, "").includes("/"));
+}
+const before = new Set(untrackedAtRoot());
 try {
   await buildAgentBundle();
   buildWeb();
@@ -67,6 +79,13 @@ try {
     );
     child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
+  // Tests write in their own temporary directories; a file a test (or a process it started) left
+  // at the top of the repository fails the run.
+  const strays = untrackedAtRoot().filter((f) => !before.has(f));
+  if (strays.length) {
+    console.error(`[berth test] files left at the top of the repository: ${strays.join(", ")}`);
+    status ||= 1;
+  }
 } finally {
   await template.close();
 }

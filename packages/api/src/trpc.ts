@@ -86,8 +86,9 @@ const audit = t.middleware(async ({ ctx, type, path, getRawInput, next }) => {
     ...(res.ok ? {} : { detail: { error: res.error.message } }),
     sourceIp: ctx.sourceIp,
     channel: ctx.channel,
-  }).catch(() => {
-    // An audit failure must not turn a done mutation into an error; it is logged by the server.
+  }).catch((err: unknown) => {
+    // An audit failure must not turn a done mutation into an error; it is logged instead.
+    ctx.logger.error({ err, action: path }, "audit row not written");
   });
   return res;
 });

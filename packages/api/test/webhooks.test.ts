@@ -25,7 +25,8 @@ const received: Received[] = [];
 const answers: number[] = [];
 
 before(async () => {
-  t = await startTestControlPlane({ offlineAfterMs: 1_500 });
+  // Retries a second apart, so the test sees one; deployments wait a minute first.
+  t = await startTestControlPlane({ offlineAfterMs: 1_500, env: { BERTH_WEBHOOK_RETRY_BASE_MS: "1000" } });
   owner = await t.signUp("hooks-owner@example.com");
   receiver = createServer((req, res) => {
     let body = "";

@@ -17,8 +17,10 @@ import type { SecretBox } from "./secret-box.ts";
 export const WEBHOOK_EVENTS = ["container.die", "container.oom", "container.unhealthy", "host.offline", "host.online", "ping"] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
-/** Attempts before a delivery is marked failed (about 2 hours of backoff at the default base). */
+/** Attempts before a delivery is marked failed: about 2 hours of backoff at the default base. */
 export const WEBHOOK_MAX_ATTEMPTS = 8;
+/** The first retry's delay; each next one doubles it (60 s → 1, 2, 4 … 64 min: 127 min in all). */
+export const WEBHOOK_RETRY_BASE_MS = 60_000;
 
 export interface WebhookView {
   id: string;
@@ -174,7 +176,7 @@ export class WebhookDispatcher {
       return;
     }
     const failed = attempts >= WEBHOOK_MAX_ATTEMPTS;
-    const backoff = Math.min((this.opts.backoffBaseMs ?? 1_000) * 2 ** (attempts - 1), 60 * 60_000);
+    const backoff = Math.min((this.opts.backoffBaseMs ?? WEBHOOK_RETRY_BASE_MS) * 2 ** (attempts - 1), 2 * 60 * 60_000);
     await this.db.webhookDelivery.update({
       where: { id: d.id },
       data: { status: failed ? "failed" : "pending", attempts, lastStatus: status, lastError: error.slice(0, 500), nextAttemptAt: new Date(Date.now() + backoff) },

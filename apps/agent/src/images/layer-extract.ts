@@ -25,12 +25,6 @@ export async function extractLayerFile(job: ExtractJob): Promise<{ diffId: strin
   return { diffId: diffId() };
 }
 
-/** Extraction on the calling thread: for one-off layers (commit, import) and where workers are unwanted. */
-export const inlineExtractor: LayerExtractor = {
-  extract: extractLayerFile,
-  close: async () => {},
-};
-
 /** A snapshot fill that extracts a stored layer blob and checks it against the image config's diffID. */
 export function fillFromStoredLayer(extractor: LayerExtractor, content: ContentStore, layer: { digest: string }, expectedDiffId: string): LayerFill {
   return async (dir) => {

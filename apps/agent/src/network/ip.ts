@@ -39,10 +39,6 @@ export async function nft(script: string): Promise<void> {
   await run("nft", ["-f", "-"], script);
 }
 
-export async function nftList(args: string[]): Promise<string> {
-  return run("nft", args);
-}
-
 /** Interface names: at most 15 bytes, and only characters every tool accepts. */
 export function checkIfName(name: string): string {
   if (!/^[a-zA-Z0-9_.-]{1,15}$/.test(name)) throw new NetworkCommandError(`invalid interface name: ${name}`);

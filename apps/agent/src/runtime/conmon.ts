@@ -49,6 +49,9 @@ export async function createWithConmon(o: ConmonOptions): Promise<{ pid: number 
     // fd 3: conmon reports the created PID (or an error) here; fd 4: conmon waits on it before it creates.
     const child = spawn(o.conmon, args, {
       stdio: ["ignore", out, out, "pipe", "pipe"],
+      // conmon writes an `oom` marker into its working directory as well as into the persist dir:
+      // it runs in the container's bundle, never wherever the agent was started.
+      cwd: o.bundle,
       env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3", _OCI_STARTPIPE: "4" } as Record<string, string> as NodeJS.ProcessEnv,
       detached: true,
     });

@@ -1,4 +1,4 @@
-/** Typed errors of the snapshot layer, so callers (image pull, build) can tell refusal from breakage. */
+// Typed errors of the snapshot layer, so callers (image pull, build) can tell refusal from breakage.
 
 /** A layer tried to write outside its target or to create something it must not: the layer is refused. */
 export class LayerSecurityError extends Error {

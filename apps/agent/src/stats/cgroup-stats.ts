@@ -11,7 +11,6 @@ import { join } from "node:path";
 
 const CGROUP_ROOT = "/sys/fs/cgroup";
 const IS_V2 = existsSync(join(CGROUP_ROOT, "cgroup.controllers"));
-export const cgroupV2 = (): boolean => IS_V2;
 const ONLINE_CPUS = cpus().length;
 
 // One buffer for every read: the files are small, and readFileSync would also fstat each one.

@@ -77,7 +77,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   const authHandler = toNodeHandler(auth);
   const bundlePath = env.BERTH_AGENT_BUNDLE ?? DEFAULT_AGENT_BUNDLE;
   const secretBox = new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET);
-  const webhooks = new WebhookDispatcher(db, secretBox, log.child({ part: "webhooks" }));
+  const webhooks = new WebhookDispatcher(db, secretBox, log.child({ part: "webhooks" }), { backoffBaseMs: env.BERTH_WEBHOOK_RETRY_BASE_MS });
   const fleetEvents = new FleetEvents(db, gateway, log.child({ part: "events" }), () => void webhooks.kick());
 
   /** The audit channel a caller declares (the dashboard and the berth CLI say who they are). */
@@ -118,6 +118,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       spkiPin: tls?.spkiPin ?? null,
       secretBox,
       stats,
+      logger: log,
     };
   }
 

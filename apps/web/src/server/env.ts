@@ -23,6 +23,8 @@ const EnvSchema = z.object({
   TLS_KEY_FILE: z.string().optional(),
   BERTH_OFFLINE_AFTER_MS: z.coerce.number().int().min(1000).default(15_000),
   BERTH_MAX_FRAME_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  /** The first webhook retry's delay (it doubles with each attempt, 8 attempts). */
+  BERTH_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
   /** How often open streams check their caller's credentials and role again. */
   BERTH_STREAM_RECHECK_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   /** "0" serves only the API, the agent gateway and the install endpoints (tests, benchmarks). */
