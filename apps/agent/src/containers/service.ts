@@ -17,7 +17,7 @@ import { LogKeepers } from "../logs/log-keepers.ts";
 import { CONMON_CTL, sendConmonControl } from "../runtime/conmon.ts";
 import { AttachHub, type AttachOptions, type AttachSession } from "./attach.ts";
 import { readContainerStats, systemCpuUsage, type ContainerStats } from "../stats/cgroup-stats.ts";
-import { StatsCollector } from "../stats/collector.ts";
+import { StatsSampler, type Sampled } from "../stats/sampler.ts";
 import { containerCounters } from "../stats/host-report.ts";
 import { topProcesses } from "../stats/top.ts";
 import { ContainerError, noSuchContainer, notRunning } from "./errors.ts";
@@ -154,7 +154,11 @@ export class ContainerService {
   /** Rotates the logs of running containers with a max-size (on a worker thread). */
   private readonly logKeepers = new LogKeepers();
   private readonly attachHub = new AttachHub();
-  private readonly statsCollector = new StatsCollector((id, system) => this.sampleStats(id, system));
+  /** The one reader of containers' stats: streams, the control plane's report and one-shot requests share its rounds. */
+  private readonly statsSampler = new StatsSampler(
+    () => this.store.all().filter((r) => this.isRunning(r)).map((r) => r.id),
+    (id, system) => this.sampleStats(id, system),
+  );
   /** Containers whose exit is being handled by stop/remove: no restart policy, no auto-remove. */
   private readonly suppressPolicy = new Set<string>();
   private watcher: FSWatcher | undefined;
@@ -193,7 +197,7 @@ export class ContainerService {
     this.restartTimers.clear();
     await Promise.allSettled([...this.exiting.values()]);
     await this.logKeepers.close();
-    this.statsCollector.close();
+    this.statsSampler.close();
     await this.o.snapshots.settled();
   }
 
@@ -1188,7 +1192,7 @@ export class ContainerService {
     const id = this.get(ref).id;
     let pending: (ContainerStats & { id: string; name: string }) | null | undefined;
     let wake: (() => void) | undefined;
-    const stop = this.statsCollector.watch(id, (s) => {
+    const stop = this.statsSampler.watch(id, (s) => {
       pending = s;
       wake?.();
     });
@@ -1211,20 +1215,33 @@ export class ContainerService {
     }
   }
 
-  /** Counters of every running container for the control plane's stats history (one sample each). */
-  statsCounters(): StatsReport["containers"] {
-    const system = systemCpuUsage();
+  /** Counters of every running container for the control plane's stats history, from the sampler's round, and the round's time. */
+  statsCounters(): { at: number; containers: StatsReport["containers"] } {
+    const round = this.statsSampler.current();
+    let at = Date.now();
     const out: StatsReport["containers"] = [];
-    for (const rec of this.store.all()) {
-      if (!this.isRunning(rec)) continue;
-      try {
-        const s = this.sampleStats(rec.id, system);
-        if (s) out.push(containerCounters(rec.id, s));
-      } catch {
-        // a container exiting while it is read is left out of this round
-      }
+    for (const [id, { sample, at: when }] of round) {
+      // A round reused from moments ago may name a container that has gone since.
+      const rec = this.store.get(id);
+      if (!rec || !this.isRunning(rec)) continue;
+      out.push(containerCounters(id, sample));
+      at = when;
     }
-    return out;
+    return { at, containers: out };
+  }
+
+  /** The sampler's last sample of a container (a previous sample for CPU shares), if recent. */
+  lastStats(ref: string, maxAgeMs = 2_500): Sampled<ContainerStats & { id: string; name: string }> | undefined {
+    const last = this.statsSampler.last(this.get(ref).id);
+    return last && Date.now() - last.at <= maxAgeMs ? last : undefined;
+  }
+
+  /**
+   * A stats request: takes a round unless one is under half a second old, and keeps rounds going
+   * for a minute (a request for stats is likely to be followed by more).
+   */
+  wantStats(): void {
+    this.statsSampler.current(500);
   }
 
   /** One sample of a container for the collector; null once it is gone. */

@@ -1,4 +1,5 @@
 // Container endpoints of the Engine API, over the agent's container service.
+import { setTimeout as sleep } from "node:timers/promises";
 import { pipeline } from "node:stream/promises";
 import { ContainerNameSchema, HostConfigSchema } from "@berth/protocol";
 import { z } from "zod";
@@ -145,6 +146,19 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
     if (!stream && oneShot) {
       ctx.json(200, await c.stats(id));
       return;
+    }
+    // Without streaming, the answer carries a previous sample's CPU figures. dockerd waits a second
+    // for a second sample; here the sampler's round (shared by all requests) is the previous one,
+    // at least 100 ms old so the CPU share means something: one read now, instead of two a second apart.
+    if (!stream) {
+      c.wantStats();
+      const last = c.lastStats(id);
+      if (last) {
+        const wait = 100 - (Date.now() - last.at);
+        if (wait > 0) await sleep(wait);
+        ctx.json(200, await c.stats(id, last.sample));
+        return;
+      }
     }
     const out = ctx.stream(200, "application/json");
     let n = 0;

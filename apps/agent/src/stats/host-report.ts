@@ -69,8 +69,9 @@ function hostDisks(): { diskRead: number; diskWrite: number } {
 }
 
 /** One report, split into frames of at most STATS_CONTAINERS_PER_FRAME containers (at least one frame). */
-export function statsReports(containers: StatsReport["containers"]): StatsReport[] {
-  const at = Date.now();
+/** The report frames of one round: the host's counters now, the containers' from the sampler's round at `at`. */
+export function statsReports(round: { at: number; containers: StatsReport["containers"] }): StatsReport[] {
+  const { at, containers } = round;
   const host = { ...hostCpu(), cpus: cpus().length || 1, ...hostMemory(), ...hostNetwork(), ...hostDisks() };
   const frames: StatsReport[] = [];
   for (let i = 0; i === 0 || i < containers.length; i += STATS_CONTAINERS_PER_FRAME) {
