@@ -11,7 +11,8 @@ import * as tar from "tar";
 import { busyboxRootfs } from "../apps/agent/src/images/busybox-rootfs.ts";
 import { saveImages } from "../apps/agent/src/images/archive.ts";
 import { buildSpec } from "../apps/agent/src/runtime/spec.ts";
-import { busyboxRuntime, removeCgroupParent } from "../apps/agent/test/support/busybox-runtime.ts";
+import { busyboxRuntime } from "@berth/test-support/busybox-runtime";
+import { removeCgroupParent } from "@berth/test-support/cgroups";
 import { median } from "./stats.ts";
 
 const run = promisify(execFile);

@@ -1,9 +1,9 @@
 // Figure: one control plane holding N simulated agents (WebSocket clients in this process) with
 // 5 s heartbeats. Reports the control plane's CPU and RSS and hosts.list latency under that load.
 import { startControlPlaneProcess } from "./support/control-plane-process.ts";
-import { signUp } from "../e2e/support/control-plane.ts";
-import { connectSimAgent, joinWithToken, type SimAgent } from "../e2e/support/sim-agent.ts";
-import { waitFor } from "../e2e/support/wait.ts";
+import { signUp } from "@berth/test-support/control-plane";
+import { connectSimAgent, joinWithToken, type SimAgent } from "@berth/test-support/sim-agent";
+import { waitFor } from "@berth/test-support/wait";
 import type { JoinResponse } from "@berth/protocol";
 import { cpuSeconds, rssBytes } from "./proc.ts";
 import { median, percentile } from "./stats.ts";

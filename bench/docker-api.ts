@@ -11,7 +11,8 @@ import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { saveImages } from "../apps/agent/src/images/archive.ts";
 import { createRuntime } from "../apps/agent/src/runtime.ts";
-import { busyboxRuntime, removeCgroupParent } from "../apps/agent/test/support/busybox-runtime.ts";
+import { busyboxRuntime } from "@berth/test-support/busybox-runtime";
+import { removeCgroupParent } from "@berth/test-support/cgroups";
 import { agentBundlePath } from "../scripts/build.ts";
 import { median } from "./stats.ts";
 

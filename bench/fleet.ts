@@ -6,8 +6,8 @@
 import { startControlPlaneProcess } from "./support/control-plane-process.ts";
 import { createDb } from "@berth/db";
 import type { JoinResponse, StatsReport } from "@berth/protocol";
-import { signUp } from "../e2e/support/control-plane.ts";
-import { joinWithToken, linkedSimAgent, type SimAgent } from "../e2e/support/sim-agent.ts";
+import { signUp } from "@berth/test-support/control-plane";
+import { joinWithToken, linkedSimAgent, type SimAgent } from "@berth/test-support/sim-agent";
 import { cpuSeconds } from "./proc.ts";
 import { percentile } from "./stats.ts";
 

@@ -4,7 +4,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { removeCgroupParent } from "../apps/agent/test/support/busybox-runtime.ts";
+import { removeCgroupParent } from "@berth/test-support/cgroups";
 import { bundleAgentEntry } from "../scripts/build.ts";
 import { repoRoot } from "../scripts/paths.ts";
 import { cpuSeconds, rssBytes } from "./proc.ts";

@@ -14,7 +14,7 @@ import { MediaType } from "../apps/agent/src/registry/media-types.ts";
 import { storeTarAsLayer, dockerManifest } from "../apps/agent/src/images/new-layer.ts";
 import { bundleAgentEntry } from "../scripts/build.ts";
 import { repoRoot } from "../scripts/paths.ts";
-import { startRegistry } from "../e2e/support/registry.ts";
+import { startRegistry } from "@berth/test-support/registry";
 import { median } from "./stats.ts";
 
 const run = promisify(execFile);

@@ -13,12 +13,11 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createInterface } from "node:readline";
 import { StreamClient } from "@berth/cli/streams";
-import type { LogStreamData } from "@berth/protocol";
-import { signUp, trpcClient } from "../e2e/support/control-plane.ts";
-import { spawnAgent } from "../e2e/support/agent.ts";
-import { waitFor } from "../e2e/support/wait.ts";
+import { signUp, trpcClient } from "@berth/test-support/control-plane";
+import { spawnAgent } from "@berth/test-support/agent";
+import { waitFor } from "@berth/test-support/wait";
 import { saveImages } from "../apps/agent/src/images/archive.ts";
-import { busyboxRuntime } from "../apps/agent/test/support/busybox-runtime.ts";
+import { busyboxRuntime } from "@berth/test-support/busybox-runtime";
 import { docker, ready, startDockerd, unmountUnder } from "./docker-api.ts";
 import { median, percentile } from "./stats.ts";
 
@@ -134,7 +133,7 @@ export async function logRelayBench(opts: { lines: number; rounds: number; laten
 async function berthFollow(url: string, headers: Record<string, string>, hostId: string, id: string, n: number): Promise<number> {
   const t0 = performance.now();
   let expect = 1;
-  const stream = new StreamClient<LogStreamData>({ url, kind: "logs", hostId, headers, params: { id }, window: 16 });
+  const stream = new StreamClient({ url, kind: "logs", hostId, headers, params: { id }, window: 16 });
   for await (const d of stream) {
     for (const l of d.lines) {
       if (Number(l[3]) !== expect) throw new Error(`berth relay: expected line ${expect}, got ${l[3].trim()}`);
@@ -161,7 +160,7 @@ async function dockerFollow(socket: string, id: string, n: number): Promise<numb
 
 async function berthLatency(url: string, headers: Record<string, string>, hostId: string, trpc: ReturnType<typeof trpcClient>, seconds: number): Promise<number[]> {
   const { Id } = await trpc.containers.run.mutate({ hostId, name: "paced", config: { Image: "busybox", Cmd: ["sh", "-c", PACED(seconds)] } });
-  const stream = new StreamClient<LogStreamData>({ url, kind: "logs", hostId, headers, params: { id: Id }, window: 16 });
+  const stream = new StreamClient({ url, kind: "logs", hostId, headers, params: { id: Id }, window: 16 });
   await stream.opened;
   const delays: number[] = [];
   for await (const d of stream) {

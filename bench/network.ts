@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { createLab, type Lab } from "../e2e/support/lab.ts";
-import { removeCgroupParent } from "../apps/agent/test/support/busybox-runtime.ts";
-import { startLabRuntime, type LabRuntime } from "../apps/agent/test/support/lab-runtime.ts";
+import { createLab, type Lab } from "@berth/test-support/lab";
+import { removeCgroupParent } from "@berth/test-support/cgroups";
+import { startLabRuntime, type LabRuntime } from "@berth/test-support/lab-runtime";
 import { median, percentile as percentileOf } from "./stats.ts";
 
 const run = promisify(execFile);

@@ -4,8 +4,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { repoRoot } from "../../scripts/paths.ts";
 import { freeLoopbackPort } from "../../scripts/postgres.ts";
-import { createTestDatabase } from "../../e2e/support/db.ts";
-import { waitFor } from "../../e2e/support/wait.ts";
+import { createTestDatabase } from "@berth/test-support/db";
+import { waitFor } from "@berth/test-support/wait";
 
 export interface ControlPlaneProcess {
   url: string;

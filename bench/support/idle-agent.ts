@@ -2,7 +2,7 @@
 // its RSS and CPU can be measured from outside. Driven over IPC by bench/idle-containers.ts.
 import { setMaxListeners } from "node:events";
 import type { ContainerService } from "../../apps/agent/src/containers/service.ts";
-import { busyboxRuntime } from "../../apps/agent/test/support/busybox-runtime.ts";
+import { busyboxRuntime } from "@berth/test-support/busybox-runtime";
 import { createRuntime } from "../../apps/agent/src/runtime.ts";
 import { serveAgentWorker } from "../../apps/agent/src/worker-main.ts";
 

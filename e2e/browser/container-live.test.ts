@@ -4,7 +4,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
-import { waitFor } from "../support/wait.ts";
+import { waitFor } from "@berth/test-support/wait";
 import { startHostUi, type HostUi } from "../support/host-ui.ts";
 
 let ui: HostUi;
@@ -36,12 +36,36 @@ test("follow a container's logs live, type in its terminal, watch its stats", { 
   await waitFor("first ticks", async () => /tick 3\b/.test(await logText()), 20_000);
   const seen = Number(/tick (\d+)\D*$/.exec(await logText())?.[1]);
   await waitFor("later ticks arrive live", async () => new RegExp(`tick ${seen + 5}\\b`).test(await logText()), 20_000);
-  // Pause holds the view; resume catches up with what was printed meanwhile, in order.
+  // Pause holds the view: once what was in flight when it was pressed has come (at most the
+  // stream's window), no line is added while the container prints on. Resume catches up, in order.
+  const hostId = /\/hosts\/([^/]+)\//.exec(page.url())![1]!;
+  const containerId = /\/containers\/([0-9a-f]{64})/.exec(page.url())![1]!;
+  const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
+  /** The last tick the container printed, from its log through the API (not through the page). */
+  const printed = async () => {
+    const input = encodeURIComponent(JSON.stringify({ json: { hostId, id: containerId, tail: 1 } }));
+    const res = await fetch(`${ui.server.url}/api/trpc/containers.logs?input=${input}`, { headers: { cookie } });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    const lines = (JSON.parse(text) as { result: { data: { json: Array<{ line: string }> } } }).result.data.json;
+    return Number(/tick (\d+)/.exec(lines.at(-1)?.line ?? "")?.[1] ?? 0);
+  };
+  /** What the page shows: the line count in the status and the last tick on screen. */
+  const view = async () => ({
+    lines: Number(/([\d,]+) lines/.exec((await page.getByTestId("logs-status").textContent()) ?? "")?.[1]?.replace(/,/g, "")),
+    last: Number(/tick (\d+)\D*$/.exec(await logText())?.[1]),
+  });
   await page.getByTestId("logs-pause").click();
   await page.getByTestId("logs-status").and(page.locator('[data-status="paused"]')).waitFor();
-  await page.waitForTimeout(1_500);
+  // Live, the view trails the container by a tick at most; paused, it falls behind.
+  await waitFor("the paused view falling behind the container", async () => (await printed()) >= (await view()).last + 4, 20_000, 200);
+  const held = await view();
+  const later = await printed();
+  await waitFor("the container printing on", async () => (await printed()) >= later + 4, 20_000, 200);
+  assert.deepEqual(await view(), held, "the paused view gained no lines while the container printed four more");
+  const printedWhilePaused = await printed();
   await page.getByTestId("logs-pause").click();
-  await waitFor("caught up", async () => new RegExp(`tick ${seen + 12}\\b`).test(await logText()), 20_000);
+  await waitFor("caught up with what was printed while paused", async () => (await view()).last >= printedWhilePaused, 20_000);
   const ticks = [...(await logText()).matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
   ticks.slice(1).forEach((n, i) => assert.equal(n, ticks[i]! + 1, "consecutive ticks, none lost or repeated"));
   // The filter narrows the rows on screen.
@@ -97,13 +121,23 @@ test("follow a container's logs live, type in its terminal, watch its stats", { 
   await page.getByTestId("container-name").getByText("ticker").waitFor();
 
   // The fleet's events page shows what happens on the host, live.
-  const hostId = /\/hosts\/([^/]+)\//.exec(page.url())![1]!;
-  const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
+  const mutate = async (path: string, json: Record<string, unknown>) => {
+    const res = await fetch(`${ui.server.url}/api/trpc/${path}`, { method: "POST", headers: { cookie, "content-type": "application/json" }, body: JSON.stringify({ json: { hostId, ...json } }) });
+    assert.equal(res.status, 200, await res.text());
+  };
   await page.getByRole("link", { name: "Events" }).click();
   await page.getByTestId("events-state").and(page.locator('[data-state="live"]')).waitFor({ timeout: 20_000 });
-  await page.waitForTimeout(500); // the feed has subscribed on the server
+  // The feed subscribes on the server after the page's stream opened: rename a container until
+  // the rename shows.
+  let name = "million";
+  await waitFor("the events feed live", async () => {
+    if ((await page.locator('[data-testid="event-row"][data-action="rename"]').count()) > 0) return true;
+    const next = `million-${Date.now()}`;
+    await mutate("containers.rename", { id: name, name: next });
+    name = next;
+    return false;
+  }, 20_000, 500);
   // Someone else stops the container (a script with the same session here).
-  const killed = await fetch(`${ui.server.url}/api/trpc/containers.kill`, { method: "POST", headers: { cookie, "content-type": "application/json" }, body: JSON.stringify({ json: { hostId, id: "ticker", signal: "SIGKILL" } }) });
-  assert.equal(killed.status, 200, await killed.text());
+  await mutate("containers.kill", { id: "ticker", signal: "SIGKILL" });
   await page.locator('[data-testid="event-row"][data-action="die"]').filter({ hasText: "ticker" }).first().waitFor({ timeout: 20_000 });
 });

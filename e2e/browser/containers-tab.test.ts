@@ -3,7 +3,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { waitFor } from "../support/wait.ts";
+import { waitFor } from "@berth/test-support/wait";
 import type { Page } from "playwright-core";
 import { startHostUi, type HostUi } from "../support/host-ui.ts";
 

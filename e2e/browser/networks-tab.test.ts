@@ -8,7 +8,7 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Page } from "playwright-core";
-import { waitFor } from "../support/wait.ts";
+import { waitFor } from "@berth/test-support/wait";
 import { startHostUi, type HostUi } from "../support/host-ui.ts";
 
 const run = promisify(execFile);

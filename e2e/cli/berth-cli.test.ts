@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "../../scripts/paths.ts";
-import { startTestControlPlane, type TestControlPlane, type UserClient } from "../support/control-plane.ts";
-import { seedBusybox, startRegistry, type TestRegistry } from "../support/registry.ts";
-import { linkAgent, type TestAgent } from "../support/agent.ts";
+import { startTestControlPlane, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
+import { seedBusybox, startRegistry, type TestRegistry } from "@berth/test-support/registry";
+import { linkAgent, type TestAgent } from "@berth/test-support/agent";
 
 let t: TestControlPlane;
 let mirror: TestRegistry;

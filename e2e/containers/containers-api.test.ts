@@ -5,10 +5,10 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startTestControlPlane, TRPCClientError, type TestControlPlane, type UserClient } from "../support/control-plane.ts";
-import { seedBusybox, startRegistry, type TestRegistry } from "../support/registry.ts";
-import { linkAgent, type TestAgent } from "../support/agent.ts";
-import { waitFor } from "../support/wait.ts";
+import { startTestControlPlane, TRPCClientError, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
+import { seedBusybox, startRegistry, type TestRegistry } from "@berth/test-support/registry";
+import { linkAgent, type TestAgent } from "@berth/test-support/agent";
+import { waitFor } from "@berth/test-support/wait";
 
 let t: TestControlPlane;
 let mirror: TestRegistry;
@@ -25,7 +25,7 @@ before(async () => {
   owner = await t.signUp("ctr-owner@example.com");
   viewer = await t.signUp("ctr-viewer@example.com");
   ({ agent, hostId } = await linkAgent(t, owner, { stateDir: join(tmp, "agent"), name: "runner", registryMirror: mirror.url }));
-  await t.cp.gateway.command(hostId, "images.pull", { reference: "busybox", registry: null }, 60_000);
+  await t.cp.gateway.command(hostId, "images.pull", { reference: "busybox", registry: null }, { timeoutMs: 60_000 });
 });
 
 after(async () => {

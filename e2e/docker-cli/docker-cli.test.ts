@@ -11,12 +11,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { agentBundlePath } from "../../scripts/build.ts";
-import { createLab, type Lab } from "../support/lab.ts";
-import { seedBusybox, startRegistry, type TestRegistry } from "../support/registry.ts";
-import { compareApiVersions, dockerCli, dockerClis, negotiatedVersion } from "../support/docker-cli.ts";
-import { waitFor } from "../support/wait.ts";
+import { createLab, type Lab } from "@berth/test-support/lab";
+import { seedBusybox, startRegistry, type TestRegistry } from "@berth/test-support/registry";
+import { compareApiVersions, dockerCli, dockerClis, negotiatedVersion } from "@berth/test-support/docker-cli";
+import { waitFor } from "@berth/test-support/wait";
 import { createRuntime } from "../../apps/agent/src/runtime.ts";
-import { removeCgroupParent } from "../../apps/agent/test/support/busybox-runtime.ts";
+import { removeCgroupParent } from "@berth/test-support/cgroups";
 
 const tmp = mkdtempSync(join(tmpdir(), "berth-dcli-"));
 const socket = join(tmp, "docker.sock");

@@ -5,9 +5,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startTestControlPlane, TRPCClientError, type TestControlPlane, type UserClient } from "../support/control-plane.ts";
-import { seedBusybox, startRegistry, type TestRegistry } from "../support/registry.ts";
-import { linkAgent, type TestAgent } from "../support/agent.ts";
+import { startTestControlPlane, TRPCClientError, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
+import { seedBusybox, startRegistry, type TestRegistry } from "@berth/test-support/registry";
+import { linkAgent, type TestAgent } from "@berth/test-support/agent";
 import { RegistryClient } from "../../apps/agent/src/registry/client.ts";
 
 let t: TestControlPlane;
@@ -25,7 +25,7 @@ before(async () => {
   t = await startTestControlPlane();
   owner = await t.signUp("creds@example.com");
   ({ agent, hostId } = await linkAgent(t, owner, { stateDir: join(tmp, "agent"), name: "pusher", registryMirror: mirror.url }));
-  await t.cp.gateway.command(hostId, "images.pull", { reference: "busybox", registry: null }, 60_000);
+  await t.cp.gateway.command(hostId, "images.pull", { reference: "busybox", registry: null }, { timeoutMs: 60_000 });
 });
 
 after(async () => {

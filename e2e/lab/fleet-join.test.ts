@@ -9,10 +9,10 @@ import { mkdtempSync, readFileSync, rmSync, existsSync, statSync } from "node:fs
 import { Agent, setGlobalDispatcher } from "undici";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLab, killGroup, type Lab, type LabHost } from "../support/lab.ts";
-import { startTestControlPlane, type TestControlPlane, type UserClient } from "../support/control-plane.ts";
+import { createLab, killGroup, type Lab, type LabHost } from "@berth/test-support/lab";
+import { startTestControlPlane, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
 import { freeLoopbackPort } from "../../scripts/postgres.ts";
-import { waitFor } from "../support/wait.ts";
+import { waitFor } from "@berth/test-support/wait";
 
 let lab: Lab;
 let t: TestControlPlane;

@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot } from "../../scripts/paths.ts";
 import { binDir, freeLoopbackPort, postgresUser } from "../../scripts/postgres.ts";
-import { inviteOf, signUp, trpcClient } from "../support/control-plane.ts";
-import { waitFor } from "../support/wait.ts";
+import { inviteOf, signUp, trpcClient } from "@berth/test-support/control-plane";
+import { waitFor } from "@berth/test-support/wait";
 
 // Under the repo (not /tmp) so it is as reachable for the postgres user as .berth is.
 const dataDir = mkdtempSync(join(repoRoot, ".berth-start-test-"));

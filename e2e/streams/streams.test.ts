@@ -7,11 +7,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StreamClient, StreamError } from "@berth/cli/streams";
-import type { LogStreamData } from "@berth/protocol";
-import { startTestControlPlane, type TestControlPlane, type UserClient } from "../support/control-plane.ts";
-import { seedBusybox, startRegistry, type TestRegistry } from "../support/registry.ts";
-import { linkAgent, type TestAgent } from "../support/agent.ts";
-import { waitFor } from "../support/wait.ts";
+import type { HostEvent, LogStreamData } from "@berth/protocol";
+import { startTestControlPlane, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
+import { seedBusybox, startRegistry, type TestRegistry } from "@berth/test-support/registry";
+import { linkAgent, type TestAgent } from "@berth/test-support/agent";
+import { waitFor, within } from "@berth/test-support/wait";
 
 let t: TestControlPlane;
 let mirror: TestRegistry;
@@ -28,7 +28,7 @@ before(async () => {
   owner = await t.signUp("streams-owner@example.com");
   viewer = await t.signUp("streams-viewer@example.com");
   ({ agent, hostId } = await linkAgent(t, owner, { stateDir: join(tmp, "agent"), name: "streamer", registryMirror: mirror.url }));
-  await t.cp.gateway.command(hostId, "images.pull", { reference: "busybox", registry: null }, 60_000);
+  await t.cp.gateway.command(hostId, "images.pull", { reference: "busybox", registry: null }, { timeoutMs: 60_000 });
 });
 
 after(async () => {
@@ -42,7 +42,7 @@ after(async () => {
 const asBrowser = (u: UserClient) => ({ cookie: u.cookie, origin: new URL(t.url).origin });
 
 function logStream(user: UserClient, params: Record<string, string | number | boolean | undefined>, window?: number) {
-  return new StreamClient<LogStreamData>({ url: t.url, kind: "logs", hostId, headers: asBrowser(user), params, ...(window ? { window } : {}) });
+  return new StreamClient({ url: t.url, kind: "logs", hostId, headers: asBrowser(user), params, ...(window ? { window } : {}) });
 }
 
 test("a log stream dropped mid-flow resumes from its last cursor with no gap and no duplicate", { timeout: 120_000 }, async () => {
@@ -101,7 +101,7 @@ test("long lines of control characters and CJK text pass live and by tail; the l
   assert.ok(tail.length >= 2, `tail kept ${tail.length} lines`);
   // The link never dropped: the same session answers, and the host stayed linked throughout.
   assert.equal(t.cp.gateway.isConnected(hostId), true);
-  assert.equal(((await owner.trpc.hosts.ping.query({ id: hostId })).reply as { pong: boolean }).pong, true);
+  assert.equal((await owner.trpc.hosts.ping.query({ id: hostId })).reply.pong, true);
   assert.ok((await owner.trpc.containers.list.query({ hostId })).some((c) => c.Id === Id));
   await owner.trpc.containers.remove.mutate({ hostId, id: Id, force: true });
 });
@@ -114,6 +114,8 @@ test("flow control: a client that stops reading holds exactly its window, and th
   // Count what arrives without consuming: the iterator's queue is the client's whole buffer.
   (slow as unknown as { push(x: unknown): void }).push = (x: unknown) => void raw.push(x);
   await slow.opened;
+  await waitFor("the window's three messages", () => raw.length >= 3, 10_000, 20);
+  // The behaviour under test is time passing: with 200,000 lines waiting, nothing more comes.
   await new Promise((r) => setTimeout(r, 1_500));
   assert.equal(raw.length, 3, "the server sent no more than the window");
   slow.close();
@@ -133,7 +135,7 @@ test("tail and stream filters: the last N lines, stderr only", { timeout: 60_000
 
 test("a terminal: exec with a TTY, typed input, resize, and a missing shell falls back to /bin/sh", { timeout: 60_000 }, async () => {
   await owner.trpc.containers.run.mutate({ hostId, name: "shellbox", config: { Image: "busybox", Cmd: ["sleep", "3600"] } });
-  const term = new StreamClient<{ o?: string; exit?: number }>({ url: t.url, kind: "exec", hostId, headers: asBrowser(owner), params: { id: "shellbox", cmd: "/bin/bash", cols: 100, rows: 30 } });
+  const term = new StreamClient({ url: t.url, kind: "exec", hostId, headers: asBrowser(owner), params: { id: "shellbox", cmd: "/bin/bash", cols: 100, rows: 30 } });
   let out = "";
   let exit: number | undefined;
   const reader = (async () => {
@@ -156,28 +158,40 @@ test("a terminal: exec with a TTY, typed input, resize, and a missing shell fall
 });
 
 test("stats stream: a Docker-shaped sample a second", { timeout: 30_000 }, async () => {
-  const s = new StreamClient<{ cpu_stats: { cpu_usage: { total_usage: number } }; memory_stats: { usage: number }; read: string }>({ url: t.url, kind: "stats", hostId, headers: asBrowser(viewer), params: { id: "shellbox" }, window: 1 });
+  const s = new StreamClient({ url: t.url, kind: "stats", hostId, headers: asBrowser(viewer), params: { id: "shellbox" }, window: 1 });
   const samples = [];
   for await (const x of s) {
     samples.push(x);
     if (samples.length === 2) break;
   }
   assert.ok(samples[1]!.cpu_stats.cpu_usage.total_usage > 0);
-  assert.ok(samples[1]!.memory_stats.usage > 0);
+  assert.ok((samples[1]!.memory_stats.usage ?? 0) > 0);
   assert.ok(Date.parse(samples[1]!.read) > Date.parse(samples[0]!.read));
 });
 
 test("events stream: the host's events as they happen", { timeout: 30_000 }, async () => {
-  const ev = new StreamClient<{ events: Array<{ Type: string; Action: string; Actor: { Attributes: Record<string, string> } }> }>({ url: t.url, kind: "events", hostId, headers: asBrowser(viewer) });
+  const ev = new StreamClient({ url: t.url, kind: "events", hostId, headers: asBrowser(viewer) });
   await ev.opened;
-  await new Promise((r) => setTimeout(r, 200)); // the agent has subscribed
+  const seen: Array<{ name: string; action: string }> = [];
+  const reading = (async () => {
+    for await (const m of ev) {
+      for (const e of m.events) seen.push({ name: e.Actor.Attributes.name ?? "", action: e.Action });
+      if (seen.some((e) => e.name === "evented" && e.action === "die")) break;
+    }
+  })();
+  // The agent subscribes once the stream has opened: rename a probe container until its rename shows.
+  await owner.trpc.containers.create.mutate({ hostId, name: "events-probe-0", config: { Image: "busybox", Cmd: ["true"] } });
+  let probe = 0;
+  await waitFor("the events stream live", async () => {
+    if (seen.some((e) => e.action === "rename" && e.name.startsWith("events-probe-"))) return true;
+    await owner.trpc.containers.rename.mutate({ hostId, id: `events-probe-${probe}`, name: `events-probe-${probe + 1}` });
+    probe++;
+    return false;
+  }, 15_000, 200);
   await owner.trpc.containers.run.mutate({ hostId, name: "evented", config: { Image: "busybox", Cmd: ["true"] } });
-  const actions: string[] = [];
-  for await (const m of ev) {
-    for (const e of m.events) if (e.Actor.Attributes.name === "evented") actions.push(e.Action);
-    if (actions.includes("die")) break;
-  }
-  assert.deepEqual(actions.slice(0, 2), ["create", "start"]);
+  await within("the evented container's die event", reading, 20_000);
+  assert.deepEqual(seen.filter((e) => e.name === "evented").map((e) => e.action).slice(0, 2), ["create", "start"]);
+  await owner.trpc.containers.remove.mutate({ hostId, id: `events-probe-${probe}`, force: true });
 });
 
 test("who may open a stream: viewers watch but get no terminal, cookies only from the dashboard's origin, tokens anywhere", { timeout: 30_000 }, async () => {
@@ -199,7 +213,7 @@ test("who may open a stream: viewers watch but get no terminal, cookies only fro
   const teamId = (await owner.trpc.auth.teams.query())[0]!.id;
   const { token } = await owner.trpc.apiTokens.create.mutate({ name: "log reader", role: "viewer", teamId });
   const lines: string[] = [];
-  for await (const d of new StreamClient<LogStreamData>({ url: t.url, kind: "logs", hostId, headers: { authorization: `Bearer ${token}` }, params: { id: "tailer", follow: false, tail: 1 } })) lines.push(...d.lines.map((l) => l[3]));
+  for await (const d of new StreamClient({ url: t.url, kind: "logs", hostId, headers: { authorization: `Bearer ${token}` }, params: { id: "tailer", follow: false, tail: 1 } })) lines.push(...d.lines.map((l) => l[3]));
   assert.deepEqual(lines, ["oops\n"]);
   // A missing container is the agent's answer, passed on as the stream's end.
   await assert.rejects(async () => {
@@ -251,10 +265,11 @@ test("the fleet tables and search list what the agent reports", { timeout: 30_00
 });
 
 test("the fleet-wide events feed: every host of the caller's teams, each event with its host", { timeout: 30_000 }, async () => {
-  const feed = new StreamClient<{ events: Array<{ hostId: string; hostName: string; Action: string; Actor: { Attributes: Record<string, string> } }> }>({ url: t.url, kind: "events", hostId: "", headers: asBrowser(viewer) });
+  const feed = new StreamClient({ url: t.url, kind: "events", hostId: "", headers: asBrowser(viewer) });
   await feed.opened;
   await owner.trpc.containers.run.mutate({ hostId, name: "fleetfed", config: { Image: "busybox", Cmd: ["true"] } });
-  let seen: { hostId: string; hostName: string; Action: string } | undefined;
+  // The fleet feed adds each event's host (hostId, hostName) beside Docker's fields.
+  let seen: HostEvent | undefined;
   for await (const m of feed) {
     seen = m.events.find((e) => e.Actor.Attributes.name === "fleetfed" && e.Action === "start");
     if (seen) break;

@@ -8,9 +8,9 @@ import { createDb } from "@berth/db";
 import { createJoinToken, ensureDefaultTeam } from "@berth/core";
 import { launchChromium } from "./browser.ts";
 import { startWebServer, type WebServer } from "./web-server.ts";
-import { seedBusybox, startRegistry, type TestRegistry } from "./registry.ts";
-import { spawnAgent, type TestAgent } from "./agent.ts";
-import { createLab, type Lab } from "./lab.ts";
+import { seedBusybox, startRegistry, type TestRegistry } from "@berth/test-support/registry";
+import { spawnAgent, type TestAgent } from "@berth/test-support/agent";
+import { createLab, type Lab } from "@berth/test-support/lab";
 
 export interface HostUi {
   server: WebServer;

@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "../../scripts/paths.ts";
 import { freeLoopbackPort } from "../../scripts/postgres.ts";
-import { createTestDatabase, type TestDatabase } from "./db.ts";
-import { waitFor } from "./wait.ts";
+import { createTestDatabase, type TestDatabase } from "@berth/test-support/db";
+import { waitFor } from "@berth/test-support/wait";
 
 export interface WebServer {
   url: string;

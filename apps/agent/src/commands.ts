@@ -1,10 +1,12 @@
 // The agent's command table: each control-plane command validated with its schema from
-// @berth/protocol, then handed to the layer that owns it.
-import { CommandArgs, type CommandName, type RegistryAccess } from "@berth/protocol";
+// @berth/protocol, then handed to the layer that owns it. Each handler's return type is checked
+// at compile time against the command's reply schema (CommandReplies), and its progress against
+// CommandProgressItems, so the agent cannot drift from what the control plane accepts.
+import { checkEntry, CommandArgs, CommandReplies, parseEntry, type CommandName, type CommandProgressInput, type CommandReply, type CommandReplyInput, type RegistryAccess } from "@berth/protocol";
 import type { LogEntry } from "./logs/k8s-file.ts";
 import { logText } from "./streams.ts";
 import { ZodError, type z } from "zod";
-import type { CommandContext, CommandHandler } from "./link/agent-link.ts";
+import type { CommandHandler } from "./link/agent-link.ts";
 import { RegistryClient, RegistryError } from "./registry/client.ts";
 import { parsePlatform } from "./registry/media-types.ts";
 import { parseReference, ReferenceError } from "./registry/reference.ts";
@@ -37,17 +39,32 @@ function asCommandError(e: unknown): unknown {
   return e;
 }
 
-function handler<C extends CommandName>(name: C, fn: (args: z.output<(typeof CommandArgs)[C]>, ctx: CommandContext) => Promise<unknown>): [C, CommandHandler] {
+/** A handler's view of its command's context: progress items typed for that command. */
+interface TypedContext<C extends CommandName> {
+  progress(item: CommandProgressInput<C>): void;
+}
+
+function handler<C extends CommandName>(name: C, fn: (args: z.output<(typeof CommandArgs)[C]>, ctx: TypedContext<C>) => Promise<CommandReplyInput<C>>): [C, CommandHandler] {
   return [
     name,
     async (raw, ctx) => {
       try {
-        return await fn(CommandArgs[name].parse(raw) as z.output<(typeof CommandArgs)[C]>, ctx);
+        return await fn(parseEntry(CommandArgs, name, raw), ctx);
       } catch (e) {
         throw asCommandError(e);
       }
     },
   ];
+}
+
+/**
+ * Some layers return Docker documents as Record<string, unknown>; those are checked against the
+ * reply schema here, so the type is earned rather than asserted. A mismatch is an agent bug.
+ */
+function conform<C extends CommandName>(name: C, value: unknown): CommandReply<C> {
+  const checked = checkEntry(CommandReplies, name, value);
+  if (!checked.ok) throw new CommandError(`the agent's ${name} reply does not match the protocol: ${checked.reason}`, "FAILED");
+  return checked.value;
 }
 
 /** A registry client for one pull or push, with the access the control plane handed over. */
@@ -63,7 +80,7 @@ function registryFor(rt: AgentRuntime, reference: string, access: RegistryAccess
   );
 }
 
-const ok = (_: unknown) => ({ ok: true });
+const ok = (_: unknown): { ok: true } => ({ ok: true });
 const LOG_REPLY_BYTES = 768 * 1024;
 
 export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> {
@@ -74,7 +91,7 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
   return Object.fromEntries([
     handler("ping", async () => ({ pong: true, at: Date.now(), agentVersion: AGENT_VERSION })),
     handler("images.list", (a) => rt.images.list(a.dangling === undefined ? {} : { dangling: a.dangling })),
-    handler("images.inspect", (a) => rt.images.inspect(a.name)),
+    handler("images.inspect", async (a) => conform("images.inspect", await rt.images.inspect(a.name))),
     handler("images.history", (a) => rt.images.history(a.name)),
     handler("images.pull", async (a, ctx) => {
       const img = await rt.imagesWith(registryFor(rt, a.reference, a.registry)).pull(a.reference, {
@@ -91,7 +108,7 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
     handler("images.remove", (a) => rt.images.remove(a.name, { force: a.force })),
     handler("images.prune", (a) => rt.images.prune({ all: a.all })),
 
-    handler("containers.list", async (a) => rt.containers.list({ all: a.all })),
+    handler("containers.list", async (a) => conform("containers.list", rt.containers.list({ all: a.all }))),
     handler("containers.create", (a) => rt.containers.create(a.config, a.name, a.bindPrefixes ? { bindPrefixes: a.bindPrefixes } : {})),
     handler("containers.start", async (a) => ok(await rt.containers.start(a.id))),
     handler("containers.stop", async (a) => ok(await rt.containers.stop(a.id, a.timeout, a.signal))),
@@ -102,14 +119,14 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
     handler("containers.remove", async (a) => ok(await rt.containers.remove(a.id, { force: a.force }))),
     handler("containers.rename", async (a) => ok(rt.containers.rename(a.id, a.name))),
     handler("containers.update", (a) => rt.containers.update(a.id, a.hostConfig)),
-    handler("containers.inspect", async (a) => rt.containers.inspect(a.id)),
+    handler("containers.inspect", async (a) => conform("containers.inspect", rt.containers.inspect(a.id))),
     handler("volumes.list", async (a) => rt.volumes.list({ ...(a.dangling !== undefined ? { dangling: a.dangling } : {}), ...(a.label ? { label: a.label } : {}) }).map((v) => ({ ...v, UsedBy: rt.containers.volumeUsers(v.Name) }))),
     handler("volumes.create", async (a) => rt.volumes.create({ ...(a.name ? { Name: a.name } : {}), Labels: a.labels ?? null })),
     handler("volumes.inspect", async (a) => ({ ...rt.volumes.inspect(a.name), UsedBy: rt.containers.volumeUsers(a.name) })),
     handler("volumes.remove", async (a) => ok(rt.volumes.remove(a.name, { force: a.force }))),
     handler("volumes.prune", async (a) => rt.volumes.prune({ all: a.all })),
-    handler("networks.list", async () => networks().list()),
-    handler("networks.inspect", async (a) => networks().inspect(a.id)),
+    handler("networks.list", async () => conform("networks.list", networks().list())),
+    handler("networks.inspect", async (a) => conform("networks.inspect", networks().inspect(a.id))),
     handler("networks.create", (a) =>
       networks().create({
         Name: a.name,

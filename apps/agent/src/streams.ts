@@ -1,10 +1,11 @@
 // The agent's stream sources for the control plane: logs, stats, exec and events, each checked
 // with its schema from @berth/protocol and fed through a credit-limited channel (link/stream-channel.ts).
+// What each source sends is typed by its kind's data schema (StreamData), checked at compile time.
 import { lstatSync } from "node:fs";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
-import { cutToJsonBytes, encodedBytes, jsonStringBytes, LOG_STREAM_MAX_LINE, STREAM_FRAME_BYTES, StreamArgs, type LogStreamLine, type StreamKind } from "@berth/protocol";
-import { ZodError } from "zod";
+import { cutToJsonBytes, encodedBytes, jsonStringBytes, LOG_STREAM_MAX_LINE, parseEntry, STREAM_FRAME_BYTES, StreamArgs, type LogStreamLine, type StreamDataInput, type StreamKind } from "@berth/protocol";
+import { ZodError, type z } from "zod";
 import type { StreamChannel, StreamHandler } from "./link/stream-channel.ts";
 import type { AgentEvent } from "./containers/events.ts";
 import type { AgentRuntime } from "./runtime.ts";
@@ -22,17 +23,20 @@ class StreamArgsError extends Error {
   readonly code = "INVALID";
 }
 
-function parse<K extends StreamKind>(kind: K, raw: unknown) {
+function parse<K extends StreamKind>(kind: K, raw: unknown): z.output<(typeof StreamArgs)[K]> {
   try {
-    return StreamArgs[kind].parse(raw) as ReturnType<(typeof StreamArgs)[K]["parse"]>;
+    return parseEntry(StreamArgs, kind, raw);
   } catch (e) {
     if (e instanceof ZodError) throw new StreamArgsError(`invalid ${kind} stream arguments: ${e.issues.map((i) => `${i.path.join(".") || "args"}: ${i.message}`).join("; ")}`);
     throw e;
   }
 }
 
+/** A source's channel, taking only its kind's data. */
+type Channel<K extends StreamKind> = StreamChannel<StreamDataInput<K>>;
+
 /** Log lines in frames of many lines; a frame waits for credit, and meanwhile the file is not read. */
-async function logs(rt: AgentRuntime, raw: unknown, ch: StreamChannel): Promise<void> {
+async function logs(rt: AgentRuntime, raw: unknown, ch: Channel<"logs">): Promise<void> {
   const a = parse("logs", raw);
   const batches = rt.containers.logBatches(a.id, {
     stdout: a.stdout,
@@ -75,7 +79,7 @@ export function logText(line: string): { text: string; size: number } {
 }
 
 /** One Docker-shaped sample a second; a sample that finds no credit is replaced by the next (stats are a gauge). */
-async function stats(rt: AgentRuntime, raw: unknown, ch: StreamChannel): Promise<void> {
+async function stats(rt: AgentRuntime, raw: unknown, ch: Channel<"stats">): Promise<void> {
   const a = parse("stats", raw);
   for await (const s of rt.containers.statsStream(a.id, { signal: ch.signal })) if (!(await ch.send(s))) return;
 }
@@ -84,7 +88,7 @@ async function stats(rt: AgentRuntime, raw: unknown, ch: StreamChannel): Promise
  * A terminal in a running container: exec with a TTY, keystrokes in, output out (as text;
  * xterm takes UTF-8). A command whose program is not in the container falls back to /bin/sh.
  */
-async function exec(rt: AgentRuntime, raw: unknown, ch: StreamChannel): Promise<void> {
+async function exec(rt: AgentRuntime, raw: unknown, ch: Channel<"exec">): Promise<void> {
   const a = parse("exec", raw);
   const rec = rt.containers.get(a.id);
   let cmd = a.cmd;
@@ -110,7 +114,7 @@ async function exec(rt: AgentRuntime, raw: unknown, ch: StreamChannel): Promise<
       while (text) {
         const piece = cutToJsonBytes(text, EXEC_FRAME_BYTES);
         const part = piece.text || text.slice(0, 1);
-        if (!(await ch.send({ [key]: part }))) return;
+        if (!(await ch.send(key === "o" ? { o: part } : { e: part }))) return;
         text = text.slice(part.length);
       }
     }
@@ -130,7 +134,7 @@ function existsIn(rootfs: string, path: string): boolean {
 }
 
 /** The host's events as they happen, each frame a batch of whatever arrived while the last one waited. */
-async function events(rt: AgentRuntime, raw: unknown, ch: StreamChannel): Promise<void> {
+async function events(rt: AgentRuntime, raw: unknown, ch: Channel<"events">): Promise<void> {
   parse("events", raw);
   const queue: AgentEvent[] = [];
   let dropped = 0;

@@ -6,9 +6,9 @@ import { existsSync, mkdtempSync, rmSync, statSync, readFileSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createJoinToken, ensureDefaultTeam, revokeHostCredentials } from "@berth/core";
-import { startTestControlPlane, type TestControlPlane } from "../../../e2e/support/control-plane.ts";
-import { waitFor } from "../../../e2e/support/wait.ts";
-import { dockerClis, negotiatedVersion } from "../../../e2e/support/docker-cli.ts";
+import { startTestControlPlane, type TestControlPlane } from "@berth/test-support/control-plane";
+import { waitFor } from "@berth/test-support/wait";
+import { dockerClis, negotiatedVersion } from "@berth/test-support/docker-cli";
 import { agentBundlePath } from "../../../scripts/build.ts";
 import { freeLoopbackPort } from "../../../scripts/postgres.ts";
 

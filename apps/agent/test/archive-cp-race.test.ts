@@ -8,12 +8,12 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from "nod
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { startDockerApi, type DockerApi } from "../src/dockerapi/server.ts";
 import type { AgentEvent } from "../src/containers/events.ts";
 import type { AgentRuntime } from "../src/runtime.ts";
-import { busyboxRuntime, disposeRuntime } from "./support/busybox-runtime.ts";
+import { busyboxRuntime, disposeRuntime } from "@berth/test-support/busybox-runtime";
+import { waitFor } from "@berth/test-support/wait";
 import { buildTar } from "./snapshots-tar.ts";
 
 let rt: AgentRuntime;
@@ -86,9 +86,12 @@ test("uploads into a running container that swaps the destination for a symlink 
   // The second swapper is an exec'd process: it must be frozen along with the container.
   const { Id: execId } = rt.execs.create(Id, { Cmd: ["sh", "-c", swapLoop("/w/e")] });
   const swapper = await rt.execs.start(execId);
-  await sleep(300);
-
   const initPid = (rt.containers.inspect(Id).State as { Pid: number }).Pid;
+  // Both loops run once each has made its link (`ln -s` comes before the loop).
+  await waitFor("both swap loops running", () => {
+    const w = existsSync(`/proc/${initPid}/root/w`) ? readdirSync(`/proc/${initPid}/root/w`) : [];
+    return w.some((n) => n.startsWith("d.")) && w.some((n) => n.startsWith("e.")) && pidsInNamespaceOf(initPid).length >= 2;
+  });
   const inside = pidsInNamespaceOf(initPid);
   assert.ok(inside.length >= 2, `the main loop and the exec'd loop run (${inside.length} processes)`);
   const cg = freezerCgroup(initPid);
@@ -123,12 +126,7 @@ test("uploads into a running container that swaps the destination for a symlink 
   assert.ok(pauses >= 200, `each upload paused the container (${pauses} pauses)`);
   assert.equal(events.filter((e) => e.Actor.ID === Id && e.Action === "unpause").length, pauses);
   const before = readdirSync(`/proc/${initPid}/root/w`).sort().join();
-  let changed = false;
-  for (let i = 0; i < 50 && !changed; i++) {
-    await sleep(10);
-    changed = readdirSync(`/proc/${initPid}/root/w`).sort().join() !== before;
-  }
-  assert.ok(changed, "the swap loops run again after the uploads");
+  await waitFor("the swap loops running again after the uploads", () => readdirSync(`/proc/${initPid}/root/w`).sort().join() !== before, 5_000, 10);
 
   // What went through is inside the container, where the link pointed from its own point of view.
   const landed = [`/proc/${initPid}/root/${unique}`, `/proc/${initPid}/root/w/d/${unique}`, `/proc/${initPid}/root/w/d.dir/${unique}`, `/proc/${initPid}/root/w/e/${unique}`, `/proc/${initPid}/root/w/e.dir/${unique}`];
@@ -140,7 +138,8 @@ test("uploads into a running container that swaps the destination for a symlink 
 test("a container paused by its user stays paused through cp; reads of a running one thaw it again; a stopped one still works", async () => {
   const { Id } = await rt.containers.create({ Image: "busybox", Cmd: ["sh", "-c", "mkdir -p /data && echo hello > /data/greeting && sleep 1000"] });
   await rt.containers.start(Id);
-  await sleep(300);
+  const initPid = (rt.containers.inspect(Id).State as { Pid: number }).Pid;
+  await waitFor("/data/greeting written", () => existsSync(`/proc/${initPid}/root/data/greeting`) && readFileSync(`/proc/${initPid}/root/data/greeting`, "utf8") === "hello\n");
   const tar = buildTar([{ path: "note.txt", data: "from the host\n", mode: 0o644 }]);
 
   // Paused by the user: the upload works on the frozen container and leaves it paused.

@@ -7,9 +7,9 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { createRuntime } from "../src/runtime.ts";
-import { removeCgroupParent } from "./support/busybox-runtime.ts";
+import { removeCgroupParent } from "@berth/test-support/cgroups";
+import { waitFor } from "@berth/test-support/wait";
 
 /** A live process (a zombie waiting for its reaper is dead). */
 const alive = (pid: number) => {
@@ -51,7 +51,9 @@ test("20 running containers survive an agent SIGKILL and are re-adopted; a misse
       assert.ok(alive(before[n]!.conmonPid), `${n}: conmon survives the agent`);
       assert.ok(alive(before[n]!.state.Pid), `${n}: the container survives the agent`);
     }
-    await sleep(3500); // exits-while-down exits now, with no agent to see it
+    // exits-while-down exits now, with no agent to see it: its conmon records the exit code and ends.
+    const missedExit = before["exits-while-down"]!;
+    await waitFor("exits-while-down and its conmon to end", () => !alive(missedExit.state.Pid) && !alive(missedExit.conmonPid), 15_000, 50);
 
     rt = createRuntime(stateDir, { cgroupParent });
     await rt.containers.init();
@@ -79,8 +81,9 @@ test("20 running containers survive an agent SIGKILL and are re-adopted; a misse
     const seen: string[] = [];
     rt.events.subscribe((e) => e.Actor.Attributes.name === "always" && seen.push(`${Date.now() % 100000} ${e.Action} ${JSON.stringify(e.Actor.Attributes.exitCode ?? "")}`));
     await rt.containers.init();
-    const deadline = Date.now() + 10_000;
-    while ((rt.containers.inspect("always").State as { Status: string }).Status !== "running" && Date.now() < deadline) await sleep(50);
+    const restarted = rt;
+    // On a timeout the assertions below say what happened (with the container's events).
+    await waitFor("the `always` container running again", () => (restarted.containers.inspect("always").State as { Status: string }).Status === "running", 10_000, 50).catch(() => undefined);
     const a = rt.containers.inspect("always");
     assert.equal((a.State as { Status: string }).Status, "running", "the `always` container is back");
     assert.notEqual((a.State as { Pid: number }).Pid, alwaysPid);

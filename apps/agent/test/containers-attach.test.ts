@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import type { AgentRuntime } from "../src/runtime.ts";
 import type { AttachSession } from "../src/containers/attach.ts";
 import type { AttachFrame } from "../src/runtime/attach-relay.ts";
-import { busyboxRuntime, disposeRuntime } from "./support/busybox-runtime.ts";
+import { busyboxRuntime, disposeRuntime } from "@berth/test-support/busybox-runtime";
 
 let rt: AgentRuntime;
 let stateDir: string;

@@ -3,7 +3,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tar from "tar";
 import type { AgentRuntime } from "../src/runtime.ts";
-import { busyboxRuntime, disposeRuntime } from "./support/busybox-runtime.ts";
+import { busyboxRuntime, disposeRuntime } from "@berth/test-support/busybox-runtime";
 
 let rt: AgentRuntime;
 let stateDir: string;

@@ -4,7 +4,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { AgentRuntime } from "../src/runtime.ts";
-import { busyboxRuntime, disposeRuntime } from "./support/busybox-runtime.ts";
+import { busyboxRuntime, disposeRuntime } from "@berth/test-support/busybox-runtime";
+import { waitFor } from "@berth/test-support/wait";
 
 let rt: AgentRuntime;
 let stateDir: string;
@@ -20,13 +21,7 @@ before(async () => {
 
 after(() => disposeRuntime(rt, stateDir));
 
-async function until(what: string, fn: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const until = (what: string, fn: () => boolean) => waitFor(what, fn, 10_000, 20);
 
 const gone = (execId: string) => {
   try {
@@ -40,15 +35,13 @@ const gone = (execId: string) => {
 test("health probes leave no exec records behind", async () => {
   const { Id } = await rt.containers.create({ Image: "busybox", Cmd: ["sleep", "100000"], Healthcheck: { Test: ["CMD", "true"], Interval: 50 * ms, Retries: 1 } });
   await rt.containers.start(Id);
-  let probes = 0;
+  // Sample how many exec records are held, often, until five probes have run (the log keeps five).
+  const probes = () => (rt.containers.inspect(Id).State as { Health?: { Log: unknown[] } }).Health?.Log.length ?? 0;
   let most = 0;
-  const end = Date.now() + 2500;
-  while (Date.now() < end) {
+  await waitFor("five probes", () => {
     most = Math.max(most, rt.execs.size);
-    await sleep(10);
-  }
-  probes = (rt.containers.inspect(Id).State as { Health: { Log: unknown[] } }).Health.Log.length;
-  assert.ok(probes >= 3, `the probes ran (${probes} in the log)`);
+    return probes() >= 5;
+  }, 10_000, 10);
   assert.ok(most <= 1, `at most the running probe is held (saw ${most})`);
   await rt.containers.remove(Id, { force: true });
 });
@@ -58,7 +51,7 @@ test("a finished exec is kept until it has been inspected, then goes; an unread 
   assert.equal(await (await rt.execs.start(read)).exit, 7);
   const { Id: unread } = rt.execs.create(id, { Cmd: ["true"] });
   await (await rt.execs.start(unread)).exit;
-  await sleep(retention.inspectedMs * 3);
+  await sleep(retention.inspectedMs * 3); // the behaviour under test: longer than an inspected exec is kept
   assert.equal(rt.execs.inspect(read).ExitCode, 7, "an exit code waits for its reader");
   await until("the inspected exec to go", () => gone(read));
   assert.equal(gone(unread), false, "the unread one is still there");

@@ -1,10 +1,11 @@
 // exec with real runc: exit codes with and without a TTY, stdin, env, user, workdir, resize.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { setTimeout as sleep } from "node:timers/promises";
+import { finished } from "node:stream/promises";
 import type { AgentRuntime } from "../src/runtime.ts";
 import type { ExecSession } from "../src/containers/exec.ts";
-import { busyboxRuntime, disposeRuntime } from "./support/busybox-runtime.ts";
+import { busyboxRuntime, disposeRuntime } from "@berth/test-support/busybox-runtime";
+import { waitFor, within } from "@berth/test-support/wait";
 
 let rt: AgentRuntime;
 let stateDir: string;
@@ -24,7 +25,8 @@ async function collect(s: ExecSession): Promise<{ code: number; out: string; err
   s.stdout.on("data", (d: Buffer) => (out += d.toString()));
   s.stderr?.on("data", (d: Buffer) => (err += d.toString()));
   const code = await s.exit;
-  await sleep(20);
+  // The exit can come before the last of the output: wait until both pipes have ended.
+  await within("the exec's output to end", Promise.all([finished(s.stdout), s.stderr ? finished(s.stderr) : null]));
   return { code, out, err };
 }
 
@@ -58,16 +60,16 @@ test("exec with a TTY: a terminal, typed input, resize, and the exit code", asyn
   const s = await rt.execs.start(Id);
   let out = "";
   s.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  const waitFor = async (re: RegExp) => {
-    for (let i = 0; i < 100 && !re.test(out); i++) await sleep(50);
-    assert.match(out, re);
-  };
+  const shown = (re: RegExp) => waitFor(`${re} in the terminal`, () => re.test(out), 5_000, 50).catch(() => assert.match(out, re));
   s.stdin!.write("tty\n");
-  await waitFor(/\/dev\/pts\/\d+/);
+  await shown(/\/dev\/pts\/\d+/);
   rt.execs.resize(Id, 33, 111);
-  await sleep(100);
-  s.stdin!.write("stty size\n");
-  await waitFor(/33 111/);
+  // The resize reaches the terminal on a side channel: ask for the size until it shows.
+  await waitFor("the new terminal size", () => {
+    if (/33 111/.test(out)) return true;
+    s.stdin!.write("stty size\n");
+    return false;
+  }, 5_000, 200).catch(() => assert.match(out, /33 111/));
   s.stdin!.write("exit 3\n");
   assert.equal(await s.exit, 3);
   assert.equal(s.stderr, null, "a TTY merges stderr into stdout");

@@ -2,9 +2,9 @@
 // timeouts, NONE, and the health_status events.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { AgentRuntime } from "../src/runtime.ts";
-import { busyboxRuntime, disposeRuntime } from "./support/busybox-runtime.ts";
+import { busyboxRuntime, disposeRuntime } from "@berth/test-support/busybox-runtime";
+import { waitFor } from "@berth/test-support/wait";
 
 let rt: AgentRuntime;
 let stateDir: string;
@@ -19,13 +19,7 @@ after(() => disposeRuntime(rt, stateDir));
 type Health = { Status: string; FailingStreak: number; Log: Array<{ ExitCode: number; Output: string }> };
 const health = (id: string) => (rt.containers.inspect(id).State as { Health?: Health }).Health;
 
-async function until(what: string, fn: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const until = (what: string, fn: () => boolean) => waitFor(what, fn, 15_000, 50);
 
 test("starting → healthy → unhealthy after `retries` failures, with events and a probe log", async () => {
   const events: string[] = [];
@@ -65,7 +59,7 @@ test("failures inside the start period do not count; a timeout is a failure", as
     Healthcheck: { Test: ["CMD", "test", "-f", "/tmp/ok"], Interval: 150 * ms, Retries: 1, StartPeriod: 3000 * ms },
   });
   await rt.containers.start(Id);
-  await sleep(700);
+  await until("two failed probes", () => (health(Id)?.Log.filter((l) => l.ExitCode !== 0).length ?? 0) >= 2);
   assert.equal(health(Id)?.Status, "starting", "still starting despite failed probes");
   await until("healthy", () => health(Id)?.Status === "healthy");
   await rt.containers.remove(Id, { force: true });
@@ -85,7 +79,7 @@ test("failures inside the start period do not count; a timeout is a failure", as
 test("NONE disables a health check; containers without one have no Health", async () => {
   const { Id } = await rt.containers.create({ Image: "busybox", Cmd: ["sleep", "100000"], Healthcheck: { Test: ["NONE"] } });
   await rt.containers.start(Id);
-  await sleep(300);
+  // A container with a health check is "starting" as soon as it started (see the first test).
   assert.equal(health(Id), undefined);
   assert.equal((rt.containers.inspect(Id).Config as { Healthcheck?: unknown }).Healthcheck, undefined);
   await rt.containers.remove(Id, { force: true });

@@ -2,7 +2,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { AgentRuntime } from "../src/runtime.ts";
-import { busyboxRuntime, disposeRuntime } from "./support/busybox-runtime.ts";
+import { busyboxRuntime, disposeRuntime } from "@berth/test-support/busybox-runtime";
+import { waitFor } from "@berth/test-support/wait";
 
 let rt: AgentRuntime;
 let stateDir: string;
@@ -17,13 +18,17 @@ test("one-shot stats: memory usage and limit, pids, CPU, block I/O shape", async
   const c = rt.containers;
   const { Id } = await c.create({ Image: "busybox", Cmd: ["sh", "-c", "sleep 1000 & sleep 1000 & wait"], HostConfig: { Memory: 96 * 1024 * 1024, PidsLimit: 50 } });
   await c.start(Id);
-  await new Promise((r) => setTimeout(r, 200));
-  const s = await c.stats(Id);
+  // The shell forks its two sleeps just after the start.
+  let pids: number | undefined;
+  const s = await waitFor("sh and its two sleeps running", async () => {
+    const x = await c.stats(Id);
+    pids = x.pids_stats.current;
+    return pids === 3 ? x : null;
+  }).catch((e: unknown) => assert.fail(`${String(e)}: pids_stats.current is ${pids}, not 3 (sh and two sleeps)`));
   assert.equal(s.id, Id);
   assert.equal(s.memory_stats.limit, 96 * 1024 * 1024);
   assert.ok((s.memory_stats.usage ?? 0) > 0, "memory in use");
   assert.ok(s.memory_stats.stats && Object.keys(s.memory_stats.stats).length > 5, "the cgroup's memory.stat");
-  assert.equal(s.pids_stats.current, 3, "sh and two sleeps");
   assert.equal(s.pids_stats.limit, 50);
   assert.ok(s.cpu_stats.cpu_usage.total_usage > 0);
   assert.ok(s.cpu_stats.system_cpu_usage > 0);
@@ -62,4 +67,30 @@ test("streaming stats: a sample at once and then each second, each carrying the 
   assert.ok((await stream.next()).value);
   await c.remove(gone);
   assert.equal((await stream.next()).done, true);
+});
+
+test("one sampler: the control plane's report takes the round a stream just had; a request without streaming takes it as its previous sample", async () => {
+  const c = rt.containers;
+  const { Id } = await c.create({ Image: "busybox", Cmd: ["sh", "-c", "while :; do :; done"] });
+  await c.start(Id);
+  const ac = new AbortController();
+  const stream = c.statsStream(Id, { signal: ac.signal });
+  await stream.next(); // the sample at once (its own read)
+  const ticked = (await stream.next()).value!; // a round of the sampler
+  const report = c.statsCounters();
+  const mine = report.containers.find(([id]) => id === Id)!;
+  assert.equal(mine[1], ticked.cpu_stats.cpu_usage.total_usage, "the report reused the round: no second read of the cgroup");
+  assert.ok(Math.abs(report.at - Date.parse(ticked.read)) < 50, "the report carries the round's time");
+
+  const last = c.lastStats(Id)!;
+  assert.equal(last.sample.cpu_stats.cpu_usage.total_usage, ticked.cpu_stats.cpu_usage.total_usage);
+  // Time for the shell to use some CPU after the round (the API waits 100 ms for the same reason).
+  await new Promise((r) => setTimeout(r, 150));
+  const now = await c.stats(Id, last.sample);
+  assert.deepEqual(now.precpu_stats, last.sample.cpu_stats, "the round is the previous sample");
+  assert.ok(now.cpu_stats.cpu_usage.total_usage > now.precpu_stats.cpu_usage!.total_usage, "a spinning shell used CPU since");
+  ac.abort();
+  await stream.next();
+  await c.remove(Id, { force: true });
+  assert.equal(c.statsCounters().containers.some(([id]) => id === Id), false, "a removed container leaves the rounds");
 });

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { randomBytes } from "node:crypto";
 import { ContentStore, DigestMismatchError, SizeMismatchError, sha256Digest } from "../src/content/store.ts";
+import { within } from "@berth/test-support/wait";
 
 const root = mkdtempSync(join(tmpdir(), "berth-content-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -85,14 +86,26 @@ test("concurrent ingests of one blob fetch it once", async () => {
   const s = new ContentStore(join(root, "f"));
   const data = randomBytes(50_000);
   const d = sha256Digest(data);
+  // The fetch is held until all five ingests have looked in the store and found nothing there:
+  // each must then wait for the one fetch under way instead of starting its own.
+  let checked = 0;
+  let allChecked!: () => void;
+  const gate = new Promise<void>((r) => (allChecked = r));
+  const has = s.has.bind(s);
+  s.has = async (digest: string) => {
+    const found = await has(digest);
+    if (++checked === 5) allChecked();
+    return found;
+  };
   let fetches = 0;
   const src = async () => {
     fetches++;
-    await new Promise((r) => setTimeout(r, 20));
+    await gate;
     return { stream: Readable.from([data]), offset: 0 };
   };
-  await Promise.all(Array.from({ length: 5 }, () => s.ingest({ digest: d, size: data.length }, src)));
+  await within("five concurrent ingests", Promise.all(Array.from({ length: 5 }, () => s.ingest({ digest: d, size: data.length }, src))));
   assert.equal(fetches, 1);
+  assert.deepEqual(await s.read(d), data);
 });
 
 test("malformed digests are refused", async () => {

@@ -10,13 +10,13 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { pino } from "pino";
 import { startDockerApi, type DockerApi } from "../src/dockerapi/server.ts";
-import { busyboxRuntime, disposeRuntime } from "./support/busybox-runtime.ts";
+import { busyboxRuntime, disposeRuntime } from "@berth/test-support/busybox-runtime";
 import { busyboxRootfs } from "../src/images/busybox-rootfs.ts";
 import { importRootfs } from "../src/images/import.ts";
 import { formatPlatform, hostPlatform } from "../src/registry/media-types.ts";
 import type { AgentRuntime } from "../src/runtime.ts";
-import { dockerClis, negotiatedVersion } from "../../../e2e/support/docker-cli.ts";
-import { waitFor } from "../../../e2e/support/wait.ts";
+import { dockerClis, negotiatedVersion } from "@berth/test-support/docker-cli";
+import { waitFor } from "@berth/test-support/wait";
 
 let rt: AgentRuntime;
 let stateDir: string;

@@ -21,7 +21,7 @@ import { pushImage } from "../src/images/push.ts";
 import { importRootfs } from "../src/images/import.ts";
 import { loadImages, saveImages } from "../src/images/archive.ts";
 import type { PullProgress } from "../src/images/pull.ts";
-import { seedBusybox, startRegistry, type TestRegistry } from "../../../e2e/support/registry.ts";
+import { seedBusybox, startRegistry, type TestRegistry } from "@berth/test-support/registry";
 
 const run = promisify(execFile);
 const tmp = mkdtempSync(join(tmpdir(), "berth-images-"));

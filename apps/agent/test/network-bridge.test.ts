@@ -11,9 +11,9 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { createSocket, type Socket } from "node:dgram";
 import * as dnsPacket from "dns-packet";
-import { createLab, type Lab } from "../../../e2e/support/lab.ts";
-import { removeCgroupParent } from "./support/busybox-runtime.ts";
-import { startLabRuntime, type LabRuntime } from "./support/lab-runtime.ts";
+import { createLab, type Lab } from "@berth/test-support/lab";
+import { removeCgroupParent } from "@berth/test-support/cgroups";
+import { startLabRuntime, type LabRuntime } from "@berth/test-support/lab-runtime";
 
 const run = promisify(execFile);
 let lab: Lab;

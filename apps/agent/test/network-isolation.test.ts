@@ -10,9 +10,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { createLab, killGroup, type Lab } from "../../../e2e/support/lab.ts";
-import { removeCgroupParent } from "./support/busybox-runtime.ts";
-import { startLabRuntime, type LabRuntime } from "./support/lab-runtime.ts";
+import { createLab, killGroup, type Lab } from "@berth/test-support/lab";
+import { removeCgroupParent } from "@berth/test-support/cgroups";
+import { startLabRuntime, type LabRuntime } from "@berth/test-support/lab-runtime";
 
 const run = promisify(execFile);
 let lab: Lab;
@@ -238,7 +238,9 @@ test("embedded DNS: answers its own subnet only; a running container connected t
     assert.equal(await dnsFrom(netns, "10.78.0.1", "alpha"), "no reply", "the host, from outside the subnet");
 
     // connect: a running container on dns-a, joined to dns-b, resolves (and reaches) beta too, and still alpha.
-    ids.push(await detached("left", "dns-a", ["sh", "-c", "while true; do a=$(wget -q -O - http://alpha/ 2>/dev/null || echo a-fail); b=$(wget -q -O - http://beta/ 2>/dev/null || echo b-fail); echo $a $b; sleep 0.3; done"]));
+    // Each fetch is bounded (busybox wget has no usable timeout of its own): one in flight when the
+    // network is disconnected would otherwise wait minutes for a connection that can no longer be made.
+    ids.push(await detached("left", "dns-a", ["sh", "-c", "while true; do a=$(timeout 2 wget -q -O - http://alpha/ 2>/dev/null || echo a-fail); b=$(timeout 2 wget -q -O - http://beta/ 2>/dev/null || echo b-fail); echo $a $b; sleep 0.3; done"]));
     const last = async () => (await agent.logs(ids[2]!)).trim().split("\n").at(-1);
     const leftNs = `/proc/${(await agent.call<{ State: { Pid: number } }>("containers", "inspect", ids[2]!)).State.Pid}/ns/net`;
     await until(async () => (await last()) === "alpha b-fail");

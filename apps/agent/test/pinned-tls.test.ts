@@ -11,8 +11,8 @@ import { promisify } from "node:util";
 import { createJoinToken, ensureDefaultTeam } from "@berth/core";
 import { installCommand } from "@berth/api";
 import { parseJoinToken } from "@berth/protocol";
-import { startTestControlPlane, type TestControlPlane } from "../../../e2e/support/control-plane.ts";
-import { waitFor } from "../../../e2e/support/wait.ts";
+import { startTestControlPlane, type TestControlPlane } from "@berth/test-support/control-plane";
+import { waitFor } from "@berth/test-support/wait";
 import { agentBundlePath } from "../../../scripts/build.ts";
 import { freeLoopbackPort } from "../../../scripts/postgres.ts";
 import { loadTlsIdentity } from "../../web/src/server/tls.ts";
@@ -81,7 +81,7 @@ test("install.sh over pinned TLS joins and the agent links over wss", { timeout:
     return h?.status === "online" && real.cp.gateway.isConnected(h.id) ? h : null;
   }, 30_000);
   assert.ok(existsSync(join(prefix, "opt/berth/berth-agent.js")));
-  assert.deepEqual(await real.cp.gateway.command(host.id, "ping", {}).then((r) => (r as { pong: boolean }).pong), true);
+  assert.deepEqual((await real.cp.gateway.command(host.id, "ping", {})).pong, true);
 });
 
 test("curl refuses the install script from a server with another key", async () => {

@@ -10,8 +10,9 @@ import { ContentStore, DigestMismatchError, sha256Digest } from "../src/content/
 import { RegistryClient, RegistryError, type Repo } from "../src/registry/client.ts";
 import { MediaType, type Platform } from "../src/registry/media-types.ts";
 import { parseReference } from "../src/registry/reference.ts";
-import { startRegistry, type TestRegistry } from "../../../e2e/support/registry.ts";
-import { startFaultyProxy } from "../../../e2e/support/faulty-proxy.ts";
+import { startRegistry, type TestRegistry } from "@berth/test-support/registry";
+import { waitFor } from "@berth/test-support/wait";
+import { startFaultyProxy } from "./support/faulty-proxy.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "berth-regclient-"));
 let n = 0;
@@ -225,6 +226,7 @@ test("a hostile registry cannot fill the agent's memory: manifest, token and err
   // how much it got to write before the client hung up.
   const { createServer } = await import("node:http");
   const written = new Map<string, number>();
+  const ended = new Set<string>();
   const endless = (res: import("node:http").ServerResponse, key: string, status: number, headers: Record<string, string>) => {
     res.writeHead(status, headers);
     const chunk = Buffer.alloc(64 * 1024, 0x61);
@@ -237,7 +239,10 @@ test("a hostile registry cannot fill the agent's memory: manifest, token and err
       }
       res.end();
     };
-    res.on("close", () => written.set(key, n));
+    res.on("close", () => {
+      written.set(key, n);
+      ended.add(key);
+    });
     pump();
   };
   const server = createServer((req, res) => {
@@ -270,7 +275,8 @@ test("a hostile registry cannot fill the agent's memory: manifest, token and err
       plainServer.closeAllConnections();
       await new Promise((r) => plainServer.close(r));
     }
-    await new Promise((r) => setTimeout(r, 100));
+    // Each count is final once its response has closed.
+    await waitFor("every hostile response to close", () => ["token", "manifest", "error"].every((k) => ended.has(k)), 5_000, 10);
     for (const key of ["token", "manifest", "error"]) {
       const n = written.get(key) ?? 0;
       assert.ok(n > 0 && n < 16 * 1024 * 1024, `${key}: the client stopped reading after ${n} bytes, not the whole 64 MiB`);

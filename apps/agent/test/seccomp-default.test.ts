@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { AgentRuntime } from "../src/runtime.ts";
 import type { ContainerService } from "../src/containers/service.ts";
 import { defaultSeccompProfile, type SeccompProfile } from "../src/runtime/security-defaults.ts";
-import { busyboxRuntime, disposeRuntime } from "./support/busybox-runtime.ts";
+import { busyboxRuntime, disposeRuntime } from "@berth/test-support/busybox-runtime";
 
 let rt: AgentRuntime;
 let stateDir: string;

@@ -1,7 +1,7 @@
 // The control plane's non-tRPC endpoints: agent join, install script, agent bundle.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { startTestControlPlane, type TestControlPlane } from "../../../e2e/support/control-plane.ts";
+import { startTestControlPlane, type TestControlPlane } from "@berth/test-support/control-plane";
 
 let t: TestControlPlane;
 before(async () => {

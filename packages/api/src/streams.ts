@@ -75,19 +75,42 @@ export interface StreamServerOptions {
 export const FLEET_FEED_BACKLOG = 10_000;
 export const FLEET_FEED_TOTAL = 100_000;
 
-interface OpenRequest {
-  kind: StreamKind;
+/** A stream kind with its checked arguments: narrowing `kind` narrows `args`. */
+type KindArgs = { [K in StreamKind]: { kind: K; args: z.output<(typeof StreamArgs)[K]> } }[StreamKind];
+
+type OpenRequest = KindArgs & {
   /** null: the whole fleet (events only). */
   hostId: string | null;
-  args: Record<string, unknown>;
   window: number;
+};
+
+/** Checks a kind's arguments; each case ties its kind to its own arguments' type. */
+function kindArgs(k: StreamKind, raw: unknown): KindArgs | z.ZodError {
+  switch (k) {
+    case "logs": {
+      const r = StreamArgs.logs.safeParse(raw);
+      return r.success ? { kind: k, args: r.data } : r.error;
+    }
+    case "stats": {
+      const r = StreamArgs.stats.safeParse(raw);
+      return r.success ? { kind: k, args: r.data } : r.error;
+    }
+    case "exec": {
+      const r = StreamArgs.exec.safeParse(raw);
+      return r.success ? { kind: k, args: r.data } : r.error;
+    }
+    case "events": {
+      const r = StreamArgs.events.safeParse(raw);
+      return r.success ? { kind: k, args: r.data } : r.error;
+    }
+  }
 }
 
 function parseRequest(req: IncomingMessage): OpenRequest {
   const url = new URL(req.url ?? "/", "http://x");
   const kind = url.pathname.slice(STREAM_PATH_PREFIX.length);
-  if (!(STREAM_KINDS as readonly string[]).includes(kind)) throw new DomainError("NOT_FOUND", `no stream '${kind.slice(0, 32)}': one of ${STREAM_KINDS.join(", ")}`);
-  const k = kind as StreamKind;
+  const k = STREAM_KINDS.find((known) => known === kind);
+  if (!k) throw new DomainError("NOT_FOUND", `no stream '${kind.slice(0, 32)}': one of ${STREAM_KINDS.join(", ")}`);
   const q = Object.fromEntries(url.searchParams);
   const { hostId, window, ...rest } = q;
   const host = HostId.safeParse(hostId);
@@ -95,13 +118,12 @@ function parseRequest(req: IncomingMessage): OpenRequest {
   const w = Window.safeParse(window ?? "8");
   if (!w.success) throw new DomainError("INVALID", "window is a number of messages from 1 to 64");
   const text = QUERY[k].safeParse(rest);
-  const args = text.success ? (k === "exec" ? execArgs(text.data, url.searchParams.getAll("arg")) : text.data) : null;
-  const parsed = args ? StreamArgs[k].safeParse(args) : null;
-  if (!text.success || !parsed?.success) {
-    const issue = (text.success ? parsed!.error! : text.error).issues[0];
+  const typed = text.success ? kindArgs(k, k === "exec" ? execArgs(text.data, url.searchParams.getAll("arg")) : text.data) : text.error;
+  if (typed instanceof z.ZodError) {
+    const issue = typed.issues[0];
     throw new DomainError("INVALID", `invalid ${k} stream: ${issue?.path.join(".") || "query"}: ${issue?.message ?? "invalid"}`);
   }
-  return { kind: k, hostId: host.success ? host.data : null, args: parsed.data as Record<string, unknown>, window: w.data };
+  return { ...typed, hostId: host.success ? host.data : null, window: w.data };
 }
 
 /**
@@ -272,7 +294,7 @@ export function createStreamServer(opts: StreamServerOptions) {
       authorize(req)
         .then(({ ctx, open }) => {
           if (open.kind === "exec") {
-            void recordAudit(ctx.db, { ...actorOf(ctx), action: "containers.exec", target: `${open.hostId}/${String(open.args.id)}`, result: "ok", detail: { cmd: open.args.cmd as string[] }, sourceIp: ctx.sourceIp, channel: ctx.channel }).catch((err: unknown) => log.error({ err }, "audit write failed"));
+            void recordAudit(ctx.db, { ...actorOf(ctx), action: "containers.exec", target: `${open.hostId}/${open.args.id}`, result: "ok", detail: { cmd: open.args.cmd }, sourceIp: ctx.sourceIp, channel: ctx.channel }).catch((err: unknown) => log.error({ err }, "audit write failed"));
           }
           const hostId = open.hostId;
           wss.handleUpgrade(req, socket, head, (ws) => {

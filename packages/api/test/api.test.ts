@@ -1,8 +1,8 @@
 // The tRPC API over HTTP with real sessions: authentication, roles, validation, audit.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { startTestControlPlane, trpcClient, trpcError, type TestControlPlane, type UserClient } from "../../../e2e/support/control-plane.ts";
-import { joinWithToken, linkedSimAgent } from "../../../e2e/support/sim-agent.ts";
+import { startTestControlPlane, trpcClient, trpcError, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
+import { joinWithToken, linkedSimAgent } from "@berth/test-support/sim-agent";
 import type { JoinResponse } from "@berth/protocol";
 
 let t: TestControlPlane;
@@ -131,7 +131,7 @@ test("ping relays through the agent link; an offline host gets a clear error", a
   assert.equal((await trpcError(owner.trpc.hosts.ping.query({ id: h.hostId }))).message, "host is not connected");
   const a = await linkedSimAgent(t.url, h.credential);
   const r = await owner.trpc.hosts.ping.query({ id: h.hostId });
-  assert.deepEqual(r.reply, { pong: true, command: "ping" });
+  assert.deepEqual([r.reply.pong, r.reply.agentVersion], [true, "0.1.0-sim"]);
   a.close();
 });
 

@@ -9,8 +9,8 @@ import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
 import superjson from "superjson";
 import type { AppRouter } from "@berth/api";
 import { appRouter } from "@berth/api";
-import { startTestControlPlane, type TestControlPlane, type UserClient } from "../../../e2e/support/control-plane.ts";
-import { joinWithToken } from "../../../e2e/support/sim-agent.ts";
+import { startTestControlPlane, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
+import { joinWithToken } from "@berth/test-support/sim-agent";
 import type { JoinResponse } from "@berth/protocol";
 
 type Role = "owner" | "admin" | "operator" | "viewer";

@@ -5,9 +5,9 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { WebSocket } from "ws";
 import type { JoinResponse } from "@berth/protocol";
-import { inviteOf, signUp, startTestControlPlane, trpcClient, trpcError, type TestControlPlane, type UserClient } from "../../../e2e/support/control-plane.ts";
-import { joinWithToken, linkedSimAgent, type SimAgent } from "../../../e2e/support/sim-agent.ts";
-import { waitFor } from "../../../e2e/support/wait.ts";
+import { inviteOf, signUp, startTestControlPlane, trpcClient, trpcError, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
+import { joinWithToken, linkedSimAgent, SIM_PULLED_IMAGE, type SimAgent } from "@berth/test-support/sim-agent";
+import { waitFor } from "@berth/test-support/wait";
 
 let t: TestControlPlane;
 let owner: UserClient;
@@ -236,7 +236,7 @@ test("a pull is a mutation: a GET, as a cross-site link or image would send, sta
     assert.equal(res.status, 405);
     assert.ok(!agent.commands.some((c) => c.command === "images.pull"), "the agent was asked nothing");
     const pulled = await owner.trpc.images.pull.mutate({ hostId, reference: "busybox" });
-    assert.deepEqual(pulled, { pong: true, command: "images.pull" } as never);
+    assert.deepEqual(pulled, SIM_PULLED_IMAGE);
     assert.ok(await t.cp.db.auditLog.findFirst({ where: { action: "images.pull", target: hostId, result: "ok" } }));
   } finally {
     agent.close();
@@ -257,7 +257,7 @@ test("the fleet feed's backlogs share one global cap: with many slow clients eac
   );
   try {
     // 12,000 events while no client reads: 20 clients share 100,000, so each keeps 5,000.
-    for (let i = 0; i < 12_000; i++) t.cp.fleetEvents.emit("event", hostId, { Type: "container", Action: "start", Actor: { ID: `c${i}`, Attributes: {} }, time: i });
+    for (let i = 0; i < 12_000; i++) t.cp.fleetEvents.emit("event", hostId, { seq: i, Type: "container", Action: "start", Actor: { ID: `c${i}`, Attributes: {} }, scope: "local", time: i, timeNano: i * 1e9 });
     await waitFor("first batches", async () => clients.every((c) => c.messages.length >= 1), 10_000);
     for (const c of clients) c.ws.send(JSON.stringify({ t: "ack", n: 1 }));
     await waitFor("second batches", async () => clients.every((c) => c.messages.length >= 2), 10_000);

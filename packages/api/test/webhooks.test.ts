@@ -7,9 +7,9 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { signWebhook } from "@berth/core";
 import type { JoinResponse } from "@berth/protocol";
-import { startTestControlPlane, TRPCClientError, type TestControlPlane, type UserClient } from "../../../e2e/support/control-plane.ts";
-import { joinWithToken, linkedSimAgent } from "../../../e2e/support/sim-agent.ts";
-import { waitFor } from "../../../e2e/support/wait.ts";
+import { startTestControlPlane, TRPCClientError, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
+import { joinWithToken, linkedSimAgent } from "@berth/test-support/sim-agent";
+import { waitFor } from "@berth/test-support/wait";
 
 interface Received {
   headers: IncomingMessage["headers"];

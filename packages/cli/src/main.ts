@@ -6,7 +6,6 @@ import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink, TRPCClient
 import { EventSource } from "eventsource";
 import superjson from "superjson";
 import type { AppRouter } from "@berth/api";
-import type { LogStreamData } from "@berth/protocol";
 import { StreamClient, StreamError } from "./stream-client.ts";
 
 const USAGE = `usage: berth [--url URL] [--token TOKEN] [--json] <command> [args]
@@ -152,8 +151,8 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         return 0;
       }
       case "images": {
-        const list = (await api.images.list.query({ hostId: await host() })) as Array<{ Id: string; RepoTags?: string[]; Size?: number }>;
-        print(list, () => table([["REPOSITORY:TAG", "IMAGE ID", "SIZE"], ...list.map((i) => [(i.RepoTags ?? []).join(",") || "<none>", i.Id.replace(/^sha256:/, "").slice(0, 12), `${((i.Size ?? 0) / 1e6).toFixed(1)}MB`])]));
+        const list = await api.images.list.query({ hostId: await host() });
+        print(list, () => table([["REPOSITORY:TAG", "IMAGE ID", "SIZE"], ...list.map((i) => [i.RepoTags.join(",") || "<none>", i.Id.replace(/^sha256:/, "").slice(0, 12), `${(i.Size / 1e6).toFixed(1)}MB`])]));
         return 0;
       }
       case "pull": {
@@ -196,7 +195,7 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
 async function logs(url: string, token: string, hostId: string, id: string, g: Record<string, unknown>, out: NodeJS.WritableStream): Promise<number> {
   const tail = g.tail === undefined ? undefined : Number(g.tail);
   if (tail !== undefined && !Number.isInteger(tail)) throw new UsageError("--tail takes a number of lines");
-  const stream = new StreamClient<LogStreamData>({
+  const stream = new StreamClient({
     url,
     kind: "logs",
     hostId,
@@ -216,7 +215,7 @@ async function logs(url: string, token: string, hostId: string, id: string, g: R
 async function exec(url: string, token: string, hostId: string, id: string, cmd: string[], tty: boolean, interactive: boolean, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
   const stdin = process.stdin;
   const size = () => ({ cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 });
-  const stream = new StreamClient<{ o?: string; e?: string; exit?: number }>({
+  const stream = new StreamClient({
     url,
     kind: "exec",
     hostId,

@@ -1,16 +1,18 @@
 import { WebSocket } from "ws";
-import type { StreamKind } from "@berth/protocol";
+import { z } from "zod";
+import { parseStreamData, type StreamDataOf, type StreamKind } from "@berth/protocol";
 
 /*
  * A client for the control plane's live streams (/api/streams/<kind>, see @berth/api streams.ts).
  * Messages are taken with an async iterator, and each one is acknowledged only when the
- * consumer asks for the next: the consumer's own pace is the flow control.
+ * consumer asks for the next: the consumer's own pace is the flow control. Each message is
+ * checked against its kind's data schema (StreamData in @berth/protocol) before it is handed out.
  */
 
-export interface StreamClientOptions {
+export interface StreamClientOptions<K extends StreamKind = StreamKind> {
   /** The control plane's base URL (http or https). */
   url: string;
-  kind: StreamKind;
+  kind: K;
   hostId: string;
   /** The stream's arguments, as query parameters; an array repeats the parameter. */
   params?: Record<string, string | number | boolean | string[] | undefined>;
@@ -31,16 +33,30 @@ export class StreamError extends Error {
   }
 }
 
-export class StreamClient<T = unknown> implements AsyncIterable<T> {
+/** What the control plane sends on a stream (see @berth/api streams.ts). */
+const ServerMessage = z.discriminatedUnion("t", [
+  z.object({ t: z.literal("data"), d: z.unknown() }),
+  z.object({ t: z.literal("end"), error: z.object({ code: z.string(), message: z.string() }).optional() }),
+]);
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+export class StreamClient<K extends StreamKind = StreamKind> implements AsyncIterable<StreamDataOf<K>> {
   private readonly ws: WebSocket;
-  private readonly queue: T[] = [];
-  private waiting: { resolve(r: IteratorResult<T>): void; reject(e: Error): void } | null = null;
+  private readonly queue: Array<StreamDataOf<K>> = [];
+  private waiting: { resolve(r: IteratorResult<StreamDataOf<K>>): void; reject(e: Error): void } | null = null;
   private done = false;
   private failure: Error | null = null;
   private owed = 0;
   readonly opened: Promise<void>;
 
-  constructor(o: StreamClientOptions) {
+  constructor(o: StreamClientOptions<K>) {
     const u = new URL(`/api/streams/${o.kind}`, o.url);
     u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
     if (o.hostId) u.searchParams.set("hostId", o.hostId); // none: the fleet-wide events feed
@@ -74,10 +90,16 @@ export class StreamClient<T = unknown> implements AsyncIterable<T> {
     });
     this.opened.catch(() => undefined);
     this.ws.on("message", (raw) => {
-      const msg = JSON.parse(raw.toString()) as { t: "data"; d: T } | { t: "end"; error?: { code: string; message: string } };
-      if (msg.t === "data") this.push(msg.d);
-      else if (msg.error) this.fail(new StreamError(msg.error.code, msg.error.message));
-      else this.finish();
+      const msg = ServerMessage.safeParse(safeJson(raw.toString()));
+      if (!msg.success) return this.abandon(new StreamError("INVALID", "the control plane sent a message that is not part of the stream protocol"));
+      if (msg.data.t === "end") {
+        if (msg.data.error) this.fail(new StreamError(msg.data.error.code, msg.data.error.message));
+        else this.finish();
+        return;
+      }
+      const data = parseStreamData(o.kind, msg.data.d);
+      if (!data.ok) return this.abandon(new StreamError("UPSTREAM", `invalid ${o.kind} stream data: ${data.reason}`));
+      this.push(data.value);
     });
     this.ws.on("close", () => this.finish());
   }
@@ -108,7 +130,7 @@ export class StreamClient<T = unknown> implements AsyncIterable<T> {
     this.finish();
   }
 
-  next(): Promise<IteratorResult<T>> {
+  next(): Promise<IteratorResult<StreamDataOf<K>>> {
     // The message handed out last is consumed: acknowledge it now.
     if (this.owed > 0 && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ t: "ack", n: this.owed }));
     this.owed = 0;
@@ -122,11 +144,11 @@ export class StreamClient<T = unknown> implements AsyncIterable<T> {
     return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<T> {
+  [Symbol.asyncIterator](): AsyncIterator<StreamDataOf<K>> {
     return { next: () => this.next(), return: async () => (this.close(), { value: undefined, done: true }) };
   }
 
-  private push(item: T): void {
+  private push(item: StreamDataOf<K>): void {
     if (this.waiting) {
       const w = this.waiting;
       this.waiting = null;
@@ -144,6 +166,12 @@ export class StreamClient<T = unknown> implements AsyncIterable<T> {
       if (this.failure) w.reject(this.failure);
       else w.resolve({ value: undefined, done: true });
     }
+  }
+
+  /** Ends the stream from this side with an error: what came is not what was asked for. */
+  private abandon(e: Error): void {
+    this.fail(e);
+    this.ws.close(1000);
   }
 
   private fail(e: Error): void {

@@ -9,12 +9,21 @@ import {
   HEARTBEAT_INTERVAL_MS,
   PROTOCOL_VERSION,
   parseAgentFrame,
+  parseCommandProgress,
+  parseCommandReply,
+  parseStreamData,
   type AgentFrame,
+  type CommandInput,
+  type CommandName,
+  type CommandProgress,
+  type CommandReply,
   type HostFacts,
   type ServerFrame,
   type InventoryItem,
   type InventoryKind,
   type StatsReport,
+  type StreamArgsOf,
+  type StreamDataOf,
   type StreamKind,
 } from "@berth/protocol";
 import { DomainError, type DomainErrorCode } from "./errors.ts";
@@ -52,13 +61,27 @@ export const CLOSE = {
   shuttingDown: 1001,
 } as const;
 
+/** A command waiting for its reply. Replies and progress arrive unchecked; these check them. */
+interface PendingCommand {
+  reply(result: unknown): void;
+  progress(data: unknown): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** An open stream as its session sees it: where the agent's frames for it go. */
+interface StreamEnd {
+  deliver(data: unknown): void;
+  finish(error?: DomainError): void;
+}
+
 interface Session {
   hostId: string;
   ws: WebSocket;
   ready: boolean;
   remoteAddr: string | null;
-  pending: Map<string, { resolve(v: unknown): void; reject(e: Error): void; timer: NodeJS.Timeout; onProgress?: (data: unknown) => void }>;
-  streams: Map<string, AgentStream>;
+  pending: Map<string, PendingCommand>;
+  streams: Map<string, StreamEnd>;
   /** Token bucket for the host's frame rate. */
   frameTokens: number;
   refilledAt: number;
@@ -66,10 +89,17 @@ interface Session {
   rejected?: boolean;
 }
 
-export interface AgentStreamHandlers {
-  /** One data frame from the agent; it used one unit of credit. */
-  data(data: unknown): void;
-  /** The stream ended: finished (no error), failed on the agent, or the host went away. */
+export interface CommandOptions<C extends CommandName> {
+  /** How long the agent has to answer (default 30 s). */
+  timeoutMs?: number;
+  /** Each progress item the agent reports while the command runs, checked (see CommandProgressItems). */
+  onProgress?: (progress: CommandProgress<C>) => void;
+}
+
+export interface AgentStreamHandlers<K extends StreamKind> {
+  /** One data frame from the agent, checked against its kind's schema; it used one unit of credit. */
+  data(data: StreamDataOf<K>): void;
+  /** The stream ended: finished (no error), failed on the agent, sent invalid data, or the host went away. */
   end(error?: DomainError): void;
 }
 
@@ -77,14 +107,16 @@ export interface AgentStreamHandlers {
  * The control plane's end of one stream channel. Whoever consumes the data grants credit back
  * (`grant`) as it passes frames on, so at most `credit` frames are ever in flight or buffered.
  */
-export class AgentStream {
+export class AgentStream<K extends StreamKind = StreamKind> implements StreamEnd {
   private ended = false;
   constructor(
     readonly id: string,
+    readonly kind: K,
     private readonly session: Session,
-    private readonly handlers: AgentStreamHandlers,
+    private readonly handlers: AgentStreamHandlers<K>,
     /** Frames the agent may still send; one past it is a protocol violation. */
     private credit: number,
+    private readonly log: Logger,
   ) {}
 
   grant(n = 1): void {
@@ -112,7 +144,15 @@ export class AgentStream {
       this.finish(new DomainError("UNAVAILABLE", "agent sent stream data beyond its credit"));
       return;
     }
-    this.handlers.data(data);
+    // Data that does not match its kind ends this stream only: the link and its other streams go on.
+    const checked = parseStreamData(this.kind, data);
+    if (!checked.ok) {
+      this.log.warn({ hostId: this.session.hostId, kind: this.kind, reason: checked.reason }, "agent sent invalid stream data");
+      send(this.session.ws, { type: "stream.close", id: this.id });
+      this.finish(new DomainError("UPSTREAM", `agent sent invalid ${this.kind} stream data: ${checked.reason}`));
+      return;
+    }
+    this.handlers.data(checked.value);
   }
 
   /** @internal */
@@ -205,26 +245,53 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
       });
   }
 
-  /** Sends a command to a connected host and resolves with its reply; progress frames go to onProgress. */
-  command(hostId: string, command: string, args: unknown, timeoutMs = 30_000, onProgress?: (data: unknown) => void): Promise<unknown> {
+  /**
+   * Sends a command to a connected host and resolves with its reply, checked against the
+   * command's reply schema: an agent that answers with anything else (a bug, a version that
+   * drifted) fails this command with UPSTREAM, and its link stays up. Progress goes to onProgress.
+   */
+  command<C extends CommandName>(hostId: string, command: C, args: CommandInput<C>, opts: CommandOptions<C> = {}): Promise<CommandReply<C>> {
     const s = this.sessions.get(hostId);
     if (!s?.ready) return Promise.reject(new DomainError("HOST_OFFLINE", "host is not connected"));
     const id = randomUUID();
-    return new Promise((resolve, reject) => {
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    const onProgress = opts.onProgress;
+    return new Promise<CommandReply<C>>((resolve, reject) => {
       const timer = setTimeout(() => {
         s.pending.delete(id);
         reject(new DomainError("TIMEOUT", `host did not answer ${command} within ${timeoutMs} ms`));
       }, timeoutMs);
-      s.pending.set(id, { resolve, reject, timer, ...(onProgress ? { onProgress } : {}) });
+      let progressRefused = false;
+      s.pending.set(id, {
+        timer,
+        reject,
+        reply: (result) => {
+          const checked = parseCommandReply(command, result);
+          if (checked.ok) return resolve(checked.value);
+          this.log.warn({ hostId, command, reason: checked.reason }, "agent sent an invalid reply");
+          reject(new DomainError("UPSTREAM", `agent answered ${command} with an invalid reply: ${checked.reason}`));
+        },
+        // Progress only informs: an invalid item is left out (and logged once), the command goes on.
+        progress: (data) => {
+          if (!onProgress) return;
+          const checked = parseCommandProgress(command, data);
+          if (checked.ok) return onProgress(checked.value);
+          if (!progressRefused) this.log.warn({ hostId, command, reason: checked.reason }, "agent sent invalid progress; left out");
+          progressRefused = true;
+        },
+      });
       send(s.ws, { type: "command", id, command, args });
     });
   }
 
-  /** Opens a stream channel to a connected host; the agent may send `credit` frames before more is granted. */
-  openStream(hostId: string, kind: StreamKind, args: unknown, credit: number, handlers: AgentStreamHandlers): AgentStream {
+  /**
+   * Opens a stream channel to a connected host; the agent may send `credit` frames before more is
+   * granted. Each data frame is checked against the kind's schema before `handlers.data` sees it.
+   */
+  openStream<K extends StreamKind>(hostId: string, kind: K, args: StreamArgsOf<K>, credit: number, handlers: AgentStreamHandlers<K>): AgentStream<K> {
     const s = this.sessions.get(hostId);
     if (!s?.ready) throw new DomainError("HOST_OFFLINE", "host is not connected");
-    const stream = new AgentStream(randomUUID(), s, handlers, credit);
+    const stream = new AgentStream(randomUUID(), kind, s, handlers, credit, this.log);
     s.streams.set(stream.id, stream);
     send(s.ws, { type: "stream.open", id: stream.id, kind, args, credit });
     return stream;
@@ -323,12 +390,12 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
         if (!p) return; // late reply after a timeout
         session.pending.delete(frame.id);
         clearTimeout(p.timer);
-        if (frame.ok) p.resolve(frame.result);
+        if (frame.ok) p.reply(frame.result);
         else p.reject(new DomainError(AGENT_CODE_MAP[frame.error?.code ?? ""] ?? "UNAVAILABLE", frame.error?.message ?? "agent reported an error"));
         return;
       }
       case "progress":
-        session.pending.get(frame.id)?.onProgress?.(frame.data);
+        session.pending.get(frame.id)?.progress(frame.data);
         return;
       case "stream.data":
         session.streams.get(frame.id)?.deliver(frame.data);

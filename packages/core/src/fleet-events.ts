@@ -1,16 +1,12 @@
 import { EventEmitter } from "node:events";
 import type { Db } from "@berth/db";
+import type { HostEvent } from "@berth/protocol";
 import type { AgentGateway, AgentStream, HostStatusEvent } from "./agent-gateway.ts";
 import type { Logger } from "./logger.ts";
 import { enqueueWebhookEvent, type WebhookEvent } from "./webhooks.ts";
 
-/** One agent event as it comes down an events stream (Docker's shape, see the agent's EventLog). */
-export interface FleetEvent {
-  Type: string;
-  Action: string;
-  Actor: { ID: string; Attributes: Record<string, string> };
-  time: number;
-}
+/** One agent event as it comes down an events stream, checked (Docker's shape, see HostEventSchema). */
+export type FleetEvent = HostEvent;
 
 /** Which agent events webhooks hear about, and under what name. */
 function webhookEventOf(e: FleetEvent): WebhookEvent | null {
@@ -26,7 +22,7 @@ function webhookEventOf(e: FleetEvent): WebhookEvent | null {
  * stream and the gateway's host status, and hands what webhooks subscribe to to their queue.
  */
 export class FleetEvents extends EventEmitter<{ event: [string, FleetEvent] }> {
-  private readonly streams = new Map<string, AgentStream>();
+  private readonly streams = new Map<string, AgentStream<"events">>();
   private readonly onConnected = (hostId: string) => this.follow(hostId);
   private readonly onStatus = (e: HostStatusEvent) => void this.record(e.hostId, e.status === "online" ? "host.online" : "host.offline", {}).catch((err) => this.log.error({ err }, "host event not recorded"));
 
@@ -58,12 +54,14 @@ export class FleetEvents extends EventEmitter<{ event: [string, FleetEvent] }> {
     try {
       const stream = this.gateway.openStream(hostId, "events", {}, 4, {
         data: (d) => {
-          const all = (d as { events?: FleetEvent[] }).events ?? [];
           // The fleet-wide live feed gets every event; webhooks the ones they subscribe to.
-          for (const e of all) this.emit("event", hostId, e);
-          const events = all.filter((e) => webhookEventOf(e));
+          for (const e of d.events) this.emit("event", hostId, e);
+          const hooked = d.events.flatMap((e) => {
+            const event = webhookEventOf(e);
+            return event ? [{ e, event }] : [];
+          });
           // Credit goes back once the batch is queued: a slow database slows the agent's sending, not our memory.
-          void Promise.all(events.map((e) => this.record(hostId, webhookEventOf(e)!, { container: { id: e.Actor.ID, name: e.Actor.Attributes.name ?? "", image: e.Actor.Attributes.image ?? "" }, ...(e.Actor.Attributes.exitCode !== undefined ? { exitCode: Number(e.Actor.Attributes.exitCode) } : {}), time: e.time })))
+          void Promise.all(hooked.map(({ e, event }) => this.record(hostId, event, { container: { id: e.Actor.ID, name: e.Actor.Attributes.name ?? "", image: e.Actor.Attributes.image ?? "" }, ...(e.Actor.Attributes.exitCode !== undefined ? { exitCode: Number(e.Actor.Attributes.exitCode) } : {}), time: e.time })))
             .catch((err) => this.log.error({ err, hostId }, "container event not recorded"))
             .finally(() => stream.grant(1));
         },

@@ -4,8 +4,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createJoinToken, ensureDefaultTeam, globalSearch, InventoryStore, listFleet } from "../src/index.ts";
 import { createLogger } from "../src/logger.ts";
-import { startTestControlPlane, type TestControlPlane } from "../../../e2e/support/control-plane.ts";
-import { joinWithToken } from "../../../e2e/support/sim-agent.ts";
+import { startTestControlPlane, type TestControlPlane } from "@berth/test-support/control-plane";
+import { joinWithToken } from "@berth/test-support/sim-agent";
 import type { JoinResponse } from "@berth/protocol";
 
 let t: TestControlPlane;

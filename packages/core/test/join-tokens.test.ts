@@ -12,8 +12,8 @@ import {
   revokeJoinToken,
   verifyHostCredential,
 } from "../src/index.ts";
-import { createTestDatabase, type TestDatabase } from "../../../e2e/support/db.ts";
-import { fakeFacts } from "../../../e2e/support/facts.ts";
+import { createTestDatabase, type TestDatabase } from "@berth/test-support/db";
+import { fakeFacts } from "@berth/test-support/facts";
 
 let database: TestDatabase;
 let db: Db;

@@ -3,9 +3,10 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createJoinToken, ensureDefaultTeam, statsHistory, StatsIngest } from "../src/index.ts";
-import { startTestControlPlane, type TestControlPlane } from "../../../e2e/support/control-plane.ts";
-import { joinWithToken, linkedSimAgent } from "../../../e2e/support/sim-agent.ts";
-import { waitFor } from "../../../e2e/support/wait.ts";
+import { startTestControlPlane, type TestControlPlane } from "@berth/test-support/control-plane";
+import { joinWithToken, linkedSimAgent } from "@berth/test-support/sim-agent";
+import { waitFor } from "@berth/test-support/wait";
+import { fakeFacts } from "@berth/test-support/facts";
 import type { JoinResponse, StatsReport } from "@berth/protocol";
 import { createLogger } from "../src/logger.ts";
 
@@ -88,7 +89,10 @@ test("an agent's stats frames reach the control plane's history", { timeout: 30_
   assert.equal(t.cp.stats.latestPoint(join.hostId, C2), null, "a container the host never reported gets no series");
   // A report stamped an hour ahead is refused whole: the series keeps its last good point.
   sim.sendRaw(JSON.stringify(report(Date.now() + 3_600_000, 20, 300, both(0, 5e9))));
-  await new Promise((r) => setTimeout(r, 300));
+  // A link's frames are handled in order: once a facts frame sent after the report shows, the
+  // report has been handled.
+  sim.sendRaw(JSON.stringify({ type: "facts", facts: { ...fakeFacts("stats-sim"), cpus: 7 } }));
+  await waitFor("the facts sent after the report", async () => ((await t.cp.db.host.findUniqueOrThrow({ where: { id: join.hostId } })).facts as { cpus: number }).cpus === 7);
   assert.ok(Math.abs(t.cp.stats.latestPoint(join.hostId, C1)!.cpuPercent - 100) < 1e-6, "the future report changed nothing");
   assert.equal(t.cp.gateway.isConnected(join.hostId), true, "refused, not disconnected");
   // A frame that breaks the schema closes that agent's link, as any bad frame does.

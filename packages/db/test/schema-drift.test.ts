@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isEmptyMigration, pendingSchemaDiff } from "../../../scripts/migrate.ts";
 import { repoRoot } from "../../../scripts/paths.ts";
-import { createTestDatabase, type TestDatabase } from "../../../e2e/support/db.ts";
+import { createTestDatabase, type TestDatabase } from "@berth/test-support/db";
 
 let database: TestDatabase;
 before(async () => {

@@ -1,9 +1,37 @@
 import { z } from "zod";
+import { checkEntry, type Checked, type Sendable } from "./checked.ts";
 import { ContainerConfigSchema, ContainerUpdateSchema } from "./containers.ts";
+import {
+  ContainerCreatedSchema,
+  ContainerInspectSchema,
+  ContainerLogLineSchema,
+  ContainerStatsSchema,
+  ContainerSummarySchema,
+  ContainerTopSchema,
+  ImageDeleteItemSchema,
+  ImageHistoryEntrySchema,
+  ImageInspectSchema,
+  ImagePruneReplySchema,
+  ImageSummarySchema,
+  NetworkCreatedSchema,
+  NetworkPruneReplySchema,
+  NetworkSchema,
+  OkReplySchema,
+  PingReplySchema,
+  PulledImageSchema,
+  PullProgressSchema,
+  PushedImageSchema,
+  PushProgressSchema,
+  VolumePruneReplySchema,
+  VolumeSchema,
+  VolumeWithUsersSchema,
+} from "./replies.ts";
 
 /**
- * Commands the control plane sends to an agent (CommandFrame.command + args), with their
- * argument schemas. The agent validates args with these before acting.
+ * Commands the control plane sends to an agent (CommandFrame.command + args): their argument
+ * schemas, the schemas of their replies and of the progress some of them report. The agent
+ * validates args with these before acting; the control plane validates replies and progress
+ * before anything else sees them. Both sides type their end from the same tables.
  */
 
 const Name = z.string().min(1).max(512);
@@ -87,7 +115,119 @@ export const CommandArgs = {
 } as const;
 
 export type CommandName = keyof typeof CommandArgs;
-export type CommandArgsOf<C extends CommandName> = z.input<(typeof CommandArgs)[C]>;
+/** What a caller passes for a command's arguments (defaults may be left out). */
+export type CommandInput<C extends CommandName> = z.input<(typeof CommandArgs)[C]>;
+
+/** Each command's reply (ReplyFrame.result when ok). */
+export const CommandReplies = {
+  ping: PingReplySchema,
+  "images.list": z.array(ImageSummarySchema),
+  "images.inspect": ImageInspectSchema,
+  "images.history": z.array(ImageHistoryEntrySchema),
+  "images.pull": PulledImageSchema,
+  "images.push": PushedImageSchema,
+  "images.tag": OkReplySchema,
+  "images.remove": z.array(ImageDeleteItemSchema),
+  "images.prune": ImagePruneReplySchema,
+
+  "containers.list": z.array(ContainerSummarySchema),
+  "containers.create": ContainerCreatedSchema,
+  "containers.start": OkReplySchema,
+  "containers.stop": OkReplySchema,
+  "containers.restart": OkReplySchema,
+  "containers.kill": OkReplySchema,
+  "containers.pause": OkReplySchema,
+  "containers.unpause": OkReplySchema,
+  "containers.remove": OkReplySchema,
+  "containers.rename": OkReplySchema,
+  "containers.update": z.object({ Warnings: z.array(z.string()) }),
+  "containers.inspect": ContainerInspectSchema,
+  "containers.logs": z.array(ContainerLogLineSchema),
+  "containers.top": ContainerTopSchema,
+  "containers.stats": ContainerStatsSchema,
+
+  "volumes.list": z.array(VolumeWithUsersSchema),
+  "volumes.create": VolumeSchema,
+  "volumes.inspect": VolumeWithUsersSchema,
+  "volumes.remove": OkReplySchema,
+  "volumes.prune": VolumePruneReplySchema,
+
+  "networks.list": z.array(NetworkSchema),
+  "networks.inspect": NetworkSchema,
+  "networks.create": NetworkCreatedSchema,
+  "networks.remove": OkReplySchema,
+  "networks.prune": NetworkPruneReplySchema,
+  "networks.connect": OkReplySchema,
+  "networks.disconnect": OkReplySchema,
+} as const satisfies Record<CommandName, z.ZodType>;
+
+/** A command's reply as the control plane hands it on, once checked. */
+export type CommandReply<C extends CommandName> = z.output<(typeof CommandReplies)[C]>;
+/** What an agent's handler for the command returns. */
+export type CommandReplyInput<C extends CommandName> = Sendable<z.input<(typeof CommandReplies)[C]>>;
+
+/** A command that reports none: any progress frame for it is invalid. */
+const NoProgress = z.never();
+
+/**
+ * Items of the progress a command reports while it runs (ProgressFrame.data), one per frame.
+ * Only pulls and pushes report any.
+ */
+export const CommandProgressItems = {
+  ping: NoProgress,
+  "images.list": NoProgress,
+  "images.inspect": NoProgress,
+  "images.history": NoProgress,
+  "images.pull": PullProgressSchema,
+  "images.push": PushProgressSchema,
+  "images.tag": NoProgress,
+  "images.remove": NoProgress,
+  "images.prune": NoProgress,
+
+  "containers.list": NoProgress,
+  "containers.create": NoProgress,
+  "containers.start": NoProgress,
+  "containers.stop": NoProgress,
+  "containers.restart": NoProgress,
+  "containers.kill": NoProgress,
+  "containers.pause": NoProgress,
+  "containers.unpause": NoProgress,
+  "containers.remove": NoProgress,
+  "containers.rename": NoProgress,
+  "containers.update": NoProgress,
+  "containers.inspect": NoProgress,
+  "containers.logs": NoProgress,
+  "containers.top": NoProgress,
+  "containers.stats": NoProgress,
+
+  "volumes.list": NoProgress,
+  "volumes.create": NoProgress,
+  "volumes.inspect": NoProgress,
+  "volumes.remove": NoProgress,
+  "volumes.prune": NoProgress,
+
+  "networks.list": NoProgress,
+  "networks.inspect": NoProgress,
+  "networks.create": NoProgress,
+  "networks.remove": NoProgress,
+  "networks.prune": NoProgress,
+  "networks.connect": NoProgress,
+  "networks.disconnect": NoProgress,
+} as const satisfies Record<CommandName, z.ZodType>;
+
+/** One progress item of a command (never for commands that report none). */
+export type CommandProgress<C extends CommandName> = z.output<(typeof CommandProgressItems)[C]>;
+export type CommandProgressInput<C extends CommandName> = Sendable<z.input<(typeof CommandProgressItems)[C]>>;
+
+/** Checks an agent's reply to `command`. Never throws. */
+export function parseCommandReply<C extends CommandName>(command: C, result: unknown): Checked<CommandReply<C>> {
+  return checkEntry(CommandReplies, command, result);
+}
+
+/** Checks one progress item an agent sent for `command`. Never throws. */
+export function parseCommandProgress<C extends CommandName>(command: C, data: unknown): Checked<CommandProgress<C>> {
+  return checkEntry(CommandProgressItems, command, data);
+}
 
 /** Error codes an agent puts in a failed reply; the control plane maps them to its own. */
 export const AGENT_ERROR_CODES = ["NOT_FOUND", "CONFLICT", "NOT_MODIFIED", "INVALID", "FORBIDDEN", "REGISTRY", "UNKNOWN_COMMAND", "FAILED"] as const;

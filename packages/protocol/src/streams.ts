@@ -1,8 +1,12 @@
 import { z } from "zod";
+import { checkEntry, type Checked, type Sendable } from "./checked.ts";
+import type { StreamKind } from "./frames.ts";
+import { ContainerStatsSchema, HostEventSchema } from "./replies.ts";
 
 /**
  * Arguments and data of the stream channels (frames in frames.ts). The control plane checks
  * arguments with these before opening a stream; the agent checks them again before reading.
+ * Each data frame the agent sends is checked by the control plane against its kind's schema.
  */
 
 const Name = z.string().min(1).max(512);
@@ -32,12 +36,36 @@ export const StreamArgs = {
     rows: z.number().int().min(1).max(1000).default(24),
   }),
   events: z.object({}).default({}),
-} as const;
+} as const satisfies Record<StreamKind, z.ZodType>;
 
-/** One log line in a stream: cursor, stream (o = stdout, e = stderr), conmon's timestamp, the text with its newline. */
-export type LogStreamLine = [cursor: string, stream: "o" | "e", time: string, text: string];
-export interface LogStreamData {
-  lines: LogStreamLine[];
+/** A stream's arguments as a caller passes them (defaults may be left out). */
+export type StreamArgsOf<K extends StreamKind> = z.input<(typeof StreamArgs)[K]>;
+
+/** One log line in a stream: [cursor, stream (o = stdout, e = stderr), conmon's timestamp, the text with its newline]. */
+export const LogStreamLineSchema = z.tuple([z.string(), z.enum(["o", "e"]), z.string(), z.string()]);
+export type LogStreamLine = z.output<typeof LogStreamLineSchema>;
+
+/** The data frames of each stream kind (StreamDataFrame.data). */
+export const StreamData = {
+  /** Lines in order, as many as fit a frame. */
+  logs: z.object({ lines: z.array(LogStreamLineSchema) }),
+  /** One Docker stats sample a second. */
+  stats: ContainerStatsSchema,
+  /** Terminal output (o; e is stderr without a TTY), and last the exit code. */
+  exec: z.object({ o: z.string().optional(), e: z.string().optional(), exit: z.number().int().optional() }),
+  /** Events as they happened; `dropped` counts those lost while the reader was behind. */
+  events: z.object({ events: z.array(HostEventSchema), dropped: z.number().int().positive().optional() }),
+} as const satisfies Record<StreamKind, z.ZodType>;
+
+/** One data frame of a `K` stream, as the control plane hands it on once checked. */
+export type StreamDataOf<K extends StreamKind> = z.output<(typeof StreamData)[K]>;
+/** What an agent's `K` source sends. */
+export type StreamDataInput<K extends StreamKind> = Sendable<z.input<(typeof StreamData)[K]>>;
+export type LogStreamData = StreamDataOf<"logs">;
+
+/** Checks one data frame of a `kind` stream. Never throws. */
+export function parseStreamData<K extends StreamKind>(kind: K, data: unknown): Checked<StreamDataOf<K>> {
+  return checkEntry(StreamData, kind, data);
 }
 /** Lines longer than this (bytes of encoded JSON) are cut in a stream frame, with a note saying how much. */
 export const LOG_STREAM_MAX_LINE = 64 * 1024;

@@ -3,9 +3,9 @@
  * awaits `send` for each frame: it resolves once the control plane has granted credit, so a
  * source that reads a file or a pipe simply reads slower when the reader at the far end does.
  */
-export interface StreamChannel {
+export interface StreamChannel<T = unknown> {
   /** Sends one data frame, waiting for credit first. Resolves false once the stream is closed. */
-  send(data: unknown): Promise<boolean>;
+  send(data: T): Promise<boolean>;
   /** Aborted when the control plane closes the stream or the link drops. */
   readonly signal: AbortSignal;
   /** Input from the far end (exec keystrokes and resizes). */

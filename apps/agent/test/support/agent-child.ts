@@ -1,6 +1,6 @@
 // A stand-in agent process for adoption tests: it starts the containers it is told to, prints
 // their IDs, and then idles until the test SIGKILLs it.
-import { busyboxRuntime } from "./busybox-runtime.ts";
+import { busyboxRuntime } from "@berth/test-support/busybox-runtime";
 
 const [stateDir, cgroupParent, specJson] = process.argv.slice(2) as [string, string, string];
 const specs = JSON.parse(specJson) as Array<{ name: string; cmd: string[]; restart?: string }>;

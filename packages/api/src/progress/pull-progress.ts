@@ -1,18 +1,12 @@
 import { EventEmitter } from "node:events";
+import type { PulledImage, PullProgress as PullProgressItem } from "@berth/protocol";
 
 /**
  * Progress of pulls under way in this process, by the id the client picked for its pull. The pull
  * itself is a mutation (a cross-site link cannot start one); a client that wants a live progress
  * bar subscribes to its id. Nothing is kept: a subscriber sees what happens after it subscribed.
  */
-export type PullEvent = { done: false; progress: Record<string, unknown> } | { done: true; image: PulledImage } | { done: true; error: string };
-
-export interface PulledImage {
-  id: string;
-  repoTags: string[];
-  repoDigests: string[];
-  size: number;
-}
+export type PullEvent = { done: false; progress: PullProgressItem } | { done: true; image: PulledImage } | { done: true; error: string };
 
 /** Subscribers per pull and pulls followed at once: a bound on what clients can make this process hold. */
 const MAX_WATCHERS_PER_PULL = 8;

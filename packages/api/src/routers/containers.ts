@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ContainerConfigSchema, ContainerUpdateSchema, type ContainerConfig } from "@berth/protocol";
+import { ContainerConfigSchema, ContainerUpdateSchema, type CommandReply, type ContainerConfig } from "@berth/protocol";
 import { enforceContainerPolicy, statsHistory } from "@berth/core";
 import { authed, router, rest } from "../trpc.ts";
 import { HostId, hostFor } from "./host-access.ts";
@@ -11,45 +11,27 @@ const ref = z.object({ hostId: HostId, id: ContainerRef });
 /** Stops wait for the container's stop timeout (up to a day by Docker's API); give the agent that long. */
 const STOP_TIMEOUT_MS = 10 * 60_000;
 
-export interface ContainerListItem {
-  Id: string;
-  Names: string[];
-  Image: string;
-  ImageID: string;
-  Command: string;
-  Created: number;
-  State: string;
-  Status: string;
-  Labels: Record<string, string>;
-}
-
-export interface ContainerLogLine {
-  time: string;
-  stream: "stdout" | "stderr";
-  line: string;
-}
-
 /**
  * Asks the host to create a container, after the team's container policy has looked at it (it binds
  * operators; the agent checks bind sources again with their links resolved).
  */
-async function createOn(ctx: Context, hostId: string, config: ContainerConfig, name: string | undefined): Promise<{ Id: string; Warnings: string[] }> {
+async function createOn(ctx: Context, hostId: string, config: ContainerConfig, name: string | undefined): Promise<CommandReply<"containers.create">> {
   const host = await hostFor(ctx, hostId, "operator");
   const policy = await containerPolicyFor(ctx, host.teamId);
   if (policy) enforceContainerPolicy(policy, config);
-  return (await ctx.gateway.command(hostId, "containers.create", { config, ...(name ? { name } : {}), ...(policy ? { bindPrefixes: policy.bindPrefixes } : {}) })) as { Id: string; Warnings: string[] };
+  return ctx.gateway.command(hostId, "containers.create", { config, ...(name ? { name } : {}), ...(policy ? { bindPrefixes: policy.bindPrefixes } : {}) });
 }
 
 /** Containers on one host, relayed to its agent. Viewers read; operators change. */
 export const containersRouter = router({
   list: authed.meta(rest("GET", "/hosts/{hostId}/containers")).input(z.object({ hostId: HostId, all: z.boolean().default(true) })).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
-    return (await ctx.gateway.command(input.hostId, "containers.list", { all: input.all })) as ContainerListItem[];
+    return ctx.gateway.command(input.hostId, "containers.list", { all: input.all });
   }),
 
   inspect: authed.meta(rest("GET", "/hosts/{hostId}/containers/{id}")).input(ref).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
-    return (await ctx.gateway.command(input.hostId, "containers.inspect", { id: input.id })) as Record<string, unknown>;
+    return ctx.gateway.command(input.hostId, "containers.inspect", { id: input.id });
   }),
 
   logs: authed.meta(rest("GET", "/hosts/{hostId}/containers/{id}/logs"))
@@ -57,23 +39,23 @@ export const containersRouter = router({
     .query(async ({ ctx, input }) => {
       await hostFor(ctx, input.hostId, "viewer");
       const { hostId, ...args } = input;
-      return (await ctx.gateway.command(hostId, "containers.logs", args)) as ContainerLogLine[];
+      return ctx.gateway.command(hostId, "containers.logs", args);
     }),
 
   top: authed.meta(rest("GET", "/hosts/{hostId}/containers/{id}/top")).input(ref).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
-    return (await ctx.gateway.command(input.hostId, "containers.top", { id: input.id })) as { Titles: string[]; Processes: string[][] };
+    return ctx.gateway.command(input.hostId, "containers.top", { id: input.id });
   }),
 
   stats: authed.meta(rest("GET", "/hosts/{hostId}/containers/{id}/stats")).input(ref).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
-    return (await ctx.gateway.command(input.hostId, "containers.stats", { id: input.id })) as Record<string, unknown>;
+    return ctx.gateway.command(input.hostId, "containers.stats", { id: input.id });
   }),
 
   /** The last hour at 10 s resolution (Postgres), then the newest 1 s point if the host reported it. */
   statsHistory: authed.meta(rest("GET", "/hosts/{hostId}/containers/{id}/stats/history")).input(ref).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
-    const id = /^[0-9a-f]{64}$/.test(input.id) ? input.id : ((await ctx.gateway.command(input.hostId, "containers.inspect", { id: input.id })) as { Id: string }).Id;
+    const id = /^[0-9a-f]{64}$/.test(input.id) ? input.id : (await ctx.gateway.command(input.hostId, "containers.inspect", { id: input.id })).Id;
     return { history: await statsHistory(ctx.db, input.hostId, id), latest: ctx.stats.latestPoint(input.hostId, id) };
   }),
 
@@ -93,12 +75,12 @@ export const containersRouter = router({
 
   stop: authed.meta(rest("POST", "/hosts/{hostId}/containers/{id}/stop")).input(ref.extend({ timeout: z.number().int().min(-1).max(3600).optional() })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
-    return ctx.gateway.command(input.hostId, "containers.stop", { id: input.id, ...(input.timeout !== undefined ? { timeout: input.timeout } : {}) }, STOP_TIMEOUT_MS);
+    return ctx.gateway.command(input.hostId, "containers.stop", { id: input.id, ...(input.timeout !== undefined ? { timeout: input.timeout } : {}) }, { timeoutMs: STOP_TIMEOUT_MS });
   }),
 
   restart: authed.meta(rest("POST", "/hosts/{hostId}/containers/{id}/restart")).input(ref.extend({ timeout: z.number().int().min(-1).max(3600).optional() })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
-    return ctx.gateway.command(input.hostId, "containers.restart", { id: input.id, ...(input.timeout !== undefined ? { timeout: input.timeout } : {}) }, STOP_TIMEOUT_MS);
+    return ctx.gateway.command(input.hostId, "containers.restart", { id: input.id, ...(input.timeout !== undefined ? { timeout: input.timeout } : {}) }, { timeoutMs: STOP_TIMEOUT_MS });
   }),
 
   kill: authed.meta(rest("POST", "/hosts/{hostId}/containers/{id}/kill")).input(ref.extend({ signal: z.string().max(16).default("SIGKILL") })).mutation(async ({ ctx, input }) => {
@@ -118,7 +100,7 @@ export const containersRouter = router({
 
   remove: authed.meta(rest("DELETE", "/hosts/{hostId}/containers/{id}")).input(ref.extend({ force: z.boolean().default(false) })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
-    return ctx.gateway.command(input.hostId, "containers.remove", { id: input.id, force: input.force }, STOP_TIMEOUT_MS);
+    return ctx.gateway.command(input.hostId, "containers.remove", { id: input.id, force: input.force }, { timeoutMs: STOP_TIMEOUT_MS });
   }),
 
   rename: authed.meta(rest("POST", "/hosts/{hostId}/containers/{id}/rename")).input(ref.extend({ name: z.string().min(1).max(256) })).mutation(async ({ ctx, input }) => {

@@ -69,7 +69,7 @@ export const hostsRouter = router({
   ping: authed.meta(rest("GET", "/hosts/{id}/ping")).input(HostId).query(async ({ ctx, input }) => {
     requireTeamRole(ctx, (await getHost(ctx.db, input.id)).teamId, "viewer");
     const started = performance.now();
-    const reply = await ctx.gateway.command(input.id, "ping", {}, 10_000);
+    const reply = await ctx.gateway.command(input.id, "ping", {}, { timeoutMs: 10_000 });
     return { reply, roundTripMs: Math.round((performance.now() - started) * 10) / 10 };
   }),
 });

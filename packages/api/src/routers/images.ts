@@ -4,7 +4,7 @@ import { parseReference, ReferenceError } from "@berth/protocol/reference";
 import { TRPCError } from "@trpc/server";
 import { authed, router, rest } from "../trpc.ts";
 import { HostId, hostFor } from "./host-access.ts";
-import { pullProgress, type PullEvent, type PulledImage } from "../progress/pull-progress.ts";
+import { pullProgress, type PullEvent } from "../progress/pull-progress.ts";
 
 const ImageName = z.string().trim().min(1).max(512);
 const PULL_TIMEOUT_MS = 30 * 60_000;
@@ -19,29 +19,21 @@ function domainOf(reference: string): string {
   }
 }
 
-export interface ImageListItem {
-  Id: string;
-  RepoTags: string[];
-  RepoDigests: string[];
-  Created: number;
-  Size: number;
-}
-
 /** Images on one host, relayed to its agent over the link. */
 export const imagesRouter = router({
   list: authed.meta(rest("GET", "/hosts/{hostId}/images")).input(z.object({ hostId: HostId })).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
-    return (await ctx.gateway.command(input.hostId, "images.list", {})) as ImageListItem[];
+    return ctx.gateway.command(input.hostId, "images.list", {});
   }),
 
   inspect: authed.meta(rest("GET", "/hosts/{hostId}/images/inspect")).input(z.object({ hostId: HostId, name: ImageName })).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
-    return (await ctx.gateway.command(input.hostId, "images.inspect", { name: input.name })) as Record<string, unknown>;
+    return ctx.gateway.command(input.hostId, "images.inspect", { name: input.name });
   }),
 
   history: authed.meta(rest("GET", "/hosts/{hostId}/images/history")).input(z.object({ hostId: HostId, name: ImageName })).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
-    return (await ctx.gateway.command(input.hostId, "images.history", { name: input.name })) as Array<Record<string, unknown>>;
+    return ctx.gateway.command(input.hostId, "images.history", { name: input.name });
   }),
 
   /**
@@ -57,9 +49,12 @@ export const imagesRouter = router({
       const registry = await registryAccessFor(ctx.db, ctx.secretBox, host.teamId, domainOf(input.reference));
       const key = input.progressId ? `${input.hostId}/${input.progressId}` : null;
       try {
-        const image = (await ctx.gateway.command(input.hostId, "images.pull", { reference: input.reference, registry, ...(input.platform ? { platform: input.platform } : {}) }, PULL_TIMEOUT_MS, (p) => {
-          if (key) pullProgress.emit(key, { done: false, progress: p as Record<string, unknown> });
-        })) as PulledImage;
+        const image = await ctx.gateway.command(
+          input.hostId,
+          "images.pull",
+          { reference: input.reference, registry, ...(input.platform ? { platform: input.platform } : {}) },
+          { timeoutMs: PULL_TIMEOUT_MS, ...(key ? { onProgress: (progress) => pullProgress.emit(key, { done: false, progress }) } : {}) },
+        );
         if (key) pullProgress.emit(key, { done: true, image });
         return image;
       } catch (e) {
@@ -108,7 +103,7 @@ export const imagesRouter = router({
   push: authed.meta(rest("POST", "/hosts/{hostId}/images/push")).input(z.object({ hostId: HostId, name: ImageName })).mutation(async ({ ctx, input }) => {
     const host = await hostFor(ctx, input.hostId, "operator");
     const registry = await registryAccessFor(ctx.db, ctx.secretBox, host.teamId, domainOf(input.name));
-    return (await ctx.gateway.command(input.hostId, "images.push", { name: input.name, registry }, PULL_TIMEOUT_MS)) as { digest: string; size: number; tag: string };
+    return ctx.gateway.command(input.hostId, "images.push", { name: input.name, registry }, { timeoutMs: PULL_TIMEOUT_MS });
   }),
 
   tag: authed.meta(rest("POST", "/hosts/{hostId}/images/tag")).input(z.object({ hostId: HostId, source: ImageName, target: ImageName })).mutation(async ({ ctx, input }) => {
@@ -119,11 +114,11 @@ export const imagesRouter = router({
 
   remove: authed.meta(rest("POST", "/hosts/{hostId}/images/remove")).input(z.object({ hostId: HostId, name: ImageName, force: z.boolean().default(false) })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
-    return (await ctx.gateway.command(input.hostId, "images.remove", { name: input.name, force: input.force })) as Array<Record<string, string>>;
+    return ctx.gateway.command(input.hostId, "images.remove", { name: input.name, force: input.force });
   }),
 
   prune: authed.meta(rest("POST", "/hosts/{hostId}/images/prune")).input(z.object({ hostId: HostId, all: z.boolean().default(false) })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
-    return (await ctx.gateway.command(input.hostId, "images.prune", { all: input.all })) as { ImagesDeleted: unknown[]; SpaceReclaimed: number };
+    return ctx.gateway.command(input.hostId, "images.prune", { all: input.all });
   }),
 });

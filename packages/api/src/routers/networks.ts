@@ -4,28 +4,16 @@ import { HostId, hostFor } from "./host-access.ts";
 
 const NetworkRef = z.string().trim().min(1).max(256);
 
-/** Docker's network inspect shape (the fields the dashboard reads). */
-export interface NetworkItem {
-  Id: string;
-  Name: string;
-  Driver: string;
-  Created: string;
-  Internal: boolean;
-  IPAM: { Config: Array<{ Subnet: string; Gateway: string; IPRange?: string }> };
-  Containers: Record<string, { Name: string; IPv4Address: string }>;
-  Labels: Record<string, string>;
-}
-
 /** Networks on one host, relayed to its agent. Viewers read; operators change. */
 export const networksRouter = router({
   list: authed.meta(rest("GET", "/hosts/{hostId}/networks")).input(z.object({ hostId: HostId })).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
-    return (await ctx.gateway.command(input.hostId, "networks.list", {})) as NetworkItem[];
+    return ctx.gateway.command(input.hostId, "networks.list", {});
   }),
 
   inspect: authed.meta(rest("GET", "/hosts/{hostId}/networks/{id}")).input(z.object({ hostId: HostId, id: NetworkRef })).query(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "viewer");
-    return (await ctx.gateway.command(input.hostId, "networks.inspect", { id: input.id })) as NetworkItem;
+    return ctx.gateway.command(input.hostId, "networks.inspect", { id: input.id });
   }),
 
   create: authed.meta(rest("POST", "/hosts/{hostId}/networks"))
@@ -44,7 +32,7 @@ export const networksRouter = router({
     .mutation(async ({ ctx, input }) => {
       await hostFor(ctx, input.hostId, "operator");
       const { hostId, ...args } = input;
-      return (await ctx.gateway.command(hostId, "networks.create", args)) as { Id: string };
+      return ctx.gateway.command(hostId, "networks.create", args);
     }),
 
   remove: authed.meta(rest("DELETE", "/hosts/{hostId}/networks/{id}")).input(z.object({ hostId: HostId, id: NetworkRef })).mutation(async ({ ctx, input }) => {
@@ -55,7 +43,7 @@ export const networksRouter = router({
 
   prune: authed.meta(rest("POST", "/hosts/{hostId}/networks/prune")).input(z.object({ hostId: HostId })).mutation(async ({ ctx, input }) => {
     await hostFor(ctx, input.hostId, "operator");
-    return (await ctx.gateway.command(input.hostId, "networks.prune", {})) as { NetworksDeleted: string[] };
+    return ctx.gateway.command(input.hostId, "networks.prune", {});
   }),
 
   connect: authed.meta(rest("POST", "/hosts/{hostId}/networks/{id}/connect"))

@@ -1,6 +1,6 @@
 // An agent runtime with bridge networking, in a lab host's network namespace (started there with
 // nsenter by lab-runtime.ts), answering calls from the test over IPC.
-import { createRuntime, type AgentRuntime } from "../../src/runtime.ts";
+import { createRuntime, type AgentRuntime } from "../../../apps/agent/src/runtime.ts";
 import { importBusybox } from "./busybox-runtime.ts";
 
 type Call = { id: number; target: "containers" | "networks" | "volumes" | "run" | "logs"; method: string; args: unknown[] };

@@ -2,9 +2,9 @@
 // the clean-up its containers need: they outlive the agent by design, so a test removes them.
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { agentBundlePath } from "../../scripts/build.ts";
-import { createRuntime } from "../../apps/agent/src/runtime.ts";
-import { removeCgroupParent } from "../../apps/agent/test/support/busybox-runtime.ts";
+import { agentBundlePath } from "../../../scripts/build.ts";
+import { createRuntime } from "../../../apps/agent/src/runtime.ts";
+import { removeCgroupParent } from "./cgroups.ts";
 import type { TestControlPlane, UserClient } from "./control-plane.ts";
 import { waitFor } from "./wait.ts";
 

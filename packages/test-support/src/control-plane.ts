@@ -6,9 +6,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AppRouter } from "@berth/api";
-import { loadEnv, prepareTls, type Env } from "../../apps/web/src/server/env.ts";
-import { createControlPlane, type ControlPlane } from "../../apps/web/src/server/control-plane.ts";
-import { freeLoopbackPort } from "../../scripts/postgres.ts";
+import { loadEnv, prepareTls, type Env } from "../../../apps/web/src/server/env.ts";
+import { createControlPlane, type ControlPlane } from "../../../apps/web/src/server/control-plane.ts";
+import { freeLoopbackPort } from "../../../scripts/postgres.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
 
 export interface TestControlPlane {

@@ -1,7 +1,7 @@
 // A loopback HTTP proxy in front of a test registry that breaks blob downloads on purpose:
 // flips a byte ("corrupt"), or drops the connection part-way through the first download ("cut").
 import { createServer, request, type Server } from "node:http";
-import { freeLoopbackPort } from "../../scripts/postgres.ts";
+import { freeLoopbackPort } from "../../../../scripts/postgres.ts";
 
 export interface FaultyProxy {
   domain: string;
@@ -35,11 +35,10 @@ export async function startFaultyProxy(target: string, fault: { kind: "corrupt" 
           return;
         }
         if (fault.kind === "cut" && !cutDone && sent + chunk.length > fault.afterBytes) {
-          res.write(chunk.subarray(0, fault.afterBytes - sent));
           cutDone = true;
           upRes.destroy();
-          // Let the bytes go out, then kill the socket mid-body.
-          setTimeout(() => res.socket?.destroy(), 50);
+          // Once the bytes before the cut are out, kill the socket mid-body.
+          res.write(chunk.subarray(0, fault.afterBytes - sent), () => res.socket?.destroy());
           return;
         }
         sent += chunk.length;

@@ -1,10 +1,11 @@
 // A runtime with the busybox image imported as `busybox:latest`, for container tests.
-import { mkdtempSync, readdirSync, rmdirSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { busyboxRootfs } from "../../src/images/busybox-rootfs.ts";
-import { importRootfs } from "../../src/images/import.ts";
-import { createRuntime, type AgentRuntime, type RuntimeOptions } from "../../src/runtime.ts";
+import { busyboxRootfs } from "../../../apps/agent/src/images/busybox-rootfs.ts";
+import { importRootfs } from "../../../apps/agent/src/images/import.ts";
+import { createRuntime, type AgentRuntime, type RuntimeOptions } from "../../../apps/agent/src/runtime.ts";
+import { removeCgroupParent } from "./cgroups.ts";
 
 export async function importBusybox(rt: AgentRuntime): Promise<void> {
   const rootfs = await busyboxRootfs();
@@ -22,19 +23,6 @@ export async function busyboxRuntime(opts: RuntimeOptions & { stateDir?: string 
   await rt.containers.init();
   rt.health.start();
   return { rt, stateDir };
-}
-
-/** Removes a test's cgroup parent, and any empty container cgroups left in it, from every hierarchy. */
-export function removeCgroupParent(parent: string): void {
-  for (const root of ["/sys/fs/cgroup", ...readdirSync("/sys/fs/cgroup").map((d) => join("/sys/fs/cgroup", d))]) {
-    const dir = join(root, parent);
-    try {
-      for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmdirSync(join(dir, e.name));
-      rmdirSync(dir);
-    } catch {
-      // not in this hierarchy, already gone, or still in use
-    }
-  }
 }
 
 /** Ends a test file's runtime: stops health checks, removes its containers, its state and its cgroups. */

@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import bcrypt from "bcryptjs";
-import { freeLoopbackPort } from "../../scripts/postgres.ts";
-import type { BuiltImage } from "../../apps/agent/src/images/seed.ts";
-import { seedBusybox as seedRegistry, serveRegistry } from "../../scripts/local-registry.ts";
+import { freeLoopbackPort } from "../../../scripts/postgres.ts";
+import type { BuiltImage } from "../../../apps/agent/src/images/seed.ts";
+import { seedBusybox as seedRegistry, serveRegistry } from "../../../scripts/local-registry.ts";
 
 export interface TestRegistry {
   domain: string;
