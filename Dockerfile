@@ -8,6 +8,8 @@ COPY packages/protocol/package.json packages/protocol/
 COPY packages/db/package.json packages/db/
 COPY packages/core/package.json packages/core/
 COPY packages/api/package.json packages/api/
+COPY packages/cli/package.json packages/cli/
+COPY packages/test-support/package.json packages/test-support/
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npx tsx scripts/prisma-generate.ts && npx tsx scripts/build.ts
