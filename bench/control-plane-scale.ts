@@ -1,7 +1,7 @@
 // Figure: one control plane holding N simulated agents (WebSocket clients in this process) with
 // 5 s heartbeats. Reports the control plane's CPU and RSS and hosts.list latency under that load.
 import { startControlPlaneProcess } from "./support/control-plane-process.ts";
-import { signUp } from "@berth/test-support/control-plane";
+import { inviteOf, signUp } from "@berth/test-support/control-plane";
 import { connectSimAgent, joinWithToken, type SimAgent } from "@berth/test-support/sim-agent";
 import { waitFor } from "@berth/test-support/wait";
 import type { JoinResponse } from "@berth/protocol";
@@ -30,7 +30,7 @@ export async function controlPlaneScale(opts: { agents: number; rounds: number; 
   const { url, proc: server } = cp;
   const agents: SimAgent[] = [];
   try {
-    const owner = await signUp(url, "bench@example.com", "bench-password");
+    const owner = await signUp(url, "bench@example.com", "bench-password", inviteOf(cp.setupLink));
     const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: opts.agents, expiresInSeconds: 3600 });
 
     const creds: JoinResponse[] = [];

@@ -6,7 +6,7 @@
 import { startControlPlaneProcess } from "./support/control-plane-process.ts";
 import { createDb } from "@berth/db";
 import type { JoinResponse, StatsReport } from "@berth/protocol";
-import { signUp } from "@berth/test-support/control-plane";
+import { inviteOf, signUp } from "@berth/test-support/control-plane";
 import { joinWithToken, linkedSimAgent, type SimAgent } from "@berth/test-support/sim-agent";
 import { cpuSeconds } from "./proc.ts";
 import { percentile } from "./stats.ts";
@@ -30,7 +30,7 @@ export async function fleetBench(opts: { hosts: number; containers: number; list
   const db = createDb(cp.databaseUrl, { poolSize: 4 });
   const agents: SimAgent[] = [];
   try {
-    const owner = await signUp(url, "bench-fleet@example.com", "bench-password");
+    const owner = await signUp(url, "bench-fleet@example.com", "bench-password", inviteOf(cp.setupLink));
     const teamId = (await owner.trpc.auth.teams.query())[0]!.id;
 
     // Seeded inventory: hosts and their containers as agents would have reported them.

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createInterface } from "node:readline";
 import { StreamClient } from "@berth/cli/streams";
-import { signUp, trpcClient } from "@berth/test-support/control-plane";
+import { inviteOf, signUp, trpcClient } from "@berth/test-support/control-plane";
 import { spawnAgent } from "@berth/test-support/agent";
 import { waitFor } from "@berth/test-support/wait";
 import { saveImages } from "../apps/agent/src/images/archive.ts";
@@ -56,7 +56,7 @@ export async function logRelayBench(opts: { lines: number; rounds: number; laten
     // The control plane in a process of its own, as it runs; the client here is its only load.
     cp = await startControlPlaneProcess();
     const url = cp.url;
-    const owner = await signUp(url, "bench-logs@example.com", "password-123");
+    const owner = await signUp(url, "bench-logs@example.com", "password-123", inviteOf(cp.setupLink));
     const trpc = trpcClient(url, owner.cookie);
     const { token } = await trpc.joinTokens.create.mutate({ maxUses: 1 });
     agent = spawnAgent({ url, token, stateDir: join(work, "agent"), name: "logbench" });

@@ -1,13 +1,11 @@
 #!/usr/bin/env node
-// berth-agent: join a control plane, then run the host's agent.
-//   berth-agent join --url URL --token TOKEN [--name NAME] [--state-dir DIR] [--no-run]
-//   berth-agent run [--state-dir DIR] [--docker-socket PATH]
+// berth-agent: join a control plane, then run the host's agent (flags and environment: config.ts).
 // A host that never joined runs standalone, as dockerd does: the Docker API socket only.
-import { parseArgs } from "node:util";
 import { hostname } from "node:os";
 import { mkdirSync } from "node:fs";
-import { pino } from "pino";
-import { z } from "zod";
+import { pino, type Logger } from "pino";
+import { ConfigError, loadConfig, usageText, type AgentConfig } from "./config.ts";
+import { useMountHelper } from "./mount/syscall-helper.ts";
 import { AGENT_VERSION } from "./version.ts";
 import { collectHostFacts } from "./facts/host-facts.ts";
 import { loadCredential, saveCredential } from "./state/credential-store.ts";
@@ -25,54 +23,30 @@ import { agentMetricsRegistry, metricsToken, serveMetrics } from "./metrics/serv
 /** Exit status for a configuration problem (sysexits EX_CONFIG); the systemd unit does not restart on it. */
 const EX_CONFIG = 78;
 
-const logger = pino({ name: "berth-agent", level: process.env.LOG_LEVEL ?? "info" });
-
-const ArgsSchema = z.object({
-  url: z.url({ protocol: /^https?$/, error: "--url must be an http(s) URL" }).optional(),
-  token: z.string().min(1).optional(),
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "--name may contain letters, digits, '.', '_' and '-'").optional(),
-  "state-dir": z.string().min(1).default(process.env.BERTH_STATE_DIR ?? "/var/lib/berth"),
-  "no-run": z.boolean().default(false),
-  /** Docker Hub pull-through mirrors, as dockerd's --registry-mirror. */
-  "registry-mirror": z
-    .array(z.url({ protocol: /^https?$/, error: "--registry-mirror must be an http(s) URL" }))
-    .default(process.env.BERTH_REGISTRY_MIRRORS ? process.env.BERTH_REGISTRY_MIRRORS.split(",").filter(Boolean) : []),
-  /** Registries (host:port) spoken to over plain HTTP, as dockerd's --insecure-registry. */
-  "insecure-registry": z
-    .array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, "--insecure-registry takes host[:port]"))
-    .default(process.env.BERTH_INSECURE_REGISTRIES ? process.env.BERTH_INSECURE_REGISTRIES.split(",").filter(Boolean) : []),
-  /** Where the Docker Engine API listens; an empty value turns it off. */
-  "docker-socket": z
-    .string()
-    .max(100, "--docker-socket must be a path of at most 100 bytes (unix socket limit)")
-    .regex(/^$|^\//, "--docker-socket must be an absolute path")
-    .default(process.env.BERTH_DOCKER_SOCKET ?? "/run/berth/docker.sock"),
-  /** Also serve the Docker API on TCP, only with TLS and client certificates (dockerd's --tlsverify). */
-  "docker-tls-listen": z.string().regex(/^[0-9A-Za-z.:[\]-]+:\d{1,5}$/, "--docker-tls-listen takes HOST:PORT").optional(),
-  "docker-tls-cert": z.string().min(1).optional(),
-  "docker-tls-key": z.string().min(1).optional(),
-  "docker-tls-ca": z.string().min(1).optional(),
-  /** Prometheus metrics on HOST:PORT, behind the bearer token in <state-dir>/metrics-token. */
-  "metrics-listen": z
-    .string()
-    .regex(/^[0-9A-Za-z.:[\]-]+:\d{1,5}$/, "--metrics-listen takes HOST:PORT")
-    .optional(),
-});
-
-function usage(): never {
-  process.stderr.write(
-    "usage:\n  berth-agent join --url URL --token TOKEN [--name NAME] [--state-dir DIR] [--no-run] [--docker-socket PATH]\n  berth-agent run [--state-dir DIR] [--registry-mirror URL]… [--insecure-registry HOST:PORT]… [--docker-socket PATH] [--docker-tls-listen HOST:PORT --docker-tls-cert F --docker-tls-key F --docker-tls-ca F]\n  berth-agent version\n",
-  );
-  process.exit(2);
+function readConfig(): AgentConfig {
+  try {
+    return loadConfig(process.argv.slice(2), process.env);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    process.stderr.write(e.showUsage ? `berth-agent: ${e.message}\n${usageText()}` : `berth-agent: ${e.message} (berth-agent --help lists every flag)\n`);
+    process.exit(2);
+  }
 }
 
-type DockerTcp = { host: string; port: number; cert: string; key: string; ca: string };
+// Set before main runs (not at import: worker threads load this same bundle and have no flags).
+let logger: Logger;
 
-async function runAgent(stateDir: string, mirrors: string[], insecureRegistries: string[], dockerSocket: string, dockerTcp: DockerTcp | undefined, metricsListen: string | undefined): Promise<never> {
+async function runAgent(c: AgentConfig): Promise<never> {
+  const { stateDir, dockerSocket, dockerTcp, metrics } = c;
   const credential = loadCredential(stateDir);
+  useMountHelper(c.mountHelper);
   // Bridge networking is on unless BERTH_NETWORKING=0 (then containers get `none` or `host`).
-  const networking = process.env.BERTH_NETWORKING !== "0";
-  const runtime = createRuntime(stateDir, { mirrors, insecureRegistries, ...(process.env.BERTH_CGROUP_PARENT ? { cgroupParent: process.env.BERTH_CGROUP_PARENT } : {}), ...(networking ? { networking: {} } : {}) });
+  const runtime = createRuntime(stateDir, {
+    mirrors: c.mirrors,
+    insecureRegistries: c.insecureRegistries,
+    ...(c.cgroupParent ? { cgroupParent: c.cgroupParent } : {}),
+    ...(c.networking ? { networking: {} } : {}),
+  });
   if (runtime.networks) {
     try {
       await runtime.networks.init();
@@ -98,14 +72,12 @@ async function runAgent(stateDir: string, mirrors: string[], insecureRegistries:
     }
   }
   let link: AgentLink | undefined;
-  if (metricsListen) {
-    const at = metricsListen.lastIndexOf(":");
-    const host = metricsListen.slice(0, at).replace(/^\[|\]$/g, "");
+  if (metrics) {
     try {
-      await serveMetrics({ registry: agentMetricsRegistry(runtime, () => link?.linked ?? false), token: metricsToken(stateDir), host, port: Number(metricsListen.slice(at + 1)) });
-      logger.info({ listen: metricsListen, tokenFile: `${stateDir}/metrics-token` }, "serving Prometheus metrics");
+      await serveMetrics({ registry: agentMetricsRegistry(runtime, () => link?.linked ?? false), token: metricsToken(stateDir), ...metrics });
+      logger.info({ listen: metrics, tokenFile: `${stateDir}/metrics-token` }, "serving Prometheus metrics");
     } catch (err) {
-      logger.error({ err, listen: metricsListen }, "cannot serve metrics there; carrying on without them");
+      logger.error({ err, listen: metrics }, "cannot serve metrics there; carrying on without them");
     }
   }
   if (!credential) {
@@ -139,62 +111,34 @@ async function runAgent(stateDir: string, mirrors: string[], insecureRegistries:
   process.exit(end === "refused" ? EX_CONFIG : 0);
 }
 
-async function main(): Promise<void> {
-  const [cmd, ...rest] = process.argv.slice(2);
-  if (cmd === "version" || cmd === "--version") {
+async function main(config: AgentConfig): Promise<void> {
+  if (config.command === "help") {
+    process.stdout.write(usageText());
+    return;
+  }
+  if (config.command === "version") {
     process.stdout.write(`berth-agent ${AGENT_VERSION}\n`);
     return;
   }
-  if (cmd !== "join" && cmd !== "run") usage();
-  let raw;
-  try {
-    raw = parseArgs({
-      args: rest,
-      options: {
-        url: { type: "string" },
-        token: { type: "string" },
-        name: { type: "string" },
-        "state-dir": { type: "string" },
-        "no-run": { type: "boolean" },
-        "registry-mirror": { type: "string", multiple: true },
-        "docker-socket": { type: "string" },
-        "insecure-registry": { type: "string", multiple: true },
-        "docker-tls-listen": { type: "string" },
-        "docker-tls-cert": { type: "string" },
-        "docker-tls-key": { type: "string" },
-        "docker-tls-ca": { type: "string" },
-        "metrics-listen": { type: "string" },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n`);
-    usage();
-  }
-  const parsed = ArgsSchema.safeParse(raw);
-  if (!parsed.success) {
-    process.stderr.write(`berth-agent: ${parsed.error.issues.map((i) => i.message).join("; ")}\n`);
-    process.exit(2);
-  }
-  const args = parsed.data;
-  const stateDir = args["state-dir"];
+  const { stateDir } = config;
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
 
-  if (cmd === "join") {
+  if (config.command === "join") {
     // Joining twice is a no-op, so a restarted container or unit can always run the same command.
     const existing = loadCredential(stateDir);
     if (existing) {
       logger.info({ hostId: existing.hostId, url: existing.url }, "already joined; using the stored credential");
     } else {
-      if (!args.url || !args.token) {
+      const { url, token, name } = config.join;
+      if (!url || !token) {
         process.stderr.write("berth-agent join needs --url and --token\n");
         process.exit(2);
       }
       try {
         const cred = await joinControlPlane({
-          url: args.url,
-          token: args.token,
-          name: args.name ?? hostname().split(".")[0] ?? "host",
+          url,
+          token,
+          name: name ?? hostname().split(".")[0] ?? "host",
           agentVersion: AGENT_VERSION,
           facts: await collectHostFacts(stateDir),
         });
@@ -205,24 +149,16 @@ async function main(): Promise<void> {
         process.exit(EX_CONFIG);
       }
     }
-    if (args["no-run"]) return;
+    if (!config.join.runAfter) return;
   }
-  let dockerTcp: DockerTcp | undefined;
-  if (args["docker-tls-listen"]) {
-    const { "docker-tls-cert": cert, "docker-tls-key": key, "docker-tls-ca": ca } = args;
-    if (!cert || !key || !ca) {
-      process.stderr.write("berth-agent: --docker-tls-listen needs --docker-tls-cert, --docker-tls-key and --docker-tls-ca (TCP is served only with client certificates)\n");
-      process.exit(2);
-    }
-    const at = args["docker-tls-listen"].lastIndexOf(":");
-    dockerTcp = { host: args["docker-tls-listen"].slice(0, at).replace(/^\[|\]$/g, ""), port: Number(args["docker-tls-listen"].slice(at + 1)), cert, key, ca };
-  }
-  await runAgent(stateDir, args["registry-mirror"], args["insecure-registry"], args["docker-socket"], dockerTcp, args["metrics-listen"] ?? (process.env.BERTH_METRICS_LISTEN || undefined));
+  await runAgent(config);
 }
 
 // The bundle is one file, so its worker threads are started from it too.
 if (!serveAgentWorker()) {
-  main().catch((err) => {
+  const config = readConfig();
+  logger = pino({ name: "berth-agent", level: config.logLevel });
+  main(config).catch((err) => {
     logger.fatal({ err }, "agent crashed");
     process.exit(1);
   });

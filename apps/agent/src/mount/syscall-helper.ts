@@ -87,8 +87,12 @@ function findPython(): string | undefined {
 let child: ChildProcess | undefined;
 let pending: Pending[] = [];
 let unavailable = false;
-/** BERTH_MOUNT_HELPER=0 turns the helper off (mount(8) for every call), read at each call. */
-const disabled = () => process.env.BERTH_MOUNT_HELPER === "0";
+let enabled = true;
+/** Off, every call goes through mount(8) (the agent's BERTH_MOUNT_HELPER=0; tests compare both paths). */
+export function useMountHelper(on: boolean): void {
+  enabled = on;
+}
+const disabled = () => !enabled;
 
 function failAll(e: Error): void {
   const list = pending;
