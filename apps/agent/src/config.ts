@@ -133,7 +133,7 @@ function listenOf(v: string): Listen {
 const issues = (e: z.ZodError) => e.issues.map((i) => (i.message.startsWith("-") || /^[A-Z_]+ /.test(i.message) ? i.message : `${i.path.join(".")}: ${i.message}`)).join("; ");
 
 /** Reads argv (after the program name) and the environment; throws ConfigError on anything wrong. */
-export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): AgentConfig {
+export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): AgentConfig {
   const [cmd, ...rest] = argv;
   if (cmd === "version" || cmd === "--version") return { ...defaults(), command: "version" };
   if (cmd === "help" || cmd === "--help" || cmd === "-h") return { ...defaults(), command: "help" };
