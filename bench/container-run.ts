@@ -9,7 +9,6 @@ import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import * as tar from "tar";
 import { busyboxRootfs } from "../apps/agent/src/images/busybox-rootfs.ts";
-import { saveImages } from "../apps/agent/src/images/archive.ts";
 import { buildSpec } from "../apps/agent/src/runtime/spec.ts";
 import { busyboxRuntime } from "@berth/test-support/busybox-runtime";
 import { removeCgroupParent } from "@berth/test-support/cgroups";
@@ -50,13 +49,7 @@ export async function containerRunBench(opts: { rounds: number }): Promise<RunBe
     const img = rt.images.resolve("busybox");
     try {
       const archive = join(work, "busybox.tar");
-      await pipeline(await saveImages(rt.deps, ["busybox"], (n) => {
-        try {
-          return rt.images.resolve(n);
-        } catch {
-          return undefined;
-        }
-      }), createWriteStream(archive));
+      await pipeline(await rt.images.save(["busybox"]), createWriteStream(archive));
       await podman(["load", "-q", "-i", archive]);
     } catch (e) {
       podmanError = e instanceof Error ? e.message.split("\n")[0] : String(e);

@@ -9,7 +9,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
-import { saveImages } from "../apps/agent/src/images/archive.ts";
 import { createRuntime } from "../apps/agent/src/runtime.ts";
 import { busyboxRuntime } from "@berth/test-support/busybox-runtime";
 import { removeCgroupParent } from "@berth/test-support/cgroups";
@@ -110,7 +109,7 @@ export async function dockerApiBench(opts: { rounds: number; containers: number 
     const archive = join(work, "busybox.tar");
     {
       const { rt, stateDir } = await busyboxRuntime({ stateDir: join(work, "seed") });
-      await pipeline(await saveImages(rt.deps, ["busybox"], (n) => rt.images.resolve(n)), createWriteStream(archive));
+      await pipeline(await rt.images.save(["busybox"]), createWriteStream(archive));
       await rt.containers.close();
       rmSync(stateDir, { recursive: true, force: true });
     }

@@ -16,7 +16,6 @@ import { StreamClient } from "@berth/cli/streams";
 import { inviteOf, signUp, trpcClient } from "@berth/test-support/control-plane";
 import { spawnAgent } from "@berth/test-support/agent";
 import { waitFor } from "@berth/test-support/wait";
-import { saveImages } from "../apps/agent/src/images/archive.ts";
 import { busyboxRuntime } from "@berth/test-support/busybox-runtime";
 import { docker, ready, startDockerd, unmountUnder } from "./docker-api.ts";
 import { median, percentile } from "./stats.ts";
@@ -68,7 +67,7 @@ export async function logRelayBench(opts: { lines: number; rounds: number; laten
     const archive = join(work, "busybox.tar");
     {
       const { rt, stateDir } = await busyboxRuntime({ stateDir: join(work, "seed") });
-      await pipeline(await saveImages(rt.deps, ["busybox"], (n) => rt.images.resolve(n)), createWriteStream(archive));
+      await pipeline(await rt.images.save(["busybox"]), createWriteStream(archive));
       await rt.containers.close();
       rmSync(stateDir, { recursive: true, force: true });
     }

@@ -102,7 +102,10 @@ async function runAgent(c: AgentConfig): Promise<never> {
     collectStats: () => statsReports(runtime.containers.statsCounters()),
     collectInventory: async (sent) => inventoryFrames(await collectInventory(runtime), sent),
   });
-  runtime.events.subscribe(() => link?.nudgeInventory());
+  // Inventory changes with lifecycle events; exec events (three per health probe) and attaches change nothing in it.
+  runtime.events.subscribe((e) => {
+    if (!e.Action.startsWith("exec_") && e.Action !== "attach") link?.nudgeInventory();
+  });
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => link?.stop());
   link.start();
   // The Docker API keeps serving while the control plane is unreachable; it ends with the agent.

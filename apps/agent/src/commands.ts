@@ -9,33 +9,22 @@ import { ZodError, type z } from "zod";
 import type { CommandHandler } from "./link/agent-link.ts";
 import { RegistryClient, RegistryError } from "./registry/client.ts";
 import { parsePlatform } from "./registry/media-types.ts";
-import { parseReference, ReferenceError } from "./registry/reference.ts";
-import { ImageError } from "./images/errors.ts";
-import { ContainerError } from "./containers/errors.ts";
-import { VolumeError } from "./volumes/errors.ts";
-import { NetworkError } from "./network/service.ts";
-import { pushImage } from "./images/push.ts";
+import { InvalidReferenceError, parseReference } from "./registry/reference.ts";
+import { NetworkError } from "./network/errors.ts";
+import { AgentError } from "./errors.ts";
 import type { AgentRuntime } from "./runtime.ts";
 import { AGENT_VERSION } from "./version.ts";
 
-class CommandError extends Error {
-  constructor(
-    message: string,
-    readonly code: string,
-  ) {
-    super(message);
-  }
-}
-
-/** Maps layer errors to the reply codes the control plane understands. */
+/**
+ * The command edge: what a handler throws, as the AgentError whose code the link replies with.
+ * A registry's 404 is still the registry's answer here (REGISTRY), and an operation refused on a
+ * predefined network is a conflict with its state, not a matter of the caller's rights.
+ */
 function asCommandError(e: unknown): unknown {
-  if (e instanceof ZodError) return new CommandError(`invalid arguments: ${e.issues.map((i) => `${i.path.join(".") || "args"}: ${i.message}`).join("; ")}`, "INVALID");
-  if (e instanceof ImageError) return new CommandError(e.message, e.code);
-  if (e instanceof ContainerError) return new CommandError(e.message, e.code);
-  if (e instanceof VolumeError) return new CommandError(e.message, e.code);
-  if (e instanceof NetworkError) return new CommandError(e.message, e.code === "FORBIDDEN" ? "CONFLICT" : e.code);
-  if (e instanceof ReferenceError) return new CommandError(e.message, "INVALID");
-  if (e instanceof RegistryError) return new CommandError(e.message, "REGISTRY");
+  if (e instanceof ZodError) return new AgentError(`invalid arguments: ${e.issues.map((i) => `${i.path.join(".") || "args"}: ${i.message}`).join("; ")}`, "INVALID");
+  if (e instanceof InvalidReferenceError) return new AgentError(e.message, "INVALID");
+  if (e instanceof RegistryError) return new AgentError(e.message, "REGISTRY");
+  if (e instanceof NetworkError && e.code === "FORBIDDEN") return new AgentError(e.message, "CONFLICT");
   return e;
 }
 
@@ -63,7 +52,7 @@ function handler<C extends CommandName>(name: C, fn: (args: z.output<(typeof Com
  */
 function conform<C extends CommandName>(name: C, value: unknown): CommandReply<C> {
   const checked = checkEntry(CommandReplies, name, value);
-  if (!checked.ok) throw new CommandError(`the agent's ${name} reply does not match the protocol: ${checked.reason}`, "FAILED");
+  if (!checked.ok) throw new AgentError(`the agent's ${name} reply does not match the protocol: ${checked.reason}`, "FAILED");
   return checked.value;
 }
 
@@ -85,7 +74,7 @@ const LOG_REPLY_BYTES = 768 * 1024;
 
 export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> {
   const networks = () => {
-    if (!rt.networks) throw new CommandError("bridge networking is not enabled on this agent (BERTH_NETWORKING=0)", "INVALID");
+    if (!rt.networks) throw new AgentError("bridge networking is not enabled on this agent (BERTH_NETWORKING=0)", "INVALID");
     return rt.networks;
   };
   return Object.fromEntries([
@@ -100,7 +89,7 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
       });
       return { id: img.id, repoTags: img.repoTags, repoDigests: img.repoDigests, size: img.size };
     }),
-    handler("images.push", async (a, ctx) => pushImage({ ...rt.deps, registry: registryFor(rt, a.name, a.registry) }, a.name, (p) => ctx.progress(p))),
+    handler("images.push", async (a, ctx) => rt.imagesWith(registryFor(rt, a.name, a.registry)).push(a.name, (p) => ctx.progress(p))),
     handler("images.tag", async (a) => {
       rt.images.tag(a.source, a.target);
       return { ok: true };
@@ -108,7 +97,7 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
     handler("images.remove", (a) => rt.images.remove(a.name, { force: a.force })),
     handler("images.prune", (a) => rt.images.prune({ all: a.all })),
 
-    handler("containers.list", async (a) => conform("containers.list", rt.containers.list({ all: a.all }))),
+    handler("containers.list", async (a) => rt.containers.list({ all: a.all })),
     handler("containers.create", (a) => rt.containers.create(a.config, a.name, a.bindPrefixes ? { bindPrefixes: a.bindPrefixes } : {})),
     handler("containers.start", async (a) => ok(await rt.containers.start(a.id))),
     handler("containers.stop", async (a) => ok(await rt.containers.stop(a.id, a.timeout, a.signal))),
@@ -119,7 +108,7 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
     handler("containers.remove", async (a) => ok(await rt.containers.remove(a.id, { force: a.force }))),
     handler("containers.rename", async (a) => ok(rt.containers.rename(a.id, a.name))),
     handler("containers.update", (a) => rt.containers.update(a.id, a.hostConfig)),
-    handler("containers.inspect", async (a) => conform("containers.inspect", rt.containers.inspect(a.id))),
+    handler("containers.inspect", async (a) => rt.containers.inspect(a.id)),
     handler("volumes.list", async (a) => rt.volumes.list({ ...(a.dangling !== undefined ? { dangling: a.dangling } : {}), ...(a.label ? { label: a.label } : {}) }).map((v) => ({ ...v, UsedBy: rt.containers.volumeUsers(v.Name) }))),
     handler("volumes.create", async (a) => rt.volumes.create({ ...(a.name ? { Name: a.name } : {}), Labels: a.labels ?? null })),
     handler("volumes.inspect", async (a) => ({ ...rt.volumes.inspect(a.name), UsedBy: rt.containers.volumeUsers(a.name) })),

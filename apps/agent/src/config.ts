@@ -147,7 +147,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   // A flag wins over its environment variable.
   for (const [name, f] of Object.entries(FLAGS as Record<string, Flag>)) {
     if (values[name] !== undefined || !f.env || env[f.env] === undefined) continue;
-    values[name] = f.multiple ? envList(env[f.env]) : env[f.env] || undefined;
+    values[name] = f.multiple ? envList(env[f.env]) : env[f.env];
   }
   const args = ArgsSchema.safeParse(values);
   if (!args.success) throw new ConfigError(issues(args.error));

@@ -10,11 +10,11 @@ const seconds = (iso: unknown) => {
 
 export async function collectInventory(rt: AgentRuntime): Promise<Record<InventoryKind, InventoryItem[]>> {
   const containers = rt.containers.list({ all: true }).map((c) => ({
-    id: String(c.Id),
-    name: String((c.Names as string[])[0] ?? "").replace(/^\//, ""),
-    image: String(c.Image ?? ""),
-    state: String(c.State ?? ""),
-    created: Number(c.Created ?? 0),
+    id: c.Id,
+    name: (c.Names[0] ?? "").replace(/^\//, ""),
+    image: c.Image,
+    state: c.State,
+    created: c.Created,
   }));
   const images = (await rt.images.list()).map((i) => ({
     id: i.Id,

@@ -8,7 +8,6 @@ import { ImageService } from "./images/service.ts";
 import type { LayerUnpacker } from "./images/unpacker.ts";
 import { SnapshotUnpacker } from "./images/snapshot-unpacker.ts";
 import { sharedExtractor } from "./images/extract-pool.ts";
-import type { LayerExtractor } from "./images/layer-extract.ts";
 import { Snapshotter } from "./snapshots/index.ts";
 import { ContainerService } from "./containers/service.ts";
 import { EventLog } from "./containers/events.ts";
@@ -21,7 +20,6 @@ import type { Readable } from "node:stream";
 import { existsSync } from "node:fs";
 
 export interface AgentRuntime {
-  deps: { content: ContentStore; unpacker: LayerUnpacker; extractor: LayerExtractor; images: ImageStore; registry: RegistryClient };
   snapshots: Snapshotter;
   images: ImageService;
   containers: ContainerService;
@@ -73,13 +71,13 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
   const registry = registryClient();
   // Layers unpack on worker threads: pulls use every core and the link stays responsive.
   const extractor = sharedExtractor();
-  const deps = { content, unpacker, extractor, images, registry };
   const events = new EventLog();
   let containers: ContainerService | undefined;
   const inUse = (imageId: string) => containers?.usesImage(imageId) ?? false;
   // Image, volume and network events join the containers' in the one ordered stream.
   const imageEvents = (action: string, id: string, attributes: Record<string, string>) => void events.emit("image", action, id, attributes);
-  const imageService = new ImageService({ ...deps, inUse, onEvent: imageEvents });
+  // The image service alone reaches the content store, the unpacker and the registry client.
+  const imageService = new ImageService({ content, unpacker, extractor, images, registry, inUse, onEvent: imageEvents });
   const tini = "/usr/bin/tini-static";
   const volumes = new VolumeService({ stateDir, usersOf: (name) => containers?.volumeUsers(name) ?? [], onEvent: (a, id, attrs) => void events.emit("volume", a, id, attrs) });
   const networks = opts.networking
@@ -98,7 +96,6 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
   });
   const execs = new ExecService(containers, undefined, opts.execRetention);
   return {
-    deps,
     snapshots,
     mirrors,
     registryClient,
@@ -108,9 +105,9 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
     networks,
     execs,
     health: new HealthMonitor(containers, execs, events),
-    commit: (c, o) => commitContainer({ containers: containers!, images: imageService, snapshots, local: deps }, c, o),
+    commit: (c, o) => commitContainer({ containers: containers!, images: imageService, snapshots }, c, o),
     exportContainer: (c) => exportContainer({ containers: containers!, snapshots }, c),
     images: imageService,
-    imagesWith: (r) => new ImageService({ ...deps, registry: r, inUse, onEvent: imageEvents }),
+    imagesWith: (r) => imageService.withRegistry(r),
   };
 }

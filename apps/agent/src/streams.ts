@@ -9,6 +9,7 @@ import { ZodError, type z } from "zod";
 import type { StreamChannel, StreamHandler } from "./link/stream-channel.ts";
 import type { AgentEvent } from "./containers/events.ts";
 import type { AgentRuntime } from "./runtime.ts";
+import { AgentError } from "./errors.ts";
 
 /*
  * Every frame is sized by its encoded JSON, not by characters: a control character is six bytes
@@ -19,15 +20,12 @@ const EVENTS_PER_FRAME = 500;
 /** Exec output per frame, in bytes of encoded JSON. */
 const EXEC_FRAME_BYTES = 64 * 1024;
 
-class StreamArgsError extends Error {
-  readonly code = "INVALID";
-}
 
 function parse<K extends StreamKind>(kind: K, raw: unknown): z.output<(typeof StreamArgs)[K]> {
   try {
     return parseEntry(StreamArgs, kind, raw);
   } catch (e) {
-    if (e instanceof ZodError) throw new StreamArgsError(`invalid ${kind} stream arguments: ${e.issues.map((i) => `${i.path.join(".") || "args"}: ${i.message}`).join("; ")}`);
+    if (e instanceof ZodError) throw new AgentError(`invalid ${kind} stream arguments: ${e.issues.map((i) => `${i.path.join(".") || "args"}: ${i.message}`).join("; ")}`, "INVALID");
     throw e;
   }
 }

@@ -28,6 +28,7 @@ test("flags win over their environment variables; lists come from comma-separate
   assert.equal(plain.networking, true);
   assert.equal(plain.mountHelper, true);
   assert.equal(loadConfig(["run", "--docker-socket", ""], {}).dockerSocket, "", "an empty socket path turns the API off");
+  assert.equal(loadConfig(["run"], { BERTH_DOCKER_SOCKET: "" }).dockerSocket, "", "so does an empty BERTH_DOCKER_SOCKET");
 });
 
 test("environment settings without a flag are checked too", () => {

@@ -4,6 +4,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { AgentRuntime } from "../src/runtime.ts";
 import type { AttachSession } from "../src/containers/attach.ts";
+import type { AgentEvent } from "../src/containers/events.ts";
 import type { AttachFrame } from "../src/runtime/attach-relay.ts";
 import { busyboxRuntime, disposeRuntime } from "@berth/test-support/busybox-runtime";
 
@@ -88,6 +89,26 @@ test("a running container: output from the moment of attach; detach leaves it ru
   assert.match((await read(again, (t) => t.includes("tick"))).text, /tick \d+/);
   again.detach();
   await c.remove(Id, { force: true });
+});
+
+test("each attach is an attach event, as with dockerd: before the start and to a running container", async () => {
+  const c = rt.containers;
+  const events: AgentEvent[] = [];
+  const off = rt.events.subscribe((e) => events.push(e));
+  const { Id } = await c.create({ Image: "busybox", Cmd: ["sh", "-c", "read l; echo got:$l"], OpenStdin: true });
+  const early = await c.attach(Id, { stdout: true });
+  const reading = read(early);
+  await c.start(Id);
+  const late = await c.attach(Id, { stdin: true, stdout: true });
+  late.stdin!.end("x\n");
+  assert.equal((await reading).text, "got:x\n");
+  await c.wait(Id);
+  late.detach();
+  off();
+  const mine = events.filter((e) => e.Actor.ID === Id);
+  assert.deepEqual(mine.map((e) => e.Action), ["create", "attach", "start", "attach", "die"]);
+  assert.equal(mine[1]!.Actor.Attributes.image, "busybox");
+  await c.remove(Id);
 });
 
 test("a TTY container: the terminal is resized through conmon; stdin and output are raw", async () => {

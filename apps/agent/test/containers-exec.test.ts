@@ -3,6 +3,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { finished } from "node:stream/promises";
 import type { AgentRuntime } from "../src/runtime.ts";
+import type { AgentEvent } from "../src/containers/events.ts";
 import type { ExecSession } from "../src/containers/exec.ts";
 import { busyboxRuntime, disposeRuntime } from "@berth/test-support/busybox-runtime";
 import { waitFor, within } from "@berth/test-support/wait";
@@ -78,6 +79,17 @@ test("exec with a TTY: a terminal, typed input, resize, and the exit code", asyn
 
   const r = await exec({ Cmd: ["sh", "-c", "exit 0"], Tty: true });
   assert.equal(r.code, 0);
+});
+
+test("exec events, as dockerd's: exec_create and exec_start name the command, exec_die has the exit code", async () => {
+  const events: AgentEvent[] = [];
+  const off = rt.events.subscribe((e) => events.push(e));
+  const r = await exec({ Cmd: ["sh", "-c", "exit 7"] });
+  off();
+  const mine = events.filter((e) => e.Type === "container" && e.Actor.ID === id && e.Actor.Attributes.execID === r.execId);
+  assert.deepEqual(mine.map((e) => e.Action), ["exec_create: sh -c exit 7", "exec_start: sh -c exit 7", "exec_die"]);
+  assert.equal(mine[2]!.Actor.Attributes.exitCode, "7");
+  for (const e of mine) assert.deepEqual([e.Actor.Attributes.name, e.Actor.Attributes.image], ["exec-target", "busybox"]);
 });
 
 test("exec is refused on a stopped or paused container", async () => {

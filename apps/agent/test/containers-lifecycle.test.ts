@@ -43,7 +43,7 @@ test("lifecycle: create, start, exit code, stdout and stderr with timestamps, ev
   assert.equal(c.inspect("life1").State && (c.inspect("life1").State as { Status: string }).Status, "created");
   await c.start("life1");
   assert.deepEqual(await c.wait(Id), { StatusCode: 3, Error: null });
-  const st = c.inspect(Id).State as Record<string, unknown>;
+  const st = c.inspect(Id).State;
   assert.equal(st.Status, "exited");
   assert.equal(st.ExitCode, 3);
   assert.equal(st.Running, false);

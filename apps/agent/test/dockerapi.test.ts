@@ -12,7 +12,6 @@ import { pino } from "pino";
 import { startDockerApi, type DockerApi } from "../src/dockerapi/server.ts";
 import { busyboxRuntime, disposeRuntime } from "@berth/test-support/busybox-runtime";
 import { busyboxRootfs } from "../src/images/busybox-rootfs.ts";
-import { importRootfs } from "../src/images/import.ts";
 import { formatPlatform, hostPlatform } from "../src/registry/media-types.ts";
 import type { AgentRuntime } from "../src/runtime.ts";
 import { dockerClis, negotiatedVersion } from "@berth/test-support/docker-cli";
@@ -199,7 +198,7 @@ test("TCP is served only over TLS to clients with a certificate from the given C
 test("older API versions get dockerd's answers for them: images, system df, build cache", async () => {
   // An untagged image sharing busybox's one layer.
   const rootfs = await busyboxRootfs();
-  const untagged = await importRootfs(rt.deps, rootfs.tar, { changes: ['CMD ["true"]'] }).finally(() => rootfs.cleanup());
+  const untagged = await rt.images.import(rootfs.tar, { changes: ['CMD ["true"]'] }).finally(() => rootfs.cleanup());
   try {
     type Row = { Id: string; RepoTags: string[]; RepoDigests: string[]; Size: number; VirtualSize?: number; SharedSize: number };
     const list = async (v: string, query = "") => JSON.parse((await call("GET", `/v${v}/images/json${query}`)).body.toString()) as Row[];

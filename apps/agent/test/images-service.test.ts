@@ -17,9 +17,6 @@ import { RegistryClient } from "../src/registry/client.ts";
 import { MediaType } from "../src/registry/media-types.ts";
 import { buildBusyboxImage, type BuiltImage } from "../src/images/seed.ts";
 import { createRuntime, type AgentRuntime } from "../src/runtime.ts";
-import { pushImage } from "../src/images/push.ts";
-import { importRootfs } from "../src/images/import.ts";
-import { loadImages, saveImages } from "../src/images/archive.ts";
 import type { PullProgress } from "../src/images/pull.ts";
 import { seedBusybox, startRegistry, type TestRegistry } from "@berth/test-support/registry";
 
@@ -28,7 +25,16 @@ const tmp = mkdtempSync(join(tmpdir(), "berth-images-"));
 let reg: TestRegistry;
 let busybox: BuiltImage;
 let n = 0;
-const runtime = (): AgentRuntime => createRuntime(join(tmp, `agent-${n++}`));
+const runtime = (stateDir = join(tmp, `agent-${n++}`)): AgentRuntime => createRuntime(stateDir);
+
+/** The image events a runtime emits from now on, as [action, id, name]. */
+function imageEvents(rt: AgentRuntime): Array<[string, string, string]> {
+  const seen: Array<[string, string, string]> = [];
+  rt.events.subscribe((e) => {
+    if (e.Type === "image") seen.push([e.Action, e.Actor.ID, e.Actor.Attributes.name ?? ""]);
+  });
+  return seen;
+}
 
 before(async () => {
   reg = await startRegistry();
@@ -65,7 +71,8 @@ test("pull: progress, list, inspect in Docker's shape, the layer unpacked into a
 });
 
 test("history, tag, rmi (untag, conflict, force) and GC of snapshots and content", async () => {
-  const rt = runtime();
+  const stateDir = join(tmp, `agent-${n++}`);
+  const rt = runtime(stateDir);
   const img = await rt.images.pull(`${reg.domain}/library/busybox`);
   const hist = await rt.images.history(img.id);
   assert.equal(hist[0]!.Id, img.id);
@@ -82,7 +89,8 @@ test("history, tag, rmi (untag, conflict, force) and GC of snapshots and content
   assert.ok(removed.some((r) => "Deleted" in r && r.Deleted === img.id));
   assert.deepEqual(await rt.images.list(), []);
   assert.deepEqual(await rt.snapshots.list(), [], "its snapshots are gone");
-  assert.deepEqual(await rt.deps.content.list(), [], "its blobs are gone");
+  // Only the image service holds the runtime's content store; its directory is read here instead.
+  assert.deepEqual(await new ContentStore(join(stateDir, "content")).list(), [], "its blobs are gone");
   await assert.rejects(rt.images.inspect("busybox"), /No such image: busybox/);
 });
 
@@ -91,9 +99,14 @@ test("push to another repository mounts blobs; the pushed image pulls back ident
   await rt.images.pull(`${reg.domain}/library/busybox`);
   rt.images.tag(`${reg.domain}/library/busybox`, `${reg.domain}/copies/bb:v1`);
   const steps: string[] = [];
-  const pushed = await pushImage(rt.deps, `${reg.domain}/copies/bb:v1`, (p) => steps.push(p.status));
+  const events = imageEvents(rt);
+  const pushed = await rt.images.push(`${reg.domain}/copies/bb:v1`, (p) => steps.push(p.status));
   assert.equal(pushed.digest, busybox.manifestDigest);
   assert.ok(steps.includes("Mounted"), steps.join(","));
+  // dockerd's push event: the familiar reference as the ID, the repository as the name.
+  assert.deepEqual(events, [["push", `${reg.domain}/copies/bb:v1`, `${reg.domain}/copies/bb`]]);
+  await assert.rejects(rt.images.push(`${reg.domain}/copies/nosuch:v1`), /No such image/);
+  assert.equal(events.length, 1, "a failed push emits nothing");
   const other = runtime();
   const back = await other.images.pull(`${reg.domain}/copies/bb:v1`);
   assert.equal(back.manifestDigest, busybox.manifestDigest);
@@ -108,7 +121,8 @@ test("import: a rootfs tarball with Dockerfile-style changes", async () => {
   writeFileSync(join(dir, "app/hello.txt"), "hello\n");
   const tarball = join(tmp, "rootfs.tar.gz");
   await pipeline(Readable.from(tar.c({ cwd: dir, portable: true }, ["app"])), createGzip(), createWriteStream(tarball));
-  const img = await importRootfs(rt.deps, createReadStream(tarball), {
+  const events = imageEvents(rt);
+  const img = await rt.images.import(createReadStream(tarball), {
     reference: "imported/app:1",
     changes: ['CMD ["cat", "/app/hello.txt"]', "ENV A=1 B=two", "WORKDIR /app", "EXPOSE 8080 53/udp", "LABEL team=infra"],
     message: "from a tarball",
@@ -122,10 +136,12 @@ test("import: a rootfs tarball with Dockerfile-style changes", async () => {
   assert.deepEqual(cfg.ExposedPorts, { "8080/tcp": {}, "53/udp": {} });
   assert.deepEqual(cfg.Labels, { team: "infra" });
   assert.equal(inspect.Comment, "from a tarball");
-  await assert.rejects(importRootfs(rt.deps, createReadStream(tarball), { changes: ["RUN rm -rf /"] }), /RUN is not a valid change command/);
-  await assert.rejects(importRootfs(rt.deps, createReadStream(tarball), { changes: ["EXPOSE 99999"] }), /invalid containerPort: 99999/);
+  assert.deepEqual(events, [["import", img.id, img.id]], "dockerd's import event names the new image by ID");
+  await assert.rejects(rt.images.import(createReadStream(tarball), { changes: ["RUN rm -rf /"] }), /RUN is not a valid change command/);
+  await assert.rejects(rt.images.import(createReadStream(tarball), { changes: ["EXPOSE 99999"] }), /invalid containerPort: 99999/);
+  assert.equal(events.length, 1, "a refused import emits nothing");
   // untagged import is dangling; prune removes it
-  const dangling = await importRootfs(rt.deps, createReadStream(tarball), { changes: ["CMD x"] });
+  const dangling = await rt.images.import(createReadStream(tarball), { changes: ["CMD x"] });
   assert.ok((await rt.images.list({ dangling: true })).some((i) => i.Id === dangling.id));
   const pruned = await rt.images.prune();
   assert.ok(pruned.ImagesDeleted.some((d) => "Deleted" in d && d.Deleted === dangling.id));
@@ -137,13 +153,22 @@ test("save then load round-trips images with their IDs and tags", async () => {
   const img = await rt.images.pull(`${reg.domain}/library/busybox`);
   rt.images.tag(img.id, "saved/bb:1");
   const archive = join(tmp, "saved.tar");
-  await pipeline(await saveImages(rt.deps, ["saved/bb:1"], (name) => rt.images.resolve(name)), createWriteStream(archive));
+  const events = imageEvents(rt);
+  await pipeline(await rt.images.save(["saved/bb:1"]), createWriteStream(archive));
+  assert.deepEqual(events, [["save", img.id, img.id]], "dockerd's save event names the image by ID");
+  // One event per image however many of its names are given; none when a name is unknown.
+  await pipeline(await rt.images.save(["saved/bb:1", img.id.slice(7, 19)]), createWriteStream(join(tmp, "saved-twice.tar")));
+  assert.deepEqual(events.slice(1), [["save", img.id, img.id]]);
+  await assert.rejects(rt.images.save(["saved/bb:1", "nosuch:1"]), /No such image: nosuch:1/);
+  assert.equal(events.length, 2);
   const entries: string[] = [];
   await tar.t({ file: archive, onReadEntry: (e) => entries.push(e.path) });
   assert.ok(entries.includes("manifest.json") && entries.includes(`blobs/sha256/${img.id.slice(7)}`));
   const fresh = runtime();
-  const loaded = await loadImages(fresh.deps, createReadStream(archive));
+  const loadEvents = imageEvents(fresh);
+  const loaded = await fresh.images.load(createReadStream(archive));
   assert.deepEqual(loaded, [{ id: img.id, tags: ["saved/bb:1"] }]);
+  assert.deepEqual(loadEvents, [["load", img.id, img.id]], "dockerd's load event names each image by ID");
   assert.equal((await fresh.images.inspect("saved/bb:1")).Id, img.id);
 });
 
@@ -151,7 +176,7 @@ test("a docker-archive made by skopeo loads", async () => {
   const archive = join(tmp, "skopeo.tar");
   await run("skopeo", ["copy", "--src-tls-verify=false", `docker://${reg.domain}/library/busybox:latest`, `docker-archive:${archive}:skopeo/busybox:copied`]);
   const rt = runtime();
-  const loaded = await loadImages(rt.deps, createReadStream(archive));
+  const loaded = await rt.images.load(createReadStream(archive));
   assert.equal(loaded.length, 1);
   assert.deepEqual(loaded[0]!.tags, ["skopeo/busybox:copied"]);
   const inspect = await rt.images.inspect("skopeo/busybox:copied");
@@ -160,14 +185,17 @@ test("a docker-archive made by skopeo loads", async () => {
 
 test("loading garbage, or an archive whose manifest points outside, fails clearly", async () => {
   const rt = runtime();
-  await assert.rejects(loadImages(rt.deps, Readable.from([Buffer.from("not a tar at all, just text".repeat(40))])), /invalid image archive|no manifest\.json/);
+  const events = imageEvents(rt);
+  const garbage = Readable.from([Buffer.from("not a tar at all, just text".repeat(40))]);
+  await assert.rejects(rt.images.load(garbage), /invalid image archive|no manifest\.json/);
   const dir = mkdtempSync(join(tmp, "evil-"));
   const { writeFileSync } = await import("node:fs");
   writeFileSync(join(dir, "manifest.json"), JSON.stringify([{ Config: "../../../etc/passwd", RepoTags: ["evil:1"], Layers: [] }]));
   const evil = join(tmp, "evil.tar");
   await pipeline(Readable.from(tar.c({ cwd: dir, portable: true }, ["manifest.json"])), createWriteStream(evil));
-  await assert.rejects(loadImages(rt.deps, createReadStream(evil)), /outside the archive|is missing/);
+  await assert.rejects(rt.images.load(createReadStream(evil)), /outside the archive|is missing/);
   assert.deepEqual(await rt.images.list(), []);
+  assert.deepEqual(events, [], "nothing loaded, no load events");
 });
 
 test("a layer whose content does not match the config's diff_ids is refused, leaving no image or snapshot", async () => {

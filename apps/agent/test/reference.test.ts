@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatReference, isLoopbackRegistry, parseReference, ReferenceError, registryHost, withDefaultTag } from "../src/registry/reference.ts";
+import { formatReference, isLoopbackRegistry, parseReference, InvalidReferenceError, registryHost, withDefaultTag } from "../src/registry/reference.ts";
 
 const D = "sha256:" + "a".repeat(64);
 
@@ -47,7 +47,7 @@ test("bad references get Docker's messages", () => {
     ["busybox:" + "t".repeat(129), /invalid reference format/],
     ["ex ample.com/app", /invalid reference format/],
   ];
-  for (const [input, msg] of bad) assert.throws(() => parseReference(input), (e: unknown) => e instanceof ReferenceError && msg.test(e.message), JSON.stringify(input));
+  for (const [input, msg] of bad) assert.throws(() => parseReference(input), (e: unknown) => e instanceof InvalidReferenceError && msg.test(e.message), JSON.stringify(input));
 });
 
 test("Docker Hub's API host and loopback registries", () => {

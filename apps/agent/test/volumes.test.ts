@@ -38,7 +38,7 @@ test("a named volume keeps its data across container removal and a new container
   assert.deepEqual(v.create({ Name: "keep" }).Labels, { team: "a" }, "create is idempotent");
   const w = await run("echo persisted > /data/f", { HostConfig: { Binds: ["keep:/data"] } });
   assert.equal(w.code, 0);
-  const mounts = rt.containers.inspect(w.id).Mounts as Array<Record<string, unknown>>;
+  const mounts = rt.containers.inspect(w.id).Mounts;
   assert.deepEqual(mounts, [{ Type: "volume", Name: "keep", Source: created.Mountpoint, Destination: "/data", Driver: "local", Mode: "", RW: true, Propagation: "" }]);
   // In use (even by a stopped container): refused with Docker's message, unless forced.
   assert.throws(() => v.remove("keep"), { message: `remove keep: volume is in use - [${w.id}]` });

@@ -14,7 +14,7 @@ const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
 const SHA256 = /^sha256:[a-f0-9]{64}$/;
 const NAME_TOTAL_LENGTH_MAX = 255;
 
-export class ReferenceError extends Error {
+export class InvalidReferenceError extends Error {
   override name = "InvalidReferenceError";
 }
 
@@ -33,16 +33,16 @@ export interface ImageReference {
  */
 export function parseReference(input: string): ImageReference {
   const s = input;
-  if (s.length === 0) throw new ReferenceError("invalid reference format: repository name must have at least one component");
-  if (s !== s.trim()) throw new ReferenceError("invalid reference format");
+  if (s.length === 0) throw new InvalidReferenceError("invalid reference format: repository name must have at least one component");
+  if (s !== s.trim()) throw new InvalidReferenceError("invalid reference format");
   let rest = s;
   let digest: string | null = null;
   const at = rest.indexOf("@");
   if (at >= 0) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!DIGEST.test(digest)) throw new ReferenceError("invalid reference format: invalid digest");
-    if (digest.startsWith("sha256:") && !SHA256.test(digest)) throw new ReferenceError("invalid checksum digest format");
+    if (!DIGEST.test(digest)) throw new InvalidReferenceError("invalid reference format: invalid digest");
+    if (digest.startsWith("sha256:") && !SHA256.test(digest)) throw new InvalidReferenceError("invalid checksum digest format");
   }
   let tag: string | null = null;
   // A tag is after the last ':' that comes after the last '/' (a ':' before it is a port).
@@ -51,21 +51,21 @@ export function parseReference(input: string): ImageReference {
   if (colon >= 0) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) throw new ReferenceError("invalid reference format");
+    if (!TAG.test(tag)) throw new InvalidReferenceError("invalid reference format");
   }
   const { domain, path } = splitDomain(rest);
-  if (!DOMAIN.test(domain)) throw new ReferenceError("invalid reference format");
+  if (!DOMAIN.test(domain)) throw new InvalidReferenceError("invalid reference format");
   const components = path.split("/");
   for (const c of components) {
     if (!PATH_COMPONENT.test(c)) {
       if (c.toLowerCase() !== c && PATH_COMPONENT.test(c.toLowerCase())) {
-        throw new ReferenceError("invalid reference format: repository name (" + path + ") must be lowercase");
+        throw new InvalidReferenceError("invalid reference format: repository name (" + path + ") must be lowercase");
       }
-      throw new ReferenceError("invalid reference format");
+      throw new InvalidReferenceError("invalid reference format");
     }
   }
   const nameLength = domain === DEFAULT_DOMAIN ? path.length : domain.length + 1 + path.length;
-  if (nameLength > NAME_TOTAL_LENGTH_MAX) throw new ReferenceError(`repository name must not be more than ${NAME_TOTAL_LENGTH_MAX} characters`);
+  if (nameLength > NAME_TOTAL_LENGTH_MAX) throw new InvalidReferenceError(`repository name must not be more than ${NAME_TOTAL_LENGTH_MAX} characters`);
   return { domain, path, tag, digest };
 }
 

@@ -3,14 +3,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { busyboxRootfs } from "../../../apps/agent/src/images/busybox-rootfs.ts";
-import { importRootfs } from "../../../apps/agent/src/images/import.ts";
 import { createRuntime, type AgentRuntime, type RuntimeOptions } from "../../../apps/agent/src/runtime.ts";
 import { removeCgroupParent } from "./cgroups.ts";
 
 export async function importBusybox(rt: AgentRuntime): Promise<void> {
   const rootfs = await busyboxRootfs();
   try {
-    await importRootfs(rt.deps, rootfs.tar, { reference: "busybox:latest", changes: ['CMD ["sh"]', "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] });
+    const path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    await rt.images.import(rootfs.tar, { reference: "busybox:latest", changes: ['CMD ["sh"]', `ENV ${path}`] });
   } finally {
     await rootfs.cleanup();
   }

@@ -4,10 +4,8 @@ import { mkdirSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { applyChanges } from "../images/changes.ts";
-import { registerLocalImage, type LocalImageDeps } from "../images/commit-image.ts";
 import type { ImageConfig } from "../images/config.ts";
 import { ImageError } from "../images/errors.ts";
-import { storeTarAsLayer } from "../images/new-layer.ts";
 import type { ImageService } from "../images/service.ts";
 import { formatReference, parseReference, withDefaultTag } from "../registry/reference.ts";
 import { diffLayer, mountAll, unmount, type Snapshotter } from "../snapshots/index.ts";
@@ -29,7 +27,7 @@ export interface CommitOptions {
  * and its configuration (with any changes) the new image's config.
  */
 export async function commitContainer(
-  deps: { containers: ContainerService; images: ImageService; snapshots: Snapshotter; local: LocalImageDeps },
+  deps: { containers: ContainerService; images: ImageService; snapshots: Snapshotter },
   ref: string,
   opts: CommitOptions = {},
 ): Promise<{ Id: string }> {
@@ -62,7 +60,7 @@ export async function commitContainer(
   let layer;
   try {
     const upper = await deps.snapshots.upperDir(`container-${rec.id}`);
-    layer = await storeTarAsLayer(deps.local.content, diffLayer(upper));
+    layer = await deps.images.storeLayer(diffLayer(upper));
   } finally {
     if (paused) await deps.containers.unpause(rec.id).catch(() => undefined);
   }
@@ -77,7 +75,7 @@ export async function commitContainer(
     history: [...(base.history ?? []), { created: now, created_by: [rec.path, ...rec.args].join(" "), ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}) }],
   };
   const layers = [...img.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: l.diffId })), layer];
-  const image = await registerLocalImage(deps.local, config, layers, tags);
+  const image = await deps.images.createImage(config, layers, tags);
   return { Id: image.id };
 }
 

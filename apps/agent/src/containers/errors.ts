@@ -1,12 +1,8 @@
+import { AgentError } from "../errors.ts";
+
 /** Container-layer errors; the command table and the Docker API map the code at their edge. */
-export class ContainerError extends Error {
+export class ContainerError extends AgentError {
   override name = "ContainerError";
-  constructor(
-    message: string,
-    readonly code: "NOT_FOUND" | "CONFLICT" | "INVALID" | "NOT_MODIFIED" | "FORBIDDEN" | "FAILED",
-  ) {
-    super(message);
-  }
 }
 
 export const noSuchContainer = (ref: string) => new ContainerError(`No such container: ${ref}`, "NOT_FOUND");

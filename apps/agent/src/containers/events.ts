@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import type { ContainerRecord } from "./record.ts";
 
 /** One Docker-style event, numbered: the link and the Docker API read the same ordered stream. */
 export interface AgentEvent {
@@ -39,4 +40,9 @@ export class EventLog {
     this.emitter.on("event", fn);
     return () => this.emitter.off("event", fn);
   }
+}
+
+/** Emits a container event with Docker's attributes: the image, the name and the container's labels. */
+export function emitContainerEvent(log: EventLog, action: string, rec: ContainerRecord, extra: Record<string, string> = {}): void {
+  log.emit("container", action, rec.id, { image: rec.imageName, name: rec.name, ...(rec.config.Labels ?? {}), ...extra });
 }

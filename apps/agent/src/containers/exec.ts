@@ -119,6 +119,7 @@ export class ExecService {
     this.makeRoom();
     const id = randomBytes(32).toString("hex");
     this.execs.set(id, { id, containerId: rec.id, config, running: false, exitCode: null, pid: 0, expiresAt: Date.now() + this.retention.unstartedMs });
+    this.containers.event(`exec_create: ${commandLine(config)}`, rec, { execID: id });
     return { Id: id };
   }
 
@@ -163,8 +164,10 @@ export class ExecService {
     if (e.running || e.exitCode !== null) throw new ContainerError(`Error: Exec command ${id} has already run`, "CONFLICT");
     const rec = this.containers.get(e.containerId);
     if (!this.containers.isRunning(rec)) throw notRunning(rec.id);
+    // Announced before the process is set up, as dockerd does: a start that fails from here has no exec_die.
+    this.containers.event(`exec_start: ${commandLine(e.config)}`, rec, { execID: id });
     const spec = await this.processSpec(rec.id, e.config);
-    const specPath = join(this.containers.store.dir(rec.id), `exec-${id}.json`);
+    const specPath = join(this.containers.paths.dir(rec.id), `exec-${id}.json`);
     writeFileSync(specPath, JSON.stringify(spec));
     const runc = this.containers.runc;
     e.running = true;
@@ -172,7 +175,7 @@ export class ExecService {
     let session: ExecSession;
     if (e.config.Tty) {
       // A short path: unix socket paths are limited to 108 bytes.
-      const socketPath = join(this.containers.socketsDir, `x-${id.slice(0, 16)}.sock`);
+      const socketPath = join(this.containers.paths.socketsDir, `x-${id.slice(0, 16)}.sock`);
       const tty = execWithTty({ python: this.python, runc: runc.binary, root: runc.root, id: rec.id, processSpec: specPath, socketPath, pidFile: `${specPath}.pid` });
       e.resize = tty.resize;
       const exit = exitOf(tty.child).then((code) => {
@@ -187,23 +190,22 @@ export class ExecService {
       e.resize = () => undefined;
       session = { id, stdin: child.stdin, stdout: child.stdout!, stderr: child.stderr, resize: () => undefined, kill: () => killByPidFile(`${specPath}.pid`), exit: exitOf(child) };
     }
+    const ended = (code: number) => {
+      e.running = false;
+      e.exitCode = code;
+      e.expiresAt = e.forgotten ? 0 : Date.now() + this.retention.exitedMs;
+      if (e.forgotten) this.execs.delete(id);
+      rmSync(specPath, { force: true });
+      rmSync(`${specPath}.pid`, { force: true });
+      this.containers.event("exec_die", this.containers.store.get(rec.id) ?? rec, { execID: id, exitCode: String(code) });
+    };
     session.exit = session.exit.then(
       (code) => {
-        e.running = false;
-        e.exitCode = code;
-        e.expiresAt = e.forgotten ? 0 : Date.now() + this.retention.exitedMs;
-        if (e.forgotten) this.execs.delete(id);
-        rmSync(specPath, { force: true });
-        rmSync(`${specPath}.pid`, { force: true });
+        ended(code);
         return code;
       },
       (err: unknown) => {
-        e.running = false;
-        e.exitCode = 126;
-        e.expiresAt = e.forgotten ? 0 : Date.now() + this.retention.exitedMs;
-        if (e.forgotten) this.execs.delete(id);
-        rmSync(specPath, { force: true });
-        rmSync(`${specPath}.pid`, { force: true });
+        ended(126);
         throw err;
       },
     );
@@ -212,7 +214,7 @@ export class ExecService {
 
   /** The container's own process spec with the exec's command, env, user, cwd and terminal. */
   private async processSpec(containerId: string, c: ExecConfig): Promise<Record<string, unknown>> {
-    const base = JSON.parse(readFileSync(join(this.containers.bundle(containerId), "config.json"), "utf8")) as { process: Record<string, unknown> & { env: string[]; user: unknown; cwd: string } };
+    const base = JSON.parse(readFileSync(join(this.containers.paths.bundle(containerId), "config.json"), "utf8")) as { process: Record<string, unknown> & { env: string[]; user: unknown; cwd: string } };
     const p = { ...base.process };
     const env = new Map<string, string>();
     for (const kv of [...p.env, ...(c.Env ?? [])]) env.set(kv.split("=", 1)[0]!, kv);
@@ -272,4 +274,9 @@ function exitOf(child: import("node:child_process").ChildProcess): Promise<numbe
 
 function osSignal(name: NodeJS.Signals): number | undefined {
   return constants.signals[name];
+}
+
+/** The command as dockerd names it in exec events: the program, a space, then its arguments. */
+function commandLine(c: ExecConfig): string {
+  return `${c.Cmd[0]} ${c.Cmd.slice(1).join(" ")}`;
 }

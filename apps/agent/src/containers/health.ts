@@ -12,7 +12,8 @@ const KEEP_LOG = 5;
  * Runs each running container's health check (Docker's HEALTHCHECK semantics): a probe every
  * interval, a failed or timed-out probe adds to the failing streak, `retries` failures in a row
  * make it unhealthy, a success makes it healthy; failures inside the start period do not count.
- * Status changes are recorded in the container's state and emitted as health_status events.
+ * Status changes are recorded in the container's state (through its supervision) and emitted as
+ * health_status events.
  */
 export class HealthMonitor {
   private readonly timers = new Map<string, NodeJS.Timeout>();
@@ -108,8 +109,7 @@ export class HealthMonitor {
       const streak = health.FailingStreak + 1;
       next = { Status: streak >= retries ? "unhealthy" : health.Status, FailingStreak: streak, Log: log };
     }
-    cur.state = { ...cur.state, Health: next };
-    this.containers.store.save(cur);
+    this.containers.supervision.recordHealth(cur, next);
     if (next.Status !== before) this.events.emit("container", `health_status: ${next.Status}`, id, { name: cur.name, image: cur.imageName });
     this.schedule(id);
   }

@@ -145,3 +145,15 @@ export function ociMounts(points: MountPoint[]): OciMount[] {
       return { destination: p.Destination, type: "bind", source: p.Source, options: ["rbind", p.RW ? "rw" : "ro", p.Propagation || "rprivate"] };
     });
 }
+
+/** Removes the anonymous volumes of a container that is gone (`docker rm -v`, `--rm`). */
+export function removeAnonymousVolumes(mounts: MountPoint[] | undefined, volumes: VolumeService): void {
+  for (const m of mounts ?? []) {
+    if (m.Type !== "volume" || !m.Anonymous) continue;
+    try {
+      volumes.remove(m.Name);
+    } catch {
+      // Still used by another container, or already gone: kept, as Docker keeps it.
+    }
+  }
+}

@@ -82,3 +82,8 @@ export const ZERO_TIME = "0001-01-01T00:00:00Z";
 export function newState(): ContainerState {
   return { Status: "created", Pid: 0, ExitCode: 0, Error: "", OOMKilled: false, StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME };
 }
+
+/** Running or paused: the container's process exists (a paused one is frozen, not gone). */
+export function isRunning(rec: ContainerRecord): boolean {
+  return rec.state.Status === "running" || rec.state.Status === "paused";
+}

@@ -7,11 +7,16 @@ import { mkdir, open, readFile, readdir, rename, rm, stat } from "node:fs/promis
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable, Writable } from "node:stream";
+import { AgentError, type ErrorCode } from "../errors.ts";
 
 const SHA256 = /^sha256:([a-f0-9]{64})$/;
 
-export class ContentError extends Error {
+/** The content store refused or lost a blob; its subclasses say which. */
+export class ContentError extends AgentError {
   override name = "ContentError";
+  constructor(message: string, code: ErrorCode = "FAILED") {
+    super(message, code);
+  }
 }
 export class DigestMismatchError extends ContentError {
   override name = "DigestMismatchError";
@@ -21,6 +26,9 @@ export class SizeMismatchError extends ContentError {
 }
 export class BlobNotFoundError extends ContentError {
   override name = "BlobNotFoundError";
+  constructor(message: string) {
+    super(message, "NOT_FOUND");
+  }
 }
 
 export interface Expected {

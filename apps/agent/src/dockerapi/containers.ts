@@ -22,13 +22,11 @@ import { DetachWatcher, muxFrame, parseDetachKeys } from "./streams.ts";
 const LIST_FILTERS = ["id", "name", "label", "status", "ancestor", "exited", "health", "network", "volume", "before", "since", "publish", "expose", "is-task"] as const;
 const STATES = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
 
-type Summary = Record<string, unknown> & { Id: string; Names: string[]; State: string; Image: string; ImageID: string; Created: number; Labels: Record<string, string>; Ports: Array<{ PrivatePort: number; PublicPort?: number; Type: string }> };
-
 /** Docker's update body: resources and the restart policy; the rest of Docker's resources only at zero values. */
 const UPDATE_SUPPORTED = ["Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod", "CpusetCpus", "CpusetMems", "PidsLimit", "RestartPolicy"];
 const UPDATE_UNSUPPORTED = [...HOST_UNSUPPORTED, "OomKillDisable", "Init", "Ulimits"];
 
-const tty = (rt: DockerApiOptions["runtime"], id: string) => Boolean((rt.containers.inspect(id).Config as { Tty?: boolean }).Tty);
+const tty = (rt: DockerApiOptions["runtime"], id: string) => Boolean(rt.containers.get(id).config.Tty);
 
 export function containerRoutes(r: Router, o: DockerApiOptions): void {
   const rt = o.runtime;
@@ -40,14 +38,14 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
     let all = boolParam(ctx.query, "all") || f.has("status") || f.has("exited");
     const limit = intParam(ctx.query, "limit", -1, -1);
     if (limit > 0) all = true;
-    let rows = c.list({ all }) as Summary[];
+    let rows = c.list({ all });
     const anyOf = (key: string, test: (v: string) => boolean) => {
       const want = f.get(key);
       return !want?.length || want.some(test);
     };
     const createdOf = (ref: string) => {
       try {
-        return Date.parse(String(c.inspect(ref).Created)) / 1000;
+        return Date.parse(c.get(ref).created) / 1000;
       } catch {
         throw badRequest(`No such container: ${ref}`);
       }
@@ -57,17 +55,18 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
     const beforeT = before ? createdOf(before) : undefined;
     const sinceT = since ? createdOf(since) : undefined;
     rows = rows.filter((row) => {
-      const info = c.inspect(row.Id) as { State: { ExitCode: number; Health?: { Status: string } }; Created: string };
-      const created = Date.parse(info.Created) / 1000;
-      const networks = Object.keys((row.NetworkSettings as { Networks?: Record<string, unknown> } | undefined)?.Networks ?? {});
-      const mounts = (row.Mounts as Array<{ Name?: string; Source?: string; Destination?: string }> | undefined) ?? [];
+      // The row's record has what the summary lacks (exit code, health, exact creation time): no inspect per row.
+      const rec = c.get(row.Id);
+      const created = Date.parse(rec.created) / 1000;
+      const networks = Object.keys(row.NetworkSettings.Networks);
+      const mounts = row.Mounts;
       return (
         anyOf("id", (v) => row.Id.startsWith(v)) &&
         anyOf("name", (v) => row.Names.some((n) => n.slice(1).includes(v.replace(/^\//, "")))) &&
         anyOf("status", (v) => row.State === v) &&
-        anyOf("exited", (v) => row.State === "exited" && String(info.State.ExitCode) === v) &&
+        anyOf("exited", (v) => row.State === "exited" && String(rec.state.ExitCode) === v) &&
         anyOf("ancestor", (v) => row.Image === v || row.ImageID === v || row.ImageID.startsWith(`sha256:${v}`) || row.Image.split(":")[0] === v) &&
-        anyOf("health", (v) => (info.State.Health?.Status ?? "none") === v) &&
+        anyOf("health", (v) => (rec.state.Health?.Status ?? "none") === v) &&
         anyOf("network", (v) => networks.includes(v)) &&
         anyOf("volume", (v) => mounts.some((m) => m.Name === v || m.Source === v || m.Destination === v)) &&
         anyOf("publish", (v) => row.Ports.some((p) => `${p.PublicPort}/${p.Type}` === (v.includes("/") ? v : `${v}/tcp`))) &&
@@ -101,14 +100,14 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
 
   r.get("/containers/{id}/json", async (ctx) => {
     const info = c.inspect(ctx.params.id!);
-    if (boolParam(ctx.query, "size")) ctx.json(200, { ...info, ...(await containerSizes(rt, String(info.Id), String(info.Image))) });
+    if (boolParam(ctx.query, "size")) ctx.json(200, { ...info, ...(await containerSizes(rt, info.Id, info.Image)) });
     else ctx.json(200, info);
   });
 
   r.get("/containers/{id}/top", async (ctx) => ctx.json(200, await c.top(ctx.params.id!)));
 
   r.get("/containers/{id}/logs", async (ctx) => {
-    const id = String(c.inspect(ctx.params.id!).Id);
+    const id = c.get(ctx.params.id!).id;
     const stdout = boolParam(ctx.query, "stdout");
     const stderr = boolParam(ctx.query, "stderr");
     if (!stdout && !stderr) throw badRequest("Bad parameters: you must choose at least one stream");
@@ -139,7 +138,7 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
   });
 
   r.get("/containers/{id}/stats", async (ctx) => {
-    const id = String(c.inspect(ctx.params.id!).Id);
+    const id = c.get(ctx.params.id!).id;
     const stream = boolParam(ctx.query, "stream", true);
     // one-shot came with 1.41; older requests always get two samples.
     const oneShot = atLeast(ctx.version, "1.41") && boolParam(ctx.query, "one-shot");
@@ -226,7 +225,7 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
     // Conditions came with 1.30; before, a wait is for the container to stop.
     const condition = ((atLeast(ctx.version, "1.30") && ctx.query.get("condition")) || "not-running") as WaitCondition;
     if (!["not-running", "next-exit", "removed"].includes(condition)) throw badRequest(`invalid condition: "${condition}"`);
-    const id = String(c.inspect(ctx.params.id!).Id);
+    const id = c.get(ctx.params.id!).id;
     const abort = new AbortController();
     ctx.signal.addEventListener("abort", () => abort.abort());
     // Headers go out at once, as dockerd: clients start waiting before they start the container.
@@ -252,7 +251,7 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
     const cutoff = until === undefined ? undefined : parseUntil(until);
     const deleted: string[] = [];
     let reclaimed = 0;
-    for (const row of c.list({ all: true }) as Summary[]) {
+    for (const row of c.list({ all: true })) {
       if (row.State === "running" || row.State === "paused" || row.State === "restarting") continue;
       if (cutoff !== undefined && row.Created >= cutoff) continue;
       if (!labelsMatch(row.Labels, f.get("label")) || !labelsMatch(row.Labels, f.get("label!"), true)) continue;
@@ -269,7 +268,7 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
   });
 
   r.post("/containers/{id}/attach", async (ctx) => {
-    const id = String(c.inspect(ctx.params.id!).Id);
+    const id = c.get(ctx.params.id!).id;
     const wantStdin = boolParam(ctx.query, "stdin");
     const stdout = boolParam(ctx.query, "stdout");
     const stderr = boolParam(ctx.query, "stderr");

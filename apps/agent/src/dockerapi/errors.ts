@@ -1,10 +1,7 @@
 import { ZodError } from "zod";
-import { ContainerError } from "../containers/errors.ts";
-import { ImageError } from "../images/errors.ts";
-import { NetworkError } from "../network/service.ts";
-import { VolumeError } from "../volumes/errors.ts";
+import { AgentError, type ErrorCode } from "../errors.ts";
 import { RegistryError } from "../registry/client.ts";
-import { ReferenceError } from "../registry/reference.ts";
+import { InvalidReferenceError } from "../registry/reference.ts";
 
 /** An error with the HTTP status the Docker API answers it with. */
 export class DockerApiError extends Error {
@@ -19,7 +16,7 @@ export class DockerApiError extends Error {
 
 export const badRequest = (message: string) => new DockerApiError(400, message);
 
-const BY_CODE: Record<string, number> = { NOT_FOUND: 404, CONFLICT: 409, INVALID: 400, FORBIDDEN: 403, NOT_MODIFIED: 304, FAILED: 500, REGISTRY: 500 };
+const BY_CODE: Record<ErrorCode, number> = { NOT_FOUND: 404, CONFLICT: 409, INVALID: 400, FORBIDDEN: 403, NOT_MODIFIED: 304, FAILED: 500, REGISTRY: 500 };
 
 /** The status and message of Docker's error body (`{"message": …}`) for any error a handler throws. */
 export function toDockerError(e: unknown): { status: number; message: string } {
@@ -28,13 +25,11 @@ export function toDockerError(e: unknown): { status: number; message: string } {
     const issues = e.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`);
     return { status: 400, message: `invalid request: ${issues.join("; ")}` };
   }
-  if (e instanceof ContainerError || e instanceof ImageError || e instanceof NetworkError || e instanceof VolumeError) {
-    return { status: BY_CODE[e.code] ?? 500, message: e.message };
-  }
-  if (e instanceof ReferenceError) return { status: 400, message: e.message };
+  if (e instanceof InvalidReferenceError) return { status: 400, message: e.message };
   if (e instanceof RegistryError) {
-    // As dockerd: a missing repository or manifest is a 404, everything else from the registry a 500.
+    // As dockerd: a missing repository or manifest is a 404, a refusal keeps its 401 or 403, the rest is a 500.
     return { status: e.status === 404 ? 404 : e.status === 401 || e.status === 403 ? e.status : 500, message: e.message };
   }
+  if (e instanceof AgentError) return { status: BY_CODE[e.code], message: e.message };
   return { status: 500, message: e instanceof Error ? e.message : String(e) };
 }

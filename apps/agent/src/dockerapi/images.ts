@@ -3,9 +3,6 @@
 import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
-import { importRootfs } from "../images/import.ts";
-import { loadImages, saveImages } from "../images/archive.ts";
-import { pushImage } from "../images/push.ts";
 import type { PullProgress } from "../images/pull.ts";
 import type { ImageRecord } from "../images/image-store.ts";
 import type { RegistryClient, RegistrySettings } from "../registry/client.ts";
@@ -112,7 +109,9 @@ export function imageRoutes(r: Router, o: DockerApiOptions): void {
       const repo = ctx.query.get("repo") || "";
       const tag = ctx.query.get("tag") || "";
       const reference = repo ? (tag ? `${repo}:${tag}` : repo) : undefined;
-      const img = await importRootfs(rt.deps, ctx.req, { ...(reference ? { reference } : {}), changes: ctx.query.getAll("changes"), ...(ctx.query.get("message") ? { message: ctx.query.get("message")! } : {}) });
+      const message = ctx.query.get("message");
+      const changes = ctx.query.getAll("changes");
+      const img = await rt.images.import(ctx.req, { ...(reference ? { reference } : {}), changes, ...(message ? { message } : {}) });
       jsonStream(ctx).out.end(`${JSON.stringify({ status: img.id })}\n`);
       return;
     }
@@ -146,14 +145,14 @@ export function imageRoutes(r: Router, o: DockerApiOptions): void {
   r.get("/images/get", async (ctx) => {
     const names = ctx.query.getAll("names");
     if (!names.length) throw badRequest("names is required");
-    await pipeline(await saveImages(rt.deps, names, find), ctx.stream(200, "application/x-tar"));
+    await pipeline(await rt.images.save(names), ctx.stream(200, "application/x-tar"));
   });
   r.get("/images/{name*}/get", async (ctx) => {
-    await pipeline(await saveImages(rt.deps, [ctx.params.name!], find), ctx.stream(200, "application/x-tar"));
+    await pipeline(await rt.images.save([ctx.params.name!]), ctx.stream(200, "application/x-tar"));
   });
 
   r.post("/images/load", async (ctx) => {
-    const loaded = await loadImages(rt.deps, ctx.req);
+    const loaded = await rt.images.load(ctx.req);
     const stream = jsonStream(ctx);
     for (const img of loaded) {
       if (img.tags.length) for (const t of img.tags) stream.write({ stream: `Loaded image: ${t}\n` });
@@ -192,7 +191,8 @@ export function imageRoutes(r: Router, o: DockerApiOptions): void {
     const stream = jsonStream(ctx);
     stream.write({ status: `The push refers to repository [${ref.domain === "docker.io" ? `docker.io/${ref.path}` : `${ref.domain}/${ref.path}`}]` });
     try {
-      const res = await pushImage({ ...rt.deps, registry: registryClientFor(rt, ctx, ref.domain) }, formatReference(ref), (p) => stream.write(progressLine(p.id, p.status)));
+      const images = rt.imagesWith(registryClientFor(rt, ctx, ref.domain));
+      const res = await images.push(formatReference(ref), (p) => stream.write(progressLine(p.id, p.status)));
       stream.write({ status: `${res.tag}: digest: ${res.digest} size: ${res.size}` });
       stream.write({ progressDetail: {}, aux: { Tag: res.tag, Digest: res.digest, Size: res.size } });
     } catch (e) {

@@ -189,7 +189,7 @@ export function systemRoutes(r: Router, o: DockerApiOptions): void {
         layersOf.set(img.Id, chains);
         for (const l of chains) {
           layerUsers.set(l, (layerUsers.get(l) ?? 0) + 1);
-          if (!layerSize.has(l)) layerSize.set(l, await rt.deps.unpacker.size(l).catch(() => 0));
+          if (!layerSize.has(l)) layerSize.set(l, await rt.images.layerSize(l).catch(() => 0));
         }
       }
       const shared = (id: string) => (layersOf.get(id) ?? []).filter((l) => (layerUsers.get(l) ?? 0) > 1).reduce((a, l) => a + (layerSize.get(l) ?? 0), 0);

@@ -88,8 +88,15 @@ function safeTag(name: string): string | null {
   }
 }
 
-/** Loads every image in a docker-archive tar; returns what was loaded, Docker-style. */
-export async function loadImages(deps: Deps, archive: Readable): Promise<Array<{ id: string; tags: string[] }>> {
+/**
+ * Loads every image in a docker-archive tar; returns what was loaded, Docker-style. `onLoaded` hears
+ * of each image as it is recorded, so images before a bad entry are reported as dockerd does.
+ */
+export async function loadImages(
+  deps: Deps,
+  archive: Readable,
+  onLoaded: (img: { id: string; tags: string[] }) => void = () => {},
+): Promise<Array<{ id: string; tags: string[] }>> {
   const work = await mkdtemp(join(tmpdir(), "berth-load-"));
   try {
     // Only plain files and directories; node-tar already refuses absolute and `..` paths here.
@@ -137,6 +144,7 @@ export async function loadImages(deps: Deps, archive: Readable): Promise<Array<{
       // The archive's config bytes are kept as they are, so the image keeps its ID.
       const img = await registerLocalImage(deps, config, layers, tags, configRaw);
       loaded.push({ id: img.id, tags });
+      onLoaded({ id: img.id, tags });
     }
     return loaded;
   } finally {

@@ -1,11 +1,7 @@
-export class ImageError extends Error {
+import { AgentError } from "../errors.ts";
+
+export class ImageError extends AgentError {
   override name = "ImageError";
-  constructor(
-    message: string,
-    readonly code: "NOT_FOUND" | "CONFLICT" | "INVALID" | "REGISTRY",
-  ) {
-    super(message);
-  }
 }
 
 export const noSuchImage = (name: string) => new ImageError(`No such image: ${name}`, "NOT_FOUND");

@@ -9,12 +9,17 @@ import type { ImageRecord } from "./image-store.ts";
 import { decompressLayer } from "./layers.ts";
 import { storeTarAsLayer } from "./new-layer.ts";
 
+export interface ImportOptions {
+  /** repo[:tag] for the new image; untagged when absent. */
+  reference?: string;
+  /** Dockerfile-style changes (CMD, ENV, ...) for its config. */
+  changes?: string[];
+  /** The history comment. */
+  message?: string;
+}
+
 /** `docker import`: a rootfs tarball (plain or gzip) becomes a one-layer image. */
-export async function importRootfs(
-  deps: LocalImageDeps,
-  tarball: Readable,
-  opts: { reference?: string; changes?: string[]; message?: string } = {},
-): Promise<ImageRecord> {
+export async function importRootfs(deps: LocalImageDeps, tarball: Readable, opts: ImportOptions = {}): Promise<ImageRecord> {
   let tags: string[] = [];
   if (opts.reference) {
     let ref;

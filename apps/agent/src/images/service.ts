@@ -1,13 +1,20 @@
 // The image service: everything `docker image …` does, over the content store, the registry
 // client, the image store and the snapshotter. Output shapes follow the Docker Engine API.
+// It is the only way into those layers: the Docker API, the link's commands and commit use it.
+import type { Readable } from "node:stream";
 import type { ContentStore } from "../content/store.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { IndexSchema, ManifestSchema, isIndexType, isManifestType } from "../registry/media-types.ts";
-import { formatReference, parseReference, ReferenceError, withDefaultTag } from "../registry/reference.ts";
+import { familiarName, formatReference, parseReference, InvalidReferenceError, withDefaultTag } from "../registry/reference.ts";
+import { loadImages, saveImages } from "./archive.ts";
+import { registerLocalImage } from "./commit-image.ts";
 import { ImageConfigSchema, type ImageConfig } from "./config.ts";
 import { ImageError, noSuchImage } from "./errors.ts";
 import type { ImageRecord, ImageStore } from "./image-store.ts";
+import { importRootfs, type ImportOptions } from "./import.ts";
+import { storeTarAsLayer, type StoredLayer } from "./new-layer.ts";
 import { pullImage, type PullProgress } from "./pull.ts";
+import { pushImage, type PushProgress } from "./push.ts";
 import type { LayerUnpacker } from "./unpacker.ts";
 import type { LayerExtractor } from "./layer-extract.ts";
 import type { Platform } from "../registry/media-types.ts";
@@ -20,7 +27,7 @@ export interface ImageServiceDeps {
   images: ImageStore;
   /** Whether a container uses the image (the containers layer answers; none before it exists). */
   inUse?: (imageId: string) => boolean;
-  /** Docker's image events (pull, tag, untag, delete) for the agent's event stream. */
+  /** Docker's image events (pull, push, tag, untag, delete, save, load, import) for the agent's event stream. */
   onEvent?: (action: string, id: string, attributes: Record<string, string>) => void;
 }
 
@@ -52,16 +59,68 @@ export function normalizeName(name: string): string {
 export class ImageService {
   constructor(private readonly deps: ImageServiceDeps) {}
 
+  /** The same service, reaching registries through another client (a command's own credentials). */
+  withRegistry(registry: RegistryClient): ImageService {
+    return new ImageService({ ...this.deps, registry });
+  }
+
   pull(reference: string, opts: { platform?: Platform; onProgress?: (p: PullProgress) => void } = {}): Promise<ImageRecord> {
     try {
       parseReference(reference);
     } catch (e) {
-      throw new ImageError(e instanceof ReferenceError ? e.message : "invalid reference format", "INVALID");
+      throw new ImageError(e instanceof InvalidReferenceError ? e.message : "invalid reference format", "INVALID");
     }
     return pullImage(this.deps, reference, opts).then((img) => {
       this.deps.onEvent?.("pull", reference, { name: reference });
       return img;
     });
+  }
+
+  /** `docker push NAME[:TAG]`. As dockerd, the event's ID is the familiar reference and its name the repository. */
+  async push(name: string, onProgress?: (p: PushProgress) => void): Promise<{ digest: string; size: number; tag: string }> {
+    const pushed = await pushImage(this.deps, name, onProgress);
+    const ref = withDefaultTag(parseReference(name));
+    this.deps.onEvent?.("push", formatReference(ref), { name: familiarName(ref) });
+    return pushed;
+  }
+
+  /** `docker save`: one docker-archive of the named images; a `save` event per image, by ID, as in dockerd. */
+  async save(names: string[]): Promise<Readable> {
+    const saved = new Set<string>();
+    const archive = await saveImages(this.deps, names, (name) => {
+      const img = this.resolve(name);
+      saved.add(img.id);
+      return img;
+    });
+    for (const id of saved) this.deps.onEvent?.("save", id, { name: id });
+    return archive;
+  }
+
+  /** `docker load`: every image of a docker-archive; a `load` event per image, by ID, as in dockerd. */
+  load(archive: Readable): Promise<Array<{ id: string; tags: string[] }>> {
+    return loadImages(this.deps, archive, (img) => this.deps.onEvent?.("load", img.id, { name: img.id }));
+  }
+
+  /** `docker import`: a rootfs tarball as a one-layer image; an `import` event by ID, as in dockerd. */
+  async import(tarball: Readable, opts: ImportOptions = {}): Promise<ImageRecord> {
+    const img = await importRootfs(this.deps, tarball, opts);
+    this.deps.onEvent?.("import", img.id, { name: img.id });
+    return img;
+  }
+
+  /** Stores an uncompressed layer tar (a container's changes, for commit) as a blob. */
+  storeLayer(tar: Readable): Promise<StoredLayer> {
+    return storeTarAsLayer(this.deps.content, tar);
+  }
+
+  /** Records an image built here from stored layers (commit): config, manifest, snapshots, tags. */
+  createImage(config: ImageConfig, layers: StoredLayer[], repoTags: string[]): Promise<ImageRecord> {
+    return registerLocalImage(this.deps, config, layers, repoTags);
+  }
+
+  /** The unpacked size of one layer's snapshot, by chain ID. */
+  layerSize(chainId: string): Promise<number> {
+    return this.deps.unpacker.size(chainId);
   }
 
   resolve(name: string): ImageRecord {

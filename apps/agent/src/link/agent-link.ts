@@ -12,6 +12,7 @@ import type { LinkCredential } from "../state/credential-store.ts";
 import { Backoff } from "./backoff.ts";
 import { pinnedConnection } from "./pinned-tls.ts";
 import { LinkStream, type StreamHandler } from "./stream-channel.ts";
+import { errorCode } from "../errors.ts";
 
 /** Close codes from the control plane that mean "stop trying" (see core's CLOSE). */
 const CLOSE_REVOKED = 4401;
@@ -23,11 +24,6 @@ export interface CommandContext {
 
 export type CommandHandler = (args: unknown, ctx: CommandContext) => Promise<unknown>;
 
-/** An error an agent layer throws with a code the control plane understands (AGENT_ERROR_CODES). */
-function errorCode(e: unknown): string {
-  const code = e && typeof e === "object" && "code" in e ? (e as { code: unknown }).code : undefined;
-  return typeof code === "string" && /^[A-Z_]{1,32}$/.test(code) ? code : "FAILED";
-}
 
 export interface AgentLinkOptions {
   credential: LinkCredential;

@@ -3,9 +3,13 @@ import { request as httpsRequest } from "node:https";
 import { AGENT_PATHS, JoinResponseSchema, parseJoinToken, type HostFacts } from "@berth/protocol";
 import type { LinkCredential } from "../state/credential-store.ts";
 import { pinnedConnection } from "./pinned-tls.ts";
+import { AgentError } from "../errors.ts";
 
-export class JoinError extends Error {
+export class JoinError extends AgentError {
   override name = "JoinError";
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, "FAILED", options);
+  }
 }
 
 export interface JoinOptions {

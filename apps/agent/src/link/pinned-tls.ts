@@ -1,9 +1,13 @@
 import { connect, type TLSSocket } from "node:tls";
 import type { ClientRequestArgs } from "node:http";
 import type { Duplex } from "node:stream";
+import { AgentError } from "../errors.ts";
 
-export class PinMismatchError extends Error {
+export class PinMismatchError extends AgentError {
   override name = "PinMismatchError";
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, "FAILED", options);
+  }
 }
 
 /** `AB:CD:…` or `abcd…` → `abcd…` */

@@ -3,6 +3,7 @@ import { basename, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { open, type FileHandle } from "node:fs/promises";
 import { StringDecoder } from "node:string_decoder";
+import { AgentError } from "../errors.ts";
 
 /*
  * Reads the container logs conmon writes in the CRI "k8s-file" format, one record per line:
@@ -441,7 +442,12 @@ export interface LogCursor {
   n: number;
 }
 
-export class LogCursorError extends Error {}
+export class LogCursorError extends AgentError {
+  override name = "LogCursorError";
+  constructor(message: string) {
+    super(message, "INVALID");
+  }
+}
 
 export function parseLogCursor(text: string): LogCursor {
   const m = /^(\d{1,25})-(\d{1,9})$/.exec(text);

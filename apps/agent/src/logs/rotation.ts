@@ -1,6 +1,7 @@
 import { existsSync, linkSync, renameSync, rmSync, statSync, watch, type FSWatcher } from "node:fs";
 import { basename, dirname } from "node:path";
 import { CONMON_CTL, sendConmonControl } from "../runtime/conmon.ts";
+import { AgentError } from "../errors.ts";
 
 /*
  * Log rotation by max-size and max-file, driven by the agent.
@@ -19,7 +20,12 @@ export interface LogRotation {
   maxFiles: number;
 }
 
-export class LogConfigError extends Error {}
+export class LogConfigError extends AgentError {
+  override name = "LogConfigError";
+  constructor(message: string) {
+    super(message, "INVALID");
+  }
+}
 
 const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 };
 

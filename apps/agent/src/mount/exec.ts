@@ -1,7 +1,8 @@
 import { execFile } from "node:child_process";
+import { AgentError } from "../errors.ts";
 
 /** An external program exited non-zero (or could not be started). Carries its stderr for the message. */
-export class ProgramError extends Error {
+export class ProgramError extends AgentError {
   override name = "ProgramError";
   constructor(
     readonly program: string,
@@ -10,7 +11,7 @@ export class ProgramError extends Error {
     readonly stderr: string,
     cause?: unknown,
   ) {
-    super(`${program} ${args.join(" ")} failed${exitCode === null ? "" : ` (exit ${exitCode})`}: ${stderr.trim() || String(cause)}`, { cause });
+    super(`${program} ${args.join(" ")} failed${exitCode === null ? "" : ` (exit ${exitCode})`}: ${stderr.trim() || String(cause)}`, "FAILED", { cause });
   }
 }
 

@@ -1,6 +1,7 @@
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { run, ProgramError } from "./exec.ts";
 import { HelperUnavailableError, MNT_DETACH, MS, SyscallError, syscall } from "./syscall-helper.ts";
+import { AgentError } from "../errors.ts";
 
 /*
  * mount(2)/umount2(2) through the syscall helper (mount(8)/umount(8) with argument arrays when it
@@ -17,10 +18,10 @@ export interface Mount {
   options: string[];
 }
 
-export class MountError extends Error {
+export class MountError extends AgentError {
   override name = "MountError";
   constructor(message: string, cause?: unknown) {
-    super(message, { cause });
+    super(message, "FAILED", { cause });
   }
 }
 

@@ -40,26 +40,30 @@ for line in sys.stdin:
         out.write(json.dumps({"errno": e, "error": os.strerror(e)}) + "\n")
     out.flush()
 `;
+import { AgentError } from "../errors.ts";
 
 /** Linux mount(2) flags this helper is asked for. */
 export const MS = { RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8, REMOUNT: 32, NOATIME: 1024, NODIRATIME: 2048, BIND: 4096, REC: 16384, RELATIME: 1 << 21, STRICTATIME: 1 << 24 } as const;
 export const MNT_DETACH = 2;
 
 /** A failed system call, with its errno name as the kernel gave it. */
-export class SyscallError extends Error {
+export class SyscallError extends AgentError {
   override name = "SyscallError";
   constructor(
     readonly call: string,
     readonly errno: number,
     message: string,
   ) {
-    super(`${call}: ${message}`);
+    super(`${call}: ${message}`, "FAILED");
   }
 }
 
 /** The helper itself is unusable (python3 missing, crashed): the caller should use mount(8). */
-export class HelperUnavailableError extends Error {
+export class HelperUnavailableError extends AgentError {
   override name = "HelperUnavailableError";
+  constructor(message: string) {
+    super(message, "FAILED");
+  }
 }
 
 export type SyscallRequest =

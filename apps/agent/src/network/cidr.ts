@@ -3,9 +3,9 @@
  * IPv4 bridges (IPv6 is not offered yet).
  */
 
-export class CidrError extends Error {
-  override name = "CidrError";
-}
+import { CidrError } from "./errors.ts";
+
+export { CidrError };
 
 export interface Cidr {
   /** The network address. */

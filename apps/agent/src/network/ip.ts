@@ -7,9 +7,9 @@ import { execFile } from "node:child_process";
  * one this layer generated or validated (interface names, addresses, prefixes).
  */
 
-export class NetworkCommandError extends Error {
-  override name = "NetworkCommandError";
-}
+import { NetworkCommandError } from "./errors.ts";
+
+export { NetworkCommandError };
 
 function run(cmd: string, args: string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {

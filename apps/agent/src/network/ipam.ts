@@ -7,15 +7,9 @@ import { contains, formatCidr, formatIp, overlaps, parseCidr, parseIp, size, typ
  * free first, so an address freed by a removed container is the next one handed out.
  */
 
-export class IpamError extends Error {
-  override name = "IpamError";
-  constructor(
-    message: string,
-    readonly code: "INVALID" | "CONFLICT",
-  ) {
-    super(message);
-  }
-}
+import { IpamError } from "./errors.ts";
+
+export { IpamError };
 
 export interface PoolConfig {
   subnet: string;

@@ -10,9 +10,9 @@ import { parseIp } from "./cidr.ts";
  * silently shadowed by the DNAT.
  */
 
-export class PortError extends Error {
-  override name = "PortError";
-}
+import { PortError } from "./errors.ts";
+
+export { PortError };
 
 export interface PortMapping {
   proto: "tcp" | "udp";
@@ -34,16 +34,16 @@ export function requestedPorts(host: HostConfig, exposed: string[]): PortMapping
   for (const [key, list] of Object.entries(bindings)) {
     const [port, proto = "tcp"] = key.split("/") as [string, string?];
     const containerPort = Number(port);
-    if (!Number.isInteger(containerPort) || containerPort < 1 || containerPort > 65535) throw new PortError(`invalid containerPort: ${port}`);
+    if (!Number.isInteger(containerPort) || containerPort < 1 || containerPort > 65535) throw new PortError(`invalid containerPort: ${port}`, "INVALID");
     for (const b of list ?? [{}]) {
       const hostIp = b.HostIp || "0.0.0.0";
       try {
         parseIp(hostIp);
       } catch {
-        throw new PortError(`invalid IP address: ${hostIp} (only IPv4 is published)`);
+        throw new PortError(`invalid IP address: ${hostIp} (only IPv4 is published)`, "INVALID");
       }
       const hostPort = b.HostPort ? Number(b.HostPort) : 0;
-      if (!Number.isInteger(hostPort) || hostPort < 0 || hostPort > 65535) throw new PortError(`invalid hostPort: ${b.HostPort}`);
+      if (!Number.isInteger(hostPort) || hostPort < 0 || hostPort > 65535) throw new PortError(`invalid hostPort: ${b.HostPort}`, "INVALID");
       out.push({ proto: proto as "tcp" | "udp", containerPort, hostIp, hostPort });
     }
   }
@@ -96,7 +96,7 @@ export class PortReservations {
         // taken; try the next one
       }
     }
-    throw new PortError(`no free host port for ${m.containerPort}/${m.proto} in ${RANDOM_FIRST}-${RANDOM_LAST}`);
+    throw new PortError(`no free host port for ${m.containerPort}/${m.proto} in ${RANDOM_FIRST}-${RANDOM_LAST}`, "CONFLICT");
   }
 
   private async reserve(m: PortMapping): Promise<PortMapping> {
@@ -106,9 +106,9 @@ export class PortReservations {
       const [p, ip, port] = h.split("/");
       return p === m.proto && Number(port) === m.hostPort && (ip === m.hostIp || ip === "0.0.0.0" || m.hostIp === "0.0.0.0");
     });
-    if (clash) throw new PortError(`Bind for ${m.hostIp}:${m.hostPort} failed: port is already allocated`);
+    if (clash) throw new PortError(`Bind for ${m.hostIp}:${m.hostPort} failed: port is already allocated`, "CONFLICT");
     const sock = await (m.proto === "tcp" ? listenTcp(m.hostIp, m.hostPort) : bindUdp(m.hostIp, m.hostPort)).catch((e: NodeJS.ErrnoException) => {
-      throw new PortError(`failed to bind host port ${m.hostIp}:${m.hostPort}/${m.proto}: ${e.code === "EADDRINUSE" ? "address already in use" : e.message}`);
+      throw new PortError(`failed to bind host port ${m.hostIp}:${m.hostPort}/${m.proto}: ${e.code === "EADDRINUSE" ? "address already in use" : e.message}`, "CONFLICT");
     });
     this.held.set(k, sock);
     return m;

@@ -8,6 +8,9 @@ import { AddressPool, IpamError, normalizePool, pickFreeSubnet, type PoolConfig 
 import { renderRules, renderTeardown, type RulePort } from "./nft-rules.ts";
 import { PortError, PortReservations, type PortMapping } from "./ports.ts";
 import { EmbeddedDns, hostResolvers } from "./dns.ts";
+import { NetworkError } from "./errors.ts";
+
+export { NetworkError };
 
 /*
  * Networks of one agent: the predefined `bridge` (bridge berth0), `host` and `none`, and
@@ -16,16 +19,6 @@ import { EmbeddedDns, hostResolvers } from "./dns.ts";
  * networks, masquerade out unless internal). Containers join through veth pairs, plumbed into
  * the container's network namespace after the runtime has created it and before it starts.
  */
-
-export class NetworkError extends Error {
-  override name = "NetworkError";
-  constructor(
-    message: string,
-    readonly code: "NOT_FOUND" | "CONFLICT" | "INVALID" | "FORBIDDEN",
-  ) {
-    super(message);
-  }
-}
 
 export interface NetworkRecord {
   Id: string;

@@ -8,6 +8,7 @@ import { sha256Digest, type ContentStore } from "../content/store.ts";
 import { basicHeader, parseChallenge, TokenCache, type Credentials } from "./auth.ts";
 import { IndexSchema, ManifestSchema, MANIFEST_ACCEPT, isIndexType, isManifestType, platformMatches, formatPlatform, hostPlatform, type Descriptor, type ImageIndex, type Manifest, type Platform } from "./media-types.ts";
 import { isLoopbackRegistry, registryHost, type ImageReference } from "./reference.ts";
+import { AgentError } from "../errors.ts";
 
 export interface RegistrySettings {
   /** Plain HTTP. Loopback registries are plain HTTP by default, as in Docker. */
@@ -17,15 +18,16 @@ export interface RegistrySettings {
 
 export type Repo = Pick<ImageReference, "domain" | "path">;
 
-export class RegistryError extends Error {
+/** A registry refused or failed a request; the status and the registry's own code say how. */
+export class RegistryError extends AgentError {
   override name = "RegistryError";
   constructor(
     message: string,
     readonly status: number,
     /** The registry's error code, e.g. MANIFEST_UNKNOWN, or NETWORK. */
-    readonly code: string,
+    readonly registryCode: string,
   ) {
-    super(message);
+    super(message, status === 404 ? "NOT_FOUND" : "REGISTRY");
   }
 }
 
@@ -452,7 +454,7 @@ function counted(body: Readable, onBytes?: (n: number) => void): Readable {
 }
 
 function isRetryable(e: unknown): boolean {
-  if (e instanceof RegistryError) return e.code === "NETWORK" || e.status >= 500 || e.status === 429;
+  if (e instanceof RegistryError) return e.registryCode === "NETWORK" || e.status >= 500 || e.status === 429;
   // Stream errors mid-download (reset, premature close) are worth a resumed retry; content
   // mismatches are not.
   return e instanceof Error && !/mismatch|larger than|malformed digest/.test(e.message) && e.name !== "DigestMismatchError" && e.name !== "SizeMismatchError";

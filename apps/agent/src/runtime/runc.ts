@@ -4,11 +4,15 @@ import { open, unlink } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { AgentError } from "../errors.ts";
 
 const run = promisify(execFile);
 
-export class RuntimeError extends Error {
+export class RuntimeError extends AgentError {
   override name = "RuntimeError";
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, "FAILED", options);
+  }
 }
 
 export interface RuncState {

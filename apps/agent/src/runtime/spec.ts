@@ -1,9 +1,13 @@
 import type { HostConfig } from "@berth/protocol";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, defaultSeccompProfile, hostCapabilities } from "./security-defaults.ts";
 import type { ResolvedUser } from "./users.ts";
+import { AgentError } from "../errors.ts";
 
-export class SpecError extends Error {
+export class SpecError extends AgentError {
   override name = "SpecError";
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, "INVALID", options);
+  }
 }
 
 export interface OciMount {

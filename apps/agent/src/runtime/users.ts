@@ -1,8 +1,12 @@
 import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { AgentError } from "../errors.ts";
 
-export class UserResolutionError extends Error {
+export class UserResolutionError extends AgentError {
   override name = "UserResolutionError";
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, "INVALID", options);
+  }
 }
 
 export interface ResolvedUser {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { registryAccessFor } from "@berth/core";
-import { parseReference, ReferenceError } from "@berth/protocol/reference";
+import { InvalidReferenceError, parseReference } from "@berth/protocol/reference";
 import { TRPCError } from "@trpc/server";
 import { authed, router, rest } from "../trpc.ts";
 import { HostId, hostFor } from "./host-access.ts";
@@ -15,7 +15,7 @@ function domainOf(reference: string): string {
   try {
     return parseReference(reference).domain;
   } catch (e) {
-    throw new TRPCError({ code: "BAD_REQUEST", message: e instanceof ReferenceError ? e.message : "invalid reference format" });
+    throw new TRPCError({ code: "BAD_REQUEST", message: e instanceof InvalidReferenceError ? e.message : "invalid reference format" });
   }
 }
 
