@@ -5,20 +5,20 @@ import { hostname } from "node:os";
 import { mkdirSync } from "node:fs";
 import { pino, type Logger } from "pino";
 import { ConfigError, loadConfig, usageText, type AgentConfig } from "./config.ts";
-import { useMountHelper } from "./mount/syscall-helper.ts";
+import { setMountHelper } from "./mount/index.ts";
 import { AGENT_VERSION } from "./version.ts";
-import { collectHostFacts } from "./facts/host-facts.ts";
-import { loadCredential, saveCredential } from "./state/credential-store.ts";
-import { joinControlPlane, JoinError } from "./link/join.ts";
-import { AgentLink } from "./link/agent-link.ts";
+import { collectHostFacts } from "./facts/index.ts";
+import { loadCredential, saveCredential } from "./state/index.ts";
+import { joinControlPlane, JoinError } from "./link/index.ts";
+import { AgentLink } from "./link/index.ts";
 import { agentStreams } from "./streams.ts";
-import { statsReports } from "./stats/host-report.ts";
+import { statsReports } from "./stats/index.ts";
 import { collectInventory, inventoryFrames } from "./inventory.ts";
 import { agentCommands } from "./commands.ts";
 import { createRuntime } from "./runtime.ts";
 import { serveAgentWorker } from "./worker-main.ts";
-import { startDockerApi, type DockerApi } from "./dockerapi/server.ts";
-import { agentMetricsRegistry, metricsToken, serveMetrics } from "./metrics/server.ts";
+import { startDockerApi, type DockerApi } from "./dockerapi/index.ts";
+import { agentMetricsRegistry, metricsToken, serveMetrics } from "./metrics/index.ts";
 
 /** Exit status for a configuration problem (sysexits EX_CONFIG); the systemd unit does not restart on it. */
 const EX_CONFIG = 78;
@@ -39,7 +39,7 @@ let logger: Logger;
 async function runAgent(c: AgentConfig): Promise<never> {
   const { stateDir, dockerSocket, dockerTcp, metrics } = c;
   const credential = loadCredential(stateDir);
-  useMountHelper(c.mountHelper);
+  setMountHelper(c.mountHelper);
   // Bridge networking is on unless BERTH_NETWORKING=0 (then containers get `none` or `host`).
   const runtime = createRuntime(stateDir, {
     mirrors: c.mirrors,

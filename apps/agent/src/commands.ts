@@ -3,14 +3,14 @@
 // at compile time against the command's reply schema (CommandReplies), and its progress against
 // CommandProgressItems, so the agent cannot drift from what the control plane accepts.
 import { checkEntry, CommandArgs, CommandReplies, parseEntry, type CommandName, type CommandProgressInput, type CommandReply, type CommandReplyInput, type RegistryAccess } from "@berth/protocol";
-import type { LogEntry } from "./logs/k8s-file.ts";
+import type { LogEntry } from "./logs/index.ts";
 import { logText } from "./streams.ts";
 import { ZodError, type z } from "zod";
-import type { CommandHandler } from "./link/agent-link.ts";
-import { RegistryClient, RegistryError } from "./registry/client.ts";
-import { parsePlatform } from "./registry/media-types.ts";
-import { InvalidReferenceError, parseReference } from "./registry/reference.ts";
-import { NetworkError } from "./network/errors.ts";
+import type { CommandHandler } from "./link/index.ts";
+import { RegistryClient, RegistryError } from "./registry/index.ts";
+import { parsePlatform } from "./registry/index.ts";
+import { InvalidReferenceError, parseReference } from "./registry/index.ts";
+import { NetworkError } from "./network/index.ts";
 import { AgentError } from "./errors.ts";
 import type { AgentRuntime } from "./runtime.ts";
 import { AGENT_VERSION } from "./version.ts";

@@ -1,21 +1,21 @@
 // The agent's runtime stack on one host, assembled from its layers (ARCHITECTURE.md, "Agent layers").
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
-import { ContentStore } from "./content/store.ts";
-import { RegistryClient, type RegistrySettings } from "./registry/client.ts";
-import { ImageStore } from "./images/image-store.ts";
-import { ImageService } from "./images/service.ts";
-import type { LayerUnpacker } from "./images/unpacker.ts";
-import { SnapshotUnpacker } from "./images/snapshot-unpacker.ts";
-import { sharedExtractor } from "./images/extract-pool.ts";
+import { ContentStore } from "./content/index.ts";
+import { RegistryClient, type RegistrySettings } from "./registry/index.ts";
+import { ImageStore } from "./images/index.ts";
+import { ImageService } from "./images/index.ts";
+import type { LayerUnpacker } from "./images/index.ts";
+import { SnapshotUnpacker } from "./images/index.ts";
+import { sharedExtractor } from "./images/index.ts";
 import { Snapshotter } from "./snapshots/index.ts";
-import { ContainerService } from "./containers/service.ts";
-import { EventLog } from "./containers/events.ts";
-import { ExecService, type ExecRetention } from "./containers/exec.ts";
-import { HealthMonitor } from "./containers/health.ts";
-import { commitContainer, exportContainer, type CommitOptions } from "./containers/commit.ts";
-import { VolumeService } from "./volumes/service.ts";
-import { NetworkService } from "./network/service.ts";
+import { ContainerService } from "./containers/index.ts";
+import { EventLog } from "./containers/index.ts";
+import { ExecService, type ExecRetention } from "./containers/index.ts";
+import { HealthMonitor } from "./containers/index.ts";
+import { commitContainer, exportContainer, type CommitOptions } from "./containers/index.ts";
+import { VolumeService } from "./volumes/index.ts";
+import { NetworkService } from "./network/index.ts";
 import type { Readable } from "node:stream";
 import { existsSync } from "node:fs";
 

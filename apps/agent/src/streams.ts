@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { cutToJsonBytes, encodedBytes, jsonStringBytes, LOG_STREAM_MAX_LINE, parseEntry, STREAM_FRAME_BYTES, StreamArgs, type LogStreamLine, type StreamDataInput, type StreamKind } from "@berth/protocol";
 import { ZodError, type z } from "zod";
-import type { StreamChannel, StreamHandler } from "./link/stream-channel.ts";
-import type { AgentEvent } from "./containers/events.ts";
+import type { StreamChannel, StreamHandler } from "./link/index.ts";
+import type { AgentEvent } from "./containers/index.ts";
 import type { AgentRuntime } from "./runtime.ts";
 import { AgentError } from "./errors.ts";
 

@@ -1,6 +1,6 @@
 import { isMainThread, workerData } from "node:worker_threads";
-import { serveExtractJobs } from "./images/extract-worker.ts";
-import { serveLogKeeping } from "./logs/keeper-worker.ts";
+import { serveExtractJobs } from "./images/index.ts";
+import { serveLogKeeping } from "./logs/index.ts";
 import { WORKER_ROLES } from "./worker-threads.ts";
 
 /**

@@ -9,7 +9,7 @@ import { Snapshotter } from "../src/snapshots/snapshotter.ts";
 import { unpackLayer } from "../src/snapshots/unpack.ts";
 import { diffLayer } from "../src/snapshots/diff.ts";
 import { mountAll, unmount } from "../src/mount/mount.ts";
-import { useMountHelper } from "../src/mount/syscall-helper.ts";
+import { setMountHelper } from "../src/mount/syscall-helper.ts";
 import { getXattr } from "../src/mount/xattr.ts";
 import { tarStream } from "./snapshots-tar.ts";
 
@@ -164,7 +164,7 @@ test("a long layer chain whose lowerdir overflows the mount option page still mo
 
 for (const via of ["the syscall helper", "mount(8)"] as const) {
   test(`mounts through ${via}: overlay and read-only binds, errors and unmounting what is not mounted`, { skip }, async () => {
-    if (via === "mount(8)") useMountHelper(false);
+    if (via === "mount(8)") setMountHelper(false);
     try {
       const sn = new Snapshotter(join(base, `snaps-${via.replace(/\W/g, "")}`));
       await applyLayer(sn, "L1", undefined, layer1());
@@ -188,7 +188,7 @@ for (const via of ["the syscall helper", "mount(8)"] as const) {
       await unmount(join(base, "missing"));
       await assert.rejects(mountAll([{ type: "overlay", source: "overlay", options: [`lowerdir=${join(base, "nope")}`] }], src), (e: Error) => e.name === "MountError" && e.message.includes(src));
     } finally {
-      useMountHelper(true);
+      setMountHelper(true);
     }
   });
 }

@@ -1,5 +1,5 @@
 import { PassThrough, type Readable, type Writable } from "node:stream";
-import { attachRelay, type AttachFrame, type AttachRelay } from "../runtime/attach-relay.ts";
+import { attachRelay, type AttachFrame, type AttachRelay } from "../runtime/index.ts";
 
 export interface AttachOptions {
   stdin?: boolean;

@@ -3,12 +3,13 @@ import { Pack } from "tar";
 import { mkdirSync } from "node:fs";
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { applyChanges } from "../images/changes.ts";
-import type { ImageConfig } from "../images/config.ts";
-import { ImageError } from "../images/errors.ts";
-import type { ImageService } from "../images/service.ts";
-import { formatReference, parseReference, withDefaultTag } from "../registry/reference.ts";
-import { diffLayer, mountAll, unmount, type Snapshotter } from "../snapshots/index.ts";
+import { applyChanges } from "../images/index.ts";
+import type { ImageConfig } from "../images/index.ts";
+import { ImageError } from "../images/index.ts";
+import type { ImageService } from "../images/index.ts";
+import { formatReference, parseReference, withDefaultTag } from "../registry/index.ts";
+import { diffLayer, type Snapshotter } from "../snapshots/index.ts";
+import { mountAll, unmount } from "../mount/index.ts";
 import type { ContainerService } from "./service.ts";
 
 export interface CommitOptions {

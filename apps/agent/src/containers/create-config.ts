@@ -1,8 +1,8 @@
 // How a create request and its image's config combine into a new container's record, by Docker's rules.
 import type { ContainerConfig } from "@berth/protocol";
-import type { ImageConfig } from "../images/config.ts";
+import type { ImageConfig } from "../images/index.ts";
 import { ContainerError } from "./errors.ts";
-import type { EndpointRequest } from "../network/service.ts";
+import type { EndpointRequest } from "../network/index.ts";
 import type { MountPoint } from "./mounts.ts";
 import { newState, type ContainerRecord, type HealthcheckConfig } from "./record.ts";
 

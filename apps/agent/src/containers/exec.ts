@@ -5,9 +5,9 @@ import { dirname, join } from "node:path";
 import { constants } from "node:os";
 import type { Readable, Writable } from "node:stream";
 import { z } from "zod";
-import { execWithTty } from "../runtime/console-relay.ts";
-import { hostCapabilities } from "../runtime/security-defaults.ts";
-import { resolveUser, UserResolutionError } from "../runtime/users.ts";
+import { execWithTty } from "../runtime/index.ts";
+import { hostCapabilities } from "../runtime/index.ts";
+import { resolveUser, UserResolutionError } from "../runtime/index.ts";
 import { ContainerError, notRunning } from "./errors.ts";
 import type { ContainerService } from "./service.ts";
 

@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, realpathSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { fromMount, fromTmpfs, MountSpecError, parseBind, pathWithin, type ContainerConfig, type ParsedMount } from "@berth/protocol";
-import type { OciMount } from "../runtime/spec.ts";
-import { ANONYMOUS_LABEL, type VolumeService } from "../volumes/service.ts";
+import type { OciMount } from "../runtime/index.ts";
+import { ANONYMOUS_LABEL, type VolumeService } from "../volumes/index.ts";
 import { ContainerError } from "./errors.ts";
 import { resolveInRoot } from "./root-path.ts";
 

@@ -3,10 +3,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerConfig, HostConfig } from "@berth/protocol";
-import type { OciMount } from "../runtime/spec.ts";
-import { NetworkError, type Endpoint, type EndpointRequest, type NetworkRecord, type NetworkService } from "../network/service.ts";
-import { PortError, requestedPorts } from "../network/ports.ts";
-import type { RulePort } from "../network/nft-rules.ts";
+import type { OciMount } from "../runtime/index.ts";
+import { NetworkError, type Endpoint, type EndpointRequest, type NetworkRecord, type NetworkService } from "../network/index.ts";
+import { PortError, requestedPorts } from "../network/index.ts";
+import type { RulePort } from "../network/index.ts";
 import { ContainerError } from "./errors.ts";
 import type { ContainerPaths } from "./paths.ts";
 import { isRunning, type ContainerRecord } from "./record.ts";

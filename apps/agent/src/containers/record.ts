@@ -1,7 +1,7 @@
 import type { ContainerConfig } from "@berth/protocol";
 import type { MountPoint } from "./mounts.ts";
-import type { Endpoint, EndpointRequest } from "../network/service.ts";
-import type { PortMapping } from "../network/ports.ts";
+import type { Endpoint, EndpointRequest } from "../network/index.ts";
+import type { PortMapping } from "../network/index.ts";
 
 export type ContainerStatus = "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead";
 

@@ -11,7 +11,8 @@
 import { mkdirSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { mountAll, unmount, type Snapshotter } from "../snapshots/index.ts";
+import { type Snapshotter } from "../snapshots/index.ts";
+import { mountAll, unmount } from "../mount/index.ts";
 import { ContainerError } from "./errors.ts";
 import type { ContainerService } from "./service.ts";
 

@@ -1,9 +1,9 @@
 // Taking down what is left of a container's run: its state in the OCI runtime and its rootfs mount.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { isMountPoint } from "../mount/mountinfo.ts";
-import { unmount } from "../snapshots/index.ts";
-import type { Runc } from "../runtime/runc.ts";
+import { isMountPoint } from "../mount/index.ts";
+import { unmount } from "../mount/index.ts";
+import type { Runc } from "../runtime/index.ts";
 
 /** `runc delete --force`, skipped when the runtime holds no state for the container (each call is a process). */
 export async function deleteFromRuntime(runc: Runc, id: string): Promise<void> {

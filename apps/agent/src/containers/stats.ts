@@ -1,8 +1,8 @@
 // Containers' stats in Docker's shape, read from their cgroups through the one shared sampler.
 import type { StatsReport } from "@berth/protocol";
-import { readContainerStats, systemCpuUsage, type ContainerStats } from "../stats/cgroup-stats.ts";
-import { StatsSampler, type Sampled } from "../stats/sampler.ts";
-import { containerCounters } from "../stats/host-report.ts";
+import { readContainerStats, systemCpuUsage, type ContainerStats } from "../stats/index.ts";
+import { StatsSampler, type Sampled } from "../stats/index.ts";
+import { containerCounters } from "../stats/index.ts";
 import { isRunning, type ContainerRecord } from "./record.ts";
 import type { ContainerStore } from "./store.ts";
 

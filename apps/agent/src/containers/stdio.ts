@@ -1,6 +1,6 @@
 // A container's stdio: attaching to it, resizing its terminal, and reading its log.
-import { readLogBatches, readLogs, type LogEntry, type ReadLogsOptions } from "../logs/k8s-file.ts";
-import { CONMON_CTL, sendConmonControl } from "../runtime/conmon.ts";
+import { readLogBatches, readLogs, type LogEntry, type ReadLogsOptions } from "../logs/index.ts";
+import { CONMON_CTL, sendConmonControl } from "../runtime/index.ts";
 import type { AttachHub, AttachOptions, AttachSession } from "./attach.ts";
 import { ContainerError, notRunning } from "./errors.ts";
 import { emitContainerEvent, type EventLog } from "./events.ts";

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../state/atomic-file.ts";
+import { writeFileAtomic } from "../state/index.ts";
 import type { ContainerRecord } from "./record.ts";
 
 /** Container records on disk, one directory per container, each written atomically. */

@@ -4,9 +4,9 @@
 import { existsSync, readFileSync, rmSync, watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { LogKeepers } from "../logs/log-keepers.ts";
-import { isConmon } from "../runtime/conmon-process.ts";
-import type { Runc } from "../runtime/runc.ts";
+import type { LogKeepers } from "../logs/index.ts";
+import { isConmon } from "../runtime/index.ts";
+import type { Runc } from "../runtime/index.ts";
 import type { ChangeQueue } from "./change-queue.ts";
 import { ContainerError } from "./errors.ts";
 import { emitContainerEvent, type EventLog } from "./events.ts";

@@ -2,7 +2,7 @@
 // pure functions of a container's record, its paths and the host's networks.
 import { join } from "node:path";
 import type { ContainerConfig, HostConfig } from "@berth/protocol";
-import type { NetworkService } from "../network/service.ts";
+import type { NetworkService } from "../network/index.ts";
 import { humanDuration } from "./human-duration.ts";
 import type { MountPoint } from "./mounts.ts";
 import type { ContainerPaths } from "./paths.ts";

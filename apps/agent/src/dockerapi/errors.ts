@@ -1,7 +1,7 @@
 import { ZodError } from "zod";
 import { AgentError, type ErrorCode } from "../errors.ts";
-import { RegistryError } from "../registry/client.ts";
-import { InvalidReferenceError } from "../registry/reference.ts";
+import { RegistryError } from "../registry/index.ts";
+import { InvalidReferenceError } from "../registry/index.ts";
 
 /** An error with the HTTP status the Docker API answers it with. */
 export class DockerApiError extends Error {

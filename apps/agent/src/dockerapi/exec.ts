@@ -1,6 +1,6 @@
 // Exec endpoints: create, start (hijacked stream), resize, inspect.
 import { z } from "zod";
-import { ExecConfigSchema } from "../containers/exec.ts";
+import { ExecConfigSchema } from "../containers/index.ts";
 import { intParam } from "./query.ts";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";

@@ -3,10 +3,10 @@
 import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
-import type { PullProgress } from "../images/pull.ts";
-import type { ImageRecord } from "../images/image-store.ts";
-import type { RegistryClient, RegistrySettings } from "../registry/client.ts";
-import { familiarName, formatReference, parseReference, withDefaultTag } from "../registry/reference.ts";
+import type { PullProgress } from "../images/index.ts";
+import type { ImageRecord } from "../images/index.ts";
+import type { RegistryClient, RegistrySettings } from "../registry/index.ts";
+import { familiarName, formatReference, parseReference, withDefaultTag } from "../registry/index.ts";
 import type { AgentRuntime } from "../runtime.ts";
 import type { ApiContext } from "./context.ts";
 import { badRequest, DockerApiError, toDockerError } from "./errors.ts";

@@ -1,6 +1,6 @@
 // Network endpoints: list, inspect, create, remove, connect, disconnect, prune.
 import { z } from "zod";
-import type { CreateNetworkRequest, NetworkService } from "../network/service.ts";
+import type { CreateNetworkRequest, NetworkService } from "../network/index.ts";
 import { badRequest } from "./errors.ts";
 import { ENDPOINT_SUPPORTED, ENDPOINT_UNSUPPORTED, vet } from "./container-config.ts";
 import { filtersParam, labelsMatch } from "./query.ts";

@@ -1,7 +1,7 @@
 // System endpoints: _ping, version, info, events, system/df, auth.
 import { z } from "zod";
-import type { AgentEvent } from "../containers/events.ts";
-import { collectHostFacts } from "../facts/host-facts.ts";
+import type { AgentEvent } from "../containers/index.ts";
+import { collectHostFacts } from "../facts/index.ts";
 import { AGENT_VERSION } from "../version.ts";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";

@@ -8,7 +8,7 @@ import { pipeline } from "node:stream/promises";
 import { PassThrough, type Readable } from "node:stream";
 import * as tar from "tar";
 import { z } from "zod";
-import { formatReference, parseReference, withDefaultTag } from "../registry/reference.ts";
+import { formatReference, parseReference, withDefaultTag } from "../registry/index.ts";
 import { ImageConfigSchema } from "./config.ts";
 import { registerLocalImage, type LocalImageDeps } from "./commit-image.ts";
 import { ImageError, noSuchImage } from "./errors.ts";

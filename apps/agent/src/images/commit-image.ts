@@ -1,5 +1,5 @@
-import type { ContentStore } from "../content/store.ts";
-import { MediaType } from "../registry/media-types.ts";
+import type { ContentStore } from "../content/index.ts";
+import { MediaType } from "../registry/index.ts";
 import type { ImageConfig } from "./config.ts";
 import type { ImageRecord, ImageStore } from "./image-store.ts";
 import { chainIds } from "./layers.ts";

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { writeFileAtomic } from "../state/atomic-file.ts";
+import { writeFileAtomic } from "../state/index.ts";
 
 const Digest = z.string().regex(/^sha256:[a-f0-9]{64}$/);
 

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
-import { hostPlatform } from "../registry/media-types.ts";
-import { formatReference, parseReference, withDefaultTag } from "../registry/reference.ts";
+import { hostPlatform } from "../registry/index.ts";
+import { formatReference, parseReference, withDefaultTag } from "../registry/index.ts";
 import { applyChanges } from "./changes.ts";
 import type { ImageConfig } from "./config.ts";
 import { registerLocalImage, type LocalImageDeps } from "./commit-image.ts";

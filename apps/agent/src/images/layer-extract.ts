@@ -1,6 +1,6 @@
 import { createReadStream } from "node:fs";
 import { unpackLayer } from "../snapshots/index.ts";
-import type { ContentStore } from "../content/store.ts";
+import type { ContentStore } from "../content/index.ts";
 import { ImageError } from "./errors.ts";
 import { decompressLayer } from "./layers.ts";
 import type { LayerFill } from "./unpacker.ts";

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import { decompressLayer as decompressBlob } from "../snapshots/compression.ts";
+import { decompressLayer as decompressBlob } from "../snapshots/index.ts";
 
 /** containerd/Docker chain IDs: the snapshot key of a layer stacked on all layers below it. */
 export function chainIds(diffIds: string[]): string[] {

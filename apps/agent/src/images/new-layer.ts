@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { createGzip } from "node:zlib";
 import { Transform, type Readable } from "node:stream";
-import type { ContentStore } from "../content/store.ts";
-import { MediaType } from "../registry/media-types.ts";
+import type { ContentStore } from "../content/index.ts";
+import { MediaType } from "../registry/index.ts";
 
 export interface StoredLayer {
   digest: string;

@@ -1,7 +1,7 @@
-import type { ContentStore } from "../content/store.ts";
-import type { RegistryClient } from "../registry/client.ts";
-import { hostPlatform, type Platform } from "../registry/media-types.ts";
-import { familiarName, formatReference, parseReference, withDefaultTag } from "../registry/reference.ts";
+import type { ContentStore } from "../content/index.ts";
+import type { RegistryClient } from "../registry/index.ts";
+import { hostPlatform, type Platform } from "../registry/index.ts";
+import { familiarName, formatReference, parseReference, withDefaultTag } from "../registry/index.ts";
 import { ImageConfigSchema } from "./config.ts";
 import { ImageError } from "./errors.ts";
 import type { ImageRecord, ImageStore } from "./image-store.ts";

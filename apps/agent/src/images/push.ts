@@ -1,6 +1,6 @@
-import type { ContentStore } from "../content/store.ts";
-import type { RegistryClient } from "../registry/client.ts";
-import { familiarName, formatReference, parseReference, withDefaultTag } from "../registry/reference.ts";
+import type { ContentStore } from "../content/index.ts";
+import type { RegistryClient } from "../registry/index.ts";
+import { familiarName, formatReference, parseReference, withDefaultTag } from "../registry/index.ts";
 import { ImageError, noSuchImage } from "./errors.ts";
 import type { ImageStore } from "./image-store.ts";
 

@@ -1,9 +1,9 @@
 // Builds the busybox base image into a content store and pushes it, without unpacking: what
 // `npm start` seeds its local registry with, and what tests push to theirs.
-import type { ContentStore } from "../content/store.ts";
-import type { RegistryClient } from "../registry/client.ts";
-import { hostPlatform, MediaType } from "../registry/media-types.ts";
-import { parseReference, withDefaultTag } from "../registry/reference.ts";
+import type { ContentStore } from "../content/index.ts";
+import type { RegistryClient } from "../registry/index.ts";
+import { hostPlatform, MediaType } from "../registry/index.ts";
+import { parseReference, withDefaultTag } from "../registry/index.ts";
 import { busyboxRootfs } from "./busybox-rootfs.ts";
 import type { ImageConfig } from "./config.ts";
 import { dockerManifest, storeTarAsLayer } from "./new-layer.ts";

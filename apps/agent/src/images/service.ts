@@ -2,10 +2,10 @@
 // client, the image store and the snapshotter. Output shapes follow the Docker Engine API.
 // It is the only way into those layers: the Docker API, the link's commands and commit use it.
 import type { Readable } from "node:stream";
-import type { ContentStore } from "../content/store.ts";
-import type { RegistryClient } from "../registry/client.ts";
-import { IndexSchema, ManifestSchema, isIndexType, isManifestType } from "../registry/media-types.ts";
-import { familiarName, formatReference, parseReference, InvalidReferenceError, withDefaultTag } from "../registry/reference.ts";
+import type { ContentStore } from "../content/index.ts";
+import type { RegistryClient } from "../registry/index.ts";
+import { IndexSchema, ManifestSchema, isIndexType, isManifestType } from "../registry/index.ts";
+import { familiarName, formatReference, parseReference, InvalidReferenceError, withDefaultTag } from "../registry/index.ts";
 import { loadImages, saveImages } from "./archive.ts";
 import { registerLocalImage } from "./commit-image.ts";
 import { ImageConfigSchema, type ImageConfig } from "./config.ts";
@@ -17,7 +17,7 @@ import { pullImage, type PullProgress } from "./pull.ts";
 import { pushImage, type PushProgress } from "./push.ts";
 import type { LayerUnpacker } from "./unpacker.ts";
 import type { LayerExtractor } from "./layer-extract.ts";
-import type { Platform } from "../registry/media-types.ts";
+import type { Platform } from "../registry/index.ts";
 
 export interface ImageServiceDeps {
   content: ContentStore;

@@ -8,7 +8,7 @@ import {
   type HostFacts,
 } from "@berth/protocol";
 import type { Logger } from "pino";
-import type { LinkCredential } from "../state/credential-store.ts";
+import type { LinkCredential } from "../state/index.ts";
 import { Backoff } from "./backoff.ts";
 import { pinnedConnection } from "./pinned-tls.ts";
 import { LinkStream, type StreamHandler } from "./stream-channel.ts";

@@ -1,7 +1,7 @@
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { AGENT_PATHS, JoinResponseSchema, parseJoinToken, type HostFacts } from "@berth/protocol";
-import type { LinkCredential } from "../state/credential-store.ts";
+import type { LinkCredential } from "../state/index.ts";
 import { pinnedConnection } from "./pinned-tls.ts";
 import { AgentError } from "../errors.ts";
 

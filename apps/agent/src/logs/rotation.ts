@@ -1,6 +1,6 @@
 import { existsSync, linkSync, renameSync, rmSync, statSync, watch, type FSWatcher } from "node:fs";
 import { basename, dirname } from "node:path";
-import { CONMON_CTL, sendConmonControl } from "../runtime/conmon.ts";
+import { CONMON_CTL, sendConmonControl } from "../runtime/index.ts";
 import { AgentError } from "../errors.ts";
 
 /*

@@ -93,7 +93,7 @@ let pending: Pending[] = [];
 let unavailable = false;
 let enabled = true;
 /** Off, every call goes through mount(8) (the agent's BERTH_MOUNT_HELPER=0; tests compare both paths). */
-export function useMountHelper(on: boolean): void {
+export function setMountHelper(on: boolean): void {
   enabled = on;
 }
 const disabled = () => !enabled;

@@ -5,8 +5,6 @@
 
 import { CidrError } from "./errors.ts";
 
-export { CidrError };
-
 export interface Cidr {
   /** The network address. */
   base: number;

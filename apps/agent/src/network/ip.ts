@@ -9,8 +9,6 @@ import { execFile } from "node:child_process";
 
 import { NetworkCommandError } from "./errors.ts";
 
-export { NetworkCommandError };
-
 function run(cmd: string, args: string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = execFile(cmd, args, { maxBuffer: 16 << 20, env: { ...process.env, LC_ALL: "C" } }, (err, stdout, stderr) => {

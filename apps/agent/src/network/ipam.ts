@@ -9,8 +9,6 @@ import { contains, formatCidr, formatIp, overlaps, parseCidr, parseIp, size, typ
 
 import { IpamError } from "./errors.ts";
 
-export { IpamError };
-
 export interface PoolConfig {
   subnet: string;
   gateway: string;

@@ -12,8 +12,6 @@ import { parseIp } from "./cidr.ts";
 
 import { PortError } from "./errors.ts";
 
-export { PortError };
-
 export interface PortMapping {
   proto: "tcp" | "udp";
   containerPort: number;

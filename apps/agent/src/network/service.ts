@@ -1,16 +1,14 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../state/atomic-file.ts";
+import { writeFileAtomic } from "../state/index.ts";
 import { overlaps, parseCidr, parseIp } from "./cidr.ts";
 import { checkIfName, ip, ipBatch, nft } from "./ip.ts";
-import { AddressPool, IpamError, normalizePool, pickFreeSubnet, type PoolConfig } from "./ipam.ts";
+import { AddressPool, normalizePool, pickFreeSubnet, type PoolConfig } from "./ipam.ts";
 import { renderRules, renderTeardown, type RulePort } from "./nft-rules.ts";
-import { PortError, PortReservations, type PortMapping } from "./ports.ts";
+import { PortReservations, type PortMapping } from "./ports.ts";
 import { EmbeddedDns, hostResolvers } from "./dns.ts";
-import { NetworkError } from "./errors.ts";
-
-export { NetworkError };
+import { IpamError, NetworkError, PortError } from "./errors.ts";
 
 /*
  * Networks of one agent: the predefined `bridge` (bridge berth0), `host` and `none`, and

@@ -4,7 +4,7 @@
 import { request, type Dispatcher } from "undici";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { sha256Digest, type ContentStore } from "../content/store.ts";
+import { sha256Digest, type ContentStore } from "../content/index.ts";
 import { basicHeader, parseChallenge, TokenCache, type Credentials } from "./auth.ts";
 import { IndexSchema, ManifestSchema, MANIFEST_ACCEPT, isIndexType, isManifestType, platformMatches, formatPlatform, hostPlatform, type Descriptor, type ImageIndex, type Manifest, type Platform } from "./media-types.ts";
 import { isLoopbackRegistry, registryHost, type ImageReference } from "./reference.ts";

@@ -2,8 +2,8 @@ import { constants as fsc } from "node:fs";
 import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { ReadEntry } from "tar";
-import { mknod, mkWhiteout } from "../mount/mknod.ts";
-import { setXattr } from "../mount/xattr.ts";
+import { mknod, mkWhiteout } from "../mount/index.ts";
+import { setXattr } from "../mount/index.ts";
 import { LayerFormatError, LayerSecurityError, UnsupportedEntryError } from "./errors.ts";
 
 /*

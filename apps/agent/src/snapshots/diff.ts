@@ -2,7 +2,7 @@ import { lstat, readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { Header, Pack, ReadEntry } from "tar";
-import { findXattrs } from "../mount/xattr.ts";
+import { findXattrs } from "../mount/index.ts";
 import { OPAQUE_WHITEOUT, OVERLAY_OPAQUE_XATTR, WHITEOUT_PREFIX } from "./apply-entry.ts";
 
 /*

@@ -2,7 +2,7 @@
 export { Snapshotter, type SnapshotInfo, type SnapshotKind } from "./snapshotter.ts";
 export { unpackLayer, type UnpackOptions, type UnpackResult } from "./unpack.ts";
 export { diffLayer, type DiffOptions } from "./diff.ts";
-export { createZstdDecompressor, type Compression } from "./compression.ts";
+export { createZstdDecompressor, decompressLayer, type Compression } from "./compression.ts";
 export {
   LayerFormatError,
   LayerSecurityError,
@@ -12,5 +12,3 @@ export {
   SnapshotStateError,
   UnsupportedEntryError,
 } from "./errors.ts";
-export { mountAll, unmount, MountError, type Mount } from "../mount/mount.ts";
-export { warmMountHelper } from "../mount/syscall-helper.ts";

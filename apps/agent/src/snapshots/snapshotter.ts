@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, renameSync } from "node:fs";
 import { lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import type { Mount } from "../mount/mount.ts";
-import { writeFileAtomic } from "../state/atomic-file.ts";
+import type { Mount } from "../mount/index.ts";
+import { writeFileAtomic } from "../state/index.ts";
 import { SnapshotExistsError, SnapshotInUseError, SnapshotNotFoundError, SnapshotStateError } from "./errors.ts";
 
 /*

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "../state/atomic-file.ts";
+import { writeFileAtomic } from "../state/index.ts";
 import { noSuchVolume, VolumeError } from "./errors.ts";
 
 /*

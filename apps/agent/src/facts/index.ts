@@ -1,0 +1,2 @@
+/** What the agent reports about its host. */
+export { collectHostFacts } from "./host-facts.ts";

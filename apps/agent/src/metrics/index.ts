@@ -1,0 +1,2 @@
+/** Prometheus metrics of the agent. */
+export { agentMetricsRegistry, metricsToken, serveMetrics } from "./server.ts";

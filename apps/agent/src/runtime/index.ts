@@ -1,0 +1,13 @@
+/** The OCI runtime layer's front door: runc, conmon, the spec and its security defaults, process probes. */
+export { attachRelay } from "./attach-relay.ts";
+export type { AttachFrame, AttachRelay } from "./attach-relay.ts";
+export { resolveBinary } from "./binaries.ts";
+export { isConmon, readPidFile } from "./conmon-process.ts";
+export { CONMON_CTL, createWithConmon, sendConmonControl } from "./conmon.ts";
+export { execWithTty } from "./console-relay.ts";
+export { nofileHardLimit } from "./process-limits.ts";
+export { Runc, RuntimeError } from "./runc.ts";
+export { hostCapabilities } from "./security-defaults.ts";
+export { SpecError, buildSpec, resources } from "./spec.ts";
+export type { OciMount } from "./spec.ts";
+export { UserResolutionError, resolveUser } from "./users.ts";
