@@ -42,9 +42,15 @@ export async function containerRunBench(opts: { rounds: number }): Promise<RunBe
     const podmanDir = join(work, "podman");
     mkdirSync(podmanDir, { recursive: true });
     const conf = join(podmanDir, "containers.conf");
-    writeFileSync(conf, `[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n`);
+    writeFileSync(
+      conf,
+      `[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n`,
+    );
     const podman = (args: string[]) =>
-      run("podman", ["--root", join(podmanDir, "root"), "--runroot", join(podmanDir, "run"), "--storage-driver", "overlay", ...args], { env: { ...process.env, CONTAINERS_CONF: conf }, maxBuffer: 16 << 20 });
+      run("podman", ["--root", join(podmanDir, "root"), "--runroot", join(podmanDir, "run"), "--storage-driver", "overlay", ...args], {
+        env: { ...process.env, CONTAINERS_CONF: conf },
+        maxBuffer: 16 << 20,
+      });
     let podmanError: string | undefined;
     const img = rt.images.resolve("busybox");
     try {
@@ -65,7 +71,19 @@ export async function containerRunBench(opts: { rounds: number }): Promise<RunBe
     let n = 0;
     const runcOnce = async () => {
       const id = `bench-${process.pid}-${n++}`;
-      const spec = buildSpec({ args: ["true"], env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], cwd: "/", user: { uid: 0, gid: 0, additionalGids: [], home: "/" }, hostname: id.slice(0, 12), tty: false, host: {}, cgroupsPath: `${cgroupParent}-runc/${id}`, network: "private", mounts: [], nofileHard: 20000 });
+      const spec = buildSpec({
+        args: ["true"],
+        env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        cwd: "/",
+        user: { uid: 0, gid: 0, additionalGids: [], home: "/" },
+        hostname: id.slice(0, 12),
+        tty: false,
+        host: {},
+        cgroupsPath: `${cgroupParent}-runc/${id}`,
+        network: "private",
+        mounts: [],
+        nofileHard: 20000,
+      });
       writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));
       await run("runc", ["--root", runcRoot, "run", "--bundle", bundle, id]);
     };
@@ -89,7 +107,13 @@ export async function containerRunBench(opts: { rounds: number }): Promise<RunBe
       runc.push(await time(runcOnce));
       if (!podmanError) pod.push(await time(podmanOnce));
     }
-    return { rounds: opts.rounds, berthMs: median(berth), runcMs: median(runc), podmanMs: pod.length ? median(pod) : null, ...(podmanError ? { podmanError } : {}) };
+    return {
+      rounds: opts.rounds,
+      berthMs: median(berth),
+      runcMs: median(runc),
+      podmanMs: pod.length ? median(pod) : null,
+      ...(podmanError ? { podmanError } : {}),
+    };
   } finally {
     for (const r of rt.containers.store.all()) await rt.containers.remove(r.id, { force: true }).catch(() => undefined);
     await rt.containers.close();

@@ -20,12 +20,19 @@ export interface ScaleResult {
 
 async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
   let i = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (i < items.length) await fn(items[i++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (i < items.length) await fn(items[i++]!);
+    }),
+  );
 }
 
-export async function controlPlaneScale(opts: { agents: number; rounds: number; roundSeconds: number; heartbeatMs?: number }): Promise<ScaleResult> {
+export async function controlPlaneScale(opts: {
+  agents: number;
+  rounds: number;
+  roundSeconds: number;
+  heartbeatMs?: number;
+}): Promise<ScaleResult> {
   const cp = await startControlPlaneProcess();
   const { url, proc: server } = cp;
   const agents: SimAgent[] = [];
@@ -34,11 +41,15 @@ export async function controlPlaneScale(opts: { agents: number; rounds: number; 
     const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: opts.agents, expiresInSeconds: 3600 });
 
     const creds: JoinResponse[] = [];
-    await pool(Array.from({ length: opts.agents }, (_, i) => i), 16, async (i) => {
-      const r = await joinWithToken(url, token, `sim-${i}`);
-      if (r.status !== 200) throw new Error(`join failed: ${JSON.stringify(r.body)}`);
-      creds.push(r.body as JoinResponse);
-    });
+    await pool(
+      Array.from({ length: opts.agents }, (_, i) => i),
+      16,
+      async (i) => {
+        const r = await joinWithToken(url, token, `sim-${i}`);
+        if (r.status !== 200) throw new Error(`join failed: ${JSON.stringify(r.body)}`);
+        creds.push(r.body as JoinResponse);
+      },
+    );
     await pool(creds, 32, async (c) => {
       const a = connectSimAgent(url, c.credential, c.name);
       if ((await a.opened) !== "open") throw new Error("link refused");
@@ -48,10 +59,15 @@ export async function controlPlaneScale(opts: { agents: number; rounds: number; 
       setTimeout(() => a.startHeartbeats(opts.heartbeatMs ?? 5_000), Math.random() * (opts.heartbeatMs ?? 5_000)).unref();
       agents.push(a);
     });
-    await waitFor("all agents online", async () => {
-      const h = await owner.trpc.hosts.list.query();
-      return h.filter((x) => x.status === "online").length === opts.agents;
-    }, 60_000, 500);
+    await waitFor(
+      "all agents online",
+      async () => {
+        const h = await owner.trpc.hosts.list.query();
+        return h.filter((x) => x.status === "online").length === opts.agents;
+      },
+      60_000,
+      500,
+    );
     await new Promise((r) => setTimeout(r, 6_000)); // one full heartbeat interval of steady state
 
     const cpu: number[] = [];
@@ -81,7 +97,15 @@ export async function controlPlaneScale(opts: { agents: number; rounds: number; 
     }
     const offline = (await owner.trpc.hosts.list.query()).filter((h) => h.status !== "online").length;
     if (offline > 0) throw new Error(`${offline} simulated hosts went offline during the run`);
-    return { agents: opts.agents, rounds: opts.rounds, cpuCores: median(cpu), rssMiB: median(rss), listP50Ms: median(p50), listP99Ms: median(p99), listSamples: samples };
+    return {
+      agents: opts.agents,
+      rounds: opts.rounds,
+      cpuCores: median(cpu),
+      rssMiB: median(rss),
+      listP50Ms: median(p50),
+      listP99Ms: median(p99),
+      listSamples: samples,
+    };
   } finally {
     for (const a of agents) a.close();
     await cp.stop();

@@ -40,7 +40,8 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-export const docker = (socket: string, args: string[]) => run("docker", ["-H", `unix://${socket}`, ...args], { maxBuffer: 64 << 20, env: { ...process.env, DOCKER_CLI_HINTS: "false" } });
+export const docker = (socket: string, args: string[]) =>
+  run("docker", ["-H", `unix://${socket}`, ...args], { maxBuffer: 64 << 20, env: { ...process.env, DOCKER_CLI_HINTS: "false" } });
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
@@ -72,13 +73,24 @@ function start(name: Daemon["name"], socket: string, cmd: string, args: string[]
 /** dockerd as ARCHITECTURE.md says: cgroupfs, its own data root and socket; no bridge or iptables changes on this machine. */
 export function startDockerd(work: string): Daemon {
   return start("dockerd", join(work, "docker.sock"), "dockerd", [
-    "--exec-opt", "native.cgroupdriver=cgroupfs",
-    "--data-root", join(work, "docker"),
-    "--exec-root", join(work, "docker-exec"),
-    "--pidfile", join(work, "docker.pid"),
-    "-H", `unix://${join(work, "docker.sock")}`,
-    "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
-    "--default-ulimit", "nofile=20000:20000",
+    "--exec-opt",
+    "native.cgroupdriver=cgroupfs",
+    "--data-root",
+    join(work, "docker"),
+    "--exec-root",
+    join(work, "docker-exec"),
+    "--pidfile",
+    join(work, "docker.pid"),
+    "-H",
+    `unix://${join(work, "docker.sock")}`,
+    "--bridge",
+    "none",
+    "--iptables=false",
+    "--ip6tables=false",
+    "--ip-forward=false",
+    "--ip-masq=false",
+    "--default-ulimit",
+    "nofile=20000:20000",
   ]);
 }
 
@@ -86,7 +98,14 @@ export async function ready(d: Daemon): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (d.proc.exitCode !== null) throw new Error(`${d.name} exited (${d.proc.exitCode}): ${d.log().slice(-2000)}`);
-    if (existsSync(d.socket) && (await docker(d.socket, ["version"]).then(() => true, () => false))) return;
+    if (
+      existsSync(d.socket) &&
+      (await docker(d.socket, ["version"]).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return;
     if (Date.now() > deadline) throw new Error(`${d.name} did not answer within 60 s: ${d.log().slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -94,9 +113,11 @@ export async function ready(d: Daemon): Promise<void> {
 
 async function withConcurrency<T>(items: T[], n: number, fn: (item: T) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 export async function dockerApiBench(opts: { rounds: number; containers: number }): Promise<DockerApiBenchResult> {
@@ -114,14 +135,42 @@ export async function dockerApiBench(opts: { rounds: number; containers: number 
       rmSync(stateDir, { recursive: true, force: true });
     }
 
-    daemons.push(start("berth", join(work, "berth.sock"), process.execPath, [agentBundlePath, "run", "--state-dir", join(work, "berth"), "--docker-socket", join(work, "berth.sock")], { BERTH_NETWORKING: "0", BERTH_CGROUP_PARENT: cgroupParent, LOG_LEVEL: "warn" }));
+    daemons.push(
+      start(
+        "berth",
+        join(work, "berth.sock"),
+        process.execPath,
+        [agentBundlePath, "run", "--state-dir", join(work, "berth"), "--docker-socket", join(work, "berth.sock")],
+        { BERTH_NETWORKING: "0", BERTH_CGROUP_PARENT: cgroupParent, LOG_LEVEL: "warn" },
+      ),
+    );
     daemons.push(startDockerd(work));
     const podmanDir = join(work, "podman");
     mkdirSync(podmanDir, { recursive: true });
     const conf = join(podmanDir, "containers.conf");
-    writeFileSync(conf, `[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n`);
+    writeFileSync(
+      conf,
+      `[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n`,
+    );
     daemons.push(
-      start("podman", join(work, "podman.sock"), "podman", ["--root", join(podmanDir, "root"), "--runroot", join(podmanDir, "run"), "--storage-driver", "overlay", "system", "service", "--time=0", `unix://${join(work, "podman.sock")}`], { CONTAINERS_CONF: conf }),
+      start(
+        "podman",
+        join(work, "podman.sock"),
+        "podman",
+        [
+          "--root",
+          join(podmanDir, "root"),
+          "--runroot",
+          join(podmanDir, "run"),
+          "--storage-driver",
+          "overlay",
+          "system",
+          "service",
+          "--time=0",
+          `unix://${join(work, "podman.sock")}`,
+        ],
+        { CONTAINERS_CONF: conf },
+      ),
     );
     const live: Daemon[] = [];
     for (const d of daemons) {
@@ -152,10 +201,14 @@ export async function dockerApiBench(opts: { rounds: number; containers: number 
     const statsTimes = new Map<string, number>();
     for (const d of live) {
       const ids: string[] = [];
-      await withConcurrency(Array.from({ length: opts.containers }, (_, i) => i), 4, async () => {
-        const { stdout } = await docker(d.socket, ["run", "-d", "--network", "none", "busybox", "sleep", "3600"]);
-        ids.push(stdout.trim());
-      });
+      await withConcurrency(
+        Array.from({ length: opts.containers }, (_, i) => i),
+        4,
+        async () => {
+          const { stdout } = await docker(d.socket, ["run", "-d", "--network", "none", "busybox", "sleep", "3600"]);
+          ids.push(stdout.trim());
+        },
+      );
       const ps: number[] = [];
       for (let i = 0; i < 10; i++) ps.push(await timed(() => docker(d.socket, ["ps"])));
       psTimes.set(d.name, median(ps));
@@ -174,7 +227,13 @@ export async function dockerApiBench(opts: { rounds: number; containers: number 
         ...(errors[name] ? { error: errors[name] } : {}),
       };
     };
-    return { rounds: opts.rounds, containers: opts.containers, berth: figures("berth"), dockerd: figures("dockerd"), podman: figures("podman") };
+    return {
+      rounds: opts.rounds,
+      containers: opts.containers,
+      berth: figures("berth"),
+      dockerd: figures("dockerd"),
+      podman: figures("podman"),
+    };
   } finally {
     for (const d of daemons) {
       if (d.name === "podman") await docker(d.socket, ["rm", "-f", "-a"]).catch(() => undefined);
@@ -186,7 +245,21 @@ export async function dockerApiBench(opts: { rounds: number; containers: number 
     for (const c of rt.containers.store.all()) await rt.containers.remove(c.id, { force: true }).catch(() => undefined);
     await rt.containers.close();
     removeCgroupParent(cgroupParent);
-    await run("podman", ["--root", join(work, "podman", "root"), "--runroot", join(work, "podman", "run"), "--storage-driver", "overlay", "system", "reset", "-f"], { env: { ...process.env, CONTAINERS_CONF: join(work, "podman", "containers.conf") } }).catch(() => undefined);
+    await run(
+      "podman",
+      [
+        "--root",
+        join(work, "podman", "root"),
+        "--runroot",
+        join(work, "podman", "run"),
+        "--storage-driver",
+        "overlay",
+        "system",
+        "reset",
+        "-f",
+      ],
+      { env: { ...process.env, CONTAINERS_CONF: join(work, "podman", "containers.conf") } },
+    ).catch(() => undefined);
     await unmountUnder(work);
     rmSync(work, { recursive: true, force: true });
   }
@@ -195,6 +268,9 @@ export async function dockerApiBench(opts: { rounds: number; containers: number 
 /** dockerd and podman leave overlay and shm mounts under their roots when stopped abruptly. */
 export async function unmountUnder(dir: string): Promise<void> {
   const { stdout } = await run("findmnt", ["-rn", "-o", "TARGET"]).catch(() => ({ stdout: "" }));
-  const targets = stdout.split("\n").filter((t) => t.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
+  const targets = stdout
+    .split("\n")
+    .filter((t) => t.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
   for (const t of targets) await run("umount", ["-l", t]).catch(() => undefined);
 }

@@ -24,7 +24,14 @@ export interface FleetBenchResult {
   statsRows: number;
 }
 
-export async function fleetBench(opts: { hosts: number; containers: number; listCalls: number; statsContainers: number; statsAgents: number; statsSeconds: number }): Promise<FleetBenchResult> {
+export async function fleetBench(opts: {
+  hosts: number;
+  containers: number;
+  listCalls: number;
+  statsContainers: number;
+  statsAgents: number;
+  statsSeconds: number;
+}): Promise<FleetBenchResult> {
   const cp = await startControlPlaneProcess();
   const { url, proc: server } = cp;
   const db = createDb(cp.databaseUrl, { poolSize: 4 });
@@ -34,7 +41,14 @@ export async function fleetBench(opts: { hosts: number; containers: number; list
     const teamId = (await owner.trpc.auth.teams.query())[0]!.id;
 
     // Seeded inventory: hosts and their containers as agents would have reported them.
-    await db.host.createMany({ data: Array.from({ length: opts.hosts }, (_, i) => ({ id: `benchhost${String(i).padStart(4, "0")}`, teamId, name: `node-${String(i).padStart(3, "0")}`, status: "online" as const })) });
+    await db.host.createMany({
+      data: Array.from({ length: opts.hosts }, (_, i) => ({
+        id: `benchhost${String(i).padStart(4, "0")}`,
+        teamId,
+        name: `node-${String(i).padStart(3, "0")}`,
+        status: "online" as const,
+      })),
+    });
     const states = ["running", "running", "running", "exited", "created"];
     const images = ["nginx:1.27", "redis:7", "postgres:16", "busybox", "node:20"];
     const rows = Array.from({ length: opts.containers }, (_, i) => ({
@@ -75,21 +89,43 @@ export async function fleetBench(opts: { hosts: number; containers: number; list
       const j = (await joinWithToken(url, token, `statsim-${a}`)).body as JoinResponse;
       agents.push(await linkedSimAgent(url, j.credential, `statsim-${a}`));
     }
-    const ids = agents.map((_, a) => Array.from({ length: perAgent }, (_, i) => `${a.toString(16).padStart(8, "0")}${i.toString(16).padStart(56, "0")}`));
+    const ids = agents.map((_, a) =>
+      Array.from({ length: perAgent }, (_, i) => `${a.toString(16).padStart(8, "0")}${i.toString(16).padStart(56, "0")}`),
+    );
     // As real agents do, each reports its containers first: the control plane takes stats only for those.
-    agents.forEach((ag, a) => ag.sendRaw(JSON.stringify({ type: "inventory", kind: "container", part: 0, last: true, items: ids[a]!.map((id, i) => ({ id, name: `c-${a}-${i}`, created: 1 })) })));
+    agents.forEach((ag, a) =>
+      ag.sendRaw(
+        JSON.stringify({
+          type: "inventory",
+          kind: "container",
+          part: 0,
+          last: true,
+          items: ids[a]!.map((id, i) => ({ id, name: `c-${a}-${i}`, created: 1 })),
+        }),
+      ),
+    );
     let tick = 0;
     const report = (a: number): StatsReport => ({
       type: "stats",
       at: Date.now(),
-      host: { cpuBusy: tick * 50, cpuTotal: tick * 200, cpus: 2, memUsed: 4e9, memTotal: 8e9, netRx: tick * 1e5, netTx: tick * 5e4, diskRead: tick * 1e6, diskWrite: tick * 2e6 },
+      host: {
+        cpuBusy: tick * 50,
+        cpuTotal: tick * 200,
+        cpus: 2,
+        memUsed: 4e9,
+        memTotal: 8e9,
+        netRx: tick * 1e5,
+        netTx: tick * 5e4,
+        diskRead: tick * 1e6,
+        diskWrite: tick * 2e6,
+      },
       containers: ids[a]!.map((id, i) => [id, tick * 1e7 * ((i % 10) + 1), 5e7 + i, 0, tick * 1000, tick * 500, tick * 4096, tick * 2048]),
     });
     const send = () => {
       tick++;
       agents.forEach((ag, a) => ag.sendRaw(JSON.stringify(report(a))));
     };
-    for (let i = 0; i < 3; i++) (send(), await new Promise((r) => setTimeout(r, 1000))); // warm-up
+    for (let i = 0; i < 3; i++) send(), await new Promise((r) => setTimeout(r, 1000)); // warm-up
     const rows0 = await db.statSample.count();
     const c0 = cpuSeconds(server.pid!);
     const t0 = performance.now();
@@ -119,4 +155,3 @@ export async function fleetBench(opts: { hosts: number; containers: number; list
     await cp.stop();
   }
 }
-

@@ -69,7 +69,9 @@ export async function imagePullBench(opts: { rounds: number; layers?: number; me
       layers.push(await storeTarAsLayer(content, Readable.from(tar.c({ cwd: dir, portable: true }, files))));
       rmSync(dir, { recursive: true, force: true });
     }
-    const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", config: {}, rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) } }));
+    const config = Buffer.from(
+      JSON.stringify({ architecture: "amd64", os: "linux", config: {}, rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) } }),
+    );
     const configDigest = await content.put(config);
     const manifest = dockerManifest({ digest: configDigest, size: config.length }, layers);
     const client = new RegistryClient();
@@ -97,7 +99,13 @@ export async function imagePullBench(opts: { rounds: number; layers?: number; me
           berth.push((performance.now() - t0) / 1000);
         } else {
           mkdirSync(dir, { recursive: true });
-          await run("skopeo", ["copy", "--quiet", "--src-tls-verify=false", `docker://${reg.domain}/bench/big:v1`, `oci:${join(dir, "oci")}:v1`]);
+          await run("skopeo", [
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            `docker://${reg.domain}/bench/big:v1`,
+            `oci:${join(dir, "oci")}:v1`,
+          ]);
           await run("umoci", ["unpack", "--image", `${join(dir, "oci")}:v1`, join(dir, "bundle")]);
           peer.push((performance.now() - t0) / 1000);
         }
@@ -106,7 +114,14 @@ export async function imagePullBench(opts: { rounds: number; layers?: number; me
     }
     const b = median(berth);
     const p = median(peer);
-    return { imageBytes, compressedBytes: layers.reduce((a, l) => a + l.size, 0), rounds: opts.rounds, berthSeconds: b, skopeoUmociSeconds: p, speedup: p / b };
+    return {
+      imageBytes,
+      compressedBytes: layers.reduce((a, l) => a + l.size, 0),
+      rounds: opts.rounds,
+      berthSeconds: b,
+      skopeoUmociSeconds: p,
+      speedup: p / b,
+    };
   } finally {
     agent?.kill("SIGKILL");
     await reg.stop();

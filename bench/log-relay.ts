@@ -59,7 +59,11 @@ export async function logRelayBench(opts: { lines: number; rounds: number; laten
     const trpc = trpcClient(url, owner.cookie);
     const { token } = await trpc.joinTokens.create.mutate({ maxUses: 1 });
     agent = spawnAgent({ url, token, stateDir: join(work, "agent"), name: "logbench" });
-    const host = await waitFor("agent linked", async () => (await trpc.hosts.list.query()).find((h) => h.name === "logbench" && h.connected), 60_000);
+    const host = await waitFor(
+      "agent linked",
+      async () => (await trpc.hosts.list.query()).find((h) => h.name === "logbench" && h.connected),
+      60_000,
+    );
     const hostId = host.id;
     const headers = { cookie: owner.cookie, origin: url };
 
@@ -85,12 +89,28 @@ export async function logRelayBench(opts: { lines: number; rounds: number; laten
 
     // Throughput: both containers have written every line before the clock starts.
     const n = opts.lines;
-    const { Id } = await trpc.containers.run.mutate({ hostId, name: "seq", config: { Image: "busybox", Cmd: ["sh", "-c", `seq 1 ${n}; sleep 3600`] } });
-    await waitFor("berth container wrote its lines", async () => (await trpc.containers.logs.query({ hostId, id: Id, tail: 1 }))[0]?.line === `${n}\n`, 120_000, 200);
+    const { Id } = await trpc.containers.run.mutate({
+      hostId,
+      name: "seq",
+      config: { Image: "busybox", Cmd: ["sh", "-c", `seq 1 ${n}; sleep 3600`] },
+    });
+    await waitFor(
+      "berth container wrote its lines",
+      async () => (await trpc.containers.logs.query({ hostId, id: Id, tail: 1 }))[0]?.line === `${n}\n`,
+      120_000,
+      200,
+    );
     let dockerId = "";
     if (dockerd) {
-      dockerId = (await docker(dockerd.socket, ["run", "-d", "--network", "none", "busybox", "sh", "-c", `seq 1 ${n}; sleep 3600`])).stdout.trim();
-      await waitFor("dockerd container wrote its lines", async () => (await docker(dockerd!.socket, ["logs", "--tail", "1", dockerId])).stdout === `${n}\n`, 120_000, 200);
+      dockerId = (
+        await docker(dockerd.socket, ["run", "-d", "--network", "none", "busybox", "sh", "-c", `seq 1 ${n}; sleep 3600`])
+      ).stdout.trim();
+      await waitFor(
+        "dockerd container wrote its lines",
+        async () => (await docker(dockerd!.socket, ["logs", "--tail", "1", dockerId])).stdout === `${n}\n`,
+        120_000,
+        200,
+      );
     }
     const berthRates: number[] = [];
     const dockerRates: number[] = [];
@@ -118,7 +138,14 @@ export async function logRelayBench(opts: { lines: number; rounds: number; laten
     };
   } finally {
     if (dockerd) {
-      await docker(dockerd.socket, ["rm", "-f", ...(await docker(dockerd.socket, ["ps", "-aq"]).then((r) => r.stdout.split("\n").filter(Boolean), () => []))]).catch(() => undefined);
+      await docker(dockerd.socket, [
+        "rm",
+        "-f",
+        ...(await docker(dockerd.socket, ["ps", "-aq"]).then(
+          (r) => r.stdout.split("\n").filter(Boolean),
+          () => [],
+        )),
+      ]).catch(() => undefined);
       await dockerd.stop();
     }
     await agent?.stop();
@@ -157,8 +184,18 @@ async function dockerFollow(socket: string, id: string, n: number): Promise<numb
   return s;
 }
 
-async function berthLatency(url: string, headers: Record<string, string>, hostId: string, trpc: ReturnType<typeof trpcClient>, seconds: number): Promise<number[]> {
-  const { Id } = await trpc.containers.run.mutate({ hostId, name: "paced", config: { Image: "busybox", Cmd: ["sh", "-c", PACED(seconds)] } });
+async function berthLatency(
+  url: string,
+  headers: Record<string, string>,
+  hostId: string,
+  trpc: ReturnType<typeof trpcClient>,
+  seconds: number,
+): Promise<number[]> {
+  const { Id } = await trpc.containers.run.mutate({
+    hostId,
+    name: "paced",
+    config: { Image: "busybox", Cmd: ["sh", "-c", PACED(seconds)] },
+  });
   const stream = new StreamClient({ url, kind: "logs", hostId, headers, params: { id: Id }, window: 16 });
   await stream.opened;
   const delays: number[] = [];

@@ -47,7 +47,11 @@ async function wrk(netns: string, url: string, seconds: number): Promise<WrkFigu
 function probeDns(pid: number, server: string, name: string, count: number): Promise<number[]> {
   const probe = fileURLToPath(new URL("./support/dns-probe.ts", import.meta.url));
   return new Promise((resolve, reject) => {
-    const p = spawn("nsenter", [`--net=/proc/${pid}/ns/net`, "--", process.execPath, "--import", "tsx", probe, server, name, String(count)], { stdio: ["ignore", "pipe", "inherit"] });
+    const p = spawn(
+      "nsenter",
+      [`--net=/proc/${pid}/ns/net`, "--", process.execPath, "--import", "tsx", probe, server, name, String(count)],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
     let out = "";
     p.stdout.on("data", (d: Buffer) => (out += d.toString()));
     p.once("error", reject);
@@ -64,7 +68,13 @@ export async function networkBench(opts: { rounds: number; seconds: number; dnsQ
     lab = await createLab(1);
     const host = lab.hosts[0]!;
     // The embedded DNS forwards to a stand-in resolver in the lab (dns-probe.ts --serve), never the machine's.
-    const upstream = host.spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./support/dns-probe.ts", import.meta.url)), "--serve", `${host.address}:5300`]);
+    const upstream = host.spawn(process.execPath, [
+      "--import",
+      "tsx",
+      fileURLToPath(new URL("./support/dns-probe.ts", import.meta.url)),
+      "--serve",
+      `${host.address}:5300`,
+    ]);
     await new Promise((r) => upstream.stdout!.once("data", r));
     try {
       agent = await startLabRuntime(host.netns, stateDir, cgroupParent, "10.88.0.0/24", true, `${host.address}:5300`);
@@ -72,14 +82,26 @@ export async function networkBench(opts: { rounds: number; seconds: number; dnsQ
       // network path rather than process start-up per connection as with busybox httpd.
       const server = "require('http').createServer((q, s) => s.end('ok\\n')).listen(80)";
       const binds = ["/usr:/usr:ro", "/usr/lib:/lib:ro", "/usr/lib64:/lib64:ro"];
-      const { Id: web } = await agent.call<{ Id: string }>("containers", "create", { Image: "busybox", Cmd: ["/usr/bin/node", "-e", server], HostConfig: { Binds: binds, PortBindings: { "80/tcp": [{ HostPort: "8081" }] } } }, "bench-web");
+      const { Id: web } = await agent.call<{ Id: string }>(
+        "containers",
+        "create",
+        {
+          Image: "busybox",
+          Cmd: ["/usr/bin/node", "-e", server],
+          HostConfig: { Binds: binds, PortBindings: { "80/tcp": [{ HostPort: "8081" }] } },
+        },
+        "bench-web",
+      );
       await agent.call("containers", "start", web);
       const info = await agent.call<{ NetworkSettings: { Networks: Record<string, { IPAddress: string }> } }>("containers", "inspect", web);
       const ip = info.NetworkSettings.Networks.bridge!.IPAddress;
       const direct = `http://${ip}:80/`;
       const published = `http://${host.address}:8081/`;
       for (let i = 0; i < 50; i++) {
-        const ok = await run("nsenter", [`--net=/run/netns/${host.netns}`, "--", "curl", "-sf", "--max-time", "1", published]).then(() => true, () => false);
+        const ok = await run("nsenter", [`--net=/run/netns/${host.netns}`, "--", "curl", "-sf", "--max-time", "1", published]).then(
+          () => true,
+          () => false,
+        );
         if (ok) break;
         await new Promise((r) => setTimeout(r, 200));
       }
@@ -105,7 +127,12 @@ export async function networkBench(opts: { rounds: number; seconds: number; dnsQ
       // container's name (answered locally) and for an outside name (forwarded upstream).
       await agent.call("networks", "create", { Name: "bench-dns", IPAM: { Config: [{ Subnet: "10.87.0.0/24", Gateway: "10.87.0.1" }] } });
       const sleeper = async (name: string) => {
-        const { Id } = await agent!.call<{ Id: string }>("containers", "create", { Image: "busybox", Cmd: ["sleep", "3600"], HostConfig: { NetworkMode: "bench-dns" } }, name);
+        const { Id } = await agent!.call<{ Id: string }>(
+          "containers",
+          "create",
+          { Image: "busybox", Cmd: ["sleep", "3600"], HostConfig: { NetworkMode: "bench-dns" } },
+          name,
+        );
         await agent!.call("containers", "start", Id);
         return Id;
       };
@@ -130,7 +157,8 @@ export async function networkBench(opts: { rounds: number; seconds: number; dnsQ
       };
     } finally {
       if (agent) {
-        for (const c of await agent.call<Array<{ Id: string }>>("containers", "list", { all: true }).catch(() => [])) await agent.call("containers", "remove", c.Id, { force: true }).catch(() => undefined);
+        for (const c of await agent.call<Array<{ Id: string }>>("containers", "list", { all: true }).catch(() => []))
+          await agent.call("containers", "remove", c.Id, { force: true }).catch(() => undefined);
         await agent.call("networks", "remove", "bench-dns").catch(() => undefined);
         await agent.kill();
       }

@@ -65,11 +65,15 @@ try {
       [
         `berth (create+start+wait+rm)   ${fmt(cr.berthMs, 0)} ms`,
         `bare runc run                  ${fmt(cr.runcMs, 0)} ms`,
-        cr.podmanMs !== null ? `podman run --rm                ${fmt(cr.podmanMs, 0)} ms` : `podman run --rm                not measured: ${cr.podmanError}`,
+        cr.podmanMs !== null
+          ? `podman run --rm                ${fmt(cr.podmanMs, 0)} ms`
+          : `podman run --rm                not measured: ${cr.podmanError}`,
         `ratio to bare runc             ${fmt(cr.berthMs / cr.runcMs, 2)}×   (goal ≤ 2.5×)`,
         cr.podmanMs !== null ? `ratio to podman                ${fmt(cr.berthMs / cr.podmanMs, 2)}×   (goal < 1)` : "",
         `(medians of ${cr.rounds} runs each, after one warm-up run; Berth measured in-process through its container service (the \`api\` section times docker run through each daemon's socket))`,
-      ].filter(Boolean).join("\n"),
+      ]
+        .filter(Boolean)
+        .join("\n"),
     );
   }
   const idleCount = Number(process.env.BENCH_IDLE_CONTAINERS ?? 500);
@@ -92,7 +96,8 @@ try {
     console.log(`\n== the docker CLI against three daemons: Berth, dockerd, podman (Docker-compatible service) ==`);
     const api = await dockerApiBench({ rounds: Number(process.env.BENCH_API_ROUNDS ?? 20), containers });
     results.dockerApi = api;
-    const ms = (f: DaemonFigures, k: "runMs" | "psMs" | "statsMs") => (f[k] === null ? `not measured${f.error ? `: ${f.error}` : ""}` : `${fmt(f[k]!, 0)} ms`);
+    const ms = (f: DaemonFigures, k: "runMs" | "psMs" | "statsMs") =>
+      f[k] === null ? `not measured${f.error ? `: ${f.error}` : ""}` : `${fmt(f[k]!, 0)} ms`;
     const ratio = (a: number | null, b: number | null) => (a !== null && b !== null ? `${fmt(a / b, 2)}×` : "n/a");
     console.log(
       [
@@ -125,19 +130,31 @@ try {
     console.log(`\n== log relay: agent → control plane → WebSocket client, beside docker logs -f through dockerd ==`);
     const lr = await logRelayBench({ lines, rounds: Number(process.env.BENCH_LOG_ROUNDS ?? 5), latencySeconds: 10 });
     results.logRelay = lr;
-    const rate = (x: number | null) => (x === null ? `not measured${lr.dockerdError ? `: ${lr.dockerdError}` : ""}` : `${fmt(x, 0)} lines/s`);
+    const rate = (x: number | null) =>
+      x === null ? `not measured${lr.dockerdError ? `: ${lr.dockerdError}` : ""}` : `${fmt(x, 0)} lines/s`;
     console.log(
       [
         `follow ${lines} lines     berth ${rate(lr.berthLinesPerSecond)}, docker logs -f ${rate(lr.dockerdLinesPerSecond)}   (goal ≥ 100000 lines/s; 0 lost, every line checked)`,
         lr.dockerdLinesPerSecond !== null ? `  berth / dockerd          ${fmt(lr.berthLinesPerSecond / lr.dockerdLinesPerSecond, 2)}×` : "",
         `live latency p50 / p99    berth ${fmt(lr.berthLatencyP50Ms, 1)} / ${fmt(lr.berthLatencyP99Ms, 1)} ms, dockerd ${lr.dockerdLatencyP50Ms === null ? "n/a" : `${fmt(lr.dockerdLatencyP50Ms, 1)} / ${fmt(lr.dockerdLatencyP99Ms!, 1)} ms`}`,
         `(throughput: medians of ${lr.rounds} follows of a log already written (seq 1 ${lines}), window 16 frames; latency: ${lr.latencyLines} lines at 5,000 lines/s for 10 s, from the log record's own timestamp to arrival. The control plane runs in its own process, the agent bundled as it ships.)`,
-      ].filter(Boolean).join("\n"),
+      ]
+        .filter(Boolean)
+        .join("\n"),
     );
   }
   if (wanted("fleet")) {
-    console.log(`\n== fleet control plane: the container table with 10,000 containers on 300 hosts; stats ingest for 1,000 containers at 1 Hz ==`);
-    const f = await fleetBench({ hosts: 300, containers: 10_000, listCalls: 350, statsContainers: 1000, statsAgents: 10, statsSeconds: 30 });
+    console.log(
+      `\n== fleet control plane: the container table with 10,000 containers on 300 hosts; stats ingest for 1,000 containers at 1 Hz ==`,
+    );
+    const f = await fleetBench({
+      hosts: 300,
+      containers: 10_000,
+      listCalls: 350,
+      statsContainers: 1000,
+      statsAgents: 10,
+      statsSeconds: 30,
+    });
     results.fleet = f;
     console.log(
       [

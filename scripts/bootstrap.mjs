@@ -11,7 +11,19 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const script = process.env.npm_lifecycle_event ?? "start";
 
 // Runtime needs of the agent and the control plane. `postgresql` only when no server binaries exist.
-const runtimePackages = ["runc", "conmon", "tini", "python3", "nftables", "iproute2", "busybox-static", "docker-registry", "curl", "util-linux", "attr"];
+const runtimePackages = [
+  "runc",
+  "conmon",
+  "tini",
+  "python3",
+  "nftables",
+  "iproute2",
+  "busybox-static",
+  "docker-registry",
+  "curl",
+  "util-linux",
+  "attr",
+];
 // Tests drive Debian's Chromium and validate docker-compose.yml with docker-compose's own schema check.
 // docker.io brings Debian's docker CLI (/usr/bin/docker, 20.10, API 1.41): the Docker API tests run
 // it next to whatever newer CLI the machine has; its daemon is never used (disabled below).
@@ -31,7 +43,9 @@ function dpkgInstalled(pkg) {
 function postgresBinDir() {
   const base = "/usr/lib/postgresql";
   if (!existsSync(base)) return null;
-  const versions = readdirSync(base).filter((v) => existsSync(join(base, v, "bin", "initdb"))).sort((a, b) => Number(b) - Number(a));
+  const versions = readdirSync(base)
+    .filter((v) => existsSync(join(base, v, "bin", "initdb")))
+    .sort((a, b) => Number(b) - Number(a));
   return versions[0] ? join(base, versions[0], "bin") : null;
 }
 
@@ -55,15 +69,18 @@ function ensureDebianPackages() {
   }
   log(`installing Debian packages: ${missing.join(" ")}`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-  const listsEmpty = !existsSync("/var/lib/apt/lists") || readdirSync("/var/lib/apt/lists").filter((f) => f.endsWith("Packages")).length === 0;
-  const install = () =>
-    spawnSync("apt-get", ["install", "-y", "--no-install-recommends", ...missing], { stdio: "inherit", env });
+  const listsEmpty =
+    !existsSync("/var/lib/apt/lists") || readdirSync("/var/lib/apt/lists").filter((f) => f.endsWith("Packages")).length === 0;
+  const install = () => spawnSync("apt-get", ["install", "-y", "--no-install-recommends", ...missing], { stdio: "inherit", env });
   if (listsEmpty) execFileSync("apt-get", ["update"], { stdio: "inherit", env });
   // Packages whose daemons Berth never uses (dockerd, docker-registry's) must not start while they
   // install: dockerd would change this host's bridges and firewall. policy-rc.d says so to apt.
   const policyRc = "/usr/sbin/policy-rc.d";
   const holdServices = !existsSync(policyRc);
-  if (holdServices) writeFileSync(policyRc, "#!/bin/sh\n# Written by Berth's setup while it installs packages; removed after.\nexit 101\n", { mode: 0o755 });
+  if (holdServices)
+    writeFileSync(policyRc, "#!/bin/sh\n# Written by Berth's setup while it installs packages; removed after.\nexit 101\n", {
+      mode: 0o755,
+    });
   let r;
   try {
     r = install();

@@ -63,7 +63,12 @@ export async function bundleAgentEntry(entry: string, outfile: string): Promise<
 
 export function buildWeb(force = false): void {
   const web = join(repoRoot, "apps/web");
-  const sources = newestSource([join(web, "app"), join(web, "src"), join(repoRoot, "packages/api/src"), join(repoRoot, "packages/protocol/src")]);
+  const sources = newestSource([
+    join(web, "app"),
+    join(web, "src"),
+    join(repoRoot, "packages/api/src"),
+    join(repoRoot, "packages/protocol/src"),
+  ]);
   const stamp = Math.max(sources, statSync(join(web, "next.config.ts")).mtimeMs);
   if (!force && builtAt(join(web, ".next/BUILD_ID")) > stamp) return;
   console.log("[berth setup] building the web app (next build)");

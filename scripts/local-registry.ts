@@ -18,7 +18,10 @@ export interface LocalRegistry {
 }
 
 async function answering(url: string): Promise<boolean> {
-  return fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status === 200 || r.status === 401, () => false);
+  return fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) }).then(
+    (r) => r.status === 200 || r.status === 401,
+    () => false,
+  );
 }
 
 export interface ServedRegistry {
@@ -31,7 +34,13 @@ export interface ServedRegistry {
  * Runs docker-registry on 127.0.0.1:`port` with its data under `dir`, and waits until it answers.
  * `authYaml` is an optional `auth:` section (htpasswd or token) for tests.
  */
-export async function serveRegistry(opts: { dir: string; port: number; host?: string; logLevel?: string; authYaml?: string }): Promise<ServedRegistry> {
+export async function serveRegistry(opts: {
+  dir: string;
+  port: number;
+  host?: string;
+  logLevel?: string;
+  authYaml?: string;
+}): Promise<ServedRegistry> {
   const address = opts.host ?? "127.0.0.1";
   const url = `http://${address}:${opts.port}`;
   mkdirSync(join(opts.dir, "data"), { recursive: true });
@@ -70,6 +79,11 @@ export async function seedBusybox(registryHost: string, contentDir = join(dataDi
   const content = new ContentStore(contentDir);
   const img = await buildBusyboxImage(content);
   // Our registries are plain HTTP, also when a test serves one on a lab address rather than loopback.
-  await pushBuiltImage(new RegistryClient({ settingsFor: (d) => (d === registryHost ? { insecure: true } : {}) }), content, img, `${registryHost}/library/busybox:latest`);
+  await pushBuiltImage(
+    new RegistryClient({ settingsFor: (d) => (d === registryHost ? { insecure: true } : {}) }),
+    content,
+    img,
+    `${registryHost}/library/busybox:latest`,
+  );
   return img;
 }

@@ -35,7 +35,9 @@ function loadEngineModule(): Promise<EngineModule> {
     const require = createRequire(import.meta.url);
     const pkgDir = join(require.resolve("@prisma/schema-engine-wasm"), "..");
     const bg = await import(pathToFileURL(join(pkgDir, "schema_engine_bg.js")).href);
-    const { instance } = await WebAssembly.instantiate(readFileSync(join(pkgDir, "schema_engine_bg.wasm")), { "./schema_engine_bg.js": bg });
+    const { instance } = await WebAssembly.instantiate(readFileSync(join(pkgDir, "schema_engine_bg.wasm")), {
+      "./schema_engine_bg.js": bg,
+    });
     bg.__wbg_set_wasm(instance.exports);
     (instance.exports.__wbindgen_start as () => void)();
     return bg as EngineModule;
@@ -107,7 +109,10 @@ export async function deployMigrations(connectionString: string): Promise<string
         shadowDbInitScript: "",
         migrationDirectories: migrationDirs().map((dir) => ({
           path: dir,
-          migrationFile: { path: "migration.sql", content: { tag: "ok", value: readFileSync(join(migrationsDir, dir, "migration.sql"), "utf8") } },
+          migrationFile: {
+            path: "migration.sql",
+            content: { tag: "ok", value: readFileSync(join(migrationsDir, dir, "migration.sql"), "utf8") },
+          },
         })),
       },
       filters: noFilters,
@@ -144,4 +149,3 @@ export async function createMigration(connectionString: string, name: string): P
   writeFileSync(snapshotPath, readFileSync(schemaPath, "utf8"));
   console.log(`wrote ${dir}/migration.sql`);
 }
-

@@ -76,7 +76,19 @@ export async function startEmbeddedPostgres(dir: string): Promise<PostgresHandle
     const password = randomBytes(18).toString("hex");
     writeFileSync(pwFile, password + "\n", { mode: 0o600 });
     chownSync(pwFile, user.uid, user.gid);
-    runAs(user, join(bin, "initdb"), ["-D", data, "-U", "berth", "--pwfile", pwFile, "--auth-host=scram-sha-256", "--auth-local=peer", "-E", "UTF8", "--locale=C.UTF-8"]);
+    runAs(user, join(bin, "initdb"), [
+      "-D",
+      data,
+      "-U",
+      "berth",
+      "--pwfile",
+      pwFile,
+      "--auth-host=scram-sha-256",
+      "--auth-local=peer",
+      "-E",
+      "UTF8",
+      "--locale=C.UTF-8",
+    ]);
   }
   const password = readFileSync(pwFile, "utf8").trim();
   const recorded = existsSync(portFile) ? Number(readFileSync(portFile, "utf8")) : undefined;
@@ -129,4 +141,3 @@ export async function dropDatabase(adminUrl: string, name: string): Promise<void
     await client.end();
   }
 }
-

@@ -22,7 +22,13 @@ const children: ChildProcess[] = [];
 const db = await openMigratedDatabase();
 // The server's environment, read here the same way the server reads it: off loopback it serves
 // HTTPS (its own certificate unless one is given), and the local agent then pins that certificate.
-const env = loadEnv({ ...process.env, NODE_ENV: "production", DATABASE_URL: db.url, BETTER_AUTH_SECRET: authSecret(), BERTH_DATA_DIR: dataDir });
+const env = loadEnv({
+  ...process.env,
+  NODE_ENV: "production",
+  DATABASE_URL: db.url,
+  BETTER_AUTH_SECRET: authSecret(),
+  BERTH_DATA_DIR: dataDir,
+});
 await prepareTls(env);
 const tls = env.TLS_CERT_FILE && env.TLS_KEY_FILE ? loadTlsIdentity(env.TLS_CERT_FILE, env.TLS_KEY_FILE) : null;
 const publicUrl = env.PUBLIC_URL;
@@ -37,7 +43,16 @@ buildWeb();
 const server = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "apps/web/server.ts")], {
   cwd: join(repoRoot, "apps/web"),
   stdio: ["ignore", "pipe", "inherit"],
-  env: { ...process.env, NODE_ENV: "production", DATABASE_URL: db.url, PORT: String(env.PORT), HOST: env.HOST, PUBLIC_URL: publicUrl, BETTER_AUTH_SECRET: env.BETTER_AUTH_SECRET, BERTH_DATA_DIR: dataDir },
+  env: {
+    ...process.env,
+    NODE_ENV: "production",
+    DATABASE_URL: db.url,
+    PORT: String(env.PORT),
+    HOST: env.HOST,
+    PUBLIC_URL: publicUrl,
+    BETTER_AUTH_SECRET: env.BETTER_AUTH_SECRET,
+    BERTH_DATA_DIR: dataDir,
+  },
 });
 children.push(server);
 // The server's output passes through; its one-time setup link (while nobody owns the install) is kept for the banner.
@@ -52,7 +67,11 @@ server.stdout!.on("data", (d: Buffer) => {
 
 /** The server answers its health check; over TLS, with the certificate it was given or made. */
 function healthy(): Promise<boolean> {
-  if (!tls) return fetch(`${localUrl}/healthz`).then((r) => r.ok, () => false);
+  if (!tls)
+    return fetch(`${localUrl}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
   return new Promise((resolve) => {
     const req = httpsRequest(`${localUrl}/healthz`, { rejectUnauthorized: false, timeout: 2_000 }, (res) => {
       const seen = (res.socket as TLSSocket).getPeerCertificate().fingerprint256?.replace(/:/g, "").toLowerCase();
@@ -82,7 +101,13 @@ async function startLocalAgent(allowRejoin = true): Promise<void> {
   } else {
     const prisma = createDb(db.url, { poolSize: 1 });
     const team = await ensureDefaultTeam(prisma);
-    const { token } = await createJoinToken(prisma, { teamId: team.id, description: "npm start: local agent", expiresInSeconds: 600, maxUses: 1, fingerprint: tls?.fingerprint ?? null });
+    const { token } = await createJoinToken(prisma, {
+      teamId: team.id,
+      description: "npm start: local agent",
+      expiresInSeconds: 600,
+      maxUses: 1,
+      fingerprint: tls?.fingerprint ?? null,
+    });
     await prisma.$disconnect();
     args.push("join", "--url", localUrl, "--token", token, "--state-dir", agentStateDir, "--name", "local");
   }

@@ -54,15 +54,32 @@ try {
   if (filters.length === 0) {
     // The whole monorepo type-checks under the strict base config, or nothing runs.
     console.log("[berth test] type-checking");
-    const tsc = spawnSync(process.execPath, [join(repoRoot, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json", "--noEmit"], { cwd: repoRoot, stdio: "inherit" });
+    const tsc = spawnSync(process.execPath, [join(repoRoot, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json", "--noEmit"], {
+      cwd: repoRoot,
+      stdio: "inherit",
+    });
     if (tsc.status !== 0) throw new Error("type errors (npm run typecheck)");
+    console.log("[berth test] linting");
+    const lint = spawnSync(process.execPath, [join(repoRoot, "node_modules/@biomejs/biome/bin/biome"), "ci", "."], {
+      cwd: repoRoot,
+      stdio: "inherit",
+    });
+    if (lint.status !== 0) throw new Error("lint errors or unformatted files (npm run lint; npm run format fixes most)");
   }
   console.log(`[berth test] ${files.length} test files`);
   status = await new Promise<number>((resolve) => {
     const child = spawn(
       process.execPath,
       // A hung test fails after TEST_TIMEOUT_MS instead of stalling CI; the slowest file takes about two minutes.
-      ["--import", "tsx", "--test", "--test-concurrency=1", `--test-timeout=${TEST_TIMEOUT_MS}`, "--test-reporter=spec", ...files.map((f) => relative(repoRoot, f))],
+      [
+        "--import",
+        "tsx",
+        "--test",
+        "--test-concurrency=1",
+        `--test-timeout=${TEST_TIMEOUT_MS}`,
+        "--test-reporter=spec",
+        ...files.map((f) => relative(repoRoot, f)),
+      ],
       {
         cwd: repoRoot,
         stdio: "inherit",

@@ -10,11 +10,20 @@ const env = loadEnv();
 await prepareTls(env);
 let handlers: NextHandlers | undefined;
 if (env.BERTH_WEB_UI === "1") {
-  const app = next({ dev: env.NODE_ENV === "development", dir: dirname(fileURLToPath(import.meta.url)), hostname: env.HOST, port: env.PORT });
+  const app = next({
+    dev: env.NODE_ENV === "development",
+    dir: dirname(fileURLToPath(import.meta.url)),
+    hostname: env.HOST,
+    port: env.PORT,
+  });
   await app.prepare();
   const handle = app.getRequestHandler();
   const upgrade = app.getUpgradeHandler();
-  handlers = { handle: (req, res) => handle(req, res), upgrade: (req, socket, head) => upgrade(req, socket, head), close: () => app.close() };
+  handlers = {
+    handle: (req, res) => handle(req, res),
+    upgrade: (req, socket, head) => upgrade(req, socket, head),
+    close: () => app.close(),
+  };
 }
 
 const cp = createControlPlane(env, handlers);

@@ -24,7 +24,15 @@ export async function startControlPlaneProcess(): Promise<ControlPlaneProcess> {
   const proc = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "apps/web/server.ts")], {
     cwd: join(repoRoot, "apps/web"),
     stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, NODE_ENV: "production", PORT: String(port), DATABASE_URL: database.url, BETTER_AUTH_SECRET: "bench-secret-bench-secret-bench-secret-00", BERTH_WEB_UI: "0", LOG_LEVEL: "error" },
+    env: {
+      ...process.env,
+      NODE_ENV: "production",
+      PORT: String(port),
+      DATABASE_URL: database.url,
+      BETTER_AUTH_SECRET: "bench-secret-bench-secret-bench-secret-00",
+      BERTH_WEB_UI: "0",
+      LOG_LEVEL: "error",
+    },
   });
   let setupLink = "";
   // Only the setup line is wanted; the rest of stdout is drained so the server never blocks on it.

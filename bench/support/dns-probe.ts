@@ -14,7 +14,17 @@ if (args[0] === "--serve") {
   s.on("message", (msg, r) => {
     const q = dnsPacket.decode(msg);
     const name = q.questions?.[0]?.name ?? "";
-    s.send(dnsPacket.encode({ id: q.id, type: "response", flags: dnsPacket.RECURSION_AVAILABLE, questions: q.questions ?? [], answers: [{ type: "A", name, ttl: 60, class: "IN", data: "10.1.2.3" }] }), r.port, r.address);
+    s.send(
+      dnsPacket.encode({
+        id: q.id,
+        type: "response",
+        flags: dnsPacket.RECURSION_AVAILABLE,
+        questions: q.questions ?? [],
+        answers: [{ type: "A", name, ttl: 60, class: "IN", data: "10.1.2.3" }],
+      }),
+      r.port,
+      r.address,
+    );
   });
   s.bind(Number(port), address, () => process.stdout.write("ready\n"));
 } else {

@@ -6,7 +6,12 @@ import { busyboxRuntime } from "@berth/test-support/busybox-runtime";
 import { createRuntime } from "../../apps/agent/src/runtime.ts";
 import { serveAgentWorker } from "../../apps/agent/src/worker-main.ts";
 
-type Request = { op: "create"; count: number; concurrency: number } | { op: "stats-once" } | { op: "stream"; seconds: number } | { op: "pids" } | { op: "cleanup" };
+type Request =
+  | { op: "create"; count: number; concurrency: number }
+  | { op: "stats-once" }
+  | { op: "stream"; seconds: number }
+  | { op: "pids" }
+  | { op: "cleanup" };
 
 // Bundled as the agent ships (one CommonJS file), so its worker threads start from this file.
 if (!serveAgentWorker()) {

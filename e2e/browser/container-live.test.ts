@@ -70,7 +70,12 @@ test("follow a container's logs live, type in its terminal, watch its stats", { 
   ticks.slice(1).forEach((n, i) => assert.equal(n, ticks[i]! + 1, "consecutive ticks, none lost or repeated"));
   // The filter narrows the rows on screen.
   await page.getByLabel("Filter lines").fill(`tick ${seen}`);
-  await waitFor("filtered", async () => (await page.getByTestId("log-line").count()) >= 1 && (await page.getByTestId("log-line").allTextContents()).every((t) => t.includes(`tick ${seen}`)));
+  await waitFor(
+    "filtered",
+    async () =>
+      (await page.getByTestId("log-line").count()) >= 1 &&
+      (await page.getByTestId("log-line").allTextContents()).every((t) => t.includes(`tick ${seen}`)),
+  );
   await page.getByLabel("Filter lines").fill("");
 
   // Terminal: a real shell in the container.
@@ -80,11 +85,15 @@ test("follow a container's logs live, type in its terminal, watch its stats", { 
   await page.keyboard.type("echo hi\n");
   // xterm draws one element per row: the command's row, then its output alone on the next.
   const rows = async () => (await page.locator(".xterm-rows > div").allTextContents()).map((r) => r.replace(/\u00a0/g, " ").trimEnd());
-  await waitFor("hi in the terminal", async () => {
-    const r = await rows();
-    const at = r.findIndex((x) => x.endsWith("# echo hi"));
-    return at >= 0 && r[at + 1] === "hi";
-  }, 20_000).catch(async (e) => assert.fail(`${String(e)}; rows: ${JSON.stringify(await rows())}`));
+  await waitFor(
+    "hi in the terminal",
+    async () => {
+      const r = await rows();
+      const at = r.findIndex((x) => x.endsWith("# echo hi"));
+      return at >= 0 && r[at + 1] === "hi";
+    },
+    20_000,
+  ).catch(async (e) => assert.fail(`${String(e)}; rows: ${JSON.stringify(await rows())}`));
   await page.screenshot({ path: join(process.cwd(), "test-results", "container-terminal.png") });
 
   // Stats: the charts draw and gain points each second.
@@ -108,21 +117,36 @@ test("follow a container's logs live, type in its terminal, watch its stats", { 
   await page.getByLabel("Lines to load").selectOption("");
   await page.getByTestId("logs-status").getByText("1,000,000 lines").waitFor({ timeout: 90_000 });
   assert.ok((await page.getByTestId("log-line").count()) < 200, "a virtualized view draws only what is on screen");
-  await waitFor("the last line shown", async () => (await page.getByTestId("log-line").allTextContents()).some((t) => / 1000000$/.test(t)), 20_000);
+  await waitFor(
+    "the last line shown",
+    async () => (await page.getByTestId("log-line").allTextContents()).some((t) => / 1000000$/.test(t)),
+    20_000,
+  );
   await page.getByLabel("Filter lines").fill("999999");
-  await waitFor("the filter over a million lines", async () => / 1 match/.test((await page.getByTestId("logs-status").textContent()) ?? ""), 20_000);
+  await waitFor(
+    "the filter over a million lines",
+    async () => / 1 match/.test((await page.getByTestId("logs-status").textContent()) ?? ""),
+    20_000,
+  );
 
   // The fleet table and the search box find it across hosts.
   await page.getByRole("link", { name: "Fleet" }).click();
   await page.locator('[data-testid="fleet-row"][data-name="ticker"]').waitFor({ timeout: 20_000 });
   await page.getByLabel("Search hosts, containers and images").fill("tick");
-  await page.getByTestId("search-results").getByRole("link", { name: /ticker/ }).click();
+  await page
+    .getByTestId("search-results")
+    .getByRole("link", { name: /ticker/ })
+    .click();
   await page.waitForURL(/\/containers\/[0-9a-f]{64}$/);
   await page.getByTestId("container-name").getByText("ticker").waitFor();
 
   // The fleet's events page shows what happens on the host, live.
   const mutate = async (path: string, json: Record<string, unknown>) => {
-    const res = await fetch(`${ui.server.url}/api/trpc/${path}`, { method: "POST", headers: { cookie, "content-type": "application/json" }, body: JSON.stringify({ json: { hostId, ...json } }) });
+    const res = await fetch(`${ui.server.url}/api/trpc/${path}`, {
+      method: "POST",
+      headers: { cookie, "content-type": "application/json" },
+      body: JSON.stringify({ json: { hostId, ...json } }),
+    });
     assert.equal(res.status, 200, await res.text());
   };
   await page.getByRole("link", { name: "Events" }).click();
@@ -130,13 +154,18 @@ test("follow a container's logs live, type in its terminal, watch its stats", { 
   // The feed subscribes on the server after the page's stream opened: rename a container until
   // the rename shows.
   let name = "million";
-  await waitFor("the events feed live", async () => {
-    if ((await page.locator('[data-testid="event-row"][data-action="rename"]').count()) > 0) return true;
-    const next = `million-${Date.now()}`;
-    await mutate("containers.rename", { id: name, name: next });
-    name = next;
-    return false;
-  }, 20_000, 500);
+  await waitFor(
+    "the events feed live",
+    async () => {
+      if ((await page.locator('[data-testid="event-row"][data-action="rename"]').count()) > 0) return true;
+      const next = `million-${Date.now()}`;
+      await mutate("containers.rename", { id: name, name: next });
+      name = next;
+      return false;
+    },
+    20_000,
+    500,
+  );
   // Someone else stops the container (a script with the same session here).
   await mutate("containers.kill", { id: "ticker", signal: "SIGKILL" });
   await page.locator('[data-testid="event-row"][data-action="die"]').filter({ hasText: "ticker" }).first().waitFor({ timeout: 20_000 });

@@ -49,7 +49,11 @@ test("run a container from the Containers tab, see its logs and inspect, stop an
   assert.equal(await row.getAttribute("data-state"), "running");
   assert.match((await row.textContent()) ?? "", /Up /);
   await row.getByRole("link", { name: "web1" }).click();
-  await waitFor("logs in the detail page", async () => /hello from berth[\s\S]*hi there/.test((await page.getByTestId("container-logs").textContent()) ?? ""), 20_000);
+  await waitFor(
+    "logs in the detail page",
+    async () => /hello from berth[\s\S]*hi there/.test((await page.getByTestId("container-logs").textContent()) ?? ""),
+    20_000,
+  );
   await page.getByRole("tab", { name: "inspect" }).click();
   const inspect = (await page.getByTestId("container-inspect").textContent()) ?? "";
   assert.match(inspect, /"Name": "unless-stopped"/);

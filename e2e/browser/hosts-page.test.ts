@@ -58,7 +58,10 @@ test("sign up, add a host, and watch its status change live", { timeout: 120_000
   const dialog = page.getByRole("dialog", { name: "Add a host" });
   await dialog.getByRole("button", { name: "Create install command" }).click();
   const command = (await dialog.getByTestId("install-command").textContent()) ?? "";
-  assert.match(command, new RegExp(`^curl -fsSL ${server.url}/install.sh \\| sudo sh -s -- --url ${server.url} --token BERTH-1-insecure-[a-f0-9]{48}$`));
+  assert.match(
+    command,
+    new RegExp(`^curl -fsSL ${server.url}/install.sh \\| sudo sh -s -- --url ${server.url} --token BERTH-1-insecure-[a-f0-9]{48}$`),
+  );
   await page.screenshot({ path: join(shots, "add-host.png") });
   const token = /--token (\S+)/.exec(command)![1]!;
   await dialog.getByRole("button", { name: "Close" }).click();
@@ -69,7 +72,24 @@ test("sign up, add a host, and watch its status change live", { timeout: 120_000
   assert.equal(((await page.getByTestId("join-tokens").textContent()) ?? "").includes(token.slice(-40)), false);
 
   // The real agent joins with the token from the dialog.
-  agent = spawn(process.execPath, [agentBundlePath, "join", "--url", server.url, "--token", token, "--state-dir", stateDir, "--name", "ui-host", "--docker-socket", join(stateDir, "docker.sock")], { stdio: "ignore" });
+  agent = spawn(
+    process.execPath,
+    [
+      agentBundlePath,
+      "join",
+      "--url",
+      server.url,
+      "--token",
+      token,
+      "--state-dir",
+      stateDir,
+      "--name",
+      "ui-host",
+      "--docker-socket",
+      join(stateDir, "docker.sock"),
+    ],
+    { stdio: "ignore" },
+  );
   const row = page.locator('[data-testid="host-row"][data-host-name="ui-host"]');
   await row.getByTestId("host-status").and(page.locator('[data-status="online"]')).waitFor({ timeout: 20_000 });
   assert.match((await row.textContent()) ?? "", /Debian GNU\/Linux/);
@@ -117,6 +137,9 @@ test("revoking a join token from the list marks it revoked", { timeout: 60_000 }
   const active = page.locator('[data-testid="join-token-row"][data-state="active"]');
   const before = await active.count();
   await active.first().getByRole("button", { name: "Revoke" }).click();
-  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="join-token-row"][data-state="active"]').length === n - 1, before);
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('[data-testid="join-token-row"][data-state="active"]').length === n - 1,
+    before,
+  );
   assert.ok((await page.locator('[data-testid="join-token-row"][data-state="revoked"]').count()) >= 1);
 });

@@ -66,7 +66,11 @@ test("create a network, run containers on it, see who uses it, and remove it", {
   // The client finds api by name through the network's embedded DNS.
   await runContainer("client", "appnet", "sh -c 'until wget -qO- http://api/; do sleep 1; done; sleep 3600'");
   await page.locator('[data-testid="container-row"][data-name="client"]').getByRole("link", { name: "client" }).click();
-  await waitFor("the client's log shows api's page", async () => /hello from api/.test((await page.getByTestId("container-logs").textContent()) ?? ""), 30_000);
+  await waitFor(
+    "the client's log shows api's page",
+    async () => /hello from api/.test((await page.getByTestId("container-logs").textContent()) ?? ""),
+    30_000,
+  );
 
   // The published port answers on the lab host's address, from outside its namespace.
   const { stdout } = await run("curl", ["-s", "--max-time", "5", `http://${ui.lab!.hosts[0]!.address}:8081/`]);

@@ -41,10 +41,13 @@ test("an API token works with curl on REST, audit rows record it all, and a view
   await page.getByRole("button", { name: "Create token" }).click();
   const token = ((await page.getByTestId("new-token-value").textContent()) ?? "").trim();
   assert.match(token, /^berth_[0-9a-f]{48}$/);
-  await page.locator('[data-testid="token-row"][data-name="ci deploys"][data-state="active"]').waitFor({ timeout: 10_000 }).catch(async (e) => {
-    await page.screenshot({ path: join(process.cwd(), "test-results", "settings-failed.png"), fullPage: true });
-    throw e;
-  });
+  await page
+    .locator('[data-testid="token-row"][data-name="ci deploys"][data-state="active"]')
+    .waitFor({ timeout: 10_000 })
+    .catch(async (e) => {
+      await page.screenshot({ path: join(process.cwd(), "test-results", "settings-failed.png"), fullPage: true });
+      throw e;
+    });
 
   // curl, as a script would: read, then change, over REST.
   const curl = async (...args: string[]) => {
@@ -58,14 +61,23 @@ test("an API token works with curl on REST, audit rows record it all, and a view
   const containers = await curl(`${url}/api/v1/hosts/${hostId}/containers`);
   assert.equal(containers.status, 200);
   assert.ok((JSON.parse(containers.body) as Array<{ Names: string[] }>).some((c) => c.Names.includes("/keeper")));
-  const labels = await curl("-X", "PUT", "-H", "Content-Type: application/json", "-d", JSON.stringify({ labels: { tier: "edge" } }), `${url}/api/v1/hosts/${hostId}/labels`);
+  const labels = await curl(
+    "-X",
+    "PUT",
+    "-H",
+    "Content-Type: application/json",
+    "-d",
+    JSON.stringify({ labels: { tier: "edge" } }),
+    `${url}/api/v1/hosts/${hostId}/labels`,
+  );
   assert.equal(labels.status, 200, labels.body);
   const tooHigh = await curl("-X", "DELETE", `${url}/api/v1/hosts/${hostId}`);
   assert.equal(tooHigh.status, 403, "an operator token cannot remove hosts");
 
   // The audit log: the dashboard's run, the token's REST calls, each with its channel.
   await page.reload();
-  const row = (action: string, channel: string, result = "ok") => page.locator(`[data-testid="audit-row"][data-action="${action}"][data-result="${result}"]`).filter({ hasText: channel });
+  const row = (action: string, channel: string, result = "ok") =>
+    page.locator(`[data-testid="audit-row"][data-action="${action}"][data-result="${result}"]`).filter({ hasText: channel });
   await row("containers.run", "ui").first().waitFor({ timeout: 15_000 });
   await row("apiTokens.create", "ui").first().waitFor();
   await row("hosts.setLabels", "rest").first().waitFor();
@@ -94,7 +106,10 @@ test("an API token works with curl on REST, audit rows record it all, and a view
   assert.equal(await page.getByLabel("Bind mount prefixes").inputValue(), "/srv/data");
 
   // A second user is a viewer: the same pages, no control that changes anything.
-  const viewerCtx = await page.context().browser()!.newContext({ viewport: { width: 1280, height: 800 } });
+  const viewerCtx = await page
+    .context()
+    .browser()!
+    .newContext({ viewport: { width: 1280, height: 800 } });
   const v = await viewerCtx.newPage();
   try {
     // Without an invitation the page says so and the server refuses.
@@ -116,13 +131,18 @@ test("an API token works with curl on REST, audit rows record it all, and a view
     await v.getByTestId("current-user").getByText("viewer").waitFor();
     assert.equal(await v.getByRole("link", { name: "Settings" }).count(), 0);
     assert.equal(await v.getByRole("button", { name: "Add host" }).count(), 0);
-    const mutating = /^(Run container|Pull image|Create network|Create volume|Stop|Start|Restart|Remove|Rename|Revoke|Prune.*|Save labels|Edit labels)$/;
+    const mutating =
+      /^(Run container|Pull image|Create network|Create volume|Stop|Start|Restart|Remove|Rename|Revoke|Prune.*|Save labels|Edit labels)$/;
     for (const tab of ["", "/containers", "/images", "/networks", "/volumes"]) {
       await v.goto(`${url}/hosts/${hostId}${tab}`);
       await v.getByTestId("current-user").waitFor();
       await v.waitForLoadState("networkidle");
       const buttons = (await v.getByRole("button").allTextContents()).map((b) => b.trim());
-      assert.deepEqual(buttons.filter((b) => mutating.test(b)), [], `no mutating buttons on ${tab || "overview"}: ${buttons.join(", ")}`);
+      assert.deepEqual(
+        buttons.filter((b) => mutating.test(b)),
+        [],
+        `no mutating buttons on ${tab || "overview"}: ${buttons.join(", ")}`,
+      );
     }
     // The container page: logs and stats, but no terminal.
     await v.goto(`${url}/hosts/${hostId}/containers`);
@@ -131,7 +151,11 @@ test("an API token works with curl on REST, audit rows record it all, and a view
     assert.equal(await v.getByRole("tab", { name: "terminal" }).count(), 0);
     // What the hidden buttons would have sent is refused by the server.
     const refused = await v.evaluate(async (hostId) => {
-      const res = await fetch("/api/trpc/containers.stop", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ json: { hostId, id: "keeper" } }) });
+      const res = await fetch("/api/trpc/containers.stop", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ json: { hostId, id: "keeper" } }),
+      });
       return { status: res.status, text: await res.text() };
     }, hostId);
     assert.equal(refused.status, 403);

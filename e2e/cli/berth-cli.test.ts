@@ -64,7 +64,19 @@ test("hosts, pull, run, ps, logs, exec, stop, rm through the CLI", { timeout: 12
   assert.match(pull.stdout, /busybox: pulled/);
   assert.match((await berth(["images", "--host", "clihost"])).stdout, /busybox:latest/);
 
-  const run = await berth(["run", "--host", "clihost", "--name", "c1", "-e", "WHO=cli", "busybox", "sh", "-c", "echo hello $WHO; echo oops >&2; sleep 3600"]);
+  const run = await berth([
+    "run",
+    "--host",
+    "clihost",
+    "--name",
+    "c1",
+    "-e",
+    "WHO=cli",
+    "busybox",
+    "sh",
+    "-c",
+    "echo hello $WHO; echo oops >&2; sleep 3600",
+  ]);
   assert.equal(run.code, 0, run.stderr);
   const id = run.stdout.trim();
   assert.match(id, /^[0-9a-f]{64}$/);

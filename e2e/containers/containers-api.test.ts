@@ -46,7 +46,11 @@ async function apiError(p: Promise<unknown>): Promise<{ code: string; message: s
 }
 
 test("run, list, logs, inspect, top, stats, stop, start, remove through tRPC", { timeout: 60_000 }, async () => {
-  const { Id } = await owner.trpc.containers.run.mutate({ hostId, name: "api1", config: { Image: "busybox", Cmd: ["sh", "-c", "echo ready; echo warn >&2; sleep 3600"], HostConfig: { Memory: 64 * 1024 * 1024 } } });
+  const { Id } = await owner.trpc.containers.run.mutate({
+    hostId,
+    name: "api1",
+    config: { Image: "busybox", Cmd: ["sh", "-c", "echo ready; echo warn >&2; sleep 3600"], HostConfig: { Memory: 64 * 1024 * 1024 } },
+  });
   const row = (await owner.trpc.containers.list.query({ hostId })).find((c) => c.Id === Id);
   assert.equal(row?.State, "running");
   assert.deepEqual(row?.Names, ["/api1"]);
@@ -54,13 +58,26 @@ test("run, list, logs, inspect, top, stats, stop, start, remove through tRPC", {
     const l = await owner.trpc.containers.logs.query({ hostId, id: "api1" });
     return l.length >= 2 ? l : null;
   });
-  assert.deepEqual(logs.map((l) => [l.stream, l.line]), [["stdout", "ready\n"], ["stderr", "warn\n"]]);
+  assert.deepEqual(
+    logs.map((l) => [l.stream, l.line]),
+    [
+      ["stdout", "ready\n"],
+      ["stderr", "warn\n"],
+    ],
+  );
   const inspect = await viewer.trpc.containers.inspect.query({ hostId, id: "api1" });
   assert.equal((inspect.HostConfig as { Memory: number }).Memory, 64 * 1024 * 1024);
   const top = await owner.trpc.containers.top.query({ hostId, id: "api1" });
   assert.deepEqual(top.Titles, ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]);
-  assert.ok(top.Processes.some((p) => p[7]!.startsWith("sleep 3600")), JSON.stringify(top.Processes));
-  const stats = (await owner.trpc.containers.stats.query({ hostId, id: "api1" })) as { memory_stats: { usage: number; limit: number }; pids_stats: { current: number }; cpu_stats: { cpu_usage: { total_usage: number } } };
+  assert.ok(
+    top.Processes.some((p) => p[7]!.startsWith("sleep 3600")),
+    JSON.stringify(top.Processes),
+  );
+  const stats = (await owner.trpc.containers.stats.query({ hostId, id: "api1" })) as {
+    memory_stats: { usage: number; limit: number };
+    pids_stats: { current: number };
+    cpu_stats: { cpu_usage: { total_usage: number } };
+  };
   assert.equal(stats.memory_stats.limit, 64 * 1024 * 1024);
   assert.ok(stats.memory_stats.usage > 0);
   assert.ok(stats.pids_stats.current >= 1);
@@ -74,19 +91,37 @@ test("run, list, logs, inspect, top, stats, stop, start, remove through tRPC", {
   assert.equal(running.code, "CONFLICT");
   assert.match(running.message, /container is running/);
   await owner.trpc.containers.remove.mutate({ hostId, id: Id, force: true });
-  assert.equal((await owner.trpc.containers.list.query({ hostId })).some((c) => c.Id === Id), false);
+  assert.equal(
+    (await owner.trpc.containers.list.query({ hostId })).some((c) => c.Id === Id),
+    false,
+  );
 });
 
 test("log options: the bundled agent rotates by max-size and keeps max-file files", { timeout: 60_000 }, async () => {
   // 3,000 records of ~45 bytes, in batches of 100, into 16 KiB files, 3 kept: the newest lines only, contiguous.
-  const { Id } = await owner.trpc.containers.run.mutate({ hostId, config: { Image: "busybox", Cmd: ["sh", "-c", "for j in $(seq 0 29); do seq $((j*100+1)) $((j*100+100)); sleep 0.05; done"], HostConfig: { LogConfig: { Type: "json-file", Config: { "max-size": "16k", "max-file": "3" } } } } });
-  await waitFor("the container to exit", async () => ((await owner.trpc.containers.inspect.query({ hostId, id: Id })).State as { Status: string }).Status === "exited" || null);
+  const { Id } = await owner.trpc.containers.run.mutate({
+    hostId,
+    config: {
+      Image: "busybox",
+      Cmd: ["sh", "-c", "for j in $(seq 0 29); do seq $((j*100+1)) $((j*100+100)); sleep 0.05; done"],
+      HostConfig: { LogConfig: { Type: "json-file", Config: { "max-size": "16k", "max-file": "3" } } },
+    },
+  });
+  await waitFor(
+    "the container to exit",
+    async () => ((await owner.trpc.containers.inspect.query({ hostId, id: Id })).State as { Status: string }).Status === "exited" || null,
+  );
   const logs = await owner.trpc.containers.logs.query({ hostId, id: Id, tail: 10_000 });
   const nums = logs.map((l) => Number(l.line));
   assert.equal(nums.at(-1), 3000);
   assert.ok(nums.length > 300 && nums.length < 2000, `kept ${nums.length} of 3000 lines`);
-  assert.ok(nums.every((v, i) => i === 0 || v === nums[i - 1]! + 1), "contiguous");
-  const bad = await apiError(owner.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { LogConfig: { Type: "syslog" as "local" } } } }));
+  assert.ok(
+    nums.every((v, i) => i === 0 || v === nums[i - 1]! + 1),
+    "contiguous",
+  );
+  const bad = await apiError(
+    owner.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { LogConfig: { Type: "syslog" as "local" } } } }),
+  );
   assert.equal(bad.code, "BAD_REQUEST");
   assert.match(bad.message, /log driver not supported/);
   await owner.trpc.containers.remove.mutate({ hostId, id: Id });
@@ -112,7 +147,10 @@ test("Docker's errors come back as clear API errors; bad input is refused before
 test("volumes through tRPC: create, mount, in use, remove; viewers only read", { timeout: 60_000 }, async () => {
   const vol = await owner.trpc.volumes.create.mutate({ hostId, name: "api-data", labels: { app: "web" } });
   assert.equal(vol.Name, "api-data");
-  const { Id } = await owner.trpc.containers.run.mutate({ hostId, config: { Image: "busybox", Cmd: ["sh", "-c", "echo kept > /data/f"], HostConfig: { Binds: ["api-data:/data"] } } });
+  const { Id } = await owner.trpc.containers.run.mutate({
+    hostId,
+    config: { Image: "busybox", Cmd: ["sh", "-c", "echo kept > /data/f"], HostConfig: { Binds: ["api-data:/data"] } },
+  });
   const listed = (await viewer.trpc.volumes.list.query({ hostId })).find((v) => v.Name === "api-data");
   assert.deepEqual(listed?.UsedBy, [Id]);
   assert.deepEqual(listed?.Labels, { app: "web" });
@@ -120,8 +158,18 @@ test("volumes through tRPC: create, mount, in use, remove; viewers only read", {
   assert.equal(inUse.code, "CONFLICT");
   assert.equal(inUse.message, `remove api-data: volume is in use - [${Id}]`);
   assert.equal((await apiError(viewer.trpc.volumes.create.mutate({ hostId, name: "nope" }))).code, "FORBIDDEN");
-  assert.equal((await apiError(owner.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { Binds: ["api-data:/d:bogus"] } } }))).message, "invalid mode: bogus");
-  await waitFor("the container to exit", async () => ((await owner.trpc.containers.inspect.query({ hostId, id: Id })).State as { Status: string }).Status === "exited" || null);
+  assert.equal(
+    (
+      await apiError(
+        owner.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { Binds: ["api-data:/d:bogus"] } } }),
+      )
+    ).message,
+    "invalid mode: bogus",
+  );
+  await waitFor(
+    "the container to exit",
+    async () => ((await owner.trpc.containers.inspect.query({ hostId, id: Id })).State as { Status: string }).Status === "exited" || null,
+  );
   await owner.trpc.containers.remove.mutate({ hostId, id: Id });
   await owner.trpc.volumes.remove.mutate({ hostId, name: "api-data" });
   assert.equal((await apiError(owner.trpc.volumes.inspect.query({ hostId, name: "api-data" }))).code, "NOT_FOUND");

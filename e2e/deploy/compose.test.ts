@@ -17,7 +17,9 @@ test("docker-compose.yml passes `docker-compose config` and has postgres, web an
     cwd: repoRoot,
     env: { ...process.env, BERTH_AUTH_SECRET: "x".repeat(64), BERTH_JOIN_TOKEN: "BERTH-1-insecure-" + "a".repeat(48) },
   });
-  const config = parse(stdout) as { services: Record<string, { privileged?: boolean; volumes?: unknown[]; environment?: Record<string, string> }> };
+  const config = parse(stdout) as {
+    services: Record<string, { privileged?: boolean; volumes?: unknown[]; environment?: Record<string, string> }>;
+  };
   assert.deepEqual(Object.keys(config.services).sort(), ["agent", "postgres", "web"]);
   assert.equal(config.services.agent!.privileged, true);
   assert.ok(JSON.stringify(config.services.agent!.volumes).includes("/var/lib/berth"), "the agent keeps its state in a volume");
@@ -33,5 +35,7 @@ test("docker-compose.yml passes `docker-compose config` and has postgres, web an
 test("without BERTH_AUTH_SECRET, compose refuses with the reason", async () => {
   const env = { ...process.env };
   delete env.BERTH_AUTH_SECRET;
-  await assert.rejects(run("docker-compose", ["-f", file, "config"], { cwd: repoRoot, env }), (e: { stderr?: string }) => /set BERTH_AUTH_SECRET/.test(e.stderr ?? ""));
+  await assert.rejects(run("docker-compose", ["-f", file, "config"], { cwd: repoRoot, env }), (e: { stderr?: string }) =>
+    /set BERTH_AUTH_SECRET/.test(e.stderr ?? ""),
+  );
 });

@@ -38,16 +38,39 @@ before(async () => {
   authReg = await startRegistry({ host: lab.gateway, auth: { kind: "htpasswd", username: "berth", password: "cli-s3cret" } });
   agent = spawn(
     "nsenter",
-    [`--net=/run/netns/${lab.hosts[0]!.netns}`, "--", process.execPath, agentBundlePath, "run", "--state-dir", stateDir, "--docker-socket", socket, "--registry-mirror", reg.url, "--insecure-registry", reg.domain, "--insecure-registry", authReg.domain],
-    { env: { ...process.env, BERTH_NETWORKING: "1", BERTH_CGROUP_PARENT: cgroupParent, LOG_LEVEL: "info" }, stdio: ["ignore", "pipe", "pipe"] },
+    [
+      `--net=/run/netns/${lab.hosts[0]!.netns}`,
+      "--",
+      process.execPath,
+      agentBundlePath,
+      "run",
+      "--state-dir",
+      stateDir,
+      "--docker-socket",
+      socket,
+      "--registry-mirror",
+      reg.url,
+      "--insecure-registry",
+      reg.domain,
+      "--insecure-registry",
+      authReg.domain,
+    ],
+    {
+      env: { ...process.env, BERTH_NETWORKING: "1", BERTH_CGROUP_PARENT: cgroupParent, LOG_LEVEL: "info" },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
   );
   agent.stdout!.on("data", (d: Buffer) => (agentLog = (agentLog + d).slice(-50_000)));
   agent.stderr!.on("data", (d: Buffer) => (agentLog = (agentLog + d).slice(-50_000)));
   const probe = dockerCli(socket, join(tmp, "probe-config"), clis[0]!);
-  await waitFor("the agent's Docker API", async () => {
-    if (agent.exitCode !== null) throw new Error(`the agent exited: ${agentLog}`);
-    return existsSync(socket) && (await probe.run(["version"])).code === 0;
-  }, 30_000);
+  await waitFor(
+    "the agent's Docker API",
+    async () => {
+      if (agent.exitCode !== null) throw new Error(`the agent exited: ${agentLog}`);
+      return existsSync(socket) && (await probe.run(["version"])).code === 0;
+    },
+    30_000,
+  );
 });
 
 after(async () => {
@@ -76,7 +99,18 @@ function workflow(pass: number, bin: string): void {
   // Its own config dir, so logins from one pass do not carry over to the next.
   const docker = dockerCli(socket, join(dir, "docker-config"), bin);
   const n = (base: string) => `${base}-p${pass}`;
-  const [web1, lines, interactive, att, target, upd, n1, n2, vol1, spare] = ["web1", "lines", "interactive", "att", "target", "upd", "n1", "n2", "vol1", "spare"].map(n) as [string, string, string, string, string, string, string, string, string, string];
+  const [web1, lines, interactive, att, target, upd, n1, n2, vol1, spare] = [
+    "web1",
+    "lines",
+    "interactive",
+    "att",
+    "target",
+    "upd",
+    "n1",
+    "n2",
+    "vol1",
+    "spare",
+  ].map(n) as [string, string, string, string, string, string, string, string, string, string];
   const snap = `${n("snap")}:v1`;
   const port = 8081 + pass;
   const subnet = `10.95.${pass}.0/24`;
@@ -106,7 +140,11 @@ function workflow(pass: number, bin: string): void {
   });
 
   test("version negotiation: the CLI settles on the lower of its API version and Berth's", async () => {
-    const [clientDefault, server, client] = (await ok(["version", "--format", "{{.Client.DefaultAPIVersion}} {{.Server.APIVersion}} {{.Client.APIVersion}}"])).trim().split(" ");
+    const [clientDefault, server, client] = (
+      await ok(["version", "--format", "{{.Client.DefaultAPIVersion}} {{.Server.APIVersion}} {{.Client.APIVersion}}"])
+    )
+      .trim()
+      .split(" ");
     // Debian's 20.10 client speaks 1.41 and stays there; newer ones (v28: 1.50) come down to 1.47.
     const expected = negotiatedVersion(clientDefault!, SERVER_API);
     assert.equal(server, SERVER_API, "the server reports its own version");
@@ -116,20 +154,46 @@ function workflow(pass: number, bin: string): void {
   });
 
   test("run -d with a published port, ps, inspect, logs -f", async () => {
-    const id = (await ok(["run", "-d", "--name", web1, "-p", `${port}:80`, "busybox", "sh", "-c", "mkdir -p /www && echo hello-web1 > /www/index.html && echo serving && exec httpd -f -p 80 -h /www"])).trim();
+    const id = (
+      await ok([
+        "run",
+        "-d",
+        "--name",
+        web1,
+        "-p",
+        `${port}:80`,
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /www && echo hello-web1 > /www/index.html && echo serving && exec httpd -f -p 80 -h /www",
+      ])
+    ).trim();
     assert.match(id, /^[0-9a-f]{64}$/);
     const ps = await ok(["ps", "-a", "--format", "{{.Names}}|{{.Status}}|{{.Ports}}"]);
     assert.match(ps, new RegExp(`^${web1}\\|Up .*\\|0\\.0\\.0\\.0:${port}->80/tcp`, "m"));
     assert.equal((await ok(["inspect", "-f", "{{.State.Running}} {{.Id}}", web1])).trim(), `true ${id}`);
     // The published port answers on the lab host's address.
     const host = lab.hosts[0]!.address;
-    const body = await waitFor("web1 answering on the published port", async () => {
-      const r = await fetch(`http://${host}:${port}/`).catch(() => null);
-      return r?.ok ? r.text() : null;
-    }, 15_000);
+    const body = await waitFor(
+      "web1 answering on the published port",
+      async () => {
+        const r = await fetch(`http://${host}:${port}/`).catch(() => null);
+        return r?.ok ? r.text() : null;
+      },
+      15_000,
+    );
     assert.equal(body, "hello-web1\n");
 
-    await ok(["run", "-d", "--name", lines, "busybox", "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done; echo oops >&2; echo finished > /tmp/state"]);
+    await ok([
+      "run",
+      "-d",
+      "--name",
+      lines,
+      "busybox",
+      "sh",
+      "-c",
+      "for i in 1 2 3; do echo line$i; sleep 0.3; done; echo oops >&2; echo finished > /tmp/state",
+    ]);
     const logs = await docker.run(["logs", "-f", lines]);
     assert.equal(logs.code, 0);
     assert.equal(logs.stdout, "line1\nline2\nline3\n");
@@ -137,33 +201,40 @@ function workflow(pass: number, bin: string): void {
   });
 
   test("exec -it: a command typed into a shell in the container", async () => {
-    const r = await docker.tty(["exec", "-it", web1, "sh"], [
-      // ash asks for the cursor position after its prompt (ESC[6n), so the prompt is not the last thing shown.
-      { wait: /\/ # /, send: "echo typed-$((6*7))\r" },
-      { wait: /typed-42/, send: "exit\r" },
-    ]);
+    const r = await docker.tty(
+      ["exec", "-it", web1, "sh"],
+      [
+        // ash asks for the cursor position after its prompt (ESC[6n), so the prompt is not the last thing shown.
+        { wait: /\/ # /, send: "echo typed-$((6*7))\r" },
+        { wait: /typed-42/, send: "exit\r" },
+      ],
+    );
     assert.equal(r.code, 0, r.output);
     assert.match(r.output, /typed-42/);
     assert.match(await ok(["exec", web1, "cat", "/www/index.html"]), /hello-web1/);
   });
 
   test("run --rm -it: an interactive shell, its exit code, and the container gone", async () => {
-    const r = await docker.tty(["run", "--rm", "-it", "--name", interactive, "busybox", "sh"], [
-      { wait: /\/ # /, send: "echo inside-$((2+3)) && tty\r" },
-      { wait: /inside-5[\s\S]*\/dev\/pts/, send: "exit 3\r" },
-    ]);
+    const r = await docker.tty(
+      ["run", "--rm", "-it", "--name", interactive, "busybox", "sh"],
+      [
+        { wait: /\/ # /, send: "echo inside-$((2+3)) && tty\r" },
+        { wait: /inside-5[\s\S]*\/dev\/pts/, send: "exit 3\r" },
+      ],
+    );
     assert.equal(r.code, 3, r.output);
-    await waitFor("the --rm container removed", async () => !(await ok(["ps", "-a", "--format", "{{.Names}}"])).includes(interactive), 10_000);
+    await waitFor(
+      "the --rm container removed",
+      async () => !(await ok(["ps", "-a", "--format", "{{.Names}}"])).includes(interactive),
+      10_000,
+    );
     // stdin without a TTY.
     assert.equal(await ok(["run", "--rm", "-i", "busybox", "cat"], { input: "through stdin\n" }), "through stdin\n");
   });
 
   test("attach to a running container, type, detach with ctrl-p ctrl-q", async () => {
     await ok(["run", "-dit", "--name", att, "busybox", "sh"]);
-    const r = await docker.tty(["attach", att], [
-      { send: "echo attached-$((5*5))\r" },
-      { wait: /attached-25/, send: "\x10\x11" },
-    ]);
+    const r = await docker.tty(["attach", att], [{ send: "echo attached-$((5*5))\r" }, { wait: /attached-25/, send: "\x10\x11" }]);
     assert.match(r.output, /attached-25/);
     assert.match(r.output, /read escape sequence/);
     assert.equal((await ok(["inspect", "-f", "{{.State.Running}}", att])).trim(), "true", "detaching leaves it running");
@@ -177,7 +248,8 @@ function workflow(pass: number, bin: string): void {
     assert.match(await ok(["network", "ls", "--format", "{{.Name}} {{.Driver}}"]), new RegExp(`^${n1} bridge$`, "m"));
     assert.equal((await ok(["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", n1])).trim(), subnet);
     await ok(["run", "-d", "--name", target, "--network", n1, "busybox", "sleep", "300"]);
-    const ping = (net: string) => docker.run(["run", "--rm", "--network", net, "--cap-add", "NET_RAW", "busybox", "ping", "-c", "1", "-W", "2", target]);
+    const ping = (net: string) =>
+      docker.run(["run", "--rm", "--network", net, "--cap-add", "NET_RAW", "busybox", "ping", "-c", "1", "-W", "2", target]);
     const same = await ping(n1);
     assert.equal(same.code, 0, same.stderr + same.stdout);
     assert.match(same.stdout, /1 packets received/);
@@ -225,7 +297,10 @@ function workflow(pass: number, bin: string): void {
     // update changes the limits it names and leaves the restart policy alone (the CLI sends an empty one).
     await ok(["run", "-d", "--name", upd, "--restart", "always", "busybox", "sleep", "300"]);
     await ok(["update", "--cpus", "0.5", "--memory", "64m", "--memory-swap", "128m", upd]);
-    assert.equal((await ok(["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}", upd])).trim(), "always 500000000 67108864");
+    assert.equal(
+      (await ok(["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}", upd])).trim(),
+      "always 500000000 67108864",
+    );
     await ok(["rm", "-f", upd]);
   });
 
@@ -310,14 +385,22 @@ function workflow(pass: number, bin: string): void {
         .split("\n")
         .filter(Boolean)
         .map((l) => JSON.parse(l) as { Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> } });
-    await waitFor("web1's destroy event", async () => seen().some((e) => e.Action === "destroy" && e.Actor.Attributes.name === web1), 10_000);
+    await waitFor(
+      "web1's destroy event",
+      async () => seen().some((e) => e.Action === "destroy" && e.Actor.Attributes.name === web1),
+      10_000,
+    );
     const all = seen();
     const actions = all.filter((e) => e.Type === "container" && e.Actor.Attributes.name === web1).map((e) => e.Action);
     for (const a of ["create", "start", "die", "restart", "destroy"]) assert.ok(actions.includes(a), `web1 ${a} in ${actions.join(",")}`);
     assert.ok(all.some((e) => e.Actor.Attributes.name === interactive && e.Action === "destroy"));
-    const has = (type: string, action: string, name: string) => all.some((e) => e.Type === type && e.Action === action && e.Actor.Attributes.name === name);
+    const has = (type: string, action: string, name: string) =>
+      all.some((e) => e.Type === type && e.Action === action && e.Actor.Attributes.name === name);
     assert.ok(has("network", "create", n1) && has("network", "connect", n2) && has("network", "destroy", n2), "network events");
-    assert.ok(["create", "destroy"].every((a) => all.some((e) => e.Type === "volume" && e.Action === a && e.Actor.ID === vol1)), "volume events");
+    assert.ok(
+      ["create", "destroy"].every((a) => all.some((e) => e.Type === "volume" && e.Action === a && e.Actor.ID === vol1)),
+      "volume events",
+    );
     assert.ok(has("image", "tag", `${reg.domain}/${bb}`) && has("image", "untag", `${reg.domain}/${bb}`), "image events");
   });
 }

@@ -72,9 +72,16 @@ async function hostStatus(name: string): Promise<string | undefined> {
 test("three lab hosts join through install.sh and show online", { timeout: 120_000 }, async () => {
   const { token, command } = await owner.trpc.joinTokens.create.mutate({ maxUses: 3, expiresInSeconds: 600 });
   assert.equal(token.split("-")[2], t.cp.fingerprint, "the token carries the certificate's fingerprint");
-  assert.match(command, new RegExp(`^curl -fsSLk --pinnedpubkey sha256//\\S+ ${t.url}/install.sh \\| sudo sh -s -- --url ${t.url} --pinnedpubkey sha256//\\S+ --token ${token}$`));
+  assert.match(
+    command,
+    new RegExp(
+      `^curl -fsSLk --pinnedpubkey sha256//\\S+ ${t.url}/install.sh \\| sudo sh -s -- --url ${t.url} --pinnedpubkey sha256//\\S+ --token ${token}$`,
+    ),
+  );
   // A client that checks certificates the usual way is refused: nothing trusts it but the pin.
-  const unpinned = await new Promise<number>((r) => lab.hosts[0]!.spawn("curl", ["-fsS", `${t.url}/healthz`]).on("exit", (c) => r(c ?? -1)));
+  const unpinned = await new Promise<number>((r) =>
+    lab.hosts[0]!.spawn("curl", ["-fsS", `${t.url}/healthz`]).on("exit", (c) => r(c ?? -1)),
+  );
   assert.equal(unpinned, 60, "curl: peer certificate cannot be authenticated");
   for (const h of lab.hosts) install(h, command, token);
   for (const h of lab.hosts) {
@@ -86,7 +93,10 @@ test("three lab hosts join through install.sh and show online", { timeout: 120_0
     // the control plane saw each agent come from its own lab address
     assert.equal(row.remoteAddr, h.address);
     const facts = (await owner.trpc.hosts.get.query({ id: row.id })).facts;
-    assert.ok(facts?.addresses.some((a) => a.address === h.address), "facts list the host's lab address");
+    assert.ok(
+      facts?.addresses.some((a) => a.address === h.address),
+      "facts list the host's lab address",
+    );
     const prefix = prefixes.get(h.name)!;
     assert.ok(existsSync(join(prefix, "opt/berth/berth-agent.js")));
     assert.equal(statSync(join(prefix, "var/lib/berth/credential.json")).mode & 0o777, 0o600);
@@ -109,7 +119,17 @@ test("a SIGKILLed agent shows offline within 20 s, and online again after a rest
   for (const other of lab.hosts.slice(1)) assert.equal(await hostStatus(other.name), "online");
 
   const prefix = prefixes.get(h.name)!;
-  capture(h, h.spawn("node", [join(prefix, "opt/berth/berth-agent.js"), "run", "--state-dir", join(prefix, "var/lib/berth"), "--docker-socket", join(prefix, "run/berth/docker.sock")]));
+  capture(
+    h,
+    h.spawn("node", [
+      join(prefix, "opt/berth/berth-agent.js"),
+      "run",
+      "--state-dir",
+      join(prefix, "var/lib/berth"),
+      "--docker-socket",
+      join(prefix, "run/berth/docker.sock"),
+    ]),
+  );
   await waitFor(`${h.name} online again`, async () => (await hostStatus(h.name)) === "online", 20_000, 250);
 });
 
@@ -124,7 +144,14 @@ test("a revoked host is disconnected and refused on every reconnect", { timeout:
   assert.equal(await hostStatus(h.name), "offline");
 
   const prefix = prefixes.get(h.name)!;
-  const retry = h.spawn("node", [join(prefix, "opt/berth/berth-agent.js"), "run", "--state-dir", join(prefix, "var/lib/berth"), "--docker-socket", join(prefix, "run/berth/docker.sock")]);
+  const retry = h.spawn("node", [
+    join(prefix, "opt/berth/berth-agent.js"),
+    "run",
+    "--state-dir",
+    join(prefix, "var/lib/berth"),
+    "--docker-socket",
+    join(prefix, "run/berth/docker.sock"),
+  ]);
   capture(h, retry);
   const code = await new Promise<number | null>((r) => retry.on("exit", (c) => r(c)));
   assert.equal(code, 78);

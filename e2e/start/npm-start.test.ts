@@ -55,7 +55,9 @@ async function localHost(cookie: string, url: string) {
 /** Ctrl-C in a terminal: SIGINT to every process of the foreground group at once. */
 const ctrlC = (p: ChildProcess) => process.kill(-p.pid!, "SIGINT");
 
-test("npm start: claim with the setup link, see the local host online within 10 s, stop with Ctrl-C, keep data", { timeout: 240_000 }, async () => {
+test("npm start: claim with the setup link, see the local host online within 10 s, stop with Ctrl-C, keep data", {
+  timeout: 240_000,
+}, async () => {
   const port = await freeLoopbackPort();
   const url = `http://127.0.0.1:${port}`;
   const first = start(port);
@@ -65,24 +67,39 @@ test("npm start: claim with the setup link, see the local host online within 10 
   assert.equal(new URL(link).origin, url);
 
   // Without the link, nobody can make an account: sign-up is closed.
-  const stranger = await fetch(`${url}/api/auth/sign-up/email`, { method: "POST", headers: { "content-type": "application/json", origin: url }, body: JSON.stringify({ email: "stranger@example.com", password: "a-good-password", name: "s" }) });
+  const stranger = await fetch(`${url}/api/auth/sign-up/email`, {
+    method: "POST",
+    headers: { "content-type": "application/json", origin: url },
+    body: JSON.stringify({ email: "stranger@example.com", password: "a-good-password", name: "s" }),
+  });
   assert.equal(stranger.status, 403);
   assert.match(await stranger.text(), /sign-up is by invitation only/);
 
   const signedUpAt = Date.now();
   const user = await signUp(url, "new-user@example.com", "a-good-password", inviteOf(link));
   await assert.rejects(signUp(url, "second@example.com", "a-good-password", inviteOf(link)), /already used/, "the setup link works once");
-  const host = await waitFor("local host online", async () => {
-    const h = await localHost(user.cookie, url);
-    return h?.status === "online" ? h : null;
-  }, 10_000, 200);
+  const host = await waitFor(
+    "local host online",
+    async () => {
+      const h = await localHost(user.cookie, url);
+      return h?.status === "online" ? h : null;
+    },
+    10_000,
+    200,
+  );
   assert.ok(Date.now() - signedUpAt <= 10_000);
   assert.equal((await user.trpc.auth.me.query())?.memberships[0]?.role, "owner");
 
   ctrlC(first.proc);
   await first.exited; // npm itself dies of the SIGINT; what it started must stop all the same
   await stoppedEverything(first.proc);
-  assert.equal((await fetch(`${url}/healthz`).then(() => "up", () => "down")), "down");
+  assert.equal(
+    await fetch(`${url}/healthz`).then(
+      () => "up",
+      () => "down",
+    ),
+    "down",
+  );
 
   const second = start(port);
   await Promise.race([second.ready, second.exited.then((c) => assert.fail(`second npm start exited ${c}: ${second.output()}`))]);
@@ -94,11 +111,19 @@ test("npm start: claim with the setup link, see the local host online within 10 
     body: JSON.stringify({ email: "new-user@example.com", password: "a-good-password" }),
   });
   assert.equal(res.status, 200);
-  const cookie = res.headers.getSetCookie().map((c) => c.split(";")[0]).join("; ");
-  const again = await waitFor("local host online again", async () => {
-    const h = await localHost(cookie, url);
-    return h?.status === "online" ? h : null;
-  }, 20_000, 200);
+  const cookie = res.headers
+    .getSetCookie()
+    .map((c) => c.split(";")[0])
+    .join("; ");
+  const again = await waitFor(
+    "local host online again",
+    async () => {
+      const h = await localHost(cookie, url);
+      return h?.status === "online" ? h : null;
+    },
+    20_000,
+    200,
+  );
   assert.equal(again.id, host.id, "the same host, from the kept agent credential");
   ctrlC(second.proc);
   await second.exited;

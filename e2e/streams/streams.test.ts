@@ -49,7 +49,11 @@ test("a log stream dropped mid-flow resumes from its last cursor with no gap and
   const total = 30_000;
   // Bursts of numbered lines (stderr every 1000th) so the stream is still flowing when it drops.
   const script = `i=0; while [ $i -lt ${total} ]; do seq $((i+1)) $((i+500)); echo err$((i+500)) >&2; i=$((i+500)); sleep 0.05; done`;
-  const { Id } = await owner.trpc.containers.run.mutate({ hostId, name: "counter", config: { Image: "busybox", Cmd: ["sh", "-c", script] } });
+  const { Id } = await owner.trpc.containers.run.mutate({
+    hostId,
+    name: "counter",
+    config: { Image: "busybox", Cmd: ["sh", "-c", script] },
+  });
   const seen: number[] = [];
   const errs: string[] = [];
   let last = "";
@@ -77,7 +81,9 @@ test("a log stream dropped mid-flow resumes from its last cursor with no gap and
   assert.equal(errs[0], "err500\n");
 });
 
-test("long lines of control characters and CJK text pass live and by tail; the link stays up and every other command works", { timeout: 120_000 }, async () => {
+test("long lines of control characters and CJK text pass live and by tail; the link stays up and every other command works", {
+  timeout: 120_000,
+}, async () => {
   // 3 lines of 200,000 control characters (1.2 MB of JSON each), 3 of 200,000 CJK characters
   // (600 kB), then a short line: each far over a frame in encoded bytes, fine in characters.
   const script = [
@@ -94,7 +100,10 @@ test("long lines of control characters and CJK text pass live and by tail; the l
   const ends = (l: string) => `${JSON.stringify(l.slice(0, 20))}…${JSON.stringify(l.slice(-60))} (${l.length} characters)`;
   for (const l of live.slice(0, 3)) assert.ok(/^\u0001+… \[\d+ more characters not shown\]\n$/.test(l), ends(l));
   for (const l of live.slice(3, 6)) assert.ok(/^(中文)+中?… \[\d+ more characters not shown\]\n$/.test(l), ends(l));
-  assert.ok(live.every((l) => Buffer.byteLength(JSON.stringify(l)) <= 64 * 1024), "each line fits its budget in encoded bytes");
+  assert.ok(
+    live.every((l) => Buffer.byteLength(JSON.stringify(l)) <= 64 * 1024),
+    "each line fits its budget in encoded bytes",
+  );
 
   const tail = await owner.trpc.containers.logs.query({ hostId, id: Id, tail: 10 });
   assert.equal(tail.at(-1)!.line, "done-with-long-lines\n");
@@ -107,8 +116,16 @@ test("long lines of control characters and CJK text pass live and by tail; the l
 });
 
 test("flow control: a client that stops reading holds exactly its window, and the agent waits", { timeout: 60_000 }, async () => {
-  const { Id } = await owner.trpc.containers.run.mutate({ hostId, name: "flood", config: { Image: "busybox", Cmd: ["sh", "-c", "seq 1 200000; sleep 3600"] } });
-  await waitFor("flood written", async () => (await owner.trpc.containers.logs.query({ hostId, id: Id, tail: 1 }))[0]?.line === "200000\n", 30_000);
+  const { Id } = await owner.trpc.containers.run.mutate({
+    hostId,
+    name: "flood",
+    config: { Image: "busybox", Cmd: ["sh", "-c", "seq 1 200000; sleep 3600"] },
+  });
+  await waitFor(
+    "flood written",
+    async () => (await owner.trpc.containers.logs.query({ hostId, id: Id, tail: 1 }))[0]?.line === "200000\n",
+    30_000,
+  );
   const raw: unknown[] = [];
   const slow = logStream(owner, { id: Id }, 3);
   // Count what arrives without consuming: the iterator's queue is the client's whole buffer.
@@ -123,8 +140,17 @@ test("flow control: a client that stops reading holds exactly its window, and th
 });
 
 test("tail and stream filters: the last N lines, stderr only", { timeout: 60_000 }, async () => {
-  const { Id } = await owner.trpc.containers.run.mutate({ hostId, name: "tailer", config: { Image: "busybox", Cmd: ["sh", "-c", "seq 1 100; echo oops >&2"] } });
-  await waitFor("exited", async () => (await owner.trpc.containers.inspect.query({ hostId, id: Id })).State && ((await owner.trpc.containers.inspect.query({ hostId, id: Id })).State as { Running: boolean }).Running === false);
+  const { Id } = await owner.trpc.containers.run.mutate({
+    hostId,
+    name: "tailer",
+    config: { Image: "busybox", Cmd: ["sh", "-c", "seq 1 100; echo oops >&2"] },
+  });
+  await waitFor(
+    "exited",
+    async () =>
+      (await owner.trpc.containers.inspect.query({ hostId, id: Id })).State &&
+      ((await owner.trpc.containers.inspect.query({ hostId, id: Id })).State as { Running: boolean }).Running === false,
+  );
   const lines: string[] = [];
   for await (const d of logStream(viewer, { id: Id, tail: 3, follow: false })) lines.push(...d.lines.map((l) => l[3]));
   assert.deepEqual(lines, ["99\n", "100\n", "oops\n"]);
@@ -135,7 +161,13 @@ test("tail and stream filters: the last N lines, stderr only", { timeout: 60_000
 
 test("a terminal: exec with a TTY, typed input, resize, and a missing shell falls back to /bin/sh", { timeout: 60_000 }, async () => {
   await owner.trpc.containers.run.mutate({ hostId, name: "shellbox", config: { Image: "busybox", Cmd: ["sleep", "3600"] } });
-  const term = new StreamClient({ url: t.url, kind: "exec", hostId, headers: asBrowser(owner), params: { id: "shellbox", cmd: "/bin/bash", cols: 100, rows: 30 } });
+  const term = new StreamClient({
+    url: t.url,
+    kind: "exec",
+    hostId,
+    headers: asBrowser(owner),
+    params: { id: "shellbox", cmd: "/bin/bash", cols: 100, rows: 30 },
+  });
   let out = "";
   let exit: number | undefined;
   const reader = (async () => {
@@ -182,19 +214,32 @@ test("events stream: the host's events as they happen", { timeout: 30_000 }, asy
   // The agent subscribes once the stream has opened: rename a probe container until its rename shows.
   await owner.trpc.containers.create.mutate({ hostId, name: "events-probe-0", config: { Image: "busybox", Cmd: ["true"] } });
   let probe = 0;
-  await waitFor("the events stream live", async () => {
-    if (seen.some((e) => e.action === "rename" && e.name.startsWith("events-probe-"))) return true;
-    await owner.trpc.containers.rename.mutate({ hostId, id: `events-probe-${probe}`, name: `events-probe-${probe + 1}` });
-    probe++;
-    return false;
-  }, 15_000, 200);
+  await waitFor(
+    "the events stream live",
+    async () => {
+      if (seen.some((e) => e.action === "rename" && e.name.startsWith("events-probe-"))) return true;
+      await owner.trpc.containers.rename.mutate({ hostId, id: `events-probe-${probe}`, name: `events-probe-${probe + 1}` });
+      probe++;
+      return false;
+    },
+    15_000,
+    200,
+  );
   await owner.trpc.containers.run.mutate({ hostId, name: "evented", config: { Image: "busybox", Cmd: ["true"] } });
   await within("the evented container's die event", reading, 20_000);
-  assert.deepEqual(seen.filter((e) => e.name === "evented").map((e) => e.action).slice(0, 2), ["create", "start"]);
+  assert.deepEqual(
+    seen
+      .filter((e) => e.name === "evented")
+      .map((e) => e.action)
+      .slice(0, 2),
+    ["create", "start"],
+  );
   await owner.trpc.containers.remove.mutate({ hostId, id: `events-probe-${probe}`, force: true });
 });
 
-test("who may open a stream: viewers watch but get no terminal, cookies only from the dashboard's origin, tokens anywhere", { timeout: 30_000 }, async () => {
+test("who may open a stream: viewers watch but get no terminal, cookies only from the dashboard's origin, tokens anywhere", {
+  timeout: 30_000,
+}, async () => {
   const refused = async (c: StreamClient) => {
     try {
       await c.opened;
@@ -205,15 +250,45 @@ test("who may open a stream: viewers watch but get no terminal, cookies only fro
     c.close();
     assert.fail("the stream opened");
   };
-  assert.deepEqual(await refused(new StreamClient({ url: t.url, kind: "exec", hostId, headers: asBrowser(viewer), params: { id: "shellbox" } })), { status: "403", message: "this needs the operator role in the team" });
+  assert.deepEqual(
+    await refused(new StreamClient({ url: t.url, kind: "exec", hostId, headers: asBrowser(viewer), params: { id: "shellbox" } })),
+    { status: "403", message: "this needs the operator role in the team" },
+  );
   assert.equal((await refused(new StreamClient({ url: t.url, kind: "logs", hostId, params: { id: "shellbox" } }))).status, "401");
-  assert.equal((await refused(new StreamClient({ url: t.url, kind: "logs", hostId, headers: { cookie: viewer.cookie, origin: "https://evil.example" }, params: { id: "shellbox" } }))).status, "403");
-  assert.equal((await refused(new StreamClient({ url: t.url, kind: "logs", hostId, headers: asBrowser(viewer), params: { id: "shellbox", after: "x" } }))).status, "400");
+  assert.equal(
+    (
+      await refused(
+        new StreamClient({
+          url: t.url,
+          kind: "logs",
+          hostId,
+          headers: { cookie: viewer.cookie, origin: "https://evil.example" },
+          params: { id: "shellbox" },
+        }),
+      )
+    ).status,
+    "403",
+  );
+  assert.equal(
+    (
+      await refused(
+        new StreamClient({ url: t.url, kind: "logs", hostId, headers: asBrowser(viewer), params: { id: "shellbox", after: "x" } }),
+      )
+    ).status,
+    "400",
+  );
   assert.equal((await refused(new StreamClient({ url: t.url, kind: "nope" as "logs", hostId, headers: asBrowser(viewer) }))).status, "404");
   const teamId = (await owner.trpc.auth.teams.query())[0]!.id;
   const { token } = await owner.trpc.apiTokens.create.mutate({ name: "log reader", role: "viewer", teamId });
   const lines: string[] = [];
-  for await (const d of new StreamClient({ url: t.url, kind: "logs", hostId, headers: { authorization: `Bearer ${token}` }, params: { id: "tailer", follow: false, tail: 1 } })) lines.push(...d.lines.map((l) => l[3]));
+  for await (const d of new StreamClient({
+    url: t.url,
+    kind: "logs",
+    hostId,
+    headers: { authorization: `Bearer ${token}` },
+    params: { id: "tailer", follow: false, tail: 1 },
+  }))
+    lines.push(...d.lines.map((l) => l[3]));
   assert.deepEqual(lines, ["oops\n"]);
   // A missing container is the agent's answer, passed on as the stream's end.
   await assert.rejects(async () => {
@@ -245,7 +320,11 @@ test("webhooks hear a container die on a real agent, with its exit code", { time
     await owner.trpc.webhooks.setAllowlist.mutate({ teamId: (await owner.trpc.auth.teams.query())[0]!.id, entries: ["127.0.0.1"] });
     await owner.trpc.webhooks.create.mutate({ name: "dies", url: `http://127.0.0.1:${port}/`, events: ["container.die"] });
     await owner.trpc.containers.run.mutate({ hostId, name: "quitter", config: { Image: "busybox", Cmd: ["sh", "-c", "exit 3"] } });
-    const die = await waitFor("container.die delivered", () => got.find((g) => g.event === "container.die" && g.data.container.name === "quitter"), 20_000);
+    const die = await waitFor(
+      "container.die delivered",
+      () => got.find((g) => g.event === "container.die" && g.data.container.name === "quitter"),
+      20_000,
+    );
     assert.equal(die.data.exitCode, 3);
     assert.equal(die.data.host.name, "streamer");
   } finally {
@@ -254,14 +333,26 @@ test("webhooks hear a container die on a real agent, with its exit code", { time
 });
 
 test("the fleet tables and search list what the agent reports", { timeout: 30_000 }, async () => {
-  const row = await waitFor("shellbox in the fleet table", async () => (await viewer.trpc.fleet.list.query({ kind: "container", q: "shellbox" })).rows[0]);
+  const row = await waitFor(
+    "shellbox in the fleet table",
+    async () => (await viewer.trpc.fleet.list.query({ kind: "container", q: "shellbox" })).rows[0],
+  );
   assert.deepEqual([row.hostName, row.state, row.image], ["streamer", "running", "busybox"]);
-  await waitFor("busybox in the images table", async () => (await viewer.trpc.fleet.list.query({ kind: "image" })).rows.find((r) => r.image.includes("busybox:latest")));
+  await waitFor("busybox in the images table", async () =>
+    (await viewer.trpc.fleet.list.query({ kind: "image" })).rows.find((r) => r.image.includes("busybox:latest")),
+  );
   const found = await viewer.trpc.fleet.search.query({ q: "shell" });
-  assert.deepEqual(found.containers.map((c) => c.name), ["shellbox"]);
+  assert.deepEqual(
+    found.containers.map((c) => c.name),
+    ["shellbox"],
+  );
   // A removal shows up without waiting for the periodic report: events nudge it.
   await owner.trpc.containers.remove.mutate({ hostId, id: "shellbox", force: true });
-  await waitFor("gone from the fleet table", async () => (await viewer.trpc.fleet.list.query({ kind: "container", q: "shellbox" })).total === 0, 5_000);
+  await waitFor(
+    "gone from the fleet table",
+    async () => (await viewer.trpc.fleet.list.query({ kind: "container", q: "shellbox" })).total === 0,
+    5_000,
+  );
 });
 
 test("the fleet-wide events feed: every host of the caller's teams, each event with its host", { timeout: 30_000 }, async () => {

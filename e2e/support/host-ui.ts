@@ -52,7 +52,14 @@ export async function startHostUi(hostName: string, opts: { lab?: boolean } = {}
     const db = createDb(server.database.url, { poolSize: 1 });
     const { token } = await createJoinToken(db, { teamId: (await ensureDefaultTeam(db)).id, fingerprint: null, maxUses: 1 });
     await db.$disconnect();
-    agent = spawnAgent({ url: server.url, token, stateDir: join(tmp, "agent"), name: hostName, registryMirror: reg.url, ...(lab ? { netns: lab.hosts[0]!.netns } : {}) });
+    agent = spawnAgent({
+      url: server.url,
+      token,
+      stateDir: join(tmp, "agent"),
+      name: hostName,
+      registryMirror: reg.url,
+      ...(lab ? { netns: lab.hosts[0]!.netns } : {}),
+    });
     browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const url = server.url;

@@ -50,14 +50,20 @@ export async function startWebServer(env: Record<string, string> = {}, host = "1
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {
-    await waitFor("web server healthy", async () => {
-      if (proc.exitCode !== null) throw new Error(`server exited ${proc.exitCode}: ${out}`);
-      return (await fetch(`${url}/healthz`)).ok;
-    }, 60_000, 250);
+    await waitFor(
+      "web server healthy",
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`server exited ${proc.exitCode}: ${out}`);
+        return (await fetch(`${url}/healthz`)).ok;
+      },
+      60_000,
+      250,
+    );
   } catch (e) {
     await stop();
     throw e;
   }
-  const setupLink = () => waitFor("the setup link in the server's output", async () => /^berth setup link .*: (\S+)$/m.exec(out)?.[1] ?? null, 10_000, 50);
+  const setupLink = () =>
+    waitFor("the setup link in the server's output", async () => /^berth setup link .*: (\S+)$/m.exec(out)?.[1] ?? null, 10_000, 50);
   return { url, database, output: () => out, setupLink, stop };
 }

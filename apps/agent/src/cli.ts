@@ -28,7 +28,9 @@ function readConfig(): AgentConfig {
     return loadConfig(process.argv.slice(2), process.env);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    process.stderr.write(e.showUsage ? `berth-agent: ${e.message}\n${usageText()}` : `berth-agent: ${e.message} (berth-agent --help lists every flag)\n`);
+    process.stderr.write(
+      e.showUsage ? `berth-agent: ${e.message}\n${usageText()}` : `berth-agent: ${e.message} (berth-agent --help lists every flag)\n`,
+    );
     process.exit(2);
   }
 }
@@ -68,13 +70,20 @@ async function runAgent(c: AgentConfig): Promise<never> {
         logger.fatal({ err, socket: dockerSocket }, "cannot serve the Docker API there; --docker-socket PATH picks another place");
         process.exit(EX_CONFIG);
       }
-      logger.error({ err, socket: dockerSocket }, "cannot serve the Docker API there; carrying on without it (--docker-socket PATH picks another place, '' turns it off)");
+      logger.error(
+        { err, socket: dockerSocket },
+        "cannot serve the Docker API there; carrying on without it (--docker-socket PATH picks another place, '' turns it off)",
+      );
     }
   }
   let link: AgentLink | undefined;
   if (metrics) {
     try {
-      await serveMetrics({ registry: agentMetricsRegistry(runtime, () => link?.linked ?? false), token: metricsToken(stateDir), ...metrics });
+      await serveMetrics({
+        registry: agentMetricsRegistry(runtime, () => link?.linked ?? false),
+        token: metricsToken(stateDir),
+        ...metrics,
+      });
       logger.info({ listen: metrics, tokenFile: `${stateDir}/metrics-token` }, "serving Prometheus metrics");
     } catch (err) {
       logger.error({ err, listen: metrics }, "cannot serve metrics there; carrying on without them");
@@ -82,7 +91,10 @@ async function runAgent(c: AgentConfig): Promise<never> {
   }
   if (!credential) {
     if (!api) {
-      logger.error({ stateDir }, "this host has not joined a control plane and the Docker API is off; run `berth-agent join --url URL --token TOKEN`");
+      logger.error(
+        { stateDir },
+        "this host has not joined a control plane and the Docker API is off; run `berth-agent join --url URL --token TOKEN`",
+      );
       process.exit(EX_CONFIG);
     }
     logger.info({ stateDir }, "running standalone (not joined to a control plane)");

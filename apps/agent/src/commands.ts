@@ -2,12 +2,22 @@
 // @berth/protocol, then handed to the layer that owns it. Each handler's return type is checked
 // at compile time against the command's reply schema (CommandReplies), and its progress against
 // CommandProgressItems, so the agent cannot drift from what the control plane accepts.
-import { checkEntry, CommandArgs, CommandReplies, parseEntry, type CommandName, type CommandProgressInput, type CommandReply, type CommandReplyInput, type RegistryAccess } from "@berth/protocol";
+import {
+  checkEntry,
+  CommandArgs,
+  CommandReplies,
+  parseEntry,
+  type CommandName,
+  type CommandProgressInput,
+  type CommandReply,
+  type CommandReplyInput,
+  type RegistryAccess,
+} from "@berth/protocol";
 import type { LogEntry } from "./logs/index.ts";
 import { logText } from "./streams.ts";
 import { ZodError, type z } from "zod";
 import type { CommandHandler } from "./link/index.ts";
-import { RegistryClient, RegistryError } from "./registry/index.ts";
+import { type RegistryClient, RegistryError } from "./registry/index.ts";
 import { parsePlatform } from "./registry/index.ts";
 import { InvalidReferenceError, parseReference } from "./registry/index.ts";
 import { NetworkError } from "./network/index.ts";
@@ -21,7 +31,8 @@ import { AGENT_VERSION } from "./version.ts";
  * predefined network is a conflict with its state, not a matter of the caller's rights.
  */
 function asCommandError(e: unknown): unknown {
-  if (e instanceof ZodError) return new AgentError(`invalid arguments: ${e.issues.map((i) => `${i.path.join(".") || "args"}: ${i.message}`).join("; ")}`, "INVALID");
+  if (e instanceof ZodError)
+    return new AgentError(`invalid arguments: ${e.issues.map((i) => `${i.path.join(".") || "args"}: ${i.message}`).join("; ")}`, "INVALID");
   if (e instanceof InvalidReferenceError) return new AgentError(e.message, "INVALID");
   if (e instanceof RegistryError) return new AgentError(e.message, "REGISTRY");
   if (e instanceof NetworkError && e.code === "FORBIDDEN") return new AgentError(e.message, "CONFLICT");
@@ -33,7 +44,10 @@ interface TypedContext<C extends CommandName> {
   progress(item: CommandProgressInput<C>): void;
 }
 
-function handler<C extends CommandName>(name: C, fn: (args: z.output<(typeof CommandArgs)[C]>, ctx: TypedContext<C>) => Promise<CommandReplyInput<C>>): [C, CommandHandler] {
+function handler<C extends CommandName>(
+  name: C,
+  fn: (args: z.output<(typeof CommandArgs)[C]>, ctx: TypedContext<C>) => Promise<CommandReplyInput<C>>,
+): [C, CommandHandler] {
   return [
     name,
     async (raw, ctx) => {
@@ -109,7 +123,11 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
     handler("containers.rename", async (a) => ok(rt.containers.rename(a.id, a.name))),
     handler("containers.update", (a) => rt.containers.update(a.id, a.hostConfig)),
     handler("containers.inspect", async (a) => rt.containers.inspect(a.id)),
-    handler("volumes.list", async (a) => rt.volumes.list({ ...(a.dangling !== undefined ? { dangling: a.dangling } : {}), ...(a.label ? { label: a.label } : {}) }).map((v) => ({ ...v, UsedBy: rt.containers.volumeUsers(v.Name) }))),
+    handler("volumes.list", async (a) =>
+      rt.volumes
+        .list({ ...(a.dangling !== undefined ? { dangling: a.dangling } : {}), ...(a.label ? { label: a.label } : {}) })
+        .map((v) => ({ ...v, UsedBy: rt.containers.volumeUsers(v.Name) })),
+    ),
     handler("volumes.create", async (a) => rt.volumes.create({ ...(a.name ? { Name: a.name } : {}), Labels: a.labels ?? null })),
     handler("volumes.inspect", async (a) => ({ ...rt.volumes.inspect(a.name), UsedBy: rt.containers.volumeUsers(a.name) })),
     handler("volumes.remove", async (a) => ok(rt.volumes.remove(a.name, { force: a.force }))),
@@ -122,17 +140,36 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
         Internal: a.internal,
         Labels: a.labels ?? null,
         ...(a.icc ? {} : { Options: { "com.docker.network.bridge.enable_icc": "false" } }),
-        ...(a.subnet ? { IPAM: { Config: [{ Subnet: a.subnet, ...(a.gateway ? { Gateway: a.gateway } : {}), ...(a.ipRange ? { IPRange: a.ipRange } : {}) }] } } : {}),
+        ...(a.subnet
+          ? {
+              IPAM: {
+                Config: [{ Subnet: a.subnet, ...(a.gateway ? { Gateway: a.gateway } : {}), ...(a.ipRange ? { IPRange: a.ipRange } : {}) }],
+              },
+            }
+          : {}),
       }),
     ),
     handler("networks.remove", async (a) => ok(await networks().remove(a.id))),
     handler("networks.prune", () => networks().prune()),
-    handler("networks.connect", async (a) => ok(await rt.containers.connect(a.id, a.container, { ...(a.ip ? { IPAMConfig: { IPv4Address: a.ip } } : {}), ...(a.aliases ? { Aliases: a.aliases } : {}) }))),
+    handler("networks.connect", async (a) =>
+      ok(
+        await rt.containers.connect(a.id, a.container, {
+          ...(a.ip ? { IPAMConfig: { IPv4Address: a.ip } } : {}),
+          ...(a.aliases ? { Aliases: a.aliases } : {}),
+        }),
+      ),
+    ),
     handler("networks.disconnect", async (a) => ok(await rt.containers.disconnect(a.id, a.container))),
     handler("containers.logs", async (a) => {
       const lines: Array<{ entry: LogEntry; size: number }> = [];
       let bytes = 0;
-      for await (const e of rt.containers.logs(a.id, { tail: a.tail, stdout: a.stdout, stderr: a.stderr, ...(a.since !== undefined ? { since: a.since } : {}), ...(a.until !== undefined ? { until: a.until } : {}) })) {
+      for await (const e of rt.containers.logs(a.id, {
+        tail: a.tail,
+        stdout: a.stdout,
+        stderr: a.stderr,
+        ...(a.since !== undefined ? { since: a.since } : {}),
+        ...(a.until !== undefined ? { until: a.until } : {}),
+      })) {
         // Long lines are cut as in a stream, so one line never fills the reply alone.
         const { text, size } = logText(e.line);
         lines.push({ entry: { ...e, line: text }, size: size + 128 });

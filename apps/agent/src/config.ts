@@ -25,15 +25,46 @@ export const FLAGS = {
   token: { type: "string", arg: "TOKEN", help: "join token from the dashboard (join only)" },
   name: { type: "string", arg: "NAME", help: "this host's name in the fleet (join only; default: the hostname)" },
   "no-run": { type: "boolean", help: "join, then exit instead of running (join only)" },
-  "state-dir": { type: "string", arg: "DIR", env: "BERTH_STATE_DIR", help: "where images, containers and the credential live (default /var/lib/berth)" },
-  "registry-mirror": { type: "string", multiple: true, arg: "URL", env: "BERTH_REGISTRY_MIRRORS", help: "Docker Hub pull-through mirror, repeatable" },
-  "insecure-registry": { type: "string", multiple: true, arg: "HOST:PORT", env: "BERTH_INSECURE_REGISTRIES", help: "registry spoken to over plain HTTP, repeatable" },
-  "docker-socket": { type: "string", arg: "PATH", env: "BERTH_DOCKER_SOCKET", help: "Docker Engine API socket (default /run/berth/docker.sock; '' turns it off)" },
-  "docker-tls-listen": { type: "string", arg: "HOST:PORT", help: "also serve the Docker API on TCP, with TLS and client certificates only" },
+  "state-dir": {
+    type: "string",
+    arg: "DIR",
+    env: "BERTH_STATE_DIR",
+    help: "where images, containers and the credential live (default /var/lib/berth)",
+  },
+  "registry-mirror": {
+    type: "string",
+    multiple: true,
+    arg: "URL",
+    env: "BERTH_REGISTRY_MIRRORS",
+    help: "Docker Hub pull-through mirror, repeatable",
+  },
+  "insecure-registry": {
+    type: "string",
+    multiple: true,
+    arg: "HOST:PORT",
+    env: "BERTH_INSECURE_REGISTRIES",
+    help: "registry spoken to over plain HTTP, repeatable",
+  },
+  "docker-socket": {
+    type: "string",
+    arg: "PATH",
+    env: "BERTH_DOCKER_SOCKET",
+    help: "Docker Engine API socket (default /run/berth/docker.sock; '' turns it off)",
+  },
+  "docker-tls-listen": {
+    type: "string",
+    arg: "HOST:PORT",
+    help: "also serve the Docker API on TCP, with TLS and client certificates only",
+  },
   "docker-tls-cert": { type: "string", arg: "FILE", help: "server certificate for --docker-tls-listen" },
   "docker-tls-key": { type: "string", arg: "FILE", help: "server key for --docker-tls-listen" },
   "docker-tls-ca": { type: "string", arg: "FILE", help: "CA that client certificates must chain to" },
-  "metrics-listen": { type: "string", arg: "HOST:PORT", env: "BERTH_METRICS_LISTEN", help: "Prometheus metrics, behind the bearer token in <state-dir>/metrics-token" },
+  "metrics-listen": {
+    type: "string",
+    arg: "HOST:PORT",
+    env: "BERTH_METRICS_LISTEN",
+    help: "Prometheus metrics, behind the bearer token in <state-dir>/metrics-token",
+  },
 } satisfies Record<string, Flag>;
 
 /** Environment settings with no flag. */
@@ -68,7 +99,10 @@ export function usageText(): string {
 const ArgsSchema = z.object({
   url: httpUrl("--url").optional(),
   token: z.string().min(1).optional(),
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "--name may contain letters, digits, '.', '_' and '-'").optional(),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "--name may contain letters, digits, '.', '_' and '-'")
+    .optional(),
   "no-run": z.boolean().default(false),
   "state-dir": z.string().min(1).default("/var/lib/berth"),
   "registry-mirror": z.array(httpUrl("--registry-mirror")).default([]),
@@ -88,7 +122,10 @@ const ArgsSchema = z.object({
 const EnvSchema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   BERTH_NETWORKING: z.enum(["0", "1"], { error: "BERTH_NETWORKING is 0 or 1" }).default("1"),
-  BERTH_CGROUP_PARENT: z.string().regex(/^\/[A-Za-z0-9._/-]*$/, "BERTH_CGROUP_PARENT must be an absolute cgroup path").optional(),
+  BERTH_CGROUP_PARENT: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._/-]*$/, "BERTH_CGROUP_PARENT must be an absolute cgroup path")
+    .optional(),
   BERTH_MOUNT_HELPER: z.enum(["0", "1"], { error: "BERTH_MOUNT_HELPER is 0 or 1" }).default("1"),
 });
 
@@ -130,7 +167,10 @@ function listenOf(v: string): Listen {
   return { host: v.slice(0, at).replace(/^\[|\]$/g, ""), port: Number(v.slice(at + 1)) };
 }
 
-const issues = (e: z.ZodError) => e.issues.map((i) => (i.message.startsWith("-") || /^[A-Z_]+ /.test(i.message) ? i.message : `${i.path.join(".")}: ${i.message}`)).join("; ");
+const issues = (e: z.ZodError) =>
+  e.issues
+    .map((i) => (i.message.startsWith("-") || /^[A-Z_]+ /.test(i.message) ? i.message : `${i.path.join(".")}: ${i.message}`))
+    .join("; ");
 
 /** Reads argv (after the program name) and the environment; throws ConfigError on anything wrong. */
 export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): AgentConfig {
@@ -157,12 +197,20 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   let dockerTcp: AgentConfig["dockerTcp"];
   if (a["docker-tls-listen"]) {
     const { "docker-tls-cert": cert, "docker-tls-key": key, "docker-tls-ca": ca } = a;
-    if (!cert || !key || !ca) throw new ConfigError("--docker-tls-listen needs --docker-tls-cert, --docker-tls-key and --docker-tls-ca (TCP is served only with client certificates)");
+    if (!cert || !key || !ca)
+      throw new ConfigError(
+        "--docker-tls-listen needs --docker-tls-cert, --docker-tls-key and --docker-tls-ca (TCP is served only with client certificates)",
+      );
     dockerTcp = { ...listenOf(a["docker-tls-listen"]), cert, key, ca };
   }
   return {
     command: cmd,
-    join: { ...(a.url ? { url: a.url } : {}), ...(a.token ? { token: a.token } : {}), ...(a.name ? { name: a.name } : {}), runAfter: !a["no-run"] },
+    join: {
+      ...(a.url ? { url: a.url } : {}),
+      ...(a.token ? { token: a.token } : {}),
+      ...(a.name ? { name: a.name } : {}),
+      runAfter: !a["no-run"],
+    },
     stateDir: a["state-dir"],
     mirrors: a["registry-mirror"],
     insecureRegistries: a["insecure-registry"],

@@ -23,7 +23,12 @@ export async function collectInventory(rt: AgentRuntime): Promise<Record<Invento
     created: Number(i.Created ?? 0),
     size: Number(i.Size ?? 0),
   }));
-  const networks = (rt.networks?.list() ?? []).map((n) => ({ id: String(n.Id), name: String(n.Name), image: String(n.Driver ?? ""), created: seconds(n.Created) }));
+  const networks = (rt.networks?.list() ?? []).map((n) => ({
+    id: String(n.Id),
+    name: String(n.Name),
+    image: String(n.Driver ?? ""),
+    created: seconds(n.Created),
+  }));
   const volumes = rt.volumes.list().map((v) => ({ id: v.Name, name: v.Name, image: v.Driver, created: seconds(v.CreatedAt) }));
   return { container: containers, image: images, network: networks, volume: volumes };
 }
@@ -37,7 +42,13 @@ export function inventoryFrames(inv: Record<InventoryKind, InventoryItem[]>, sen
     sent.set(kind, json);
     const parts = Math.max(1, Math.ceil(items.length / INVENTORY_ITEMS_PER_FRAME));
     for (let p = 0; p < parts; p++) {
-      frames.push({ type: "inventory", kind, part: p, last: p === parts - 1, items: items.slice(p * INVENTORY_ITEMS_PER_FRAME, (p + 1) * INVENTORY_ITEMS_PER_FRAME) as never });
+      frames.push({
+        type: "inventory",
+        kind,
+        part: p,
+        last: p === parts - 1,
+        items: items.slice(p * INVENTORY_ITEMS_PER_FRAME, (p + 1) * INVENTORY_ITEMS_PER_FRAME) as never,
+      });
     }
   }
   return frames;

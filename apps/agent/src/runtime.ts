@@ -79,9 +79,20 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
   // The image service alone reaches the content store, the unpacker and the registry client.
   const imageService = new ImageService({ content, unpacker, extractor, images, registry, inUse, onEvent: imageEvents });
   const tini = "/usr/bin/tini-static";
-  const volumes = new VolumeService({ stateDir, usersOf: (name) => containers?.volumeUsers(name) ?? [], onEvent: (a, id, attrs) => void events.emit("volume", a, id, attrs) });
+  const volumes = new VolumeService({
+    stateDir,
+    usersOf: (name) => containers?.volumeUsers(name) ?? [],
+    onEvent: (a, id, attrs) => void events.emit("volume", a, id, attrs),
+  });
   const networks = opts.networking
-    ? new NetworkService({ stateDir, ...(opts.networking.defaultSubnet ? { defaultSubnet: opts.networking.defaultSubnet } : {}), ...(opts.networking.dnsUpstreams ? { dnsUpstreams: opts.networking.dnsUpstreams } : {}), endpointsOf: (id) => containers?.endpointsOn(id) ?? [], portsOf: () => containers?.publishedPorts() ?? [], onEvent: (a, id, attrs) => void events.emit("network", a, id, attrs) })
+    ? new NetworkService({
+        stateDir,
+        ...(opts.networking.defaultSubnet ? { defaultSubnet: opts.networking.defaultSubnet } : {}),
+        ...(opts.networking.dnsUpstreams ? { dnsUpstreams: opts.networking.dnsUpstreams } : {}),
+        endpointsOf: (id) => containers?.endpointsOn(id) ?? [],
+        portsOf: () => containers?.publishedPorts() ?? [],
+        onEvent: (a, id, attrs) => void events.emit("network", a, id, attrs),
+      })
     : undefined;
   containers = new ContainerService({
     volumes,

@@ -4,7 +4,18 @@
 import { lstatSync } from "node:fs";
 import { join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
-import { cutToJsonBytes, encodedBytes, jsonStringBytes, LOG_STREAM_MAX_LINE, parseEntry, STREAM_FRAME_BYTES, StreamArgs, type LogStreamLine, type StreamDataInput, type StreamKind } from "@berth/protocol";
+import {
+  cutToJsonBytes,
+  encodedBytes,
+  jsonStringBytes,
+  LOG_STREAM_MAX_LINE,
+  parseEntry,
+  STREAM_FRAME_BYTES,
+  StreamArgs,
+  type LogStreamLine,
+  type StreamDataInput,
+  type StreamKind,
+} from "@berth/protocol";
 import { ZodError, type z } from "zod";
 import type { StreamChannel, StreamHandler } from "./link/index.ts";
 import type { AgentEvent } from "./containers/index.ts";
@@ -20,12 +31,15 @@ const EVENTS_PER_FRAME = 500;
 /** Exec output per frame, in bytes of encoded JSON. */
 const EXEC_FRAME_BYTES = 64 * 1024;
 
-
 function parse<K extends StreamKind>(kind: K, raw: unknown): z.output<(typeof StreamArgs)[K]> {
   try {
     return parseEntry(StreamArgs, kind, raw);
   } catch (e) {
-    if (e instanceof ZodError) throw new AgentError(`invalid ${kind} stream arguments: ${e.issues.map((i) => `${i.path.join(".") || "args"}: ${i.message}`).join("; ")}`, "INVALID");
+    if (e instanceof ZodError)
+      throw new AgentError(
+        `invalid ${kind} stream arguments: ${e.issues.map((i) => `${i.path.join(".") || "args"}: ${i.message}`).join("; ")}`,
+        "INVALID",
+      );
     throw e;
   }
 }
@@ -91,7 +105,14 @@ async function exec(rt: AgentRuntime, raw: unknown, ch: Channel<"exec">): Promis
   const rec = rt.containers.get(a.id);
   let cmd = a.cmd;
   if (cmd.length === 1 && cmd[0]!.startsWith("/") && !existsIn(rt.containers.rootfs(rec.id), cmd[0]!)) cmd = ["/bin/sh"];
-  const { Id } = rt.execs.create(rec.id, { Cmd: cmd, Tty: a.tty, AttachStdin: true, AttachStdout: true, AttachStderr: true, ...(a.tty ? { Env: ["TERM=xterm-256color"] } : {}) });
+  const { Id } = rt.execs.create(rec.id, {
+    Cmd: cmd,
+    Tty: a.tty,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    ...(a.tty ? { Env: ["TERM=xterm-256color"] } : {}),
+  });
   const session = await rt.execs.start(Id);
   if (a.tty) session.resize(a.rows, a.cols);
   ch.onInput((input) => {

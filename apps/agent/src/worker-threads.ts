@@ -16,5 +16,7 @@ export function startAgentWorker(role: WorkerRole, entry: () => URL): Worker {
   if (typeof __BERTH_AGENT_BUNDLE__ !== "undefined") return new Worker(__filename, { workerData: { role } });
   // Only reached from sources: the bundle has no import.meta.
   const tsx = import.meta.resolve("tsx/esm/api");
-  return new Worker(`import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry().href)}); })`, { eval: true });
+  return new Worker(`import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(entry().href)}); })`, {
+    eval: true,
+  });
 }

@@ -13,12 +13,19 @@ test("the usage text lists every flag, with its environment variable, and every 
 });
 
 test("flags win over their environment variables; lists come from comma-separated values", () => {
-  const env = { BERTH_STATE_DIR: "/env/state", BERTH_REGISTRY_MIRRORS: "http://m1:5000,,http://m2:5000", BERTH_METRICS_LISTEN: "127.0.0.1:9100" };
+  const env = {
+    BERTH_STATE_DIR: "/env/state",
+    BERTH_REGISTRY_MIRRORS: "http://m1:5000,,http://m2:5000",
+    BERTH_METRICS_LISTEN: "127.0.0.1:9100",
+  };
   const fromEnv = loadConfig(["run"], env);
   assert.equal(fromEnv.stateDir, "/env/state");
   assert.deepEqual(fromEnv.mirrors, ["http://m1:5000", "http://m2:5000"]);
   assert.deepEqual(fromEnv.metrics, { host: "127.0.0.1", port: 9100 });
-  const fromFlags = loadConfig(["run", "--state-dir", "/flag/state", "--registry-mirror", "http://m3:5000", "--metrics-listen", "[::1]:9200"], env);
+  const fromFlags = loadConfig(
+    ["run", "--state-dir", "/flag/state", "--registry-mirror", "http://m3:5000", "--metrics-listen", "[::1]:9200"],
+    env,
+  );
   assert.equal(fromFlags.stateDir, "/flag/state");
   assert.deepEqual(fromFlags.mirrors, ["http://m3:5000"]);
   assert.deepEqual(fromFlags.metrics, { host: "::1", port: 9200 });
@@ -52,6 +59,9 @@ test("bad flags are refused with the flag's own message", () => {
     () => loadConfig(["frobnicate"], {}),
     (e: unknown) => e instanceof ConfigError && e.showUsage,
   );
-  const tls = loadConfig(["run", "--docker-tls-listen", "0.0.0.0:2376", "--docker-tls-cert", "c", "--docker-tls-key", "k", "--docker-tls-ca", "a"], {});
+  const tls = loadConfig(
+    ["run", "--docker-tls-listen", "0.0.0.0:2376", "--docker-tls-cert", "c", "--docker-tls-key", "k", "--docker-tls-ca", "a"],
+    {},
+  );
   assert.deepEqual(tls.dockerTcp, { host: "0.0.0.0", port: 2376, cert: "c", key: "k", ca: "a" });
 });

@@ -33,7 +33,10 @@ function stateDir(): string {
 
 /** The agent bundle; its Docker API is off unless the test gives it a socket (never the machine's). */
 function agent(args: string[], dockerSocket = ""): { proc: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const proc = spawn(process.execPath, [agentBundlePath, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, BERTH_DOCKER_SOCKET: dockerSocket } });
+  const proc = spawn(process.execPath, [agentBundlePath, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, BERTH_DOCKER_SOCKET: dockerSocket },
+  });
   procs.push(proc);
   let out = "";
   proc.stdout!.on("data", (d) => (out += d));
@@ -112,8 +115,11 @@ test("`run` before joining is a standalone daemon: the Docker API on its socket 
   // Every docker CLI the tests use (Debian's 20.10 and the machine's own) negotiates its version.
   const version = (bin: string) =>
     new Promise<{ code: number; out: string }>((resolve) =>
-      execFile(bin, ["version", "--format", "{{.Server.Platform.Name}} {{.Server.APIVersion}} {{.Client.DefaultAPIVersion}} {{.Client.APIVersion}}"], { env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: dir } }, (err, out) =>
-        resolve({ code: err ? 1 : 0, out: out.trim() }),
+      execFile(
+        bin,
+        ["version", "--format", "{{.Server.Platform.Name}} {{.Server.APIVersion}} {{.Client.DefaultAPIVersion}} {{.Client.APIVersion}}"],
+        { env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: dir } },
+        (err, out) => resolve({ code: err ? 1 : 0, out: out.trim() }),
       ),
     );
   const [first, ...others] = dockerClis();

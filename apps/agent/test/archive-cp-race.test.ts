@@ -38,7 +38,11 @@ after(async () => {
   await disposeRuntime(rt, stateDir);
 });
 
-function call(method: string, path: string, body?: Buffer): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+function call(
+  method: string,
+  path: string,
+  body?: Buffer,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, method, path, headers: body ? { "content-type": "application/x-tar" } : {} }, (res) => {
       const chunks: Buffer[] = [];
@@ -57,7 +61,8 @@ const status = (id: string) => (rt.containers.inspect(id).State as { Status: str
  * shell can: the path is a directory about half the time, so a check sees one and a write
  * moments later may meet the link.
  */
-const swapLoop = (dir: string) => `mkdir -p ${dir} && ln -s / ${dir}.link && while true; do mv ${dir} ${dir}.dir; mv ${dir}.link ${dir}; mv ${dir} ${dir}.link; mv ${dir}.dir ${dir}; done`;
+const swapLoop = (dir: string) =>
+  `mkdir -p ${dir} && ln -s / ${dir}.link && while true; do mv ${dir} ${dir}.dir; mv ${dir}.link ${dir}; mv ${dir} ${dir}.link; mv ${dir}.dir ${dir}; done`;
 
 /** The `freezer` (v1) or unified (v2) cgroup line of a host process. */
 function freezerCgroup(pid: number): string | undefined {
@@ -126,20 +131,40 @@ test("uploads into a running container that swaps the destination for a symlink 
   assert.ok(pauses >= 200, `each upload paused the container (${pauses} pauses)`);
   assert.equal(events.filter((e) => e.Actor.ID === Id && e.Action === "unpause").length, pauses);
   const before = readdirSync(`/proc/${initPid}/root/w`).sort().join();
-  await waitFor("the swap loops running again after the uploads", () => readdirSync(`/proc/${initPid}/root/w`).sort().join() !== before, 5_000, 10);
+  await waitFor(
+    "the swap loops running again after the uploads",
+    () => readdirSync(`/proc/${initPid}/root/w`).sort().join() !== before,
+    5_000,
+    10,
+  );
 
   // What went through is inside the container, where the link pointed from its own point of view.
-  const landed = [`/proc/${initPid}/root/${unique}`, `/proc/${initPid}/root/w/d/${unique}`, `/proc/${initPid}/root/w/d.dir/${unique}`, `/proc/${initPid}/root/w/e/${unique}`, `/proc/${initPid}/root/w/e.dir/${unique}`];
-  assert.ok(landed.some((p) => existsSync(p)), "the uploads landed inside the container");
+  const landed = [
+    `/proc/${initPid}/root/${unique}`,
+    `/proc/${initPid}/root/w/d/${unique}`,
+    `/proc/${initPid}/root/w/d.dir/${unique}`,
+    `/proc/${initPid}/root/w/e/${unique}`,
+    `/proc/${initPid}/root/w/e.dir/${unique}`,
+  ];
+  assert.ok(
+    landed.some((p) => existsSync(p)),
+    "the uploads landed inside the container",
+  );
   swapper.kill();
   await rt.containers.remove(Id, { force: true });
 });
 
 test("a container paused by its user stays paused through cp; reads of a running one thaw it again; a stopped one still works", async () => {
-  const { Id } = await rt.containers.create({ Image: "busybox", Cmd: ["sh", "-c", "mkdir -p /data && echo hello > /data/greeting && sleep 1000"] });
+  const { Id } = await rt.containers.create({
+    Image: "busybox",
+    Cmd: ["sh", "-c", "mkdir -p /data && echo hello > /data/greeting && sleep 1000"],
+  });
   await rt.containers.start(Id);
   const initPid = (rt.containers.inspect(Id).State as { Pid: number }).Pid;
-  await waitFor("/data/greeting written", () => existsSync(`/proc/${initPid}/root/data/greeting`) && readFileSync(`/proc/${initPid}/root/data/greeting`, "utf8") === "hello\n");
+  await waitFor(
+    "/data/greeting written",
+    () => existsSync(`/proc/${initPid}/root/data/greeting`) && readFileSync(`/proc/${initPid}/root/data/greeting`, "utf8") === "hello\n",
+  );
   const tar = buildTar([{ path: "note.txt", data: "from the host\n", mode: 0o644 }]);
 
   // Paused by the user: the upload works on the frozen container and leaves it paused.
@@ -176,7 +201,10 @@ test("a container paused by its user stays paused through cp; reads of a running
 
   // Stopped: nothing runs, nothing to freeze; cp goes through a mount of the container's filesystem.
   await rt.containers.stop(Id, 0);
-  assert.equal((await call("PUT", `/v1.47/containers/${Id}/archive?path=/data`, buildTar([{ path: "third.txt", data: "3\n", mode: 0o644 }]))).status, 200);
+  assert.equal(
+    (await call("PUT", `/v1.47/containers/${Id}/archive?path=/data`, buildTar([{ path: "third.txt", data: "3\n", mode: 0o644 }]))).status,
+    200,
+  );
   const third = await call("GET", `/v1.47/containers/${Id}/archive?path=/data/third.txt`);
   assert.equal(third.status, 200);
   assert.ok(third.body.includes(Buffer.from("3\n")));

@@ -10,7 +10,10 @@ test("backoff doubles up to the cap, within [ceiling/2, ceiling]", () => {
   const lows = Array.from({ length: 10 }, () => lo.next());
   const highs = Array.from({ length: 10 }, () => hi.next());
   assert.deepEqual(highs, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000]);
-  assert.deepEqual(lows, highs.map((h) => h / 2));
+  assert.deepEqual(
+    lows,
+    highs.map((h) => h / 2),
+  );
 });
 
 test("reset starts over", () => {

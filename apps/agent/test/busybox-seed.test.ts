@@ -31,7 +31,16 @@ test("the busybox image is reproducible and holds the binary and its applets", a
   const entries = new Map<string, { type: string; linkpath?: string; mode?: number }>();
   const { tar: plain, diffId } = decompressLayer(store.readStream(b.layers[0]!.digest));
   await new Promise<void>((resolve, reject) => {
-    const p = new tar.Parser({ onReadEntry: (e) => (entries.set(e.path.replace(/\/$/, ""), { type: e.type, ...(e.linkpath ? { linkpath: e.linkpath } : {}), ...(e.mode !== undefined ? { mode: e.mode } : {}) }), e.resume()) });
+    const p = new tar.Parser({
+      onReadEntry: (e) => (
+        entries.set(e.path.replace(/\/$/, ""), {
+          type: e.type,
+          ...(e.linkpath ? { linkpath: e.linkpath } : {}),
+          ...(e.mode !== undefined ? { mode: e.mode } : {}),
+        }),
+        e.resume()
+      ),
+    });
     p.on("end", () => resolve());
     p.on("error", reject);
     plain.on("error", reject);

@@ -29,7 +29,11 @@ test("20 running containers survive an agent SIGKILL and are re-adopted; a misse
     { name: "exits-while-down", cmd: ["sh", "-c", "sleep 3; exit 42"] },
     { name: "always", cmd: ["sleep", "100000"], restart: "always" },
   ];
-  const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "support/agent-child.ts"), stateDir, cgroupParent, JSON.stringify(specs)], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", join(import.meta.dirname, "support/agent-child.ts"), stateDir, cgroupParent, JSON.stringify(specs)],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   let rt: ReturnType<typeof createRuntime> | undefined;
   try {
     const ids = await new Promise<Record<string, string>>((resolve, reject) => {
@@ -40,7 +44,8 @@ test("20 running containers survive an agent SIGKILL and are re-adopted; a misse
       });
       child.on("exit", (code) => reject(new Error(`agent child exited early (${code})`)));
     });
-    const record = (id: string) => JSON.parse(readFileSync(join(stateDir, "containers", id, "container.json"), "utf8")) as { state: { Pid: number }; conmonPid: number };
+    const record = (id: string) =>
+      JSON.parse(readFileSync(join(stateDir, "containers", id, "container.json"), "utf8")) as { state: { Pid: number }; conmonPid: number };
     const before = Object.fromEntries(Object.entries(ids).map(([n, id]) => [n, record(id)]));
 
     child.kill("SIGKILL");
@@ -79,15 +84,28 @@ test("20 running containers survive an agent SIGKILL and are re-adopted; a misse
     const alwaysPid = before.always!.state.Pid;
     rt = createRuntime(stateDir, { cgroupParent });
     const seen: string[] = [];
-    rt.events.subscribe((e) => e.Actor.Attributes.name === "always" && seen.push(`${Date.now() % 100000} ${e.Action} ${JSON.stringify(e.Actor.Attributes.exitCode ?? "")}`));
+    rt.events.subscribe(
+      (e) =>
+        e.Actor.Attributes.name === "always" &&
+        seen.push(`${Date.now() % 100000} ${e.Action} ${JSON.stringify(e.Actor.Attributes.exitCode ?? "")}`),
+    );
     await rt.containers.init();
     const restarted = rt;
     // On a timeout the assertions below say what happened (with the container's events).
-    await waitFor("the `always` container running again", () => (restarted.containers.inspect("always").State as { Status: string }).Status === "running", 10_000, 50).catch(() => undefined);
+    await waitFor(
+      "the `always` container running again",
+      () => (restarted.containers.inspect("always").State as { Status: string }).Status === "running",
+      10_000,
+      50,
+    ).catch(() => undefined);
     const a = rt.containers.inspect("always");
     assert.equal((a.State as { Status: string }).Status, "running", "the `always` container is back");
     assert.notEqual((a.State as { Pid: number }).Pid, alwaysPid);
-    assert.equal(a.RestartCount, 1, `events of the always container: ${seen.join("; ")}; error ${JSON.stringify((a.State as { Error: string }).Error)}`);
+    assert.equal(
+      a.RestartCount,
+      1,
+      `events of the always container: ${seen.join("; ")}; error ${JSON.stringify((a.State as { Error: string }).Error)}`,
+    );
     const k = rt.containers.inspect("keep5").State as { Status: string; ExitCode: number; Error: string };
     assert.equal(k.Status, "exited");
     assert.equal(k.ExitCode, 255);

@@ -36,7 +36,11 @@ test("attached before the start: every byte of stdout and stderr, in order, then
   const reading = read(s);
   await c.start(Id);
   const { frames } = await reading;
-  const byStream = (name: string) => frames.filter((f) => f.stream === name).map((f) => f.data.toString()).join("");
+  const byStream = (name: string) =>
+    frames
+      .filter((f) => f.stream === name)
+      .map((f) => f.data.toString())
+      .join("");
   assert.equal(byStream("stdout"), "first\nlast\n");
   assert.equal(byStream("stderr"), "oops\n");
   assert.equal((await c.wait(Id)).StatusCode, 0);
@@ -54,7 +58,12 @@ test("attached before the start: every byte of stdout and stderr, in order, then
 
 test("stdin: what the client writes reaches the container; closing it ends a StdinOnce container", async () => {
   const c = rt.containers;
-  const { Id } = await c.create({ Image: "busybox", Cmd: ["sh", "-c", "while read l; do echo got:$l; done; echo bye"], OpenStdin: true, StdinOnce: true });
+  const { Id } = await c.create({
+    Image: "busybox",
+    Cmd: ["sh", "-c", "while read l; do echo got:$l; done; echo bye"],
+    OpenStdin: true,
+    StdinOnce: true,
+  });
   const s = await c.attach(Id, { stdin: true, stdout: true });
   assert.ok(s.stdin, "stdin is offered");
   const reading = read(s);
@@ -81,7 +90,10 @@ test("a running container: output from the moment of attach; detach leaves it ru
   const s = await c.attach(Id, { stdout: true });
   const { text } = await read(s, (t) => (t.match(/tick/g) ?? []).length >= 3);
   const ticks = [...text.matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
-  assert.ok(ticks.every((v, i) => i === 0 || v === ticks[i - 1]! + 1), `consecutive ticks: ${ticks.join(",")}`);
+  assert.ok(
+    ticks.every((v, i) => i === 0 || v === ticks[i - 1]! + 1),
+    `consecutive ticks: ${ticks.join(",")}`,
+  );
   s.detach();
   assert.equal(c.inspect(Id).State && (c.inspect(Id).State as { Status: string }).Status, "running");
   // A second client attaches after the first detached.
@@ -106,7 +118,10 @@ test("each attach is an attach event, as with dockerd: before the start and to a
   late.detach();
   off();
   const mine = events.filter((e) => e.Actor.ID === Id);
-  assert.deepEqual(mine.map((e) => e.Action), ["create", "attach", "start", "attach", "die"]);
+  assert.deepEqual(
+    mine.map((e) => e.Action),
+    ["create", "attach", "start", "attach", "die"],
+  );
   assert.equal(mine[1]!.Actor.Attributes.image, "busybox");
   await c.remove(Id);
 });
@@ -120,7 +135,10 @@ test("a TTY container: the terminal is resized through conmon; stdin and output 
   s.stdin!.write("stty size; exit 3\n");
   const { text, frames } = await read(s);
   assert.match(text, /33 111/);
-  assert.ok(frames.every((f) => f.stream === "stdout"), "a TTY has one stream");
+  assert.ok(
+    frames.every((f) => f.stream === "stdout"),
+    "a TTY has one stream",
+  );
   assert.equal((await c.wait(Id)).StatusCode, 3);
   assert.throws(() => c.resize(Id, 10, 10), /not running/);
   assert.throws(() => c.resize(Id, 0, 10), /between 1 and 10000/);

@@ -21,13 +21,21 @@ async function output(id: string): Promise<string> {
 }
 
 test("commit a container's changes with a message and changes, then run the committed image", async () => {
-  const { Id } = await rt.containers.create({ Image: "busybox", Cmd: ["sh", "-c", "echo made-in-container > /hello.txt; rm /bin/vi; sleep 100000"], Env: ["STAGE=one"] });
+  const { Id } = await rt.containers.create({
+    Image: "busybox",
+    Cmd: ["sh", "-c", "echo made-in-container > /hello.txt; rm /bin/vi; sleep 100000"],
+    Env: ["STAGE=one"],
+  });
   await rt.containers.start(Id);
   for (let i = 0; i < 50; i++) {
     const { Id: e } = rt.execs.create(Id, { Cmd: ["test", "-f", "/hello.txt"] });
     if ((await (await rt.execs.start(e)).exit) === 0) break;
   }
-  const { Id: imageId } = await rt.commit(Id, { reference: "committed/app:v1", comment: "a test commit", changes: ['CMD ["cat", "/hello.txt"]', "ENV STAGE=two"] });
+  const { Id: imageId } = await rt.commit(Id, {
+    reference: "committed/app:v1",
+    comment: "a test commit",
+    changes: ['CMD ["cat", "/hello.txt"]', "ENV STAGE=two"],
+  });
   assert.match(imageId, /^sha256:[a-f0-9]{64}$/);
   assert.equal((rt.containers.inspect(Id).State as { Status: string }).Status, "running", "a paused-for-commit container runs again");
   const inspect = await rt.images.inspect("committed/app:v1");
@@ -42,7 +50,10 @@ test("commit a container's changes with a message and changes, then run the comm
   assert.equal((await rt.containers.wait(run)).StatusCode, 0);
   assert.equal(await output(run), "made-in-container\n");
   // The deletion is part of the layer too (a whiteout).
-  const { Id: check } = await rt.containers.create({ Image: "committed/app:v1", Cmd: ["sh", "-c", "test -e /bin/vi && echo present || echo gone"] });
+  const { Id: check } = await rt.containers.create({
+    Image: "committed/app:v1",
+    Cmd: ["sh", "-c", "test -e /bin/vi && echo present || echo gone"],
+  });
   await rt.containers.start(check);
   await rt.containers.wait(check);
   assert.equal(await output(check), "gone\n");

@@ -23,7 +23,9 @@ function conmons(id: string): number {
 
 /** Mounts of the container's root filesystem on this host. */
 function rootfsMounts(id: string): number {
-  return readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(rt.containers.rootfs(id))).length;
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .filter((l) => l.includes(rt.containers.rootfs(id))).length;
 }
 
 test("20 concurrent starts of one container: one run, one supervisor, one root mount", async () => {
@@ -33,12 +35,21 @@ test("20 concurrent starts of one container: one run, one supervisor, one root m
   for (const r of results) if (r.status === "rejected") assert.match(String(r.reason), /already running/);
   assert.equal(conmons(Id), 1);
   assert.equal(rootfsMounts(Id), 1);
-  const runs = JSON.parse(execFileSync(rt.containers.runc.binary, ["--root", rt.containers.runc.root, "list", "--format", "json"], { encoding: "utf8" }) || "[]") as Array<{ id: string; status: string }>;
-  assert.deepEqual(runs.filter((r) => r.id === Id).map((r) => r.status), ["running"]);
+  const runs = JSON.parse(
+    execFileSync(rt.containers.runc.binary, ["--root", rt.containers.runc.root, "list", "--format", "json"], { encoding: "utf8" }) || "[]",
+  ) as Array<{ id: string; status: string }>;
+  assert.deepEqual(
+    runs.filter((r) => r.id === Id).map((r) => r.status),
+    ["running"],
+  );
   assert.equal((rt.containers.inspect(Id).Mounts as unknown[]).length, 1, "one anonymous volume, not one per start");
 
   // Stops, starts and a restart racing each other end in one consistent state, with one supervisor at most.
-  const mixed = await Promise.allSettled([...Array.from({ length: 5 }, () => rt.containers.stop(Id, 1)), ...Array.from({ length: 5 }, () => rt.containers.start(Id)), rt.containers.restart(Id, 1)]);
+  const mixed = await Promise.allSettled([
+    ...Array.from({ length: 5 }, () => rt.containers.stop(Id, 1)),
+    ...Array.from({ length: 5 }, () => rt.containers.start(Id)),
+    rt.containers.restart(Id, 1),
+  ]);
   assert.ok(mixed.some((r) => r.status === "fulfilled"));
   const running = rt.containers.inspect(Id).State as { Running: boolean; Pid: number };
   assert.equal(conmons(Id), running.Running ? 1 : 0);
@@ -53,12 +64,15 @@ test("20 concurrent starts of one container: one run, one supervisor, one root m
 });
 
 test("20 concurrent creates of one name: one container, 19 conflicts", async () => {
-  const results = await Promise.allSettled(Array.from({ length: 20 }, () => rt.containers.create({ Image: "busybox", Cmd: ["true"] }, "only-one")));
+  const results = await Promise.allSettled(
+    Array.from({ length: 20 }, () => rt.containers.create({ Image: "busybox", Cmd: ["true"] }, "only-one")),
+  );
   const made = results.filter((r): r is PromiseFulfilledResult<{ Id: string; Warnings: string[] }> => r.status === "fulfilled");
   assert.equal(made.length, 1);
   const conflicts = results.filter((r) => r.status === "rejected");
   assert.equal(conflicts.length, 19);
-  for (const r of conflicts) assert.match(String((r as PromiseRejectedResult).reason), /Conflict\. The container name "\/only-one" is (already in use|being used)/);
+  for (const r of conflicts)
+    assert.match(String((r as PromiseRejectedResult).reason), /Conflict\. The container name "\/only-one" is (already in use|being used)/);
   assert.equal(rt.containers.store.all().filter((r) => r.name === "only-one").length, 1);
   await rt.containers.remove(made[0]!.value.Id);
 });

@@ -33,15 +33,24 @@ const gone = (execId: string) => {
 };
 
 test("health probes leave no exec records behind", async () => {
-  const { Id } = await rt.containers.create({ Image: "busybox", Cmd: ["sleep", "100000"], Healthcheck: { Test: ["CMD", "true"], Interval: 50 * ms, Retries: 1 } });
+  const { Id } = await rt.containers.create({
+    Image: "busybox",
+    Cmd: ["sleep", "100000"],
+    Healthcheck: { Test: ["CMD", "true"], Interval: 50 * ms, Retries: 1 },
+  });
   await rt.containers.start(Id);
   // Sample how many exec records are held, often, until five probes have run (the log keeps five).
   const probes = () => (rt.containers.inspect(Id).State as { Health?: { Log: unknown[] } }).Health?.Log.length ?? 0;
   let most = 0;
-  await waitFor("five probes", () => {
-    most = Math.max(most, rt.execs.size);
-    return probes() >= 5;
-  }, 10_000, 10);
+  await waitFor(
+    "five probes",
+    () => {
+      most = Math.max(most, rt.execs.size);
+      return probes() >= 5;
+    },
+    10_000,
+    10,
+  );
   assert.ok(most <= 1, `at most the running probe is held (saw ${most})`);
   await rt.containers.remove(Id, { force: true });
 });

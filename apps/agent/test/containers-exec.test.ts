@@ -43,7 +43,12 @@ test("exec without a TTY: exit code, separate stdout and stderr, env, user, work
   assert.deepEqual([r.code, r.out, r.err], [5, "out\n", "err\n"]);
   assert.equal((rt.execs.inspect(r.execId) as { ExitCode: number; Running: boolean }).ExitCode, 5);
 
-  const env = await exec({ Cmd: ["sh", "-c", "echo $FROM_CONTAINER $EXTRA $(id -u) $(pwd)"], Env: ["EXTRA=yes"], User: "daemon", WorkingDir: "/tmp" });
+  const env = await exec({
+    Cmd: ["sh", "-c", "echo $FROM_CONTAINER $EXTRA $(id -u) $(pwd)"],
+    Env: ["EXTRA=yes"],
+    User: "daemon",
+    WorkingDir: "/tmp",
+  });
   assert.equal(env.out, "1 yes 1 /tmp\n");
 
   const cat = await exec({ Cmd: ["cat"], AttachStdin: true }, "typed input\n");
@@ -66,11 +71,16 @@ test("exec with a TTY: a terminal, typed input, resize, and the exit code", asyn
   await shown(/\/dev\/pts\/\d+/);
   rt.execs.resize(Id, 33, 111);
   // The resize reaches the terminal on a side channel: ask for the size until it shows.
-  await waitFor("the new terminal size", () => {
-    if (/33 111/.test(out)) return true;
-    s.stdin!.write("stty size\n");
-    return false;
-  }, 5_000, 200).catch(() => assert.match(out, /33 111/));
+  await waitFor(
+    "the new terminal size",
+    () => {
+      if (/33 111/.test(out)) return true;
+      s.stdin!.write("stty size\n");
+      return false;
+    },
+    5_000,
+    200,
+  ).catch(() => assert.match(out, /33 111/));
   s.stdin!.write("exit 3\n");
   assert.equal(await s.exit, 3);
   assert.equal(s.stderr, null, "a TTY merges stderr into stdout");
@@ -87,7 +97,10 @@ test("exec events, as dockerd's: exec_create and exec_start name the command, ex
   const r = await exec({ Cmd: ["sh", "-c", "exit 7"] });
   off();
   const mine = events.filter((e) => e.Type === "container" && e.Actor.ID === id && e.Actor.Attributes.execID === r.execId);
-  assert.deepEqual(mine.map((e) => e.Action), ["exec_create: sh -c exit 7", "exec_start: sh -c exit 7", "exec_die"]);
+  assert.deepEqual(
+    mine.map((e) => e.Action),
+    ["exec_create: sh -c exit 7", "exec_start: sh -c exit 7", "exec_die"],
+  );
   assert.equal(mine[2]!.Actor.Attributes.exitCode, "7");
   for (const e of mine) assert.deepEqual([e.Actor.Attributes.name, e.Actor.Attributes.image], ["exec-target", "busybox"]);
 });

@@ -30,7 +30,13 @@ test("starting → healthy → unhealthy after `retries` failures, with events a
   const { Id } = await rt.containers.create({
     Image: "busybox",
     Cmd: ["sh", "-c", "sleep 0.5; touch /tmp/ok; sleep 100000"],
-    Healthcheck: { Test: ["CMD-SHELL", "test -f /tmp/ok && echo fine"], Interval: 200 * ms, Timeout: 2000 * ms, Retries: 2, StartPeriod: 60_000 * ms },
+    Healthcheck: {
+      Test: ["CMD-SHELL", "test -f /tmp/ok && echo fine"],
+      Interval: 200 * ms,
+      Timeout: 2000 * ms,
+      Retries: 2,
+      StartPeriod: 60_000 * ms,
+    },
   });
   await rt.containers.start(Id);
   assert.equal(health(Id)?.Status, "starting");
@@ -48,7 +54,10 @@ test("starting → healthy → unhealthy after `retries` failures, with events a
   assert.ok(h.Log.length <= 5, "the probe log keeps the last five");
   off();
   // Failures after the first success count even inside the start period, as in Docker.
-  assert.deepEqual(events.filter((a) => a.startsWith("health_status")), ["health_status: healthy", "health_status: unhealthy"]);
+  assert.deepEqual(
+    events.filter((a) => a.startsWith("health_status")),
+    ["health_status: healthy", "health_status: unhealthy"],
+  );
   await rt.containers.remove(Id, { force: true });
 });
 

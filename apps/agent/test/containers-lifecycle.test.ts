@@ -49,7 +49,13 @@ test("lifecycle: create, start, exit code, stdout and stderr with timestamps, ev
   assert.equal(st.Running, false);
   const lines = [];
   for await (const e of c.logs(Id)) lines.push(e);
-  assert.deepEqual(lines.map((l) => [l.stream, l.line]), [["stdout", "out\n"], ["stderr", "err\n"]]);
+  assert.deepEqual(
+    lines.map((l) => [l.stream, l.line]),
+    [
+      ["stdout", "out\n"],
+      ["stderr", "err\n"],
+    ],
+  );
   for (const l of lines) assert.match(l.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+/);
   const stdoutOnly = [];
   for await (const e of c.logs(Id, { stderr: false })) stdoutOnly.push(e.line);
@@ -62,14 +68,20 @@ test("lifecycle: create, start, exit code, stdout and stderr with timestamps, ev
   await c.remove(Id);
   unsubscribe();
   const mine = events.filter((e) => e.Actor.ID === Id);
-  assert.deepEqual(mine.map((e) => e.Action), ["create", "start", "die", "start", "die", "destroy"]);
+  assert.deepEqual(
+    mine.map((e) => e.Action),
+    ["create", "start", "die", "start", "die", "destroy"],
+  );
   assert.equal(mine[2]!.Actor.Attributes.exitCode, "3");
   for (let i = 1; i < mine.length; i++) assert.ok(mine[i]!.seq > mine[i - 1]!.seq, "sequence numbers increase");
   assert.throws(() => c.inspect(Id), /No such container/);
 });
 
 test("signals: kill with a signal, stop runs the trap, pause and unpause, wait conditions", async () => {
-  const { Id } = await c.create({ Image: "busybox", Cmd: ["sh", "-c", "trap 'echo got-usr1' USR1; trap 'echo bye; exit 7' TERM; echo trapped; while true; do sleep 0.1; done"] });
+  const { Id } = await c.create({
+    Image: "busybox",
+    Cmd: ["sh", "-c", "trap 'echo got-usr1' USR1; trap 'echo bye; exit 7' TERM; echo trapped; while true; do sleep 0.1; done"],
+  });
   await c.start(Id);
   await waitFor("the shell's traps installed", async () => (await output(Id)).includes("trapped"));
   await c.kill(Id, "USR1");
@@ -100,7 +112,11 @@ test("signals: kill with a signal, stop runs the trap, pause and unpause, wait c
 });
 
 test("stop timeout: a container that ignores SIGTERM is killed after the timeout (137)", async () => {
-  const { Id } = await c.create({ Image: "busybox", Cmd: ["sh", "-c", "trap '' TERM; echo trapped; while true; do sleep 0.1; done"], StopTimeout: 1 });
+  const { Id } = await c.create({
+    Image: "busybox",
+    Cmd: ["sh", "-c", "trap '' TERM; echo trapped; while true; do sleep 0.1; done"],
+    StopTimeout: 1,
+  });
   await c.start(Id);
   await waitFor("the shell ignoring SIGTERM", async () => (await output(Id)).includes("trapped"));
   const t0 = Date.now();
@@ -109,7 +125,11 @@ test("stop timeout: a container that ignores SIGTERM is killed after the timeout
   assert.ok(took >= 900 && took < 6000, `stop took ${took} ms with a 1 s timeout`);
   assert.equal((c.inspect(Id).State as { ExitCode: number }).ExitCode, 137);
   // An explicit timeout overrides the container's StopTimeout; a custom stop signal is used.
-  const { Id: id2 } = await c.create({ Image: "busybox", Cmd: ["sh", "-c", "trap 'exit 12' INT; trap '' TERM; echo trapped; while true; do sleep 0.1; done"], StopSignal: "SIGINT" });
+  const { Id: id2 } = await c.create({
+    Image: "busybox",
+    Cmd: ["sh", "-c", "trap 'exit 12' INT; trap '' TERM; echo trapped; while true; do sleep 0.1; done"],
+    StopSignal: "SIGINT",
+  });
   await c.start(id2);
   await waitFor("the shell's traps installed", async () => (await output(id2)).includes("trapped"));
   await c.stop(id2, 30);
@@ -131,7 +151,10 @@ test("remove: a running container needs force; names are unique; rename", async 
   assert.equal(c.inspect(Id).Name, "/named2");
   assert.throws(() => c.rename("named2", "named2"), /same name/);
   await c.remove("named2", { force: true });
-  assert.equal(c.list({ all: true }).some((x) => x.Id === Id), false);
+  assert.equal(
+    c.list({ all: true }).some((x) => x.Id === Id),
+    false,
+  );
 });
 
 test("a command that does not exist fails the start clearly, with exit code 127", async () => {
@@ -163,9 +186,16 @@ test("restart policies: no, on-failure:N, always (with stop), unless-stopped", a
   assert.equal((c.inspect(no.id).State as { Status: string }).Status, "exited");
   assert.equal(c.inspect(no.id).RestartCount, 0);
 
-  const { Id: onFailure } = await c.create({ Image: "busybox", Cmd: ["sh", "-c", "echo run; exit 2"], HostConfig: { RestartPolicy: { Name: "on-failure", MaximumRetryCount: 2 } } });
+  const { Id: onFailure } = await c.create({
+    Image: "busybox",
+    Cmd: ["sh", "-c", "echo run; exit 2"],
+    HostConfig: { RestartPolicy: { Name: "on-failure", MaximumRetryCount: 2 } },
+  });
   await c.start(onFailure);
-  await waitFor("two restarts", () => c.inspect(onFailure).RestartCount === 2 && (c.inspect(onFailure).State as { Status: string }).Status === "exited");
+  await waitFor(
+    "two restarts",
+    () => c.inspect(onFailure).RestartCount === 2 && (c.inspect(onFailure).State as { Status: string }).Status === "exited",
+  );
   await sleep(1000); // no third restart comes (the next backoff would be 400 ms)
   assert.equal(c.inspect(onFailure).RestartCount, 2, "no third restart");
   assert.equal((await output(onFailure)).match(/run/g)?.length, 3);
@@ -215,29 +245,68 @@ test("users and groups resolve through the image's /etc/passwd and /etc/group", 
 
 /** The RLIMIT_NOFILE hard limit of this process, from /proc/self/limits. */
 function ownNofileHardLimit(): number {
-  const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+  const line = readFileSync("/proc/self/limits", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("Max open files"));
   const hard = line?.trim().split(/\s+/)[4];
   if (!hard) throw new Error(`no "Max open files" line in /proc/self/limits: ${line}`);
   return hard === "unlimited" ? Number.POSITIVE_INFINITY : Number(hard);
 }
 
 // Docker's default capability set as ARCHITECTURE.md states it, written out independently of the code.
-const DOCKER_DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_MKNOD", "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT"];
-const CAP_BITS: Record<string, number> = { CAP_CHOWN: 0, CAP_DAC_OVERRIDE: 1, CAP_FOWNER: 3, CAP_FSETID: 4, CAP_KILL: 5, CAP_SETGID: 6, CAP_SETUID: 7, CAP_SETPCAP: 8, CAP_NET_BIND_SERVICE: 10, CAP_NET_RAW: 13, CAP_SYS_CHROOT: 18, CAP_SYS_ADMIN: 21, CAP_MKNOD: 27, CAP_AUDIT_WRITE: 29, CAP_SETFCAP: 31 };
+const DOCKER_DEFAULT_CAPS = [
+  "CAP_AUDIT_WRITE",
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FOWNER",
+  "CAP_FSETID",
+  "CAP_KILL",
+  "CAP_MKNOD",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SETFCAP",
+  "CAP_SETGID",
+  "CAP_SETPCAP",
+  "CAP_SETUID",
+  "CAP_SYS_CHROOT",
+];
+const CAP_BITS: Record<string, number> = {
+  CAP_CHOWN: 0,
+  CAP_DAC_OVERRIDE: 1,
+  CAP_FOWNER: 3,
+  CAP_FSETID: 4,
+  CAP_KILL: 5,
+  CAP_SETGID: 6,
+  CAP_SETUID: 7,
+  CAP_SETPCAP: 8,
+  CAP_NET_BIND_SERVICE: 10,
+  CAP_NET_RAW: 13,
+  CAP_SYS_CHROOT: 18,
+  CAP_SYS_ADMIN: 21,
+  CAP_MKNOD: 27,
+  CAP_AUDIT_WRITE: 29,
+  CAP_SETFCAP: 31,
+};
 const capMask = (caps: string[]) => caps.reduce((m, cap) => m | (1n << BigInt(CAP_BITS[cap]!)), 0n);
 
 test("default confinement matches Docker: capabilities, masked and read-only paths, seccomp, rlimits", async () => {
   const r = await run(
     [
       "grep -E '^(CapEff|CapBnd|Seccomp|NoNewPrivs):' /proc/self/status",
-      "echo keys=$(wc -c < /proc/keys)", "echo timerlist=$(wc -c < /proc/timer_list)",
+      "echo keys=$(wc -c < /proc/keys)",
+      "echo timerlist=$(wc -c < /proc/timer_list)",
       "ls /sys/firmware | wc -l | sed 's/^/firmware=/'",
       "(echo 1 > /proc/sys/kernel/ns_last_pid) 2>/dev/null && echo procsys=rw || echo procsys=ro",
       "(mount -t tmpfs none /mnt) 2>/dev/null && echo mount=ok || echo mount=denied",
-      "echo nofile=$(ulimit -Sn)", "echo nofileHard=$(ulimit -Hn)",
+      "echo nofile=$(ulimit -Sn)",
+      "echo nofileHard=$(ulimit -Hn)",
     ].join("; "),
   );
-  const status = Object.fromEntries(r.out.trim().split("\n").map((l) => l.split(/[:=]\s*/) as [string, string]));
+  const status = Object.fromEntries(
+    r.out
+      .trim()
+      .split("\n")
+      .map((l) => l.split(/[:=]\s*/) as [string, string]),
+  );
   assert.equal(BigInt(`0x${status.CapEff}`), capMask(DOCKER_DEFAULT_CAPS), "effective capabilities are Docker's default set");
   assert.equal(BigInt(`0x${status.CapBnd}`), capMask(DOCKER_DEFAULT_CAPS));
   assert.equal(status.Seccomp, "2", "a seccomp filter is in place");
@@ -262,8 +331,16 @@ test("default confinement matches Docker: capabilities, masked and read-only pat
   const r2 = await run("grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status", {
     HostConfig: { CapAdd: ["NET_RAW"], CapDrop: ["CHOWN", "cap_kill"], SecurityOpt: ["no-new-privileges", "seccomp=unconfined"] },
   });
-  const s2 = Object.fromEntries(r2.out.trim().split("\n").map((l) => l.split(/:\s*/) as [string, string]));
-  assert.equal(BigInt(`0x${s2.CapEff}`), capMask([...DOCKER_DEFAULT_CAPS.filter((x) => x !== "CAP_CHOWN" && x !== "CAP_KILL"), "CAP_NET_RAW"]));
+  const s2 = Object.fromEntries(
+    r2.out
+      .trim()
+      .split("\n")
+      .map((l) => l.split(/:\s*/) as [string, string]),
+  );
+  assert.equal(
+    BigInt(`0x${s2.CapEff}`),
+    capMask([...DOCKER_DEFAULT_CAPS.filter((x) => x !== "CAP_CHOWN" && x !== "CAP_KILL"), "CAP_NET_RAW"]),
+  );
   assert.equal(s2.Seccomp, "0");
   assert.equal(s2.NoNewPrivs, "1");
   await c.remove(r2.id);
@@ -271,14 +348,21 @@ test("default confinement matches Docker: capabilities, masked and read-only pat
   assert.ok(BigInt(`0x${r3.out.split(/\s+/)[1]}`) & (1n << 21n), "privileged has CAP_SYS_ADMIN");
   assert.doesNotMatch(r3.out, /keys=0\n/, "nothing is masked for a privileged container");
   await c.remove(r3.id);
-  await assert.rejects(c.create({ Image: "busybox", HostConfig: { Ulimits: [{ Name: "nofile", Soft: 100, Hard: 99_999_999 }] } }), /above this host's hard limit/);
+  await assert.rejects(
+    c.create({ Image: "busybox", HostConfig: { Ulimits: [{ Name: "nofile", Soft: 100, Hard: 99_999_999 }] } }),
+    /above this host's hard limit/,
+  );
   await assert.rejects(c.create({ Image: "busybox", HostConfig: { SecurityOpt: ["bogus"] } }), /invalid --security-opt/);
   await assert.rejects(c.create({ Image: "busybox", HostConfig: { Sysctls: { "kernel.panic": "1" } } }), /not allowed/);
 });
 
 test("limits reach the cgroup; update changes them on a running container; Init runs tini as PID 1", async () => {
   const mib = 1024 * 1024;
-  const { Id } = await c.create({ Image: "busybox", Cmd: ["sleep", "1000"], HostConfig: { Memory: 64 * mib, PidsLimit: 50, NanoCpus: 500_000_000 } });
+  const { Id } = await c.create({
+    Image: "busybox",
+    Cmd: ["sleep", "1000"],
+    HostConfig: { Memory: 64 * mib, PidsLimit: 50, NanoCpus: 500_000_000 },
+  });
   await c.start(Id);
   const cg = `/sys/fs/cgroup/memory/berth-test-${process.pid}/${Id}/memory.limit_in_bytes`;
   assert.equal(Number(readFileSync(cg, "utf8")), 64 * mib);
@@ -330,31 +414,56 @@ test("logs: 100,000 lines written fast come back complete and in order; tail, si
 });
 
 test("logs rotate by max-size and max-file; following across rotations loses and repeats nothing", async () => {
-  await assert.rejects(c.create({ Image: "busybox", Cmd: ["true"], HostConfig: { LogConfig: { Type: "json-file", Config: { "max-file": "3" } } } }), /max-file cannot be set unless max-size/);
-  await assert.rejects(c.create({ Image: "busybox", Cmd: ["true"], HostConfig: { LogConfig: { Type: "json-file", Config: { "max-size": "ten" } } } }), /invalid size: 'ten'/);
-  await assert.rejects(c.create({ Image: "busybox", Cmd: ["true"], HostConfig: { LogConfig: { Type: "json-file", Config: { "max-sise": "1m" } } } }), /unknown log opt 'max-sise'/);
+  await assert.rejects(
+    c.create({ Image: "busybox", Cmd: ["true"], HostConfig: { LogConfig: { Type: "json-file", Config: { "max-file": "3" } } } }),
+    /max-file cannot be set unless max-size/,
+  );
+  await assert.rejects(
+    c.create({ Image: "busybox", Cmd: ["true"], HostConfig: { LogConfig: { Type: "json-file", Config: { "max-size": "ten" } } } }),
+    /invalid size: 'ten'/,
+  );
+  await assert.rejects(
+    c.create({ Image: "busybox", Cmd: ["true"], HostConfig: { LogConfig: { Type: "json-file", Config: { "max-sise": "1m" } } } }),
+    /unknown log opt 'max-sise'/,
+  );
 
   // ~10 MB of log records into files of 256 KiB, 4 kept: the newest survive, contiguous. (A flood
   // passes max-size by what is written while a rotation is under way, so sizes are not asserted.)
-  const kept = await run("seq 1 200000", { HostConfig: { LogConfig: { Type: "json-file", Config: { "max-size": "256k", "max-file": "4" } } } });
+  const kept = await run("seq 1 200000", {
+    HostConfig: { LogConfig: { Type: "json-file", Config: { "max-size": "256k", "max-file": "4" } } },
+  });
   assert.equal(kept.code, 0);
   const files = readdirSync(dirname(c.logPath(kept.id))).filter((f) => f.startsWith("container.log"));
   // Three rotated files (max-file 4); the live one may have been rotated as the container exited.
   assert.deepEqual(files.filter((f) => f !== "container.log").sort(), ["container.log.1", "container.log.2", "container.log.3"]);
-  for (const f of files.filter((x) => x !== "container.log")) assert.ok(statSync(join(dirname(c.logPath(kept.id)), f)).size >= 256 * 1024, `${f} was rotated at max-size`);
+  for (const f of files.filter((x) => x !== "container.log"))
+    assert.ok(statSync(join(dirname(c.logPath(kept.id)), f)).size >= 256 * 1024, `${f} was rotated at max-size`);
   const raw = kept.out.trimEnd().split("\n");
   const lines = raw.map(Number);
   assert.equal(lines.at(-1), 200_000);
   assert.ok(lines.length > 10_000 && lines.length < 150_000, `kept ${lines.length} lines`);
   // conmon cuts records at its buffer size, so the oldest kept file may begin with the tail of a line whose start was dropped.
   // (The tail can be just the newline, when the split fell right before it: an empty first line.)
-  assert.ok(String(lines[1]! - 1).endsWith(raw[0]!), `the first kept line (${JSON.stringify(raw[0])}) is whole or the tail of the line before ${lines[1]}`);
-  assert.ok(lines.every((v, i) => i < 2 || v === lines[i - 1]! + 1), "the kept lines are contiguous");
-  assert.deepEqual((c.inspect(kept.id).HostConfig as { LogConfig: unknown }).LogConfig, { Type: "json-file", Config: { "max-size": "256k", "max-file": "4" } });
+  assert.ok(
+    String(lines[1]! - 1).endsWith(raw[0]!),
+    `the first kept line (${JSON.stringify(raw[0])}) is whole or the tail of the line before ${lines[1]}`,
+  );
+  assert.ok(
+    lines.every((v, i) => i < 2 || v === lines[i - 1]! + 1),
+    "the kept lines are contiguous",
+  );
+  assert.deepEqual((c.inspect(kept.id).HostConfig as { LogConfig: unknown }).LogConfig, {
+    Type: "json-file",
+    Config: { "max-size": "256k", "max-file": "4" },
+  });
   await c.remove(kept.id);
 
   // A follower that is waiting when the output starts sees every line, in order, across many rotations.
-  const { Id } = await c.create({ Image: "busybox", Cmd: ["sh", "-c", "sleep 0.5; seq 1 200000"], HostConfig: { LogConfig: { Config: { "max-size": "256k", "max-file": "100" } } } });
+  const { Id } = await c.create({
+    Image: "busybox",
+    Cmd: ["sh", "-c", "sleep 0.5; seq 1 200000"],
+    HostConfig: { LogConfig: { Config: { "max-size": "256k", "max-file": "100" } } },
+  });
   await c.start(Id);
   const follow = (async () => {
     let n = 0;
@@ -381,14 +490,33 @@ test("list and inspect in Docker's shape", async () => {
   assert.equal(row.Command, "sleep 1000");
   assert.deepEqual(row.Labels, { team: "a" });
   const i = c.inspect("shape1");
-  for (const k of ["Id", "Created", "Path", "Args", "State", "Image", "LogPath", "Name", "RestartCount", "HostConfig", "Config", "Mounts", "NetworkSettings"]) assert.ok(k in i, k);
+  for (const k of [
+    "Id",
+    "Created",
+    "Path",
+    "Args",
+    "State",
+    "Image",
+    "LogPath",
+    "Name",
+    "RestartCount",
+    "HostConfig",
+    "Config",
+    "Mounts",
+    "NetworkSettings",
+  ])
+    assert.ok(k in i, k);
   assert.equal(i.Path, "sleep");
   assert.deepEqual(i.Args, ["1000"]);
   assert.ok((i.Config as { Env: string[] }).Env.includes("FOO=bar"));
   assert.ok((i.State as { Pid: number }).Pid > 0);
   assert.equal(c.inspect(Id.slice(0, 12)).Id, Id, "a short ID prefix resolves");
   await c.stop(Id, 1);
-  assert.equal(c.list().some((x) => x.Id === Id), false, "list hides stopped containers");
+  assert.equal(
+    c.list().some((x) => x.Id === Id),
+    false,
+    "list hides stopped containers",
+  );
   assert.match(String(c.list({ all: true }).find((x) => x.Id === Id)!.Status), /^Exited \(137\)|^Exited \(143\)/);
   await c.remove(Id);
 });

@@ -16,7 +16,11 @@ after(() => disposeRuntime(rt, stateDir));
 
 test("one-shot stats: memory usage and limit, pids, CPU, block I/O shape", async () => {
   const c = rt.containers;
-  const { Id } = await c.create({ Image: "busybox", Cmd: ["sh", "-c", "sleep 1000 & sleep 1000 & wait"], HostConfig: { Memory: 96 * 1024 * 1024, PidsLimit: 50 } });
+  const { Id } = await c.create({
+    Image: "busybox",
+    Cmd: ["sh", "-c", "sleep 1000 & sleep 1000 & wait"],
+    HostConfig: { Memory: 96 * 1024 * 1024, PidsLimit: 50 },
+  });
   await c.start(Id);
   // The shell forks its two sleeps just after the start.
   let pids: number | undefined;
@@ -58,8 +62,12 @@ test("streaming stats: a sample at once and then each second, each carrying the 
   }
   // Docker's CPU %: the container's CPU time over the host's, times the CPUs.
   const [a, b] = [samples[1]!, samples[2]!];
-  const share = (b.cpu_stats.cpu_usage.total_usage - a.cpu_stats.cpu_usage.total_usage) / (b.cpu_stats.system_cpu_usage - a.cpu_stats.system_cpu_usage);
-  assert.ok(share * b.cpu_stats.online_cpus > 0.3, `a spinning shell uses a good part of a CPU (${(share * b.cpu_stats.online_cpus * 100).toFixed(0)}%)`);
+  const share =
+    (b.cpu_stats.cpu_usage.total_usage - a.cpu_stats.cpu_usage.total_usage) / (b.cpu_stats.system_cpu_usage - a.cpu_stats.system_cpu_usage);
+  assert.ok(
+    share * b.cpu_stats.online_cpus > 0.3,
+    `a spinning shell uses a good part of a CPU (${(share * b.cpu_stats.online_cpus * 100).toFixed(0)}%)`,
+  );
   await c.remove(Id, { force: true });
   // The stream of a removed container ends.
   const { Id: gone } = await c.create({ Image: "busybox", Cmd: ["true"] });
@@ -92,5 +100,9 @@ test("one sampler: the control plane's report takes the round a stream just had;
   ac.abort();
   await stream.next();
   await c.remove(Id, { force: true });
-  assert.equal(c.statsCounters().containers.some(([id]) => id === Id), false, "a removed container leaves the rounds");
+  assert.equal(
+    c.statsCounters().containers.some(([id]) => id === Id),
+    false,
+    "a removed container leaves the rounds",
+  );
 });

@@ -29,7 +29,10 @@ test("a digest mismatch errors and stores nothing", async () => {
   const s = new ContentStore(join(root, "b"));
   const data = randomBytes(1000);
   const wrong = sha256Digest(Buffer.from("something else"));
-  await assert.rejects(s.ingest({ digest: wrong, size: data.length }, whole(data)), (e: unknown) => e instanceof DigestMismatchError && /expected sha256:/.test((e as Error).message));
+  await assert.rejects(
+    s.ingest({ digest: wrong, size: data.length }, whole(data)),
+    (e: unknown) => e instanceof DigestMismatchError && /expected sha256:/.test((e as Error).message),
+  );
   assert.equal(await s.has(wrong), false);
   assert.deepEqual(blobs(s), []);
   assert.deepEqual(ingests(s), []);

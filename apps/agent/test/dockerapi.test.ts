@@ -33,13 +33,21 @@ after(async () => {
   await disposeRuntime(rt, stateDir);
 });
 
-function call(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+function call(
+  method: string,
+  path: string,
+  body?: string | Buffer,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, method, path, headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
+    const req = request(
+      { socketPath, method, path, headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -69,9 +77,21 @@ test("untrusted bodies and queries get 4xx with a clear message", async () => {
     ["POST", "/v1.47/containers/create", "{not json", 400, /invalid JSON in request body/],
     ["POST", "/v1.47/containers/create", "[1,2]", 400, /must be a JSON object/],
     ["POST", "/v1.47/containers/create", JSON.stringify({ Image: "busybox", Bogus: 1 }), 400, /unknown field "Bogus"/],
-    ["POST", "/v1.47/containers/create", JSON.stringify({ Image: "busybox", HostConfig: { Bogus: 1 } }), 400, /unknown field "HostConfig\.Bogus"/],
+    [
+      "POST",
+      "/v1.47/containers/create",
+      JSON.stringify({ Image: "busybox", HostConfig: { Bogus: 1 } }),
+      400,
+      /unknown field "HostConfig\.Bogus"/,
+    ],
     ["POST", "/v1.47/containers/create", JSON.stringify({ Image: "busybox", HostConfig: { Memory: 1e30 } }), 400, /HostConfig\.Memory/],
-    ["POST", "/v1.47/containers/create", JSON.stringify({ Image: "busybox", HostConfig: { BlkioWeight: 300 } }), 400, /HostConfig\.BlkioWeight is not supported by Berth/],
+    [
+      "POST",
+      "/v1.47/containers/create",
+      JSON.stringify({ Image: "busybox", HostConfig: { BlkioWeight: 300 } }),
+      400,
+      /HostConfig\.BlkioWeight is not supported by Berth/,
+    ],
     ["POST", "/v1.47/containers/create", JSON.stringify({ Image: "busybox", Cmd: "x".repeat(200_000) }), 400, /Cmd/],
     ["POST", "/v1.47/containers/create?name=..bad", JSON.stringify({ Image: "busybox" }), 400, /Invalid container name/],
     ["POST", "/v1.47/containers/create", JSON.stringify({ Image: "no such image!" }), 400, /invalid reference format/],
@@ -110,7 +130,16 @@ test("Docker's errors: no such container, name conflicts, 304 for a second start
   const missing = await call("GET", "/v1.47/containers/nope/json");
   assert.equal(missing.status, 404);
   assert.equal(message(missing), "No such container: nope");
-  const created = await call("POST", "/v1.47/containers/create?name=api-edge", JSON.stringify({ Image: "busybox", Cmd: ["sleep", "30"], HostConfig: { NetworkMode: "default", ConsoleSize: [24, 80], IpcMode: "private" }, NetworkingConfig: { EndpointsConfig: {} } }));
+  const created = await call(
+    "POST",
+    "/v1.47/containers/create?name=api-edge",
+    JSON.stringify({
+      Image: "busybox",
+      Cmd: ["sleep", "30"],
+      HostConfig: { NetworkMode: "default", ConsoleSize: [24, 80], IpcMode: "private" },
+      NetworkingConfig: { EndpointsConfig: {} },
+    }),
+  );
   assert.equal(created.status, 201, created.body.toString());
   const { Id } = JSON.parse(created.body.toString()) as { Id: string };
   const again = await call("POST", "/v1.47/containers/create?name=api-edge", JSON.stringify({ Image: "busybox" }));
@@ -124,7 +153,11 @@ test("Docker's errors: no such container, name conflicts, 304 for a second start
 });
 
 test("logs without a TTY are multiplexed: stdout and stderr frames", async () => {
-  const created = await call("POST", "/v1.47/containers/create", JSON.stringify({ Image: "busybox", Cmd: ["sh", "-c", "echo out; echo err >&2"] }));
+  const created = await call(
+    "POST",
+    "/v1.47/containers/create",
+    JSON.stringify({ Image: "busybox", Cmd: ["sh", "-c", "echo out; echo err >&2"] }),
+  );
   const { Id } = JSON.parse(created.body.toString()) as { Id: string };
   await call("POST", `/v1.47/containers/${Id}/start`);
   const wait = await call("POST", `/v1.47/containers/${Id}/wait`);
@@ -137,7 +170,10 @@ test("logs without a TTY are multiplexed: stdout and stderr frames", async () =>
     frames.push([logs.body[off]!, logs.body.subarray(off + 8, off + 8 + size).toString()]);
     off += 8 + size;
   }
-  assert.deepEqual(frames.sort(), [[1, "out\n"], [2, "err\n"]]);
+  assert.deepEqual(frames.sort(), [
+    [1, "out\n"],
+    [2, "err\n"],
+  ]);
   const none = await call("GET", `/v1.47/containers/${Id}/logs`);
   assert.equal(none.status, 400);
   assert.equal(message(none), "Bad parameters: you must choose at least one stream");
@@ -145,7 +181,10 @@ test("logs without a TTY are multiplexed: stdout and stderr frames", async () =>
 });
 
 test("a second agent cannot take a socket that is being served", async () => {
-  await assert.rejects(startDockerApi({ runtime: rt, socketPath, stateDir, logger: pino({ level: "silent" }) }), /another process is serving on/);
+  await assert.rejects(
+    startDockerApi({ runtime: rt, socketPath, stateDir, logger: pino({ level: "silent" }) }),
+    /another process is serving on/,
+  );
   assert.equal((await call("GET", "/_ping")).status, 200);
 });
 
@@ -158,7 +197,23 @@ function makeCertificates(dir: string, prefix: string): void {
   writeFileSync(join(dir, "client.ext"), "extendedKeyUsage=clientAuth\n");
   for (const who of ["server", "client"]) {
     ossl("req", ...ec, "-subj", `/CN=${prefix}-${who}`, "-keyout", `${prefix}-${who}.key`, "-out", `${prefix}-${who}.csr`);
-    ossl("x509", "-req", "-in", `${prefix}-${who}.csr`, "-CA", `${prefix}-ca.pem`, "-CAkey", `${prefix}-ca.key`, "-CAcreateserial", "-days", "2", "-extfile", `${who}.ext`, "-out", `${prefix}-${who}.pem`);
+    ossl(
+      "x509",
+      "-req",
+      "-in",
+      `${prefix}-${who}.csr`,
+      "-CA",
+      `${prefix}-ca.pem`,
+      "-CAkey",
+      `${prefix}-ca.key`,
+      "-CAcreateserial",
+      "-days",
+      "2",
+      "-extfile",
+      `${who}.ext`,
+      "-out",
+      `${prefix}-${who}.pem`,
+    );
   }
 }
 
@@ -170,16 +225,37 @@ test("TCP is served only over TLS to clients with a certificate from the given C
     socketPath: join(stateDir, "docker-tls.sock"),
     stateDir,
     logger: pino({ level: "silent" }),
-    tcp: { host: "127.0.0.1", port: 0, cert: join(stateDir, "good-server.pem"), key: join(stateDir, "good-server.key"), ca: join(stateDir, "good-ca.pem") },
+    tcp: {
+      host: "127.0.0.1",
+      port: 0,
+      cert: join(stateDir, "good-server.pem"),
+      key: join(stateDir, "good-server.key"),
+      ca: join(stateDir, "good-ca.pem"),
+    },
   });
   try {
     // With each docker CLI the tests use: Debian's 20.10 (API 1.41) and the machine's own.
     for (const bin of dockerClis()) {
       const docker = (client: string | null) =>
         new Promise<{ code: number; out: string }>((resolve) => {
-          const auth = client ? ["--tlscert", join(stateDir, `${client}-client.pem`), "--tlskey", join(stateDir, `${client}-client.key`)] : [];
-          execFile(bin, ["--tlsverify", "--tlscacert", join(stateDir, "good-ca.pem"), ...auth, "-H", `tcp://127.0.0.1:${tls.tcpPort}`, "version", "--format", "{{.Server.APIVersion}} {{.Client.DefaultAPIVersion}} {{.Client.APIVersion}}"], { env: { ...process.env, DOCKER_CONFIG: stateDir } }, (err, stdout, stderr) =>
-            resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }),
+          const auth = client
+            ? ["--tlscert", join(stateDir, `${client}-client.pem`), "--tlskey", join(stateDir, `${client}-client.key`)]
+            : [];
+          execFile(
+            bin,
+            [
+              "--tlsverify",
+              "--tlscacert",
+              join(stateDir, "good-ca.pem"),
+              ...auth,
+              "-H",
+              `tcp://127.0.0.1:${tls.tcpPort}`,
+              "version",
+              "--format",
+              "{{.Server.APIVersion}} {{.Client.DefaultAPIVersion}} {{.Client.APIVersion}}",
+            ],
+            { env: { ...process.env, DOCKER_CONFIG: stateDir } },
+            (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: `${stdout}${stderr}` }),
           );
         });
       const good = await docker("good");
@@ -212,10 +288,14 @@ test("older API versions get dockerd's answers for them: images, system df, buil
     assert.equal(current.find((i) => i.Id === bb.Id)!.VirtualSize, undefined);
     assert.deepEqual(current.find((i) => i.Id === untagged.id)!.RepoTags, []);
     // `filter` (a reference pattern) was dropped in 1.41.
-    assert.deepEqual((await list("1.40", "?filter=busy*")).map((i) => i.Id), [bb.Id]);
+    assert.deepEqual(
+      (await list("1.40", "?filter=busy*")).map((i) => i.Id),
+      [bb.Id],
+    );
     assert.equal((await list("1.41", "?filter=busy*")).length, current.length);
 
-    const inspect = async (v: string) => JSON.parse((await call("GET", `/v${v}/images/busybox/json`)).body.toString()) as Record<string, unknown>;
+    const inspect = async (v: string) =>
+      JSON.parse((await call("GET", `/v${v}/images/busybox/json`)).body.toString()) as Record<string, unknown>;
     const oldInspect = await inspect("1.41");
     assert.equal(oldInspect.VirtualSize, bb.Size);
     assert.equal(oldInspect.Container, "");
@@ -223,7 +303,14 @@ test("older API versions get dockerd's answers for them: images, system df, buil
     const newInspect = await inspect("1.47");
     assert.ok(!("VirtualSize" in newInspect) && !("ContainerConfig" in newInspect) && !("Container" in newInspect));
 
-    type Df = { Images?: Row[]; Containers?: unknown[]; Volumes?: unknown[]; BuildCache?: unknown[]; BuilderSize?: number; LayersSize?: number };
+    type Df = {
+      Images?: Row[];
+      Containers?: unknown[];
+      Volumes?: unknown[];
+      BuildCache?: unknown[];
+      BuilderSize?: number;
+      LayersSize?: number;
+    };
     const df = async (v: string, query = "") => {
       const r = await call("GET", `/v${v}/system/df${query}`);
       assert.equal(r.status, 200, r.body.toString());
@@ -251,7 +338,8 @@ test("older API versions get dockerd's answers for them: images, system df, buil
 });
 
 test("older API versions: create, update, volume prune, stream types and exec start as dockerd has them", async () => {
-  const create = (v: string, body: Record<string, unknown>) => call("POST", `/v${v}/containers/create`, JSON.stringify({ Image: "busybox", Cmd: ["sleep", "30"], ...body }));
+  const create = (v: string, body: Record<string, unknown>) =>
+    call("POST", `/v${v}/containers/create`, JSON.stringify({ Image: "busybox", Cmd: ["sleep", "30"], ...body }));
   // One network per container until 1.44.
   const two = await create("1.41", { NetworkingConfig: { EndpointsConfig: { a: {}, b: {} } } });
   assert.equal(two.status, 400);
@@ -271,21 +359,47 @@ test("older API versions: create, update, volume prune, stream types and exec st
     await created(await create("1.47", { HostConfig: { KernelMemory: 1 << 20 } }));
     // Annotations came with 1.43: ignored before, and Berth has none to offer after.
     await created(await create("1.42", { HostConfig: { Annotations: { a: "b" } } }));
-    assert.match(message(await create("1.43", { HostConfig: { Annotations: { a: "b" } } })), /HostConfig\.Annotations is not supported by Berth/);
+    assert.match(
+      message(await create("1.43", { HostConfig: { Annotations: { a: "b" } } })),
+      /HostConfig\.Annotations is not supported by Berth/,
+    );
 
     // platform (1.41 and up): a local image for another platform is a 404 (the CLI then pulls), ignored before 1.41.
     const foreign = hostPlatform().architecture === "amd64" ? "linux/arm64" : "linux/amd64";
-    const wrong = await call("POST", `/v1.41/containers/create?platform=${encodeURIComponent(foreign)}`, JSON.stringify({ Image: "busybox" }));
+    const wrong = await call(
+      "POST",
+      `/v1.41/containers/create?platform=${encodeURIComponent(foreign)}`,
+      JSON.stringify({ Image: "busybox" }),
+    );
     assert.equal(wrong.status, 404);
-    assert.match(message(wrong), new RegExp(`^image with reference busybox was found but its platform \\(linux/${hostPlatform().architecture}(/\\w+)?\\) does not match the specified platform \\(${foreign}\\)$`));
-    await created(await call("POST", `/v1.41/containers/create?platform=${encodeURIComponent(formatPlatform(hostPlatform()))}`, JSON.stringify({ Image: "busybox" })));
-    await created(await call("POST", `/v1.40/containers/create?platform=${encodeURIComponent(foreign)}`, JSON.stringify({ Image: "busybox" })));
+    assert.match(
+      message(wrong),
+      new RegExp(
+        `^image with reference busybox was found but its platform \\(linux/${hostPlatform().architecture}(/\\w+)?\\) does not match the specified platform \\(${foreign}\\)$`,
+      ),
+    );
+    await created(
+      await call(
+        "POST",
+        `/v1.41/containers/create?platform=${encodeURIComponent(formatPlatform(hostPlatform()))}`,
+        JSON.stringify({ Image: "busybox" }),
+      ),
+    );
+    await created(
+      await call("POST", `/v1.40/containers/create?platform=${encodeURIComponent(foreign)}`, JSON.stringify({ Image: "busybox" })),
+    );
 
     // update: the CLI sends an empty restart policy with every change; the container's stays.
     const id = await created(await create("1.41", { HostConfig: { RestartPolicy: { Name: "always" } } }));
-    const upd = await call("POST", `/v1.41/containers/${id}/update`, JSON.stringify({ Memory: 64 << 20, MemorySwap: 128 << 20, KernelMemory: 0, RestartPolicy: { Name: "", MaximumRetryCount: 0 } }));
+    const upd = await call(
+      "POST",
+      `/v1.41/containers/${id}/update`,
+      JSON.stringify({ Memory: 64 << 20, MemorySwap: 128 << 20, KernelMemory: 0, RestartPolicy: { Name: "", MaximumRetryCount: 0 } }),
+    );
     assert.equal(upd.status, 200, upd.body.toString());
-    const info = JSON.parse((await call("GET", `/v1.41/containers/${id}/json`)).body.toString()) as { HostConfig: { Memory: number; RestartPolicy: { Name: string } } };
+    const info = JSON.parse((await call("GET", `/v1.41/containers/${id}/json`)).body.toString()) as {
+      HostConfig: { Memory: number; RestartPolicy: { Name: string } };
+    };
     assert.equal(info.HostConfig.RestartPolicy.Name, "always");
     assert.equal(info.HostConfig.Memory, 64 << 20);
 
@@ -293,14 +407,21 @@ test("older API versions: create, update, volume prune, stream types and exec st
     const echo = await created(await create("1.41", { Cmd: ["echo", "framed"] }));
     await call("POST", `/v1.41/containers/${echo}/start`);
     await call("POST", `/v1.41/containers/${echo}/wait`);
-    for (const [v, type] of [["1.41", "application/vnd.docker.raw-stream"], ["1.42", "application/vnd.docker.multiplexed-stream"]] as const) {
+    for (const [v, type] of [
+      ["1.41", "application/vnd.docker.raw-stream"],
+      ["1.42", "application/vnd.docker.multiplexed-stream"],
+    ] as const) {
       const logs = await call("GET", `/v${v}/containers/${echo}/logs?stdout=1`);
       assert.equal(logs.headers["content-type"], type, v);
       assert.deepEqual([logs.body[0], logs.body.subarray(8).toString()], [1, "framed\n"], v);
     }
 
     // Sizes with ?size: the writable layer, and everything the container sees (its image's layers too).
-    const sized = JSON.parse((await call("GET", "/v1.41/containers/json?all=1&size=1")).body.toString()) as Array<{ Id: string; SizeRw: number; SizeRootFs: number }>;
+    const sized = JSON.parse((await call("GET", "/v1.41/containers/json?all=1&size=1")).body.toString()) as Array<{
+      Id: string;
+      SizeRw: number;
+      SizeRootFs: number;
+    }>;
     const bbSize = (JSON.parse((await call("GET", "/v1.41/images/busybox/json")).body.toString()) as { Size: number }).Size;
     const row = sized.find((c) => c.Id === echo)!;
     assert.equal(row.SizeRootFs, row.SizeRw + bbSize);
@@ -313,7 +434,11 @@ test("older API versions: create, update, volume prune, stream types and exec st
     const started = await call("POST", `/v1.41/exec/${execId}/start`, JSON.stringify({ Detach: true, Tty: false }));
     assert.equal(started.status, 200, started.body.toString());
     const done = await waitFor("the detached exec's exit", async () => {
-      const e = JSON.parse((await call("GET", `/v1.41/exec/${execId}/json`)).body.toString()) as { Running: boolean; ExitCode: number | null; ProcessConfig: { tty: boolean } };
+      const e = JSON.parse((await call("GET", `/v1.41/exec/${execId}/json`)).body.toString()) as {
+        Running: boolean;
+        ExitCode: number | null;
+        ProcessConfig: { tty: boolean };
+      };
       return e.Running ? null : e;
     });
     assert.deepEqual([done.ExitCode, done.ProcessConfig.tty], [0, true]);

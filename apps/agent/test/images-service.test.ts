@@ -53,11 +53,17 @@ test("pull: progress, list, inspect in Docker's shape, the layer unpacked into a
   assert.ok(events.some((e) => e.status === "Downloading" && e.total > 0 && e.current > 0));
   assert.ok(events.some((e) => e.status === "Pull complete"));
   const list = await rt.images.list();
-  assert.deepEqual(list.map((i) => [i.Id, i.RepoTags, i.RepoDigests]), [[img.id, [`${reg.domain}/library/busybox:latest`], [`${reg.domain}/library/busybox@${busybox.manifestDigest}`]]]);
+  assert.deepEqual(
+    list.map((i) => [i.Id, i.RepoTags, i.RepoDigests]),
+    [[img.id, [`${reg.domain}/library/busybox:latest`], [`${reg.domain}/library/busybox@${busybox.manifestDigest}`]]],
+  );
   const inspect = await rt.images.inspect(`${reg.domain}/library/busybox`);
   assert.equal(inspect.Id, img.id);
   assert.equal(inspect.Os, "linux");
-  assert.deepEqual((inspect.RootFS as { Layers: string[] }).Layers, busybox.layers.map((l) => l.diffId));
+  assert.deepEqual(
+    (inspect.RootFS as { Layers: string[] }).Layers,
+    busybox.layers.map((l) => l.diffId),
+  );
   assert.deepEqual((inspect.Config as { Cmd: string[] }).Cmd, ["sh"]);
   assert.ok((inspect.Size as number) > 1_000_000, "the busybox binary counts toward Size");
   const mounts = await rt.snapshots.view("inspect-view", img.layers[0]!.chainId);
@@ -67,7 +73,10 @@ test("pull: progress, list, inspect in Docker's shape, the layer unpacked into a
   // pulled again: nothing to download
   const again: PullProgress[] = [];
   await rt.images.pull(`${reg.domain}/library/busybox:latest`, { onProgress: (p) => again.push(p) });
-  assert.ok(again.every((e) => e.status === "Already exists"), JSON.stringify(again));
+  assert.ok(
+    again.every((e) => e.status === "Already exists"),
+    JSON.stringify(again),
+  );
 });
 
 test("history, tag, rmi (untag, conflict, force) and GC of snapshots and content", async () => {
@@ -174,13 +183,21 @@ test("save then load round-trips images with their IDs and tags", async () => {
 
 test("a docker-archive made by skopeo loads", async () => {
   const archive = join(tmp, "skopeo.tar");
-  await run("skopeo", ["copy", "--src-tls-verify=false", `docker://${reg.domain}/library/busybox:latest`, `docker-archive:${archive}:skopeo/busybox:copied`]);
+  await run("skopeo", [
+    "copy",
+    "--src-tls-verify=false",
+    `docker://${reg.domain}/library/busybox:latest`,
+    `docker-archive:${archive}:skopeo/busybox:copied`,
+  ]);
   const rt = runtime();
   const loaded = await rt.images.load(createReadStream(archive));
   assert.equal(loaded.length, 1);
   assert.deepEqual(loaded[0]!.tags, ["skopeo/busybox:copied"]);
   const inspect = await rt.images.inspect("skopeo/busybox:copied");
-  assert.deepEqual((inspect.RootFS as { Layers: string[] }).Layers, busybox.layers.map((l) => l.diffId));
+  assert.deepEqual(
+    (inspect.RootFS as { Layers: string[] }).Layers,
+    busybox.layers.map((l) => l.diffId),
+  );
 });
 
 test("loading garbage, or an archive whose manifest points outside, fails clearly", async () => {
@@ -206,16 +223,29 @@ test("a layer whose content does not match the config's diff_ids is refused, lea
   cfg.rootfs.diff_ids = ["sha256:" + "0".repeat(64)];
   const cfgBytes = Buffer.from(JSON.stringify(cfg));
   const cfgDigest = await seed.put(cfgBytes);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.dockerManifest, config: { mediaType: MediaType.dockerConfig, digest: cfgDigest, size: cfgBytes.length }, layers: [{ mediaType: MediaType.dockerLayerGzip, digest: good.layers[0]!.digest, size: good.layers[0]!.size }] }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.dockerManifest,
+      config: { mediaType: MediaType.dockerConfig, digest: cfgDigest, size: cfgBytes.length },
+      layers: [{ mediaType: MediaType.dockerLayerGzip, digest: good.layers[0]!.digest, size: good.layers[0]!.size }],
+    }),
+  );
   await seed.put(manifest);
   const client = new RegistryClient();
   const repo = { domain: reg.domain, path: "bad/diffid" };
   for (const b of [good.layers[0]!, { digest: cfgDigest, size: cfgBytes.length }]) await client.pushBlob(repo, b, seed);
   await client.putManifest(repo, "v1", manifest, MediaType.dockerManifest);
   const rt = runtime();
-  await assert.rejects(rt.images.pull(`${reg.domain}/bad/diffid:v1`), /unpacked to sha256:[a-f0-9]{64}, but the image config says sha256:0{64}/);
+  await assert.rejects(
+    rt.images.pull(`${reg.domain}/bad/diffid:v1`),
+    /unpacked to sha256:[a-f0-9]{64}, but the image config says sha256:0{64}/,
+  );
   assert.deepEqual(await rt.images.list(), []);
-  assert.deepEqual((await rt.snapshots.list()).filter((s) => s.kind === "committed"), []);
+  assert.deepEqual(
+    (await rt.snapshots.list()).filter((s) => s.kind === "committed"),
+    [],
+  );
   assert.deepEqual((await rt.snapshots.list()).length, 0, "the half-made snapshot was removed");
 });
 
@@ -228,12 +258,25 @@ test("an OCI image with a zstd layer pulls and unpacks", async () => {
   const zst = execFileSync("zstd", ["-q", "-c", "-3"], { input: plain });
   const layerDigest = await seed.put(zst);
   const diffId = `sha256:${createHash("sha256").update(plain).digest("hex")}`;
-  const cfgBytes = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [diffId] }, config: { Cmd: ["sh"] } }));
+  const cfgBytes = Buffer.from(
+    JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [diffId] }, config: { Cmd: ["sh"] } }),
+  );
   const cfgDigest = await seed.put(cfgBytes);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociConfig, digest: cfgDigest, size: cfgBytes.length }, layers: [{ mediaType: MediaType.ociLayerZstd, digest: layerDigest, size: zst.length }] }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      config: { mediaType: MediaType.ociConfig, digest: cfgDigest, size: cfgBytes.length },
+      layers: [{ mediaType: MediaType.ociLayerZstd, digest: layerDigest, size: zst.length }],
+    }),
+  );
   const client = new RegistryClient();
   const repo = { domain: reg.domain, path: "oci/zstd" };
-  for (const b of [{ digest: layerDigest, size: zst.length }, { digest: cfgDigest, size: cfgBytes.length }]) await client.pushBlob(repo, b, seed);
+  for (const b of [
+    { digest: layerDigest, size: zst.length },
+    { digest: cfgDigest, size: cfgBytes.length },
+  ])
+    await client.pushBlob(repo, b, seed);
   await client.putManifest(repo, "v1", manifest, MediaType.ociManifest);
   const rt = runtime();
   const img = await rt.images.pull(`${reg.domain}/oci/zstd:v1`);
@@ -248,12 +291,25 @@ test("a corrupt gzip layer fails with a clear error", async () => {
   const seed = new ContentStore(join(tmp, "gz-seed"));
   const junk = Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0x00]), Buffer.alloc(2000, 7)]);
   const layerDigest = await seed.put(junk);
-  const cfgBytes = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: ["sha256:" + "1".repeat(64)] }, config: {} }));
+  const cfgBytes = Buffer.from(
+    JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: ["sha256:" + "1".repeat(64)] }, config: {} }),
+  );
   const cfgDigest = await seed.put(cfgBytes);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.dockerManifest, config: { mediaType: MediaType.dockerConfig, digest: cfgDigest, size: cfgBytes.length }, layers: [{ mediaType: MediaType.dockerLayerGzip, digest: layerDigest, size: junk.length }] }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.dockerManifest,
+      config: { mediaType: MediaType.dockerConfig, digest: cfgDigest, size: cfgBytes.length },
+      layers: [{ mediaType: MediaType.dockerLayerGzip, digest: layerDigest, size: junk.length }],
+    }),
+  );
   const client = new RegistryClient();
   const repo = { domain: reg.domain, path: "bad/gzip" };
-  for (const b of [{ digest: layerDigest, size: junk.length }, { digest: cfgDigest, size: cfgBytes.length }]) await client.pushBlob(repo, b, seed);
+  for (const b of [
+    { digest: layerDigest, size: junk.length },
+    { digest: cfgDigest, size: cfgBytes.length },
+  ])
+    await client.pushBlob(repo, b, seed);
   await client.putManifest(repo, "v1", manifest, MediaType.dockerManifest);
   const rt = runtime();
   await assert.rejects(rt.images.pull(`${reg.domain}/bad/gzip:v1`), /gzip|incorrect header check|invalid/i);

@@ -37,7 +37,8 @@ test("a line cut into records inside UTF-8 characters reads back whole (conmon c
     const path = join(dir, "container.log");
     const text = "中文😀é-".repeat(3000);
     const bytes = Buffer.from(text + "\n");
-    const stamp = (i: number, last: boolean) => Buffer.from(`2026-11-30T12:00:00.${String(i).padStart(9, "0")}+00:00 stdout ${last ? "F" : "P"} `);
+    const stamp = (i: number, last: boolean) =>
+      Buffer.from(`2026-11-30T12:00:00.${String(i).padStart(9, "0")}+00:00 stdout ${last ? "F" : "P"} `);
     // Records of 7 bytes (a prime, so cuts fall at every offset inside characters), the last one F.
     const chunks: Buffer[] = [];
     let i = 0;

@@ -22,10 +22,17 @@ function bound(address: string): Promise<Socket> {
   return new Promise((resolve) => s.bind(0, address, () => resolve(s)));
 }
 
-const encode = (id: number, name: string) => packet.encode({ type: "query", id, flags: packet.RECURSION_DESIRED, questions: [{ type: "A", name }] });
+const encode = (id: number, name: string) =>
+  packet.encode({ type: "query", id, flags: packet.RECURSION_DESIRED, questions: [{ type: "A", name }] });
 
 /** Sends `name`'s query from `from` to the DNS; its reply (rcode, A records, time taken) or null after `waitMs`. */
-async function ask(from: string, server: string, port: number, name: string, waitMs = 700): Promise<{ rcode: number; answers: string[]; ms: number } | null> {
+async function ask(
+  from: string,
+  server: string,
+  port: number,
+  name: string,
+  waitMs = 700,
+): Promise<{ rcode: number; answers: string[]; ms: number } | null> {
   const s = await bound(from);
   try {
     const started = Date.now();
@@ -41,7 +48,11 @@ async function ask(from: string, server: string, port: number, name: string, wai
     if (!m) return null;
     const p = packet.decode(m);
     // The low four bits of the flags: 0 NOERROR, 2 SERVFAIL.
-    return { rcode: (p.flags ?? 0) & 0xf, answers: (p.answers ?? []).flatMap((a) => (a.type === "A" ? [a.data] : [])), ms: Date.now() - started };
+    return {
+      rcode: (p.flags ?? 0) & 0xf,
+      answers: (p.answers ?? []).flatMap((a) => (a.type === "A" ? [a.data] : [])),
+      ms: Date.now() - started,
+    };
   } finally {
     s.close();
   }
@@ -105,7 +116,10 @@ test("answers clients inside its network's subnet only, over UDP and TCP", async
   try {
     // The network 127.0.0.0/29 with its "gateway" on 127.0.0.1; 127.0.0.9 is outside it.
     await dns.listen("net1", "127.0.0.1", "127.0.0.0/29");
-    assert.deepEqual(await ask("127.0.0.2", "127.0.0.1", port, "web").then((r) => r && { rcode: r.rcode, answers: r.answers }), { rcode: 0, answers: ["10.0.0.5"] });
+    assert.deepEqual(await ask("127.0.0.2", "127.0.0.1", port, "web").then((r) => r && { rcode: r.rcode, answers: r.answers }), {
+      rcode: 0,
+      answers: ["10.0.0.5"],
+    });
     assert.deepEqual(asked, ["127.0.0.2"], "the resolver is told who asks");
     assert.equal(await ask("127.0.0.9", "127.0.0.1", port, "web"), null, "outside the subnet: no answer at all");
     assert.deepEqual(await askTcp("127.0.0.2", "127.0.0.1", port, "web"), ["10.0.0.5"]);
@@ -119,7 +133,11 @@ test("answers clients inside its network's subnet only, over UDP and TCP", async
 test("forwarded queries are capped per network: past the cap, SERVFAIL at once; capacity comes back", async () => {
   const port = await freePort();
   const up = await blackhole();
-  const dns = new EmbeddedDns(() => null, () => [`127.0.0.1:${up.port}`], { port, maxForwards: 3, forwardTimeoutMs: 1500 });
+  const dns = new EmbeddedDns(
+    () => null,
+    () => [`127.0.0.1:${up.port}`],
+    { port, maxForwards: 3, forwardTimeoutMs: 1500 },
+  );
   try {
     await dns.listen("net1", "127.0.0.1", "127.0.0.0/29");
     await dns.listen("net2", "127.0.0.17", "127.0.0.16/29");
@@ -153,13 +171,24 @@ test("a forwarded query takes its answer from the upstream it asked, not from a 
   const port = await freePort();
   const up = await blackhole();
   const stray = await bound("127.0.0.1");
-  const dns = new EmbeddedDns(() => null, () => [`127.0.0.1:${up.port}`], { port, forwardTimeoutMs: 2000 });
+  const dns = new EmbeddedDns(
+    () => null,
+    () => [`127.0.0.1:${up.port}`],
+    { port, forwardTimeoutMs: 2000 },
+  );
   try {
     await dns.listen("net1", "127.0.0.1", "127.0.0.0/29");
     const reply = ask("127.0.0.2", "127.0.0.1", port, "outside.test", 3000);
     await until(() => up.seen.length === 1);
     const q = up.seen[0]!;
-    const answer = (data: string) => packet.encode({ type: "response", id: q.id, flags: packet.RECURSION_AVAILABLE, questions: [{ type: "A", name: "outside.test" }], answers: [{ type: "A", name: "outside.test", ttl: 60, data }] });
+    const answer = (data: string) =>
+      packet.encode({
+        type: "response",
+        id: q.id,
+        flags: packet.RECURSION_AVAILABLE,
+        questions: [{ type: "A", name: "outside.test" }],
+        answers: [{ type: "A", name: "outside.test", ttl: 60, data }],
+      });
     // A forged answer from another port first, then the upstream's own.
     stray.send(answer("6.6.6.6"), q.port, "127.0.0.1");
     await new Promise((r) => setTimeout(r, 100));

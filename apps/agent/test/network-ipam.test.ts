@@ -13,7 +13,9 @@ test("addresses: the gateway is skipped, static ones are honoured, freed ones co
   assert.equal(pool.allocate("c", "10.9.0.6"), "10.9.0.6");
   assert.throws(() => pool.allocate("d", "10.9.0.6"), { message: "Address already in use" });
   assert.throws(() => pool.allocate("d", "10.9.0.1"), { message: "Address already in use" }, "the gateway is taken");
-  assert.throws(() => pool.allocate("d", "10.9.1.6"), { message: "Invalid address 10.9.1.6: It does not belong to any of this network's subnets" });
+  assert.throws(() => pool.allocate("d", "10.9.1.6"), {
+    message: "Invalid address 10.9.1.6: It does not belong to any of this network's subnets",
+  });
   assert.throws(() => pool.allocate("d", "10.9.0.7"), /does not belong/, "the broadcast address is never given");
   assert.equal(pool.allocate("d"), "10.9.0.4");
   assert.equal(pool.allocate("e"), "10.9.0.5");
@@ -27,13 +29,21 @@ test("addresses: the gateway is skipped, static ones are honoured, freed ones co
 });
 
 test("pool settings: gateway, ip-range, and clear errors", () => {
-  assert.deepEqual(normalizePool({ subnet: "10.10.0.0/16", gateway: "10.10.0.254", ipRange: "10.10.5.0/24" }), { subnet: "10.10.0.0/16", gateway: "10.10.0.254", ipRange: "10.10.5.0/24" });
+  assert.deepEqual(normalizePool({ subnet: "10.10.0.0/16", gateway: "10.10.0.254", ipRange: "10.10.5.0/24" }), {
+    subnet: "10.10.0.0/16",
+    gateway: "10.10.0.254",
+    ipRange: "10.10.5.0/24",
+  });
   const pool = new AddressPool(normalizePool({ subnet: "10.10.0.0/16", ipRange: "10.10.5.0/24" }), {}, "n");
   assert.equal(pool.allocate("a"), "10.10.5.0", "dynamic addresses come from the range");
   assert.equal(pool.allocate("b", "10.10.0.9"), "10.10.0.9", "static ones from anywhere in the subnet");
   assert.throws(() => normalizePool({ subnet: "10.10.0.1/16" }), /host bits set \(did you mean 10\.10\.0\.0\/16\?\)/);
-  assert.throws(() => normalizePool({ subnet: "10.10.0.0/16", gateway: "10.11.0.1" }), { message: "no matching subnet for gateway 10.11.0.1" });
-  assert.throws(() => normalizePool({ subnet: "10.10.0.0/16", ipRange: "10.12.0.0/24" }), { message: "no matching subnet for range 10.12.0.0/24" });
+  assert.throws(() => normalizePool({ subnet: "10.10.0.0/16", gateway: "10.11.0.1" }), {
+    message: "no matching subnet for gateway 10.11.0.1",
+  });
+  assert.throws(() => normalizePool({ subnet: "10.10.0.0/16", ipRange: "10.12.0.0/24" }), {
+    message: "no matching subnet for range 10.12.0.0/24",
+  });
   assert.throws(() => normalizePool({ subnet: "nonsense" }), { message: "invalid CIDR address: nonsense" });
 });
 

@@ -100,8 +100,10 @@ before(async () => {
 
 after(async () => {
   try {
-    for (const c of await agent.call<Array<{ Id: string }>>("containers", "list", { all: true }).catch(() => [])) await agent.call("containers", "remove", c.Id, { force: true }).catch(() => undefined);
-    for (const n of await agent.call<Array<{ Name: string }>>("networks", "list").catch(() => [])) if (!["bridge", "host", "none"].includes(n.Name)) await agent.call("networks", "remove", n.Name).catch(() => undefined);
+    for (const c of await agent.call<Array<{ Id: string }>>("containers", "list", { all: true }).catch(() => []))
+      await agent.call("containers", "remove", c.Id, { force: true }).catch(() => undefined);
+    for (const n of await agent.call<Array<{ Name: string }>>("networks", "list").catch(() => []))
+      if (!["bridge", "host", "none"].includes(n.Name)) await agent.call("networks", "remove", n.Name).catch(() => undefined);
     await agent.kill();
   } finally {
     await dropNeighbour();
@@ -111,23 +113,42 @@ after(async () => {
   }
 });
 
-const ipOf = async (id: string, net: string) => (await agent.call<{ NetworkSettings: { Networks: Record<string, { IPAddress: string }> } }>("containers", "inspect", id)).NetworkSettings.Networks[net]!.IPAddress;
+const ipOf = async (id: string, net: string) =>
+  (await agent.call<{ NetworkSettings: { Networks: Record<string, { IPAddress: string }> } }>("containers", "inspect", id)).NetworkSettings
+    .Networks[net]!.IPAddress;
 
-async function detached(name: string, net: string, cmd: string[], host: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<string> {
-  const { Id } = await agent.call<{ Id: string }>("containers", "create", { Image: "busybox", Cmd: cmd, HostConfig: { NetworkMode: net, ...host }, ...extra }, name);
+async function detached(
+  name: string,
+  net: string,
+  cmd: string[],
+  host: Record<string, unknown> = {},
+  extra: Record<string, unknown> = {},
+): Promise<string> {
+  const { Id } = await agent.call<{ Id: string }>(
+    "containers",
+    "create",
+    { Image: "busybox", Cmd: cmd, HostConfig: { NetworkMode: net, ...host }, ...extra },
+    name,
+  );
   await agent.call("containers", "start", Id);
   return Id;
 }
 
 /** busybox httpd answering "<tag>-80" on port 80 and "<tag>-81" on port 81. */
-const twoPorts = (tag: string) => ["sh", "-c", `mkdir /a /b && echo ${tag}-80 > /a/index.html && echo ${tag}-81 > /b/index.html && httpd -p 80 -h /a && exec httpd -f -p 81 -h /b`];
+const twoPorts = (tag: string) => [
+  "sh",
+  "-c",
+  `mkdir /a /b && echo ${tag}-80 > /a/index.html && echo ${tag}-81 > /b/index.html && httpd -p 80 -h /a && exec httpd -f -p 81 -h /b`,
+];
 
 async function removeAll(ids: string[], networks: string[] = []): Promise<void> {
   for (const id of ids) await agent.call("containers", "remove", id, { force: true }).catch(() => undefined);
   for (const n of networks) await agent.call("networks", "remove", n).catch(() => undefined);
 }
 
-test("a neighbour routed to the bridges reaches published ports only; host, peers and replies keep working", { timeout: 180_000 }, async () => {
+test("a neighbour routed to the bridges reaches published ports only; host, peers and replies keep working", {
+  timeout: 180_000,
+}, async () => {
   const ids: string[] = [];
   const outside = serveIn(NB, NB_ADDR, 8090, "neighbour\n");
   try {
@@ -145,13 +166,27 @@ test("a neighbour routed to the bridges reaches published ports only; host, peer
       assert.equal(await curl(netns, `http://127.0.0.1:${t.published}/`), `${t.tag}-80\n`, "host loopback → published port");
       assert.equal(await curl(NB, `http://${HOST_ADDR}:${t.published}/`), `${t.tag}-80\n`, "neighbour → published port");
       assert.equal(await curl(NB, `http://${t.ip}:81/`), "", `neighbour → ${t.net} container, unpublished port: dropped`);
-      assert.equal(await curl(NB, `http://${t.ip}:80/`), "", `neighbour → ${t.net} container's published port by its own address (no DNAT): dropped`);
+      assert.equal(
+        await curl(NB, `http://${t.ip}:80/`),
+        "",
+        `neighbour → ${t.net} container's published port by its own address (no DNAT): dropped`,
+      );
       // A peer on the same bridge reaches both ports.
-      const peer = await agent.run({ Cmd: ["sh", "-c", `wget -q -O - http://${t.ip}:81/ && wget -q -O - http://${t.ip}:80/`], HostConfig: { NetworkMode: t.net } });
+      const peer = await agent.run({
+        Cmd: ["sh", "-c", `wget -q -O - http://${t.ip}:81/ && wget -q -O - http://${t.ip}:80/`],
+        HostConfig: { NetworkMode: t.net },
+      });
       assert.deepEqual(peer, { code: 0, out: `${t.tag}-81\n${t.tag}-80\n` }, "same-bridge peer");
     }
     // Another network reaches a published port through the host, not the unpublished one.
-    const across = await agent.run({ Cmd: ["sh", "-c", `wget -q -O - http://${HOST_ADDR}:8082/; timeout 4 wget -q -O - http://${targets[0]!.ip}:81/ 2>/dev/null || echo blocked`], HostConfig: { NetworkMode: "usr" } });
+    const across = await agent.run({
+      Cmd: [
+        "sh",
+        "-c",
+        `wget -q -O - http://${HOST_ADDR}:8082/; timeout 4 wget -q -O - http://${targets[0]!.ip}:81/ 2>/dev/null || echo blocked`,
+      ],
+      HostConfig: { NetworkMode: "usr" },
+    });
     assert.equal(across.out, "svc-80\nblocked\n", "another network: published yes, unpublished no");
     // Containers reach out (masqueraded) and the replies come back.
     await until(async () => (await curl(NB, `http://${NB_ADDR}:8090/`)) !== "");
@@ -165,13 +200,17 @@ test("a neighbour routed to the bridges reaches published ports only; host, peer
   }
 });
 
-test("containers and neighbours cannot reach the host's 127.0.0.1; a 127.0.0.1-published port works from the host only", { timeout: 180_000 }, async () => {
+test("containers and neighbours cannot reach the host's 127.0.0.1; a 127.0.0.1-published port works from the host only", {
+  timeout: 180_000,
+}, async () => {
   const ids: string[] = [];
   const secret = serveIn(netns, "127.0.0.1", 9123, "secret\n");
   try {
     await until(async () => (await curl(netns, "http://127.0.0.1:9123/")) !== "");
     assert.equal(await curl(netns, "http://127.0.0.1:9123/"), "secret\n", "the host's own loopback service is up");
-    ids.push(await detached("lopub", "bridge", twoPorts("lopub"), { PortBindings: { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: "8084" }] } }));
+    ids.push(
+      await detached("lopub", "bridge", twoPorts("lopub"), { PortBindings: { "80/tcp": [{ HostIp: "127.0.0.1", HostPort: "8084" }] } }),
+    );
     const lopubIp = await ipOf(ids[0]!, "bridge");
     await until(async () => (await curl(netns, `http://${lopubIp}:80/`)) !== "");
     assert.equal(await curl(netns, "http://127.0.0.1:8084/"), "lopub-80\n", "a 127.0.0.1-published port from the host");
@@ -198,8 +237,18 @@ test("containers and neighbours cannot reach the host's 127.0.0.1; a 127.0.0.1-p
     assert.equal(c.out, "routed\nservice-blocked\npublished-blocked\ngateway-blocked\ngateway-published-blocked\n", c.out);
 
     // The same from the neighbour, which routes 127.0.0.0/8 to the agent host.
-    for (const args of [["rule", "add", "pref", "10", "to", "127.0.0.0/8", "lookup", "100"], ["rule", "add", "pref", "20", "lookup", "local"], ["rule", "del", "pref", "0"], ["route", "add", "127.0.0.0/8", "via", HOST_ADDR, "dev", "eth0", "table", "100"]]) await run("ip", ["-n", NB, ...args]);
-    assert.equal((await inNs(NB, "sysctl", ["-w", "net.ipv4.conf.eth0.route_localnet=1"])).code, 0, "the neighbour takes loopback-sourced replies");
+    for (const args of [
+      ["rule", "add", "pref", "10", "to", "127.0.0.0/8", "lookup", "100"],
+      ["rule", "add", "pref", "20", "lookup", "local"],
+      ["rule", "del", "pref", "0"],
+      ["route", "add", "127.0.0.0/8", "via", HOST_ADDR, "dev", "eth0", "table", "100"],
+    ])
+      await run("ip", ["-n", NB, ...args]);
+    assert.equal(
+      (await inNs(NB, "sysctl", ["-w", "net.ipv4.conf.eth0.route_localnet=1"])).code,
+      0,
+      "the neighbour takes loopback-sourced replies",
+    );
     assert.match((await inNs(NB, "ip", ["route", "get", "127.0.0.1"])).out, /via 192\.0\.2\.1/);
     assert.equal(await curl(NB, "http://127.0.0.1:9123/"), "", "neighbour → host loopback service");
     assert.equal(await curl(NB, "http://127.0.0.1:8084/"), "", "neighbour → 127.0.0.1-published port");
@@ -216,7 +265,9 @@ test("containers and neighbours cannot reach the host's 127.0.0.1; a 127.0.0.1-p
   }
 });
 
-test("embedded DNS: answers its own subnet only; a running container connected to a second network resolves and reaches its names", { timeout: 180_000 }, async () => {
+test("embedded DNS: answers its own subnet only; a running container connected to a second network resolves and reaches its names", {
+  timeout: 180_000,
+}, async () => {
   const ids: string[] = [];
   try {
     await agent.call("networks", "create", { Name: "dns-a", IPAM: { Config: [{ Subnet: "10.78.0.0/24" }] } });
@@ -231,7 +282,10 @@ test("embedded DNS: answers its own subnet only; a running container connected t
     const own = await agent.run({ Cmd: ["nslookup", "alpha"], HostConfig: { NetworkMode: "dns-a" } });
     assert.match(own.out, new RegExp(alphaIp.replace(/\./g, "\\.")), own.out);
     // Another network's container asking dns-a's DNS directly: no answer.
-    const other = await agent.run({ Cmd: ["sh", "-c", "nslookup alpha 10.78.0.1 >/dev/null 2>&1 && echo answered || echo unanswered"], HostConfig: { NetworkMode: "dns-b" } });
+    const other = await agent.run({
+      Cmd: ["sh", "-c", "nslookup alpha 10.78.0.1 >/dev/null 2>&1 && echo answered || echo unanswered"],
+      HostConfig: { NetworkMode: "dns-b" },
+    });
     assert.equal(other.out, "unanswered\n", "a container on dns-b gets nothing from dns-a's DNS");
     // The neighbour: no answer either; nor the host itself, which asks from its own (lab) address.
     assert.equal(await dnsFrom(NB, "10.78.0.1", "alpha"), "no reply", "neighbour → dns-a's DNS");
@@ -240,7 +294,13 @@ test("embedded DNS: answers its own subnet only; a running container connected t
     // connect: a running container on dns-a, joined to dns-b, resolves (and reaches) beta too, and still alpha.
     // Each fetch is bounded (busybox wget has no usable timeout of its own): one in flight when the
     // network is disconnected would otherwise wait minutes for a connection that can no longer be made.
-    ids.push(await detached("left", "dns-a", ["sh", "-c", "while true; do a=$(timeout 2 wget -q -O - http://alpha/ 2>/dev/null || echo a-fail); b=$(timeout 2 wget -q -O - http://beta/ 2>/dev/null || echo b-fail); echo $a $b; sleep 0.3; done"]));
+    ids.push(
+      await detached("left", "dns-a", [
+        "sh",
+        "-c",
+        "while true; do a=$(timeout 2 wget -q -O - http://alpha/ 2>/dev/null || echo a-fail); b=$(timeout 2 wget -q -O - http://beta/ 2>/dev/null || echo b-fail); echo $a $b; sleep 0.3; done",
+      ]),
+    );
     const last = async () => (await agent.logs(ids[2]!)).trim().split("\n").at(-1);
     const leftNs = `/proc/${(await agent.call<{ State: { Pid: number } }>("containers", "inspect", ids[2]!)).State.Pid}/ns/net`;
     await until(async () => (await last()) === "alpha b-fail");

@@ -26,7 +26,25 @@ const kill: Array<() => void> = [];
 async function selfSigned(name: string): Promise<{ certFile: string; keyFile: string }> {
   const certFile = join(dir, `${name}.crt`);
   const keyFile = join(dir, `${name}.key`);
-  await run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", keyFile, "-out", certFile]);
+  await run("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=127.0.0.1",
+    "-addext",
+    "subjectAltName=IP:127.0.0.1",
+    "-keyout",
+    keyFile,
+    "-out",
+    certFile,
+  ]);
   return { certFile, keyFile };
 }
 
@@ -62,13 +80,27 @@ test("tokens carry the certificate fingerprint; the install command pins the pub
   const token = await pinnedToken(real);
   assert.equal(parseJoinToken(token).fingerprint, id.fingerprint);
   assert.match(real.url, /^https:/);
-  assert.match(installCommand(real.url, token, id.spkiPin), new RegExp(`^curl -fsSLk --pinnedpubkey sha256//${id.spkiPin.replace(/[+/]/g, "\\$&")} https://`));
+  assert.match(
+    installCommand(real.url, token, id.spkiPin),
+    new RegExp(`^curl -fsSLk --pinnedpubkey sha256//${id.spkiPin.replace(/[+/]/g, "\\$&")} https://`),
+  );
 });
 
 test("install.sh over pinned TLS joins and the agent links over wss", { timeout: 60_000 }, async () => {
   const id = loadTlsIdentity(realTls.certFile, realTls.keyFile);
   const prefix = join(dir, "prefix");
-  const p = spawn("sh", ["-c", 'curl -fsSLk --pinnedpubkey "$0" "$1/install.sh" | sh -s -- --url "$1" --pinnedpubkey "$0" --token "$2" --no-systemd --prefix "$3" --name tls-host', `sha256//${id.spkiPin}`, real.url, await pinnedToken(real), prefix], { stdio: "ignore", detached: true });
+  const p = spawn(
+    "sh",
+    [
+      "-c",
+      'curl -fsSLk --pinnedpubkey "$0" "$1/install.sh" | sh -s -- --url "$1" --pinnedpubkey "$0" --token "$2" --no-systemd --prefix "$3" --name tls-host',
+      `sha256//${id.spkiPin}`,
+      real.url,
+      await pinnedToken(real),
+      prefix,
+    ],
+    { stdio: "ignore", detached: true },
+  );
   kill.push(() => {
     try {
       if (p.pid) process.kill(-p.pid, "SIGKILL");
@@ -76,17 +108,24 @@ test("install.sh over pinned TLS joins and the agent links over wss", { timeout:
       // already gone
     }
   });
-  const host = await waitFor("tls host online", async () => {
-    const h = await real.cp.db.host.findFirst({ where: { name: "tls-host" } });
-    return h?.status === "online" && real.cp.gateway.isConnected(h.id) ? h : null;
-  }, 30_000);
+  const host = await waitFor(
+    "tls host online",
+    async () => {
+      const h = await real.cp.db.host.findFirst({ where: { name: "tls-host" } });
+      return h?.status === "online" && real.cp.gateway.isConnected(h.id) ? h : null;
+    },
+    30_000,
+  );
   assert.ok(existsSync(join(prefix, "opt/berth/berth-agent.js")));
   assert.deepEqual((await real.cp.gateway.command(host.id, "ping", {})).pong, true);
 });
 
 test("curl refuses the install script from a server with another key", async () => {
   const id = loadTlsIdentity(realTls.certFile, realTls.keyFile);
-  await assert.rejects(run("curl", ["-fsSLk", "--pinnedpubkey", `sha256//${id.spkiPin}`, `${impostor.url}/install.sh`]), /exit code 90|pinned|Command failed/);
+  await assert.rejects(
+    run("curl", ["-fsSLk", "--pinnedpubkey", `sha256//${id.spkiPin}`, `${impostor.url}/install.sh`]),
+    /exit code 90|pinned|Command failed/,
+  );
 });
 
 test("the agent refuses a control plane whose certificate is not the pinned one, and sends no token", { timeout: 30_000 }, async () => {
@@ -98,7 +137,15 @@ test("the agent refuses a control plane whose certificate is not the pinned one,
 });
 
 test("a pinned token with an http:// URL is refused with a clear message", async () => {
-  const a = agent(["join", "--url", real.url.replace("https:", "http:"), "--token", await pinnedToken(real), "--state-dir", join(dir, "plain")]);
+  const a = agent([
+    "join",
+    "--url",
+    real.url.replace("https:", "http:"),
+    "--token",
+    await pinnedToken(real),
+    "--state-dir",
+    join(dir, "plain"),
+  ]);
   assert.equal(await a.exited, 78);
   assert.match(a.output(), /the control plane URL must be https:\/\//);
 });

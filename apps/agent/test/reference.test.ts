@@ -1,6 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatReference, isLoopbackRegistry, parseReference, InvalidReferenceError, registryHost, withDefaultTag } from "../src/registry/reference.ts";
+import {
+  formatReference,
+  isLoopbackRegistry,
+  parseReference,
+  InvalidReferenceError,
+  registryHost,
+  withDefaultTag,
+} from "../src/registry/reference.ts";
 
 const D = "sha256:" + "a".repeat(64);
 
@@ -47,12 +54,18 @@ test("bad references get Docker's messages", () => {
     ["busybox:" + "t".repeat(129), /invalid reference format/],
     ["ex ample.com/app", /invalid reference format/],
   ];
-  for (const [input, msg] of bad) assert.throws(() => parseReference(input), (e: unknown) => e instanceof InvalidReferenceError && msg.test(e.message), JSON.stringify(input));
+  for (const [input, msg] of bad)
+    assert.throws(
+      () => parseReference(input),
+      (e: unknown) => e instanceof InvalidReferenceError && msg.test(e.message),
+      JSON.stringify(input),
+    );
 });
 
 test("Docker Hub's API host and loopback registries", () => {
   assert.equal(registryHost("docker.io"), "registry-1.docker.io");
   assert.equal(registryHost("127.0.0.1:5000"), "127.0.0.1:5000");
-  for (const d of ["localhost", "localhost:5000", "127.0.0.1:5000", "127.9.9.9", "[::1]:5000"]) assert.equal(isLoopbackRegistry(d), true, d);
+  for (const d of ["localhost", "localhost:5000", "127.0.0.1:5000", "127.9.9.9", "[::1]:5000"])
+    assert.equal(isLoopbackRegistry(d), true, d);
   for (const d of ["docker.io", "10.0.0.1:5000", "example.com", "localhost.example.com"]) assert.equal(isLoopbackRegistry(d), false, d);
 });

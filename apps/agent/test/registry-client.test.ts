@@ -35,11 +35,21 @@ interface Built {
 /** An image in `s`: two random layers and a config for `platform`, as a Docker or OCI manifest. */
 async function buildImage(s: ContentStore, opts: { oci?: boolean; platform?: Platform; layerBytes?: number } = {}): Promise<Built> {
   const p = opts.platform ?? { os: "linux", architecture: "amd64" };
-  const layers = await Promise.all([0, 1].map(async () => {
-    const data = randomBytes(opts.layerBytes ?? 50_000);
-    return { digest: await s.put(data), size: data.length };
-  }));
-  const config = Buffer.from(JSON.stringify({ architecture: p.architecture, os: p.os, ...(p.variant ? { variant: p.variant } : {}), rootfs: { type: "layers", diff_ids: layers.map((l) => l.digest) }, config: {} }));
+  const layers = await Promise.all(
+    [0, 1].map(async () => {
+      const data = randomBytes(opts.layerBytes ?? 50_000);
+      return { digest: await s.put(data), size: data.length };
+    }),
+  );
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: p.architecture,
+      os: p.os,
+      ...(p.variant ? { variant: p.variant } : {}),
+      rootfs: { type: "layers", diff_ids: layers.map((l) => l.digest) },
+      config: {},
+    }),
+  );
   const configDigest = await s.put(config);
   const manifest = Buffer.from(
     JSON.stringify({
@@ -53,7 +63,14 @@ async function buildImage(s: ContentStore, opts: { oci?: boolean; platform?: Pla
   return { manifest, manifestDigest, blobs: [...layers, { digest: configDigest, size: config.length }] };
 }
 
-async function push(client: RegistryClient, s: ContentStore, repo: Repo, img: Built, tag: string, opts: { oci?: boolean; chunkSize?: number } = {}) {
+async function push(
+  client: RegistryClient,
+  s: ContentStore,
+  repo: Repo,
+  img: Built,
+  tag: string,
+  opts: { oci?: boolean; chunkSize?: number } = {},
+) {
   const how = [];
   for (const b of img.blobs) how.push(await client.pushBlob(repo, b, s, opts.chunkSize ? { chunkSize: opts.chunkSize } : {}));
   await client.putManifest(repo, tag, img.manifest, opts.oci ? MediaType.ociManifest : MediaType.dockerManifest);
@@ -95,7 +112,11 @@ test("a blob another repository has is mounted, not uploaded", async () => {
 
 test("a missing tag gets a clear not-found error", async () => {
   const client = new RegistryClient();
-  await assert.rejects(client.resolve(parseReference(`${plain.domain}/round/trip:nope`)), (e: unknown) => e instanceof RegistryError && e.status === 404 && /manifest for round\/trip:nope not found: manifest unknown/.test(e.message));
+  await assert.rejects(
+    client.resolve(parseReference(`${plain.domain}/round/trip:nope`)),
+    (e: unknown) =>
+      e instanceof RegistryError && e.status === 404 && /manifest for round\/trip:nope not found: manifest unknown/.test(e.message),
+  );
 });
 
 test("OCI and Docker media types are both understood", async () => {
@@ -121,15 +142,30 @@ test("a manifest list with two platforms resolves to the asked one", async () =>
   const arm = await buildImage(s, { platform: { os: "linux", architecture: "arm64", variant: "v8" } });
   await push(client, s, repo, amd, amd.manifestDigest);
   await push(client, s, repo, arm, arm.manifestDigest);
-  for (const [type, tag] of [[MediaType.dockerManifestList, "list"], [MediaType.ociIndex, "index"]] as const) {
-    const index = Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: type,
-      manifests: [
-        { mediaType: MediaType.dockerManifest, digest: amd.manifestDigest, size: amd.manifest.length, platform: { os: "linux", architecture: "amd64" } },
-        { mediaType: MediaType.dockerManifest, digest: arm.manifestDigest, size: arm.manifest.length, platform: { os: "linux", architecture: "arm64", variant: "v8" } },
-      ],
-    }));
+  for (const [type, tag] of [
+    [MediaType.dockerManifestList, "list"],
+    [MediaType.ociIndex, "index"],
+  ] as const) {
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: type,
+        manifests: [
+          {
+            mediaType: MediaType.dockerManifest,
+            digest: amd.manifestDigest,
+            size: amd.manifest.length,
+            platform: { os: "linux", architecture: "amd64" },
+          },
+          {
+            mediaType: MediaType.dockerManifest,
+            digest: arm.manifestDigest,
+            size: arm.manifest.length,
+            platform: { os: "linux", architecture: "arm64", variant: "v8" },
+          },
+        ],
+      }),
+    );
     await client.putManifest(repo, tag, index, type);
     const b = store();
     const onArm = await pullAll(client, `${plain.domain}/multi/arch:${tag}`, b, { os: "linux", architecture: "arm64" });
@@ -138,7 +174,10 @@ test("a manifest list with two platforms resolves to the asked one", async () =>
     assert.equal(onArm.index?.mediaType, type);
     const onAmd = await client.resolve(parseReference(`${plain.domain}/multi/arch:${tag}`), { os: "linux", architecture: "amd64" });
     assert.equal(onAmd.manifestDigest, amd.manifestDigest);
-    await assert.rejects(client.resolve(parseReference(`${plain.domain}/multi/arch:${tag}`), { os: "linux", architecture: "s390x" }), /no matching manifest for linux\/s390x in the manifest list entries \(have: linux\/amd64, linux\/arm64\/v8\)/);
+    await assert.rejects(
+      client.resolve(parseReference(`${plain.domain}/multi/arch:${tag}`), { os: "linux", architecture: "s390x" }),
+      /no matching manifest for linux\/s390x in the manifest list entries \(have: linux\/amd64, linux\/arm64\/v8\)/,
+    );
   }
 });
 
@@ -151,7 +190,10 @@ test("a corrupted download fails with a digest mismatch and stores nothing", asy
     const client = new RegistryClient();
     const into = store();
     const layer = img.blobs[0]!;
-    await assert.rejects(client.fetchBlob(parseReference(`${proxy.domain}/faulty/corrupt`), layer, into), (e: unknown) => e instanceof DigestMismatchError && /blob digest mismatch/.test((e as Error).message));
+    await assert.rejects(
+      client.fetchBlob(parseReference(`${proxy.domain}/faulty/corrupt`), layer, into),
+      (e: unknown) => e instanceof DigestMismatchError && /blob digest mismatch/.test((e as Error).message),
+    );
     assert.equal(await into.has(layer.digest), false);
     assert.deepEqual(readdirSync(join(into.root, "blobs/sha256")), []);
     assert.deepEqual(readdirSync(join(into.root, "ingest")), []);
@@ -186,7 +228,10 @@ test("basic auth (htpasswd): refused without or with wrong credentials, works wi
     const repo = parseReference(`${reg.domain}/private/app`);
     const s = store();
     const img = await buildImage(s);
-    await assert.rejects(push(new RegistryClient(), s, repo, img, "v1"), (e: unknown) => e instanceof RegistryError && e.status === 401 && /unauthorized/.test(e.message));
+    await assert.rejects(
+      push(new RegistryClient(), s, repo, img, "v1"),
+      (e: unknown) => e instanceof RegistryError && e.status === 401 && /unauthorized/.test(e.message),
+    );
     const wrong = new RegistryClient({ settingsFor: () => ({ credentials: { username: "alice", password: "nope" } }) });
     await assert.rejects(push(wrong, s, repo, img, "v1"), (e: unknown) => e instanceof RegistryError && e.status === 401);
     await assert.rejects(wrong.login(reg.domain), /incorrect username or password/);
@@ -247,9 +292,11 @@ test("a hostile registry cannot fill the agent's memory: manifest, token and err
   };
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
-    if (url.pathname !== "/token" && !req.headers.authorization) return void res.writeHead(401, { "www-authenticate": `Bearer realm="http://127.0.0.1:${port}/token",service="hostile"` }).end();
+    if (url.pathname !== "/token" && !req.headers.authorization)
+      return void res.writeHead(401, { "www-authenticate": `Bearer realm="http://127.0.0.1:${port}/token",service="hostile"` }).end();
     if (url.pathname === "/token") return endless(res, "token", 200, { "content-type": "application/json" });
-    if (url.pathname.endsWith("/manifests/big")) return endless(res, "manifest", 200, { "content-type": "application/vnd.oci.image.manifest.v1+json" });
+    if (url.pathname.endsWith("/manifests/big"))
+      return endless(res, "manifest", 200, { "content-type": "application/vnd.oci.image.manifest.v1+json" });
     if (url.pathname.endsWith("/manifests/error")) return endless(res, "error", 500, { "content-type": "application/json" });
     res.writeHead(404).end();
   });
@@ -258,11 +305,15 @@ test("a hostile registry cannot fill the agent's memory: manifest, token and err
   try {
     // The token server first: every request to this registry needs a token.
     const client = new RegistryClient();
-    await assert.rejects(client.getManifest(parseReference(`127.0.0.1:${port}/x/y:big`), "big"), /token server answered with more than 1 MiB/);
+    await assert.rejects(
+      client.getManifest(parseReference(`127.0.0.1:${port}/x/y:big`), "big"),
+      /token server answered with more than 1 MiB/,
+    );
     const plainServer = createServer((req, res) => {
       const url = new URL(req.url ?? "/", "http://x");
       if (url.pathname === "/v2/") return void res.writeHead(200).end("{}");
-      if (url.pathname.endsWith("/manifests/big")) return endless(res, "manifest", 200, { "content-type": "application/vnd.oci.image.manifest.v1+json" });
+      if (url.pathname.endsWith("/manifests/big"))
+        return endless(res, "manifest", 200, { "content-type": "application/vnd.oci.image.manifest.v1+json" });
       if (url.pathname.endsWith("/manifests/error")) return endless(res, "error", 500, { "content-type": "application/json" });
       res.writeHead(404).end();
     });
@@ -270,7 +321,10 @@ test("a hostile registry cannot fill the agent's memory: manifest, token and err
     const plainPort = (plainServer.address() as import("node:net").AddressInfo).port;
     try {
       await assert.rejects(client.getManifest(parseReference(`127.0.0.1:${plainPort}/x/y:big`), "big"), /manifest is larger than 4 MiB/);
-      await assert.rejects(client.getManifest(parseReference(`127.0.0.1:${plainPort}/x/y:error`), "error"), (e: unknown) => e instanceof RegistryError && e.message.length < 400 && /registry answered 500/.test(e.message));
+      await assert.rejects(
+        client.getManifest(parseReference(`127.0.0.1:${plainPort}/x/y:error`), "error"),
+        (e: unknown) => e instanceof RegistryError && e.message.length < 400 && /registry answered 500/.test(e.message),
+      );
     } finally {
       plainServer.closeAllConnections();
       await new Promise((r) => plainServer.close(r));

@@ -98,7 +98,9 @@ test("busybox unshare -U is refused by the default profile, and works where the 
   assert.equal(unconfined.code, 0, unconfined.out);
 });
 
-test("raw syscalls: clone(CLONE_NEWUSER) EPERM, clone3 ENOSYS, personality and socket filtered by argument", { skip: !NR[process.arch] && `no syscall numbers for ${process.arch}` }, async () => {
+test("raw syscalls: clone(CLONE_NEWUSER) EPERM, clone3 ENOSYS, personality and socket filtered by argument", {
+  skip: !NR[process.arch] && `no syscall numbers for ${process.arch}`,
+}, async () => {
   const confined = await probe();
   assert.deepEqual(confined, {
     clone_newuser: EPERM,
@@ -148,14 +150,30 @@ test("privileged containers run without seccomp, default ones with it; tini --in
 
 test("profile data: capability-gated groups, arch extras and architectures follow the host", () => {
   const x64 = { arch: "x64", kernelRelease: "6.1.0-18-amd64" };
-  const allowed = (p: SeccompProfile) => new Set(p.syscalls.filter((s) => s.action === "SCMP_ACT_ALLOW" && !s.args).flatMap((s) => s.names));
+  const allowed = (p: SeccompProfile) =>
+    new Set(p.syscalls.filter((s) => s.action === "SCMP_ACT_ALLOW" && !s.args).flatMap((s) => s.names));
   const base = defaultSeccompProfile(["CAP_CHOWN", "CAP_SYS_CHROOT"], x64);
   assert.equal(base.defaultAction, "SCMP_ACT_ERRNO");
   assert.equal(base.defaultErrnoRet, 1);
   assert.deepEqual(base.architectures, ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
   const a = allowed(base);
   for (const n of ["read", "ptrace", "arch_prctl", "modify_ldt", "chroot"]) assert.ok(a.has(n), n);
-  for (const n of ["mount", "unshare", "setns", "kcmp", "reboot", "bpf", "clone", "clone3", "socket", "personality", "set_tls", "keyctl", "pivot_root"]) assert.ok(!a.has(n), n);
+  for (const n of [
+    "mount",
+    "unshare",
+    "setns",
+    "kcmp",
+    "reboot",
+    "bpf",
+    "clone",
+    "clone3",
+    "socket",
+    "personality",
+    "set_tls",
+    "keyctl",
+    "pivot_root",
+  ])
+    assert.ok(!a.has(n), n);
 
   const ptrace = allowed(defaultSeccompProfile(["CAP_SYS_PTRACE", "CAP_BPF"], x64));
   for (const n of ["kcmp", "pidfd_getfd", "process_madvise", "bpf"]) assert.ok(ptrace.has(n), n);
@@ -170,5 +188,7 @@ test("profile data: capability-gated groups, arch extras and architectures follo
   // s390 passes clone's flags second.
   const s390 = defaultSeccompProfile([], { arch: "s390x", kernelRelease: "6.1.0" });
   assert.deepEqual(s390.syscalls.find((s) => s.names.includes("clone"))?.args?.[0]?.index, 1);
-  assert.deepEqual(base.syscalls.find((s) => s.names.includes("clone"))?.args, [{ index: 0, value: 0x7e020000, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }]);
+  assert.deepEqual(base.syscalls.find((s) => s.names.includes("clone"))?.args, [
+    { index: 0, value: 0x7e020000, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" },
+  ]);
 });

@@ -150,7 +150,12 @@ test("a long layer chain whose lowerdir overflows the mount option page still mo
   const sn = new Snapshotter(join(base, "x".repeat(120), "snaps-long"));
   let parent: string | undefined;
   for (let i = 0; i < 60; i++) {
-    await applyLayer(sn, `L${i}`, parent, tarStream([{ path: `f${i}`, data: String(i) }, ...(i === 59 ? [{ path: ".wh.f0", data: "" }] : [])]));
+    await applyLayer(
+      sn,
+      `L${i}`,
+      parent,
+      tarStream([{ path: `f${i}`, data: String(i) }, ...(i === 59 ? [{ path: ".wh.f0", data: "" }] : [])]),
+    );
     parent = `L${i}`;
   }
   const mounts = await sn.view("v", "L59");
@@ -179,14 +184,19 @@ for (const via of ["the syscall helper", "mount(8)"] as const) {
       const src = mkdtempSync(join(base, "src-"));
       await withMount([{ type: "bind", source: src, options: ["ro", "rbind"] }], (dir) => {
         assert.throws(() => writeFileSync(join(dir, "x"), "x"), /EROFS/);
-        const line = readFileSync("/proc/self/mountinfo", "utf8").split("\n").find((l) => l.split(" ")[4] === dir);
+        const line = readFileSync("/proc/self/mountinfo", "utf8")
+          .split("\n")
+          .find((l) => l.split(" ")[4] === dir);
         assert.match(line ?? "", / ro[, ]/, "mountinfo shows the bind read-only");
       });
 
       // Unmounting what is not mounted (or missing) is not an error; a mount that fails names its target.
       await unmount(src);
       await unmount(join(base, "missing"));
-      await assert.rejects(mountAll([{ type: "overlay", source: "overlay", options: [`lowerdir=${join(base, "nope")}`] }], src), (e: Error) => e.name === "MountError" && e.message.includes(src));
+      await assert.rejects(
+        mountAll([{ type: "overlay", source: "overlay", options: [`lowerdir=${join(base, "nope")}`] }], src),
+        (e: Error) => e.name === "MountError" && e.message.includes(src),
+      );
     } finally {
       setMountHelper(true);
     }

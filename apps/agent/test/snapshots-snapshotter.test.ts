@@ -22,7 +22,11 @@ test("prepare/commit/view chains give lowerdir newest first", async () => {
 
   const bMounts = await sn.prepare("b-active", "A");
   assert.deepEqual(bMounts, [
-    { type: "overlay", source: "overlay", options: [`workdir=${join(root, "snapshots/2/work")}`, `upperdir=${join(root, "snapshots/2/fs")}`, `lowerdir=${await fs("A")}`] },
+    {
+      type: "overlay",
+      source: "overlay",
+      options: [`workdir=${join(root, "snapshots/2/work")}`, `upperdir=${join(root, "snapshots/2/fs")}`, `lowerdir=${await fs("A")}`],
+    },
   ]);
   await sn.commit("B", "b-active");
 
@@ -32,19 +36,18 @@ test("prepare/commit/view chains give lowerdir newest first", async () => {
 
   // Views: one layer is a read-only bind of it, more layers a read-only overlay without upperdir.
   assert.deepEqual(await sn.view("vA", "A"), [{ type: "bind", source: await fs("A"), options: ["ro", "rbind"] }]);
-  assert.deepEqual(await sn.view("vB", "B"), [{ type: "overlay", source: "overlay", options: ["ro", `lowerdir=${await fs("B")}:${await fs("A")}`] }]);
+  assert.deepEqual(await sn.view("vB", "B"), [
+    { type: "overlay", source: "overlay", options: ["ro", `lowerdir=${await fs("B")}:${await fs("A")}`] },
+  ]);
 
   await assert.rejects(sn.mounts("A"), SnapshotStateError, "a committed snapshot is not mounted directly");
-  assert.deepEqual(
-    (await sn.list()).map((i) => [i.key, i.kind, i.parent ?? null]).sort(),
-    [
-      ["A", "committed", null],
-      ["B", "committed", "A"],
-      ["c", "active", "B"],
-      ["vA", "view", "A"],
-      ["vB", "view", "B"],
-    ],
-  );
+  assert.deepEqual((await sn.list()).map((i) => [i.key, i.kind, i.parent ?? null]).sort(), [
+    ["A", "committed", null],
+    ["B", "committed", "A"],
+    ["c", "active", "B"],
+    ["vA", "view", "A"],
+    ["vB", "view", "B"],
+  ]);
 });
 
 test("remove refuses a parent with children, then works bottom-up", async () => {
@@ -121,10 +124,12 @@ test("images/ SnapshotUnpacker on this snapshotter commits a layer only after ve
   const { SnapshotUnpacker } = await import("../src/images/snapshot-unpacker.ts");
   const { tarStream } = await import("./snapshots-tar.ts");
   const { unpackLayer } = await import("../src/snapshots/index.ts");
-  const fill = (entries: Parameters<typeof tarStream>[0], verify: () => void = () => undefined) => async (dir: string) => {
-    await unpackLayer(tarStream(entries), dir);
-    verify();
-  };
+  const fill =
+    (entries: Parameters<typeof tarStream>[0], verify: () => void = () => undefined) =>
+    async (dir: string) => {
+      await unpackLayer(tarStream(entries), dir);
+      verify();
+    };
   const sn = new Snapshotter(join(base, "unpacker"));
   const unpacker: LayerUnpacker = new SnapshotUnpacker(sn);
   assert.equal(await unpacker.has("sha256:one"), false);
@@ -143,7 +148,11 @@ test("images/ SnapshotUnpacker on this snapshotter commits a layer only after ve
   );
   assert.equal(await unpacker.has("sha256:two"), false);
   await assert.rejects(unpacker.apply("sha256:bad", "sha256:one", fill([{ path: "../g", data: "x" }])), /"\.\.\/g"/);
-  assert.deepEqual((await sn.list()).map((i) => i.key), ["sha256:one"], "failed extractions leave no snapshot behind");
+  assert.deepEqual(
+    (await sn.list()).map((i) => i.key),
+    ["sha256:one"],
+    "failed extractions leave no snapshot behind",
+  );
   // Removed snapshots' directories are deleted in the background; settled() waits for that.
   await sn.settled();
   assert.deepEqual(readdirSync(join(sn.root, "snapshots")), ["1"]);

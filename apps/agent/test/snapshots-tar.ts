@@ -28,7 +28,18 @@ function octal(buf: Buffer, off: number, len: number, value: number) {
   buf.write(value.toString(8).padStart(len - 1, "0") + "\0", off, len, "latin1");
 }
 
-function header(e: { path: string; type: string; mode: number; uid: number; gid: number; size: number; mtime: number; linkpath: string; devmajor: number; devminor: number }): Buffer {
+function header(e: {
+  path: string;
+  type: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  linkpath: string;
+  devmajor: number;
+  devminor: number;
+}): Buffer {
   const b = Buffer.alloc(512);
   if (Buffer.byteLength(e.path) > 100) throw new Error(`raw tar helper: path too long, use pax: ${e.path}`);
   b.write(e.path, 0, 100, "utf8");
@@ -64,7 +75,22 @@ export function buildTar(entries: RawEntry[]): Buffer {
   for (const e of entries) {
     if (e.pax) {
       const body = Buffer.concat(Object.entries(e.pax).map(([k, v]) => paxRecord(k, Buffer.isBuffer(v) ? v : Buffer.from(v))));
-      parts.push(header({ path: "PaxHeader", type: "x", mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: 0, linkpath: "", devmajor: 0, devminor: 0 }), body, pad(body.length));
+      parts.push(
+        header({
+          path: "PaxHeader",
+          type: "x",
+          mode: 0o644,
+          uid: 0,
+          gid: 0,
+          size: body.length,
+          mtime: 0,
+          linkpath: "",
+          devmajor: 0,
+          devminor: 0,
+        }),
+        body,
+        pad(body.length),
+      );
     }
     const data = e.data === undefined ? Buffer.alloc(0) : Buffer.isBuffer(e.data) ? e.data : Buffer.from(e.data);
     const type = e.type ?? "0";

@@ -17,7 +17,11 @@ const isRoot = process.geteuid?.() === 0;
  * Runs a layer that must be refused: asserts a LayerSecurityError naming `entryPath`, that outside/
  * still holds exactly `outsideBefore`, and that none of the decoy paths exist.
  */
-async function refused(entries: (s: ReturnType<typeof sandbox>) => RawEntry[], entryPath: RegExp, opts: { decoys?: (s: ReturnType<typeof sandbox>) => string[]; seedOutside?: boolean } = {}) {
+async function refused(
+  entries: (s: ReturnType<typeof sandbox>) => RawEntry[],
+  entryPath: RegExp,
+  opts: { decoys?: (s: ReturnType<typeof sandbox>) => string[]; seedOutside?: boolean } = {},
+) {
   const s = sandbox("berth-unpack-bad-");
   try {
     if (opts.seedOutside) writeFileSync(join(s.outside, "secret"), "top secret");
@@ -38,10 +42,19 @@ async function refused(entries: (s: ReturnType<typeof sandbox>) => RawEntry[], e
 }
 
 test("refuses ../../etc/x and ../outside/x", async () => {
-  await refused(() => [{ path: "ok", data: "fine" }, { path: "../../etc/x", data: "pwned" }], /"\.\.\/\.\.\/etc\/x".*"\.\."/, {
-    decoys: (s) => [resolve(s.target, "../../etc/x")],
+  await refused(
+    () => [
+      { path: "ok", data: "fine" },
+      { path: "../../etc/x", data: "pwned" },
+    ],
+    /"\.\.\/\.\.\/etc\/x".*"\.\."/,
+    {
+      decoys: (s) => [resolve(s.target, "../../etc/x")],
+    },
+  );
+  await refused(() => [{ path: "a/../../outside/x", data: "pwned" }], /"a\/\.\.\/\.\.\/outside\/x"/, {
+    decoys: (s) => [join(s.outside, "x")],
   });
-  await refused(() => [{ path: "a/../../outside/x", data: "pwned" }], /"a\/\.\.\/\.\.\/outside\/x"/, { decoys: (s) => [join(s.outside, "x")] });
 });
 
 test("refuses an absolute path instead of stripping it", async () => {
@@ -51,45 +64,106 @@ test("refuses an absolute path instead of stripping it", async () => {
 });
 
 test("refuses writing through a symlink that points outside", async () => {
-  await refused((s) => [{ path: "evil", type: "2", linkpath: s.outside }, { path: "evil/pwned", data: "pwned" }], /"evil\/pwned".*parent "evil" is a symlink/, {
-    decoys: (s) => [join(s.outside, "pwned")],
-  });
-  await refused(() => [{ path: "rel", type: "2", linkpath: "../outside" }, { path: "rel/sub/pwned", data: "pwned" }], /"rel\/sub\/pwned".*symlink/, {
-    decoys: (s) => [join(s.outside, "sub")],
-  });
+  await refused(
+    (s) => [
+      { path: "evil", type: "2", linkpath: s.outside },
+      { path: "evil/pwned", data: "pwned" },
+    ],
+    /"evil\/pwned".*parent "evil" is a symlink/,
+    {
+      decoys: (s) => [join(s.outside, "pwned")],
+    },
+  );
+  await refused(
+    () => [
+      { path: "rel", type: "2", linkpath: "../outside" },
+      { path: "rel/sub/pwned", data: "pwned" },
+    ],
+    /"rel\/sub\/pwned".*symlink/,
+    {
+      decoys: (s) => [join(s.outside, "sub")],
+    },
+  );
   // A directory replaced by a symlink later in the same layer must not stay trusted.
-  await refused((s) => [{ path: "d/", type: "5" }, { path: "d/x", data: "1" }, { path: "d", type: "2", linkpath: s.outside }, { path: "d/pwned", data: "pwned" }], /"d\/pwned"/, {
-    decoys: (s) => [join(s.outside, "pwned")],
-  });
+  await refused(
+    (s) => [
+      { path: "d/", type: "5" },
+      { path: "d/x", data: "1" },
+      { path: "d", type: "2", linkpath: s.outside },
+      { path: "d/pwned", data: "pwned" },
+    ],
+    /"d\/pwned"/,
+    {
+      decoys: (s) => [join(s.outside, "pwned")],
+    },
+  );
 });
 
 test("refuses hardlinks to paths outside the layer", async () => {
   await refused(() => [{ path: "hl", type: "1", linkpath: "../../outside/secret" }], /"hl".*link target.*"\.\."/, { seedOutside: true });
-  await refused((s) => [{ path: "hl", type: "1", linkpath: join(s.outside, "secret") }], /"hl".*absolute link target/, { seedOutside: true });
+  await refused((s) => [{ path: "hl", type: "1", linkpath: join(s.outside, "secret") }], /"hl".*absolute link target/, {
+    seedOutside: true,
+  });
   // Through a symlinked directory inside the layer: the link would share the outside file's inode.
-  await refused((s) => [{ path: "evil", type: "2", linkpath: s.outside }, { path: "hl", type: "1", linkpath: "evil/secret" }], /"hl".*symlink/, { seedOutside: true });
+  await refused(
+    (s) => [
+      { path: "evil", type: "2", linkpath: s.outside },
+      { path: "hl", type: "1", linkpath: "evil/secret" },
+    ],
+    /"hl".*symlink/,
+    { seedOutside: true },
+  );
   await refused(() => [{ path: "hl", type: "1", linkpath: "missing" }], /"hl".*not in this layer/);
 });
 
 test("refuses malicious whiteouts", async () => {
   // ".wh.." would whiteout "..": the parent of the directory.
-  await refused(() => [{ path: "a/", type: "5" }, { path: "a/.wh..", data: "" }], /malformed whiteout/);
+  await refused(
+    () => [
+      { path: "a/", type: "5" },
+      { path: "a/.wh..", data: "" },
+    ],
+    /malformed whiteout/,
+  );
   await refused(() => [{ path: ".wh..", data: "" }], /malformed whiteout/);
   await refused(() => [{ path: "a/.wh.", data: "" }], /malformed whiteout/);
   await refused(() => [{ path: "../.wh.outside", data: "" }], /"\.\."/, { seedOutside: true, decoys: () => [] });
   await refused(() => [{ path: "a/.wh.../x", data: "" }], /whiteout name/);
   // A whiteout through a symlinked parent would delete (replace) a file outside.
-  await refused((s) => [{ path: "evil", type: "2", linkpath: s.outside }, { path: "evil/.wh.secret", data: "" }], /symlink/, { seedOutside: true });
-  await refused((s) => [{ path: "evil", type: "2", linkpath: s.outside }, { path: "evil/.wh..wh..opq", data: "" }], /symlink/, { seedOutside: true });
+  await refused(
+    (s) => [
+      { path: "evil", type: "2", linkpath: s.outside },
+      { path: "evil/.wh.secret", data: "" },
+    ],
+    /symlink/,
+    { seedOutside: true },
+  );
+  await refused(
+    (s) => [
+      { path: "evil", type: "2", linkpath: s.outside },
+      { path: "evil/.wh..wh..opq", data: "" },
+    ],
+    /symlink/,
+    { seedOutside: true },
+  );
 });
 
 test("refuses device nodes unless running as root, and overlay xattrs always", async () => {
   const s = sandbox("berth-unpack-dev-");
   try {
-    await assert.rejects(unpackLayer(tarStream([{ path: "null", type: "3", devmajor: 1, devminor: 3 }]), s.target, { isRoot: false }), /device nodes are only created when running as root/);
-    await assert.rejects(unpackLayer(tarStream([{ path: "sda", type: "4", devmajor: 8, devminor: 0 }]), s.target, { isRoot: false }), LayerSecurityError);
+    await assert.rejects(
+      unpackLayer(tarStream([{ path: "null", type: "3", devmajor: 1, devminor: 3 }]), s.target, { isRoot: false }),
+      /device nodes are only created when running as root/,
+    );
+    await assert.rejects(
+      unpackLayer(tarStream([{ path: "sda", type: "4", devmajor: 8, devminor: 0 }]), s.target, { isRoot: false }),
+      LayerSecurityError,
+    );
     assert.deepEqual(readdirSync(s.target), []);
-    await assert.rejects(unpackLayer(tarStream([{ path: "d/", type: "5", pax: { "SCHILY.xattr.trusted.overlay.redirect": "/etc" } }]), s.target, { isRoot }), /trusted\.overlay\.redirect is reserved/);
+    await assert.rejects(
+      unpackLayer(tarStream([{ path: "d/", type: "5", pax: { "SCHILY.xattr.trusted.overlay.redirect": "/etc" } }]), s.target, { isRoot }),
+      /trusted\.overlay\.redirect is reserved/,
+    );
   } finally {
     s.cleanup();
   }
@@ -176,7 +250,17 @@ test("gzip and plain tar both unpack, streaming a large file", async () => {
   for (const gzip of [false, true]) {
     const s = sandbox("berth-unpack-gz-");
     try {
-      const res = await unpackLayer(tarStream([{ path: "big.bin", data: big }, { path: "small", data: "s" }], { gzip }), s.target, { isRoot });
+      const res = await unpackLayer(
+        tarStream(
+          [
+            { path: "big.bin", data: big },
+            { path: "small", data: "s" },
+          ],
+          { gzip },
+        ),
+        s.target,
+        { isRoot },
+      );
       assert.equal(res.compression, gzip ? "gzip" : "none");
       assert.equal(res.bytes, big.length + 1);
       assert.ok(readFileSync(join(s.target, "big.bin")).equals(big));
@@ -210,7 +294,13 @@ test("a zstd layer unpacks, in small chunks as from the network too", async () =
   const s = sandbox("berth-unpack-zstd-");
   try {
     const big = randomBytes(300 * 1024);
-    const zst = zstd(buildTar([{ path: "d/", type: "5" }, { path: "d/big.bin", data: big }, { path: "d/note", data: "zstd works\n" }]));
+    const zst = zstd(
+      buildTar([
+        { path: "d/", type: "5" },
+        { path: "d/big.bin", data: big },
+        { path: "d/note", data: "zstd works\n" },
+      ]),
+    );
     const chunks: Buffer[] = [];
     for (let i = 0; i < zst.length; i += 1000) chunks.push(zst.subarray(i, i + 1000));
     const res = await unpackLayer(Readable.from(chunks), s.target, { isRoot });
@@ -228,12 +318,21 @@ test("corrupt or unsupported input gives a clear error", async () => {
     const gz = gzipSync(buildTar([{ path: "a", data: randomBytes(64 * 1024) }]));
     const corrupt = Buffer.from(gz);
     for (let i = 20; i < corrupt.length - 20; i += 97) corrupt[i] = corrupt[i]! ^ 0xff;
-    await assert.rejects(unpackLayer(Readable.from([corrupt]), s.target), (err: unknown) => err instanceof LayerFormatError && /corrupt gzip layer stream/.test(err.message));
-    await assert.rejects(unpackLayer(Readable.from([gz.subarray(0, gz.length / 2)]), s.target), (err: unknown) => err instanceof LayerFormatError && /gzip/.test(err.message));
+    await assert.rejects(
+      unpackLayer(Readable.from([corrupt]), s.target),
+      (err: unknown) => err instanceof LayerFormatError && /corrupt gzip layer stream/.test(err.message),
+    );
+    await assert.rejects(
+      unpackLayer(Readable.from([gz.subarray(0, gz.length / 2)]), s.target),
+      (err: unknown) => err instanceof LayerFormatError && /gzip/.test(err.message),
+    );
     await assert.rejects(unpackLayer(Readable.from([randomBytes(4096)]), s.target), LayerFormatError);
     const plain = buildTar([{ path: "a", data: randomBytes(4096) }]);
     await assert.rejects(unpackLayer(Readable.from([plain.subarray(0, 2048)]), s.target), /Truncated|invalid layer tar/);
-    await assert.rejects(unpackLayer(Readable.from([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0])]), s.target), (err: unknown) => err instanceof LayerFormatError && /corrupt zstd layer stream/.test(err.message));
+    await assert.rejects(
+      unpackLayer(Readable.from([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0])]), s.target),
+      (err: unknown) => err instanceof LayerFormatError && /corrupt zstd layer stream/.test(err.message),
+    );
     // A source that breaks in the middle of a file's body (a dropped connection) fails, not hangs.
     const body = buildTar([{ path: "big", data: randomBytes(64 * 1024) }]);
     const broken = async function* () {
@@ -242,7 +341,10 @@ test("corrupt or unsupported input gives a clear error", async () => {
     };
     await assert.rejects(unpackLayer(Readable.from(broken()), s.target), /connection reset/);
     const zst = zstd(plain);
-    await assert.rejects(unpackLayer(Readable.from([zst.subarray(0, zst.length - 8)]), s.target), (err: unknown) => err instanceof LayerFormatError && /zstd/.test(err.message));
+    await assert.rejects(
+      unpackLayer(Readable.from([zst.subarray(0, zst.length - 8)]), s.target),
+      (err: unknown) => err instanceof LayerFormatError && /zstd/.test(err.message),
+    );
   } finally {
     s.cleanup();
   }
@@ -255,7 +357,12 @@ test("xattrs from PAX SCHILY.xattr headers are applied", { skip: !isRoot && "nee
     const res = await unpackLayer(
       tarStream([
         { path: "d/", type: "5", pax: { "SCHILY.xattr.user.dir": "on a dir" } },
-        { path: "d/ping", data: "elf", mode: 0o755, pax: { "SCHILY.xattr.user.comment": "hello=world\nline2", "SCHILY.xattr.security.capability": cap } },
+        {
+          path: "d/ping",
+          data: "elf",
+          mode: 0o755,
+          pax: { "SCHILY.xattr.user.comment": "hello=world\nline2", "SCHILY.xattr.security.capability": cap },
+        },
       ]),
       s.target,
       { isRoot },
@@ -287,7 +394,10 @@ test("device nodes are created when running as root", { skip: !isRoot && "needs 
 test("a refused entry stops reading an endless source (no hang, no buffering)", async () => {
   const s = sandbox("berth-unpack-endless-");
   try {
-    const head = buildTar([{ path: "big", data: randomBytes(2 * 1024 * 1024) }, { path: "../escape", data: "x" }]).subarray(0, -1024);
+    const head = buildTar([
+      { path: "big", data: randomBytes(2 * 1024 * 1024) },
+      { path: "../escape", data: "x" },
+    ]).subarray(0, -1024);
     let pulled = 0;
     let destroyed = false;
     const source = Readable.from(

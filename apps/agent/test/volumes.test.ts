@@ -39,7 +39,18 @@ test("a named volume keeps its data across container removal and a new container
   const w = await run("echo persisted > /data/f", { HostConfig: { Binds: ["keep:/data"] } });
   assert.equal(w.code, 0);
   const mounts = rt.containers.inspect(w.id).Mounts;
-  assert.deepEqual(mounts, [{ Type: "volume", Name: "keep", Source: created.Mountpoint, Destination: "/data", Driver: "local", Mode: "", RW: true, Propagation: "" }]);
+  assert.deepEqual(mounts, [
+    {
+      Type: "volume",
+      Name: "keep",
+      Source: created.Mountpoint,
+      Destination: "/data",
+      Driver: "local",
+      Mode: "",
+      RW: true,
+      Propagation: "",
+    },
+  ]);
   // In use (even by a stopped container): refused with Docker's message, unless forced.
   assert.throws(() => v.remove("keep"), { message: `remove keep: volume is in use - [${w.id}]` });
   await rt.containers.remove(w.id);
@@ -47,12 +58,21 @@ test("a named volume keeps its data across container removal and a new container
   assert.equal(r.out, "persisted\n");
   const ro = await run("echo x > /data/g", { HostConfig: { Binds: ["keep:/data:ro"] } });
   assert.notEqual(ro.code, 0, "a read-only volume refuses writes");
-  assert.deepEqual(v.list({ dangling: false }).map((x) => x.Name), ["keep"]);
-  assert.deepEqual(v.list({ label: ["team=a"] }).map((x) => x.Name), ["keep"]);
+  assert.deepEqual(
+    v.list({ dangling: false }).map((x) => x.Name),
+    ["keep"],
+  );
+  assert.deepEqual(
+    v.list({ label: ["team=a"] }).map((x) => x.Name),
+    ["keep"],
+  );
   assert.deepEqual(v.list({ label: ["team=b"] }), []);
   await rt.containers.remove(r.id);
   await rt.containers.remove(ro.id);
-  assert.deepEqual(v.list({ dangling: true }).map((x) => x.Name), ["keep"]);
+  assert.deepEqual(
+    v.list({ dangling: true }).map((x) => x.Name),
+    ["keep"],
+  );
   v.remove("keep");
   assert.throws(() => v.inspect("keep"), { message: "get keep: no such volume" });
   assert.throws(() => v.create({ Name: "bad/name" }), /includes invalid characters for a local volume name/);
@@ -62,7 +82,12 @@ test("copy-up: an empty new volume receives the image's content at its path, unl
   const r = await run("ls /etc/passwd && echo ok", { HostConfig: { Binds: ["etc-copy:/etc"] } });
   assert.equal(r.out, "/etc/passwd\nok\n");
   assert.ok(existsSync(join(rt.volumes.mountpoint("etc-copy"), "passwd")), "the image's /etc is in the volume");
-  assert.equal(readFileSync(join(rt.volumes.mountpoint("etc-copy"), "passwd"), "utf8").split("\n")[0]!.split(":")[0], "root");
+  assert.equal(
+    readFileSync(join(rt.volumes.mountpoint("etc-copy"), "passwd"), "utf8")
+      .split("\n")[0]!
+      .split(":")[0],
+    "root",
+  );
   const none = await run("ls -A /etc | wc -l", { HostConfig: { Binds: ["etc-empty:/etc:nocopy"] } });
   assert.equal(none.out.trim(), "0");
   // Only a new, empty volume is filled: what is in it already is left alone.
@@ -87,17 +112,24 @@ test("binds: read-write and read-only; -v creates a missing source, --mount refu
   const mk = await run("true", { HostConfig: { Binds: [`${made}:/x`] } });
   assert.equal(mk.code, 0);
   assert.ok(existsSync(made), "-v created the missing host directory");
-  await assert.rejects(rt.containers.create({ Image: "busybox", HostConfig: { Mounts: [{ Type: "bind", Source: join(hostDir, "absent"), Target: "/x" }] } }), {
-    message: `invalid mount config for type "bind": bind source path does not exist: ${join(hostDir, "absent")}`,
-  });
+  await assert.rejects(
+    rt.containers.create({ Image: "busybox", HostConfig: { Mounts: [{ Type: "bind", Source: join(hostDir, "absent"), Target: "/x" }] } }),
+    {
+      message: `invalid mount config for type "bind": bind source path does not exist: ${join(hostDir, "absent")}`,
+    },
+  );
   for (const id of [rw.id, ro.id, mk.id]) await rt.containers.remove(id);
 });
 
 test("tmpfs: the size is enforced; anonymous volumes from Volumes go with --rm", async () => {
-  const t = await run("dd if=/dev/zero of=/t/f bs=1024 count=2048 2>&1; echo rc=$?; df -k /t | tail -1", { HostConfig: { Tmpfs: { "/t": "size=1m" } } });
+  const t = await run("dd if=/dev/zero of=/t/f bs=1024 count=2048 2>&1; echo rc=$?; df -k /t | tail -1", {
+    HostConfig: { Tmpfs: { "/t": "size=1m" } },
+  });
   assert.match(t.out, /No space left on device/);
   assert.match(t.out, /rc=1/);
-  const m = await run("dd if=/dev/zero of=/t/f bs=1024 count=512 2>&1 >/dev/null; echo rc=$?", { HostConfig: { Mounts: [{ Type: "tmpfs", Target: "/t", TmpfsOptions: { SizeBytes: 1024 * 1024 } }] } });
+  const m = await run("dd if=/dev/zero of=/t/f bs=1024 count=512 2>&1 >/dev/null; echo rc=$?", {
+    HostConfig: { Mounts: [{ Type: "tmpfs", Target: "/t", TmpfsOptions: { SizeBytes: 1024 * 1024 } }] },
+  });
   assert.match(m.out, /rc=0/);
   await rt.containers.remove(t.id);
   await rt.containers.remove(m.id);

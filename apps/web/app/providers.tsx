@@ -14,7 +14,9 @@ export function Providers({ children }: { children: ReactNode }) {
           queries: {
             staleTime: 1_000,
             // Auth and validation errors will not fix themselves by retrying.
-            retry: (count, err) => count < 2 && !/UNAUTHORIZED|FORBIDDEN|NOT_FOUND|BAD_REQUEST/.test(String((err as { data?: { code?: string } }).data?.code ?? "")),
+            retry: (count, err) =>
+              count < 2 &&
+              !/UNAUTHORIZED|FORBIDDEN|NOT_FOUND|BAD_REQUEST/.test(String((err as { data?: { code?: string } }).data?.code ?? "")),
           },
         },
       }),

@@ -38,5 +38,8 @@ test("on loopback plain HTTP; off loopback plain HTTP only with BERTH_INSECURE_H
   const insecure = loadEnv({ ...base, HOST: "10.20.30.40", BERTH_INSECURE_HTTP: "1" });
   assert.deepEqual([insecure.TLS_SELF_SIGNED, insecure.PUBLIC_URL], [false, "http://10.20.30.40:3443"]);
   assert.match(insecureWarning(insecure) ?? "", /plain HTTP on 10\.20\.30\.40.*unencrypted/);
-  assert.throws(() => loadEnv({ ...base, HOST: "10.20.30.40", PUBLIC_URL: "http://cp.example:3443" }), /PUBLIC_URL is http:\/\/cp\.example:3443, but the control plane serves HTTPS.*BERTH_INSECURE_HTTP=1/);
+  assert.throws(
+    () => loadEnv({ ...base, HOST: "10.20.30.40", PUBLIC_URL: "http://cp.example:3443" }),
+    /PUBLIC_URL is http:\/\/cp\.example:3443, but the control plane serves HTTPS.*BERTH_INSECURE_HTTP=1/,
+  );
 });

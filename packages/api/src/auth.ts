@@ -43,7 +43,9 @@ export function createAuth(opts: AuthOptions) {
             const invite = inviteOf(context);
             if (!invite) {
               if (opts.openSignUp) return;
-              throw new APIError("FORBIDDEN", { message: "sign-up is by invitation only: ask an admin of your team for an invitation link" });
+              throw new APIError("FORBIDDEN", {
+                message: "sign-up is by invitation only: ask an admin of your team for an invitation link",
+              });
             }
             try {
               await claimInvitation(opts.db, invite, user.email);

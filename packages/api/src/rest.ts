@@ -19,7 +19,9 @@ const ANY_JSON = z.unknown().describe("JSON, as the tRPC procedure of the same n
 
 function documentedRouter(): OpenApiRouter {
   const procedures = (appRouter as unknown as { _def: { procedures: Procedures } })._def.procedures;
-  const shadow = Object.fromEntries(Object.entries(procedures).map(([k, p]) => [k, { ...p, _def: { ...p._def, output: p._def.output ?? ANY_JSON } }]));
+  const shadow = Object.fromEntries(
+    Object.entries(procedures).map(([k, p]) => [k, { ...p, _def: { ...p._def, output: p._def.output ?? ANY_JSON } }]),
+  );
   return { ...appRouter, _def: { ...appRouter._def, procedures: shadow } } as unknown as OpenApiRouter;
 }
 

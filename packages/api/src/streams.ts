@@ -2,7 +2,17 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type RawData, type WebSocket } from "ws";
 import { z } from "zod";
-import { DomainError, isDomainError, recordAudit, type AgentStream, type ControlPlaneMetrics, type DomainErrorCode, type FleetEvent, type FleetEvents, type Logger } from "@berth/core";
+import {
+  DomainError,
+  isDomainError,
+  recordAudit,
+  type AgentStream,
+  type ControlPlaneMetrics,
+  type DomainErrorCode,
+  type FleetEvent,
+  type FleetEvents,
+  type Logger,
+} from "@berth/core";
 import { STREAM_KINDS, StreamArgs, type StreamKind } from "@berth/protocol";
 import { actorOf, type Context } from "./context.ts";
 import { HostId, hostFor } from "./routers/host-access.ts";
@@ -28,9 +38,23 @@ const Num = z.coerce.number();
 
 /** Query strings carry text: each kind's arguments with their numbers and booleans read back. */
 const QUERY: Record<StreamKind, z.ZodType<Record<string, unknown>>> = {
-  logs: z.object({ id: z.string(), tail: Num.optional(), since: Num.optional(), after: z.string().optional(), stdout: Bool.optional(), stderr: Bool.optional(), follow: Bool.optional() }),
+  logs: z.object({
+    id: z.string(),
+    tail: Num.optional(),
+    since: Num.optional(),
+    after: z.string().optional(),
+    stdout: Bool.optional(),
+    stderr: Bool.optional(),
+    follow: Bool.optional(),
+  }),
   stats: z.object({ id: z.string() }),
-  exec: z.object({ id: z.string(), cmd: z.string().max(4096).optional(), tty: Bool.optional(), cols: Num.optional(), rows: Num.optional() }),
+  exec: z.object({
+    id: z.string(),
+    cmd: z.string().max(4096).optional(),
+    tty: Bool.optional(),
+    cols: Num.optional(),
+    rows: Num.optional(),
+  }),
   events: z.object({}),
 };
 
@@ -114,7 +138,8 @@ function parseRequest(req: IncomingMessage): OpenRequest {
   const q = Object.fromEntries(url.searchParams);
   const { hostId, window, ...rest } = q;
   const host = HostId.safeParse(hostId);
-  if (!host.success && !(k === "events" && hostId === undefined)) throw new DomainError("INVALID", k === "events" ? "hostId is a host's id, or absent for the whole fleet" : "hostId is required");
+  if (!host.success && !(k === "events" && hostId === undefined))
+    throw new DomainError("INVALID", k === "events" ? "hostId is a host's id, or absent for the whole fleet" : "hostId is required");
   const w = Window.safeParse(window ?? "8");
   if (!w.success) throw new DomainError("INVALID", "window is a number of messages from 1 to 64");
   const text = QUERY[k].safeParse(rest);
@@ -156,7 +181,8 @@ export function createStreamServer(opts: StreamServerOptions) {
       authorize(req)
         .catch((e: unknown) => {
           if (!isDomainError(e) || (e.code !== "UNAUTHENTICATED" && e.code !== "FORBIDDEN" && e.code !== "NOT_FOUND")) return;
-          if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ t: "end", error: { code: e.code, message: `access ended: ${e.message}` } }));
+          if (ws.readyState === ws.OPEN)
+            ws.send(JSON.stringify({ t: "end", error: { code: e.code, message: `access ended: ${e.message}` } }));
           ws.close(1008, "access ended");
         })
         .finally(() => (checking = false));
@@ -170,7 +196,8 @@ export function createStreamServer(opts: StreamServerOptions) {
     const ctx = await opts.contextFor(req);
     if (!ctx.user && !ctx.token) throw new DomainError("UNAUTHENTICATED", ctx.authError ?? "sign in or send an API token");
     // A browser sends its cookie to any site's WebSocket: only the dashboard's own pages may use it.
-    if (ctx.user && !ctx.token && !opts.allowedOrigins.includes(req.headers.origin ?? "")) throw new DomainError("FORBIDDEN", "streams with a session cookie are open to the dashboard's own origin only");
+    if (ctx.user && !ctx.token && !opts.allowedOrigins.includes(req.headers.origin ?? ""))
+      throw new DomainError("FORBIDDEN", "streams with a session cookie are open to the dashboard's own origin only");
     // Viewers watch; a terminal changes things, so it needs an operator.
     if (open.hostId === null) {
       if (teamsWithRole(ctx, "viewer").length === 0) throw new DomainError("FORBIDDEN", "the fleet feed needs a role in a team");
@@ -215,9 +242,13 @@ export function createStreamServer(opts: StreamServerOptions) {
       const known = hosts.get(hostId);
       if (known && !(known instanceof Promise)) return void (known.mine && push(hostId, known.name, e));
       // A host not seen yet: its team decides, looked up once.
-      const lookup = (known instanceof Promise ? known : ctx.db.host.findUnique({ where: { id: hostId }, select: { name: true, teamId: true } }).then((h) => {
-        hosts.set(hostId, { name: h?.name ?? "", mine: Boolean(h && teams.has(h.teamId)) });
-      })).then(() => {
+      const lookup = (
+        known instanceof Promise
+          ? known
+          : ctx.db.host.findUnique({ where: { id: hostId }, select: { name: true, teamId: true } }).then((h) => {
+              hosts.set(hostId, { name: h?.name ?? "", mine: Boolean(h && teams.has(h.teamId)) });
+            })
+      ).then(() => {
         const h = hosts.get(hostId) as { name: string; mine: boolean };
         if (h.mine) push(hostId, h.name, e);
       });
@@ -294,7 +325,15 @@ export function createStreamServer(opts: StreamServerOptions) {
       authorize(req)
         .then(({ ctx, open }) => {
           if (open.kind === "exec") {
-            void recordAudit(ctx.db, { ...actorOf(ctx), action: "containers.exec", target: `${open.hostId}/${open.args.id}`, result: "ok", detail: { cmd: open.args.cmd }, sourceIp: ctx.sourceIp, channel: ctx.channel }).catch((err: unknown) => log.error({ err }, "audit write failed"));
+            void recordAudit(ctx.db, {
+              ...actorOf(ctx),
+              action: "containers.exec",
+              target: `${open.hostId}/${open.args.id}`,
+              result: "ok",
+              detail: { cmd: open.args.cmd },
+              sourceIp: ctx.sourceIp,
+              channel: ctx.channel,
+            }).catch((err: unknown) => log.error({ err }, "audit write failed"));
           }
           const hostId = open.hostId;
           wss.handleUpgrade(req, socket, head, (ws) => {
@@ -326,5 +365,7 @@ function safeJson(text: string): unknown {
 
 function refuse(socket: Duplex, status: number, message: string): void {
   const body = JSON.stringify({ message });
-  socket.end(`HTTP/1.1 ${status} ${status < 500 ? "Refused" : "Unavailable"}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${status < 500 ? "Refused" : "Unavailable"}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

@@ -6,15 +6,18 @@ import { isDomainError, recordAudit, forbidden, type DomainErrorCode } from "@be
 import type { Role } from "@berth/db";
 import { actorOf, type Context } from "./context.ts";
 
-const t = initTRPC.context<Context>().meta<OpenApiMeta>().create({
-  transformer: superjson,
-  // Stack traces stay on the server unless developing locally.
-  isDev: process.env.NODE_ENV === "development",
-  errorFormatter({ shape, error }) {
-    const zod = error.cause instanceof ZodError ? error.cause.issues.map((i) => ({ path: i.path.join("."), message: i.message })) : null;
-    return { ...shape, data: { ...shape.data, zodIssues: zod } };
-  },
-});
+const t = initTRPC
+  .context<Context>()
+  .meta<OpenApiMeta>()
+  .create({
+    transformer: superjson,
+    // Stack traces stay on the server unless developing locally.
+    isDev: process.env.NODE_ENV === "development",
+    errorFormatter({ shape, error }) {
+      const zod = error.cause instanceof ZodError ? error.cause.issues.map((i) => ({ path: i.path.join("."), message: i.message })) : null;
+      return { ...shape, data: { ...shape.data, zodIssues: zod } };
+    },
+  });
 
 const CODE_MAP: Record<DomainErrorCode, TRPCError["code"]> = {
   NOT_FOUND: "NOT_FOUND",

@@ -96,10 +96,13 @@ test("hosts: list, get, rename, labels, conflicts", async () => {
   await joinedHost("beta");
   const list = await owner.trpc.hosts.list.query();
   const alpha = list.find((h) => h.name === "alpha");
-  assert.deepEqual(
-    alpha && [alpha.status, alpha.os, alpha.cpus, alpha.memoryBytes, alpha.address],
-    ["pending", "Debian GNU/Linux 12 (bookworm)", 4, 8 * 2 ** 30, "127.0.0.1"],
-  );
+  assert.deepEqual(alpha && [alpha.status, alpha.os, alpha.cpus, alpha.memoryBytes, alpha.address], [
+    "pending",
+    "Debian GNU/Linux 12 (bookworm)",
+    4,
+    8 * 2 ** 30,
+    "127.0.0.1",
+  ]);
   assert.equal((await owner.trpc.hosts.get.query({ id: a.hostId })).facts?.os.id, "debian");
   const renamed = await owner.trpc.hosts.rename.mutate({ id: a.hostId, name: "alpha-2" });
   assert.equal(renamed.name, "alpha-2");
@@ -180,14 +183,20 @@ test("registries: passwords are stored encrypted and never returned; addresses a
   const updated = await owner.trpc.registries.update.mutate({ id: r.id, password: null });
   assert.equal(updated.hasPassword, false);
   await owner.trpc.registries.remove.mutate({ id: r.id });
-  assert.equal((await owner.trpc.registries.list.query()).some((x) => x.id === r.id), false);
+  assert.equal(
+    (await owner.trpc.registries.list.query()).some((x) => x.id === r.id),
+    false,
+  );
 });
 
 test("image commands need a connected host and the right role", async () => {
   const h = await joinedHost("imagehost");
   assert.equal((await trpcError(owner.trpc.images.list.query({ hostId: h.hostId }))).message, "host is not connected");
   assert.equal((await trpcError(viewer.trpc.images.remove.mutate({ hostId: h.hostId, name: "busybox" }))).code, "FORBIDDEN");
-  assert.equal((await trpcError(owner.trpc.images.tag.mutate({ hostId: h.hostId, source: "busybox", target: "Bad:Name" }))).code, "BAD_REQUEST");
+  assert.equal(
+    (await trpcError(owner.trpc.images.tag.mutate({ hostId: h.hostId, source: "busybox", target: "Bad:Name" }))).code,
+    "BAD_REQUEST",
+  );
 });
 
 test("API tokens: shown once, act with their role, record last use, audit as the token; revoked and expired ones are refused", async () => {
@@ -203,7 +212,11 @@ test("API tokens: shown once, act with their role, record last use, audit as the
   // Plain HTTP with the bearer token, as curl would send it.
   const bearer = { authorization: `Bearer ${created.token}` };
   const h = await joinedHost("tokenhost");
-  const rename = await fetch(`${t.url}/api/trpc/hosts.rename`, { method: "POST", headers: { ...bearer, "content-type": "application/json" }, body: JSON.stringify({ json: { id: h.hostId, name: "renamed-by-token" } }) });
+  const rename = await fetch(`${t.url}/api/trpc/hosts.rename`, {
+    method: "POST",
+    headers: { ...bearer, "content-type": "application/json" },
+    body: JSON.stringify({ json: { id: h.hostId, name: "renamed-by-token" } }),
+  });
   assert.equal(rename.status, 200, await rename.clone().text());
   const used = await t.cp.db.apiToken.findUniqueOrThrow({ where: { id: created.record.id } });
   assert.ok(used.lastUsedAt, "last use recorded");
@@ -211,7 +224,11 @@ test("API tokens: shown once, act with their role, record last use, audit as the
   assert.deepEqual([audit.actorType, audit.actorId, audit.result], ["token", created.record.id, "ok"]);
 
   // An operator token cannot remove hosts, nor manage tokens.
-  const remove = await fetch(`${t.url}/api/trpc/hosts.remove`, { method: "POST", headers: { ...bearer, "content-type": "application/json" }, body: JSON.stringify({ json: { id: h.hostId } }) });
+  const remove = await fetch(`${t.url}/api/trpc/hosts.remove`, {
+    method: "POST",
+    headers: { ...bearer, "content-type": "application/json" },
+    body: JSON.stringify({ json: { id: h.hostId } }),
+  });
   assert.equal(remove.status, 403);
   // A viewer mints nothing; an admin mints nothing above admin.
   assert.equal((await trpcError(viewer.trpc.apiTokens.create.mutate({ name: "x", role: "viewer", teamId }))).code, "FORBIDDEN");
@@ -255,7 +272,11 @@ test("the audit log is filtered and paged on the server, newest first, and only 
   assert.equal(second.rows.length, 2);
   assert.equal(second.nextCursor, null);
   const ids = [...first.rows, ...second.rows].map((r) => BigInt(r.id));
-  assert.deepEqual(ids, [...ids].sort((a, b) => (a > b ? -1 : 1)), "newest first");
+  assert.deepEqual(
+    ids,
+    [...ids].sort((a, b) => (a > b ? -1 : 1)),
+    "newest first",
+  );
   assert.ok([...first.rows, ...second.rows].every((r) => r.result === "ok" && r.channel === "trpc" && r.actorType === "user"));
   assert.equal((await owner.trpc.audit.list.query({ action: "hosts.setLabels", target: h.hostId, result: "error" })).rows.length, 0);
   assert.equal((await trpcError(viewer.trpc.audit.list.query({}))).code, "FORBIDDEN");
@@ -274,21 +295,36 @@ test("REST under /api/v1 with an API token, as curl would call it; the OpenAPI d
   const one = await fetch(`${t.url}/api/v1/hosts/${h.hostId}`, { headers: auth(view.token) });
   assert.equal(((await one.json()) as { name: string }).name, "resthost");
 
-  const labels = await fetch(`${t.url}/api/v1/hosts/${h.hostId}/labels`, { method: "PUT", headers: { ...auth(op.token), "content-type": "application/json" }, body: JSON.stringify({ labels: { tier: "edge" } }) });
+  const labels = await fetch(`${t.url}/api/v1/hosts/${h.hostId}/labels`, {
+    method: "PUT",
+    headers: { ...auth(op.token), "content-type": "application/json" },
+    body: JSON.stringify({ labels: { tier: "edge" } }),
+  });
   assert.equal(labels.status, 200, await labels.clone().text());
   assert.deepEqual((await owner.trpc.hosts.get.query({ id: h.hostId })).labels, { tier: "edge" });
   const row = await t.cp.db.auditLog.findFirstOrThrow({ where: { action: "hosts.setLabels", target: h.hostId } });
   assert.deepEqual([row.actorType, row.actorId, row.channel], ["token", op.record.id, "rest"]);
 
-  const refused = await fetch(`${t.url}/api/v1/hosts/${h.hostId}/labels`, { method: "PUT", headers: { ...auth(view.token), "content-type": "application/json" }, body: JSON.stringify({ labels: {} }) });
+  const refused = await fetch(`${t.url}/api/v1/hosts/${h.hostId}/labels`, {
+    method: "PUT",
+    headers: { ...auth(view.token), "content-type": "application/json" },
+    body: JSON.stringify({ labels: {} }),
+  });
   assert.equal(refused.status, 403);
-  const bad = await fetch(`${t.url}/api/v1/hosts/${h.hostId}/labels`, { method: "PUT", headers: { ...auth(op.token), "content-type": "application/json" }, body: JSON.stringify({ labels: { "bad key!": "x" } }) });
+  const bad = await fetch(`${t.url}/api/v1/hosts/${h.hostId}/labels`, {
+    method: "PUT",
+    headers: { ...auth(op.token), "content-type": "application/json" },
+    body: JSON.stringify({ labels: { "bad key!": "x" } }),
+  });
   assert.equal(bad.status, 400);
   assert.equal((await fetch(`${t.url}/api/v1/hosts`)).status, 401);
   assert.equal((await fetch(`${t.url}/api/v1/hosts`, { headers: auth("berth_" + "f".repeat(48)) })).status, 401);
 
   assert.equal((await fetch(`${t.url}/api/openapi.json`)).status, 401);
-  const doc = (await (await fetch(`${t.url}/api/openapi.json`, { headers: auth(view.token) })).json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+  const doc = (await (await fetch(`${t.url}/api/openapi.json`, { headers: auth(view.token) })).json()) as {
+    openapi: string;
+    paths: Record<string, Record<string, unknown>>;
+  };
   assert.match(doc.openapi, /^3\./);
   assert.ok(doc.paths["/hosts/{id}/labels"]?.put, "PUT /hosts/{id}/labels is documented");
   assert.ok(doc.paths["/hosts/{hostId}/containers/{id}/start"]?.post);

@@ -82,7 +82,8 @@ interface Row {
 }
 
 const h = () => hostId;
-const ownerHook = async () => (await owner.trpc.webhooks.create.mutate({ teamId, name: "owned", url: "http://127.0.0.1:9/owned", events: ["ping"] })).webhook;
+const ownerHook = async () =>
+  (await owner.trpc.webhooks.create.mutate({ teamId, name: "owned", url: "http://127.0.0.1:9/owned", events: ["ping"] })).webhook;
 const cref = () => ({ hostId: h(), id: "c1" });
 
 /** What each procedure needs. Inputs are valid, so a refusal can only come from authorization. */
@@ -101,7 +102,10 @@ const MATRIX: Record<string, Row> = {
 
   "joinTokens.create": { need: "admin", call: (a) => a.joinTokens.create.mutate({ teamId }) },
   "joinTokens.list": { need: "admin", call: (a) => a.joinTokens.list.query() },
-  "joinTokens.revoke": { need: "admin", call: async (a) => a.joinTokens.revoke.mutate({ id: (await owner.trpc.joinTokens.create.mutate({})).record.id }) },
+  "joinTokens.revoke": {
+    need: "admin",
+    call: async (a) => a.joinTokens.revoke.mutate({ id: (await owner.trpc.joinTokens.create.mutate({})).record.id }),
+  },
 
   "images.list": { need: "viewer", call: (a) => a.images.list.query({ hostId: h() }) },
   "images.inspect": { need: "viewer", call: (a) => a.images.inspect.query({ hostId: h(), name: "busybox" }) },
@@ -152,7 +156,11 @@ const MATRIX: Record<string, Row> = {
 
   "apiTokens.create": { need: "admin", call: (a) => a.apiTokens.create.mutate({ name: "ci", role: "viewer", teamId }) },
   "apiTokens.list": { need: "admin", call: (a) => a.apiTokens.list.query() },
-  "apiTokens.revoke": { need: "admin", call: async (a) => a.apiTokens.revoke.mutate({ id: (await owner.trpc.apiTokens.create.mutate({ name: "x", role: "viewer", teamId })).record.id }) },
+  "apiTokens.revoke": {
+    need: "admin",
+    call: async (a) =>
+      a.apiTokens.revoke.mutate({ id: (await owner.trpc.apiTokens.create.mutate({ name: "x", role: "viewer", teamId })).record.id }),
+  },
 
   "audit.list": { need: "admin", call: (a) => a.audit.list.query({ action: "hosts." }) },
 
@@ -160,7 +168,10 @@ const MATRIX: Record<string, Row> = {
   "fleet.search": { need: "signed-in", call: (a) => a.fleet.search.query({ q: "web" }) },
 
   // Webhook URLs point at a closed loopback port: nothing leaves the machine.
-  "webhooks.create": { need: "admin", call: (a) => a.webhooks.create.mutate({ teamId, name: "hook", url: "http://127.0.0.1:9/hook", events: ["host.offline"] }) },
+  "webhooks.create": {
+    need: "admin",
+    call: (a) => a.webhooks.create.mutate({ teamId, name: "hook", url: "http://127.0.0.1:9/hook", events: ["host.offline"] }),
+  },
   "webhooks.list": { need: "admin", call: (a) => a.webhooks.list.query() },
   "webhooks.remove": { need: "admin", call: async (a) => a.webhooks.remove.mutate({ id: (await ownerHook()).id }) },
   "webhooks.test": { need: "admin", call: async (a) => a.webhooks.test.mutate({ id: (await ownerHook()).id }) },
@@ -170,11 +181,24 @@ const MATRIX: Record<string, Row> = {
 
   "invitations.create": { need: "admin", call: (a) => a.invitations.create.mutate({ teamId, role: "viewer" }) },
   "invitations.list": { need: "admin", call: (a) => a.invitations.list.query() },
-  "invitations.revoke": { need: "admin", call: async (a) => a.invitations.revoke.mutate({ id: (await owner.trpc.invitations.create.mutate({ teamId, role: "viewer" })).record.id }) },
-  "invitations.lookup": { need: "public", call: async (a) => a.invitations.lookup.query({ token: new URL((await owner.trpc.invitations.create.mutate({ teamId, role: "viewer" })).link).searchParams.get("invite")! }) },
+  "invitations.revoke": {
+    need: "admin",
+    call: async (a) =>
+      a.invitations.revoke.mutate({ id: (await owner.trpc.invitations.create.mutate({ teamId, role: "viewer" })).record.id }),
+  },
+  "invitations.lookup": {
+    need: "public",
+    call: async (a) =>
+      a.invitations.lookup.query({
+        token: new URL((await owner.trpc.invitations.create.mutate({ teamId, role: "viewer" })).link).searchParams.get("invite")!,
+      }),
+  },
 
   "policies.get": { need: "viewer", call: (a) => a.policies.get.query({ teamId }) },
-  "policies.set": { need: "admin", call: async (a) => a.policies.set.mutate({ teamId, ...(await owner.trpc.policies.get.query({ teamId })) }) },
+  "policies.set": {
+    need: "admin",
+    call: async (a) => a.policies.set.mutate({ teamId, ...(await owner.trpc.policies.get.query({ teamId })) }),
+  },
 
   "teams.members": { need: "admin", call: (a) => a.teams.members.query({ teamId }) },
   "teams.setRole": { need: "admin", call: async (a) => a.teams.setRole.mutate({ teamId, userId: await freshMember(), role: "operator" }) },
@@ -190,7 +214,9 @@ async function freshRegistry() {
  * error event; an allowed caller just waits for progress that never comes (no pull runs).
  */
 async function progressOnce(headers: Record<string, string>): Promise<unknown> {
-  const input = encodeURIComponent(JSON.stringify(superjson.serialize({ hostId: h(), progressId: "6f1c9a52-6d3e-4b8e-9d7a-0c2b5e8f1a34" })));
+  const input = encodeURIComponent(
+    JSON.stringify(superjson.serialize({ hostId: h(), progressId: "6f1c9a52-6d3e-4b8e-9d7a-0c2b5e8f1a34" })),
+  );
   const res = await fetch(`${t.url}/api/trpc/images.pullProgress?input=${input}`, { headers: { ...headers, accept: "text/event-stream" } });
   if (!res.ok) {
     const body = (await res.json()) as { error?: { json?: { data?: { code?: string }; message?: string } } };
@@ -207,7 +233,10 @@ async function readFirstEvents(res: Response, waitMs: number): Promise<string> {
   let text = "";
   const deadline = Date.now() + waitMs;
   while (Date.now() < deadline && !/serialized-error|"done"|"progress"/.test(text)) {
-    const next = await Promise.race([reader.read(), new Promise<null>((r) => setTimeout(() => r(null), Math.max(1, deadline - Date.now())))]);
+    const next = await Promise.race([
+      reader.read(),
+      new Promise<null>((r) => setTimeout(() => r(null), Math.max(1, deadline - Date.now()))),
+    ]);
     if (!next || next.done) break;
     text += new TextDecoder().decode(next.value);
   }
@@ -253,7 +282,11 @@ test("every procedure × every caller is allowed or refused as the roles say", a
 });
 
 test("an anonymous caller and a bad token are refused everywhere but auth.me", async () => {
-  const bad: Array<Record<string, string>> = [{}, { authorization: "Bearer berth_" + "0".repeat(48) }, { authorization: "Bearer not-a-token" }];
+  const bad: Array<Record<string, string>> = [
+    {},
+    { authorization: "Bearer berth_" + "0".repeat(48) },
+    { authorization: "Bearer not-a-token" },
+  ];
   for (const headers of bad) {
     const api = client(headers);
     for (const [path, row] of Object.entries(MATRIX)) {

@@ -5,7 +5,15 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { WebSocket } from "ws";
 import type { JoinResponse } from "@berth/protocol";
-import { inviteOf, signUp, startTestControlPlane, trpcClient, trpcError, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
+import {
+  inviteOf,
+  signUp,
+  startTestControlPlane,
+  trpcClient,
+  trpcError,
+  type TestControlPlane,
+  type UserClient,
+} from "@berth/test-support/control-plane";
 import { joinWithToken, linkedSimAgent, SIM_PULLED_IMAGE, type SimAgent } from "@berth/test-support/sim-agent";
 import { waitFor } from "@berth/test-support/wait";
 
@@ -56,7 +64,10 @@ test("invitations: single use, expiring, naming team and role; listed, revocable
   const made = await owner.trpc.invitations.create.mutate({ teamId, role: "operator", expiresInHours: 1, note: "for Ana" });
   assert.match(made.link, new RegExp(`^${t.url}/signup\\?invite=inv_[0-9a-f]{48}$`));
   const token = inviteOf(made.link);
-  assert.deepEqual({ ...(await trpcClient(t.url).invitations.lookup.query({ token })), expiresAt: null }, { team: "default", role: "operator", setup: false, expiresAt: null });
+  assert.deepEqual(
+    { ...(await trpcClient(t.url).invitations.lookup.query({ token })), expiresAt: null },
+    { team: "default", role: "operator", setup: false, expiresAt: null },
+  );
   assert.equal((await owner.trpc.invitations.list.query()).find((i) => i.id === made.record.id)?.state, "pending");
 
   const ana = await signUp(t.url, "ana@example.com", "password-123", token);
@@ -85,7 +96,10 @@ test("invitations: single use, expiring, naming team and role; listed, revocable
   assert.equal((await trpcError(ana.trpc.invitations.create.mutate({ teamId, role: "viewer" }))).code, "FORBIDDEN");
   const audited = await t.cp.db.auditLog.findMany({ where: { action: { in: ["invitations.create", "invitations.revoke"] } } });
   assert.ok(audited.some((a) => a.action === "invitations.revoke" && a.result === "ok" && a.target === revoked.record.id));
-  assert.ok(audited.some((a) => a.action === "invitations.create" && a.result === "error"), "the refused one is audited too");
+  assert.ok(
+    audited.some((a) => a.action === "invitations.create" && a.result === "error"),
+    "the refused one is audited too",
+  );
 });
 
 test("open sign-up (BERTH_OPEN_SIGNUP=1, for demos) makes accounts that belong to no team", async () => {
@@ -107,7 +121,11 @@ test("the container policy binds operators on every route to an agent, names the
     const operator = await t.signUp("op@example.com", "password-123", "operator");
     const opToken = (await owner.trpc.apiTokens.create.mutate({ name: "op token", role: "operator", teamId })).token;
     const viaToken = (path: string, body: unknown) =>
-      fetch(`${t.url}/api/v1${path}`, { method: "POST", headers: { authorization: `Bearer ${opToken}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+      fetch(`${t.url}/api/v1${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${opToken}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
     const refusals: Array<[Record<string, unknown>, RegExp]> = [
       [{ Privileged: true }, /does not allow privileged containers \(setting "privileged"/],
       [{ NetworkMode: "host" }, /setting "host network"/],
@@ -128,25 +146,62 @@ test("the container policy binds operators on every route to an agent, names the
     assert.ok(!agent.commands.some((c) => c.command === "containers.create"), "nothing refused reached the agent");
 
     // Docker's defaults, a named volume and the default capabilities stay allowed; the agent is told the bind limits.
-    await operator.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { CapAdd: ["CHOWN"], Binds: ["data:/data"] } } });
+    await operator.trpc.containers.create.mutate({
+      hostId,
+      config: { Image: "busybox", HostConfig: { CapAdd: ["CHOWN"], Binds: ["data:/data"] } },
+    });
     assert.deepEqual((agent.commands.at(-1)!.args as { bindPrefixes?: string[] }).bindPrefixes, []);
 
     // Only admins change the policy, and it is audited; then the operator may bind under the prefix only.
-    assert.equal((await trpcError(operator.trpc.policies.set.mutate({ teamId, ...(await operator.trpc.policies.get.query({ teamId })), allowPrivileged: true }))).code, "FORBIDDEN");
-    const policy = await owner.trpc.policies.set.mutate({ teamId, ...(await owner.trpc.policies.get.query({ teamId })), bindPrefixes: ["/srv/app/", "/srv/app"], allowedCapabilities: ["net_admin"] });
+    assert.equal(
+      (
+        await trpcError(
+          operator.trpc.policies.set.mutate({ teamId, ...(await operator.trpc.policies.get.query({ teamId })), allowPrivileged: true }),
+        )
+      ).code,
+      "FORBIDDEN",
+    );
+    const policy = await owner.trpc.policies.set.mutate({
+      teamId,
+      ...(await owner.trpc.policies.get.query({ teamId })),
+      bindPrefixes: ["/srv/app/", "/srv/app"],
+      allowedCapabilities: ["net_admin"],
+    });
     assert.deepEqual([policy.bindPrefixes, policy.allowedCapabilities], [["/srv/app"], ["CAP_NET_ADMIN"]]);
     assert.ok(await t.cp.db.auditLog.findFirst({ where: { action: "policies.set", result: "ok" } }));
-    await operator.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { Binds: ["/srv/app/data:/data:ro"], CapAdd: ["NET_ADMIN"] } } });
+    await operator.trpc.containers.create.mutate({
+      hostId,
+      config: { Image: "busybox", HostConfig: { Binds: ["/srv/app/data:/data:ro"], CapAdd: ["NET_ADMIN"] } },
+    });
     assert.deepEqual((agent.commands.at(-1)!.args as { bindPrefixes?: string[] }).bindPrefixes, ["/srv/app"]);
-    assert.match((await trpcError(operator.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { Binds: ["/srv/app/../etc:/e"] } } }))).message, /bind-mounting \/srv\/etc from the host \(allowed: \/srv\/app\)/);
-    assert.match((await trpcError(operator.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { Binds: ["/srv/application:/e"] } } }))).message, /bind mounts/);
+    assert.match(
+      (
+        await trpcError(
+          operator.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { Binds: ["/srv/app/../etc:/e"] } } }),
+        )
+      ).message,
+      /bind-mounting \/srv\/etc from the host \(allowed: \/srv\/app\)/,
+    );
+    assert.match(
+      (
+        await trpcError(
+          operator.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { Binds: ["/srv/application:/e"] } } }),
+        )
+      ).message,
+      /bind mounts/,
+    );
 
     // Admins and owners are not bound by it.
-    await owner.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { Privileged: true, Binds: ["/:/host"] } } });
+    await owner.trpc.containers.create.mutate({
+      hostId,
+      config: { Image: "busybox", HostConfig: { Privileged: true, Binds: ["/:/host"] } },
+    });
     assert.equal((agent.commands.at(-1)!.args as { bindPrefixes?: string[] }).bindPrefixes, undefined);
 
     // update changes resource limits only.
-    const up = await trpcError(operator.trpc.containers.update.mutate({ hostId, id: "c1", hostConfig: { Memory: 1 << 26, Privileged: true } as never }));
+    const up = await trpcError(
+      operator.trpc.containers.update.mutate({ hostId, id: "c1", hostConfig: { Memory: 1 << 26, Privileged: true } as never }),
+    );
     assert.equal(up.code, "BAD_REQUEST");
     assert.match(up.message, /Privileged/);
   } finally {
@@ -161,16 +216,26 @@ test("tokens act with the lower of their role and their maker's, die with their 
     const makerId = (await maker.trpc.auth.me.query())!.user.id;
     const adminToken = await maker.trpc.apiTokens.create.mutate({ name: "admin bot", role: "admin", teamId });
     const as = (token: string) => ({ authorization: `Bearer ${token}` });
-    const call = (token: string, path: string, body: unknown) => fetch(`${t.url}/api/trpc/${path}`, { method: "POST", headers: { ...as(token), "content-type": "application/json" }, body: JSON.stringify({ json: body }) });
+    const call = (token: string, path: string, body: unknown) =>
+      fetch(`${t.url}/api/trpc/${path}`, {
+        method: "POST",
+        headers: { ...as(token), "content-type": "application/json" },
+        body: JSON.stringify({ json: body }),
+      });
 
     // A token makes tokens in its own team, never above its own role, and they are listed as its children.
     assert.equal((await call(adminToken.token, "apiTokens.create", { name: "too strong", role: "owner", teamId })).status, 403);
     assert.equal((await call(adminToken.token, "apiTokens.create", { name: "no team", role: "viewer", teamId: null })).status, 403);
     const childRes = await call(adminToken.token, "apiTokens.create", { name: "child", role: "operator", teamId });
     assert.equal(childRes.status, 200, await childRes.clone().text());
-    const child = ((await childRes.json()) as { result: { data: { json: { token: string; record: { id: string; createdByTokenId: string } } } } }).result.data.json;
+    const child = (
+      (await childRes.json()) as { result: { data: { json: { token: string; record: { id: string; createdByTokenId: string } } } } }
+    ).result.data.json;
     assert.equal(child.record.createdByTokenId, adminToken.record.id);
-    assert.ok((await owner.trpc.apiTokens.list.query()).some((x) => x.id === child.record.id && x.createdByTokenId === adminToken.record.id), "listed");
+    assert.ok(
+      (await owner.trpc.apiTokens.list.query()).some((x) => x.id === child.record.id && x.createdByTokenId === adminToken.record.id),
+      "listed",
+    );
     assert.equal((await call(child.token, "hosts.setLabels", { id: hostId, labels: { a: "1" } })).status, 200);
 
     // The maker becomes a viewer: the admin token and its child act as viewers.
@@ -225,7 +290,11 @@ test("an open stream ends when its token is revoked or its role is taken away", 
   await owner.trpc.teams.removeMember.mutate({ teamId, userId: viewerId });
   assert.equal(await bySession.closed, 1008);
   assert.match(bySession.messages.at(-1)!, /access ended/);
-  await waitFor("nothing left open", async () => byToken.ws.readyState === WebSocket.CLOSED && bySession.ws.readyState === WebSocket.CLOSED, 2_000);
+  await waitFor(
+    "nothing left open",
+    async () => byToken.ws.readyState === WebSocket.CLOSED && bySession.ws.readyState === WebSocket.CLOSED,
+    2_000,
+  );
 });
 
 test("a pull is a mutation: a GET, as a cross-site link or image would send, starts nothing", async () => {
@@ -248,16 +317,29 @@ test("the fleet feed's backlogs share one global cap: with many slow clients eac
   const { token } = await owner.trpc.apiTokens.create.mutate({ name: "feeds", role: "viewer", teamId });
   const clients = await Promise.all(
     Array.from({ length: 20 }, async () => {
-      const ws = new WebSocket(`${t.url.replace(/^http/, "ws")}/api/streams/events?window=1`, { headers: { authorization: `Bearer ${token}` } });
+      const ws = new WebSocket(`${t.url.replace(/^http/, "ws")}/api/streams/events?window=1`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
       const messages: Array<{ t: string; d?: { events: unknown[]; dropped?: number } }> = [];
       ws.on("message", (d) => messages.push(JSON.parse(d.toString())));
-      await new Promise<void>((resolve, reject) => (ws.once("open", () => resolve()), ws.once("unexpected-response", () => reject(new Error("refused")))));
+      await new Promise<void>(
+        (resolve, reject) => (ws.once("open", () => resolve()), ws.once("unexpected-response", () => reject(new Error("refused")))),
+      );
       return { ws, messages };
     }),
   );
   try {
     // 12,000 events while no client reads: 20 clients share 100,000, so each keeps 5,000.
-    for (let i = 0; i < 12_000; i++) t.cp.fleetEvents.emit("event", hostId, { seq: i, Type: "container", Action: "start", Actor: { ID: `c${i}`, Attributes: {} }, scope: "local", time: i, timeNano: i * 1e9 });
+    for (let i = 0; i < 12_000; i++)
+      t.cp.fleetEvents.emit("event", hostId, {
+        seq: i,
+        Type: "container",
+        Action: "start",
+        Actor: { ID: `c${i}`, Attributes: {} },
+        scope: "local",
+        time: i,
+        timeNano: i * 1e9,
+      });
     await waitFor("first batches", async () => clients.every((c) => c.messages.length >= 1), 10_000);
     for (const c of clients) c.ws.send(JSON.stringify({ t: "ack", n: 1 }));
     await waitFor("second batches", async () => clients.every((c) => c.messages.length >= 2), 10_000);

@@ -47,7 +47,11 @@ after(async () => {
 });
 
 test("a signed ping is retried after a failure, and the delivery log shows both attempts", { timeout: 30_000 }, async () => {
-  const { webhook, secret } = await owner.trpc.webhooks.create.mutate({ name: "ops", url: hookUrl, events: ["host.offline", "host.online"] });
+  const { webhook, secret } = await owner.trpc.webhooks.create.mutate({
+    name: "ops",
+    url: hookUrl,
+    events: ["host.offline", "host.online"],
+  });
   assert.match(secret, /^whsec_[0-9a-f]{48}$/);
   assert.ok(!JSON.stringify(await owner.trpc.webhooks.list.query()).includes(secret), "the secret is never listed");
   answers.push(500);
@@ -76,7 +80,10 @@ test("a host going offline and coming back fires host.offline and host.online", 
   await waitFor("online event", () => received.some((r) => r.headers["x-berth-event"] === "host.online"), 15_000);
   sim.close(); // no more heartbeats: offline after the timeout
   await waitFor("offline event", () => received.some((r) => r.headers["x-berth-event"] === "host.offline"), 15_000);
-  const off = JSON.parse(received.find((r) => r.headers["x-berth-event"] === "host.offline")!.body) as { event: string; data: { host: { id: string; name: string } } };
+  const off = JSON.parse(received.find((r) => r.headers["x-berth-event"] === "host.offline")!.body) as {
+    event: string;
+    data: { host: { id: string; name: string } };
+  };
   assert.deepEqual(off.data.host, { id: join.hostId, name: "hooked" });
   assert.equal(hooks.length, 1);
 });
@@ -92,8 +99,14 @@ test("bad webhook input is refused with a clear message; only admins manage webh
     assert.fail("accepted");
   };
   assert.match(await err(owner.trpc.webhooks.create.mutate({ name: "x", url: "ftp://example.test/", events: ["ping"] })), /http or https/);
-  assert.match(await err(owner.trpc.webhooks.create.mutate({ name: "x", url: "http://user:pw@127.0.0.1/", events: ["ping"] })), /no credentials/);
-  assert.match(await err(owner.trpc.webhooks.create.mutate({ name: "x", url: hookUrl, events: ["container.explode" as "ping"] })), /events/);
+  assert.match(
+    await err(owner.trpc.webhooks.create.mutate({ name: "x", url: "http://user:pw@127.0.0.1/", events: ["ping"] })),
+    /no credentials/,
+  );
+  assert.match(
+    await err(owner.trpc.webhooks.create.mutate({ name: "x", url: hookUrl, events: ["container.explode" as "ping"] })),
+    /events/,
+  );
   const viewer = await t.signUp("hooks-viewer@example.com");
   assert.match(await err(viewer.trpc.webhooks.list.query()), /this needs the admin role/);
 });
@@ -101,7 +114,15 @@ test("bad webhook input is refused with a clear message; only admins manage webh
 test("internal targets (loopback, link-local, private) are refused unless allow-listed, at creation and at every delivery", async () => {
   const teamId = (await owner.trpc.auth.teams.query())[0]!.id;
   await owner.trpc.webhooks.setAllowlist.mutate({ teamId, entries: [] });
-  for (const url of [hookUrl, "http://10.1.2.3/h", "http://169.254.169.254/latest/meta-data", "http://[::1]:9/h", "http://localhost:9/h", "http://[::ffff:127.0.0.1]:9/h", "http://192.168.1.1/h"]) {
+  for (const url of [
+    hookUrl,
+    "http://10.1.2.3/h",
+    "http://169.254.169.254/latest/meta-data",
+    "http://[::1]:9/h",
+    "http://localhost:9/h",
+    "http://[::ffff:127.0.0.1]:9/h",
+    "http://192.168.1.1/h",
+  ]) {
     await assert.rejects(owner.trpc.webhooks.create.mutate({ teamId, name: "internal", url, events: ["ping"] }), (e: unknown) => {
       assert.ok(e instanceof TRPCClientError);
       assert.equal((e.data as { code: string }).code, "FORBIDDEN", url);
@@ -109,7 +130,10 @@ test("internal targets (loopback, link-local, private) are refused unless allow-
       return true;
     });
   }
-  await assert.rejects(owner.trpc.webhooks.setAllowlist.mutate({ teamId, entries: ["not a host!"] }), /not a host name, an address or a CIDR/);
+  await assert.rejects(
+    owner.trpc.webhooks.setAllowlist.mutate({ teamId, entries: ["not a host!"] }),
+    /not a host name, an address or a CIDR/,
+  );
 
   // Allowed by address: created and delivered. Then the allowance goes: the next delivery is refused before any connection.
   assert.deepEqual(await owner.trpc.webhooks.setAllowlist.mutate({ teamId, entries: ["127.0.0.1"] }), ["127.0.0.1"]);
@@ -119,7 +143,11 @@ test("internal targets (loopback, link-local, private) are refused unless allow-
   await waitFor("the allowed delivery", () => received.length === 1, 10_000);
   await owner.trpc.webhooks.setAllowlist.mutate({ teamId, entries: [] });
   await owner.trpc.webhooks.test.mutate({ id: webhook.id });
-  const refused = await waitFor("the refused attempt in the log", async () => (await owner.trpc.webhooks.deliveries.query({ id: webhook.id })).rows.find((r) => r.attempts > 0 && r.lastError) ?? null, 10_000);
+  const refused = await waitFor(
+    "the refused attempt in the log",
+    async () => (await owner.trpc.webhooks.deliveries.query({ id: webhook.id })).rows.find((r) => r.attempts > 0 && r.lastError) ?? null,
+    10_000,
+  );
   assert.match(refused.lastError ?? "", /internal address/);
   assert.equal(received.length, 1, "nothing reached the receiver");
   await owner.trpc.webhooks.setAllowlist.mutate({ teamId, entries: ["127.0.0.0/8"] });

@@ -76,7 +76,11 @@ function splitCommand(argv: string[]): { options: string[]; command: string[] } 
   return { options: argv, command: [] };
 }
 
-export async function main(argv: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+export async function main(
+  argv: string[],
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Promise<number> {
   const split = splitCommand(argv);
   const parsed = parseArgs({
     args: split.options,
@@ -120,19 +124,33 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
     switch (command) {
       case "hosts": {
         const hosts = await api.hosts.list.query();
-        print(hosts, () => table([["ID", "NAME", "STATUS", "AGENT"], ...hosts.map((h) => [h.id, h.name, h.connected ? "online" : h.status, h.agentVersion ?? ""])]));
+        print(hosts, () =>
+          table([
+            ["ID", "NAME", "STATUS", "AGENT"],
+            ...hosts.map((h) => [h.id, h.name, h.connected ? "online" : h.status, h.agentVersion ?? ""]),
+          ]),
+        );
         return 0;
       }
       case "ps": {
         const list = await api.containers.list.query({ hostId: await host(), all: Boolean(g.all) });
-        print(list, () => table([["CONTAINER ID", "IMAGE", "STATUS", "NAMES"], ...list.map((c) => [c.Id.slice(0, 12), c.Image, c.Status, c.Names.map((n) => n.replace(/^\//, "")).join(",")])]));
+        print(list, () =>
+          table([
+            ["CONTAINER ID", "IMAGE", "STATUS", "NAMES"],
+            ...list.map((c) => [c.Id.slice(0, 12), c.Image, c.Status, c.Names.map((n) => n.replace(/^\//, "")).join(",")]),
+          ]),
+        );
         return 0;
       }
       case "run": {
         const [image, ...cmd] = rest;
         if (!image) throw new UsageError("run needs an image");
         const env = (g.env as string[] | undefined) ?? [];
-        const r = await api.containers.run.mutate({ hostId: await host(), ...(g.name ? { name: String(g.name) } : {}), config: { Image: image, ...(cmd.length ? { Cmd: cmd } : {}), ...(env.length ? { Env: env } : {}) } });
+        const r = await api.containers.run.mutate({
+          hostId: await host(),
+          ...(g.name ? { name: String(g.name) } : {}),
+          config: { Image: image, ...(cmd.length ? { Cmd: cmd } : {}), ...(env.length ? { Env: env } : {}) },
+        });
         print(r, () => r.Id);
         return 0;
       }
@@ -152,7 +170,16 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       }
       case "images": {
         const list = await api.images.list.query({ hostId: await host() });
-        print(list, () => table([["REPOSITORY:TAG", "IMAGE ID", "SIZE"], ...list.map((i) => [i.RepoTags.join(",") || "<none>", i.Id.replace(/^sha256:/, "").slice(0, 12), `${(i.Size / 1e6).toFixed(1)}MB`])]));
+        print(list, () =>
+          table([
+            ["REPOSITORY:TAG", "IMAGE ID", "SIZE"],
+            ...list.map((i) => [
+              i.RepoTags.join(",") || "<none>",
+              i.Id.replace(/^sha256:/, "").slice(0, 12),
+              `${(i.Size / 1e6).toFixed(1)}MB`,
+            ]),
+          ]),
+        );
         return 0;
       }
       case "pull": {
@@ -160,7 +187,10 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         const hid = await host();
         // Progress goes to stderr as it comes; the pull itself is one mutation.
         const progressId = randomUUID();
-        const sub = api.images.pullProgress.subscribe({ hostId: hid, progressId }, { onData: (ev) => !ev.done && err.write(`${JSON.stringify(ev.progress)}\n`), onError: () => undefined });
+        const sub = api.images.pullProgress.subscribe(
+          { hostId: hid, progressId },
+          { onData: (ev) => !ev.done && err.write(`${JSON.stringify(ev.progress)}\n`), onError: () => undefined },
+        );
         try {
           await api.images.pull.mutate({ hostId: hid, reference, progressId });
         } finally {
@@ -192,7 +222,14 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
   }
 }
 
-async function logs(url: string, token: string, hostId: string, id: string, g: Record<string, unknown>, out: NodeJS.WritableStream): Promise<number> {
+async function logs(
+  url: string,
+  token: string,
+  hostId: string,
+  id: string,
+  g: Record<string, unknown>,
+  out: NodeJS.WritableStream,
+): Promise<number> {
   const tail = g.tail === undefined ? undefined : Number(g.tail);
   if (tail !== undefined && !Number.isInteger(tail)) throw new UsageError("--tail takes a number of lines");
   const stream = new StreamClient({
@@ -212,7 +249,17 @@ async function logs(url: string, token: string, hostId: string, id: string, g: R
   return 0;
 }
 
-async function exec(url: string, token: string, hostId: string, id: string, cmd: string[], tty: boolean, interactive: boolean, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+async function exec(
+  url: string,
+  token: string,
+  hostId: string,
+  id: string,
+  cmd: string[],
+  tty: boolean,
+  interactive: boolean,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<number> {
   const stdin = process.stdin;
   const size = () => ({ cols: process.stdout.columns || 80, rows: process.stdout.rows || 24 });
   const stream = new StreamClient({

@@ -91,7 +91,8 @@ export class StreamClient<K extends StreamKind = StreamKind> implements AsyncIte
     this.opened.catch(() => undefined);
     this.ws.on("message", (raw) => {
       const msg = ServerMessage.safeParse(safeJson(raw.toString()));
-      if (!msg.success) return this.abandon(new StreamError("INVALID", "the control plane sent a message that is not part of the stream protocol"));
+      if (!msg.success)
+        return this.abandon(new StreamError("INVALID", "the control plane sent a message that is not part of the stream protocol"));
       if (msg.data.t === "end") {
         if (msg.data.error) this.fail(new StreamError(msg.data.error.code, msg.data.error.message));
         else this.finish();

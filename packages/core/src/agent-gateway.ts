@@ -169,7 +169,12 @@ export class AgentStream<K extends StreamKind = StreamKind> implements StreamEnd
  * host's credential on upgrade. It tracks liveness from heartbeats, relays commands and keeps
  * host status in Postgres. Bad frames close only the connection that sent them.
  */
-export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; connected: [string]; stats: [string, StatsReport]; inventory: [string, { kind: InventoryKind; part: number; last: boolean; items: InventoryItem[] }] }> {
+export class AgentGateway extends EventEmitter<{
+  status: [HostStatusEvent];
+  connected: [string];
+  stats: [string, StatsReport];
+  inventory: [string, { kind: InventoryKind; part: number; last: boolean; items: InventoryItem[] }];
+}> {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Map<string, Session>();
   private readonly lastSeen = new Map<string, number>();
@@ -200,13 +205,23 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
 
   start(): void {
     const guard = (what: string, fn: () => Promise<void>) => guardedJob(this.log, what, fn);
-    this.timers.push(setInterval(guard("heartbeat flush", () => this.flushHeartbeats()), this.opts.flushIntervalMs));
+    this.timers.push(
+      setInterval(
+        guard("heartbeat flush", () => this.flushHeartbeats()),
+        this.opts.flushIntervalMs,
+      ),
+    );
     // The sweep writes what it knows first: after a database outage the stored heartbeats are stale
     // for every host, and only a flush that went through can tell a dead host from a quiet database.
-    this.timers.push(setInterval(guard("offline sweep", async () => {
+    this.timers.push(
+      setInterval(
+        guard("offline sweep", async () => {
           await this.flushHeartbeats(); // throws while the database is away: no sweep then
           await this.sweepOffline();
-        }), this.opts.sweepIntervalMs));
+        }),
+        this.opts.sweepIntervalMs,
+      ),
+    );
   }
 
   async stop(): Promise<void> {
@@ -250,7 +265,12 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
    * command's reply schema: an agent that answers with anything else (a bug, a version that
    * drifted) fails this command with UPSTREAM, and its link stays up. Progress goes to onProgress.
    */
-  command<C extends CommandName>(hostId: string, command: C, args: CommandInput<C>, opts: CommandOptions<C> = {}): Promise<CommandReply<C>> {
+  command<C extends CommandName>(
+    hostId: string,
+    command: C,
+    args: CommandInput<C>,
+    opts: CommandOptions<C> = {},
+  ): Promise<CommandReply<C>> {
     const s = this.sessions.get(hostId);
     if (!s?.ready) return Promise.reject(new DomainError("HOST_OFFLINE", "host is not connected"));
     const id = randomUUID();
@@ -288,7 +308,13 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
    * Opens a stream channel to a connected host; the agent may send `credit` frames before more is
    * granted. Each data frame is checked against the kind's schema before `handlers.data` sees it.
    */
-  openStream<K extends StreamKind>(hostId: string, kind: K, args: StreamArgsOf<K>, credit: number, handlers: AgentStreamHandlers<K>): AgentStream<K> {
+  openStream<K extends StreamKind>(
+    hostId: string,
+    kind: K,
+    args: StreamArgsOf<K>,
+    credit: number,
+    handlers: AgentStreamHandlers<K>,
+  ): AgentStream<K> {
     const s = this.sessions.get(hostId);
     if (!s?.ready) throw new DomainError("HOST_OFFLINE", "host is not connected");
     const stream = new AgentStream(randomUUID(), kind, s, handlers, credit, this.log);
@@ -312,7 +338,16 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
   private accept(ws: WebSocket, hostId: string, remoteAddr: string | null): void {
     const previous = this.sessions.get(hostId);
     if (previous) previous.ws.close(CLOSE.replaced, "replaced by a newer connection");
-    const session: Session = { hostId, ws, ready: false, remoteAddr, pending: new Map(), streams: new Map(), frameTokens: this.opts.maxFramesPerSecond * 2, refilledAt: Date.now() };
+    const session: Session = {
+      hostId,
+      ws,
+      ready: false,
+      remoteAddr,
+      pending: new Map(),
+      streams: new Map(),
+      frameTokens: this.opts.maxFramesPerSecond * 2,
+      refilledAt: Date.now(),
+    };
     this.sessions.set(hostId, session);
     const helloTimer = setTimeout(() => ws.close(CLOSE.helloTimeout, "no hello frame"), this.opts.helloTimeoutMs);
 
@@ -372,7 +407,13 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
         });
         this.lastSeen.set(session.hostId, now.getTime());
         session.ready = true;
-        send(session.ws, { type: "welcome", v: PROTOCOL_VERSION, hostId: session.hostId, heartbeatMs: this.opts.heartbeatMs, maxFrameBytes: this.opts.maxFrameBytes });
+        send(session.ws, {
+          type: "welcome",
+          v: PROTOCOL_VERSION,
+          hostId: session.hostId,
+          heartbeatMs: this.opts.heartbeatMs,
+          maxFrameBytes: this.opts.maxFrameBytes,
+        });
         this.log.info({ hostId: session.hostId, remoteAddr: session.remoteAddr }, "agent connected");
         this.emit("connected", session.hostId);
         this.emit("status", { hostId: session.hostId, status: "online" });
@@ -391,7 +432,10 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
         session.pending.delete(frame.id);
         clearTimeout(p.timer);
         if (frame.ok) p.reply(frame.result);
-        else p.reject(new DomainError(AGENT_CODE_MAP[frame.error?.code ?? ""] ?? "UNAVAILABLE", frame.error?.message ?? "agent reported an error"));
+        else
+          p.reject(
+            new DomainError(AGENT_CODE_MAP[frame.error?.code ?? ""] ?? "UNAVAILABLE", frame.error?.message ?? "agent reported an error"),
+          );
         return;
       }
       case "progress":
@@ -407,7 +451,9 @@ export class AgentGateway extends EventEmitter<{ status: [HostStatusEvent]; conn
         this.emit("inventory", session.hostId, frame);
         return;
       case "stream.end":
-        session.streams.get(frame.id)?.finish(frame.error ? new DomainError(AGENT_CODE_MAP[frame.error.code] ?? "UNAVAILABLE", frame.error.message) : undefined);
+        session.streams
+          .get(frame.id)
+          ?.finish(frame.error ? new DomainError(AGENT_CODE_MAP[frame.error.code] ?? "UNAVAILABLE", frame.error.message) : undefined);
         return;
     }
   }

@@ -73,7 +73,11 @@ export function apiTokenState(t: Pick<ApiTokenView, "revokedAt" | "expiresAt">, 
 }
 
 /** Tokens of `teamIds`, plus the team-less ones `userId` created. */
-export async function listApiTokens(db: Db, teamIds: string[], userId: string | null): Promise<Array<ApiTokenView & { state: ReturnType<typeof apiTokenState> }>> {
+export async function listApiTokens(
+  db: Db,
+  teamIds: string[],
+  userId: string | null,
+): Promise<Array<ApiTokenView & { state: ReturnType<typeof apiTokenState> }>> {
   const rows = await db.apiToken.findMany({
     where: { OR: [{ teamId: { in: teamIds } }, ...(userId ? [{ teamId: null, createdById: userId }] : [])] },
     select: apiTokenSelect,
@@ -139,13 +143,17 @@ async function effectiveRole(db: Db, token: ApiTokenView, now: Date): Promise<Ro
   for (let depth = 0; cur.createdByTokenId; depth++) {
     if (depth >= MAX_TOKEN_CHAIN) throw new DomainError("UNAUTHENTICATED", "API token chain too long");
     const parent = await db.apiToken.findUnique({ where: { id: cur.createdByTokenId }, select: apiTokenSelect });
-    if (!parent || apiTokenState(parent, now) !== "active") throw new DomainError("UNAUTHENTICATED", "API token made by a token that is no longer active");
+    if (!parent || apiTokenState(parent, now) !== "active")
+      throw new DomainError("UNAUTHENTICATED", "API token made by a token that is no longer active");
     role = lower(role, parent.role);
     cur = parent;
   }
   if (cur.createdById) {
     if (token.teamId) {
-      const m = await db.membership.findUnique({ where: { userId_teamId: { userId: cur.createdById, teamId: token.teamId } }, select: { role: true } });
+      const m = await db.membership.findUnique({
+        where: { userId_teamId: { userId: cur.createdById, teamId: token.teamId } },
+        select: { role: true },
+      });
       if (!m) throw new DomainError("UNAUTHENTICATED", "API token's creator is no longer in its team");
       role = lower(role, m.role);
     } else if (!(await db.user.findUnique({ where: { id: cur.createdById }, select: { id: true } }))) {

@@ -56,7 +56,10 @@ export interface PolicySubject {
 }
 
 const refuse = (setting: string, what: string) =>
-  new DomainError("FORBIDDEN", `the team's container policy does not allow ${what} (setting "${setting}"; an admin can change it in Settings → Container policy)`);
+  new DomainError(
+    "FORBIDDEN",
+    `the team's container policy does not allow ${what} (setting "${setting}"; an admin can change it in Settings → Container policy)`,
+  );
 
 /** `NET_ADMIN`, `cap_net_admin` → `CAP_NET_ADMIN`; `ALL` stays. */
 export function capabilityName(name: string): string {
@@ -106,22 +109,33 @@ export function enforceContainerPolicy(rules: ContainerPolicyRules, subject: Pol
   for (const raw of hc.CapAdd ?? []) {
     const cap = capabilityName(raw);
     if (defaults.has(cap) || allowed.has("ALL") || allowed.has(cap)) continue;
-    throw refuse("capabilities", `adding ${cap === "ALL" ? "every capability (--cap-add ALL)" : cap}, which is beyond Docker's default set`);
+    throw refuse(
+      "capabilities",
+      `adding ${cap === "ALL" ? "every capability (--cap-add ALL)" : cap}, which is beyond Docker's default set`,
+    );
   }
   if (!rules.allowUnconfined) {
     for (const opt of hc.SecurityOpt ?? []) {
       const [key, value = ""] = opt.split(/[=:]/, 2) as [string, string?];
-      if (key === "seccomp" && value !== "") throw refuse("seccomp and AppArmor", value === "unconfined" ? "turning seccomp off" : "a custom seccomp profile");
+      if (key === "seccomp" && value !== "")
+        throw refuse("seccomp and AppArmor", value === "unconfined" ? "turning seccomp off" : "a custom seccomp profile");
       if (key === "apparmor" && value === "unconfined") throw refuse("seccomp and AppArmor", "turning AppArmor off");
-      if (key === "systempaths" && value === "unconfined") throw refuse("seccomp and AppArmor", "unmasking /proc and /sys (systempaths=unconfined)");
+      if (key === "systempaths" && value === "unconfined")
+        throw refuse("seccomp and AppArmor", "unmasking /proc and /sys (systempaths=unconfined)");
     }
   }
-  if (!rules.allowDevices && ((hc.Devices?.length ?? 0) > 0 || (hc.DeviceCgroupRules?.length ?? 0) > 0 || (hc.DeviceRequests?.length ?? 0) > 0)) {
+  if (
+    !rules.allowDevices &&
+    ((hc.Devices?.length ?? 0) > 0 || (hc.DeviceCgroupRules?.length ?? 0) > 0 || (hc.DeviceRequests?.length ?? 0) > 0)
+  ) {
     throw refuse("devices", "host devices (--device)");
   }
   for (const source of bindSources(subject)) {
     if (!pathWithin(source, rules.bindPrefixes)) {
-      throw refuse("bind mounts", `bind-mounting ${source} from the host${rules.bindPrefixes.length ? ` (allowed: ${rules.bindPrefixes.join(", ")})` : ""}`);
+      throw refuse(
+        "bind mounts",
+        `bind-mounting ${source} from the host${rules.bindPrefixes.length ? ` (allowed: ${rules.bindPrefixes.join(", ")})` : ""}`,
+      );
     }
   }
 }
@@ -142,7 +156,12 @@ export async function getContainerPolicy(db: Db, teamId: string): Promise<Contai
   };
 }
 
-export async function setContainerPolicy(db: Db, teamId: string, rules: ContainerPolicyRules, updatedById: string | null): Promise<ContainerPolicyRules> {
+export async function setContainerPolicy(
+  db: Db,
+  teamId: string,
+  rules: ContainerPolicyRules,
+  updatedById: string | null,
+): Promise<ContainerPolicyRules> {
   const clean: ContainerPolicyRules = {
     ...rules,
     bindPrefixes: [...new Set(rules.bindPrefixes.map(normalizeHostPath))],

@@ -33,7 +33,10 @@ export const forbidden = (msg = "you are not allowed to do that") => new DomainE
 export type JoinTokenRefusal = "malformed" | "unknown" | "expired" | "revoked" | "exhausted" | "fingerprint";
 
 export class JoinTokenError extends DomainError {
-  constructor(readonly reason: JoinTokenRefusal, message: string) {
+  constructor(
+    readonly reason: JoinTokenRefusal,
+    message: string,
+  ) {
     super("UNAUTHENTICATED", message);
     this.name = "JoinTokenError";
   }

@@ -24,7 +24,10 @@ function webhookEventOf(e: FleetEvent): WebhookEvent | null {
 export class FleetEvents extends EventEmitter<{ event: [string, FleetEvent] }> {
   private readonly streams = new Map<string, AgentStream<"events">>();
   private readonly onConnected = (hostId: string) => this.follow(hostId);
-  private readonly onStatus = (e: HostStatusEvent) => void this.record(e.hostId, e.status === "online" ? "host.online" : "host.offline", {}).catch((err) => this.log.error({ err }, "host event not recorded"));
+  private readonly onStatus = (e: HostStatusEvent) =>
+    void this.record(e.hostId, e.status === "online" ? "host.online" : "host.offline", {}).catch((err) =>
+      this.log.error({ err }, "host event not recorded"),
+    );
 
   constructor(
     private readonly db: Db,
@@ -61,7 +64,15 @@ export class FleetEvents extends EventEmitter<{ event: [string, FleetEvent] }> {
             return event ? [{ e, event }] : [];
           });
           // Credit goes back once the batch is queued: a slow database slows the agent's sending, not our memory.
-          void Promise.all(hooked.map(({ e, event }) => this.record(hostId, event, { container: { id: e.Actor.ID, name: e.Actor.Attributes.name ?? "", image: e.Actor.Attributes.image ?? "" }, ...(e.Actor.Attributes.exitCode !== undefined ? { exitCode: Number(e.Actor.Attributes.exitCode) } : {}), time: e.time })))
+          void Promise.all(
+            hooked.map(({ e, event }) =>
+              this.record(hostId, event, {
+                container: { id: e.Actor.ID, name: e.Actor.Attributes.name ?? "", image: e.Actor.Attributes.image ?? "" },
+                ...(e.Actor.Attributes.exitCode !== undefined ? { exitCode: Number(e.Actor.Attributes.exitCode) } : {}),
+                time: e.time,
+              }),
+            ),
+          )
             .catch((err) => this.log.error({ err, hostId }, "container event not recorded"))
             .finally(() => stream.grant(1));
         },

@@ -1,7 +1,9 @@
 import type { Db } from "@berth/db";
 import { hashSecret, hashesEqual } from "./secrets.ts";
 
-export type CredentialCheck = { ok: true; hostId: string; credentialId: string } | { ok: false; reason: "malformed" | "unknown" | "revoked" };
+export type CredentialCheck =
+  | { ok: true; hostId: string; credentialId: string }
+  | { ok: false; reason: "malformed" | "unknown" | "revoked" };
 
 /** Verifies `<credentialId>.<secret>` as presented by an agent. */
 export async function verifyHostCredential(db: Db, presented: string): Promise<CredentialCheck> {

@@ -75,7 +75,10 @@ export class InventoryStore {
       created: new Date((i.created ?? 0) * 1000),
       size: BigInt(Math.round(i.size ?? 0)),
     }));
-    await this.db.$transaction([this.db.inventoryItem.deleteMany({ where: { hostId, kind } }), this.db.inventoryItem.createMany({ data: rows, skipDuplicates: true })]);
+    await this.db.$transaction([
+      this.db.inventoryItem.deleteMany({ where: { hostId, kind } }),
+      this.db.inventoryItem.createMany({ data: rows, skipDuplicates: true }),
+    ]);
   }
 }
 
@@ -103,18 +106,42 @@ export async function listFleet(db: Db, q: FleetQuery) {
     host: { teamId: { in: q.teamIds } },
     ...(q.hostId ? { hostId: q.hostId } : {}),
     ...(q.state ? { state: q.state } : {}),
-    ...(text ? { OR: [{ name: { contains: text, mode: "insensitive" } }, { image: { contains: text, mode: "insensitive" } }, { itemId: { startsWith: text.toLowerCase() } }] } : {}),
+    ...(text
+      ? {
+          OR: [
+            { name: { contains: text, mode: "insensitive" } },
+            { image: { contains: text, mode: "insensitive" } },
+            { itemId: { startsWith: text.toLowerCase() } },
+          ],
+        }
+      : {}),
   };
   const order: Prisma.SortOrder = q.dir;
   const orderBy: Prisma.InventoryItemOrderByWithRelationInput[] =
     q.sort === "host" ? [{ host: { name: order } }, { name: "asc" }] : [{ [q.sort]: order }, { hostId: "asc" }, { itemId: "asc" }];
   const [total, rows] = await db.$transaction([
     db.inventoryItem.count({ where }),
-    db.inventoryItem.findMany({ where, orderBy, skip: q.offset, take: q.limit, include: { host: { select: { name: true, status: true } } } }),
+    db.inventoryItem.findMany({
+      where,
+      orderBy,
+      skip: q.offset,
+      take: q.limit,
+      include: { host: { select: { name: true, status: true } } },
+    }),
   ]);
   return {
     total,
-    rows: rows.map((r) => ({ hostId: r.hostId, hostName: r.host.name, hostStatus: r.host.status, id: r.itemId, name: r.name, image: r.image, state: r.state, created: r.created, size: Number(r.size) })),
+    rows: rows.map((r) => ({
+      hostId: r.hostId,
+      hostName: r.host.name,
+      hostStatus: r.host.status,
+      id: r.itemId,
+      name: r.name,
+      image: r.image,
+      state: r.state,
+      created: r.created,
+      size: Number(r.size),
+    })),
   };
 }
 
@@ -123,10 +150,31 @@ export async function globalSearch(db: Db, teamIds: string[], text: string, per 
   const t = text.trim();
   const like = { contains: t, mode: "insensitive" as const };
   const [hosts, containers, images] = await Promise.all([
-    db.host.findMany({ where: { teamId: { in: teamIds }, OR: [{ name: like }, { id: t }] }, select: { id: true, name: true, status: true }, take: per, orderBy: { name: "asc" } }),
-    db.inventoryItem.findMany({ where: { kind: "container", host: { teamId: { in: teamIds } }, OR: [{ name: like }, { itemId: { startsWith: t.toLowerCase() } }] }, include: { host: { select: { name: true } } }, take: per, orderBy: { name: "asc" } }),
-    db.inventoryItem.findMany({ where: { kind: "image", host: { teamId: { in: teamIds } }, OR: [{ image: like }, { itemId: { contains: t.toLowerCase() } }] }, include: { host: { select: { name: true } } }, take: per, orderBy: { name: "asc" } }),
+    db.host.findMany({
+      where: { teamId: { in: teamIds }, OR: [{ name: like }, { id: t }] },
+      select: { id: true, name: true, status: true },
+      take: per,
+      orderBy: { name: "asc" },
+    }),
+    db.inventoryItem.findMany({
+      where: { kind: "container", host: { teamId: { in: teamIds } }, OR: [{ name: like }, { itemId: { startsWith: t.toLowerCase() } }] },
+      include: { host: { select: { name: true } } },
+      take: per,
+      orderBy: { name: "asc" },
+    }),
+    db.inventoryItem.findMany({
+      where: { kind: "image", host: { teamId: { in: teamIds } }, OR: [{ image: like }, { itemId: { contains: t.toLowerCase() } }] },
+      include: { host: { select: { name: true } } },
+      take: per,
+      orderBy: { name: "asc" },
+    }),
   ]);
-  const item = (r: (typeof containers)[number]) => ({ hostId: r.hostId, hostName: r.host.name, id: r.itemId, name: r.name, state: r.state });
+  const item = (r: (typeof containers)[number]) => ({
+    hostId: r.hostId,
+    hostName: r.host.name,
+    id: r.itemId,
+    name: r.name,
+    state: r.state,
+  });
   return { hosts, containers: containers.map(item), images: images.map(item) };
 }

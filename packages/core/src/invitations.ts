@@ -68,7 +68,12 @@ export async function createInvitation(db: Db, input: CreateInvitationInput): Pr
 }
 
 export async function listInvitations(db: Db, teamIds: string[]): Promise<Array<InvitationView & { state: InvitationState }>> {
-  const rows = await db.invitation.findMany({ where: { teamId: { in: teamIds }, kind: "invite" }, select: invitationSelect, orderBy: { createdAt: "desc" }, take: 500 });
+  const rows = await db.invitation.findMany({
+    where: { teamId: { in: teamIds }, kind: "invite" },
+    select: invitationSelect,
+    orderBy: { createdAt: "desc" },
+    take: 500,
+  });
   return rows.map((r) => ({ ...r, state: invitationState(r) }));
 }
 
@@ -92,7 +97,10 @@ function secretOf(token: string): string {
 
 /** What a pending invitation offers, for the sign-up page; never the secret. */
 export async function describeInvitation(db: Db, token: string): Promise<{ team: string; role: Role; expiresAt: Date; setup: boolean }> {
-  const row = await db.invitation.findUnique({ where: { secretHash: hashSecret(secretOf(token)) }, include: { team: { select: { name: true } } } });
+  const row = await db.invitation.findUnique({
+    where: { secretHash: hashSecret(secretOf(token)) },
+    include: { team: { select: { name: true } } },
+  });
   if (!row) throw new DomainError("UNAUTHENTICATED", "unknown invitation");
   const state = invitationState(row);
   if (state !== "pending") throw new DomainError("UNAUTHENTICATED", `this invitation was ${state === "used" ? "already used" : state}`);
@@ -112,13 +120,17 @@ export async function claimInvitation(db: Db, token: string, email: string): Pro
   if (taken.count === 1) return;
   const row = await db.invitation.findUnique({ where: { secretHash: hash } });
   if (!row) throw new DomainError("UNAUTHENTICATED", "unknown invitation");
-  throw new DomainError("UNAUTHENTICATED", `this invitation was ${invitationState(row) === "used" ? "already used" : invitationState(row)}`);
+  throw new DomainError(
+    "UNAUTHENTICATED",
+    `this invitation was ${invitationState(row) === "used" ? "already used" : invitationState(row)}`,
+  );
 }
 
 /** After the account exists: the membership its invitation named. */
 export async function joinByInvitation(db: Db, token: string, userId: string, email: string): Promise<Role> {
   const row = await db.invitation.findUnique({ where: { secretHash: hashSecret(secretOf(token)) } });
-  if (!row || row.usedByEmail !== email.toLowerCase()) throw new DomainError("UNAUTHENTICATED", "the invitation was not claimed by this account");
+  if (!row || row.usedByEmail !== email.toLowerCase())
+    throw new DomainError("UNAUTHENTICATED", "the invitation was not claimed by this account");
   await db.membership.upsert({
     where: { userId_teamId: { userId, teamId: row.teamId } },
     update: { role: row.role },
@@ -140,7 +152,15 @@ export async function ensureSetupInvitation(db: Db): Promise<string | null> {
     await tx.invitation.updateMany({ where: { kind: "setup", usedAt: null, revokedAt: null }, data: { revokedAt: new Date() } });
     const secret = randomSecret(24);
     await tx.invitation.create({
-      data: { teamId: team.id, role: "owner", kind: "setup", secretHash: hashSecret(secret), hint: secret.slice(0, 6), note: "first owner", expiresAt: new Date(Date.now() + SETUP_TTL_MS) },
+      data: {
+        teamId: team.id,
+        role: "owner",
+        kind: "setup",
+        secretHash: hashSecret(secret),
+        hint: secret.slice(0, 6),
+        note: "first owner",
+        expiresAt: new Date(Date.now() + SETUP_TTL_MS),
+      },
     });
     return `inv_${secret}`;
   });

@@ -14,15 +14,34 @@ export async function handleJoin(db: Db, body: unknown, remoteAddr: string | nul
   const parsed = JoinRequestSchema.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    return { status: 400, body: { error: `invalid join request${issue?.path.length ? ` at ${issue.path.join(".")}` : ""}: ${issue?.message}` } };
+    return {
+      status: 400,
+      body: { error: `invalid join request${issue?.path.length ? ` at ${issue.path.join(".")}` : ""}: ${issue?.message}` },
+    };
   }
   try {
     const joined = await redeemJoinToken(db, { ...parsed.data, remoteAddr, fingerprint });
-    await recordAudit(db, { actorType: "agent", actorId: joined.hostId, action: "host.join", target: `host:${joined.hostId}`, result: "ok", sourceIp: remoteAddr, channel: "agent", detail: { name: joined.name } });
+    await recordAudit(db, {
+      actorType: "agent",
+      actorId: joined.hostId,
+      action: "host.join",
+      target: `host:${joined.hostId}`,
+      result: "ok",
+      sourceIp: remoteAddr,
+      channel: "agent",
+      detail: { name: joined.name },
+    });
     return { status: 200, body: joined };
   } catch (e) {
     if (e instanceof JoinTokenError) {
-      await recordAudit(db, { actorType: "agent", action: "host.join", result: "error", sourceIp: remoteAddr, channel: "agent", detail: { reason: e.reason } });
+      await recordAudit(db, {
+        actorType: "agent",
+        action: "host.join",
+        result: "error",
+        sourceIp: remoteAddr,
+        channel: "agent",
+        detail: { reason: e.reason },
+      });
       return { status: 401, body: { error: e.message } };
     }
     throw e;

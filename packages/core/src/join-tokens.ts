@@ -54,7 +54,10 @@ export function joinTokenState(t: JoinTokenView, now = new Date()): "active" | "
   return "active";
 }
 
-export async function listJoinTokens(db: Db, teamIds: string[]): Promise<Array<JoinTokenView & { state: ReturnType<typeof joinTokenState> }>> {
+export async function listJoinTokens(
+  db: Db,
+  teamIds: string[],
+): Promise<Array<JoinTokenView & { state: ReturnType<typeof joinTokenState> }>> {
   const rows = await db.joinToken.findMany({ where: { teamId: { in: teamIds } }, select: joinTokenSelect, orderBy: { createdAt: "desc" } });
   return rows.map((r) => ({ ...r, state: joinTokenState(r) }));
 }

@@ -30,15 +30,32 @@ export function parseRegistryAddress(input: string): { domain: string; plainHttp
     throw invalid(`not a registry address: ${JSON.stringify(input)}`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") throw invalid("a registry address is http:// or https://");
-  if (url.pathname !== "/" || url.search || url.hash || url.username) throw invalid("a registry address is a host and optional port, without a path");
+  if (url.pathname !== "/" || url.search || url.hash || url.username)
+    throw invalid("a registry address is a host and optional port, without a path");
   let domain = url.host.toLowerCase();
   if (domain === "index.docker.io" || domain === "registry-1.docker.io") domain = "docker.io";
   // Without a scheme, loopback registries are plain HTTP as in Docker; others HTTPS.
   return { domain, plainHttp: hasScheme ? url.protocol === "http:" : isLoopbackRegistry(domain) };
 }
 
-function view(r: { id: string; teamId: string; domain: string; insecure: boolean; username: string | null; passwordEncrypted: string | null; createdAt: Date }): RegistryView {
-  return { id: r.id, teamId: r.teamId, domain: r.domain, insecure: r.insecure, username: r.username, hasPassword: r.passwordEncrypted !== null, createdAt: r.createdAt };
+function view(r: {
+  id: string;
+  teamId: string;
+  domain: string;
+  insecure: boolean;
+  username: string | null;
+  passwordEncrypted: string | null;
+  createdAt: Date;
+}): RegistryView {
+  return {
+    id: r.id,
+    teamId: r.teamId,
+    domain: r.domain,
+    insecure: r.insecure,
+    username: r.username,
+    hasPassword: r.passwordEncrypted !== null,
+    createdAt: r.createdAt,
+  };
 }
 
 export async function listRegistries(db: Db, teamIds: string[]): Promise<RegistryView[]> {
@@ -51,9 +68,14 @@ export async function getRegistry(db: Db, id: string): Promise<RegistryView> {
   return view(r);
 }
 
-export async function createRegistry(db: Db, box: SecretBox, input: { teamId: string; address: string; insecure?: boolean; username?: string | null; password?: string | null }): Promise<RegistryView> {
+export async function createRegistry(
+  db: Db,
+  box: SecretBox,
+  input: { teamId: string; address: string; insecure?: boolean; username?: string | null; password?: string | null },
+): Promise<RegistryView> {
   const { domain, plainHttp } = parseRegistryAddress(input.address);
-  if (await db.registry.findUnique({ where: { teamId_domain: { teamId: input.teamId, domain } } })) throw conflict(`registry ${domain} is already configured`);
+  if (await db.registry.findUnique({ where: { teamId_domain: { teamId: input.teamId, domain } } }))
+    throw conflict(`registry ${domain} is already configured`);
   const r = await db.registry.create({
     data: {
       teamId: input.teamId,
@@ -66,7 +88,12 @@ export async function createRegistry(db: Db, box: SecretBox, input: { teamId: st
   return view(r);
 }
 
-export async function updateRegistry(db: Db, box: SecretBox, id: string, input: { insecure?: boolean; username?: string | null; password?: string | null }): Promise<RegistryView> {
+export async function updateRegistry(
+  db: Db,
+  box: SecretBox,
+  id: string,
+  input: { insecure?: boolean; username?: string | null; password?: string | null },
+): Promise<RegistryView> {
   await getRegistry(db, id);
   const r = await db.registry.update({
     where: { id },

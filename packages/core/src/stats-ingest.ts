@@ -77,8 +77,18 @@ export class StatsIngest {
 
   start(): void {
     const guard = (what: string, fn: () => Promise<unknown>) => guardedJob(this.log, what, fn);
-    this.timers.push(setInterval(guard("stats flush", () => this.flush()), this.opts.bucketMs ?? STATS_BUCKET_MS));
-    this.timers.push(setInterval(guard("stats retention", () => this.prune()), 60_000));
+    this.timers.push(
+      setInterval(
+        guard("stats flush", () => this.flush()),
+        this.opts.bucketMs ?? STATS_BUCKET_MS,
+      ),
+    );
+    this.timers.push(
+      setInterval(
+        guard("stats retention", () => this.prune()),
+        60_000,
+      ),
+    );
   }
 
   async stop(): Promise<void> {
@@ -96,12 +106,32 @@ export class StatsIngest {
     }
     // The host's series: busy share of all jiffies.
     const h = r.host;
-    this.add(hostId, "", { at: r.at, cpu: h.cpuBusy, cpuTotal: h.cpuTotal, mem: h.memUsed, limit: h.memTotal, rx: h.netRx ?? 0, tx: h.netTx ?? 0, read: h.diskRead ?? 0, write: h.diskWrite ?? 0 }, (a, b) => (b.cpuTotal > a.cpuTotal ? ((b.cpu - a.cpu) / (b.cpuTotal - a.cpuTotal)) * 100 : 0));
+    this.add(
+      hostId,
+      "",
+      {
+        at: r.at,
+        cpu: h.cpuBusy,
+        cpuTotal: h.cpuTotal,
+        mem: h.memUsed,
+        limit: h.memTotal,
+        rx: h.netRx ?? 0,
+        tx: h.netTx ?? 0,
+        read: h.diskRead ?? 0,
+        write: h.diskWrite ?? 0,
+      },
+      (a, b) => (b.cpuTotal > a.cpuTotal ? ((b.cpu - a.cpu) / (b.cpuTotal - a.cpuTotal)) * 100 : 0),
+    );
     for (const [id, cpu, mem, limit, rx, tx, read, write] of r.containers) {
       // Only containers the host reported: made-up IDs would each start a series in memory.
       if (this.opts.knows && !this.opts.knows(hostId, id)) continue;
       // As docker stats: CPU ns over wall time, so one busy core is 100 %.
-      this.add(hostId, id, { at: r.at, cpu, cpuTotal: 0, mem, limit: limit || r.host.memTotal, rx, tx, read, write }, (a, b) => ((b.cpu - a.cpu) / ((b.at - a.at) * 1e6)) * 100);
+      this.add(
+        hostId,
+        id,
+        { at: r.at, cpu, cpuTotal: 0, mem, limit: limit || r.host.memTotal, rx, tx, read, write },
+        (a, b) => ((b.cpu - a.cpu) / ((b.at - a.at) * 1e6)) * 100,
+      );
     }
   }
 
@@ -125,7 +155,11 @@ export class StatsIngest {
     };
     this.latest.set(key, point);
     let b = this.buckets.get(key);
-    if (!b) this.buckets.set(key, (b = { hostId, containerId, seconds: 0, cpuPercentSeconds: 0, mem: 0, limit: 0, rx: 0, tx: 0, read: 0, write: 0, end: 0 }));
+    if (!b)
+      this.buckets.set(
+        key,
+        (b = { hostId, containerId, seconds: 0, cpuPercentSeconds: 0, mem: 0, limit: 0, rx: 0, tx: 0, read: 0, write: 0, end: 0 }),
+      );
     b.seconds += seconds;
     b.cpuPercentSeconds += point.cpuPercent * seconds;
     b.rx += point.rxPerSec * seconds;
@@ -149,7 +183,7 @@ export class StatsIngest {
     this.buckets = new Map();
     // Series that stopped reporting (removed containers, hosts gone) are forgotten.
     const stale = Date.now() - 5 * 60_000;
-    for (const [k, c] of this.last) if (c.at < stale) (this.last.delete(k), this.latest.delete(k));
+    for (const [k, c] of this.last) if (c.at < stale) this.last.delete(k), this.latest.delete(k);
     if (buckets.length === 0) return 0;
     const rows = buckets.map((b) => ({
       hostId: b.hostId,
@@ -164,7 +198,11 @@ export class StatsIngest {
       writePerSec: b.write / b.seconds,
     }));
     // A host removed meanwhile fails its rows' foreign key; the others still go in.
-    const hosts = new Set((await this.db.host.findMany({ where: { id: { in: [...new Set(rows.map((r) => r.hostId))] } }, select: { id: true } })).map((h) => h.id));
+    const hosts = new Set(
+      (await this.db.host.findMany({ where: { id: { in: [...new Set(rows.map((r) => r.hostId))] } }, select: { id: true } })).map(
+        (h) => h.id,
+      ),
+    );
     const kept = rows.filter((r) => hosts.has(r.hostId));
     for (let i = 0; i < kept.length; i += 5000) await this.db.statSample.createMany({ data: kept.slice(i, i + 5000) });
     return kept.length;

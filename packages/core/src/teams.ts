@@ -18,7 +18,11 @@ export interface TeamMember {
 }
 
 export async function listTeamMembers(db: Db, teamId: string): Promise<TeamMember[]> {
-  const rows = await db.membership.findMany({ where: { teamId }, include: { user: { select: { email: true, name: true } } }, orderBy: { createdAt: "asc" } });
+  const rows = await db.membership.findMany({
+    where: { teamId },
+    include: { user: { select: { email: true, name: true } } },
+    orderBy: { createdAt: "asc" },
+  });
   return rows.map((r) => ({ userId: r.userId, email: r.user.email, name: r.user.name, role: r.role, since: r.createdAt }));
 }
 

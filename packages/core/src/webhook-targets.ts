@@ -97,7 +97,8 @@ export function guardedLookup(allowlist: readonly string[]): LookupFunction {
   return (hostname, options, callback) => {
     lookup(hostname, { all: true, family: options.family ?? 0 })
       .then((results) => {
-        for (const r of results) if (isInternalAddress(r.address) && !allowed(hostname, r.address, allowlist)) throw refuse(hostname, r.address);
+        for (const r of results)
+          if (isInternalAddress(r.address) && !allowed(hostname, r.address, allowlist)) throw refuse(hostname, r.address);
         if (options.all) callback(null, results);
         else callback(null, results[0]!.address, results[0]!.family);
       })

@@ -34,9 +34,16 @@ export interface WebhookView {
 
 const webhookSelect = { id: true, teamId: true, name: true, url: true, events: true, active: true, createdAt: true } as const;
 
-export async function createWebhook(db: Db, box: SecretBox, o: { teamId: string; name: string; url: string; events: WebhookEvent[]; createdById: string | null }): Promise<{ webhook: WebhookView; secret: string }> {
+export async function createWebhook(
+  db: Db,
+  box: SecretBox,
+  o: { teamId: string; name: string; url: string; events: WebhookEvent[]; createdById: string | null },
+): Promise<{ webhook: WebhookView; secret: string }> {
   const secret = `whsec_${randomBytes(24).toString("hex")}`;
-  const webhook = await db.webhook.create({ data: { teamId: o.teamId, name: o.name, url: o.url, events: o.events, createdById: o.createdById, secretSealed: box.seal(secret) }, select: webhookSelect });
+  const webhook = await db.webhook.create({
+    data: { teamId: o.teamId, name: o.name, url: o.url, events: o.events, createdById: o.createdById, secretSealed: box.seal(secret) },
+    select: webhookSelect,
+  });
   return { webhook, secret };
 }
 
@@ -67,11 +74,22 @@ export async function listDeliveries(db: Db, webhookId: string, cursor?: string,
 }
 
 /** Records an event for every active webhook of the team that subscribed to it. */
-export async function enqueueWebhookEvent(db: Db, teamId: string, event: WebhookEvent, data: Record<string, unknown>, onlyWebhookId?: string): Promise<number> {
-  const hooks = await db.webhook.findMany({ where: { teamId, active: true, ...(onlyWebhookId ? { id: onlyWebhookId } : { events: { has: event } }) }, select: { id: true } });
+export async function enqueueWebhookEvent(
+  db: Db,
+  teamId: string,
+  event: WebhookEvent,
+  data: Record<string, unknown>,
+  onlyWebhookId?: string,
+): Promise<number> {
+  const hooks = await db.webhook.findMany({
+    where: { teamId, active: true, ...(onlyWebhookId ? { id: onlyWebhookId } : { events: { has: event } }) },
+    select: { id: true },
+  });
   if (hooks.length === 0) return 0;
   const at = new Date();
-  const r = await db.webhookDelivery.createMany({ data: hooks.map((h) => ({ webhookId: h.id, event, payload: { event, at: at.toISOString(), data } as object })) });
+  const r = await db.webhookDelivery.createMany({
+    data: hooks.map((h) => ({ webhookId: h.id, event, payload: { event, at: at.toISOString(), data } as object })),
+  });
   return r.count;
 }
 
@@ -166,20 +184,30 @@ export class WebhookDispatcher {
       await res.body?.cancel().catch(() => undefined);
       if (!res.ok) error = `HTTP ${res.status}`;
     } catch (e) {
-      error = (e as Error).cause instanceof Error ? `${(e as Error).message}: ${((e as Error).cause as Error).message}` : (e as Error).message;
+      error =
+        (e as Error).cause instanceof Error ? `${(e as Error).message}: ${((e as Error).cause as Error).message}` : (e as Error).message;
     } finally {
       await dispatcher.close().catch(() => undefined);
     }
     const attempts = d.attempts + 1;
     if (!error) {
-      await this.db.webhookDelivery.update({ where: { id: d.id }, data: { status: "ok", attempts, lastStatus: status, lastError: null, deliveredAt: new Date() } });
+      await this.db.webhookDelivery.update({
+        where: { id: d.id },
+        data: { status: "ok", attempts, lastStatus: status, lastError: null, deliveredAt: new Date() },
+      });
       return;
     }
     const failed = attempts >= WEBHOOK_MAX_ATTEMPTS;
     const backoff = Math.min((this.opts.backoffBaseMs ?? WEBHOOK_RETRY_BASE_MS) * 2 ** (attempts - 1), 2 * 60 * 60_000);
     await this.db.webhookDelivery.update({
       where: { id: d.id },
-      data: { status: failed ? "failed" : "pending", attempts, lastStatus: status, lastError: error.slice(0, 500), nextAttemptAt: new Date(Date.now() + backoff) },
+      data: {
+        status: failed ? "failed" : "pending",
+        attempts,
+        lastStatus: status,
+        lastError: error.slice(0, 500),
+        nextAttemptAt: new Date(Date.now() + backoff),
+      },
     });
     if (failed) this.log.warn({ deliveryId: d.id.toString(), webhookId: d.webhookId, error }, "webhook delivery gave up");
   }

@@ -65,10 +65,16 @@ test("a reply that does not match its command's schema fails that command with U
   // Not an object at all, and a list with one bad entry: the same, naming where.
   a.respond = (c, answer) => answer.reply(c.command === "containers.list" ? [{ Id: "x" }] : "pong");
   await assert.rejects(t.cp.gateway.command(h.hostId, "ping", {}), /agent answered ping with an invalid reply: \(root\): /);
-  await assert.rejects(t.cp.gateway.command(h.hostId, "containers.list", {}), /agent answered containers\.list with an invalid reply: 0\.Names: /);
+  await assert.rejects(
+    t.cp.gateway.command(h.hostId, "containers.list", {}),
+    /agent answered containers\.list with an invalid reply: 0\.Names: /,
+  );
   // The agent's own errors still map as before.
   a.respond = (_c, answer) => answer.fail("NOT_FOUND", "no such container: nope");
-  await assert.rejects(t.cp.gateway.command(h.hostId, "containers.start", { id: "nope" }), (e: unknown) => isDomainError(e) && e.code === "NOT_FOUND");
+  await assert.rejects(
+    t.cp.gateway.command(h.hostId, "containers.start", { id: "nope" }),
+    (e: unknown) => isDomainError(e) && e.code === "NOT_FOUND",
+  );
   assert.equal(t.cp.gateway.isConnected(h.hostId), true);
   assert.equal(a.ws.readyState, a.ws.OPEN);
   a.respond = defaultResponder;
@@ -87,9 +93,17 @@ test("progress is checked: valid items reach onProgress, invalid ones are left o
     answer.reply(SIM_PULLED_IMAGE);
   };
   const seen: Array<CommandProgress<"images.pull">> = [];
-  const image = await t.cp.gateway.command(h.hostId, "images.pull", { reference: "busybox", registry: null }, { onProgress: (p) => seen.push(p) });
+  const image = await t.cp.gateway.command(
+    h.hostId,
+    "images.pull",
+    { reference: "busybox", registry: null },
+    { onProgress: (p) => seen.push(p) },
+  );
   assert.deepEqual(image, SIM_PULLED_IMAGE);
-  assert.deepEqual(seen, [{ id: "l1", status: "Downloading", current: 1, total: 2 }, { id: "l1", status: "Pull complete" }]);
+  assert.deepEqual(seen, [
+    { id: "l1", status: "Downloading", current: 1, total: 2 },
+    { id: "l1", status: "Pull complete" },
+  ]);
   assert.equal(t.cp.gateway.isConnected(h.hostId), true);
   a.close();
 });
@@ -103,7 +117,10 @@ test("stream data that does not match its kind ends that stream with UPSTREAM; t
   let logsEnded!: (e: DomainError | undefined) => void;
   const logsEnd = new Promise<DomainError | undefined>((r) => (logsEnded = r));
   const logs = t.cp.gateway.openStream(h.hostId, "logs", { id: "c1" }, 4, { data: (d) => logLines.push(d), end: logsEnded });
-  const exec = t.cp.gateway.openStream(h.hostId, "exec", { id: "c1", cmd: ["sh"] }, 4, { data: (d) => output.push(d), end: () => undefined });
+  const exec = t.cp.gateway.openStream(h.hostId, "exec", { id: "c1", cmd: ["sh"] }, 4, {
+    data: (d) => output.push(d),
+    end: () => undefined,
+  });
   await waitFor("both streams open on the agent", () => a.streams.some((s) => s.id === logs.id) && a.streams.some((s) => s.id === exec.id));
   const data = (id: string, d: unknown) => a.sendRaw(JSON.stringify({ type: "stream.data", id, data: d }));
 
@@ -200,7 +217,10 @@ test("heartbeats keep a host online and update lastSeenAt", async () => {
   const a = await linkedSimAgent(t.url, h.credential);
   a.startHeartbeats(300);
   const first = (await t.cp.db.host.findUniqueOrThrow({ where: { id: h.hostId } })).lastSeenAt!;
-  await waitFor("lastSeenAt to advance", async () => (await t.cp.db.host.findUniqueOrThrow({ where: { id: h.hostId } })).lastSeenAt! > first);
+  await waitFor(
+    "lastSeenAt to advance",
+    async () => (await t.cp.db.host.findUniqueOrThrow({ where: { id: h.hostId } })).lastSeenAt! > first,
+  );
   // The behaviour under test is time passing: over twice the offline timeout (2 s), the beating
   // host never goes offline.
   const until = Date.now() + 4_500;
@@ -241,7 +261,10 @@ test("a facts frame updates the host's facts", async () => {
   const a = await linkedSimAgent(t.url, h.credential, "gw-facts");
   const { fakeFacts } = await import("@berth/test-support/facts");
   a.sendRaw(JSON.stringify({ type: "facts", facts: { ...fakeFacts("gw-facts"), cpus: 64 } }));
-  await waitFor("facts updated", async () => ((await t.cp.db.host.findUniqueOrThrow({ where: { id: h.hostId } })).facts as { cpus: number }).cpus === 64);
+  await waitFor(
+    "facts updated",
+    async () => ((await t.cp.db.host.findUniqueOrThrow({ where: { id: h.hostId } })).facts as { cpus: number }).cpus === 64,
+  );
   a.close();
 });
 

@@ -41,7 +41,12 @@ before(async () => {
   await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
   const teamId = (await owner.trpc.auth.teams.query())[0]!.id;
   await owner.trpc.webhooks.setAllowlist.mutate({ teamId, entries: ["127.0.0.1"] });
-  await owner.trpc.webhooks.create.mutate({ teamId, name: "fleet", url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, events: ["host.offline", "host.online"] });
+  await owner.trpc.webhooks.create.mutate({
+    teamId,
+    name: "fleet",
+    url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`,
+    events: ["host.offline", "host.online"],
+  });
 });
 
 after(async () => {
@@ -52,7 +57,9 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test("Postgres away for 30 s: linked hosts stay online, no host.offline fires, and the state is whole afterwards", { timeout: 120_000 }, async () => {
+test("Postgres away for 30 s: linked hosts stay online, no host.offline fires, and the state is whole afterwards", {
+  timeout: 120_000,
+}, async () => {
   const ids: string[] = [];
   for (const name of ["db-a", "db-b", "db-c"]) {
     const { token } = await owner.trpc.joinTokens.create.mutate({});
@@ -64,7 +71,11 @@ test("Postgres away for 30 s: linked hosts stay online, no host.offline fires, a
   }
   await waitFor("all online", async () => (await t.cp.db.host.count({ where: { id: { in: ids }, status: "online" } })) === 3, 10_000);
   await waitFor("the three host.online notices delivered", async () => hooks.filter((h) => h === "host.online").length === 3, 15_000);
-  await waitFor("no webhook delivery still pending", async () => (await t.cp.db.webhookDelivery.count({ where: { status: "pending" } })) === 0, 15_000);
+  await waitFor(
+    "no webhook delivery still pending",
+    async () => (await t.cp.db.webhookDelivery.count({ where: { status: "pending" } })) === 0,
+    15_000,
+  );
   hooks.length = 0;
 
   await pg.stop();
@@ -80,14 +91,25 @@ test("Postgres away for 30 s: linked hosts stay online, no host.offline fires, a
 
   await waitFor("the control plane using the database again", async () => (await t.cp.db.host.count().catch(() => -1)) >= 3, 20_000, 500);
   const back = new Date();
-  await waitFor("heartbeats stored again", async () => (await t.cp.db.host.count({ where: { id: { in: ids }, lastSeenAt: { gt: back } } })) === 3, 20_000, 250);
+  await waitFor(
+    "heartbeats stored again",
+    async () => (await t.cp.db.host.count({ where: { id: { in: ids }, lastSeenAt: { gt: back } } })) === 3,
+    20_000,
+    250,
+  );
   // The behaviour under test is time passing: longer than the offline threshold (5 s) and a few
   // flushes, time enough for a wrong sweep to act.
   await sleep(8_000);
   const hosts = await t.cp.db.host.findMany({ where: { id: { in: ids } } });
-  assert.deepEqual(hosts.map((h) => h.status), ["online", "online", "online"]);
+  assert.deepEqual(
+    hosts.map((h) => h.status),
+    ["online", "online", "online"],
+  );
   for (const h of hosts) assert.ok(Date.now() - h.lastSeenAt!.getTime() < 5_000, `${h.name} has a fresh heartbeat`);
   assert.equal(await t.cp.db.webhookDelivery.count({ where: { event: "host.offline" } }), 0, "no host.offline was queued");
   assert.deepEqual(hooks, [], "no webhook fired");
-  assert.ok(agents.every((a) => a.ws.readyState === a.ws.OPEN), "every link stayed up");
+  assert.ok(
+    agents.every((a) => a.ws.readyState === a.ws.OPEN),
+    "every link stayed up",
+  );
 });

@@ -24,7 +24,22 @@ const GiB = 1024 ** 3;
 
 /** A report at `at` ms: the host busy `busy` of `total` jiffies; containers' cumulative counters. */
 function report(at: number, busy: number, total: number, containers: StatsReport["containers"]): StatsReport {
-  return { type: "stats", at, host: { cpuBusy: busy, cpuTotal: total, cpus: 2, memUsed: 3 * GiB, memTotal: 8 * GiB, netRx: (at / 1000) * 4096, netTx: 0, diskRead: 0, diskWrite: (at / 1000) * 8192 }, containers };
+  return {
+    type: "stats",
+    at,
+    host: {
+      cpuBusy: busy,
+      cpuTotal: total,
+      cpus: 2,
+      memUsed: 3 * GiB,
+      memTotal: 8 * GiB,
+      netRx: (at / 1000) * 4096,
+      netTx: 0,
+      diskRead: 0,
+      diskWrite: (at / 1000) * 8192,
+    },
+    containers,
+  };
 }
 
 test("reports become 10 s rows of rates; the newest point is served from memory", async () => {
@@ -36,10 +51,13 @@ test("reports become 10 s rows of rates; the newest point is served from memory"
   const t0 = Date.now() - 5_000;
   // Five reports a second apart: C1 uses half a core and writes 1 MiB/s of network; C2 idles.
   for (let i = 0; i <= 5; i++) {
-    ingest.ingest(hostId, report(t0 + i * 1000, 100 + i * 50, 1000 + i * 200, [
-      [C1, i * 0.5e9, 64 * 1024 ** 2, 128 * 1024 ** 2, i * 1024 ** 2, i * 2048, i * 4096, 0],
-      [C2, 1e6, 1024 ** 2, 0, 0, 0, 0, 0],
-    ]));
+    ingest.ingest(
+      hostId,
+      report(t0 + i * 1000, 100 + i * 50, 1000 + i * 200, [
+        [C1, i * 0.5e9, 64 * 1024 ** 2, 128 * 1024 ** 2, i * 1024 ** 2, i * 2048, i * 4096, 0],
+        [C2, 1e6, 1024 ** 2, 0, 0, 0, 0, 0],
+      ]),
+    );
   }
   const p = ingest.latestPoint(hostId, C1)!;
   assert.ok(Math.abs(p.cpuPercent - 50) < 1e-6, `C1 cpu ${p.cpuPercent}`);
@@ -67,7 +85,20 @@ test("reports become 10 s rows of rates; the newest point is served from memory"
   assert.ok(Math.abs(ingest.latestPoint(hostId, C1)!.cpuPercent - 20) < 1e-6);
 
   // Retention: rows older than an hour go.
-  await t.cp.db.statSample.create({ data: { hostId, containerId: C1, at: new Date(Date.now() - 61 * 60_000), cpuPercent: 1, memBytes: 1n, memLimit: 1n, rxPerSec: 0, txPerSec: 0, readPerSec: 0, writePerSec: 0 } });
+  await t.cp.db.statSample.create({
+    data: {
+      hostId,
+      containerId: C1,
+      at: new Date(Date.now() - 61 * 60_000),
+      cpuPercent: 1,
+      memBytes: 1n,
+      memLimit: 1n,
+      rxPerSec: 0,
+      txPerSec: 0,
+      readPerSec: 0,
+      writePerSec: 0,
+    },
+  });
   assert.equal(await ingest.prune(), 1);
   assert.equal((await statsHistory(t.cp.db, hostId, C1)).length, 1);
 });
@@ -80,7 +111,10 @@ test("an agent's stats frames reach the control plane's history", { timeout: 30_
   // The host reports C1 among its containers, not C2.
   sim.sendRaw(JSON.stringify({ type: "inventory", kind: "container", part: 0, last: true, items: [{ id: C1, name: "c1", created: 1 }] }));
   const t0 = Date.now() - 2000;
-  const both = (at: number, cpu: number): StatsReport["containers"] => [[C1, cpu, 1, 1, 0, 0, 0, 0], [C2, cpu, 1, 1, 0, 0, 0, 0]];
+  const both = (at: number, cpu: number): StatsReport["containers"] => [
+    [C1, cpu, 1, 1, 0, 0, 0, 0],
+    [C2, cpu, 1, 1, 0, 0, 0, 0],
+  ];
   await waitFor("the inventory", async () => (await t.cp.db.inventoryItem.count({ where: { hostId: join.hostId } })) === 1);
   sim.sendRaw(JSON.stringify(report(t0, 0, 100, both(t0, 0))));
   sim.sendRaw(JSON.stringify(report(t0 + 1000, 10, 200, both(t0 + 1000, 1e9))));
@@ -92,7 +126,10 @@ test("an agent's stats frames reach the control plane's history", { timeout: 30_
   // A link's frames are handled in order: once a facts frame sent after the report shows, the
   // report has been handled.
   sim.sendRaw(JSON.stringify({ type: "facts", facts: { ...fakeFacts("stats-sim"), cpus: 7 } }));
-  await waitFor("the facts sent after the report", async () => ((await t.cp.db.host.findUniqueOrThrow({ where: { id: join.hostId } })).facts as { cpus: number }).cpus === 7);
+  await waitFor(
+    "the facts sent after the report",
+    async () => ((await t.cp.db.host.findUniqueOrThrow({ where: { id: join.hostId } })).facts as { cpus: number }).cpus === 7,
+  );
   assert.ok(Math.abs(t.cp.stats.latestPoint(join.hostId, C1)!.cpuPercent - 100) < 1e-6, "the future report changed nothing");
   assert.equal(t.cp.gateway.isConnected(join.hostId), true, "refused, not disconnected");
   // A frame that breaks the schema closes that agent's link, as any bad frame does.

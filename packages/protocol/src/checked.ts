@@ -19,7 +19,11 @@ export function check<S extends z.ZodType>(schema: S, value: unknown): Checked<z
  * the result typed by that key's schema. (Passing `table[key]` to `check` directly loses the
  * key: zod's types do not let TypeScript relate a generic lookup to its schema.)
  */
-export function checkEntry<K extends PropertyKey, T extends Record<K, z.ZodType>>(table: T, key: K, value: unknown): Checked<z.output<T[K]>> {
+export function checkEntry<K extends PropertyKey, T extends Record<K, z.ZodType>>(
+  table: T,
+  key: K,
+  value: unknown,
+): Checked<z.output<T[K]>> {
   return check<T[K]>(table[key], value);
 }
 

@@ -54,7 +54,10 @@ export const CommandArgs = {
   "images.history": z.object({ name: Name }),
   "images.pull": z.object({
     reference: Name,
-    platform: z.string().regex(/^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, "platform is os/arch[/variant]").optional(),
+    platform: z
+      .string()
+      .regex(/^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, "platform is os/arch[/variant]")
+      .optional(),
     registry: RegistryAccessSchema,
   }),
   "images.push": z.object({ name: Name, registry: RegistryAccessSchema }),
@@ -70,7 +73,11 @@ export const CommandArgs = {
     bindPrefixes: z.array(z.string().min(1).max(4096)).max(256).optional(),
   }),
   "containers.start": z.object({ id: Name }),
-  "containers.stop": z.object({ id: Name, timeout: z.number().int().min(-1).max(86_400).optional(), signal: z.string().max(16).optional() }),
+  "containers.stop": z.object({
+    id: Name,
+    timeout: z.number().int().min(-1).max(86_400).optional(),
+    signal: z.string().max(16).optional(),
+  }),
   "containers.restart": z.object({ id: Name, timeout: z.number().int().min(-1).max(86_400).optional() }),
   "containers.kill": z.object({ id: Name, signal: z.string().max(16).default("SIGKILL") }),
   "containers.pause": z.object({ id: Name }),
@@ -91,7 +98,10 @@ export const CommandArgs = {
   "containers.stats": z.object({ id: Name }),
 
   "volumes.list": z.object({ dangling: z.boolean().optional(), label: z.array(z.string().max(1024)).max(32).optional() }).default({}),
-  "volumes.create": z.object({ name: z.string().max(255).optional(), labels: z.record(z.string().max(1024), z.string().max(65_536)).optional() }),
+  "volumes.create": z.object({
+    name: z.string().max(255).optional(),
+    labels: z.record(z.string().max(1024), z.string().max(65_536)).optional(),
+  }),
   "volumes.inspect": z.object({ name: Name }),
   "volumes.remove": z.object({ name: Name, force: z.boolean().default(false) }),
   "volumes.prune": z.object({ all: z.boolean().default(false) }).default({ all: false }),
@@ -110,7 +120,12 @@ export const CommandArgs = {
   }),
   "networks.remove": z.object({ id: Name }),
   "networks.prune": z.object({}).default({}),
-  "networks.connect": z.object({ id: Name, container: Name, ip: z.string().max(64).optional(), aliases: z.array(z.string().max(256)).max(64).optional() }),
+  "networks.connect": z.object({
+    id: Name,
+    container: Name,
+    ip: z.string().max(64).optional(),
+    aliases: z.array(z.string().max(256)).max(64).optional(),
+  }),
   "networks.disconnect": z.object({ id: Name, container: Name }),
 } as const;
 
@@ -230,5 +245,14 @@ export function parseCommandProgress<C extends CommandName>(command: C, data: un
 }
 
 /** Error codes an agent puts in a failed reply; the control plane maps them to its own. */
-export const AGENT_ERROR_CODES = ["NOT_FOUND", "CONFLICT", "NOT_MODIFIED", "INVALID", "FORBIDDEN", "REGISTRY", "UNKNOWN_COMMAND", "FAILED"] as const;
+export const AGENT_ERROR_CODES = [
+  "NOT_FOUND",
+  "CONFLICT",
+  "NOT_MODIFIED",
+  "INVALID",
+  "FORBIDDEN",
+  "REGISTRY",
+  "UNKNOWN_COMMAND",
+  "FAILED",
+] as const;
 export type AgentErrorCode = (typeof AGENT_ERROR_CODES)[number];

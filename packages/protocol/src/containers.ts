@@ -7,7 +7,10 @@ import { MountSchema } from "./mounts.ts";
  * Docker API. Limits are bounded so absurd values are refused here rather than by the kernel.
  */
 
-const EnvEntry = z.string().max(32_768).regex(/^[^=\0]+(=[^\0]*)?$/, "env entries are KEY=value");
+const EnvEntry = z
+  .string()
+  .max(32_768)
+  .regex(/^[^=\0]+(=[^\0]*)?$/, "env entries are KEY=value");
 const Signal = z.string().regex(/^(SIG)?[A-Z0-9+-]{2,12}$|^[0-9]{1,2}$/, "a signal name like SIGTERM or a number");
 const Int = (min: number, max: number) => z.number().int().min(min).max(max);
 const GiB = 1024 ** 3;
@@ -31,7 +34,9 @@ export const UlimitSchema = z.object({ Name: z.string().regex(/^[a-z]+$/), Soft:
 
 /** Docker's log options; every driver maps onto the agent's own log files (see the agent's logs/rotation.ts). */
 export const LogConfigSchema = z.object({
-  Type: z.enum(["", "json-file", "k8s-file", "local"], { message: "log driver not supported: use json-file, local or k8s-file" }).default(""),
+  Type: z
+    .enum(["", "json-file", "k8s-file", "local"], { message: "log driver not supported: use json-file, local or k8s-file" })
+    .default(""),
   Config: z.record(z.string().max(64), z.string().max(256)).nullable().optional(),
 });
 
@@ -43,8 +48,16 @@ export const HostConfigSchema = z.object({
   CpuShares: Int(0, 262_144).optional(),
   CpuQuota: Int(0, 1e12).optional(),
   CpuPeriod: Int(0, 1_000_000).optional(),
-  CpusetCpus: z.string().regex(/^[0-9,-]*$/).max(256).optional(),
-  CpusetMems: z.string().regex(/^[0-9,-]*$/).max(256).optional(),
+  CpusetCpus: z
+    .string()
+    .regex(/^[0-9,-]*$/)
+    .max(256)
+    .optional(),
+  CpusetMems: z
+    .string()
+    .regex(/^[0-9,-]*$/)
+    .max(256)
+    .optional(),
   PidsLimit: Int(-1, 4_194_304).nullable().optional(),
   CapAdd: z.array(z.string().max(64)).max(64).nullable().optional(),
   CapDrop: z.array(z.string().max(64)).max(64).nullable().optional(),
@@ -65,7 +78,21 @@ export const HostConfigSchema = z.object({
   Mounts: z.array(MountSchema).max(256).nullable().optional(),
   /** `-p`: container port ("80/tcp") → host addresses and ports ("" or "0" for a random one). */
   PortBindings: z
-    .record(z.string().regex(/^\d{1,5}(\/(tcp|udp))?$/, "a container port is PORT or PORT/tcp or PORT/udp"), z.array(z.object({ HostIp: z.string().max(64).optional(), HostPort: z.string().regex(/^\d{0,5}$/, "a host port is a number").optional() })).max(16).nullable())
+    .record(
+      z.string().regex(/^\d{1,5}(\/(tcp|udp))?$/, "a container port is PORT or PORT/tcp or PORT/udp"),
+      z
+        .array(
+          z.object({
+            HostIp: z.string().max(64).optional(),
+            HostPort: z
+              .string()
+              .regex(/^\d{0,5}$/, "a host port is a number")
+              .optional(),
+          }),
+        )
+        .max(16)
+        .nullable(),
+    )
     .nullable()
     .optional(),
   /** `-P`: every exposed port to a random host port. */
@@ -100,7 +127,11 @@ export const ContainerConfigSchema = z.object({
   Env: z.array(EnvEntry).max(4096).nullable().optional(),
   WorkingDir: z.string().max(4096).optional(),
   User: z.string().max(256).optional(),
-  Hostname: z.string().max(63).regex(/^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$|^$/, "not a valid hostname").optional(),
+  Hostname: z
+    .string()
+    .max(63)
+    .regex(/^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$|^$/, "not a valid hostname")
+    .optional(),
   Domainname: z.string().max(255).optional(),
   Labels: z.record(z.string().max(1024), z.string().max(65_536)).nullable().optional(),
   Tty: z.boolean().optional(),
@@ -114,7 +145,10 @@ export const ContainerConfigSchema = z.object({
   Healthcheck: HealthcheckSchema.nullable().optional(),
   /** Anonymous volumes, as an image's VOLUME: `{"/data": {}}`. */
   Volumes: z.record(z.string().max(4096), z.object({})).nullable().optional(),
-  ExposedPorts: z.record(z.string().regex(/^\d{1,5}(\/(tcp|udp|sctp))?$/), z.object({})).nullable().optional(),
+  ExposedPorts: z
+    .record(z.string().regex(/^\d{1,5}(\/(tcp|udp|sctp))?$/), z.object({}))
+    .nullable()
+    .optional(),
   HostConfig: HostConfigSchema.default({}),
   /** Per-network settings: a static address and aliases (docker run --ip / --network-alias). */
   NetworkingConfig: z
@@ -123,8 +157,20 @@ export const ContainerConfigSchema = z.object({
         .record(
           z.string().max(256),
           z.object({
-            IPAMConfig: z.object({ IPv4Address: z.string().max(64).optional() }).nullable().optional(),
-            Aliases: z.array(z.string().max(256).regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, "network aliases are DNS names")).max(64).nullable().optional(),
+            IPAMConfig: z
+              .object({ IPv4Address: z.string().max(64).optional() })
+              .nullable()
+              .optional(),
+            Aliases: z
+              .array(
+                z
+                  .string()
+                  .max(256)
+                  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, "network aliases are DNS names"),
+              )
+              .max(64)
+              .nullable()
+              .optional(),
           }),
         )
         .nullable()

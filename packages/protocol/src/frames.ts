@@ -80,7 +80,9 @@ export const StatsFrame = z.object({
     diskWrite: Counter.default(0),
   }),
   /** [container id, cpu ns, memory used, memory limit (0: none), net rx, net tx, block read, block write] */
-  containers: z.array(z.tuple([z.string().regex(/^[0-9a-f]{64}$/), Counter, Counter, Counter, Counter, Counter, Counter, Counter])).max(STATS_CONTAINERS_PER_FRAME),
+  containers: z
+    .array(z.tuple([z.string().regex(/^[0-9a-f]{64}$/), Counter, Counter, Counter, Counter, Counter, Counter, Counter]))
+    .max(STATS_CONTAINERS_PER_FRAME),
 });
 export type StatsReport = z.infer<typeof StatsFrame>;
 
@@ -112,7 +114,17 @@ export const InventoryFrame = z.object({
   items: z.array(InventoryItemSchema).max(INVENTORY_ITEMS_PER_FRAME),
 });
 
-export const AgentFrameSchema = z.discriminatedUnion("type", [HelloFrame, HeartbeatFrame, FactsFrame, ReplyFrame, ProgressFrame, StreamDataFrame, StreamEndFrame, StatsFrame, InventoryFrame]);
+export const AgentFrameSchema = z.discriminatedUnion("type", [
+  HelloFrame,
+  HeartbeatFrame,
+  FactsFrame,
+  ReplyFrame,
+  ProgressFrame,
+  StreamDataFrame,
+  StreamEndFrame,
+  StatsFrame,
+  InventoryFrame,
+]);
 export type AgentFrame = z.infer<typeof AgentFrameSchema>;
 
 export const WelcomeFrame = z.object({
@@ -143,14 +155,24 @@ export const StreamCreditFrame = z.object({ type: z.literal("stream.credit"), id
 export const StreamInputFrame = z.object({
   type: z.literal("stream.input"),
   id: StreamId,
-  data: z.string().max(64 * 1024).optional(),
+  data: z
+    .string()
+    .max(64 * 1024)
+    .optional(),
   resize: z.object({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }).optional(),
   /** The input is over (stdin closed), for commands that read to the end. */
   eof: z.literal(true).optional(),
 });
 export const StreamCloseFrame = z.object({ type: z.literal("stream.close"), id: StreamId });
 
-export const ServerFrameSchema = z.discriminatedUnion("type", [WelcomeFrame, CommandFrame, StreamOpenFrame, StreamCreditFrame, StreamInputFrame, StreamCloseFrame]);
+export const ServerFrameSchema = z.discriminatedUnion("type", [
+  WelcomeFrame,
+  CommandFrame,
+  StreamOpenFrame,
+  StreamCreditFrame,
+  StreamInputFrame,
+  StreamCloseFrame,
+]);
 export type ServerFrame = z.infer<typeof ServerFrameSchema>;
 
 /** A frame's size on the wire: bytes of its JSON in UTF-8 (limits count these, not characters). */
@@ -180,7 +202,8 @@ export function cutToJsonBytes(text: string, maxBytes: number): { text: string; 
     else if (c < 0x80) n = 1;
     else if (c < 0x800) n = 2;
     else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) (n = 4), (step = 2);
-    else if (c >= 0xd800 && c <= 0xdfff) n = 6; // a lone surrogate is escaped
+    else if (c >= 0xd800 && c <= 0xdfff)
+      n = 6; // a lone surrogate is escaped
     else n = 3;
     if (bytes + n > maxBytes) break;
     bytes += n;

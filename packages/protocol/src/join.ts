@@ -43,7 +43,12 @@ export function formatJoinToken(fingerprint: string | null, secret: string): str
 export const JoinRequestSchema = z.object({
   token: z.string().min(1).max(512),
   /** Proposed host name; the control plane makes it unique within the team. */
-  name: z.string().trim().min(1).max(63).regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "host name may contain letters, digits, '.', '_' and '-'"),
+  name: z
+    .string()
+    .trim()
+    .min(1)
+    .max(63)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "host name may contain letters, digits, '.', '_' and '-'"),
   agentVersion: z.string().min(1).max(64),
   facts: HostFactsSchema,
 });

@@ -17,17 +17,41 @@ export const MountSchema = z.object({
   Target: z.string().max(4096),
   ReadOnly: z.boolean().optional(),
   Consistency: z.enum(CONSISTENCY).optional(),
-  BindOptions: z.object({ Propagation: z.enum(PROPAGATIONS).optional(), NonRecursive: z.boolean().optional(), CreateMountpoint: z.boolean().optional() }).nullable().optional(),
+  BindOptions: z
+    .object({
+      Propagation: z.enum(PROPAGATIONS).optional(),
+      NonRecursive: z.boolean().optional(),
+      CreateMountpoint: z.boolean().optional(),
+    })
+    .nullable()
+    .optional(),
   VolumeOptions: z
     .object({
       NoCopy: z.boolean().optional(),
       Labels: z.record(z.string().max(1024), z.string().max(65_536)).nullable().optional(),
-      DriverConfig: z.object({ Name: z.string().max(256).optional(), Options: z.record(z.string().max(256), z.string().max(4096)).nullable().optional() }).nullable().optional(),
+      DriverConfig: z
+        .object({
+          Name: z.string().max(256).optional(),
+          Options: z.record(z.string().max(256), z.string().max(4096)).nullable().optional(),
+        })
+        .nullable()
+        .optional(),
       Subpath: z.string().max(4096).optional(),
     })
     .nullable()
     .optional(),
-  TmpfsOptions: z.object({ SizeBytes: z.number().int().min(0).max(2 ** 50).optional(), Mode: z.number().int().min(0).max(0o7777).optional() }).nullable().optional(),
+  TmpfsOptions: z
+    .object({
+      SizeBytes: z
+        .number()
+        .int()
+        .min(0)
+        .max(2 ** 50)
+        .optional(),
+      Mode: z.number().int().min(0).max(0o7777).optional(),
+    })
+    .nullable()
+    .optional(),
 });
 export type Mount = z.output<typeof MountSchema>;
 
@@ -71,8 +95,14 @@ export interface ParsedMount {
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
 function checkTarget(spec: string, target: string): void {
-  if (!target.startsWith("/")) throw new MountSpecError(`invalid volume specification: '${spec}': invalid mount config for type "volume": invalid mount path: '${target}' mount path must be absolute`);
-  if (target.replace(/\/+$/, "") === "") throw new MountSpecError(`invalid volume specification: '${spec}': invalid mount config for type "bind": invalid specification: destination can't be '/'`);
+  if (!target.startsWith("/"))
+    throw new MountSpecError(
+      `invalid volume specification: '${spec}': invalid mount config for type "volume": invalid mount path: '${target}' mount path must be absolute`,
+    );
+  if (target.replace(/\/+$/, "") === "")
+    throw new MountSpecError(
+      `invalid volume specification: '${spec}': invalid mount config for type "bind": invalid specification: destination can't be '/'`,
+    );
 }
 
 /**
@@ -109,12 +139,18 @@ export function parseBind(spec: string): ParsedMount {
     }
   }
   const bind = source.startsWith("/");
-  if (!bind && source.length === 1) throw new MountSpecError(`create ${source}: volume name is too short, names should be at least two alphanumeric characters`);
+  if (!bind && source.length === 1)
+    throw new MountSpecError(`create ${source}: volume name is too short, names should be at least two alphanumeric characters`);
   if (!bind && source !== "" && !VOLUME_NAME.test(source)) {
-    throw new MountSpecError(`create ${source}: "${source}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
+    throw new MountSpecError(
+      `create ${source}: "${source}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
+    );
   }
   if (bind && noCopy) throw new MountSpecError(`invalid mode: ${mode}`);
-  if (!bind && propagation) throw new MountSpecError(`invalid volume specification: '${spec}': invalid mount config for type "volume": field BindOptions must not be specified`);
+  if (!bind && propagation)
+    throw new MountSpecError(
+      `invalid volume specification: '${spec}': invalid mount config for type "volume": field BindOptions must not be specified`,
+    );
   return {
     type: bind ? "bind" : "volume",
     source: bind ? normalizePath(source) : source,
@@ -135,7 +171,14 @@ export function fromMount(m: Mount): ParsedMount {
   if (m.Type !== "bind" && m.BindOptions) throw new MountSpecError(`${kind}: field BindOptions must not be specified`);
   if (m.Type !== "volume" && m.VolumeOptions) throw new MountSpecError(`${kind}: field VolumeOptions must not be specified`);
   if (m.Type !== "tmpfs" && m.TmpfsOptions) throw new MountSpecError(`${kind}: field TmpfsOptions must not be specified`);
-  const base = { target: normalizePath(m.Target), readOnly: Boolean(m.ReadOnly), propagation: "rprivate" as const, noCopy: false, mode: "", createSource: false };
+  const base = {
+    target: normalizePath(m.Target),
+    readOnly: Boolean(m.ReadOnly),
+    propagation: "rprivate" as const,
+    noCopy: false,
+    mode: "",
+    createSource: false,
+  };
   if (m.Type === "bind") {
     if (!m.Source) throw new MountSpecError(`${kind}: field Source must not be empty`);
     if (!m.Source.startsWith("/")) throw new MountSpecError(`${kind}: invalid mount path: '${m.Source}' mount path must be absolute`);
@@ -143,13 +186,29 @@ export function fromMount(m: Mount): ParsedMount {
   }
   if (m.Type === "volume") {
     const name = m.Source ?? "";
-    if (name !== "" && !VOLUME_NAME.test(name)) throw new MountSpecError(`${kind}: invalid volume name '${name}': only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed`);
-    if (m.VolumeOptions?.DriverConfig?.Name && m.VolumeOptions.DriverConfig.Name !== "local") throw new MountSpecError(`${kind}: volume driver ${m.VolumeOptions.DriverConfig.Name} is not available here (only local)`);
+    if (name !== "" && !VOLUME_NAME.test(name))
+      throw new MountSpecError(`${kind}: invalid volume name '${name}': only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed`);
+    if (m.VolumeOptions?.DriverConfig?.Name && m.VolumeOptions.DriverConfig.Name !== "local")
+      throw new MountSpecError(`${kind}: volume driver ${m.VolumeOptions.DriverConfig.Name} is not available here (only local)`);
     if (m.VolumeOptions?.Subpath) throw new MountSpecError(`${kind}: volume subpaths are not supported yet`);
-    return { ...base, type: "volume", source: name, noCopy: Boolean(m.VolumeOptions?.NoCopy), ...(m.VolumeOptions?.Labels ? { volumeLabels: m.VolumeOptions.Labels } : {}) };
+    return {
+      ...base,
+      type: "volume",
+      source: name,
+      noCopy: Boolean(m.VolumeOptions?.NoCopy),
+      ...(m.VolumeOptions?.Labels ? { volumeLabels: m.VolumeOptions.Labels } : {}),
+    };
   }
   if (m.Source) throw new MountSpecError(`${kind}: field Source must not be specified`);
-  return { ...base, type: "tmpfs", source: "", tmpfs: { ...(m.TmpfsOptions?.SizeBytes ? { sizeBytes: m.TmpfsOptions.SizeBytes } : {}), ...(m.TmpfsOptions?.Mode !== undefined ? { mode: m.TmpfsOptions.Mode } : {}) } };
+  return {
+    ...base,
+    type: "tmpfs",
+    source: "",
+    tmpfs: {
+      ...(m.TmpfsOptions?.SizeBytes ? { sizeBytes: m.TmpfsOptions.SizeBytes } : {}),
+      ...(m.TmpfsOptions?.Mode !== undefined ? { mode: m.TmpfsOptions.Mode } : {}),
+    },
+  };
 }
 
 /** HostConfig.Tmpfs: `{"/run": "size=64m,mode=1777"}` as `--tmpfs /run:size=64m,mode=1777`. */
@@ -164,9 +223,36 @@ export function fromTmpfs(target: string, options: string): ParsedMount {
       if (!/^[0-7]{1,4}$/.test(v)) throw new MountSpecError(`invalid tmpfs option: mode=${v}`);
       tmpfs.mode = parseInt(v, 8);
     } else if (k === "ro" || k === "rw") readOnly = k === "ro";
-    else if (!["exec", "noexec", "suid", "nosuid", "dev", "nodev", "atime", "noatime", "relatime", "strictatime", "nr_inodes", "uid", "gid"].includes(k)) throw new MountSpecError(`invalid tmpfs option: ${o}`);
+    else if (
+      ![
+        "exec",
+        "noexec",
+        "suid",
+        "nosuid",
+        "dev",
+        "nodev",
+        "atime",
+        "noatime",
+        "relatime",
+        "strictatime",
+        "nr_inodes",
+        "uid",
+        "gid",
+      ].includes(k)
+    )
+      throw new MountSpecError(`invalid tmpfs option: ${o}`);
   }
-  return { type: "tmpfs", source: "", target: normalizePath(target), readOnly, propagation: "rprivate", noCopy: false, mode: options, createSource: false, tmpfs };
+  return {
+    type: "tmpfs",
+    source: "",
+    target: normalizePath(target),
+    readOnly,
+    propagation: "rprivate",
+    noCopy: false,
+    mode: options,
+    createSource: false,
+    tmpfs,
+  };
 }
 
 /**
@@ -174,21 +260,33 @@ export function fromTmpfs(target: string, options: string): ParsedMount {
  * dialog and scripts): `type=volume,source=data,target=/data,readonly,volume-nocopy`.
  */
 export function parseMountFlag(value: string): Mount {
-  const m: { Type: Mount["Type"]; Source?: string; Target?: string; ReadOnly?: boolean; BindOptions?: NonNullable<Mount["BindOptions"]>; VolumeOptions?: NonNullable<Mount["VolumeOptions"]>; TmpfsOptions?: NonNullable<Mount["TmpfsOptions"]> } = { Type: "volume" };
+  const m: {
+    Type: Mount["Type"];
+    Source?: string;
+    Target?: string;
+    ReadOnly?: boolean;
+    BindOptions?: NonNullable<Mount["BindOptions"]>;
+    VolumeOptions?: NonNullable<Mount["VolumeOptions"]>;
+    TmpfsOptions?: NonNullable<Mount["TmpfsOptions"]>;
+  } = { Type: "volume" };
   const truthy = (key: string, v: string | undefined) => {
     if (v === undefined || ["1", "true"].includes(v.toLowerCase())) return true;
     if (["0", "false"].includes(v.toLowerCase())) return false;
-    throw new MountSpecError(`invalid value for '${key}': invalid boolean value (${JSON.stringify(v)}): must be one of "true", "1", "false", or "0" (default "true")`);
+    throw new MountSpecError(
+      `invalid value for '${key}': invalid boolean value (${JSON.stringify(v)}): must be one of "true", "1", "false", or "0" (default "true")`,
+    );
   };
   for (const field of value.split(",")) {
     if (field === "") continue;
     const eq = field.indexOf("=");
     const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
     const v = eq < 0 ? undefined : field.slice(eq + 1);
-    if (v === undefined && !["readonly", "ro", "volume-nocopy"].includes(key)) throw new MountSpecError(`invalid field '${field}' must be a key=value pair`);
+    if (v === undefined && !["readonly", "ro", "volume-nocopy"].includes(key))
+      throw new MountSpecError(`invalid field '${field}' must be a key=value pair`);
     switch (key) {
       case "type":
-        if (v !== "bind" && v !== "volume" && v !== "tmpfs") throw new MountSpecError(`invalid value for 'type': ${v} (use bind, volume or tmpfs)`);
+        if (v !== "bind" && v !== "volume" && v !== "tmpfs")
+          throw new MountSpecError(`invalid value for 'type': ${v} (use bind, volume or tmpfs)`);
         m.Type = v;
         break;
       case "source":

@@ -65,7 +65,8 @@ export function parseReference(input: string): ImageReference {
     }
   }
   const nameLength = domain === DEFAULT_DOMAIN ? path.length : domain.length + 1 + path.length;
-  if (nameLength > NAME_TOTAL_LENGTH_MAX) throw new InvalidReferenceError(`repository name must not be more than ${NAME_TOTAL_LENGTH_MAX} characters`);
+  if (nameLength > NAME_TOTAL_LENGTH_MAX)
+    throw new InvalidReferenceError(`repository name must not be more than ${NAME_TOTAL_LENGTH_MAX} characters`);
   return { domain, path, tag, digest };
 }
 
@@ -74,7 +75,10 @@ function splitDomain(name: string): { domain: string; path: string } {
   const i = name.indexOf("/");
   let domain: string;
   let path: string;
-  if (i === -1 || (!/[.:]/.test(name.slice(0, i)) && name.slice(0, i) !== "localhost" && name.slice(0, i).toLowerCase() === name.slice(0, i))) {
+  if (
+    i === -1 ||
+    (!/[.:]/.test(name.slice(0, i)) && name.slice(0, i) !== "localhost" && name.slice(0, i).toLowerCase() === name.slice(0, i))
+  ) {
     domain = DEFAULT_DOMAIN;
     path = name;
   } else {

@@ -69,12 +69,18 @@ export const ImagePruneReplySchema = z.object({ ImagesDeleted: z.array(ImageDele
 
 /** Docker-like per-layer progress of a pull: `id` is the short layer digest. */
 export const PullProgressSchema = z.union([
-  z.object({ id: z.string(), status: z.enum(["Waiting", "Already exists", "Verifying Checksum", "Download complete", "Extracting", "Pull complete"]) }),
+  z.object({
+    id: z.string(),
+    status: z.enum(["Waiting", "Already exists", "Verifying Checksum", "Download complete", "Extracting", "Pull complete"]),
+  }),
   z.object({ id: z.string(), status: z.literal("Downloading"), current: Bytes, total: Bytes }),
 ]);
 export type PullProgress = z.output<typeof PullProgressSchema>;
 
-export const PushProgressSchema = z.object({ id: z.string(), status: z.enum(["Preparing", "Pushing", "Pushed", "Layer already exists", "Mounted"]) });
+export const PushProgressSchema = z.object({
+  id: z.string(),
+  status: z.enum(["Preparing", "Pushing", "Pushed", "Layer already exists", "Mounted"]),
+});
 export type PushProgress = z.output<typeof PushProgressSchema>;
 
 // ------------------------------------------------------------------ containers
@@ -143,7 +149,12 @@ export type ContainerLogLine = z.output<typeof ContainerLogLineSchema>;
 export const ContainerTopSchema = z.object({ Titles: z.array(z.string()), Processes: z.array(z.array(z.string())) });
 
 const CpuStatsSchema = z.looseObject({
-  cpu_usage: z.looseObject({ total_usage: Bytes, percpu_usage: z.array(Bytes).optional(), usage_in_kernelmode: Bytes, usage_in_usermode: Bytes }),
+  cpu_usage: z.looseObject({
+    total_usage: Bytes,
+    percpu_usage: z.array(Bytes).optional(),
+    usage_in_kernelmode: Bytes,
+    usage_in_usermode: Bytes,
+  }),
   system_cpu_usage: Bytes,
   online_cpus: Count,
   throttling_data: z.looseObject({ periods: Count, throttled_periods: Count, throttled_time: Bytes }),
@@ -158,12 +169,33 @@ export const ContainerStatsSchema = z.looseObject({
   preread: z.string(),
   num_procs: Count,
   pids_stats: z.looseObject({ current: Count.optional(), limit: Count.optional() }),
-  blkio_stats: z.looseObject({ io_service_bytes_recursive: z.array(z.looseObject({ major: Count, minor: Count, op: z.string(), value: Bytes })).nullable() }),
+  blkio_stats: z.looseObject({
+    io_service_bytes_recursive: z.array(z.looseObject({ major: Count, minor: Count, op: z.string(), value: Bytes })).nullable(),
+  }),
   cpu_stats: CpuStatsSchema,
   /** The previous sample's cpu_stats; empty in the first sample. */
   precpu_stats: z.union([CpuStatsSchema, z.strictObject({})]),
-  memory_stats: z.looseObject({ usage: Bytes.optional(), max_usage: Bytes.optional(), limit: Bytes.optional(), stats: z.record(z.string(), z.number()).optional() }),
-  networks: z.record(z.string(), z.looseObject({ rx_bytes: Bytes, rx_packets: Count, rx_errors: Count, rx_dropped: Count, tx_bytes: Bytes, tx_packets: Count, tx_errors: Count, tx_dropped: Count })).optional(),
+  memory_stats: z.looseObject({
+    usage: Bytes.optional(),
+    max_usage: Bytes.optional(),
+    limit: Bytes.optional(),
+    stats: z.record(z.string(), z.number()).optional(),
+  }),
+  networks: z
+    .record(
+      z.string(),
+      z.looseObject({
+        rx_bytes: Bytes,
+        rx_packets: Count,
+        rx_errors: Count,
+        rx_dropped: Count,
+        tx_bytes: Bytes,
+        tx_packets: Count,
+        tx_errors: Count,
+        tx_dropped: Count,
+      }),
+    )
+    .optional(),
 });
 export type ContainerStatsSample = z.output<typeof ContainerStatsSchema>;
 
@@ -199,7 +231,10 @@ export const NetworkSchema = z.looseObject({
   Attachable: z.boolean(),
   IPAM: z.looseObject({ Config: z.array(z.looseObject({ Subnet: z.string(), Gateway: z.string(), IPRange: z.string().optional() })) }),
   /** By container ID. */
-  Containers: z.record(z.string(), z.looseObject({ Name: z.string(), EndpointID: z.string(), MacAddress: z.string(), IPv4Address: z.string(), IPv6Address: z.string() })),
+  Containers: z.record(
+    z.string(),
+    z.looseObject({ Name: z.string(), EndpointID: z.string(), MacAddress: z.string(), IPv4Address: z.string(), IPv6Address: z.string() }),
+  ),
   Options: z.record(z.string(), z.string()),
   Labels,
 });

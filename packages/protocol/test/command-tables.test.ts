@@ -4,7 +4,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { CommandArgs, CommandProgressItems, CommandReplies, parseCommandProgress, parseCommandReply, parseStreamData, STREAM_KINDS, StreamArgs, StreamData } from "../src/index.ts";
+import {
+  CommandArgs,
+  CommandProgressItems,
+  CommandReplies,
+  parseCommandProgress,
+  parseCommandReply,
+  parseStreamData,
+  STREAM_KINDS,
+  StreamArgs,
+  StreamData,
+} from "../src/index.ts";
 
 const names = Object.keys(CommandArgs).sort();
 
@@ -29,7 +39,18 @@ test("every stream kind has an args schema and a data schema", () => {
 });
 
 test("a reply is checked: typed fields required, other Docker fields kept, the first bad field named", () => {
-  const item = { Id: "a".repeat(64), Names: ["/web"], Image: "busybox", ImageID: "sha256:1", Command: "sh", Created: 1, State: "running", Status: "Up 1 second", Labels: {}, Ports: [{ PrivatePort: 80 }] };
+  const item = {
+    Id: "a".repeat(64),
+    Names: ["/web"],
+    Image: "busybox",
+    ImageID: "sha256:1",
+    Command: "sh",
+    Created: 1,
+    State: "running",
+    Status: "Up 1 second",
+    Labels: {},
+    Ports: [{ PrivatePort: 80 }],
+  };
   const good = parseCommandReply("containers.list", [item]);
   assert.ok(good.ok);
   assert.deepEqual(good.value[0]?.Ports, [{ PrivatePort: 80 }], "fields the schema does not name pass through");
@@ -55,7 +76,15 @@ test("stream data is checked per kind", () => {
   assert.equal(parseStreamData("logs", { lines: [["1-0", "x", "t", "hi\n"]] }).ok, false);
   assert.ok(parseStreamData("exec", { o: "hi" }).ok);
   assert.equal(parseStreamData("exec", { exit: "0" }).ok, false);
-  const event = { seq: 1, Type: "container", Action: "start", Actor: { ID: "c1", Attributes: { name: "web" } }, scope: "local", time: 1, timeNano: 1e18 };
+  const event = {
+    seq: 1,
+    Type: "container",
+    Action: "start",
+    Actor: { ID: "c1", Attributes: { name: "web" } },
+    scope: "local",
+    time: 1,
+    timeNano: 1e18,
+  };
   assert.ok(parseStreamData("events", { events: [event], dropped: 2 }).ok);
   assert.equal(parseStreamData("events", { events: [{ ...event, Type: "plugin" }] }).ok, false);
 });

@@ -72,7 +72,12 @@ test("sizes are bytes of encoded JSON: control characters count six, CJK three, 
   assert.equal(jsonStringBytes("中".repeat(10)), 30);
   assert.equal(jsonStringBytes('a"\\\n'), 7);
   assert.equal(encodedBytes({ a: "é" }), 10);
-  for (const [text, budget] of [["\u0001".repeat(100_000), 65_536], ["中".repeat(100_000), 65_536], ["😀".repeat(50_000), 1001], ["ab\u0002\"c\u00e9中😀".repeat(9_000), 4096]] as const) {
+  for (const [text, budget] of [
+    ["\u0001".repeat(100_000), 65_536],
+    ["中".repeat(100_000), 65_536],
+    ["😀".repeat(50_000), 1001],
+    ['ab\u0002"c\u00e9中😀'.repeat(9_000), 4096],
+  ] as const) {
     const { text: kept, cut } = cutToJsonBytes(text, budget);
     assert.ok(jsonStringBytes(kept) <= budget, `${jsonStringBytes(kept)} <= ${budget}`);
     assert.ok(jsonStringBytes(text.slice(0, kept.length + 2)) > budget, "as much as fits");

@@ -26,6 +26,10 @@ test("malformed tokens are refused with a clear message", () => {
     [`BERTH-2-insecure-${secret}`, /must start with BERTH-1-/],
   ];
   for (const [token, msg] of cases) {
-    assert.throws(() => parseJoinToken(token), (e: unknown) => e instanceof JoinTokenFormatError && msg.test(e.message), token);
+    assert.throws(
+      () => parseJoinToken(token),
+      (e: unknown) => e instanceof JoinTokenFormatError && msg.test(e.message),
+      token,
+    );
   }
 });

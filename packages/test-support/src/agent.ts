@@ -19,15 +19,44 @@ export interface TestAgent {
  * `netns`: the agent runs in that lab namespace (nsenter execs it, so the PID is the agent's) with
  * bridge networking on; otherwise it runs here with networking off, as every test agent outside the lab.
  */
-export function spawnAgent(o: { url: string; token: string; stateDir: string; name: string; registryMirror?: string; netns?: string }): TestAgent {
+export function spawnAgent(o: {
+  url: string;
+  token: string;
+  stateDir: string;
+  name: string;
+  registryMirror?: string;
+  netns?: string;
+}): TestAgent {
   const cgroupParent = `/berth-e2e-${o.name}-${process.pid}`;
   const inLab = o.netns ? ["nsenter", `--net=/run/netns/${o.netns}`, "--"] : [];
   const [cmd, ...prefix] = [...inLab, process.execPath];
-  const proc = spawn(cmd!, [...prefix, agentBundlePath, "join", "--url", o.url, "--token", o.token, "--state-dir", o.stateDir, "--name", o.name, ...(o.registryMirror ? ["--registry-mirror", o.registryMirror] : [])], {
-    stdio: "ignore",
-    // Each test agent serves the Docker API on a socket of its own, not the machine's /run/berth/docker.sock.
-    env: { ...process.env, BERTH_CGROUP_PARENT: cgroupParent, BERTH_DOCKER_SOCKET: join(o.stateDir, "docker.sock"), ...(o.netns ? { BERTH_NETWORKING: "1" } : {}) },
-  });
+  const proc = spawn(
+    cmd!,
+    [
+      ...prefix,
+      agentBundlePath,
+      "join",
+      "--url",
+      o.url,
+      "--token",
+      o.token,
+      "--state-dir",
+      o.stateDir,
+      "--name",
+      o.name,
+      ...(o.registryMirror ? ["--registry-mirror", o.registryMirror] : []),
+    ],
+    {
+      stdio: "ignore",
+      // Each test agent serves the Docker API on a socket of its own, not the machine's /run/berth/docker.sock.
+      env: {
+        ...process.env,
+        BERTH_CGROUP_PARENT: cgroupParent,
+        BERTH_DOCKER_SOCKET: join(o.stateDir, "docker.sock"),
+        ...(o.netns ? { BERTH_NETWORKING: "1" } : {}),
+      },
+    },
+  );
   return {
     proc,
     stateDir: o.stateDir,
@@ -46,12 +75,20 @@ export function spawnAgent(o: { url: string; token: string; stateDir: string; na
 }
 
 /** Joins a real agent with a token the user makes, waits until it is linked, and gives its host ID. */
-export async function linkAgent(t: TestControlPlane, user: UserClient, o: { stateDir: string; name: string; registryMirror?: string }): Promise<{ agent: TestAgent; hostId: string }> {
+export async function linkAgent(
+  t: TestControlPlane,
+  user: UserClient,
+  o: { stateDir: string; name: string; registryMirror?: string },
+): Promise<{ agent: TestAgent; hostId: string }> {
   const { token } = await user.trpc.joinTokens.create.mutate({ maxUses: 1 });
   const agent = spawnAgent({ url: t.url, token, ...o });
-  const host = await waitFor("agent linked", async () => {
-    const h = (await user.trpc.hosts.list.query()).find((x) => x.name === o.name);
-    return h && t.cp.gateway.isConnected(h.id) ? h : null;
-  }, 30_000);
+  const host = await waitFor(
+    "agent linked",
+    async () => {
+      const h = (await user.trpc.hosts.list.query()).find((x) => x.name === o.name);
+      return h && t.cp.gateway.isConnected(h.id) ? h : null;
+    },
+    30_000,
+  );
   return { agent, hostId: host.id };
 }

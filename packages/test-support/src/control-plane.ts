@@ -51,7 +51,15 @@ export async function trpcError(p: Promise<unknown>): Promise<{ code: string; me
 }
 
 export async function startTestControlPlane(
-  opts: { host?: string; publicUrl?: string; offlineAfterMs?: number; port?: number; tls?: { certFile: string; keyFile: string }; env?: Record<string, string>; database?: TestDatabase } = {},
+  opts: {
+    host?: string;
+    publicUrl?: string;
+    offlineAfterMs?: number;
+    port?: number;
+    tls?: { certFile: string; keyFile: string };
+    env?: Record<string, string>;
+    database?: TestDatabase;
+  } = {},
 ): Promise<TestControlPlane> {
   const database = opts.database ?? (await createTestDatabase());
   const port = opts.port ?? (await freeLoopbackPort());

@@ -57,7 +57,9 @@ function dockerOnPath(): string | null {
  */
 export function dockerClis(): string[] {
   if (!executable(DEBIAN_DOCKER)) {
-    throw new Error(`${DEBIAN_DOCKER} is missing: \`npm test\` installs it (Debian's docker.io); or run apt-get install --no-install-recommends docker.io`);
+    throw new Error(
+      `${DEBIAN_DOCKER} is missing: \`npm test\` installs it (Debian's docker.io); or run apt-get install --no-install-recommends docker.io`,
+    );
   }
   const clis = [DEBIAN_DOCKER];
   const onPath = dockerOnPath();
@@ -88,7 +90,7 @@ export function dockerCli(socketPath: string, configDir: string, bin: string): D
     run: (args, opts = {}) =>
       new Promise((resolve) => {
         const child = execFile(bin, args, { env, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-          const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1) : 0;
+          const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
           resolve({ code, stdout: String(stdout), stderr: String(stderr) });
         });
         if (opts.input !== undefined) child.stdin!.end(opts.input);
@@ -96,7 +98,10 @@ export function dockerCli(socketPath: string, configDir: string, bin: string): D
       }),
     tty: (args, steps, timeoutMs = 30_000) =>
       new Promise((resolve, reject) => {
-        const child = spawn("python3", ["-c", PTY_RELAY, bin, ...args], { env: { ...env, TERM: "xterm" }, stdio: ["pipe", "pipe", "pipe"] });
+        const child = spawn("python3", ["-c", PTY_RELAY, bin, ...args], {
+          env: { ...env, TERM: "xterm" },
+          stdio: ["pipe", "pipe", "pipe"],
+        });
         let output = "";
         let step = 0;
         const timer = setTimeout(() => {
@@ -111,12 +116,15 @@ export function dockerCli(socketPath: string, configDir: string, bin: string): D
           // A moment after what was awaited: busybox's shell follows its prompt with a cursor-position
           // query and takes bytes typed while it waits for the answer as that answer.
           pending = true;
-          setTimeout(() => {
-            pending = false;
-            child.stdin.write(s.send);
-            step++;
-            advance();
-          }, s.wait ? 300 : 0);
+          setTimeout(
+            () => {
+              pending = false;
+              child.stdin.write(s.send);
+              step++;
+              advance();
+            },
+            s.wait ? 300 : 0,
+          );
         };
         let queries = 0;
         child.stdout.on("data", (d: Buffer) => {

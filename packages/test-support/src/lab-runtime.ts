@@ -13,12 +13,34 @@ export interface LabRuntime {
   child: ChildProcess;
 }
 
-export async function startLabRuntime(netns: string, stateDir: string, cgroupParent: string, defaultSubnet: string, fresh: boolean, dnsUpstream?: string): Promise<LabRuntime> {
+export async function startLabRuntime(
+  netns: string,
+  stateDir: string,
+  cgroupParent: string,
+  defaultSubnet: string,
+  fresh: boolean,
+  dnsUpstream?: string,
+): Promise<LabRuntime> {
   const entry = fileURLToPath(new URL("./lab-runtime-child.ts", import.meta.url));
-  const child = spawn("nsenter", [`--net=/run/netns/${netns}`, "--", process.execPath, "--import", "tsx", entry, stateDir, cgroupParent, defaultSubnet, fresh ? "1" : "0"], {
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-    env: { ...process.env, ...(dnsUpstream ? { LAB_DNS_UPSTREAM: dnsUpstream } : {}) },
-  });
+  const child = spawn(
+    "nsenter",
+    [
+      `--net=/run/netns/${netns}`,
+      "--",
+      process.execPath,
+      "--import",
+      "tsx",
+      entry,
+      stateDir,
+      cgroupParent,
+      defaultSubnet,
+      fresh ? "1" : "0",
+    ],
+    {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      env: { ...process.env, ...(dnsUpstream ? { LAB_DNS_UPSTREAM: dnsUpstream } : {}) },
+    },
+  );
   let seq = 0;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   const ready = new Promise<void>((resolve, reject) => {

@@ -39,7 +39,27 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     const tokenPort = await freeLoopbackPort();
     const key = join(dir, "token.key");
     const cert = join(dir, "token.crt");
-    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=berth-test-token", "-keyout", key, "-out", cert], { stdio: "ignore" });
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=berth-test-token",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+      ],
+      { stdio: "ignore" },
+    );
     tokenServer = startTokenServer(tokenPort, readFileSync(key), readFileSync(cert), opts.auth, tokenRequests);
     await new Promise<void>((r) => tokenServer!.listen(tokenPort, "127.0.0.1", () => r()));
     authYaml = `auth:\n  token:\n    realm: http://127.0.0.1:${tokenPort}/token\n    service: berth-test-registry\n    issuer: berth-test-issuer\n    rootcertbundle: ${cert}\n`;
@@ -87,7 +107,16 @@ function startTokenServer(port: number, key: Buffer, certPem: Buffer, user: { us
     });
     const now = Math.floor(Date.now() / 1000);
     const header = { typ: "JWT", alg: "ES256", x5c: [der.toString("base64")] };
-    const claims = { iss: "berth-test-issuer", sub: u, aud: url.searchParams.get("service"), exp: now + 300, nbf: now - 10, iat: now, jti: randomUUID(), access };
+    const claims = {
+      iss: "berth-test-issuer",
+      sub: u,
+      aud: url.searchParams.get("service"),
+      exp: now + 300,
+      nbf: now - 10,
+      iat: now,
+      jti: randomUUID(),
+      access,
+    };
     const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const sig = createSign("SHA256").update(input).sign({ key, dsaEncoding: "ieee-p1363" });
     res.writeHead(200, { "content-type": "application/json" });

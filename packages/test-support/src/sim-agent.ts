@@ -1,13 +1,25 @@
 // A protocol-level agent for tests and benchmarks: speaks the link protocol with raw frames, so
 // tests can also send what a real agent never would (bad JSON, oversized frames, malformed replies).
 import { WebSocket } from "ws";
-import { AGENT_PATHS, parseServerFrame, type CommandName, type CommandReplyInput, type JoinResponse, type StreamKind } from "@berth/protocol";
+import {
+  AGENT_PATHS,
+  parseServerFrame,
+  type CommandName,
+  type CommandReplyInput,
+  type JoinResponse,
+  type StreamKind,
+} from "@berth/protocol";
 import { fakeFacts } from "./facts.ts";
 
 const SIM_AGENT_VERSION = "0.1.0-sim";
 
 /** What the sim answers `images.pull` with. */
-export const SIM_PULLED_IMAGE = { id: `sha256:${"5".repeat(64)}`, repoTags: [], repoDigests: [], size: 0 } satisfies CommandReplyInput<"images.pull">;
+export const SIM_PULLED_IMAGE = {
+  id: `sha256:${"5".repeat(64)}`,
+  repoTags: [],
+  repoDigests: [],
+  size: 0,
+} satisfies CommandReplyInput<"images.pull">;
 
 const ok = () => ({ ok: true as const });
 
@@ -61,7 +73,11 @@ export const defaultResponder: SimResponder = (c, answer) => {
   else answer.fail("UNKNOWN_COMMAND", `the sim agent does not answer ${c.command}; script it with respond`);
 };
 
-export async function joinWithToken(url: string, token: string, name: string): Promise<{ status: number; body: JoinResponse | { error: string } }> {
+export async function joinWithToken(
+  url: string,
+  token: string,
+  name: string,
+): Promise<{ status: number; body: JoinResponse | { error: string } }> {
   const res = await fetch(`${url}${AGENT_PATHS.join}`, {
     method: "POST",
     headers: { "content-type": "application/json" },

@@ -73,7 +73,15 @@ export async function commitContainer(
     ...(opts.author ? { author: opts.author } : {}),
     config: runConfig,
     rootfs: { type: "layers", diff_ids: [...base.rootfs.diff_ids, layer.diffId] },
-    history: [...(base.history ?? []), { created: now, created_by: [rec.path, ...rec.args].join(" "), ...(opts.comment ? { comment: opts.comment } : {}), ...(opts.author ? { author: opts.author } : {}) }],
+    history: [
+      ...(base.history ?? []),
+      {
+        created: now,
+        created_by: [rec.path, ...rec.args].join(" "),
+        ...(opts.comment ? { comment: opts.comment } : {}),
+        ...(opts.author ? { author: opts.author } : {}),
+      },
+    ],
   };
   const layers = [...img.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: l.diffId })), layer];
   const image = await deps.images.createImage(config, layers, tags);

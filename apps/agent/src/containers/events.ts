@@ -24,7 +24,15 @@ export class EventLog {
 
   emit(type: AgentEvent["Type"], action: string, id: string, attributes: Record<string, string> = {}): AgentEvent {
     const nowNs = BigInt(Date.now()) * 1_000_000n;
-    const ev: AgentEvent = { seq: ++this.seq, Type: type, Action: action, Actor: { ID: id, Attributes: attributes }, scope: "local", time: Number(nowNs / 1_000_000_000n), timeNano: Number(nowNs) };
+    const ev: AgentEvent = {
+      seq: ++this.seq,
+      Type: type,
+      Action: action,
+      Actor: { ID: id, Attributes: attributes },
+      scope: "local",
+      time: Number(nowNs / 1_000_000_000n),
+      timeNano: Number(nowNs),
+    };
     this.backlog.push(ev);
     if (this.backlog.length > this.keep) this.backlog.shift();
     this.emitter.emit("event", ev);

@@ -14,7 +14,16 @@ import type { ContainerService } from "./service.ts";
 /** Docker's exec create body. */
 export const ExecConfigSchema = z.object({
   Cmd: z.array(z.string().max(131_072)).min(1, "No exec command specified").max(4096),
-  Env: z.array(z.string().max(32_768).regex(/^[^=\0]+(=[^\0]*)?$/)).max(4096).nullable().optional(),
+  Env: z
+    .array(
+      z
+        .string()
+        .max(32_768)
+        .regex(/^[^=\0]+(=[^\0]*)?$/),
+    )
+    .max(4096)
+    .nullable()
+    .optional(),
   User: z.string().max(256).optional(),
   WorkingDir: z.string().max(4096).optional(),
   Tty: z.boolean().optional(),
@@ -113,12 +122,21 @@ export class ExecService {
 
   create(ref: string, input: z.input<typeof ExecConfigSchema>): { Id: string } {
     const rec = this.containers.get(ref);
-    if (rec.state.Status === "paused") throw new ContainerError(`Container ${rec.id} is paused, unpause the container before exec`, "CONFLICT");
+    if (rec.state.Status === "paused")
+      throw new ContainerError(`Container ${rec.id} is paused, unpause the container before exec`, "CONFLICT");
     if (!this.containers.isRunning(rec)) throw notRunning(rec.id);
     const config = ExecConfigSchema.parse(input);
     this.makeRoom();
     const id = randomBytes(32).toString("hex");
-    this.execs.set(id, { id, containerId: rec.id, config, running: false, exitCode: null, pid: 0, expiresAt: Date.now() + this.retention.unstartedMs });
+    this.execs.set(id, {
+      id,
+      containerId: rec.id,
+      config,
+      running: false,
+      exitCode: null,
+      pid: 0,
+      expiresAt: Date.now() + this.retention.unstartedMs,
+    });
     this.containers.event(`exec_create: ${commandLine(config)}`, rec, { execID: id });
     return { Id: id };
   }
@@ -131,7 +149,13 @@ export class ExecService {
       ID: e.id,
       Running: e.running,
       ExitCode: e.exitCode,
-      ProcessConfig: { tty: Boolean(e.config.Tty), entrypoint: e.config.Cmd[0], arguments: e.config.Cmd.slice(1), privileged: Boolean(e.config.Privileged), user: e.config.User ?? "" },
+      ProcessConfig: {
+        tty: Boolean(e.config.Tty),
+        entrypoint: e.config.Cmd[0],
+        arguments: e.config.Cmd.slice(1),
+        privileged: Boolean(e.config.Privileged),
+        user: e.config.User ?? "",
+      },
       OpenStdin: Boolean(e.config.AttachStdin),
       OpenStderr: e.config.AttachStderr ?? true,
       OpenStdout: e.config.AttachStdout ?? true,
@@ -176,19 +200,46 @@ export class ExecService {
     if (e.config.Tty) {
       // A short path: unix socket paths are limited to 108 bytes.
       const socketPath = join(this.containers.paths.socketsDir, `x-${id.slice(0, 16)}.sock`);
-      const tty = execWithTty({ python: this.python, runc: runc.binary, root: runc.root, id: rec.id, processSpec: specPath, socketPath, pidFile: `${specPath}.pid` });
+      const tty = execWithTty({
+        python: this.python,
+        runc: runc.binary,
+        root: runc.root,
+        id: rec.id,
+        processSpec: specPath,
+        socketPath,
+        pidFile: `${specPath}.pid`,
+      });
       e.resize = tty.resize;
       const exit = exitOf(tty.child).then((code) => {
         const diag = tty.diagnostics();
-        if (code !== 0 && /Traceback/.test(diag)) throw new ContainerError(`exec with a TTY failed: ${diag.trim().split("\n").pop()}`, "FAILED");
+        if (code !== 0 && /Traceback/.test(diag))
+          throw new ContainerError(`exec with a TTY failed: ${diag.trim().split("\n").pop()}`, "FAILED");
         return code;
       });
-      session = { id, stdin: e.config.AttachStdin ? tty.input : null, stdout: tty.output, stderr: null, resize: tty.resize, kill: () => killByPidFile(`${specPath}.pid`), exit };
+      session = {
+        id,
+        stdin: e.config.AttachStdin ? tty.input : null,
+        stdout: tty.output,
+        stderr: null,
+        resize: tty.resize,
+        kill: () => killByPidFile(`${specPath}.pid`),
+        exit,
+      };
       if (!e.config.AttachStdin) tty.input.end();
     } else {
-      const child = spawn(runc.binary, ["--root", runc.root, "exec", "--pid-file", `${specPath}.pid`, "--process", specPath, rec.id], { stdio: [e.config.AttachStdin ? "pipe" : "ignore", "pipe", "pipe"] });
+      const child = spawn(runc.binary, ["--root", runc.root, "exec", "--pid-file", `${specPath}.pid`, "--process", specPath, rec.id], {
+        stdio: [e.config.AttachStdin ? "pipe" : "ignore", "pipe", "pipe"],
+      });
       e.resize = () => undefined;
-      session = { id, stdin: child.stdin, stdout: child.stdout!, stderr: child.stderr, resize: () => undefined, kill: () => killByPidFile(`${specPath}.pid`), exit: exitOf(child) };
+      session = {
+        id,
+        stdin: child.stdin,
+        stdout: child.stdout!,
+        stderr: child.stderr,
+        resize: () => undefined,
+        kill: () => killByPidFile(`${specPath}.pid`),
+        exit: exitOf(child),
+      };
     }
     const ended = (code: number) => {
       e.running = false;
@@ -214,7 +265,9 @@ export class ExecService {
 
   /** The container's own process spec with the exec's command, env, user, cwd and terminal. */
   private async processSpec(containerId: string, c: ExecConfig): Promise<Record<string, unknown>> {
-    const base = JSON.parse(readFileSync(join(this.containers.paths.bundle(containerId), "config.json"), "utf8")) as { process: Record<string, unknown> & { env: string[]; user: unknown; cwd: string } };
+    const base = JSON.parse(readFileSync(join(this.containers.paths.bundle(containerId), "config.json"), "utf8")) as {
+      process: Record<string, unknown> & { env: string[]; user: unknown; cwd: string };
+    };
     const p = { ...base.process };
     const env = new Map<string, string>();
     for (const kv of [...p.env, ...(c.Env ?? [])]) env.set(kv.split("=", 1)[0]!, kv);
@@ -227,7 +280,8 @@ export class ExecService {
       p.capabilities = { bounding: all, effective: all, permitted: all, inheritable: [] };
     }
     if (c.WorkingDir) {
-      if (!c.WorkingDir.startsWith("/")) throw new ContainerError(`the working directory '${c.WorkingDir}' is invalid, it needs to be an absolute path`, "INVALID");
+      if (!c.WorkingDir.startsWith("/"))
+        throw new ContainerError(`the working directory '${c.WorkingDir}' is invalid, it needs to be an absolute path`, "INVALID");
       p.cwd = c.WorkingDir;
     }
     if (c.User) {

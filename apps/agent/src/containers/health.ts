@@ -65,7 +65,8 @@ export class HealthMonitor {
     const timeout = hc.Timeout ? hc.Timeout / NS_PER_MS : DEFAULTS.timeout;
     const retries = hc.Retries ?? DEFAULTS.retries;
     const startPeriod = hc.StartPeriod ? hc.StartPeriod / NS_PER_MS : DEFAULTS.startPeriod;
-    const cmd = hc.Test[0] === "CMD-SHELL" ? ["/bin/sh", "-c", hc.Test.slice(1).join(" ")] : hc.Test[0] === "CMD" ? hc.Test.slice(1) : hc.Test;
+    const cmd =
+      hc.Test[0] === "CMD-SHELL" ? ["/bin/sh", "-c", hc.Test.slice(1).join(" ")] : hc.Test[0] === "CMD" ? hc.Test.slice(1) : hc.Test;
     const started = new Date();
     let entry: HealthLogEntry;
     let execId: string | undefined;
@@ -85,12 +86,22 @@ export class HealthMonitor {
       clearTimeout(timer);
       if (code === "timeout") {
         s.kill();
-        entry = { Start: started.toISOString(), End: new Date().toISOString(), ExitCode: -1, Output: `Health check exceeded timeout (${timeout / 1000}s)` };
+        entry = {
+          Start: started.toISOString(),
+          End: new Date().toISOString(),
+          ExitCode: -1,
+          Output: `Health check exceeded timeout (${timeout / 1000}s)`,
+        };
       } else {
         entry = { Start: started.toISOString(), End: new Date().toISOString(), ExitCode: code, Output: out };
       }
     } catch (e) {
-      entry = { Start: started.toISOString(), End: new Date().toISOString(), ExitCode: -1, Output: e instanceof Error ? e.message : String(e) };
+      entry = {
+        Start: started.toISOString(),
+        End: new Date().toISOString(),
+        ExitCode: -1,
+        Output: e instanceof Error ? e.message : String(e),
+      };
     } finally {
       // The result is kept in the container's health log; the exec record has nothing more to give.
       if (execId) this.execs.forget(execId);
@@ -110,7 +121,8 @@ export class HealthMonitor {
       next = { Status: streak >= retries ? "unhealthy" : health.Status, FailingStreak: streak, Log: log };
     }
     this.containers.supervision.recordHealth(cur, next);
-    if (next.Status !== before) this.events.emit("container", `health_status: ${next.Status}`, id, { name: cur.name, image: cur.imageName });
+    if (next.Status !== before)
+      this.events.emit("container", `health_status: ${next.Status}`, id, { name: cur.name, image: cur.imageName });
     this.schedule(id);
   }
 }

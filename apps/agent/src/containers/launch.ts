@@ -12,7 +12,7 @@ import { readPidFile } from "../runtime/index.ts";
 import { RuntimeError, type Runc } from "../runtime/index.ts";
 import { buildSpec, SpecError } from "../runtime/index.ts";
 import { resolveUser, UserResolutionError } from "../runtime/index.ts";
-import { type Snapshotter } from "../snapshots/index.ts";
+import type { Snapshotter } from "../snapshots/index.ts";
 import { mountAll, unmount } from "../mount/index.ts";
 import type { VolumeService } from "../volumes/index.ts";
 import type { AttachHub } from "./attach.ts";

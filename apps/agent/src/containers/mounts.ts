@@ -51,7 +51,10 @@ function checkWithin(source: string, within: string[]): void {
   const roots = within.map(realHostPath);
   if (!pathWithin(real, roots)) {
     const via = real === source ? "" : ` (it leads to ${real})`;
-    throw new ContainerError(`the team's container policy does not allow bind-mounting ${source}${via}: allowed are ${within.join(", ") || "no host paths"}`, "FORBIDDEN");
+    throw new ContainerError(
+      `the team's container policy does not allow bind-mounting ${source}${via}: allowed are ${within.join(", ") || "no host paths"}`,
+      "FORBIDDEN",
+    );
   }
 }
 
@@ -61,7 +64,12 @@ function checkWithin(source: string, within: string[]): void {
  * image's VOLUMEs that nothing else covers. Named and anonymous volumes are created here, as
  * Docker does at create; a bind source that is missing is created for `-v` and refused for `--mount`.
  */
-export function planMounts(config: ContainerConfig, imageVolumes: Record<string, unknown> | undefined, volumes: VolumeService, bindPrefixes?: string[]): MountPoint[] {
+export function planMounts(
+  config: ContainerConfig,
+  imageVolumes: Record<string, unknown> | undefined,
+  volumes: VolumeService,
+  bindPrefixes?: string[],
+): MountPoint[] {
   const host = config.HostConfig;
   const parsed: ParsedMount[] = [];
   try {
@@ -80,26 +88,59 @@ export function planMounts(config: ContainerConfig, imageVolumes: Record<string,
   // VOLUME paths of the create config and the image become anonymous volumes unless mounted already.
   for (const target of [...Object.keys(config.Volumes ?? {}), ...Object.keys(imageVolumes ?? {})]) {
     const clean = `/${target.split("/").filter(Boolean).join("/")}`;
-    if (!target.startsWith("/") || clean === "/") throw new ContainerError(`invalid volume path '${target}': it must be absolute and not /`, "INVALID");
+    if (!target.startsWith("/") || clean === "/")
+      throw new ContainerError(`invalid volume path '${target}': it must be absolute and not /`, "INVALID");
     if (seen.has(clean)) continue;
     seen.add(clean);
-    parsed.push({ type: "volume", source: "", target: clean, readOnly: false, propagation: "rprivate", noCopy: false, mode: "", createSource: false });
+    parsed.push({
+      type: "volume",
+      source: "",
+      target: clean,
+      readOnly: false,
+      propagation: "rprivate",
+      noCopy: false,
+      mode: "",
+      createSource: false,
+    });
   }
   for (const p of parsed) {
     if (p.type !== "bind") continue;
     if (bindPrefixes) checkWithin(p.source, bindPrefixes);
     if (!existsSync(p.source)) {
-      if (!p.createSource) throw new ContainerError(`invalid mount config for type "bind": bind source path does not exist: ${p.source}`, "INVALID");
+      if (!p.createSource)
+        throw new ContainerError(`invalid mount config for type "bind": bind source path does not exist: ${p.source}`, "INVALID");
       mkdirSync(p.source, { recursive: true, mode: 0o755 });
     }
   }
   return parsed.map((p): MountPoint => {
     const base = { Destination: p.target, RW: !p.readOnly, Mode: p.mode, CopyUp: false, Anonymous: false };
-    if (p.type === "bind") return { ...base, Type: "bind", Name: "", Source: p.source, Propagation: p.propagation, Driver: "", ...(bindPrefixes ? { Within: bindPrefixes } : {}) };
-    if (p.type === "tmpfs") return { ...base, Type: "tmpfs", Name: "", Source: "", Propagation: "", Driver: "", ...(p.tmpfs ? { Tmpfs: p.tmpfs } : {}) };
+    if (p.type === "bind")
+      return {
+        ...base,
+        Type: "bind",
+        Name: "",
+        Source: p.source,
+        Propagation: p.propagation,
+        Driver: "",
+        ...(bindPrefixes ? { Within: bindPrefixes } : {}),
+      };
+    if (p.type === "tmpfs")
+      return { ...base, Type: "tmpfs", Name: "", Source: "", Propagation: "", Driver: "", ...(p.tmpfs ? { Tmpfs: p.tmpfs } : {}) };
     const anonymous = p.source === "";
-    const vol = volumes.create({ ...(anonymous ? {} : { Name: p.source }), Labels: anonymous ? { [ANONYMOUS_LABEL]: "" } : (p.volumeLabels ?? null) });
-    return { ...base, Type: "volume", Name: vol.Name, Source: vol.Mountpoint, Propagation: "", Driver: "local", CopyUp: !p.noCopy, Anonymous: anonymous };
+    const vol = volumes.create({
+      ...(anonymous ? {} : { Name: p.source }),
+      Labels: anonymous ? { [ANONYMOUS_LABEL]: "" } : (p.volumeLabels ?? null),
+    });
+    return {
+      ...base,
+      Type: "volume",
+      Name: vol.Name,
+      Source: vol.Mountpoint,
+      Propagation: "",
+      Driver: "local",
+      CopyUp: !p.noCopy,
+      Anonymous: anonymous,
+    };
   });
 }
 
@@ -142,7 +183,12 @@ export function ociMounts(points: MountPoint[]): OciMount[] {
         if (!p.RW) opts.push("ro");
         return { destination: p.Destination, type: "tmpfs", source: "tmpfs", options: opts };
       }
-      return { destination: p.Destination, type: "bind", source: p.Source, options: ["rbind", p.RW ? "rw" : "ro", p.Propagation || "rprivate"] };
+      return {
+        destination: p.Destination,
+        type: "bind",
+        source: p.Source,
+        options: ["rbind", p.RW ? "rw" : "ro", p.Propagation || "rprivate"],
+      };
     });
 }
 

@@ -252,7 +252,11 @@ export class NetworkAttachment {
       resolv = "";
     }
     // A loopback resolver of the host is unreachable from a container's own netns; Docker drops it too.
-    if (network !== "host") resolv = resolv.split("\n").filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l)).join("\n");
+    if (network !== "host")
+      resolv = resolv
+        .split("\n")
+        .filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l))
+        .join("\n");
     // On a user-defined network the network's embedded DNS answers (container names, then the host's resolvers).
     const first = Object.values(rec.endpoints ?? {}).sort((a, b) => a.ifname.localeCompare(b.ifname))[0];
     const embedded = first ? this.o.networks?.resolverFor(first.NetworkID) : null;

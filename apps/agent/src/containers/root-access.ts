@@ -11,7 +11,7 @@
 import { mkdirSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { type Snapshotter } from "../snapshots/index.ts";
+import type { Snapshotter } from "../snapshots/index.ts";
 import { mountAll, unmount } from "../mount/index.ts";
 import { ContainerError } from "./errors.ts";
 import type { ContainerService } from "./service.ts";
@@ -95,7 +95,11 @@ async function freeze(containers: ContainerService, id: string): Promise<() => P
 }
 
 /** Runs `fn` with a host path that is the container's root; the freeze or mount lasts until `fn` settles. */
-export async function withContainerRoot<T>(deps: { containers: ContainerService; snapshots: Snapshotter }, ref: string, fn: (root: string) => Promise<T>): Promise<T> {
+export async function withContainerRoot<T>(
+  deps: { containers: ContainerService; snapshots: Snapshotter },
+  ref: string,
+  fn: (root: string) => Promise<T>,
+): Promise<T> {
   const { id } = deps.containers.get(ref);
   const thaw = await freeze(deps.containers, id);
   let result: T;
@@ -109,7 +113,11 @@ export async function withContainerRoot<T>(deps: { containers: ContainerService;
   return result;
 }
 
-async function access<T>(deps: { containers: ContainerService; snapshots: Snapshotter }, id: string, fn: (root: string) => Promise<T>): Promise<T> {
+async function access<T>(
+  deps: { containers: ContainerService; snapshots: Snapshotter },
+  id: string,
+  fn: (root: string) => Promise<T>,
+): Promise<T> {
   const rec = deps.containers.get(id);
   if (deps.containers.isRunning(rec) && rec.state.Pid > 0) return fn(`/proc/${rec.state.Pid}/root`);
   const dir = join(deps.containers.store.dir(rec.id), `access-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);

@@ -156,7 +156,10 @@ export class ContainerService {
 
   /** IDs of the containers that mount volume `name`, running or not. */
   volumeUsers(name: string): string[] {
-    return this.store.all().filter((r) => r.mounts?.some((m) => m.Type === "volume" && m.Name === name)).map((r) => r.id);
+    return this.store
+      .all()
+      .filter((r) => r.mounts?.some((m) => m.Type === "volume" && m.Name === name))
+      .map((r) => r.id);
   }
 
   /** Emits a container event with Docker's attributes (exec and attach events come from outside the lifecycle). */

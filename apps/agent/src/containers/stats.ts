@@ -12,7 +12,11 @@ export type NamedStats = ContainerStats & { id: string; name: string };
 export class ContainerStatsReader {
   /** The one reader of containers' stats: streams, the control plane's report and one-shot requests share its rounds. */
   private readonly sampler = new StatsSampler<NamedStats>(
-    () => this.store.all().filter(isRunning).map((r) => r.id),
+    () =>
+      this.store
+        .all()
+        .filter(isRunning)
+        .map((r) => r.id),
     (id, system) => this.sampleOf(id, system),
   );
 

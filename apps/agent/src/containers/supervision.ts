@@ -166,7 +166,10 @@ export class Supervision {
       const w: Waiter = { condition, resolve };
       this.waiters.set(rec.id, [...(this.waiters.get(rec.id) ?? []), w]);
       signal?.addEventListener("abort", () => {
-        this.waiters.set(rec.id, (this.waiters.get(rec.id) ?? []).filter((x) => x !== w));
+        this.waiters.set(
+          rec.id,
+          (this.waiters.get(rec.id) ?? []).filter((x) => x !== w),
+        );
         reject(new ContainerError("wait cancelled", "FAILED"));
       });
     });

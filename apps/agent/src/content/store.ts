@@ -104,7 +104,8 @@ export class ContentStore {
   /** Stores bytes already in memory (manifests, configs), checking them against `expected` if given. */
   async put(data: Buffer, expectedDigest?: string): Promise<string> {
     const digest = sha256Digest(data);
-    if (expectedDigest && digest !== expectedDigest) throw new DigestMismatchError(`content digest ${digest} does not match ${expectedDigest}`);
+    if (expectedDigest && digest !== expectedDigest)
+      throw new DigestMismatchError(`content digest ${digest} does not match ${expectedDigest}`);
     if (await this.has(digest)) return digest;
     await this.ingest({ digest, size: data.length }, async () => ({ stream: Readable.from([data]), offset: 0 }));
     return digest;
@@ -175,7 +176,8 @@ export class ContentStore {
         await pipeline(stream, async (source: AsyncIterable<Buffer>) => {
           for await (const chunk of source) {
             written += chunk.length;
-            if (limit !== null && written > limit) throw new SizeMismatchError(`blob ${expected.digest} is larger than the expected ${limit} bytes`);
+            if (limit !== null && written > limit)
+              throw new SizeMismatchError(`blob ${expected.digest} is larger than the expected ${limit} bytes`);
             hash.update(chunk);
             batch.push(chunk);
             batched += chunk.length;

@@ -67,7 +67,11 @@ export function archiveRoutes(r: Router, o: DockerApiOptions): void {
 
   r.head("/containers/{id}/archive", async (ctx) => {
     const path = pathParam(ctx);
-    const header = await withContainerRoot(deps, ctx.params.id!, async (root) => (await statOf(resolveInRoot(root, path, follows(path)), path, ctx.params.id!)).header);
+    const header = await withContainerRoot(
+      deps,
+      ctx.params.id!,
+      async (root) => (await statOf(resolveInRoot(root, path, follows(path)), path, ctx.params.id!)).header,
+    );
     ctx.stream(200, "application/x-tar", { [STAT_HEADER]: header }).end();
   });
 

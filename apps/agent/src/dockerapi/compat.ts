@@ -71,7 +71,10 @@ export function updateBodyForVersion(body: Json, version: string): Json {
 }
 
 /** An image list row: VirtualSize until 1.44, and `<none>` placeholders for untagged images until 1.43. */
-export function imageSummaryForVersion<T extends { Size: number; RepoTags: string[]; RepoDigests: string[] }>(img: T, version: string): T & { VirtualSize?: number } {
+export function imageSummaryForVersion<T extends { Size: number; RepoTags: string[]; RepoDigests: string[] }>(
+  img: T,
+  version: string,
+): T & { VirtualSize?: number } {
   let out: T & { VirtualSize?: number } = img;
   if (!atLeast(version, "1.43") && img.RepoTags.length === 0 && img.RepoDigests.length === 0) {
     out = { ...out, RepoTags: ["<none>:<none>"], RepoDigests: ["<none>@<none>"] };

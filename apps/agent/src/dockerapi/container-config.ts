@@ -3,7 +3,7 @@
 // implement is accepted only at its zero value, so a setting is never silently dropped, and a
 // name Docker does not know at all is refused.
 import { ContainerConfigSchema, HostConfigSchema } from "@berth/protocol";
-import { z } from "zod";
+import type { z } from "zod";
 import { badRequest } from "./errors.ts";
 
 type Json = Record<string, unknown>;
@@ -11,16 +11,66 @@ type Json = Record<string, unknown>;
 /** Docker's fields that Berth has no implementation for (swagger ContainerConfig/HostConfig/EndpointSettings, plus older names). */
 const CONFIG_UNSUPPORTED = ["ArgsEscaped", "NetworkDisabled", "OnBuild", "Shell", "MacAddress"];
 export const HOST_UNSUPPORTED = [
-  "CgroupParent", "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
-  "CpuRealtimePeriod", "CpuRealtimeRuntime", "Devices", "DeviceCgroupRules", "DeviceRequests", "MemorySwappiness", "CpuCount", "CpuPercent",
-  "IOMaximumIOps", "IOMaximumBandwidth", "ContainerIDFile", "VolumeDriver", "VolumesFrom", "Annotations", "CgroupnsMode", "Dns", "DnsOptions",
-  "DnsSearch", "ExtraHosts", "GroupAdd", "IpcMode", "Cgroup", "Links", "OomScoreAdj", "PidMode", "StorageOpt", "UTSMode", "UsernsMode", "Runtime",
-  "Isolation", "MaskedPaths", "ReadonlyPaths", "KernelMemory", "KernelMemoryTCP",
+  "CgroupParent",
+  "BlkioWeight",
+  "BlkioWeightDevice",
+  "BlkioDeviceReadBps",
+  "BlkioDeviceWriteBps",
+  "BlkioDeviceReadIOps",
+  "BlkioDeviceWriteIOps",
+  "CpuRealtimePeriod",
+  "CpuRealtimeRuntime",
+  "Devices",
+  "DeviceCgroupRules",
+  "DeviceRequests",
+  "MemorySwappiness",
+  "CpuCount",
+  "CpuPercent",
+  "IOMaximumIOps",
+  "IOMaximumBandwidth",
+  "ContainerIDFile",
+  "VolumeDriver",
+  "VolumesFrom",
+  "Annotations",
+  "CgroupnsMode",
+  "Dns",
+  "DnsOptions",
+  "DnsSearch",
+  "ExtraHosts",
+  "GroupAdd",
+  "IpcMode",
+  "Cgroup",
+  "Links",
+  "OomScoreAdj",
+  "PidMode",
+  "StorageOpt",
+  "UTSMode",
+  "UsernsMode",
+  "Runtime",
+  "Isolation",
+  "MaskedPaths",
+  "ReadonlyPaths",
+  "KernelMemory",
+  "KernelMemoryTCP",
 ];
 /** Accepted and not needed: the CLI sends the terminal size again with a resize after start. */
 const HOST_IGNORED = ["ConsoleSize"];
 export const ENDPOINT_SUPPORTED = ["IPAMConfig", "Aliases"];
-export const ENDPOINT_UNSUPPORTED = ["Links", "MacAddress", "DriverOpts", "GwPriority", "NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "IPv6Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "DNSNames"];
+export const ENDPOINT_UNSUPPORTED = [
+  "Links",
+  "MacAddress",
+  "DriverOpts",
+  "GwPriority",
+  "NetworkID",
+  "EndpointID",
+  "Gateway",
+  "IPAddress",
+  "IPPrefixLen",
+  "IPv6Gateway",
+  "GlobalIPv6Address",
+  "GlobalIPv6PrefixLen",
+  "DNSNames",
+];
 const IPAM_SUPPORTED = ["IPv4Address"];
 const IPAM_UNSUPPORTED = ["IPv6Address", "LinkLocalIPs"];
 
@@ -47,13 +97,20 @@ function isObject(v: unknown): v is Json {
 }
 
 /** Keeps the supported keys of `obj`; zero-valued unsupported ones are dropped; anything else is refused. */
-export function vet(obj: Json, where: string, supported: readonly string[], unsupported: readonly string[], ignored: readonly string[] = []): Json {
+export function vet(
+  obj: Json,
+  where: string,
+  supported: readonly string[],
+  unsupported: readonly string[],
+  ignored: readonly string[] = [],
+): Json {
   const out: Json = {};
   for (const [k, v] of Object.entries(obj)) {
     if (supported.includes(k)) out[k] = v;
     else if (ignored.includes(k)) continue;
     else if (unsupported.includes(k)) {
-      if (!isZero(v) && !DEFAULT_VALUES[k]?.includes(v)) throw badRequest(`${where}${k} is not supported by Berth (got ${JSON.stringify(v)})`);
+      if (!isZero(v) && !DEFAULT_VALUES[k]?.includes(v))
+        throw badRequest(`${where}${k} is not supported by Berth (got ${JSON.stringify(v)})`);
     } else throw badRequest(`unknown field "${where}${k}" in the container configuration`);
   }
   return out;
@@ -102,5 +159,7 @@ export function containerConfigFromDocker(body: unknown, bridgeDefault: "bridge"
     }
     networking = { EndpointsConfig: endpoints };
   }
-  return { ...(config as object), HostConfig: host, ...(networking ? { NetworkingConfig: networking } : {}) } as z.input<typeof ContainerConfigSchema>;
+  return { ...(config as object), HostConfig: host, ...(networking ? { NetworkingConfig: networking } : {}) } as z.input<
+    typeof ContainerConfigSchema
+  >;
 }

@@ -19,11 +19,38 @@ import type { DockerApiOptions } from "./server.ts";
 import { containerSizes, directorySize } from "./sizes.ts";
 import { DetachWatcher, muxFrame, parseDetachKeys } from "./streams.ts";
 
-const LIST_FILTERS = ["id", "name", "label", "status", "ancestor", "exited", "health", "network", "volume", "before", "since", "publish", "expose", "is-task"] as const;
+const LIST_FILTERS = [
+  "id",
+  "name",
+  "label",
+  "status",
+  "ancestor",
+  "exited",
+  "health",
+  "network",
+  "volume",
+  "before",
+  "since",
+  "publish",
+  "expose",
+  "is-task",
+] as const;
 const STATES = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
 
 /** Docker's update body: resources and the restart policy; the rest of Docker's resources only at zero values. */
-const UPDATE_SUPPORTED = ["Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod", "CpusetCpus", "CpusetMems", "PidsLimit", "RestartPolicy"];
+const UPDATE_SUPPORTED = [
+  "Memory",
+  "MemorySwap",
+  "MemoryReservation",
+  "NanoCpus",
+  "CpuShares",
+  "CpuQuota",
+  "CpuPeriod",
+  "CpusetCpus",
+  "CpusetMems",
+  "PidsLimit",
+  "RestartPolicy",
+];
 const UPDATE_UNSUPPORTED = [...HOST_UNSUPPORTED, "OomKillDisable", "Init", "Ulimits"];
 
 const tty = (rt: DockerApiOptions["runtime"], id: string) => Boolean(rt.containers.get(id).config.Tty);
@@ -65,7 +92,10 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
         anyOf("name", (v) => row.Names.some((n) => n.slice(1).includes(v.replace(/^\//, "")))) &&
         anyOf("status", (v) => row.State === v) &&
         anyOf("exited", (v) => row.State === "exited" && String(rec.state.ExitCode) === v) &&
-        anyOf("ancestor", (v) => row.Image === v || row.ImageID === v || row.ImageID.startsWith(`sha256:${v}`) || row.Image.split(":")[0] === v) &&
+        anyOf(
+          "ancestor",
+          (v) => row.Image === v || row.ImageID === v || row.ImageID.startsWith(`sha256:${v}`) || row.Image.split(":")[0] === v,
+        ) &&
         anyOf("health", (v) => (rec.state.Health?.Status ?? "none") === v) &&
         anyOf("network", (v) => networks.includes(v)) &&
         anyOf("volume", (v) => mounts.some((m) => m.Name === v || m.Source === v || m.Destination === v)) &&
@@ -87,7 +117,10 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
   r.post("/containers/create", async (ctx) => {
     const name = ctx.query.get("name");
     if (name) ContainerNameSchema.parse(name);
-    const config = containerConfigFromDocker(createBodyForVersion(await ctx.body(z.unknown()), ctx.version), rt.networks ? "bridge" : "none");
+    const config = containerConfigFromDocker(
+      createBodyForVersion(await ctx.body(z.unknown()), ctx.version),
+      rt.networks ? "bridge" : "none",
+    );
     // An image is named by ID or by reference; a malformed reference is the client's error, not a missing image.
     if (typeof config.Image === "string" && !/^(sha256:)?[0-9a-f]{12,64}$/.test(config.Image)) parseReference(config.Image);
     // `platform` (1.41 and up) names the image variant wanted; a local image for another platform
@@ -119,7 +152,15 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
     const until = timeParam(ctx.query, "until");
     const raw = tty(rt, id);
     const out = ctx.stream(200, streamContentType(raw, ctx.version));
-    const entries = c.logs(id, { stdout, stderr, follow, signal: ctx.signal, ...(tail !== undefined ? { tail } : {}), ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}) });
+    const entries = c.logs(id, {
+      stdout,
+      stderr,
+      follow,
+      signal: ctx.signal,
+      ...(tail !== undefined ? { tail } : {}),
+      ...(since !== undefined ? { since } : {}),
+      ...(until !== undefined ? { until } : {}),
+    });
     try {
       for await (const e of entries) {
         const data = Buffer.from(timestamps ? `${e.time} ${e.line}` : e.line);
@@ -314,14 +355,23 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
   archiveRoutes(r, o);
 }
 
-const ARCH_ALIASES: Record<string, string> = { x86_64: "amd64", "x86-64": "amd64", aarch64: "arm64", armhf: "arm", armel: "arm", i386: "386" };
+const ARCH_ALIASES: Record<string, string> = {
+  x86_64: "amd64",
+  "x86-64": "amd64",
+  aarch64: "arm64",
+  armhf: "arm",
+  armel: "arm",
+  i386: "386",
+};
 
 /** Refuses a local image whose platform is not the one asked for (dockerd's 404 and wording). */
 async function checkImagePlatform(rt: DockerApiOptions["runtime"], image: string, platform: string): Promise<void> {
   let want: Platform;
   try {
     // dockerd accepts `os` alone, meaning this host's architecture, and normalises names as containerd does.
-    const p = platform.toLowerCase().includes("/") ? parsePlatform(platform.toLowerCase()) : { ...hostPlatform(), os: platform.toLowerCase() };
+    const p = platform.toLowerCase().includes("/")
+      ? parsePlatform(platform.toLowerCase())
+      : { ...hostPlatform(), os: platform.toLowerCase() };
     want = { ...p, architecture: ARCH_ALIASES[p.architecture] ?? p.architecture };
   } catch (e) {
     throw badRequest((e as Error).message);
@@ -335,7 +385,10 @@ async function checkImagePlatform(rt: DockerApiOptions["runtime"], image: string
   const cfg = await rt.images.config(img);
   const have: Platform = { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) };
   if (!platformMatches(want, have)) {
-    throw new DockerApiError(404, `image with reference ${image} was found but its platform (${formatPlatform(have)}) does not match the specified platform (${formatPlatform(want)})`);
+    throw new DockerApiError(
+      404,
+      `image with reference ${image} was found but its platform (${formatPlatform(have)}) does not match the specified platform (${formatPlatform(want)})`,
+    );
   }
 }
 

@@ -75,7 +75,11 @@ async function readJsonBody<S extends z.ZodType>(req: IncomingMessage, schema: S
 }
 
 /** Answers through node's ServerResponse: the usual request path. */
-export function httpContext(base: Omit<ApiContext, "json" | "empty" | "text" | "stream" | "hijack" | "body" | "signal">, res: ServerResponse, headers: Record<string, string>): ApiContext {
+export function httpContext(
+  base: Omit<ApiContext, "json" | "empty" | "text" | "stream" | "hijack" | "body" | "signal">,
+  res: ServerResponse,
+  headers: Record<string, string>,
+): ApiContext {
   const abort = new AbortController();
   res.on("close", () => abort.abort());
   const send = (status: number, body: string | null, contentType?: string) => {
@@ -111,7 +115,12 @@ export function httpContext(base: Omit<ApiContext, "json" | "empty" | "text" | "
 }
 
 /** Answers on a raw socket: requests that asked to upgrade (attach, exec start). */
-export function upgradeContext(base: Omit<ApiContext, "json" | "empty" | "text" | "stream" | "hijack" | "body" | "signal">, socket: Socket, head: Buffer, headers: Record<string, string>): ApiContext {
+export function upgradeContext(
+  base: Omit<ApiContext, "json" | "empty" | "text" | "stream" | "hijack" | "body" | "signal">,
+  socket: Socket,
+  head: Buffer,
+  headers: Record<string, string>,
+): ApiContext {
   const abort = new AbortController();
   socket.on("close", () => abort.abort());
   let answered = false;
@@ -123,7 +132,14 @@ export function upgradeContext(base: Omit<ApiContext, "json" | "empty" | "text" 
     if (answered) return socket.end();
     answered = true;
     const b = body ?? "";
-    socket.end(head1(status, { ...headers, ...(body !== null ? { "Content-Type": contentType } : {}), "Content-Length": Buffer.byteLength(b), Connection: "close" }) + b);
+    socket.end(
+      head1(status, {
+        ...headers,
+        ...(body !== null ? { "Content-Type": contentType } : {}),
+        "Content-Length": Buffer.byteLength(b),
+        Connection: "close",
+      }) + b,
+    );
   };
   return {
     ...base,
@@ -191,4 +207,3 @@ async function readExactly(socket: Socket, head: Buffer, n: number): Promise<{ d
   }
   return { data: buf.subarray(0, n), rest: buf.subarray(n) };
 }
-

@@ -16,7 +16,15 @@ export class DockerApiError extends Error {
 
 export const badRequest = (message: string) => new DockerApiError(400, message);
 
-const BY_CODE: Record<ErrorCode, number> = { NOT_FOUND: 404, CONFLICT: 409, INVALID: 400, FORBIDDEN: 403, NOT_MODIFIED: 304, FAILED: 500, REGISTRY: 500 };
+const BY_CODE: Record<ErrorCode, number> = {
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  INVALID: 400,
+  FORBIDDEN: 403,
+  NOT_MODIFIED: 304,
+  FAILED: 500,
+  REGISTRY: 500,
+};
 
 /** The status and message of Docker's error body (`{"message": …}`) for any error a handler throws. */
 export function toDockerError(e: unknown): { status: number; message: string } {

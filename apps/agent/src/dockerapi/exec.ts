@@ -19,7 +19,9 @@ export function execRoutes(r: Router, o: DockerApiOptions): void {
 
   r.post("/containers/{id}/exec", async (ctx) => {
     // The CLI also sends its terminal size and a Detach flag; start carries both again.
-    const body = await ctx.body(ExecConfigSchema.extend({ ConsoleSize: z.array(z.number().int()).nullable().optional(), Detach: z.boolean().optional() }).strict());
+    const body = await ctx.body(
+      ExecConfigSchema.extend({ ConsoleSize: z.array(z.number().int()).nullable().optional(), Detach: z.boolean().optional() }).strict(),
+    );
     const { ConsoleSize: _size, Detach: _detach, ...config } = body;
     ctx.json(201, execs.create(ctx.params.id!, config));
   });

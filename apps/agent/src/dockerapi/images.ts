@@ -40,7 +40,8 @@ export function registryClientFor(rt: AgentRuntime, ctx: ApiContext, domain: str
       throw badRequest("invalid X-Registry-Auth header: expected base64-encoded JSON credentials");
     }
     let { username, password } = parsed;
-    if (!username && parsed.auth) [username, password] = Buffer.from(parsed.auth, "base64").toString("utf8").split(/:(.*)/s) as [string, string];
+    if (!username && parsed.auth)
+      [username, password] = Buffer.from(parsed.auth, "base64").toString("utf8").split(/:(.*)/s) as [string, string];
     if (username) settings = { credentials: { username, password: password ?? "" } };
   }
   return rt.registryClient((d) => (settings && (d === domain || registryDomain(d) === domain) ? settings : {}));
@@ -77,8 +78,12 @@ export function imageRoutes(r: Router, o: DockerApiOptions): void {
   r.get("/images/json", async (ctx) => {
     const f = filtersParam(ctx.query, LIST_FILTERS);
     const dangling = f.get("dangling")?.[0];
-    if (dangling !== undefined && !["true", "false", "1", "0"].includes(dangling)) throw badRequest(`invalid filter 'dangling=${dangling}'`);
-    let rows = await rt.images.list({ all: boolParam(ctx.query, "all"), ...(dangling !== undefined ? { dangling: dangling === "true" || dangling === "1" } : {}) });
+    if (dangling !== undefined && !["true", "false", "1", "0"].includes(dangling))
+      throw badRequest(`invalid filter 'dangling=${dangling}'`);
+    let rows = await rt.images.list({
+      all: boolParam(ctx.query, "all"),
+      ...(dangling !== undefined ? { dangling: dangling === "true" || dangling === "1" } : {}),
+    });
     // Before 1.41, `filter` (singular) was a reference pattern, as `docker images PATTERN` sent it.
     const legacyFilter = atLeast(ctx.version, "1.41") ? "" : (ctx.query.get("filter") ?? "");
     const refs = legacyFilter ? [...(f.get("reference") ?? []), legacyFilter] : f.get("reference");
@@ -98,14 +103,18 @@ export function imageRoutes(r: Router, o: DockerApiOptions): void {
       if (sinceT !== undefined && img.Created <= sinceT) return false;
       return true;
     });
-    ctx.json(200, rows.map((img) => imageSummaryForVersion(img, ctx.version)));
+    ctx.json(
+      200,
+      rows.map((img) => imageSummaryForVersion(img, ctx.version)),
+    );
   });
 
   r.post("/images/create", async (ctx) => {
     const fromImage = ctx.query.get("fromImage");
     const fromSrc = ctx.query.get("fromSrc");
     if (fromSrc !== null) {
-      if (fromSrc !== "-") throw badRequest("importing from a URL is not supported by Berth; send the tarball as the request body (fromSrc=-)");
+      if (fromSrc !== "-")
+        throw badRequest("importing from a URL is not supported by Berth; send the tarball as the request body (fromSrc=-)");
       const repo = ctx.query.get("repo") || "";
       const tag = ctx.query.get("tag") || "";
       const reference = repo ? (tag ? `${repo}:${tag}` : repo) : undefined;
@@ -135,7 +144,9 @@ export function imageRoutes(r: Router, o: DockerApiOptions): void {
       const digest = img.repoDigests[0]?.split("@")[1];
       if (digest) stream.write({ status: `Digest: ${digest}` });
       const name = familiarName(ref) + (ref.digest ? `@${ref.digest}` : `:${ref.tag}`);
-      stream.write({ status: before?.id === img.id ? `Status: Image is up to date for ${name}` : `Status: Downloaded newer image for ${name}` });
+      stream.write({
+        status: before?.id === img.id ? `Status: Image is up to date for ${name}` : `Status: Downloaded newer image for ${name}`,
+      });
     } catch (e) {
       stream.fail(e);
     }
@@ -168,7 +179,9 @@ export function imageRoutes(r: Router, o: DockerApiOptions): void {
     ctx.json(200, await rt.images.prune({ all: dangling === "false" || dangling === "0" }));
   });
 
-  r.get("/images/{name*}/json", async (ctx) => ctx.json(200, imageInspectForVersion(await rt.images.inspect(ctx.params.name!), ctx.version)));
+  r.get("/images/{name*}/json", async (ctx) =>
+    ctx.json(200, imageInspectForVersion(await rt.images.inspect(ctx.params.name!), ctx.version)),
+  );
   r.get("/images/{name*}/history", async (ctx) => ctx.json(200, await rt.images.history(ctx.params.name!)));
 
   r.post("/images/{name*}/tag", (ctx) => {
@@ -189,7 +202,9 @@ export function imageRoutes(r: Router, o: DockerApiOptions): void {
     const ref = withDefaultTag(parseReference(name));
     if (!find(formatReference(ref))) throw toPushNotFound(name);
     const stream = jsonStream(ctx);
-    stream.write({ status: `The push refers to repository [${ref.domain === "docker.io" ? `docker.io/${ref.path}` : `${ref.domain}/${ref.path}`}]` });
+    stream.write({
+      status: `The push refers to repository [${ref.domain === "docker.io" ? `docker.io/${ref.path}` : `${ref.domain}/${ref.path}`}]`,
+    });
     try {
       const images = rt.imagesWith(registryClientFor(rt, ctx, ref.domain));
       const res = await images.push(formatReference(ref), (p) => stream.write(progressLine(p.id, p.status)));
@@ -206,7 +221,17 @@ export function imageRoutes(r: Router, o: DockerApiOptions): void {
     if (!container) throw badRequest("container is required");
     // The body may hold a config to merge; Berth takes Dockerfile-style changes instead.
     const body = await ctx.body(z.record(z.string(), z.unknown()).nullable());
-    if (body && Object.values(body).some((v) => v !== null && v !== "" && v !== false && !(Array.isArray(v) && v.length === 0) && !(typeof v === "object" && Object.keys(v as object).length === 0))) {
+    if (
+      body &&
+      Object.values(body).some(
+        (v) =>
+          v !== null &&
+          v !== "" &&
+          v !== false &&
+          !(Array.isArray(v) && v.length === 0) &&
+          !(typeof v === "object" && Object.keys(v as object).length === 0),
+      )
+    ) {
       throw badRequest("a config in the commit body is not supported by Berth; use changes (docker commit --change)");
     }
     const repo = ctx.query.get("repo") || "";

@@ -33,7 +33,13 @@ export function networkRoutes(r: Router, o: DockerApiOptions): void {
   r.get("/networks", (ctx) => {
     const f = filtersParam(ctx.query, LIST_FILTERS);
     const any = (key: string, test: (v: string) => boolean) => !f.get(key)?.length || f.get(key)!.some(test);
-    const rows = (rt.networks?.list() ?? []) as Array<{ Id: string; Name: string; Driver: string; Labels?: Record<string, string>; Containers?: Record<string, unknown> }>;
+    const rows = (rt.networks?.list() ?? []) as Array<{
+      Id: string;
+      Name: string;
+      Driver: string;
+      Labels?: Record<string, string>;
+      Containers?: Record<string, unknown>;
+    }>;
     ctx.json(
       200,
       rows.filter(
@@ -43,7 +49,12 @@ export function networkRoutes(r: Router, o: DockerApiOptions): void {
           any("driver", (v) => n.Driver === v) &&
           any("scope", (v) => v === "local") &&
           any("type", (v) => (v === "builtin") === ["bridge", "host", "none"].includes(n.Name)) &&
-          any("dangling", (v) => (v === "true" || v === "1") === (Object.keys(n.Containers ?? {}).length === 0 && !["bridge", "host", "none"].includes(n.Name))) &&
+          any(
+            "dangling",
+            (v) =>
+              (v === "true" || v === "1") ===
+              (Object.keys(n.Containers ?? {}).length === 0 && !["bridge", "host", "none"].includes(n.Name)),
+          ) &&
           labelsMatch(n.Labels, f.get("label")),
       ),
     );

@@ -45,12 +45,16 @@ export function filtersParam(q: URLSearchParams, allowed: readonly string[]): Fi
   } catch {
     throw badRequest(`invalid filter: ${JSON.stringify(raw)} is not JSON`);
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw badRequest("invalid filter: expected an object of filter names to values");
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw badRequest("invalid filter: expected an object of filter names to values");
   for (const [k, v] of Object.entries(parsed)) {
     if (!allowed.includes(k)) throw badRequest(`invalid filter '${k}'`);
     let values: string[];
     if (Array.isArray(v)) values = v.map(String);
-    else if (typeof v === "object" && v !== null) values = Object.entries(v).filter(([, on]) => on === true).map(([name]) => name);
+    else if (typeof v === "object" && v !== null)
+      values = Object.entries(v)
+        .filter(([, on]) => on === true)
+        .map(([name]) => name);
     else throw badRequest(`invalid filter '${k}': expected a list of values`);
     out.set(k, values);
   }

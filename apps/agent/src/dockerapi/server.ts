@@ -58,7 +58,9 @@ export async function startDockerApi(o: DockerApiOptions): Promise<DockerApi> {
   const headers = baseHeaders(API_VERSION, AGENT_VERSION);
   const open = new Set<Socket>();
 
-  const prepare = (req: IncomingMessage): Omit<ApiContext, "json" | "empty" | "text" | "stream" | "hijack" | "body" | "signal"> & { route: ReturnType<Router["match"]> } => {
+  const prepare = (
+    req: IncomingMessage,
+  ): Omit<ApiContext, "json" | "empty" | "text" | "stream" | "hijack" | "body" | "signal"> & { route: ReturnType<Router["match"]> } => {
     const url = new URL(req.url ?? "/", "http://docker");
     let path = url.pathname.replace(/\/{2,}/g, "/");
     let version = API_VERSION;
@@ -66,8 +68,12 @@ export async function startDockerApi(o: DockerApiOptions): Promise<DockerApi> {
     if (m) {
       version = m[1]!;
       path = m[2]!;
-      if (compareVersions(version, API_VERSION) > 0) throw badRequest(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
-      if (compareVersions(version, MIN_API_VERSION) < 0) throw badRequest(`client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
+      if (compareVersions(version, API_VERSION) > 0)
+        throw badRequest(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
+      if (compareVersions(version, MIN_API_VERSION) < 0)
+        throw badRequest(
+          `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
+        );
     }
     const method = req.method ?? "GET";
     let route: ReturnType<Router["match"]>;
@@ -76,15 +82,29 @@ export async function startDockerApi(o: DockerApiOptions): Promise<DockerApi> {
     } catch {
       throw badRequest(`malformed path: ${path}`);
     }
-    return { method, path, version, params: "params" in route ? route.params : {}, query: url.searchParams, headers: req.headers, req, route };
+    return {
+      method,
+      path,
+      version,
+      params: "params" in route ? route.params : {},
+      query: url.searchParams,
+      headers: req.headers,
+      req,
+      route,
+    };
   };
 
   const run = async (ctx: ApiContext, route: ReturnType<Router["match"]>) => {
     const t0 = performance.now();
-    ctx.signal.addEventListener("abort", () => o.logger.debug({ method: ctx.method, path: ctx.path, ms: Math.round(performance.now() - t0) }, "docker api request done"));
+    ctx.signal.addEventListener("abort", () =>
+      o.logger.debug({ method: ctx.method, path: ctx.path, ms: Math.round(performance.now() - t0) }, "docker api request done"),
+    );
     if ("status" in route) {
       if (route.status === 405) throw new DockerApiError(405, `method ${ctx.method} is not allowed on ${ctx.path}`);
-      throw new DockerApiError(404, `page not found: ${ctx.method} ${ctx.path} is not part of the Engine API Berth serves (see docs/docker-api.md)`);
+      throw new DockerApiError(
+        404,
+        `page not found: ${ctx.method} ${ctx.path} is not part of the Engine API Berth serves (see docs/docker-api.md)`,
+      );
     }
     await route.handler(ctx);
   };
@@ -126,7 +146,9 @@ export async function startDockerApi(o: DockerApiOptions): Promise<DockerApi> {
       if (ctx) ctx.json(status, { message });
       else {
         const body = `${JSON.stringify({ message })}\n`;
-        socket.end(`HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+        socket.end(
+          `HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
       }
     };
     try {

@@ -21,7 +21,11 @@ export async function directorySize(dir: string | Promise<string>): Promise<numb
     for (const e of entries) {
       const p = join(d, e.name);
       if (e.isDirectory()) await walk(p);
-      else total += await lstat(p).then((s) => s.size, () => 0);
+      else
+        total += await lstat(p).then(
+          (s) => s.size,
+          () => 0,
+        );
     }
   };
   await walk(root);

@@ -21,7 +21,7 @@ export function parseDetachKeys(spec: string | null | undefined): Buffer {
   const bytes: number[] = [];
   for (const key of s.split(",")) {
     const k = key.trim();
-    const ctrl = /^ctrl-([a-z@\[\\\]^_])$/.exec(k);
+    const ctrl = /^ctrl-([a-z@[\\\]^_])$/.exec(k);
     if (ctrl) bytes.push(ctrl[1]!.toUpperCase().charCodeAt(0) & 0x1f);
     else if (k.length === 1) bytes.push(k.charCodeAt(0));
     else throw badRequest(`Invalid detach keys (${s}) provided`);

@@ -11,7 +11,22 @@ import { containerSizes, directorySize } from "./sizes.ts";
 import { diskUsageTypes, imageSummaryForVersion } from "./compat.ts";
 
 const DOCKER_ARCH: Record<string, string> = { amd64: "x86_64", arm64: "aarch64" };
-const EVENT_FILTERS = ["type", "event", "container", "image", "network", "volume", "label", "scope", "daemon", "plugin", "node", "service", "secret", "config"] as const;
+const EVENT_FILTERS = [
+  "type",
+  "event",
+  "container",
+  "image",
+  "network",
+  "volume",
+  "label",
+  "scope",
+  "daemon",
+  "plugin",
+  "node",
+  "service",
+  "secret",
+  "config",
+] as const;
 
 /** An event in Docker's wire shape: container events also carry the older status/id/from fields. */
 function wireEvent(e: AgentEvent): Record<string, unknown> {
@@ -23,7 +38,11 @@ function eventMatches(e: AgentEvent, f: Filters): boolean {
   const any = (key: string, candidates: Array<string | undefined>) => {
     const want = f.get(key);
     if (!want?.length) return true;
-    return want.some((w) => candidates.some((c) => c !== undefined && (c === w || (key !== "event" && c.startsWith(w) && w.length >= 3 && /^[0-9a-f]+$/.test(w)))));
+    return want.some((w) =>
+      candidates.some(
+        (c) => c !== undefined && (c === w || (key !== "event" && c.startsWith(w) && w.length >= 3 && /^[0-9a-f]+$/.test(w))),
+      ),
+    );
   };
   const a = e.Actor.Attributes;
   if (!any("type", [e.Type])) return false;
@@ -67,7 +86,21 @@ export function systemRoutes(r: Router, o: DockerApiOptions): void {
     ctx.json(200, {
       Platform: { Name: "Berth" },
       Components: [
-        { Name: "Engine", Version: AGENT_VERSION, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, Os: "linux", Arch: facts.arch, KernelVersion: facts.kernel, GoVersion: engine.GoVersion, GitCommit: "", BuildTime: "", Experimental: "false" } },
+        {
+          Name: "Engine",
+          Version: AGENT_VERSION,
+          Details: {
+            ApiVersion: API_VERSION,
+            MinAPIVersion: MIN_API_VERSION,
+            Os: "linux",
+            Arch: facts.arch,
+            KernelVersion: facts.kernel,
+            GoVersion: engine.GoVersion,
+            GitCommit: "",
+            BuildTime: "",
+            Experimental: "false",
+          },
+        },
         ...(facts.versions.runc ? [{ Name: "runc", Version: facts.versions.runc, Details: { GitCommit: "" } }] : []),
         ...(facts.versions.conmon ? [{ Name: "conmon", Version: facts.versions.conmon, Details: {} }] : []),
       ],
@@ -89,7 +122,12 @@ export function systemRoutes(r: Router, o: DockerApiOptions): void {
       Images: images.length,
       Driver: "overlay",
       DriverStatus: [["Backing Filesystem", "overlayfs snapshots (Berth)"]],
-      Plugins: { Volume: ["local"], Network: rt.networks ? ["bridge", "host", "null"] : ["host", "null"], Authorization: null, Log: ["json-file", "k8s-file", "local"] },
+      Plugins: {
+        Volume: ["local"],
+        Network: rt.networks ? ["bridge", "host", "null"] : ["host", "null"],
+        Authorization: null,
+        Log: ["json-file", "k8s-file", "local"],
+      },
       MemoryLimit: true,
       SwapLimit: true,
       CpuCfsPeriod: true,
@@ -117,7 +155,13 @@ export function systemRoutes(r: Router, o: DockerApiOptions): void {
       OSType: "linux",
       Architecture: DOCKER_ARCH[facts.arch] ?? facts.arch,
       IndexServerAddress: "https://index.docker.io/v1/",
-      RegistryConfig: { AllowNondistributableArtifactsCIDRs: null, AllowNondistributableArtifactsHostnames: null, InsecureRegistryCIDRs: ["127.0.0.0/8"], IndexConfigs: {}, Mirrors: rt.mirrors },
+      RegistryConfig: {
+        AllowNondistributableArtifactsCIDRs: null,
+        AllowNondistributableArtifactsHostnames: null,
+        InsecureRegistryCIDRs: ["127.0.0.0/8"],
+        IndexConfigs: {},
+        Mirrors: rt.mirrors,
+      },
       NCPU: facts.cpus,
       MemTotal: facts.memoryBytes,
       GenericResources: null,
@@ -149,7 +193,8 @@ export function systemRoutes(r: Router, o: DockerApiOptions): void {
     const since = timeParam(ctx.query, "since");
     const until = timeParam(ctx.query, "until");
     const out = ctx.stream(200, "application/json");
-    const inWindow = (e: AgentEvent) => (since === undefined || e.timeNano / 1e9 >= since) && (until === undefined || e.timeNano / 1e9 <= until);
+    const inWindow = (e: AgentEvent) =>
+      (since === undefined || e.timeNano / 1e9 >= since) && (until === undefined || e.timeNano / 1e9 <= until);
     const write = (e: AgentEvent) => {
       if (inWindow(e) && eventMatches(e, filters)) out.write(`${JSON.stringify(wireEvent(e))}\n`);
     };
@@ -192,16 +237,26 @@ export function systemRoutes(r: Router, o: DockerApiOptions): void {
           if (!layerSize.has(l)) layerSize.set(l, await rt.images.layerSize(l).catch(() => 0));
         }
       }
-      const shared = (id: string) => (layersOf.get(id) ?? []).filter((l) => (layerUsers.get(l) ?? 0) > 1).reduce((a, l) => a + (layerSize.get(l) ?? 0), 0);
+      const shared = (id: string) =>
+        (layersOf.get(id) ?? []).filter((l) => (layerUsers.get(l) ?? 0) > 1).reduce((a, l) => a + (layerSize.get(l) ?? 0), 0);
       body.LayersSize = [...layerSize.values()].reduce((a, b) => a + b, 0);
-      body.Images = images.map((i) => imageSummaryForVersion({ ...i, SharedSize: shared(i.Id), Containers: perImage.get(i.Id) ?? 0 }, ctx.version));
+      body.Images = images.map((i) =>
+        imageSummaryForVersion({ ...i, SharedSize: shared(i.Id), Containers: perImage.get(i.Id) ?? 0 }, ctx.version),
+      );
     }
     if (want.has("container")) {
-      body.Containers = await Promise.all(containers.map(async (c) => ({ ...c, ...(await containerSizes(rt, String(c.Id), String(c.ImageID))) })));
+      body.Containers = await Promise.all(
+        containers.map(async (c) => ({ ...c, ...(await containerSizes(rt, String(c.Id), String(c.ImageID))) })),
+      );
     }
     if (want.has("volume")) {
       body.Volumes = await Promise.all(
-        rt.volumes.list().map(async (v) => ({ ...v, UsageData: { Size: await directorySize(v.Mountpoint), RefCount: rt.containers.volumeUsers(v.Name).length } })),
+        rt.volumes
+          .list()
+          .map(async (v) => ({
+            ...v,
+            UsageData: { Size: await directorySize(v.Mountpoint), RefCount: rt.containers.volumeUsers(v.Name).length },
+          })),
       );
     }
     // Berth does not build images: the build cache is always empty.

@@ -8,7 +8,15 @@ import type { HostFacts } from "@berth/protocol";
 const run = promisify(execFile);
 
 /** Node's arch names → the OCI/Go names images use. */
-const OCI_ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
+const OCI_ARCH: Record<string, string> = {
+  x64: "amd64",
+  arm64: "arm64",
+  arm: "arm",
+  ia32: "386",
+  ppc64: "ppc64le",
+  s390x: "s390x",
+  riscv64: "riscv64",
+};
 
 async function osRelease(): Promise<HostFacts["os"]> {
   const text = await readFile("/etc/os-release", "utf8").catch(() => "");

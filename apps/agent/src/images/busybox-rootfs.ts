@@ -18,7 +18,10 @@ export async function busyboxRootfs(): Promise<{ tar: Readable; created: Date; c
     throw new Error(`${BUSYBOX_BIN} is missing: install Debian's busybox-static`);
   });
   const { stdout } = await run(BUSYBOX_BIN, ["--list-full"]);
-  const applets = stdout.split("\n").map((l) => l.trim()).filter((l) => /^[a-z0-9/_[\].-]+$/i.test(l) && !l.includes(".."));
+  const applets = stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => /^[a-z0-9/_[\].-]+$/i.test(l) && !l.includes(".."));
   const root = await mkdtemp(join(tmpdir(), "berth-busybox-"));
   const fixed = bin.mtime;
   const files = ["bin/busybox", "etc/passwd", "etc/group", "etc/hostname"];
@@ -32,7 +35,10 @@ export async function busyboxRootfs(): Promise<{ tar: Readable; created: Date; c
     files.push(a);
   }
   await mkdir(join(root, "etc"), { recursive: true });
-  await writeFile(join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nnobody:x:65534:65534:nobody:/home:/bin/false\n");
+  await writeFile(
+    join(root, "etc/passwd"),
+    "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
+  );
   await writeFile(join(root, "etc/group"), "root:x:0:\ndaemon:x:1:\nnogroup:x:65534:\n");
   await writeFile(join(root, "etc/hostname"), "busybox\n");
   for (const d of ["root", "tmp", "home", "var", "dev", "proc", "sys"]) {

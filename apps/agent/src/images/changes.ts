@@ -36,7 +36,8 @@ function keyValues(arg: string, instr: string): Array<[string, string]> {
     out.push([m[1]!, m[3] !== undefined ? m[3].replace(/\\(.)/g, "$1") : (m[4] ?? m[5] ?? "")]);
     consumed += m[0];
   }
-  if (consumed.replace(/\s/g, "").length !== t.replace(/\s/g, "").length) throw new ImageError(`${instr}: cannot parse ${JSON.stringify(t)}`, "INVALID");
+  if (consumed.replace(/\s/g, "").length !== t.replace(/\s/g, "").length)
+    throw new ImageError(`${instr}: cannot parse ${JSON.stringify(t)}`, "INVALID");
   return out;
 }
 

@@ -38,7 +38,11 @@ export async function registerLocalImage(
       sizes.push(await deps.unpacker.size(chains[i]!));
       continue;
     }
-    const { size } = await deps.unpacker.apply(chains[i]!, i === 0 ? null : chains[i - 1]!, fillFromStoredLayer(deps.extractor, deps.content, layer, layer.diffId));
+    const { size } = await deps.unpacker.apply(
+      chains[i]!,
+      i === 0 ? null : chains[i - 1]!,
+      fillFromStoredLayer(deps.extractor, deps.content, layer, layer.diffId),
+    );
     sizes.push(size);
   }
   const now = new Date().toISOString();

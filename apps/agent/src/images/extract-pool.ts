@@ -1,5 +1,5 @@
 import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { startAgentWorker, WORKER_ROLES } from "../worker-threads.ts";
 import { ImageError } from "./errors.ts";
 import type { ExtractReply } from "./extract-worker.ts";

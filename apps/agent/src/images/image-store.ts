@@ -16,7 +16,9 @@ export const ImageRecordSchema = z.object({
   repoTags: z.array(z.string()),
   /** name@digest for each repository the image was pulled from or pushed to. */
   repoDigests: z.array(z.string()),
-  layers: z.array(z.object({ digest: Digest, size: z.number().int().nonnegative(), mediaType: z.string(), diffId: Digest, chainId: Digest })),
+  layers: z.array(
+    z.object({ digest: Digest, size: z.number().int().nonnegative(), mediaType: z.string(), diffId: Digest, chainId: Digest }),
+  ),
   /** Sum of the unpacked layer sizes (Docker's Size). */
   size: z.number().int().nonnegative(),
   createdAt: z.string(),
@@ -66,7 +68,12 @@ export class ImageStore {
     for (const tag of img.repoTags) this.untagAll(tag, img.id);
     const existing = this.images.get(img.id);
     const merged: ImageRecord = existing
-      ? { ...existing, repoTags: uniq([...existing.repoTags, ...img.repoTags]), repoDigests: uniq([...existing.repoDigests, ...img.repoDigests]), lastTagTime: img.lastTagTime ?? existing.lastTagTime }
+      ? {
+          ...existing,
+          repoTags: uniq([...existing.repoTags, ...img.repoTags]),
+          repoDigests: uniq([...existing.repoDigests, ...img.repoDigests]),
+          lastTagTime: img.lastTagTime ?? existing.lastTagTime,
+        }
       : img;
     this.images.set(img.id, merged);
     this.save();
@@ -88,7 +95,9 @@ export class ImageStore {
       if (img.repoTags.includes(tag)) {
         img.repoTags = img.repoTags.filter((t) => t !== tag);
         const repo = tag.slice(0, tag.lastIndexOf(":"));
-        img.repoDigests = img.repoDigests.filter((d) => img.repoTags.some((t) => t.startsWith(`${d.split("@")[0]}:`)) || !d.startsWith(`${repo}@`));
+        img.repoDigests = img.repoDigests.filter(
+          (d) => img.repoTags.some((t) => t.startsWith(`${d.split("@")[0]}:`)) || !d.startsWith(`${repo}@`),
+        );
         this.save();
         return img;
       }

@@ -26,9 +26,15 @@ export async function extractLayerFile(job: ExtractJob): Promise<{ diffId: strin
 }
 
 /** A snapshot fill that extracts a stored layer blob and checks it against the image config's diffID. */
-export function fillFromStoredLayer(extractor: LayerExtractor, content: ContentStore, layer: { digest: string }, expectedDiffId: string): LayerFill {
+export function fillFromStoredLayer(
+  extractor: LayerExtractor,
+  content: ContentStore,
+  layer: { digest: string },
+  expectedDiffId: string,
+): LayerFill {
   return async (dir) => {
     const { diffId } = await extractor.extract({ blobPath: content.blobPath(layer.digest), targetDir: dir });
-    if (diffId !== expectedDiffId) throw new ImageError(`layer ${layer.digest} unpacked to ${diffId}, but the image config says ${expectedDiffId}`, "INVALID");
+    if (diffId !== expectedDiffId)
+      throw new ImageError(`layer ${layer.digest} unpacked to ${diffId}, but the image config says ${expectedDiffId}`, "INVALID");
   };
 }

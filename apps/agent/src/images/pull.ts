@@ -25,7 +25,11 @@ export interface PullDeps {
 const short = (d: string) => d.slice(7, 19);
 
 /** Pull = resolve → fetch into content (verified) → unpack into snapshots → record. */
-export async function pullImage(deps: PullDeps, reference: string, opts: { platform?: Platform; onProgress?: (p: PullProgress) => void; concurrency?: number } = {}): Promise<ImageRecord> {
+export async function pullImage(
+  deps: PullDeps,
+  reference: string,
+  opts: { platform?: Platform; onProgress?: (p: PullProgress) => void; concurrency?: number } = {},
+): Promise<ImageRecord> {
   const ref = withDefaultTag(parseReference(reference));
   const progress = opts.onProgress ?? (() => {});
   const resolved = await deps.registry.resolve(ref, opts.platform ?? hostPlatform()).catch((e: unknown) => {
@@ -101,14 +105,19 @@ export async function pullImage(deps: PullDeps, reference: string, opts: { platf
     indexDigest: resolved.index?.digest ?? null,
     repoTags: ref.tag ? [formatReference({ ...ref, digest: null })] : [],
     repoDigests: [`${familiarName(ref)}@${resolved.digest}`],
-    layers: manifest.layers.map((l, i) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: diffIds[i]!, chainId: chains[i]! })),
+    layers: manifest.layers.map((l, i) => ({
+      digest: l.digest,
+      size: l.size,
+      mediaType: l.mediaType,
+      diffId: diffIds[i]!,
+      chainId: chains[i]!,
+    })),
     size: sizes.reduce((a, b) => a + b, 0),
     createdAt: config.created ?? new Date().toISOString(),
     lastTagTime: ref.tag ? new Date().toISOString() : null,
   };
   return deps.images.put(record);
 }
-
 
 /** At most `n` tasks at once. */
 class Semaphore {

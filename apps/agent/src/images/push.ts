@@ -23,7 +23,10 @@ export async function pushImage(
   const manifest = await deps.content.read(img.manifestDigest);
   // A repository on the same registry that already has this image: blobs can be mounted from it.
   const sibling = img.repoDigests.map((d) => parseReference(d)).find((r) => r.domain === ref.domain && r.path !== ref.path);
-  const blobs = [...img.layers.map((l) => ({ digest: l.digest, size: l.size })), { digest: img.id, size: (await deps.content.size(img.id)) ?? 0 }];
+  const blobs = [
+    ...img.layers.map((l) => ({ digest: l.digest, size: l.size })),
+    { digest: img.id, size: (await deps.content.size(img.id)) ?? 0 },
+  ];
   for (const b of blobs) onProgress({ id: b.digest.slice(7, 19), status: "Preparing" });
   for (const b of blobs) {
     onProgress({ id: b.digest.slice(7, 19), status: "Pushing" });

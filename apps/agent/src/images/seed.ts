@@ -27,12 +27,20 @@ export async function buildBusyboxImage(content: ContentStore): Promise<BuiltIma
       os: p.os,
       config: { Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], Cmd: ["sh"] },
       rootfs: { type: "layers", diff_ids: [layer.diffId] },
-      history: [{ created, created_by: "berth: busybox-static rootfs" }, { created, created_by: 'CMD ["sh"]', empty_layer: true }],
+      history: [
+        { created, created_by: "berth: busybox-static rootfs" },
+        { created, created_by: 'CMD ["sh"]', empty_layer: true },
+      ],
     };
     const configBytes = Buffer.from(JSON.stringify(config));
     const configDigest = await content.put(configBytes);
     const manifest = dockerManifest({ digest: configDigest, size: configBytes.length }, [layer]);
-    return { manifest, manifestDigest: await content.put(manifest), config: { digest: configDigest, size: configBytes.length }, layers: [layer] };
+    return {
+      manifest,
+      manifestDigest: await content.put(manifest),
+      config: { digest: configDigest, size: configBytes.length },
+      layers: [layer],
+    };
   } finally {
     await rootfs.cleanup();
   }

@@ -175,12 +175,18 @@ export class ImageService {
       GraphDriver: { Name: "overlay", Data: { Snapshots: img.layers.map((l) => l.chainId).join(":") } },
       RootFS: { Type: "layers", Layers: cfg.rootfs.diff_ids },
       Metadata: { LastTagTime: img.lastTagTime ?? "0001-01-01T00:00:00Z" },
-      Descriptor: { mediaType: img.manifestMediaType, digest: img.manifestDigest, size: (await this.deps.content.size(img.manifestDigest)) ?? 0 },
+      Descriptor: {
+        mediaType: img.manifestMediaType,
+        digest: img.manifestDigest,
+        size: (await this.deps.content.size(img.manifestDigest)) ?? 0,
+      },
     };
   }
 
   /** `docker history`: newest first, empty layers with size 0, older entries as <missing>. */
-  async history(name: string): Promise<Array<{ Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }>> {
+  async history(
+    name: string,
+  ): Promise<Array<{ Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }>> {
     const img = this.resolve(name);
     const cfg = await this.config(img);
     const entries = cfg.history ?? img.layers.map(() => ({}));
@@ -192,7 +198,14 @@ export class ImageService {
         const l = img.layers[layer++];
         size = l ? await this.deps.unpacker.size(l.chainId) : 0;
       }
-      rows.push({ Id: "<missing>", Created: Math.floor(Date.parse(h.created ?? "") / 1000) || 0, CreatedBy: h.created_by ?? "", Tags: null as string[] | null, Size: size, Comment: h.comment ?? "" });
+      rows.push({
+        Id: "<missing>",
+        Created: Math.floor(Date.parse(h.created ?? "") / 1000) || 0,
+        CreatedBy: h.created_by ?? "",
+        Tags: null as string[] | null,
+        Size: size,
+        Comment: h.comment ?? "",
+      });
     }
     rows.reverse();
     if (rows[0]) {
@@ -239,7 +252,10 @@ export class ImageService {
     // Untagging one of several names never touches the image, so containers using it do not matter.
     const deletes = !byTag || img.repoTags.length === 1;
     if (deletes && this.deps.inUse?.(img.id) && !opts.force) {
-      throw new ImageError(`conflict: unable to remove repository reference "${name}" (must force) - container is using its referenced image ${img.id.slice(7, 19)}`, "CONFLICT");
+      throw new ImageError(
+        `conflict: unable to remove repository reference "${name}" (must force) - container is using its referenced image ${img.id.slice(7, 19)}`,
+        "CONFLICT",
+      );
     }
     if (byTag) {
       // By name: untag; the image goes only with its last tag.
@@ -251,7 +267,10 @@ export class ImageService {
     } else {
       // By ID (or digest reference): all its names go, which needs force when there are several.
       if (img.repoTags.length > 1 && !opts.force) {
-        throw new ImageError(`conflict: unable to delete ${img.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`, "CONFLICT");
+        throw new ImageError(
+          `conflict: unable to delete ${img.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`,
+          "CONFLICT",
+        );
       }
       for (const t of img.repoTags) result.push({ Untagged: t });
       for (const d of img.repoDigests) result.push({ Untagged: d });

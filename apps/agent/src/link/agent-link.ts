@@ -1,12 +1,5 @@
 import { WebSocket } from "ws";
-import {
-  AGENT_PATHS,
-  DEFAULT_MAX_FRAME_BYTES,
-  PROTOCOL_VERSION,
-  parseServerFrame,
-  type AgentFrame,
-  type HostFacts,
-} from "@berth/protocol";
+import { AGENT_PATHS, DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION, parseServerFrame, type AgentFrame, type HostFacts } from "@berth/protocol";
 import type { Logger } from "pino";
 import type { LinkCredential } from "../state/index.ts";
 import { Backoff } from "./backoff.ts";
@@ -23,7 +16,6 @@ export interface CommandContext {
 }
 
 export type CommandHandler = (args: unknown, ctx: CommandContext) => Promise<unknown>;
-
 
 export interface AgentLinkOptions {
   credential: LinkCredential;
@@ -159,7 +151,13 @@ export class AgentLink {
       } else if (frame.type === "stream.credit") {
         this.streams.get(frame.id)?.grant(frame.n);
       } else if (frame.type === "stream.input") {
-        this.streams.get(frame.id)?.input({ ...(frame.data !== undefined ? { data: frame.data } : {}), ...(frame.resize ? { resize: frame.resize } : {}), ...(frame.eof ? { eof: true as const } : {}) });
+        this.streams
+          .get(frame.id)
+          ?.input({
+            ...(frame.data !== undefined ? { data: frame.data } : {}),
+            ...(frame.resize ? { resize: frame.resize } : {}),
+            ...(frame.eof ? { eof: true as const } : {}),
+          });
       } else if (frame.type === "stream.close") {
         this.streams.get(frame.id)?.close();
       }
@@ -198,7 +196,15 @@ export class AgentLink {
     }
     this.log.error({ type: frame.type, bytes, limit: this.maxFrameBytes }, "frame over the link's limit left out");
     if (frame.type === "reply") {
-      this.send({ type: "reply", id: frame.id, ok: false, error: { code: "FAILED", message: `the answer is ${bytes} bytes, over the link's limit of ${this.maxFrameBytes}: ask for less (a shorter tail, a filter)` } });
+      this.send({
+        type: "reply",
+        id: frame.id,
+        ok: false,
+        error: {
+          code: "FAILED",
+          message: `the answer is ${bytes} bytes, over the link's limit of ${this.maxFrameBytes}: ask for less (a shorter tail, a filter)`,
+        },
+      });
     }
     return false;
   }
@@ -293,7 +299,12 @@ export class AgentLink {
       await handler(args, stream);
       if (!stream.signal.aborted) this.send({ type: "stream.end", id });
     } catch (e) {
-      if (!stream.signal.aborted) this.send({ type: "stream.end", id, error: { code: errorCode(e), message: (e instanceof Error ? e.message : String(e)).slice(0, 4000) } });
+      if (!stream.signal.aborted)
+        this.send({
+          type: "stream.end",
+          id,
+          error: { code: errorCode(e), message: (e instanceof Error ? e.message : String(e)).slice(0, 4000) },
+        });
     } finally {
       stream.close();
       if (this.streams.get(id) === stream) this.streams.delete(id);
@@ -310,7 +321,12 @@ export class AgentLink {
       const result = await handler(args, { progress: (data) => this.send({ type: "progress", id, data }) });
       this.send({ type: "reply", id, ok: true, result });
     } catch (e) {
-      this.send({ type: "reply", id, ok: false, error: { code: errorCode(e), message: (e instanceof Error ? e.message : String(e)).slice(0, 4000) } });
+      this.send({
+        type: "reply",
+        id,
+        ok: false,
+        error: { code: errorCode(e), message: (e instanceof Error ? e.message : String(e)).slice(0, 4000) },
+      });
     }
   }
 }

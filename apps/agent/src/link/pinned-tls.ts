@@ -40,7 +40,12 @@ export function pinnedConnection(fingerprint: string) {
     socket.once("secureConnect", () => {
       socket.off("error", fail);
       const got = normalize(socket.getPeerCertificate().fingerprint256 ?? "");
-      if (got !== want) return fail(new PinMismatchError(`the control plane's TLS certificate (${got.slice(0, 16)}…) does not match the pinned one (${want.slice(0, 16)}…)`));
+      if (got !== want)
+        return fail(
+          new PinMismatchError(
+            `the control plane's TLS certificate (${got.slice(0, 16)}…) does not match the pinned one (${want.slice(0, 16)}…)`,
+          ),
+        );
       callback(null, socket);
     });
     return undefined;

@@ -120,7 +120,12 @@ class LineAssembler {
   }
   /** Lines the writer never finished (the container's last output had no newline). */
   flush(): LogEntry[] {
-    const out = [...this.partial].map(([stream, line]) => ({ time: this.lastTime, stream: stream as LogEntry["stream"], line, cursor: this.cursorFor(this.lastTime) }));
+    const out = [...this.partial].map(([stream, line]) => ({
+      time: this.lastTime,
+      stream: stream as LogEntry["stream"],
+      line,
+      cursor: this.cursorFor(this.lastTime),
+    }));
     this.partial.clear();
     return out;
   }
@@ -206,7 +211,8 @@ function listChain(path: string): ChainEntry[] {
   return out;
 }
 
-const sameChain = (a: ChainEntry[], b: ChainEntry[]) => a.length === b.length && a.every((e, i) => e.name === b[i]!.name && e.ino === b[i]!.ino);
+const sameChain = (a: ChainEntry[], b: ChainEntry[]) =>
+  a.length === b.length && a.every((e, i) => e.name === b[i]!.name && e.ino === b[i]!.ino);
 
 /**
  * Opens the log's files that come after the file with inode `afterIno` (all of them when it is
@@ -297,11 +303,12 @@ export async function* readLogBatches(path: string, opts: ReadLogsOptions = {}):
         if (!(after && tail === undefined && (await lastRecordBefore(file, after.ns)))) for await (const recs of drain(file)) yield* recs;
         await closeLog(file);
       }
-      if (live) while (live.offset < end) {
-        const recs = await readRecords(live, end);
-        if (recs.length === 0 && live.offset < end) break;
-        yield* recs;
-      }
+      if (live)
+        while (live.offset < end) {
+          const recs = await readRecords(live, end);
+          if (recs.length === 0 && live.offset < end) break;
+          yield* recs;
+        }
     };
     let batch: LogEntry[] = [];
     for await (const rec of history()) {

@@ -3,7 +3,10 @@
 import { parentPort } from "node:worker_threads";
 import { LogKeeper, type LogRotation } from "./rotation.ts";
 
-export type KeeperRequest = { op: "keep"; path: string; ctlFifo: string; rotation: LogRotation } | { op: "finish"; path: string; id: number } | { op: "check" };
+export type KeeperRequest =
+  | { op: "keep"; path: string; ctlFifo: string; rotation: LogRotation }
+  | { op: "finish"; path: string; id: number }
+  | { op: "check" };
 export type KeeperReply = { id: number };
 
 export function serveLogKeeping(): void {

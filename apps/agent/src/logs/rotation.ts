@@ -45,7 +45,8 @@ export function logRotationOf(config: { Type?: string; Config?: Record<string, s
   const type = config?.Type || "json-file";
   const opts = config?.Config ?? {};
   for (const key of Object.keys(opts)) {
-    if (!["max-size", "max-file", "compress", "mode", "max-buffer-size", "labels", "env", "tag"].includes(key)) throw new LogConfigError(`unknown log opt '${key}' for ${type} log driver`);
+    if (!["max-size", "max-file", "compress", "mode", "max-buffer-size", "labels", "env", "tag"].includes(key))
+      throw new LogConfigError(`unknown log opt '${key}' for ${type} log driver`);
   }
   if (opts.compress === "true") throw new LogConfigError("log opt 'compress' is not supported: rotated files are kept uncompressed");
   const local = type === "local";

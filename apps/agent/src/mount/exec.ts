@@ -11,7 +11,11 @@ export class ProgramError extends AgentError {
     readonly stderr: string,
     cause?: unknown,
   ) {
-    super(`${program} ${args.join(" ")} failed${exitCode === null ? "" : ` (exit ${exitCode})`}: ${stderr.trim() || String(cause)}`, "FAILED", { cause });
+    super(
+      `${program} ${args.join(" ")} failed${exitCode === null ? "" : ` (exit ${exitCode})`}: ${stderr.trim() || String(cause)}`,
+      "FAILED",
+      { cause },
+    );
   }
 }
 
@@ -21,13 +25,18 @@ export class ProgramError extends AgentError {
  */
 export function run(program: string, args: readonly string[], opts: { cwd?: string } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(program, [...args], { maxBuffer: 64 * 1024 * 1024, encoding: "utf8", env: { ...process.env, LC_ALL: "C" }, ...(opts.cwd ? { cwd: opts.cwd } : {}) }, (err, stdout, stderr) => {
-      if (err) {
-        const code = typeof err.code === "number" ? err.code : null;
-        reject(new ProgramError(program, args, code, stderr, err));
-        return;
-      }
-      resolve(stdout);
-    });
+    execFile(
+      program,
+      [...args],
+      { maxBuffer: 64 * 1024 * 1024, encoding: "utf8", env: { ...process.env, LC_ALL: "C" }, ...(opts.cwd ? { cwd: opts.cwd } : {}) },
+      (err, stdout, stderr) => {
+        if (err) {
+          const code = typeof err.code === "number" ? err.code : null;
+          reject(new ProgramError(program, args, code, stderr, err));
+          return;
+        }
+        resolve(stdout);
+      },
+    );
   });
 }

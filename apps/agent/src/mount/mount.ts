@@ -62,7 +62,8 @@ function overlayOptions(m: Mount): { options: string; cwd?: string } {
   if (all.some((d) => !isAbsolute(d))) throw new MountError("overlay options too long and not made of absolute paths");
   const cwd = commonDir(all);
   const short = split.map((o) => (o.dirs ? `${o.key}=${o.dirs.map((d) => relative(cwd, d) || ".").join(":")}` : o.raw)).join(",");
-  if (Buffer.byteLength(short) > MAX_OPTIONS) throw new MountError(`overlay mount options are ${Buffer.byteLength(short)} bytes even with relative paths; too many layers`);
+  if (Buffer.byteLength(short) > MAX_OPTIONS)
+    throw new MountError(`overlay mount options are ${Buffer.byteLength(short)} bytes even with relative paths; too many layers`);
   return { options: short, cwd };
 }
 
@@ -145,7 +146,8 @@ export async function unmount(target: string, opts: { detach?: boolean } = {}): 
   } catch (err) {
     // EINVAL: not a mount point; ENOENT: no such path. Neither is mounted.
     if (err instanceof SyscallError && (err.errno === 22 || err.errno === 2)) return;
-    if (!(err instanceof HelperUnavailableError)) throw new MountError(`unmounting ${target} failed: ${err instanceof Error ? err.message : String(err)}`, err);
+    if (!(err instanceof HelperUnavailableError))
+      throw new MountError(`unmounting ${target} failed: ${err instanceof Error ? err.message : String(err)}`, err);
   }
   try {
     await run(UMOUNT, [...(opts.detach ? ["-l"] : []), "--", target]);

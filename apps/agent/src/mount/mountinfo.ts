@@ -4,7 +4,9 @@ import { readFileSync } from "node:fs";
 export function isMountPoint(path: string): boolean {
   try {
     const escaped = path.replace(/\\/g, "\\134").replace(/ /g, "\\040").replace(/\t/g, "\\011").replace(/\n/g, "\\012");
-    return readFileSync("/proc/self/mountinfo", "utf8").split("\n").some((l) => l.split(" ")[4] === escaped);
+    return readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .some((l) => l.split(" ")[4] === escaped);
   } catch {
     return true;
   }

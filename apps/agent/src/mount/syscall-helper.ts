@@ -43,7 +43,19 @@ for line in sys.stdin:
 import { AgentError } from "../errors.ts";
 
 /** Linux mount(2) flags this helper is asked for. */
-export const MS = { RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8, REMOUNT: 32, NOATIME: 1024, NODIRATIME: 2048, BIND: 4096, REC: 16384, RELATIME: 1 << 21, STRICTATIME: 1 << 24 } as const;
+export const MS = {
+  RDONLY: 1,
+  NOSUID: 2,
+  NODEV: 4,
+  NOEXEC: 8,
+  REMOUNT: 32,
+  NOATIME: 1024,
+  NODIRATIME: 2048,
+  BIND: 4096,
+  REC: 16384,
+  RELATIME: 1 << 21,
+  STRICTATIME: 1 << 24,
+} as const;
 export const MNT_DETACH = 2;
 
 /** A failed system call, with its errno name as the kernel gave it. */

@@ -83,7 +83,12 @@ export class EmbeddedDns {
   /** Serves network `networkId` on `address` (its gateway), for clients inside `subnet` only. */
   async listen(networkId: string, address: string, subnet: string): Promise<void> {
     if (this.listeners.has(networkId)) return;
-    const l: Listener = { udp: createSocket({ type: "udp4", reuseAddr: true }), tcp: createServer(), subnet: parseCidr(subnet), inFlight: 0 };
+    const l: Listener = {
+      udp: createSocket({ type: "udp4", reuseAddr: true }),
+      tcp: createServer(),
+      subnet: parseCidr(subnet),
+      inFlight: 0,
+    };
     const { udp, tcp } = l;
     udp.on("message", (msg, rinfo) => {
       if (!inSubnet(l.subnet, rinfo.address)) return;
@@ -159,10 +164,25 @@ export class EmbeddedDns {
     const name = q.name.replace(/\.$/, "").toLowerCase();
     const local = this.resolve(networkId, name, from);
     if (local) {
-      const answers = q.type === "A" || (q.type as string) === "ANY" ? local.map((data) => ({ type: "A" as const, name: q.name, ttl: TTL, class: "IN" as const, data })) : [];
-      return packet.encode({ id: query.id, type: "response", flags: packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE | packet.AUTHORITATIVE_ANSWER, questions: [q], answers });
+      const answers =
+        q.type === "A" || (q.type as string) === "ANY"
+          ? local.map((data) => ({ type: "A" as const, name: q.name, ttl: TTL, class: "IN" as const, data }))
+          : [];
+      return packet.encode({
+        id: query.id,
+        type: "response",
+        flags: packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE | packet.AUTHORITATIVE_ANSWER,
+        questions: [q],
+        answers,
+      });
     }
-    const servfail = () => packet.encode({ id: query.id, type: "response", flags: packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE | SERVFAIL, questions: [q] });
+    const servfail = () =>
+      packet.encode({
+        id: query.id,
+        type: "response",
+        flags: packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE | SERVFAIL,
+        questions: [q],
+      });
     if (l.inFlight >= this.maxForwards) return servfail();
     l.inFlight++;
     try {

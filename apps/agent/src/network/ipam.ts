@@ -32,7 +32,8 @@ export function normalizePool(input: { subnet: string; gateway?: string; ipRange
     } catch (e) {
       throw new IpamError((e as Error).message, "INVALID");
     }
-    if (!contains(subnet, gateway) || isReserved(subnet, gateway)) throw new IpamError(`no matching subnet for gateway ${input.gateway}`, "INVALID");
+    if (!contains(subnet, gateway) || isReserved(subnet, gateway))
+      throw new IpamError(`no matching subnet for gateway ${input.gateway}`, "INVALID");
   }
   let range: string | undefined;
   if (input.ipRange) {
@@ -42,7 +43,8 @@ export function normalizePool(input: { subnet: string; gateway?: string; ipRange
     } catch (e) {
       throw new IpamError((e as Error).message, "INVALID");
     }
-    if (!contains(subnet, r.base) || r.prefix < subnet.prefix) throw new IpamError(`no matching subnet for range ${input.ipRange}`, "INVALID");
+    if (!contains(subnet, r.base) || r.prefix < subnet.prefix)
+      throw new IpamError(`no matching subnet for range ${input.ipRange}`, "INVALID");
     range = formatCidr(r);
   }
   return { subnet: formatCidr(subnet), gateway: formatIp(gateway), ...(range ? { ipRange: range } : {}) };
@@ -77,9 +79,11 @@ export class AddressPool {
       } catch (e) {
         throw new IpamError((e as Error).message, "INVALID");
       }
-      if (!contains(this.subnet, ip) || isReserved(this.subnet, ip)) throw new IpamError(`Invalid address ${requested}: It does not belong to any of this network's subnets`, "INVALID");
+      if (!contains(this.subnet, ip) || isReserved(this.subnet, ip))
+        throw new IpamError(`Invalid address ${requested}: It does not belong to any of this network's subnets`, "INVALID");
       const text = formatIp(ip);
-      if (ip === this.gateway || (this.allocations[text] !== undefined && this.allocations[text] !== owner)) throw new IpamError("Address already in use", "CONFLICT");
+      if (ip === this.gateway || (this.allocations[text] !== undefined && this.allocations[text] !== owner))
+        throw new IpamError("Address already in use", "CONFLICT");
       this.allocations[text] = owner;
       return text;
     }
@@ -124,5 +128,8 @@ export function pickFreeSubnet(inUse: string[], candidates = defaultPoolCandidat
     const cidr = parseCidr(c);
     if (!taken.some((t) => overlaps(t, cidr))) return c;
   }
-  throw new IpamError("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network", "CONFLICT");
+  throw new IpamError(
+    "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network",
+    "CONFLICT",
+  );
 }

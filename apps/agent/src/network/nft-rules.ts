@@ -48,7 +48,10 @@ export function renderRules(networks: RuleNetwork[], ports: RulePort[] = []): st
     // network (hairpin): the source is rewritten, so replies come back the way they went.
     post.push(`oifname ${br} ip saddr 127.0.0.0/8 masquerade`, `oifname ${br} ip saddr ${n.subnet} ct status dnat masquerade`);
   }
-  const published = ports.map((p) => `${p.hostIp === "0.0.0.0" ? "" : `ip daddr ${p.hostIp} `}${p.proto} dport ${p.hostPort} dnat to ${p.containerIp}:${p.containerPort}`);
+  const published = ports.map(
+    (p) =>
+      `${p.hostIp === "0.0.0.0" ? "" : `ip daddr ${p.hostIp} `}${p.proto} dport ${p.hostPort} dnat to ${p.containerIp}:${p.containerPort}`,
+  );
   const ipTable = [
     "table ip berth {",
     `  set bridges { type ifname; ${bridges.length ? `elements = { ${bridges.join(", ")} }` : ""} }`,
@@ -89,10 +92,28 @@ export function renderRules(networks: RuleNetwork[], ports: RulePort[] = []): st
   // dropped in the bridge family, by the veth ports of that network's containers.
   const noIcc = networks.filter((n) => !n.icc && n.ports.length > 0);
   const bridgeTable = noIcc.length
-    ? ["table bridge berth {", "  chain forward {", "    type filter hook forward priority filter; policy accept;", ...noIcc.map((n) => { const set = `{ ${n.ports.map(q).join(", ")} }`; return `    iifname ${set} oifname ${set} drop`; }), "  }", "}"]
+    ? [
+        "table bridge berth {",
+        "  chain forward {",
+        "    type filter hook forward priority filter; policy accept;",
+        ...noIcc.map((n) => {
+          const set = `{ ${n.ports.map(q).join(", ")} }`;
+          return `    iifname ${set} oifname ${set} drop`;
+        }),
+        "  }",
+        "}",
+      ]
     : [];
   // Declaring a table first makes its delete valid when it does not exist yet.
-  return ["table ip berth {}", "delete table ip berth", "table bridge berth {}", "delete table bridge berth", ...ipTable, ...bridgeTable, ""].join("\n");
+  return [
+    "table ip berth {}",
+    "delete table ip berth",
+    "table bridge berth {}",
+    "delete table bridge berth",
+    ...ipTable,
+    ...bridgeTable,
+    "",
+  ].join("\n");
 }
 
 /** Removes the agent's tables (when it has no bridge network left). */

@@ -28,11 +28,13 @@ const RANDOM_LAST = 60999;
 export function requestedPorts(host: HostConfig, exposed: string[]): PortMapping[] {
   const out: PortMapping[] = [];
   const bindings = { ...(host.PortBindings ?? {}) };
-  if (host.PublishAllPorts) for (const p of exposed) if (!(p in bindings) && !(`${p}/tcp` in bindings)) bindings[p] = [{ HostIp: "", HostPort: "" }];
+  if (host.PublishAllPorts)
+    for (const p of exposed) if (!(p in bindings) && !(`${p}/tcp` in bindings)) bindings[p] = [{ HostIp: "", HostPort: "" }];
   for (const [key, list] of Object.entries(bindings)) {
     const [port, proto = "tcp"] = key.split("/") as [string, string?];
     const containerPort = Number(port);
-    if (!Number.isInteger(containerPort) || containerPort < 1 || containerPort > 65535) throw new PortError(`invalid containerPort: ${port}`, "INVALID");
+    if (!Number.isInteger(containerPort) || containerPort < 1 || containerPort > 65535)
+      throw new PortError(`invalid containerPort: ${port}`, "INVALID");
     for (const b of list ?? [{}]) {
       const hostIp = b.HostIp || "0.0.0.0";
       try {
@@ -41,7 +43,8 @@ export function requestedPorts(host: HostConfig, exposed: string[]): PortMapping
         throw new PortError(`invalid IP address: ${hostIp} (only IPv4 is published)`, "INVALID");
       }
       const hostPort = b.HostPort ? Number(b.HostPort) : 0;
-      if (!Number.isInteger(hostPort) || hostPort < 0 || hostPort > 65535) throw new PortError(`invalid hostPort: ${b.HostPort}`, "INVALID");
+      if (!Number.isInteger(hostPort) || hostPort < 0 || hostPort > 65535)
+        throw new PortError(`invalid hostPort: ${b.HostPort}`, "INVALID");
       out.push({ proto: proto as "tcp" | "udp", containerPort, hostIp, hostPort });
     }
   }
@@ -105,9 +108,14 @@ export class PortReservations {
       return p === m.proto && Number(port) === m.hostPort && (ip === m.hostIp || ip === "0.0.0.0" || m.hostIp === "0.0.0.0");
     });
     if (clash) throw new PortError(`Bind for ${m.hostIp}:${m.hostPort} failed: port is already allocated`, "CONFLICT");
-    const sock = await (m.proto === "tcp" ? listenTcp(m.hostIp, m.hostPort) : bindUdp(m.hostIp, m.hostPort)).catch((e: NodeJS.ErrnoException) => {
-      throw new PortError(`failed to bind host port ${m.hostIp}:${m.hostPort}/${m.proto}: ${e.code === "EADDRINUSE" ? "address already in use" : e.message}`, "CONFLICT");
-    });
+    const sock = await (m.proto === "tcp" ? listenTcp(m.hostIp, m.hostPort) : bindUdp(m.hostIp, m.hostPort)).catch(
+      (e: NodeJS.ErrnoException) => {
+        throw new PortError(
+          `failed to bind host port ${m.hostIp}:${m.hostPort}/${m.proto}: ${e.code === "EADDRINUSE" ? "address already in use" : e.message}`,
+          "CONFLICT",
+        );
+      },
+    );
     this.held.set(k, sock);
     return m;
   }

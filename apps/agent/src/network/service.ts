@@ -123,7 +123,18 @@ export class NetworkService {
   }
 
   private predefined(name: string, driver: NetworkRecord["Driver"]): NetworkRecord {
-    return { Id: randomBytes(32).toString("hex"), Name: name, Driver: driver, Created: new Date().toISOString(), Internal: false, Attachable: false, Labels: {}, Options: {}, allocations: {}, predefined: true };
+    return {
+      Id: randomBytes(32).toString("hex"),
+      Name: name,
+      Driver: driver,
+      Created: new Date().toISOString(),
+      Internal: false,
+      Attachable: false,
+      Labels: {},
+      Options: {},
+      allocations: {},
+      predefined: true,
+    };
   }
 
   // ------------------------------------------------------------------ records
@@ -158,28 +169,45 @@ export class NetworkService {
   // ------------------------------------------------------------------ lifecycle
 
   async create(req: CreateNetworkRequest): Promise<{ Id: string; Warning: string }> {
-    if (!NAME.test(req.Name)) throw new NetworkError(`invalid network name "${req.Name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, "INVALID");
+    if (!NAME.test(req.Name))
+      throw new NetworkError(`invalid network name "${req.Name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, "INVALID");
     if (this.findByName(req.Name)) throw new NetworkError(`network with name ${req.Name} already exists`, "CONFLICT");
     const driver = req.Driver || "bridge";
-    if (driver !== "bridge") throw new NetworkError(driver === "host" || driver === "null" ? `only one instance of "${driver}" network is allowed` : `could not find plugin ${driver} in v1 plugin registry: plugin not found`, driver === "host" || driver === "null" ? "FORBIDDEN" : "NOT_FOUND");
-    if (req.IPAM?.Driver && req.IPAM.Driver !== "default") throw new NetworkError(`IPAM driver ${req.IPAM.Driver} is not available (only default)`, "INVALID");
+    if (driver !== "bridge")
+      throw new NetworkError(
+        driver === "host" || driver === "null"
+          ? `only one instance of "${driver}" network is allowed`
+          : `could not find plugin ${driver} in v1 plugin registry: plugin not found`,
+        driver === "host" || driver === "null" ? "FORBIDDEN" : "NOT_FOUND",
+      );
+    if (req.IPAM?.Driver && req.IPAM.Driver !== "default")
+      throw new NetworkError(`IPAM driver ${req.IPAM.Driver} is not available (only default)`, "INVALID");
     const configs = req.IPAM?.Config ?? [];
     if (configs.length > 1) throw new NetworkError("only one IPv4 subnet per network is supported", "INVALID");
     const want = configs[0];
     const opts = req.Options ?? {};
     for (const k of Object.keys(opts)) {
-      if (k !== "com.docker.network.bridge.name" && k !== ICC_OPTION) throw new NetworkError(`network option ${k} is not supported`, "INVALID");
-      if (k === ICC_OPTION && !["true", "false"].includes(opts[k]!)) throw new NetworkError(`invalid value for ${k}: ${opts[k]} (true or false)`, "INVALID");
+      if (k !== "com.docker.network.bridge.name" && k !== ICC_OPTION)
+        throw new NetworkError(`network option ${k} is not supported`, "INVALID");
+      if (k === ICC_OPTION && !["true", "false"].includes(opts[k]!))
+        throw new NetworkError(`invalid value for ${k}: ${opts[k]} (true or false)`, "INVALID");
     }
     let pool: PoolConfig;
     try {
-      pool = want?.Subnet ? normalizePool({ subnet: want.Subnet, ...(want.Gateway ? { gateway: want.Gateway } : {}), ...(want.IPRange ? { ipRange: want.IPRange } : {}) }) : normalizePool({ subnet: pickFreeSubnet([...(await hostRoutes()), ...this.subnets()]) });
+      pool = want?.Subnet
+        ? normalizePool({
+            subnet: want.Subnet,
+            ...(want.Gateway ? { gateway: want.Gateway } : {}),
+            ...(want.IPRange ? { ipRange: want.IPRange } : {}),
+          })
+        : normalizePool({ subnet: pickFreeSubnet([...(await hostRoutes()), ...this.subnets()]) });
     } catch (e) {
       if (e instanceof IpamError) throw new NetworkError(e.message, e.code === "CONFLICT" ? "CONFLICT" : "INVALID");
       throw e;
     }
     const wanted = parseCidr(pool.subnet);
-    if (this.subnets().some((other) => overlaps(parseCidr(other), wanted))) throw new NetworkError("invalid pool request: Pool overlaps with other one on this address space", "FORBIDDEN");
+    if (this.subnets().some((other) => overlaps(parseCidr(other), wanted)))
+      throw new NetworkError("invalid pool request: Pool overlaps with other one on this address space", "FORBIDDEN");
     const id = randomBytes(32).toString("hex");
     const bridge = checkIfName(opts["com.docker.network.bridge.name"] ?? `br-${id.slice(0, 12)}`);
     const rec: NetworkRecord = {
@@ -213,7 +241,8 @@ export class NetworkService {
   async remove(ref: string): Promise<void> {
     const rec = this.get(ref);
     if (rec.predefined) throw new NetworkError(`${rec.Name} is a pre-defined network and cannot be removed`, "FORBIDDEN");
-    if (this.o.endpointsOf(rec.Id).length > 0) throw new NetworkError(`error while removing network: network ${rec.Name} id ${rec.Id} has active endpoints`, "FORBIDDEN");
+    if (this.o.endpointsOf(rec.Id).length > 0)
+      throw new NetworkError(`error while removing network: network ${rec.Name} id ${rec.Id} has active endpoints`, "FORBIDDEN");
     this.byId.delete(rec.Id);
     this.dns.close(rec.Id);
     await this.applyRules();
@@ -237,7 +266,13 @@ export class NetworkService {
     const n = this.get(ref);
     const containers: Record<string, unknown> = {};
     for (const e of this.o.endpointsOf(n.Id)) {
-      containers[e.containerId] = { Name: e.name, EndpointID: e.endpoint.EndpointID, MacAddress: e.endpoint.MacAddress, IPv4Address: `${e.endpoint.IPAddress}/${e.endpoint.IPPrefixLen}`, IPv6Address: "" };
+      containers[e.containerId] = {
+        Name: e.name,
+        EndpointID: e.endpoint.EndpointID,
+        MacAddress: e.endpoint.MacAddress,
+        IPv4Address: `${e.endpoint.IPAddress}/${e.endpoint.IPPrefixLen}`,
+        IPv6Address: "",
+      };
     }
     return {
       Name: n.Name,
@@ -246,14 +281,21 @@ export class NetworkService {
       Scope: "local",
       Driver: n.Driver,
       EnableIPv6: false,
-      IPAM: { Driver: "default", Options: null, Config: n.pool ? [{ Subnet: n.pool.subnet, Gateway: n.pool.gateway, ...(n.pool.ipRange ? { IPRange: n.pool.ipRange } : {}) }] : [] },
+      IPAM: {
+        Driver: "default",
+        Options: null,
+        Config: n.pool ? [{ Subnet: n.pool.subnet, Gateway: n.pool.gateway, ...(n.pool.ipRange ? { IPRange: n.pool.ipRange } : {}) }] : [],
+      },
       Internal: n.Internal,
       Attachable: n.Attachable,
       Ingress: false,
       ConfigFrom: { Network: "" },
       ConfigOnly: false,
       Containers: containers,
-      Options: n.bridge && n.predefined ? { "com.docker.network.bridge.name": n.bridge, "com.docker.network.bridge.default_bridge": "true" } : n.Options,
+      Options:
+        n.bridge && n.predefined
+          ? { "com.docker.network.bridge.name": n.bridge, "com.docker.network.bridge.default_bridge": "true" }
+          : n.Options,
       Labels: n.Labels,
     };
   }
@@ -267,7 +309,8 @@ export class NetworkService {
   /** Gives a container an address on a bridge network (its static one if asked); called before the container starts. */
   allocate(networkRef: string, containerId: string, req: EndpointRequest, ifname: string, containerName: string): Endpoint {
     const n = this.get(networkRef);
-    if (n.Driver !== "bridge" || !n.pool || !n.bridge) throw new NetworkError(`container cannot be connected to network ${n.Name}`, "INVALID");
+    if (n.Driver !== "bridge" || !n.pool || !n.bridge)
+      throw new NetworkError(`container cannot be connected to network ${n.Name}`, "INVALID");
     const pool = new AddressPool(n.pool, n.allocations, `${n.Name} (${n.Id.slice(0, 12)})`);
     let address: string;
     try {
@@ -279,7 +322,11 @@ export class NetworkService {
     this.save(n);
     this.o.onEvent?.("connect", n.Id, { container: containerId, name: n.Name, type: n.Driver });
     const ipNum = parseIp(address);
-    const mac = ["02", "42", ...[ipNum >>> 24, (ipNum >>> 16) & 255, (ipNum >>> 8) & 255, ipNum & 255].map((b) => b.toString(16).padStart(2, "0"))].join(":");
+    const mac = [
+      "02",
+      "42",
+      ...[ipNum >>> 24, (ipNum >>> 16) & 255, (ipNum >>> 8) & 255, ipNum & 255].map((b) => b.toString(16).padStart(2, "0")),
+    ].join(":");
     const tag = createHash("sha256").update(`${containerId}/${n.Id}`).digest("hex");
     return {
       NetworkID: n.Id,
@@ -320,8 +367,17 @@ export class NetworkService {
       const n = this.byId.get(e.NetworkID);
       if (!n?.bridge) continue;
       const peer = `vc${e.hostIf.slice(2)}`;
-      host.push(`link add ${checkIfName(e.hostIf)} type veth peer name ${checkIfName(peer)}`, `link set ${e.hostIf} master ${checkIfName(n.bridge)} up`, `link set ${peer} netns ${pid}`);
-      inside.push(`link set ${peer} name ${checkIfName(e.ifname)}`, `link set ${e.ifname} address ${e.MacAddress}`, `addr add ${e.IPAddress}/${e.IPPrefixLen} dev ${e.ifname}`, `link set ${e.ifname} up`);
+      host.push(
+        `link add ${checkIfName(e.hostIf)} type veth peer name ${checkIfName(peer)}`,
+        `link set ${e.hostIf} master ${checkIfName(n.bridge)} up`,
+        `link set ${peer} netns ${pid}`,
+      );
+      inside.push(
+        `link set ${peer} name ${checkIfName(e.ifname)}`,
+        `link set ${e.ifname} address ${e.MacAddress}`,
+        `addr add ${e.IPAddress}/${e.IPPrefixLen} dev ${e.ifname}`,
+        `link set ${e.ifname} up`,
+      );
       if (!routed && !n.Internal) {
         inside.push(`route add default via ${e.Gateway} dev ${e.ifname}`);
         routed = true;
@@ -398,7 +454,12 @@ export class NetworkService {
   private namesOn(networkId: string, name: string): string[] | null {
     const ips = this.o
       .endpointsOf(networkId)
-      .filter((e) => e.name.toLowerCase() === name || e.endpoint.Aliases.some((a) => a.toLowerCase() === name) || (name.length >= 12 && e.containerId.startsWith(name)))
+      .filter(
+        (e) =>
+          e.name.toLowerCase() === name ||
+          e.endpoint.Aliases.some((a) => a.toLowerCase() === name) ||
+          (name.length >= 12 && e.containerId.startsWith(name)),
+      )
       .map((e) => e.endpoint.IPAddress);
     return ips.length ? ips : null;
   }
@@ -427,7 +488,13 @@ export class NetworkService {
     await nft(
       bridges.length
         ? renderRules(
-            bridges.map((n) => ({ bridge: n.bridge!, subnet: n.pool!.subnet, internal: n.Internal, icc: !this.iccOff(n.Id), ports: this.iccOff(n.Id) ? this.o.endpointsOf(n.Id).map((e) => e.endpoint.hostIf) : [] })),
+            bridges.map((n) => ({
+              bridge: n.bridge!,
+              subnet: n.pool!.subnet,
+              internal: n.Internal,
+              icc: !this.iccOff(n.Id),
+              ports: this.iccOff(n.Id) ? this.o.endpointsOf(n.Id).map((e) => e.endpoint.hostIf) : [],
+            })),
             this.o.portsOf(),
           )
         : renderTeardown(),

@@ -6,7 +6,9 @@ export interface Credentials {
   password: string;
 }
 
-export type Challenge = { scheme: "basic"; realm: string } | { scheme: "bearer"; realm: string; service: string | null; scope: string | null };
+export type Challenge =
+  | { scheme: "basic"; realm: string }
+  | { scheme: "bearer"; realm: string; service: string | null; scope: string | null };
 
 /** Parses one WWW-Authenticate header value. Returns null for schemes we do not speak. */
 export function parseChallenge(header: string): Challenge | null {

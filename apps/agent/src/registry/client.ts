@@ -6,7 +6,20 @@ import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { sha256Digest, type ContentStore } from "../content/index.ts";
 import { basicHeader, parseChallenge, TokenCache, type Credentials } from "./auth.ts";
-import { IndexSchema, ManifestSchema, MANIFEST_ACCEPT, isIndexType, isManifestType, platformMatches, formatPlatform, hostPlatform, type Descriptor, type ImageIndex, type Manifest, type Platform } from "./media-types.ts";
+import {
+  IndexSchema,
+  ManifestSchema,
+  MANIFEST_ACCEPT,
+  isIndexType,
+  isManifestType,
+  platformMatches,
+  formatPlatform,
+  hostPlatform,
+  type Descriptor,
+  type ImageIndex,
+  type Manifest,
+  type Platform,
+} from "./media-types.ts";
 import { isLoopbackRegistry, registryHost, type ImageReference } from "./reference.ts";
 import { AgentError } from "../errors.ts";
 
@@ -151,7 +164,11 @@ export class RegistryClient {
   }
 
   private async getManifestFrom(repo: Repo, reference: string): Promise<FetchedManifest> {
-    const res = await this.send(repo, "pull", { method: "GET", url: this.repoUrl(repo, `manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT } });
+    const res = await this.send(repo, "pull", {
+      method: "GET",
+      url: this.repoUrl(repo, `manifests/${reference}`),
+      headers: { accept: MANIFEST_ACCEPT },
+    });
     if (res.statusCode !== 200) throw await this.errorFrom(res, `manifest for ${repo.path}:${reference}`);
     const bytes = await readCapped(res.body, MAX_MANIFEST_BYTES);
     if (bytes === null) throw new RegistryError("manifest is larger than 4 MiB", 502, "MANIFEST_INVALID");
@@ -159,12 +176,17 @@ export class RegistryClient {
     if (reference.startsWith("sha256:") && digest !== reference) {
       throw new RegistryError(`manifest digest mismatch: asked for ${reference}, got ${digest}`, 502, "DIGEST_INVALID");
     }
-    const header = String(res.headers["content-type"] ?? "").split(";")[0]!.trim();
+    const header = String(res.headers["content-type"] ?? "")
+      .split(";")[0]!
+      .trim();
     let mediaType = header;
     try {
       const body = JSON.parse(bytes.toString("utf8")) as { mediaType?: unknown; manifests?: unknown };
       if (typeof body.mediaType === "string") mediaType = body.mediaType;
-      else if (!isIndexType(mediaType) && !isManifestType(mediaType)) mediaType = Array.isArray(body.manifests) ? "application/vnd.oci.image.index.v1+json" : "application/vnd.oci.image.manifest.v1+json";
+      else if (!isIndexType(mediaType) && !isManifestType(mediaType))
+        mediaType = Array.isArray(body.manifests)
+          ? "application/vnd.oci.image.index.v1+json"
+          : "application/vnd.oci.image.manifest.v1+json";
     } catch {
       throw new RegistryError("manifest is not JSON", 502, "MANIFEST_INVALID");
     }
@@ -179,10 +201,18 @@ export class RegistryClient {
       const match = parsed.manifests.find((m) => platformMatches(platform, m.platform));
       if (!match) {
         const have = parsed.manifests.map((m) => (m.platform ? formatPlatform(m.platform) : "unknown")).join(", ");
-        throw new RegistryError(`no matching manifest for ${formatPlatform(platform)} in the manifest list entries (have: ${have})`, 404, "NO_PLATFORM");
+        throw new RegistryError(
+          `no matching manifest for ${formatPlatform(platform)} in the manifest list entries (have: ${have})`,
+          404,
+          "NO_PLATFORM",
+        );
       }
       const inner = await this.getManifest(ref, match.digest);
-      return { ...this.asImage(inner), digest: top.digest, index: { digest: top.digest, bytes: top.bytes, mediaType: top.mediaType, parsed } };
+      return {
+        ...this.asImage(inner),
+        digest: top.digest,
+        index: { digest: top.digest, bytes: top.bytes, mediaType: top.mediaType, parsed },
+      };
     }
     return { ...this.asImage(top), digest: top.digest, index: null };
   }
@@ -198,11 +228,21 @@ export class RegistryClient {
    * Downloads a blob into the content store, verified against its descriptor. Network failures
    * are retried with backoff; each retry resumes with a Range request where the registry allows.
    */
-  async fetchBlob(repo: Repo, desc: Pick<Descriptor, "digest" | "size">, store: ContentStore, onBytes?: (n: number) => void): Promise<void> {
+  async fetchBlob(
+    repo: Repo,
+    desc: Pick<Descriptor, "digest" | "size">,
+    store: ContentStore,
+    onBytes?: (n: number) => void,
+  ): Promise<void> {
     return this.viaMirrors(repo, (r) => this.fetchBlobFrom(r, desc, store, onBytes));
   }
 
-  private async fetchBlobFrom(repo: Repo, desc: Pick<Descriptor, "digest" | "size">, store: ContentStore, onBytes?: (n: number) => void): Promise<void> {
+  private async fetchBlobFrom(
+    repo: Repo,
+    desc: Pick<Descriptor, "digest" | "size">,
+    store: ContentStore,
+    onBytes?: (n: number) => void,
+  ): Promise<void> {
     let lastError: unknown;
     for (let attempt = 0; attempt < this.opts.attempts; attempt++) {
       try {
@@ -239,7 +279,12 @@ export class RegistryClient {
    * mount first when `mountFrom` names a repository on the same registry, then uploads in one
    * PUT, or in PATCH chunks of `chunkSize` bytes.
    */
-  async pushBlob(repo: Repo, desc: Pick<Descriptor, "digest" | "size">, store: ContentStore, opts: { mountFrom?: string; chunkSize?: number } = {}): Promise<"exists" | "mounted" | "uploaded"> {
+  async pushBlob(
+    repo: Repo,
+    desc: Pick<Descriptor, "digest" | "size">,
+    store: ContentStore,
+    opts: { mountFrom?: string; chunkSize?: number } = {},
+  ): Promise<"exists" | "mounted" | "uploaded"> {
     if (await this.hasBlob(repo, desc.digest)) return "exists";
     const scope = opts.mountFrom ? `repository:${repo.path}:pull,push repository:${opts.mountFrom}:pull` : undefined;
     const start = new URL(this.repoUrl(repo, "blobs/uploads/"));
@@ -247,7 +292,12 @@ export class RegistryClient {
       start.searchParams.set("mount", desc.digest);
       start.searchParams.set("from", opts.mountFrom);
     }
-    let res = await this.send(repo, "pull,push", { method: "POST", url: start.toString(), headers: { "content-length": "0" }, body: Buffer.alloc(0), replayable: true }, scope);
+    let res = await this.send(
+      repo,
+      "pull,push",
+      { method: "POST", url: start.toString(), headers: { "content-length": "0" }, body: Buffer.alloc(0), replayable: true },
+      scope,
+    );
     if (res.statusCode === 201) {
       await res.body.dump();
       return "mounted";
@@ -263,7 +313,11 @@ export class RegistryClient {
         res = await this.send(repo, "pull,push", {
           method: "PATCH",
           url: location,
-          headers: { "content-type": "application/octet-stream", "content-range": `${off}-${off + chunk.length - 1}`, "content-length": String(chunk.length) },
+          headers: {
+            "content-type": "application/octet-stream",
+            "content-range": `${off}-${off + chunk.length - 1}`,
+            "content-length": String(chunk.length),
+          },
           body: chunk,
           replayable: true,
         });
@@ -272,7 +326,13 @@ export class RegistryClient {
         location = this.location(res, repo);
       }
       const done = withQuery(location, "digest", desc.digest);
-      res = await this.send(repo, "pull,push", { method: "PUT", url: done, headers: { "content-length": "0" }, body: Buffer.alloc(0), replayable: true });
+      res = await this.send(repo, "pull,push", {
+        method: "PUT",
+        url: done,
+        headers: { "content-length": "0" },
+        body: Buffer.alloc(0),
+        replayable: true,
+      });
     } else {
       const done = withQuery(location, "digest", desc.digest);
       res = await this.send(repo, "pull,push", {
@@ -304,7 +364,12 @@ export class RegistryClient {
   async login(domain: string): Promise<void> {
     const res = await this.send({ domain, path: "" }, "pull", { method: "GET", url: `${this.base(domain)}/v2/` }, "");
     await res.body.dump();
-    if (res.statusCode !== 200) throw new RegistryError(res.statusCode === 401 ? "unauthorized: incorrect username or password" : `registry answered ${res.statusCode}`, res.statusCode, "UNAUTHORIZED");
+    if (res.statusCode !== 200)
+      throw new RegistryError(
+        res.statusCode === 401 ? "unauthorized: incorrect username or password" : `registry answered ${res.statusCode}`,
+        res.statusCode,
+        "UNAUTHORIZED",
+      );
   }
 
   private location(res: Dispatcher.ResponseData, repo: Repo): string {
@@ -324,7 +389,11 @@ export class RegistryClient {
     const creds = this.settings(repo.domain).credentials ?? null;
     const canReplay = req.replayable || req.body === undefined || req.body === null || Buffer.isBuffer(req.body);
     const cached = this.tokens.get(tokenKey);
-    let authorization: string | null = cached ? `Bearer ${cached}` : creds && this.basicDomains.has(repo.domain) ? basicHeader(creds) : null;
+    let authorization: string | null = cached
+      ? `Bearer ${cached}`
+      : creds && this.basicDomains.has(repo.domain)
+        ? basicHeader(creds)
+        : null;
     for (let attempt = 0; ; attempt++) {
       let res: Dispatcher.ResponseData;
       try {
@@ -341,7 +410,8 @@ export class RegistryClient {
         await res.body.dump();
         if (!challenge) throw new RegistryError("registry asked for an authentication scheme Berth does not support", 401, "UNAUTHORIZED");
         if (challenge.scheme === "basic") {
-          if (authorization?.startsWith("Basic")) throw new RegistryError("unauthorized: incorrect username or password", 401, "UNAUTHORIZED");
+          if (authorization?.startsWith("Basic"))
+            throw new RegistryError("unauthorized: incorrect username or password", 401, "UNAUTHORIZED");
           if (!creds) throw new RegistryError(`unauthorized: authentication required for ${repo.domain}`, 401, "UNAUTHORIZED");
           authorization = basicHeader(creds);
           this.basicDomains.add(repo.domain);
@@ -361,7 +431,12 @@ export class RegistryClient {
     }
   }
 
-  private async fetchToken(realm: string, service: string | null, scope: string | null, creds: Credentials | null): Promise<{ token: string; expiresIn: number }> {
+  private async fetchToken(
+    realm: string,
+    service: string | null,
+    scope: string | null,
+    creds: Credentials | null,
+  ): Promise<{ token: string; expiresIn: number }> {
     const url = new URL(realm);
     if (service) url.searchParams.set("service", service);
     for (const s of (scope ?? "").split(" ").filter(Boolean)) url.searchParams.append("scope", s);
@@ -371,7 +446,8 @@ export class RegistryClient {
       ...(this.opts.dispatcher ? { dispatcher: this.opts.dispatcher } : {}),
     });
     const raw = await readCapped(res.body, MAX_TOKEN_BYTES);
-    if (res.statusCode === 401 || res.statusCode === 403) throw new RegistryError("unauthorized: incorrect username or password", 401, "UNAUTHORIZED");
+    if (res.statusCode === 401 || res.statusCode === 403)
+      throw new RegistryError("unauthorized: incorrect username or password", 401, "UNAUTHORIZED");
     if (raw === null) throw new RegistryError("token server answered with more than 1 MiB", 502, "TOKEN");
     const text = raw.toString("utf8");
     if (res.statusCode !== 200) throw new RegistryError(`token server answered ${res.statusCode}`, 502, "TOKEN");
@@ -422,7 +498,8 @@ export class RegistryClient {
     } catch {
       detail = text.slice(0, 200);
     }
-    if (res.statusCode === 404) return new RegistryError(`${what} not found: ${code.toLowerCase().replace(/_/g, " ")}${detail ? `: ${detail}` : ""}`, 404, code);
+    if (res.statusCode === 404)
+      return new RegistryError(`${what} not found: ${code.toLowerCase().replace(/_/g, " ")}${detail ? `: ${detail}` : ""}`, 404, code);
     if (res.statusCode === 401) return new RegistryError(`unauthorized: ${detail || "authentication required"}`, 401, code);
     if (res.statusCode === 403) return new RegistryError(`denied: ${detail || "requested access to the resource is denied"}`, 403, code);
     return new RegistryError(`${what}: registry answered ${res.statusCode}${detail ? `: ${detail}` : ""}`, res.statusCode, code);
@@ -457,7 +534,12 @@ function isRetryable(e: unknown): boolean {
   if (e instanceof RegistryError) return e.registryCode === "NETWORK" || e.status >= 500 || e.status === 429;
   // Stream errors mid-download (reset, premature close) are worth a resumed retry; content
   // mismatches are not.
-  return e instanceof Error && !/mismatch|larger than|malformed digest/.test(e.message) && e.name !== "DigestMismatchError" && e.name !== "SizeMismatchError";
+  return (
+    e instanceof Error &&
+    !/mismatch|larger than|malformed digest/.test(e.message) &&
+    e.name !== "DigestMismatchError" &&
+    e.name !== "SizeMismatchError"
+  );
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

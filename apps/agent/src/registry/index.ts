@@ -1,6 +1,16 @@
 /** The registry client's front door: the distribution API, references and media types. */
 export { RegistryClient, RegistryError } from "./client.ts";
 export type { RegistrySettings } from "./client.ts";
-export { IndexSchema, ManifestSchema, MediaType, formatPlatform, hostPlatform, isIndexType, isManifestType, parsePlatform, platformMatches } from "./media-types.ts";
+export {
+  IndexSchema,
+  ManifestSchema,
+  MediaType,
+  formatPlatform,
+  hostPlatform,
+  isIndexType,
+  isManifestType,
+  parsePlatform,
+  platformMatches,
+} from "./media-types.ts";
 export type { Platform } from "./media-types.ts";
 export { InvalidReferenceError, familiarName, formatReference, parseReference, withDefaultTag } from "./reference.ts";

@@ -14,7 +14,9 @@ export const MediaType = {
 } as const;
 
 /** What we send in Accept for manifests: every type we can use, indexes included. */
-export const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.dockerManifestList, MediaType.ociManifest, MediaType.dockerManifest].join(", ");
+export const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.dockerManifestList, MediaType.ociManifest, MediaType.dockerManifest].join(
+  ", ",
+);
 
 export const isIndexType = (t: string) => t === MediaType.ociIndex || t === MediaType.dockerManifestList;
 export const isManifestType = (t: string) => t === MediaType.ociManifest || t === MediaType.dockerManifest;
@@ -59,7 +61,15 @@ export type ImageIndex = z.infer<typeof IndexSchema>;
 
 /** The platform this agent runs on, in OCI terms. */
 export function hostPlatform(): Platform {
-  const arch: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
+  const arch: Record<string, string> = {
+    x64: "amd64",
+    arm64: "arm64",
+    arm: "arm",
+    ia32: "386",
+    ppc64: "ppc64le",
+    s390x: "s390x",
+    riscv64: "riscv64",
+  };
   const p: Platform = { os: "linux", architecture: arch[process.arch] ?? process.arch };
   if (process.arch === "arm64") p.variant = "v8";
   return p;

@@ -33,14 +33,34 @@ export interface ConmonOptions {
  */
 export async function createWithConmon(o: ConmonOptions): Promise<{ pid: number }> {
   const args = [
-    "--api-version", "1",
-    "-c", o.id, "-u", o.id, "-n", o.name,
-    "-r", o.runtime, "--runtime-arg", `--root=${o.runtimeRoot}`,
-    "-b", o.bundle, "-p", o.pidFile, "--conmon-pidfile", o.conmonPidFile,
-    "--exit-dir", o.exitDir, "-0", o.persistDir,
-    "-l", `k8s-file:${o.logPath}`,
-    "--socket-dir-path", o.socketDir,
-    "--log-level", "warning",
+    "--api-version",
+    "1",
+    "-c",
+    o.id,
+    "-u",
+    o.id,
+    "-n",
+    o.name,
+    "-r",
+    o.runtime,
+    "--runtime-arg",
+    `--root=${o.runtimeRoot}`,
+    "-b",
+    o.bundle,
+    "-p",
+    o.pidFile,
+    "--conmon-pidfile",
+    o.conmonPidFile,
+    "--exit-dir",
+    o.exitDir,
+    "-0",
+    o.persistDir,
+    "-l",
+    `k8s-file:${o.logPath}`,
+    "--socket-dir-path",
+    o.socketDir,
+    "--log-level",
+    "warning",
   ];
   if (o.tty) args.push("-t");
   if (o.stdin) args.push("-i", ...(o.stdinOnce ? [] : ["--leave-stdin-open"]));
@@ -52,7 +72,10 @@ export async function createWithConmon(o: ConmonOptions): Promise<{ pid: number 
       // conmon writes an `oom` marker into its working directory as well as into the persist dir:
       // it runs in the container's bundle, never wherever the agent was started.
       cwd: o.bundle,
-      env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3", _OCI_STARTPIPE: "4" } as Record<string, string> as NodeJS.ProcessEnv,
+      env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3", _OCI_STARTPIPE: "4" } as Record<
+        string,
+        string
+      > as NodeJS.ProcessEnv,
       detached: true,
     });
     const sync = child.stdio[3] as Readable;
@@ -82,7 +105,8 @@ export async function createWithConmon(o: ConmonOptions): Promise<{ pid: number 
     } catch {
       throw new RuntimeError(`conmon gave no container PID (${first || "no output"}); see ${o.conmonLog}`);
     }
-    if (typeof msg.data !== "number" || msg.data <= 0) throw new RuntimeError(`creating the container failed: ${msg.message ?? "unknown error"}`);
+    if (typeof msg.data !== "number" || msg.data <= 0)
+      throw new RuntimeError(`creating the container failed: ${msg.message ?? "unknown error"}`);
     return { pid: msg.data };
   } finally {
     closeSync(out);

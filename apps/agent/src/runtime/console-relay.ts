@@ -81,8 +81,18 @@ export interface TtyExec {
 }
 
 /** Runs `runc exec --tty` for `processSpec` through the relay; the child's exit code is the process's. */
-export function execWithTty(o: { python: string; runc: string; root: string; id: string; processSpec: string; socketPath: string; pidFile: string }): TtyExec {
-  const child = spawn(o.python, ["-c", RELAY, o.socketPath, o.runc, o.root, o.id, o.processSpec, o.pidFile], { stdio: ["pipe", "pipe", "pipe", "pipe"] });
+export function execWithTty(o: {
+  python: string;
+  runc: string;
+  root: string;
+  id: string;
+  processSpec: string;
+  socketPath: string;
+  pidFile: string;
+}): TtyExec {
+  const child = spawn(o.python, ["-c", RELAY, o.socketPath, o.runc, o.root, o.id, o.processSpec, o.pidFile], {
+    stdio: ["pipe", "pipe", "pipe", "pipe"],
+  });
   const ctl = child.stdio[3] as Writable;
   ctl.on("error", () => undefined);
   let diag = "";
@@ -93,7 +103,8 @@ export function execWithTty(o: { python: string; runc: string; root: string; id:
     input: child.stdin!,
     output: child.stdout!,
     resize: (rows, cols) => {
-      if (Number.isInteger(rows) && Number.isInteger(cols) && rows > 0 && cols > 0 && rows < 10_000 && cols < 10_000) ctl.write(`${rows} ${cols}\n`);
+      if (Number.isInteger(rows) && Number.isInteger(cols) && rows > 0 && cols > 0 && rows < 10_000 && cols < 10_000)
+        ctl.write(`${rows} ${cols}\n`);
     },
   };
 }

@@ -79,7 +79,8 @@ export class Runc {
           (e: NodeJS.ErrnoException) => (e.code === "EAGAIN" ? 0 : Promise.reject(e)),
         );
         if (n > 0) started = true;
-        else if (i % 100 === 99 && processStartTime(init.pid) !== init.start) throw new RuntimeError(`${this.binary} start: container process is already dead`);
+        else if (i % 100 === 99 && processStartTime(init.pid) !== init.start)
+          throw new RuntimeError(`${this.binary} start: container process is already dead`);
         else if (i > 10_000) throw new RuntimeError(`${this.binary} start: the container's init did not answer`);
         else await sleep(i < 20 ? 0 : 1);
       }
@@ -92,8 +93,13 @@ export class Runc {
   /** The init process of a created container, from runc's state file. */
   private initOf(id: string): { pid: number; start: number } | null {
     try {
-      const state = JSON.parse(readFileSync(join(this.root, id, "state.json"), "utf8")) as { init_process_pid?: number; init_process_start?: number };
-      return typeof state.init_process_pid === "number" && typeof state.init_process_start === "number" ? { pid: state.init_process_pid, start: state.init_process_start } : null;
+      const state = JSON.parse(readFileSync(join(this.root, id, "state.json"), "utf8")) as {
+        init_process_pid?: number;
+        init_process_start?: number;
+      };
+      return typeof state.init_process_pid === "number" && typeof state.init_process_start === "number"
+        ? { pid: state.init_process_pid, start: state.init_process_start }
+        : null;
     } catch {
       return null;
     }

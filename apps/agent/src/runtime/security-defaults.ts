@@ -13,12 +13,47 @@ export const DEFAULT_CAPABILITIES = DOCKER_DEFAULT_CAPABILITIES;
 
 /** Every capability the kernel here knows (for --privileged and `--cap-add ALL`). */
 export const ALL_CAPABILITIES = [
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
-  "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
-  "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN",
-  "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-  "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
-  "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_DAC_READ_SEARCH",
+  "CAP_FOWNER",
+  "CAP_FSETID",
+  "CAP_KILL",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETPCAP",
+  "CAP_LINUX_IMMUTABLE",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_NET_BROADCAST",
+  "CAP_NET_ADMIN",
+  "CAP_NET_RAW",
+  "CAP_IPC_LOCK",
+  "CAP_IPC_OWNER",
+  "CAP_SYS_MODULE",
+  "CAP_SYS_RAWIO",
+  "CAP_SYS_CHROOT",
+  "CAP_SYS_PTRACE",
+  "CAP_SYS_PACCT",
+  "CAP_SYS_ADMIN",
+  "CAP_SYS_BOOT",
+  "CAP_SYS_NICE",
+  "CAP_SYS_RESOURCE",
+  "CAP_SYS_TIME",
+  "CAP_SYS_TTY_CONFIG",
+  "CAP_MKNOD",
+  "CAP_LEASE",
+  "CAP_AUDIT_WRITE",
+  "CAP_AUDIT_CONTROL",
+  "CAP_SETFCAP",
+  "CAP_MAC_OVERRIDE",
+  "CAP_MAC_ADMIN",
+  "CAP_SYSLOG",
+  "CAP_WAKE_ALARM",
+  "CAP_BLOCK_SUSPEND",
+  "CAP_AUDIT_READ",
+  "CAP_PERFMON",
+  "CAP_BPF",
+  "CAP_CHECKPOINT_RESTORE",
 ] as const;
 
 export const MASKED_PATHS = [
@@ -128,7 +163,9 @@ const ALLOWED = `
   timer_gettime64 timer_settime timer_settime64 timerfd_create timerfd_gettime timerfd_gettime64 timerfd_settime
   timerfd_settime64 times tkill truncate truncate64 ugetrlimit umask uname unlink unlinkat utime utimensat utimensat_time64
   utimes vfork vmsplice wait4 waitid waitpid write writev
-`.trim().split(/\s+/);
+`
+  .trim()
+  .split(/\s+/);
 
 /** personality(2) personas that change nothing dangerous: Linux, UNAME26, ADDR_NO_RANDOMIZE and the query 0xffffffff. */
 const PERSONAS = [0x0, 0x8, 0x20000, 0x20008, 0xffffffff];
@@ -143,21 +180,54 @@ const RULES: readonly Rule[] = [
   { names: ["socket"], args: [{ index: 0, value: AF_VSOCK, op: "SCMP_CMP_NE" }] },
   ...PERSONAS.map((p): Rule => ({ names: ["personality"], args: [{ index: 0, value: p, op: "SCMP_CMP_EQ" }] })),
   { names: ["sync_file_range2", "swapcontext"], arches: ["ppc64"] },
-  { names: ["arm_fadvise64_64", "arm_sync_file_range", "sync_file_range2", "breakpoint", "cacheflush", "set_tls"], arches: ["arm", "arm64"] },
+  {
+    names: ["arm_fadvise64_64", "arm_sync_file_range", "sync_file_range2", "breakpoint", "cacheflush", "set_tls"],
+    arches: ["arm", "arm64"],
+  },
   { names: ["arch_prctl"], arches: ["x64"] },
   { names: ["modify_ldt"], arches: ["x64", "ia32"] },
   { names: ["s390_pci_mmio_read", "s390_pci_mmio_write", "s390_runtime_instr"], arches: ["s390", "s390x"] },
   { names: ["riscv_flush_icache"], arches: ["riscv64"] },
   guarded("CAP_DAC_READ_SEARCH", ["open_by_handle_at"]),
   guarded("CAP_SYS_ADMIN", [
-    "bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount", "fsopen", "fspick", "lookup_dcookie", "mount", "mount_setattr",
-    "move_mount", "open_tree", "perf_event_open", "quotactl", "quotactl_fd", "setdomainname", "sethostname", "setns", "syslog",
-    "umount", "umount2", "unshare",
+    "bpf",
+    "clone",
+    "clone3",
+    "fanotify_init",
+    "fsconfig",
+    "fsmount",
+    "fsopen",
+    "fspick",
+    "lookup_dcookie",
+    "mount",
+    "mount_setattr",
+    "move_mount",
+    "open_tree",
+    "perf_event_open",
+    "quotactl",
+    "quotactl_fd",
+    "setdomainname",
+    "sethostname",
+    "setns",
+    "syslog",
+    "umount",
+    "umount2",
+    "unshare",
   ]),
   // Without CAP_SYS_ADMIN, threads and processes but no new namespaces (a user namespace would
   // give back every capability inside it). s390 swaps clone's first two arguments.
-  { names: ["clone"], unlessCap: "CAP_SYS_ADMIN", args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }], exceptArches: ["s390", "s390x"] },
-  { names: ["clone"], unlessCap: "CAP_SYS_ADMIN", args: [{ index: 1, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }], arches: ["s390", "s390x"] },
+  {
+    names: ["clone"],
+    unlessCap: "CAP_SYS_ADMIN",
+    args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }],
+    exceptArches: ["s390", "s390x"],
+  },
+  {
+    names: ["clone"],
+    unlessCap: "CAP_SYS_ADMIN",
+    args: [{ index: 1, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }],
+    arches: ["s390", "s390x"],
+  },
   // clone3 passes its flags in memory, out of seccomp's sight: ENOSYS makes libc fall back to clone.
   { names: ["clone3"], unlessCap: "CAP_SYS_ADMIN", errnoRet: ENOSYS },
   guarded("CAP_SYS_BOOT", ["reboot"]),
@@ -208,7 +278,10 @@ export interface SeccompHost {
 }
 
 /** The default seccomp profile for a container with these capabilities on this host (Docker's semantics). */
-export function defaultSeccompProfile(caps: readonly string[], host: SeccompHost = { arch: process.arch, kernelRelease: release() }): SeccompProfile {
+export function defaultSeccompProfile(
+  caps: readonly string[],
+  host: SeccompHost = { arch: process.arch, kernelRelease: release() },
+): SeccompProfile {
   const held = new Set(caps);
   const applies = (r: Rule) =>
     (!r.cap || held.has(r.cap)) &&
@@ -243,7 +316,9 @@ export function defaultSeccompProfile(caps: readonly string[], host: SeccompHost
  */
 export function hostCapabilities(): string[] {
   try {
-    const line = readFileSync("/proc/self/status", "utf8").split("\n").find((l) => l.startsWith("CapBnd:"));
+    const line = readFileSync("/proc/self/status", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("CapBnd:"));
     const mask = BigInt(`0x${line?.split(/\s+/)[1] ?? "0"}`);
     return ALL_CAPABILITIES.filter((_, bit) => (mask >> BigInt(bit)) & 1n);
   } catch {

@@ -1,5 +1,12 @@
 import type { HostConfig } from "@berth/protocol";
-import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS, defaultSeccompProfile, hostCapabilities } from "./security-defaults.ts";
+import {
+  ALL_CAPABILITIES,
+  DEFAULT_CAPABILITIES,
+  MASKED_PATHS,
+  READONLY_PATHS,
+  defaultSeccompProfile,
+  hostCapabilities,
+} from "./security-defaults.ts";
 import type { ResolvedUser } from "./users.ts";
 import { AgentError } from "../errors.ts";
 
@@ -53,7 +60,9 @@ export function capabilities(host: HostConfig): string[] {
   if (host.Privileged) return [...available];
   const add = (host.CapAdd ?? []).map(capName);
   const drop = (host.CapDrop ?? []).map(capName);
-  for (const c of add) if (c !== "ALL" && !available.includes(c)) throw new SpecError(`capability ${c} is not available on this host (the agent does not hold it)`);
+  for (const c of add)
+    if (c !== "ALL" && !available.includes(c))
+      throw new SpecError(`capability ${c} is not available on this host (the agent does not hold it)`);
   let caps = new Set<string>(add.includes("ALL") ? available : DEFAULT_CAPABILITIES.filter((c) => available.includes(c)));
   for (const c of add) if (c !== "ALL") caps.add(c);
   // A drop wins over an add of the same capability, as in Docker.
@@ -70,7 +79,11 @@ interface SecurityOpts {
 function securityOpts(host: HostConfig): SecurityOpts {
   const out: SecurityOpts = { noNewPrivileges: false, seccomp: !host.Privileged };
   for (const raw of host.SecurityOpt ?? []) {
-    const [key, value] = raw.includes("=") ? (raw.split(/=(.*)/s, 2) as [string, string]) : raw.includes(":") ? (raw.split(/:(.*)/s, 2) as [string, string]) : [raw, "true"];
+    const [key, value] = raw.includes("=")
+      ? (raw.split(/=(.*)/s, 2) as [string, string])
+      : raw.includes(":")
+        ? (raw.split(/:(.*)/s, 2) as [string, string])
+        : [raw, "true"];
     if (key === "no-new-privileges") {
       if (value !== "true" && value !== "false") throw new SpecError(`invalid --security-opt 2: "${raw}"`);
       out.noNewPrivileges = value === "true";
@@ -87,9 +100,21 @@ function securityOpts(host: HostConfig): SecurityOpts {
 }
 
 const RLIMITS: Record<string, string> = {
-  core: "RLIMIT_CORE", cpu: "RLIMIT_CPU", data: "RLIMIT_DATA", fsize: "RLIMIT_FSIZE", locks: "RLIMIT_LOCKS", memlock: "RLIMIT_MEMLOCK",
-  msgqueue: "RLIMIT_MSGQUEUE", nice: "RLIMIT_NICE", nofile: "RLIMIT_NOFILE", nproc: "RLIMIT_NPROC", rss: "RLIMIT_RSS", rtprio: "RLIMIT_RTPRIO",
-  rttime: "RLIMIT_RTTIME", sigpending: "RLIMIT_SIGPENDING", stack: "RLIMIT_STACK",
+  core: "RLIMIT_CORE",
+  cpu: "RLIMIT_CPU",
+  data: "RLIMIT_DATA",
+  fsize: "RLIMIT_FSIZE",
+  locks: "RLIMIT_LOCKS",
+  memlock: "RLIMIT_MEMLOCK",
+  msgqueue: "RLIMIT_MSGQUEUE",
+  nice: "RLIMIT_NICE",
+  nofile: "RLIMIT_NOFILE",
+  nproc: "RLIMIT_NPROC",
+  rss: "RLIMIT_RSS",
+  rtprio: "RLIMIT_RTPRIO",
+  rttime: "RLIMIT_RTTIME",
+  sigpending: "RLIMIT_SIGPENDING",
+  stack: "RLIMIT_STACK",
 };
 
 function rlimits(host: HostConfig, nofileHard: number): Array<{ type: string; soft: number; hard: number }> {
@@ -98,9 +123,11 @@ function rlimits(host: HostConfig, nofileHard: number): Array<{ type: string; so
   for (const u of host.Ulimits ?? []) {
     const type = RLIMITS[u.Name];
     if (!type) throw new SpecError(`invalid ulimit type: ${u.Name}`);
-    if (u.Soft > u.Hard && u.Hard !== -1) throw new SpecError(`ulimit soft limit must be less than or equal to hard limit: ${u.Soft} > ${u.Hard}`);
+    if (u.Soft > u.Hard && u.Hard !== -1)
+      throw new SpecError(`ulimit soft limit must be less than or equal to hard limit: ${u.Soft} > ${u.Hard}`);
     // Raising a hard limit needs CAP_SYS_RESOURCE, which the agent may not have (it does not here).
-    if (type === "RLIMIT_NOFILE" && (u.Hard > nofileHard || u.Hard === -1)) throw new SpecError(`ulimit nofile=${u.Soft}:${u.Hard} is above this host's hard limit of ${nofileHard}`);
+    if (type === "RLIMIT_NOFILE" && (u.Hard > nofileHard || u.Hard === -1))
+      throw new SpecError(`ulimit nofile=${u.Soft}:${u.Hard} is above this host's hard limit of ${nofileHard}`);
     const unlimited = 2 ** 64 - 1;
     out.set(type, { type, soft: u.Soft === -1 ? unlimited : u.Soft, hard: u.Hard === -1 ? unlimited : u.Hard });
   }
@@ -115,7 +142,9 @@ function checkSysctls(sysctls: Record<string, string>, network: SpecInput["netwo
     if (ipc) continue;
     if (net && network !== "host") continue;
     if (net) throw new SpecError(`sysctl "${key}" not allowed in host network namespace`);
-    throw new SpecError(`sysctl "${key}" is not allowed: only namespaced sysctls (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*) can be set`);
+    throw new SpecError(
+      `sysctl "${key}" is not allowed: only namespaced sysctls (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*) can be set`,
+    );
   }
 }
 
@@ -127,7 +156,8 @@ export function resources(host: HostConfig): Record<string, unknown> {
     memory.limit = host.Memory;
     // Docker's default: as much swap as memory (memory+swap = 2× memory); -1 is unlimited swap.
     memory.swap = host.MemorySwap === -1 ? -1 : host.MemorySwap ? host.MemorySwap : host.Memory * 2;
-    if (host.MemorySwap && host.MemorySwap > 0 && host.MemorySwap < host.Memory) throw new SpecError("Minimum memoryswap limit should be larger than memory limit, see usage");
+    if (host.MemorySwap && host.MemorySwap > 0 && host.MemorySwap < host.Memory)
+      throw new SpecError("Minimum memoryswap limit should be larger than memory limit, see usage");
   } else if (host.MemorySwap && host.MemorySwap > 0) {
     throw new SpecError("You should always set the Memory limit when using Memoryswap limit, see usage");
   }
@@ -179,21 +209,43 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
   const mounts: OciMount[] = [
     { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
     { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-    { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
+    {
+      destination: "/dev/pts",
+      type: "devpts",
+      source: "devpts",
+      options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+    },
     { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", host.Privileged ? "rw" : "ro"] },
-    { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", host.Privileged ? "rw" : "ro"] },
+    {
+      destination: "/sys/fs/cgroup",
+      type: "cgroup",
+      source: "cgroup",
+      options: ["nosuid", "noexec", "nodev", "relatime", host.Privileged ? "rw" : "ro"],
+    },
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
     { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${shm}`] },
-    ...(host.Init && input.initPath ? [{ destination: INIT_IN_CONTAINER, type: "bind", source: input.initPath, options: ["rbind", "ro"] }] : []),
+    ...(host.Init && input.initPath
+      ? [{ destination: INIT_IN_CONTAINER, type: "bind", source: input.initPath, options: ["rbind", "ro"] }]
+      : []),
     ...input.mounts,
   ];
-  const namespaces = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, ...(input.network === "host" ? [] : [{ type: "network" }])];
+  const namespaces = [
+    { type: "pid" },
+    { type: "ipc" },
+    { type: "uts" },
+    { type: "mount" },
+    ...(input.network === "host" ? [] : [{ type: "network" }]),
+  ];
 
   return {
     ociVersion: "1.0.2",
     process: {
       terminal: input.tty,
-      user: { uid: input.user.uid, gid: input.user.gid, ...(input.user.additionalGids.length ? { additionalGids: input.user.additionalGids } : {}) },
+      user: {
+        uid: input.user.uid,
+        gid: input.user.gid,
+        ...(input.user.additionalGids.length ? { additionalGids: input.user.additionalGids } : {}),
+      },
       args,
       env: input.env,
       cwd: input.cwd,
@@ -209,7 +261,9 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       namespaces,
       cgroupsPath: input.cgroupsPath,
       resources: {
-        devices: host.Privileged ? [{ allow: true, access: "rwm" }] : [{ allow: false, access: "rwm" }, ...ALLOWED_DEVICES.map((d) => ({ allow: true, access: "rwm", ...d }))],
+        devices: host.Privileged
+          ? [{ allow: true, access: "rwm" }]
+          : [{ allow: false, access: "rwm" }, ...ALLOWED_DEVICES.map((d) => ({ allow: true, access: "rwm", ...d }))],
         ...resources(host),
       },
       sysctl: sysctls,

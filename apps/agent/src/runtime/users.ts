@@ -63,7 +63,10 @@ export async function resolveUser(rootfs: string, user: string | undefined): Pro
   // Supplementary groups are those listing the user by name, only when no group was given explicitly.
   const additionalGids =
     pw && g === undefined
-      ? groups.filter((e) => (e[3] ?? "").split(",").includes(pw[0]!)).map((e) => Number(e[2])).filter((n) => n !== gid)
+      ? groups
+          .filter((e) => (e[3] ?? "").split(",").includes(pw[0]!))
+          .map((e) => Number(e[2]))
+          .filter((n) => n !== gid)
       : [];
   return { uid, gid, additionalGids: [...new Set(additionalGids)], home: pw?.[5] || "/" };
 }

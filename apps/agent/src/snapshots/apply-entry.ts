@@ -49,7 +49,9 @@ function xattrAllowed(entryPath: string, name: string, privileged: boolean, isSy
   if (name.startsWith("trusted.overlay.")) throw new LayerSecurityError(entryPath, `xattr ${name} is reserved for overlayfs`);
   if (name.startsWith("user.")) return !isSymlink; // Linux does not allow user.* on symlinks
   if (!privileged) return false;
-  return name.startsWith("security.") || name.startsWith("trusted.") || name === "system.posix_acl_access" || name === "system.posix_acl_default";
+  return (
+    name.startsWith("security.") || name.startsWith("trusted.") || name === "system.posix_acl_access" || name === "system.posix_acl_default"
+  );
 }
 
 export class LayerApplier {
@@ -72,11 +74,13 @@ export class LayerApplier {
     this.entries++;
 
     for (const dir of parts.slice(0, -1)) {
-      if (dir.startsWith(WHITEOUT_PREFIX)) throw new LayerSecurityError(entryPath, `whiteout name ${JSON.stringify(dir)} used as a directory`);
+      if (dir.startsWith(WHITEOUT_PREFIX))
+        throw new LayerSecurityError(entryPath, `whiteout name ${JSON.stringify(dir)} used as a directory`);
     }
 
     if (parts.length === 0) {
-      if (entry.type !== "Directory" && entry.type !== "GNUDumpDir") throw new LayerSecurityError(entryPath, "only a directory may name the layer root");
+      if (entry.type !== "Directory" && entry.type !== "GNUDumpDir")
+        throw new LayerSecurityError(entryPath, "only a directory may name the layer root");
       entry.resume();
       await this.setMeta(entry, this.root, "dir", xattrs);
       return;
@@ -133,7 +137,13 @@ export class LayerApplier {
         entry.resume();
         if (!this.opts.isRoot) throw new LayerSecurityError(entryPath, "device nodes are only created when running as root");
         await this.clearFor(rel, abs, false);
-        await mknod(abs, entry.type === "CharacterDevice" ? "char" : "block", entry.mode ?? 0o600, entry.header.devmaj, entry.header.devmin);
+        await mknod(
+          abs,
+          entry.type === "CharacterDevice" ? "char" : "block",
+          entry.mode ?? 0o600,
+          entry.header.devmaj,
+          entry.header.devmin,
+        );
         await this.setMeta(entry, abs, "node", xattrs);
         return;
       }
@@ -226,7 +236,12 @@ export class LayerApplier {
     await lutimes(abs, entry.atime ?? mtime, mtime);
   }
 
-  private async setMeta(entry: ReadEntry, abs: string, kind: "dir" | "symlink" | "node", xattrs: Map<string, Buffer> | undefined): Promise<void> {
+  private async setMeta(
+    entry: ReadEntry,
+    abs: string,
+    kind: "dir" | "symlink" | "node",
+    xattrs: Map<string, Buffer> | undefined,
+  ): Promise<void> {
     if (this.opts.isRoot) await lchown(abs, entry.uid ?? 0, entry.gid ?? 0);
     if (kind !== "symlink") await chmod(abs, (entry.mode ?? (kind === "dir" ? 0o755 : 0o644)) & 0o7777);
     await this.setXattrs(entry.path, abs, xattrs, kind === "symlink");

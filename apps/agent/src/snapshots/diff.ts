@@ -27,7 +27,9 @@ function marker(rel: string, st: { uid: number; gid: number; mtime: Date }): Ite
 
 /** An empty regular-file entry that exists only in the tar, not on disk. */
 function markerEntry(item: Extract<Item, { kind: "marker" }>): ReadEntry {
-  const entry = new ReadEntry(new Header({ path: item.rel, type: "File", size: 0, mode: item.mode, uid: item.uid, gid: item.gid, mtime: item.mtime }));
+  const entry = new ReadEntry(
+    new Header({ path: item.rel, type: "File", size: 0, mode: item.mode, uid: item.uid, gid: item.gid, mtime: item.mtime }),
+  );
   entry.end();
   return entry;
 }

@@ -57,7 +57,8 @@ function parseMetadata(text: string, path: string): { nextId: number; snapshots:
   const out = new Map<string, SnapshotRecord>();
   for (const [key, value] of Object.entries(snaps as Record<string, unknown>)) {
     const r = value as Record<string, unknown> | null;
-    if (!r || typeof r["id"] !== "string" || !/^[0-9]+$/.test(r["id"]) || typeof r["kind"] !== "string" || !KINDS.includes(r["kind"])) throw bad(`record ${key}`);
+    if (!r || typeof r["id"] !== "string" || !/^[0-9]+$/.test(r["id"]) || typeof r["kind"] !== "string" || !KINDS.includes(r["kind"]))
+      throw bad(`record ${key}`);
     out.set(key, {
       id: r["id"],
       kind: r["kind"] as SnapshotKind,
@@ -125,7 +126,9 @@ export class Snapshotter {
 
   private load() {
     if (!this.state) {
-      this.state = existsSync(this.metadataPath) ? parseMetadata(readFileSync(this.metadataPath, "utf8"), this.metadataPath) : { nextId: 1, snapshots: new Map() };
+      this.state = existsSync(this.metadataPath)
+        ? parseMetadata(readFileSync(this.metadataPath, "utf8"), this.metadataPath)
+        : { nextId: 1, snapshots: new Map() };
     }
     return this.state;
   }
@@ -160,7 +163,13 @@ export class Snapshotter {
     if (rec.kind === "committed") throw new SnapshotStateError(`snapshot ${key} is committed; create a view or an active snapshot on it`);
     if (rec.kind === "active") {
       if (lowers.length === 0) return [{ type: "bind", source: this.fsDir(rec.id), options: ["rw", "rbind"] }];
-      return [{ type: "overlay", source: "overlay", options: [`workdir=${this.workDir(rec.id)}`, `upperdir=${this.fsDir(rec.id)}`, `lowerdir=${lowers.join(":")}`] }];
+      return [
+        {
+          type: "overlay",
+          source: "overlay",
+          options: [`workdir=${this.workDir(rec.id)}`, `upperdir=${this.fsDir(rec.id)}`, `lowerdir=${lowers.join(":")}`],
+        },
+      ];
     }
     // Views: overlayfs needs two lower layers without an upper, so 0 or 1 layers is a read-only bind (as containerd does).
     const only = lowers.length === 0 ? this.fsDir(rec.id) : lowers.length === 1 ? lowers[0] : undefined;
@@ -319,5 +328,12 @@ export class Snapshotter {
 }
 
 function info(key: string, r: SnapshotRecord): SnapshotInfo {
-  return { key, id: r.id, kind: r.kind, created: r.created, ...(r.parent !== undefined ? { parent: r.parent } : {}), ...(r.size !== undefined ? { size: r.size } : {}) };
+  return {
+    key,
+    id: r.id,
+    kind: r.kind,
+    created: r.created,
+    ...(r.parent !== undefined ? { parent: r.parent } : {}),
+    ...(r.size !== undefined ? { size: r.size } : {}),
+  };
 }

@@ -93,7 +93,9 @@ export async function unpackLayer(stream: Readable, targetDir: string, opts: Unp
     signal.notify();
   });
   parser.on("ignoredEntry", (entry: ReadEntry) => fail(new UnsupportedEntryError(entry.path, entry.header.typeKey)));
-  parser.on("error", (err: unknown) => fail(new LayerFormatError(`invalid layer tar: ${err instanceof Error ? err.message : String(err)}`, err)));
+  parser.on("error", (err: unknown) =>
+    fail(new LayerFormatError(`invalid layer tar: ${err instanceof Error ? err.message : String(err)}`, err)),
+  );
   parser.on("drain", () => {
     drained = true;
     signal.notify();

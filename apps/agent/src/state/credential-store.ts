@@ -10,7 +10,10 @@ export const LinkCredentialSchema = z.object({
   name: z.string().min(1),
   credential: z.string().min(1),
   /** Pinned sha256 of the control plane's TLS certificate, or null for plain HTTP. */
-  fingerprint: z.string().regex(/^[a-f0-9]{64}$/).nullable(),
+  fingerprint: z
+    .string()
+    .regex(/^[a-f0-9]{64}$/)
+    .nullable(),
 });
 export type LinkCredential = z.infer<typeof LinkCredentialSchema>;
 

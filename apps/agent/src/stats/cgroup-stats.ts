@@ -78,7 +78,19 @@ export interface ContainerStats {
   };
   precpu_stats: ContainerStats["cpu_stats"] | Record<string, never>;
   memory_stats: { usage?: number; max_usage?: number; limit?: number; stats?: Record<string, number> };
-  networks?: Record<string, { rx_bytes: number; rx_packets: number; rx_errors: number; rx_dropped: number; tx_bytes: number; tx_packets: number; tx_errors: number; tx_dropped: number }>;
+  networks?: Record<
+    string,
+    {
+      rx_bytes: number;
+      rx_packets: number;
+      rx_errors: number;
+      rx_dropped: number;
+      tx_bytes: number;
+      tx_packets: number;
+      tx_errors: number;
+      tx_dropped: number;
+    }
+  >;
 }
 
 const USER_HZ = 100;
@@ -90,9 +102,16 @@ function hostBounded(limit: number): number {
 
 /** The host's total CPU time in nanoseconds (Docker's system_cpu_usage). */
 export function systemCpuUsage(): number {
-  const line = text("/proc/stat")?.split("\n").find((l) => l.startsWith("cpu "));
+  const line = text("/proc/stat")
+    ?.split("\n")
+    .find((l) => l.startsWith("cpu "));
   if (!line) return 0;
-  const ticks = line.trim().split(/\s+/).slice(1, 8).map(Number).reduce((a, b) => a + b, 0);
+  const ticks = line
+    .trim()
+    .split(/\s+/)
+    .slice(1, 8)
+    .map(Number)
+    .reduce((a, b) => a + b, 0);
   return (ticks * 1e9) / USER_HZ;
 }
 
@@ -105,7 +124,16 @@ function networkStats(pid: number): ContainerStats["networks"] {
     const m = /^\s*([^:]+):\s*(.*)$/.exec(line);
     if (!m || m[1] === "lo") continue;
     const f = m[2]!.trim().split(/\s+/).map(Number);
-    out[m[1]!] = { rx_bytes: f[0]!, rx_packets: f[1]!, rx_errors: f[2]!, rx_dropped: f[3]!, tx_bytes: f[8]!, tx_packets: f[9]!, tx_errors: f[10]!, tx_dropped: f[11]! };
+    out[m[1]!] = {
+      rx_bytes: f[0]!,
+      rx_packets: f[1]!,
+      rx_errors: f[2]!,
+      rx_dropped: f[3]!,
+      tx_bytes: f[8]!,
+      tx_packets: f[9]!,
+      tx_errors: f[10]!,
+      tx_dropped: f[11]!,
+    };
   }
   return out;
 }
@@ -147,9 +175,18 @@ function v1(cgroupsPath: string, system: number): CgroupFigures {
       },
       system_cpu_usage: system,
       online_cpus: ONLINE_CPUS,
-      throttling_data: { periods: throttle.nr_periods ?? 0, throttled_periods: throttle.nr_throttled ?? 0, throttled_time: throttle.throttled_time ?? 0 },
+      throttling_data: {
+        periods: throttle.nr_periods ?? 0,
+        throttled_periods: throttle.nr_throttled ?? 0,
+        throttled_time: throttle.throttled_time ?? 0,
+      },
     },
-    memory_stats: { ...(memUsage !== null ? { usage: memUsage } : {}), ...(memMax !== null ? { max_usage: memMax } : {}), ...(memLimit !== null ? { limit: hostBounded(memLimit) } : {}), stats: keyValues(memStat) },
+    memory_stats: {
+      ...(memUsage !== null ? { usage: memUsage } : {}),
+      ...(memMax !== null ? { max_usage: memMax } : {}),
+      ...(memLimit !== null ? { limit: hostBounded(memLimit) } : {}),
+      stats: keyValues(memStat),
+    },
   };
 }
 
@@ -178,12 +215,24 @@ function v2(cgroupsPath: string, system: number): CgroupFigures {
     blkio_stats: { io_service_bytes_recursive: blk.length ? blk : null },
     num_procs: 0,
     cpu_stats: {
-      cpu_usage: { total_usage: (cpu.usage_usec ?? 0) * 1000, usage_in_kernelmode: (cpu.system_usec ?? 0) * 1000, usage_in_usermode: (cpu.user_usec ?? 0) * 1000 },
+      cpu_usage: {
+        total_usage: (cpu.usage_usec ?? 0) * 1000,
+        usage_in_kernelmode: (cpu.system_usec ?? 0) * 1000,
+        usage_in_usermode: (cpu.user_usec ?? 0) * 1000,
+      },
       system_cpu_usage: system,
       online_cpus: ONLINE_CPUS,
-      throttling_data: { periods: cpu.nr_periods ?? 0, throttled_periods: cpu.nr_throttled ?? 0, throttled_time: (cpu.throttled_usec ?? 0) * 1000 },
+      throttling_data: {
+        periods: cpu.nr_periods ?? 0,
+        throttled_periods: cpu.nr_throttled ?? 0,
+        throttled_time: (cpu.throttled_usec ?? 0) * 1000,
+      },
     },
-    memory_stats: { ...(memCurrent !== null ? { usage: memCurrent } : {}), limit: hostBounded(memMax ?? Infinity), stats: keyValues(memStat) },
+    memory_stats: {
+      ...(memCurrent !== null ? { usage: memCurrent } : {}),
+      limit: hostBounded(memMax ?? Infinity),
+      stats: keyValues(memStat),
+    },
   };
 }
 

@@ -33,7 +33,11 @@ export async function topProcesses(pids: number[]): Promise<{ Titles: string[]; 
   const rows: string[][] = [];
   for (const pid of pids) {
     try {
-      const [stat, status, cmdline] = await Promise.all([readFile(`/proc/${pid}/stat`, "utf8"), readFile(`/proc/${pid}/status`, "utf8"), readFile(`/proc/${pid}/cmdline`, "utf8")]);
+      const [stat, status, cmdline] = await Promise.all([
+        readFile(`/proc/${pid}/stat`, "utf8"),
+        readFile(`/proc/${pid}/status`, "utf8"),
+        readFile(`/proc/${pid}/cmdline`, "utf8"),
+      ]);
       const after = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
       const ppid = after[1]!;

@@ -62,15 +62,30 @@ export class VolumeService {
    * Creates a volume, or returns the existing one of that name (Docker's create is idempotent).
    * Without a name it is anonymous: a random 64-hex name.
    */
-  create(opts: { Name?: string; Labels?: Record<string, string> | null; DriverOpts?: Record<string, string> | null; Driver?: string } = {}): VolumeInfo {
-    if (opts.Driver && opts.Driver !== "local") throw new VolumeError(`error looking up volume plugin ${opts.Driver}: plugin "${opts.Driver}" not found`, "NOT_FOUND");
-    if (opts.DriverOpts && Object.keys(opts.DriverOpts).length > 0) throw new VolumeError("the local driver here takes no options (type, device and o are not supported yet)", "INVALID");
+  create(
+    opts: { Name?: string; Labels?: Record<string, string> | null; DriverOpts?: Record<string, string> | null; Driver?: string } = {},
+  ): VolumeInfo {
+    if (opts.Driver && opts.Driver !== "local")
+      throw new VolumeError(`error looking up volume plugin ${opts.Driver}: plugin "${opts.Driver}" not found`, "NOT_FOUND");
+    if (opts.DriverOpts && Object.keys(opts.DriverOpts).length > 0)
+      throw new VolumeError("the local driver here takes no options (type, device and o are not supported yet)", "INVALID");
     const name = opts.Name || randomBytes(32).toString("hex");
-    if (name.length === 1) throw new VolumeError(`create ${name}: volume name is too short, names should be at least two alphanumeric characters`, "INVALID");
-    if (!NAME.test(name) || name.length > 255) throw new VolumeError(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`, "INVALID");
+    if (name.length === 1)
+      throw new VolumeError(`create ${name}: volume name is too short, names should be at least two alphanumeric characters`, "INVALID");
+    if (!NAME.test(name) || name.length > 255)
+      throw new VolumeError(
+        `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
+        "INVALID",
+      );
     const existing = this.volumes.get(name);
     if (existing) return this.info(existing);
-    const rec: VolumeRecord = { Name: name, Driver: "local", Labels: { ...(opts.Labels ?? {}) }, Options: {}, CreatedAt: new Date().toISOString() };
+    const rec: VolumeRecord = {
+      Name: name,
+      Driver: "local",
+      Labels: { ...(opts.Labels ?? {}) },
+      Options: {},
+      CreatedAt: new Date().toISOString(),
+    };
     mkdirSync(this.mountpoint(name), { recursive: true, mode: 0o755 });
     writeFileAtomic(join(this.root, name, "volume.json"), JSON.stringify(rec));
     this.volumes.set(name, rec);

@@ -7,7 +7,10 @@ const specs = JSON.parse(specJson) as Array<{ name: string; cmd: string[]; resta
 const { rt } = await busyboxRuntime({ stateDir, cgroupParent });
 const ids: Record<string, string> = {};
 for (const s of specs) {
-  const { Id } = await rt.containers.create({ Image: "busybox", Cmd: s.cmd, HostConfig: { RestartPolicy: { Name: (s.restart ?? "no") as "no" } } }, s.name);
+  const { Id } = await rt.containers.create(
+    { Image: "busybox", Cmd: s.cmd, HostConfig: { RestartPolicy: { Name: (s.restart ?? "no") as "no" } } },
+    s.name,
+  );
   await rt.containers.start(Id);
   ids[s.name] = Id;
 }

@@ -10,7 +10,10 @@ export interface FaultyProxy {
   close(): Promise<void>;
 }
 
-export async function startFaultyProxy(target: string, fault: { kind: "corrupt" } | { kind: "cut"; afterBytes: number }): Promise<FaultyProxy> {
+export async function startFaultyProxy(
+  target: string,
+  fault: { kind: "corrupt" } | { kind: "cut"; afterBytes: number },
+): Promise<FaultyProxy> {
   const port = await freeLoopbackPort();
   const ranges: string[] = [];
   let cutDone = false;

@@ -67,51 +67,64 @@ function ApiDocs() {
       <Card title="Try it">
         <pre className="overflow-auto rounded bg-slate-950 p-3 font-mono text-xs text-slate-100">{`curl -H "Authorization: Bearer berth_…" ${base}/hosts\ncurl -X PUT -H "Authorization: Bearer berth_…" -H "Content-Type: application/json" \\\n     -d '{"labels":{"tier":"edge"}}' ${base}/hosts/HOST_ID/labels`}</pre>
         <p className="mt-2 text-sm text-slate-600">
-          The machine-readable document is at <a className="text-indigo-700 underline" href="/api/openapi.json">/api/openapi.json</a>. Live streams (logs, stats, terminals, events) are WebSockets at <code>/api/streams/&lt;kind&gt;</code>.
+          The machine-readable document is at{" "}
+          <a className="text-indigo-700 underline" href="/api/openapi.json">
+            /api/openapi.json
+          </a>
+          . Live streams (logs, stats, terminals, events) are WebSockets at <code>/api/streams/&lt;kind&gt;</code>.
         </p>
       </Card>
-      {[...byTag.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([tag, ops]) => (
-        <Card key={tag} title={tag}>
-          <ul className="divide-y divide-slate-100">
-            {ops.map(({ method, path, op }) => {
-              const body = op.requestBody?.content?.["application/json"]?.schema;
-              return (
-                <li key={`${method} ${path}`} className="py-2 text-sm" data-testid="api-route" data-route={`${method.toUpperCase()} ${path}`}>
-                  <div className="flex items-center gap-2">
-                    <span className={`w-16 rounded px-1.5 py-0.5 text-center font-mono text-xs uppercase ${METHOD_STYLE[method] ?? ""}`}>{method}</span>
-                    <code className="font-mono">{path}</code>
-                    {op.summary && <span className="text-slate-500">{op.summary}</span>}
-                  </div>
-                  {(op.parameters?.length || body?.properties) && (
-                    <dl className="ml-20 mt-1 grid grid-cols-[max-content_1fr] gap-x-3 text-xs text-slate-600">
-                      {op.parameters?.map((p) => (
-                        <div key={`${p.in}:${p.name}`} className="contents">
-                          <dt className="font-mono">
-                            {p.name}
-                            {p.required ? "" : "?"}
-                          </dt>
-                          <dd>
-                            {p.in} · {typeOf(p.schema)}
-                          </dd>
-                        </div>
-                      ))}
-                      {Object.entries(body?.properties ?? {}).map(([name, s]) => (
-                        <div key={`body:${name}`} className="contents">
-                          <dt className="font-mono">
-                            {name}
-                            {body?.required?.includes(name) ? "" : "?"}
-                          </dt>
-                          <dd>body · {typeOf(s)}</dd>
-                        </div>
-                      ))}
-                    </dl>
-                  )}
-                </li>
-              );
-            })}
-          </ul>
-        </Card>
-      ))}
+      {[...byTag.entries()]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([tag, ops]) => (
+          <Card key={tag} title={tag}>
+            <ul className="divide-y divide-slate-100">
+              {ops.map(({ method, path, op }) => {
+                const body = op.requestBody?.content?.["application/json"]?.schema;
+                return (
+                  <li
+                    key={`${method} ${path}`}
+                    className="py-2 text-sm"
+                    data-testid="api-route"
+                    data-route={`${method.toUpperCase()} ${path}`}
+                  >
+                    <div className="flex items-center gap-2">
+                      <span className={`w-16 rounded px-1.5 py-0.5 text-center font-mono text-xs uppercase ${METHOD_STYLE[method] ?? ""}`}>
+                        {method}
+                      </span>
+                      <code className="font-mono">{path}</code>
+                      {op.summary && <span className="text-slate-500">{op.summary}</span>}
+                    </div>
+                    {(op.parameters?.length || body?.properties) && (
+                      <dl className="ml-20 mt-1 grid grid-cols-[max-content_1fr] gap-x-3 text-xs text-slate-600">
+                        {op.parameters?.map((p) => (
+                          <div key={`${p.in}:${p.name}`} className="contents">
+                            <dt className="font-mono">
+                              {p.name}
+                              {p.required ? "" : "?"}
+                            </dt>
+                            <dd>
+                              {p.in} · {typeOf(p.schema)}
+                            </dd>
+                          </div>
+                        ))}
+                        {Object.entries(body?.properties ?? {}).map(([name, s]) => (
+                          <div key={`body:${name}`} className="contents">
+                            <dt className="font-mono">
+                              {name}
+                              {body?.required?.includes(name) ? "" : "?"}
+                            </dt>
+                            <dd>body · {typeOf(s)}</dd>
+                          </div>
+                        ))}
+                      </dl>
+                    )}
+                  </li>
+                );
+              })}
+            </ul>
+          </Card>
+        ))}
     </div>
   );
 }

@@ -34,7 +34,10 @@ function Fleet() {
   const text = useDebounced(q);
   useEffect(() => setOffset(0), [kind, text, state, sort, dir]);
   const list = useQuery(
-    trpc.fleet.list.queryOptions({ kind, ...(text ? { q: text } : {}), ...(state ? { state } : {}), sort, dir, offset, limit: PAGE }, { placeholderData: keepPreviousData, refetchInterval: 10_000 }),
+    trpc.fleet.list.queryOptions(
+      { kind, ...(text ? { q: text } : {}), ...(state ? { state } : {}), sort, dir, offset, limit: PAGE },
+      { placeholderData: keepPreviousData, refetchInterval: 10_000 },
+    ),
   );
   const head = (label: string, key: Sort | null) => (
     <th className="px-3 py-2 text-left text-xs font-medium uppercase text-slate-500">
@@ -42,7 +45,7 @@ function Fleet() {
         <button
           onClick={() => {
             if (sort === key) setDir(dir === "asc" ? "desc" : "asc");
-            else (setSort(key), setDir(key === "created" || key === "size" ? "desc" : "asc"));
+            else setSort(key), setDir(key === "created" || key === "size" ? "desc" : "asc");
           }}
           aria-label={`Sort by ${label}`}
         >
@@ -60,13 +63,30 @@ function Fleet() {
       <h1 className="text-2xl font-semibold">Fleet</h1>
       <div className="flex flex-wrap items-center gap-2 text-sm">
         {KINDS.map((k) => (
-          <button key={k} role="tab" aria-selected={kind === k} onClick={() => setKind(k)} className={`rounded px-3 py-1 capitalize ${kind === k ? "bg-slate-900 text-white" : "bg-white ring-1 ring-slate-300"}`}>
+          <button
+            key={k}
+            role="tab"
+            aria-selected={kind === k}
+            onClick={() => setKind(k)}
+            className={`rounded px-3 py-1 capitalize ${kind === k ? "bg-slate-900 text-white" : "bg-white ring-1 ring-slate-300"}`}
+          >
             {k}s
           </button>
         ))}
-        <input aria-label="Filter by name or image" placeholder="Filter by name, image or id" value={q} onChange={(e) => setQ(e.target.value)} className="ml-2 w-64 rounded border border-slate-300 px-2 py-1" />
+        <input
+          aria-label="Filter by name or image"
+          placeholder="Filter by name, image or id"
+          value={q}
+          onChange={(e) => setQ(e.target.value)}
+          className="ml-2 w-64 rounded border border-slate-300 px-2 py-1"
+        />
         {kind === "container" && (
-          <select aria-label="State" value={state} onChange={(e) => setState(e.target.value)} className="rounded border border-slate-300 px-2 py-1">
+          <select
+            aria-label="State"
+            value={state}
+            onChange={(e) => setState(e.target.value)}
+            className="rounded border border-slate-300 px-2 py-1"
+          >
             <option value="">any state</option>
             {["running", "exited", "created", "paused", "restarting"].map((s) => (
               <option key={s}>{s}</option>
@@ -93,7 +113,15 @@ function Fleet() {
             <tbody className="divide-y divide-slate-100">
               {list.data?.rows.map((r) => (
                 <tr key={`${r.hostId}/${r.id}`} data-testid="fleet-row" data-name={r.name}>
-                  <td className="px-3 py-2 font-medium">{kind === "container" ? <Link className="text-indigo-700 hover:underline" href={`/hosts/${r.hostId}/containers/${r.id}`}>{r.name}</Link> : r.name}</td>
+                  <td className="px-3 py-2 font-medium">
+                    {kind === "container" ? (
+                      <Link className="text-indigo-700 hover:underline" href={`/hosts/${r.hostId}/containers/${r.id}`}>
+                        {r.name}
+                      </Link>
+                    ) : (
+                      r.name
+                    )}
+                  </td>
                   <td className="px-3 py-2">
                     <Link className="hover:underline" href={`/hosts/${r.hostId}`}>
                       {r.hostName}

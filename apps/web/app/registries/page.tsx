@@ -39,7 +39,9 @@ function Registries() {
       </p>
       <ErrorBox error={list.error ?? remove.error} />
       {list.isPending && <Spinner />}
-      {list.data && list.data.length === 0 && <p className="text-sm text-slate-500">No registries configured; public images pull anonymously.</p>}
+      {list.data && list.data.length === 0 && (
+        <p className="text-sm text-slate-500">No registries configured; public images pull anonymously.</p>
+      )}
       {list.data && list.data.length > 0 && (
         <Card>
           <table className="min-w-full text-sm" data-testid="registries">
@@ -69,7 +71,12 @@ function Registries() {
             <ErrorBox error={create.error} />
             <label className="md:col-span-2">
               Address
-              <input name="address" required placeholder="ghcr.io or http://10.0.0.5:5000" className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-1.5 font-mono" />
+              <input
+                name="address"
+                required
+                placeholder="ghcr.io or http://10.0.0.5:5000"
+                className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-1.5 font-mono"
+              />
             </label>
             <label>
               Username
@@ -77,7 +84,12 @@ function Registries() {
             </label>
             <label>
               Password or token
-              <input name="password" type="password" autoComplete="new-password" className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-1.5" />
+              <input
+                name="password"
+                type="password"
+                autoComplete="new-password"
+                className="mt-1 block w-full rounded-md border border-slate-300 px-3 py-1.5"
+              />
             </label>
             <label className="flex items-center gap-2">
               <input name="insecure" type="checkbox" /> Plain HTTP (insecure registry)

@@ -15,8 +15,12 @@ function Members({ teamId, isOwner }: { teamId: string; isOwner: boolean }) {
   const trpc = useTRPC();
   const qc = useQueryClient();
   const members = useQuery(trpc.teams.members.queryOptions({ teamId }));
-  const setRole = useMutation(trpc.teams.setRole.mutationOptions({ onSettled: () => qc.invalidateQueries(trpc.teams.members.queryFilter()) }));
-  const remove = useMutation(trpc.teams.removeMember.mutationOptions({ onSettled: () => qc.invalidateQueries(trpc.teams.members.queryFilter()) }));
+  const setRole = useMutation(
+    trpc.teams.setRole.mutationOptions({ onSettled: () => qc.invalidateQueries(trpc.teams.members.queryFilter()) }),
+  );
+  const remove = useMutation(
+    trpc.teams.removeMember.mutationOptions({ onSettled: () => qc.invalidateQueries(trpc.teams.members.queryFilter()) }),
+  );
   return (
     <Card title="Members">
       <ErrorBox error={members.error ?? setRole.error ?? remove.error} />
@@ -30,7 +34,13 @@ function Members({ teamId, isOwner }: { teamId: string; isOwner: boolean }) {
               <tr key={m.userId} className="border-t border-slate-100" data-testid="member-row" data-email={m.email}>
                 <td className="py-2">{m.email}</td>
                 <td>
-                  <select aria-label={`Role of ${m.email}`} value={m.role} disabled={!isOwner && m.role === "owner"} onChange={(e) => setRole.mutate({ teamId, userId: m.userId, role: e.target.value as Role })} className="rounded border border-slate-300 px-1 py-0.5">
+                  <select
+                    aria-label={`Role of ${m.email}`}
+                    value={m.role}
+                    disabled={!isOwner && m.role === "owner"}
+                    onChange={(e) => setRole.mutate({ teamId, userId: m.userId, role: e.target.value as Role })}
+                    className="rounded border border-slate-300 px-1 py-0.5"
+                  >
                     {ROLES.filter((r) => isOwner || r !== "owner" || m.role === "owner").map((r) => (
                       <option key={r}>{r}</option>
                     ))}
@@ -38,7 +48,11 @@ function Members({ teamId, isOwner }: { teamId: string; isOwner: boolean }) {
                 </td>
                 <td className="text-slate-500">{formatAgo(m.since)}</td>
                 <td className="text-right">
-                  <Button variant="secondary" disabled={!isOwner && m.role === "owner"} onClick={() => confirm(`Remove ${m.email} from the team?`) && remove.mutate({ teamId, userId: m.userId })}>
+                  <Button
+                    variant="secondary"
+                    disabled={!isOwner && m.role === "owner"}
+                    onClick={() => confirm(`Remove ${m.email} from the team?`) && remove.mutate({ teamId, userId: m.userId })}
+                  >
                     Remove
                   </Button>
                 </td>
@@ -59,8 +73,12 @@ function ApiTokens({ teamId, myRole }: { teamId: string; myRole: Role }) {
   const [name, setName] = useState("");
   const [role, setRole] = useState<Role>("viewer");
   const [days, setDays] = useState("90");
-  const create = useMutation(trpc.apiTokens.create.mutationOptions({ onSettled: () => qc.invalidateQueries(trpc.apiTokens.list.queryFilter()) }));
-  const revoke = useMutation(trpc.apiTokens.revoke.mutationOptions({ onSettled: () => qc.invalidateQueries(trpc.apiTokens.list.queryFilter()) }));
+  const create = useMutation(
+    trpc.apiTokens.create.mutationOptions({ onSettled: () => qc.invalidateQueries(trpc.apiTokens.list.queryFilter()) }),
+  );
+  const revoke = useMutation(
+    trpc.apiTokens.revoke.mutationOptions({ onSettled: () => qc.invalidateQueries(trpc.apiTokens.list.queryFilter()) }),
+  );
   const allowed = ROLES.slice(ROLES.indexOf(myRole));
   const origin = typeof window === "undefined" ? "" : window.location.origin;
   return (
@@ -75,7 +93,13 @@ function ApiTokens({ teamId, myRole }: { teamId: string; myRole: Role }) {
       >
         <label className="flex flex-col">
           Name
-          <input value={name} onChange={(e) => setName(e.target.value)} required maxLength={100} className="rounded border border-slate-300 px-2 py-1" />
+          <input
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            required
+            maxLength={100}
+            className="rounded border border-slate-300 px-2 py-1"
+          />
         </label>
         <label className="flex flex-col">
           Token role
@@ -105,7 +129,9 @@ function ApiTokens({ teamId, myRole }: { teamId: string; myRole: Role }) {
             {create.data.token}
           </code>
           <p className="mt-2 text-slate-600">Try it:</p>
-          <code className="block break-all font-mono text-xs">curl -H &quot;Authorization: Bearer {create.data.token}&quot; {origin}/api/v1/hosts</code>
+          <code className="block break-all font-mono text-xs">
+            curl -H &quot;Authorization: Bearer {create.data.token}&quot; {origin}/api/v1/hosts
+          </code>
         </div>
       )}
       {tokens.isPending ? (
@@ -177,7 +203,13 @@ function Invitations({ teamId, myRole }: { teamId: string; myRole: Role }) {
         </label>
         <label className="flex flex-col">
           Note
-          <input value={note} onChange={(e) => setNote(e.target.value)} maxLength={200} placeholder="who it is for" className="rounded border border-slate-300 px-2 py-1" />
+          <input
+            value={note}
+            onChange={(e) => setNote(e.target.value)}
+            maxLength={200}
+            placeholder="who it is for"
+            className="rounded border border-slate-300 px-2 py-1"
+          />
         </label>
         <Button type="submit" disabled={create.isPending}>
           Create invitation
@@ -237,12 +269,21 @@ function ContainerPolicy({ teamId }: { teamId: string }) {
   const qc = useQueryClient();
   const current = useQuery(trpc.policies.get.queryOptions({ teamId }));
   const [draft, setDraft] = useState<Policy | null>(null);
-  const save = useMutation(trpc.policies.set.mutationOptions({ onSuccess: () => (setDraft(null), qc.invalidateQueries(trpc.policies.get.queryFilter())) }));
+  const save = useMutation(
+    trpc.policies.set.mutationOptions({ onSuccess: () => (setDraft(null), qc.invalidateQueries(trpc.policies.get.queryFilter())) }),
+  );
   const p = draft ?? current.data;
-  const lines = (v: string) => v.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
+  const lines = (v: string) =>
+    v
+      .split(/[\s,]+/)
+      .map((x) => x.trim())
+      .filter(Boolean);
   return (
     <Card title="Container policy">
-      <p className="mb-2 text-sm text-slate-600">What operators may use when they run containers. Admins and owners are not bound by it. Everything is off by default, as Docker's defaults.</p>
+      <p className="mb-2 text-sm text-slate-600">
+        What operators may use when they run containers. Admins and owners are not bound by it. Everything is off by default, as Docker's
+        defaults.
+      </p>
       <ErrorBox error={current.error ?? save.error} />
       {!p ? (
         <Spinner />
@@ -264,16 +305,33 @@ function ContainerPolicy({ teamId }: { teamId: string }) {
           </div>
           <label className="flex flex-col">
             Bind mounts allowed under (host paths, one per line)
-            <textarea aria-label="Bind mount prefixes" value={p.bindPrefixes.join("\n")} onChange={(e) => setDraft({ ...p, bindPrefixes: lines(e.target.value) })} rows={2} placeholder="/srv/data" className="rounded border border-slate-300 px-2 py-1 font-mono" />
+            <textarea
+              aria-label="Bind mount prefixes"
+              value={p.bindPrefixes.join("\n")}
+              onChange={(e) => setDraft({ ...p, bindPrefixes: lines(e.target.value) })}
+              rows={2}
+              placeholder="/srv/data"
+              className="rounded border border-slate-300 px-2 py-1 font-mono"
+            />
           </label>
           <label className="flex flex-col">
             Capabilities beyond Docker&apos;s default set
-            <input aria-label="Extra capabilities" value={p.allowedCapabilities.join(", ")} onChange={(e) => setDraft({ ...p, allowedCapabilities: lines(e.target.value) })} placeholder="NET_ADMIN, SYS_PTRACE" className="rounded border border-slate-300 px-2 py-1 font-mono" />
+            <input
+              aria-label="Extra capabilities"
+              value={p.allowedCapabilities.join(", ")}
+              onChange={(e) => setDraft({ ...p, allowedCapabilities: lines(e.target.value) })}
+              placeholder="NET_ADMIN, SYS_PTRACE"
+              className="rounded border border-slate-300 px-2 py-1 font-mono"
+            />
           </label>
           <Button type="submit" disabled={save.isPending || draft === null}>
             Save policy
           </Button>
-          {save.isSuccess && draft === null && <span className="ml-2 text-emerald-700" data-testid="policy-saved">Saved</span>}
+          {save.isSuccess && draft === null && (
+            <span className="ml-2 text-emerald-700" data-testid="policy-saved">
+              Saved
+            </span>
+          )}
         </form>
       )}
     </Card>
@@ -294,11 +352,19 @@ function Webhooks({ teamId }: { teamId: string }) {
   const refresh = () => qc.invalidateQueries(trpc.webhooks.list.queryFilter());
   const create = useMutation(trpc.webhooks.create.mutationOptions({ onSettled: refresh }));
   const remove = useMutation(trpc.webhooks.remove.mutationOptions({ onSettled: refresh }));
-  const ping = useMutation(trpc.webhooks.test.mutationOptions({ onSettled: () => qc.invalidateQueries(trpc.webhooks.deliveries.queryFilter()) }));
-  const deliveries = useQuery(trpc.webhooks.deliveries.queryOptions({ id: open ?? "" }, { enabled: open !== null, refetchInterval: 2_000 }));
+  const ping = useMutation(
+    trpc.webhooks.test.mutationOptions({ onSettled: () => qc.invalidateQueries(trpc.webhooks.deliveries.queryFilter()) }),
+  );
+  const deliveries = useQuery(
+    trpc.webhooks.deliveries.queryOptions({ id: open ?? "" }, { enabled: open !== null, refetchInterval: 2_000 }),
+  );
   const allowlist = useQuery(trpc.webhooks.allowlist.queryOptions({ teamId }));
   const [allowDraft, setAllowDraft] = useState<string | null>(null);
-  const saveAllow = useMutation(trpc.webhooks.setAllowlist.mutationOptions({ onSuccess: () => (setAllowDraft(null), qc.invalidateQueries(trpc.webhooks.allowlist.queryFilter())) }));
+  const saveAllow = useMutation(
+    trpc.webhooks.setAllowlist.mutationOptions({
+      onSuccess: () => (setAllowDraft(null), qc.invalidateQueries(trpc.webhooks.allowlist.queryFilter())),
+    }),
+  );
   return (
     <Card title="Webhooks">
       <ErrorBox error={hooks.error ?? create.error ?? remove.error ?? ping.error ?? saveAllow.error} />
@@ -311,7 +377,13 @@ function Webhooks({ teamId }: { teamId: string }) {
       >
         <label className="flex flex-col">
           Internal targets allowed (loopback, link-local, private: host names, addresses, CIDRs)
-          <input aria-label="Allowed internal webhook targets" value={allowDraft ?? (allowlist.data ?? []).join(", ")} onChange={(e) => setAllowDraft(e.target.value)} placeholder="hooks.internal, 10.0.5.0/24" className="w-96 rounded border border-slate-300 px-2 py-1 font-mono" />
+          <input
+            aria-label="Allowed internal webhook targets"
+            value={allowDraft ?? (allowlist.data ?? []).join(", ")}
+            onChange={(e) => setAllowDraft(e.target.value)}
+            placeholder="hooks.internal, 10.0.5.0/24"
+            className="w-96 rounded border border-slate-300 px-2 py-1 font-mono"
+          />
         </label>
         <Button type="submit" variant="secondary" disabled={allowDraft === null || saveAllow.isPending}>
           Save
@@ -326,16 +398,32 @@ function Webhooks({ teamId }: { teamId: string }) {
       >
         <label className="flex flex-col">
           Webhook name
-          <input value={name} onChange={(e) => setName(e.target.value)} required maxLength={100} className="rounded border border-slate-300 px-2 py-1" />
+          <input
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            required
+            maxLength={100}
+            className="rounded border border-slate-300 px-2 py-1"
+          />
         </label>
         <label className="flex flex-col">
           URL
-          <input value={url} onChange={(e) => setUrl(e.target.value)} required placeholder="https://…" className="w-72 rounded border border-slate-300 px-2 py-1" />
+          <input
+            value={url}
+            onChange={(e) => setUrl(e.target.value)}
+            required
+            placeholder="https://…"
+            className="w-72 rounded border border-slate-300 px-2 py-1"
+          />
         </label>
         <fieldset className="flex flex-wrap gap-2">
           {HOOK_EVENTS.map((ev) => (
             <label key={ev} className="flex items-center gap-1">
-              <input type="checkbox" checked={events.includes(ev)} onChange={(e) => setEvents(e.target.checked ? [...events, ev] : events.filter((x) => x !== ev))} />
+              <input
+                type="checkbox"
+                checked={events.includes(ev)}
+                onChange={(e) => setEvents(e.target.checked ? [...events, ev] : events.filter((x) => x !== ev))}
+              />
               {ev}
             </label>
           ))}
@@ -346,7 +434,8 @@ function Webhooks({ teamId }: { teamId: string }) {
       </form>
       {create.data && (
         <div className="mb-3 rounded border border-emerald-200 bg-emerald-50 p-3 text-sm" data-testid="new-webhook-secret">
-          Signing secret (shown once): <code className="font-mono">{create.data.secret}</code>. Requests carry <code>X-Berth-Signature-256: sha256=HMAC(secret, timestamp + &quot;.&quot; + body)</code> and <code>X-Berth-Timestamp</code>.
+          Signing secret (shown once): <code className="font-mono">{create.data.secret}</code>. Requests carry{" "}
+          <code>X-Berth-Signature-256: sha256=HMAC(secret, timestamp + &quot;.&quot; + body)</code> and <code>X-Berth-Timestamp</code>.
         </div>
       )}
       {hooks.isPending ? (
@@ -402,18 +491,36 @@ function AuditLog() {
   const [result, setResult] = useState<"" | "ok" | "error">("");
   const [channel, setChannel] = useState<"" | "ui" | "trpc" | "rest" | "cli">("");
   const filters = { ...(action ? { action } : {}), ...(result ? { result } : {}), ...(channel ? { channel } : {}), limit: 50 };
-  const audit = useInfiniteQuery(trpc.audit.list.infiniteQueryOptions(filters, { getNextPageParam: (p) => p.nextCursor ?? undefined, refetchInterval: 5_000 }));
+  const audit = useInfiniteQuery(
+    trpc.audit.list.infiniteQueryOptions(filters, { getNextPageParam: (p) => p.nextCursor ?? undefined, refetchInterval: 5_000 }),
+  );
   const rows = audit.data?.pages.flatMap((p) => p.rows) ?? [];
   return (
     <Card title="Audit log">
       <div className="mb-3 flex flex-wrap gap-2 text-sm">
-        <input aria-label="Action starts with" placeholder="action, e.g. containers." value={action} onChange={(e) => setAction(e.target.value)} className="rounded border border-slate-300 px-2 py-1" />
-        <select aria-label="Result" value={result} onChange={(e) => setResult(e.target.value as typeof result)} className="rounded border border-slate-300 px-2 py-1">
+        <input
+          aria-label="Action starts with"
+          placeholder="action, e.g. containers."
+          value={action}
+          onChange={(e) => setAction(e.target.value)}
+          className="rounded border border-slate-300 px-2 py-1"
+        />
+        <select
+          aria-label="Result"
+          value={result}
+          onChange={(e) => setResult(e.target.value as typeof result)}
+          className="rounded border border-slate-300 px-2 py-1"
+        >
           <option value="">any result</option>
           <option value="ok">ok</option>
           <option value="error">error</option>
         </select>
-        <select aria-label="Channel" value={channel} onChange={(e) => setChannel(e.target.value as typeof channel)} className="rounded border border-slate-300 px-2 py-1">
+        <select
+          aria-label="Channel"
+          value={channel}
+          onChange={(e) => setChannel(e.target.value as typeof channel)}
+          className="rounded border border-slate-300 px-2 py-1"
+        >
           <option value="">any channel</option>
           <option value="ui">ui</option>
           <option value="rest">rest</option>

@@ -45,15 +45,24 @@ export function AppShell({ children }: { children: ReactNode }) {
           <Link href="/events" className={`text-sm ${pathname.startsWith("/events") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
             Events
           </Link>
-          <Link href="/registries" className={`text-sm ${pathname.startsWith("/registries") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
+          <Link
+            href="/registries"
+            className={`text-sm ${pathname.startsWith("/registries") ? "font-semibold text-slate-900" : "text-slate-600"}`}
+          >
             Registries
           </Link>
           {me.data?.memberships.some((m) => m.role === "owner" || m.role === "admin") && (
-            <Link href="/settings" className={`text-sm ${pathname.startsWith("/settings") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
+            <Link
+              href="/settings"
+              className={`text-sm ${pathname.startsWith("/settings") ? "font-semibold text-slate-900" : "text-slate-600"}`}
+            >
               Settings
             </Link>
           )}
-          <Link href="/api-docs" className={`text-sm ${pathname.startsWith("/api-docs") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
+          <Link
+            href="/api-docs"
+            className={`text-sm ${pathname.startsWith("/api-docs") ? "font-semibold text-slate-900" : "text-slate-600"}`}
+          >
             API
           </Link>
           <div className="ml-auto flex items-center gap-3 text-sm text-slate-600">

@@ -14,13 +14,20 @@ const INVITE_HEADER = "x-berth-invite";
 function InvitationNote({ invite }: { invite: string | null }) {
   const trpc = useTRPC();
   const offer = useQuery(trpc.invitations.lookup.queryOptions({ token: invite ?? "" }, { enabled: invite !== null, retry: false }));
-  if (invite === null) return <p className="text-sm text-slate-500" data-testid="invite-only">Sign-up is by invitation: open the invitation link an admin of your team sent you.</p>;
+  if (invite === null)
+    return (
+      <p className="text-sm text-slate-500" data-testid="invite-only">
+        Sign-up is by invitation: open the invitation link an admin of your team sent you.
+      </p>
+    );
   if (offer.error) return <ErrorBox error={offer.error} />;
   if (!offer.data) return null;
   return (
     <p className="text-sm text-slate-600" data-testid="invitation">
       {offer.data.setup ? (
-        <>This link claims this Berth install: the account you create becomes its <b>owner</b>.</>
+        <>
+          This link claims this Berth install: the account you create becomes its <b>owner</b>.
+        </>
       ) : (
         <>
           You are invited to the team <b>{offer.data.team}</b> as <b>{offer.data.role}</b>.
@@ -48,7 +55,10 @@ export function AuthForm({ mode }: { mode: "login" | "signup" }) {
     setError(null);
     const res =
       mode === "signup"
-        ? await authClient.signUp.email({ email, password, name: String(form.get("name") ?? "") || email.split("@")[0]! }, invite ? { headers: { [INVITE_HEADER]: invite } } : undefined)
+        ? await authClient.signUp.email(
+            { email, password, name: String(form.get("name") ?? "") || email.split("@")[0]! },
+            invite ? { headers: { [INVITE_HEADER]: invite } } : undefined,
+          )
         : await authClient.signIn.email({ email, password });
     setBusy(false);
     if (res.error) {
@@ -75,7 +85,13 @@ export function AuthForm({ mode }: { mode: "login" | "signup" }) {
         )}
         <label className="block text-sm">
           Email
-          <input name="email" type="email" required autoComplete="email" className="mt-1 w-full rounded-md border border-slate-300 px-3 py-2" />
+          <input
+            name="email"
+            type="email"
+            required
+            autoComplete="email"
+            className="mt-1 w-full rounded-md border border-slate-300 px-3 py-2"
+          />
         </label>
         <label className="block text-sm">
           Password
@@ -94,11 +110,17 @@ export function AuthForm({ mode }: { mode: "login" | "signup" }) {
         <p className="text-center text-sm text-slate-500">
           {mode === "signup" ? (
             <>
-              Have an account? <Link className="text-indigo-600" href="/login">Sign in</Link>
+              Have an account?{" "}
+              <Link className="text-indigo-600" href="/login">
+                Sign in
+              </Link>
             </>
           ) : (
             <>
-              New here? <Link className="text-indigo-600" href="/signup">Create an account</Link>
+              New here?{" "}
+              <Link className="text-indigo-600" href="/signup">
+                Create an account
+              </Link>
             </>
           )}
         </p>

@@ -29,7 +29,10 @@ export function GlobalSearch() {
         className="w-56 rounded border border-slate-300 px-2 py-1 text-sm"
       />
       {open && text && d && (
-        <div className="absolute right-0 z-20 mt-1 w-96 rounded-md bg-white p-2 text-sm shadow-lg ring-1 ring-slate-200" data-testid="search-results">
+        <div
+          className="absolute right-0 z-20 mt-1 w-96 rounded-md bg-white p-2 text-sm shadow-lg ring-1 ring-slate-200"
+          data-testid="search-results"
+        >
           {none && <p className="p-2 text-slate-500">Nothing matches “{text}”.</p>}
           {d.hosts.length > 0 && <p className="px-2 pt-1 text-xs uppercase text-slate-400">Hosts</p>}
           {d.hosts.map((h) => (
@@ -39,13 +42,26 @@ export function GlobalSearch() {
           ))}
           {d.containers.length > 0 && <p className="px-2 pt-1 text-xs uppercase text-slate-400">Containers</p>}
           {d.containers.map((c) => (
-            <Link key={`${c.hostId}/${c.id}`} href={`/hosts/${c.hostId}/containers/${c.id}`} className="block rounded px-2 py-1 hover:bg-slate-100" onClick={() => setOpen(false)}>
-              {c.name} <span className="text-slate-400">on {c.hostName} · {c.state}</span>
+            <Link
+              key={`${c.hostId}/${c.id}`}
+              href={`/hosts/${c.hostId}/containers/${c.id}`}
+              className="block rounded px-2 py-1 hover:bg-slate-100"
+              onClick={() => setOpen(false)}
+            >
+              {c.name}{" "}
+              <span className="text-slate-400">
+                on {c.hostName} · {c.state}
+              </span>
             </Link>
           ))}
           {d.images.length > 0 && <p className="px-2 pt-1 text-xs uppercase text-slate-400">Images</p>}
           {d.images.map((i) => (
-            <Link key={`${i.hostId}/${i.id}`} href={`/hosts/${i.hostId}/images`} className="block rounded px-2 py-1 hover:bg-slate-100" onClick={() => setOpen(false)}>
+            <Link
+              key={`${i.hostId}/${i.id}`}
+              href={`/hosts/${i.hostId}/images`}
+              className="block rounded px-2 py-1 hover:bg-slate-100"
+              onClick={() => setOpen(false)}
+            >
               {i.name} <span className="text-slate-400">on {i.hostName}</span>
             </Link>
           ))}

@@ -17,7 +17,11 @@ export function JoinTokensCard() {
   const queryClient = useQueryClient();
   // Uses change when hosts join elsewhere; keep the counts fresh like the hosts table.
   const tokens = useQuery(trpc.joinTokens.list.queryOptions(undefined, { refetchInterval: 5_000 }));
-  const revoke = useMutation(trpc.joinTokens.revoke.mutationOptions({ onSuccess: () => queryClient.invalidateQueries({ queryKey: trpc.joinTokens.list.queryKey() }) }));
+  const revoke = useMutation(
+    trpc.joinTokens.revoke.mutationOptions({
+      onSuccess: () => queryClient.invalidateQueries({ queryKey: trpc.joinTokens.list.queryKey() }),
+    }),
+  );
 
   return (
     <Card title="Join tokens">

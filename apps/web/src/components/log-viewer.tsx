@@ -75,7 +75,9 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
         kind: "logs",
         hostId,
         window: 8,
-        params: cursor.current ? { id: containerId, after: cursor.current } : { id: containerId, ...(tail ? { tail } : {}), ...(sinceSeconds ? { since: sinceSeconds } : {}) },
+        params: cursor.current
+          ? { id: containerId, after: cursor.current }
+          : { id: containerId, ...(tail ? { tail } : {}), ...(sinceSeconds ? { since: sinceSeconds } : {}) },
         onOpen: () => {
           setStatus("live");
           setError(null);
@@ -83,7 +85,8 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
         },
         onData: (d) => {
           const arr = lines.current;
-          for (const [, s, time, text] of d.lines) arr.push({ stderr: s === "e", time, text: text.endsWith("\n") ? text.slice(0, -1) : text });
+          for (const [, s, time, text] of d.lines)
+            arr.push({ stderr: s === "e", time, text: text.endsWith("\n") ? text.slice(0, -1) : text });
           if (d.lines.length) cursor.current = d.lines[d.lines.length - 1]![0];
           if (arr.length > MAX_LINES) arr.splice(0, arr.length - MAX_LINES);
           schedule();
@@ -146,21 +149,37 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
   return (
     <div className="space-y-2">
       <div className="flex flex-wrap items-center gap-2 text-sm">
-        <select aria-label="Lines to load" value={tail} onChange={(e) => setTail(e.target.value)} className="rounded border border-slate-300 px-2 py-1">
+        <select
+          aria-label="Lines to load"
+          value={tail}
+          onChange={(e) => setTail(e.target.value)}
+          className="rounded border border-slate-300 px-2 py-1"
+        >
           {TAILS.map((t) => (
             <option key={t.value} value={t.value}>
               {t.label}
             </option>
           ))}
         </select>
-        <select aria-label="Since" value={since} onChange={(e) => setSince(e.target.value)} className="rounded border border-slate-300 px-2 py-1">
+        <select
+          aria-label="Since"
+          value={since}
+          onChange={(e) => setSince(e.target.value)}
+          className="rounded border border-slate-300 px-2 py-1"
+        >
           {SINCES.map((t) => (
             <option key={t.value} value={t.value}>
               {t.label}
             </option>
           ))}
         </select>
-        <input aria-label="Filter lines" placeholder="Filter" value={filter} onChange={(e) => setFilter(e.target.value)} className="w-48 rounded border border-slate-300 px-2 py-1" />
+        <input
+          aria-label="Filter lines"
+          placeholder="Filter"
+          value={filter}
+          onChange={(e) => setFilter(e.target.value)}
+          className="w-48 rounded border border-slate-300 px-2 py-1"
+        />
         <label className="flex items-center gap-1">
           <input type="checkbox" checked={timestamps} onChange={(e) => setTimestamps(e.target.checked)} /> timestamps
         </label>
@@ -171,7 +190,8 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
           Download
         </Button>
         <span className="text-slate-500" data-testid="logs-status" data-status={paused ? "paused" : status}>
-          {paused ? "paused" : status} · {lines.current.length.toLocaleString()} lines{shown ? ` · ${shown.length.toLocaleString()} match` : ""}
+          {paused ? "paused" : status} · {lines.current.length.toLocaleString()} lines
+          {shown ? ` · ${shown.length.toLocaleString()} match` : ""}
         </span>
       </div>
       {error && (
@@ -199,7 +219,12 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
             const l = lines.current[shown ? shown[row.index]! : row.index];
             if (!l) return null;
             return (
-              <div key={row.key} className={`absolute left-0 top-0 whitespace-pre px-3 leading-5 ${l.stderr ? "text-rose-300" : ""}`} style={{ transform: `translateY(${row.start}px)`, height: ROW_PX }} data-testid="log-line">
+              <div
+                key={row.key}
+                className={`absolute left-0 top-0 whitespace-pre px-3 leading-5 ${l.stderr ? "text-rose-300" : ""}`}
+                style={{ transform: `translateY(${row.start}px)`, height: ROW_PX }}
+                data-testid="log-line"
+              >
                 {timestamps && <span className="select-none text-slate-500">{l.time.slice(0, 23).replace("T", " ")} </span>}
                 {l.text}
               </div>

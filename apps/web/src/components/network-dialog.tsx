@@ -33,7 +33,15 @@ export function NetworkDialog({ hostId, onClose }: { hostId: string; onClose(): 
         className="space-y-3"
         onSubmit={(e) => {
           e.preventDefault();
-          create.mutate({ hostId, name: name.trim(), internal, icc, ...optional("subnet", subnet), ...optional("gateway", gateway), ...optional("ipRange", ipRange) });
+          create.mutate({
+            hostId,
+            name: name.trim(),
+            internal,
+            icc,
+            ...optional("subnet", subnet),
+            ...optional("gateway", gateway),
+            ...optional("ipRange", ipRange),
+          });
         }}
       >
         <label className="block text-sm">
@@ -43,15 +51,33 @@ export function NetworkDialog({ hostId, onClose }: { hostId: string; onClose(): 
         <div className="flex gap-3">
           <label className="block flex-1 text-sm">
             Subnet (empty for a free one)
-            <input aria-label="Subnet" className={input} value={subnet} onChange={(e) => setSubnet(e.target.value)} placeholder="10.90.0.0/24" />
+            <input
+              aria-label="Subnet"
+              className={input}
+              value={subnet}
+              onChange={(e) => setSubnet(e.target.value)}
+              placeholder="10.90.0.0/24"
+            />
           </label>
           <label className="block flex-1 text-sm">
             Gateway
-            <input aria-label="Gateway" className={input} value={gateway} onChange={(e) => setGateway(e.target.value)} placeholder="10.90.0.1" />
+            <input
+              aria-label="Gateway"
+              className={input}
+              value={gateway}
+              onChange={(e) => setGateway(e.target.value)}
+              placeholder="10.90.0.1"
+            />
           </label>
           <label className="block flex-1 text-sm">
             IP range
-            <input aria-label="IP range" className={input} value={ipRange} onChange={(e) => setIpRange(e.target.value)} placeholder="10.90.0.128/25" />
+            <input
+              aria-label="IP range"
+              className={input}
+              value={ipRange}
+              onChange={(e) => setIpRange(e.target.value)}
+              placeholder="10.90.0.128/25"
+            />
           </label>
         </div>
         <label className="flex items-center gap-2 text-sm">

@@ -47,8 +47,19 @@ export function PullDialog({ hostId, onClose }: { hostId: string; onClose(): voi
           if (!p.id) return;
           setLayers((prev) => {
             const old = prev[p.id!] ?? { status: "", current: 0, total: 0 };
-            const complete = p.status === "Pull complete" || p.status === "Already exists" || p.status === "Download complete" || p.status === "Extracting";
-            return { ...prev, [p.id!]: { status: p.status ?? old.status, current: complete ? Math.max(old.total, old.current) : (p.current ?? old.current), total: p.total ?? old.total } };
+            const complete =
+              p.status === "Pull complete" ||
+              p.status === "Already exists" ||
+              p.status === "Download complete" ||
+              p.status === "Extracting";
+            return {
+              ...prev,
+              [p.id!]: {
+                status: p.status ?? old.status,
+                current: complete ? Math.max(old.total, old.current) : (p.current ?? old.current),
+                total: p.total ?? old.total,
+              },
+            };
           });
         },
       },
@@ -61,51 +72,58 @@ export function PullDialog({ hostId, onClose }: { hostId: string; onClose(): voi
 
   return (
     <Dialog title="Pull an image" width="max-w-xl" onClose={onClose}>
-        <form
-          className="flex gap-2"
-          onSubmit={(e) => {
-            e.preventDefault();
-            if (!reference.trim()) return;
-            setLayers({});
-            setDone(null);
-            const id = randomUuid();
-            setProgressId(id);
-            setStarted(reference.trim());
-            pull.mutate({ hostId, reference: reference.trim(), progressId: id });
-          }}
-        >
-          <input
-            aria-label="Image reference"
-            value={reference}
-            onChange={(e) => setReference(e.target.value)}
-            placeholder="busybox:latest or 127.0.0.1:5000/app:v1"
-            className="flex-1 rounded-md border border-slate-300 px-3 py-1.5 font-mono text-sm"
-          />
-          <Button type="submit" disabled={pull.isPending}>
-            Pull
-          </Button>
-        </form>
-        <ErrorBox error={failed} />
-        {started && (
-          <div className="space-y-2">
-            <div className="h-2 w-full overflow-hidden rounded bg-slate-100" role="progressbar" aria-valuenow={pct} aria-valuemin={0} aria-valuemax={100} aria-label="Pull progress">
-              <div className="h-full bg-indigo-600 transition-all" style={{ width: `${pct}%` }} />
-            </div>
-            <ul className="space-y-0.5 font-mono text-xs text-slate-600">
-              {Object.entries(layers).map(([id, l]) => (
-                <li key={id}>
-                  {id}: {l.status}
-                  {l.status === "Downloading" ? ` ${formatBytes(l.current)} / ${formatBytes(l.total)}` : ""}
-                </li>
-              ))}
-            </ul>
-            {done && (
-              <p className="text-sm text-emerald-700" data-testid="pull-done">
-                Pulled {done.repoTags[0] ?? done.id.slice(7, 19)}
-              </p>
-            )}
+      <form
+        className="flex gap-2"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (!reference.trim()) return;
+          setLayers({});
+          setDone(null);
+          const id = randomUuid();
+          setProgressId(id);
+          setStarted(reference.trim());
+          pull.mutate({ hostId, reference: reference.trim(), progressId: id });
+        }}
+      >
+        <input
+          aria-label="Image reference"
+          value={reference}
+          onChange={(e) => setReference(e.target.value)}
+          placeholder="busybox:latest or 127.0.0.1:5000/app:v1"
+          className="flex-1 rounded-md border border-slate-300 px-3 py-1.5 font-mono text-sm"
+        />
+        <Button type="submit" disabled={pull.isPending}>
+          Pull
+        </Button>
+      </form>
+      <ErrorBox error={failed} />
+      {started && (
+        <div className="space-y-2">
+          <div
+            className="h-2 w-full overflow-hidden rounded bg-slate-100"
+            role="progressbar"
+            aria-valuenow={pct}
+            aria-valuemin={0}
+            aria-valuemax={100}
+            aria-label="Pull progress"
+          >
+            <div className="h-full bg-indigo-600 transition-all" style={{ width: `${pct}%` }} />
           </div>
-        )}
+          <ul className="space-y-0.5 font-mono text-xs text-slate-600">
+            {Object.entries(layers).map(([id, l]) => (
+              <li key={id}>
+                {id}: {l.status}
+                {l.status === "Downloading" ? ` ${formatBytes(l.current)} / ${formatBytes(l.total)}` : ""}
+              </li>
+            ))}
+          </ul>
+          {done && (
+            <p className="text-sm text-emerald-700" data-testid="pull-done">
+              Pulled {done.repoTags[0] ?? done.id.slice(7, 19)}
+            </p>
+          )}
+        </div>
+      )}
     </Dialog>
   );
 }

@@ -41,7 +41,10 @@ export function RunDialog({ hostId, onClose }: { hostId: string; onClose(): void
       setFormError(`Command: ${(e as Error).message}`);
       return;
     }
-    const envList = env.split("\n").map((l) => l.trim()).filter(Boolean);
+    const envList = env
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean);
     const bad = envList.find((e) => !/^[^=\s]+=/.test(e));
     if (bad) {
       setFormError(`Environment lines are KEY=value: "${bad}"`);
@@ -50,7 +53,10 @@ export function RunDialog({ hostId, onClose }: { hostId: string; onClose(): void
     // Each line is `-v` syntax (src:dst[:mode]) or `--mount` syntax (key=value,…), checked here with Docker's messages.
     const binds: string[] = [];
     const mountList: Mount[] = [];
-    for (const line of mounts.split("\n").map((l) => l.trim()).filter(Boolean)) {
+    for (const line of mounts
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean)) {
       try {
         if (/^[a-z-]+=/.test(line)) mountList.push(parseMountFlag(line));
         else {
@@ -64,7 +70,10 @@ export function RunDialog({ hostId, onClose }: { hostId: string; onClose(): void
     }
     // `-p` lines: 8081:80, 127.0.0.1:5353:53/udp, or a bare container port for a random host port.
     const portBindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
-    for (const line of ports.split(/[\n,]/).map((l) => l.trim()).filter(Boolean)) {
+    for (const line of ports
+      .split(/[\n,]/)
+      .map((l) => l.trim())
+      .filter(Boolean)) {
       try {
         const p = parsePortSpec(line);
         (portBindings[p.key] ??= []).push(p.binding);
@@ -118,38 +127,88 @@ export function RunDialog({ hostId, onClose }: { hostId: string; onClose(): void
         </label>
         <label className="block text-sm">
           Command (optional; quotes group words)
-          <input aria-label="Command" className={`${input} font-mono`} value={command} onChange={(e) => setCommand(e.target.value)} placeholder={`sh -c "echo hello; sleep 3600"`} />
+          <input
+            aria-label="Command"
+            className={`${input} font-mono`}
+            value={command}
+            onChange={(e) => setCommand(e.target.value)}
+            placeholder={`sh -c "echo hello; sleep 3600"`}
+          />
         </label>
         <label className="block text-sm">
           Environment (KEY=value, one per line)
-          <textarea aria-label="Environment" className={`${input} font-mono`} rows={3} value={env} onChange={(e) => setEnv(e.target.value)} />
+          <textarea
+            aria-label="Environment"
+            className={`${input} font-mono`}
+            rows={3}
+            value={env}
+            onChange={(e) => setEnv(e.target.value)}
+          />
         </label>
         <div className="flex gap-3">
           <label className="block flex-1 text-sm">
             Network (empty for the host's default)
-            <input aria-label="Network" className={`${input} font-mono`} value={network} onChange={(e) => setNetwork(e.target.value)} placeholder="bridge" />
+            <input
+              aria-label="Network"
+              className={`${input} font-mono`}
+              value={network}
+              onChange={(e) => setNetwork(e.target.value)}
+              placeholder="bridge"
+            />
           </label>
           <label className="block flex-1 text-sm">
             Ports (<code>8081:80</code>, <code>53/udp</code>, …)
-            <input aria-label="Ports" className={`${input} font-mono`} value={ports} onChange={(e) => setPorts(e.target.value)} placeholder="8081:80" />
+            <input
+              aria-label="Ports"
+              className={`${input} font-mono`}
+              value={ports}
+              onChange={(e) => setPorts(e.target.value)}
+              placeholder="8081:80"
+            />
           </label>
         </div>
         <label className="block text-sm">
-          Mounts (one per line: <code>volume:/path[:ro]</code>, <code>/host/path:/path</code> or <code>type=tmpfs,target=/tmp,tmpfs-size=64m</code>)
-          <textarea aria-label="Mounts" className={`${input} font-mono`} rows={2} value={mounts} onChange={(e) => setMounts(e.target.value)} placeholder="data:/var/lib/data" />
+          Mounts (one per line: <code>volume:/path[:ro]</code>, <code>/host/path:/path</code> or{" "}
+          <code>type=tmpfs,target=/tmp,tmpfs-size=64m</code>)
+          <textarea
+            aria-label="Mounts"
+            className={`${input} font-mono`}
+            rows={2}
+            value={mounts}
+            onChange={(e) => setMounts(e.target.value)}
+            placeholder="data:/var/lib/data"
+          />
         </label>
         <div className="flex gap-3">
           <label className="block flex-1 text-sm">
             Memory limit (MiB)
-            <input aria-label="Memory limit" inputMode="numeric" className={input} value={memoryMiB} onChange={(e) => setMemoryMiB(e.target.value)} />
+            <input
+              aria-label="Memory limit"
+              inputMode="numeric"
+              className={input}
+              value={memoryMiB}
+              onChange={(e) => setMemoryMiB(e.target.value)}
+            />
           </label>
           <label className="block flex-1 text-sm">
             CPUs
-            <input aria-label="CPUs" inputMode="decimal" className={input} value={cpus} onChange={(e) => setCpus(e.target.value)} placeholder="0.5" />
+            <input
+              aria-label="CPUs"
+              inputMode="decimal"
+              className={input}
+              value={cpus}
+              onChange={(e) => setCpus(e.target.value)}
+              placeholder="0.5"
+            />
           </label>
           <label className="block flex-1 text-sm">
             Restart policy
-            <select aria-label="Restart policy" className={input} value={restart} onChange={(e) => setRestart(e.target.value as typeof restart)}>
+            <select
+              aria-label="Restart policy"
+              className={input}
+              value={restart}
+              onChange={(e) => setRestart(e.target.value as typeof restart)}
+            >
               <option value="no">no</option>
               <option value="on-failure">on-failure</option>
               <option value="always">always</option>

@@ -65,7 +65,19 @@ export function bytes(n: number): string {
 }
 
 /** A small line chart: one or two series over the window, newest at the right. */
-export function Chart({ title, points, series, format, testId }: { title: string; points: StatsPoint[]; series: Array<{ key: keyof StatsPoint; color: string; label: string }>; format(v: number): string; testId: string }) {
+export function Chart({
+  title,
+  points,
+  series,
+  format,
+  testId,
+}: {
+  title: string;
+  points: StatsPoint[];
+  series: Array<{ key: keyof StatsPoint; color: string; label: string }>;
+  format(v: number): string;
+  testId: string;
+}) {
   const w = 480;
   const h = 120;
   const now = points.length ? points[points.length - 1]!.at : Date.now();
@@ -78,11 +90,20 @@ export function Chart({ title, points, series, format, testId }: { title: string
     <figure className="rounded border border-slate-200 bg-white p-3" data-testid={testId} data-points={points.length}>
       <figcaption className="mb-1 flex justify-between text-sm">
         <span className="font-medium">{title}</span>
-        <span className="text-slate-600">{last ? series.map((s) => `${s.label} ${format(last[s.key] as number)}`).join(" · ") : "waiting for a sample…"}</span>
+        <span className="text-slate-600">
+          {last ? series.map((s) => `${s.label} ${format(last[s.key] as number)}`).join(" · ") : "waiting for a sample…"}
+        </span>
       </figcaption>
       <svg viewBox={`0 0 ${w} ${h}`} className="h-32 w-full" preserveAspectRatio="none" role="img" aria-label={title}>
         {series.map((s) => (
-          <polyline key={s.key} fill="none" stroke={s.color} strokeWidth="1.5" vectorEffect="non-scaling-stroke" points={points.map((p) => `${x(p.at).toFixed(1)},${y(p[s.key] as number).toFixed(1)}`).join(" ")} />
+          <polyline
+            key={s.key}
+            fill="none"
+            stroke={s.color}
+            strokeWidth="1.5"
+            vectorEffect="non-scaling-stroke"
+            points={points.map((p) => `${x(p.at).toFixed(1)},${y(p[s.key] as number).toFixed(1)}`).join(" ")}
+          />
         ))}
       </svg>
       <div className="text-right text-xs text-slate-400">max {format(max)}</div>
@@ -130,10 +151,40 @@ export function StatsCharts({ hostId, containerId, history = [] }: { hostId: str
         </div>
       )}
       <div className="grid gap-3 md:grid-cols-2">
-        <Chart title="CPU" testId="chart-cpu" points={points} series={[{ key: "cpuPercent", color: "#4f46e5", label: "" }]} format={(v) => `${v.toFixed(1)} %`} />
-        <Chart title="Memory" testId="chart-memory" points={points} series={[{ key: "memBytes", color: "#059669", label: "" }]} format={bytes} />
-        <Chart title="Network" testId="chart-network" points={points} series={[{ key: "rxPerSec", color: "#0284c7", label: "rx" }, { key: "txPerSec", color: "#ea580c", label: "tx" }]} format={(v) => `${bytes(v)}/s`} />
-        <Chart title="Block I/O" testId="chart-blkio" points={points} series={[{ key: "readPerSec", color: "#7c3aed", label: "read" }, { key: "writePerSec", color: "#dc2626", label: "write" }]} format={(v) => `${bytes(v)}/s`} />
+        <Chart
+          title="CPU"
+          testId="chart-cpu"
+          points={points}
+          series={[{ key: "cpuPercent", color: "#4f46e5", label: "" }]}
+          format={(v) => `${v.toFixed(1)} %`}
+        />
+        <Chart
+          title="Memory"
+          testId="chart-memory"
+          points={points}
+          series={[{ key: "memBytes", color: "#059669", label: "" }]}
+          format={bytes}
+        />
+        <Chart
+          title="Network"
+          testId="chart-network"
+          points={points}
+          series={[
+            { key: "rxPerSec", color: "#0284c7", label: "rx" },
+            { key: "txPerSec", color: "#ea580c", label: "tx" },
+          ]}
+          format={(v) => `${bytes(v)}/s`}
+        />
+        <Chart
+          title="Block I/O"
+          testId="chart-blkio"
+          points={points}
+          series={[
+            { key: "readPerSec", color: "#7c3aed", label: "read" },
+            { key: "writePerSec", color: "#dc2626", label: "write" },
+          ]}
+          format={(v) => `${bytes(v)}/s`}
+        />
       </div>
     </div>
   );
@@ -143,10 +194,40 @@ export function StatsCharts({ hostId, containerId, history = [] }: { hostId: str
 export function HostStatsCharts({ points }: { points: StatsPoint[] }) {
   return (
     <div className="grid gap-3 md:grid-cols-2">
-      <Chart title="Host CPU" testId="host-chart-cpu" points={points} series={[{ key: "cpuPercent", color: "#4f46e5", label: "" }]} format={(v) => `${v.toFixed(1)} %`} />
-      <Chart title="Host memory" testId="host-chart-memory" points={points} series={[{ key: "memBytes", color: "#059669", label: "" }]} format={bytes} />
-      <Chart title="Host network" testId="host-chart-network" points={points} series={[{ key: "rxPerSec", color: "#0284c7", label: "rx" }, { key: "txPerSec", color: "#ea580c", label: "tx" }]} format={(v) => `${bytes(v)}/s`} />
-      <Chart title="Host disks" testId="host-chart-disks" points={points} series={[{ key: "readPerSec", color: "#7c3aed", label: "read" }, { key: "writePerSec", color: "#dc2626", label: "write" }]} format={(v) => `${bytes(v)}/s`} />
+      <Chart
+        title="Host CPU"
+        testId="host-chart-cpu"
+        points={points}
+        series={[{ key: "cpuPercent", color: "#4f46e5", label: "" }]}
+        format={(v) => `${v.toFixed(1)} %`}
+      />
+      <Chart
+        title="Host memory"
+        testId="host-chart-memory"
+        points={points}
+        series={[{ key: "memBytes", color: "#059669", label: "" }]}
+        format={bytes}
+      />
+      <Chart
+        title="Host network"
+        testId="host-chart-network"
+        points={points}
+        series={[
+          { key: "rxPerSec", color: "#0284c7", label: "rx" },
+          { key: "txPerSec", color: "#ea580c", label: "tx" },
+        ]}
+        format={(v) => `${bytes(v)}/s`}
+      />
+      <Chart
+        title="Host disks"
+        testId="host-chart-disks"
+        points={points}
+        series={[
+          { key: "readPerSec", color: "#7c3aed", label: "read" },
+          { key: "writePerSec", color: "#dc2626", label: "write" },
+        ]}
+        format={(v) => `${bytes(v)}/s`}
+      />
     </div>
   );
 }

@@ -69,7 +69,12 @@ export function ContainerTerminal({ hostId, containerId }: { hostId: string; con
   return (
     <div className="space-y-2">
       <div className="flex items-center gap-2 text-sm">
-        <select aria-label="Shell" value={shell} onChange={(e) => setShell(e.target.value)} className="rounded border border-slate-300 px-2 py-1">
+        <select
+          aria-label="Shell"
+          value={shell}
+          onChange={(e) => setShell(e.target.value)}
+          className="rounded border border-slate-300 px-2 py-1"
+        >
           {SHELLS.map((s) => (
             <option key={s}>{s}</option>
           ))}

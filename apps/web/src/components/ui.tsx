@@ -1,7 +1,11 @@
 "use client";
 import { useId, type ButtonHTMLAttributes, type ReactNode } from "react";
 
-export function Button({ variant = "primary", className = "", ...props }: ButtonHTMLAttributes<HTMLButtonElement> & { variant?: "primary" | "secondary" | "danger" }) {
+export function Button({
+  variant = "primary",
+  className = "",
+  ...props
+}: ButtonHTMLAttributes<HTMLButtonElement> & { variant?: "primary" | "secondary" | "danger" }) {
   const styles = {
     primary: "bg-indigo-600 text-white hover:bg-indigo-500 disabled:bg-indigo-300",
     secondary: "bg-white text-slate-700 ring-1 ring-slate-300 hover:bg-slate-50 disabled:text-slate-400",
@@ -18,7 +22,11 @@ export function StatusBadge({ status }: { status: "online" | "offline" | "pendin
   }[status];
   const dot = { online: "bg-emerald-500", offline: "bg-slate-400", pending: "bg-amber-500" }[status];
   return (
-    <span data-testid="host-status" data-status={status} className={`inline-flex items-center gap-1.5 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${styles}`}>
+    <span
+      data-testid="host-status"
+      data-status={status}
+      className={`inline-flex items-center gap-1.5 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${styles}`}
+    >
       <span className={`h-1.5 w-1.5 rounded-full ${dot}`} />
       {status}
     </span>
@@ -63,10 +71,25 @@ export function Card({ title, children, actions }: { title?: string; children: R
 }
 
 /** A modal with a title and a Close button at the bottom. */
-export function Dialog({ title, width = "max-w-xl", onClose, children }: { title: string; width?: string; onClose(): void; children: ReactNode }) {
+export function Dialog({
+  title,
+  width = "max-w-xl",
+  onClose,
+  children,
+}: {
+  title: string;
+  width?: string;
+  onClose(): void;
+  children: ReactNode;
+}) {
   const titleId = useId();
   return (
-    <div role="dialog" aria-modal="true" aria-labelledby={titleId} className="fixed inset-0 z-10 flex items-center justify-center bg-slate-900/40 px-4">
+    <div
+      role="dialog"
+      aria-modal="true"
+      aria-labelledby={titleId}
+      className="fixed inset-0 z-10 flex items-center justify-center bg-slate-900/40 px-4"
+    >
       <div className={`w-full ${width} space-y-4 rounded-lg bg-white p-6 shadow-xl`}>
         <h2 id={titleId} className="text-lg font-semibold">
           {title}
@@ -87,12 +110,23 @@ export function Dialog({ title, width = "max-w-xl", onClose, children }: { title
  * sit inside a Card. An empty label leaves room for a row's action buttons.
  */
 export function TableHead({ columns, variant }: { columns: string[]; variant: "page" | "card" }) {
-  const head = variant === "page" ? "bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-500" : "text-left text-xs uppercase tracking-wide text-slate-500";
+  const head =
+    variant === "page"
+      ? "bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-500"
+      : "text-left text-xs uppercase tracking-wide text-slate-500";
   const cell = variant === "page" ? "px-4 py-2" : "py-1 pr-4";
   return (
     <thead className={head}>
       <tr>
-        {columns.map((c, i) => (c ? <th key={i} className={cell}>{c}</th> : <th key={i} />))}
+        {columns.map((c, i) =>
+          c ? (
+            <th key={i} className={cell}>
+              {c}
+            </th>
+          ) : (
+            <th key={i} />
+          ),
+        )}
       </tr>
     </thead>
   );

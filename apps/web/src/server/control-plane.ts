@@ -6,8 +6,34 @@ import type { Duplex } from "node:stream";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { toNodeHandler, fromNodeHeaders } from "better-auth/node";
 import { createDb, type Db } from "@berth/db";
-import { AgentGateway, ControlPlaneMetrics, FleetEvents, InventoryStore, StatsIngest, WebhookDispatcher, authenticateApiToken, createLogger, ensureDefaultTeam, ensureSetupInvitation, isDomainError, SecretBox, type AuditChannel } from "@berth/core";
-import { appRouter, createAuth, createStreamServer, STREAM_PATH_PREFIX, createOpenApiNodeHttpHandler, loadMemberships, openApiDocument, restRouter, tokenMemberships, type Auth, type Context } from "@berth/api";
+import {
+  AgentGateway,
+  ControlPlaneMetrics,
+  FleetEvents,
+  InventoryStore,
+  StatsIngest,
+  WebhookDispatcher,
+  authenticateApiToken,
+  createLogger,
+  ensureDefaultTeam,
+  ensureSetupInvitation,
+  isDomainError,
+  SecretBox,
+  type AuditChannel,
+} from "@berth/core";
+import {
+  appRouter,
+  createAuth,
+  createStreamServer,
+  STREAM_PATH_PREFIX,
+  createOpenApiNodeHttpHandler,
+  loadMemberships,
+  openApiDocument,
+  restRouter,
+  tokenMemberships,
+  type Auth,
+  type Context,
+} from "@berth/api";
 import { AGENT_PATHS } from "@berth/protocol";
 import { insecureWarning, type Env } from "./env.ts";
 import { agentJoinRoute } from "./routes/agent-join.ts";
@@ -57,9 +83,16 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   // With TLS, join tokens carry the certificate's fingerprint and agents pin it (Swarm's model).
   const tls = env.TLS_CERT_FILE && env.TLS_KEY_FILE ? loadTlsIdentity(env.TLS_CERT_FILE, env.TLS_KEY_FILE) : null;
   const fingerprint = tls?.fingerprint ?? null;
-  const gateway = new AgentGateway({ db, logger: log.child({ part: "gateway" }), offlineAfterMs: env.BERTH_OFFLINE_AFTER_MS, maxFrameBytes: env.BERTH_MAX_FRAME_BYTES });
+  const gateway = new AgentGateway({
+    db,
+    logger: log.child({ part: "gateway" }),
+    offlineAfterMs: env.BERTH_OFFLINE_AFTER_MS,
+    maxFrameBytes: env.BERTH_MAX_FRAME_BYTES,
+  });
   const inventory = new InventoryStore(db, log.child({ part: "inventory" }));
-  const stats = new StatsIngest(db, log.child({ part: "stats" }), { knows: (hostId, containerId) => inventory.hasContainer(hostId, containerId) });
+  const stats = new StatsIngest(db, log.child({ part: "stats" }), {
+    knows: (hostId, containerId) => inventory.hasContainer(hostId, containerId),
+  });
   const metrics = new ControlPlaneMetrics(db, gateway);
   gateway.on("inventory", (hostId, frame) => inventory.take(hostId, frame));
   gateway.on("stats", (hostId, report) => {
@@ -77,7 +110,9 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   const authHandler = toNodeHandler(auth);
   const bundlePath = env.BERTH_AGENT_BUNDLE ?? DEFAULT_AGENT_BUNDLE;
   const secretBox = new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET);
-  const webhooks = new WebhookDispatcher(db, secretBox, log.child({ part: "webhooks" }), { backoffBaseMs: env.BERTH_WEBHOOK_RETRY_BASE_MS });
+  const webhooks = new WebhookDispatcher(db, secretBox, log.child({ part: "webhooks" }), {
+    backoffBaseMs: env.BERTH_WEBHOOK_RETRY_BASE_MS,
+  });
   const fleetEvents = new FleetEvents(db, gateway, log.child({ part: "events" }), () => void webhooks.kick());
 
   /** The audit channel a caller declares (the dashboard and the berth CLI say who they are). */

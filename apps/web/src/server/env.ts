@@ -22,7 +22,11 @@ const EnvSchema = z.object({
   TLS_CERT_FILE: z.string().optional(),
   TLS_KEY_FILE: z.string().optional(),
   BERTH_OFFLINE_AFTER_MS: z.coerce.number().int().min(1000).default(15_000),
-  BERTH_MAX_FRAME_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  BERTH_MAX_FRAME_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
   /** The first webhook retry's delay (it doubles with each attempt, 8 attempts). */
   BERTH_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
   /** How often open streams check their caller's credentials and role again. */
@@ -51,16 +55,21 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
     throw new Error(`invalid control-plane environment:\n${lines}`);
   }
   const e = parsed.data;
-  if (Boolean(e.TLS_CERT_FILE) !== Boolean(e.TLS_KEY_FILE)) throw new Error("invalid control-plane environment: set both TLS_CERT_FILE and TLS_KEY_FILE, or neither");
+  if (Boolean(e.TLS_CERT_FILE) !== Boolean(e.TLS_KEY_FILE))
+    throw new Error("invalid control-plane environment: set both TLS_CERT_FILE and TLS_KEY_FILE, or neither");
   // Off loopback, HTTPS by default: with no certificate given, the control plane makes its own
   // (as a Swarm manager does) and join tokens pin it. Plain HTTP there takes an explicit flag.
   const selfSigned = !e.TLS_CERT_FILE && !isLoopbackHost(e.HOST) && e.BERTH_INSECURE_HTTP !== "1";
-  const tls = selfSigned ? { TLS_CERT_FILE: join(e.BERTH_DATA_DIR, "tls/cert.pem"), TLS_KEY_FILE: join(e.BERTH_DATA_DIR, "tls/key.pem") } : {};
+  const tls = selfSigned
+    ? { TLS_CERT_FILE: join(e.BERTH_DATA_DIR, "tls/cert.pem"), TLS_KEY_FILE: join(e.BERTH_DATA_DIR, "tls/key.pem") }
+    : {};
   const host = e.HOST === "0.0.0.0" || e.HOST === "::" ? "127.0.0.1" : e.HOST;
   const scheme = e.TLS_CERT_FILE || selfSigned ? "https" : "http";
   const publicUrl = (e.PUBLIC_URL ?? `${scheme}://${host}:${e.PORT}`).replace(/\/+$/, "");
   if (scheme === "https" && publicUrl.startsWith("http:")) {
-    throw new Error(`invalid control-plane environment: PUBLIC_URL is ${publicUrl}, but the control plane serves HTTPS${selfSigned ? " (off loopback it does by default; BERTH_INSECURE_HTTP=1 serves plain HTTP)" : ""}`);
+    throw new Error(
+      `invalid control-plane environment: PUBLIC_URL is ${publicUrl}, but the control plane serves HTTPS${selfSigned ? " (off loopback it does by default; BERTH_INSECURE_HTTP=1 serves plain HTTP)" : ""}`,
+    );
   }
   return { ...e, ...tls, PUBLIC_URL: publicUrl, TLS_SELF_SIGNED: selfSigned };
 }

@@ -35,7 +35,10 @@ export function isLoopbackHost(host: string): boolean {
  * names) and kept 0600 in `<dir>/tls`, so its fingerprint, which join tokens carry and agents pin,
  * stays the same across restarts, as a Swarm manager's does.
  */
-export async function ensureSelfSignedIdentity(dir: string, names: string[]): Promise<{ certFile: string; keyFile: string; created: boolean }> {
+export async function ensureSelfSignedIdentity(
+  dir: string,
+  names: string[],
+): Promise<{ certFile: string; keyFile: string; created: boolean }> {
   const tlsDir = join(dir, "tls");
   const certFile = join(tlsDir, "cert.pem");
   const keyFile = join(tlsDir, "key.pem");
@@ -46,9 +49,13 @@ export async function ensureSelfSignedIdentity(dir: string, names: string[]): Pr
   x509.cryptoProvider.set(webcrypto);
   const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
   const keys = await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"]);
-  const unique = [...new Set(["localhost", "127.0.0.1", ...names.map((n) => n.replace(/^\[|\]$/g, ""))])].filter((n) => n && n !== "0.0.0.0" && n !== "::");
+  const unique = [...new Set(["localhost", "127.0.0.1", ...names.map((n) => n.replace(/^\[|\]$/g, ""))])].filter(
+    (n) => n && n !== "0.0.0.0" && n !== "::",
+  );
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString("hex").replace(/^[89a-f]/, "7"),
+    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(16)))
+      .toString("hex")
+      .replace(/^[89a-f]/, "7"),
     name: "CN=Berth control plane",
     notBefore: new Date(Date.now() - 60_000),
     notAfter: new Date(Date.now() + 3650 * 24 * 3600_000),
@@ -58,7 +65,9 @@ export async function ensureSelfSignedIdentity(dir: string, names: string[]): Pr
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(unique.map((n) => (isIP(n) ? { type: "ip" as const, value: n } : { type: "dns" as const, value: n }))),
+      new x509.SubjectAlternativeNameExtension(
+        unique.map((n) => (isIP(n) ? { type: "ip" as const, value: n } : { type: "dns" as const, value: n })),
+      ),
     ],
   });
   const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey)).toString("base64");

@@ -8,7 +8,8 @@ import { router, teamsWithRole, withRole, rest } from "../trpc.ts";
  * limited to actors and targets of the caller's teams.
  */
 export const auditRouter = router({
-  list: withRole("admin").meta(rest("GET", "/audit"))
+  list: withRole("admin")
+    .meta(rest("GET", "/audit"))
     .input(
       z.object({
         action: z.string().trim().max(100).optional(),
@@ -19,7 +20,10 @@ export const auditRouter = router({
         since: z.date().optional(),
         until: z.date().optional(),
         /** The id of the last row of the previous page. */
-        cursor: z.string().regex(/^\d{1,19}$/).optional(),
+        cursor: z
+          .string()
+          .regex(/^\d{1,19}$/)
+          .optional(),
         limit: z.number().int().min(1).max(500).default(100),
       }),
     )

@@ -5,7 +5,8 @@ import { authed, router, teamsWithRole, rest } from "../trpc.ts";
 
 /** Fleet-wide tables and search over the inventory agents report; each caller sees their teams' hosts. */
 export const fleetRouter = router({
-  list: authed.meta(rest("GET", "/fleet/{kind}"))
+  list: authed
+    .meta(rest("GET", "/fleet/{kind}"))
     .input(
       z.object({
         kind: z.enum(INVENTORY_KINDS),
@@ -20,7 +21,8 @@ export const fleetRouter = router({
     )
     .query(({ ctx, input }) => listFleet(ctx.db, { ...input, teamIds: teamsWithRole(ctx, "viewer") })),
 
-  search: authed.meta(rest("GET", "/search"))
+  search: authed
+    .meta(rest("GET", "/search"))
     .input(z.object({ q: z.string().trim().min(1).max(200) }))
     .query(({ ctx, input }) => globalSearch(ctx.db, teamsWithRole(ctx, "viewer"), input.q)),
 });

@@ -21,20 +21,29 @@ function domainOf(reference: string): string {
 
 /** Images on one host, relayed to its agent over the link. */
 export const imagesRouter = router({
-  list: authed.meta(rest("GET", "/hosts/{hostId}/images")).input(z.object({ hostId: HostId })).query(async ({ ctx, input }) => {
-    await hostFor(ctx, input.hostId, "viewer");
-    return ctx.gateway.command(input.hostId, "images.list", {});
-  }),
+  list: authed
+    .meta(rest("GET", "/hosts/{hostId}/images"))
+    .input(z.object({ hostId: HostId }))
+    .query(async ({ ctx, input }) => {
+      await hostFor(ctx, input.hostId, "viewer");
+      return ctx.gateway.command(input.hostId, "images.list", {});
+    }),
 
-  inspect: authed.meta(rest("GET", "/hosts/{hostId}/images/inspect")).input(z.object({ hostId: HostId, name: ImageName })).query(async ({ ctx, input }) => {
-    await hostFor(ctx, input.hostId, "viewer");
-    return ctx.gateway.command(input.hostId, "images.inspect", { name: input.name });
-  }),
+  inspect: authed
+    .meta(rest("GET", "/hosts/{hostId}/images/inspect"))
+    .input(z.object({ hostId: HostId, name: ImageName }))
+    .query(async ({ ctx, input }) => {
+      await hostFor(ctx, input.hostId, "viewer");
+      return ctx.gateway.command(input.hostId, "images.inspect", { name: input.name });
+    }),
 
-  history: authed.meta(rest("GET", "/hosts/{hostId}/images/history")).input(z.object({ hostId: HostId, name: ImageName })).query(async ({ ctx, input }) => {
-    await hostFor(ctx, input.hostId, "viewer");
-    return ctx.gateway.command(input.hostId, "images.history", { name: input.name });
-  }),
+  history: authed
+    .meta(rest("GET", "/hosts/{hostId}/images/history"))
+    .input(z.object({ hostId: HostId, name: ImageName }))
+    .query(async ({ ctx, input }) => {
+      await hostFor(ctx, input.hostId, "viewer");
+      return ctx.gateway.command(input.hostId, "images.history", { name: input.name });
+    }),
 
   /**
    * Pulls on a host and answers with the image once it is there (a mutation: a link another site
@@ -42,7 +51,8 @@ export const imagesRouter = router({
    * registries and go to the agent only. With `progressId`, Docker-like progress
    * ({ id, status, current?, total? }) goes to `pullProgress` subscribers of that id.
    */
-  pull: authed.meta(rest("POST", "/hosts/{hostId}/images/pull"))
+  pull: authed
+    .meta(rest("POST", "/hosts/{hostId}/images/pull"))
     .input(z.object({ hostId: HostId, reference: ImageName, platform: z.string().max(64).optional(), progressId: ProgressId.optional() }))
     .mutation(async ({ ctx, input }) => {
       const host = await hostFor(ctx, input.hostId, "operator");
@@ -64,61 +74,71 @@ export const imagesRouter = router({
     }),
 
   /** A pull's progress as it happens, for whoever started it with this `progressId` (read-only). */
-  pullProgress: authed
-    .input(z.object({ hostId: HostId, progressId: ProgressId }))
-    .subscription(async function* ({ ctx, input, signal }) {
-      await hostFor(ctx, input.hostId, "viewer");
-      const queue: PullEvent[] = [];
-      let wake: (() => void) | null = null;
-      let unwatch: () => void;
-      try {
-        unwatch = pullProgress.watch(`${input.hostId}/${input.progressId}`, (e) => {
-          // Progress is a stream of per-layer states: a reader far behind loses old ones, never the end.
-          if (queue.length >= 1000 && !e.done) queue.shift();
-          queue.push(e);
-          wake?.();
-        });
-      } catch (e) {
-        throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: (e as Error).message });
-      }
-      const onAbort = () => wake?.();
-      signal?.addEventListener("abort", onAbort);
-      try {
-        while (!signal?.aborted) {
-          const e = queue.shift();
-          if (!e) {
-            await new Promise<void>((r) => (wake = r));
-            wake = null;
-            continue;
-          }
-          yield e;
-          if (e.done) return;
+  pullProgress: authed.input(z.object({ hostId: HostId, progressId: ProgressId })).subscription(async function* ({ ctx, input, signal }) {
+    await hostFor(ctx, input.hostId, "viewer");
+    const queue: PullEvent[] = [];
+    let wake: (() => void) | null = null;
+    let unwatch: () => void;
+    try {
+      unwatch = pullProgress.watch(`${input.hostId}/${input.progressId}`, (e) => {
+        // Progress is a stream of per-layer states: a reader far behind loses old ones, never the end.
+        if (queue.length >= 1000 && !e.done) queue.shift();
+        queue.push(e);
+        wake?.();
+      });
+    } catch (e) {
+      throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: (e as Error).message });
+    }
+    const onAbort = () => wake?.();
+    signal?.addEventListener("abort", onAbort);
+    try {
+      while (!signal?.aborted) {
+        const e = queue.shift();
+        if (!e) {
+          await new Promise<void>((r) => (wake = r));
+          wake = null;
+          continue;
         }
-      } finally {
-        signal?.removeEventListener("abort", onAbort);
-        unwatch();
+        yield e;
+        if (e.done) return;
       }
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      unwatch();
+    }
+  }),
+
+  push: authed
+    .meta(rest("POST", "/hosts/{hostId}/images/push"))
+    .input(z.object({ hostId: HostId, name: ImageName }))
+    .mutation(async ({ ctx, input }) => {
+      const host = await hostFor(ctx, input.hostId, "operator");
+      const registry = await registryAccessFor(ctx.db, ctx.secretBox, host.teamId, domainOf(input.name));
+      return ctx.gateway.command(input.hostId, "images.push", { name: input.name, registry }, { timeoutMs: PULL_TIMEOUT_MS });
     }),
 
-  push: authed.meta(rest("POST", "/hosts/{hostId}/images/push")).input(z.object({ hostId: HostId, name: ImageName })).mutation(async ({ ctx, input }) => {
-    const host = await hostFor(ctx, input.hostId, "operator");
-    const registry = await registryAccessFor(ctx.db, ctx.secretBox, host.teamId, domainOf(input.name));
-    return ctx.gateway.command(input.hostId, "images.push", { name: input.name, registry }, { timeoutMs: PULL_TIMEOUT_MS });
-  }),
+  tag: authed
+    .meta(rest("POST", "/hosts/{hostId}/images/tag"))
+    .input(z.object({ hostId: HostId, source: ImageName, target: ImageName }))
+    .mutation(async ({ ctx, input }) => {
+      await hostFor(ctx, input.hostId, "operator");
+      domainOf(input.target);
+      return ctx.gateway.command(input.hostId, "images.tag", { source: input.source, target: input.target });
+    }),
 
-  tag: authed.meta(rest("POST", "/hosts/{hostId}/images/tag")).input(z.object({ hostId: HostId, source: ImageName, target: ImageName })).mutation(async ({ ctx, input }) => {
-    await hostFor(ctx, input.hostId, "operator");
-    domainOf(input.target);
-    return ctx.gateway.command(input.hostId, "images.tag", { source: input.source, target: input.target });
-  }),
+  remove: authed
+    .meta(rest("POST", "/hosts/{hostId}/images/remove"))
+    .input(z.object({ hostId: HostId, name: ImageName, force: z.boolean().default(false) }))
+    .mutation(async ({ ctx, input }) => {
+      await hostFor(ctx, input.hostId, "operator");
+      return ctx.gateway.command(input.hostId, "images.remove", { name: input.name, force: input.force });
+    }),
 
-  remove: authed.meta(rest("POST", "/hosts/{hostId}/images/remove")).input(z.object({ hostId: HostId, name: ImageName, force: z.boolean().default(false) })).mutation(async ({ ctx, input }) => {
-    await hostFor(ctx, input.hostId, "operator");
-    return ctx.gateway.command(input.hostId, "images.remove", { name: input.name, force: input.force });
-  }),
-
-  prune: authed.meta(rest("POST", "/hosts/{hostId}/images/prune")).input(z.object({ hostId: HostId, all: z.boolean().default(false) })).mutation(async ({ ctx, input }) => {
-    await hostFor(ctx, input.hostId, "operator");
-    return ctx.gateway.command(input.hostId, "images.prune", { all: input.all });
-  }),
+  prune: authed
+    .meta(rest("POST", "/hosts/{hostId}/images/prune"))
+    .input(z.object({ hostId: HostId, all: z.boolean().default(false) }))
+    .mutation(async ({ ctx, input }) => {
+      await hostFor(ctx, input.hostId, "operator");
+      return ctx.gateway.command(input.hostId, "images.prune", { all: input.all });
+    }),
 });

@@ -8,7 +8,8 @@ const InviteToken = z.string().trim().max(64);
 
 /** Invitation links: the only way into a team. Admins make, list and revoke them; only owners invite owners. */
 export const invitationsRouter = router({
-  create: withRole("admin").meta(rest("POST", "/invitations"))
+  create: withRole("admin")
+    .meta(rest("POST", "/invitations"))
     .input(
       z.object({
         teamId: z.string().min(1).max(64),
@@ -20,15 +21,25 @@ export const invitationsRouter = router({
     )
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, input.teamId, "admin");
-      if (!hasRole(ctx, input.teamId, input.role)) throw new TRPCError({ code: "FORBIDDEN", message: `you cannot invite someone as ${input.role}: it is above your own role` });
-      const { token, record } = await createInvitation(ctx.db, { teamId: input.teamId, role: input.role, expiresInHours: input.expiresInHours, note: input.note, createdById: ctx.user?.id ?? null });
+      if (!hasRole(ctx, input.teamId, input.role))
+        throw new TRPCError({ code: "FORBIDDEN", message: `you cannot invite someone as ${input.role}: it is above your own role` });
+      const { token, record } = await createInvitation(ctx.db, {
+        teamId: input.teamId,
+        role: input.role,
+        expiresInHours: input.expiresInHours,
+        note: input.note,
+        createdById: ctx.user?.id ?? null,
+      });
       // The link is returned once, here, and never again: only its hash is stored.
       return { link: `${ctx.publicUrl}/signup?invite=${token}`, record };
     }),
 
-  list: withRole("admin").meta(rest("GET", "/invitations")).query(({ ctx }) => listInvitations(ctx.db, teamsWithRole(ctx, "admin"))),
+  list: withRole("admin")
+    .meta(rest("GET", "/invitations"))
+    .query(({ ctx }) => listInvitations(ctx.db, teamsWithRole(ctx, "admin"))),
 
-  revoke: withRole("admin").meta(rest("POST", "/invitations/{id}/revoke"))
+  revoke: withRole("admin")
+    .meta(rest("POST", "/invitations/{id}/revoke"))
     .input(z.object({ id: z.string().min(1).max(64) }))
     .mutation(async ({ ctx, input }) => {
       const inv = await getInvitation(ctx.db, input.id);

@@ -16,13 +16,20 @@ export function installCommand(publicUrl: string, token: string, spkiPin: string
 }
 
 export const joinTokensRouter = router({
-  create: withRole("admin").meta(rest("POST", "/join-tokens"))
+  create: withRole("admin")
+    .meta(rest("POST", "/join-tokens"))
     .input(
       z.object({
         teamId: z.string().min(1).max(64).optional(),
         description: z.string().trim().max(200).default(""),
         /** Lifetime in seconds: at least a minute, at most a year; null for no expiry. */
-        expiresInSeconds: z.number().int().min(60).max(366 * 24 * 3600).nullable().default(24 * 3600),
+        expiresInSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .max(366 * 24 * 3600)
+          .nullable()
+          .default(24 * 3600),
         /** Hosts it may join: one by default; null for no limit. */
         maxUses: z.number().int().min(1).max(10_000).nullable().default(1),
       }),
@@ -42,9 +49,12 @@ export const joinTokensRouter = router({
       return { token, record, command: installCommand(ctx.publicUrl, token, ctx.spkiPin) };
     }),
 
-  list: withRole("admin").meta(rest("GET", "/join-tokens")).query(({ ctx }) => listJoinTokens(ctx.db, teamsWithRole(ctx, "admin"))),
+  list: withRole("admin")
+    .meta(rest("GET", "/join-tokens"))
+    .query(({ ctx }) => listJoinTokens(ctx.db, teamsWithRole(ctx, "admin"))),
 
-  revoke: withRole("admin").meta(rest("POST", "/join-tokens/{id}/revoke"))
+  revoke: withRole("admin")
+    .meta(rest("POST", "/join-tokens/{id}/revoke"))
     .input(z.object({ id: z.string().min(1).max(64) }))
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, (await getJoinToken(ctx.db, input.id)).teamId, "admin");

@@ -6,17 +6,24 @@ const NetworkRef = z.string().trim().min(1).max(256);
 
 /** Networks on one host, relayed to its agent. Viewers read; operators change. */
 export const networksRouter = router({
-  list: authed.meta(rest("GET", "/hosts/{hostId}/networks")).input(z.object({ hostId: HostId })).query(async ({ ctx, input }) => {
-    await hostFor(ctx, input.hostId, "viewer");
-    return ctx.gateway.command(input.hostId, "networks.list", {});
-  }),
+  list: authed
+    .meta(rest("GET", "/hosts/{hostId}/networks"))
+    .input(z.object({ hostId: HostId }))
+    .query(async ({ ctx, input }) => {
+      await hostFor(ctx, input.hostId, "viewer");
+      return ctx.gateway.command(input.hostId, "networks.list", {});
+    }),
 
-  inspect: authed.meta(rest("GET", "/hosts/{hostId}/networks/{id}")).input(z.object({ hostId: HostId, id: NetworkRef })).query(async ({ ctx, input }) => {
-    await hostFor(ctx, input.hostId, "viewer");
-    return ctx.gateway.command(input.hostId, "networks.inspect", { id: input.id });
-  }),
+  inspect: authed
+    .meta(rest("GET", "/hosts/{hostId}/networks/{id}"))
+    .input(z.object({ hostId: HostId, id: NetworkRef }))
+    .query(async ({ ctx, input }) => {
+      await hostFor(ctx, input.hostId, "viewer");
+      return ctx.gateway.command(input.hostId, "networks.inspect", { id: input.id });
+    }),
 
-  create: authed.meta(rest("POST", "/hosts/{hostId}/networks"))
+  create: authed
+    .meta(rest("POST", "/hosts/{hostId}/networks"))
     .input(
       z.object({
         hostId: HostId,
@@ -35,19 +42,34 @@ export const networksRouter = router({
       return ctx.gateway.command(hostId, "networks.create", args);
     }),
 
-  remove: authed.meta(rest("DELETE", "/hosts/{hostId}/networks/{id}")).input(z.object({ hostId: HostId, id: NetworkRef })).mutation(async ({ ctx, input }) => {
-    await hostFor(ctx, input.hostId, "operator");
-    await ctx.gateway.command(input.hostId, "networks.remove", { id: input.id });
-    return { ok: true as const };
-  }),
+  remove: authed
+    .meta(rest("DELETE", "/hosts/{hostId}/networks/{id}"))
+    .input(z.object({ hostId: HostId, id: NetworkRef }))
+    .mutation(async ({ ctx, input }) => {
+      await hostFor(ctx, input.hostId, "operator");
+      await ctx.gateway.command(input.hostId, "networks.remove", { id: input.id });
+      return { ok: true as const };
+    }),
 
-  prune: authed.meta(rest("POST", "/hosts/{hostId}/networks/prune")).input(z.object({ hostId: HostId })).mutation(async ({ ctx, input }) => {
-    await hostFor(ctx, input.hostId, "operator");
-    return ctx.gateway.command(input.hostId, "networks.prune", {});
-  }),
+  prune: authed
+    .meta(rest("POST", "/hosts/{hostId}/networks/prune"))
+    .input(z.object({ hostId: HostId }))
+    .mutation(async ({ ctx, input }) => {
+      await hostFor(ctx, input.hostId, "operator");
+      return ctx.gateway.command(input.hostId, "networks.prune", {});
+    }),
 
-  connect: authed.meta(rest("POST", "/hosts/{hostId}/networks/{id}/connect"))
-    .input(z.object({ hostId: HostId, id: NetworkRef, container: NetworkRef, ip: z.string().trim().max(64).optional(), aliases: z.array(z.string().max(256)).max(64).optional() }))
+  connect: authed
+    .meta(rest("POST", "/hosts/{hostId}/networks/{id}/connect"))
+    .input(
+      z.object({
+        hostId: HostId,
+        id: NetworkRef,
+        container: NetworkRef,
+        ip: z.string().trim().max(64).optional(),
+        aliases: z.array(z.string().max(256)).max(64).optional(),
+      }),
+    )
     .mutation(async ({ ctx, input }) => {
       await hostFor(ctx, input.hostId, "operator");
       const { hostId, ...args } = input;
@@ -55,9 +77,12 @@ export const networksRouter = router({
       return { ok: true as const };
     }),
 
-  disconnect: authed.meta(rest("POST", "/hosts/{hostId}/networks/{id}/disconnect")).input(z.object({ hostId: HostId, id: NetworkRef, container: NetworkRef })).mutation(async ({ ctx, input }) => {
-    await hostFor(ctx, input.hostId, "operator");
-    await ctx.gateway.command(input.hostId, "networks.disconnect", { id: input.id, container: input.container });
-    return { ok: true as const };
-  }),
+  disconnect: authed
+    .meta(rest("POST", "/hosts/{hostId}/networks/{id}/disconnect"))
+    .input(z.object({ hostId: HostId, id: NetworkRef, container: NetworkRef }))
+    .mutation(async ({ ctx, input }) => {
+      await hostFor(ctx, input.hostId, "operator");
+      await ctx.gateway.command(input.hostId, "networks.disconnect", { id: input.id, container: input.container });
+      return { ok: true as const };
+    }),
 });

@@ -12,7 +12,14 @@ export const ContainerPolicySchema = z.object({
   allowHostIpc: z.boolean(),
   allowHostUts: z.boolean(),
   bindPrefixes: z.array(z.string().trim().min(1).max(4096).startsWith("/", "bind prefixes are absolute host paths")).max(64),
-  allowedCapabilities: z.array(z.string().trim().regex(/^(CAP_)?[A-Za-z_]{2,32}$/, "a capability name such as NET_ADMIN, or ALL")).max(64),
+  allowedCapabilities: z
+    .array(
+      z
+        .string()
+        .trim()
+        .regex(/^(CAP_)?[A-Za-z_]{2,32}$/, "a capability name such as NET_ADMIN, or ALL"),
+    )
+    .max(64),
   allowUnconfined: z.boolean(),
   allowDevices: z.boolean(),
 }) satisfies z.ZodType<ContainerPolicyRules>;
@@ -28,14 +35,16 @@ export async function containerPolicyFor(ctx: Context, teamId: string): Promise<
 
 /** A team's container policy: members read it, admins change it (audited like every mutation). */
 export const policiesRouter = router({
-  get: withRole("viewer").meta(rest("GET", "/teams/{teamId}/container-policy"))
+  get: withRole("viewer")
+    .meta(rest("GET", "/teams/{teamId}/container-policy"))
     .input(z.object({ teamId: TeamId }))
     .query(async ({ ctx, input }) => {
       requireTeamRole(ctx, input.teamId, "viewer");
       return getContainerPolicy(ctx.db, input.teamId);
     }),
 
-  set: withRole("admin").meta(rest("PUT", "/teams/{teamId}/container-policy"))
+  set: withRole("admin")
+    .meta(rest("PUT", "/teams/{teamId}/container-policy"))
     .input(ContainerPolicySchema.extend({ teamId: TeamId }))
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, input.teamId, "admin");

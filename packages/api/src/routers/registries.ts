@@ -8,9 +8,12 @@ const Password = z.string().max(4096).nullable().optional();
 
 /** Registries a team pulls from and pushes to. Passwords go in, never out. */
 export const registriesRouter = router({
-  list: withRole("operator").meta(rest("GET", "/registries")).query(({ ctx }) => listRegistries(ctx.db, teamsWithRole(ctx, "operator"))),
+  list: withRole("operator")
+    .meta(rest("GET", "/registries"))
+    .query(({ ctx }) => listRegistries(ctx.db, teamsWithRole(ctx, "operator"))),
 
-  create: withRole("admin").meta(rest("POST", "/registries"))
+  create: withRole("admin")
+    .meta(rest("POST", "/registries"))
     .input(
       z.object({
         teamId: z.string().min(1).max(64).optional(),
@@ -32,7 +35,8 @@ export const registriesRouter = router({
       });
     }),
 
-  update: withRole("admin").meta(rest("PATCH", "/registries/{id}"))
+  update: withRole("admin")
+    .meta(rest("PATCH", "/registries/{id}"))
     .input(Id.extend({ insecure: z.boolean().optional(), username: Username, password: Password }))
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, (await getRegistry(ctx.db, input.id)).teamId, "admin");
@@ -40,7 +44,8 @@ export const registriesRouter = router({
       return updateRegistry(ctx.db, ctx.secretBox, id, rest);
     }),
 
-  remove: withRole("admin").meta(rest("DELETE", "/registries/{id}"))
+  remove: withRole("admin")
+    .meta(rest("DELETE", "/registries/{id}"))
     .input(Id)
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, (await getRegistry(ctx.db, input.id)).teamId, "admin");

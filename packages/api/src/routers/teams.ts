@@ -8,14 +8,16 @@ const RoleSchema = z.enum(["owner", "admin", "operator", "viewer"]);
 
 /** Who is in a team, with which role. Admins manage members; only owners grant or take away ownership. */
 export const teamsRouter = router({
-  members: withRole("admin").meta(rest("GET", "/teams/{teamId}/members"))
+  members: withRole("admin")
+    .meta(rest("GET", "/teams/{teamId}/members"))
     .input(z.object({ teamId: TeamId }))
     .query(async ({ ctx, input }) => {
       requireTeamRole(ctx, input.teamId, "admin");
       return listTeamMembers(ctx.db, input.teamId);
     }),
 
-  setRole: withRole("admin").meta(rest("PUT", "/teams/{teamId}/members/{userId}"))
+  setRole: withRole("admin")
+    .meta(rest("PUT", "/teams/{teamId}/members/{userId}"))
     .input(z.object({ teamId: TeamId, userId: z.string().min(1).max(64), role: RoleSchema }))
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, input.teamId, "admin");
@@ -27,12 +29,14 @@ export const teamsRouter = router({
       return { userId: input.userId, role: input.role };
     }),
 
-  removeMember: withRole("admin").meta(rest("DELETE", "/teams/{teamId}/members/{userId}"))
+  removeMember: withRole("admin")
+    .meta(rest("DELETE", "/teams/{teamId}/members/{userId}"))
     .input(z.object({ teamId: TeamId, userId: z.string().min(1).max(64) }))
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, input.teamId, "admin");
       const current = (await listTeamMembers(ctx.db, input.teamId)).find((m) => m.userId === input.userId);
-      if (current?.role === "owner" && !hasRole(ctx, input.teamId, "owner")) throw new TRPCError({ code: "FORBIDDEN", message: "only an owner removes an owner" });
+      if (current?.role === "owner" && !hasRole(ctx, input.teamId, "owner"))
+        throw new TRPCError({ code: "FORBIDDEN", message: "only an owner removes an owner" });
       await changeMembership(ctx.db, input.teamId, input.userId, null);
       return { userId: input.userId };
     }),

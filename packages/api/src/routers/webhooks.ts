@@ -1,12 +1,25 @@
 import { z } from "zod";
-import { checkAllowlistEntry, checkWebhookTarget, checkWebhookUrl, createWebhook, enqueueWebhookEvent, getWebhook, listDeliveries, listWebhooks, removeWebhook, webhookAllowlist, WEBHOOK_EVENTS } from "@berth/core";
+import {
+  checkAllowlistEntry,
+  checkWebhookTarget,
+  checkWebhookUrl,
+  createWebhook,
+  enqueueWebhookEvent,
+  getWebhook,
+  listDeliveries,
+  listWebhooks,
+  removeWebhook,
+  webhookAllowlist,
+  WEBHOOK_EVENTS,
+} from "@berth/core";
 import { requireTeamRole, router, teamsWithRole, withRole, rest } from "../trpc.ts";
 
 const Id = z.string().min(1).max(64);
 
 /** Webhooks of a team: admins and owners add, remove, test them and read their delivery log. */
 export const webhooksRouter = router({
-  create: withRole("admin").meta(rest("POST", "/webhooks"))
+  create: withRole("admin")
+    .meta(rest("POST", "/webhooks"))
     .input(
       z.object({
         teamId: Id.optional(),
@@ -22,18 +35,26 @@ export const webhooksRouter = router({
       // Loopback, link-local and private targets only when an admin allow-listed them.
       await checkWebhookTarget(url, await webhookAllowlist(ctx.db, teamId));
       // The signing secret is returned once, here.
-      return createWebhook(ctx.db, ctx.secretBox, { teamId, name: input.name, url, events: [...new Set(input.events)], createdById: ctx.user?.id ?? null });
+      return createWebhook(ctx.db, ctx.secretBox, {
+        teamId,
+        name: input.name,
+        url,
+        events: [...new Set(input.events)],
+        createdById: ctx.user?.id ?? null,
+      });
     }),
 
   /** Internal targets (loopback, link-local, private) webhooks may reach: host names, addresses or CIDRs. */
-  allowlist: withRole("admin").meta(rest("GET", "/teams/{teamId}/webhook-allowlist"))
+  allowlist: withRole("admin")
+    .meta(rest("GET", "/teams/{teamId}/webhook-allowlist"))
     .input(z.object({ teamId: Id }))
     .query(async ({ ctx, input }) => {
       requireTeamRole(ctx, input.teamId, "admin");
       return webhookAllowlist(ctx.db, input.teamId);
     }),
 
-  setAllowlist: withRole("admin").meta(rest("PUT", "/teams/{teamId}/webhook-allowlist"))
+  setAllowlist: withRole("admin")
+    .meta(rest("PUT", "/teams/{teamId}/webhook-allowlist"))
     .input(z.object({ teamId: Id, entries: z.array(z.string().trim().min(1).max(255)).max(64) }))
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, input.teamId, "admin");
@@ -42,9 +63,12 @@ export const webhooksRouter = router({
       return entries;
     }),
 
-  list: withRole("admin").meta(rest("GET", "/webhooks")).query(({ ctx }) => listWebhooks(ctx.db, teamsWithRole(ctx, "admin"))),
+  list: withRole("admin")
+    .meta(rest("GET", "/webhooks"))
+    .query(({ ctx }) => listWebhooks(ctx.db, teamsWithRole(ctx, "admin"))),
 
-  remove: withRole("admin").meta(rest("DELETE", "/webhooks/{id}"))
+  remove: withRole("admin")
+    .meta(rest("DELETE", "/webhooks/{id}"))
     .input(z.object({ id: Id }))
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, (await getWebhook(ctx.db, input.id)).teamId, "admin");
@@ -53,7 +77,8 @@ export const webhooksRouter = router({
     }),
 
   /** Queues a `ping` event for this webhook alone. */
-  test: withRole("admin").meta(rest("POST", "/webhooks/{id}/test"))
+  test: withRole("admin")
+    .meta(rest("POST", "/webhooks/{id}/test"))
     .input(z.object({ id: Id }))
     .mutation(async ({ ctx, input }) => {
       const w = await getWebhook(ctx.db, input.id);
@@ -62,8 +87,18 @@ export const webhooksRouter = router({
     }),
 
   /** The delivery log, newest first, paged. */
-  deliveries: withRole("admin").meta(rest("GET", "/webhooks/{id}/deliveries"))
-    .input(z.object({ id: Id, cursor: z.string().regex(/^\d{1,19}$/).optional(), limit: z.number().int().min(1).max(200).default(50) }))
+  deliveries: withRole("admin")
+    .meta(rest("GET", "/webhooks/{id}/deliveries"))
+    .input(
+      z.object({
+        id: Id,
+        cursor: z
+          .string()
+          .regex(/^\d{1,19}$/)
+          .optional(),
+        limit: z.number().int().min(1).max(200).default(50),
+      }),
+    )
     .query(async ({ ctx, input }) => {
       requireTeamRole(ctx, (await getWebhook(ctx.db, input.id)).teamId, "admin");
       return listDeliveries(ctx.db, input.id, input.cursor, input.limit);

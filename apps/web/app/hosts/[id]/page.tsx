@@ -61,7 +61,9 @@ function HostDetail({ id }: { id: string }) {
   if (host.isError) return <ErrorBox error={host.error} onRetry={() => void host.refetch()} />;
   const h = host.data;
   const f = h.facts;
-  const labelText = Object.entries(h.labels).map(([k, v]) => (v ? `${k}=${v}` : k)).join("\n");
+  const labelText = Object.entries(h.labels)
+    .map(([k, v]) => (v ? `${k}=${v}` : k))
+    .join("\n");
 
   return (
     <div className="space-y-4">
@@ -78,7 +80,12 @@ function HostDetail({ id }: { id: string }) {
               rename.mutate({ id, name });
             }}
           >
-            <input aria-label="Host name" value={name} onChange={(e) => setName(e.target.value)} className="rounded-md border border-slate-300 px-2 py-1" />
+            <input
+              aria-label="Host name"
+              value={name}
+              onChange={(e) => setName(e.target.value)}
+              className="rounded-md border border-slate-300 px-2 py-1"
+            />
             <Button type="submit" disabled={rename.isPending}>
               Save
             </Button>
@@ -99,7 +106,9 @@ function HostDetail({ id }: { id: string }) {
               variant="secondary"
               disabled={revokeCredential.isPending}
               onClick={() => {
-                if (confirm(`Revoke ${h.name}'s credential? The agent is disconnected now and refused until it joins again with a new token.`))
+                if (
+                  confirm(`Revoke ${h.name}'s credential? The agent is disconnected now and refused until it joins again with a new token.`)
+                )
                   revokeCredential.mutate({ id });
               }}
             >
@@ -188,7 +197,14 @@ function HostDetail({ id }: { id: string }) {
               setHostLabels.mutate({ id, labels: parseLabels(labels) });
             }}
           >
-            <textarea aria-label="Labels" rows={4} value={labels} onChange={(e) => setLabels(e.target.value)} placeholder="region=eu&#10;disk=ssd" className="w-full rounded-md border border-slate-300 p-2 font-mono text-xs" />
+            <textarea
+              aria-label="Labels"
+              rows={4}
+              value={labels}
+              onChange={(e) => setLabels(e.target.value)}
+              placeholder="region=eu&#10;disk=ssd"
+              className="w-full rounded-md border border-slate-300 p-2 font-mono text-xs"
+            />
             <div className="flex gap-2">
               <Button type="submit" disabled={setHostLabels.isPending}>
                 Save labels

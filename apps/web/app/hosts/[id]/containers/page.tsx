@@ -24,7 +24,9 @@ function ContainersTab({ hostId }: { hostId: string }) {
   const queryClient = useQueryClient();
   const [running, setRunning] = useState(false);
   const { host, canOperate } = useHostAccess(hostId);
-  const containers = useQuery(trpc.containers.list.queryOptions({ hostId, all: true }, { enabled: host.data?.connected === true, refetchInterval: 3000 }));
+  const containers = useQuery(
+    trpc.containers.list.queryOptions({ hostId, all: true }, { enabled: host.data?.connected === true, refetchInterval: 3000 }),
+  );
   const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.containers.list.queryKey({ hostId, all: true }) });
   const opts = { onSuccess: refresh };
   const start = useMutation(trpc.containers.start.mutationOptions(opts));
@@ -49,10 +51,14 @@ function ContainersTab({ hostId }: { hostId: string }) {
       </div>
       <HostTabs hostId={hostId} />
       <ErrorBox error={error} onRetry={containers.isError ? () => void containers.refetch() : undefined} />
-      {host.data && !host.data.connected && <p className="text-sm text-slate-500">The host is offline; its containers show when it reconnects.</p>}
+      {host.data && !host.data.connected && (
+        <p className="text-sm text-slate-500">The host is offline; its containers show when it reconnects.</p>
+      )}
       {containers.isPending && host.data?.connected && <Spinner label="Loading containers…" />}
       {containers.data && containers.data.length === 0 && (
-        <div className="rounded-lg border-2 border-dashed border-slate-300 p-10 text-center text-sm text-slate-500">No containers on this host yet.</div>
+        <div className="rounded-lg border-2 border-dashed border-slate-300 p-10 text-center text-sm text-slate-500">
+          No containers on this host yet.
+        </div>
       )}
       {containers.data && containers.data.length > 0 && (
         <div className="overflow-x-auto rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
@@ -77,7 +83,9 @@ function ContainersTab({ hostId }: { hostId: string }) {
                     </td>
                     <td className="px-4 py-2 text-slate-500">{formatAgo(new Date(c.Created * 1000))}</td>
                     <td className="px-4 py-2">
-                      <span className={`rounded px-2 py-0.5 text-xs font-medium ${STATE_STYLE[c.State] ?? STATE_STYLE.created}`}>{c.State}</span>
+                      <span className={`rounded px-2 py-0.5 text-xs font-medium ${STATE_STYLE[c.State] ?? STATE_STYLE.created}`}>
+                        {c.State}
+                      </span>
                     </td>
                     <td className="px-4 py-2 text-slate-600">{c.Status}</td>
                     <td className="space-x-1 whitespace-nowrap px-4 py-2 text-right">
@@ -111,7 +119,8 @@ function ContainersTab({ hostId }: { hostId: string }) {
                           <Button
                             variant="danger"
                             onClick={() => {
-                              if (confirm(`Remove ${name}${live ? " (it is running; it will be killed)" : ""}?`)) remove.mutate({ ...id, force: live });
+                              if (confirm(`Remove ${name}${live ? " (it is running; it will be killed)" : ""}?`))
+                                remove.mutate({ ...id, force: live });
                             }}
                           >
                             Remove

@@ -21,9 +21,7 @@ function ImagesTab({ hostId }: { hostId: string }) {
   const prune = useMutation(trpc.images.prune.mutationOptions({ onSuccess: refresh }));
 
   // One row per tag, as `docker images` shows them; untagged images get one <none> row.
-  const rows = (images.data ?? []).flatMap((img) =>
-    (img.RepoTags.length ? img.RepoTags : ["<none>:<none>"]).map((t) => ({ tag: t, img })),
-  );
+  const rows = (images.data ?? []).flatMap((img) => (img.RepoTags.length ? img.RepoTags : ["<none>:<none>"]).map((t) => ({ tag: t, img })));
 
   return (
     <div className="space-y-4">
@@ -43,11 +41,18 @@ function ImagesTab({ hostId }: { hostId: string }) {
         </div>
       </div>
       <HostTabs hostId={hostId} />
-      <ErrorBox error={images.error ?? remove.error ?? tag.error ?? prune.error} onRetry={images.isError ? () => void images.refetch() : undefined} />
-      {host.data && !host.data.connected && <p className="text-sm text-slate-500">The host is offline; its images show when it reconnects.</p>}
+      <ErrorBox
+        error={images.error ?? remove.error ?? tag.error ?? prune.error}
+        onRetry={images.isError ? () => void images.refetch() : undefined}
+      />
+      {host.data && !host.data.connected && (
+        <p className="text-sm text-slate-500">The host is offline; its images show when it reconnects.</p>
+      )}
       {images.isPending && host.data?.connected && <Spinner label="Loading images…" />}
       {images.data && rows.length === 0 && (
-        <div className="rounded-lg border-2 border-dashed border-slate-300 p-10 text-center text-sm text-slate-500">No images on this host yet. Pull one to get started.</div>
+        <div className="rounded-lg border-2 border-dashed border-slate-300 p-10 text-center text-sm text-slate-500">
+          No images on this host yet. Pull one to get started.
+        </div>
       )}
       {rows.length > 0 && (
         <div className="overflow-x-auto rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
@@ -78,7 +83,8 @@ function ImagesTab({ hostId }: { hostId: string }) {
                           <Button
                             variant="danger"
                             onClick={() => {
-                              if (confirm(`Remove ${t}?`)) remove.mutate({ hostId, name: t === "<none>:<none>" ? img.Id : t, force: false });
+                              if (confirm(`Remove ${t}?`))
+                                remove.mutate({ hostId, name: t === "<none>:<none>" ? img.Id : t, force: false });
                             }}
                           >
                             Remove

@@ -40,7 +40,10 @@ function NetworksTab({ hostId }: { hostId: string }) {
         </div>
       </div>
       <HostTabs hostId={hostId} />
-      <ErrorBox error={networks.error ?? remove.error ?? prune.error} onRetry={networks.isError ? () => void networks.refetch() : undefined} />
+      <ErrorBox
+        error={networks.error ?? remove.error ?? prune.error}
+        onRetry={networks.isError ? () => void networks.refetch() : undefined}
+      />
       {host.data && !online && <p className="text-sm text-slate-500">The host is offline; its networks show when it reconnects.</p>}
       {networks.isPending && online && <Spinner label="Loading networks…" />}
       {rows.length > 0 && (
@@ -52,7 +55,9 @@ function NetworksTab({ hostId }: { hostId: string }) {
                 <tr key={n.Id} data-testid="network-row" data-name={n.Name}>
                   <td className="px-4 py-2 font-mono text-xs">
                     {n.Name}
-                    {n.Internal && <span className="ml-2 rounded bg-slate-100 px-1.5 py-0.5 font-sans text-[11px] text-slate-500">internal</span>}
+                    {n.Internal && (
+                      <span className="ml-2 rounded bg-slate-100 px-1.5 py-0.5 font-sans text-[11px] text-slate-500">internal</span>
+                    )}
                   </td>
                   <td className="px-4 py-2">{n.Driver}</td>
                   <td className="px-4 py-2 font-mono text-xs">{n.IPAM.Config.map((c) => c.Subnet).join(", ") || "—"}</td>
@@ -62,7 +67,12 @@ function NetworksTab({ hostId }: { hostId: string }) {
                       <span className="text-slate-400">none</span>
                     ) : (
                       Object.entries(n.Containers).map(([id, c]) => (
-                        <Link key={id} href={`/hosts/${hostId}/containers/${id}`} className="mr-2 text-indigo-700 hover:underline" title={c.IPv4Address}>
+                        <Link
+                          key={id}
+                          href={`/hosts/${hostId}/containers/${id}`}
+                          className="mr-2 text-indigo-700 hover:underline"
+                          title={c.IPv4Address}
+                        >
                           {c.Name}
                         </Link>
                       ))

@@ -50,10 +50,17 @@ function VolumesTab({ hostId }: { hostId: string }) {
         </div>
       </div>
       <HostTabs hostId={hostId} />
-      <ErrorBox error={volumes.error ?? create.error ?? remove.error ?? prune.error} onRetry={volumes.isError ? () => void volumes.refetch() : undefined} />
+      <ErrorBox
+        error={volumes.error ?? create.error ?? remove.error ?? prune.error}
+        onRetry={volumes.isError ? () => void volumes.refetch() : undefined}
+      />
       {host.data && !online && <p className="text-sm text-slate-500">The host is offline; its volumes show when it reconnects.</p>}
       {volumes.isPending && online && <Spinner label="Loading volumes…" />}
-      {volumes.data && rows.length === 0 && <div className="rounded-lg border-2 border-dashed border-slate-300 p-10 text-center text-sm text-slate-500">No volumes on this host yet.</div>}
+      {volumes.data && rows.length === 0 && (
+        <div className="rounded-lg border-2 border-dashed border-slate-300 p-10 text-center text-sm text-slate-500">
+          No volumes on this host yet.
+        </div>
+      )}
       {rows.length > 0 && (
         <div className="overflow-x-auto rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
           <table className="min-w-full divide-y divide-slate-200 text-sm">
@@ -63,7 +70,9 @@ function VolumesTab({ hostId }: { hostId: string }) {
                 <tr key={v.Name} data-testid="volume-row" data-name={v.Name}>
                   <td className="px-4 py-2 font-mono text-xs">
                     {v.Name.length === 64 ? v.Name.slice(0, 12) : v.Name}
-                    {ANONYMOUS in v.Labels && <span className="ml-2 rounded bg-slate-100 px-1.5 py-0.5 font-sans text-[11px] text-slate-500">anonymous</span>}
+                    {ANONYMOUS in v.Labels && (
+                      <span className="ml-2 rounded bg-slate-100 px-1.5 py-0.5 font-sans text-[11px] text-slate-500">anonymous</span>
+                    )}
                   </td>
                   <td className="px-4 py-2">{v.Driver}</td>
                   <td className="px-4 py-2 text-slate-500">{formatAgo(new Date(v.CreatedAt))}</td>
@@ -83,7 +92,8 @@ function VolumesTab({ hostId }: { hostId: string }) {
                       <Button
                         variant="danger"
                         onClick={() => {
-                          if (confirm(`Remove volume ${v.Name}? Its data is deleted.`)) remove.mutate({ hostId, name: v.Name, force: false });
+                          if (confirm(`Remove volume ${v.Name}? Its data is deleted.`))
+                            remove.mutate({ hostId, name: v.Name, force: false });
                         }}
                       >
                         Remove

@@ -29,7 +29,14 @@ function ContainerDetail({ hostId, containerId }: { hostId: string; containerId:
   const inspect = useQuery(trpc.containers.inspect.queryOptions({ hostId, id: containerId }, { refetchInterval: 5000 }));
   const running = (inspect.data as { State?: { Running?: boolean } } | undefined)?.State?.Running === true;
   const sections: Section[] = ["logs", ...(canOperate && running ? (["terminal"] as const) : []), "stats", "inspect"];
-  const data = inspect.data as { Name?: string; State?: { Status: string; ExitCode: number; OOMKilled: boolean; StartedAt: string; Pid: number }; RestartCount?: number; Config?: { Image?: string } } | undefined;
+  const data = inspect.data as
+    | {
+        Name?: string;
+        State?: { Status: string; ExitCode: number; OOMKilled: boolean; StartedAt: string; Pid: number };
+        RestartCount?: number;
+        Config?: { Image?: string };
+      }
+    | undefined;
 
   return (
     <div className="space-y-4">
@@ -43,7 +50,8 @@ function ContainerDetail({ hostId, containerId }: { hostId: string; containerId:
         {data?.State && (
           <span className="text-sm text-slate-600" data-testid="container-state">
             {data.State.Status}
-            {data.State.Status === "exited" ? ` (${data.State.ExitCode}${data.State.OOMKilled ? ", OOM killed" : ""})` : ""} · restarts {data.RestartCount ?? 0}
+            {data.State.Status === "exited" ? ` (${data.State.ExitCode}${data.State.OOMKilled ? ", OOM killed" : ""})` : ""} · restarts{" "}
+            {data.RestartCount ?? 0}
           </span>
         )}
       </div>
@@ -51,7 +59,13 @@ function ContainerDetail({ hostId, containerId }: { hostId: string; containerId:
       <ErrorBox error={inspect.error} />
       <div className="flex gap-2 text-sm" role="tablist" aria-label="Container sections">
         {sections.map((s) => (
-          <button key={s} role="tab" aria-selected={section === s} onClick={() => setSection(s)} className={`rounded px-3 py-1 capitalize ${section === s ? "bg-slate-900 text-white" : "bg-white text-slate-700 ring-1 ring-slate-300"}`}>
+          <button
+            key={s}
+            role="tab"
+            aria-selected={section === s}
+            onClick={() => setSection(s)}
+            className={`rounded px-3 py-1 capitalize ${section === s ? "bg-slate-900 text-white" : "bg-white text-slate-700 ring-1 ring-slate-300"}`}
+          >
             {s}
           </button>
         ))}
@@ -61,7 +75,13 @@ function ContainerDetail({ hostId, containerId }: { hostId: string; containerId:
       {section === "stats" && <ContainerStats hostId={hostId} containerId={containerId} />}
       {section === "inspect" && (
         <Card title="Inspect">
-          {inspect.isPending ? <Spinner /> : <pre className="max-h-[32rem] overflow-auto font-mono text-xs" data-testid="container-inspect">{JSON.stringify(inspect.data, null, 2)}</pre>}
+          {inspect.isPending ? (
+            <Spinner />
+          ) : (
+            <pre className="max-h-[32rem] overflow-auto font-mono text-xs" data-testid="container-inspect">
+              {JSON.stringify(inspect.data, null, 2)}
+            </pre>
+          )}
         </Card>
       )}
     </div>
