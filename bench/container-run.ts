@@ -44,7 +44,8 @@ export async function containerRunBench(opts: { rounds: number }): Promise<RunBe
     const conf = join(podmanDir, "containers.conf");
     writeFileSync(
       conf,
-      `[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n`,
+      `[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n` +
+        `[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n`,
     );
     const podman = (args: string[]) =>
       run("podman", ["--root", join(podmanDir, "root"), "--runroot", join(podmanDir, "run"), "--storage-driver", "overlay", ...args], {

@@ -150,7 +150,8 @@ export async function dockerApiBench(opts: { rounds: number; containers: number 
     const conf = join(podmanDir, "containers.conf");
     writeFileSync(
       conf,
-      `[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n`,
+      `[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n` +
+        `[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n`,
     );
     daemons.push(
       start(

@@ -93,7 +93,7 @@ export async function fleetBench(opts: {
       Array.from({ length: perAgent }, (_, i) => `${a.toString(16).padStart(8, "0")}${i.toString(16).padStart(56, "0")}`),
     );
     // As real agents do, each reports its containers first: the control plane takes stats only for those.
-    agents.forEach((ag, a) =>
+    agents.forEach((ag, a) => {
       ag.sendRaw(
         JSON.stringify({
           type: "inventory",
@@ -102,8 +102,8 @@ export async function fleetBench(opts: {
           last: true,
           items: ids[a]!.map((id, i) => ({ id, name: `c-${a}-${i}`, created: 1 })),
         }),
-      ),
-    );
+      );
+    });
     let tick = 0;
     const report = (a: number): StatsReport => ({
       type: "stats",
@@ -123,9 +123,15 @@ export async function fleetBench(opts: {
     });
     const send = () => {
       tick++;
-      agents.forEach((ag, a) => ag.sendRaw(JSON.stringify(report(a))));
+      agents.forEach((ag, a) => {
+        ag.sendRaw(JSON.stringify(report(a)));
+      });
     };
-    for (let i = 0; i < 3; i++) send(), await new Promise((r) => setTimeout(r, 1000)); // warm-up
+    // warm-up
+    for (let i = 0; i < 3; i++) {
+      send();
+      await new Promise((r) => setTimeout(r, 1000));
+    }
     const rows0 = await db.statSample.count();
     const c0 = cpuSeconds(server.pid!);
     const t0 = performance.now();

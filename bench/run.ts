@@ -70,7 +70,8 @@ try {
           : `podman run --rm                not measured: ${cr.podmanError}`,
         `ratio to bare runc             ${fmt(cr.berthMs / cr.runcMs, 2)}×   (goal ≤ 2.5×)`,
         cr.podmanMs !== null ? `ratio to podman                ${fmt(cr.berthMs / cr.podmanMs, 2)}×   (goal < 1)` : "",
-        `(medians of ${cr.rounds} runs each, after one warm-up run; Berth measured in-process through its container service (the \`api\` section times docker run through each daemon's socket))`,
+        `(medians of ${cr.rounds} runs each, after one warm-up run; Berth measured in-process through its container service ` +
+          `(the \`api\` section times docker run through each daemon's socket))`,
       ]
         .filter(Boolean)
         .join("\n"),
@@ -83,11 +84,18 @@ try {
     results.idleContainers = idle;
     console.log(
       [
-        `agent RSS                ${fmt(idle.agentRssIdleMiB, 0)} MiB at rest → ${fmt(idle.agentRssMiB, 0)} MiB with ${idle.containers} running (${fmt(((idle.agentRssMiB - idle.agentRssIdleMiB) * 1024) / idle.containers, 0)} KiB each)`,
-        `memory per container     ${fmt(idle.perContainerKiB, 0)} KiB = conmon ${fmt(idle.conmonPssKiB, 0)} KiB + its processes ${fmt(idle.containerPssKiB, 0)} KiB + the agent's share (PSS, medians)`,
-        `one-shot stats           p50 ${fmt(idle.statsP50Ms, 2)} ms, p99 ${fmt(idle.statsP99Ms, 2)} ms per container (${idle.containers} calls, one after another)`,
-        `streaming stats at 1 Hz  agent CPU ${fmt(idle.streamCpuPercent, 1)} % of one core for ${idle.containers} streams (${fmt(idle.streamSamplesPerSecond, 0)} samples/s over ${10} s)`,
-        `(started ${idle.containers} containers in ${fmt(idle.createSeconds, 0)} s, 4 at a time; the agent runs bundled as it ships. podman supervises with the same conmon. The \`api\` section compares docker ps and docker stats across Berth, dockerd and podman.)`,
+        `agent RSS                ${fmt(idle.agentRssIdleMiB, 0)} MiB at rest → ` +
+          `${fmt(idle.agentRssMiB, 0)} MiB with ${idle.containers} running ` +
+          `(${fmt(((idle.agentRssMiB - idle.agentRssIdleMiB) * 1024) / idle.containers, 0)} KiB each)`,
+        `memory per container     ${fmt(idle.perContainerKiB, 0)} KiB = conmon ${fmt(idle.conmonPssKiB, 0)} KiB ` +
+          `+ its processes ${fmt(idle.containerPssKiB, 0)} KiB + the agent's share (PSS, medians)`,
+        `one-shot stats           p50 ${fmt(idle.statsP50Ms, 2)} ms, p99 ${fmt(idle.statsP99Ms, 2)} ms ` +
+          `per container (${idle.containers} calls, one after another)`,
+        `streaming stats at 1 Hz  agent CPU ${fmt(idle.streamCpuPercent, 1)} % of one core ` +
+          `for ${idle.containers} streams (${fmt(idle.streamSamplesPerSecond, 0)} samples/s over ${10} s)`,
+        `(started ${idle.containers} containers in ${fmt(idle.createSeconds, 0)} s, 4 at a time; the agent runs bundled as it ships. ` +
+          `podman supervises with the same conmon. ` +
+          `The \`api\` section compares docker ps and docker stats across Berth, dockerd and podman.)`,
       ].join("\n"),
     );
   }
@@ -101,12 +109,16 @@ try {
     const ratio = (a: number | null, b: number | null) => (a !== null && b !== null ? `${fmt(a / b, 2)}×` : "n/a");
     console.log(
       [
-        `docker run --rm busybox true   berth ${ms(api.berth, "runMs")}, dockerd ${ms(api.dockerd, "runMs")}, podman ${ms(api.podman, "runMs")}`,
+        `docker run --rm busybox true   berth ${ms(api.berth, "runMs")}, dockerd ${ms(api.dockerd, "runMs")}, ` +
+          `podman ${ms(api.podman, "runMs")}`,
         `  berth / dockerd              ${ratio(api.berth.runMs, api.dockerd.runMs)}   (goal ≤ 0.35×)`,
         `  berth / podman               ${ratio(api.berth.runMs, api.podman.runMs)}   (goal ≤ 0.7×)`,
-        `docker ps, ${containers} running     berth ${ms(api.berth, "psMs")}, dockerd ${ms(api.dockerd, "psMs")}, podman ${ms(api.podman, "psMs")}`,
-        `docker stats --no-stream, 100  berth ${ms(api.berth, "statsMs")}, dockerd ${ms(api.dockerd, "statsMs")}, podman ${ms(api.podman, "statsMs")}`,
-        `(medians: ${api.rounds} runs each after two warm-ups, order rotating; ps 10 times; stats 5 times. Same docker CLI (v28) for all; --network none everywhere; Berth's agent bundled as it ships.)`,
+        `docker ps, ${containers} running     berth ${ms(api.berth, "psMs")}, dockerd ${ms(api.dockerd, "psMs")}, ` +
+          `podman ${ms(api.podman, "psMs")}`,
+        `docker stats --no-stream, 100  berth ${ms(api.berth, "statsMs")}, dockerd ${ms(api.dockerd, "statsMs")}, ` +
+          `podman ${ms(api.podman, "statsMs")}`,
+        `(medians: ${api.rounds} runs each after two warm-ups, order rotating; ps 10 times; stats 5 times. ` +
+          `Same docker CLI (v28) for all; --network none everywhere; Berth's agent bundled as it ships.)`,
       ].join("\n"),
     );
   }
@@ -118,10 +130,14 @@ try {
       [
         `straight to container IP ${fmt(net.direct.requestsPerSecond, 0)} req/s, p99 ${fmt(net.direct.p99Ms, 2)} ms`,
         `published port (DNAT)    ${fmt(net.published.requestsPerSecond, 0)} req/s, p99 ${fmt(net.published.p99Ms, 2)} ms`,
-        `overhead                 ${fmt(net.overhead * 100, 1)} % fewer req/s, p99 ${fmt(net.published.p99Ms / net.direct.p99Ms, 2)}×   (goal ≤ 10 %)`,
+        `overhead                 ${fmt(net.overhead * 100, 1)} % fewer req/s, ` +
+          `p99 ${fmt(net.published.p99Ms / net.direct.p99Ms, 2)}×   (goal ≤ 10 %)`,
         `DNS, container name      p50 ${fmt(net.dns.nameP50Ms, 3)} ms, p99 ${fmt(net.dns.nameP99Ms, 3)} ms`,
-        `DNS, forwarded upstream  p50 ${fmt(net.dns.forwardedP50Ms, 3)} ms, p99 ${fmt(net.dns.forwardedP99Ms, 3)} ms (a stand-in resolver in the lab)`,
-        `(wrk -t1 -c16, ${net.rounds} rounds of 5 s each, order alternating, medians; a keep-alive node server in the container; wrk and the agent in a lab namespace. DNS: ${net.dns.queries} sequential queries from inside a container. dockerd is not measured here: with --bridge none it has no published ports to compare.)`,
+        `DNS, forwarded upstream  p50 ${fmt(net.dns.forwardedP50Ms, 3)} ms, p99 ${fmt(net.dns.forwardedP99Ms, 3)} ms ` +
+          `(a stand-in resolver in the lab)`,
+        `(wrk -t1 -c16, ${net.rounds} rounds of 5 s each, order alternating, medians; a keep-alive node server in the container; ` +
+          `wrk and the agent in a lab namespace. DNS: ${net.dns.queries} sequential queries from inside a container. ` +
+          `dockerd is not measured here: with --bridge none it has no published ports to compare.)`,
       ].join("\n"),
     );
   }
@@ -132,12 +148,20 @@ try {
     results.logRelay = lr;
     const rate = (x: number | null) =>
       x === null ? `not measured${lr.dockerdError ? `: ${lr.dockerdError}` : ""}` : `${fmt(x, 0)} lines/s`;
+    const vsDockerd =
+      lr.dockerdLinesPerSecond !== null ? `  berth / dockerd          ${fmt(lr.berthLinesPerSecond / lr.dockerdLinesPerSecond, 2)}×` : "";
+    const dockerdLatency =
+      lr.dockerdLatencyP50Ms === null ? "n/a" : `${fmt(lr.dockerdLatencyP50Ms, 1)} / ${fmt(lr.dockerdLatencyP99Ms!, 1)} ms`;
     console.log(
       [
-        `follow ${lines} lines     berth ${rate(lr.berthLinesPerSecond)}, docker logs -f ${rate(lr.dockerdLinesPerSecond)}   (goal ≥ 100000 lines/s; 0 lost, every line checked)`,
-        lr.dockerdLinesPerSecond !== null ? `  berth / dockerd          ${fmt(lr.berthLinesPerSecond / lr.dockerdLinesPerSecond, 2)}×` : "",
-        `live latency p50 / p99    berth ${fmt(lr.berthLatencyP50Ms, 1)} / ${fmt(lr.berthLatencyP99Ms, 1)} ms, dockerd ${lr.dockerdLatencyP50Ms === null ? "n/a" : `${fmt(lr.dockerdLatencyP50Ms, 1)} / ${fmt(lr.dockerdLatencyP99Ms!, 1)} ms`}`,
-        `(throughput: medians of ${lr.rounds} follows of a log already written (seq 1 ${lines}), window 16 frames; latency: ${lr.latencyLines} lines at 5,000 lines/s for 10 s, from the log record's own timestamp to arrival. The control plane runs in its own process, the agent bundled as it ships.)`,
+        `follow ${lines} lines     berth ${rate(lr.berthLinesPerSecond)}, docker logs -f ${rate(lr.dockerdLinesPerSecond)}   ` +
+          `(goal ≥ 100000 lines/s; 0 lost, every line checked)`,
+        vsDockerd,
+        `live latency p50 / p99    berth ${fmt(lr.berthLatencyP50Ms, 1)} / ${fmt(lr.berthLatencyP99Ms, 1)} ms, ` +
+          `dockerd ${dockerdLatency}`,
+        `(throughput: medians of ${lr.rounds} follows of a log already written (seq 1 ${lines}), window 16 frames; ` +
+          `latency: ${lr.latencyLines} lines at 5,000 lines/s for 10 s, from the log record's own timestamp to arrival. ` +
+          `The control plane runs in its own process, the agent bundled as it ships.)`,
       ]
         .filter(Boolean)
         .join("\n"),
@@ -158,9 +182,12 @@ try {
     results.fleet = f;
     console.log(
       [
-        `fleet.list, ${f.containers} containers   p50 ${fmt(f.listP50Ms, 1)} ms, p99 ${fmt(f.listP99Ms, 1)} ms   (${f.listCalls} calls: pages to 9,900, each sort, text and state filters; one at a time over HTTP)`,
-        `stats ingest, ${f.statsContainers} at 1 Hz  control plane CPU ${fmt(f.statsCpuPercent, 1)} % of one core over ${f.statsSeconds} s; ${f.statsRows} rows of 10 s history written`,
-        `(inventory seeded in Postgres as agents report it; ${f.statsAgents} simulated agents send the stats frames a real agent sends. No peer runs a comparable fleet control plane on this machine, so these have no side-by-side figure.)`,
+        `fleet.list, ${f.containers} containers   p50 ${fmt(f.listP50Ms, 1)} ms, p99 ${fmt(f.listP99Ms, 1)} ms   ` +
+          `(${f.listCalls} calls: pages to 9,900, each sort, text and state filters; one at a time over HTTP)`,
+        `stats ingest, ${f.statsContainers} at 1 Hz  control plane CPU ${fmt(f.statsCpuPercent, 1)} % of one core ` +
+          `over ${f.statsSeconds} s; ${f.statsRows} rows of 10 s history written`,
+        `(inventory seeded in Postgres as agents report it; ${f.statsAgents} simulated agents send the stats frames a real agent sends. ` +
+          `No peer runs a comparable fleet control plane on this machine, so these have no side-by-side figure.)`,
       ].join("\n"),
     );
   }

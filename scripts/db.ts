@@ -15,7 +15,7 @@ try {
   } else if (cmd === "drift") {
     const sql = await pendingSchemaDiff(db.url);
     if (sql && !isEmptyMigration(sql)) {
-      console.error("schema.prisma has changes without a migration:\n" + sql);
+      console.error(`schema.prisma has changes without a migration:\n${sql}`);
       process.exitCode = 1;
     } else console.log("no drift");
   } else {

@@ -47,7 +47,9 @@ export async function serveRegistry(opts: {
   const config = join(opts.dir, "config.yml");
   writeFileSync(
     config,
-    `version: 0.1\nlog:\n  level: ${opts.logLevel ?? "warn"}\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(opts.dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: ${address}:${opts.port}\n${opts.authYaml ?? ""}`,
+    `version: 0.1\nlog:\n  level: ${opts.logLevel ?? "warn"}\n  accesslog:\n    disabled: true\n` +
+      `storage:\n  filesystem:\n    rootdirectory: ${join(opts.dir, "data")}\n  delete:\n    enabled: true\n` +
+      `http:\n  addr: ${address}:${opts.port}\n${opts.authYaml ?? ""}`,
   );
   const proc = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";

@@ -144,7 +144,7 @@ export async function createMigration(connectionString: string, name: string): P
   const stamp = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
   const dir = join(migrationsDir, `${stamp}_${name}`);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "migration.sql"), sql + "\n");
+  writeFileSync(join(dir, "migration.sql"), `${sql}\n`);
   writeFileSync(join(migrationsDir, "migration_lock.toml"), 'provider = "postgresql"\n');
   writeFileSync(snapshotPath, readFileSync(schemaPath, "utf8"));
   console.log(`wrote ${dir}/migration.sql`);

@@ -74,7 +74,7 @@ export async function startEmbeddedPostgres(dir: string): Promise<PostgresHandle
 
   if (!existsSync(join(data, "PG_VERSION"))) {
     const password = randomBytes(18).toString("hex");
-    writeFileSync(pwFile, password + "\n", { mode: 0o600 });
+    writeFileSync(pwFile, `${password}\n`, { mode: 0o600 });
     chownSync(pwFile, user.uid, user.gid);
     runAs(user, join(bin, "initdb"), [
       "-D",

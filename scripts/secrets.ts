@@ -9,7 +9,7 @@ export function authSecret(): string {
   const file = join(dataDir, "auth-secret");
   if (!existsSync(file)) {
     mkdirSync(dataDir, { recursive: true, mode: 0o711 });
-    writeFileSync(file, randomBytes(32).toString("hex") + "\n", { mode: 0o600 });
+    writeFileSync(file, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
   }
   return readFileSync(file, "utf8").trim();
 }

@@ -167,9 +167,13 @@ const users = await (async () => {
 })();
 // The server prints its link right after it listens; healthy means listening, so it is here by now or very soon.
 for (let i = 0; i < 50 && users === 0 && !setupLink; i++) await new Promise((r) => setTimeout(r, 100));
+const claim =
+  users === 0 && setupLink
+    ? `Claim it: open this one-time setup link and create the owner account:\n    ${setupLink}`
+    : "Open it and sign in with your account.";
 console.log(`
   Berth is running at ${publicUrl}
-  ${users === 0 && setupLink ? `Claim it: open this one-time setup link and create the owner account:\n    ${setupLink}` : "Open it and sign in with your account."}
+  ${claim}
   The local host joins as "local". Press Ctrl-C to stop; data is kept in ${dataDir}.
   Local registry: ${registry.url} (busybox:latest is there, ${seeded.manifestDigest.slice(0, 19)}…, mirrored as Docker Hub's).
 `);

@@ -67,7 +67,9 @@ test("follow a container's logs live, type in its terminal, watch its stats", { 
   await page.getByTestId("logs-pause").click();
   await waitFor("caught up with what was printed while paused", async () => (await view()).last >= printedWhilePaused, 20_000);
   const ticks = [...(await logText()).matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
-  ticks.slice(1).forEach((n, i) => assert.equal(n, ticks[i]! + 1, "consecutive ticks, none lost or repeated"));
+  ticks.slice(1).forEach((n, i) => {
+    assert.equal(n, ticks[i]! + 1, "consecutive ticks, none lost or repeated");
+  });
   // The filter narrows the rows on screen.
   await page.getByLabel("Filter lines").fill(`tick ${seen}`);
   await waitFor(

@@ -15,7 +15,7 @@ const file = join(repoRoot, "docker-compose.yml");
 test("docker-compose.yml passes `docker-compose config` and has postgres, web and a privileged agent", async () => {
   const { stdout } = await run("docker-compose", ["-f", file, "config"], {
     cwd: repoRoot,
-    env: { ...process.env, BERTH_AUTH_SECRET: "x".repeat(64), BERTH_JOIN_TOKEN: "BERTH-1-insecure-" + "a".repeat(48) },
+    env: { ...process.env, BERTH_AUTH_SECRET: "x".repeat(64), BERTH_JOIN_TOKEN: `BERTH-1-insecure-${"a".repeat(48)}` },
   });
   const config = parse(stdout) as {
     services: Record<string, { privileged?: boolean; volumes?: unknown[]; environment?: Record<string, string> }>;

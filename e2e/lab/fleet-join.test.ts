@@ -53,7 +53,8 @@ function install(host: LabHost, command: string, token: string): ChildProcess {
   const pin = /--pinnedpubkey (sha256\/\/\S+)/.exec(command)![1]!;
   const p = host.spawn("sh", [
     "-c",
-    'curl -fsSLk --pinnedpubkey "$4" "$0/install.sh" | sh -s -- --url "$0" --pinnedpubkey "$4" --token "$1" --no-systemd --prefix "$2" --name "$3"',
+    'curl -fsSLk --pinnedpubkey "$4" "$0/install.sh" | ' +
+      'sh -s -- --url "$0" --pinnedpubkey "$4" --token "$1" --no-systemd --prefix "$2" --name "$3"',
     t.url,
     token,
     prefix,
@@ -75,7 +76,8 @@ test("three lab hosts join through install.sh and show online", { timeout: 120_0
   assert.match(
     command,
     new RegExp(
-      `^curl -fsSLk --pinnedpubkey sha256//\\S+ ${t.url}/install.sh \\| sudo sh -s -- --url ${t.url} --pinnedpubkey sha256//\\S+ --token ${token}$`,
+      `^curl -fsSLk --pinnedpubkey sha256//\\S+ ${t.url}/install.sh \\| ` +
+        `sudo sh -s -- --url ${t.url} --pinnedpubkey sha256//\\S+ --token ${token}$`,
     ),
   );
   // A client that checks certificates the usual way is refused: nothing trusts it but the pin.

@@ -76,7 +76,9 @@ test("a log stream dropped mid-flow resumes from its last cursor with no gap and
   const second = logStream(owner, { id: Id, after: last });
   for await (const d of second) take(d);
   assert.equal(seen.length, total);
-  seen.forEach((n, i) => assert.equal(n, i + 1, `line ${i + 1}`));
+  seen.forEach((n, i) => {
+    assert.equal(n, i + 1, `line ${i + 1}`);
+  });
   assert.equal(errs.length, total / 500);
   assert.equal(errs[0], "err500\n");
 });
@@ -98,6 +100,7 @@ test("long lines of control characters and CJK text pass live and by tail; the l
   assert.equal(live[6], "done-with-long-lines\n");
   // (Messages show only the ends of these lines: the whole would fill a screen.)
   const ends = (l: string) => `${JSON.stringify(l.slice(0, 20))}…${JSON.stringify(l.slice(-60))} (${l.length} characters)`;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the lines under test are made of U+0001 on purpose
   for (const l of live.slice(0, 3)) assert.ok(/^\u0001+… \[\d+ more characters not shown\]\n$/.test(l), ends(l));
   for (const l of live.slice(3, 6)) assert.ok(/^(中文)+中?… \[\d+ more characters not shown\]\n$/.test(l), ends(l));
   assert.ok(

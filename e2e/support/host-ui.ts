@@ -62,7 +62,6 @@ export async function startHostUi(hostName: string, opts: { lab?: boolean } = {}
     });
     browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    const url = server.url;
     return {
       server,
       page,

@@ -19,7 +19,10 @@ interface Flag {
   help: string;
 }
 
-/** Every flag of `join` and `run` (exported for the test that holds the usage text to it); `join` runs the agent afterwards, so it takes all of them. */
+/**
+ * Every flag of `join` and `run` (exported for the test that holds the usage text to it); `join`
+ * runs the agent afterwards, so it takes all of them.
+ */
 export const FLAGS = {
   url: { type: "string", arg: "URL", help: "control plane to join (join only)" },
   token: { type: "string", arg: "TOKEN", help: "join token from the dashboard (join only)" },

@@ -52,7 +52,7 @@ async function token(opts: { maxUses?: number } = {}): Promise<string> {
 
 test("join with a wrong token exits 78 with the server's reason", async () => {
   const good = await token();
-  const a = agent(["join", "--url", t.url, "--token", good.slice(0, -6) + "000000", "--state-dir", stateDir()]);
+  const a = agent(["join", "--url", t.url, "--token", `${good.slice(0, -6)}000000`, "--state-dir", stateDir()]);
   assert.equal(await a.exited, 78);
   assert.match(a.output(), /join refused: join token is not valid/);
 });

@@ -62,7 +62,8 @@ const status = (id: string) => (rt.containers.inspect(id).State as { Status: str
  * moments later may meet the link.
  */
 const swapLoop = (dir: string) =>
-  `mkdir -p ${dir} && ln -s / ${dir}.link && while true; do mv ${dir} ${dir}.dir; mv ${dir}.link ${dir}; mv ${dir} ${dir}.link; mv ${dir}.dir ${dir}; done`;
+  `mkdir -p ${dir} && ln -s / ${dir}.link && ` +
+  `while true; do mv ${dir} ${dir}.dir; mv ${dir}.link ${dir}; mv ${dir} ${dir}.link; mv ${dir}.dir ${dir}; done`;
 
 /** The `freezer` (v1) or unified (v2) cgroup line of a host process. */
 function freezerCgroup(pid: number): string | undefined {
@@ -154,64 +155,67 @@ test("uploads into a running container that swaps the destination for a symlink 
   await rt.containers.remove(Id, { force: true });
 });
 
-test("a container paused by its user stays paused through cp; reads of a running one thaw it again; a stopped one still works", async () => {
-  const { Id } = await rt.containers.create({
-    Image: "busybox",
-    Cmd: ["sh", "-c", "mkdir -p /data && echo hello > /data/greeting && sleep 1000"],
-  });
-  await rt.containers.start(Id);
-  const initPid = (rt.containers.inspect(Id).State as { Pid: number }).Pid;
-  await waitFor(
-    "/data/greeting written",
-    () => existsSync(`/proc/${initPid}/root/data/greeting`) && readFileSync(`/proc/${initPid}/root/data/greeting`, "utf8") === "hello\n",
-  );
-  const tar = buildTar([{ path: "note.txt", data: "from the host\n", mode: 0o644 }]);
+test(
+  "a container paused by its user stays paused through cp; " + "reads of a running one thaw it again; a stopped one still works",
+  async () => {
+    const { Id } = await rt.containers.create({
+      Image: "busybox",
+      Cmd: ["sh", "-c", "mkdir -p /data && echo hello > /data/greeting && sleep 1000"],
+    });
+    await rt.containers.start(Id);
+    const initPid = (rt.containers.inspect(Id).State as { Pid: number }).Pid;
+    await waitFor(
+      "/data/greeting written",
+      () => existsSync(`/proc/${initPid}/root/data/greeting`) && readFileSync(`/proc/${initPid}/root/data/greeting`, "utf8") === "hello\n",
+    );
+    const tar = buildTar([{ path: "note.txt", data: "from the host\n", mode: 0o644 }]);
 
-  // Paused by the user: the upload works on the frozen container and leaves it paused.
-  await rt.containers.pause(Id);
-  const events: AgentEvent[] = [];
-  const unsubscribe = rt.events.subscribe((e) => events.push(e));
-  const count = (action: string) => events.filter((e) => e.Actor.ID === Id && e.Action === action).length;
-  assert.equal((await call("PUT", `/v1.47/containers/${Id}/archive?path=/data`, tar)).status, 200);
-  assert.equal(status(Id), "paused");
-  const head = await call("HEAD", `/v1.47/containers/${Id}/archive?path=/data/note.txt`);
-  assert.equal(head.status, 200);
-  assert.equal(status(Id), "paused");
-  assert.equal(count("pause") + count("unpause"), 0, "cp neither paused nor thawed it");
-  await rt.containers.unpause(Id);
-  events.length = 0;
+    // Paused by the user: the upload works on the frozen container and leaves it paused.
+    await rt.containers.pause(Id);
+    const events: AgentEvent[] = [];
+    const unsubscribe = rt.events.subscribe((e) => events.push(e));
+    const count = (action: string) => events.filter((e) => e.Actor.ID === Id && e.Action === action).length;
+    assert.equal((await call("PUT", `/v1.47/containers/${Id}/archive?path=/data`, tar)).status, 200);
+    assert.equal(status(Id), "paused");
+    const head = await call("HEAD", `/v1.47/containers/${Id}/archive?path=/data/note.txt`);
+    assert.equal(head.status, 200);
+    assert.equal(status(Id), "paused");
+    assert.equal(count("pause") + count("unpause"), 0, "cp neither paused nor thawed it");
+    await rt.containers.unpause(Id);
+    events.length = 0;
 
-  // Running: concurrent GET, HEAD and PUT answer, each under a freeze, and leave it running.
-  const [get, head2, put] = await Promise.all([
-    call("GET", `/v1.47/containers/${Id}/archive?path=/data/greeting`),
-    call("HEAD", `/v1.47/containers/${Id}/archive?path=/data`),
-    call("PUT", `/v1.47/containers/${Id}/archive?path=/data`, buildTar([{ path: "second.txt", data: "2\n", mode: 0o644 }])),
-  ]);
-  assert.equal(get.status, 200);
-  assert.ok(get.body.includes(Buffer.from("hello\n")), "the archive holds the file's content");
-  assert.equal(head2.status, 200);
-  assert.equal(put.status, 200);
-  assert.equal(status(Id), "running");
-  assert.ok(count("pause") >= 1 && count("pause") <= 3, `frozen for the requests (${count("pause")} pauses)`);
-  assert.equal(count("unpause"), count("pause"));
-  unsubscribe();
-  const pid = (rt.containers.inspect(Id).State as { Pid: number }).Pid;
-  assert.equal(readFileSync(`/proc/${pid}/root/data/note.txt`, "utf8"), "from the host\n");
-  assert.equal(readFileSync(`/proc/${pid}/root/data/second.txt`, "utf8"), "2\n");
+    // Running: concurrent GET, HEAD and PUT answer, each under a freeze, and leave it running.
+    const [get, head2, put] = await Promise.all([
+      call("GET", `/v1.47/containers/${Id}/archive?path=/data/greeting`),
+      call("HEAD", `/v1.47/containers/${Id}/archive?path=/data`),
+      call("PUT", `/v1.47/containers/${Id}/archive?path=/data`, buildTar([{ path: "second.txt", data: "2\n", mode: 0o644 }])),
+    ]);
+    assert.equal(get.status, 200);
+    assert.ok(get.body.includes(Buffer.from("hello\n")), "the archive holds the file's content");
+    assert.equal(head2.status, 200);
+    assert.equal(put.status, 200);
+    assert.equal(status(Id), "running");
+    assert.ok(count("pause") >= 1 && count("pause") <= 3, `frozen for the requests (${count("pause")} pauses)`);
+    assert.equal(count("unpause"), count("pause"));
+    unsubscribe();
+    const pid = (rt.containers.inspect(Id).State as { Pid: number }).Pid;
+    assert.equal(readFileSync(`/proc/${pid}/root/data/note.txt`, "utf8"), "from the host\n");
+    assert.equal(readFileSync(`/proc/${pid}/root/data/second.txt`, "utf8"), "2\n");
 
-  // Stopped: nothing runs, nothing to freeze; cp goes through a mount of the container's filesystem.
-  await rt.containers.stop(Id, 0);
-  assert.equal(
-    (await call("PUT", `/v1.47/containers/${Id}/archive?path=/data`, buildTar([{ path: "third.txt", data: "3\n", mode: 0o644 }]))).status,
-    200,
-  );
-  const third = await call("GET", `/v1.47/containers/${Id}/archive?path=/data/third.txt`);
-  assert.equal(third.status, 200);
-  assert.ok(third.body.includes(Buffer.from("3\n")));
-  assert.equal(status(Id), "exited");
-  // A missing path is still a 404, and the container is not left frozen by a failed request.
-  await rt.containers.start(Id);
-  assert.equal((await call("PUT", `/v1.47/containers/${Id}/archive?path=/nope`, tar)).status, 404);
-  assert.equal(status(Id), "running");
-  await rt.containers.remove(Id, { force: true });
-});
+    // Stopped: nothing runs, nothing to freeze; cp goes through a mount of the container's filesystem.
+    await rt.containers.stop(Id, 0);
+    assert.equal(
+      (await call("PUT", `/v1.47/containers/${Id}/archive?path=/data`, buildTar([{ path: "third.txt", data: "3\n", mode: 0o644 }]))).status,
+      200,
+    );
+    const third = await call("GET", `/v1.47/containers/${Id}/archive?path=/data/third.txt`);
+    assert.equal(third.status, 200);
+    assert.ok(third.body.includes(Buffer.from("3\n")));
+    assert.equal(status(Id), "exited");
+    // A missing path is still a 404, and the container is not left frozen by a failed request.
+    await rt.containers.start(Id);
+    assert.equal((await call("PUT", `/v1.47/containers/${Id}/archive?path=/nope`, tar)).status, 404);
+    assert.equal(status(Id), "running");
+    await rt.containers.remove(Id, { force: true });
+  },
+);

@@ -32,14 +32,14 @@ test("the busybox image is reproducible and holds the binary and its applets", a
   const { tar: plain, diffId } = decompressLayer(store.readStream(b.layers[0]!.digest));
   await new Promise<void>((resolve, reject) => {
     const p = new tar.Parser({
-      onReadEntry: (e) => (
+      onReadEntry: (e) => {
         entries.set(e.path.replace(/\/$/, ""), {
           type: e.type,
           ...(e.linkpath ? { linkpath: e.linkpath } : {}),
           ...(e.mode !== undefined ? { mode: e.mode } : {}),
-        }),
-        e.resume()
-      ),
+        });
+        return e.resume();
+      },
     });
     p.on("end", () => resolve());
     p.on("error", reject);

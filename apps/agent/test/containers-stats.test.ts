@@ -42,67 +42,75 @@ test("one-shot stats: memory usage and limit, pids, CPU, block I/O shape", async
   await c.remove(Id, { force: true });
 });
 
-test("streaming stats: a sample at once and then each second, each carrying the previous CPU figures; a busy container's CPU share", async () => {
-  const c = rt.containers;
-  const { Id } = await c.create({ Image: "busybox", Cmd: ["sh", "-c", "while :; do :; done"] });
-  await c.start(Id);
-  const ac = new AbortController();
-  const samples = [];
-  const t0 = Date.now();
-  for await (const s of c.statsStream(Id, { signal: ac.signal })) {
-    samples.push(s);
-    if (samples.length === 3) ac.abort();
-  }
-  const took = Date.now() - t0;
-  assert.equal(samples.length, 3);
-  assert.ok(took >= 900 && took < 4000, `the first sample at once, then one each second (${took} ms for three)`);
-  for (let i = 1; i < 3; i++) {
-    assert.deepEqual(samples[i]!.precpu_stats, samples[i - 1]!.cpu_stats);
-    assert.equal(samples[i]!.preread, samples[i - 1]!.read);
-  }
-  // Docker's CPU %: the container's CPU time over the host's, times the CPUs.
-  const [a, b] = [samples[1]!, samples[2]!];
-  const share =
-    (b.cpu_stats.cpu_usage.total_usage - a.cpu_stats.cpu_usage.total_usage) / (b.cpu_stats.system_cpu_usage - a.cpu_stats.system_cpu_usage);
-  assert.ok(
-    share * b.cpu_stats.online_cpus > 0.3,
-    `a spinning shell uses a good part of a CPU (${(share * b.cpu_stats.online_cpus * 100).toFixed(0)}%)`,
-  );
-  await c.remove(Id, { force: true });
-  // The stream of a removed container ends.
-  const { Id: gone } = await c.create({ Image: "busybox", Cmd: ["true"] });
-  const stream = c.statsStream(gone);
-  assert.ok((await stream.next()).value);
-  await c.remove(gone);
-  assert.equal((await stream.next()).done, true);
-});
+test(
+  "streaming stats: a sample at once and then each second, each carrying the previous CPU figures; " + "a busy container's CPU share",
+  async () => {
+    const c = rt.containers;
+    const { Id } = await c.create({ Image: "busybox", Cmd: ["sh", "-c", "while :; do :; done"] });
+    await c.start(Id);
+    const ac = new AbortController();
+    const samples = [];
+    const t0 = Date.now();
+    for await (const s of c.statsStream(Id, { signal: ac.signal })) {
+      samples.push(s);
+      if (samples.length === 3) ac.abort();
+    }
+    const took = Date.now() - t0;
+    assert.equal(samples.length, 3);
+    assert.ok(took >= 900 && took < 4000, `the first sample at once, then one each second (${took} ms for three)`);
+    for (let i = 1; i < 3; i++) {
+      assert.deepEqual(samples[i]!.precpu_stats, samples[i - 1]!.cpu_stats);
+      assert.equal(samples[i]!.preread, samples[i - 1]!.read);
+    }
+    // Docker's CPU %: the container's CPU time over the host's, times the CPUs.
+    const [a, b] = [samples[1]!, samples[2]!];
+    const share =
+      (b.cpu_stats.cpu_usage.total_usage - a.cpu_stats.cpu_usage.total_usage) /
+      (b.cpu_stats.system_cpu_usage - a.cpu_stats.system_cpu_usage);
+    assert.ok(
+      share * b.cpu_stats.online_cpus > 0.3,
+      `a spinning shell uses a good part of a CPU (${(share * b.cpu_stats.online_cpus * 100).toFixed(0)}%)`,
+    );
+    await c.remove(Id, { force: true });
+    // The stream of a removed container ends.
+    const { Id: gone } = await c.create({ Image: "busybox", Cmd: ["true"] });
+    const stream = c.statsStream(gone);
+    assert.ok((await stream.next()).value);
+    await c.remove(gone);
+    assert.equal((await stream.next()).done, true);
+  },
+);
 
-test("one sampler: the control plane's report takes the round a stream just had; a request without streaming takes it as its previous sample", async () => {
-  const c = rt.containers;
-  const { Id } = await c.create({ Image: "busybox", Cmd: ["sh", "-c", "while :; do :; done"] });
-  await c.start(Id);
-  const ac = new AbortController();
-  const stream = c.statsStream(Id, { signal: ac.signal });
-  await stream.next(); // the sample at once (its own read)
-  const ticked = (await stream.next()).value!; // a round of the sampler
-  const report = c.statsCounters();
-  const mine = report.containers.find(([id]) => id === Id)!;
-  assert.equal(mine[1], ticked.cpu_stats.cpu_usage.total_usage, "the report reused the round: no second read of the cgroup");
-  assert.ok(Math.abs(report.at - Date.parse(ticked.read)) < 50, "the report carries the round's time");
+test(
+  "one sampler: the control plane's report takes the round a stream just had; " +
+    "a request without streaming takes it as its previous sample",
+  async () => {
+    const c = rt.containers;
+    const { Id } = await c.create({ Image: "busybox", Cmd: ["sh", "-c", "while :; do :; done"] });
+    await c.start(Id);
+    const ac = new AbortController();
+    const stream = c.statsStream(Id, { signal: ac.signal });
+    await stream.next(); // the sample at once (its own read)
+    const ticked = (await stream.next()).value!; // a round of the sampler
+    const report = c.statsCounters();
+    const mine = report.containers.find(([id]) => id === Id)!;
+    assert.equal(mine[1], ticked.cpu_stats.cpu_usage.total_usage, "the report reused the round: no second read of the cgroup");
+    assert.ok(Math.abs(report.at - Date.parse(ticked.read)) < 50, "the report carries the round's time");
 
-  const last = c.lastStats(Id)!;
-  assert.equal(last.sample.cpu_stats.cpu_usage.total_usage, ticked.cpu_stats.cpu_usage.total_usage);
-  // Time for the shell to use some CPU after the round (the API waits 100 ms for the same reason).
-  await new Promise((r) => setTimeout(r, 150));
-  const now = await c.stats(Id, last.sample);
-  assert.deepEqual(now.precpu_stats, last.sample.cpu_stats, "the round is the previous sample");
-  assert.ok(now.cpu_stats.cpu_usage.total_usage > now.precpu_stats.cpu_usage!.total_usage, "a spinning shell used CPU since");
-  ac.abort();
-  await stream.next();
-  await c.remove(Id, { force: true });
-  assert.equal(
-    c.statsCounters().containers.some(([id]) => id === Id),
-    false,
-    "a removed container leaves the rounds",
-  );
-});
+    const last = c.lastStats(Id)!;
+    assert.equal(last.sample.cpu_stats.cpu_usage.total_usage, ticked.cpu_stats.cpu_usage.total_usage);
+    // Time for the shell to use some CPU after the round (the API waits 100 ms for the same reason).
+    await new Promise((r) => setTimeout(r, 150));
+    const now = await c.stats(Id, last.sample);
+    assert.deepEqual(now.precpu_stats, last.sample.cpu_stats, "the round is the previous sample");
+    assert.ok(now.cpu_stats.cpu_usage.total_usage > now.precpu_stats.cpu_usage!.total_usage, "a spinning shell used CPU since");
+    ac.abort();
+    await stream.next();
+    await c.remove(Id, { force: true });
+    assert.equal(
+      c.statsCounters().containers.some(([id]) => id === Id),
+      false,
+      "a removed container leaves the rounds",
+    );
+  },
+);

@@ -375,7 +375,8 @@ test("older API versions: create, update, volume prune, stream types and exec st
     assert.match(
       message(wrong),
       new RegExp(
-        `^image with reference busybox was found but its platform \\(linux/${hostPlatform().architecture}(/\\w+)?\\) does not match the specified platform \\(${foreign}\\)$`,
+        `^image with reference busybox was found but its platform \\(linux/${hostPlatform().architecture}(/\\w+)?\\) ` +
+          `does not match the specified platform \\(${foreign}\\)$`,
       ),
     );
     await created(

@@ -220,7 +220,7 @@ test("a layer whose content does not match the config's diff_ids is refused, lea
   const good = await buildBusyboxImage(seed);
   // Same layer blob, but the config claims another diffID.
   const cfg = JSON.parse((await seed.read(good.config.digest)).toString()) as { rootfs: { diff_ids: string[] } };
-  cfg.rootfs.diff_ids = ["sha256:" + "0".repeat(64)];
+  cfg.rootfs.diff_ids = [`sha256:${"0".repeat(64)}`];
   const cfgBytes = Buffer.from(JSON.stringify(cfg));
   const cfgDigest = await seed.put(cfgBytes);
   const manifest = Buffer.from(
@@ -292,7 +292,7 @@ test("a corrupt gzip layer fails with a clear error", async () => {
   const junk = Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0x00]), Buffer.alloc(2000, 7)]);
   const layerDigest = await seed.put(junk);
   const cfgBytes = Buffer.from(
-    JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: ["sha256:" + "1".repeat(64)] }, config: {} }),
+    JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [`sha256:${"1".repeat(64)}`] }, config: {} }),
   );
   const cfgDigest = await seed.put(cfgBytes);
   const manifest = Buffer.from(

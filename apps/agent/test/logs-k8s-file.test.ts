@@ -19,7 +19,7 @@ test("partial records join into one line up to the cap; a longer line comes in p
     for (let i = 0; i < parts; i++) records.push(`${stamp(i)} stdout P ${chunk}`);
     records.push(`${stamp(parts)} stdout F tail`);
     records.push(`${stamp(parts + 1)} stdout F short`);
-    writeFileSync(path, records.join("\n") + "\n");
+    writeFileSync(path, `${records.join("\n")}\n`);
     const lines: string[] = [];
     for await (const e of readLogs(path)) lines.push(e.line);
     assert.ok(lines.length > 2, `split into ${lines.length} lines`);
@@ -36,7 +36,7 @@ test("a line cut into records inside UTF-8 characters reads back whole (conmon c
   try {
     const path = join(dir, "container.log");
     const text = "中文😀é-".repeat(3000);
-    const bytes = Buffer.from(text + "\n");
+    const bytes = Buffer.from(`${text}\n`);
     const stamp = (i: number, last: boolean) =>
       Buffer.from(`2026-11-30T12:00:00.${String(i).padStart(9, "0")}+00:00 stdout ${last ? "F" : "P"} `);
     // Records of 7 bytes (a prime, so cuts fall at every offset inside characters), the last one F.

@@ -256,7 +256,8 @@ test("published ports: from the host (loopback and its address), from another ho
 
   // UDP: busybox has no UDP server, so the host's python3 runs in the container (its /usr bound read-only).
   const echo =
-    "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',9999))\nwhile True:\n d,a=s.recvfrom(2048)\n s.sendto(b'echo:'+d,a)";
+    "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',9999))\n" +
+    "while True:\n d,a=s.recvfrom(2048)\n s.sendto(b'echo:'+d,a)";
   const udpServer = await detached("udp", "bridge", ["/usr/bin/python3", "-c", echo], {
     HostConfig: {
       NetworkMode: "bridge",
@@ -264,7 +265,9 @@ test("published ports: from the host (loopback and its address), from another ho
       PortBindings: { "9999/udp": [{ HostPort: "5353" }] },
     },
   });
-  const ask = `import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(1)\nfor i in range(20):\n try:\n  s.sendto(b'ping',(sys.argv[1],5353)); print(s.recvfrom(100)[0].decode()); break\n except OSError: pass`;
+  const ask =
+    `import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.settimeout(1)\nfor i in range(20):\n try:\n` +
+    `  s.sendto(b'ping',(sys.argv[1],5353)); print(s.recvfrom(100)[0].decode()); break\n except OSError: pass`;
   const udp = (ns: string, host: string) =>
     run("nsenter", [`--net=/run/netns/${ns}`, "--", "python3", "-c", ask, host]).then(
       (r) => r.stdout,

@@ -67,12 +67,14 @@ function serveIn(ns: string, host: string, port: number, body: string): ChildPro
 async function dnsFrom(ns: string, server: string, name: string): Promise<string> {
   const py = [
     "import socket, struct, sys",
-    "q = struct.pack('>HHHHHH', 0x4242, 0x0100, 1, 0, 0, 0) + b''.join(bytes([len(p)]) + p.encode() for p in sys.argv[2].split('.')) + b'\\0' + struct.pack('>HH', 1, 1)",
+    "q = struct.pack('>HHHHHH', 0x4242, 0x0100, 1, 0, 0, 0) + " +
+      "b''.join(bytes([len(p)]) + p.encode() for p in sys.argv[2].split('.')) + b'\\0' + struct.pack('>HH', 1, 1)",
     "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)",
     "s.sendto(q, (sys.argv[1], 53))",
     "try:\n m = s.recv(2048)\nexcept OSError:\n print('no reply'); sys.exit(0)",
     "rcode = m[3] & 15; an = struct.unpack('>H', m[6:8])[0]",
-    "print('answer ' + ' '.join(socket.inet_ntoa(m[i+10:i+14]) for i in range(len(m)-13) if m[i:i+4] == b'\\x00\\x01\\x00\\x01' and m[i+8:i+10] == b'\\x00\\x04') if rcode == 0 and an else 'rcode %d' % rcode)",
+    "print('answer ' + ' '.join(socket.inet_ntoa(m[i+10:i+14]) for i in range(len(m)-13) " +
+      "if m[i:i+4] == b'\\x00\\x01\\x00\\x01' and m[i+8:i+10] == b'\\x00\\x04') if rcode == 0 and an else 'rcode %d' % rcode)",
   ].join("\n");
   return (await inNs(ns, "python3", ["-c", py, server, name])).out.trim();
 }
@@ -298,7 +300,8 @@ test("embedded DNS: answers its own subnet only; a running container connected t
       await detached("left", "dns-a", [
         "sh",
         "-c",
-        "while true; do a=$(timeout 2 wget -q -O - http://alpha/ 2>/dev/null || echo a-fail); b=$(timeout 2 wget -q -O - http://beta/ 2>/dev/null || echo b-fail); echo $a $b; sleep 0.3; done",
+        "while true; do a=$(timeout 2 wget -q -O - http://alpha/ 2>/dev/null || echo a-fail); " +
+          "b=$(timeout 2 wget -q -O - http://beta/ 2>/dev/null || echo b-fail); echo $a $b; sleep 0.3; done",
       ]),
     );
     const last = async () => (await agent.logs(ids[2]!)).trim().split("\n").at(-1);

@@ -64,7 +64,7 @@ before(async () => {
   impostor = await startTestControlPlane({ tls: await selfSigned("impostor"), port: await freeLoopbackPort() });
 });
 after(async () => {
-  kill.forEach((k) => k());
+  for (const k of kill) k();
   await real?.close();
   await impostor?.close();
   rmSync(dir, { recursive: true, force: true });
@@ -93,7 +93,8 @@ test("install.sh over pinned TLS joins and the agent links over wss", { timeout:
     "sh",
     [
       "-c",
-      'curl -fsSLk --pinnedpubkey "$0" "$1/install.sh" | sh -s -- --url "$1" --pinnedpubkey "$0" --token "$2" --no-systemd --prefix "$3" --name tls-host',
+      'curl -fsSLk --pinnedpubkey "$0" "$1/install.sh" | ' +
+        'sh -s -- --url "$1" --pinnedpubkey "$0" --token "$2" --no-systemd --prefix "$3" --name tls-host',
       `sha256//${id.spkiPin}`,
       real.url,
       await pinnedToken(real),

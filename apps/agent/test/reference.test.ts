@@ -9,7 +9,7 @@ import {
   withDefaultTag,
 } from "../src/registry/reference.ts";
 
-const D = "sha256:" + "a".repeat(64);
+const D = `sha256:${"a".repeat(64)}`;
 
 test("references normalize as Docker's do", () => {
   const cases: Array<[string, { domain: string; path: string; tag: string | null; digest: string | null }]> = [
@@ -21,8 +21,8 @@ test("references normalize as Docker's do", () => {
     ["user/app:v1", { domain: "docker.io", path: "user/app", tag: "v1", digest: null }],
     ["localhost/app", { domain: "localhost", path: "app", tag: null, digest: null }],
     ["localhost:5000/a/b/c:t", { domain: "localhost:5000", path: "a/b/c", tag: "t", digest: null }],
-    ["127.0.0.1:5000/app@" + D, { domain: "127.0.0.1:5000", path: "app", tag: null, digest: D }],
-    ["ghcr.io/o/r:tag@" + D, { domain: "ghcr.io", path: "o/r", tag: "tag", digest: D }],
+    [`127.0.0.1:5000/app@${D}`, { domain: "127.0.0.1:5000", path: "app", tag: null, digest: D }],
+    [`ghcr.io/o/r:tag@${D}`, { domain: "ghcr.io", path: "o/r", tag: "tag", digest: D }],
     ["[::1]:5000/app", { domain: "[::1]:5000", path: "app", tag: null, digest: null }],
     ["Registry.Example.com/app", { domain: "Registry.Example.com", path: "app", tag: null, digest: null }],
     ["a__b/c-d.e_f", { domain: "docker.io", path: "a__b/c-d.e_f", tag: null, digest: null }],
@@ -35,7 +35,7 @@ test("familiar formatting and default tag", () => {
   assert.equal(formatReference(withDefaultTag(parseReference("docker.io/user/app"))), "user/app:latest");
   assert.equal(formatReference(withDefaultTag(parseReference("127.0.0.1:5000/app"))), "127.0.0.1:5000/app:latest");
   assert.equal(formatReference(parseReference("busybox"), false), "docker.io/library/busybox");
-  assert.equal(withDefaultTag(parseReference("busybox@" + D)).tag, null, "a digest needs no tag");
+  assert.equal(withDefaultTag(parseReference(`busybox@${D}`)).tag, null, "a digest needs no tag");
 });
 
 test("bad references get Docker's messages", () => {
@@ -46,12 +46,12 @@ test("bad references get Docker's messages", () => {
     ["busybox:", /invalid reference format/],
     ["busybox:-tag", /invalid reference format/],
     ["busybox@sha256:abc", /invalid (reference format|checksum digest format)/],
-    ["busybox@sha256:" + "A".repeat(64), /invalid checksum digest format/],
+    [`busybox@sha256:${"A".repeat(64)}`, /invalid checksum digest format/],
     ["-busybox", /invalid reference format/],
     ["bus//box", /invalid reference format/],
     ["busybox ", /invalid reference format/],
-    ["a/" + "b".repeat(260), /not be more than 255/],
-    ["busybox:" + "t".repeat(129), /invalid reference format/],
+    [`a/${"b".repeat(260)}`, /not be more than 255/],
+    [`busybox:${"t".repeat(129)}`, /invalid reference format/],
     ["ex ample.com/app", /invalid reference format/],
   ];
   for (const [input, msg] of bad)

@@ -25,7 +25,7 @@ export interface RawEntry {
 }
 
 function octal(buf: Buffer, off: number, len: number, value: number) {
-  buf.write(value.toString(8).padStart(len - 1, "0") + "\0", off, len, "latin1");
+  buf.write(`${value.toString(8).padStart(len - 1, "0")}\0`, off, len, "latin1");
 }
 
 function header(e: {
@@ -57,7 +57,7 @@ function header(e: {
   octal(b, 337, 8, e.devminor);
   let sum = 0;
   for (const byte of b) sum += byte;
-  b.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, 8, "latin1");
+  b.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, 8, "latin1");
   return b;
 }
 

@@ -19,7 +19,7 @@ test("join: bad JSON, missing fields, a huge body and a wrong method get clear 4
   assert.equal(r.status, 400);
   assert.deepEqual(await r.json(), { error: "join request is not valid JSON" });
 
-  r = await join(JSON.stringify({ token: "BERTH-1-insecure-" + "a".repeat(48) }));
+  r = await join(JSON.stringify({ token: `BERTH-1-insecure-${"a".repeat(48)}` }));
   assert.equal(r.status, 400);
   assert.match(((await r.json()) as { error: string }).error, /invalid join request at name/);
 
@@ -52,30 +52,33 @@ test("unknown paths are 404 without Next.js", async () => {
   assert.equal((await fetch(`${t.url}/nope`)).status, 404);
 });
 
-test("tRPC and REST read bounded input: a body over 4 MiB gets 413, a batch of more than 32 calls 400, and the server carries on", async () => {
-  const owner = await t.signUp("edges@example.com");
-  const huge = JSON.stringify({ json: { id: "x", name: "y".repeat(5 * 1024 * 1024) } });
-  const trpcBig = await fetch(`${t.url}/api/trpc/hosts.rename`, {
-    method: "POST",
-    headers: { cookie: owner.cookie, "content-type": "application/json" },
-    body: huge,
-  });
-  assert.equal(trpcBig.status, 413);
-  const restBig = await fetch(`${t.url}/api/v1/hosts/x/rename`, {
-    method: "POST",
-    headers: { cookie: owner.cookie, "content-type": "application/json" },
-    body: huge,
-  });
-  assert.equal(restBig.status, 413);
-  const paths = Array.from({ length: 40 }, () => "auth.me").join(",");
-  const batch = await fetch(`${t.url}/api/trpc/${paths}?batch=1&input=${encodeURIComponent(JSON.stringify({}))}`, {
-    headers: { cookie: owner.cookie },
-  });
-  assert.equal(batch.status, 400);
-  const ok = await fetch(
-    `${t.url}/api/trpc/${Array.from({ length: 3 }, () => "auth.me").join(",")}?batch=1&input=${encodeURIComponent(JSON.stringify({}))}`,
-    { headers: { cookie: owner.cookie } },
-  );
-  assert.equal(ok.status, 200);
-  assert.equal((await fetch(`${t.url}/healthz`)).status, 200);
-});
+test(
+  "tRPC and REST read bounded input: " + "a body over 4 MiB gets 413, a batch of more than 32 calls 400, and the server carries on",
+  async () => {
+    const owner = await t.signUp("edges@example.com");
+    const huge = JSON.stringify({ json: { id: "x", name: "y".repeat(5 * 1024 * 1024) } });
+    const trpcBig = await fetch(`${t.url}/api/trpc/hosts.rename`, {
+      method: "POST",
+      headers: { cookie: owner.cookie, "content-type": "application/json" },
+      body: huge,
+    });
+    assert.equal(trpcBig.status, 413);
+    const restBig = await fetch(`${t.url}/api/v1/hosts/x/rename`, {
+      method: "POST",
+      headers: { cookie: owner.cookie, "content-type": "application/json" },
+      body: huge,
+    });
+    assert.equal(restBig.status, 413);
+    const paths = Array.from({ length: 40 }, () => "auth.me").join(",");
+    const batch = await fetch(`${t.url}/api/trpc/${paths}?batch=1&input=${encodeURIComponent(JSON.stringify({}))}`, {
+      headers: { cookie: owner.cookie },
+    });
+    assert.equal(batch.status, 400);
+    const ok = await fetch(
+      `${t.url}/api/trpc/${Array.from({ length: 3 }, () => "auth.me").join(",")}?batch=1&input=${encodeURIComponent(JSON.stringify({}))}`,
+      { headers: { cookie: owner.cookie } },
+    );
+    assert.equal(ok.status, 200);
+    assert.equal((await fetch(`${t.url}/healthz`)).status, 200);
+  },
+);

@@ -32,14 +32,18 @@ test("off loopback the control plane serves HTTPS with a certificate of its own,
   }
 });
 
-test("on loopback plain HTTP; off loopback plain HTTP only with BERTH_INSECURE_HTTP=1, with a warning; a mismatched PUBLIC_URL is refused", () => {
-  const local = loadEnv({ ...base, HOST: "127.0.0.1" });
-  assert.deepEqual([local.TLS_SELF_SIGNED, local.PUBLIC_URL, insecureWarning(local)], [false, "http://127.0.0.1:3443", null]);
-  const insecure = loadEnv({ ...base, HOST: "10.20.30.40", BERTH_INSECURE_HTTP: "1" });
-  assert.deepEqual([insecure.TLS_SELF_SIGNED, insecure.PUBLIC_URL], [false, "http://10.20.30.40:3443"]);
-  assert.match(insecureWarning(insecure) ?? "", /plain HTTP on 10\.20\.30\.40.*unencrypted/);
-  assert.throws(
-    () => loadEnv({ ...base, HOST: "10.20.30.40", PUBLIC_URL: "http://cp.example:3443" }),
-    /PUBLIC_URL is http:\/\/cp\.example:3443, but the control plane serves HTTPS.*BERTH_INSECURE_HTTP=1/,
-  );
-});
+test(
+  "on loopback plain HTTP; off loopback plain HTTP only with BERTH_INSECURE_HTTP=1, with a warning; " +
+    "a mismatched PUBLIC_URL is refused",
+  () => {
+    const local = loadEnv({ ...base, HOST: "127.0.0.1" });
+    assert.deepEqual([local.TLS_SELF_SIGNED, local.PUBLIC_URL, insecureWarning(local)], [false, "http://127.0.0.1:3443", null]);
+    const insecure = loadEnv({ ...base, HOST: "10.20.30.40", BERTH_INSECURE_HTTP: "1" });
+    assert.deepEqual([insecure.TLS_SELF_SIGNED, insecure.PUBLIC_URL], [false, "http://10.20.30.40:3443"]);
+    assert.match(insecureWarning(insecure) ?? "", /plain HTTP on 10\.20\.30\.40.*unencrypted/);
+    assert.throws(
+      () => loadEnv({ ...base, HOST: "10.20.30.40", PUBLIC_URL: "http://cp.example:3443" }),
+      /PUBLIC_URL is http:\/\/cp\.example:3443, but the control plane serves HTTPS.*BERTH_INSECURE_HTTP=1/,
+    );
+  },
+);

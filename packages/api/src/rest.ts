@@ -32,7 +32,9 @@ export function openApiDocument(baseUrl: string) {
   return generateOpenApiDocument(restRouter, {
     title: "Berth API",
     description:
-      "REST view of Berth's tRPC API. Authenticate with an API token (`Authorization: Bearer berth_…`, created under Settings → API tokens) or a session cookie. Every route is authorized by the same role checks as the dashboard.",
+      "REST view of Berth's tRPC API. " +
+      "Authenticate with an API token (`Authorization: Bearer berth_…`, created under Settings → API tokens) or a session cookie. " +
+      "Every route is authorized by the same role checks as the dashboard.",
     version: "1",
     baseUrl: `${baseUrl.replace(/\/+$/, "")}/api/v1`,
   });

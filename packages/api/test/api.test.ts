@@ -318,7 +318,7 @@ test("REST under /api/v1 with an API token, as curl would call it; the OpenAPI d
   });
   assert.equal(bad.status, 400);
   assert.equal((await fetch(`${t.url}/api/v1/hosts`)).status, 401);
-  assert.equal((await fetch(`${t.url}/api/v1/hosts`, { headers: auth("berth_" + "f".repeat(48)) })).status, 401);
+  assert.equal((await fetch(`${t.url}/api/v1/hosts`, { headers: auth(`berth_${"f".repeat(48)}`) })).status, 401);
 
   assert.equal((await fetch(`${t.url}/api/openapi.json`)).status, 401);
   const doc = (await (await fetch(`${t.url}/api/openapi.json`, { headers: auth(view.token) })).json()) as {

@@ -284,7 +284,7 @@ test("every procedure × every caller is allowed or refused as the roles say", a
 test("an anonymous caller and a bad token are refused everywhere but auth.me", async () => {
   const bad: Array<Record<string, string>> = [
     {},
-    { authorization: "Bearer berth_" + "0".repeat(48) },
+    { authorization: `Bearer berth_${"0".repeat(48)}` },
     { authorization: "Bearer not-a-token" },
   ];
   for (const headers of bad) {

@@ -87,7 +87,7 @@ test("invitations: single use, expiring, naming team and role; listed, revocable
   const r2 = await rawSignUp("exp@example.com", inviteOf(expired.link));
   assert.equal(r2.status, 403);
   assert.match(await r2.text(), /expired/);
-  assert.equal((await rawSignUp("bad@example.com", "inv_" + "0".repeat(48))).status, 403);
+  assert.equal((await rawSignUp("bad@example.com", `inv_${"0".repeat(48)}`)).status, 403);
 
   // An admin invites, but not above admin; operators do not invite at all.
   const admin = await t.signUp("inviting-admin@example.com", "password-123", "admin");
@@ -209,59 +209,62 @@ test("the container policy binds operators on every route to an agent, names the
   }
 });
 
-test("tokens act with the lower of their role and their maker's, die with their maker's membership, and mint nothing stronger", async () => {
-  const { hostId, agent } = await linkedHost("token-host");
-  try {
-    const maker = await t.signUp("maker@example.com", "password-123", "admin");
-    const makerId = (await maker.trpc.auth.me.query())!.user.id;
-    const adminToken = await maker.trpc.apiTokens.create.mutate({ name: "admin bot", role: "admin", teamId });
-    const as = (token: string) => ({ authorization: `Bearer ${token}` });
-    const call = (token: string, path: string, body: unknown) =>
-      fetch(`${t.url}/api/trpc/${path}`, {
-        method: "POST",
-        headers: { ...as(token), "content-type": "application/json" },
-        body: JSON.stringify({ json: body }),
-      });
+test(
+  "tokens act with the lower of their role and their maker's, " + "die with their maker's membership, and mint nothing stronger",
+  async () => {
+    const { hostId, agent } = await linkedHost("token-host");
+    try {
+      const maker = await t.signUp("maker@example.com", "password-123", "admin");
+      const makerId = (await maker.trpc.auth.me.query())!.user.id;
+      const adminToken = await maker.trpc.apiTokens.create.mutate({ name: "admin bot", role: "admin", teamId });
+      const as = (token: string) => ({ authorization: `Bearer ${token}` });
+      const call = (token: string, path: string, body: unknown) =>
+        fetch(`${t.url}/api/trpc/${path}`, {
+          method: "POST",
+          headers: { ...as(token), "content-type": "application/json" },
+          body: JSON.stringify({ json: body }),
+        });
 
-    // A token makes tokens in its own team, never above its own role, and they are listed as its children.
-    assert.equal((await call(adminToken.token, "apiTokens.create", { name: "too strong", role: "owner", teamId })).status, 403);
-    assert.equal((await call(adminToken.token, "apiTokens.create", { name: "no team", role: "viewer", teamId: null })).status, 403);
-    const childRes = await call(adminToken.token, "apiTokens.create", { name: "child", role: "operator", teamId });
-    assert.equal(childRes.status, 200, await childRes.clone().text());
-    const child = (
-      (await childRes.json()) as { result: { data: { json: { token: string; record: { id: string; createdByTokenId: string } } } } }
-    ).result.data.json;
-    assert.equal(child.record.createdByTokenId, adminToken.record.id);
-    assert.ok(
-      (await owner.trpc.apiTokens.list.query()).some((x) => x.id === child.record.id && x.createdByTokenId === adminToken.record.id),
-      "listed",
-    );
-    assert.equal((await call(child.token, "hosts.setLabels", { id: hostId, labels: { a: "1" } })).status, 200);
+      // A token makes tokens in its own team, never above its own role, and they are listed as its children.
+      assert.equal((await call(adminToken.token, "apiTokens.create", { name: "too strong", role: "owner", teamId })).status, 403);
+      assert.equal((await call(adminToken.token, "apiTokens.create", { name: "no team", role: "viewer", teamId: null })).status, 403);
+      const childRes = await call(adminToken.token, "apiTokens.create", { name: "child", role: "operator", teamId });
+      assert.equal(childRes.status, 200, await childRes.clone().text());
+      const child = (
+        (await childRes.json()) as { result: { data: { json: { token: string; record: { id: string; createdByTokenId: string } } } } }
+      ).result.data.json;
+      assert.equal(child.record.createdByTokenId, adminToken.record.id);
+      assert.ok(
+        (await owner.trpc.apiTokens.list.query()).some((x) => x.id === child.record.id && x.createdByTokenId === adminToken.record.id),
+        "listed",
+      );
+      assert.equal((await call(child.token, "hosts.setLabels", { id: hostId, labels: { a: "1" } })).status, 200);
 
-    // The maker becomes a viewer: the admin token and its child act as viewers.
-    await owner.trpc.teams.setRole.mutate({ teamId, userId: makerId, role: "viewer" });
-    assert.equal((await call(adminToken.token, "hosts.setLabels", { id: hostId, labels: { a: "2" } })).status, 403);
-    assert.equal((await call(child.token, "hosts.setLabels", { id: hostId, labels: { a: "2" } })).status, 403);
-    assert.equal((await fetch(`${t.url}/api/trpc/hosts.list`, { headers: as(child.token) })).status, 200, "still reads");
+      // The maker becomes a viewer: the admin token and its child act as viewers.
+      await owner.trpc.teams.setRole.mutate({ teamId, userId: makerId, role: "viewer" });
+      assert.equal((await call(adminToken.token, "hosts.setLabels", { id: hostId, labels: { a: "2" } })).status, 403);
+      assert.equal((await call(child.token, "hosts.setLabels", { id: hostId, labels: { a: "2" } })).status, 403);
+      assert.equal((await fetch(`${t.url}/api/trpc/hosts.list`, { headers: as(child.token) })).status, 200, "still reads");
 
-    // Revoking the parent kills the child.
-    await owner.trpc.teams.setRole.mutate({ teamId, userId: makerId, role: "admin" });
-    const other = await maker.trpc.apiTokens.create.mutate({ name: "other", role: "operator", teamId });
-    await owner.trpc.apiTokens.revoke.mutate({ id: adminToken.record.id });
-    const dead = await fetch(`${t.url}/api/trpc/hosts.list`, { headers: as(child.token) });
-    assert.equal(dead.status, 401);
-    assert.equal((await owner.trpc.apiTokens.list.query()).find((x) => x.id === child.record.id)?.state, "revoked");
+      // Revoking the parent kills the child.
+      await owner.trpc.teams.setRole.mutate({ teamId, userId: makerId, role: "admin" });
+      const other = await maker.trpc.apiTokens.create.mutate({ name: "other", role: "operator", teamId });
+      await owner.trpc.apiTokens.revoke.mutate({ id: adminToken.record.id });
+      const dead = await fetch(`${t.url}/api/trpc/hosts.list`, { headers: as(child.token) });
+      assert.equal(dead.status, 401);
+      assert.equal((await owner.trpc.apiTokens.list.query()).find((x) => x.id === child.record.id)?.state, "revoked");
 
-    // The maker leaves the team: their tokens die.
-    assert.equal((await fetch(`${t.url}/api/trpc/hosts.list`, { headers: as(other.token) })).status, 200);
-    await owner.trpc.teams.removeMember.mutate({ teamId, userId: makerId });
-    const gone = await fetch(`${t.url}/api/trpc/hosts.list`, { headers: as(other.token) });
-    assert.equal(gone.status, 401);
-    assert.match(await gone.text(), /API token revoked/);
-  } finally {
-    agent.close();
-  }
-});
+      // The maker leaves the team: their tokens die.
+      assert.equal((await fetch(`${t.url}/api/trpc/hosts.list`, { headers: as(other.token) })).status, 200);
+      await owner.trpc.teams.removeMember.mutate({ teamId, userId: makerId });
+      const gone = await fetch(`${t.url}/api/trpc/hosts.list`, { headers: as(other.token) });
+      assert.equal(gone.status, 401);
+      assert.match(await gone.text(), /API token revoked/);
+    } finally {
+      agent.close();
+    }
+  },
+);
 
 test("an open stream ends when its token is revoked or its role is taken away", async () => {
   const viewer = await t.signUp("watcher@example.com", "password-123", "viewer");
@@ -322,9 +325,10 @@ test("the fleet feed's backlogs share one global cap: with many slow clients eac
       });
       const messages: Array<{ t: string; d?: { events: unknown[]; dropped?: number } }> = [];
       ws.on("message", (d) => messages.push(JSON.parse(d.toString())));
-      await new Promise<void>(
-        (resolve, reject) => (ws.once("open", () => resolve()), ws.once("unexpected-response", () => reject(new Error("refused")))),
-      );
+      await new Promise<void>((resolve, reject) => {
+        ws.once("open", () => resolve());
+        ws.once("unexpected-response", () => reject(new Error("refused")));
+      });
       return { ws, messages };
     }),
   );

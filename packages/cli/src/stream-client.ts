@@ -146,7 +146,13 @@ export class StreamClient<K extends StreamKind = StreamKind> implements AsyncIte
   }
 
   [Symbol.asyncIterator](): AsyncIterator<StreamDataOf<K>> {
-    return { next: () => this.next(), return: async () => (this.close(), { value: undefined, done: true }) };
+    return {
+      next: () => this.next(),
+      return: async () => {
+        this.close();
+        return { value: undefined, done: true };
+      },
+    };
   }
 
   private push(item: StreamDataOf<K>): void {

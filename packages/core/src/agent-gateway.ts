@@ -543,6 +543,7 @@ function refuse(socket: Duplex, status: 401 | 503, message: string): void {
   const text = status === 401 ? "Unauthorized" : "Service Unavailable";
   const body = JSON.stringify({ error: message });
   socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

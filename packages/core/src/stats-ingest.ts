@@ -155,11 +155,10 @@ export class StatsIngest {
     };
     this.latest.set(key, point);
     let b = this.buckets.get(key);
-    if (!b)
-      this.buckets.set(
-        key,
-        (b = { hostId, containerId, seconds: 0, cpuPercentSeconds: 0, mem: 0, limit: 0, rx: 0, tx: 0, read: 0, write: 0, end: 0 }),
-      );
+    if (!b) {
+      b = { hostId, containerId, seconds: 0, cpuPercentSeconds: 0, mem: 0, limit: 0, rx: 0, tx: 0, read: 0, write: 0, end: 0 };
+      this.buckets.set(key, b);
+    }
     b.seconds += seconds;
     b.cpuPercentSeconds += point.cpuPercent * seconds;
     b.rx += point.rxPerSec * seconds;
@@ -183,7 +182,12 @@ export class StatsIngest {
     this.buckets = new Map();
     // Series that stopped reporting (removed containers, hosts gone) are forgotten.
     const stale = Date.now() - 5 * 60_000;
-    for (const [k, c] of this.last) if (c.at < stale) this.last.delete(k), this.latest.delete(k);
+    for (const [k, c] of this.last) {
+      if (c.at < stale) {
+        this.last.delete(k);
+        this.latest.delete(k);
+      }
+    }
     if (buckets.length === 0) return 0;
     const rows = buckets.map((b) => ({
       hostId: b.hostId,

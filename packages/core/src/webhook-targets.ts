@@ -79,8 +79,10 @@ function allowed(host: string, address: string, allowlist: readonly string[]): b
   return list.check(a.address, a.family);
 }
 
-const refuse = (host: string, address: string) =>
-  new DomainError("FORBIDDEN", `webhook target ${host} is an internal address (${address}): an admin can allow it in Settings → Webhooks`);
+const refuse = (host: string, address: string) => {
+  const what = `webhook target ${host} is an internal address (${address})`;
+  return new DomainError("FORBIDDEN", `${what}: an admin can allow it in Settings → Webhooks`);
+};
 
 /** The addresses a webhook URL's host stands for, each checked against the allow-list. */
 export async function checkWebhookTarget(url: string, allowlist: readonly string[]): Promise<void> {

@@ -86,7 +86,7 @@ test("a second host with the same name gets a suffix", async () => {
 
 test("wrong, malformed, expired, revoked and over-used tokens are refused with their reason", async () => {
   const good = await createJoinToken(db, { teamId, fingerprint: null });
-  const wrong = good.token.slice(0, -4) + "0000";
+  const wrong = `${good.token.slice(0, -4)}0000`;
   assert.equal(await refusal(redeem(wrong)), "unknown");
   assert.equal(await refusal(redeem("BERTH-1-insecure-x")), "malformed");
   assert.equal(await refusal(redeem(good.token.replace("insecure", "f".repeat(64)))), "fingerprint");

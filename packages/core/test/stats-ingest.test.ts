@@ -111,18 +111,18 @@ test("an agent's stats frames reach the control plane's history", { timeout: 30_
   // The host reports C1 among its containers, not C2.
   sim.sendRaw(JSON.stringify({ type: "inventory", kind: "container", part: 0, last: true, items: [{ id: C1, name: "c1", created: 1 }] }));
   const t0 = Date.now() - 2000;
-  const both = (at: number, cpu: number): StatsReport["containers"] => [
+  const both = (cpu: number): StatsReport["containers"] => [
     [C1, cpu, 1, 1, 0, 0, 0, 0],
     [C2, cpu, 1, 1, 0, 0, 0, 0],
   ];
   await waitFor("the inventory", async () => (await t.cp.db.inventoryItem.count({ where: { hostId: join.hostId } })) === 1);
-  sim.sendRaw(JSON.stringify(report(t0, 0, 100, both(t0, 0))));
-  sim.sendRaw(JSON.stringify(report(t0 + 1000, 10, 200, both(t0 + 1000, 1e9))));
+  sim.sendRaw(JSON.stringify(report(t0, 0, 100, both(0))));
+  sim.sendRaw(JSON.stringify(report(t0 + 1000, 10, 200, both(1e9))));
   await waitFor("the newest point", () => t.cp.stats.latestPoint(join.hostId, C1));
   assert.ok(Math.abs(t.cp.stats.latestPoint(join.hostId, C1)!.cpuPercent - 100) < 1e-6);
   assert.equal(t.cp.stats.latestPoint(join.hostId, C2), null, "a container the host never reported gets no series");
   // A report stamped an hour ahead is refused whole: the series keeps its last good point.
-  sim.sendRaw(JSON.stringify(report(Date.now() + 3_600_000, 20, 300, both(0, 5e9))));
+  sim.sendRaw(JSON.stringify(report(Date.now() + 3_600_000, 20, 300, both(5e9))));
   // A link's frames are handled in order: once a facts frame sent after the report shows, the
   // report has been handled.
   sim.sendRaw(JSON.stringify({ type: "facts", facts: { ...fakeFacts("stats-sim"), cpus: 7 } }));

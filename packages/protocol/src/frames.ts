@@ -201,8 +201,10 @@ export function cutToJsonBytes(text: string, maxBytes: number): { text: string; 
     else if (c < 0x20) n = 6;
     else if (c < 0x80) n = 1;
     else if (c < 0x800) n = 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) (n = 4), (step = 2);
-    else if (c >= 0xd800 && c <= 0xdfff)
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n = 4;
+      step = 2;
+    } else if (c >= 0xd800 && c <= 0xdfff)
       n = 6; // a lone surrogate is escaped
     else n = 3;
     if (bytes + n > maxBytes) break;

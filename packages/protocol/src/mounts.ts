@@ -97,7 +97,8 @@ const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 function checkTarget(spec: string, target: string): void {
   if (!target.startsWith("/"))
     throw new MountSpecError(
-      `invalid volume specification: '${spec}': invalid mount config for type "volume": invalid mount path: '${target}' mount path must be absolute`,
+      `invalid volume specification: '${spec}': ` +
+        `invalid mount config for type "volume": invalid mount path: '${target}' mount path must be absolute`,
     );
   if (target.replace(/\/+$/, "") === "")
     throw new MountSpecError(
@@ -143,7 +144,8 @@ export function parseBind(spec: string): ParsedMount {
     throw new MountSpecError(`create ${source}: volume name is too short, names should be at least two alphanumeric characters`);
   if (!bind && source !== "" && !VOLUME_NAME.test(source)) {
     throw new MountSpecError(
-      `create ${source}: "${source}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
+      `create ${source}: "${source}" includes invalid characters for a local volume name, ` +
+        'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path',
     );
   }
   if (bind && noCopy) throw new MountSpecError(`invalid mode: ${mode}`);
@@ -273,7 +275,8 @@ export function parseMountFlag(value: string): Mount {
     if (v === undefined || ["1", "true"].includes(v.toLowerCase())) return true;
     if (["0", "false"].includes(v.toLowerCase())) return false;
     throw new MountSpecError(
-      `invalid value for '${key}': invalid boolean value (${JSON.stringify(v)}): must be one of "true", "1", "false", or "0" (default "true")`,
+      `invalid value for '${key}': invalid boolean value (${JSON.stringify(v)}): ` +
+        'must be one of "true", "1", "false", or "0" (default "true")',
     );
   };
   for (const field of value.split(",")) {

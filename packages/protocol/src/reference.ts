@@ -59,7 +59,7 @@ export function parseReference(input: string): ImageReference {
   for (const c of components) {
     if (!PATH_COMPONENT.test(c)) {
       if (c.toLowerCase() !== c && PATH_COMPONENT.test(c.toLowerCase())) {
-        throw new InvalidReferenceError("invalid reference format: repository name (" + path + ") must be lowercase");
+        throw new InvalidReferenceError(`invalid reference format: repository name (${path}) must be lowercase`);
       }
       throw new InvalidReferenceError("invalid reference format");
     }

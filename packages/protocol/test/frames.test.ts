@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseAgentFrame, parseServerFrame, type HostFacts } from "../src/index.ts";
 
-export const sampleFacts: HostFacts = {
+const sampleFacts: HostFacts = {
   hostname: "h1",
   os: { id: "debian", name: "Debian GNU/Linux", version: "12", prettyName: "Debian GNU/Linux 12 (bookworm)" },
   kernel: "6.1.0",

@@ -58,7 +58,8 @@ function dockerOnPath(): string | null {
 export function dockerClis(): string[] {
   if (!executable(DEBIAN_DOCKER)) {
     throw new Error(
-      `${DEBIAN_DOCKER} is missing: \`npm test\` installs it (Debian's docker.io); or run apt-get install --no-install-recommends docker.io`,
+      `${DEBIAN_DOCKER} is missing: \`npm test\` installs it (Debian's docker.io); ` +
+        "or run apt-get install --no-install-recommends docker.io",
     );
   }
   const clis = [DEBIAN_DOCKER];

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import bcrypt from "bcryptjs";
 import { freeLoopbackPort } from "../../../scripts/postgres.ts";
 import type { BuiltImage } from "../../../apps/agent/src/images/seed.ts";
-import { seedBusybox as seedRegistry, serveRegistry } from "../../../scripts/local-registry.ts";
+import { seedBusybox as seedRegistry, serveRegistry, type ServedRegistry } from "../../../scripts/local-registry.ts";
 
 export interface TestRegistry {
   domain: string;
@@ -62,14 +62,16 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     );
     tokenServer = startTokenServer(tokenPort, readFileSync(key), readFileSync(cert), opts.auth, tokenRequests);
     await new Promise<void>((r) => tokenServer!.listen(tokenPort, "127.0.0.1", () => r()));
-    authYaml = `auth:\n  token:\n    realm: http://127.0.0.1:${tokenPort}/token\n    service: berth-test-registry\n    issuer: berth-test-issuer\n    rootcertbundle: ${cert}\n`;
+    authYaml =
+      `auth:\n  token:\n    realm: http://127.0.0.1:${tokenPort}/token\n` +
+      `    service: berth-test-registry\n    issuer: berth-test-issuer\n    rootcertbundle: ${cert}\n`;
   }
   /** The token server and the registry's files: what this helper made besides the process. */
   const cleanup = async () => {
     await new Promise((r) => (tokenServer ? tokenServer.close(r) : r(null)));
     rmSync(dir, { recursive: true, force: true });
   };
-  let served;
+  let served: ServedRegistry;
   try {
     served = await serveRegistry({ dir, port, logLevel: "error", authYaml, ...(opts.host ? { host: opts.host } : {}) });
   } catch (e) {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { applyChanges } from "../images/index.ts";
 import type { ImageConfig } from "../images/index.ts";
 import { ImageError } from "../images/index.ts";
-import type { ImageService } from "../images/index.ts";
+import type { ImageService, StoredLayer } from "../images/index.ts";
 import { formatReference, parseReference, withDefaultTag } from "../registry/index.ts";
 import { diffLayer, type Snapshotter } from "../snapshots/index.ts";
 import { mountAll, unmount } from "../mount/index.ts";
@@ -58,7 +58,7 @@ export async function commitContainer(
 
   const paused = rec.state.Status === "running" && opts.pause !== false;
   if (paused) await deps.containers.pause(rec.id);
-  let layer;
+  let layer: StoredLayer;
   try {
     const upper = await deps.snapshots.upperDir(`container-${rec.id}`);
     layer = await deps.images.storeLayer(diffLayer(upper));

@@ -107,7 +107,7 @@ export class HealthMonitor {
       if (execId) this.execs.forget(execId);
     }
     const cur = this.containers.store.get(id);
-    if (!cur || cur.state.Status !== "running") return;
+    if (cur?.state.Status !== "running") return;
     const health = cur.state.Health ?? { Status: "starting" as const, FailingStreak: 0, Log: [] };
     const before = health.Status;
     // As Docker: a probe counts by when it started, so a slow probe begun inside the start period does not count.

@@ -64,10 +64,16 @@ async function freezeOnce(containers: ContainerService, id: string): Promise<Fre
 /** Freezes a running container; resolves to the function that undoes it. */
 async function freeze(containers: ContainerService, id: string): Promise<() => Promise<void>> {
   let perService = gates.get(containers);
-  if (!perService) gates.set(containers, (perService = new Map()));
+  if (!perService) {
+    perService = new Map();
+    gates.set(containers, perService);
+  }
   const byId = perService;
   let g = byId.get(id);
-  if (!g) byId.set(id, (g = { refs: 0, freeze: "none", queue: Promise.resolve() }));
+  if (!g) {
+    g = { refs: 0, freeze: "none", queue: Promise.resolve() };
+    byId.set(id, g);
+  }
   const gate = g;
   gate.refs++;
   const release = () =>

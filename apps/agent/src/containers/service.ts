@@ -89,18 +89,23 @@ export class ContainerService {
   private readonly attachHub = new AttachHub();
 
   constructor(private readonly o: ContainerServiceOptions) {
-    const paths = (this.paths = new ContainerPaths(o.stateDir));
-    const store = (this.store = new ContainerStore(paths.containersDir));
-    const runc = (this.runc = new Runc(resolveBinary(o.runtime ?? "runc"), join(o.stateDir, "runc")));
+    const paths = new ContainerPaths(o.stateDir);
+    this.paths = paths;
+    const store = new ContainerStore(paths.containersDir);
+    this.store = store;
+    const runc = new Runc(resolveBinary(o.runtime ?? "runc"), join(o.stateDir, "runc"));
+    this.runc = runc;
     for (const dir of [paths.exitDir, paths.socketsDir]) mkdirSync(dir, { recursive: true, mode: 0o700 });
     const { logKeepers, changes, attachHub } = this;
     const events = o.events;
     const cgroupParent = o.cgroupParent ?? "/berth";
-    const network = (this.network = new NetworkAttachment({ store, paths, networks: o.networks, find: (ref) => this.get(ref) }));
+    const network = new NetworkAttachment({ store, paths, networks: o.networks, find: (ref) => this.get(ref) });
+    this.network = network;
     // Restarts by policy launch again, and `--rm` removes, both through this service's queue of changes.
     const launch = (rec: ContainerRecord) => this.launcher.launch(rec);
     const remove = (id: string, opts: { force: boolean; volumes: boolean }) => this.remove(id, opts);
-    const supervision = (this.supervision = new Supervision({ store, paths, runc, logKeepers, changes, network, events, launch, remove }));
+    const supervision = new Supervision({ store, paths, runc, logKeepers, changes, network, events, launch, remove });
+    this.supervision = supervision;
     const runtime = { conmonBin: resolveBinary(o.conmon ?? "conmon"), cgroupParent, nofileHard: nofileHardLimit(), initPath: o.initPath };
     const layers = { snapshots: o.snapshots, volumes: o.volumes, network, logKeepers, attachHub, supervision };
     this.launcher = new Launcher({ store, paths, runc, ...runtime, ...layers });

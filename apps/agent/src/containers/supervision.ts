@@ -275,7 +275,7 @@ export class Supervision {
       this.restartTimers.delete(id);
       void this.o.changes.run(id, async () => {
         const cur = this.o.store.get(id);
-        if (!cur || cur.state.Status !== "restarting" || this.closed) return;
+        if (cur?.state.Status !== "restarting" || this.closed) return;
         cur.restartCount++;
         await this.o.launch(cur).catch(() => {
           // A failed restart is a failed run: its state was recorded by launch; try again by the policy.

@@ -385,7 +385,12 @@ function defaultBridgeSettings(r: ContainerRecord, nets: ViewContext["networks"]
 export function portMap(r: ContainerRecord): PortMap {
   const out: PortMap = {};
   for (const p of r.exposedPorts ?? []) out[p] = null;
-  for (const m of r.ports ?? []) (out[`${m.containerPort}/${m.proto}`] ??= []).push({ HostIp: m.hostIp, HostPort: String(m.hostPort) });
+  for (const m of r.ports ?? []) {
+    const key = `${m.containerPort}/${m.proto}`;
+    const bindings = out[key] ?? [];
+    out[key] = bindings;
+    bindings.push({ HostIp: m.hostIp, HostPort: String(m.hostPort) });
+  }
   return out;
 }
 

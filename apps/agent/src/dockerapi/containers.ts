@@ -4,6 +4,7 @@ import { pipeline } from "node:stream/promises";
 import { ContainerNameSchema, HostConfigSchema } from "@berth/protocol";
 import { z } from "zod";
 import type { AttachFrame } from "../runtime/index.ts";
+import type { ImageRecord } from "../images/index.ts";
 import { parseReference } from "../registry/index.ts";
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches, type Platform } from "../registry/index.ts";
 import type { WaitCondition } from "../containers/index.ts";
@@ -376,7 +377,7 @@ async function checkImagePlatform(rt: DockerApiOptions["runtime"], image: string
   } catch (e) {
     throw badRequest((e as Error).message);
   }
-  let img;
+  let img: ImageRecord;
   try {
     img = rt.images.resolve(image);
   } catch {
@@ -387,7 +388,8 @@ async function checkImagePlatform(rt: DockerApiOptions["runtime"], image: string
   if (!platformMatches(want, have)) {
     throw new DockerApiError(
       404,
-      `image with reference ${image} was found but its platform (${formatPlatform(have)}) does not match the specified platform (${formatPlatform(want)})`,
+      `image with reference ${image} was found but its platform (${formatPlatform(have)}) ` +
+        `does not match the specified platform (${formatPlatform(want)})`,
     );
   }
 }

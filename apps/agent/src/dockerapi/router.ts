@@ -41,7 +41,9 @@ export class Router {
       pathKnown = true;
       if (r.method !== method) continue;
       const params: Record<string, string> = {};
-      r.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1]!)));
+      r.keys.forEach((k, i) => {
+        params[k] = decodeURIComponent(m[i + 1]!);
+      });
       return { handler: r.handler, params };
     }
     return { status: pathKnown ? 405 : 404 };

@@ -72,7 +72,8 @@ export async function startDockerApi(o: DockerApiOptions): Promise<DockerApi> {
         throw badRequest(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
       if (compareVersions(version, MIN_API_VERSION) < 0)
         throw badRequest(
-          `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
+          `client version ${version} is too old. ` +
+            `Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
         );
     }
     const method = req.method ?? "GET";
@@ -147,7 +148,8 @@ export async function startDockerApi(o: DockerApiOptions): Promise<DockerApi> {
       else {
         const body = `${JSON.stringify({ message })}\n`;
         socket.end(
-          `HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+          `HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\n` +
+            `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
         );
       }
     };

@@ -1,3 +1,4 @@
+import type { Dirent } from "node:fs";
 import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { AgentRuntime } from "../runtime.ts";
@@ -12,7 +13,7 @@ export async function directorySize(dir: string | Promise<string>): Promise<numb
   }
   let total = 0;
   const walk = async (d: string): Promise<void> => {
-    let entries;
+    let entries: Dirent[];
     try {
       entries = await readdir(d, { withFileTypes: true });
     } catch {

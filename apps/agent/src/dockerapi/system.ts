@@ -251,12 +251,10 @@ export function systemRoutes(r: Router, o: DockerApiOptions): void {
     }
     if (want.has("volume")) {
       body.Volumes = await Promise.all(
-        rt.volumes
-          .list()
-          .map(async (v) => ({
-            ...v,
-            UsageData: { Size: await directorySize(v.Mountpoint), RefCount: rt.containers.volumeUsers(v.Name).length },
-          })),
+        rt.volumes.list().map(async (v) => ({
+          ...v,
+          UsageData: { Size: await directorySize(v.Mountpoint), RefCount: rt.containers.volumeUsers(v.Name).length },
+        })),
       );
     }
     // Berth does not build images: the build cache is always empty.

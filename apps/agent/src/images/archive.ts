@@ -62,7 +62,10 @@ export async function saveImages(deps: Deps, names: string[], find: (name: strin
       manifest.push({ Config: cfgPath, RepoTags: tags, Layers: layers });
       for (const t of tags) {
         const i = t.lastIndexOf(":");
-        (repositories[t.slice(0, i)] ??= {})[t.slice(i + 1)] = img.layers.at(-1)?.diffId.slice(7) ?? "";
+        const repo = t.slice(0, i);
+        const byTag = repositories[repo] ?? {};
+        repositories[repo] = byTag;
+        byTag[t.slice(i + 1)] = img.layers.at(-1)?.diffId.slice(7) ?? "";
       }
     }
     await writeFile(join(work, "manifest.json"), JSON.stringify(manifest));

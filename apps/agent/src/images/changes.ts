@@ -30,9 +30,8 @@ function keyValues(arg: string, instr: string): Array<[string, string]> {
   }
   const out: Array<[string, string]> = [];
   const re = /([^\s=]+)=("((?:[^"\\]|\\.)*)"|'([^']*)'|(\S*))/g;
-  let m: RegExpExecArray | null;
   let consumed = "";
-  while ((m = re.exec(t))) {
+  for (let m = re.exec(t); m; m = re.exec(t)) {
     out.push([m[1]!, m[3] !== undefined ? m[3].replace(/\\(.)/g, "$1") : (m[4] ?? m[5] ?? "")]);
     consumed += m[0];
   }

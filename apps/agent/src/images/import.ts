@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { hostPlatform } from "../registry/index.ts";
-import { formatReference, parseReference, withDefaultTag } from "../registry/index.ts";
+import { formatReference, parseReference, withDefaultTag, type ImageReference } from "../registry/index.ts";
 import { applyChanges } from "./changes.ts";
 import type { ImageConfig } from "./config.ts";
 import { registerLocalImage, type LocalImageDeps } from "./commit-image.ts";
@@ -22,7 +22,7 @@ export interface ImportOptions {
 export async function importRootfs(deps: LocalImageDeps, tarball: Readable, opts: ImportOptions = {}): Promise<ImageRecord> {
   let tags: string[] = [];
   if (opts.reference) {
-    let ref;
+    let ref: ImageReference;
     try {
       ref = parseReference(opts.reference);
     } catch (e) {

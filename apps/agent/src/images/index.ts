@@ -6,6 +6,7 @@ export { sharedExtractor } from "./extract-pool.ts";
 export { serveExtractJobs } from "./extract-worker.ts";
 export { ImageStore } from "./image-store.ts";
 export type { ImageRecord } from "./image-store.ts";
+export type { StoredLayer } from "./new-layer.ts";
 export type { PullProgress } from "./pull.ts";
 export { ImageService } from "./service.ts";
 export { SnapshotUnpacker } from "./snapshot-unpacker.ts";

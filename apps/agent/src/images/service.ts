@@ -17,7 +17,7 @@ import { pullImage, type PullProgress } from "./pull.ts";
 import { pushImage, type PushProgress } from "./push.ts";
 import type { LayerUnpacker } from "./unpacker.ts";
 import type { LayerExtractor } from "./layer-extract.ts";
-import type { Platform } from "../registry/index.ts";
+import type { ImageReference, Platform } from "../registry/index.ts";
 
 export interface ImageServiceDeps {
   content: ContentStore;
@@ -218,7 +218,7 @@ export class ImageService {
   /** `docker tag SOURCE TARGET` */
   tag(source: string, target: string): void {
     const img = this.resolve(source);
-    let ref;
+    let ref: ImageReference;
     try {
       ref = parseReference(target);
     } catch (e) {
@@ -253,7 +253,8 @@ export class ImageService {
     const deletes = !byTag || img.repoTags.length === 1;
     if (deletes && this.deps.inUse?.(img.id) && !opts.force) {
       throw new ImageError(
-        `conflict: unable to remove repository reference "${name}" (must force) - container is using its referenced image ${img.id.slice(7, 19)}`,
+        `conflict: unable to remove repository reference "${name}" (must force) - ` +
+          `container is using its referenced image ${img.id.slice(7, 19)}`,
         "CONFLICT",
       );
     }

@@ -151,13 +151,11 @@ export class AgentLink {
       } else if (frame.type === "stream.credit") {
         this.streams.get(frame.id)?.grant(frame.n);
       } else if (frame.type === "stream.input") {
-        this.streams
-          .get(frame.id)
-          ?.input({
-            ...(frame.data !== undefined ? { data: frame.data } : {}),
-            ...(frame.resize ? { resize: frame.resize } : {}),
-            ...(frame.eof ? { eof: true as const } : {}),
-          });
+        this.streams.get(frame.id)?.input({
+          ...(frame.data !== undefined ? { data: frame.data } : {}),
+          ...(frame.resize ? { resize: frame.resize } : {}),
+          ...(frame.eof ? { eof: true as const } : {}),
+        });
       } else if (frame.type === "stream.close") {
         this.streams.get(frame.id)?.close();
       }
@@ -251,7 +249,10 @@ export class AgentLink {
 
   private async sendInventory(): Promise<void> {
     if (!this.opts.collectInventory || !this.linked) return;
-    if (this.inventoryBusy) return void (this.inventoryAgain = true);
+    if (this.inventoryBusy) {
+      this.inventoryAgain = true;
+      return;
+    }
     this.inventoryBusy = true;
     try {
       for (const f of await this.opts.collectInventory(this.inventorySent)) this.send(f);

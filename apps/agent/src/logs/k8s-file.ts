@@ -473,7 +473,7 @@ export function logTimeNanos(time: string): bigint {
   if (!m) return 0n;
   const ms = Date.parse(`${m[1]}${m[3]}`);
   if (Number.isNaN(ms)) return 0n;
-  return BigInt(ms) * 1_000_000n + BigInt(((m[2] ?? "") + "000000000").slice(0, 9));
+  return BigInt(ms) * 1_000_000n + BigInt(`${m[2] ?? ""}000000000`.slice(0, 9));
 }
 
 /** True when a rotated file's last record is stamped before `ns` (it holds nothing after a cursor at ns). */

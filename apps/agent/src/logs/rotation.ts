@@ -1,4 +1,4 @@
-import { existsSync, linkSync, renameSync, rmSync, statSync, watch, type FSWatcher } from "node:fs";
+import { existsSync, linkSync, renameSync, rmSync, statSync, watch, type FSWatcher, type Stats } from "node:fs";
 import { basename, dirname } from "node:path";
 import { CONMON_CTL, sendConmonControl } from "../runtime/index.ts";
 import { AgentError } from "../errors.ts";
@@ -131,7 +131,7 @@ export class LogKeeper {
 
   /** Rotates when the live file has reached max-size. Cheap when it has not: one stat. */
   check(): void {
-    let st;
+    let st: Stats;
     try {
       st = statSync(this.path);
     } catch {

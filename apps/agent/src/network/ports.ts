@@ -110,10 +110,8 @@ export class PortReservations {
     if (clash) throw new PortError(`Bind for ${m.hostIp}:${m.hostPort} failed: port is already allocated`, "CONFLICT");
     const sock = await (m.proto === "tcp" ? listenTcp(m.hostIp, m.hostPort) : bindUdp(m.hostIp, m.hostPort)).catch(
       (e: NodeJS.ErrnoException) => {
-        throw new PortError(
-          `failed to bind host port ${m.hostIp}:${m.hostPort}/${m.proto}: ${e.code === "EADDRINUSE" ? "address already in use" : e.message}`,
-          "CONFLICT",
-        );
+        const why = e.code === "EADDRINUSE" ? "address already in use" : e.message;
+        throw new PortError(`failed to bind host port ${m.hostIp}:${m.hostPort}/${m.proto}: ${why}`, "CONFLICT");
       },
     );
     this.held.set(k, sock);

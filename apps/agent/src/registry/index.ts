@@ -14,3 +14,4 @@ export {
 } from "./media-types.ts";
 export type { Platform } from "./media-types.ts";
 export { InvalidReferenceError, familiarName, formatReference, parseReference, withDefaultTag } from "./reference.ts";
+export type { ImageReference } from "./reference.ts";

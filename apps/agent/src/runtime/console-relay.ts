@@ -16,7 +16,10 @@ srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 srv.bind(sock_path)
 srv.listen(1)
 srv.settimeout(30)
-runner = subprocess.Popen([runc, "--root", root, "exec", "--detach", "--console-socket", sock_path, "--pid-file", pid_file, "--process", spec, cid], stdin=subprocess.DEVNULL)
+runner = subprocess.Popen(
+    [runc, "--root", root, "exec", "--detach", "--console-socket", sock_path, "--pid-file", pid_file, "--process", spec, cid],
+    stdin=subprocess.DEVNULL,
+)
 try:
     conn, _ = srv.accept()
     _, fds, _, _ = socket.recv_fds(conn, 1024, 1)

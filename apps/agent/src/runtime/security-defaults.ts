@@ -293,14 +293,16 @@ export function defaultSeccompProfile(
   const plain = new Set<string>();
   const special: SeccompSyscall[] = [];
   for (const r of RULES.filter(applies)) {
-    if (!r.args && r.errnoRet === undefined) r.names.forEach((n) => plain.add(n));
-    else
+    if (!r.args && r.errnoRet === undefined) {
+      for (const n of r.names) plain.add(n);
+    } else {
       special.push({
         names: [...r.names],
         action: r.errnoRet === undefined ? "SCMP_ACT_ALLOW" : "SCMP_ACT_ERRNO",
         ...(r.errnoRet === undefined ? {} : { errnoRet: r.errnoRet }),
         ...(r.args ? { args: r.args.map((a) => ({ ...a })) } : {}),
       });
+    }
   }
   return {
     defaultAction: "SCMP_ACT_ERRNO",

@@ -20,7 +20,7 @@ const startsWith = (buf: Buffer, magic: number[]) => buf.length >= magic.length 
  * JavaScript, streaming). Broken input fails the stream with a LayerFormatError.
  */
 export function createZstdDecompressor(): Transform {
-  const native: unknown = (zlib as Record<string, unknown>)["createZstdDecompress"];
+  const native: unknown = (zlib as Record<string, unknown>).createZstdDecompress;
   if (typeof native === "function") return (native as () => Transform)();
   const corrupt = (e: unknown) => new LayerFormatError(`corrupt zstd layer stream: ${e instanceof Error ? e.message : String(e)}`, e);
   let out: Transform | undefined;

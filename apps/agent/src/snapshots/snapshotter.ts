@@ -49,22 +49,22 @@ function parseMetadata(text: string, path: string): { nextId: number; snapshots:
   const bad = (why: string) => new Error(`snapshot metadata ${path} is invalid: ${why}`);
   if (typeof raw !== "object" || raw === null) throw bad("not an object");
   const obj = raw as Record<string, unknown>;
-  if (obj["version"] !== 1) throw bad(`unknown version ${String(obj["version"])}`);
-  const nextId = obj["nextId"];
+  if (obj.version !== 1) throw bad(`unknown version ${String(obj.version)}`);
+  const nextId = obj.nextId;
   if (typeof nextId !== "number" || !Number.isInteger(nextId) || nextId < 1) throw bad("nextId");
-  const snaps = obj["snapshots"];
+  const snaps = obj.snapshots;
   if (typeof snaps !== "object" || snaps === null) throw bad("snapshots");
   const out = new Map<string, SnapshotRecord>();
   for (const [key, value] of Object.entries(snaps as Record<string, unknown>)) {
     const r = value as Record<string, unknown> | null;
-    if (!r || typeof r["id"] !== "string" || !/^[0-9]+$/.test(r["id"]) || typeof r["kind"] !== "string" || !KINDS.includes(r["kind"]))
+    if (!r || typeof r.id !== "string" || !/^[0-9]+$/.test(r.id) || typeof r.kind !== "string" || !KINDS.includes(r.kind))
       throw bad(`record ${key}`);
     out.set(key, {
-      id: r["id"],
-      kind: r["kind"] as SnapshotKind,
-      created: typeof r["created"] === "string" ? r["created"] : new Date(0).toISOString(),
-      ...(typeof r["parent"] === "string" ? { parent: r["parent"] } : {}),
-      ...(typeof r["size"] === "number" ? { size: r["size"] } : {}),
+      id: r.id,
+      kind: r.kind as SnapshotKind,
+      created: typeof r.created === "string" ? r.created : new Date(0).toISOString(),
+      ...(typeof r.parent === "string" ? { parent: r.parent } : {}),
+      ...(typeof r.size === "number" ? { size: r.size } : {}),
     });
   }
   return { nextId, snapshots: out };

@@ -32,5 +32,5 @@ export function loadCredential(stateDir: string): LinkCredential | null {
 }
 
 export function saveCredential(stateDir: string, cred: LinkCredential): void {
-  writeFileAtomic(credentialPath(stateDir), JSON.stringify(cred, null, 2) + "\n", 0o600);
+  writeFileAtomic(credentialPath(stateDir), `${JSON.stringify(cred, null, 2)}\n`, 0o600);
 }

@@ -68,8 +68,10 @@ function hostDisks(): { diskRead: number; diskWrite: number } {
   return { diskRead: read, diskWrite: write };
 }
 
-/** One report, split into frames of at most STATS_CONTAINERS_PER_FRAME containers (at least one frame). */
-/** The report frames of one round: the host's counters now, the containers' from the sampler's round at `at`. */
+/**
+ * The report frames of one round: the host's counters now, the containers' from the sampler's round
+ * at `at`, split into frames of at most STATS_CONTAINERS_PER_FRAME containers (at least one frame).
+ */
 export function statsReports(round: { at: number; containers: StatsReport["containers"] }): StatsReport[] {
   const { at, containers } = round;
   const host = { ...hostCpu(), cpus: cpus().length || 1, ...hostMemory(), ...hostNetwork(), ...hostDisks() };

@@ -34,7 +34,10 @@ export class StatsSampler<T extends ContainerStats = ContainerStats> {
   /** Calls `fn` with each round's sample of container `id` (null when it is gone); returns the unsubscribe. */
   watch(id: string, fn: (s: T | null) => void): () => void {
     let set = this.watchers.get(id);
-    if (!set) this.watchers.set(id, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.watchers.set(id, set);
+    }
     set.add(fn);
     this.ensureTimer();
     return () => {
@@ -80,7 +83,10 @@ export class StatsSampler<T extends ContainerStats = ContainerStats> {
       return;
     }
     // A round taken moments ago on request (the link's report) serves this tick too.
-    if (Date.now() - this.lastRound < this.intervalMs * 0.5) return this.notify();
+    if (Date.now() - this.lastRound < this.intervalMs * 0.5) {
+      this.notify();
+      return;
+    }
     this.round();
     this.notify();
   }

@@ -1,6 +1,6 @@
-/** Volume errors, mapped to API errors at the edge (NOT_FOUND → 404, CONFLICT → 409, INVALID → 400). */
 import { AgentError } from "../errors.ts";
 
+/** Volume errors, mapped to API errors at the edge (NOT_FOUND → 404, CONFLICT → 409, INVALID → 400). */
 export class VolumeError extends AgentError {
   override name = "VolumeError";
 }

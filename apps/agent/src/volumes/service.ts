@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, type Dirent } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../state/index.ts";
 import { noSuchVolume, VolumeError } from "./errors.ts";
@@ -74,7 +74,8 @@ export class VolumeService {
       throw new VolumeError(`create ${name}: volume name is too short, names should be at least two alphanumeric characters`, "INVALID");
     if (!NAME.test(name) || name.length > 255)
       throw new VolumeError(
-        `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
+        `create ${name}: "${name}" includes invalid characters for a local volume name, ` +
+          'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path',
         "INVALID",
       );
     const existing = this.volumes.get(name);
@@ -165,7 +166,7 @@ function matchesLabel(labels: Record<string, string>, filter: string): boolean {
 export function diskUsage(dir: string): number {
   let total = 0;
   const walk = (d: string) => {
-    let entries;
+    let entries: Dirent[];
     try {
       entries = readdirSync(d, { withFileTypes: true });
     } catch {

@@ -60,12 +60,16 @@ function ApiDocs() {
     }
   }
   const base = d.servers?.[0]?.url ?? "/api/v1";
+  const example =
+    `curl -H "Authorization: Bearer berth_…" ${base}/hosts\n` +
+    `curl -X PUT -H "Authorization: Bearer berth_…" -H "Content-Type: application/json" \\\n` +
+    `     -d '{"labels":{"tier":"edge"}}' ${base}/hosts/HOST_ID/labels`;
   return (
     <div className="space-y-4">
       <h1 className="text-2xl font-semibold">{d.info.title}</h1>
       <p className="text-sm text-slate-700">{d.info.description}</p>
       <Card title="Try it">
-        <pre className="overflow-auto rounded bg-slate-950 p-3 font-mono text-xs text-slate-100">{`curl -H "Authorization: Bearer berth_…" ${base}/hosts\ncurl -X PUT -H "Authorization: Bearer berth_…" -H "Content-Type: application/json" \\\n     -d '{"labels":{"tier":"edge"}}' ${base}/hosts/HOST_ID/labels`}</pre>
+        <pre className="overflow-auto rounded bg-slate-950 p-3 font-mono text-xs text-slate-100">{example}</pre>
         <p className="mt-2 text-sm text-slate-600">
           The machine-readable document is at{" "}
           <a className="text-indigo-700 underline" href="/api/openapi.json">

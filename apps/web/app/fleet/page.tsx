@@ -32,6 +32,7 @@ function Fleet() {
   const [dir, setDir] = useState<"asc" | "desc">("asc");
   const [offset, setOffset] = useState(0);
   const text = useDebounced(q);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: these are the triggers: a new kind, search, filter or sort starts at page one
   useEffect(() => setOffset(0), [kind, text, state, sort, dir]);
   const list = useQuery(
     trpc.fleet.list.queryOptions(
@@ -43,9 +44,13 @@ function Fleet() {
     <th className="px-3 py-2 text-left text-xs font-medium uppercase text-slate-500">
       {key ? (
         <button
+          type="button"
           onClick={() => {
             if (sort === key) setDir(dir === "asc" ? "desc" : "asc");
-            else setSort(key), setDir(key === "created" || key === "size" ? "desc" : "asc");
+            else {
+              setSort(key);
+              setDir(key === "created" || key === "size" ? "desc" : "asc");
+            }
           }}
           aria-label={`Sort by ${label}`}
         >
@@ -65,6 +70,7 @@ function Fleet() {
         {KINDS.map((k) => (
           <button
             key={k}
+            type="button"
             role="tab"
             aria-selected={kind === k}
             onClick={() => setKind(k)}

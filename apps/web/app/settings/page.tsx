@@ -270,7 +270,12 @@ function ContainerPolicy({ teamId }: { teamId: string }) {
   const current = useQuery(trpc.policies.get.queryOptions({ teamId }));
   const [draft, setDraft] = useState<Policy | null>(null);
   const save = useMutation(
-    trpc.policies.set.mutationOptions({ onSuccess: () => (setDraft(null), qc.invalidateQueries(trpc.policies.get.queryFilter())) }),
+    trpc.policies.set.mutationOptions({
+      onSuccess: () => {
+        setDraft(null);
+        return qc.invalidateQueries(trpc.policies.get.queryFilter());
+      },
+    }),
   );
   const p = draft ?? current.data;
   const lines = (v: string) =>
@@ -362,7 +367,10 @@ function Webhooks({ teamId }: { teamId: string }) {
   const [allowDraft, setAllowDraft] = useState<string | null>(null);
   const saveAllow = useMutation(
     trpc.webhooks.setAllowlist.mutationOptions({
-      onSuccess: () => (setAllowDraft(null), qc.invalidateQueries(trpc.webhooks.allowlist.queryFilter())),
+      onSuccess: () => {
+        setAllowDraft(null);
+        return qc.invalidateQueries(trpc.webhooks.allowlist.queryFilter());
+      },
     }),
   );
   return (
@@ -449,7 +457,13 @@ function Webhooks({ teamId }: { teamId: string }) {
                 <code className="truncate text-xs text-slate-500">{h.url}</code>
                 <span className="text-xs text-slate-500">{h.events.join(", ")}</span>
                 <span className="ml-auto flex gap-2">
-                  <Button variant="secondary" onClick={() => (ping.mutate({ id: h.id }), setOpen(h.id))}>
+                  <Button
+                    variant="secondary"
+                    onClick={() => {
+                      ping.mutate({ id: h.id });
+                      setOpen(h.id);
+                    }}
+                  >
                     Send ping
                   </Button>
                   <Button variant="secondary" onClick={() => setOpen(open === h.id ? null : h.id)}>

@@ -54,7 +54,9 @@ export function openStream<T>(o: BrowserStreamOptions<T>): BrowserStream {
   ws.onclose = (ev) => end(ev.code === 1000 ? null : { code: "CLOSED", message: ev.reason || "the stream was refused or lost" });
   return {
     send: (msg) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify(msg)),
-    pause: () => void (paused = true),
+    pause: () => {
+      paused = true;
+    },
     resume: () => {
       paused = false;
       ack();

@@ -71,7 +71,7 @@ export function AppShell({ children }: { children: ReactNode }) {
               {me.data?.user.email}
               {role && <span className="ml-1 rounded bg-slate-100 px-1.5 py-0.5 text-xs">{role}</span>}
             </span>
-            <button onClick={signOut} className="text-slate-500 hover:text-slate-900">
+            <button type="button" onClick={signOut} className="text-slate-500 hover:text-slate-900">
               Sign out
             </button>
           </div>

@@ -68,7 +68,7 @@ export function AuthForm({ mode }: { mode: "login" | "signup" }) {
     // Drop what was cached while signed out, so no page acts on a stale "no session" answer.
     queryClient.removeQueries();
     const next = params.get("next");
-    router.replace(next && next.startsWith("/") && !next.startsWith("//") ? next : "/hosts");
+    router.replace(next?.startsWith("/") && !next.startsWith("//") ? next : "/hosts");
   }
 
   return (

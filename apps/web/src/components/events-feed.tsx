@@ -1,5 +1,5 @@
 "use client";
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import Link from "next/link";
 import { openStream } from "../client/streams";
 
@@ -12,11 +12,17 @@ interface FeedEvent {
   timeNano: number;
 }
 
+/** An event with the number it arrived as: a stable key while newer events are put on top. */
+interface Row extends FeedEvent {
+  seq: number;
+}
+
 const KEEP = 500;
 
 /** Live events, newest first: one host's (hostId) or the whole fleet's (none). */
 export function EventsFeed({ hostId }: { hostId?: string }) {
-  const [events, setEvents] = useState<FeedEvent[]>([]);
+  const [events, setEvents] = useState<Row[]>([]);
+  const arrived = useRef(0);
   const [dropped, setDropped] = useState(0);
   const [state, setState] = useState("connecting");
   useEffect(() => {
@@ -25,7 +31,8 @@ export function EventsFeed({ hostId }: { hostId?: string }) {
       hostId: hostId ?? "",
       onOpen: () => setState("live"),
       onData: (d) => {
-        setEvents((prev) => [...d.events.slice().reverse(), ...prev].slice(0, KEEP));
+        const rows = d.events.map((e) => ({ ...e, seq: arrived.current++ })).reverse();
+        setEvents((prev) => [...rows, ...prev].slice(0, KEEP));
         if (d.dropped) setDropped((n) => n + d.dropped!);
       },
       onEnd: (err) => setState(err ? err.message : "ended"),
@@ -40,8 +47,8 @@ export function EventsFeed({ hostId }: { hostId?: string }) {
       </p>
       <table className="w-full" data-testid="events-feed">
         <tbody>
-          {events.map((e, i) => (
-            <tr key={`${e.timeNano}-${i}`} className="border-t border-slate-100" data-testid="event-row" data-action={e.Action}>
+          {events.map((e) => (
+            <tr key={e.seq} className="border-t border-slate-100" data-testid="event-row" data-action={e.Action}>
               <td className="py-1 pr-3 text-slate-500">{new Date(e.timeNano / 1e6).toLocaleTimeString()}</td>
               {!hostId && (
                 <td className="pr-3">

@@ -18,13 +18,16 @@ export function GlobalSearch() {
   const d = found.data;
   const none = d && d.hosts.length + d.containers.length + d.images.length === 0;
   return (
-    <div className="relative" onBlur={(e) => !e.currentTarget.contains(e.relatedTarget) && setOpen(false)}>
+    <search className="relative" onBlur={(e) => !e.currentTarget.contains(e.relatedTarget) && setOpen(false)}>
       <input
         type="search"
         aria-label="Search hosts, containers and images"
         placeholder="Search…"
         value={q}
-        onChange={(e) => (setQ(e.target.value), setOpen(true))}
+        onChange={(e) => {
+          setQ(e.target.value);
+          setOpen(true);
+        }}
         onFocus={() => setOpen(true)}
         className="w-56 rounded border border-slate-300 px-2 py-1 text-sm"
       />
@@ -67,6 +70,6 @@ export function GlobalSearch() {
           ))}
         </div>
       )}
-    </div>
+    </search>
   );
 }

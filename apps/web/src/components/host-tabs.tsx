@@ -21,7 +21,9 @@ export function HostTabs({ hostId }: { hostId: string }) {
             key={t.href}
             href={t.href}
             aria-current={active ? "page" : undefined}
-            className={`-mb-px border-b-2 px-1 pb-2 ${active ? "border-indigo-600 font-semibold text-slate-900" : "border-transparent text-slate-500 hover:text-slate-800"}`}
+            className={`-mb-px border-b-2 px-1 pb-2 ${
+              active ? "border-indigo-600 font-semibold text-slate-900" : "border-transparent text-slate-500 hover:text-slate-800"
+            }`}
           >
             {t.label}
           </Link>

@@ -46,7 +46,7 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
   const [status, setStatus] = useState<"connecting" | "live" | "ended" | "reconnecting">("connecting");
   const [error, setError] = useState<string | null>(null);
   const stream = useRef<BrowserStream | null>(null);
-  const scroller = useRef<HTMLDivElement>(null);
+  const scroller = useRef<HTMLElement>(null);
   const stick = useRef(true);
   /** When the reader last scrolled by hand: only that stops following the end, never our own scrolling. */
   const userScrolledAt = useRef(0);
@@ -133,6 +133,7 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
   const virtualizer = useVirtualizer({ count, getScrollElement: () => scroller.current, estimateSize: () => ROW_PX, overscan: 30 });
 
   // Follow the end unless the reader scrolled up.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: version is the trigger: new lines re-follow the end even at MAX_LINES
   useEffect(() => {
     if (stick.current && count > 0) virtualizer.scrollToIndex(count - 1, { align: "end" });
   }, [count, version, virtualizer]);
@@ -199,8 +200,9 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
           {error}
         </div>
       )}
-      <div
+      <section
         ref={scroller}
+        aria-label="Container log"
         onScroll={(e) => {
           const el = e.currentTarget;
           if (el.scrollTop + el.clientHeight >= el.scrollHeight - ROW_PX * 2) stick.current = true;
@@ -210,6 +212,7 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
         onPointerDown={() => (userScrolledAt.current = Date.now())}
         onKeyDown={() => (userScrolledAt.current = Date.now())}
         onTouchMove={() => (userScrolledAt.current = Date.now())}
+        // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be focusable so the keyboard can scroll it
         tabIndex={0}
         className="h-[28rem] overflow-auto rounded bg-slate-950 font-mono text-xs text-slate-100"
         data-testid="container-logs"
@@ -232,7 +235,7 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
           })}
         </div>
         {count === 0 && <div className="p-3 text-slate-500">{status === "live" ? "No output yet." : "Connecting…"}</div>}
-      </div>
+      </section>
     </div>
   );
 }

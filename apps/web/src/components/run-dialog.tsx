@@ -76,7 +76,9 @@ export function RunDialog({ hostId, onClose }: { hostId: string; onClose(): void
       .filter(Boolean)) {
       try {
         const p = parsePortSpec(line);
-        (portBindings[p.key] ??= []).push(p.binding);
+        const bindings = portBindings[p.key] ?? [];
+        portBindings[p.key] = bindings;
+        bindings.push(p.binding);
       } catch (e) {
         setFormError(`Ports: ${(e as Error).message}`);
         return;

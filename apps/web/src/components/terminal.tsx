@@ -18,6 +18,7 @@ export function ContainerTerminal({ hostId, containerId }: { hostId: string; con
   const [state, setState] = useState<"connecting" | "open" | "closed">("connecting");
   const [note, setNote] = useState<string | null>(null);
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: session is the trigger: Reconnect bumps it to open a new shell
   useEffect(() => {
     let disposed = false;
     let cleanup = () => {};

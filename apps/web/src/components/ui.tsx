@@ -39,7 +39,7 @@ export function ErrorBox({ error, onRetry }: { error: { message: string } | null
     <div role="alert" data-testid="error" className="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800">
       {error.message}
       {onRetry && (
-        <button className="ml-3 underline" onClick={onRetry}>
+        <button type="button" className="ml-3 underline" onClick={onRetry}>
           Retry
         </button>
       )}
@@ -118,15 +118,12 @@ export function TableHead({ columns, variant }: { columns: string[]; variant: "p
   return (
     <thead className={head}>
       <tr>
-        {columns.map((c, i) =>
-          c ? (
-            <th key={i} className={cell}>
-              {c}
-            </th>
-          ) : (
-            <th key={i} />
-          ),
-        )}
+        {columns.map((c, i) => (
+          // biome-ignore lint/suspicious/noArrayIndexKey: a fixed header row: a column's place is its identity, and empty labels repeat
+          <th key={i} className={c ? cell : undefined}>
+            {c || null}
+          </th>
+        ))}
       </tr>
     </thead>
   );

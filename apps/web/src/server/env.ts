@@ -67,9 +67,8 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
   const scheme = e.TLS_CERT_FILE || selfSigned ? "https" : "http";
   const publicUrl = (e.PUBLIC_URL ?? `${scheme}://${host}:${e.PORT}`).replace(/\/+$/, "");
   if (scheme === "https" && publicUrl.startsWith("http:")) {
-    throw new Error(
-      `invalid control-plane environment: PUBLIC_URL is ${publicUrl}, but the control plane serves HTTPS${selfSigned ? " (off loopback it does by default; BERTH_INSECURE_HTTP=1 serves plain HTTP)" : ""}`,
-    );
+    const why = selfSigned ? " (off loopback it does by default; BERTH_INSECURE_HTTP=1 serves plain HTTP)" : "";
+    throw new Error(`invalid control-plane environment: PUBLIC_URL is ${publicUrl}, but the control plane serves HTTPS${why}`);
   }
   return { ...e, ...tls, PUBLIC_URL: publicUrl, TLS_SELF_SIGNED: selfSigned };
 }
@@ -82,5 +81,9 @@ export async function prepareTls(env: Env): Promise<void> {
 /** Plain HTTP off loopback was asked for: credentials and tokens cross the network in clear. */
 export function insecureWarning(env: Env): string | null {
   if (env.TLS_CERT_FILE || isLoopbackHost(env.HOST)) return null;
-  return `serving plain HTTP on ${env.HOST} (BERTH_INSECURE_HTTP=1): passwords, API tokens and agent credentials cross the network unencrypted; put a TLS-terminating proxy in front or unset the flag`;
+  return (
+    `serving plain HTTP on ${env.HOST} (BERTH_INSECURE_HTTP=1): ` +
+    "passwords, API tokens and agent credentials cross the network unencrypted; " +
+    "put a TLS-terminating proxy in front or unset the flag"
+  );
 }

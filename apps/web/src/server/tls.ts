@@ -74,7 +74,7 @@ export async function ensureSelfSignedIdentity(
   const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.match(/.{1,64}/g)!.join("\n")}\n-----END PRIVATE KEY-----\n`;
   // Written aside and renamed, key first: a crash never leaves a certificate without its key.
   writeFileSync(`${keyFile}.new`, keyPem, { mode: 0o600 });
-  writeFileSync(`${certFile}.new`, cert.toString("pem") + "\n", { mode: 0o600 });
+  writeFileSync(`${certFile}.new`, `${cert.toString("pem")}\n`, { mode: 0o600 });
   renameSync(`${keyFile}.new`, keyFile);
   renameSync(`${certFile}.new`, certFile);
   return { certFile, keyFile, created: true };

@@ -12,7 +12,10 @@ export function installCommand(publicUrl: string, token: string, spkiPin: string
   const base = publicUrl.replace(/\/+$/, "");
   if (!spkiPin) return `curl -fsSL ${base}${AGENT_PATHS.install} | sudo sh -s -- --url ${base} --token ${token}`;
   const pin = `sha256//${spkiPin}`;
-  return `curl -fsSLk --pinnedpubkey ${pin} ${base}${AGENT_PATHS.install} | sudo sh -s -- --url ${base} --pinnedpubkey ${pin} --token ${token}`;
+  return (
+    `curl -fsSLk --pinnedpubkey ${pin} ${base}${AGENT_PATHS.install} | ` +
+    `sudo sh -s -- --url ${base} --pinnedpubkey ${pin} --token ${token}`
+  );
 }
 
 export const joinTokensRouter = router({

@@ -52,10 +52,31 @@ function HostDetail({ id }: { id: string }) {
   const [name, setName] = useState<string | null>(null);
   const [labels, setLabels] = useState<string | null>(null);
   const invalidate = () => queryClient.invalidateQueries({ queryKey: trpc.hosts.pathKey() });
-  const rename = useMutation(trpc.hosts.rename.mutationOptions({ onSuccess: () => (setName(null), invalidate()) }));
-  const setHostLabels = useMutation(trpc.hosts.setLabels.mutationOptions({ onSuccess: () => (setLabels(null), invalidate()) }));
+  const rename = useMutation(
+    trpc.hosts.rename.mutationOptions({
+      onSuccess: () => {
+        setName(null);
+        return invalidate();
+      },
+    }),
+  );
+  const setHostLabels = useMutation(
+    trpc.hosts.setLabels.mutationOptions({
+      onSuccess: () => {
+        setLabels(null);
+        return invalidate();
+      },
+    }),
+  );
   const revokeCredential = useMutation(trpc.hosts.revokeCredential.mutationOptions({ onSuccess: () => invalidate() }));
-  const remove = useMutation(trpc.hosts.remove.mutationOptions({ onSuccess: () => (invalidate(), router.replace("/hosts")) }));
+  const remove = useMutation(
+    trpc.hosts.remove.mutationOptions({
+      onSuccess: () => {
+        void invalidate();
+        router.replace("/hosts");
+      },
+    }),
+  );
 
   if (host.isPending) return <Spinner label="Loading host…" />;
   if (host.isError) return <ErrorBox error={host.error} onRetry={() => void host.refetch()} />;

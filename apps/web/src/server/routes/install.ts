@@ -19,7 +19,10 @@ export function installScriptRoute(_req: IncomingMessage, res: ServerResponse, p
 
 /** GET /agent/berth-agent.js: the single-file agent built from apps/agent. */
 export function agentBundleRoute(_req: IncomingMessage, res: ServerResponse, bundlePath: string): void {
-  if (!existsSync(bundlePath)) return sendJson(res, 503, { error: "the agent bundle has not been built (npm start builds it)" });
+  if (!existsSync(bundlePath)) {
+    sendJson(res, 503, { error: "the agent bundle has not been built (npm start builds it)" });
+    return;
+  }
   res.writeHead(200, {
     "content-type": "text/javascript; charset=utf-8",
     "content-length": statSync(bundlePath).size,

@@ -37,6 +37,7 @@ function ContainerDetail({ hostId, containerId }: { hostId: string; containerId:
         Config?: { Image?: string };
       }
     | undefined;
+  const exit = data?.State?.Status === "exited" ? ` (${data.State.ExitCode}${data.State.OOMKilled ? ", OOM killed" : ""})` : "";
 
   return (
     <div className="space-y-4">
@@ -50,8 +51,7 @@ function ContainerDetail({ hostId, containerId }: { hostId: string; containerId:
         {data?.State && (
           <span className="text-sm text-slate-600" data-testid="container-state">
             {data.State.Status}
-            {data.State.Status === "exited" ? ` (${data.State.ExitCode}${data.State.OOMKilled ? ", OOM killed" : ""})` : ""} · restarts{" "}
-            {data.RestartCount ?? 0}
+            {exit} · restarts {data.RestartCount ?? 0}
           </span>
         )}
       </div>
@@ -61,10 +61,13 @@ function ContainerDetail({ hostId, containerId }: { hostId: string; containerId:
         {sections.map((s) => (
           <button
             key={s}
+            type="button"
             role="tab"
             aria-selected={section === s}
             onClick={() => setSection(s)}
-            className={`rounded px-3 py-1 capitalize ${section === s ? "bg-slate-900 text-white" : "bg-white text-slate-700 ring-1 ring-slate-300"}`}
+            className={`rounded px-3 py-1 capitalize ${
+              section === s ? "bg-slate-900 text-white" : "bg-white text-slate-700 ring-1 ring-slate-300"
+            }`}
           >
             {s}
           </button>
