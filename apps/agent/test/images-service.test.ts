@@ -13,8 +13,8 @@ import { promisify } from "node:util";
 import { createGzip } from "node:zlib";
 import * as tar from "tar";
 import { ContentStore } from "../src/content/store.ts";
-import { RegistryClient } from "../src/registry/client.ts";
-import { MediaType } from "../src/registry/media-types.ts";
+import { RegistryClient, RegistryError } from "../src/registry/client.ts";
+import { hostPlatform, MediaType } from "../src/registry/media-types.ts";
 import { buildBusyboxImage, type BuiltImage } from "../src/images/seed.ts";
 import { createRuntime, type AgentRuntime } from "../src/runtime.ts";
 import type { PullProgress } from "../src/images/pull.ts";
@@ -316,4 +316,17 @@ test("a corrupt gzip layer fails with a clear error", async () => {
   assert.deepEqual(await rt.images.list(), []);
   await rt.snapshots.settled(); // a removed snapshot's directory is deleted in the background
   assert.equal(readdirSync(join(rt.snapshots.root, "snapshots")).length, 0);
+});
+
+test("distribution: a reference's descriptor and platform from the registry, without pulling", async () => {
+  const rt = runtime();
+  const info = await rt.images.distribution(`${reg.domain}/library/busybox`);
+  assert.deepEqual(info.Descriptor, { mediaType: MediaType.dockerManifest, digest: busybox.manifestDigest, size: busybox.manifest.length });
+  assert.deepEqual(info.Platforms, [{ architecture: hostPlatform().architecture, os: "linux" }]);
+  assert.deepEqual(await rt.images.list(), [], "nothing was pulled");
+  await assert.rejects(
+    rt.images.distribution(`${reg.domain}/library/nothing`),
+    (e: unknown) => e instanceof RegistryError && e.status === 404,
+  );
+  await assert.rejects(rt.images.distribution("Not A Ref"), /invalid reference format/);
 });

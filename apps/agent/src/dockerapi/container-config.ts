@@ -1,7 +1,8 @@
 // The body of POST /containers/create as Docker clients send it, turned into Berth's container
 // config. Clients send every field Docker knows, mostly at zero values; a field Berth does not
-// implement is accepted only at its zero value, so a setting is never silently dropped, and a
-// name Docker does not know at all is refused.
+// implement is accepted only at its zero value, so a setting is never silently dropped. As
+// dockerd's JSON decoding does, keys match case-insensitively and names Docker does not know at
+// all are ignored (docker-py and compose send a few), and null means unset.
 import { ContainerConfigSchema, HostConfigSchema } from "@berth/protocol";
 import type { z } from "zod";
 import { badRequest } from "./errors.ts";
@@ -96,7 +97,17 @@ function isObject(v: unknown): v is Json {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** Keeps the supported keys of `obj`; zero-valued unsupported ones are dropped; anything else is refused. */
+/** The canonical spelling of `key` among `names`, matched as Go's encoding/json matches: exact first, then ignoring case. */
+function canonical(key: string, names: readonly string[]): string | undefined {
+  if (names.includes(key)) return key;
+  const lower = key.toLowerCase();
+  return names.find((n) => n.toLowerCase() === lower);
+}
+
+/**
+ * Keeps the supported keys of `obj` under their canonical names; zero-valued unsupported ones are
+ * dropped and others refused; keys Docker does not have are ignored, as dockerd ignores them.
+ */
 export function vet(
   obj: Json,
   where: string,
@@ -105,15 +116,38 @@ export function vet(
   ignored: readonly string[] = [],
 ): Json {
   const out: Json = {};
-  for (const [k, v] of Object.entries(obj)) {
-    if (supported.includes(k)) out[k] = v;
-    else if (ignored.includes(k)) continue;
-    else if (unsupported.includes(k)) {
-      if (!isZero(v) && !DEFAULT_VALUES[k]?.includes(v))
-        throw badRequest(`${where}${k} is not supported by Berth (got ${JSON.stringify(v)})`);
-    } else throw badRequest(`unknown field "${where}${k}" in the container configuration`);
+  for (const [key, v] of Object.entries(obj)) {
+    const known = canonical(key, supported);
+    if (known) {
+      out[known] = v;
+      continue;
+    }
+    if (canonical(key, ignored)) continue;
+    const refused = canonical(key, unsupported);
+    if (refused && !isZero(v) && !DEFAULT_VALUES[refused]?.includes(v))
+      throw badRequest(`${where}${refused} is not supported by Berth (got ${JSON.stringify(v)})`);
+    // Otherwise: unsupported at its zero value, or not a Docker field at all.
   }
   return out;
+}
+
+/**
+ * A request body's keys as Go's encoding/json would bind them to a struct with fields `names`:
+ * matched case-insensitively, unknown ones and nulls dropped. Anything but an object passes as is.
+ */
+export function dockerJsonKeys(raw: unknown, names: readonly string[]): unknown {
+  if (!isObject(raw)) return raw;
+  const out: Json = {};
+  for (const [key, v] of Object.entries(raw)) {
+    const known = canonical(key, names);
+    if (known && v !== null) out[known] = v;
+  }
+  return out;
+}
+
+/** A copy of `obj` without its null-valued keys: Docker's API reads null as "not set". */
+function withoutNulls(obj: Json): Json {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== null));
 }
 
 /** Docker's StrSlice: a command may come as a string (one element) or a list. */
@@ -134,6 +168,8 @@ export function containerConfigFromDocker(body: unknown, bridgeDefault: "bridge"
   const { HostConfig: rawHost, NetworkingConfig: rawNet, ...rest } = body;
   const config = vet(rest, "", CONFIG_SUPPORTED, CONFIG_UNSUPPORTED);
   if ("Cmd" in config) config.Cmd = strSlice(config.Cmd);
+  // docker-py and compose send every health check field, null when not set (StartPeriod, Timeout, ...).
+  if (isObject(config.Healthcheck)) config.Healthcheck = withoutNulls(config.Healthcheck);
   if ("Entrypoint" in config) config.Entrypoint = strSlice(config.Entrypoint);
   if (rawHost !== undefined && rawHost !== null && !isObject(rawHost)) throw badRequest("HostConfig must be an object");
   const host = vet(rawHost ?? {}, "HostConfig.", HOST_SUPPORTED, HOST_UNSUPPORTED, HOST_IGNORED);

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { ExecConfigSchema } from "../containers/index.ts";
 import { intParam } from "./query.ts";
+import { dockerJsonKeys } from "./container-config.ts";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
 import { DetachWatcher, muxFrame, parseDetachKeys } from "./streams.ts";
@@ -19,9 +20,13 @@ export function execRoutes(r: Router, o: DockerApiOptions): void {
 
   r.post("/containers/{id}/exec", async (ctx) => {
     // The CLI also sends its terminal size and a Detach flag; start carries both again.
-    const body = await ctx.body(
-      ExecConfigSchema.extend({ ConsoleSize: z.array(z.number().int()).nullable().optional(), Detach: z.boolean().optional() }).strict(),
-    );
+    // As dockerd: keys match case-insensitively (docker-py sends detachKeys), unknown ones (its
+    // Container) are ignored, and null means unset.
+    const schema = ExecConfigSchema.extend({
+      ConsoleSize: z.array(z.number().int()).nullable().optional(),
+      Detach: z.boolean().optional(),
+    });
+    const body = await ctx.body(z.preprocess((raw) => dockerJsonKeys(raw, Object.keys(schema.shape)), schema));
     const { ConsoleSize: _size, Detach: _detach, ...config } = body;
     ctx.json(201, execs.create(ctx.params.id!, config));
   });

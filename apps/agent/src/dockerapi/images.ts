@@ -182,6 +182,17 @@ export function imageRoutes(r: Router, o: DockerApiOptions): void {
   r.get("/images/{name*}/json", async (ctx) =>
     ctx.json(200, imageInspectForVersion(await rt.images.inspect(ctx.params.name!), ctx.version)),
   );
+  // What the registry holds for a reference, without pulling it (docker manifest inspect, SDKs' get_registry_data).
+  r.get("/distribution/{name*}/json", async (ctx) => {
+    const name = ctx.params.name!;
+    let domain: string;
+    try {
+      domain = parseReference(name).domain;
+    } catch (e) {
+      throw badRequest(e instanceof Error ? e.message : "invalid reference format");
+    }
+    ctx.json(200, await rt.imagesWith(registryClientFor(rt, ctx, domain)).distribution(name));
+  });
   r.get("/images/{name*}/history", async (ctx) => ctx.json(200, await rt.images.history(ctx.params.name!)));
 
   r.post("/images/{name*}/tag", (ctx) => {

@@ -18,6 +18,7 @@ import { execRoutes } from "./exec.ts";
 import { imageRoutes } from "./images.ts";
 import { networkRoutes } from "./networks.ts";
 import { volumeRoutes } from "./volumes.ts";
+import { swarmRoutes } from "./swarm.ts";
 import { API_VERSION, MIN_API_VERSION, compareVersions } from "./version.ts";
 
 export interface DockerApiOptions {
@@ -43,6 +44,7 @@ const VERSION_PREFIX = /^\/v(\d+\.\d+)(\/.*)$/;
 export function dockerApiRouter(o: DockerApiOptions): Router {
   const router = new Router();
   systemRoutes(router, o);
+  swarmRoutes(router);
   containerRoutes(router, o);
   execRoutes(router, o);
   imageRoutes(router, o);

@@ -9,5 +9,6 @@ export type { ImageRecord } from "./image-store.ts";
 export type { StoredLayer } from "./new-layer.ts";
 export type { PullProgress } from "./pull.ts";
 export { ImageService } from "./service.ts";
+export type { DistributionInspect } from "./service.ts";
 export { SnapshotUnpacker } from "./snapshot-unpacker.ts";
 export type { LayerUnpacker } from "./unpacker.ts";

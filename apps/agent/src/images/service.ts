@@ -56,6 +56,19 @@ export function normalizeName(name: string): string {
   }
 }
 
+export interface DistributionPlatform {
+  architecture: string;
+  os: string;
+  variant?: string;
+  "os.version"?: string;
+}
+
+/** Docker's DistributionInspect: the descriptor a reference resolves to and the platforms it serves. */
+export interface DistributionInspect {
+  Descriptor: { mediaType: string; digest: string; size: number };
+  Platforms: DistributionPlatform[];
+}
+
 export class ImageService {
   constructor(private readonly deps: ImageServiceDeps) {}
 
@@ -74,6 +87,37 @@ export class ImageService {
       this.deps.onEvent?.("pull", reference, { name: reference });
       return img;
     });
+  }
+
+  /**
+   * `GET /distribution/{name}/json`: what the registry holds for a reference, without pulling it.
+   * An index lists its platforms; a single manifest's platform is read from its config blob.
+   */
+  async distribution(reference: string): Promise<DistributionInspect> {
+    let ref: ImageReference;
+    try {
+      ref = withDefaultTag(parseReference(reference));
+    } catch (e) {
+      throw new ImageError(e instanceof InvalidReferenceError ? e.message : "invalid reference format", "INVALID");
+    }
+    const top = await this.deps.registry.getManifest(ref, ref.digest ?? ref.tag ?? "latest");
+    const Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
+    const json: unknown = JSON.parse(top.bytes.toString("utf8"));
+    if (isIndexType(top.mediaType)) {
+      const index = IndexSchema.parse(json);
+      const Platforms = index.manifests.flatMap((m) => (m.platform ? [m.platform] : []));
+      return { Descriptor, Platforms };
+    }
+    if (!isManifestType(top.mediaType)) throw new ImageError(`unsupported manifest media type ${top.mediaType}`, "REGISTRY");
+    const manifest = ManifestSchema.parse(json);
+    await this.deps.registry.fetchBlob(ref, manifest.config, this.deps.content);
+    const config = await this.deps.content.readJson<Partial<Record<"architecture" | "os" | "variant" | "os.version", unknown>>>(
+      manifest.config.digest,
+    );
+    const platform: DistributionPlatform = { architecture: String(config.architecture ?? ""), os: String(config.os ?? "") };
+    if (typeof config.variant === "string" && config.variant) platform.variant = config.variant;
+    if (typeof config["os.version"] === "string" && config["os.version"]) platform["os.version"] = config["os.version"];
+    return { Descriptor, Platforms: [platform] };
   }
 
   /** `docker push NAME[:TAG]`. As dockerd, the event's ID is the familiar reference and its name the repository. */
