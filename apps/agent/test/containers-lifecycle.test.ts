@@ -101,9 +101,11 @@ test("signals: kill with a signal, stop runs the trap, pause and unpause, wait c
   assert.match(await output(Id), /bye/);
   await assert.rejects(c.kill(Id), /is not running/);
 
-  // SIGKILL gives 137, as in Docker.
+  // SIGKILL gives 137, as in Docker, and like dockerd's it returns once the container has stopped.
   await c.start(Id);
   await c.kill(Id, "KILL");
+  const killed = c.inspect(Id).State as { Status: string; ExitCode: number };
+  assert.deepEqual([killed.Status, killed.ExitCode], ["exited", 137], "stopped when kill returns");
   assert.equal((await c.wait(Id)).StatusCode, 137);
 
   const removed = c.wait(Id, "removed");

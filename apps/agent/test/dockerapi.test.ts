@@ -189,6 +189,30 @@ test("lenient as dockerd: unknown keys ignored, keys matched case-insensitively,
   }
 });
 
+test("exec start frames its output unless the start body says Tty, whatever the exec was created with", async () => {
+  const created = await call("POST", "/v1.41/containers/create", JSON.stringify({ Image: "busybox", Cmd: ["sleep", "30"] }));
+  const { Id } = JSON.parse(created.body.toString()) as { Id: string };
+  try {
+    await call("POST", `/v1.41/containers/${Id}/start`);
+    const run = async (createTty: boolean, startTty: boolean) => {
+      const body = JSON.stringify({ Cmd: ["echo", "hi"], Tty: createTty, AttachStdout: true, AttachStderr: true });
+      const exec = JSON.parse((await call("POST", `/v1.41/containers/${Id}/exec`, body)).body.toString()) as { Id: string };
+      const r = await call("POST", `/v1.41/exec/${exec.Id}/start`, JSON.stringify({ Detach: false, Tty: startTty }));
+      assert.equal(r.status, 200);
+      return r.body;
+    };
+    // A TTY exec started with Tty=false (docker-py's exec_start default): stdout frames around the terminal's output.
+    const framed = await run(true, false);
+    assert.equal(framed[0], 1, "a stdout frame");
+    assert.equal(framed.subarray(8).toString(), "hi\r\n");
+    // And the other way round: raw bytes.
+    assert.equal((await run(false, true)).toString(), "hi\n");
+    assert.equal((await run(false, false))[0], 1);
+  } finally {
+    await call("DELETE", `/v1.41/containers/${Id}?force=1`);
+  }
+});
+
 test("swarm, plugin and distribution paths answer as a dockerd outside a swarm with no plugins", async () => {
   const leave = await call("POST", "/v1.41/swarm/leave?force=1");
   assert.equal(leave.status, 503);
@@ -494,7 +518,7 @@ test("older API versions: create, update, volume prune, stream types and exec st
     const row = sized.find((c) => c.Id === echo)!;
     assert.equal(row.SizeRootFs, row.SizeRw + bbSize);
 
-    // exec start follows the exec's own TTY setting whatever start says (SDKs send Tty=false).
+    // A detached start of a TTY exec with Tty=false (docker-py's default) runs it as created.
     const running = await created(await create("1.41", {}));
     await call("POST", `/v1.41/containers/${running}/start`);
     const exec = await call("POST", `/v1.41/containers/${running}/exec`, JSON.stringify({ Cmd: ["true"], Tty: true }));

@@ -73,6 +73,9 @@ export interface ContainerServiceOptions {
  * change queued per container. Every state it records goes through `supervision`; networks, views
  * and stats have modules of their own.
  */
+/** How long a SIGKILL waits for the container's exit before it answers anyway. */
+const KILL_WAIT_MS = 10_000;
+
 export class ContainerService {
   readonly store: ContainerStore;
   readonly runc: Runc;
@@ -297,15 +300,23 @@ export class ContainerService {
     }
   }
 
+  /**
+   * Sends a signal. A SIGKILL returns once the container has stopped, as dockerd's does, so its
+   * exit code is there when the caller looks (bounded: a process stuck in the kernel may linger).
+   */
   async kill(ref: string, signal = "SIGKILL"): Promise<void> {
     const id = this.get(ref).id;
+    const sig = signalName(signal);
     await this.changes.run(id, async () => {
       const rec = this.get(id);
       if (!isRunning(rec)) throw notRunning(rec.id);
       rec.manuallyStopped = true;
       this.store.save(rec);
-      await this.signal(rec, signalName(signal));
+      await this.signal(rec, sig);
     });
+    if (sig !== "SIGKILL" && sig !== "9") return;
+    const rec = this.store.get(id);
+    if (rec && isRunning(rec)) await this.supervision.wait(rec, "not-running", AbortSignal.timeout(KILL_WAIT_MS)).catch(() => undefined);
   }
 
   async restart(ref: string, timeoutSeconds?: number): Promise<void> {

@@ -41,10 +41,12 @@ export function execRoutes(r: Router, o: DockerApiOptions): void {
   r.post("/exec/{id}/start", async (ctx) => {
     const opts = await ctx.body(ExecStartSchema);
     const info = execs.inspect(ctx.params.id!) as { ProcessConfig: { tty: boolean }; OpenStdin: boolean; DetachKeys?: string };
-    // The exec's own TTY setting decides the stream, as with dockerd, whatever start says (SDKs
-    // send Tty=false by default); ConsoleSize is honoured from 1.42, for a TTY asked for at both steps.
+    // As dockerd: the start body's Tty decides the framing (stdcopy frames unless it is true),
+    // whatever the exec was created with; docker-py sends tty=False to a TTY exec and reads frames.
+    // ConsoleSize is honoured from 1.42, for a TTY asked for at both steps.
     const tty = info.ProcessConfig.tty;
-    const size = atLeast(ctx.version, "1.42") && opts.Tty && tty ? opts.ConsoleSize : null;
+    const raw = opts.Tty === true;
+    const size = atLeast(ctx.version, "1.42") && raw && tty ? opts.ConsoleSize : null;
     const session = await execs.start(ctx.params.id!);
     // A process that fails after it started is recorded on the exec (exit code 126, for inspect);
     // nobody else waits for it, and an unhandled rejection would take the agent down.
@@ -57,7 +59,7 @@ export function execRoutes(r: Router, o: DockerApiOptions): void {
       ctx.empty(200);
       return;
     }
-    const conn = ctx.hijack(streamContentType(tty, ctx.version));
+    const conn = ctx.hijack(streamContentType(raw, ctx.version));
     conn.on("error", () => undefined);
     let open = tty ? 1 : 2;
     const finish = () => {
@@ -65,7 +67,7 @@ export function execRoutes(r: Router, o: DockerApiOptions): void {
     };
     const forward = (stream: "stdout" | "stderr", src: NodeJS.ReadableStream) => {
       src.on("data", (d: Buffer) => {
-        if (!conn.write(tty ? d : muxFrame(stream, d))) {
+        if (!conn.write(raw ? d : muxFrame(stream, d))) {
           src.pause();
           conn.once("drain", () => src.resume());
         }
