@@ -219,6 +219,31 @@ test("restart policies: no, on-failure:N, always (with stop), unless-stopped", a
     assert.equal(c.inspect(Id).RestartCount, count, `${policy}: no restart after the stop`);
     await c.remove(Id);
   }
+  // Between restarts a container cannot be removed without force. After its fourth exit (its
+  // `die` event) the next run is 800 ms away: the backoff doubles from 100 ms.
+  const { Id: crashing } = await c.create({
+    Image: "busybox",
+    Cmd: ["sh", "-c", "exit 1"],
+    HostConfig: { RestartPolicy: { Name: "always" } },
+  });
+  let dies = 0;
+  const unsubscribe = rt.events.subscribe((e) => {
+    if (e.Actor.ID === crashing && e.Action === "die") dies++;
+  });
+  try {
+    await c.start(crashing);
+    await waitFor("the fourth exit", () => dies >= 4, 15_000, 5);
+  } finally {
+    unsubscribe();
+  }
+  assert.equal((c.inspect(crashing).State as { Status: string }).Status, "restarting");
+  await assert.rejects(
+    c.remove(crashing),
+    /cannot remove container "\/[^"]+": container is restarting: stop the container before removing/,
+  );
+  await c.remove(crashing, { force: true });
+  assert.throws(() => c.inspect(crashing), /No such container/);
+
   await c.remove(no.id);
   await c.remove(onFailure);
   await c.remove(clean.id);

@@ -366,9 +366,13 @@ export class ContainerService {
     const rec = this.store.get(id);
     // Removed by a change queued before this one: done, as asked.
     if (!rec || rec.state.Status === "removing") return;
+    const advice = "stop the container before removing or force remove";
+    // Between two runs of its restart policy a container is still in use, as dockerd sees it.
+    if (rec.state.Status === "restarting" && !opts.force) {
+      throw new ContainerError(`cannot remove container "/${rec.name}": container is restarting: ${advice}`, "CONFLICT");
+    }
     if (isRunning(rec)) {
       if (!opts.force) {
-        const advice = "stop the container before removing or force remove";
         throw new ContainerError(`cannot remove container "/${rec.name}": container is running: ${advice}`, "CONFLICT");
       }
       this.supervision.holdPolicy(rec.id);
