@@ -73,7 +73,7 @@ export interface ContainerServiceOptions {
  * change queued per container. Every state it records goes through `supervision`; networks, views
  * and stats have modules of their own.
  */
-/** How long a SIGKILL waits for the container's exit before it answers anyway. */
+/** How long a SIGKILL (a kill, a forced remove) waits for the container's exit before going on. */
 const KILL_WAIT_MS = 10_000;
 
 export class ContainerService {
@@ -381,7 +381,7 @@ export class ContainerService {
         await this.signal(rec, "SIGKILL");
         // SIGKILL cannot be ignored; if no exit shows up the supervisor is gone, and the runtime's
         // forced delete below takes the container down regardless.
-        await Promise.race([exited, sleep(10_000)]);
+        await Promise.race([exited, sleep(KILL_WAIT_MS)]);
       } finally {
         this.supervision.releasePolicy(rec.id);
       }

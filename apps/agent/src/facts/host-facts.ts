@@ -4,19 +4,9 @@ import { statfsSync } from "node:fs";
 import os from "node:os";
 import { promisify } from "node:util";
 import type { HostFacts } from "@berth/protocol";
+import { hostPlatform } from "../registry/index.ts";
 
 const run = promisify(execFile);
-
-/** Node's arch names → the OCI/Go names images use. */
-const OCI_ARCH: Record<string, string> = {
-  x64: "amd64",
-  arm64: "arm64",
-  arm: "arm",
-  ia32: "386",
-  ppc64: "ppc64le",
-  s390x: "s390x",
-  riscv64: "riscv64",
-};
 
 async function osRelease(): Promise<HostFacts["os"]> {
   const text = await readFile("/etc/os-release", "utf8").catch(() => "");
@@ -74,7 +64,7 @@ export async function collectHostFacts(diskPath: string): Promise<HostFacts> {
     hostname: os.hostname(),
     os: osInfo,
     kernel: os.release(),
-    arch: OCI_ARCH[os.arch()] ?? os.arch(),
+    arch: hostPlatform().architecture,
     cpus: os.cpus().length,
     memoryBytes: os.totalmem(),
     disk,
