@@ -27,7 +27,9 @@ const runtimePackages = [
 // Tests drive Debian's Chromium and validate docker-compose.yml with docker-compose's own schema check.
 // docker.io brings Debian's docker CLI (/usr/bin/docker, 20.10, API 1.41): the Docker API tests run
 // it next to whatever newer CLI the machine has; its daemon is never used (disabled below).
-const testPackages = ["chromium", "fonts-liberation", "docker-compose", "skopeo", "umoci", "zstd", "docker.io"];
+// python3-docker is docker-py, a client the Docker API tests drive; crun is the second OCI runtime
+// (HostConfig.Runtime) the container tests run.
+const testPackages = ["chromium", "fonts-liberation", "docker-compose", "python3-docker", "skopeo", "umoci", "zstd", "docker.io", "crun"];
 // The benchmark's peers (dockerd comes with docker.io above).
 const benchPackages = ["podman", "wrk"];
 

@@ -120,10 +120,10 @@ test("log options: the bundled agent rotates by max-size and keeps max-file file
     "contiguous",
   );
   const bad = await apiError(
-    owner.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { LogConfig: { Type: "syslog" as "local" } } } }),
+    owner.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { LogConfig: { Type: "syslog" } } } }),
   );
   assert.equal(bad.code, "BAD_REQUEST");
-  assert.match(bad.message, /log driver not supported/);
+  assert.match(bad.message, /log driver syslog is not supported by Berth/);
   await owner.trpc.containers.remove.mutate({ hostId, id: Id });
 });
 

@@ -90,6 +90,7 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
         ...(opts.networking.defaultSubnet ? { defaultSubnet: opts.networking.defaultSubnet } : {}),
         ...(opts.networking.dnsUpstreams ? { dnsUpstreams: opts.networking.dnsUpstreams } : {}),
         endpointsOf: (id) => containers?.endpointsOn(id) ?? [],
+        resolutionOf: (id) => containers?.resolutionOf(id) ?? { dns: [], links: [] },
         portsOf: () => containers?.publishedPorts() ?? [],
         onEvent: (a, id, attrs) => void events.emit("network", a, id, attrs),
       })

@@ -36,7 +36,9 @@ test("20 concurrent starts of one container: one run, one supervisor, one root m
   assert.equal(conmons(Id), 1);
   assert.equal(rootfsMounts(Id), 1);
   const runs = JSON.parse(
-    execFileSync(rt.containers.runc.binary, ["--root", rt.containers.runc.root, "list", "--format", "json"], { encoding: "utf8" }) || "[]",
+    execFileSync(rt.containers.runc.default.binary, ["--root", rt.containers.runc.default.root, "list", "--format", "json"], {
+      encoding: "utf8",
+    }) || "[]",
   ) as Array<{ id: string; status: string }>;
   assert.deepEqual(
     runs.filter((r) => r.id === Id).map((r) => r.status),

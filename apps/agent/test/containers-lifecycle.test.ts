@@ -442,10 +442,6 @@ test("logs: 100,000 lines written fast come back complete and in order; tail, si
 
 test("logs rotate by max-size and max-file; following across rotations loses and repeats nothing", async () => {
   await assert.rejects(
-    c.create({ Image: "busybox", Cmd: ["true"], HostConfig: { LogConfig: { Type: "json-file", Config: { "max-file": "3" } } } }),
-    /max-file cannot be set unless max-size/,
-  );
-  await assert.rejects(
     c.create({ Image: "busybox", Cmd: ["true"], HostConfig: { LogConfig: { Type: "json-file", Config: { "max-size": "ten" } } } }),
     /invalid size: 'ten'/,
   );

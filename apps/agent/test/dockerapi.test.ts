@@ -1,7 +1,7 @@
 // The Docker API's edge: versions, Docker's error shape and status codes, and untrusted input
 // (malformed JSON, unknown fields, absurd values, garbage on the socket) answered with 4xx while
 // the agent keeps serving. Real runtime (runc, conmon) behind a socket in a temp dir.
-import { after, before, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -92,7 +92,7 @@ test("untrusted bodies and queries get 4xx with a clear message", async () => {
     ["GET", "/v1.47/containers/json?filters=%7B%22color%22%3A%5B%22red%22%5D%7D", undefined, 400, /invalid filter 'color'/],
     ["GET", "/v1.47/containers/json?limit=-7", undefined, 400, /out of range/],
     ["POST", "/v1.47/volumes/create", JSON.stringify({ Name: "v", Size: 3 }), 400, /Size/],
-    ["POST", "/v1.47/networks/create", JSON.stringify({ Name: "n", EnableIPv6: true }), 400, /EnableIPv6 is not supported by Berth/],
+    ["POST", "/v1.47/networks/create", JSON.stringify({ Name: "n", ConfigOnly: true }), 400, /ConfigOnly is not supported by Berth/],
     ["GET", "/v1.47/containers/%E0%A4%A/json", undefined, 400, /malformed path/],
   ];
   for (const [method, path, body, status, pattern] of cases) {
@@ -549,4 +549,52 @@ test("older API versions: create, update, volume prune, stream types and exec st
   // CheckDuplicate (sent before 1.44) is what Berth always does, so it passes the body check.
   const net = await call("POST", "/v1.41/networks/create", JSON.stringify({ Name: "n", CheckDuplicate: true }));
   assert.doesNotMatch(message(net), /CheckDuplicate/);
+});
+
+describe("network bodies at the API edge (endpoint settings, IPAM, IPv6)", () => {
+  // This agent runs without bridge networking: a body that passes the checks gets that 400, one that does not names its field.
+  const off = /bridge networking is not enabled/;
+  test("connect: endpoint settings clients send are accepted, the daemon's operational fields ignored, bad shapes refused", async () => {
+    const connect = (EndpointConfig: unknown) =>
+      call("POST", "/v1.41/networks/n/connect", JSON.stringify({ Container: "c", EndpointConfig }));
+    const accepted = [
+      { IPAMConfig: { IPv4Address: "10.1.0.5", IPv6Address: "fd00::5", LinkLocalIPs: ["169.254.8.8"] } },
+      { MacAddress: "02:42:ac:11:00:02", DriverOpts: { "com.docker-py.setting": "on" }, Links: ["up:bar"], Aliases: ["a"] },
+      // docker-py's key case, nulls, and what an inspect replayed carries.
+      { ipamconfig: { ipv6address: "fd00::5" }, MacAddress: null, IPAddress: "10.1.0.9", EndpointID: "x", DNSNames: ["a"] },
+    ];
+    for (const ep of accepted) {
+      const r = await connect(ep);
+      assert.equal(r.status, 400, r.body.toString());
+      assert.match(message(r), off, JSON.stringify(ep));
+    }
+    const refused: Array<[unknown, RegExp]> = [
+      [{ GwPriority: 5 }, /EndpointConfig\.GwPriority is not supported by Berth \(got 5\)/],
+      [{ MacAddress: 12 }, /MacAddress/],
+      [{ DriverOpts: { a: 1 } }, /DriverOpts/],
+      [{ IPAMConfig: { LinkLocalIPs: "169.254.8.8" } }, /LinkLocalIPs/],
+    ];
+    for (const [ep, pattern] of refused) {
+      const r = await connect(ep);
+      assert.equal(r.status, 400, r.body.toString());
+      assert.match(message(r), pattern);
+    }
+  });
+
+  test("create: EnableIPv6 and IPAM configs (any key case) pass; malformed IPAM is refused by field", async () => {
+    const create = (body: unknown) => call("POST", "/v1.41/networks/create", JSON.stringify(body));
+    const ok = await create({
+      Name: "test 01",
+      EnableIPv6: true,
+      CheckDuplicate: true,
+      IPAM: { driver: "default", config: [{ subnet: "10.5.0.0/24" }, { Subnet: "fd00:5::/64", AuxiliaryAddresses: { r: "fd00:5::2" } }] },
+    });
+    assert.match(message(ok), off);
+    const bad = await create({ Name: "x", IPAM: { Config: [{ Subnet: 10 }] } });
+    assert.equal(bad.status, 400);
+    assert.match(message(bad), /IPAM\.Config\.0\.Subnet/);
+    const aux = await create({ Name: "x", IPAM: { Config: [{ Subnet: "10.5.0.0/24", AuxiliaryAddresses: ["10.5.0.2"] }] } });
+    assert.equal(aux.status, 400);
+    assert.match(message(aux), /AuxiliaryAddresses/);
+  });
 });

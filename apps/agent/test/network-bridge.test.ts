@@ -317,3 +317,160 @@ test("20 concurrent starts of a container on a user network: one address, one en
   await agent.call("containers", "remove", Id, { force: true });
   await agent.call("networks", "remove", "racing");
 });
+
+test("IPv6: dual-stack addresses, v6 routes and ping/HTTP over the bridge, AAAA, v6 published ports, aux addresses, endpoint MAC", {
+  timeout: 180_000,
+}, async () => {
+  const start = await rules();
+  const [h1, h2] = [lab.hosts[0]!, lab.hosts[1]!];
+  // The lab hosts get IPv6 addresses of their own (unique local, inside the lab only).
+  await run("ip", ["-n", h1.netns, "addr", "add", "fd78:1ab::11/64", "dev", "eth0", "nodad"]);
+  await run("ip", ["-n", h2.netns, "addr", "add", "fd78:1ab::12/64", "dev", "eth0", "nodad"]);
+  const v6 = { Subnet: "fd77:91::/64", Gateway: "fd77:91::1", AuxiliaryAddresses: { r6: "fd77:91::2" } };
+  await agent.call("networks", "create", {
+    Name: "dual",
+    EnableIPv6: true,
+    IPAM: { Config: [{ Subnet: "10.91.0.0/24", AuxiliaryAddresses: { router: "10.91.0.2" } }, v6] },
+  });
+  const dual = await agent.call<{ EnableIPv6: boolean; IPAM: { Config: unknown[] } }>("networks", "inspect", "dual");
+  assert.equal(dual.EnableIPv6, true);
+  assert.deepEqual(dual.IPAM.Config, [{ Subnet: "10.91.0.0/24", Gateway: "10.91.0.1", AuxiliaryAddresses: { router: "10.91.0.2" } }, v6]);
+
+  // A static v6 address, a MAC address and a link-local IP on the endpoint; a port published on both families.
+  const web = await detached("web6", "dual", ["sh", "-c", "mkdir /www && echo hello v6 > /www/index.html && httpd -f -p 80 -h /www"], {
+    HostConfig: { NetworkMode: "dual", PortBindings: { "80/tcp": [{ HostPort: "8086" }] } },
+    NetworkingConfig: {
+      EndpointsConfig: {
+        dual: { IPAMConfig: { IPv6Address: "fd77:91::50", LinkLocalIPs: ["169.254.8.8"] }, MacAddress: "02:aa:bb:cc:dd:ee" },
+      },
+    },
+  });
+  type Settings = Record<
+    string,
+    { IPAddress: string; GlobalIPv6Address: string; GlobalIPv6PrefixLen: number; IPv6Gateway: string; MacAddress: string }
+  >;
+  const insp = await agent.call<{ NetworkSettings: { Networks: Settings; Ports: Record<string, unknown> } }>("containers", "inspect", web);
+  const ep = insp.NetworkSettings.Networks.dual!;
+  assert.equal(ep.IPAddress, "10.91.0.3", "the auxiliary address 10.91.0.2 is never handed out");
+  assert.deepEqual([ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen, ep.IPv6Gateway], ["fd77:91::50", 64, "fd77:91::1"]);
+  assert.equal(ep.MacAddress, "02:aa:bb:cc:dd:ee");
+  assert.deepEqual(insp.NetworkSettings.Ports, {
+    "80/tcp": [
+      { HostIp: "0.0.0.0", HostPort: "8086" },
+      { HostIp: "::", HostPort: "8086" },
+    ],
+  });
+  const members = (await agent.call<{ Containers: Record<string, { IPv6Address: string }> }>("networks", "inspect", "dual")).Containers;
+  assert.equal(members[web]?.IPv6Address, "fd77:91::50/64");
+  // The interface as the endpoint says: its MAC, both families' addresses and the link-local IP (seen in its namespace).
+  const pid = (await agent.call<{ State: { Pid: number } }>("containers", "inspect", web)).State.Pid;
+  const link = (await run("nsenter", [`--net=/proc/${pid}/ns/net`, "--", "ip", "-o", "addr", "show", "dev", "eth0"])).stdout;
+  const mac = (await run("nsenter", [`--net=/proc/${pid}/ns/net`, "--", "ip", "-o", "link", "show", "dev", "eth0"])).stdout;
+  assert.match(mac, /link\/ether 02:aa:bb:cc:dd:ee/);
+  assert.match(link, /inet 10\.91\.0\.3\/24/);
+  assert.match(link, /inet 169\.254\.8\.8\/16/);
+  assert.match(link, /inet6 fd77:91::50\/64/);
+  const peer = await agent.run({
+    Cmd: [
+      "sh",
+      "-c",
+      "ip -6 route show default; ip -6 -o addr show dev eth0 scope global; " +
+        "ping -6 -c 1 -W 2 fd77:91::50 >/dev/null && echo ping-ok; wget -q -O - 'http://[fd77:91::50]/'",
+    ],
+    HostConfig: { NetworkMode: "dual", CapAdd: ["NET_RAW"] },
+  });
+  assert.equal(peer.code, 0, peer.out);
+  assert.match(peer.out, /default via fd77:91::1 dev eth0/, "a v6 default route through the bridge's v6 gateway");
+  assert.match(peer.out, /inet6 fd77:91::3\/64/, "a dynamic v6 address: the first after the gateway and the aux address");
+  assert.match(peer.out, /ping-ok\nhello v6\n$/);
+
+  // The embedded DNS: AAAA for names on an IPv6 network; for a name with IPv4 only, an empty answer (not NXDOMAIN).
+  const aaaa = await agent.run({ Cmd: ["nslookup", "-type=aaaa", "web6"], HostConfig: { NetworkMode: "dual" } });
+  assert.match(aaaa.out, /fd77:91::50/, aaaa.out);
+  await agent.call("networks", "create", { Name: "only4", IPAM: { Config: [{ Subnet: "10.92.0.0/24" }] } });
+  const plain = await detached("plain4", "only4", ["sleep", "1000"]);
+  const noData = await agent.run({
+    Cmd: ["sh", "-c", "nslookup -type=aaaa plain4; nslookup -type=aaaa nosuchname; ip -6 -o addr show scope global"],
+    HostConfig: { NetworkMode: "only4" },
+  });
+  // busybox prints nothing for an empty answer, and "can't find" for NXDOMAIN (rcodes are checked in network-dns.test.ts).
+  assert.doesNotMatch(noData.out, /find plain4/, noData.out);
+  assert.match(noData.out, /can't find nosuchname: NXDOMAIN/, noData.out);
+  assert.doesNotMatch(noData.out, /inet6/, "a network without IPv6 stays IPv4-only");
+  const plainEp = (await agent.call<{ NetworkSettings: { Networks: Settings } }>("containers", "inspect", plain)).NetworkSettings.Networks
+    .only4!;
+  assert.equal(plainEp.GlobalIPv6Address, "");
+
+  // Published on v6: from another host, from the host on its own v6 address, and on ::1 (relayed by the agent).
+  for (let i = 0; i < 50 && (await curl(h2.netns, "http://[fd78:1ab::11]:8086/")) === ""; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await curl(h2.netns, "http://[fd78:1ab::11]:8086/"), "hello v6\n", "from another host over IPv6");
+  assert.equal(await curl(h1.netns, "http://[fd78:1ab::11]:8086/"), "hello v6\n", "from the host, on its own v6 address");
+  assert.equal(await curl(h1.netns, "http://[::1]:8086/"), "hello v6\n", "from the host, on ::1");
+  assert.equal(await curl(h1.netns, "http://127.0.0.1:8086/"), "hello v6\n", "and still on IPv4");
+
+  // Isolation holds for IPv6: another v6 network cannot reach the container.
+  await agent.call("networks", "create", {
+    Name: "dual2",
+    EnableIPv6: true,
+    IPAM: { Config: [{ Subnet: "fd77:92::/64" }] },
+  });
+  const blocked = await agent.run({
+    Cmd: ["sh", "-c", "ping -6 -c 1 -W 2 fd77:91::50 && echo reached; ip -6 route show default"],
+    HostConfig: { NetworkMode: "dual2", CapAdd: ["NET_RAW"] },
+  });
+  assert.doesNotMatch(blocked.out, /reached/, blocked.out);
+  assert.match(blocked.out, /default via fd77:92::1/, "an IPv4 subnet was chosen, and v6's gateway is the subnet's first address");
+
+  // Connect a running container with a static v6 address and a MAC address: it shows inside at once.
+  await agent.call("containers", "connect", "dual2", plain, {
+    IPAMConfig: { IPv6Address: "fd77:92::99" },
+    MacAddress: "02:00:00:00:99:99",
+  });
+  const hot = await agent.call<{ NetworkSettings: { Networks: Settings } }>("containers", "inspect", plain);
+  assert.equal(hot.NetworkSettings.Networks.dual2!.GlobalIPv6Address, "fd77:92::99");
+  assert.equal(hot.NetworkSettings.Networks.dual2!.MacAddress, "02:00:00:00:99:99");
+  const reach = await agent.run({
+    Cmd: ["ping", "-6", "-c", "1", "-W", "2", "fd77:92::99"],
+    HostConfig: { NetworkMode: "dual2", CapAdd: ["NET_RAW"] },
+  });
+  assert.equal(reach.code, 0, reach.out);
+  await agent.call("containers", "disconnect", "dual2", plain);
+
+  // Docker's answers to bad or odd input.
+  await assert.rejects(agent.call("networks", "create", { Name: "nov6", EnableIPv6: true }), {
+    message: "could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network",
+  });
+  await assert.rejects(
+    agent.call("networks", "create", {
+      Name: "aux",
+      IPAM: { Config: [{ Subnet: "10.93.0.0/24", AuxiliaryAddresses: { x: "10.94.0.5" } }] },
+    }),
+    { message: "auxiliary address: (x:10.94.0.5) must belong to the master pool: 10.93.0.0/24" },
+  );
+  await assert.rejects(agent.call("networks", "create", { Name: "default" }), {
+    message: "operation is not permitted on predefined default network ",
+  });
+  // A v6 subnet without EnableIPv6: accepted and shown, as dockerd does, but no container gets a v6 address from it.
+  await agent.call("networks", "create", { Name: "test 01", IPAM: { Config: [{ Subnet: "fd77:95::/64" }] } });
+  const spaced = await agent.call<{ Name: string; EnableIPv6: boolean; IPAM: { Config: Array<{ Subnet: string }> } }>(
+    "networks",
+    "inspect",
+    "test 01",
+  );
+  assert.equal(spaced.Name, "test 01");
+  assert.equal(spaced.EnableIPv6, false);
+  assert.deepEqual(spaced.IPAM.Config.map((c) => c.Subnet).slice(1), ["fd77:95::/64"]);
+  await assert.rejects(
+    detached("nov6addr", "test 01", ["true"], {
+      NetworkingConfig: { EndpointsConfig: { "test 01": { IPAMConfig: { IPv6Address: "fd77:95::5" } } } },
+    }),
+    /user specified IP address is supported only when connecting to networks with user configured subnets/,
+  );
+  await agent.call("containers", "remove", "nov6addr", { force: true }).catch(() => undefined);
+  await agent.call("networks", "remove", "test 01");
+
+  for (const id of [web, plain]) await agent.call("containers", "remove", id, { force: true });
+  assert.equal(await curl(h1.netns, "http://[::1]:8086/"), "", "the port is closed with its container");
+  for (const n of ["dual", "dual2", "only4"]) await agent.call("networks", "remove", n);
+  assert.equal(await rules(), start, "the ip6 table is gone with the last IPv6 network");
+});

@@ -22,8 +22,8 @@ function bound(address: string): Promise<Socket> {
   return new Promise((resolve) => s.bind(0, address, () => resolve(s)));
 }
 
-const encode = (id: number, name: string) =>
-  packet.encode({ type: "query", id, flags: packet.RECURSION_DESIRED, questions: [{ type: "A", name }] });
+const encode = (id: number, name: string, type: "A" | "AAAA" = "A") =>
+  packet.encode({ type: "query", id, flags: packet.RECURSION_DESIRED, questions: [{ type, name }] });
 
 /** Sends `name`'s query from `from` to the DNS; its reply (rcode, A records, time taken) or null after `waitMs`. */
 async function ask(
@@ -32,6 +32,7 @@ async function ask(
   port: number,
   name: string,
   waitMs = 700,
+  type: "A" | "AAAA" = "A",
 ): Promise<{ rcode: number; answers: string[]; ms: number } | null> {
   const s = await bound(from);
   try {
@@ -43,14 +44,14 @@ async function ask(
         resolve(m);
       });
     });
-    s.send(encode(0x1234, name), port, server);
+    s.send(encode(0x1234, name, type), port, server);
     const m = await reply;
     if (!m) return null;
     const p = packet.decode(m);
     // The low four bits of the flags: 0 NOERROR, 2 SERVFAIL.
     return {
       rcode: (p.flags ?? 0) & 0xf,
-      answers: (p.answers ?? []).flatMap((a) => (a.type === "A" ? [a.data] : [])),
+      answers: (p.answers ?? []).flatMap((a) => (a.type === "A" || a.type === "AAAA" ? [a.data] : [])),
       ms: Date.now() - started,
     };
   } finally {
@@ -108,7 +109,7 @@ test("answers clients inside its network's subnet only, over UDP and TCP", async
   const dns = new EmbeddedDns(
     (_net, name, from) => {
       asked.push(from);
-      return name === "web" ? ["10.0.0.5"] : null;
+      return name === "web" ? { v4: ["10.0.0.5"], v6: [] } : null;
     },
     () => [],
     { port },
@@ -198,5 +199,38 @@ test("a forwarded query takes its answer from the upstream it asked, not from a 
     dns.closeAll();
     up.sock.close();
     stray.close();
+  }
+});
+
+test("AAAA: a name's v6 addresses on an IPv6 network; an empty answer (NOERROR) for a name with IPv4 only; NXDOMAIN for none", async () => {
+  const port = await freePort();
+  const names: Record<string, { v4: string[]; v6: string[] }> = {
+    dual: { v4: ["10.0.0.5"], v6: ["fd00:1::5"] },
+    plain: { v4: ["10.0.0.6"], v6: [] },
+  };
+  // An unknown name goes upstream; this one says NXDOMAIN.
+  const up = await bound("127.0.0.1");
+  up.on("message", (m, r) => {
+    const q = packet.decode(m);
+    up.send(packet.encode({ type: "response", id: q.id, flags: 3, questions: q.questions ?? [] }), r.port, r.address);
+  });
+  const dns = new EmbeddedDns(
+    (_net, name) => names[name] ?? null,
+    () => [`127.0.0.1:${up.address().port}`],
+    { port },
+  );
+  try {
+    await dns.listen("net1", "127.0.0.1", "127.0.0.0/29");
+    const q = async (name: string, type: "A" | "AAAA") => {
+      const r = await ask("127.0.0.2", "127.0.0.1", port, name, 1500, type);
+      return r && { rcode: r.rcode, answers: r.answers };
+    };
+    assert.deepEqual(await q("dual", "AAAA"), { rcode: 0, answers: ["fd00:1::5"] });
+    assert.deepEqual(await q("dual", "A"), { rcode: 0, answers: ["10.0.0.5"] });
+    assert.deepEqual(await q("plain", "AAAA"), { rcode: 0, answers: [] }, "NODATA: the name exists");
+    assert.deepEqual(await q("nosuch", "AAAA"), { rcode: 3, answers: [] }, "NXDOMAIN from upstream for a name nobody has");
+  } finally {
+    dns.closeAll();
+    up.close();
   }
 });

@@ -14,7 +14,14 @@ import {
   type TestControlPlane,
   type UserClient,
 } from "@berth/test-support/control-plane";
-import { joinWithToken, linkedSimAgent, SIM_PULLED_IMAGE, type SimAgent } from "@berth/test-support/sim-agent";
+import {
+  defaultResponder,
+  joinWithToken,
+  linkedSimAgent,
+  SIM_INSPECT,
+  SIM_PULLED_IMAGE,
+  type SimAgent,
+} from "@berth/test-support/sim-agent";
 import { waitFor } from "@berth/test-support/wait";
 
 let t: TestControlPlane;
@@ -144,6 +151,23 @@ test("the container policy binds operators on every route to an agent, names the
       assert.equal(rest.status, 403, `REST with an operator token: ${JSON.stringify(HostConfig)}`);
     }
     assert.ok(!agent.commands.some((c) => c.command === "containers.create"), "nothing refused reached the agent");
+
+    // Joining another container's namespace is judged as that container's: one on the host's PID
+    // namespace (directly or through a chain of container: modes) is the host's.
+    const modes: Record<string, Record<string, string>> = { hostpid: { PidMode: "host" }, chained: { PidMode: "container:hostpid" } };
+    agent.respond = (c, answer) => {
+      const id = (c.args as { id?: string }).id ?? "";
+      if (c.command !== "containers.inspect") return defaultResponder(c, answer);
+      if (!modes[id]) return answer.fail("NOT_FOUND", `No such container: ${id}`);
+      answer.reply({ ...SIM_INSPECT, Id: id, HostConfig: modes[id] });
+    };
+    for (const target of ["hostpid", "chained"]) {
+      const e = await trpcError(
+        operator.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { PidMode: `container:${target}` } } }),
+      );
+      assert.match(e.message, /setting "host PID"/, target);
+    }
+    agent.respond = defaultResponder;
 
     // Docker's defaults, a named volume and the default capabilities stay allowed; the agent is told the bind limits.
     await operator.trpc.containers.create.mutate({

@@ -252,6 +252,8 @@ export const AGENT_ERROR_CODES = [
   "INVALID",
   "FORBIDDEN",
   "REGISTRY",
+  /** A Docker feature the agent has no implementation of in this configuration (a log driver that keeps nothing to read). */
+  "NOT_IMPLEMENTED",
   "UNKNOWN_COMMAND",
   "FAILED",
 ] as const;

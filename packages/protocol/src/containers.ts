@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { MountSchema } from "./mounts.ts";
+import { EndpointConfigSchema } from "./networks.ts";
 
 /*
  * A container's create configuration in the Docker Engine API's shape (Config + HostConfig), so the
@@ -32,11 +33,12 @@ export const RestartPolicySchema = z.object({
 
 export const UlimitSchema = z.object({ Name: z.string().regex(/^[a-z]+$/), Soft: Int(-1, 2 ** 53 - 1), Hard: Int(-1, 2 ** 53 - 1) });
 
-/** Docker's log options; every driver maps onto the agent's own log files (see the agent's logs/rotation.ts). */
+/**
+ * Docker's log options; json-file, local and k8s-file map onto the agent's own log files, none
+ * keeps nothing (see the agent's logs/rotation.ts, which refuses other drivers with Docker's message).
+ */
 export const LogConfigSchema = z.object({
-  Type: z
-    .enum(["", "json-file", "k8s-file", "local"], { message: "log driver not supported: use json-file, local or k8s-file" })
-    .default(""),
+  Type: z.string().max(64).default(""),
   Config: z.record(z.string().max(64), z.string().max(256)).nullable().optional(),
 });
 
@@ -72,6 +74,7 @@ export const HostConfigSchema = z.object({
   RestartPolicy: RestartPolicySchema.optional(),
   NetworkMode: z.string().max(256).optional(),
   OomKillDisable: z.boolean().optional(),
+  OomScoreAdj: Int(-1000, 1000).optional(),
   LogConfig: LogConfigSchema.optional(),
   /** `-v src:dst[:mode]` strings, parsed by the agent with Docker's rules and messages. */
   Binds: z.array(z.string().max(8192)).max(256).nullable().optional(),
@@ -99,6 +102,47 @@ export const HostConfigSchema = z.object({
   PublishAllPorts: z.boolean().optional(),
   /** `--tmpfs /path:options`. */
   Tmpfs: z.record(z.string().max(4096), z.string().max(1024)).nullable().optional(),
+  /** `--volumes-from ctr[:ro|rw]`: another container's mounts, copied at create. */
+  VolumesFrom: z.array(z.string().max(512)).max(64).nullable().optional(),
+  /** `--link ctr[:alias]`: the other container by name in /etc/hosts (and its env on the default bridge). */
+  Links: z.array(z.string().max(512)).max(64).nullable().optional(),
+  /** `--group-add`: supplementary groups, by name (from the image's /etc/group) or number. */
+  GroupAdd: z.array(z.string().max(256)).max(64).nullable().optional(),
+  /** `--memory-swappiness`: 0 to 100, -1 for the kernel's default. */
+  MemorySwappiness: Int(-1, 2 ** 31)
+    .nullable()
+    .optional(),
+  /** `--device /dev/x[:/dev/y[:rwm]]`. */
+  Devices: z
+    .array(
+      z.object({
+        PathOnHost: z.string().min(1).max(4096),
+        PathInContainer: z.string().max(4096).optional(),
+        CgroupPermissions: z
+          .string()
+          .regex(/^[rwm]{0,3}$/, "device permissions are a combination of r, w and m")
+          .optional(),
+      }),
+    )
+    .max(256)
+    .nullable()
+    .optional(),
+  /** `--device-cgroup-rule 'c 1:3 mr'`. */
+  DeviceCgroupRules: z.array(z.string().max(64)).max(256).nullable().optional(),
+  /** The OCI runtime: runc, or another one the agent found (crun). */
+  Runtime: z.string().max(64).optional(),
+  VolumeDriver: z.string().max(256).optional(),
+  /** "", "host" or "container:<id>" (pid and uts); ipc also "private", "shareable" and "none". */
+  PidMode: z.string().max(512).optional(),
+  IpcMode: z.string().max(512).optional(),
+  UTSMode: z.string().max(512).optional(),
+  CgroupnsMode: z.enum(["", "private", "host"]).optional(),
+  Isolation: z.string().max(64).optional(),
+  Dns: z.array(z.string().max(64)).max(16).nullable().optional(),
+  DnsSearch: z.array(z.string().max(256)).max(16).nullable().optional(),
+  DnsOptions: z.array(z.string().max(256)).max(16).nullable().optional(),
+  /** `--add-host name:ip` (or `name=ip`); `host-gateway` is the host's address on the container's network. */
+  ExtraHosts: z.array(z.string().max(512)).max(256).nullable().optional(),
 });
 
 /**
@@ -133,6 +177,11 @@ export const ContainerConfigSchema = z.object({
     .regex(/^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$|^$/, "not a valid hostname")
     .optional(),
   Domainname: z.string().max(255).optional(),
+  /** The MAC address of the container's interface on its first network (deprecated in Docker for the endpoint's). */
+  MacAddress: z
+    .string()
+    .regex(/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$|^$/, "invalid MAC address")
+    .optional(),
   Labels: z.record(z.string().max(1024), z.string().max(65_536)).nullable().optional(),
   Tty: z.boolean().optional(),
   OpenStdin: z.boolean().optional(),
@@ -150,31 +199,10 @@ export const ContainerConfigSchema = z.object({
     .nullable()
     .optional(),
   HostConfig: HostConfigSchema.default({}),
-  /** Per-network settings: a static address and aliases (docker run --ip / --network-alias). */
+  /** Per-network settings: static addresses, aliases, links, MAC address (docker run --ip / --ip6 / --network-alias / --mac-address). */
   NetworkingConfig: z
     .object({
-      EndpointsConfig: z
-        .record(
-          z.string().max(256),
-          z.object({
-            IPAMConfig: z
-              .object({ IPv4Address: z.string().max(64).optional() })
-              .nullable()
-              .optional(),
-            Aliases: z
-              .array(
-                z
-                  .string()
-                  .max(256)
-                  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, "network aliases are DNS names"),
-              )
-              .max(64)
-              .nullable()
-              .optional(),
-          }),
-        )
-        .nullable()
-        .optional(),
+      EndpointsConfig: z.record(z.string().max(256), EndpointConfigSchema).nullable().optional(),
     })
     .nullable()
     .optional(),

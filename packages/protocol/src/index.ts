@@ -6,5 +6,6 @@ export * from "./replies.ts";
 export * from "./checked.ts";
 export * from "./containers.ts";
 export * from "./mounts.ts";
+export * from "./networks.ts";
 export * from "./ports.ts";
 export * from "./streams.ts";

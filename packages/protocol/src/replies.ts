@@ -229,7 +229,18 @@ export const NetworkSchema = z.looseObject({
   Scope: z.string(),
   Internal: z.boolean(),
   Attachable: z.boolean(),
-  IPAM: z.looseObject({ Config: z.array(z.looseObject({ Subnet: z.string(), Gateway: z.string(), IPRange: z.string().optional() })) }),
+  EnableIPv6: z.boolean().optional(),
+  /** One entry per pool (IPv4, and IPv6 on an IPv6 network); an entry given without a gateway shows none. */
+  IPAM: z.looseObject({
+    Config: z.array(
+      z.looseObject({
+        Subnet: z.string(),
+        Gateway: z.string().optional(),
+        IPRange: z.string().optional(),
+        AuxiliaryAddresses: z.record(z.string(), z.string()).optional(),
+      }),
+    ),
+  }),
   /** By container ID. */
   Containers: z.record(
     z.string(),

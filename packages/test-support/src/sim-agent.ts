@@ -23,6 +23,29 @@ export const SIM_PULLED_IMAGE = {
 
 const ok = () => ({ ok: true as const });
 
+/** A container inspect reply with the fields the protocol requires (tests add HostConfig and the like). */
+export const SIM_INSPECT = {
+  Id: "c".repeat(64),
+  Name: "/sim",
+  Created: "2026-01-01T00:00:00Z",
+  Image: `sha256:${"1".repeat(64)}`,
+  RestartCount: 0,
+  State: {
+    Status: "created",
+    Running: false,
+    Paused: false,
+    Restarting: false,
+    OOMKilled: false,
+    Dead: false,
+    Pid: 0,
+    ExitCode: 0,
+    Error: "",
+    StartedAt: "0001-01-01T00:00:00Z",
+    FinishedAt: "0001-01-01T00:00:00Z",
+  },
+  Config: { Image: "busybox", Labels: {} },
+} satisfies CommandReplyInput<"containers.inspect">;
+
 /**
  * The sim's default answers: well-formed replies (checked against the protocol's reply schemas
  * at compile time) for the commands tests send it. Anything else is refused as unknown.

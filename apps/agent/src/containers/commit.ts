@@ -10,7 +10,11 @@ import type { ImageService, StoredLayer } from "../images/index.ts";
 import { formatReference, parseReference, withDefaultTag } from "../registry/index.ts";
 import { diffLayer, type Snapshotter } from "../snapshots/index.ts";
 import { mountAll, unmount } from "../mount/index.ts";
+import { withFrozen } from "./root-access.ts";
 import type { ContainerService } from "./service.ts";
+
+/** The diffID of a layer tar with no entries (two zero blocks): dockerd's layer.EmptyLayer. */
+const EMPTY_LAYER_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
 
 export interface CommitOptions {
   /** repo[:tag] for the new image; untagged when absent. */
@@ -56,23 +60,20 @@ export async function commitContainer(
     opts.changes ?? [],
   );
 
-  const paused = rec.state.Status === "running" && opts.pause !== false;
-  if (paused) await deps.containers.pause(rec.id);
-  let layer: StoredLayer;
-  try {
-    const upper = await deps.snapshots.upperDir(`container-${rec.id}`);
-    layer = await deps.images.storeLayer(diffLayer(upper));
-  } finally {
-    if (paused) await deps.containers.unpause(rec.id).catch(() => undefined);
-  }
+  // Only a running container is frozen; a stopped, created or already paused one is read as it is.
+  const readLayer = async (): Promise<StoredLayer> =>
+    deps.images.storeLayer(diffLayer(await deps.snapshots.upperDir(`container-${rec.id}`)));
+  const layer = opts.pause === false ? await readLayer() : await withFrozen(deps.containers, rec.id, readLayer);
 
+  // Nothing changed: as dockerd, no layer is added and the history entry says so.
+  const empty = layer.diffId === EMPTY_LAYER_DIFF_ID;
   const now = new Date().toISOString();
   const config: ImageConfig = {
     ...base,
     created: now,
     ...(opts.author ? { author: opts.author } : {}),
     config: runConfig,
-    rootfs: { type: "layers", diff_ids: [...base.rootfs.diff_ids, layer.diffId] },
+    rootfs: { type: "layers", diff_ids: empty ? base.rootfs.diff_ids : [...base.rootfs.diff_ids, layer.diffId] },
     history: [
       ...(base.history ?? []),
       {
@@ -80,11 +81,15 @@ export async function commitContainer(
         created_by: [rec.path, ...rec.args].join(" "),
         ...(opts.comment ? { comment: opts.comment } : {}),
         ...(opts.author ? { author: opts.author } : {}),
+        ...(empty ? { empty_layer: true } : {}),
       },
     ],
   };
-  const layers = [...img.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: l.diffId })), layer];
-  const image = await deps.images.createImage(config, layers, tags);
+  const layers = [
+    ...img.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType, diffId: l.diffId })),
+    ...(empty ? [] : [layer]),
+  ];
+  const image = await deps.images.createImage(config, layers, tags, img.id);
   return { Id: image.id };
 }
 

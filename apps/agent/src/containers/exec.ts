@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { constants } from "node:os";
-import type { Readable, Writable } from "node:stream";
+import { PassThrough, type Readable, type Writable } from "node:stream";
 import { z } from "zod";
 import { execWithTty } from "../runtime/index.ts";
 import { hostCapabilities } from "../runtime/index.ts";
@@ -193,7 +193,7 @@ export class ExecService {
     const spec = await this.processSpec(rec.id, e.config);
     const specPath = join(this.containers.paths.dir(rec.id), `exec-${id}.json`);
     writeFileSync(specPath, JSON.stringify(spec));
-    const runc = this.containers.runc;
+    const runc = this.containers.runc.for(rec.id);
     e.running = true;
     e.expiresAt = null;
     let session: ExecSession;
@@ -214,7 +214,7 @@ export class ExecService {
         const diag = tty.diagnostics();
         if (code !== 0 && /Traceback/.test(diag))
           throw new ContainerError(`exec with a TTY failed: ${diag.trim().split("\n").pop()}`, "FAILED");
-        return code;
+        return startFailureCode(code, diag);
       });
       session = {
         id,
@@ -231,14 +231,16 @@ export class ExecService {
         stdio: [e.config.AttachStdin ? "pipe" : "ignore", "pipe", "pipe"],
       });
       e.resize = () => undefined;
+      // runc's own complaint (a command it could not start) arrives on the exec's stderr; its tail decides the exit code.
+      const stderr = tailOf(child.stderr!);
       session = {
         id,
         stdin: child.stdin,
         stdout: child.stdout!,
-        stderr: child.stderr,
+        stderr: stderr.stream,
         resize: () => undefined,
         kill: () => killByPidFile(`${specPath}.pid`),
-        exit: exitOf(child),
+        exit: exitOf(child).then((code) => startFailureCode(code, stderr.tail())),
       };
     }
     const ended = (code: number) => {
@@ -286,7 +288,8 @@ export class ExecService {
     }
     if (c.User) {
       try {
-        const u = await resolveUser(this.containers.rootfs(containerId), c.User);
+        const groupAdd = this.containers.store.get(containerId)?.config.HostConfig.GroupAdd ?? [];
+        const u = await resolveUser(this.containers.rootfs(containerId), c.User, groupAdd);
         p.user = { uid: u.uid, gid: u.gid, ...(u.additionalGids.length ? { additionalGids: u.additionalGids } : {}) };
       } catch (err) {
         if (err instanceof UserResolutionError) throw new ContainerError(err.message, "INVALID");
@@ -317,6 +320,31 @@ function killByPidFile(path: string, deadline = Date.now() + 5_000): void {
     return;
   }
   if (Date.now() < deadline && existsSync(dirname(path))) setTimeout(() => killByPidFile(path, deadline), 50).unref();
+}
+
+/** How much of an exec's stderr is kept to read runc's start error from. */
+const STDERR_TAIL = 4096;
+
+/** The stream passed through unchanged, with its last STDERR_TAIL bytes kept. */
+function tailOf(source: Readable): { stream: Readable; tail: () => string } {
+  let kept = Buffer.alloc(0);
+  const stream = new PassThrough();
+  source.on("data", (chunk: Buffer) => {
+    kept = kept.length + chunk.length > STDERR_TAIL ? Buffer.concat([kept, chunk]).subarray(-STDERR_TAIL) : Buffer.concat([kept, chunk]);
+  });
+  source.pipe(stream);
+  return { stream, tail: () => kept.toString("utf8") };
+}
+
+/**
+ * runc exits 255 when it cannot start the command at all; Docker reports 127 for a command that
+ * does not exist and 126 for one that cannot be executed, and so does Berth.
+ */
+function startFailureCode(code: number, runcOutput: string): number {
+  if (code !== 255 || !/exec failed|unable to start container process/.test(runcOutput)) return code;
+  if (/executable file not found|no such file or directory/i.test(runcOutput)) return 127;
+  if (/permission denied|exec format error|is a directory/i.test(runcOutput)) return 126;
+  return code;
 }
 
 function exitOf(child: import("node:child_process").ChildProcess): Promise<number> {

@@ -1,4 +1,4 @@
-import type { EventLog } from "./events.ts";
+import { emitContainerEvent, type EventLog } from "./events.ts";
 import type { ExecService } from "./exec.ts";
 import type { HealthLogEntry } from "./record.ts";
 import type { ContainerService } from "./service.ts";
@@ -121,8 +121,8 @@ export class HealthMonitor {
       next = { Status: streak >= retries ? "unhealthy" : health.Status, FailingStreak: streak, Log: log };
     }
     this.containers.supervision.recordHealth(cur, next);
-    if (next.Status !== before)
-      this.events.emit("container", `health_status: ${next.Status}`, id, { name: cur.name, image: cur.imageName });
+    // With the container's labels, as dockerd's: compose filters events by its project label.
+    if (next.Status !== before) emitContainerEvent(this.events, `health_status: ${next.Status}`, cur);
     this.schedule(id);
   }
 }

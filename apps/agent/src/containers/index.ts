@@ -2,6 +2,8 @@
 export { commitContainer, exportContainer } from "./commit.ts";
 export type { CommitOptions } from "./commit.ts";
 export { EventLog } from "./events.ts";
+export { containerChanges } from "./fs-changes.ts";
+export type { FilesystemChange } from "./fs-changes.ts";
 export type { AgentEvent } from "./events.ts";
 export { ExecConfigSchema, ExecService } from "./exec.ts";
 export type { ExecRetention } from "./exec.ts";

@@ -9,8 +9,8 @@ import { isMountPoint } from "../mount/index.ts";
 import { NetworkCommandError } from "../network/index.ts";
 import { createWithConmon } from "../runtime/index.ts";
 import { readPidFile } from "../runtime/index.ts";
-import { RuntimeError, type Runc } from "../runtime/index.ts";
-import { buildSpec, SpecError } from "../runtime/index.ts";
+import { RuntimeError, type OciRuntimes } from "../runtime/index.ts";
+import { buildSpec, resolveDevices, SpecError } from "../runtime/index.ts";
 import { resolveUser, UserResolutionError } from "../runtime/index.ts";
 import type { Snapshotter } from "../snapshots/index.ts";
 import { mountAll, unmount } from "../mount/index.ts";
@@ -20,6 +20,7 @@ import { mergeEnv } from "./create-config.ts";
 import { ContainerError } from "./errors.ts";
 import { ociMounts, prepareMounts } from "./mounts.ts";
 import { networkOf, type NetworkAttachment } from "./network-attachment.ts";
+import { releaseShm, resolveNamespaces } from "./shared-namespaces.ts";
 import type { ContainerPaths } from "./paths.ts";
 import type { ContainerRecord } from "./record.ts";
 import { deleteFromRuntime } from "./runtime-cleanup.ts";
@@ -29,7 +30,7 @@ import type { Supervision } from "./supervision.ts";
 export interface LauncherOptions {
   paths: ContainerPaths;
   store: ContainerStore;
-  runc: Runc;
+  runc: OciRuntimes;
   conmonBin: string;
   /** cgroupfs parent of every container of this agent. */
   cgroupParent: string;
@@ -43,6 +44,8 @@ export interface LauncherOptions {
   logKeepers: LogKeepers;
   attachHub: AttachHub;
   supervision: Supervision;
+  /** A container by ID, name or ID prefix (for `container:` namespace modes). */
+  find(ref: string): ContainerRecord;
 }
 
 /** Starts rotating the container's log, when its LogConfig sets a max-size. */
@@ -59,7 +62,8 @@ export class Launcher {
     try {
       const user = { uid: 0, gid: 0, additionalGids: [], home: "/" };
       const proc = { args: argv, env: [], cwd: workingDir, user, hostname, tty: false };
-      buildSpec({ ...proc, host, cgroupsPath: "/", network: networkOf(host), mounts: [], ...this.limits() });
+      const devices = resolveDevices(host.Devices ?? []);
+      buildSpec({ ...proc, host, cgroupsPath: "/", network: networkOf(host), devices, mounts: [], ...this.limits() });
       logRotationOf(host.LogConfig);
     } catch (e) {
       if (e instanceof SpecError || e instanceof LogConfigError) throw new ContainerError(e.message, "INVALID");
@@ -74,7 +78,8 @@ export class Launcher {
   /** Runs the container's process; a failure is recorded on the container and thrown as the container layer's error. */
   async launch(rec: ContainerRecord): Promise<void> {
     const { id } = rec;
-    const { paths, runc } = this.o;
+    const { paths } = this.o;
+    const runc = this.o.runc.for(id);
     const bundle = paths.bundle(id);
     const rootfs = paths.rootfs(id);
     mkdirSync(rootfs, { recursive: true });
@@ -87,13 +92,14 @@ export class Launcher {
     if (isMountPoint(rootfs)) await unmount(rootfs).catch(() => undefined);
     await mountAll(await this.o.snapshots.mounts(paths.snapshotKey(id)), rootfs);
     try {
-      const user = await resolveUser(rootfs, rec.user);
       const host = rec.config.HostConfig;
-      const network = networkOf(host);
+      const user = await resolveUser(rootfs, rec.user, host.GroupAdd ?? []);
+      const shared = await resolveNamespaces(rec, this.o.find, paths);
       const endpoints = await this.o.network.join(rec);
-      const etc = this.o.network.writeEtcFiles(rec, network);
+      const etc = this.o.network.writeEtcFiles(rec, shared.network, shared.networkOwner);
       if (await prepareMounts(rec.mounts ?? [], rootfs, this.o.volumes)) this.o.store.save(rec);
-      const env = mergeEnv([`HOSTNAME=${rec.hostname}`], rec.config.Tty ? ["TERM=xterm"] : [], rec.env);
+      const linkEnv = this.o.network.linkEnv(rec);
+      const env = mergeEnv([`HOSTNAME=${rec.hostname}`], rec.config.Tty ? ["TERM=xterm"] : [], linkEnv, rec.env);
       if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${user.home}`);
       const spec = buildSpec({
         args: [rec.path, ...rec.args],
@@ -104,7 +110,10 @@ export class Launcher {
         tty: Boolean(rec.config.Tty),
         host,
         cgroupsPath: `${this.o.cgroupParent}/${id}`,
-        network,
+        network: shared.network,
+        namespaces: shared.namespaces,
+        ...(shared.shm ? { shm: shared.shm } : {}),
+        devices: resolveDevices(host.Devices ?? []),
         mounts: [...etc, ...ociMounts(rec.mounts ?? [])],
         ...this.limits(),
       });
@@ -122,7 +131,7 @@ export class Launcher {
         bundle,
         exitDir: paths.exitDir,
         persistDir: persist,
-        logPath: paths.logPath(id),
+        logPath: host.LogConfig?.Type === "none" ? null : paths.logPath(id),
         pidFile: join(paths.dir(id), "container.pid"),
         conmonPidFile,
         socketDir: paths.socketsDir,
@@ -143,6 +152,7 @@ export class Launcher {
       await runc.delete(id, true).catch(() => undefined);
       rmSync(paths.exitFile(id), { force: true });
       await unmount(rootfs).catch(() => undefined);
+      await releaseShm(paths, id);
       const message = e instanceof Error ? e.message : String(e);
       this.o.supervision.startFailed(rec, message);
       if (e instanceof UserResolutionError || e instanceof SpecError) throw new ContainerError(message, "INVALID");

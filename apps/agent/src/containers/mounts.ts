@@ -5,6 +5,7 @@ import { promisify } from "node:util";
 import { fromMount, fromTmpfs, MountSpecError, parseBind, pathWithin, type ContainerConfig, type ParsedMount } from "@berth/protocol";
 import type { OciMount } from "../runtime/index.ts";
 import { ANONYMOUS_LABEL, type VolumeService } from "../volumes/index.ts";
+import { mountOf } from "../mount/index.ts";
 import { ContainerError } from "./errors.ts";
 import { resolveInRoot } from "./root-path.ts";
 
@@ -69,6 +70,7 @@ export function planMounts(
   imageVolumes: Record<string, unknown> | undefined,
   volumes: VolumeService,
   bindPrefixes?: string[],
+  inherited: MountPoint[] = [],
 ): MountPoint[] {
   const host = config.HostConfig;
   const parsed: ParsedMount[] = [];
@@ -84,6 +86,12 @@ export function planMounts(
   for (const p of parsed) {
     if (seen.has(p.target)) throw new ContainerError(`Duplicate mount point: ${p.target}`, "INVALID");
     seen.add(p.target);
+  }
+  // `--volumes-from` mounts come under the container's own (those win on the same path), as dockerd orders them.
+  const fromOthers = inherited.filter((m) => !seen.has(m.Destination));
+  for (const m of fromOthers) {
+    seen.add(m.Destination);
+    if (m.Type === "bind" && bindPrefixes) checkWithin(m.Source, bindPrefixes);
   }
   // VOLUME paths of the create config and the image become anonymous volumes unless mounted already.
   for (const target of [...Object.keys(config.Volumes ?? {}), ...Object.keys(imageVolumes ?? {})]) {
@@ -112,7 +120,7 @@ export function planMounts(
       mkdirSync(p.source, { recursive: true, mode: 0o755 });
     }
   }
-  return parsed.map((p): MountPoint => {
+  const own = parsed.map((p): MountPoint => {
     const base = { Destination: p.target, RW: !p.readOnly, Mode: p.mode, CopyUp: false, Anonymous: false };
     if (p.type === "bind")
       return {
@@ -142,6 +150,46 @@ export function planMounts(
       Anonymous: anonymous,
     };
   });
+  return [...fromOthers.map((m) => (bindPrefixes && m.Type === "bind" ? { ...m, Within: bindPrefixes } : m)), ...own];
+}
+
+/**
+ * The mounts `--volumes-from ctr[:ro|:rw]` copies from other containers: theirs as they are, or
+ * all read-only or read-write when a mode is given. They are not this container's anonymous
+ * volumes (its `rm -v` leaves them to their owner).
+ */
+export function volumesFrom(specs: readonly string[], find: (ref: string) => { mounts?: MountPoint[] }): MountPoint[] {
+  const out: MountPoint[] = [];
+  for (const spec of specs) {
+    const [ref = "", mode] = spec.split(":", 2) as [string, string?];
+    if (mode !== undefined && !/^(ro|rw)(,?[zZ])?$|^[zZ]$/.test(mode)) throw new ContainerError(`invalid mode: ${mode}`, "INVALID");
+    const ro = mode?.startsWith("ro");
+    const rw = mode?.startsWith("rw");
+    for (const m of find(ref).mounts ?? []) {
+      // tmpfs mounts are the other container's memory, not something to share (dockerd skips them too).
+      if (m.Type === "tmpfs" || out.some((o) => o.Destination === m.Destination)) continue;
+      out.push({ ...m, RW: ro ? false : rw ? true : m.RW, CopyUp: false, Anonymous: false });
+    }
+  }
+  return out;
+}
+
+/**
+ * dockerd's check of a bind's propagation against the host: shared propagation needs a shared
+ * source mount, slave propagation a shared or slave one.
+ */
+export function checkPropagation(points: readonly MountPoint[]): void {
+  for (const p of points) {
+    if (p.Type !== "bind" || !p.Propagation) continue;
+    const wantsShared = p.Propagation === "shared" || p.Propagation === "rshared";
+    const wantsSlave = p.Propagation === "slave" || p.Propagation === "rslave";
+    if (!wantsShared && !wantsSlave) continue;
+    const m = mountOf(realHostPath(p.Source));
+    if (wantsShared && !m.shared)
+      throw new ContainerError(`path ${p.Source} is mounted on ${m.mountPoint} but it is not a shared mount`, "INVALID");
+    if (wantsSlave && !m.shared && !m.slave)
+      throw new ContainerError(`path ${p.Source} is mounted on ${m.mountPoint} but it is not a shared or slave mount`, "INVALID");
+  }
 }
 
 /**
@@ -154,6 +202,7 @@ export async function prepareMounts(points: MountPoint[], rootfs: string, volume
   for (const p of points) {
     // A link swapped in under an allowed path since the create must not lead the mount out of it.
     if (p.Type === "bind" && p.Within) checkWithin(p.Source, p.Within);
+    if (p.Type === "bind") checkPropagation([p]);
     if (p.Type !== "volume") continue;
     if (!volumes.get(p.Name)) volumes.create({ Name: p.Name, Labels: p.Anonymous ? { [ANONYMOUS_LABEL]: "" } : null });
     if (!p.CopyUp) continue;

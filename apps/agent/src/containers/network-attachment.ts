@@ -3,7 +3,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerConfig, HostConfig } from "@berth/protocol";
-import type { OciMount } from "../runtime/index.ts";
+import type { Namespace, OciMount } from "../runtime/index.ts";
+import { hostsFile, parseExtraHosts, resolvConf } from "./etc-files.ts";
+import { linkEntries } from "./links.ts";
+import { sharedWith } from "./shared-namespaces.ts";
 import { NetworkError, type Endpoint, type EndpointRequest, type NetworkRecord, type NetworkService } from "../network/index.ts";
 import { PortError, requestedPorts } from "../network/index.ts";
 import type { RulePort } from "../network/index.ts";
@@ -12,9 +15,13 @@ import type { ContainerPaths } from "./paths.ts";
 import { isRunning, type ContainerRecord } from "./record.ts";
 import type { ContainerStore } from "./store.ts";
 
-/** `host` shares the agent's network namespace; anything else gets its own (bridge endpoints are plumbed into it). */
-export function networkOf(host: HostConfig): "host" | "private" {
-  return host.NetworkMode === "host" ? "host" : "private";
+/**
+ * `host` shares the agent's network namespace, `container:` another container's (resolved at start,
+ * see shared-namespaces.ts); anything else gets its own (bridge endpoints are plumbed into it).
+ */
+export function networkOf(host: HostConfig): Namespace {
+  if (host.NetworkMode === "host") return "host";
+  return sharedWith(host.NetworkMode) !== null ? { path: "" } : "private";
 }
 
 /** Refuses published ports without a bridge network to forward them to, and malformed ones. */
@@ -61,8 +68,14 @@ export class NetworkAttachment {
       }
       return null;
     }
-    if (mode.startsWith("container:")) {
-      throw new ContainerError("sharing another container's network namespace (container:…) is not supported yet", "INVALID");
+    if (sharedWith(mode) !== null) {
+      if (Object.keys(config.NetworkingConfig?.EndpointsConfig ?? {}).some((k) => k !== mode)) {
+        throw new ContainerError(
+          "container sharing network namespace with another container or host cannot be connected to any other network",
+          "INVALID",
+        );
+      }
+      return null;
     }
     const nets = this.o.networks;
     if (!nets) throw new ContainerError(`network ${mode} not found: bridge networking is not enabled on this agent`, "NOT_FOUND");
@@ -72,11 +85,13 @@ export class NetworkAttachment {
       if (net.Driver !== "bridge") {
         throw new ContainerError(`container cannot be connected to network ${net.Name} and another network`, "INVALID");
       }
-      checkEndpointRequest(net, req);
+      checkEndpointRequest(nets, net, req);
       out[net.Id] = req;
     };
     const endpoints = config.NetworkingConfig?.EndpointsConfig ?? {};
-    add(mode, endpoints[mode] ?? {});
+    const main: EndpointRequest = endpoints[mode] ?? {};
+    // The container-wide MAC address (Config.MacAddress) is its main network's endpoint's, as dockerd moves it there.
+    add(mode, config.MacAddress && !main.MacAddress ? { ...main, MacAddress: config.MacAddress } : main);
     for (const [ref, req] of Object.entries(endpoints)) if (ref !== mode) add(ref, req);
     return out;
   }
@@ -90,8 +105,11 @@ export class NetworkAttachment {
     const endpoints = this.allocateEndpoints(rec);
     rec.endpoints = Object.fromEntries(endpoints.map((e) => [e.NetworkID, e]));
     if (endpoints.length) {
+      // Published ports forward to the first endpoint with a way out; on both families when it has IPv6.
+      const v6 = this.publishTarget(endpoints)?.GlobalIPv6Address;
+      const wanted = requestedPorts(rec.config.HostConfig, rec.exposedPorts ?? [], { ipv6: Boolean(v6) });
       try {
-        rec.ports = await this.o.networks!.reservePorts(requestedPorts(rec.config.HostConfig, rec.exposedPorts ?? []));
+        rec.ports = await this.o.networks!.reservePorts(wanted, { ...(v6 ? { v6 } : {}) });
       } catch (e) {
         if (e instanceof NetworkError) {
           throw new ContainerError(`driver failed programming external connectivity on endpoint ${rec.name}: ${e.message}`, "CONFLICT");
@@ -143,7 +161,13 @@ export class NetworkAttachment {
 
   /** An adopted container's published ports, held again (the DNAT rules stayed in the kernel meanwhile). */
   async holdPorts(rec: ContainerRecord): Promise<void> {
-    if (rec.ports?.length) await this.o.networks?.reservePorts(rec.ports).catch(() => undefined);
+    const v6 = this.publishTarget(Object.values(rec.endpoints ?? {}))?.GlobalIPv6Address;
+    if (rec.ports?.length) await this.o.networks?.reservePorts(rec.ports, { ...(v6 ? { v6 } : {}) }).catch(() => undefined);
+  }
+
+  /** The endpoint a container's published ports forward to: its first on a network that is not internal. */
+  private publishTarget(endpoints: Endpoint[]): Endpoint | undefined {
+    return endpoints.find((e) => !this.o.networks?.all().find((n) => n.Id === e.NetworkID)?.Internal);
   }
 
   /** Every starting or running container's published ports, with the address each forwards to (for the nftables rules). */
@@ -151,10 +175,12 @@ export class NetworkAttachment {
     return this.o.store.all().flatMap((r) => {
       // A container holds ports from just before its start until its exit (its DNAT goes live before it runs).
       if (!r.ports?.length) return [];
-      const ep = Object.values(r.endpoints ?? {}).find((e) => !this.o.networks?.all().find((n) => n.Id === e.NetworkID)?.Internal);
+      const ep = this.publishTarget(Object.values(r.endpoints ?? {}));
       if (!ep) return [];
-      const containerIp = ep.IPAddress;
-      return r.ports.map((p) => ({ proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerIp, containerPort: p.containerPort }));
+      return r.ports.flatMap((p) => {
+        const containerIp = p.hostIp.includes(":") ? ep.GlobalIPv6Address : ep.IPAddress;
+        return containerIp ? [{ proto: p.proto, hostIp: p.hostIp, hostPort: p.hostPort, containerIp, containerPort: p.containerPort }] : [];
+      });
     });
   }
 
@@ -173,7 +199,7 @@ export class NetworkAttachment {
     const net = network(nets, networkRef);
     if (net.Driver !== "bridge") throw new ContainerError(`container cannot be connected to network ${net.Name}`, "INVALID");
     if (rec.networks[net.Id]) throw new ContainerError(`endpoint with name ${rec.name} already exists in network ${net.Name}`, "CONFLICT");
-    checkEndpointRequest(net, req);
+    checkEndpointRequest(nets, net, req);
     if (isRunning(rec)) {
       const used = new Set(Object.values(rec.endpoints ?? {}).map((e) => e.ifname));
       let n = 0;
@@ -185,8 +211,8 @@ export class NetworkAttachment {
         throw asContainerError(e);
       }
       try {
-        const routed = Object.values(rec.endpoints ?? {}).some((e) => !nets.all().find((x) => x.Id === e.NetworkID)?.Internal);
-        await nets.plumb(rec.state.Pid, [ep], { hasDefaultRoute: routed });
+        const out = Object.values(rec.endpoints ?? {}).filter((e) => !nets.all().find((x) => x.Id === e.NetworkID)?.Internal);
+        await nets.plumb(rec.state.Pid, [ep], { hasDefaultRoute: out.length > 0, hasDefaultRoute6: out.some((e) => e.GlobalIPv6Address) });
       } catch (e) {
         nets.release(ep);
         throw new ContainerError(`could not connect container ${rec.name} to network ${net.Name}: ${(e as Error).message}`, "FAILED");
@@ -198,12 +224,25 @@ export class NetworkAttachment {
     this.o.store.save(rec);
   }
 
-  /** Disconnects a container from a network; a running one loses the interface at once. */
-  async disconnect(networkRef: string, ref: string): Promise<void> {
+  /**
+   * Disconnects a container from a network; a running one loses the interface at once. With
+   * `force`, a network removed while the container was stopped can be dropped from it by its ID.
+   */
+  async disconnect(networkRef: string, ref: string, force = false): Promise<void> {
     const nets = this.o.networks;
     if (!nets) throw new ContainerError("bridge networking is not enabled on this agent", "INVALID");
     const rec = this.o.find(ref);
-    const net = network(nets, networkRef);
+    let net: NetworkRecord;
+    try {
+      net = network(nets, networkRef);
+    } catch (e) {
+      const gone = Object.keys(rec.networks ?? {}).filter((id) => id.startsWith(networkRef) && !nets.all().some((n) => n.Id === id));
+      if (!force || gone.length !== 1) throw e;
+      const { [gone[0]!]: _stale, ...kept } = rec.networks!;
+      rec.networks = kept;
+      this.o.store.save(rec);
+      return;
+    }
     if (!rec.networks?.[net.Id]) throw new ContainerError(`container ${rec.id} is not connected to network ${net.Name}`, "CONFLICT");
     const ep = rec.endpoints?.[net.Id];
     if (ep) {
@@ -228,47 +267,89 @@ export class NetworkAttachment {
     );
   }
 
-  /** /etc/hostname, /etc/hosts and /etc/resolv.conf of the container, bind-mounted over the image's. */
-  writeEtcFiles(rec: ContainerRecord, network: "host" | "private"): OciMount[] {
-    const d = this.o.paths.dir(rec.id);
-    const hostname = network === "host" ? readFileSync("/etc/hostname", "utf8").trim() || rec.hostname : rec.hostname;
-    writeFileSync(join(d, "hostname"), `${hostname}\n`);
-    const hosts = [
-      "127.0.0.1\tlocalhost",
-      "::1\tlocalhost ip6-localhost ip6-loopback",
-      "fe00::0\tip6-localnet",
-      "ff00::0\tip6-mcastprefix",
-      "ff02::1\tip6-allnodes",
-      "ff02::2\tip6-allrouters",
-      "",
+  /**
+   * /etc/hostname, /etc/hosts and /etc/resolv.conf of the container, bind-mounted over the image's.
+   * A container sharing another's network namespace shares its files too, as in Docker.
+   */
+  writeEtcFiles(rec: ContainerRecord, network: Namespace, networkOwner?: ContainerRecord): OciMount[] {
+    const options = ["rbind", "rprivate", ...(rec.config.HostConfig.ReadonlyRootfs ? ["ro"] : [])];
+    const bind = (dir: string, name: string, dest: string): OciMount => ({
+      destination: dest,
+      type: "bind",
+      source: join(dir, name),
+      options,
+    });
+    const files = (dir: string) => [
+      bind(dir, "hostname", "/etc/hostname"),
+      bind(dir, "hosts", "/etc/hosts"),
+      bind(dir, "resolv.conf", "/etc/resolv.conf"),
     ];
-    // The container's own addresses name it, as Docker writes them.
-    for (const ep of Object.values(rec.endpoints ?? {})) hosts.splice(hosts.length - 1, 0, `${ep.IPAddress}\t${rec.hostname}`);
-    writeFileSync(join(d, "hosts"), network === "host" ? readFileSync("/etc/hosts", "utf8") : hosts.join("\n"));
-    let resolv = "";
+    if (networkOwner) return files(this.o.paths.dir(networkOwner.id));
+    const d = this.o.paths.dir(rec.id);
+    const hostNetwork = network === "host";
+    const host = rec.config.HostConfig;
+    const hostname = hostNetwork ? readFileSync("/etc/hostname", "utf8").trim() || rec.hostname : rec.hostname;
+    writeFileSync(join(d, "hostname"), `${hostname}\n`);
+    this.writeHosts(rec, hostNetwork);
+    let hostResolv = "";
     try {
-      resolv = readFileSync("/etc/resolv.conf", "utf8");
+      hostResolv = readFileSync("/etc/resolv.conf", "utf8");
     } catch {
-      resolv = "";
+      hostResolv = "";
     }
-    // A loopback resolver of the host is unreachable from a container's own netns; Docker drops it too.
-    if (network !== "host")
-      resolv = resolv
-        .split("\n")
-        .filter((l) => !/^\s*nameserver\s+(127\.|::1)/.test(l))
-        .join("\n");
     // On a user-defined network the network's embedded DNS answers (container names, then the host's resolvers).
     const first = Object.values(rec.endpoints ?? {}).sort((a, b) => a.ifname.localeCompare(b.ifname))[0];
-    const embedded = first ? this.o.networks?.resolverFor(first.NetworkID) : null;
-    if (embedded) {
-      const search = resolv.split("\n").filter((l) => /^\s*search\s/.test(l));
-      resolv = [`nameserver ${embedded}`, ...search, "options ndots:0", ""].join("\n");
-    }
+    const embedded = first ? (this.o.networks?.resolverFor(first.NetworkID) ?? null) : null;
+    const resolv = resolvConf({
+      hostResolv,
+      embedded,
+      dns: host.Dns ?? [],
+      dnsSearch: host.DnsSearch ?? [],
+      dnsOptions: host.DnsOptions ?? [],
+      hostNetwork,
+    });
     writeFileSync(join(d, "resolv.conf"), resolv);
-    const options = ["rbind", "rprivate", ...(rec.config.HostConfig.ReadonlyRootfs ? ["ro"] : [])];
-    const bind = (name: string, dest: string): OciMount => ({ destination: dest, type: "bind", source: join(d, name), options });
-    return [bind("hostname", "/etc/hostname"), bind("hosts", "/etc/hosts"), bind("resolv.conf", "/etc/resolv.conf")];
+    return files(d);
   }
+
+  /** Writes the container's /etc/hosts: its own addresses, its legacy links and its extra hosts. */
+  writeHosts(rec: ContainerRecord, hostNetwork: boolean): void {
+    const d = this.o.paths.dir(rec.id);
+    if (hostNetwork) {
+      writeFileSync(join(d, "hosts"), readFileSync("/etc/hosts", "utf8"));
+      return;
+    }
+    const endpoints = Object.values(rec.endpoints ?? {});
+    // The container's own addresses name it, as Docker writes them.
+    const own = endpoints.map((ep) => ({ ip: ep.IPAddress, names: rec.hostname }));
+    // Links on the default bridge are /etc/hosts entries; on user-defined networks the embedded DNS answers them.
+    const links = legacyLinks(rec) ? linkEntries(rec, this.o.find, (target) => this.addressOf(rec, target)) : { hosts: [], env: [] };
+    const gateway = endpoints[0]?.Gateway || this.o.networks?.defaultGateway() || "";
+    const extra = parseExtraHosts(rec.config.HostConfig.ExtraHosts ?? []).map((h) => {
+      if (h.ip !== "host-gateway") return { ip: h.ip, names: h.name };
+      if (!gateway) throw new ContainerError("unable to derive the IP value for host-gateway", "INVALID");
+      return { ip: gateway, names: h.name };
+    });
+    writeFileSync(join(d, "hosts"), hostsFile({ own, extra: [...links.hosts, ...extra] }));
+  }
+
+  /** The environment a starting container's legacy links give it (the default bridge only). */
+  linkEnv(rec: ContainerRecord): string[] {
+    if (!legacyLinks(rec) || !rec.config.HostConfig.Links?.length) return [];
+    return linkEntries(rec, this.o.find, (target) => this.addressOf(rec, target)).env;
+  }
+
+  /** `target`'s address on a network it shares with `rec` (else its first), null when it has no endpoint. */
+  private addressOf(rec: ContainerRecord, target: ContainerRecord): string | null {
+    const theirs = target.endpoints ?? {};
+    for (const netId of Object.keys(rec.endpoints ?? rec.networks ?? {})) if (theirs[netId]) return theirs[netId].IPAddress;
+    return Object.values(theirs)[0]?.IPAddress ?? null;
+  }
+}
+
+/** Links are legacy ones (hosts entries and environment) on the default bridge only. */
+function legacyLinks(rec: ContainerRecord): boolean {
+  return (rec.config.HostConfig.NetworkMode || "bridge") === "bridge";
 }
 
 /** A network by name, ID or ID prefix, its errors as the container layer's. */
@@ -286,9 +367,11 @@ function asContainerError(e: unknown): unknown {
   return new ContainerError(e.message, e.code === "NOT_FOUND" || e.code === "CONFLICT" ? e.code : "INVALID");
 }
 
-/** Static addresses and aliases are for user-defined networks only, as in Docker. */
-function checkEndpointRequest(net: NetworkRecord, req: EndpointRequest): void {
-  if (net.predefined && (req.IPAMConfig?.IPv4Address || req.Aliases?.length)) {
-    throw new ContainerError("user specified IP address and aliases are supported on user defined networks only", "INVALID");
+/** Endpoint settings the network cannot honour (static addresses and aliases on predefined networks, bad addresses), refused early. */
+function checkEndpointRequest(nets: NetworkService, net: NetworkRecord, req: EndpointRequest): void {
+  try {
+    nets.checkEndpoint(net.Id, req);
+  } catch (e) {
+    throw asContainerError(e);
   }
 }

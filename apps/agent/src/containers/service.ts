@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ContainerConfigSchema, ContainerNameSchema, HostConfigSchema } from "@berth/protocol";
 import type { ContainerConfig, HostConfig, StatsReport } from "@berth/protocol";
@@ -10,7 +9,7 @@ import { SnapshotNotFoundError, type Snapshotter } from "../snapshots/index.ts";
 import { warmMountHelper } from "../mount/index.ts";
 import { resolveBinary } from "../runtime/index.ts";
 import { nofileHardLimit } from "../runtime/index.ts";
-import { Runc, RuntimeError } from "../runtime/index.ts";
+import { OciRuntimes, RuntimeError } from "../runtime/index.ts";
 import { resources, SpecError } from "../runtime/index.ts";
 import type { LogEntry } from "../logs/index.ts";
 import { LogKeepers } from "../logs/index.ts";
@@ -26,12 +25,15 @@ import { newRecord, resolveCommand, signalName } from "./create-config.ts";
 import { ContainerError, noSuchContainer, notRunning } from "./errors.ts";
 import { emitContainerEvent, type EventLog } from "./events.ts";
 import { Launcher } from "./launch.ts";
-import { planMounts, removeAnonymousVolumes } from "./mounts.ts";
+import { checkHostOptions } from "./host-options.ts";
+import { allLinks, parseLinks } from "./links.ts";
+import { planMounts, prepareMounts, removeAnonymousVolumes, volumesFrom } from "./mounts.ts";
 import { ContainerNames } from "./names.ts";
 import { checkPublishedPorts, NetworkAttachment } from "./network-attachment.ts";
 import { ContainerPaths } from "./paths.ts";
 import { isRunning, type ContainerRecord } from "./record.ts";
 import { deleteFromRuntime, unmountRootfs } from "./runtime-cleanup.ts";
+import { releaseShm } from "./shared-namespaces.ts";
 import { ContainerStatsReader, type NamedStats } from "./stats.ts";
 import { ContainerStdio, type LogOptions } from "./stdio.ts";
 import { ContainerStore } from "./store.ts";
@@ -78,7 +80,8 @@ const KILL_WAIT_MS = 10_000;
 
 export class ContainerService {
   readonly store: ContainerStore;
-  readonly runc: Runc;
+  /** The OCI runtimes, each container's by its HostConfig.Runtime. */
+  readonly runc: OciRuntimes;
   readonly paths: ContainerPaths;
   readonly supervision: Supervision;
   private readonly network: NetworkAttachment;
@@ -96,7 +99,7 @@ export class ContainerService {
     this.paths = paths;
     const store = new ContainerStore(paths.containersDir);
     this.store = store;
-    const runc = new Runc(resolveBinary(o.runtime ?? "runc"), join(o.stateDir, "runc"));
+    const runc = new OciRuntimes(o.stateDir, o.runtime ?? "runc", (id) => store.get(id)?.config.HostConfig.Runtime);
     this.runc = runc;
     for (const dir of [paths.exitDir, paths.socketsDir]) mkdirSync(dir, { recursive: true, mode: 0o700 });
     const { logKeepers, changes, attachHub } = this;
@@ -111,7 +114,7 @@ export class ContainerService {
     this.supervision = supervision;
     const runtime = { conmonBin: resolveBinary(o.conmon ?? "conmon"), cgroupParent, nofileHard: nofileHardLimit(), initPath: o.initPath };
     const layers = { snapshots: o.snapshots, volumes: o.volumes, network, logKeepers, attachHub, supervision };
-    this.launcher = new Launcher({ store, paths, runc, ...runtime, ...layers });
+    this.launcher = new Launcher({ store, paths, runc, ...runtime, ...layers, find: (ref) => this.get(ref) });
     this.statsReader = new ContainerStatsReader(store, cgroupParent);
     this.stdio = new ContainerStdio({ store, paths, attachHub, events });
   }
@@ -144,6 +147,11 @@ export class ContainerService {
     return this.o.snapshots.upperDir(this.paths.snapshotKey(this.get(ref).id));
   }
 
+  /** Readies the volumes of a container that is not running to be seen on `rootfs` (made again, filled once), as its start would. */
+  async prepareVolumes(rec: ContainerRecord, rootfs: string): Promise<void> {
+    if (await prepareMounts(rec.mounts ?? [], rootfs, this.o.volumes)) this.store.save(rec);
+  }
+
   // ---------------------------------------------------------------- lookup
 
   get(ref: string): ContainerRecord {
@@ -168,6 +176,17 @@ export class ContainerService {
       .all()
       .filter((r) => r.mounts?.some((m) => m.Type === "volume" && m.Name === name))
       .map((r) => r.id);
+  }
+
+  /** What container `id` asked of its networks' embedded DNS: its `--dns` servers and its links' aliases. */
+  resolutionOf(id: string): { dns: string[]; links: Array<{ alias: string; containerId: string }> } {
+    const rec = this.store.get(id);
+    if (!rec) return { dns: [], links: [] };
+    const links = parseLinks(allLinks(rec)).flatMap((l) => {
+      const target = this.store.find(l.target);
+      return target && target !== "ambiguous" ? [{ alias: l.alias, containerId: target.id }] : [];
+    });
+    return { dns: rec.config.HostConfig.Dns ?? [], links };
   }
 
   /** Emits a container event with Docker's attributes (exec and attach events come from outside the lifecycle). */
@@ -202,9 +221,11 @@ export class ContainerService {
     this.launcher.checkSpec(argv, workingDir, hostname, config.HostConfig);
     const finalName = wanted ?? this.names.generate();
     const top = img.layers[img.layers.length - 1]?.chainId;
+    const warnings = checkHostOptions(config, (ref) => this.get(ref), this.runc);
     const networks = this.network.requestedNetworks(config);
     checkPublishedPorts(config, networks);
-    const mounts = planMounts(config, imgCfg.Volumes ?? undefined, this.o.volumes, opts.bindPrefixes);
+    const inherited = volumesFrom(config.HostConfig.VolumesFrom ?? [], (ref) => this.get(ref));
+    const mounts = planMounts(config, imgCfg.Volumes ?? undefined, this.o.volumes, opts.bindPrefixes, inherited);
     const dir = this.paths.dir(id);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     try {
@@ -217,7 +238,7 @@ export class ContainerService {
     const rec = newRecord({ id, name: finalName, config, imageId: img.id, image: imgCfg, argv, workingDir, hostname, mounts, networks });
     this.store.save(rec);
     this.event("create", rec);
-    return { Id: id, Warnings: [] };
+    return { Id: id, Warnings: warnings };
   }
 
   // ---------------------------------------------------------------- start, stop, signals
@@ -288,14 +309,17 @@ export class ContainerService {
   /** Sends a signal to the container's init; a paused container is thawed so it can act on it. */
   private async signal(rec: ContainerRecord, sig: string): Promise<void> {
     try {
-      await this.runc.kill(rec.id, sig, sig === "SIGKILL");
+      await this.runc.for(rec.id).kill(rec.id, sig, sig === "SIGKILL");
     } catch (e) {
       // It may have exited between our check and the signal; the exit handler records that.
       if (!(e instanceof RuntimeError && GONE.test(e.message))) throw e;
     }
     this.event("kill", rec, { signal: sig.replace(/^SIG/, "") });
     if (rec.state.Status === "paused") {
-      await this.runc.resume(rec.id).catch(() => undefined);
+      await this.runc
+        .for(rec.id)
+        .resume(rec.id)
+        .catch(() => undefined);
       this.supervision.resumed(rec);
     }
   }
@@ -338,7 +362,7 @@ export class ContainerService {
       const rec = this.get(id);
       if (rec.state.Status === "paused") throw new ContainerError(`Container ${rec.id} is already paused`, "CONFLICT");
       if (rec.state.Status !== "running") throw notRunning(rec.id);
-      await this.runc.pause(rec.id);
+      await this.runc.for(rec.id).pause(rec.id);
       this.supervision.paused(rec);
       this.event("pause", rec);
     });
@@ -349,7 +373,7 @@ export class ContainerService {
     await this.changes.run(id, async () => {
       const rec = this.get(id);
       if (rec.state.Status !== "paused") throw new ContainerError(`Container ${rec.id} is not paused`, "CONFLICT");
-      await this.runc.resume(rec.id);
+      await this.runc.for(rec.id).resume(rec.id);
       this.supervision.resumed(rec);
       this.event("unpause", rec);
     });
@@ -388,8 +412,9 @@ export class ContainerService {
     }
     this.supervision.cancelRestart(rec.id);
     this.supervision.removing(rec);
-    await deleteFromRuntime(this.runc, rec.id);
+    await deleteFromRuntime(this.runc.for(rec.id), rec.id);
     await unmountRootfs(this.paths.rootfs(rec.id));
+    await releaseShm(this.paths, rec.id);
     await this.o.snapshots.remove(this.paths.snapshotKey(rec.id)).catch((e: unknown) => {
       if (!(e instanceof SnapshotNotFoundError)) throw e;
     });
@@ -429,7 +454,7 @@ export class ContainerService {
         if (e instanceof SpecError) throw new ContainerError(e.message, "INVALID");
         throw e;
       }
-      if (isRunning(rec)) await this.runc.update(rec.id, res);
+      if (isRunning(rec)) await this.runc.for(rec.id).update(rec.id, res);
       rec.config = { ...rec.config, HostConfig: next };
       this.store.save(rec);
       this.event("update", rec);
@@ -459,7 +484,7 @@ export class ContainerService {
   async top(ref: string): Promise<{ Titles: string[]; Processes: string[][] }> {
     const rec = this.get(ref);
     if (!isRunning(rec)) throw notRunning(rec.id);
-    return topProcesses(await this.runc.pids(rec.id));
+    return topProcesses(await this.runc.for(rec.id).pids(rec.id));
   }
 
   // ---------------------------------------------------------------- networks (network-attachment.ts)
@@ -468,8 +493,8 @@ export class ContainerService {
   connect(networkRef: string, ref: string, req: EndpointRequest = {}): Promise<void> {
     return this.network.connect(networkRef, ref, req);
   }
-  disconnect(networkRef: string, ref: string): Promise<void> {
-    return this.network.disconnect(networkRef, ref);
+  disconnect(networkRef: string, ref: string, force = false): Promise<void> {
+    return this.network.disconnect(networkRef, ref, force);
   }
   endpointsOn(networkId: string): Array<{ containerId: string; name: string; endpoint: Endpoint }> {
     return this.network.endpointsOn(networkId);
@@ -501,7 +526,11 @@ export class ContainerService {
   // ---------------------------------------------------------------- views (views.ts)
 
   private get viewContext(): ViewContext {
-    return { paths: this.paths, networks: this.o.networks };
+    const find = (ref: string) => {
+      const r = this.store.find(ref);
+      return r === "ambiguous" ? undefined : r;
+    };
+    return { paths: this.paths, networks: this.o.networks, find };
   }
 
   /** Docker's /containers/json entries, newest first. */

@@ -46,11 +46,20 @@ export class ContainerStdio {
 
   /** The container's log lines; following ends once the container is no longer running. */
   logs(rec: ContainerRecord, opts: LogOptions): AsyncGenerator<LogEntry> {
+    readable(rec);
     return readLogs(this.o.paths.logPath(rec.id), { ...opts, finished: () => !isRunning(this.o.store.get(rec.id) ?? rec) });
   }
 
   /** The same lines in batches, each line with its cursor (for the control plane's log streams). */
   logBatches(rec: ContainerRecord, opts: LogOptions): AsyncGenerator<LogEntry[]> {
+    readable(rec);
     return readLogBatches(this.o.paths.logPath(rec.id), { ...opts, finished: () => !isRunning(this.o.store.get(rec.id) ?? rec) });
+  }
+}
+
+/** A container with the `none` log driver has no log to read (dockerd's 501). */
+function readable(rec: ContainerRecord): void {
+  if (rec.config.HostConfig.LogConfig?.Type === "none") {
+    throw new ContainerError("configured logging driver does not support reading", "NOT_IMPLEMENTED");
   }
 }

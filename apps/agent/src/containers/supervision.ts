@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { LogKeepers } from "../logs/index.ts";
 import { isConmon } from "../runtime/index.ts";
-import type { Runc } from "../runtime/index.ts";
+import type { OciRuntimes } from "../runtime/index.ts";
 import type { ChangeQueue } from "./change-queue.ts";
 import { ContainerError } from "./errors.ts";
 import { emitContainerEvent, type EventLog } from "./events.ts";
@@ -16,6 +16,7 @@ import type { ContainerPaths } from "./paths.ts";
 import { isRunning, ZERO_TIME, type ContainerRecord, type HealthState } from "./record.ts";
 import { nextRestartDelay, shouldRestart } from "./restart-policy.ts";
 import { deleteExited, unmountRootfs } from "./runtime-cleanup.ts";
+import { releaseShm } from "./shared-namespaces.ts";
 import type { ContainerStore } from "./store.ts";
 
 export type WaitCondition = "not-running" | "next-exit" | "removed";
@@ -32,7 +33,7 @@ interface Waiter {
 export interface SupervisionOptions {
   store: ContainerStore;
   paths: ContainerPaths;
-  runc: Runc;
+  runc: OciRuntimes;
   events: EventLog;
   /** The containers' queue of state changes: restarts by policy take their turn in it. */
   changes: ChangeQueue;
@@ -232,7 +233,11 @@ export class Supervision {
     const oom = existsSync(join(this.o.paths.persistDir(id), "oom"));
     await this.o.logKeepers.finish(this.o.paths.logPath(id));
     // Both are cleanup of a container that is gone; neither depends on the other.
-    await Promise.all([deleteExited(this.o.runc, id), unmountRootfs(this.o.paths.rootfs(id)).catch(() => undefined)]);
+    await Promise.all([
+      deleteExited(this.o.runc.for(id), id),
+      unmountRootfs(this.o.paths.rootfs(id)).catch(() => undefined),
+      releaseShm(this.o.paths, id),
+    ]);
     // `--rm`: the removal below persists the record; until then the exit file stays, so a crash in
     // between finds it at start-up and removes the container then. One fsync'd write fewer on `docker run --rm`.
     const autoRemove = rec.config.HostConfig.AutoRemove && !this.suppressPolicy.has(id) && !this.closed;
@@ -301,7 +306,10 @@ export class Supervision {
     }
     if (rec.state.Status !== "restarting" && isConmon(rec.conmonPid)) {
       // Still supervised: keep it. Its state may have changed (paused/resumed by hand) while we were away.
-      const st = await this.o.runc.state(rec.id).catch(() => null);
+      const st = await this.o.runc
+        .for(rec.id)
+        .state(rec.id)
+        .catch(() => null);
       if (st?.status === "paused" && rec.state.Status !== "paused") this.paused(rec);
       keepLogs(this.o.logKeepers, this.o.paths, rec);
       await this.o.network.holdPorts(rec);
@@ -317,10 +325,27 @@ export class Supervision {
   private async reapOrphan(rec: ContainerRecord): Promise<void> {
     // conmon may have written the exit file just before it died.
     if (existsSync(this.o.paths.exitFile(rec.id))) return this.handleExit(rec.id);
-    const st = await this.o.runc.state(rec.id).catch(() => null);
+    const st = await this.o.runc
+      .for(rec.id)
+      .state(rec.id)
+      .catch(() => null);
     if (st && st.status !== "stopped") {
-      await this.o.runc.kill(rec.id, "SIGKILL", true).catch(() => undefined);
-      for (let i = 0; i < 50 && (await this.o.runc.state(rec.id).catch(() => null))?.status === "running"; i++) await sleep(100);
+      await this.o.runc
+        .for(rec.id)
+        .kill(rec.id, "SIGKILL", true)
+        .catch(() => undefined);
+      for (
+        let i = 0;
+        i < 50 &&
+        (
+          await this.o.runc
+            .for(rec.id)
+            .state(rec.id)
+            .catch(() => null)
+        )?.status === "running";
+        i++
+      )
+        await sleep(100);
     }
     const wasRestarting = rec.state.Status === "restarting";
     rec.state = { ...rec.state, Status: "running" };

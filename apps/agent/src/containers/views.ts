@@ -4,8 +4,10 @@ import { join } from "node:path";
 import type { ContainerConfig, HostConfig } from "@berth/protocol";
 import type { NetworkService } from "../network/index.ts";
 import { humanDuration } from "./human-duration.ts";
+import { inspectLinks } from "./links.ts";
 import type { MountPoint } from "./mounts.ts";
 import type { ContainerPaths } from "./paths.ts";
+import { cgroupnsMode } from "./shared-namespaces.ts";
 import { isRunning, ZERO_TIME, type ContainerRecord, type ContainerStatus, type HealthcheckConfig, type HealthState } from "./record.ts";
 
 /** What the views read besides the record: where its files are, and the networks it may be on. */
@@ -13,6 +15,8 @@ export interface ViewContext {
   paths: ContainerPaths;
   /** Absent when bridge networking is off. */
   networks: Pick<NetworkService, "get" | "all"> | undefined;
+  /** A container by name or ID, for the names of linked containers. */
+  find(ref: string): ContainerRecord | undefined;
 }
 
 /** Docker's MountPoint, as list and inspect show a container's mounts. */
@@ -29,17 +33,21 @@ export interface ContainerMount {
   Propagation: string;
 }
 
-/** Docker's EndpointSettings; the placeholder of `host` and `none` has no IPAMConfig, Links or DNSNames. */
+/** Docker's EndpointSettings; the placeholder of `host` and `none` has no IPAMConfig, Links, DriverOpts or DNSNames. */
 export interface EndpointSettings {
-  IPAMConfig?: { IPv4Address?: string } | null;
-  Links?: null;
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null;
+  Links?: string[] | null;
   Aliases: string[] | null;
   NetworkID: string;
   EndpointID: string;
   Gateway: string;
   IPAddress: string;
   IPPrefixLen: number;
+  IPv6Gateway: string;
+  GlobalIPv6Address: string;
+  GlobalIPv6PrefixLen: number;
   MacAddress: string;
+  DriverOpts?: Record<string, string> | null;
   DNSNames?: string[] | null;
 }
 
@@ -119,6 +127,24 @@ export interface ContainerInspectHostConfig {
   PublishAllPorts: boolean;
   Binds: string[] | null;
   Tmpfs: Record<string, string> | null;
+  VolumesFrom: string[] | null;
+  Links: string[] | null;
+  GroupAdd: string[] | null;
+  MemorySwappiness: number | null;
+  Devices: NonNullable<HostConfig["Devices"]>;
+  DeviceCgroupRules: string[] | null;
+  Runtime: string;
+  VolumeDriver: string;
+  PidMode: string;
+  IpcMode: string;
+  UTSMode: string;
+  CgroupnsMode: string;
+  Isolation: string;
+  Dns: string[];
+  DnsSearch: string[];
+  DnsOptions: string[];
+  ExtraHosts: string[] | null;
+  OomScoreAdj: number;
 }
 
 /** Docker's ContainerConfig as inspect shows it: the create config with the image's defaults resolved. */
@@ -144,6 +170,7 @@ export interface ContainerInspectConfig {
   StopSignal: string;
   StopTimeout?: number;
   Healthcheck?: HealthcheckConfig;
+  MacAddress?: string;
 }
 
 /** Docker's NetworkSettings: the default bridge's addresses at the top, then every network's endpoint. */
@@ -152,6 +179,9 @@ export interface ContainerNetworkSettings {
   IPPrefixLen: number;
   Gateway: string;
   MacAddress: string;
+  GlobalIPv6Address: string;
+  GlobalIPv6PrefixLen: number;
+  IPv6Gateway: string;
   Networks: Record<string, EndpointSettings>;
   Ports: PortMap;
 }
@@ -250,7 +280,7 @@ export function containerInspect(r: ContainerRecord, ctx: ViewContext): Containe
     ProcessLabel: "",
     AppArmorProfile: "",
     ExecIDs: null,
-    HostConfig: inspectHostConfig(r.config.HostConfig),
+    HostConfig: { ...inspectHostConfig(r.config.HostConfig), Links: inspectLinks(r, ctx.find) },
     GraphDriver: { Name: "overlay", Data: { MergedDir: ctx.paths.rootfs(r.id) } },
     Mounts: containerMounts(r),
     Config: inspectConfig(r),
@@ -305,6 +335,25 @@ function inspectHostConfig(host: HostConfig): ContainerInspectHostConfig {
     PublishAllPorts: Boolean(host.PublishAllPorts),
     Binds: host.Binds ?? null,
     Tmpfs: host.Tmpfs ?? null,
+    VolumesFrom: host.VolumesFrom ?? null,
+    Links: null,
+    GroupAdd: host.GroupAdd ?? null,
+    MemorySwappiness: host.MemorySwappiness ?? null,
+    Devices: host.Devices ?? [],
+    DeviceCgroupRules: host.DeviceCgroupRules ?? null,
+    Runtime: host.Runtime || "runc",
+    VolumeDriver: host.VolumeDriver ?? "",
+    PidMode: host.PidMode ?? "",
+    // dockerd fills in its default IPC mode (private) at create.
+    IpcMode: host.IpcMode || "private",
+    UTSMode: host.UTSMode ?? "",
+    CgroupnsMode: cgroupnsMode(host),
+    Isolation: host.Isolation ?? "",
+    Dns: host.Dns ?? [],
+    DnsSearch: host.DnsSearch ?? [],
+    DnsOptions: host.DnsOptions ?? [],
+    ExtraHosts: host.ExtraHosts ?? null,
+    OomScoreAdj: host.OomScoreAdj ?? 0,
   };
 }
 
@@ -330,6 +379,7 @@ function inspectConfig(r: ContainerRecord): ContainerInspectConfig {
     OnBuild: null,
     Labels: c.Labels ?? {},
     StopSignal: r.stopSignal,
+    ...(c.MacAddress ? { MacAddress: c.MacAddress } : {}),
     ...(c.StopTimeout !== undefined && c.StopTimeout !== null ? { StopTimeout: c.StopTimeout } : {}),
     ...(r.healthcheck ? { Healthcheck: r.healthcheck } : {}),
   };
@@ -340,7 +390,18 @@ export function networkEndpoints(r: ContainerRecord, nets: ViewContext["networks
   const out: Record<string, EndpointSettings> = {};
   const mode = r.config.HostConfig.NetworkMode;
   if (!r.networks && (mode === "host" || mode === "none" || !nets)) {
-    const none = { NetworkID: "", EndpointID: "", Gateway: "", IPAddress: "", IPPrefixLen: 0, MacAddress: "", Aliases: null };
+    const none = {
+      NetworkID: "",
+      EndpointID: "",
+      Gateway: "",
+      IPAddress: "",
+      IPPrefixLen: 0,
+      IPv6Gateway: "",
+      GlobalIPv6Address: "",
+      GlobalIPv6PrefixLen: 0,
+      MacAddress: "",
+      Aliases: null,
+    };
     out[mode === "host" ? "host" : "none"] = none;
     return out;
   }
@@ -354,21 +415,29 @@ export function networkEndpoints(r: ContainerRecord, nets: ViewContext["networks
     const ep = r.endpoints?.[netId];
     out[name] = {
       IPAMConfig: req.IPAMConfig ?? null,
-      Links: null,
+      Links: req.Links?.length ? req.Links : null,
       Aliases: ep?.Aliases ?? req.Aliases ?? null,
       NetworkID: netId,
       EndpointID: ep?.EndpointID ?? "",
       Gateway: ep?.Gateway ?? "",
       IPAddress: ep?.IPAddress ?? "",
       IPPrefixLen: ep?.IPPrefixLen ?? 0,
-      MacAddress: ep?.MacAddress ?? "",
+      IPv6Gateway: ep?.IPv6Gateway ?? "",
+      GlobalIPv6Address: ep?.GlobalIPv6Address ?? "",
+      GlobalIPv6PrefixLen: ep?.GlobalIPv6PrefixLen ?? 0,
+      // The configured MAC address shows before a start too, as dockerd keeps it in the endpoint's settings.
+      MacAddress: ep?.MacAddress ?? req.MacAddress ?? "",
+      DriverOpts: req.DriverOpts ?? null,
       DNSNames: ep ? ep.Aliases : null,
     };
   }
   return out;
 }
 
-type BridgeAddresses = Pick<ContainerNetworkSettings, "IPAddress" | "IPPrefixLen" | "Gateway" | "MacAddress">;
+type BridgeAddresses = Pick<
+  ContainerNetworkSettings,
+  "IPAddress" | "IPPrefixLen" | "Gateway" | "MacAddress" | "GlobalIPv6Address" | "GlobalIPv6PrefixLen" | "IPv6Gateway"
+>;
 
 /** The top-level addresses of inspect's NetworkSettings, which Docker fills from the default bridge. */
 function defaultBridgeSettings(r: ContainerRecord, nets: ViewContext["networks"]): BridgeAddresses {
@@ -378,6 +447,9 @@ function defaultBridgeSettings(r: ContainerRecord, nets: ViewContext["networks"]
     IPPrefixLen: bridge?.IPPrefixLen ?? 0,
     Gateway: bridge?.Gateway ?? "",
     MacAddress: bridge?.MacAddress ?? "",
+    GlobalIPv6Address: bridge?.GlobalIPv6Address ?? "",
+    GlobalIPv6PrefixLen: bridge?.GlobalIPv6PrefixLen ?? 0,
+    IPv6Gateway: bridge?.IPv6Gateway ?? "",
   };
 }
 

@@ -1,14 +1,15 @@
-// `docker cp`: HEAD/GET/PUT /containers/{id}/archive. Reads and writes go through the container's
-// own view of its filesystem; uploads are unpacked under the same strict filter as image layers.
+// `docker cp`: HEAD/GET/PUT /containers/{id}/archive, and `docker diff` (GET …/changes). Reads and
+// writes go through the container's own view of its filesystem, its volumes and binds included
+// whether it runs or not; uploads are unpacked under the same strict filter as image layers.
 // A running container is frozen for the whole request, streaming included (withContainerRoot), so
 // nothing in it can swap a resolved path for a link to the host between our check and our use.
 import { lstat, readdir, readlink } from "node:fs/promises";
 import type { Stats } from "node:fs";
-import { basename, dirname } from "node:path";
+import { basename, dirname, relative } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Pack } from "tar";
-import { withContainerRoot } from "../containers/index.ts";
+import { containerChanges, withContainerRoot } from "../containers/index.ts";
 import { resolveInRoot as resolvePath } from "../containers/index.ts";
 import { unpackLayer } from "../snapshots/index.ts";
 import type { ApiContext } from "./context.ts";
@@ -60,6 +61,24 @@ async function statOf(host: string, requested: string, ref: string): Promise<{ s
   return { st, header: Buffer.from(JSON.stringify(stat)).toString("base64") };
 }
 
+/**
+ * dockerd's check before an upload: into a mount only if it is writable, and onto the container's
+ * own layer only if its root filesystem is not read-only. `containerPath` has its links resolved.
+ */
+function checkWritable(
+  rec: { mounts?: Array<{ Destination: string; RW: boolean }>; config: { HostConfig: { ReadonlyRootfs?: boolean | null } } },
+  containerPath: string,
+): void {
+  const inside = (dest: string) => {
+    const rel = relative(dest, containerPath);
+    return rel === "" || (!rel.startsWith("..") && !rel.startsWith("/"));
+  };
+  // The deepest mount holding the path is the one the container sees there.
+  const mount = (rec.mounts ?? []).filter((m) => inside(m.Destination)).sort((a, b) => b.Destination.length - a.Destination.length)[0];
+  if (mount && !mount.RW) throw badRequest("mounted volume is marked read-only");
+  if (!mount && rec.config.HostConfig.ReadonlyRootfs) throw badRequest("container rootfs is marked read-only");
+}
+
 export function archiveRoutes(r: Router, o: DockerApiOptions): void {
   const deps = { containers: o.runtime.containers, snapshots: o.runtime.snapshots };
   // A trailing "/" or "/." asks for what a link points to, and "/." for a directory's contents.
@@ -98,6 +117,7 @@ export function archiveRoutes(r: Router, o: DockerApiOptions): void {
       const st = await lstat(host).catch(() => null);
       if (!st) throw new DockerApiError(404, `Could not find the file ${path} in container ${ctx.params.id}`);
       if (!st.isDirectory()) throw badRequest(`extraction point is not a directory: ${path}`);
+      checkWritable(o.runtime.containers.get(ctx.params.id!), `/${relative(root, host)}`);
       try {
         await unpackLayer(ctx.req, host, { isRoot: process.geteuid?.() === 0 });
       } catch (e) {
@@ -105,5 +125,11 @@ export function archiveRoutes(r: Router, o: DockerApiOptions): void {
       }
     });
     ctx.empty(200);
+  });
+
+  // `docker diff`: null when nothing changed, as dockerd encodes an empty list.
+  r.get("/containers/{id}/changes", async (ctx) => {
+    const changes = await containerChanges(deps, ctx.params.id!);
+    ctx.json(200, changes.length ? changes : null);
   });
 }

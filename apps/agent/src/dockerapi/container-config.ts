@@ -10,7 +10,7 @@ import { badRequest } from "./errors.ts";
 type Json = Record<string, unknown>;
 
 /** Docker's fields that Berth has no implementation for (swagger ContainerConfig/HostConfig/EndpointSettings, plus older names). */
-const CONFIG_UNSUPPORTED = ["ArgsEscaped", "NetworkDisabled", "OnBuild", "Shell", "MacAddress"];
+const CONFIG_UNSUPPORTED = ["ArgsEscaped", "NetworkDisabled", "OnBuild", "Shell"];
 export const HOST_UNSUPPORTED = [
   "CgroupParent",
   "BlkioWeight",
@@ -21,34 +21,16 @@ export const HOST_UNSUPPORTED = [
   "BlkioDeviceWriteIOps",
   "CpuRealtimePeriod",
   "CpuRealtimeRuntime",
-  "Devices",
-  "DeviceCgroupRules",
   "DeviceRequests",
-  "MemorySwappiness",
   "CpuCount",
   "CpuPercent",
   "IOMaximumIOps",
   "IOMaximumBandwidth",
   "ContainerIDFile",
-  "VolumeDriver",
-  "VolumesFrom",
   "Annotations",
-  "CgroupnsMode",
-  "Dns",
-  "DnsOptions",
-  "DnsSearch",
-  "ExtraHosts",
-  "GroupAdd",
-  "IpcMode",
   "Cgroup",
-  "Links",
-  "OomScoreAdj",
-  "PidMode",
   "StorageOpt",
-  "UTSMode",
   "UsernsMode",
-  "Runtime",
-  "Isolation",
   "MaskedPaths",
   "ReadonlyPaths",
   "KernelMemory",
@@ -56,12 +38,10 @@ export const HOST_UNSUPPORTED = [
 ];
 /** Accepted and not needed: the CLI sends the terminal size again with a resize after start. */
 const HOST_IGNORED = ["ConsoleSize"];
-export const ENDPOINT_SUPPORTED = ["IPAMConfig", "Aliases"];
-export const ENDPOINT_UNSUPPORTED = [
-  "Links",
-  "MacAddress",
-  "DriverOpts",
-  "GwPriority",
+export const ENDPOINT_SUPPORTED = ["IPAMConfig", "Aliases", "Links", "MacAddress", "DriverOpts"];
+export const ENDPOINT_UNSUPPORTED = ["GwPriority"];
+/** Operational data the daemon fills in; dockerd drops them from a request (clients that replay an inspect send them). */
+const ENDPOINT_IGNORED = [
   "NetworkID",
   "EndpointID",
   "Gateway",
@@ -72,16 +52,21 @@ export const ENDPOINT_UNSUPPORTED = [
   "GlobalIPv6PrefixLen",
   "DNSNames",
 ];
-const IPAM_SUPPORTED = ["IPv4Address"];
-const IPAM_UNSUPPORTED = ["IPv6Address", "LinkLocalIPs"];
+const IPAM_SUPPORTED = ["IPv4Address", "IPv6Address", "LinkLocalIPs"];
+
+/**
+ * One network's endpoint settings (a create body's EndpointsConfig entry, or connect's
+ * EndpointConfig) as Docker's decoding reads them: keys in any case, null as unset, the
+ * daemon's own operational fields dropped. Their shape is checked by the protocol's schema.
+ */
+export function endpointFromDocker(raw: unknown, where: string): Json {
+  const ep = withoutNulls(vet(isObject(raw) ? raw : {}, where, ENDPOINT_SUPPORTED, ENDPOINT_UNSUPPORTED, ENDPOINT_IGNORED));
+  if (isObject(ep.IPAMConfig)) ep.IPAMConfig = withoutNulls(vet(ep.IPAMConfig, `${where}IPAMConfig.`, IPAM_SUPPORTED, []));
+  return ep;
+}
 
 /** Values that mean "daemon default" in Docker's API for the unsupported fields. */
 const DEFAULT_VALUES: Record<string, unknown[]> = {
-  MemorySwappiness: [-1],
-  Runtime: ["runc"],
-  Isolation: ["default"],
-  IpcMode: ["private", "shareable"],
-  CgroupnsMode: ["host", "private"],
   // A network's scope: local is what a bridge network is (swarm's global and swarm scopes are not).
   Scope: ["local"],
 };
@@ -184,9 +169,7 @@ export function containerConfigFromDocker(body: unknown, bridgeDefault: "bridge"
     if (net.EndpointsConfig !== undefined && net.EndpointsConfig !== null) {
       if (!isObject(net.EndpointsConfig)) throw badRequest("NetworkingConfig.EndpointsConfig must be an object");
       for (const [name, raw] of Object.entries(net.EndpointsConfig)) {
-        const where = `NetworkingConfig.EndpointsConfig.${name}.`;
-        const ep = vet(isObject(raw) ? raw : {}, where, ENDPOINT_SUPPORTED, ENDPOINT_UNSUPPORTED);
-        if (isObject(ep.IPAMConfig)) ep.IPAMConfig = vet(ep.IPAMConfig, `${where}IPAMConfig.`, IPAM_SUPPORTED, IPAM_UNSUPPORTED);
+        const ep = endpointFromDocker(raw, `NetworkingConfig.EndpointsConfig.${name}.`);
         // "default" names the network the container gets anyway; with no networking there is nothing to configure.
         const key = name === "default" ? mode : name;
         if (key === "none" && isZero(ep)) continue;

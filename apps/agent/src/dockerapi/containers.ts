@@ -52,9 +52,21 @@ const UPDATE_SUPPORTED = [
   "PidsLimit",
   "RestartPolicy",
 ];
-const UPDATE_UNSUPPORTED = [...HOST_UNSUPPORTED, "OomKillDisable", "Init", "Ulimits"];
+// Resources Docker's update takes that Berth's update does not (yet) change.
+const UPDATE_UNSUPPORTED = [...HOST_UNSUPPORTED, "OomKillDisable", "Init", "Ulimits", "MemorySwappiness", "Devices", "DeviceCgroupRules"];
 
 const tty = (rt: DockerApiOptions["runtime"], id: string) => Boolean(rt.containers.get(id).config.Tty);
+
+/**
+ * A log line's time as dockerd prints it with `timestamps`: UTC, "Z", nine fraction digits (Go's
+ * RFC3339NanoFixed); conmon writes an offset ("+00:00") and may write fewer digits.
+ */
+function dockerLogTime(time: string): string {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(time);
+  const ms = m ? Date.parse(`${m[1]}${m[3]}`) : Number.NaN;
+  if (!m || Number.isNaN(ms)) return time;
+  return `${new Date(ms).toISOString().slice(0, 19)}.${(m[2] ?? "").padEnd(9, "0")}Z`;
+}
 
 export function containerRoutes(r: Router, o: DockerApiOptions): void {
   const rt = o.runtime;
@@ -164,7 +176,7 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
     });
     try {
       for await (const e of entries) {
-        const data = Buffer.from(timestamps ? `${e.time} ${e.line}` : e.line);
+        const data = Buffer.from(timestamps ? `${dockerLogTime(e.time)} ${e.line}` : e.line);
         const ok = out.write(raw ? data : muxFrame(e.stream, data));
         if (!ok) await new Promise((resolve) => out.once("drain", resolve));
       }

@@ -24,6 +24,7 @@ const BY_CODE: Record<ErrorCode, number> = {
   NOT_MODIFIED: 304,
   FAILED: 500,
   REGISTRY: 500,
+  NOT_IMPLEMENTED: 501,
 };
 
 /** The status and message of Docker's error body (`{"message": …}`) for any error a handler throws. */

@@ -1,6 +1,6 @@
 // Image endpoints: list, pull (create), inspect, history, tag, remove, push, prune, save, load,
 // import, and commit.
-import type { Writable } from "node:stream";
+import { PassThrough, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import type { PullProgress } from "../images/index.ts";
@@ -162,12 +162,21 @@ export function imageRoutes(r: Router, o: DockerApiOptions): void {
     await pipeline(await rt.images.save([ctx.params.name!]), ctx.stream(200, "application/x-tar"));
   });
 
+  // As dockerd: always 200, and a bad archive is an error message in the stream after the images loaded before it.
   r.post("/images/load", async (ctx) => {
-    const loaded = await rt.images.load(ctx.req);
     const stream = jsonStream(ctx);
-    for (const img of loaded) {
-      if (img.tags.length) for (const t of img.tags) stream.write({ stream: `Loaded image: ${t}\n` });
-      else stream.write({ stream: `Loaded image ID: ${img.id}\n` });
+    // The archive goes through a pipe of its own: a failed parse must not take the connection (and the answer) with it.
+    const body = new PassThrough();
+    ctx.req.pipe(body);
+    try {
+      await rt.images.load(body, (img) => {
+        if (img.tags.length) for (const t of img.tags) stream.write({ stream: `Loaded image: ${t}\n` });
+        else stream.write({ stream: `Loaded image ID: ${img.id}\n` });
+      });
+    } catch (e) {
+      ctx.req.unpipe(body);
+      ctx.req.resume();
+      stream.fail(e);
     }
     stream.out.end();
   });

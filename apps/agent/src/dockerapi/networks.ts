@@ -1,15 +1,49 @@
 // Network endpoints: list, inspect, create, remove, connect, disconnect, prune.
+import { EndpointConfigSchema } from "@berth/protocol";
 import { z } from "zod";
 import type { CreateNetworkRequest, NetworkService } from "../network/index.ts";
 import { badRequest } from "./errors.ts";
-import { ENDPOINT_SUPPORTED, ENDPOINT_UNSUPPORTED, vet } from "./container-config.ts";
+import { dockerJsonKeys, endpointFromDocker, vet } from "./container-config.ts";
 import { filtersParam, labelsMatch } from "./query.ts";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
 
 const LIST_FILTERS = ["driver", "id", "label", "name", "scope", "type", "dangling"] as const;
-const CREATE_SUPPORTED = ["Name", "Driver", "Internal", "Attachable", "Labels", "Options", "IPAM"];
-const CREATE_UNSUPPORTED = ["Scope", "Ingress", "ConfigOnly", "ConfigFrom", "EnableIPv6"];
+const CREATE_SUPPORTED = ["Name", "Driver", "Internal", "Attachable", "Labels", "Options", "IPAM", "EnableIPv6"];
+const CREATE_UNSUPPORTED = ["Scope", "Ingress", "ConfigOnly", "ConfigFrom"];
+const IPAM_KEYS = ["Driver", "Options", "Config"];
+const IPAM_CONFIG_KEYS = ["Subnet", "IPRange", "Gateway", "AuxiliaryAddresses"];
+
+const Strings = z.record(z.string().max(1024), z.string().max(65_536)).nullable().optional();
+const Address = z.string().max(64);
+/** A create body after Docker's decoding rules (see vet): the shape only; the network layer judges the values. */
+const CreateSchema = z.object({
+  Name: z.string().max(65_536).optional(),
+  Driver: z.string().max(256).optional(),
+  Internal: z.boolean().optional(),
+  Attachable: z.boolean().optional(),
+  EnableIPv6: z.boolean().nullable().optional(),
+  Labels: Strings,
+  Options: Strings,
+  IPAM: z
+    .object({
+      Driver: z.string().max(256).optional(),
+      Config: z
+        .array(
+          z.object({
+            Subnet: Address.optional(),
+            IPRange: Address.optional(),
+            Gateway: Address.optional(),
+            AuxiliaryAddresses: z.record(z.string().max(256), Address).nullable().optional(),
+          }),
+        )
+        .max(16)
+        .nullable()
+        .optional(),
+    })
+    .nullable()
+    .optional(),
+});
 /**
  * EnableIPv4 defaults to true; only switching it off is unsupported. CheckDuplicate (sent by
  * clients before API 1.44, true from the CLI) is what Berth always does: a second network with a
@@ -65,14 +99,17 @@ export function networkRoutes(r: Router, o: DockerApiOptions): void {
   r.post("/networks/create", async (ctx) => {
     const body = await ctx.body(z.record(z.string(), z.unknown()));
     if (body.EnableIPv4 === false) throw badRequest("EnableIPv4=false is not supported by Berth");
-    const req = vet(body, "", CREATE_SUPPORTED, CREATE_UNSUPPORTED, CREATE_IGNORED) as unknown as CreateNetworkRequest;
-    if (typeof req.Name !== "string" || !req.Name) throw badRequest("network name is required");
-    if (req.IPAM && typeof req.IPAM === "object") {
-      const { Options, ...ipam } = req.IPAM as Record<string, unknown>;
+    const vetted = vet(body, "", CREATE_SUPPORTED, CREATE_UNSUPPORTED, CREATE_IGNORED);
+    // Nested keys too match in any case, and null is unset (Go's decoding).
+    const ipam = dockerJsonKeys(vetted.IPAM, IPAM_KEYS) as Record<string, unknown> | undefined;
+    if (ipam) {
+      const { Options, ...rest } = ipam;
       if (Options && Object.keys(Options as object).length) throw badRequest("IPAM options are not supported by Berth");
-      req.IPAM = ipam as CreateNetworkRequest["IPAM"];
+      if (Array.isArray(rest.Config)) rest.Config = rest.Config.map((c) => dockerJsonKeys(c, IPAM_CONFIG_KEYS));
+      vetted.IPAM = rest;
     }
-    ctx.json(201, await nets().create(req));
+    const req = CreateSchema.parse(vetted);
+    ctx.json(201, await nets().create({ ...req, Name: req.Name ?? "", EnableIPv6: Boolean(req.EnableIPv6) } as CreateNetworkRequest));
   });
 
   r.delete("/networks/{id}", async (ctx) => {
@@ -83,16 +120,16 @@ export function networkRoutes(r: Router, o: DockerApiOptions): void {
   r.post("/networks/{id}/connect", async (ctx) => {
     const body = await ctx.body(ConnectSchema);
     // The same endpoint settings as a create body's NetworkingConfig.
-    const ep = vet(body.EndpointConfig ?? {}, "EndpointConfig.", ENDPOINT_SUPPORTED, ENDPOINT_UNSUPPORTED);
+    const ep = EndpointConfigSchema.parse(endpointFromDocker(body.EndpointConfig ?? {}, "EndpointConfig."));
     nets();
-    await rt.containers.connect(ctx.params.id!, body.Container, ep as Parameters<typeof rt.containers.connect>[2]);
+    await rt.containers.connect(ctx.params.id!, body.Container, ep);
     ctx.empty(200);
   });
 
   r.post("/networks/{id}/disconnect", async (ctx) => {
     const body = await ctx.body(DisconnectSchema);
     nets();
-    await rt.containers.disconnect(ctx.params.id!, body.Container);
+    await rt.containers.disconnect(ctx.params.id!, body.Container, Boolean(body.Force));
     ctx.empty(200);
   });
 

@@ -19,6 +19,9 @@ import { imageRoutes } from "./images.ts";
 import { networkRoutes } from "./networks.ts";
 import { volumeRoutes } from "./volumes.ts";
 import { swarmRoutes } from "./swarm.ts";
+import { builderRoutes } from "./builder.ts";
+import { experimentalRoutes } from "./experimental.ts";
+import { attachWebSocketRoutes } from "./attach-ws.ts";
 import { API_VERSION, MIN_API_VERSION, compareVersions } from "./version.ts";
 
 export interface DockerApiOptions {
@@ -45,7 +48,10 @@ export function dockerApiRouter(o: DockerApiOptions): Router {
   const router = new Router();
   systemRoutes(router, o);
   swarmRoutes(router);
+  builderRoutes(router);
   containerRoutes(router, o);
+  attachWebSocketRoutes(router, o);
+  experimentalRoutes(router);
   execRoutes(router, o);
   imageRoutes(router, o);
   networkRoutes(router, o);

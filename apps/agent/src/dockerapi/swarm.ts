@@ -3,10 +3,13 @@
 // that has not joined a swarm does, and as one with no plugins installed: never "page not found".
 import type { Router } from "./router.ts";
 import { DockerApiError } from "./errors.ts";
+import { filtersParam } from "./query.ts";
 
 /** dockerd's answer to a cluster call on a node outside any swarm (moby daemon/cluster, errNoManager). */
 const NOT_MANAGER =
   'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
+/** dockerd's answer to a cluster volume update outside a swarm (its volume router). */
+const NO_CLUSTER_VOLUMES = "volume update only valid for cluster volumes, but swarm is unavailable";
 /** dockerd's answer to `swarm leave` outside a swarm (errNoSwarm). */
 const NO_SWARM = "This node is not part of a swarm";
 const BERTH_SWARM =
@@ -63,8 +66,13 @@ export function swarmRoutes(r: Router): void {
   r.post("/swarm/leave", unavailable(NO_SWARM));
   r.post("/swarm/init", unavailable(BERTH_SWARM));
   r.post("/swarm/join", unavailable(BERTH_SWARM));
+  // Only cluster volumes can be updated; local ones are created, inspected and removed in volumes.ts.
+  r.put("/volumes/{name}", unavailable(NO_CLUSTER_VOLUMES));
 
-  r.get("/plugins", (ctx) => ctx.json(200, []));
+  r.get("/plugins", (ctx) => {
+    filtersParam(ctx.query, ["capability", "enabled"]);
+    ctx.json(200, []);
+  });
   for (const [method, path] of PLUGIN_BY_NAME) {
     r.add(method, path, (ctx) => {
       throw new DockerApiError(404, `plugin ${JSON.stringify(ctx.params.name!)} not found`);

@@ -1,4 +1,4 @@
-// System endpoints: _ping, version, info, events, system/df, auth.
+// System endpoints: _ping, version, info, events, system/df, auth (the build cache is in builder.ts).
 import { z } from "zod";
 import type { AgentEvent } from "../containers/index.ts";
 import { collectHostFacts } from "../facts/index.ts";
@@ -173,7 +173,7 @@ export function systemRoutes(r: Router, o: DockerApiOptions): void {
       Labels: [],
       ExperimentalBuild: false,
       ServerVersion: AGENT_VERSION,
-      Runtimes: { runc: { path: "runc" } },
+      Runtimes: Object.fromEntries(rt.containers.runc.names().map((name) => [name, { path: rt.containers.runc.byName(name).binary }])),
       DefaultRuntime: "runc",
       Swarm: { NodeID: "", NodeAddr: "", LocalNodeState: "inactive", ControlAvailable: false, Error: "", RemoteManagers: null },
       // Containers run under conmon and keep running while the agent restarts.
@@ -262,12 +262,6 @@ export function systemRoutes(r: Router, o: DockerApiOptions): void {
     // Until 1.42 the response also carried the builder's size (deprecated since 1.40, always 0 here).
     if (!atLeast(ctx.version, "1.42")) body.BuilderSize = 0;
     ctx.json(200, body);
-  });
-
-  // `docker system prune` prunes the build cache too; Berth has none, so there is nothing to remove.
-  r.post("/build/prune", (ctx) => {
-    filtersParam(ctx.query, ["until", "id", "parent", "type", "description", "inuse", "shared", "private"]);
-    ctx.json(200, { CachesDeleted: [], SpaceReclaimed: 0 });
   });
 
   const AuthSchema = z.object({

@@ -56,9 +56,27 @@ export function volumeRoutes(r: Router, o: DockerApiOptions): void {
 
   r.post("/volumes/prune", (ctx) => {
     const f = filtersParam(ctx.query, ["label", "label!", "all"]);
-    if (f.has("label!")) throw badRequest("the label! filter is not supported by Berth's volume prune");
-    const all = f.get("all")?.[0];
-    const allVolumes = all === undefined ? pruneAllVolumesByDefault(ctx.version) : all === "true" || all === "1";
-    ctx.json(200, v.prune({ all: allVolumes, ...(f.get("label") ? { label: f.get("label")! } : {}) }));
+    const all = f.get("all") ?? [];
+    if (all.length > 1) throw badRequest(`invalid filter 'all=[${all.join(" ")}]': only one value is expected`);
+    const wanted = all.length ? goBool(all[0]!) : false;
+    if (wanted === undefined)
+      throw badRequest(`invalid filter 'all': strconv.ParseBool: parsing ${JSON.stringify(all[0])}: invalid syntax`);
+    // Before 1.42 dockerd adds all=true itself: every unused volume goes, named ones too.
+    const allVolumes = pruneAllVolumesByDefault(ctx.version) || wanted;
+    ctx.json(
+      200,
+      v.prune({
+        all: allVolumes,
+        ...(f.get("label") ? { label: f.get("label")! } : {}),
+        ...(f.get("label!") ? { notLabel: f.get("label!")! } : {}),
+      }),
+    );
   });
+}
+
+/** Go's strconv.ParseBool, which dockerd reads the `all` filter with. */
+function goBool(s: string): boolean | undefined {
+  if (["1", "t", "T", "TRUE", "true", "True"].includes(s)) return true;
+  if (["0", "f", "F", "FALSE", "false", "False"].includes(s)) return false;
+  return undefined;
 }

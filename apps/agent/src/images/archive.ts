@@ -29,17 +29,60 @@ const ArchiveManifestSchema = z
 
 type Deps = LocalImageDeps;
 
-/** Writes the named images as one docker-archive tar and returns it as a stream. */
-export async function saveImages(deps: Deps, names: string[], find: (name: string) => ImageRecord | undefined): Promise<Readable> {
+/** How `docker save` picks images and tags from its names, in dockerd's manner. */
+export interface SaveLookup {
+  /** By tag, digest reference or (short) ID. */
+  find: (name: string) => ImageRecord | undefined;
+  all: () => ImageRecord[];
+}
+
+/**
+ * The images `names` stand for, each with the tags its archive entry carries, as dockerd chooses
+ * them: a name:tag brings that tag; a bare repository name every tag of that repository; an ID or
+ * a digest reference the image alone, with no tag (loaded back, it stays untagged).
+ */
+function selectForSave(names: string[], lookup: SaveLookup): Array<{ img: ImageRecord; tags: string[] }> {
+  const chosen = new Map<string, { img: ImageRecord; tags: string[] }>();
+  const add = (img: ImageRecord, tag?: string) => {
+    const entry = chosen.get(img.id) ?? { img, tags: [] };
+    chosen.set(img.id, entry);
+    if (tag && !entry.tags.includes(tag)) entry.tags.push(tag);
+  };
+  for (const name of names) {
+    let ref: ReturnType<typeof parseReference> | null = null;
+    if (!/^(sha256:)?[a-f0-9]{64}$/.test(name)) {
+      try {
+        ref = parseReference(name);
+      } catch {
+        ref = null;
+      }
+    }
+    if (ref && !ref.digest && !ref.tag) {
+      const repo = formatReference(ref);
+      const tagged = lookup
+        .all()
+        .flatMap((img) => img.repoTags.filter((t) => t.slice(0, t.lastIndexOf(":")) === repo).map((t) => ({ img, t })));
+      for (const { img, t } of tagged) add(img, t);
+      if (tagged.length) continue;
+    }
+    const tag = ref?.tag && !ref.digest ? formatReference(ref) : undefined;
+    const img = lookup.find(tag ?? name);
+    if (!img) throw noSuchImage(name);
+    add(img, tag);
+  }
+  return [...chosen.values()];
+}
+
+/** Writes the named images as one docker-archive tar; returns it as a stream, and the IDs of the images in it. */
+export async function saveImages(deps: Deps, names: string[], lookup: SaveLookup): Promise<{ archive: Readable; ids: string[] }> {
+  const selected = selectForSave(names, lookup);
   const work = await mkdtemp(join(tmpdir(), "berth-save-"));
   try {
     await mkdir(join(work, "blobs", "sha256"), { recursive: true });
-    const manifest: Array<{ Config: string; RepoTags: string[]; Layers: string[] }> = [];
+    const manifest: Array<{ Config: string; RepoTags: string[] | null; Layers: string[] }> = [];
     const repositories: Record<string, Record<string, string>> = {};
-    const files = new Set<string>(["manifest.json", "repositories"]);
-    for (const name of names) {
-      const img = find(name);
-      if (!img) throw noSuchImage(name);
+    const files = new Set<string>(["manifest.json"]);
+    for (const { img, tags } of selected) {
       const cfgPath = `blobs/sha256/${img.id.slice(7)}`;
       if (!files.has(cfgPath)) {
         await writeFile(join(work, cfgPath), await deps.content.read(img.id));
@@ -56,10 +99,8 @@ export async function saveImages(deps: Deps, names: string[], find: (name: strin
         }
         layers.push(p);
       }
-      // Saved by tag: that tag only; by ID: all its tags.
-      const normalized = safeTag(name);
-      const tags = normalized && img.repoTags.includes(normalized) ? [normalized] : img.repoTags;
-      manifest.push({ Config: cfgPath, RepoTags: tags, Layers: layers });
+      // dockerd writes null for an image saved without a tag.
+      manifest.push({ Config: cfgPath, RepoTags: tags.length ? tags : null, Layers: layers });
       for (const t of tags) {
         const i = t.lastIndexOf(":");
         const repo = t.slice(0, i);
@@ -69,13 +110,17 @@ export async function saveImages(deps: Deps, names: string[], find: (name: strin
       }
     }
     await writeFile(join(work, "manifest.json"), JSON.stringify(manifest));
-    await writeFile(join(work, "repositories"), JSON.stringify(repositories));
+    // The legacy tag file exists only when some image carries a tag, as in dockerd.
+    if (Object.keys(repositories).length) {
+      await writeFile(join(work, "repositories"), JSON.stringify(repositories));
+      files.add("repositories");
+    }
     const out = new PassThrough();
     const pack = tar.c({ cwd: work, portable: true, noMtime: false }, [...files]);
     pack.on("error", (e: unknown) => out.destroy(e instanceof Error ? e : new Error(String(e))));
     pack.pipe(out);
     out.on("close", () => void rm(work, { recursive: true, force: true }));
-    return out;
+    return { archive: out, ids: selected.map((x) => x.img.id) };
   } catch (e) {
     await rm(work, { recursive: true, force: true });
     throw e;

@@ -22,6 +22,8 @@ export async function registerLocalImage(
   repoTags: string[],
   /** The config's exact bytes when they come from elsewhere (an archive): they are the image ID. */
   configBytesAsGiven?: Buffer,
+  /** The image it was made from (commit), recorded as dockerd records an image's parent. */
+  parent?: string,
 ): Promise<ImageRecord> {
   const diffIds = config.rootfs.diff_ids;
   if (diffIds.length !== layers.length || layers.some((l, i) => l.diffId !== diffIds[i])) {
@@ -57,5 +59,6 @@ export async function registerLocalImage(
     size: sizes.reduce((a, b) => a + b, 0),
     createdAt: config.created ?? now,
     lastTagTime: repoTags.length ? now : null,
+    ...(parent ? { parent } : {}),
   });
 }

@@ -23,6 +23,8 @@ export const ImageRecordSchema = z.object({
   size: z.number().int().nonnegative(),
   createdAt: z.string(),
   lastTagTime: z.string().nullable(),
+  /** The image this one was committed from (dockerd's image metadata `parent`); absent for pulled and loaded images. */
+  parent: Digest.optional(),
 });
 export type ImageRecord = z.infer<typeof ImageRecordSchema>;
 
@@ -73,6 +75,7 @@ export class ImageStore {
           repoTags: uniq([...existing.repoTags, ...img.repoTags]),
           repoDigests: uniq([...existing.repoDigests, ...img.repoDigests]),
           lastTagTime: img.lastTagTime ?? existing.lastTagTime,
+          ...((existing.parent ?? img.parent) ? { parent: existing.parent ?? img.parent } : {}),
         }
       : img;
     this.images.set(img.id, merged);
@@ -111,6 +114,11 @@ export class ImageStore {
       img.repoDigests.push(repoDigest);
       this.save();
     }
+  }
+
+  /** Images recorded as committed from `id` (dockerd's image store Children). */
+  children(id: string): ImageRecord[] {
+    return [...this.images.values()].filter((i) => i.parent === id);
   }
 
   delete(id: string): void {

@@ -17,10 +17,19 @@ export interface StoredLayer {
  */
 export async function storeTarAsLayer(content: ContentStore, tar: Readable): Promise<StoredLayer> {
   const hash = createHash("sha256");
+  let bytes = 0;
   const tap = new Transform({
     transform(chunk: Buffer, _e, cb) {
       hash.update(chunk);
+      bytes += chunk.length;
       cb(null, chunk);
+    },
+    // No entries at all (a commit of an unchanged container): the empty archive, two zero blocks, as dockerd's empty layer.
+    flush(cb) {
+      if (bytes > 0) return cb();
+      const end = Buffer.alloc(1024);
+      hash.update(end);
+      cb(null, end);
     },
   });
   const gz = createGzip({ level: 6, chunkSize: 256 * 1024 });

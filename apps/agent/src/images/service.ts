@@ -130,19 +130,20 @@ export class ImageService {
 
   /** `docker save`: one docker-archive of the named images; a `save` event per image, by ID, as in dockerd. */
   async save(names: string[]): Promise<Readable> {
-    const saved = new Set<string>();
-    const archive = await saveImages(this.deps, names, (name) => {
-      const img = this.resolve(name);
-      saved.add(img.id);
-      return img;
+    const { archive, ids } = await saveImages(this.deps, names, {
+      find: (name) => this.deps.images.find(normalizeName(name)) ?? this.deps.images.find(name),
+      all: () => this.deps.images.list(),
     });
-    for (const id of saved) this.deps.onEvent?.("save", id, { name: id });
+    for (const id of ids) this.deps.onEvent?.("save", id, { name: id });
     return archive;
   }
 
-  /** `docker load`: every image of a docker-archive; a `load` event per image, by ID, as in dockerd. */
-  load(archive: Readable): Promise<Array<{ id: string; tags: string[] }>> {
-    return loadImages(this.deps, archive, (img) => this.deps.onEvent?.("load", img.id, { name: img.id }));
+  /** `docker load`: every image of a docker-archive; a `load` event per image, by ID, as in dockerd, and `onLoaded` hears of each. */
+  load(archive: Readable, onLoaded?: (img: { id: string; tags: string[] }) => void): Promise<Array<{ id: string; tags: string[] }>> {
+    return loadImages(this.deps, archive, (img) => {
+      this.deps.onEvent?.("load", img.id, { name: img.id });
+      onLoaded?.(img);
+    });
   }
 
   /** `docker import`: a rootfs tarball as a one-layer image; an `import` event by ID, as in dockerd. */
@@ -157,9 +158,9 @@ export class ImageService {
     return storeTarAsLayer(this.deps.content, tar);
   }
 
-  /** Records an image built here from stored layers (commit): config, manifest, snapshots, tags. */
-  createImage(config: ImageConfig, layers: StoredLayer[], repoTags: string[]): Promise<ImageRecord> {
-    return registerLocalImage(this.deps, config, layers, repoTags);
+  /** Records an image built here from stored layers (commit): config, manifest, snapshots, tags, and the image it came from. */
+  createImage(config: ImageConfig, layers: StoredLayer[], repoTags: string[], parent?: string): Promise<ImageRecord> {
+    return registerLocalImage(this.deps, config, layers, repoTags, undefined, parent);
   }
 
   /** The unpacked size of one layer's snapshot, by chain ID. */
@@ -182,10 +183,12 @@ export class ImageService {
     for (const img of this.deps.images.list()) {
       if (opts.dangling === true && img.repoTags.length > 0) continue;
       if (opts.dangling === false && img.repoTags.length === 0) continue;
+      // As dockerd: an untagged image that others were committed from is an intermediate one, listed only with `all`.
+      if (!opts.all && img.repoTags.length === 0 && img.repoDigests.length === 0 && this.deps.images.children(img.id).length > 0) continue;
       const cfg = await this.config(img);
       out.push({
         Id: img.id,
-        ParentId: "",
+        ParentId: img.parent ?? "",
         RepoTags: img.repoTags,
         RepoDigests: img.repoDigests,
         Created: Math.floor(Date.parse(img.createdAt) / 1000) || 0,
@@ -206,7 +209,7 @@ export class ImageService {
       Id: img.id,
       RepoTags: img.repoTags,
       RepoDigests: img.repoDigests,
-      Parent: "",
+      Parent: img.parent ?? "",
       Comment: cfg.history?.at(-1)?.comment ?? "",
       Created: cfg.created ?? img.createdAt,
       DockerVersion: "",
@@ -252,9 +255,13 @@ export class ImageService {
       });
     }
     rows.reverse();
-    if (rows[0]) {
-      rows[0].Id = img.id;
-      rows[0].Tags = img.repoTags.length ? img.repoTags : null;
+    // As dockerd: the newest rows are the image and then the images it was committed from, while that chain lasts.
+    let at: ImageRecord | undefined = img;
+    for (const row of rows) {
+      if (!at) break;
+      row.Id = at.id;
+      row.Tags = at.repoTags.length ? at.repoTags : null;
+      at = at.parent ? this.deps.images.get(at.parent) : undefined;
     }
     return rows;
   }
@@ -302,6 +309,7 @@ export class ImageService {
         "CONFLICT",
       );
     }
+    const children = this.deps.images.children(img.id).length > 0;
     if (byTag) {
       // By name: untag; the image goes only with its last tag.
       this.deps.images.untag(tag);
@@ -309,7 +317,15 @@ export class ImageService {
       const left = this.deps.images.get(img.id)!;
       if (left.repoTags.length > 0) return result;
       for (const d of left.repoDigests) result.push({ Untagged: d });
+      // Images committed from it still need it: dockerd untags it and keeps it, without a word.
+      if (children) return result;
     } else {
+      if (children) {
+        throw new ImageError(
+          `conflict: unable to delete ${img.id.slice(7, 19)} (cannot be forced) - image has dependent child images`,
+          "CONFLICT",
+        );
+      }
       // By ID (or digest reference): all its names go, which needs force when there are several.
       if (img.repoTags.length > 1 && !opts.force) {
         throw new ImageError(
@@ -321,7 +337,23 @@ export class ImageService {
       for (const d of img.repoDigests) result.push({ Untagged: d });
     }
     result.push(...(await this.deleteImage(img)));
+    result.push(...(await this.deleteUnusedParents(img)));
     return result;
+  }
+
+  /**
+   * After an image is deleted, the untagged images it was committed from go too, as dockerd
+   * prunes them, while nothing else needs them (no tags, no other children, no container).
+   */
+  private async deleteUnusedParents(img: ImageRecord): Promise<RemoveResult> {
+    const out: RemoveResult = [];
+    for (let p = img.parent ? this.deps.images.get(img.parent) : undefined; p; ) {
+      if (p.repoTags.length > 0 || p.repoDigests.length > 0 || this.deps.images.children(p.id).length > 0 || this.deps.inUse?.(p.id)) break;
+      out.push(...(await this.deleteImage(p)));
+      this.deps.onEvent?.("delete", p.id, { name: p.id });
+      p = p.parent ? this.deps.images.get(p.parent) : undefined;
+    }
+    return out;
   }
 
   /** `docker image prune`: dangling images (no tags), or all unused with `all`. */
@@ -329,11 +361,14 @@ export class ImageService {
     const deleted: RemoveResult = [];
     let space = 0;
     for (const img of this.deps.images.list()) {
+      if (!this.deps.images.get(img.id)) continue; // went with an image committed from it
       if (this.deps.inUse?.(img.id)) continue;
+      // Only images no other was committed from (dockerd prunes the heads).
+      if (this.deps.images.children(img.id).length > 0) continue;
       if (!opts.all && img.repoTags.length > 0) continue;
       for (const t of img.repoTags) deleted.push({ Untagged: t });
       space += img.size;
-      deleted.push(...(await this.deleteImage(img)));
+      deleted.push(...(await this.deleteImage(img)), ...(await this.deleteUnusedParents(img)));
     }
     return { ImagesDeleted: deleted, SpaceReclaimed: space };
   }

@@ -37,6 +37,18 @@ export function parseLogSize(value: string): number {
   return Math.floor(Number(m[1]) * unit);
 }
 
+/** Drivers Berth keeps logs for (none keeps nothing); dockerd's other drivers ship logs elsewhere. */
+const SUPPORTED_DRIVERS = ["json-file", "local", "k8s-file", "none"];
+const DOCKER_DRIVERS = ["syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs", "gcplogs", "logentries"];
+
+/** Refuses a log driver Berth does not have: Docker's own message for names no Docker knows. */
+export function checkLogDriver(type: string): void {
+  if (SUPPORTED_DRIVERS.includes(type)) return;
+  if (DOCKER_DRIVERS.includes(type))
+    throw new LogConfigError(`log driver ${type} is not supported by Berth: use ${SUPPORTED_DRIVERS.join(", ")}`);
+  throw new LogConfigError(`logger: no log driver named '${type}' is registered`);
+}
+
 /**
  * The rotation a container's LogConfig asks for, or null for an unbounded log. Docker's defaults:
  * json-file keeps one unbounded file; `local` keeps 5 files of 20 MiB.
@@ -44,6 +56,11 @@ export function parseLogSize(value: string): number {
 export function logRotationOf(config: { Type?: string; Config?: Record<string, string> | null } | undefined): LogRotation | null {
   const type = config?.Type || "json-file";
   const opts = config?.Config ?? {};
+  checkLogDriver(type);
+  if (type === "none") {
+    if (Object.keys(opts).length) throw new LogConfigError(`unknown log opt '${Object.keys(opts)[0]}' for none log driver`);
+    return null;
+  }
   for (const key of Object.keys(opts)) {
     if (!["max-size", "max-file", "compress", "mode", "max-buffer-size", "labels", "env", "tag"].includes(key))
       throw new LogConfigError(`unknown log opt '${key}' for ${type} log driver`);
@@ -56,8 +73,8 @@ export function logRotationOf(config: { Type?: string; Config?: Record<string, s
     if (!/^\d+$/.test(opts["max-file"])) throw new LogConfigError(`invalid value for max-file: '${opts["max-file"]}'`);
     maxFiles = Number(opts["max-file"]);
     if (maxFiles < 1) throw new LogConfigError("max-file cannot be less than 1");
-    if (maxSize === 0 && maxFiles > 1) throw new LogConfigError("max-file cannot be set unless max-size is set too");
   }
+  // max-file without max-size has nothing to rotate; 20.10's json-file accepts it, and so does Berth.
   if (maxSize === 0) return null;
   // conmon writes whole records; a limit below one record would start a file per line.
   if (maxSize < 4096) throw new LogConfigError("max-size must be at least 4k");

@@ -13,7 +13,7 @@ const MOUNT = "/bin/mount";
 const UMOUNT = "/bin/umount";
 
 export interface Mount {
-  type: "overlay" | "bind";
+  type: "overlay" | "bind" | "tmpfs";
   source: string;
   options: string[];
 }
@@ -102,18 +102,34 @@ async function mountOverlay(m: Mount, target: string): Promise<void> {
   }
 }
 
+/** Propagation a bind may be given: private keeps unmounting the copy from reaching the source's peers. */
+const PROPAGATION: Record<string, number> = { private: MS.PRIVATE, rprivate: MS.PRIVATE | MS.REC };
+
 async function mountBind(m: Mount, target: string): Promise<void> {
   // As mount(8) does for "-o bind,ro": the bind first, then a remount that applies the flags.
   const recursive = m.options.includes("rbind");
-  const rest = m.options.filter((o) => o !== "bind" && o !== "rbind");
+  const rest = m.options.filter((o) => o !== "bind" && o !== "rbind" && !(o in PROPAGATION));
+  const propagation = m.options.reduce((f, o) => f | (PROPAGATION[o] ?? 0), 0);
   const { flags, data } = splitOptions(rest.join(","));
   if (data) throw new MountError(`bind mount options not understood: ${data}`);
   try {
     await syscall({ op: "mount", source: m.source, target, fstype: null, flags: MS.BIND | (recursive ? MS.REC : 0), data: null });
+    if (propagation) await syscall({ op: "mount", source: "none", target, fstype: null, flags: propagation, data: null });
     if (flags) await syscall({ op: "mount", source: "none", target, fstype: null, flags: MS.REMOUNT | MS.BIND | flags, data: null });
   } catch (e) {
     if (!(e instanceof HelperUnavailableError)) throw e;
-    await run(MOUNT, ["-o", [recursive ? "rbind" : "bind", ...rest].join(","), "--", m.source, target]);
+    const prop = m.options.filter((o) => o in PROPAGATION);
+    await run(MOUNT, ["-o", [recursive ? "rbind" : "bind", ...rest, ...prop].join(","), "--", m.source, target]);
+  }
+}
+
+async function mountTmpfs(m: Mount, target: string): Promise<void> {
+  const { flags, data } = splitOptions(m.options.join(","));
+  try {
+    await syscall({ op: "mount", source: m.source || "tmpfs", target, fstype: "tmpfs", flags, data });
+  } catch (e) {
+    if (!(e instanceof HelperUnavailableError)) throw e;
+    await run(MOUNT, ["-t", "tmpfs", "-o", m.options.join(","), "--", m.source || "tmpfs", target]);
   }
 }
 
@@ -125,6 +141,7 @@ export async function mountAll(mounts: readonly Mount[], target: string): Promis
     for (const m of mounts) {
       optionString(m);
       if (m.type === "overlay") await mountOverlay(m, abs);
+      else if (m.type === "tmpfs") await mountTmpfs(m, abs);
       else await mountBind(m, abs);
       done++;
     }

@@ -53,6 +53,7 @@ export const MS = {
   NODIRATIME: 2048,
   BIND: 4096,
   REC: 16384,
+  PRIVATE: 1 << 18,
   RELATIME: 1 << 21,
   STRICTATIME: 1 << 24,
 } as const;

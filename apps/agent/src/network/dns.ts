@@ -1,6 +1,6 @@
 import { createSocket, type Socket } from "node:dgram";
 import { readFileSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { createServer, isIP, type Server } from "node:net";
 import * as packet from "dns-packet";
 import { contains, parseCidr, parseIp, type Cidr } from "./cidr.ts";
 
@@ -21,11 +21,18 @@ import { contains, parseCidr, parseIp, type Cidr } from "./cidr.ts";
  * busy resolver).
  */
 
+/** A container name's addresses: IPv4, and IPv6 where its network has IPv6. */
+export interface Resolved {
+  v4: string[];
+  v6: string[];
+}
+
 /**
- * IPv4 addresses of `name` for a query on network `networkId` from address `from`, or null when
- * no container the asker may see has that name.
+ * Addresses of `name` for a query on network `networkId` from address `from`, or null when no
+ * container the asker may see has that name. A name that has addresses of the other family only
+ * is answered with no records (NODATA), not NXDOMAIN, as Docker's DNS answers: the name exists.
  */
-export type NetworkResolver = (networkId: string, name: string, from: string) => string[] | null;
+export type NetworkResolver = (networkId: string, name: string, from: string) => Resolved | null;
 
 export interface EmbeddedDnsOptions {
   /** 53 unless a test says otherwise. */
@@ -71,8 +78,8 @@ export class EmbeddedDns {
 
   constructor(
     private readonly resolve: NetworkResolver,
-    /** `ip` or `ip:port` of the resolvers unknown names go to. */
-    private readonly upstreams: () => string[],
+    /** The resolvers unknown names from one asker go to: `ip`, `ip:port`, or `[v6]:port`. */
+    private readonly upstreams: (networkId: string, from: string) => string[],
     opts: EmbeddedDnsOptions = {},
   ) {
     this.port = opts.port ?? 53;
@@ -93,7 +100,12 @@ export class EmbeddedDns {
     udp.on("message", (msg, rinfo) => {
       if (!inSubnet(l.subnet, rinfo.address)) return;
       void this.answer(networkId, l, msg, rinfo.address).then((reply) => {
-        if (reply) udp.send(reply, rinfo.port, rinfo.address);
+        if (!reply) return;
+        try {
+          udp.send(reply, rinfo.port, rinfo.address);
+        } catch {
+          // The network went while an upstream answer was awaited: its socket is closed, the asker gone.
+        }
       });
     });
     udp.on("error", () => undefined);
@@ -164,10 +176,15 @@ export class EmbeddedDns {
     const name = q.name.replace(/\.$/, "").toLowerCase();
     const local = this.resolve(networkId, name, from);
     if (local) {
-      const answers =
-        q.type === "A" || (q.type as string) === "ANY"
-          ? local.map((data) => ({ type: "A" as const, name: q.name, ttl: TTL, class: "IN" as const, data }))
-          : [];
+      const any = (q.type as string) === "ANY";
+      const answers = [
+        ...(q.type === "A" || any
+          ? local.v4.map((data) => ({ type: "A" as const, name: q.name, ttl: TTL, class: "IN" as const, data }))
+          : []),
+        ...(q.type === "AAAA" || any
+          ? local.v6.map((data) => ({ type: "AAAA" as const, name: q.name, ttl: TTL, class: "IN" as const, data }))
+          : []),
+      ];
       return packet.encode({
         id: query.id,
         type: "response",
@@ -186,18 +203,20 @@ export class EmbeddedDns {
     if (l.inFlight >= this.maxForwards) return servfail();
     l.inFlight++;
     try {
-      return (await this.forward(msg)) ?? servfail();
+      return (await this.forward(msg, this.upstreams(networkId, from))) ?? servfail();
     } finally {
       l.inFlight--;
     }
   }
 
   /** Asks the upstream resolvers in turn; the first answer (from that resolver, to this query) wins. */
-  private async forward(msg: Buffer): Promise<Buffer | null> {
-    for (const up of this.upstreams()) {
-      const [host, port = "53"] = up.split(":") as [string, string?];
+  private async forward(msg: Buffer, upstreams: string[]): Promise<Buffer | null> {
+    for (const up of upstreams) {
+      const { host, port } = hostPort(up);
+      const family = isIP(host);
+      if (!family) continue;
       const reply = await new Promise<Buffer | null>((resolve) => {
-        const s = createSocket("udp4");
+        const s = createSocket(family === 6 ? "udp6" : "udp4");
         const done = (m: Buffer | null) => {
           clearTimeout(timer);
           s.close();
@@ -215,6 +234,15 @@ export class EmbeddedDns {
     }
     return null;
   }
+}
+
+/** `ip`, `ip:port`, a bare IPv6 address or `[v6]:port`. */
+function hostPort(up: string): { host: string; port: string } {
+  const bracketed = /^\[(.+)\](?::(\d+))?$/.exec(up);
+  if (bracketed) return { host: bracketed[1]!, port: bracketed[2] ?? "53" };
+  if (isIP(up) === 6) return { host: up, port: "53" };
+  const [host = "", port = "53"] = up.split(":") as [string, string?];
+  return { host, port };
 }
 
 /** The nameservers of the agent's own resolv.conf. */

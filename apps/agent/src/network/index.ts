@@ -1,7 +1,7 @@
 /** The network layer's front door: bridge networks, endpoints, published ports, and its errors. */
 export { NetworkService } from "./service.ts";
-export type { CreateNetworkRequest, Endpoint, EndpointRequest, NetworkRecord } from "./service.ts";
+export type { CreateNetworkRequest, Endpoint, EndpointRequest, IpamConfigEntry, NetworkRecord } from "./service.ts";
 export { requestedPorts } from "./ports.ts";
-export type { PortMapping } from "./ports.ts";
+export type { PortMapping, RelayTarget } from "./ports.ts";
 export type { RulePort } from "./nft-rules.ts";
 export { NetworkCommandError, NetworkError, PortError } from "./errors.ts";

@@ -28,6 +28,16 @@ export async function ipBatch(lines: string[], pid?: number): Promise<void> {
   else await run("nsenter", [`--net=/proc/${pid}/ns/net`, "--", "ip", "-batch", "-"], text);
 }
 
+/**
+ * Writes `value` to files of the network namespace of process `pid`: /proc/sys/net shows the
+ * namespace of the process that opens it, so the writer (tee, no shell) runs in that namespace.
+ */
+export async function nsWrite(pid: number, files: string[], value: string): Promise<void> {
+  for (const f of files)
+    if (!/^\/proc\/sys\/net\/[a-zA-Z0-9_./-]+$/.test(f) || f.includes("..")) throw new NetworkCommandError(`refusing to write ${f}`);
+  await run("nsenter", [`--net=/proc/${pid}/ns/net`, "--", "tee", ...files], value);
+}
+
 export async function ip(args: string[]): Promise<string> {
   return run("ip", args);
 }

@@ -1,8 +1,13 @@
 /*
- * The agent's nftables rules, all in its own tables (`ip berth`, and `bridge berth` for ICC), as
- * one function of its networks: every change re-renders the whole table and replaces it in one
- * atomic `nft -f` transaction, so the rules are always exactly what the state says (idempotent at
- * start-up, and nothing is left behind by a removed network).
+ * The agent's nftables rules, all in its own tables (`ip berth`, `ip6 berth` while a network has
+ * IPv6, and `bridge berth` for ICC), as one function of its networks: every change re-renders the
+ * tables and replaces them in one atomic `nft -f` transaction, so the rules are always exactly
+ * what the state says (idempotent at start-up, and nothing is left behind by a removed network).
+ *
+ * IPv6 follows IPv4 (isolation, the closed way in, masquerade out, published ports) with one
+ * difference: the kernel has no route_localnet for IPv6 and drops a packet from ::1 that would
+ * leave through the bridge, so ports published on `::` or `::1` are not DNATed when used on ::1;
+ * the agent's own socket on the port takes those connections and relays them (ports.ts).
  */
 
 export interface RuleNetwork {
@@ -13,9 +18,11 @@ export interface RuleNetwork {
   icc: boolean;
   /** Host sides of the veths of its running containers. */
   ports: string[];
+  /** Its IPv6 subnet, when it has IPv6. */
+  subnet6?: string;
 }
 
-/** A published port: traffic to hostIp:hostPort (any local address for 0.0.0.0) goes to the container. */
+/** A published port: traffic to hostIp:hostPort (any local address for 0.0.0.0 or ::) goes to the container (same family). */
 export interface RulePort {
   proto: "tcp" | "udp";
   hostIp: string;
@@ -24,12 +31,12 @@ export interface RulePort {
   containerPort: number;
 }
 
-export function renderRules(networks: RuleNetwork[], ports: RulePort[] = []): string {
-  const q = (s: string) => `"${s}"`;
-  const bridges = networks.map((n) => q(n.bridge));
+const q = (s: string) => `"${s}"`;
+
+/** The filter rules of one family's forward chain: isolation between networks, and the closed way in. */
+function forwardRules(networks: RuleNetwork[]): string[] {
   // Published ports are reachable from anywhere, other networks included (as through the host).
   const forward: string[] = ["ct status dnat accept"];
-  const post: string[] = [];
   for (const n of networks) {
     const br = q(n.bridge);
     if (n.internal) {
@@ -42,37 +49,24 @@ export function renderRules(networks: RuleNetwork[], ports: RulePort[] = []): st
       // the subnet reaches published ports only (accepted above, as DNAT), and replies. The host's
       // own traffic to its containers is output, not forward, so it is untouched.
       forward.push(`oifname ${br} iifname != ${br} ct state established,related accept`, `oifname ${br} iifname != ${br} drop`);
-      post.push(`ip saddr ${n.subnet} oifname != ${br} masquerade`);
     }
-    // A published port used from the host itself (127.0.0.1) or from a container of the same
-    // network (hairpin): the source is rewritten, so replies come back the way they went.
-    post.push(`oifname ${br} ip saddr 127.0.0.0/8 masquerade`, `oifname ${br} ip saddr ${n.subnet} ct status dnat masquerade`);
   }
-  const published = ports.map(
-    (p) =>
-      `${p.hostIp === "0.0.0.0" ? "" : `ip daddr ${p.hostIp} `}${p.proto} dport ${p.hostPort} dnat to ${p.containerIp}:${p.containerPort}`,
-  );
-  const ipTable = [
-    "table ip berth {",
-    `  set bridges { type ifname; ${bridges.length ? `elements = { ${bridges.join(", ")} }` : ""} }`,
+  return forward;
+}
+
+/** One family's table: sets, forward filter, published ports (DNAT), and masquerade. */
+function familyTable(family: "ip" | "ip6", networks: RuleNetwork[], published: string[], post: string[], extra: string[]): string[] {
+  return [
+    `table ${family} berth {`,
+    `  set bridges { type ifname; ${networks.length ? `elements = { ${networks.map((n) => q(n.bridge)).join(", ")} }` : ""} }`,
     "  chain forward {",
     "    type filter hook forward priority filter; policy accept;",
-    ...forward.map((r) => `    ${r}`),
+    ...forwardRules(networks).map((r) => `    ${r}`),
     "  }",
     "  chain published {",
     ...published.map((r) => `    ${r}`),
     "  }",
-    // Bridges have route_localnet (for 127.0.0.1-published ports, see bringUp), so a container that
-    // routes 127.0.0.0/8 to its gateway would reach the host's loopback services; and a neighbour
-    // sending to 127.0.0.1 from any interface would be DNATed into a 127.0.0.1-only published port
-    // before the kernel's martian check sees it. Only the host itself sends to 127/8 (through lo):
-    // anything else is dropped before conntrack and DNAT. The replies of a published port used on
-    // 127.0.0.1 are unaffected: here they are still addressed to the bridge's gateway (their
-    // masquerade is undone later, at dstnat).
-    "  chain loopback {",
-    "    type filter hook prerouting priority raw; policy accept;",
-    '    iif != "lo" ip daddr 127.0.0.0/8 drop',
-    "  }",
+    ...extra,
     // Incoming (other hosts, containers) and locally sent (the host itself) traffic to a local address.
     "  chain prerouting {",
     "    type nat hook prerouting priority dstnat; policy accept;",
@@ -88,6 +82,51 @@ export function renderRules(networks: RuleNetwork[], ports: RulePort[] = []): st
     "  }",
     "}",
   ];
+}
+
+export function renderRules(networks: RuleNetwork[], ports: RulePort[] = []): string {
+  const post: string[] = [];
+  const post6: string[] = [];
+  for (const n of networks) {
+    const br = q(n.bridge);
+    if (!n.internal) {
+      post.push(`ip saddr ${n.subnet} oifname != ${br} masquerade`);
+      if (n.subnet6) post6.push(`ip6 saddr ${n.subnet6} oifname != ${br} masquerade`);
+    }
+    // A published port used from the host itself (127.0.0.1) or from a container of the same
+    // network (hairpin): the source is rewritten, so replies come back the way they went.
+    post.push(`oifname ${br} ip saddr 127.0.0.0/8 masquerade`, `oifname ${br} ip saddr ${n.subnet} ct status dnat masquerade`);
+    if (n.subnet6) post6.push(`oifname ${br} ip6 saddr ${n.subnet6} ct status dnat masquerade`);
+  }
+  const v6 = (p: RulePort) => p.hostIp.includes(":");
+  const published = ports
+    .filter((p) => !v6(p))
+    .map((p) => {
+      const daddr = p.hostIp === "0.0.0.0" ? "" : `ip daddr ${p.hostIp} `;
+      return `${daddr}${p.proto} dport ${p.hostPort} dnat to ${p.containerIp}:${p.containerPort}`;
+    });
+  // ::1 is left to the agent's socket on the port (see above); "::" means every other local address.
+  const published6 = ports
+    .filter((p) => v6(p) && p.hostIp !== "::1")
+    .map(
+      (p) =>
+        `ip6 daddr ${p.hostIp === "::" ? "!= ::1" : p.hostIp} ${p.proto} dport ${p.hostPort} dnat to [${p.containerIp}]:${p.containerPort}`,
+    );
+  const ipTable = familyTable("ip", networks, published, post, [
+    // Bridges have route_localnet (for 127.0.0.1-published ports, see bringUp), so a container that
+    // routes 127.0.0.0/8 to its gateway would reach the host's loopback services; and a neighbour
+    // sending to 127.0.0.1 from any interface would be DNATed into a 127.0.0.1-only published port
+    // before the kernel's martian check sees it. Only the host itself sends to 127/8 (through lo):
+    // anything else is dropped before conntrack and DNAT. The replies of a published port used on
+    // 127.0.0.1 are unaffected: here they are still addressed to the bridge's gateway (their
+    // masquerade is undone later, at dstnat).
+    "  chain loopback {",
+    "    type filter hook prerouting priority raw; policy accept;",
+    '    iif != "lo" ip daddr 127.0.0.0/8 drop',
+    "  }",
+  ]);
+  // The IPv6 table exists while a network has IPv6 (the others' containers have link-local addresses only).
+  const ip6Table = networks.some((n) => n.subnet6) ? familyTable("ip6", networks, published6, post6, []) : [];
   // Traffic between two containers of one bridge is bridged, not routed: with ICC off it is
   // dropped in the bridge family, by the veth ports of that network's containers.
   const noIcc = networks.filter((n) => !n.icc && n.ports.length > 0);
@@ -105,18 +144,19 @@ export function renderRules(networks: RuleNetwork[], ports: RulePort[] = []): st
       ]
     : [];
   // Declaring a table first makes its delete valid when it does not exist yet.
-  return [
-    "table ip berth {}",
-    "delete table ip berth",
-    "table bridge berth {}",
-    "delete table bridge berth",
-    ...ipTable,
-    ...bridgeTable,
-    "",
-  ].join("\n");
+  return [...TEARDOWN, ...ipTable, ...ip6Table, ...bridgeTable, ""].join("\n");
 }
+
+const TEARDOWN = [
+  "table ip berth {}",
+  "delete table ip berth",
+  "table ip6 berth {}",
+  "delete table ip6 berth",
+  "table bridge berth {}",
+  "delete table bridge berth",
+];
 
 /** Removes the agent's tables (when it has no bridge network left). */
 export function renderTeardown(): string {
-  return ["table ip berth {}", "delete table ip berth", "table bridge berth {}", "delete table bridge berth", ""].join("\n");
+  return [...TEARDOWN, ""].join("\n");
 }

@@ -2,20 +2,26 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../state/index.ts";
-import { overlaps, parseCidr, parseIp } from "./cidr.ts";
-import { checkIfName, ip, ipBatch, nft } from "./ip.ts";
+import { parseCidr, parseIp } from "./cidr.ts";
+import { checkIfName, ip, ipBatch, nft, nsWrite } from "./ip.ts";
 import { AddressPool, normalizePool, pickFreeSubnet, type PoolConfig } from "./ipam.ts";
 import { renderRules, renderTeardown, type RulePort } from "./nft-rules.ts";
-import { PortReservations, type PortMapping } from "./ports.ts";
-import { EmbeddedDns, hostResolvers } from "./dns.ts";
+import { PortReservations, type PortMapping, type RelayTarget } from "./ports.ts";
+import { EmbeddedDns, hostResolvers, type Resolved } from "./dns.ts";
 import { IpamError, NetworkError, PortError } from "./errors.ts";
+import { familyOf, parseSubnet, subnetsOverlap } from "./addr.ts";
+import { checkEndpointRequest, ipamEntry, poolRequest, splitIpamConfigs } from "./endpoint-request.ts";
 
 /*
  * Networks of one agent: the predefined `bridge` (bridge berth0), `host` and `none`, and
  * user-defined bridges (br-<id>). A bridge network is a Linux bridge with the gateway address,
- * IPAM over its subnet, and its part of the agent's nftables table (isolation from other
+ * IPAM over its subnet, and its part of the agent's nftables tables (isolation from other
  * networks, masquerade out unless internal). Containers join through veth pairs, plumbed into
  * the container's network namespace after the runtime has created it and before it starts.
+ *
+ * A network created with EnableIPv6 also has an IPv6 pool: the bridge gets the v6 gateway, each
+ * endpoint a v6 address and a v6 default route, and the `ip6 berth` table mirrors the IPv4 rules.
+ * Without it a network stays IPv4-only (its containers keep only the kernel's link-local v6).
  */
 
 export interface NetworkRecord {
@@ -27,17 +33,37 @@ export interface NetworkRecord {
   Attachable: boolean;
   Labels: Record<string, string>;
   Options: Record<string, string>;
-  /** bridge networks: the address pool, the Linux bridge and the address table. */
+  /** bridge networks: the address pool, the Linux bridge and the address table (both families' addresses). */
   pool?: PoolConfig;
   bridge?: string;
   allocations: Record<string, string>;
   predefined: boolean;
+  /** Absent on records written before IPv6 existed: false. */
+  EnableIPv6?: boolean;
+  /** The IPv6 pool of a network with EnableIPv6. */
+  pool6?: PoolConfig;
+  /** IPv6 IPAM configs given without EnableIPv6: shown by inspect, never used (as dockerd does). */
+  unusedIpam?: IpamConfigEntry[];
 }
 
-/** A container's wish for one network (HostConfig.NetworkMode / NetworkingConfig.EndpointsConfig). */
+/** One entry of Docker's IPAM.Config. */
+export interface IpamConfigEntry {
+  Subnet?: string;
+  IPRange?: string;
+  Gateway?: string;
+  AuxiliaryAddresses?: Record<string, string> | null;
+}
+
+/** A container's wish for one network (HostConfig.NetworkMode / NetworkingConfig.EndpointsConfig / connect's EndpointConfig). */
 export interface EndpointRequest {
   Aliases?: string[] | null;
-  IPAMConfig?: { IPv4Address?: string } | null;
+  /** Legacy links on this network (`network connect --link`), applied by the container layer. */
+  Links?: string[] | null;
+  IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null;
+  /** The interface's MAC address (else one made from its IPv4 address, as Docker's). */
+  MacAddress?: string;
+  /** Kept and shown by inspect; the bridge driver gives none of them a meaning (as dockerd's). */
+  DriverOpts?: Record<string, string> | null;
 }
 
 /** A container's place on one network while it runs (Docker's EndpointSettings). */
@@ -49,6 +75,12 @@ export interface Endpoint {
   IPPrefixLen: number;
   MacAddress: string;
   Aliases: string[];
+  /** On an IPv6 network; absent otherwise. */
+  GlobalIPv6Address?: string;
+  GlobalIPv6PrefixLen?: number;
+  IPv6Gateway?: string;
+  /** Extra addresses on the interface (IPAMConfig.LinkLocalIPs). */
+  LinkLocalIPs?: string[];
   /** Name of the interface inside the container (eth0, eth1, …). */
   ifname: string;
   /** Host side of the veth pair. */
@@ -62,10 +94,12 @@ export interface CreateNetworkRequest {
   Attachable?: boolean;
   Labels?: Record<string, string> | null;
   Options?: Record<string, string> | null;
-  IPAM?: { Driver?: string; Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> | null } | null;
+  EnableIPv6?: boolean;
+  IPAM?: { Driver?: string; Config?: IpamConfigEntry[] | null } | null;
 }
 
-const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+/** Names dockerd keeps for itself (runconfig.IsPreDefinedNetwork). */
+const PREDEFINED_NAMES = ["bridge", "host", "none", "default"];
 /** Docker's option for inter-container communication on a bridge. */
 const ICC_OPTION = "com.docker.network.bridge.enable_icc";
 
@@ -79,6 +113,12 @@ export interface NetworkServiceOptions {
   portsOf: () => RulePort[];
   /** Where the embedded DNS sends names it does not know (`ip` or `ip:port`); the agent's resolv.conf by default. */
   dnsUpstreams?: string[];
+  /**
+   * What one container asked of name resolution: its own upstream resolvers (`--dns`, used instead
+   * of the host's for the names the embedded DNS does not know) and its links (an alias naming
+   * another container, answered for this container only), as Docker's embedded DNS does.
+   */
+  resolutionOf?: (containerId: string) => { dns: string[]; links: Array<{ alias: string; containerId: string }> };
   /** Docker's network events (create, connect, disconnect, destroy) for the agent's event stream. */
   onEvent?: (action: string, networkId: string, attributes: Record<string, string>) => void;
 }
@@ -89,7 +129,7 @@ export class NetworkService {
   private readonly reservations = new PortReservations();
   private readonly dns = new EmbeddedDns(
     (networkId, name, from) => this.resolveName(networkId, name, from),
-    () => this.o.dnsUpstreams ?? hostResolvers(),
+    (networkId, from) => this.upstreamsFor(networkId, from),
   );
 
   constructor(private readonly o: NetworkServiceOptions) {
@@ -162,15 +202,18 @@ export class NetworkService {
     return [...this.byId.values()];
   }
 
+  /** The subnets of every network, both families. */
   private subnets(): string[] {
-    return this.all().flatMap((n) => (n.pool ? [n.pool.subnet] : []));
+    return this.all().flatMap((n) => [...(n.pool ? [n.pool.subnet] : []), ...(n.pool6 ? [n.pool6.subnet] : [])]);
   }
 
   // ------------------------------------------------------------------ lifecycle
 
   async create(req: CreateNetworkRequest): Promise<{ Id: string; Warning: string }> {
-    if (!NAME.test(req.Name))
-      throw new NetworkError(`invalid network name "${req.Name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`, "INVALID");
+    // dockerd takes any name but a blank one; names never reach a command line (bridges are named by ID).
+    if (typeof req.Name !== "string" || !req.Name.trim()) throw new NetworkError(`invalid name: ${req.Name ?? ""}`, "INVALID");
+    if (PREDEFINED_NAMES.includes(req.Name))
+      throw new NetworkError(`operation is not permitted on predefined ${req.Name} network `, "FORBIDDEN");
     if (this.findByName(req.Name)) throw new NetworkError(`network with name ${req.Name} already exists`, "CONFLICT");
     const driver = req.Driver || "bridge";
     if (driver !== "bridge")
@@ -182,9 +225,17 @@ export class NetworkService {
       );
     if (req.IPAM?.Driver && req.IPAM.Driver !== "default")
       throw new NetworkError(`IPAM driver ${req.IPAM.Driver} is not available (only default)`, "INVALID");
-    const configs = req.IPAM?.Config ?? [];
-    if (configs.length > 1) throw new NetworkError("only one IPv4 subnet per network is supported", "INVALID");
-    const want = configs[0];
+    const { v4, v6 } = splitIpamConfigs(req.IPAM?.Config ?? []);
+    if (v4.length > 1) throw new NetworkError("only one IPv4 subnet per network is supported", "INVALID");
+    if (v6.length > 1) throw new NetworkError("only one IPv6 subnet per network is supported", "INVALID");
+    const enableIPv6 = Boolean(req.EnableIPv6);
+    // dockerd 20.10 has no default IPv6 pools: an IPv6 network names its subnet.
+    if (enableIPv6 && !v6[0])
+      throw new NetworkError(
+        "could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network",
+        "NOT_FOUND",
+      );
+    const want = v4[0];
     const opts = req.Options ?? {};
     for (const k of Object.keys(opts)) {
       if (k !== "com.docker.network.bridge.name" && k !== ICC_OPTION)
@@ -193,21 +244,21 @@ export class NetworkService {
         throw new NetworkError(`invalid value for ${k}: ${opts[k]} (true or false)`, "INVALID");
     }
     let pool: PoolConfig;
+    let pool6: PoolConfig | undefined;
     try {
       pool = want?.Subnet
-        ? normalizePool({
-            subnet: want.Subnet,
-            ...(want.Gateway ? { gateway: want.Gateway } : {}),
-            ...(want.IPRange ? { ipRange: want.IPRange } : {}),
-          })
-        : normalizePool({ subnet: pickFreeSubnet([...(await hostRoutes()), ...this.subnets()]) });
+        ? normalizePool(poolRequest(want), req.Name)
+        : normalizePool({ subnet: pickFreeSubnet([...(await hostRoutes()), ...this.subnets()]) }, req.Name);
+      if (enableIPv6) pool6 = normalizePool(poolRequest(v6[0]!), req.Name);
     } catch (e) {
-      if (e instanceof IpamError) throw new NetworkError(e.message, e.code === "CONFLICT" ? "CONFLICT" : "INVALID");
+      if (e instanceof IpamError) throw new NetworkError(e.message, e.code);
       throw e;
     }
-    const wanted = parseCidr(pool.subnet);
-    if (this.subnets().some((other) => overlaps(parseCidr(other), wanted)))
-      throw new NetworkError("invalid pool request: Pool overlaps with other one on this address space", "FORBIDDEN");
+    for (const p of [pool, ...(pool6 ? [pool6] : [])]) {
+      const wanted = parseSubnet(p.subnet);
+      if (this.subnets().some((other) => subnetsOverlap(parseSubnet(other), wanted)))
+        throw new NetworkError("invalid pool request: Pool overlaps with other one on this address space", "FORBIDDEN");
+    }
     const id = randomBytes(32).toString("hex");
     const bridge = checkIfName(opts["com.docker.network.bridge.name"] ?? `br-${id.slice(0, 12)}`);
     const rec: NetworkRecord = {
@@ -223,6 +274,9 @@ export class NetworkService {
       bridge,
       allocations: {},
       predefined: false,
+      EnableIPv6: enableIPv6,
+      ...(pool6 ? { pool6 } : {}),
+      ...(!enableIPv6 && v6.length ? { unusedIpam: v6 } : {}),
     };
     this.save(rec);
     try {
@@ -271,7 +325,7 @@ export class NetworkService {
         EndpointID: e.endpoint.EndpointID,
         MacAddress: e.endpoint.MacAddress,
         IPv4Address: `${e.endpoint.IPAddress}/${e.endpoint.IPPrefixLen}`,
-        IPv6Address: "",
+        IPv6Address: e.endpoint.GlobalIPv6Address ? `${e.endpoint.GlobalIPv6Address}/${e.endpoint.GlobalIPv6PrefixLen}` : "",
       };
     }
     return {
@@ -280,11 +334,11 @@ export class NetworkService {
       Created: n.Created,
       Scope: "local",
       Driver: n.Driver,
-      EnableIPv6: false,
+      EnableIPv6: Boolean(n.EnableIPv6),
       IPAM: {
         Driver: "default",
         Options: null,
-        Config: n.pool ? [{ Subnet: n.pool.subnet, Gateway: n.pool.gateway, ...(n.pool.ipRange ? { IPRange: n.pool.ipRange } : {}) }] : [],
+        Config: [...[n.pool, n.pool6].flatMap((p) => (p ? [ipamEntry(p)] : [])), ...(n.unusedIpam ?? [])],
       },
       Internal: n.Internal,
       Attachable: n.Attachable,
@@ -306,15 +360,25 @@ export class NetworkService {
 
   // ------------------------------------------------------------------ endpoints
 
-  /** Gives a container an address on a bridge network (its static one if asked); called before the container starts. */
+  /** Gives a container its addresses on a bridge network (its static ones if asked); called before the container starts. */
   allocate(networkRef: string, containerId: string, req: EndpointRequest, ifname: string, containerName: string): Endpoint {
     const n = this.get(networkRef);
     if (n.Driver !== "bridge" || !n.pool || !n.bridge)
       throw new NetworkError(`container cannot be connected to network ${n.Name}`, "INVALID");
-    const pool = new AddressPool(n.pool, n.allocations, `${n.Name} (${n.Id.slice(0, 12)})`);
+    checkEndpointRequest(n, req);
+    const label = `${n.Name} (${n.Id.slice(0, 12)})`;
+    const pool = new AddressPool(n.pool, n.allocations, label);
+    const pool6 = n.EnableIPv6 && n.pool6 ? new AddressPool(n.pool6, n.allocations, label) : null;
     let address: string;
+    let address6: string | undefined;
     try {
       address = pool.allocate(containerId, req.IPAMConfig?.IPv4Address || undefined);
+      try {
+        address6 = pool6?.allocate(containerId, req.IPAMConfig?.IPv6Address || undefined);
+      } catch (e) {
+        pool.release(address);
+        throw e;
+      }
     } catch (e) {
       if (e instanceof IpamError) throw new NetworkError(e.message, e.code);
       throw e;
@@ -322,11 +386,11 @@ export class NetworkService {
     this.save(n);
     this.o.onEvent?.("connect", n.Id, { container: containerId, name: n.Name, type: n.Driver });
     const ipNum = parseIp(address);
-    const mac = [
+    const derived = [
       "02",
       "42",
       ...[ipNum >>> 24, (ipNum >>> 16) & 255, (ipNum >>> 8) & 255, ipNum & 255].map((b) => b.toString(16).padStart(2, "0")),
-    ].join(":");
+    ];
     const tag = createHash("sha256").update(`${containerId}/${n.Id}`).digest("hex");
     return {
       NetworkID: n.Id,
@@ -334,12 +398,19 @@ export class NetworkService {
       Gateway: n.pool.gateway,
       IPAddress: address,
       IPPrefixLen: pool.prefix,
-      MacAddress: mac,
+      MacAddress: req.MacAddress ? req.MacAddress.toLowerCase() : derived.join(":"),
       // Docker's aliases on user networks: the ones asked for, plus the container's short ID.
       Aliases: n.predefined ? [] : [...new Set([...(req.Aliases ?? []), containerName, containerId.slice(0, 12)])],
+      ...(address6 && pool6 ? { GlobalIPv6Address: address6, GlobalIPv6PrefixLen: pool6.prefix, IPv6Gateway: pool6.config.gateway } : {}),
+      ...(req.IPAMConfig?.LinkLocalIPs?.length ? { LinkLocalIPs: [...req.IPAMConfig.LinkLocalIPs] } : {}),
       ifname,
       hostIf: `vb${tag.slice(0, 11)}`,
     };
+  }
+
+  /** Refuses endpoint settings the network cannot honour (at create and connect, before any start). */
+  checkEndpoint(networkRef: string, req: EndpointRequest): void {
+    checkEndpointRequest(this.get(networkRef), req);
   }
 
   /** Frees a container's address on a network (it stopped, or was disconnected). */
@@ -349,6 +420,7 @@ export class NetworkService {
     if (n.allocations[endpoint.IPAddress] !== undefined) {
       const container = n.allocations[endpoint.IPAddress];
       delete n.allocations[endpoint.IPAddress];
+      if (endpoint.GlobalIPv6Address) delete n.allocations[endpoint.GlobalIPv6Address];
       this.save(n);
       this.o.onEvent?.("disconnect", n.Id, { container: String(container), name: n.Name, type: n.Driver });
     }
@@ -357,12 +429,15 @@ export class NetworkService {
   /**
    * Plumbs a veth pair for each endpoint: the host side on the network's bridge, the other side
    * moved into the namespace of process `pid` (the created, not yet started container) as ethN,
-   * addressed, and the default route through the first endpoint's gateway that is not internal.
+   * addressed, and the default routes through the gateways of the first endpoint that is not
+   * internal (IPv4), and of the first such endpoint with an IPv6 address (IPv6).
    */
-  async plumb(pid: number, endpoints: Endpoint[], opts: { hasDefaultRoute?: boolean } = {}): Promise<void> {
+  async plumb(pid: number, endpoints: Endpoint[], opts: { hasDefaultRoute?: boolean; hasDefaultRoute6?: boolean } = {}): Promise<void> {
     const host: string[] = [];
     const inside: string[] = opts.hasDefaultRoute ? [] : ["link set lo up"];
     let routed = Boolean(opts.hasDefaultRoute);
+    let routed6 = Boolean(opts.hasDefaultRoute6);
+    let v6 = false;
     for (const e of endpoints) {
       const n = this.byId.get(e.NetworkID);
       if (!n?.bridge) continue;
@@ -372,17 +447,29 @@ export class NetworkService {
         `link set ${e.hostIf} master ${checkIfName(n.bridge)} up`,
         `link set ${peer} netns ${pid}`,
       );
+      // Link-local IPs get the link-local prefix, as Docker gives them (/16, /64).
+      const ll = (e.LinkLocalIPs ?? []).map((a) => (familyOf(a) === 6 ? `${a}/64` : `${a}/16`));
+      v6 ||= Boolean(e.GlobalIPv6Address) || ll.some((a) => a.includes(":"));
       inside.push(
         `link set ${peer} name ${checkIfName(e.ifname)}`,
         `link set ${e.ifname} address ${e.MacAddress}`,
         `addr add ${e.IPAddress}/${e.IPPrefixLen} dev ${e.ifname}`,
+        // No duplicate address detection, as Docker: IPAM made the address unique, and DAD would hold it back a second or more.
+        ...(e.GlobalIPv6Address ? [`addr add ${e.GlobalIPv6Address}/${e.GlobalIPv6PrefixLen} dev ${e.ifname} nodad`] : []),
+        ...ll.map((a) => `addr add ${a} dev ${e.ifname}${a.includes(":") ? " nodad" : ""}`),
         `link set ${e.ifname} up`,
       );
       if (!routed && !n.Internal) {
         inside.push(`route add default via ${e.Gateway} dev ${e.ifname}`);
         routed = true;
       }
+      if (!routed6 && !n.Internal && e.GlobalIPv6Address && e.IPv6Gateway) {
+        inside.push(`route add default via ${e.IPv6Gateway} dev ${e.ifname}`);
+        routed6 = true;
+      }
     }
+    // A host's sysctl defaults may leave IPv6 off in new namespaces: on before the veth arrives, which inherits "default".
+    if (v6) await nsWrite(pid, ["/proc/sys/net/ipv6/conf/all/disable_ipv6", "/proc/sys/net/ipv6/conf/default/disable_ipv6"], "0");
     await ipBatch(host);
     await ipBatch(inside, pid);
   }
@@ -403,11 +490,27 @@ export class NetworkService {
       if (!/File exists/.test(e.message)) throw e;
     });
     await ip(["addr", "replace", `${n.pool.gateway}/${prefix}`, "dev", br]);
+    if (n.EnableIPv6 && n.pool6) {
+      try {
+        writeFileSync(`/proc/sys/net/ipv6/conf/${br}/disable_ipv6`, "0");
+        // Routing between the bridge and the host's other links, which dockerd also turns on for IPv6 networks.
+        writeFileSync("/proc/sys/net/ipv6/conf/all/forwarding", "1");
+      } catch (e) {
+        throw new NetworkError(`cannot enable IPv6 on bridge ${br}: ${(e as Error).message}`, "FAILED");
+      }
+      await ip(["addr", "replace", `${n.pool6.gateway}/${parseSubnet(n.pool6.subnet).prefix}`, "dev", br, "nodad"]);
+    }
     await ip(["link", "set", br, "up"]);
     // A published port used as 127.0.0.1:port is DNATed out of this bridge with a loopback source.
     writeFileSync(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, "1");
     // User-defined networks resolve their containers' names; the default bridge does not, as in Docker.
     if (!n.predefined) await this.dns.listen(n.Id, n.pool.gateway, n.pool.subnet);
+  }
+
+  /** The default bridge's gateway: what `--add-host name:host-gateway` means for a container with no bridge endpoint. */
+  defaultGateway(): string | null {
+    const bridge = this.all().find((n) => n.predefined && n.Driver === "bridge");
+    return bridge?.pool?.gateway ?? null;
   }
 
   /** The resolver a container on this network uses: its embedded DNS (user networks), else none of ours. */
@@ -431,8 +534,8 @@ export class NetworkService {
    * address given is always one on a network both are on, so it is reachable. An asker that is no
    * running container (an address just freed) sees this network's names only.
    */
-  private resolveName(networkId: string, name: string, from: string): string[] | null {
-    const asker = this.o.endpointsOf(networkId).find((e) => e.endpoint.IPAddress === from);
+  private resolveName(networkId: string, name: string, from: string): Resolved | null {
+    const asker = this.askerOn(networkId, from);
     const order = [networkId];
     if (asker) {
       const others = this.all().flatMap((n) => {
@@ -443,31 +546,58 @@ export class NetworkService {
       others.sort((a, b) => a.ifname.localeCompare(b.ifname, "en", { numeric: true }));
       order.push(...others.map((o) => o.id));
     }
+    // A link's alias names the linked container for the linking one only, wherever they meet.
+    const link = asker ? this.o.resolutionOf?.(asker.containerId).links.find((l) => l.alias.toLowerCase() === name) : undefined;
     for (const id of order) {
-      const ips = this.namesOn(id, name);
+      const ips = link ? this.addressesOf(id, link.containerId) : this.namesOn(id, name);
       if (ips) return ips;
     }
     return null;
   }
 
-  /** Running containers on the network answering to `name`: their name, an alias, or their short ID. */
-  private namesOn(networkId: string, name: string): string[] | null {
-    const ips = this.o
+  /** The container with address `from` on the network (v4 or v6), if one is running there. */
+  private askerOn(networkId: string, from: string) {
+    return this.o.endpointsOf(networkId).find((e) => e.endpoint.IPAddress === from || e.endpoint.GlobalIPv6Address === from);
+  }
+
+  /** A container's addresses on one network, if it has an endpoint there. */
+  private addressesOf(networkId: string, containerId: string): Resolved | null {
+    const e = this.o.endpointsOf(networkId).find((x) => x.containerId === containerId);
+    if (!e) return null;
+    return { v4: [e.endpoint.IPAddress], v6: e.endpoint.GlobalIPv6Address ? [e.endpoint.GlobalIPv6Address] : [] };
+  }
+
+  /** Where names the embedded DNS does not know go for the asker: its own `--dns` servers, else the host's. */
+  private upstreamsFor(networkId: string, from: string): string[] {
+    const asker = this.askerOn(networkId, from);
+    const own = asker ? (this.o.resolutionOf?.(asker.containerId).dns ?? []) : [];
+    return own.length ? own : (this.o.dnsUpstreams ?? hostResolvers());
+  }
+
+  /**
+   * Running containers on the network answering to `name` (their name, an alias, or their short
+   * ID), with their addresses there: IPv4, and IPv6 on an IPv6 network.
+   */
+  private namesOn(networkId: string, name: string): Resolved | null {
+    const hits = this.o
       .endpointsOf(networkId)
       .filter(
         (e) =>
           e.name.toLowerCase() === name ||
           e.endpoint.Aliases.some((a) => a.toLowerCase() === name) ||
           (name.length >= 12 && e.containerId.startsWith(name)),
-      )
-      .map((e) => e.endpoint.IPAddress);
-    return ips.length ? ips : null;
+      );
+    if (!hits.length) return null;
+    return {
+      v4: hits.map((e) => e.endpoint.IPAddress),
+      v6: hits.flatMap((e) => (e.endpoint.GlobalIPv6Address ? [e.endpoint.GlobalIPv6Address] : [])),
+    };
   }
 
   /** Holds the host ports of a starting container (random ones chosen); all or none, with Docker's errors. */
-  async reservePorts(mappings: PortMapping[]): Promise<PortMapping[]> {
+  async reservePorts(mappings: PortMapping[], relay: RelayTarget = {}): Promise<PortMapping[]> {
     try {
-      return await this.reservations.reserveAll(mappings);
+      return await this.reservations.reserveAll(mappings, relay);
     } catch (e) {
       if (e instanceof PortError) throw new NetworkError(e.message, "CONFLICT");
       throw e;
@@ -492,6 +622,7 @@ export class NetworkService {
               bridge: n.bridge!,
               subnet: n.pool!.subnet,
               internal: n.Internal,
+              ...(n.EnableIPv6 && n.pool6 ? { subnet6: n.pool6.subnet } : {}),
               icc: !this.iccOff(n.Id),
               ports: this.iccOff(n.Id) ? this.o.endpointsOf(n.Id).map((e) => e.endpoint.hostIf) : [],
             })),

@@ -14,7 +14,8 @@ export interface ConmonOptions {
   exitDir: string;
   /** Per-container dir: conmon writes `exit` and, after an OOM kill, `oom` here. */
   persistDir: string;
-  logPath: string;
+  /** The container's log file; null for the `none` log driver (conmon keeps nothing). */
+  logPath: string | null;
   pidFile: string;
   conmonPidFile: string;
   socketDir: string;
@@ -56,7 +57,7 @@ export async function createWithConmon(o: ConmonOptions): Promise<{ pid: number 
     "-0",
     o.persistDir,
     "-l",
-    `k8s-file:${o.logPath}`,
+    o.logPath === null ? "none:" : `k8s-file:${o.logPath}`,
     "--socket-dir-path",
     o.socketDir,
     "--log-level",

@@ -8,14 +8,14 @@ import {
   hostCapabilities,
 } from "./security-defaults.ts";
 import type { ResolvedUser } from "./users.ts";
-import { AgentError } from "../errors.ts";
+import { SpecError } from "./spec-error.ts";
+import { deviceCgroupRules, type LinuxDevice } from "./devices.ts";
+import { cgroupV2 } from "./cgroup-version.ts";
 
-export class SpecError extends AgentError {
-  override name = "SpecError";
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, "INVALID", options);
-  }
-}
+export { SpecError };
+
+/** A namespace of the container: its own, the host's, or another process's (`/proc/<pid>/ns/<type>`). */
+export type Namespace = "private" | "host" | { path: string };
 
 export interface OciMount {
   destination: string;
@@ -35,7 +35,13 @@ export interface SpecInput {
   /** cgroupfs path for the container, e.g. /berth/<id>. */
   cgroupsPath: string;
   /** "host" shares the host's network namespace; "private" gives the container its own. */
-  network: "host" | "private";
+  network: Namespace;
+  /** The other namespaces (private unless the create said host or another container's); network's above. */
+  namespaces?: Partial<Record<"pid" | "ipc" | "uts", Namespace>> & { cgroup?: "host" | "private" };
+  /** /dev/shm: a tmpfs of its own (the default), a host directory bound over it (host and shared IPC), or none. */
+  shm?: { bind: string } | "none";
+  /** Host devices given to the container (resolved by devices.ts). */
+  devices?: LinuxDevice[];
   mounts: OciMount[];
   /** The agent's own RLIMIT_NOFILE hard limit: a container can never be given more. */
   nofileHard: number;
@@ -135,13 +141,14 @@ function rlimits(host: HostConfig, nofileHard: number): Array<{ type: string; so
 }
 
 /** Docker's namespaced sysctls: the only ones a container may set. */
-function checkSysctls(sysctls: Record<string, string>, network: SpecInput["network"]): void {
+function checkSysctls(sysctls: Record<string, string>, network: Namespace): void {
   for (const key of Object.keys(sysctls)) {
     const ipc = /^(kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced)|fs\.mqueue\..+)$/.test(key);
     const net = /^net\./.test(key);
     if (ipc) continue;
-    if (net && network !== "host") continue;
-    if (net) throw new SpecError(`sysctl "${key}" not allowed in host network namespace`);
+    if (net && network === "private") continue;
+    if (net && network === "host") throw new SpecError(`sysctl "${key}" not allowed in host network namespace`);
+    if (net) throw new SpecError(`sysctl "${key}" is not allowed: the container shares another container's network namespace`);
     throw new SpecError(
       `sysctl "${key}" is not allowed: only namespaced sysctls (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*) can be set`,
     );
@@ -162,6 +169,9 @@ export function resources(host: HostConfig): Record<string, unknown> {
     throw new SpecError("You should always set the Memory limit when using Memoryswap limit, see usage");
   }
   if (host.MemoryReservation) memory.reservation = host.MemoryReservation;
+  // cgroup v2 has no swappiness; dockerd discards it there with a warning (see swappinessWarning).
+  if (host.MemorySwappiness !== undefined && host.MemorySwappiness !== null && host.MemorySwappiness >= 0 && !cgroupV2())
+    memory.swappiness = host.MemorySwappiness;
   if (host.OomKillDisable) memory.disableOOMKiller = true;
   const cpu: Record<string, unknown> = {};
   if (host.NanoCpus) {
@@ -195,6 +205,28 @@ const ALLOWED_DEVICES = [
   { type: "c", major: 10, minor: 200 }, // tun
 ];
 
+/** dockerd's warning for a swappiness it cannot apply (cgroup v2), or null. */
+export function swappinessWarning(host: HostConfig): string | null {
+  const set = host.MemorySwappiness !== undefined && host.MemorySwappiness !== null && host.MemorySwappiness >= 0;
+  return set && cgroupV2()
+    ? "Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded."
+    : null;
+}
+
+function namespace(type: string, ns: Namespace | undefined): Array<{ type: string; path?: string }> {
+  if (ns === "host") return [];
+  if (ns && ns !== "private") return [{ type, path: ns.path }];
+  return [{ type }];
+}
+
+/** /dev/shm as the IPC mode has it. */
+function shmMount(input: SpecInput, size: number): OciMount[] {
+  if (input.shm === "none") return [];
+  if (input.shm)
+    return [{ destination: "/dev/shm", type: "bind", source: input.shm.bind, options: ["rbind", "nosuid", "noexec", "nodev"] }];
+  return [{ destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${size}`] }];
+}
+
 /** The OCI runtime spec (config.json) for one container. */
 export function buildSpec(input: SpecInput): Record<string, unknown> {
   const { host } = input;
@@ -223,19 +255,25 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       options: ["nosuid", "noexec", "nodev", "relatime", host.Privileged ? "rw" : "ro"],
     },
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
-    { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${shm}`] },
+    ...shmMount(input, shm),
     ...(host.Init && input.initPath
       ? [{ destination: INIT_IN_CONTAINER, type: "bind", source: input.initPath, options: ["rbind", "ro"] }]
       : []),
     ...input.mounts,
   ];
+  const ns = input.namespaces ?? {};
   const namespaces = [
-    { type: "pid" },
-    { type: "ipc" },
-    { type: "uts" },
+    ...namespace("pid", ns.pid),
+    ...namespace("ipc", ns.ipc),
+    ...namespace("uts", ns.uts),
     { type: "mount" },
-    ...(input.network === "host" ? [] : [{ type: "network" }]),
+    ...namespace("network", input.network),
+    ...(ns.cgroup === "private" ? [{ type: "cgroup" }] : []),
   ];
+  const devices = input.devices ?? [];
+  // Sharing the host's or another's UTS namespace means having that hostname, and a host-network
+  // container keeps the host's name in a UTS namespace of its own (as Docker's do).
+  const ownUts = (ns.uts === undefined || ns.uts === "private") && input.network === "private";
 
   return {
     ociVersion: "1.0.2",
@@ -252,10 +290,10 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: [] },
       rlimits: rlimits(host, input.nofileHard),
       noNewPrivileges: sec.noNewPrivileges,
-      oomScoreAdj: 0,
+      oomScoreAdj: host.OomScoreAdj ?? 0,
     },
     root: { path: "rootfs", readonly: Boolean(host.ReadonlyRootfs) },
-    hostname: input.network === "host" ? undefined : input.hostname,
+    hostname: ownUts ? input.hostname : undefined,
     mounts,
     linux: {
       namespaces,
@@ -263,10 +301,18 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       resources: {
         devices: host.Privileged
           ? [{ allow: true, access: "rwm" }]
-          : [{ allow: false, access: "rwm" }, ...ALLOWED_DEVICES.map((d) => ({ allow: true, access: "rwm", ...d }))],
+          : [
+              { allow: false, access: "rwm" },
+              ...ALLOWED_DEVICES.map((d) => ({ allow: true, access: "rwm", ...d })),
+              ...devices.map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.access })),
+              ...deviceCgroupRules(host.DeviceCgroupRules ?? []),
+            ],
         ...resources(host),
       },
       sysctl: sysctls,
+      ...(devices.length
+        ? { devices: devices.map(({ path, type, major, minor, fileMode, uid, gid }) => ({ path, type, major, minor, fileMode, uid, gid })) }
+        : {}),
       ...(host.Privileged ? {} : { maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),
       ...(sec.seccomp ? { seccomp: defaultSeccompProfile(caps) } : {}),
     },

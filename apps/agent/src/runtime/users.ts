@@ -41,7 +41,7 @@ function entries(text: string | null): string[][] {
  * /etc/passwd and /etc/group, as Docker does: a numeric uid need not exist there, a name must;
  * the user's supplementary groups come from /etc/group.
  */
-export async function resolveUser(rootfs: string, user: string | undefined): Promise<ResolvedUser> {
+export async function resolveUser(rootfs: string, user: string | undefined, groupAdd: readonly string[] = []): Promise<ResolvedUser> {
   const spec = user?.trim() || "0";
   const [u, g] = spec.split(":", 2) as [string, string | undefined];
   const passwd = entries(await readRootfsFile(rootfs, "/etc/passwd"));
@@ -61,12 +61,21 @@ export async function resolveUser(rootfs: string, user: string | undefined): Pro
   }
   if (uid > 2 ** 32 - 2 || gid > 2 ** 32 - 2) throw new UserResolutionError(`uids and gids must be in range 0-${2 ** 32 - 2}`);
   // Supplementary groups are those listing the user by name, only when no group was given explicitly.
-  const additionalGids =
+  const additionalGids: number[] =
     pw && g === undefined
       ? groups
           .filter((e) => (e[3] ?? "").split(",").includes(pw[0]!))
           .map((e) => Number(e[2]))
           .filter((n) => n !== gid)
       : [];
+  // `--group-add`: numbers as they are, names through the image's /etc/group (dockerd's message when absent).
+  for (const add of groupAdd) {
+    if (isId(add)) additionalGids.push(Number(add));
+    else {
+      const gr = groups.find((e) => e[0] === add);
+      if (!gr) throw new UserResolutionError(`Unable to find group ${add}: no matching entries in group file`);
+      additionalGids.push(Number(gr[2]));
+    }
+  }
   return { uid, gid, additionalGids: [...new Set(additionalGids)], home: pw?.[5] || "/" };
 }

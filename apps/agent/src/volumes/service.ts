@@ -130,14 +130,18 @@ export class VolumeService {
     this.o.onEvent?.("destroy", name, { driver: rec.Driver });
   }
 
-  /** Removes unused volumes: anonymous ones only, unless `all` (Docker's default since API 1.42). */
-  prune(opts: { all?: boolean; label?: string[] } = {}): { VolumesDeleted: string[]; SpaceReclaimed: number } {
+  /**
+   * Removes unused volumes: anonymous ones only, unless `all` (Docker's default since API 1.42).
+   * `label` keeps those matching every filter, `notLabel` (Docker's `label!`) drops those matching every one.
+   */
+  prune(opts: { all?: boolean; label?: string[]; notLabel?: string[] } = {}): { VolumesDeleted: string[]; SpaceReclaimed: number } {
     const deleted: string[] = [];
     let space = 0;
     for (const v of [...this.volumes.values()]) {
       if (this.o.usersOf(v.Name).length > 0) continue;
       if (!opts.all && v.Labels[ANONYMOUS_LABEL] === undefined) continue;
       if (opts.label?.length && !opts.label.every((l) => matchesLabel(v.Labels, l))) continue;
+      if (opts.notLabel?.length && opts.notLabel.every((l) => matchesLabel(v.Labels, l))) continue;
       space += diskUsage(this.mountpoint(v.Name));
       this.remove(v.Name);
       deleted.push(v.Name);

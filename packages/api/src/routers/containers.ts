@@ -23,12 +23,38 @@ async function createOn(
 ): Promise<CommandReply<"containers.create">> {
   const host = await hostFor(ctx, hostId, "operator");
   const policy = await containerPolicyFor(ctx, host.teamId);
-  if (policy) enforceContainerPolicy(policy, config);
+  if (policy) enforceContainerPolicy(policy, await withSharedModes(ctx, hostId, config));
   return ctx.gateway.command(hostId, "containers.create", {
     config,
     ...(name ? { name } : {}),
     ...(policy ? { bindPrefixes: policy.bindPrefixes } : {}),
   });
+}
+
+const SHARED_MODES = ["NetworkMode", "PidMode", "IpcMode", "UTSMode"] as const;
+
+/**
+ * The create config as the policy must judge it: a `container:<x>` namespace mode means x's
+ * namespace, so joining a container that has the host's is asking for the host's. Followed
+ * through chains of such modes a few steps (a longer chain is judged as the host's, to be safe).
+ */
+async function withSharedModes(ctx: Context, hostId: string, config: ContainerConfig): Promise<ContainerConfig> {
+  const hc: Record<string, unknown> = { ...config.HostConfig };
+  for (const field of SHARED_MODES) {
+    let mode = config.HostConfig[field];
+    for (let hops = 0; mode?.startsWith("container:"); hops++) {
+      if (hops === 4) {
+        mode = "host";
+        break;
+      }
+      const target = await ctx.gateway.command(hostId, "containers.inspect", { id: mode.slice("container:".length) }).catch(() => null);
+      // A missing target is the agent's to refuse, with Docker's message.
+      if (!target) break;
+      mode = ((target.HostConfig ?? {}) as Record<string, string | undefined>)[field] ?? "";
+    }
+    hc[field] = mode;
+  }
+  return { ...config, HostConfig: hc as ContainerConfig["HostConfig"] };
 }
 
 /** Containers on one host, relayed to its agent. Viewers read; operators change. */
