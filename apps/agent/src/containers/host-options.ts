@@ -1,6 +1,7 @@
 // Create-time checks of the HostConfig options that name other containers or host facilities
 // (namespaces, links, volumes-from, runtime, volume driver, isolation, extra hosts), with the
 // messages dockerd gives, and the warnings it returns for settings this host cannot honour.
+import { isIP } from "node:net";
 import type { ContainerConfig } from "@berth/protocol";
 import { swappinessWarning } from "../runtime/index.ts";
 import { parseExtraHosts } from "./etc-files.ts";
@@ -44,7 +45,7 @@ export function checkHostOptions(config: ContainerConfig, find: (ref: string) =>
   }
   checkLinks(host.Links ?? [], find);
   parseExtraHosts(host.ExtraHosts ?? []);
-  for (const ip of host.Dns ?? []) if (!/^[0-9a-fA-F.:]+$/.test(ip)) throw new ContainerError(`${ip} is not an ip address`, "INVALID");
+  for (const ip of host.Dns ?? []) if (isIP(ip) === 0) throw new ContainerError(`${ip} is not an ip address`, "INVALID");
   const warnings: string[] = [];
   const discarded = swappinessWarning(host);
   if (discarded) warnings.push(discarded);

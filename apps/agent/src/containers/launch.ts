@@ -152,7 +152,7 @@ export class Launcher {
       await runc.delete(id, true).catch(() => undefined);
       rmSync(paths.exitFile(id), { force: true });
       await unmount(rootfs).catch(() => undefined);
-      await releaseShm(paths, id);
+      await releaseShm(paths, rec);
       const message = e instanceof Error ? e.message : String(e);
       this.o.supervision.startFailed(rec, message);
       if (e instanceof UserResolutionError || e instanceof SpecError) throw new ContainerError(message, "INVALID");

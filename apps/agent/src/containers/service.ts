@@ -131,7 +131,7 @@ export class ContainerService {
     await this.supervision.close();
     await this.logKeepers.close();
     this.statsReader.close();
-    await this.o.snapshots.settled();
+    await Promise.all([this.o.snapshots.settled(), this.store.settled()]);
   }
 
   // ---------------------------------------------------------------- paths
@@ -414,7 +414,7 @@ export class ContainerService {
     this.supervision.removing(rec);
     await deleteFromRuntime(this.runc.for(rec.id), rec.id);
     await unmountRootfs(this.paths.rootfs(rec.id));
-    await releaseShm(this.paths, rec.id);
+    await releaseShm(this.paths, rec);
     await this.o.snapshots.remove(this.paths.snapshotKey(rec.id)).catch((e: unknown) => {
       if (!(e instanceof SnapshotNotFoundError)) throw e;
     });

@@ -140,8 +140,9 @@ async function mountShm(paths: ContainerPaths, rec: ContainerRecord): Promise<st
   return dir;
 }
 
-/** Unmounts a container's joinable /dev/shm, if it has one mounted (after its exit and at its removal). */
-export async function releaseShm(paths: ContainerPaths, id: string): Promise<void> {
-  const dir = shmDir(paths, id);
+/** Unmounts a shareable container's /dev/shm, if it is mounted (after its exit and at its removal). */
+export async function releaseShm(paths: ContainerPaths, rec: ContainerRecord): Promise<void> {
+  if (rec.config.HostConfig.IpcMode !== "shareable") return;
+  const dir = shmDir(paths, rec.id);
   if (isMountPoint(dir)) await unmount(dir).catch(() => unmount(dir, { detach: true }));
 }

@@ -1,15 +1,25 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../state/index.ts";
 import type { ContainerRecord } from "./record.ts";
 
+/** A removed container's directory on its way out (deleted in the background). */
+const TRASH_PREFIX = ".removed-";
+
 /** Container records on disk, one directory per container, each written atomically. */
 export class ContainerStore {
   private readonly byId = new Map<string, ContainerRecord>();
+  private readonly deleting = new Set<Promise<void>>();
 
   constructor(readonly root: string) {
     mkdirSync(root, { recursive: true, mode: 0o700 });
     for (const id of readdirSync(root)) {
+      // What a crash left of a removal: finished now.
+      if (id.startsWith(TRASH_PREFIX)) {
+        this.deleteInBackground(join(root, id));
+        continue;
+      }
       const file = join(root, id, "container.json");
       if (!existsSync(file)) continue;
       try {
@@ -49,8 +59,31 @@ export class ContainerStore {
     this.byId.set(rec.id, rec);
   }
 
+  /**
+   * Forgets a container: its directory leaves the tree in one rename and is deleted in the
+   * background (a long log takes a while to delete, and `docker run --rm` waits on the removal).
+   */
   delete(id: string): void {
     this.byId.delete(id);
-    rmSync(this.dir(id), { recursive: true, force: true });
+    const trash = join(this.root, `${TRASH_PREFIX}${id}`);
+    try {
+      renameSync(this.dir(id), trash);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw e;
+    }
+    this.deleteInBackground(trash);
+  }
+
+  private deleteInBackground(dir: string): void {
+    const gone = rm(dir, { recursive: true, force: true })
+      .catch(() => undefined) // tried again at the next start
+      .finally(() => this.deleting.delete(gone));
+    this.deleting.add(gone);
+  }
+
+  /** Resolves once the directories of removed containers are deleted from disk. */
+  async settled(): Promise<void> {
+    while (this.deleting.size) await Promise.all([...this.deleting]);
   }
 }

@@ -119,9 +119,12 @@ export class Supervision {
     this.o.store.save(rec);
   }
 
+  /**
+   * In memory only, as dockerd keeps it: a removal interrupted by a crash leaves the container as it
+   * was (an `rm` finishes it), never a persisted "removing" that nothing would ever complete.
+   */
   removing(rec: ContainerRecord): void {
     rec.state = { ...rec.state, Status: "removing" };
-    this.o.store.save(rec);
   }
 
   /** The container is gone: whoever waits for it is answered. */
@@ -236,7 +239,7 @@ export class Supervision {
     await Promise.all([
       deleteExited(this.o.runc.for(id), id),
       unmountRootfs(this.o.paths.rootfs(id)).catch(() => undefined),
-      releaseShm(this.o.paths, id),
+      releaseShm(this.o.paths, rec),
     ]);
     // `--rm`: the removal below persists the record; until then the exit file stays, so a crash in
     // between finds it at start-up and removes the container then. One fsync'd write fewer on `docker run --rm`.

@@ -1,5 +1,5 @@
-// Image endpoints: list, pull (create), inspect, history, tag, remove, push, prune, save, load,
-// import, and commit.
+// Image endpoints: list, pull (create), search, inspect, history, tag, remove, push, prune, save,
+// load, import, and commit.
 import { PassThrough, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
@@ -15,6 +15,7 @@ import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
 import { registryDomain } from "./system.ts";
 import { imageInspectForVersion, imageSummaryForVersion } from "./compat.ts";
+import { searchRequest } from "./image-search.ts";
 import { atLeast } from "./version.ts";
 
 const LIST_FILTERS = ["dangling", "label", "reference", "before", "since", "until"] as const;
@@ -131,32 +132,50 @@ export function imageRoutes(r: Router, o: DockerApiOptions): void {
     const platformParam = ctx.query.get("platform");
     const platform = platformParam ? parsePlatformParam(platformParam) : undefined;
     const before = find(formatReference(ref));
-    const stream = jsonStream(ctx);
-    stream.write({ status: `Pulling from ${ref.path}`, id: ref.tag ?? ref.digest ?? "latest" });
+    const images = rt.imagesWith(registryClientFor(rt, ctx, ref.domain));
+    // As dockerd: the answer starts with the first progress. A pull that fails before (no such
+    // image, registry unreachable) is an error status; one that fails after, an error in the stream.
+    let stream: ReturnType<typeof jsonStream> | null = null;
+    const open = () => {
+      if (!stream) {
+        stream = jsonStream(ctx);
+        stream.write({ status: `Pulling from ${ref.path}`, id: ref.tag ?? ref.digest ?? "latest" });
+      }
+      return stream;
+    };
     try {
-      const img = await rt.imagesWith(registryClientFor(rt, ctx, ref.domain)).pull(formatReference(ref), {
+      const img = await images.pull(formatReference(ref), {
         ...(platform ? { platform } : {}),
         onProgress: (p: PullProgress) => {
-          if (p.status === "Downloading") stream.write(progressLine(p.id, "Downloading", p.current, p.total));
-          else stream.write(progressLine(p.id, p.status === "Waiting" ? "Pulling fs layer" : p.status));
+          if (p.status === "Downloading") open().write(progressLine(p.id, "Downloading", p.current, p.total));
+          else open().write(progressLine(p.id, p.status === "Waiting" ? "Pulling fs layer" : p.status));
         },
       });
+      const out = open();
       const digest = img.repoDigests[0]?.split("@")[1];
-      if (digest) stream.write({ status: `Digest: ${digest}` });
+      if (digest) out.write({ status: `Digest: ${digest}` });
       const name = familiarName(ref) + (ref.digest ? `@${ref.digest}` : `:${ref.tag}`);
-      stream.write({
+      out.write({
         status: before?.id === img.id ? `Status: Image is up to date for ${name}` : `Status: Downloaded newer image for ${name}`,
       });
+      out.out.end();
     } catch (e) {
-      stream.fail(e);
+      if (!stream) throw e;
+      const out: ReturnType<typeof jsonStream> = stream;
+      out.fail(e);
+      out.out.end();
     }
-    stream.out.end();
   });
 
+  r.get("/images/search", async (ctx) => {
+    const { domain, term, limit, keep } = searchRequest(ctx);
+    const results = await registryClientFor(rt, ctx, domain).search(domain, term, limit);
+    ctx.json(200, results.filter(keep));
+  });
+
+  // No names is an archive of no images, as dockerd 20.10 writes it.
   r.get("/images/get", async (ctx) => {
-    const names = ctx.query.getAll("names");
-    if (!names.length) throw badRequest("names is required");
-    await pipeline(await rt.images.save(names), ctx.stream(200, "application/x-tar"));
+    await pipeline(await rt.images.save(ctx.query.getAll("names")), ctx.stream(200, "application/x-tar"));
   });
   r.get("/images/{name*}/get", async (ctx) => {
     await pipeline(await rt.images.save([ctx.params.name!]), ctx.stream(200, "application/x-tar"));

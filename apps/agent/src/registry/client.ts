@@ -21,6 +21,7 @@ import {
   type Platform,
 } from "./media-types.ts";
 import { isLoopbackRegistry, registryHost, type ImageReference } from "./reference.ts";
+import { HUB_INDEX, MAX_SEARCH_BYTES, parseSearchResponse, type SearchResult } from "./search.ts";
 import { AgentError } from "../errors.ts";
 
 export interface RegistrySettings {
@@ -370,6 +371,44 @@ export class RegistryClient {
         res.statusCode,
         "UNAUTHORIZED",
       );
+  }
+
+  /**
+   * `docker search`: one page of the registry's v1 search API, as dockerd asks it (Docker Hub at
+   * its index, not through mirrors; another registry at its own host, plain HTTP when insecure or
+   * on loopback). Errors carry dockerd's wording and are answered as 500s.
+   */
+  async search(domain: string, term: string, limit: number): Promise<SearchResult[]> {
+    const base = domain === "docker.io" ? HUB_INDEX : this.base(domain);
+    const url = `${base}/v1/search?q=${encodeURIComponent(term)}&n=${limit}`;
+    const creds = this.settings(domain).credentials ?? null;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.raw({
+        method: "GET",
+        url,
+        headers: { "x-docker-token": "true", ...(creds ? { authorization: basicHeader(creds) } : {}) },
+      });
+    } catch (e) {
+      const why = `Get "${url}": ${e instanceof Error ? e.message : String(e)}`;
+      if (domain === "docker.io") throw new RegistryError(why, 0, "NETWORK");
+      const hint = base.startsWith("https:")
+        ? `. If this private registry supports only HTTP or HTTPS with an unknown CA certificate, please add \`--insecure-registry ${domain}\` to the daemon's arguments`
+        : "";
+      throw new RegistryError(`invalid registry endpoint "${base}/v1/": ${why}${hint}`, 0, "NETWORK");
+    }
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      // dockerd answers any refusal of the search as a server error, with only the status.
+      throw new AgentError(`Unexpected status code ${res.statusCode}`, "REGISTRY");
+    }
+    const body = await readCapped(res.body, MAX_SEARCH_BYTES);
+    if (body === null) throw new AgentError("error decoding registry search results: the answer is larger than 1 MiB", "REGISTRY");
+    try {
+      return parseSearchResponse(body);
+    } catch (e) {
+      throw new AgentError((e as Error).message, "REGISTRY");
+    }
   }
 
   private location(res: Dispatcher.ResponseData, repo: Repo): string {

@@ -1,6 +1,7 @@
-/** The registry client's front door: the distribution API, references and media types. */
+/** The registry client's front door: the distribution API, the v1 search API, references and media types. */
 export { RegistryClient, RegistryError } from "./client.ts";
 export type { RegistrySettings } from "./client.ts";
+export type { SearchResult } from "./search.ts";
 export {
   IndexSchema,
   ManifestSchema,
