@@ -13,6 +13,7 @@ import { buildSpec } from "../apps/agent/src/runtime/spec.ts";
 import { busyboxRuntime } from "@berth/test-support/busybox-runtime";
 import { removeCgroupParent } from "@berth/test-support/cgroups";
 import { median } from "./stats.ts";
+import { writePodmanConf } from "./support/podman-conf.ts";
 
 const run = promisify(execFile);
 
@@ -41,12 +42,7 @@ export async function containerRunBench(opts: { rounds: number }): Promise<RunBe
     // podman: its own storage and config under the work dir, the image loaded from our docker-archive.
     const podmanDir = join(work, "podman");
     mkdirSync(podmanDir, { recursive: true });
-    const conf = join(podmanDir, "containers.conf");
-    writeFileSync(
-      conf,
-      `[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n` +
-        `[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n`,
-    );
+    const conf = writePodmanConf(podmanDir);
     const podman = (args: string[]) =>
       run("podman", ["--root", join(podmanDir, "root"), "--runroot", join(podmanDir, "run"), "--storage-driver", "overlay", ...args], {
         env: { ...process.env, CONTAINERS_CONF: conf },

@@ -14,6 +14,7 @@ import { busyboxRuntime } from "@berth/test-support/busybox-runtime";
 import { removeCgroupParent } from "@berth/test-support/cgroups";
 import { agentBundlePath } from "../scripts/build.ts";
 import { median } from "./stats.ts";
+import { writePodmanConf } from "./support/podman-conf.ts";
 
 const run = promisify(execFile);
 
@@ -147,12 +148,7 @@ export async function dockerApiBench(opts: { rounds: number; containers: number 
     daemons.push(startDockerd(work));
     const podmanDir = join(work, "podman");
     mkdirSync(podmanDir, { recursive: true });
-    const conf = join(podmanDir, "containers.conf");
-    writeFileSync(
-      conf,
-      `[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n` +
-        `[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n`,
-    );
+    const conf = writePodmanConf(podmanDir);
     daemons.push(
       start(
         "podman",

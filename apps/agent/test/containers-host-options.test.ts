@@ -134,10 +134,13 @@ test("MemorySwappiness, OomScoreAdj, Runtime, VolumeDriver, Isolation and Cgroup
   assert.equal(hc.CgroupnsMode, cgroupV2() ? "private" : "host");
   assert.equal(hc.IpcMode, "private");
   assert.match(await refusal({ HostConfig: { Runtime: "kata" } }), /unknown or invalid runtime name: kata/);
-  assert.match(
-    await refusal({ HostConfig: { VolumeDriver: "convoy" } }),
-    /error looking up volume plugin convoy: plugin "convoy" not found/,
-  );
+  // Another volume driver is refused where a volume would come from it (-v and VOLUME paths), as dockerd looks it up only then.
+  const convoy = await c.create({ Image: "busybox", Cmd: ["true"], HostConfig: { VolumeDriver: "convoy" } });
+  assert.equal(c.inspect(convoy.Id).HostConfig.VolumeDriver, "convoy");
+  await c.remove(convoy.Id);
+  for (const config of [{ HostConfig: { VolumeDriver: "convoy", Binds: ["convoyvol:/data"] } }, { Volumes: { "/data": {} }, HostConfig: { VolumeDriver: "convoy" } }])
+    assert.match(await refusal(config), /error looking up volume plugin convoy: plugin "convoy" not found/);
+  assert.equal(v.get("convoyvol"), undefined, "no volume was made for it");
   assert.match(await refusal({ HostConfig: { Isolation: "hyperv" } }), /Invalid isolation: "hyperv" - linux only supports 'default'/);
   // A private cgroup namespace shows the container its own cgroup as the root.
   const ns = await run("cat /proc/self/cgroup", { HostConfig: { CgroupnsMode: "private" } });
@@ -319,7 +322,7 @@ test("log drivers: none keeps nothing and logs say so; max-file alone is accepte
   assert.match(await refusal({ HostConfig: { LogConfig: { Type: "syslog" } } }), /log driver syslog is not supported by Berth/);
 });
 
-test("a command that does not exist exits 127 and one that cannot be executed 126, in runs and in execs", async () => {
+test("a command that does not exist exits 127 and one that cannot be executed 126; an exec that cannot start, 126", async () => {
   const missing = await c.create({ Image: "busybox", Cmd: ["/no/such/command"] });
   await assert.rejects(c.start(missing.Id));
   assert.equal(c.inspect(missing.Id).State.ExitCode, 127);
@@ -327,7 +330,10 @@ test("a command that does not exist exits 127 and one that cannot be executed 12
   await assert.rejects(c.start(notExec.Id));
   assert.equal(c.inspect(notExec.Id).State.ExitCode, 126);
   const id = await daemon("exec-codes");
-  assert.equal((await execRun(id, { Cmd: ["/no/such/command"] })).exitCode, 127);
+  // dockerd's exec: 126 for any start failure, a missing command included (docker-py's test_exec_run_failed).
+  assert.equal((await execRun(id, { Cmd: ["/no/such/command"] })).exitCode, 126);
+  assert.equal((await execRun(id, { Cmd: ["docker", "ps"] })).exitCode, 126, "not found in PATH");
+  assert.equal((await execRun(id, { Cmd: ["sh", "-c", "/no/such/command"] })).exitCode, 127, "a shell's own 127 stays");
   assert.equal((await execRun(id, { Cmd: ["/etc/passwd"] })).exitCode, 126);
   assert.equal((await execRun(id, { Cmd: ["sh", "-c", "exit 255"] })).exitCode, 255, "a command's own 255 stays");
   await c.remove(id, { force: true });

@@ -460,13 +460,26 @@ test("IPv6: dual-stack addresses, v6 routes and ping/HTTP over the bridge, AAAA,
   assert.equal(spaced.Name, "test 01");
   assert.equal(spaced.EnableIPv6, false);
   assert.deepEqual(spaced.IPAM.Config.map((c) => c.Subnet).slice(1), ["fd77:95::/64"]);
+  // An IPv6 address on it is accepted and kept in IPAMConfig, as dockerd does (the subnet is configured), but not given.
+  await detached("nov6addr", "test 01", ["sleep", "30"], {
+    NetworkingConfig: { EndpointsConfig: { "test 01": { IPAMConfig: { IPv6Address: "fd77:95::5" } } } },
+  });
+  const kept = await agent.call<{
+    NetworkSettings: { Networks: Record<string, { IPAMConfig: { IPv6Address?: string } | null; GlobalIPv6Address: string }> };
+  }>("containers", "inspect", "nov6addr");
+  assert.equal(kept.NetworkSettings.Networks["test 01"]!.IPAMConfig?.IPv6Address, "fd77:95::5");
+  assert.equal(kept.NetworkSettings.Networks["test 01"]!.GlobalIPv6Address, "");
+  await agent.call("containers", "remove", "nov6addr", { force: true });
+  // Without any IPv6 subnet configured, dockerd refuses a static IPv6 address.
+  await agent.call("networks", "create", { Name: "v4only" });
   await assert.rejects(
-    detached("nov6addr", "test 01", ["true"], {
-      NetworkingConfig: { EndpointsConfig: { "test 01": { IPAMConfig: { IPv6Address: "fd77:95::5" } } } },
+    detached("nov6subnet", "v4only", ["true"], {
+      NetworkingConfig: { EndpointsConfig: { v4only: { IPAMConfig: { IPv6Address: "fd77:96::5" } } } },
     }),
     /user specified IP address is supported only when connecting to networks with user configured subnets/,
   );
-  await agent.call("containers", "remove", "nov6addr", { force: true }).catch(() => undefined);
+  await agent.call("containers", "remove", "nov6subnet", { force: true }).catch(() => undefined);
+  await agent.call("networks", "remove", "v4only");
   await agent.call("networks", "remove", "test 01");
 
   for (const id of [web, plain]) await agent.call("containers", "remove", id, { force: true });

@@ -6,8 +6,11 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { AgentRuntime } from "../src/runtime.ts";
 import type { ContainerService } from "../src/containers/service.ts";
-import { defaultSeccompProfile, type SeccompProfile } from "../src/runtime/security-defaults.ts";
+import { defaultSeccompProfile, needsCompat32, type SeccompProfile } from "../src/runtime/security-defaults.ts";
 import { busyboxRuntime, disposeRuntime } from "@berth/test-support/busybox-runtime";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { busyboxRootfs } from "../src/images/busybox-rootfs.ts";
 
 let rt: AgentRuntime;
 let stateDir: string;
@@ -155,7 +158,17 @@ test("profile data: capability-gated groups, arch extras and architectures follo
   const base = defaultSeccompProfile(["CAP_CHOWN", "CAP_SYS_CHROOT"], x64);
   assert.equal(base.defaultAction, "SCMP_ACT_ERRNO");
   assert.equal(base.defaultErrnoRet, 1);
-  assert.deepEqual(base.architectures, ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+  // The 32-bit ABI only for images built for it; x32 never.
+  assert.deepEqual(base.architectures, ["SCMP_ARCH_X86_64"]);
+  assert.deepEqual(defaultSeccompProfile([], { ...x64, compat32: true }).architectures, ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
+  assert.deepEqual(
+    ["amd64", "386", "arm", undefined].map((a) => needsCompat32(a, "x64")),
+    [false, true, false, true],
+  );
+  assert.deepEqual(
+    ["arm64", "arm", undefined].map((a) => needsCompat32(a, "arm64")),
+    [false, true, true],
+  );
   const a = allowed(base);
   for (const n of ["read", "ptrace", "arch_prctl", "modify_ldt", "chroot"]) assert.ok(a.has(n), n);
   for (const n of [
@@ -182,7 +195,7 @@ test("profile data: capability-gated groups, arch extras and architectures follo
   // Before 4.8, ptrace could bypass seccomp: it is then gated by CAP_SYS_PTRACE only.
   assert.ok(!allowed(defaultSeccompProfile([], { arch: "x64", kernelRelease: "4.4.0" })).has("ptrace"));
 
-  const arm = defaultSeccompProfile([], { arch: "arm64", kernelRelease: "6.1.0" });
+  const arm = defaultSeccompProfile([], { arch: "arm64", kernelRelease: "6.1.0", compat32: true });
   assert.deepEqual(arm.architectures, ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]);
   assert.ok(allowed(arm).has("set_tls") && !allowed(arm).has("arch_prctl"));
   // s390 passes clone's flags second.
@@ -191,4 +204,52 @@ test("profile data: capability-gated groups, arch extras and architectures follo
   assert.deepEqual(base.syscalls.find((s) => s.names.includes("clone"))?.args, [
     { index: 0, value: 0x7e020000, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" },
   ]);
+});
+
+/** Makes one i386 system call (getpid, through int 0x80) from the 64-bit python: the 32-bit ABI's door. */
+const INT80_PROBE = `
+import ctypes, mmap
+code = bytes([0xb8, 20, 0, 0, 0, 0xcd, 0x80, 0xc3])  # mov eax, 20 (i386 getpid); int 0x80; ret
+m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+m.write(code)
+f = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))
+print("pid", f())
+`;
+
+test("the 32-bit ABI is open to images built for it only: an amd64 image's int 0x80 is killed, a 386 image's answered", async () => {
+  const spec = async (image: string) => {
+    const { Id } = await c.create({ Image: image, Cmd: ["true"] });
+    await c.start(Id);
+    await c.wait(Id);
+    const cfg = JSON.parse(readFileSync(join(stateDir, "containers", Id, "bundle", "config.json"), "utf8")) as {
+      linux: { seccomp: SeccompProfile };
+    };
+    await c.remove(Id);
+    return cfg.linux.seccomp.architectures;
+  };
+  const rootfs = await busyboxRootfs();
+  try {
+    const compat = { x64: "386", arm64: "arm" }[process.arch as "x64" | "arm64"] ?? "386";
+    await rt.images.import(rootfs.tar, { reference: "busybox-compat:latest", platform: { os: "linux", architecture: compat } });
+  } finally {
+    await rootfs.cleanup();
+  }
+  const native = await spec("busybox");
+  const compat = await spec("busybox-compat");
+  assert.equal(native.length, 1, `native ABI only: ${native}`);
+  assert.equal(compat.length, 2, `and the 32-bit one: ${compat}`);
+  if (process.arch !== "x64") return; // the int 0x80 probe below is x86 machine code
+  const amd64 = await run(["/usr/bin/python3", "-c", INT80_PROBE], { Binds: PYTHON_BINDS });
+  assert.equal(amd64.code, 128 + 31, `killed by SIGSYS: ${amd64.out}`);
+  const { Id } = await c.create({
+    Image: "busybox-compat",
+    Cmd: ["/usr/bin/python3", "-c", INT80_PROBE],
+    HostConfig: { Binds: PYTHON_BINDS },
+  });
+  await c.start(Id);
+  assert.equal((await c.wait(Id)).StatusCode, 0);
+  let out = "";
+  for await (const e of c.logs(Id)) out += e.line;
+  assert.match(out, /^pid \d+\n$/);
+  await c.remove(Id);
 });

@@ -47,6 +47,7 @@ export interface NewContainer {
   /** The image's ID and its defaults. */
   imageId: string;
   image: ImageRunConfig;
+  imageArchitecture: string;
   argv: string[];
   workingDir: string;
   hostname: string;
@@ -65,6 +66,7 @@ export function newRecord(n: NewContainer): ContainerRecord {
     config: { ...config, Labels: { ...(img.Labels ?? {}), ...(config.Labels ?? {}) } },
     image: n.imageId,
     imageName: config.Image,
+    imageArchitecture: n.imageArchitecture,
     path: n.argv[0]!,
     args: n.argv.slice(1),
     env: mergeEnv([DEFAULT_PATH], img.Env, config.Env),

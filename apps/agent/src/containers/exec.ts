@@ -337,14 +337,13 @@ function tailOf(source: Readable): { stream: Readable; tail: () => string } {
 }
 
 /**
- * runc exits 255 when it cannot start the command at all; Docker reports 127 for a command that
- * does not exist and 126 for one that cannot be executed, and so does Berth.
+ * runc exits 255 when it cannot start the command at all. dockerd gives an exec that could not
+ * start exit code 126 whatever the cause, a missing command included (127 is for a container's
+ * own command only), and so does Berth.
  */
 function startFailureCode(code: number, runcOutput: string): number {
   if (code !== 255 || !/exec failed|unable to start container process/.test(runcOutput)) return code;
-  if (/executable file not found|no such file or directory/i.test(runcOutput)) return 127;
-  if (/permission denied|exec format error|is a directory/i.test(runcOutput)) return 126;
-  return code;
+  return 126;
 }
 
 function exitOf(child: import("node:child_process").ChildProcess): Promise<number> {

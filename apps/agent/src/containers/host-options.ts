@@ -1,6 +1,7 @@
 // Create-time checks of the HostConfig options that name other containers or host facilities
-// (namespaces, links, volumes-from, runtime, volume driver, isolation, extra hosts), with the
-// messages dockerd gives, and the warnings it returns for settings this host cannot honour.
+// (namespaces, links, volumes-from, runtime, isolation, extra hosts), with the messages dockerd
+// gives, and the warnings it returns for settings this host cannot honour. The volume driver is
+// checked with the mounts (mounts.ts), where a volume would come from it.
 import { isIP } from "node:net";
 import type { ContainerConfig } from "@berth/protocol";
 import { swappinessWarning } from "../runtime/index.ts";
@@ -25,9 +26,6 @@ export function checkHostOptions(config: ContainerConfig, find: (ref: string) =>
   if (host.Runtime && !runtimes.names().includes(host.Runtime)) {
     const why = runtimes.whyUnusable(host.Runtime);
     throw new ContainerError(`unknown or invalid runtime name: ${host.Runtime}${why ? ` (installed, but ${why})` : ""}`, "INVALID");
-  }
-  if (host.VolumeDriver && host.VolumeDriver !== "local") {
-    throw new ContainerError(`error looking up volume plugin ${host.VolumeDriver}: plugin "${host.VolumeDriver}" not found`, "NOT_FOUND");
   }
   if (host.Isolation && host.Isolation !== "default") {
     throw new ContainerError(`Invalid isolation: "${host.Isolation}" - linux only supports 'default'`, "INVALID");

@@ -8,6 +8,7 @@ export type { AgentEvent } from "./events.ts";
 export { ExecConfigSchema, ExecService } from "./exec.ts";
 export type { ExecRetention } from "./exec.ts";
 export { HealthMonitor } from "./health.ts";
+export { parseLinks } from "./links.ts";
 export { withContainerRoot } from "./root-access.ts";
 export { resolveInRoot } from "./root-path.ts";
 export { ContainerService } from "./service.ts";

@@ -114,6 +114,7 @@ export class Launcher {
         namespaces: shared.namespaces,
         ...(shared.shm ? { shm: shared.shm } : {}),
         devices: resolveDevices(host.Devices ?? []),
+        imageArchitecture: rec.imageArchitecture,
         mounts: [...etc, ...ociMounts(rec.mounts ?? [])],
         ...this.limits(),
       });

@@ -93,6 +93,8 @@ export function planMounts(
     seen.add(m.Destination);
     if (m.Type === "bind" && bindPrefixes) checkWithin(m.Source, bindPrefixes);
   }
+  const fromBinds = parsed.slice(0, host.Binds?.length ?? 0);
+  const anonymousFrom = parsed.length;
   // VOLUME paths of the create config and the image become anonymous volumes unless mounted already.
   for (const target of [...Object.keys(config.Volumes ?? {}), ...Object.keys(imageVolumes ?? {})]) {
     const clean = `/${target.split("/").filter(Boolean).join("/")}`;
@@ -111,6 +113,11 @@ export function planMounts(
       createSource: false,
     });
   }
+  // HostConfig.VolumeDriver is the driver dockerd asks for the volumes of `-v` and of VOLUME paths (not
+  // --mount's); only local exists here, so another fails when such a volume is wanted, and only then.
+  const driver = host.VolumeDriver;
+  if (driver && driver !== "local" && [...fromBinds, ...parsed.slice(anonymousFrom)].some((p) => p.type === "volume"))
+    throw new ContainerError(`error looking up volume plugin ${driver}: plugin "${driver}" not found`, "NOT_FOUND");
   for (const p of parsed) {
     if (p.type !== "bind") continue;
     if (bindPrefixes) checkWithin(p.source, bindPrefixes);

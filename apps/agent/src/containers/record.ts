@@ -71,6 +71,8 @@ export interface ContainerRecord {
   networks?: Record<string, EndpointRequest>;
   /** Its endpoints while it runs, by network ID (addresses are given at start and freed at exit). */
   endpoints?: Record<string, Endpoint>;
+  /** The image's architecture (OCI name), for the seccomp filter's ABIs; absent in records from before it. */
+  imageArchitecture?: string;
   /** Ports the image and the create config expose ("80/tcp"), for -P and inspect. */
   exposedPorts?: string[];
   /** Host ports published while it runs (random ones resolved). */

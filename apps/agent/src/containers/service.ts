@@ -214,7 +214,8 @@ export class ContainerService {
 
   private async createNamed(config: ContainerConfig, wanted: string | undefined, opts: CreateOptions): Promise<Created> {
     const img = this.o.images.resolve(config.Image);
-    const imgCfg = (await this.o.images.config(img)).config ?? {};
+    const imageConfig = await this.o.images.config(img);
+    const imgCfg = imageConfig.config ?? {};
     const { argv, workingDir } = resolveCommand(config, imgCfg);
     const id = randomBytes(32).toString("hex");
     const hostname = config.Hostname || id.slice(0, 12);
@@ -235,7 +236,8 @@ export class ContainerService {
       removeAnonymousVolumes(mounts, this.o.volumes);
       throw e;
     }
-    const rec = newRecord({ id, name: finalName, config, imageId: img.id, image: imgCfg, argv, workingDir, hostname, mounts, networks });
+    const image = { imageId: img.id, image: imgCfg, imageArchitecture: imageConfig.architecture };
+    const rec = newRecord({ id, name: finalName, config, ...image, argv, workingDir, hostname, mounts, networks });
     this.store.save(rec);
     this.event("create", rec);
     return { Id: id, Warnings: warnings };

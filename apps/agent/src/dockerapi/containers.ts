@@ -7,7 +7,7 @@ import type { AttachFrame } from "../runtime/index.ts";
 import type { ImageRecord } from "../images/index.ts";
 import { parseReference } from "../registry/index.ts";
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches, type Platform } from "../registry/index.ts";
-import type { WaitCondition } from "../containers/index.ts";
+import { parseLinks, type WaitCondition } from "../containers/index.ts";
 import type { ApiContext } from "./context.ts";
 import { badRequest, DockerApiError } from "./errors.ts";
 import { containerConfigFromDocker, HOST_UNSUPPORTED, vet } from "./container-config.ts";
@@ -294,8 +294,33 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
   });
 
   r.delete("/containers/{id}", async (ctx) => {
-    if (boolParam(ctx.query, "link")) throw badRequest("legacy links are not supported by Berth");
-    await c.remove(ctx.params.id!, { force: boolParam(ctx.query, "force"), volumes: boolParam(ctx.query, "v") });
+    const rec = c.get(ctx.params.id!);
+    // A container's own name is no link: dockerd's rmLink refuses it (a plain error, so a 500).
+    if (boolParam(ctx.query, "link")) throw new DockerApiError(500, "Conflict, cannot remove the default link name of the container");
+    await c.remove(rec.id, { force: boolParam(ctx.query, "force"), volumes: boolParam(ctx.query, "v") });
+    ctx.empty(204);
+  });
+
+  // dockerd also knows a linked container as /PARENT/ALIAS (a legacy link of PARENT's
+  // HostConfig.Links): with link=1 that link is removed from PARENT, without it the linked container is.
+  r.delete("/containers/{parent}/{alias}", async (ctx) => {
+    const name = `${ctx.params.parent}/${ctx.params.alias}`;
+    const noSuch = new DockerApiError(404, `No such container: ${name}`);
+    let parent: ReturnType<typeof c.get>;
+    try {
+      parent = c.get(ctx.params.parent!);
+    } catch {
+      throw noSuch;
+    }
+    const links = parent.config.HostConfig.Links ?? [];
+    const at = parseLinks(links).findIndex((l) => l.alias === ctx.params.alias);
+    if (at < 0) throw noSuch;
+    if (boolParam(ctx.query, "link")) {
+      await c.update(parent.id, { Links: links.filter((_, i) => i !== at) });
+    } else {
+      const child = c.get(parseLinks(links)[at]!.target);
+      await c.remove(child.id, { force: boolParam(ctx.query, "force"), volumes: boolParam(ctx.query, "v") });
+    }
     ctx.empty(204);
   });
 

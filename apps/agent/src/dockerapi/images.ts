@@ -66,6 +66,24 @@ function jsonStream(ctx: ApiContext): { write(msg: unknown): void; fail(e: unkno
   };
 }
 
+/** A JSON message stream whose headers (and `first` message) go out with its first write, so an early error can still be a status. */
+function lazyJsonStream(ctx: ApiContext, first: unknown): { write(msg: unknown): void; fail(e: unknown): void; started(): boolean; end(): void } {
+  let stream: ReturnType<typeof jsonStream> | null = null;
+  const open = () => {
+    if (!stream) {
+      stream = jsonStream(ctx);
+      stream.write(first);
+    }
+    return stream;
+  };
+  return {
+    write: (msg) => open().write(msg),
+    fail: (e) => open().fail(e),
+    started: () => stream !== null,
+    end: () => open().out.end(),
+  };
+}
+
 export function imageRoutes(r: Router, o: DockerApiOptions): void {
   const rt = o.runtime;
   const find = (name: string): ImageRecord | undefined => {
@@ -135,36 +153,26 @@ export function imageRoutes(r: Router, o: DockerApiOptions): void {
     const images = rt.imagesWith(registryClientFor(rt, ctx, ref.domain));
     // As dockerd: the answer starts with the first progress. A pull that fails before (no such
     // image, registry unreachable) is an error status; one that fails after, an error in the stream.
-    let stream: ReturnType<typeof jsonStream> | null = null;
-    const open = () => {
-      if (!stream) {
-        stream = jsonStream(ctx);
-        stream.write({ status: `Pulling from ${ref.path}`, id: ref.tag ?? ref.digest ?? "latest" });
-      }
-      return stream;
-    };
+    const stream = lazyJsonStream(ctx, { status: `Pulling from ${ref.path}`, id: ref.tag ?? ref.digest ?? "latest" });
     try {
       const img = await images.pull(formatReference(ref), {
         ...(platform ? { platform } : {}),
         onProgress: (p: PullProgress) => {
-          if (p.status === "Downloading") open().write(progressLine(p.id, "Downloading", p.current, p.total));
-          else open().write(progressLine(p.id, p.status === "Waiting" ? "Pulling fs layer" : p.status));
+          if (p.status === "Downloading") stream.write(progressLine(p.id, "Downloading", p.current, p.total));
+          else stream.write(progressLine(p.id, p.status === "Waiting" ? "Pulling fs layer" : p.status));
         },
       });
-      const out = open();
       const digest = img.repoDigests[0]?.split("@")[1];
-      if (digest) out.write({ status: `Digest: ${digest}` });
+      if (digest) stream.write({ status: `Digest: ${digest}` });
       const name = familiarName(ref) + (ref.digest ? `@${ref.digest}` : `:${ref.tag}`);
-      out.write({
+      stream.write({
         status: before?.id === img.id ? `Status: Image is up to date for ${name}` : `Status: Downloaded newer image for ${name}`,
       });
-      out.out.end();
     } catch (e) {
-      if (!stream) throw e;
-      const out: ReturnType<typeof jsonStream> = stream;
-      out.fail(e);
-      out.out.end();
+      if (!stream.started()) throw e;
+      stream.fail(e);
     }
+    stream.end();
   });
 
   r.get("/images/search", async (ctx) => {

@@ -24,8 +24,9 @@ const ArchiveManifestSchema = z
       Layers: z.array(z.string().min(1).max(512)).max(1000),
     }),
   )
-  .min(1)
-  .max(1000);
+  .max(1000)
+  // What dockerd 20.10 saves for no names at all: an archive of no images, which loads as nothing.
+  .nullable();
 
 type Deps = LocalImageDeps;
 
@@ -109,7 +110,8 @@ export async function saveImages(deps: Deps, names: string[], lookup: SaveLookup
         byTag[t.slice(i + 1)] = img.layers.at(-1)?.diffId.slice(7) ?? "";
       }
     }
-    await writeFile(join(work, "manifest.json"), JSON.stringify(manifest));
+    // dockerd encodes an empty list of images as null.
+    await writeFile(join(work, "manifest.json"), JSON.stringify(manifest.length ? manifest : null));
     // The legacy tag file exists only when some image carries a tag, as in dockerd.
     if (Object.keys(repositories).length) {
       await writeFile(join(work, "repositories"), JSON.stringify(repositories));
@@ -174,7 +176,7 @@ export async function loadImages(
     const parsed = ArchiveManifestSchema.safeParse(JSON.parse(await readFile(manifestPath, "utf8")));
     if (!parsed.success) throw new ImageError(`invalid image archive: manifest.json: ${parsed.error.issues[0]?.message}`, "INVALID");
     const loaded: Array<{ id: string; tags: string[] }> = [];
-    for (const entry of parsed.data) {
+    for (const entry of parsed.data ?? []) {
       const configRaw = await readFile(await inside(entry.Config));
       const config = ImageConfigSchema.parse(JSON.parse(configRaw.toString("utf8")));
       const layers = [];

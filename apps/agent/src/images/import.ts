@@ -16,6 +16,8 @@ export interface ImportOptions {
   changes?: string[];
   /** The history comment. */
   message?: string;
+  /** The platform the image says it is for (`docker import --platform`); the host's by default. */
+  platform?: { os: string; architecture: string; variant?: string };
 }
 
 /** `docker import`: a rootfs tarball (plain or gzip) becomes a one-layer image. */
@@ -35,7 +37,7 @@ export async function importRootfs(deps: LocalImageDeps, tarball: Readable, opts
   const { tar } = decompressLayer(tarball);
   const layer = await storeTarAsLayer(deps.content, tar);
   const now = new Date().toISOString();
-  const p = hostPlatform();
+  const p = opts.platform ?? hostPlatform();
   const config: ImageConfig = {
     created: now,
     architecture: p.architecture,

@@ -1,6 +1,6 @@
 import type { ContentStore } from "../content/index.ts";
 import type { RegistryClient } from "../registry/index.ts";
-import { hostPlatform, type Platform } from "../registry/index.ts";
+import { hostPlatform, RegistryError, type Platform } from "../registry/index.ts";
 import { familiarName, formatReference, parseReference, withDefaultTag } from "../registry/index.ts";
 import { ImageConfigSchema } from "./config.ts";
 import { ImageError } from "./errors.ts";
@@ -33,7 +33,9 @@ export async function pullImage(
   const ref = withDefaultTag(parseReference(reference));
   const progress = opts.onProgress ?? (() => {});
   const resolved = await deps.registry.resolve(ref, opts.platform ?? hostPlatform()).catch((e: unknown) => {
-    throw new ImageError(e instanceof Error ? e.message : String(e), "REGISTRY");
+    // A repository or manifest the registry does not have stays a not-found (dockerd's 404); the rest is the registry failing.
+    const notFound = e instanceof RegistryError && e.code === "NOT_FOUND";
+    throw new ImageError(e instanceof Error ? e.message : String(e), notFound ? "NOT_FOUND" : "REGISTRY");
   });
   const { manifest } = resolved;
   await deps.content.put(resolved.manifestBytes, resolved.manifestDigest);

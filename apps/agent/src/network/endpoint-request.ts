@@ -24,8 +24,9 @@ export function checkEndpointRequest(n: NetworkRecord, req: EndpointRequest): vo
   if (v6) {
     const a = tryParseAddress(v6);
     if (a?.family !== 6 || a.value === 0n) throw new NetworkError(`invalid IPv6 address: ${v6}`, "INVALID");
-    // Without an IPv6 pool there is nothing to give it from (dockerd's ErrUnsupportedNetworkNoSubnetAndIP).
-    if (!n.EnableIPv6 || !n.pool6)
+    // dockerd's ErrUnsupportedNetworkNoSubnetAndIP: the network must have an IPv6 subnet configured. Without
+    // EnableIPv6 the address is kept in the endpoint's IPAMConfig and never given, as dockerd does.
+    if (!n.pool6 && !n.unusedIpam?.some((c) => c.Subnet))
       throw new NetworkError(
         "user specified IP address is supported only when connecting to networks with user configured subnets",
         "INVALID",

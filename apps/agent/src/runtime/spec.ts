@@ -1,3 +1,4 @@
+import { release } from "node:os";
 import type { HostConfig } from "@berth/protocol";
 import {
   ALL_CAPABILITIES,
@@ -6,6 +7,8 @@ import {
   READONLY_PATHS,
   defaultSeccompProfile,
   hostCapabilities,
+  needsCompat32,
+  type SeccompHost,
 } from "./security-defaults.ts";
 import type { ResolvedUser } from "./users.ts";
 import { SpecError } from "./spec-error.ts";
@@ -40,6 +43,8 @@ export interface SpecInput {
   namespaces?: Partial<Record<"pid" | "ipc" | "uts", Namespace>> & { cgroup?: "host" | "private" };
   /** /dev/shm: a tmpfs of its own (the default), a host directory bound over it (host and shared IPC), or none. */
   shm?: { bind: string } | "none";
+  /** The image's architecture (OCI name): an image for the host's 32-bit ABI gets its syscalls allowed. */
+  imageArchitecture?: string | undefined;
   /** Host devices given to the container (resolved by devices.ts). */
   devices?: LinuxDevice[];
   mounts: OciMount[];
@@ -227,6 +232,12 @@ function shmMount(input: SpecInput, size: number): OciMount[] {
   return [{ destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", `size=${size}`] }];
 }
 
+const kernelRelease = release();
+
+function seccompHost(imageArchitecture: string | undefined): SeccompHost {
+  return { arch: process.arch, kernelRelease, compat32: needsCompat32(imageArchitecture) };
+}
+
 /** The OCI runtime spec (config.json) for one container. */
 export function buildSpec(input: SpecInput): Record<string, unknown> {
   const { host } = input;
@@ -314,7 +325,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
         ? { devices: devices.map(({ path, type, major, minor, fileMode, uid, gid }) => ({ path, type, major, minor, fileMode, uid, gid })) }
         : {}),
       ...(host.Privileged ? {} : { maskedPaths: [...MASKED_PATHS], readonlyPaths: [...READONLY_PATHS] }),
-      ...(sec.seccomp ? { seccomp: defaultSeccompProfile(caps) } : {}),
+      ...(sec.seccomp ? { seccomp: defaultSeccompProfile(caps, seccompHost(input.imageArchitecture)) } : {}),
     },
   };
 }
