@@ -5,7 +5,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { finished } from "node:stream/promises";
@@ -138,9 +138,23 @@ test("MemorySwappiness, OomScoreAdj, Runtime, VolumeDriver, Isolation and Cgroup
   const convoy = await c.create({ Image: "busybox", Cmd: ["true"], HostConfig: { VolumeDriver: "convoy" } });
   assert.equal(c.inspect(convoy.Id).HostConfig.VolumeDriver, "convoy");
   await c.remove(convoy.Id);
-  for (const config of [{ HostConfig: { VolumeDriver: "convoy", Binds: ["convoyvol:/data"] } }, { Volumes: { "/data": {} }, HostConfig: { VolumeDriver: "convoy" } }])
+  for (const config of [
+    { HostConfig: { VolumeDriver: "convoy", Binds: ["convoyvol:/data"] } },
+    { Volumes: { "/data": {} }, HostConfig: { VolumeDriver: "convoy" } },
+  ])
     assert.match(await refusal(config), /error looking up volume plugin convoy: plugin "convoy" not found/);
-  assert.equal(v.get("convoyvol"), undefined, "no volume was made for it");
+  assert.equal(rt.volumes.get("convoyvol"), undefined, "no volume was made for it");
+  // Real-time CPU budget: kept and shown (applied where the kernel has RT group scheduling, else dockerd's warning).
+  const realtime = await c.create({ Image: "busybox", Cmd: ["true"], HostConfig: { CpuRealtimePeriod: 1000, CpuRealtimeRuntime: 500 } });
+  const rtHost = c.inspect(realtime.Id).HostConfig;
+  assert.deepEqual([rtHost.CpuRealtimePeriod, rtHost.CpuRealtimeRuntime], [1000, 500]);
+  const rtSupported = !cgroupV2() && existsSync("/sys/fs/cgroup/cpu/cpu.rt_runtime_us");
+  assert.deepEqual(realtime.Warnings, rtSupported ? [] : ["Your kernel does not support CPU real-time scheduler"]);
+  await c.remove(realtime.Id);
+  assert.match(
+    await refusal({ HostConfig: { CpuRealtimePeriod: 500, CpuRealtimeRuntime: 1000 } }),
+    /cpu-rt-runtime cannot be higher than cpu-rt-period/,
+  );
   assert.match(await refusal({ HostConfig: { Isolation: "hyperv" } }), /Invalid isolation: "hyperv" - linux only supports 'default'/);
   // A private cgroup namespace shows the container its own cgroup as the root.
   const ns = await run("cat /proc/self/cgroup", { HostConfig: { CgroupnsMode: "private" } });

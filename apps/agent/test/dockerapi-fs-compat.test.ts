@@ -1,7 +1,8 @@
 // dockerd's behaviour around a container's filesystem and images, over the Docker API socket:
 // `docker diff` (GET …/changes), commit with pause on containers in every state and the image's
-// Parent, volume prune by API version and filters, save by ID, a bad load answered in the stream,
-// and `docker cp` seeing volumes and binds of containers that run, stopped, or were only created.
+// Parent, volume prune by API version and filters, save by ID or of no names, a bad load answered
+// in the stream, and `docker cp` seeing volumes and binds of containers that run, stopped, or were
+// only created.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -260,6 +261,18 @@ describe("docker-fs compat: changes, commit, prune, save/load, archive on mounts
     } finally {
       await call("DELETE", "/v1.47/images/busybox:extra");
     }
+  });
+
+  test("save with no names is an archive of no images (manifest null, as dockerd 20.10 writes it), and it loads as nothing", async () => {
+    const r = await call("GET", "/v1.41/images/get");
+    assert.equal(r.status, 200, r.body.toString());
+    assert.equal(r.headers["content-type"], "application/x-tar");
+    const files = await untar(r.body);
+    assert.deepEqual([...files.keys()], ["manifest.json"]);
+    assert.equal(JSON.parse(files.get("manifest.json")!.toString()), null);
+    const loaded = await call("POST", "/v1.41/images/load?quiet=0", r.body);
+    assert.equal(loaded.status, 200);
+    assert.equal(loaded.body.toString(), "", "nothing loaded, nothing said");
   });
 
   test("a bad load archive is a 200 with the error in the JSON stream, as dockerd answers", async () => {

@@ -144,6 +144,39 @@ test("Docker's errors: no such container, name conflicts, 304 for a second start
   assert.equal((await call("DELETE", `/v1.47/containers/${Id}?force=1`)).status, 204);
 });
 
+test("DELETE /containers/PARENT/ALIAS: with link=1 the legacy link goes, without it the linked container (dockerd)", async () => {
+  const create = async (name: string, hostConfig: Record<string, unknown> = {}) => {
+    const r = await call("POST", `/v1.41/containers/create?name=${name}`, JSON.stringify({ Image: "busybox", HostConfig: hostConfig }));
+    assert.equal(r.status, 201, r.body.toString());
+    return (JSON.parse(r.body.toString()) as { Id: string }).Id;
+  };
+  const links = async (name: string) =>
+    (JSON.parse((await call("GET", `/v1.41/containers/${name}/json`)).body.toString()) as { HostConfig: { Links: string[] | null } })
+      .HostConfig.Links;
+  const target = await create("link-target");
+  const parent = await create("link-parent", { Links: ["link-target:db", "link-target:cache"] });
+  try {
+    assert.deepEqual(await links("link-parent"), ["/link-target:/link-parent/db", "/link-target:/link-parent/cache"]);
+    const none = await call("DELETE", "/v1.41/containers/link-parent/nope?link=1");
+    assert.equal(none.status, 404);
+    assert.equal(message(none), "No such container: link-parent/nope");
+    const noParent = await call("DELETE", "/v1.41/containers/no-parent/db?link=1");
+    assert.equal(noParent.status, 404);
+    assert.equal(message(noParent), "No such container: no-parent/db");
+    assert.equal((await call("DELETE", "/v1.41/containers/link-parent/db?link=True")).status, 204);
+    assert.deepEqual(await links("link-parent"), ["/link-target:/link-parent/cache"], "only that link went");
+    assert.equal((await call("GET", "/v1.41/containers/link-target/json")).status, 200, "the linked container stays");
+    const own = await call("DELETE", "/v1.41/containers/link-target?link=1");
+    assert.equal(own.status, 500);
+    assert.equal(message(own), "Conflict, cannot remove the default link name of the container");
+    // Without link=1 the name is the linked container's, and it is what goes.
+    assert.equal((await call("DELETE", "/v1.41/containers/link-parent/cache")).status, 204);
+    assert.equal((await call("GET", `/v1.41/containers/${target}/json`)).status, 404);
+  } finally {
+    for (const id of [parent, target]) await call("DELETE", `/v1.41/containers/${id}?force=1`);
+  }
+});
+
 test("lenient as dockerd: unknown keys ignored, keys matched case-insensitively, null as unset (docker-py, compose)", async () => {
   const created = await call(
     "POST",

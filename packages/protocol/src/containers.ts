@@ -50,6 +50,9 @@ export const HostConfigSchema = z.object({
   CpuShares: Int(0, 262_144).optional(),
   CpuQuota: Int(0, 1e12).optional(),
   CpuPeriod: Int(0, 1_000_000).optional(),
+  /** `--cpu-rt-period` / `--cpu-rt-runtime` (microseconds): the real-time scheduler's budget, cgroup v1 with RT group scheduling. */
+  CpuRealtimePeriod: Int(0, 1_000_000).optional(),
+  CpuRealtimeRuntime: Int(0, 1_000_000).optional(),
   CpusetCpus: z
     .string()
     .regex(/^[0-9,-]*$/)

@@ -4,7 +4,7 @@
 // checked with the mounts (mounts.ts), where a volume would come from it.
 import { isIP } from "node:net";
 import type { ContainerConfig } from "@berth/protocol";
-import { swappinessWarning } from "../runtime/index.ts";
+import { resourceWarnings, SpecError } from "../runtime/index.ts";
 import { parseExtraHosts } from "./etc-files.ts";
 import { ContainerError } from "./errors.ts";
 import { checkLinks } from "./links.ts";
@@ -45,7 +45,11 @@ export function checkHostOptions(config: ContainerConfig, find: (ref: string) =>
   parseExtraHosts(host.ExtraHosts ?? []);
   for (const ip of host.Dns ?? []) if (isIP(ip) === 0) throw new ContainerError(`${ip} is not an ip address`, "INVALID");
   const warnings: string[] = [];
-  const discarded = swappinessWarning(host);
-  if (discarded) warnings.push(discarded);
+  try {
+    warnings.push(...resourceWarnings(host));
+  } catch (e) {
+    if (e instanceof SpecError) throw new ContainerError(e.message, "INVALID");
+    throw e;
+  }
   return warnings;
 }

@@ -442,6 +442,19 @@ export class ContainerService {
     this.event("rename", rec, { oldName: `/${oldName}` });
   }
 
+  /**
+   * `docker rm --link PARENT/ALIAS` (dockerd's rmLink): drops that legacy link from PARENT's
+   * HostConfig.Links. The linked container stays; PARENT's next start is without the link.
+   */
+  removeLink(ref: string, alias: string): void {
+    const rec = this.get(ref);
+    const links = rec.config.HostConfig.Links ?? [];
+    const at = parseLinks(links).findIndex((l) => l.alias === alias);
+    if (at < 0) throw noSuchContainer(`${ref}/${alias}`);
+    rec.config = { ...rec.config, HostConfig: { ...rec.config.HostConfig, Links: links.filter((_, i) => i !== at) } };
+    this.store.save(rec);
+  }
+
   /** Changes limits (and the restart policy) of a container; a running one gets them at once. */
   async update(ref: string, changes: z.input<typeof HostConfigSchema>): Promise<{ Warnings: string[] }> {
     const id = this.get(ref).id;

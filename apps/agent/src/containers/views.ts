@@ -114,6 +114,8 @@ export interface ContainerInspectHostConfig {
   CpuShares: number;
   CpuPeriod: number;
   CpuQuota: number;
+  CpuRealtimePeriod: number;
+  CpuRealtimeRuntime: number;
   CpusetCpus: string;
   CpusetMems: string;
   PidsLimit: number | null;
@@ -322,6 +324,8 @@ function inspectHostConfig(host: HostConfig): ContainerInspectHostConfig {
     CpuShares: host.CpuShares ?? 0,
     CpuPeriod: host.CpuPeriod ?? 0,
     CpuQuota: host.CpuQuota ?? 0,
+    CpuRealtimePeriod: host.CpuRealtimePeriod ?? 0,
+    CpuRealtimeRuntime: host.CpuRealtimeRuntime ?? 0,
     CpusetCpus: host.CpusetCpus ?? "",
     CpusetMems: host.CpusetMems ?? "",
     PidsLimit: host.PidsLimit ?? null,

@@ -19,8 +19,6 @@ export const HOST_UNSUPPORTED = [
   "BlkioDeviceWriteBps",
   "BlkioDeviceReadIOps",
   "BlkioDeviceWriteIOps",
-  "CpuRealtimePeriod",
-  "CpuRealtimeRuntime",
   "DeviceRequests",
   "CpuCount",
   "CpuPercent",

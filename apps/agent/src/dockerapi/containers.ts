@@ -316,7 +316,7 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
     const at = parseLinks(links).findIndex((l) => l.alias === ctx.params.alias);
     if (at < 0) throw noSuch;
     if (boolParam(ctx.query, "link")) {
-      await c.update(parent.id, { Links: links.filter((_, i) => i !== at) });
+      c.removeLink(parent.id, ctx.params.alias!);
     } else {
       const child = c.get(parseLinks(links)[at]!.target);
       await c.remove(child.id, { force: boolParam(ctx.query, "force"), volumes: boolParam(ctx.query, "v") });

@@ -27,7 +27,8 @@ export function searchRequest(ctx: ApiContext): SearchRequest {
     // dockerd returns strconv's own error here, unwrapped, so a 500.
     if (!/^[+-]?\d+$/.test(rawLimit)) throw new DockerApiError(500, `strconv.Atoi: parsing ${JSON.stringify(rawLimit)}: invalid syntax`);
     limit = Number(rawLimit);
-    if (!Number.isSafeInteger(limit)) throw new DockerApiError(500, `strconv.Atoi: parsing ${JSON.stringify(rawLimit)}: value out of range`);
+    if (!Number.isSafeInteger(limit))
+      throw new DockerApiError(500, `strconv.Atoi: parsing ${JSON.stringify(rawLimit)}: value out of range`);
   }
   const keep = resultFilter(ctx.query);
   const { domain, term } = splitSearchTerm(ctx.query.get("term") ?? "");

@@ -67,7 +67,10 @@ function jsonStream(ctx: ApiContext): { write(msg: unknown): void; fail(e: unkno
 }
 
 /** A JSON message stream whose headers (and `first` message) go out with its first write, so an early error can still be a status. */
-function lazyJsonStream(ctx: ApiContext, first: unknown): { write(msg: unknown): void; fail(e: unknown): void; started(): boolean; end(): void } {
+function lazyJsonStream(
+  ctx: ApiContext,
+  first: unknown,
+): { write(msg: unknown): void; fail(e: unknown): void; started(): boolean; end(): void } {
   let stream: ReturnType<typeof jsonStream> | null = null;
   const open = () => {
     if (!stream) {

@@ -393,7 +393,8 @@ export class RegistryClient {
       const why = `Get "${url}": ${e instanceof Error ? e.message : String(e)}`;
       if (domain === "docker.io") throw new RegistryError(why, 0, "NETWORK");
       const hint = base.startsWith("https:")
-        ? `. If this private registry supports only HTTP or HTTPS with an unknown CA certificate, please add \`--insecure-registry ${domain}\` to the daemon's arguments`
+        ? ". If this private registry supports only HTTP or HTTPS with an unknown CA certificate, " +
+          `please add \`--insecure-registry ${domain}\` to the daemon's arguments`
         : "";
       throw new RegistryError(`invalid registry endpoint "${base}/v1/": ${why}${hint}`, 0, "NETWORK");
     }

@@ -9,7 +9,7 @@ export { nofileHardLimit } from "./process-limits.ts";
 export { Runc, RuntimeError } from "./runc.ts";
 export { OciRuntimes } from "./oci-runtimes.ts";
 export { hostCapabilities } from "./security-defaults.ts";
-export { SpecError, buildSpec, resources, swappinessWarning } from "./spec.ts";
+export { SpecError, buildSpec, resources, resourceWarnings } from "./spec.ts";
 export type { Namespace, OciMount } from "./spec.ts";
 export { resolveDevices } from "./devices.ts";
 export type { LinuxDevice } from "./devices.ts";

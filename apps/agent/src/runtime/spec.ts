@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { release } from "node:os";
 import type { HostConfig } from "@berth/protocol";
 import {
@@ -188,6 +189,8 @@ export function resources(host: HostConfig): Record<string, unknown> {
   if (host.CpuPeriod) cpu.period = host.CpuPeriod;
   if (host.CpuShares) cpu.shares = host.CpuShares;
   if (host.CpusetCpus) cpu.cpus = host.CpusetCpus;
+  if (host.CpuRealtimePeriod && cpuRealtime()) cpu.realtimePeriod = host.CpuRealtimePeriod;
+  if (host.CpuRealtimeRuntime && cpuRealtime()) cpu.realtimeRuntime = host.CpuRealtimeRuntime;
   if (host.CpusetMems) cpu.mems = host.CpusetMems;
   const out: Record<string, unknown> = {};
   if (Object.keys(memory).length) out.memory = memory;
@@ -209,6 +212,23 @@ const ALLOWED_DEVICES = [
   { type: "c", major: 136 }, // pts
   { type: "c", major: 10, minor: 200 }, // tun
 ];
+
+/** Does the kernel have real-time group scheduling (cgroup v1's cpu.rt_runtime_us)? */
+function cpuRealtime(): boolean {
+  rtSupported ??= !cgroupV2() && existsSync("/sys/fs/cgroup/cpu/cpu.rt_runtime_us");
+  return rtSupported;
+}
+let rtSupported: boolean | undefined;
+
+/** dockerd's warnings for settings it discards on this host, and its refusal of inconsistent ones. */
+export function resourceWarnings(host: HostConfig): string[] {
+  const period = host.CpuRealtimePeriod ?? 0;
+  const runtime = host.CpuRealtimeRuntime ?? 0;
+  if (period && runtime && period < runtime) throw new SpecError("cpu-rt-runtime cannot be higher than cpu-rt-period");
+  const out = [swappinessWarning(host)].filter((w): w is string => w !== null);
+  if ((period || runtime) && !cpuRealtime()) out.push("Your kernel does not support CPU real-time scheduler");
+  return out;
+}
 
 /** dockerd's warning for a swappiness it cannot apply (cgroup v2), or null. */
 export function swappinessWarning(host: HostConfig): string | null {
