@@ -4,7 +4,7 @@
 // `docker ps` with N running containers and `docker stats --no-stream` over 100 of them.
 // Containers use --network none everywhere: no daemon touches the machine's network.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
