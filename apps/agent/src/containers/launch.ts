@@ -96,9 +96,8 @@ export class Launcher {
       const user = await resolveUser(rootfs, rec.user, host.GroupAdd ?? []);
       const shared = await resolveNamespaces(rec, this.o.find, paths);
       const endpoints = await this.o.network.join(rec);
-      const etc = this.o.network.writeEtcFiles(rec, shared.network, shared.networkOwner);
+      const { mounts: etc, linkEnv } = this.o.network.writeEtcFiles(rec, shared.network, shared.networkOwner);
       if (await prepareMounts(rec.mounts ?? [], rootfs, this.o.volumes)) this.o.store.save(rec);
-      const linkEnv = this.o.network.linkEnv(rec);
       const env = mergeEnv([`HOSTNAME=${rec.hostname}`], rec.config.Tty ? ["TERM=xterm"] : [], linkEnv, rec.env);
       if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${user.home}`);
       const spec = buildSpec({

@@ -271,7 +271,7 @@ export class NetworkAttachment {
    * /etc/hostname, /etc/hosts and /etc/resolv.conf of the container, bind-mounted over the image's.
    * A container sharing another's network namespace shares its files too, as in Docker.
    */
-  writeEtcFiles(rec: ContainerRecord, network: Namespace, networkOwner?: ContainerRecord): OciMount[] {
+  writeEtcFiles(rec: ContainerRecord, network: Namespace, networkOwner?: ContainerRecord): { mounts: OciMount[]; linkEnv: string[] } {
     const options = ["rbind", "rprivate", ...(rec.config.HostConfig.ReadonlyRootfs ? ["ro"] : [])];
     const bind = (dir: string, name: string, dest: string): OciMount => ({
       destination: dest,
@@ -284,13 +284,13 @@ export class NetworkAttachment {
       bind(dir, "hosts", "/etc/hosts"),
       bind(dir, "resolv.conf", "/etc/resolv.conf"),
     ];
-    if (networkOwner) return files(this.o.paths.dir(networkOwner.id));
+    if (networkOwner) return { mounts: files(this.o.paths.dir(networkOwner.id)), linkEnv: [] };
     const d = this.o.paths.dir(rec.id);
     const hostNetwork = network === "host";
     const host = rec.config.HostConfig;
     const hostname = hostNetwork ? readFileSync("/etc/hostname", "utf8").trim() || rec.hostname : rec.hostname;
     writeFileSync(join(d, "hostname"), `${hostname}\n`);
-    this.writeHosts(rec, hostNetwork);
+    const linkEnv = this.writeHosts(rec, hostNetwork);
     let hostResolv = "";
     try {
       hostResolv = readFileSync("/etc/resolv.conf", "utf8");
@@ -309,15 +309,18 @@ export class NetworkAttachment {
       hostNetwork,
     });
     writeFileSync(join(d, "resolv.conf"), resolv);
-    return files(d);
+    return { mounts: files(d), linkEnv };
   }
 
-  /** Writes the container's /etc/hosts: its own addresses, its legacy links and its extra hosts. */
-  writeHosts(rec: ContainerRecord, hostNetwork: boolean): void {
+  /**
+   * Writes the container's /etc/hosts: its own addresses, its legacy links and its extra hosts.
+   * Returns the environment its legacy links give it (the default bridge only).
+   */
+  private writeHosts(rec: ContainerRecord, hostNetwork: boolean): string[] {
     const d = this.o.paths.dir(rec.id);
     if (hostNetwork) {
       writeFileSync(join(d, "hosts"), readFileSync("/etc/hosts", "utf8"));
-      return;
+      return [];
     }
     const endpoints = Object.values(rec.endpoints ?? {});
     // The container's own addresses name it, as Docker writes them.
@@ -331,12 +334,7 @@ export class NetworkAttachment {
       return { ip: gateway, names: h.name };
     });
     writeFileSync(join(d, "hosts"), hostsFile({ own, extra: [...links.hosts, ...extra] }));
-  }
-
-  /** The environment a starting container's legacy links give it (the default bridge only). */
-  linkEnv(rec: ContainerRecord): string[] {
-    if (!legacyLinks(rec) || !rec.config.HostConfig.Links?.length) return [];
-    return linkEntries(rec, this.o.find, (target) => this.addressOf(rec, target)).env;
+    return links.env;
   }
 
   /** `target`'s address on a network it shares with `rec` (else its first), null when it has no endpoint. */

@@ -231,7 +231,7 @@ export function resourceWarnings(host: HostConfig): string[] {
 }
 
 /** dockerd's warning for a swappiness it cannot apply (cgroup v2), or null. */
-export function swappinessWarning(host: HostConfig): string | null {
+function swappinessWarning(host: HostConfig): string | null {
   const set = host.MemorySwappiness !== undefined && host.MemorySwappiness !== null && host.MemorySwappiness >= 0;
   return set && cgroupV2()
     ? "Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded."
