@@ -1,6 +1,6 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Snapshotter } from "../src/snapshots/snapshotter.ts";
@@ -107,6 +107,35 @@ test("metadata survives a new Snapshotter on the same root; orphans are cleaned 
   assert.deepEqual(readdirSync(join(root, "snapshots")).sort(), ["1", "2", "3"]);
 });
 
+
+test("changes are journalled, folded into the checkpoint, and a torn last line is dropped", async () => {
+  const root = join(base, "journal");
+  const first = new Snapshotter(root);
+  await first.prepare("a");
+  await first.commit("A", "a");
+  const journal = join(root, "metadata.journal");
+  // Two changes, two lines: the commit's delete and set are one line, applied together.
+  assert.equal(readFileSync(journal, "utf8").trimEnd().split("\n").length, 2);
+
+  // An append cut short by a crash: never acknowledged, so it is dropped, and later appends start clean.
+  appendFileSync(journal, '{"n":9,"c":[["ghost",{"id":"8","ki');
+  const second = new Snapshotter(root);
+  assert.deepEqual((await second.list()).map((s) => s.key), ["A"]);
+  await second.prepare("b", "A");
+  assert.deepEqual((await new Snapshotter(root).list()).map((s) => s.key).sort(), ["A", "b"]);
+
+  // Hundreds of containers come and go: the journal is folded into metadata.json and stays short.
+  for (let i = 0; i < 300; i++) {
+    await second.prepare(`c${i}`, "A");
+    await second.remove(`c${i}`);
+  }
+  await second.settled();
+  assert.ok(readFileSync(journal, "utf8").split("\n").length < 520);
+  const third = new Snapshotter(root);
+  assert.deepEqual((await third.list()).map((s) => s.key).sort(), ["A", "b"]);
+  await third.prepare("d", "A");
+  assert.equal((await third.stat("d")).id, "303", "ids keep counting past every journalled one");
+});
 test("commit records the layer size", async () => {
   const { writeFileSync, linkSync } = await import("node:fs");
   const sn = new Snapshotter(join(base, "size"));

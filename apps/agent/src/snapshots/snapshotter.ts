@@ -1,20 +1,21 @@
-import { existsSync, readFileSync, renameSync } from "node:fs";
+import { renameSync } from "node:fs";
 import { lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Mount } from "../mount/index.ts";
-import { writeFileAtomic } from "../state/index.ts";
+import { MetadataJournal, type SnapshotKind, type SnapshotRecord, type SnapshotState } from "./metadata-journal.ts";
 import { SnapshotExistsError, SnapshotInUseError, SnapshotNotFoundError, SnapshotStateError } from "./errors.ts";
 
 /*
  * An overlay snapshotter in containerd's shape. Layout under root:
- *   metadata.json            key → { id, kind, parent } (written atomically)
+ *   metadata.json            key → { id, kind, parent }: a checkpoint, written atomically
+ *   metadata.journal         changes since the checkpoint, one appended line each (metadata-journal.ts)
  *   snapshots/<id>/fs        the snapshot's own layer (overlay upperdir)
  *   snapshots/<id>/work      overlay workdir (same filesystem as fs, as overlayfs requires)
  * Snapshots are stacked by parent key; only committed snapshots can be parents, so a chain is
  * immutable below its top. Methods return Mount descriptions; mount/ performs them.
  */
 
-export type SnapshotKind = "active" | "view" | "committed";
+export type { SnapshotKind } from "./metadata-journal.ts";
 
 export interface SnapshotInfo {
   key: string;
@@ -26,49 +27,8 @@ export interface SnapshotInfo {
   size?: number;
 }
 
-interface SnapshotRecord {
-  id: string;
-  kind: SnapshotKind;
-  parent?: string;
-  created: string;
-  size?: number;
-}
-
-interface MetadataFile {
-  version: 1;
-  nextId: number;
-  snapshots: Record<string, SnapshotRecord>;
-}
-
-const KINDS: readonly string[] = ["active", "view", "committed"];
 /** A removed snapshot's directory while it is being deleted (never a snapshot id: ids are numbers). */
 const TRASH_PREFIX = "rm-";
-
-function parseMetadata(text: string, path: string): { nextId: number; snapshots: Map<string, SnapshotRecord> } {
-  const raw: unknown = JSON.parse(text);
-  const bad = (why: string) => new Error(`snapshot metadata ${path} is invalid: ${why}`);
-  if (typeof raw !== "object" || raw === null) throw bad("not an object");
-  const obj = raw as Record<string, unknown>;
-  if (obj.version !== 1) throw bad(`unknown version ${String(obj.version)}`);
-  const nextId = obj.nextId;
-  if (typeof nextId !== "number" || !Number.isInteger(nextId) || nextId < 1) throw bad("nextId");
-  const snaps = obj.snapshots;
-  if (typeof snaps !== "object" || snaps === null) throw bad("snapshots");
-  const out = new Map<string, SnapshotRecord>();
-  for (const [key, value] of Object.entries(snaps as Record<string, unknown>)) {
-    const r = value as Record<string, unknown> | null;
-    if (!r || typeof r.id !== "string" || !/^[0-9]+$/.test(r.id) || typeof r.kind !== "string" || !KINDS.includes(r.kind))
-      throw bad(`record ${key}`);
-    out.set(key, {
-      id: r.id,
-      kind: r.kind as SnapshotKind,
-      created: typeof r.created === "string" ? r.created : new Date(0).toISOString(),
-      ...(typeof r.parent === "string" ? { parent: r.parent } : {}),
-      ...(typeof r.size === "number" ? { size: r.size } : {}),
-    });
-  }
-  return { nextId, snapshots: out };
-}
 
 /** Apparent size of a layer directory: regular files and symlinks, hardlinks counted once. */
 async function layerSize(dir: string): Promise<number> {
@@ -94,7 +54,8 @@ async function layerSize(dir: string): Promise<number> {
 
 export class Snapshotter {
   readonly root: string;
-  private state?: { nextId: number; snapshots: Map<string, SnapshotRecord> };
+  private state?: SnapshotState;
+  private readonly journal: MetadataJournal;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly deleting = new Set<Promise<void>>();
 
@@ -102,10 +63,7 @@ export class Snapshotter {
     this.root = resolve(root);
     // Paths end up inside overlay's "lowerdir=a:b,upperdir=..." option string.
     if (/[,:]/.test(this.root)) throw new Error(`snapshotter root ${this.root} must not contain ',' or ':'`);
-  }
-
-  private get metadataPath() {
-    return join(this.root, "metadata.json");
+    this.journal = new MetadataJournal(this.root);
   }
 
   /** The snapshot's own layer directory (overlay upperdir); layers are unpacked into it. */
@@ -117,25 +75,21 @@ export class Snapshotter {
     return join(this.root, "snapshots", id, "work");
   }
 
-  /** Serializes operations: each reads and rewrites the metadata file. */
-  private exclusive<T>(fn: (s: { nextId: number; snapshots: Map<string, SnapshotRecord> }) => Promise<T>): Promise<T> {
+  /** Serializes operations: each reads the records and journals its change. */
+  private exclusive<T>(fn: (s: SnapshotState) => Promise<T>): Promise<T> {
     const run = this.queue.then(async () => fn(this.load()));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private load() {
-    if (!this.state) {
-      this.state = existsSync(this.metadataPath)
-        ? parseMetadata(readFileSync(this.metadataPath, "utf8"), this.metadataPath)
-        : { nextId: 1, snapshots: new Map() };
-    }
+  private load(): SnapshotState {
+    this.state ??= this.journal.load();
     return this.state;
   }
 
-  private save(s: { nextId: number; snapshots: Map<string, SnapshotRecord> }): void {
-    const file: MetadataFile = { version: 1, nextId: s.nextId, snapshots: Object.fromEntries(s.snapshots) };
-    writeFileAtomic(this.metadataPath, JSON.stringify(file, null, 1), 0o600);
+  /** Journals the current records of `keys` (absent ones as deleted), all or none. */
+  private save(s: SnapshotState, ...keys: string[]): void {
+    this.journal.append({ nextId: s.nextId, changes: keys.map((k) => [k, s.snapshots.get(k) ?? null]) }, s);
   }
 
   private get(s: { snapshots: Map<string, SnapshotRecord> }, key: string): SnapshotRecord {
@@ -195,7 +149,7 @@ export class Snapshotter {
       s.snapshots.set(key, rec);
       s.nextId++;
       try {
-        this.save(s);
+        this.save(s, key);
       } catch (err) {
         s.snapshots.delete(key);
         s.nextId--;
@@ -236,7 +190,7 @@ export class Snapshotter {
       s.snapshots.delete(key);
       s.snapshots.set(name, committed);
       try {
-        this.save(s);
+        this.save(s, key, name);
       } catch (err) {
         s.snapshots.delete(name);
         s.snapshots.set(key, rec);
@@ -256,7 +210,7 @@ export class Snapshotter {
       if (children.length > 0) throw new SnapshotInUseError(key, children);
       s.snapshots.delete(key);
       try {
-        this.save(s);
+        this.save(s, key);
       } catch (err) {
         s.snapshots.set(key, rec);
         throw err;
