@@ -107,7 +107,6 @@ test("metadata survives a new Snapshotter on the same root; orphans are cleaned 
   assert.deepEqual(readdirSync(join(root, "snapshots")).sort(), ["1", "2", "3"]);
 });
 
-
 test("changes are journalled, folded into the checkpoint, and a torn last line is dropped", async () => {
   const root = join(base, "journal");
   const first = new Snapshotter(root);
@@ -120,7 +119,10 @@ test("changes are journalled, folded into the checkpoint, and a torn last line i
   // An append cut short by a crash: never acknowledged, so it is dropped, and later appends start clean.
   appendFileSync(journal, '{"n":9,"c":[["ghost",{"id":"8","ki');
   const second = new Snapshotter(root);
-  assert.deepEqual((await second.list()).map((s) => s.key), ["A"]);
+  assert.deepEqual(
+    (await second.list()).map((s) => s.key),
+    ["A"],
+  );
   await second.prepare("b", "A");
   assert.deepEqual((await new Snapshotter(root).list()).map((s) => s.key).sort(), ["A", "b"]);
 
