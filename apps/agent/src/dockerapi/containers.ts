@@ -165,7 +165,7 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
     const until = timeParam(ctx.query, "until");
     const raw = tty(rt, id);
     const out = ctx.stream(200, streamContentType(raw, ctx.version));
-    const entries = c.logs(id, {
+    const batches = c.logBatches(id, {
       stdout,
       stderr,
       follow,
@@ -175,9 +175,14 @@ export function containerRoutes(r: Router, o: DockerApiOptions): void {
       ...(until !== undefined ? { until } : {}),
     });
     try {
-      for await (const e of entries) {
-        const data = Buffer.from(timestamps ? `${dockerLogTime(e.time)} ${e.line}` : e.line);
-        const ok = out.write(raw ? data : muxFrame(e.stream, data));
+      // One write per batch (what one read of the log gave): a write per line cost a chunk and a
+      // syscall each, and the last line of a burst waited for all the others.
+      for await (const batch of batches) {
+        const frames = batch.map((e) => {
+          const data = Buffer.from(timestamps ? `${dockerLogTime(e.time)} ${e.line}` : e.line);
+          return raw ? data : muxFrame(e.stream, data);
+        });
+        const ok = out.write(Buffer.concat(frames));
         if (!ok) await new Promise((resolve) => out.once("drain", resolve));
       }
     } catch (e) {
