@@ -1,5 +1,5 @@
 import type { Db, Role } from "@berth/db";
-import type { AgentGateway, AuditChannel, Logger, SecretBox, StatsIngest, TokenPrincipal } from "@berth/core";
+import type { AgentGateway, AuditChannel, Logger, SecretBox, ServiceStore, StatsIngest, TokenPrincipal } from "@berth/core";
 
 export interface SessionUser {
   id: string;
@@ -35,6 +35,8 @@ export interface Context {
   secretBox: SecretBox;
   /** Stats history and the newest point of each series. */
   stats: StatsIngest;
+  /** Services and their versioned specs (the reconciler acts on what is written here). */
+  services: ServiceStore;
   /** For what goes wrong beside the answer (an audit row that could not be written). */
   logger: Logger;
 }

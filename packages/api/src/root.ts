@@ -14,6 +14,7 @@ import { webhooksRouter } from "./routers/webhooks.ts";
 import { fleetRouter } from "./routers/fleet.ts";
 import { invitationsRouter } from "./routers/invitations.ts";
 import { policiesRouter } from "./routers/policies.ts";
+import { servicesRouter } from "./routers/services.ts";
 
 export const appRouter = router({
   auth: authRouter,
@@ -31,6 +32,7 @@ export const appRouter = router({
   fleet: fleetRouter,
   invitations: invitationsRouter,
   policies: policiesRouter,
+  services: servicesRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -19,3 +19,5 @@ export * from "./webhook-targets.ts";
 export * from "./fleet-events.ts";
 export * from "./metrics.ts";
 export * from "./inventory.ts";
+export * from "./leader.ts";
+export * from "./services/index.ts";

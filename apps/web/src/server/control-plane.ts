@@ -13,6 +13,8 @@ import {
   InventoryStore,
   StatsIngest,
   WebhookDispatcher,
+  ServiceOrchestrator,
+  ServiceStore,
   authenticateApiToken,
   createLogger,
   ensureDefaultTeam,
@@ -114,6 +116,17 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     backoffBaseMs: env.BERTH_WEBHOOK_RETRY_BASE_MS,
   });
   const fleetEvents = new FleetEvents(db, gateway, log.child({ part: "events" }), () => void webhooks.kick());
+  // Services: every process can take changes; the reconciler runs on the one that leads.
+  const serviceStore = new ServiceStore(db);
+  const orchestrator = new ServiceOrchestrator({
+    db,
+    gateway,
+    events: fleetEvents,
+    store: serviceStore,
+    secretBox,
+    logger: log.child({ part: "reconciler" }),
+    connectionString: env.DATABASE_URL,
+  });
 
   /** The audit channel a caller declares (the dashboard and the berth CLI say who they are). */
   function channelOf(req: IncomingMessage): AuditChannel {
@@ -153,6 +166,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       spkiPin: tls?.spkiPin ?? null,
       secretBox,
       stats,
+      services: serviceStore,
       logger: log,
     };
   }
@@ -276,6 +290,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       stats.start();
       webhooks.start();
       fleetEvents.start();
+      orchestrator.start();
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(env.PORT, env.HOST, () => resolve());
@@ -283,6 +298,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     },
     async close() {
       streams.close();
+      await orchestrator.stop();
       await gateway.stop();
       await stats.stop();
       fleetEvents.stop();

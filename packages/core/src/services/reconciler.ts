@@ -1,0 +1,582 @@
+import type { Db } from "@berth/db";
+import { HostFactsSchema, type HostEvent } from "@berth/protocol";
+import { parseReference } from "@berth/protocol/reference";
+import type { AgentGateway, HostStatusEvent } from "../agent-gateway.ts";
+import { isDomainError } from "../errors.ts";
+import type { FleetEvents } from "../fleet-events.ts";
+import type { Logger } from "../logger.ts";
+import { registryAccessFor } from "../registries.ts";
+import type { SecretBox } from "../secret-box.ts";
+import { parseConstraint } from "./constraints.ts";
+import { FAILURE_WINDOW_MS, type HostCandidate, type PlacementRequest, place, refusal } from "./placement.ts";
+import type { ServiceSpec } from "./spec.ts";
+import type { ServiceStore, ServiceView } from "./service-store.ts";
+import { taskContainerConfig, taskName, taskOfLabels } from "./task-container.ts";
+
+/*
+ * The reconciler: makes each service's tasks match its spec, on the one control-plane process
+ * that leads (see leader.ts). It acts per service, when something about the service changed (its
+ * spec, one of its containers, a host), and every service again at each resync. Each pass reads
+ * Postgres, decides, records the decision, then acts through the agents; actions run in the
+ * background and their outcome comes back as another pass. So a pass is idempotent: run it twice,
+ * or on another process after a crash, and it decides the same.
+ *
+ * Task states are Swarm's: pending (no host fits; the reason is in `message`), assigned,
+ * starting, running, complete (exit 0), failed, rejected (could not start), shutdown (stopped
+ * by the reconciler), orphaned (its host was lost). Desired states: running, shutdown.
+ */
+
+const ACTIVE_STATES = ["pending", "assigned", "starting", "running"];
+const TERMINAL_STATES = ["complete", "failed", "rejected", "shutdown", "orphaned"];
+/** Tasks each slot keeps as history beside its current one (Swarm's task-history-retention-limit). */
+export const SLOT_HISTORY = 5;
+const PULL_TIMEOUT_MS = 15 * 60_000;
+
+export interface ReconcilerOptions {
+  db: Db;
+  gateway: AgentGateway;
+  events: FleetEvents;
+  store: ServiceStore;
+  secretBox: SecretBox;
+  logger: Logger;
+  /** Every service is looked at again this often, and every linked host's task containers are listed. */
+  resyncMs?: number;
+}
+
+type TaskRow = Awaited<ReturnType<Db["task"]["findMany"]>>[number];
+type HostRow = Awaited<ReturnType<Db["host"]["findMany"]>>[number];
+
+export class Reconciler {
+  private readonly dirty = new Set<string>();
+  private draining: Promise<void> | null = null;
+  private resyncTimer: NodeJS.Timeout | null = null;
+  private readonly wakeups = new Map<string, NodeJS.Timeout>();
+  /** Tasks whose start or stop is in flight on this process. */
+  private readonly inFlight = new Set<string>();
+  private running = false;
+
+  private readonly onEvent = (hostId: string, e: HostEvent) => void this.observe(hostId, e).catch((err) => this.fail(err, "event"));
+  private readonly onStatus = (e: HostStatusEvent) => void this.hostChanged(e.hostId, e.status).catch((err) => this.fail(err, "host"));
+
+  constructor(private readonly o: ReconcilerOptions) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.o.events.on("event", this.onEvent);
+    this.o.gateway.on("status", this.onStatus);
+    this.resyncTimer = setInterval(() => void this.resync().catch((err) => this.fail(err, "resync")), this.o.resyncMs ?? 10_000);
+    this.resyncTimer.unref();
+    void this.resync().catch((err) => this.fail(err, "resync"));
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.o.events.off("event", this.onEvent);
+    this.o.gateway.off("status", this.onStatus);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    for (const t of this.wakeups.values()) clearTimeout(t);
+    this.wakeups.clear();
+    this.dirty.clear();
+    await this.draining;
+  }
+
+  /** Looks at a service soon (its spec changed, or something it runs did). */
+  kick(serviceId: string): void {
+    if (!this.running) return;
+    this.dirty.add(serviceId);
+    this.draining ??= this.drain().finally(() => {
+      this.draining = null;
+      if (this.dirty.size && this.running) this.kick([...this.dirty][0]!);
+    });
+  }
+
+  private async drain(): Promise<void> {
+    // Let a burst of kicks collect, so one pass covers them.
+    await new Promise((r) => setImmediate(r));
+    while (this.dirty.size && this.running) {
+      const id = [...this.dirty][0]!;
+      this.dirty.delete(id);
+      try {
+        await this.reconcile(id);
+      } catch (err) {
+        this.fail(err, "reconcile", { serviceId: id });
+      }
+    }
+  }
+
+  private fail(err: unknown, what: string, extra: Record<string, unknown> = {}): void {
+    this.o.logger.error({ err, ...extra }, `reconciler: ${what} failed`);
+  }
+
+  private wakeAt(serviceId: string, at: number): void {
+    if (this.wakeups.has(serviceId)) return;
+    const t = setTimeout(
+      () => {
+        this.wakeups.delete(serviceId);
+        this.kick(serviceId);
+      },
+      Math.max(0, at - Date.now()),
+    );
+    t.unref();
+    this.wakeups.set(serviceId, t);
+  }
+
+  /** Every service, and every linked host's task containers against the records. */
+  async resync(): Promise<void> {
+    const services = await this.o.db.service.findMany({ select: { id: true } });
+    for (const s of services) this.kick(s.id);
+    const hosts = (await this.o.db.host.findMany({ where: { status: "online" }, select: { id: true } })).filter((h) =>
+      this.o.gateway.isConnected(h.id),
+    );
+    await Promise.all(hosts.map((h) => this.syncHost(h.id).catch((err) => this.fail(err, "host sync", { hostId: h.id }))));
+  }
+
+  // ---- observation ----
+
+  /** A container event from a host: a task started, ended or went away. */
+  private async observe(hostId: string, e: HostEvent): Promise<void> {
+    if (e.Type !== "container") return;
+    const ids = taskOfLabels(e.Actor.Attributes);
+    if (!ids) return;
+    const task = await this.o.db.task.findUnique({ where: { id: ids.taskId } });
+    if (!task || task.hostId !== hostId) return;
+    if (e.Action === "start" && task.state !== "running" && task.desiredState === "running") {
+      await this.o.db.task.update({ where: { id: task.id }, data: { state: "running", containerId: e.Actor.ID, startedAt: new Date() } });
+    } else if (e.Action === "die" && !TERMINAL_STATES.includes(task.state)) {
+      const code = Number(e.Actor.Attributes.exitCode ?? "-1");
+      const stopped = task.desiredState !== "running";
+      await this.o.db.task.update({
+        where: { id: task.id },
+        data: {
+          state: stopped ? "shutdown" : code === 0 ? "complete" : "failed",
+          exitCode: code,
+          endedAt: new Date(),
+          message: stopped ? "stopped" : code === 0 ? "finished" : `task exited with code ${code}`,
+        },
+      });
+    } else if (e.Action === "destroy" && ACTIVE_STATES.includes(task.state) && !this.inFlight.has(task.id)) {
+      await this.o.db.task.update({
+        where: { id: task.id },
+        data: { state: "failed", endedAt: new Date(), message: "its container was removed" },
+      });
+    } else return;
+    this.kick(task.serviceId);
+  }
+
+  private async hostChanged(hostId: string, status: "online" | "offline"): Promise<void> {
+    if (status === "offline") {
+      // Lost: its tasks run elsewhere now, with no restart delay. When it comes back, what it
+      // still runs of them is removed (syncHost).
+      const tasks = await this.o.db.task.findMany({ where: { hostId, desiredState: "running" } });
+      const host = await this.o.db.host.findUnique({ where: { id: hostId }, select: { name: true } });
+      const services = new Set<string>();
+      for (const t of tasks) {
+        const spec = await this.o.store.specOf(t.serviceId, t.version).catch(() => null);
+        if (spec?.mode.kind === "global") continue; // a global task belongs to its host
+        await this.o.db.task.update({
+          where: { id: t.id },
+          data: { desiredState: "shutdown", state: "orphaned", endedAt: new Date(), message: `host ${host?.name ?? hostId} was lost` },
+        });
+        services.add(t.serviceId);
+      }
+      for (const s of services) this.kick(s);
+    } else {
+      await this.syncHost(hostId);
+      const services = await this.o.db.service.findMany({ where: { team: { hosts: { some: { id: hostId } } } }, select: { id: true } });
+      for (const s of services) this.kick(s.id);
+    }
+  }
+
+  /**
+   * Matches a host's task containers with the records: a task whose container is gone or ended
+   * unseen is updated; a task container no record wants running (a stale task from before the
+   * host was lost, a removed service) is removed.
+   */
+  async syncHost(hostId: string): Promise<void> {
+    const containers = await this.o.gateway.command(hostId, "containers.list", { all: true });
+    const byTask = new Map<string, (typeof containers)[number]>();
+    for (const c of containers) {
+      const ids = taskOfLabels(c.Labels);
+      if (ids) byTask.set(ids.taskId, c);
+    }
+    const records = await this.o.db.task.findMany({ where: { OR: [{ hostId }, { id: { in: [...byTask.keys()] } }] } });
+    const known = new Map(records.map((t) => [t.id, t]));
+    const touched = new Set<string>();
+    for (const [taskId, c] of byTask) {
+      const t = known.get(taskId);
+      const wanted = t && t.hostId === hostId && t.desiredState === "running";
+      if (!wanted) {
+        if (!this.inFlight.has(taskId)) void this.removeContainer(hostId, c.Id, taskId);
+        continue;
+      }
+      const ended = c.State === "exited" || c.State === "dead";
+      if (ended && !TERMINAL_STATES.includes(t.state)) {
+        const code = /Exited \((-?\d+)\)/.exec(c.Status)?.[1];
+        await this.o.db.task.update({
+          where: { id: t.id },
+          data: {
+            state: code === "0" ? "complete" : "failed",
+            containerId: c.Id,
+            ...(code !== undefined ? { exitCode: Number(code) } : {}),
+            endedAt: new Date(),
+            message: code === undefined ? "task ended" : `task exited with code ${code}`,
+          },
+        });
+        touched.add(t.serviceId);
+      } else if (c.State === "running" && t.state !== "running" && !this.inFlight.has(t.id)) {
+        await this.o.db.task.update({
+          where: { id: t.id },
+          data: { state: "running", containerId: c.Id, startedAt: t.startedAt ?? new Date() },
+        });
+        touched.add(t.serviceId);
+      }
+    }
+    for (const t of records) {
+      if (t.hostId !== hostId || t.desiredState !== "running" || this.inFlight.has(t.id)) continue;
+      if ((t.state === "running" || t.state === "starting") && t.containerId && !byTask.has(t.id)) {
+        await this.o.db.task.update({
+          where: { id: t.id },
+          data: { state: "failed", endedAt: new Date(), message: "its container is gone" },
+        });
+        touched.add(t.serviceId);
+      }
+    }
+    for (const s of touched) this.kick(s);
+  }
+
+  // ---- decisions ----
+
+  private async reconcile(serviceId: string): Promise<void> {
+    const service = await this.o.store.get(serviceId).catch((e) => {
+      if (isDomainError(e) && e.code === "NOT_FOUND") return null;
+      throw e;
+    });
+    if (!service) return; // removed: its containers go at the next host sync
+    const spec = service.spec;
+    const hosts = await this.o.db.host.findMany({ where: { teamId: service.teamId } });
+    const tasks = await this.o.db.task.findMany({ where: { serviceId, desiredState: "running" }, orderBy: { createdAt: "asc" } });
+    const now = Date.now();
+
+    // Drained and removed hosts give their tasks up (drain: to run elsewhere).
+    const hostById = new Map(hosts.map((h) => [h.id, h]));
+    for (const t of tasks) {
+      const h = t.hostId ? hostById.get(t.hostId) : undefined;
+      if (t.hostId && (!h || h.availability === "drain")) await this.retire(t, h ? `host ${h.name} is drained` : "host removed");
+    }
+    const live = tasks.filter((t) => t.desiredState === "running");
+
+    if (spec.mode.kind === "replicated") await this.reconcileReplicated(service, live, hosts, now);
+    else await this.reconcileGlobal(service, live, hosts);
+    await this.pruneHistory(serviceId);
+  }
+
+  private async reconcileReplicated(service: ServiceView, tasks: TaskRow[], hosts: HostRow[], now: number): Promise<void> {
+    const spec = service.spec;
+    const replicas = spec.mode.kind === "replicated" ? spec.mode.replicas : 0;
+    const bySlot = new Map<number, TaskRow>();
+    for (const t of tasks) {
+      const other = bySlot.get(t.slot);
+      // Two running tasks in one slot (a crash mid-replacement): the newer one stays.
+      if (other) await this.retire(other, "replaced");
+      bySlot.set(t.slot, t);
+    }
+    const toPlace: { slot: number }[] = [];
+    for (let slot = 1; slot <= replicas; slot++) {
+      const t = bySlot.get(slot);
+      if (!t) {
+        toPlace.push({ slot });
+        continue;
+      }
+      if (TERMINAL_STATES.includes(t.state)) {
+        const restartAt = await this.restartAt(service, t, now);
+        if (restartAt === null) continue; // the policy says no more
+        if (restartAt > now) {
+          this.wakeAt(service.id, restartAt);
+          continue;
+        }
+        await this.o.db.task.update({ where: { id: t.id }, data: { desiredState: "shutdown" } });
+        toPlace.push({ slot });
+      }
+    }
+    for (const [slot, t] of bySlot) if (slot > replicas) await this.retire(t, "scaled down");
+
+    const pending = tasks.filter((t) => t.state === "pending" && t.slot <= replicas);
+    await this.assign(service, hosts, toPlace, pending);
+    await this.launchAssigned(service.id);
+  }
+
+  private async reconcileGlobal(service: ServiceView, tasks: TaskRow[], hosts: HostRow[]): Promise<void> {
+    const req = await this.requestOf(service.spec);
+    const candidates = await this.candidates(service, hosts);
+    const byHost = new Map(tasks.map((t) => [t.hostId, t]));
+    for (const c of candidates) {
+      const t = byHost.get(c.attrs.id);
+      // A global task stays with its host through an outage; it leaves when the host no longer qualifies.
+      const why = refusal({ ...req, maxReplicasPerHost: 0, hostPorts: t ? [] : req.hostPorts }, { ...c, online: true });
+      if (t && why !== undefined && why !== "resources") await this.retire(t, `host ${c.attrs.name} no longer qualifies (${why})`);
+      if (!t && c.online && why === undefined) {
+        await this.o.db.task.create({
+          data: {
+            serviceId: service.id,
+            slot: 0,
+            hostId: c.attrs.id,
+            version: service.version,
+            desiredState: "running",
+            state: "assigned",
+          },
+        });
+      } else if (t && TERMINAL_STATES.includes(t.state) && why === undefined) {
+        const restartAt = await this.restartAt(service, t, Date.now());
+        if (restartAt === null) continue;
+        if (restartAt > Date.now()) {
+          this.wakeAt(service.id, restartAt);
+          continue;
+        }
+        await this.o.db.task.update({ where: { id: t.id }, data: { desiredState: "shutdown" } });
+        await this.o.db.task.create({
+          data: {
+            serviceId: service.id,
+            slot: 0,
+            hostId: c.attrs.id,
+            version: service.version,
+            desiredState: "running",
+            state: "assigned",
+          },
+        });
+      }
+    }
+    await this.launchAssigned(service.id);
+  }
+
+  /**
+   * When a slot whose task ended gets a new one, per the restart policy; null for never. A task
+   * whose host was lost is replaced at once. Failures in a row back off beyond the policy's
+   * delay (1 s doubling to a minute from the third), so a task that cannot run is never retried hot.
+   */
+  private async restartAt(service: ServiceView, t: TaskRow, now: number): Promise<number | null> {
+    if (t.state === "orphaned" || t.state === "shutdown") return now;
+    const policy = service.spec.task.restartPolicy;
+    if (policy.condition === "none") return null;
+    if (policy.condition === "on-failure" && t.state === "complete") return null;
+    const since = policy.windowMs > 0 ? new Date(now - policy.windowMs) : new Date(0);
+    const history = await this.o.db.task.findMany({
+      where: {
+        serviceId: t.serviceId,
+        slot: t.slot,
+        version: service.version,
+        createdAt: { gte: since },
+        state: { in: ["failed", "rejected", "complete"] },
+      },
+      orderBy: { createdAt: "desc" },
+      take: 50,
+    });
+    if (policy.maxAttempts > 0 && history.length > policy.maxAttempts) return null;
+    let inARow = 0;
+    for (const h of history) if (h.state === "failed" || h.state === "rejected") inARow++;
+    const backoff = inARow >= 3 ? Math.min(60_000, 1000 * 2 ** (inARow - 3)) : 0;
+    return (t.endedAt?.getTime() ?? now) + Math.max(policy.delayMs, backoff);
+  }
+
+  private async requestOf(spec: ServiceSpec): Promise<PlacementRequest> {
+    return {
+      constraints: spec.task.placement.constraints.map(parseConstraint),
+      spreadOver: spec.task.placement.preferences.map((p) => p.spread.slice("node.labels.".length)),
+      maxReplicasPerHost: spec.task.placement.maxReplicasPerHost,
+      reservations: spec.task.resources.reservations,
+      hostPorts: spec.endpoint.ports.filter((p) => p.published !== undefined).map((p) => `${p.published}/${p.protocol}`),
+    };
+  }
+
+  /** The team's hosts as the scheduler sees them: capacity, what is assigned there, recent failures. */
+  private async candidates(service: ServiceView, hosts: HostRow[]): Promise<HostCandidate[]> {
+    const ids = hosts.map((h) => h.id);
+    const active = await this.o.db.task.findMany({
+      where: { hostId: { in: ids }, desiredState: "running", state: { in: ACTIVE_STATES } },
+      select: { hostId: true, serviceId: true, version: true },
+    });
+    const failures = await this.o.db.task.groupBy({
+      by: ["hostId"],
+      where: {
+        serviceId: service.id,
+        hostId: { in: ids },
+        state: { in: ["failed", "rejected"] },
+        endedAt: { gte: new Date(Date.now() - FAILURE_WINDOW_MS) },
+      },
+      _count: true,
+    });
+    const failed = new Map(failures.map((f) => [f.hostId, f._count]));
+    const specs = new Map<string, ServiceSpec | null>();
+    const specFor = async (serviceId: string, version: number) => {
+      const key = `${serviceId}@${version}`;
+      if (!specs.has(key)) specs.set(key, await this.o.store.specOf(serviceId, version).catch(() => null));
+      return specs.get(key) ?? null;
+    };
+    const activeOn = new Map<string, typeof active>();
+    for (const t of active) if (t.hostId) activeOn.set(t.hostId, [...(activeOn.get(t.hostId) ?? []), t]);
+    const out: HostCandidate[] = [];
+    for (const h of hosts) {
+      const facts = HostFactsSchema.safeParse(h.facts);
+      const c: HostCandidate = {
+        attrs: {
+          id: h.id,
+          name: h.name,
+          labels: labelsOf(h.labels),
+          os: "linux",
+          arch: facts.success ? facts.data.arch : "",
+        },
+        online: h.status === "online",
+        availability: h.availability,
+        capacity: facts.success
+          ? { nanoCpus: facts.data.cpus * 1e9, memoryBytes: facts.data.memoryBytes }
+          : { nanoCpus: 0, memoryBytes: 0 },
+        reserved: { nanoCpus: 0, memoryBytes: 0 },
+        tasks: 0,
+        serviceTasks: 0,
+        hostPorts: new Set(),
+        recentFailures: failed.get(h.id) ?? 0,
+      };
+      for (const t of activeOn.get(h.id) ?? []) {
+        c.tasks++;
+        if (t.serviceId === service.id) c.serviceTasks++;
+        const s = await specFor(t.serviceId, t.version);
+        if (!s) continue;
+        c.reserved.nanoCpus += s.task.resources.reservations.nanoCpus ?? 0;
+        c.reserved.memoryBytes += s.task.resources.reservations.memoryBytes ?? 0;
+        for (const p of s.endpoint.ports) if (p.published !== undefined) (c.hostPorts as Set<string>).add(`${p.published}/${p.protocol}`);
+      }
+      out.push(c);
+    }
+    return out;
+  }
+
+  /** New tasks for `slots`, and another try for pending ones: each gets a host or a pending reason. */
+  private async assign(service: ServiceView, hosts: HostRow[], slots: { slot: number }[], pending: TaskRow[]): Promise<void> {
+    if (slots.length === 0 && pending.length === 0) return;
+    const req = await this.requestOf(service.spec);
+    const placements = place(req, await this.candidates(service, hosts), slots.length + pending.length);
+    for (const [i, p] of placements.entries()) {
+      const data =
+        "hostId" in p ? { hostId: p.hostId, state: "assigned", message: "" } : { hostId: null, state: "pending", message: p.pending };
+      const existing = pending[i - slots.length];
+      if (i < slots.length) {
+        await this.o.db.task.create({
+          data: { serviceId: service.id, slot: slots[i]!.slot, version: service.version, desiredState: "running", ...data },
+        });
+      } else if (existing && (existing.state !== data.state || existing.message !== data.message)) {
+        await this.o.db.task.update({ where: { id: existing.id }, data: { ...data, version: service.version } });
+      }
+    }
+  }
+
+  // ---- actions ----
+
+  /** Starts every assigned task of the service that is not already being started here. */
+  private async launchAssigned(serviceId: string): Promise<void> {
+    const tasks = await this.o.db.task.findMany({ where: { serviceId, desiredState: "running", state: { in: ["assigned", "starting"] } } });
+    for (const t of tasks) {
+      if (this.inFlight.has(t.id) || !t.hostId) continue;
+      this.inFlight.add(t.id);
+      void this.startTask(t)
+        .catch((err) => this.fail(err, "task start", { taskId: t.id }))
+        .finally(() => {
+          this.inFlight.delete(t.id);
+          this.kick(t.serviceId);
+        });
+    }
+  }
+
+  private async startTask(t: TaskRow): Promise<void> {
+    const hostId = t.hostId!;
+    const [service, spec] = await Promise.all([this.o.store.get(t.serviceId), this.o.store.specOf(t.serviceId, t.version)]);
+    const identity = { serviceId: t.serviceId, serviceName: service.name, taskId: t.id, slot: t.slot, hostId };
+    const name = taskName(identity);
+    await this.o.db.task.update({ where: { id: t.id }, data: { state: "starting" } });
+    try {
+      const config = taskContainerConfig(spec, identity);
+      let id: string;
+      try {
+        id = (await this.o.gateway.command(hostId, "containers.create", { name, config })).Id;
+      } catch (e) {
+        if (!isDomainError(e)) throw e;
+        if (e.code === "CONFLICT") {
+          // Created before a restart of this process: take it over.
+          id = (await this.o.gateway.command(hostId, "containers.inspect", { id: name })).Id;
+        } else if (e.code === "NOT_FOUND") {
+          await this.pull(hostId, service.teamId, spec.task.image);
+          id = (await this.o.gateway.command(hostId, "containers.create", { name, config })).Id;
+        } else throw e;
+      }
+      await this.o.db.task.update({ where: { id: t.id }, data: { containerId: id } });
+      const current = await this.o.db.task.findUnique({ where: { id: t.id } });
+      if (current?.desiredState !== "running") return; // retired meanwhile: the next pass removes it
+      const inspect = await this.o.gateway.command(hostId, "containers.inspect", { id });
+      if (!inspect.State.Running) await this.o.gateway.command(hostId, "containers.start", { id });
+      await this.o.db.task.updateMany({
+        where: { id: t.id, state: "starting" },
+        data: { state: "running", startedAt: new Date(), message: "" },
+      });
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      await this.o.db.task.update({
+        where: { id: t.id },
+        data: { state: "rejected", endedAt: new Date(), message: message.slice(0, 1000) },
+      });
+    }
+  }
+
+  private async pull(hostId: string, teamId: string, image: string): Promise<void> {
+    const registry = await registryAccessFor(this.o.db, this.o.secretBox, teamId, parseReference(image).domain);
+    await this.o.gateway.command(hostId, "images.pull", { reference: image, registry }, { timeoutMs: PULL_TIMEOUT_MS });
+  }
+
+  /** Stops a task for good: it becomes history, and its container is stopped and removed. */
+  private async retire(t: TaskRow, why: string): Promise<void> {
+    t.desiredState = "shutdown";
+    const ended = TERMINAL_STATES.includes(t.state);
+    await this.o.db.task.update({
+      where: { id: t.id },
+      data: { desiredState: "shutdown", ...(ended ? {} : { state: "shutdown", endedAt: new Date(), message: why }) },
+    });
+    if (t.hostId && t.containerId && !ended) void this.removeContainer(t.hostId, t.containerId, t.id);
+  }
+
+  private async removeContainer(hostId: string, containerId: string, taskId: string): Promise<void> {
+    if (this.inFlight.has(taskId)) return;
+    this.inFlight.add(taskId);
+    try {
+      await this.o.gateway.command(hostId, "containers.stop", { id: containerId }, { timeoutMs: 120_000 }).catch(() => undefined);
+      await this.o.gateway.command(hostId, "containers.remove", { id: containerId, force: true });
+    } catch (err) {
+      // Offline or gone: the host's next sync removes it.
+      if (!(isDomainError(err) && (err.code === "NOT_FOUND" || err.code === "HOST_OFFLINE"))) this.fail(err, "task removal", { taskId });
+    } finally {
+      this.inFlight.delete(taskId);
+    }
+  }
+
+  /** Keeps each slot's last SLOT_HISTORY ended tasks; older ones go, with any container they left. */
+  private async pruneHistory(serviceId: string): Promise<void> {
+    const old = await this.o.db.task.findMany({
+      where: { serviceId, desiredState: "shutdown" },
+      orderBy: { createdAt: "desc" },
+      select: { id: true, slot: true, hostId: true, containerId: true },
+    });
+    const kept = new Map<string, number>();
+    const drop: typeof old = [];
+    for (const t of old) {
+      const key = `${t.slot}/${t.slot === 0 ? t.hostId : ""}`;
+      const n = (kept.get(key) ?? 0) + 1;
+      kept.set(key, n);
+      if (n > SLOT_HISTORY) drop.push(t);
+    }
+    if (drop.length === 0) return;
+    await this.o.db.task.deleteMany({ where: { id: { in: drop.map((t) => t.id) } } });
+    for (const t of drop) if (t.hostId && t.containerId) void this.removeContainer(t.hostId, t.containerId, t.id);
+  }
+}
+
+function labelsOf(raw: unknown): Record<string, string> {
+  if (!raw || typeof raw !== "object") return {};
+  return Object.fromEntries(Object.entries(raw as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === "string"));
+}
