@@ -12,7 +12,7 @@ export class ServiceOrchestrator {
   readonly leadership: Leadership;
   private reconciler: Reconciler | null = null;
 
-  constructor(private readonly o: ReconcilerOptions & { connectionString: string; leaderRetryMs?: number }) {
+  constructor(o: ReconcilerOptions & { connectionString: string; leaderRetryMs?: number }) {
     this.leadership = new Leadership({
       connectionString: o.connectionString,
       name: "reconciler",

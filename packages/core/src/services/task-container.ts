@@ -46,7 +46,8 @@ export function taskContainerConfig(spec: ServiceSpec, t: TaskIdentity): Command
   for (const p of spec.endpoint.ports) {
     const key = `${p.target}/${p.protocol}`;
     exposed[key] = {};
-    (portBindings[key] ??= []).push({ HostIp: "", HostPort: p.published !== undefined ? String(p.published) : "" });
+    const binding = { HostIp: "", HostPort: p.published !== undefined ? String(p.published) : "" };
+    portBindings[key] = [...(portBindings[key] ?? []), binding];
   }
   const [first, ...more] = task.networks;
   return {
