@@ -197,3 +197,73 @@ test("constraints keep tasks on the labelled host; a global service runs one tas
 
   for (const s of [zoned, nowhere, global]) await owner.trpc.services.remove.mutate({ id: s.id });
 });
+
+test("a start-first rolling update keeps every replica up; an update to a bad image rolls back", { timeout: 240_000 }, async () => {
+  const task = { image: "busybox", args: ["sleep", "3600"], stopGracePeriodMs: 500, env: ["V=1"] };
+  const updateConfig = { parallelism: 2, order: "start-first", monitorMs: 1000, failureAction: "rollback" } as const;
+  const created = await owner.trpc.services.create.mutate({
+    teamId,
+    spec: { name: "roll", task, mode: { kind: "replicated", replicas: 4 }, updateConfig },
+  });
+  await untilRunning(created.id, 4);
+
+  // A probe counts the running task containers on the hosts themselves, all through the update.
+  let lowest = Number.POSITIVE_INFINITY;
+  let probing = true;
+  const probe = (async () => {
+    while (probing) {
+      let n = 0;
+      for (const h of ["lab-h1", "lab-h2", "lab-h3"]) {
+        const list = await owner.trpc.containers.list.query({ hostId: hostIds.get(h)!, all: false });
+        n += list.filter((c) => c.Labels?.["com.docker.swarm.service.id"] === created.id && c.State === "running").length;
+      }
+      lowest = Math.min(lowest, n);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  const v2 = await owner.trpc.services.update.mutate({
+    id: created.id,
+    version: 1,
+    spec: { name: "roll", task: { ...task, env: ["V=2"] }, mode: { kind: "replicated", replicas: 4 }, updateConfig },
+  });
+  assert.equal(v2.updateState, "updating");
+  await waitFor(
+    "update completed",
+    async () => (await owner.trpc.services.get.query({ id: created.id })).updateState === "completed",
+    120_000,
+    250,
+  );
+  probing = false;
+  await probe;
+  assert.ok(lowest >= 4, `running task containers never dropped below 4 (lowest ${lowest})`);
+  const running = await untilRunning(created.id, 4);
+  assert.ok(
+    running.every((x) => x.version === 2),
+    "every running task has the new spec",
+  );
+
+  // A bad image: the new tasks cannot start, the update rolls back, and the old spec runs again.
+  await owner.trpc.services.update.mutate({
+    id: created.id,
+    version: 2,
+    spec: {
+      name: "roll",
+      task: { ...task, image: "busybox:no-such-tag", env: ["V=2"] },
+      mode: { kind: "replicated", replicas: 4 },
+      updateConfig,
+    },
+  });
+  const done = await waitFor(
+    "rollback completed",
+    async () => {
+      const s = await owner.trpc.services.get.query({ id: created.id });
+      return s.updateState === "rollback_completed" ? s : null;
+    },
+    120_000,
+    250,
+  );
+  assert.equal(done.spec.task.image, "busybox");
+  assert.equal(done.version, 4, "the rollback is a new version with the previous spec");
+  assert.ok((await untilRunning(created.id, 4)).every((x) => x.version !== 3));
+  await owner.trpc.services.remove.mutate({ id: created.id });
+});

@@ -87,6 +87,15 @@ export const servicesRouter = router({
       return ctx.services.rollback(input.id, input.version, ctx.user?.id ?? null);
     }),
 
+  /** Resumes a paused update or rollback. */
+  resume: withRole("operator")
+    .meta(rest("POST", "/services/{id}/resume"))
+    .input(z.object({ id: Id }))
+    .mutation(async ({ ctx, input }) => {
+      await serviceFor(ctx, input.id, "operator");
+      return ctx.services.resume(input.id);
+    }),
+
   remove: withRole("operator")
     .meta(rest("DELETE", "/services/{id}"))
     .input(z.object({ id: Id }))

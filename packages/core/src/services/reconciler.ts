@@ -10,7 +10,7 @@ import type { SecretBox } from "../secret-box.ts";
 import { parseConstraint } from "./constraints.ts";
 import { FAILURE_WINDOW_MS, type HostCandidate, type PlacementRequest, place, refusal } from "./placement.ts";
 import type { ServiceSpec } from "./spec.ts";
-import type { ServiceStore, ServiceView } from "./service-store.ts";
+import { type ServiceStore, type ServiceView, templateHash } from "./service-store.ts";
 import { taskContainerConfig, taskName, taskOfLabels } from "./task-container.ts";
 
 /*
@@ -54,6 +54,8 @@ export class Reconciler {
   /** Tasks whose start or stop is in flight on this process. */
   private readonly inFlight = new Set<string>();
   private running = false;
+  /** Template hash of each service version seen (versions never change). */
+  private readonly templates = new Map<string, string | null>();
 
   private readonly onEvent = (hostId: string, e: HostEvent) => void this.observe(hostId, e).catch((err) => this.fail(err, "event"));
   private readonly onStatus = (e: HostStatusEvent) => void this.hostChanged(e.hostId, e.status).catch((err) => this.fail(err, "host"));
@@ -155,6 +157,16 @@ export class Reconciler {
           message: stopped ? "stopped" : code === 0 ? "finished" : `task exited with code ${code}`,
         },
       });
+    } else if (e.Action.startsWith("health_status: ")) {
+      const health = e.Action.slice("health_status: ".length).trim();
+      await this.o.db.task.update({ where: { id: task.id }, data: { health } });
+      if (health !== "unhealthy" || task.desiredState !== "running" || task.state !== "running") {
+        if (health === "healthy") this.kick(task.serviceId); // an update may be waiting for it
+        return;
+      }
+      // Swarm's rule: an unhealthy task has failed; it is stopped and its slot gets a new one.
+      await this.o.db.task.update({ where: { id: task.id }, data: { state: "failed", endedAt: new Date(), message: "task unhealthy" } });
+      void this.o.gateway.command(hostId, "containers.stop", { id: e.Actor.ID }, { timeoutMs: 120_000 }).catch(() => undefined);
     } else if (e.Action === "destroy" && ACTIVE_STATES.includes(task.state) && !this.inFlight.has(task.id)) {
       await this.o.db.task.update({
         where: { id: task.id },
@@ -274,12 +286,22 @@ export class Reconciler {
   private async reconcileReplicated(service: ServiceView, tasks: TaskRow[], hosts: HostRow[], now: number): Promise<void> {
     const spec = service.spec;
     const replicas = spec.mode.kind === "replicated" ? spec.mode.replicas : 0;
+    const current = templateHash(spec);
+    const isCurrent = new Map<string, boolean>();
+    for (const t of tasks) isCurrent.set(t.id, (await this.templateOf(t.serviceId, t.version)) === current);
+
     const bySlot = new Map<number, TaskRow>();
+    /** Outdated tasks kept running until their slot's new task runs (start-first updates). */
+    const handingOver = new Map<number, TaskRow>();
     for (const t of tasks) {
       const other = bySlot.get(t.slot);
-      // Two running tasks in one slot (a crash mid-replacement): the newer one stays.
-      if (other) await this.retire(other, "replaced");
       bySlot.set(t.slot, t);
+      if (!other) continue;
+      // Two tasks in one slot: a start-first handover while the new one is not running yet;
+      // otherwise (it runs, or a crash mid-replacement) the newer one stays.
+      if (!isCurrent.get(other.id) && isCurrent.get(t.id) && t.state !== "running" && !TERMINAL_STATES.includes(t.state))
+        handingOver.set(t.slot, other);
+      else await this.retire(other, isCurrent.get(t.id) ? "updated" : "replaced");
     }
     const toPlace: { slot: number }[] = [];
     for (let slot = 1; slot <= replicas; slot++) {
@@ -300,10 +322,97 @@ export class Reconciler {
       }
     }
     for (const [slot, t] of bySlot) if (slot > replicas) await this.retire(t, "scaled down");
+    for (const [slot, t] of handingOver) if (slot > replicas) await this.retire(t, "scaled down");
 
-    const pending = tasks.filter((t) => t.state === "pending" && t.slot <= replicas);
+    const live = [...bySlot].filter(([slot]) => slot <= replicas).map(([, t]) => t);
+    const rolling = await this.rollOut(service, live, isCurrent, handingOver, now);
+    toPlace.push(...rolling);
+    const pending = tasks.filter((t) => t.state === "pending" && t.slot <= replicas && t.desiredState === "running");
     await this.assign(service, hosts, toPlace, pending);
     await this.launchAssigned(service.id);
+  }
+
+  private async templateOf(serviceId: string, version: number): Promise<string | null> {
+    const key = `${serviceId}@${version}`;
+    if (!this.templates.has(key)) {
+      const spec = await this.o.store.specOf(serviceId, version).catch(() => null);
+      this.templates.set(key, spec ? templateHash(spec) : null);
+    }
+    return this.templates.get(key) ?? null;
+  }
+
+  /**
+   * One step of a rolling update (Swarm's updater): slots still running an outdated template are
+   * replaced `parallelism` at a time, the next batch once the last one is up (running, healthy
+   * when it has a check, for `monitor`) and `delay` has passed. New tasks failing beyond
+   * `maxFailureRatio` apply `failureAction`: pause, roll back, or continue. Gives the slots to
+   * (re)place now; stop-first slots have their old task retired here.
+   */
+  private async rollOut(
+    service: ServiceView,
+    live: TaskRow[],
+    isCurrent: Map<string, boolean>,
+    handingOver: Map<number, TaskRow>,
+    now: number,
+  ): Promise<{ slot: number }[]> {
+    const state = service.updateState;
+    if (state !== "updating" && state !== "rollback_started") return [];
+    const rollback = state === "rollback_started";
+    const cfg = rollback ? service.spec.rollbackConfig : service.spec.updateConfig;
+    const since = service.updateStartedAt ?? new Date(0);
+    const failed = await this.o.db.task.findMany({
+      where: { serviceId: service.id, version: service.version, state: { in: ["failed", "rejected"] }, endedAt: { gte: since } },
+      select: { id: true, slot: true, message: true },
+      take: 1000,
+    });
+    const replicas = service.spec.mode.kind === "replicated" ? service.spec.mode.replicas : live.length;
+    if (failed.length > 0 && failed.length / Math.max(1, replicas) > cfg.maxFailureRatio && cfg.failureAction !== "continue") {
+      const first = failed[0]!;
+      const why = `update ${rollback ? "rollback " : ""}paused: task in slot ${first.slot} failed: ${first.message}`;
+      if (cfg.failureAction === "rollback" && !rollback && service.previousVersion !== null) {
+        this.o.logger.warn({ serviceId: service.id }, "update failed; rolling back");
+        const previous = await this.o.store.specOf(service.id, service.previousVersion);
+        await this.o.store.update(service.id, service.version, previous, null, { rollback: true });
+        await this.o.store.setUpdateState(service.id, "rollback_started", `update failed (slot ${first.slot}: ${first.message}); rolling back`);
+        this.kick(service.id);
+      } else {
+        await this.o.store.setUpdateState(service.id, rollback ? "rollback_paused" : "paused", why);
+      }
+      return [];
+    }
+
+    const upAt = (t: TaskRow): number | null => {
+      if (t.state !== "running" || !t.startedAt) return null;
+      const spec = service.spec.task;
+      if (spec.healthcheck?.Test?.length && spec.healthcheck.Test[0] !== "NONE" && t.health !== "healthy") return null;
+      return t.startedAt.getTime() + cfg.monitorMs;
+    };
+    const fresh = live.filter((t) => isCurrent.get(t.id) && t.createdAt >= since);
+    const settling = fresh.filter((t) => {
+      const at = upAt(t);
+      return at === null || at > now;
+    });
+    const outdated = live.filter((t) => !isCurrent.get(t.id) && !handingOver.has(t.slot)).sort((a, b) => a.slot - b.slot);
+    for (const t of settling) {
+      const at = upAt(t);
+      if (at !== null) this.wakeAt(service.id, at);
+    }
+    if (outdated.length === 0) {
+      if (settling.length === 0 && handingOver.size === 0) {
+        await this.o.store.setUpdateState(service.id, rollback ? "rollback_completed" : "completed", rollback ? "rollback completed" : "update completed");
+      }
+      return [];
+    }
+    // The next batch waits for the last one to be up, then for `delay`.
+    const lastUp = Math.max(0, ...fresh.map((t) => upAt(t) ?? 0));
+    if (settling.length > 0) return [];
+    if (lastUp + cfg.delayMs > now) {
+      this.wakeAt(service.id, lastUp + cfg.delayMs);
+      return [];
+    }
+    const batch = outdated.slice(0, cfg.parallelism === 0 ? outdated.length : cfg.parallelism);
+    for (const t of batch) if (cfg.order === "stop-first") await this.retire(t, rollback ? "rolled back" : "updated");
+    return batch.map((t) => ({ slot: t.slot }));
   }
 
   private async reconcileGlobal(service: ServiceView, tasks: TaskRow[], hosts: HostRow[]): Promise<void> {

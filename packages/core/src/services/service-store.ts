@@ -28,6 +28,7 @@ export interface ServiceView {
   spec: ServiceSpec;
   updateState: UpdateState | null;
   updateMessage: string;
+  updateStartedAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -76,6 +77,7 @@ function view(row: ServiceRow): ServiceView {
     spec: ServiceSpecSchema.parse(current.spec),
     updateState: row.updateState as UpdateState | null,
     updateMessage: row.updateMessage,
+    updateStartedAt: row.updateStartedAt,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
@@ -195,6 +197,15 @@ export class ServiceStore {
     const s = await this.get(id);
     if (s.spec.mode.kind !== "replicated") throw invalid(`service ${s.name} is global: it runs one task per host and cannot be scaled`);
     return this.update(id, expectedVersion, { ...s.spec, mode: { kind: "replicated", replicas } }, actorId);
+  }
+
+  /** Resumes a paused update or rollback where it stopped. */
+  async resume(id: string): Promise<ServiceView> {
+    const s = await this.get(id);
+    if (s.updateState !== "paused" && s.updateState !== "rollback_paused") throw conflict(`service ${s.name} has no paused update`);
+    await this.setUpdateState(id, s.updateState === "paused" ? "updating" : "rollback_started", "resumed");
+    await notifyServiceChanged(this.db, id);
+    return this.get(id);
   }
 
   /** Records how an update is going (the reconciler's updater writes this). */

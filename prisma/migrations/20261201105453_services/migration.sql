@@ -46,6 +46,7 @@ CREATE TABLE "task" (
     "message" TEXT NOT NULL DEFAULT '',
     "containerId" TEXT,
     "exitCode" INTEGER,
+    "health" TEXT,
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "updatedAt" TIMESTAMP(3) NOT NULL,
     "startedAt" TIMESTAMP(3),
