@@ -267,3 +267,58 @@ test("a start-first rolling update keeps every replica up; an update to a bad im
   assert.ok((await untilRunning(created.id, 4)).every((x) => x.version !== 3));
   await owner.trpc.services.remove.mutate({ id: created.id });
 });
+
+test("a lost host's tasks run elsewhere within 10 s; back, its stale tasks are removed", { timeout: 180_000 }, async () => {
+  const created = await owner.trpc.services.create.mutate({
+    teamId,
+    spec: {
+      name: "survivor",
+      task: { image: "busybox", args: ["sleep", "3600"], stopGracePeriodMs: 500 },
+      mode: { kind: "replicated", replicas: 3 },
+    },
+  });
+  const before = await untilRunning(created.id, 3);
+  const lost = lab.hosts[2]!;
+  const lostId = hostIds.get(lost.name)!;
+  assert.equal(before.filter((x) => x.hostId === lostId).length, 1);
+  const agentIndex = lab.hosts.indexOf(lost);
+
+  // SIGKILL its agent and cut its link: its containers keep running, unseen.
+  agents[agentIndex]!.proc.kill("SIGKILL");
+  await lab.cut(lost);
+  const cutAt = Date.now();
+  const moved = await waitFor(
+    "tasks running elsewhere",
+    async () => {
+      const running = await runningTasks(created.id);
+      return running.length === 3 && running.every((x) => x.hostId !== lostId) ? running : null;
+    },
+    10_000,
+    100,
+  );
+  const took = Date.now() - cutAt;
+  console.log(`# host loss: tasks running elsewhere ${took} ms after the cut`);
+  assert.ok(took <= 10_000);
+  assert.deepEqual(Object.keys(byHost(moved)).sort(), ["lab-h1", "lab-h2"]);
+  const orphaned = (await owner.trpc.services.tasks.query({ id: created.id })).find((x) => x.hostId === lostId)!;
+  assert.equal(orphaned.state, "orphaned");
+  assert.match(orphaned.message, /host lab-h3 was lost/);
+
+  // Back: the link returns and the agent restarts (its join is a no-op now); the stale task goes.
+  await lab.restore(lost);
+  const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: 1 });
+  agents[agentIndex] = spawnAgent({
+    url: t.url,
+    token,
+    stateDir: join(tmp, lost.name),
+    name: lost.name,
+    netns: lost.netns,
+    registryMirror: mirror.url,
+  });
+  await waitFor("host back online", async () => t.cp.gateway.isConnected(lostId), 30_000, 200);
+  const backAt = Date.now();
+  await waitFor("stale task container removed", async () => (await containersOf(lost.name, created.id)).length === 0, 10_000, 200);
+  console.log(`# host back: stale task removed ${Date.now() - backAt} ms after it relinked`);
+  assert.equal((await runningTasks(created.id)).length, 3);
+  await owner.trpc.services.remove.mutate({ id: created.id });
+});

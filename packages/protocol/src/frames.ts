@@ -11,7 +11,12 @@ export const PROTOCOL_VERSION = 1;
 /** Frames larger than this close the connection (the receiver's ws maxPayload). */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 
-export const HEARTBEAT_INTERVAL_MS = 5_000;
+/**
+ * Agents beat this often (the control plane says so in its welcome): a host is offline after a
+ * few missed beats (BERTH_OFFLINE_AFTER_MS, 5 s), and its service tasks move then. Swarm's 5 s
+ * beat took 11-17 s to call a node down.
+ */
+export const HEARTBEAT_INTERVAL_MS = 1_000;
 
 const AgentVersion = z.string().min(1).max(64);
 const RequestId = z.string().min(1).max(64);

@@ -38,6 +38,10 @@ export interface Lab {
   /** The root namespace's address on the lab bridge; the control plane listens here. */
   gateway: string;
   hosts: LabHost[];
+  /** Cuts a host off the lab bridge (its veth's bridge end goes down), as a pulled cable would. */
+  cut(host: LabHost): Promise<void>;
+  /** Plugs a cut host back in. */
+  restore(host: LabHost): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -91,7 +95,14 @@ export async function createLab(hostCount: number): Promise<Lab> {
         },
       });
     }
-    return { gateway, hosts, destroy };
+    const bridgeEnd = (h: LabHost) => `h${hosts.indexOf(h) + 1}`;
+    return {
+      gateway,
+      hosts,
+      destroy,
+      cut: async (h) => void (await ip("-n", LAB_NS, "link", "set", bridgeEnd(h), "down")),
+      restore: async (h) => void (await ip("-n", LAB_NS, "link", "set", bridgeEnd(h), "up")),
+    };
   } catch (e) {
     await destroy();
     throw e;

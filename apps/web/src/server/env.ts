@@ -21,7 +21,7 @@ const EnvSchema = z.object({
   /** Serve HTTPS with this certificate and key (PEM). Join tokens then pin its fingerprint. */
   TLS_CERT_FILE: z.string().optional(),
   TLS_KEY_FILE: z.string().optional(),
-  BERTH_OFFLINE_AFTER_MS: z.coerce.number().int().min(1000).default(15_000),
+  BERTH_OFFLINE_AFTER_MS: z.coerce.number().int().min(1000).default(5_000),
   BERTH_MAX_FRAME_BYTES: z.coerce
     .number()
     .int()
