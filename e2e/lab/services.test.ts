@@ -322,3 +322,43 @@ test("a lost host's tasks run elsewhere within 10 s; back, its stale tasks are r
   assert.equal((await runningTasks(created.id)).length, 3);
   await owner.trpc.services.remove.mutate({ id: created.id });
 });
+
+test("drain moves a host's tasks off it, starting their replacements first", { timeout: 180_000 }, async () => {
+  const created = await owner.trpc.services.create.mutate({
+    teamId,
+    spec: {
+      name: "drained",
+      task: { image: "busybox", args: ["sleep", "3600"], stopGracePeriodMs: 500 },
+      mode: { kind: "replicated", replicas: 6 },
+      updateConfig: { order: "start-first" },
+    },
+  });
+  await untilRunning(created.id, 6);
+  const h1 = hostIds.get("lab-h1")!;
+  let lowest = Number.POSITIVE_INFINITY;
+  let probing = true;
+  const probe = (async () => {
+    while (probing) {
+      lowest = Math.min(lowest, (await runningTasks(created.id)).length);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  await owner.trpc.services.setAvailability.mutate({ hostId: h1, availability: "drain" });
+  const moved = await waitFor(
+    "tasks off the drained host",
+    async () => {
+      const running = await runningTasks(created.id);
+      return running.length === 6 && running.every((x) => x.hostId !== h1) && (await containersOf("lab-h1", created.id)).length === 0
+        ? running
+        : null;
+    },
+    60_000,
+    200,
+  );
+  probing = false;
+  await probe;
+  assert.deepEqual(byHost(moved), { "lab-h2": 3, "lab-h3": 3 });
+  assert.ok(lowest >= 6, `start-first: running tasks never dropped below 6 (lowest ${lowest})`);
+  await owner.trpc.services.setAvailability.mutate({ hostId: h1, availability: "active" });
+  await owner.trpc.services.remove.mutate({ id: created.id });
+});

@@ -270,28 +270,38 @@ export class Reconciler {
     const tasks = await this.o.db.task.findMany({ where: { serviceId, desiredState: "running" }, orderBy: { createdAt: "asc" } });
     const now = Date.now();
 
-    // Drained and removed hosts give their tasks up (drain: to run elsewhere).
+    // Tasks on drained or removed hosts move: a global task goes with its host; a replicated one
+    // is replaced elsewhere, after its replacement runs when the update order is start-first.
     const hostById = new Map(hosts.map((h) => [h.id, h]));
+    const leaving = new Map<string, string>();
     for (const t of tasks) {
       const h = t.hostId ? hostById.get(t.hostId) : undefined;
-      if (t.hostId && (!h || h.availability === "drain")) await this.retire(t, h ? `host ${h.name} is drained` : "host removed");
+      if (t.hostId && (!h || h.availability === "drain")) leaving.set(t.id, h ? `host ${h.name} is drained` : "host removed");
     }
-    const live = tasks.filter((t) => t.desiredState === "running");
-
-    if (spec.mode.kind === "replicated") await this.reconcileReplicated(service, live, hosts, now);
-    else await this.reconcileGlobal(service, live, hosts);
+    if (spec.mode.kind === "replicated") await this.reconcileReplicated(service, tasks, hosts, leaving, now);
+    else {
+      for (const t of tasks) if (leaving.has(t.id)) await this.retire(t, leaving.get(t.id)!);
+      await this.reconcileGlobal(service, tasks.filter((t) => t.desiredState === "running"), hosts);
+    }
     await this.pruneHistory(serviceId);
   }
 
-  private async reconcileReplicated(service: ServiceView, tasks: TaskRow[], hosts: HostRow[], now: number): Promise<void> {
+  private async reconcileReplicated(
+    service: ServiceView,
+    tasks: TaskRow[],
+    hosts: HostRow[],
+    leaving: Map<string, string>,
+    now: number,
+  ): Promise<void> {
     const spec = service.spec;
     const replicas = spec.mode.kind === "replicated" ? spec.mode.replicas : 0;
     const current = templateHash(spec);
     const isCurrent = new Map<string, boolean>();
     for (const t of tasks) isCurrent.set(t.id, (await this.templateOf(t.serviceId, t.version)) === current);
 
+    const moving = (t: TaskRow) => leaving.has(t.id) || !isCurrent.get(t.id);
     const bySlot = new Map<number, TaskRow>();
-    /** Outdated tasks kept running until their slot's new task runs (start-first updates). */
+    /** Tasks kept running until their slot's new task runs (start-first updates and drains). */
     const handingOver = new Map<number, TaskRow>();
     for (const t of tasks) {
       const other = bySlot.get(t.slot);
@@ -299,14 +309,20 @@ export class Reconciler {
       if (!other) continue;
       // Two tasks in one slot: a start-first handover while the new one is not running yet;
       // otherwise (it runs, or a crash mid-replacement) the newer one stays.
-      if (!isCurrent.get(other.id) && isCurrent.get(t.id) && t.state !== "running" && !TERMINAL_STATES.includes(t.state))
-        handingOver.set(t.slot, other);
-      else await this.retire(other, isCurrent.get(t.id) ? "updated" : "replaced");
+      if (moving(other) && !moving(t) && t.state !== "running" && !TERMINAL_STATES.includes(t.state)) handingOver.set(t.slot, other);
+      else await this.retire(other, leaving.get(other.id) ?? (isCurrent.get(t.id) ? "updated" : "replaced"));
     }
     const toPlace: { slot: number }[] = [];
+    const startFirst = spec.updateConfig.order === "start-first";
     for (let slot = 1; slot <= replicas; slot++) {
       const t = bySlot.get(slot);
       if (!t) {
+        toPlace.push({ slot });
+        continue;
+      }
+      if (leaving.has(t.id)) {
+        if (!startFirst || TERMINAL_STATES.includes(t.state)) await this.retire(t, leaving.get(t.id)!);
+        else handingOver.set(slot, t);
         toPlace.push({ slot });
         continue;
       }
@@ -317,6 +333,7 @@ export class Reconciler {
           this.wakeAt(service.id, restartAt);
           continue;
         }
+        t.desiredState = "shutdown";
         await this.o.db.task.update({ where: { id: t.id }, data: { desiredState: "shutdown" } });
         toPlace.push({ slot });
       }
@@ -324,7 +341,8 @@ export class Reconciler {
     for (const [slot, t] of bySlot) if (slot > replicas) await this.retire(t, "scaled down");
     for (const [slot, t] of handingOver) if (slot > replicas) await this.retire(t, "scaled down");
 
-    const live = [...bySlot].filter(([slot]) => slot <= replicas).map(([, t]) => t);
+    // What runs in each slot now: not what was just retired or is moving off a drained host.
+    const live = [...bySlot].filter(([slot, t]) => slot <= replicas && t.desiredState === "running" && !leaving.has(t.id)).map(([, t]) => t);
     const rolling = await this.rollOut(service, live, isCurrent, handingOver, now);
     toPlace.push(...rolling);
     const pending = tasks.filter((t) => t.state === "pending" && t.slot <= replicas && t.desiredState === "running");
