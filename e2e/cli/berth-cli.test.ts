@@ -118,3 +118,46 @@ test("errors: a viewer's token, a missing container, no token, a bad command", {
   const noHost = await berth(["ps", "--host", "elsewhere"]);
   assert.match(noHost.stderr, /no host 'elsewhere'/);
 });
+
+test("service create, ls, ps, scale, update, rollback, inspect and rm through the CLI", { timeout: 120_000 }, async () => {
+  const created = await berth(["service", "create", "--name", "clisvc", "--replicas", "2", "-e", "A=1", "busybox", "sleep", "3600"]);
+  assert.equal(created.code, 0, created.stderr);
+  const id = created.stdout.trim();
+  const ls = async () => (await berth(["service", "ls"])).stdout;
+  const until = async (what: string, ok: (out: string) => boolean) => {
+    const end = Date.now() + 60_000;
+    for (let out = await ls(); ; out = await ls()) {
+      if (ok(out)) return out;
+      if (Date.now() > end) throw new Error(`${what}: ${out}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+  await until("2/2 running", (out) => new RegExp(`${id}\\s+clisvc\\s+replicated\\s+2/2\\s+busybox`).test(out));
+  const ps = await berth(["service", "ps", "clisvc"]);
+  assert.equal(ps.code, 0, ps.stderr);
+  assert.equal(ps.stdout.split("\n").filter((l) => /\srunning\s+running/.test(l)).length, 2);
+
+  assert.equal((await berth(["service", "scale", "clisvc=1"])).code, 0);
+  await until("1/1 running", (out) => /clisvc\s+replicated\s+1\/1/.test(out));
+  const updated = await berth(["service", "update", "-e", "A=2", "clisvc"]);
+  assert.equal(updated.code, 0, updated.stderr);
+  assert.match(updated.stdout, /clisvc at version 3 \(updating\)/);
+  const rolled = await berth(["service", "rollback", "clisvc"]);
+  assert.equal(rolled.code, 0, rolled.stderr);
+  const spec = JSON.parse((await berth(["service", "inspect", "clisvc"])).stdout) as {
+    version: number;
+    spec: { task: { env: string[]; args: string[] } };
+  };
+  assert.equal(spec.version, 4);
+  assert.deepEqual(spec.spec.task.env, ["A=1"]);
+  assert.deepEqual(spec.spec.task.args, ["sleep", "3600"], "the image's arguments pass through untouched");
+
+  const viewer = await berth(["service", "scale", "clisvc=3"], { token: viewerToken });
+  assert.equal(viewer.code, 1);
+  assert.match(viewer.stderr, /berth: /);
+  const bad = await berth(["service", "create", "--constraint", "node.colour==red", "busybox"]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /unknown key node\.colour/);
+  assert.equal((await berth(["service", "rm", "clisvc"])).code, 0);
+  assert.doesNotMatch(await ls(), /clisvc/);
+});

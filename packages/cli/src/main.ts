@@ -7,6 +7,7 @@ import { EventSource } from "eventsource";
 import superjson from "superjson";
 import type { AppRouter } from "@berth/api";
 import { StreamClient, StreamError } from "./stream-client.ts";
+import { SERVICE_USAGE, ServiceUsageError, serviceCommand } from "./services.ts";
 
 const USAGE = `usage: berth [--url URL] [--token TOKEN] [--json] <command> [args]
 
@@ -20,6 +21,7 @@ const USAGE = `usage: berth [--url URL] [--token TOKEN] [--json] <command> [args
   logs [-f] [--tail N] [--since UNIX] --host H C
                                           print a container's log (-f: follow)
   exec [-i] [-t] --host H C CMD...        run a command in a container; exits with its code
+${SERVICE_USAGE}
 
 Hosts are named by name or id. BERTH_URL and BERTH_TOKEN give the control plane and an API token.`;
 
@@ -58,15 +60,38 @@ async function hostId(api: Client, ref: string | undefined): Promise<string> {
   return h.id;
 }
 
-const VALUE_OPTIONS = new Set(["--url", "--token", "--host", "--name", "--tail", "--since", "--env", "-e"]);
+const VALUE_OPTIONS = new Set([
+  "--url",
+  "--token",
+  "--host",
+  "--name",
+  "--tail",
+  "--since",
+  "--env",
+  "-e",
+  "--replicas",
+  "--mode",
+  "--constraint",
+  "--publish",
+  "-p",
+  "--update-parallelism",
+  "--update-order",
+  "--restart-condition",
+  "--image",
+]);
 
 /**
  * For run and exec, options end at the image or container: what follows is the command, passed
  * on untouched (`berth exec c sh -c 'echo hi'` keeps its -c), as the docker CLI does.
  */
 function splitCommand(argv: string[]): { options: string[]; command: string[] } {
-  const at = argv.findIndex((a) => !a.startsWith("-"));
-  if (at < 0 || !["run", "exec"].includes(argv[at]!)) return { options: argv, command: [] };
+  let at = argv.findIndex((a) => !a.startsWith("-"));
+  // `service create … IMAGE ARGS…` passes its ARGS on as run does.
+  if (argv[at] === "service") {
+    const sub = argv.findIndex((a, i) => i > at && !a.startsWith("-"));
+    at = argv[sub] === "create" ? sub : -1;
+  } else if (at >= 0 && !["run", "exec"].includes(argv[at]!)) at = -1;
+  if (at < 0) return { options: argv, command: [] };
   for (let i = at + 1; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "--") return { options: argv.slice(0, i), command: argv.slice(i + 1) };
@@ -101,6 +126,14 @@ export async function main(
       interactive: { type: "boolean", short: "i" },
       tty: { type: "boolean", short: "t" },
       help: { type: "boolean", short: "h" },
+      replicas: { type: "string" },
+      mode: { type: "string" },
+      constraint: { type: "string", multiple: true },
+      publish: { type: "string", short: "p", multiple: true },
+      "update-parallelism": { type: "string" },
+      "update-order": { type: "string" },
+      "restart-condition": { type: "string" },
+      image: { type: "string" },
     },
   });
   const g = parsed.values;
@@ -206,11 +239,13 @@ export async function main(
         if (!container || cmd.length === 0) throw new UsageError("exec needs a container and a command");
         return await exec(url, token, await host(), container, cmd, Boolean(g.tty), Boolean(g.interactive), out, err);
       }
+      case "service":
+        return await serviceCommand(api, rest, g, print, table);
       default:
         throw new UsageError(`unknown command '${command}'\n${USAGE}`);
     }
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof ServiceUsageError) {
       err.write(`berth: ${e.message}\n`);
       return 2;
     }
