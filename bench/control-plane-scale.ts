@@ -1,10 +1,10 @@
 // Figure: one control plane holding N simulated agents (WebSocket clients in this process) with
-// 5 s heartbeats. Reports the control plane's CPU and RSS and hosts.list latency under that load.
+// 1 s heartbeats (what the control plane asks of agents). Reports the control plane's CPU and RSS and hosts.list latency under that load.
 import { startControlPlaneProcess } from "./support/control-plane-process.ts";
 import { inviteOf, signUp } from "@berth/test-support/control-plane";
 import { connectSimAgent, joinWithToken, type SimAgent } from "@berth/test-support/sim-agent";
 import { waitFor } from "@berth/test-support/wait";
-import type { JoinResponse } from "@berth/protocol";
+import { HEARTBEAT_INTERVAL_MS, type JoinResponse } from "@berth/protocol";
 import { cpuSeconds, rssBytes } from "./proc.ts";
 import { median, percentile } from "./stats.ts";
 
@@ -56,7 +56,10 @@ export async function controlPlaneScale(opts: {
       a.hello();
       await a.welcomed;
       // Spread heartbeats over the interval, as independently started agents would be.
-      setTimeout(() => a.startHeartbeats(opts.heartbeatMs ?? 5_000), Math.random() * (opts.heartbeatMs ?? 5_000)).unref();
+      setTimeout(
+        () => a.startHeartbeats(opts.heartbeatMs ?? HEARTBEAT_INTERVAL_MS),
+        Math.random() * (opts.heartbeatMs ?? HEARTBEAT_INTERVAL_MS),
+      ).unref();
       agents.push(a);
     });
     await waitFor(
@@ -68,7 +71,7 @@ export async function controlPlaneScale(opts: {
       60_000,
       500,
     );
-    await new Promise((r) => setTimeout(r, 6_000)); // one full heartbeat interval of steady state
+    await new Promise((r) => setTimeout(r, 6_000)); // several heartbeat intervals of steady state
 
     const cpu: number[] = [];
     const rss: number[] = [];

@@ -206,3 +206,66 @@ export async function linkedSimAgent(url: string, credential: string, name = "si
   await a.welcomed;
   return a;
 }
+
+/**
+ * A responder that keeps containers as a real agent would for service tasks: create (with its
+ * labels; a taken name is a conflict), start, inspect, list, stop and remove. The rest as
+ * defaultResponder. For the services benchmarks: the reconciler runs tasks on simulated hosts.
+ */
+export function taskResponder(): SimResponder & { containers: Map<string, { Id: string; name: string; labels: Record<string, string>; running: boolean }> } {
+  const containers = new Map<string, { Id: string; name: string; labels: Record<string, string>; running: boolean }>();
+  let next = 0;
+  const find = (ref: string) => containers.get(ref) ?? [...containers.values()].find((c) => c.name === ref);
+  const respond: SimResponder = (c, answer) => {
+    const args = c.args as { id?: string; name?: string; config?: { Labels?: Record<string, string> } };
+    switch (c.command) {
+      case "containers.create": {
+        if (args.name && find(args.name)) return answer.fail("CONFLICT", `container name ${args.name} is in use`);
+        const Id = (++next).toString(16).padStart(64, "0");
+        containers.set(Id, { Id, name: args.name ?? Id.slice(0, 12), labels: args.config?.Labels ?? {}, running: false });
+        return answer.reply({ Id, Warnings: [] });
+      }
+      case "containers.start":
+      case "containers.stop": {
+        const ct = find(args.id ?? "");
+        if (!ct) return answer.fail("NOT_FOUND", `no such container: ${args.id}`);
+        ct.running = c.command === "containers.start";
+        return answer.reply({ ok: true });
+      }
+      case "containers.remove": {
+        const ct = find(args.id ?? "");
+        if (!ct) return answer.fail("NOT_FOUND", `no such container: ${args.id}`);
+        containers.delete(ct.Id);
+        return answer.reply({ ok: true });
+      }
+      case "containers.inspect": {
+        const ct = find(args.id ?? "");
+        if (!ct) return answer.fail("NOT_FOUND", `no such container: ${args.id}`);
+        return answer.reply({
+          ...SIM_INSPECT,
+          Id: ct.Id,
+          Name: `/${ct.name}`,
+          State: { ...SIM_INSPECT.State, Status: ct.running ? "running" : "created", Running: ct.running },
+          Config: { Image: "busybox", Labels: ct.labels },
+        });
+      }
+      case "containers.list":
+        return answer.reply(
+          [...containers.values()].map((ct) => ({
+            Id: ct.Id,
+            Names: [`/${ct.name}`],
+            Image: "busybox",
+            ImageID: `sha256:${"1".repeat(64)}`,
+            Command: "sleep",
+            Created: 0,
+            State: ct.running ? "running" : "created",
+            Status: ct.running ? "Up 1 second" : "Created",
+            Labels: ct.labels,
+          })),
+        );
+      default:
+        return defaultResponder(c, answer);
+    }
+  };
+  return Object.assign(respond, { containers });
+}

@@ -58,13 +58,18 @@ const REFUSAL_TEXT: Record<Refusal, string> = {
   "max-replicas": "max replicas per host reached",
 };
 
-/** Why `host` cannot take one more task of the request, or undefined when it can. */
-export function refusal(req: PlacementRequest, host: HostCandidate): Refusal | undefined {
+/** Why `host` cannot take tasks of the request at all, whatever is placed on it. */
+function staticRefusal(req: PlacementRequest, host: HostCandidate): Refusal | undefined {
   if (!host.online) return "offline";
   if (host.availability !== "active") return "unavailable";
   if (failedConstraint(req.constraints, host.attrs)) return "constraints";
   if (req.platforms?.length && !req.platforms.some((p) => p.os === host.attrs.os && normalArch(p.arch) === normalArch(host.attrs.arch)))
     return "platform";
+  return undefined;
+}
+
+/** Why `host` has no room for one more task; only ever gets worse as tasks land on it. */
+function roomRefusal(req: PlacementRequest, host: HostCandidate): Refusal | undefined {
   if (req.maxReplicasPerHost > 0 && host.serviceTasks >= req.maxReplicasPerHost) return "max-replicas";
   const cpu = req.reservations.nanoCpus ?? 0;
   const mem = req.reservations.memoryBytes ?? 0;
@@ -72,6 +77,11 @@ export function refusal(req: PlacementRequest, host: HostCandidate): Refusal | u
     return "resources";
   if (req.hostPorts.some((p) => host.hostPorts.has(p))) return "ports";
   return undefined;
+}
+
+/** Why `host` cannot take one more task of the request, or undefined when it can. */
+export function refusal(req: PlacementRequest, host: HostCandidate): Refusal | undefined {
+  return staticRefusal(req, host) ?? roomRefusal(req, host);
 }
 
 /** "no suitable host (scheduling constraints not satisfied on 2 hosts; offline on 1 host)". */
@@ -114,13 +124,36 @@ export function place(req: PlacementRequest, hosts: HostCandidate[], count: numb
     return a.attrs.name < b.attrs.name;
   };
 
+  // What cannot change within this batch is judged once per host.
+  const usable = hosts.filter((h) => staticRefusal(req, h) === undefined);
+  const pending = (from: number) => {
+    const reason = pendingReason(req, hosts);
+    for (let i = from; i < count; i++) out.push({ pending: reason });
+  };
+  if (branchCounts.length === 0) {
+    // A host's order depends on its own counts only: a heap gives the next host in log time.
+    const heap = new HostHeap(before);
+    for (const h of usable) if (roomRefusal(req, h) === undefined) heap.push(h);
+    for (let i = 0; i < count; i++) {
+      const best = heap.pop();
+      if (!best) {
+        pending(i);
+        return out;
+      }
+      assign(req, best);
+      out.push({ hostId: best.attrs.id });
+      // Room only shrinks as tasks land, so a host without it is done for this batch.
+      if (roomRefusal(req, best) === undefined) heap.push(best);
+    }
+    return out;
+  }
+  // Spread preferences: a placement changes the order of every host under the same label value.
   for (let i = 0; i < count; i++) {
     let best: HostCandidate | undefined;
-    for (const h of hosts) if (refusal(req, h) === undefined && (best === undefined || before(h, best))) best = h;
+    for (const h of usable) if (roomRefusal(req, h) === undefined && (best === undefined || before(h, best))) best = h;
     if (!best) {
-      const reason = pendingReason(req, hosts);
-      for (; i < count; i++) out.push({ pending: reason });
-      break;
+      pending(i);
+      return out;
     }
     assign(req, best);
     for (let l = 0; l < branchCounts.length; l++) {
@@ -130,6 +163,42 @@ export function place(req: PlacementRequest, hosts: HostCandidate[], count: numb
     out.push({ hostId: best.attrs.id });
   }
   return out;
+}
+
+/** A binary min-heap of hosts under the scheduler's order. */
+class HostHeap {
+  private readonly items: HostCandidate[] = [];
+  constructor(private readonly before: (a: HostCandidate, b: HostCandidate) => boolean) {}
+
+  push(h: HostCandidate): void {
+    const a = this.items;
+    a.push(h);
+    for (let i = a.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if (!this.before(a[i]!, a[parent]!)) break;
+      [a[i], a[parent]] = [a[parent]!, a[i]!];
+      i = parent;
+    }
+  }
+
+  pop(): HostCandidate | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || last === undefined) return top;
+    a[0] = last;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && this.before(a[l]!, a[m]!)) m = l;
+      if (r < a.length && this.before(a[r]!, a[m]!)) m = r;
+      if (m === i) break;
+      [a[i], a[m]] = [a[m]!, a[i]!];
+      i = m;
+    }
+    return top;
+  }
 }
 
 /** Counts one more task of the request on `host`. */

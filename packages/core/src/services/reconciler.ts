@@ -1,5 +1,6 @@
+import { randomBytes } from "node:crypto";
 import type { Db } from "@berth/db";
-import { HostFactsSchema, type HostEvent } from "@berth/protocol";
+import type { HostEvent } from "@berth/protocol";
 import { parseReference } from "@berth/protocol/reference";
 import type { AgentGateway, HostStatusEvent } from "../agent-gateway.ts";
 import { isDomainError } from "../errors.ts";
@@ -31,6 +32,8 @@ const TERMINAL_STATES = ["complete", "failed", "rejected", "shutdown", "orphaned
 /** Tasks each slot keeps as history beside its current one (Swarm's task-history-retention-limit). */
 export const SLOT_HISTORY = 5;
 const PULL_TIMEOUT_MS = 15 * 60_000;
+/** Task starts in flight at once on the leader (each is a few commands and database writes). */
+const MAX_STARTS = 64;
 
 export interface ReconcilerOptions {
   db: Db;
@@ -44,7 +47,17 @@ export interface ReconcilerOptions {
 }
 
 type TaskRow = Awaited<ReturnType<Db["task"]["findMany"]>>[number];
-type HostRow = Awaited<ReturnType<Db["host"]["findMany"]>>[number];
+/** What the reconciler needs of a host: its facts' few scheduling fields, read in SQL (not the whole facts document). */
+interface HostRow {
+  id: string;
+  name: string;
+  labels: unknown;
+  status: "pending" | "online" | "offline";
+  availability: "active" | "pause" | "drain";
+  cpus: number | null;
+  memoryBytes: number | null;
+  arch: string | null;
+}
 
 export class Reconciler {
   private readonly dirty = new Set<string>();
@@ -53,6 +66,8 @@ export class Reconciler {
   private readonly wakeups = new Map<string, NodeJS.Timeout>();
   /** Tasks whose start or stop is in flight on this process. */
   private readonly inFlight = new Set<string>();
+  private readonly startQueue: { task: TaskRow; service: ServiceView }[] = [];
+  private starting = 0;
   private running = false;
   /** Template hash of each service version seen (versions never change). */
   private readonly templates = new Map<string, string | null>();
@@ -80,6 +95,7 @@ export class Reconciler {
     for (const t of this.wakeups.values()) clearTimeout(t);
     this.wakeups.clear();
     this.dirty.clear();
+    for (const q of this.startQueue.splice(0)) this.inFlight.delete(q.task.id);
     await this.draining;
   }
 
@@ -266,7 +282,7 @@ export class Reconciler {
     });
     if (!service) return; // removed: its containers go at the next host sync
     const spec = service.spec;
-    const hosts = await this.o.db.host.findMany({ where: { teamId: service.teamId } });
+    const hosts = await this.hostsOf(service.teamId);
     const tasks = await this.o.db.task.findMany({ where: { serviceId, desiredState: "running" }, orderBy: { createdAt: "asc" } });
     const now = Date.now();
 
@@ -281,7 +297,11 @@ export class Reconciler {
     if (spec.mode.kind === "replicated") await this.reconcileReplicated(service, tasks, hosts, leaving, now);
     else {
       for (const t of tasks) if (leaving.has(t.id)) await this.retire(t, leaving.get(t.id)!);
-      await this.reconcileGlobal(service, tasks.filter((t) => t.desiredState === "running"), hosts);
+      await this.reconcileGlobal(
+        service,
+        tasks.filter((t) => t.desiredState === "running"),
+        hosts,
+      );
     }
     await this.pruneHistory(serviceId);
   }
@@ -342,12 +362,14 @@ export class Reconciler {
     for (const [slot, t] of handingOver) if (slot > replicas) await this.retire(t, "scaled down");
 
     // What runs in each slot now: not what was just retired or is moving off a drained host.
-    const live = [...bySlot].filter(([slot, t]) => slot <= replicas && t.desiredState === "running" && !leaving.has(t.id)).map(([, t]) => t);
+    const live = [...bySlot]
+      .filter(([slot, t]) => slot <= replicas && t.desiredState === "running" && !leaving.has(t.id))
+      .map(([, t]) => t);
     const rolling = await this.rollOut(service, live, isCurrent, handingOver, now);
     toPlace.push(...rolling);
     const pending = tasks.filter((t) => t.state === "pending" && t.slot <= replicas && t.desiredState === "running");
     await this.assign(service, hosts, toPlace, pending);
-    await this.launchAssigned(service.id);
+    await this.launchAssigned(service);
   }
 
   private async templateOf(serviceId: string, version: number): Promise<string | null> {
@@ -391,7 +413,11 @@ export class Reconciler {
         this.o.logger.warn({ serviceId: service.id }, "update failed; rolling back");
         const previous = await this.o.store.specOf(service.id, service.previousVersion);
         await this.o.store.update(service.id, service.version, previous, null, { rollback: true });
-        await this.o.store.setUpdateState(service.id, "rollback_started", `update failed (slot ${first.slot}: ${first.message}); rolling back`);
+        await this.o.store.setUpdateState(
+          service.id,
+          "rollback_started",
+          `update failed (slot ${first.slot}: ${first.message}); rolling back`,
+        );
         this.kick(service.id);
       } else {
         await this.o.store.setUpdateState(service.id, rollback ? "rollback_paused" : "paused", why);
@@ -417,7 +443,11 @@ export class Reconciler {
     }
     if (outdated.length === 0) {
       if (settling.length === 0 && handingOver.size === 0) {
-        await this.o.store.setUpdateState(service.id, rollback ? "rollback_completed" : "completed", rollback ? "rollback completed" : "update completed");
+        await this.o.store.setUpdateState(
+          service.id,
+          rollback ? "rollback_completed" : "completed",
+          rollback ? "rollback completed" : "update completed",
+        );
       }
       return [];
     }
@@ -431,6 +461,13 @@ export class Reconciler {
     const batch = outdated.slice(0, cfg.parallelism === 0 ? outdated.length : cfg.parallelism);
     for (const t of batch) if (cfg.order === "stop-first") await this.retire(t, rollback ? "rolled back" : "updated");
     return batch.map((t) => ({ slot: t.slot }));
+  }
+
+  private hostsOf(teamId: string): Promise<HostRow[]> {
+    return this.o.db.$queryRaw<HostRow[]>`
+      select id, name, labels, status::text as status, availability::text as availability,
+             (facts->>'cpus')::float8 as cpus, (facts->>'memoryBytes')::float8 as "memoryBytes", facts->>'arch' as arch
+      from host where "teamId" = ${teamId} order by name`;
   }
 
   private async reconcileGlobal(service: ServiceView, tasks: TaskRow[], hosts: HostRow[]): Promise<void> {
@@ -473,7 +510,7 @@ export class Reconciler {
         });
       }
     }
-    await this.launchAssigned(service.id);
+    await this.launchAssigned(service);
   }
 
   /**
@@ -517,21 +554,24 @@ export class Reconciler {
 
   /** The team's hosts as the scheduler sees them: capacity, what is assigned there, recent failures. */
   private async candidates(service: ServiceView, hosts: HostRow[]): Promise<HostCandidate[]> {
-    const ids = hosts.map((h) => h.id);
-    const active = await this.o.db.task.findMany({
-      where: { hostId: { in: ids }, desiredState: "running", state: { in: ACTIVE_STATES } },
-      select: { hostId: true, serviceId: true, version: true },
-    });
-    const failures = await this.o.db.task.groupBy({
-      by: ["hostId"],
-      where: {
-        serviceId: service.id,
-        hostId: { in: ids },
-        state: { in: ["failed", "rejected"] },
-        endedAt: { gte: new Date(Date.now() - FAILURE_WINDOW_MS) },
-      },
-      _count: true,
-    });
+    // By team, not by a list of every host id: both read what the team's hosts run.
+    const onTeam = { host: { teamId: service.teamId } };
+    const [active, failures] = await Promise.all([
+      this.o.db.task.findMany({
+        where: { ...onTeam, desiredState: "running", state: { in: ACTIVE_STATES } },
+        select: { hostId: true, serviceId: true, version: true },
+      }),
+      this.o.db.task.groupBy({
+        by: ["hostId"],
+        where: {
+          serviceId: service.id,
+          hostId: { not: null },
+          state: { in: ["failed", "rejected"] },
+          endedAt: { gte: new Date(Date.now() - FAILURE_WINDOW_MS) },
+        },
+        _count: true,
+      }),
+    ]);
     const failed = new Map(failures.map((f) => [f.hostId, f._count]));
     const specs = new Map<string, ServiceSpec | null>();
     const specFor = async (serviceId: string, version: number) => {
@@ -543,20 +583,12 @@ export class Reconciler {
     for (const t of active) if (t.hostId) activeOn.set(t.hostId, [...(activeOn.get(t.hostId) ?? []), t]);
     const out: HostCandidate[] = [];
     for (const h of hosts) {
-      const facts = HostFactsSchema.safeParse(h.facts);
       const c: HostCandidate = {
-        attrs: {
-          id: h.id,
-          name: h.name,
-          labels: labelsOf(h.labels),
-          os: "linux",
-          arch: facts.success ? facts.data.arch : "",
-        },
+        attrs: { id: h.id, name: h.name, labels: labelsOf(h.labels), os: "linux", arch: h.arch ?? "" },
         online: h.status === "online",
         availability: h.availability,
-        capacity: facts.success
-          ? { nanoCpus: facts.data.cpus * 1e9, memoryBytes: facts.data.memoryBytes }
-          : { nanoCpus: 0, memoryBytes: 0 },
+        // A host that has not reported its facts has no known room: it takes no reservations.
+        capacity: { nanoCpus: (h.cpus ?? 0) * 1e9, memoryBytes: h.memoryBytes ?? 0 },
         reserved: { nanoCpus: 0, memoryBytes: 0 },
         tasks: 0,
         serviceTasks: 0,
@@ -582,40 +614,62 @@ export class Reconciler {
     if (slots.length === 0 && pending.length === 0) return;
     const req = await this.requestOf(service.spec);
     const placements = place(req, await this.candidates(service, hosts), slots.length + pending.length);
-    for (const [i, p] of placements.entries()) {
-      const data =
-        "hostId" in p ? { hostId: p.hostId, state: "assigned", message: "" } : { hostId: null, state: "pending", message: p.pending };
-      const existing = pending[i - slots.length];
-      if (i < slots.length) {
-        await this.o.db.task.create({
-          data: { serviceId: service.id, slot: slots[i]!.slot, version: service.version, desiredState: "running", ...data },
-        });
-      } else if (existing && (existing.state !== data.state || existing.message !== data.message)) {
+    const outcome = (p: (typeof placements)[number]) =>
+      "hostId" in p ? { hostId: p.hostId, state: "assigned", message: "" } : { hostId: null, state: "pending", message: p.pending };
+    // New tasks in one statement: a service of thousands is placed in one round trip.
+    if (slots.length) {
+      const rows = slots.map((s, i) => ({ slot: s.slot, ...outcome(placements[i]!) }));
+      await this.o.db.$executeRaw`
+        insert into task (id, "serviceId", slot, "hostId", version, "desiredState", state, message, "updatedAt")
+        select unnest(${rows.map(() => newTaskId())}::text[]), ${service.id}, unnest(${rows.map((r) => r.slot)}::int[]),
+               unnest(${rows.map((r) => r.hostId)}::text[]), ${service.version}, 'running',
+               unnest(${rows.map((r) => r.state)}::text[]), unnest(${rows.map((r) => r.message)}::text[]), now()`;
+    }
+    for (const [i, existing] of pending.entries()) {
+      const data = outcome(placements[slots.length + i]!);
+      if (existing.state !== data.state || existing.message !== data.message)
         await this.o.db.task.update({ where: { id: existing.id }, data: { ...data, version: service.version } });
-      }
     }
   }
 
   // ---- actions ----
 
-  /** Starts every assigned task of the service that is not already being started here. */
-  private async launchAssigned(serviceId: string): Promise<void> {
-    const tasks = await this.o.db.task.findMany({ where: { serviceId, desiredState: "running", state: { in: ["assigned", "starting"] } } });
+  /**
+   * Starts every assigned task of the service that is not already being started here, at most
+   * MAX_STARTS at once across services (a service of thousands must not open thousands of
+   * commands and database calls together); the rest wait their turn in order.
+   */
+  private async launchAssigned(service: ServiceView): Promise<void> {
+    const tasks = await this.o.db.task.findMany({
+      where: { serviceId: service.id, desiredState: "running", state: { in: ["assigned", "starting"] } },
+      orderBy: { slot: "asc" },
+    });
     for (const t of tasks) {
       if (this.inFlight.has(t.id) || !t.hostId) continue;
       this.inFlight.add(t.id);
-      void this.startTask(t)
+      this.startQueue.push({ task: t, service });
+    }
+    this.pumpStarts();
+  }
+
+  private pumpStarts(): void {
+    while (this.starting < MAX_STARTS && this.startQueue.length) {
+      const { task: t, service } = this.startQueue.shift()!;
+      this.starting++;
+      void this.startTask(t, service)
         .catch((err) => this.fail(err, "task start", { taskId: t.id }))
         .finally(() => {
+          this.starting--;
           this.inFlight.delete(t.id);
           this.kick(t.serviceId);
+          this.pumpStarts();
         });
     }
   }
 
-  private async startTask(t: TaskRow): Promise<void> {
+  private async startTask(t: TaskRow, service: ServiceView): Promise<void> {
     const hostId = t.hostId!;
-    const [service, spec] = await Promise.all([this.o.store.get(t.serviceId), this.o.store.specOf(t.serviceId, t.version)]);
+    const spec = t.version === service.version ? service.spec : await this.o.store.specOf(t.serviceId, t.version);
     const identity = { serviceId: t.serviceId, serviceName: service.name, taskId: t.id, slot: t.slot, hostId };
     const name = taskName(identity);
     await this.o.db.task.update({ where: { id: t.id }, data: { state: "starting" } });
@@ -701,6 +755,13 @@ export class Reconciler {
     await this.o.db.task.deleteMany({ where: { id: { in: drop.map((t) => t.id) } } });
     for (const t of drop) if (t.hostId && t.containerId) void this.removeContainer(t.hostId, t.containerId, t.id);
   }
+}
+
+/** A task id as Swarm's look: 25 characters of [0-9a-z], random. */
+function newTaskId(): string {
+  let id = "";
+  for (const b of randomBytes(25)) id += "0123456789abcdefghijklmnopqrstuvwxyz"[b % 36];
+  return id;
 }
 
 function labelsOf(raw: unknown): Record<string, string> {
