@@ -200,10 +200,41 @@ const MATRIX: Record<string, Row> = {
     call: async (a) => a.policies.set.mutate({ teamId, ...(await owner.trpc.policies.get.query({ teamId })) }),
   },
 
+  "services.list": { need: "signed-in", call: (a) => a.services.list.query() },
+  "services.get": { need: "viewer", call: async (a) => a.services.get.query({ id: (await freshService()).id }) },
+  "services.tasks": { need: "viewer", call: async (a) => a.services.tasks.query({ id: (await freshService()).id }) },
+  "services.create": {
+    need: "operator",
+    call: (a) => a.services.create.mutate({ teamId, spec: { name: `s-${++userSeq}`, task: { image: "busybox" } } }),
+  },
+  "services.update": {
+    need: "operator",
+    call: async (a) => {
+      const s = await freshService();
+      return a.services.update.mutate({ id: s.id, version: 1, spec: { ...s.spec, task: { ...s.spec.task, env: ["A=1"] } } });
+    },
+  },
+  "services.scale": {
+    need: "operator",
+    call: async (a) => a.services.scale.mutate({ id: (await freshService()).id, version: 1, replicas: 0 }),
+  },
+  "services.rollback": { need: "operator", call: async (a) => a.services.rollback.mutate({ id: (await freshService()).id, version: 1 }) },
+  "services.resume": { need: "operator", call: async (a) => a.services.resume.mutate({ id: (await freshService()).id }) },
+  "services.remove": { need: "operator", call: async (a) => a.services.remove.mutate({ id: (await freshService()).id }) },
+  "services.setAvailability": { need: "operator", call: (a) => a.services.setAvailability.mutate({ hostId: h(), availability: "active" }) },
+
   "teams.members": { need: "admin", call: (a) => a.teams.members.query({ teamId }) },
   "teams.setRole": { need: "admin", call: async (a) => a.teams.setRole.mutate({ teamId, userId: await freshMember(), role: "operator" }) },
   "teams.removeMember": { need: "admin", call: async (a) => a.teams.removeMember.mutate({ teamId, userId: await freshMember() }) },
 };
+
+/** A service no one runs (replicas 0), for the calls that act on one. */
+async function freshService() {
+  return owner.trpc.services.create.mutate({
+    teamId,
+    spec: { name: `svc-${++userSeq}`, task: { image: "busybox" }, mode: { kind: "replicated", replicas: 0 } },
+  });
+}
 
 async function freshRegistry() {
   return owner.trpc.registries.create.mutate({ teamId, address: `fresh${++userSeq}.example.com` });
