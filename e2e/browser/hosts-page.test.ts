@@ -20,7 +20,7 @@ const stateDir = mkdtempSync(join(tmpdir(), "berth-ui-agent-"));
 const shots = join(repoRoot, "test-results");
 
 before(async () => {
-  // A short offline timeout keeps the test quick; the flip is the same code path as with 15 s.
+  // A short offline timeout keeps the test quick; the flip is the same code path as with the default 5 s.
   server = await startWebServer({ BERTH_OFFLINE_AFTER_MS: "3000" });
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });

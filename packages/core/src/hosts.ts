@@ -9,6 +9,7 @@ export const hostSelect = {
   name: true,
   labels: true,
   status: true,
+  availability: true,
   lastSeenAt: true,
   agentVersion: true,
   facts: true,

@@ -212,7 +212,9 @@ export async function linkedSimAgent(url: string, credential: string, name = "si
  * labels; a taken name is a conflict), start, inspect, list, stop and remove. The rest as
  * defaultResponder. For the services benchmarks: the reconciler runs tasks on simulated hosts.
  */
-export function taskResponder(): SimResponder & { containers: Map<string, { Id: string; name: string; labels: Record<string, string>; running: boolean }> } {
+export function taskResponder(): SimResponder & {
+  containers: Map<string, { Id: string; name: string; labels: Record<string, string>; running: boolean }>;
+} {
   const containers = new Map<string, { Id: string; name: string; labels: Record<string, string>; running: boolean }>();
   let next = 0;
   const find = (ref: string) => containers.get(ref) ?? [...containers.values()].find((c) => c.name === ref);

@@ -39,6 +39,12 @@ export function AppShell({ children }: { children: ReactNode }) {
           <Link href="/hosts" className={`text-sm ${pathname.startsWith("/hosts") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
             Hosts
           </Link>
+          <Link
+            href="/services"
+            className={`text-sm ${pathname.startsWith("/services") ? "font-semibold text-slate-900" : "text-slate-600"}`}
+          >
+            Services
+          </Link>
           <Link href="/fleet" className={`text-sm ${pathname.startsWith("/fleet") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
             Fleet
           </Link>

@@ -68,6 +68,7 @@ function HostDetail({ id }: { id: string }) {
       },
     }),
   );
+  const setAvailability = useMutation(trpc.services.setAvailability.mutationOptions({ onSuccess: () => invalidate() }));
   const revokeCredential = useMutation(trpc.hosts.revokeCredential.mutationOptions({ onSuccess: () => invalidate() }));
   const remove = useMutation(
     trpc.hosts.remove.mutationOptions({
@@ -116,6 +117,21 @@ function HostDetail({ id }: { id: string }) {
           </form>
         )}
         <StatusBadge status={h.status} />
+        <label className="text-sm text-slate-600">
+          Availability{" "}
+          <select
+            aria-label="Availability"
+            title="active: takes service tasks; pause: keeps its tasks, takes no new ones; drain: its tasks move to other hosts"
+            className="rounded-md border border-slate-300 px-2 py-1 text-sm"
+            value={h.availability}
+            disabled={!canEdit || setAvailability.isPending}
+            onChange={(e) => setAvailability.mutate({ hostId: id, availability: e.target.value as "active" | "pause" | "drain" })}
+          >
+            <option value="active">active</option>
+            <option value="pause">pause</option>
+            <option value="drain">drain</option>
+          </select>
+        </label>
         <div className="ml-auto flex gap-2">
           {canEdit && name === null && (
             <Button variant="secondary" onClick={() => setName(h.name)}>

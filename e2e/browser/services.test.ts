@@ -1,0 +1,84 @@
+// Browser: create a service from the Services page, watch its tasks come up on the host, scale
+// it, update it (a start-first rolling update), roll it back, drain and reactivate the host, and
+// remove it. Real agent, runc and conmon; the reconciler in the control plane.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import type { Page } from "playwright-core";
+import { startHostUi, type HostUi } from "../support/host-ui.ts";
+
+let ui: HostUi;
+let page: Page;
+
+before(async () => {
+  ui = await startHostUi("svchost");
+  page = ui.page;
+});
+
+after(() => ui?.stop());
+
+async function running(text: string): Promise<void> {
+  await page.getByTestId("running").getByText(text).waitFor({ timeout: 60_000 });
+}
+
+test("create, watch, scale, update and roll back a service; drain its host", { timeout: 240_000 }, async () => {
+  await ui.signUpAndOpenHost("svc@example.com", "services-page-password");
+  await page.getByRole("link", { name: "Services" }).click();
+  await page.getByText("No services yet").waitFor();
+  await page.getByRole("button", { name: "Create service" }).click();
+  const dialog = page.getByRole("dialog", { name: "Create a service" });
+  await dialog.getByLabel("Name").fill("web");
+  await dialog.getByLabel("Arguments").fill("sleep 3600");
+  await dialog.getByLabel("Replicas").fill("2");
+  await dialog.getByLabel("Constraints").fill("node.colour==red");
+  await dialog.getByRole("button", { name: "Create" }).click();
+  // The server's message names the field.
+  await dialog.getByText(/task\.placement\.constraints\.0: .*unknown key node\.colour/).waitFor();
+  await dialog.getByLabel("Constraints").fill("node.hostname==svchost");
+  await dialog.getByLabel("Update parallelism").fill("0");
+  await dialog.getByLabel("Update order").selectOption("start-first");
+  // The JSON view shows the whole spec the form made.
+  await dialog.getByRole("button", { name: "Edit as JSON" }).click();
+  assert.match(await dialog.getByLabel("Spec (JSON)").inputValue(), /"order": "start-first"/);
+  await dialog.getByRole("button", { name: "Create" }).click();
+  await page.waitForURL(/\/services\/[a-z0-9]+$/);
+
+  await running("2 / 2");
+  const hostTasks = page.locator('[data-testid="host-tasks"][data-host="svchost"]');
+  assert.equal(await hostTasks.locator('[data-testid="task-state"][data-state="running"]').count(), 2);
+
+  await page.getByLabel("Replicas").fill("3");
+  await page.getByRole("button", { name: "Scale" }).click();
+  await running("3 / 3");
+
+  await page.getByLabel("New image").fill("busybox:latest");
+  await page.getByRole("button", { name: "Update" }).click();
+  await page.locator('[data-testid="update-state"][data-state="completed"]').waitFor({ timeout: 90_000 });
+  await running("3 / 3");
+  assert.match((await page.locator("h1 + p").textContent()) ?? "", /busybox:latest/);
+
+  await page.getByRole("button", { name: "Roll back" }).click();
+  await page.locator('[data-testid="update-state"][data-state="rollback_completed"]').waitFor({ timeout: 90_000 });
+  await running("3 / 3");
+  assert.match((await page.locator("h1 + p").textContent()) ?? "", /busybox ·/);
+  // The slot history keeps the replaced tasks.
+  assert.ok((await page.locator('[data-testid="history-row"][data-state="shutdown"]').count()) >= 3);
+
+  // The list page shows it; removing it leaves nothing.
+  await page.getByRole("link", { name: "Services" }).click();
+  const row = page.locator('[data-testid="service-row"][data-name="web"]');
+  await row.getByTestId("replicas").getByText("3 / 3").waitFor();
+  await row.getByRole("link", { name: "web" }).click();
+  page.once("dialog", (d) => void d.accept());
+  await page.getByRole("button", { name: "Remove" }).click();
+  await page.waitForURL(/\/services$/);
+  await page.getByText("No services yet").waitFor({ timeout: 30_000 });
+
+  // The host page has the availability control.
+  await page.getByRole("link", { name: "Hosts" }).click();
+  await page.getByRole("link", { name: "svchost" }).click();
+  await page.getByLabel("Availability").selectOption("drain");
+  await page.waitForFunction(
+    () => (document.querySelector('select[aria-label="Availability"]') as HTMLSelectElement | null)?.value === "drain",
+  );
+  await page.getByLabel("Availability").selectOption("active");
+});
