@@ -161,3 +161,34 @@ test("service create, ls, ps, scale, update, rollback, inspect and rm through th
   assert.equal((await berth(["service", "rm", "clisvc"])).code, 0);
   assert.doesNotMatch(await ls(), /clisvc/);
 });
+
+test("service logs: every task's lines, tagged with its task and host", { timeout: 120_000 }, async () => {
+  const created = await berth([
+    "service",
+    "create",
+    "--name",
+    "talker",
+    "--replicas",
+    "2",
+    "busybox",
+    "sh",
+    "-c",
+    "echo hello from slot; sleep 3600",
+  ]);
+  assert.equal(created.code, 0, created.stderr);
+  const deadline = Date.now() + 60_000;
+  let out = "";
+  for (;;) {
+    out = (await berth(["service", "logs", "talker"])).stdout;
+    if ((out.match(/hello from slot/g) ?? []).length === 2 || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const lines = out.trim().split("\n").sort();
+  assert.equal(lines.length, 2, out);
+  assert.match(lines[0]!, /^talker\.[12]\.[0-9a-z]{25}@clihost {4}\| hello from slot$/);
+  assert.notEqual(lines[0]!.split("@")[0], lines[1]!.split("@")[0], "one line from each task");
+  const viewer = await berth(["service", "logs", "talker"], { token: viewerToken });
+  assert.equal(viewer.code, 0, "viewers read service logs");
+  assert.equal(viewer.stdout.trim().split("\n").length, 2);
+  assert.equal((await berth(["service", "rm", "talker"])).code, 0);
+});

@@ -17,6 +17,7 @@ import { STREAM_KINDS, StreamArgs, type StreamKind } from "@berth/protocol";
 import { actorOf, type Context } from "./context.ts";
 import { HostId, hostFor } from "./routers/host-access.ts";
 import { teamsWithRole } from "./trpc.ts";
+import { SERVICE_LOGS_PATH, ServiceLogsQuery, relayServiceLogs, serviceForLogs, type ServiceLogsRequest } from "./service-logs.ts";
 
 /*
  * Live streams for browsers and scripts: one WebSocket per stream at /api/streams/<kind>, with
@@ -173,12 +174,12 @@ export function createStreamServer(opts: StreamServerOptions) {
    * every `recheckMs`, and the stream ends (with the reason) once they no longer hold. A check
    * that fails for another reason (the database is away) leaves the stream open.
    */
-  function keepAuthorized(ws: WebSocket, req: IncomingMessage): void {
+  function keepAuthorized(ws: WebSocket, req: IncomingMessage, check: (req: IncomingMessage) => Promise<unknown> = authorize): void {
     let checking = false;
     const timer = setInterval(() => {
       if (checking) return;
       checking = true;
-      authorize(req)
+      check(req)
         .catch((e: unknown) => {
           if (!isDomainError(e) || (e.code !== "UNAUTHENTICATED" && e.code !== "FORBIDDEN" && e.code !== "NOT_FOUND")) return;
           if (ws.readyState === ws.OPEN)
@@ -191,13 +192,32 @@ export function createStreamServer(opts: StreamServerOptions) {
     ws.on("close", () => clearInterval(timer));
   }
 
-  async function authorize(req: IncomingMessage): Promise<{ ctx: Context; open: OpenRequest }> {
-    const open = parseRequest(req);
+  /** The caller, signed in or with a token; a cookie only from the dashboard's own origin. */
+  async function caller(req: IncomingMessage): Promise<Context> {
     const ctx = await opts.contextFor(req);
     if (!ctx.user && !ctx.token) throw new DomainError("UNAUTHENTICATED", ctx.authError ?? "sign in or send an API token");
     // A browser sends its cookie to any site's WebSocket: only the dashboard's own pages may use it.
     if (ctx.user && !ctx.token && !opts.allowedOrigins.includes(req.headers.origin ?? ""))
       throw new DomainError("FORBIDDEN", "streams with a session cookie are open to the dashboard's own origin only");
+    return ctx;
+  }
+
+  /** A service's merged logs: any role in the service's team reads them. */
+  async function authorizeServiceLogs(req: IncomingMessage): Promise<{ ctx: Context; q: ServiceLogsRequest }> {
+    const url = new URL(req.url ?? "/", "http://x");
+    const parsed = ServiceLogsQuery.safeParse(Object.fromEntries(url.searchParams));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new DomainError("INVALID", `invalid service-logs stream: ${issue?.path.join(".") || "query"}: ${issue?.message ?? "invalid"}`);
+    }
+    const ctx = await caller(req);
+    await serviceForLogs(ctx, parsed.data.service);
+    return { ctx, q: parsed.data };
+  }
+
+  async function authorize(req: IncomingMessage): Promise<{ ctx: Context; open: OpenRequest }> {
+    const open = parseRequest(req);
+    const ctx = await caller(req);
     // Viewers watch; a terminal changes things, so it needs an operator.
     if (open.hostId === null) {
       if (teamsWithRole(ctx, "viewer").length === 0) throw new DomainError("FORBIDDEN", "the fleet feed needs a role in a team");
@@ -322,6 +342,23 @@ export function createStreamServer(opts: StreamServerOptions) {
     /** Handles an upgrade under /api/streams/. Never throws; refusals are plain HTTP answers. */
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
       socket.on("error", () => undefined);
+      if (new URL(req.url ?? "/", "http://x").pathname === SERVICE_LOGS_PATH) {
+        authorizeServiceLogs(req)
+          .then(({ ctx, q }) =>
+            wss.handleUpgrade(req, socket, head, (ws) => {
+              keepAuthorized(ws, req, authorizeServiceLogs);
+              const ping = setInterval(() => ws.ping(), pingMs);
+              ws.on("close", () => clearInterval(ping));
+              relayServiceLogs(ws, ctx, q, log);
+            }),
+          )
+          .catch((e: unknown) => {
+            const err = isDomainError(e) ? e : new DomainError("UNAVAILABLE", "stream unavailable");
+            if (!isDomainError(e)) log.error({ err: e }, "stream upgrade failed");
+            refuse(socket, HTTP_STATUS[err.code], err.message);
+          });
+        return;
+      }
       authorize(req)
         .then(({ ctx, open }) => {
           if (open.kind === "exec") {

@@ -240,7 +240,7 @@ export async function main(
         return await exec(url, token, await host(), container, cmd, Boolean(g.tty), Boolean(g.interactive), out, err);
       }
       case "service":
-        return await serviceCommand(api, rest, g, print, table);
+        return await serviceCommand(api, rest, g, print, table, { url, token, out });
       default:
         throw new UsageError(`unknown command '${command}'\n${USAGE}`);
     }
@@ -272,7 +272,12 @@ async function logs(
     kind: "logs",
     hostId,
     headers: { authorization: `Bearer ${token}`, "x-berth-channel": "cli" },
-    params: { id, follow: Boolean(g.follow), ...(tail !== undefined ? { tail } : {}), ...(g.since ? { since: Number(g.since) } : {}) },
+    params: {
+      id,
+      follow: Boolean(g.follow || g.force),
+      ...(tail !== undefined ? { tail } : {}),
+      ...(g.since ? { since: Number(g.since) } : {}),
+    },
     window: 16,
   });
   process.once("SIGINT", () => stream.close());

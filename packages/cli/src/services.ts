@@ -1,5 +1,6 @@
 // `berth service …`: Swarm's `docker service` verbs over the control plane's services API.
 import type { createTRPCClient } from "@trpc/client";
+import { WebSocket } from "ws";
 import type { AppRouter } from "@berth/api";
 
 type Client = ReturnType<typeof createTRPCClient<AppRouter>>;
@@ -18,7 +19,8 @@ export const SERVICE_USAGE = `  service create [--name N] [--replicas N | --mode
   service update [--image I] [--replicas N] [-e K=V]... [--force] SERVICE
                                           change the spec (rolls out per its update config)
   service rollback SERVICE                return to the previous spec
-  service rm SERVICE                      remove it and its tasks`;
+  service rm SERVICE                      remove it and its tasks
+  service logs [-f] [--tail N] SERVICE    every task's log, merged, each line tagged task@host`;
 
 type Values = Record<string, unknown>;
 
@@ -51,12 +53,19 @@ function port(spec: string) {
 
 const list = (v: unknown) => (v as string[] | undefined) ?? [];
 
+export interface StreamAccess {
+  url: string;
+  token: string;
+  out: NodeJS.WritableStream;
+}
+
 export async function serviceCommand(
   api: Client,
   args: string[],
   g: Values,
   print: Print,
   table: (rows: string[][]) => string,
+  streams: StreamAccess,
 ): Promise<number> {
   const [verb, ...rest] = args;
   switch (verb) {
@@ -170,7 +179,54 @@ export async function serviceCommand(
       print({ id: s.id }, () => s.name);
       return 0;
     }
+    case "logs": {
+      const s = await serviceOf(api, rest[0]);
+      // -f is --follow here, as in `docker service logs -f`.
+      return serviceLogs(streams, s.id, s.name, Boolean(g.follow || g.force), intOption(g.tail, "tail"));
+    }
     default:
       throw new ServiceUsageError(`unknown service command '${verb ?? ""}'\n${SERVICE_USAGE}`);
   }
+}
+
+/**
+ * Follows /api/streams/service-logs: each message is one task's batch of lines, acknowledged once
+ * written, so the terminal's pace is the stream's. Lines print as `name.slot.task@host | line`,
+ * as `docker service logs` does.
+ */
+function serviceLogs(o: StreamAccess, serviceId: string, name: string, follow: boolean, tail: number | undefined): Promise<number> {
+  const u = new URL("/api/streams/service-logs", o.url);
+  u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+  u.searchParams.set("service", serviceId);
+  u.searchParams.set("follow", String(follow));
+  if (tail !== undefined) u.searchParams.set("tail", String(tail));
+  const ws = new WebSocket(u, { headers: { authorization: `Bearer ${o.token}`, "x-berth-channel": "cli" } });
+  return new Promise((resolve, reject) => {
+    let failed = false;
+    process.once("SIGINT", () => ws.close(1000));
+    ws.on("unexpected-response", (_req, res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      res.on("end", () => reject(new ServiceUsageError(body || `HTTP ${res.statusCode}`)));
+    });
+    ws.on("message", (raw) => {
+      const m = JSON.parse(raw.toString()) as
+        | { t: "data"; d: { task: { id: string; slot: number; host: string }; lines: [string, string, string, string][] } }
+        | { t: "end"; error?: { message: string } };
+      if (m.t === "end") {
+        if (m.error) {
+          failed = true;
+          process.stderr.write(`berth: ${m.error.message}\n`);
+        }
+        return;
+      }
+      const tag = `${name}.${m.d.task.slot || m.d.task.host}.${m.d.task.id}@${m.d.task.host}`;
+      const text = m.d.lines.map((l) => `${tag}    | ${l[3].endsWith("\n") ? l[3] : `${l[3]}\n`}`).join("");
+      const ack = () => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ t: "ack", n: 1 }));
+      if (o.out.write(text)) ack();
+      else o.out.once("drain", ack);
+    });
+    ws.on("close", () => resolve(failed ? 1 : 0));
+    ws.on("error", (e) => reject(e));
+  });
 }

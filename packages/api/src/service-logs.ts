@@ -1,0 +1,170 @@
+import type { WebSocket, RawData } from "ws";
+import { z } from "zod";
+import { DomainError, isDomainError, type AgentStream, type Logger } from "@berth/core";
+import { LogCursorSchema } from "@berth/protocol";
+import type { Context } from "./context.ts";
+
+/*
+ * A service's logs as one live stream: every task's container log, across hosts, merged as the
+ * lines come, each message tagged with its task (id, slot) and host. Underneath it is one agent
+ * `logs` stream per task; the client acknowledges each message and the acknowledgement goes back
+ * as credit to the task stream that sent it, so flow control holds end to end as for one
+ * container. Tasks that start while following are picked up (the task list is read every
+ * TASK_POLL_MS); a task's stream ends with its container. Resuming: `after` carries each task's
+ * last cursor ("<taskId>:<cursor>,…"), and every stream restarts after its own.
+ *
+ * Server → client: {"t":"data","d":{"task":{"id","slot","host"},"lines":[…]}} and a last
+ * {"t":"end"}; client → server: {"t":"ack","n":k}.
+ */
+
+export const SERVICE_LOGS_PATH = "/api/streams/service-logs";
+const TASK_POLL_MS = 2_000;
+/** Task streams open at once for one client (a service of thousands is followed by its newest). */
+const MAX_TASK_STREAMS = 64;
+
+const Bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+const After = z
+  .string()
+  .max(64 * 1024)
+  .transform((s, ctx) => {
+    const out = new Map<string, string>();
+    for (const part of s.split(",").filter(Boolean)) {
+      const at = part.indexOf(":");
+      const cursor = LogCursorSchema.safeParse(part.slice(at + 1));
+      if (at <= 0 || !cursor.success) {
+        ctx.addIssue({ code: "custom", message: "after is <taskId>:<cursor>, comma separated" });
+        return z.NEVER;
+      }
+      out.set(part.slice(0, at), cursor.data);
+    }
+    return out;
+  });
+
+export const ServiceLogsQuery = z.object({
+  service: z.string().min(1).max(64),
+  follow: Bool.default(true),
+  tail: z.coerce.number().int().min(0).max(100_000).optional(),
+  after: After.optional(),
+  window: z.coerce.number().int().min(1).max(64).default(16),
+});
+export type ServiceLogsRequest = z.output<typeof ServiceLogsQuery>;
+
+const Ack = z.object({ t: z.literal("ack"), n: z.number().int().min(1).max(1024) });
+
+interface TaskStream {
+  stream: AgentStream<"logs">;
+  /** Messages of this task the client has not acknowledged yet. */
+  unacked: number;
+}
+
+export function relayServiceLogs(ws: WebSocket, ctx: Context, q: ServiceLogsRequest, log: Logger): void {
+  const open = new Map<string, TaskStream>();
+  /** Which task each unacknowledged message came from, oldest first. */
+  const inFlight: string[] = [];
+  let closed = false;
+  let anyStarted = false;
+
+  const send = (msg: unknown) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(msg));
+  const finishIfDone = () => {
+    if (!q.follow && anyStarted && open.size === 0 && !closed) {
+      closed = true;
+      send({ t: "end" });
+      ws.close(1000);
+    }
+  };
+
+  const refresh = async () => {
+    const tasks = await ctx.db.task.findMany({
+      where: { serviceId: q.service, containerId: { not: null }, hostId: { not: null }, ...(q.follow ? { desiredState: "running" } : {}) },
+      orderBy: { createdAt: "desc" },
+      take: MAX_TASK_STREAMS,
+      include: { host: { select: { name: true } } },
+    });
+    for (const t of tasks) {
+      if (closed || open.has(t.id) || open.size >= MAX_TASK_STREAMS) continue;
+      const after = q.after?.get(t.id);
+      try {
+        const stream = ctx.gateway.openStream(
+          t.hostId!,
+          "logs",
+          {
+            id: t.containerId!,
+            follow: q.follow,
+            stdout: true,
+            stderr: true,
+            ...(after ? { after } : q.tail !== undefined ? { tail: q.tail } : {}),
+          },
+          q.window,
+          {
+            data: (d) => {
+              inFlight.push(t.id);
+              send({ t: "data", d: { task: { id: t.id, slot: t.slot, host: t.host?.name ?? "" }, lines: d.lines } });
+              const own = open.get(t.id);
+              if (own) own.unacked++;
+            },
+            end: () => {
+              open.delete(t.id);
+              finishIfDone();
+            },
+          },
+        );
+        open.set(t.id, { stream, unacked: 0 });
+        anyStarted = true;
+      } catch (e) {
+        // A host that is away: its task's lines come once it relinks and the next poll reopens it.
+        if (!(isDomainError(e) && e.code === "HOST_OFFLINE")) throw e;
+      }
+    }
+    if (!anyStarted && !q.follow) {
+      closed = true;
+      send({ t: "end" });
+      ws.close(1000);
+    }
+  };
+
+  const poll = () =>
+    void refresh().catch((err: unknown) => {
+      log.error({ err }, "service logs: task list failed");
+      send({ t: "end", error: { code: "UNAVAILABLE", message: "could not read the service's tasks" } });
+      ws.close(1011);
+    });
+  poll();
+  const timer = q.follow ? setInterval(poll, TASK_POLL_MS) : null;
+  timer?.unref();
+
+  ws.on("message", (raw: RawData, isBinary: boolean) => {
+    const msg = isBinary ? null : Ack.safeParse(safeJson(raw.toString()));
+    if (!msg?.success) return void ws.close(1008, "invalid message");
+    // Credit goes back to the task stream each acknowledged message came from.
+    for (let i = 0; i < msg.data.n && inFlight.length; i++) {
+      const taskId = inFlight.shift()!;
+      const own = open.get(taskId);
+      if (own && own.unacked > 0) {
+        own.unacked--;
+        own.stream.grant(1);
+      }
+    }
+  });
+  ws.on("close", () => {
+    closed = true;
+    if (timer) clearInterval(timer);
+    for (const s of open.values()) s.stream.close();
+    open.clear();
+  });
+  ws.on("error", () => undefined);
+}
+
+/** The service a caller may read the logs of, or a refusal. */
+export async function serviceForLogs(ctx: Context, serviceId: string): Promise<void> {
+  const s = await ctx.db.service.findUnique({ where: { id: serviceId }, select: { teamId: true } });
+  if (!s) throw new DomainError("NOT_FOUND", `service ${serviceId} not found`);
+  if (!ctx.memberships.some((m) => m.teamId === s.teamId)) throw new DomainError("FORBIDDEN", "you have no role in this service's team");
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
