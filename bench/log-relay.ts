@@ -30,6 +30,9 @@ export interface LogRelayResult {
   berthLatencyP99Ms: number;
   dockerdLatencyP50Ms: number | null;
   dockerdLatencyP99Ms: number | null;
+  /** The same docker CLI follow as dockerd's, against the agent's own Docker API socket (no control plane). */
+  agentDockerLatencyP50Ms: number;
+  agentDockerLatencyP99Ms: number;
   latencyLines: number;
   dockerdError?: string;
 }
@@ -127,10 +130,12 @@ export async function logRelayBench(opts: { lines: number; rounds: number; laten
     // carries the other's clean-up of the large logs above, nor always runs first.
     await sleep(3000);
     const berthDelays: number[] = [];
+    const agentDelays: number[] = [];
     const dockerDelays: number[] | null = dockerd ? [] : null;
     const berthRound = async () => berthDelays.push(...(await berthLatency(url, headers, hostId, trpc, opts.latencySeconds)));
+    const agentRound = async () => agentDelays.push(...(await dockerLatency(join(work, "agent", "docker.sock"), opts.latencySeconds)));
     const dockerRound = async () => dockerDelays?.push(...(await dockerLatency(dockerd!.socket, opts.latencySeconds)));
-    for (const round of [berthRound, dockerRound, dockerRound, berthRound]) await round();
+    for (const round of [berthRound, agentRound, dockerRound, dockerRound, agentRound, berthRound]) await round();
     return {
       lines: n,
       rounds: opts.rounds,
@@ -140,6 +145,8 @@ export async function logRelayBench(opts: { lines: number; rounds: number; laten
       berthLatencyP99Ms: percentile(berthDelays, 99),
       dockerdLatencyP50Ms: dockerDelays ? percentile(dockerDelays, 50) : null,
       dockerdLatencyP99Ms: dockerDelays ? percentile(dockerDelays, 99) : null,
+      agentDockerLatencyP50Ms: percentile(agentDelays, 50),
+      agentDockerLatencyP99Ms: percentile(agentDelays, 99),
       latencyLines: berthDelays.length,
       ...(dockerdError ? { dockerdError } : {}),
     };

@@ -159,9 +159,11 @@ try {
           `(goal ≥ 100000 lines/s; 0 lost, every line checked)`,
         vsDockerd,
         `live latency p50 / p99    berth ${fmt(lr.berthLatencyP50Ms, 1)} / ${fmt(lr.berthLatencyP99Ms, 1)} ms, ` +
-          `dockerd ${dockerdLatency}`,
+          `dockerd ${dockerdLatency}   (goal: at or below dockerd's)`,
+        `  docker logs -f, same CLI   Berth's agent socket ${fmt(lr.agentDockerLatencyP50Ms, 1)} / ${fmt(lr.agentDockerLatencyP99Ms, 1)} ms, ` +
+          `dockerd ${dockerdLatency}   (the agent alone, no control plane: the same path as dockerd's)`,
         `(throughput: medians of ${lr.rounds} follows of a log already written (seq 1 ${lines}), window 16 frames; ` +
-          `latency: ${lr.latencyLines} lines at 5,000 lines/s in two 10 s rounds per daemon, taken in turn, from the log record's own timestamp to arrival. ` +
+          `latency: ${lr.latencyLines} lines at 5,000 lines/s in two 10 s rounds per path, taken in turn, from the log record's own timestamp to arrival. ` +
           `The control plane runs in its own process, the agent bundled as it ships.)`,
       ]
         .filter(Boolean)

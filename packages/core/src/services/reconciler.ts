@@ -68,6 +68,7 @@ export class Reconciler {
   private readonly inFlight = new Set<string>();
   private readonly startQueue: { task: TaskRow; service: ServiceView }[] = [];
   private starting = 0;
+  private readonly startsInFlight = new Set<Promise<void>>();
   private running = false;
   /** Template hash of each service version seen (versions never change). */
   private readonly templates = new Map<string, string | null>();
@@ -97,6 +98,9 @@ export class Reconciler {
     this.dirty.clear();
     for (const q of this.startQueue.splice(0)) this.inFlight.delete(q.task.id);
     await this.draining;
+    // Starts already sent get a few seconds to record their outcome before the database goes (a
+    // pull can take minutes: one cut short is taken up again by the next leader's pass).
+    await Promise.race([Promise.allSettled([...this.startsInFlight]), new Promise((r) => setTimeout(r, 5_000).unref())]);
   }
 
   /** Looks at a service soon (its spec changed, or something it runs did). */
@@ -235,7 +239,10 @@ export class Reconciler {
       const t = known.get(taskId);
       const wanted = t && t.hostId === hostId && t.desiredState === "running";
       if (!wanted) {
-        if (!this.inFlight.has(taskId)) void this.removeContainer(hostId, c.Id, taskId);
+        // A slot's history keeps its stopped containers (their logs) until it is pruned; the rest
+        // goes: a removed service's, a pruned task's, a lost host's stale ones, any still running.
+        const history = t && t.hostId === hostId && t.state !== "orphaned" && TERMINAL_STATES.includes(t.state) && c.State !== "running";
+        if (!history && !this.inFlight.has(taskId)) void this.removeContainer(hostId, c.Id, taskId);
         continue;
       }
       const ended = c.State === "exited" || c.State === "dead";
@@ -656,14 +663,16 @@ export class Reconciler {
     while (this.starting < MAX_STARTS && this.startQueue.length) {
       const { task: t, service } = this.startQueue.shift()!;
       this.starting++;
-      void this.startTask(t, service)
+      const started: Promise<void> = this.startTask(t, service)
         .catch((err) => this.fail(err, "task start", { taskId: t.id }))
         .finally(() => {
           this.starting--;
           this.inFlight.delete(t.id);
+          this.startsInFlight.delete(started);
           this.kick(t.serviceId);
           this.pumpStarts();
         });
+      this.startsInFlight.add(started);
     }
   }
 

@@ -30,11 +30,15 @@ export function taskName(t: Pick<TaskIdentity, "serviceName" | "slot" | "taskId"
   return `${t.serviceName}.${t.slot > 0 ? t.slot : t.hostId}.${t.taskId}`;
 }
 
-/** The task identity a container's labels carry, or null for a container that is no task. */
+/**
+ * The task identity a container's labels carry, or null for a container that is no task. Berth's
+ * own slot label must be there too: a container someone labelled like a Swarm task by hand (or
+ * one a real Swarm made) is never adopted, nor removed as stale.
+ */
 export function taskOfLabels(labels: Record<string, string> | null | undefined): { serviceId: string; taskId: string } | null {
   const serviceId = labels?.[TASK_LABELS.serviceId];
   const taskId = labels?.[TASK_LABELS.taskId];
-  return serviceId && taskId ? { serviceId, taskId } : null;
+  return serviceId && taskId && labels?.[TASK_LABELS.slot] !== undefined ? { serviceId, taskId } : null;
 }
 
 export function taskContainerConfig(spec: ServiceSpec, t: TaskIdentity): CommandInput<"containers.create">["config"] {
