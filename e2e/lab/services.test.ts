@@ -233,8 +233,6 @@ test("a start-first rolling update keeps every replica up; an update to a bad im
     120_000,
     250,
   );
-  probing = false;
-  await probe;
   assert.ok(lowest >= 4, `running task containers never dropped below 4 (lowest ${lowest})`);
   const running = await untilRunning(created.id, 4);
   assert.ok(
@@ -262,6 +260,10 @@ test("a start-first rolling update keeps every replica up; an update to a bad im
     120_000,
     250,
   );
+  // start-first: the old tasks kept serving while the new ones could not start, and through the rollback.
+  probing = false;
+  await probe;
+  assert.ok(lowest >= 4, `running task containers never dropped below 4 through the bad update (lowest ${lowest})`);
   assert.equal(done.spec.task.image, "busybox");
   assert.equal(done.version, 4, "the rollback is a new version with the previous spec");
   assert.ok((await untilRunning(created.id, 4)).every((x) => x.version !== 3));

@@ -332,12 +332,18 @@ export class Reconciler {
     const handingOver = new Map<number, TaskRow>();
     for (const t of tasks) {
       const other = bySlot.get(t.slot);
-      bySlot.set(t.slot, t);
-      if (!other) continue;
-      // Two tasks in one slot: a start-first handover while the new one is not running yet;
-      // otherwise (it runs, or a crash mid-replacement) the newer one stays.
-      if (moving(other) && !moving(t) && t.state !== "running" && !TERMINAL_STATES.includes(t.state)) handingOver.set(t.slot, other);
-      else await this.retire(other, leaving.get(other.id) ?? (isCurrent.get(t.id) ? "updated" : "replaced"));
+      if (!other) {
+        bySlot.set(t.slot, t);
+        continue;
+      }
+      // Two tasks in one slot. One that stays (current, on a usable host) beats one that moves
+      // (outdated, or on a drained host); the moving one keeps serving until the other runs (a
+      // start-first handover, or the slot retrying a failed replacement). Otherwise (both alike:
+      // a crash mid-replacement) the newer one stays.
+      const [keep, drop] = !moving(other) && moving(t) ? [other, t] : [t, other];
+      bySlot.set(t.slot, keep);
+      if (moving(drop) && keep.state !== "running" && !TERMINAL_STATES.includes(drop.state)) handingOver.set(t.slot, drop);
+      else await this.retire(drop, leaving.get(drop.id) ?? (isCurrent.get(keep.id) ? "updated" : "replaced"));
     }
     const toPlace: { slot: number }[] = [];
     const startFirst = spec.updateConfig.order === "start-first";
