@@ -4,6 +4,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
@@ -46,6 +47,7 @@ test("an API token works with curl on REST, audit rows record it all, and a view
     .waitFor({ timeout: 10_000 })
     .catch(async (e) => {
       await page.screenshot({ path: join(process.cwd(), "test-results", "settings-failed.png"), fullPage: true });
+      writeFileSync(join(process.cwd(), "test-results", "settings-failed.log"), ui.server.output());
       throw e;
     });
 

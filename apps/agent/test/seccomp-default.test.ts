@@ -8,6 +8,7 @@ import type { AgentRuntime } from "../src/runtime.ts";
 import type { ContainerService } from "../src/containers/service.ts";
 import { defaultSeccompProfile, needsCompat32, type SeccompProfile } from "../src/runtime/security-defaults.ts";
 import { busyboxRuntime, disposeRuntime } from "@berth/test-support/busybox-runtime";
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { busyboxRootfs } from "../src/images/busybox-rootfs.ts";
@@ -240,6 +241,21 @@ test("the 32-bit ABI is open to images built for it only: an amd64 image's int 0
   assert.equal(compat.length, 2, `and the 32-bit one: ${compat}`);
   if (process.arch !== "x64") return; // the int 0x80 probe below is x86 machine code
   const amd64 = await run(["/usr/bin/python3", "-c", INT80_PROBE], { Binds: PYTHON_BINDS });
+  // Some kernels serve no int 0x80 to 64-bit processes at all (ia32 emulation off, or a
+  // hypervisor that lacks it): the probe dies of SIGSEGV even unconfined, here on the host. The
+  // door is then shut whatever the filter says, and only that can be checked.
+  const host = spawnSync("/usr/bin/python3", ["-c", INT80_PROBE], { encoding: "utf8" });
+  if (!/^pid \d+\n$/.test(host.stdout ?? "")) {
+    assert.notEqual(
+      amd64.code,
+      0,
+      `this kernel serves no int 0x80 (host probe: ${host.signal ?? host.status}); nor may a container: ${amd64.out}`,
+    );
+    console.log(
+      `# this kernel serves no int 0x80 to 64-bit processes (host probe: ${host.signal ?? host.status}): the 386 image's call is not tried`,
+    );
+    return;
+  }
   assert.equal(amd64.code, 128 + 31, `killed by SIGSYS: ${amd64.out}`);
   const { Id } = await c.create({
     Image: "busybox-compat",

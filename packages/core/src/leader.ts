@@ -93,7 +93,8 @@ export class Leadership extends EventEmitter<{ elected: []; deposed: []; notific
     this.client = null;
     if (this.leading) {
       this.leading = false;
-      this.o.logger.warn({ job: this.o.name }, "no longer leading");
+      // Stepping down at shutdown is the plan; losing the lock's connection is news.
+      if (!this.stopped) this.o.logger.warn({ job: this.o.name }, "no longer leading");
       this.emit("deposed");
     }
     await client?.end().catch(() => undefined);
