@@ -59,6 +59,8 @@ interface TaskStream {
 
 export function relayServiceLogs(ws: WebSocket, ctx: Context, q: ServiceLogsRequest, log: Logger): void {
   const open = new Map<string, TaskStream>();
+  /** Each task's last cursor sent: a task stream opened again (its host relinked) resumes after it. */
+  const cursors = new Map<string, string>(q.after ?? []);
   /** Which task each unacknowledged message came from, oldest first. */
   const inFlight: string[] = [];
   let closed = false;
@@ -75,14 +77,20 @@ export function relayServiceLogs(ws: WebSocket, ctx: Context, q: ServiceLogsRequ
 
   const refresh = async () => {
     const tasks = await ctx.db.task.findMany({
-      where: { serviceId: q.service, containerId: { not: null }, hostId: { not: null }, ...(q.follow ? { desiredState: "running" } : {}) },
+      where: {
+        serviceId: q.service,
+        containerId: { not: null },
+        hostId: { not: null },
+        // Following: the tasks that run; an ended one's lines were sent when its stream ended.
+        ...(q.follow ? { desiredState: "running", state: { in: ["starting", "running"] } } : {}),
+      },
       orderBy: { createdAt: "desc" },
       take: MAX_TASK_STREAMS,
       include: { host: { select: { name: true } } },
     });
     for (const t of tasks) {
       if (closed || open.has(t.id) || open.size >= MAX_TASK_STREAMS) continue;
-      const after = q.after?.get(t.id);
+      const after = cursors.get(t.id);
       try {
         const stream = ctx.gateway.openStream(
           t.hostId!,
@@ -97,6 +105,8 @@ export function relayServiceLogs(ws: WebSocket, ctx: Context, q: ServiceLogsRequ
           q.window,
           {
             data: (d) => {
+              const last = d.lines.at(-1);
+              if (last) cursors.set(t.id, last[0]);
               inFlight.push(t.id);
               send({ t: "data", d: { task: { id: t.id, slot: t.slot, host: t.host?.name ?? "" }, lines: d.lines } });
               const own = open.get(t.id);
