@@ -3,6 +3,7 @@ import { z } from "zod";
 import { DomainError, isDomainError, type AgentStream, type Logger } from "@berth/core";
 import { LogCursorSchema } from "@berth/protocol";
 import type { Context } from "./context.ts";
+import { ClientMessage, safeJson } from "./stream-messages.ts";
 
 /*
  * A service's logs as one live stream: every task's container log, across hosts, merged as the
@@ -48,8 +49,6 @@ export const ServiceLogsQuery = z.object({
   window: z.coerce.number().int().min(1).max(64).default(16),
 });
 export type ServiceLogsRequest = z.output<typeof ServiceLogsQuery>;
-
-const Ack = z.object({ t: z.literal("ack"), n: z.number().int().min(1).max(1024) });
 
 interface TaskStream {
   stream: AgentStream<"logs">;
@@ -143,8 +142,9 @@ export function relayServiceLogs(ws: WebSocket, ctx: Context, q: ServiceLogsRequ
   timer?.unref();
 
   ws.on("message", (raw: RawData, isBinary: boolean) => {
-    const msg = isBinary ? null : Ack.safeParse(safeJson(raw.toString()));
+    const msg = isBinary ? null : ClientMessage.safeParse(safeJson(raw.toString()));
     if (!msg?.success) return void ws.close(1008, "invalid message");
+    if (msg.data.t !== "ack") return void ws.close(1008, "this stream takes no input");
     // Credit goes back to the task stream each acknowledged message came from.
     for (let i = 0; i < msg.data.n && inFlight.length; i++) {
       const taskId = inFlight.shift()!;
@@ -169,12 +169,4 @@ export async function serviceForLogs(ctx: Context, serviceId: string): Promise<v
   const s = await ctx.db.service.findUnique({ where: { id: serviceId }, select: { teamId: true } });
   if (!s) throw new DomainError("NOT_FOUND", `service ${serviceId} not found`);
   if (!ctx.memberships.some((m) => m.teamId === s.teamId)) throw new DomainError("FORBIDDEN", "you have no role in this service's team");
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
 }

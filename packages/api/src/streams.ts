@@ -17,6 +17,7 @@ import { STREAM_KINDS, StreamArgs, type StreamKind } from "@berth/protocol";
 import { actorOf, type Context } from "./context.ts";
 import { HostId, hostFor } from "./routers/host-access.ts";
 import { teamsWithRole } from "./trpc.ts";
+import { ClientMessage, safeJson } from "./stream-messages.ts";
 import { SERVICE_LOGS_PATH, ServiceLogsQuery, relayServiceLogs, serviceForLogs, type ServiceLogsRequest } from "./service-logs.ts";
 
 /*
@@ -58,13 +59,6 @@ const QUERY: Record<StreamKind, z.ZodType<Record<string, unknown>>> = {
   }),
   events: z.object({}),
 };
-
-const ClientMessage = z.discriminatedUnion("t", [
-  z.object({ t: z.literal("ack"), n: z.number().int().min(1).max(1024) }),
-  z.object({ t: z.literal("input"), data: z.string().max(64 * 1024) }),
-  z.object({ t: z.literal("resize"), cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }),
-  z.object({ t: z.literal("eof") }),
-]);
 
 const HTTP_STATUS: Record<DomainErrorCode, number> = {
   NOT_FOUND: 404,
@@ -342,6 +336,11 @@ export function createStreamServer(opts: StreamServerOptions) {
     /** Handles an upgrade under /api/streams/. Never throws; refusals are plain HTTP answers. */
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
       socket.on("error", () => undefined);
+      const refuseUpgrade = (e: unknown) => {
+        const err = isDomainError(e) ? e : new DomainError("UNAVAILABLE", "stream unavailable");
+        if (!isDomainError(e)) log.error({ err: e }, "stream upgrade failed");
+        refuse(socket, HTTP_STATUS[err.code], err.message);
+      };
       if (new URL(req.url ?? "/", "http://x").pathname === SERVICE_LOGS_PATH) {
         authorizeServiceLogs(req)
           .then(({ ctx, q }) =>
@@ -352,11 +351,7 @@ export function createStreamServer(opts: StreamServerOptions) {
               relayServiceLogs(ws, ctx, q, log);
             }),
           )
-          .catch((e: unknown) => {
-            const err = isDomainError(e) ? e : new DomainError("UNAVAILABLE", "stream unavailable");
-            if (!isDomainError(e)) log.error({ err: e }, "stream upgrade failed");
-            refuse(socket, HTTP_STATUS[err.code], err.message);
-          });
+          .catch(refuseUpgrade);
         return;
       }
       authorize(req)
@@ -379,25 +374,13 @@ export function createStreamServer(opts: StreamServerOptions) {
             else relay(ws, ctx, { ...open, hostId });
           });
         })
-        .catch((e: unknown) => {
-          const err = isDomainError(e) ? e : new DomainError("UNAVAILABLE", "stream unavailable");
-          if (!isDomainError(e)) log.error({ err: e }, "stream upgrade failed");
-          refuse(socket, HTTP_STATUS[err.code], err.message);
-        });
+        .catch(refuseUpgrade);
     },
     close(): void {
       for (const c of wss.clients) c.terminate();
       wss.close();
     },
   };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
 }
 
 function refuse(socket: Duplex, status: number, message: string): void {

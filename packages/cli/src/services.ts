@@ -1,6 +1,7 @@
 // `berth service …`: Swarm's `docker service` verbs over the control plane's services API.
 import type { createTRPCClient } from "@trpc/client";
 import { WebSocket } from "ws";
+import { parseServicePort } from "@berth/protocol";
 import type { AppRouter } from "@berth/api";
 
 type Client = ReturnType<typeof createTRPCClient<AppRouter>>;
@@ -41,14 +42,9 @@ function intOption(v: unknown, name: string): number | undefined {
 
 /** `8080:80`, `80`, `53:53/udp` → a host-mode port. */
 function port(spec: string) {
-  const m = /^(?:(\d{1,5}):)?(\d{1,5})(?:\/(tcp|udp))?$/.exec(spec);
-  if (!m) throw new ServiceUsageError(`-p ${spec}: use [PUBLISHED:]TARGET[/udp]`);
-  return {
-    target: Number(m[2]),
-    ...(m[1] ? { published: Number(m[1]) } : {}),
-    protocol: (m[3] ?? "tcp") as "tcp" | "udp",
-    publishMode: "host" as const,
-  };
+  const p = parseServicePort(spec);
+  if (!p) throw new ServiceUsageError(`-p ${spec}: use [PUBLISHED:]TARGET[/udp]`);
+  return p;
 }
 
 const list = (v: unknown) => (v as string[] | undefined) ?? [];

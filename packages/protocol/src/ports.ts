@@ -36,3 +36,27 @@ export function parsePortSpec(spec: string): PortSpec {
   if (hostIp && !/^\d{1,3}(\.\d{1,3}){3}$/.test(hostIp)) throw new PortSpecError(`Invalid ip address: ${hostIp}`);
   return { key: `${containerPort}/${proto}`, binding: { HostIp: hostIp, HostPort: hostPort } };
 }
+
+/** A service's published port, as a service spec carries it (host mode: on each host that runs a task). */
+export interface ServicePort {
+  target: number;
+  published?: number;
+  protocol: "tcp" | "udp";
+  publishMode: "host";
+}
+
+/**
+ * `docker service create -p`'s short form: `8080:80`, `80`, `53:53/udp`. Null when it is not one
+ * (each caller says so in its own words: the CLI names the flag, the dashboard the field). Port
+ * ranges are the service schema's to check.
+ */
+export function parseServicePort(spec: string): ServicePort | null {
+  const m = /^(?:(\d{1,5}):)?(\d{1,5})(?:\/(tcp|udp))?$/.exec(spec);
+  if (!m) return null;
+  return {
+    target: Number(m[2]),
+    ...(m[1] ? { published: Number(m[1]) } : {}),
+    protocol: (m[3] ?? "tcp") as "tcp" | "udp",
+    publishMode: "host",
+  };
+}

@@ -4,6 +4,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "../client/trpc";
 import { Button, Dialog, ErrorBox } from "./ui";
 import { splitCommandLine } from "./command-line";
+import { parseServicePort } from "@berth/protocol";
 
 const input = "w-full rounded-md border border-slate-300 px-3 py-1.5 text-sm";
 const lines = (s: string) =>
@@ -54,9 +55,9 @@ export function ServiceDialog({ onClose, onCreated }: { onClose(): void; onCreat
       throw new Error(`Arguments: ${(e as Error).message}`);
     }
     const published = lines(ports).map((p) => {
-      const m = /^(?:(\d{1,5}):)?(\d{1,5})(?:\/(tcp|udp))?$/.exec(p);
-      if (!m) throw new Error(`Ports: "${p}" is not [PUBLISHED:]TARGET[/udp]`);
-      return { target: Number(m[2]), ...(m[1] ? { published: Number(m[1]) } : {}), protocol: m[3] ?? "tcp", publishMode: "host" };
+      const port = parseServicePort(p);
+      if (!port) throw new Error(`Ports: "${p}" is not [PUBLISHED:]TARGET[/udp]`);
+      return port;
     });
     return {
       name,

@@ -202,7 +202,7 @@ class HostHeap {
 }
 
 /** Counts one more task of the request on `host`. */
-export function assign(req: PlacementRequest, host: HostCandidate): void {
+function assign(req: PlacementRequest, host: HostCandidate): void {
   host.serviceTasks++;
   host.tasks++;
   host.reserved = {

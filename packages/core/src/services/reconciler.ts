@@ -487,22 +487,17 @@ export class Reconciler {
     const req = await this.requestOf(service.spec);
     const candidates = await this.candidates(service, hosts);
     const byHost = new Map(tasks.map((t) => [t.hostId, t]));
+    const assignTo = (hostId: string) =>
+      this.o.db.task.create({
+        data: { serviceId: service.id, slot: 0, hostId, version: service.version, desiredState: "running", state: "assigned" },
+      });
     for (const c of candidates) {
       const t = byHost.get(c.attrs.id);
       // A global task stays with its host through an outage; it leaves when the host no longer qualifies.
       const why = refusal({ ...req, maxReplicasPerHost: 0, hostPorts: t ? [] : req.hostPorts }, { ...c, online: true });
       if (t && why !== undefined && why !== "resources") await this.retire(t, `host ${c.attrs.name} no longer qualifies (${why})`);
       if (!t && c.online && why === undefined) {
-        await this.o.db.task.create({
-          data: {
-            serviceId: service.id,
-            slot: 0,
-            hostId: c.attrs.id,
-            version: service.version,
-            desiredState: "running",
-            state: "assigned",
-          },
-        });
+        await assignTo(c.attrs.id);
       } else if (t && TERMINAL_STATES.includes(t.state) && why === undefined) {
         const restartAt = await this.restartAt(service, t, Date.now());
         if (restartAt === null) continue;
@@ -511,16 +506,7 @@ export class Reconciler {
           continue;
         }
         await this.o.db.task.update({ where: { id: t.id }, data: { desiredState: "shutdown" } });
-        await this.o.db.task.create({
-          data: {
-            serviceId: service.id,
-            slot: 0,
-            hostId: c.attrs.id,
-            version: service.version,
-            desiredState: "running",
-            state: "assigned",
-          },
-        });
+        await assignTo(c.attrs.id);
       }
     }
     await this.launchAssigned(service);

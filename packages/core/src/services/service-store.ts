@@ -63,6 +63,9 @@ export function parseSpec(input: unknown): ServiceSpec {
   return r.data;
 }
 
+/** A service's current spec is its newest version (every change, rollbacks too, adds one): read only that. */
+const CURRENT_VERSION = { versions: { orderBy: { version: "desc" }, take: 1 } } satisfies Prisma.ServiceInclude;
+
 type ServiceRow = Prisma.ServiceGetPayload<{ include: { versions: true } }>;
 
 function view(row: ServiceRow): ServiceView {
@@ -107,21 +110,15 @@ export class ServiceStore {
   }
 
   async get(id: string): Promise<ServiceView> {
-    const row = await this.db.service.findUnique({ where: { id }, include: { versions: true } });
+    const row = await this.db.service.findUnique({ where: { id }, include: CURRENT_VERSION });
     if (!row) throw notFound(`service ${id}`);
-    return view(row);
-  }
-
-  async byName(teamId: string, name: string): Promise<ServiceView> {
-    const row = await this.db.service.findUnique({ where: { teamId_name: { teamId, name } }, include: { versions: true } });
-    if (!row) throw notFound(`service ${name}`);
     return view(row);
   }
 
   async list(teamIds: readonly string[]): Promise<ServiceView[]> {
     const rows = await this.db.service.findMany({
       where: { teamId: { in: [...teamIds] } },
-      include: { versions: true },
+      include: CURRENT_VERSION,
       orderBy: { name: "asc" },
     });
     return rows.map(view);

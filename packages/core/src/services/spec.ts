@@ -229,8 +229,6 @@ export const ServiceSpecSchema = z
 export type ServiceSpecInput = z.input<typeof ServiceSpecSchema>;
 /** A spec with every default filled in: what is stored, versioned and compared. */
 export type ServiceSpec = z.output<typeof ServiceSpecSchema>;
-export type TaskTemplate = ServiceSpec["task"];
-export type UpdateConfig = ServiceSpec["updateConfig"];
 
 /** The zod issues of a bad spec as one message, each naming its field ("task.image: invalid image reference: …"). */
 export function describeSpecIssues(error: z.ZodError): string {
