@@ -1,15 +1,16 @@
 "use client";
-import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { QueryClientProvider } from "@tanstack/react-query";
 import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from "@trpc/client";
 import superjson from "superjson";
 import { useState, type ReactNode } from "react";
 import type { AppRouter } from "@berth/api";
+import { RefetchingQueryClient } from "../src/client/query-client";
 import { TRPCProvider } from "../src/client/trpc";
 
 export function Providers({ children }: { children: ReactNode }) {
   const [queryClient] = useState(
     () =>
-      new QueryClient({
+      new RefetchingQueryClient({
         defaultOptions: {
           queries: {
             staleTime: 1_000,

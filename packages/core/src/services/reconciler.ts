@@ -8,6 +8,7 @@ import type { FleetEvents } from "../fleet-events.ts";
 import type { Logger } from "../logger.ts";
 import { registryAccessFor } from "../registries.ts";
 import type { SecretBox } from "../secret-box.ts";
+import { HostSyncQueue } from "./host-sync-queue.ts";
 import { parseConstraint } from "./constraints.ts";
 import { FAILURE_WINDOW_MS, type HostCandidate, type PlacementRequest, place, refusal } from "./placement.ts";
 import type { ServiceSpec } from "./spec.ts";
@@ -72,6 +73,7 @@ export class Reconciler {
   private running = false;
   /** Template hash of each service version seen (versions never change). */
   private readonly templates = new Map<string, string | null>();
+  private readonly hostSyncs = new HostSyncQueue(2);
 
   private readonly onEvent = (hostId: string, e: HostEvent) => void this.observe(hostId, e).catch((err) => this.fail(err, "event"));
   private readonly onStatus = (e: HostStatusEvent) => void this.hostChanged(e.hostId, e.status).catch((err) => this.fail(err, "host"));
@@ -148,10 +150,13 @@ export class Reconciler {
   async resync(): Promise<void> {
     const services = await this.o.db.service.findMany({ select: { id: true } });
     for (const s of services) this.kick(s.id);
-    const hosts = (await this.o.db.host.findMany({ where: { status: "online" }, select: { id: true } })).filter((h) =>
-      this.o.gateway.isConnected(h.id),
-    );
-    await Promise.all(hosts.map((h) => this.syncHost(h.id).catch((err) => this.fail(err, "host sync", { hostId: h.id }))));
+    const linked = (await this.o.db.host.findMany({ where: { status: "online" }, select: { id: true } }))
+      .map((h) => h.id)
+      .filter((id) => this.o.gateway.isConnected(id));
+    // Events and links keep hosts in step; this pass only catches what they missed, so a large
+    // fleet is walked in slices (each host at least every six passes).
+    const due = this.hostSyncs.due(linked, 6, 16);
+    await Promise.all(due.map((id) => this.syncHost(id).catch((err) => this.fail(err, "host sync", { hostId: id }))));
   }
 
   // ---- observation ----
@@ -225,7 +230,11 @@ export class Reconciler {
    * unseen is updated; a task container no record wants running (a stale task from before the
    * host was lost, a removed service) is removed.
    */
-  async syncHost(hostId: string): Promise<void> {
+  syncHost(hostId: string): Promise<void> {
+    return this.hostSyncs.run(hostId, () => this.syncHostNow(hostId));
+  }
+
+  private async syncHostNow(hostId: string): Promise<void> {
     const containers = await this.o.gateway.command(hostId, "containers.list", { all: true });
     const byTask = new Map<string, (typeof containers)[number]>();
     for (const c of containers) {
