@@ -1,4 +1,4 @@
-import { readdirSync, statSync, watch, type FSWatcher } from "node:fs";
+import { readSync, readdirSync, statSync, watch, type FSWatcher } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { open, type FileHandle } from "node:fs/promises";
@@ -143,6 +143,8 @@ interface OpenLog {
    * which was the tail of live log latency.
    */
   buf?: Buffer;
+  /** The last read reached the end of what had been written. */
+  atEnd?: boolean;
 }
 
 async function openLog(path: string): Promise<OpenLog | null> {
@@ -160,19 +162,33 @@ async function closeLog(log: OpenLog): Promise<void> {
 
 const READ_BUFFER_BYTES = 256 * 1024;
 
-/** The complete records appended since the last read (up to `end`); an incomplete last record waits in `rest`. */
-async function readRecords(log: OpenLog, end = Number.POSITIVE_INFINITY): Promise<string[]> {
+/**
+ * The complete records appended since the last read (up to `end`); an incomplete last record waits
+ * in `rest`. A read shorter than asked for reached the end of what was written: `atEnd` is set and
+ * no empty read follows. `live` (a follower's fresh appends: small, in the page cache) reads
+ * synchronously: two thread-pool round trips per wake-up were most of a live line's delay.
+ */
+async function readRecords(log: OpenLog, end = Number.POSITIVE_INFINITY, live = false): Promise<string[]> {
   const records: string[] = [];
   log.buf ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
   const buf = log.buf;
+  log.atEnd = false;
   while (log.offset < end) {
-    const { bytesRead } = await log.fh.read(buf, 0, Math.min(buf.length, end - log.offset), log.offset);
-    if (bytesRead === 0) break;
+    const want = Math.min(buf.length, end - log.offset);
+    const bytesRead = live ? readSync(log.fh.fd, buf, 0, want, log.offset) : (await log.fh.read(buf, 0, want, log.offset)).bytesRead;
+    if (bytesRead === 0) {
+      log.atEnd = true;
+      break;
+    }
     log.offset += bytesRead;
     // latin1: one character per byte, so a record's bytes survive to the assembler (see LineAssembler).
     const lines = (log.rest + buf.toString("latin1", 0, bytesRead)).split("\n");
     log.rest = lines.pop() ?? "";
     records.push(...lines);
+    if (bytesRead < want) {
+      log.atEnd = true;
+      break;
+    }
     if (records.length >= 10_000) break;
   }
   return records;
@@ -348,11 +364,11 @@ export async function* readLogBatches(path: string, opts: ReadLogsOptions = {}):
     for (;;) {
       if (opts.signal?.aborted) return;
       if (live) {
-        const recs = await readRecords(live);
+        const recs = await readRecords(live, Number.POSITIVE_INFINITY, true);
         if (recs.length) {
           const out = emit(recs);
           if (out.length) yield out;
-          continue;
+          if (!live.atEnd) continue;
         }
       }
       const finished = opts.finished?.() ?? false;
