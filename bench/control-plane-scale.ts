@@ -1,6 +1,6 @@
 // Figure: one control plane holding N simulated agents (WebSocket clients in this process) with
 // 1 s heartbeats (what the control plane asks of agents). Reports the control plane's CPU and RSS and hosts.list latency under that load.
-import { startControlPlaneProcess } from "./support/control-plane-process.ts";
+import { startControlPlaneProcess } from "@berth/test-support/control-plane-process";
 import { inviteOf, signUp } from "@berth/test-support/control-plane";
 import { connectSimAgent, joinWithToken, type SimAgent } from "@berth/test-support/sim-agent";
 import { waitFor } from "@berth/test-support/wait";

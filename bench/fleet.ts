@@ -3,7 +3,7 @@
 //   dashboard-like calls (pages, sorts, filters), one at a time;
 // - stats ingest: simulated agents report N containers at 1 Hz; the control plane's CPU over
 //   the window, and the 10 s rows it wrote. No peer runs a comparable control plane here.
-import { startControlPlaneProcess } from "./support/control-plane-process.ts";
+import { startControlPlaneProcess } from "@berth/test-support/control-plane-process";
 import { createDb } from "@berth/db";
 import type { JoinResponse, StatsReport } from "@berth/protocol";
 import { inviteOf, signUp } from "@berth/test-support/control-plane";

@@ -5,7 +5,7 @@
 // - Latency: a container writes paced bursts; each line's delay is its arrival at the client
 //   minus the timestamp its log record got when written (conmon's for Berth, dockerd's own with
 //   --timestamps), so both sides are measured from the same point: the write into the log.
-import { startControlPlaneProcess, type ControlPlaneProcess } from "./support/control-plane-process.ts";
+import { startControlPlaneProcess, type ControlPlaneProcess } from "@berth/test-support/control-plane-process";
 import { spawn } from "node:child_process";
 import { createWriteStream, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -6,7 +6,7 @@
 //   from the control plane marking them offline until all 100 of their tasks are reassigned
 //   (the hosts' agents die: their links drop and they beat no more).
 // The simulated agents run what they are told (sim-agent.ts taskResponder) and beat every second.
-import { startControlPlaneProcess } from "./support/control-plane-process.ts";
+import { startControlPlaneProcess } from "@berth/test-support/control-plane-process";
 import { createDb } from "@berth/db";
 import { HEARTBEAT_INTERVAL_MS, type JoinResponse } from "@berth/protocol";
 import { inviteOf, signUp } from "@berth/test-support/control-plane";

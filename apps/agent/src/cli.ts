@@ -144,14 +144,14 @@ async function main(config: AgentConfig): Promise<void> {
     if (existing) {
       logger.info({ hostId: existing.hostId, url: existing.url }, "already joined; using the stored credential");
     } else {
-      const { url, token, name } = config.join;
-      if (!url || !token) {
+      const { urls, token, name } = config.join;
+      if (!urls || !token) {
         process.stderr.write("berth-agent join needs --url and --token\n");
         process.exit(2);
       }
       try {
         const cred = await joinControlPlane({
-          url,
+          urls,
           token,
           name: name ?? hostname().split(".")[0] ?? "host",
           agentVersion: AGENT_VERSION,

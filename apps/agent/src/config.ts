@@ -24,7 +24,7 @@ interface Flag {
  * runs the agent afterwards, so it takes all of them.
  */
 export const FLAGS = {
-  url: { type: "string", arg: "URL", help: "control plane to join (join only)" },
+  url: { type: "string", arg: "URL[,URL…]", help: "control plane to join; replicas' addresses comma-separated, tried in turn (join only)" },
   token: { type: "string", arg: "TOKEN", help: "join token from the dashboard (join only)" },
   name: { type: "string", arg: "NAME", help: "this host's name in the fleet (join only; default: the hostname)" },
   "no-run": { type: "boolean", help: "join, then exit instead of running (join only)" },
@@ -100,7 +100,16 @@ export function usageText(): string {
 }
 
 const ArgsSchema = z.object({
-  url: httpUrl("--url").optional(),
+  url: z
+    .string()
+    .transform((v) =>
+      v
+        .split(",")
+        .map((u) => u.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(httpUrl("--url")).min(1, "--url needs an address").max(16, "--url takes at most 16 addresses"))
+    .optional(),
   token: z.string().min(1).optional(),
   name: z
     .string()
@@ -139,7 +148,8 @@ export interface Listen {
 
 export interface AgentConfig {
   command: "join" | "run" | "version" | "help";
-  join: { url?: string; token?: string; name?: string; runAfter: boolean };
+  /** `urls`: the control plane's addresses (its replicas), the first tried first. */
+  join: { urls?: string[]; token?: string; name?: string; runAfter: boolean };
   stateDir: string;
   mirrors: string[];
   insecureRegistries: string[];
@@ -209,7 +219,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
   return {
     command: cmd,
     join: {
-      ...(a.url ? { url: a.url } : {}),
+      ...(a.url ? { urls: a.url } : {}),
       ...(a.token ? { token: a.token } : {}),
       ...(a.name ? { name: a.name } : {}),
       runAfter: !a["no-run"],

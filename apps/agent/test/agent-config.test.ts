@@ -51,6 +51,10 @@ test("environment settings without a flag are checked too", () => {
 
 test("bad flags are refused with the flag's own message", () => {
   assert.throws(() => loadConfig(["join", "--url", "ftp://x"], {}), /--url must be an http\(s\) URL/);
+  assert.throws(() => loadConfig(["join", "--url", "https://a:8443,ftp://b"], {}), /--url must be an http\(s\) URL/);
+  assert.throws(() => loadConfig(["join", "--url", ","], {}), /--url needs an address/);
+  // A control plane's replicas: every address, in order.
+  assert.deepEqual(loadConfig(["join", "--url", "https://a:8443, https://b:8443"], {}).join.urls, ["https://a:8443", "https://b:8443"]);
   assert.throws(() => loadConfig(["run", "--metrics-listen", "9100"], {}), /--metrics-listen takes HOST:PORT/);
   assert.throws(() => loadConfig(["run", "--docker-socket", "rel.sock"], {}), /absolute path/);
   assert.throws(() => loadConfig(["run", "--docker-tls-listen", "0.0.0.0:2376"], {}), /needs --docker-tls-cert/);

@@ -62,12 +62,16 @@ export class AgentLink {
   private readonly streams = new Map<string, LinkStream>();
   private stopped = false;
   private readonly backoff: Backoff;
+  /** The control plane's addresses (its replicas); each reconnect tries the next. */
+  private readonly urls: string[];
+  private urlIndex = 0;
   private resolveDone!: (reason: "stopped" | "refused") => void;
   /** Resolves when the link ends: stopped locally, or refused by the control plane. */
   readonly done = new Promise<"stopped" | "refused">((r) => (this.resolveDone = r));
 
   constructor(private readonly opts: AgentLinkOptions) {
     this.backoff = opts.backoff ?? new Backoff();
+    this.urls = opts.credential.urls?.length ? opts.credential.urls : [opts.credential.url];
   }
 
   private get log() {
@@ -100,7 +104,8 @@ export class AgentLink {
 
   private connect(): void {
     if (this.stopped) return;
-    const url = new URL(AGENT_PATHS.link, this.opts.credential.url);
+    const base = this.urls[this.urlIndex % this.urls.length]!;
+    const url = new URL(AGENT_PATHS.link, base);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(url, {
       headers: { authorization: `Bearer ${this.opts.credential.credential}` },
@@ -143,7 +148,7 @@ export class AgentLink {
         this.backoff.reset();
         this.maxFrameBytes = Math.min(frame.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_BYTES);
         this.startHeartbeat(frame.heartbeatMs);
-        this.log.info({ hostId: frame.hostId, url: this.opts.credential.url }, "linked to control plane");
+        this.log.info({ hostId: frame.hostId, url: base }, "linked to control plane");
       } else if (frame.type === "command") {
         void this.runCommand(frame.id, frame.command, frame.args);
       } else if (frame.type === "stream.open") {
@@ -172,8 +177,10 @@ export class AgentLink {
         return;
       }
       if (this.stopped) return;
+      // Any replica serves any host: the next address is as good, and this one may be gone.
+      this.urlIndex = (this.urlIndex + 1) % this.urls.length;
       const delay = this.backoff.next();
-      this.log.info({ code, reason: reason.toString(), retryInMs: delay }, "link closed; reconnecting");
+      this.log.info({ code, reason: reason.toString(), retryInMs: delay, next: this.urls[this.urlIndex] }, "link closed; reconnecting");
       this.retry = setTimeout(() => this.connect(), delay);
     });
   }

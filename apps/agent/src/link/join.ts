@@ -13,7 +13,8 @@ export class JoinError extends AgentError {
 }
 
 export interface JoinOptions {
-  url: string;
+  /** The control plane's addresses (its replicas): each is tried in turn until one answers. */
+  urls: string[];
   token: string;
   name: string;
   agentVersion: string;
@@ -23,14 +24,36 @@ export interface JoinOptions {
 /** Exchanges a join token for this host's credential. Throws JoinError with the server's reason. */
 export async function joinControlPlane(opts: JoinOptions): Promise<LinkCredential> {
   const { fingerprint } = parseJoinToken(opts.token);
-  const base = new URL(opts.url);
-  if (fingerprint && base.protocol !== "https:") {
+  const bases = opts.urls.map((u) => new URL(u));
+  if (fingerprint && bases.some((b) => b.protocol !== "https:")) {
     throw new JoinError("this join token pins a TLS certificate; the control plane URL must be https://");
   }
   const payload = JSON.stringify({ token: opts.token, name: opts.name, agentVersion: opts.agentVersion, facts: opts.facts });
-  const { status, text } = await postJson(new URL(AGENT_PATHS.join, base), payload, fingerprint).catch((e: unknown) => {
-    throw new JoinError(`cannot reach the control plane at ${base.origin}: ${e instanceof Error ? e.message : String(e)}`);
-  });
+  const unreachable: string[] = [];
+  for (const base of bases) {
+    let answer: { status: number; text: string };
+    try {
+      answer = await postJson(new URL(AGENT_PATHS.join, base), payload, fingerprint);
+    } catch (e) {
+      // Another replica may answer: a refusal below is final, an unreachable address is not.
+      unreachable.push(`${base.origin}: ${e instanceof Error ? e.message : String(e)}`);
+      continue;
+    }
+    const joined = parseJoinAnswer(answer);
+    const urls = [base.origin, ...bases.map((b) => b.origin).filter((o) => o !== base.origin)];
+    return {
+      url: base.origin,
+      ...(urls.length > 1 ? { urls } : {}),
+      hostId: joined.hostId,
+      name: joined.name,
+      credential: joined.credential,
+      fingerprint,
+    };
+  }
+  throw new JoinError(`cannot reach the control plane at ${unreachable.join("; ")}`);
+}
+
+function parseJoinAnswer({ status, text }: { status: number; text: string }) {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -41,8 +64,7 @@ export async function joinControlPlane(opts: JoinOptions): Promise<LinkCredentia
     const msg = body && typeof body === "object" && "error" in body ? String((body as { error: unknown }).error) : `HTTP ${status}`;
     throw new JoinError(`join refused: ${msg}`);
   }
-  const joined = JoinResponseSchema.parse(body);
-  return { url: base.origin, hostId: joined.hostId, name: joined.name, credential: joined.credential, fingerprint };
+  return JoinResponseSchema.parse(body);
 }
 
 /** POST with node's http(s) client, so that a pinned certificate is checked before any byte is sent. */

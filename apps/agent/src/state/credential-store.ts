@@ -6,6 +6,8 @@ import { writeFileAtomic } from "./atomic-file.ts";
 /** What `berth-agent join` leaves in the state dir for `berth-agent run`. */
 export const LinkCredentialSchema = z.object({
   url: z.url(),
+  /** Every address of the control plane (its replicas), `url` among them; the link goes round them. */
+  urls: z.array(z.url()).min(1).max(16).optional(),
   hostId: z.string().min(1),
   name: z.string().min(1),
   credential: z.string().min(1),

@@ -653,7 +653,8 @@ export class Reconciler {
       orderBy: { slot: "asc" },
     });
     for (const t of tasks) {
-      if (this.inFlight.has(t.id) || !t.hostId) continue;
+      // A host not linked here waits: its link (a status event) kicks the service again.
+      if (this.inFlight.has(t.id) || !t.hostId || !this.o.gateway.isConnected(t.hostId)) continue;
       this.inFlight.add(t.id);
       this.startQueue.push({ task: t, service });
     }
@@ -708,6 +709,12 @@ export class Reconciler {
         data: { state: "running", startedAt: new Date(), message: "" },
       });
     } catch (e) {
+      if (isDomainError(e) && e.code === "HOST_OFFLINE") {
+        // Not linked to this process (yet): a new leader's agents are still re-linking. The task
+        // waits assigned; the link (or the host's loss, which moves it) brings it up again.
+        await this.o.db.task.updateMany({ where: { id: t.id, state: "starting" }, data: { state: "assigned", message: e.message } });
+        return;
+      }
       const message = e instanceof Error ? e.message : String(e);
       await this.o.db.task.update({
         where: { id: t.id },
