@@ -12,6 +12,8 @@ export class ServiceOrchestrator {
   readonly leadership: Leadership;
   private reconciler: Reconciler | null = null;
 
+  private readonly detach: () => void;
+
   constructor(o: ReconcilerOptions & { connectionString: string; leaderRetryMs?: number }) {
     this.leadership = new Leadership({
       connectionString: o.connectionString,
@@ -29,10 +31,14 @@ export class ServiceOrchestrator {
       this.reconciler = null;
       void r?.stop();
     });
-    this.leadership.on("notification", (_channel, payload) => {
-      if (payload === "*") void this.reconciler?.resync().catch((err) => o.logger.error({ err }, "reconciler: resync failed"));
-      else this.reconciler?.kick(payload);
-    });
+    const changed = (serviceId: string) => {
+      if (serviceId === "*") void this.reconciler?.resync().catch((err) => o.logger.error({ err }, "reconciler: resync failed"));
+      else this.reconciler?.kick(serviceId);
+    };
+    this.leadership.on("notification", (_channel, payload) => changed(payload));
+    // A change made in this process reaches its own reconciler without Postgres's round trip.
+    o.store.on("changed", changed);
+    this.detach = () => o.store.off("changed", changed);
   }
 
   start(): void {
@@ -40,6 +46,7 @@ export class ServiceOrchestrator {
   }
 
   async stop(): Promise<void> {
+    this.detach();
     await this.leadership.stop();
     await this.reconciler?.stop();
     this.reconciler = null;

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { EventEmitter } from "node:events";
 import type { Db, Prisma } from "@berth/db";
 import { conflict, invalid, notFound } from "../errors.ts";
 import { describeSpecIssues, type ServiceSpec, ServiceSpecSchema } from "./spec.ts";
@@ -86,8 +87,15 @@ function view(row: ServiceRow): ServiceView {
   };
 }
 
-export class ServiceStore {
-  constructor(private readonly db: Db) {}
+/**
+ * `changed` (a service id, or "*") fires after a change commits, for the reconciler when it leads
+ * in this process: it starts at once instead of a NOTIFY's round trip later (the NOTIFY still goes,
+ * for leaders elsewhere; the reconciler coalesces the two).
+ */
+export class ServiceStore extends EventEmitter<{ changed: [serviceId: string] }> {
+  constructor(private readonly db: Db) {
+    super();
+  }
 
   async create(teamId: string, input: unknown, actorId: string | null): Promise<ServiceView> {
     const spec = parseSpec(input);
@@ -101,6 +109,7 @@ export class ServiceStore {
         },
         include: { versions: { where: { version: 1 } } },
       });
+      this.emit("changed", row.id);
       await notifyServiceChanged(this.db, row.id);
       return view(row);
     } catch (e) {
@@ -143,7 +152,7 @@ export class ServiceStore {
     opts: { force?: boolean; rollback?: boolean } = {},
   ): Promise<ServiceView> {
     let spec = parseSpec(input);
-    return this.db.$transaction(async (tx) => {
+    const updated = await this.db.$transaction(async (tx) => {
       // The row lock orders concurrent writers; the version check refuses the later one.
       await tx.$executeRaw`select 1 from service where id = ${id} for update`;
       const row = await tx.service.findUnique({ where: { id }, include: { versions: { where: { version: expectedVersion } } } });
@@ -180,6 +189,8 @@ export class ServiceStore {
       await notifyServiceChanged(tx, id); // delivered at commit
       return view(updated);
     });
+    this.emit("changed", id);
+    return updated;
   }
 
   /** Swarm's rollback: the previous version's spec becomes a new version. */
@@ -201,6 +212,7 @@ export class ServiceStore {
     const s = await this.get(id);
     if (s.updateState !== "paused" && s.updateState !== "rollback_paused") throw conflict(`service ${s.name} has no paused update`);
     await this.setUpdateState(id, s.updateState === "paused" ? "updating" : "rollback_started", "resumed");
+    this.emit("changed", id);
     await notifyServiceChanged(this.db, id);
     return this.get(id);
   }
@@ -220,6 +232,7 @@ export class ServiceStore {
       if (e.code === "P2025") throw notFound(`service ${id}`);
       throw e;
     });
+    this.emit("changed", "*");
     await notifyServiceChanged(this.db, "*");
   }
 }
