@@ -61,7 +61,7 @@ export function spawnAgent(o: {
     proc,
     stateDir: o.stateDir,
     stop: async () => {
-      if (proc.exitCode === null) {
+      if (proc.exitCode === null && proc.signalCode === null) {
         proc.kill("SIGKILL");
         await new Promise((r) => proc.once("exit", r));
       }
