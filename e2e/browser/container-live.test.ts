@@ -105,7 +105,17 @@ test("follow a container's logs live, type in its terminal, watch its stats", { 
   const first = Number(await cpu.getAttribute("data-points"));
   await waitFor("more points", async () => Number(await cpu.getAttribute("data-points")) >= first + 2, 20_000);
   assert.match((await page.getByTestId("chart-memory").textContent()) ?? "", /(KiB|MiB)/);
-  assert.ok((await cpu.locator("polyline").getAttribute("points"))!.split(" ").length >= 2);
+  // A uPlot chart: a time axis and a value axis, and a cursor whose legend gives the value under it.
+  assert.equal(await cpu.locator("canvas").count(), 1);
+  assert.ok((await cpu.locator(".u-axis").count()) >= 2, "time and value axes");
+  const over = cpu.locator(".u-over");
+  const box = (await over.boundingBox())!;
+  await over.hover({ position: { x: box.width - 2, y: box.height / 2 } });
+  await waitFor(
+    "the cursor's value in the legend",
+    async () => /CPU\s*[\d.]+ %/.test((await cpu.locator(".u-legend").textContent()) ?? ""),
+    5_000,
+  ).catch(async (e) => assert.fail(`${String(e)}; legend: ${await cpu.locator(".u-legend").textContent()}`));
   await page.screenshot({ path: join(process.cwd(), "test-results", "container-stats.png") });
 
   // A million lines: all held, only the rows on screen drawn, the newest at the bottom.

@@ -16,6 +16,14 @@ before(async () => {
 
 after(() => ui?.stop());
 
+async function waitForCount(locator: ReturnType<Page["locator"]>, n: number): Promise<void> {
+  const until = Date.now() + 30_000;
+  while ((await locator.count()) < n) {
+    if (Date.now() > until) assert.fail(`expected ${n} of ${String(locator)}, saw ${await locator.count()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 async function running(text: string): Promise<void> {
   await page.getByTestId("running").getByText(text).waitFor({ timeout: 60_000 });
 }
@@ -27,7 +35,7 @@ test("create, watch, scale, update and roll back a service; drain its host", { t
   await page.getByRole("button", { name: "Create service" }).click();
   const dialog = page.getByRole("dialog", { name: "Create a service" });
   await dialog.getByLabel("Name").fill("web");
-  await dialog.getByLabel("Arguments").fill("sleep 3600");
+  await dialog.getByLabel("Arguments").fill('sh -c "echo task up; exec sleep 3600"');
   await dialog.getByLabel("Replicas").fill("2");
   await dialog.getByLabel("Constraints").fill("node.colour==red");
   await dialog.getByRole("button", { name: "Create" }).click();
@@ -46,9 +54,19 @@ test("create, watch, scale, update and roll back a service; drain its host", { t
   const hostTasks = page.locator('[data-testid="host-tasks"][data-host="svchost"]');
   assert.equal(await hostTasks.locator('[data-testid="task-state"][data-state="running"]').count(), 2);
 
+  // Charts (uPlot) of running against desired; the merged log, each line tagged with its task and host.
+  await page.getByTestId("service-chart-tasks-now").getByText("2 running of 2").waitFor({ timeout: 15_000 });
+  assert.equal(await page.getByTestId("service-chart-tasks").locator("canvas").count(), 1);
+  const logs = page.getByTestId("service-logs");
+  await logs.getByTestId("log-line").filter({ hasText: "task up" }).first().waitFor({ timeout: 30_000 });
+  await waitForCount(logs.getByTestId("log-line").filter({ hasText: /@svchost task up/ }), 2);
+
   await page.getByLabel("Replicas").fill("3");
   await page.getByRole("button", { name: "Scale" }).click();
   await running("3 / 3");
+  // The third task's start shows in the service's events, and its first line in the merged log.
+  await page.getByTestId("events-feed").locator('[data-testid="event-row"][data-action="start"]').first().waitFor({ timeout: 15_000 });
+  await waitForCount(logs.getByTestId("log-line").filter({ hasText: /@svchost task up/ }), 3);
 
   await page.getByLabel("New image").fill("busybox:latest");
   await page.getByRole("button", { name: "Update" }).click();

@@ -203,6 +203,7 @@ const MATRIX: Record<string, Row> = {
   "services.list": { need: "signed-in", call: (a) => a.services.list.query() },
   "services.get": { need: "viewer", call: async (a) => a.services.get.query({ id: (await freshService()).id }) },
   "services.tasks": { need: "viewer", call: async (a) => a.services.tasks.query({ id: (await freshService()).id }) },
+  "services.history": { need: "viewer", call: async (a) => a.services.history.query({ id: (await freshService()).id }) },
   "services.create": {
     need: "operator",
     call: (a) => a.services.create.mutate({ teamId, spec: { name: `s-${++userSeq}`, task: { image: "busybox" } } }),

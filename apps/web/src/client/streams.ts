@@ -6,8 +6,9 @@
  * and the agent stops reading.
  */
 export interface BrowserStreamOptions<T> {
-  kind: "logs" | "stats" | "exec" | "events";
-  hostId: string;
+  kind: "logs" | "stats" | "exec" | "events" | "service-logs";
+  /** None for the fleet-wide events feed and a service's logs. */
+  hostId?: string;
   params?: Record<string, string | number | boolean | undefined>;
   window?: number;
   onData(data: T): void;

@@ -19,8 +19,11 @@ interface Row extends FeedEvent {
 
 const KEEP = 500;
 
-/** Live events, newest first: one host's (hostId) or the whole fleet's (none). */
-export function EventsFeed({ hostId }: { hostId?: string }) {
+/** The label Swarm (and Berth) put on a service's task containers, carried in their events. */
+const SERVICE_LABEL = "com.docker.swarm.service.id";
+
+/** Live events, newest first: one host's (hostId) or the whole fleet's (none); a service's tasks' only with `serviceId`. */
+export function EventsFeed({ hostId, serviceId }: { hostId?: string; serviceId?: string }) {
   const [events, setEvents] = useState<Row[]>([]);
   const arrived = useRef(0);
   const [dropped, setDropped] = useState(0);
@@ -31,14 +34,15 @@ export function EventsFeed({ hostId }: { hostId?: string }) {
       hostId: hostId ?? "",
       onOpen: () => setState("live"),
       onData: (d) => {
-        const rows = d.events.map((e) => ({ ...e, seq: arrived.current++ })).reverse();
+        const wanted = serviceId ? d.events.filter((e) => e.Actor.Attributes[SERVICE_LABEL] === serviceId) : d.events;
+        const rows = wanted.map((e) => ({ ...e, seq: arrived.current++ })).reverse();
         setEvents((prev) => [...rows, ...prev].slice(0, KEEP));
         if (d.dropped) setDropped((n) => n + d.dropped!);
       },
       onEnd: (err) => setState(err ? err.message : "ended"),
     });
     return () => stream.close();
-  }, [hostId]);
+  }, [hostId, serviceId]);
   return (
     <div className="space-y-2 text-sm">
       <p className="text-slate-500" data-testid="events-state" data-state={state}>

@@ -13,6 +13,37 @@ interface Line {
   stderr: boolean;
   time: string;
   text: string;
+  /** Which task wrote it (a service's merged log): "slot.task@host". */
+  tag?: string;
+}
+
+/** A container's log, or a service's: every task's log merged, each line tagged with its task and host. */
+export type LogSource = { kind: "container"; hostId: string; containerId: string } | { kind: "service"; serviceId: string };
+
+/** A service-logs message: one task's batch of lines. */
+interface ServiceLogData extends LogStreamData {
+  task: { id: string; slot: number; host: string };
+}
+
+/** Where to resume: a container's last cursor, or each task's. */
+type Resume = Map<string, string>;
+
+function streamRequest(source: LogSource, resume: Resume, tail: string, sinceSeconds: number | undefined) {
+  if (source.kind === "container") {
+    const after = resume.get("");
+    return {
+      kind: "logs" as const,
+      hostId: source.hostId,
+      params: after
+        ? { id: source.containerId, after }
+        : { id: source.containerId, ...(tail ? { tail } : {}), ...(sinceSeconds ? { since: sinceSeconds } : {}) },
+    };
+  }
+  const after = [...resume].map(([task, cursor]) => `${task}:${cursor}`).join(",");
+  return {
+    kind: "service-logs" as const,
+    params: after ? { service: source.serviceId, after } : { service: source.serviceId, ...(tail ? { tail } : {}) },
+  };
 }
 
 const TAILS = [
@@ -29,14 +60,16 @@ const SINCES = [
 ];
 
 /**
- * A container's log, followed live. Lines live in a plain array outside React state and only
+ * A container's log (or a service's, merged across its tasks and hosts), followed live. Lines live in a plain array outside React state and only
  * the rows on screen are rendered, so a million lines stay responsive. A dropped connection
  * reconnects from the last line's cursor: no gap, no duplicate. Pause stops acknowledging, so
  * the agent stops reading until resume.
  */
-export function LogViewer({ hostId, containerId }: { hostId: string; containerId: string }) {
+export function LogViewer(props: { hostId: string; containerId: string } | { source: LogSource }) {
+  const source: LogSource = "source" in props ? props.source : { kind: "container", hostId: props.hostId, containerId: props.containerId };
+  const sourceKey = source.kind === "container" ? `${source.hostId}/${source.containerId}` : source.serviceId;
   const lines = useRef<Line[]>([]);
-  const cursor = useRef<string | undefined>(undefined);
+  const resume = useRef<Resume>(new Map());
   const [version, bump] = useReducer((x: number) => x + 1, 0);
   const [tail, setTail] = useState("1000");
   const [since, setSince] = useState("");
@@ -63,21 +96,17 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
 
   useEffect(() => {
     lines.current = [];
-    cursor.current = undefined;
+    resume.current = new Map();
     bump();
     let closed = false;
     let retry: ReturnType<typeof setTimeout> | undefined;
     let delay = 500;
     const connect = () => {
-      setStatus(cursor.current ? "reconnecting" : "connecting");
+      setStatus(resume.current.size ? "reconnecting" : "connecting");
       const sinceSeconds = since ? Math.floor(Date.now() / 1000) - Number(since) : undefined;
-      stream.current = openStream<LogStreamData>({
-        kind: "logs",
-        hostId,
+      stream.current = openStream<LogStreamData | ServiceLogData>({
+        ...streamRequest(source, resume.current, tail, sinceSeconds),
         window: 8,
-        params: cursor.current
-          ? { id: containerId, after: cursor.current }
-          : { id: containerId, ...(tail ? { tail } : {}), ...(sinceSeconds ? { since: sinceSeconds } : {}) },
         onOpen: () => {
           setStatus("live");
           setError(null);
@@ -85,9 +114,11 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
         },
         onData: (d) => {
           const arr = lines.current;
+          const task = "task" in d ? d.task : undefined;
+          const tag = task ? `${task.slot || "·"}.${task.id.slice(0, 8)}@${task.host}` : undefined;
           for (const [, s, time, text] of d.lines)
-            arr.push({ stderr: s === "e", time, text: text.endsWith("\n") ? text.slice(0, -1) : text });
-          if (d.lines.length) cursor.current = d.lines[d.lines.length - 1]![0];
+            arr.push({ stderr: s === "e", time, text: text.endsWith("\n") ? text.slice(0, -1) : text, ...(tag ? { tag } : {}) });
+          if (d.lines.length) resume.current.set(task?.id ?? "", d.lines[d.lines.length - 1]![0]);
           if (arr.length > MAX_LINES) arr.splice(0, arr.length - MAX_LINES);
           schedule();
         },
@@ -111,7 +142,8 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
       clearTimeout(retry);
       stream.current?.close();
     };
-  }, [hostId, containerId, tail, since, schedule]);
+    // biome-ignore lint/correctness/useExhaustiveDependencies: sourceKey names the source
+  }, [sourceKey, tail, since, schedule]);
 
   useEffect(() => {
     if (paused) stream.current?.pause();
@@ -139,10 +171,10 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
   }, [count, version, virtualizer]);
 
   const download = () => {
-    const text = lines.current.map((l) => `${timestamps ? `${l.time} ` : ""}${l.text}\n`).join("");
+    const text = lines.current.map((l) => `${timestamps ? `${l.time} ` : ""}${l.tag ? `${l.tag} ` : ""}${l.text}\n`).join("");
     const a = document.createElement("a");
     a.href = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
-    a.download = `${containerId.slice(0, 12)}.log`;
+    a.download = `${source.kind === "container" ? source.containerId.slice(0, 12) : `service-${source.serviceId}`}.log`;
     a.click();
     URL.revokeObjectURL(a.href);
   };
@@ -162,18 +194,20 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
             </option>
           ))}
         </select>
-        <select
-          aria-label="Since"
-          value={since}
-          onChange={(e) => setSince(e.target.value)}
-          className="rounded border border-slate-300 px-2 py-1"
-        >
-          {SINCES.map((t) => (
-            <option key={t.value} value={t.value}>
-              {t.label}
-            </option>
-          ))}
-        </select>
+        {source.kind === "container" && (
+          <select
+            aria-label="Since"
+            value={since}
+            onChange={(e) => setSince(e.target.value)}
+            className="rounded border border-slate-300 px-2 py-1"
+          >
+            {SINCES.map((t) => (
+              <option key={t.value} value={t.value}>
+                {t.label}
+              </option>
+            ))}
+          </select>
+        )}
         <input
           aria-label="Filter lines"
           placeholder="Filter"
@@ -202,7 +236,7 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
       )}
       <section
         ref={scroller}
-        aria-label="Container log"
+        aria-label={source.kind === "container" ? "Container log" : "Service log"}
         onScroll={(e) => {
           const el = e.currentTarget;
           if (el.scrollTop + el.clientHeight >= el.scrollHeight - ROW_PX * 2) stick.current = true;
@@ -215,7 +249,7 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
         // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be focusable so the keyboard can scroll it
         tabIndex={0}
         className="h-[28rem] overflow-auto rounded bg-slate-950 font-mono text-xs text-slate-100"
-        data-testid="container-logs"
+        data-testid={source.kind === "container" ? "container-logs" : "service-logs"}
       >
         <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
           {virtualizer.getVirtualItems().map((row) => {
@@ -229,6 +263,7 @@ export function LogViewer({ hostId, containerId }: { hostId: string; containerId
                 data-testid="log-line"
               >
                 {timestamps && <span className="select-none text-slate-500">{l.time.slice(0, 23).replace("T", " ")} </span>}
+                {l.tag && <span className="select-none text-sky-300">{l.tag} </span>}
                 {l.text}
               </div>
             );

@@ -1,7 +1,8 @@
 "use client";
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import type { StatsPoint } from "@berth/core";
 import { openStream } from "../client/streams";
+import { TimeSeriesChart } from "./time-series-chart";
 
 /** The fields of a Docker stats sample the charts use. */
 export interface StatsSample {
@@ -61,10 +62,12 @@ export function bytes(n: number): string {
     n /= 1024;
     i++;
   }
-  return `${n.toFixed(n >= 10 || i === 0 ? 0 : 1)} ${u[i]}`;
+  // Whole bytes, except the fractions an axis of a near-idle series ticks at (0.5 B/s).
+  const digits = n >= 10 || (i === 0 && Number.isInteger(n)) ? 0 : 1;
+  return `${n.toFixed(digits)} ${u[i]}`;
 }
 
-/** A small line chart: one or two series over the window, newest at the right. */
+/** One or two series of the points over time, with axes and a cursor (TimeSeriesChart). */
 export function Chart({
   title,
   points,
@@ -78,35 +81,25 @@ export function Chart({
   format(v: number): string;
   testId: string;
 }) {
-  const w = 480;
-  const h = 120;
-  const now = points.length ? points[points.length - 1]!.at : Date.now();
-  const from = now - Math.min(KEEP_MS, Math.max(60_000, now - (points[0]?.at ?? now)));
-  const max = Math.max(1e-9, ...points.flatMap((p) => series.map((s) => p[s.key] as number)));
-  const x = (t: number) => ((t - from) / Math.max(now - from, 1)) * w;
-  const y = (v: number) => h - (v / max) * (h - 4);
   const last = points[points.length - 1];
+  const times = useMemo(() => points.map((p) => p.at), [points]);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: series is a literal per chart; its keys decide
+  const values = useMemo(() => series.map((s) => points.map((p) => p[s.key] as number)), [points]);
   return (
     <figure className="rounded border border-slate-200 bg-white p-3" data-testid={testId} data-points={points.length}>
       <figcaption className="mb-1 flex justify-between text-sm">
         <span className="font-medium">{title}</span>
-        <span className="text-slate-600">
+        <span className="text-slate-600" data-testid={`${testId}-now`}>
           {last ? series.map((s) => `${s.label} ${format(last[s.key] as number)}`).join(" · ") : "waiting for a sample…"}
         </span>
       </figcaption>
-      <svg viewBox={`0 0 ${w} ${h}`} className="h-32 w-full" preserveAspectRatio="none" role="img" aria-label={title}>
-        {series.map((s) => (
-          <polyline
-            key={s.key}
-            fill="none"
-            stroke={s.color}
-            strokeWidth="1.5"
-            vectorEffect="non-scaling-stroke"
-            points={points.map((p) => `${x(p.at).toFixed(1)},${y(p[s.key] as number).toFixed(1)}`).join(" ")}
-          />
-        ))}
-      </svg>
-      <div className="text-right text-xs text-slate-400">max {format(max)}</div>
+      <TimeSeriesChart
+        label={title}
+        times={times}
+        values={values}
+        series={series.map((s) => ({ label: s.label || title, color: s.color }))}
+        format={format}
+      />
     </figure>
   );
 }

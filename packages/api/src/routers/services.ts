@@ -1,5 +1,13 @@
 import { z } from "zod";
-import { enforceContainerPolicy, notFound, notifyServiceChanged, parseSpec, taskContainerConfig, type ServiceView } from "@berth/core";
+import {
+  enforceContainerPolicy,
+  notFound,
+  notifyServiceChanged,
+  parseSpec,
+  serviceHistory,
+  taskContainerConfig,
+  type ServiceView,
+} from "@berth/core";
 import { authed, requireTeamRole, rest, router, teamsWithRole, withRole } from "../trpc.ts";
 import type { Context } from "../context.ts";
 import { containerPolicyFor } from "./policies.ts";
@@ -116,6 +124,15 @@ export const servicesRouter = router({
         orderBy: [{ slot: "asc" }, { createdAt: "desc" }],
         include: { host: { select: { name: true } } },
       });
+    }),
+
+  /** The service's tasks over the last hour (10 s samples and a point for now): running, desired, restarts. */
+  history: authed
+    .meta(rest("GET", "/services/{id}/history"))
+    .input(z.object({ id: Id }))
+    .query(async ({ ctx, input }) => {
+      await serviceFor(ctx, input.id, "viewer");
+      return serviceHistory(ctx.db, input.id);
     }),
 
   /** Whether the scheduler may use a host: active, pause (keeps its tasks) or drain (moves them). */

@@ -5,3 +5,4 @@ export * from "./service-store.ts";
 export * from "./task-container.ts";
 export * from "./reconciler.ts";
 export * from "./orchestrator.ts";
+export * from "./service-samples.ts";

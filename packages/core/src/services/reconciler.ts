@@ -9,6 +9,7 @@ import type { Logger } from "../logger.ts";
 import { registryAccessFor } from "../registries.ts";
 import type { SecretBox } from "../secret-box.ts";
 import { HostSyncQueue } from "./host-sync-queue.ts";
+import { recordServiceSamples, SERVICE_SAMPLE_MS } from "./service-samples.ts";
 import { parseConstraint } from "./constraints.ts";
 import { FAILURE_WINDOW_MS, type HostCandidate, type PlacementRequest, place, refusal } from "./placement.ts";
 import type { ServiceSpec } from "./spec.ts";
@@ -64,6 +65,7 @@ export class Reconciler {
   private readonly dirty = new Set<string>();
   private draining: Promise<void> | null = null;
   private resyncTimer: NodeJS.Timeout | null = null;
+  private sampleTimer: NodeJS.Timeout | null = null;
   private readonly wakeups = new Map<string, NodeJS.Timeout>();
   /** Tasks whose start or stop is in flight on this process. */
   private readonly inFlight = new Set<string>();
@@ -88,6 +90,12 @@ export class Reconciler {
     this.resyncTimer = setInterval(() => void this.resync().catch((err) => this.fail(err, "resync")), this.o.resyncMs ?? 10_000);
     this.resyncTimer.unref();
     void this.resync().catch((err) => this.fail(err, "resync"));
+    // The services' charts: one process (this leader) samples them.
+    this.sampleTimer = setInterval(
+      () => void recordServiceSamples(this.o.db).catch((err) => this.fail(err, "service sampling")),
+      SERVICE_SAMPLE_MS,
+    );
+    this.sampleTimer.unref();
   }
 
   async stop(): Promise<void> {
@@ -95,6 +103,7 @@ export class Reconciler {
     this.o.events.off("event", this.onEvent);
     this.o.gateway.off("status", this.onStatus);
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.sampleTimer) clearInterval(this.sampleTimer);
     for (const t of this.wakeups.values()) clearTimeout(t);
     this.wakeups.clear();
     this.dirty.clear();

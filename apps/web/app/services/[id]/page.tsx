@@ -7,6 +7,9 @@ import { AppShell } from "../../../src/components/app-shell";
 import { Button, Card, ErrorBox, Spinner, TableHead } from "../../../src/components/ui";
 import { formatAgo } from "../../../src/components/format";
 import { TaskStateBadge, UpdateStateBadge, useCanOperate } from "../../../src/components/service-parts";
+import { ServiceCharts } from "../../../src/components/service-charts";
+import { LogViewer } from "../../../src/components/log-viewer";
+import { EventsFeed } from "../../../src/components/events-feed";
 
 const LIVE_REFRESH_MS = 1_000;
 const input = "rounded-md border border-slate-300 px-2 py-1 text-sm";
@@ -160,6 +163,16 @@ function ServiceView({ id }: { id: string }) {
             ))}
           </div>
         )}
+      </Card>
+
+      <ServiceCharts id={id} />
+
+      <Card title="Logs (every task, merged)">
+        <LogViewer source={{ kind: "service", serviceId: id }} />
+      </Card>
+
+      <Card title="Events">
+        <EventsFeed serviceId={id} />
       </Card>
 
       <Card title="Slot history">
