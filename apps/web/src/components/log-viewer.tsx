@@ -94,6 +94,7 @@ export function LogViewer(props: { hostId: string; containerId: string } | { sou
     });
   }, []);
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: sourceKey stands for the source (a new object each render)
   useEffect(() => {
     lines.current = [];
     resume.current = new Map();
@@ -142,7 +143,6 @@ export function LogViewer(props: { hostId: string; containerId: string } | { sou
       clearTimeout(retry);
       stream.current?.close();
     };
-    // biome-ignore lint/correctness/useExhaustiveDependencies: sourceKey names the source
   }, [sourceKey, tail, since, schedule]);
 
   useEffect(() => {

@@ -42,6 +42,7 @@ export function TimeSeriesChart({
 
   // Made once per set of series; the data effect below keeps it current.
   const seriesKey = series.map((s) => `${s.label}:${s.color}:${s.stepped ? 1 : 0}`).join("|");
+  // biome-ignore lint/correctness/useExhaustiveDependencies: rebuilt only when its series (seriesKey) or height change; data goes in below
   useEffect(() => {
     const el = box.current;
     if (!el) return;
@@ -82,12 +83,11 @@ export function TimeSeriesChart({
       u.destroy();
       plot.current = null;
     };
-    // biome-ignore lint/correctness/useExhaustiveDependencies: the chart is rebuilt only when its series change
   }, [seriesKey, height]);
 
+  // biome-ignore lint/correctness/useExhaustiveDependencies: data() reads exactly times and values
   useEffect(() => {
     plot.current?.setData(data());
-    // biome-ignore lint/correctness/useExhaustiveDependencies: data() reads exactly these
   }, [times, values]);
 
   return <div ref={box} role="img" aria-label={label} className="w-full" />;
