@@ -125,6 +125,11 @@ test("6 replicas spread 2/2/2; a dead task is replaced in its slot; scale down; 
   const history = (await owner.trpc.services.tasks.query({ id: created.id })).filter((x) => x.slot === 3);
   assert.equal(history.find((x) => x.id === victim.id)?.state, "failed", "the dead task stays as the slot's history");
   assert.equal(history.find((x) => x.id === victim.id)?.exitCode, 137);
+  // The service's charts count it: the point for now covers the last 10 s.
+  const points = await owner.trpc.services.history.query({ id: created.id });
+  const latest = points[points.length - 1]!;
+  assert.equal(latest.desired, 6);
+  assert.equal(latest.restarts, 1, `one restart in the last 10 s: ${JSON.stringify(latest)}`);
 
   // Two writers: the second, still holding version 1, is refused.
   const scaled = await owner.trpc.services.scale.mutate({ id: created.id, version: 1, replicas: 2 });
