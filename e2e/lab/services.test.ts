@@ -232,6 +232,13 @@ test("a start-first rolling update keeps every replica up; an update to a bad im
     spec: { name: "roll", task: { ...task, env: ["V=2"] }, mode: { kind: "replicated", replicas: 4 }, updateConfig },
   });
   assert.equal(v2.updateState, "updating");
+  // Paused at once: the batch under way may finish, no other starts until it is resumed.
+  assert.equal((await owner.trpc.services.pause.mutate({ id: created.id })).updateState, "paused");
+  await new Promise((r) => setTimeout(r, 3000));
+  const whilePaused = (await owner.trpc.services.tasks.query({ id: created.id })).filter((x) => x.version === 2);
+  assert.ok(whilePaused.length <= 2, `one batch (parallelism 2) at most while paused: ${whilePaused.length}`);
+  assert.equal((await owner.trpc.services.get.query({ id: created.id })).updateState, "paused");
+  assert.equal((await owner.trpc.services.resume.mutate({ id: created.id })).updateState, "updating");
   await waitFor(
     "update completed",
     async () => (await owner.trpc.services.get.query({ id: created.id })).updateState === "completed",

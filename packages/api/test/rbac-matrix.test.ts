@@ -221,6 +221,7 @@ const MATRIX: Record<string, Row> = {
   },
   "services.rollback": { need: "operator", call: async (a) => a.services.rollback.mutate({ id: (await freshService()).id, version: 1 }) },
   "services.resume": { need: "operator", call: async (a) => a.services.resume.mutate({ id: (await freshService()).id }) },
+  "services.pause": { need: "operator", call: async (a) => a.services.pause.mutate({ id: (await freshService()).id }) },
   "services.remove": { need: "operator", call: async (a) => a.services.remove.mutate({ id: (await freshService()).id }) },
   "services.setAvailability": { need: "operator", call: (a) => a.services.setAvailability.mutate({ hostId: h(), availability: "active" }) },
 

@@ -95,6 +95,15 @@ export const servicesRouter = router({
       return ctx.services.rollback(input.id, input.version, ctx.user?.id ?? null);
     }),
 
+  /** Pauses an update or rollback in progress (no further batch starts). */
+  pause: withRole("operator")
+    .meta(rest("POST", "/services/{id}/pause"))
+    .input(z.object({ id: Id }))
+    .mutation(async ({ ctx, input }) => {
+      await serviceFor(ctx, input.id, "operator");
+      return ctx.services.pause(input.id);
+    }),
+
   /** Resumes a paused update or rollback. */
   resume: withRole("operator")
     .meta(rest("POST", "/services/{id}/resume"))

@@ -207,10 +207,24 @@ export class ServiceStore extends EventEmitter<{ changed: [serviceId: string] }>
     return this.update(id, expectedVersion, { ...s.spec, mode: { kind: "replicated", replicas } }, actorId);
   }
 
-  /** Resumes a paused update or rollback where it stopped. */
+  /** Pauses an update or rollback in progress: no further batch starts until it is resumed. */
+  async pause(id: string): Promise<ServiceView> {
+    const s = await this.get(id);
+    if (s.updateState !== "updating" && s.updateState !== "rollback_started") throw conflict(`service ${s.name} has no update in progress`);
+    await this.setUpdateState(id, s.updateState === "updating" ? "paused" : "rollback_paused", "paused by a user");
+    this.emit("changed", id);
+    await notifyServiceChanged(this.db, id);
+    return this.get(id);
+  }
+
+  /**
+   * Resumes a paused update or rollback where it stopped. Failures before the pause no longer
+   * count against `maxFailureRatio` (they paused it once already).
+   */
   async resume(id: string): Promise<ServiceView> {
     const s = await this.get(id);
     if (s.updateState !== "paused" && s.updateState !== "rollback_paused") throw conflict(`service ${s.name} has no paused update`);
+    await this.db.service.update({ where: { id }, data: { updateStartedAt: new Date() } });
     await this.setUpdateState(id, s.updateState === "paused" ? "updating" : "rollback_started", "resumed");
     this.emit("changed", id);
     await notifyServiceChanged(this.db, id);

@@ -31,6 +31,7 @@ function ServiceView({ id }: { id: string }) {
   const update = useMutation(trpc.services.update.mutationOptions({ onSuccess: refresh }));
   const rollback = useMutation(trpc.services.rollback.mutationOptions({ onSuccess: refresh }));
   const resume = useMutation(trpc.services.resume.mutationOptions({ onSuccess: refresh }));
+  const pause = useMutation(trpc.services.pause.mutationOptions({ onSuccess: refresh }));
   const remove = useMutation(trpc.services.remove.mutationOptions({ onSuccess: () => router.push("/services") }));
 
   if (service.isPending) return <Spinner label="Loading the service…" />;
@@ -45,7 +46,7 @@ function ServiceView({ id }: { id: string }) {
     const key = t.host?.name ?? "(not placed)";
     byHost.set(key, [...(byHost.get(key) ?? []), t]);
   }
-  const error = scale.error ?? update.error ?? rollback.error ?? resume.error ?? remove.error;
+  const error = scale.error ?? update.error ?? rollback.error ?? pause.error ?? resume.error ?? remove.error;
 
   return (
     <div className="space-y-4">
@@ -113,6 +114,11 @@ function ServiceView({ id }: { id: string }) {
             <Button variant="secondary" disabled={s.previousVersion === null} onClick={() => rollback.mutate({ id, version: s.version })}>
               Roll back
             </Button>
+            {(s.updateState === "updating" || s.updateState === "rollback_started") && (
+              <Button variant="secondary" onClick={() => pause.mutate({ id })}>
+                Pause update
+              </Button>
+            )}
             {(s.updateState === "paused" || s.updateState === "rollback_paused") && (
               <Button variant="secondary" onClick={() => resume.mutate({ id })}>
                 Resume
