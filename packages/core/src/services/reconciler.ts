@@ -578,9 +578,11 @@ export class Reconciler {
     // By team, not by a list of every host id: both read what the team's hosts run.
     const onTeam = { host: { teamId: service.teamId } };
     const [active, failures] = await Promise.all([
-      this.o.db.task.findMany({
+      // Counted per host, service and version: a row per group, not per task.
+      this.o.db.task.groupBy({
+        by: ["hostId", "serviceId", "version"],
         where: { ...onTeam, desiredState: "running", state: { in: ACTIVE_STATES } },
-        select: { hostId: true, serviceId: true, version: true },
+        _count: true,
       }),
       this.o.db.task.groupBy({
         by: ["hostId"],
@@ -617,12 +619,13 @@ export class Reconciler {
         recentFailures: failed.get(h.id) ?? 0,
       };
       for (const t of activeOn.get(h.id) ?? []) {
-        c.tasks++;
-        if (t.serviceId === service.id) c.serviceTasks++;
+        const n = t._count;
+        c.tasks += n;
+        if (t.serviceId === service.id) c.serviceTasks += n;
         const s = await specFor(t.serviceId, t.version);
         if (!s) continue;
-        c.reserved.nanoCpus += s.task.resources.reservations.nanoCpus ?? 0;
-        c.reserved.memoryBytes += s.task.resources.reservations.memoryBytes ?? 0;
+        c.reserved.nanoCpus += n * (s.task.resources.reservations.nanoCpus ?? 0);
+        c.reserved.memoryBytes += n * (s.task.resources.reservations.memoryBytes ?? 0);
         for (const p of s.endpoint.ports) if (p.published !== undefined) (c.hostPorts as Set<string>).add(`${p.published}/${p.protocol}`);
       }
       out.push(c);
