@@ -65,8 +65,7 @@ const SINCES = [
  * reconnects from the last line's cursor: no gap, no duplicate. Pause stops acknowledging, so
  * the agent stops reading until resume.
  */
-export function LogViewer(props: { hostId: string; containerId: string } | { source: LogSource }) {
-  const source: LogSource = "source" in props ? props.source : { kind: "container", hostId: props.hostId, containerId: props.containerId };
+export function LogViewer({ source }: { source: LogSource }) {
   const sourceKey = source.kind === "container" ? `${source.hostId}/${source.containerId}` : source.serviceId;
   const lines = useRef<Line[]>([]);
   const resume = useRef<Resume>(new Map());

@@ -97,6 +97,12 @@ export class ServiceStore extends EventEmitter<{ changed: [serviceId: string] }>
     super();
   }
 
+  /** Tells the leader, here at once and elsewhere through Postgres, that `id` (or "*") changed. */
+  private async announce(id: string): Promise<void> {
+    this.emit("changed", id);
+    await notifyServiceChanged(this.db, id);
+  }
+
   async create(teamId: string, input: unknown, actorId: string | null): Promise<ServiceView> {
     const spec = parseSpec(input);
     try {
@@ -109,8 +115,7 @@ export class ServiceStore extends EventEmitter<{ changed: [serviceId: string] }>
         },
         include: { versions: { where: { version: 1 } } },
       });
-      this.emit("changed", row.id);
-      await notifyServiceChanged(this.db, row.id);
+      await this.announce(row.id);
       return view(row);
     } catch (e) {
       if ((e as { code?: string }).code === "P2002") throw conflict(`a service named ${spec.name} already exists in this team`);
@@ -212,8 +217,7 @@ export class ServiceStore extends EventEmitter<{ changed: [serviceId: string] }>
     const s = await this.get(id);
     if (s.updateState !== "updating" && s.updateState !== "rollback_started") throw conflict(`service ${s.name} has no update in progress`);
     await this.setUpdateState(id, s.updateState === "updating" ? "paused" : "rollback_paused", "paused by a user");
-    this.emit("changed", id);
-    await notifyServiceChanged(this.db, id);
+    await this.announce(id);
     return this.get(id);
   }
 
@@ -226,8 +230,7 @@ export class ServiceStore extends EventEmitter<{ changed: [serviceId: string] }>
     if (s.updateState !== "paused" && s.updateState !== "rollback_paused") throw conflict(`service ${s.name} has no paused update`);
     await this.db.service.update({ where: { id }, data: { updateStartedAt: new Date() } });
     await this.setUpdateState(id, s.updateState === "paused" ? "updating" : "rollback_started", "resumed");
-    this.emit("changed", id);
-    await notifyServiceChanged(this.db, id);
+    await this.announce(id);
     return this.get(id);
   }
 
@@ -246,7 +249,6 @@ export class ServiceStore extends EventEmitter<{ changed: [serviceId: string] }>
       if (e.code === "P2025") throw notFound(`service ${id}`);
       throw e;
     });
-    this.emit("changed", "*");
-    await notifyServiceChanged(this.db, "*");
+    await this.announce("*");
   }
 }

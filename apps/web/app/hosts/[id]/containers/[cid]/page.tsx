@@ -73,7 +73,7 @@ function ContainerDetail({ hostId, containerId }: { hostId: string; containerId:
           </button>
         ))}
       </div>
-      {section === "logs" && <LogViewer hostId={hostId} containerId={containerId} />}
+      {section === "logs" && <LogViewer source={{ kind: "container", hostId, containerId }} />}
       {section === "terminal" && canOperate && <ContainerTerminal hostId={hostId} containerId={containerId} />}
       {section === "stats" && <ContainerStats hostId={hostId} containerId={containerId} />}
       {section === "inspect" && (
