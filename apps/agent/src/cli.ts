@@ -114,6 +114,13 @@ async function runAgent(c: AgentConfig): Promise<never> {
     collectStats: () => statsReports(runtime.containers.statsCounters()),
     collectInventory: async (sent) => inventoryFrames(await collectInventory(runtime), sent),
   });
+  // Overlay networks: the control plane allocates their addresses and lists every endpoint.
+  const linked = link;
+  runtime.networks?.setControlPlane({
+    attach: (args) => linked.request("overlay.attach", args),
+    detach: async (args) => void (await linked.request("overlay.detach", args)),
+    vtep: () => linked.localAddress,
+  });
   // Inventory changes with lifecycle events; exec events (three per health probe) and attaches change nothing in it.
   runtime.events.subscribe((e) => {
     if (!e.Action.startsWith("exec_") && e.Action !== "attach") link?.nudgeInventory();

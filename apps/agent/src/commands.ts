@@ -151,6 +151,7 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
     ),
     handler("networks.remove", async (a) => ok(await networks().remove(a.id))),
     handler("networks.prune", () => networks().prune()),
+    handler("overlay.sync", async (a) => ok(await networks().syncOverlays(a))),
     handler("networks.connect", async (a) =>
       ok(
         await rt.containers.connect(a.id, a.container, {

@@ -15,6 +15,7 @@ import { fleetRouter } from "./routers/fleet.ts";
 import { invitationsRouter } from "./routers/invitations.ts";
 import { policiesRouter } from "./routers/policies.ts";
 import { servicesRouter } from "./routers/services.ts";
+import { overlaysRouter } from "./routers/overlays.ts";
 
 export const appRouter = router({
   auth: authRouter,
@@ -33,6 +34,7 @@ export const appRouter = router({
   invitations: invitationsRouter,
   policies: policiesRouter,
   services: servicesRouter,
+  overlays: overlaysRouter,
 });
 
 export type AppRouter = typeof appRouter;

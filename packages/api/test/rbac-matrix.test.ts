@@ -225,6 +225,11 @@ const MATRIX: Record<string, Row> = {
   "services.remove": { need: "operator", call: async (a) => a.services.remove.mutate({ id: (await freshService()).id }) },
   "services.setAvailability": { need: "operator", call: (a) => a.services.setAvailability.mutate({ hostId: h(), availability: "active" }) },
 
+  "overlays.list": { need: "signed-in", call: (a) => a.overlays.list.query() },
+  "overlays.get": { need: "viewer", call: async (a) => a.overlays.get.query({ id: (await freshOverlay()).id }) },
+  "overlays.create": { need: "operator", call: (a) => a.overlays.create.mutate({ teamId, name: `ov-${++userSeq}` }) },
+  "overlays.remove": { need: "operator", call: async (a) => a.overlays.remove.mutate({ id: (await freshOverlay()).id }) },
+
   "teams.members": { need: "admin", call: (a) => a.teams.members.query({ teamId }) },
   "teams.setRole": { need: "admin", call: async (a) => a.teams.setRole.mutate({ teamId, userId: await freshMember(), role: "operator" }) },
   "teams.removeMember": { need: "admin", call: async (a) => a.teams.removeMember.mutate({ teamId, userId: await freshMember() }) },
@@ -236,6 +241,10 @@ async function freshService() {
     teamId,
     spec: { name: `svc-${++userSeq}`, task: { image: "busybox" }, mode: { kind: "replicated", replicas: 0 } },
   });
+}
+
+async function freshOverlay() {
+  return owner.trpc.overlays.create.mutate({ teamId, name: `fresh-ov-${++userSeq}` });
 }
 
 async function freshRegistry() {

@@ -3,6 +3,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { randomUUID } from "node:crypto";
 import { WebSocketServer, type WebSocket, type RawData } from "ws";
+import type { z } from "zod";
 import type { Db } from "@berth/db";
 import {
   DEFAULT_MAX_FRAME_BYTES,
@@ -13,6 +14,10 @@ import {
   parseCommandReply,
   parseStreamData,
   type AgentFrame,
+  AgentRequestArgs,
+  type AgentRequestAnswerInput,
+  type AgentRequestName,
+  type AgentRequestParsed,
   type CommandInput,
   type CommandName,
   type CommandProgress,
@@ -48,6 +53,12 @@ export interface AgentGatewayOptions {
   /** Frames a host may send per second on average (bursts up to twice that); past it the link is closed. */
   maxFramesPerSecond?: number;
 }
+
+/** Answers one kind of agent request (see the protocol's AgentRequestArgs) for the host that asked. */
+export type AgentRequestHandler<R extends AgentRequestName> = (
+  hostId: string,
+  args: AgentRequestParsed<R>,
+) => Promise<AgentRequestAnswerInput<R>>;
 
 export type HostStatusEvent = { hostId: string; status: "online" | "offline" };
 
@@ -179,6 +190,7 @@ export class AgentGateway extends EventEmitter<{
   private readonly sessions = new Map<string, Session>();
   private readonly lastSeen = new Map<string, number>();
   private readonly dirty = new Set<string>();
+  private readonly requestHandlers = new Map<string, (hostId: string, args: unknown) => Promise<unknown>>();
   private timers: NodeJS.Timeout[] = [];
   private readonly opts: Required<Omit<AgentGatewayOptions, "db" | "logger">>;
 
@@ -231,6 +243,11 @@ export class AgentGateway extends EventEmitter<{
     for (const s of this.sessions.values()) s.ws.close(CLOSE.shuttingDown, "control plane shutting down");
     await this.flushHeartbeats().catch(() => {});
     this.wss.close();
+  }
+
+  /** Who answers agents' requests of one kind (the overlay networks' address allocation). */
+  handleRequests<R extends AgentRequestName>(method: R, handler: AgentRequestHandler<R>): void {
+    this.requestHandlers.set(method, (hostId, args) => handler(hostId, args as AgentRequestParsed<R>));
   }
 
   isConnected(hostId: string): boolean {
@@ -451,11 +468,33 @@ export class AgentGateway extends EventEmitter<{
       case "inventory":
         this.emit("inventory", session.hostId, frame);
         return;
+      case "request":
+        await this.answer(session, frame.id, frame.method, frame.args);
+        return;
       case "stream.end":
         session.streams
           .get(frame.id)
           ?.finish(frame.error ? new DomainError(AGENT_CODE_MAP[frame.error.code] ?? "UNAVAILABLE", frame.error.message) : undefined);
         return;
+    }
+  }
+
+  /** Runs an agent's request through its handler, its arguments checked first; the error codes are the domain's. */
+  private async answer(session: Session, id: string, method: string, args: unknown): Promise<void> {
+    const reply = (frame: Omit<Extract<ServerFrame, { type: "answer" }>, "type" | "id">) =>
+      send(session.ws, { type: "answer", id, ...frame });
+    const handler = this.requestHandlers.get(method);
+    const schema = (AgentRequestArgs as Record<string, z.ZodType>)[method];
+    if (!handler || !schema) return reply({ ok: false, error: { code: "INVALID", message: `unknown request ${method.slice(0, 64)}` } });
+    const parsed = schema.safeParse(args);
+    if (!parsed.success)
+      return reply({ ok: false, error: { code: "INVALID", message: `invalid ${method} request: ${parsed.error.message.slice(0, 2000)}` } });
+    try {
+      reply({ ok: true, result: await handler(session.hostId, parsed.data) });
+    } catch (e) {
+      if (e instanceof DomainError) return reply({ ok: false, error: { code: e.code, message: e.message.slice(0, 4000) } });
+      this.log.error({ err: e, hostId: session.hostId, method }, "agent request failed");
+      reply({ ok: false, error: { code: "FAILED", message: "the control plane could not answer" } });
     }
   }
 

@@ -21,3 +21,4 @@ export * from "./metrics.ts";
 export * from "./inventory.ts";
 export * from "./leader.ts";
 export * from "./services/index.ts";
+export * from "./overlay/index.ts";

@@ -26,6 +26,7 @@ import {
   VolumeSchema,
   VolumeWithUsersSchema,
 } from "./replies.ts";
+import { OverlaySyncArgsSchema } from "./overlay.ts";
 
 /**
  * Commands the control plane sends to an agent (CommandFrame.command + args): their argument
@@ -127,6 +128,8 @@ export const CommandArgs = {
     aliases: z.array(z.string().max(256)).max(64).optional(),
   }),
   "networks.disconnect": z.object({ id: Name, container: Name }),
+
+  "overlay.sync": OverlaySyncArgsSchema,
 } as const;
 
 export type CommandName = keyof typeof CommandArgs;
@@ -174,6 +177,8 @@ export const CommandReplies = {
   "networks.prune": NetworkPruneReplySchema,
   "networks.connect": OkReplySchema,
   "networks.disconnect": OkReplySchema,
+
+  "overlay.sync": OkReplySchema,
 } as const satisfies Record<CommandName, z.ZodType>;
 
 /** A command's reply as the control plane hands it on, once checked. */
@@ -228,6 +233,8 @@ export const CommandProgressItems = {
   "networks.prune": NoProgress,
   "networks.connect": NoProgress,
   "networks.disconnect": NoProgress,
+
+  "overlay.sync": NoProgress,
 } as const satisfies Record<CommandName, z.ZodType>;
 
 /** One progress item of a command (never for commands that report none). */

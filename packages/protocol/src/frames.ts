@@ -41,6 +41,14 @@ export const ReplyFrame = z.object({
   error: z.object({ code: z.string().max(64), message: z.string().max(4096) }).optional(),
 });
 
+/** A request of the agent to the control plane (see overlay.ts's AgentRequestArgs); answered by an AnswerFrame. */
+export const RequestFrame = z.object({
+  type: z.literal("request"),
+  id: RequestId,
+  method: z.string().min(1).max(64),
+  args: z.unknown(),
+});
+
 /** Progress of a command still running (a pull's per-layer bytes); same id as its command. */
 export const ProgressFrame = z.object({ type: z.literal("progress"), id: RequestId, data: z.unknown() });
 
@@ -129,6 +137,7 @@ export const AgentFrameSchema = z.discriminatedUnion("type", [
   StreamEndFrame,
   StatsFrame,
   InventoryFrame,
+  RequestFrame,
 ]);
 export type AgentFrame = z.infer<typeof AgentFrameSchema>;
 
@@ -169,6 +178,14 @@ export const StreamInputFrame = z.object({
   eof: z.literal(true).optional(),
 });
 export const StreamCloseFrame = z.object({ type: z.literal("stream.close"), id: StreamId });
+/** The control plane's answer to an agent's RequestFrame. */
+export const AnswerFrame = z.object({
+  type: z.literal("answer"),
+  id: RequestId,
+  ok: z.boolean(),
+  result: z.unknown().optional(),
+  error: z.object({ code: z.string().max(64), message: z.string().max(4096) }).optional(),
+});
 
 export const ServerFrameSchema = z.discriminatedUnion("type", [
   WelcomeFrame,
@@ -177,6 +194,7 @@ export const ServerFrameSchema = z.discriminatedUnion("type", [
   StreamCreditFrame,
   StreamInputFrame,
   StreamCloseFrame,
+  AnswerFrame,
 ]);
 export type ServerFrame = z.infer<typeof ServerFrameSchema>;
 

@@ -9,3 +9,4 @@ export * from "./mounts.ts";
 export * from "./networks.ts";
 export * from "./ports.ts";
 export * from "./streams.ts";
+export * from "./overlay.ts";

@@ -82,7 +82,7 @@ export class NetworkAttachment {
     const out: Record<string, EndpointRequest> = {};
     const add = (ref: string, req: EndpointRequest) => {
       const net = network(nets, ref);
-      if (net.Driver !== "bridge") {
+      if (net.Driver !== "bridge" && net.Driver !== "overlay") {
         throw new ContainerError(`container cannot be connected to network ${net.Name} and another network`, "INVALID");
       }
       checkEndpointRequest(nets, net, req);
@@ -102,7 +102,7 @@ export class NetworkAttachment {
    * plumbed once its process exists.
    */
   async join(rec: ContainerRecord): Promise<Endpoint[]> {
-    const endpoints = this.allocateEndpoints(rec);
+    const endpoints = await this.allocateEndpoints(rec);
     rec.endpoints = Object.fromEntries(endpoints.map((e) => [e.NetworkID, e]));
     if (endpoints.length) {
       // Published ports forward to the first endpoint with a way out; on both families when it has IPv6.
@@ -130,16 +130,16 @@ export class NetworkAttachment {
   }
 
   /** Addresses on every network of the container, before its start (they go in its /etc/hosts). */
-  private allocateEndpoints(rec: ContainerRecord): Endpoint[] {
+  private async allocateEndpoints(rec: ContainerRecord): Promise<Endpoint[]> {
     const nets = this.o.networks;
     if (!nets || !rec.networks) return [];
     const endpoints: Endpoint[] = [];
     try {
       for (const [netId, req] of Object.entries(rec.networks)) {
-        endpoints.push(nets.allocate(netId, rec.id, req, `eth${endpoints.length}`, rec.name));
+        endpoints.push(await nets.allocate(netId, rec.id, req, `eth${endpoints.length}`, rec.name, taskOf(rec)));
       }
     } catch (e) {
-      for (const ep of endpoints) nets.release(ep);
+      for (const ep of endpoints) nets.release(ep, rec.id);
       throw asContainerError(e);
     }
     return endpoints;
@@ -148,7 +148,7 @@ export class NetworkAttachment {
   /** Frees the endpoints and ports of a container that exited (or failed to start). */
   async leave(rec: ContainerRecord): Promise<void> {
     const icc = Object.values(rec.endpoints ?? {}).some((e) => this.o.networks?.iccOff(e.NetworkID));
-    for (const ep of Object.values(rec.endpoints ?? {})) this.o.networks?.release(ep);
+    for (const ep of Object.values(rec.endpoints ?? {})) this.o.networks?.release(ep, rec.id);
     rec.endpoints = {};
     const ports = rec.ports?.length ?? 0;
     if (ports) {
@@ -197,7 +197,8 @@ export class NetworkAttachment {
       throw new ContainerError(`container cannot be connected to other networks with network mode ${mode}`, "INVALID");
     }
     const net = network(nets, networkRef);
-    if (net.Driver !== "bridge") throw new ContainerError(`container cannot be connected to network ${net.Name}`, "INVALID");
+    if (net.Driver !== "bridge" && net.Driver !== "overlay")
+      throw new ContainerError(`container cannot be connected to network ${net.Name}`, "INVALID");
     if (rec.networks[net.Id]) throw new ContainerError(`endpoint with name ${rec.name} already exists in network ${net.Name}`, "CONFLICT");
     checkEndpointRequest(nets, net, req);
     if (isRunning(rec)) {
@@ -206,7 +207,7 @@ export class NetworkAttachment {
       while (used.has(`eth${n}`)) n++;
       let ep: Endpoint;
       try {
-        ep = nets.allocate(net.Id, rec.id, req, `eth${n}`, rec.name);
+        ep = await nets.allocate(net.Id, rec.id, req, `eth${n}`, rec.name, taskOf(rec));
       } catch (e) {
         throw asContainerError(e);
       }
@@ -214,7 +215,7 @@ export class NetworkAttachment {
         const out = Object.values(rec.endpoints ?? {}).filter((e) => !nets.all().find((x) => x.Id === e.NetworkID)?.Internal);
         await nets.plumb(rec.state.Pid, [ep], { hasDefaultRoute: out.length > 0, hasDefaultRoute6: out.some((e) => e.GlobalIPv6Address) });
       } catch (e) {
-        nets.release(ep);
+        nets.release(ep, rec.id);
         throw new ContainerError(`could not connect container ${rec.name} to network ${net.Name}: ${(e as Error).message}`, "FAILED");
       }
       rec.endpoints = { ...rec.endpoints, [net.Id]: ep };
@@ -247,7 +248,7 @@ export class NetworkAttachment {
     const ep = rec.endpoints?.[net.Id];
     if (ep) {
       await nets.unplumb(ep);
-      nets.release(ep);
+      nets.release(ep, rec.id);
       const { [net.Id]: _gone, ...rest } = rec.endpoints!;
       rec.endpoints = rest;
       if (nets.iccOff(net.Id)) await nets.applyRules();
@@ -343,6 +344,12 @@ export class NetworkAttachment {
     for (const netId of Object.keys(rec.endpoints ?? rec.networks ?? {})) if (theirs[netId]) return theirs[netId].IPAddress;
     return Object.values(theirs)[0]?.IPAddress ?? null;
   }
+}
+
+/** The service task a container runs (a service's network admits its tasks though it is not attachable). */
+function taskOf(rec: ContainerRecord): { taskId?: string } {
+  const id = rec.config.Labels?.["com.docker.swarm.task.id"];
+  return id ? { taskId: id } : {};
 }
 
 /** Links are legacy ones (hosts entries and environment) on the default bridge only. */

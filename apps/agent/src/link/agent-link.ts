@@ -1,11 +1,42 @@
 import { WebSocket } from "ws";
-import { AGENT_PATHS, DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION, parseServerFrame, type AgentFrame, type HostFacts } from "@berth/protocol";
+import { randomUUID } from "node:crypto";
+import {
+  AGENT_PATHS,
+  AgentRequestAnswers,
+  DEFAULT_MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  parseServerFrame,
+  type AgentFrame,
+  type AgentRequestAnswer,
+  type AgentRequestInput,
+  type AgentRequestName,
+  type HostFacts,
+} from "@berth/protocol";
 import type { Logger } from "pino";
 import type { LinkCredential } from "../state/index.ts";
 import { Backoff } from "./backoff.ts";
 import { pinnedConnection } from "./pinned-tls.ts";
 import { LinkStream, type StreamHandler } from "./stream-channel.ts";
 import { errorCode } from "../errors.ts";
+
+/** Requests to the control plane in flight at once; one more is refused (a bound on what waits here). */
+const MAX_PENDING_REQUESTS = 256;
+
+/** A request the control plane refused or could not answer, with its error code (NOT_FOUND, INVALID, FORBIDDEN…). */
+export class ControlPlaneRequestError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+interface PendingRequest {
+  resolve(result: unknown): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+}
 
 /** Close codes from the control plane that mean "stop trying" (see core's CLOSE). */
 const CLOSE_REVOKED = 4401;
@@ -60,6 +91,8 @@ export class AgentLink {
   private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES;
   /** Open streams of the current connection; they end with it. */
   private readonly streams = new Map<string, LinkStream>();
+  /** Requests of this agent waiting for the control plane's answer (they fail with the connection). */
+  private readonly requests = new Map<string, PendingRequest>();
   private stopped = false;
   private readonly backoff: Backoff;
   /** The control plane's addresses (its replicas); each reconnect tries the next. */
@@ -163,6 +196,16 @@ export class AgentLink {
         });
       } else if (frame.type === "stream.close") {
         this.streams.get(frame.id)?.close();
+      } else if (frame.type === "answer") {
+        const p = this.requests.get(frame.id);
+        if (!p) return;
+        this.requests.delete(frame.id);
+        clearTimeout(p.timer);
+        if (frame.ok) p.resolve(frame.result);
+        else
+          p.reject(
+            new ControlPlaneRequestError(frame.error?.message ?? "the control plane refused the request", frame.error?.code ?? "FAILED"),
+          );
       }
     });
     ws.on("error", (err) => this.log.warn({ err: err.message }, "link error"));
@@ -170,6 +213,7 @@ export class AgentLink {
       this.stopHeartbeat();
       for (const s of this.streams.values()) s.close();
       this.streams.clear();
+      this.failRequests("the link to the control plane closed before it answered");
       if (this.ws === ws) this.ws = null;
       if (code === CLOSE_REVOKED) {
         this.log.error({ reason: reason.toString() }, "control plane revoked this host");
@@ -212,6 +256,42 @@ export class AgentLink {
       });
     }
     return false;
+  }
+
+  /**
+   * Asks the control plane something (an overlay address); the answer is checked against the
+   * protocol's schema. Fails at once when not linked: callers surface that as the operation's error.
+   */
+  async request<R extends AgentRequestName>(method: R, args: AgentRequestInput<R>, timeoutMs = 15_000): Promise<AgentRequestAnswer<R>> {
+    if (!this.linked) throw new ControlPlaneRequestError("this host is not linked to its control plane", "UNAVAILABLE");
+    if (this.requests.size >= MAX_PENDING_REQUESTS)
+      throw new ControlPlaneRequestError("too many requests to the control plane in flight", "UNAVAILABLE");
+    const id = randomUUID();
+    const result = await new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.requests.delete(id);
+        reject(new ControlPlaneRequestError(`the control plane did not answer ${method} within ${timeoutMs} ms`, "UNAVAILABLE"));
+      }, timeoutMs);
+      this.requests.set(id, { resolve, reject, timer });
+      this.send({ type: "request", id, method, args });
+    });
+    const checked = AgentRequestAnswers[method].safeParse(result);
+    if (!checked.success) throw new ControlPlaneRequestError(`invalid answer to ${method}: ${checked.error.message}`, "FAILED");
+    return checked.data as AgentRequestAnswer<R>;
+  }
+
+  /** This end's address on the underlay: where the link to the control plane leaves from (the VTEP of overlay networks). */
+  get localAddress(): string | null {
+    const a = (this.ws as unknown as { _socket?: { localAddress?: string } } | null)?._socket?.localAddress;
+    return a ? a.replace(/^::ffff:/, "") : null;
+  }
+
+  private failRequests(why: string): void {
+    for (const p of this.requests.values()) {
+      clearTimeout(p.timer);
+      p.reject(new ControlPlaneRequestError(why, "UNAVAILABLE"));
+    }
+    this.requests.clear();
   }
 
   private startHeartbeat(ms: number): void {

@@ -38,6 +38,17 @@ export async function nsWrite(pid: number, files: string[], value: string): Prom
   await run("nsenter", [`--net=/proc/${pid}/ns/net`, "--", "tee", ...files], value);
 }
 
+/** Runs `bridge` commands (FDB entries) in one process. */
+export async function bridgeBatch(lines: string[]): Promise<void> {
+  if (lines.length === 0) return;
+  for (const l of lines) if (/[\n;#]/.test(l)) throw new NetworkCommandError(`refusing a bridge batch line: ${l}`);
+  await run("bridge", ["-batch", "-"], `${lines.join("\n")}\n`);
+}
+
+export async function bridgeCommand(args: string[]): Promise<string> {
+  return run("bridge", args);
+}
+
 export async function ip(args: string[]): Promise<string> {
   return run("ip", args);
 }

@@ -11,6 +11,8 @@ import { EmbeddedDns, hostResolvers, type Resolved } from "./dns.ts";
 import { IpamError, NetworkError, PortError } from "./errors.ts";
 import { familyOf, parseSubnet, subnetsOverlap } from "./addr.ts";
 import { checkEndpointRequest, ipamEntry, poolRequest, splitIpamConfigs } from "./endpoint-request.ts";
+import type { AgentRequestAnswer, AgentRequestInput, OverlayEndpoint, OverlaySyncArgs } from "@berth/protocol";
+import { bringUpOverlay, overlayDevices, programPeers, tearDownOverlay, underlayOf, VXLAN_OVERHEAD } from "./overlay.ts";
 
 /*
  * Networks of one agent: the predefined `bridge` (bridge berth0), `host` and `none`, and
@@ -27,7 +29,7 @@ import { checkEndpointRequest, ipamEntry, poolRequest, splitIpamConfigs } from "
 export interface NetworkRecord {
   Id: string;
   Name: string;
-  Driver: "bridge" | "host" | "null";
+  Driver: "bridge" | "host" | "null" | "overlay";
   Created: string;
   Internal: boolean;
   Attachable: boolean;
@@ -44,6 +46,16 @@ export interface NetworkRecord {
   pool6?: PoolConfig;
   /** IPv6 IPAM configs given without EnableIPv6: shown by inspect, never used (as dockerd does). */
   unusedIpam?: IpamConfigEntry[];
+  /** Overlay networks (from the control plane, never written here): the VNI and every endpoint on any host. */
+  overlay?: { vni: number; endpoints: OverlayEndpoint[]; vxlan: string; mtu?: number; up: boolean };
+}
+
+/** The control plane, for overlay networks: it allocates their addresses and knows every endpoint. */
+export interface OverlayControlPlane {
+  attach(args: AgentRequestInput<"overlay.attach">): Promise<AgentRequestAnswer<"overlay.attach">>;
+  detach(args: AgentRequestInput<"overlay.detach">): Promise<void>;
+  /** This host's underlay address (where its link to the control plane leaves from); null while unlinked. */
+  vtep(): string | null;
 }
 
 /** One entry of Docker's IPAM.Config. */
@@ -83,6 +95,8 @@ export interface Endpoint {
   LinkLocalIPs?: string[];
   /** Name of the interface inside the container (eth0, eth1, …). */
   ifname: string;
+  /** The interface's MTU when it is not the default (overlay networks: the underlay's less VXLAN's overhead). */
+  mtu?: number;
   /** Host side of the veth pair. */
   hostIf: string;
 }
@@ -131,6 +145,14 @@ export class NetworkService {
     (networkId, name, from) => this.resolveName(networkId, name, from),
     (networkId, from) => this.upstreamsFor(networkId, from),
   );
+
+  private controlPlane: OverlayControlPlane | null = null;
+  /** Overlay kernel programming, one pass at a time (a sync and a container's join may come together). */
+  private overlayWork: Promise<unknown> = Promise.resolve();
+  /** Endpoints whose detach the control plane has not heard yet (the link was down); sent again at the next sync. */
+  private readonly pendingDetach = new Map<string, AgentRequestInput<"overlay.detach">>();
+  /** Joins in flight per overlay network: its devices stay while one is. */
+  private readonly attaching = new Map<string, number>();
 
   constructor(private readonly o: NetworkServiceOptions) {
     this.dir = join(o.stateDir, "networks");
@@ -216,6 +238,11 @@ export class NetworkService {
       throw new NetworkError(`operation is not permitted on predefined ${req.Name} network `, "FORBIDDEN");
     if (this.findByName(req.Name)) throw new NetworkError(`network with name ${req.Name} already exists`, "CONFLICT");
     const driver = req.Driver || "bridge";
+    if (driver === "overlay")
+      throw new NetworkError(
+        "overlay networks are created on the control plane (the dashboard, its API or `berth`), which gives every host of the team the same network",
+        "FORBIDDEN",
+      );
     if (driver !== "bridge")
       throw new NetworkError(
         driver === "host" || driver === "null"
@@ -295,6 +322,7 @@ export class NetworkService {
   async remove(ref: string): Promise<void> {
     const rec = this.get(ref);
     if (rec.predefined) throw new NetworkError(`${rec.Name} is a pre-defined network and cannot be removed`, "FORBIDDEN");
+    if (rec.overlay) throw new NetworkError(`${rec.Name} is an overlay network: it is removed on the control plane`, "FORBIDDEN");
     if (this.o.endpointsOf(rec.Id).length > 0)
       throw new NetworkError(`error while removing network: network ${rec.Name} id ${rec.Id} has active endpoints`, "FORBIDDEN");
     this.byId.delete(rec.Id);
@@ -308,7 +336,7 @@ export class NetworkService {
   async prune(): Promise<{ NetworksDeleted: string[] }> {
     const deleted: string[] = [];
     for (const n of this.all()) {
-      if (n.predefined || this.o.endpointsOf(n.Id).length > 0) continue;
+      if (n.predefined || n.overlay || this.o.endpointsOf(n.Id).length > 0) continue;
       await this.remove(n.Id);
       deleted.push(n.Name);
     }
@@ -332,7 +360,7 @@ export class NetworkService {
       Name: n.Name,
       Id: n.Id,
       Created: n.Created,
-      Scope: "local",
+      Scope: n.overlay ? "swarm" : "local",
       Driver: n.Driver,
       EnableIPv6: Boolean(n.EnableIPv6),
       IPAM: {
@@ -346,8 +374,9 @@ export class NetworkService {
       ConfigFrom: { Network: "" },
       ConfigOnly: false,
       Containers: containers,
-      Options:
-        n.bridge && n.predefined
+      Options: n.overlay
+        ? { "com.docker.network.driver.overlay.vxlanid_list": String(n.overlay.vni) }
+        : n.bridge && n.predefined
           ? { "com.docker.network.bridge.name": n.bridge, "com.docker.network.bridge.default_bridge": "true" }
           : n.Options,
       Labels: n.Labels,
@@ -361,8 +390,16 @@ export class NetworkService {
   // ------------------------------------------------------------------ endpoints
 
   /** Gives a container its addresses on a bridge network (its static ones if asked); called before the container starts. */
-  allocate(networkRef: string, containerId: string, req: EndpointRequest, ifname: string, containerName: string): Endpoint {
+  async allocate(
+    networkRef: string,
+    containerId: string,
+    req: EndpointRequest,
+    ifname: string,
+    containerName: string,
+    opts: { taskId?: string } = {},
+  ): Promise<Endpoint> {
     const n = this.get(networkRef);
+    if (n.overlay) return this.allocateOverlay(n, containerId, req, ifname, containerName, opts.taskId);
     if (n.Driver !== "bridge" || !n.pool || !n.bridge)
       throw new NetworkError(`container cannot be connected to network ${n.Name}`, "INVALID");
     checkEndpointRequest(n, req);
@@ -414,9 +451,13 @@ export class NetworkService {
   }
 
   /** Frees a container's address on a network (it stopped, or was disconnected). */
-  release(endpoint: Endpoint): void {
+  release(endpoint: Endpoint, containerId: string): void {
     const n = this.byId.get(endpoint.NetworkID);
     if (!n) return;
+    if (n.overlay) {
+      this.releaseOverlay(n, endpoint, containerId);
+      return;
+    }
     if (n.allocations[endpoint.IPAddress] !== undefined) {
       const container = n.allocations[endpoint.IPAddress];
       delete n.allocations[endpoint.IPAddress];
@@ -443,7 +484,9 @@ export class NetworkService {
       if (!n?.bridge) continue;
       const peer = `vc${e.hostIf.slice(2)}`;
       host.push(
-        `link add ${checkIfName(e.hostIf)} type veth peer name ${checkIfName(peer)}`,
+        e.mtu
+          ? `link add ${checkIfName(e.hostIf)} mtu ${e.mtu} type veth peer name ${checkIfName(peer)} mtu ${e.mtu}`
+          : `link add ${checkIfName(e.hostIf)} type veth peer name ${checkIfName(peer)}`,
         `link set ${e.hostIf} master ${checkIfName(n.bridge)} up`,
         `link set ${peer} netns ${pid}`,
       );
@@ -477,6 +520,194 @@ export class NetworkService {
   /** Removes a container's veth on one network while it runs (disconnect); its peer goes with it. */
   async unplumb(endpoint: Endpoint): Promise<void> {
     await ip(["link", "del", checkIfName(endpoint.hostIf)]).catch(() => undefined);
+  }
+
+  // ------------------------------------------------------------------ overlay networks
+
+  /** Where overlay addresses come from; set once the agent has a link to its control plane. */
+  setControlPlane(cp: OverlayControlPlane): void {
+    this.controlPlane = cp;
+  }
+
+  /** Runs one pass of overlay kernel programming after the ones before it. */
+  private overlaySerial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.overlayWork.then(fn, fn);
+    this.overlayWork = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * The control plane's view of the team's overlay networks (see the protocol's overlay.sync):
+   * records made or replaced, peers reprogrammed where this host has endpoints, and networks gone
+   * forgotten once no local container uses them.
+   */
+  async syncOverlays(args: OverlaySyncArgs): Promise<void> {
+    await this.overlaySerial(async () => {
+      const listed = new Set(args.networks.map((n) => n.id));
+      for (const st of args.networks) this.takeOverlayState(st);
+      const gone = [
+        ...(args.removed ?? []),
+        ...(args.full
+          ? this.all()
+              .filter((n) => n.overlay && !listed.has(n.Id))
+              .map((n) => n.Id)
+          : []),
+      ];
+      for (const id of gone) {
+        const n = this.byId.get(id);
+        if (!n?.overlay || this.o.endpointsOf(id).length > 0) continue;
+        if (n.overlay.up) await this.overlayDown(n);
+        this.byId.delete(id);
+      }
+      for (const st of args.networks) {
+        const n = this.byId.get(st.id)!;
+        if (n.overlay?.up) await programPeers(overlayDevices(n.Id), this.remotePeers(n));
+      }
+    });
+    // Detaches the control plane missed while the link was down.
+    for (const [key, d] of this.pendingDetach) {
+      try {
+        await this.controlPlane?.detach(d);
+        this.pendingDetach.delete(key);
+      } catch {
+        break;
+      }
+    }
+  }
+
+  /** A network's record from the control plane's state; its endpoint list replaced when the state carries one. */
+  private takeOverlayState(st: OverlaySyncArgs["networks"][number]): NetworkRecord {
+    const prev = this.byId.get(st.id);
+    if (prev && !prev.overlay) throw new NetworkError(`network ${st.id} exists here and is not an overlay network`, "CONFLICT");
+    const devs = overlayDevices(st.id);
+    const rec: NetworkRecord = {
+      Id: st.id,
+      Name: st.name,
+      Driver: "overlay",
+      Created: st.created,
+      Internal: st.internal,
+      Attachable: st.attachable,
+      Labels: { ...st.labels },
+      Options: {},
+      pool: { subnet: st.subnet, gateway: st.gateway },
+      bridge: devs.bridge,
+      allocations: {},
+      predefined: false,
+      overlay: {
+        vni: st.vni,
+        endpoints: st.endpoints ?? prev?.overlay?.endpoints ?? [],
+        vxlan: devs.vxlan,
+        up: prev?.overlay?.up ?? false,
+        ...(prev?.overlay?.mtu ? { mtu: prev.overlay.mtu } : {}),
+      },
+    };
+    this.byId.set(st.id, rec);
+    if (!prev) this.o.onEvent?.("create", st.id, { name: st.name, type: "overlay" });
+    return rec;
+  }
+
+  /** Endpoints of the network on other hosts: the ones whose VTEP is not this host's. */
+  private remotePeers(n: NetworkRecord): OverlayEndpoint[] {
+    const mine = this.controlPlane?.vtep();
+    return (n.overlay?.endpoints ?? []).filter((e) => e.vtep !== mine);
+  }
+
+  private async allocateOverlay(
+    n: NetworkRecord,
+    containerId: string,
+    req: EndpointRequest,
+    ifname: string,
+    containerName: string,
+    taskId: string | undefined,
+  ): Promise<Endpoint> {
+    if (req.IPAMConfig?.IPv6Address || req.IPAMConfig?.LinkLocalIPs?.length)
+      throw new NetworkError(`network ${n.Name} is an IPv4 overlay network: it takes no IPv6 or link-local addresses`, "INVALID");
+    const cp = this.controlPlane;
+    const vtep = cp?.vtep();
+    if (!cp || !vtep)
+      throw new NetworkError(`network ${n.Name} is an overlay network, and this host is not linked to its control plane`, "FAILED");
+    const aliases = [...new Set([...(req.Aliases ?? []), containerId.slice(0, 12)])];
+    const wanted = req.IPAMConfig?.IPv4Address;
+    let answer: AgentRequestAnswer<"overlay.attach">;
+    let rec: NetworkRecord;
+    this.attaching.set(n.Id, (this.attaching.get(n.Id) ?? 0) + 1);
+    try {
+      try {
+        answer = await cp.attach({
+          network: n.Id,
+          containerId,
+          name: containerName,
+          aliases,
+          vtep,
+          ...(wanted ? { ip: wanted } : {}),
+          ...(taskId ? { taskId } : {}),
+        });
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        const known = code === "NOT_FOUND" || code === "CONFLICT" || code === "INVALID" || code === "FORBIDDEN";
+        throw new NetworkError((e as Error).message, known ? code : "FAILED");
+      }
+      rec = await this.overlaySerial(async () => {
+        const r = this.takeOverlayState(answer.network);
+        await this.overlayUp(r, vtep);
+        await programPeers(overlayDevices(r.Id), this.remotePeers(r));
+        return r;
+      });
+    } finally {
+      this.attaching.set(n.Id, (this.attaching.get(n.Id) ?? 1) - 1);
+    }
+    const ep = answer.endpoint;
+    const tag = createHash("sha256").update(`${containerId}/${n.Id}`).digest("hex");
+    this.o.onEvent?.("connect", n.Id, { container: containerId, name: n.Name, type: "overlay" });
+    return {
+      NetworkID: n.Id,
+      EndpointID: tag,
+      Gateway: rec.pool!.gateway,
+      IPAddress: ep.ip,
+      IPPrefixLen: ep.prefix,
+      MacAddress: ep.mac,
+      Aliases: [...new Set([...aliases, containerName])],
+      ifname,
+      hostIf: `vb${tag.slice(0, 11)}`,
+      ...(rec.overlay?.mtu ? { mtu: rec.overlay.mtu } : {}),
+    };
+  }
+
+  /** The network's bridge and VXLAN device on this host, with the MTU of the underlay less VXLAN's overhead. */
+  private async overlayUp(n: NetworkRecord, vtep: string): Promise<void> {
+    const o = n.overlay!;
+    if (o.up) return;
+    const underlay = await underlayOf(vtep);
+    const mtu = underlay.mtu - VXLAN_OVERHEAD;
+    const devs = overlayDevices(n.Id);
+    await bringUpOverlay(devs, { vni: o.vni, vtep, gateway: n.pool!.gateway, prefix: parseCidr(n.pool!.subnet).prefix, mtu });
+    writeFileSync(`/proc/sys/net/ipv4/conf/${devs.bridge}/route_localnet`, "1");
+    // Each host answers the network's names on the same gateway address, for its own containers.
+    await this.dns.listen(n.Id, n.pool!.gateway, n.pool!.subnet);
+    o.up = true;
+    o.mtu = mtu;
+    await this.applyRules();
+  }
+
+  private async overlayDown(n: NetworkRecord): Promise<void> {
+    this.dns.close(n.Id);
+    n.overlay!.up = false;
+    await this.applyRules();
+    await tearDownOverlay(overlayDevices(n.Id));
+  }
+
+  /** A container left an overlay network: the control plane frees its address; the last one here takes the devices down. */
+  private releaseOverlay(n: NetworkRecord, endpoint: Endpoint, containerId: string): void {
+    const args = { networkId: n.Id, containerId };
+    this.o.onEvent?.("disconnect", n.Id, { container: containerId, name: n.Name, type: "overlay" });
+    void (this.controlPlane?.detach(args) ?? Promise.reject(new Error("unlinked"))).catch(() =>
+      this.pendingDetach.set(`${n.Id}/${containerId}`, args),
+    );
+    // Judged in turn: a container joining meanwhile keeps the devices.
+    void this.overlaySerial(async () => {
+      const others = this.o.endpointsOf(n.Id).filter((e) => e.endpoint.EndpointID !== endpoint.EndpointID);
+      if (others.length === 0 && !this.attaching.get(n.Id) && n.overlay?.up) await this.overlayDown(n);
+    }).catch(() => undefined);
   }
 
   // ------------------------------------------------------------------ host side
@@ -539,7 +770,7 @@ export class NetworkService {
     const order = [networkId];
     if (asker) {
       const others = this.all().flatMap((n) => {
-        if (n.Id === networkId || n.predefined || n.Driver !== "bridge") return [];
+        if (n.Id === networkId || n.predefined || (n.Driver !== "bridge" && !n.overlay)) return [];
         const mine = this.o.endpointsOf(n.Id).find((e) => e.containerId === asker.containerId);
         return mine ? [{ id: n.Id, ifname: mine.endpoint.ifname }] : [];
       });
@@ -579,6 +810,17 @@ export class NetworkService {
    * ID), with their addresses there: IPv4, and IPv6 on an IPv6 network.
    */
   private namesOn(networkId: string, name: string): Resolved | null {
+    // An overlay network's names are its endpoints' on every host, as the control plane lists them.
+    const overlay = this.byId.get(networkId)?.overlay;
+    if (overlay) {
+      const hits = overlay.endpoints.filter(
+        (e) =>
+          e.name.toLowerCase() === name ||
+          e.aliases.some((a) => a.toLowerCase() === name) ||
+          (name.length >= 12 && e.containerId.startsWith(name)),
+      );
+      return hits.length ? { v4: hits.map((e) => e.ip), v6: [] } : null;
+    }
     const hits = this.o
       .endpointsOf(networkId)
       .filter(
@@ -614,7 +856,7 @@ export class NetworkService {
   }
 
   async applyRules(): Promise<void> {
-    const bridges = this.all().filter((n) => n.Driver === "bridge" && n.bridge && n.pool);
+    const bridges = this.all().filter((n) => (n.Driver === "bridge" || n.overlay?.up) && n.bridge && n.pool);
     await nft(
       bridges.length
         ? renderRules(

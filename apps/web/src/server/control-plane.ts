@@ -15,6 +15,8 @@ import {
   WebhookDispatcher,
   ServiceOrchestrator,
   ServiceStore,
+  OverlayStore,
+  OverlaySync,
   authenticateApiToken,
   createLogger,
   ensureDefaultTeam,
@@ -118,6 +120,16 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   const fleetEvents = new FleetEvents(db, gateway, log.child({ part: "events" }), () => void webhooks.kick());
   // Services: every process can take changes; the reconciler runs on the one that leads.
   const serviceStore = new ServiceStore(db);
+  // Overlay networks: addresses are allocated here at the agents' request, and every change is pushed to the hosts.
+  const overlays = new OverlayStore(db);
+  const overlaySync = new OverlaySync({ store: overlays, gateway, logger: log.child({ part: "overlay" }) });
+  overlaySync.start();
+  gateway.handleRequests("overlay.attach", async (hostId, args) => {
+    const answer = await overlays.attach(hostId, args);
+    await overlaySync.settled(answer.network.id);
+    return answer;
+  });
+  gateway.handleRequests("overlay.detach", (hostId, args) => overlays.detach(hostId, args));
   const orchestrator = new ServiceOrchestrator({
     db,
     gateway,
@@ -167,6 +179,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       secretBox,
       stats,
       services: serviceStore,
+      overlays,
       logger: log,
     };
   }

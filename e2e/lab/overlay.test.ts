@@ -1,0 +1,200 @@
+// Lab: an overlay network across three network-namespace hosts, each with a real agent. The
+// control plane allocates the addresses; each agent programs VXLAN, FDB and neighbour entries
+// from its records. Containers reach each other by name across hosts in both directions, an
+// address that moves to another host works at once, and the MTU is the underlay's less 50.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Agent, setGlobalDispatcher } from "undici";
+import { createLab, type Lab } from "@berth/test-support/lab";
+import { startTestControlPlane, trpcError, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
+import { spawnAgent, type TestAgent } from "@berth/test-support/agent";
+import { DEBIAN_DOCKER, dockerCli, type DockerCli } from "@berth/test-support/docker-cli";
+import { seedBusybox, startRegistry, type TestRegistry } from "@berth/test-support/registry";
+import { waitFor } from "@berth/test-support/wait";
+import { freeLoopbackPort } from "../../scripts/postgres.ts";
+
+let lab: Lab;
+let t: TestControlPlane;
+let owner: UserClient;
+let mirror: TestRegistry;
+let teamId: string;
+let networkId: string;
+const tmp = mkdtempSync(join(tmpdir(), "berth-overlay-"));
+const agents: TestAgent[] = [];
+/** The docker CLI on each lab host's agent socket, h1..h3. */
+const docker: DockerCli[] = [];
+
+before(async () => {
+  lab = await createLab(3);
+  t = await startTestControlPlane({ host: lab.gateway, port: await freeLoopbackPort() });
+  setGlobalDispatcher(new Agent({ connect: { ca: readFileSync(t.env.TLS_CERT_FILE!) } }));
+  owner = await t.signUp("overlay-owner@example.com");
+  teamId = (await owner.trpc.auth.teams.query())[0]!.id;
+  mirror = await startRegistry({ host: lab.gateway });
+  await seedBusybox(mirror, tmp);
+  const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: 3, expiresInSeconds: 600 });
+  for (const h of lab.hosts) {
+    const dir = join(tmp, h.name);
+    agents.push(spawnAgent({ url: t.url, token, stateDir: dir, name: h.name, netns: h.netns, registryMirror: mirror.url }));
+    mkdirSync(join(tmp, `${h.name}-cli`), { recursive: true });
+    docker.push(dockerCli(join(dir, "docker.sock"), join(tmp, `${h.name}-cli`), DEBIAN_DOCKER));
+  }
+  await waitFor(
+    "three hosts linked",
+    async () => (await owner.trpc.hosts.list.query()).filter((h) => h.connected).length === 3,
+    60_000,
+    250,
+  );
+  networkId = (await owner.trpc.overlays.create.mutate({ teamId, name: "ovl", attachable: true })).id;
+});
+
+after(async () => {
+  for (const a of agents) await a.stop().catch(() => undefined);
+  await t?.close();
+  await mirror?.stop();
+  await lab?.destroy();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+async function ok(cli: DockerCli, args: string[]): Promise<string> {
+  const r = await cli.run(args);
+  assert.equal(r.code, 0, `docker ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** A container on the overlay network that idles (ping needs NET_RAW, as with Docker). */
+const runOn = (cli: DockerCli, name: string) =>
+  ok(cli, ["run", "-d", "--name", name, "--network", "ovl", "--cap-add", "NET_RAW", "busybox", "sleep", "3600"]);
+
+const ping = (cli: DockerCli, from: string, to: string) => cli.run(["exec", from, "ping", "-c", "1", "-W", "2", to]);
+
+test("overlay networks are refused on an agent and validated on the control plane", async () => {
+  const r = await docker[0]!.run(["network", "create", "-d", "overlay", "nope"]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /created on the control plane/);
+  // Every host lists the network, with swarm scope.
+  await waitFor(
+    "ovl listed on every host",
+    async () => {
+      for (const cli of docker)
+        if (!(await ok(cli, ["network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"])).includes("ovl overlay swarm")) return false;
+      return true;
+    },
+    20_000,
+    200,
+  );
+  const dup = await trpcError(owner.trpc.overlays.create.mutate({ teamId, name: "ovl" }));
+  assert.equal(dup.code, "CONFLICT");
+  const subnet = (await owner.trpc.overlays.get.query({ id: networkId })).subnet;
+  const overlap = await trpcError(owner.trpc.overlays.create.mutate({ teamId, name: "other", subnet }));
+  assert.match(overlap.message, /overlaps network ovl/);
+  const opt = await trpcError(owner.trpc.overlays.create.mutate({ teamId, name: "other", options: { "com.example.bogus": "1" } }));
+  assert.match(opt.message, /unknown driver option com\.example\.bogus/);
+});
+
+test("containers on three hosts reach each other by name, in both directions", async () => {
+  for (const [i, cli] of docker.entries()) await runOn(cli, `c${i + 1}`);
+  for (let i = 0; i < 3; i++)
+    for (let j = 0; j < 3; j++) {
+      if (i === j) continue;
+      const r = await ping(docker[i]!, `c${i + 1}`, `c${j + 1}`);
+      assert.equal(r.code, 0, `c${i + 1} (h${i + 1}) → c${j + 1} (h${j + 1}): ${r.stdout} ${r.stderr}`);
+    }
+  const net = await owner.trpc.overlays.get.query({ id: networkId });
+  assert.equal(net.endpointList.length, 3);
+  assert.deepEqual(new Set(net.endpointList.map((e) => e.host.name)), new Set(["lab-h1", "lab-h2", "lab-h3"]));
+});
+
+test("an address that moves to another host answers at once, 50 times over", async () => {
+  const endpoints = async () => (await owner.trpc.overlays.get.query({ id: networkId })).endpointList;
+  const before = (await endpoints()).length;
+  let reused = 0;
+  let lastIp = "";
+  for (let k = 0; k < 50; k++) {
+    const cli = docker[1 + (k % 2)]!; // h2, h3, h2, …
+    await runOn(cli, "mover");
+    const ip = await ok(cli, ["inspect", "-f", "{{.NetworkSettings.Networks.ovl.IPAddress}}", "mover"]);
+    if (ip === lastIp) reused++;
+    lastIp = ip;
+    // One try, right after the start: no entry may still point at the host the address was on.
+    const r = await ping(docker[0]!, "c1", ip);
+    assert.equal(r.code, 0, `round ${k}: c1 → mover at ${ip} on h${2 + (k % 2)}: ${r.stdout} ${r.stderr}`);
+    await ok(cli, ["rm", "-f", "mover"]);
+    await waitFor("mover's address freed", async () => (await endpoints()).length === before, 10_000, 50);
+  }
+  assert.ok(reused >= 45, `the address was reused in ${reused} of 49 moves`);
+});
+
+/** The MTU of eth0 inside a container. */
+const mtuOf = async (cli: DockerCli, name: string) => Number(await ok(cli, ["exec", name, "cat", "/sys/class/net/eth0/mtu"]));
+
+/** Runs python3 in a container's network namespace (the test's own tool, not the image's). */
+function inNetns(pid: number, script: string, args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn("nsenter", [`--net=/proc/${pid}/ns/net`, "--", "python3", "-c", script, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (out += d));
+    p.on("exit", (code) => resolve({ code: code ?? 1, out }));
+  });
+}
+
+const RECEIVE = `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 9999)); s.settimeout(5)
+sizes = []
+try:
+    while True:
+        data, _ = s.recvfrom(65535); sizes.append(len(data))
+        if data[:4] == b"done": break
+except socket.timeout: pass
+print(" ".join(map(str, sizes)))`;
+
+const SEND = `
+import socket, sys, time
+IP_MTU_DISCOVER, IP_PMTUDISC_DO = 10, 2
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+for n in map(int, sys.argv[2:]):
+    try:
+        s.sendto(b"x" * n, (sys.argv[1], 9999)); print(n, "sent")
+    except OSError as e: print(n, "refused", e.errno)
+    time.sleep(0.2)
+s.sendto(b"done", (sys.argv[1], 9999))`;
+
+test("the MTU is the underlay's less 50: don't-fragment UDP of MTU-28 bytes crosses hosts, one byte more does not", async () => {
+  const mtu = await mtuOf(docker[0]!, "c1");
+  assert.equal(mtu, 1450, "a 1500-byte underlay gives 1450 inside");
+  const pid = async (cli: DockerCli, name: string) => Number(await ok(cli, ["inspect", "-f", "{{.State.Pid}}", name]));
+  const c2ip = await ok(docker[1]!, ["inspect", "-f", "{{.NetworkSettings.Networks.ovl.IPAddress}}", "c2"]);
+  const receiver = inNetns(await pid(docker[1]!, "c2"), RECEIVE, []);
+  await new Promise((r) => setTimeout(r, 300));
+  const sent = await inNetns(await pid(docker[0]!, "c1"), SEND, [c2ip, String(mtu - 28), String(mtu - 27)]);
+  const got = await receiver;
+  assert.match(sent.out, new RegExp(`${mtu - 28} sent`));
+  assert.match(sent.out, new RegExp(`${mtu - 27} refused 90`), "one byte more is refused (EMSGSIZE), never fragmented");
+  assert.deepEqual(got.out.trim().split(" ").map(Number), [mtu - 28, 4], `received: ${got.out}`);
+
+  // Lower h3's underlay to 1400: its overlay devices, made again, take 1350.
+  await ok(docker[2]!, ["rm", "-f", "c3"]);
+  await waitFor(
+    "h3 left ovl",
+    async () => (await owner.trpc.overlays.get.query({ id: networkId })).endpointList.every((e) => e.host.name !== "lab-h3"),
+    10_000,
+    50,
+  );
+  await new Promise<void>((resolve, reject) =>
+    spawn("ip", ["-n", lab.hosts[2]!.netns, "link", "set", "eth0", "mtu", "1400"]).on("exit", (c) =>
+      c === 0 ? resolve() : reject(new Error(`ip: ${c}`)),
+    ),
+  );
+  await runOn(docker[2]!, "c3");
+  assert.equal(await mtuOf(docker[2]!, "c3"), 1350);
+  const r = await ping(docker[2]!, "c3", "c1");
+  assert.equal(r.code, 0, r.stderr);
+});

@@ -1,0 +1,3 @@
+export * from "./addressing.ts";
+export * from "./overlay-store.ts";
+export * from "./overlay-sync.ts";

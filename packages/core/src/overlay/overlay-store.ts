@@ -1,0 +1,343 @@
+import { EventEmitter } from "node:events";
+import { z } from "zod";
+import type { Db, Prisma } from "@berth/db";
+import { MAX_OVERLAY_ENDPOINTS, type AgentRequestParsed, type OverlayNetworkState } from "@berth/protocol";
+import { conflict, DomainError, forbidden, invalid, notFound } from "../errors.ts";
+import {
+  contains,
+  FIRST_VNI,
+  formatIp4,
+  formatSubnet4,
+  freeDefaultSubnet,
+  hostRange,
+  LAST_VNI,
+  lowestFreeAddress,
+  macOf,
+  parseIp4,
+  parseSubnet4,
+  subnetsOverlap,
+  type Subnet4,
+} from "./addressing.ts";
+
+/*
+ * Overlay networks in Postgres: each network's subnet and VNI, and every endpoint (address, MAC,
+ * the VTEP of its host). Addresses are handed out here, under the database's uniqueness, so two
+ * hosts never give out one. Changes are announced ("changed": network id) for the host sync.
+ */
+
+/** Docker's network name rule. */
+const NetworkName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, "a network name is letters, digits, '_', '.' and '-', starting with a letter or digit");
+
+/** Docker's overlay driver option for a fixed VNI (one per network here). */
+export const VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list";
+
+export const OverlayCreateSchema = z.object({
+  name: NetworkName,
+  subnet: z.string().max(64).optional(),
+  gateway: z.string().max(64).optional(),
+  attachable: z.boolean().default(false),
+  internal: z.boolean().default(false),
+  encrypted: z.boolean().default(false),
+  labels: z.record(z.string().max(1024), z.string().max(4096)).default({}),
+  /** Driver options (Docker's `--opt`): only ones the driver knows. */
+  options: z.record(z.string().max(256), z.string().max(1024)).default({}),
+});
+export type OverlayCreateInput = z.input<typeof OverlayCreateSchema>;
+
+export interface OverlayNetworkView {
+  id: string;
+  teamId: string;
+  name: string;
+  vni: number;
+  subnet: string;
+  gateway: string;
+  attachable: boolean;
+  internal: boolean;
+  encrypted: boolean;
+  labels: Record<string, string>;
+  createdAt: Date;
+  endpoints: number;
+}
+
+type NetworkRow = Prisma.OverlayNetworkGetPayload<object>;
+
+const view = (n: NetworkRow, endpoints: number): OverlayNetworkView => ({
+  id: n.id,
+  teamId: n.teamId,
+  name: n.name,
+  vni: n.vni,
+  subnet: n.subnet,
+  gateway: n.gateway,
+  attachable: n.attachable,
+  internal: n.internal,
+  encrypted: n.encrypted,
+  labels: n.labels as Record<string, string>,
+  createdAt: n.createdAt,
+  endpoints,
+});
+
+const isUniqueViolation = (e: unknown) => (e as { code?: string }).code === "P2002";
+
+export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; removed: [networkId: string, teamId: string] }> {
+  constructor(private readonly db: Db) {
+    super();
+  }
+
+  async create(teamId: string, input: unknown, actorId: string | null): Promise<OverlayNetworkView> {
+    const parsed = OverlayCreateSchema.safeParse(input);
+    if (!parsed.success) throw invalid(parsed.error.issues.map((i) => `${i.path.join(".") || "network"}: ${i.message}`).join("; "));
+    const req = parsed.data;
+    for (const k of Object.keys(req.options))
+      if (k !== VNI_OPTION) throw invalid(`unknown driver option ${k}: the overlay driver takes ${VNI_OPTION} only`);
+    if (req.encrypted)
+      throw invalid("encrypted overlay networks are not available yet (their WireGuard mesh is not built); create it without encryption");
+    const others = await this.db.overlayNetwork.findMany({ where: { teamId } });
+    if (others.some((o) => o.name === req.name)) throw conflict(`network with name ${req.name} already exists`);
+    const taken = others.map((o) => ({ name: o.name, subnet: parseSubnet4(o.subnet) }));
+    let subnet: Subnet4 | null;
+    if (req.subnet) {
+      subnet = parseSubnet4(req.subnet);
+      if (subnet.prefix < 8 || subnet.prefix > 29) throw invalid(`invalid subnet ${req.subnet}: a prefix from /8 to /29`);
+      const clash = taken.find((t) => subnetsOverlap(t.subnet, subnet!));
+      if (clash) throw conflict(`subnet ${req.subnet} overlaps network ${clash.name} (${formatSubnet4(clash.subnet)})`);
+    } else {
+      subnet = freeDefaultSubnet(taken.map((t) => t.subnet));
+      if (!subnet) throw conflict("no free subnet left in the default pool 10.0.0.0/8: give one");
+    }
+    let gateway = hostRange(subnet).first;
+    if (req.gateway) {
+      const g = parseIp4(req.gateway);
+      const { first, last } = hostRange(subnet);
+      if (g === null || g < first || g > last)
+        throw invalid(`gateway ${req.gateway} is not a host address of subnet ${formatSubnet4(subnet)}`);
+      gateway = g;
+    }
+    let vni: number | null = null;
+    if (req.options[VNI_OPTION] !== undefined) {
+      const v = Number(req.options[VNI_OPTION]);
+      if (!Number.isInteger(v) || v < 1 || v > LAST_VNI)
+        throw invalid(`invalid ${VNI_OPTION} ${req.options[VNI_OPTION]}: one VNI from 1 to ${LAST_VNI}`);
+      vni = v;
+    }
+    // The VNI is unique across the install; two creators racing for one retry with the next.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const chosen = vni ?? (await this.freeVni());
+      try {
+        const row = await this.db.overlayNetwork.create({
+          data: {
+            teamId,
+            name: req.name,
+            vni: chosen,
+            subnet: formatSubnet4(subnet),
+            gateway: formatIp4(gateway),
+            attachable: req.attachable,
+            internal: req.internal,
+            encrypted: req.encrypted,
+            labels: req.labels,
+            createdById: actorId,
+          },
+        });
+        this.emit("changed", row.id);
+        return view(row, 0);
+      } catch (e) {
+        if (!isUniqueViolation(e)) throw e;
+        const target = String((e as { meta?: { target?: unknown } }).meta?.target ?? "");
+        if (!target.includes("vni")) throw conflict(`network with name ${req.name} already exists`);
+        if (vni !== null) throw conflict(`VNI ${vni} is in use by another overlay network`);
+      }
+    }
+    throw conflict("could not allocate a VNI: too many networks created at once; try again");
+  }
+
+  /** The lowest VNI from FIRST_VNI that no network uses. */
+  private async freeVni(): Promise<number> {
+    const used = await this.db.overlayNetwork.findMany({
+      where: { vni: { gte: FIRST_VNI } },
+      select: { vni: true },
+      orderBy: { vni: "asc" },
+    });
+    let free = FIRST_VNI;
+    for (const u of used) {
+      if (u.vni > free) break;
+      free = u.vni + 1;
+    }
+    if (free > LAST_VNI) throw conflict("every VNI is in use");
+    return free;
+  }
+
+  async list(teamIds: readonly string[]): Promise<OverlayNetworkView[]> {
+    const rows = await this.db.overlayNetwork.findMany({
+      where: { teamId: { in: [...teamIds] } },
+      include: { _count: { select: { endpoints: true } } },
+      orderBy: { name: "asc" },
+    });
+    return rows.map((r) => view(r, r._count.endpoints));
+  }
+
+  async get(id: string): Promise<OverlayNetworkView> {
+    const row = await this.db.overlayNetwork.findUnique({ where: { id }, include: { _count: { select: { endpoints: true } } } });
+    if (!row) throw notFound(`overlay network ${id}`);
+    return view(row, row._count.endpoints);
+  }
+
+  /** The network's endpoints, for its page: address, host and container. */
+  async endpoints(id: string) {
+    return this.db.overlayEndpoint.findMany({
+      where: { networkId: id },
+      select: { containerId: true, name: true, ip: true, mac: true, vtep: true, host: { select: { id: true, name: true } } },
+      orderBy: { createdAt: "asc" },
+    });
+  }
+
+  async remove(id: string): Promise<void> {
+    const n = await this.get(id);
+    if (n.endpoints > 0) throw conflict(`network ${n.name} has active endpoints (${n.endpoints})`);
+    await this.db.overlayNetwork.delete({ where: { id } });
+    this.emit("removed", id, n.teamId);
+  }
+
+  /** A network as agents see it; with every endpoint when `withEndpoints`. */
+  async state(id: string, withEndpoints: boolean): Promise<OverlayNetworkState | null> {
+    const n = await this.db.overlayNetwork.findUnique({
+      where: { id },
+      include: withEndpoints ? { endpoints: { orderBy: { createdAt: "asc" }, take: MAX_OVERLAY_ENDPOINTS } } : undefined,
+    });
+    return n ? stateOf(n, withEndpoints ? (n as NetworkRow & { endpoints: EndpointRow[] }).endpoints : undefined) : null;
+  }
+
+  /** Every overlay network of the host's team, with endpoints for those the host has one on. */
+  async statesForHost(hostId: string): Promise<OverlayNetworkState[]> {
+    const host = await this.db.host.findUnique({ where: { id: hostId }, select: { teamId: true } });
+    if (!host) return [];
+    const nets = await this.db.overlayNetwork.findMany({
+      where: { teamId: host.teamId },
+      include: { endpoints: { orderBy: { createdAt: "asc" }, take: MAX_OVERLAY_ENDPOINTS } },
+    });
+    return nets.map((n) => stateOf(n, n.endpoints.some((e) => e.hostId === hostId) ? n.endpoints : undefined));
+  }
+
+  /** The hosts of the network's team (each knows the network; those with an endpoint, its peers too). */
+  async teamHosts(networkId: string): Promise<string[]> {
+    const n = await this.db.overlayNetwork.findUnique({ where: { id: networkId }, select: { teamId: true } });
+    return n ? this.hostsOfTeam(n.teamId) : [];
+  }
+
+  async hostsOfTeam(teamId: string): Promise<string[]> {
+    return (await this.db.host.findMany({ where: { teamId }, select: { id: true } })).map((h) => h.id);
+  }
+
+  /**
+   * A container on `hostId` joins a network of the host's team: its address (the one asked for,
+   * else the lowest free) and MAC. Joining again returns the same endpoint (its host's VTEP kept current).
+   */
+  async attach(hostId: string, req: AgentRequestParsed<"overlay.attach">) {
+    const host = await this.db.host.findUnique({ where: { id: hostId }, select: { teamId: true } });
+    if (!host) throw notFound(`host ${hostId}`);
+    const net =
+      (await this.db.overlayNetwork.findFirst({ where: { teamId: host.teamId, id: req.network } })) ??
+      (await this.db.overlayNetwork.findFirst({ where: { teamId: host.teamId, name: req.network } }));
+    if (!net) throw notFound(`network ${req.network}`);
+    if (!net.attachable && !(await this.taskMayJoin(hostId, req.taskId, net.name)))
+      throw forbidden(`Could not attach to network ${net.name}: network ${net.name} not manually attachable`);
+    const subnet = parseSubnet4(net.subnet);
+    const gateway = parseIp4(net.gateway)!;
+    let endpoint = await this.db.overlayEndpoint.findUnique({
+      where: { networkId_containerId: { networkId: net.id, containerId: req.containerId } },
+    });
+    if (endpoint && (endpoint.hostId !== hostId || endpoint.vtep !== req.vtep || endpoint.name !== req.name))
+      endpoint = await this.db.overlayEndpoint.update({
+        where: { id: endpoint.id },
+        data: { hostId, vtep: req.vtep, name: req.name, aliases: req.aliases },
+      });
+    for (let attempt = 0; !endpoint && attempt < 8; attempt++) {
+      let ip: number | null;
+      if (req.ip) {
+        ip = parseIp4(req.ip);
+        const { first, last } = hostRange(subnet);
+        if (ip === null || !contains(subnet, ip) || ip < first || ip > last || ip === gateway)
+          throw invalid(`address ${req.ip} is not a free host address of network ${net.name} (${net.subnet})`);
+      } else {
+        const used = await this.db.overlayEndpoint.findMany({ where: { networkId: net.id }, select: { ip: true } });
+        if (used.length >= MAX_OVERLAY_ENDPOINTS) throw conflict(`network ${net.name} has ${MAX_OVERLAY_ENDPOINTS} endpoints, its most`);
+        ip = lowestFreeAddress(subnet, gateway, new Set(used.map((u) => parseIp4(u.ip)!)));
+        if (ip === null) throw conflict(`no available IPv4 addresses on network ${net.name} (${net.subnet})`);
+      }
+      try {
+        endpoint = await this.db.overlayEndpoint.create({
+          data: {
+            networkId: net.id,
+            hostId,
+            containerId: req.containerId,
+            name: req.name,
+            aliases: req.aliases,
+            ip: formatIp4(ip),
+            mac: macOf(ip),
+            vtep: req.vtep,
+          },
+        });
+      } catch (e) {
+        if (!isUniqueViolation(e)) throw e;
+        if (req.ip) throw conflict(`address ${req.ip} is already in use on network ${net.name}`);
+        // Another host took that address at the same moment: the next free one.
+      }
+    }
+    if (!endpoint) throw new DomainError("UNAVAILABLE", `could not allocate an address on network ${net.name}: try again`);
+    this.emit("changed", net.id);
+    const state = (await this.state(net.id, true))!;
+    return { network: state, endpoint: { ...endpointOf(endpoint), prefix: subnet.prefix } };
+  }
+
+  /** A container left a network: its address is free for the next endpoint, on any host. */
+  async detach(hostId: string, req: AgentRequestParsed<"overlay.detach">): Promise<{ ok: true }> {
+    const gone = await this.db.overlayEndpoint.deleteMany({ where: { networkId: req.networkId, containerId: req.containerId, hostId } });
+    if (gone.count) this.emit("changed", req.networkId);
+    return { ok: true };
+  }
+
+  /** Endpoints of a host whose container no longer runs there (it went while the host was unlinked). */
+  async dropStale(hostId: string, runningContainerIds: ReadonlySet<string>): Promise<void> {
+    const mine = await this.db.overlayEndpoint.findMany({ where: { hostId }, select: { id: true, networkId: true, containerId: true } });
+    const stale = mine.filter((e) => !runningContainerIds.has(e.containerId));
+    if (!stale.length) return;
+    await this.db.overlayEndpoint.deleteMany({ where: { id: { in: stale.map((e) => e.id) } } });
+    for (const id of new Set(stale.map((e) => e.networkId))) this.emit("changed", id);
+  }
+
+  /** Whether the container runs a task of a service on this host that names the network. */
+  private async taskMayJoin(hostId: string, taskId: string | undefined, network: string): Promise<boolean> {
+    if (!taskId) return false;
+    const task = await this.db.task.findUnique({ where: { id: taskId }, select: { hostId: true, serviceId: true, version: true } });
+    if (!task || task.hostId !== hostId) return false;
+    const v = await this.db.serviceVersion.findUnique({
+      where: { serviceId_version: { serviceId: task.serviceId, version: task.version } },
+    });
+    const nets = ((v?.spec as { task?: { networks?: { target?: string }[] } } | null)?.task?.networks ?? []).map((n) => n.target);
+    return nets.includes(network);
+  }
+}
+
+type EndpointRow = Prisma.OverlayEndpointGetPayload<object>;
+
+function endpointOf(e: EndpointRow) {
+  return { containerId: e.containerId, name: e.name, aliases: e.aliases, ip: e.ip, mac: e.mac, hostId: e.hostId, vtep: e.vtep };
+}
+
+function stateOf(n: NetworkRow, endpoints?: EndpointRow[]): OverlayNetworkState {
+  return {
+    id: n.id,
+    name: n.name,
+    vni: n.vni,
+    subnet: n.subnet,
+    gateway: n.gateway,
+    internal: n.internal,
+    attachable: n.attachable,
+    encrypted: n.encrypted,
+    labels: n.labels as Record<string, string>,
+    created: n.createdAt.toISOString(),
+    ...(endpoints ? { endpoints: endpoints.map(endpointOf) } : {}),
+  };
+}

@@ -1,0 +1,93 @@
+import type { AgentGateway } from "../agent-gateway.ts";
+import type { Logger } from "../logger.ts";
+import type { OverlayStore } from "./overlay-store.ts";
+
+/*
+ * Keeps every linked host's view of the overlay networks current: on link, the team's networks
+ * in full; on each change of a network, its state (with every endpoint) to the hosts with an
+ * endpoint on it, and its definition to the others. Each message replaces what the host had for
+ * that network, so the last one sent is always the truth; changes that come during a push are
+ * coalesced into one more push.
+ *
+ * Hosts linked to another control-plane process are that process's to update (issue: routed
+ * commands between replicas); a host always gets its networks in full when it links.
+ */
+export class OverlaySync {
+  /** Networks to push, with who waits for each push. */
+  private readonly dirty = new Map<string, Array<() => void>>();
+  private pushing: Promise<void> | null = null;
+
+  constructor(private readonly o: { store: OverlayStore; gateway: AgentGateway; logger: Logger }) {}
+
+  /**
+   * The answer to a container's join waits until every linked host of the team has the network's
+   * new state (at most `capMs`): a container that starts can be reached at once from every host,
+   * even at an address that was another host's a moment ago.
+   */
+  async settled(networkId: string, capMs = 3_000): Promise<void> {
+    await Promise.race([this.pushSoon(networkId), new Promise((r) => setTimeout(r, capMs).unref())]);
+  }
+
+  start(): void {
+    this.o.store.on("changed", (id) => void this.pushSoon(id));
+    this.o.store.on("removed", (id, teamId) => void this.pushRemoval(id, teamId));
+    this.o.gateway.on("connected", (hostId: string) => void this.pushFull(hostId));
+  }
+
+  /**
+   * Pushes the network's state soon. Resolves once a push made after this call has reached every
+   * linked host (or failed for one), so a caller can wait for the fleet to know a new endpoint.
+   */
+  pushSoon(networkId: string): Promise<void> {
+    return new Promise((resolve) => {
+      this.dirty.set(networkId, [...(this.dirty.get(networkId) ?? []), resolve]);
+      this.pushing ??= this.drain().finally(() => {
+        this.pushing = null;
+      });
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.dirty.size) {
+      const [id, waiters] = this.dirty.entries().next().value!;
+      this.dirty.delete(id);
+      await this.pushNetwork(id).catch((err) => this.o.logger.warn({ err, networkId: id }, "overlay network push failed"));
+      for (const w of waiters) w();
+    }
+  }
+
+  /** A network's state to every linked host of its team: endpoints to those with one on it. */
+  private async pushNetwork(networkId: string): Promise<void> {
+    const [withEndpoints, bare] = await Promise.all([this.o.store.state(networkId, true), this.o.store.state(networkId, false)]);
+    if (!withEndpoints || !bare) return;
+    const on = new Set((withEndpoints.endpoints ?? []).map((e) => e.hostId));
+    const team = await this.o.store.teamHosts(networkId);
+    await Promise.all(
+      team
+        .filter((h) => this.o.gateway.isConnected(h))
+        .map((h) =>
+          this.o.gateway
+            .command(h, "overlay.sync", { full: false, networks: [on.has(h) ? withEndpoints : bare] })
+            .catch((err) => this.o.logger.warn({ err, hostId: h, networkId }, "overlay sync to host failed")),
+        ),
+    );
+  }
+
+  private async pushRemoval(networkId: string, teamId: string): Promise<void> {
+    const hosts = await this.o.store.hostsOfTeam(teamId);
+    await Promise.all(
+      hosts
+        .filter((h) => this.o.gateway.isConnected(h))
+        .map((h) => this.o.gateway.command(h, "overlay.sync", { full: false, networks: [], removed: [networkId] }).catch(() => undefined)),
+    );
+  }
+
+  private async pushFull(hostId: string): Promise<void> {
+    try {
+      const networks = await this.o.store.statesForHost(hostId);
+      await this.o.gateway.command(hostId, "overlay.sync", { full: true, networks });
+    } catch (err) {
+      this.o.logger.warn({ err, hostId }, "overlay sync at link failed");
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import { z } from "zod";
+
+/*
+ * Overlay networks between the control plane and the agents. The control plane is the source of
+ * truth: it sends each host the team's overlay networks, and for every network the host has an
+ * endpoint on, all of its endpoints (address, MAC, the VTEP of their host). The agent programs its
+ * VXLAN forwarding and neighbour entries, and answers names on the network, from these only.
+ */
+
+const Ipv4 = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, "an IPv4 address");
+const Cidr4 = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/\d{1,2}$/, "an IPv4 subnet");
+const Mac = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, "a MAC address in lower case");
+/** A container name or alias: a DNS name, as the Docker API's aliases. */
+const DnsName = z.string().min(1).max(256);
+
+export const OverlayEndpointSchema = z.object({
+  containerId: z.string().min(1).max(128),
+  name: DnsName,
+  aliases: z.array(DnsName).max(64),
+  ip: Ipv4,
+  mac: Mac,
+  hostId: z.string().min(1).max(64),
+  /** The underlay address of the endpoint's host, where its VXLAN packets go. */
+  vtep: Ipv4,
+});
+export type OverlayEndpoint = z.infer<typeof OverlayEndpointSchema>;
+
+/** The most endpoints one network carries (a /20 of tasks); bounds every message about one network. */
+export const MAX_OVERLAY_ENDPOINTS = 4096;
+
+export const OverlayNetworkStateSchema = z.object({
+  id: z.string().min(1).max(64),
+  name: z.string().min(1).max(256),
+  vni: z.number().int().min(1).max(16_777_215),
+  subnet: Cidr4,
+  gateway: Ipv4,
+  internal: z.boolean(),
+  attachable: z.boolean(),
+  encrypted: z.boolean(),
+  labels: z.record(z.string().max(1024), z.string().max(4096)),
+  created: z.string().max(64),
+  /** Every endpoint of the network, on any host; present for the networks the host has an endpoint on. */
+  endpoints: z.array(OverlayEndpointSchema).max(MAX_OVERLAY_ENDPOINTS).optional(),
+});
+export type OverlayNetworkState = z.infer<typeof OverlayNetworkStateSchema>;
+
+/** The `overlay.sync` command: networks to know (`full`: these and no others), each replacing what the agent had. */
+export const OverlaySyncArgsSchema = z.object({
+  full: z.boolean(),
+  networks: z.array(OverlayNetworkStateSchema).max(1024),
+  /** Networks removed since (a partial sync). */
+  removed: z.array(z.string().min(1).max(64)).max(1024).default([]),
+});
+export type OverlaySyncArgs = z.input<typeof OverlaySyncArgsSchema>;
+
+/*
+ * Requests an agent makes of the control plane (RequestFrame), answered with an AnswerFrame of
+ * the same id: their argument and answer schemas. The control plane checks the arguments, the
+ * agent the answer.
+ */
+export const AgentRequestArgs = {
+  /** A container on this host joins an overlay network: the control plane gives it an address. */
+  "overlay.attach": z.object({
+    /** The network's name or id, as the container's config names it. */
+    network: z.string().min(1).max(256),
+    containerId: z.string().min(1).max(128),
+    name: DnsName,
+    aliases: z.array(DnsName).max(64).default([]),
+    /** A static address asked for (IPAMConfig.IPv4Address). */
+    ip: Ipv4.optional(),
+    /** The task the container runs, for a service's network that is not attachable. */
+    taskId: z.string().max(64).optional(),
+    /** This host's underlay address (the one its link to the control plane leaves from). */
+    vtep: Ipv4,
+  }),
+  /** A container left an overlay network (it stopped, or was disconnected). */
+  "overlay.detach": z.object({ networkId: z.string().min(1).max(64), containerId: z.string().min(1).max(128) }),
+} as const;
+export type AgentRequestName = keyof typeof AgentRequestArgs;
+export type AgentRequestInput<R extends AgentRequestName> = z.input<(typeof AgentRequestArgs)[R]>;
+export type AgentRequestParsed<R extends AgentRequestName> = z.output<(typeof AgentRequestArgs)[R]>;
+
+export const AgentRequestAnswers = {
+  "overlay.attach": z.object({
+    network: OverlayNetworkStateSchema,
+    endpoint: OverlayEndpointSchema.extend({ prefix: z.number().int().min(1).max(30) }),
+  }),
+  "overlay.detach": z.object({ ok: z.literal(true) }),
+} as const satisfies Record<AgentRequestName, z.ZodType>;
+export type AgentRequestAnswer<R extends AgentRequestName> = z.output<(typeof AgentRequestAnswers)[R]>;
+export type AgentRequestAnswerInput<R extends AgentRequestName> = z.input<(typeof AgentRequestAnswers)[R]>;
