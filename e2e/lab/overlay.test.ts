@@ -198,3 +198,87 @@ test("the MTU is the underlay's less 50: don't-fragment UDP of MTU-28 bytes cros
   const r = await ping(docker[2]!, "c3", "c1");
   assert.equal(r.code, 0, r.stderr);
 });
+
+type Task = Awaited<ReturnType<UserClient["trpc"]["services"]["tasks"]["query"]>>[number];
+
+/** Which task answered each of `n` requests to `url`, made from container c1 on h1 (busybox wget, a new connection each). */
+async function answers(url: string, n: number): Promise<Map<string, number>> {
+  const out = await ok(docker[0]!, ["exec", "c1", "sh", "-c", `i=0; while [ $i -lt ${n} ]; do wget -q -O - ${url} || echo failed; i=$((i+1)); done`]);
+  const counts = new Map<string, number>();
+  for (const line of out.split("\n")) if (line.trim()) counts.set(line.trim(), (counts.get(line.trim()) ?? 0) + 1);
+  return counts;
+}
+
+test("a service's name balances over its serving tasks on every host, and tasks.<name> lists them", async () => {
+  const ONE_SECOND = 1_000_000_000;
+  const svc = await owner.trpc.services.create.mutate({
+    teamId,
+    spec: {
+      name: "web",
+      task: {
+        image: "busybox",
+        // Each task serves its own hostname (its container's short id); it is healthy while /tmp/ok exists.
+        args: ["sh", "-c", "mkdir -p /www && hostname > /www/i && touch /tmp/ok && exec httpd -f -p 80 -h /www"],
+        networks: [{ target: "ovl" }],
+        healthcheck: { Test: ["CMD", "test", "-f", "/tmp/ok"], Interval: ONE_SECOND, Retries: 1, Timeout: ONE_SECOND },
+      },
+      mode: { kind: "replicated", replicas: 3 },
+    },
+  });
+  try {
+    let tasks: Task[] = [];
+    const serving = async () => (await owner.trpc.overlays.get.query({ id: networkId })).endpointList.filter((e) => e.serving);
+    await waitFor(
+      "3 tasks running and serving",
+      async () => {
+        tasks = (await owner.trpc.services.tasks.query({ id: svc.id })).filter((x) => x.desiredState === "running" && x.state === "running");
+        const ids = new Set(tasks.map((x) => x.containerId));
+        return tasks.length === 3 && (await serving()).filter((e) => ids.has(e.containerId)).length === 3;
+      },
+      90_000,
+      250,
+    );
+    assert.equal(new Set(tasks.map((x) => x.host?.name)).size, 3, "one task per host");
+    const hostname = (x: Task) => x.containerId!.slice(0, 12);
+
+    // tasks.web: exactly the running tasks' addresses.
+    const taskIps = async () => {
+      const eps = (await owner.trpc.overlays.get.query({ id: networkId })).endpointList;
+      return new Set(tasks.map((x) => eps.find((e) => e.containerId === x.containerId)!.ip));
+    };
+    const lookup = async (name: string) => {
+      const out = await ok(docker[0]!, ["exec", "c1", "nslookup", name]);
+      // busybox nslookup: the server's lines first, then "Name: …" and "Address: …" per answer.
+      return new Set(out.split("Name:").slice(1).join("").match(/\d+\.\d+\.\d+\.\d+/g) ?? []);
+    };
+    assert.deepEqual(await lookup("tasks.web"), await taskIps());
+    const vip = [...(await lookup("web"))];
+    assert.equal(vip.length, 1, "the service's name is one virtual address");
+    assert.ok(!(await taskIps()).has(vip[0]!));
+
+    // 3,000 requests through the name: each task takes a third, ± 5 points.
+    const spread = await answers("http://web/i", 3000);
+    assert.equal(spread.get("failed"), undefined, `failed requests: ${JSON.stringify([...spread])}`);
+    for (const x of tasks) {
+      const share = (spread.get(hostname(x)) ?? 0) / 3000;
+      assert.ok(Math.abs(share - 1 / 3) <= 0.05, `task on ${x.host?.name} took ${(share * 100).toFixed(1)}%: ${JSON.stringify([...spread])}`);
+    }
+
+    // A killed task takes nothing 1 s later.
+    const killed = tasks[1]!;
+    await ok(docker[lab.hosts.findIndex((h) => h.name === killed.host?.name)]!, ["kill", killed.containerId!]);
+    await new Promise((r) => setTimeout(r, 1000));
+    const afterKill = await answers("http://web/i", 150);
+    assert.equal(afterKill.get(hostname(killed)) ?? 0, 0, `the killed task still answered: ${JSON.stringify([...afterKill])}`);
+    assert.equal(afterKill.get("failed") ?? 0, 0);
+
+    // An unhealthy task takes nothing within interval × retries + 1 s.
+    const sick = tasks[2]!;
+    await ok(docker[lab.hosts.findIndex((h) => h.name === sick.host?.name)]!, ["exec", sick.containerId!, "rm", "/tmp/ok"]);
+    await new Promise((r) => setTimeout(r, 1 * 1 * 1000 + 1000));
+    const afterSick = await answers("http://web/i", 150);
+    assert.equal(afterSick.get(hostname(sick)) ?? 0, 0, `the unhealthy task still answered: ${JSON.stringify([...afterSick])}`);
+  } finally {
+    await owner.trpc.services.remove.mutate({ id: svc.id });
+  }
+});

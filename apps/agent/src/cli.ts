@@ -119,7 +119,13 @@ async function runAgent(c: AgentConfig): Promise<never> {
   runtime.networks?.setControlPlane({
     attach: (args) => linked.request("overlay.attach", args),
     detach: async (args) => void (await linked.request("overlay.detach", args)),
+    serving: async (args) => void (await linked.request("overlay.serving", args)),
     vtep: () => linked.localAddress,
+  });
+  // A task that turns unhealthy stops taking traffic on every host; one that turns healthy starts.
+  runtime.events.subscribe((e) => {
+    if (e.Action === "health_status: healthy" || e.Action === "health_status: unhealthy")
+      runtime.networks?.containerServing(e.Actor.ID, e.Action === "health_status: healthy");
   });
   // Inventory changes with lifecycle events; exec events (three per health probe) and attaches change nothing in it.
   runtime.events.subscribe((e) => {

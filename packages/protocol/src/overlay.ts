@@ -22,6 +22,12 @@ export const OverlayEndpointSchema = z.object({
   hostId: z.string().min(1).max(64),
   /** The underlay address of the endpoint's host, where its VXLAN packets go. */
   vtep: Ipv4,
+  /** container, or lb: a host's own address on the network, the source of its traffic to service VIPs. */
+  kind: z.enum(["container", "lb"]).default("container"),
+  /** The service whose task the container runs. */
+  serviceId: z.string().max(64).optional(),
+  /** Whether it takes traffic for its service: running, and healthy when it has a health check. */
+  serving: z.boolean().default(true),
 });
 export type OverlayEndpoint = z.infer<typeof OverlayEndpointSchema>;
 
@@ -41,6 +47,19 @@ export const OverlayNetworkStateSchema = z.object({
   created: z.string().max(64),
   /** Every endpoint of the network, on any host; present for the networks the host has an endpoint on. */
   endpoints: z.array(OverlayEndpointSchema).max(MAX_OVERLAY_ENDPOINTS).optional(),
+  /** The services attached to the network: their names answer on it (their VIP, or their serving tasks' addresses). */
+  services: z
+    .array(
+      z.object({
+        id: z.string().min(1).max(64),
+        name: DnsName,
+        mode: z.enum(["vip", "dnsrr"]),
+        /** Its virtual address on this network (vip mode). */
+        vip: Ipv4.nullable(),
+      }),
+    )
+    .max(MAX_OVERLAY_ENDPOINTS)
+    .default([]),
 });
 export type OverlayNetworkState = z.infer<typeof OverlayNetworkStateSchema>;
 
@@ -52,6 +71,8 @@ export const OverlaySyncArgsSchema = z.object({
   removed: z.array(z.string().min(1).max(64)).max(1024).default([]),
 });
 export type OverlaySyncArgs = z.input<typeof OverlaySyncArgsSchema>;
+/** The command's arguments as the agent has them, checked and with defaults filled in. */
+export type OverlaySyncParsed = z.output<typeof OverlaySyncArgsSchema>;
 
 /*
  * Requests an agent makes of the control plane (RequestFrame), answered with an AnswerFrame of
@@ -70,11 +91,15 @@ export const AgentRequestArgs = {
     ip: Ipv4.optional(),
     /** The task the container runs, for a service's network that is not attachable. */
     taskId: z.string().max(64).optional(),
+    /** false until a container with a health check is healthy: it takes no traffic before. */
+    serving: z.boolean().default(true),
     /** This host's underlay address (the one its link to the control plane leaves from). */
     vtep: Ipv4,
   }),
   /** A container left an overlay network (it stopped, or was disconnected). */
   "overlay.detach": z.object({ networkId: z.string().min(1).max(64), containerId: z.string().min(1).max(128) }),
+  /** A container's health changed: its endpoints on every overlay network take traffic, or stop taking it. */
+  "overlay.serving": z.object({ containerId: z.string().min(1).max(128), serving: z.boolean() }),
 } as const;
 export type AgentRequestName = keyof typeof AgentRequestArgs;
 export type AgentRequestInput<R extends AgentRequestName> = z.input<(typeof AgentRequestArgs)[R]>;
@@ -86,6 +111,7 @@ export const AgentRequestAnswers = {
     endpoint: OverlayEndpointSchema.extend({ prefix: z.number().int().min(1).max(30) }),
   }),
   "overlay.detach": z.object({ ok: z.literal(true) }),
+  "overlay.serving": z.object({ ok: z.literal(true) }),
 } as const satisfies Record<AgentRequestName, z.ZodType>;
 export type AgentRequestAnswer<R extends AgentRequestName> = z.output<(typeof AgentRequestAnswers)[R]>;
 export type AgentRequestAnswerInput<R extends AgentRequestName> = z.input<(typeof AgentRequestAnswers)[R]>;

@@ -346,10 +346,14 @@ export class NetworkAttachment {
   }
 }
 
-/** The service task a container runs (a service's network admits its tasks though it is not attachable). */
-function taskOf(rec: ContainerRecord): { taskId?: string } {
+/**
+ * What the control plane needs of a container joining an overlay network: the service task it runs
+ * (a service's network admits its tasks though it is not attachable), and whether it takes traffic
+ * yet (a container with a health check does once it is healthy).
+ */
+function taskOf(rec: ContainerRecord): { taskId?: string; serving: boolean } {
   const id = rec.config.Labels?.["com.docker.swarm.task.id"];
-  return id ? { taskId: id } : {};
+  return { ...(id ? { taskId: id } : {}), serving: !rec.healthcheck };
 }
 
 /** Links are legacy ones (hosts entries and environment) on the default bridge only. */

@@ -20,6 +20,10 @@ export interface RuleNetwork {
   ports: string[];
   /** Its IPv6 subnet, when it has IPv6. */
   subnet6?: string;
+  /** Overlay networks: service VIPs, each balanced at random over its serving tasks' addresses. */
+  vips?: { vip: string; backends: string[] }[];
+  /** Overlay networks: this host's load-balancer address, the source of its connections to VIPs. */
+  lbIp?: string;
 }
 
 /** A published port: traffic to hostIp:hostPort (any local address for 0.0.0.0 or ::) goes to the container (same family). */
@@ -55,7 +59,14 @@ function forwardRules(networks: RuleNetwork[]): string[] {
 }
 
 /** One family's table: sets, forward filter, published ports (DNAT), and masquerade. */
-function familyTable(family: "ip" | "ip6", networks: RuleNetwork[], published: string[], post: string[], extra: string[]): string[] {
+function familyTable(
+  family: "ip" | "ip6",
+  networks: RuleNetwork[],
+  published: string[],
+  post: string[],
+  extra: string[],
+  vipJump: string[] = [],
+): string[] {
   return [
     `table ${family} berth {`,
     `  set bridges { type ifname; ${networks.length ? `elements = { ${networks.map((n) => q(n.bridge)).join(", ")} }` : ""} }`,
@@ -70,10 +81,12 @@ function familyTable(family: "ip" | "ip6", networks: RuleNetwork[], published: s
     // Incoming (other hosts, containers) and locally sent (the host itself) traffic to a local address.
     "  chain prerouting {",
     "    type nat hook prerouting priority dstnat; policy accept;",
+    ...vipJump.map((r) => `    ${r}`),
     "    fib daddr type local jump published",
     "  }",
     "  chain output {",
     "    type nat hook output priority -100; policy accept;",
+    ...vipJump.map((r) => `    ${r}`),
     "    fib daddr type local jump published",
     "  }",
     "  chain postrouting {",
@@ -84,8 +97,40 @@ function familyTable(family: "ip" | "ip6", networks: RuleNetwork[], published: s
   ];
 }
 
-export function renderRules(networks: RuleNetwork[], ports: RulePort[] = []): string {
+/**
+ * Service VIPs (overlay networks): a verdict map from VIP to a chain per service, which picks one
+ * serving task at random (numgen) and DNATs to it; a service with none rejects at once. The
+ * connection's source becomes the host's load-balancer address on that network, so the task's
+ * replies come back here to be un-NATed, from whichever host it runs on. Conntrack keeps each
+ * connection on its task for as long as conntrack keeps it (no shorter idle timeout is imposed).
+ */
+function vipRules(networks: RuleNetwork[]): { jump: string[]; chains: string[]; post: string[] } {
+  const entries: string[] = [];
+  const chains: string[] = [];
   const post: string[] = [];
+  let i = 0;
+  for (const n of networks) {
+    if (!n.vips?.length || !n.lbIp) continue;
+    for (const v of n.vips) {
+      const chain = `svc-${i++}`;
+      entries.push(`${v.vip} : jump ${chain}`);
+      const pick =
+        v.backends.length === 0
+          ? "reject"
+          : v.backends.length === 1
+            ? `dnat ip to ${v.backends[0]}`
+            : `dnat ip to numgen random mod ${v.backends.length} map { ${v.backends.map((b, k) => `${k} : ${b}`).join(", ")} }`;
+      chains.push(`  chain ${chain} {`, `    ${pick}`, "  }");
+    }
+    post.push(`oifname ${q(n.bridge)} ct original ip daddr { ${n.vips.map((v) => v.vip).join(", ")} } snat ip to ${n.lbIp}`);
+  }
+  return { jump: entries.length ? [`ip daddr vmap { ${entries.join(", ")} }`] : [], chains, post };
+}
+
+export function renderRules(networks: RuleNetwork[], ports: RulePort[] = []): string {
+  const vip = vipRules(networks);
+  // VIP connections take the load balancer's address before any other source NAT could match them.
+  const post: string[] = [...vip.post];
   const post6: string[] = [];
   for (const n of networks) {
     const br = q(n.bridge);
@@ -112,19 +157,27 @@ export function renderRules(networks: RuleNetwork[], ports: RulePort[] = []): st
       (p) =>
         `ip6 daddr ${p.hostIp === "::" ? "!= ::1" : p.hostIp} ${p.proto} dport ${p.hostPort} dnat to [${p.containerIp}]:${p.containerPort}`,
     );
-  const ipTable = familyTable("ip", networks, published, post, [
-    // Bridges have route_localnet (for 127.0.0.1-published ports, see bringUp), so a container that
-    // routes 127.0.0.0/8 to its gateway would reach the host's loopback services; and a neighbour
-    // sending to 127.0.0.1 from any interface would be DNATed into a 127.0.0.1-only published port
-    // before the kernel's martian check sees it. Only the host itself sends to 127/8 (through lo):
-    // anything else is dropped before conntrack and DNAT. The replies of a published port used on
-    // 127.0.0.1 are unaffected: here they are still addressed to the bridge's gateway (their
-    // masquerade is undone later, at dstnat).
-    "  chain loopback {",
-    "    type filter hook prerouting priority raw; policy accept;",
-    '    iif != "lo" ip daddr 127.0.0.0/8 drop',
-    "  }",
-  ]);
+  const ipTable = familyTable(
+    "ip",
+    networks,
+    published,
+    post,
+    [
+      // Bridges have route_localnet (for 127.0.0.1-published ports, see bringUp), so a container that
+      // routes 127.0.0.0/8 to its gateway would reach the host's loopback services; and a neighbour
+      // sending to 127.0.0.1 from any interface would be DNATed into a 127.0.0.1-only published port
+      // before the kernel's martian check sees it. Only the host itself sends to 127/8 (through lo):
+      // anything else is dropped before conntrack and DNAT. The replies of a published port used on
+      // 127.0.0.1 are unaffected: here they are still addressed to the bridge's gateway (their
+      // masquerade is undone later, at dstnat).
+      "  chain loopback {",
+      "    type filter hook prerouting priority raw; policy accept;",
+      '    iif != "lo" ip daddr 127.0.0.0/8 drop',
+      "  }",
+      ...vip.chains,
+    ],
+    vip.jump,
+  );
   // The IPv6 table exists while a network has IPv6 (the others' containers have link-local addresses only).
   const ip6Table = networks.some((n) => n.subnet6) ? familyTable("ip6", networks, published6, post6, []) : [];
   // Traffic between two containers of one bridge is bridged, not routed: with ICC off it is

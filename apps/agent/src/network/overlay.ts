@@ -94,18 +94,23 @@ export async function tearDownOverlay(devs: OverlayDevices): Promise<void> {
  * Makes the VXLAN device's FDB and neighbour tables exactly `remote`: each endpoint's MAC to its
  * VTEP, its address to its MAC. Replaces come first, so an entry that moves never disappears.
  */
-export async function programPeers(devs: OverlayDevices, remote: readonly OverlayEndpoint[]): Promise<void> {
+export async function programPeers(
+  devs: OverlayDevices,
+  remote: readonly OverlayEndpoint[],
+  /** Addresses this host answers for itself (service VIPs, with the bridge's MAC): neighbour entries only. */
+  local: readonly { ip: string; mac: string }[] = [],
+): Promise<void> {
   const dev = devs.vxlan;
   const fdb = JSON.parse(await bridgeJson(["fdb", "show", "dev", dev])) as Array<{ mac: string; dst?: string; state?: string }>;
   const neigh = JSON.parse(await ip(["-j", "-4", "neigh", "show", "dev", dev])) as Array<{ dst: string; lladdr?: string }>;
   const wantMacs = new Map(remote.map((e) => [e.mac, e.vtep]));
-  const wantIps = new Map(remote.map((e) => [e.ip, e.mac]));
+  const wantIps = new Map([...remote.map((e) => [e.ip, e.mac] as const), ...local.map((l) => [l.ip, l.mac] as const)]);
   const fdbLines = [
     ...remote.map((e) => `fdb replace ${e.mac} dev ${dev} dst ${e.vtep} self permanent`),
     ...fdb.filter((f) => f.dst && !wantMacs.has(f.mac)).map((f) => `fdb del ${f.mac} dev ${dev} self`),
   ];
   const neighLines = [
-    ...remote.map((e) => `neigh replace ${e.ip} lladdr ${e.mac} dev ${dev} nud permanent`),
+    ...[...wantIps].map(([ip, mac]) => `neigh replace ${ip} lladdr ${mac} dev ${dev} nud permanent`),
     ...neigh.filter((n) => !wantIps.has(n.dst)).map((n) => `neigh del ${n.dst} dev ${dev}`),
   ];
   await bridgeBatch(fdbLines);

@@ -11,7 +11,7 @@ import { EmbeddedDns, hostResolvers, type Resolved } from "./dns.ts";
 import { IpamError, NetworkError, PortError } from "./errors.ts";
 import { familyOf, parseSubnet, subnetsOverlap } from "./addr.ts";
 import { checkEndpointRequest, ipamEntry, poolRequest, splitIpamConfigs } from "./endpoint-request.ts";
-import type { AgentRequestAnswer, AgentRequestInput, OverlayEndpoint, OverlaySyncArgs } from "@berth/protocol";
+import type { AgentRequestAnswer, AgentRequestInput, OverlayEndpoint, OverlaySyncParsed } from "@berth/protocol";
 import { bringUpOverlay, overlayDevices, programPeers, tearDownOverlay, underlayOf, VXLAN_OVERHEAD } from "./overlay.ts";
 
 /*
@@ -47,13 +47,21 @@ export interface NetworkRecord {
   /** IPv6 IPAM configs given without EnableIPv6: shown by inspect, never used (as dockerd does). */
   unusedIpam?: IpamConfigEntry[];
   /** Overlay networks (from the control plane, never written here): the VNI and every endpoint on any host. */
-  overlay?: { vni: number; endpoints: OverlayEndpoint[]; vxlan: string; mtu?: number; up: boolean };
+  overlay?: {
+    vni: number;
+    endpoints: OverlayEndpoint[];
+    services: OverlaySyncParsed["networks"][number]["services"];
+    vxlan: string;
+    mtu?: number;
+    up: boolean;
+  };
 }
 
 /** The control plane, for overlay networks: it allocates their addresses and knows every endpoint. */
 export interface OverlayControlPlane {
   attach(args: AgentRequestInput<"overlay.attach">): Promise<AgentRequestAnswer<"overlay.attach">>;
   detach(args: AgentRequestInput<"overlay.detach">): Promise<void>;
+  serving(args: AgentRequestInput<"overlay.serving">): Promise<void>;
   /** This host's underlay address (where its link to the control plane leaves from); null while unlinked. */
   vtep(): string | null;
 }
@@ -396,10 +404,10 @@ export class NetworkService {
     req: EndpointRequest,
     ifname: string,
     containerName: string,
-    opts: { taskId?: string } = {},
+    opts: { taskId?: string; serving?: boolean } = {},
   ): Promise<Endpoint> {
     const n = this.get(networkRef);
-    if (n.overlay) return this.allocateOverlay(n, containerId, req, ifname, containerName, opts.taskId);
+    if (n.overlay) return this.allocateOverlay(n, containerId, req, ifname, containerName, opts);
     if (n.Driver !== "bridge" || !n.pool || !n.bridge)
       throw new NetworkError(`container cannot be connected to network ${n.Name}`, "INVALID");
     checkEndpointRequest(n, req);
@@ -541,7 +549,7 @@ export class NetworkService {
    * records made or replaced, peers reprogrammed where this host has endpoints, and networks gone
    * forgotten once no local container uses them.
    */
-  async syncOverlays(args: OverlaySyncArgs): Promise<void> {
+  async syncOverlays(args: OverlaySyncParsed): Promise<void> {
     await this.overlaySerial(async () => {
       const listed = new Set(args.networks.map((n) => n.id));
       for (const st of args.networks) this.takeOverlayState(st);
@@ -559,10 +567,16 @@ export class NetworkService {
         if (n.overlay.up) await this.overlayDown(n);
         this.byId.delete(id);
       }
+      let servicesChanged = false;
       for (const st of args.networks) {
         const n = this.byId.get(st.id)!;
-        if (n.overlay?.up) await programPeers(overlayDevices(n.Id), this.remotePeers(n));
+        if (n.overlay?.up) {
+          await this.programOverlay(n, false);
+          servicesChanged = true;
+        }
       }
+      // One nftables transaction for the whole sync (VIP maps of every network).
+      if (servicesChanged) await this.applyRules();
     });
     // Detaches the control plane missed while the link was down.
     for (const [key, d] of this.pendingDetach) {
@@ -576,7 +590,7 @@ export class NetworkService {
   }
 
   /** A network's record from the control plane's state; its endpoint list replaced when the state carries one. */
-  private takeOverlayState(st: OverlaySyncArgs["networks"][number]): NetworkRecord {
+  private takeOverlayState(st: OverlaySyncParsed["networks"][number]): NetworkRecord {
     const prev = this.byId.get(st.id);
     if (prev && !prev.overlay) throw new NetworkError(`network ${st.id} exists here and is not an overlay network`, "CONFLICT");
     const devs = overlayDevices(st.id);
@@ -596,6 +610,7 @@ export class NetworkService {
       overlay: {
         vni: st.vni,
         endpoints: st.endpoints ?? prev?.overlay?.endpoints ?? [],
+        services: st.services,
         vxlan: devs.vxlan,
         up: prev?.overlay?.up ?? false,
         ...(prev?.overlay?.mtu ? { mtu: prev.overlay.mtu } : {}),
@@ -612,13 +627,54 @@ export class NetworkService {
     return (n.overlay?.endpoints ?? []).filter((e) => e.vtep !== mine);
   }
 
+  /** This host's load-balancer endpoint on the network: the source of its connections to VIPs. */
+  private localLb(n: NetworkRecord): OverlayEndpoint | undefined {
+    const mine = this.controlPlane?.vtep();
+    return n.overlay?.endpoints.find((e) => e.kind === "lb" && e.vtep === mine);
+  }
+
+  /**
+   * One programming pass for a network whose devices are up: the bridge takes the host's
+   * load-balancer address and its MAC (remote hosts know that MAC for it), the VXLAN tables take
+   * the remote endpoints, and each VIP is answered (proxy ARP) with the bridge's MAC, so a
+   * container's packets to a VIP reach this host's nftables, which pick a task.
+   */
+  private async programOverlay(n: NetworkRecord, rules = true): Promise<void> {
+    const devs = overlayDevices(n.Id);
+    const lb = this.localLb(n);
+    if (lb) {
+      await ipBatch([
+        `link set ${devs.bridge} address ${lb.mac}`,
+        `addr replace ${lb.ip}/${parseCidr(n.pool!.subnet).prefix} dev ${devs.bridge}`,
+      ]);
+    }
+    const vips = lb ? (n.overlay?.services ?? []).flatMap((s) => (s.vip ? [{ ip: s.vip, mac: lb.mac }] : [])) : [];
+    await programPeers(devs, this.remotePeers(n), vips);
+    if (rules) await this.applyRules();
+  }
+
+  /** The serving tasks of a service on an overlay network (running, healthy where they have a check). */
+  private backendsOf(n: NetworkRecord, serviceId: string): string[] {
+    return (n.overlay?.endpoints ?? []).filter((e) => e.kind === "container" && e.serviceId === serviceId && e.serving).map((e) => e.ip);
+  }
+
+  /**
+   * A container's health changed: the control plane is told, and every host's balancing follows.
+   * Containers without overlay endpoints are none of its business.
+   */
+  containerServing(containerId: string, serving: boolean): void {
+    const onOverlay = this.all().some((n) => n.overlay && this.o.endpointsOf(n.Id).some((e) => e.containerId === containerId));
+    if (!onOverlay || !this.controlPlane) return;
+    void this.controlPlane.serving({ containerId, serving }).catch(() => undefined);
+  }
+
   private async allocateOverlay(
     n: NetworkRecord,
     containerId: string,
     req: EndpointRequest,
     ifname: string,
     containerName: string,
-    taskId: string | undefined,
+    opts: { taskId?: string; serving?: boolean },
   ): Promise<Endpoint> {
     if (req.IPAMConfig?.IPv6Address || req.IPAMConfig?.LinkLocalIPs?.length)
       throw new NetworkError(`network ${n.Name} is an IPv4 overlay network: it takes no IPv6 or link-local addresses`, "INVALID");
@@ -639,8 +695,9 @@ export class NetworkService {
           name: containerName,
           aliases,
           vtep,
+          serving: opts.serving ?? true,
           ...(wanted ? { ip: wanted } : {}),
-          ...(taskId ? { taskId } : {}),
+          ...(opts.taskId ? { taskId: opts.taskId } : {}),
         });
       } catch (e) {
         const code = (e as { code?: string }).code;
@@ -650,7 +707,7 @@ export class NetworkService {
       rec = await this.overlaySerial(async () => {
         const r = this.takeOverlayState(answer.network);
         await this.overlayUp(r, vtep);
-        await programPeers(overlayDevices(r.Id), this.remotePeers(r));
+        await this.programOverlay(r);
         return r;
       });
     } finally {
@@ -811,13 +868,20 @@ export class NetworkService {
    */
   private namesOn(networkId: string, name: string): Resolved | null {
     // An overlay network's names are its endpoints' on every host, as the control plane lists them.
-    const overlay = this.byId.get(networkId)?.overlay;
-    if (overlay) {
-      const hits = overlay.endpoints.filter(
+    const n = this.byId.get(networkId);
+    if (n?.overlay) {
+      // A service's name: its VIP, or (dnsrr) its serving tasks; tasks.<name>: its serving tasks.
+      const svc = n.overlay.services.find((x) => x.name.toLowerCase() === name || `tasks.${x.name.toLowerCase()}` === name);
+      if (svc) {
+        const ips = svc.vip && svc.name.toLowerCase() === name ? [svc.vip] : this.backendsOf(n, svc.id);
+        return ips.length ? { v4: ips, v6: [] } : null;
+      }
+      const hits = n.overlay.endpoints.filter(
         (e) =>
-          e.name.toLowerCase() === name ||
-          e.aliases.some((a) => a.toLowerCase() === name) ||
-          (name.length >= 12 && e.containerId.startsWith(name)),
+          e.kind === "container" &&
+          (e.name.toLowerCase() === name ||
+            e.aliases.some((a) => a.toLowerCase() === name) ||
+            (name.length >= 12 && e.containerId.startsWith(name))),
       );
       return hits.length ? { v4: hits.map((e) => e.ip), v6: [] } : null;
     }
@@ -867,11 +931,20 @@ export class NetworkService {
               ...(n.EnableIPv6 && n.pool6 ? { subnet6: n.pool6.subnet } : {}),
               icc: !this.iccOff(n.Id),
               ports: this.iccOff(n.Id) ? this.o.endpointsOf(n.Id).map((e) => e.endpoint.hostIf) : [],
+              ...this.vipRules(n),
             })),
             this.o.portsOf(),
           )
         : renderTeardown(),
     );
+  }
+
+  /** An overlay network's VIPs on this host: each balanced over its service's serving tasks, connections from the host's load-balancer address. */
+  private vipRules(n: NetworkRecord): { vips?: { vip: string; backends: string[] }[]; lbIp?: string } {
+    const lb = n.overlay?.up ? this.localLb(n) : undefined;
+    if (!lb) return {};
+    const vips = n.overlay!.services.flatMap((s) => (s.vip ? [{ vip: s.vip, backends: this.backendsOf(n, s.id) }] : []));
+    return vips.length ? { vips, lbIp: lb.ip } : {};
   }
 
   /** Whether the network forbids traffic between its containers (ICC off); its rules then follow its containers. */

@@ -130,6 +130,9 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     return answer;
   });
   gateway.handleRequests("overlay.detach", (hostId, args) => overlays.detach(hostId, args));
+  gateway.handleRequests("overlay.serving", (hostId, args) => overlays.setServing(hostId, args));
+  // A service's spec names its networks: their hosts learn its name and VIP.
+  serviceStore.on("changed", (serviceId) => void overlaySync.serviceChanged(serviceId));
   const orchestrator = new ServiceOrchestrator({
     db,
     gateway,

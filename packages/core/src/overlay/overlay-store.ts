@@ -172,14 +172,17 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
   async list(teamIds: readonly string[]): Promise<OverlayNetworkView[]> {
     const rows = await this.db.overlayNetwork.findMany({
       where: { teamId: { in: [...teamIds] } },
-      include: { _count: { select: { endpoints: true } } },
+      include: { _count: { select: { endpoints: { where: { kind: "container" } } } } },
       orderBy: { name: "asc" },
     });
     return rows.map((r) => view(r, r._count.endpoints));
   }
 
   async get(id: string): Promise<OverlayNetworkView> {
-    const row = await this.db.overlayNetwork.findUnique({ where: { id }, include: { _count: { select: { endpoints: true } } } });
+    const row = await this.db.overlayNetwork.findUnique({
+      where: { id },
+      include: { _count: { select: { endpoints: { where: { kind: "container" } } } } },
+    });
     if (!row) throw notFound(`overlay network ${id}`);
     return view(row, row._count.endpoints);
   }
@@ -187,8 +190,8 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
   /** The network's endpoints, for its page: address, host and container. */
   async endpoints(id: string) {
     return this.db.overlayEndpoint.findMany({
-      where: { networkId: id },
-      select: { containerId: true, name: true, ip: true, mac: true, vtep: true, host: { select: { id: true, name: true } } },
+      where: { networkId: id, kind: "container" },
+      select: { containerId: true, name: true, ip: true, mac: true, vtep: true, serving: true, host: { select: { id: true, name: true } } },
       orderBy: { createdAt: "asc" },
     });
   }
@@ -206,7 +209,9 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
       where: { id },
       include: withEndpoints ? { endpoints: { orderBy: { createdAt: "asc" }, take: MAX_OVERLAY_ENDPOINTS } } : undefined,
     });
-    return n ? stateOf(n, withEndpoints ? (n as NetworkRow & { endpoints: EndpointRow[] }).endpoints : undefined) : null;
+    if (!n) return null;
+    const endpoints = withEndpoints ? (n as NetworkRow & { endpoints: EndpointRow[] }).endpoints : undefined;
+    return stateOf(n, endpoints, await this.servicesOn(n));
   }
 
   /** Every overlay network of the host's team, with endpoints for those the host has one on. */
@@ -217,13 +222,74 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
       where: { teamId: host.teamId },
       include: { endpoints: { orderBy: { createdAt: "asc" }, take: MAX_OVERLAY_ENDPOINTS } },
     });
-    return nets.map((n) => stateOf(n, n.endpoints.some((e) => e.hostId === hostId) ? n.endpoints : undefined));
+    return Promise.all(
+      nets.map(async (n) => stateOf(n, n.endpoints.some((e) => e.hostId === hostId) ? n.endpoints : undefined, await this.servicesOn(n))),
+    );
+  }
+
+  /**
+   * The services whose current spec attaches them to the network (by its name, in its team), with
+   * their VIP there; a service in vip mode that has none yet gets one, from the top of the subnet.
+   */
+  private async servicesOn(n: NetworkRow): Promise<OverlayNetworkState["services"]> {
+    const rows = await this.db.$queryRaw<{ id: string; name: string; mode: string | null }[]>`
+      select s.id, s.name, v.spec->'endpoint'->>'mode' as mode
+      from service s join service_version v on v."serviceId" = s.id and v.version = s.version
+      where s."teamId" = ${n.teamId}
+        and exists (select 1 from jsonb_array_elements(coalesce(v.spec->'task'->'networks', '[]'::jsonb)) a where a->>'target' = ${n.name})
+      order by s.name`;
+    const vips = new Map((await this.db.overlayVip.findMany({ where: { networkId: n.id } })).map((v) => [v.serviceId, v.ip]));
+    const out: OverlayNetworkState["services"] = [];
+    for (const r of rows) {
+      const mode = r.mode === "dnsrr" ? "dnsrr" : "vip";
+      let vip = vips.get(r.id) ?? null;
+      if (mode === "vip" && !vip) vip = await this.allocateVip(n, r.id);
+      out.push({ id: r.id, name: r.name, mode, vip: mode === "vip" ? vip : null });
+    }
+    return out;
+  }
+
+  /** The highest free address of the subnet for a service's VIP (endpoints take the lowest). */
+  private async allocateVip(n: NetworkRow, serviceId: string): Promise<string | null> {
+    const subnet = parseSubnet4(n.subnet);
+    const gateway = parseIp4(n.gateway)!;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const used = new Set<number>();
+      for (const e of await this.db.overlayEndpoint.findMany({ where: { networkId: n.id }, select: { ip: true } }))
+        used.add(parseIp4(e.ip)!);
+      for (const v of await this.db.overlayVip.findMany({ where: { networkId: n.id }, select: { ip: true } })) used.add(parseIp4(v.ip)!);
+      const { first, last } = hostRange(subnet);
+      let ip: number | null = null;
+      for (let c = last; c >= first; c--)
+        if (c !== gateway && !used.has(c)) {
+          ip = c;
+          break;
+        }
+      if (ip === null) return null; // a full network: the service's name answers with its tasks instead
+      try {
+        await this.db.overlayVip.create({ data: { networkId: n.id, serviceId, ip: formatIp4(ip) } });
+        return formatIp4(ip);
+      } catch (e) {
+        if (!isUniqueViolation(e)) throw e;
+        const existing = await this.db.overlayVip.findUnique({ where: { networkId_serviceId: { networkId: n.id, serviceId } } });
+        if (existing) return existing.ip;
+      }
+    }
+    return null;
   }
 
   /** The hosts of the network's team (each knows the network; those with an endpoint, its peers too). */
   async teamHosts(networkId: string): Promise<string[]> {
     const n = await this.db.overlayNetwork.findUnique({ where: { id: networkId }, select: { teamId: true } });
     return n ? this.hostsOfTeam(n.teamId) : [];
+  }
+
+  /** The overlay networks of a service's team; of every team for "*" (a service was removed: its VIPs went with it). */
+  async networksOfServiceTeam(serviceId: string): Promise<string[]> {
+    const svc = serviceId === "*" ? null : await this.db.service.findUnique({ where: { id: serviceId }, select: { teamId: true } });
+    if (serviceId !== "*" && !svc) return [];
+    const nets = await this.db.overlayNetwork.findMany({ where: svc ? { teamId: svc.teamId } : {}, select: { id: true } });
+    return nets.map((n) => n.id);
   }
 
   async hostsOfTeam(teamId: string): Promise<string[]> {
@@ -241,8 +307,8 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
       (await this.db.overlayNetwork.findFirst({ where: { teamId: host.teamId, id: req.network } })) ??
       (await this.db.overlayNetwork.findFirst({ where: { teamId: host.teamId, name: req.network } }));
     if (!net) throw notFound(`network ${req.network}`);
-    if (!net.attachable && !(await this.taskMayJoin(hostId, req.taskId, net.name)))
-      throw forbidden(`Could not attach to network ${net.name}: network ${net.name} not manually attachable`);
+    const task = await this.taskOn(hostId, req.taskId, net.name);
+    if (!net.attachable && !task) throw forbidden(`Could not attach to network ${net.name}: network ${net.name} not manually attachable`);
     const subnet = parseSubnet4(net.subnet);
     const gateway = parseIp4(net.gateway)!;
     let endpoint = await this.db.overlayEndpoint.findUnique({
@@ -261,9 +327,9 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
         if (ip === null || !contains(subnet, ip) || ip < first || ip > last || ip === gateway)
           throw invalid(`address ${req.ip} is not a free host address of network ${net.name} (${net.subnet})`);
       } else {
-        const used = await this.db.overlayEndpoint.findMany({ where: { networkId: net.id }, select: { ip: true } });
-        if (used.length >= MAX_OVERLAY_ENDPOINTS) throw conflict(`network ${net.name} has ${MAX_OVERLAY_ENDPOINTS} endpoints, its most`);
-        ip = lowestFreeAddress(subnet, gateway, new Set(used.map((u) => parseIp4(u.ip)!)));
+        const used = await this.usedAddresses(net.id);
+        if (used.size >= MAX_OVERLAY_ENDPOINTS) throw conflict(`network ${net.name} has ${MAX_OVERLAY_ENDPOINTS} endpoints, its most`);
+        ip = lowestFreeAddress(subnet, gateway, used);
         if (ip === null) throw conflict(`no available IPv4 addresses on network ${net.name} (${net.subnet})`);
       }
       try {
@@ -277,6 +343,8 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
             ip: formatIp4(ip),
             mac: macOf(ip),
             vtep: req.vtep,
+            serving: req.serving,
+            serviceId: task?.serviceId ?? null,
           },
         });
       } catch (e) {
@@ -286,6 +354,7 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
       }
     }
     if (!endpoint) throw new DomainError("UNAVAILABLE", `could not allocate an address on network ${net.name}: try again`);
+    await this.ensureLoadBalancer(net.id, hostId, req.vtep, subnet, gateway);
     this.emit("changed", net.id);
     const state = (await this.state(net.id, true))!;
     return { network: state, endpoint: { ...endpointOf(endpoint), prefix: subnet.prefix } };
@@ -294,39 +363,100 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
   /** A container left a network: its address is free for the next endpoint, on any host. */
   async detach(hostId: string, req: AgentRequestParsed<"overlay.detach">): Promise<{ ok: true }> {
     const gone = await this.db.overlayEndpoint.deleteMany({ where: { networkId: req.networkId, containerId: req.containerId, hostId } });
+    // The host's load balancer goes with its last container there.
+    const left = await this.db.overlayEndpoint.count({ where: { networkId: req.networkId, hostId, kind: "container" } });
+    if (left === 0) await this.db.overlayEndpoint.deleteMany({ where: { networkId: req.networkId, hostId, kind: "lb" } });
     if (gone.count) this.emit("changed", req.networkId);
     return { ok: true };
   }
 
   /** Endpoints of a host whose container no longer runs there (it went while the host was unlinked). */
   async dropStale(hostId: string, runningContainerIds: ReadonlySet<string>): Promise<void> {
-    const mine = await this.db.overlayEndpoint.findMany({ where: { hostId }, select: { id: true, networkId: true, containerId: true } });
+    const mine = await this.db.overlayEndpoint.findMany({
+      where: { hostId, kind: "container" },
+      select: { id: true, networkId: true, containerId: true },
+    });
     const stale = mine.filter((e) => !runningContainerIds.has(e.containerId));
     if (!stale.length) return;
     await this.db.overlayEndpoint.deleteMany({ where: { id: { in: stale.map((e) => e.id) } } });
     for (const id of new Set(stale.map((e) => e.networkId))) this.emit("changed", id);
   }
 
-  /** Whether the container runs a task of a service on this host that names the network. */
-  private async taskMayJoin(hostId: string, taskId: string | undefined, network: string): Promise<boolean> {
-    if (!taskId) return false;
+  /** The task the container runs on this host, when its service's spec names the network. */
+  private async taskOn(hostId: string, taskId: string | undefined, network: string): Promise<{ serviceId: string } | null> {
+    if (!taskId) return null;
     const task = await this.db.task.findUnique({ where: { id: taskId }, select: { hostId: true, serviceId: true, version: true } });
-    if (!task || task.hostId !== hostId) return false;
+    if (!task || task.hostId !== hostId) return null;
     const v = await this.db.serviceVersion.findUnique({
       where: { serviceId_version: { serviceId: task.serviceId, version: task.version } },
     });
     const nets = ((v?.spec as { task?: { networks?: { target?: string }[] } } | null)?.task?.networks ?? []).map((n) => n.target);
-    return nets.includes(network);
+    return nets.includes(network) ? { serviceId: task.serviceId } : null;
+  }
+
+  /** Addresses of the network taken by endpoints and VIPs. */
+  private async usedAddresses(networkId: string): Promise<Set<number>> {
+    const [eps, vips] = await Promise.all([
+      this.db.overlayEndpoint.findMany({ where: { networkId }, select: { ip: true } }),
+      this.db.overlayVip.findMany({ where: { networkId }, select: { ip: true } }),
+    ]);
+    return new Set([...eps, ...vips].map((u) => parseIp4(u.ip)!));
+  }
+
+  /**
+   * The host's load-balancer endpoint on the network (one per host, made at its first container):
+   * the source of its connections to service VIPs, so that replies from tasks on other hosts come back.
+   */
+  private async ensureLoadBalancer(networkId: string, hostId: string, vtep: string, subnet: Subnet4, gateway: number): Promise<void> {
+    const containerId = `lb-${hostId}`;
+    const existing = await this.db.overlayEndpoint.findUnique({ where: { networkId_containerId: { networkId, containerId } } });
+    if (existing) {
+      if (existing.vtep !== vtep) await this.db.overlayEndpoint.update({ where: { id: existing.id }, data: { vtep } });
+      return;
+    }
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const ip = lowestFreeAddress(subnet, gateway, await this.usedAddresses(networkId));
+      if (ip === null) throw conflict("no address left on the network for this host's load balancer");
+      try {
+        await this.db.overlayEndpoint.create({
+          data: { networkId, hostId, containerId, kind: "lb", name: containerId, ip: formatIp4(ip), mac: macOf(ip), vtep },
+        });
+        return;
+      } catch (e) {
+        if (!isUniqueViolation(e)) throw e;
+      }
+    }
+  }
+
+  /** A container's health changed: its endpoints take traffic for its service, or stop taking it. */
+  async setServing(hostId: string, req: AgentRequestParsed<"overlay.serving">): Promise<{ ok: true }> {
+    const eps = await this.db.overlayEndpoint.findMany({ where: { hostId, containerId: req.containerId, serving: !req.serving } });
+    if (eps.length) {
+      await this.db.overlayEndpoint.updateMany({ where: { id: { in: eps.map((e) => e.id) } }, data: { serving: req.serving } });
+      for (const id of new Set(eps.map((e) => e.networkId))) this.emit("changed", id);
+    }
+    return { ok: true };
   }
 }
 
 type EndpointRow = Prisma.OverlayEndpointGetPayload<object>;
 
 function endpointOf(e: EndpointRow) {
-  return { containerId: e.containerId, name: e.name, aliases: e.aliases, ip: e.ip, mac: e.mac, hostId: e.hostId, vtep: e.vtep };
+  return {
+    containerId: e.containerId,
+    name: e.name,
+    aliases: e.aliases,
+    ip: e.ip,
+    mac: e.mac,
+    hostId: e.hostId,
+    vtep: e.vtep,
+    kind: e.kind === "lb" ? ("lb" as const) : ("container" as const),
+    serving: e.serving,
+    ...(e.serviceId ? { serviceId: e.serviceId } : {}),
+  };
 }
 
-function stateOf(n: NetworkRow, endpoints?: EndpointRow[]): OverlayNetworkState {
+function stateOf(n: NetworkRow, endpoints: EndpointRow[] | undefined, services: OverlayNetworkState["services"]): OverlayNetworkState {
   return {
     id: n.id,
     name: n.name,
@@ -338,6 +468,7 @@ function stateOf(n: NetworkRow, endpoints?: EndpointRow[]): OverlayNetworkState 
     encrypted: n.encrypted,
     labels: n.labels as Record<string, string>,
     created: n.createdAt.toISOString(),
+    services,
     ...(endpoints ? { endpoints: endpoints.map(endpointOf) } : {}),
   };
 }

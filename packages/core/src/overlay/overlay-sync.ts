@@ -47,6 +47,15 @@ export class OverlaySync {
     });
   }
 
+  /** A service was created, changed or removed: the overlay networks of its team push again (their service lists). */
+  async serviceChanged(serviceId: string): Promise<void> {
+    try {
+      for (const id of await this.o.store.networksOfServiceTeam(serviceId)) void this.pushSoon(id);
+    } catch (err) {
+      this.o.logger.warn({ err, serviceId }, "overlay push for a service failed");
+    }
+  }
+
   private async drain(): Promise<void> {
     while (this.dirty.size) {
       const [id, waiters] = this.dirty.entries().next().value!;

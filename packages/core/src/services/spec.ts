@@ -207,9 +207,16 @@ export const ServiceSpecSchema = z
     task: TaskTemplateSchema,
     mode: ServiceModeSchema.default({ kind: "replicated", replicas: 1 }),
     endpoint: z
-      .object({ ports: z.array(PortSchema).max(256).default([]) })
+      .object({
+        /**
+         * How the service's name answers on its overlay networks: vip, one virtual address that
+         * balances over the serving tasks (Swarm's default); dnsrr, the serving tasks' addresses.
+         */
+        mode: z.enum(["vip", "dnsrr"]).default("vip"),
+        ports: z.array(PortSchema).max(256).default([]),
+      })
       .strict()
-      .default({ ports: [] }),
+      .default({ mode: "vip", ports: [] }),
     updateConfig: UpdateConfigSchema.default(UPDATE_DEFAULTS),
     rollbackConfig: UpdateConfigSchema.default(UPDATE_DEFAULTS),
   })
