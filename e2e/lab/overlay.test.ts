@@ -203,7 +203,13 @@ type Task = Awaited<ReturnType<UserClient["trpc"]["services"]["tasks"]["query"]>
 
 /** Which task answered each of `n` requests to `url`, made from container c1 on h1 (busybox wget, a new connection each). */
 async function answers(url: string, n: number): Promise<Map<string, number>> {
-  const out = await ok(docker[0]!, ["exec", "c1", "sh", "-c", `i=0; while [ $i -lt ${n} ]; do wget -q -O - ${url} || echo failed; i=$((i+1)); done`]);
+  const out = await ok(docker[0]!, [
+    "exec",
+    "c1",
+    "sh",
+    "-c",
+    `i=0; while [ $i -lt ${n} ]; do wget -q -O - ${url} || echo failed; i=$((i+1)); done`,
+  ]);
   const counts = new Map<string, number>();
   for (const line of out.split("\n")) if (line.trim()) counts.set(line.trim(), (counts.get(line.trim()) ?? 0) + 1);
   return counts;
@@ -231,7 +237,9 @@ test("a service's name balances over its serving tasks on every host, and tasks.
     await waitFor(
       "3 tasks running and serving",
       async () => {
-        tasks = (await owner.trpc.services.tasks.query({ id: svc.id })).filter((x) => x.desiredState === "running" && x.state === "running");
+        tasks = (await owner.trpc.services.tasks.query({ id: svc.id })).filter(
+          (x) => x.desiredState === "running" && x.state === "running",
+        );
         const ids = new Set(tasks.map((x) => x.containerId));
         return tasks.length === 3 && (await serving()).filter((e) => ids.has(e.containerId)).length === 3;
       },
@@ -249,7 +257,13 @@ test("a service's name balances over its serving tasks on every host, and tasks.
     const lookup = async (name: string) => {
       const out = await ok(docker[0]!, ["exec", "c1", "nslookup", name]);
       // busybox nslookup: the server's lines first, then "Name: …" and "Address: …" per answer.
-      return new Set(out.split("Name:").slice(1).join("").match(/\d+\.\d+\.\d+\.\d+/g) ?? []);
+      return new Set(
+        out
+          .split("Name:")
+          .slice(1)
+          .join("")
+          .match(/\d+\.\d+\.\d+\.\d+/g) ?? [],
+      );
     };
     assert.deepEqual(await lookup("tasks.web"), await taskIps());
     const vip = [...(await lookup("web"))];
@@ -261,7 +275,10 @@ test("a service's name balances over its serving tasks on every host, and tasks.
     assert.equal(spread.get("failed"), undefined, `failed requests: ${JSON.stringify([...spread])}`);
     for (const x of tasks) {
       const share = (spread.get(hostname(x)) ?? 0) / 3000;
-      assert.ok(Math.abs(share - 1 / 3) <= 0.05, `task on ${x.host?.name} took ${(share * 100).toFixed(1)}%: ${JSON.stringify([...spread])}`);
+      assert.ok(
+        Math.abs(share - 1 / 3) <= 0.05,
+        `task on ${x.host?.name} took ${(share * 100).toFixed(1)}%: ${JSON.stringify([...spread])}`,
+      );
     }
 
     // A killed task takes nothing 1 s later.
