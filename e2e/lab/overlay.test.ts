@@ -29,7 +29,8 @@ const agents: TestAgent[] = [];
 const docker: DockerCli[] = [];
 
 before(async () => {
-  lab = await createLab(3);
+  // Three hosts with agents, and a fourth namespace as "the internet" (a client, no agent).
+  lab = await createLab(4);
   t = await startTestControlPlane({ host: lab.gateway, port: await freeLoopbackPort() });
   setGlobalDispatcher(new Agent({ connect: { ca: readFileSync(t.env.TLS_CERT_FILE!) } }));
   owner = await t.signUp("overlay-owner@example.com");
@@ -37,7 +38,7 @@ before(async () => {
   mirror = await startRegistry({ host: lab.gateway });
   await seedBusybox(mirror, tmp);
   const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: 3, expiresInSeconds: 600 });
-  for (const h of lab.hosts) {
+  for (const h of lab.hosts.slice(0, 3)) {
     const dir = join(tmp, h.name);
     agents.push(spawnAgent({ url: t.url, token, stateDir: dir, name: h.name, netns: h.netns, registryMirror: mirror.url }));
     mkdirSync(join(tmp, `${h.name}-cli`), { recursive: true });
@@ -199,6 +200,14 @@ test("the MTU is the underlay's less 50: don't-fragment UDP of MTU-28 bytes cros
   assert.equal(r.code, 0, r.stderr);
 });
 
+async function sysctl(netns: string, key: string, value: string): Promise<void> {
+  await new Promise<void>((resolve, reject) =>
+    spawn("nsenter", [`--net=/run/netns/${netns}`, "--", "sysctl", "-q", "-w", `${key}=${value}`]).on("exit", (c) =>
+      c === 0 ? resolve() : reject(new Error(`sysctl ${key}: ${c}`)),
+    ),
+  );
+}
+
 type Task = Awaited<ReturnType<UserClient["trpc"]["services"]["tasks"]["query"]>>[number];
 
 /** Which task answered each of `n` requests to `url`, made from container c1 on h1 (busybox wget, a new connection each). */
@@ -295,6 +304,92 @@ test("a service's name balances over its serving tasks on every host, and tasks.
     await new Promise((r) => setTimeout(r, 1 * 1 * 1000 + 1000));
     const afterSick = await answers("http://web/i", 150);
     assert.equal(afterSick.get(hostname(sick)) ?? 0, 0, `the unhealthy task still answered: ${JSON.stringify([...afterSick])}`);
+
+    // An idle keep-alive connection through the VIP lives as long as conntrack keeps it: here
+    // conntrack's own limit is lowered to 20 s, and a connection idle for 12 s still answers.
+    await sysctl(lab.hosts[0]!.netns, "net.netfilter.nf_conntrack_tcp_timeout_established", "20");
+    const idle = await ok(docker[0]!, ["exec", "c1", "sh", "-c", "(sleep 12; printf 'GET /i HTTP/1.0\\r\\n\\r\\n'; sleep 2) | nc web 80"]);
+    assert.match(idle, /200 OK/, `after 12 s idle: ${idle}`);
+  } finally {
+    await owner.trpc.services.remove.mutate({ id: svc.id });
+  }
+});
+
+/** GETs `url` from the client namespace ("the internet") `n` times, one connection each: the bodies. */
+async function fromInternet(url: string, n: number): Promise<string[]> {
+  const script = `
+import sys, urllib.request
+for _ in range(int(sys.argv[2])):
+    try: print(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode().strip())
+    except Exception as e: print("failed", e)`;
+  const p = spawn("nsenter", [`--net=/run/netns/${lab.hosts[3]!.netns}`, "--", "python3", "-c", script, url, String(n)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  p.stdout.on("data", (d) => (out += d));
+  p.stderr.on("data", (d) => (out += d));
+  await new Promise((r) => p.on("exit", r));
+  return out.trim().split("\n");
+}
+
+test("the routing mesh: a published port answers on every host; a local task sees the client's address, a remote one answers too", async () => {
+  const svc = await owner.trpc.services.create.mutate({
+    teamId,
+    spec: {
+      name: "edge",
+      task: {
+        image: "busybox",
+        // A CGI script answers with the task's hostname and the client address it sees.
+        args: [
+          "sh",
+          "-c",
+          "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $(hostname) $REMOTE_ADDR\\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www",
+        ],
+        placement: { constraints: ["node.hostname!=lab-h3"], maxReplicasPerHost: 1 },
+      },
+      mode: { kind: "replicated", replicas: 2 },
+      endpoint: { ports: [{ target: 80, published: 8080 }] },
+    },
+  });
+  try {
+    let tasks: Task[] = [];
+    await waitFor(
+      "2 mesh tasks running",
+      async () => {
+        tasks = (await owner.trpc.services.tasks.query({ id: svc.id })).filter(
+          (x) => x.desiredState === "running" && x.state === "running",
+        );
+        return tasks.length === 2;
+      },
+      90_000,
+      250,
+    );
+    const onH1 = tasks.find((x) => x.host?.name === "lab-h1")!;
+    const onH2 = tasks.find((x) => x.host?.name === "lab-h2")!;
+    assert.ok(onH1 && onH2, "one task on h1 and one on h2");
+    const client = lab.hosts[3]!.address;
+    // Every host opens the port (h3 runs no task), once its mesh is programmed.
+    for (const h of lab.hosts.slice(0, 3))
+      await waitFor(
+        `${h.name}:8080 answers`,
+        async () => !(await fromInternet(`http://${h.address}:8080/cgi-bin/ip`, 1))[0]!.startsWith("failed"),
+        30_000,
+        250,
+      );
+    const viaH1 = await fromInternet(`http://${lab.hosts[0]!.address}:8080/cgi-bin/ip`, 20);
+    const local = viaH1.filter((l) => l.startsWith(onH1.containerId!.slice(0, 12)));
+    const remote = viaH1.filter((l) => l.startsWith(onH2.containerId!.slice(0, 12)));
+    assert.equal(local.length + remote.length, 20, `answers via h1: ${viaH1.join(" | ")}`);
+    assert.ok(local.length > 0 && remote.length > 0, `both tasks answer via h1: ${viaH1.join(" | ")}`);
+    // busybox httpd writes the peer as [::ffff:a.b.c.d].
+    const peer = (line: string) => line.split(" ")[1]!.replace(/^\[(::ffff:)?|\]$/g, "");
+    for (const l of local) assert.equal(peer(l), client, "the task on the receiving host sees the client's address");
+    for (const l of remote) assert.notEqual(peer(l), client, "a remote task sees the receiving host's mesh address");
+    const viaH3 = await fromInternet(`http://${lab.hosts[2]!.address}:8080/cgi-bin/ip`, 10);
+    assert.ok(
+      viaH3.every((l) => !l.startsWith("failed")),
+      `answers via h3 (no task there): ${viaH3.join(" | ")}`,
+    );
   } finally {
     await owner.trpc.services.remove.mutate({ id: svc.id });
   }

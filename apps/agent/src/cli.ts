@@ -120,6 +120,7 @@ async function runAgent(c: AgentConfig): Promise<never> {
     attach: (args) => linked.request("overlay.attach", args),
     detach: async (args) => void (await linked.request("overlay.detach", args)),
     serving: async (args) => void (await linked.request("overlay.serving", args)),
+    join: (args) => linked.request("overlay.join", args),
     vtep: () => linked.localAddress,
   });
   // A task that turns unhealthy stops taking traffic on every host; one that turns healthy starts.

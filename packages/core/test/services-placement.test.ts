@@ -82,7 +82,7 @@ test("a spec gets Swarm's defaults, and bad fields are named", () => {
     task: { image: "nginx" },
     endpoint: { ports: [{ target: 80, publishMode: "ingress" }] },
   });
-  assert.match(describeSpecIssues(ingress.error!), /publishMode: .*not available yet/);
+  assert.match(describeSpecIssues(ingress.error!), /published: a port published in ingress mode needs its number/);
   assert.equal(ServiceSpecSchema.safeParse({ name: "-web", task: { image: "nginx" } }).success, false);
 });
 

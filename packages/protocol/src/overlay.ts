@@ -38,11 +38,15 @@ export const OverlayNetworkStateSchema = z.object({
   id: z.string().min(1).max(64),
   name: z.string().min(1).max(256),
   vni: z.number().int().min(1).max(16_777_215),
+  /** Grows with every state the control plane sends of the network: an older one than the host has is ignored. */
+  revision: z.number().int().nonnegative(),
   subnet: Cidr4,
   gateway: Ipv4,
   internal: z.boolean(),
   attachable: z.boolean(),
   encrypted: z.boolean(),
+  /** The routing mesh's network: every host joins it while a service publishes a port on it. */
+  ingress: z.boolean().default(false),
   labels: z.record(z.string().max(1024), z.string().max(4096)),
   created: z.string().max(64),
   /** Every endpoint of the network, on any host; present for the networks the host has an endpoint on. */
@@ -56,6 +60,17 @@ export const OverlayNetworkStateSchema = z.object({
         mode: z.enum(["vip", "dnsrr"]),
         /** Its virtual address on this network (vip mode). */
         vip: Ipv4.nullable(),
+        /** On the ingress network: the ports every host opens for it. */
+        ports: z
+          .array(
+            z.object({
+              published: z.number().int().min(1).max(65_535),
+              target: z.number().int().min(1).max(65_535),
+              protocol: z.enum(["tcp", "udp"]),
+            }),
+          )
+          .max(256)
+          .default([]),
       }),
     )
     .max(MAX_OVERLAY_ENDPOINTS)
@@ -98,6 +113,8 @@ export const AgentRequestArgs = {
   }),
   /** A container left an overlay network (it stopped, or was disconnected). */
   "overlay.detach": z.object({ networkId: z.string().min(1).max(64), containerId: z.string().min(1).max(128) }),
+  /** This host joins a network without a container (the ingress network, whose published ports every host opens). */
+  "overlay.join": z.object({ network: z.string().min(1).max(64), vtep: Ipv4 }),
   /** A container's health changed: its endpoints on every overlay network take traffic, or stop taking it. */
   "overlay.serving": z.object({ containerId: z.string().min(1).max(128), serving: z.boolean() }),
 } as const;
@@ -112,6 +129,7 @@ export const AgentRequestAnswers = {
   }),
   "overlay.detach": z.object({ ok: z.literal(true) }),
   "overlay.serving": z.object({ ok: z.literal(true) }),
+  "overlay.join": z.object({ network: OverlayNetworkStateSchema }),
 } as const satisfies Record<AgentRequestName, z.ZodType>;
 export type AgentRequestAnswer<R extends AgentRequestName> = z.output<(typeof AgentRequestAnswers)[R]>;
 export type AgentRequestAnswerInput<R extends AgentRequestName> = z.input<(typeof AgentRequestAnswers)[R]>;

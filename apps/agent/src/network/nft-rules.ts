@@ -24,6 +24,11 @@ export interface RuleNetwork {
   vips?: { vip: string; backends: string[] }[];
   /** Overlay networks: this host's load-balancer address, the source of its connections to VIPs. */
   lbIp?: string;
+  /**
+   * The ingress network: ports every host opens, each to a serving task at random; the source is
+   * rewritten (to lbIp) only towards tasks on other hosts, so a local task sees the client's address.
+   */
+  mesh?: { ports: { proto: "tcp" | "udp"; port: number; targetPort: number; backends: string[] }[]; remote: string[] };
 }
 
 /** A published port: traffic to hostIp:hostPort (any local address for 0.0.0.0 or ::) goes to the container (same family). */
@@ -127,10 +132,33 @@ function vipRules(networks: RuleNetwork[]): { jump: string[]; chains: string[]; 
   return { jump: entries.length ? [`ip daddr vmap { ${entries.join(", ")} }`] : [], chains, post };
 }
 
+/** The routing mesh's rules: DNAT for the `published` chain, and SNAT towards remote tasks only. */
+function meshRules(networks: RuleNetwork[]): { published: string[]; post: string[] } {
+  const published: string[] = [];
+  const post: string[] = [];
+  for (const n of networks) {
+    if (!n.mesh || !n.lbIp) continue;
+    for (const p of n.mesh.ports) {
+      const to = (ip: string) => `${ip}:${p.targetPort}`;
+      const pick =
+        p.backends.length === 0
+          ? "reject"
+          : p.backends.length === 1
+            ? `dnat ip to ${to(p.backends[0]!)}`
+            : `dnat ip to numgen random mod ${p.backends.length} map { ${p.backends.map((b, k) => `${k} : ${b}`).join(", ")} } : ${p.targetPort}`;
+      published.push(`${p.proto} dport ${p.port} ${pick}`);
+    }
+    if (n.mesh.remote.length)
+      post.push(`oifname ${q(n.bridge)} ct status dnat ip daddr { ${n.mesh.remote.join(", ")} } snat ip to ${n.lbIp}`);
+  }
+  return { published, post };
+}
+
 export function renderRules(networks: RuleNetwork[], ports: RulePort[] = []): string {
   const vip = vipRules(networks);
-  // VIP connections take the load balancer's address before any other source NAT could match them.
-  const post: string[] = [...vip.post];
+  const mesh = meshRules(networks);
+  // VIP and mesh connections take the load balancer's address before any other source NAT could match them.
+  const post: string[] = [...vip.post, ...mesh.post];
   const post6: string[] = [];
   for (const n of networks) {
     const br = q(n.bridge);
@@ -144,12 +172,16 @@ export function renderRules(networks: RuleNetwork[], ports: RulePort[] = []): st
     if (n.subnet6) post6.push(`oifname ${br} ip6 saddr ${n.subnet6} ct status dnat masquerade`);
   }
   const v6 = (p: RulePort) => p.hostIp.includes(":");
-  const published = ports
-    .filter((p) => !v6(p))
-    .map((p) => {
-      const daddr = p.hostIp === "0.0.0.0" ? "" : `ip daddr ${p.hostIp} `;
-      return `${daddr}${p.proto} dport ${p.hostPort} dnat to ${p.containerIp}:${p.containerPort}`;
-    });
+  const published = [
+    ...ports
+      .filter((p) => !v6(p))
+      .map((p) => {
+        const daddr = p.hostIp === "0.0.0.0" ? "" : `ip daddr ${p.hostIp} `;
+        return `${daddr}${p.proto} dport ${p.hostPort} dnat to ${p.containerIp}:${p.containerPort}`;
+      }),
+    // The routing mesh's ports come after the containers' own (a host-mode port on this host wins).
+    ...mesh.published,
+  ];
   // ::1 is left to the agent's socket on the port (see above); "::" means every other local address.
   const published6 = ports
     .filter((p) => v6(p) && p.hostIp !== "::1")

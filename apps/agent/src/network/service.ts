@@ -5,7 +5,7 @@ import { writeFileAtomic } from "../state/index.ts";
 import { parseCidr, parseIp } from "./cidr.ts";
 import { checkIfName, ip, ipBatch, nft, nsWrite } from "./ip.ts";
 import { AddressPool, normalizePool, pickFreeSubnet, type PoolConfig } from "./ipam.ts";
-import { renderRules, renderTeardown, type RulePort } from "./nft-rules.ts";
+import { renderRules, renderTeardown, type RuleNetwork, type RulePort } from "./nft-rules.ts";
 import { PortReservations, type PortMapping, type RelayTarget } from "./ports.ts";
 import { EmbeddedDns, hostResolvers, type Resolved } from "./dns.ts";
 import { IpamError, NetworkError, PortError } from "./errors.ts";
@@ -49,6 +49,10 @@ export interface NetworkRecord {
   /** Overlay networks (from the control plane, never written here): the VNI and every endpoint on any host. */
   overlay?: {
     vni: number;
+    /** The control plane's revision of this state (see the protocol). */
+    revision: number;
+    /** The routing mesh's network: the host joins it itself while services publish ports on it. */
+    ingress?: boolean;
     endpoints: OverlayEndpoint[];
     services: OverlaySyncParsed["networks"][number]["services"];
     vxlan: string;
@@ -62,6 +66,7 @@ export interface OverlayControlPlane {
   attach(args: AgentRequestInput<"overlay.attach">): Promise<AgentRequestAnswer<"overlay.attach">>;
   detach(args: AgentRequestInput<"overlay.detach">): Promise<void>;
   serving(args: AgentRequestInput<"overlay.serving">): Promise<void>;
+  join(args: AgentRequestInput<"overlay.join">): Promise<AgentRequestAnswer<"overlay.join">>;
   /** This host's underlay address (where its link to the control plane leaves from); null while unlinked. */
   vtep(): string | null;
 }
@@ -578,6 +583,7 @@ export class NetworkService {
       // One nftables transaction for the whole sync (VIP maps of every network).
       if (servicesChanged) await this.applyRules();
     });
+    await this.joinMeshes();
     // Detaches the control plane missed while the link was down.
     for (const [key, d] of this.pendingDetach) {
       try {
@@ -593,6 +599,8 @@ export class NetworkService {
   private takeOverlayState(st: OverlaySyncParsed["networks"][number]): NetworkRecord {
     const prev = this.byId.get(st.id);
     if (prev && !prev.overlay) throw new NetworkError(`network ${st.id} exists here and is not an overlay network`, "CONFLICT");
+    // Messages may cross (a join's answer, a push): the newest state wins.
+    if (prev?.overlay && prev.overlay.revision > st.revision) return prev;
     const devs = overlayDevices(st.id);
     const rec: NetworkRecord = {
       Id: st.id,
@@ -609,6 +617,8 @@ export class NetworkService {
       predefined: false,
       overlay: {
         vni: st.vni,
+        revision: st.revision,
+        ingress: st.ingress,
         endpoints: st.endpoints ?? prev?.overlay?.endpoints ?? [],
         services: st.services,
         vxlan: devs.vxlan,
@@ -619,6 +629,34 @@ export class NetworkService {
     this.byId.set(st.id, rec);
     if (!prev) this.o.onEvent?.("create", st.id, { name: st.name, type: "overlay" });
     return rec;
+  }
+
+  /** Whether the host keeps the network up without containers: the ingress network while a service publishes on it. */
+  private meshPinned(n: NetworkRecord): boolean {
+    return Boolean(n.overlay?.ingress && n.overlay.services.some((s) => s.ports.length));
+  }
+
+  /**
+   * The routing mesh: every host joins the ingress network while a service publishes a port on it
+   * (its own load-balancer endpoint, no container), so the port answers on every host.
+   */
+  private async joinMeshes(): Promise<void> {
+    const cp = this.controlPlane;
+    const vtep = cp?.vtep();
+    if (!cp || !vtep) return;
+    for (const n of this.all()) {
+      if (!this.meshPinned(n) || this.localLb(n)) continue;
+      try {
+        const { network } = await cp.join({ network: n.Id, vtep });
+        await this.overlaySerial(async () => {
+          const r = this.takeOverlayState(network);
+          await this.overlayUp(r, vtep);
+          await this.programOverlay(r);
+        });
+      } catch {
+        // The next sync tries again.
+      }
+    }
   }
 
   /** Endpoints of the network on other hosts: the ones whose VTEP is not this host's. */
@@ -763,7 +801,7 @@ export class NetworkService {
     // Judged in turn: a container joining meanwhile keeps the devices.
     void this.overlaySerial(async () => {
       const others = this.o.endpointsOf(n.Id).filter((e) => e.endpoint.EndpointID !== endpoint.EndpointID);
-      if (others.length === 0 && !this.attaching.get(n.Id) && n.overlay?.up) await this.overlayDown(n);
+      if (others.length === 0 && !this.attaching.get(n.Id) && n.overlay?.up && !this.meshPinned(n)) await this.overlayDown(n);
     }).catch(() => undefined);
   }
 
@@ -940,11 +978,22 @@ export class NetworkService {
   }
 
   /** An overlay network's VIPs on this host: each balanced over its service's serving tasks, connections from the host's load-balancer address. */
-  private vipRules(n: NetworkRecord): { vips?: { vip: string; backends: string[] }[]; lbIp?: string } {
+  private vipRules(n: NetworkRecord): Pick<RuleNetwork, "vips" | "lbIp" | "mesh"> {
     const lb = n.overlay?.up ? this.localLb(n) : undefined;
     if (!lb) return {};
     const vips = n.overlay!.services.flatMap((s) => (s.vip ? [{ vip: s.vip, backends: this.backendsOf(n, s.id) }] : []));
-    return vips.length ? { vips, lbIp: lb.ip } : {};
+    // The routing mesh: each published port to a serving task; tasks on other hosts see this host's address.
+    const mesh = n.overlay!.ingress
+      ? {
+          ports: n.overlay!.services.flatMap((s) =>
+            s.ports.map((p) => ({ proto: p.protocol, port: p.published, targetPort: p.target, backends: this.backendsOf(n, s.id) })),
+          ),
+          remote: this.remotePeers(n)
+            .filter((e) => e.kind === "container")
+            .map((e) => e.ip),
+        }
+      : undefined;
+    return { lbIp: lb.ip, ...(vips.length ? { vips } : {}), ...(mesh?.ports.length ? { mesh } : {}) };
   }
 
   /** Whether the network forbids traffic between its containers (ICC off); its rules then follow its containers. */

@@ -131,6 +131,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   });
   gateway.handleRequests("overlay.detach", (hostId, args) => overlays.detach(hostId, args));
   gateway.handleRequests("overlay.serving", (hostId, args) => overlays.setServing(hostId, args));
+  gateway.handleRequests("overlay.join", (hostId, args) => overlays.join(hostId, args));
   // A service's spec names its networks: their hosts learn its name and VIP.
   serviceStore.on("changed", (serviceId) => void overlaySync.serviceChanged(serviceId));
   const orchestrator = new ServiceOrchestrator({

@@ -66,6 +66,7 @@ export const servicesRouter = router({
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, input.teamId, "operator");
       await checkPolicy(ctx, input.teamId, input.spec);
+      await ctx.overlays.ensureIngress(input.teamId, null, parseSpec(input.spec));
       return ctx.services.create(input.teamId, input.spec, ctx.user?.id ?? null);
     }),
 
@@ -76,6 +77,7 @@ export const servicesRouter = router({
     .mutation(async ({ ctx, input }) => {
       const s = await serviceFor(ctx, input.id, "operator");
       await checkPolicy(ctx, s.teamId, input.spec);
+      await ctx.overlays.ensureIngress(s.teamId, s.id, parseSpec(input.spec));
       return ctx.services.update(input.id, input.version, input.spec, ctx.user?.id ?? null, { force: input.force });
     }),
 

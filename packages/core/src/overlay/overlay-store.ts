@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { Db, Prisma } from "@berth/db";
 import { MAX_OVERLAY_ENDPOINTS, type AgentRequestParsed, type OverlayNetworkState } from "@berth/protocol";
 import { conflict, DomainError, forbidden, invalid, notFound } from "../errors.ts";
+import { INGRESS_NETWORK } from "../services/task-container.ts";
 import {
   contains,
   FIRST_VNI,
@@ -58,6 +59,7 @@ export interface OverlayNetworkView {
   attachable: boolean;
   internal: boolean;
   encrypted: boolean;
+  ingress: boolean;
   labels: Record<string, string>;
   createdAt: Date;
   endpoints: number;
@@ -75,6 +77,7 @@ const view = (n: NetworkRow, endpoints: number): OverlayNetworkView => ({
   attachable: n.attachable,
   internal: n.internal,
   encrypted: n.encrypted,
+  ingress: n.ingress,
   labels: n.labels as Record<string, string>,
   createdAt: n.createdAt,
   endpoints,
@@ -87,7 +90,7 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
     super();
   }
 
-  async create(teamId: string, input: unknown, actorId: string | null): Promise<OverlayNetworkView> {
+  async create(teamId: string, input: unknown, actorId: string | null, internal: { ingress?: boolean } = {}): Promise<OverlayNetworkView> {
     const parsed = OverlayCreateSchema.safeParse(input);
     if (!parsed.success) throw invalid(parsed.error.issues.map((i) => `${i.path.join(".") || "network"}: ${i.message}`).join("; "));
     const req = parsed.data;
@@ -97,6 +100,8 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
       throw invalid("encrypted overlay networks are not available yet (their WireGuard mesh is not built); create it without encryption");
     const others = await this.db.overlayNetwork.findMany({ where: { teamId } });
     if (others.some((o) => o.name === req.name)) throw conflict(`network with name ${req.name} already exists`);
+    if (req.name === INGRESS_NETWORK && !internal.ingress)
+      throw conflict(`${INGRESS_NETWORK} is the routing mesh's network, made when a service first publishes a port in ingress mode`);
     const taken = others.map((o) => ({ name: o.name, subnet: parseSubnet4(o.subnet) }));
     let subnet: Subnet4 | null;
     if (req.subnet) {
@@ -137,6 +142,7 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
             attachable: req.attachable,
             internal: req.internal,
             encrypted: req.encrypted,
+            ingress: internal.ingress ?? false,
             labels: req.labels,
             createdById: actorId,
           },
@@ -205,26 +211,37 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
 
   /** A network as agents see it; with every endpoint when `withEndpoints`. */
   async state(id: string, withEndpoints: boolean): Promise<OverlayNetworkState | null> {
+    const revision = await this.nextRevision(id);
+    if (revision === null) return null;
     const n = await this.db.overlayNetwork.findUnique({
       where: { id },
       include: withEndpoints ? { endpoints: { orderBy: { createdAt: "asc" }, take: MAX_OVERLAY_ENDPOINTS } } : undefined,
     });
     if (!n) return null;
     const endpoints = withEndpoints ? (n as NetworkRow & { endpoints: EndpointRow[] }).endpoints : undefined;
-    return stateOf(n, endpoints, await this.servicesOn(n));
+    return stateOf({ ...n, revision }, endpoints, await this.servicesOn(n));
+  }
+
+  /**
+   * The network's next revision, taken before its state is read: a state read later has a higher
+   * one and reflects at least as much (each statement reads what was committed before it began).
+   */
+  private async nextRevision(id: string): Promise<number | null> {
+    const rows = await this.db.$queryRaw<{ revision: number }[]>`
+      update overlay_network set revision = revision + 1 where id = ${id} returning revision`;
+    return rows[0]?.revision ?? null;
   }
 
   /** Every overlay network of the host's team, with endpoints for those the host has one on. */
   async statesForHost(hostId: string): Promise<OverlayNetworkState[]> {
     const host = await this.db.host.findUnique({ where: { id: hostId }, select: { teamId: true } });
     if (!host) return [];
-    const nets = await this.db.overlayNetwork.findMany({
-      where: { teamId: host.teamId },
-      include: { endpoints: { orderBy: { createdAt: "asc" }, take: MAX_OVERLAY_ENDPOINTS } },
-    });
-    return Promise.all(
-      nets.map(async (n) => stateOf(n, n.endpoints.some((e) => e.hostId === hostId) ? n.endpoints : undefined, await this.servicesOn(n))),
+    const ids = await this.db.overlayNetwork.findMany({ where: { teamId: host.teamId }, select: { id: true } });
+    const onIt = new Set(
+      (await this.db.overlayEndpoint.findMany({ where: { hostId }, select: { networkId: true } })).map((e) => e.networkId),
     );
+    const states = await Promise.all(ids.map((n) => this.state(n.id, onIt.has(n.id))));
+    return states.filter((x): x is OverlayNetworkState => x !== null);
   }
 
   /**
@@ -232,6 +249,7 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
    * their VIP there; a service in vip mode that has none yet gets one, from the top of the subnet.
    */
   private async servicesOn(n: NetworkRow): Promise<OverlayNetworkState["services"]> {
+    if (n.ingress) return this.ingressServices(n.teamId);
     const rows = await this.db.$queryRaw<{ id: string; name: string; mode: string | null }[]>`
       select s.id, s.name, v.spec->'endpoint'->>'mode' as mode
       from service s join service_version v on v."serviceId" = s.id and v.version = s.version
@@ -244,9 +262,62 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
       const mode = r.mode === "dnsrr" ? "dnsrr" : "vip";
       let vip = vips.get(r.id) ?? null;
       if (mode === "vip" && !vip) vip = await this.allocateVip(n, r.id);
-      out.push({ id: r.id, name: r.name, mode, vip: mode === "vip" ? vip : null });
+      out.push({ id: r.id, name: r.name, mode, vip: mode === "vip" ? vip : null, ports: [] });
     }
     return out;
+  }
+
+  /** The team's services that publish ports in ingress mode, with those ports: every host of the team opens them. */
+  private async ingressServices(teamId: string): Promise<OverlayNetworkState["services"]> {
+    const rows = await this.db.$queryRaw<{ id: string; name: string; ports: unknown }[]>`
+      select s.id, s.name, v.spec->'endpoint'->'ports' as ports
+      from service s join service_version v on v."serviceId" = s.id and v.version = s.version
+      where s."teamId" = ${teamId}
+      order by s.name`;
+    return rows.flatMap((r) => {
+      const ports = ingressPorts(r.ports);
+      return ports.length ? [{ id: r.id, name: r.name, mode: "vip" as const, vip: null, ports }] : [];
+    });
+  }
+
+  /**
+   * Before a service that publishes ports in ingress mode is written: its ports must be free on the
+   * team's routing mesh, and the team's ingress network exists (made on first use, as Swarm's is).
+   */
+  async ensureIngress(teamId: string, serviceId: string | null, spec: { endpoint: { ports: unknown } }): Promise<void> {
+    const ports = ingressPorts(spec.endpoint.ports);
+    if (!ports.length) return;
+    for (const other of await this.ingressServices(teamId)) {
+      if (other.id === serviceId) continue;
+      const clash = other.ports.find((p) => ports.some((q) => q.published === p.published && q.protocol === p.protocol));
+      if (clash) throw conflict(`port ${clash.published}/${clash.protocol} is already published in ingress mode by service ${other.name}`);
+    }
+    if (await this.db.overlayNetwork.findFirst({ where: { teamId, ingress: true } })) return;
+    try {
+      await this.create(teamId, { name: INGRESS_NETWORK, labels: { "berth.network.ingress": "true" } }, null, { ingress: true });
+    } catch (e) {
+      // Made meanwhile by another writer: fine. A user's network of that name is not a routing mesh.
+      if (!(e instanceof DomainError && e.code === "CONFLICT")) throw e;
+      if (!(await this.db.overlayNetwork.findFirst({ where: { teamId, ingress: true } })))
+        throw conflict(
+          `the team has a network named ${INGRESS_NETWORK} that is not its routing mesh: rename it to publish ports in ingress mode`,
+        );
+    }
+  }
+
+  /**
+   * A host joins a network with no container of its own: the ingress network, whose published
+   * ports every host opens. It gets its load-balancer endpoint (the source of its mesh traffic to
+   * tasks on other hosts).
+   */
+  async join(hostId: string, req: AgentRequestParsed<"overlay.join">): Promise<{ network: OverlayNetworkState }> {
+    const host = await this.db.host.findUnique({ where: { id: hostId }, select: { teamId: true } });
+    const net = host ? await this.db.overlayNetwork.findFirst({ where: { teamId: host.teamId, id: req.network } }) : null;
+    if (!net) throw notFound(`network ${req.network}`);
+    if (!net.ingress) throw forbidden(`network ${net.name} is joined by containers only`);
+    await this.ensureLoadBalancer(net.id, hostId, req.vtep, parseSubnet4(net.subnet), parseIp4(net.gateway)!);
+    this.emit("changed", net.id);
+    return { network: (await this.state(net.id, true))! };
   }
 
   /** The highest free address of the subnet for a service's VIP (endpoints take the lowest). */
@@ -365,7 +436,8 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
     const gone = await this.db.overlayEndpoint.deleteMany({ where: { networkId: req.networkId, containerId: req.containerId, hostId } });
     // The host's load balancer goes with its last container there.
     const left = await this.db.overlayEndpoint.count({ where: { networkId: req.networkId, hostId, kind: "container" } });
-    if (left === 0) await this.db.overlayEndpoint.deleteMany({ where: { networkId: req.networkId, hostId, kind: "lb" } });
+    const ingress = (await this.db.overlayNetwork.findUnique({ where: { id: req.networkId }, select: { ingress: true } }))?.ingress;
+    if (left === 0 && !ingress) await this.db.overlayEndpoint.deleteMany({ where: { networkId: req.networkId, hostId, kind: "lb" } });
     if (gone.count) this.emit("changed", req.networkId);
     return { ok: true };
   }
@@ -390,7 +462,9 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
     const v = await this.db.serviceVersion.findUnique({
       where: { serviceId_version: { serviceId: task.serviceId, version: task.version } },
     });
-    const nets = ((v?.spec as { task?: { networks?: { target?: string }[] } } | null)?.task?.networks ?? []).map((n) => n.target);
+    const spec = v?.spec as { task?: { networks?: { target?: string }[] }; endpoint?: { ports?: unknown } } | null;
+    if (network === INGRESS_NETWORK && ingressPorts(spec?.endpoint?.ports).length) return { serviceId: task.serviceId };
+    const nets = (spec?.task?.networks ?? []).map((n) => n.target);
     return nets.includes(network) ? { serviceId: task.serviceId } : null;
   }
 
@@ -441,6 +515,16 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
 
 type EndpointRow = Prisma.OverlayEndpointGetPayload<object>;
 
+/** The ingress-mode ports of a stored spec's endpoint.ports. */
+function ingressPorts(raw: unknown): { published: number; target: number; protocol: "tcp" | "udp" }[] {
+  if (!Array.isArray(raw)) return [];
+  return raw.flatMap((p: { publishMode?: string; published?: number; target?: number; protocol?: string }) =>
+    (p.publishMode ?? "ingress") === "ingress" && typeof p.published === "number" && typeof p.target === "number"
+      ? [{ published: p.published, target: p.target, protocol: p.protocol === "udp" ? ("udp" as const) : ("tcp" as const) }]
+      : [],
+  );
+}
+
 function endpointOf(e: EndpointRow) {
   return {
     containerId: e.containerId,
@@ -461,11 +545,13 @@ function stateOf(n: NetworkRow, endpoints: EndpointRow[] | undefined, services: 
     id: n.id,
     name: n.name,
     vni: n.vni,
+    revision: n.revision,
     subnet: n.subnet,
     gateway: n.gateway,
     internal: n.internal,
     attachable: n.attachable,
     encrypted: n.encrypted,
+    ingress: n.ingress,
     labels: n.labels as Record<string, string>,
     created: n.createdAt.toISOString(),
     services,

@@ -569,7 +569,10 @@ export class Reconciler {
       spreadOver: spec.task.placement.preferences.map((p) => p.spread.slice("node.labels.".length)),
       maxReplicasPerHost: spec.task.placement.maxReplicasPerHost,
       reservations: spec.task.resources.reservations,
-      hostPorts: spec.endpoint.ports.filter((p) => p.published !== undefined).map((p) => `${p.published}/${p.protocol}`),
+      // Only host-mode ports take a port on the task's host; ingress ones are the routing mesh's, on every host.
+      hostPorts: spec.endpoint.ports
+        .filter((p) => p.publishMode === "host" && p.published !== undefined)
+        .map((p) => `${p.published}/${p.protocol}`),
     };
   }
 
@@ -626,7 +629,8 @@ export class Reconciler {
         if (!s) continue;
         c.reserved.nanoCpus += n * (s.task.resources.reservations.nanoCpus ?? 0);
         c.reserved.memoryBytes += n * (s.task.resources.reservations.memoryBytes ?? 0);
-        for (const p of s.endpoint.ports) if (p.published !== undefined) (c.hostPorts as Set<string>).add(`${p.published}/${p.protocol}`);
+        for (const p of s.endpoint.ports)
+          if (p.publishMode === "host" && p.published !== undefined) (c.hostPorts as Set<string>).add(`${p.published}/${p.protocol}`);
       }
       out.push(c);
     }

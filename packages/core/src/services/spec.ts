@@ -134,15 +134,16 @@ export const PortSchema = z
     published: z.number().int().min(1).max(65_535).optional(),
     protocol: z.enum(["tcp", "udp"]).default("tcp"),
     /**
-     * host: the port opens on each host that runs a task. ingress (every host answers and
-     * balances to the tasks) needs overlay networks and is refused until they exist.
+     * ingress (the default, as in Swarm): the port opens on every host of the team and balances to
+     * the serving tasks, wherever they run (the routing mesh); host: it opens on each host that runs
+     * a task, to that task.
      */
-    publishMode: z.enum(["host", "ingress"]).default("host"),
+    publishMode: z.enum(["host", "ingress"]).default("ingress"),
   })
   .strict()
-  .refine((p) => p.publishMode === "host", {
-    message: "publishMode ingress (the routing mesh) is not available yet: publish with publishMode host",
-    path: ["publishMode"],
+  .refine((p) => p.publishMode === "host" || p.published !== undefined, {
+    message: "a port published in ingress mode needs its number (published): every host opens it",
+    path: ["published"],
   });
 
 export const NetworkAttachmentSchema = z

@@ -41,6 +41,9 @@ export function taskOfLabels(labels: Record<string, string> | null | undefined):
   return serviceId && taskId && labels?.[TASK_LABELS.slot] !== undefined ? { serviceId, taskId } : null;
 }
 
+/** The routing mesh's overlay network: one per team, made when a service first publishes a port in ingress mode. */
+export const INGRESS_NETWORK = "ingress";
+
 export function taskContainerConfig(spec: ServiceSpec, t: TaskIdentity): CommandInput<"containers.create">["config"] {
   const task = spec.task;
   const limits = task.resources.limits;
@@ -50,10 +53,13 @@ export function taskContainerConfig(spec: ServiceSpec, t: TaskIdentity): Command
   for (const p of spec.endpoint.ports) {
     const key = `${p.target}/${p.protocol}`;
     exposed[key] = {};
+    // Ingress ports are opened by every host's routing mesh, which reaches the task on the ingress network.
+    if (p.publishMode !== "host") continue;
     const binding = { HostIp: "", HostPort: p.published !== undefined ? String(p.published) : "" };
     portBindings[key] = [...(portBindings[key] ?? []), binding];
   }
-  const [first, ...more] = task.networks;
+  const ingress = spec.endpoint.ports.some((p) => p.publishMode === "ingress");
+  const [first, ...more] = [...task.networks, ...(ingress ? [{ target: INGRESS_NETWORK, aliases: [] }] : [])];
   return {
     Image: task.image,
     ...(task.command ? { Entrypoint: task.command } : {}),
@@ -91,7 +97,9 @@ export function taskContainerConfig(spec: ServiceSpec, t: TaskIdentity): Command
           NetworkingConfig: {
             EndpointsConfig: {
               [first.target]: { Aliases: [spec.name, ...first.aliases] },
-              ...Object.fromEntries(more.map((n) => [n.target, { Aliases: [spec.name, ...n.aliases] }])),
+              ...Object.fromEntries(
+                more.map((n) => [n.target, n.target === INGRESS_NETWORK ? {} : { Aliases: [spec.name, ...n.aliases] }]),
+              ),
             },
           },
         }

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "overlay_network" ADD COLUMN     "ingress" BOOLEAN NOT NULL DEFAULT false;
