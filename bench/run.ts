@@ -15,6 +15,7 @@ import { logRelayBench } from "./log-relay.ts";
 import { fleetBench } from "./fleet.ts";
 import { servicesBench } from "./services.ts";
 import { servicesLabBench } from "./services-lab.ts";
+import { overlayBench } from "./overlay.ts";
 import { fmt } from "./stats.ts";
 
 // `npm run bench -- network pull` runs only the sections named; no names runs them all.
@@ -196,6 +197,20 @@ try {
         `create 6 replicas → all running, image already on the hosts   ${fmt(lab.warmCreateMs, 0)} ms   (Swarm here: 2,300-3,400 ms; goal ≤ 2,000 ms; median of ${lab.warmRounds})`,
         `  the same on a fresh fleet (every host pulls the image first)   ${fmt(lab.coldCreateMs, 0)} ms   (Swarm's figure above does not say whether its hosts had the image)`,
         `host lost (agent SIGKILLed, link cut) → its task running elsewhere   ${fmt(lab.failoverMs, 0)} ms   (Swarm here: 16,000-22,000 ms; goal ≤ 10,000 ms)`,
+      ].join("\n"),
+    );
+  }
+  if (wanted("overlay")) {
+    console.log(`\n== overlay networks on the lab's 3 hosts (VXLAN, nftables VIPs; iperf3 and wrk inside the containers' namespaces) ==`);
+    const o = await overlayBench({ rounds: 3, seconds: 5, deaths: 10 });
+    results.overlay = o;
+    const gbps = (x: number) => `${fmt(x, 2)} Gbit/s`;
+    console.log(
+      [
+        `TCP between containers on two hosts   overlay ${gbps(o.overlayGbps)}   underlay (the hosts themselves) ${gbps(o.underlayGbps)}   ratio ${fmt(o.throughputRatio, 2)}x   (goal ≥ 0.8x; median of ${o.rounds})`,
+        `  encrypted overlay (WireGuard)   not built yet   (wireguard-go measured about 0.38 Gbit/s here, VXLAN over veth about 5.9)`,
+        `HTTP through the VIP (3 tasks, one per host)   ${fmt(o.vip.requestsPerSecond, 0)} req/s, p99 ${fmt(o.vip.p99Ms, 2)} ms   straight to one task on another host   ${fmt(o.direct.requestsPerSecond, 0)} req/s, p99 ${fmt(o.direct.p99Ms, 2)} ms   overhead ${fmt(o.vipOverhead * 100, 1)} %   (goal ≤ 10 %)`,
+        `a task's death → out of every host's backend set   p50 ${fmt(o.removalP50Ms, 0)} ms, p99 ${fmt(o.removalP99Ms, 0)} ms   (${o.deaths} deaths; goal ≤ 1,000 ms)`,
       ].join("\n"),
     );
   }

@@ -31,7 +31,7 @@ const runtimePackages = [
 // (HostConfig.Runtime) the container tests run.
 const testPackages = ["chromium", "fonts-liberation", "docker-compose", "python3-docker", "skopeo", "umoci", "zstd", "docker.io", "crun"];
 // The benchmark's peers (dockerd comes with docker.io above).
-const benchPackages = ["podman", "wrk"];
+const benchPackages = ["podman", "wrk", "iperf3"];
 
 function log(msg) {
   process.stdout.write(`[berth setup] ${msg}\n`);

@@ -100,3 +100,25 @@ test("create, watch, scale, update and roll back a service; drain its host", { t
   );
   await page.getByLabel("Availability").selectOption("active");
 });
+
+test("overlay networks: create one on the Networks page, see its errors and endpoints, remove it", { timeout: 60_000 }, async () => {
+  await page.getByRole("link", { name: "Networks" }).click();
+  await page.getByText("No overlay networks yet").waitFor();
+  const form = page.locator("form").filter({ has: page.getByRole("button", { name: "Create network" }) });
+  await form.getByLabel("Name").fill("appnet");
+  await form.getByLabel("Subnet (optional)").fill("10.77.0.0/24");
+  await form.getByRole("button", { name: "Create network" }).click();
+  const row = page.getByTestId("overlay-row").filter({ hasText: "appnet" });
+  await row.getByText("10.77.0.0/24 via 10.77.0.1").waitFor();
+  assert.match((await row.textContent()) ?? "", /attachable/);
+  // The control plane's refusal, as it wrote it: the clashing network is named.
+  await form.getByLabel("Name").fill("other");
+  await form.getByLabel("Subnet (optional)").fill("10.77.0.128/25");
+  await form.getByRole("button", { name: "Create network" }).click();
+  await page.getByText("subnet 10.77.0.128/25 overlaps network appnet (10.77.0.0/24)").waitFor();
+  await row.getByRole("button", { name: "appnet" }).click();
+  await page.getByText("No container is on this network.").waitFor();
+  page.once("dialog", (d) => void d.accept());
+  await row.getByRole("button", { name: "Remove" }).click();
+  await page.getByText("No overlay networks yet").waitFor();
+});

@@ -40,10 +40,10 @@ function intOption(v: unknown, name: string): number | undefined {
   return n;
 }
 
-/** `8080:80`, `80`, `53:53/udp` → a host-mode port. */
+/** `8080:80` (the routing mesh), `80` (host mode, any number), `mode=host,published=8080,target=80`. */
 function port(spec: string) {
   const p = parseServicePort(spec);
-  if (!p) throw new ServiceUsageError(`-p ${spec}: use [PUBLISHED:]TARGET[/udp]`);
+  if (!p) throw new ServiceUsageError(`-p ${spec}: use [PUBLISHED:]TARGET[/udp] or mode=host,published=N,target=N`);
   return p;
 }
 

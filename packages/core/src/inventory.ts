@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import type { Db, Prisma } from "@berth/db";
 import type { InventoryItem, InventoryKind } from "@berth/protocol";
 import type { Logger } from "./logger.ts";
@@ -13,7 +14,7 @@ type Parts = { items: InventoryItem[]; next: number };
 /** Items one report of a kind may hold: past it the report is dropped, not held while it grows. */
 export const MAX_INVENTORY_ITEMS = 50_000;
 
-export class InventoryStore {
+export class InventoryStore extends EventEmitter<{ containers: [hostId: string, items: InventoryItem[]] }> {
   private readonly pending = new Map<string, Parts>();
   /** Each host's containers as last reported, so stats for containers it never reported are refused. */
   private readonly containers = new Map<string, Set<string>>();
@@ -23,7 +24,9 @@ export class InventoryStore {
   constructor(
     private readonly db: Db,
     private readonly log: Logger,
-  ) {}
+  ) {
+    super();
+  }
 
   /** Takes one inventory frame; the last part of a report replaces the host's rows of that kind. */
   take(hostId: string, f: { kind: InventoryKind; part: number; last: boolean; items: InventoryItem[] }): void {
@@ -43,7 +46,10 @@ export class InventoryStore {
     parts.next++;
     if (!f.last) return void this.pending.set(key, parts);
     this.pending.delete(key);
-    if (f.kind === "container") this.containers.set(hostId, new Set(parts.items.map((i) => i.id)));
+    if (f.kind === "container") {
+      this.containers.set(hostId, new Set(parts.items.map((i) => i.id)));
+      this.emit("containers", hostId, parts.items);
+    }
     const prev = this.queues.get(hostId) ?? Promise.resolve();
     const run = prev
       .then(() => this.replace(hostId, f.kind, parts.items))

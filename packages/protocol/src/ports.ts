@@ -37,26 +37,50 @@ export function parsePortSpec(spec: string): PortSpec {
   return { key: `${containerPort}/${proto}`, binding: { HostIp: hostIp, HostPort: hostPort } };
 }
 
-/** A service's published port, as a service spec carries it (host mode: on each host that runs a task). */
+/**
+ * A service's published port, as a service spec carries it: ingress mode opens it on every host of
+ * the team (the routing mesh); host mode on each host that runs a task, to that task.
+ */
 export interface ServicePort {
   target: number;
   published?: number;
   protocol: "tcp" | "udp";
-  publishMode: "host";
+  publishMode: "host" | "ingress";
 }
 
 /**
- * `docker service create -p`'s short form: `8080:80`, `80`, `53:53/udp`. Null when it is not one
- * (each caller says so in its own words: the CLI names the flag, the dashboard the field). Port
- * ranges are the service schema's to check.
+ * `docker service create -p`: the short form (`8080:80`, `80`, `53:53/udp`) or the long one
+ * (`mode=host,published=8080,target=80,protocol=udp`). As with Docker, a published number means
+ * the routing mesh (ingress) unless `mode=host`; with none the port is host mode (the host picks a
+ * number). Null when it is not one (each caller says so in its own words: the CLI names the flag,
+ * the dashboard the field). Port ranges are the service schema's to check.
  */
 export function parseServicePort(spec: string): ServicePort | null {
+  if (spec.includes("=")) return parseLongForm(spec);
   const m = /^(?:(\d{1,5}):)?(\d{1,5})(?:\/(tcp|udp))?$/.exec(spec);
   if (!m) return null;
   return {
     target: Number(m[2]),
     ...(m[1] ? { published: Number(m[1]) } : {}),
     protocol: (m[3] ?? "tcp") as "tcp" | "udp",
-    publishMode: "host",
+    publishMode: m[1] ? "ingress" : "host",
   };
+}
+
+function parseLongForm(spec: string): ServicePort | null {
+  const kv = new Map<string, string>();
+  for (const part of spec.split(",")) {
+    const [k, v, ...rest] = part.split("=");
+    if (!k || v === undefined || rest.length || kv.has(k)) return null;
+    kv.set(k.trim(), v.trim());
+  }
+  for (const k of kv.keys()) if (!["mode", "published", "target", "protocol"].includes(k)) return null;
+  const num = (v: string | undefined) => (v !== undefined && /^\d{1,5}$/.test(v) ? Number(v) : undefined);
+  const target = num(kv.get("target"));
+  const published = num(kv.get("published"));
+  const protocol = kv.get("protocol") ?? "tcp";
+  const mode = kv.get("mode") ?? (published !== undefined ? "ingress" : "host");
+  if (target === undefined || (kv.has("published") && published === undefined)) return null;
+  if ((protocol !== "tcp" && protocol !== "udp") || (mode !== "host" && mode !== "ingress")) return null;
+  return { target, ...(published !== undefined ? { published } : {}), protocol, publishMode: mode };
 }

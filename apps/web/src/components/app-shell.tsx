@@ -45,6 +45,12 @@ export function AppShell({ children }: { children: ReactNode }) {
           >
             Services
           </Link>
+          <Link
+            href="/networks"
+            className={`text-sm ${pathname.startsWith("/networks") ? "font-semibold text-slate-900" : "text-slate-600"}`}
+          >
+            Networks
+          </Link>
           <Link href="/fleet" className={`text-sm ${pathname.startsWith("/fleet") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
             Fleet
           </Link>

@@ -132,6 +132,13 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   gateway.handleRequests("overlay.detach", (hostId, args) => overlays.detach(hostId, args));
   gateway.handleRequests("overlay.serving", (hostId, args) => overlays.setServing(hostId, args));
   gateway.handleRequests("overlay.join", (hostId, args) => overlays.join(hostId, args));
+  // An endpoint whose container ended while its host was unlinked goes at the host's next report.
+  inventory.on("containers", (hostId, items) => {
+    const running = new Set(
+      items.filter((i) => i.state === "running" || i.state === "paused" || i.state === "restarting").map((i) => i.id),
+    );
+    overlays.dropStale(hostId, running).catch((err) => log.warn({ err, hostId }, "stale overlay endpoints not dropped"));
+  });
   // A service's spec names its networks: their hosts learn its name and VIP.
   serviceStore.on("changed", (serviceId) => void overlaySync.serviceChanged(serviceId));
   const orchestrator = new ServiceOrchestrator({

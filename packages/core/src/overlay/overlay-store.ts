@@ -202,6 +202,14 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
     });
   }
 
+  /** The VIPs of the services on the network, by service name. */
+  async vips(id: string): Promise<{ service: string; serviceId: string; ip: string }[]> {
+    const rows = await this.db.overlayVip.findMany({ where: { networkId: id }, include: { service: { select: { name: true } } } });
+    return rows
+      .map((r) => ({ service: r.service.name, serviceId: r.serviceId, ip: r.ip }))
+      .sort((a, b) => a.service.localeCompare(b.service));
+  }
+
   async remove(id: string): Promise<void> {
     const n = await this.get(id);
     if (n.endpoints > 0) throw conflict(`network ${n.name} has active endpoints (${n.endpoints})`);
@@ -442,13 +450,17 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
     return { ok: true };
   }
 
-  /** Endpoints of a host whose container no longer runs there (it went while the host was unlinked). */
-  async dropStale(hostId: string, runningContainerIds: ReadonlySet<string>): Promise<void> {
+  /**
+   * Endpoints of a host whose container no longer runs there: it ended while the host was unlinked
+   * (its detach never arrived). A report can be older than a join it crossed, so endpoints younger
+   * than `graceMs` are left for the next report.
+   */
+  async dropStale(hostId: string, running: ReadonlySet<string>, graceMs = 60_000): Promise<void> {
     const mine = await this.db.overlayEndpoint.findMany({
-      where: { hostId, kind: "container" },
+      where: { hostId, kind: "container", createdAt: { lt: new Date(Date.now() - graceMs) } },
       select: { id: true, networkId: true, containerId: true },
     });
-    const stale = mine.filter((e) => !runningContainerIds.has(e.containerId));
+    const stale = mine.filter((e) => !running.has(e.containerId));
     if (!stale.length) return;
     await this.db.overlayEndpoint.deleteMany({ where: { id: { in: stale.map((e) => e.id) } } });
     for (const id of new Set(stale.map((e) => e.networkId))) this.emit("changed", id);

@@ -94,6 +94,8 @@ export class OverlaySync {
   private async pushFull(hostId: string): Promise<void> {
     try {
       const networks = await this.o.store.statesForHost(hostId);
+      // A team without overlay networks costs its hosts' links nothing (an agent forgets networks at restart).
+      if (networks.length === 0) return;
       await this.o.gateway.command(hostId, "overlay.sync", { full: true, networks });
     } catch (err) {
       this.o.logger.warn({ err, hostId }, "overlay sync at link failed");
