@@ -1,8 +1,8 @@
 // Overlay networks on the lab's three hosts (network namespaces, real agents, runc and nftables):
 // - throughput: TCP between containers on two hosts over an overlay network (iperf3 in the
 //   containers' namespaces), against the same between the hosts themselves (the underlay);
-// - the VIP: requests/s and p99 through a service's VIP (3 tasks, one per host) against straight
-//   to one task on another host (wrk from a container on the first host);
+// - the VIP: requests/s and p99 through the VIP of a one-task service on another host against
+//   straight to that task (wrk from a container on the first host);
 // - task death: from killing a task's container to its address being gone from every host's
 //   backend set (each host's nftables, polled).
 // Traffic stays in the lab: every address is a lab host's or an overlay address inside it.
@@ -101,6 +101,7 @@ export async function overlayBench(opts: { rounds: number; seconds: number; deat
 
     /** A container idling on the overlay network on a lab host: its address there and its namespace. */
     const idleOn = async (host: string, name: string) => {
+      await owner.trpc.images.pull.mutate({ hostId: hostId(host), reference: "busybox" });
       const c = await owner.trpc.containers.run.mutate({
         hostId: hostId(host),
         name,
@@ -153,15 +154,41 @@ export async function overlayBench(opts: { rounds: number; seconds: number; deat
     let tasks = await three();
     // Every host programmed the VIP before it is measured.
     for (const h of lab.hosts) await waitFor(`${h.name} balances`, async () => balancesTo(h.netns, tasks[0]!.ip), 30_000, 50);
-    const remote = tasks.find((t) => t.host === "lab-h2")!;
-    const vipIp = (await owner.trpc.overlays.get.query({ id: net.id })).vips.find((v) => v.service === "web")!.ip;
+    // The VIP's cost alone: a service of one task on h2, through its VIP and straight to the task.
+    const one = await owner.trpc.services.create.mutate({
+      teamId,
+      spec: {
+        name: "one",
+        task: {
+          image: "busybox",
+          args: ["sh", "-c", "mkdir -p /www && hostname > /www/i && exec httpd -f -p 80 -h /www"],
+          networks: [{ target: "bench" }],
+          placement: { constraints: ["node.hostname==lab-h2"] },
+        },
+        mode: { kind: "replicated", replicas: 1 },
+      },
+    });
+    const oneTask = await waitFor(
+      "the one task serving",
+      async () => {
+        const eps = (await owner.trpc.overlays.get.query({ id: net.id })).endpointList;
+        const t = (await owner.trpc.services.tasks.query({ id: one.id })).find((x) => x.state === "running");
+        return t ? (eps.find((e) => e.containerId === t.containerId && e.serving) ?? null) : null;
+      },
+      90_000,
+      100,
+    );
+    const vipIp = (await owner.trpc.overlays.get.query({ id: net.id })).vips.find((v) => v.service === "one")!.ip;
+    for (const h of lab.hosts.slice(0, 1))
+      await waitFor(`${h.name} balances to one`, async () => balancesTo(h.netns, oneTask.ip), 30_000, 50);
     const directRuns: WrkFigures[] = [];
     const vipRuns: WrkFigures[] = [];
     for (let r = 0; r < opts.rounds; r++) {
-      directRuns.push(await wrk(c1.netns, `http://${remote.ip}/i`, opts.seconds));
+      directRuns.push(await wrk(c1.netns, `http://${oneTask.ip}/i`, opts.seconds));
       // wrk runs in the container's network namespace but reads the host's resolv.conf: the VIP by address.
       vipRuns.push(await wrk(c1.netns, `http://${vipIp}/i`, opts.seconds));
     }
+    await owner.trpc.services.remove.mutate({ id: one.id });
 
     // Task death → gone from every host's backend set.
     const removals: number[] = [];

@@ -209,7 +209,7 @@ try {
       [
         `TCP between containers on two hosts   overlay ${gbps(o.overlayGbps)}   underlay (the hosts themselves) ${gbps(o.underlayGbps)}   ratio ${fmt(o.throughputRatio, 2)}x   (goal ≥ 0.8x; median of ${o.rounds})`,
         `  encrypted overlay (WireGuard)   not built yet   (wireguard-go measured about 0.38 Gbit/s here, VXLAN over veth about 5.9)`,
-        `HTTP through the VIP (3 tasks, one per host)   ${fmt(o.vip.requestsPerSecond, 0)} req/s, p99 ${fmt(o.vip.p99Ms, 2)} ms   straight to one task on another host   ${fmt(o.direct.requestsPerSecond, 0)} req/s, p99 ${fmt(o.direct.p99Ms, 2)} ms   overhead ${fmt(o.vipOverhead * 100, 1)} %   (goal ≤ 10 %)`,
+        `HTTP to a one-task service on another host (busybox httpd, a connection per request)   through its VIP ${fmt(o.vip.requestsPerSecond, 0)} req/s, p99 ${fmt(o.vip.p99Ms, 2)} ms   straight to the task ${fmt(o.direct.requestsPerSecond, 0)} req/s, p99 ${fmt(o.direct.p99Ms, 2)} ms   overhead ${fmt(o.vipOverhead * 100, 1)} %   (goal ≤ 10 %)`,
         `a task's death → out of every host's backend set   p50 ${fmt(o.removalP50Ms, 0)} ms, p99 ${fmt(o.removalP99Ms, 0)} ms   (${o.deaths} deaths; goal ≤ 1,000 ms)`,
       ].join("\n"),
     );

@@ -234,12 +234,16 @@ export class Supervision {
       code = Number(text);
     }
     const oom = existsSync(join(this.o.paths.persistDir(id), "oom"));
+    // Its addresses and ports go first, beside the cleanup: a dead task leaves every host's
+    // balancing as soon as it can (an overlay endpoint's release tells the control plane).
+    const left = this.o.network.leave(rec);
     await this.o.logKeepers.finish(this.o.paths.logPath(id));
-    // Both are cleanup of a container that is gone; neither depends on the other.
+    // Cleanup of a container that is gone; none of it depends on the rest.
     await Promise.all([
       deleteExited(this.o.runc.for(id), id),
       unmountRootfs(this.o.paths.rootfs(id)).catch(() => undefined),
       releaseShm(this.o.paths, rec),
+      left,
     ]);
     // `--rm`: the removal below persists the record; until then the exit file stays, so a crash in
     // between finds it at start-up and removes the container then. One fsync'd write fewer on `docker run --rm`.
@@ -250,7 +254,6 @@ export class Supervision {
     const error = known?.error ?? "";
     rec.state = { ...rec.state, Status: "exited", Pid: 0, ExitCode: code, OOMKilled: oom, Error: error, FinishedAt: finishedAt };
     rec.conmonPid = 0;
-    await this.o.network.leave(rec);
     if (!autoRemove) this.o.store.save(rec);
     if (oom) emitContainerEvent(this.o.events, "oom", rec);
     emitContainerEvent(this.o.events, "die", rec, { exitCode: String(code) });

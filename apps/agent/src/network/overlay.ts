@@ -102,15 +102,26 @@ export async function programPeers(
 ): Promise<void> {
   const dev = devs.vxlan;
   const fdb = JSON.parse(await bridgeJson(["fdb", "show", "dev", dev])) as Array<{ mac: string; dst?: string; state?: string }>;
-  const neigh = JSON.parse(await ip(["-j", "-4", "neigh", "show", "dev", dev])) as Array<{ dst: string; lladdr?: string }>;
+  const neigh = JSON.parse(await ip(["-j", "-4", "neigh", "show", "dev", dev])) as Array<{
+    dst: string;
+    lladdr?: string;
+    state?: string[];
+  }>;
   const wantMacs = new Map(remote.map((e) => [e.mac, e.vtep]));
   const wantIps = new Map([...remote.map((e) => [e.ip, e.mac] as const), ...local.map((l) => [l.ip, l.mac] as const)]);
+  // Only what differs from the kernel's tables is written: a pass over an unchanged network runs no command.
+  const haveFdb = new Map(fdb.filter((f) => f.dst && f.state === "permanent").map((f) => [f.mac, f.dst]));
+  const haveNeigh = new Map(neigh.filter((n) => n.state?.includes("PERMANENT")).map((n) => [n.dst, n.lladdr]));
   const fdbLines = [
-    ...remote.map((e) => `fdb replace ${e.mac} dev ${dev} dst ${e.vtep} self permanent`),
+    ...[...wantMacs]
+      .filter(([mac, vtep]) => haveFdb.get(mac) !== vtep)
+      .map(([mac, vtep]) => `fdb replace ${mac} dev ${dev} dst ${vtep} self permanent`),
     ...fdb.filter((f) => f.dst && !wantMacs.has(f.mac)).map((f) => `fdb del ${f.mac} dev ${dev} self`),
   ];
   const neighLines = [
-    ...[...wantIps].map(([ip, mac]) => `neigh replace ${ip} lladdr ${mac} dev ${dev} nud permanent`),
+    ...[...wantIps]
+      .filter(([ip, mac]) => haveNeigh.get(ip) !== mac)
+      .map(([ip, mac]) => `neigh replace ${ip} lladdr ${mac} dev ${dev} nud permanent`),
     ...neigh.filter((n) => !wantIps.has(n.dst)).map((n) => `neigh del ${n.dst} dev ${dev}`),
   ];
   await bridgeBatch(fdbLines);

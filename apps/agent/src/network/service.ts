@@ -58,6 +58,10 @@ export interface NetworkRecord {
     vxlan: string;
     mtu?: number;
     up: boolean;
+    /** The load-balancer address the bridge was given (set again only when it changes). */
+    lbApplied?: string;
+    /** The peers and VIPs last programmed into the VXLAN device's tables (programmed again only when they change). */
+    peersKey?: string;
   };
 }
 
@@ -160,6 +164,8 @@ export class NetworkService {
   );
 
   private controlPlane: OverlayControlPlane | null = null;
+  /** The nftables script last applied (null when unknown: at start, or after a failure). */
+  private appliedRules: string | null = null;
   /** Overlay kernel programming, one pass at a time (a sync and a container's join may come together). */
   private overlayWork: Promise<unknown> = Promise.resolve();
   /** Endpoints whose detach the control plane has not heard yet (the link was down); sent again at the next sync. */
@@ -572,16 +578,12 @@ export class NetworkService {
         if (n.overlay.up) await this.overlayDown(n);
         this.byId.delete(id);
       }
-      let servicesChanged = false;
+      // One nftables transaction for the whole sync (the VIP maps of every network), before the peers.
+      if (args.networks.some((st) => this.byId.get(st.id)?.overlay?.up)) await this.applyRules();
       for (const st of args.networks) {
         const n = this.byId.get(st.id)!;
-        if (n.overlay?.up) {
-          await this.programOverlay(n, false);
-          servicesChanged = true;
-        }
+        if (n.overlay?.up) await this.programOverlay(n, false);
       }
-      // One nftables transaction for the whole sync (VIP maps of every network).
-      if (servicesChanged) await this.applyRules();
     });
     await this.joinMeshes();
     // Detaches the control plane missed while the link was down.
@@ -624,6 +626,8 @@ export class NetworkService {
         vxlan: devs.vxlan,
         up: prev?.overlay?.up ?? false,
         ...(prev?.overlay?.mtu ? { mtu: prev.overlay.mtu } : {}),
+        ...(prev?.overlay?.lbApplied ? { lbApplied: prev.overlay.lbApplied } : {}),
+        ...(prev?.overlay?.peersKey ? { peersKey: prev.overlay.peersKey } : {}),
       },
     };
     this.byId.set(st.id, rec);
@@ -687,8 +691,14 @@ export class NetworkService {
       ]);
     }
     const vips = lb ? (n.overlay?.services ?? []).flatMap((s) => (s.vip ? [{ ip: s.vip, mac: lb.mac }] : [])) : [];
-    await programPeers(devs, this.remotePeers(n), vips);
+    const remote = this.remotePeers(n);
+    // Balancing first: a task that died leaves the VIP sets before its forwarding entries go.
     if (rules) await this.applyRules();
+    const key = JSON.stringify([remote.map((e) => [e.ip, e.mac, e.vtep]), vips]);
+    if (key === n.overlay!.peersKey) return;
+    delete n.overlay!.peersKey;
+    await programPeers(devs, remote, vips);
+    n.overlay!.peersKey = key;
   }
 
   /** The serving tasks of a service on an overlay network (running, healthy where they have a check). */
@@ -787,6 +797,8 @@ export class NetworkService {
   private async overlayDown(n: NetworkRecord): Promise<void> {
     this.dns.close(n.Id);
     n.overlay!.up = false;
+    delete n.overlay!.lbApplied;
+    delete n.overlay!.peersKey;
     await this.applyRules();
     await tearDownOverlay(overlayDevices(n.Id));
   }
@@ -798,6 +810,12 @@ export class NetworkService {
     void (this.controlPlane?.detach(args) ?? Promise.reject(new Error("unlinked"))).catch(() =>
       this.pendingDetach.set(`${n.Id}/${containerId}`, args),
     );
+    // This host stops balancing to it at once; the others when the control plane's push arrives.
+    const o = n.overlay!;
+    if (o.endpoints.some((e) => e.containerId === containerId)) {
+      o.endpoints = o.endpoints.filter((e) => e.containerId !== containerId);
+      if (o.services.length) void this.overlaySerial(() => this.applyRules()).catch(() => undefined);
+    }
     // Judged in turn: a container joining meanwhile keeps the devices.
     void this.overlaySerial(async () => {
       const others = this.o.endpointsOf(n.Id).filter((e) => e.endpoint.EndpointID !== endpoint.EndpointID);
@@ -959,22 +977,25 @@ export class NetworkService {
 
   async applyRules(): Promise<void> {
     const bridges = this.all().filter((n) => (n.Driver === "bridge" || n.overlay?.up) && n.bridge && n.pool);
-    await nft(
-      bridges.length
-        ? renderRules(
-            bridges.map((n) => ({
-              bridge: n.bridge!,
-              subnet: n.pool!.subnet,
-              internal: n.Internal,
-              ...(n.EnableIPv6 && n.pool6 ? { subnet6: n.pool6.subnet } : {}),
-              icc: !this.iccOff(n.Id),
-              ports: this.iccOff(n.Id) ? this.o.endpointsOf(n.Id).map((e) => e.endpoint.hostIf) : [],
-              ...this.vipRules(n),
-            })),
-            this.o.portsOf(),
-          )
-        : renderTeardown(),
-    );
+    const text = bridges.length
+      ? renderRules(
+          bridges.map((n) => ({
+            bridge: n.bridge!,
+            subnet: n.pool!.subnet,
+            internal: n.Internal,
+            ...(n.EnableIPv6 && n.pool6 ? { subnet6: n.pool6.subnet } : {}),
+            icc: !this.iccOff(n.Id),
+            ports: this.iccOff(n.Id) ? this.o.endpointsOf(n.Id).map((e) => e.endpoint.hostIf) : [],
+            ...this.vipRules(n),
+          })),
+          this.o.portsOf(),
+        )
+      : renderTeardown();
+    // The same tables again change nothing (an overlay push that moved no backend): no nft process.
+    if (text === this.appliedRules) return;
+    this.appliedRules = null;
+    await nft(text);
+    this.appliedRules = text;
   }
 
   /** An overlay network's VIPs on this host: each balanced over its service's serving tasks, connections from the host's load-balancer address. */

@@ -67,18 +67,20 @@ export class OverlaySync {
 
   /** A network's state to every linked host of its team: endpoints to those with one on it. */
   private async pushNetwork(networkId: string): Promise<void> {
-    const [withEndpoints, bare] = await Promise.all([this.o.store.state(networkId, true), this.o.store.state(networkId, false)]);
-    if (!withEndpoints || !bare) return;
+    const withEndpoints = await this.o.store.state(networkId, true);
+    if (!withEndpoints) return;
     const on = new Set((withEndpoints.endpoints ?? []).map((e) => e.hostId));
-    const team = await this.o.store.teamHosts(networkId);
+    const linked = (await this.o.store.teamHosts(networkId)).filter((h) => this.o.gateway.isConnected(h));
+    // Hosts with no endpoint there get the network without its endpoints (read only when there are such hosts).
+    const bare = linked.some((h) => !on.has(h)) ? await this.o.store.state(networkId, false) : null;
     await Promise.all(
-      team
-        .filter((h) => this.o.gateway.isConnected(h))
-        .map((h) =>
-          this.o.gateway
-            .command(h, "overlay.sync", { full: false, networks: [on.has(h) ? withEndpoints : bare] })
-            .catch((err) => this.o.logger.warn({ err, hostId: h, networkId }, "overlay sync to host failed")),
-        ),
+      linked.map((h) => {
+        const state = on.has(h) ? withEndpoints : bare;
+        if (!state) return Promise.resolve();
+        return this.o.gateway
+          .command(h, "overlay.sync", { full: false, networks: [state] })
+          .catch((err) => this.o.logger.warn({ err, hostId: h, networkId }, "overlay sync to host failed"));
+      }),
     );
   }
 
