@@ -184,6 +184,7 @@ try {
           `per task p50 ${fmt(s.placementP50Ms, 0)} ms, p99 ${fmt(s.placementP99Ms, 0)} ms   ` +
           `(classic Swarm's published p50: 230 ms at 1,000 nodes; goal p50 ≤ 50 ms)`,
         `  the next service of ${s.placementReplicas} (beside the first)   per task p50 ${fmt(s.nextPlacementP50Ms, 0)} ms, p99 ${fmt(s.nextPlacementP99Ms, 0)} ms`,
+        `  every task committed (seen by a reader; the insert of ${s.placementReplicas} rows included)   ${fmt(s.allVisibleMs, 0)} ms, the next service ${fmt(s.nextAllVisibleMs, 0)} ms`,
         `  the create call itself   ${fmt(s.createCallMs, 0)} ms;   all running (simulated agents)   ${fmt(s.allRunningMs, 0)} ms`,
         `heal, ${s.healTasks} tasks of ${s.healCut} dead hosts   reassigned ${fmt(s.healMs, 0)} ms after they were marked offline   (goal ≤ 2,000 ms)`,
         `(one run each; a task's placement latency runs from the service's row to the task's row with its host, on Postgres's clock.)`,

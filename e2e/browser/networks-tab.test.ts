@@ -42,7 +42,7 @@ test("create a network, run containers on it, see who uses it, and remove it", {
   await ui.pullFromImagesTab("busybox");
 
   // The predefined networks are there, the default bridge with the subnet the agent picked.
-  await page.getByRole("link", { name: "Networks" }).click();
+  await page.getByRole("link", { name: "Networks", exact: true }).click();
   const bridge = page.locator('[data-testid="network-row"][data-name="bridge"]');
   await bridge.waitFor({ timeout: 20_000 });
   assert.match((await bridge.textContent()) ?? "", /\d+\.\d+\.\d+\.0\/\d+/);
@@ -77,7 +77,7 @@ test("create a network, run containers on it, see who uses it, and remove it", {
   assert.equal(stdout, "hello from api\n");
 
   await page.goBack();
-  await page.getByRole("link", { name: "Networks" }).click();
+  await page.getByRole("link", { name: "Networks", exact: true }).click();
   const users = appnet.getByTestId("network-containers");
   await users.getByRole("link", { name: "api" }).waitFor({ timeout: 20_000 });
   await users.getByRole("link", { name: "client" }).waitFor();
@@ -97,7 +97,7 @@ test("create a network, run containers on it, see who uses it, and remove it", {
     await row.getByRole("button", { name: "Remove" }).click();
     await waitFor(`${name} removed`, async () => (await row.count()) === 0, 15_000);
   }
-  await page.getByRole("link", { name: "Networks" }).click();
+  await page.getByRole("link", { name: "Networks", exact: true }).click();
   await waitFor("appnet unused", async () => (await appnet.getByTestId("network-containers").textContent())?.trim() === "none", 20_000);
   page.once("dialog", (d) => void d.accept());
   await appnet.getByRole("button", { name: "Remove" }).click();

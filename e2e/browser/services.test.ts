@@ -102,7 +102,7 @@ test("create, watch, scale, update and roll back a service; drain its host", { t
 });
 
 test("overlay networks: create one on the Networks page, see its errors and endpoints, remove it", { timeout: 60_000 }, async () => {
-  await page.getByRole("link", { name: "Networks" }).click();
+  await page.getByRole("link", { name: "Overlay networks" }).click();
   await page.getByText("No overlay networks yet").waitFor();
   const form = page.locator("form").filter({ has: page.getByRole("button", { name: "Create network" }) });
   await form.getByLabel("Name").fill("appnet");

@@ -684,11 +684,12 @@ export class NetworkService {
   private async programOverlay(n: NetworkRecord, rules = true): Promise<void> {
     const devs = overlayDevices(n.Id);
     const lb = this.localLb(n);
-    if (lb) {
-      await ipBatch([
-        `link set ${devs.bridge} address ${lb.mac}`,
-        `addr replace ${lb.ip}/${parseCidr(n.pool!.subnet).prefix} dev ${devs.bridge}`,
-      ]);
+    if (lb && n.overlay!.lbApplied !== lb.ip) {
+      const prefix = parseCidr(n.pool!.subnet).prefix;
+      const old = n.overlay!.lbApplied;
+      if (old) await ip(["addr", "del", `${old}/${prefix}`, "dev", devs.bridge]).catch(() => undefined);
+      await ipBatch([`link set ${devs.bridge} address ${lb.mac}`, `addr replace ${lb.ip}/${prefix} dev ${devs.bridge}`]);
+      n.overlay!.lbApplied = lb.ip;
     }
     const vips = lb ? (n.overlay?.services ?? []).flatMap((s) => (s.vip ? [{ ip: s.vip, mac: lb.mac }] : [])) : [];
     const remote = this.remotePeers(n);

@@ -63,7 +63,7 @@ function Networks() {
 
   return (
     <div className="space-y-4">
-      <h1 className="text-2xl font-semibold">Networks</h1>
+      <h1 className="text-2xl font-semibold">Overlay networks</h1>
       <p className="text-sm text-slate-600">
         Overlay networks span your team's hosts: containers and service tasks on one reach each other by name from any host, and a service's
         name balances over its healthy tasks. A host's own bridge networks are on its Networks tab.

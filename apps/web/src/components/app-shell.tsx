@@ -49,7 +49,7 @@ export function AppShell({ children }: { children: ReactNode }) {
             href="/networks"
             className={`text-sm ${pathname.startsWith("/networks") ? "font-semibold text-slate-900" : "text-slate-600"}`}
           >
-            Networks
+            Overlay networks
           </Link>
           <Link href="/fleet" className={`text-sm ${pathname.startsWith("/fleet") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
             Fleet
