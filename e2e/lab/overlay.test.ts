@@ -95,6 +95,15 @@ test("overlay networks are refused on an agent and validated on the control plan
   assert.match(overlap.message, /overlaps network ovl/);
   const opt = await trpcError(owner.trpc.overlays.create.mutate({ teamId, name: "other", options: { "com.example.bogus": "1" } }));
   assert.match(opt.message, /unknown driver option com\.example\.bogus/);
+  const vni = (await owner.trpc.overlays.get.query({ id: networkId })).vni;
+  const taken = await trpcError(
+    owner.trpc.overlays.create.mutate({
+      teamId,
+      name: "other",
+      options: { "com.docker.network.driver.overlay.vxlanid_list": String(vni) },
+    }),
+  );
+  assert.match(taken.message, new RegExp(`VNI ${vni} is in use`));
 });
 
 test("containers on three hosts reach each other by name, in both directions", async () => {

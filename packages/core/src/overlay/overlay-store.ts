@@ -126,6 +126,8 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
       const v = Number(req.options[VNI_OPTION]);
       if (!Number.isInteger(v) || v < 1 || v > LAST_VNI)
         throw invalid(`invalid ${VNI_OPTION} ${req.options[VNI_OPTION]}: one VNI from 1 to ${LAST_VNI}`);
+      if (await this.db.overlayNetwork.findUnique({ where: { vni: v }, select: { id: true } }))
+        throw conflict(`VNI ${v} is in use by another overlay network`);
       vni = v;
     }
     // The VNI is unique across the install; two creators racing for one retry with the next.
@@ -151,8 +153,9 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
         return view(row, 0);
       } catch (e) {
         if (!isUniqueViolation(e)) throw e;
-        const target = String((e as { meta?: { target?: unknown } }).meta?.target ?? "");
-        if (!target.includes("vni")) throw conflict(`network with name ${req.name} already exists`);
+        // Which uniqueness it broke is read back, not parsed from the driver's error.
+        if (await this.db.overlayNetwork.findFirst({ where: { teamId, name: req.name }, select: { id: true } }))
+          throw conflict(`network with name ${req.name} already exists`);
         if (vni !== null) throw conflict(`VNI ${vni} is in use by another overlay network`);
       }
     }
