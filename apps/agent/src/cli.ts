@@ -15,6 +15,7 @@ import { agentStreams } from "./streams.ts";
 import { statsReports } from "./stats/index.ts";
 import { collectInventory, inventoryFrames } from "./inventory.ts";
 import { agentCommands } from "./commands.ts";
+import { underlayAddress } from "./network/overlay.ts";
 import { createRuntime } from "./runtime.ts";
 import { serveAgentWorker } from "./worker-main.ts";
 import { startDockerApi, type DockerApi } from "./dockerapi/index.ts";
@@ -114,14 +115,21 @@ async function runAgent(c: AgentConfig): Promise<never> {
     collectStats: () => statsReports(runtime.containers.statsCounters()),
     collectInventory: async (sent) => inventoryFrames(await collectInventory(runtime), sent),
   });
-  // Overlay networks: the control plane allocates their addresses and lists every endpoint.
+  // Overlay networks: the control plane allocates their addresses and lists every endpoint. The
+  // VTEP is worked out again at each link (the link may leave from another address after a re-link).
   const linked = link;
+  const vtep: { current: string | null } = { current: c.vtep ?? null };
+  const findVtep = () =>
+    void underlayAddress(c.vtep, linked.localAddress)
+      .then((a) => (vtep.current = a))
+      .catch((err) => logger.warn({ err }, "no underlay address for overlay networks (--vtep names one)"));
   runtime.networks?.setControlPlane({
     attach: (args) => linked.request("overlay.attach", args),
     detach: async (args) => void (await linked.request("overlay.detach", args)),
     serving: async (args) => void (await linked.request("overlay.serving", args)),
     join: (args) => linked.request("overlay.join", args),
-    vtep: () => linked.localAddress,
+    // Until the lookup answers, the link's own address when it is not loopback.
+    vtep: () => vtep.current ?? (linked.localAddress?.startsWith("127.") ? null : linked.localAddress),
   });
   // A task that turns unhealthy stops taking traffic on every host; one that turns healthy starts.
   runtime.events.subscribe((e) => {
@@ -133,6 +141,7 @@ async function runAgent(c: AgentConfig): Promise<never> {
     if (!e.Action.startsWith("exec_") && e.Action !== "attach") link?.nudgeInventory();
   });
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => link?.stop());
+  link.onLinked(findVtep);
   link.start();
   // The Docker API keeps serving while the control plane is unreachable; it ends with the agent.
   const end = await link.done;

@@ -68,6 +68,12 @@ export const FLAGS = {
     env: "BERTH_METRICS_LISTEN",
     help: "Prometheus metrics, behind the bearer token in <state-dir>/metrics-token",
   },
+  vtep: {
+    type: "string",
+    arg: "ADDRESS",
+    env: "BERTH_VTEP",
+    help: "this host's IPv4 address for overlay networks (default: where its link to the control plane leaves from, or the default route's address when that is loopback)",
+  },
 } satisfies Record<string, Flag>;
 
 /** Environment settings with no flag. */
@@ -129,6 +135,10 @@ const ArgsSchema = z.object({
   "docker-tls-key": z.string().min(1).optional(),
   "docker-tls-ca": z.string().min(1).optional(),
   "metrics-listen": z.string().regex(HOST_PORT, "--metrics-listen takes HOST:PORT").optional(),
+  vtep: z
+    .string()
+    .regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, "--vtep takes an IPv4 address")
+    .optional(),
 });
 
 const EnvSchema = z.object({
@@ -161,6 +171,8 @@ export interface AgentConfig {
   networking: boolean;
   cgroupParent?: string;
   mountHelper: boolean;
+  /** The underlay address for overlay networks, when the operator names one. */
+  vtep?: string;
 }
 
 /** A configuration the agent cannot run with: the message is for the operator, the exit status 2. */
@@ -230,6 +242,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     dockerSocket: a["docker-socket"],
     ...(dockerTcp ? { dockerTcp } : {}),
     ...(a["metrics-listen"] ? { metrics: listenOf(a["metrics-listen"]) } : {}),
+    ...(a.vtep ? { vtep: a.vtep } : {}),
     logLevel: vars.data.LOG_LEVEL,
     networking: vars.data.BERTH_NETWORKING === "1",
     ...(vars.data.BERTH_CGROUP_PARENT ? { cgroupParent: vars.data.BERTH_CGROUP_PARENT } : {}),

@@ -182,6 +182,7 @@ export class AgentLink {
         this.maxFrameBytes = Math.min(frame.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_BYTES);
         this.startHeartbeat(frame.heartbeatMs);
         this.log.info({ hostId: frame.hostId, url: base }, "linked to control plane");
+        for (const f of this.linkedListeners) f();
       } else if (frame.type === "command") {
         void this.runCommand(frame.id, frame.command, frame.args);
       } else if (frame.type === "stream.open") {
@@ -278,6 +279,13 @@ export class AgentLink {
     const checked = AgentRequestAnswers[method].safeParse(result);
     if (!checked.success) throw new ControlPlaneRequestError(`invalid answer to ${method}: ${checked.error.message}`, "FAILED");
     return checked.data as AgentRequestAnswer<R>;
+  }
+
+  private readonly linkedListeners: Array<() => void> = [];
+
+  /** Called each time the control plane welcomes this host (the first link and every re-link). */
+  onLinked(f: () => void): void {
+    this.linkedListeners.push(f);
   }
 
   /** This end's address on the underlay: where the link to the control plane leaves from (the VTEP of overlay networks). */

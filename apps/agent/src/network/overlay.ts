@@ -38,6 +38,22 @@ export async function underlayOf(vtep: string): Promise<{ ifname: string; mtu: n
   return { ifname: hit.ifname, mtu: hit.mtu };
 }
 
+/**
+ * The host's underlay address for VXLAN: `configured` when the operator named one; else where the
+ * link to the control plane leaves from, unless that is loopback (a control plane on the same
+ * machine), when it is the address of the default route's interface. Null when there is none.
+ */
+export async function underlayAddress(configured: string | undefined, linkLocal: string | null): Promise<string | null> {
+  if (configured) return configured;
+  if (linkLocal && !linkLocal.startsWith("127.")) return linkLocal;
+  // A route lookup sends nothing.
+  const [route] = JSON.parse(await ip(["-j", "-4", "route", "show", "default"])) as Array<{ dev?: string; prefsrc?: string }>;
+  if (!route?.dev) return null;
+  if (route.prefsrc) return route.prefsrc;
+  const [link] = JSON.parse(await ip(["-j", "-4", "addr", "show", "dev", route.dev])) as Array<{ addr_info?: Array<{ local?: string }> }>;
+  return link?.addr_info?.[0]?.local ?? null;
+}
+
 /** Creates (or finds) the network's bridge and VXLAN device, with the gateway address and the MTU. */
 export async function bringUpOverlay(
   devs: OverlayDevices,
