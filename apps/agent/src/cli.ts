@@ -15,7 +15,7 @@ import { agentStreams } from "./streams.ts";
 import { statsReports } from "./stats/index.ts";
 import { collectInventory, inventoryFrames } from "./inventory.ts";
 import { agentCommands } from "./commands.ts";
-import { underlayAddress } from "./network/overlay.ts";
+import { underlayAddress } from "./network/index.ts";
 import { createRuntime } from "./runtime.ts";
 import { serveAgentWorker } from "./worker-main.ts";
 import { startDockerApi, type DockerApi } from "./dockerapi/index.ts";
