@@ -336,10 +336,7 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
     const subnet = parseSubnet4(n.subnet);
     const gateway = parseIp4(n.gateway)!;
     for (let attempt = 0; attempt < 5; attempt++) {
-      const used = new Set<number>();
-      for (const e of await this.db.overlayEndpoint.findMany({ where: { networkId: n.id }, select: { ip: true } }))
-        used.add(parseIp4(e.ip)!);
-      for (const v of await this.db.overlayVip.findMany({ where: { networkId: n.id }, select: { ip: true } })) used.add(parseIp4(v.ip)!);
+      const used = await this.usedAddresses(n.id);
       const { first, last } = hostRange(subnet);
       let ip: number | null = null;
       for (let c = last; c >= first; c--)
