@@ -23,13 +23,28 @@ const runtimePackages = [
   "curl",
   "util-linux",
   "attr",
+  // Encrypted overlay networks: WireGuard in userspace where the kernel has no module, and its `wg` tool.
+  "wireguard-go",
+  "wireguard-tools",
 ];
 // Tests drive Debian's Chromium and validate docker-compose.yml with docker-compose's own schema check.
 // docker.io brings Debian's docker CLI (/usr/bin/docker, 20.10, API 1.41): the Docker API tests run
 // it next to whatever newer CLI the machine has; its daemon is never used (disabled below).
 // python3-docker is docker-py, a client the Docker API tests drive; crun is the second OCI runtime
 // (HostConfig.Runtime) the container tests run.
-const testPackages = ["chromium", "fonts-liberation", "docker-compose", "python3-docker", "skopeo", "umoci", "zstd", "docker.io", "crun"];
+const testPackages = [
+  "chromium",
+  "fonts-liberation",
+  "docker-compose",
+  "python3-docker",
+  "skopeo",
+  "umoci",
+  "zstd",
+  "docker.io",
+  "crun",
+  // The encrypted overlay test captures the lab's underlay.
+  "tcpdump",
+];
 // The benchmark's peers (dockerd comes with docker.io above).
 const benchPackages = ["podman", "wrk", "iperf3"];
 

@@ -4,7 +4,7 @@
 // address that moves to another host works at once, and the MTU is the underlay's less 50.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -207,6 +207,115 @@ test("the MTU is the underlay's less 50: don't-fragment UDP of MTU-28 bytes cros
   assert.equal(await mtuOf(docker[2]!, "c3"), 1350);
   const r = await ping(docker[2]!, "c3", "c1");
   assert.equal(r.code, 0, r.stderr);
+});
+
+/** A command's standard output (it must succeed). */
+function runFor(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(cmd, args, (err, stdout, stderr) => (err ? reject(new Error(`${cmd}: ${stderr || err.message}`)) : resolve(stdout))),
+  );
+}
+
+/** Receives UDP on 9998 for 6 s (or until "done"), printing each datagram. */
+const RECEIVE_TEXT = `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 9998)); s.settimeout(6)
+try:
+    while True:
+        data, _ = s.recvfrom(2048)
+        if data == b"done": break
+        print(data.decode())
+except socket.timeout: pass`;
+
+const SEND_TEXT = `
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(5):
+    s.sendto(sys.argv[2].encode(), (sys.argv[1], 9998)); time.sleep(0.05)
+s.sendto(b"done", (sys.argv[1], 9998))`;
+
+/**
+ * Sends a fresh marker from container \`from\` on h1 to \`to\` on h2 over \`network\` while h2's underlay
+ * (its eth0) is captured: whether the receiver got it, and whether the capture shows it.
+ */
+async function markerOnUnderlay(network: string, from: string, to: string): Promise<{ received: boolean; captured: boolean; bytes: number }> {
+  const marker = `berth-marker-${Math.random().toString(36).slice(2, 12)}`;
+  const pid = async (cli: DockerCli, name: string) => Number(await ok(cli, ["inspect", "-f", "{{.State.Pid}}", name]));
+  const toIp = await ok(docker[1]!, ["inspect", "-f", `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, to]);
+  const capture = spawn("nsenter", [`--net=/run/netns/${lab.hosts[1]!.netns}`, "--", "tcpdump", "-i", "eth0", "-n", "-U", "-s", "0", "-w", "-"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const chunks: Buffer[] = [];
+  let size = 0;
+  capture.stdout.on("data", (d: Buffer) => {
+    // Bounded: a few packets are expected, never more than 16 MiB.
+    if (size < 16 << 20) chunks.push(d);
+    size += d.length;
+  });
+  const closed = new Promise((r) => capture.on("close", r));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let err = "";
+      capture.stderr.on("data", (d) => {
+        err += d;
+        if (err.includes("listening on")) resolve();
+      });
+      capture.on("exit", (code) => reject(new Error(`tcpdump exited (${code}): ${err}`)));
+    });
+    const receiver = inNetns(await pid(docker[1]!, to), RECEIVE_TEXT, []);
+    await new Promise((r) => setTimeout(r, 300));
+    await inNetns(await pid(docker[0]!, from), SEND_TEXT, [toIp, marker]);
+    const got = await receiver;
+    await new Promise((r) => setTimeout(r, 300));
+    capture.kill("SIGINT");
+    await closed;
+    const pcap = Buffer.concat(chunks);
+    return { received: got.out.includes(marker), captured: pcap.includes(marker), bytes: pcap.length };
+  } finally {
+    capture.kill("SIGKILL");
+  }
+}
+
+test("an encrypted network: a marker between containers never shows on the underlay (it does on a plain one), and its MTU is 110 less", async () => {
+  const sec = await owner.trpc.overlays.create.mutate({ teamId, name: "sec", attachable: true, encrypted: true });
+  const runSec = (cli: DockerCli, name: string) =>
+    ok(cli, ["run", "-d", "--name", name, "--network", "sec", "--cap-add", "NET_RAW", "busybox", "sleep", "3600"]);
+  await runSec(docker[0]!, "e1");
+  await runSec(docker[1]!, "e2");
+  // WireGuard's 60 bytes (IPv4 underlay) and VXLAN's 50 come off a 1500-byte underlay.
+  assert.equal(await mtuOf(docker[0]!, "e1"), 1390);
+  // By name both ways, through the tunnel.
+  let r = await ping(docker[0]!, "e1", "e2");
+  assert.equal(r.code, 0, `e1 → e2: ${r.stdout} ${r.stderr}`);
+  r = await ping(docker[1]!, "e2", "e1");
+  assert.equal(r.code, 0, `e2 → e1: ${r.stdout} ${r.stderr}`);
+
+  const plain = await markerOnUnderlay("ovl", "c1", "c2");
+  assert.ok(plain.received, "the marker crossed the plain network");
+  assert.ok(plain.captured, "the capture of the underlay shows a plain network's payload (the capture works)");
+  const sealed = await markerOnUnderlay("sec", "e1", "e2");
+  assert.ok(sealed.received, "the marker crossed the encrypted network");
+  assert.ok(sealed.bytes > 5 * 100, `the capture saw the encrypted packets (${sealed.bytes} bytes)`);
+  assert.ok(!sealed.captured, "no plaintext of an encrypted network on the underlay");
+
+  // Don't-fragment UDP of MTU-28 bytes crosses; one byte more is refused.
+  const pid = async (cli: DockerCli, name: string) => Number(await ok(cli, ["inspect", "-f", "{{.State.Pid}}", name]));
+  const e2ip = await ok(docker[1]!, ["inspect", "-f", "{{.NetworkSettings.Networks.sec.IPAddress}}", "e2"]);
+  const receiver = inNetns(await pid(docker[1]!, "e2"), RECEIVE, []);
+  await new Promise((res) => setTimeout(res, 300));
+  const sent = await inNetns(await pid(docker[0]!, "e1"), SEND, [e2ip, "1362", "1363"]);
+  const got = await receiver;
+  assert.match(sent.out, /1363 refused 90/);
+  assert.deepEqual(got.out.trim().split(" ").map(Number), [1362, 4], `received: ${got.out}`);
+
+  // With the last encrypted endpoint of a host gone, its tunnel goes too.
+  const tunnels = async (netns: string) =>
+    (JSON.parse(await runFor("ip", ["-n", netns, "-j", "link", "show"])) as { ifname: string }[]).filter((l) => l.ifname.startsWith("bwg"));
+  assert.equal((await tunnels(lab.hosts[0]!.netns)).length, 1, "h1 has its tunnel while e1 runs");
+  await ok(docker[0]!, ["rm", "-f", "e1"]);
+  await ok(docker[1]!, ["rm", "-f", "e2"]);
+  await waitFor("sec empty", async () => (await owner.trpc.overlays.get.query({ id: sec.id })).endpoints === 0, 10_000, 100);
+  await waitFor("h1's tunnel gone", async () => (await tunnels(lab.hosts[0]!.netns)).length === 0, 10_000, 100);
 });
 
 async function sysctl(netns: string, key: string, value: string): Promise<void> {

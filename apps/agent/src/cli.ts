@@ -128,6 +128,7 @@ async function runAgent(c: AgentConfig): Promise<never> {
     detach: async (args) => void (await linked.request("overlay.detach", args)),
     serving: async (args) => void (await linked.request("overlay.serving", args)),
     join: (args) => linked.request("overlay.join", args),
+    mesh: (args) => linked.request("overlay.mesh", args),
     // Until the lookup answers, the link's own address when it is not loopback.
     vtep: () => vtep.current ?? (linked.localAddress?.startsWith("127.") ? null : linked.localAddress),
   });

@@ -31,6 +31,21 @@ export const OverlayEndpointSchema = z.object({
 });
 export type OverlayEndpoint = z.infer<typeof OverlayEndpointSchema>;
 
+/** A WireGuard public key: 32 bytes, base64 (an x25519 public key). */
+export const WireguardKeySchema = z.string().regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/, "a WireGuard public key (32 bytes, base64)");
+
+/** One host of an encrypted network's WireGuard mesh: only its public key ever leaves it. */
+export const MeshPeerSchema = z.object({
+  hostId: z.string().min(1).max(64),
+  publicKey: WireguardKeySchema,
+  /** Its tunnel address: the VTEP its encrypted networks' VXLAN packets go to. */
+  address: Ipv4,
+  /** Its underlay address and WireGuard's UDP port there. */
+  endpoint: Ipv4,
+  port: z.number().int().min(1).max(65_535),
+});
+export type MeshPeer = z.infer<typeof MeshPeerSchema>;
+
 /** The most endpoints one network carries (a /20 of tasks); bounds every message about one network. */
 export const MAX_OVERLAY_ENDPOINTS = 4096;
 
@@ -49,6 +64,8 @@ export const OverlayNetworkStateSchema = z.object({
   ingress: z.boolean().default(false),
   labels: z.record(z.string().max(1024), z.string().max(4096)),
   created: z.string().max(64),
+  /** Encrypted networks: the mesh peers of the hosts with endpoints on it (present with `endpoints`). */
+  mesh: z.array(MeshPeerSchema).max(MAX_OVERLAY_ENDPOINTS).default([]),
   /** Every endpoint of the network, on any host; present for the networks the host has an endpoint on. */
   endpoints: z.array(OverlayEndpointSchema).max(MAX_OVERLAY_ENDPOINTS).optional(),
   /** The services attached to the network: their names answer on it (their VIP, or their serving tasks' addresses). */
@@ -117,6 +134,11 @@ export const AgentRequestArgs = {
   "overlay.join": z.object({ network: z.string().min(1).max(64), vtep: Ipv4 }),
   /** A container's health changed: its endpoints on every overlay network take traffic, or stop taking it. */
   "overlay.serving": z.object({ containerId: z.string().min(1).max(128), serving: z.boolean() }),
+  /**
+   * This host takes part in encrypted networks: its WireGuard public key and where it listens. The
+   * control plane keeps them (a new key or endpoint replaces the old) and gives it its tunnel address.
+   */
+  "overlay.mesh": z.object({ publicKey: WireguardKeySchema, endpoint: Ipv4, port: z.number().int().min(1).max(65_535) }),
 } as const;
 export type AgentRequestName = keyof typeof AgentRequestArgs;
 export type AgentRequestInput<R extends AgentRequestName> = z.input<(typeof AgentRequestArgs)[R]>;
@@ -130,6 +152,8 @@ export const AgentRequestAnswers = {
   "overlay.detach": z.object({ ok: z.literal(true) }),
   "overlay.serving": z.object({ ok: z.literal(true) }),
   "overlay.join": z.object({ network: OverlayNetworkStateSchema }),
+  /** The host's tunnel address, and the mesh subnet's prefix length (the route the tunnel interface carries). */
+  "overlay.mesh": z.object({ address: Ipv4, prefix: z.number().int().min(8).max(30) }),
 } as const satisfies Record<AgentRequestName, z.ZodType>;
 export type AgentRequestAnswer<R extends AgentRequestName> = z.output<(typeof AgentRequestAnswers)[R]>;
 export type AgentRequestAnswerInput<R extends AgentRequestName> = z.input<(typeof AgentRequestAnswers)[R]>;

@@ -50,7 +50,21 @@ const ROOT_IF = "berth-lab0";
 
 async function cleanup(hostCount: number): Promise<void> {
   const existing = existsSync("/run/netns") ? (await ip("netns", "list")).split("\n").map((l) => l.split(" ")[0]) : [];
-  for (let i = 1; i <= hostCount; i++) if (existing.includes(`berth-h${i}`)) await ip("netns", "del", `berth-h${i}`).catch(() => {});
+  for (let i = 1; i <= hostCount; i++) {
+    const ns = `berth-h${i}`;
+    if (!existing.includes(ns)) continue;
+    // What an agent left running in the host (wireguard-go, which holds its tunnel device and so
+    // the namespace) goes first: a namespace is only freed when nothing holds it.
+    const pids = (await ip("netns", "pids", ns).catch(() => "")).split("\n").filter((p) => /^\d+$/.test(p));
+    for (const pid of pids) {
+      try {
+        process.kill(Number(pid), "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    await ip("netns", "del", ns).catch(() => {});
+  }
   if (existing.includes(LAB_NS)) await ip("netns", "del", LAB_NS).catch(() => {});
   await ip("link", "del", ROOT_IF).catch(() => {});
 }

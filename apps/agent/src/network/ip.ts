@@ -53,6 +53,11 @@ export async function ip(args: string[]): Promise<string> {
   return run("ip", args);
 }
 
+/** wireguard-tools' `wg` (the kernel's WireGuard, or wireguard-go's socket for the interface). */
+export async function wg(args: string[]): Promise<string> {
+  return run("wg", args);
+}
+
 /** Applies an nftables script atomically (`nft -f -`: all of it or nothing). */
 export async function nft(script: string): Promise<void> {
   await run("nft", ["-f", "-"], script);

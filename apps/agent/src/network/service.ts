@@ -11,7 +11,8 @@ import { EmbeddedDns, hostResolvers, type Resolved } from "./dns.ts";
 import { IpamError, NetworkError, PortError } from "./errors.ts";
 import { familyOf, parseSubnet, subnetsOverlap } from "./addr.ts";
 import { checkEndpointRequest, ipamEntry, poolRequest, splitIpamConfigs } from "./endpoint-request.ts";
-import type { AgentRequestAnswer, AgentRequestInput, OverlayEndpoint, OverlaySyncParsed } from "@berth/protocol";
+import type { AgentRequestAnswer, AgentRequestInput, MeshPeer, OverlayEndpoint, OverlaySyncParsed } from "@berth/protocol";
+import { EncryptionMesh } from "./mesh.ts";
 import { bringUpOverlay, overlayDevices, programPeers, tearDownOverlay, underlayOf, VXLAN_OVERHEAD } from "./overlay.ts";
 
 /*
@@ -55,6 +56,10 @@ export interface NetworkRecord {
     ingress?: boolean;
     endpoints: OverlayEndpoint[];
     services: OverlaySyncParsed["networks"][number]["services"];
+    /** Its VXLAN runs over the encryption mesh, between the hosts' tunnel addresses. */
+    encrypted: boolean;
+    /** The mesh records of the hosts with endpoints on it (encrypted networks). */
+    mesh: MeshPeer[];
     vxlan: string;
     mtu?: number;
     up: boolean;
@@ -71,6 +76,8 @@ export interface OverlayControlPlane {
   detach(args: AgentRequestInput<"overlay.detach">): Promise<void>;
   serving(args: AgentRequestInput<"overlay.serving">): Promise<void>;
   join(args: AgentRequestInput<"overlay.join">): Promise<AgentRequestAnswer<"overlay.join">>;
+  /** Registers the host's WireGuard public key and endpoint; answers its tunnel address. */
+  mesh(args: AgentRequestInput<"overlay.mesh">): Promise<AgentRequestAnswer<"overlay.mesh">>;
   /** This host's underlay address (where its link to the control plane leaves from); null while unlinked. */
   vtep(): string | null;
 }
@@ -150,6 +157,8 @@ export interface NetworkServiceOptions {
    * another container, answered for this container only), as Docker's embedded DNS does.
    */
   resolutionOf?: (containerId: string) => { dns: string[]; links: Array<{ alias: string; containerId: string }> };
+  /** WireGuard's UDP port for the encryption mesh (51820). */
+  meshPort?: number;
   /** Docker's network events (create, connect, disconnect, destroy) for the agent's event stream. */
   onEvent?: (action: string, networkId: string, attributes: Record<string, string>) => void;
 }
@@ -172,9 +181,12 @@ export class NetworkService {
   private readonly pendingDetach = new Map<string, AgentRequestInput<"overlay.detach">>();
   /** Joins in flight per overlay network: its devices stay while one is. */
   private readonly attaching = new Map<string, number>();
+  /** The WireGuard tunnel under encrypted overlay networks. */
+  private readonly mesh: EncryptionMesh;
 
   constructor(private readonly o: NetworkServiceOptions) {
     this.dir = join(o.stateDir, "networks");
+    this.mesh = new EncryptionMesh(o.stateDir, o.meshPort);
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     for (const f of readdirSync(this.dir)) {
       if (!f.endsWith(".json")) continue;
@@ -623,6 +635,8 @@ export class NetworkService {
         ingress: st.ingress,
         endpoints: st.endpoints ?? prev?.overlay?.endpoints ?? [],
         services: st.services,
+        encrypted: st.encrypted,
+        mesh: st.endpoints ? st.mesh : (prev?.overlay?.mesh ?? []),
         vxlan: devs.vxlan,
         up: prev?.overlay?.up ?? false,
         ...(prev?.overlay?.mtu ? { mtu: prev.overlay.mtu } : {}),
@@ -663,10 +677,23 @@ export class NetworkService {
     }
   }
 
-  /** Endpoints of the network on other hosts: the ones whose VTEP is not this host's. */
+  /**
+   * Endpoints of the network on other hosts: the ones whose VTEP is not this host's. On an
+   * encrypted network their VTEP is their host's tunnel address (a host not in the mesh yet is
+   * left out until it is).
+   */
   private remotePeers(n: NetworkRecord): OverlayEndpoint[] {
     const mine = this.controlPlane?.vtep();
-    return (n.overlay?.endpoints ?? []).filter((e) => e.vtep !== mine);
+    const remote = (n.overlay?.endpoints ?? []).filter((e) => e.vtep !== mine);
+    if (!n.overlay?.encrypted) return remote;
+    const tunnel = new Map(n.overlay.mesh.map((p) => [p.hostId, p.address]));
+    return remote.flatMap((e) => (tunnel.has(e.hostId) ? [{ ...e, vtep: tunnel.get(e.hostId)! }] : []));
+  }
+
+  /** The mesh's peers: the other hosts of every encrypted network that is up here. */
+  private async programMesh(): Promise<void> {
+    const peers = this.all().flatMap((n) => (n.overlay?.encrypted && n.overlay.up ? n.overlay.mesh : []));
+    await this.mesh.program(peers);
   }
 
   /** This host's load-balancer endpoint on the network: the source of its connections to VIPs. */
@@ -695,6 +722,7 @@ export class NetworkService {
     const remote = this.remotePeers(n);
     // Balancing first: a task that died leaves the VIP sets before its forwarding entries go.
     if (rules) await this.applyRules();
+    if (n.overlay!.encrypted) await this.programMesh();
     const key = JSON.stringify([remote.map((e) => [e.ip, e.mac, e.vtep]), vips]);
     if (key === n.overlay!.peersKey) return;
     delete n.overlay!.peersKey;
@@ -738,6 +766,8 @@ export class NetworkService {
     this.attaching.set(n.Id, (this.attaching.get(n.Id) ?? 0) + 1);
     try {
       try {
+        // In the mesh before the endpoint exists: the state its peers get names this host's tunnel.
+        if (n.overlay?.encrypted) await this.overlaySerial(() => this.meshUp(vtep));
         answer = await cp.attach({
           network: n.Id,
           containerId,
@@ -779,14 +809,22 @@ export class NetworkService {
     };
   }
 
-  /** The network's bridge and VXLAN device on this host, with the MTU of the underlay less VXLAN's overhead. */
+  /**
+   * The network's bridge and VXLAN device on this host, with the MTU of the underlay less VXLAN's
+   * overhead; an encrypted network's VXLAN sends from the tunnel, less WireGuard's overhead too.
+   */
   private async overlayUp(n: NetworkRecord, vtep: string): Promise<void> {
     const o = n.overlay!;
     if (o.up) return;
-    const underlay = await underlayOf(vtep);
-    const mtu = underlay.mtu - VXLAN_OVERHEAD;
+    let local = vtep;
+    let mtu = (await underlayOf(vtep)).mtu - VXLAN_OVERHEAD;
+    if (o.encrypted) {
+      const tunnel = await this.meshUp(vtep);
+      local = tunnel.address;
+      mtu = tunnel.mtu - VXLAN_OVERHEAD;
+    }
     const devs = overlayDevices(n.Id);
-    await bringUpOverlay(devs, { vni: o.vni, vtep, gateway: n.pool!.gateway, prefix: parseCidr(n.pool!.subnet).prefix, mtu });
+    await bringUpOverlay(devs, { vni: o.vni, vtep: local, gateway: n.pool!.gateway, prefix: parseCidr(n.pool!.subnet).prefix, mtu });
     writeFileSync(`/proc/sys/net/ipv4/conf/${devs.bridge}/route_localnet`, "1");
     // Each host answers the network's names on the same gateway address, for its own containers.
     await this.dns.listen(n.Id, n.pool!.gateway, n.pool!.subnet);
@@ -802,6 +840,17 @@ export class NetworkService {
     delete n.overlay!.peersKey;
     await this.applyRules();
     await tearDownOverlay(overlayDevices(n.Id));
+    if (!n.overlay!.encrypted) return;
+    // The mesh keeps the hosts of the encrypted networks still up here, and goes with the last of them.
+    if (this.all().some((x) => x.overlay?.encrypted && x.overlay.up)) await this.programMesh();
+    else await this.mesh.down();
+  }
+
+  /** The encryption mesh, up (this host registered with the control plane) before an encrypted network's devices. */
+  private async meshUp(vtep: string): Promise<{ address: string; mtu: number }> {
+    const cp = this.controlPlane;
+    if (!cp) throw new NetworkError("encrypted overlay networks need this host linked to its control plane", "FAILED");
+    return this.mesh.ensureUp(vtep, (args) => cp.mesh(args));
   }
 
   /** A container left an overlay network: the control plane frees its address; the last one here takes the devices down. */

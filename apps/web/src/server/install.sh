@@ -34,7 +34,7 @@ case "$TOKEN" in BERTH-1-*) ;; *) die "that is not a Berth join token" ;; esac
 case "$PREFIX" in ""|/*) ;; *) die "--prefix must be an absolute path" ;; esac
 
 # Debian packages the agent runs on; only the missing ones are installed.
-PKGS="nodejs runc conmon tini python3 nftables iproute2 curl attr"
+PKGS="nodejs runc conmon tini python3 nftables iproute2 curl attr wireguard-go wireguard-tools"
 MISSING=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || MISSING="$MISSING $p"

@@ -13,6 +13,12 @@ export interface Subnet4 {
 /** Swarm's default address pool: 10.0.0.0/8 cut into /24s. */
 export const DEFAULT_POOL: Subnet4 = { base: 0x0a000000, prefix: 8 };
 export const DEFAULT_SUBNET_PREFIX = 24;
+/**
+ * The WireGuard mesh's tunnel addresses (one per host that takes part in encrypted networks). Hosts
+ * route it to their tunnel interface, so no overlay network may overlap it: the default pool skips
+ * it and a subnet given inside it is refused.
+ */
+export const MESH_SUBNET: Subnet4 = { base: 0x0aff0000, prefix: 16 };
 /** VNIs below this are left to other VXLAN users (Docker's overlay starts at 4096 too). */
 export const FIRST_VNI = 4096;
 export const LAST_VNI = 16_777_215;
@@ -65,7 +71,7 @@ export function freeDefaultSubnet(taken: Subnet4[]): Subnet4 | null {
   const step = 2 ** (32 - DEFAULT_SUBNET_PREFIX);
   for (let i = 0; i < count; i++) {
     const candidate = { base: (DEFAULT_POOL.base + i * step) >>> 0, prefix: DEFAULT_SUBNET_PREFIX };
-    if (!taken.some((t) => subnetsOverlap(t, candidate))) return candidate;
+    if (!taken.some((t) => subnetsOverlap(t, candidate)) && !subnetsOverlap(MESH_SUBNET, candidate)) return candidate;
   }
   return null;
 }

@@ -13,12 +13,14 @@ import {
   hostRange,
   LAST_VNI,
   lowestFreeAddress,
+  MESH_SUBNET,
   macOf,
   parseIp4,
   parseSubnet4,
   subnetsOverlap,
   type Subnet4,
 } from "./addressing.ts";
+import { meshPeersOf, registerMeshPeer } from "./mesh-peers.ts";
 
 /*
  * Overlay networks in Postgres: each network's subnet and VNI, and every endpoint (address, MAC,
@@ -96,8 +98,6 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
     const req = parsed.data;
     for (const k of Object.keys(req.options))
       if (k !== VNI_OPTION) throw invalid(`unknown driver option ${k}: the overlay driver takes ${VNI_OPTION} only`);
-    if (req.encrypted)
-      throw invalid("encrypted overlay networks are not available yet (their WireGuard mesh is not built); create it without encryption");
     const others = await this.db.overlayNetwork.findMany({ where: { teamId } });
     if (others.some((o) => o.name === req.name)) throw conflict(`network with name ${req.name} already exists`);
     if (req.name === INGRESS_NETWORK && !internal.ingress)
@@ -109,6 +109,8 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
       if (subnet.prefix < 8 || subnet.prefix > 29) throw invalid(`invalid subnet ${req.subnet}: a prefix from /8 to /29`);
       const clash = taken.find((t) => subnetsOverlap(t.subnet, subnet!));
       if (clash) throw conflict(`subnet ${req.subnet} overlaps network ${clash.name} (${formatSubnet4(clash.subnet)})`);
+      if (subnetsOverlap(MESH_SUBNET, subnet))
+        throw conflict(`subnet ${req.subnet} overlaps ${formatSubnet4(MESH_SUBNET)}, the encryption mesh's tunnel addresses`);
     } else {
       subnet = freeDefaultSubnet(taken.map((t) => t.subnet));
       if (!subnet) throw conflict("no free subnet left in the default pool 10.0.0.0/8: give one");
@@ -230,7 +232,24 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
     });
     if (!n) return null;
     const endpoints = withEndpoints ? (n as NetworkRow & { endpoints: EndpointRow[] }).endpoints : undefined;
-    return stateOf({ ...n, revision }, endpoints, await this.servicesOn(n));
+    const mesh = n.encrypted && endpoints ? await meshPeersOf(this.db, [...new Set(endpoints.map((e) => e.hostId))]) : [];
+    return stateOf({ ...n, revision }, endpoints, await this.servicesOn(n), mesh);
+  }
+
+  /**
+   * A host reports its WireGuard public key and endpoint (before its first encrypted network):
+   * it gets its tunnel address, and when either changed, its encrypted networks' hosts learn it.
+   */
+  async registerMesh(hostId: string, req: AgentRequestParsed<"overlay.mesh">): Promise<{ address: string; prefix: number }> {
+    const { address, prefix, changed } = await registerMeshPeer(this.db, hostId, req);
+    if (changed) {
+      const nets = await this.db.overlayNetwork.findMany({
+        where: { encrypted: true, endpoints: { some: { hostId } } },
+        select: { id: true },
+      });
+      for (const n of nets) this.emit("changed", n.id);
+    }
+    return { address, prefix };
   }
 
   /**
@@ -552,7 +571,12 @@ function endpointOf(e: EndpointRow) {
   };
 }
 
-function stateOf(n: NetworkRow, endpoints: EndpointRow[] | undefined, services: OverlayNetworkState["services"]): OverlayNetworkState {
+function stateOf(
+  n: NetworkRow,
+  endpoints: EndpointRow[] | undefined,
+  services: OverlayNetworkState["services"],
+  mesh: OverlayNetworkState["mesh"],
+): OverlayNetworkState {
   return {
     id: n.id,
     name: n.name,
@@ -567,6 +591,7 @@ function stateOf(n: NetworkRow, endpoints: EndpointRow[] | undefined, services: 
     labels: n.labels as Record<string, string>,
     created: n.createdAt.toISOString(),
     services,
+    mesh,
     ...(endpoints ? { endpoints: endpoints.map(endpointOf) } : {}),
   };
 }
