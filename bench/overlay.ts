@@ -29,6 +29,10 @@ export interface OverlayBenchResult {
   overlayGbps: number;
   /** overlay / underlay. */
   throughputRatio: number;
+  /** An encrypted overlay network (VXLAN over the WireGuard mesh). */
+  encryptedGbps: number;
+  /** Which WireGuard carried it: the kernel's or wireguard-go. */
+  wireguard: "kernel" | "wireguard-go";
   direct: WrkFigures;
   vip: WrkFigures;
   /** Requests/s lost through the VIP, as a fraction of the direct figure. */
@@ -98,30 +102,39 @@ export async function overlayBench(opts: { rounds: number; seconds: number; deat
     );
     const hostId = (name: string) => hosts.find((h) => h.name === name)!.id;
     const net = await owner.trpc.overlays.create.mutate({ teamId, name: "bench", attachable: true });
+    await owner.trpc.overlays.create.mutate({ teamId, name: "bench-sec", attachable: true, encrypted: true });
 
-    /** A container idling on the overlay network on a lab host: its address there and its namespace. */
-    const idleOn = async (host: string, name: string) => {
+    /** A container idling on an overlay network on a lab host: its address there and its namespace. */
+    const idleOn = async (host: string, name: string, network = "bench") => {
       await owner.trpc.images.pull.mutate({ hostId: hostId(host), reference: "busybox" });
       const c = await owner.trpc.containers.run.mutate({
         hostId: hostId(host),
         name,
-        config: { Image: "busybox", Cmd: ["sleep", "3600"], HostConfig: { NetworkMode: "bench" } },
+        config: { Image: "busybox", Cmd: ["sleep", "3600"], HostConfig: { NetworkMode: network } },
       });
       const inspect = await owner.trpc.containers.inspect.query({ hostId: hostId(host), id: c.Id });
-      const ip = (inspect.NetworkSettings as { Networks: Record<string, { IPAddress: string }> }).Networks.bench!.IPAddress;
+      const ip = (inspect.NetworkSettings as { Networks: Record<string, { IPAddress: string }> }).Networks[network]!.IPAddress;
       return { ip, netns: `/proc/${inspect.State.Pid}/ns/net` };
     };
     const c1 = await idleOn("lab-h1", "c1");
     const c2 = await idleOn("lab-h2", "c2");
+    const s1 = await idleOn("lab-h1", "s1", "bench-sec");
+    const s2 = await idleOn("lab-h2", "s2", "bench-sec");
+    // The tunnel is a kernel WireGuard device where the module exists, else wireguard-go's TUN device.
+    const { stdout: links } = await run("ip", ["-n", lab.hosts[0]!.netns, "-d", "-j", "link", "show"]);
+    const tunnel = (JSON.parse(links) as { ifname: string; linkinfo?: { info_kind?: string } }[]).find((l) => l.ifname.startsWith("bwg"));
+    const wireguard = tunnel?.linkinfo?.info_kind === "wireguard" ? ("kernel" as const) : ("wireguard-go" as const);
 
     // Throughput: the hosts themselves (the underlay), then their containers over the overlay.
     const underlay: number[] = [];
     const overlay: number[] = [];
+    const encrypted: number[] = [];
     for (let r = 0; r < opts.rounds; r++) {
       underlay.push(
         await iperf(`/run/netns/${lab.hosts[1]!.netns}`, `/run/netns/${lab.hosts[0]!.netns}`, lab.hosts[1]!.address, opts.seconds),
       );
       overlay.push(await iperf(c2.netns, c1.netns, c2.ip, opts.seconds));
+      encrypted.push(await iperf(s2.netns, s1.netns, s2.ip, opts.seconds));
     }
 
     // The VIP: three tasks serving a small file, one per host.
@@ -217,6 +230,8 @@ export async function overlayBench(opts: { rounds: number; seconds: number; deat
       underlayGbps: median(underlay),
       overlayGbps: median(overlay),
       throughputRatio: median(overlay) / median(underlay),
+      encryptedGbps: median(encrypted),
+      wireguard,
       direct,
       vip,
       vipOverhead: 1 - vip.requestsPerSecond / direct.requestsPerSecond,

@@ -1,7 +1,9 @@
 // Lab: an overlay network across three network-namespace hosts, each with a real agent. The
 // control plane allocates the addresses; each agent programs VXLAN, FDB and neighbour entries
 // from its records. Containers reach each other by name across hosts in both directions, an
-// address that moves to another host works at once, and the MTU is the underlay's less 50.
+// address that moves to another host works at once, and the MTU is the underlay's less 50. An
+// encrypted network shows no plaintext on the underlay, and a host that fails to program a
+// network reports it and repairs it.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
@@ -316,6 +318,33 @@ test("an encrypted network: a marker between containers never shows on the under
   await ok(docker[1]!, ["rm", "-f", "e2"]);
   await waitFor("sec empty", async () => (await owner.trpc.overlays.get.query({ id: sec.id })).endpoints === 0, 10_000, 100);
   await waitFor("h1's tunnel gone", async () => (await tunnels(lab.hosts[0]!.netns)).length === 0, 10_000, 100);
+});
+
+test("a host that fails to program a network reports it on the network's page, and repairs it", async () => {
+  // Pull h2's VXLAN device for ovl out from under its agent, then change the network.
+  const vxlan = `vx-${networkId.replace(/[^a-z0-9]/gi, "").slice(-12)}`;
+  await runFor("ip", ["-n", lab.hosts[1]!.netns, "link", "del", vxlan]);
+  await runOn(docker[0]!, "c9");
+  const failing = await waitFor(
+    "h2 reports its failure",
+    async () => {
+      const errs = (await owner.trpc.overlays.get.query({ id: networkId })).hostErrors;
+      return errs.length ? errs : null;
+    },
+    15_000,
+    100,
+  );
+  assert.deepEqual(
+    failing.map((f) => f.host.name),
+    ["lab-h2"],
+  );
+  assert.match(failing[0]!.error, new RegExp(vxlan), "the error names what failed");
+  assert.equal((await owner.trpc.overlays.list.query()).find((n) => n.id === networkId)!.failingHosts, 1);
+  // The agent repairs it from the devices up; the page clears, and h2 reaches the new container.
+  await waitFor("h2 repaired", async () => (await owner.trpc.overlays.get.query({ id: networkId })).hostErrors.length === 0, 20_000, 200);
+  const r = await ping(docker[1]!, "c2", "c9");
+  assert.equal(r.code, 0, `c2 → c9 after the repair: ${r.stdout} ${r.stderr}`);
+  await ok(docker[0]!, ["rm", "-f", "c9"]);
 });
 
 async function sysctl(netns: string, key: string, value: string): Promise<void> {

@@ -129,6 +129,7 @@ async function runAgent(c: AgentConfig): Promise<never> {
     serving: async (args) => void (await linked.request("overlay.serving", args)),
     join: (args) => linked.request("overlay.join", args),
     mesh: (args) => linked.request("overlay.mesh", args),
+    status: async (args) => void (await linked.request("overlay.status", args)),
     // Until the lookup answers, the link's own address when it is not loopback.
     vtep: () => vtep.current ?? (linked.localAddress?.startsWith("127.") ? null : linked.localAddress),
   });

@@ -139,6 +139,8 @@ export const AgentRequestArgs = {
    * control plane keeps them (a new key or endpoint replaces the old) and gives it its tunnel address.
    */
   "overlay.mesh": z.object({ publicKey: WireguardKeySchema, endpoint: Ipv4, port: z.number().int().min(1).max(65_535) }),
+  /** Programming a network on this host failed (the error), or works again (null): shown on the network's page. */
+  "overlay.status": z.object({ networkId: z.string().min(1).max(64), error: z.string().min(1).max(2000).nullable() }),
 } as const;
 export type AgentRequestName = keyof typeof AgentRequestArgs;
 export type AgentRequestInput<R extends AgentRequestName> = z.input<(typeof AgentRequestArgs)[R]>;
@@ -154,6 +156,7 @@ export const AgentRequestAnswers = {
   "overlay.join": z.object({ network: OverlayNetworkStateSchema }),
   /** The host's tunnel address, and the mesh subnet's prefix length (the route the tunnel interface carries). */
   "overlay.mesh": z.object({ address: Ipv4, prefix: z.number().int().min(8).max(30) }),
+  "overlay.status": z.object({ ok: z.literal(true) }),
 } as const satisfies Record<AgentRequestName, z.ZodType>;
 export type AgentRequestAnswer<R extends AgentRequestName> = z.output<(typeof AgentRequestAnswers)[R]>;
 export type AgentRequestAnswerInput<R extends AgentRequestName> = z.input<(typeof AgentRequestAnswers)[R]>;

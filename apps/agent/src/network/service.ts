@@ -76,6 +76,8 @@ export interface OverlayControlPlane {
   detach(args: AgentRequestInput<"overlay.detach">): Promise<void>;
   serving(args: AgentRequestInput<"overlay.serving">): Promise<void>;
   join(args: AgentRequestInput<"overlay.join">): Promise<AgentRequestAnswer<"overlay.join">>;
+  /** Reports that programming a network here failed (the error) or works again (null). */
+  status(args: AgentRequestInput<"overlay.status">): Promise<void>;
   /** Registers the host's WireGuard public key and endpoint; answers its tunnel address. */
   mesh(args: AgentRequestInput<"overlay.mesh">): Promise<AgentRequestAnswer<"overlay.mesh">>;
   /** This host's underlay address (where its link to the control plane leaves from); null while unlinked. */
@@ -183,6 +185,10 @@ export class NetworkService {
   private readonly attaching = new Map<string, number>();
   /** The WireGuard tunnel under encrypted overlay networks. */
   private readonly mesh: EncryptionMesh;
+  /** Overlay networks this host failed to program: the error the control plane was told. */
+  private readonly overlayErrors = new Map<string, string>();
+  /** Networks with a repair pass scheduled after a failure. */
+  private readonly repairs = new Map<string, NodeJS.Timeout>();
 
   constructor(private readonly o: NetworkServiceOptions) {
     this.dir = join(o.stateDir, "networks");
@@ -590,11 +596,13 @@ export class NetworkService {
         if (n.overlay.up) await this.overlayDown(n);
         this.byId.delete(id);
       }
-      // One nftables transaction for the whole sync (the VIP maps of every network), before the peers.
-      if (args.networks.some((st) => this.byId.get(st.id)?.overlay?.up)) await this.applyRules();
-      for (const st of args.networks) {
-        const n = this.byId.get(st.id)!;
-        if (n.overlay?.up) await this.programOverlay(n, false);
+      // One nftables transaction for the whole sync (the VIP maps of every network), before the
+      // peers. A failure is the host's, reported for each network it touched, and repaired later.
+      const up = args.networks.map((st) => this.byId.get(st.id)!).filter((n) => n.overlay?.up);
+      const rulesFailed = up.length ? await this.applyRules().then(() => null, (e: Error) => e) : null;
+      for (const n of up) {
+        const failed = rulesFailed ?? (await this.programOverlay(n, false).then(() => null, (e: Error) => e));
+        this.overlayProgrammed(n.Id, failed);
       }
     });
     await this.joinMeshes();
@@ -669,7 +677,10 @@ export class NetworkService {
         await this.overlaySerial(async () => {
           const r = this.takeOverlayState(network);
           await this.overlayUp(r, vtep);
-          await this.programOverlay(r);
+          await this.programOverlay(r).then(
+            () => this.overlayProgrammed(r.Id, null),
+            (e: Error) => this.overlayProgrammed(r.Id, e),
+          );
         });
       } catch {
         // The next sync tries again.
@@ -785,8 +796,14 @@ export class NetworkService {
       }
       rec = await this.overlaySerial(async () => {
         const r = this.takeOverlayState(answer.network);
-        await this.overlayUp(r, vtep);
-        await this.programOverlay(r);
+        try {
+          await this.overlayUp(r, vtep);
+          await this.programOverlay(r);
+        } catch (e) {
+          this.overlayProgrammed(r.Id, e as Error);
+          throw e;
+        }
+        this.overlayProgrammed(r.Id, null);
         return r;
       });
     } finally {
@@ -816,15 +833,8 @@ export class NetworkService {
   private async overlayUp(n: NetworkRecord, vtep: string): Promise<void> {
     const o = n.overlay!;
     if (o.up) return;
-    let local = vtep;
-    let mtu = (await underlayOf(vtep)).mtu - VXLAN_OVERHEAD;
-    if (o.encrypted) {
-      const tunnel = await this.meshUp(vtep);
-      local = tunnel.address;
-      mtu = tunnel.mtu - VXLAN_OVERHEAD;
-    }
+    const mtu = await this.overlayDevicesUp(n, vtep);
     const devs = overlayDevices(n.Id);
-    await bringUpOverlay(devs, { vni: o.vni, vtep: local, gateway: n.pool!.gateway, prefix: parseCidr(n.pool!.subnet).prefix, mtu });
     writeFileSync(`/proc/sys/net/ipv4/conf/${devs.bridge}/route_localnet`, "1");
     // Each host answers the network's names on the same gateway address, for its own containers.
     await this.dns.listen(n.Id, n.pool!.gateway, n.pool!.subnet);
@@ -834,6 +844,10 @@ export class NetworkService {
   }
 
   private async overlayDown(n: NetworkRecord): Promise<void> {
+    // Gone from this host, the network has nothing left to fail here.
+    clearTimeout(this.repairs.get(n.Id));
+    this.repairs.delete(n.Id);
+    if (this.overlayErrors.has(n.Id)) this.overlayProgrammed(n.Id, null);
     this.dns.close(n.Id);
     n.overlay!.up = false;
     delete n.overlay!.lbApplied;
@@ -844,6 +858,64 @@ export class NetworkService {
     // The mesh keeps the hosts of the encrypted networks still up here, and goes with the last of them.
     if (this.all().some((x) => x.overlay?.encrypted && x.overlay.up)) await this.programMesh();
     else await this.mesh.down();
+  }
+
+  /** Creates what is missing of the network's devices (and the mesh under an encrypted one); answers the MTU. */
+  private async overlayDevicesUp(n: NetworkRecord, vtep: string): Promise<number> {
+    const o = n.overlay!;
+    let local = vtep;
+    let mtu = (await underlayOf(vtep)).mtu - VXLAN_OVERHEAD;
+    if (o.encrypted) {
+      const tunnel = await this.meshUp(vtep);
+      local = tunnel.address;
+      mtu = tunnel.mtu - VXLAN_OVERHEAD;
+    }
+    const devs = overlayDevices(n.Id);
+    await bringUpOverlay(devs, { vni: o.vni, vtep: local, gateway: n.pool!.gateway, prefix: parseCidr(n.pool!.subnet).prefix, mtu });
+    return mtu;
+  }
+
+  /**
+   * The outcome of a programming pass over a network: a failure is told to the control plane
+   * (shown on the network's page) and repaired in 5 s, from the devices up; a success after one
+   * clears it. Only changes are sent.
+   */
+  private overlayProgrammed(networkId: string, failure: Error | null): void {
+    const error = failure ? failure.message.slice(0, 2000) || "failed" : null;
+    if (failure) this.scheduleRepair(networkId);
+    if ((this.overlayErrors.get(networkId) ?? null) === error) return;
+    if (error) this.overlayErrors.set(networkId, error);
+    else this.overlayErrors.delete(networkId);
+    void this.controlPlane?.status({ networkId, error }).catch(() => {
+      // Told again at the next outcome.
+      if (error) this.overlayErrors.delete(networkId);
+      else this.overlayErrors.set(networkId, "unreported");
+    });
+  }
+
+  private scheduleRepair(networkId: string): void {
+    if (this.repairs.has(networkId)) return;
+    const timer = setTimeout(() => {
+      this.repairs.delete(networkId);
+      void this.overlaySerial(async () => {
+        const n = this.byId.get(networkId);
+        const vtep = this.controlPlane?.vtep();
+        if (!n?.overlay?.up || !vtep) return;
+        // Everything is written again: the caches may describe what a failure left half done.
+        delete n.overlay.lbApplied;
+        delete n.overlay.peersKey;
+        this.appliedRules = null;
+        try {
+          await this.overlayDevicesUp(n, vtep);
+          await this.programOverlay(n);
+          this.overlayProgrammed(networkId, null);
+        } catch (e) {
+          this.overlayProgrammed(networkId, e as Error);
+        }
+      });
+    }, 5_000);
+    timer.unref();
+    this.repairs.set(networkId, timer);
   }
 
   /** The encryption mesh, up (this host registered with the control plane) before an encrypted network's devices. */

@@ -11,21 +11,40 @@ function Endpoints({ id }: { id: string }) {
   const net = useQuery(trpc.overlays.get.queryOptions({ id }));
   if (net.error) return <ErrorBox error={net.error} />;
   if (!net.data) return <Spinner />;
-  if (net.data.endpointList.length === 0) return <p className="text-sm text-slate-500">No container is on this network.</p>;
+  const failures = net.data.hostErrors.length > 0 && (
+    <ul className="mb-2 space-y-1 rounded-md border border-red-200 bg-red-50 p-2 text-xs text-red-800" data-testid="overlay-host-errors">
+      {net.data.hostErrors.map((h) => (
+        <li key={h.host.id}>
+          <span className="font-semibold">{h.host.name}</span> could not program this network ({new Date(h.at).toLocaleString()}):{" "}
+          <span className="font-mono">{h.error}</span>
+        </li>
+      ))}
+    </ul>
+  );
+  if (net.data.endpointList.length === 0)
+    return (
+      <>
+        {failures}
+        <p className="text-sm text-slate-500">No container is on this network.</p>
+      </>
+    );
   return (
-    <table className="min-w-full text-xs" data-testid="overlay-endpoints">
-      <TableHead variant="card" columns={["Container", "Address", "Host", "Takes traffic"]} />
-      <tbody className="divide-y divide-slate-100">
-        {net.data.endpointList.map((e) => (
-          <tr key={e.containerId}>
-            <td className="py-1 pr-4 font-mono">{e.name}</td>
-            <td className="py-1 pr-4 font-mono">{e.ip}</td>
-            <td className="py-1 pr-4">{e.host.name}</td>
-            <td className="py-1 pr-4">{e.serving ? "yes" : "no (not healthy)"}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <>
+      {failures}
+      <table className="min-w-full text-xs" data-testid="overlay-endpoints">
+        <TableHead variant="card" columns={["Container", "Address", "Host", "Takes traffic"]} />
+        <tbody className="divide-y divide-slate-100">
+          {net.data.endpointList.map((e) => (
+            <tr key={e.containerId}>
+              <td className="py-1 pr-4 font-mono">{e.name}</td>
+              <td className="py-1 pr-4 font-mono">{e.ip}</td>
+              <td className="py-1 pr-4">{e.host.name}</td>
+              <td className="py-1 pr-4">{e.serving ? "yes" : "no (not healthy)"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
   );
 }
 
@@ -56,6 +75,7 @@ function Networks() {
         gateway: text("gateway"),
         attachable: f.get("attachable") === "on",
         internal: f.get("internal") === "on",
+        encrypted: f.get("encrypted") === "on",
       },
       { onSuccess: () => setFormKey((k) => k + 1) },
     );
@@ -93,10 +113,18 @@ function Networks() {
                     </td>
                     <td className="py-1.5 pr-4">{n.vni}</td>
                     <td className="py-1.5 pr-4">
-                      {[n.ingress && "routing mesh", n.attachable && "attachable", n.internal && "internal"].filter(Boolean).join(", ") ||
-                        "—"}
+                      {[n.ingress && "routing mesh", n.attachable && "attachable", n.internal && "internal", n.encrypted && "encrypted"]
+                        .filter(Boolean)
+                        .join(", ") || "—"}
                     </td>
-                    <td className="py-1.5 pr-4">{n.endpoints}</td>
+                    <td className="py-1.5 pr-4">
+                      {n.endpoints}
+                      {n.failingHosts > 0 && (
+                        <span className="ml-2 text-red-700" data-testid="overlay-failing">
+                          {n.failingHosts} {n.failingHosts === 1 ? "host" : "hosts"} failing
+                        </span>
+                      )}
+                    </td>
                     <td className="py-1.5 text-right">
                       {canChange && !n.ingress && (
                         <Button variant="secondary" onClick={() => confirm(`Remove network ${n.name}?`) && remove.mutate({ id: n.id })}>
@@ -143,6 +171,9 @@ function Networks() {
             </label>
             <label className="flex items-center gap-2">
               <input name="internal" type="checkbox" /> Internal (no way out)
+            </label>
+            <label className="flex items-center gap-2">
+              <input name="encrypted" type="checkbox" /> Encrypted (WireGuard between hosts)
             </label>
             <div className="md:col-span-3">
               <Button type="submit" disabled={create.isPending}>

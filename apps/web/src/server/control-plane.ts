@@ -133,6 +133,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   gateway.handleRequests("overlay.serving", (hostId, args) => overlays.setServing(hostId, args));
   gateway.handleRequests("overlay.join", (hostId, args) => overlays.join(hostId, args));
   gateway.handleRequests("overlay.mesh", (hostId, args) => overlays.registerMesh(hostId, args));
+  gateway.handleRequests("overlay.status", (hostId, args) => overlays.reportStatus(hostId, args));
   // An endpoint whose container ended while its host was unlinked goes at the host's next report.
   inventory.on("containers", (hostId, items) => {
     const running = new Set(

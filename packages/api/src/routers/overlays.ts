@@ -25,7 +25,12 @@ export const overlaysRouter = router({
     .input(z.object({ id: Id }))
     .query(async ({ ctx, input }) => {
       const n = await networkFor(ctx, input.id, "viewer");
-      return { ...n, endpointList: await ctx.overlays.endpoints(n.id), vips: await ctx.overlays.vips(n.id) };
+      return {
+        ...n,
+        endpointList: await ctx.overlays.endpoints(n.id),
+        vips: await ctx.overlays.vips(n.id),
+        hostErrors: await ctx.overlays.hostErrors(n.id),
+      };
     }),
 
   create: withRole("operator")

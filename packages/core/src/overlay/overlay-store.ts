@@ -65,11 +65,13 @@ export interface OverlayNetworkView {
   labels: Record<string, string>;
   createdAt: Date;
   endpoints: number;
+  /** Hosts that report failing to program the network. */
+  failingHosts: number;
 }
 
 type NetworkRow = Prisma.OverlayNetworkGetPayload<object>;
 
-const view = (n: NetworkRow, endpoints: number): OverlayNetworkView => ({
+const view = (n: NetworkRow, endpoints: number, failingHosts = 0): OverlayNetworkView => ({
   id: n.id,
   teamId: n.teamId,
   name: n.name,
@@ -83,6 +85,7 @@ const view = (n: NetworkRow, endpoints: number): OverlayNetworkView => ({
   labels: n.labels as Record<string, string>,
   createdAt: n.createdAt,
   endpoints,
+  failingHosts,
 });
 
 const isUniqueViolation = (e: unknown) => (e as { code?: string }).code === "P2002";
@@ -183,19 +186,19 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
   async list(teamIds: readonly string[]): Promise<OverlayNetworkView[]> {
     const rows = await this.db.overlayNetwork.findMany({
       where: { teamId: { in: [...teamIds] } },
-      include: { _count: { select: { endpoints: { where: { kind: "container" } } } } },
+      include: { _count: { select: { endpoints: { where: { kind: "container" } }, hostErrors: true } } },
       orderBy: { name: "asc" },
     });
-    return rows.map((r) => view(r, r._count.endpoints));
+    return rows.map((r) => view(r, r._count.endpoints, r._count.hostErrors));
   }
 
   async get(id: string): Promise<OverlayNetworkView> {
     const row = await this.db.overlayNetwork.findUnique({
       where: { id },
-      include: { _count: { select: { endpoints: { where: { kind: "container" } } } } },
+      include: { _count: { select: { endpoints: { where: { kind: "container" } }, hostErrors: true } } },
     });
     if (!row) throw notFound(`overlay network ${id}`);
-    return view(row, row._count.endpoints);
+    return view(row, row._count.endpoints, row._count.hostErrors);
   }
 
   /** The network's endpoints, for its page: address, host and container. */
@@ -531,6 +534,31 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
         if (!isUniqueViolation(e)) throw e;
       }
     }
+  }
+
+  /** A host failed to program a network of its team (`error`), or programmed it again (null). */
+  async reportStatus(hostId: string, req: AgentRequestParsed<"overlay.status">): Promise<{ ok: true }> {
+    const host = await this.db.host.findUnique({ where: { id: hostId }, select: { teamId: true } });
+    const net = host ? await this.db.overlayNetwork.findFirst({ where: { id: req.networkId, teamId: host.teamId }, select: { id: true } }) : null;
+    if (!net) throw notFound(`network ${req.networkId}`);
+    const key = { networkId_hostId: { networkId: net.id, hostId } };
+    if (req.error === null) await this.db.overlayHostError.deleteMany({ where: { networkId: net.id, hostId } });
+    else
+      await this.db.overlayHostError.upsert({
+        where: key,
+        create: { networkId: net.id, hostId, error: req.error },
+        update: { error: req.error, at: new Date() },
+      });
+    return { ok: true };
+  }
+
+  /** The hosts that failed to program the network, with their errors, for its page. */
+  async hostErrors(id: string) {
+    return this.db.overlayHostError.findMany({
+      where: { networkId: id },
+      select: { error: true, at: true, host: { select: { id: true, name: true } } },
+      orderBy: { at: "asc" },
+    });
   }
 
   /** A container's health changed: its endpoints take traffic for its service, or stop taking it. */
