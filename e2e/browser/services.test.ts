@@ -4,6 +4,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
+import { createDb } from "@berth/db";
 import { startHostUi, type HostUi } from "../support/host-ui.ts";
 
 let ui: HostUi;
@@ -116,9 +117,31 @@ test("overlay networks: create one on the Networks page, see its errors and endp
   await form.getByLabel("Subnet (optional)").fill("10.77.0.128/25");
   await form.getByRole("button", { name: "Create network" }).click();
   await page.getByText("subnet 10.77.0.128/25 overlaps network appnet (10.77.0.0/24)").waitFor();
+  // An encrypted one, from the same form.
+  await form.getByLabel("Name").fill("sealed");
+  await form.getByLabel("Subnet (optional)").fill("");
+  await form.getByLabel("Encrypted (WireGuard between hosts)").check();
+  await form.getByRole("button", { name: "Create network" }).click();
+  const sealed = page.getByTestId("overlay-row").filter({ hasText: "sealed" });
+  await sealed.getByText("encrypted").waitFor();
+  // A host's report that it failed to program appnet (the agent's overlay.status, as the lab test
+  // sends it for real) shows on the row and in the network's details.
+  const db = createDb(ui.server.database.url, { poolSize: 1 });
+  try {
+    const host = await db.host.findFirstOrThrow({ where: { name: "svchost" } });
+    const net = await db.overlayNetwork.findFirstOrThrow({ where: { name: "appnet" } });
+    await db.overlayHostError.create({ data: { networkId: net.id, hostId: host.id, error: "bridge fdb show dev vx-test: Cannot find device" } });
+  } finally {
+    await db.$disconnect();
+  }
+  await page.reload();
+  await row.getByTestId("overlay-failing").getByText("1 host failing").waitFor();
   await row.getByRole("button", { name: "appnet" }).click();
+  await page.getByTestId("overlay-host-errors").getByText("Cannot find device").waitFor();
   await page.getByText("No container is on this network.").waitFor();
-  page.once("dialog", (d) => void d.accept());
-  await row.getByRole("button", { name: "Remove" }).click();
+  for (const name of ["appnet", "sealed"]) {
+    page.once("dialog", (d) => void d.accept());
+    await page.getByTestId("overlay-row").filter({ hasText: name }).getByRole("button", { name: "Remove" }).click();
+  }
   await page.getByText("No overlay networks yet").waitFor();
 });
