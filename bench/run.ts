@@ -202,7 +202,9 @@ try {
     );
   }
   if (wanted("overlay")) {
-    console.log(`\n== overlay networks on the lab's 3 hosts (VXLAN, WireGuard, nftables VIPs; iperf3 and wrk inside the containers' namespaces) ==`);
+    console.log(
+      `\n== overlay networks on the lab's 3 hosts (VXLAN, WireGuard, nftables VIPs; iperf3 and wrk inside the containers' namespaces) ==`,
+    );
     const o = await overlayBench({ rounds: 3, seconds: 5, deaths: 10 });
     results.overlay = o;
     const gbps = (x: number) => `${fmt(x, 2)} Gbit/s`;

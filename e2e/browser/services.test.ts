@@ -130,7 +130,9 @@ test("overlay networks: create one on the Networks page, see its errors and endp
   try {
     const host = await db.host.findFirstOrThrow({ where: { name: "svchost" } });
     const net = await db.overlayNetwork.findFirstOrThrow({ where: { name: "appnet" } });
-    await db.overlayHostError.create({ data: { networkId: net.id, hostId: host.id, error: "bridge fdb show dev vx-test: Cannot find device" } });
+    await db.overlayHostError.create({
+      data: { networkId: net.id, hostId: host.id, error: "bridge fdb show dev vx-test: Cannot find device" },
+    });
   } finally {
     await db.$disconnect();
   }

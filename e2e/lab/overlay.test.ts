@@ -240,13 +240,21 @@ s.sendto(b"done", (sys.argv[1], 9998))`;
  * Sends a fresh marker from container \`from\` on h1 to \`to\` on h2 over \`network\` while h2's underlay
  * (its eth0) is captured: whether the receiver got it, and whether the capture shows it.
  */
-async function markerOnUnderlay(network: string, from: string, to: string): Promise<{ received: boolean; captured: boolean; bytes: number }> {
+async function markerOnUnderlay(
+  network: string,
+  from: string,
+  to: string,
+): Promise<{ received: boolean; captured: boolean; bytes: number }> {
   const marker = `berth-marker-${Math.random().toString(36).slice(2, 12)}`;
   const pid = async (cli: DockerCli, name: string) => Number(await ok(cli, ["inspect", "-f", "{{.State.Pid}}", name]));
   const toIp = await ok(docker[1]!, ["inspect", "-f", `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, to]);
-  const capture = spawn("nsenter", [`--net=/run/netns/${lab.hosts[1]!.netns}`, "--", "tcpdump", "-i", "eth0", "-n", "-U", "-s", "0", "-w", "-"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const capture = spawn(
+    "nsenter",
+    [`--net=/run/netns/${lab.hosts[1]!.netns}`, "--", "tcpdump", "-i", "eth0", "-n", "-U", "-s", "0", "-w", "-"],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const chunks: Buffer[] = [];
   let size = 0;
   capture.stdout.on("data", (d: Buffer) => {

@@ -1,6 +1,15 @@
 import type { AgentRequestAnswer, AgentRequestInput, MeshPeer } from "@berth/protocol";
 import { underlayOf } from "./overlay.ts";
-import { bringUpMesh, meshInterface, meshKeys, programMesh, tearDownMesh, WIREGUARD_OVERHEAD, WIREGUARD_PORT, type MeshKeys } from "./wireguard.ts";
+import {
+  bringUpMesh,
+  meshInterface,
+  meshKeys,
+  programMesh,
+  tearDownMesh,
+  WIREGUARD_OVERHEAD,
+  WIREGUARD_PORT,
+  type MeshKeys,
+} from "./wireguard.ts";
 
 /*
  * This host's part of the encryption mesh: registered with the control plane (public key and

@@ -599,9 +599,19 @@ export class NetworkService {
       // One nftables transaction for the whole sync (the VIP maps of every network), before the
       // peers. A failure is the host's, reported for each network it touched, and repaired later.
       const up = args.networks.map((st) => this.byId.get(st.id)!).filter((n) => n.overlay?.up);
-      const rulesFailed = up.length ? await this.applyRules().then(() => null, (e: Error) => e) : null;
+      const rulesFailed = up.length
+        ? await this.applyRules().then(
+            () => null,
+            (e: Error) => e,
+          )
+        : null;
       for (const n of up) {
-        const failed = rulesFailed ?? (await this.programOverlay(n, false).then(() => null, (e: Error) => e));
+        const failed =
+          rulesFailed ??
+          (await this.programOverlay(n, false).then(
+            () => null,
+            (e: Error) => e,
+          ));
         this.overlayProgrammed(n.Id, failed);
       }
     });
@@ -900,7 +910,9 @@ export class NetworkService {
       void this.overlaySerial(async () => {
         const n = this.byId.get(networkId);
         const vtep = this.controlPlane?.vtep();
-        if (!n?.overlay?.up || !vtep) return;
+        if (!vtep) return this.scheduleRepair(networkId);
+        // A network that never came up here (its first container failed to join) has nothing to repair.
+        if (!n?.overlay?.up) return this.overlayProgrammed(networkId, null);
         // Everything is written again: the caches may describe what a failure left half done.
         delete n.overlay.lbApplied;
         delete n.overlay.peersKey;

@@ -33,7 +33,9 @@ export async function registerMeshPeer(db: Db, hostId: string, req: AgentRequest
     const ip = lowestFreeAddress(MESH_SUBNET, MESH_SUBNET.base, used);
     if (ip === null) throw conflict("the encryption mesh has no tunnel address left");
     try {
-      await db.meshPeer.create({ data: { hostId, publicKey: req.publicKey, endpoint: req.endpoint, port: req.port, address: formatIp4(ip) } });
+      await db.meshPeer.create({
+        data: { hostId, publicKey: req.publicKey, endpoint: req.endpoint, port: req.port, address: formatIp4(ip) },
+      });
       return { address: formatIp4(ip), prefix, changed: true };
     } catch (e) {
       if (!isUniqueViolation(e)) throw e;

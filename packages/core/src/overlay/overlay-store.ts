@@ -539,7 +539,9 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
   /** A host failed to program a network of its team (`error`), or programmed it again (null). */
   async reportStatus(hostId: string, req: AgentRequestParsed<"overlay.status">): Promise<{ ok: true }> {
     const host = await this.db.host.findUnique({ where: { id: hostId }, select: { teamId: true } });
-    const net = host ? await this.db.overlayNetwork.findFirst({ where: { id: req.networkId, teamId: host.teamId }, select: { id: true } }) : null;
+    const net = host
+      ? await this.db.overlayNetwork.findFirst({ where: { id: req.networkId, teamId: host.teamId }, select: { id: true } })
+      : null;
     if (!net) throw notFound(`network ${req.networkId}`);
     const key = { networkId_hostId: { networkId: net.id, hostId } };
     if (req.error === null) await this.db.overlayHostError.deleteMany({ where: { networkId: net.id, hostId } });
