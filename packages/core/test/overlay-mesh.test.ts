@@ -120,3 +120,16 @@ test("a host's report that it failed to program a network is kept until it repor
   const e = await domainError(store.reportStatus(hosts[1]!, { networkId: "nope", error: "x" }));
   assert.equal(e.code, "NOT_FOUND");
 });
+
+test("a host's load balancer goes with its last container on a network, and comes back with the next", async () => {
+  const net = (await store.list([teamId])).find((n) => n.name === "plain")!;
+  const lbs = async () => (await db.overlayEndpoint.findMany({ where: { networkId: net.id, kind: "lb" } })).map((e) => e.hostId);
+  assert.deepEqual(await lbs(), [hosts[0]]);
+  await store.attach(hosts[0]!, { network: "plain", containerId: "c4", name: "c4", aliases: [], serving: true, vtep: "192.0.2.9" });
+  await store.detach(hosts[0]!, { networkId: net.id, containerId: "c3" });
+  assert.deepEqual(await lbs(), [hosts[0]], "c4 still runs there");
+  await store.detach(hosts[0]!, { networkId: net.id, containerId: "c4" });
+  assert.deepEqual(await lbs(), []);
+  await store.attach(hosts[0]!, { network: "plain", containerId: "c5", name: "c5", aliases: [], serving: true, vtep: "192.0.2.9" });
+  assert.deepEqual(await lbs(), [hosts[0]]);
+});

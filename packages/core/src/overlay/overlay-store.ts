@@ -464,10 +464,14 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
   /** A container left a network: its address is free for the next endpoint, on any host. */
   async detach(hostId: string, req: AgentRequestParsed<"overlay.detach">): Promise<{ ok: true }> {
     const gone = await this.db.overlayEndpoint.deleteMany({ where: { networkId: req.networkId, containerId: req.containerId, hostId } });
-    // The host's load balancer goes with its last container there.
-    const left = await this.db.overlayEndpoint.count({ where: { networkId: req.networkId, hostId, kind: "container" } });
-    const ingress = (await this.db.overlayNetwork.findUnique({ where: { id: req.networkId }, select: { ingress: true } }))?.ingress;
-    if (left === 0 && !ingress) await this.db.overlayEndpoint.deleteMany({ where: { networkId: req.networkId, hostId, kind: "lb" } });
+    // The host's load balancer goes with its last container there, in one statement (no count
+    // read first), so a container joining on that host meanwhile keeps it; see ensureLoadBalancer.
+    await this.db.$executeRaw`
+      delete from overlay_endpoint lb
+      where lb."networkId" = ${req.networkId} and lb."hostId" = ${hostId} and lb.kind = 'lb'
+        and not exists (select 1 from overlay_network n where n.id = lb."networkId" and n.ingress)
+        and not exists (select 1 from overlay_endpoint c
+                        where c."networkId" = lb."networkId" and c."hostId" = lb."hostId" and c.kind = 'container')`;
     if (gone.count) this.emit("changed", req.networkId);
     return { ok: true };
   }
@@ -517,11 +521,10 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
    */
   private async ensureLoadBalancer(networkId: string, hostId: string, vtep: string, subnet: Subnet4, gateway: number): Promise<void> {
     const containerId = `lb-${hostId}`;
-    const existing = await this.db.overlayEndpoint.findUnique({ where: { networkId_containerId: { networkId, containerId } } });
-    if (existing) {
-      if (existing.vtep !== vtep) await this.db.overlayEndpoint.update({ where: { id: existing.id }, data: { vtep } });
-      return;
-    }
+    // A write, not a read: it waits for a detach's delete of the row to commit, and then finds it
+    // gone and makes it again, where a read could see it just before it goes.
+    const kept = await this.db.overlayEndpoint.updateMany({ where: { networkId, containerId }, data: { vtep } });
+    if (kept.count) return;
     for (let attempt = 0; attempt < 8; attempt++) {
       const ip = lowestFreeAddress(subnet, gateway, await this.usedAddresses(networkId));
       if (ip === null) throw conflict("no address left on the network for this host's load balancer");
