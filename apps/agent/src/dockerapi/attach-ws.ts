@@ -7,7 +7,7 @@ import { boolParam } from "./query.ts";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
 import { DetachWatcher, parseDetachKeys } from "./streams.ts";
-import { atLeast } from "./version.ts";
+import { atLeast } from "@berth/docker-api";
 import {
   closeFrame,
   encodeFrame,

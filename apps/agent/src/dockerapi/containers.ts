@@ -12,7 +12,7 @@ import type { ApiContext } from "./context.ts";
 import { badRequest, DockerApiError } from "./errors.ts";
 import { containerConfigFromDocker, HOST_UNSUPPORTED, vet } from "./container-config.ts";
 import { createBodyForVersion, streamContentType, updateBodyForVersion } from "./compat.ts";
-import { atLeast } from "./version.ts";
+import { atLeast } from "@berth/docker-api";
 import { archiveRoutes } from "./archive.ts";
 import { boolParam, filtersParam, intParam, labelsMatch, timeParam } from "./query.ts";
 import type { Router } from "./router.ts";

@@ -3,18 +3,9 @@ import { AgentError, type ErrorCode } from "../errors.ts";
 import { RegistryError } from "../registry/index.ts";
 import { InvalidReferenceError } from "../registry/index.ts";
 
-/** An error with the HTTP status the Docker API answers it with. */
-export class DockerApiError extends Error {
-  override name = "DockerApiError";
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import { DockerApiError } from "@berth/docker-api";
 
-export const badRequest = (message: string) => new DockerApiError(400, message);
+export { DockerApiError, badRequest } from "@berth/docker-api";
 
 const BY_CODE: Record<ErrorCode, number> = {
   NOT_FOUND: 404,

@@ -7,7 +7,7 @@ import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
 import { DetachWatcher, muxFrame, parseDetachKeys } from "./streams.ts";
 import { streamContentType } from "./compat.ts";
-import { atLeast } from "./version.ts";
+import { atLeast } from "@berth/docker-api";
 
 const ExecStartSchema = z.object({
   Detach: z.boolean().optional(),

@@ -16,7 +16,7 @@ import type { DockerApiOptions } from "./server.ts";
 import { registryDomain } from "./system.ts";
 import { imageInspectForVersion, imageSummaryForVersion } from "./compat.ts";
 import { searchRequest } from "./image-search.ts";
-import { atLeast } from "./version.ts";
+import { atLeast } from "@berth/docker-api";
 
 const LIST_FILTERS = ["dangling", "label", "reference", "before", "since", "until"] as const;
 

@@ -22,7 +22,7 @@ import { swarmRoutes } from "./swarm.ts";
 import { builderRoutes } from "./builder.ts";
 import { experimentalRoutes } from "./experimental.ts";
 import { attachWebSocketRoutes } from "./attach-ws.ts";
-import { API_VERSION, MIN_API_VERSION, compareVersions } from "./version.ts";
+import { API_VERSION, MIN_API_VERSION, compareVersions } from "@berth/docker-api";
 
 export interface DockerApiOptions {
   runtime: AgentRuntime;

@@ -1,0 +1,3 @@
+export { Router, type Handler } from "./router.ts";
+export { API_VERSION, MIN_API_VERSION, atLeast, compareVersions } from "./version.ts";
+export { DockerApiError, badRequest } from "./errors.ts";
