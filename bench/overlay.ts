@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Agent, setGlobalDispatcher } from "undici";
+import { Agent, request, setGlobalDispatcher } from "undici";
 import { spawnAgent, type TestAgent } from "@berth/test-support/agent";
 import { inviteOf, signUp } from "@berth/test-support/control-plane";
 import { startControlPlaneProcess, type ControlPlaneProcess } from "@berth/test-support/control-plane-process";
@@ -40,6 +40,22 @@ export interface OverlayBenchResult {
   deaths: number;
   removalP50Ms: number;
   removalP99Ms: number;
+  /** The same, from the agent's own record of the death (its `die` event) rather than the kill request. */
+  fromDieP50Ms: number;
+  fromDieP99Ms: number;
+}
+
+/** When the agent saw the container die: its `die` event's time (ms since the epoch), from its Docker API socket. */
+async function dieTime(socketPath: string, containerId: string, sinceMs: number): Promise<number> {
+  const filters = encodeURIComponent(JSON.stringify({ type: ["container"], event: ["die"], container: [containerId] }));
+  const until = Math.ceil(Date.now() / 1000) + 1;
+  const res = await request(`http://agent/events?since=${Math.floor(sinceMs / 1000)}&until=${until}&filters=${filters}`, {
+    dispatcher: new Agent({ connect: { socketPath } }),
+  });
+  const lines = (await res.body.text()).trim().split("\n").filter(Boolean);
+  const die = lines.map((l) => JSON.parse(l) as { timeNano: number }).at(-1);
+  if (!die) throw new Error(`no die event for ${containerId}`);
+  return die.timeNano / 1e6;
 }
 
 /** iperf3 from one network namespace to a server in another: received Gbit/s. */
@@ -205,9 +221,11 @@ export async function overlayBench(opts: { rounds: number; seconds: number; deat
 
     // Task death → gone from every host's backend set.
     const removals: number[] = [];
+    const fromDie: number[] = [];
     for (let d = 0; d < opts.deaths; d++) {
       const victim = tasks[d % tasks.length]!;
       const t0 = performance.now();
+      const wall0 = Date.now();
       await owner.trpc.containers.kill.mutate({ hostId: victim.hostId, id: victim.containerId });
       await waitFor(
         "the dead task out of every host's set",
@@ -219,6 +237,8 @@ export async function overlayBench(opts: { rounds: number; seconds: number; deat
         5,
       );
       removals.push(performance.now() - t0);
+      const socket = join(tmp, victim.host, "docker.sock");
+      fromDie.push(Date.now() - (await dieTime(socket, victim.containerId, wall0)));
       tasks = await three();
     }
     await owner.trpc.services.remove.mutate({ id: svc.id });
@@ -238,6 +258,8 @@ export async function overlayBench(opts: { rounds: number; seconds: number; deat
       deaths: removals.length,
       removalP50Ms: percentile(removals, 50),
       removalP99Ms: percentile(removals, 99),
+      fromDieP50Ms: percentile(fromDie, 50),
+      fromDieP99Ms: percentile(fromDie, 99),
     };
   } finally {
     for (const a of agents) await a.stop().catch(() => undefined);
