@@ -36,6 +36,7 @@ export async function startWebServer(env: Record<string, string> = {}, host = "1
       DATABASE_URL: database.url,
       BETTER_AUTH_SECRET: "browser-test-secret-browser-test-secret",
       BERTH_DATA_DIR: dataDir,
+      BERTH_DOCKER_PORT: "0",
       ...env,
     },
   });

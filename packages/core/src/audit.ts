@@ -1,6 +1,6 @@
 import type { Db, Prisma } from "@berth/db";
 
-export type AuditChannel = "ui" | "trpc" | "rest" | "cli" | "agent" | "system";
+export type AuditChannel = "ui" | "trpc" | "rest" | "cli" | "docker" | "agent" | "system";
 
 export interface AuditEntry {
   actorType: "user" | "token" | "agent" | "system";

@@ -42,7 +42,11 @@ export interface HostSummary {
   agentVersion: string | null;
   remoteAddr: string | null;
   createdAt: Date;
+  /** Whether the scheduler may use it: active, pause or drain. */
+  availability: "active" | "pause" | "drain";
   os: string | null;
+  /** The machine's architecture as Node names it (x64, arm64). */
+  arch: string | null;
   cpus: number | null;
   memoryBytes: number | null;
   /** The first address the agent reported. */
@@ -56,8 +60,8 @@ export interface HostSummary {
 export async function listHosts(db: Db, teamIds: string[]): Promise<HostSummary[]> {
   if (teamIds.length === 0) return [];
   const rows = await db.$queryRaw<Array<Omit<HostSummary, "memoryBytes"> & { memoryBytes: bigint | null }>>`
-    select id, "teamId", name, labels, status::text as status, "lastSeenAt", "agentVersion", "remoteAddr", "createdAt",
-           facts->'os'->>'prettyName' as os,
+    select id, "teamId", name, labels, status::text as status, availability::text as availability, "lastSeenAt", "agentVersion", "remoteAddr", "createdAt",
+           facts->'os'->>'prettyName' as os, facts->>'arch' as arch,
            (facts->>'cpus')::int as cpus,
            (facts->>'memoryBytes')::bigint as "memoryBytes",
            facts->'addresses'->0->>'address' as address

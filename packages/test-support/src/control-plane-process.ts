@@ -63,6 +63,9 @@ export async function startControlPlaneProcess(opts: ControlPlaneProcessOptions 
       BERTH_DATA_DIR: dataDir,
       BETTER_AUTH_SECRET: "bench-secret-bench-secret-bench-secret-00",
       BERTH_WEB_UI: "0",
+      // Replicas share the data directory: each its own Docker API socket, on a free port.
+      BERTH_DOCKER_PORT: "0",
+      BERTH_DOCKER_SOCKET: join(dataDir, `docker-${port}.sock`),
       LOG_LEVEL: "error",
       ...opts.env,
     },

@@ -73,6 +73,8 @@ export async function startTestControlPlane(
     DATABASE_URL: database.url,
     BETTER_AUTH_SECRET: "test-secret-test-secret-test-secret-0123",
     BERTH_WEB_UI: "0",
+    // The fleet Docker API on a free port (tests run several control planes on one machine).
+    BERTH_DOCKER_PORT: "0",
     LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
     ...(opts.publicUrl ? { PUBLIC_URL: opts.publicUrl } : {}),
     ...(opts.offlineAfterMs ? { BERTH_OFFLINE_AFTER_MS: String(opts.offlineAfterMs) } : {}),

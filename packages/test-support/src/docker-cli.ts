@@ -83,8 +83,21 @@ export function negotiatedVersion(clientVersion: string, serverVersion: string):
 // pty.spawn copies our stdin to the terminal and the terminal to our stdout.
 const PTY_RELAY = "import os, pty, sys\nsys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))";
 
-export function dockerCli(socketPath: string, configDir: string, bin: string): DockerCli {
-  const env = { ...process.env, DOCKER_HOST: `unix://${socketPath}`, DOCKER_CONFIG: configDir, DOCKER_CLI_HINTS: "false" };
+export function dockerCli(
+  /** A unix socket's path, or a tcp://host:port daemon address. */
+  endpoint: string,
+  configDir: string,
+  bin: string,
+  /** A directory with ca.pem: TLS, verified against it (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH). */
+  tlsCaDir?: string,
+): DockerCli {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DOCKER_HOST: endpoint.startsWith("tcp://") ? endpoint : `unix://${endpoint}`,
+    DOCKER_CONFIG: configDir,
+    DOCKER_CLI_HINTS: "false",
+    ...(tlsCaDir ? { DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: tlsCaDir } : {}),
+  };
   return {
     bin,
     env,

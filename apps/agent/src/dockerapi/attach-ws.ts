@@ -3,7 +3,7 @@
 // client's messages as its stdin, with detach keys.
 import type { AttachFrame } from "../runtime/index.ts";
 import { badRequest } from "./errors.ts";
-import { boolParam } from "./query.ts";
+import { boolParam } from "@berth/docker-api";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
 import { DetachWatcher, parseDetachKeys } from "./streams.ts";

@@ -2,7 +2,7 @@
 // gRPC upgrades. Berth has no image builder yet, so nothing is ever built or running: these answer
 // as dockerd's would with an empty builder, and a build request is a 501 that says so.
 import { DockerApiError, badRequest } from "./errors.ts";
-import { filtersParam } from "./query.ts";
+import { filtersParam } from "@berth/docker-api";
 import type { Router } from "./router.ts";
 
 const NO_BUILDER =

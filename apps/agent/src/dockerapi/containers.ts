@@ -14,7 +14,7 @@ import { containerConfigFromDocker, HOST_UNSUPPORTED, vet } from "./container-co
 import { createBodyForVersion, streamContentType, updateBodyForVersion } from "./compat.ts";
 import { atLeast } from "@berth/docker-api";
 import { archiveRoutes } from "./archive.ts";
-import { boolParam, filtersParam, intParam, labelsMatch, timeParam } from "./query.ts";
+import { boolParam, filtersParam, intParam, labelsMatch, timeParam } from "@berth/docker-api";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
 import { containerSizes, directorySize } from "./sizes.ts";

@@ -1,7 +1,7 @@
 // Exec endpoints: create, start (hijacked stream), resize, inspect.
 import { z } from "zod";
 import { ExecConfigSchema } from "../containers/index.ts";
-import { intParam } from "./query.ts";
+import { intParam } from "@berth/docker-api";
 import { dockerJsonKeys } from "./container-config.ts";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";

@@ -4,7 +4,7 @@
 import type { SearchResult } from "../registry/index.ts";
 import type { ApiContext } from "./context.ts";
 import { badRequest, DockerApiError } from "./errors.ts";
-import { filtersParam } from "./query.ts";
+import { filtersParam } from "@berth/docker-api";
 
 const SEARCH_FILTERS = ["is-automated", "is-official", "stars"] as const;
 /** dockerd's registry.DefaultSearchLimit. */

@@ -10,7 +10,7 @@ import { familiarName, formatReference, parseReference, withDefaultTag } from ".
 import type { AgentRuntime } from "../runtime.ts";
 import type { ApiContext } from "./context.ts";
 import { badRequest, DockerApiError, toDockerError } from "./errors.ts";
-import { boolParam, filtersParam, labelsMatch } from "./query.ts";
+import { boolParam, filtersParam, labelsMatch } from "@berth/docker-api";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
 import { registryDomain } from "./system.ts";

@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { CreateNetworkRequest, NetworkService } from "../network/index.ts";
 import { badRequest } from "./errors.ts";
 import { dockerJsonKeys, endpointFromDocker, vet } from "./container-config.ts";
-import { filtersParam, labelsMatch } from "./query.ts";
+import { filtersParam, labelsMatch } from "@berth/docker-api";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
 

@@ -3,7 +3,7 @@
 // that has not joined a swarm does, and as one with no plugins installed: never "page not found".
 import type { Router } from "./router.ts";
 import { DockerApiError } from "./errors.ts";
-import { filtersParam } from "./query.ts";
+import { filtersParam } from "@berth/docker-api";
 
 /** dockerd's answer to a cluster call on a node outside any swarm (moby daemon/cluster, errNoManager). */
 const NOT_MANAGER =

@@ -5,7 +5,7 @@ import { collectHostFacts } from "../facts/index.ts";
 import { AGENT_VERSION } from "../version.ts";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
-import { filtersParam, labelsMatch, timeParam, type Filters } from "./query.ts";
+import { filtersParam, labelsMatch, timeParam, type Filters } from "@berth/docker-api";
 import { API_VERSION, MIN_API_VERSION, atLeast } from "@berth/docker-api";
 import { containerSizes, directorySize } from "./sizes.ts";
 import { diskUsageTypes, imageSummaryForVersion } from "./compat.ts";

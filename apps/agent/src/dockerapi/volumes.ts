@@ -1,7 +1,7 @@
 // Volume endpoints: list, create, inspect, remove, prune.
 import { z } from "zod";
 import { badRequest } from "./errors.ts";
-import { boolParam, filtersParam } from "./query.ts";
+import { boolParam, filtersParam } from "@berth/docker-api";
 import { pruneAllVolumesByDefault } from "./compat.ts";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";

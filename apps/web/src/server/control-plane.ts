@@ -44,6 +44,7 @@ import { agentJoinRoute } from "./routes/agent-join.ts";
 import { agentBundleRoute, installScriptRoute } from "./routes/install.ts";
 import { clientIp, sendJson } from "./routes/http-util.ts";
 import { loadTlsIdentity } from "./tls.ts";
+import { startDockerEndpoint, type DockerEndpoint } from "./docker-endpoint.ts";
 
 const repoRoot = join(fileURLToPath(new URL(".", import.meta.url)), "../../../..");
 export const DEFAULT_AGENT_BUNDLE = join(repoRoot, "apps/agent/dist/berth-agent.js");
@@ -71,6 +72,8 @@ export interface ControlPlane {
   fingerprint: string | null;
   /** After listen(): the one-time link that makes the first owner, while nobody owns the install. */
   setupLink: string | null;
+  /** After listen(): where the fleet's Docker API listens. */
+  docker: DockerEndpoint | null;
   listen(): Promise<void>;
   close(): Promise<void>;
 }
@@ -308,6 +311,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     url: env.PUBLIC_URL,
     fingerprint,
     setupLink: null,
+    docker: null,
     async listen() {
       await ensureDefaultTeam(db);
       const setup = await ensureSetupInvitation(db);
@@ -321,9 +325,17 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
         server.once("error", reject);
         server.listen(env.PORT, env.HOST, () => resolve());
       });
+      this.docker = await startDockerEndpoint({
+        env,
+        db,
+        tls,
+        contextFor: (req) => contextFor(req, "docker"),
+        logger: log.child({ part: "docker-api" }),
+      });
     },
     async close() {
       streams.close();
+      await this.docker?.close();
       await orchestrator.stop();
       await gateway.stop();
       await stats.stop();

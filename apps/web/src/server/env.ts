@@ -40,6 +40,12 @@ const EnvSchema = z.object({
   BERTH_INSECURE_HTTP: z.enum(["0", "1"]).default("0"),
   /** "1" lets anyone create an account without an invitation (demos); such accounts join no team. */
   BERTH_OPEN_SIGNUP: z.enum(["0", "1"]).default("0"),
+  /**
+   * The fleet's Docker API: its TCP port on HOST (TLS with the control plane's certificate, as
+   * dockerd's 2376; 0 picks a free port), and its unix socket for the machine's admins (0660).
+   */
+  BERTH_DOCKER_PORT: z.coerce.number().int().min(0).max(65535).default(2376),
+  BERTH_DOCKER_SOCKET: z.string().min(1).optional(),
 });
 
 export type Env = z.infer<typeof EnvSchema> & {

@@ -16,7 +16,7 @@ export const auditRouter = router({
         actorId: z.string().trim().max(64).optional(),
         target: z.string().trim().max(300).optional(),
         result: z.enum(["ok", "error"]).optional(),
-        channel: z.enum(["ui", "trpc", "rest", "cli", "agent", "system"]).optional(),
+        channel: z.enum(["ui", "trpc", "rest", "cli", "docker", "agent", "system"]).optional(),
         since: z.date().optional(),
         until: z.date().optional(),
         /** The id of the last row of the previous page. */

@@ -1,0 +1,142 @@
+// Lab: the fleet's Docker endpoint on the control plane, driven by the stock docker CLI (Debian's
+// 20.10, and the machine's own when it has another, v28 here) over TLS with an API token in the
+// CLI's config (HttpHeaders). Three lab hosts with real agents are the swarm's workers; the
+// control plane is its manager.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Agent, setGlobalDispatcher } from "undici";
+import { createLab, type Lab } from "@berth/test-support/lab";
+import { startTestControlPlane, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
+import { spawnAgent, type TestAgent } from "@berth/test-support/agent";
+import { dockerCli, dockerClis, type DockerCli } from "@berth/test-support/docker-cli";
+import { waitFor } from "@berth/test-support/wait";
+import { freeLoopbackPort } from "../../scripts/postgres.ts";
+
+let lab: Lab;
+let t: TestControlPlane;
+let owner: UserClient;
+let teamId: string;
+const tmp = mkdtempSync(join(tmpdir(), "berth-fleet-docker-"));
+const agents: TestAgent[] = [];
+const caDir = join(tmp, "ca");
+
+before(async () => {
+  lab = await createLab(3);
+  t = await startTestControlPlane({ host: lab.gateway, port: await freeLoopbackPort() });
+  setGlobalDispatcher(new Agent({ connect: { ca: readFileSync(t.env.TLS_CERT_FILE!) } }));
+  owner = await t.signUp("fleet-docker-owner@example.com");
+  teamId = (await owner.trpc.auth.teams.query())[0]!.id;
+  mkdirSync(caDir);
+  copyFileSync(t.env.TLS_CERT_FILE!, join(caDir, "ca.pem"));
+  const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: 3, expiresInSeconds: 600 });
+  for (const h of lab.hosts) agents.push(spawnAgent({ url: t.url, token, stateDir: join(tmp, h.name), name: h.name, netns: h.netns }));
+  await waitFor(
+    "three hosts linked",
+    async () => (await owner.trpc.hosts.list.query()).filter((h) => h.connected).length === 3,
+    60_000,
+    250,
+  );
+});
+
+after(async () => {
+  for (const a of agents) await a.stop().catch(() => undefined);
+  await t?.close();
+  await lab?.destroy();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** A docker CLI on the fleet endpoint (TCP, TLS) whose config sends `token`, or nothing. */
+function fleetCli(bin: string, name: string, token: string | null): DockerCli {
+  const config = join(tmp, `cli-${name}-${bin.replace(/\W/g, "_")}`);
+  mkdirSync(config, { recursive: true });
+  writeFileSync(join(config, "config.json"), JSON.stringify(token ? { HttpHeaders: { Authorization: `Bearer ${token}` } } : {}));
+  return dockerCli(t.cp.docker!.dockerHost, config, bin, caDir);
+}
+
+async function tokenFor(role: "owner" | "operator" | "viewer"): Promise<string> {
+  return (await owner.trpc.apiTokens.create.mutate({ name: `docker-${role}-${Math.random()}`, role, teamId })).token;
+}
+
+async function ok(cli: DockerCli, args: string[]): Promise<string> {
+  const r = await cli.run(args);
+  assert.equal(r.code, 0, `${cli.bin} ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+for (const bin of dockerClis()) {
+  test(`${bin}: info and node ls show a swarm whose manager is the control plane and whose workers are the hosts`, async () => {
+    const cli = fleetCli(bin, "owner", await tokenFor("owner"));
+    const info = await ok(cli, [
+      "info",
+      "--format",
+      "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.Nodes}} {{.Swarm.Managers}}",
+    ]);
+    assert.equal(info, "active true 4 1");
+    const rows = (await ok(cli, ["node", "ls", "--format", "{{.Hostname}}|{{.Status}}|{{.Availability}}|{{.ManagerStatus}}"])).split("\n");
+    const hosts = rows.filter((r) => r.startsWith("lab-")).sort();
+    assert.deepEqual(hosts, ["lab-h1|Ready|Active|", "lab-h2|Ready|Active|", "lab-h3|Ready|Active|"]);
+    assert.equal(rows.filter((r) => r.endsWith("|Leader")).length, 1, `one leader: ${rows.join(" / ")}`);
+    // `self` is the node that answers: the control plane.
+    assert.equal(await ok(cli, ["node", "inspect", "self", "--format", "{{.Spec.Role}} {{.ManagerStatus.Leader}}"]), "manager true");
+    assert.equal(await ok(cli, ["node", "inspect", "lab-h2", "--format", "{{.Spec.Role}} {{.Status.State}}"]), "worker ready");
+  });
+}
+
+test("node update: labels and availability change the hosts, audited on the docker channel; stale versions and managers are refused", async () => {
+  const cli = fleetCli(dockerClis().at(-1)!, "operator", await tokenFor("operator"));
+  await ok(cli, ["node", "update", "--label-add", "zone=a", "lab-h2"]);
+  const h2 = (await owner.trpc.hosts.list.query()).find((h) => h.name === "lab-h2")!;
+  assert.equal(h2.labels.zone, "a");
+  assert.equal(await ok(cli, ["node", "inspect", "lab-h2", "--format", "{{.Spec.Labels.zone}}"]), "a");
+  assert.match(await ok(cli, ["node", "ls", "--filter", "node.label=zone=a", "--format", "{{.Hostname}}"]), /^lab-h2$/);
+  await ok(cli, ["node", "update", "--availability", "drain", "lab-h3"]);
+  assert.equal(await ok(cli, ["node", "inspect", "lab-h3", "--format", "{{.Spec.Availability}}"]), "drain");
+  await ok(cli, ["node", "update", "--availability", "active", "lab-h3"]);
+  const audit = await owner.trpc.audit.list.query({ channel: "docker" });
+  assert.ok(
+    audit.rows.some((a) => a.action === "hosts.setLabels"),
+    `audited: ${audit.rows.map((a) => a.action).join(", ")}`,
+  );
+  assert.ok(audit.rows.some((a) => a.action === "services.setAvailability"));
+  // A worker cannot be promoted, and the manager is not changed through the API.
+  let r = await cli.run(["node", "promote", "lab-h1"]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /Berth hosts are workers/);
+  const manager = await ok(cli, ["info", "--format", "{{.Swarm.NodeID}}"]);
+  r = await cli.run(["node", "update", "--label-add", "x=y", manager]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /control plane itself/);
+  // An update made from a stale read (another writer changed the node since) is refused.
+  const res = await fetch(`https://${t.cp.docker!.tcpAddress}/v1.47/nodes/${h2.id}/update?version=1`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${await tokenFor("operator")}`, "content-type": "application/json" },
+    body: JSON.stringify({ Role: "worker", Availability: "active", Labels: {} }),
+  });
+  assert.equal(res.status, 409);
+  assert.match(((await res.json()) as { message: string }).message, /update out of sequence/);
+  assert.equal((await owner.trpc.hosts.list.query()).find((h) => h.name === "lab-h2")!.labels.zone, "a", "nothing changed");
+});
+
+test("no credential gets 401 in Docker's shape; a viewer reads, and its changes get 403", async () => {
+  const cli = dockerClis().at(-1)!;
+  const anonymous = fleetCli(cli, "anonymous", null);
+  let r = await anonymous.run(["node", "ls"]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /authentication required/);
+  // The raw answer: status 401 and Docker's {"message"} body.
+  const res = await fetch(`https://${t.cp.docker!.tcpAddress}/v1.41/nodes`);
+  assert.equal(res.status, 401);
+  assert.match(((await res.json()) as { message: string }).message, /authentication required/);
+
+  const viewer = fleetCli(cli, "viewer", await tokenFor("viewer"));
+  assert.match(await ok(viewer, ["node", "ls", "--format", "{{.Hostname}}"]), /lab-h1/);
+  r = await viewer.run(["node", "update", "--label-add", "x=y", "lab-h1"]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /operator role/);
+  // The unix socket for the machine's admins asks for a token too.
+  const local = dockerCli(t.cp.docker!.socketPath, join(tmp, "cli-owner-" + cli.replace(/\W/g, "_")), cli);
+  assert.match(await ok(local, ["node", "ls", "--format", "{{.Hostname}}"]), /lab-h3/);
+});

@@ -1,0 +1,2 @@
+export { createFleetDockerHandler, fleetDockerRouter, type FleetDockerOptions } from "./server.ts";
+export type { ClusterIdentity } from "./context.ts";

@@ -1,0 +1,137 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { TRPCError } from "@trpc/server";
+import { ZodError, type z } from "zod";
+import { API_VERSION, badRequest, compareVersions, DockerApiError, MIN_API_VERSION, Router } from "@berth/docker-api";
+import type { Logger } from "@berth/core";
+import type { Context } from "../context.ts";
+import { appRouter } from "../root.ts";
+import type { ClusterIdentity, FleetRequest } from "./context.ts";
+import { nodeRoutes } from "./nodes.ts";
+import { systemRoutes } from "./system.ts";
+
+/*
+ * The Docker Engine and Swarm APIs for the whole fleet, on the control plane. A thin adapter: each
+ * route translates Docker's shapes to a tRPC procedure called as the request's caller (an API token
+ * as `Authorization: Bearer`), so the same role checks, container policy and audit rows (channel
+ * `docker`) apply as on every other edge. Errors keep Docker's shape: `{"message": …}`.
+ */
+
+/** Request bodies are small JSON documents (specs); a larger one is refused. */
+const MAX_BODY_BYTES = 1 << 20;
+const VERSION_PREFIX = /^\/v(\d+\.\d+)(\/.*)$/;
+
+export interface FleetDockerOptions {
+  /** The caller's context, with channel "docker". */
+  contextFor(req: IncomingMessage): Promise<Context>;
+  cluster: ClusterIdentity;
+  logger: Logger;
+}
+
+export function fleetDockerRouter(): Router<FleetRequest> {
+  const router = new Router<FleetRequest>();
+  systemRoutes(router);
+  nodeRoutes(router);
+  return router;
+}
+
+const TRPC_STATUS: Partial<Record<TRPCError["code"], number>> = {
+  BAD_REQUEST: 400,
+  PARSE_ERROR: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PRECONDITION_FAILED: 503,
+  TOO_MANY_REQUESTS: 429,
+  PAYLOAD_TOO_LARGE: 413,
+  TIMEOUT: 504,
+  BAD_GATEWAY: 502,
+};
+
+function zodMessage(e: ZodError): string {
+  return e.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
+}
+
+/** Docker's status and message for what a route threw. */
+export function toDockerError(e: unknown): { status: number; message: string } {
+  if (e instanceof DockerApiError) return { status: e.status, message: e.message };
+  if (e instanceof ZodError) return { status: 400, message: `invalid request: ${zodMessage(e)}` };
+  if (e instanceof TRPCError) {
+    const message = e.cause instanceof ZodError ? `invalid request: ${zodMessage(e.cause)}` : e.message;
+    return { status: TRPC_STATUS[e.code] ?? 500, message };
+  }
+  return { status: 500, message: "internal error" };
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new DockerApiError(413, `request body over ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+export function createFleetDockerHandler(o: FleetDockerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const router = fleetDockerRouter();
+  const base = { "Api-Version": API_VERSION, "Docker-Experimental": "false", Ostype: "linux", Server: `Berth/${o.cluster.version}` };
+  const send = (res: ServerResponse, status: number, value: unknown) => {
+    if (res.headersSent) return void res.end();
+    res.writeHead(status, { ...base, "Content-Type": "application/json" }).end(JSON.stringify(value));
+  };
+
+  return async (req, res) => {
+    try {
+      const url = new URL(req.url ?? "/", "http://docker");
+      let path = url.pathname.replace(/\/{2,}/g, "/");
+      let version = API_VERSION;
+      const m = VERSION_PREFIX.exec(path);
+      if (m) {
+        version = m[1]!;
+        path = m[2]!;
+        if (compareVersions(version, API_VERSION) > 0)
+          throw badRequest(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
+        if (compareVersions(version, MIN_API_VERSION) < 0)
+          throw badRequest(
+            `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
+          );
+      }
+      // Every path needs a credential, _ping included: the CLI sends its configured headers on each request.
+      const ctx = await o.contextFor(req);
+      if (!ctx.user && !ctx.token)
+        throw new DockerApiError(401, ctx.authError ?? "authentication required: send a Berth API token as Authorization: Bearer");
+      const route = router.match(req.method === "HEAD" ? "HEAD" : (req.method ?? "GET"), path);
+      if ("status" in route) throw new DockerApiError(404, `page not found: ${req.method} ${path}`);
+      const request: FleetRequest = {
+        req,
+        res,
+        params: route.params,
+        query: url.searchParams,
+        version,
+        ctx,
+        api: appRouter.createCaller(ctx),
+        cluster: o.cluster,
+        async body<S extends z.ZodType>(schema: S) {
+          const text = await readBody(req);
+          let raw: unknown = {};
+          if (text.trim()) {
+            try {
+              raw = JSON.parse(text);
+            } catch {
+              throw badRequest("invalid JSON in the request body");
+            }
+          }
+          return schema.parse(raw ?? {});
+        },
+        json: (status, value) => send(res, status, value),
+      };
+      await route.handler(request);
+    } catch (e) {
+      const { status, message } = toDockerError(e);
+      if (status >= 500) o.logger.error({ err: e, url: req.url }, "fleet Docker API request failed");
+      send(res, status, { message });
+    }
+  };
+}
