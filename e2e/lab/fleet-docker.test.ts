@@ -12,6 +12,7 @@ import { createLab, type Lab } from "@berth/test-support/lab";
 import { startTestControlPlane, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
 import { spawnAgent, type TestAgent } from "@berth/test-support/agent";
 import { dockerCli, dockerClis, type DockerCli } from "@berth/test-support/docker-cli";
+import { seedBusybox, startRegistry, type TestRegistry } from "@berth/test-support/registry";
 import { waitFor } from "@berth/test-support/wait";
 import { freeLoopbackPort } from "../../scripts/postgres.ts";
 
@@ -19,6 +20,7 @@ let lab: Lab;
 let t: TestControlPlane;
 let owner: UserClient;
 let teamId: string;
+let mirror: TestRegistry;
 const tmp = mkdtempSync(join(tmpdir(), "berth-fleet-docker-"));
 const agents: TestAgent[] = [];
 const caDir = join(tmp, "ca");
@@ -31,8 +33,11 @@ before(async () => {
   teamId = (await owner.trpc.auth.teams.query())[0]!.id;
   mkdirSync(caDir);
   copyFileSync(t.env.TLS_CERT_FILE!, join(caDir, "ca.pem"));
+  mirror = await startRegistry({ host: lab.gateway });
+  await seedBusybox(mirror, tmp);
   const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: 3, expiresInSeconds: 600 });
-  for (const h of lab.hosts) agents.push(spawnAgent({ url: t.url, token, stateDir: join(tmp, h.name), name: h.name, netns: h.netns }));
+  for (const h of lab.hosts)
+    agents.push(spawnAgent({ url: t.url, token, stateDir: join(tmp, h.name), name: h.name, netns: h.netns, registryMirror: mirror.url }));
   await waitFor(
     "three hosts linked",
     async () => (await owner.trpc.hosts.list.query()).filter((h) => h.connected).length === 3,
@@ -44,6 +49,7 @@ before(async () => {
 after(async () => {
   for (const a of agents) await a.stop().catch(() => undefined);
   await t?.close();
+  await mirror?.stop();
   await lab?.destroy();
   rmSync(tmp, { recursive: true, force: true });
 });
@@ -139,4 +145,73 @@ test("no credential gets 401 in Docker's shape; a viewer reads, and its changes 
   // The unix socket for the machine's admins asks for a token too.
   const local = dockerCli(t.cp.docker!.socketPath, join(tmp, "cli-owner-" + cli.replace(/\W/g, "_")), cli);
   assert.match(await ok(local, ["node", "ls", "--format", "{{.Hostname}}"]), /lab-h3/);
+});
+
+test("services: create, ls, ps, inspect, scale, update, rollback and rm through the docker CLI", { timeout: 240_000 }, async () => {
+  const cli = fleetCli(dockerClis().at(-1)!, "svc-operator", await tokenFor("operator"));
+  const created = await ok(cli, [
+    "service",
+    "create",
+    "-d",
+    "--no-resolve-image",
+    "--name",
+    "web",
+    "--replicas",
+    "3",
+    "--env",
+    "A=1",
+    "busybox",
+    "sleep",
+    "3600",
+  ]);
+  assert.match(created, /^[a-z0-9]{20,}$/, `the service's ID: ${created}`);
+  const replicas = () => ok(cli, ["service", "ls", "--filter", "name=web", "--format", "{{.Name}} {{.Mode}} {{.Replicas}}"]);
+  await waitFor("web 3/3", async () => (await replicas()) === "web replicated 3/3", 90_000, 500);
+  // A name taken is refused as Swarm refuses it.
+  const again = await cli.run(["service", "create", "-d", "--no-resolve-image", "--name", "web", "busybox", "sleep", "1"]);
+  assert.notEqual(again.code, 0);
+  assert.match(again.stderr, /already exists/);
+  const ps = (await ok(cli, ["service", "ps", "web", "--format", "{{.Name}} {{.Node}} {{.DesiredState}} {{.CurrentState}}"])).split("\n");
+  assert.equal(ps.length, 3, ps.join(" / "));
+  assert.deepEqual(ps.map((l) => l.split(" ")[1]).sort(), ["lab-h1", "lab-h2", "lab-h3"], "one task per host");
+  for (const l of ps) assert.match(l, /^web\.[123] lab-h\d Running Running/);
+  assert.equal(
+    await ok(cli, [
+      "service",
+      "inspect",
+      "web",
+      "--format",
+      "{{.Spec.Mode.Replicated.Replicas}} {{index .Spec.TaskTemplate.ContainerSpec.Env 0}}",
+    ]),
+    "3 A=1",
+  );
+  // The task containers carry Swarm's labels on their hosts.
+  const anyTask = (await owner.trpc.services.tasks.query({ id: created })).find((x) => x.state === "running")!;
+  const inspect = await owner.trpc.containers.inspect.query({ hostId: anyTask.hostId!, id: anyTask.containerId! });
+  assert.equal((inspect.Config as { Labels: Record<string, string> }).Labels["com.docker.swarm.service.name"], "web");
+
+  await ok(cli, ["service", "scale", "-d", "web=2"]);
+  await waitFor("web 2/2", async () => (await replicas()) === "web replicated 2/2", 60_000, 500);
+  await ok(cli, ["service", "update", "-d", "--no-resolve-image", "--env-add", "A=2", "web"]);
+  assert.match(await ok(cli, ["service", "inspect", "web", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Env}}"]), /"A=2"/);
+  await waitFor(
+    "the update rolled out",
+    async () => (await owner.trpc.services.get.query({ id: created })).updateState === "completed",
+    90_000,
+    500,
+  );
+  await ok(cli, ["service", "rollback", "-d", "web"]);
+  assert.match(await ok(cli, ["service", "inspect", "web", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Env}}"]), /"A=1"/);
+  // Unsupported settings are refused by name, never dropped.
+  const secret = await cli.run(["service", "create", "-d", "--no-resolve-image", "--name", "tty", "-t", "busybox", "sleep", "1"]);
+  assert.notEqual(secret.code, 0);
+  assert.match(secret.stderr, /ContainerSpec\.TTY/);
+  await ok(cli, ["service", "rm", "web"]);
+  assert.equal(await ok(cli, ["service", "ls", "-q"]), "");
+  await waitFor(
+    "web's containers gone",
+    async () => (await owner.trpc.fleet.list.query({ kind: "container", q: "web." })).total === 0,
+    60_000,
+    500,
+  );
 });

@@ -7,6 +7,7 @@ import type { Context } from "../context.ts";
 import { appRouter } from "../root.ts";
 import type { ClusterIdentity, FleetRequest } from "./context.ts";
 import { nodeRoutes } from "./nodes.ts";
+import { serviceRoutes } from "./services.ts";
 import { systemRoutes } from "./system.ts";
 
 /*
@@ -31,6 +32,7 @@ export function fleetDockerRouter(): Router<FleetRequest> {
   const router = new Router<FleetRequest>();
   systemRoutes(router);
   nodeRoutes(router);
+  serviceRoutes(router);
   return router;
 }
 

@@ -1,0 +1,179 @@
+import { z } from "zod";
+import { badRequest, boolParam, DockerApiError, filtersParam, labelsMatch, type Router } from "@berth/docker-api";
+import type { FleetRequest } from "./context.ts";
+import { fromSwarmSpec, toSwarmSpec } from "./service-spec.ts";
+
+/*
+ * Swarm's services and tasks over Berth's: create, ls (with running and desired counts), inspect,
+ * update (with the version check, and rollback=previous), rm; tasks ls and inspect. Names resolve
+ * as in Swarm: an ID, a name, or a unique ID prefix.
+ */
+
+type ServiceRow = Awaited<ReturnType<FleetRequest["api"]["services"]["list"]>>[number];
+type TaskRow = Awaited<ReturnType<FleetRequest["api"]["services"]["tasks"]>>[number];
+
+const UPDATE_STATE: Record<string, string> = {
+  updating: "updating",
+  paused: "paused",
+  completed: "completed",
+  rollback_started: "rollback_started",
+  rollback_paused: "rollback_paused",
+  rollback_completed: "rollback_completed",
+};
+
+function serviceObject(s: ServiceRow, status: { running: number; desired: number } | null) {
+  const spec = toSwarmSpec(s.spec);
+  return {
+    ID: s.id,
+    Version: { Index: s.version },
+    CreatedAt: s.createdAt.toISOString(),
+    UpdatedAt: s.updatedAt.toISOString(),
+    Spec: spec,
+    Endpoint: {
+      Spec: spec.EndpointSpec,
+      ...(spec.EndpointSpec.Ports ? { Ports: spec.EndpointSpec.Ports } : {}),
+    },
+    ...(s.updateState
+      ? {
+          UpdateStatus: {
+            State: UPDATE_STATE[s.updateState] ?? s.updateState,
+            ...(s.updateStartedAt ? { StartedAt: s.updateStartedAt.toISOString() } : {}),
+            Message: s.updateMessage,
+          },
+        }
+      : {}),
+    ...(status ? { ServiceStatus: { RunningTasks: status.running, DesiredTasks: status.desired, CompletedTasks: 0 } } : {}),
+  };
+}
+
+/** A service by ID, name, or unique ID prefix. */
+async function findService(r: FleetRequest, ref: string): Promise<ServiceRow> {
+  const all = await r.api.services.list();
+  const exact = all.find((s) => s.id === ref) ?? all.find((s) => s.name === ref);
+  if (exact) return exact;
+  const prefixed = all.filter((s) => s.id.startsWith(ref));
+  if (prefixed.length === 1) return prefixed[0]!;
+  if (prefixed.length > 1) throw badRequest(`service ${ref} is ambiguous (${prefixed.length} matches found)`);
+  throw new DockerApiError(404, `service ${ref} not found`);
+}
+
+/** Desired tasks: the replicas, or for a global service the tasks it means to run. */
+async function desiredOf(r: FleetRequest, s: ServiceRow): Promise<number> {
+  if (s.spec.mode.kind === "replicated") return s.spec.mode.replicas;
+  const tasks = await r.api.services.tasks({ id: s.id });
+  return tasks.filter((t) => t.desiredState === "running").length;
+}
+
+function taskObject(t: TaskRow, s: ServiceRow) {
+  const spec = toSwarmSpec(s.spec);
+  return {
+    ID: t.id,
+    Version: { Index: t.updatedAt.getTime() },
+    CreatedAt: t.createdAt.toISOString(),
+    UpdatedAt: t.updatedAt.toISOString(),
+    Labels: {},
+    // The service's current template (a task of an older version ran that version's).
+    Spec: spec.TaskTemplate,
+    ServiceID: s.id,
+    ...(s.spec.mode.kind === "replicated" ? { Slot: t.slot } : {}),
+    ...(t.hostId ? { NodeID: t.hostId } : {}),
+    Status: {
+      Timestamp: t.updatedAt.toISOString(),
+      State: t.state,
+      Message: t.message || t.state,
+      ...(t.state === "failed" || t.state === "rejected" ? { Err: t.message } : {}),
+      ...(t.containerId ? { ContainerStatus: { ContainerID: t.containerId, PID: 0, ExitCode: t.exitCode ?? 0 } } : {}),
+      PortStatus: {},
+    },
+    DesiredState: t.desiredState,
+  };
+}
+
+export function serviceRoutes(router: Router<FleetRequest>): void {
+  router.get("/services", async (r) => {
+    const f = filtersParam(r.query, ["id", "label", "mode", "name"]);
+    const any = (key: string, test: (v: string) => boolean) => !f.get(key)?.length || f.get(key)!.some(test);
+    const withStatus = boolParam(r.query, "status");
+    const services = (await r.api.services.list()).filter(
+      (s) =>
+        any("id", (v) => s.id.startsWith(v)) &&
+        any("name", (v) => s.name.startsWith(v)) &&
+        any("mode", (v) => v === s.spec.mode.kind) &&
+        labelsMatch(s.spec.labels, f.get("label")),
+    );
+    const out = [];
+    for (const s of services) out.push(serviceObject(s, withStatus ? { running: s.running, desired: await desiredOf(r, s) } : null));
+    r.json(200, out);
+  });
+
+  router.post("/services/create", async (r) => {
+    const spec = fromSwarmSpec(await r.body(z.unknown()));
+    const teamId = r.ctx.memberships.find((m) => m.role !== "viewer")?.teamId ?? r.ctx.memberships[0]?.teamId;
+    if (!teamId) throw new DockerApiError(403, "this credential holds no role in any team");
+    const existing = (await r.api.services.list()).find((s) => s.name === spec.name && s.teamId === teamId);
+    if (existing)
+      throw new DockerApiError(
+        409,
+        `rpc error: code = AlreadyExists desc = name conflicts with an existing object: service ${spec.name} already exists`,
+      );
+    const created = await r.api.services.create({ teamId, spec: spec as Record<string, unknown> });
+    r.json(201, { ID: created.id, Warnings: [] });
+  });
+
+  router.get("/services/{id}", async (r) => {
+    const s = await findService(r, r.params.id!);
+    r.json(200, serviceObject(s, null));
+  });
+
+  router.post("/services/{id}/update", async (r) => {
+    const s = await findService(r, r.params.id!);
+    const version = Number(r.query.get("version"));
+    if (!Number.isSafeInteger(version)) throw badRequest("invalid service version: pass the service's Version.Index as ?version=");
+    const raw = await r.body(z.unknown());
+    if (version !== s.version) throw new DockerApiError(409, "update out of sequence: the service changed since it was read");
+    if (r.query.get("rollback") === "previous") {
+      await r.api.services.rollback({ id: s.id, version });
+    } else {
+      const spec = fromSwarmSpec(raw);
+      if (spec.name !== s.name) throw badRequest("a service cannot be renamed");
+      await r.api.services.update({ id: s.id, version, spec: spec as Record<string, unknown> });
+    }
+    r.json(200, { Warnings: [] });
+  });
+
+  router.delete("/services/{id}", async (r) => {
+    const s = await findService(r, r.params.id!);
+    await r.api.services.remove({ id: s.id });
+    r.res.writeHead(200).end();
+  });
+
+  router.get("/tasks", async (r) => {
+    const f = filtersParam(r.query, ["id", "name", "service", "node", "desired-state", "label"]);
+    const any = (key: string, test: (v: string) => boolean) => !f.get(key)?.length || f.get(key)!.some(test);
+    const services = (await r.api.services.list()).filter((s) => any("service", (v) => s.id === v || s.name === v || s.id.startsWith(v)));
+    const nodes = f.get("node")?.length ? await r.api.hosts.list() : [];
+    const out = [];
+    for (const s of services) {
+      for (const t of await r.api.services.tasks({ id: s.id })) {
+        const host = nodes.find((h) => h.id === t.hostId);
+        if (
+          any("id", (v) => t.id.startsWith(v)) &&
+          any("name", (v) => `${s.name}.${t.slot}`.startsWith(v)) &&
+          any("node", (v) => t.hostId === v || host?.name === v) &&
+          any("desired-state", (v) => t.desiredState === v) &&
+          labelsMatch({}, f.get("label"))
+        )
+          out.push(taskObject(t, s));
+      }
+    }
+    r.json(200, out);
+  });
+
+  router.get("/tasks/{id}", async (r) => {
+    for (const s of await r.api.services.list()) {
+      const t = (await r.api.services.tasks({ id: s.id })).find((x) => x.id === r.params.id || x.id.startsWith(r.params.id!));
+      if (t) return r.json(200, taskObject(t, s));
+    }
+    throw new DockerApiError(404, `task ${r.params.id} not found`);
+  });
+}
