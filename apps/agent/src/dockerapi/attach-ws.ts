@@ -6,7 +6,7 @@ import { badRequest } from "./errors.ts";
 import { boolParam } from "@berth/docker-api";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
-import { DetachWatcher, parseDetachKeys } from "./streams.ts";
+import { DetachWatcher, parseDetachKeys } from "@berth/docker-api";
 import { atLeast } from "@berth/docker-api";
 import {
   closeFrame,

@@ -10,15 +10,15 @@ import { formatPlatform, hostPlatform, parsePlatform, platformMatches, type Plat
 import { parseLinks, type WaitCondition } from "../containers/index.ts";
 import type { ApiContext } from "./context.ts";
 import { badRequest, DockerApiError } from "./errors.ts";
-import { containerConfigFromDocker, HOST_UNSUPPORTED, vet } from "./container-config.ts";
-import { createBodyForVersion, streamContentType, updateBodyForVersion } from "./compat.ts";
+import { containerConfigFromDocker, HOST_UNSUPPORTED, vet } from "@berth/docker-api";
+import { createBodyForVersion, streamContentType, updateBodyForVersion } from "@berth/docker-api";
 import { atLeast } from "@berth/docker-api";
 import { archiveRoutes } from "./archive.ts";
 import { boolParam, filtersParam, intParam, labelsMatch, timeParam } from "@berth/docker-api";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
 import { containerSizes, directorySize } from "./sizes.ts";
-import { DetachWatcher, muxFrame, parseDetachKeys } from "./streams.ts";
+import { DetachWatcher, muxFrame, parseDetachKeys } from "@berth/docker-api";
 
 const LIST_FILTERS = [
   "id",

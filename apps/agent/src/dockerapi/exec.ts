@@ -2,11 +2,11 @@
 import { z } from "zod";
 import { ExecConfigSchema } from "../containers/index.ts";
 import { intParam } from "@berth/docker-api";
-import { dockerJsonKeys } from "./container-config.ts";
+import { dockerJsonKeys } from "@berth/docker-api";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
-import { DetachWatcher, muxFrame, parseDetachKeys } from "./streams.ts";
-import { streamContentType } from "./compat.ts";
+import { DetachWatcher, muxFrame, parseDetachKeys } from "@berth/docker-api";
+import { streamContentType } from "@berth/docker-api";
 import { atLeast } from "@berth/docker-api";
 
 const ExecStartSchema = z.object({

@@ -14,7 +14,7 @@ import { boolParam, filtersParam, labelsMatch } from "@berth/docker-api";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
 import { registryDomain } from "./system.ts";
-import { imageInspectForVersion, imageSummaryForVersion } from "./compat.ts";
+import { imageInspectForVersion, imageSummaryForVersion } from "@berth/docker-api";
 import { searchRequest } from "./image-search.ts";
 import { atLeast } from "@berth/docker-api";
 

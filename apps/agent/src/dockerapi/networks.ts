@@ -3,7 +3,7 @@ import { EndpointConfigSchema } from "@berth/protocol";
 import { z } from "zod";
 import type { CreateNetworkRequest, NetworkService } from "../network/index.ts";
 import { badRequest } from "./errors.ts";
-import { dockerJsonKeys, endpointFromDocker, vet } from "./container-config.ts";
+import { dockerJsonKeys, endpointFromDocker, vet } from "@berth/docker-api";
 import { filtersParam, labelsMatch } from "@berth/docker-api";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";

@@ -8,7 +8,7 @@ import type { DockerApiOptions } from "./server.ts";
 import { filtersParam, labelsMatch, timeParam, type Filters } from "@berth/docker-api";
 import { API_VERSION, MIN_API_VERSION, atLeast } from "@berth/docker-api";
 import { containerSizes, directorySize } from "./sizes.ts";
-import { diskUsageTypes, imageSummaryForVersion } from "./compat.ts";
+import { diskUsageTypes, imageSummaryForVersion } from "@berth/docker-api";
 
 const DOCKER_ARCH: Record<string, string> = { amd64: "x86_64", arm64: "aarch64" };
 const EVENT_FILTERS = [

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { badRequest } from "./errors.ts";
 import { boolParam, filtersParam } from "@berth/docker-api";
-import { pruneAllVolumesByDefault } from "./compat.ts";
+import { pruneAllVolumesByDefault } from "@berth/docker-api";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
 

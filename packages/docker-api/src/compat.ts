@@ -5,7 +5,7 @@
 // follow moby's API changelog and its version checks in api/server/router.
 import { badRequest } from "./errors.ts";
 import { MULTIPLEXED_STREAM, RAW_STREAM } from "./streams.ts";
-import { atLeast } from "@berth/docker-api";
+import { atLeast } from "./version.ts";
 
 type Json = Record<string, unknown>;
 
