@@ -215,3 +215,69 @@ test("services: create, ls, ps, inspect, scale, update, rollback and rm through 
     500,
   );
 });
+
+test("containers: docker run places by constraint, docker ps spans the hosts, host/name reaches one anywhere", {
+  timeout: 180_000,
+}, async () => {
+  const cli = fleetCli(dockerClis().at(-1)!, "ctr-operator", await tokenFor("operator"));
+  // busybox is on every host (the services test ran a task on each).
+  const id = await ok(cli, [
+    "run",
+    "-d",
+    "--name",
+    "pinned",
+    "-e",
+    "constraint:node==lab-h3",
+    "busybox",
+    "sh",
+    "-c",
+    "echo hello; exec sleep 300",
+  ]);
+  assert.match(id, /^[0-9a-f]{64}$/);
+  assert.equal(await ok(cli, ["inspect", "--format", "{{.Name}} {{.State.Running}}", "lab-h3/pinned"]), "/lab-h3/pinned true");
+  // The constraint went to the scheduler, not into the container.
+  assert.doesNotMatch(await ok(cli, ["inspect", "--format", "{{json .Config.Env}}", id]), /constraint:/);
+  // A label constraint: lab-h2 carries zone=a (the node update test).
+  await ok(cli, ["run", "-d", "--name", "zoned", "-l", "com.berth.constraints=zone==a", "busybox", "sleep", "300"]);
+  assert.equal(await ok(cli, ["inspect", "--format", "{{.Name}}", "lab-h2/zoned"]), "/lab-h2/zoned");
+  // Unconstrained: the host with the fewest running containers, lab-h1.
+  await ok(cli, ["run", "-d", "--name", "spread", "busybox", "sleep", "300"]);
+  assert.equal(await ok(cli, ["inspect", "--format", "{{.Name}}", "spread"]), "/lab-h1/spread");
+  const none = await cli.run(["run", "-d", "-e", "constraint:node==nowhere", "busybox", "true"]);
+  assert.notEqual(none.code, 0);
+  assert.match(none.stderr, /no online, active host satisfies the constraints node==nowhere/);
+
+  await waitFor(
+    "docker ps shows all three hosts",
+    async () => {
+      const names = (await ok(cli, ["ps", "--format", "{{.Names}}"])).split("\n").sort();
+      return JSON.stringify(names) === JSON.stringify(["lab-h1/spread", "lab-h2/zoned", "lab-h3/pinned"]);
+    },
+    30_000,
+    250,
+  );
+  assert.equal(await ok(cli, ["logs", "lab-h3/pinned"]), "hello");
+  // The same name on two hosts is ambiguous until the host is named.
+  await ok(cli, ["run", "-d", "--name", "spread", "-e", "constraint:node==lab-h2", "busybox", "sleep", "300"]);
+  await waitFor(
+    "two named spread",
+    async () => (await owner.trpc.fleet.list.query({ kind: "container", q: "spread" })).total === 2,
+    30_000,
+    250,
+  );
+  const ambiguous = await cli.run(["inspect", "spread"]);
+  assert.notEqual(ambiguous.code, 0);
+  assert.match(ambiguous.stderr, /multiple IDs found with provided prefix: spread/);
+  const missing = await cli.run(["inspect", "lab-h1/nope"]);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /No such (container|object)/);
+
+  const viewer = fleetCli(dockerClis().at(-1)!, "ctr-viewer", await tokenFor("viewer"));
+  const refused = await viewer.run(["rm", "-f", "lab-h3/pinned"]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /operator role/);
+  await ok(cli, ["stop", "-t", "1", "lab-h3/pinned"]);
+  assert.equal(await ok(cli, ["inspect", "--format", "{{.State.Status}}", "lab-h3/pinned"]), "exited");
+  await ok(cli, ["rm", "-f", "lab-h3/pinned", "lab-h2/zoned", "lab-h1/spread", "lab-h2/spread"]);
+  await waitFor("docker ps -a is empty", async () => (await ok(cli, ["ps", "-a", "-q"])) === "", 30_000, 250);
+});

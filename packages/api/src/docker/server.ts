@@ -6,6 +6,7 @@ import type { Logger } from "@berth/core";
 import type { Context } from "../context.ts";
 import { appRouter } from "../root.ts";
 import type { ClusterIdentity, FleetRequest } from "./context.ts";
+import { containerRoutes } from "./containers.ts";
 import { nodeRoutes } from "./nodes.ts";
 import { serviceRoutes } from "./services.ts";
 import { systemRoutes } from "./system.ts";
@@ -33,6 +34,7 @@ export function fleetDockerRouter(): Router<FleetRequest> {
   systemRoutes(router);
   nodeRoutes(router);
   serviceRoutes(router);
+  containerRoutes(router);
   return router;
 }
 
@@ -132,7 +134,8 @@ export function createFleetDockerHandler(o: FleetDockerOptions): (req: IncomingM
       await route.handler(request);
     } catch (e) {
       const { status, message } = toDockerError(e);
-      if (status >= 500) o.logger.error({ err: e, url: req.url }, "fleet Docker API request failed");
+      // An answer a route chose (a 503 for no eligible host) is not a failure of the endpoint.
+      if (status >= 500 && !(e instanceof DockerApiError)) o.logger.error({ err: e, url: req.url }, "fleet Docker API request failed");
       send(res, status, { message });
     }
   };
