@@ -281,3 +281,57 @@ test("containers: docker run places by constraint, docker ps spans the hosts, ho
   await ok(cli, ["rm", "-f", "lab-h3/pinned", "lab-h2/zoned", "lab-h1/spread", "lab-h2/spread"]);
   await waitFor("docker ps -a is empty", async () => (await ok(cli, ["ps", "-a", "-q"])) === "", 30_000, 250);
 });
+
+test("networks: the fleet's overlay networks are created, listed, inspected and removed with docker network", async () => {
+  const cli = fleetCli(dockerClis().at(-1)!, "net-operator", await tokenFor("operator"));
+  const id = await ok(cli, [
+    "network",
+    "create",
+    "-d",
+    "overlay",
+    "--attachable",
+    "--subnet",
+    "10.66.0.0/24",
+    "--opt",
+    "encrypted",
+    "--label",
+    "com.docker.stack.namespace=app",
+    "appnet",
+  ]);
+  assert.ok(id.length > 10, id);
+  assert.match(
+    await ok(cli, ["network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"]),
+    /^appnet overlay swarm$/m,
+  );
+  assert.equal(
+    await ok(cli, [
+      "network",
+      "inspect",
+      "appnet",
+      "--format",
+      '{{.Attachable}} {{(index .IPAM.Config 0).Subnet}} {{index .Labels "com.docker.stack.namespace"}}',
+    ]),
+    "true 10.66.0.0/24 app",
+  );
+  assert.match(await ok(cli, ["network", "inspect", "appnet", "--format", "{{json .Options}}"]), /"encrypted"/);
+  // The same refusals as everywhere: an overlapping subnet names the other network.
+  const clash = await cli.run(["network", "create", "-d", "overlay", "--subnet", "10.66.0.128/25", "other"]);
+  assert.notEqual(clash.code, 0);
+  assert.match(clash.stderr, /overlaps network appnet/);
+  const bridge = await cli.run(["network", "create", "-d", "bridge", "local"]);
+  assert.notEqual(bridge.code, 0);
+  assert.match(bridge.stderr, /overlay networks only/);
+  // Every host of the team knows it.
+  await waitFor(
+    "lab-h1's agent lists appnet",
+    async () => {
+      const onHost = dockerCli(join(tmp, "lab-h1", "docker.sock"), join(tmp, "h1-cli"), dockerClis()[0]!);
+      mkdirSync(join(tmp, "h1-cli"), { recursive: true });
+      return (await onHost.run(["network", "ls", "--format", "{{.Name}}"])).stdout.split("\n").includes("appnet");
+    },
+    15_000,
+    250,
+  );
+  await ok(cli, ["network", "rm", "appnet"]);
+  assert.doesNotMatch(await ok(cli, ["network", "ls", "--format", "{{.Name}}"]), /appnet/);
+});

@@ -33,3 +33,11 @@ export interface FleetRequest {
   body<S extends z.ZodType>(schema: S): Promise<z.output<S>>;
   json(status: number, value: unknown): void;
 }
+
+/**
+ * The team a creation through the Docker API lands in: Docker's calls name none. A token holds one
+ * team; a user, the first team they may change things in.
+ */
+export function creatingTeam(r: Pick<FleetRequest, "ctx">): string | null {
+  return r.ctx.memberships.find((m) => m.role !== "viewer")?.teamId ?? r.ctx.memberships[0]?.teamId ?? null;
+}

@@ -7,6 +7,7 @@ import type { Context } from "../context.ts";
 import { appRouter } from "../root.ts";
 import type { ClusterIdentity, FleetRequest } from "./context.ts";
 import { containerRoutes } from "./containers.ts";
+import { networkRoutes } from "./networks.ts";
 import { nodeRoutes } from "./nodes.ts";
 import { serviceRoutes } from "./services.ts";
 import { systemRoutes } from "./system.ts";
@@ -35,6 +36,7 @@ export function fleetDockerRouter(): Router<FleetRequest> {
   nodeRoutes(router);
   serviceRoutes(router);
   containerRoutes(router);
+  networkRoutes(router);
   return router;
 }
 

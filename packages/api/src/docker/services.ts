@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { badRequest, boolParam, DockerApiError, filtersParam, labelsMatch, type Router } from "@berth/docker-api";
-import type { FleetRequest } from "./context.ts";
+import { creatingTeam, type FleetRequest } from "./context.ts";
 import { fromSwarmSpec, toSwarmSpec } from "./service-spec.ts";
 
 /*
@@ -108,7 +108,7 @@ export function serviceRoutes(router: Router<FleetRequest>): void {
 
   router.post("/services/create", async (r) => {
     const spec = fromSwarmSpec(await r.body(z.unknown()));
-    const teamId = r.ctx.memberships.find((m) => m.role !== "viewer")?.teamId ?? r.ctx.memberships[0]?.teamId;
+    const teamId = creatingTeam(r);
     if (!teamId) throw new DockerApiError(403, "this credential holds no role in any team");
     const existing = (await r.api.services.list()).find((s) => s.name === spec.name && s.teamId === teamId);
     if (existing)
