@@ -4,10 +4,12 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
+import { DEBIAN_DOCKER } from "@berth/test-support/docker-cli";
 import { startHostUi, type HostUi } from "../support/host-ui.ts";
 
 const run = promisify(execFile);
@@ -50,6 +52,18 @@ test("an API token works with curl on REST, audit rows record it all, and a view
       writeFileSync(join(process.cwd(), "test-results", "settings-failed.log"), ui.server.output());
       throw e;
     });
+
+  // Settings → Docker CLI: the lines it gives point the stock docker CLI at the fleet endpoint.
+  const setup = ((await page.getByTestId("docker-cli-setup").textContent()) ?? "").trim();
+  const dockerHost = /docker context create berth --docker "host=(tcp:\/\/[^",]+)/.exec(setup)?.[1];
+  assert.ok(dockerHost, `a docker host in the setup lines: ${setup}`);
+  const cliConfig = mkdtempSync(join(tmpdir(), "berth-cli-"));
+  writeFileSync(join(cliConfig, "config.json"), JSON.stringify({ HttpHeaders: { Authorization: `Bearer ${token}` } }));
+  const psOut = await run(DEBIAN_DOCKER, ["ps", "--format", "{{.Names}}"], {
+    env: { ...process.env, DOCKER_HOST: dockerHost, DOCKER_CONFIG: cliConfig },
+  });
+  assert.match(psOut.stdout, /^roles\/keeper$/m, "docker ps through the fleet endpoint names the container host/name");
+  rmSync(cliConfig, { recursive: true, force: true });
 
   // curl, as a script would: read, then change, over REST.
   const curl = async (...args: string[]) => {

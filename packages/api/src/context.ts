@@ -41,6 +41,8 @@ export interface Context {
   overlays: OverlayStore;
   /** For what goes wrong beside the answer (an audit row that could not be written). */
   logger: Logger;
+  /** Where the fleet's Docker API listens, and the certificate a client verifies it with (null: plain). */
+  dockerEndpoint?: { dockerHost: string; caPem: string | null } | null;
 }
 
 export async function loadMemberships(db: Db, userId: string): Promise<Membership[]> {

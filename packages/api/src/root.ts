@@ -16,6 +16,7 @@ import { invitationsRouter } from "./routers/invitations.ts";
 import { policiesRouter } from "./routers/policies.ts";
 import { servicesRouter } from "./routers/services.ts";
 import { overlaysRouter } from "./routers/overlays.ts";
+import { dockerRouter } from "./routers/docker.ts";
 
 export const appRouter = router({
   auth: authRouter,
@@ -35,6 +36,7 @@ export const appRouter = router({
   policies: policiesRouter,
   services: servicesRouter,
   overlays: overlaysRouter,
+  docker: dockerRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -575,6 +575,39 @@ function AuditLog() {
   );
 }
 
+/** The lines that point a docker CLI at the fleet's Docker endpoint: a context, its certificate, and a token header. */
+function DockerCli() {
+  const trpc = useTRPC();
+  const ep = useQuery(trpc.docker.endpoint.queryOptions());
+  if (ep.error) return <ErrorBox error={ep.error} />;
+  if (!ep.data) return <Spinner />;
+  if (!ep.data.dockerHost) return null;
+  const { dockerHost, caPem } = ep.data;
+  const lines = [
+    ...(caPem ? ["mkdir -p ~/.docker/berth", "cat > ~/.docker/berth/ca.pem <<'EOF'", caPem.trim(), "EOF"] : []),
+    `docker context create berth --docker "host=${dockerHost}${caPem ? ",ca=$HOME/.docker/berth/ca.pem" : ""}"`,
+    "docker context use berth",
+  ].join("\n");
+  return (
+    <Card title="Docker CLI">
+      <p className="mb-2 text-sm text-slate-600">
+        The control plane speaks the Docker and Swarm APIs for the whole fleet: <code>docker node ls</code>,{" "}
+        <code>docker service create</code>, <code>docker ps</code> across every host (containers named <code>host/name</code>),{" "}
+        <code>docker run -e constraint:node==HOST</code>. Point a docker CLI at it:
+      </p>
+      <pre className="overflow-x-auto rounded-md bg-slate-900 p-3 text-xs text-slate-100" data-testid="docker-cli-setup">
+        {lines}
+      </pre>
+      <p className="mt-2 text-sm text-slate-600">
+        Then add an API token (above) to <code>~/.docker/config.json</code>, which the CLI sends with every request:
+      </p>
+      <pre className="overflow-x-auto rounded-md bg-slate-900 p-3 text-xs text-slate-100">
+        {'{ "HttpHeaders": { "Authorization": "Bearer berth_…" } }'}
+      </pre>
+    </Card>
+  );
+}
+
 function Settings() {
   const trpc = useTRPC();
   const me = useQuery(trpc.auth.me.queryOptions());
@@ -588,6 +621,7 @@ function Settings() {
       <Invitations teamId={admin.teamId} myRole={admin.role as Role} />
       <ContainerPolicy teamId={admin.teamId} />
       <ApiTokens teamId={admin.teamId} myRole={admin.role as Role} />
+      <DockerCli />
       <Webhooks teamId={admin.teamId} />
       <AuditLog />
     </div>

@@ -197,9 +197,12 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       services: serviceStore,
       overlays,
       logger: log,
+      dockerEndpoint: docker ? { dockerHost: docker.dockerHost, caPem: tls ? tls.cert.toString("utf8") : null } : null,
     };
   }
 
+  /** Set once listening. */
+  let docker: DockerEndpoint | null = null;
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: "/api/trpc/",
@@ -325,7 +328,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
         server.once("error", reject);
         server.listen(env.PORT, env.HOST, () => resolve());
       });
-      this.docker = await startDockerEndpoint({
+      this.docker = docker = await startDockerEndpoint({
         env,
         db,
         tls,
