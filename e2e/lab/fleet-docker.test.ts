@@ -153,7 +153,6 @@ test("services: create, ls, ps, inspect, scale, update, rollback and rm through 
     "service",
     "create",
     "-d",
-    "--no-resolve-image",
     "--name",
     "web",
     "--replicas",
@@ -166,7 +165,10 @@ test("services: create, ls, ps, inspect, scale, update, rollback and rm through 
   ]);
   assert.match(created, /^[a-z0-9]{20,}$/, `the service's ID: ${created}`);
   const replicas = () => ok(cli, ["service", "ls", "--filter", "name=web", "--format", "{{.Name}} {{.Mode}} {{.Replicas}}"]);
-  await waitFor("web 3/3", async () => (await replicas()) === "web replicated 3/3", 90_000, 500);
+  await waitFor("web 3/3", async () => (await replicas()) === "web replicated 3/3", 90_000, 500).catch(async (e) => {
+    const tasks = await owner.trpc.services.tasks.query({ id: created });
+    throw new Error(`${(e as Error).message}; tasks: ${tasks.map((x) => `${x.slot} ${x.state} ${x.message}`).join(" | ")}`);
+  });
   // A name taken is refused as Swarm refuses it.
   const again = await cli.run(["service", "create", "-d", "--no-resolve-image", "--name", "web", "busybox", "sleep", "1"]);
   assert.notEqual(again.code, 0);
@@ -184,6 +186,11 @@ test("services: create, ls, ps, inspect, scale, update, rollback and rm through 
       "{{.Spec.Mode.Replicated.Replicas}} {{index .Spec.TaskTemplate.ContainerSpec.Env 0}}",
     ]),
     "3 A=1",
+  );
+  // The CLI pinned the digest it got from GET /distribution (asked of the registry through a host).
+  assert.match(
+    await ok(cli, ["service", "inspect", "web", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}"]),
+    /^busybox:latest@sha256:[0-9a-f]{64}$/,
   );
   // The task containers carry Swarm's labels on their hosts.
   const anyTask = (await owner.trpc.services.tasks.query({ id: created })).find((x) => x.state === "running")!;
@@ -334,4 +341,55 @@ test("networks: the fleet's overlay networks are created, listed, inspected and 
   );
   await ok(cli, ["network", "rm", "appnet"]);
   assert.doesNotMatch(await ok(cli, ["network", "ls", "--format", "{{.Name}}"]), /appnet/);
+});
+
+test("stacks: docker stack deploy of a compose file makes its network and services; a redeploy changes no task; stack rm leaves nothing", {
+  timeout: 240_000,
+}, async () => {
+  const cli = fleetCli(dockerClis().at(-1)!, "stack-operator", await tokenFor("operator"));
+  const compose = join(tmp, "stack.yml");
+  writeFileSync(
+    compose,
+    [
+      'version: "3.8"',
+      "services:",
+      "  web:",
+      "    image: busybox",
+      '    command: ["sh", "-c", "exec sleep 3600"]',
+      "    networks: [front]",
+      "    deploy:",
+      "      replicas: 2",
+      "  api:",
+      "    image: busybox",
+      '    command: ["sleep", "3600"]',
+      "    networks: [front]",
+      "networks:",
+      "  front:",
+      "    driver: overlay",
+      "",
+    ].join("\n"),
+  );
+  await ok(cli, ["stack", "deploy", "-c", compose, "app"]);
+  assert.match(await ok(cli, ["stack", "ls", "--format", "{{.Name}} {{.Services}}"]), /^app 2$/m);
+  assert.match(await ok(cli, ["network", "ls", "--format", "{{.Name}}"]), /^app_front$/m);
+  const replicas = async () =>
+    (await ok(cli, ["stack", "services", "app", "--format", "{{.Name}} {{.Replicas}}"])).split("\n").sort().join(" / ");
+  await waitFor("the stack's tasks run", async () => (await replicas()) === "app_api 1/1 / app_web 2/2", 90_000, 500);
+  const taskIds = async () => (await ok(cli, ["stack", "ps", "app", "-q", "--filter", "desired-state=running"])).split("\n").sort();
+  const before = await taskIds();
+  assert.equal(before.length, 3);
+  // The same file again: nothing changes, so no task is replaced.
+  await ok(cli, ["stack", "deploy", "-c", compose, "app"]);
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.deepEqual(await taskIds(), before, "a redeploy of an unchanged file restarts nothing");
+  await ok(cli, ["stack", "rm", "app"]);
+  await waitFor(
+    "nothing of app is left",
+    async () =>
+      (await ok(cli, ["service", "ls", "-q"])) === "" &&
+      !/app_front/.test(await ok(cli, ["network", "ls", "--format", "{{.Name}}"])) &&
+      (await ok(cli, ["ps", "-a", "-q"])) === "",
+    90_000,
+    500,
+  );
 });

@@ -96,6 +96,7 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
     handler("images.list", (a) => rt.images.list(a.dangling === undefined ? {} : { dangling: a.dangling })),
     handler("images.inspect", async (a) => conform("images.inspect", await rt.images.inspect(a.name))),
     handler("images.history", (a) => rt.images.history(a.name)),
+    handler("images.distribution", (a) => rt.imagesWith(registryFor(rt, a.reference, a.registry)).distribution(a.reference)),
     handler("images.pull", async (a, ctx) => {
       const img = await rt.imagesWith(registryFor(rt, a.reference, a.registry)).pull(a.reference, {
         ...(a.platform ? { platform: parsePlatform(a.platform) } : {}),

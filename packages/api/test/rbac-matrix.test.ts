@@ -230,6 +230,7 @@ const MATRIX: Record<string, Row> = {
   "overlays.create": { need: "operator", call: (a) => a.overlays.create.mutate({ teamId, name: `ov-${++userSeq}` }) },
   "overlays.remove": { need: "operator", call: async (a) => a.overlays.remove.mutate({ id: (await freshOverlay()).id }) },
   "docker.endpoint": { need: "signed-in", call: (a) => a.docker.endpoint.query() },
+  "images.distribution": { need: "signed-in", call: (a) => a.images.distribution.query({ reference: "busybox" }) },
 
   "teams.members": { need: "admin", call: (a) => a.teams.members.query({ teamId }) },
   "teams.setRole": { need: "admin", call: async (a) => a.teams.setRole.mutate({ teamId, userId: await freshMember(), role: "operator" }) },

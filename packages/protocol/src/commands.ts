@@ -7,6 +7,7 @@ import {
   ContainerLogLineSchema,
   ContainerStatsSchema,
   ContainerSummarySchema,
+  DistributionInspectSchema,
   ContainerTopSchema,
   ImageDeleteItemSchema,
   ImageHistoryEntrySchema,
@@ -53,6 +54,8 @@ export const CommandArgs = {
   "images.list": z.object({ all: z.boolean().default(false), dangling: z.boolean().optional() }).default({ all: false }),
   "images.inspect": z.object({ name: Name }),
   "images.history": z.object({ name: Name }),
+  /** What the registry holds for a reference (its digest, the platforms it serves), without pulling it. */
+  "images.distribution": z.object({ reference: Name, registry: RegistryAccessSchema }),
   "images.pull": z.object({
     reference: Name,
     platform: z
@@ -142,6 +145,7 @@ export const CommandReplies = {
   "images.list": z.array(ImageSummarySchema),
   "images.inspect": ImageInspectSchema,
   "images.history": z.array(ImageHistoryEntrySchema),
+  "images.distribution": DistributionInspectSchema,
   "images.pull": PulledImageSchema,
   "images.push": PushedImageSchema,
   "images.tag": OkReplySchema,
@@ -198,6 +202,7 @@ export const CommandProgressItems = {
   "images.list": NoProgress,
   "images.inspect": NoProgress,
   "images.history": NoProgress,
+  "images.distribution": NoProgress,
   "images.pull": PullProgressSchema,
   "images.push": PushProgressSchema,
   "images.tag": NoProgress,

@@ -58,6 +58,19 @@ export const ImageHistoryEntrySchema = z.looseObject({
 });
 
 /** What a pull leaves on the host. */
+/** Docker's DistributionInspect: what a reference resolves to in its registry, without pulling it. */
+export const DistributionInspectSchema = z.object({
+  Descriptor: z.object({ mediaType: z.string().max(256), digest: z.string().max(256), size: z.number().int().nonnegative() }),
+  Platforms: z
+    .array(
+      z.looseObject({
+        architecture: z.string().max(64),
+        os: z.string().max(64),
+      }),
+    )
+    .max(256),
+});
+
 export const PulledImageSchema = z.object({ id: z.string(), repoTags: z.array(z.string()), repoDigests: z.array(z.string()), size: Bytes });
 export type PulledImage = z.output<typeof PulledImageSchema>;
 

@@ -45,11 +45,16 @@ export interface ImageSummary {
 
 export type RemoveResult = Array<{ Untagged: string } | { Deleted: string }>;
 
-/** Normalises a user's name for lookups: "busybox" → "busybox:latest". IDs pass through. */
+/**
+ * Normalises a user's name for lookups: "busybox" → "busybox:latest". IDs pass through. With a
+ * digest the tag says nothing more (`busybox:latest@sha256:…`, as pinned by `docker service
+ * create`): the image is found by name@digest, as dockerd does.
+ */
 export function normalizeName(name: string): string {
   if (/^(sha256:)?[a-f0-9]{4,64}$/.test(name)) return name;
   try {
-    const ref = withDefaultTag(parseReference(name));
+    const parsed = parseReference(name);
+    const ref = parsed.digest ? { ...parsed, tag: null } : withDefaultTag(parsed);
     return formatReference(ref);
   } catch {
     return name;

@@ -103,7 +103,8 @@ export function networkRoutes(router: Router<FleetRequest>): void {
 
   router.delete("/networks/{id}", async (r) => {
     const n = await findNetwork(r, r.params.id!);
-    await r.api.overlays.remove({ id: n.id });
+    // As Swarm: a network whose removed services' tasks are still stopping goes once they have.
+    await r.api.overlays.remove({ id: n.id, waitForLeavingTasks: true });
     r.res.writeHead(204).end();
   });
 }

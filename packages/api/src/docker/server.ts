@@ -7,6 +7,7 @@ import type { Context } from "../context.ts";
 import { appRouter } from "../root.ts";
 import type { ClusterIdentity, FleetRequest } from "./context.ts";
 import { containerRoutes } from "./containers.ts";
+import { imageRoutes, secretAndConfigRoutes } from "./images.ts";
 import { networkRoutes } from "./networks.ts";
 import { nodeRoutes } from "./nodes.ts";
 import { serviceRoutes } from "./services.ts";
@@ -37,6 +38,8 @@ export function fleetDockerRouter(): Router<FleetRequest> {
   serviceRoutes(router);
   containerRoutes(router);
   networkRoutes(router);
+  imageRoutes(router);
+  secretAndConfigRoutes(router);
   return router;
 }
 

@@ -77,7 +77,7 @@ export const SwarmServiceSpecSchema = z.object({
         Constraints: z.array(z.string()).nullish(),
         Preferences: z.array(z.object({ Spread: z.object({ SpreadDescriptor: z.string() }) })).nullish(),
         MaxReplicas: z.number().int().min(0).optional(),
-        Platforms: z.array(z.unknown()).nullish(),
+        Platforms: z.array(z.object({ Architecture: z.string().max(64).optional(), OS: z.string().max(64).optional() })).nullish(),
       })
       .nullish(),
     Networks: z.array(z.object({ Target: z.string().min(1), Aliases: z.array(z.string()).nullish() })).nullish(),
@@ -132,12 +132,13 @@ const UNSUPPORTED: Array<[keyof ContainerSpec, string]> = [
   ["Ulimits", "ulimits for tasks"],
 ];
 
-const isSet = (v: unknown) =>
-  v !== undefined &&
-  v !== null &&
-  v !== false &&
-  !(Array.isArray(v) && v.length === 0) &&
-  !(typeof v === "object" && !Array.isArray(v) && Object.keys(v as object).length === 0);
+/** Whether a field holds a setting: not absent, null, false, empty, or an object of only such (`{"CredentialSpec": null}`). */
+const isSet = (v: unknown): boolean => {
+  if (v === undefined || v === null || v === false || v === "") return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === "object") return Object.values(v as object).some(isSet);
+  return true;
+};
 
 const ms = (n: number | null | undefined) => (n === undefined || n === null ? undefined : Math.round(n / 1e6));
 const toNs = (n: number) => n * 1e6;
@@ -166,7 +167,6 @@ export function fromSwarmSpec(raw: unknown): ServiceSpecInput {
   for (const [key, what] of UNSUPPORTED) if (isSet(c[key])) throw badRequest(`Berth does not support ${what} yet (ContainerSpec.${key})`);
   if (s.Mode?.ReplicatedJob || s.Mode?.GlobalJob)
     throw badRequest("Berth does not support job services yet (Mode.ReplicatedJob, Mode.GlobalJob)");
-  if (s.TaskTemplate.Placement?.Platforms?.length) throw badRequest("Berth does not support Placement.Platforms yet");
   const t = s.TaskTemplate;
   const ports = (s.EndpointSpec?.Ports ?? []).map((p) => {
     if (p.Protocol === "sctp") throw badRequest("Berth publishes tcp and udp ports only");
@@ -224,6 +224,7 @@ export function fromSwarmSpec(raw: unknown): ServiceSpecInput {
         constraints: t.Placement?.Constraints ?? [],
         preferences: (t.Placement?.Preferences ?? []).map((p) => ({ spread: p.Spread.SpreadDescriptor })),
         maxReplicasPerHost: t.Placement?.MaxReplicas ?? 0,
+        platforms: (t.Placement?.Platforms ?? []).flatMap((p) => (p.OS && p.Architecture ? [{ os: p.OS, arch: p.Architecture }] : [])),
       },
       networks: (t.Networks ?? []).map((n) => ({ target: n.Target, aliases: n.Aliases ?? [] })),
       forceUpdate: t.ForceUpdate ?? 0,
@@ -290,6 +291,7 @@ export function toSwarmSpec(s: ServiceSpec) {
           ? { Preferences: t.placement.preferences.map((p) => ({ Spread: { SpreadDescriptor: p.spread } })) }
           : {}),
         ...(t.placement.maxReplicasPerHost ? { MaxReplicas: t.placement.maxReplicasPerHost } : {}),
+        ...(t.placement.platforms.length ? { Platforms: t.placement.platforms.map((p) => ({ Architecture: p.arch, OS: p.os })) } : {}),
       },
       ...(t.networks.length
         ? { Networks: t.networks.map((n) => ({ Target: n.target, ...(n.aliases.length ? { Aliases: n.aliases } : {}) })) }

@@ -71,7 +71,7 @@ function taskObject(t: TaskRow, s: ServiceRow) {
     Version: { Index: t.updatedAt.getTime() },
     CreatedAt: t.createdAt.toISOString(),
     UpdatedAt: t.updatedAt.toISOString(),
-    Labels: {},
+    Labels: s.spec.labels,
     // The service's current template (a task of an older version ran that version's).
     Spec: spec.TaskTemplate,
     ServiceID: s.id,
@@ -161,7 +161,8 @@ export function serviceRoutes(router: Router<FleetRequest>): void {
           any("name", (v) => `${s.name}.${t.slot}`.startsWith(v)) &&
           any("node", (v) => t.hostId === v || host?.name === v) &&
           any("desired-state", (v) => t.desiredState === v) &&
-          labelsMatch({}, f.get("label"))
+          // A task carries its service's labels (how `docker stack ps` finds a stack's tasks).
+          labelsMatch(s.spec.labels, f.get("label"))
         )
           out.push(taskObject(t, s));
       }

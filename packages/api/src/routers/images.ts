@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { registryAccessFor } from "@berth/core";
+import { listHosts, registryAccessFor } from "@berth/core";
 import { InvalidReferenceError, parseReference } from "@berth/protocol/reference";
 import { TRPCError } from "@trpc/server";
-import { authed, router, rest } from "../trpc.ts";
+import { authed, router, rest, teamsWithRole } from "../trpc.ts";
 import { HostId, hostFor } from "./host-access.ts";
 import { pullProgress, type PullEvent } from "../progress/pull-progress.ts";
 
@@ -51,6 +51,21 @@ export const imagesRouter = router({
    * registries and go to the agent only. With `progressId`, Docker-like progress
    * ({ id, status, current?, total? }) goes to `pullProgress` subscribers of that id.
    */
+  /**
+   * What a registry holds for a reference (digest, platforms), asked through one of the caller's
+   * linked hosts (the control plane itself reaches no registry), with the team's registry login.
+   */
+  distribution: authed
+    .meta(rest("GET", "/images/distribution"))
+    .input(z.object({ reference: ImageName, hostId: HostId.optional() }))
+    .query(async ({ ctx, input }) => {
+      const hosts = input.hostId ? [await hostFor(ctx, input.hostId, "viewer")] : await listHosts(ctx.db, teamsWithRole(ctx, "viewer"));
+      const host = hosts.find((h) => ctx.gateway.isConnected(h.id));
+      if (!host) throw new TRPCError({ code: "PRECONDITION_FAILED", message: "no linked host to ask the registry through" });
+      const registry = await registryAccessFor(ctx.db, ctx.secretBox, host.teamId, domainOf(input.reference));
+      return ctx.gateway.command(host.id, "images.distribution", { reference: input.reference, registry });
+    }),
+
   pull: authed
     .meta(rest("POST", "/hosts/{hostId}/images/pull"))
     .input(z.object({ hostId: HostId, reference: ImageName, platform: z.string().max(64).optional(), progressId: ProgressId.optional() }))

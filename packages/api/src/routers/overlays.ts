@@ -56,10 +56,11 @@ export const overlaysRouter = router({
 
   remove: withRole("operator")
     .meta(rest("DELETE", "/overlay-networks/{id}"))
-    .input(z.object({ id: Id }))
+    .input(z.object({ id: Id, waitForLeavingTasks: z.boolean().default(false) }))
     .mutation(async ({ ctx, input }) => {
       await networkFor(ctx, input.id, "operator");
-      await ctx.overlays.remove(input.id);
+      // Tasks of removed services may still be stopping: wait for them (up to 30 s) when asked.
+      await ctx.overlays.remove(input.id, input.waitForLeavingTasks ? { drainMs: 30_000 } : {});
       return { ok: true as const };
     }),
 });

@@ -218,11 +218,29 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
       .sort((a, b) => a.service.localeCompare(b.service));
   }
 
-  async remove(id: string): Promise<void> {
-    const n = await this.get(id);
+  /**
+   * Removes a network without endpoints. With `drainMs`, endpoints of tasks whose service is gone
+   * (their containers are stopping, as after `docker stack rm`) are waited for that long first, as
+   * Swarm removes a network its removed services' tasks are still leaving.
+   */
+  async remove(id: string, opts: { drainMs?: number } = {}): Promise<void> {
+    let n = await this.get(id);
+    const deadline = Date.now() + (opts.drainMs ?? 0);
+    while (n.endpoints > 0 && Date.now() < deadline && (await this.onlyLeavingTasks(id))) {
+      await new Promise((r) => setTimeout(r, 250));
+      n = await this.get(id);
+    }
     if (n.endpoints > 0) throw conflict(`network ${n.name} has active endpoints (${n.endpoints})`);
     await this.db.overlayNetwork.delete({ where: { id } });
     this.emit("removed", id, n.teamId);
+  }
+
+  /** Whether every container endpoint of the network is a task of a service that no longer exists. */
+  private async onlyLeavingTasks(networkId: string): Promise<boolean> {
+    const eps = await this.db.overlayEndpoint.findMany({ where: { networkId, kind: "container" }, select: { serviceId: true } });
+    const ids = [...new Set(eps.map((e) => e.serviceId))];
+    if (ids.includes(null)) return false;
+    return (await this.db.service.count({ where: { id: { in: ids as string[] } } })) === 0;
   }
 
   /** A network as agents see it; with every endpoint when `withEndpoints`. */

@@ -46,6 +46,9 @@ export function parseConstraint(text: string): Constraint {
 
 const ARCH_ALIASES: Record<string, string> = {
   x86_64: "amd64",
+  // Node's names, which the agents' facts carry.
+  x64: "amd64",
+  ia32: "386",
   "x86-64": "amd64",
   aarch64: "arm64",
   armhf: "arm",

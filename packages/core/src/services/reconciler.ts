@@ -568,6 +568,7 @@ export class Reconciler {
       constraints: spec.task.placement.constraints.map(parseConstraint),
       spreadOver: spec.task.placement.preferences.map((p) => p.spread.slice("node.labels.".length)),
       maxReplicasPerHost: spec.task.placement.maxReplicasPerHost,
+      platforms: spec.task.placement.platforms,
       reservations: spec.task.resources.reservations,
       // Only host-mode ports take a port on the task's host; ingress ones are the routing mesh's, on every host.
       hostPorts: spec.endpoint.ports

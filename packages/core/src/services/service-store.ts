@@ -124,9 +124,12 @@ export class ServiceStore extends EventEmitter<{ changed: [serviceId: string] }>
   }
 
   async get(id: string): Promise<ServiceView> {
-    const row = await this.db.service.findUnique({ where: { id }, include: CURRENT_VERSION });
-    if (!row) throw notFound(`service ${id}`);
-    return view(row);
+    // The service and its newest version are two reads: a change or a removal between them is read again.
+    for (let attempt = 0; ; attempt++) {
+      const row = await this.db.service.findUnique({ where: { id }, include: CURRENT_VERSION });
+      if (!row) throw notFound(`service ${id}`);
+      if (row.versions[0]?.version === row.version || attempt === 2) return view(row);
+    }
   }
 
   async list(teamIds: readonly string[]): Promise<ServiceView[]> {

@@ -14,12 +14,15 @@ const Ms = (max: number) => z.number().int().min(0).max(max);
 const DAY_MS = 24 * 3600 * 1000;
 const GiB = 1024 ** 3;
 
-/** Swarm's service name rule: a DNS label (it becomes a hostname and a DNS name on overlay networks). */
+/**
+ * Swarm's service name rule: letters and digits, with inner dashes and underscores (a stack's
+ * services are `stack_service`); it becomes a hostname and a name on overlay networks.
+ */
 export const ServiceNameSchema = z
   .string()
   .min(1)
   .max(63)
-  .regex(/^[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$/, "service names are letters, digits and inner dashes (a DNS label)");
+  .regex(/^[a-zA-Z0-9](?:[a-zA-Z0-9_-]*[a-zA-Z0-9])?$/, "service names are letters and digits, with inner dashes and underscores");
 
 const ImageSchema = z
   .string()
@@ -124,6 +127,11 @@ export const PlacementSchema = z
       .default([]),
     /** At most this many tasks of the service on one host; 0: no limit. */
     maxReplicasPerHost: z.number().int().min(0).max(100_000).default(0),
+    /** The platforms the image serves (Swarm's Placement.Platforms, which the CLI fills from the registry): a host must be one. */
+    platforms: z
+      .array(z.object({ os: z.string().min(1).max(64), arch: z.string().min(1).max(64) }).strict())
+      .max(64)
+      .default([]),
   })
   .strict();
 
@@ -177,7 +185,7 @@ export const TaskTemplateSchema = z
     stopGracePeriodMs: Ms(DAY_MS).default(10_000),
     resources: ResourcesSchema.default({ limits: {}, reservations: {} }),
     restartPolicy: RestartPolicySchema.default({ condition: "any", delayMs: 5000, maxAttempts: 0, windowMs: 0 }),
-    placement: PlacementSchema.default({ constraints: [], preferences: [], maxReplicasPerHost: 0 }),
+    placement: PlacementSchema.default({ constraints: [], preferences: [], maxReplicasPerHost: 0, platforms: [] }),
     networks: z.array(NetworkAttachmentSchema).max(32).default([]),
     /**
      * Bumped to redeploy every task with an otherwise unchanged spec (Swarm's ForceUpdate).
