@@ -8,6 +8,7 @@ import { createDb } from "@berth/db";
 import type { JoinResponse, StatsReport } from "@berth/protocol";
 import { inviteOf, signUp } from "@berth/test-support/control-plane";
 import { joinWithToken, linkedSimAgent, type SimAgent } from "@berth/test-support/sim-agent";
+import { Agent, request } from "undici";
 import { cpuSeconds } from "./proc.ts";
 import { percentile } from "./stats.ts";
 
@@ -17,6 +18,10 @@ export interface FleetBenchResult {
   listCalls: number;
   listP50Ms: number;
   listP99Ms: number;
+  /** `docker ps -a` through the fleet Docker endpoint: GET /containers/json?all=1, every container. */
+  dockerPsCalls: number;
+  dockerPsP50Ms: number;
+  dockerPsP99Ms: number;
   statsContainers: number;
   statsAgents: number;
   statsSeconds: number;
@@ -28,6 +33,7 @@ export async function fleetBench(opts: {
   hosts: number;
   containers: number;
   listCalls: number;
+  dockerPsCalls: number;
   statsContainers: number;
   statsAgents: number;
   statsSeconds: number;
@@ -81,6 +87,23 @@ export async function fleetBench(opts: {
       lat.push(performance.now() - t0);
       if (i === 0 && r.total !== opts.containers) throw new Error(`fleet.list counted ${r.total} containers`);
     }
+
+    // docker ps -a on the fleet endpoint (its unix socket, an API token): every container, each call.
+    const { token: apiToken } = await owner.trpc.apiTokens.create.mutate({ name: "bench", role: "viewer", teamId });
+    const socket = new Agent({ connect: { socketPath: cp.dockerSocket } });
+    const dockerPs = async () => {
+      const res = await request("http://fleet/v1.47/containers/json?all=1", { dispatcher: socket, headers: { authorization: `Bearer ${apiToken}` } });
+      const list = (await res.body.json()) as unknown[];
+      if (res.statusCode !== 200 || list.length !== opts.containers) throw new Error(`docker ps -a: ${res.statusCode}, ${list.length} containers`);
+    };
+    await dockerPs(); // warm-up
+    const psLat: number[] = [];
+    for (let i = 0; i < opts.dockerPsCalls; i++) {
+      const t0 = performance.now();
+      await dockerPs();
+      psLat.push(performance.now() - t0);
+    }
+    await socket.close();
 
     // Stats ingest: simulated agents, each reporting its share of the containers every second.
     const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: opts.statsAgents, expiresInSeconds: 3600 });
@@ -149,6 +172,9 @@ export async function fleetBench(opts: {
       listCalls: lat.length,
       listP50Ms: percentile(lat, 50),
       listP99Ms: percentile(lat, 99),
+      dockerPsCalls: psLat.length,
+      dockerPsP50Ms: percentile(psLat, 50),
+      dockerPsP99Ms: percentile(psLat, 99),
       statsContainers: perAgent * opts.statsAgents,
       statsAgents: opts.statsAgents,
       statsSeconds: opts.statsSeconds,

@@ -21,6 +21,8 @@ export interface ControlPlaneProcess {
   caFile: string | null;
   /** The one-time setup link the server printed (the first process on a database prints one). */
   setupLink: string;
+  /** The unix socket of its fleet Docker API. */
+  dockerSocket: string;
   /** The last lines it printed, for a failing test's message. */
   output(): string;
   /** SIGKILL, as a crash or a lost machine would end it; the database stays. */
@@ -51,6 +53,7 @@ export async function startControlPlaneProcess(opts: ControlPlaneProcessOptions 
   const caFile = host === "127.0.0.1" ? null : join(dataDir, "tls/cert.pem");
   if (caFile) await ensureSelfSignedIdentity(dataDir, [host]);
   const dispatcher = caFile ? new Agent({ connect: { ca: readFileSync(caFile) } }) : undefined;
+  const dockerSocket = join(dataDir, `docker-${port}.sock`);
   const proc = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "apps/web/server.ts")], {
     cwd: join(repoRoot, "apps/web"),
     stdio: ["ignore", "pipe", "pipe"],
@@ -65,7 +68,7 @@ export async function startControlPlaneProcess(opts: ControlPlaneProcessOptions 
       BERTH_WEB_UI: "0",
       // Replicas share the data directory: each its own Docker API socket, on a free port.
       BERTH_DOCKER_PORT: "0",
-      BERTH_DOCKER_SOCKET: join(dataDir, `docker-${port}.sock`),
+      BERTH_DOCKER_SOCKET: dockerSocket,
       LOG_LEVEL: "error",
       ...opts.env,
     },
@@ -109,5 +112,5 @@ export async function startControlPlaneProcess(opts: ControlPlaneProcessOptions 
   } finally {
     await dispatcher?.close();
   }
-  return { url, proc, databaseUrl: database.url, caFile, setupLink, output: () => lines.join("\n"), kill: () => end("SIGKILL"), stop };
+  return { url, proc, databaseUrl: database.url, caFile, setupLink, dockerSocket, output: () => lines.join("\n"), kill: () => end("SIGKILL"), stop };
 }

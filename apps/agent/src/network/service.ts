@@ -159,8 +159,6 @@ export interface NetworkServiceOptions {
    * another container, answered for this container only), as Docker's embedded DNS does.
    */
   resolutionOf?: (containerId: string) => { dns: string[]; links: Array<{ alias: string; containerId: string }> };
-  /** WireGuard's UDP port for the encryption mesh (51820). */
-  meshPort?: number;
   /** Docker's network events (create, connect, disconnect, destroy) for the agent's event stream. */
   onEvent?: (action: string, networkId: string, attributes: Record<string, string>) => void;
 }
@@ -192,7 +190,7 @@ export class NetworkService {
 
   constructor(private readonly o: NetworkServiceOptions) {
     this.dir = join(o.stateDir, "networks");
-    this.mesh = new EncryptionMesh(o.stateDir, o.meshPort);
+    this.mesh = new EncryptionMesh(o.stateDir);
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     for (const f of readdirSync(this.dir)) {
       if (!f.endsWith(".json")) continue;
