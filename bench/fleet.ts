@@ -92,9 +92,13 @@ export async function fleetBench(opts: {
     const { token: apiToken } = await owner.trpc.apiTokens.create.mutate({ name: "bench", role: "viewer", teamId });
     const socket = new Agent({ connect: { socketPath: cp.dockerSocket } });
     const dockerPs = async () => {
-      const res = await request("http://fleet/v1.47/containers/json?all=1", { dispatcher: socket, headers: { authorization: `Bearer ${apiToken}` } });
+      const res = await request("http://fleet/v1.47/containers/json?all=1", {
+        dispatcher: socket,
+        headers: { authorization: `Bearer ${apiToken}` },
+      });
       const list = (await res.body.json()) as unknown[];
-      if (res.statusCode !== 200 || list.length !== opts.containers) throw new Error(`docker ps -a: ${res.statusCode}, ${list.length} containers`);
+      if (res.statusCode !== 200 || list.length !== opts.containers)
+        throw new Error(`docker ps -a: ${res.statusCode}, ${list.length} containers`);
     };
     await dockerPs(); // warm-up
     const psLat: number[] = [];

@@ -197,6 +197,30 @@ test("services: create, ls, ps, inspect, scale, update, rollback and rm through 
   const inspect = await owner.trpc.containers.inspect.query({ hostId: anyTask.hostId!, id: anyTask.containerId! });
   assert.equal((inspect.Config as { Labels: Record<string, string> }).Labels["com.docker.swarm.service.name"], "web");
 
+  // The merged logs of its tasks, each line prefixed with its task and node by the CLI.
+  const logging = await ok(cli, [
+    "service",
+    "create",
+    "-d",
+    "--name",
+    "talk",
+    "--replicas",
+    "2",
+    "busybox",
+    "sh",
+    "-c",
+    "echo hi from $(hostname); exec sleep 3600",
+  ]);
+  await waitFor(
+    "talk's two tasks logged",
+    async () => (await cli.run(["service", "logs", "talk"])).stdout.split("\n").filter((l) => /hi from/.test(l)).length === 2,
+    60_000,
+    500,
+  );
+  const logLines = (await ok(cli, ["service", "logs", "talk"])).split("\n");
+  for (const l of logLines) assert.match(l, /^talk\.[12]\.[a-z0-9]+@lab-h\d +\| hi from [0-9a-f]{12}$/, l);
+  await ok(cli, ["service", "rm", logging]);
+
   await ok(cli, ["service", "scale", "-d", "web=2"]);
   await waitFor("web 2/2", async () => (await replicas()) === "web replicated 2/2", 60_000, 500);
   await ok(cli, ["service", "update", "-d", "--no-resolve-image", "--env-add", "A=2", "web"]);

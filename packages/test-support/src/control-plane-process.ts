@@ -112,5 +112,15 @@ export async function startControlPlaneProcess(opts: ControlPlaneProcessOptions 
   } finally {
     await dispatcher?.close();
   }
-  return { url, proc, databaseUrl: database.url, caFile, setupLink, dockerSocket, output: () => lines.join("\n"), kill: () => end("SIGKILL"), stop };
+  return {
+    url,
+    proc,
+    databaseUrl: database.url,
+    caFile,
+    setupLink,
+    dockerSocket,
+    output: () => lines.join("\n"),
+    kill: () => end("SIGKILL"),
+    stop,
+  };
 }
