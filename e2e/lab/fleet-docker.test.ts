@@ -288,6 +288,32 @@ test("containers: docker run places by constraint, docker ps spans the hosts, ho
     250,
   );
   assert.equal(await ok(cli, ["logs", "lab-h3/pinned"]), "hello");
+  // logs -f follows: the last line, then the new ones as they come, until the client goes.
+  await ok(cli, [
+    "run",
+    "-d",
+    "--name",
+    "ticker",
+    "-e",
+    "constraint:node==lab-h2",
+    "busybox",
+    "sh",
+    "-c",
+    "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done",
+  ]);
+  await waitFor("ticker ticked", async () => /tick 2/.test((await cli.run(["logs", "lab-h2/ticker"])).stdout), 20_000, 200);
+  const followed = await cli.run(["logs", "-f", "--tail", "1", "lab-h2/ticker"], { timeoutMs: 3000 });
+  const ticks = followed.stdout
+    .split("\n")
+    .filter((l) => /^tick \d+$/.test(l))
+    .map((l) => Number(l.slice(5)));
+  assert.ok(ticks.length >= 4, `followed lines: ${followed.stdout}`);
+  assert.deepEqual(
+    ticks,
+    ticks.map((_, i) => ticks[0]! + i),
+    "in order, none missing",
+  );
+  await ok(cli, ["rm", "-f", "lab-h2/ticker"]);
   // The same name on two hosts is ambiguous until the host is named.
   await ok(cli, ["run", "-d", "--name", "spread", "-e", "constraint:node==lab-h2", "busybox", "sleep", "300"]);
   await waitFor(

@@ -111,6 +111,51 @@ function summaryOf(c: InventoryRow) {
   };
 }
 
+/** Frames of log lines the agent may send ahead of what the client has taken. */
+const LOG_WINDOW = 8;
+
+/**
+ * `docker logs -f`: the host's log stream relayed as Docker's frames. Credit goes back to the agent
+ * only as the client takes the bytes (the response drains), so a slow client holds at most
+ * LOG_WINDOW frames here; the stream closes with the client's connection.
+ */
+function followLogs(
+  r: FleetRequest,
+  hostId: string,
+  id: string,
+  o: { stdout: boolean; stderr: boolean; tail: number; tty: boolean; timestamps: boolean },
+): Promise<void> {
+  return new Promise((resolve) => {
+    r.res.writeHead(200, { "Content-Type": o.tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream" });
+    r.res.flushHeaders();
+    const stream = r.ctx.gateway.openStream(
+      hostId,
+      "logs",
+      { id, follow: true, stdout: o.stdout, stderr: o.stderr, tail: o.tail },
+      LOG_WINDOW,
+      {
+        data: (d) => {
+          let ok = true;
+          for (const [, s, time, text] of d.lines) {
+            const data = Buffer.from(o.timestamps ? `${time} ${text}` : text);
+            ok = r.res.write(o.tty ? data : muxFrame(s === "o" ? "stdout" : "stderr", data)) && ok;
+          }
+          if (ok) stream.grant(1);
+          else r.res.once("drain", () => stream.grant(1));
+        },
+        end: () => {
+          r.res.end();
+          resolve();
+        },
+      },
+    );
+    r.res.on("close", () => {
+      stream.close();
+      resolve();
+    });
+  });
+}
+
 export function containerRoutes(router: Router<FleetRequest>): void {
   router.get("/containers/json", async (r) => {
     const all = boolParam(r.query, "all");
@@ -147,20 +192,17 @@ export function containerRoutes(router: Router<FleetRequest>): void {
 
   router.get("/containers/{id*}/logs", async (r) => {
     const c = await locate(r, r.params.id!);
-    if (boolParam(r.query, "follow"))
-      throw new DockerApiError(
-        501,
-        "docker logs -f through the fleet endpoint is not supported yet: use the host's agent, or the dashboard",
-      );
     const stdout = boolParam(r.query, "stdout");
     const stderr = boolParam(r.query, "stderr");
     if (!stdout && !stderr) throw badRequest("Bad parameters: you must choose at least one stream");
     const tailRaw = r.query.get("tail");
     const tail = tailRaw === null || tailRaw === "all" ? 10_000 : Math.min(10_000, intParam(r.query, "tail", 10_000));
-    const lines = await r.api.containers.logs({ hostId: c.hostId, id: c.ref, tail });
-    const info = (await r.api.containers.inspect({ hostId: c.hostId, id: c.ref })) as { Config?: { Tty?: boolean } };
+    // Reading the container is the caller's check (viewer on its host), for the stream too.
+    const info = (await r.api.containers.inspect({ hostId: c.hostId, id: c.ref })) as { Id: string; Config?: { Tty?: boolean } };
     const tty = Boolean(info.Config?.Tty);
     const timestamps = boolParam(r.query, "timestamps");
+    if (boolParam(r.query, "follow")) return followLogs(r, c.hostId, info.Id, { stdout, stderr, tail, tty, timestamps });
+    const lines = await r.api.containers.logs({ hostId: c.hostId, id: c.ref, tail });
     r.res.writeHead(200, {
       "Content-Type": tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream",
     });
