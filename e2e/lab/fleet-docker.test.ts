@@ -68,7 +68,7 @@ async function tokenFor(role: "owner" | "operator" | "viewer"): Promise<string> 
 
 async function ok(cli: DockerCli, args: string[]): Promise<string> {
   const r = await cli.run(args);
-  assert.equal(r.code, 0, `${cli.bin} ${args.join(" ")}: ${r.stderr}`);
+  assert.equal(r.code, 0, `${cli.bin} ${args.join(" ")}: exit ${r.code}: ${r.stderr} ${r.stdout}`);
   return r.stdout.trim();
 }
 
@@ -333,6 +333,27 @@ test("containers: docker run places by constraint, docker ps spans the hosts, ho
   const refused = await viewer.run(["rm", "-f", "lab-h3/pinned"]);
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, /operator role/);
+  // exec on host/name: a command's output and exit code, and an interactive shell with a TTY.
+  assert.equal(await ok(cli, ["exec", "lab-h3/pinned", "sh", "-c", "echo out; echo err >&2"]), "out");
+  const failing = await cli.run(["exec", "lab-h3/pinned", "sh", "-c", "exit 3"]);
+  assert.equal(failing.code, 3, "the exit code comes back");
+  const shell = await cli.tty(
+    ["exec", "-it", "lab-h3/pinned", "sh"],
+    [
+      // ash asks for the cursor position after its prompt (ESC[6n): the prompt is not the last thing shown.
+      { wait: /\/ # /, send: "echo fleet-$((6*7)); hostname\r" },
+      { wait: /fleet-42/, send: "exit\r" },
+    ],
+  );
+  assert.equal(shell.code, 0, shell.output);
+  assert.match(shell.output, /fleet-42/);
+  assert.ok(
+    (await owner.trpc.audit.list.query({ channel: "docker", action: "containers.exec" })).rows.length >= 3,
+    "each exec is audited on the docker channel",
+  );
+  const viewerExec = await viewer.run(["exec", "lab-h3/pinned", "true"]);
+  assert.notEqual(viewerExec.code, 0);
+  assert.match(viewerExec.stderr, /operator role/);
   await ok(cli, ["stop", "-t", "1", "lab-h3/pinned"]);
   assert.equal(await ok(cli, ["inspect", "--format", "{{.State.Status}}", "lab-h3/pinned"]), "exited");
   await ok(cli, ["rm", "-f", "lab-h3/pinned", "lab-h2/zoned", "lab-h1/spread", "lab-h2/spread"]);

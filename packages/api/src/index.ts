@@ -6,4 +6,4 @@ export { installCommand } from "./routers/join-tokens.ts";
 export { restRouter, openApiDocument } from "./rest.ts";
 export { createOpenApiNodeHttpHandler } from "trpc-to-openapi";
 export { createStreamServer, STREAM_PATH_PREFIX } from "./streams.ts";
-export { createFleetDockerHandler, type FleetDockerOptions, type ClusterIdentity } from "./docker/index.ts";
+export { createFleetDockerHandler, type FleetDockerHandler, type FleetDockerOptions, type ClusterIdentity } from "./docker/index.ts";

@@ -3,10 +3,11 @@ import { chmodSync, mkdirSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { dirname, join } from "node:path";
 import type { Db } from "@berth/db";
 import type { Logger } from "@berth/core";
-import { type ClusterIdentity, createFleetDockerHandler, type Context } from "@berth/api";
+import { type ClusterIdentity, createFleetDockerHandler, type Context, type FleetDockerHandler } from "@berth/api";
 import type { Env } from "./env.ts";
 import { isLoopbackHost, type TlsIdentity } from "./tls.ts";
 
@@ -63,11 +64,18 @@ export async function startDockerEndpoint(o: {
 }): Promise<DockerEndpoint> {
   const { env } = o;
   let cluster: ClusterIdentity | null = null;
-  let handle: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | null = null;
+  let handle: FleetDockerHandler | null = null;
   const handler = (req: IncomingMessage, res: ServerResponse) => {
-    void handle!(req, res).catch((err) => {
+    void handle!.request(req, res).catch((err) => {
       o.logger.error({ err }, "fleet Docker API request failed");
       res.destroy();
+    });
+  };
+  // exec start asks to upgrade the connection (the CLI's hijack).
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    void handle!.upgrade(req, socket, head).catch((err) => {
+      o.logger.error({ err }, "fleet Docker API upgrade failed");
+      socket.destroy();
     });
   };
   // Plain TCP only where the control plane itself may serve plain HTTP (loopback, or the operator's explicit flag).
@@ -75,7 +83,9 @@ export async function startDockerEndpoint(o: {
   if (!o.tls && !plainAllowed) throw new Error("the fleet Docker API needs the control plane's TLS certificate");
   const tcp = o.tls ? createHttpsServer({ cert: o.tls.cert, key: o.tls.key }, handler) : createServer(handler);
   tcp.on("clientError", (_e, socket) => socket.destroy());
+  tcp.on("upgrade", upgrade);
   const unix = createServer(handler);
+  unix.on("upgrade", upgrade);
   const socketPath = env.BERTH_DOCKER_SOCKET ?? join(env.BERTH_DATA_DIR, "docker.sock");
   mkdirSync(dirname(socketPath), { recursive: true });
   rmSync(socketPath, { force: true });

@@ -1,2 +1,2 @@
-export { createFleetDockerHandler, fleetDockerRouter, type FleetDockerOptions } from "./server.ts";
+export { createFleetDockerHandler, fleetDockerRouter, type FleetDockerHandler, type FleetDockerOptions } from "./server.ts";
 export type { ClusterIdentity } from "./context.ts";

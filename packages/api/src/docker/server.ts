@@ -1,12 +1,14 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { TRPCError } from "@trpc/server";
 import { ZodError, type z } from "zod";
 import { API_VERSION, badRequest, compareVersions, DockerApiError, MIN_API_VERSION, Router } from "@berth/docker-api";
-import type { Logger } from "@berth/core";
+import { isDomainError, type DomainErrorCode, type Logger } from "@berth/core";
 import type { Context } from "../context.ts";
 import { appRouter } from "../root.ts";
 import type { ClusterIdentity, FleetRequest } from "./context.ts";
 import { containerRoutes } from "./containers.ts";
+import { execRoutes, startExecUpgrade } from "./exec.ts";
 import { imageRoutes, secretAndConfigRoutes } from "./images.ts";
 import { networkRoutes } from "./networks.ts";
 import { nodeRoutes } from "./nodes.ts";
@@ -37,6 +39,7 @@ export function fleetDockerRouter(): Router<FleetRequest> {
   nodeRoutes(router);
   serviceRoutes(router);
   containerRoutes(router);
+  execRoutes(router);
   networkRoutes(router);
   imageRoutes(router);
   secretAndConfigRoutes(router);
@@ -57,6 +60,18 @@ const TRPC_STATUS: Partial<Record<TRPCError["code"], number>> = {
   BAD_GATEWAY: 502,
 };
 
+const DOMAIN_STATUS: Record<DomainErrorCode, number> = {
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  INVALID: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  HOST_OFFLINE: 503,
+  TIMEOUT: 504,
+  UNAVAILABLE: 503,
+  UPSTREAM: 502,
+};
+
 function zodMessage(e: ZodError): string {
   return e.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ");
 }
@@ -65,6 +80,8 @@ function zodMessage(e: ZodError): string {
 export function toDockerError(e: unknown): { status: number; message: string } {
   if (e instanceof DockerApiError) return { status: e.status, message: e.message };
   if (e instanceof ZodError) return { status: 400, message: `invalid request: ${zodMessage(e)}` };
+  // Checks made outside a procedure (exec's role check) throw the domain's errors themselves.
+  if (isDomainError(e)) return { status: DOMAIN_STATUS[e.code], message: e.message };
   if (e instanceof TRPCError) {
     const message = e.cause instanceof ZodError ? `invalid request: ${zodMessage(e.cause)}` : e.message;
     return { status: TRPC_STATUS[e.code] ?? 500, message };
@@ -83,37 +100,59 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-export function createFleetDockerHandler(o: FleetDockerOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+export interface FleetDockerHandler {
+  request(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** Requests that ask to upgrade the connection (exec start). */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
+}
+
+/** The path without its /vX.Y prefix, and the version it names (checked against the range served). */
+function versioned(rawUrl: string | undefined): { url: URL; path: string; version: string } {
+  const url = new URL(rawUrl ?? "/", "http://docker");
+  let path = url.pathname.replace(/\/{2,}/g, "/");
+  let version = API_VERSION;
+  const m = VERSION_PREFIX.exec(path);
+  if (m) {
+    version = m[1]!;
+    path = m[2]!;
+    if (compareVersions(version, API_VERSION) > 0)
+      throw badRequest(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
+    if (compareVersions(version, MIN_API_VERSION) < 0)
+      throw badRequest(
+        `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
+      );
+  }
+  return { url, path, version };
+}
+
+export function createFleetDockerHandler(o: FleetDockerOptions): FleetDockerHandler {
   const router = fleetDockerRouter();
   const base = { "Api-Version": API_VERSION, "Docker-Experimental": "false", Ostype: "linux", Server: `Berth/${o.cluster.version}` };
   const send = (res: ServerResponse, status: number, value: unknown) => {
     if (res.headersSent) return void res.end();
     res.writeHead(status, { ...base, "Content-Type": "application/json" }).end(JSON.stringify(value));
   };
+  // Every path needs a credential, _ping included: the CLI sends its configured headers on each request.
+  const authenticated = async (req: IncomingMessage): Promise<Context> => {
+    const ctx = await o.contextFor(req);
+    if (!ctx.user && !ctx.token)
+      throw new DockerApiError(401, ctx.authError ?? "authentication required: send a Berth API token as Authorization: Bearer");
+    return ctx;
+  };
+  const failed = (e: unknown, url: string | undefined) => {
+    const err = toDockerError(e);
+    // An answer a route chose (a 503 for no eligible host) is not a failure of the endpoint.
+    if (err.status >= 500 && !(e instanceof DockerApiError)) o.logger.error({ err: e, url }, "fleet Docker API request failed");
+    return err;
+  };
 
-  return async (req, res) => {
+  const request = async (req: IncomingMessage, res: ServerResponse) => {
     try {
-      const url = new URL(req.url ?? "/", "http://docker");
-      let path = url.pathname.replace(/\/{2,}/g, "/");
-      let version = API_VERSION;
-      const m = VERSION_PREFIX.exec(path);
-      if (m) {
-        version = m[1]!;
-        path = m[2]!;
-        if (compareVersions(version, API_VERSION) > 0)
-          throw badRequest(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
-        if (compareVersions(version, MIN_API_VERSION) < 0)
-          throw badRequest(
-            `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
-          );
-      }
-      // Every path needs a credential, _ping included: the CLI sends its configured headers on each request.
-      const ctx = await o.contextFor(req);
-      if (!ctx.user && !ctx.token)
-        throw new DockerApiError(401, ctx.authError ?? "authentication required: send a Berth API token as Authorization: Bearer");
+      const { url, path, version } = versioned(req.url);
+      const ctx = await authenticated(req);
       const route = router.match(req.method === "HEAD" ? "HEAD" : (req.method ?? "GET"), path);
       if ("status" in route) throw new DockerApiError(404, `page not found: ${req.method} ${path}`);
-      const request: FleetRequest = {
+      const fleetRequest: FleetRequest = {
         req,
         res,
         params: route.params,
@@ -136,12 +175,29 @@ export function createFleetDockerHandler(o: FleetDockerOptions): (req: IncomingM
         },
         json: (status, value) => send(res, status, value),
       };
-      await route.handler(request);
+      await route.handler(fleetRequest);
     } catch (e) {
-      const { status, message } = toDockerError(e);
-      // An answer a route chose (a 503 for no eligible host) is not a failure of the endpoint.
-      if (status >= 500 && !(e instanceof DockerApiError)) o.logger.error({ err: e, url: req.url }, "fleet Docker API request failed");
+      const { status, message } = failed(e, req.url);
       send(res, status, { message });
     }
   };
+
+  const upgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    try {
+      const { path } = versioned(req.url);
+      const ctx = await authenticated(req);
+      const exec = /^\/exec\/([^/]+)\/start$/.exec(path);
+      if (req.method !== "POST" || !exec)
+        throw new DockerApiError(501, `${req.method} ${path} with an upgrade is not supported through the fleet endpoint yet`);
+      await startExecUpgrade(ctx, req, socket, head, decodeURIComponent(exec[1]!));
+    } catch (e) {
+      const { status, message } = failed(e, req.url);
+      const body = JSON.stringify({ message });
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
+  };
+
+  return { request, upgrade };
 }
