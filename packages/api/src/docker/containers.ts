@@ -67,8 +67,10 @@ export async function locate(r: FleetRequest, ref: string): Promise<Located> {
   const matches = (c: { id: string; name: string }) => c.id === ref || c.id.startsWith(ref) || c.name === ref;
   const fresh = Date.now() - RECENT_MS;
   const byId = new Map((await allContainers(r, ref)).filter(matches).map((c) => [c.id, c]));
+  // The recent list is every caller's: only the caller's own hosts count (nor show in an error).
+  const visible = new Set((await r.api.hosts.list()).map((h) => h.id));
   for (const [id, v] of recent) {
-    if (v.at < fresh || !matches({ id, name: v.name })) continue;
+    if (v.at < fresh || !visible.has(v.hostId) || !matches({ id, name: v.name })) continue;
     if (v.removed) byId.delete(id);
     else byId.set(id, { id, name: v.name, hostId: v.hostId, hostName: v.hostName } as InventoryRow);
   }
