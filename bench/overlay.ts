@@ -162,7 +162,9 @@ export async function overlayBench(opts: { rounds: number; seconds: number; deat
           image: "busybox",
           args: ["sh", "-c", "mkdir -p /www && hostname > /www/i && exec httpd -f -p 80 -h /www"],
           networks: [{ target: "bench" }],
-          restartPolicy: { condition: "any", delayMs: 0 },
+          // A replacement only after 3 s: the lowest free address (the dead task's) is not taken again while the
+          // removal is timed, so "its address is out of every set" means the dead task is.
+          restartPolicy: { condition: "any", delayMs: 3000 },
           stopGracePeriodMs: 500,
         },
         mode: { kind: "replicated", replicas: 3 },
