@@ -123,9 +123,11 @@ export function execRoutes(router: Router<FleetRequest>): void {
 function readUpgradeBody(socket: Duplex, head: Buffer, length: number): Promise<{ body: Buffer; rest: Buffer }> {
   return new Promise((resolve, reject) => {
     let buf = head;
+    const gone = () => reject(new DockerApiError(400, "the connection closed before the exec start body"));
     const done = () => {
       socket.off("data", more);
       socket.off("error", reject);
+      socket.off("close", gone);
       resolve({ body: buf.subarray(0, length), rest: buf.subarray(length) });
     };
     const more = (d: Buffer) => {
@@ -135,6 +137,7 @@ function readUpgradeBody(socket: Duplex, head: Buffer, length: number): Promise<
     if (buf.length >= length) return done();
     socket.on("data", more);
     socket.once("error", reject);
+    socket.once("close", gone);
   });
 }
 
