@@ -45,3 +45,6 @@ export class JoinTokenError extends DomainError {
 export function isDomainError(e: unknown): e is DomainError {
   return e instanceof DomainError;
 }
+
+/** A Prisma write that broke a unique constraint (another writer took the value first). */
+export const isUniqueViolation = (e: unknown): boolean => (e as { code?: string }).code === "P2002";

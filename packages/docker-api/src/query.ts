@@ -61,6 +61,12 @@ export function filtersParam(q: URLSearchParams, allowed: readonly string[]): Fi
   return out;
 }
 
+/** Whether a filter holds: absent, or one of its values passes `test` (dockerd ORs a filter's values). */
+export function anyFilter(f: Filters, key: string, test: (value: string) => boolean): boolean {
+  const values = f.get(key);
+  return !values?.length || values.some(test);
+}
+
 /** `label` filter values: `key` or `key=value`, matched against a label map. */
 export function labelsMatch(labels: Record<string, string> | null | undefined, wanted: string[] | undefined, negate = false): boolean {
   if (!wanted?.length) return true;

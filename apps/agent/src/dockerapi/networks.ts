@@ -3,7 +3,7 @@ import { EndpointConfigSchema } from "@berth/protocol";
 import { z } from "zod";
 import type { CreateNetworkRequest, NetworkService } from "../network/index.ts";
 import { badRequest } from "./errors.ts";
-import { dockerJsonKeys, endpointFromDocker, vet } from "@berth/docker-api";
+import { anyFilter, dockerJsonKeys, endpointFromDocker, vet } from "@berth/docker-api";
 import { filtersParam, labelsMatch } from "@berth/docker-api";
 import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
@@ -66,7 +66,7 @@ export function networkRoutes(r: Router, o: DockerApiOptions): void {
 
   r.get("/networks", (ctx) => {
     const f = filtersParam(ctx.query, LIST_FILTERS);
-    const any = (key: string, test: (v: string) => boolean) => !f.get(key)?.length || f.get(key)!.some(test);
+    const any = (key: string, test: (v: string) => boolean) => anyFilter(f, key, test);
     const rows = (rt.networks?.list() ?? []) as Array<{
       Id: string;
       Name: string;

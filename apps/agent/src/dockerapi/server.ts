@@ -22,7 +22,7 @@ import { swarmRoutes } from "./swarm.ts";
 import { builderRoutes } from "./builder.ts";
 import { experimentalRoutes } from "./experimental.ts";
 import { attachWebSocketRoutes } from "./attach-ws.ts";
-import { API_VERSION, MIN_API_VERSION, compareVersions } from "@berth/docker-api";
+import { API_VERSION, versionedPath } from "@berth/docker-api";
 
 export interface DockerApiOptions {
   runtime: AgentRuntime;
@@ -41,8 +41,6 @@ export interface DockerApi {
   tcpPort?: number;
   close(): Promise<void>;
 }
-
-const VERSION_PREFIX = /^\/v(\d+\.\d+)(\/.*)$/;
 
 export function dockerApiRouter(o: DockerApiOptions): Router {
   const router = new Router();
@@ -69,21 +67,7 @@ export async function startDockerApi(o: DockerApiOptions): Promise<DockerApi> {
   const prepare = (
     req: IncomingMessage,
   ): Omit<ApiContext, "json" | "empty" | "text" | "stream" | "hijack" | "body" | "signal"> & { route: ReturnType<Router["match"]> } => {
-    const url = new URL(req.url ?? "/", "http://docker");
-    let path = url.pathname.replace(/\/{2,}/g, "/");
-    let version = API_VERSION;
-    const m = VERSION_PREFIX.exec(path);
-    if (m) {
-      version = m[1]!;
-      path = m[2]!;
-      if (compareVersions(version, API_VERSION) > 0)
-        throw badRequest(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
-      if (compareVersions(version, MIN_API_VERSION) < 0)
-        throw badRequest(
-          `client version ${version} is too old. ` +
-            `Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
-        );
-    }
+    const { url, path, version } = versionedPath(req.url);
     const method = req.method ?? "GET";
     let route: ReturnType<Router["match"]>;
     try {

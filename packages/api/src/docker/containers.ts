@@ -1,5 +1,6 @@
 import { z } from "zod";
 import {
+  anyFilter,
   badRequest,
   boolParam,
   containerConfigFromDocker,
@@ -163,7 +164,7 @@ export function containerRoutes(router: Router<FleetRequest>): void {
     const all = boolParam(r.query, "all");
     const limit = intParam(r.query, "limit", -1, -1);
     const f = filtersParam(r.query, ["id", "name", "status", "label", "ancestor", "node"]);
-    const any = (key: string, test: (v: string) => boolean) => !f.get(key)?.length || f.get(key)!.some(test);
+    const any = (key: string, test: (v: string) => boolean) => anyFilter(f, key, test);
     let rows = (await allContainers(r))
       .filter((c) => all || c.state === "running" || c.state === "paused" || c.state === "restarting")
       .filter(

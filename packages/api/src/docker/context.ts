@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { badRequest, DockerApiError } from "@berth/docker-api";
 import type { z } from "zod";
 import type { Context } from "../context.ts";
 import type { appRouter } from "../root.ts";
@@ -40,4 +41,17 @@ export interface FleetRequest {
  */
 export function creatingTeam(r: Pick<FleetRequest, "ctx">): string | null {
   return r.ctx.memberships.find((m) => m.role !== "viewer")?.teamId ?? r.ctx.memberships[0]?.teamId ?? null;
+}
+
+/**
+ * An object by ID, name, or unique ID prefix, as the Swarm API resolves nodes, services and
+ * networks: an exact ID or name first; a prefix of two or more IDs is ambiguous (400); none is a 404.
+ */
+export function resolveRef<T>(all: readonly T[], ref: string, kind: string, idOf: (x: T) => string, nameOf: (x: T) => string): T {
+  const exact = all.find((x) => idOf(x) === ref) ?? all.find((x) => nameOf(x) === ref);
+  if (exact) return exact;
+  const prefixed = all.filter((x) => idOf(x).startsWith(ref));
+  if (prefixed.length === 1) return prefixed[0]!;
+  if (prefixed.length > 1) throw badRequest(`${kind} ${ref} is ambiguous (${prefixed.length} matches found)`);
+  throw new DockerApiError(404, `${kind} ${ref} not found`);
 }

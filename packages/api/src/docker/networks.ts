@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { badRequest, DockerApiError, filtersParam, labelsMatch, type Router } from "@berth/docker-api";
-import { creatingTeam, type FleetRequest } from "./context.ts";
+import { anyFilter, badRequest, DockerApiError, filtersParam, labelsMatch, type Router } from "@berth/docker-api";
+import { creatingTeam, type FleetRequest, resolveRef } from "./context.ts";
 
 /*
  * The fleet's networks are its overlay networks (swarm scope): created, listed, inspected and
@@ -32,13 +32,13 @@ function networkObject(n: OverlayRow) {
 }
 
 async function findNetwork(r: FleetRequest, ref: string): Promise<OverlayRow> {
-  const all = await r.api.overlays.list();
-  const exact = all.find((n) => n.id === ref) ?? all.find((n) => n.name === ref);
-  if (exact) return exact;
-  const prefixed = all.filter((n) => n.id.startsWith(ref));
-  if (prefixed.length === 1) return prefixed[0]!;
-  if (prefixed.length > 1) throw badRequest(`network ${ref} is ambiguous (${prefixed.length} matches found)`);
-  throw new DockerApiError(404, `network ${ref} not found`);
+  return resolveRef(
+    await r.api.overlays.list(),
+    ref,
+    "network",
+    (n) => n.id,
+    (n) => n.name,
+  );
 }
 
 const CreateBody = z.object({
@@ -59,7 +59,7 @@ const CreateBody = z.object({
 export function networkRoutes(router: Router<FleetRequest>): void {
   router.get("/networks", async (r) => {
     const f = filtersParam(r.query, ["id", "name", "label", "driver", "scope", "type"]);
-    const any = (key: string, test: (v: string) => boolean) => !f.get(key)?.length || f.get(key)!.some(test);
+    const any = (key: string, test: (v: string) => boolean) => anyFilter(f, key, test);
     const nets = (await r.api.overlays.list()).filter(
       (n) =>
         any("id", (v) => n.id.startsWith(v)) &&

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { arch, cpus, hostname, totalmem } from "node:os";
 import { z } from "zod";
-import { badRequest, DockerApiError, filtersParam, labelsMatch, type Router } from "@berth/docker-api";
-import type { FleetRequest } from "./context.ts";
+import { anyFilter, badRequest, DockerApiError, filtersParam, labelsMatch, type Router } from "@berth/docker-api";
+import { type FleetRequest, resolveRef } from "./context.ts";
 
 /*
  * Nodes are the caller's hosts (workers), and the control plane itself (the manager and leader,
@@ -10,7 +10,8 @@ import type { FleetRequest } from "./context.ts";
  * through the same procedures as the dashboard.
  */
 
-const NODE_ARCH: Record<string, string> = { x64: "x86_64", arm64: "aarch64", arm: "armv7l", ia32: "i386" };
+/** Docker's names for Node's architectures (Swarm nodes and `docker info` show these). */
+export const DOCKER_ARCH: Record<string, string> = { x64: "x86_64", arm64: "aarch64", arm: "armv7l", ia32: "i386" };
 
 type HostRow = Awaited<ReturnType<FleetRequest["api"]["hosts"]["list"]>>[number];
 
@@ -35,7 +36,7 @@ export function hostNode(h: HostRow) {
     Spec: { Labels: h.labels, Role: "worker" as const, Availability: h.availability },
     Description: {
       Hostname: h.name,
-      Platform: { Architecture: NODE_ARCH[h.arch ?? ""] ?? h.arch ?? "", OS: "linux" },
+      Platform: { Architecture: DOCKER_ARCH[h.arch ?? ""] ?? h.arch ?? "", OS: "linux" },
       Resources: { NanoCPUs: (h.cpus ?? 0) * 1e9, MemoryBytes: h.memoryBytes ?? 0 },
       Engine: { EngineVersion: h.agentVersion ? `berth-agent ${h.agentVersion}` : "", Labels: {}, Plugins: [] },
       TLSInfo: {},
@@ -61,7 +62,7 @@ export function managerNode(r: FleetRequest) {
     Spec: { Labels: {}, Role: "manager" as const, Availability: "drain" as const },
     Description: {
       Hostname: hostname(),
-      Platform: { Architecture: NODE_ARCH[arch()] ?? arch(), OS: "linux" },
+      Platform: { Architecture: DOCKER_ARCH[arch()] ?? arch(), OS: "linux" },
       Resources: { NanoCPUs: cpus().length * 1e9, MemoryBytes: totalmem() },
       Engine: { EngineVersion: `berth ${c.version}`, Labels: {}, Plugins: [] },
       TLSInfo: {},
@@ -79,13 +80,13 @@ export async function nodesOf(r: FleetRequest): Promise<NodeObject[]> {
 
 /** A node by ID, hostname or unique ID prefix, as the Swarm API resolves them. */
 export async function findNode(r: FleetRequest, ref: string): Promise<NodeObject> {
-  const nodes = await nodesOf(r);
-  const exact = nodes.find((n) => n.ID === ref) ?? nodes.find((n) => n.Description.Hostname === ref);
-  if (exact) return exact;
-  const prefixed = nodes.filter((n) => n.ID.startsWith(ref));
-  if (prefixed.length === 1) return prefixed[0]!;
-  if (prefixed.length > 1) throw badRequest(`node ${ref} is ambiguous (${prefixed.length} matches found)`);
-  throw new DockerApiError(404, `node ${ref} not found`);
+  return resolveRef(
+    await nodesOf(r),
+    ref,
+    "node",
+    (n) => n.ID,
+    (n) => n.Description.Hostname,
+  );
 }
 
 const NodeSpecBody = z.object({
@@ -99,7 +100,7 @@ export function nodeRoutes(router: Router<FleetRequest>): void {
   router.get("/nodes", async (r) => {
     const f = filtersParam(r.query, ["id", "name", "role", "membership", "node.label", "label"]);
     // Each filter holds when one of its values matches (labels: all of them), as dockerd's.
-    const any = (key: string, test: (v: string) => boolean) => !f.get(key)?.length || f.get(key)!.some(test);
+    const any = (key: string, test: (v: string) => boolean) => anyFilter(f, key, test);
     const nodes = (await nodesOf(r)).filter(
       (n) =>
         any("id", (v) => n.ID.startsWith(v)) &&

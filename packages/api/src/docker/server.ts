@@ -2,7 +2,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:ht
 import type { Duplex } from "node:stream";
 import { TRPCError } from "@trpc/server";
 import { ZodError, type z } from "zod";
-import { API_VERSION, badRequest, compareVersions, DockerApiError, MIN_API_VERSION, Router } from "@berth/docker-api";
+import { API_VERSION, badRequest, DockerApiError, Router, versionedPath } from "@berth/docker-api";
 import { isDomainError, type DomainErrorCode, type Logger } from "@berth/core";
 import type { Context } from "../context.ts";
 import { appRouter } from "../root.ts";
@@ -24,7 +24,6 @@ import { systemRoutes } from "./system.ts";
 
 /** Request bodies are small JSON documents (specs); a larger one is refused. */
 const MAX_BODY_BYTES = 1 << 20;
-const VERSION_PREFIX = /^\/v(\d+\.\d+)(\/.*)$/;
 
 export interface FleetDockerOptions {
   /** The caller's context, with channel "docker". */
@@ -106,25 +105,6 @@ export interface FleetDockerHandler {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
 }
 
-/** The path without its /vX.Y prefix, and the version it names (checked against the range served). */
-function versioned(rawUrl: string | undefined): { url: URL; path: string; version: string } {
-  const url = new URL(rawUrl ?? "/", "http://docker");
-  let path = url.pathname.replace(/\/{2,}/g, "/");
-  let version = API_VERSION;
-  const m = VERSION_PREFIX.exec(path);
-  if (m) {
-    version = m[1]!;
-    path = m[2]!;
-    if (compareVersions(version, API_VERSION) > 0)
-      throw badRequest(`client version ${version} is too new. Maximum supported API version is ${API_VERSION}`);
-    if (compareVersions(version, MIN_API_VERSION) < 0)
-      throw badRequest(
-        `client version ${version} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
-      );
-  }
-  return { url, path, version };
-}
-
 export function createFleetDockerHandler(o: FleetDockerOptions): FleetDockerHandler {
   const router = fleetDockerRouter();
   const base = { "Api-Version": API_VERSION, "Docker-Experimental": "false", Ostype: "linux", Server: `Berth/${o.cluster.version}` };
@@ -148,7 +128,7 @@ export function createFleetDockerHandler(o: FleetDockerOptions): FleetDockerHand
 
   const request = async (req: IncomingMessage, res: ServerResponse) => {
     try {
-      const { url, path, version } = versioned(req.url);
+      const { url, path, version } = versionedPath(req.url);
       const ctx = await authenticated(req);
       const route = router.match(req.method === "HEAD" ? "HEAD" : (req.method ?? "GET"), path);
       if ("status" in route) throw new DockerApiError(404, `page not found: ${req.method} ${path}`);
@@ -184,7 +164,7 @@ export function createFleetDockerHandler(o: FleetDockerOptions): FleetDockerHand
 
   const upgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     try {
-      const { path } = versioned(req.url);
+      const { path } = versionedPath(req.url);
       const ctx = await authenticated(req);
       const exec = /^\/exec\/([^/]+)\/start$/.exec(path);
       if (req.method !== "POST" || !exec)

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { badRequest, boolParam, DockerApiError, filtersParam, labelsMatch, muxFrame, type Router } from "@berth/docker-api";
-import { creatingTeam, type FleetRequest } from "./context.ts";
+import { anyFilter, badRequest, boolParam, DockerApiError, filtersParam, labelsMatch, muxFrame, type Router } from "@berth/docker-api";
+import { creatingTeam, type FleetRequest, resolveRef } from "./context.ts";
 import { fromSwarmSpec, toSwarmSpec } from "./service-spec.ts";
 
 /*
@@ -48,13 +48,13 @@ function serviceObject(s: ServiceRow, status: { running: number; desired: number
 
 /** A service by ID, name, or unique ID prefix. */
 async function findService(r: FleetRequest, ref: string): Promise<ServiceRow> {
-  const all = await r.api.services.list();
-  const exact = all.find((s) => s.id === ref) ?? all.find((s) => s.name === ref);
-  if (exact) return exact;
-  const prefixed = all.filter((s) => s.id.startsWith(ref));
-  if (prefixed.length === 1) return prefixed[0]!;
-  if (prefixed.length > 1) throw badRequest(`service ${ref} is ambiguous (${prefixed.length} matches found)`);
-  throw new DockerApiError(404, `service ${ref} not found`);
+  return resolveRef(
+    await r.api.services.list(),
+    ref,
+    "service",
+    (s) => s.id,
+    (s) => s.name,
+  );
 }
 
 /** Desired tasks: the replicas, or for a global service the tasks it means to run. */
@@ -92,7 +92,7 @@ function taskObject(t: TaskRow, s: ServiceRow) {
 export function serviceRoutes(router: Router<FleetRequest>): void {
   router.get("/services", async (r) => {
     const f = filtersParam(r.query, ["id", "label", "mode", "name"]);
-    const any = (key: string, test: (v: string) => boolean) => !f.get(key)?.length || f.get(key)!.some(test);
+    const any = (key: string, test: (v: string) => boolean) => anyFilter(f, key, test);
     const withStatus = boolParam(r.query, "status");
     const services = (await r.api.services.list()).filter(
       (s) =>
@@ -186,7 +186,7 @@ export function serviceRoutes(router: Router<FleetRequest>): void {
 
   router.get("/tasks", async (r) => {
     const f = filtersParam(r.query, ["id", "name", "service", "node", "desired-state", "label"]);
-    const any = (key: string, test: (v: string) => boolean) => !f.get(key)?.length || f.get(key)!.some(test);
+    const any = (key: string, test: (v: string) => boolean) => anyFilter(f, key, test);
     const services = (await r.api.services.list()).filter((s) => any("service", (v) => s.id === v || s.name === v || s.id.startsWith(v)));
     const nodes = f.get("node")?.length ? await r.api.hosts.list() : [];
     const out = [];

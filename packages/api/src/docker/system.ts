@@ -1,16 +1,13 @@
 import { arch, cpus, release, totalmem } from "node:os";
 import { API_VERSION, MIN_API_VERSION, type Router } from "@berth/docker-api";
 import type { FleetRequest } from "./context.ts";
-import { managerNode, nodesOf } from "./nodes.ts";
+import { DOCKER_ARCH, managerNode, nodesOf } from "./nodes.ts";
 
 /*
  * _ping, version and info for the fleet: a swarm that is active, whose one manager (and leader) is
  * the control plane and whose workers are the caller's hosts. `docker stack deploy` and
  * `docker node inspect self` read these to decide they are talking to a swarm manager.
  */
-
-/** Docker's names for Node's architectures. */
-export const DOCKER_ARCH: Record<string, string> = { x64: "x86_64", arm64: "aarch64", arm: "armv7l", ia32: "i386" };
 
 async function fleetCounts(r: FleetRequest) {
   const count = async (kind: "container" | "image", state?: string) =>

@@ -1,6 +1,6 @@
 import type { Db } from "@berth/db";
 import type { AgentRequestParsed, MeshPeer } from "@berth/protocol";
-import { conflict } from "../errors.ts";
+import { conflict, isUniqueViolation } from "../errors.ts";
 import { formatIp4, lowestFreeAddress, MESH_SUBNET, parseIp4 } from "./addressing.ts";
 
 /*
@@ -16,8 +16,6 @@ export interface MeshRegistration {
   /** Whether the key or the endpoint differs from what was recorded (the host's peers must learn it). */
   changed: boolean;
 }
-
-const isUniqueViolation = (e: unknown) => (e as { code?: string }).code === "P2002";
 
 export async function registerMeshPeer(db: Db, hostId: string, req: AgentRequestParsed<"overlay.mesh">): Promise<MeshRegistration> {
   const prefix = MESH_SUBNET.prefix;

@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { z } from "zod";
 import type { Db, Prisma } from "@berth/db";
 import { MAX_OVERLAY_ENDPOINTS, type AgentRequestParsed, type OverlayNetworkState } from "@berth/protocol";
-import { conflict, DomainError, forbidden, invalid, notFound } from "../errors.ts";
+import { conflict, DomainError, forbidden, invalid, isUniqueViolation, notFound } from "../errors.ts";
 import { INGRESS_NETWORK } from "../services/task-container.ts";
 import {
   contains,
@@ -87,8 +87,6 @@ const view = (n: NetworkRow, endpoints: number, failingHosts = 0): OverlayNetwor
   endpoints,
   failingHosts,
 });
-
-const isUniqueViolation = (e: unknown) => (e as { code?: string }).code === "P2002";
 
 export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; removed: [networkId: string, teamId: string] }> {
   constructor(private readonly db: Db) {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { Db, Prisma } from "@berth/db";
-import { conflict, invalid, notFound } from "../errors.ts";
+import { conflict, invalid, isUniqueViolation, notFound } from "../errors.ts";
 import { describeSpecIssues, type ServiceSpec, ServiceSpecSchema } from "./spec.ts";
 
 /*
@@ -118,7 +118,7 @@ export class ServiceStore extends EventEmitter<{ changed: [serviceId: string] }>
       await this.announce(row.id);
       return view(row);
     } catch (e) {
-      if ((e as { code?: string }).code === "P2002") throw conflict(`a service named ${spec.name} already exists in this team`);
+      if (isUniqueViolation(e)) throw conflict(`a service named ${spec.name} already exists in this team`);
       throw e;
     }
   }
