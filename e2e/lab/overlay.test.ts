@@ -250,7 +250,7 @@ async function markerOnUnderlay(
   const toIp = await ok(docker[1]!, ["inspect", "-f", `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`, to]);
   const capture = spawn(
     "nsenter",
-    [`--net=/run/netns/${lab.hosts[1]!.netns}`, "--", "tcpdump", "-i", "eth0", "-n", "-U", "-s", "0", "-w", "-"],
+    [`--net=/run/netns/${lab.hosts[1]!.netns}`, "--", "tcpdump", "-i", "eth0", "-n", "--immediate-mode", "-U", "-s", "0", "-w", "-"],
     {
       stdio: ["ignore", "pipe", "pipe"],
     },
@@ -276,7 +276,14 @@ async function markerOnUnderlay(
     await new Promise((r) => setTimeout(r, 300));
     await inNetns(await pid(docker[0]!, from), SEND_TEXT, [toIp, marker]);
     const got = await receiver;
-    await new Promise((r) => setTimeout(r, 300));
+    // Packets reach the capture's output soon after they crossed, not before: wait for the marker
+    // (a plain network's), or for the capture to go quiet (an encrypted one's).
+    let seen = -1;
+    for (let waited = 0; waited < 5000 && !Buffer.concat(chunks).includes(marker); waited += 100) {
+      if (size === seen && waited >= 1000) break;
+      seen = size;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     capture.kill("SIGINT");
     await closed;
     const pcap = Buffer.concat(chunks);
@@ -302,7 +309,7 @@ test("an encrypted network: a marker between containers never shows on the under
 
   const plain = await markerOnUnderlay("ovl", "c1", "c2");
   assert.ok(plain.received, "the marker crossed the plain network");
-  assert.ok(plain.captured, "the capture of the underlay shows a plain network's payload (the capture works)");
+  assert.ok(plain.captured, `the capture of the underlay shows a plain network's payload (the capture works; ${plain.bytes} bytes seen)`);
   const sealed = await markerOnUnderlay("sec", "e1", "e2");
   assert.ok(sealed.received, "the marker crossed the encrypted network");
   assert.ok(sealed.bytes > 5 * 100, `the capture saw the encrypted packets (${sealed.bytes} bytes)`);

@@ -136,13 +136,29 @@ export async function withContainerRoot<T>(
   return withFrozen(deps.containers, id, () => access(deps, id, fn));
 }
 
+/** Whether a process's root can be entered: a zombie's, or a gone process's, cannot. */
+function reachable(procRoot: string): boolean {
+  try {
+    return statSync(`${procRoot}/`).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 async function access<T>(
   deps: { containers: ContainerService; snapshots: Snapshotter },
   id: string,
   fn: (root: string) => Promise<T>,
 ): Promise<T> {
-  const rec = deps.containers.get(id);
-  if (deps.containers.isRunning(rec) && rec.state.Pid > 0) return fn(`/proc/${rec.state.Pid}/root`);
+  let rec = deps.containers.get(id);
+  if (deps.containers.isRunning(rec) && rec.state.Pid > 0) {
+    const root = `/proc/${rec.state.Pid}/root`;
+    // Frozen, it cannot exit under us; unreachable, its process has just exited and the exit is not
+    // recorded yet (a short-lived command), so wait for that and read it as a stopped container.
+    if (reachable(root)) return fn(root);
+    await deps.containers.wait(id, "not-running", AbortSignal.timeout(10_000));
+    rec = deps.containers.get(id);
+  }
   const dir = join(deps.containers.store.dir(rec.id), `access-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
   mkdirSync(dir, { recursive: true });
   try {
