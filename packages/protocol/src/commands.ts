@@ -28,6 +28,7 @@ import {
   VolumeWithUsersSchema,
 } from "./replies.ts";
 import { OverlaySyncArgsSchema } from "./overlay.ts";
+import { TaskFilesSchema } from "./task-files.ts";
 
 /**
  * Commands the control plane sends to an agent (CommandFrame.command + args): their argument
@@ -75,6 +76,8 @@ export const CommandArgs = {
     config: ContainerConfigSchema,
     /** Set when the team's container policy binds the caller: the host paths bind mounts must stay within, links resolved. */
     bindPrefixes: z.array(z.string().min(1).max(4096)).max(256).optional(),
+    /** A service task's secrets and configs, kept in memory on the host (see task-files.ts). */
+    files: TaskFilesSchema.optional(),
   }),
   "containers.start": z.object({ id: Name }),
   "containers.stop": z.object({

@@ -10,3 +10,4 @@ export * from "./networks.ts";
 export * from "./ports.ts";
 export * from "./streams.ts";
 export * from "./overlay.ts";
+export * from "./task-files.ts";

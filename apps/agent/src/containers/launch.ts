@@ -19,6 +19,7 @@ import type { AttachHub } from "./attach.ts";
 import { mergeEnv } from "./create-config.ts";
 import { ContainerError } from "./errors.ts";
 import { ociMounts, prepareMounts } from "./mounts.ts";
+import { taskFileMounts } from "./task-files.ts";
 import { networkOf, type NetworkAttachment } from "./network-attachment.ts";
 import { releaseShm, resolveNamespaces } from "./shared-namespaces.ts";
 import type { ContainerPaths } from "./paths.ts";
@@ -114,7 +115,7 @@ export class Launcher {
         ...(shared.shm ? { shm: shared.shm } : {}),
         devices: resolveDevices(host.Devices ?? []),
         imageArchitecture: rec.imageArchitecture,
-        mounts: [...etc, ...ociMounts(rec.mounts ?? [])],
+        mounts: [...etc, ...ociMounts(rec.mounts ?? []), ...taskFileMounts(paths, rec)],
         ...this.limits(),
       });
       writeFileSync(join(bundle, "config.json"), JSON.stringify(spec));

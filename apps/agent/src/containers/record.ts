@@ -1,5 +1,6 @@
 import type { ContainerConfig } from "@berth/protocol";
 import type { MountPoint } from "./mounts.ts";
+import type { TaskFileMount } from "./task-files.ts";
 import type { Endpoint, EndpointRequest } from "../network/index.ts";
 import type { PortMapping } from "../network/index.ts";
 
@@ -77,6 +78,8 @@ export interface ContainerRecord {
   exposedPorts?: string[];
   /** Host ports published while it runs (random ones resolved). */
   ports?: PortMapping[];
+  /** A service task's secrets and configs: where each shows (their contents are on a tmpfs, see task-files.ts). */
+  taskFiles?: TaskFileMount[];
 }
 
 export const ZERO_TIME = "0001-01-01T00:00:00Z";

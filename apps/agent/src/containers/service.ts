@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ContainerConfigSchema, ContainerNameSchema, HostConfigSchema } from "@berth/protocol";
-import type { ContainerConfig, HostConfig, StatsReport } from "@berth/protocol";
+import type { ContainerConfig, HostConfig, StatsReport, TaskFile } from "@berth/protocol";
 import type { z } from "zod";
 import type { ImageService } from "../images/index.ts";
 import { SnapshotNotFoundError, type Snapshotter } from "../snapshots/index.ts";
@@ -34,6 +34,7 @@ import { ContainerPaths } from "./paths.ts";
 import { isRunning, type ContainerRecord } from "./record.ts";
 import { deleteFromRuntime, unmountRootfs } from "./runtime-cleanup.ts";
 import { releaseShm } from "./shared-namespaces.ts";
+import { releaseTaskFiles, writeTaskFiles } from "./task-files.ts";
 import { ContainerStatsReader, type NamedStats } from "./stats.ts";
 import { ContainerStdio, type LogOptions } from "./stdio.ts";
 import { ContainerStore } from "./store.ts";
@@ -43,7 +44,7 @@ import { containerInspect, containerSummary, type ContainerInspect, type Contain
 export type { WaitCondition, WaitResult } from "./supervision.ts";
 
 /** `bindPrefixes`: the team's container policy limits bind sources to these host paths (links resolved). */
-type CreateOptions = { bindPrefixes?: string[] };
+type CreateOptions = { bindPrefixes?: string[]; files?: TaskFile[] };
 type Created = { Id: string; Warnings: string[] };
 
 /** What the runtime says when a signal finds the container's process gone. */
@@ -238,6 +239,14 @@ export class ContainerService {
     }
     const image = { imageId: img.id, image: imgCfg, imageArchitecture: imageConfig.architecture };
     const rec = newRecord({ id, name: finalName, config, ...image, argv, workingDir, hostname, mounts, networks });
+    try {
+      if (opts.files?.length) rec.taskFiles = await writeTaskFiles(this.paths, id, opts.files);
+    } catch (e) {
+      await this.o.snapshots.remove(this.paths.snapshotKey(id)).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+      removeAnonymousVolumes(mounts, this.o.volumes);
+      throw e;
+    }
     this.store.save(rec);
     this.event("create", rec);
     return { Id: id, Warnings: warnings };
@@ -417,6 +426,7 @@ export class ContainerService {
     await deleteFromRuntime(this.runc.for(rec.id), rec.id);
     await unmountRootfs(this.paths.rootfs(rec.id));
     await releaseShm(this.paths, rec);
+    await releaseTaskFiles(this.paths, rec);
     await this.o.snapshots.remove(this.paths.snapshotKey(rec.id)).catch((e: unknown) => {
       if (!(e instanceof SnapshotNotFoundError)) throw e;
     });
