@@ -114,7 +114,10 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
 
     handler("containers.list", async (a) => rt.containers.list({ all: a.all })),
     handler("containers.create", (a) =>
-      rt.containers.create(a.config, a.name, { ...(a.bindPrefixes ? { bindPrefixes: a.bindPrefixes } : {}), ...(a.files ? { files: a.files } : {}) }),
+      rt.containers.create(a.config, a.name, {
+        ...(a.bindPrefixes ? { bindPrefixes: a.bindPrefixes } : {}),
+        ...(a.files ? { files: a.files } : {}),
+      }),
     ),
     handler("containers.start", async (a) => ok(await rt.containers.start(a.id))),
     handler("containers.stop", async (a) => ok(await rt.containers.stop(a.id, a.timeout, a.signal))),

@@ -71,7 +71,19 @@ test("bad task files are refused by name: relative or duplicate targets, too muc
   };
   assert.match(issue([{ target: "run/x", data: "" }]), /absolute path/);
   assert.match(issue([{ target: "/run/../etc/x", data: "" }]), /no \.\./);
-  assert.match(issue([{ target: "/x", data: "" }, { target: "/x", data: "" }]), /two task files at \/x/);
+  assert.match(
+    issue([
+      { target: "/x", data: "" },
+      { target: "/x", data: "" },
+    ]),
+    /two task files at \/x/,
+  );
   const big = Buffer.alloc(400 * 1024).toString("base64");
-  assert.match(issue([{ target: "/a", data: big }, { target: "/b", data: big }]), /at most 655360 fit/);
+  assert.match(
+    issue([
+      { target: "/a", data: big },
+      { target: "/b", data: big },
+    ]),
+    /at most 655360 fit/,
+  );
 });

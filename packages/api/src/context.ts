@@ -1,5 +1,15 @@
 import type { Db, Role } from "@berth/db";
-import type { AgentGateway, AuditChannel, Logger, SecretBox, OverlayStore, ServiceStore, StatsIngest, TokenPrincipal } from "@berth/core";
+import type {
+  AgentGateway,
+  AuditChannel,
+  Logger,
+  SecretBox,
+  OverlayStore,
+  ServiceFileStore,
+  ServiceStore,
+  StatsIngest,
+  TokenPrincipal,
+} from "@berth/core";
 
 export interface SessionUser {
   id: string;
@@ -37,6 +47,8 @@ export interface Context {
   stats: StatsIngest;
   /** Services and their versioned specs (the reconciler acts on what is written here). */
   services: ServiceStore;
+  /** Secrets and configs that services give their tasks as files. */
+  serviceFiles: ServiceFileStore;
   /** Overlay networks and their endpoints (the overlay sync pushes what changes to the hosts). */
   overlays: OverlayStore;
   /** For what goes wrong beside the answer (an audit row that could not be written). */

@@ -16,6 +16,7 @@ import { invitationsRouter } from "./routers/invitations.ts";
 import { policiesRouter } from "./routers/policies.ts";
 import { servicesRouter } from "./routers/services.ts";
 import { overlaysRouter } from "./routers/overlays.ts";
+import { configsRouter, secretsRouter } from "./routers/service-files.ts";
 import { dockerRouter } from "./routers/docker.ts";
 
 export const appRouter = router({
@@ -36,6 +37,8 @@ export const appRouter = router({
   policies: policiesRouter,
   services: servicesRouter,
   overlays: overlaysRouter,
+  secrets: secretsRouter,
+  configs: configsRouter,
   docker: dockerRouter,
 });
 

@@ -22,3 +22,4 @@ export * from "./inventory.ts";
 export * from "./leader.ts";
 export * from "./services/index.ts";
 export * from "./overlay/index.ts";
+export * from "./service-files/index.ts";

@@ -20,10 +20,19 @@ export const TaskFileSchema = z
       .refine((p) => !p.split("/").includes(".."), "a task file's target has no .. in it")
       .refine((p) => !p.endsWith("/"), "a task file's target names a file"),
     /** Its contents, base64. */
-    data: z.string().max(Math.ceil(MAX_TASK_FILES_BYTES / 3) * 4).base64(),
+    data: z
+      .string()
+      .max(Math.ceil(MAX_TASK_FILES_BYTES / 3) * 4)
+      .base64(),
     /** Numeric owner and group in the container, and permission bits (Swarm's defaults 0, 0 and 0444). */
-    uid: z.string().regex(/^[0-9]{1,10}$/, "uid is numeric").default("0"),
-    gid: z.string().regex(/^[0-9]{1,10}$/, "gid is numeric").default("0"),
+    uid: z
+      .string()
+      .regex(/^[0-9]{1,10}$/, "uid is numeric")
+      .default("0"),
+    gid: z
+      .string()
+      .regex(/^[0-9]{1,10}$/, "gid is numeric")
+      .default("0"),
     mode: z.number().int().min(0).max(0o7777).default(0o444),
   })
   .strict();

@@ -51,6 +51,12 @@ export function AppShell({ children }: { children: ReactNode }) {
           >
             Overlay networks
           </Link>
+          <Link
+            href="/secrets"
+            className={`text-sm ${pathname.startsWith("/secrets") ? "font-semibold text-slate-900" : "text-slate-600"}`}
+          >
+            Secrets
+          </Link>
           <Link href="/fleet" className={`text-sm ${pathname.startsWith("/fleet") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
             Fleet
           </Link>

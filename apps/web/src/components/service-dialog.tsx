@@ -35,6 +35,10 @@ export function ServiceDialog({ onClose, onCreated }: { onClose(): void; onCreat
   const [order, setOrder] = useState<"stop-first" | "start-first">("stop-first");
   const [failureAction, setFailureAction] = useState<"pause" | "continue" | "rollback">("pause");
   const [restart, setRestart] = useState<"any" | "on-failure" | "none">("any");
+  const [secrets, setSecrets] = useState<string[]>([]);
+  const [configs, setConfigs] = useState<string[]>([]);
+  const secretList = useQuery(trpc.secrets.list.queryOptions());
+  const configList = useQuery(trpc.configs.list.queryOptions());
   const [json, setJson] = useState<string | null>(null);
   const [formError, setFormError] = useState<string | null>(null);
   const create = useMutation(
@@ -67,6 +71,8 @@ export function ServiceDialog({ onClose, onCreated }: { onClose(): void; onCreat
         env: lines(env),
         placement: { constraints: lines(constraints) },
         restartPolicy: { condition: restart },
+        secrets: secrets.map((source) => ({ source })),
+        configs: configs.map((source) => ({ source })),
       },
       mode: mode === "global" ? { kind: "global" } : { kind: "replicated", replicas: Number(replicas) },
       endpoint: { ports: published },
@@ -179,6 +185,22 @@ export function ServiceDialog({ onClose, onCreated }: { onClose(): void; onCreat
               />,
               "published:target, one per line; published on each host that runs a task",
             )}
+            <div className="grid grid-cols-2 gap-3">
+              <FilePicker
+                label="Secrets"
+                hint="at /run/secrets/<name>"
+                names={secretList.data?.map((x) => x.name) ?? []}
+                chosen={secrets}
+                onChange={setSecrets}
+              />
+              <FilePicker
+                label="Configs"
+                hint="at /<name>"
+                names={configList.data?.map((x) => x.name) ?? []}
+                chosen={configs}
+                onChange={setConfigs}
+              />
+            </div>
             <div className="grid grid-cols-4 gap-3">
               {field(
                 "Update parallelism",
@@ -267,5 +289,26 @@ export function ServiceDialog({ onClose, onCreated }: { onClose(): void; onCreat
         </div>
       </form>
     </Dialog>
+  );
+}
+
+/** Secrets or configs of the team to give each task, by name (made on the Secrets page). */
+function FilePicker(p: { label: string; hint: string; names: string[]; chosen: string[]; onChange(next: string[]): void }) {
+  return (
+    <fieldset className="text-sm" aria-label={p.label}>
+      <legend className="font-medium text-slate-700">{p.label}</legend>
+      {p.names.length === 0 && <span className="text-xs text-slate-500">none yet: add them on the Secrets page</span>}
+      {p.names.map((n) => (
+        <label key={n} className="mr-3 inline-flex items-center gap-1 font-mono text-xs">
+          <input
+            type="checkbox"
+            checked={p.chosen.includes(n)}
+            onChange={(e) => p.onChange(e.target.checked ? [...p.chosen, n] : p.chosen.filter((x) => x !== n))}
+          />
+          {n}
+        </label>
+      ))}
+      <span className="block text-xs text-slate-500">{p.hint}</span>
+    </fieldset>
   );
 }

@@ -14,6 +14,7 @@ import {
   StatsIngest,
   WebhookDispatcher,
   ServiceOrchestrator,
+  ServiceFileStore,
   ServiceStore,
   OverlayStore,
   OverlaySync,
@@ -122,7 +123,8 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   });
   const fleetEvents = new FleetEvents(db, gateway, log.child({ part: "events" }), () => void webhooks.kick());
   // Services: every process can take changes; the reconciler runs on the one that leads.
-  const serviceStore = new ServiceStore(db);
+  const serviceFiles = new ServiceFileStore(db, new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET, "berth/service-secrets/v1"));
+  const serviceStore = new ServiceStore(db, serviceFiles);
   // Overlay networks: addresses are allocated here at the agents' request, and every change is pushed to the hosts.
   const overlays = new OverlayStore(db);
   const overlaySync = new OverlaySync({ store: overlays, gateway, logger: log.child({ part: "overlay" }) });
@@ -195,6 +197,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       secretBox,
       stats,
       services: serviceStore,
+      serviceFiles,
       overlays,
       logger: log,
       dockerEndpoint: docker ? { dockerHost: docker.dockerHost, caPem: tls ? tls.cert.toString("utf8") : null } : null,

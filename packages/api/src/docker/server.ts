@@ -9,7 +9,8 @@ import { appRouter } from "../root.ts";
 import type { ClusterIdentity, FleetRequest } from "./context.ts";
 import { containerRoutes } from "./containers.ts";
 import { execRoutes, startExecUpgrade } from "./exec.ts";
-import { imageRoutes, secretAndConfigRoutes } from "./images.ts";
+import { imageRoutes } from "./images.ts";
+import { serviceFileRoutes } from "./service-files.ts";
 import { networkRoutes } from "./networks.ts";
 import { nodeRoutes } from "./nodes.ts";
 import { serviceRoutes } from "./services.ts";
@@ -41,7 +42,7 @@ export function fleetDockerRouter(): Router<FleetRequest> {
   execRoutes(router);
   networkRoutes(router);
   imageRoutes(router);
-  secretAndConfigRoutes(router);
+  serviceFileRoutes(router);
   return router;
 }
 

@@ -23,6 +23,41 @@ const SwarmUpdateConfig = z
   })
   .nullish();
 
+/** Swarm's SecretReference and ConfigReference: Berth refers by name, which the CLI always sends beside the ID. */
+function SwarmFileRef(kind: "Secret" | "Config") {
+  return z.object({
+    File: z
+      .object({
+        Name: z.string().min(1).max(4096),
+        UID: z.string().max(10).optional(),
+        GID: z.string().max(10).optional(),
+        Mode: z.number().int().min(0).max(0o777).optional(),
+      })
+      .nullish(),
+    Runtime: z.object({}).nullish(),
+    [`${kind}ID`]: z.string().max(128).optional(),
+    [`${kind}Name`]: z.string().min(1, `${kind}Name is required`).max(64),
+  });
+}
+type SwarmFileRefValue = { File?: { Name: string; UID?: string; GID?: string; Mode?: number } | null } & Record<string, unknown>;
+
+function fileRefOf(kind: "Secret" | "Config", r: SwarmFileRefValue) {
+  if (!r.File) throw badRequest(`Berth gives ${kind.toLowerCase()}s to tasks as files: ${kind}s[].File is required`);
+  return {
+    source: r[`${kind}Name`] as string,
+    target: r.File.Name,
+    ...(r.File.UID ? { uid: r.File.UID } : {}),
+    ...(r.File.GID ? { gid: r.File.GID } : {}),
+    ...(r.File.Mode !== undefined ? { mode: r.File.Mode } : {}),
+  };
+}
+
+/** Names to IDs, for the references `docker service inspect` shows. */
+export interface FileIds {
+  secrets: ReadonlyMap<string, string>;
+  configs: ReadonlyMap<string, string>;
+}
+
 export const SwarmServiceSpecSchema = z.object({
   Name: z.string().max(256).optional(),
   Labels: z.record(z.string(), z.string()).nullish(),
@@ -47,8 +82,8 @@ export const SwarmServiceSpecSchema = z.object({
         ReadOnly: z.boolean().optional(),
         Init: z.boolean().nullish(),
         Privileges: z.unknown().optional(),
-        Secrets: z.array(z.unknown()).nullish(),
-        Configs: z.array(z.unknown()).nullish(),
+        Secrets: z.array(SwarmFileRef("Secret")).nullish(),
+        Configs: z.array(SwarmFileRef("Config")).nullish(),
         Hosts: z.array(z.string()).nullish(),
         Groups: z.array(z.string()).nullish(),
         CapabilityAdd: z.array(z.string()).nullish(),
@@ -122,8 +157,6 @@ const UNSUPPORTED: Array<[keyof ContainerSpec, string]> = [
   ["ReadOnly", "read-only root filesystems for tasks"],
   ["Init", "an init process for tasks"],
   ["Privileges", "credential specs, SELinux and AppArmor settings"],
-  ["Secrets", "secrets"],
-  ["Configs", "configs"],
   ["Hosts", "extra /etc/hosts entries for tasks"],
   ["Groups", "extra groups for tasks"],
   ["CapabilityAdd", "added capabilities for tasks"],
@@ -227,6 +260,8 @@ export function fromSwarmSpec(raw: unknown): ServiceSpecInput {
         platforms: (t.Placement?.Platforms ?? []).flatMap((p) => (p.OS && p.Architecture ? [{ os: p.OS, arch: p.Architecture }] : [])),
       },
       networks: (t.Networks ?? []).map((n) => ({ target: n.Target, aliases: n.Aliases ?? [] })),
+      secrets: (c.Secrets ?? []).map((r) => fileRefOf("Secret", r as SwarmFileRefValue)),
+      configs: (c.Configs ?? []).map((r) => fileRefOf("Config", r as SwarmFileRefValue)),
       forceUpdate: t.ForceUpdate ?? 0,
     },
     // An omitted replica count means 1, as with `docker service create`.
@@ -247,8 +282,14 @@ const swarmUpdate = (u: ServiceSpec["updateConfig"]) => ({
 });
 
 /** The ServiceSpec `docker service inspect` shows for a stored spec (every default filled in, as insertDefaults). */
-export function toSwarmSpec(s: ServiceSpec) {
+export function toSwarmSpec(s: ServiceSpec, ids: FileIds) {
   const t = s.task;
+  const refs = (kind: "Secret" | "Config", list: ServiceSpec["task"]["secrets"], byName: ReadonlyMap<string, string>) =>
+    list.map((r) => ({
+      File: { Name: r.target ?? r.source, UID: r.uid, GID: r.gid, Mode: r.mode },
+      [`${kind}ID`]: byName.get(r.source) ?? "",
+      [`${kind}Name`]: r.source,
+    }));
   return {
     Name: s.name,
     Labels: s.labels,
@@ -266,6 +307,8 @@ export function toSwarmSpec(s: ServiceSpec) {
         StopGracePeriod: toNs(t.stopGracePeriodMs),
         ...(t.stopSignal ? { StopSignal: t.stopSignal } : {}),
         ...(t.healthcheck ? { Healthcheck: t.healthcheck } : {}),
+        ...(t.secrets.length ? { Secrets: refs("Secret", t.secrets, ids.secrets) } : {}),
+        ...(t.configs.length ? { Configs: refs("Config", t.configs, ids.configs) } : {}),
         Isolation: "default",
       },
       Resources: {

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { anyFilter, badRequest, boolParam, DockerApiError, filtersParam, labelsMatch, muxFrame, type Router } from "@berth/docker-api";
 import { creatingTeam, type FleetRequest, resolveRef } from "./context.ts";
-import { fromSwarmSpec, toSwarmSpec } from "./service-spec.ts";
+import { type FileIds, fromSwarmSpec, toSwarmSpec } from "./service-spec.ts";
 
 /*
  * Swarm's services and tasks over Berth's: create, ls (with running and desired counts), inspect,
@@ -21,8 +21,14 @@ const UPDATE_STATE: Record<string, string> = {
   rollback_completed: "rollback_completed",
 };
 
-function serviceObject(s: ServiceRow, status: { running: number; desired: number } | null) {
-  const spec = toSwarmSpec(s.spec);
+/** The IDs of the caller's secrets and configs by name, for the references specs show. */
+async function fileIdsOf(r: FleetRequest): Promise<FileIds> {
+  const byName = (rows: Array<{ name: string; id: string }>) => new Map(rows.map((x) => [x.name, x.id]));
+  return { secrets: byName(await r.api.secrets.list()), configs: byName(await r.api.configs.list()) };
+}
+
+function serviceObject(s: ServiceRow, ids: FileIds, status: { running: number; desired: number } | null) {
+  const spec = toSwarmSpec(s.spec, ids);
   return {
     ID: s.id,
     Version: { Index: s.version },
@@ -64,8 +70,8 @@ async function desiredOf(r: FleetRequest, s: ServiceRow): Promise<number> {
   return tasks.filter((t) => t.desiredState === "running").length;
 }
 
-function taskObject(t: TaskRow, s: ServiceRow) {
-  const spec = toSwarmSpec(s.spec);
+function taskObject(t: TaskRow, s: ServiceRow, ids: FileIds) {
+  const spec = toSwarmSpec(s.spec, ids);
   return {
     ID: t.id,
     Version: { Index: t.updatedAt.getTime() },
@@ -102,7 +108,8 @@ export function serviceRoutes(router: Router<FleetRequest>): void {
         labelsMatch(s.spec.labels, f.get("label")),
     );
     const out = [];
-    for (const s of services) out.push(serviceObject(s, withStatus ? { running: s.running, desired: await desiredOf(r, s) } : null));
+    const ids = await fileIdsOf(r);
+    for (const s of services) out.push(serviceObject(s, ids, withStatus ? { running: s.running, desired: await desiredOf(r, s) } : null));
     r.json(200, out);
   });
 
@@ -122,7 +129,7 @@ export function serviceRoutes(router: Router<FleetRequest>): void {
 
   router.get("/services/{id}", async (r) => {
     const s = await findService(r, r.params.id!);
-    r.json(200, serviceObject(s, null));
+    r.json(200, serviceObject(s, await fileIdsOf(r), null));
   });
 
   router.post("/services/{id}/update", async (r) => {
@@ -189,6 +196,7 @@ export function serviceRoutes(router: Router<FleetRequest>): void {
     const any = (key: string, test: (v: string) => boolean) => anyFilter(f, key, test);
     const services = (await r.api.services.list()).filter((s) => any("service", (v) => s.id === v || s.name === v || s.id.startsWith(v)));
     const nodes = f.get("node")?.length ? await r.api.hosts.list() : [];
+    const ids = await fileIdsOf(r);
     const out = [];
     for (const s of services) {
       for (const t of await r.api.services.tasks({ id: s.id })) {
@@ -201,7 +209,7 @@ export function serviceRoutes(router: Router<FleetRequest>): void {
           // A task carries its service's labels (how `docker stack ps` finds a stack's tasks).
           labelsMatch(s.spec.labels, f.get("label"))
         )
-          out.push(taskObject(t, s));
+          out.push(taskObject(t, s, ids));
       }
     }
     r.json(200, out);
@@ -210,7 +218,7 @@ export function serviceRoutes(router: Router<FleetRequest>): void {
   router.get("/tasks/{id}", async (r) => {
     for (const s of await r.api.services.list()) {
       const t = (await r.api.services.tasks({ id: s.id })).find((x) => x.id === r.params.id || x.id.startsWith(r.params.id!));
-      if (t) return r.json(200, taskObject(t, s));
+      if (t) return r.json(200, taskObject(t, s, await fileIdsOf(r)));
     }
     throw new DockerApiError(404, `task ${r.params.id} not found`);
   });

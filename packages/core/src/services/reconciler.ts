@@ -708,9 +708,11 @@ export class Reconciler {
     await this.o.db.task.update({ where: { id: t.id }, data: { state: "starting" } });
     try {
       const config = taskContainerConfig(spec, identity);
+      const files = await this.o.store.taskFiles(service.teamId, spec);
+      const create = { name, config, ...(files.length ? { files } : {}) };
       let id: string;
       try {
-        id = (await this.o.gateway.command(hostId, "containers.create", { name, config })).Id;
+        id = (await this.o.gateway.command(hostId, "containers.create", create)).Id;
       } catch (e) {
         if (!isDomainError(e)) throw e;
         if (e.code === "CONFLICT") {
@@ -718,7 +720,7 @@ export class Reconciler {
           id = (await this.o.gateway.command(hostId, "containers.inspect", { id: name })).Id;
         } else if (e.code === "NOT_FOUND") {
           await this.pull(hostId, service.teamId, spec.task.image);
-          id = (await this.o.gateway.command(hostId, "containers.create", { name, config })).Id;
+          id = (await this.o.gateway.command(hostId, "containers.create", create)).Id;
         } else throw e;
       }
       await this.o.db.task.update({ where: { id: t.id }, data: { containerId: id } });

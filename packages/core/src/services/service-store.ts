@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { Db, Prisma } from "@berth/db";
+import type { TaskFile } from "@berth/protocol";
+import type { ServiceFileStore } from "../service-files/index.ts";
 import { conflict, invalid, isUniqueViolation, notFound } from "../errors.ts";
 import { describeSpecIssues, type ServiceSpec, ServiceSpecSchema } from "./spec.ts";
 
@@ -93,8 +95,19 @@ function view(row: ServiceRow): ServiceView {
  * for leaders elsewhere; the reconciler coalesces the two).
  */
 export class ServiceStore extends EventEmitter<{ changed: [serviceId: string] }> {
-  constructor(private readonly db: Db) {
+  /** `files` resolves the secrets and configs specs name; without it, a spec naming any is refused. */
+  constructor(
+    private readonly db: Db,
+    private readonly files?: ServiceFileStore,
+  ) {
     super();
+  }
+
+  /** The secrets and configs a task of `spec` gets as files, read now (the reconciler sends them with the create). */
+  async taskFiles(teamId: string, spec: ServiceSpec): Promise<TaskFile[]> {
+    if (!spec.task.secrets.length && !spec.task.configs.length) return [];
+    if (!this.files) throw invalid("secrets and configs are not available here");
+    return this.files.filesFor(teamId, spec.task);
   }
 
   /** Tells the leader, here at once and elsewhere through Postgres, that `id` (or "*") changed. */
@@ -105,6 +118,7 @@ export class ServiceStore extends EventEmitter<{ changed: [serviceId: string] }>
 
   async create(teamId: string, input: unknown, actorId: string | null): Promise<ServiceView> {
     const spec = parseSpec(input);
+    await this.taskFiles(teamId, spec);
     try {
       const row = await this.db.service.create({
         data: {
@@ -170,6 +184,7 @@ export class ServiceStore extends EventEmitter<{ changed: [serviceId: string] }>
           `service ${row.name} changed meanwhile: version ${row.version} is current, not ${expectedVersion}; read it again and retry`,
         );
       if (spec.name !== row.name) throw invalid(`a service cannot be renamed (${row.name} → ${spec.name})`);
+      await this.taskFiles(row.teamId, spec);
       const current = ServiceSpecSchema.parse(row.versions[0]!.spec);
       if (opts.force) spec = { ...spec, task: { ...spec.task, forceUpdate: current.task.forceUpdate + 1 } };
       if (specHash(spec) === specHash(current)) return view({ ...row, versions: row.versions });

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { HealthcheckSchema, MountSchema } from "@berth/protocol";
 import { InvalidReferenceError, parseReference } from "@berth/protocol/reference";
+import { ServiceFileRefSchema } from "../service-files/schema.ts";
 import { parseConstraint } from "./constraints.ts";
 
 /*
@@ -187,6 +188,10 @@ export const TaskTemplateSchema = z
     restartPolicy: RestartPolicySchema.default({ condition: "any", delayMs: 5000, maxAttempts: 0, windowMs: 0 }),
     placement: PlacementSchema.default({ constraints: [], preferences: [], maxReplicasPerHost: 0, platforms: [] }),
     networks: z.array(NetworkAttachmentSchema).max(32).default([]),
+    /** Secrets of the team each task gets as a file (under /run/secrets by default). */
+    secrets: z.array(ServiceFileRefSchema).max(256).default([]),
+    /** Configs of the team each task gets as a file (at /<name> by default). */
+    configs: z.array(ServiceFileRefSchema).max(256).default([]),
     /**
      * Bumped to redeploy every task with an otherwise unchanged spec (Swarm's ForceUpdate).
      */
