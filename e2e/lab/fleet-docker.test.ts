@@ -414,11 +414,45 @@ test("networks: the fleet's overlay networks are created, listed, inspected and 
   assert.doesNotMatch(await ok(cli, ["network", "ls", "--format", "{{.Name}}"]), /appnet/);
 });
 
-test("stacks: docker stack deploy of a compose file makes its network and services; a redeploy changes no task; stack rm leaves nothing", {
+test("secrets and configs: create, ls, inspect and rm with the docker CLI; a secret's value is never shown nor stored in the clear", async () => {
+  const cli = fleetCli(dockerClis().at(-1)!, "files-operator", await tokenFor("operator"));
+  const viewer = fleetCli(dockerClis().at(-1)!, "files-viewer", await tokenFor("viewer"));
+  const value = `pw-${Math.random().toString(36).slice(2)}`;
+  const secretFile = join(tmp, "secret.txt");
+  const configFile = join(tmp, "config.txt");
+  writeFileSync(secretFile, value);
+  writeFileSync(configFile, "listen 8080\n");
+  const secretId = await ok(cli, ["secret", "create", "--label", "tier=db", "db_pw", secretFile]);
+  await ok(cli, ["config", "create", "nginx_conf", configFile]);
+  assert.match(await ok(cli, ["secret", "ls", "--format", "{{.ID}} {{.Name}}"]), new RegExp(`^${secretId} db_pw$`, "m"));
+  assert.equal(await ok(cli, ["secret", "ls", "--filter", "label=tier=db", "--format", "{{.Name}}"]), "db_pw");
+  const inspected = await ok(cli, ["secret", "inspect", "db_pw"]);
+  assert.ok(!inspected.includes(Buffer.from(value).toString("base64")) && !inspected.includes(value), "a secret's data is never shown");
+  assert.equal(await ok(cli, ["config", "inspect", "nginx_conf", "--format", "{{printf \"%s\" .Spec.Data}}"]), "listen 8080");
+  const stored = await t.cp.db.serviceFile.findFirstOrThrow({ where: { name: "db_pw" } });
+  assert.ok(!stored.data.includes(value) && !stored.data.includes(Buffer.from(value).toString("base64")), "sealed in Postgres");
+  // Names are unique per kind; a viewer reads but does not create.
+  let r = await cli.run(["secret", "create", "db_pw", secretFile]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /already exists/);
+  assert.match(await ok(viewer, ["config", "ls", "--format", "{{.Name}}"]), /^nginx_conf$/m);
+  r = await viewer.run(["secret", "create", "other", secretFile]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /operator role/);
+  await ok(cli, ["secret", "rm", "db_pw"]);
+  await ok(cli, ["config", "rm", "nginx_conf"]);
+  assert.equal(await ok(cli, ["secret", "ls", "-q"]), "");
+  assert.equal(await ok(cli, ["config", "ls", "-q"]), "");
+});
+
+test("stacks: docker stack deploy of a compose file makes its network, secret, config and services; a redeploy changes no task; stack rm leaves nothing", {
   timeout: 240_000,
 }, async () => {
   const cli = fleetCli(dockerClis().at(-1)!, "stack-operator", await tokenFor("operator"));
   const compose = join(tmp, "stack.yml");
+  const password = `stack-pw-${Math.random().toString(36).slice(2)}`;
+  writeFileSync(join(tmp, "db_password.txt"), password);
+  writeFileSync(join(tmp, "app.conf"), "mode=fleet\n");
   writeFileSync(
     compose,
     [
@@ -428,6 +462,11 @@ test("stacks: docker stack deploy of a compose file makes its network and servic
       "    image: busybox",
       '    command: ["sh", "-c", "exec sleep 3600"]',
       "    networks: [front]",
+      "    secrets: [db_password]",
+      "    configs:",
+      "      - source: app_conf",
+      "        target: /etc/app.conf",
+      "        mode: 0440",
       "    deploy:",
       "      replicas: 2",
       "  api:",
@@ -437,15 +476,32 @@ test("stacks: docker stack deploy of a compose file makes its network and servic
       "networks:",
       "  front:",
       "    driver: overlay",
+      "secrets:",
+      "  db_password:",
+      "    file: ./db_password.txt",
+      "configs:",
+      "  app_conf:",
+      "    file: ./app.conf",
       "",
     ].join("\n"),
   );
   await ok(cli, ["stack", "deploy", "-c", compose, "app"]);
   assert.match(await ok(cli, ["stack", "ls", "--format", "{{.Name}} {{.Services}}"]), /^app 2$/m);
   assert.match(await ok(cli, ["network", "ls", "--format", "{{.Name}}"]), /^app_front$/m);
+  assert.equal(await ok(cli, ["secret", "ls", "--filter", "label=com.docker.stack.namespace=app", "--format", "{{.Name}}"]), "app_db_password");
+  assert.equal(await ok(cli, ["config", "ls", "--filter", "label=com.docker.stack.namespace=app", "--format", "{{.Name}}"]), "app_app_conf");
   const replicas = async () =>
     (await ok(cli, ["stack", "services", "app", "--format", "{{.Name}} {{.Replicas}}"])).split("\n").sort().join(" / ");
   await waitFor("the stack's tasks run", async () => (await replicas()) === "app_api 1/1 / app_web 2/2", 90_000, 500);
+  // A task reads its secret and config as files, on whichever host it runs.
+  const web = (await ok(cli, ["ps", "--format", "{{.Names}}"])).split("\n").find((n) => /\/app_web\.1\./.test(n))!;
+  assert.ok(web, "a web task is listed as host/name");
+  assert.equal(await ok(cli, ["exec", web, "cat", "/run/secrets/db_password"]), password);
+  assert.equal(await ok(cli, ["exec", web, "sh", "-c", "cat /etc/app.conf; stat -c %a /etc/app.conf"]), "mode=fleet\n440");
+  // In use: not removed.
+  const inUse = await cli.run(["secret", "rm", "app_db_password"]);
+  assert.notEqual(inUse.code, 0);
+  assert.match(inUse.stderr, /in use by the following service: app_web/);
   const taskIds = async () => (await ok(cli, ["stack", "ps", "app", "-q", "--filter", "desired-state=running"])).split("\n").sort();
   const before = await taskIds();
   assert.equal(before.length, 3);
@@ -459,6 +515,8 @@ test("stacks: docker stack deploy of a compose file makes its network and servic
     async () =>
       (await ok(cli, ["service", "ls", "-q"])) === "" &&
       !/app_front/.test(await ok(cli, ["network", "ls", "--format", "{{.Name}}"])) &&
+      (await ok(cli, ["secret", "ls", "-q"])) === "" &&
+      (await ok(cli, ["config", "ls", "-q"])) === "" &&
       (await ok(cli, ["ps", "-a", "-q"])) === "",
     90_000,
     500,
