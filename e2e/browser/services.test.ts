@@ -147,3 +147,46 @@ test("overlay networks: create one on the Networks page, see its errors and endp
   }
   await page.getByText("No overlay networks yet").waitFor();
 });
+
+test("secrets and configs: add them on the Secrets page, give them to a service from its form, and its task reads them", {
+  timeout: 120_000,
+}, async () => {
+  await page.getByRole("link", { name: "Secrets" }).click();
+  await page.getByText("No secrets yet.").waitFor();
+  const form = page.locator("form").filter({ has: page.getByRole("button", { name: /^Add (secret|config)$/ }) });
+  const value = `ui-secret-${Math.random().toString(36).slice(2, 10)}`;
+  await form.getByLabel("Name").fill("api_key");
+  await form.getByLabel("Value").fill(value);
+  await form.getByRole("button", { name: "Add secret" }).click();
+  await page.getByTestId("secret-row").filter({ hasText: "api_key" }).waitFor();
+  assert.ok(!((await page.content()).includes(value)), "a secret's value is not shown once added");
+  await form.getByLabel("Kind").selectOption("config");
+  await form.getByLabel("Name").fill("site_conf");
+  await form.getByLabel("Value").fill("greeting=hello");
+  await form.getByRole("button", { name: "Add config" }).click();
+  const config = page.getByTestId("config-row").filter({ hasText: "site_conf" });
+  await config.getByRole("button", { name: "Show" }).click();
+  await config.getByTestId("config-data").getByText("greeting=hello").waitFor();
+
+  await page.getByRole("link", { name: "Services" }).click();
+  await page.getByRole("button", { name: "Create service" }).click();
+  const dialog = page.getByRole("dialog", { name: "Create a service" });
+  await dialog.getByLabel("Name").fill("reader");
+  await dialog.getByLabel("Arguments").fill('sh -c "echo got $(cat /run/secrets/api_key) $(cat /site_conf); exec sleep 3600"');
+  await dialog.getByRole("group", { name: "Secrets" }).getByLabel("api_key").check();
+  await dialog.getByRole("group", { name: "Configs" }).getByLabel("site_conf").check();
+  await dialog.getByRole("button", { name: "Create" }).click();
+  await page.waitForURL(/\/services\/[a-z0-9]+$/);
+  await running("1 / 1");
+  await page
+    .getByTestId("service-logs")
+    .getByTestId("log-line")
+    .filter({ hasText: `got ${value} greeting=hello` })
+    .waitFor({ timeout: 30_000 });
+
+  // In use, the secret stays; with the service gone it can be removed.
+  await page.getByRole("link", { name: "Secrets" }).click();
+  page.once("dialog", (d) => void d.accept());
+  await page.getByTestId("secret-row").filter({ hasText: "api_key" }).getByRole("button", { name: "Remove" }).click();
+  await page.getByText("secret 'api_key' is in use by the following service: reader").waitFor();
+});
