@@ -159,7 +159,7 @@ test("secrets and configs: add them on the Secrets page, give them to a service 
   await form.getByLabel("Value").fill(value);
   await form.getByRole("button", { name: "Add secret" }).click();
   await page.getByTestId("secret-row").filter({ hasText: "api_key" }).waitFor();
-  assert.ok(!((await page.content()).includes(value)), "a secret's value is not shown once added");
+  assert.ok(!(await page.content()).includes(value), "a secret's value is not shown once added");
   await form.getByLabel("Kind").selectOption("config");
   await form.getByLabel("Name").fill("site_conf");
   await form.getByLabel("Value").fill("greeting=hello");

@@ -143,7 +143,7 @@ test("no credential gets 401 in Docker's shape; a viewer reads, and its changes 
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /operator role/);
   // The unix socket for the machine's admins asks for a token too.
-  const local = dockerCli(t.cp.docker!.socketPath, join(tmp, "cli-owner-" + cli.replace(/\W/g, "_")), cli);
+  const local = dockerCli(t.cp.docker!.socketPath, join(tmp, `cli-owner-${cli.replace(/\W/g, "_")}`), cli);
   assert.match(await ok(local, ["node", "ls", "--format", "{{.Hostname}}"]), /lab-h3/);
 });
 
@@ -351,6 +351,45 @@ test("containers: docker run places by constraint, docker ps spans the hosts, ho
     (await owner.trpc.audit.list.query({ channel: "docker", action: "containers.exec" })).rows.length >= 3,
     "each exec is audited on the docker channel",
   );
+  // docker run without -d: the CLI attaches, waits and starts; the exit code is the container's.
+  const once = await cli.run([
+    "run",
+    "--name",
+    "once",
+    "-e",
+    "constraint:node==lab-h2",
+    "busybox",
+    "sh",
+    "-c",
+    "echo from-h2; echo to-err >&2; exit 4",
+  ]);
+  assert.equal(once.code, 4, `${once.stdout} ${once.stderr}`);
+  assert.equal(once.stdout.trim(), "from-h2");
+  assert.match(once.stderr, /to-err/);
+  assert.equal(await ok(cli, ["wait", "lab-h2/once"]), "4");
+  // -i takes stdin; --rm waits for the removal.
+  const piped = await cli.run(["run", "--rm", "-i", "-e", "constraint:node==lab-h1", "busybox", "tr", "a-z", "A-Z"], {
+    input: "piped in\n",
+  });
+  assert.equal(piped.code, 0, piped.stderr);
+  assert.equal(piped.stdout.trim(), "PIPED IN");
+  // -it: a shell on a TTY in a new container on lab-h3.
+  const runShell = await cli.tty(
+    ["run", "-it", "--name", "interactive", "-e", "constraint:node==lab-h3", "busybox", "sh"],
+    [
+      { wait: /\/ # /, send: "echo run-$((6*7))\r" },
+      { wait: /run-42/, send: "exit 5\r" },
+    ],
+  );
+  assert.equal(runShell.code, 5, runShell.output);
+  // docker stats on host/name: one sample, with the memory the container uses.
+  const mem = await ok(cli, ["stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", "lab-h3/pinned"]);
+  assert.match(mem, /^lab-h3\/pinned [\d.]+[KMG]iB \/ /);
+  assert.ok(
+    (await owner.trpc.audit.list.query({ channel: "docker", action: "containers.attach" })).rows.length >= 3,
+    "each attach is audited on the docker channel",
+  );
+  await ok(cli, ["rm", "lab-h2/once", "lab-h3/interactive"]);
   const viewerExec = await viewer.run(["exec", "lab-h3/pinned", "true"]);
   assert.notEqual(viewerExec.code, 0);
   assert.match(viewerExec.stderr, /operator role/);
@@ -428,7 +467,7 @@ test("secrets and configs: create, ls, inspect and rm with the docker CLI; a sec
   assert.equal(await ok(cli, ["secret", "ls", "--filter", "label=tier=db", "--format", "{{.Name}}"]), "db_pw");
   const inspected = await ok(cli, ["secret", "inspect", "db_pw"]);
   assert.ok(!inspected.includes(Buffer.from(value).toString("base64")) && !inspected.includes(value), "a secret's data is never shown");
-  assert.equal(await ok(cli, ["config", "inspect", "nginx_conf", "--format", "{{printf \"%s\" .Spec.Data}}"]), "listen 8080");
+  assert.equal(await ok(cli, ["config", "inspect", "nginx_conf", "--format", '{{printf "%s" .Spec.Data}}']), "listen 8080");
   const stored = await t.cp.db.serviceFile.findFirstOrThrow({ where: { name: "db_pw" } });
   assert.ok(!stored.data.includes(value) && !stored.data.includes(Buffer.from(value).toString("base64")), "sealed in Postgres");
   // Names are unique per kind; a viewer reads but does not create.
@@ -488,8 +527,14 @@ test("stacks: docker stack deploy of a compose file makes its network, secret, c
   await ok(cli, ["stack", "deploy", "-c", compose, "app"]);
   assert.match(await ok(cli, ["stack", "ls", "--format", "{{.Name}} {{.Services}}"]), /^app 2$/m);
   assert.match(await ok(cli, ["network", "ls", "--format", "{{.Name}}"]), /^app_front$/m);
-  assert.equal(await ok(cli, ["secret", "ls", "--filter", "label=com.docker.stack.namespace=app", "--format", "{{.Name}}"]), "app_db_password");
-  assert.equal(await ok(cli, ["config", "ls", "--filter", "label=com.docker.stack.namespace=app", "--format", "{{.Name}}"]), "app_app_conf");
+  assert.equal(
+    await ok(cli, ["secret", "ls", "--filter", "label=com.docker.stack.namespace=app", "--format", "{{.Name}}"]),
+    "app_db_password",
+  );
+  assert.equal(
+    await ok(cli, ["config", "ls", "--filter", "label=com.docker.stack.namespace=app", "--format", "{{.Name}}"]),
+    "app_app_conf",
+  );
   const replicas = async () =>
     (await ok(cli, ["stack", "services", "app", "--format", "{{.Name}} {{.Replicas}}"])).split("\n").sort().join(" / ");
   await waitFor("the stack's tasks run", async () => (await replicas()) === "app_api 1/1 / app_web 2/2", 90_000, 500);

@@ -120,6 +120,7 @@ export function agentCommands(rt: AgentRuntime): Record<string, CommandHandler> 
       }),
     ),
     handler("containers.start", async (a) => ok(await rt.containers.start(a.id))),
+    handler("containers.resize", async (a) => ok(rt.containers.resize(a.id, a.h, a.w))),
     handler("containers.stop", async (a) => ok(await rt.containers.stop(a.id, a.timeout, a.signal))),
     handler("containers.restart", async (a) => ok(await rt.containers.restart(a.id, a.timeout))),
     handler("containers.kill", async (a) => ok(await rt.containers.kill(a.id, a.signal))),

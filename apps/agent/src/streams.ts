@@ -1,4 +1,4 @@
-// The agent's stream sources for the control plane: logs, stats, exec and events, each checked
+// The agent's stream sources for the control plane: logs, stats, exec, events, attach and wait, each checked
 // with its schema from @berth/protocol and fed through a credit-limited channel (link/stream-channel.ts).
 // What each source sends is typed by its kind's data schema (StreamData), checked at compile time.
 import { lstatSync } from "node:fs";
@@ -19,6 +19,7 @@ import {
 import { ZodError, type z } from "zod";
 import type { StreamChannel, StreamHandler } from "./link/index.ts";
 import type { AgentEvent } from "./containers/index.ts";
+import type { AttachFrame } from "./runtime/index.ts";
 import type { AgentRuntime } from "./runtime.ts";
 import { AgentError } from "./errors.ts";
 
@@ -126,21 +127,64 @@ async function exec(rt: AgentRuntime, raw: unknown, ch: Channel<"exec">): Promis
   const pump = async (stream: NodeJS.ReadableStream | null, key: "o" | "e") => {
     if (!stream) return;
     const decoder = new StringDecoder("utf8");
+    // The source is paused while a frame waits for credit: the process blocks on its output.
     for await (const chunk of stream) {
-      let text = decoder.write(chunk as Buffer);
-      // In pieces of at most EXEC_FRAME_BYTES of JSON. The source is paused while a frame waits for
-      // credit: the process blocks on its output.
-      while (text) {
-        const piece = cutToJsonBytes(text, EXEC_FRAME_BYTES);
-        const part = piece.text || text.slice(0, 1);
-        if (!(await ch.send(key === "o" ? { o: part } : { e: part }))) return;
-        text = text.slice(part.length);
-      }
+      if (!(await sendText(decoder.write(chunk as Buffer), (part) => ch.send(key === "o" ? { o: part } : { e: part })))) return;
     }
   };
   await Promise.all([pump(session.stdout, "o"), pump(session.stderr, "e")]);
   const code = await session.exit.catch(() => 126);
   await ch.send({ exit: code });
+}
+
+/** Sends text in pieces of at most EXEC_FRAME_BYTES of JSON; false once the channel is closed. */
+async function sendText(text: string, send: (piece: string) => Promise<boolean>): Promise<boolean> {
+  let rest = text;
+  while (rest) {
+    const piece = cutToJsonBytes(rest, EXEC_FRAME_BYTES);
+    const part = piece.text || rest.slice(0, 1);
+    if (!(await send(part))) return false;
+    rest = rest.slice(part.length);
+  }
+  return true;
+}
+
+/**
+ * A container's own stdio, as `docker attach` has it: `attached` once the output is taken (a start
+ * after that loses nothing), then its output as text while it runs; input goes to its stdin.
+ */
+async function attach(rt: AgentRuntime, raw: unknown, ch: Channel<"attach">): Promise<void> {
+  const a = parse("attach", raw);
+  const id = rt.containers.get(a.id).id;
+  const session = await rt.containers.attach(id, { stdin: a.stdin, stdout: a.stdout, stderr: a.stderr });
+  ch.signal.addEventListener("abort", () => session.detach(), { once: true });
+  ch.onInput((input) => {
+    if (input.data !== undefined) session.stdin?.write(input.data);
+    if (input.resize) rt.containers.resize(id, input.resize.rows, input.resize.cols);
+    if (input.eof) session.stdin?.end();
+  });
+  try {
+    if (!(await ch.send({ attached: true }))) return;
+    const decoders = { stdout: new StringDecoder("utf8"), stderr: new StringDecoder("utf8") };
+    // Frames wait for credit one at a time, and meanwhile the container's output is not read.
+    for await (const f of session.output as AsyncIterable<AttachFrame>) {
+      const text = decoders[f.stream].write(f.data);
+      const ok = await sendText(text, (part) => ch.send(f.stream === "stdout" ? { o: part } : { e: part }));
+      if (!ok) return;
+    }
+  } finally {
+    session.detach();
+  }
+}
+
+/** Docker's wait: `waiting` once the condition is armed, then the exit code (and the error, if any). */
+async function wait(rt: AgentRuntime, raw: unknown, ch: Channel<"wait">): Promise<void> {
+  const a = parse("wait", raw);
+  const id = rt.containers.get(a.id).id;
+  const result = rt.containers.wait(id, a.condition, ch.signal);
+  if (!(await ch.send({ waiting: true }))) return;
+  const r = await result;
+  await ch.send({ StatusCode: r.StatusCode, ...(r.Error ? { Error: r.Error.Message } : {}) });
 }
 
 function existsIn(rootfs: string, path: string): boolean {
@@ -195,5 +239,7 @@ export function agentStreams(rt: AgentRuntime): Record<StreamKind, StreamHandler
     stats: (a, ch) => stats(rt, a, ch),
     exec: (a, ch) => exec(rt, a, ch),
     events: (a, ch) => events(rt, a, ch),
+    attach: (a, ch) => attach(rt, a, ch),
+    wait: (a, ch) => wait(rt, a, ch),
   };
 }

@@ -13,7 +13,7 @@ import {
   type FleetEvents,
   type Logger,
 } from "@berth/core";
-import { STREAM_KINDS, StreamArgs, type StreamKind } from "@berth/protocol";
+import { StreamArgs } from "@berth/protocol";
 import { actorOf, type Context } from "./context.ts";
 import { HostId, hostFor } from "./routers/host-access.ts";
 import { teamsWithRole } from "./trpc.ts";
@@ -38,8 +38,12 @@ const Window = z.coerce.number().int().min(1).max(64);
 const Bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 const Num = z.coerce.number();
 
+/** The agent streams a browser may open (attach and wait serve the fleet Docker endpoint only). */
+const BROWSER_KINDS = ["logs", "stats", "exec", "events"] as const;
+type BrowserKind = (typeof BROWSER_KINDS)[number];
+
 /** Query strings carry text: each kind's arguments with their numbers and booleans read back. */
-const QUERY: Record<StreamKind, z.ZodType<Record<string, unknown>>> = {
+const QUERY: Record<BrowserKind, z.ZodType<Record<string, unknown>>> = {
   logs: z.object({
     id: z.string(),
     tail: Num.optional(),
@@ -95,7 +99,7 @@ export const FLEET_FEED_BACKLOG = 10_000;
 export const FLEET_FEED_TOTAL = 100_000;
 
 /** A stream kind with its checked arguments: narrowing `kind` narrows `args`. */
-type KindArgs = { [K in StreamKind]: { kind: K; args: z.output<(typeof StreamArgs)[K]> } }[StreamKind];
+type KindArgs = { [K in BrowserKind]: { kind: K; args: z.output<(typeof StreamArgs)[K]> } }[BrowserKind];
 
 type OpenRequest = KindArgs & {
   /** null: the whole fleet (events only). */
@@ -104,7 +108,7 @@ type OpenRequest = KindArgs & {
 };
 
 /** Checks a kind's arguments; each case ties its kind to its own arguments' type. */
-function kindArgs(k: StreamKind, raw: unknown): KindArgs | z.ZodError {
+function kindArgs(k: BrowserKind, raw: unknown): KindArgs | z.ZodError {
   switch (k) {
     case "logs": {
       const r = StreamArgs.logs.safeParse(raw);
@@ -128,8 +132,8 @@ function kindArgs(k: StreamKind, raw: unknown): KindArgs | z.ZodError {
 function parseRequest(req: IncomingMessage): OpenRequest {
   const url = new URL(req.url ?? "/", "http://x");
   const kind = url.pathname.slice(STREAM_PATH_PREFIX.length);
-  const k = STREAM_KINDS.find((known) => known === kind);
-  if (!k) throw new DomainError("NOT_FOUND", `no stream '${kind.slice(0, 32)}': one of ${STREAM_KINDS.join(", ")}`);
+  const k = BROWSER_KINDS.find((known) => known === kind);
+  if (!k) throw new DomainError("NOT_FOUND", `no stream '${kind.slice(0, 32)}': one of ${BROWSER_KINDS.join(", ")}`);
   const q = Object.fromEntries(url.searchParams);
   const { hostId, window, ...rest } = q;
   const host = HostId.safeParse(hostId);

@@ -80,6 +80,8 @@ export const CommandArgs = {
     files: TaskFilesSchema.optional(),
   }),
   "containers.start": z.object({ id: Name }),
+  /** The container's TTY size (Docker's resize: h rows, w columns). */
+  "containers.resize": z.object({ id: Name, h: z.number().int().min(0).max(10_000), w: z.number().int().min(0).max(10_000) }),
   "containers.stop": z.object({
     id: Name,
     timeout: z.number().int().min(-1).max(86_400).optional(),
@@ -158,6 +160,7 @@ export const CommandReplies = {
   "containers.list": z.array(ContainerSummarySchema),
   "containers.create": ContainerCreatedSchema,
   "containers.start": OkReplySchema,
+  "containers.resize": OkReplySchema,
   "containers.stop": OkReplySchema,
   "containers.restart": OkReplySchema,
   "containers.kill": OkReplySchema,
@@ -215,6 +218,7 @@ export const CommandProgressItems = {
   "containers.list": NoProgress,
   "containers.create": NoProgress,
   "containers.start": NoProgress,
+  "containers.resize": NoProgress,
   "containers.stop": NoProgress,
   "containers.restart": NoProgress,
   "containers.kill": NoProgress,

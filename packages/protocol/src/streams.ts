@@ -36,6 +36,15 @@ export const StreamArgs = {
     rows: z.number().int().min(1).max(1000).default(24),
   }),
   events: z.object({}).default({}),
+  /** A container's own stdio (`docker attach`, `docker run` without -d): output from now on, input if asked. */
+  attach: z.object({
+    id: Name,
+    stdin: z.boolean().default(false),
+    stdout: z.boolean().default(true),
+    stderr: z.boolean().default(true),
+  }),
+  /** Docker's wait conditions: the stream says when it waits, then how the container ended. */
+  wait: z.object({ id: Name, condition: z.enum(["not-running", "next-exit", "removed"]).default("not-running") }),
 } as const satisfies Record<StreamKind, z.ZodType>;
 
 /** A stream's arguments as a caller passes them (defaults may be left out). */
@@ -55,6 +64,14 @@ export const StreamData = {
   exec: z.object({ o: z.string().optional(), e: z.string().optional(), exit: z.number().int().optional() }),
   /** Events as they happened; `dropped` counts those lost while the reader was behind. */
   events: z.object({ events: z.array(HostEventSchema), dropped: z.number().int().positive().optional() }),
+  /** First `attached` (the output is taken from then on, so a start after it loses nothing), then the output as text. */
+  attach: z.object({ attached: z.literal(true).optional(), o: z.string().optional(), e: z.string().optional() }),
+  /** First `waiting` (a start after it is seen), then the result once. */
+  wait: z.object({
+    waiting: z.literal(true).optional(),
+    StatusCode: z.number().int().optional(),
+    Error: z.string().max(4096).optional(),
+  }),
 } as const satisfies Record<StreamKind, z.ZodType>;
 
 /** One data frame of a `K` stream, as the control plane hands it on once checked. */

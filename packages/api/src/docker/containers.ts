@@ -47,7 +47,7 @@ function remember(id: string, entry: { hostId: string; hostName: string; name: s
 type InventoryRow = Awaited<ReturnType<FleetRequest["api"]["fleet"]["list"]>>["rows"][number];
 
 /** Every container the caller sees (the inventory, a page of 500 at a time). */
-async function allContainers(r: FleetRequest, q?: string): Promise<InventoryRow[]> {
+async function allContainers(r: Pick<FleetRequest, "api">, q?: string): Promise<InventoryRow[]> {
   const out: InventoryRow[] = [];
   for (let offset = 0; ; offset += 500) {
     const page = await r.api.fleet.list({ kind: "container", offset, limit: 500, ...(q ? { q } : {}) });
@@ -57,7 +57,7 @@ async function allContainers(r: FleetRequest, q?: string): Promise<InventoryRow[
 }
 
 /** A container by `host/name`, ID, unique ID prefix or name, as the Docker API resolves them. */
-export async function locate(r: FleetRequest, ref: string): Promise<Located> {
+export async function locate(r: Pick<FleetRequest, "api">, ref: string): Promise<Located> {
   const slash = ref.indexOf("/");
   if (slash > 0) {
     const hostName = ref.slice(0, slash);

@@ -9,6 +9,7 @@ import { appRouter } from "../root.ts";
 import type { ClusterIdentity, FleetRequest } from "./context.ts";
 import { containerRoutes } from "./containers.ts";
 import { execRoutes, startExecUpgrade } from "./exec.ts";
+import { attachRoutes, startAttachUpgrade } from "./attach.ts";
 import { imageRoutes } from "./images.ts";
 import { serviceFileRoutes } from "./service-files.ts";
 import { networkRoutes } from "./networks.ts";
@@ -40,6 +41,7 @@ export function fleetDockerRouter(): Router<FleetRequest> {
   serviceRoutes(router);
   containerRoutes(router);
   execRoutes(router);
+  attachRoutes(router);
   networkRoutes(router);
   imageRoutes(router);
   serviceFileRoutes(router);
@@ -168,9 +170,12 @@ export function createFleetDockerHandler(o: FleetDockerOptions): FleetDockerHand
       const { path } = versionedPath(req.url);
       const ctx = await authenticated(req);
       const exec = /^\/exec\/([^/]+)\/start$/.exec(path);
-      if (req.method !== "POST" || !exec)
-        throw new DockerApiError(501, `${req.method} ${path} with an upgrade is not supported through the fleet endpoint yet`);
-      await startExecUpgrade(ctx, req, socket, head, decodeURIComponent(exec[1]!));
+      const attach = /^\/containers\/(.+)\/attach$/.exec(path);
+      if (req.method === "POST" && exec) await startExecUpgrade(ctx, req, socket, head, decodeURIComponent(exec[1]!));
+      else if (req.method === "POST" && attach) {
+        const { url } = versionedPath(req.url);
+        await startAttachUpgrade(ctx, appRouter.createCaller(ctx), socket, decodeURIComponent(attach[1]!), url.searchParams);
+      } else throw new DockerApiError(501, `${req.method} ${path} with an upgrade is not supported through the fleet endpoint yet`);
     } catch (e) {
       const { status, message } = failed(e, req.url);
       const body = JSON.stringify({ message });
