@@ -230,6 +230,22 @@ const MATRIX: Record<string, Row> = {
   "overlays.create": { need: "operator", call: (a) => a.overlays.create.mutate({ teamId, name: `ov-${++userSeq}` }) },
   "overlays.remove": { need: "operator", call: async (a) => a.overlays.remove.mutate({ id: (await freshOverlay()).id }) },
   "docker.endpoint": { need: "signed-in", call: (a) => a.docker.endpoint.query() },
+  "secrets.list": { need: "signed-in", call: (a) => a.secrets.list.query() },
+  "secrets.get": { need: "viewer", call: async (a) => a.secrets.get.query({ id: (await freshFile("secret")).id }) },
+  "secrets.create": { need: "operator", call: (a) => a.secrets.create.mutate({ teamId, name: `s-${++userSeq}`, data: "YQ==" }) },
+  "secrets.update": {
+    need: "operator",
+    call: async (a) => a.secrets.update.mutate({ id: (await freshFile("secret")).id, version: 1, labels: { a: "b" } }),
+  },
+  "secrets.remove": { need: "operator", call: async (a) => a.secrets.remove.mutate({ id: (await freshFile("secret")).id }) },
+  "configs.list": { need: "signed-in", call: (a) => a.configs.list.query() },
+  "configs.get": { need: "viewer", call: async (a) => a.configs.get.query({ id: (await freshFile("config")).id }) },
+  "configs.create": { need: "operator", call: (a) => a.configs.create.mutate({ teamId, name: `c-${++userSeq}`, data: "YQ==" }) },
+  "configs.update": {
+    need: "operator",
+    call: async (a) => a.configs.update.mutate({ id: (await freshFile("config")).id, version: 1, labels: { a: "b" } }),
+  },
+  "configs.remove": { need: "operator", call: async (a) => a.configs.remove.mutate({ id: (await freshFile("config")).id }) },
   "images.distribution": { need: "signed-in", call: (a) => a.images.distribution.query({ reference: "busybox" }) },
 
   "teams.members": { need: "admin", call: (a) => a.teams.members.query({ teamId }) },
@@ -247,6 +263,11 @@ async function freshService() {
 
 async function freshOverlay() {
   return owner.trpc.overlays.create.mutate({ teamId, name: `fresh-ov-${++userSeq}` });
+}
+
+async function freshFile(kind: "secret" | "config") {
+  const procedures = kind === "secret" ? owner.trpc.secrets : owner.trpc.configs;
+  return procedures.create.mutate({ teamId, name: `fresh-${kind}-${++userSeq}`, data: "YQ==" });
 }
 
 async function freshRegistry() {
