@@ -567,3 +567,59 @@ test("stacks: docker stack deploy of a compose file makes its network, secret, c
     500,
   );
 });
+
+test("images, volumes and host networks: listed fleet-wide as host/name; pull to one host or all; rmi, volume create and rm on one host", {
+  timeout: 180_000,
+}, async () => {
+  const cli = fleetCli(dockerClis().at(-1)!, "objects-operator", await tokenFor("operator"));
+  const images = async () => (await ok(cli, ["images", "--format", "{{.Repository}}:{{.Tag}}"])).split("\n");
+  await waitFor(
+    "busybox listed on each host",
+    async () => {
+      const listed = await images();
+      return ["lab-h1", "lab-h2", "lab-h3"].every((h) => listed.includes(`${h}/busybox:latest`));
+    },
+    30_000,
+    250,
+  );
+  assert.deepEqual((await images()).filter((i) => i.endsWith("/busybox:latest")).sort(), [
+    "lab-h1/busybox:latest",
+    "lab-h2/busybox:latest",
+    "lab-h3/busybox:latest",
+  ]);
+  // rmi on one host; the inventory follows.
+  await ok(cli, ["rmi", "lab-h2/busybox"]);
+  await waitFor("busybox gone from lab-h2", async () => !(await images()).includes("lab-h2/busybox:latest"), 30_000, 250);
+  assert.ok((await images()).includes("lab-h1/busybox:latest"), "the other hosts keep theirs");
+  // A pull to one host, then to all of them.
+  const one = await ok(cli, ["pull", "lab-h2/busybox"]);
+  assert.match(one, /pulled busybox:latest on 1 host/);
+  await waitFor("busybox back on lab-h2", async () => (await images()).includes("lab-h2/busybox:latest"), 30_000, 250);
+  assert.match(await ok(cli, ["pull", "busybox"]), /pulled docker\.io\/library\/busybox:latest on 3 host/);
+  // What fails on a host is said per host (here a viewer's pull, refused on each).
+  const viewer = fleetCli(dockerClis().at(-1)!, "objects-viewer", await tokenFor("viewer"));
+  const refused = await viewer.run(["pull", "busybox"]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /failed on 3 of 3 host\(s\): lab-h\d: .*operator role/);
+
+  // Volumes live on one host: created, listed, inspected and removed as host/name.
+  assert.equal(await ok(cli, ["volume", "create", "--label", "app=x", "lab-h3/data"]), "lab-h3/data");
+  await waitFor(
+    "the volume listed",
+    async () => (await ok(cli, ["volume", "ls", "--format", "{{.Name}} {{.Driver}}"])).split("\n").includes("lab-h3/data local"),
+    30_000,
+    250,
+  );
+  assert.equal(await ok(cli, ["volume", "inspect", "lab-h3/data", "--format", "{{.Name}} {{.Labels.app}}"]), "lab-h3/data x");
+  const bare = await cli.run(["volume", "create", "data"]);
+  assert.notEqual(bare.code, 0);
+  assert.match(bare.stderr, /name the host the volume lives on/);
+  await ok(cli, ["volume", "rm", "lab-h3/data"]);
+  const gone = await cli.run(["volume", "inspect", "lab-h3/data"]);
+  assert.notEqual(gone.code, 0);
+
+  // Each host's own networks, beside the fleet's overlays.
+  const nets = (await ok(cli, ["network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"])).split("\n");
+  for (const h of ["lab-h1", "lab-h2", "lab-h3"]) assert.ok(nets.includes(`${h}/bridge bridge local`), nets.join(" / "));
+  assert.equal(await ok(cli, ["network", "inspect", "lab-h2/bridge", "--format", "{{.Name}} {{.Driver}}"]), "lab-h2/bridge bridge");
+});

@@ -12,7 +12,7 @@ import {
   muxFrame,
   type Router,
 } from "@berth/docker-api";
-import type { FleetRequest } from "./context.ts";
+import { type FleetRequest, type InventoryRow, inventoryOf } from "./context.ts";
 import { placeContainer } from "./placement.ts";
 
 /*
@@ -44,18 +44,6 @@ function remember(id: string, entry: { hostId: string; hostName: string; name: s
   recent.set(id, { ...entry, at: now });
 }
 
-type InventoryRow = Awaited<ReturnType<FleetRequest["api"]["fleet"]["list"]>>["rows"][number];
-
-/** Every container the caller sees (the inventory, a page of 500 at a time). */
-async function allContainers(r: Pick<FleetRequest, "api">, q?: string): Promise<InventoryRow[]> {
-  const out: InventoryRow[] = [];
-  for (let offset = 0; ; offset += 500) {
-    const page = await r.api.fleet.list({ kind: "container", offset, limit: 500, ...(q ? { q } : {}) });
-    out.push(...page.rows);
-    if (out.length >= page.total || page.rows.length === 0) return out;
-  }
-}
-
 /** A container by `host/name`, ID, unique ID prefix or name, as the Docker API resolves them. */
 export async function locate(r: Pick<FleetRequest, "api">, ref: string): Promise<Located> {
   const slash = ref.indexOf("/");
@@ -67,7 +55,7 @@ export async function locate(r: Pick<FleetRequest, "api">, ref: string): Promise
   }
   const matches = (c: { id: string; name: string }) => c.id === ref || c.id.startsWith(ref) || c.name === ref;
   const fresh = Date.now() - RECENT_MS;
-  const byId = new Map((await allContainers(r, ref)).filter(matches).map((c) => [c.id, c]));
+  const byId = new Map((await inventoryOf(r, "container", ref)).filter(matches).map((c) => [c.id, c]));
   // The recent list is every caller's: only the caller's own hosts count (nor show in an error).
   const visible = new Set((await r.api.hosts.list()).map((h) => h.id));
   for (const [id, v] of recent) {
@@ -165,7 +153,7 @@ export function containerRoutes(router: Router<FleetRequest>): void {
     const limit = intParam(r.query, "limit", -1, -1);
     const f = filtersParam(r.query, ["id", "name", "status", "label", "ancestor", "node"]);
     const any = (key: string, test: (v: string) => boolean) => anyFilter(f, key, test);
-    let rows = (await allContainers(r))
+    let rows = (await inventoryOf(r, "container"))
       .filter((c) => all || c.state === "running" || c.state === "paused" || c.state === "restarting")
       .filter(
         (c) =>

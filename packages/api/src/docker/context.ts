@@ -55,3 +55,32 @@ export function resolveRef<T>(all: readonly T[], ref: string, kind: string, idOf
   if (prefixed.length > 1) throw badRequest(`${kind} ${ref} is ambiguous (${prefixed.length} matches found)`);
   throw new DockerApiError(404, `${kind} ${ref} not found`);
 }
+
+/** One row of the hosts' inventory (containers, images, networks or volumes), with its host. */
+export type InventoryRow = Awaited<ReturnType<Caller["fleet"]["list"]>>["rows"][number];
+type InventoryKind = Parameters<Caller["fleet"]["list"]>[0]["kind"];
+
+/** Everything of one kind on the caller's hosts, from the inventory the agents report (500 rows a page). */
+export async function inventoryOf(r: Pick<FleetRequest, "api">, kind: InventoryKind, q?: string): Promise<InventoryRow[]> {
+  const out: InventoryRow[] = [];
+  for (let offset = 0; ; offset += 500) {
+    const page = await r.api.fleet.list({ kind, offset, limit: 500, ...(q ? { q } : {}) });
+    out.push(...page.rows);
+    if (out.length >= page.total || page.rows.length === 0) return out;
+  }
+}
+
+/**
+ * `host/rest` when the first segment of `ref` names one of the caller's hosts: how the fleet
+ * endpoint addresses a host's own images, volumes and networks (as `host/name` does containers).
+ */
+export async function splitHost(
+  r: Pick<FleetRequest, "api">,
+  ref: string,
+): Promise<{ host: { id: string; name: string } | null; rest: string }> {
+  const slash = ref.indexOf("/");
+  if (slash <= 0) return { host: null, rest: ref };
+  const name = ref.slice(0, slash);
+  const host = (await r.api.hosts.list()).find((h) => h.name === name);
+  return host ? { host: { id: host.id, name: host.name }, rest: ref.slice(slash + 1) } : { host: null, rest: ref };
+}

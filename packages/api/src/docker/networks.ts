@@ -1,11 +1,12 @@
 import { z } from "zod";
 import { anyFilter, badRequest, DockerApiError, filtersParam, labelsMatch, type Router } from "@berth/docker-api";
-import { creatingTeam, type FleetRequest, resolveRef } from "./context.ts";
+import { creatingTeam, type FleetRequest, type InventoryRow, inventoryOf, resolveRef, splitHost } from "./context.ts";
 
 /*
  * The fleet's networks are its overlay networks (swarm scope): created, listed, inspected and
- * removed through the same procedures as the dashboard's Overlay networks page. A host's own
- * bridge networks stay on that host's agent.
+ * removed through the same procedures as the dashboard's Overlay networks page. Each host's own
+ * networks (bridge, host, none) are listed beside them as `host/name` (local scope), and are
+ * inspected and removed by that name; they are made on the host's agent.
  */
 
 type OverlayRow = Awaited<ReturnType<FleetRequest["api"]["overlays"]["list"]>>[number];
@@ -56,23 +57,56 @@ const CreateBody = z.object({
   Labels: z.record(z.string(), z.string()).nullish(),
 });
 
+/** A host's own network as the fleet lists it (the agents list their overlay networks too: those are above). */
+function hostNetworkObject(row: InventoryRow) {
+  return {
+    Name: `${row.hostName}/${row.name}`,
+    Id: row.id,
+    Created: row.created.toISOString(),
+    Scope: "local",
+    Driver: row.image,
+    Labels: { "com.berth.host": row.hostName, "com.berth.host.id": row.hostId },
+  };
+}
+
+const BUILTIN = new Set(["bridge", "host", "none"]);
+
 export function networkRoutes(router: Router<FleetRequest>): void {
   router.get("/networks", async (r) => {
     const f = filtersParam(r.query, ["id", "name", "label", "driver", "scope", "type"]);
     const any = (key: string, test: (v: string) => boolean) => anyFilter(f, key, test);
-    const nets = (await r.api.overlays.list()).filter(
-      (n) =>
-        any("id", (v) => n.id.startsWith(v)) &&
-        any("name", (v) => n.name.includes(v)) &&
-        any("driver", (v) => v === "overlay") &&
-        any("scope", (v) => v === "swarm") &&
-        any("type", (v) => v === "custom") &&
-        labelsMatch(n.labels, f.get("label")),
-    );
-    r.json(200, nets.map(networkObject));
+    const overlays = (await r.api.overlays.list())
+      .filter(
+        (n) =>
+          any("id", (v) => n.id.startsWith(v)) &&
+          any("name", (v) => n.name.includes(v)) &&
+          any("driver", (v) => v === "overlay") &&
+          any("scope", (v) => v === "swarm") &&
+          any("type", (v) => v === "custom") &&
+          labelsMatch(n.labels, f.get("label")),
+      )
+      .map(networkObject);
+    const local = (await inventoryOf(r, "network"))
+      .filter(
+        (row) =>
+          row.image !== "overlay" &&
+          any("id", (v) => row.id.startsWith(v)) &&
+          any("name", (v) => `${row.hostName}/${row.name}`.includes(v)) &&
+          any("driver", (v) => v === row.image) &&
+          any("scope", (v) => v === "local") &&
+          any("type", (v) => (v === "builtin") === BUILTIN.has(row.name)) &&
+          labelsMatch({ "com.berth.host": row.hostName, "com.berth.host.id": row.hostId }, f.get("label")),
+      )
+      .map(hostNetworkObject);
+    r.json(200, [...overlays, ...local]);
   });
 
-  router.get("/networks/{id}", async (r) => r.json(200, networkObject(await findNetwork(r, r.params.id!))));
+  router.get("/networks/{id*}", async (r) => {
+    const { host, rest } = await splitHost(r, r.params.id!);
+    if (!host) return r.json(200, networkObject(await findNetwork(r, r.params.id!)));
+    const info = (await r.api.networks.inspect({ hostId: host.id, id: rest })) as Record<string, unknown>;
+    r.json(200, { ...info, Name: `${host.name}/${String(info.Name ?? rest)}` });
+  });
 
   router.post("/networks/create", async (r) => {
     const body = await r.body(CreateBody);
@@ -101,7 +135,12 @@ export function networkRoutes(router: Router<FleetRequest>): void {
     r.json(201, { Id: created.id, Warning: "" });
   });
 
-  router.delete("/networks/{id}", async (r) => {
+  router.delete("/networks/{id*}", async (r) => {
+    const { host, rest } = await splitHost(r, r.params.id!);
+    if (host) {
+      await r.api.networks.remove({ hostId: host.id, id: rest });
+      return void r.res.writeHead(204).end();
+    }
     const n = await findNetwork(r, r.params.id!);
     // As Swarm: a network whose removed services' tasks are still stopping goes once they have.
     await r.api.overlays.remove({ id: n.id, waitForLeavingTasks: true });
