@@ -7,7 +7,10 @@ import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createTRPCClient, httpLink } from "@trpc/client";
+import superjson from "superjson";
 import { Agent, setGlobalDispatcher } from "undici";
+import type { AppRouter } from "@berth/api";
 import { createLab, type Lab } from "@berth/test-support/lab";
 import { startTestControlPlane, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
 import { spawnAgent, type TestAgent } from "@berth/test-support/agent";
@@ -622,4 +625,41 @@ test("images, volumes and host networks: listed fleet-wide as host/name; pull to
   const nets = (await ok(cli, ["network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"])).split("\n");
   for (const h of ["lab-h1", "lab-h2", "lab-h3"]) assert.ok(nets.includes(`${h}/bridge bridge local`), nets.join(" / "));
   assert.equal(await ok(cli, ["network", "inspect", "lab-h2/bridge", "--format", "{{.Name}} {{.Driver}}"]), "lab-h2/bridge bridge");
+});
+
+test("client certificates: one issued to a user works instead of a token, with that user's role; revoked, it is refused", async () => {
+  const viewer = await t.signUp("cert-viewer@example.com", "cert-viewer-password", "viewer");
+  const issued = await viewer.trpc.docker.issueCertificate.mutate();
+  const certDir = join(tmp, "viewer-cert");
+  mkdirSync(certDir, { recursive: true });
+  copyFileSync(join(caDir, "ca.pem"), join(certDir, "ca.pem"));
+  writeFileSync(join(certDir, "cert.pem"), issued.certPem);
+  writeFileSync(join(certDir, "key.pem"), issued.keyPem, { mode: 0o600 });
+  const config = join(tmp, "cli-cert-viewer");
+  mkdirSync(config, { recursive: true });
+  writeFileSync(join(config, "config.json"), "{}");
+  const cli = dockerCli(t.cp.docker!.dockerHost, config, dockerClis().at(-1)!, certDir);
+  // No token: the certificate says who calls, and its user's role holds.
+  assert.match(await ok(cli, ["node", "ls", "--format", "{{.Hostname}}"]), /lab-h1/);
+  const refused = await cli.run(["network", "create", "-d", "overlay", "by-cert"]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /operator role/);
+  const listed = await viewer.trpc.docker.certificates.query();
+  assert.deepEqual(
+    listed.map((c) => [c.id, c.revokedAt]),
+    [[issued.id, null]],
+  );
+  // Someone else's certificate is not theirs to revoke; the holder's revoke ends it at once.
+  await assert.rejects(owner.trpc.docker.revokeCertificate.mutate({ id: issued.id }), /not found/);
+  await viewer.trpc.docker.revokeCertificate.mutate({ id: issued.id });
+  const after = await cli.run(["node", "ls"]);
+  assert.notEqual(after.code, 0);
+  assert.match(after.stderr, /revoked, expired or unknown/);
+  // API tokens cannot issue certificates: they are a signed-in user's own.
+  const tokenClient = createTRPCClient<AppRouter>({
+    links: [
+      httpLink({ url: `${t.url}/api/trpc`, transformer: superjson, headers: { authorization: `Bearer ${await tokenFor("owner")}` } }),
+    ],
+  });
+  await assert.rejects(tokenClient.docker.issueCertificate.mutate(), /signed-in user's own/);
 });

@@ -2,6 +2,7 @@ import type { Db, Role } from "@berth/db";
 import type {
   AgentGateway,
   AuditChannel,
+  ClientCertificates,
   Logger,
   SecretBox,
   OverlayStore,
@@ -47,6 +48,8 @@ export interface Context {
   stats: StatsIngest;
   /** Services and their versioned specs (the reconciler acts on what is written here). */
   services: ServiceStore;
+  /** Users' client certificates for the fleet Docker endpoint. */
+  clientCerts: ClientCertificates;
   /** Secrets and configs that services give their tasks as files. */
   serviceFiles: ServiceFileStore;
   /** Overlay networks and their endpoints (the overlay sync pushes what changes to the hosts). */

@@ -23,3 +23,4 @@ export * from "./leader.ts";
 export * from "./services/index.ts";
 export * from "./overlay/index.ts";
 export * from "./service-files/index.ts";
+export * from "./client-certs/index.ts";

@@ -604,7 +604,69 @@ function DockerCli() {
       <pre className="overflow-x-auto rounded-md bg-slate-900 p-3 text-xs text-slate-100">
         {'{ "HttpHeaders": { "Authorization": "Bearer berth_…" } }'}
       </pre>
+      {ep.data.clientCertificates && <ClientCertificates dockerHost={dockerHost} />}
     </Card>
+  );
+}
+
+/**
+ * Or a client certificate of your own instead of a token: issued here, its key shown once. The
+ * endpoint takes it as you, with your roles, until it expires or you revoke it.
+ */
+function ClientCertificates({ dockerHost }: { dockerHost: string }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const list = useQuery(trpc.docker.certificates.queryOptions());
+  const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.docker.certificates.queryKey() });
+  const issue = useMutation(trpc.docker.issueCertificate.mutationOptions({ onSuccess: refresh }));
+  const revoke = useMutation(trpc.docker.revokeCertificate.mutationOptions({ onSuccess: refresh }));
+  const issued = issue.data;
+  const file = (name: string, pem: string) => [`cat > ~/.docker/berth/${name} <<'EOF'`, pem.trim(), "EOF"];
+  return (
+    <div className="mt-4 border-t border-slate-100 pt-3">
+      <p className="mb-2 text-sm text-slate-600">
+        Or use a client certificate of your own instead of a token: the endpoint takes it as you, with your roles, for a year or until you
+        revoke it. Its key is shown once.
+      </p>
+      <ErrorBox error={issue.error ?? revoke.error ?? list.error} />
+      <Button onClick={() => issue.mutate()} disabled={issue.isPending}>
+        Issue a client certificate
+      </Button>
+      {issued && (
+        <pre className="mt-2 overflow-x-auto rounded-md bg-slate-900 p-3 text-xs text-slate-100" data-testid="docker-cert-setup">
+          {[
+            ...file("cert.pem", issued.certPem),
+            ...file("key.pem", issued.keyPem),
+            "chmod 600 ~/.docker/berth/key.pem",
+            `docker context create berth-cert --docker "host=${dockerHost},ca=$HOME/.docker/berth/ca.pem,cert=$HOME/.docker/berth/cert.pem,key=$HOME/.docker/berth/key.pem"`,
+            "docker --context berth-cert node ls",
+          ].join("\n")}
+        </pre>
+      )}
+      {list.data && list.data.length > 0 && (
+        <table className="mt-2 min-w-full text-sm" data-testid="docker-certs">
+          <TableHead variant="card" columns={["Fingerprint", "Issued", "Expires", ""]} />
+          <tbody className="divide-y divide-slate-100">
+            {list.data.map((c) => (
+              <tr key={c.id} data-testid="docker-cert-row">
+                <td className="py-1.5 pr-4 font-mono text-xs">{c.fingerprint.slice(0, 16)}…</td>
+                <td className="py-1.5 pr-4">{formatAgo(c.createdAt)}</td>
+                <td className="py-1.5 pr-4">{new Date(c.notAfter).toLocaleDateString()}</td>
+                <td className="py-1.5 text-right">
+                  {c.revokedAt ? (
+                    <span className="text-xs text-slate-500">revoked</span>
+                  ) : (
+                    <Button variant="secondary" onClick={() => revoke.mutate({ id: c.id })}>
+                      Revoke
+                    </Button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
   );
 }
 
@@ -613,7 +675,14 @@ function Settings() {
   const me = useQuery(trpc.auth.me.queryOptions());
   const admin = me.data?.memberships.find((m) => m.role === "owner" || m.role === "admin");
   if (me.isPending) return <Spinner />;
-  if (!admin) return <p className="text-sm text-slate-600">Team settings, API tokens and the audit log are for admins and owners.</p>;
+  if (!admin)
+    return (
+      <div className="space-y-4">
+        <h1 className="text-2xl font-semibold">Settings</h1>
+        <p className="text-sm text-slate-600">Team settings, API tokens and the audit log are for admins and owners.</p>
+        <DockerCli />
+      </div>
+    );
   return (
     <div className="space-y-4">
       <h1 className="text-2xl font-semibold">Settings</h1>

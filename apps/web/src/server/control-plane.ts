@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import { TLSSocket } from "node:tls";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Duplex } from "node:stream";
@@ -14,6 +15,7 @@ import {
   StatsIngest,
   WebhookDispatcher,
   ServiceOrchestrator,
+  ClientCertificates,
   ServiceFileStore,
   ServiceStore,
   OverlayStore,
@@ -125,6 +127,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   // Services: every process can take changes; the reconciler runs on the one that leads.
   const serviceFiles = new ServiceFileStore(db, new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET, "berth/service-secrets/v1"));
   const serviceStore = new ServiceStore(db, serviceFiles);
+  const clientCerts = new ClientCertificates(db, new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET, "berth/client-ca/v1"));
   // Overlay networks: addresses are allocated here at the agents' request, and every change is pushed to the hosts.
   const overlays = new OverlayStore(db);
   const overlaySync = new OverlaySync({ store: overlays, gateway, logger: log.child({ part: "overlay" }) });
@@ -168,8 +171,19 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
    * Who is calling: an API token (Authorization: Bearer berth_…) or else the session cookie.
    * A token that is presented but refused is never downgraded to the cookie or to anonymous.
    */
-  async function callerOf(req: IncomingMessage): Promise<Pick<Context, "user" | "token" | "memberships" | "authError">> {
+  async function callerOf(
+    req: IncomingMessage,
+    channel: AuditChannel,
+  ): Promise<Pick<Context, "user" | "token" | "memberships" | "authError">> {
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? "")?.[1];
+    // The Docker endpoint also takes a client certificate Berth issued (TLS checked its signature and dates).
+    const socket = req.socket;
+    if (!bearer && channel === "docker" && socket instanceof TLSSocket && socket.authorized) {
+      const fingerprint = socket.getPeerCertificate().fingerprint256?.replace(/:/g, "").toLowerCase();
+      const user = fingerprint ? await clientCerts.authenticate(fingerprint) : null;
+      if (!user) return { user: null, token: null, memberships: [], authError: "this client certificate is revoked, expired or unknown" };
+      return { user, token: null, memberships: await loadMemberships(db, user.id) };
+    }
     if (bearer) {
       try {
         const token = await authenticateApiToken(db, bearer);
@@ -188,7 +202,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     return {
       db,
       gateway,
-      ...(await callerOf(req)),
+      ...(await callerOf(req, channel)),
       sourceIp: clientIp(req),
       channel,
       publicUrl: env.PUBLIC_URL,
@@ -198,6 +212,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       stats,
       services: serviceStore,
       serviceFiles,
+      clientCerts,
       overlays,
       logger: log,
       dockerEndpoint: docker ? { dockerHost: docker.dockerHost, caPem: tls ? tls.cert.toString("utf8") : null } : null,
@@ -242,13 +257,13 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
 
   /** Prometheus scrapes with an API token (`authorization: Bearer berth_…`); a session works too. */
   async function metricsRoute(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const caller = await callerOf(req);
+    const caller = await callerOf(req, "rest");
     if (!caller.user && !caller.token) return sendJson(res, 401, { message: caller.authError ?? "sign in or send an API token" });
     res.writeHead(200, { "content-type": metrics.registry.contentType }).end(await metrics.registry.metrics());
   }
 
   async function openApiRoute(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const caller = await callerOf(req);
+    const caller = await callerOf(req, "rest");
     if (!caller.user && !caller.token) return sendJson(res, 401, { message: caller.authError ?? "sign in or send an API token" });
     openApiJson ??= JSON.stringify(openApiDocument(env.PUBLIC_URL));
     res.writeHead(200, { "content-type": "application/json" }).end(openApiJson);
@@ -336,6 +351,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
         db,
         tls,
         contextFor: (req) => contextFor(req, "docker"),
+        clientCaPem: tls ? await clientCerts.caPem() : null,
         logger: log.child({ part: "docker-api" }),
       });
     },

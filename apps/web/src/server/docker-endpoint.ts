@@ -14,7 +14,8 @@ import { isLoopbackHost, type TlsIdentity } from "./tls.ts";
 /*
  * Where the fleet's Docker API listens: a TCP port on the control plane's host, with TLS (its
  * certificate) unless the control plane itself serves plain HTTP on loopback or behind a proxy,
- * and a unix socket for the machine's admins. Both ask every caller for an API token.
+ * and a unix socket for the machine's admins. Both ask every caller for an API token; over TLS a
+ * client certificate Berth issued to a user does instead.
  */
 
 export interface DockerEndpoint {
@@ -60,6 +61,8 @@ export async function startDockerEndpoint(o: {
   db: Db;
   tls: TlsIdentity | null;
   contextFor: (req: IncomingMessage) => Promise<Context>;
+  /** The authority of users' client certificates: the TLS listener asks for one and checks it against this. */
+  clientCaPem: string | null;
   logger: Logger;
 }): Promise<DockerEndpoint> {
   const { env } = o;
@@ -81,7 +84,18 @@ export async function startDockerEndpoint(o: {
   // Plain TCP only where the control plane itself may serve plain HTTP (loopback, or the operator's explicit flag).
   const plainAllowed = isLoopbackHost(env.HOST) || env.BERTH_INSECURE_HTTP === "1";
   if (!o.tls && !plainAllowed) throw new Error("the fleet Docker API needs the control plane's TLS certificate");
-  const tcp = o.tls ? createHttpsServer({ cert: o.tls.cert, key: o.tls.key }, handler) : createServer(handler);
+  // A client certificate is asked for but not required (a token works too); one that is presented
+  // must chain to the authority, and the caller's context then checks it is issued and not revoked.
+  const tcp = o.tls
+    ? createHttpsServer(
+        {
+          cert: o.tls.cert,
+          key: o.tls.key,
+          ...(o.clientCaPem ? { ca: [o.clientCaPem], requestCert: true, rejectUnauthorized: false } : {}),
+        },
+        handler,
+      )
+    : createServer(handler);
   tcp.on("clientError", (_e, socket) => socket.destroy());
   tcp.on("upgrade", upgrade);
   const unix = createServer(handler);

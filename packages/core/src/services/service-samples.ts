@@ -41,8 +41,19 @@ function countsAt(db: Db, at: Date, serviceId: string | null): Promise<Counts[]>
 
 /** Stores every service's counts now, and forgets what is older than the hour. */
 export async function recordServiceSamples(db: Db, now = new Date()): Promise<number> {
-  const rows = await countsAt(db, now, null);
-  if (rows.length) await db.serviceSample.createMany({ data: rows.map((r) => ({ ...r, at: now })), skipDuplicates: true });
+  let rows = await countsAt(db, now, null);
+  const insert = () => db.serviceSample.createMany({ data: rows.map((r) => ({ ...r, at: now })), skipDuplicates: true });
+  if (rows.length) {
+    await insert().catch(async (e: { code?: string }) => {
+      // A service removed between the count and the insert: sample the ones that remain.
+      if (e.code !== "P2003") throw e;
+      const left = new Set(
+        (await db.service.findMany({ where: { id: { in: rows.map((r) => r.serviceId) } }, select: { id: true } })).map((x) => x.id),
+      );
+      rows = rows.filter((r) => left.has(r.serviceId));
+      if (rows.length) await insert();
+    });
+  }
   await db.serviceSample.deleteMany({ where: { at: { lt: new Date(now.getTime() - SERVICE_SAMPLE_KEEP_MS) } } });
   return rows.length;
 }
