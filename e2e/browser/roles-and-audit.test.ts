@@ -145,7 +145,12 @@ test("an API token works with curl on REST, audit rows record it all, and a view
     await page.locator('[data-testid="invitation-row"][data-note="for the viewer"][data-state="used"]').waitFor();
     await row("policies.set", "ui").first().waitFor();
     await v.getByTestId("current-user").getByText("viewer").waitFor();
-    assert.equal(await v.getByRole("link", { name: "Settings" }).count(), 0);
+    // Settings holds only the Docker CLI setup for a viewer: no team settings, no tokens.
+    await v.getByRole("link", { name: "Settings" }).click();
+    await v.getByText("Team settings, API tokens and the audit log are for admins and owners.").waitFor();
+    await v.getByTestId("docker-cli-setup").waitFor();
+    assert.equal(await v.getByRole("button", { name: "Create token" }).count(), 0);
+    await v.goto(`${url}/hosts`);
     assert.equal(await v.getByRole("button", { name: "Add host" }).count(), 0);
     const mutating =
       /^(Run container|Pull image|Create network|Create volume|Stop|Start|Restart|Remove|Rename|Revoke|Prune.*|Save labels|Edit labels)$/;

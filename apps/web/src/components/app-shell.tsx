@@ -69,14 +69,13 @@ export function AppShell({ children }: { children: ReactNode }) {
           >
             Registries
           </Link>
-          {me.data?.memberships.some((m) => m.role === "owner" || m.role === "admin") && (
-            <Link
-              href="/settings"
-              className={`text-sm ${pathname.startsWith("/settings") ? "font-semibold text-slate-900" : "text-slate-600"}`}
-            >
-              Settings
-            </Link>
-          )}
+          {/* Team settings are for admins; every member finds the Docker CLI setup there. */}
+          <Link
+            href="/settings"
+            className={`text-sm ${pathname.startsWith("/settings") ? "font-semibold text-slate-900" : "text-slate-600"}`}
+          >
+            Settings
+          </Link>
           <Link
             href="/api-docs"
             className={`text-sm ${pathname.startsWith("/api-docs") ? "font-semibold text-slate-900" : "text-slate-600"}`}
