@@ -1,6 +1,8 @@
 // Figures for the fleet control plane, in a control-plane process of its own:
 // - fleet.list with 10,000 containers on 300 hosts (inventory seeded in Postgres): p50/p99 of
 //   dashboard-like calls (pages, sorts, filters), one at a time;
+// - `docker ps -a` and `docker service ps` (a 3,000-task service placed over those hosts) through
+//   the fleet Docker endpoint: p50/p99 of the server's answer;
 // - stats ingest: simulated agents report N containers at 1 Hz; the control plane's CPU over
 //   the window, and the 10 s rows it wrote. No peer runs a comparable control plane here.
 import { startControlPlaneProcess } from "@berth/test-support/control-plane-process";
@@ -22,6 +24,11 @@ export interface FleetBenchResult {
   dockerPsCalls: number;
   dockerPsP50Ms: number;
   dockerPsP99Ms: number;
+  /** `docker service ps` of a service with this many tasks: GET /tasks filtered by the service. */
+  serviceTasks: number;
+  servicePsCalls: number;
+  servicePsP50Ms: number;
+  servicePsP99Ms: number;
   statsContainers: number;
   statsAgents: number;
   statsSeconds: number;
@@ -34,6 +41,8 @@ export async function fleetBench(opts: {
   containers: number;
   listCalls: number;
   dockerPsCalls: number;
+  serviceTasks: number;
+  servicePsCalls: number;
   statsContainers: number;
   statsAgents: number;
   statsSeconds: number;
@@ -107,6 +116,36 @@ export async function fleetBench(opts: {
       await dockerPs();
       psLat.push(performance.now() - t0);
     }
+
+    // docker service ps: a service of serviceTasks replicas, placed by the scheduler over the seeded
+    // hosts (unlinked, so its tasks stay assigned), listed as the CLI asks for it.
+    const svc = await owner.trpc.services.create.mutate({
+      teamId,
+      spec: { name: "bench-wide", task: { image: "busybox" }, mode: { kind: "replicated", replicas: opts.serviceTasks } },
+    });
+    const deadline = Date.now() + 120_000;
+    while ((await db.task.count({ where: { serviceId: svc.id } })) < opts.serviceTasks) {
+      if (Date.now() > deadline) throw new Error("the bench service's tasks were not all placed within 2 minutes");
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const filters = encodeURIComponent(JSON.stringify({ service: { "bench-wide": true } }));
+    const servicePs = async () => {
+      const res = await request(`http://fleet/v1.47/tasks?filters=${filters}`, {
+        dispatcher: socket,
+        headers: { authorization: `Bearer ${apiToken}` },
+      });
+      const list = (await res.body.json()) as unknown[];
+      if (res.statusCode !== 200 || list.length !== opts.serviceTasks)
+        throw new Error(`docker service ps: ${res.statusCode}, ${list.length} tasks`);
+    };
+    await servicePs(); // warm-up
+    const spLat: number[] = [];
+    for (let i = 0; i < opts.servicePsCalls; i++) {
+      const t0 = performance.now();
+      await servicePs();
+      spLat.push(performance.now() - t0);
+    }
+    await owner.trpc.services.remove.mutate({ id: svc.id });
     await socket.close();
 
     // Stats ingest: simulated agents, each reporting its share of the containers every second.
@@ -179,6 +218,10 @@ export async function fleetBench(opts: {
       dockerPsCalls: psLat.length,
       dockerPsP50Ms: percentile(psLat, 50),
       dockerPsP99Ms: percentile(psLat, 99),
+      serviceTasks: opts.serviceTasks,
+      servicePsCalls: spLat.length,
+      servicePsP50Ms: percentile(spLat, 50),
+      servicePsP99Ms: percentile(spLat, 99),
       statsContainers: perAgent * opts.statsAgents,
       statsAgents: opts.statsAgents,
       statsSeconds: opts.statsSeconds,

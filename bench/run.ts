@@ -219,13 +219,15 @@ try {
   }
   if (wanted("fleet")) {
     console.log(
-      `\n== fleet control plane: the container table with 10,000 containers on 300 hosts; stats ingest for 1,000 containers at 1 Hz ==`,
+      `\n== fleet control plane: the container table with 10,000 containers on 300 hosts; docker ps and docker service ps (3,000 tasks) on the fleet Docker endpoint; stats ingest for 1,000 containers at 1 Hz ==`,
     );
     const f = await fleetBench({
       hosts: 300,
       containers: 10_000,
       listCalls: 350,
       dockerPsCalls: 30,
+      serviceTasks: 3000,
+      servicePsCalls: 30,
       statsContainers: 1000,
       statsAgents: 10,
       statsSeconds: 30,
@@ -236,6 +238,7 @@ try {
         `fleet.list, ${f.containers} containers   p50 ${fmt(f.listP50Ms, 1)} ms, p99 ${fmt(f.listP99Ms, 1)} ms   ` +
           `(${f.listCalls} calls: pages to 9,900, each sort, text and state filters; one at a time over HTTP)`,
         `docker ps -a through the fleet Docker endpoint, ${f.containers} containers on ${f.hosts} hosts   p50 ${fmt(f.dockerPsP50Ms, 0)} ms, p99 ${fmt(f.dockerPsP99Ms, 0)} ms   (${f.dockerPsCalls} calls, the whole list each; goal p99 < 1,000 ms)`,
+        `docker service ps of a ${f.serviceTasks}-task service through the fleet Docker endpoint   p50 ${fmt(f.servicePsP50Ms, 0)} ms, p99 ${fmt(f.servicePsP99Ms, 0)} ms   (${f.servicePsCalls} calls, GET /tasks filtered by the service, every task each)`,
         `stats ingest, ${f.statsContainers} at 1 Hz  control plane CPU ${fmt(f.statsCpuPercent, 1)} % of one core ` +
           `over ${f.statsSeconds} s; ${f.statsRows} rows of 10 s history written`,
         `(inventory seeded in Postgres as agents report it; ${f.statsAgents} simulated agents send the stats frames a real agent sends. ` +
