@@ -212,7 +212,7 @@ test("services: create, ls, ps, inspect, scale, update, rollback and rm through 
     "busybox",
     "sh",
     "-c",
-    "echo hi from $(hostname); exec sleep 3600",
+    "echo hi from $(hostname); i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.4; done",
   ]);
   await waitFor(
     "talk's two tasks logged",
@@ -221,7 +221,23 @@ test("services: create, ls, ps, inspect, scale, update, rollback and rm through 
     500,
   );
   const logLines = (await ok(cli, ["service", "logs", "talk"])).split("\n");
-  for (const l of logLines) assert.match(l, /^talk\.[12]\.[a-z0-9]+@lab-h\d +\| hi from [0-9a-f]{12}$/, l);
+  for (const l of logLines) assert.match(l, /^talk\.[12]\.[a-z0-9]+@lab-h\d +\| (hi from [0-9a-f]{12}|tick \d+)$/, l);
+  // -f: both tasks' new lines as they come, until the client goes.
+  const followed = await cli.run(["service", "logs", "-f", "--tail", "1", "talk"], { timeoutMs: 4000 });
+  const ticks = new Map<string, number[]>();
+  for (const l of followed.stdout.split("\n")) {
+    const m = /^(talk\.[12])\.[a-z0-9]+@lab-h\d +\| tick (\d+)$/.exec(l);
+    if (m) ticks.set(m[1]!, [...(ticks.get(m[1]!) ?? []), Number(m[2])]);
+  }
+  assert.deepEqual([...ticks.keys()].sort(), ["talk.1", "talk.2"], `followed: ${followed.stdout}`);
+  for (const seq of ticks.values()) {
+    assert.ok(seq.length >= 4, `a task's lines kept coming: ${seq}`);
+    assert.deepEqual(
+      seq,
+      seq.map((_, i) => seq[0]! + i),
+      "in order, none missing",
+    );
+  }
   await ok(cli, ["service", "rm", logging]);
 
   await ok(cli, ["service", "scale", "-d", "web=2"]);

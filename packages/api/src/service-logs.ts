@@ -1,7 +1,7 @@
 import type { WebSocket, RawData } from "ws";
 import { z } from "zod";
 import { DomainError, isDomainError, type AgentStream, type Logger } from "@berth/core";
-import { LogCursorSchema } from "@berth/protocol";
+import { LogCursorSchema, type LogStreamLine } from "@berth/protocol";
 import type { Context } from "./context.ts";
 import { ClientMessage, safeJson } from "./stream-messages.ts";
 
@@ -14,7 +14,7 @@ import { ClientMessage, safeJson } from "./stream-messages.ts";
  * TASK_POLL_MS); a task's stream ends with its container. Resuming: `after` carries each task's
  * last cursor ("<taskId>:<cursor>,…"), and every stream restarts after its own.
  *
- * Server → client: {"t":"data","d":{"task":{"id","slot","host"},"lines":[…]}} and a last
+ * Server → client: {"t":"data","d":{"task":{"id","slot","host","hostId"},"lines":[…]}} and a last
  * {"t":"end"}; client → server: {"t":"ack","n":k}.
  */
 
@@ -56,7 +56,30 @@ interface TaskStream {
   unacked: number;
 }
 
-export function relayServiceLogs(ws: WebSocket, ctx: Context, q: ServiceLogsRequest, log: Logger): void {
+/** One message of a service's merged logs: a task's lines, tagged with the task and its host. */
+export interface ServiceLogMessage {
+  task: { id: string; slot: number; host: string; hostId: string };
+  lines: LogStreamLine[];
+}
+
+export interface ServiceLogSink {
+  data(msg: ServiceLogMessage): void;
+  /** The logs are over (not following, every task's lines sent), or failed. */
+  end(error?: { code: string; message: string }): void;
+}
+
+export interface ServiceLogFollow {
+  /** The reader took `n` more messages: credit goes back to the task streams they came from. */
+  ack(n: number): void;
+  close(): void;
+}
+
+/**
+ * The merged logs of a service's tasks, delivered to `sink` one message at a time; the transport
+ * (a browser's WebSocket, the fleet Docker endpoint's response) acknowledges them as its reader
+ * takes them, and only then do the task streams get more credit.
+ */
+export function followServiceLogs(ctx: Context, q: ServiceLogsRequest, sink: ServiceLogSink, log: Logger): ServiceLogFollow {
   const open = new Map<string, TaskStream>();
   /** Each task's last cursor sent: a task stream opened again (its host relinked) resumes after it. */
   const cursors = new Map<string, string>(q.after ?? []);
@@ -65,13 +88,14 @@ export function relayServiceLogs(ws: WebSocket, ctx: Context, q: ServiceLogsRequ
   let closed = false;
   let anyStarted = false;
 
-  const send = (msg: unknown) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(msg));
+  const finish = (error?: { code: string; message: string }) => {
+    if (closed) return;
+    closed = true;
+    stop();
+    sink.end(error);
+  };
   const finishIfDone = () => {
-    if (!q.follow && anyStarted && open.size === 0 && !closed) {
-      closed = true;
-      send({ t: "end" });
-      ws.close(1000);
-    }
+    if (!q.follow && anyStarted && open.size === 0) finish();
   };
 
   const refresh = async () => {
@@ -104,12 +128,13 @@ export function relayServiceLogs(ws: WebSocket, ctx: Context, q: ServiceLogsRequ
           q.window,
           {
             data: (d) => {
+              if (closed) return;
               const last = d.lines.at(-1);
               if (last) cursors.set(t.id, last[0]);
               inFlight.push(t.id);
-              send({ t: "data", d: { task: { id: t.id, slot: t.slot, host: t.host?.name ?? "" }, lines: d.lines } });
               const own = open.get(t.id);
               if (own) own.unacked++;
+              sink.data({ task: { id: t.id, slot: t.slot, host: t.host?.name ?? "", hostId: t.hostId! }, lines: d.lines });
             },
             end: () => {
               open.delete(t.id);
@@ -124,43 +149,65 @@ export function relayServiceLogs(ws: WebSocket, ctx: Context, q: ServiceLogsRequ
         if (!(isDomainError(e) && e.code === "HOST_OFFLINE")) throw e;
       }
     }
-    if (!anyStarted && !q.follow) {
-      closed = true;
-      send({ t: "end" });
-      ws.close(1000);
-    }
+    if (!anyStarted && !q.follow) finish();
   };
 
   const poll = () =>
     void refresh().catch((err: unknown) => {
       log.error({ err }, "service logs: task list failed");
-      send({ t: "end", error: { code: "UNAVAILABLE", message: "could not read the service's tasks" } });
-      ws.close(1011);
+      finish({ code: "UNAVAILABLE", message: "could not read the service's tasks" });
     });
-  poll();
   const timer = q.follow ? setInterval(poll, TASK_POLL_MS) : null;
   timer?.unref();
+  function stop() {
+    if (timer) clearInterval(timer);
+    for (const s of open.values()) s.stream.close();
+    open.clear();
+  }
+  poll();
 
+  return {
+    ack(n) {
+      // Credit goes back to the task stream each acknowledged message came from.
+      for (let i = 0; i < n && inFlight.length; i++) {
+        const taskId = inFlight.shift()!;
+        const own = open.get(taskId);
+        if (own && own.unacked > 0) {
+          own.unacked--;
+          own.stream.grant(1);
+        }
+      }
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      stop();
+    },
+  };
+}
+
+/** A service's merged logs over a browser's WebSocket (see the protocol at the top). */
+export function relayServiceLogs(ws: WebSocket, ctx: Context, q: ServiceLogsRequest, log: Logger): void {
+  const send = (msg: unknown) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(msg));
+  const follow = followServiceLogs(
+    ctx,
+    q,
+    {
+      data: (d) => send({ t: "data", d }),
+      end: (error) => {
+        send({ t: "end", ...(error ? { error } : {}) });
+        ws.close(error ? 1011 : 1000);
+      },
+    },
+    log,
+  );
   ws.on("message", (raw: RawData, isBinary: boolean) => {
     const msg = isBinary ? null : ClientMessage.safeParse(safeJson(raw.toString()));
     if (!msg?.success) return void ws.close(1008, "invalid message");
     if (msg.data.t !== "ack") return void ws.close(1008, "this stream takes no input");
-    // Credit goes back to the task stream each acknowledged message came from.
-    for (let i = 0; i < msg.data.n && inFlight.length; i++) {
-      const taskId = inFlight.shift()!;
-      const own = open.get(taskId);
-      if (own && own.unacked > 0) {
-        own.unacked--;
-        own.stream.grant(1);
-      }
-    }
+    follow.ack(msg.data.n);
   });
-  ws.on("close", () => {
-    closed = true;
-    if (timer) clearInterval(timer);
-    for (const s of open.values()) s.stream.close();
-    open.clear();
-  });
+  ws.on("close", () => follow.close());
   ws.on("error", () => undefined);
 }
 

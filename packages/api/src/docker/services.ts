@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { anyFilter, badRequest, boolParam, DockerApiError, filtersParam, labelsMatch, muxFrame, type Router } from "@berth/docker-api";
 import { creatingTeam, type FleetRequest, resolveRef } from "./context.ts";
+import { followServiceLogs } from "../service-logs.ts";
 import { type FileIds, fromSwarmSpec, toSwarmSpec } from "./service-spec.ts";
 
 /*
@@ -95,6 +96,50 @@ function taskObject(t: TaskRow, s: ServiceRow, ids: FileIds) {
   };
 }
 
+/** Swarm's detail labels before each line, which the CLI turns into its `web.1.abc@h2 |` prefix. */
+const detailsOf = (serviceId: string, hostId: string, taskId: string) =>
+  `com.docker.swarm.node.id=${hostId},com.docker.swarm.service.id=${serviceId},com.docker.swarm.task.id=${taskId} `;
+
+/**
+ * `docker service logs -f`: each running task's log from its host, merged as lines come (the
+ * dashboard's service log relay); a message's credit goes back once the client has taken its bytes.
+ */
+function followLogs(
+  r: FleetRequest,
+  s: ServiceRow,
+  o: { stdout: boolean; stderr: boolean; tail: number; details: boolean; timestamps: boolean },
+): Promise<void> {
+  return new Promise((resolve) => {
+    r.res.writeHead(200, { "Content-Type": "application/vnd.docker.multiplexed-stream" });
+    r.res.flushHeaders();
+    const follow = followServiceLogs(
+      r.ctx,
+      { service: s.id, follow: true, tail: o.tail, window: 16 },
+      {
+        data: (m) => {
+          let ok = true;
+          for (const [, stream, time, text] of m.lines) {
+            if ((stream === "o" && !o.stdout) || (stream === "e" && !o.stderr)) continue;
+            const line = `${o.timestamps ? `${time} ` : ""}${o.details ? detailsOf(s.id, m.task.hostId, m.task.id) : ""}${text}`;
+            ok = r.res.write(muxFrame(stream === "o" ? "stdout" : "stderr", Buffer.from(line))) && ok;
+          }
+          if (ok) follow.ack(1);
+          else r.res.once("drain", () => follow.ack(1));
+        },
+        end: () => {
+          r.res.end();
+          resolve();
+        },
+      },
+      r.ctx.logger,
+    );
+    r.res.on("close", () => {
+      follow.close();
+      resolve();
+    });
+  });
+}
+
 export function serviceRoutes(router: Router<FleetRequest>): void {
   router.get("/services", async (r) => {
     const f = filtersParam(r.query, ["id", "label", "mode", "name"]);
@@ -151,15 +196,10 @@ export function serviceRoutes(router: Router<FleetRequest>): void {
   /**
    * The merged logs of the service's tasks (the newest task of each slot that has a container),
    * ordered by time; with `details`, each line carries Swarm's task, service and node ids, which
-   * the CLI turns into its `web.1.abc@h2 |` prefix. Following is not relayed yet.
+   * the CLI turns into its `web.1.abc@h2 |` prefix; with `follow`, the lines as they come.
    */
   router.get("/services/{id}/logs", async (r) => {
     const s = await findService(r, r.params.id!);
-    if (boolParam(r.query, "follow"))
-      throw new DockerApiError(
-        501,
-        "docker service logs -f through the fleet endpoint is not supported yet: use the service's page in the dashboard",
-      );
     const stdout = boolParam(r.query, "stdout");
     const stderr = boolParam(r.query, "stderr");
     if (!stdout && !stderr) throw badRequest("Bad parameters: you must choose at least one stream");
@@ -167,15 +207,14 @@ export function serviceRoutes(router: Router<FleetRequest>): void {
     const tail = tailRaw === null || tailRaw === "" || tailRaw === "all" ? 10_000 : Math.min(10_000, Math.max(0, Number(tailRaw) || 0));
     const details = boolParam(r.query, "details");
     const timestamps = boolParam(r.query, "timestamps");
+    if (boolParam(r.query, "follow")) return followLogs(r, s, { stdout, stderr, tail, details, timestamps });
     const tasks = (await r.api.services.tasks({ id: s.id })).filter((t) => t.containerId && t.hostId);
     const newest = new Map<number, TaskRow>();
     for (const t of tasks) if (!newest.has(t.slot) || newest.get(t.slot)!.createdAt < t.createdAt) newest.set(t.slot, t);
     const lines: { time: string; stream: "stdout" | "stderr"; text: string }[] = [];
     for (const t of newest.values()) {
       const got = await r.api.containers.logs({ hostId: t.hostId!, id: t.containerId!, tail }).catch(() => []);
-      const prefix = details
-        ? `com.docker.swarm.node.id=${t.hostId},com.docker.swarm.service.id=${s.id},com.docker.swarm.task.id=${t.id} `
-        : "";
+      const prefix = details ? detailsOf(s.id, t.hostId!, t.id) : "";
       for (const l of got) lines.push({ time: l.time, stream: l.stream, text: `${timestamps ? `${l.time} ` : ""}${prefix}${l.line}` });
     }
     lines.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
