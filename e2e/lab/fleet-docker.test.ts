@@ -354,6 +354,10 @@ test("containers: docker run places by constraint, docker ps spans the hosts, ho
   assert.match(refused.stderr, /operator role/);
   // exec on host/name: a command's output and exit code, and an interactive shell with a TTY.
   assert.equal(await ok(cli, ["exec", "lab-h3/pinned", "sh", "-c", "echo out; echo err >&2"]), "out");
+  assert.equal(
+    await ok(cli, ["exec", "-e", "FOO=bar", "-u", "1000", "-w", "/tmp", "lab-h3/pinned", "sh", "-c", "echo $FOO $(id -u) $(pwd)"]),
+    "bar 1000 /tmp",
+  );
   const failing = await cli.run(["exec", "lab-h3/pinned", "sh", "-c", "exit 3"]);
   assert.equal(failing.code, 3, "the exit code comes back");
   const shell = await cli.tty(

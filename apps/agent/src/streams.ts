@@ -112,7 +112,9 @@ async function exec(rt: AgentRuntime, raw: unknown, ch: Channel<"exec">): Promis
     AttachStdin: true,
     AttachStdout: true,
     AttachStderr: true,
-    ...(a.tty ? { Env: ["TERM=xterm-256color"] } : {}),
+    Env: [...(a.tty ? ["TERM=xterm-256color"] : []), ...(a.env ?? [])],
+    ...(a.user ? { User: a.user } : {}),
+    ...(a.workdir ? { WorkingDir: a.workdir } : {}),
   });
   const session = await rt.execs.start(Id);
   if (a.tty) session.resize(a.rows, a.cols);

@@ -34,6 +34,19 @@ export const StreamArgs = {
     tty: z.boolean().default(true),
     cols: z.number().int().min(1).max(1000).default(80),
     rows: z.number().int().min(1).max(1000).default(24),
+    /** Added to the container's environment (KEY=value), as `docker exec --env`. */
+    env: z
+      .array(
+        z
+          .string()
+          .max(32_768)
+          .regex(/^[^=\0]+(=[^\0]*)?$/, "env entries are KEY=value"),
+      )
+      .max(256)
+      .optional(),
+    /** user[:group] in the container (`--user`), and the working directory (`--workdir`, absolute). */
+    user: z.string().max(256).optional(),
+    workdir: z.string().max(4096).optional(),
   }),
   events: z.object({}).default({}),
   /** A container's own stdio (`docker attach`, `docker run` without -d): output from now on, input if asked. */

@@ -23,6 +23,9 @@ interface FleetExec {
   hostId: string;
   containerId: string;
   cmd: string[];
+  env: string[];
+  user?: string;
+  workdir?: string;
   tty: boolean;
   running: boolean;
   exitCode: number | null;
@@ -54,7 +57,7 @@ const ExecCreateBody = z.object({
   AttachStdin: z.boolean().optional(),
   AttachStdout: z.boolean().optional(),
   AttachStderr: z.boolean().optional(),
-  Env: z.array(z.string()).nullish(),
+  Env: z.array(z.string().max(32_768)).max(256).nullish(),
   User: z.string().optional(),
   WorkingDir: z.string().optional(),
   Privileged: z.boolean().optional(),
@@ -67,9 +70,7 @@ export function execRoutes(router: Router<FleetRequest>): void {
     const c = await locate(r, r.params.id!);
     await hostFor(r.ctx, c.hostId, "operator");
     const body = await r.body(ExecCreateBody);
-    // The host's exec stream runs the command as the container's user, in its directory, with its environment.
-    if (body.Env?.length || body.User || body.WorkingDir || body.Privileged)
-      throw badRequest("exec through the fleet endpoint takes no --env, --user, --workdir or --privileged yet: use the host's agent");
+    if (body.Privileged) throw badRequest("exec --privileged through the fleet endpoint is not supported: use the host's agent");
     const info = (await r.api.containers.inspect({ hostId: c.hostId, id: c.ref })) as { Id: string; State?: { Running?: boolean } };
     if (!info.State?.Running) throw new DockerApiError(409, `Container ${info.Id} is not running`);
     const id = randomBytes(32).toString("hex");
@@ -78,6 +79,9 @@ export function execRoutes(router: Router<FleetRequest>): void {
       hostId: c.hostId,
       containerId: info.Id,
       cmd: body.Cmd,
+      env: body.Env ?? [],
+      ...(body.User ? { user: body.User } : {}),
+      ...(body.WorkingDir ? { workdir: body.WorkingDir } : {}),
       tty: Boolean(body.Tty),
       running: false,
       exitCode: null,
@@ -179,7 +183,16 @@ export async function startExecUpgrade(ctx: Context, req: IncomingMessage, socke
   const stream = ctx.gateway.openStream(
     e.hostId,
     "exec",
-    { id: e.containerId, cmd: e.cmd, tty: e.tty, cols: Math.max(1, Math.min(1000, cols!)), rows: Math.max(1, Math.min(1000, rows!)) },
+    {
+      id: e.containerId,
+      cmd: e.cmd,
+      tty: e.tty,
+      cols: Math.max(1, Math.min(1000, cols!)),
+      rows: Math.max(1, Math.min(1000, rows!)),
+      ...(e.env.length ? { env: e.env } : {}),
+      ...(e.user ? { user: e.user } : {}),
+      ...(e.workdir ? { workdir: e.workdir } : {}),
+    },
     WINDOW,
     {
       data: (d) => {
