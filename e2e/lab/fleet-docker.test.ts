@@ -239,6 +239,19 @@ test("services: create, ls, ps, inspect, scale, update, rollback and rm through 
     );
   }
   await ok(cli, ["service", "rm", logging]);
+  // -p with no published number: the routing mesh picks one from Swarm's range.
+  await ok(cli, ["service", "create", "-d", "--name", "meshed", "--replicas", "0", "-p", "8080", "busybox", "sleep", "3600"]);
+  assert.equal(
+    await ok(cli, [
+      "service",
+      "inspect",
+      "meshed",
+      "--format",
+      "{{(index .Endpoint.Ports 0).PublishedPort}} {{(index .Endpoint.Ports 0).TargetPort}}",
+    ]),
+    "30000 8080",
+  );
+  await ok(cli, ["service", "rm", "meshed"]);
 
   await ok(cli, ["service", "scale", "-d", "web=2"]);
   await waitFor("web 2/2", async () => (await replicas()) === "web replicated 2/2", 60_000, 500);

@@ -203,9 +203,8 @@ export function fromSwarmSpec(raw: unknown): ServiceSpecInput {
   const t = s.TaskTemplate;
   const ports = (s.EndpointSpec?.Ports ?? []).map((p) => {
     if (p.Protocol === "sctp") throw badRequest("Berth publishes tcp and udp ports only");
+    // No published port: the control plane picks one (30000-32767 for the routing mesh, as Swarm).
     const publishMode = p.PublishMode ?? "ingress";
-    if (publishMode === "ingress" && !p.PublishedPort)
-      throw badRequest(`give the published port for target ${p.TargetPort} (-p PUBLISHED:${p.TargetPort}): Berth does not pick one yet`);
     return {
       target: p.TargetPort,
       ...(p.PublishedPort ? { published: p.PublishedPort } : {}),

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import {
+  assignIngressPorts,
   enforceContainerPolicy,
   notFound,
   notifyServiceChanged,
@@ -66,8 +67,10 @@ export const servicesRouter = router({
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, input.teamId, "operator");
       await checkPolicy(ctx, input.teamId, input.spec);
-      await ctx.overlays.ensureIngress(input.teamId, null, parseSpec(input.spec));
-      return ctx.services.create(input.teamId, input.spec, ctx.user?.id ?? null);
+      // Ports left for the routing mesh to pick get theirs first, so the mesh is made for them.
+      const spec = await assignIngressPorts(ctx.db, input.teamId, null, parseSpec(input.spec));
+      await ctx.overlays.ensureIngress(input.teamId, null, spec);
+      return ctx.services.create(input.teamId, spec, ctx.user?.id ?? null);
     }),
 
   /** A new spec, refused unless `version` is the current one (two writers never overwrite each other). */
@@ -77,8 +80,9 @@ export const servicesRouter = router({
     .mutation(async ({ ctx, input }) => {
       const s = await serviceFor(ctx, input.id, "operator");
       await checkPolicy(ctx, s.teamId, input.spec);
-      await ctx.overlays.ensureIngress(s.teamId, s.id, parseSpec(input.spec));
-      return ctx.services.update(input.id, input.version, input.spec, ctx.user?.id ?? null, { force: input.force });
+      const spec = await assignIngressPorts(ctx.db, s.teamId, s.id, parseSpec(input.spec), s.spec);
+      await ctx.overlays.ensureIngress(s.teamId, s.id, spec);
+      return ctx.services.update(input.id, input.version, spec, ctx.user?.id ?? null, { force: input.force });
     }),
 
   scale: withRole("operator")

@@ -6,3 +6,4 @@ export * from "./task-container.ts";
 export * from "./reconciler.ts";
 export * from "./orchestrator.ts";
 export * from "./service-samples.ts";
+export * from "./ingress-ports.ts";

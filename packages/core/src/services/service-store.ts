@@ -4,6 +4,7 @@ import type { Db, Prisma } from "@berth/db";
 import type { TaskFile } from "@berth/protocol";
 import type { ServiceFileStore } from "../service-files/index.ts";
 import { conflict, invalid, isUniqueViolation, notFound } from "../errors.ts";
+import { assignIngressPorts } from "./ingress-ports.ts";
 import { describeSpecIssues, type ServiceSpec, ServiceSpecSchema } from "./spec.ts";
 
 /*
@@ -117,7 +118,7 @@ export class ServiceStore extends EventEmitter<{ changed: [serviceId: string] }>
   }
 
   async create(teamId: string, input: unknown, actorId: string | null): Promise<ServiceView> {
-    const spec = parseSpec(input);
+    const spec = await assignIngressPorts(this.db, teamId, null, parseSpec(input));
     await this.taskFiles(teamId, spec);
     try {
       const row = await this.db.service.create({
@@ -186,6 +187,7 @@ export class ServiceStore extends EventEmitter<{ changed: [serviceId: string] }>
       if (spec.name !== row.name) throw invalid(`a service cannot be renamed (${row.name} → ${spec.name})`);
       await this.taskFiles(row.teamId, spec);
       const current = ServiceSpecSchema.parse(row.versions[0]!.spec);
+      spec = await assignIngressPorts(this.db, row.teamId, id, spec, current);
       if (opts.force) spec = { ...spec, task: { ...spec.task, forceUpdate: current.task.forceUpdate + 1 } };
       if (specHash(spec) === specHash(current)) return view({ ...row, versions: row.versions });
       const version = row.version + 1;

@@ -139,7 +139,7 @@ export const PlacementSchema = z
 export const PortSchema = z
   .object({
     target: z.number().int().min(1).max(65_535),
-    /** Omitted: the host picks a free port. */
+    /** Omitted: in host mode the host picks a free port; in ingress mode the control plane does (30000-32767, see ingress-ports.ts). */
     published: z.number().int().min(1).max(65_535).optional(),
     protocol: z.enum(["tcp", "udp"]).default("tcp"),
     /**
@@ -149,11 +149,7 @@ export const PortSchema = z
      */
     publishMode: z.enum(["host", "ingress"]).default("ingress"),
   })
-  .strict()
-  .refine((p) => p.publishMode === "host" || p.published !== undefined, {
-    message: "a port published in ingress mode needs its number (published): every host opens it",
-    path: ["published"],
-  });
+  .strict();
 
 export const NetworkAttachmentSchema = z
   .object({
