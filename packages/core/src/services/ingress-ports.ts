@@ -10,7 +10,13 @@ export const INGRESS_PORT_RANGE = { first: 30_000, last: 32_767 } as const;
  * service had for that target and protocol (an update keeps it), else the lowest free in
  * INGRESS_PORT_RANGE among the team's services (every host of the team opens them).
  */
-export async function assignIngressPorts(db: Db, teamId: string, serviceId: string | null, spec: ServiceSpec, current?: ServiceSpec): Promise<ServiceSpec> {
+export async function assignIngressPorts(
+  db: Db,
+  teamId: string,
+  serviceId: string | null,
+  spec: ServiceSpec,
+  current?: ServiceSpec,
+): Promise<ServiceSpec> {
   if (!spec.endpoint.ports.some((p) => p.publishMode === "ingress" && p.published === undefined)) return spec;
   const rows = await db.$queryRaw<{ ports: unknown }[]>`
     select v.spec->'endpoint'->'ports' as ports
@@ -36,7 +42,9 @@ export async function assignIngressPorts(db: Db, teamId: string, serviceId: stri
     for (let n = INGRESS_PORT_RANGE.first; published === undefined && n <= INGRESS_PORT_RANGE.last; n++)
       if (!taken.has(key(n, p.protocol))) published = n;
     if (published === undefined)
-      throw conflict(`no free port left in ${INGRESS_PORT_RANGE.first}-${INGRESS_PORT_RANGE.last} for the routing mesh: publish port ${p.target} on a number`);
+      throw conflict(
+        `no free port left in ${INGRESS_PORT_RANGE.first}-${INGRESS_PORT_RANGE.last} for the routing mesh: publish port ${p.target} on a number`,
+      );
     taken.add(key(published, p.protocol));
     return { ...p, published };
   });
