@@ -575,8 +575,13 @@ test("stacks: docker stack deploy of a compose file makes its network, secret, c
     (await ok(cli, ["stack", "services", "app", "--format", "{{.Name}} {{.Replicas}}"])).split("\n").sort().join(" / ");
   await waitFor("the stack's tasks run", async () => (await replicas()) === "app_api 1/1 / app_web 2/2", 90_000, 500);
   // A task reads its secret and config as files, on whichever host it runs.
-  const web = (await ok(cli, ["ps", "--format", "{{.Names}}"])).split("\n").find((n) => /\/app_web\.1\./.test(n))!;
-  assert.ok(web, "a web task is listed as host/name");
+  // docker ps reads the hosts' inventory, a few seconds behind the tasks' start.
+  const web = await waitFor(
+    "a web task listed as host/name",
+    async () => (await ok(cli, ["ps", "--format", "{{.Names}}"])).split("\n").find((n) => /\/app_web\.1\./.test(n)) ?? null,
+    30_000,
+    250,
+  );
   assert.equal(await ok(cli, ["exec", web, "cat", "/run/secrets/db_password"]), password);
   assert.equal(await ok(cli, ["exec", web, "sh", "-c", "cat /etc/app.conf; stat -c %a /etc/app.conf"]), "mode=fleet\n440");
   // In use: not removed.

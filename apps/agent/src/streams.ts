@@ -184,6 +184,8 @@ async function wait(rt: AgentRuntime, raw: unknown, ch: Channel<"wait">): Promis
   const a = parse("wait", raw);
   const id = rt.containers.get(a.id).id;
   const result = rt.containers.wait(id, a.condition, ch.signal);
+  // A reader gone before the result aborts the wait: its rejection is expected, not an error.
+  result.catch(() => undefined);
   if (!(await ch.send({ waiting: true }))) return;
   const r = await result;
   await ch.send({ StatusCode: r.StatusCode, ...(r.Error ? { Error: r.Error.Message } : {}) });

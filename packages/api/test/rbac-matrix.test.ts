@@ -14,7 +14,8 @@ import { joinWithToken } from "@berth/test-support/sim-agent";
 import type { JoinResponse } from "@berth/protocol";
 
 type Role = "owner" | "admin" | "operator" | "viewer";
-type Need = "public" | "signed-in" | Role;
+/** "user": a signed-in user whatever their teams, never an API token (what is a user's own). */
+type Need = "public" | "signed-in" | "user" | Role;
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2, owner: 3 };
 
 interface Caller {
@@ -230,6 +231,10 @@ const MATRIX: Record<string, Row> = {
   "overlays.create": { need: "operator", call: (a) => a.overlays.create.mutate({ teamId, name: `ov-${++userSeq}` }) },
   "overlays.remove": { need: "operator", call: async (a) => a.overlays.remove.mutate({ id: (await freshOverlay()).id }) },
   "docker.endpoint": { need: "signed-in", call: (a) => a.docker.endpoint.query() },
+  "docker.certificates": { need: "signed-in", call: (a) => a.docker.certificates.query() },
+  // This control plane serves plain HTTP: a user gets past authorization to "no TLS here".
+  "docker.issueCertificate": { need: "user", call: (a) => a.docker.issueCertificate.mutate() },
+  "docker.revokeCertificate": { need: "user", call: (a) => a.docker.revokeCertificate.mutate({ id: "no-such-certificate" }) },
   "secrets.list": { need: "signed-in", call: (a) => a.secrets.list.query() },
   "secrets.get": { need: "viewer", call: async (a) => a.secrets.get.query({ id: (await freshFile("secret")).id }) },
   "secrets.create": { need: "operator", call: (a) => a.secrets.create.mutate({ teamId, name: `s-${++userSeq}`, data: "YQ==" }) },
@@ -314,9 +319,10 @@ function codeOf(e: unknown): string {
   return (e as { trpcCode?: string }).trpcCode ?? `UNEXPECTED ${String(e)}`;
 }
 
-function allowed(need: Need, role: Role | null): boolean {
+function allowed(need: Need, c: Caller): boolean {
   if (need === "public" || need === "signed-in") return true;
-  return role !== null && RANK[role] >= RANK[need];
+  if (need === "user") return !c.headers.authorization;
+  return c.role !== null && RANK[c.role] >= RANK[need];
 }
 
 test("the matrix names every procedure of the router", () => {
@@ -337,7 +343,7 @@ test("every procedure × every caller is allowed or refused as the roles say", a
       } catch (e) {
         code = codeOf(e);
       }
-      const want = allowed(row.need, c.role);
+      const want = allowed(row.need, c);
       const refused = code === "FORBIDDEN" || code === "UNAUTHORIZED";
       if (want && !PAST_AUTH.has(code)) failures.push(`${path} as ${c.label}: expected allowed, got ${code}`);
       if (!want && !refused) failures.push(`${path} as ${c.label}: expected refused, got ${code}`);

@@ -116,19 +116,19 @@ export async function startAttachUpgrade(
   const args = { id, stdin, stdout: boolParam(query, "stdout"), stderr: boolParam(query, "stderr") };
   if (!boolParam(query, "stream"))
     throw new DockerApiError(400, "attach through the fleet endpoint streams (stream=1); read past output with docker logs");
-  void recordAudit(ctx.db, {
-    ...actorOf(ctx),
-    action: "containers.attach",
-    target: `${c.hostId}/${id}`,
-    result: "ok",
-    sourceIp: ctx.sourceIp,
-    channel: ctx.channel,
-  }).catch((err: unknown) => ctx.logger.error({ err }, "audit write failed"));
   await new Promise<void>((resolve, reject) => {
     let upgraded = false;
     const stream = ctx.gateway.openStream(c.hostId, "attach", args, WINDOW, {
       data: (d) => {
         if (d.attached) {
+          void recordAudit(ctx.db, {
+            ...actorOf(ctx),
+            action: "containers.attach",
+            target: `${c.hostId}/${id}`,
+            result: "ok",
+            sourceIp: ctx.sourceIp,
+            channel: ctx.channel,
+          }).catch((err: unknown) => ctx.logger.error({ err }, "audit write failed"));
           socket.write(
             `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream"}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`,
           );
@@ -156,7 +156,11 @@ export async function startAttachUpgrade(
     socket.on("end", () => {
       if (stdin) stream.input({ eof: true });
     });
-    socket.on("close", () => stream.close());
+    socket.on("close", () => {
+      stream.close();
+      // Gone before the host attached: nothing more to answer.
+      if (!upgraded) resolve();
+    });
     socket.on("error", () => undefined);
   });
 }
