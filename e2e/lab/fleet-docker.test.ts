@@ -2,6 +2,7 @@
 // 20.10, and the machine's own when it has another, v28 here) over TLS with an API token in the
 // CLI's config (HttpHeaders). Three lab hosts with real agents are the swarm's workers; the
 // control plane is its manager.
+import { execFile } from "node:child_process";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -374,7 +375,7 @@ test("containers: docker run places by constraint, docker ps spans the hosts, ho
   const failing = await cli.run(["exec", "lab-h3/pinned", "sh", "-c", "exit 3"]);
   assert.equal(failing.code, 3, "the exit code comes back");
   const shell = await cli.tty(
-    ["exec", "-it", "lab-h3/pinned", "sh"],
+    ["exec", "-it", "lab-h2/zoned", "sh"],
     [
       // ash asks for the cursor position after its prompt (ESC[6n): the prompt is not the last thing shown.
       { wait: /\/ # /, send: "echo fleet-$((6*7)); hostname\r" },
@@ -409,6 +410,16 @@ test("containers: docker run places by constraint, docker ps spans the hosts, ho
   });
   assert.equal(piped.code, 0, piped.stderr);
   assert.equal(piped.stdout.trim(), "PIPED IN");
+  // Output is bytes, not text: what is not UTF-8 arrives as it was written.
+  const raw = await new Promise<Buffer>((resolve, reject) =>
+    execFile(
+      cli.bin,
+      ["run", "--rm", "-e", "constraint:node==lab-h1", "busybox", "printf", "\\000\\001\\377\\376\\200"],
+      { env: cli.env, encoding: "buffer" },
+      (err, stdout) => (err ? reject(err) : resolve(stdout)),
+    ),
+  );
+  assert.deepEqual([...raw], [0, 1, 255, 254, 128]);
   // -it: a shell on a TTY in a new container on lab-h3.
   const runShell = await cli.tty(
     ["run", "-it", "--name", "interactive", "-e", "constraint:node==lab-h3", "busybox", "sh"],

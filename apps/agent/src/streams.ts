@@ -31,6 +31,8 @@ const LOG_FRAME_LINES = 4000;
 const EVENTS_PER_FRAME = 500;
 /** Exec output per frame, in bytes of encoded JSON. */
 const EXEC_FRAME_BYTES = 64 * 1024;
+/** Attach output per frame, in bytes before base64 (64 KiB after it). */
+const ATTACH_FRAME_BYTES = 48 * 1024;
 
 function parse<K extends StreamKind>(kind: K, raw: unknown): z.output<(typeof StreamArgs)[K]> {
   try {
@@ -153,7 +155,7 @@ async function sendText(text: string, send: (piece: string) => Promise<boolean>)
 
 /**
  * A container's own stdio, as `docker attach` has it: `attached` once the output is taken (a start
- * after that loses nothing), then its output as text while it runs; input goes to its stdin.
+ * after that loses nothing), then its output as bytes while it runs; input goes to its stdin.
  */
 async function attach(rt: AgentRuntime, raw: unknown, ch: Channel<"attach">): Promise<void> {
   const a = parse("attach", raw);
@@ -167,12 +169,12 @@ async function attach(rt: AgentRuntime, raw: unknown, ch: Channel<"attach">): Pr
   });
   try {
     if (!(await ch.send({ attached: true }))) return;
-    const decoders = { stdout: new StringDecoder("utf8"), stderr: new StringDecoder("utf8") };
     // Frames wait for credit one at a time, and meanwhile the container's output is not read.
     for await (const f of session.output as AsyncIterable<AttachFrame>) {
-      const text = decoders[f.stream].write(f.data);
-      const ok = await sendText(text, (part) => ch.send(f.stream === "stdout" ? { o: part } : { e: part }));
-      if (!ok) return;
+      for (let at = 0; at < f.data.length; at += ATTACH_FRAME_BYTES) {
+        const part = f.data.subarray(at, at + ATTACH_FRAME_BYTES).toString("base64");
+        if (!(await ch.send(f.stream === "stdout" ? { o: part } : { e: part }))) return;
+      }
     }
   } finally {
     session.detach();

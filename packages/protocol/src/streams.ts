@@ -77,8 +77,23 @@ export const StreamData = {
   exec: z.object({ o: z.string().optional(), e: z.string().optional(), exit: z.number().int().optional() }),
   /** Events as they happened; `dropped` counts those lost while the reader was behind. */
   events: z.object({ events: z.array(HostEventSchema), dropped: z.number().int().positive().optional() }),
-  /** First `attached` (the output is taken from then on, so a start after it loses nothing), then the output as text. */
-  attach: z.object({ attached: z.literal(true).optional(), o: z.string().optional(), e: z.string().optional() }),
+  /**
+   * First `attached` (the output is taken from then on, so a start after it loses nothing), then
+   * the output as base64 bytes (a container's output need not be text): `o` stdout, `e` stderr.
+   */
+  attach: z.object({
+    attached: z.literal(true).optional(),
+    o: z
+      .string()
+      .max(96 * 1024)
+      .base64()
+      .optional(),
+    e: z
+      .string()
+      .max(96 * 1024)
+      .base64()
+      .optional(),
+  }),
   /** First `waiting` (a start after it is seen), then the result once. */
   wait: z.object({
     waiting: z.literal(true).optional(),

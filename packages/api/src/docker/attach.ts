@@ -138,8 +138,14 @@ export async function startAttachUpgrade(
           return;
         }
         let ok = true;
-        if (d.o) ok = socket.write(tty ? Buffer.from(d.o) : muxFrame("stdout", Buffer.from(d.o))) && ok;
-        if (d.e) ok = socket.write(tty ? Buffer.from(d.e) : muxFrame("stderr", Buffer.from(d.e))) && ok;
+        for (const [stream, data] of [
+          ["stdout", d.o],
+          ["stderr", d.e],
+        ] as const) {
+          if (!data) continue;
+          const bytes = Buffer.from(data, "base64");
+          ok = socket.write(tty ? bytes : muxFrame(stream, bytes)) && ok;
+        }
         if (ok) stream.grant(1);
         else socket.once("drain", () => stream.grant(1));
       },
