@@ -12,7 +12,7 @@ import { inviteOf, signUp } from "@berth/test-support/control-plane";
 import { joinWithToken, linkedSimAgent, type SimAgent } from "@berth/test-support/sim-agent";
 import { Agent, request } from "undici";
 import { cpuSeconds } from "./proc.ts";
-import { percentile } from "./stats.ts";
+import { percentile, timeCalls } from "./stats.ts";
 
 export interface FleetBenchResult {
   hosts: number;
@@ -89,13 +89,10 @@ export async function fleetBench(opts: {
       { sort: "created" as const, dir: "asc" as const, offset: 0, q: "redis" },
     ];
     for (let i = 0; i < 10; i++) await owner.trpc.fleet.list.query({ kind: "container", ...calls[i % calls.length]! }); // warm-up
-    const lat: number[] = [];
-    for (let i = 0; i < opts.listCalls; i++) {
-      const t0 = performance.now();
+    const lat = await timeCalls(opts.listCalls, async (i) => {
       const r = await owner.trpc.fleet.list.query({ kind: "container", limit: 50, ...calls[i % calls.length]! });
-      lat.push(performance.now() - t0);
       if (i === 0 && r.total !== opts.containers) throw new Error(`fleet.list counted ${r.total} containers`);
-    }
+    });
 
     // docker ps -a on the fleet endpoint (its unix socket, an API token): every container, each call.
     const { token: apiToken } = await owner.trpc.apiTokens.create.mutate({ name: "bench", role: "viewer", teamId });
@@ -110,12 +107,7 @@ export async function fleetBench(opts: {
         throw new Error(`docker ps -a: ${res.statusCode}, ${list.length} containers`);
     };
     await dockerPs(); // warm-up
-    const psLat: number[] = [];
-    for (let i = 0; i < opts.dockerPsCalls; i++) {
-      const t0 = performance.now();
-      await dockerPs();
-      psLat.push(performance.now() - t0);
-    }
+    const psLat = await timeCalls(opts.dockerPsCalls, dockerPs);
 
     // docker service ps: a service of serviceTasks replicas, placed by the scheduler over the seeded
     // hosts (unlinked, so its tasks stay assigned), listed as the CLI asks for it.
@@ -139,12 +131,7 @@ export async function fleetBench(opts: {
         throw new Error(`docker service ps: ${res.statusCode}, ${list.length} tasks`);
     };
     await servicePs(); // warm-up
-    const spLat: number[] = [];
-    for (let i = 0; i < opts.servicePsCalls; i++) {
-      const t0 = performance.now();
-      await servicePs();
-      spLat.push(performance.now() - t0);
-    }
+    const spLat = await timeCalls(opts.servicePsCalls, servicePs);
     await owner.trpc.services.remove.mutate({ id: svc.id });
     await socket.close();
 

@@ -11,3 +11,14 @@ export const median = (samples: number[]) => percentile(samples, 50);
 export function fmt(n: number, digits = 1): string {
   return Number.isFinite(n) ? n.toFixed(digits) : "n/a";
 }
+
+/** The latency in ms of each of `n` calls, made one at a time (warm up before). */
+export async function timeCalls(n: number, call: (i: number) => Promise<unknown>): Promise<number[]> {
+  const lat: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await call(i);
+    lat.push(performance.now() - t0);
+  }
+  return lat;
+}

@@ -4,7 +4,7 @@ import { boolParam, DockerApiError, intParam, muxFrame, type Router } from "@ber
 import { recordAudit } from "@berth/core";
 import { actorOf, type Context } from "../context.ts";
 import { hostFor } from "../routers/host-access.ts";
-import type { FleetRequest } from "./context.ts";
+import { type FleetRequest, relayToResponse } from "./context.ts";
 import { locate } from "./containers.ts";
 
 /*
@@ -75,24 +75,9 @@ export function attachRoutes(router: Router<FleetRequest>): void {
     const named = (d: { name?: string }) => ({ ...d, name: `/${c.hostName}${d.name ?? ""}` });
     if (!streaming) return r.json(200, named(await r.api.containers.stats({ hostId: c.hostId, id: c.ref })));
     await hostFor(r.ctx, c.hostId, "viewer");
-    await new Promise<void>((resolve) => {
-      r.res.writeHead(200, { "Content-Type": "application/json" });
-      r.res.flushHeaders();
-      const stream = r.ctx.gateway.openStream(c.hostId, "stats", { id: c.ref }, WINDOW, {
-        data: (d) => {
-          if (r.res.write(`${JSON.stringify(named(d))}\n`)) stream.grant(1);
-          else r.res.once("drain", () => stream.grant(1));
-        },
-        end: () => {
-          r.res.end();
-          resolve();
-        },
-      });
-      r.res.on("close", () => {
-        stream.close();
-        resolve();
-      });
-    });
+    await relayToResponse(r, { hostId: c.hostId, kind: "stats", args: { id: c.ref }, window: WINDOW }, "application/json", (d) => [
+      Buffer.from(`${JSON.stringify(named(d))}\n`),
+    ]);
   });
 }
 

@@ -12,7 +12,7 @@ import {
   muxFrame,
   type Router,
 } from "@berth/docker-api";
-import { type FleetRequest, type InventoryRow, inventoryOf } from "./context.ts";
+import { type FleetRequest, type InventoryRow, inventoryOf, relayToResponse, splitHost } from "./context.ts";
 import { placeContainer } from "./placement.ts";
 
 /*
@@ -46,13 +46,10 @@ function remember(id: string, entry: { hostId: string; hostName: string; name: s
 
 /** A container by `host/name`, ID, unique ID prefix or name, as the Docker API resolves them. */
 export async function locate(r: Pick<FleetRequest, "api">, ref: string): Promise<Located> {
-  const slash = ref.indexOf("/");
-  if (slash > 0) {
-    const hostName = ref.slice(0, slash);
-    const host = (await r.api.hosts.list()).find((h) => h.name === hostName);
-    if (!host) throw new DockerApiError(404, `No such container: ${ref}`);
-    return { hostId: host.id, hostName, ref: ref.slice(slash + 1) };
-  }
+  const { host, rest } = await splitHost(r, ref);
+  if (host) return { hostId: host.id, hostName: host.name, ref: rest };
+  // Container names hold no "/": a host part that names none of the caller's hosts finds nothing.
+  if (ref.indexOf("/") > 0) throw new DockerApiError(404, `No such container: ${ref}`);
   const matches = (c: { id: string; name: string }) => c.id === ref || c.id.startsWith(ref) || c.name === ref;
   const fresh = Date.now() - RECENT_MS;
   const byId = new Map((await inventoryOf(r, "container", ref)).filter(matches).map((c) => [c.id, c]));
@@ -116,35 +113,16 @@ function followLogs(
   id: string,
   o: { stdout: boolean; stderr: boolean; tail: number; tty: boolean; timestamps: boolean },
 ): Promise<void> {
-  return new Promise((resolve) => {
-    r.res.writeHead(200, { "Content-Type": o.tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream" });
-    r.res.flushHeaders();
-    const stream = r.ctx.gateway.openStream(
-      hostId,
-      "logs",
-      { id, follow: true, stdout: o.stdout, stderr: o.stderr, tail: o.tail },
-      LOG_WINDOW,
-      {
-        data: (d) => {
-          let ok = true;
-          for (const [, s, time, text] of d.lines) {
-            const data = Buffer.from(o.timestamps ? `${time} ${text}` : text);
-            ok = r.res.write(o.tty ? data : muxFrame(s === "o" ? "stdout" : "stderr", data)) && ok;
-          }
-          if (ok) stream.grant(1);
-          else r.res.once("drain", () => stream.grant(1));
-        },
-        end: () => {
-          r.res.end();
-          resolve();
-        },
-      },
-    );
-    r.res.on("close", () => {
-      stream.close();
-      resolve();
-    });
-  });
+  return relayToResponse(
+    r,
+    { hostId, kind: "logs", args: { id, follow: true, stdout: o.stdout, stderr: o.stderr, tail: o.tail }, window: LOG_WINDOW },
+    o.tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream",
+    (d) =>
+      d.lines.map(([, s, time, text]) => {
+        const data = Buffer.from(o.timestamps ? `${time} ${text}` : text);
+        return o.tty ? data : muxFrame(s === "o" ? "stdout" : "stderr", data);
+      }),
+  );
 }
 
 export function containerRoutes(router: Router<FleetRequest>): void {

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { badRequest, DockerApiError } from "@berth/docker-api";
+import type { StreamArgsOf, StreamDataOf, StreamKind } from "@berth/protocol";
 import type { z } from "zod";
 import type { Context } from "../context.ts";
 import type { appRouter } from "../root.ts";
@@ -83,4 +84,37 @@ export async function splitHost(
   const name = ref.slice(0, slash);
   const host = (await r.api.hosts.list()).find((h) => h.name === name);
   return host ? { host: { id: host.id, name: host.name }, rest: ref.slice(slash + 1) } : { host: null, rest: ref };
+}
+
+/**
+ * A host's stream relayed as the response body (`docker logs -f`, `docker stats`): each data frame
+ * becomes the chunks `toChunks` makes, and its credit goes back to the agent only once the client
+ * has taken them; the stream closes with the client's connection.
+ */
+export function relayToResponse<K extends StreamKind>(
+  r: Pick<FleetRequest, "res" | "ctx">,
+  stream: { hostId: string; kind: K; args: StreamArgsOf<K>; window: number },
+  contentType: string,
+  toChunks: (d: StreamDataOf<K>) => Buffer[],
+): Promise<void> {
+  return new Promise((resolve) => {
+    r.res.writeHead(200, { "Content-Type": contentType });
+    r.res.flushHeaders();
+    const open = r.ctx.gateway.openStream(stream.hostId, stream.kind, stream.args, stream.window, {
+      data: (d) => {
+        let ok = true;
+        for (const chunk of toChunks(d)) ok = r.res.write(chunk) && ok;
+        if (ok) open.grant(1);
+        else r.res.once("drain", () => open.grant(1));
+      },
+      end: () => {
+        r.res.end();
+        resolve();
+      },
+    });
+    r.res.on("close", () => {
+      open.close();
+      resolve();
+    });
+  });
 }

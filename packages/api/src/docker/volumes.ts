@@ -60,15 +60,14 @@ export function volumeRoutes(router: Router<FleetRequest>): void {
       throw badRequest(`volume driver ${body.Driver} is not supported: Berth's volumes are local`);
     if (body.DriverOpts && Object.keys(body.DriverOpts).length)
       throw badRequest("volume driver options are not supported through the fleet endpoint");
-    const { host } = await splitHost(r, body.Name ?? "");
+    const { host, rest } = await splitHost(r, body.Name ?? "");
     if (!host) throw badRequest("name the host the volume lives on: docker volume create HOST/NAME");
-    const v = await onHost(r, body.Name!);
     const info = (await r.api.volumes.create({
-      hostId: v.hostId,
-      name: v.name,
+      hostId: host.id,
+      name: rest,
       ...(body.Labels ? { labels: body.Labels } : {}),
     })) as Record<string, unknown>;
-    r.json(201, { ...info, Name: `${v.hostName}/${String(info.Name ?? v.name)}` });
+    r.json(201, { ...info, Name: `${host.name}/${String(info.Name ?? rest)}` });
   });
 
   router.delete("/volumes/{name*}", async (r) => {
