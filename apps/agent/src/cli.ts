@@ -49,6 +49,7 @@ async function runAgent(c: AgentConfig): Promise<never> {
     insecureRegistries: c.insecureRegistries,
     ...(c.cgroupParent ? { cgroupParent: c.cgroupParent } : {}),
     ...(c.networking ? { networking: {} } : {}),
+    ...(c.buildContextLimit ? { buildContextLimit: c.buildContextLimit } : {}),
   });
   if (runtime.networks) {
     try {

@@ -82,6 +82,7 @@ export const ENV_ONLY = {
   BERTH_NETWORKING: "0 runs without bridge networking (containers get none or host)",
   BERTH_CGROUP_PARENT: "cgroupfs parent of this agent's containers (default /berth)",
   BERTH_MOUNT_HELPER: "0 mounts through mount(8) instead of the syscall helper",
+  BERTH_BUILD_CONTEXT_MAX: "largest build context accepted, in bytes as sent (default 2 GiB)",
 };
 
 export function usageText(): string {
@@ -149,6 +150,11 @@ const EnvSchema = z.object({
     .regex(/^\/[A-Za-z0-9._/-]*$/, "BERTH_CGROUP_PARENT must be an absolute cgroup path")
     .optional(),
   BERTH_MOUNT_HELPER: z.enum(["0", "1"], { error: "BERTH_MOUNT_HELPER is 0 or 1" }).default("1"),
+  BERTH_BUILD_CONTEXT_MAX: z.coerce
+    .number({ error: "BERTH_BUILD_CONTEXT_MAX is a number of bytes" })
+    .int()
+    .positive("BERTH_BUILD_CONTEXT_MAX is a number of bytes")
+    .optional(),
 });
 
 export interface Listen {
@@ -171,6 +177,8 @@ export interface AgentConfig {
   networking: boolean;
   cgroupParent?: string;
   mountHelper: boolean;
+  /** Largest build context accepted (bytes as sent). */
+  buildContextLimit?: number;
   /** The underlay address for overlay networks, when the operator names one. */
   vtep?: string;
 }
@@ -247,6 +255,7 @@ export function loadConfig(argv: readonly string[], env: Readonly<Record<string,
     networking: vars.data.BERTH_NETWORKING === "1",
     ...(vars.data.BERTH_CGROUP_PARENT ? { cgroupParent: vars.data.BERTH_CGROUP_PARENT } : {}),
     mountHelper: vars.data.BERTH_MOUNT_HELPER === "1",
+    ...(vars.data.BERTH_BUILD_CONTEXT_MAX ? { buildContextLimit: vars.data.BERTH_BUILD_CONTEXT_MAX } : {}),
   };
 }
 

@@ -17,6 +17,7 @@ import { commitContainer, exportContainer, type CommitOptions } from "./containe
 import { VolumeService } from "./volumes/index.ts";
 import { NetworkService } from "./network/index.ts";
 import type { Readable } from "node:stream";
+import { Builder, DEFAULT_CONTEXT_LIMIT } from "./build/index.ts";
 import { existsSync } from "node:fs";
 
 export interface AgentRuntime {
@@ -29,6 +30,9 @@ export interface AgentRuntime {
   execs: ExecService;
   health: HealthMonitor;
   events: EventLog;
+  /** The Dockerfile builder (`docker build`), and the largest context it takes. */
+  builder: Builder;
+  buildContextLimit: number;
   /** `docker commit` and `docker export`. */
   commit(container: string, opts?: CommitOptions): Promise<{ Id: string }>;
   exportContainer(container: string): Promise<Readable>;
@@ -55,6 +59,8 @@ export interface RuntimeOptions {
   networking?: { defaultSubnet?: string; dnsUpstreams?: string[] };
   /** How long exec records are kept (tests shorten it). */
   execRetention?: ExecRetention;
+  /** Largest build context accepted, in bytes as sent. */
+  buildContextLimit?: number;
 }
 
 /** Assembles the layers; call `containers.init()` then `health.start()` before serving. */
@@ -107,7 +113,19 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
     ...(existsSync(tini) ? { initPath: tini } : {}),
   });
   const execs = new ExecService(containers, undefined, opts.execRetention);
+  const builder = new Builder({
+    stateDir,
+    images: imageService,
+    containers,
+    snapshots,
+    pull: async (reference, out) => {
+      out.stream(`Pulling ${reference}\n`);
+      return imageService.pull(reference);
+    },
+  });
   return {
+    builder,
+    buildContextLimit: opts.buildContextLimit ?? DEFAULT_CONTEXT_LIMIT,
     snapshots,
     mirrors,
     registryClient,

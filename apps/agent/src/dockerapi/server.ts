@@ -46,7 +46,7 @@ export function dockerApiRouter(o: DockerApiOptions): Router {
   const router = new Router();
   systemRoutes(router, o);
   swarmRoutes(router);
-  builderRoutes(router);
+  builderRoutes(router, o);
   containerRoutes(router, o);
   attachWebSocketRoutes(router, o);
   experimentalRoutes(router);

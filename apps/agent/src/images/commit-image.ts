@@ -24,6 +24,8 @@ export async function registerLocalImage(
   configBytesAsGiven?: Buffer,
   /** The image it was made from (commit), recorded as dockerd records an image's parent. */
   parent?: string,
+  /** A build step's result, kept as cache. */
+  buildCache?: boolean,
 ): Promise<ImageRecord> {
   const diffIds = config.rootfs.diff_ids;
   if (diffIds.length !== layers.length || layers.some((l, i) => l.diffId !== diffIds[i])) {
@@ -60,5 +62,6 @@ export async function registerLocalImage(
     createdAt: config.created ?? now,
     lastTagTime: repoTags.length ? now : null,
     ...(parent ? { parent } : {}),
+    ...(buildCache ? { buildCache: true } : {}),
   });
 }

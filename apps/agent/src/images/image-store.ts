@@ -25,6 +25,8 @@ export const ImageRecordSchema = z.object({
   lastTagTime: z.string().nullable(),
   /** The image this one was committed from (dockerd's image metadata `parent`); absent for pulled and loaded images. */
   parent: Digest.optional(),
+  /** A build step's result kept as cache: hidden from `docker images` unless all are asked for. */
+  buildCache: z.boolean().optional(),
 });
 export type ImageRecord = z.infer<typeof ImageRecordSchema>;
 
@@ -76,6 +78,8 @@ export class ImageStore {
           repoDigests: uniq([...existing.repoDigests, ...img.repoDigests]),
           lastTagTime: img.lastTagTime ?? existing.lastTagTime,
           ...((existing.parent ?? img.parent) ? { parent: existing.parent ?? img.parent } : {}),
+          // An image is build cache only while nothing else made it too.
+          ...(existing.buildCache && img.buildCache ? { buildCache: true } : { buildCache: undefined }),
         }
       : img;
     this.images.set(img.id, merged);
@@ -89,6 +93,15 @@ export class ImageStore {
     this.untagAll(tag, id);
     if (!img.repoTags.includes(tag)) img.repoTags.push(tag);
     img.lastTagTime = new Date().toISOString();
+    this.save();
+  }
+
+  /** Marks an image as build cache, or as an image of its own (a build's result). */
+  setBuildCache(id: string, buildCache: boolean): void {
+    const img = this.images.get(id);
+    if (!img || Boolean(img.buildCache) === buildCache) return;
+    if (buildCache) img.buildCache = true;
+    else delete img.buildCache;
     this.save();
   }
 

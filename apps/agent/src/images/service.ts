@@ -164,8 +164,41 @@ export class ImageService {
   }
 
   /** Records an image built here from stored layers (commit): config, manifest, snapshots, tags, and the image it came from. */
-  createImage(config: ImageConfig, layers: StoredLayer[], repoTags: string[], parent?: string): Promise<ImageRecord> {
-    return registerLocalImage(this.deps, config, layers, repoTags, undefined, parent);
+  createImage(
+    config: ImageConfig,
+    layers: StoredLayer[],
+    repoTags: string[],
+    parent?: string,
+    opts: { buildCache?: boolean } = {},
+  ): Promise<ImageRecord> {
+    return registerLocalImage(this.deps, config, layers, repoTags, undefined, parent, opts.buildCache);
+  }
+
+  /** A build's result is an image of its own; its steps' images stay build cache. */
+  setBuildCache(id: string, buildCache: boolean): void {
+    this.deps.images.setBuildCache(id, buildCache);
+  }
+
+  /** Every image ID here: the build cache checks its entries against them. */
+  has(id: string): boolean {
+    return this.deps.images.get(id) !== undefined;
+  }
+
+  /**
+   * `docker builder prune`: deletes the images kept as build cache that no container uses.
+   * Returns their IDs and the bytes their own layers held.
+   */
+  async pruneBuildCache(): Promise<{ deleted: string[]; space: number }> {
+    const deleted: string[] = [];
+    let space = 0;
+    for (const img of this.deps.images.list()) {
+      if (!img.buildCache || img.repoTags.length > 0 || this.deps.inUse?.(img.id) || this.deps.images.children(img.id).length > 0) continue;
+      const sizes = new Map<string, number>();
+      for (const l of img.layers) sizes.set(l.chainId, await this.deps.unpacker.size(l.chainId).catch(() => 0));
+      for (const r of await this.deleteImage(img)) if ("Deleted" in r) space += sizes.get(r.Deleted) ?? 0;
+      deleted.push(img.id);
+    }
+    return { deleted, space };
   }
 
   /** The unpacked size of one layer's snapshot, by chain ID. */
@@ -190,6 +223,8 @@ export class ImageService {
       if (opts.dangling === false && img.repoTags.length === 0) continue;
       // As dockerd: an untagged image that others were committed from is an intermediate one, listed only with `all`.
       if (!opts.all && img.repoTags.length === 0 && img.repoDigests.length === 0 && this.deps.images.children(img.id).length > 0) continue;
+      // A build step's result (the classic builder's intermediate image) shows only with `all`, too.
+      if (!opts.all && img.buildCache && img.repoTags.length === 0) continue;
       const cfg = await this.config(img);
       out.push({
         Id: img.id,
