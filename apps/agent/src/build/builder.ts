@@ -591,7 +591,7 @@ export class Builder {
   /** Builds `req` from `ctx`, streaming the classic builder's messages; resolves with the image ID. */
   async build(ctx: BuildContext, req: BuildRequest, out: BuildOutput): Promise<string> {
     const tags = req.tags.map((t) => {
-      let ref;
+      let ref: ReturnType<typeof parseReference>;
       try {
         ref = parseReference(t);
       } catch {

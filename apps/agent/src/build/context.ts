@@ -182,12 +182,8 @@ export class BuildContext {
     for (const r of found) {
       if (this.ignored(r)) continue;
       const abs = await this.inside(r);
-      let st;
-      try {
-        st = await lstat(abs);
-      } catch {
-        continue;
-      }
+      const st = await lstat(abs).catch(() => null);
+      if (!st) continue;
       out.push({ rel: r, abs, isDir: st.isDirectory() });
     }
     if (out.length === 0) {

@@ -128,8 +128,8 @@ export function parseDockerfile(text: string): DockerfilePlan {
   if (Buffer.byteLength(text) > 4 << 20) throw new BuildError("the Dockerfile is larger than 4 MiB", "INVALID");
   const df = DockerfileParser.parse(text);
   const lines = text.split(/\r?\n/);
-  const escape = df.getEscapeCharacter();
-  const plan: DockerfilePlan = { escape, globalArgs: [], stages: [] };
+  const escapeChar = df.getEscapeCharacter();
+  const plan: DockerfilePlan = { escape: escapeChar, globalArgs: [], stages: [] };
   for (const ast of df.getInstructions()) {
     const ins = toInstruction(ast, lines);
     if (ins.keyword === "FROM") {

@@ -61,7 +61,7 @@ export function applyMetadata(
   cfg: RunConfig,
   ins: Instruction,
   vars: Vars,
-  escape: string,
+  escapeChar: string,
   flags: StageFlags,
 ): { config: RunConfig; shown: string } {
   const c: RunConfig = { ...cfg };
@@ -69,22 +69,22 @@ export function applyMetadata(
   const shell = c.Shell ?? DEFAULT_SHELL;
   switch (ins.keyword) {
     case "ENV": {
-      const pairs = keyValues(ins.args, vars, escape);
+      const pairs = keyValues(ins.args, vars, escapeChar);
       const env = new Map((c.Env ?? []).map((e) => [e.split("=", 1)[0]!, e] as const));
       for (const [k, v] of pairs) env.set(k, `${k}=${v ?? ""}`);
       c.Env = [...env.values()];
       return { config: c, shown: pairs.map(([k, v]) => `${k}=${v ?? ""}`).join(" ") };
     }
     case "LABEL": {
-      const pairs = keyValues(ins.args, vars, escape);
+      const pairs = keyValues(ins.args, vars, escapeChar);
       c.Labels = { ...(c.Labels ?? {}), ...Object.fromEntries(pairs.map(([k, v]) => [k, v ?? ""])) };
       return { config: c, shown: pairs.map(([k, v]) => `${k}=${JSON.stringify(v ?? "")}`).join(" ") };
     }
     case "MAINTAINER":
-      return { config: c, shown: processWord(ins.args, vars, escape) };
+      return { config: c, shown: processWord(ins.args, vars, escapeChar) };
     case "EXPOSE": {
       const ports = { ...(c.ExposedPorts ?? {}) };
-      for (const word of processWords(ins.args, vars, escape)) {
+      for (const word of processWords(ins.args, vars, escapeChar)) {
         const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(word);
         if (!m) throw dockerfileError(line, `invalid containerPort: ${word}`);
         const from = Number(m[1]);
@@ -96,19 +96,19 @@ export function applyMetadata(
       return { config: c, shown: Object.keys(ports).join(" ") };
     }
     case "USER": {
-      const user = processWord(ins.args, vars, escape);
+      const user = processWord(ins.args, vars, escapeChar);
       if (!user) throw dockerfileError(line, "USER requires exactly one argument");
       c.User = user;
       return { config: c, shown: user };
     }
     case "VOLUME": {
-      const vols = ins.json ?? processWords(ins.args, vars, escape);
+      const vols = ins.json ?? processWords(ins.args, vars, escapeChar);
       if (vols.length === 0 || vols.some((v) => !v.trim())) throw dockerfileError(line, "VOLUME specified can not be an empty string");
       c.Volumes = { ...(c.Volumes ?? {}), ...Object.fromEntries(vols.map((v) => [v, {}])) };
       return { config: c, shown: `[${vols.join(" ")}]` };
     }
     case "STOPSIGNAL": {
-      const sig = processWord(ins.args, vars, escape);
+      const sig = processWord(ins.args, vars, escapeChar);
       if (!/^(SIG)?[A-Z0-9+-]+$/i.test(sig)) throw dockerfileError(line, `invalid signal: ${sig}`);
       c.StopSignal = sig;
       return { config: c, shown: sig };

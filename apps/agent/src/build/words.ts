@@ -13,7 +13,7 @@ class Lexer {
   constructor(
     readonly s: string,
     readonly vars: Vars,
-    readonly escape: string,
+    readonly escapeChar: string,
     /** Variables the text used, for the cache key of a step. */
     readonly used: Set<string>,
     /** Whether quotes are syntax (words) or text (a heredoc's body). */
@@ -30,9 +30,9 @@ class Lexer {
     while (this.i < this.s.length) {
       const c = this.s[this.i]!;
       if (stop(c)) break;
-      if (c === this.escape) {
+      if (c === this.escapeChar) {
         const next = this.s[this.i + 1];
-        // In a heredoc's body only `\$` is an escape; elsewhere the escape character takes any next char.
+        // In a heredoc's body only `\$` is an escapeChar; elsewhere the escapeChar character takes any next char.
         if (this.quotes || next === "$") {
           this.i++;
           if (this.i < this.s.length) out += this.s[this.i++];
@@ -75,9 +75,9 @@ class Lexer {
         out += this.variable();
         continue;
       }
-      if (c === this.escape) {
+      if (c === this.escapeChar) {
         const next = this.s[this.i + 1];
-        if (next === '"' || next === "$" || next === this.escape) {
+        if (next === '"' || next === "$" || next === this.escapeChar) {
           out += next;
           this.i += 2;
           continue;
@@ -136,18 +136,18 @@ class Lexer {
 }
 
 /** One word: quotes removed, escapes applied and variables substituted. */
-export function processWord(text: string, vars: Vars, escape: string, used: Set<string> = new Set()): string {
-  return new Lexer(text, vars, escape, used).word(() => false);
+export function processWord(text: string, vars: Vars, escapeChar: string, used: Set<string> = new Set()): string {
+  return new Lexer(text, vars, escapeChar, used).word(() => false);
 }
 
 /** Variables substituted in text whose quotes are its own (an unquoted heredoc's body). */
-export function expandVariables(text: string, vars: Vars, escape: string, used: Set<string> = new Set()): string {
-  return new Lexer(text, vars, escape, used, false).word(() => false);
+export function expandVariables(text: string, vars: Vars, escapeChar: string, used: Set<string> = new Set()): string {
+  return new Lexer(text, vars, escapeChar, used, false).word(() => false);
 }
 
 /** Whitespace-separated words (outside quotes), each processed as processWord does. */
-export function processWords(text: string, vars: Vars, escape: string, used: Set<string> = new Set()): string[] {
-  const lx = new Lexer(text, vars, escape, used);
+export function processWords(text: string, vars: Vars, escapeChar: string, used: Set<string> = new Set()): string[] {
+  const lx = new Lexer(text, vars, escapeChar, used);
   const out: string[] = [];
   for (;;) {
     while (lx.i < text.length && /\s/.test(text[lx.i]!)) lx.i++;
@@ -163,7 +163,7 @@ export function processWords(text: string, vars: Vars, escape: string, used: Set
 export function keyValues(
   text: string,
   vars: Vars,
-  escape: string,
+  escapeChar: string,
   opts: { bareKeys?: boolean; used?: Set<string> } = {},
 ): Array<[string, string | undefined]> {
   const used = opts.used ?? new Set<string>();
@@ -173,29 +173,29 @@ export function keyValues(
     // Legacy form: the first word is the key and the rest of the line its value.
     const rest = t.slice(first.length).trim();
     if (!first || !rest) throw new BuildError("requires at least one argument, in the form KEY=VALUE", "INVALID");
-    return [[processWord(first, vars, escape, used), processWord(rest, vars, escape, used)]];
+    return [[processWord(first, vars, escapeChar, used), processWord(rest, vars, escapeChar, used)]];
   }
   // Split first with quotes kept, then process each KEY=VALUE word as a whole.
-  const raw = splitKeepingQuotes(t, escape);
+  const raw = splitKeepingQuotes(t, escapeChar);
   return raw.map((w) => {
     const eq = w.indexOf("=");
     if (eq < 0) {
       if (!opts.bareKeys) throw new BuildError(`syntax error - can't find = in "${w}". Must be of the form: name=value`, "INVALID");
-      return [processWord(w, vars, escape, used), undefined];
+      return [processWord(w, vars, escapeChar, used), undefined];
     }
     if (eq === 0) throw new BuildError(`syntax error - a key is missing in "${w}"`, "INVALID");
-    return [processWord(w.slice(0, eq), vars, escape, used), processWord(w.slice(eq + 1), vars, escape, used)];
+    return [processWord(w.slice(0, eq), vars, escapeChar, used), processWord(w.slice(eq + 1), vars, escapeChar, used)];
   });
 }
 
 /** Splits on whitespace outside quotes, leaving quotes and escapes in place for processWord. */
-export function splitKeepingQuotes(text: string, escape: string): string[] {
+export function splitKeepingQuotes(text: string, escapeChar: string): string[] {
   const out: string[] = [];
   let cur = "";
   let quote: string | null = null;
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
-    if (c === escape && quote !== "'" && i + 1 < text.length) {
+    if (c === escapeChar && quote !== "'" && i + 1 < text.length) {
       cur += c + text[++i];
       continue;
     }
