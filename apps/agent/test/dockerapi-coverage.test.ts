@@ -2,7 +2,7 @@
 // answers as a dockerd in the same state would, never with the router's "page not found" or a 405.
 // The paths come from a fixture extracted from moby's swagger (see its "source"). Each is called
 // with names that do not exist, so the answers are the "no such …" errors, the refusals of an
-// absent feature (Swarm, plugins, builder) and the answers that need no object (lists, prunes).
+// absent feature (Swarm, plugins, BuildKit) and the answers that need no object (lists, prunes).
 // Also: the absent features' exact dockerd answers, and attach over WebSocket.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -218,11 +218,12 @@ test("absent features answer with dockerd's status and message for a daemon with
     ["GET", "/v1.47/plugins?filters=%7B%22color%22%3A%5B%22red%22%5D%7D", {}, 400, /invalid filter 'color'/],
     ["POST", "/v1.47/session", {}, 400, "no upgrade proto in request"],
     ["POST", "/v1.47/session", { Connection: "Upgrade", Upgrade: "tcp" }, 400, "protocol tcp not supported"],
-    ["POST", "/v1.47/session", { Connection: "Upgrade", Upgrade: "h2c" }, 501, /no image builder/],
+    ["POST", "/v1.47/session", { Connection: "Upgrade", Upgrade: "h2c" }, 501, /not BuildKit's build sessions/],
     ["POST", "/v1.47/grpc", {}, 500, "no upgrade proto in request"],
-    ["POST", "/v1.47/grpc", { Connection: "Upgrade", Upgrade: "h2c" }, 501, /no image builder/],
+    ["POST", "/v1.47/grpc", { Connection: "Upgrade", Upgrade: "h2c" }, 501, /not BuildKit's gRPC API/],
     ["POST", "/v1.47/build?version=3", {}, 400, 'invalid version "3"'],
-    ["POST", "/v1.47/build?t=app", {}, 501, /cannot build images/],
+    ["POST", "/v1.47/build?t=app", {}, 400, "Cannot locate specified Dockerfile: Dockerfile"],
+    ["POST", "/v1.47/build?version=2", {}, 501, /BuildKit \(version=2\) needs a build session/],
     ["POST", "/v1.47/build/cancel", {}, 400, "build ID not provided"],
     ["GET", "/v1.47/containers/x/checkpoints", {}, 501, /experimental feature is disabled by default/],
     ["DELETE", "/v1.47/containers/x/checkpoints/c1", {}, 501, /experimental feature is disabled by default/],
