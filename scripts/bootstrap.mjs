@@ -26,6 +26,8 @@ const runtimePackages = [
   // Encrypted overlay networks: WireGuard in userspace where the kernel has no module, and its `wg` tool.
   "wireguard-go",
   "wireguard-tools",
+  // Builds from git repositories: the control plane fetches the context with git.
+  "git",
 ];
 // Tests drive Debian's Chromium and validate docker-compose.yml with docker-compose's own schema check.
 // docker.io brings Debian's docker CLI (/usr/bin/docker, 20.10, API 1.41): the Docker API tests run

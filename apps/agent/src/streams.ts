@@ -1,8 +1,10 @@
-// The agent's stream sources for the control plane: logs, stats, exec, events, attach and wait, each checked
+// The agent's stream sources for the control plane: logs, stats, exec, events, attach, wait and build, each checked
 // with its schema from @berth/protocol and fed through a credit-limited channel (link/stream-channel.ts).
 // What each source sends is typed by its kind's data schema (StreamData), checked at compile time.
 import { lstatSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import { PassThrough, Transform } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import {
   cutToJsonBytes,
@@ -22,6 +24,7 @@ import type { AgentEvent } from "./containers/index.ts";
 import type { AttachFrame } from "./runtime/index.ts";
 import type { AgentRuntime } from "./runtime.ts";
 import { AgentError } from "./errors.ts";
+import { receiveContext } from "./build/index.ts";
 
 /*
  * Every frame is sized by its encoded JSON, not by characters: a control character is six bytes
@@ -239,6 +242,98 @@ async function events(rt: AgentRuntime, raw: unknown, ch: Channel<"events">): Pr
   }
 }
 
+/** Build output held while the control plane is behind; past it the middle is left out, with a note. */
+const BUILD_OUTPUT_HELD = 4 << 20;
+/** Build output per frame, in characters (well under the frame's byte limit). */
+const BUILD_FRAME_CHARS = 64 * 1024;
+/** Context bytes between acknowledgements. */
+const BUILD_ACK_EVERY = 1 << 20;
+
+/**
+ * A Dockerfile build for the control plane: the context arrives as base64 input and is
+ * acknowledged as it is taken, the classic builder's output goes back as text, and last the image
+ * ID. A failed build ends the stream with its error.
+ */
+async function build(rt: AgentRuntime, raw: unknown, ch: Channel<"build">): Promise<void> {
+  const a = parse("build", raw);
+  const body = new PassThrough({ highWaterMark: 1 << 20 });
+  ch.onInput((input) => {
+    if (input.data !== undefined) body.write(Buffer.from(input.data, "base64"));
+    if (input.eof) body.end();
+  });
+  ch.signal.addEventListener("abort", () => body.destroy(new AgentError("the build was cancelled", "FAILED")), { once: true });
+  // Acknowledges what the spool has taken, so the sender never has more than its window in flight.
+  let taken = 0;
+  let acked = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      taken += chunk.length;
+      if (taken - acked < BUILD_ACK_EVERY) return cb(null, chunk);
+      acked = taken;
+      ch.send({ ack: taken }).then(() => cb(null, chunk), cb);
+    },
+    flush(cb) {
+      ch.send({ ack: taken }).then(() => cb(), cb);
+    },
+  });
+  body.on("error", (e) => meter.destroy(e));
+  // Output is coalesced while the control plane is behind, and bounded.
+  let held = "";
+  let left = 0;
+  let flushing: Promise<void> | null = null;
+  const flush = async () => {
+    while (held && !ch.signal.aborted) {
+      const part = held.slice(0, BUILD_FRAME_CHARS);
+      held = held.slice(part.length);
+      if (!(await ch.send({ stream: part }))) return;
+    }
+  };
+  const output = (text: string) => {
+    held += text;
+    if (held.length > BUILD_OUTPUT_HELD) {
+      left += held.length - BUILD_OUTPUT_HELD / 2;
+      held = `${held.slice(0, BUILD_OUTPUT_HELD / 4)}\n[… ${left} characters of output left out …]\n${held.slice(-BUILD_OUTPUT_HELD / 4)}`;
+    }
+    flushing ??= flush().finally(() => (flushing = null));
+  };
+  const dir = await rt.builder.contextDir();
+  try {
+    const context = await receiveContext(body.pipe(meter), dir, rt.buildContextLimit);
+    let id = "";
+    const drain = async () => {
+      while (flushing) await flushing;
+      await flush();
+    };
+    await rt.builder
+      .build(
+        context,
+        {
+          dockerfile: a.dockerfile,
+          tags: a.tags,
+          buildArgs: a.buildArgs,
+          labels: a.labels,
+          ...(a.target ? { target: a.target } : {}),
+          noCache: a.noCache,
+          pull: a.pull,
+          network: a.network,
+          secrets: new Map(Object.entries(a.secrets).map(([k, v]) => [k, Buffer.from(v, "base64")])),
+          signal: ch.signal,
+        },
+        { stream: output, aux: (i) => (id = i) },
+      )
+      // What the build printed before it failed goes out before its error.
+      .catch(async (e: unknown) => {
+        await drain();
+        throw e;
+      });
+    await drain();
+    await ch.send({ aux: id });
+  } finally {
+    body.destroy();
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
 export function agentStreams(rt: AgentRuntime): Record<StreamKind, StreamHandler> {
   return {
     logs: (a, ch) => logs(rt, a, ch),
@@ -247,5 +342,6 @@ export function agentStreams(rt: AgentRuntime): Record<StreamKind, StreamHandler
     events: (a, ch) => events(rt, a, ch),
     attach: (a, ch) => attach(rt, a, ch),
     wait: (a, ch) => wait(rt, a, ch),
+    build: (a, ch) => build(rt, a, ch),
   };
 }

@@ -1,6 +1,7 @@
 import type { Db, Role } from "@berth/db";
 import type {
   AgentGateway,
+  BuildRunner,
   AuditChannel,
   ClientCertificates,
   Logger,
@@ -54,6 +55,8 @@ export interface Context {
   serviceFiles: ServiceFileStore;
   /** Overlay networks and their endpoints (the overlay sync pushes what changes to the hosts). */
   overlays: OverlayStore;
+  /** Image builds this process runs (absent where none run, e.g. in some tests). */
+  builds?: BuildRunner;
   /** For what goes wrong beside the answer (an audit row that could not be written). */
   logger: Logger;
   /** Where the fleet's Docker API listens, and the certificate a client verifies it with (null: plain). */

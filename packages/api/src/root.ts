@@ -18,6 +18,7 @@ import { servicesRouter } from "./routers/services.ts";
 import { overlaysRouter } from "./routers/overlays.ts";
 import { configsRouter, secretsRouter } from "./routers/service-files.ts";
 import { dockerRouter } from "./routers/docker.ts";
+import { buildsRouter } from "./routers/builds.ts";
 
 export const appRouter = router({
   auth: authRouter,
@@ -40,6 +41,7 @@ export const appRouter = router({
   secrets: secretsRouter,
   configs: configsRouter,
   docker: dockerRouter,
+  builds: buildsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -7,6 +7,7 @@ import {
   isDomainError,
   recordAudit,
   type AgentStream,
+  type BuildRunner,
   type ControlPlaneMetrics,
   type DomainErrorCode,
   type FleetEvent,
@@ -19,6 +20,7 @@ import { HostId, hostFor } from "./routers/host-access.ts";
 import { teamsWithRole } from "./trpc.ts";
 import { ClientMessage, safeJson } from "./stream-messages.ts";
 import { SERVICE_LOGS_PATH, ServiceLogsQuery, relayServiceLogs, serviceForLogs, type ServiceLogsRequest } from "./service-logs.ts";
+import { BUILD_LOGS_PATH, BuildLogsQuery, buildForLogs, relayBuildLogs, type BuildLogsRequest } from "./build-logs.ts";
 
 /*
  * Live streams for browsers and scripts: one WebSocket per stream at /api/streams/<kind>, with
@@ -89,6 +91,8 @@ export interface StreamServerOptions {
   fleetEvents?: FleetEvents;
   /** How often an open stream checks its caller again (a revoked token or session, a role taken away). */
   recheckMs?: number;
+  /** Builds this process runs: their live logs are told at once, others' are polled. */
+  builds?: BuildRunner;
 }
 
 /**
@@ -210,6 +214,19 @@ export function createStreamServer(opts: StreamServerOptions) {
     }
     const ctx = await caller(req);
     await serviceForLogs(ctx, parsed.data.service);
+    return { ctx, q: parsed.data };
+  }
+
+  /** A build's log: any role in the build's team reads it. */
+  async function authorizeBuildLogs(req: IncomingMessage): Promise<{ ctx: Context; q: BuildLogsRequest }> {
+    const url = new URL(req.url ?? "/", "http://x");
+    const parsed = BuildLogsQuery.safeParse(Object.fromEntries(url.searchParams));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new DomainError("INVALID", `invalid build-logs stream: ${issue?.path.join(".") || "query"}: ${issue?.message ?? "invalid"}`);
+    }
+    const ctx = await caller(req);
+    await buildForLogs(ctx, parsed.data.build);
     return { ctx, q: parsed.data };
   }
 
@@ -353,6 +370,19 @@ export function createStreamServer(opts: StreamServerOptions) {
               const ping = setInterval(() => ws.ping(), pingMs);
               ws.on("close", () => clearInterval(ping));
               relayServiceLogs(ws, ctx, q, log);
+            }),
+          )
+          .catch(refuseUpgrade);
+        return;
+      }
+      if (new URL(req.url ?? "/", "http://x").pathname === BUILD_LOGS_PATH) {
+        authorizeBuildLogs(req)
+          .then(({ ctx, q }) =>
+            wss.handleUpgrade(req, socket, head, (ws) => {
+              keepAuthorized(ws, req, authorizeBuildLogs);
+              const ping = setInterval(() => ws.ping(), pingMs);
+              ws.on("close", () => clearInterval(ping));
+              relayBuildLogs(ws, ctx, q, opts.builds, log);
             }),
           )
           .catch(refuseUpgrade);

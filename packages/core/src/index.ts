@@ -24,3 +24,4 @@ export * from "./services/index.ts";
 export * from "./overlay/index.ts";
 export * from "./service-files/index.ts";
 export * from "./client-certs/index.ts";
+export * from "./builds/index.ts";

@@ -59,7 +59,7 @@ export const ProgressFrame = z.object({ type: z.literal("progress"), id: Request
  * growing a buffer anywhere on the way.
  */
 const StreamId = RequestId;
-export const STREAM_KINDS = ["logs", "stats", "exec", "events", "attach", "wait"] as const;
+export const STREAM_KINDS = ["logs", "stats", "exec", "events", "attach", "wait", "build"] as const;
 export type StreamKind = (typeof STREAM_KINDS)[number];
 /** One unit of credit covers one data frame; the agent keeps frames under this size. */
 export const STREAM_FRAME_BYTES = 256 * 1024;
@@ -165,7 +165,7 @@ export const StreamOpenFrame = z.object({
   credit: z.number().int().min(1).max(1024),
 });
 export const StreamCreditFrame = z.object({ type: z.literal("stream.credit"), id: StreamId, n: z.number().int().min(1).max(1024) });
-/** Input for an exec or attach stream: keystrokes (UTF-8 text), a terminal resize, or the end of input. */
+/** Input for an exec or attach stream: keystrokes (UTF-8 text), a terminal resize, or the end of input; for a build, its context as base64. */
 export const StreamInputFrame = z.object({
   type: z.literal("stream.input"),
   id: StreamId,

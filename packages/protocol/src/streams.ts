@@ -11,6 +11,15 @@ import { ContainerStatsSchema, HostEventSchema } from "./replies.ts";
 
 const Name = z.string().min(1).max(512);
 
+/** The secrets of one build, together: they travel in its open frame (1 MiB). */
+export const MAX_BUILD_SECRET_BYTES = 500 * 1024;
+
+function encodedSize(record: Record<string, string>): number {
+  let n = 0;
+  for (const v of Object.values(record)) n += v.length;
+  return n;
+}
+
 /** A log line's position: `<unix ns>-<n>` (the agent's logs/k8s-file.ts explains it). */
 export const LogCursorSchema = z.string().regex(/^\d{1,25}-\d{1,9}$/, "a log cursor looks like <unix-ns>-<n>");
 
@@ -58,7 +67,39 @@ export const StreamArgs = {
   }),
   /** Docker's wait conditions: the stream says when it waits, then how the container ended. */
   wait: z.object({ id: Name, condition: z.enum(["not-running", "next-exit", "removed"]).default("not-running") }),
+  /**
+   * A Dockerfile build. The context follows as input: a tar (gzip allowed) in base64 pieces, then
+   * eof. The agent acknowledges what it has taken (`ack`), and the sender keeps at most
+   * BUILD_CONTEXT_WINDOW bytes unacknowledged.
+   */
+  build: z
+    .object({
+      dockerfile: z.string().min(1).max(4096).default("Dockerfile"),
+      tags: z.array(z.string().min(1).max(512)).max(32).default([]),
+      buildArgs: z.record(z.string().min(1).max(256), z.string().max(65_536)).default({}),
+      labels: z.record(z.string().min(1).max(256), z.string().max(65_536)).default({}),
+      target: z.string().min(1).max(256).optional(),
+      noCache: z.boolean().default(false),
+      pull: z.boolean().default(false),
+      network: z.enum(["default", "none", "host"]).default("default"),
+      /** RUN --mount=type=secret values by id, base64; they stay in the agent's memory and the build's tmpfs. */
+      secrets: z
+        .record(
+          z.string().min(1).max(256),
+          z
+            .string()
+            .max(Math.ceil(MAX_BUILD_SECRET_BYTES / 3) * 4)
+            .base64(),
+        )
+        .default({}),
+    })
+    .refine((a) => encodedSize(a.secrets) <= Math.ceil(MAX_BUILD_SECRET_BYTES / 3) * 4 + 4096, "a build's secrets total at most 500 KiB"),
 } as const satisfies Record<StreamKind, z.ZodType>;
+
+/** Context bytes a build's sender may have unacknowledged. */
+export const BUILD_CONTEXT_WINDOW = 4 * 1024 * 1024;
+/** Context bytes in one input frame (64 KiB once base64). */
+export const BUILD_CONTEXT_CHUNK = 48 * 1024;
 
 /** A stream's arguments as a caller passes them (defaults may be left out). */
 export type StreamArgsOf<K extends StreamKind> = z.input<(typeof StreamArgs)[K]>;
@@ -99,6 +140,18 @@ export const StreamData = {
     waiting: z.literal(true).optional(),
     StatusCode: z.number().int().optional(),
     Error: z.string().max(4096).optional(),
+  }),
+  /** Context bytes taken so far (`ack`), the classic builder's output text, and last the image's ID (`aux`). */
+  build: z.object({
+    ack: z.number().int().nonnegative().optional(),
+    stream: z
+      .string()
+      .max(192 * 1024)
+      .optional(),
+    aux: z
+      .string()
+      .regex(/^sha256:[a-f0-9]{64}$/)
+      .optional(),
   }),
 } as const satisfies Record<StreamKind, z.ZodType>;
 

@@ -6,7 +6,7 @@
  * and the agent stops reading.
  */
 export interface BrowserStreamOptions<T> {
-  kind: "logs" | "stats" | "exec" | "events" | "service-logs";
+  kind: "logs" | "stats" | "exec" | "events" | "service-logs" | "build-logs";
   /** None for the fleet-wide events feed and a service's logs. */
   hostId?: string;
   params?: Record<string, string | number | boolean | undefined>;

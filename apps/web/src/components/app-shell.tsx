@@ -51,6 +51,9 @@ export function AppShell({ children }: { children: ReactNode }) {
           >
             Overlay networks
           </Link>
+          <Link href="/builds" className={`text-sm ${pathname.startsWith("/builds") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
+            Builds
+          </Link>
           <Link
             href="/secrets"
             className={`text-sm ${pathname.startsWith("/secrets") ? "font-semibold text-slate-900" : "text-slate-600"}`}

@@ -18,6 +18,7 @@ import {
   ClientCertificates,
   ServiceFileStore,
   ServiceStore,
+  BuildRunner,
   OverlayStore,
   OverlaySync,
   authenticateApiToken,
@@ -151,6 +152,14 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   });
   // A service's spec names its networks: their hosts learn its name and VIP.
   serviceStore.on("changed", (serviceId) => void overlaySync.serviceChanged(serviceId));
+  // Builds: run by the process that takes them; history and logs are in Postgres for every process.
+  const builds = new BuildRunner({
+    db,
+    gateway,
+    registryBox: secretBox,
+    gitBox: new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET, "berth/git-credentials/v1"),
+    logger: log.child({ part: "builds" }),
+  });
   const orchestrator = new ServiceOrchestrator({
     db,
     gateway,
@@ -214,6 +223,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       serviceFiles,
       clientCerts,
       overlays,
+      builds,
       logger: log,
       dockerEndpoint: docker ? { dockerHost: docker.dockerHost, caPem: tls ? tls.cert.toString("utf8") : null } : null,
     };
@@ -253,6 +263,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     metrics,
     fleetEvents,
     recheckMs: env.BERTH_STREAM_RECHECK_MS,
+    builds,
   });
 
   /** Prometheus scrapes with an API token (`authorization: Bearer berth_…`); a session works too. */

@@ -5,6 +5,7 @@ import { useTRPC } from "../../../../src/client/trpc";
 import { AppShell } from "../../../../src/components/app-shell";
 import { HostTabs } from "../../../../src/components/host-tabs";
 import { PullDialog } from "../../../../src/components/pull-dialog";
+import { BuildDialog } from "../../../../src/components/build-dialog";
 import { Button, ErrorBox, Spinner, TableHead } from "../../../../src/components/ui";
 import { formatAgo, formatBytes } from "../../../../src/components/format";
 import { useHostAccess } from "../../../../src/components/use-host-access";
@@ -13,6 +14,7 @@ function ImagesTab({ hostId }: { hostId: string }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [pulling, setPulling] = useState(false);
+  const [building, setBuilding] = useState(false);
   const { host, canOperate: canChange } = useHostAccess(hostId);
   const images = useQuery(trpc.images.list.queryOptions({ hostId }, { enabled: host.data?.connected === true }));
   const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.images.list.queryKey({ hostId }) });
@@ -32,6 +34,9 @@ function ImagesTab({ hostId }: { hostId: string }) {
             <>
               <Button variant="secondary" disabled={prune.isPending || !host.data?.connected} onClick={() => prune.mutate({ hostId })}>
                 Prune dangling
+              </Button>
+              <Button variant="secondary" disabled={!host.data?.connected} onClick={() => setBuilding(true)}>
+                Build image
               </Button>
               <Button disabled={!host.data?.connected} onClick={() => setPulling(true)}>
                 Pull image
@@ -100,6 +105,7 @@ function ImagesTab({ hostId }: { hostId: string }) {
         </div>
       )}
       {pulling && <PullDialog hostId={hostId} onClose={() => setPulling(false)} />}
+      {building && <BuildDialog hostId={hostId} onClose={() => setBuilding(false)} />}
     </div>
   );
 }
