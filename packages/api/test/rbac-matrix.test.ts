@@ -235,6 +235,16 @@ const MATRIX: Record<string, Row> = {
   // This control plane serves plain HTTP: a user gets past authorization to "no TLS here".
   "docker.issueCertificate": { need: "user", call: (a) => a.docker.issueCertificate.mutate() },
   "docker.revokeCertificate": { need: "user", call: (a) => a.docker.revokeCertificate.mutate({ id: "no-such-certificate" }) },
+  "builds.list": { need: "signed-in", call: (a) => a.builds.list.query() },
+  "builds.get": { need: "viewer", call: async (a) => a.builds.get.query({ id: await finishedBuild() }) },
+  "builds.log": { need: "viewer", call: async (a) => a.builds.log.query({ id: await finishedBuild() }) },
+  // The host is not linked: an allowed caller gets "host offline".
+  "builds.create": {
+    need: "operator",
+    call: (a) => a.builds.create.mutate({ hostId: h(), source: { kind: "upload", files: [{ path: "Dockerfile", data: "RlJPTSBidXN5Ym94Cg==" }] } }),
+  },
+  "builds.cancel": { need: "operator", call: async (a) => a.builds.cancel.mutate({ id: await finishedBuild() }) },
+
   "secrets.list": { need: "signed-in", call: (a) => a.secrets.list.query() },
   "secrets.get": { need: "viewer", call: async (a) => a.secrets.get.query({ id: (await freshFile("secret")).id }) },
   "secrets.create": { need: "operator", call: (a) => a.secrets.create.mutate({ teamId, name: `s-${++userSeq}`, data: "YQ==" }) },
@@ -273,6 +283,12 @@ async function freshOverlay() {
 async function freshFile(kind: "secret" | "config") {
   const procedures = kind === "secret" ? owner.trpc.secrets : owner.trpc.configs;
   return procedures.create.mutate({ teamId, name: `fresh-${kind}-${++userSeq}`, data: "YQ==" });
+}
+
+/** A build of the team that has ended, as history holds it. */
+async function finishedBuild(): Promise<string> {
+  const b = await t.cp.db.build.create({ data: { teamId, hostName: "h", createdByName: "matrix", sourceKind: "upload", status: "failed" } });
+  return b.id;
 }
 
 async function freshRegistry() {

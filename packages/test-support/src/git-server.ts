@@ -1,0 +1,84 @@
+// A git repository served over git:// by `git daemon` (Debian's git), for builds from git: on
+// loopback, or on a lab address the test made. Commits are made with a fixed identity.
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { freeLoopbackPort } from "../../../scripts/postgres.ts";
+import { waitFor } from "./wait.ts";
+
+export interface GitServer {
+  /** git://host:port/ — repositories are under it by name. */
+  url: string;
+  /** Makes (or adds a commit to) repository `name` with `files`; returns the commit. */
+  commit(name: string, files: Record<string, string>, branch?: string): string;
+  stop(): Promise<void>;
+}
+
+const GIT_ENV = {
+  ...process.env,
+  GIT_AUTHOR_NAME: "Berth Test",
+  GIT_AUTHOR_EMAIL: "test@berth.invalid",
+  GIT_COMMITTER_NAME: "Berth Test",
+  GIT_COMMITTER_EMAIL: "test@berth.invalid",
+  GIT_CONFIG_NOSYSTEM: "1",
+  GIT_CONFIG_GLOBAL: "/dev/null",
+};
+
+const git = (cwd: string, args: string[]) => execFileSync("git", args, { cwd, env: GIT_ENV, encoding: "utf8" }).trim();
+
+export async function startGitServer(host = "127.0.0.1"): Promise<GitServer> {
+  const root = mkdtempSync(join(tmpdir(), "berth-git-"));
+  const port = await freeLoopbackPort();
+  const daemon: ChildProcess = spawn(
+    "git",
+    ["daemon", "--reuseaddr", "--export-all", "--informative-errors", `--base-path=${root}`, `--listen=${host}`, `--port=${port}`, root],
+    { env: GIT_ENV, stdio: "ignore" },
+  );
+  const stop = async () => {
+    if (daemon.exitCode === null) {
+      const exited = new Promise((r) => daemon.once("exit", r));
+      daemon.kill("SIGTERM");
+      await exited;
+    }
+    rmSync(root, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(
+      "git daemon",
+      () =>
+        new Promise<boolean>((resolve) => {
+          const s = connect(port, host, () => {
+            s.end();
+            resolve(true);
+          });
+          s.on("error", () => resolve(false));
+        }),
+      10_000,
+    );
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return {
+    url: `git://${host}:${port}/`,
+    commit(name, files, branch = "main") {
+      const dir = join(root, name);
+      mkdirSync(dir, { recursive: true });
+      try {
+        git(dir, ["rev-parse", "--git-dir"]);
+      } catch {
+        git(dir, ["init", "-q", "-b", branch]);
+      }
+      for (const [path, text] of Object.entries(files)) {
+        mkdirSync(dirname(join(dir, path)), { recursive: true });
+        writeFileSync(join(dir, path), text);
+      }
+      git(dir, ["add", "-A"]);
+      git(dir, ["commit", "-q", "-m", `commit ${Object.keys(files).join(", ")}`]);
+      return git(dir, ["rev-parse", "HEAD"]);
+    },
+    stop,
+  };
+}
