@@ -27,7 +27,8 @@ after(async () => {
 test("build from git on the Images tab, watch the log live, find the image", { timeout: 240_000 }, async () => {
   const commit = git.commit("app.git", {
     "README.md": "not part of the context\n",
-    "svc/Dockerfile": 'FROM busybox\nCOPY hello.txt /hello.txt\nRUN echo start-$((40+2)) && sleep 4 && echo end-$((40+3))\nCMD ["cat", "/hello.txt"]\n',
+    "svc/Dockerfile":
+      'FROM busybox\nCOPY hello.txt /hello.txt\nRUN echo start-$((40+2)) && sleep 4 && echo end-$((40+3))\nCMD ["cat", "/hello.txt"]\n',
     "svc/hello.txt": "hello from git\n",
   });
   await ui.signUpAndOpenHost("builder@example.com", "build-tab-password");
@@ -45,7 +46,10 @@ test("build from git on the Images tab, watch the log live, find the image", { t
   // while the build still runs, before its last.
   const log = page.getByTestId("build-log");
   await log.getByText(/^start-42$/m).waitFor({ timeout: 90_000 });
-  const seenWhileRunning = { status: await page.getByTestId("build-status").getAttribute("data-status"), text: (await log.textContent()) ?? "" };
+  const seenWhileRunning = {
+    status: await page.getByTestId("build-status").getAttribute("data-status"),
+    text: (await log.textContent()) ?? "",
+  };
   assert.equal(seenWhileRunning.status, "running", seenWhileRunning.text);
   assert.doesNotMatch(seenWhileRunning.text, /^end-43$/m);
 

@@ -241,7 +241,8 @@ const MATRIX: Record<string, Row> = {
   // The host is not linked: an allowed caller gets "host offline".
   "builds.create": {
     need: "operator",
-    call: (a) => a.builds.create.mutate({ hostId: h(), source: { kind: "upload", files: [{ path: "Dockerfile", data: "RlJPTSBidXN5Ym94Cg==" }] } }),
+    call: (a) =>
+      a.builds.create.mutate({ hostId: h(), source: { kind: "upload", files: [{ path: "Dockerfile", data: "RlJPTSBidXN5Ym94Cg==" }] } }),
   },
   "builds.cancel": { need: "operator", call: async (a) => a.builds.cancel.mutate({ id: await finishedBuild() }) },
 
@@ -287,7 +288,9 @@ async function freshFile(kind: "secret" | "config") {
 
 /** A build of the team that has ended, as history holds it. */
 async function finishedBuild(): Promise<string> {
-  const b = await t.cp.db.build.create({ data: { teamId, hostName: "h", createdByName: "matrix", sourceKind: "upload", status: "failed" } });
+  const b = await t.cp.db.build.create({
+    data: { teamId, hostName: "h", createdByName: "matrix", sourceKind: "upload", status: "failed" },
+  });
   return b.id;
 }
 
