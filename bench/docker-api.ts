@@ -50,7 +50,7 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t0;
 }
 
-function start(name: Daemon["name"], socket: string, cmd: string, args: string[], env: Record<string, string> = {}): Daemon {
+export function start(name: Daemon["name"], socket: string, cmd: string, args: string[], env: Record<string, string> = {}): Daemon {
   let out = "";
   const proc = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   proc.stdout!.on("data", (d: Buffer) => (out = (out + d).slice(-20_000)));

@@ -16,6 +16,7 @@ import { fleetBench } from "./fleet.ts";
 import { servicesBench } from "./services.ts";
 import { servicesLabBench } from "./services-lab.ts";
 import { overlayBench } from "./overlay.ts";
+import { buildBench, type BuildFigures } from "./build.ts";
 import { fmt } from "./stats.ts";
 
 // `npm run bench -- network pull` runs only the sections named; no names runs them all.
@@ -122,6 +123,25 @@ try {
           `podman ${ms(api.podman, "statsMs")}`,
         `(medians: ${api.rounds} runs each after two warm-ups, order rotating; ps 10 times; stats 5 times. ` +
           `Same docker CLI (v28) for all; --network none everywhere; Berth's agent bundled as it ships.)`,
+      ].join("\n"),
+    );
+  }
+  if (wanted("build")) {
+    const files = Number(process.env.BENCH_BUILD_FILES ?? 3000);
+    console.log(`\n== docker build: Berth's builder vs dockerd's classic builder, same CLI, ${files} files in the context ==`);
+    const build = await buildBench({ rounds: Number(process.env.BENCH_BUILD_ROUNDS ?? 5), files });
+    results.build = build;
+    const ms = (f: BuildFigures, k: "coldMs" | "cachedMs" | "oneFileMs") =>
+      f[k] === null ? `not measured${f.error ? `: ${f.error}` : ""}` : `${fmt(f[k]!, 0)} ms`;
+    const ratio = (k: "coldMs" | "cachedMs" | "oneFileMs") =>
+      build.berth[k] !== null && build.dockerd[k] !== null ? `${fmt(build.berth[k]! / build.dockerd[k]!, 2)}×` : "n/a";
+    console.log(
+      [
+        `cold (--no-cache)        berth ${ms(build.berth, "coldMs")}, dockerd ${ms(build.dockerd, "coldMs")}   ${ratio("coldMs")}   (goal ≤ 0.7×)`,
+        `unchanged rebuild        berth ${ms(build.berth, "cachedMs")}, dockerd ${ms(build.dockerd, "cachedMs")}   ${ratio("cachedMs")}   (goal ≤ 0.5×)`,
+        `one copied file changed  berth ${ms(build.berth, "oneFileMs")}, dockerd ${ms(build.dockerd, "oneFileMs")}   ${ratio("oneFileMs")}`,
+        `(medians of ${build.rounds} rounds, order alternating; docker CLI with DOCKER_BUILDKIT=0 for both, so both take the classic /build API; ` +
+          `the CLI's own time to pack and send the context is in both figures)`,
       ].join("\n"),
     );
   }

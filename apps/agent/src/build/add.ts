@@ -1,40 +1,45 @@
 // What ADD does beyond COPY: local archives are unpacked (with the same strict filter as image
 // layers), and URLs are downloaded, bounded, and checked against --checksum when given.
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, open } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fetch } from "undici";
 import { unpackLayer } from "../snapshots/index.ts";
 import { BuildError } from "./errors.ts";
+import type { SourceTree } from "./source-tree.ts";
 
 /** The most an ADD of a URL may download. */
 const MAX_DOWNLOAD = 2 * 1024 * 1024 * 1024;
 
 /** gzip, zstd, or a plain tar ("ustar" at offset 257): what ADD unpacks. */
-export async function isArchive(path: string): Promise<boolean> {
-  const fh = await open(path, "r");
-  try {
-    const buf = Buffer.alloc(262);
-    const { bytesRead } = await fh.read(buf, 0, 262, 0);
-    if (bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) return true;
-    if (bytesRead >= 4 && buf.readUInt32LE(0) === 0xfd2fb528) return true;
-    return bytesRead >= 262 && buf.subarray(257, 262).toString("latin1") === "ustar";
-  } finally {
-    await fh.close();
+export async function isArchive(tree: SourceTree, rel: string): Promise<boolean> {
+  const parts: Buffer[] = [];
+  let have = 0;
+  const stream = tree.open(rel);
+  for await (const c of stream) {
+    parts.push(c as Buffer);
+    have += (c as Buffer).length;
+    if (have >= 262) break;
   }
+  stream.destroy();
+  const buf = Buffer.concat(parts);
+  const bytesRead = buf.length;
+  if (bytesRead >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) return true;
+  if (bytesRead >= 4 && buf.readUInt32LE(0) === 0xfd2fb528) return true;
+  return bytesRead >= 262 && buf.subarray(257, 262).toString("latin1") === "ustar";
 }
 
-/** Unpacks an archive into a new directory under `workDir` and returns it. */
-export async function unpackArchive(path: string, workDir: string): Promise<string> {
+/** Unpacks an archive of the tree into a new directory under `workDir` and returns it. */
+export async function unpackArchive(tree: SourceTree, rel: string, workDir: string): Promise<string> {
   const dir = join(workDir, `add-${randomBytes(6).toString("hex")}`);
   await mkdir(dir, { mode: 0o700 });
   try {
-    await unpackLayer(createReadStream(path), dir);
+    await unpackLayer(tree.open(rel), dir);
   } catch (e) {
-    throw new BuildError(`ADD could not unpack ${posix.basename(path)}: ${e instanceof Error ? e.message : String(e)}`, "INVALID", {
+    throw new BuildError(`ADD could not unpack ${posix.basename(rel)}: ${e instanceof Error ? e.message : String(e)}`, "INVALID", {
       cause: e,
     });
   }

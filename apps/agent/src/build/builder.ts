@@ -14,7 +14,9 @@ import { formatReference, parseReference, withDefaultTag } from "../registry/ind
 import { resolveUser } from "../runtime/users.ts";
 import type { Snapshotter } from "../snapshots/index.ts";
 import { BuildCache } from "./cache.ts";
-import { BuildContext } from "./context.ts";
+import { DirTree } from "./dir-tree.ts";
+import type { SourceTree } from "./source-tree.ts";
+import type { TarContext } from "./tar-context.ts";
 import { copySources, ensureDir, writeFileAt, type Owner } from "./copy.ts";
 import { parseDockerfile, parseTrigger, type Instruction, type Stage } from "./dockerfile.ts";
 import { BuildError, dockerfileError } from "./errors.ts";
@@ -97,7 +99,7 @@ class Build {
   constructor(
     readonly deps: BuilderDeps,
     readonly cache: BuildCache,
-    readonly ctx: BuildContext,
+    readonly ctx: TarContext,
     readonly req: BuildRequest,
     readonly out: BuildOutput,
     readonly plan: ReturnType<typeof parseDockerfile>,
@@ -358,7 +360,7 @@ class Build {
    * Mounts an image's or a stage's filesystem read-only for `fn` (COPY --from, RUN --mount=from).
    * A name that is no stage is an image, pulled when missing.
    */
-  async withTree<T>(run: StageRun, ref: string, fn: (tree: BuildContext) => Promise<T>): Promise<T> {
+  async withTree<T>(run: StageRun, ref: string, fn: (tree: SourceTree) => Promise<T>): Promise<T> {
     const stage = this.stageRef(ref, run.stage.index);
     const state = stage ? await this.stageResult(stage.index) : await stateOf(this.deps.images, await this.image(ref));
     const top = chainIds(state.config.rootfs.diff_ids).at(-1);
@@ -369,7 +371,7 @@ class Build {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       await mountAll(mounts, dir);
       try {
-        return await fn(BuildContext.image(dir));
+        return await fn(new DirTree(dir));
       } finally {
         await unmount(dir).catch(() => unmount(dir, { detach: true }));
       }
@@ -452,7 +454,7 @@ class Build {
       return;
     }
 
-    const copyFrom = async (tree: BuildContext) => {
+    const copyFrom = async (tree: SourceTree) => {
       const matched = (await Promise.all(sources.map((s) => tree.resolve(s)))).flat();
       if (matched.length > 1 && !dest.endsWith("/")) {
         throw dockerfileError(
@@ -467,10 +469,10 @@ class Build {
           const o = opts(await this.owner(root, chownValue));
           for (const src of matched) {
             // ADD unpacks a local archive into the destination directory.
-            if (ins.keyword === "ADD" && !src.isDir && (await isArchive(src.abs))) {
-              const dir = await unpackArchive(src.abs, this.workDir);
+            if (ins.keyword === "ADD" && !src.isDir && (await isArchive(tree, src.rel))) {
+              const dir = await unpackArchive(tree, src.rel, this.workDir);
               try {
-                await copySources(root, BuildContext.image(dir), [{ rel: "", abs: dir, isDir: true }], {
+                await copySources(root, new DirTree(dir), [{ rel: "", name: "", isDir: true }], {
                   ...o,
                   dest: dest.endsWith("/") ? dest : `${dest}/`,
                 });
@@ -589,7 +591,7 @@ export class Builder {
   }
 
   /** Builds `req` from `ctx`, streaming the classic builder's messages; resolves with the image ID. */
-  async build(ctx: BuildContext, req: BuildRequest, out: BuildOutput): Promise<string> {
+  async build(ctx: TarContext, req: BuildRequest, out: BuildOutput): Promise<string> {
     const tags = req.tags.map((t) => {
       let ref: ReturnType<typeof parseReference>;
       try {
