@@ -529,6 +529,7 @@ class Build {
           { containers: this.deps.containers, images: this.deps.images, cacheMountDir: join(this.deps.stateDir, "build-cache-mounts") },
           {
             imageId: image.id,
+            parentDiffIds: image.config.rootfs.diff_ids,
             argv,
             env: [...argEnv, ...proxies],
             network: network === "default" ? "" : network,

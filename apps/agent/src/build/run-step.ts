@@ -7,6 +7,7 @@ import { chmod, chown, lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { join, posix } from "node:path";
 import type { ContainerService } from "../containers/index.ts";
 import type { ImageService, StoredLayer } from "../images/index.ts";
+import { chainIds } from "../images/layers.ts";
 import { diffLayer } from "../snapshots/index.ts";
 import { BuildError, dockerfileError } from "./errors.ts";
 import { EMPTY_LAYER_DIFF_ID } from "./layer-writer.ts";
@@ -119,6 +120,8 @@ export interface RunStepDeps {
 
 export interface RunRequest {
   imageId: string;
+  /** The image's layers: the step's layer is kept under its chain ID on top of them. */
+  parentDiffIds: string[];
   argv: string[];
   /** ARG values for this RUN's environment (ENV of the same name wins, as in Docker). */
   env: string[];
@@ -194,6 +197,7 @@ export async function runStep(deps: RunStepDeps, req: RunRequest): Promise<Store
     { files },
   );
   const id = created.Id;
+  let keepLayerAs: string | undefined;
   try {
     req.onStarted(id);
     const kill = () => void deps.containers.kill(id).catch(() => undefined);
@@ -210,8 +214,11 @@ export async function runStep(deps: RunStepDeps, req: RunRequest): Promise<Store
     const upper = await deps.containers.upperDir(id);
     await dropMountPoints(upper, targets);
     const layer = await deps.images.storeLayer(diffLayer(upper));
-    return layer.diffId === EMPTY_LAYER_DIFF_ID ? null : layer;
+    if (layer.diffId === EMPTY_LAYER_DIFF_ID) return null;
+    // The container's layer is the step's: kept as its snapshot, so recording the image unpacks nothing.
+    keepLayerAs = chainIds([...req.parentDiffIds, layer.diffId]).at(-1)!;
+    return layer;
   } finally {
-    await deps.containers.remove(id, { force: true }).catch(() => undefined);
+    await deps.containers.remove(id, { force: true, ...(keepLayerAs ? { keepLayerAs } : {}) }).catch(() => undefined);
   }
 }

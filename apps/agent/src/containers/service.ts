@@ -5,7 +5,7 @@ import { ContainerConfigSchema, ContainerNameSchema, HostConfigSchema } from "@b
 import type { ContainerConfig, HostConfig, StatsReport, TaskFile } from "@berth/protocol";
 import type { z } from "zod";
 import type { ImageService } from "../images/index.ts";
-import { SnapshotNotFoundError, type Snapshotter } from "../snapshots/index.ts";
+import { SnapshotExistsError, SnapshotNotFoundError, type Snapshotter } from "../snapshots/index.ts";
 import { warmMountHelper } from "../mount/index.ts";
 import { resolveBinary } from "../runtime/index.ts";
 import { nofileHardLimit } from "../runtime/index.ts";
@@ -42,6 +42,9 @@ import { Supervision, type WaitCondition, type WaitResult } from "./supervision.
 import { containerInspect, containerSummary, type ContainerInspect, type ContainerSummary, type ViewContext } from "./views.ts";
 
 export type { WaitCondition, WaitResult } from "./supervision.ts";
+
+/** How a container is removed; `keepLayerAs` is for the builder (see `remove`). */
+type RemoveOptions = { force?: boolean; volumes?: boolean; keepLayerAs?: string };
 
 /** `bindPrefixes`: the team's container policy limits bind sources to these host paths (links resolved). */
 type CreateOptions = { bindPrefixes?: string[]; files?: TaskFile[] };
@@ -392,12 +395,33 @@ export class ContainerService {
 
   // ---------------------------------------------------------------- remove, rename, update
 
-  async remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+  /** Deletes a removed container's writable layer, or keeps it as a committed snapshot. */
+  private async releaseLayer(id: string, keepAs: string | undefined): Promise<void> {
+    const key = this.paths.snapshotKey(id);
+    if (keepAs) {
+      try {
+        await this.o.snapshots.commit(keepAs, key);
+        return;
+      } catch (e) {
+        // The same layer on the same parent is there already (an earlier build): this copy goes.
+        if (!(e instanceof SnapshotExistsError)) throw e;
+      }
+    }
+    await this.o.snapshots.remove(key).catch((e: unknown) => {
+      if (!(e instanceof SnapshotNotFoundError)) throw e;
+    });
+  }
+
+  /**
+   * `keepLayerAs`: the container's writable layer is not deleted but committed as that snapshot
+   * (a build step's layer, by its chain ID), so that recording the image unpacks nothing again.
+   */
+  async remove(ref: string, opts: RemoveOptions = {}): Promise<void> {
     const id = this.get(ref).id;
     await this.changes.run(id, () => this.removeNow(id, opts));
   }
 
-  private async removeNow(id: string, opts: { force?: boolean; volumes?: boolean }): Promise<void> {
+  private async removeNow(id: string, opts: RemoveOptions): Promise<void> {
     const rec = this.store.get(id);
     // Removed by a change queued before this one: done, as asked.
     if (!rec || rec.state.Status === "removing") return;
@@ -427,9 +451,7 @@ export class ContainerService {
     await unmountRootfs(this.paths.rootfs(rec.id));
     await releaseShm(this.paths, rec);
     await releaseTaskFiles(this.paths, rec);
-    await this.o.snapshots.remove(this.paths.snapshotKey(rec.id)).catch((e: unknown) => {
-      if (!(e instanceof SnapshotNotFoundError)) throw e;
-    });
+    await this.releaseLayer(rec.id, opts.keepLayerAs);
     rmSync(this.paths.exitFile(rec.id), { force: true });
     this.store.delete(rec.id);
     this.attachHub.drop(rec.id);
