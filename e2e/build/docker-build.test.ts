@@ -166,6 +166,23 @@ describe("the build cache", () => {
     assert.equal(await ok(docker, ["run", "--rm", "cache-test"]), "ALPHA\nbeta\n");
   });
 
+  test("--pull pulls the base again, labels and several tags land on the image, and image prune empties the cache", async () => {
+    const dir = join(agent.dir, "labels-ctx");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "Dockerfile"), "FROM busybox\nRUN echo labelled > /l\n");
+    const out = await ok(docker, ["build", "--pull", "--label", "org.example.team=infra", "-t", "multi:1", "-t", "multi:latest", dir]);
+    assert.match(out, /Pulling busybox/);
+    assert.match(out, /Successfully tagged multi:1\nSuccessfully tagged multi:latest/);
+    assert.equal((await ok(docker, ["image", "inspect", "-f", '{{index .Config.Labels "org.example.team"}}', "multi:1"])).trim(), "infra");
+    assert.equal(
+      (await ok(docker, ["image", "inspect", "-f", "{{.Id}}", "multi:latest"])).trim(),
+      (await ok(docker, ["image", "inspect", "-f", "{{.Id}}", "multi:1"])).trim(),
+    );
+    await ok(docker, ["rmi", "multi:1", "multi:latest"]);
+    await ok(docker, ["image", "prune", "-f"]);
+    assert.equal(usingCache(await ok(docker, ["build", "--label", "org.example.team=infra", "-t", "multi:1", dir])), 0);
+  });
+
   test("docker builder prune empties the cache, and the next build runs every step", async () => {
     const dir = join(agent.dir, "prune-ctx");
     mkdirSync(dir, { recursive: true });
@@ -203,6 +220,16 @@ describe("failures and bad input", () => {
     assert.match(await failing("FROM busybox\nRUN true\nFRUB x\n"), /line 3: unknown instruction: FRUB/);
     assert.match(await failing("FROM busybox\nCOPY --frob=1 a /b\n"), /line 2: unknown flag: frob/);
     assert.match(await failing("FROM busybox AS\n"), /line 1: FROM requires either one or three arguments/);
+  });
+
+  test("--platform for another architecture is refused, naming this host's", async () => {
+    const dir = join(agent.dir, "platform-ctx");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "Dockerfile"), "FROM busybox\n");
+    const other = process.arch === "arm64" ? "linux/amd64" : "linux/arm64";
+    const r = await docker.run(["build", "--platform", other, dir], { timeoutMs: 60_000 });
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`builds for linux/\\w+ only; ${other} was asked for`));
   });
 
   test("COPY sources outside the context are refused: ../x, absolute paths, and symlinks that lead out", async () => {

@@ -5,7 +5,9 @@
 // lead out of the context).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { create as createTar } from "tar";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
@@ -175,6 +177,36 @@ describe("builds from uploaded files", () => {
       async () => (await owner.trpc.containers.list.query({ hostId, all: true })).every((c) => !(c.Labels ?? {})["berth.build"]),
       30_000,
     );
+  });
+
+  test("a context sent as one tarball; a team secret mounted by RUN and required", { timeout: 120_000 }, async () => {
+    const teamId = (await owner.trpc.auth.teams.query())[0]!.id;
+    const value = "t0ken-for-the-build";
+    await owner.trpc.secrets.create.mutate({ teamId, name: "npm_token", data: b64(value) });
+    const sum = createHash("sha256").update(value).digest("hex");
+    const dir = mkdtempSync(join(tmp, "archive-"));
+    writeFileSync(
+      join(dir, "Dockerfile"),
+      `FROM busybox\nCOPY in.txt /in.txt\nRUN --mount=type=secret,id=npm_token,required=true test "$(sha256sum < /run/secrets/npm_token | cut -c1-64)" = ${sum}\n`,
+    );
+    writeFileSync(join(dir, "in.txt"), "from a tarball\n");
+    const archive = await new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const s = createTar({ cwd: dir, gzip: true, portable: true }, ["Dockerfile", "in.txt"]) as unknown as NodeJS.ReadableStream;
+      s.on("data", (c: Buffer) => chunks.push(c));
+      s.on("end", () => resolve(Buffer.concat(chunks)));
+      s.on("error", reject);
+    });
+    const source = { kind: "archive" as const, data: archive.toString("base64") };
+    const withSecret = await owner.trpc.builds.create.mutate({ hostId, source, secrets: ["npm_token"] });
+    const ok = await finished(withSecret.id);
+    assert.equal(ok.status, "succeeded", `${ok.error}\n${await fullLog(withSecret.id)}`);
+    // Without the cache: a cached step runs nothing, so it would not ask for the secret (as in BuildKit).
+    const without = await owner.trpc.builds.create.mutate({ hostId, source, noCache: true });
+    assert.match((await finished(without.id)).error ?? "", /secret npm_token: not found/);
+    const unknown = await apiError(owner.trpc.builds.create.mutate({ hostId, source, secrets: ["nope"] }));
+    assert.equal(unknown.code, "NOT_FOUND");
+    assert.match(unknown.message, /secret nope not found/);
   });
 
   test("refused: a context path that leads out, and a git URL that is a local path", async () => {

@@ -13,7 +13,7 @@ import { Readable } from "node:stream";
 import { create as createTar } from "tar";
 import { busyboxRuntime, disposeRuntime } from "@berth/test-support/busybox-runtime";
 import type { AgentRuntime } from "../src/runtime.ts";
-import { receiveContext, type BuildRequest } from "../src/build/index.ts";
+import { Builder, receiveContext, type BuildRequest } from "../src/build/index.ts";
 import { parseDockerfile } from "../src/build/dockerfile.ts";
 import { keyValues, processWord, processWords } from "../src/build/words.ts";
 
@@ -228,6 +228,29 @@ describe("instructions", () => {
     assert.deepEqual(cfg.Entrypoint, ["sh", "-c"]);
     assert.equal(cfg.Cmd, null);
     assert.equal((await runIn(id, "cat /where")).out, "/srv/data\n");
+  });
+});
+
+describe("the cache", () => {
+  test("survives a restart: a new builder on the same state finds every step", async () => {
+    const dir = context({ Dockerfile: 'FROM busybox\nRUN echo once > /once\nCMD ["cat", "/once"]\n' });
+    const first = await build(dir);
+    // What an agent restart leaves: the state directory. A builder made anew reads its cache from there.
+    const again = new Builder({
+      stateDir,
+      images: rt.images,
+      containers: rt.containers,
+      snapshots: rt.snapshots,
+      pull: (r) => rt.images.pull(r),
+    });
+    let log = "";
+    const id = await again.build(
+      await contextOf(dir),
+      { dockerfile: "Dockerfile", tags: [], buildArgs: {}, labels: {}, noCache: false, pull: false, network: "none" },
+      { stream: (t) => (log += t), aux: () => undefined },
+    );
+    assert.equal(id, first.id);
+    assert.equal(log.split("Using cache").length - 1, 2, log);
   });
 });
 

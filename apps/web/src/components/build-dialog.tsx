@@ -59,6 +59,9 @@ export function BuildDialog({ hostId: fixedHost, onClose }: { hostId?: string; o
         noCache: f.get("noCache") === "on",
         pull: f.get("pull") === "on",
         push: f.get("push") === "on",
+        secrets: text("secrets")
+          .split(/[\s,]+/)
+          .filter(Boolean),
       };
       if (source === "git") {
         create.mutate({
@@ -72,6 +75,11 @@ export function BuildDialog({ hostId: fixedHost, onClose }: { hostId?: string; o
             ...(String(f.get("password") ?? "") ? { password: String(f.get("password")) } : {}),
           },
         });
+        return;
+      }
+      const archive = f.get("archive");
+      if (archive instanceof File && archive.size > 0) {
+        create.mutate({ ...common, source: { kind: "archive", data: await base64Of(new Uint8Array(await archive.arrayBuffer())) } });
         return;
       }
       const files: Array<{ path: string; data: string }> = [];
@@ -161,6 +169,16 @@ export function BuildDialog({ hostId: fixedHost, onClose }: { hostId?: string; o
               Files for the context (up to 3 MiB in all; larger contexts build from git)
               <input name="files" type="file" multiple aria-label="Context files" className="mt-1 block w-full text-sm" />
             </label>
+            <label className="md:col-span-2">
+              Or the whole context as one tarball (.tar, .tar.gz)
+              <input
+                name="archive"
+                type="file"
+                accept=".tar,.tgz,.tar.gz,application/x-tar,application/gzip"
+                aria-label="Context tarball"
+                className="mt-1 block w-full text-sm"
+              />
+            </label>
           </>
         )}
         <label>
@@ -178,6 +196,10 @@ export function BuildDialog({ hostId: fixedHost, onClose }: { hostId?: string; o
         <label>
           Build args (KEY=value, one a line)
           <textarea name="args" aria-label="Build args" rows={2} className={`${input} font-mono`} />
+        </label>
+        <label className="md:col-span-2">
+          Secrets for RUN --mount=type=secret,id=NAME (the team's secrets, by name)
+          <input name="secrets" aria-label="Build secrets" className={`${input} font-mono`} />
         </label>
         <div className="flex gap-4 md:col-span-2">
           <label className="flex items-center gap-1.5">

@@ -158,6 +158,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     gateway,
     registryBox: secretBox,
     gitBox: new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET, "berth/git-credentials/v1"),
+    secretValues: (teamId, names) => serviceFiles.secretValues(teamId, names),
     logger: log.child({ part: "builds" }),
   });
   const orchestrator = new ServiceOrchestrator({

@@ -45,6 +45,8 @@ export const buildsRouter = router({
       const host = await hostFor(ctx, input.hostId, "operator");
       if (!ctx.gateway.isConnected(host.id)) throw new DomainError("HOST_OFFLINE", `host ${host.name} is not connected`);
       if (!ctx.builds) throw new DomainError("UNAVAILABLE", "this control-plane process runs no builds");
+      // Secrets are named before anything runs: one that does not exist is refused here.
+      await ctx.serviceFiles.secretValues(host.teamId, input.secrets);
       const actor = {
         userId: ctx.user?.id ?? null,
         name: ctx.user?.name || ctx.user?.email || (ctx.token ? `token ${ctx.token.name}` : "unknown"),

@@ -5,7 +5,7 @@ import { execFile } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { create as createTar } from "tar";
 import { DomainError } from "../errors.ts";
 import { MAX_UPLOAD_BYTES, type BuildSource } from "./schema.ts";
@@ -69,6 +69,12 @@ export async function prepareContext(source: BuildSource, password?: string): Pr
   const dir = await mkdtemp(join(tmpdir(), "berth-build-"));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   try {
+    if (source.kind === "archive") {
+      const data = Buffer.from(source.data, "base64");
+      if (data.length > MAX_UPLOAD_BYTES)
+        throw new DomainError("INVALID", `the archive is more than ${MAX_UPLOAD_BYTES} bytes: build large contexts from git`);
+      return { tar: Readable.from([data]), cleanup };
+    }
     if (source.kind === "upload") {
       let total = 0;
       for (const f of source.files) {

@@ -27,6 +27,8 @@ export interface BuildRunnerOptions {
   registryBox: SecretBox;
   /** Seals and opens git passwords. */
   gitBox: SecretBox;
+  /** The team's secrets by name, base64 (a build's secret mounts). */
+  secretValues?: (teamId: string, names: readonly string[]) => Promise<Record<string, string>>;
   logger: Logger;
 }
 
@@ -168,8 +170,9 @@ export class BuildRunner extends EventEmitter<{ piece: [buildId: string, seq: nu
         log.append(`Commit ${commit}\n`);
         await db.build.update({ where: { id }, data: { gitCommit: commit } });
       }
+      const secrets = req.secrets.length ? await this.secretValues(teamId, req.secrets) : {};
       try {
-        imageId = await this.stream(req, ctx.tar, (t) => log.append(t), state);
+        imageId = await this.stream(req, secrets, ctx.tar, (t) => log.append(t), state);
       } finally {
         await ctx.cleanup();
       }
@@ -200,8 +203,14 @@ export class BuildRunner extends EventEmitter<{ piece: [buildId: string, seq: nu
   }
 
   /** The build on the agent: context in with a window of unacknowledged bytes, output out. Resolves with the image ID. */
+  private async secretValues(teamId: string, names: readonly string[]): Promise<Record<string, string>> {
+    if (!this.o.secretValues) throw new DomainError("UNAVAILABLE", "this control-plane process cannot read secrets");
+    return this.o.secretValues(teamId, names);
+  }
+
   private stream(
     req: ReturnType<typeof BuildRequestSchema.parse>,
+    secrets: Record<string, string>,
     tar: NodeJS.ReadableStream,
     out: (text: string) => void,
     state: { stream: AgentStream<"build"> | null; cancelled: boolean },
@@ -230,6 +239,7 @@ export class BuildRunner extends EventEmitter<{ piece: [buildId: string, seq: nu
           ...(req.target ? { target: req.target } : {}),
           noCache: req.noCache,
           pull: req.pull,
+          secrets,
         },
         STREAM_CREDIT,
         {

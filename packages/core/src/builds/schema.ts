@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ServiceFileNameSchema } from "../service-files/schema.ts";
 
 /*
  * What a build is asked to do, checked at the edge (tRPC, REST) and again by the runner. The
@@ -58,6 +59,11 @@ export const BuildSourceSchema = z.discriminatedUnion("kind", [
     password: z.string().max(4096).optional(),
   }),
   z.object({
+    kind: z.literal("archive"),
+    /** The context as one tar (gzip or zstd allowed), base64. */
+    data: z.string().base64(),
+  }),
+  z.object({
     kind: z.literal("upload"),
     /** The context as files (a Dockerfile and what it copies), contents base64. */
     files: z
@@ -85,6 +91,8 @@ export const BuildRequestSchema = z.object({
   pull: z.boolean().default(false),
   /** Push the first tag to the team's registry for its domain once built. */
   push: z.boolean().default(false),
+  /** The team's secrets (by name) the Dockerfile may mount: RUN --mount=type=secret,id=<name>. */
+  secrets: z.array(ServiceFileNameSchema).max(32).default([]),
 });
 export type BuildRequestInput = z.input<typeof BuildRequestSchema>;
 export type BuildRequest = z.output<typeof BuildRequestSchema>;

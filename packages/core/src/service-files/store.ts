@@ -167,6 +167,19 @@ export class ServiceFileStore {
   }
 
   /** The files a task of a service with these references gets (the reconciler sends them with its create). */
+  /** The team's secrets by name, base64, for a build's RUN --mount=type=secret (each must exist). */
+  async secretValues(teamId: string, names: readonly string[]): Promise<Record<string, string>> {
+    if (names.length === 0) return {};
+    const rows = await this.db.serviceFile.findMany({ where: { teamId, kind: "secret", name: { in: [...names] } } });
+    const out: Record<string, string> = {};
+    for (const name of names) {
+      const row = rows.find((r) => r.name === name);
+      if (!row) throw notFound(`secret ${name}`);
+      out[name] = this.open(row).toString("base64");
+    }
+    return out;
+  }
+
   async filesFor(teamId: string, refs: ServiceFileRefs): Promise<TaskFile[]> {
     const wanted = [
       ...refs.secrets.map((r) => ({ kind: "secret" as const, ref: r })),
