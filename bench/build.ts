@@ -5,18 +5,16 @@
 //   cached    nothing changed: every step from the cache;
 //   one file  one copied file changed: the steps from its COPY on run again.
 // RUN steps use --network none in both: no daemon touches the machine's network.
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pipeline } from "node:stream/promises";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { createRuntime } from "../apps/agent/src/runtime.ts";
-import { busyboxRuntime } from "@berth/test-support/busybox-runtime";
 import { removeCgroupParent } from "@berth/test-support/cgroups";
 import { agentBundlePath } from "../scripts/build.ts";
-import { docker, ready, start, startDockerd, unmountUnder, type Daemon } from "./docker-api.ts";
+import { busyboxArchive, docker, ready, start, startDockerd, unmountUnder, type Daemon } from "./docker-api.ts";
 import { median } from "./stats.ts";
 
 const run = promisify(execFile);
@@ -70,13 +68,7 @@ export async function buildBench(opts: { rounds: number; files: number }): Promi
   const daemons: Daemon[] = [];
   const errors: Partial<Record<Daemon["name"], string>> = {};
   try {
-    const archive = join(work, "busybox.tar");
-    {
-      const { rt, stateDir } = await busyboxRuntime({ stateDir: join(work, "seed") });
-      await pipeline(await rt.images.save(["busybox"]), createWriteStream(archive));
-      await rt.containers.close();
-      rmSync(stateDir, { recursive: true, force: true });
-    }
+    const archive = await busyboxArchive(work);
     const ctx = join(work, "ctx");
     writeContext(ctx, opts.files);
     daemons.push(

@@ -121,6 +121,16 @@ async function withConcurrency<T>(items: T[], n: number, fn: (item: T) => Promis
   );
 }
 
+/** busybox as a docker-archive in `work`, for `docker load` into each daemon. */
+export async function busyboxArchive(work: string): Promise<string> {
+  const archive = join(work, "busybox.tar");
+  const { rt, stateDir } = await busyboxRuntime({ stateDir: join(work, "seed") });
+  await pipeline(await rt.images.save(["busybox"]), createWriteStream(archive));
+  await rt.containers.close();
+  rmSync(stateDir, { recursive: true, force: true });
+  return archive;
+}
+
 export async function dockerApiBench(opts: { rounds: number; containers: number }): Promise<DockerApiBenchResult> {
   const work = mkdtempSync(join(tmpdir(), "berth-bench-api-"));
   const cgroupParent = `/berth-bench-api-${process.pid}`;
@@ -128,13 +138,7 @@ export async function dockerApiBench(opts: { rounds: number; containers: number 
   const errors: Partial<Record<Daemon["name"], string>> = {};
   try {
     // One busybox archive, loaded into each daemon through the same CLI.
-    const archive = join(work, "busybox.tar");
-    {
-      const { rt, stateDir } = await busyboxRuntime({ stateDir: join(work, "seed") });
-      await pipeline(await rt.images.save(["busybox"]), createWriteStream(archive));
-      await rt.containers.close();
-      rmSync(stateDir, { recursive: true, force: true });
-    }
+    const archive = await busyboxArchive(work);
 
     daemons.push(
       start(

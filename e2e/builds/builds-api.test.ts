@@ -11,7 +11,7 @@ import { create as createTar } from "tar";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import WebSocket from "ws";
-import { startTestControlPlane, TRPCClientError, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
+import { startTestControlPlane, trpcError, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
 import { seedBusybox, startRegistry, type TestRegistry } from "@berth/test-support/registry";
 import { linkAgent, type TestAgent } from "@berth/test-support/agent";
 import { startGitServer, type GitServer } from "@berth/test-support/git-server";
@@ -68,16 +68,6 @@ async function fullLog(id: string): Promise<string> {
   }
 }
 
-async function apiError(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof TRPCClientError);
-    return { code: (e.data as { code: string }).code, message: e.message };
-  }
-  assert.fail("the call succeeded");
-}
-
 describe("builds from uploaded files", () => {
   test("the image is built on the host, its log kept, and a viewer reads the history", { timeout: 180_000 }, async () => {
     const { id } = await owner.trpc.builds.create.mutate({
@@ -108,7 +98,7 @@ describe("builds from uploaded files", () => {
     assert.equal(row?.createdByName.length ? row.status : "", "succeeded");
     assert.equal(row?.sourceKind, "upload");
     assert.ok((row?.durationMs ?? 0) > 0);
-    await apiError(
+    await trpcError(
       viewer.trpc.builds.create.mutate({
         hostId,
         source: { kind: "upload", files: [{ path: "Dockerfile", data: b64("FROM busybox\n") }] },
@@ -204,18 +194,18 @@ describe("builds from uploaded files", () => {
     // Without the cache: a cached step runs nothing, so it would not ask for the secret (as in BuildKit).
     const without = await owner.trpc.builds.create.mutate({ hostId, source, noCache: true });
     assert.match((await finished(without.id)).error ?? "", /secret npm_token: not found/);
-    const unknown = await apiError(owner.trpc.builds.create.mutate({ hostId, source, secrets: ["nope"] }));
+    const unknown = await trpcError(owner.trpc.builds.create.mutate({ hostId, source, secrets: ["nope"] }));
     assert.equal(unknown.code, "NOT_FOUND");
     assert.match(unknown.message, /secret nope not found/);
   });
 
   test("refused: a context path that leads out, and a git URL that is a local path", async () => {
-    const up = await apiError(
+    const up = await trpcError(
       owner.trpc.builds.create.mutate({ hostId, source: { kind: "upload", files: [{ path: "../etc/x", data: b64("x") }] } }),
     );
     assert.equal(up.code, "BAD_REQUEST");
     assert.match(up.message, /relative and has no \.\./);
-    const local = await apiError(
+    const local = await trpcError(
       owner.trpc.builds.create.mutate({ hostId, source: { kind: "git", url: "file:///etc", ref: "main", path: "" } }),
     );
     assert.equal(local.code, "BAD_REQUEST");

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startTestControlPlane, TRPCClientError, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
+import { startTestControlPlane, trpcError, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
 import { seedBusybox, startRegistry, type TestRegistry } from "@berth/test-support/registry";
 import { linkAgent, type TestAgent } from "@berth/test-support/agent";
 import { waitFor } from "@berth/test-support/wait";
@@ -34,16 +34,6 @@ after(async () => {
   await mirror?.stop();
   rmSync(tmp, { recursive: true, force: true });
 });
-
-async function apiError(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof TRPCClientError);
-    return { code: (e.data as { code: string }).code, message: e.message };
-  }
-  assert.fail("the call succeeded");
-}
 
 test("run, list, logs, inspect, top, stats, stop, start, remove through tRPC", { timeout: 60_000 }, async () => {
   const { Id } = await owner.trpc.containers.run.mutate({
@@ -87,7 +77,7 @@ test("run, list, logs, inspect, top, stats, stop, start, remove through tRPC", {
   assert.equal(((await owner.trpc.containers.inspect.query({ hostId, id: Id })).State as { Status: string }).Status, "exited");
   await owner.trpc.containers.start.mutate({ hostId, id: Id });
   assert.equal(((await owner.trpc.containers.inspect.query({ hostId, id: Id })).State as { Status: string }).Status, "running");
-  const running = await apiError(owner.trpc.containers.remove.mutate({ hostId, id: Id }));
+  const running = await trpcError(owner.trpc.containers.remove.mutate({ hostId, id: Id }));
   assert.equal(running.code, "CONFLICT");
   assert.match(running.message, /container is running/);
   await owner.trpc.containers.remove.mutate({ hostId, id: Id, force: true });
@@ -119,7 +109,7 @@ test("log options: the bundled agent rotates by max-size and keeps max-file file
     nums.every((v, i) => i === 0 || v === nums[i - 1]! + 1),
     "contiguous",
   );
-  const bad = await apiError(
+  const bad = await trpcError(
     owner.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { LogConfig: { Type: "syslog" } } } }),
   );
   assert.equal(bad.code, "BAD_REQUEST");
@@ -128,18 +118,18 @@ test("log options: the bundled agent rotates by max-size and keeps max-file file
 });
 
 test("Docker's errors come back as clear API errors; bad input is refused before the agent", async () => {
-  const missing = await apiError(owner.trpc.containers.inspect.query({ hostId, id: "nope" }));
+  const missing = await trpcError(owner.trpc.containers.inspect.query({ hostId, id: "nope" }));
   assert.deepEqual(missing, { code: "NOT_FOUND", message: "No such container: nope" });
-  const noImage = await apiError(owner.trpc.containers.run.mutate({ hostId, config: { Image: "never-pulled:v9" } }));
+  const noImage = await trpcError(owner.trpc.containers.run.mutate({ hostId, config: { Image: "never-pulled:v9" } }));
   assert.equal(noImage.code, "NOT_FOUND");
   assert.match(noImage.message, /No such image: never-pulled:v9/);
   await owner.trpc.containers.create.mutate({ hostId, name: "taken", config: { Image: "busybox" } });
-  const dup = await apiError(owner.trpc.containers.create.mutate({ hostId, name: "taken", config: { Image: "busybox" } }));
+  const dup = await trpcError(owner.trpc.containers.create.mutate({ hostId, name: "taken", config: { Image: "busybox" } }));
   assert.equal(dup.code, "CONFLICT");
   assert.match(dup.message, /The container name "\/taken" is already in use/);
-  const limits = await apiError(owner.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { Memory: 5 } } }));
+  const limits = await trpcError(owner.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { Memory: 5 } } }));
   assert.equal(limits.code, "BAD_REQUEST");
-  const absurd = await apiError(owner.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { Memory: -1 } } }));
+  const absurd = await trpcError(owner.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { Memory: -1 } } }));
   assert.equal(absurd.code, "BAD_REQUEST");
   await owner.trpc.containers.remove.mutate({ hostId, id: "taken" });
 });
@@ -154,13 +144,13 @@ test("volumes through tRPC: create, mount, in use, remove; viewers only read", {
   const listed = (await viewer.trpc.volumes.list.query({ hostId })).find((v) => v.Name === "api-data");
   assert.deepEqual(listed?.UsedBy, [Id]);
   assert.deepEqual(listed?.Labels, { app: "web" });
-  const inUse = await apiError(owner.trpc.volumes.remove.mutate({ hostId, name: "api-data" }));
+  const inUse = await trpcError(owner.trpc.volumes.remove.mutate({ hostId, name: "api-data" }));
   assert.equal(inUse.code, "CONFLICT");
   assert.equal(inUse.message, `remove api-data: volume is in use - [${Id}]`);
-  assert.equal((await apiError(viewer.trpc.volumes.create.mutate({ hostId, name: "nope" }))).code, "FORBIDDEN");
+  assert.equal((await trpcError(viewer.trpc.volumes.create.mutate({ hostId, name: "nope" }))).code, "FORBIDDEN");
   assert.equal(
     (
-      await apiError(
+      await trpcError(
         owner.trpc.containers.create.mutate({ hostId, config: { Image: "busybox", HostConfig: { Binds: ["api-data:/d:bogus"] } } }),
       )
     ).message,
@@ -172,14 +162,14 @@ test("volumes through tRPC: create, mount, in use, remove; viewers only read", {
   );
   await owner.trpc.containers.remove.mutate({ hostId, id: Id });
   await owner.trpc.volumes.remove.mutate({ hostId, name: "api-data" });
-  assert.equal((await apiError(owner.trpc.volumes.inspect.query({ hostId, name: "api-data" }))).code, "NOT_FOUND");
+  assert.equal((await trpcError(owner.trpc.volumes.inspect.query({ hostId, name: "api-data" }))).code, "NOT_FOUND");
 });
 
 test("networks through tRPC reach the agent; this one runs without bridge networking and says so", async () => {
-  const off = await apiError(viewer.trpc.networks.list.query({ hostId }));
+  const off = await trpcError(viewer.trpc.networks.list.query({ hostId }));
   assert.equal(off.code, "BAD_REQUEST");
   assert.match(off.message, /bridge networking is not enabled on this agent/);
-  assert.equal((await apiError(viewer.trpc.networks.create.mutate({ hostId, name: "n1" }))).code, "FORBIDDEN");
+  assert.equal((await trpcError(viewer.trpc.networks.create.mutate({ hostId, name: "n1" }))).code, "FORBIDDEN");
 });
 
 test("viewers read containers but never change them", async () => {
@@ -191,6 +181,6 @@ test("viewers read containers but never change them", async () => {
     () => viewer.trpc.containers.remove.mutate({ hostId, id: "x", force: true }),
     () => viewer.trpc.containers.kill.mutate({ hostId, id: "x" }),
   ]) {
-    assert.equal((await apiError(call())).code, "FORBIDDEN");
+    assert.equal((await trpcError(call())).code, "FORBIDDEN");
   }
 });

@@ -8,10 +8,10 @@ import { mkdir, readFile, rm } from "node:fs/promises";
 import { join, posix } from "node:path";
 import type { ContainerService } from "../containers/index.ts";
 import type { ImageRecord, ImageService } from "../images/index.ts";
-import { chainIds } from "../images/layers.ts";
+import { chainIds } from "../images/index.ts";
 import { mountAll, unmount } from "../mount/index.ts";
-import { formatReference, parseReference, withDefaultTag } from "../registry/index.ts";
-import { resolveUser } from "../runtime/users.ts";
+import { formatReference, hostPlatform, parseReference, withDefaultTag } from "../registry/index.ts";
+import { resolveUser } from "../runtime/index.ts";
 import type { Snapshotter } from "../snapshots/index.ts";
 import { BuildCache } from "./cache.ts";
 import { DirTree } from "./dir-tree.ts";
@@ -24,7 +24,7 @@ import { writeLayer } from "./layer-writer.ts";
 import { applyMetadata, DEFAULT_SHELL, METADATA_INSTRUCTIONS, nopCreatedBy, type StageFlags } from "./metadata.ts";
 import { downloadForAdd, isArchive, unpackArchive } from "./add.ts";
 import { parseRunMount, runStep, type RunMount } from "./run-step.ts";
-import { commitState, ensureImage, hostPlatform, scratchState, stateOf, type BuildState } from "./state.ts";
+import { commitState, ensureImage, scratchState, stateOf, type BuildState } from "./state.ts";
 import { expandVariables, keyValues, processWord, processWords } from "./words.ts";
 
 /** Build args Docker accepts without an ARG: they reach RUN but not the cache key or history. */

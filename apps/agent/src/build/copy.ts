@@ -6,7 +6,7 @@
 import { statSync } from "node:fs";
 import { chmod, lchown, lstat, lutimes, mkdir, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { posix } from "node:path";
-import { resolveInRoot } from "../containers/root-path.ts";
+import { resolveInRoot } from "../containers/index.ts";
 import { BuildError } from "./errors.ts";
 import type { Source, SourceTree, TreeEntry } from "./source-tree.ts";
 

@@ -6,7 +6,7 @@ import { copyFile, lstat, readdir, readlink } from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import { join, posix } from "node:path";
 import type { Readable } from "node:stream";
-import { resolveInRoot } from "../containers/root-path.ts";
+import { resolveInRoot } from "../containers/index.ts";
 import { BuildError } from "./errors.ts";
 import { SourceTree, type TreeNode } from "./source-tree.ts";
 

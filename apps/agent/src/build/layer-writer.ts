@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { chainIds } from "../images/layers.ts";
+import { chainIds } from "../images/index.ts";
 import type { ImageService, StoredLayer } from "../images/index.ts";
 import { mountAll, unmount } from "../mount/index.ts";
 import { diffLayer, SnapshotExistsError, type Snapshotter } from "../snapshots/index.ts";

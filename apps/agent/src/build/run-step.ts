@@ -7,7 +7,7 @@ import { chmod, chown, lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { join, posix } from "node:path";
 import type { ContainerService } from "../containers/index.ts";
 import type { ImageService, StoredLayer } from "../images/index.ts";
-import { chainIds } from "../images/layers.ts";
+import { chainIds } from "../images/index.ts";
 import { diffLayer } from "../snapshots/index.ts";
 import { BuildError, dockerfileError } from "./errors.ts";
 import { EMPTY_LAYER_DIFF_ID } from "./layer-writer.ts";

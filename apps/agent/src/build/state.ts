@@ -1,26 +1,13 @@
 // A stage's image as the build goes: its config and layers, and the image ID once recorded. Every
 // step that changes it records a new image, kept as build cache, which is what a cache hit finds.
 import type { ImageConfig, ImageRecord, ImageService, StoredLayer } from "../images/index.ts";
+import { hostPlatform } from "../registry/index.ts";
 
 export interface BuildState {
   /** The recorded image; null for `FROM scratch` before its first step. */
   id: string | null;
   config: ImageConfig;
   layers: StoredLayer[];
-}
-
-/** This host's platform in OCI terms (linux/amd64, linux/arm64, …). */
-export function hostPlatform(): { os: string; architecture: string } {
-  const arch: Record<string, string> = {
-    x64: "amd64",
-    arm64: "arm64",
-    arm: "arm",
-    ia32: "386",
-    ppc64: "ppc64le",
-    s390x: "s390x",
-    riscv64: "riscv64",
-  };
-  return { os: "linux", architecture: arch[process.arch] ?? process.arch };
 }
 
 export function scratchState(): BuildState {

@@ -106,11 +106,15 @@ export class TarContext extends SourceTree {
     });
     parser.on("error", fail);
     parser.on("warn", (_code: string, message: string) => fail(new Error(message)));
+    let bytes = 0;
     try {
       for await (const chunk of tar) {
         if (failure) break;
+        bytes += (chunk as Buffer).length;
         if (!parser.write(chunk as Buffer)) await once(parser, "drain");
       }
+      // An empty body is an empty context (then the Dockerfile is what is missing, as dockerd says).
+      if (bytes === 0) return;
       if (!failure) {
         const ended = once(parser, "end");
         parser.end();

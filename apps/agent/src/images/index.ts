@@ -5,6 +5,7 @@ export { ImageError } from "./errors.ts";
 export { sharedExtractor } from "./extract-pool.ts";
 export { serveExtractJobs } from "./extract-worker.ts";
 export { ImageStore } from "./image-store.ts";
+export { chainIds } from "./layers.ts";
 export type { ImageRecord } from "./image-store.ts";
 export type { StoredLayer } from "./new-layer.ts";
 export type { PullProgress } from "./pull.ts";
