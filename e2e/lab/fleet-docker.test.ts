@@ -676,6 +676,41 @@ test("images, volumes and host networks: listed fleet-wide as host/name; pull to
   assert.equal(await ok(cli, ["network", "inspect", "lab-h2/bridge", "--format", "{{.Name}} {{.Driver}}"]), "lab-h2/bridge bridge");
 });
 
+test("docker build: classic Swarm's constraint picks the host, the image stays there, the build is in the history; a viewer is refused", {
+  timeout: 180_000,
+}, async () => {
+  const cli = fleetCli(dockerClis().at(-1)!, "build-operator", await tokenFor("operator"));
+  const dir = join(tmp, "fleet-build");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "Dockerfile"), 'FROM busybox\nARG GREETING\nRUN echo "$GREETING" > /greeting\nCMD ["cat", "/greeting"]\n');
+  const out = await ok(cli, [
+    "build",
+    "--build-arg",
+    "constraint:node==lab-h2",
+    "--build-arg",
+    "GREETING=from-the-fleet",
+    "-t",
+    "fleetbuilt:1",
+    dir,
+  ]);
+  assert.match(out, /Building on lab-h2/);
+  assert.match(out, /Step 3\/4 : RUN echo "\$GREETING" > \/greeting/);
+  assert.match(out, /Successfully tagged fleetbuilt:1/);
+  await waitFor(
+    "the image in the fleet's list",
+    async () => (await ok(cli, ["images", "--format", "{{.Repository}}:{{.Tag}}"])).split("\n").includes("lab-h2/fleetbuilt:1"),
+    30_000,
+  );
+  assert.equal(await ok(cli, ["run", "--rm", "-e", "constraint:node==lab-h2", "fleetbuilt:1"]), "from-the-fleet");
+  const build = (await owner.trpc.builds.list.query()).find((b) => b.sourceKind === "docker" && b.tags.includes("fleetbuilt:1"));
+  assert.equal(build?.status, "succeeded");
+  assert.equal(build?.hostName, "lab-h2");
+  const viewer = fleetCli(dockerClis().at(-1)!, "build-viewer", await tokenFor("viewer"));
+  const refused = await viewer.run(["build", "-t", "nope:1", dir]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /operator role/);
+});
+
 test("client certificates: one issued to a user works instead of a token, with that user's role; revoked, it is refused", async () => {
   const viewer = await t.signUp("cert-viewer@example.com", "cert-viewer-password", "viewer");
   const issued = await viewer.trpc.docker.issueCertificate.mutate();

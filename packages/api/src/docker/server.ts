@@ -11,6 +11,7 @@ import { containerRoutes } from "./containers.ts";
 import { execRoutes, startExecUpgrade } from "./exec.ts";
 import { attachRoutes, startAttachUpgrade } from "./attach.ts";
 import { imageRoutes } from "./images.ts";
+import { buildRoutes } from "./builds.ts";
 import { volumeRoutes } from "./volumes.ts";
 import { serviceFileRoutes } from "./service-files.ts";
 import { networkRoutes } from "./networks.ts";
@@ -45,6 +46,7 @@ export function fleetDockerRouter(): Router<FleetRequest> {
   attachRoutes(router);
   networkRoutes(router);
   imageRoutes(router);
+  buildRoutes(router);
   volumeRoutes(router);
   serviceFileRoutes(router);
   return router;

@@ -3,6 +3,7 @@
 // result when asked, and says how it ended. Builds run on the process that took them; their
 // history and logs are in Postgres, so any process shows them.
 import { EventEmitter } from "node:events";
+import type { Readable } from "node:stream";
 import { BUILD_CONTEXT_CHUNK, BUILD_CONTEXT_WINDOW } from "@berth/protocol";
 import type { Db } from "@berth/db";
 import type { AgentGateway, AgentStream } from "../agent-gateway.ts";
@@ -10,8 +11,15 @@ import { DomainError, isDomainError, notFound } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { registryAccessFor } from "../registries.ts";
 import type { SecretBox } from "../secret-box.ts";
-import { prepareContext } from "./context-source.ts";
-import { BuildRequestSchema, MAX_BUILD_LOG_BYTES, type BuildRequestInput, type BuildStatus } from "./schema.ts";
+import { prepareContext, type PreparedContext } from "./context-source.ts";
+import { BuildRequestSchema, MAX_BUILD_LOG_BYTES, type BuildRequest, type BuildRequestInput, type BuildStatus } from "./schema.ts";
+
+/** How a build ended. */
+export interface BuildOutcome {
+  status: BuildStatus;
+  imageId: string | null;
+  error: string | null;
+}
 
 /** Pieces of log are written this often, or sooner when this many bytes wait. */
 const LOG_FLUSH_MS = 200;
@@ -100,8 +108,51 @@ export class BuildRunner extends EventEmitter<{ piece: [buildId: string, seq: nu
   /** Records a build and starts it; resolves once it is recorded (the build goes on). */
   async start(teamId: string, hostName: string, raw: BuildRequestInput, actor: Actor): Promise<{ id: string }> {
     const req = BuildRequestSchema.parse(raw);
-    if (req.push && req.tags.length === 0) throw new DomainError("INVALID", "a build that pushes needs a tag (-t) to push");
     const src = req.source;
+    const gitFields =
+      src.kind === "git"
+        ? {
+            gitUrl: src.url,
+            gitRef: src.ref,
+            gitPath: src.path,
+            ...(src.username ? { gitUsername: src.username } : {}),
+            ...(src.password ? { gitPasswordSealed: this.o.gitBox.seal(src.password) } : {}),
+          }
+        : {};
+    const { id } = await this.begin(teamId, hostName, req, actor, src.kind, gitFields, async (password) => {
+      if (src.kind === "git") return prepareContext(src, password);
+      return prepareContext(src);
+    });
+    return { id };
+  }
+
+  /**
+   * A build whose context is a tar stream already (`docker build` through the fleet endpoint),
+   * its output told to `onOutput` as it comes. `done` says how it ended.
+   */
+  async startFromStream(
+    teamId: string,
+    hostName: string,
+    raw: Omit<BuildRequestInput, "source">,
+    tar: Readable,
+    actor: Actor,
+    onOutput: (text: string) => void,
+  ): Promise<{ id: string; done: Promise<BuildOutcome> }> {
+    const req = BuildRequestSchema.parse({ ...raw, source: { kind: "archive", data: "" } });
+    return this.begin(teamId, hostName, req, actor, "docker", {}, async () => ({ tar, cleanup: async () => undefined }), onOutput);
+  }
+
+  private async begin(
+    teamId: string,
+    hostName: string,
+    req: BuildRequest,
+    actor: Actor,
+    sourceKind: string,
+    gitFields: Record<string, string>,
+    prepare: (password: string | undefined) => Promise<PreparedContext>,
+    onOutput?: (text: string) => void,
+  ): Promise<{ id: string; done: Promise<BuildOutcome> }> {
+    if (req.push && req.tags.length === 0) throw new DomainError("INVALID", "a build that pushes needs a tag (-t) to push");
     const build = await this.o.db.build.create({
       data: {
         teamId,
@@ -109,16 +160,8 @@ export class BuildRunner extends EventEmitter<{ piece: [buildId: string, seq: nu
         hostName,
         createdById: actor.userId,
         createdByName: actor.name,
-        sourceKind: src.kind,
-        ...(src.kind === "git"
-          ? {
-              gitUrl: src.url,
-              gitRef: src.ref,
-              gitPath: src.path,
-              ...(src.username ? { gitUsername: src.username } : {}),
-              ...(src.password ? { gitPasswordSealed: this.o.gitBox.seal(src.password) } : {}),
-            }
-          : {}),
+        sourceKind,
+        ...gitFields,
         dockerfile: req.dockerfile,
         tags: req.tags,
         buildArgs: req.buildArgs,
@@ -128,8 +171,9 @@ export class BuildRunner extends EventEmitter<{ piece: [buildId: string, seq: nu
       },
     });
     this.running.set(build.id, { stream: null, cancelled: false });
-    void this.run(build.id, teamId, req).catch((err: unknown) => this.o.logger.error({ err, buildId: build.id }, "build runner failed"));
-    return { id: build.id };
+    const done = this.run(build.id, teamId, req, prepare, onOutput);
+    done.catch((err: unknown) => this.o.logger.error({ err, buildId: build.id }, "build runner failed"));
+    return { id: build.id, done };
   }
 
   /** Stops a running build (its RUN containers are killed on the host). */
@@ -151,9 +195,22 @@ export class BuildRunner extends EventEmitter<{ piece: [buildId: string, seq: nu
     return this.running.has(buildId);
   }
 
-  private async run(id: string, teamId: string, req: ReturnType<typeof BuildRequestSchema.parse>): Promise<void> {
+  private async run(
+    id: string,
+    teamId: string,
+    req: BuildRequest,
+    prepare: (password: string | undefined) => Promise<PreparedContext>,
+    onOutput?: (text: string) => void,
+  ): Promise<BuildOutcome> {
     const db = this.o.db;
-    const log = new BuildLog(db, id, (seq) => this.emit("piece", id, seq));
+    const buildLog = new BuildLog(db, id, (seq) => this.emit("piece", id, seq));
+    const log = {
+      append: (text: string) => {
+        buildLog.append(text);
+        onOutput?.(text);
+      },
+      flush: () => buildLog.flush(),
+    };
     const state = this.running.get(id)!;
     let status: BuildStatus = "failed";
     let error: string | null = null;
@@ -164,7 +221,7 @@ export class BuildRunner extends EventEmitter<{ piece: [buildId: string, seq: nu
       const row = await db.build.findUniqueOrThrow({ where: { id }, select: { gitPasswordSealed: true } });
       const password = row.gitPasswordSealed ? this.o.gitBox.open(row.gitPasswordSealed) : undefined;
       if (req.source.kind === "git") log.append(`Fetching ${req.source.url} at ${req.source.ref}\n`);
-      const ctx = await prepareContext(req.source, password);
+      const ctx = await prepare(password);
       commit = ctx.commit;
       if (commit) {
         log.append(`Commit ${commit}\n`);
@@ -200,6 +257,7 @@ export class BuildRunner extends EventEmitter<{ piece: [buildId: string, seq: nu
       this.running.delete(id);
       this.emit("ended", id, status);
     }
+    return { status, imageId, error };
   }
 
   /** The build on the agent: context in with a window of unacknowledged bytes, output out. Resolves with the image ID. */
@@ -209,7 +267,7 @@ export class BuildRunner extends EventEmitter<{ piece: [buildId: string, seq: nu
   }
 
   private stream(
-    req: ReturnType<typeof BuildRequestSchema.parse>,
+    req: BuildRequest,
     secrets: Record<string, string>,
     tar: NodeJS.ReadableStream,
     out: (text: string) => void,
