@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -141,6 +141,20 @@ describe("RUN mounts", () => {
   test("a required secret that was not given fails the build, naming it", async () => {
     const dir = context({ Dockerfile: "FROM busybox\nRUN --mount=type=secret,id=absent,required=true true\n" });
     await assert.rejects(build(dir), /secret absent: not found/);
+  });
+
+  test("a bind mount of the context is read-only, and a change in what it shows reruns the step", async () => {
+    const dir = context({
+      Dockerfile:
+        "FROM busybox\nRUN --mount=type=bind,target=/ctx cat /ctx/data.txt > /copied && (touch /ctx/x 2>/dev/null && echo writable || echo read-only) > /mode\n",
+      "data.txt": "one\n",
+    });
+    const first = await build(dir);
+    assert.equal((await runIn(first.id, "cat /copied /mode")).out, "one\nread-only\n");
+    writeFileSync(join(dir, "data.txt"), "two\n");
+    const second = await build(dir);
+    assert.doesNotMatch(second.log, /Using cache/);
+    assert.equal((await runIn(second.id, "cat /copied")).out, "two\n");
   });
 
   test("a cache mount keeps its files between builds and stays out of the image", async () => {

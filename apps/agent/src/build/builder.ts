@@ -3,8 +3,8 @@
 // " ---> Using cache", " ---> <id>", "Successfully built/tagged"). A step's cache key is its
 // parent image, its instruction as evaluated, the ARG values it sees, and for COPY/ADD the
 // contents of what it copies, never their times.
-import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, rm } from "node:fs/promises";
 import { join, posix } from "node:path";
 import type { ContainerService } from "../containers/index.ts";
 import type { ImageRecord, ImageService } from "../images/index.ts";
@@ -17,18 +17,18 @@ import { BuildCache } from "./cache.ts";
 import { DirTree } from "./dir-tree.ts";
 import type { SourceTree } from "./source-tree.ts";
 import type { TarContext } from "./tar-context.ts";
-import { copySources, ensureDir, writeFileAt, type Owner } from "./copy.ts";
+import { ensureDir, type Owner } from "./copy.ts";
 import { parseDockerfile, parseTrigger, type Instruction, type Stage } from "./dockerfile.ts";
 import { BuildError, dockerfileError } from "./errors.ts";
 import { writeLayer } from "./layer-writer.ts";
-import { applyMetadata, DEFAULT_SHELL, METADATA_INSTRUCTIONS, nopCreatedBy, type StageFlags } from "./metadata.ts";
-import { downloadForAdd, isArchive, unpackArchive } from "./add.ts";
-import { parseRunMount, runStep, type RunMount } from "./run-step.ts";
+import { applyMetadata, METADATA_INSTRUCTIONS, nopCreatedBy, type StageFlags } from "./metadata.ts";
+import { copyStep } from "./copy-step.ts";
+import { runInstruction } from "./run-instruction.ts";
 import { commitState, ensureImage, scratchState, stateOf, type BuildState } from "./state.ts";
-import { expandVariables, keyValues, processWord, processWords } from "./words.ts";
+import { keyValues, processWord } from "./words.ts";
 
 /** Build args Docker accepts without an ARG: they reach RUN but not the cache key or history. */
-const PROXY_ARGS = [
+export const PROXY_ARGS = [
   "HTTP_PROXY",
   "http_proxy",
   "HTTPS_PROXY",
@@ -74,10 +74,13 @@ export interface BuilderDeps {
   pull(reference: string, out: BuildOutput): Promise<ImageRecord>;
 }
 
-const short = (id: string) => id.replace(/^sha256:/, "").slice(0, 12);
+export const short = (id: string) => id.replace(/^sha256:/, "").slice(0, 12);
+
+/** A RUN --mount source in the context: rooted at the context, as BuildKit reads it. */
+export const contextPath = (source: string) => source.replace(/^\/+/, "") || ".";
 
 /** Everything one stage's steps share while it runs. */
-interface StageRun {
+export interface StageRun {
   stage: Stage;
   state: BuildState;
   /** ARG values in scope (declared in this stage, or global ones redeclared). */
@@ -86,7 +89,7 @@ interface StageRun {
 }
 
 /** One build: its context, request, output and the results of its stages. */
-class Build {
+export class Build {
   readonly id = randomBytes(8).toString("hex");
   readonly abort = new AbortController();
   readonly consumed = new Set<string>();
@@ -114,8 +117,8 @@ class Build {
   }
 
   /** A build arg's value as given, counting it as used. */
-  private given(name: string): string | undefined {
-    if (!(name in this.req.buildArgs)) return undefined;
+  given(name: string): string | undefined {
+    if (!Object.hasOwn(this.req.buildArgs, name)) return undefined;
     this.consumed.add(name);
     return this.req.buildArgs[name] ?? undefined;
   }
@@ -269,7 +272,7 @@ class Build {
   }
 
   /** ARG and ENV values for substitution, ENV winning. */
-  private vars(run: StageRun): Map<string, string> {
+  vars(run: StageRun): Map<string, string> {
     const v = new Map(run.args);
     for (const e of run.state.config.config?.Env ?? []) {
       const eq = e.indexOf("=");
@@ -279,7 +282,7 @@ class Build {
   }
 
   /** Looks a step up in the cache, or runs it and records it there. */
-  private async cached(run: StageRun, keyParts: unknown[], make: () => Promise<BuildState>): Promise<BuildState> {
+  async cached(run: StageRun, keyParts: unknown[], make: () => Promise<BuildState>): Promise<BuildState> {
     const key = BuildCache.key([run.state.id ?? "scratch", ...keyParts]);
     if (!this.req.noCache) {
       const hit = this.cache.get(key);
@@ -301,7 +304,8 @@ class Build {
     if (METADATA_INSTRUCTIONS.has(ins.keyword)) {
       const { config, shown } = applyMetadata(run.state.config.config ?? {}, ins, this.vars(run), this.escape, run.flags);
       const author = ins.keyword === "MAINTAINER" ? shown : undefined;
-      run.state = await this.cached(run, [ins.keyword, shown], () =>
+      // Whether CMD was set in this stage decides what ENTRYPOINT leaves of an inherited CMD.
+      run.state = await this.cached(run, [ins.keyword, shown, run.flags.cmdSet], () =>
         commitState(this.deps.images, run.state, config, nopCreatedBy(ins, shown), null, author ? { author } : {}),
       );
       return;
@@ -310,10 +314,10 @@ class Build {
       case "WORKDIR":
         return this.workdir(run, ins);
       case "RUN":
-        return this.runInstruction(run, ins);
+        return runInstruction(this, run, ins);
       case "COPY":
       case "ADD":
-        return this.copy(run, ins);
+        return copyStep(this, run, ins);
       default:
         throw dockerfileError(ins.line, `unknown instruction: ${ins.keyword}`);
     }
@@ -329,7 +333,7 @@ class Build {
   }
 
   /** Resolves `--chown` (names through the image's /etc/passwd and /etc/group), or root. */
-  private async owner(rootfs: string, chown: string | undefined): Promise<Owner> {
+  async owner(rootfs: string, chown: string | undefined): Promise<Owner> {
     if (!chown) return { uid: 0, gid: 0 };
     const [u, g] = chown.split(":", 2) as [string, string | undefined];
     const uid = /^\d+$/.test(u) ? Number(u) : (await resolveUser(rootfs, u)).uid;
@@ -352,7 +356,7 @@ class Build {
     });
   }
 
-  private layerDeps() {
+  layerDeps() {
     return { snapshots: this.deps.snapshots, images: this.deps.images, workDir: this.workDir };
   }
 
@@ -379,187 +383,6 @@ class Build {
       await this.deps.snapshots.remove(key).catch(() => undefined);
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     }
-  }
-
-  private async copy(run: StageRun, ins: Instruction): Promise<void> {
-    const vars = this.vars(run);
-    const used = new Set<string>();
-    const words = ins.json ?? processWords(ins.args, vars, this.escape, used);
-    if (words.length < 2)
-      throw dockerfileError(
-        ins.line,
-        `${ins.keyword} requires at least two arguments, but only one was provided. Destination could not be determined`,
-      );
-    for (const f of ["parents", "exclude"]) {
-      if (ins.flags.has(f))
-        throw dockerfileError(ins.line, `${ins.keyword} --${f} is a labs feature of BuildKit that Berth does not support`);
-    }
-    const dest = words[words.length - 1]!;
-    const sources = words.slice(0, -1);
-    const chown = ins.flags.get("chown")?.at(-1);
-    const chownValue = chown ? processWord(chown, vars, this.escape) : undefined;
-    const chmodText = ins.flags.get("chmod")?.at(-1);
-    let mode: number | undefined;
-    if (chmodText !== undefined) {
-      if (!/^[0-7]{3,4}$/.test(chmodText))
-        throw dockerfileError(ins.line, `invalid chmod parameter ${JSON.stringify(chmodText)}: it must be octal`);
-      mode = Number.parseInt(chmodText, 8);
-    }
-    const workdir = run.state.config.config?.WorkingDir || "/";
-    const opts = (owner: Owner) => ({ owner, dest, workdir, ...(mode !== undefined ? { mode } : {}) });
-    const from = ins.flags.get("from")?.at(-1);
-    if (from && ins.keyword === "ADD") throw dockerfileError(ins.line, "ADD does not take --from; use COPY --from");
-    const createdBy = nopCreatedBy(ins, `${ins.keyword.toLowerCase()} ${sources.join(" ")} in ${dest}`);
-
-    // Heredocs: the sources named <<NAME are files with the heredoc's body.
-    const heredocs = new Map(ins.heredocs.map((h) => [h.name, h]));
-    const docs = sources.filter((s) => s.startsWith("<<"));
-    if (docs.length) {
-      const files = docs.map((s) => {
-        const h = heredocs.get(s.replace(/^<<-?["']?|["']$/g, ""));
-        if (!h) throw dockerfileError(ins.line, `no heredoc body for ${s}`);
-        return { name: h.name, data: Buffer.from(h.expand ? expandVariables(h.content, vars, this.escape) : h.content) };
-      });
-      const key = [
-        ins.keyword,
-        "heredoc",
-        files.map((f) => [f.name, createHash("sha256").update(f.data).digest("hex")]),
-        dest,
-        workdir,
-        chownValue,
-        mode,
-      ];
-      run.state = await this.cached(run, key, async () => {
-        const layer = await writeLayer(this.layerDeps(), run.state.config.rootfs.diff_ids, async (root) => {
-          const o = opts(await this.owner(root, chownValue));
-          for (const f of files) await writeFileAt(root, f.name, f.data, 0o644, o);
-        });
-        return commitState(this.deps.images, run.state, run.state.config.config ?? {}, createdBy, layer);
-      });
-      return;
-    }
-
-    // ADD of URLs: downloaded each time, keyed by what came.
-    if (ins.keyword === "ADD" && sources.some((s) => /^https?:\/\//i.test(s))) {
-      if (sources.length !== 1) throw dockerfileError(ins.line, "ADD takes one URL at a time in Berth");
-      const checksum = ins.flags.get("checksum")?.at(-1);
-      const dl = await downloadForAdd(sources[0]!, this.workDir, checksum, this.abort.signal);
-      const key = [ins.keyword, "url", sources[0], dl.sha256, dest, workdir, chownValue, mode];
-      run.state = await this.cached(run, key, async () => {
-        const layer = await writeLayer(this.layerDeps(), run.state.config.rootfs.diff_ids, async (root) => {
-          await writeFileAt(root, dl.name, await readFile(dl.path), 0o600, opts(await this.owner(root, chownValue)), dl.mtime);
-        });
-        return commitState(this.deps.images, run.state, run.state.config.config ?? {}, createdBy, layer);
-      });
-      return;
-    }
-
-    const copyFrom = async (tree: SourceTree) => {
-      const matched = (await Promise.all(sources.map((s) => tree.resolve(s)))).flat();
-      if (matched.length > 1 && !dest.endsWith("/")) {
-        throw dockerfileError(
-          ins.line,
-          `When using ${ins.keyword} with more than one source file, the destination must be a directory and end with a /`,
-        );
-      }
-      const digest = await tree.digest(matched);
-      const key = [ins.keyword, from ?? "context", sources, digest, dest, workdir, chownValue, mode];
-      run.state = await this.cached(run, key, async () => {
-        const layer = await writeLayer(this.layerDeps(), run.state.config.rootfs.diff_ids, async (root) => {
-          const o = opts(await this.owner(root, chownValue));
-          for (const src of matched) {
-            // ADD unpacks a local archive into the destination directory.
-            if (ins.keyword === "ADD" && !src.isDir && (await isArchive(tree, src.rel))) {
-              const dir = await unpackArchive(tree, src.rel, this.workDir);
-              try {
-                await copySources(root, new DirTree(dir), [{ rel: "", name: "", isDir: true }], {
-                  ...o,
-                  dest: dest.endsWith("/") ? dest : `${dest}/`,
-                });
-              } finally {
-                await rm(dir, { recursive: true, force: true });
-              }
-              continue;
-            }
-            await copySources(root, tree, [src], o);
-          }
-        });
-        return commitState(this.deps.images, run.state, run.state.config.config ?? {}, createdBy, layer);
-      });
-    };
-    if (from) await this.withTree(run, processWord(from, vars, this.escape), copyFrom);
-    else await copyFrom(this.ctx);
-  }
-
-  private async runInstruction(run: StageRun, ins: Instruction): Promise<void> {
-    const cfg = run.state.config.config ?? {};
-    const shell = cfg.Shell ?? DEFAULT_SHELL;
-    const vars = this.vars(run);
-    let argv: string[];
-    if (ins.json) argv = ins.json;
-    else if (ins.heredocs.length && /^<<-?["']?[A-Za-z0-9_]+["']?$/.test(ins.args.trim())) argv = [...shell, ins.heredocs[0]!.content];
-    else argv = [...shell, ins.args + ins.heredocs.map((h) => `\n${h.content}${h.name}`).join("")];
-    const workdir = cfg.WorkingDir || "/";
-    const mounts: RunMount[] = (ins.flags.get("mount") ?? []).map((m) =>
-      parseRunMount(processWord(m, vars, this.escape), ins.line, workdir),
-    );
-    const security = ins.flags.get("security")?.at(-1);
-    if (security && security !== "sandbox")
-      throw dockerfileError(ins.line, `RUN --security=${security} needs an entitlement that Berth does not grant`);
-    const network = ins.flags.get("network")?.at(-1) ?? this.req.network;
-    if (!["default", "none", "host"].includes(network))
-      throw dockerfileError(ins.line, `network mode ${JSON.stringify(network)} not supported by the build`);
-    // ARG values reach the command's environment; ENV of the same name wins.
-    const envNames = new Set((cfg.Env ?? []).map((e) => e.split("=", 1)[0]!));
-    const argEnv = [...run.args]
-      .filter(([k]) => !envNames.has(k))
-      .map(([k, v]) => `${k}=${v}`)
-      .sort();
-    const proxies = PROXY_ARGS.flatMap((k) => {
-      const v = this.given(k);
-      return v !== undefined && !envNames.has(k) && !run.args.has(k) ? [`${k}=${v}`] : [];
-    });
-    const createdBy = argEnv.length ? `|${argEnv.length} ${argEnv.join(" ")} ${argv.join(" ")}` : argv.join(" ");
-    const mountKey = mounts.map((m) => (m.type === "secret" ? { ...m, value: undefined } : m));
-    run.state = await this.cached(run, ["RUN", argv, argEnv, mountKey, network], async () => {
-      const image = await ensureImage(this.deps.images, run.state);
-      const bindSources = new Map<string, string>();
-      const runIt = async (): Promise<BuildState> => {
-        const layer = await runStep(
-          { containers: this.deps.containers, images: this.deps.images, cacheMountDir: join(this.deps.stateDir, "build-cache-mounts") },
-          {
-            imageId: image.id,
-            parentDiffIds: image.config.rootfs.diff_ids,
-            argv,
-            env: [...argEnv, ...proxies],
-            network: network === "default" ? "" : network,
-            mounts,
-            secrets: this.req.secrets ?? new Map(),
-            bindSources,
-            buildId: this.id,
-            signal: this.abort.signal,
-            onStarted: (id) => this.out.stream(` ---> Running in ${short(id)}\n`),
-            onOutput: (text) => this.out.stream(text),
-          },
-        );
-        return commitState(this.deps.images, image, cfg, createdBy, layer);
-      };
-      // Bind mounts from other stages or images stay mounted while the command runs.
-      const binds = mounts.filter((m): m is Extract<RunMount, { type: "bind" }> => m.type === "bind");
-      const withBinds = async (i: number): Promise<BuildState> => {
-        const b = binds[i];
-        if (!b) return runIt();
-        if (!b.from) {
-          bindSources.set(b.target, await this.ctx.path(b.source));
-          return withBinds(i + 1);
-        }
-        return this.withTree(run, b.from, async (tree) => {
-          bindSources.set(b.target, await tree.path(b.source));
-          return withBinds(i + 1);
-        });
-      };
-      return withBinds(0);
-    });
   }
 
   /** --label values go on the result as a last step, as the classic builder adds them. */

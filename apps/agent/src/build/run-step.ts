@@ -97,7 +97,7 @@ export function parseRunMount(text: string, line: number, workdir: string): RunM
       return {
         type,
         target,
-        source: fields.get("source") ?? fields.get("src") ?? "/",
+        source: fields.get("source") ?? fields.get("src") ?? ".",
         ...(fields.get("from") ? { from: fields.get("from")! } : {}),
         rw: bool("rw") || bool("readwrite"),
       };
