@@ -269,6 +269,20 @@ describe("the cache", () => {
 });
 
 describe("the context", () => {
+  test(".dockerignore is applied on the agent too (clients that send everything), and a dotfile keeps its name", async () => {
+    const dir = context({
+      Dockerfile: "FROM busybox\nCOPY . /app/\n",
+      ".dockerignore": "secret.txt\n",
+      "secret.txt": "not for the image\n",
+      ".env.sample": "KEY=value\n",
+      "app.txt": "kept\n",
+    });
+    const { id } = await build(dir);
+    assert.equal((await runIn(id, "ls -A /app | sort | tr '\\n' ' '")).out, ".dockerignore .env.sample Dockerfile app.txt ");
+    writeFileSync(join(dir, "Dockerfile"), "FROM busybox\nCOPY secret.txt /x\n");
+    await assert.rejects(build(dir), /excluded by \.dockerignore: stat secret\.txt/);
+  });
+
   test("a context over the limit is refused before anything is unpacked", async () => {
     const dir = join(work, "too-big");
     await assert.rejects(receiveContext(Readable.from([Buffer.alloc(4096)]), dir, 1024), /larger than the limit of 1024 bytes/);

@@ -81,7 +81,9 @@ export class TarContext extends SourceTree {
     const parent = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/")) : "";
     this.children.get(parent)!.add(rel.slice(rel.lastIndexOf("/") + 1));
     this.nodes.set(rel, node);
+    // A later entry replaces an earlier one of the same path, as when a tar is unpacked.
     if (node.kind === "dir") this.children.set(rel, this.children.get(rel) ?? new Set());
+    else this.children.delete(rel);
   }
 
   /** Reads the tar stream into the index. */
@@ -93,7 +95,7 @@ export class TarContext extends SourceTree {
       throw invalidTar(e);
     }
     const parser = new Parser({ strict: true });
-    const writes: Promise<unknown>[] = [];
+    const writes: Array<{ out: WriteStream; closed: Promise<unknown> }> = [];
     let failure: Error | null = null;
     const fail = (e: unknown) => (failure ??= e instanceof BuildError ? e : invalidTar(e));
     parser.on("entry", (entry: ReadEntry) => {
@@ -120,18 +122,22 @@ export class TarContext extends SourceTree {
         parser.end();
         await ended;
       }
-      await Promise.all(writes);
+      if (!failure) await Promise.all(writes.map((w) => w.closed));
     } catch (e) {
       fail(e);
     }
-    if (failure) throw failure;
+    if (failure) {
+      // Files of a refused context are not waited for: their entries will never end.
+      for (const w of writes) w.out.destroy();
+      throw failure;
+    }
   }
 
-  private take(entry: ReadEntry, writes: Promise<unknown>[]): void {
-    const raw = entry.path.replace(/^\.\/?/, "");
+  private take(entry: ReadEntry, writes: Array<{ out: WriteStream; closed: Promise<unknown> }>): void {
     let rel: string;
     try {
-      rel = pathComponents(entry.path, raw, "path").join("/");
+      // "./a" and "a" are the same entry: components are taken without "." and empty ones.
+      rel = pathComponents(entry.path, entry.path, "path").join("/");
     } catch (e) {
       throw new BuildError(`the build context has an entry that leads out of it: ${e instanceof Error ? e.message : String(e)}`, "INVALID");
     }
@@ -147,7 +153,7 @@ export class TarContext extends SourceTree {
         entry.resume();
         return;
       case "Link": {
-        const target = this.nodes.get(pathComponents(entry.path, (entry.linkpath ?? "").replace(/^\.\/?/, ""), "link target").join("/"));
+        const target = this.nodes.get(pathComponents(entry.path, entry.linkpath ?? "", "link target").join("/"));
         if (target?.kind !== "file") throw new BuildError(`${rel}: hardlink to ${entry.linkpath}, which is no file before it`, "INVALID");
         this.put(rel, { ...target, mode, mtime });
         entry.resume();
@@ -187,7 +193,7 @@ export class TarContext extends SourceTree {
     });
     node.body = path;
     entry.pipe(out);
-    writes.push(once(out, "close"));
+    writes.push({ out, closed: once(out, "close") });
   }
 
   /** .dockerignore's rules, read from the context (the CLI usually applied them already). */
