@@ -127,7 +127,7 @@ describe("RUN mounts", () => {
     const dir = context({
       Dockerfile:
         `FROM busybox\nRUN --mount=type=secret,id=token test "$(sha256sum < /run/secrets/token | cut -c1-64)" = ${SUM} && echo used > /used\n` +
-        `RUN --mount=type=secret,id=token,env=TOKEN test "$(printf %s "$TOKEN" | sha256sum | cut -c1-64)" = ${SUM}\n`,
+        `RUN --mount=type=secret,id=token,target=/tmp/t,mode=0444,uid=1000 test "$(stat -c %a:%u /tmp/t)" = 444:1000\n`,
     });
     const { id } = await build(dir, { secrets: new Map([["token", Buffer.from(SECRET)]]) });
     assert.equal((await runIn(id, "cat /used; test -e /run/secrets/token && echo leaked || echo absent")).out, "used\nabsent\n");
@@ -138,9 +138,15 @@ describe("RUN mounts", () => {
     assert.equal(history.includes(SECRET), false);
   });
 
-  test("a required secret that was not given fails the build, naming it", async () => {
-    const dir = context({ Dockerfile: "FROM busybox\nRUN --mount=type=secret,id=absent,required=true true\n" });
-    await assert.rejects(build(dir), /secret absent: not found/);
+  test("a required secret that was not given fails the build, naming it; a secret in the environment is refused", async () => {
+    await assert.rejects(
+      build(context({ Dockerfile: "FROM busybox\nRUN --mount=type=secret,id=absent,required=true true\n" })),
+      /secret absent: not found/,
+    );
+    await assert.rejects(
+      build(context({ Dockerfile: "FROM busybox\nRUN --mount=type=secret,id=t,env=T true\n" })),
+      /line 2: RUN --mount=type=secret,env= is not supported/,
+    );
   });
 
   test("a bind mount of the context is read-only, and a change in what it shows reruns the step", async () => {

@@ -14,7 +14,7 @@ import { EMPTY_LAYER_DIFF_ID } from "./layer-writer.ts";
 
 export type RunMount =
   | { type: "cache"; target: string; id: string; mode: number; uid: number; gid: number; readonly: boolean }
-  | { type: "secret"; target: string; id: string; required: boolean; mode: number; uid: number; gid: number; env?: string }
+  | { type: "secret"; target: string; id: string; required: boolean; mode: number; uid: number; gid: number }
   | { type: "tmpfs"; target: string; size?: number }
   | { type: "bind"; target: string; source: string; from?: string; rw: boolean };
 
@@ -76,15 +76,21 @@ export function parseRunMount(text: string, line: number, workdir: string): RunM
       const id = fields.get("id") ?? (rawTarget ? posix.basename(rawTarget) : undefined);
       if (!id) throw dockerfileError(line, `mount type=secret needs an id or a target`);
       const env = fields.get("env");
+      if (env !== undefined) {
+        // In the environment, the value would be written into the build container's record on disk.
+        throw dockerfileError(
+          line,
+          "RUN --mount=type=secret,env= is not supported: mount the secret as a file (target=, default /run/secrets/<id>)",
+        );
+      }
       return {
         type,
         id,
-        target: target ?? (env && !rawTarget ? "" : `/run/secrets/${id}`),
+        target: target ?? `/run/secrets/${id}`,
         required: bool("required"),
         mode: num("mode", 0o400, 8),
         uid: num("uid", 0),
         gid: num("gid", 0),
-        ...(env ? { env } : {}),
       };
     }
     case "tmpfs": {
@@ -163,7 +169,7 @@ export async function runStep(deps: RunStepDeps, req: RunRequest): Promise<Store
   const binds: string[] = [];
   const tmpfs: Record<string, string> = {};
   const files: Array<{ target: string; data: string; uid: string; gid: string; mode: number }> = [];
-  const env = [...req.env];
+  const env = req.env;
   const targets: string[] = [];
   for (const m of req.mounts) {
     if (m.type === "cache") binds.push(`${await cacheDir(deps.cacheMountDir, m)}:${m.target}:${m.readonly ? "ro" : "rw"}`);
@@ -178,11 +184,9 @@ export async function runStep(deps: RunStepDeps, req: RunRequest): Promise<Store
         if (m.required) throw new BuildError(`secret ${m.id}: not found`, "INVALID");
         continue;
       }
-      if (m.env) env.push(`${m.env}=${value.toString("utf8")}`);
-      if (!m.target) continue;
       files.push({ target: m.target, data: value.toString("base64"), uid: String(m.uid), gid: String(m.gid), mode: m.mode });
     }
-    if (m.target) targets.push(m.target);
+    targets.push(m.target);
   }
   const created = await deps.containers.create(
     {

@@ -11,6 +11,8 @@ import type { Router } from "./router.ts";
 import type { DockerApiOptions } from "./server.ts";
 
 const PRUNE_FILTERS = ["until", "id", "parent", "type", "description", "inuse", "shared", "private"] as const;
+/** Build output held for a client that does not read; past it, output is left out with a note. */
+const MAX_HELD_OUTPUT = 8 << 20;
 
 /** `buildargs` and `labels` are JSON objects in the query string. */
 const BuildArgsSchema = z.record(
@@ -52,13 +54,22 @@ function checkH2cUpgrade(upgrade: string | undefined, status: number): void {
  */
 function buildStream(ctx: ApiContext, quiet: boolean): BuildOutput & { fail(e: unknown): boolean; end(id?: string): void } {
   let out: ReturnType<ApiContext["stream"]> | null = null;
+  let skipped = 0;
   const write = (msg: unknown) => {
     out ??= ctx.stream(200, "application/json");
     out.write(`${JSON.stringify(msg)}\n`);
   };
   return {
     stream: (text) => {
-      if (!quiet) write({ stream: text });
+      if (quiet) return;
+      // A client that stops reading does not make the agent hold the build's whole output.
+      if (out && out.writableLength > MAX_HELD_OUTPUT) {
+        skipped += text.length;
+        return;
+      }
+      if (skipped) write({ stream: `[… ${skipped} characters of output left out: the client was not reading …]\n` });
+      skipped = 0;
+      write({ stream: text });
     },
     aux: (id) => write({ aux: { ID: id } }),
     fail: (e) => {
