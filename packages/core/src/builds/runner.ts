@@ -215,19 +215,22 @@ export class BuildRunner extends EventEmitter<{ piece: [buildId: string, seq: nu
     let status: BuildStatus = "failed";
     let error: string | null = null;
     let imageId: string | null = null;
-    let commit: string | undefined;
     await db.build.update({ where: { id }, data: { status: "running", startedAt: new Date() } });
     try {
       const row = await db.build.findUniqueOrThrow({ where: { id }, select: { gitPasswordSealed: true } });
       const password = row.gitPasswordSealed ? this.o.gitBox.open(row.gitPasswordSealed) : undefined;
+      const secrets = req.secrets.length ? await this.secretValues(teamId, req.secrets) : {};
       if (req.source.kind === "git") log.append(`Fetching ${req.source.url} at ${req.source.ref}\n`);
       const ctx = await prepare(password);
-      commit = ctx.commit;
-      if (commit) {
-        log.append(`Commit ${commit}\n`);
-        await db.build.update({ where: { id }, data: { gitCommit: commit } });
+      if (ctx.commit) {
+        log.append(`Commit ${ctx.commit}\n`);
+        await db.build.update({ where: { id }, data: { gitCommit: ctx.commit } });
       }
-      const secrets = req.secrets.length ? await this.secretValues(teamId, req.secrets) : {};
+      // Cancelled while its context was being made (a long git fetch): nothing reaches the host.
+      if (state.cancelled) {
+        await ctx.cleanup();
+        throw new DomainError("CONFLICT", "cancelled");
+      }
       try {
         imageId = await this.stream(req, secrets, ctx.tar, (t) => log.append(t), state);
       } finally {
