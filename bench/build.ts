@@ -11,10 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { createRuntime } from "../apps/agent/src/runtime.ts";
-import { removeCgroupParent } from "@berth/test-support/cgroups";
-import { agentBundlePath } from "../scripts/build.ts";
-import { busyboxArchive, docker, ready, start, startDockerd, unmountUnder, type Daemon } from "./docker-api.ts";
+import { busyboxArchive, docker, ready, removeBerthContainers, startBerth, startDockerd, unmountUnder, type Daemon } from "./docker-api.ts";
 import { median } from "./stats.ts";
 
 const run = promisify(execFile);
@@ -71,15 +68,7 @@ export async function buildBench(opts: { rounds: number; files: number }): Promi
     const archive = await busyboxArchive(work);
     const ctx = join(work, "ctx");
     writeContext(ctx, opts.files);
-    daemons.push(
-      start(
-        "berth",
-        join(work, "berth.sock"),
-        process.execPath,
-        [agentBundlePath, "run", "--state-dir", join(work, "berth"), "--docker-socket", join(work, "berth.sock")],
-        { BERTH_NETWORKING: "0", BERTH_CGROUP_PARENT: cgroupParent, LOG_LEVEL: "warn" },
-      ),
-    );
+    daemons.push(startBerth(work, cgroupParent));
     daemons.push(startDockerd(work));
     const live: Daemon[] = [];
     for (const d of daemons) {
@@ -117,11 +106,7 @@ export async function buildBench(opts: { rounds: number; files: number }): Promi
     return { rounds: opts.rounds, files: opts.files, berth: figures("berth"), dockerd: figures("dockerd") };
   } finally {
     for (const d of daemons) await d.stop();
-    const rt = createRuntime(join(work, "berth"), { cgroupParent });
-    await rt.containers.init().catch(() => undefined);
-    for (const c of rt.containers.store.all()) await rt.containers.remove(c.id, { force: true }).catch(() => undefined);
-    await rt.containers.close();
-    removeCgroupParent(cgroupParent);
+    await removeBerthContainers(work, cgroupParent);
     await unmountUnder(work);
     rmSync(work, { recursive: true, force: true });
   }

@@ -121,6 +121,26 @@ async function withConcurrency<T>(items: T[], n: number, fn: (item: T) => Promis
   );
 }
 
+/** Berth's agent as it ships (the bundle), standalone on a socket in `work`, without bridge networking. */
+export function startBerth(work: string, cgroupParent: string): Daemon {
+  return start(
+    "berth",
+    join(work, "berth.sock"),
+    process.execPath,
+    [agentBundlePath, "run", "--state-dir", join(work, "berth"), "--docker-socket", join(work, "berth.sock")],
+    { BERTH_NETWORKING: "0", BERTH_CGROUP_PARENT: cgroupParent, LOG_LEVEL: "warn" },
+  );
+}
+
+/** What startBerth's agent left running (containers outlive it), and its cgroup parent. */
+export async function removeBerthContainers(work: string, cgroupParent: string): Promise<void> {
+  const rt = createRuntime(join(work, "berth"), { cgroupParent });
+  await rt.containers.init().catch(() => undefined);
+  for (const c of rt.containers.store.all()) await rt.containers.remove(c.id, { force: true }).catch(() => undefined);
+  await rt.containers.close();
+  removeCgroupParent(cgroupParent);
+}
+
 /** busybox as a docker-archive in `work`, for `docker load` into each daemon. */
 export async function busyboxArchive(work: string): Promise<string> {
   const archive = join(work, "busybox.tar");
@@ -140,15 +160,7 @@ export async function dockerApiBench(opts: { rounds: number; containers: number 
     // One busybox archive, loaded into each daemon through the same CLI.
     const archive = await busyboxArchive(work);
 
-    daemons.push(
-      start(
-        "berth",
-        join(work, "berth.sock"),
-        process.execPath,
-        [agentBundlePath, "run", "--state-dir", join(work, "berth"), "--docker-socket", join(work, "berth.sock")],
-        { BERTH_NETWORKING: "0", BERTH_CGROUP_PARENT: cgroupParent, LOG_LEVEL: "warn" },
-      ),
-    );
+    daemons.push(startBerth(work, cgroupParent));
     daemons.push(startDockerd(work));
     const podmanDir = join(work, "podman");
     mkdirSync(podmanDir, { recursive: true });
@@ -241,11 +253,7 @@ export async function dockerApiBench(opts: { rounds: number; containers: number 
       await d.stop();
     }
     // Berth's containers outlive its agent by design; dockerd's and podman's went with rm -f.
-    const rt = createRuntime(join(work, "berth"), { cgroupParent });
-    await rt.containers.init().catch(() => undefined);
-    for (const c of rt.containers.store.all()) await rt.containers.remove(c.id, { force: true }).catch(() => undefined);
-    await rt.containers.close();
-    removeCgroupParent(cgroupParent);
+    await removeBerthContainers(work, cgroupParent);
     await run(
       "podman",
       [
