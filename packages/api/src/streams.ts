@@ -19,8 +19,8 @@ import { actorOf, type Context } from "./context.ts";
 import { HostId, hostFor } from "./routers/host-access.ts";
 import { teamsWithRole } from "./trpc.ts";
 import { ClientMessage, safeJson } from "./stream-messages.ts";
-import { SERVICE_LOGS_PATH, ServiceLogsQuery, relayServiceLogs, serviceForLogs, type ServiceLogsRequest } from "./service-logs.ts";
-import { BUILD_LOGS_PATH, BuildLogsQuery, buildForLogs, relayBuildLogs, type BuildLogsRequest } from "./build-logs.ts";
+import { SERVICE_LOGS_PATH, ServiceLogsQuery, relayServiceLogs, serviceForLogs } from "./service-logs.ts";
+import { BUILD_LOGS_PATH, BuildLogsQuery, buildForLogs, relayBuildLogs } from "./build-logs.ts";
 
 /*
  * Live streams for browsers and scripts: one WebSocket per stream at /api/streams/<kind>, with
@@ -204,31 +204,60 @@ export function createStreamServer(opts: StreamServerOptions) {
     return ctx;
   }
 
-  /** A service's merged logs: any role in the service's team reads them. */
-  async function authorizeServiceLogs(req: IncomingMessage): Promise<{ ctx: Context; q: ServiceLogsRequest }> {
-    const url = new URL(req.url ?? "/", "http://x");
-    const parsed = ServiceLogsQuery.safeParse(Object.fromEntries(url.searchParams));
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new DomainError("INVALID", `invalid service-logs stream: ${issue?.path.join(".") || "query"}: ${issue?.message ?? "invalid"}`);
-    }
-    const ctx = await caller(req);
-    await serviceForLogs(ctx, parsed.data.service);
-    return { ctx, q: parsed.data };
+  /**
+   * A stream the control plane serves itself rather than relays from one agent: its query, the
+   * check that the caller may read it (any role in its team), and what relays it.
+   */
+  function ownStream<S extends z.ZodType>(
+    name: string,
+    query: S,
+    check: (ctx: Context, q: z.output<S>) => Promise<void>,
+    relay: (ws: WebSocket, ctx: Context, q: z.output<S>) => void,
+  ) {
+    const authorizeIt = async (req: IncomingMessage): Promise<{ ctx: Context; q: z.output<S> }> => {
+      const parsed = query.safeParse(Object.fromEntries(new URL(req.url ?? "/", "http://x").searchParams));
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new DomainError("INVALID", `invalid ${name} stream: ${issue?.path.join(".") || "query"}: ${issue?.message ?? "invalid"}`);
+      }
+      const ctx = await caller(req);
+      await check(ctx, parsed.data);
+      return { ctx, q: parsed.data };
+    };
+    return (req: IncomingMessage, socket: Duplex, head: Buffer, refuseUpgrade: (e: unknown) => void): void => {
+      authorizeIt(req)
+        .then(({ ctx, q }) =>
+          wss.handleUpgrade(req, socket, head, (ws) => {
+            keepAuthorized(ws, req, authorizeIt);
+            const ping = setInterval(() => ws.ping(), pingMs);
+            ws.on("close", () => clearInterval(ping));
+            relay(ws, ctx, q);
+          }),
+        )
+        .catch(refuseUpgrade);
+    };
   }
 
-  /** A build's log: any role in the build's team reads it. */
-  async function authorizeBuildLogs(req: IncomingMessage): Promise<{ ctx: Context; q: BuildLogsRequest }> {
-    const url = new URL(req.url ?? "/", "http://x");
-    const parsed = BuildLogsQuery.safeParse(Object.fromEntries(url.searchParams));
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new DomainError("INVALID", `invalid build-logs stream: ${issue?.path.join(".") || "query"}: ${issue?.message ?? "invalid"}`);
-    }
-    const ctx = await caller(req);
-    await buildForLogs(ctx, parsed.data.build);
-    return { ctx, q: parsed.data };
-  }
+  const ownStreams = new Map([
+    [
+      SERVICE_LOGS_PATH,
+      ownStream(
+        "service-logs",
+        ServiceLogsQuery,
+        (ctx, q) => serviceForLogs(ctx, q.service),
+        (ws, ctx, q) => relayServiceLogs(ws, ctx, q, log),
+      ),
+    ],
+    [
+      BUILD_LOGS_PATH,
+      ownStream(
+        "build-logs",
+        BuildLogsQuery,
+        (ctx, q) => buildForLogs(ctx, q.build),
+        (ws, ctx, q) => relayBuildLogs(ws, ctx, q, opts.builds, log),
+      ),
+    ],
+  ]);
 
   async function authorize(req: IncomingMessage): Promise<{ ctx: Context; open: OpenRequest }> {
     const open = parseRequest(req);
@@ -362,30 +391,9 @@ export function createStreamServer(opts: StreamServerOptions) {
         if (!isDomainError(e)) log.error({ err: e }, "stream upgrade failed");
         refuse(socket, HTTP_STATUS[err.code], err.message);
       };
-      if (new URL(req.url ?? "/", "http://x").pathname === SERVICE_LOGS_PATH) {
-        authorizeServiceLogs(req)
-          .then(({ ctx, q }) =>
-            wss.handleUpgrade(req, socket, head, (ws) => {
-              keepAuthorized(ws, req, authorizeServiceLogs);
-              const ping = setInterval(() => ws.ping(), pingMs);
-              ws.on("close", () => clearInterval(ping));
-              relayServiceLogs(ws, ctx, q, log);
-            }),
-          )
-          .catch(refuseUpgrade);
-        return;
-      }
-      if (new URL(req.url ?? "/", "http://x").pathname === BUILD_LOGS_PATH) {
-        authorizeBuildLogs(req)
-          .then(({ ctx, q }) =>
-            wss.handleUpgrade(req, socket, head, (ws) => {
-              keepAuthorized(ws, req, authorizeBuildLogs);
-              const ping = setInterval(() => ws.ping(), pingMs);
-              ws.on("close", () => clearInterval(ping));
-              relayBuildLogs(ws, ctx, q, opts.builds, log);
-            }),
-          )
-          .catch(refuseUpgrade);
+      const own = ownStreams.get(new URL(req.url ?? "/", "http://x").pathname);
+      if (own) {
+        own(req, socket, head, refuseUpgrade);
         return;
       }
       authorize(req)

@@ -1,6 +1,7 @@
 "use client";
 import { useState, type FormEvent } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { bytesToBase64 } from "../../src/client/base64";
 import { useTRPC } from "../../src/client/trpc";
 import { AppShell } from "../../src/components/app-shell";
 import { formatAgo, formatBytes } from "../../src/components/format";
@@ -10,10 +11,7 @@ type Kind = "secret" | "config";
 
 /** UTF-8 text or a file's bytes as base64 (what the API takes). */
 async function base64Of(text: string, file: File | null): Promise<string> {
-  const bytes = file && file.size > 0 ? new Uint8Array(await file.arrayBuffer()) : new TextEncoder().encode(text);
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary);
+  return bytesToBase64(file && file.size > 0 ? new Uint8Array(await file.arrayBuffer()) : new TextEncoder().encode(text));
 }
 
 /**

@@ -2,17 +2,11 @@
 import { useState, type FormEvent } from "react";
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useRouter } from "next/navigation";
+import { bytesToBase64 } from "../client/base64";
 import { useTRPC } from "../client/trpc";
 import { Button, Dialog, ErrorBox } from "./ui";
 
 const input = "mt-1 block w-full rounded-md border border-slate-300 px-3 py-1.5";
-
-/** A file's bytes as base64, as the API takes them. */
-async function base64Of(bytes: Uint8Array): Promise<string> {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
-}
 
 /** `KEY=value` lines as an object; blank lines are skipped. */
 function parseArgs(text: string): Record<string, string> {
@@ -79,16 +73,16 @@ export function BuildDialog({ hostId: fixedHost, onClose }: { hostId?: string; o
       }
       const archive = f.get("archive");
       if (archive instanceof File && archive.size > 0) {
-        create.mutate({ ...common, source: { kind: "archive", data: await base64Of(new Uint8Array(await archive.arrayBuffer())) } });
+        create.mutate({ ...common, source: { kind: "archive", data: bytesToBase64(new Uint8Array(await archive.arrayBuffer())) } });
         return;
       }
       const files: Array<{ path: string; data: string }> = [];
       const dockerfileText = String(f.get("dockerfileText") ?? "");
-      if (dockerfileText.trim()) files.push({ path: common.dockerfile, data: await base64Of(new TextEncoder().encode(dockerfileText)) });
+      if (dockerfileText.trim()) files.push({ path: common.dockerfile, data: bytesToBase64(new TextEncoder().encode(dockerfileText)) });
       for (const file of f.getAll("files")) {
         if (!(file instanceof File) || file.size === 0) continue;
         const path = (file as File & { webkitRelativePath?: string }).webkitRelativePath || file.name;
-        files.push({ path, data: await base64Of(new Uint8Array(await file.arrayBuffer())) });
+        files.push({ path, data: bytesToBase64(new Uint8Array(await file.arrayBuffer())) });
       }
       if (files.length === 0) throw new Error("write a Dockerfile or pick files to build");
       create.mutate({ ...common, source: { kind: "upload", files } });
