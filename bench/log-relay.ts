@@ -2,12 +2,17 @@
 // `docker logs -f` through dockerd on the same container output.
 // - Throughput: a container has written N lines (seq 1 N); the clock runs from opening the
 //   follow until the client holds line N. Every line is checked: 0 lost, 0 repeated.
-// - Latency: a container writes paced bursts; each line's delay is its arrival at the client
-//   minus the timestamp its log record got when written (conmon's for Berth, dockerd's own with
-//   --timestamps), so both sides are measured from the same point: the write into the log.
+// - Latency, two ways, at 5,000 lines/s in bursts of 100:
+//   - end to end: the bench writes each burst, every line stamped with the bench's clock, into a
+//     FIFO that the container copies to its stdout (`cat`); a line's delay is its arrival at the
+//     client minus that stamp. Both daemons carry the same bytes from the same write.
+//   - from the log record's own timestamp (`--timestamps`). Not the same point on both sides:
+//     conmon stamps a line as it reads the container's pipe, dockerd after containerd's shim has
+//     copied it on into dockerd's FIFO, so this one leaves a process hop out of dockerd's figure.
 import { startControlPlaneProcess, type ControlPlaneProcess } from "@berth/test-support/control-plane-process";
 import { spawn } from "node:child_process";
-import { createWriteStream, mkdtempSync, rmSync } from "node:fs";
+import { closeSync, createWriteStream, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -34,7 +39,14 @@ export interface LogRelayResult {
   agentDockerLatencyP50Ms: number;
   agentDockerLatencyP99Ms: number;
   latencyLines: number;
+  /** End to end: from the write into the container's stdout to arrival at the client. */
+  endToEnd: { berth: Percentiles; agent: Percentiles; dockerd: Percentiles | null; lines: number };
   dockerdError?: string;
+}
+
+export interface Percentiles {
+  p50: number;
+  p99: number;
 }
 
 /** Nanosecond RFC 3339 time → ms since the epoch, with the sub-ms part kept. */
@@ -136,6 +148,16 @@ export async function logRelayBench(opts: { lines: number; rounds: number; laten
     const agentRound = async () => agentDelays.push(...(await dockerLatency(join(work, "agent", "docker.sock"), opts.latencySeconds)));
     const dockerRound = async () => dockerDelays?.push(...(await dockerLatency(dockerd!.socket, opts.latencySeconds)));
     for (const round of [berthRound, agentRound, dockerRound, dockerRound, agentRound, berthRound]) await round();
+
+    // The same, end to end from the write into the container's stdout.
+    const e2e = { berth: [] as number[], agent: [] as number[], dockerd: dockerd ? ([] as number[]) : null };
+    const agentSocket = join(work, "agent", "docker.sock");
+    const berthE2e = async () =>
+      e2e.berth.push(...(await berthEndToEnd(url, headers, hostId, agentSocket, work, opts.latencySeconds)));
+    const agentE2e = async () => e2e.agent.push(...(await dockerEndToEnd(agentSocket, work, opts.latencySeconds)));
+    const dockerE2e = async () => e2e.dockerd?.push(...(await dockerEndToEnd(dockerd!.socket, work, opts.latencySeconds)));
+    for (const round of [berthE2e, agentE2e, dockerE2e, dockerE2e, agentE2e, berthE2e]) await round();
+    const pct = (xs: number[]): Percentiles => ({ p50: percentile(xs, 50), p99: percentile(xs, 99) });
     return {
       lines: n,
       rounds: opts.rounds,
@@ -148,6 +170,12 @@ export async function logRelayBench(opts: { lines: number; rounds: number; laten
       agentDockerLatencyP50Ms: percentile(agentDelays, 50),
       agentDockerLatencyP99Ms: percentile(agentDelays, 99),
       latencyLines: berthDelays.length,
+      endToEnd: {
+        berth: pct(e2e.berth),
+        agent: pct(e2e.agent),
+        dockerd: e2e.dockerd ? pct(e2e.dockerd) : null,
+        lines: e2e.berth.length,
+      },
       ...(dockerdError ? { dockerdError } : {}),
     };
   } finally {
@@ -230,6 +258,79 @@ async function dockerLatency(socket: string, seconds: number): Promise<number[]>
     const now = Date.now();
     delays.push(now - timeMs(line.slice(0, line.indexOf(" "))));
   }
+  await docker(socket, ["rm", "-f", id]);
+  return delays;
+}
+
+/** The bench's clock in ms, with the sub-ms part: stamps and arrivals are both read from it. */
+const clockMs = () => performance.timeOrigin + performance.now();
+
+let fifos = 0;
+
+/**
+ * A FIFO in a directory of its own, which a container mounts at /pace and copies to its stdout
+ * (`cat /pace/in`). Opened read-write here, so opening never waits for the container.
+ */
+function paceFifo(work: string): { dir: string; fd: number } {
+  const dir = join(work, `pace-${++fifos}`);
+  mkdirSync(dir);
+  execFileSync("mkfifo", [join(dir, "in")]);
+  return { dir, fd: openSync(join(dir, "in"), "r+") };
+}
+
+/**
+ * Once `attached`, writes `seconds` × 50 bursts of 100 lines, 20 ms apart on a fixed schedule;
+ * every line is "<n> <the bench's clock at the write>". Closing ends the container's `cat`.
+ */
+async function writePaced(fd: number, seconds: number, attached: Promise<unknown>): Promise<void> {
+  try {
+    await attached;
+    await sleep(1000);
+    const start = performance.now();
+    for (let b = 0; b < seconds * 50; b++) {
+      const t = clockMs();
+      let burst = "";
+      for (let i = 0; i < 100; i++) burst += `${b * 100 + i} ${t}\n`;
+      writeSync(fd, burst);
+      await sleep(Math.max(0, start + (b + 1) * 20 - performance.now()));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const delayOf = (line: string, now: number) => now - Number(line.slice(line.indexOf(" ") + 1));
+
+async function berthEndToEnd(
+  url: string,
+  headers: Record<string, string>,
+  hostId: string,
+  agentSocket: string,
+  work: string,
+  seconds: number,
+): Promise<number[]> {
+  const { dir, fd } = paceFifo(work);
+  const id = (await docker(agentSocket, ["run", "-d", "--network", "none", "-v", `${dir}:/pace`, "busybox", "cat", "/pace/in"])).stdout.trim();
+  const stream = new StreamClient({ url, kind: "logs", hostId, headers, params: { id }, window: 16 });
+  const writing = writePaced(fd, seconds, stream.opened);
+  const delays: number[] = [];
+  for await (const d of stream) {
+    const now = clockMs();
+    for (const l of d.lines) delays.push(delayOf(l[3], now));
+  }
+  await writing;
+  await docker(agentSocket, ["rm", "-f", id]);
+  return delays;
+}
+
+async function dockerEndToEnd(socket: string, work: string, seconds: number): Promise<number[]> {
+  const { dir, fd } = paceFifo(work);
+  const id = (await docker(socket, ["run", "-d", "--network", "none", "-v", `${dir}:/pace`, "busybox", "cat", "/pace/in"])).stdout.trim();
+  const child = spawn("docker", ["-H", `unix://${socket}`, "logs", "-f", id], { stdio: ["ignore", "pipe", "ignore"] });
+  const writing = writePaced(fd, seconds, Promise.resolve());
+  const delays: number[] = [];
+  for await (const line of createInterface({ input: child.stdout! })) delays.push(delayOf(line, clockMs()));
+  await writing;
   await docker(socket, ["rm", "-f", id]);
   return delays;
 }
