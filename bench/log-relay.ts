@@ -152,8 +152,7 @@ export async function logRelayBench(opts: { lines: number; rounds: number; laten
     // The same, end to end from the write into the container's stdout.
     const e2e = { berth: [] as number[], agent: [] as number[], dockerd: dockerd ? ([] as number[]) : null };
     const agentSocket = join(work, "agent", "docker.sock");
-    const berthE2e = async () =>
-      e2e.berth.push(...(await berthEndToEnd(url, headers, hostId, agentSocket, work, opts.latencySeconds)));
+    const berthE2e = async () => e2e.berth.push(...(await berthEndToEnd(url, headers, hostId, agentSocket, work, opts.latencySeconds)));
     const agentE2e = async () => e2e.agent.push(...(await dockerEndToEnd(agentSocket, work, opts.latencySeconds)));
     const dockerE2e = async () => e2e.dockerd?.push(...(await dockerEndToEnd(dockerd!.socket, work, opts.latencySeconds)));
     for (const round of [berthE2e, agentE2e, dockerE2e, dockerE2e, agentE2e, berthE2e]) await round();
@@ -310,7 +309,9 @@ async function berthEndToEnd(
   seconds: number,
 ): Promise<number[]> {
   const { dir, fd } = paceFifo(work);
-  const id = (await docker(agentSocket, ["run", "-d", "--network", "none", "-v", `${dir}:/pace`, "busybox", "cat", "/pace/in"])).stdout.trim();
+  const id = (
+    await docker(agentSocket, ["run", "-d", "--network", "none", "-v", `${dir}:/pace`, "busybox", "cat", "/pace/in"])
+  ).stdout.trim();
   const stream = new StreamClient({ url, kind: "logs", hostId, headers, params: { id }, window: 16 });
   const writing = writePaced(fd, seconds, stream.opened);
   const delays: number[] = [];

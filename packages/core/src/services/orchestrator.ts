@@ -33,7 +33,7 @@ export class ServiceOrchestrator {
     });
     const changed = (serviceId: string) => {
       if (serviceId === "*") void this.reconciler?.resync().catch((err) => o.logger.error({ err }, "reconciler: resync failed"));
-      else this.reconciler?.kick(serviceId);
+      else this.reconciler?.specChanged(serviceId);
     };
     this.leadership.on("notification", (_channel, payload) => changed(payload));
     // A change made in this process reaches its own reconciler without Postgres's round trip.

@@ -170,15 +170,19 @@ class HostHeap {
   private readonly items: HostCandidate[] = [];
   constructor(private readonly before: (a: HostCandidate, b: HostCandidate) => boolean) {}
 
+  // Sifts move a hole instead of swapping by destructuring: before the JIT has warmed up, a
+  // destructuring swap goes through the array iterator, and a service of thousands paid for it.
   push(h: HostCandidate): void {
     const a = this.items;
+    let i = a.length;
     a.push(h);
-    for (let i = a.length - 1; i > 0; ) {
+    while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!this.before(a[i]!, a[parent]!)) break;
-      [a[i], a[parent]] = [a[parent]!, a[i]!];
+      if (!this.before(h, a[parent]!)) break;
+      a[i] = a[parent]!;
       i = parent;
     }
+    a[i] = h;
   }
 
   pop(): HostCandidate | undefined {
@@ -186,17 +190,17 @@ class HostHeap {
     const top = a[0];
     const last = a.pop();
     if (a.length === 0 || last === undefined) return top;
-    a[0] = last;
-    for (let i = 0; ; ) {
+    let i = 0;
+    for (;;) {
       const l = 2 * i + 1;
+      if (l >= a.length) break;
       const r = l + 1;
-      let m = i;
-      if (l < a.length && this.before(a[l]!, a[m]!)) m = l;
-      if (r < a.length && this.before(a[r]!, a[m]!)) m = r;
-      if (m === i) break;
-      [a[i], a[m]] = [a[m]!, a[i]!];
+      const m = r < a.length && this.before(a[r]!, a[l]!) ? r : l;
+      if (!this.before(a[m]!, last)) break;
+      a[i] = a[m]!;
       i = m;
     }
+    a[i] = last;
     return top;
   }
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import type { Db } from "@berth/db";
 import type { HostEvent } from "@berth/protocol";
 import { parseReference } from "@berth/protocol/reference";
@@ -76,6 +75,10 @@ export class Reconciler {
   /** Template hash of each service version seen (versions never change). */
   private readonly templates = new Map<string, string | null>();
   private readonly hostSyncs = new HostSyncQueue(2);
+  /** Services whose spec changed since their last pass: their next pass will place tasks. */
+  private readonly respecced = new Set<string>();
+  /** Task counts read ahead for a pass that will place (taken by its first `candidates`). */
+  private readonly countsAhead = new Map<string, Promise<TaskCounts>>();
 
   private readonly onEvent = (hostId: string, e: HostEvent) => void this.observe(hostId, e).catch((err) => this.fail(err, "event"));
   private readonly onStatus = (e: HostStatusEvent) => void this.hostChanged(e.hostId, e.status).catch((err) => this.fail(err, "host"));
@@ -112,6 +115,13 @@ export class Reconciler {
     // Starts already sent get a few seconds to record their outcome before the database goes (a
     // pull can take minutes: one cut short is taken up again by the next leader's pass).
     await Promise.race([Promise.allSettled([...this.startsInFlight]), new Promise((r) => setTimeout(r, 5_000).unref())]);
+  }
+
+  /** A service's spec changed (created, updated, scaled): look at it soon, ready to place. */
+  specChanged(serviceId: string): void {
+    if (!this.running) return;
+    this.respecced.add(serviceId);
+    this.kick(serviceId);
   }
 
   /** Looks at a service soon (its spec changed, or something it runs did). */
@@ -301,6 +311,20 @@ export class Reconciler {
   // ---- decisions ----
 
   private async reconcile(serviceId: string): Promise<void> {
+    // A changed spec means placing: what the hosts run is read beside the rest, not after it.
+    if (this.respecced.delete(serviceId)) {
+      const ahead = this.taskCounts(serviceId);
+      ahead.catch(() => undefined); // a pass that ends early never takes it
+      this.countsAhead.set(serviceId, ahead);
+    }
+    try {
+      await this.reconcilePass(serviceId);
+    } finally {
+      this.countsAhead.delete(serviceId);
+    }
+  }
+
+  private async reconcilePass(serviceId: string): Promise<void> {
     // Read together: a pass's latency is mostly these round trips.
     const [service, hosts, tasks] = await Promise.all([
       this.o.store.get(serviceId).catch((e) => {
@@ -577,37 +601,49 @@ export class Reconciler {
     };
   }
 
+  /**
+   * What the hosts of the service's team run (active tasks per host, service and version), and
+   * the service's recent failures per host. Raw SQL: the team comes from the service in the same
+   * statement, so this can be read before the service itself.
+   */
+  private async taskCounts(serviceId: string): Promise<TaskCounts> {
+    const [active, failures] = await Promise.all([
+      this.o.db.$queryRaw<TaskCounts["active"]>`
+        select t."hostId", t."serviceId", t.version, count(*)::int as n
+        from task t join host h on h.id = t."hostId"
+        where h."teamId" = (select "teamId" from service where id = ${serviceId})
+          and t."desiredState" = 'running' and t.state = any(${ACTIVE_STATES}::text[])
+        group by 1, 2, 3`,
+      this.o.db.$queryRaw<TaskCounts["failures"]>`
+        select "hostId", count(*)::int as n from task
+        where "serviceId" = ${serviceId} and "hostId" is not null and state in ('failed', 'rejected')
+          and "endedAt" >= ${new Date(Date.now() - FAILURE_WINDOW_MS)}
+        group by 1`,
+    ]);
+    return { active, failures };
+  }
+
   /** The team's hosts as the scheduler sees them: capacity, what is assigned there, recent failures. */
   private async candidates(service: ServiceView, hosts: HostRow[]): Promise<HostCandidate[]> {
-    // By team, not by a list of every host id: both read what the team's hosts run.
-    const onTeam = { host: { teamId: service.teamId } };
-    const [active, failures] = await Promise.all([
-      // Counted per host, service and version: a row per group, not per task.
-      this.o.db.task.groupBy({
-        by: ["hostId", "serviceId", "version"],
-        where: { ...onTeam, desiredState: "running", state: { in: ACTIVE_STATES } },
-        _count: true,
+    const ahead = this.countsAhead.get(service.id);
+    this.countsAhead.delete(service.id); // taken once: a second placement in a pass reads afresh
+    const { active, failures } = await (ahead ?? this.taskCounts(service.id));
+    const failed = new Map(failures.map((f) => [f.hostId, f.n]));
+    // The specs of what runs there (for reservations and host ports): each version read once, together.
+    const specs = new Map<string, ServiceSpec | null>([[`${service.id}@${service.version}`, service.spec]]);
+    const missing = [...new Set(active.map((t) => `${t.serviceId}@${t.version}`))].filter((k) => !specs.has(k));
+    await Promise.all(
+      missing.map(async (key) => {
+        const at = key.lastIndexOf("@");
+        specs.set(key, await this.o.store.specOf(key.slice(0, at), Number(key.slice(at + 1))).catch(() => null));
       }),
-      this.o.db.task.groupBy({
-        by: ["hostId"],
-        where: {
-          serviceId: service.id,
-          hostId: { not: null },
-          state: { in: ["failed", "rejected"] },
-          endedAt: { gte: new Date(Date.now() - FAILURE_WINDOW_MS) },
-        },
-        _count: true,
-      }),
-    ]);
-    const failed = new Map(failures.map((f) => [f.hostId, f._count]));
-    const specs = new Map<string, ServiceSpec | null>();
-    const specFor = async (serviceId: string, version: number) => {
-      const key = `${serviceId}@${version}`;
-      if (!specs.has(key)) specs.set(key, await this.o.store.specOf(serviceId, version).catch(() => null));
-      return specs.get(key) ?? null;
-    };
+    );
     const activeOn = new Map<string, typeof active>();
-    for (const t of active) if (t.hostId) activeOn.set(t.hostId, [...(activeOn.get(t.hostId) ?? []), t]);
+    for (const t of active) {
+      const on = activeOn.get(t.hostId);
+      if (on) on.push(t);
+      else activeOn.set(t.hostId, [t]);
+    }
     const out: HostCandidate[] = [];
     for (const h of hosts) {
       const c: HostCandidate = {
@@ -623,10 +659,10 @@ export class Reconciler {
         recentFailures: failed.get(h.id) ?? 0,
       };
       for (const t of activeOn.get(h.id) ?? []) {
-        const n = t._count;
+        const n = t.n;
         c.tasks += n;
         if (t.serviceId === service.id) c.serviceTasks += n;
-        const s = await specFor(t.serviceId, t.version);
+        const s = specs.get(`${t.serviceId}@${t.version}`);
         if (!s) continue;
         c.reserved.nanoCpus += n * (s.task.resources.reservations.nanoCpus ?? 0);
         c.reserved.memoryBytes += n * (s.task.resources.reservations.memoryBytes ?? 0);
@@ -645,15 +681,32 @@ export class Reconciler {
     const placements = place(req, await this.candidates(service, hosts), slots.length + pending.length);
     const outcome = (p: (typeof placements)[number]) =>
       "hostId" in p ? { hostId: p.hostId, state: "assigned", message: "" } : { hostId: null, state: "pending", message: p.pending };
-    // New tasks in one statement: a service of thousands is placed in one round trip.
+    // New tasks in one statement: a service of thousands is placed in one round trip. A row is
+    // its slot and an index into the batch's few outcomes (a host, or a pending reason); Postgres
+    // makes the ids (25 hex digits, 100 random bits; Swarm's are 25 of [0-9a-z]). Arrays of
+    // numbers cost little to hand over; a JSON document of every row cost more than the insert.
     if (slots.length) {
-      // One JSON parameter: arrays of thousands of parameters cost more to hand over than the insert.
-      const ids = newTaskIds(slots.length);
-      const rows = slots.map((s, i) => ({ id: ids[i]!, slot: s.slot, ...outcome(placements[i]!) }));
+      const outcomes = new Map<string, number>();
+      const hostIds: (string | null)[] = [];
+      const messages: string[] = [];
+      const outcomeOf = slots.map((_, i) => {
+        const p = placements[i]!;
+        const key = "hostId" in p ? `h:${p.hostId}` : `p:${p.pending}`;
+        let at = outcomes.get(key);
+        if (at === undefined) {
+          at = hostIds.length + 1; // Postgres arrays count from 1
+          outcomes.set(key, at);
+          hostIds.push("hostId" in p ? p.hostId : null);
+          messages.push("hostId" in p ? "" : p.pending);
+        }
+        return at;
+      });
       await this.o.db.$executeRaw`
         insert into task (id, "serviceId", slot, "hostId", version, "desiredState", state, message, "updatedAt")
-        select r.id, ${service.id}, r.slot, r."hostId", ${service.version}, 'running', r.state, r.message, now()
-        from json_to_recordset(${JSON.stringify(rows)}::json) as r(id text, slot int, "hostId" text, state text, message text)`;
+        select left(replace(gen_random_uuid()::text, '-', ''), 25), ${service.id}, r.slot, (${hostIds}::text[])[r.o],
+               ${service.version}, 'running', case when (${hostIds}::text[])[r.o] is null then 'pending' else 'assigned' end,
+               (${messages}::text[])[r.o], now()
+        from unnest(${slots.map((x) => x.slot)}::int[], ${outcomeOf}::int[]) as r(slot, o)`;
     }
     for (const [i, existing] of pending.entries()) {
       const data = outcome(placements[slots.length + i]!);
@@ -798,21 +851,10 @@ export class Reconciler {
   }
 }
 
-/**
- * `n` task ids as Swarm's look: 25 characters of [0-9a-z], random. From one draw of random
- * bytes: a draw per id cost 10 µs each, a third of placing a large service.
- */
-function newTaskIds(n: number): string[] {
-  const bytes = randomBytes(25 * n);
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    let id = "";
-    for (let j = i * 25; j < i * 25 + 25; j++) id += ID_CHARS[bytes[j]! % 36];
-    ids.push(id);
-  }
-  return ids;
+interface TaskCounts {
+  active: { hostId: string; serviceId: string; version: number; n: number }[];
+  failures: { hostId: string; n: number }[];
 }
-const ID_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz";
 
 function labelsOf(raw: unknown): Record<string, string> {
   if (!raw || typeof raw !== "object") return {};

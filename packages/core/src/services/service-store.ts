@@ -72,16 +72,22 @@ const CURRENT_VERSION = { versions: { orderBy: { version: "desc" }, take: 1 } } 
 
 type ServiceRow = Prisma.ServiceGetPayload<{ include: { versions: true } }>;
 
+type ServiceFields = Omit<ServiceRow, "versions" | "createdById" | "updateEndedAt">;
+
 function view(row: ServiceRow): ServiceView {
   const current = row.versions.find((v) => v.version === row.version);
   if (!current) throw new Error(`service ${row.id} has no spec for its version ${row.version}`);
+  return viewOf(row, current.spec);
+}
+
+function viewOf(row: ServiceFields, spec: unknown): ServiceView {
   return {
     id: row.id,
     teamId: row.teamId,
     name: row.name,
     version: row.version,
     previousVersion: row.previousVersion,
-    spec: ServiceSpecSchema.parse(current.spec),
+    spec: ServiceSpecSchema.parse(spec),
     updateState: row.updateState as UpdateState | null,
     updateMessage: row.updateMessage,
     updateStartedAt: row.updateStartedAt,
@@ -139,12 +145,15 @@ export class ServiceStore extends EventEmitter<{ changed: [serviceId: string] }>
   }
 
   async get(id: string): Promise<ServiceView> {
-    // The service and its newest version are two reads: a change or a removal between them is read again.
-    for (let attempt = 0; ; attempt++) {
-      const row = await this.db.service.findUnique({ where: { id }, include: CURRENT_VERSION });
-      if (!row) throw notFound(`service ${id}`);
-      if (row.versions[0]?.version === row.version || attempt === 2) return view(row);
-    }
+    // One statement, so the service and its current spec come from one snapshot (and one round
+    // trip: the reconciler reads this at the start of every pass).
+    const [row] = await this.db.$queryRaw<(ServiceFields & { spec: unknown })[]>`
+      select s.id, s."teamId", s.name, s.version, s."previousVersion", s."updateState", s."updateMessage",
+             s."updateStartedAt", s."createdAt", s."updatedAt", v.spec
+      from service s join service_version v on v."serviceId" = s.id and v.version = s.version
+      where s.id = ${id}`;
+    if (!row) throw notFound(`service ${id}`);
+    return viewOf(row, row.spec);
   }
 
   async list(teamIds: readonly string[]): Promise<ServiceView[]> {
