@@ -148,8 +148,10 @@ services:
   web:
     image: nginx
     network_mode: host
+  db: {image: postgres, networks: [lan]}
 networks:
   lan: {driver: bridge}
+  unused: {driver: bridge}
 configs:
   conf: {}
 `;

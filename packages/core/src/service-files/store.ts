@@ -122,11 +122,7 @@ export class ServiceFileStore {
   ): Promise<ServiceFileView> {
     const row = await this.db.serviceFile.findFirst({ where: { id, kind } });
     if (!row) throw notFound(`${kind} ${id}`);
-    const sameData = (d: Buffer) => {
-      const stored = this.open(row);
-      return stored.length === d.length && timingSafeEqual(stored, d);
-    };
-    if ((input.name !== undefined && input.name !== row.name) || (input.data?.length && !sameData(input.data)))
+    if ((input.name !== undefined && input.name !== row.name) || (input.data?.length && !this.sameData(row, input.data)))
       throw invalid("only updates to Labels are allowed");
     const { count } = await this.db.serviceFile.updateMany({
       where: { id, version: expectedVersion },
@@ -137,6 +133,19 @@ export class ServiceFileStore {
         `${kind} ${row.name} changed meanwhile: version ${row.version} is current, not ${expectedVersion}; read it again and retry`,
       );
     return this.get(id, kind);
+  }
+
+  /** Whether the stored data is `data` (a stack's redeploy sends its secrets again). */
+  async holds(id: string, kind: ServiceFileKind, data: Buffer): Promise<boolean> {
+    const row = await this.db.serviceFile.findFirst({ where: { id, kind } });
+    if (!row) throw notFound(`${kind} ${id}`);
+    return this.sameData(row, data);
+  }
+
+  /** Compared in constant time: a secret's content must not leak through timing. */
+  private sameData(row: Pick<Row, "kind" | "data">, data: Buffer): boolean {
+    const stored = this.open(row);
+    return stored.length === data.length && timingSafeEqual(stored, data);
   }
 
   /** Refused while a service of its team refers to it, naming the services (as Swarm does). */

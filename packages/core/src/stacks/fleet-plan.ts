@@ -5,7 +5,8 @@ import type { ComposeFile, ComposeService } from "./compose/schema.ts";
 /*
  * A compose model as a fleet stack, with `docker stack deploy`'s semantics: each service becomes
  * a Berth service named `<stack>_<service>`, networks become overlay networks `<stack>_<name>`
- * (every service is on `<stack>_default` unless it names networks), named volumes become
+ * (every service is on `<stack>_default` unless it names networks; only networks some service
+ * joins are made), named volumes become
  * `<stack>_<name>` on each host a task lands on, and secrets and configs are the team's
  * `<stack>_<name>` (or the named ones when external). Everything carries
  * `com.docker.stack.namespace`. Keys a fleet cannot honour are refused by name, each with why;
@@ -88,7 +89,8 @@ export function planFleet(stack: string, model: ComposeFile): FleetPlan {
     return def?.name ?? scoped(key);
   };
 
-  let usesDefault = false;
+  /** Networks some service joins (by compose key): only these are made, as `docker stack deploy` does. */
+  const used = new Set<string>();
   const services: ServiceSpecInput[] = [];
   for (const [key, svc] of Object.entries(model.services)) {
     const at = `services.${key}`;
@@ -99,7 +101,7 @@ export function planFleet(stack: string, model: ComposeFile): FleetPlan {
       continue;
     }
     const nets = svc.networks && Object.keys(svc.networks).length ? svc.networks : { default: null };
-    if ("default" in nets) usesDefault = true;
+    for (const n of Object.keys(nets)) used.add(n);
     const deploy = svc.deploy ?? {};
     const spec: ServiceSpecInput = {
       name: scoped(key),
@@ -151,7 +153,8 @@ export function planFleet(stack: string, model: ComposeFile): FleetPlan {
     services.push(spec);
   }
 
-  const networks: FleetNetwork[] = Object.entries(model.networks ?? {}).map(([key, def]) => {
+  const networks: FleetNetwork[] = [...used].map((key) => {
+    const def = model.networks?.[key];
     if (def?.driver && def.driver !== "overlay")
       problems.push(`networks.${key}.driver: a fleet stack's networks are overlay networks (got ${def.driver})`);
     return {
@@ -163,15 +166,6 @@ export function planFleet(stack: string, model: ComposeFile): FleetPlan {
       external: Boolean(def?.external),
     };
   });
-  if (usesDefault && !networks.some((n) => n.name === networkName("default")))
-    networks.push({
-      name: networkName("default"),
-      internal: false,
-      attachable: false,
-      encrypted: false,
-      labels: stackLabels,
-      external: false,
-    });
 
   const filesOf = (kind: "secrets" | "configs"): FleetFile[] =>
     Object.entries(model[kind] ?? {}).map(([key, def]) => {

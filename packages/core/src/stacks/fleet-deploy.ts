@@ -1,0 +1,168 @@
+import { DomainError, invalid } from "../errors.ts";
+import type { OverlayStore } from "../overlay/overlay-store.ts";
+import type { ServiceFileStore } from "../service-files/store.ts";
+import type { ServiceFileKind } from "../service-files/schema.ts";
+import type { ServiceStore } from "../services/service-store.ts";
+import { ServiceSpecSchema, describeSpecIssues } from "../services/spec.ts";
+import { type FleetFile, type FleetPlan, STACK_LABEL } from "./fleet-plan.ts";
+
+/*
+ * Deploys a fleet plan, touching only what changed:
+ * - every spec is checked, and every secret, config and external network found, before anything
+ *   changes: a bad stack changes nothing;
+ * - a service whose spec is unchanged is left alone (the store makes no version for it, so no
+ *   task restarts); a changed one is updated and rolls out by its own update config;
+ * - services and networks of the stack that the plan no longer has are removed; volumes stay.
+ * Secrets and configs follow Swarm: made once, never changed (a new content needs a new name).
+ */
+
+export interface FleetStores {
+  services: ServiceStore;
+  networks: OverlayStore;
+  files: ServiceFileStore;
+}
+
+export interface FleetDeployResult {
+  created: string[];
+  updated: string[];
+  unchanged: string[];
+  removed: string[];
+  networksCreated: string[];
+  networksRemoved: string[];
+  filesCreated: string[];
+}
+
+/** A deploy that failed after changing something: what failed, and what had been done by then. */
+export class StackDeployError extends DomainError {
+  constructor(
+    readonly step: string,
+    readonly done: FleetDeployResult,
+    cause: unknown,
+  ) {
+    super("INVALID", `${step} failed: ${(cause as Error).message}`);
+    this.name = "StackDeployError";
+  }
+}
+
+export interface FleetSources {
+  /** The stack's files (for `file:` secrets and configs), by path as written. */
+  files: Record<string, string>;
+  /** The stack's env values (for `environment:` secrets and configs). */
+  env: Record<string, string>;
+}
+
+export async function deployFleetStack(
+  stores: FleetStores,
+  teamId: string,
+  stack: string,
+  plan: FleetPlan,
+  sources: FleetSources,
+  actorId: string | null,
+): Promise<FleetDeployResult> {
+  const done: FleetDeployResult = {
+    created: [],
+    updated: [],
+    unchanged: [],
+    removed: [],
+    networksCreated: [],
+    networksRemoved: [],
+    filesCreated: [],
+  };
+
+  // ---- checks: nothing changes until all pass ----
+  const problems: string[] = [];
+  for (const s of plan.services) {
+    const r = ServiceSpecSchema.safeParse(s);
+    if (!r.success) problems.push(`service ${s.name}: ${describeSpecIssues(r.error)}`);
+  }
+  const [services, networks, secrets, configs] = await Promise.all([
+    stores.services.list([teamId]),
+    stores.networks.list([teamId]),
+    stores.files.list([teamId], "secret"),
+    stores.files.list([teamId], "config"),
+  ]);
+  const existingFiles = { secret: secrets, config: configs };
+  const toMake: { kind: ServiceFileKind; file: FleetFile; data: Buffer }[] = [];
+  for (const [kind, planned] of [
+    ["secret", plan.secrets],
+    ["config", plan.configs],
+  ] as const) {
+    for (const f of planned) {
+      const existing = existingFiles[kind].find((e) => e.name === f.name);
+      if (f.external) {
+        if (!existing) problems.push(`external ${kind} ${f.name} not found`);
+        continue;
+      }
+      const text = f.file !== undefined ? sources.files[f.file.replace(/^\.\//, "")] : sources.env[f.environment!];
+      if (text === undefined) {
+        problems.push(
+          f.file !== undefined
+            ? `${kind} ${f.name}: file ${f.file} not found in the stack's source`
+            : `${kind} ${f.name}: env ${f.environment} is not set`,
+        );
+        continue;
+      }
+      const data = Buffer.from(text);
+      if (!existing) toMake.push({ kind, file: f, data });
+      else if (!(await stores.files.holds(existing.id, kind, data)))
+        problems.push(`${kind} ${f.name} changed: ${kind}s cannot change once made (as in Swarm); give the new content a new name`);
+    }
+  }
+  for (const n of plan.networks)
+    if (n.external && !networks.some((e) => e.name === n.name)) problems.push(`external network ${n.name} not found`);
+  const ours = (labels: Record<string, string>) => labels[STACK_LABEL] === stack;
+  for (const s of plan.services) {
+    const clash = services.find((e) => e.spec.name === s.name && !ours(e.spec.labels));
+    if (clash) problems.push(`service ${s.name} exists and is not part of stack ${stack}`);
+  }
+  if (problems.length) throw invalid(`stack ${stack} not deployed: ${problems.join("; ")}`);
+
+  // ---- changes, in dependency order ----
+  let step = "";
+  try {
+    for (const { kind, file, data } of toMake) {
+      step = `creating ${kind} ${file.name}`;
+      await stores.files.create(teamId, kind, { name: file.name, labels: file.labels, data }, actorId);
+      done.filesCreated.push(file.name);
+    }
+    for (const n of plan.networks) {
+      if (n.external || networks.some((e) => e.name === n.name)) continue;
+      step = `creating network ${n.name}`;
+      await stores.networks.create(
+        teamId,
+        { name: n.name, attachable: n.attachable, internal: n.internal, encrypted: n.encrypted, labels: n.labels },
+        actorId,
+      );
+      done.networksCreated.push(n.name);
+    }
+    for (const s of plan.services) {
+      const existing = services.find((e) => e.spec.name === s.name);
+      if (!existing) {
+        step = `creating service ${s.name}`;
+        await stores.services.create(teamId, s, actorId);
+        done.created.push(s.name);
+        continue;
+      }
+      step = `updating service ${s.name}`;
+      const after = await stores.services.update(existing.id, existing.version, s, actorId);
+      (after.version === existing.version ? done.unchanged : done.updated).push(s.name);
+    }
+    const planned = new Set(plan.services.map((s) => s.name));
+    for (const s of services) {
+      if (!ours(s.spec.labels) || planned.has(s.spec.name)) continue;
+      step = `removing service ${s.spec.name}`;
+      await stores.services.remove(s.id);
+      done.removed.push(s.spec.name);
+    }
+    const wanted = new Set(plan.networks.map((n) => n.name));
+    for (const n of networks) {
+      if (!ours(n.labels) || wanted.has(n.name)) continue;
+      step = `removing network ${n.name}`;
+      await stores.networks.remove(n.id);
+      done.networksRemoved.push(n.name);
+    }
+  } catch (e) {
+    throw new StackDeployError(step, done, e);
+  }
+  return done;
+}
