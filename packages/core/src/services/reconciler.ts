@@ -807,6 +807,8 @@ export class Reconciler {
 
   /** Stops a task for good: it becomes history, and its container is stopped and removed. */
   private async retire(t: TaskRow, why: string): Promise<void> {
+    // Counts read ahead may hold this task as running: the pass's placement reads them afresh.
+    this.countsAhead.delete(t.serviceId);
     t.desiredState = "shutdown";
     const ended = TERMINAL_STATES.includes(t.state);
     await this.o.db.task.update({
