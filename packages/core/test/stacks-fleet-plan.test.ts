@@ -3,7 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { loadCompose } from "../src/stacks/compose/index.ts";
-import { bytes, FleetPlanError, ms, planFleet, STACK_LABEL, words } from "../src/stacks/fleet-plan.ts";
+import { FleetPlanError, planFleet, STACK_LABEL } from "../src/stacks/fleet-plan.ts";
+import { bytes, ms, words } from "../src/stacks/compose/values.ts";
 import { ServiceSpecSchema } from "../src/services/spec.ts";
 
 const NOTES = `

@@ -116,8 +116,8 @@ function readSource(
   const lines = new LineCounter();
   const doc = parseDocument(source.text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   for (const e of doc.errors) {
-    const p = e.linePos?.[0];
-    problems.push({ file: source.name, line: p?.line ?? 1, column: p?.col ?? 1, message: e.message.split("\n")[0]! });
+    const { line, col } = lines.linePos(e.pos[0]);
+    problems.push({ file: source.name, line, column: col, message: e.message.split("\n")[0]! });
   }
   if (doc.errors.length) return undefined;
   const pos = (node: Node | null | undefined): Pos => {

@@ -1,0 +1,91 @@
+import type { ComposeService } from "./schema.ts";
+
+/* Compose's value forms, read the same way by every target. */
+
+export class ComposeValueError extends Error {
+  override name = "ComposeValueError";
+}
+
+/** A list-or-mapping as a mapping of strings (a null value, which compose takes from the shell, is left out). */
+export function dict(v: string[] | Record<string, string | number | boolean | null> | undefined): Record<string, string> {
+  if (!v) return {};
+  const entries = Array.isArray(v)
+    ? v.map((e) => (e.includes("=") ? [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)] : [e, null]))
+    : Object.entries(v);
+  return Object.fromEntries(entries.filter(([, x]) => x !== null).map(([k, x]) => [k, String(x)]));
+}
+
+/** compose's command string: split as a shell would (quotes and backslashes), without running one. */
+export function words(v: string | string[]): string[] {
+  if (Array.isArray(v)) return v;
+  const out: string[] = [];
+  let cur = "";
+  let inWord = false;
+  let quote: '"' | "'" | null = null;
+  for (let i = 0; i < v.length; i++) {
+    const c = v[i]!;
+    if (quote) {
+      if (c === quote) quote = null;
+      else if (c === "\\" && quote === '"' && (v[i + 1] === '"' || v[i + 1] === "\\")) cur += v[++i];
+      else cur += c;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      inWord = true;
+    } else if (c === "\\" && i + 1 < v.length) {
+      cur += v[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) out.push(cur);
+      cur = "";
+      inWord = false;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (quote) throw new ComposeValueError(`command ${JSON.stringify(v)} has an unclosed quote`);
+  if (inWord) out.push(cur);
+  return out;
+}
+
+/** `words`, with an unclosed quote reported through `problem` instead of thrown. */
+export function commandWords(v: string | string[], problem: (why: string) => void): string[] {
+  try {
+    return words(v);
+  } catch (e) {
+    if (!(e instanceof ComposeValueError)) throw e;
+    problem(e.message);
+    return [];
+  }
+}
+
+const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A Go duration (validated by the schema) in milliseconds. */
+export function ms(d: string): number {
+  let total = 0;
+  for (const m of d.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) total += Number(m[1]) * UNITS[m[2]!]!;
+  return Math.round(total);
+}
+
+/** A compose size (512m, 1g, 1.5GB, bytes) in bytes; compose's units are binary. */
+export function bytes(s: string | number): number {
+  if (typeof s === "number") return s;
+  const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)/i.exec(s.trim())!;
+  const unit = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase()]!;
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** A healthcheck in Docker's shape (durations in nanoseconds; a string test runs in a shell). */
+export function healthcheckOf(h: NonNullable<ComposeService["healthcheck"]>) {
+  const ns = (d: string) => ms(d) * 1e6; // Docker's healthcheck durations are nanoseconds
+  const test = h.disable ? ["NONE"] : h.test === undefined ? undefined : typeof h.test === "string" ? ["CMD-SHELL", h.test] : h.test;
+  return {
+    ...(test ? { Test: test } : {}),
+    ...(h.interval ? { Interval: ns(h.interval) } : {}),
+    ...(h.timeout ? { Timeout: ns(h.timeout) } : {}),
+    ...(h.retries !== undefined ? { Retries: h.retries } : {}),
+    ...(h.start_period ? { StartPeriod: ns(h.start_period) } : {}),
+    ...(h.start_interval ? { StartInterval: ns(h.start_interval) } : {}),
+  };
+}
