@@ -73,6 +73,7 @@ test("first deploy makes everything; the same file again changes nothing; an env
     removed: [],
     networksCreated: [],
     networksRemoved: [],
+    networksInUse: [],
     filesCreated: [],
   });
   assert.deepEqual(await versions(), v1);

@@ -16,6 +16,8 @@ import { type FleetFile, type FleetPlan, STACK_LABEL } from "./fleet-plan.ts";
  * Secrets and configs follow Swarm: made once, never changed (a new content needs a new name).
  */
 
+const NETWORK_DRAIN_MS = 10_000;
+
 export interface FleetStores {
   services: ServiceStore;
   networks: OverlayStore;
@@ -29,6 +31,8 @@ export interface FleetDeployResult {
   removed: string[];
   networksCreated: string[];
   networksRemoved: string[];
+  /** Networks the stack no longer names that tasks still use (a service moving off them): pruned by a later deploy. */
+  networksInUse: string[];
   filesCreated: string[];
 }
 
@@ -66,6 +70,7 @@ export async function deployFleetStack(
     removed: [],
     networksCreated: [],
     networksRemoved: [],
+    networksInUse: [],
     filesCreated: [],
   };
 
@@ -158,8 +163,14 @@ export async function deployFleetStack(
     for (const n of networks) {
       if (!ours(n.labels) || wanted.has(n.name)) continue;
       step = `removing network ${n.name}`;
-      await stores.networks.remove(n.id);
-      done.networksRemoved.push(n.name);
+      try {
+        // Tasks of removed services are given a while to leave, as Swarm's `stack rm` gives them.
+        await stores.networks.remove(n.id, { drainMs: NETWORK_DRAIN_MS });
+        done.networksRemoved.push(n.name);
+      } catch (e) {
+        if (!(e instanceof DomainError && e.code === "CONFLICT")) throw e;
+        done.networksInUse.push(n.name);
+      }
     }
   } catch (e) {
     throw new StackDeployError(step, done, e);
