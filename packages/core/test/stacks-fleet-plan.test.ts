@@ -192,7 +192,7 @@ test("helpers: shell words without a shell, Go durations, compose sizes", () => 
   assert.deepEqual(words(`sh -c "echo \\"hi\\" there" 'a b' c\\ d`), ["sh", "-c", 'echo "hi" there', "a b", "c d"]);
   assert.deepEqual(words(["as", "is"]), ["as", "is"]);
   assert.deepEqual(words(`a "" b`), ["a", "", "b"]);
-  assert.throws(() => words(`echo "open`), /unclosed quote/);
+  assert.throws(() => words(`echo "open`), /unterminated " quote in "echo \\"open"/);
   assert.equal(ms("1h2m3s"), 3_723_000);
   assert.equal(ms("1.5s"), 1500);
   assert.equal(ms("250ms"), 250);

@@ -90,7 +90,7 @@ test("the configuration hash changes with the service's configuration, and only 
   assert.equal(hash(a, "web"), hash(plan(APP), "web"));
 });
 
-test("cycles, relative host paths and unclosed quotes are refused by name", () => {
+test("cycles, relative host paths and unterminated quotes are refused by name", () => {
   const text = `
 services:
   a: {image: x, depends_on: [b], volumes: ["./data:/data"]}
@@ -102,7 +102,7 @@ services:
       assert.ok(e instanceof HostPlanError);
       assert.deepEqual(e.problems, [
         "services.a.volumes: a host path on a single-host stack is absolute (got ./data): the stack's files are not on the host",
-        'services.b.command: command "echo \\"open" has an unclosed quote',
+        'services.b.command: unterminated " quote in "echo \\"open"',
         "depends_on has a cycle: a → b → a",
       ]);
       return true;

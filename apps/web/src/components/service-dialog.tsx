@@ -3,7 +3,7 @@ import { useState } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useTRPC } from "../client/trpc";
 import { Button, Dialog, ErrorBox } from "./ui";
-import { splitCommandLine } from "./command-line";
+import { splitCommandLine } from "@berth/protocol/command-line";
 import { parseServicePort } from "@berth/protocol";
 
 const input = "w-full rounded-md border border-slate-300 px-3 py-1.5 text-sm";

@@ -1,7 +1,7 @@
 import { type Mount, MountSpecError, parseBind } from "@berth/protocol";
 import type { ServiceSpecInput } from "../services/spec.ts";
 import type { ComposeFile, ComposeService } from "./compose/schema.ts";
-import { bytes, commandWords, dict, healthcheckOf, ms } from "./compose/values.ts";
+import { bytes, commandWords, dict, healthcheckOf, ms, objectName } from "./compose/values.ts";
 
 /*
  * A compose model as a fleet stack, with `docker stack deploy`'s semantics: each service becomes
@@ -74,21 +74,9 @@ export function planFleet(stack: string, model: ComposeFile): FleetPlan {
   const scoped = (name: string) => `${stack}_${name}`;
   const stackLabels = { [STACK_LABEL]: stack };
 
-  const networkName = (key: string) => {
-    const def = model.networks?.[key];
-    if (def?.external) return typeof def.external === "object" ? def.external.name : (def.name ?? key);
-    return def?.name ?? scoped(key);
-  };
-  const fileName = (kind: "secrets" | "configs", key: string) => {
-    const def = model[kind]?.[key];
-    if (def?.external) return typeof def.external === "object" ? def.external.name : (def.name ?? key);
-    return def?.name ?? scoped(key);
-  };
-  const volumeName = (key: string) => {
-    const def = model.volumes?.[key];
-    if (def?.external) return typeof def.external === "object" ? def.external.name : (def.name ?? key);
-    return def?.name ?? scoped(key);
-  };
+  const networkName = (key: string) => objectName(model.networks?.[key], key, scoped);
+  const fileName = (kind: "secrets" | "configs", key: string) => objectName(model[kind]?.[key], key, scoped);
+  const volumeName = (key: string) => objectName(model.volumes?.[key], key, scoped);
 
   /** Networks some service joins (by compose key): only these are made, as `docker stack deploy` does. */
   const used = new Set<string>();

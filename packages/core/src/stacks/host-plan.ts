@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { ComposeFile, ComposeService } from "./compose/schema.ts";
-import { bytes, commandWords, dict, healthcheckOf, ms } from "./compose/values.ts";
+import { bytes, commandWords, dict, healthcheckOf, ms, objectName } from "./compose/values.ts";
 
 /*
  * A compose model as a single-host stack, with `docker compose up`'s names and labels (so the
@@ -55,8 +55,7 @@ export const containerName = (project: string, service: string, n: number) => `$
 export function planHost(project: string, model: ComposeFile): HostPlan {
   const problems: string[] = [];
   const scoped = (name: string) => `${project}_${name}`;
-  const named = (def: { external?: boolean | { name: string }; name?: string } | null | undefined, key: string) =>
-    def?.external ? (typeof def.external === "object" ? def.external.name : (def.name ?? key)) : (def?.name ?? scoped(key));
+  const named = (def: Parameters<typeof objectName>[0], key: string) => objectName(def, key, scoped);
 
   const used = new Set<string>();
   const plans = new Map<string, HostServicePlan>();

@@ -1,3 +1,4 @@
+import { splitCommandLine } from "@berth/protocol/command-line";
 import type { ComposeService } from "./schema.ts";
 
 /* Compose's value forms, read the same way by every target. */
@@ -18,34 +19,11 @@ export function dict(v: string[] | Record<string, string | number | boolean | nu
 /** compose's command string: split as a shell would (quotes and backslashes), without running one. */
 export function words(v: string | string[]): string[] {
   if (Array.isArray(v)) return v;
-  const out: string[] = [];
-  let cur = "";
-  let inWord = false;
-  let quote: '"' | "'" | null = null;
-  for (let i = 0; i < v.length; i++) {
-    const c = v[i]!;
-    if (quote) {
-      if (c === quote) quote = null;
-      else if (c === "\\" && quote === '"' && (v[i + 1] === '"' || v[i + 1] === "\\")) cur += v[++i];
-      else cur += c;
-    } else if (c === '"' || c === "'") {
-      quote = c;
-      inWord = true;
-    } else if (c === "\\" && i + 1 < v.length) {
-      cur += v[++i];
-      inWord = true;
-    } else if (/\s/.test(c)) {
-      if (inWord) out.push(cur);
-      cur = "";
-      inWord = false;
-    } else {
-      cur += c;
-      inWord = true;
-    }
+  try {
+    return splitCommandLine(v);
+  } catch (e) {
+    throw new ComposeValueError(`${(e as Error).message} in ${JSON.stringify(v)}`);
   }
-  if (quote) throw new ComposeValueError(`command ${JSON.stringify(v)} has an unclosed quote`);
-  if (inWord) out.push(cur);
-  return out;
 }
 
 /** `words`, with an unclosed quote reported through `problem` instead of thrown. */
@@ -57,6 +35,19 @@ export function commandWords(v: string | string[], problem: (why: string) => voi
     problem(e.message);
     return [];
   }
+}
+
+/**
+ * The name a top-level network, volume, secret or config has: an external one's own (its
+ * `external.name`, `name` or key), otherwise its `name` or the project-scoped key.
+ */
+export function objectName(
+  def: { external?: boolean | { name: string }; name?: string } | null | undefined,
+  key: string,
+  scoped: (key: string) => string,
+): string {
+  if (def?.external) return typeof def.external === "object" ? def.external.name : (def.name ?? key);
+  return def?.name ?? scoped(key);
 }
 
 const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };

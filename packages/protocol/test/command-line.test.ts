@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { splitCommandLine } from "../src/components/command-line.ts";
+import { splitCommandLine } from "../src/command-line.ts";
 
-test("the run dialog splits a command line into argv as a shell would, without expanding anything", () => {
+test("a command line splits into argv as a shell would, without expanding anything (the run and service dialogs, compose's command strings)", () => {
   assert.deepEqual(splitCommandLine("sleep 10"), ["sleep", "10"]);
   assert.deepEqual(splitCommandLine(`sh -c "echo a b; echo \\"q\\""`), ["sh", "-c", 'echo a b; echo "q"']);
   assert.deepEqual(splitCommandLine("sh -c 'echo $HOME; `id`'"), ["sh", "-c", "echo $HOME; `id`"]);
