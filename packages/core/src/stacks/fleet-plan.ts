@@ -1,7 +1,7 @@
 import { type Mount, MountSpecError, parseBind } from "@berth/protocol";
 import type { ServiceSpecInput } from "../services/spec.ts";
 import type { ComposeFile, ComposeService } from "./compose/schema.ts";
-import { bytes, commandWords, dict, healthcheckOf, ms, objectName } from "./compose/values.ts";
+import { bytes, commandWords, dict, healthcheckOf, ms, objectName, shortPorts } from "./compose/values.ts";
 
 /*
  * A compose model as a fleet stack, with `docker stack deploy`'s semantics: each service becomes
@@ -226,29 +226,18 @@ function portsOf(p: Port, problem: (why: string) => void): PublishedPort[] {
       },
     ];
   }
-  const m = /^(?:(\d+)(?:-(\d+))?:)?(\d+)(?:-(\d+))?(?:\/(tcp|udp))?$/.exec(p);
-  if (!m) {
-    problem(
-      /^\d+\.\d+\.\d+\.\d+:|^\[/.test(p) ? `a host address is not supported for a fleet stack's ports (${p})` : `invalid port "${p}"`,
-    );
+  const ports = shortPorts(p, problem);
+  if (ports.some((x) => x.hostIp)) {
+    problem(`a host address is not supported for a fleet stack's ports (${p})`);
     return [];
   }
-  const [, pubFrom, pubTo, tFrom, tTo, proto] = m;
-  const targets = range(Number(tFrom), Number(tTo ?? tFrom));
-  const published = pubFrom === undefined ? null : range(Number(pubFrom), Number(pubTo ?? pubFrom));
-  if (published && published.length !== targets.length) {
-    problem(`port ranges differ in length ("${p}")`);
-    return [];
-  }
-  return targets.map((target, i) => ({
+  return ports.map(({ target, published, protocol }) => ({
     target,
-    ...(published ? { published: published[i]! } : {}),
-    protocol: (proto ?? "tcp") as "tcp" | "udp",
+    ...(published !== undefined ? { published } : {}),
+    protocol,
     publishMode: "ingress" as const,
   }));
 }
-
-const range = (from: number, to: number) => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 
 type Volume = NonNullable<ComposeService["volumes"]>[number];
 

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { ComposeFile, ComposeService } from "./compose/schema.ts";
-import { bytes, commandWords, dict, healthcheckOf, ms, objectName } from "./compose/values.ts";
+import { bytes, commandWords, dict, healthcheckOf, ms, objectName, shortPorts } from "./compose/values.ts";
 
 /*
  * A compose model as a single-host stack, with `docker compose up`'s names and labels (so the
@@ -241,21 +241,7 @@ function portsOf(ports: NonNullable<ComposeService["ports"]>, problem: (why: str
     if (typeof p === "number") add(p, "tcp", "", "");
     else if (typeof p === "object")
       add(p.target, p.protocol ?? "tcp", p.host_ip ?? "", p.published === undefined ? "" : String(p.published));
-    else {
-      const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|(\d+\.\d+\.\d+\.\d+)):)?(?:(\d+)(?:-(\d+))?:)?(\d+)(?:-(\d+))?(?:\/(tcp|udp))?$/.exec(p);
-      if (!m) {
-        problem(`invalid port "${p}"`);
-        continue;
-      }
-      const [, ip6, ip4, pubFrom, pubTo, tFrom, tTo, proto = "tcp"] = m;
-      const count = Number(tTo ?? tFrom) - Number(tFrom) + 1;
-      if (pubFrom !== undefined && Number(pubTo ?? pubFrom) - Number(pubFrom) + 1 !== count) {
-        problem(`port ranges differ in length ("${p}")`);
-        continue;
-      }
-      for (let i = 0; i < count; i++)
-        add(Number(tFrom) + i, proto, ip6 ?? ip4 ?? "", pubFrom === undefined ? "" : String(Number(pubFrom) + i));
-    }
+    else for (const x of shortPorts(p, problem)) add(x.target, x.protocol, x.hostIp, x.published === undefined ? "" : String(x.published));
   }
   return Object.keys(bindings).length ? { PortBindings: bindings } : {};
 }

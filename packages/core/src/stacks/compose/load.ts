@@ -3,7 +3,7 @@ import type { z } from "zod";
 import { DomainError } from "../../errors.ts";
 import { parseEnvFile } from "./env-file.ts";
 import { InterpolationError, interpolate, type Lookup } from "./interpolate.ts";
-import { mergeCompose, normalizeService } from "./merge.ts";
+import { isRecord, mergeCompose, normalizeService } from "./merge.ts";
 import { type ComposeFile, ComposeFileSchema } from "./schema.ts";
 
 /*
@@ -302,5 +302,3 @@ function nearest(positions: Map<string, Pos>, path: Path): Pos | undefined {
   }
   return undefined;
 }
-
-export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);

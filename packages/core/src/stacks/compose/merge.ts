@@ -8,7 +8,7 @@
  * merge by key.
  */
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** `["A=1", "B"]` → `{A: "1", B: null}`; a mapping is kept. */
 function listToDict(v: unknown, separator = "="): unknown {

@@ -50,6 +50,39 @@ export function objectName(
   return def?.name ?? scoped(key);
 }
 
+/** One port of compose's short syntax, ranges expanded. */
+export interface ShortPort {
+  /** "" for every address. */
+  hostIp: string;
+  target: number;
+  published?: number;
+  protocol: "tcp" | "udp";
+}
+
+/**
+ * compose's short port syntax: `[ip:][published[-end]:]target[-end][/proto]`, with an IPv6
+ * address in brackets; a range publishes each of its ports. A bad one is reported through `problem`.
+ */
+export function shortPorts(spec: string, problem: (why: string) => void): ShortPort[] {
+  const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|(\d+\.\d+\.\d+\.\d+)):)?(?:(\d+)(?:-(\d+))?:)?(\d+)(?:-(\d+))?(?:\/(tcp|udp))?$/.exec(spec);
+  if (!m) {
+    problem(`invalid port "${spec}"`);
+    return [];
+  }
+  const [, ip6, ip4, pubFrom, pubTo, tFrom, tTo, proto = "tcp"] = m;
+  const count = Number(tTo ?? tFrom) - Number(tFrom) + 1;
+  if (pubFrom !== undefined && Number(pubTo ?? pubFrom) - Number(pubFrom) + 1 !== count) {
+    problem(`port ranges differ in length ("${spec}")`);
+    return [];
+  }
+  return Array.from({ length: Math.max(0, count) }, (_, i) => ({
+    hostIp: ip6 ?? ip4 ?? "",
+    target: Number(tFrom) + i,
+    ...(pubFrom !== undefined ? { published: Number(pubFrom) + i } : {}),
+    protocol: proto as "tcp" | "udp",
+  }));
+}
+
 const UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** A Go duration (validated by the schema) in milliseconds. */
