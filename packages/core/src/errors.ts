@@ -47,4 +47,8 @@ export function isDomainError(e: unknown): e is DomainError {
 }
 
 /** A Prisma write that broke a unique constraint (another writer took the value first). */
-export const isUniqueViolation = (e: unknown): boolean => (e as { code?: string }).code === "P2002";
+/** A unique constraint refused a write: P2002 from Prisma's model calls, SQLSTATE 23505 inside P2010 from raw SQL. */
+export const isUniqueViolation = (e: unknown): boolean => {
+  const err = e as { code?: string; meta?: { driverAdapterError?: { cause?: { originalCode?: string } } } };
+  return err.code === "P2002" || (err.code === "P2010" && err.meta?.driverAdapterError?.cause?.originalCode === "23505");
+};

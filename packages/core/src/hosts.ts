@@ -2,6 +2,7 @@ import type { Db, Prisma } from "@berth/db";
 import { HostFactsSchema, type HostFacts } from "@berth/protocol";
 import { conflict, notFound } from "./errors.ts";
 import { revokeHostCredentials } from "./host-credentials.ts";
+import { notifyServiceChanged } from "./services/service-store.ts";
 
 export const hostSelect = {
   id: true,
@@ -81,12 +82,16 @@ export async function renameHost(db: Db, id: string, name: string): Promise<Host
   const host = await getHost(db, id);
   const clash = await db.host.findFirst({ where: { teamId: host.teamId, name, NOT: { id } }, select: { id: true } });
   if (clash) throw conflict(`a host named ${name} already exists`);
-  return toView(await db.host.update({ where: { id }, data: { name }, select: hostSelect }));
+  const renamed = toView(await db.host.update({ where: { id }, data: { name }, select: hostSelect }));
+  await notifyServiceChanged(db, "*"); // the scheduler's view of hosts (node.hostname constraints)
+  return renamed;
 }
 
 export async function setHostLabels(db: Db, id: string, labels: Record<string, string>): Promise<HostView> {
   await getHost(db, id);
-  return toView(await db.host.update({ where: { id }, data: { labels }, select: hostSelect }));
+  const labelled = toView(await db.host.update({ where: { id }, data: { labels }, select: hostSelect }));
+  await notifyServiceChanged(db, "*"); // the scheduler's view of hosts (node.labels constraints, spread)
+  return labelled;
 }
 
 /** Revokes the host's credentials and deletes it. The caller disconnects the live link. */
@@ -94,4 +99,5 @@ export async function removeHost(db: Db, id: string): Promise<void> {
   await getHost(db, id);
   await revokeHostCredentials(db, id);
   await db.host.delete({ where: { id } });
+  await notifyServiceChanged(db, "*"); // its tasks' records lost their host
 }

@@ -90,7 +90,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   const log = createLogger("berth-web");
   const insecure = insecureWarning(env);
   if (insecure) log.warn(insecure);
-  const db = createDb(env.DATABASE_URL, { poolSize: 20 });
+  const db = createDb(env.DATABASE_URL, { poolSize: 20, keepIdle: true });
   // With TLS, join tokens carry the certificate's fingerprint and agents pin it (Swarm's model).
   const tls = env.TLS_CERT_FILE && env.TLS_KEY_FILE ? loadTlsIdentity(env.TLS_CERT_FILE, env.TLS_KEY_FILE) : null;
   const fingerprint = tls?.fingerprint ?? null;

@@ -31,9 +31,10 @@ export class ServiceOrchestrator {
       this.reconciler = null;
       void r?.stop();
     });
-    const changed = (serviceId: string) => {
-      if (serviceId === "*") void this.reconciler?.resync().catch((err) => o.logger.error({ err }, "reconciler: resync failed"));
-      else this.reconciler?.specChanged(serviceId);
+    const changed = (serviceId: string, teamId?: string) => {
+      if (serviceId === "*")
+        void this.reconciler?.everythingChanged().catch((err) => o.logger.error({ err }, "reconciler: resync failed"));
+      else this.reconciler?.specChanged(serviceId, teamId);
     };
     this.leadership.on("notification", (_channel, payload) => changed(payload));
     // A change made in this process reaches its own reconciler without Postgres's round trip.

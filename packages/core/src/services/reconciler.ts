@@ -7,6 +7,7 @@ import type { FleetEvents } from "../fleet-events.ts";
 import type { Logger } from "../logger.ts";
 import { registryAccessFor } from "../registries.ts";
 import type { SecretBox } from "../secret-box.ts";
+import { type ActiveCount, TeamMemo, withPlaced } from "./team-memo.ts";
 import { HostSyncQueue } from "./host-sync-queue.ts";
 import { recordServiceSamples, SERVICE_SAMPLE_MS } from "./service-samples.ts";
 import { parseConstraint } from "./constraints.ts";
@@ -35,6 +36,8 @@ export const SLOT_HISTORY = 5;
 const PULL_TIMEOUT_MS = 15 * 60_000;
 /** Task starts in flight at once on the leader (each is a few commands and database writes). */
 const MAX_STARTS = 64;
+/** Specs of service versions kept in memory (a version never changes): the most recently read ones. */
+const SPECS_KEPT = 2000;
 
 export interface ReconcilerOptions {
   db: Db;
@@ -72,13 +75,21 @@ export class Reconciler {
   private starting = 0;
   private readonly startsInFlight = new Set<Promise<void>>();
   private running = false;
-  /** Template hash of each service version seen (versions never change). */
+  /** Specs of service versions (they never change), the last SPECS_KEPT read. */
+  private readonly specs = new Map<string, ServiceSpec>();
+  /** Template hash of each version seen (null: the version is gone), bounded as `specs`. */
   private readonly templates = new Map<string, string | null>();
   private readonly hostSyncs = new HostSyncQueue(2);
   /** Services whose spec changed since their last pass: their next pass will place tasks. */
   private readonly respecced = new Set<string>();
   /** Task counts read ahead for a pass that will place (taken by its first `candidates`). */
   private readonly countsAhead = new Map<string, Promise<TaskCounts>>();
+  /** What each team's hosts run, and the hosts themselves, kept between passes (see team-memo.ts). */
+  private readonly active = new TeamMemo<ActiveCount[]>((teamId) => this.readActive({ teamId }));
+  private readonly hosts = new TeamMemo<HostRow[]>((teamId) => this.readHosts({ teamId }));
+  /** Each service's team (it never changes), so its team's counts can be taken before the service is read. */
+  private readonly teamOf = new Map<string, string>();
+  private refreshTimer: NodeJS.Timeout | null = null;
 
   private readonly onEvent = (hostId: string, e: HostEvent) => void this.observe(hostId, e).catch((err) => this.fail(err, "event"));
   private readonly onStatus = (e: HostStatusEvent) => void this.hostChanged(e.hostId, e.status).catch((err) => this.fail(err, "host"));
@@ -107,6 +118,7 @@ export class Reconciler {
     this.o.gateway.off("status", this.onStatus);
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     if (this.sampleTimer) clearInterval(this.sampleTimer);
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
     for (const t of this.wakeups.values()) clearTimeout(t);
     this.wakeups.clear();
     this.dirty.clear();
@@ -118,8 +130,9 @@ export class Reconciler {
   }
 
   /** A service's spec changed (created, updated, scaled): look at it soon, ready to place. */
-  specChanged(serviceId: string): void {
+  specChanged(serviceId: string, teamId?: string): void {
     if (!this.running) return;
+    if (teamId) this.teamOf.set(serviceId, teamId);
     this.respecced.add(serviceId);
     this.kick(serviceId);
   }
@@ -165,8 +178,37 @@ export class Reconciler {
     this.wakeups.set(serviceId, t);
   }
 
+  /**
+   * Services or hosts were removed, or hosts changed (labels, availability): records may have
+   * gone with them (cascades), so what is kept is forgotten, and every service is looked at.
+   */
+  everythingChanged(): Promise<void> {
+    this.active.forget();
+    this.hosts.forget();
+    return this.resync();
+  }
+
+  private async refreshKept(): Promise<void> {
+    const teams = (await this.o.db.host.findMany({ distinct: ["teamId"], select: { teamId: true } })).map((h) => h.teamId);
+    await Promise.all([this.active.refresh(teams), this.hosts.refresh(teams)]).catch((err) => this.fail(err, "refresh of kept state"));
+  }
+
+  /** Hosts changed: what is kept of them is read again a second later (once, however many change meanwhile). */
+  private refreshHostsSoon(): void {
+    if (this.refreshTimer || !this.running) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      if (this.running) void this.refreshKept();
+    }, 1000);
+    this.refreshTimer.unref();
+  }
+
   /** Every service, and every linked host's task containers against the records. */
   async resync(): Promise<void> {
+    // What is kept is read again, for every team with hosts: the backstop for changes this process
+    // did not see (a host that joined, or went offline, on another control-plane process), and a
+    // team's first placement finds it ready.
+    await this.refreshKept();
     const services = await this.o.db.service.findMany({ select: { id: true } });
     for (const s of services) this.kick(s.id);
     const linked = (await this.o.db.host.findMany({ where: { status: "online" }, select: { id: true } }))
@@ -201,6 +243,7 @@ export class Reconciler {
           message: stopped ? "stopped" : code === 0 ? "finished" : `task exited with code ${code}`,
         },
       });
+      this.active.forget();
     } else if (e.Action.startsWith("health_status: ")) {
       const health = e.Action.slice("health_status: ".length).trim();
       await this.o.db.task.update({ where: { id: task.id }, data: { health } });
@@ -210,17 +253,21 @@ export class Reconciler {
       }
       // Swarm's rule: an unhealthy task has failed; it is stopped and its slot gets a new one.
       await this.o.db.task.update({ where: { id: task.id }, data: { state: "failed", endedAt: new Date(), message: "task unhealthy" } });
+      this.active.forget();
       void this.o.gateway.command(hostId, "containers.stop", { id: e.Actor.ID }, { timeoutMs: 120_000 }).catch(() => undefined);
     } else if (e.Action === "destroy" && ACTIVE_STATES.includes(task.state) && !this.inFlight.has(task.id)) {
       await this.o.db.task.update({
         where: { id: task.id },
         data: { state: "failed", endedAt: new Date(), message: "its container was removed" },
       });
+      this.active.forget();
     } else return;
     this.kick(task.serviceId);
   }
 
   private async hostChanged(hostId: string, status: "online" | "offline"): Promise<void> {
+    this.hosts.forget();
+    this.refreshHostsSoon();
     if (status === "offline") {
       // Lost: its tasks run elsewhere now, with no restart delay. When it comes back, what it
       // still runs of them is removed (syncHost).
@@ -228,7 +275,7 @@ export class Reconciler {
       const host = await this.o.db.host.findUnique({ where: { id: hostId }, select: { name: true } });
       const services = new Set<string>();
       for (const t of tasks) {
-        const spec = await this.o.store.specOf(t.serviceId, t.version).catch(() => null);
+        const spec = await this.specAt(t.serviceId, t.version).catch(() => null);
         if (spec?.mode.kind === "global") continue; // a global task belongs to its host
         await this.o.db.task.update({
           where: { id: t.id },
@@ -236,6 +283,7 @@ export class Reconciler {
         });
         services.add(t.serviceId);
       }
+      if (services.size) this.active.forget();
       for (const s of services) this.kick(s);
     } else {
       await this.syncHost(hostId);
@@ -286,6 +334,7 @@ export class Reconciler {
             message: code === undefined ? "task ended" : `task exited with code ${code}`,
           },
         });
+        this.active.forget();
         touched.add(t.serviceId);
       } else if (c.State === "running" && t.state !== "running" && !this.inFlight.has(t.id)) {
         await this.o.db.task.update({
@@ -302,6 +351,7 @@ export class Reconciler {
           where: { id: t.id },
           data: { state: "failed", endedAt: new Date(), message: "its container is gone" },
         });
+        this.active.forget();
         touched.add(t.serviceId);
       }
     }
@@ -313,7 +363,7 @@ export class Reconciler {
   private async reconcile(serviceId: string): Promise<void> {
     // A changed spec means placing: what the hosts run is read beside the rest, not after it.
     if (this.respecced.delete(serviceId)) {
-      const ahead = this.taskCounts(serviceId);
+      const ahead = this.taskCounts(serviceId, this.teamOf.get(serviceId));
       ahead.catch(() => undefined); // a pass that ends early never takes it
       this.countsAhead.set(serviceId, ahead);
     }
@@ -331,10 +381,17 @@ export class Reconciler {
         if (isDomainError(e) && e.code === "NOT_FOUND") return null;
         throw e;
       }),
-      this.hostsOfService(serviceId),
+      this.hostsOf(serviceId),
       this.o.db.task.findMany({ where: { serviceId, desiredState: "running" }, orderBy: { createdAt: "asc" } }),
     ]);
-    if (!service) return; // removed: its containers go at the next host sync
+    if (!service) {
+      // Removed: its containers go at the next host sync; its tasks' records went with it.
+      this.active.forget();
+      this.teamOf.delete(serviceId);
+      return;
+    }
+    this.teamOf.set(serviceId, service.teamId);
+    this.keepSpec(`${serviceId}@${service.version}`, service.spec);
     const spec = service.spec;
     const now = Date.now();
 
@@ -433,10 +490,26 @@ export class Reconciler {
   private async templateOf(serviceId: string, version: number): Promise<string | null> {
     const key = `${serviceId}@${version}`;
     if (!this.templates.has(key)) {
-      const spec = await this.o.store.specOf(serviceId, version).catch(() => null);
+      const spec = await this.specAt(serviceId, version).catch(() => null);
+      if (this.templates.size >= SPECS_KEPT) this.templates.delete(this.templates.keys().next().value!);
       this.templates.set(key, spec ? templateHash(spec) : null);
     }
     return this.templates.get(key) ?? null;
+  }
+
+  /** One version's spec, from memory when it was read lately. */
+  private async specAt(serviceId: string, version: number): Promise<ServiceSpec> {
+    const key = `${serviceId}@${version}`;
+    const kept = this.specs.get(key);
+    if (kept) return kept;
+    const spec = await this.o.store.specOf(serviceId, version);
+    this.keepSpec(key, spec);
+    return spec;
+  }
+
+  private keepSpec(key: string, spec: ServiceSpec): void {
+    if (this.specs.size >= SPECS_KEPT && !this.specs.has(key)) this.specs.delete(this.specs.keys().next().value!);
+    this.specs.set(key, spec);
   }
 
   /**
@@ -469,7 +542,7 @@ export class Reconciler {
       const why = `update ${rollback ? "rollback " : ""}paused: task in slot ${first.slot} failed: ${first.message}`;
       if (cfg.failureAction === "rollback" && !rollback && service.previousVersion !== null) {
         this.o.logger.warn({ serviceId: service.id }, "update failed; rolling back");
-        const previous = await this.o.store.specOf(service.id, service.previousVersion);
+        const previous = await this.specAt(service.id, service.previousVersion);
         await this.o.store.update(service.id, service.version, previous, null, { rollback: true });
         await this.o.store.setUpdateState(
           service.id,
@@ -521,12 +594,19 @@ export class Reconciler {
     return batch.map((t) => ({ slot: t.slot }));
   }
 
-  /** The hosts of the service's team. */
-  private hostsOfService(serviceId: string): Promise<HostRow[]> {
+  /** The hosts of the service's team: kept ones when its team is known, else read with the service's team. */
+  private hostsOf(serviceId: string): Promise<HostRow[]> {
+    const teamId = this.teamOf.get(serviceId);
+    return teamId ? this.hosts.of(teamId) : this.readHosts({ serviceId });
+  }
+
+  private readHosts(of: { teamId: string } | { serviceId: string }): Promise<HostRow[]> {
+    const [teamId, serviceId] = "teamId" in of ? [of.teamId, null] : [null, of.serviceId];
     return this.o.db.$queryRaw<HostRow[]>`
       select id, name, labels, status::text as status, availability::text as availability,
              (facts->>'cpus')::float8 as cpus, (facts->>'memoryBytes')::float8 as "memoryBytes", facts->>'arch' as arch
-      from host where "teamId" = (select "teamId" from service where id = ${serviceId}) order by name`;
+      from host where "teamId" = coalesce(${teamId}::text, (select "teamId" from service where id = ${serviceId}::text))
+      order by name`;
   }
 
   private async reconcileGlobal(service: ServiceView, tasks: TaskRow[], hosts: HostRow[]): Promise<void> {
@@ -544,6 +624,7 @@ export class Reconciler {
       if (t && why !== undefined && why !== "resources") await this.retire(t, `host ${c.attrs.name} no longer qualifies (${why})`);
       if (!t && c.online && why === undefined) {
         await assignTo(c.attrs.id);
+        this.active.amend(service.teamId, (counts) => withPlaced(counts, service.id, service.version, new Map([[c.attrs.id, 1]])));
       } else if (t && TERMINAL_STATES.includes(t.state) && why === undefined) {
         const restartAt = await this.restartAt(service, t, Date.now());
         if (restartAt === null) continue;
@@ -553,6 +634,7 @@ export class Reconciler {
         }
         await this.o.db.task.update({ where: { id: t.id }, data: { desiredState: "shutdown" } });
         await assignTo(c.attrs.id);
+        this.active.amend(service.teamId, (counts) => withPlaced(counts, service.id, service.version, new Map([[c.attrs.id, 1]])));
       }
     }
     await this.launchAssigned(service);
@@ -602,18 +684,12 @@ export class Reconciler {
   }
 
   /**
-   * What the hosts of the service's team run (active tasks per host, service and version), and
-   * the service's recent failures per host. Raw SQL: the team comes from the service in the same
-   * statement, so this can be read before the service itself.
+   * What the hosts of the service's team run (kept between passes when its team is known), and
+   * the service's recent failures per host.
    */
-  private async taskCounts(serviceId: string): Promise<TaskCounts> {
+  private async taskCounts(serviceId: string, teamId: string | undefined): Promise<TaskCounts> {
     const [active, failures] = await Promise.all([
-      this.o.db.$queryRaw<TaskCounts["active"]>`
-        select t."hostId", t."serviceId", t.version, count(*)::int as n
-        from task t join host h on h.id = t."hostId"
-        where h."teamId" = (select "teamId" from service where id = ${serviceId})
-          and t."desiredState" = 'running' and t.state = any(${ACTIVE_STATES}::text[])
-        group by 1, 2, 3`,
+      teamId ? this.active.of(teamId) : this.readActive({ serviceId }),
       this.o.db.$queryRaw<TaskCounts["failures"]>`
         select "hostId", count(*)::int as n from task
         where "serviceId" = ${serviceId} and "hostId" is not null and state in ('failed', 'rejected')
@@ -623,11 +699,26 @@ export class Reconciler {
     return { active, failures };
   }
 
+  /**
+   * Active tasks per host, service and version on a team's hosts. By service, the team comes from
+   * it in the same statement, so this can be read before the service itself.
+   */
+  private readActive(of: { teamId: string } | { serviceId: string }): Promise<ActiveCount[]> {
+    // The team's id, or null for the service's team (coalesce: one statement serves both).
+    const [teamId, serviceId] = "teamId" in of ? [of.teamId, null] : [null, of.serviceId];
+    return this.o.db.$queryRaw<ActiveCount[]>`
+      select t."hostId", t."serviceId", t.version, count(*)::int as n
+      from task t join host h on h.id = t."hostId"
+      where h."teamId" = coalesce(${teamId}::text, (select "teamId" from service where id = ${serviceId}::text))
+        and t."desiredState" = 'running' and t.state = any(${ACTIVE_STATES}::text[])
+      group by 1, 2, 3`;
+  }
+
   /** The team's hosts as the scheduler sees them: capacity, what is assigned there, recent failures. */
   private async candidates(service: ServiceView, hosts: HostRow[]): Promise<HostCandidate[]> {
     const ahead = this.countsAhead.get(service.id);
     this.countsAhead.delete(service.id); // taken once: a second placement in a pass reads afresh
-    const { active, failures } = await (ahead ?? this.taskCounts(service.id));
+    const { active, failures } = await (ahead ?? this.taskCounts(service.id, service.teamId));
     const failed = new Map(failures.map((f) => [f.hostId, f.n]));
     // The specs of what runs there (for reservations and host ports): each version read once, together.
     const specs = new Map<string, ServiceSpec | null>([[`${service.id}@${service.version}`, service.spec]]);
@@ -635,7 +726,7 @@ export class Reconciler {
     await Promise.all(
       missing.map(async (key) => {
         const at = key.lastIndexOf("@");
-        specs.set(key, await this.o.store.specOf(key.slice(0, at), Number(key.slice(at + 1))).catch(() => null));
+        specs.set(key, await this.specAt(key.slice(0, at), Number(key.slice(at + 1))).catch(() => null));
       }),
     );
     const activeOn = new Map<string, typeof active>();
@@ -701,17 +792,24 @@ export class Reconciler {
         }
         return at;
       });
+      // The thousands of numbers travel as two array literals (text): cheaper to hand over than as
+      // parameters of thousands of elements.
       await this.o.db.$executeRaw`
+        with b as (select ${hostIds}::text[] as host, ${messages}::text[] as message)
         insert into task (id, "serviceId", slot, "hostId", version, "desiredState", state, message, "updatedAt")
-        select left(replace(gen_random_uuid()::text, '-', ''), 25), ${service.id}, r.slot, (${hostIds}::text[])[r.o],
-               ${service.version}, 'running', case when (${hostIds}::text[])[r.o] is null then 'pending' else 'assigned' end,
-               (${messages}::text[])[r.o], now()
-        from unnest(${slots.map((x) => x.slot)}::int[], ${outcomeOf}::int[]) as r(slot, o)`;
+        select left(replace(gen_random_uuid()::text, '-', ''), 25), ${service.id}, r.slot, b.host[r.o],
+               ${service.version}, 'running', case when b.host[r.o] is null then 'pending' else 'assigned' end, b.message[r.o], now()
+        from b, unnest(${`{${slots.map((x) => x.slot).join(",")}}`}::int[], ${`{${outcomeOf.join(",")}}`}::int[]) as r(slot, o)`;
+      const perHost = new Map<string, number>();
+      for (const p of placements.slice(0, slots.length)) if ("hostId" in p) perHost.set(p.hostId, (perHost.get(p.hostId) ?? 0) + 1);
+      this.active.amend(service.teamId, (counts) => withPlaced(counts, service.id, service.version, perHost));
     }
     for (const [i, existing] of pending.entries()) {
       const data = outcome(placements[slots.length + i]!);
-      if (existing.state !== data.state || existing.message !== data.message)
+      if (existing.state !== data.state || existing.message !== data.message) {
         await this.o.db.task.update({ where: { id: existing.id }, data: { ...data, version: service.version } });
+        this.active.forget();
+      }
     }
   }
 
@@ -755,7 +853,7 @@ export class Reconciler {
 
   private async startTask(t: TaskRow, service: ServiceView): Promise<void> {
     const hostId = t.hostId!;
-    const spec = t.version === service.version ? service.spec : await this.o.store.specOf(t.serviceId, t.version);
+    const spec = t.version === service.version ? service.spec : await this.specAt(t.serviceId, t.version);
     const identity = { serviceId: t.serviceId, serviceName: service.name, taskId: t.id, slot: t.slot, hostId };
     const name = taskName(identity);
     await this.o.db.task.update({ where: { id: t.id }, data: { state: "starting" } });
@@ -797,6 +895,7 @@ export class Reconciler {
         where: { id: t.id },
         data: { state: "rejected", endedAt: new Date(), message: message.slice(0, 1000) },
       });
+      this.active.forget();
     }
   }
 
@@ -807,7 +906,7 @@ export class Reconciler {
 
   /** Stops a task for good: it becomes history, and its container is stopped and removed. */
   private async retire(t: TaskRow, why: string): Promise<void> {
-    // Counts read ahead may hold this task as running: the pass's placement reads them afresh.
+    // Counts read ahead or kept may hold this task as running: the pass's placement reads them afresh.
     this.countsAhead.delete(t.serviceId);
     t.desiredState = "shutdown";
     const ended = TERMINAL_STATES.includes(t.state);
@@ -815,6 +914,7 @@ export class Reconciler {
       where: { id: t.id },
       data: { desiredState: "shutdown", ...(ended ? {} : { state: "shutdown", endedAt: new Date(), message: why }) },
     });
+    if (!ended) this.active.forget();
     if (t.hostId && t.containerId && !ended) void this.removeContainer(t.hostId, t.containerId, t.id);
   }
 
@@ -854,7 +954,7 @@ export class Reconciler {
 }
 
 interface TaskCounts {
-  active: { hostId: string; serviceId: string; version: number; n: number }[];
+  active: ActiveCount[];
   failures: { hostId: string; n: number }[];
 }
 
