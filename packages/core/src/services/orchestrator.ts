@@ -32,8 +32,7 @@ export class ServiceOrchestrator {
       void r?.stop();
     });
     const changed = (serviceId: string, teamId?: string) => {
-      if (serviceId === "*")
-        void this.reconciler?.everythingChanged().catch((err) => o.logger.error({ err }, "reconciler: resync failed"));
+      if (serviceId === "*") void this.reconciler?.everythingChanged().catch((err) => o.logger.error({ err }, "reconciler: resync failed"));
       else this.reconciler?.specChanged(serviceId, teamId);
     };
     this.leadership.on("notification", (_channel, payload) => changed(payload));
