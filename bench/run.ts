@@ -206,10 +206,11 @@ try {
     results.services = s;
     console.log(
       [
-        `placement, ${s.placementReplicas} tasks on ${s.placementHosts} hosts   all assigned ${fmt(s.allAssignedMs, 0)} ms; ` +
-          `per task p50 ${fmt(s.placementP50Ms, 0)} ms, p99 ${fmt(s.placementP99Ms, 0)} ms   ` +
+        `placement, ${s.placementReplicas} tasks on ${s.placementHosts} hosts, the control plane in service (a second service beside the first)   ` +
+          `per task p50 ${fmt(s.nextPlacementP50Ms, 0)} ms, p99 ${fmt(s.nextPlacementP99Ms, 0)} ms   ` +
           `(classic Swarm's published p50: 230 ms at 1,000 nodes; goal p50 ≤ 50 ms)`,
-        `  the next service of ${s.placementReplicas} (beside the first)   per task p50 ${fmt(s.nextPlacementP50Ms, 0)} ms, p99 ${fmt(s.nextPlacementP99Ms, 0)} ms`,
+        `  the first service after the process started (cold: JIT and Prisma's query compiler)   all assigned ${fmt(s.allAssignedMs, 0)} ms; ` +
+          `per task p50 ${fmt(s.placementP50Ms, 0)} ms, p99 ${fmt(s.placementP99Ms, 0)} ms`,
         `  every task committed (seen by a reader; the insert of ${s.placementReplicas} rows included)   ${fmt(s.allVisibleMs, 0)} ms, the next service ${fmt(s.nextAllVisibleMs, 0)} ms`,
         `  the create call itself   ${fmt(s.createCallMs, 0)} ms;   all running (simulated agents)   ${fmt(s.allRunningMs, 0)} ms`,
         `heal, ${s.healTasks} tasks of ${s.healCut} dead hosts   reassigned ${fmt(s.healMs, 0)} ms after they were marked offline   (goal ≤ 2,000 ms)`,

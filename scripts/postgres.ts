@@ -95,9 +95,13 @@ export async function startEmbeddedPostgres(dir: string): Promise<PostgresHandle
 
   const status = spawnSync(join(bin, "pg_ctl"), ["status", "-D", data], { uid: user.uid, gid: user.gid, cwd: "/" });
   let port: number;
+  // Another run (a test run beside this one, or one that crashed) may be using it: only a run that
+  // started the cluster stops it.
+  let startedHere = false;
   if (status.status === 0 && recorded) {
     port = recorded; // still running from an earlier run
   } else {
+    startedHere = true;
     port = await freeLoopbackPort(recorded);
     writeFileSync(portFile, String(port));
     chownSync(portFile, user.uid, user.gid);
@@ -109,6 +113,7 @@ export async function startEmbeddedPostgres(dir: string): Promise<PostgresHandle
     adminUrl: urlFor("postgres"),
     urlFor,
     async stop() {
+      if (!startedHere) return;
       spawnSync(join(bin, "pg_ctl"), ["stop", "-m", "fast", "-w", "-D", data], { uid: user.uid, gid: user.gid, cwd: "/", stdio: "ignore" });
     },
   };
