@@ -7,6 +7,7 @@ import type {
   Logger,
   SecretBox,
   OverlayStore,
+  StackStore,
   ServiceFileStore,
   ServiceStore,
   StatsIngest,
@@ -55,6 +56,8 @@ export interface Context {
   serviceFiles: ServiceFileStore;
   /** Overlay networks and their endpoints (the overlay sync pushes what changes to the hosts). */
   overlays: OverlayStore;
+  /** Compose applications and their deploys. */
+  stacks: StackStore;
   /** Image builds this process runs (absent where none run, e.g. in some tests). */
   builds?: BuildRunner;
   /** For what goes wrong beside the answer (an audit row that could not be written). */

@@ -19,6 +19,7 @@ import { overlaysRouter } from "./routers/overlays.ts";
 import { configsRouter, secretsRouter } from "./routers/service-files.ts";
 import { dockerRouter } from "./routers/docker.ts";
 import { buildsRouter } from "./routers/builds.ts";
+import { stacksRouter } from "./routers/stacks.ts";
 
 export const appRouter = router({
   auth: authRouter,
@@ -42,6 +43,7 @@ export const appRouter = router({
   configs: configsRouter,
   docker: dockerRouter,
   builds: buildsRouter,
+  stacks: stacksRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -235,6 +235,20 @@ const MATRIX: Record<string, Row> = {
   // This control plane serves plain HTTP: a user gets past authorization to "no TLS here".
   "docker.issueCertificate": { need: "user", call: (a) => a.docker.issueCertificate.mutate() },
   "docker.revokeCertificate": { need: "user", call: (a) => a.docker.revokeCertificate.mutate({ id: "no-such-certificate" }) },
+  "stacks.list": { need: "signed-in", call: (a) => a.stacks.list.query() },
+  "stacks.get": { need: "viewer", call: async (a) => a.stacks.get.query({ id: await freshStack() }) },
+  "stacks.history": { need: "viewer", call: async (a) => a.stacks.history.query({ id: await freshStack() }) },
+  "stacks.create": {
+    need: "operator",
+    call: (a) => a.stacks.create.mutate({ teamId, name: `st-${++userSeq}`, source: stackSource(), deploy: false }),
+  },
+  "stacks.update": {
+    need: "operator",
+    call: async (a) => a.stacks.update.mutate({ id: await freshStack(), env: { A: "1" }, deploy: false }),
+  },
+  "stacks.deploy": { need: "operator", call: async (a) => a.stacks.deploy.mutate({ id: await freshStack() }) },
+  "stacks.rollback": { need: "operator", call: async (a) => a.stacks.rollback.mutate({ id: await freshStack(), number: 1 }) },
+  "stacks.remove": { need: "operator", call: async (a) => a.stacks.remove.mutate({ id: await freshStack() }) },
   "builds.list": { need: "signed-in", call: (a) => a.builds.list.query() },
   "builds.get": { need: "viewer", call: async (a) => a.builds.get.query({ id: await finishedBuild() }) },
   "builds.log": { need: "viewer", call: async (a) => a.builds.log.query({ id: await finishedBuild() }) },
@@ -275,6 +289,19 @@ async function freshService() {
     teamId,
     spec: { name: `svc-${++userSeq}`, task: { image: "busybox" }, mode: { kind: "replicated", replicas: 0 } },
   });
+}
+
+/** A stack of one service that runs nothing (replicas 0). */
+function stackSource() {
+  return {
+    files: { "compose.yaml": "services:\n  idle:\n    image: busybox\n    deploy: {replicas: 0}\n" },
+    composeFiles: ["compose.yaml"],
+  };
+}
+
+/** A stack deployed once (deploy #1), for the calls that act on one. */
+async function freshStack(): Promise<string> {
+  return (await owner.trpc.stacks.create.mutate({ teamId, name: `fresh-st-${++userSeq}`, source: stackSource() })).stack.id;
 }
 
 async function freshOverlay() {

@@ -25,3 +25,4 @@ export * from "./overlay/index.ts";
 export * from "./service-files/index.ts";
 export * from "./client-certs/index.ts";
 export * from "./builds/index.ts";
+export * from "./stacks/index.ts";

@@ -45,6 +45,9 @@ export function AppShell({ children }: { children: ReactNode }) {
           >
             Services
           </Link>
+          <Link href="/stacks" className={`text-sm ${pathname.startsWith("/stacks") ? "font-semibold text-slate-900" : "text-slate-600"}`}>
+            Stacks
+          </Link>
           <Link
             href="/networks"
             className={`text-sm ${pathname.startsWith("/networks") ? "font-semibold text-slate-900" : "text-slate-600"}`}

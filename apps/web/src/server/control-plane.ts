@@ -27,6 +27,7 @@ import {
   ensureSetupInvitation,
   isDomainError,
   SecretBox,
+  StackStore,
   type AuditChannel,
 } from "@berth/core";
 import {
@@ -133,6 +134,11 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   const overlays = new OverlayStore(db);
   const overlaySync = new OverlaySync({ store: overlays, gateway, logger: log.child({ part: "overlay" }) });
   overlaySync.start();
+  const stacks = new StackStore(db, new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET, "berth/stack-env/v1"), {
+    services: serviceStore,
+    networks: overlays,
+    files: serviceFiles,
+  });
   gateway.handleRequests("overlay.attach", async (hostId, args) => {
     const answer = await overlays.attach(hostId, args);
     await overlaySync.settled(answer.network.id);
@@ -224,6 +230,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       serviceFiles,
       clientCerts,
       overlays,
+      stacks,
       builds,
       logger: log,
       dockerEndpoint: docker ? { dockerHost: docker.dockerHost, caPem: tls ? tls.cert.toString("utf8") : null } : null,

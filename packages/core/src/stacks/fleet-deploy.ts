@@ -3,7 +3,7 @@ import type { OverlayStore } from "../overlay/overlay-store.ts";
 import type { ServiceFileStore } from "../service-files/store.ts";
 import type { ServiceFileKind } from "../service-files/schema.ts";
 import type { ServiceStore } from "../services/service-store.ts";
-import { ServiceSpecSchema, describeSpecIssues } from "../services/spec.ts";
+import { type ServiceSpec, ServiceSpecSchema, describeSpecIssues } from "../services/spec.ts";
 import { type FleetFile, type FleetPlan, STACK_LABEL } from "./fleet-plan.ts";
 
 /*
@@ -55,6 +55,11 @@ export interface FleetSources {
   env: Record<string, string>;
 }
 
+export interface FleetDeployOptions {
+  /** The edge's check of each service (the team's container policy for the caller): a refusal changes nothing. */
+  checkSpec?: (spec: ServiceSpec) => Promise<void>;
+}
+
 export async function deployFleetStack(
   stores: FleetStores,
   teamId: string,
@@ -62,6 +67,7 @@ export async function deployFleetStack(
   plan: FleetPlan,
   sources: FleetSources,
   actorId: string | null,
+  opts: FleetDeployOptions = {},
 ): Promise<FleetDeployResult> {
   const done: FleetDeployResult = {
     created: [],
@@ -76,10 +82,18 @@ export async function deployFleetStack(
 
   // ---- checks: nothing changes until all pass ----
   const problems: string[] = [];
+  const specs: ServiceSpec[] = [];
   for (const s of plan.services) {
     const r = ServiceSpecSchema.safeParse(s);
     if (!r.success) problems.push(`service ${s.name}: ${describeSpecIssues(r.error)}`);
+    else specs.push(r.data);
   }
+  if (opts.checkSpec)
+    for (const spec of specs)
+      await opts.checkSpec(spec).catch((e: unknown) => {
+        if (!(e instanceof DomainError)) throw e;
+        problems.push(`service ${spec.name}: ${e.message}`);
+      });
   const [services, networks, secrets, configs] = await Promise.all([
     stores.services.list([teamId]),
     stores.networks.list([teamId]),
@@ -140,8 +154,11 @@ export async function deployFleetStack(
       );
       done.networksCreated.push(n.name);
     }
-    for (const s of plan.services) {
+    for (const s of specs) {
       const existing = services.find((e) => e.spec.name === s.name);
+      // Ports published in ingress mode need the team's routing mesh, made on first use.
+      step = `publishing the ports of service ${s.name}`;
+      await stores.networks.ensureIngress(teamId, existing?.id ?? null, s);
       if (!existing) {
         step = `creating service ${s.name}`;
         await stores.services.create(teamId, s, actorId);
@@ -176,4 +193,35 @@ export async function deployFleetStack(
     throw new StackDeployError(step, done, e);
   }
   return done;
+}
+
+/**
+ * `docker stack rm`: the stack's services first, then its networks (their tasks given a while to
+ * leave), secrets and configs. Objects another stack or no stack owns are never touched. Gives
+ * the names removed; a network still in use (a task that has not left yet) stays and is not named.
+ */
+export async function removeFleetStack(stores: FleetStores, teamId: string, stack: string): Promise<string[]> {
+  const ours = (labels: Record<string, string>) => labels[STACK_LABEL] === stack;
+  const removed: string[] = [];
+  for (const s of await stores.services.list([teamId])) {
+    if (!ours(s.spec.labels)) continue;
+    await stores.services.remove(s.id);
+    removed.push(s.spec.name);
+  }
+  for (const n of await stores.networks.list([teamId])) {
+    if (!ours(n.labels)) continue;
+    try {
+      await stores.networks.remove(n.id, { drainMs: NETWORK_DRAIN_MS });
+      removed.push(n.name);
+    } catch (e) {
+      if (!(e instanceof DomainError && e.code === "CONFLICT")) throw e;
+    }
+  }
+  for (const kind of ["secret", "config"] as const)
+    for (const f of await stores.files.list([teamId], kind)) {
+      if (!ours(f.labels)) continue;
+      await stores.files.remove(f.id, kind);
+      removed.push(f.name);
+    }
+  return removed;
 }

@@ -1,0 +1,126 @@
+"use client";
+import Link from "next/link";
+import { useRouter } from "next/navigation";
+import { useState } from "react";
+import { useMutation, useQuery } from "@tanstack/react-query";
+import { useTRPC } from "../../src/client/trpc";
+import { AppShell } from "../../src/components/app-shell";
+import { ComposeEditor, parseEnvLines } from "../../src/components/stack-editor";
+import { DeployOutcomeBadge } from "../../src/components/stack-parts";
+import { Button, Dialog, ErrorBox, Spinner, TableHead } from "../../src/components/ui";
+import { useCanOperate } from "../../src/components/service-parts";
+import { formatAgo } from "../../src/components/format";
+
+const input = "w-full rounded-md border border-slate-300 px-3 py-1.5 font-mono text-sm";
+
+const EXAMPLE = `services:
+  web:
+    image: nginx
+    deploy:
+      replicas: 2
+`;
+
+/** A new stack: a name, its compose file (checked as typed) and env values; deployed to the fleet at once. */
+function CreateStackDialog({ onClose, onCreated }: { onClose(): void; onCreated(id: string): void }) {
+  const trpc = useTRPC();
+  const teams = useQuery(trpc.auth.teams.queryOptions());
+  const [name, setName] = useState("");
+  const [text, setText] = useState(EXAMPLE);
+  const [envText, setEnvText] = useState("");
+  const [formError, setFormError] = useState<string | null>(null);
+  const { env, bad } = parseEnvLines(envText);
+  const create = useMutation(trpc.stacks.create.mutationOptions({ onSuccess: (r) => onCreated(r.stack.id) }));
+  return (
+    <Dialog title="Create a stack" width="max-w-3xl" onClose={onClose}>
+      <form
+        className="space-y-3"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setFormError(null);
+          const teamId = teams.data?.[0]?.id;
+          if (!teamId) return setFormError("You belong to no team.");
+          if (bad.length) return setFormError(`Env lines are KEY=value: ${bad.join(", ")}`);
+          create.mutate({
+            teamId,
+            name: name.trim(),
+            source: { files: { "compose.yaml": text }, composeFiles: ["compose.yaml"], profiles: [] },
+            env,
+          });
+        }}
+      >
+        <label className="block text-sm">
+          Name
+          <input aria-label="Stack name" className={input} value={name} onChange={(e) => setName(e.target.value)} required />
+        </label>
+        <div className="text-sm">
+          Compose file
+          <ComposeEditor value={text} onChange={setText} envNames={Object.keys(env)} />
+        </div>
+        <label className="block text-sm">
+          Env values (KEY=value per line; stored sealed, never shown again)
+          <textarea aria-label="Env values" className={`${input} h-20`} value={envText} onChange={(e) => setEnvText(e.target.value)} />
+        </label>
+        {formError && <p className="text-sm text-red-700">{formError}</p>}
+        {create.isError && <ErrorBox error={create.error} />}
+        <Button type="submit" disabled={create.isPending}>
+          {create.isPending ? "Deploying…" : "Create and deploy"}
+        </Button>
+      </form>
+    </Dialog>
+  );
+}
+
+function StacksTable() {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const [creating, setCreating] = useState(false);
+  const stacks = useQuery(trpc.stacks.list.queryOptions(undefined, { refetchInterval: 5_000 }));
+  const canOperate = useCanOperate();
+  return (
+    <div className="space-y-4">
+      <div className="flex items-center justify-between">
+        <h1 className="text-2xl font-semibold">Stacks</h1>
+        {canOperate && <Button onClick={() => setCreating(true)}>Create stack</Button>}
+      </div>
+      {stacks.isPending && <Spinner label="Loading stacks…" />}
+      {stacks.isError && <ErrorBox error={stacks.error} onRetry={() => void stacks.refetch()} />}
+      {stacks.data && stacks.data.length === 0 && (
+        <div className="rounded-lg border-2 border-dashed border-slate-300 p-10 text-center">
+          <p className="font-medium">No stacks yet</p>
+          <p className="mt-1 text-sm text-slate-500">A stack is a compose application, deployed as services across your hosts.</p>
+        </div>
+      )}
+      {stacks.data && stacks.data.length > 0 && (
+        <div className="overflow-x-auto rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
+          <table className="min-w-full divide-y divide-slate-200 text-sm">
+            <TableHead variant="page" columns={["Name", "Target", "Last deploy", "By", "When"]} />
+            <tbody className="divide-y divide-slate-100">
+              {stacks.data.map((s) => (
+                <tr key={s.id} data-testid="stack-row" data-name={s.name} className="hover:bg-slate-50">
+                  <td className="px-4 py-2 font-medium">
+                    <Link className="text-indigo-700 hover:underline" href={`/stacks/${s.id}`}>
+                      {s.name}
+                    </Link>
+                  </td>
+                  <td className="px-4 py-2">{s.target}</td>
+                  <td className="px-4 py-2">{s.lastDeploy ? <DeployOutcomeBadge outcome={s.lastDeploy.outcome} /> : "never"}</td>
+                  <td className="px-4 py-2">{s.lastDeploy?.createdByName ?? ""}</td>
+                  <td className="px-4 py-2">{s.lastDeploy ? formatAgo(s.lastDeploy.startedAt) : ""}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {creating && <CreateStackDialog onClose={() => setCreating(false)} onCreated={(id) => router.push(`/stacks/${id}`)} />}
+    </div>
+  );
+}
+
+export default function StacksPage() {
+  return (
+    <AppShell>
+      <StacksTable />
+    </AppShell>
+  );
+}

@@ -1,0 +1,127 @@
+import { z } from "zod";
+import {
+  enforceContainerPolicy,
+  StackEnvPatchSchema,
+  StackEnvSchema,
+  StackNameSchema,
+  StackSourceSchema,
+  taskContainerConfig,
+  type ServiceSpec,
+  type StackView,
+} from "@berth/core";
+import { authed, requireTeamRole, rest, router, teamsWithRole, withRole } from "../trpc.ts";
+import type { Context } from "../context.ts";
+import { containerPolicyFor } from "./policies.ts";
+
+/*
+ * Stacks: compose applications deployed to the fleet. Operators create, edit, deploy, roll back
+ * and remove them; viewers read them and their history. Env values go in and never come out
+ * (only their names). Every change is audited (`authed`); every service a deploy writes is checked
+ * against the team's container policy as the containers its tasks will be.
+ */
+
+const Id = z.string().min(1).max(64);
+
+async function find(ctx: Context, id: string, min: "viewer" | "operator"): Promise<StackView> {
+  const s = await ctx.stacks.get(id);
+  requireTeamRole(ctx, s.teamId, min);
+  return s;
+}
+
+function actor(ctx: Context) {
+  return { id: ctx.user?.id ?? null, name: ctx.user?.name || ctx.user?.email || (ctx.token ? `token ${ctx.token.name}` : "unknown") };
+}
+
+/** The team's container policy, for each service a deploy writes. */
+async function policyCheck(ctx: Context, teamId: string) {
+  const policy = await containerPolicyFor(ctx, teamId);
+  return async (spec: ServiceSpec) => {
+    if (!policy) return;
+    enforceContainerPolicy(
+      policy,
+      taskContainerConfig(spec, { serviceId: "-", serviceName: spec.name, taskId: "-", slot: 1, hostId: "-" }),
+    );
+  };
+}
+
+export const stacksRouter = router({
+  list: authed.meta(rest("GET", "/stacks")).query(({ ctx }) => ctx.stacks.list(teamsWithRole(ctx, "viewer"))),
+
+  get: authed
+    .meta(rest("GET", "/stacks/{id}"))
+    .input(z.object({ id: Id }))
+    .query(({ ctx, input }) => find(ctx, input.id, "viewer")),
+
+  /** Every deploy, newest first: who, why, what it changed, how it ended. */
+  history: authed
+    .meta(rest("GET", "/stacks/{id}/deploys"))
+    .input(z.object({ id: Id }))
+    .query(async ({ ctx, input }) => {
+      await find(ctx, input.id, "viewer");
+      return ctx.stacks.history(input.id);
+    }),
+
+  /** A new stack from compose files; `deploy` (default true) deploys it at once. */
+  create: withRole("operator")
+    .meta(rest("POST", "/stacks"))
+    .input(
+      z.object({
+        teamId: Id,
+        name: StackNameSchema,
+        source: StackSourceSchema,
+        env: StackEnvSchema.default({}),
+        deploy: z.boolean().default(true),
+      }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      requireTeamRole(ctx, input.teamId, "operator");
+      const stack = await ctx.stacks.create(input.teamId, input, ctx.user?.id ?? null);
+      if (!input.deploy) return { stack, deploy: null };
+      const deploy = await ctx.stacks.deploy(stack.id, actor(ctx), { checkSpec: await policyCheck(ctx, input.teamId) });
+      return { stack: await ctx.stacks.get(stack.id), deploy };
+    }),
+
+  /** A new source and/or env changes (a value sets, null removes, a name left out keeps); deployed at once unless `deploy` is false. */
+  update: withRole("operator")
+    .meta(rest("PUT", "/stacks/{id}"))
+    .input(
+      z.object({ id: Id, source: StackSourceSchema.optional(), env: StackEnvPatchSchema.optional(), deploy: z.boolean().default(true) }),
+    )
+    .mutation(async ({ ctx, input }) => {
+      const s = await find(ctx, input.id, "operator");
+      const stack = await ctx.stacks.update(input.id, {
+        ...(input.source ? { source: input.source } : {}),
+        ...(input.env ? { env: input.env } : {}),
+      });
+      if (!input.deploy) return { stack, deploy: null };
+      const deploy = await ctx.stacks.deploy(input.id, actor(ctx), { reason: "deploy", checkSpec: await policyCheck(ctx, s.teamId) });
+      return { stack: await ctx.stacks.get(input.id), deploy };
+    }),
+
+  /** Deploys the current source again: services whose spec is unchanged are not touched. */
+  deploy: withRole("operator")
+    .meta(rest("POST", "/stacks/{id}/deploy"))
+    .input(z.object({ id: Id }))
+    .mutation(async ({ ctx, input }) => {
+      const s = await find(ctx, input.id, "operator");
+      return ctx.stacks.deploy(input.id, actor(ctx), { reason: "redeploy", checkSpec: await policyCheck(ctx, s.teamId) });
+    }),
+
+  /** Makes deploy `number`'s source and env current again, and deploys them. */
+  rollback: withRole("operator")
+    .meta(rest("POST", "/stacks/{id}/rollback"))
+    .input(z.object({ id: Id, number: z.number().int().min(1) }))
+    .mutation(async ({ ctx, input }) => {
+      const s = await find(ctx, input.id, "operator");
+      return ctx.stacks.rollback(input.id, input.number, actor(ctx), { checkSpec: await policyCheck(ctx, s.teamId) });
+    }),
+
+  /** Removes the stack's services, networks, secrets and configs, then the stack (volumes stay on their hosts). */
+  remove: withRole("operator")
+    .meta(rest("DELETE", "/stacks/{id}"))
+    .input(z.object({ id: Id }))
+    .mutation(async ({ ctx, input }) => {
+      await find(ctx, input.id, "operator");
+      return ctx.stacks.remove(input.id);
+    }),
+});

@@ -1,0 +1,354 @@
+import type { Db, Prisma } from "@berth/db";
+import { z } from "zod";
+import { conflict, invalid, isUniqueViolation, notFound } from "../errors.ts";
+import type { SecretBox } from "../secret-box.ts";
+import { type ComposeProject, loadCompose } from "./compose/index.ts";
+import {
+  deployFleetStack,
+  type FleetDeployOptions,
+  type FleetDeployResult,
+  type FleetStores,
+  removeFleetStack,
+  StackDeployError,
+} from "./fleet-deploy.ts";
+import { FleetPlanError, planFleet } from "./fleet-plan.ts";
+
+/*
+ * Stacks in Postgres: a stack's source (its compose files, and the files they read), its env
+ * values (sealed: they often hold passwords) and every deploy of it. A deploy records the source
+ * as deployed, so a rollback redeploys exactly that; what it changed; and how it ended (the step
+ * that failed, when one did: what ran before it is left running). A source that does not load or
+ * plan is refused with every problem, before anything is saved or changed.
+ */
+
+/** `docker stack deploy`'s namespace rule: it prefixes every object's name, so it stays short and plain. */
+export const StackNameSchema = z
+  .string()
+  .min(1)
+  .max(48)
+  .regex(/^[a-z0-9][a-z0-9_-]*$/, "a stack name is lower-case letters, digits, '-' and '_', starting with a letter or digit");
+
+const MAX_FILES = 32;
+const MAX_SOURCE_BYTES = 1024 * 1024;
+
+export const StackSourceSchema = z
+  .object({
+    /** The compose files and the files they read (env files, `file:` secrets and configs), by path. */
+    files: z.record(z.string().min(1).max(255), z.string()),
+    /** Which of `files` are compose files, merged in this order. */
+    composeFiles: z.array(z.string().min(1).max(255)).min(1).max(8),
+    profiles: z.array(z.string().min(1).max(64)).max(16).default([]),
+  })
+  .superRefine((s, ctx) => {
+    const names = Object.keys(s.files);
+    if (names.length > MAX_FILES) ctx.addIssue({ code: "custom", path: ["files"], message: `at most ${MAX_FILES} files` });
+    const bytes = names.reduce((n, k) => n + Buffer.byteLength(s.files[k]!), 0);
+    if (bytes > MAX_SOURCE_BYTES) ctx.addIssue({ code: "custom", path: ["files"], message: `at most ${MAX_SOURCE_BYTES} bytes in all` });
+    for (const [i, f] of s.composeFiles.entries())
+      if (!(f in s.files)) ctx.addIssue({ code: "custom", path: ["composeFiles", i], message: `${f} is not among the stack's files` });
+  });
+export type StackSource = z.infer<typeof StackSourceSchema>;
+
+/** Env values: names as a shell takes them. */
+export const StackEnvSchema = z
+  .record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an env name is letters, digits and '_', not starting with a digit"),
+    z.string().max(64 * 1024),
+  )
+  .refine((e) => Object.keys(e).length <= 500, "at most 500 env values");
+export type StackEnv = z.infer<typeof StackEnvSchema>;
+
+/** A change of env: a value sets, null removes, a name left out keeps its value (the editor never sees values). */
+export const StackEnvPatchSchema = z.record(
+  z.string(),
+  z
+    .string()
+    .max(64 * 1024)
+    .nullable(),
+);
+
+export interface StackDeployView {
+  number: number;
+  reason: string;
+  rollbackOf: number | null;
+  createdByName: string;
+  outcome: "running" | "succeeded" | "failed";
+  summary: Partial<FleetDeployResult>;
+  error: string | null;
+  startedAt: Date;
+  finishedAt: Date | null;
+  /** Env names as deployed (values are never shown). */
+  envNames: string[];
+}
+
+export interface StackView {
+  id: string;
+  teamId: string;
+  name: string;
+  target: "fleet";
+  sourceKind: "inline";
+  origin: string;
+  source: StackSource;
+  /** The env's names; values are never sent back. */
+  envNames: string[];
+  lastDeploy: StackDeployView | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+type StackRow = Prisma.StackGetPayload<{ include: { deploys: true } }>;
+type DeployRow = StackRow["deploys"][number];
+
+/** A deploy still marked running after this long was cut short (its process died): another may start. */
+const STALE_DEPLOY_MS = 30 * 60_000;
+
+export class StackStore {
+  constructor(
+    private readonly db: Db,
+    private readonly box: SecretBox,
+    private readonly fleet: FleetStores,
+  ) {}
+
+  async list(teamIds: readonly string[]): Promise<StackView[]> {
+    const rows = await this.db.stack.findMany({
+      where: { teamId: { in: [...teamIds] } },
+      include: { deploys: { orderBy: { number: "desc" }, take: 1 } },
+      orderBy: { name: "asc" },
+    });
+    return rows.map((r) => this.view(r));
+  }
+
+  async get(id: string): Promise<StackView> {
+    return this.view(await this.row(id));
+  }
+
+  /** Every deploy, newest first. */
+  async history(id: string): Promise<StackDeployView[]> {
+    await this.row(id);
+    const rows = await this.db.stackDeploy.findMany({ where: { stackId: id }, orderBy: { number: "desc" }, take: 200 });
+    return rows.map((d) => this.deployView(d));
+  }
+
+  /** A new stack, not yet deployed. Its source must load and plan. */
+  async create(teamId: string, input: { name: string; source: StackSource; env: StackEnv }, actorId: string | null): Promise<StackView> {
+    const name = valid(StackNameSchema, input.name, "stack name");
+    this.check(name, input.source, input.env);
+    try {
+      const row = await this.db.stack.create({
+        data: {
+          teamId,
+          name,
+          files: input.source.files,
+          composeFiles: input.source.composeFiles,
+          profiles: input.source.profiles,
+          envSealed: this.seal(input.env),
+          createdById: actorId,
+        },
+        include: { deploys: true },
+      });
+      return this.view(row);
+    } catch (e) {
+      if (isUniqueViolation(e)) throw conflict(`a stack named ${name} already exists in this team`);
+      throw e;
+    }
+  }
+
+  /** A new source and/or env (patched: see StackEnvPatchSchema); checked as create's. Takes effect at the next deploy. */
+  async update(id: string, change: { source?: StackSource; env?: z.infer<typeof StackEnvPatchSchema> }): Promise<StackView> {
+    const row = await this.row(id);
+    const source = change.source ?? sourceOf(row);
+    const env = { ...this.open(row.envSealed) };
+    for (const [k, v] of Object.entries(change.env ?? {})) {
+      if (v === null) delete env[k];
+      else env[k] = v;
+    }
+    const parsedEnv = valid(StackEnvSchema, env, "env");
+    this.check(row.name, source, parsedEnv);
+    const updated = await this.db.stack.update({
+      where: { id },
+      data: { files: source.files, composeFiles: source.composeFiles, profiles: source.profiles, envSealed: this.seal(parsedEnv) },
+      include: { deploys: { orderBy: { number: "desc" }, take: 1 } },
+    });
+    return this.view(updated);
+  }
+
+  /**
+   * Deploys the stack's current source: only services whose spec changed are updated. The deploy
+   * is recorded before it starts and its outcome after; a failed one names the step.
+   */
+  async deploy(
+    id: string,
+    actor: { id: string | null; name: string },
+    opts: FleetDeployOptions & { reason?: string; rollbackOf?: number } = {},
+  ): Promise<StackDeployView> {
+    const row = await this.row(id);
+    const source = sourceOf(row);
+    const env = this.open(row.envSealed);
+    const plan = this.check(row.name, source, env).plan;
+    const record = await this.begin(row, actor, opts.reason ?? "deploy", opts.rollbackOf ?? null);
+    try {
+      const result = await deployFleetStack(this.fleet, row.teamId, row.name, plan, { files: source.files, env }, actor.id, opts);
+      return this.finish(record.id, { outcome: "succeeded", summary: result });
+    } catch (e) {
+      const done = e instanceof StackDeployError ? e.done : {};
+      const message = e instanceof Error ? e.message : String(e);
+      await this.finish(record.id, { outcome: "failed", summary: done, error: message.slice(0, 4000) });
+      throw e;
+    }
+  }
+
+  /** Makes an earlier deploy's source and env the stack's again, and deploys them. */
+  async rollback(
+    id: string,
+    number: number,
+    actor: { id: string | null; name: string },
+    opts: FleetDeployOptions = {},
+  ): Promise<StackDeployView> {
+    const row = await this.row(id);
+    const earlier = await this.db.stackDeploy.findUnique({ where: { stackId_number: { stackId: id, number } } });
+    if (!earlier) throw notFound(`deploy #${number} of stack ${row.name}`);
+    await this.db.stack.update({
+      where: { id },
+      data: {
+        files: earlier.files as Prisma.InputJsonValue,
+        composeFiles: earlier.composeFiles,
+        profiles: earlier.profiles,
+        envSealed: earlier.envSealed,
+      },
+    });
+    return this.deploy(id, actor, { ...opts, reason: "rollback", rollbackOf: number });
+  }
+
+  /** Removes the stack's services, networks, secrets and configs (as `docker stack rm`), then the stack. */
+  async remove(id: string): Promise<{ removed: string[] }> {
+    const row = await this.row(id);
+    const removed = await removeFleetStack(this.fleet, row.teamId, row.name);
+    await this.db.stack.delete({ where: { id } });
+    return { removed };
+  }
+
+  // ---- internals ----
+
+  private async row(id: string): Promise<StackRow> {
+    const row = await this.db.stack.findUnique({ where: { id }, include: { deploys: { orderBy: { number: "desc" }, take: 1 } } });
+    if (!row) throw notFound(`stack ${id}`);
+    return row;
+  }
+
+  /** Loads and plans a source: every problem of the files and the plan, or the plan. */
+  private check(name: string, source: StackSource, env: StackEnv): { project: ComposeProject; plan: ReturnType<typeof planFleet> } {
+    const parsed = valid(StackSourceSchema, source, "source");
+    const dotEnv = parsed.files[".env"];
+    const project = loadCompose(
+      parsed.composeFiles.map((f) => ({ name: f, text: parsed.files[f]! })),
+      { env, files: parsed.files, profiles: parsed.profiles, ...(dotEnv !== undefined ? { dotEnv } : {}) },
+    );
+    let plan: ReturnType<typeof planFleet>;
+    try {
+      plan = planFleet(name, project.model);
+    } catch (e) {
+      if (e instanceof FleetPlanError) throw invalid(`stack ${name} cannot run on the fleet: ${e.problems.join("; ")}`);
+      throw e;
+    }
+    // The source is shown to everyone who can read the stack; env values never are.
+    const inSource = plan.secrets.filter((f) => f.file !== undefined).map((f) => f.name);
+    if (inSource.length)
+      throw invalid(
+        `stack ${name}: secret ${inSource.join(", ")} would be kept in the stack's source, which every reader of the stack sees: ` +
+          "take it from an env value instead (secrets: {name: {environment: VAR}}), which is stored sealed",
+      );
+    return { project, plan };
+  }
+
+  /** Records a running deploy; one at a time per stack (the row lock orders two that race). */
+  private begin(row: StackRow, actor: { id: string | null; name: string }, reason: string, rollbackOf: number | null) {
+    return this.db.$transaction(async (tx) => {
+      await tx.$executeRaw`select 1 from stack where id = ${row.id} for update`;
+      const last = await tx.stackDeploy.findFirst({ where: { stackId: row.id }, orderBy: { number: "desc" } });
+      if (last?.outcome === "running" && Date.now() - last.startedAt.getTime() < STALE_DEPLOY_MS)
+        throw conflict(`stack ${row.name} is being deployed (deploy #${last.number}); wait for it to end`);
+      return tx.stackDeploy.create({
+        data: {
+          stackId: row.id,
+          number: (last?.number ?? 0) + 1,
+          files: row.files as Prisma.InputJsonValue,
+          composeFiles: row.composeFiles,
+          profiles: row.profiles,
+          envSealed: row.envSealed,
+          reason,
+          rollbackOf,
+          createdById: actor.id,
+          createdByName: actor.name,
+        },
+      });
+    });
+  }
+
+  private async finish(
+    deployId: number,
+    end: { outcome: "succeeded" | "failed"; summary: Partial<FleetDeployResult>; error?: string },
+  ): Promise<StackDeployView> {
+    const d = await this.db.stackDeploy.update({
+      where: { id: deployId },
+      data: { outcome: end.outcome, summary: end.summary as Prisma.InputJsonValue, error: end.error ?? null, finishedAt: new Date() },
+    });
+    return this.deployView(d);
+  }
+
+  private seal(env: StackEnv): string {
+    return this.box.seal(JSON.stringify(env));
+  }
+
+  private open(sealed: string): StackEnv {
+    return StackEnvSchema.parse(JSON.parse(this.box.open(sealed)));
+  }
+
+  private view(row: StackRow): StackView {
+    const last = row.deploys[0];
+    return {
+      id: row.id,
+      teamId: row.teamId,
+      name: row.name,
+      target: "fleet",
+      sourceKind: "inline",
+      origin: row.origin,
+      source: sourceOf(row),
+      envNames: Object.keys(this.open(row.envSealed)).sort(),
+      lastDeploy: last ? this.deployView(last) : null,
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
+    };
+  }
+
+  private deployView(d: DeployRow): StackDeployView {
+    let envNames: string[] = [];
+    try {
+      envNames = Object.keys(this.open(d.envSealed)).sort();
+    } catch {
+      // Sealed under a key since rotated: the names are unknown, the record stays readable.
+    }
+    return {
+      number: d.number,
+      reason: d.reason,
+      rollbackOf: d.rollbackOf,
+      createdByName: d.createdByName,
+      outcome: d.outcome as StackDeployView["outcome"],
+      summary: d.summary as Partial<FleetDeployResult>,
+      error: d.error,
+      startedAt: d.startedAt,
+      finishedAt: d.finishedAt,
+      envNames,
+    };
+  }
+}
+
+/** Parsed, or a domain error naming each problem (a zod error would reach the edge as a crash). */
+function valid<T extends z.ZodType>(schema: T, value: unknown, what: string): z.infer<T> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw invalid(`invalid ${what}: ${r.error.issues.map((i) => `${i.path.join(".") || what}: ${i.message}`).join("; ")}`);
+  return r.data;
+}
+
+function sourceOf(row: Pick<StackRow, "files" | "composeFiles" | "profiles">): StackSource {
+  return { files: row.files as Record<string, string>, composeFiles: row.composeFiles, profiles: row.profiles };
+}
