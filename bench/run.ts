@@ -15,6 +15,7 @@ import { logRelayBench } from "./log-relay.ts";
 import { fleetBench } from "./fleet.ts";
 import { servicesBench } from "./services.ts";
 import { servicesLabBench } from "./services-lab.ts";
+import { stacksBench } from "./stacks.ts";
 import { overlayBench } from "./overlay.ts";
 import { buildBench, type BuildFigures } from "./build.ts";
 import { fmt } from "./stats.ts";
@@ -225,6 +226,21 @@ try {
         `create 6 replicas → all running, image already on the hosts   ${fmt(lab.warmCreateMs, 0)} ms   (Swarm here: 2,300-3,400 ms; goal ≤ 2,000 ms; median of ${lab.warmRounds})`,
         `  the same on a fresh fleet (every host pulls the image first)   ${fmt(lab.coldCreateMs, 0)} ms   (Swarm's figure above does not say whether its hosts had the image)`,
         `host lost (agent SIGKILLed, link cut) → its task running elsewhere   ${fmt(lab.failoverMs, 0)} ms   (Swarm here: 16,000-22,000 ms; goal ≤ 10,000 ms)`,
+      ].join("\n"),
+    );
+  }
+  if (wanted("stacks")) {
+    console.log(`\n== stacks: an unchanged fleet stack of 20 services (2 replicas each) deployed again, on 10 simulated hosts ==`);
+    const st = await stacksBench({ hosts: 10, services: 20, replicas: 2, rounds: 5 });
+    results.stacks = st;
+    console.log(
+      [
+        `redeploy of the unchanged stack   p50 ${fmt(st.redeployP50Ms, 0)} ms, slowest ${fmt(st.redeployMaxMs, 0)} ms   ` +
+          `tasks restarted ${st.tasksMade} made, ${st.tasksEnded} ended; services given a new version ${st.servicesChanged}   ` +
+          `(goal: 0 restarts; moby#31357: docker stack deploy of an unchanged file can restart services)`,
+        `  the first deploy (the API call: ${st.services} services and their network made)   ${fmt(st.firstDeployMs, 0)} ms;   ` +
+          `all ${st.services * st.replicas} tasks running (simulated agents)   ${fmt(st.allRunningMs, 0)} ms`,
+        `(${st.rounds} redeploys through the API, the control plane in its own process.)`,
       ].join("\n"),
     );
   }

@@ -37,7 +37,7 @@ export interface ServicesBenchResult {
 }
 
 /** Waits until the process uses under a third of a core over a second (at most a minute). */
-async function settled(pid: number): Promise<void> {
+export async function settled(pid: number): Promise<void> {
   const until = Date.now() + 60_000;
   for (;;) {
     const before = cpuSeconds(pid);
@@ -46,7 +46,7 @@ async function settled(pid: number): Promise<void> {
   }
 }
 
-async function simFleet(url: string, token: string, prefix: string, n: number, agents: SimAgent[]): Promise<void> {
+export async function simFleet(url: string, token: string, prefix: string, n: number, agents: SimAgent[]): Promise<void> {
   for (let i = 0; i < n; i++) {
     const name = `${prefix}-${String(i).padStart(4, "0")}`;
     const j = (await joinWithToken(url, token, name)).body as JoinResponse;

@@ -2,7 +2,7 @@ import { DomainError, invalid } from "../errors.ts";
 import type { OverlayStore } from "../overlay/overlay-store.ts";
 import type { ServiceFileStore } from "../service-files/store.ts";
 import type { ServiceFileKind } from "../service-files/schema.ts";
-import type { ServiceStore } from "../services/service-store.ts";
+import { type ServiceStore, specHash } from "../services/service-store.ts";
 import { type ServiceSpec, ServiceSpecSchema, describeSpecIssues } from "../services/spec.ts";
 import { type FleetFile, type FleetPlan, STACK_LABEL } from "./fleet-plan.ts";
 
@@ -156,6 +156,11 @@ export async function deployFleetStack(
     }
     for (const s of specs) {
       const existing = services.find((e) => e.spec.name === s.name);
+      // The same spec as runs: nothing to write (a redeploy of an unchanged stack reads, and only reads).
+      if (existing && specHash(existing.spec) === specHash(s)) {
+        done.unchanged.push(s.name);
+        continue;
+      }
       // Ports published in ingress mode need the team's routing mesh, made on first use.
       step = `publishing the ports of service ${s.name}`;
       await stores.networks.ensureIngress(teamId, existing?.id ?? null, s);
