@@ -1,5 +1,12 @@
 import { z } from "zod";
-import { getContainerPolicy, setContainerPolicy, type ContainerPolicyRules } from "@berth/core";
+import {
+  enforceContainerPolicy,
+  getContainerPolicy,
+  setContainerPolicy,
+  taskContainerConfig,
+  type ContainerPolicyRules,
+  type ServiceSpec,
+} from "@berth/core";
 import { hasRole, requireTeamRole, router, withRole, rest } from "../trpc.ts";
 import type { Context } from "../context.ts";
 
@@ -31,6 +38,21 @@ export const ContainerPolicySchema = z.object({
 export async function containerPolicyFor(ctx: Context, teamId: string): Promise<ContainerPolicyRules | null> {
   if (hasRole(ctx, teamId, "admin")) return null;
   return getContainerPolicy(ctx.db, teamId);
+}
+
+/**
+ * A check of service specs against the policy that binds this caller in `teamId`: a spec whose
+ * tasks it would refuse as containers throws. Services and stacks both write specs through it.
+ */
+export async function serviceSpecPolicy(ctx: Context, teamId: string): Promise<(spec: ServiceSpec) => Promise<void>> {
+  const policy = await containerPolicyFor(ctx, teamId);
+  return async (spec) => {
+    if (!policy) return;
+    enforceContainerPolicy(
+      policy,
+      taskContainerConfig(spec, { serviceId: "-", serviceName: spec.name, taskId: "-", slot: 1, hostId: "-" }),
+    );
+  };
 }
 
 /** A team's container policy: members read it, admins change it (audited like every mutation). */

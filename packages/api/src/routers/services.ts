@@ -1,17 +1,15 @@
 import { z } from "zod";
 import {
   assignIngressPorts,
-  enforceContainerPolicy,
   notFound,
   notifyServiceChanged,
   parseSpec,
   serviceHistory,
-  taskContainerConfig,
   type ServiceView,
 } from "@berth/core";
 import { authed, requireTeamRole, rest, router, teamsWithRole, withRole } from "../trpc.ts";
 import type { Context } from "../context.ts";
-import { containerPolicyFor } from "./policies.ts";
+import { serviceSpecPolicy } from "./policies.ts";
 
 /*
  * Services: operators change them, viewers read them, every change is audited (the `authed`
@@ -33,13 +31,7 @@ async function serviceFor(ctx: Context, id: string, min: "viewer" | "operator"):
 
 /** Refuses a spec whose tasks the team's policy would not let the caller create as containers. */
 async function checkPolicy(ctx: Context, teamId: string, spec: unknown): Promise<void> {
-  const policy = await containerPolicyFor(ctx, teamId);
-  if (!policy) return;
-  const parsed = parseSpec(spec);
-  enforceContainerPolicy(
-    policy,
-    taskContainerConfig(parsed, { serviceId: "-", serviceName: parsed.name, taskId: "-", slot: 1, hostId: "-" }),
-  );
+  await (await serviceSpecPolicy(ctx, teamId))(parseSpec(spec));
 }
 
 export const servicesRouter = router({

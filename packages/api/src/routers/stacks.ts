@@ -1,17 +1,8 @@
 import { z } from "zod";
-import {
-  enforceContainerPolicy,
-  StackEnvPatchSchema,
-  StackEnvSchema,
-  StackNameSchema,
-  StackSourceSchema,
-  taskContainerConfig,
-  type ServiceSpec,
-  type StackView,
-} from "@berth/core";
+import { StackEnvPatchSchema, StackEnvSchema, StackNameSchema, StackSourceSchema, type StackView } from "@berth/core";
 import { authed, requireTeamRole, rest, router, teamsWithRole, withRole } from "../trpc.ts";
 import type { Context } from "../context.ts";
-import { containerPolicyFor } from "./policies.ts";
+import { serviceSpecPolicy } from "./policies.ts";
 
 /*
  * Stacks: compose applications deployed to the fleet. Operators create, edit, deploy, roll back
@@ -30,18 +21,6 @@ async function find(ctx: Context, id: string, min: "viewer" | "operator"): Promi
 
 function actor(ctx: Context) {
   return { id: ctx.user?.id ?? null, name: ctx.user?.name || ctx.user?.email || (ctx.token ? `token ${ctx.token.name}` : "unknown") };
-}
-
-/** The team's container policy, for each service a deploy writes. */
-async function policyCheck(ctx: Context, teamId: string) {
-  const policy = await containerPolicyFor(ctx, teamId);
-  return async (spec: ServiceSpec) => {
-    if (!policy) return;
-    enforceContainerPolicy(
-      policy,
-      taskContainerConfig(spec, { serviceId: "-", serviceName: spec.name, taskId: "-", slot: 1, hostId: "-" }),
-    );
-  };
 }
 
 export const stacksRouter = router({
@@ -77,7 +56,7 @@ export const stacksRouter = router({
       requireTeamRole(ctx, input.teamId, "operator");
       const stack = await ctx.stacks.create(input.teamId, input, ctx.user?.id ?? null);
       if (!input.deploy) return { stack, deploy: null };
-      const deploy = await ctx.stacks.deploy(stack.id, actor(ctx), { checkSpec: await policyCheck(ctx, input.teamId) });
+      const deploy = await ctx.stacks.deploy(stack.id, actor(ctx), { checkSpec: await serviceSpecPolicy(ctx, input.teamId) });
       return { stack: await ctx.stacks.get(stack.id), deploy };
     }),
 
@@ -94,7 +73,7 @@ export const stacksRouter = router({
         ...(input.env ? { env: input.env } : {}),
       });
       if (!input.deploy) return { stack, deploy: null };
-      const deploy = await ctx.stacks.deploy(input.id, actor(ctx), { reason: "deploy", checkSpec: await policyCheck(ctx, s.teamId) });
+      const deploy = await ctx.stacks.deploy(input.id, actor(ctx), { reason: "deploy", checkSpec: await serviceSpecPolicy(ctx, s.teamId) });
       return { stack: await ctx.stacks.get(input.id), deploy };
     }),
 
@@ -104,7 +83,7 @@ export const stacksRouter = router({
     .input(z.object({ id: Id }))
     .mutation(async ({ ctx, input }) => {
       const s = await find(ctx, input.id, "operator");
-      return ctx.stacks.deploy(input.id, actor(ctx), { reason: "redeploy", checkSpec: await policyCheck(ctx, s.teamId) });
+      return ctx.stacks.deploy(input.id, actor(ctx), { reason: "redeploy", checkSpec: await serviceSpecPolicy(ctx, s.teamId) });
     }),
 
   /** Makes deploy `number`'s source and env current again, and deploys them. */
@@ -113,7 +92,7 @@ export const stacksRouter = router({
     .input(z.object({ id: Id, number: z.number().int().min(1) }))
     .mutation(async ({ ctx, input }) => {
       const s = await find(ctx, input.id, "operator");
-      return ctx.stacks.rollback(input.id, input.number, actor(ctx), { checkSpec: await policyCheck(ctx, s.teamId) });
+      return ctx.stacks.rollback(input.id, input.number, actor(ctx), { checkSpec: await serviceSpecPolicy(ctx, s.teamId) });
     }),
 
   /** Removes the stack's services, networks, secrets and configs, then the stack (volumes stay on their hosts). */
