@@ -1,12 +1,5 @@
 import { z } from "zod";
-import {
-  assignIngressPorts,
-  notFound,
-  notifyServiceChanged,
-  parseSpec,
-  serviceHistory,
-  type ServiceView,
-} from "@berth/core";
+import { assignIngressPorts, notFound, notifyServiceChanged, parseSpec, serviceHistory, type ServiceView } from "@berth/core";
 import { authed, requireTeamRole, rest, router, teamsWithRole, withRole } from "../trpc.ts";
 import type { Context } from "../context.ts";
 import { serviceSpecPolicy } from "./policies.ts";
