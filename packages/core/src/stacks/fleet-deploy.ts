@@ -1,8 +1,8 @@
 import { DomainError, invalid } from "../errors.ts";
-import type { OverlayStore } from "../overlay/overlay-store.ts";
+import type { OverlayNetworkView, OverlayStore } from "../overlay/overlay-store.ts";
 import type { ServiceFileStore } from "../service-files/store.ts";
 import type { ServiceFileKind } from "../service-files/schema.ts";
-import { type ServiceStore, specHash } from "../services/service-store.ts";
+import { type ServiceStore, type ServiceView, specHash } from "../services/service-store.ts";
 import { type ServiceSpec, ServiceSpecSchema, describeSpecIssues } from "../services/spec.ts";
 import { type FleetFile, type FleetPlan, STACK_LABEL } from "./fleet-plan.ts";
 
@@ -174,26 +174,16 @@ export async function deployFleetStack(
       const after = await stores.services.update(existing.id, existing.version, s, actorId);
       (after.version === existing.version ? done.unchanged : done.updated).push(s.name);
     }
-    const planned = new Set(plan.services.map((s) => s.name));
-    for (const s of services) {
-      if (!ours(s.spec.labels) || planned.has(s.spec.name)) continue;
-      step = `removing service ${s.spec.name}`;
-      await stores.services.remove(s.id);
-      done.removed.push(s.spec.name);
-    }
-    const wanted = new Set(plan.networks.map((n) => n.name));
-    for (const n of networks) {
-      if (!ours(n.labels) || wanted.has(n.name)) continue;
-      step = `removing network ${n.name}`;
-      try {
-        // Tasks of removed services are given a while to leave, as Swarm's `stack rm` gives them.
-        await stores.networks.remove(n.id, { drainMs: NETWORK_DRAIN_MS });
-        done.networksRemoved.push(n.name);
-      } catch (e) {
-        if (!(e instanceof DomainError && e.code === "CONFLICT")) throw e;
-        done.networksInUse.push(n.name);
-      }
-    }
+    await prune(
+      stores,
+      stack,
+      { services, networks },
+      { services: new Set(plan.services.map((s) => s.name)), networks: new Set(plan.networks.map((n) => n.name)) },
+      done,
+      (what) => {
+        step = what;
+      },
+    );
   } catch (e) {
     throw new StackDeployError(step, done, e);
   }
@@ -206,27 +196,50 @@ export async function deployFleetStack(
  * the names removed; a network still in use (a task that has not left yet) stays and is not named.
  */
 export async function removeFleetStack(stores: FleetStores, teamId: string, stack: string): Promise<string[]> {
-  const ours = (labels: Record<string, string>) => labels[STACK_LABEL] === stack;
-  const removed: string[] = [];
-  for (const s of await stores.services.list([teamId])) {
-    if (!ours(s.spec.labels)) continue;
-    await stores.services.remove(s.id);
-    removed.push(s.spec.name);
-  }
-  for (const n of await stores.networks.list([teamId])) {
-    if (!ours(n.labels)) continue;
-    try {
-      await stores.networks.remove(n.id, { drainMs: NETWORK_DRAIN_MS });
-      removed.push(n.name);
-    } catch (e) {
-      if (!(e instanceof DomainError && e.code === "CONFLICT")) throw e;
-    }
-  }
+  const [services, networks] = await Promise.all([stores.services.list([teamId]), stores.networks.list([teamId])]);
+  const done: Pruned = { removed: [], networksRemoved: [], networksInUse: [] };
+  await prune(stores, stack, { services, networks }, { services: new Set(), networks: new Set() }, done, () => undefined);
+  const removed = [...done.removed, ...done.networksRemoved];
   for (const kind of ["secret", "config"] as const)
     for (const f of await stores.files.list([teamId], kind)) {
-      if (!ours(f.labels)) continue;
+      if (f.labels[STACK_LABEL] !== stack) continue;
       await stores.files.remove(f.id, kind);
       removed.push(f.name);
     }
   return removed;
+}
+
+type Pruned = Pick<FleetDeployResult, "removed" | "networksRemoved" | "networksInUse">;
+
+/**
+ * Removes the stack's services, then its networks, that `keep` does not name. A network's tasks
+ * are given a while to leave, as Swarm's `stack rm` gives them; one still in use stays and is
+ * reported. `step` is told what is under way, for the caller's error.
+ */
+async function prune(
+  stores: FleetStores,
+  stack: string,
+  existing: { services: ServiceView[]; networks: OverlayNetworkView[] },
+  keep: { services: ReadonlySet<string>; networks: ReadonlySet<string> },
+  done: Pruned,
+  step: (what: string) => void,
+): Promise<void> {
+  const ours = (labels: Record<string, string>) => labels[STACK_LABEL] === stack;
+  for (const s of existing.services) {
+    if (!ours(s.spec.labels) || keep.services.has(s.spec.name)) continue;
+    step(`removing service ${s.spec.name}`);
+    await stores.services.remove(s.id);
+    done.removed.push(s.spec.name);
+  }
+  for (const n of existing.networks) {
+    if (!ours(n.labels) || keep.networks.has(n.name)) continue;
+    step(`removing network ${n.name}`);
+    try {
+      await stores.networks.remove(n.id, { drainMs: NETWORK_DRAIN_MS });
+      done.networksRemoved.push(n.name);
+    } catch (e) {
+      if (!(e instanceof DomainError && e.code === "CONFLICT")) throw e;
+      done.networksInUse.push(n.name);
+    }
+  }
 }
