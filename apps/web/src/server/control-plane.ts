@@ -27,6 +27,8 @@ import {
   ensureSetupInvitation,
   isDomainError,
   SecretBox,
+  STACK_WEBHOOK_PREFIX,
+  StackGitPoller,
   StackStore,
   type AuditChannel,
 } from "@berth/core";
@@ -46,6 +48,7 @@ import {
 import { AGENT_PATHS } from "@berth/protocol";
 import { insecureWarning, type Env } from "./env.ts";
 import { agentJoinRoute } from "./routes/agent-join.ts";
+import { stackWebhookRoute } from "./routes/stack-webhook.ts";
 import { agentBundleRoute, installScriptRoute } from "./routes/install.ts";
 import { clientIp, sendJson } from "./routes/http-util.ts";
 import { loadTlsIdentity } from "./tls.ts";
@@ -138,6 +141,12 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     services: serviceStore,
     networks: overlays,
     files: serviceFiles,
+  });
+  const stackPoller = new StackGitPoller({
+    stacks,
+    logger: log.child({ part: "stack-git" }),
+    connectionString: env.DATABASE_URL,
+    tickMs: env.BERTH_GIT_POLL_TICK_MS,
   });
   gateway.handleRequests("overlay.attach", async (hostId, args) => {
     const answer = await overlays.attach(hostId, args);
@@ -308,6 +317,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       return restHandler(req, res);
     }
     if (path === "/api/openapi.json") return openApiRoute(req, res);
+    if (path.startsWith(STACK_WEBHOOK_PREFIX)) return stackWebhookRoute(req, res, { db, stacks, poller: stackPoller, logger: log });
     if (path.startsWith("/api/auth/")) {
       // better-auth rate-limits per client IP and reads it from this header; set it from the
       // socket (or a loopback proxy) so a client cannot pick its own bucket.
@@ -361,6 +371,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       webhooks.start();
       fleetEvents.start();
       orchestrator.start();
+      stackPoller.start();
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
         server.listen(env.PORT, env.HOST, () => resolve());
@@ -378,6 +389,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       streams.close();
       await this.docker?.close();
       await orchestrator.stop();
+      await stackPoller.stop();
       await gateway.stop();
       await stats.stop();
       fleetEvents.stop();

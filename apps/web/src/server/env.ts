@@ -29,6 +29,8 @@ const EnvSchema = z.object({
     .default(1024 * 1024),
   /** The first webhook retry's delay (it doubles with each attempt, 8 attempts). */
   BERTH_WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+  /** How often the git poller looks for stacks whose poll is due (each stack has its own interval, a minute at least). */
+  BERTH_GIT_POLL_TICK_MS: z.coerce.number().int().min(100).max(600_000).default(15_000),
   /** How often open streams check their caller's credentials and role again. */
   BERTH_STREAM_RECHECK_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   /** "0" serves only the API, the agent gateway and the install endpoints (tests, benchmarks). */

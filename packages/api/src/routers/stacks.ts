@@ -1,12 +1,22 @@
 import { z } from "zod";
-import { StackEnvPatchSchema, StackEnvSchema, StackNameSchema, StackSourceSchema, type StackView } from "@berth/core";
+import {
+  StackEnvPatchSchema,
+  StackEnvSchema,
+  StackGitChangeSchema,
+  StackGitSourceSchema,
+  StackNameSchema,
+  StackSourceSchema,
+  type StackView,
+  stackWebhookPath,
+} from "@berth/core";
 import { authed, requireTeamRole, rest, router, teamsWithRole, withRole } from "../trpc.ts";
 import type { Context } from "../context.ts";
 import { serviceSpecPolicy } from "./policies.ts";
 
 /*
- * Stacks: compose applications deployed to the fleet. Operators create, edit, deploy, roll back
- * and remove them; viewers read them and their history. Env values go in and never come out
+ * Stacks: compose applications deployed to the fleet, written here or kept in git. Operators
+ * create, edit, deploy, roll back and remove them, and read a git stack's webhook secret; viewers
+ * read them and their history. Env values go in and never come out
  * (only their names). Every change is audited (`authed`); every service a deploy writes is checked
  * against the team's container policy as the containers its tasks will be.
  */
@@ -40,14 +50,15 @@ export const stacksRouter = router({
       return ctx.stacks.history(input.id);
     }),
 
-  /** A new stack from compose files; `deploy` (default true) deploys it at once. */
+  /** A new stack from compose files (`source`) or a git repository (`git`); `deploy` (default true) deploys it at once. */
   create: withRole("operator")
     .meta(rest("POST", "/stacks"))
     .input(
       z.object({
         teamId: Id,
         name: StackNameSchema,
-        source: StackSourceSchema,
+        source: StackSourceSchema.optional(),
+        git: StackGitSourceSchema.optional(),
         env: StackEnvSchema.default({}),
         deploy: z.boolean().default(true),
       }),
@@ -56,34 +67,68 @@ export const stacksRouter = router({
       requireTeamRole(ctx, input.teamId, "operator");
       const stack = await ctx.stacks.create(input.teamId, input, ctx.user?.id ?? null);
       if (!input.deploy) return { stack, deploy: null };
-      const deploy = await ctx.stacks.deploy(stack.id, actor(ctx), { checkSpec: await serviceSpecPolicy(ctx, input.teamId) });
+      // Just read: deploy what was read.
+      const deploy = await ctx.stacks.deploy(stack.id, actor(ctx), { read: false, checkSpec: await serviceSpecPolicy(ctx, input.teamId) });
       return { stack: await ctx.stacks.get(stack.id), deploy };
     }),
 
-  /** A new source and/or env changes (a value sets, null removes, a name left out keeps); deployed at once unless `deploy` is false. */
+  /**
+   * A new source (inline stacks), new git settings (git stacks: read again) and/or env changes (a
+   * value sets, null removes, a name left out keeps); deployed at once unless `deploy` is false.
+   */
   update: withRole("operator")
     .meta(rest("PUT", "/stacks/{id}"))
     .input(
-      z.object({ id: Id, source: StackSourceSchema.optional(), env: StackEnvPatchSchema.optional(), deploy: z.boolean().default(true) }),
+      z.object({
+        id: Id,
+        source: StackSourceSchema.optional(),
+        git: StackGitChangeSchema.optional(),
+        env: StackEnvPatchSchema.optional(),
+        deploy: z.boolean().default(true),
+      }),
     )
     .mutation(async ({ ctx, input }) => {
       const s = await find(ctx, input.id, "operator");
       const stack = await ctx.stacks.update(input.id, {
         ...(input.source ? { source: input.source } : {}),
+        ...(input.git ? { git: input.git } : {}),
         ...(input.env ? { env: input.env } : {}),
       });
       if (!input.deploy) return { stack, deploy: null };
-      const deploy = await ctx.stacks.deploy(input.id, actor(ctx), { reason: "deploy", checkSpec: await serviceSpecPolicy(ctx, s.teamId) });
+      const deploy = await ctx.stacks.deploy(input.id, actor(ctx), {
+        reason: "deploy",
+        read: !(input.git || input.env),
+        checkSpec: await serviceSpecPolicy(ctx, s.teamId),
+      });
       return { stack: await ctx.stacks.get(input.id), deploy };
     }),
 
-  /** Deploys the current source again: services whose spec is unchanged are not touched. */
+  /** Deploys the current source again (a git stack's read first): services whose spec is unchanged are not touched. */
   deploy: withRole("operator")
     .meta(rest("POST", "/stacks/{id}/deploy"))
     .input(z.object({ id: Id }))
     .mutation(async ({ ctx, input }) => {
       const s = await find(ctx, input.id, "operator");
       return ctx.stacks.deploy(input.id, actor(ctx), { reason: "redeploy", checkSpec: await serviceSpecPolicy(ctx, s.teamId) });
+    }),
+
+  /** Reads a git stack's repository now; deploys only when the stack's files changed. */
+  pull: withRole("operator")
+    .meta(rest("POST", "/stacks/{id}/pull"))
+    .input(z.object({ id: Id }))
+    .mutation(async ({ ctx, input }) => {
+      const s = await find(ctx, input.id, "operator");
+      return ctx.stacks.sync(input.id, actor(ctx), { checkSpec: await serviceSpecPolicy(ctx, s.teamId) });
+    }),
+
+  /** A git stack's push webhook: the URL to give GitHub, GitLab or Gitea, and its secret. */
+  webhook: withRole("operator")
+    .meta(rest("GET", "/stacks/{id}/webhook"))
+    .input(z.object({ id: Id }))
+    .query(async ({ ctx, input }) => {
+      await find(ctx, input.id, "operator");
+      const { secret } = await ctx.stacks.webhookSecret(input.id);
+      return { url: `${ctx.publicUrl.replace(/\/$/, "")}${stackWebhookPath(input.id)}`, secret };
     }),
 
   /** Makes deploy `number`'s source and env current again, and deploys them. */

@@ -9,3 +9,15 @@ export {
   StackDeployError,
 } from "./fleet-deploy.ts";
 export * from "./stack-store.ts";
+export { DEFAULT_POLL_SECONDS, readGitStack, type StackGitSource, StackGitSourceSchema } from "./git-source.ts";
+export {
+  type PushCheck,
+  type PushEvent,
+  type PushProvider,
+  pushMoves,
+  readPush,
+  STACK_WEBHOOK_PREFIX,
+  stackWebhookPath,
+  verifyPush,
+} from "./push-webhook.ts";
+export { StackGitPoller } from "./git-poller.ts";

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from "node:crypto";
 import type { Db, Prisma } from "@berth/db";
 import { z } from "zod";
 import { conflict, invalid, isUniqueViolation, notFound } from "../errors.ts";
@@ -12,6 +13,7 @@ import {
   StackDeployError,
 } from "./fleet-deploy.ts";
 import { FleetPlanError, planFleet } from "./fleet-plan.ts";
+import { readGitStack, type StackGitSource, StackGitSourceSchema } from "./git-source.ts";
 
 /*
  * Stacks in Postgres: a stack's source (its compose files, and the files they read), its env
@@ -19,6 +21,10 @@ import { FleetPlanError, planFleet } from "./fleet-plan.ts";
  * as deployed, so a rollback redeploys exactly that; what it changed; and how it ended (the step
  * that failed, when one did: what ran before it is left running). A source that does not load or
  * plan is refused with every problem, before anything is saved or changed.
+ *
+ * A git stack's files are read from its repository (git-source.ts): at create, at every deploy,
+ * when its poll finds a new commit, and when its push webhook is called. A new commit whose stack
+ * files are unchanged (by digest) is noted and deploys nothing.
  */
 
 /** `docker stack deploy`'s namespace rule: it prefixes every object's name, so it stays short and plain. */
@@ -69,6 +75,8 @@ export const StackEnvPatchSchema = z.record(
 
 export interface StackDeployView {
   number: number;
+  /** The commit the files came from (git stacks). */
+  commit: string | null;
   reason: string;
   rollbackOf: number | null;
   createdByName: string;
@@ -86,7 +94,9 @@ export interface StackView {
   teamId: string;
   name: string;
   target: "fleet";
-  sourceKind: "inline";
+  sourceKind: "inline" | "git";
+  /** Where a git stack's files come from, and how its last read went. */
+  git: StackGitView | null;
   origin: string;
   source: StackSource;
   /** The env's names; values are never sent back. */
@@ -95,6 +105,39 @@ export interface StackView {
   createdAt: Date;
   updatedAt: Date;
 }
+
+export interface StackGitView {
+  url: string;
+  ref: string;
+  path: string;
+  username: string | null;
+  hasPassword: boolean;
+  pollSeconds: number;
+  commit: string | null;
+  polledAt: Date | null;
+  error: string | null;
+}
+
+/** What reading a git stack's repository did. */
+export interface StackSyncResult {
+  commit: string;
+  /** The stack's files differed from the last commit read (or a deploy was asked for). */
+  changed: boolean;
+  deploy: StackDeployView | null;
+}
+
+/** Changes to a git stack's settings; each field left out stays (the re-read checks them together). */
+export const StackGitChangeSchema = z.object({
+  ref: z.string().optional(),
+  path: z.string().optional(),
+  composeFiles: z.array(z.string()).optional(),
+  profiles: z.array(z.string()).optional(),
+  username: z.string().nullable().optional(),
+  /** A new password or token; null forgets the one kept. */
+  password: z.string().nullable().optional(),
+  pollSeconds: z.number().optional(),
+});
+export type StackGitChange = z.infer<typeof StackGitChangeSchema>;
 
 type StackRow = Prisma.StackGetPayload<{ include: { deploys: true } }>;
 type DeployRow = StackRow["deploys"][number];
@@ -129,20 +172,49 @@ export class StackStore {
     return rows.map((d) => this.deployView(d));
   }
 
-  /** A new stack, not yet deployed. Its source must load and plan. */
-  async create(teamId: string, input: { name: string; source: StackSource; env: StackEnv }, actorId: string | null): Promise<StackView> {
+  /**
+   * A new stack, not yet deployed: inline (`source`) or kept in git (`git`: its files are read
+   * now, so a bad URL, ref or credential is refused here). Its source must load and plan.
+   */
+  async create(
+    teamId: string,
+    input: { name: string; source?: StackSource; git?: z.input<typeof StackGitSourceSchema>; env: StackEnv },
+    actorId: string | null,
+  ): Promise<StackView> {
     const name = valid(StackNameSchema, input.name, "stack name");
-    this.check(name, input.source, input.env);
+    if ((input.source === undefined) === (input.git === undefined)) throw invalid("give a stack either its source or a git repository");
+    let source: StackSource;
+    let gitFields: Record<string, unknown> = {};
+    if (input.git) {
+      const git = valid(StackGitSourceSchema, input.git, "git source");
+      const read = await readGitStack(git, input.env);
+      source = { files: read.files, composeFiles: git.composeFiles, profiles: git.profiles };
+      gitFields = {
+        sourceKind: "git",
+        gitUrl: git.url,
+        gitRef: git.ref,
+        gitPath: git.path,
+        gitUsername: git.username ?? null,
+        gitPasswordSealed: git.password !== undefined ? this.box.seal(git.password) : null,
+        pollSeconds: git.pollSeconds,
+        webhookSecretSealed: this.box.seal(randomBytes(32).toString("hex")),
+        gitCommit: read.commit,
+        gitDigest: digestOf(source),
+        polledAt: new Date(),
+      };
+    } else source = input.source!;
+    this.check(name, source, input.env);
     try {
       const row = await this.db.stack.create({
         data: {
           teamId,
           name,
-          files: input.source.files,
-          composeFiles: input.source.composeFiles,
-          profiles: input.source.profiles,
+          files: source.files,
+          composeFiles: source.composeFiles,
+          profiles: source.profiles,
           envSealed: this.seal(input.env),
           createdById: actorId,
+          ...gitFields,
         },
         include: { deploys: true },
       });
@@ -153,39 +225,144 @@ export class StackStore {
     }
   }
 
-  /** A new source and/or env (patched: see StackEnvPatchSchema); checked as create's. Takes effect at the next deploy. */
-  async update(id: string, change: { source?: StackSource; env?: z.infer<typeof StackEnvPatchSchema> }): Promise<StackView> {
+  /**
+   * A new source (inline stacks), new git settings (git stacks: the files are read again) and/or
+   * env (patched: see StackEnvPatchSchema); checked as create's. Takes effect at the next deploy.
+   */
+  async update(
+    id: string,
+    change: { source?: StackSource; git?: StackGitChange; env?: z.infer<typeof StackEnvPatchSchema> },
+  ): Promise<StackView> {
     const row = await this.row(id);
-    const source = change.source ?? sourceOf(row);
     const env = { ...this.open(row.envSealed) };
     for (const [k, v] of Object.entries(change.env ?? {})) {
       if (v === null) delete env[k];
       else env[k] = v;
     }
     const parsedEnv = valid(StackEnvSchema, env, "env");
+    let source = sourceOf(row);
+    let gitFields: Record<string, unknown> = {};
+    if (row.sourceKind === "git") {
+      if (change.source) throw invalid(`stack ${row.name} is kept in git: change its files there, or its git settings here`);
+      if (change.git || change.env) {
+        // Env values can name files (env_file: ${X}): read again whenever either changes.
+        const git = this.gitOf(row, change.git ?? {});
+        const read = await readGitStack(git, parsedEnv);
+        source = { files: read.files, composeFiles: git.composeFiles, profiles: git.profiles };
+        gitFields = {
+          gitRef: git.ref,
+          gitPath: git.path,
+          gitUsername: git.username ?? null,
+          gitPasswordSealed: git.password !== undefined ? this.box.seal(git.password) : null,
+          pollSeconds: git.pollSeconds,
+          gitCommit: read.commit,
+          gitDigest: digestOf(source),
+          polledAt: new Date(),
+          gitError: null,
+        };
+      }
+    } else if (change.git) throw invalid(`stack ${row.name} is not kept in git`);
+    else if (change.source) source = change.source;
     this.check(row.name, source, parsedEnv);
     const updated = await this.db.stack.update({
       where: { id },
-      data: { files: source.files, composeFiles: source.composeFiles, profiles: source.profiles, envSealed: this.seal(parsedEnv) },
+      data: {
+        files: source.files,
+        composeFiles: source.composeFiles,
+        profiles: source.profiles,
+        envSealed: this.seal(parsedEnv),
+        ...gitFields,
+      },
       include: { deploys: { orderBy: { number: "desc" }, take: 1 } },
     });
     return this.view(updated);
   }
 
   /**
-   * Deploys the stack's current source: only services whose spec changed are updated. The deploy
-   * is recorded before it starts and its outcome after; a failed one names the step.
+   * Deploys the stack's current source (a git stack's read again first): only services whose spec
+   * changed are updated. The deploy is recorded before it starts and its outcome after; a failed
+   * one names the step.
    */
   async deploy(
     id: string,
     actor: { id: string | null; name: string },
-    opts: FleetDeployOptions & { reason?: string; rollbackOf?: number } = {},
+    opts: FleetDeployOptions & { reason?: string; /** A git stack's repository is read first unless false (it was just read). */ read?: boolean } = {},
   ): Promise<StackDeployView> {
     const row = await this.row(id);
+    if (row.sourceKind === "git" && opts.read !== false) return (await this.sync(id, actor, { ...opts, always: true })).deploy!;
+    return this.deployCurrent(row, actor, opts);
+  }
+
+  /**
+   * Reads a git stack's repository at its ref. New stack files are saved and deployed; a commit
+   * that changed none of them is noted and deploys nothing, unless `always`. A failed read is
+   * kept on the stack (`git.error`) as well as thrown.
+   */
+  async sync(
+    id: string,
+    actor: { id: string | null; name: string },
+    opts: FleetDeployOptions & { always?: boolean; reason?: string } = {},
+  ): Promise<StackSyncResult> {
+    const row = await this.row(id);
+    if (row.sourceKind !== "git") throw invalid(`stack ${row.name} is not kept in git`);
+    const env = this.open(row.envSealed);
+    const git = this.gitOf(row, {});
+    let read: Awaited<ReturnType<typeof readGitStack>>;
+    try {
+      read = await readGitStack(git, env);
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      await this.db.stack.update({ where: { id }, data: { polledAt: new Date(), gitError: message.slice(0, 2000) } });
+      throw e;
+    }
+    const source = { files: read.files, composeFiles: git.composeFiles, profiles: git.profiles };
+    const digest = digestOf(source);
+    const changed = digest !== row.gitDigest;
+    const saved = await this.db.stack.update({
+      where: { id },
+      data: {
+        gitCommit: read.commit,
+        polledAt: new Date(),
+        gitError: null,
+        // A rollback put older files in place: they stay until a commit brings new ones.
+        ...(changed || opts.always ? { files: source.files, gitDigest: digest } : {}),
+      },
+      include: { deploys: { orderBy: { number: "desc" }, take: 1 } },
+    });
+    // A stack never deployed is not started by a push: its first deploy is someone's decision.
+    if (!opts.always && (!changed || saved.deploys.length === 0)) return { commit: read.commit, changed, deploy: null };
+    const deploy = await this.deployCurrent(saved, actor, { ...opts, reason: opts.reason ?? (opts.always ? "deploy" : "git") });
+    return { commit: read.commit, changed, deploy };
+  }
+
+  /** The webhook secret of a git stack (shown to its operators, who give it to their git host). */
+  async webhookSecret(id: string): Promise<{ stackId: string; teamId: string; name: string; ref: string; secret: string }> {
+    const row = await this.row(id);
+    if (row.sourceKind !== "git" || !row.webhookSecretSealed) throw invalid(`stack ${row.name} is not kept in git: it has no push webhook`);
+    return { stackId: row.id, teamId: row.teamId, name: row.name, ref: row.gitRef ?? "", secret: this.box.open(row.webhookSecretSealed) };
+  }
+
+  /** Git stacks whose next poll is due (oldest first). */
+  async dueForPoll(now = new Date(), limit = 50): Promise<string[]> {
+    const rows = await this.db.$queryRaw<{ id: string }[]>`
+      select id from stack
+      where "sourceKind" = 'git' and "pollSeconds" > 0
+        and ("polledAt" is null or "polledAt" + make_interval(secs => "pollSeconds") <= ${now})
+      order by "polledAt" asc nulls first limit ${limit}`;
+    return rows.map((r) => r.id);
+  }
+
+  /** Deploys what the stack holds now, as it is. */
+  private async deployCurrent(
+    row: StackRow,
+    actor: { id: string | null; name: string },
+    opts: FleetDeployOptions & { reason?: string; rollbackOf?: number; commit?: string | null },
+  ): Promise<StackDeployView> {
     const source = sourceOf(row);
     const env = this.open(row.envSealed);
     const plan = this.check(row.name, source, env).plan;
-    const record = await this.begin(row, actor, opts.reason ?? "deploy", opts.rollbackOf ?? null);
+    const commit = opts.commit !== undefined ? opts.commit : row.gitCommit;
+    const record = await this.begin(row, actor, opts.reason ?? "deploy", opts.rollbackOf ?? null, commit);
     try {
       const result = await deployFleetStack(this.fleet, row.teamId, row.name, plan, { files: source.files, env }, actor.id, opts);
       return this.finish(record.id, { outcome: "succeeded", summary: result });
@@ -216,7 +393,7 @@ export class StackStore {
         envSealed: earlier.envSealed,
       },
     });
-    return this.deploy(id, actor, { ...opts, reason: "rollback", rollbackOf: number });
+    return this.deployCurrent(await this.row(id), actor, { ...opts, reason: "rollback", rollbackOf: number, commit: earlier.commit });
   }
 
   /** Removes the stack's services, networks, secrets and configs (as `docker stack rm`), then the stack. */
@@ -261,7 +438,13 @@ export class StackStore {
   }
 
   /** Records a running deploy; one at a time per stack (the row lock orders two that race). */
-  private begin(row: StackRow, actor: { id: string | null; name: string }, reason: string, rollbackOf: number | null) {
+  private begin(
+    row: StackRow,
+    actor: { id: string | null; name: string },
+    reason: string,
+    rollbackOf: number | null,
+    commit: string | null,
+  ) {
     return this.db.$transaction(async (tx) => {
       await tx.$executeRaw`select 1 from stack where id = ${row.id} for update`;
       const last = await tx.stackDeploy.findFirst({ where: { stackId: row.id }, orderBy: { number: "desc" } });
@@ -277,6 +460,7 @@ export class StackStore {
           envSealed: row.envSealed,
           reason,
           rollbackOf,
+          commit,
           createdById: actor.id,
           createdByName: actor.name,
         },
@@ -295,6 +479,27 @@ export class StackStore {
     return this.deployView(d);
   }
 
+  /** A git stack's settings with `change` applied, checked. */
+  private gitOf(row: StackRow, change: StackGitChange): StackGitSource {
+    const keep = <T>(v: T | undefined, old: T) => (v === undefined ? old : v);
+    const password = change.password === undefined ? (row.gitPasswordSealed ? this.box.open(row.gitPasswordSealed) : null) : change.password;
+    const username = keep(change.username, row.gitUsername);
+    return valid(
+      StackGitSourceSchema,
+      {
+        url: row.gitUrl,
+        ref: keep(change.ref, row.gitRef ?? undefined),
+        path: keep(change.path, row.gitPath),
+        composeFiles: keep(change.composeFiles, row.composeFiles),
+        profiles: keep(change.profiles, row.profiles),
+        ...(username !== null ? { username } : {}),
+        ...(password !== null ? { password } : {}),
+        pollSeconds: keep(change.pollSeconds, row.pollSeconds),
+      },
+      "git source",
+    );
+  }
+
   private seal(env: StackEnv): string {
     return this.box.seal(JSON.stringify(env));
   }
@@ -310,7 +515,21 @@ export class StackStore {
       teamId: row.teamId,
       name: row.name,
       target: "fleet",
-      sourceKind: "inline",
+      sourceKind: row.sourceKind === "git" ? "git" : "inline",
+      git:
+        row.sourceKind === "git"
+          ? {
+              url: row.gitUrl ?? "",
+              ref: row.gitRef ?? "",
+              path: row.gitPath,
+              username: row.gitUsername,
+              hasPassword: row.gitPasswordSealed !== null,
+              pollSeconds: row.pollSeconds,
+              commit: row.gitCommit,
+              polledAt: row.polledAt,
+              error: row.gitError,
+            }
+          : null,
       origin: row.origin,
       source: sourceOf(row),
       envNames: Object.keys(this.open(row.envSealed)).sort(),
@@ -329,6 +548,7 @@ export class StackStore {
     }
     return {
       number: d.number,
+      commit: d.commit,
       reason: d.reason,
       rollbackOf: d.rollbackOf,
       createdByName: d.createdByName,
@@ -351,4 +571,12 @@ function valid<T extends z.ZodType>(schema: T, value: unknown, what: string): z.
 
 function sourceOf(row: Pick<StackRow, "files" | "composeFiles" | "profiles">): StackSource {
   return { files: row.files as Record<string, string>, composeFiles: row.composeFiles, profiles: row.profiles };
+}
+
+/** The stack's files as a deploy reads them: a new commit with the same digest changes nothing. */
+function digestOf(source: StackSource): string {
+  const files = Object.keys(source.files)
+    .sort()
+    .map((k) => [k, source.files[k]]);
+  return createHash("sha256").update(JSON.stringify([files, source.composeFiles, source.profiles])).digest("hex");
 }

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 export class BodyTooLargeError extends Error {}
 
 /** Reads a request body up to `limit` bytes; larger bodies are refused before they are buffered. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+export async function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? 0);
   if (declared > limit) throw new BodyTooLargeError();
   const chunks: Buffer[] = [];
@@ -13,7 +13,12 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<str
     if (size > limit) throw new BodyTooLargeError();
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks);
+}
+
+/** As readRawBody, as UTF-8 text. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return (await readRawBody(req, limit)).toString("utf8");
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
