@@ -11,6 +11,7 @@ import type { AppRouter } from "@berth/api";
 import { appRouter } from "@berth/api";
 import { startTestControlPlane, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
 import { joinWithToken } from "@berth/test-support/sim-agent";
+import { startGitServer, type GitServer } from "@berth/test-support/git-server";
 import type { JoinResponse } from "@berth/protocol";
 
 type Role = "owner" | "admin" | "operator" | "viewer";
@@ -29,6 +30,7 @@ let t: TestControlPlane;
 let owner: UserClient;
 let teamId: string;
 let hostId: string;
+let gitServer: GitServer;
 const callers: Caller[] = [];
 
 function client(headers: Record<string, string>) {
@@ -49,6 +51,8 @@ async function freshMember(): Promise<string> {
 }
 
 before(async () => {
+  gitServer = await startGitServer();
+  gitServer.commit("stacks", stackSource().files);
   t = await startTestControlPlane();
   owner = await t.signUp("owner@example.com");
   teamId = (await owner.trpc.auth.teams.query())[0]!.id;
@@ -74,6 +78,7 @@ before(async () => {
 });
 after(async () => {
   await t.close();
+  await gitServer?.stop();
 });
 
 type Api = ReturnType<typeof client>;
@@ -248,6 +253,8 @@ const MATRIX: Record<string, Row> = {
   },
   "stacks.deploy": { need: "operator", call: async (a) => a.stacks.deploy.mutate({ id: await freshStack() }) },
   "stacks.rollback": { need: "operator", call: async (a) => a.stacks.rollback.mutate({ id: await freshStack(), number: 1 }) },
+  "stacks.pull": { need: "operator", call: async (a) => a.stacks.pull.mutate({ id: await freshGitStack() }) },
+  "stacks.webhook": { need: "operator", call: async (a) => a.stacks.webhook.query({ id: await freshGitStack() }) },
   "stacks.remove": { need: "operator", call: async (a) => a.stacks.remove.mutate({ id: await freshStack() }) },
   "builds.list": { need: "signed-in", call: (a) => a.builds.list.query() },
   "builds.get": { need: "viewer", call: async (a) => a.builds.get.query({ id: await finishedBuild() }) },
@@ -302,6 +309,11 @@ function stackSource() {
 /** A stack deployed once (deploy #1), for the calls that act on one. */
 async function freshStack(): Promise<string> {
   return (await owner.trpc.stacks.create.mutate({ teamId, name: `fresh-st-${++userSeq}`, source: stackSource() })).stack.id;
+}
+
+async function freshGitStack(): Promise<string> {
+  const git = { url: `${gitServer.url}stacks`, ref: "main", pollSeconds: 0 };
+  return (await owner.trpc.stacks.create.mutate({ teamId, name: `fresh-git-${++userSeq}`, git, deploy: false })).stack.id;
 }
 
 async function freshOverlay() {
