@@ -16,7 +16,8 @@ let git: GitServer;
 let owner: UserClient;
 let teamId: string;
 
-const composeV1 = "services:\n  web:\n    image: busybox:1\n    deploy: {replicas: 0}\n  worker:\n    image: busybox:1\n    environment: {MODE: $MODE}\n    deploy: {replicas: 0}\n";
+const composeV1 =
+  "services:\n  web:\n    image: busybox:1\n    deploy: {replicas: 0}\n  worker:\n    image: busybox:1\n    environment: {MODE: $MODE}\n    deploy: {replicas: 0}\n";
 
 before(async () => {
   git = await startGitServer();
@@ -73,7 +74,8 @@ test("a git stack redeploys on a signed push to its files, and only then", { tim
   assert.equal(r2.status, 202, JSON.stringify(r2.json));
   const d2 = await waitFor(
     "the push to be deployed",
-    async () => (await owner.trpc.stacks.history.query({ id: stack.id })).find((d) => d.commit === second && d.outcome !== "running") ?? null,
+    async () =>
+      (await owner.trpc.stacks.history.query({ id: stack.id })).find((d) => d.commit === second && d.outcome !== "running") ?? null,
     5_000,
     50,
   );
@@ -87,19 +89,30 @@ test("a git stack redeploys on a signed push to its files, and only then", { tim
   const third = git.commit("ops", { "docs/README.md": "ops repo, edited\n" });
   const body3 = JSON.stringify({ ref: "refs/heads/main", after: third });
   assert.equal((await push(hook.url, signed.gitea(body3, hook.secret), body3)).status, 202);
-  await waitFor("the other-path commit to be read", async () => (await owner.trpc.stacks.get.query({ id: stack.id })).git?.commit === third, 5_000, 50);
+  await waitFor(
+    "the other-path commit to be read",
+    async () => (await owner.trpc.stacks.get.query({ id: stack.id })).git?.commit === third,
+    5_000,
+    50,
+  );
   const afterOther = await owner.trpc.stacks.history.query({ id: stack.id });
   assert.equal(afterOther.length, 2, "a push that changed none of the stack's files deployed nothing");
 
   // A bad signature: 401, audited, and nothing read.
-  const fourth = git.commit("ops", { "shop/compose.yaml": composeV1.replace("image: busybox:1\n    deploy", "image: busybox:2\n    deploy") });
+  const fourth = git.commit("ops", {
+    "shop/compose.yaml": composeV1.replace("image: busybox:1\n    deploy", "image: busybox:2\n    deploy"),
+  });
   const body4 = JSON.stringify({ ref: "refs/heads/main", after: fourth });
   const forged = await push(hook.url, signed.github(body4, "not-the-secret"), body4);
   assert.equal(forged.status, 401);
   const unsigned = await push(hook.url, {}, body4);
   assert.equal(unsigned.status, 401);
   // A push to another branch is answered but moves nothing.
-  const other = await push(hook.url, signed.github(JSON.stringify({ ref: "refs/heads/dev" }), hook.secret), JSON.stringify({ ref: "refs/heads/dev" }));
+  const other = await push(
+    hook.url,
+    signed.github(JSON.stringify({ ref: "refs/heads/dev" }), hook.secret),
+    JSON.stringify({ ref: "refs/heads/dev" }),
+  );
   assert.equal(other.status, 202);
   assert.equal(other.json.accepted, false);
   await new Promise((r) => setTimeout(r, 500));
@@ -112,7 +125,8 @@ test("a git stack redeploys on a signed push to its files, and only then", { tim
   assert.equal(r4.status, 202);
   const d4 = await waitFor(
     "the GitLab push to be deployed",
-    async () => (await owner.trpc.stacks.history.query({ id: stack.id })).find((d) => d.commit === fourth && d.outcome !== "running") ?? null,
+    async () =>
+      (await owner.trpc.stacks.history.query({ id: stack.id })).find((d) => d.commit === fourth && d.outcome !== "running") ?? null,
     5_000,
     50,
   );
@@ -124,7 +138,8 @@ test("a git stack redeploys on a signed push to its files, and only then", { tim
   await t.cp.db.stack.update({ where: { id: stack.id }, data: { polledAt: new Date(Date.now() - 61_000) } });
   const d5 = await waitFor(
     "the poller to deploy the commit",
-    async () => (await owner.trpc.stacks.history.query({ id: stack.id })).find((d) => d.commit === fifth && d.outcome !== "running") ?? null,
+    async () =>
+      (await owner.trpc.stacks.history.query({ id: stack.id })).find((d) => d.commit === fifth && d.outcome !== "running") ?? null,
     10_000,
     100,
   );
@@ -136,10 +151,15 @@ test("a git stack redeploys on a signed push to its files, and only then", { tim
   const back = await owner.trpc.stacks.rollback.mutate({ id: stack.id, number: 1 });
   assert.equal(back.commit, first);
   await t.cp.db.stack.update({ where: { id: stack.id }, data: { polledAt: new Date(Date.now() - 61_000) } });
-  await waitFor("the poller to read again", async () => {
-    const s = await t.cp.db.stack.findUniqueOrThrow({ where: { id: stack.id } });
-    return s.polledAt !== null && Date.now() - s.polledAt.getTime() < 30_000;
-  }, 10_000, 100);
+  await waitFor(
+    "the poller to read again",
+    async () => {
+      const s = await t.cp.db.stack.findUniqueOrThrow({ where: { id: stack.id } });
+      return s.polledAt !== null && Date.now() - s.polledAt.getTime() < 30_000;
+    },
+    10_000,
+    100,
+  );
   const latest = (await owner.trpc.stacks.history.query({ id: stack.id }))[0]!;
   assert.equal(latest.reason, "rollback", "the poller did not redeploy over the rollback");
 
@@ -168,7 +188,12 @@ test("bad git sources are refused with clear errors, and a password stays sealed
   // Over HTTP with Basic auth: a wrong password is named as such; the right one works and is never shown.
   const httpBase = await git.http("deployer", "s3cret-token");
   const wrong = await trpcError(
-    owner.trpc.stacks.create.mutate({ teamId, name: "creds", git: { url: `${httpBase}app`, username: "deployer", password: "wrong" }, deploy: false }),
+    owner.trpc.stacks.create.mutate({
+      teamId,
+      name: "creds",
+      git: { url: `${httpBase}app`, username: "deployer", password: "wrong" },
+      deploy: false,
+    }),
   );
   assert.match(wrong?.message ?? "", /refused the credentials/);
   const { stack } = await owner.trpc.stacks.create.mutate({

@@ -7,6 +7,7 @@ import { useTRPC } from "../../src/client/trpc";
 import { AppShell } from "../../src/components/app-shell";
 import { ComposeEditor, parseEnvLines } from "../../src/components/stack-editor";
 import { DeployOutcomeBadge } from "../../src/components/stack-parts";
+import { EMPTY_GIT, GitSourceFields, type GitSourceInput } from "../../src/components/stack-git";
 import { Button, Dialog, ErrorBox, Spinner, TableHead } from "../../src/components/ui";
 import { useCanOperate } from "../../src/components/service-parts";
 import { formatAgo } from "../../src/components/format";
@@ -20,12 +21,14 @@ const EXAMPLE = `services:
       replicas: 2
 `;
 
-/** A new stack: a name, its compose file (checked as typed) and env values; deployed to the fleet at once. */
+/** A new stack: a name, its compose file (checked as typed) or a git repository, and env values; deployed to the fleet at once. */
 function CreateStackDialog({ onClose, onCreated }: { onClose(): void; onCreated(id: string): void }) {
   const trpc = useTRPC();
   const teams = useQuery(trpc.auth.teams.queryOptions());
   const [name, setName] = useState("");
   const [text, setText] = useState(EXAMPLE);
+  const [kind, setKind] = useState<"inline" | "git">("inline");
+  const [git, setGit] = useState<GitSourceInput>(EMPTY_GIT);
   const [envText, setEnvText] = useState("");
   const [formError, setFormError] = useState<string | null>(null);
   const { env, bad } = parseEnvLines(envText);
@@ -43,7 +46,9 @@ function CreateStackDialog({ onClose, onCreated }: { onClose(): void; onCreated(
           create.mutate({
             teamId,
             name: name.trim(),
-            source: { files: { "compose.yaml": text }, composeFiles: ["compose.yaml"], profiles: [] },
+            ...(kind === "git"
+              ? { git: { ...git, url: git.url.trim(), profiles: [] } }
+              : { source: { files: { "compose.yaml": text }, composeFiles: ["compose.yaml"], profiles: [] } }),
             env,
           });
         }}
@@ -52,10 +57,22 @@ function CreateStackDialog({ onClose, onCreated }: { onClose(): void; onCreated(
           Name
           <input aria-label="Stack name" className={input} value={name} onChange={(e) => setName(e.target.value)} required />
         </label>
-        <div className="text-sm">
-          Compose file
-          <ComposeEditor value={text} onChange={setText} envNames={Object.keys(env)} />
+        <div className="flex gap-4 text-sm" role="radiogroup" aria-label="Source">
+          <label>
+            <input type="radio" name="kind" checked={kind === "inline"} onChange={() => setKind("inline")} /> Write the compose file here
+          </label>
+          <label>
+            <input type="radio" name="kind" checked={kind === "git"} onChange={() => setKind("git")} /> From a git repository
+          </label>
         </div>
+        {kind === "inline" ? (
+          <div className="text-sm">
+            Compose file
+            <ComposeEditor value={text} onChange={setText} envNames={Object.keys(env)} />
+          </div>
+        ) : (
+          <GitSourceFields value={git} onChange={setGit} />
+        )}
         <label className="block text-sm">
           Env values (KEY=value per line; stored sealed, never shown again)
           <textarea aria-label="Env values" className={`${input} h-20`} value={envText} onChange={(e) => setEnvText(e.target.value)} />
@@ -93,7 +110,7 @@ function StacksTable() {
       {stacks.data && stacks.data.length > 0 && (
         <div className="overflow-x-auto rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
           <table className="min-w-full divide-y divide-slate-200 text-sm">
-            <TableHead variant="page" columns={["Name", "Target", "Last deploy", "By", "When"]} />
+            <TableHead variant="page" columns={["Name", "Target", "Source", "Last deploy", "By", "When"]} />
             <tbody className="divide-y divide-slate-100">
               {stacks.data.map((s) => (
                 <tr key={s.id} data-testid="stack-row" data-name={s.name} className="hover:bg-slate-50">
@@ -103,6 +120,7 @@ function StacksTable() {
                     </Link>
                   </td>
                   <td className="px-4 py-2">{s.target}</td>
+                  <td className="px-4 py-2">{s.git ? `git · ${s.git.ref}` : "editor"}</td>
                   <td className="px-4 py-2">{s.lastDeploy ? <DeployOutcomeBadge outcome={s.lastDeploy.outcome} /> : "never"}</td>
                   <td className="px-4 py-2">{s.lastDeploy?.createdByName ?? ""}</td>
                   <td className="px-4 py-2">{s.lastDeploy ? formatAgo(s.lastDeploy.startedAt) : ""}</td>

@@ -31,7 +31,11 @@ function gitError(command: string, stderr: string): DomainError {
     return new DomainError("INVALID", `the repository has no such ref (git ${command}: ${said})`);
   if (/authentication failed|could not read username|access denied|403|401|terminal prompts disabled/i.test(stderr))
     return new DomainError("INVALID", `the repository refused the credentials (git ${command}: ${said})`);
-  if (/could not resolve host|connection refused|unable to connect|timed out|unable to look up|no route to host|could not read from remote/i.test(stderr))
+  if (
+    /could not resolve host|connection refused|unable to connect|timed out|unable to look up|no route to host|could not read from remote/i.test(
+      stderr,
+    )
+  )
     return new DomainError("UPSTREAM", `the repository cannot be reached (git ${command}: ${said})`);
   return new DomainError("UPSTREAM", `git ${command} failed: ${said}`);
 }

@@ -82,13 +82,23 @@ export async function readGitStack(
     });
     const compose = () => src.composeFiles.map((f) => ({ name: f, text: files[f.replace(/^\.\//, "")]! }));
     try {
-      loadCompose(compose(), { env, files: recording, profiles: src.profiles, ...(files[".env"] !== undefined ? { dotEnv: files[".env"] } : {}) });
+      loadCompose(compose(), {
+        env,
+        files: recording,
+        profiles: src.profiles,
+        ...(files[".env"] !== undefined ? { dotEnv: files[".env"] } : {}),
+      });
     } catch {
       // Missing env files and the source's own problems: the stack's check names them.
     }
     for (const name of asked) await take(name);
     try {
-      const { model } = loadCompose(compose(), { env, files, profiles: src.profiles, ...(files[".env"] !== undefined ? { dotEnv: files[".env"] } : {}) });
+      const { model } = loadCompose(compose(), {
+        env,
+        files,
+        profiles: src.profiles,
+        ...(files[".env"] !== undefined ? { dotEnv: files[".env"] } : {}),
+      });
       for (const section of [model.configs, model.secrets])
         for (const def of Object.values(section ?? {})) if (def?.file !== undefined) await take(def.file);
     } catch {

@@ -22,12 +22,16 @@ export function verifyPush(headers: Record<string, string | string[] | undefined
   if (github !== undefined) {
     const m = /^sha256=([0-9a-f]{64})$/i.exec(github.trim());
     if (!m) return { ok: false, reason: "X-Hub-Signature-256 is not sha256=<64 hex digits>" };
-    return same(Buffer.from(m[1]!, "hex"), hmac()) ? { ok: true, provider: "github" } : { ok: false, reason: "the signature does not match" };
+    return same(Buffer.from(m[1]!, "hex"), hmac())
+      ? { ok: true, provider: "github" }
+      : { ok: false, reason: "the signature does not match" };
   }
   const gitea = header("x-gitea-signature") ?? header("x-forgejo-signature");
   if (gitea !== undefined) {
     if (!/^[0-9a-f]{64}$/i.test(gitea.trim())) return { ok: false, reason: "X-Gitea-Signature is not 64 hex digits" };
-    return same(Buffer.from(gitea.trim(), "hex"), hmac()) ? { ok: true, provider: "gitea" } : { ok: false, reason: "the signature does not match" };
+    return same(Buffer.from(gitea.trim(), "hex"), hmac())
+      ? { ok: true, provider: "gitea" }
+      : { ok: false, reason: "the signature does not match" };
   }
   const gitlab = header("x-gitlab-token");
   if (gitlab !== undefined) {
@@ -71,7 +75,9 @@ export function readPush(headers: Record<string, string | string[] | undefined>,
 export function pushMoves(stackRef: string, pushed: string | null): boolean {
   if (pushed === null) return true; // no ref said: read the repository and see
   if (stackRef === pushed) return true;
-  return pushed === `refs/heads/${stackRef}` || pushed === `refs/tags/${stackRef}` || (stackRef === "HEAD" && pushed.startsWith("refs/heads/"));
+  return (
+    pushed === `refs/heads/${stackRef}` || pushed === `refs/tags/${stackRef}` || (stackRef === "HEAD" && pushed.startsWith("refs/heads/"))
+  );
 }
 
 /** Where a stack's push webhook is served (unauthenticated but signed: see verifyPush). */

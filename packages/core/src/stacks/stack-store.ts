@@ -286,7 +286,10 @@ export class StackStore {
   async deploy(
     id: string,
     actor: { id: string | null; name: string },
-    opts: FleetDeployOptions & { reason?: string; /** A git stack's repository is read first unless false (it was just read). */ read?: boolean } = {},
+    opts: FleetDeployOptions & {
+      reason?: string /** A git stack's repository is read first unless false (it was just read). */;
+      read?: boolean;
+    } = {},
   ): Promise<StackDeployView> {
     const row = await this.row(id);
     if (row.sourceKind === "git" && opts.read !== false) return (await this.sync(id, actor, { ...opts, always: true })).deploy!;
@@ -482,7 +485,8 @@ export class StackStore {
   /** A git stack's settings with `change` applied, checked. */
   private gitOf(row: StackRow, change: StackGitChange): StackGitSource {
     const keep = <T>(v: T | undefined, old: T) => (v === undefined ? old : v);
-    const password = change.password === undefined ? (row.gitPasswordSealed ? this.box.open(row.gitPasswordSealed) : null) : change.password;
+    const password =
+      change.password === undefined ? (row.gitPasswordSealed ? this.box.open(row.gitPasswordSealed) : null) : change.password;
     const username = keep(change.username, row.gitUsername);
     return valid(
       StackGitSourceSchema,
@@ -578,5 +582,7 @@ function digestOf(source: StackSource): string {
   const files = Object.keys(source.files)
     .sort()
     .map((k) => [k, source.files[k]]);
-  return createHash("sha256").update(JSON.stringify([files, source.composeFiles, source.profiles])).digest("hex");
+  return createHash("sha256")
+    .update(JSON.stringify([files, source.composeFiles, source.profiles]))
+    .digest("hex");
 }

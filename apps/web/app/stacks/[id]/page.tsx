@@ -7,6 +7,7 @@ import { useTRPC } from "../../../src/client/trpc";
 import { AppShell } from "../../../src/components/app-shell";
 import { ComposeEditor, parseEnvLines } from "../../../src/components/stack-editor";
 import { DeployOutcomeBadge, deploySummary } from "../../../src/components/stack-parts";
+import { GitSourceCard } from "../../../src/components/stack-git";
 import { Button, Card, ErrorBox, Spinner, TableHead } from "../../../src/components/ui";
 import { UpdateStateBadge, useCanOperate } from "../../../src/components/service-parts";
 import { formatAgo } from "../../../src/components/format";
@@ -98,6 +99,8 @@ function StackPage({ id }: { id: string }) {
       </div>
       {failure && <ErrorBox error={failure} />}
 
+      {s.git && <GitSourceCard stackId={id} git={s.git} canOperate={canOperate} onPulled={refresh} />}
+
       <Card title="Services">
         {ours.length === 0 ? (
           <p className="text-sm text-slate-500">No services run for this stack.</p>
@@ -130,17 +133,24 @@ function StackPage({ id }: { id: string }) {
       </Card>
 
       {canOperate && text !== null && (
-        <Card title="Source and env">
+        <Card title={s.git ? "Env (the files come from git)" : "Source and env"}>
           <form
             className="space-y-3"
             onSubmit={(e) => {
               e.preventDefault();
               const env: Record<string, string | null> = { ...envParsed.env };
               for (const n of removeEnv) env[n] = null;
-              update.mutate({ id, source: { ...s.source, files: { ...s.source.files, [mainFile]: text } }, env });
+              if (s.git) update.mutate({ id, env });
+              else update.mutate({ id, source: { ...s.source, files: { ...s.source.files, [mainFile]: text } }, env });
             }}
           >
-            <ComposeEditor value={text} onChange={setText} envNames={envNames} files={s.source.files} />
+            {s.git ? (
+              <pre className="max-h-80 overflow-auto rounded bg-slate-50 p-2 font-mono text-xs" data-testid="git-compose">
+                {text}
+              </pre>
+            ) : (
+              <ComposeEditor value={text} onChange={setText} envNames={envNames} files={s.source.files} />
+            )}
             <div className="text-sm">
               Env values (shown by name only)
               <ul className="my-1 space-y-1">
@@ -182,7 +192,10 @@ function StackPage({ id }: { id: string }) {
               {history.data.map((d) => (
                 <tr key={d.number} data-testid="deploy-row" data-number={d.number} className="align-top">
                   <td className="py-1 pr-4">{d.number}</td>
-                  <td className="py-1 pr-4">{d.reason === "rollback" ? `rollback to #${d.rollbackOf}` : d.reason}</td>
+                  <td className="py-1 pr-4">
+                    {d.reason === "rollback" ? `rollback to #${d.rollbackOf}` : d.reason}
+                    {d.commit && <span className="ml-1 font-mono text-xs text-slate-500">{d.commit.slice(0, 8)}</span>}
+                  </td>
                   <td className="py-1 pr-4">{d.createdByName}</td>
                   <td className="py-1 pr-4">{formatAgo(d.startedAt)}</td>
                   <td className="py-1 pr-4">
