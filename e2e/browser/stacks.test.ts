@@ -1,12 +1,14 @@
 // Browser: write a stack of two services in the editor (a web server, and a client that fetches it
 // by service name over the stack's overlay network), see the editor check it as it is typed,
 // deploy it to the fleet and see both run and the client get the page; change one service's image
-// and redeploy: only that service's tasks change; roll back to the first deploy. Real agent in a
+// and redeploy: only that service's tasks change; roll back to the first deploy; set an env value
+// that one service uses: only its task is recreated. Real agent in a
 // lab namespace, runc, overlay networking and the reconciler.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { createDb, type Db } from "@berth/db";
+import { startGitServer } from "@berth/test-support/git-server";
 import { startHostUi, type HostUi } from "../support/host-ui.ts";
 
 let ui: HostUi;
@@ -28,6 +30,8 @@ const compose = (webImage: string) => `services:
   web:
     image: ${webImage}
     command: ["sh", "-c", "mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 80 -h /www"]
+    environment:
+      GREETING: \${GREETING:-hi}
   client:
     image: busybox
     command: ["sh", "-c", "until wget -qO- http://web/; do sleep 1; done; exec sleep 3600"]
@@ -60,7 +64,7 @@ test("write, deploy, edit one image and roll back a fleet stack from the dashboa
   await dialog.getByLabel("Compose file").fill(`${compose("busybox")}    colour: blue\n`);
   await dialog
     .getByTestId("compose-problems")
-    .getByText(/compose\.yaml:8:\d+: .*colour/)
+    .getByText(/compose\.yaml:10:\d+: .*colour/)
     .waitFor();
   await dialog.getByLabel("Compose file").fill(compose("busybox"));
   await dialog.getByTestId("compose-valid").waitFor();
@@ -115,10 +119,77 @@ test("write, deploy, edit one image and roll back a fleet stack from the dashboa
   await replicas("shop_web", "1 / 1");
   assert.deepEqual(await runningTasks("shop_client"), clientBefore, "the client's task was still not touched");
 
+  // An env value that only web reads: web's task is recreated with it, the client's is not touched.
+  const webRolledBack = await runningTasks("shop_web");
+  await page.getByLabel("Set env values").fill("GREETING=bonjour");
+  await page.getByRole("button", { name: "Save and deploy" }).click();
+  await page
+    .locator('[data-testid="deploy-row"][data-number="5"]')
+    .getByTestId("deploy-summary")
+    .getByText("updated shop_web · 1 unchanged")
+    .waitFor({ timeout: 30_000 });
+  await page.getByTestId("env-name").getByText("GREETING=••••••").waitFor();
+  const envUntil = Date.now() + 90_000;
+  while ((await runningTasks("shop_web")).some((t) => webRolledBack.includes(t)) || (await runningTasks("shop_web")).length !== 1) {
+    if (Date.now() > envUntil) assert.fail("shop_web's task was not recreated for its new env value");
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const webSpec = await db.service.findFirstOrThrow({
+    where: { name: "shop_web" },
+    include: { versions: { orderBy: { version: "desc" }, take: 1 } },
+  });
+  assert.match(JSON.stringify(webSpec.versions[0]?.spec), /GREETING(=|":")bonjour/);
+  assert.deepEqual(await runningTasks("shop_client"), clientBefore, "the client does not read GREETING: its task was not touched");
+
   // Removing it leaves nothing.
   page.once("dialog", (d) => void d.accept());
-  await page.getByRole("button", { name: "Remove" }).click();
+  await page.getByRole("button", { name: "Remove", exact: true }).click();
   await page.waitForURL(/\/stacks$/);
   await page.getByText("No stacks yet").waitFor({ timeout: 30_000 });
   assert.equal(await db.service.count({ where: { name: { startsWith: "shop_" } } }), 0);
+});
+
+test("a stack from a git repository: its source card, pull now, and its webhook", { timeout: 120_000 }, async () => {
+  const git = await startGitServer();
+  try {
+    const idle = (image: string) => `services:\n  idle:\n    image: ${image}\n    deploy: {replicas: 0}\n`;
+    const first = git.commit("ops", { "blog/compose.yaml": idle("busybox:1"), "README.md": "ops\n" });
+    await page.goto(`${ui.server.url}/stacks`);
+    await page.getByRole("button", { name: "Create stack" }).click();
+    const dialog = page.getByRole("dialog", { name: "Create a stack" });
+    await dialog.getByLabel("Stack name").fill("blog");
+    await dialog.getByLabel("From a git repository").check();
+    await dialog.getByLabel("Repository URL").fill(`${git.url}ops`);
+    await dialog.getByLabel("Stack directory").fill("blog");
+    await dialog.getByRole("button", { name: "Create and deploy" }).click();
+    await page.waitForURL(/\/stacks\/[a-z0-9]+$/);
+    await page.getByTestId("git-commit").getByText(first.slice(0, 12)).waitFor();
+    await page.getByTestId("git-compose").getByText("busybox:1").waitFor();
+
+    // A commit elsewhere in the repository: read, nothing deployed. Then one to the stack: deployed.
+    const other = git.commit("ops", { "README.md": "ops, edited\n" });
+    await page.getByRole("button", { name: "Pull now" }).click();
+    await page
+      .getByTestId("pull-result")
+      .getByText(`Read ${other.slice(0, 12)}: the stack's files are unchanged`)
+      .waitFor();
+    const next = git.commit("ops", { "blog/compose.yaml": idle("busybox:2") });
+    await page.getByRole("button", { name: "Pull now" }).click();
+    await page
+      .getByTestId("pull-result")
+      .getByText(`Read ${next.slice(0, 12)}: deployed #2`)
+      .waitFor();
+    await page.locator('[data-testid="deploy-row"][data-number="2"]').getByText(next.slice(0, 8)).waitFor({ timeout: 10_000 });
+
+    await page.getByRole("button", { name: "Show the push webhook" }).click();
+    await page
+      .getByTestId("webhook")
+      .getByText(/URL: .*\/api\/hooks\/stacks\//)
+      .waitFor();
+    page.once("dialog", (d) => void d.accept());
+    await page.getByRole("button", { name: "Remove", exact: true }).click();
+    await page.waitForURL(/\/stacks$/);
+  } finally {
+    await git.stop();
+  }
 });

@@ -59,7 +59,7 @@ function CreateStackDialog({ onClose, onCreated }: { onClose(): void; onCreated(
         </label>
         <div className="flex gap-4 text-sm" role="radiogroup" aria-label="Source">
           <label>
-            <input type="radio" name="kind" checked={kind === "inline"} onChange={() => setKind("inline")} /> Write the compose file here
+            <input type="radio" name="kind" checked={kind === "inline"} onChange={() => setKind("inline")} /> Write it here
           </label>
           <label>
             <input type="radio" name="kind" checked={kind === "git"} onChange={() => setKind("git")} /> From a git repository
