@@ -7,3 +7,4 @@ export { restRouter, openApiDocument } from "./rest.ts";
 export { createOpenApiNodeHttpHandler } from "trpc-to-openapi";
 export { createStreamServer, STREAM_PATH_PREFIX } from "./streams.ts";
 export { createFleetDockerHandler, type FleetDockerHandler, type FleetDockerOptions, type ClusterIdentity } from "./docker/index.ts";
+export { gatewayHostOps } from "./stacks/host-ops.ts";

@@ -31,6 +31,7 @@ import {
   StackGitPoller,
   StackStore,
   type AuditChannel,
+  getContainerPolicy,
 } from "@berth/core";
 import {
   appRouter,
@@ -38,6 +39,7 @@ import {
   createStreamServer,
   STREAM_PATH_PREFIX,
   createOpenApiNodeHttpHandler,
+  gatewayHostOps,
   loadMemberships,
   openApiDocument,
   restRouter,
@@ -137,11 +139,13 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   const overlays = new OverlayStore(db);
   const overlaySync = new OverlaySync({ store: overlays, gateway, logger: log.child({ part: "overlay" }) });
   overlaySync.start();
-  const stacks = new StackStore(db, new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET, "berth/stack-env/v1"), {
-    services: serviceStore,
-    networks: overlays,
-    files: serviceFiles,
-  });
+  // A git poll's deploy of a single-host stack holds its containers to the team's policy, as an operator's would be.
+  const stacks = new StackStore(
+    db,
+    new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET, "berth/stack-env/v1"),
+    { services: serviceStore, networks: overlays, files: serviceFiles },
+    async (host) => gatewayHostOps({ gateway, db, secretBox }, host, await getContainerPolicy(db, host.teamId)),
+  );
   const stackPoller = new StackGitPoller({
     stacks,
     logger: log.child({ part: "stack-git" }),

@@ -11,7 +11,8 @@ import {
 } from "@berth/core";
 import { authed, requireTeamRole, rest, router, teamsWithRole, withRole } from "../trpc.ts";
 import type { Context } from "../context.ts";
-import { serviceSpecPolicy } from "./policies.ts";
+import { containerPolicyFor, serviceSpecPolicy } from "./policies.ts";
+import { gatewayHostOps } from "../stacks/host-ops.ts";
 
 /*
  * Stacks: compose applications deployed to the fleet, written here or kept in git. Operators
@@ -27,6 +28,19 @@ async function find(ctx: Context, id: string, min: "viewer" | "operator"): Promi
   const s = await ctx.stacks.get(id);
   requireTeamRole(ctx, s.teamId, min);
   return s;
+}
+
+/**
+ * What a deploy or removal needs from its caller: the check of service specs against the team's
+ * policy as it binds this caller, and for a single-host stack the way to its host, under that policy.
+ */
+async function callerOpts(ctx: Context, s: Pick<StackView, "teamId" | "target" | "hostId">) {
+  return {
+    checkSpec: await serviceSpecPolicy(ctx, s.teamId),
+    ...(s.target === "host" && s.hostId
+      ? { host: gatewayHostOps(ctx, { id: s.hostId, teamId: s.teamId }, await containerPolicyFor(ctx, s.teamId)) }
+      : {}),
+  };
 }
 
 function actor(ctx: Context) {
@@ -57,6 +71,9 @@ export const stacksRouter = router({
       z.object({
         teamId: Id,
         name: StackNameSchema,
+        /** fleet: services across the team's hosts; host: containers on `hostId`, as `docker compose up -d`. */
+        target: z.enum(["fleet", "host"]).default("fleet"),
+        hostId: Id.optional(),
         source: StackSourceSchema.optional(),
         git: StackGitSourceSchema.optional(),
         env: StackEnvSchema.default({}),
@@ -68,7 +85,7 @@ export const stacksRouter = router({
       const stack = await ctx.stacks.create(input.teamId, input, ctx.user?.id ?? null);
       if (!input.deploy) return { stack, deploy: null };
       // Just read: deploy what was read.
-      const deploy = await ctx.stacks.deploy(stack.id, actor(ctx), { read: false, checkSpec: await serviceSpecPolicy(ctx, input.teamId) });
+      const deploy = await ctx.stacks.deploy(stack.id, actor(ctx), { read: false, ...(await callerOpts(ctx, stack)) });
       return { stack: await ctx.stacks.get(stack.id), deploy };
     }),
 
@@ -98,7 +115,7 @@ export const stacksRouter = router({
       const deploy = await ctx.stacks.deploy(input.id, actor(ctx), {
         reason: "deploy",
         read: !(input.git || input.env),
-        checkSpec: await serviceSpecPolicy(ctx, s.teamId),
+        ...(await callerOpts(ctx, s)),
       });
       return { stack: await ctx.stacks.get(input.id), deploy };
     }),
@@ -109,7 +126,7 @@ export const stacksRouter = router({
     .input(z.object({ id: Id }))
     .mutation(async ({ ctx, input }) => {
       const s = await find(ctx, input.id, "operator");
-      return ctx.stacks.deploy(input.id, actor(ctx), { reason: "redeploy", checkSpec: await serviceSpecPolicy(ctx, s.teamId) });
+      return ctx.stacks.deploy(input.id, actor(ctx), { reason: "redeploy", ...(await callerOpts(ctx, s)) });
     }),
 
   /** Reads a git stack's repository now; deploys only when the stack's files changed. */
@@ -118,7 +135,7 @@ export const stacksRouter = router({
     .input(z.object({ id: Id }))
     .mutation(async ({ ctx, input }) => {
       const s = await find(ctx, input.id, "operator");
-      return ctx.stacks.sync(input.id, actor(ctx), { checkSpec: await serviceSpecPolicy(ctx, s.teamId) });
+      return ctx.stacks.sync(input.id, actor(ctx), await callerOpts(ctx, s));
     }),
 
   /** A git stack's push webhook: the URL to give GitHub, GitLab or Gitea, and its secret. */
@@ -137,15 +154,19 @@ export const stacksRouter = router({
     .input(z.object({ id: Id, number: z.number().int().min(1) }))
     .mutation(async ({ ctx, input }) => {
       const s = await find(ctx, input.id, "operator");
-      return ctx.stacks.rollback(input.id, input.number, actor(ctx), { checkSpec: await serviceSpecPolicy(ctx, s.teamId) });
+      return ctx.stacks.rollback(input.id, input.number, actor(ctx), await callerOpts(ctx, s));
     }),
 
-  /** Removes the stack's services, networks, secrets and configs, then the stack (volumes stay on their hosts). */
+  /**
+   * Removes the stack's services, networks, secrets and configs (a single-host stack's containers
+   * and networks), then the stack. Volumes stay unless `volumes` (single-host stacks, as `down -v`).
+   */
   remove: withRole("operator")
     .meta(rest("DELETE", "/stacks/{id}"))
-    .input(z.object({ id: Id }))
+    .input(z.object({ id: Id, volumes: z.boolean().default(false) }))
     .mutation(async ({ ctx, input }) => {
-      await find(ctx, input.id, "operator");
-      return ctx.stacks.remove(input.id);
+      const s = await find(ctx, input.id, "operator");
+      const { host } = await callerOpts(ctx, s);
+      return ctx.stacks.remove(input.id, { volumes: input.volumes, ...(host ? { host } : {}) });
     }),
 });

@@ -21,3 +21,14 @@ export {
   verifyPush,
 } from "./push-webhook.ts";
 export { StackGitPoller } from "./git-poller.ts";
+export {
+  deployHostStack,
+  type HostContainer,
+  type HostContainerState,
+  HostDeployError,
+  type HostDeployOptions,
+  type HostDeployResult,
+  type HostOps,
+  removeHostStack,
+} from "./host-deploy.ts";
+export { COMPOSE_PROJECT, type HostPlan, HostPlanError, planHost } from "./host-plan.ts";

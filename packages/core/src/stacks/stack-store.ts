@@ -13,6 +13,8 @@ import {
   StackDeployError,
 } from "./fleet-deploy.ts";
 import { FleetPlanError, planFleet } from "./fleet-plan.ts";
+import { deployHostStack, HostDeployError, type HostDeployResult, type HostOps, removeHostStack } from "./host-deploy.ts";
+import { type HostPlan, HostPlanError, planHost } from "./host-plan.ts";
 import { readGitStack, type StackGitSource, StackGitSourceSchema } from "./git-source.ts";
 
 /*
@@ -81,7 +83,7 @@ export interface StackDeployView {
   rollbackOf: number | null;
   createdByName: string;
   outcome: "running" | "succeeded" | "failed";
-  summary: Partial<FleetDeployResult>;
+  summary: Partial<FleetDeployResult> | Partial<HostDeployResult>;
   error: string | null;
   startedAt: Date;
   finishedAt: Date | null;
@@ -93,7 +95,9 @@ export interface StackView {
   id: string;
   teamId: string;
   name: string;
-  target: "fleet";
+  target: "fleet" | "host";
+  /** The host a single-host stack runs on. */
+  hostId: string | null;
   sourceKind: "inline" | "git";
   /** Where a git stack's files come from, and how its last read went. */
   git: StackGitView | null;
@@ -139,6 +143,14 @@ export const StackGitChangeSchema = z.object({
 });
 export type StackGitChange = z.infer<typeof StackGitChangeSchema>;
 
+/** A single-host stack's way to its host (see HostOps), with removal of networks and volumes. */
+export type StackHostOps = HostOps & { removeNetwork(name: string): Promise<void>; removeVolume(name: string): Promise<void> };
+
+/** How a deploy reaches a single-host stack's host: given by the caller, or else made for the system (the git poller). */
+export type StackHostOpsFactory = (host: { id: string; teamId: string }) => Promise<StackHostOps>;
+
+type StackPlan = { target: "fleet"; plan: ReturnType<typeof planFleet> } | { target: "host"; plan: HostPlan };
+
 type StackRow = Prisma.StackGetPayload<{ include: { deploys: true } }>;
 type DeployRow = StackRow["deploys"][number];
 
@@ -150,6 +162,8 @@ export class StackStore {
     private readonly db: Db,
     private readonly box: SecretBox,
     private readonly fleet: FleetStores,
+    /** Reaches a single-host stack's host when the deploy's caller gave no way (the git poller's deploys). */
+    private readonly hostOps?: StackHostOpsFactory,
   ) {}
 
   async list(teamIds: readonly string[]): Promise<StackView[]> {
@@ -178,10 +192,24 @@ export class StackStore {
    */
   async create(
     teamId: string,
-    input: { name: string; source?: StackSource; git?: z.input<typeof StackGitSourceSchema>; env: StackEnv },
+    input: {
+      name: string;
+      /** fleet (default): services across hosts; host: containers on `hostId`, as `docker compose up`. */
+      target?: "fleet" | "host";
+      hostId?: string;
+      source?: StackSource;
+      git?: z.input<typeof StackGitSourceSchema>;
+      env: StackEnv;
+    },
     actorId: string | null,
   ): Promise<StackView> {
     const name = valid(StackNameSchema, input.name, "stack name");
+    const target = input.target ?? "fleet";
+    if (target === "host") {
+      if (!input.hostId) throw invalid("a single-host stack needs its host");
+      const host = await this.db.host.findUnique({ where: { id: input.hostId }, select: { teamId: true } });
+      if (!host || host.teamId !== teamId) throw notFound(`host ${input.hostId} in this team`);
+    } else if (input.hostId) throw invalid("a fleet stack runs across the team's hosts: give no host");
     if ((input.source === undefined) === (input.git === undefined)) throw invalid("give a stack either its source or a git repository");
     let source: StackSource;
     let gitFields: Record<string, unknown> = {};
@@ -203,7 +231,7 @@ export class StackStore {
         polledAt: new Date(),
       };
     } else source = input.source!;
-    this.check(name, source, input.env);
+    this.check(name, source, input.env, target);
     try {
       const row = await this.db.stack.create({
         data: {
@@ -214,6 +242,8 @@ export class StackStore {
           profiles: source.profiles,
           envSealed: this.seal(input.env),
           createdById: actorId,
+          target,
+          hostId: input.hostId ?? null,
           ...gitFields,
         },
         include: { deploys: true },
@@ -263,7 +293,7 @@ export class StackStore {
       }
     } else if (change.git) throw invalid(`stack ${row.name} is not kept in git`);
     else if (change.source) source = change.source;
-    this.check(row.name, source, parsedEnv);
+    this.check(row.name, source, parsedEnv, targetOf(row));
     const updated = await this.db.stack.update({
       where: { id },
       data: {
@@ -286,8 +316,9 @@ export class StackStore {
   async deploy(
     id: string,
     actor: { id: string | null; name: string },
-    opts: FleetDeployOptions & {
-      reason?: string /** A git stack's repository is read first unless false (it was just read). */;
+    opts: StackDeployOptions & {
+      reason?: string;
+      /** A git stack's repository is read first unless false (it was just read). */
       read?: boolean;
     } = {},
   ): Promise<StackDeployView> {
@@ -304,7 +335,7 @@ export class StackStore {
   async sync(
     id: string,
     actor: { id: string | null; name: string },
-    opts: FleetDeployOptions & { always?: boolean; reason?: string } = {},
+    opts: StackDeployOptions & { always?: boolean; reason?: string } = {},
   ): Promise<StackSyncResult> {
     const row = await this.row(id);
     if (row.sourceKind !== "git") throw invalid(`stack ${row.name} is not kept in git`);
@@ -359,18 +390,23 @@ export class StackStore {
   private async deployCurrent(
     row: StackRow,
     actor: { id: string | null; name: string },
-    opts: FleetDeployOptions & { reason?: string; rollbackOf?: number; commit?: string | null },
+    opts: StackDeployOptions & { reason?: string; rollbackOf?: number; commit?: string | null },
   ): Promise<StackDeployView> {
     const source = sourceOf(row);
     const env = this.open(row.envSealed);
-    const plan = this.check(row.name, source, env).plan;
+    const planned = this.check(row.name, source, env, targetOf(row)).planned;
+    // Reached before the deploy is recorded: a host that cannot be reached records nothing.
+    const host = planned.target === "host" ? await this.opsFor(row, opts.host) : null;
     const commit = opts.commit !== undefined ? opts.commit : row.gitCommit;
     const record = await this.begin(row, actor, opts.reason ?? "deploy", opts.rollbackOf ?? null, commit);
     try {
-      const result = await deployFleetStack(this.fleet, row.teamId, row.name, plan, { files: source.files, env }, actor.id, opts);
+      const result =
+        planned.target === "host"
+          ? await deployHostStack(host!, planned.plan)
+          : await deployFleetStack(this.fleet, row.teamId, row.name, planned.plan, { files: source.files, env }, actor.id, opts);
       return this.finish(record.id, { outcome: "succeeded", summary: result });
     } catch (e) {
-      const done = e instanceof StackDeployError ? e.done : {};
+      const done = e instanceof StackDeployError || e instanceof HostDeployError ? e.done : {};
       const message = e instanceof Error ? e.message : String(e);
       await this.finish(record.id, { outcome: "failed", summary: done, error: message.slice(0, 4000) });
       throw e;
@@ -382,7 +418,7 @@ export class StackStore {
     id: string,
     number: number,
     actor: { id: string | null; name: string },
-    opts: FleetDeployOptions = {},
+    opts: StackDeployOptions = {},
   ): Promise<StackDeployView> {
     const row = await this.row(id);
     const earlier = await this.db.stackDeploy.findUnique({ where: { stackId_number: { stackId: id, number } } });
@@ -399,10 +435,19 @@ export class StackStore {
     return this.deployCurrent(await this.row(id), actor, { ...opts, reason: "rollback", rollbackOf: number, commit: earlier.commit });
   }
 
-  /** Removes the stack's services, networks, secrets and configs (as `docker stack rm`), then the stack. */
-  async remove(id: string): Promise<{ removed: string[] }> {
+  /**
+   * Removes the stack's services, networks, secrets and configs (as `docker stack rm`), or a
+   * single-host stack's containers and networks, and its volumes when asked (as
+   * `docker compose down [-v]`); then the stack.
+   */
+  async remove(id: string, opts: { volumes?: boolean; host?: StackHostOps } = {}): Promise<{ removed: string[] }> {
     const row = await this.row(id);
-    const removed = await removeFleetStack(this.fleet, row.teamId, row.name);
+    let removed: string[];
+    if (targetOf(row) === "host") {
+      const { planned } = this.check(row.name, sourceOf(row), this.open(row.envSealed), "host");
+      if (planned.target !== "host") throw new Error("unreachable");
+      removed = await removeHostStack(await this.opsFor(row, opts.host), planned.plan, { volumes: opts.volumes ?? false });
+    } else removed = await removeFleetStack(this.fleet, row.teamId, row.name);
     await this.db.stack.delete({ where: { id } });
     return { removed };
   }
@@ -415,14 +460,34 @@ export class StackStore {
     return row;
   }
 
-  /** Loads and plans a source: every problem of the files and the plan, or the plan. */
-  private check(name: string, source: StackSource, env: StackEnv): { project: ComposeProject; plan: ReturnType<typeof planFleet> } {
+  private async opsFor(row: StackRow, given: StackHostOps | undefined): Promise<StackHostOps> {
+    if (given) return given;
+    if (!row.hostId) throw invalid(`stack ${row.name} has no host`);
+    if (!this.hostOps) throw invalid(`stack ${row.name} runs on a host this process cannot reach`);
+    return this.hostOps({ id: row.hostId, teamId: row.teamId });
+  }
+
+  /** Loads and plans a source for its target: every problem of the files and the plan, or the plan. */
+  private check(
+    name: string,
+    source: StackSource,
+    env: StackEnv,
+    target: "fleet" | "host" = "fleet",
+  ): { project: ComposeProject; planned: StackPlan } {
     const parsed = valid(StackSourceSchema, source, "source");
     const dotEnv = parsed.files[".env"];
     const project = loadCompose(
       parsed.composeFiles.map((f) => ({ name: f, text: parsed.files[f]! })),
       { env, files: parsed.files, profiles: parsed.profiles, ...(dotEnv !== undefined ? { dotEnv } : {}) },
     );
+    if (target === "host") {
+      try {
+        return { project, planned: { target: "host", plan: planHost(name, project.model) } };
+      } catch (e) {
+        if (e instanceof HostPlanError) throw invalid(`stack ${name} cannot run on one host: ${e.problems.join("; ")}`);
+        throw e;
+      }
+    }
     let plan: ReturnType<typeof planFleet>;
     try {
       plan = planFleet(name, project.model);
@@ -437,7 +502,7 @@ export class StackStore {
         `stack ${name}: secret ${inSource.join(", ")} would be kept in the stack's source, which every reader of the stack sees: ` +
           "take it from an env value instead (secrets: {name: {environment: VAR}}), which is stored sealed",
       );
-    return { project, plan };
+    return { project, planned: { target: "fleet", plan } };
   }
 
   /** Records a running deploy; one at a time per stack (the row lock orders two that race). */
@@ -473,7 +538,7 @@ export class StackStore {
 
   private async finish(
     deployId: number,
-    end: { outcome: "succeeded" | "failed"; summary: Partial<FleetDeployResult>; error?: string },
+    end: { outcome: "succeeded" | "failed"; summary: Partial<FleetDeployResult> | Partial<HostDeployResult>; error?: string },
   ): Promise<StackDeployView> {
     const d = await this.db.stackDeploy.update({
       where: { id: deployId },
@@ -518,7 +583,8 @@ export class StackStore {
       id: row.id,
       teamId: row.teamId,
       name: row.name,
-      target: "fleet",
+      target: targetOf(row),
+      hostId: row.hostId,
       sourceKind: row.sourceKind === "git" ? "git" : "inline",
       git:
         row.sourceKind === "git"
@@ -557,7 +623,7 @@ export class StackStore {
       rollbackOf: d.rollbackOf,
       createdByName: d.createdByName,
       outcome: d.outcome as StackDeployView["outcome"],
-      summary: d.summary as Partial<FleetDeployResult>,
+      summary: d.summary as Partial<FleetDeployResult> | Partial<HostDeployResult>,
       error: d.error,
       startedAt: d.startedAt,
       finishedAt: d.finishedAt,
@@ -572,6 +638,11 @@ function valid<T extends z.ZodType>(schema: T, value: unknown, what: string): z.
   if (!r.success) throw invalid(`invalid ${what}: ${r.error.issues.map((i) => `${i.path.join(".") || what}: ${i.message}`).join("; ")}`);
   return r.data;
 }
+
+const targetOf = (row: Pick<StackRow, "target">): "fleet" | "host" => (row.target === "host" ? "host" : "fleet");
+
+/** A deploy's options: the fleet's (a policy check of specs), and the way to a single-host stack's host. */
+export type StackDeployOptions = FleetDeployOptions & { host?: StackHostOps };
 
 function sourceOf(row: Pick<StackRow, "files" | "composeFiles" | "profiles">): StackSource {
   return { files: row.files as Record<string, string>, composeFiles: row.composeFiles, profiles: row.profiles };

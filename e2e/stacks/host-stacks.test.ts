@@ -1,0 +1,172 @@
+// Single-host stacks through the control plane's API against a real agent in a lab namespace
+// (runc, bridge networks, volumes): the seed's shape, a web service that depends_on a database service with
+// `condition: service_healthy`, starts in order (the web container finds the file the database
+// writes when it becomes healthy); a redeploy of the same file touches nothing; an env change
+// recreates only the service that reads it; a dependency that never becomes healthy fails the
+// deploy at that step; remove takes containers, network and (asked) volumes.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startTestControlPlane, trpcError, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
+import { seedBusybox, startRegistry, type TestRegistry } from "@berth/test-support/registry";
+import { spawnAgent, type TestAgent } from "@berth/test-support/agent";
+import { createLab, type Lab } from "@berth/test-support/lab";
+import { Agent, setGlobalDispatcher } from "undici";
+import { freeLoopbackPort } from "../../scripts/postgres.ts";
+import { waitFor } from "@berth/test-support/wait";
+
+let lab: Lab;
+let t: TestControlPlane;
+let mirror: TestRegistry;
+let agent: TestAgent | null = null;
+let owner: UserClient;
+let hostId: string;
+let teamId: string;
+const tmp = mkdtempSync(join(tmpdir(), "berth-host-stacks-"));
+
+before(async () => {
+  // One lab host: the agent has bridge networking there, as on a server.
+  lab = await createLab(1);
+  t = await startTestControlPlane({ host: lab.gateway, port: await freeLoopbackPort() });
+  setGlobalDispatcher(new Agent({ connect: { ca: readFileSync(t.env.TLS_CERT_FILE!) } }));
+  owner = await t.signUp("host-stacks@example.com");
+  teamId = (await owner.trpc.auth.teams.query())[0]!.id;
+  mirror = await startRegistry({ host: lab.gateway });
+  await seedBusybox(mirror, tmp);
+  const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: 1 });
+  const h = lab.hosts[0]!;
+  agent = spawnAgent({ url: t.url, token, stateDir: join(tmp, "agent"), name: h.name, netns: h.netns, registryMirror: mirror.url });
+  hostId = await waitFor("the host linked", async () => (await owner.trpc.hosts.list.query()).find((x) => x.connected)?.id, 60_000, 250);
+});
+
+after(async () => {
+  await agent?.stop();
+  await t?.close();
+  await mirror?.stop();
+  await lab?.destroy();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+// The database becomes healthy when it has written /data/ready (3 s after it starts); the web
+// service says whether that file was there when it started.
+const compose = (webEnv: string) => `services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "sleep 3; echo up > /data/ready; exec sleep 3600"]
+    volumes: [data:/data]
+    environment: {ROLE: db}
+    healthcheck:
+      test: ["CMD", "test", "-f", "/data/ready"]
+      interval: 1s
+      retries: 60
+  web:
+    image: busybox
+    command: ["sh", "-c", "if test -f /data/ready; then echo web-saw-db-ready; else echo web-started-too-early; fi; exec sleep 3600"]
+    volumes: [data:/data]
+    environment: {GREETING: "${webEnv}"}
+    depends_on:
+      db:
+        condition: service_healthy
+volumes:
+  data: {}
+`;
+
+const source = (text: string) => ({ files: { "compose.yaml": text }, composeFiles: ["compose.yaml"] });
+
+async function projectContainers(project: string) {
+  const all = await owner.trpc.containers.list.query({ hostId, all: true });
+  return all.filter((c) => c.Labels?.["com.docker.compose.project"] === project);
+}
+
+test("the seed's shape on one host: web waits for a healthy db, redeploys touch only what changed", { timeout: 240_000 }, async () => {
+  const { stack, deploy } = await owner.trpc.stacks.create.mutate({
+    teamId,
+    name: "notes",
+    target: "host",
+    hostId,
+    source: source(compose("hi")),
+  });
+  assert.equal(stack.target, "host");
+  assert.equal(deploy?.outcome, "succeeded", deploy?.error ?? "");
+  assert.deepEqual(deploy?.summary.created, ["db", "web"]);
+
+  const containers = await projectContainers("notes");
+  assert.deepEqual(containers.map((c) => c.Names[0]).sort(), ["/notes-db-1", "/notes-web-1"]);
+  const db = containers.find((c) => c.Names[0] === "/notes-db-1")!;
+  const web = containers.find((c) => c.Names[0] === "/notes-web-1")!;
+  const dbState = await owner.trpc.containers.inspect.query({ hostId, id: db.Id });
+  assert.equal(dbState.State.Health?.Status, "healthy", "web was started only once db was healthy");
+  const logs = await waitFor(
+    "web's first line",
+    async () => {
+      const lines = await owner.trpc.containers.logs.query({ hostId, id: web.Id });
+      return lines.length ? lines.map((l) => l.line).join("\n") : null;
+    },
+    20_000,
+  );
+  assert.match(logs, /web-saw-db-ready/);
+  assert.doesNotMatch(logs, /too-early/);
+
+  // The same file again: nothing is recreated.
+  const same = await owner.trpc.stacks.deploy.mutate({ id: stack.id });
+  assert.deepEqual(same.summary.unchanged, ["db", "web"]);
+  assert.deepEqual((await projectContainers("notes")).map((c) => c.Id).sort(), [db.Id, web.Id].sort());
+
+  // web's env changes: web alone is recreated, db keeps its container.
+  const changed = await owner.trpc.stacks.update.mutate({ id: stack.id, source: source(compose("bonjour")) });
+  assert.deepEqual(changed.deploy?.summary.updated, ["web"]);
+  assert.deepEqual(changed.deploy?.summary.unchanged, ["db"]);
+  const after = await projectContainers("notes");
+  assert.ok(
+    after.some((c) => c.Id === db.Id),
+    "db's container was kept",
+  );
+  assert.ok(!after.some((c) => c.Id === web.Id), "web's container was recreated");
+  const newWeb = after.find((c) => c.Names[0] === "/notes-web-1")!;
+  const inspected = await owner.trpc.containers.inspect.query({ hostId, id: newWeb.Id });
+  assert.ok(JSON.stringify(inspected).includes("GREETING=bonjour"));
+
+  // Remove with volumes: nothing of the project stays.
+  await owner.trpc.stacks.remove.mutate({ id: stack.id, volumes: true });
+  assert.equal((await projectContainers("notes")).length, 0);
+  const networks = await owner.trpc.networks.list.query({ hostId });
+  assert.ok(!networks.some((n) => n.Name === "notes_default"));
+  const volumes = await owner.trpc.volumes.list.query({ hostId });
+  assert.ok(!volumes.some((v) => v.Name === "notes_data"));
+});
+
+test("a dependency that never becomes healthy fails the deploy at its step; a bad host is refused", { timeout: 120_000 }, async () => {
+  const sick = `services:
+  db:
+    image: busybox
+    command: ["sleep", "3600"]
+    healthcheck: {test: ["CMD", "false"], interval: 1s, retries: 2}
+  web:
+    image: busybox
+    command: ["sleep", "3600"]
+    depends_on: {db: {condition: service_healthy}}
+`;
+  const created = await trpcError(owner.trpc.stacks.create.mutate({ teamId, name: "sick", target: "host", hostId, source: source(sick) }));
+  assert.match(created.message, /wait for db \(service_healthy\) before web failed: db is unhealthy/);
+  const stack = (await owner.trpc.stacks.list.query()).find((s) => s.name === "sick")!;
+  const [failed] = await owner.trpc.stacks.history.query({ id: stack.id });
+  assert.equal(failed?.outcome, "failed");
+  assert.deepEqual(failed?.summary.created, ["db"], "what ran before the failed step is recorded");
+  assert.ok(!(await projectContainers("sick")).some((c) => c.Names[0] === "/sick-web-1"), "web was never started");
+  await owner.trpc.stacks.remove.mutate({ id: stack.id });
+
+  const noHost = await trpcError(owner.trpc.stacks.create.mutate({ teamId, name: "nohost", target: "host", source: source(sick) }));
+  assert.match(noHost.message, /needs its host/);
+  const fleetSecret = await trpcError(
+    owner.trpc.stacks.create.mutate({
+      teamId,
+      name: "hostsecret",
+      target: "host",
+      hostId,
+      source: source("services:\n  a:\n    image: busybox\n    secrets: [s]\nsecrets:\n  s: {environment: S}\n"),
+    }),
+  );
+  assert.match(fleetSecret.message, /secrets and configs are not yet supported on a single-host stack/);
+});

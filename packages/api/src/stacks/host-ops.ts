@@ -1,0 +1,95 @@
+import type { Db } from "@berth/db";
+import {
+  type AgentGateway,
+  type ContainerPolicyRules,
+  enforceContainerPolicy,
+  type HostOps,
+  isDomainError,
+  registryAccessFor,
+  type SecretBox,
+} from "@berth/core";
+import { containerConfigFromDocker } from "@berth/docker-api";
+import { ContainerConfigSchema } from "@berth/protocol";
+import { parseReference } from "@berth/protocol/reference";
+
+/** Pulls of large images take a while. */
+const PULL_TIMEOUT_MS = 30 * 60_000;
+/** Removing a running container waits for its stop. */
+const REMOVE_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * A single-host stack's way to its host: the agent's commands over the gateway. Every container
+ * is checked against the team's container policy (`policy`; null for a caller it does not bind)
+ * before it is created, and the agent checks bind sources again with links resolved. Images are
+ * pulled with the team's registry credentials.
+ */
+export function gatewayHostOps(
+  deps: { gateway: AgentGateway; db: Db; secretBox: SecretBox },
+  host: { id: string; teamId: string },
+  policy: ContainerPolicyRules | null,
+): HostOps & { removeNetwork(name: string): Promise<void>; removeVolume(name: string): Promise<void> } {
+  const { gateway } = deps;
+  const hostId = host.id;
+  return {
+    async containers(project) {
+      const all = await gateway.command(hostId, "containers.list", { all: true });
+      return all
+        .filter((c) => c.Labels?.["com.docker.compose.project"] === project)
+        .map((c) => ({ id: c.Id, name: (c.Names[0] ?? c.Id).replace(/^\//, ""), state: c.State, labels: c.Labels ?? {} }));
+    },
+    async state(id) {
+      const c = await gateway.command(hostId, "containers.inspect", { id });
+      return { status: c.State.Status, running: c.State.Running, exitCode: c.State.ExitCode, health: c.State.Health?.Status ?? null };
+    },
+    async create(name, body) {
+      const config = ContainerConfigSchema.parse(containerConfigFromDocker(body, "bridge"));
+      if (policy) enforceContainerPolicy(policy, config);
+      const created = await gateway.command(hostId, "containers.create", {
+        name,
+        config,
+        ...(policy ? { bindPrefixes: policy.bindPrefixes } : {}),
+      });
+      return created.Id;
+    },
+    async start(id) {
+      await gateway.command(hostId, "containers.start", { id });
+    },
+    async remove(id) {
+      await gateway.command(hostId, "containers.remove", { id, force: true }, { timeoutMs: REMOVE_TIMEOUT_MS });
+    },
+    async connect(network, container, aliases) {
+      await gateway.command(hostId, "networks.connect", { id: network, container, aliases });
+    },
+    async networkNames() {
+      return (await gateway.command(hostId, "networks.list", {})).map((n) => n.Name);
+    },
+    async createNetwork(n) {
+      await gateway.command(hostId, "networks.create", { name: n.name, internal: n.internal, icc: true, labels: n.labels });
+    },
+    async removeNetwork(name) {
+      await gateway.command(hostId, "networks.remove", { id: name });
+    },
+    async volumeNames() {
+      return (await gateway.command(hostId, "volumes.list", {})).map((v) => v.Name);
+    },
+    async createVolume(v) {
+      await gateway.command(hostId, "volumes.create", { name: v.name, labels: v.labels });
+    },
+    async removeVolume(name) {
+      await gateway.command(hostId, "volumes.remove", { name, force: false });
+    },
+    async hasImage(reference) {
+      try {
+        await gateway.command(hostId, "images.inspect", { name: reference });
+        return true;
+      } catch (e) {
+        if (isDomainError(e) && e.code === "NOT_FOUND") return false;
+        throw e;
+      }
+    },
+    async pull(reference) {
+      const registry = await registryAccessFor(deps.db, deps.secretBox, host.teamId, parseReference(reference).domain);
+      await gateway.command(hostId, "images.pull", { reference, registry }, { timeoutMs: PULL_TIMEOUT_MS });
+    },
+  };
+}

@@ -1,0 +1,252 @@
+import { DomainError } from "../errors.ts";
+import {
+  COMPOSE_HASH,
+  COMPOSE_NUMBER,
+  COMPOSE_PROJECT,
+  COMPOSE_SERVICE,
+  containerName,
+  type HostPlan,
+  type HostServicePlan,
+} from "./host-plan.ts";
+
+/*
+ * Runs a single-host stack's plan on its host, as `docker compose up -d` does: the project's
+ * networks and volumes made when missing, images pulled when absent, then each service in
+ * dependency order, after its dependencies meet their conditions (started, healthy, completed
+ * successfully). A service whose containers carry its current config hash is left running as it
+ * is; one whose hash changed is recreated; containers of services no longer in the file go.
+ * The host is reached through `HostOps` (the API's checked and audited calls).
+ */
+
+export interface HostContainer {
+  id: string;
+  name: string;
+  state: string;
+  labels: Record<string, string>;
+}
+
+export interface HostContainerState {
+  status: string;
+  running: boolean;
+  exitCode: number;
+  /** healthy, unhealthy, starting; null without a healthcheck. */
+  health: string | null;
+}
+
+/** What the executor asks of the host. */
+export interface HostOps {
+  /** Every container of the project, running or not. */
+  containers(project: string): Promise<HostContainer[]>;
+  state(id: string): Promise<HostContainerState>;
+  /** Creates a container from Docker's create body. */
+  create(name: string, body: Record<string, unknown>): Promise<string>;
+  start(id: string): Promise<void>;
+  remove(id: string): Promise<void>;
+  connect(network: string, container: string, aliases: string[]): Promise<void>;
+  networkNames(): Promise<string[]>;
+  createNetwork(n: HostPlan["networks"][number]): Promise<void>;
+  volumeNames(): Promise<string[]>;
+  createVolume(v: HostPlan["volumes"][number]): Promise<void>;
+  hasImage(reference: string): Promise<boolean>;
+  pull(reference: string): Promise<void>;
+}
+
+export interface HostDeployResult {
+  created: string[];
+  updated: string[];
+  unchanged: string[];
+  removed: string[];
+  networksCreated: string[];
+  volumesCreated: string[];
+  pulled: string[];
+}
+
+export class HostDeployError extends DomainError {
+  constructor(
+    readonly step: string,
+    readonly done: HostDeployResult,
+    cause: unknown,
+  ) {
+    super("INVALID", `${step} failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = "HostDeployError";
+  }
+}
+
+export interface HostDeployOptions {
+  /** Longest a dependency may take to meet its condition. */
+  conditionTimeoutMs?: number;
+  pollMs?: number;
+}
+
+export async function deployHostStack(ops: HostOps, plan: HostPlan, opts: HostDeployOptions = {}): Promise<HostDeployResult> {
+  const done: HostDeployResult = {
+    created: [],
+    updated: [],
+    unchanged: [],
+    removed: [],
+    networksCreated: [],
+    volumesCreated: [],
+    pulled: [],
+  };
+  const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      throw e instanceof HostDeployError ? e : new HostDeployError(what, done, e);
+    }
+  };
+  const networks = new Set(await step("list networks", () => ops.networkNames()));
+  for (const n of plan.networks) {
+    if (networks.has(n.name)) continue;
+    if (n.external) throw new HostDeployError(`network ${n.name}`, done, new Error("it is external and does not exist on the host"));
+    await step(`create network ${n.name}`, () => ops.createNetwork(n));
+    done.networksCreated.push(n.name);
+  }
+  const volumes = new Set(await step("list volumes", () => ops.volumeNames()));
+  for (const v of plan.volumes) {
+    if (volumes.has(v.name)) continue;
+    if (v.external) throw new HostDeployError(`volume ${v.name}`, done, new Error("it is external and does not exist on the host"));
+    await step(`create volume ${v.name}`, () => ops.createVolume(v));
+    done.volumesCreated.push(v.name);
+  }
+  for (const svc of plan.services) {
+    const image = String(svc.body.Image);
+    if (done.pulled.includes(image) || (await step(`look for image ${image}`, () => ops.hasImage(image)))) continue;
+    // Not built here yet: an image a build: names must be on the host already.
+    if (svc.build)
+      throw new HostDeployError(
+        `build ${svc.service}`,
+        done,
+        new Error(`build: is not yet run by single-host stacks; build ${image} on the host first (Builds page, or docker build)`),
+      );
+    await step(`pull ${image}`, () => ops.pull(image));
+    done.pulled.push(image);
+  }
+
+  const existing = await step("list containers", () => ops.containers(plan.project));
+  const byService = new Map<string, HostContainer[]>();
+  for (const c of existing) {
+    const s = c.labels[COMPOSE_SERVICE] ?? "";
+    byService.set(s, [...(byService.get(s) ?? []), c]);
+  }
+  // Containers of services the file no longer has go first, as `--remove-orphans` does.
+  const planned = new Set(plan.services.map((s) => s.service));
+  for (const [service, containers] of byService) {
+    if (planned.has(service)) continue;
+    for (const c of containers) {
+      await step(`remove ${c.name}`, () => ops.remove(c.id));
+      done.removed.push(c.name);
+    }
+  }
+
+  for (const svc of plan.services) {
+    for (const dep of svc.dependsOn) {
+      if (!planned.has(dep.service)) {
+        if (dep.required)
+          throw new HostDeployError(`start ${svc.service}`, done, new Error(`it depends on ${dep.service}, which is not in the stack`));
+        continue;
+      }
+      await step(`wait for ${dep.service} (${dep.condition}) before ${svc.service}`, () =>
+        meets(ops, plan.project, dep.service, dep.condition, opts),
+      );
+    }
+    await step(`start ${svc.service}`, () => converge(ops, plan.project, svc, byService.get(svc.service) ?? [], done));
+  }
+  return done;
+}
+
+/** The service's containers 1..replicas with its current hash, running. */
+async function converge(
+  ops: HostOps,
+  project: string,
+  svc: HostServicePlan,
+  current: HostContainer[],
+  done: HostDeployResult,
+): Promise<void> {
+  const keep = new Map<number, HostContainer>();
+  let changed = false;
+  for (const c of current) {
+    const n = Number(c.labels[COMPOSE_NUMBER] ?? 0);
+    if (c.labels[COMPOSE_HASH] === svc.configHash && n >= 1 && n <= svc.replicas && !keep.has(n)) keep.set(n, c);
+    else {
+      await ops.remove(c.id);
+      changed = true;
+    }
+  }
+  let made = false;
+  for (let n = 1; n <= svc.replicas; n++) {
+    const have = keep.get(n);
+    if (have) {
+      if (have.state !== "running") await ops.start(have.id);
+      continue;
+    }
+    const name = containerName(project, svc.service, n);
+    const body = { ...svc.body, Labels: { ...(svc.body.Labels as Record<string, string>), [COMPOSE_NUMBER]: String(n) } };
+    const id = await ops.create(name, body);
+    for (const extra of svc.moreNetworks) await ops.connect(extra.network, id, extra.aliases);
+    await ops.start(id);
+    made = true;
+  }
+  if (current.length === 0 && made) done.created.push(svc.service);
+  else if (made || changed) done.updated.push(svc.service);
+  else done.unchanged.push(svc.service);
+}
+
+/** Waits until every container of `service` meets `condition`; a dependency that cannot (unhealthy, failed) fails at once. */
+async function meets(
+  ops: HostOps,
+  project: string,
+  service: string,
+  condition: HostServicePlan["dependsOn"][number]["condition"],
+  opts: HostDeployOptions,
+): Promise<void> {
+  const deadline = Date.now() + (opts.conditionTimeoutMs ?? 5 * 60_000);
+  for (;;) {
+    const containers = (await ops.containers(project)).filter((c) => c.labels[COMPOSE_SERVICE] === service);
+    const states = await Promise.all(containers.map((c) => ops.state(c.id)));
+    if (states.length) {
+      if (condition === "service_started" && states.every((s) => s.running || s.status === "exited")) return;
+      if (condition === "service_healthy") {
+        if (states.some((s) => s.health === null)) throw new Error(`${service} has no healthcheck, so it is never healthy`);
+        if (states.some((s) => s.health === "unhealthy")) throw new Error(`${service} is unhealthy`);
+        if (states.every((s) => s.health === "healthy")) return;
+      }
+      if (condition === "service_completed_successfully") {
+        const failed = states.find((s) => s.status === "exited" && s.exitCode !== 0);
+        if (failed) throw new Error(`${service} exited with code ${failed.exitCode}`);
+        if (states.every((s) => s.status === "exited")) return;
+      }
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${service} did not become ${condition.replace("service_", "").replaceAll("_", " ")} in time`);
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
+  }
+}
+
+/** `docker compose down`: the project's containers and networks; its volumes too when asked. */
+export async function removeHostStack(
+  ops: HostOps & { removeNetwork(name: string): Promise<void>; removeVolume(name: string): Promise<void> },
+  plan: Pick<HostPlan, "project" | "networks" | "volumes">,
+  opts: { volumes: boolean },
+): Promise<string[]> {
+  const removed: string[] = [];
+  for (const c of await ops.containers(plan.project)) {
+    await ops.remove(c.id);
+    removed.push(c.name);
+  }
+  const networks = new Set(await ops.networkNames());
+  for (const n of plan.networks)
+    if (!n.external && networks.has(n.name)) {
+      await ops.removeNetwork(n.name);
+      removed.push(n.name);
+    }
+  if (opts.volumes) {
+    const volumes = new Set(await ops.volumeNames());
+    for (const v of plan.volumes)
+      if (!v.external && volumes.has(v.name)) {
+        await ops.removeVolume(v.name);
+        removed.push(v.name);
+      }
+  }
+  return removed;
+}

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "stack" ADD COLUMN     "hostId" TEXT;
