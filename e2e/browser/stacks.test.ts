@@ -2,7 +2,7 @@
 // by service name over the stack's overlay network), see the editor check it as it is typed,
 // deploy it to the fleet and see both run and the client get the page; change one service's image
 // and redeploy: only that service's tasks change; roll back to the first deploy; set an env value
-// that one service uses: only its task is recreated. Real agent in a
+// that one service uses: only its task is recreated; a single-host stack kept in git. Real agent in a
 // lab namespace, runc, overlay networking and the reconciler.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -149,22 +149,31 @@ test("write, deploy, edit one image and roll back a fleet stack from the dashboa
   assert.equal(await db.service.count({ where: { name: { startsWith: "shop_" } } }), 0);
 });
 
-test("a stack from a git repository: its source card, pull now, and its webhook", { timeout: 120_000 }, async () => {
+test("a single-host stack from a git repository: its containers, source card, pull now, and webhook", { timeout: 120_000 }, async () => {
   const git = await startGitServer();
   try {
-    const idle = (image: string) => `services:\n  idle:\n    image: ${image}\n    deploy: {replicas: 0}\n`;
-    const first = git.commit("ops", { "blog/compose.yaml": idle("busybox:1"), "README.md": "ops\n" });
+    const idle = (greeting: string) =>
+      `services:\n  idle:\n    image: busybox\n    command: ["sleep", "3600"]\n    environment: {GREETING: ${greeting}}\n`;
+    const first = git.commit("ops", { "blog/compose.yaml": idle("hi"), "README.md": "ops\n" });
     await page.goto(`${ui.server.url}/stacks`);
     await page.getByRole("button", { name: "Create stack" }).click();
     const dialog = page.getByRole("dialog", { name: "Create a stack" });
     await dialog.getByLabel("Stack name").fill("blog");
+    await dialog.getByLabel("Containers on one host").check();
+    await dialog.getByLabel("Host", { exact: true }).selectOption({ label: "stackhost" });
     await dialog.getByLabel("From a git repository").check();
     await dialog.getByLabel("Repository URL").fill(`${git.url}ops`);
     await dialog.getByLabel("Stack directory").fill("blog");
     await dialog.getByRole("button", { name: "Create and deploy" }).click();
     await page.waitForURL(/\/stacks\/[a-z0-9]+$/);
     await page.getByTestId("git-commit").getByText(first.slice(0, 12)).waitFor();
-    await page.getByTestId("git-compose").getByText("busybox:1").waitFor();
+    await page.getByTestId("git-compose").getByText("GREETING: hi").waitFor();
+    // docker compose's names, on the chosen host.
+    await page
+      .locator('[data-testid="stack-container"][data-name="blog-idle-1"]')
+      .getByTestId("state")
+      .getByText(/^Up/)
+      .waitFor({ timeout: 30_000 });
 
     // A commit elsewhere in the repository: read, nothing deployed. Then one to the stack: deployed.
     const other = git.commit("ops", { "README.md": "ops, edited\n" });
@@ -173,13 +182,14 @@ test("a stack from a git repository: its source card, pull now, and its webhook"
       .getByTestId("pull-result")
       .getByText(`Read ${other.slice(0, 12)}: the stack's files are unchanged`)
       .waitFor();
-    const next = git.commit("ops", { "blog/compose.yaml": idle("busybox:2") });
+    const next = git.commit("ops", { "blog/compose.yaml": idle("bonjour") });
     await page.getByRole("button", { name: "Pull now" }).click();
     await page
       .getByTestId("pull-result")
       .getByText(`Read ${next.slice(0, 12)}: deployed #2`)
       .waitFor();
     await page.locator('[data-testid="deploy-row"][data-number="2"]').getByText(next.slice(0, 8)).waitFor({ timeout: 10_000 });
+    await page.locator('[data-testid="deploy-row"][data-number="2"]').getByTestId("deploy-summary").getByText("updated idle").waitFor();
 
     await page.getByRole("button", { name: "Show the push webhook" }).click();
     await page

@@ -29,6 +29,9 @@ function CreateStackDialog({ onClose, onCreated }: { onClose(): void; onCreated(
   const [text, setText] = useState(EXAMPLE);
   const [kind, setKind] = useState<"inline" | "git">("inline");
   const [git, setGit] = useState<GitSourceInput>(EMPTY_GIT);
+  const [target, setTarget] = useState<"fleet" | "host">("fleet");
+  const [hostId, setHostId] = useState("");
+  const hosts = useQuery(trpc.hosts.list.queryOptions(undefined, { enabled: target === "host" }));
   const [envText, setEnvText] = useState("");
   const [formError, setFormError] = useState<string | null>(null);
   const { env, bad } = parseEnvLines(envText);
@@ -43,9 +46,12 @@ function CreateStackDialog({ onClose, onCreated }: { onClose(): void; onCreated(
           const teamId = teams.data?.[0]?.id;
           if (!teamId) return setFormError("You belong to no team.");
           if (bad.length) return setFormError(`Env lines are KEY=value: ${bad.join(", ")}`);
+          if (target === "host" && !hostId) return setFormError("Choose the host the stack runs on.");
           create.mutate({
             teamId,
             name: name.trim(),
+            target,
+            ...(target === "host" ? { hostId } : {}),
             ...(kind === "git"
               ? { git: { ...git, url: git.url.trim(), profiles: [] } }
               : { source: { files: { "compose.yaml": text }, composeFiles: ["compose.yaml"], profiles: [] } }),
@@ -57,6 +63,29 @@ function CreateStackDialog({ onClose, onCreated }: { onClose(): void; onCreated(
           Name
           <input aria-label="Stack name" className={input} value={name} onChange={(e) => setName(e.target.value)} required />
         </label>
+        <div className="flex items-center gap-4 text-sm" role="radiogroup" aria-label="Target">
+          <label>
+            <input type="radio" name="target" checked={target === "fleet"} onChange={() => setTarget("fleet")} /> Services across the fleet
+          </label>
+          <label>
+            <input type="radio" name="target" checked={target === "host"} onChange={() => setTarget("host")} /> Containers on one host
+          </label>
+          {target === "host" && (
+            <select
+              aria-label="Host"
+              className="rounded-md border border-slate-300 px-2 py-1"
+              value={hostId}
+              onChange={(e) => setHostId(e.target.value)}
+            >
+              <option value="">Choose a host…</option>
+              {(hosts.data ?? []).map((h) => (
+                <option key={h.id} value={h.id}>
+                  {h.name}
+                </option>
+              ))}
+            </select>
+          )}
+        </div>
         <div className="flex gap-4 text-sm" role="radiogroup" aria-label="Source">
           <label>
             <input type="radio" name="kind" checked={kind === "inline"} onChange={() => setKind("inline")} /> Write it here
@@ -119,7 +148,7 @@ function StacksTable() {
                       {s.name}
                     </Link>
                   </td>
-                  <td className="px-4 py-2">{s.target}</td>
+                  <td className="px-4 py-2">{s.target === "host" ? "one host" : "fleet"}</td>
                   <td className="px-4 py-2">{s.git ? `git · ${s.git.ref}` : "editor"}</td>
                   <td className="px-4 py-2">{s.lastDeploy ? <DeployOutcomeBadge outcome={s.lastDeploy.outcome} /> : "never"}</td>
                   <td className="px-4 py-2">{s.lastDeploy?.createdByName ?? ""}</td>

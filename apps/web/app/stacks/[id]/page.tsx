@@ -13,6 +13,7 @@ import { UpdateStateBadge, useCanOperate } from "../../../src/components/service
 import { formatAgo } from "../../../src/components/format";
 
 const STACK_LABEL = "com.docker.stack.namespace";
+const PROJECT_LABEL = "com.docker.compose.project";
 const input = "w-full rounded-md border border-slate-300 px-3 py-1.5 font-mono text-sm";
 
 function StackPage({ id }: { id: string }) {
@@ -23,6 +24,8 @@ function StackPage({ id }: { id: string }) {
   const stack = useQuery(trpc.stacks.get.queryOptions({ id }));
   const history = useQuery(trpc.stacks.history.queryOptions({ id }, { refetchInterval: 5_000 }));
   const services = useQuery(trpc.services.list.queryOptions(undefined, { refetchInterval: 2_000 }));
+  const hostId = stack.data?.hostId ?? "";
+  const containers = useQuery(trpc.containers.list.queryOptions({ hostId, all: true }, { enabled: hostId !== "", refetchInterval: 2_000 }));
   const [text, setText] = useState<string | null>(null);
   const [newEnv, setNewEnv] = useState("");
   const [removeEnv, setRemoveEnv] = useState<string[]>([]);
@@ -62,7 +65,8 @@ function StackPage({ id }: { id: string }) {
   if (stack.isPending) return <Spinner label="Loading the stack…" />;
   if (stack.isError) return <ErrorBox error={stack.error} onRetry={() => void stack.refetch()} />;
   const s = stack.data;
-  const ours = (services.data ?? []).filter((x) => x.spec.labels[STACK_LABEL] === s.name);
+  const ours = s.target === "fleet" ? (services.data ?? []).filter((x) => x.spec.labels[STACK_LABEL] === s.name) : [];
+  const ourContainers = (containers.data ?? []).filter((c) => c.Labels?.[PROJECT_LABEL] === s.name);
   const envParsed = parseEnvLines(newEnv);
   const envNames = [...s.envNames.filter((n) => !removeEnv.includes(n)), ...Object.keys(envParsed.env)];
   const busy = update.isPending || redeploy.isPending || rollback.isPending || remove.isPending;
@@ -77,7 +81,8 @@ function StackPage({ id }: { id: string }) {
           </Link>
           <h1 className="text-2xl font-semibold">{s.name}</h1>
           <p className="text-sm text-slate-500">
-            {s.target} stack · {s.sourceKind} source{s.origin !== "berth" ? ` · adopted from ${s.origin}` : ""}
+            {s.target === "host" ? "single-host" : "fleet"} stack · {s.sourceKind} source
+            {s.origin !== "berth" ? ` · adopted from ${s.origin}` : ""}
           </p>
         </div>
         {canOperate && (
@@ -89,7 +94,8 @@ function StackPage({ id }: { id: string }) {
               variant="danger"
               disabled={busy}
               onClick={() => {
-                if (window.confirm(`Remove stack ${s.name} with its services, networks, secrets and configs?`)) remove.mutate({ id });
+                const what = s.target === "host" ? "containers and networks (its volumes stay)" : "services, networks, secrets and configs";
+                if (window.confirm(`Remove stack ${s.name} with its ${what}?`)) remove.mutate({ id });
               }}
             >
               Remove
@@ -101,36 +107,66 @@ function StackPage({ id }: { id: string }) {
 
       {s.git && <GitSourceCard stackId={id} git={s.git} canOperate={canOperate} onPulled={refresh} />}
 
-      <Card title="Services">
-        {ours.length === 0 ? (
-          <p className="text-sm text-slate-500">No services run for this stack.</p>
-        ) : (
-          <table className="min-w-full text-sm">
-            <TableHead variant="card" columns={["Service", "Running / desired", "Image", "Update"]} />
-            <tbody>
-              {ours.map((x) => (
-                <tr key={x.id} data-testid="stack-service" data-name={x.name}>
-                  <td className="py-1 pr-4">
-                    <Link className="text-indigo-700 hover:underline" href={`/services/${x.id}`}>
-                      {x.name}
-                    </Link>
-                  </td>
-                  <td className="py-1 pr-4" data-testid="replicas">
-                    {x.running} / {x.spec.mode.kind === "replicated" ? x.spec.mode.replicas : "every host"}
-                  </td>
-                  <td className="py-1 pr-4 font-mono text-xs" data-testid="image">
-                    {x.spec.task.image}
-                  </td>
-                  <td className="py-1 pr-4">
-                    <UpdateStateBadge state={x.updateState} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-        <p className="mt-2 text-xs text-slate-500">Each service's page has its tasks, merged logs and events.</p>
-      </Card>
+      {s.target === "host" && (
+        <Card title="Containers">
+          {ourContainers.length === 0 ? (
+            <p className="text-sm text-slate-500">No containers run for this stack.</p>
+          ) : (
+            <table className="min-w-full text-sm">
+              <TableHead variant="card" columns={["Container", "Service", "State", "Image"]} />
+              <tbody>
+                {ourContainers.map((c) => (
+                  <tr key={c.Id} data-testid="stack-container" data-name={c.Names[0]?.replace(/^\//, "")}>
+                    <td className="py-1 pr-4">
+                      <Link className="text-indigo-700 hover:underline" href={`/hosts/${hostId}/containers/${c.Id}`}>
+                        {c.Names[0]?.replace(/^\//, "")}
+                      </Link>
+                    </td>
+                    <td className="py-1 pr-4">{c.Labels?.["com.docker.compose.service"]}</td>
+                    <td className="py-1 pr-4" data-testid="state">
+                      {c.Status}
+                    </td>
+                    <td className="py-1 pr-4 font-mono text-xs">{c.Image}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </Card>
+      )}
+
+      {s.target === "fleet" && (
+        <Card title="Services">
+          {ours.length === 0 ? (
+            <p className="text-sm text-slate-500">No services run for this stack.</p>
+          ) : (
+            <table className="min-w-full text-sm">
+              <TableHead variant="card" columns={["Service", "Running / desired", "Image", "Update"]} />
+              <tbody>
+                {ours.map((x) => (
+                  <tr key={x.id} data-testid="stack-service" data-name={x.name}>
+                    <td className="py-1 pr-4">
+                      <Link className="text-indigo-700 hover:underline" href={`/services/${x.id}`}>
+                        {x.name}
+                      </Link>
+                    </td>
+                    <td className="py-1 pr-4" data-testid="replicas">
+                      {x.running} / {x.spec.mode.kind === "replicated" ? x.spec.mode.replicas : "every host"}
+                    </td>
+                    <td className="py-1 pr-4 font-mono text-xs" data-testid="image">
+                      {x.spec.task.image}
+                    </td>
+                    <td className="py-1 pr-4">
+                      <UpdateStateBadge state={x.updateState} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          <p className="mt-2 text-xs text-slate-500">Each service's page has its tasks, merged logs and events.</p>
+        </Card>
+      )}
 
       {canOperate && text !== null && (
         <Card title={s.git ? "Env (the files come from git)" : "Source and env"}>
