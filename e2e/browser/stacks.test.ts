@@ -73,6 +73,14 @@ test("write, deploy, edit one image and roll back a fleet stack from the dashboa
 
   await replicas("shop_web", "1 / 1");
   await replicas("shop_client", "1 / 1");
+  // The stack's merged log: the client's line, tagged with its service.
+  await page
+    .getByTestId("stack-logs")
+    .getByTestId("log-line")
+    .filter({ hasText: "hello-from-web" })
+    .filter({ hasText: "shop_client.1@" })
+    .first()
+    .waitFor({ timeout: 60_000 });
   // The client reached the web service by its name, across the stack's overlay network.
   const client = await db.service.findFirstOrThrow({ where: { name: "shop_client" } });
   await page.goto(`${ui.server.url}/services/${client.id}`);
@@ -153,7 +161,7 @@ test("a single-host stack from a git repository: its containers, source card, pu
   const git = await startGitServer();
   try {
     const idle = (greeting: string) =>
-      `services:\n  idle:\n    image: busybox\n    command: ["sleep", "3600"]\n    environment: {GREETING: ${greeting}}\n`;
+      `services:\n  idle:\n    image: busybox\n    command: ["sh", "-c", "echo greeting-$$GREETING; exec sleep 3600"]\n    environment: {GREETING: ${greeting}}\n`;
     const first = git.commit("ops", { "blog/compose.yaml": idle("hi"), "README.md": "ops\n" });
     await page.goto(`${ui.server.url}/stacks`);
     await page.getByRole("button", { name: "Create stack" }).click();
@@ -173,6 +181,14 @@ test("a single-host stack from a git repository: its containers, source card, pu
       .locator('[data-testid="stack-container"][data-name="blog-idle-1"]')
       .getByTestId("state")
       .getByText(/^Up/)
+      .waitFor({ timeout: 30_000 });
+    // The stack's merged log: its container's line, tagged with its service.
+    await page
+      .getByTestId("stack-logs")
+      .getByTestId("log-line")
+      .filter({ hasText: "greeting-hi" })
+      .filter({ hasText: "idle.1@" })
+      .first()
       .waitFor({ timeout: 30_000 });
 
     // A commit elsewhere in the repository: read, nothing deployed. Then one to the stack: deployed.

@@ -1,13 +1,16 @@
 import type { WebSocket, RawData } from "ws";
 import { z } from "zod";
-import { DomainError, isDomainError, type AgentStream, type Logger } from "@berth/core";
+import type { Prisma } from "@berth/db";
+import { COMPOSE_PROJECT, DomainError, isDomainError, type AgentStream, type Logger } from "@berth/core";
 import { LogCursorSchema, type LogStreamLine } from "@berth/protocol";
 import type { Context } from "./context.ts";
 import { ClientMessage, safeJson } from "./stream-messages.ts";
 
 /*
  * A service's logs as one live stream: every task's container log, across hosts, merged as the
- * lines come, each message tagged with its task (id, slot) and host. Underneath it is one agent
+ * lines come, each message tagged with its task (id, slot) and host. A stack's logs are the same
+ * over all its services' tasks (a fleet stack) or all its containers (a single-host stack), each
+ * message also tagged with its service. Underneath it is one agent
  * `logs` stream per task; the client acknowledges each message and the acknowledgement goes back
  * as credit to the task stream that sent it, so flow control holds end to end as for one
  * container. Tasks that start while following are picked up (the task list is read every
@@ -42,13 +45,26 @@ const After = z
   });
 
 export const ServiceLogsQuery = z.object({
-  service: z.string().min(1).max(64),
+  /** One of these: a service's logs, or a stack's. */
+  service: z.string().min(1).max(64).optional(),
+  stack: z.string().min(1).max(64).optional(),
   follow: Bool.default(true),
   tail: z.coerce.number().int().min(0).max(100_000).optional(),
   after: After.optional(),
   window: z.coerce.number().int().min(1).max(64).default(16),
 });
 export type ServiceLogsRequest = z.output<typeof ServiceLogsQuery>;
+
+/** One container whose log is part of the merged stream: a task's, or a single-host stack's container. */
+interface LogTarget {
+  /** The task's id, or the container's. */
+  id: string;
+  slot: number;
+  hostId: string;
+  host: string;
+  containerId: string;
+  service?: string;
+}
 
 interface TaskStream {
   stream: AgentStream<"logs">;
@@ -58,7 +74,7 @@ interface TaskStream {
 
 /** One message of a service's merged logs: a task's lines, tagged with the task and its host. */
 export interface ServiceLogMessage {
-  task: { id: string; slot: number; host: string; hostId: string };
+  task: { id: string; slot: number; host: string; hostId: string; service?: string };
   lines: LogStreamLine[];
 }
 
@@ -99,27 +115,16 @@ export function followServiceLogs(ctx: Context, q: ServiceLogsRequest, sink: Ser
   };
 
   const refresh = async () => {
-    const tasks = await ctx.db.task.findMany({
-      where: {
-        serviceId: q.service,
-        containerId: { not: null },
-        hostId: { not: null },
-        // Following: the tasks that run; an ended one's lines were sent when its stream ended.
-        ...(q.follow ? { desiredState: "running", state: { in: ["starting", "running"] } } : {}),
-      },
-      orderBy: { createdAt: "desc" },
-      take: MAX_TASK_STREAMS,
-      include: { host: { select: { name: true } } },
-    });
+    const tasks = await logTargets(ctx, q);
     for (const t of tasks) {
       if (closed || open.has(t.id) || open.size >= MAX_TASK_STREAMS) continue;
       const after = cursors.get(t.id);
       try {
         const stream = ctx.gateway.openStream(
-          t.hostId!,
+          t.hostId,
           "logs",
           {
-            id: t.containerId!,
+            id: t.containerId,
             follow: q.follow,
             stdout: true,
             stderr: true,
@@ -134,7 +139,10 @@ export function followServiceLogs(ctx: Context, q: ServiceLogsRequest, sink: Ser
               inFlight.push(t.id);
               const own = open.get(t.id);
               if (own) own.unacked++;
-              sink.data({ task: { id: t.id, slot: t.slot, host: t.host?.name ?? "", hostId: t.hostId! }, lines: d.lines });
+              sink.data({
+                task: { id: t.id, slot: t.slot, host: t.host, hostId: t.hostId, ...(t.service ? { service: t.service } : {}) },
+                lines: d.lines,
+              });
             },
             end: () => {
               open.delete(t.id);
@@ -186,6 +194,49 @@ export function followServiceLogs(ctx: Context, q: ServiceLogsRequest, sink: Ser
   };
 }
 
+/** The containers whose logs make up the stream: following, the ones that run; else every one with a container. */
+async function logTargets(ctx: Context, q: ServiceLogsRequest): Promise<LogTarget[]> {
+  const live = q.follow ? { desiredState: "running", state: { in: ["starting", "running"] } } : {};
+  const ofTasks = async (where: Prisma.TaskWhereInput, tagService: boolean): Promise<LogTarget[]> => {
+    const tasks = await ctx.db.task.findMany({
+      // Following: the tasks that run; an ended one's lines were sent when its stream ended.
+      where: { ...where, containerId: { not: null }, hostId: { not: null }, ...live },
+      orderBy: { createdAt: "desc" },
+      take: MAX_TASK_STREAMS,
+      include: { host: { select: { name: true } }, service: { select: { name: true } } },
+    });
+    return tasks.map((t) => ({
+      id: t.id,
+      slot: t.slot,
+      hostId: t.hostId!,
+      host: t.host?.name ?? "",
+      containerId: t.containerId!,
+      ...(tagService ? { service: t.service.name } : {}),
+    }));
+  };
+  if (q.service) return ofTasks({ serviceId: q.service }, false);
+  const stack = await ctx.stacks.get(q.stack!);
+  if (stack.target === "fleet") {
+    const services = await ctx.stacks.services(stack.id);
+    return ofTasks({ serviceId: { in: services.map((x) => x.id) } }, true);
+  }
+  // A single-host stack: its containers, found by compose's project label.
+  if (!stack.hostId || !ctx.gateway.isConnected(stack.hostId)) return [];
+  const host = await ctx.db.host.findUnique({ where: { id: stack.hostId }, select: { name: true } });
+  const containers = await ctx.gateway.command(stack.hostId, "containers.list", { all: !q.follow });
+  return containers
+    .filter((c) => c.Labels?.[COMPOSE_PROJECT] === stack.name)
+    .slice(0, MAX_TASK_STREAMS)
+    .map((c) => ({
+      id: c.Id,
+      slot: Number(c.Labels?.["com.docker.compose.container-number"] ?? 1) || 1,
+      hostId: stack.hostId!,
+      host: host?.name ?? "",
+      containerId: c.Id,
+      service: c.Labels?.["com.docker.compose.service"] ?? "",
+    }));
+}
+
 /** A service's merged logs over a browser's WebSocket (see the protocol at the top). */
 export function relayServiceLogs(ws: WebSocket, ctx: Context, q: ServiceLogsRequest, log: Logger): void {
   const send = (msg: unknown) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(msg));
@@ -211,9 +262,12 @@ export function relayServiceLogs(ws: WebSocket, ctx: Context, q: ServiceLogsRequ
   ws.on("error", () => undefined);
 }
 
-/** The service a caller may read the logs of, or a refusal. */
-export async function serviceForLogs(ctx: Context, serviceId: string): Promise<void> {
-  const s = await ctx.db.service.findUnique({ where: { id: serviceId }, select: { teamId: true } });
-  if (!s) throw new DomainError("NOT_FOUND", `service ${serviceId} not found`);
-  if (!ctx.memberships.some((m) => m.teamId === s.teamId)) throw new DomainError("FORBIDDEN", "you have no role in this service's team");
+/** The service or stack a caller may read the logs of, or a refusal. */
+export async function serviceForLogs(ctx: Context, q: Pick<ServiceLogsRequest, "service" | "stack">): Promise<void> {
+  if ((q.service === undefined) === (q.stack === undefined)) throw new DomainError("INVALID", "give a service or a stack");
+  const teamId = q.service
+    ? (await ctx.db.service.findUnique({ where: { id: q.service }, select: { teamId: true } }))?.teamId
+    : (await ctx.db.stack.findUnique({ where: { id: q.stack! }, select: { teamId: true } }))?.teamId;
+  if (!teamId) throw new DomainError("NOT_FOUND", `${q.service ? "service" : "stack"} ${q.service ?? q.stack} not found`);
+  if (!ctx.memberships.some((m) => m.teamId === teamId)) throw new DomainError("FORBIDDEN", "you have no role in its team");
 }

@@ -244,7 +244,7 @@ export function createStreamServer(opts: StreamServerOptions) {
       ownStream(
         "service-logs",
         ServiceLogsQuery,
-        (ctx, q) => serviceForLogs(ctx, q.service),
+        (ctx, q) => serviceForLogs(ctx, q),
         (ws, ctx, q) => relayServiceLogs(ws, ctx, q, log),
       ),
     ],

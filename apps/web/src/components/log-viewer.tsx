@@ -17,12 +17,18 @@ interface Line {
   tag?: string;
 }
 
-/** A container's log, or a service's: every task's log merged, each line tagged with its task and host. */
-export type LogSource = { kind: "container"; hostId: string; containerId: string } | { kind: "service"; serviceId: string };
+/**
+ * A container's log, or a service's: every task's log merged, each line tagged with its task and
+ * host; or a stack's: every service's (or, on one host, every container's), tagged with the service too.
+ */
+export type LogSource =
+  | { kind: "container"; hostId: string; containerId: string }
+  | { kind: "service"; serviceId: string }
+  | { kind: "stack"; stackId: string };
 
 /** A service-logs message: one task's batch of lines. */
 interface ServiceLogData extends LogStreamData {
-  task: { id: string; slot: number; host: string };
+  task: { id: string; slot: number; host: string; service?: string };
 }
 
 /** Where to resume: a container's last cursor, or each task's. */
@@ -40,9 +46,10 @@ function streamRequest(source: LogSource, resume: Resume, tail: string, sinceSec
     };
   }
   const after = [...resume].map(([task, cursor]) => `${task}:${cursor}`).join(",");
+  const which = source.kind === "service" ? { service: source.serviceId } : { stack: source.stackId };
   return {
     kind: "service-logs" as const,
-    params: after ? { service: source.serviceId, after } : { service: source.serviceId, ...(tail ? { tail } : {}) },
+    params: after ? { ...which, after } : { ...which, ...(tail ? { tail } : {}) },
   };
 }
 
@@ -66,7 +73,8 @@ const SINCES = [
  * the agent stops reading until resume.
  */
 export function LogViewer({ source }: { source: LogSource }) {
-  const sourceKey = source.kind === "container" ? `${source.hostId}/${source.containerId}` : source.serviceId;
+  const sourceKey =
+    source.kind === "container" ? `${source.hostId}/${source.containerId}` : source.kind === "service" ? source.serviceId : source.stackId;
   const lines = useRef<Line[]>([]);
   const resume = useRef<Resume>(new Map());
   const [version, bump] = useReducer((x: number) => x + 1, 0);
@@ -115,7 +123,11 @@ export function LogViewer({ source }: { source: LogSource }) {
         onData: (d) => {
           const arr = lines.current;
           const task = "task" in d ? d.task : undefined;
-          const tag = task ? `${task.slot || "·"}.${task.id.slice(0, 8)}@${task.host}` : undefined;
+          const tag = task
+            ? task.service
+              ? `${task.service}.${task.slot || "·"}@${task.host}`
+              : `${task.slot || "·"}.${task.id.slice(0, 8)}@${task.host}`
+            : undefined;
           for (const [, s, time, text] of d.lines)
             arr.push({ stderr: s === "e", time, text: text.endsWith("\n") ? text.slice(0, -1) : text, ...(tag ? { tag } : {}) });
           if (d.lines.length) resume.current.set(task?.id ?? "", d.lines[d.lines.length - 1]![0]);
@@ -173,7 +185,7 @@ export function LogViewer({ source }: { source: LogSource }) {
     const text = lines.current.map((l) => `${timestamps ? `${l.time} ` : ""}${l.tag ? `${l.tag} ` : ""}${l.text}\n`).join("");
     const a = document.createElement("a");
     a.href = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
-    a.download = `${source.kind === "container" ? source.containerId.slice(0, 12) : `service-${source.serviceId}`}.log`;
+    a.download = `${source.kind === "container" ? source.containerId.slice(0, 12) : source.kind === "service" ? `service-${source.serviceId}` : `stack-${source.stackId}`}.log`;
     a.click();
     URL.revokeObjectURL(a.href);
   };
@@ -248,7 +260,7 @@ export function LogViewer({ source }: { source: LogSource }) {
         // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be focusable so the keyboard can scroll it
         tabIndex={0}
         className="h-[28rem] overflow-auto rounded bg-slate-950 font-mono text-xs text-slate-100"
-        data-testid={source.kind === "container" ? "container-logs" : "service-logs"}
+        data-testid={source.kind === "container" ? "container-logs" : source.kind === "stack" ? "stack-logs" : "service-logs"}
       >
         <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
           {virtualizer.getVirtualItems().map((row) => {

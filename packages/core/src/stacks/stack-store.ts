@@ -12,7 +12,7 @@ import {
   removeFleetStack,
   StackDeployError,
 } from "./fleet-deploy.ts";
-import { FleetPlanError, planFleet } from "./fleet-plan.ts";
+import { FleetPlanError, planFleet, STACK_LABEL } from "./fleet-plan.ts";
 import { deployHostStack, HostDeployError, type HostDeployResult, type HostOps, removeHostStack } from "./host-deploy.ts";
 import { type HostPlan, HostPlanError, planHost } from "./host-plan.ts";
 import { readGitStack, type StackGitSource, StackGitSourceSchema } from "./git-source.ts";
@@ -374,6 +374,17 @@ export class StackStore {
     const row = await this.row(id);
     if (row.sourceKind !== "git" || !row.webhookSecretSealed) throw invalid(`stack ${row.name} is not kept in git: it has no push webhook`);
     return { stackId: row.id, teamId: row.teamId, name: row.name, ref: row.gitRef ?? "", secret: this.box.open(row.webhookSecretSealed) };
+  }
+
+  /** The fleet services a stack's deploys made (by their stack label), for its merged logs. */
+  async services(id: string): Promise<{ id: string; name: string }[]> {
+    const row = await this.row(id);
+    if (targetOf(row) !== "fleet") return [];
+    return this.db.$queryRaw<{ id: string; name: string }[]>`
+      select s.id, s.name from service s
+      join service_version v on v."serviceId" = s.id and v.version = s.version
+      where s."teamId" = ${row.teamId} and v.spec->'labels'->>${STACK_LABEL} = ${row.name}
+      order by s.name`;
   }
 
   /** Git stacks whose next poll is due (oldest first). */

@@ -8,6 +8,7 @@ import { AppShell } from "../../../src/components/app-shell";
 import { ComposeEditor, parseEnvLines } from "../../../src/components/stack-editor";
 import { DeployOutcomeBadge, deploySummary } from "../../../src/components/stack-parts";
 import { GitSourceCard } from "../../../src/components/stack-git";
+import { LogViewer } from "../../../src/components/log-viewer";
 import { Button, Card, ErrorBox, Spinner, TableHead } from "../../../src/components/ui";
 import { UpdateStateBadge, useCanOperate } from "../../../src/components/service-parts";
 import { formatAgo } from "../../../src/components/format";
@@ -164,7 +165,7 @@ function StackPage({ id }: { id: string }) {
               </tbody>
             </table>
           )}
-          <p className="mt-2 text-xs text-slate-500">Each service's page has its tasks, merged logs and events.</p>
+          <p className="mt-2 text-xs text-slate-500">Each service's page has its tasks and events.</p>
         </Card>
       )}
 
@@ -218,6 +219,10 @@ function StackPage({ id }: { id: string }) {
           </form>
         </Card>
       )}
+
+      <Card title="Logs">
+        <LogViewer source={{ kind: "stack", stackId: id }} />
+      </Card>
 
       <Card title="Deploys">
         {history.data && history.data.length === 0 && <p className="text-sm text-slate-500">Never deployed.</p>}
