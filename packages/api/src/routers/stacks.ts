@@ -1,3 +1,4 @@
+import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import {
   StackEnvPatchSchema,
@@ -13,6 +14,7 @@ import { authed, requireTeamRole, rest, router, teamsWithRole, withRole } from "
 import type { Context } from "../context.ts";
 import { containerPolicyFor, serviceSpecPolicy } from "./policies.ts";
 import { gatewayHostOps } from "../stacks/host-ops.ts";
+import { composeOfProject, foundStacks } from "../stacks/found.ts";
 
 /*
  * Stacks: compose applications deployed to the fleet, written here or kept in git. Operators
@@ -146,6 +148,41 @@ export const stacksRouter = router({
       await find(ctx, input.id, "operator");
       const { secret } = await ctx.stacks.webhookSecret(input.id);
       return { url: `${ctx.publicUrl.replace(/\/$/, "")}${stackWebhookPath(input.id)}`, secret };
+    }),
+
+  /**
+   * Stacks deployed elsewhere: compose projects on the team's hosts (docker-compose on an agent's
+   * socket) and `docker stack deploy` namespaces on the fleet that Berth does not keep as stacks.
+   */
+  found: authed.meta(rest("GET", "/found-stacks")).query(({ ctx }) => foundStacks(ctx, teamsWithRole(ctx, "viewer"))),
+
+  /**
+   * Adopts a compose project found on a host: its compose file is written back from its
+   * containers and kept as a single-host stack (origin docker-compose), not deployed. The next
+   * deploy recreates its containers once (docker-compose's config hashes are not Berth's) and
+   * keeps its volumes.
+   */
+  adopt: withRole("operator")
+    .meta(rest("POST", "/found-stacks/adopt"))
+    .input(z.object({ teamId: Id, hostId: Id, name: StackNameSchema }))
+    .mutation(async ({ ctx, input }) => {
+      requireTeamRole(ctx, input.teamId, "operator");
+      const host = await ctx.db.host.findUnique({ where: { id: input.hostId }, select: { teamId: true } });
+      if (!host || host.teamId !== input.teamId)
+        throw new TRPCError({ code: "NOT_FOUND", message: `host ${input.hostId} not found in this team` });
+      const yaml = await composeOfProject(ctx, input.hostId, input.name);
+      return ctx.stacks.create(
+        input.teamId,
+        {
+          name: input.name,
+          target: "host",
+          hostId: input.hostId,
+          source: { files: { "compose.yaml": yaml }, composeFiles: ["compose.yaml"], profiles: [] },
+          env: {},
+          origin: "docker-compose",
+        },
+        ctx.user?.id ?? null,
+      );
     }),
 
   /** Makes deploy `number`'s source and env current again, and deploys them. */

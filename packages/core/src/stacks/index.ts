@@ -32,3 +32,4 @@ export {
   removeHostStack,
 } from "./host-deploy.ts";
 export { COMPOSE_PROJECT, type HostPlan, HostPlanError, planHost } from "./host-plan.ts";
+export { composeFromContainers, type ImageDefaults, type InspectedContainer } from "./adopt-host.ts";

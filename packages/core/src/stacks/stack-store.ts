@@ -200,6 +200,8 @@ export class StackStore {
       source?: StackSource;
       git?: z.input<typeof StackGitSourceSchema>;
       env: StackEnv;
+      /** Where it came from when adopted: docker-compose (a project found on a host) or docker-stack. */
+      origin?: string;
     },
     actorId: string | null,
   ): Promise<StackView> {
@@ -244,6 +246,7 @@ export class StackStore {
           createdById: actorId,
           target,
           hostId: input.hostId ?? null,
+          ...(input.origin ? { origin: input.origin } : {}),
           ...gitFields,
         },
         include: { deploys: true },
@@ -385,6 +388,24 @@ export class StackStore {
       join service_version v on v."serviceId" = s.id and v.version = s.version
       where s."teamId" = ${row.teamId} and v.spec->'labels'->>${STACK_LABEL} = ${row.name}
       order by s.name`;
+  }
+
+  /** Every stack's team, name, target and host: what a listing of projects deployed elsewhere leaves out. */
+  async known(teamIds: readonly string[]): Promise<{ teamId: string; name: string; target: string; hostId: string | null }[]> {
+    return this.db.stack.findMany({
+      where: { teamId: { in: [...teamIds] } },
+      select: { teamId: true, name: true, target: true, hostId: true },
+    });
+  }
+
+  /** Stack namespaces of fleet services (`docker stack deploy`'s label) with their services, by team. */
+  async fleetNamespaces(teamIds: readonly string[]): Promise<{ teamId: string; name: string; services: string[] }[]> {
+    if (teamIds.length === 0) return [];
+    return this.db.$queryRaw<{ teamId: string; name: string; services: string[] }[]>`
+      select s."teamId" as "teamId", v.spec->'labels'->>${STACK_LABEL} as name, array_agg(s.name order by s.name) as services
+      from service s join service_version v on v."serviceId" = s.id and v.version = s.version
+      where s."teamId" = any(${[...teamIds]}::text[]) and v.spec->'labels' ? ${STACK_LABEL}
+      group by 1, 2 order by 2`;
   }
 
   /** Git stacks whose next poll is due (oldest first). */

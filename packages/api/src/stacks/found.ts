@@ -1,0 +1,93 @@
+import { COMPOSE_PROJECT, composeFromContainers, DomainError, type ImageDefaults, type InspectedContainer } from "@berth/core";
+import type { Context } from "../context.ts";
+
+/*
+ * Stacks deployed elsewhere: compose projects that docker-compose (or `docker compose`) started on
+ * a team's hosts, found by compose's project label on their containers, and stack namespaces of
+ * fleet services that `docker stack deploy` made through the fleet Docker endpoint. Those Berth
+ * already keeps as stacks are left out. A host project can be adopted: a compose file is written
+ * back from its containers and kept as a single-host stack, editable as any other.
+ */
+
+export interface FoundStack {
+  kind: "host" | "fleet";
+  teamId: string;
+  name: string;
+  /** The host a compose project runs on. */
+  hostId: string | null;
+  hostName: string | null;
+  services: string[];
+  containers: number;
+}
+
+/** Longest a host may take to list its containers here: one slow host must not hold the page. */
+const LIST_TIMEOUT_MS = 5_000;
+
+export async function foundStacks(ctx: Context, teamIds: string[]): Promise<FoundStack[]> {
+  const known = await ctx.stacks.known(teamIds);
+  const isKnown = (teamId: string, name: string, hostId: string | null) =>
+    known.some(
+      (k) =>
+        k.teamId === teamId && k.name === name && (hostId === null ? k.target === "fleet" : k.target === "host" && k.hostId === hostId),
+    );
+  const hosts = await ctx.db.host.findMany({ where: { teamId: { in: teamIds } }, select: { id: true, name: true, teamId: true } });
+  const perHost = await Promise.all(
+    hosts
+      .filter((h) => ctx.gateway.isConnected(h.id))
+      .map(async (h) => {
+        const containers = await ctx.gateway
+          .command(h.id, "containers.list", { all: true }, { timeoutMs: LIST_TIMEOUT_MS })
+          .catch(() => []);
+        const projects = new Map<string, Set<string>>();
+        const counts = new Map<string, number>();
+        for (const c of containers) {
+          const project = c.Labels?.[COMPOSE_PROJECT];
+          if (!project || c.Labels?.["com.docker.compose.oneoff"] === "True") continue;
+          projects.set(project, (projects.get(project) ?? new Set()).add(c.Labels?.["com.docker.compose.service"] ?? ""));
+          counts.set(project, (counts.get(project) ?? 0) + 1);
+        }
+        return [...projects]
+          .filter(([name]) => !isKnown(h.teamId, name, h.id))
+          .map(
+            ([name, services]): FoundStack => ({
+              kind: "host",
+              teamId: h.teamId,
+              name,
+              hostId: h.id,
+              hostName: h.name,
+              services: [...services].sort(),
+              containers: counts.get(name) ?? 0,
+            }),
+          );
+      }),
+  );
+  const fleet = (await ctx.stacks.fleetNamespaces(teamIds))
+    .filter((n) => !isKnown(n.teamId, n.name, null))
+    .map(
+      (n): FoundStack => ({
+        kind: "fleet",
+        teamId: n.teamId,
+        name: n.name,
+        hostId: null,
+        hostName: null,
+        services: n.services,
+        containers: 0,
+      }),
+    );
+  return [...perHost.flat(), ...fleet].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** A compose project's file, written back from its containers on the host. */
+export async function composeOfProject(ctx: Context, hostId: string, project: string): Promise<string> {
+  const list = (await ctx.gateway.command(hostId, "containers.list", { all: true })).filter((c) => c.Labels?.[COMPOSE_PROJECT] === project);
+  if (list.length === 0) throw new DomainError("NOT_FOUND", `no containers of compose project ${project} on this host`);
+  const inspected = await Promise.all(list.map((c) => ctx.gateway.command(hostId, "containers.inspect", { id: c.Id })));
+  const images = new Map<string, ImageDefaults>();
+  for (const image of new Set(inspected.map((c) => c.Config.Image))) {
+    const info = (await ctx.gateway.command(hostId, "images.inspect", { name: image }).catch(() => null)) as {
+      Config?: ImageDefaults;
+    } | null;
+    images.set(image, info?.Config ?? {});
+  }
+  return composeFromContainers(project, inspected as unknown as InspectedContainer[], images);
+}
