@@ -51,7 +51,7 @@ export interface ImageDefaults {
 }
 
 // A function, not a string: in a replacement string "$$" stands for one "$".
-const escape = (s: string) => s.replaceAll("$", () => "$$");
+const literal = (s: string) => s.replaceAll("$", () => "$$");
 const same = (a: readonly string[] | null | undefined, b: readonly string[] | null | undefined) =>
   JSON.stringify(a ?? []) === JSON.stringify(b ?? []);
 const duration = (ns: number | undefined) => (ns && ns > 0 ? (ns % 1e9 === 0 ? `${ns / 1e9}s` : `${Math.round(ns / 1e6)}ms`) : undefined);
@@ -76,21 +76,21 @@ export function composeFromContainers(project: string, containers: InspectedCont
     const c = list[0]!;
     const image = images.get(c.Config.Image) ?? {};
     const svc: Record<string, unknown> = { image: c.Config.Image };
-    if (c.Config.Entrypoint?.length && !same(c.Config.Entrypoint, image.Entrypoint)) svc.entrypoint = c.Config.Entrypoint.map(escape);
-    if (c.Config.Cmd?.length && !same(c.Config.Cmd, image.Cmd)) svc.command = c.Config.Cmd.map(escape);
+    if (c.Config.Entrypoint?.length && !same(c.Config.Entrypoint, image.Entrypoint)) svc.entrypoint = c.Config.Entrypoint.map(literal);
+    if (c.Config.Cmd?.length && !same(c.Config.Cmd, image.Cmd)) svc.command = c.Config.Cmd.map(literal);
     const imageEnv = new Set(image.Env ?? []);
     const env = (c.Config.Env ?? []).filter((e) => !imageEnv.has(e));
     if (env.length)
       svc.environment = Object.fromEntries(
         env.map((e) => {
           const at = e.indexOf("=");
-          return at < 0 ? [e, null] : [e.slice(0, at), escape(e.slice(at + 1))];
+          return at < 0 ? [e, null] : [e.slice(0, at), literal(e.slice(at + 1))];
         }),
       );
     const labels = Object.entries(c.Config.Labels ?? {}).filter(
       ([k, v]) => !k.startsWith("com.docker.compose.") && image.Labels?.[k] !== v,
     );
-    if (labels.length) svc.labels = Object.fromEntries(labels.map(([k, v]) => [k, escape(v)]));
+    if (labels.length) svc.labels = Object.fromEntries(labels.map(([k, v]) => [k, literal(v)]));
     const ports: string[] = [];
     for (const [port, bindings] of Object.entries(c.HostConfig?.PortBindings ?? {}))
       for (const b of bindings ?? []) {
@@ -113,7 +113,7 @@ export function composeFromContainers(project: string, containers: InspectedCont
           mounts.push(`${m.Name}:${m.Destination}${mode}`);
           volumes[m.Name] = { external: true };
         }
-      } else if (m.Type === "bind" && m.Source) mounts.push(`${escape(m.Source)}:${m.Destination}${mode}`);
+      } else if (m.Type === "bind" && m.Source) mounts.push(`${literal(m.Source)}:${m.Destination}${mode}`);
     }
     if (mounts.length) svc.volumes = mounts;
     const nets = Object.entries(c.NetworkSettings?.Networks ?? {});
@@ -144,15 +144,15 @@ export function composeFromContainers(project: string, containers: InspectedCont
       if (hc.Test[0] === "NONE") svc.healthcheck = { disable: true };
       else
         svc.healthcheck = {
-          test: hc.Test.map(escape),
+          test: hc.Test.map(literal),
           ...(duration(hc.Interval) ? { interval: duration(hc.Interval) } : {}),
           ...(duration(hc.Timeout) ? { timeout: duration(hc.Timeout) } : {}),
           ...(hc.Retries ? { retries: hc.Retries } : {}),
           ...(duration(hc.StartPeriod) ? { start_period: duration(hc.StartPeriod) } : {}),
         };
     }
-    if (c.Config.User) svc.user = escape(c.Config.User);
-    if (c.Config.WorkingDir) svc.working_dir = escape(c.Config.WorkingDir);
+    if (c.Config.User) svc.user = literal(c.Config.User);
+    if (c.Config.WorkingDir) svc.working_dir = literal(c.Config.WorkingDir);
     if (c.Config.StopSignal && c.Config.StopSignal !== "SIGTERM") svc.stop_signal = c.Config.StopSignal;
     if (c.Config.StopTimeout != null && c.Config.StopTimeout !== 10) svc.stop_grace_period = `${c.Config.StopTimeout}s`;
     if (c.Config.Tty) svc.tty = true;
