@@ -116,6 +116,54 @@ function CreateStackDialog({ onClose, onCreated }: { onClose(): void; onCreated(
   );
 }
 
+/**
+ * Stacks deployed elsewhere: compose projects on the team's hosts and `docker stack deploy`
+ * namespaces on the fleet. A host project can be adopted into a stack Berth keeps, fully editable.
+ */
+function FoundStacks({ onAdopted }: { onAdopted(id: string): void }) {
+  const trpc = useTRPC();
+  const canOperate = useCanOperate();
+  const found = useQuery(trpc.stacks.found.queryOptions(undefined, { refetchInterval: 10_000 }));
+  const adopt = useMutation(trpc.stacks.adopt.mutationOptions({ onSuccess: (s) => onAdopted(s.id) }));
+  if (!found.data || found.data.length === 0) return null;
+  return (
+    <div className="space-y-2" data-testid="found-stacks">
+      <h2 className="text-lg font-semibold">Deployed elsewhere</h2>
+      <p className="text-sm text-slate-500">
+        Started with docker-compose on a host, or with docker stack deploy on the fleet endpoint. Adopt one to deploy, edit and roll it back
+        here.
+      </p>
+      {adopt.isError && <ErrorBox error={adopt.error} />}
+      <div className="overflow-x-auto rounded-lg bg-white shadow-sm ring-1 ring-slate-200">
+        <table className="min-w-full divide-y divide-slate-200 text-sm">
+          <TableHead variant="page" columns={["Name", "Where", "Services", ""]} />
+          <tbody className="divide-y divide-slate-100">
+            {found.data.map((f) => (
+              <tr key={`${f.kind}/${f.hostId ?? ""}/${f.name}`} data-testid="found-stack" data-name={f.name}>
+                <td className="px-4 py-2 font-medium">{f.name}</td>
+                <td className="px-4 py-2">{f.kind === "host" ? `docker-compose on ${f.hostName}` : "docker stack deploy (fleet)"}</td>
+                <td className="px-4 py-2">{f.services.join(", ")}</td>
+                <td className="px-4 py-2">
+                  {canOperate && f.kind === "host" && f.hostId && (
+                    <Button
+                      variant="secondary"
+                      disabled={adopt.isPending}
+                      onClick={() => adopt.mutate({ teamId: f.teamId, hostId: f.hostId!, name: f.name })}
+                    >
+                      Adopt
+                    </Button>
+                  )}
+                  {f.kind === "fleet" && <span className="text-xs text-slate-500">adoption of fleet stacks is not built yet</span>}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+}
+
 function StacksTable() {
   const trpc = useTRPC();
   const router = useRouter();
@@ -159,6 +207,7 @@ function StacksTable() {
           </table>
         </div>
       )}
+      <FoundStacks onAdopted={(id) => router.push(`/stacks/${id}`)} />
       {creating && <CreateStackDialog onClose={() => setCreating(false)} onCreated={(id) => router.push(`/stacks/${id}`)} />}
     </div>
   );
