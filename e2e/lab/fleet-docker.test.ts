@@ -606,6 +606,19 @@ test("stacks: docker stack deploy of a compose file makes its network, secret, c
   await ok(cli, ["stack", "deploy", "-c", compose, "app"]);
   await new Promise((r) => setTimeout(r, 3000));
   assert.deepEqual(await taskIds(), before, "a redeploy of an unchanged file restarts nothing");
+  // Deployed elsewhere: the dashboard lists the namespace, and adopting it writes a compose file
+  // back that plans to the same specs, so the adopted stack's first deploy changes nothing.
+  const found = (await owner.trpc.stacks.found.query()).find((f) => f.name === "app");
+  assert.equal(found?.kind, "fleet");
+  assert.deepEqual(found?.services, ["app_api", "app_web"]);
+  const adopted = await owner.trpc.stacks.adopt.mutate({ teamId, name: "app" });
+  assert.equal(adopted.origin, "docker-stack");
+  const deploy = await owner.trpc.stacks.deploy.mutate({ id: adopted.id });
+  assert.equal(deploy.outcome, "succeeded", deploy.error ?? "");
+  assert.deepEqual([...(deploy.summary.unchanged ?? [])].sort(), ["app_api", "app_web"], adopted.source.files["compose.yaml"]);
+  await new Promise((r) => setTimeout(r, 2000));
+  assert.deepEqual(await taskIds(), before, "the adopted stack's first deploy restarts nothing");
+  await owner.trpc.stacks.remove.mutate({ id: adopted.id });
   await ok(cli, ["stack", "rm", "app"]);
   await waitFor(
     "nothing of app is left",

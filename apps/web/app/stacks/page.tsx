@@ -144,16 +144,15 @@ function FoundStacks({ onAdopted }: { onAdopted(id: string): void }) {
                 <td className="px-4 py-2">{f.kind === "host" ? `docker-compose on ${f.hostName}` : "docker stack deploy (fleet)"}</td>
                 <td className="px-4 py-2">{f.services.join(", ")}</td>
                 <td className="px-4 py-2">
-                  {canOperate && f.kind === "host" && f.hostId && (
+                  {canOperate && (
                     <Button
                       variant="secondary"
                       disabled={adopt.isPending}
-                      onClick={() => adopt.mutate({ teamId: f.teamId, hostId: f.hostId!, name: f.name })}
+                      onClick={() => adopt.mutate({ teamId: f.teamId, ...(f.hostId ? { hostId: f.hostId } : {}), name: f.name })}
                     >
                       Adopt
                     </Button>
                   )}
-                  {f.kind === "fleet" && <span className="text-xs text-slate-500">adoption of fleet stacks is not built yet</span>}
                 </td>
               </tr>
             ))}

@@ -14,7 +14,7 @@ import { authed, requireTeamRole, rest, router, teamsWithRole, withRole } from "
 import type { Context } from "../context.ts";
 import { containerPolicyFor, serviceSpecPolicy } from "./policies.ts";
 import { gatewayHostOps } from "../stacks/host-ops.ts";
-import { composeOfProject, foundStacks } from "../stacks/found.ts";
+import { composeOfFleetStack, composeOfProject, foundStacks } from "../stacks/found.ts";
 
 /*
  * Stacks: compose applications deployed to the fleet, written here or kept in git. Operators
@@ -157,30 +157,34 @@ export const stacksRouter = router({
   found: authed.meta(rest("GET", "/found-stacks")).query(({ ctx }) => foundStacks(ctx, teamsWithRole(ctx, "viewer"))),
 
   /**
-   * Adopts a compose project found on a host: its compose file is written back from its
-   * containers and kept as a single-host stack (origin docker-compose), not deployed. The next
-   * deploy recreates its containers once (docker-compose's config hashes are not Berth's) and
-   * keeps its volumes.
+   * Adopts a stack deployed elsewhere. With `hostId`, a compose project on that host: its compose
+   * file is written back from its containers and kept as a single-host stack (origin
+   * docker-compose); its first deploy recreates the containers once (docker-compose's config
+   * hashes are not Berth's) and keeps its volumes. Without, a `docker stack deploy` namespace on
+   * the fleet: written back from its services' specs (origin docker-stack), so its first deploy
+   * changes nothing. Either way the stack is not deployed by the adoption.
    */
   adopt: withRole("operator")
     .meta(rest("POST", "/found-stacks/adopt"))
-    .input(z.object({ teamId: Id, hostId: Id, name: StackNameSchema }))
+    .input(z.object({ teamId: Id, hostId: Id.optional(), name: StackNameSchema }))
     .mutation(async ({ ctx, input }) => {
       requireTeamRole(ctx, input.teamId, "operator");
+      const source = (yaml: string) => ({ files: { "compose.yaml": yaml }, composeFiles: ["compose.yaml"], profiles: [] });
+      if (!input.hostId) {
+        const yaml = await composeOfFleetStack(ctx, input.teamId, input.name);
+        return ctx.stacks.create(
+          input.teamId,
+          { name: input.name, target: "fleet", source: source(yaml), env: {}, origin: "docker-stack" },
+          ctx.user?.id ?? null,
+        );
+      }
       const host = await ctx.db.host.findUnique({ where: { id: input.hostId }, select: { teamId: true } });
       if (!host || host.teamId !== input.teamId)
         throw new TRPCError({ code: "NOT_FOUND", message: `host ${input.hostId} not found in this team` });
       const yaml = await composeOfProject(ctx, input.hostId, input.name);
       return ctx.stacks.create(
         input.teamId,
-        {
-          name: input.name,
-          target: "host",
-          hostId: input.hostId,
-          source: { files: { "compose.yaml": yaml }, composeFiles: ["compose.yaml"], profiles: [] },
-          env: {},
-          origin: "docker-compose",
-        },
+        { name: input.name, target: "host", hostId: input.hostId, source: source(yaml), env: {}, origin: "docker-compose" },
         ctx.user?.id ?? null,
       );
     }),

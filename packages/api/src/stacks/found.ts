@@ -1,4 +1,12 @@
-import { COMPOSE_PROJECT, composeFromContainers, DomainError, type ImageDefaults, type InspectedContainer } from "@berth/core";
+import {
+  COMPOSE_PROJECT,
+  composeFromContainers,
+  composeFromServices,
+  DomainError,
+  type ImageDefaults,
+  type InspectedContainer,
+  STACK_LABEL,
+} from "@berth/core";
 import type { Context } from "../context.ts";
 
 /*
@@ -6,7 +14,9 @@ import type { Context } from "../context.ts";
  * a team's hosts, found by compose's project label on their containers, and stack namespaces of
  * fleet services that `docker stack deploy` made through the fleet Docker endpoint. Those Berth
  * already keeps as stacks are left out. A host project can be adopted: a compose file is written
- * back from its containers and kept as a single-host stack, editable as any other.
+ * back from its containers and kept as a single-host stack, editable as any other. A fleet
+ * namespace can be adopted too: its compose file is written back from its services' specs, which
+ * plan to the same specs again, so the first deploy of the adopted stack restarts nothing.
  */
 
 export interface FoundStack {
@@ -90,4 +100,16 @@ export async function composeOfProject(ctx: Context, hostId: string, project: st
     images.set(image, info?.Config ?? {});
   }
   return composeFromContainers(project, inspected as unknown as InspectedContainer[], images);
+}
+
+/** A `docker stack deploy` namespace's file, written back from its services' specs and networks. */
+export async function composeOfFleetStack(ctx: Context, teamId: string, stack: string): Promise<string> {
+  const services = (await ctx.services.list([teamId])).filter((s) => s.spec.labels[STACK_LABEL] === stack);
+  if (services.length === 0) throw new DomainError("NOT_FOUND", `no services of stack ${stack} in this team`);
+  const overlays = await ctx.overlays.list([teamId]);
+  return composeFromServices(
+    stack,
+    services.map((s) => s.spec),
+    overlays.map((o) => ({ name: o.name, internal: o.internal, attachable: o.attachable, encrypted: o.encrypted })),
+  );
 }

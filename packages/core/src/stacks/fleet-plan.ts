@@ -122,6 +122,8 @@ export function planFleet(stack: string, model: ComposeFile): FleetPlan {
           constraints: deploy.placement?.constraints ?? [],
           preferences: deploy.placement?.preferences ?? [],
           maxReplicasPerHost: deploy.placement?.max_replicas_per_node ?? 0,
+          // As docker stack deploy does with the image's platform: hosts of this OS and architecture only.
+          ...(svc.platform ? { platforms: [{ os: svc.platform.split("/")[0]!, arch: svc.platform.split("/")[1]! }] } : {}),
         },
         networks: Object.entries(nets).map(([n, opts]) => ({
           target: networkName(n),

@@ -33,3 +33,4 @@ export {
 } from "./host-deploy.ts";
 export { COMPOSE_PROJECT, type HostPlan, HostPlanError, planHost } from "./host-plan.ts";
 export { composeFromContainers, type ImageDefaults, type InspectedContainer } from "./adopt-host.ts";
+export { composeFromServices } from "./adopt-fleet.ts";

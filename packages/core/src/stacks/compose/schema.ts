@@ -181,6 +181,11 @@ export const ComposeServiceSchema = z.strictObject({
   stop_signal: z.string().optional(),
   stop_grace_period: duration.optional(),
   profiles: z.array(z.string()).optional(),
+  /** os/arch[/variant]: on the fleet, the platform a host must have (Swarm's placement platforms). */
+  platform: z
+    .string()
+    .regex(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, "a platform is os/arch[/variant], as linux/amd64")
+    .optional(),
   init: z.boolean().optional(),
   read_only: z.boolean().optional(),
   tty: z.boolean().optional(),
