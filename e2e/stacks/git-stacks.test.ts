@@ -163,6 +163,21 @@ test("a git stack redeploys on a signed push to its files, and only then", { tim
   const latest = (await owner.trpc.stacks.history.query({ id: stack.id }))[0]!;
   assert.equal(latest.reason, "rollback", "the poller did not redeploy over the rollback");
 
+  // Stopped: its services go, a poll that finds new files deploys nothing, and a deploy starts it.
+  const stopped = await owner.trpc.stacks.stop.mutate({ id: stack.id });
+  assert.deepEqual([...(stopped.summary.removed ?? [])].sort(), ["shop_web", "shop_worker"]);
+  const sixth = git.commit("ops", { "shop/.env": "MODE=d\n" });
+  await t.cp.db.stack.update({ where: { id: stack.id }, data: { polledAt: new Date(Date.now() - 61_000) } });
+  await waitFor(
+    "the poller to read the stopped stack",
+    async () => (await owner.trpc.stacks.get.query({ id: stack.id })).git?.commit === sixth,
+    10_000,
+    100,
+  );
+  assert.equal((await owner.trpc.stacks.history.query({ id: stack.id }))[0]!.reason, "stop", "a stopped stack is not started by a poll");
+  const restarted = await owner.trpc.stacks.deploy.mutate({ id: stack.id });
+  assert.deepEqual([...(restarted.summary.created ?? [])].sort(), ["shop_web", "shop_worker"]);
+
   await owner.trpc.stacks.remove.mutate({ id: stack.id });
 });
 

@@ -2,7 +2,7 @@
 // (runc, bridge networks, volumes): the seed's shape, a web service that depends_on a database service with
 // `condition: service_healthy`, starts in order (the web container finds the file the database
 // writes when it becomes healthy); a redeploy of the same file touches nothing; an env change
-// recreates only the service that reads it; a dependency that never becomes healthy fails the
+// recreates only the service that reads it; stop stops the containers and a deploy starts them; a dependency that never becomes healthy fails the
 // deploy at that step; remove takes containers, network and (asked) volumes.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -57,6 +57,7 @@ const compose = (webEnv: string) => `services:
     command: ["sh", "-c", "sleep 3; echo up > /data/ready; exec sleep 3600"]
     volumes: [data:/data]
     environment: {ROLE: db}
+    stop_grace_period: 1s
     healthcheck:
       test: ["CMD", "test", "-f", "/data/ready"]
       interval: 1s
@@ -66,6 +67,7 @@ const compose = (webEnv: string) => `services:
     command: ["sh", "-c", "if test -f /data/ready; then echo web-saw-db-ready; else echo web-started-too-early; fi; exec sleep 3600"]
     volumes: [data:/data]
     environment: {GREETING: "${webEnv}"}
+    stop_grace_period: 1s
     depends_on:
       db:
         condition: service_healthy
@@ -127,6 +129,21 @@ test("the seed's shape on one host: web waits for a healthy db, redeploys touch 
   const newWeb = after.find((c) => c.Names[0] === "/notes-web-1")!;
   const inspected = await owner.trpc.containers.inspect.query({ hostId, id: newWeb.Id });
   assert.ok(JSON.stringify(inspected).includes("GREETING=bonjour"));
+
+  // Stop: the containers stop and stay; the next deploy starts the same containers again.
+  const stopped = await owner.trpc.stacks.stop.mutate({ id: stack.id });
+  assert.deepEqual(stopped.summary.stopped, ["db", "web"]);
+  const down = await projectContainers("notes");
+  assert.equal(down.length, 2);
+  assert.ok(
+    down.every((c) => c.State === "exited"),
+    down.map((c) => c.State).join(", "),
+  );
+  const started = await owner.trpc.stacks.deploy.mutate({ id: stack.id });
+  assert.deepEqual(started.summary.unchanged, ["db", "web"]);
+  const up = await projectContainers("notes");
+  assert.deepEqual(up.map((c) => c.Id).sort(), down.map((c) => c.Id).sort(), "the same containers, started again");
+  assert.ok(up.every((c) => c.State === "running"));
 
   // Remove with volumes: nothing of the project stays.
   await owner.trpc.stacks.remove.mutate({ id: stack.id, volumes: true });

@@ -256,6 +256,7 @@ const MATRIX: Record<string, Row> = {
   "stacks.found": { need: "signed-in", call: (a) => a.stacks.found.query() },
   // The host is not linked: an allowed caller gets "host offline".
   "stacks.adopt": { need: "operator", call: (a) => a.stacks.adopt.mutate({ teamId, hostId, name: "elsewhere" }) },
+  "stacks.stop": { need: "operator", call: async (a) => a.stacks.stop.mutate({ id: await freshStack() }) },
   "stacks.pull": { need: "operator", call: async (a) => a.stacks.pull.mutate({ id: await freshGitStack() }) },
   "stacks.webhook": { need: "operator", call: async (a) => a.stacks.webhook.query({ id: await freshGitStack() }) },
   "stacks.remove": { need: "operator", call: async (a) => a.stacks.remove.mutate({ id: await freshStack() }) },

@@ -131,6 +131,16 @@ export const stacksRouter = router({
       return ctx.stacks.deploy(input.id, actor(ctx), { reason: "redeploy", ...(await callerOpts(ctx, s)) });
     }),
 
+  /** Stops the stack (a fleet stack's services removed, a single-host stack's containers stopped); a deploy starts it again. */
+  stop: withRole("operator")
+    .meta(rest("POST", "/stacks/{id}/stop"))
+    .input(z.object({ id: Id }))
+    .mutation(async ({ ctx, input }) => {
+      const s = await find(ctx, input.id, "operator");
+      const { host } = await callerOpts(ctx, s);
+      return ctx.stacks.stop(input.id, actor(ctx), host ? { host } : {});
+    }),
+
   /** Reads a git stack's repository now; deploys only when the stack's files changed. */
   pull: withRole("operator")
     .meta(rest("POST", "/stacks/{id}/pull"))

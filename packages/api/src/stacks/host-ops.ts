@@ -54,6 +54,9 @@ export function gatewayHostOps(
     async start(id) {
       await gateway.command(hostId, "containers.start", { id });
     },
+    async stop(id) {
+      await gateway.command(hostId, "containers.stop", { id }, { timeoutMs: REMOVE_TIMEOUT_MS });
+    },
     async remove(id) {
       await gateway.command(hostId, "containers.remove", { id, force: true }, { timeoutMs: REMOVE_TIMEOUT_MS });
     },

@@ -195,6 +195,14 @@ export async function deployFleetStack(
  * leave), secrets and configs. Objects another stack or no stack owns are never touched. Gives
  * the names removed; a network still in use (a task that has not left yet) stays and is not named.
  */
+/** Stops a stack: its services go, and its networks once unused; secrets and configs stay for the next deploy. */
+export async function stopFleetStack(stores: FleetStores, teamId: string, stack: string): Promise<string[]> {
+  const [services, networks] = await Promise.all([stores.services.list([teamId]), stores.networks.list([teamId])]);
+  const done: Pruned = { removed: [], networksRemoved: [], networksInUse: [] };
+  await prune(stores, stack, { services, networks }, { services: new Set(), networks: new Set() }, done, () => undefined);
+  return done.removed;
+}
+
 export async function removeFleetStack(stores: FleetStores, teamId: string, stack: string): Promise<string[]> {
   const [services, networks] = await Promise.all([stores.services.list([teamId]), stores.networks.list([teamId])]);
   const done: Pruned = { removed: [], networksRemoved: [], networksInUse: [] };

@@ -41,6 +41,7 @@ export interface HostOps {
   /** Creates a container from Docker's create body. */
   create(name: string, body: Record<string, unknown>): Promise<string>;
   start(id: string): Promise<void>;
+  stop(id: string): Promise<void>;
   remove(id: string): Promise<void>;
   connect(network: string, container: string, aliases: string[]): Promise<void>;
   networkNames(): Promise<string[]>;
@@ -59,6 +60,17 @@ export interface HostDeployResult {
   networksCreated: string[];
   volumesCreated: string[];
   pulled: string[];
+}
+
+/** `docker compose stop`: the project's running containers stopped, kept for the next deploy to start. */
+export async function stopHostStack(ops: HostOps, project: string): Promise<string[]> {
+  const stopped: string[] = [];
+  for (const c of await ops.containers(project)) {
+    if (c.state !== "running" && c.state !== "restarting" && c.state !== "paused") continue;
+    await ops.stop(c.id);
+    stopped.push(c.labels[COMPOSE_SERVICE] ?? c.name);
+  }
+  return [...new Set(stopped)].sort();
 }
 
 export class HostDeployError extends DomainError {

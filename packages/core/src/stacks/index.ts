@@ -30,6 +30,7 @@ export {
   type HostDeployResult,
   type HostOps,
   removeHostStack,
+  stopHostStack,
 } from "./host-deploy.ts";
 export { COMPOSE_PROJECT, type HostPlan, HostPlanError, planHost } from "./host-plan.ts";
 export { composeFromContainers, type ImageDefaults, type InspectedContainer } from "./adopt-host.ts";

@@ -11,9 +11,10 @@ import {
   type FleetStores,
   removeFleetStack,
   StackDeployError,
+  stopFleetStack,
 } from "./fleet-deploy.ts";
 import { FleetPlanError, planFleet, STACK_LABEL } from "./fleet-plan.ts";
-import { deployHostStack, HostDeployError, type HostDeployResult, type HostOps, removeHostStack } from "./host-deploy.ts";
+import { deployHostStack, HostDeployError, type HostDeployResult, type HostOps, removeHostStack, stopHostStack } from "./host-deploy.ts";
 import { type HostPlan, HostPlanError, planHost } from "./host-plan.ts";
 import { readGitStack, type StackGitSource, StackGitSourceSchema } from "./git-source.ts";
 
@@ -83,7 +84,8 @@ export interface StackDeployView {
   rollbackOf: number | null;
   createdByName: string;
   outcome: "running" | "succeeded" | "failed";
-  summary: Partial<FleetDeployResult> | Partial<HostDeployResult>;
+  /** What it did: a fleet deploy's or a single-host deploy's result, or a stop's (services removed, or containers stopped). */
+  summary: Partial<FleetDeployResult> & Partial<HostDeployResult> & { stopped?: string[] };
   error: string | null;
   startedAt: Date;
   finishedAt: Date | null;
@@ -366,8 +368,9 @@ export class StackStore {
       },
       include: { deploys: { orderBy: { number: "desc" }, take: 1 } },
     });
-    // A stack never deployed is not started by a push: its first deploy is someone's decision.
-    if (!opts.always && (!changed || saved.deploys.length === 0)) return { commit: read.commit, changed, deploy: null };
+    // A stack never deployed, or stopped, is not started by a poll or a push: that is someone's decision.
+    const stopped = saved.deploys[0]?.reason === "stop";
+    if (!opts.always && (!changed || saved.deploys.length === 0 || stopped)) return { commit: read.commit, changed, deploy: null };
     const deploy = await this.deployCurrent(saved, actor, { ...opts, reason: opts.reason ?? (opts.always ? "deploy" : "git") });
     return { commit: read.commit, changed, deploy };
   }
@@ -441,6 +444,27 @@ export class StackStore {
       const done = e instanceof StackDeployError || e instanceof HostDeployError ? e.done : {};
       const message = e instanceof Error ? e.message : String(e);
       await this.finish(record.id, { outcome: "failed", summary: done, error: message.slice(0, 4000) });
+      throw e;
+    }
+  }
+
+  /**
+   * Stops the stack, recorded as a deploy ("stop"): a fleet stack's services are removed (and its
+   * networks once unused; secrets and configs stay), a single-host stack's containers stopped
+   * (kept), as Portainer's and compose's stop do. The next deploy starts it again; until then a
+   * poll or a push does not.
+   */
+  async stop(id: string, actor: { id: string | null; name: string }, opts: { host?: StackHostOps } = {}): Promise<StackDeployView> {
+    const row = await this.row(id);
+    const host = targetOf(row) === "host" ? await this.opsFor(row, opts.host) : null;
+    const record = await this.begin(row, actor, "stop", null, row.gitCommit);
+    try {
+      const summary = host
+        ? { stopped: await stopHostStack(host, row.name) }
+        : { removed: await stopFleetStack(this.fleet, row.teamId, row.name) };
+      return this.finish(record.id, { outcome: "succeeded", summary });
+    } catch (e) {
+      await this.finish(record.id, { outcome: "failed", summary: {}, error: (e instanceof Error ? e.message : String(e)).slice(0, 4000) });
       throw e;
     }
   }
@@ -570,7 +594,7 @@ export class StackStore {
 
   private async finish(
     deployId: number,
-    end: { outcome: "succeeded" | "failed"; summary: Partial<FleetDeployResult> | Partial<HostDeployResult>; error?: string },
+    end: { outcome: "succeeded" | "failed"; summary: StackDeployView["summary"]; error?: string },
   ): Promise<StackDeployView> {
     const d = await this.db.stackDeploy.update({
       where: { id: deployId },
@@ -655,7 +679,7 @@ export class StackStore {
       rollbackOf: d.rollbackOf,
       createdByName: d.createdByName,
       outcome: d.outcome as StackDeployView["outcome"],
-      summary: d.summary as Partial<FleetDeployResult> | Partial<HostDeployResult>,
+      summary: d.summary as StackDeployView["summary"],
       error: d.error,
       startedAt: d.startedAt,
       finishedAt: d.finishedAt,

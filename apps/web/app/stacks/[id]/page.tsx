@@ -51,6 +51,7 @@ function StackPage({ id }: { id: string }) {
     }),
   );
   const redeploy = useMutation(trpc.stacks.deploy.mutationOptions({ onSettled: refresh }));
+  const stop = useMutation(trpc.stacks.stop.mutationOptions({ onSettled: refresh }));
   // A rollback changes the source: the editor shows the one now current.
   const rollback = useMutation(
     trpc.stacks.rollback.mutationOptions({
@@ -70,8 +71,9 @@ function StackPage({ id }: { id: string }) {
   const ourContainers = (containers.data ?? []).filter((c) => c.Labels?.[PROJECT_LABEL] === s.name);
   const envParsed = parseEnvLines(newEnv);
   const envNames = [...s.envNames.filter((n) => !removeEnv.includes(n)), ...Object.keys(envParsed.env)];
-  const busy = update.isPending || redeploy.isPending || rollback.isPending || remove.isPending;
-  const failure = update.error ?? redeploy.error ?? rollback.error ?? remove.error;
+  const busy = update.isPending || redeploy.isPending || rollback.isPending || remove.isPending || stop.isPending;
+  const failure = update.error ?? redeploy.error ?? rollback.error ?? remove.error ?? stop.error;
+  const stopped = s.lastDeploy?.reason === "stop" && s.lastDeploy.outcome === "succeeded";
 
   return (
     <div className="space-y-4">
@@ -82,15 +84,20 @@ function StackPage({ id }: { id: string }) {
           </Link>
           <h1 className="text-2xl font-semibold">{s.name}</h1>
           <p className="text-sm text-slate-500">
-            {s.target === "host" ? "single-host" : "fleet"} stack · {s.sourceKind} source
+            {s.target === "host" ? "single-host" : "fleet"} stack · {s.sourceKind} source{stopped ? " · stopped" : ""}
             {s.origin !== "berth" ? ` · adopted from ${s.origin}` : ""}
           </p>
         </div>
         {canOperate && (
           <div className="flex gap-2">
             <Button variant="secondary" disabled={busy} onClick={() => redeploy.mutate({ id })}>
-              Redeploy
+              {stopped ? "Start" : "Redeploy"}
             </Button>
+            {!stopped && (
+              <Button variant="secondary" disabled={busy} onClick={() => stop.mutate({ id })}>
+                Stop
+              </Button>
+            )}
             <Button
               variant="danger"
               disabled={busy}
@@ -247,7 +254,7 @@ function StackPage({ id }: { id: string }) {
                     {d.error && <div className="text-red-700">{d.error}</div>}
                   </td>
                   <td className="py-1">
-                    {canOperate && d.outcome === "succeeded" && d.number !== history.data[0]?.number && (
+                    {canOperate && d.outcome === "succeeded" && d.reason !== "stop" && d.number !== history.data[0]?.number && (
                       <Button variant="secondary" disabled={busy} onClick={() => rollback.mutate({ id, number: d.number })}>
                         Roll back to this
                       </Button>
