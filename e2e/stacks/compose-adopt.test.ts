@@ -7,57 +7,34 @@
 // the volume's data is kept), and a second deploy touches nothing. down -v then removes it all.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { Agent, setGlobalDispatcher } from "undici";
 import { parse } from "yaml";
-import { startTestControlPlane, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
-import { seedBusybox, startRegistry, type TestRegistry } from "@berth/test-support/registry";
-import { spawnAgent, type TestAgent } from "@berth/test-support/agent";
-import { createLab, type Lab } from "@berth/test-support/lab";
+import type { UserClient } from "@berth/test-support/control-plane";
 import { dockerCli, type DockerCli } from "@berth/test-support/docker-cli";
 import { waitFor } from "@berth/test-support/wait";
-import { freeLoopbackPort } from "../../scripts/postgres.ts";
+import { startLabHost, type LabHostSetup } from "../support/lab-host.ts";
 
 const FIXTURE = join(import.meta.dirname, "..", "docker-clients", "compose-fixture");
 const PROJECT = "adoptme";
 const GREETING = "hello from the compose fixture";
 
-let lab: Lab;
-let t: TestControlPlane;
-let mirror: TestRegistry;
-let agent: TestAgent | null = null;
+let setup: LabHostSetup;
 let owner: UserClient;
 let hostId: string;
 let teamId: string;
 let compose: DockerCli;
-const tmp = mkdtempSync(join(tmpdir(), "berth-compose-adopt-"));
 
 before(async () => {
-  lab = await createLab(1);
-  t = await startTestControlPlane({ host: lab.gateway, port: await freeLoopbackPort() });
-  setGlobalDispatcher(new Agent({ connect: { ca: readFileSync(t.env.TLS_CERT_FILE!) } }));
-  owner = await t.signUp("compose-adopt@example.com");
-  teamId = (await owner.trpc.auth.teams.query())[0]!.id;
-  mirror = await startRegistry({ host: lab.gateway });
-  await seedBusybox(mirror, tmp);
-  const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: 1 });
-  const h = lab.hosts[0]!;
-  const stateDir = join(tmp, "agent");
-  agent = spawnAgent({ url: t.url, token, stateDir, name: h.name, netns: h.netns, registryMirror: mirror.url });
-  hostId = await waitFor("the host linked", async () => (await owner.trpc.hosts.list.query()).find((x) => x.connected)?.id, 60_000, 250);
-  mkdirSync(join(tmp, "compose-config"));
-  compose = dockerCli(join(stateDir, "docker.sock"), join(tmp, "compose-config"), "/usr/bin/docker-compose");
+  setup = await startLabHost("compose-adopt@example.com");
+  ({ owner, hostId, teamId } = setup);
+  mkdirSync(join(setup.tmp, "compose-config"));
+  compose = dockerCli(join(setup.stateDir, "docker.sock"), join(setup.tmp, "compose-config"), "/usr/bin/docker-compose");
 });
 
 after(async () => {
   await compose?.run(["--ansi", "never", "-p", PROJECT, "-f", join(FIXTURE, "docker-compose.yml"), "down", "-v"], { timeoutMs: 120_000 });
-  await agent?.stop();
-  await t?.close();
-  await mirror?.stop();
-  await lab?.destroy();
-  rmSync(tmp, { recursive: true, force: true });
+  await setup?.stop();
 });
 
 async function dc(args: string[]): Promise<string> {

@@ -6,47 +6,23 @@
 // deploy at that step; remove takes containers, network and (asked) volumes.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { startTestControlPlane, trpcError, type TestControlPlane, type UserClient } from "@berth/test-support/control-plane";
-import { seedBusybox, startRegistry, type TestRegistry } from "@berth/test-support/registry";
-import { spawnAgent, type TestAgent } from "@berth/test-support/agent";
-import { createLab, type Lab } from "@berth/test-support/lab";
-import { Agent, setGlobalDispatcher } from "undici";
-import { freeLoopbackPort } from "../../scripts/postgres.ts";
+import { trpcError, type UserClient } from "@berth/test-support/control-plane";
 import { waitFor } from "@berth/test-support/wait";
+import { startLabHost, type LabHostSetup } from "../support/lab-host.ts";
 
-let lab: Lab;
-let t: TestControlPlane;
-let mirror: TestRegistry;
-let agent: TestAgent | null = null;
+let setup: LabHostSetup;
 let owner: UserClient;
 let hostId: string;
 let teamId: string;
-const tmp = mkdtempSync(join(tmpdir(), "berth-host-stacks-"));
 
 before(async () => {
   // One lab host: the agent has bridge networking there, as on a server.
-  lab = await createLab(1);
-  t = await startTestControlPlane({ host: lab.gateway, port: await freeLoopbackPort() });
-  setGlobalDispatcher(new Agent({ connect: { ca: readFileSync(t.env.TLS_CERT_FILE!) } }));
-  owner = await t.signUp("host-stacks@example.com");
-  teamId = (await owner.trpc.auth.teams.query())[0]!.id;
-  mirror = await startRegistry({ host: lab.gateway });
-  await seedBusybox(mirror, tmp);
-  const { token } = await owner.trpc.joinTokens.create.mutate({ maxUses: 1 });
-  const h = lab.hosts[0]!;
-  agent = spawnAgent({ url: t.url, token, stateDir: join(tmp, "agent"), name: h.name, netns: h.netns, registryMirror: mirror.url });
-  hostId = await waitFor("the host linked", async () => (await owner.trpc.hosts.list.query()).find((x) => x.connected)?.id, 60_000, 250);
+  setup = await startLabHost("host-stacks@example.com");
+  ({ owner, hostId, teamId } = setup);
 });
 
 after(async () => {
-  await agent?.stop();
-  await t?.close();
-  await mirror?.stop();
-  await lab?.destroy();
-  rmSync(tmp, { recursive: true, force: true });
+  await setup?.stop();
 });
 
 // The database becomes healthy when it has written /data/ready (3 s after it starts); the web

@@ -1,5 +1,6 @@
 "use client";
 import { useState } from "react";
+import type { StackGitView } from "@berth/core";
 import { useMutation, useQuery } from "@tanstack/react-query";
 import { useTRPC } from "../client/trpc";
 import { Button, Card, ErrorBox } from "./ui";
@@ -93,18 +94,6 @@ export function GitSourceFields({ value, onChange }: { value: GitSourceInput; on
   );
 }
 
-interface GitView {
-  url: string;
-  ref: string;
-  path: string;
-  username: string | null;
-  hasPassword: boolean;
-  pollSeconds: number;
-  commit: string | null;
-  polledAt: Date | string | null;
-  error: string | null;
-}
-
 /** A git stack's repository, its last read, a "pull now", and the push webhook to give the git host. */
 export function GitSourceCard({
   stackId,
@@ -113,7 +102,7 @@ export function GitSourceCard({
   onPulled,
 }: {
   stackId: string;
-  git: GitView;
+  git: StackGitView;
   canOperate: boolean;
   onPulled(): void;
 }) {
