@@ -1,12 +1,5 @@
 import { z } from "zod";
-import {
-  enforceContainerPolicy,
-  getContainerPolicy,
-  setContainerPolicy,
-  taskContainerConfig,
-  type ContainerPolicyRules,
-  type ServiceSpec,
-} from "@berth/core";
+import { getContainerPolicy, setContainerPolicy, specPolicyCheck, type ContainerPolicyRules, type ServiceSpec } from "@berth/core";
 import { hasRole, requireTeamRole, router, withRole, rest } from "../trpc.ts";
 import type { Context } from "../context.ts";
 
@@ -45,14 +38,7 @@ export async function containerPolicyFor(ctx: Context, teamId: string): Promise<
  * tasks it would refuse as containers throws. Services and stacks both write specs through it.
  */
 export async function serviceSpecPolicy(ctx: Context, teamId: string): Promise<(spec: ServiceSpec) => Promise<void>> {
-  const policy = await containerPolicyFor(ctx, teamId);
-  return async (spec) => {
-    if (!policy) return;
-    enforceContainerPolicy(
-      policy,
-      taskContainerConfig(spec, { serviceId: "-", serviceName: spec.name, taskId: "-", slot: 1, hostId: "-" }),
-    );
-  };
+  return specPolicyCheck(await containerPolicyFor(ctx, teamId));
 }
 
 /** A team's container policy: members read it, admins change it (audited like every mutation). */

@@ -7,3 +7,4 @@ export * from "./reconciler.ts";
 export * from "./orchestrator.ts";
 export * from "./service-samples.ts";
 export * from "./ingress-ports.ts";
+export * from "./spec-policy.ts";

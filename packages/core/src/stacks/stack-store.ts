@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Db, Prisma } from "@berth/db";
 import { z } from "zod";
-import { conflict, invalid, isUniqueViolation, notFound } from "../errors.ts";
+import { getContainerPolicy } from "../container-policy.ts";
+import { conflict, invalid, isDomainError, isUniqueViolation, notFound } from "../errors.ts";
+import { specPolicyCheck } from "../services/spec-policy.ts";
 import type { SecretBox } from "../secret-box.ts";
 import { type ComposeProject, loadCompose } from "./compose/index.ts";
 import {
@@ -357,6 +359,9 @@ export class StackStore {
     const source = { files: read.files, composeFiles: git.composeFiles, profiles: git.profiles };
     const digest = digestOf(source);
     const changed = digest !== row.gitDigest;
+    // A stack never deployed, or stopped, is not started by a poll or a push: that is someone's decision.
+    const stopped = row.deploys[0]?.reason === "stop";
+    const deploying = opts.always || (changed && row.deploys.length > 0 && !stopped);
     const saved = await this.db.stack.update({
       where: { id },
       data: {
@@ -364,14 +369,24 @@ export class StackStore {
         polledAt: new Date(),
         gitError: null,
         // A rollback put older files in place: they stay until a commit brings new ones.
-        ...(changed || opts.always ? { files: source.files, gitDigest: digest } : {}),
+        ...(changed || opts.always ? { files: source.files } : {}),
+        // Noted as read now unless a deploy follows: then once it has run (see below).
+        ...(changed && !deploying ? { gitDigest: digest } : {}),
       },
       include: { deploys: { orderBy: { number: "desc" }, take: 1 } },
     });
-    // A stack never deployed, or stopped, is not started by a poll or a push: that is someone's decision.
-    const stopped = saved.deploys[0]?.reason === "stop";
-    if (!opts.always && (!changed || saved.deploys.length === 0 || stopped)) return { commit: read.commit, changed, deploy: null };
-    const deploy = await this.deployCurrent(saved, actor, { ...opts, reason: opts.reason ?? (opts.always ? "deploy" : "git") });
+    if (!deploying) return { commit: read.commit, changed, deploy: null };
+    const noteRead = () => this.db.stack.update({ where: { id }, data: { gitDigest: digest } });
+    let deploy: StackDeployView;
+    try {
+      deploy = await this.deployCurrent(saved, actor, { ...opts, reason: opts.reason ?? (opts.always ? "deploy" : "git") });
+    } catch (e) {
+      // Another deploy was running: the next poll or push tries again. Any other failure is
+      // recorded in the history, and not repeated at every poll.
+      if (!(isDomainError(e) && e.code === "CONFLICT")) await noteRead();
+      throw e;
+    }
+    await noteRead();
     return { commit: read.commit, changed, deploy };
   }
 
@@ -433,12 +448,17 @@ export class StackStore {
     // Reached before the deploy is recorded: a host that cannot be reached records nothing.
     const host = planned.target === "host" ? await this.opsFor(row, opts.host) : null;
     const commit = opts.commit !== undefined ? opts.commit : row.gitCommit;
+    // A deploy with no caller's check (the git poller's) holds the specs to the team's policy, as an operator's would be.
+    const checkSpec = opts.checkSpec ?? specPolicyCheck(await getContainerPolicy(this.db, row.teamId));
     const record = await this.begin(row, actor, opts.reason ?? "deploy", opts.rollbackOf ?? null, commit);
     try {
       const result =
         planned.target === "host"
           ? await deployHostStack(host!, planned.plan)
-          : await deployFleetStack(this.fleet, row.teamId, row.name, planned.plan, { files: source.files, env }, actor.id, opts);
+          : await deployFleetStack(this.fleet, row.teamId, row.name, planned.plan, { files: source.files, env }, actor.id, {
+              ...opts,
+              checkSpec,
+            });
       return this.finish(record.id, { outcome: "succeeded", summary: result });
     } catch (e) {
       const done = e instanceof StackDeployError || e instanceof HostDeployError ? e.done : {};
@@ -502,7 +522,9 @@ export class StackStore {
     if (targetOf(row) === "host") {
       const { planned } = this.check(row.name, sourceOf(row), this.open(row.envSealed), "host");
       if (planned.target !== "host") throw new Error("unreachable");
-      removed = await removeHostStack(await this.opsFor(row, opts.host), planned.plan, { volumes: opts.volumes ?? false });
+      // A host removed from the fleet took its containers with it: only the record is left to go.
+      const hostKnown = row.hostId !== null && (await this.db.host.count({ where: { id: row.hostId } })) > 0;
+      removed = hostKnown ? await removeHostStack(await this.opsFor(row, opts.host), planned.plan, { volumes: opts.volumes ?? false }) : [];
     } else removed = await removeFleetStack(this.fleet, row.teamId, row.name);
     await this.db.stack.delete({ where: { id } });
     return { removed };
