@@ -150,6 +150,24 @@ test("a dependency that never becomes healthy fails the deploy at its step; a ba
   assert.ok(!(await projectContainers("sick")).some((c) => c.Names[0] === "/sick-web-1"), "web was never started");
   await owner.trpc.stacks.remove.mutate({ id: stack.id });
 
+  // A dependency scaled to 0 can meet no condition: refused at once, not after the wait's timeout.
+  const zero = await trpcError(
+    owner.trpc.stacks.create.mutate({
+      teamId,
+      name: "zero",
+      target: "host",
+      hostId,
+      source: source(
+        sick.replace(
+          '    command: ["sleep", "3600"]\n    healthcheck',
+          '    command: ["sleep", "3600"]\n    deploy: {replicas: 0}\n    healthcheck',
+        ),
+      ),
+    }),
+  );
+  assert.match(zero.message, /start web failed: it depends on db, which has 0 replicas/);
+  await owner.trpc.stacks.remove.mutate({ id: (await owner.trpc.stacks.list.query()).find((s) => s.name === "zero")!.id });
+
   const noHost = await trpcError(owner.trpc.stacks.create.mutate({ teamId, name: "nohost", target: "host", source: source(sick) }));
   assert.match(noHost.message, /needs its host/);
   const fleetSecret = await trpcError(

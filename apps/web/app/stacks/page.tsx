@@ -123,7 +123,8 @@ function CreateStackDialog({ onClose, onCreated }: { onClose(): void; onCreated(
 function FoundStacks({ onAdopted }: { onAdopted(id: string): void }) {
   const trpc = useTRPC();
   const canOperate = useCanOperate();
-  const found = useQuery(trpc.stacks.found.queryOptions(undefined, { refetchInterval: 10_000 }));
+  // Each look asks every linked host for its containers: not too often.
+  const found = useQuery(trpc.stacks.found.queryOptions(undefined, { refetchInterval: 30_000 }));
   const adopt = useMutation(trpc.stacks.adopt.mutationOptions({ onSuccess: (s) => onAdopted(s.id) }));
   if (!found.data || found.data.length === 0) return null;
   return (

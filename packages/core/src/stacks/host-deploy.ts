@@ -158,6 +158,12 @@ export async function deployHostStack(ops: HostOps, plan: HostPlan, opts: HostDe
           throw new HostDeployError(`start ${svc.service}`, done, new Error(`it depends on ${dep.service}, which is not in the stack`));
         continue;
       }
+      // Nothing runs to meet the condition: say so now rather than wait out the timeout.
+      if (plan.services.find((x) => x.service === dep.service)?.replicas === 0) {
+        if (dep.required)
+          throw new HostDeployError(`start ${svc.service}`, done, new Error(`it depends on ${dep.service}, which has 0 replicas`));
+        continue;
+      }
       await step(`wait for ${dep.service} (${dep.condition}) before ${svc.service}`, () =>
         meets(ops, plan.project, dep.service, dep.condition, opts),
       );
