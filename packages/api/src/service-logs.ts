@@ -1,10 +1,11 @@
 import type { WebSocket, RawData } from "ws";
 import { z } from "zod";
 import type { Prisma } from "@berth/db";
-import { COMPOSE_PROJECT, DomainError, isDomainError, type AgentStream, type Logger } from "@berth/core";
+import { COMPOSE_NUMBER, COMPOSE_SERVICE, DomainError, isDomainError, type AgentStream, type Logger } from "@berth/core";
 import { LogCursorSchema, type LogStreamLine } from "@berth/protocol";
 import type { Context } from "./context.ts";
 import { ClientMessage, safeJson } from "./stream-messages.ts";
+import { projectContainers } from "./stacks/host-ops.ts";
 
 /*
  * A service's logs as one live stream: every task's container log, across hosts, merged as the
@@ -223,18 +224,15 @@ async function logTargets(ctx: Context, q: ServiceLogsRequest): Promise<LogTarge
   // A single-host stack: its containers, found by compose's project label.
   if (!stack.hostId || !ctx.gateway.isConnected(stack.hostId)) return [];
   const host = await ctx.db.host.findUnique({ where: { id: stack.hostId }, select: { name: true } });
-  const containers = await ctx.gateway.command(stack.hostId, "containers.list", { all: !q.follow });
-  return containers
-    .filter((c) => c.Labels?.[COMPOSE_PROJECT] === stack.name)
-    .slice(0, MAX_TASK_STREAMS)
-    .map((c) => ({
-      id: c.Id,
-      slot: Number(c.Labels?.["com.docker.compose.container-number"] ?? 1) || 1,
-      hostId: stack.hostId!,
-      host: host?.name ?? "",
-      containerId: c.Id,
-      service: c.Labels?.["com.docker.compose.service"] ?? "",
-    }));
+  const containers = await projectContainers(ctx.gateway, stack.hostId, stack.name, !q.follow);
+  return containers.slice(0, MAX_TASK_STREAMS).map((c) => ({
+    id: c.id,
+    slot: Number(c.labels[COMPOSE_NUMBER] ?? 1) || 1,
+    hostId: stack.hostId!,
+    host: host?.name ?? "",
+    containerId: c.id,
+    service: c.labels[COMPOSE_SERVICE] ?? "",
+  }));
 }
 
 /** A service's merged logs over a browser's WebSocket (see the protocol at the top). */

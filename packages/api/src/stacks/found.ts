@@ -1,13 +1,17 @@
 import {
+  COMPOSE_ONEOFF,
   COMPOSE_PROJECT,
+  COMPOSE_SERVICE,
   composeFromContainers,
   composeFromServices,
   DomainError,
   type ImageDefaults,
-  type InspectedContainer,
+  ImageDefaultsSchema,
+  InspectedContainerSchema,
   STACK_LABEL,
 } from "@berth/core";
 import type { Context } from "../context.ts";
+import { projectContainers } from "./host-ops.ts";
 
 /*
  * Stacks deployed elsewhere: compose projects that docker-compose (or `docker compose`) started on
@@ -52,8 +56,8 @@ export async function foundStacks(ctx: Context, teamIds: string[]): Promise<Foun
         const counts = new Map<string, number>();
         for (const c of containers) {
           const project = c.Labels?.[COMPOSE_PROJECT];
-          if (!project || c.Labels?.["com.docker.compose.oneoff"] === "True") continue;
-          projects.set(project, (projects.get(project) ?? new Set()).add(c.Labels?.["com.docker.compose.service"] ?? ""));
+          if (!project || c.Labels?.[COMPOSE_ONEOFF] === "True") continue;
+          projects.set(project, (projects.get(project) ?? new Set()).add(c.Labels?.[COMPOSE_SERVICE] ?? ""));
           counts.set(project, (counts.get(project) ?? 0) + 1);
         }
         return [...projects]
@@ -89,17 +93,24 @@ export async function foundStacks(ctx: Context, teamIds: string[]): Promise<Foun
 
 /** A compose project's file, written back from its containers on the host. */
 export async function composeOfProject(ctx: Context, hostId: string, project: string): Promise<string> {
-  const list = (await ctx.gateway.command(hostId, "containers.list", { all: true })).filter((c) => c.Labels?.[COMPOSE_PROJECT] === project);
+  const list = await projectContainers(ctx.gateway, hostId, project);
   if (list.length === 0) throw new DomainError("NOT_FOUND", `no containers of compose project ${project} on this host`);
-  const inspected = await Promise.all(list.map((c) => ctx.gateway.command(hostId, "containers.inspect", { id: c.Id })));
+  const inspected = await Promise.all(
+    list.map(async (c) => {
+      const read = InspectedContainerSchema.safeParse(await ctx.gateway.command(hostId, "containers.inspect", { id: c.id }));
+      if (!read.success)
+        throw new DomainError("UPSTREAM", `the host described container ${c.name} in a form Berth cannot read: ${read.error.message}`);
+      return read.data;
+    }),
+  );
   const images = new Map<string, ImageDefaults>();
   for (const image of new Set(inspected.map((c) => c.Config.Image))) {
-    const info = (await ctx.gateway.command(hostId, "images.inspect", { name: image }).catch(() => null)) as {
-      Config?: ImageDefaults;
-    } | null;
-    images.set(image, info?.Config ?? {});
+    const info = await ctx.gateway.command(hostId, "images.inspect", { name: image }).catch(() => null);
+    // Without the image's own values nothing is left out as the image's: the file says more, never less.
+    const defaults = ImageDefaultsSchema.safeParse(info?.Config ?? {});
+    images.set(image, defaults.success ? defaults.data : {});
   }
-  return composeFromContainers(project, inspected as unknown as InspectedContainer[], images);
+  return composeFromContainers(project, inspected, images);
 }
 
 /** A `docker stack deploy` namespace's file, written back from its services' specs and networks. */

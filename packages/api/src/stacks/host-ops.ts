@@ -1,8 +1,10 @@
 import type { Db } from "@berth/db";
 import {
   type AgentGateway,
+  COMPOSE_PROJECT,
   type ContainerPolicyRules,
   enforceContainerPolicy,
+  type HostContainer,
   type HostOps,
   isDomainError,
   registryAccessFor,
@@ -11,6 +13,14 @@ import {
 import { containerConfigFromDocker } from "@berth/docker-api";
 import { ContainerConfigSchema } from "@berth/protocol";
 import { parseReference } from "@berth/protocol/reference";
+
+/** A compose project's containers on a host (found by compose's project label), running ones only unless `all`. */
+export async function projectContainers(gateway: AgentGateway, hostId: string, project: string, all = true): Promise<HostContainer[]> {
+  const listed = await gateway.command(hostId, "containers.list", { all });
+  return listed
+    .filter((c) => c.Labels?.[COMPOSE_PROJECT] === project)
+    .map((c) => ({ id: c.Id, name: (c.Names[0] ?? c.Id).replace(/^\//, ""), state: c.State, labels: c.Labels ?? {} }));
+}
 
 /** Pulls of large images take a while. */
 const PULL_TIMEOUT_MS = 30 * 60_000;
@@ -31,12 +41,7 @@ export function gatewayHostOps(
   const { gateway } = deps;
   const hostId = host.id;
   return {
-    async containers(project) {
-      const all = await gateway.command(hostId, "containers.list", { all: true });
-      return all
-        .filter((c) => c.Labels?.["com.docker.compose.project"] === project)
-        .map((c) => ({ id: c.Id, name: (c.Names[0] ?? c.Id).replace(/^\//, ""), state: c.State, labels: c.Labels ?? {} }));
-    },
+    containers: (project) => projectContainers(gateway, hostId, project),
     async state(id) {
       const c = await gateway.command(hostId, "containers.inspect", { id });
       return { status: c.State.Status, running: c.State.Running, exitCode: c.State.ExitCode, health: c.State.Health?.Status ?? null };

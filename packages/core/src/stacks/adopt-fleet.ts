@@ -1,5 +1,6 @@
 import { stringify } from "yaml";
 import type { ServiceSpec } from "../services/spec.ts";
+import { environmentOf, healthcheckOf, literal, msText, unscoped } from "./compose-writer.ts";
 import { STACK_LABEL } from "./fleet-plan.ts";
 
 /*
@@ -11,10 +12,6 @@ import { STACK_LABEL } from "./fleet-plan.ts";
  * written as `$$`, so nothing in it is interpolated when the file is read again.
  */
 
-// A function, not a string: in a replacement string "$$" stands for one "$".
-const literal = (s: string) => s.replaceAll("$", () => "$$");
-const msText = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
-const nsText = (ns: number | undefined) => (ns && ns > 0 ? msText(Math.round(ns / 1e6)) : undefined);
 const without = (labels: Record<string, string>, key: string) => Object.fromEntries(Object.entries(labels).filter(([k]) => k !== key));
 const UPDATE_DEFAULTS = { parallelism: 1, delayMs: 0, failureAction: "pause", monitorMs: 5000, maxFailureRatio: 0, order: "stop-first" };
 
@@ -23,7 +20,7 @@ export function composeFromServices(
   specs: ServiceSpec[],
   overlays: { name: string; internal: boolean; attachable: boolean; encrypted: boolean }[],
 ): string {
-  const scoped = (name: string) => (name.startsWith(`${stack}_`) ? name.slice(stack.length + 1) : null);
+  const scoped = (name: string) => unscoped(stack, name);
   const services: Record<string, unknown> = {};
   const networks: Record<string, unknown> = {};
   const volumes: Record<string, unknown> = {};
@@ -35,13 +32,7 @@ export function composeFromServices(
     const svc: Record<string, unknown> = { image: t.image };
     if (t.command) svc.entrypoint = t.command.map(literal);
     if (t.args) svc.command = t.args.map(literal);
-    if (t.env.length)
-      svc.environment = Object.fromEntries(
-        t.env.map((e) => {
-          const at = e.indexOf("=");
-          return at < 0 ? [e, null] : [e.slice(0, at), literal(e.slice(at + 1))];
-        }),
-      );
+    if (t.env.length) svc.environment = environmentOf(t.env);
     const taskLabels = without(t.labels, STACK_LABEL);
     if (Object.keys(taskLabels).length) svc.labels = Object.fromEntries(Object.entries(taskLabels).map(([k, v]) => [k, literal(v)]));
     if (t.user) svc.user = literal(t.user);
@@ -71,18 +62,8 @@ export function composeFromServices(
     }
     if (mounts.length) svc.volumes = mounts;
     if (tmpfs.length) svc.tmpfs = tmpfs;
-    const hc = t.healthcheck;
-    if (hc?.Test?.length)
-      svc.healthcheck =
-        hc.Test[0] === "NONE"
-          ? { disable: true }
-          : {
-              test: hc.Test.map(literal),
-              ...(nsText(hc.Interval) ? { interval: nsText(hc.Interval) } : {}),
-              ...(nsText(hc.Timeout) ? { timeout: nsText(hc.Timeout) } : {}),
-              ...(hc.Retries ? { retries: hc.Retries } : {}),
-              ...(nsText(hc.StartPeriod) ? { start_period: nsText(hc.StartPeriod) } : {}),
-            };
+    const healthcheck = healthcheckOf(t.healthcheck);
+    if (healthcheck) svc.healthcheck = healthcheck;
     // docker stack deploy pins the image's platform; compose says one platform (more cannot be written).
     if (t.placement.platforms.length === 1) svc.platform = `${t.placement.platforms[0]!.os}/${t.placement.platforms[0]!.arch}`;
     const nets: Record<string, unknown> = {};

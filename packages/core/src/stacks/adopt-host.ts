@@ -1,5 +1,7 @@
 import { stringify } from "yaml";
-import { COMPOSE_NUMBER, COMPOSE_PROJECT, COMPOSE_SERVICE } from "./host-plan.ts";
+import { z } from "zod";
+import { environmentOf, healthcheckOf, literal, unscoped } from "./compose-writer.ts";
+import { COMPOSE_NUMBER, COMPOSE_ONEOFF, COMPOSE_PROJECT, COMPOSE_SERVICE } from "./host-plan.ts";
 
 /*
  * A compose file written back from a project's running containers, for adopting a project that
@@ -12,61 +14,80 @@ import { COMPOSE_NUMBER, COMPOSE_PROJECT, COMPOSE_SERVICE } from "./host-plan.ts
  * interpolated when the file is read again.
  */
 
-/** The parts of Docker's container inspect this reads (the agent's, Docker-compatible). */
-export interface InspectedContainer {
-  Name: string;
-  Config: {
-    Image: string;
-    Cmd?: string[] | null;
-    Entrypoint?: string[] | null;
-    Env?: string[] | null;
-    Labels?: Record<string, string> | null;
-    User?: string;
-    WorkingDir?: string;
-    StopSignal?: string;
-    StopTimeout?: number | null;
-    Tty?: boolean;
-    OpenStdin?: boolean;
-    Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number } | null;
-  };
-  HostConfig?: {
-    PortBindings?: Record<string, { HostIp?: string; HostPort?: string }[] | null> | null;
-    RestartPolicy?: { Name?: string; MaximumRetryCount?: number } | null;
-    CapAdd?: string[] | null;
-    CapDrop?: string[] | null;
-    ExtraHosts?: string[] | null;
-    ReadonlyRootfs?: boolean;
-    Init?: boolean | null;
-  } | null;
-  Mounts?: { Type: string; Name?: string; Source?: string; Destination: string; RW?: boolean }[] | null;
-  NetworkSettings?: { Networks?: Record<string, { Aliases?: string[] | null } | null> | null } | null;
-}
+const Strings = z.array(z.string()).nullish();
+const StringMap = z.record(z.string(), z.string()).nullish();
+
+/** The parts of Docker's container inspect this reads (the agent's, Docker-compatible), checked as they come from the host. */
+export const InspectedContainerSchema = z.looseObject({
+  Name: z.string(),
+  Config: z.looseObject({
+    Image: z.string(),
+    Cmd: Strings,
+    Entrypoint: Strings,
+    Env: Strings,
+    Labels: StringMap,
+    User: z.string().nullish(),
+    WorkingDir: z.string().nullish(),
+    StopSignal: z.string().nullish(),
+    StopTimeout: z.number().nullish(),
+    Tty: z.boolean().nullish(),
+    OpenStdin: z.boolean().nullish(),
+    Healthcheck: z
+      .looseObject({
+        Test: Strings,
+        Interval: z.number().nullish(),
+        Timeout: z.number().nullish(),
+        Retries: z.number().nullish(),
+        StartPeriod: z.number().nullish(),
+      })
+      .nullish(),
+  }),
+  HostConfig: z
+    .looseObject({
+      PortBindings: z
+        .record(z.string(), z.array(z.looseObject({ HostIp: z.string().nullish(), HostPort: z.string().nullish() })).nullish())
+        .nullish(),
+      RestartPolicy: z.looseObject({ Name: z.string().nullish(), MaximumRetryCount: z.number().nullish() }).nullish(),
+      CapAdd: Strings,
+      CapDrop: Strings,
+      ExtraHosts: Strings,
+      ReadonlyRootfs: z.boolean().nullish(),
+      Init: z.boolean().nullish(),
+    })
+    .nullish(),
+  Mounts: z
+    .array(
+      z.looseObject({
+        Type: z.string(),
+        Name: z.string().nullish(),
+        Source: z.string().nullish(),
+        Destination: z.string(),
+        RW: z.boolean().nullish(),
+      }),
+    )
+    .nullish(),
+  NetworkSettings: z.looseObject({ Networks: z.record(z.string(), z.looseObject({ Aliases: Strings }).nullish()).nullish() }).nullish(),
+});
+export type InspectedContainer = z.input<typeof InspectedContainerSchema>;
 
 /** What an image sets itself: a container's values equal to these were not the project's. */
-export interface ImageDefaults {
-  Cmd?: string[] | null;
-  Entrypoint?: string[] | null;
-  Env?: string[] | null;
-  Labels?: Record<string, string> | null;
-}
+export const ImageDefaultsSchema = z.looseObject({ Cmd: Strings, Entrypoint: Strings, Env: Strings, Labels: StringMap });
+export type ImageDefaults = z.input<typeof ImageDefaultsSchema>;
 
-// A function, not a string: in a replacement string "$$" stands for one "$".
-const literal = (s: string) => s.replaceAll("$", () => "$$");
 const same = (a: readonly string[] | null | undefined, b: readonly string[] | null | undefined) =>
   JSON.stringify(a ?? []) === JSON.stringify(b ?? []);
-const duration = (ns: number | undefined) => (ns && ns > 0 ? (ns % 1e9 === 0 ? `${ns / 1e9}s` : `${Math.round(ns / 1e6)}ms`) : undefined);
 
 /** The project's compose file, from its containers (any order) and their images' defaults (by image reference). */
 export function composeFromContainers(project: string, containers: InspectedContainer[], images: Map<string, ImageDefaults>): string {
   const byService = new Map<string, InspectedContainer[]>();
   for (const c of containers) {
     const labels = c.Config.Labels ?? {};
-    if (labels[COMPOSE_PROJECT] !== project || labels["com.docker.compose.oneoff"] === "True") continue;
+    if (labels[COMPOSE_PROJECT] !== project || labels[COMPOSE_ONEOFF] === "True") continue;
     const service = labels[COMPOSE_SERVICE];
     if (!service) continue;
     byService.set(service, [...(byService.get(service) ?? []), c]);
   }
-  const scoped = (name: string) => (name.startsWith(`${project}_`) ? name.slice(project.length + 1) : null);
+  const scoped = (name: string) => unscoped(project, name);
   const services: Record<string, unknown> = {};
   const volumes: Record<string, unknown> = {};
   const networks: Record<string, unknown> = {};
@@ -80,13 +101,7 @@ export function composeFromContainers(project: string, containers: InspectedCont
     if (c.Config.Cmd?.length && !same(c.Config.Cmd, image.Cmd)) svc.command = c.Config.Cmd.map(literal);
     const imageEnv = new Set(image.Env ?? []);
     const env = (c.Config.Env ?? []).filter((e) => !imageEnv.has(e));
-    if (env.length)
-      svc.environment = Object.fromEntries(
-        env.map((e) => {
-          const at = e.indexOf("=");
-          return at < 0 ? [e, null] : [e.slice(0, at), literal(e.slice(at + 1))];
-        }),
-      );
+    if (env.length) svc.environment = environmentOf(env);
     const labels = Object.entries(c.Config.Labels ?? {}).filter(
       ([k, v]) => !k.startsWith("com.docker.compose.") && image.Labels?.[k] !== v,
     );
@@ -118,11 +133,11 @@ export function composeFromContainers(project: string, containers: InspectedCont
     if (mounts.length) svc.volumes = mounts;
     const nets = Object.entries(c.NetworkSettings?.Networks ?? {});
     const joined: Record<string, unknown> = {};
+    const containerNames = new Set(list.map((x) => x.Name.replace(/^\//, "")));
     for (const [name, endpoint] of nets) {
       const key = scoped(name);
-      const containerIds = new Set(list.map((x) => x.Name.replace(/^\//, "")));
       // Compose adds the service's name and the container's short id itself.
-      const aliases = (endpoint?.Aliases ?? []).filter((a) => a !== service && !/^[0-9a-f]{12}$/.test(a) && !containerIds.has(a));
+      const aliases = (endpoint?.Aliases ?? []).filter((a) => a !== service && !/^[0-9a-f]{12}$/.test(a) && !containerNames.has(a));
       if (key) {
         if (key !== "default") networks[key] = {};
         joined[key] = aliases.length ? { aliases } : null;
@@ -139,18 +154,8 @@ export function composeFromContainers(project: string, containers: InspectedCont
         restart === "on-failure" && c.HostConfig?.RestartPolicy?.MaximumRetryCount
           ? `on-failure:${c.HostConfig.RestartPolicy.MaximumRetryCount}`
           : restart;
-    const hc = c.Config.Healthcheck;
-    if (hc?.Test?.length) {
-      if (hc.Test[0] === "NONE") svc.healthcheck = { disable: true };
-      else
-        svc.healthcheck = {
-          test: hc.Test.map(literal),
-          ...(duration(hc.Interval) ? { interval: duration(hc.Interval) } : {}),
-          ...(duration(hc.Timeout) ? { timeout: duration(hc.Timeout) } : {}),
-          ...(hc.Retries ? { retries: hc.Retries } : {}),
-          ...(duration(hc.StartPeriod) ? { start_period: duration(hc.StartPeriod) } : {}),
-        };
-    }
+    const healthcheck = healthcheckOf(c.Config.Healthcheck);
+    if (healthcheck) svc.healthcheck = healthcheck;
     if (c.Config.User) svc.user = literal(c.Config.User);
     if (c.Config.WorkingDir) svc.working_dir = literal(c.Config.WorkingDir);
     if (c.Config.StopSignal && c.Config.StopSignal !== "SIGTERM") svc.stop_signal = c.Config.StopSignal;

@@ -190,23 +190,26 @@ export async function deployFleetStack(
   return done;
 }
 
+/** Every service of the stack removed, and its networks once unused. */
+async function pruneAll(stores: FleetStores, teamId: string, stack: string): Promise<Pruned> {
+  const [services, networks] = await Promise.all([stores.services.list([teamId]), stores.networks.list([teamId])]);
+  const done: Pruned = { removed: [], networksRemoved: [], networksInUse: [] };
+  await prune(stores, stack, { services, networks }, { services: new Set(), networks: new Set() }, done, () => undefined);
+  return done;
+}
+
+/** Stops a stack: its services go, and its networks once unused; secrets and configs stay for the next deploy. */
+export async function stopFleetStack(stores: FleetStores, teamId: string, stack: string): Promise<string[]> {
+  return (await pruneAll(stores, teamId, stack)).removed;
+}
+
 /**
  * `docker stack rm`: the stack's services first, then its networks (their tasks given a while to
  * leave), secrets and configs. Objects another stack or no stack owns are never touched. Gives
  * the names removed; a network still in use (a task that has not left yet) stays and is not named.
  */
-/** Stops a stack: its services go, and its networks once unused; secrets and configs stay for the next deploy. */
-export async function stopFleetStack(stores: FleetStores, teamId: string, stack: string): Promise<string[]> {
-  const [services, networks] = await Promise.all([stores.services.list([teamId]), stores.networks.list([teamId])]);
-  const done: Pruned = { removed: [], networksRemoved: [], networksInUse: [] };
-  await prune(stores, stack, { services, networks }, { services: new Set(), networks: new Set() }, done, () => undefined);
-  return done.removed;
-}
-
 export async function removeFleetStack(stores: FleetStores, teamId: string, stack: string): Promise<string[]> {
-  const [services, networks] = await Promise.all([stores.services.list([teamId]), stores.networks.list([teamId])]);
-  const done: Pruned = { removed: [], networksRemoved: [], networksInUse: [] };
-  await prune(stores, stack, { services, networks }, { services: new Set(), networks: new Set() }, done, () => undefined);
+  const done = await pruneAll(stores, teamId, stack);
   const removed = [...done.removed, ...done.networksRemoved];
   for (const kind of ["secret", "config"] as const)
     for (const f of await stores.files.list([teamId], kind)) {

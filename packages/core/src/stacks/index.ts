@@ -32,6 +32,12 @@ export {
   removeHostStack,
   stopHostStack,
 } from "./host-deploy.ts";
-export { COMPOSE_PROJECT, type HostPlan, HostPlanError, planHost } from "./host-plan.ts";
-export { composeFromContainers, type ImageDefaults, type InspectedContainer } from "./adopt-host.ts";
+export { COMPOSE_NUMBER, COMPOSE_ONEOFF, COMPOSE_PROJECT, COMPOSE_SERVICE, type HostPlan, HostPlanError, planHost } from "./host-plan.ts";
+export {
+  composeFromContainers,
+  type ImageDefaults,
+  ImageDefaultsSchema,
+  type InspectedContainer,
+  InspectedContainerSchema,
+} from "./adopt-host.ts";
 export { composeFromServices } from "./adopt-fleet.ts";
