@@ -3,10 +3,13 @@
 // `condition: service_healthy`, starts in order (the web container finds the file the database
 // writes when it becomes healthy); a redeploy of the same file touches nothing; an env change
 // recreates only the service that reads it; stop stops the containers and a deploy starts them; a dependency that never becomes healthy fails the
-// deploy at that step; remove takes containers, network and (asked) volumes.
+// deploy at that step; remove takes containers, network and (asked) volumes. `build:` services are
+// built on the host from the stack's own files (inline) or its repository at the deploy's commit
+// (git), and rebuilt and recreated only when their context changes.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { trpcError, type UserClient } from "@berth/test-support/control-plane";
+import { startGitServer } from "@berth/test-support/git-server";
 import { waitFor } from "@berth/test-support/wait";
 import { startLabHost, type LabHostSetup } from "../support/lab-host.ts";
 
@@ -180,4 +183,148 @@ test("a dependency that never becomes healthy fails the deploy at its step; a ba
     }),
   );
   assert.match(fleetSecret.message, /secrets and configs are not yet supported on a single-host stack/);
+});
+
+/** The first line a service's container printed (they print one line, then sleep). */
+async function firstLine(project: string, service: string): Promise<string> {
+  const c = (await projectContainers(project)).find((x) => x.Names[0] === `/${project}-${service}-1`);
+  assert.ok(c, `${project}-${service}-1 exists`);
+  return waitFor(
+    `${project}-${service}-1's line`,
+    async () => (await owner.trpc.containers.logs.query({ hostId, id: c.Id }))[0]?.line.trim() ?? null,
+    20_000,
+  );
+}
+
+test("build: services are built from the stack's files or its repository, again only when their context changes", {
+  timeout: 300_000,
+}, async () => {
+  // Inline: the Dockerfile and what it copies are among the stack's files, under the context's directory.
+  const bakedCompose = `services:
+  app:
+    build: ./app
+    command: ["sh", "-c", "cat /msg.txt; exec sleep 3600"]
+    stop_grace_period: 1s
+`;
+  const baked = (msg: string) => ({
+    files: { "compose.yaml": bakedCompose, "app/Dockerfile": "FROM busybox\nCOPY msg.txt /msg.txt\n", "app/msg.txt": `${msg}\n` },
+    composeFiles: ["compose.yaml"],
+  });
+  const first = await owner.trpc.stacks.create.mutate({ teamId, name: "baked", target: "host", hostId, source: baked("inline-v1") });
+  assert.equal(first.deploy?.outcome, "succeeded", first.deploy?.error ?? "");
+  assert.deepEqual(first.deploy?.summary.built, ["app"]);
+  assert.deepEqual(first.deploy?.summary.created, ["app"]);
+  assert.equal(await firstLine("baked", "app"), "inline-v1");
+  const builds = await owner.trpc.builds.list.query({ hostId });
+  assert.ok(
+    builds.some((b) => b.sourceKind === "stack" && b.tags.includes("baked-app") && b.status === "succeeded"),
+    "the build is recorded with the others",
+  );
+  const again = await owner.trpc.stacks.deploy.mutate({ id: first.stack.id });
+  assert.deepEqual(again.summary.built, [], "an unchanged context is not built again");
+  assert.deepEqual(again.summary.unchanged, ["app"]);
+  const v2 = await owner.trpc.stacks.update.mutate({ id: first.stack.id, source: baked("inline-v2") });
+  assert.deepEqual(v2.deploy?.summary.built, ["app"]);
+  assert.deepEqual(v2.deploy?.summary.updated, ["app"]);
+  assert.equal(await firstLine("baked", "app"), "inline-v2");
+  await owner.trpc.stacks.remove.mutate({ id: first.stack.id });
+
+  // A context outside the stack, or one the stack has no files for, is refused before anything runs.
+  const outside = await trpcError(
+    owner.trpc.stacks.create.mutate({
+      teamId,
+      name: "outside",
+      target: "host",
+      hostId,
+      source: { files: { "compose.yaml": "services:\n  a:\n    build: ../elsewhere\n" }, composeFiles: ["compose.yaml"] },
+    }),
+  );
+  assert.match(outside.message, /services\.a\.build: build context \.\.\/elsewhere: a context stays inside the stack's directory/);
+  const empty = await trpcError(
+    owner.trpc.stacks.create.mutate({
+      teamId,
+      name: "empty",
+      target: "host",
+      hostId,
+      source: { files: { "compose.yaml": "services:\n  a:\n    build: ./nothing\n" }, composeFiles: ["compose.yaml"] },
+    }),
+  );
+  assert.match(empty.message, /build a failed: the stack has no files under nothing to build from/);
+  await owner.trpc.stacks.remove.mutate({ id: (await owner.trpc.stacks.list.query()).find((s) => s.name === "empty")!.id });
+
+  // Git: the context is a directory of the repository, read at the deploy's commit.
+  const git = await startGitServer();
+  try {
+    const gitCompose = `services:
+  web:
+    build: {context: web, args: {WHO: berth}}
+    command: ["sh", "-c", "cat /page.txt; exec sleep 3600"]
+    stop_grace_period: 1s
+  cache:
+    image: busybox
+    command: ["sleep", "3600"]
+    stop_grace_period: 1s
+`;
+    const c1 = git.commit("apps", {
+      "notes/compose.yaml": gitCompose,
+      "notes/web/Dockerfile": 'FROM busybox\nARG WHO\nCOPY page.txt /page.txt\nRUN echo "by $WHO" >> /page.txt\n',
+      "notes/web/page.txt": "git-v1\n",
+      "notes/README.md": "notes\n",
+    });
+    const made = await owner.trpc.stacks.create.mutate({
+      teamId,
+      name: "gitnotes",
+      target: "host",
+      hostId,
+      git: { url: `${git.url}apps`, ref: "main", path: "notes", pollSeconds: 0 },
+    });
+    assert.equal(made.deploy?.outcome, "succeeded", made.deploy?.error ?? "");
+    assert.deepEqual(made.deploy?.summary.built, ["web"]);
+    assert.equal(await firstLine("gitnotes", "web"), "git-v1");
+    const gitBuild = (await owner.trpc.builds.list.query({ hostId })).find((b) => b.tags.includes("gitnotes-web"));
+    assert.equal(gitBuild?.gitCommit, c1, "built at the deploy's commit");
+    assert.equal(gitBuild?.gitPath, "notes/web");
+
+    // A commit to the stack's directory but outside every context and stack file: nothing to deploy.
+    git.commit("apps", { "notes/README.md": "notes, again\n" });
+    const idle = await owner.trpc.stacks.pull.mutate({ id: made.stack.id });
+    assert.equal(idle.changed, false);
+    assert.equal(idle.deploy, null);
+
+    // A commit to web's code: web is built and recreated, cache is left alone.
+    const webBefore = (await projectContainers("gitnotes")).find((c) => c.Names[0] === "/gitnotes-web-1")!;
+    const cacheBefore = (await projectContainers("gitnotes")).find((c) => c.Names[0] === "/gitnotes-cache-1")!;
+    const c3 = git.commit("apps", { "notes/web/page.txt": "git-v2\n" });
+    const pulled = await owner.trpc.stacks.pull.mutate({ id: made.stack.id });
+    assert.equal(pulled.changed, true);
+    assert.equal(pulled.deploy?.commit, c3);
+    assert.deepEqual(pulled.deploy?.summary.built, ["web"]);
+    assert.deepEqual(pulled.deploy?.summary.updated, ["web"]);
+    assert.deepEqual(pulled.deploy?.summary.unchanged, ["cache"]);
+    const now = await projectContainers("gitnotes");
+    assert.ok(now.some((c) => c.Id === cacheBefore.Id) && !now.some((c) => c.Id === webBefore.Id));
+    assert.equal(await firstLine("gitnotes", "web"), "git-v2");
+
+    // A rollback builds the earlier commit's code again.
+    const back = await owner.trpc.stacks.rollback.mutate({ id: made.stack.id, number: 1 });
+    assert.equal(back.outcome, "succeeded", back.error ?? "");
+    assert.deepEqual(back.summary.built, ["web"]);
+    assert.equal(await firstLine("gitnotes", "web"), "git-v1");
+
+    // A context the repository does not have is named when the stack is read.
+    git.commit("apps", { "broken/compose.yaml": "services:\n  a:\n    build: ./missing\n" });
+    const broken = await trpcError(
+      owner.trpc.stacks.create.mutate({
+        teamId,
+        name: "broken",
+        target: "host",
+        hostId,
+        git: { url: `${git.url}apps`, path: "broken", pollSeconds: 0 },
+      }),
+    );
+    assert.match(broken.message, /has no directory broken\/missing at commit/);
+    await owner.trpc.stacks.remove.mutate({ id: made.stack.id, volumes: true });
+  } finally {
+    await git.stop();
+  }
 });

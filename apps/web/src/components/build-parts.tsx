@@ -28,6 +28,7 @@ export function buildSource(b: {
   gitPath: string | null;
   gitCommit: string | null;
 }): string {
+  if (b.sourceKind === "stack") return "a stack's files";
   if (b.sourceKind !== "git") return "uploaded files";
   return `${b.gitUrl}${b.gitPath ? `//${b.gitPath}` : ""}@${b.gitRef}${b.gitCommit ? ` (${b.gitCommit.slice(0, 10)})` : ""}`;
 }

@@ -16,8 +16,9 @@ export function DeployOutcomeBadge({ outcome }: { outcome: string }) {
 }
 
 /** What a deploy changed, in a line: "created a, b · updated c · 2 unchanged · removed d". */
-export function deploySummary(s: Partial<Record<"created" | "updated" | "unchanged" | "removed" | "stopped", string[]>>): string {
+export function deploySummary(s: Partial<Record<"built" | "created" | "updated" | "unchanged" | "removed" | "stopped", string[]>>): string {
   const parts: string[] = [];
+  if (s.built?.length) parts.push(`built ${s.built.join(", ")}`);
   if (s.created?.length) parts.push(`created ${s.created.join(", ")}`);
   if (s.updated?.length) parts.push(`updated ${s.updated.join(", ")}`);
   if (s.unchanged?.length) parts.push(`${s.unchanged.length} unchanged`);

@@ -139,12 +139,21 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   const overlays = new OverlayStore(db);
   const overlaySync = new OverlaySync({ store: overlays, gateway, logger: log.child({ part: "overlay" }) });
   overlaySync.start();
+  // Builds: run by the process that takes them; history and logs are in Postgres for every process.
+  const builds = new BuildRunner({
+    db,
+    gateway,
+    registryBox: secretBox,
+    gitBox: new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET, "berth/git-credentials/v1"),
+    secretValues: (teamId, names) => serviceFiles.secretValues(teamId, names),
+    logger: log.child({ part: "builds" }),
+  });
   // A git poll's deploy of a single-host stack holds its containers to the team's policy, as an operator's would be.
   const stacks = new StackStore(
     db,
     new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET, "berth/stack-env/v1"),
     { services: serviceStore, networks: overlays, files: serviceFiles },
-    async (host) => gatewayHostOps({ gateway, db, secretBox }, host, await getContainerPolicy(db, host.teamId)),
+    async (host, actor) => gatewayHostOps({ gateway, db, secretBox, builds }, host, await getContainerPolicy(db, host.teamId), actor),
   );
   const stackPoller = new StackGitPoller({
     stacks,
@@ -171,15 +180,6 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   });
   // A service's spec names its networks: their hosts learn its name and VIP.
   serviceStore.on("changed", (serviceId) => void overlaySync.serviceChanged(serviceId));
-  // Builds: run by the process that takes them; history and logs are in Postgres for every process.
-  const builds = new BuildRunner({
-    db,
-    gateway,
-    registryBox: secretBox,
-    gitBox: new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET, "berth/git-credentials/v1"),
-    secretValues: (teamId, names) => serviceFiles.secretValues(teamId, names),
-    logger: log.child({ part: "builds" }),
-  });
   const orchestrator = new ServiceOrchestrator({
     db,
     gateway,

@@ -40,7 +40,12 @@ async function callerOpts(ctx: Context, s: Pick<StackView, "teamId" | "target" |
   return {
     checkSpec: await serviceSpecPolicy(ctx, s.teamId),
     ...(s.target === "host" && s.hostId
-      ? { host: gatewayHostOps(ctx, { id: s.hostId, teamId: s.teamId }, await containerPolicyFor(ctx, s.teamId)) }
+      ? {
+          host: gatewayHostOps(ctx, { id: s.hostId, teamId: s.teamId }, await containerPolicyFor(ctx, s.teamId), {
+            userId: actor(ctx).id,
+            name: actor(ctx).name,
+          }),
+        }
       : {}),
   };
 }

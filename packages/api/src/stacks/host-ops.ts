@@ -1,6 +1,9 @@
 import type { Db } from "@berth/db";
 import {
+  type Actor,
   type AgentGateway,
+  type BuildRunner,
+  DomainError,
   COMPOSE_PROJECT,
   type ContainerPolicyRules,
   enforceContainerPolicy,
@@ -13,6 +16,7 @@ import {
 import { containerConfigFromDocker } from "@berth/docker-api";
 import { ContainerConfigSchema } from "@berth/protocol";
 import { parseReference } from "@berth/protocol/reference";
+import { z } from "zod";
 
 /** A compose project's containers on a host (found by compose's project label), running ones only unless `all`. */
 export async function projectContainers(gateway: AgentGateway, hostId: string, project: string, all = true): Promise<HostContainer[]> {
@@ -21,6 +25,9 @@ export async function projectContainers(gateway: AgentGateway, hostId: string, p
     .filter((c) => c.Labels?.[COMPOSE_PROJECT] === project)
     .map((c) => ({ id: c.Id, name: (c.Names[0] ?? c.Id).replace(/^\//, ""), state: c.State, labels: c.Labels ?? {} }));
 }
+
+/** The part of an image's inspect that says what built it. */
+const ImageLabelsSchema = z.looseObject({ Config: z.looseObject({ Labels: z.record(z.string(), z.string()).nullish() }).nullish() });
 
 /** Pulls of large images take a while. */
 const PULL_TIMEOUT_MS = 30 * 60_000;
@@ -34,12 +41,21 @@ const REMOVE_TIMEOUT_MS = 10 * 60_000;
  * pulled with the team's registry credentials.
  */
 export function gatewayHostOps(
-  deps: { gateway: AgentGateway; db: Db; secretBox: SecretBox },
+  deps: { gateway: AgentGateway; db: Db; secretBox: SecretBox; builds?: BuildRunner | undefined },
   host: { id: string; teamId: string },
   policy: ContainerPolicyRules | null,
+  actor: Actor,
 ): HostOps & { removeNetwork(name: string): Promise<void>; removeVolume(name: string): Promise<void> } {
   const { gateway } = deps;
   const hostId = host.id;
+  const inspectImage = async (name: string) => {
+    try {
+      return await gateway.command(hostId, "images.inspect", { name });
+    } catch (e) {
+      if (isDomainError(e) && e.code === "NOT_FOUND") return null;
+      throw e;
+    }
+  };
   return {
     containers: (project) => projectContainers(gateway, hostId, project),
     async state(id) {
@@ -87,17 +103,41 @@ export function gatewayHostOps(
       await gateway.command(hostId, "volumes.remove", { name, force: false });
     },
     async hasImage(reference) {
-      try {
-        await gateway.command(hostId, "images.inspect", { name: reference });
-        return true;
-      } catch (e) {
-        if (isDomainError(e) && e.code === "NOT_FOUND") return false;
-        throw e;
-      }
+      return (await inspectImage(reference)) !== null;
+    },
+    async imageLabels(reference) {
+      const image = await inspectImage(reference);
+      return image ? (ImageLabelsSchema.parse(image).Config?.Labels ?? {}) : null;
     },
     async pull(reference) {
       const registry = await registryAccessFor(deps.db, deps.secretBox, host.teamId, parseReference(reference).domain);
       await gateway.command(hostId, "images.pull", { reference, registry }, { timeoutMs: PULL_TIMEOUT_MS });
+    },
+    // Recorded as any build is (the Builds page has its log), and run by this process.
+    async build(b, context) {
+      if (!deps.builds) throw new DomainError("UNAVAILABLE", "this control-plane process runs no builds");
+      const row = await deps.db.host.findUniqueOrThrow({ where: { id: hostId }, select: { name: true } });
+      const { id, done } = await deps.builds.startFromStream(
+        host.teamId,
+        row.name,
+        {
+          hostId,
+          tags: [b.tag],
+          ...(b.dockerfile ? { dockerfile: b.dockerfile } : {}),
+          buildArgs: b.args,
+          labels: b.labels,
+          ...(b.target ? { target: b.target } : {}),
+          noCache: b.noCache,
+          pull: b.pull,
+        },
+        context.tar,
+        actor,
+        () => undefined,
+        context.origin,
+      );
+      const outcome = await done;
+      if (outcome.status !== "succeeded")
+        throw new DomainError("INVALID", `build ${id} of ${b.service} ${outcome.status}: ${outcome.error ?? ""}`);
     },
   };
 }

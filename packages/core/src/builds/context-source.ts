@@ -17,7 +17,7 @@ export interface PreparedContext {
 }
 
 /** Everything in `dir` but .git, as a tar stream. */
-async function pack(dir: string): Promise<Readable> {
+export async function packDirectory(dir: string): Promise<Readable> {
   const entries = (await readdir(dir)).filter((e) => e !== ".git");
   return createTar({ cwd: dir, portable: true, follow: false, noDirRecurse: false }, entries) as unknown as Readable;
 }
@@ -44,7 +44,7 @@ export async function prepareContext(source: BuildSource, password?: string): Pr
         await writeFile(path, data);
         await chmod(path, f.mode ?? 0o644);
       }
-      return { tar: await pack(dir), cleanup };
+      return { tar: await packDirectory(dir), cleanup };
     }
     const repo = join(dir, "repo");
     const commit = await checkoutRef(source.url, source.ref, repo, { username: source.username, password });
@@ -53,7 +53,7 @@ export async function prepareContext(source: BuildSource, password?: string): Pr
       throw new DomainError("INVALID", `the repository has no directory ${source.path} at ${source.ref}`);
     });
     if (entries.length === 0) throw new DomainError("INVALID", `the context directory ${source.path || "/"} is empty`);
-    return { tar: await pack(root), commit, cleanup };
+    return { tar: await packDirectory(root), commit, cleanup };
   } catch (e) {
     await cleanup();
     throw e;

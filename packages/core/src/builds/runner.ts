@@ -40,6 +40,12 @@ export interface BuildRunnerOptions {
   logger: Logger;
 }
 
+/** Where a streamed context came from, for the build's record: the docker CLI, a stack's files, or a stack's git commit. */
+export interface BuildOrigin {
+  kind: "docker" | "stack" | "git";
+  git?: { url: string; ref: string; path: string; commit: string };
+}
+
 export interface Actor {
   userId: string | null;
   name: string;
@@ -137,9 +143,23 @@ export class BuildRunner extends EventEmitter<{ piece: [buildId: string, seq: nu
     tar: Readable,
     actor: Actor,
     onOutput: (text: string) => void,
+    origin: BuildOrigin = { kind: "docker" },
   ): Promise<{ id: string; done: Promise<BuildOutcome> }> {
     const req = BuildRequestSchema.parse({ ...raw, source: { kind: "archive", data: "" } });
-    return this.begin(teamId, hostName, req, actor, "docker", {}, async () => ({ tar, cleanup: async () => undefined }), onOutput);
+    const gitFields: Record<string, string> = origin.git
+      ? { gitUrl: origin.git.url, gitRef: origin.git.ref, gitPath: origin.git.path }
+      : {};
+    const commit = origin.git?.commit;
+    return this.begin(
+      teamId,
+      hostName,
+      req,
+      actor,
+      origin.kind,
+      gitFields,
+      async () => ({ tar, ...(commit ? { commit } : {}), cleanup: async () => undefined }),
+      onOutput,
+    );
   }
 
   private async begin(
@@ -297,6 +317,7 @@ export class BuildRunner extends EventEmitter<{ piece: [buildId: string, seq: nu
           dockerfile: req.dockerfile,
           tags: req.tags,
           buildArgs: req.buildArgs,
+          labels: req.labels,
           ...(req.target ? { target: req.target } : {}),
           noCache: req.noCache,
           pull: req.pull,

@@ -86,6 +86,8 @@ export const BuildRequestSchema = z.object({
   dockerfile: ContextPathSchema.default("Dockerfile"),
   tags: z.array(Tag).max(16).default([]),
   buildArgs: z.record(z.string().min(1).max(256), z.string().max(65_536)).default({}),
+  /** Labels set on the image (a stack's build marks its context's identity). */
+  labels: z.record(z.string().min(1).max(256), z.string().max(4096)).default({}),
   target: z.string().min(1).max(256).optional(),
   noCache: z.boolean().default(false),
   pull: z.boolean().default(false),

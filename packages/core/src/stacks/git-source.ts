@@ -1,11 +1,13 @@
 import { lstat, mkdtemp, readFile, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { isAbsolute, join, posix, relative, resolve } from "node:path";
 import { z } from "zod";
 import { GitRefSchema, GitUrlSchema } from "../builds/schema.ts";
 import { invalid } from "../errors.ts";
 import { checkoutRef } from "../git/checkout.ts";
+import { contextDir, gitTreeId } from "./build-contexts.ts";
 import { loadCompose } from "./compose/index.ts";
+import type { ComposeFile } from "./compose/schema.ts";
 
 /*
  * A stack kept in git: its compose files live in a directory of a repository, at a ref. Reading
@@ -50,6 +52,8 @@ export interface GitStackFiles {
   commit: string;
   /** The stack's files, by path relative to its directory. */
   files: Record<string, string>;
+  /** Git's tree id of each `build:` context, by its directory relative to the stack's. */
+  contexts: Record<string, string>;
 }
 
 /** Fetches `ref` and reads the stack's files from its directory. `env` interpolates file names as a deploy would. */
@@ -92,19 +96,28 @@ export async function readGitStack(
       // Missing env files and the source's own problems: the stack's check names them.
     }
     for (const name of asked) await take(name);
+    let model: ComposeFile | null = null;
     try {
-      const { model } = loadCompose(compose(), {
+      model = loadCompose(compose(), {
         env,
         files,
         profiles: src.profiles,
         ...(files[".env"] !== undefined ? { dotEnv: files[".env"] } : {}),
-      });
+      }).model;
       for (const section of [model.configs, model.secrets])
         for (const def of Object.values(section ?? {})) if (def?.file !== undefined) await take(def.file);
     } catch {
       // As above.
     }
-    return { commit, files };
+    // The build contexts' tree ids: a commit to a service's code is a change of the stack.
+    const contexts: Record<string, string> = {};
+    for (const svc of Object.values(model?.services ?? {})) {
+      if (svc.build === undefined) continue;
+      const dir = contextDir(typeof svc.build === "string" ? svc.build : (svc.build.context ?? "."));
+      if (dir instanceof Error) continue; // The plan names it.
+      contexts[dir] ??= await gitTreeId(repo, posix.join(src.path, dir).replace(/^\.$/, ""), commit);
+    }
+    return { commit, files, contexts };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

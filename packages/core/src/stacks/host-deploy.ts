@@ -1,4 +1,8 @@
+import { createHash } from "node:crypto";
+import type { Readable } from "node:stream";
+import type { BuildOrigin } from "../builds/runner.ts";
 import { DomainError } from "../errors.ts";
+import { BUILD_CONTEXT_LABEL, buildKey, type StackContexts } from "./build-contexts.ts";
 import {
   COMPOSE_HASH,
   COMPOSE_NUMBER,
@@ -11,7 +15,8 @@ import {
 
 /*
  * Runs a single-host stack's plan on its host, as `docker compose up -d` does: the project's
- * networks and volumes made when missing, images pulled when absent, then each service in
+ * networks and volumes made when missing, `build:` images built when their context changed
+ * (build-contexts.ts), other images pulled when absent, then each service in
  * dependency order, after its dependencies meet their conditions (started, healthy, completed
  * successfully). A service whose containers carry its current config hash is left running as it
  * is; one whose hash changed is recreated; containers of services no longer in the file go.
@@ -49,7 +54,23 @@ export interface HostOps {
   volumeNames(): Promise<string[]>;
   createVolume(v: HostPlan["volumes"][number]): Promise<void>;
   hasImage(reference: string): Promise<boolean>;
+  /** An image's labels; null when the host does not have it. */
+  imageLabels(reference: string): Promise<Record<string, string> | null>;
   pull(reference: string): Promise<void>;
+  /** Builds an image on the host from a context (recorded as a build); resolves once it is built. */
+  build(build: HostBuild, context: { tar: Readable; origin: BuildOrigin }): Promise<void>;
+}
+
+/** One service's image build: its tag, how, and the labels it gets. */
+export interface HostBuild {
+  service: string;
+  tag: string;
+  dockerfile?: string;
+  args: Record<string, string>;
+  target?: string;
+  labels: Record<string, string>;
+  noCache: boolean;
+  pull: boolean;
 }
 
 export interface HostDeployResult {
@@ -60,6 +81,8 @@ export interface HostDeployResult {
   networksCreated: string[];
   volumesCreated: string[];
   pulled: string[];
+  /** Services whose image was built from a changed (or first seen) context. */
+  built: string[];
 }
 
 /** `docker compose stop`: the project's running containers stopped, kept for the next deploy to start. */
@@ -87,6 +110,8 @@ export class HostDeployError extends DomainError {
 export interface HostDeployOptions {
   /** Longest a dependency may take to meet its condition. */
   conditionTimeoutMs?: number;
+  /** Where `build:` services' contexts are read (the stack's files, or its repository at the deploy's commit). */
+  contexts?: StackContexts;
   pollMs?: number;
 }
 
@@ -99,6 +124,7 @@ export async function deployHostStack(ops: HostOps, plan: HostPlan, opts: HostDe
     networksCreated: [],
     volumesCreated: [],
     pulled: [],
+    built: [],
   };
   const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {
@@ -121,16 +147,14 @@ export async function deployHostStack(ops: HostOps, plan: HostPlan, opts: HostDe
     await step(`create volume ${v.name}`, () => ops.createVolume(v));
     done.volumesCreated.push(v.name);
   }
-  for (const svc of plan.services) {
+  // A service built here gets its image from its context: built again when the context (or how it
+  // is built) changed, and its containers then carry the build's key in their config hash.
+  const services: HostServicePlan[] = [];
+  for (const svc of plan.services) services.push(svc.build ? await step(`build ${svc.service}`, () => built(ops, svc, opts, done)) : svc);
+  for (const svc of services) {
+    if (svc.build) continue;
     const image = String(svc.body.Image);
     if (done.pulled.includes(image) || (await step(`look for image ${image}`, () => ops.hasImage(image)))) continue;
-    // Not built here yet: an image a build: names must be on the host already.
-    if (svc.build)
-      throw new HostDeployError(
-        `build ${svc.service}`,
-        done,
-        new Error(`build: is not yet run by single-host stacks; build ${image} on the host first (Builds page, or docker build)`),
-      );
     await step(`pull ${image}`, () => ops.pull(image));
     done.pulled.push(image);
   }
@@ -142,7 +166,7 @@ export async function deployHostStack(ops: HostOps, plan: HostPlan, opts: HostDe
     byService.set(s, [...(byService.get(s) ?? []), c]);
   }
   // Containers of services the file no longer has go first, as `--remove-orphans` does.
-  const planned = new Set(plan.services.map((s) => s.service));
+  const planned = new Set(services.map((s) => s.service));
   for (const [service, containers] of byService) {
     if (planned.has(service)) continue;
     for (const c of containers) {
@@ -151,7 +175,7 @@ export async function deployHostStack(ops: HostOps, plan: HostPlan, opts: HostDe
     }
   }
 
-  for (const svc of plan.services) {
+  for (const svc of services) {
     for (const dep of svc.dependsOn) {
       if (!planned.has(dep.service)) {
         if (dep.required)
@@ -159,7 +183,7 @@ export async function deployHostStack(ops: HostOps, plan: HostPlan, opts: HostDe
         continue;
       }
       // Nothing runs to meet the condition: say so now rather than wait out the timeout.
-      if (plan.services.find((x) => x.service === dep.service)?.replicas === 0) {
+      if (services.find((x) => x.service === dep.service)?.replicas === 0) {
         if (dep.required)
           throw new HostDeployError(`start ${svc.service}`, done, new Error(`it depends on ${dep.service}, which has 0 replicas`));
         continue;
@@ -171,6 +195,45 @@ export async function deployHostStack(ops: HostOps, plan: HostPlan, opts: HostDe
     await step(`start ${svc.service}`, () => converge(ops, plan.project, svc, byService.get(svc.service) ?? [], done));
   }
   return done;
+}
+
+/**
+ * Makes sure the image of a `build:` service is built from its current context; returns the
+ * service with its build's key folded into its config hash, so a rebuilt image recreates its
+ * containers and an unchanged one keeps them.
+ */
+async function built(ops: HostOps, svc: HostServicePlan, opts: HostDeployOptions, done: HostDeployResult): Promise<HostServicePlan> {
+  const b = svc.build!;
+  if (!opts.contexts) throw new Error("this deploy has no way to read build contexts");
+  const key = buildKey(await opts.contexts.id(b.context), b);
+  const labels = await ops.imageLabels(b.tag);
+  if (labels?.[BUILD_CONTEXT_LABEL] !== key) {
+    const ctx = await opts.contexts.open(b.context);
+    try {
+      await ops.build(
+        {
+          service: svc.service,
+          tag: b.tag,
+          ...(b.dockerfile ? { dockerfile: b.dockerfile } : {}),
+          args: b.args,
+          ...(b.target ? { target: b.target } : {}),
+          labels: { ...b.labels, [BUILD_CONTEXT_LABEL]: key },
+          noCache: b.noCache,
+          pull: b.pull,
+        },
+        ctx,
+      );
+    } finally {
+      await ctx.cleanup();
+    }
+    done.built.push(svc.service);
+  }
+  const configHash = createHash("sha256").update(`${svc.configHash}\0${key}`).digest("hex");
+  return {
+    ...svc,
+    configHash,
+    body: { ...svc.body, Labels: { ...(svc.body.Labels as Record<string, string>), [COMPOSE_HASH]: configHash } },
+  };
 }
 
 /** The service's containers 1..replicas with its current hash, running. */

@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { posix } from "node:path";
+import { contextDir } from "./build-contexts.ts";
 import type { ComposeFile, ComposeService } from "./compose/schema.ts";
 import { bytes, commandWords, dict, healthcheckOf, ms, objectName, shortPorts } from "./compose/values.ts";
 
@@ -32,7 +34,17 @@ export interface HostServicePlan {
   moreNetworks: { network: string; aliases: string[] }[];
   dependsOn: { service: string; condition: Condition; required: boolean }[];
   /** When the image is built here first: the tag it gets, and how. */
-  build?: { tag: string; context: string; dockerfile?: string; args: Record<string, string>; target?: string };
+  build?: {
+    tag: string;
+    /** A directory of the stack ("" for its own). */
+    context: string;
+    dockerfile?: string;
+    args: Record<string, string>;
+    target?: string;
+    labels: Record<string, string>;
+    noCache: boolean;
+    pull: boolean;
+  };
 }
 
 export interface HostPlan {
@@ -138,7 +150,7 @@ export function planHost(project: string, model: ComposeFile): HostPlan {
       condition: d.condition ?? "service_started",
       required: d.required ?? true,
     }));
-    const build = buildOf(svc, image);
+    const build = buildOf(svc, image, at, problems);
     plans.set(key, {
       service: key,
       replicas: svc.deploy?.replicas ?? 1,
@@ -282,14 +294,22 @@ function splitShort(v: string): [string, string, string] {
   return [parts[0]!, parts[1]!, parts[2] ?? ""];
 }
 
-function buildOf(svc: ComposeService, image: string): HostServicePlan["build"] {
+function buildOf(svc: ComposeService, image: string, at: string, problems: string[]): HostServicePlan["build"] {
   if (svc.build === undefined) return undefined;
   const b = typeof svc.build === "string" ? { context: svc.build } : svc.build;
+  const context = contextDir(b.context ?? ".");
+  if (context instanceof Error) problems.push(`${at}.build: ${context.message}`);
+  if (b.dockerfile !== undefined && (posix.isAbsolute(b.dockerfile) || posix.normalize(b.dockerfile).startsWith("../")))
+    problems.push(`${at}.build.dockerfile: the Dockerfile is a path inside the build context`);
+  if (b.network !== undefined && b.network !== "default") problems.push(`${at}.build.network: builds use the host's default network`);
   return {
     tag: image,
-    context: b.context ?? ".",
-    ...(b.dockerfile ? { dockerfile: b.dockerfile } : {}),
+    context: context instanceof Error ? "" : context,
+    ...(b.dockerfile ? { dockerfile: posix.normalize(b.dockerfile) } : {}),
     args: dict(b.args),
     ...(b.target ? { target: b.target } : {}),
+    labels: dict(b.labels),
+    noCache: b.no_cache ?? false,
+    pull: b.pull ?? false,
   };
 }

@@ -16,6 +16,7 @@ import {
   stopFleetStack,
 } from "./fleet-deploy.ts";
 import { FleetPlanError, planFleet, STACK_LABEL } from "./fleet-plan.ts";
+import { gitContexts, inlineContexts, type StackContexts } from "./build-contexts.ts";
 import { deployHostStack, HostDeployError, type HostDeployResult, type HostOps, removeHostStack, stopHostStack } from "./host-deploy.ts";
 import { type HostPlan, HostPlanError, planHost } from "./host-plan.ts";
 import { readGitStack, type StackGitSource, StackGitSourceSchema } from "./git-source.ts";
@@ -151,7 +152,10 @@ export type StackGitChange = z.infer<typeof StackGitChangeSchema>;
 export type StackHostOps = HostOps & { removeNetwork(name: string): Promise<void>; removeVolume(name: string): Promise<void> };
 
 /** How a deploy reaches a single-host stack's host: given by the caller, or else made for the system (the git poller). */
-export type StackHostOpsFactory = (host: { id: string; teamId: string }) => Promise<StackHostOps>;
+export type StackHostOpsFactory = (
+  host: { id: string; teamId: string },
+  actor: { userId: string | null; name: string },
+) => Promise<StackHostOps>;
 
 type StackPlan = { target: "fleet"; plan: ReturnType<typeof planFleet> } | { target: "host"; plan: HostPlan };
 
@@ -233,7 +237,7 @@ export class StackStore {
         pollSeconds: git.pollSeconds,
         webhookSecretSealed: this.box.seal(randomBytes(32).toString("hex")),
         gitCommit: read.commit,
-        gitDigest: digestOf(source),
+        gitDigest: digestOf(source, read.contexts),
         polledAt: new Date(),
       };
     } else source = input.source!;
@@ -293,7 +297,7 @@ export class StackStore {
           gitPasswordSealed: git.password !== undefined ? this.box.seal(git.password) : null,
           pollSeconds: git.pollSeconds,
           gitCommit: read.commit,
-          gitDigest: digestOf(source),
+          gitDigest: digestOf(source, read.contexts),
           polledAt: new Date(),
           gitError: null,
         };
@@ -357,7 +361,7 @@ export class StackStore {
       throw e;
     }
     const source = { files: read.files, composeFiles: git.composeFiles, profiles: git.profiles };
-    const digest = digestOf(source);
+    const digest = digestOf(source, read.contexts);
     const changed = digest !== row.gitDigest;
     // A stack never deployed, or stopped, is not started by a poll or a push: that is someone's decision.
     const stopped = row.deploys[0]?.reason === "stop";
@@ -446,7 +450,7 @@ export class StackStore {
     const env = this.open(row.envSealed);
     const planned = this.check(row.name, source, env, targetOf(row)).planned;
     // Reached before the deploy is recorded: a host that cannot be reached records nothing.
-    const host = planned.target === "host" ? await this.opsFor(row, opts.host) : null;
+    const host = planned.target === "host" ? await this.opsFor(row, opts.host, actor) : null;
     const commit = opts.commit !== undefined ? opts.commit : row.gitCommit;
     // A deploy with no caller's check (the git poller's) holds the specs to the team's policy, as an operator's would be.
     const checkSpec = opts.checkSpec ?? specPolicyCheck(await getContainerPolicy(this.db, row.teamId));
@@ -454,7 +458,7 @@ export class StackStore {
     try {
       const result =
         planned.target === "host"
-          ? await deployHostStack(host!, planned.plan)
+          ? await this.deployOnHost(host!, planned.plan, row, source, commit)
           : await deployFleetStack(this.fleet, row.teamId, row.name, planned.plan, { files: source.files, env }, actor.id, {
               ...opts,
               checkSpec,
@@ -468,6 +472,16 @@ export class StackStore {
     }
   }
 
+  private async deployOnHost(host: StackHostOps, plan: HostPlan, row: StackRow, source: StackSource, commit: string | null) {
+    if (!plan.services.some((s) => s.build)) return deployHostStack(host, plan);
+    const contexts = this.contextsOf(row, source, commit);
+    try {
+      return await deployHostStack(host, plan, { contexts });
+    } finally {
+      await contexts.close();
+    }
+  }
+
   /**
    * Stops the stack, recorded as a deploy ("stop"): a fleet stack's services are removed (and its
    * networks once unused; secrets and configs stay), a single-host stack's containers stopped
@@ -476,7 +490,7 @@ export class StackStore {
    */
   async stop(id: string, actor: { id: string | null; name: string }, opts: { host?: StackHostOps } = {}): Promise<StackDeployView> {
     const row = await this.row(id);
-    const host = targetOf(row) === "host" ? await this.opsFor(row, opts.host) : null;
+    const host = targetOf(row) === "host" ? await this.opsFor(row, opts.host, actor) : null;
     const record = await this.begin(row, actor, "stop", null, row.gitCommit);
     try {
       const summary = host
@@ -538,11 +552,23 @@ export class StackStore {
     return row;
   }
 
-  private async opsFor(row: StackRow, given: StackHostOps | undefined): Promise<StackHostOps> {
+  private async opsFor(
+    row: StackRow,
+    given: StackHostOps | undefined,
+    actor: { id: string | null; name: string } = { id: null, name: "berth" },
+  ): Promise<StackHostOps> {
     if (given) return given;
     if (!row.hostId) throw invalid(`stack ${row.name} has no host`);
     if (!this.hostOps) throw invalid(`stack ${row.name} runs on a host this process cannot reach`);
-    return this.hostOps({ id: row.hostId, teamId: row.teamId });
+    return this.hostOps({ id: row.hostId, teamId: row.teamId }, { userId: actor.id, name: actor.name });
+  }
+
+  /** Where a deploy reads its `build:` contexts: the stack's files, or its repository at the deploy's commit. */
+  private contextsOf(row: StackRow, source: StackSource, commit: string | null): StackContexts {
+    if (row.sourceKind !== "git") return inlineContexts(source.files);
+    if (!commit || !row.gitUrl) throw invalid(`stack ${row.name} has not been read from git yet`);
+    const git = this.gitOf(row, {});
+    return gitContexts({ url: git.url, ref: git.ref, commit, path: git.path, username: git.username, password: git.password });
   }
 
   /** Loads and plans a source for its target: every problem of the files and the plan, or the plan. */
@@ -727,11 +753,17 @@ function sourceOf(row: Pick<StackRow, "files" | "composeFiles" | "profiles">): S
 }
 
 /** The stack's files as a deploy reads them: a new commit with the same digest changes nothing. */
-function digestOf(source: StackSource): string {
+function digestOf(source: StackSource, contexts: Record<string, string> = {}): string {
   const files = Object.keys(source.files)
     .sort()
     .map((k) => [k, source.files[k]]);
+  // Build contexts' tree ids count too (a push to a service's code rebuilds it); left out when there are none, so older digests stay equal.
+  const built = Object.keys(contexts)
+    .sort()
+    .map((k) => [k, contexts[k]]);
   return createHash("sha256")
-    .update(JSON.stringify([files, source.composeFiles, source.profiles]))
+    .update(
+      JSON.stringify(built.length ? [files, source.composeFiles, source.profiles, built] : [files, source.composeFiles, source.profiles]),
+    )
     .digest("hex");
 }
