@@ -64,6 +64,11 @@ test("a git stack redeploys on a signed push to its files, and only then", { tim
   assert.equal(deploy?.outcome, "succeeded");
   assert.equal(deploy?.commit, first);
   const hook = await owner.trpc.stacks.webhook.query({ id: stack.id });
+  assert.equal(
+    await t.cp.db.auditLog.count({ where: { action: "stacks.webhook.shown", target: stack.id } }),
+    1,
+    "showing the secret is audited",
+  );
   assert.match(hook.url, new RegExp(`/api/hooks/stacks/${stack.id}$`));
 
   // A commit to the stack's .env changes the worker's environment only; GitHub's signature.

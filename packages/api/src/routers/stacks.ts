@@ -8,10 +8,11 @@ import {
   StackNameSchema,
   StackSourceSchema,
   type StackView,
+  recordAudit,
   stackWebhookPath,
 } from "@berth/core";
 import { authed, requireTeamRole, rest, router, teamsWithRole, withRole } from "../trpc.ts";
-import type { Context } from "../context.ts";
+import { actorOf, type Context } from "../context.ts";
 import { containerPolicyFor, serviceSpecPolicy } from "./policies.ts";
 import { gatewayHostOps } from "../stacks/host-ops.ts";
 import { composeOfFleetStack, composeOfProject, foundStacks } from "../stacks/found.ts";
@@ -162,6 +163,15 @@ export const stacksRouter = router({
     .query(async ({ ctx, input }) => {
       await find(ctx, input.id, "operator");
       const { secret } = await ctx.stacks.webhookSecret(input.id);
+      // A secret shown is audited as a change would be: who saw it, and from where.
+      await recordAudit(ctx.db, {
+        ...actorOf(ctx),
+        action: "stacks.webhook.shown",
+        target: input.id,
+        result: "ok",
+        sourceIp: ctx.sourceIp,
+        channel: ctx.channel,
+      });
       return { url: `${ctx.publicUrl.replace(/\/$/, "")}${stackWebhookPath(input.id)}`, secret };
     }),
 
