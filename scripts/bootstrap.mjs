@@ -46,6 +46,8 @@ const testPackages = [
   "crun",
   // The encrypted overlay test captures the lab's underlay.
   "tcpdump",
+  // The load balancer in front of control-plane replicas in the replica tests.
+  "haproxy",
 ];
 // The benchmark's peers (dockerd comes with docker.io above).
 const benchPackages = ["podman", "wrk", "iperf3"];

@@ -52,6 +52,10 @@ export interface AgentGatewayOptions {
   helloTimeoutMs?: number;
   /** Frames a host may send per second on average (bursts up to twice that); past it the link is closed. */
   maxFramesPerSecond?: number;
+  /** This control-plane process, as hosts' `linkedReplicaId` names it (absent: a single process). */
+  replicaId?: string;
+  /** Where commands and streams go for hosts linked to other processes. */
+  router?: HostRouter;
 }
 
 /** Answers one kind of agent request (see the protocol's AgentRequestArgs) for the host that asked. */
@@ -81,14 +85,44 @@ interface PendingCommand {
 }
 
 /** An open stream as its session sees it: where the agent's frames for it go. */
-interface StreamEnd {
+export interface StreamEnd {
   deliver(data: unknown): void;
   finish(error?: DomainError): void;
+}
+
+/** A stream's control frames towards its agent (credit, input, close). */
+export type StreamControlFrame = Extract<ServerFrame, { type: "stream.credit" | "stream.input" | "stream.close" }>;
+
+/**
+ * The way to a stream's agent: the agent's own link on this process, or another control-plane
+ * process that holds it (see replicas/peer-link.ts).
+ */
+export interface StreamLink {
+  hostId: string;
+  send(frame: StreamControlFrame): void;
+  /** The stream ended: its frames are no longer expected. */
+  forget(id: string): void;
+}
+
+/**
+ * Where commands and streams go for a host linked to another control-plane process (absent:
+ * only this process's own agents are reachable).
+ */
+export interface HostRouter {
+  command(
+    hostId: string,
+    command: CommandName,
+    args: unknown,
+    opts: { timeoutMs: number; onProgress?: (data: unknown) => void },
+  ): Promise<unknown>;
+  /** Opens a stream on the host's process; its frames reach `end`, its control frames go through the returned link. */
+  openStream(hostId: string, id: string, kind: StreamKind, args: unknown, credit: number, end: StreamEnd): StreamLink;
 }
 
 interface Session {
   hostId: string;
   ws: WebSocket;
+  link: StreamLink;
   ready: boolean;
   remoteAddr: string | null;
   pending: Map<string, PendingCommand>;
@@ -123,7 +157,7 @@ export class AgentStream<K extends StreamKind = StreamKind> implements StreamEnd
   constructor(
     readonly id: string,
     readonly kind: K,
-    private readonly session: Session,
+    private readonly link: StreamLink,
     private readonly handlers: AgentStreamHandlers<K>,
     /** Frames the agent may still send; one past it is a protocol violation. */
     private credit: number,
@@ -133,16 +167,16 @@ export class AgentStream<K extends StreamKind = StreamKind> implements StreamEnd
   grant(n = 1): void {
     if (this.ended) return;
     this.credit += n;
-    send(this.session.ws, { type: "stream.credit", id: this.id, n });
+    this.link.send({ type: "stream.credit", id: this.id, n });
   }
 
   input(input: { data?: string; resize?: { cols: number; rows: number }; eof?: true }): void {
-    if (!this.ended) send(this.session.ws, { type: "stream.input", id: this.id, ...input });
+    if (!this.ended) this.link.send({ type: "stream.input", id: this.id, ...input });
   }
 
   close(): void {
     if (this.ended) return;
-    send(this.session.ws, { type: "stream.close", id: this.id });
+    this.link.send({ type: "stream.close", id: this.id });
     this.finish();
   }
 
@@ -151,15 +185,15 @@ export class AgentStream<K extends StreamKind = StreamKind> implements StreamEnd
     if (this.ended) return;
     if (--this.credit < 0) {
       // An agent that ignores flow control would make the control plane buffer for it.
-      send(this.session.ws, { type: "stream.close", id: this.id });
+      this.link.send({ type: "stream.close", id: this.id });
       this.finish(new DomainError("UNAVAILABLE", "agent sent stream data beyond its credit"));
       return;
     }
     // Data that does not match its kind ends this stream only: the link and its other streams go on.
     const checked = parseStreamData(this.kind, data);
     if (!checked.ok) {
-      this.log.warn({ hostId: this.session.hostId, kind: this.kind, reason: checked.reason }, "agent sent invalid stream data");
-      send(this.session.ws, { type: "stream.close", id: this.id });
+      this.log.warn({ hostId: this.link.hostId, kind: this.kind, reason: checked.reason }, "agent sent invalid stream data");
+      this.link.send({ type: "stream.close", id: this.id });
       this.finish(new DomainError("UPSTREAM", `agent sent invalid ${this.kind} stream data: ${checked.reason}`));
       return;
     }
@@ -170,7 +204,7 @@ export class AgentStream<K extends StreamKind = StreamKind> implements StreamEnd
   finish(error?: DomainError): void {
     if (this.ended) return;
     this.ended = true;
-    this.session.streams.delete(this.id);
+    this.link.forget(this.id);
     this.handlers.end(error);
   }
 }
@@ -188,11 +222,13 @@ export class AgentGateway extends EventEmitter<{
 }> {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Map<string, Session>();
+  /** Hosts linked to other control-plane processes (refreshed every second when there is a router). */
+  private remote = new Set<string>();
   private readonly lastSeen = new Map<string, number>();
   private readonly dirty = new Set<string>();
   private readonly requestHandlers = new Map<string, (hostId: string, args: unknown) => Promise<unknown>>();
   private timers: NodeJS.Timeout[] = [];
-  private readonly opts: Required<Omit<AgentGatewayOptions, "db" | "logger">>;
+  private readonly opts: Required<Omit<AgentGatewayOptions, "db" | "logger" | "replicaId" | "router">>;
 
   constructor(private readonly ctx: Pick<AgentGatewayOptions, "db" | "logger"> & AgentGatewayOptions) {
     super();
@@ -235,6 +271,13 @@ export class AgentGateway extends EventEmitter<{
         this.opts.sweepIntervalMs,
       ),
     );
+    if (this.ctx.router)
+      this.timers.push(
+        setInterval(
+          guard("remote links refresh", () => this.refreshRemote()),
+          1_000,
+        ),
+      );
   }
 
   async stop(): Promise<void> {
@@ -250,8 +293,24 @@ export class AgentGateway extends EventEmitter<{
     this.requestHandlers.set(method, (hostId, args) => handler(hostId, args as AgentRequestParsed<R>));
   }
 
+  /** Whether the host's agent is linked: to this process, or (seen within the last second) to another live one. */
   isConnected(hostId: string): boolean {
+    return this.sessions.get(hostId)?.ready === true || this.remote.has(hostId);
+  }
+
+  /** Whether the host's agent is linked to this very process. */
+  isLinkedHere(hostId: string): boolean {
     return this.sessions.get(hostId)?.ready === true;
+  }
+
+  /** Hosts linked to other processes whose beats are current: what `isConnected` answers for them. */
+  private async refreshRemote(): Promise<void> {
+    if (!this.ctx.replicaId) return;
+    const rows = await this.db.$queryRaw<Array<{ id: string }>>`
+      select id from host
+      where "linkedReplicaId" is not null and "linkedReplicaId" <> ${this.ctx.replicaId}
+        and status = 'online' and "lastSeenAt" > ${new Date(Date.now() - this.opts.offlineAfterMs)}`;
+    this.remote = new Set(rows.map((r) => r.id));
   }
 
   connectedCount(): number {
@@ -284,6 +343,41 @@ export class AgentGateway extends EventEmitter<{
    * drifted) fails this command with UPSTREAM, and its link stays up. Progress goes to onProgress.
    */
   command<C extends CommandName>(
+    hostId: string,
+    command: C,
+    args: CommandInput<C>,
+    opts: CommandOptions<C> = {},
+  ): Promise<CommandReply<C>> {
+    if (!this.sessions.get(hostId)?.ready && this.ctx.router) return this.routed(hostId, command, args, opts);
+    return this.commandLocal(hostId, command, args, opts);
+  }
+
+  /** A command for a host linked to another process, sent there; its reply and progress checked here too. */
+  private async routed<C extends CommandName>(
+    hostId: string,
+    command: C,
+    args: CommandInput<C>,
+    opts: CommandOptions<C>,
+  ): Promise<CommandReply<C>> {
+    const onProgress = opts.onProgress;
+    const result = await this.ctx.router!.command(hostId, command, args, {
+      timeoutMs: opts.timeoutMs ?? 30_000,
+      ...(onProgress
+        ? {
+            onProgress: (data: unknown) => {
+              const checked = parseCommandProgress(command, data);
+              if (checked.ok) onProgress(checked.value);
+            },
+          }
+        : {}),
+    });
+    const checked = parseCommandReply(command, result);
+    if (!checked.ok) throw new DomainError("UPSTREAM", `agent answered ${command} with an invalid reply: ${checked.reason}`);
+    return checked.value;
+  }
+
+  /** A command for a host linked to this process (HOST_OFFLINE otherwise). */
+  commandLocal<C extends CommandName>(
     hostId: string,
     command: C,
     args: CommandInput<C>,
@@ -333,9 +427,28 @@ export class AgentGateway extends EventEmitter<{
     credit: number,
     handlers: AgentStreamHandlers<K>,
   ): AgentStream<K> {
+    const router = this.ctx.router;
+    if (this.sessions.get(hostId)?.ready || !router) return this.openStreamLocal(hostId, kind, args, credit, handlers);
+    // Linked elsewhere: the stream is opened on that process; a failure to reach it ends the stream.
+    const id = randomUUID();
+    let stream: AgentStream<K> | null = null;
+    const end: StreamEnd = { deliver: (d) => stream?.deliver(d), finish: (e) => stream?.finish(e) };
+    const link = router.openStream(hostId, id, kind, args, credit, end);
+    stream = new AgentStream(id, kind, link, handlers, credit, this.log);
+    return stream;
+  }
+
+  /** A stream to a host linked to this process (HOST_OFFLINE otherwise). */
+  openStreamLocal<K extends StreamKind>(
+    hostId: string,
+    kind: K,
+    args: StreamArgsOf<K>,
+    credit: number,
+    handlers: AgentStreamHandlers<K>,
+  ): AgentStream<K> {
     const s = this.sessions.get(hostId);
     if (!s?.ready) throw new DomainError("HOST_OFFLINE", "host is not connected");
-    const stream = new AgentStream(randomUUID(), kind, s, handlers, credit, this.log);
+    const stream = new AgentStream(randomUUID(), kind, s.link, handlers, credit, this.log);
     s.streams.set(stream.id, stream);
     send(s.ws, { type: "stream.open", id: stream.id, kind, args, credit });
     return stream;
@@ -356,13 +469,15 @@ export class AgentGateway extends EventEmitter<{
   private accept(ws: WebSocket, hostId: string, remoteAddr: string | null): void {
     const previous = this.sessions.get(hostId);
     if (previous) previous.ws.close(CLOSE.replaced, "replaced by a newer connection");
+    const streams = new Map<string, StreamEnd>();
     const session: Session = {
       hostId,
       ws,
+      link: { hostId, send: (frame) => send(ws, frame), forget: (id) => streams.delete(id) },
       ready: false,
       remoteAddr,
       pending: new Map(),
-      streams: new Map(),
+      streams,
       frameTokens: this.opts.maxFramesPerSecond * 2,
       refilledAt: Date.now(),
     };
@@ -392,7 +507,14 @@ export class AgentGateway extends EventEmitter<{
         p.reject(new DomainError("HOST_OFFLINE", "host disconnected"));
       }
       for (const st of [...session.streams.values()]) st.finish(new DomainError("HOST_OFFLINE", "host disconnected"));
-      if (this.sessions.get(hostId) === session) this.sessions.delete(hostId);
+      if (this.sessions.get(hostId) === session) {
+        this.sessions.delete(hostId);
+        // Forwarding to this process stops; a link the host made to another process meanwhile stays.
+        if (this.ctx.replicaId)
+          this.db.host
+            .updateMany({ where: { id: hostId, linkedReplicaId: this.ctx.replicaId }, data: { linkedReplicaId: null } })
+            .catch((err: unknown) => this.log.warn({ err, hostId }, "host's link not cleared"));
+      }
       this.log.info({ hostId, code, reason: reason.toString() }, "agent disconnected");
     });
   }
@@ -421,7 +543,14 @@ export class AgentGateway extends EventEmitter<{
         const now = new Date();
         await this.db.host.update({
           where: { id: session.hostId },
-          data: { status: "online", lastSeenAt: now, agentVersion: frame.agentVersion, facts: frame.facts, remoteAddr: session.remoteAddr },
+          data: {
+            status: "online",
+            lastSeenAt: now,
+            agentVersion: frame.agentVersion,
+            facts: frame.facts,
+            remoteAddr: session.remoteAddr,
+            linkedReplicaId: this.ctx.replicaId ?? null,
+          },
         });
         this.lastSeen.set(session.hostId, now.getTime());
         session.ready = true;

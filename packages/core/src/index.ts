@@ -26,3 +26,6 @@ export * from "./service-files/index.ts";
 export * from "./client-certs/index.ts";
 export * from "./builds/index.ts";
 export * from "./stacks/index.ts";
+export { ReplicaRegistry, type ReplicaInfo } from "./replicas/registry.ts";
+export { PeerLinks } from "./replicas/peer-link.ts";
+export { PEER_PATH } from "./replicas/peer-frames.ts";

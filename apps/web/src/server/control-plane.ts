@@ -32,6 +32,9 @@ import {
   StackStore,
   type AuditChannel,
   getContainerPolicy,
+  PeerLinks,
+  PEER_PATH,
+  ReplicaRegistry,
 } from "@berth/core";
 import {
   appRouter,
@@ -100,11 +103,22 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   // With TLS, join tokens carry the certificate's fingerprint and agents pin it (Swarm's model).
   const tls = env.TLS_CERT_FILE && env.TLS_KEY_FILE ? loadTlsIdentity(env.TLS_CERT_FILE, env.TLS_KEY_FILE) : null;
   const fingerprint = tls?.fingerprint ?? null;
+  // This process among the replicas on the database: commands and streams for agents linked to
+  // another process go there over the internal channel (PeerLinks), and theirs come here.
+  const replicas = new ReplicaRegistry({
+    db,
+    logger: log.child({ part: "replicas" }),
+    internalUrl: env.BERTH_INTERNAL_URL,
+    tlsFingerprint: fingerprint,
+  });
+  const peers = new PeerLinks({ db, registry: replicas, gateway: (): AgentGateway => gateway, logger: log.child({ part: "peers" }) });
   const gateway = new AgentGateway({
     db,
     logger: log.child({ part: "gateway" }),
     offlineAfterMs: env.BERTH_OFFLINE_AFTER_MS,
     maxFrameBytes: env.BERTH_MAX_FRAME_BYTES,
+    replicaId: replicas.id,
+    router: peers,
   });
   const inventory = new InventoryStore(db, log.child({ part: "inventory" }));
   const stats = new StatsIngest(db, log.child({ part: "stats" }), {
@@ -331,7 +345,11 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     if (path === AGENT_PATHS.join) return agentJoinRoute(req, res, db, fingerprint, log);
     if (path === AGENT_PATHS.install) return installScriptRoute(req, res, env.PUBLIC_URL);
     if (path === AGENT_PATHS.bundle) return agentBundleRoute(req, res, bundlePath);
-    if (path === "/healthz") return sendJson(res, 200, { ok: true, agents: gateway.connectedCount() });
+    // A process that cannot reach Postgres says so, and a load balancer stops sending it work.
+    if (path === "/healthz")
+      return replicas.healthy
+        ? sendJson(res, 200, { ok: true, replica: replicas.id, agents: gateway.connectedCount() })
+        : sendJson(res, 503, { ok: false, replica: replicas.id, reason: "the database cannot be reached" });
     if (next) return next.handle(req, res);
     sendJson(res, 404, { error: "not found" });
   }
@@ -347,6 +365,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   server.on("upgrade", (req, socket, head) => {
     const path = (req.url ?? "/").split("?")[0];
     if (path === AGENT_PATHS.link) return gateway.handleUpgrade(req, socket, head);
+    if (path === PEER_PATH) return peers.handleUpgrade(req, socket, head);
     if (path?.startsWith(STREAM_PATH_PREFIX)) return streams.handleUpgrade(req, socket, head);
     if (next?.upgrade) return void next.upgrade(req, socket, head);
     socket.destroy();
@@ -370,6 +389,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       await ensureDefaultTeam(db);
       const setup = await ensureSetupInvitation(db);
       this.setupLink = setup ? `${env.PUBLIC_URL}/signup?invite=${setup}` : null;
+      await replicas.start();
       gateway.start();
       stats.start();
       webhooks.start();
@@ -395,6 +415,8 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       await orchestrator.stop();
       await stackPoller.stop();
       await gateway.stop();
+      await peers.close();
+      await replicas.stop();
       await stats.stop();
       fleetEvents.stop();
       await webhooks.stop();

@@ -48,10 +48,17 @@ const EnvSchema = z.object({
    */
   BERTH_DOCKER_PORT: z.coerce.number().int().min(0).max(65535).default(2376),
   BERTH_DOCKER_SOCKET: z.string().min(1).optional(),
+  /**
+   * Where the other control-plane processes on this database reach this one (commands and streams
+   * for its agents are forwarded here). Defaults to HOST:PORT (loopback for 0.0.0.0): set it when
+   * replicas run on several machines.
+   */
+  BERTH_INTERNAL_URL: z.url().optional(),
 });
 
 export type Env = z.infer<typeof EnvSchema> & {
   PUBLIC_URL: string;
+  BERTH_INTERNAL_URL: string;
   /** The certificate is the control plane's own, made on first start (see tls.ts): serving off loopback with none given. */
   TLS_SELF_SIGNED: boolean;
 };
@@ -78,7 +85,8 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
     const why = selfSigned ? " (off loopback it does by default; BERTH_INSECURE_HTTP=1 serves plain HTTP)" : "";
     throw new Error(`invalid control-plane environment: PUBLIC_URL is ${publicUrl}, but the control plane serves HTTPS${why}`);
   }
-  return { ...e, ...tls, PUBLIC_URL: publicUrl, TLS_SELF_SIGNED: selfSigned };
+  const internalUrl = (e.BERTH_INTERNAL_URL ?? `${scheme}://${host}:${e.PORT}`).replace(/\/+$/, "");
+  return { ...e, ...tls, PUBLIC_URL: publicUrl, BERTH_INTERNAL_URL: internalUrl, TLS_SELF_SIGNED: selfSigned };
 }
 
 /** Makes the control plane's own certificate if it serves with one and it does not exist yet. */

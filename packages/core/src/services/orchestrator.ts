@@ -1,6 +1,22 @@
+import type { HostEvent } from "@berth/protocol";
+import { z } from "zod";
 import { Leadership } from "../leader.ts";
 import { Reconciler, type ReconcilerOptions } from "./reconciler.ts";
 import { SERVICES_CHANNEL } from "./service-store.ts";
+import { TASK_LABELS, taskOfLabels } from "./task-container.ts";
+
+/** Where a process tells the leading one about its agents' task containers' events (NOTIFY: a few hundred bytes each). */
+export const TASK_EVENTS_CHANNEL = "berth_task_events";
+
+/** A task container's event as it crosses processes: what the reconciler reads of it, no more. */
+const TaskEventSchema = z.object({
+  hostId: z.string().max(64),
+  seq: z.number().int().nonnegative(),
+  action: z.string().max(128),
+  id: z.string().max(128),
+  labels: z.record(z.string().max(128), z.string().max(256)),
+  time: z.number().int().nonnegative(),
+});
 
 /*
  * Runs the reconciler on whichever control-plane process leads: each process asks for the
@@ -19,7 +35,7 @@ export class ServiceOrchestrator {
       connectionString: o.connectionString,
       name: "reconciler",
       logger: o.logger,
-      listen: [SERVICES_CHANNEL],
+      listen: [SERVICES_CHANNEL, TASK_EVENTS_CHANNEL],
       ...(o.leaderRetryMs !== undefined ? { retryMs: o.leaderRetryMs } : {}),
     });
     this.leadership.on("elected", () => {
@@ -35,14 +51,53 @@ export class ServiceOrchestrator {
       if (serviceId === "*") void this.reconciler?.everythingChanged().catch((err) => o.logger.error({ err }, "reconciler: resync failed"));
       else this.reconciler?.specChanged(serviceId, teamId);
     };
-    this.leadership.on("notification", (_channel, payload) => changed(payload));
+    this.leadership.on("notification", (channel, payload) => {
+      if (channel === TASK_EVENTS_CHANNEL) return this.eventElsewhere(payload);
+      changed(payload);
+    });
     // A change made in this process reaches its own reconciler without Postgres's round trip.
     o.store.on("changed", changed);
-    this.detach = () => o.store.off("changed", changed);
+    // Task containers' events from this process's agents reach the leader wherever it runs (the
+    // leader hears its own agents' directly).
+    const forward = (hostId: string, e: HostEvent) => {
+      if (this.leadership.isLeader || e.Type !== "container" || !taskOfLabels(e.Actor.Attributes)) return;
+      const labels: Record<string, string> = {};
+      for (const key of [TASK_LABELS.serviceId, TASK_LABELS.taskId, TASK_LABELS.slot, "exitCode"])
+        if (e.Actor.Attributes[key] !== undefined) labels[key] = e.Actor.Attributes[key]!;
+      const payload = JSON.stringify({ hostId, seq: e.seq, action: e.Action, id: e.Actor.ID, labels, time: e.time });
+      o.db.$executeRaw`select pg_notify(${TASK_EVENTS_CHANNEL}, ${payload})`.catch((err: unknown) =>
+        o.logger.warn({ err, hostId }, "task event not passed to the leader; its resync will see it"),
+      );
+    };
+    o.events.on("event", forward);
+    this.detach = () => {
+      o.store.off("changed", changed);
+      o.events.off("event", forward);
+    };
   }
 
   start(): void {
     this.leadership.start();
+  }
+
+  /** Another process's agent reported a task container's event. */
+  private eventElsewhere(payload: string): void {
+    let parsed: z.infer<typeof TaskEventSchema>;
+    try {
+      parsed = TaskEventSchema.parse(JSON.parse(payload));
+    } catch {
+      return;
+    }
+    const e: HostEvent = {
+      seq: parsed.seq,
+      Type: "container",
+      Action: parsed.action,
+      Actor: { ID: parsed.id, Attributes: parsed.labels },
+      scope: "local",
+      time: parsed.time,
+      timeNano: parsed.time * 1e9,
+    };
+    this.reconciler?.eventElsewhere(parsed.hostId, e);
   }
 
   async stop(): Promise<void> {

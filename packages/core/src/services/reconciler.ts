@@ -96,6 +96,11 @@ export class Reconciler {
 
   constructor(private readonly o: ReconcilerOptions) {}
 
+  /** An event of a host linked to another process, passed on by it. */
+  eventElsewhere(hostId: string, e: HostEvent): void {
+    this.onEvent(hostId, e);
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;
