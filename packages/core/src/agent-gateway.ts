@@ -56,6 +56,8 @@ export interface AgentGatewayOptions {
   replicaId?: string;
   /** Where commands and streams go for hosts linked to other processes. */
   router?: HostRouter;
+  /** Whether this process runs the offline sweep (one process does, under its lock); every process when absent. */
+  sweepLeads?: () => boolean;
 }
 
 /** Answers one kind of agent request (see the protocol's AgentRequestArgs) for the host that asked. */
@@ -228,7 +230,7 @@ export class AgentGateway extends EventEmitter<{
   private readonly dirty = new Set<string>();
   private readonly requestHandlers = new Map<string, (hostId: string, args: unknown) => Promise<unknown>>();
   private timers: NodeJS.Timeout[] = [];
-  private readonly opts: Required<Omit<AgentGatewayOptions, "db" | "logger" | "replicaId" | "router">>;
+  private readonly opts: Required<Omit<AgentGatewayOptions, "db" | "logger" | "replicaId" | "router" | "sweepLeads">>;
 
   constructor(private readonly ctx: Pick<AgentGatewayOptions, "db" | "logger"> & AgentGatewayOptions) {
     super();
@@ -672,6 +674,8 @@ export class AgentGateway extends EventEmitter<{
         this.sessions.get(hostId)?.ws.terminate();
       }
     }
+    // The stored statuses are one process's to change: the sweep's leader (each process writes its own hosts' beats).
+    if (this.ctx.sweepLeads?.() === false) return;
     // A host this process holds a live, beating link to is online whatever the stored time says.
     const live = [...this.lastSeen].filter(([id, seen]) => seen >= cutoff && this.sessions.has(id)).map(([id]) => id);
     const gone = await this.db.$queryRaw<Array<{ id: string }>>`

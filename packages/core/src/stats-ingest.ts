@@ -70,6 +70,8 @@ export class StatsIngest {
       retentionMs?: number;
       /** Whether the host reported this container (its inventory); others are refused. */
       knows?: (hostId: string, containerId: string) => boolean;
+      /** Whether this process runs the retention (one process does, under its lock); every process when absent. */
+      leads?: () => boolean;
     } = {},
   ) {
     this.refused = failureLog(log, "stats ingest");
@@ -85,7 +87,9 @@ export class StatsIngest {
     );
     this.timers.push(
       setInterval(
-        guard("stats retention", () => this.prune()),
+        guard("stats retention", async () => {
+          if (this.opts.leads?.() !== false) await this.prune();
+        }),
         60_000,
       ),
     );

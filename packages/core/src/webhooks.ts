@@ -118,7 +118,13 @@ export class WebhookDispatcher {
     private readonly db: Db,
     private readonly box: SecretBox,
     private readonly log: Logger,
-    private readonly opts: { intervalMs?: number; backoffBaseMs?: number; timeoutMs?: number } = {},
+    private readonly opts: {
+      intervalMs?: number;
+      backoffBaseMs?: number;
+      timeoutMs?: number;
+      /** Whether this process sends (one process does, under its lock); every process when absent. */
+      leads?: () => boolean;
+    } = {},
   ) {
     this.failures = failureLog(log, "webhook round");
   }
@@ -134,6 +140,7 @@ export class WebhookDispatcher {
 
   /** Sends what is due now (one round at a time). */
   kick(): Promise<void> {
+    if (this.opts.leads?.() === false) return Promise.resolve();
     this.running ??= this.round()
       .then(
         () => this.failures.ok(),

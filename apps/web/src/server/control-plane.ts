@@ -32,6 +32,7 @@ import {
   StackStore,
   type AuditChannel,
   getContainerPolicy,
+  Leadership,
   PeerLinks,
   PEER_PATH,
   ReplicaRegistry,
@@ -111,6 +112,13 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     internalUrl: env.BERTH_INTERNAL_URL,
     tlsFingerprint: fingerprint,
   });
+  // Jobs one process runs for all (each under its own advisory lock; another takes over within a
+  // second of the holder's death). The reconciler and the git poller hold theirs themselves.
+  const leaderJob = (name: string) =>
+    new Leadership({ connectionString: env.DATABASE_URL, name, logger: log.child({ part: "leader" }) });
+  const sweepLeader = leaderJob("offline-sweep");
+  const webhookLeader = leaderJob("webhooks");
+  const retentionLeader = leaderJob("stats-retention");
   const peers = new PeerLinks({ db, registry: replicas, gateway: (): AgentGateway => gateway, logger: log.child({ part: "peers" }) });
   const gateway = new AgentGateway({
     db,
@@ -119,10 +127,12 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     maxFrameBytes: env.BERTH_MAX_FRAME_BYTES,
     replicaId: replicas.id,
     router: peers,
+    sweepLeads: () => sweepLeader.isLeader,
   });
   const inventory = new InventoryStore(db, log.child({ part: "inventory" }));
   const stats = new StatsIngest(db, log.child({ part: "stats" }), {
     knows: (hostId, containerId) => inventory.hasContainer(hostId, containerId),
+    leads: () => retentionLeader.isLeader,
   });
   const metrics = new ControlPlaneMetrics(db, gateway);
   gateway.on("inventory", (hostId, frame) => inventory.take(hostId, frame));
@@ -143,6 +153,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   const secretBox = new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET);
   const webhooks = new WebhookDispatcher(db, secretBox, log.child({ part: "webhooks" }), {
     backoffBaseMs: env.BERTH_WEBHOOK_RETRY_BASE_MS,
+    leads: () => webhookLeader.isLeader,
   });
   const fleetEvents = new FleetEvents(db, gateway, log.child({ part: "events" }), () => void webhooks.kick());
   // Services: every process can take changes; the reconciler runs on the one that leads.
@@ -390,6 +401,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       const setup = await ensureSetupInvitation(db);
       this.setupLink = setup ? `${env.PUBLIC_URL}/signup?invite=${setup}` : null;
       await replicas.start();
+      for (const job of [sweepLeader, webhookLeader, retentionLeader]) job.start();
       gateway.start();
       stats.start();
       webhooks.start();
@@ -417,6 +429,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       await gateway.stop();
       await peers.close();
       await replicas.stop();
+      for (const job of [sweepLeader, webhookLeader, retentionLeader]) await job.stop();
       await stats.stop();
       fleetEvents.stop();
       await webhooks.stop();

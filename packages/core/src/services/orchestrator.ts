@@ -1,5 +1,6 @@
 import type { HostEvent } from "@berth/protocol";
 import { z } from "zod";
+import type { HostStatusEvent } from "../agent-gateway.ts";
 import { Leadership } from "../leader.ts";
 import { Reconciler, type ReconcilerOptions } from "./reconciler.ts";
 import { SERVICES_CHANNEL } from "./service-store.ts";
@@ -7,6 +8,9 @@ import { TASK_LABELS, taskOfLabels } from "./task-container.ts";
 
 /** Where a process tells the leading one about its agents' task containers' events (NOTIFY: a few hundred bytes each). */
 export const TASK_EVENTS_CHANNEL = "berth_task_events";
+/** Where a process tells the leading one that a host came online or went offline (its sweep, or its own agents). */
+export const HOST_STATUS_CHANNEL = "berth_host_status";
+const HostStatusSchema = z.object({ hostId: z.string().max(64), status: z.enum(["online", "offline"]) });
 
 /** A task container's event as it crosses processes: what the reconciler reads of it, no more. */
 const TaskEventSchema = z.object({
@@ -35,7 +39,7 @@ export class ServiceOrchestrator {
       connectionString: o.connectionString,
       name: "reconciler",
       logger: o.logger,
-      listen: [SERVICES_CHANNEL, TASK_EVENTS_CHANNEL],
+      listen: [SERVICES_CHANNEL, TASK_EVENTS_CHANNEL, HOST_STATUS_CHANNEL],
       ...(o.leaderRetryMs !== undefined ? { retryMs: o.leaderRetryMs } : {}),
     });
     this.leadership.on("elected", () => {
@@ -53,6 +57,11 @@ export class ServiceOrchestrator {
     };
     this.leadership.on("notification", (channel, payload) => {
       if (channel === TASK_EVENTS_CHANNEL) return this.eventElsewhere(payload);
+      if (channel === HOST_STATUS_CHANNEL) {
+        const parsed = HostStatusSchema.safeParse(jsonOf(payload));
+        if (parsed.success) this.reconciler?.statusElsewhere(parsed.data);
+        return;
+      }
       changed(payload);
     });
     // A change made in this process reaches its own reconciler without Postgres's round trip.
@@ -70,9 +79,17 @@ export class ServiceOrchestrator {
       );
     };
     o.events.on("event", forward);
+    const forwardStatus = (e: HostStatusEvent) => {
+      if (this.leadership.isLeader) return;
+      o.db.$executeRaw`select pg_notify(${HOST_STATUS_CHANNEL}, ${JSON.stringify({ hostId: e.hostId, status: e.status })})`.catch(
+        (err: unknown) => o.logger.warn({ err, hostId: e.hostId }, "host status not passed to the leader; its resync will see it"),
+      );
+    };
+    o.gateway.on("status", forwardStatus);
     this.detach = () => {
       o.store.off("changed", changed);
       o.events.off("event", forward);
+      o.gateway.off("status", forwardStatus);
     };
   }
 
@@ -82,12 +99,9 @@ export class ServiceOrchestrator {
 
   /** Another process's agent reported a task container's event. */
   private eventElsewhere(payload: string): void {
-    let parsed: z.infer<typeof TaskEventSchema>;
-    try {
-      parsed = TaskEventSchema.parse(JSON.parse(payload));
-    } catch {
-      return;
-    }
+    const checked = TaskEventSchema.safeParse(jsonOf(payload));
+    if (!checked.success) return;
+    const parsed = checked.data;
     const e: HostEvent = {
       seq: parsed.seq,
       Type: "container",
@@ -105,5 +119,14 @@ export class ServiceOrchestrator {
     await this.leadership.stop();
     await this.reconciler?.stop();
     this.reconciler = null;
+  }
+}
+
+/** A NOTIFY payload's JSON; undefined (refused by its schema) when it is not JSON. */
+function jsonOf(payload: string): unknown {
+  try {
+    return JSON.parse(payload);
+  } catch {
+    return undefined;
   }
 }

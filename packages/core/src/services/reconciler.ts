@@ -101,6 +101,11 @@ export class Reconciler {
     this.onEvent(hostId, e);
   }
 
+  /** A host's status, changed on another process (its sweep, or its agent's link). */
+  statusElsewhere(e: HostStatusEvent): void {
+    this.onStatus(e);
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;
