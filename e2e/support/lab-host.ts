@@ -21,6 +21,9 @@ export interface LabHostSetup {
   stateDir: string;
   /** A scratch directory of the test's, removed by stop(). */
   tmp: string;
+  /** The lab and its one host (to cut its cable, as `lab.cut(host)`). */
+  lab: Lab;
+  host: Lab["hosts"][number];
   stop(): Promise<void>;
 }
 
@@ -56,7 +59,7 @@ export async function startLabHost(ownerEmail: string): Promise<LabHostSetup> {
       60_000,
       250,
     );
-    return { t, owner, teamId, hostId, stateDir, tmp, stop };
+    return { t, owner, teamId, hostId, stateDir, tmp, lab, host: h, stop };
   } catch (e) {
     await stop();
     throw e;

@@ -115,6 +115,7 @@ async function runAgent(c: AgentConfig): Promise<never> {
     streams: agentStreams(runtime),
     collectStats: () => statsReports(runtime.containers.statsCounters()),
     collectInventory: async (sent) => inventoryFrames(await collectInventory(runtime), sent),
+    onEventsAck: (stream, seq) => runtime.outbox.ack(stream, seq),
   });
   // Overlay networks: the control plane allocates their addresses and lists every endpoint. The
   // VTEP is worked out again at each link (the link may leave from another address after a re-link).

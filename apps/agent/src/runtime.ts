@@ -11,6 +11,7 @@ import { sharedExtractor } from "./images/index.ts";
 import { Snapshotter } from "./snapshots/index.ts";
 import { ContainerService } from "./containers/index.ts";
 import { EventLog } from "./containers/index.ts";
+import { EventOutbox } from "./containers/event-outbox.ts";
 import { ExecService, type ExecRetention } from "./containers/index.ts";
 import { HealthMonitor } from "./containers/index.ts";
 import { commitContainer, exportContainer, type CommitOptions } from "./containers/index.ts";
@@ -30,6 +31,8 @@ export interface AgentRuntime {
   execs: ExecService;
   health: HealthMonitor;
   events: EventLog;
+  /** The events the control plane has not acknowledged yet (on disk). */
+  outbox: EventOutbox;
   /** The Dockerfile builder (`docker build`), and the largest context it takes. */
   builder: Builder;
   buildContextLimit: number;
@@ -77,7 +80,10 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
   const registry = registryClient();
   // Layers unpack on worker threads: pulls use every core and the link stays responsive.
   const extractor = sharedExtractor();
-  const events = new EventLog();
+  // Events are kept on disk until the control plane has them; their numbering survives restarts.
+  const outbox = EventOutbox.open(join(stateDir, "events"));
+  const events = new EventLog(10_000, outbox.lastSeq);
+  outbox.attach(events);
   let containers: ContainerService | undefined;
   const inUse = (imageId: string) => containers?.usesImage(imageId) ?? false;
   // Image, volume and network events join the containers' in the one ordered stream.
@@ -130,6 +136,7 @@ export function createRuntime(stateDir: string, opts: RuntimeOptions = {}): Agen
     mirrors,
     registryClient,
     events,
+    outbox,
     containers,
     volumes,
     networks,

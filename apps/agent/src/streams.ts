@@ -207,22 +207,43 @@ function existsIn(rootfs: string, path: string): boolean {
 
 /** The host's events as they happen, each frame a batch of whatever arrived while the last one waited. */
 async function events(rt: AgentRuntime, raw: unknown, ch: Channel<"events">): Promise<void> {
-  parse("events", raw);
+  const args = parse("events", raw);
   const queue: AgentEvent[] = [];
   let dropped = 0;
   let wake: (() => void) | null = null;
+  // With `after` (the control plane's own follower), events come from the outbox, which has each
+  // one before any reader hears it live: first what is kept past `after`, then live; a reader
+  // that falls behind reads the outbox again instead of losing events.
+  const durable = args.after !== undefined;
+  let lastQueued = 0;
+  let behind = durable;
+  let from: { after: number; stream: string | undefined } | null = durable ? { after: args.after!, stream: args.stream } : null;
   const unsubscribe = rt.events.subscribe((e) => {
-    // Events are few; a reader that stops taking them still must not hold the agent's memory.
-    if (queue.length < 10_000) queue.push(e);
-    else dropped++;
+    if (e.seq <= lastQueued) return;
+    if (behind || queue.length >= 10_000) {
+      // Events are few; a reader that stops taking them still must not hold the agent's memory.
+      if (durable) behind = true;
+      else dropped++;
+    } else {
+      queue.push(e);
+      lastQueued = e.seq;
+    }
     wake?.();
   });
   ch.signal.addEventListener("abort", () => wake?.(), { once: true });
   try {
     while (!ch.signal.aborted) {
-      if (queue.length === 0) await new Promise<void>((r) => (wake = r));
+      if (queue.length === 0 && behind) {
+        const kept = from ? rt.outbox.since(from.after, from.stream) : rt.outbox.since(lastQueued, rt.outbox.id);
+        from = null;
+        for (const e of kept.events.slice(0, 10_000)) queue.push(e);
+        lastQueued = queue.at(-1)?.seq ?? lastQueued;
+        behind = kept.events.length > 10_000;
+        dropped += kept.gap;
+      }
+      if (queue.length === 0 && dropped === 0) await new Promise<void>((r) => (wake = r));
       wake = null;
-      if (queue.length === 0) continue;
+      if (queue.length === 0 && dropped === 0) continue;
       // A frame stays under its size, in encoded bytes, however many events waited for credit
       // (labels make an event anywhere from a hundred bytes to many kilobytes).
       const batch: AgentEvent[] = [];
@@ -235,7 +256,7 @@ async function events(rt: AgentRuntime, raw: unknown, ch: Channel<"events">): Pr
       }
       const lost = dropped;
       dropped = 0;
-      if (!(await ch.send({ events: batch, ...(lost ? { dropped: lost } : {}) }))) return;
+      if (!(await ch.send({ events: batch, ...(lost ? { dropped: lost } : {}), ...(durable ? { stream: rt.outbox.id } : {}) }))) return;
     }
   } finally {
     unsubscribe();

@@ -318,7 +318,28 @@ export function createStreamServer(opts: StreamServerOptions) {
       });
       if (!known) hosts.set(hostId, lookup);
     };
-    source.on("event", onEvent);
+    // The feed opens with the last events kept for the caller's hosts, then goes on live; live
+    // events that came while those were read, and are among them, are not sent twice.
+    let early: Array<[string, FleetEvent]> | null = [];
+    const live = (hostId: string, e: FleetEvent) => (early ? early.push([hostId, e]) : onEvent(hostId, e));
+    source.on("event", live);
+    void ctx.db.host
+      .findMany({ where: { teamId: { in: [...teams] } }, select: { id: true, name: true } })
+      .then(async (mine) => {
+        for (const h of mine) hosts.set(h.id, { name: h.name, mine: true });
+        const recent = await source.recent(mine.map((h) => h.id));
+        const seen = new Set(recent.map((r) => `${r.hostId}:${r.event.seq}`));
+        for (const r of recent) onEvent(r.hostId, r.event);
+        for (const [hostId, e] of early ?? []) if (!seen.has(`${hostId}:${e.seq}`)) onEvent(hostId, e);
+        early = null;
+      })
+      .catch((err: unknown) => {
+        // Without its history the feed still goes on live, what waited included.
+        log.warn({ err }, "the events feed opened without its history");
+        const waiting = early ?? [];
+        early = null;
+        for (const [hostId, e] of waiting) onEvent(hostId, e);
+      });
     opts.metrics?.streamsOpen.inc({ kind: "events" });
     const ping = setInterval(() => ws.ping(), pingMs);
     ws.on("message", (raw: RawData, isBinary: boolean) => {
@@ -331,7 +352,7 @@ export function createStreamServer(opts: StreamServerOptions) {
       clearInterval(ping);
       fleetClients--;
       opts.metrics?.streamsOpen.dec({ kind: "events" });
-      source.off("event", onEvent);
+      source.off("event", live);
     });
     ws.on("error", () => undefined);
   }

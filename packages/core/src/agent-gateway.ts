@@ -456,6 +456,12 @@ export class AgentGateway extends EventEmitter<{
     return stream;
   }
 
+  /** Tells a host linked here that its events up to `seq` are kept (its outbox forgets them). */
+  ackEvents(hostId: string, stream: string, seq: number): void {
+    const s = this.sessions.get(hostId);
+    if (s?.ready) send(s.ws, { type: "events.ack", stream, seq });
+  }
+
   /** Closes a host's connection, e.g. after its credential was revoked. */
   disconnect(hostId: string, code: number = CLOSE.revoked, reason = "host credential revoked"): void {
     this.dirty.delete(hostId);

@@ -14,7 +14,15 @@ import type { SecretBox } from "./secret-box.ts";
  * on the row: that is the delivery log.
  */
 
-export const WEBHOOK_EVENTS = ["container.die", "container.oom", "container.unhealthy", "host.offline", "host.online", "ping"] as const;
+export const WEBHOOK_EVENTS = [
+  "container.die",
+  "container.oom",
+  "container.unhealthy",
+  "host.offline",
+  "host.online",
+  "host.events_lost",
+  "ping",
+] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 /** Attempts before a delivery is marked failed: about 2 hours of backoff at the default base. */
@@ -75,7 +83,7 @@ export async function listDeliveries(db: Db, webhookId: string, cursor?: string,
 
 /** Records an event for every active webhook of the team that subscribed to it. */
 export async function enqueueWebhookEvent(
-  db: Db,
+  db: Pick<Db, "webhook" | "webhookDelivery">,
   teamId: string,
   event: WebhookEvent,
   data: Record<string, unknown>,
@@ -156,11 +164,18 @@ export class WebhookDispatcher {
       with c as (
         select d.id from webhook_delivery d
         where d.status = 'pending' and d."nextAttemptAt" <= now()
-        order by d."nextAttemptAt" limit 50 for update skip locked)
+        order by d."nextAttemptAt", d.id limit 50 for update skip locked)
       update webhook_delivery d set "nextAttemptAt" = now() + interval '60 seconds'
       from c, webhook w, team t where d.id = c.id and w.id = d."webhookId" and t.id = w."teamId"
       returning d.id, d."webhookId", d.event, d.payload, d.attempts, w.url, w."secretSealed", t."webhookAllowlist" as allowlist`;
-    await Promise.all(due.map((d) => this.deliver(d)));
+    // One webhook's deliveries go one after another, oldest first: a receiver sees events in order.
+    const byHook = new Map<string, Claimed[]>();
+    for (const d of due.sort((x, y) => (x.id < y.id ? -1 : 1))) byHook.set(d.webhookId, [...(byHook.get(d.webhookId) ?? []), d]);
+    await Promise.all(
+      [...byHook.values()].map(async (list) => {
+        for (const d of list) await this.deliver(d);
+      }),
+    );
   }
 
   private async deliver(d: Claimed): Promise<void> {

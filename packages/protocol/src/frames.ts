@@ -187,8 +187,16 @@ export const AnswerFrame = z.object({
   error: z.object({ code: z.string().max(64), message: z.string().max(4096) }).optional(),
 });
 
+/** The control plane has kept the host's events up to `seq` of numbering `stream`: the agent may forget them. */
+export const EventsAckFrame = z.object({
+  type: z.literal("events.ack"),
+  stream: z.string().min(1).max(64),
+  seq: z.number().int().nonnegative(),
+});
+
 export const ServerFrameSchema = z.discriminatedUnion("type", [
   WelcomeFrame,
+  EventsAckFrame,
   CommandFrame,
   StreamOpenFrame,
   StreamCreditFrame,

@@ -57,7 +57,17 @@ export const StreamArgs = {
     user: z.string().max(256).optional(),
     workdir: z.string().max(4096).optional(),
   }),
-  events: z.object({}).default({}),
+  /**
+   * The host's events. With `after`, the agent first sends what it still holds unacknowledged past
+   * that sequence number (in `stream`: the numbering's id; another numbering is replayed whole),
+   * then events as they happen.
+   */
+  events: z
+    .object({
+      after: z.number().int().nonnegative().optional(),
+      stream: z.string().min(1).max(64).optional(),
+    })
+    .default({}),
   /** A container's own stdio (`docker attach`, `docker run` without -d): output from now on, input if asked. */
   attach: z.object({
     id: Name,
@@ -117,7 +127,13 @@ export const StreamData = {
   /** Terminal output (o; e is stderr without a TTY), and last the exit code. */
   exec: z.object({ o: z.string().optional(), e: z.string().optional(), exit: z.number().int().optional() }),
   /** Events as they happened; `dropped` counts those lost while the reader was behind. */
-  events: z.object({ events: z.array(HostEventSchema), dropped: z.number().int().positive().optional() }),
+  events: z.object({
+    events: z.array(HostEventSchema),
+    /** Events lost before this frame: the reader fell behind, or the agent's bounded store dropped its oldest. */
+    dropped: z.number().int().positive().optional(),
+    /** The id of the agent's event numbering (it changes only when the agent's state is new). */
+    stream: z.string().min(1).max(64).optional(),
+  }),
   /**
    * First `attached` (the output is taken from then on, so a start after it loses nothing), then
    * the output as base64 bytes (a container's output need not be text): `o` stdout, `e` stderr.

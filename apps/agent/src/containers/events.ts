@@ -18,7 +18,12 @@ export class EventLog {
   private readonly backlog: AgentEvent[] = [];
   private readonly emitter = new EventEmitter();
 
-  constructor(private readonly keep = 10_000) {
+  /** `lastSeq`: numbering goes on after it (the outbox's, so numbers survive a restart). */
+  constructor(
+    private readonly keep = 10_000,
+    lastSeq = 0,
+  ) {
+    this.seq = lastSeq;
     this.emitter.setMaxListeners(0);
   }
 

@@ -65,6 +65,8 @@ export interface AgentLinkOptions {
   inventoryIntervalMs?: number;
   /** Stream sources by kind (logs, stats, exec, events). */
   streams?: Partial<Record<string, StreamHandler>>;
+  /** The control plane has kept the host's events up to `seq` (see the event outbox). */
+  onEventsAck?: (stream: string, seq: number) => void;
   backoff?: Backoff;
 }
 
@@ -197,6 +199,8 @@ export class AgentLink {
         });
       } else if (frame.type === "stream.close") {
         this.streams.get(frame.id)?.close();
+      } else if (frame.type === "events.ack") {
+        this.opts.onEventsAck?.(frame.stream, frame.seq);
       } else if (frame.type === "answer") {
         const p = this.requests.get(frame.id);
         if (!p) return;

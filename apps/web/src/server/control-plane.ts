@@ -114,8 +114,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   });
   // Jobs one process runs for all (each under its own advisory lock; another takes over within a
   // second of the holder's death). The reconciler and the git poller hold theirs themselves.
-  const leaderJob = (name: string) =>
-    new Leadership({ connectionString: env.DATABASE_URL, name, logger: log.child({ part: "leader" }) });
+  const leaderJob = (name: string) => new Leadership({ connectionString: env.DATABASE_URL, name, logger: log.child({ part: "leader" }) });
   const sweepLeader = leaderJob("offline-sweep");
   const webhookLeader = leaderJob("webhooks");
   const retentionLeader = leaderJob("stats-retention");
@@ -155,7 +154,16 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     backoffBaseMs: env.BERTH_WEBHOOK_RETRY_BASE_MS,
     leads: () => webhookLeader.isLeader,
   });
-  const fleetEvents = new FleetEvents(db, gateway, log.child({ part: "events" }), () => void webhooks.kick());
+  const fleetEvents = new FleetEvents(db, gateway, log.child({ part: "events" }), {
+    queued: () => void webhooks.kick(),
+    replicaId: replicas.id,
+    connectionString: env.DATABASE_URL,
+  });
+  // Kept host events older than a week go, on the process that runs the stats retention.
+  const eventRetention = setInterval(() => {
+    if (retentionLeader.isLeader) fleetEvents.prune().catch((err: unknown) => log.warn({ err }, "host events retention failed"));
+  }, 3600_000);
+  eventRetention.unref();
   // Services: every process can take changes; the reconciler runs on the one that leads.
   const serviceFiles = new ServiceFileStore(db, new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET, "berth/service-secrets/v1"));
   const serviceStore = new ServiceStore(db, serviceFiles);
@@ -432,6 +440,7 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
       for (const job of [sweepLeader, webhookLeader, retentionLeader]) await job.stop();
       await stats.stop();
       fleetEvents.stop();
+      clearInterval(eventRetention);
       await webhooks.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

@@ -1,26 +1,12 @@
-import type { HostEvent } from "@berth/protocol";
 import { z } from "zod";
 import type { HostStatusEvent } from "../agent-gateway.ts";
 import { Leadership } from "../leader.ts";
 import { Reconciler, type ReconcilerOptions } from "./reconciler.ts";
 import { SERVICES_CHANNEL } from "./service-store.ts";
-import { TASK_LABELS, taskOfLabels } from "./task-container.ts";
 
-/** Where a process tells the leading one about its agents' task containers' events (NOTIFY: a few hundred bytes each). */
-export const TASK_EVENTS_CHANNEL = "berth_task_events";
 /** Where a process tells the leading one that a host came online or went offline (its sweep, or its own agents). */
 export const HOST_STATUS_CHANNEL = "berth_host_status";
 const HostStatusSchema = z.object({ hostId: z.string().max(64), status: z.enum(["online", "offline"]) });
-
-/** A task container's event as it crosses processes: what the reconciler reads of it, no more. */
-const TaskEventSchema = z.object({
-  hostId: z.string().max(64),
-  seq: z.number().int().nonnegative(),
-  action: z.string().max(128),
-  id: z.string().max(128),
-  labels: z.record(z.string().max(128), z.string().max(256)),
-  time: z.number().int().nonnegative(),
-});
 
 /*
  * Runs the reconciler on whichever control-plane process leads: each process asks for the
@@ -39,7 +25,7 @@ export class ServiceOrchestrator {
       connectionString: o.connectionString,
       name: "reconciler",
       logger: o.logger,
-      listen: [SERVICES_CHANNEL, TASK_EVENTS_CHANNEL, HOST_STATUS_CHANNEL],
+      listen: [SERVICES_CHANNEL, HOST_STATUS_CHANNEL],
       ...(o.leaderRetryMs !== undefined ? { retryMs: o.leaderRetryMs } : {}),
     });
     this.leadership.on("elected", () => {
@@ -56,7 +42,6 @@ export class ServiceOrchestrator {
       else this.reconciler?.specChanged(serviceId, teamId);
     };
     this.leadership.on("notification", (channel, payload) => {
-      if (channel === TASK_EVENTS_CHANNEL) return this.eventElsewhere(payload);
       if (channel === HOST_STATUS_CHANNEL) {
         const parsed = HostStatusSchema.safeParse(jsonOf(payload));
         if (parsed.success) this.reconciler?.statusElsewhere(parsed.data);
@@ -66,19 +51,6 @@ export class ServiceOrchestrator {
     });
     // A change made in this process reaches its own reconciler without Postgres's round trip.
     o.store.on("changed", changed);
-    // Task containers' events from this process's agents reach the leader wherever it runs (the
-    // leader hears its own agents' directly).
-    const forward = (hostId: string, e: HostEvent) => {
-      if (this.leadership.isLeader || e.Type !== "container" || !taskOfLabels(e.Actor.Attributes)) return;
-      const labels: Record<string, string> = {};
-      for (const key of [TASK_LABELS.serviceId, TASK_LABELS.taskId, TASK_LABELS.slot, "exitCode"])
-        if (e.Actor.Attributes[key] !== undefined) labels[key] = e.Actor.Attributes[key]!;
-      const payload = JSON.stringify({ hostId, seq: e.seq, action: e.Action, id: e.Actor.ID, labels, time: e.time });
-      o.db.$executeRaw`select pg_notify(${TASK_EVENTS_CHANNEL}, ${payload})`.catch((err: unknown) =>
-        o.logger.warn({ err, hostId }, "task event not passed to the leader; its resync will see it"),
-      );
-    };
-    o.events.on("event", forward);
     const forwardStatus = (e: HostStatusEvent) => {
       if (this.leadership.isLeader) return;
       o.db.$executeRaw`select pg_notify(${HOST_STATUS_CHANNEL}, ${JSON.stringify({ hostId: e.hostId, status: e.status })})`.catch(
@@ -88,30 +60,12 @@ export class ServiceOrchestrator {
     o.gateway.on("status", forwardStatus);
     this.detach = () => {
       o.store.off("changed", changed);
-      o.events.off("event", forward);
       o.gateway.off("status", forwardStatus);
     };
   }
 
   start(): void {
     this.leadership.start();
-  }
-
-  /** Another process's agent reported a task container's event. */
-  private eventElsewhere(payload: string): void {
-    const checked = TaskEventSchema.safeParse(jsonOf(payload));
-    if (!checked.success) return;
-    const parsed = checked.data;
-    const e: HostEvent = {
-      seq: parsed.seq,
-      Type: "container",
-      Action: parsed.action,
-      Actor: { ID: parsed.id, Attributes: parsed.labels },
-      scope: "local",
-      time: parsed.time,
-      timeNano: parsed.time * 1e9,
-    };
-    this.reconciler?.eventElsewhere(parsed.hostId, e);
   }
 
   async stop(): Promise<void> {

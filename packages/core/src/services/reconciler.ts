@@ -96,11 +96,6 @@ export class Reconciler {
 
   constructor(private readonly o: ReconcilerOptions) {}
 
-  /** An event of a host linked to another process, passed on by it. */
-  eventElsewhere(hostId: string, e: HostEvent): void {
-    this.onEvent(hostId, e);
-  }
-
   /** A host's status, changed on another process (its sweep, or its agent's link). */
   statusElsewhere(e: HostStatusEvent): void {
     this.onStatus(e);
