@@ -44,7 +44,7 @@ test("services become Docker create bodies with compose's names and labels, depe
     ["db", "web", "client"],
   );
   const web = p.services.find((s) => s.service === "web")!;
-  assert.deepEqual(web.build, { tag: "notes-web", context: "./web", args: { VERSION: "2" } });
+  assert.deepEqual(web.build, { tag: "notes-web", context: "web", args: { VERSION: "2" }, labels: {}, noCache: false, pull: false });
   assert.deepEqual(web.dependsOn, [{ service: "db", condition: "service_started", required: true }]);
   assert.equal(web.body.Image, "notes-web");
   assert.deepEqual(web.body.Env, ["MODE=prod"]);
