@@ -20,7 +20,12 @@ test("docker-compose.yml passes `docker-compose config` and has postgres, web an
   const config = parse(stdout) as {
     services: Record<string, { privileged?: boolean; volumes?: unknown[]; environment?: Record<string, string> }>;
   };
-  assert.deepEqual(Object.keys(config.services).sort(), ["agent", "postgres", "web"]);
+  assert.deepEqual(Object.keys(config.services).sort(), ["agent", "lb", "postgres", "web"]);
+  // The web service scales behind the load balancer: it publishes no port of its own.
+  const services = config.services as Record<string, { ports?: unknown[]; volumes?: unknown[] }>;
+  assert.equal(services.web!.ports, undefined);
+  assert.match(JSON.stringify(services.lb!.ports), /3000/);
+  assert.match(JSON.stringify(services.lb!.volumes), /deploy\/haproxy\.cfg/);
   assert.equal(config.services.agent!.privileged, true);
   assert.ok(JSON.stringify(config.services.agent!.volumes).includes("/var/lib/berth"), "the agent keeps its state in a volume");
   assert.match(config.services.web!.environment!.DATABASE_URL!, /@postgres:5432\/berth$/);
@@ -30,6 +35,11 @@ test("docker-compose.yml passes `docker-compose config` and has postgres, web an
   assert.match(web.PUBLIC_URL, /^https:\/\//);
   assert.ok(JSON.stringify(config.services.web!.volumes).includes("/var/lib/berth-web"), "the certificate outlives the container");
   assert.equal(web.TLS_CERT_FILE, "/var/lib/berth-web/tls/cert.pem");
+});
+
+test("the load balancer's configuration is valid HAProxy (Debian's haproxy -c)", async () => {
+  const { stdout } = await run("haproxy", ["-c", "-f", join(repoRoot, "deploy/haproxy.cfg")]);
+  assert.match(stdout, /Configuration file is valid/);
 });
 
 test("without BERTH_AUTH_SECRET, compose refuses with the reason", async () => {

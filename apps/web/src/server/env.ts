@@ -1,3 +1,4 @@
+import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
@@ -85,8 +86,20 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
     const why = selfSigned ? " (off loopback it does by default; BERTH_INSECURE_HTTP=1 serves plain HTTP)" : "";
     throw new Error(`invalid control-plane environment: PUBLIC_URL is ${publicUrl}, but the control plane serves HTTPS${why}`);
   }
-  const internalUrl = (e.BERTH_INTERNAL_URL ?? `${scheme}://${host}:${e.PORT}`).replace(/\/+$/, "");
+  // Listening on every address, other replicas reach this one at its own (a container's on its network).
+  const internalHost = e.HOST === "0.0.0.0" || e.HOST === "::" ? (ownAddress() ?? "127.0.0.1") : e.HOST;
+  const internalUrl = (e.BERTH_INTERNAL_URL ?? `${scheme}://${internalHost.includes(":") ? `[${internalHost}]` : internalHost}:${e.PORT}`).replace(
+    /\/+$/,
+    "",
+  );
   return { ...e, ...tls, PUBLIC_URL: publicUrl, BERTH_INTERNAL_URL: internalUrl, TLS_SELF_SIGNED: selfSigned };
+}
+
+/** This machine's first address that is not loopback (IPv4 first): where other machines reach it. */
+function ownAddress(): string | null {
+  const all = Object.values(networkInterfaces()).flatMap((list) => list ?? []);
+  const usable = all.filter((a) => !a.internal);
+  return (usable.find((a) => a.family === "IPv4") ?? usable[0])?.address ?? null;
 }
 
 /** Makes the control plane's own certificate if it serves with one and it does not exist yet. */
