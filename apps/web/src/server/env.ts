@@ -88,10 +88,9 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
   }
   // Listening on every address, other replicas reach this one at its own (a container's on its network).
   const internalHost = e.HOST === "0.0.0.0" || e.HOST === "::" ? (ownAddress() ?? "127.0.0.1") : e.HOST;
-  const internalUrl = (e.BERTH_INTERNAL_URL ?? `${scheme}://${internalHost.includes(":") ? `[${internalHost}]` : internalHost}:${e.PORT}`).replace(
-    /\/+$/,
-    "",
-  );
+  const internalUrl = (
+    e.BERTH_INTERNAL_URL ?? `${scheme}://${internalHost.includes(":") ? `[${internalHost}]` : internalHost}:${e.PORT}`
+  ).replace(/\/+$/, "");
   return { ...e, ...tls, PUBLIC_URL: publicUrl, BERTH_INTERNAL_URL: internalUrl, TLS_SELF_SIGNED: selfSigned };
 }
 
