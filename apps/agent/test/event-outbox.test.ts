@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EventLog } from "../src/containers/events.ts";
@@ -67,6 +67,26 @@ test("the store is bounded: the oldest go, and a replay counts them as a gap", (
     assert.deepEqual(
       back.since(3020, back.id).events.map((e) => e.seq),
       [3021, 3022, 3023, 3024, 3025],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("with no acknowledgement for long, the file stays bounded too", () => {
+  const dir = scratch();
+  try {
+    const box = EventOutbox.open(dir, { maxEvents: 100 });
+    const log = new EventLog(100, box.lastSeq);
+    box.attach(log);
+    for (let i = 0; i < 10_000; i++) log.emit("container", "die", `c${i}`);
+    const lines = readFileSync(join(dir, "events.jsonl"), "utf8").split("\n").filter(Boolean).length;
+    assert.ok(lines <= 2_200, `${lines} lines in the file`);
+    assert.deepEqual(
+      EventOutbox.open(dir, { maxEvents: 100 })
+        .since(0, box.id)
+        .events.map((e) => e.seq),
+      Array.from({ length: 100 }, (_, i) => 9_901 + i),
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -54,25 +54,34 @@ export async function startControlPlaneProcess(opts: ControlPlaneProcessOptions 
   if (caFile) await ensureSelfSignedIdentity(dataDir, [host]);
   const dispatcher = caFile ? new Agent({ connect: { ca: readFileSync(caFile) } }) : undefined;
   const dockerSocket = join(dataDir, `docker-${port}.sock`);
-  const proc = spawn(process.execPath, ["--import", "tsx", join(repoRoot, "apps/web/server.ts")], {
-    cwd: join(repoRoot, "apps/web"),
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      NODE_ENV: "production",
-      HOST: host,
-      PORT: String(port),
-      DATABASE_URL: database.url,
-      BERTH_DATA_DIR: dataDir,
-      BETTER_AUTH_SECRET: "bench-secret-bench-secret-bench-secret-00",
-      BERTH_WEB_UI: "0",
-      // Replicas share the data directory: each its own Docker API socket, on a free port.
-      BERTH_DOCKER_PORT: "0",
-      BERTH_DOCKER_SOCKET: dockerSocket,
-      LOG_LEVEL: "error",
-      ...opts.env,
+  const proc = spawn(
+    process.execPath,
+    [
+      ...(process.env.BERTH_CP_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BERTH_CP_CPU_PROF}`] : []),
+      "--import",
+      "tsx",
+      join(repoRoot, "apps/web/server.ts"),
+    ],
+    {
+      cwd: join(repoRoot, "apps/web"),
+      stdio: ["ignore", "pipe", "pipe"],
+      env: {
+        ...process.env,
+        NODE_ENV: "production",
+        HOST: host,
+        PORT: String(port),
+        DATABASE_URL: database.url,
+        BERTH_DATA_DIR: dataDir,
+        BETTER_AUTH_SECRET: "bench-secret-bench-secret-bench-secret-00",
+        BERTH_WEB_UI: "0",
+        // Replicas share the data directory: each its own Docker API socket, on a free port.
+        BERTH_DOCKER_PORT: "0",
+        BERTH_DOCKER_SOCKET: dockerSocket,
+        LOG_LEVEL: "error",
+        ...opts.env,
+      },
     },
-  });
+  );
   let setupLink = "";
   const lines: string[] = [];
   // Every line is read so the server never blocks on a full pipe; the last 200 are kept.

@@ -27,7 +27,7 @@ interface Meta {
 export class EventOutbox {
   private readonly pending: Array<{ event: AgentEvent; bytes: number }> = [];
   private bytes = 0;
-  /** Events in the file that were acknowledged since it was last rewritten. */
+  /** Lines in the file no longer kept (acknowledged, or dropped by the bound) since it was last rewritten. */
   private ackedInFile = 0;
   private meta: Meta;
 
@@ -91,6 +91,12 @@ export class EventOutbox {
     const line = `${JSON.stringify(event)}\n`;
     appendFileSync(join(this.dir, "events.jsonl"), line, { mode: 0o600 });
     this.keep(event, Buffer.byteLength(line));
+    // A control plane away for long: the lines the bound dropped must not grow the file either.
+    this.compactIfDue();
+  }
+
+  private compactIfDue(): void {
+    if (this.ackedInFile >= COMPACT_AFTER && this.ackedInFile >= this.pending.length) this.rewrite();
   }
 
   private keep(event: AgentEvent, bytes: number): void {
@@ -128,7 +134,7 @@ export class EventOutbox {
     this.meta = { ...this.meta, acked: Math.min(seq, this.lastSeq) };
     this.saveMeta();
     this.ackedInFile += n;
-    if (this.ackedInFile >= COMPACT_AFTER && this.ackedInFile >= this.pending.length) this.rewrite();
+    this.compactIfDue();
   }
 
   /** How many events wait for an acknowledgement. */

@@ -223,6 +223,9 @@ export class PeerLinks implements HostRouter {
   }
 }
 
+/** How often an idle link to another process is checked; two unanswered pings close it. */
+const PEER_PING_MS = 10_000;
+
 interface Pending {
   resolve(v: unknown): void;
   reject(e: Error): void;
@@ -253,6 +256,16 @@ class PeerConnection {
       ...(url.protocol === "wss:" && peer.tlsFingerprint ? { createConnection: pinnedConnection(peer.tlsFingerprint) as never } : {}),
     });
     const conn = new PeerConnection(ws, peer, log);
+    // A peer gone without a word (its machine lost) is found by a ping unanswered.
+    let answered = true;
+    const ping = setInterval(() => {
+      if (ws.readyState !== ws.OPEN) return;
+      if (!answered) return void ws.terminate();
+      answered = false;
+      ws.ping();
+    }, PEER_PING_MS);
+    ping.unref();
+    ws.on("pong", () => (answered = true));
     return new Promise((resolve, reject) => {
       ws.once("open", () => resolve(conn));
       ws.once("unexpected-response", (_req, res) => {
@@ -262,6 +275,7 @@ class PeerConnection {
       ws.on("error", (err) => reject(new DomainError("UNAVAILABLE", `control-plane process ${peer.id} cannot be reached: ${err.message}`)));
       ws.on("message", (raw: RawData) => conn.onAnswer(raw));
       ws.on("close", () => {
+        clearInterval(ping);
         onClose();
         conn.drop();
       });

@@ -67,6 +67,8 @@ export class ReplicaRegistry {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    // Hosts linked here are linked nowhere until their agents find another process.
+    await this.o.db.host.updateMany({ where: { linkedReplicaId: this.id }, data: { linkedReplicaId: null } }).catch(() => undefined);
     await this.o.db.controlPlaneReplica.deleteMany({ where: { id: this.id } }).catch(() => undefined);
   }
 
