@@ -35,6 +35,7 @@ import { DomainError, type DomainErrorCode } from "./errors.ts";
 import { verifyHostCredential } from "./host-credentials.ts";
 import type { Logger } from "./logger.ts";
 import { guardedJob } from "./failure-log.ts";
+import { rawText, refuseUpgrade } from "./ws-util.ts";
 
 export interface AgentGatewayOptions {
   db: Db;
@@ -329,13 +330,13 @@ export class AgentGateway extends EventEmitter<{
       .then((check) => {
         if (!check.ok) {
           this.log.warn({ remoteAddr, reason: check.reason }, "agent link refused");
-          return refuse(socket, 401, `host credential ${check.reason}`);
+          return refuseUpgrade(socket, 401, `host credential ${check.reason}`);
         }
         this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, check.hostId, remoteAddr));
       })
       .catch((err) => {
         this.log.error({ err }, "agent link authentication failed");
-        refuse(socket, 503, "control plane unavailable");
+        refuseUpgrade(socket, 503, "control plane unavailable");
       });
   }
 
@@ -496,7 +497,7 @@ export class AgentGateway extends EventEmitter<{
       if (session.rejected) return;
       if (!this.takeFrameToken(session)) return this.reject(session, `over ${this.opts.maxFramesPerSecond} frames a second`);
       if (isBinary) return this.reject(session, "binary frames are not part of the protocol");
-      const parsed = parseAgentFrame(rawToString(data));
+      const parsed = parseAgentFrame(rawText(data));
       if (!parsed.ok) return this.reject(session, parsed.reason);
       if (!session.ready && parsed.frame.type !== "hello") return this.reject(session, "first frame must be hello");
       if (parsed.frame.type === "hello") clearTimeout(helloTimer);
@@ -711,19 +712,4 @@ const AGENT_CODE_MAP: Record<string, DomainErrorCode> = {
 
 function send(ws: WebSocket, frame: ServerFrame): void {
   if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
-}
-
-function rawToString(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString("utf8");
-  return data.toString("utf8");
-}
-
-function refuse(socket: Duplex, status: 401 | 503, message: string): void {
-  const text = status === 401 ? "Unauthorized" : "Service Unavailable";
-  const body = JSON.stringify({ error: message });
-  socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
 }

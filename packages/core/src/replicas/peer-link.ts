@@ -18,6 +18,7 @@ import {
   PeerRequestSchema,
   streamArgsOf,
 } from "./peer-frames.ts";
+import { rawText, refuseUpgrade } from "../ws-util.ts";
 import type { ReplicaInfo, ReplicaRegistry } from "./registry.ts";
 
 /*
@@ -116,13 +117,13 @@ export class PeerLinks implements HostRouter {
       .then((peer) => {
         if (!peer) {
           this.o.logger.warn({ remoteAddr: req.socket.remoteAddress }, "internal call refused: not a registered control-plane process");
-          return refuse(socket, 401, "not a registered control-plane process");
+          return refuseUpgrade(socket, 401, "not a registered control-plane process");
         }
         this.wss.handleUpgrade(req, socket, head, (ws) => this.serve(ws, peer));
       })
       .catch((err: unknown) => {
         this.o.logger.error({ err }, "internal call: the registry could not be read");
-        refuse(socket, 503, "control plane unavailable");
+        refuseUpgrade(socket, 503, "control plane unavailable");
       });
   }
 
@@ -379,17 +380,3 @@ const CODES: readonly DomainErrorCode[] = [
 ];
 const domainCode = (code: string): DomainErrorCode =>
   (CODES as readonly string[]).includes(code) ? (code as DomainErrorCode) : "UNAVAILABLE";
-
-function rawText(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString("utf8");
-  return data.toString("utf8");
-}
-
-function refuse(socket: Duplex, status: 401 | 503, message: string): void {
-  const text = status === 401 ? "Unauthorized" : "Service Unavailable";
-  const body = JSON.stringify({ error: message });
-  socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
-}

@@ -49,16 +49,7 @@ export class ReplicaRegistry {
 
   /** Registers this process; it beats from then on until `stop`. */
   async start(): Promise<void> {
-    await this.o.db.controlPlaneReplica.upsert({
-      where: { id: this.id },
-      create: {
-        id: this.id,
-        internalUrl: this.o.internalUrl,
-        secretHash: hashOf(this.secret),
-        tlsFingerprint: this.o.tlsFingerprint,
-      },
-      update: { heartbeatAt: new Date() },
-    });
+    await this.upsertSelf(new Date());
     this.lastBeatOk = Date.now();
     this.timer = setInterval(() => void this.beat(), this.beatMs);
     this.timer.unref();
@@ -82,22 +73,27 @@ export class ReplicaRegistry {
     try {
       const now = new Date();
       // A row removed while this process could not beat (a long database outage) is made again.
-      await this.o.db.controlPlaneReplica.upsert({
-        where: { id: this.id },
-        create: {
-          id: this.id,
-          internalUrl: this.o.internalUrl,
-          secretHash: hashOf(this.secret),
-          tlsFingerprint: this.o.tlsFingerprint,
-        },
-        update: { heartbeatAt: now },
-      });
+      await this.upsertSelf(now);
       await this.o.db.controlPlaneReplica.deleteMany({ where: { heartbeatAt: { lt: new Date(now.getTime() - this.forgetAfterMs) } } });
       if (!this.healthy) this.o.logger.info("database reachable again: taking work");
       this.lastBeatOk = Date.now();
     } catch (err) {
       if (this.healthy) this.o.logger.warn({ err }, "replica heartbeat failed");
     }
+  }
+
+  private async upsertSelf(now: Date): Promise<void> {
+    await this.o.db.controlPlaneReplica.upsert({
+      where: { id: this.id },
+      create: {
+        id: this.id,
+        internalUrl: this.o.internalUrl,
+        secretHash: hashOf(this.secret),
+        tlsFingerprint: this.o.tlsFingerprint,
+        heartbeatAt: now,
+      },
+      update: { heartbeatAt: now },
+    });
   }
 
   /** A live replica by id (null when unknown or its beat stopped). */

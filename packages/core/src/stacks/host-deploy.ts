@@ -61,17 +61,8 @@ export interface HostOps {
   build(build: HostBuild, context: { tar: Readable; origin: BuildOrigin }): Promise<void>;
 }
 
-/** One service's image build: its tag, how, and the labels it gets. */
-export interface HostBuild {
-  service: string;
-  tag: string;
-  dockerfile?: string;
-  args: Record<string, string>;
-  target?: string;
-  labels: Record<string, string>;
-  noCache: boolean;
-  pull: boolean;
-}
+/** One service's image build: its tag, how, and the labels it gets (its context travels beside it). */
+export type HostBuild = Omit<NonNullable<HostServicePlan["build"]>, "context"> & { service: string };
 
 export interface HostDeployResult {
   created: string[];
