@@ -2,6 +2,7 @@
 export { commitContainer, exportContainer } from "./commit.ts";
 export type { CommitOptions } from "./commit.ts";
 export { EventLog } from "./events.ts";
+export { EventOutbox } from "./event-outbox.ts";
 export { containerChanges } from "./fs-changes.ts";
 export type { FilesystemChange } from "./fs-changes.ts";
 export type { AgentEvent } from "./events.ts";
