@@ -2,17 +2,19 @@
  * Domain errors. Services throw these; the edges (tRPC middleware, HTTP routes, the agent
  * gateway) map them to their own error shapes. Nothing below the edge knows about HTTP.
  */
-export type DomainErrorCode =
-  | "NOT_FOUND"
-  | "CONFLICT"
-  | "INVALID"
-  | "UNAUTHENTICATED"
-  | "FORBIDDEN"
-  | "HOST_OFFLINE"
-  | "TIMEOUT"
-  | "UNAVAILABLE"
+export const DOMAIN_ERROR_CODES = [
+  "NOT_FOUND",
+  "CONFLICT",
+  "INVALID",
+  "UNAUTHENTICATED",
+  "FORBIDDEN",
+  "HOST_OFFLINE",
+  "TIMEOUT",
+  "UNAVAILABLE",
   /** A system beyond the agent (a registry) refused or failed. */
-  | "UPSTREAM";
+  "UPSTREAM",
+] as const;
+export type DomainErrorCode = (typeof DOMAIN_ERROR_CODES)[number];
 
 export class DomainError extends Error {
   constructor(

@@ -9,7 +9,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, normalize } from "node:path";
 import { freeLoopbackPort } from "../../../scripts/postgres.ts";
-import { waitFor } from "./wait.ts";
+import { accepts, waitFor } from "./wait.ts";
 
 export interface GitServer {
   /** git://host:port/ — repositories are under it by name. */
@@ -53,18 +53,7 @@ export async function startGitServer(host = "127.0.0.1"): Promise<GitServer> {
     rmSync(root, { recursive: true, force: true });
   };
   try {
-    await waitFor(
-      "git daemon",
-      () =>
-        new Promise<boolean>((resolve) => {
-          const s = connect(port, host, () => {
-            s.end();
-            resolve(true);
-          });
-          s.on("error", () => resolve(false));
-        }),
-      10_000,
-    );
+    await waitFor("git daemon", () => accepts(host, port), 10_000);
   } catch (e) {
     await stop();
     throw e;

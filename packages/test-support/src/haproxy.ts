@@ -4,10 +4,9 @@
 // replica retried on another.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { waitFor } from "./wait.ts";
+import { accepts, waitFor } from "./wait.ts";
 
 export interface LoadBalancer {
   /** What clients dial: scheme://host:port. */
@@ -70,20 +69,7 @@ export async function startHaproxy(o: {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitFor(
-      "haproxy listening",
-      () =>
-        new Promise<boolean>((resolve) => {
-          if (proc.exitCode !== null) return resolve(false);
-          const s = connect(o.port, o.host, () => {
-            s.destroy();
-            resolve(true);
-          });
-          s.on("error", () => resolve(false));
-        }),
-      10_000,
-      100,
-    );
+    await waitFor("haproxy listening", () => proc.exitCode === null && accepts(o.host, o.port), 10_000, 100);
   } catch (e) {
     await stop();
     throw new Error(`${(e as Error).message}: ${lines.join("")}`);

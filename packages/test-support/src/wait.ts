@@ -1,4 +1,5 @@
 // Tests wait on conditions, never for a fixed time: a poll with a deadline, or a promise with one.
+import { connect } from "node:net";
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes; returns that value. */
 export async function waitFor<T>(what: string, check: () => Promise<T> | T, timeoutMs = 10_000, intervalMs = 100): Promise<NonNullable<T>> {
@@ -27,4 +28,15 @@ export async function within<T>(what: string, p: Promise<T>, timeoutMs = 10_000)
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Whether something accepts TCP connections on `host:port` now (for waitFor on a server starting). */
+export function accepts(host: string, port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = connect(port, host, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on("error", () => resolve(false));
+  });
 }

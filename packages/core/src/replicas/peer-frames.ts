@@ -25,7 +25,7 @@ export const PeerRequestSchema = z.discriminatedUnion("type", [
     type: z.literal("command"),
     id: Id,
     hostId: HostId,
-    command: z.string().refine((c): c is CommandName => c in CommandArgs, "unknown command"),
+    command: z.custom<CommandName>((c) => typeof c === "string" && Object.hasOwn(CommandArgs, c), "unknown command"),
     args: z.unknown(),
     timeoutMs: z
       .number()

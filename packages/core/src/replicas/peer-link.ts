@@ -5,7 +5,7 @@ import type { CommandName, StreamKind } from "@berth/protocol";
 import { WebSocket, WebSocketServer, type RawData } from "ws";
 import type { AgentGateway, AgentStream, HostRouter, StreamControlFrame, StreamEnd, StreamLink } from "../agent-gateway.ts";
 import type { Db } from "@berth/db";
-import { DomainError, type DomainErrorCode, isDomainError } from "../errors.ts";
+import { DOMAIN_ERROR_CODES, DomainError, type DomainErrorCode, isDomainError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import {
   commandArgsOf,
@@ -156,11 +156,13 @@ export class PeerLinks implements HostRouter {
       const gateway = this.o.gateway();
       switch (frame.type) {
         case "command": {
-          const command = frame.command as CommandName;
+          const command = frame.command;
           const checked = commandArgsOf(command, frame.args);
           if (!checked.ok) return fail(frame.id, new DomainError("INVALID", `invalid ${command} arguments: ${checked.reason}`));
           const id = frame.id;
           // Only hosts linked here: a host that moved again is the forwarder's to find, not ours to chase.
+          // The arguments were checked against the command's schema just above; they go on as the
+          // forwarder sent them (the agent parses them again), hence the cast to the command's input.
           gateway
             .commandLocal(frame.hostId, command, frame.args as never, {
               timeoutMs: frame.timeoutMs,
@@ -178,6 +180,7 @@ export class PeerLinks implements HostRouter {
             return;
           }
           try {
+            // Checked against the kind's schema above; sent on as they came (see commands).
             const stream = gateway.openStreamLocal(frame.hostId, frame.kind, frame.args as never, frame.credit, {
               data: (data) => answer({ type: "stream.data", id, data }),
               end: (e) => {
@@ -254,7 +257,7 @@ class PeerConnection {
       maxPayload: PEER_MAX_FRAME_BYTES,
       handshakeTimeout: 5_000,
       // A replica's certificate is trusted as it registered it, as agents pin theirs.
-      ...(url.protocol === "wss:" && peer.tlsFingerprint ? { createConnection: pinnedConnection(peer.tlsFingerprint) as never } : {}),
+      ...(url.protocol === "wss:" && peer.tlsFingerprint ? { createConnection: pinnedConnection(peer.tlsFingerprint) } : {}),
     });
     const conn = new PeerConnection(ws, peer, log);
     // A peer gone without a word (its machine lost) is found by a ping unanswered.
@@ -367,16 +370,5 @@ class PeerConnection {
   }
 }
 
-const CODES: readonly DomainErrorCode[] = [
-  "NOT_FOUND",
-  "CONFLICT",
-  "INVALID",
-  "FORBIDDEN",
-  "UNAVAILABLE",
-  "UPSTREAM",
-  "TIMEOUT",
-  "HOST_OFFLINE",
-  "UNAUTHENTICATED",
-];
-const domainCode = (code: string): DomainErrorCode =>
-  (CODES as readonly string[]).includes(code) ? (code as DomainErrorCode) : "UNAVAILABLE";
+/** Another process's error code, as ours; one this version does not know is UNAVAILABLE. */
+const domainCode = (code: string): DomainErrorCode => DOMAIN_ERROR_CODES.find((c) => c === code) ?? "UNAVAILABLE";
