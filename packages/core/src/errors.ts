@@ -44,13 +44,23 @@ export class JoinTokenError extends DomainError {
   }
 }
 
+/** A leader job's write refused because its leadership passed to another process (see leader.ts). */
+export class FencedError extends DomainError {
+  constructor(job: string) {
+    super("UNAVAILABLE", `this process no longer leads ${job}: another one does`);
+    this.name = "FencedError";
+  }
+}
+
 export function isDomainError(e: unknown): e is DomainError {
   return e instanceof DomainError;
 }
 
-/** A Prisma write that broke a unique constraint (another writer took the value first). */
 /** A unique constraint refused a write: P2002 from Prisma's model calls, SQLSTATE 23505 inside P2010 from raw SQL. */
-export const isUniqueViolation = (e: unknown): boolean => {
+export const isUniqueViolation = (e: unknown): boolean => (e as { code?: string }).code === "P2002" || rawSqlState(e) === "23505";
+
+/** The SQLSTATE of a raw statement's failure (P2010), as Postgres gave it. */
+export const rawSqlState = (e: unknown): string | undefined => {
   const err = e as { code?: string; meta?: { driverAdapterError?: { cause?: { originalCode?: string } } } };
-  return err.code === "P2002" || (err.code === "P2010" && err.meta?.driverAdapterError?.cause?.originalCode === "23505");
+  return err.code === "P2010" ? err.meta?.driverAdapterError?.cause?.originalCode : undefined;
 };

@@ -1,8 +1,10 @@
-// A database outage is not a fleet outage: with Postgres stopped for 30 s while agents stay
-// linked and beating, no host is marked offline and no host.offline webhook fires, and /healthz
-// says 503 (a load balancer stops sending work); once Postgres is back, /healthz says 200 again
-// by itself and every host is online with a fresh heartbeat. The test runs its own embedded cluster,
-// stopped and started as an operator's restart would.
+// A database outage is not a fleet outage. Two control-plane processes share Postgres, with two
+// agents linked to one and one to the other. With Postgres stopped for 30 s while the agents stay
+// linked and beating, no host is marked offline and no host.offline webhook fires, and each
+// process's /healthz says 503 (a load balancer stops sending it work). Once Postgres is back, both
+// say 200 again by themselves, both are registered replicas again, a command through one process
+// reaches the host linked to the other, and every host is online with a fresh heartbeat. The test
+// runs its own embedded cluster, stopped and started as an operator's restart would.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
@@ -23,6 +25,7 @@ const dir = mkdtempSync(join(repoRoot, ".berth-outage-test-"));
 chmodSync(dir, 0o711);
 let pg: PostgresHandle;
 let t: TestControlPlane;
+let u: TestControlPlane;
 let owner: UserClient;
 let receiver: Server;
 const hooks: string[] = [];
@@ -34,6 +37,8 @@ before(async () => {
   await deployMigrations(pg.urlFor("berth"));
   t = await startTestControlPlane({ offlineAfterMs: 5_000, database: { url: pg.urlFor("berth"), drop: async () => undefined } });
   owner = await t.signUp("outage-owner@example.com");
+  // The second process starts once the owner exists (each one started before that makes a new setup link).
+  u = await startTestControlPlane({ offlineAfterMs: 5_000, database: { url: pg.urlFor("berth"), drop: async () => undefined } });
   receiver = createServer((req, res) => {
     req.resume();
     hooks.push(String(req.headers["x-berth-event"]));
@@ -52,20 +57,25 @@ before(async () => {
 
 after(async () => {
   for (const a of agents) a.close();
+  await u?.close().catch(() => undefined);
   await t?.close().catch(() => undefined);
   await new Promise((r) => receiver?.close(r));
   await pg?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
-test("Postgres away for 30 s: linked hosts stay online, no host.offline fires, and the state is whole afterwards", {
+test("Postgres away for 30 s: linked hosts stay online, no host.offline fires, and both processes are whole afterwards", {
   timeout: 120_000,
 }, async () => {
   const ids: string[] = [];
-  for (const name of ["db-a", "db-b", "db-c"]) {
+  for (const [name, cp] of [
+    ["db-a", t],
+    ["db-b", t],
+    ["db-c", u],
+  ] as const) {
     const { token } = await owner.trpc.joinTokens.create.mutate({});
-    const { hostId, credential } = (await joinWithToken(t.url, token, name)).body as JoinResponse;
-    const a = await linkedSimAgent(t.url, credential, name);
+    const { hostId, credential } = (await joinWithToken(cp.url, token, name)).body as JoinResponse;
+    const a = await linkedSimAgent(cp.url, credential, name);
     a.startHeartbeats(1_000);
     agents.push(a);
     ids.push(hostId);
@@ -82,21 +92,24 @@ test("Postgres away for 30 s: linked hosts stay online, no host.offline fires, a
   await pg.stop();
   const down = Date.now();
   // The behaviour under test is time passing: 30 s without a database, checked every 2 s.
-  const health: Array<{ at: number; status: number }> = [];
+  const health: Array<{ at: number; a: number; b: number }> = [];
   while (Date.now() - down < 30_000) {
-    // The control plane keeps every link, and says on /healthz that it cannot take work (a load
+    // Each process keeps its links, and says on /healthz that it cannot take work (a load
     // balancer then sends it none) once its beats have failed for a few seconds.
-    health.push({ at: Date.now() - down, status: (await fetch(`${t.url}/healthz`)).status });
-    assert.equal(t.cp.gateway.connectedCount(), 3);
+    const [a, b] = await Promise.all([t, u].map(async (cp) => (await fetch(`${cp.url}/healthz`)).status));
+    health.push({ at: Date.now() - down, a: a!, b: b! });
+    assert.equal(t.cp.gateway.connectedCount(), 2);
+    assert.equal(u.cp.gateway.connectedCount(), 1);
     await sleep(2_000);
   }
+  const late = health.filter((h) => h.at > 8_000);
   assert.deepEqual(
-    health.filter((h) => h.at > 8_000).map((h) => h.status),
-    health.filter((h) => h.at > 8_000).map(() => 503),
+    late.map((h) => [h.a, h.b]),
+    late.map(() => [503, 503]),
     `unhealthy without its database: ${JSON.stringify(health)}`,
   );
   pg = await startEmbeddedPostgres(join(dir, "pg"));
-  await waitFor("healthy again", async () => (await fetch(`${t.url}/healthz`)).status === 200, 20_000, 250);
+  for (const cp of [t, u]) await waitFor("healthy again", async () => (await fetch(`${cp.url}/healthz`)).status === 200, 20_000, 250);
 
   await waitFor("the control plane using the database again", async () => (await t.cp.db.host.count().catch(() => -1)) >= 3, 20_000, 500);
   const back = new Date();
@@ -121,4 +134,8 @@ test("Postgres away for 30 s: linked hosts stay online, no host.offline fires, a
     agents.every((a) => a.ws.readyState === a.ws.OPEN),
     "every link stayed up",
   );
+  // Both processes are registered again, and each reaches the other's host.
+  assert.equal(await t.cp.db.controlPlaneReplica.count({ where: { heartbeatAt: { gt: back } } }), 2);
+  assert.deepEqual(await t.cp.gateway.command(ids[2]!, "ping", {}).then((r) => r.pong), true);
+  assert.deepEqual(await u.cp.gateway.command(ids[0]!, "ping", {}).then((r) => r.pong), true);
 });

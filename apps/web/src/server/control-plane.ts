@@ -126,7 +126,9 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
     maxFrameBytes: env.BERTH_MAX_FRAME_BYTES,
     replicaId: replicas.id,
     router: peers,
-    sweepLeads: () => sweepLeader.isLeader,
+    // A newly elected sweeper waits one offline threshold first: after a database outage (every
+    // lock goes with it) the other processes need that long to store their hosts' fresh beats.
+    sweepLeads: () => sweepLeader.leadingForMs >= env.BERTH_OFFLINE_AFTER_MS,
   });
   const inventory = new InventoryStore(db, log.child({ part: "inventory" }));
   const stats = new StatsIngest(db, log.child({ part: "stats" }), {
@@ -150,7 +152,8 @@ export function createControlPlane(env: Env, next?: NextHandlers): ControlPlane 
   const authHandler = toNodeHandler(auth);
   const bundlePath = env.BERTH_AGENT_BUNDLE ?? DEFAULT_AGENT_BUNDLE;
   const secretBox = new SecretBox(env.BERTH_SECRET_KEY ?? env.BETTER_AUTH_SECRET);
-  const webhooks = new WebhookDispatcher(db, secretBox, log.child({ part: "webhooks" }), {
+  // Deliveries are claimed and settled only by the process that leads, fenced on its term.
+  const webhooks = new WebhookDispatcher(webhookLeader.fenced(db), secretBox, log.child({ part: "webhooks" }), {
     backoffBaseMs: env.BERTH_WEBHOOK_RETRY_BASE_MS,
     leads: () => webhookLeader.isLeader,
   });

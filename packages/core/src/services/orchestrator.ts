@@ -29,7 +29,8 @@ export class ServiceOrchestrator {
       ...(o.leaderRetryMs !== undefined ? { retryMs: o.leaderRetryMs } : {}),
     });
     this.leadership.on("elected", () => {
-      this.reconciler = new Reconciler(o);
+      // Its writes are fenced: should another process be elected while this one still runs, they are refused.
+      this.reconciler = new Reconciler({ ...o, db: this.leadership.fenced(o.db) });
       this.reconciler.start();
     });
     this.leadership.on("deposed", () => {
