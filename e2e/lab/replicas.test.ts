@@ -4,13 +4,15 @@
 // a host linked to the other; a service's task that dies on a host linked to the process that does
 // not lead is healed by the leader; an internal call from anything but a registered process is
 // refused; killing the process that holds most agents has them all re-linked to the other within 5 s,
-// and a heal after it is run by the survivor.
+// a browser following a container's log through the load balancer reconnects and resumes with no
+// line lost or repeated, and a heal after it is run by the survivor.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import type { Browser } from "playwright-core";
 import { Agent, setGlobalDispatcher } from "undici";
 import { WebSocket } from "ws";
 import { StreamClient } from "@berth/cli/streams";
@@ -23,6 +25,7 @@ import { createLab, type Lab } from "@berth/test-support/lab";
 import { seedBusybox, startRegistry, type TestRegistry } from "@berth/test-support/registry";
 import { waitFor } from "@berth/test-support/wait";
 import { freeLoopbackPort } from "../../scripts/postgres.ts";
+import { launchChromium } from "../support/browser.ts";
 
 let lab: Lab;
 let database: TestDatabase;
@@ -30,6 +33,7 @@ let a: ControlPlaneProcess;
 let b: ControlPlaneProcess;
 let lb: LoadBalancer;
 let mirror: TestRegistry;
+let browser: Browser | undefined;
 const agents: TestAgent[] = [];
 const tmp = mkdtempSync(join(tmpdir(), "berth-replicas-"));
 
@@ -58,7 +62,8 @@ before(async () => {
   // Browsers and agents that use the load balancer's address: every process serves as it.
   const lbPort = await freeLoopbackPort();
   const publicUrl = `https://${lab.gateway}:${lbPort}`;
-  const env = { LOG_LEVEL: "info", PUBLIC_URL: publicUrl };
+  // With the dashboard: a browser follows a log through the load balancer.
+  const env = { LOG_LEVEL: "info", PUBLIC_URL: publicUrl, BERTH_WEB_UI: "1" };
   a = await startControlPlaneProcess({ database, host: lab.gateway, dataDir, env });
   // With no owner yet, each process that starts makes a new setup link and revokes the older one.
   b = await startControlPlaneProcess({ database, host: lab.gateway, dataDir, env });
@@ -69,6 +74,7 @@ before(async () => {
 });
 
 after(async () => {
+  await browser?.close();
   for (const x of agents) await x.stop().catch(() => undefined);
   await lb?.stop();
   await b?.stop();
@@ -202,6 +208,33 @@ async function crossing(): Promise<void> {
   const countA = [...before.values()].filter((r) => r === replicaA).length;
   const [doomed, survivor, survivorClient] = countA >= 2 ? [a, b, viaB] : [b, a, viaA];
   const survivorId = doomed === a ? replicaB : replicaA;
+  // A browser follows, through the load balancer, the log of a container on a host linked to the
+  // process about to die: whichever process its stream reached, the stream breaks.
+  const doomedId = doomed === a ? replicaA : replicaB;
+  const tickerHost = [...before].find(([, r]) => r === doomedId)![0];
+  await viaA.images.pull.mutate({ hostId: tickerHost, reference: "busybox" });
+  const ticker = await viaA.containers.run.mutate({
+    hostId: tickerHost,
+    name: "ticker",
+    config: { Image: "busybox", Cmd: ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done"] },
+  });
+  browser = await launchChromium();
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true });
+  await context.addCookies(
+    owner.cookie.split("; ").map((c) => ({ name: c.slice(0, c.indexOf("=")), value: c.slice(c.indexOf("=") + 1), url: lb.url })),
+  );
+  const page = await context.newPage();
+  let logSockets = 0;
+  page.on("websocket", (ws) => {
+    if (ws.url().includes("/api/streams/logs")) logSockets++;
+  });
+  await page.goto(`${lb.url}/hosts/${tickerHost}/containers/${ticker.Id}`);
+  /** The last tick on screen (the viewer renders only the rows in view, and follows the end). */
+  const lastTick = async () =>
+    Math.max(0, ...[...(await page.getByTestId("log-line").allTextContents()).join("\n").matchAll(/tick (\d+)/g)].map((m) => Number(m[1])));
+  await waitFor("the ticker's log in the browser", async () => (await lastTick()) >= 5, 30_000, 100);
+  const tickAtKill = await lastTick();
+
   await doomed.kill();
   const lostAt = Date.now();
   await waitFor(
@@ -219,6 +252,21 @@ async function crossing(): Promise<void> {
     15_000,
     100,
   );
+
+  // The browser's log stream came back by itself and carries on from where it was: every line,
+  // from the first, once and in order (the viewer's download holds all it has).
+  await waitFor("the log live again in the browser", async () => (await lastTick()) >= tickAtKill + 15, 30_000, 100);
+  assert.ok(logSockets >= 2, `the page opened its log stream again (${logSockets} streams)`);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download" }).click()]);
+  const saved = readFileSync((await download.path())!, "utf8");
+  const ticks = [...saved.matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
+  assert.ok(ticks.length >= tickAtKill + 15, `${ticks.length} lines kept`);
+  assert.deepEqual(
+    ticks,
+    ticks.map((_, i) => i + 1),
+    "every tick, once, in order, across the reconnect",
+  );
+  await page.close();
 
   // And the survivor heals: a task killed now is replaced by its reconciler.
   const next = (await running(survivorClient))[0]!;

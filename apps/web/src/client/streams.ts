@@ -68,3 +68,82 @@ export function openStream<T>(o: BrowserStreamOptions<T>): BrowserStream {
     },
   };
 }
+
+/**
+ * Ends worth opening the stream again for: the connection went (a control-plane process stopped
+ * and the load balancer sends the next one elsewhere), the host is re-linking to another process,
+ * or the process had lost its database. Refusals (not found, forbidden, invalid) are final.
+ */
+export function isTransientEnd(err: { code: string } | null): boolean {
+  return err !== null && (err.code === "CLOSED" || err.code === "HOST_OFFLINE" || err.code === "UNAVAILABLE");
+}
+
+export type FollowStatus = "connecting" | "live" | "reconnecting" | "ended";
+
+export interface FollowedStream {
+  pause(): void;
+  resume(): void;
+  close(): void;
+}
+
+/**
+ * A stream kept open: after a transient end it is opened again, with the options `attempt` gives
+ * then (a log's cursors, say), waiting 0.5 s doubled up to 10 s until data flows again. `onStatus`
+ * hears each change; `onEnd` of the options only the final end.
+ */
+export function followStream<T>(
+  attempt: () => BrowserStreamOptions<T>,
+  onStatus: (status: FollowStatus, error: string | null) => void,
+): FollowedStream {
+  let closed = false;
+  let paused = false;
+  let opened = false;
+  let delay = 500;
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  let current: BrowserStream | null = null;
+  const connect = () => {
+    const o = attempt();
+    onStatus(opened ? "reconnecting" : "connecting", null);
+    current = openStream<T>({
+      ...o,
+      onOpen: () => {
+        opened = true;
+        onStatus("live", null);
+        o.onOpen?.();
+      },
+      onData: (d) => {
+        delay = 500;
+        o.onData(d);
+      },
+      onEnd: (err) => {
+        if (closed) return;
+        if (isTransientEnd(err)) {
+          opened = true;
+          onStatus("reconnecting", err!.message);
+          retry = setTimeout(connect, delay);
+          delay = Math.min(delay * 2, 10_000);
+          return;
+        }
+        onStatus("ended", err?.message ?? null);
+        o.onEnd?.(err);
+      },
+    });
+    if (paused) current.pause();
+  };
+  connect();
+  return {
+    pause: () => {
+      paused = true;
+      current?.pause();
+    },
+    resume: () => {
+      paused = false;
+      current?.resume();
+    },
+    close: () => {
+      closed = true;
+      clearTimeout(retry);
+      current?.close();
+    },
+  };
+}

@@ -1,7 +1,7 @@
 "use client";
 import { useEffect, useRef, useState } from "react";
 import Link from "next/link";
-import { openStream } from "../client/streams";
+import { followStream } from "../client/streams";
 
 interface FeedEvent {
   hostId?: string;
@@ -19,6 +19,9 @@ interface Row extends FeedEvent {
 
 const KEEP = 500;
 
+/** What tells two events apart: the same event heard again after a reconnect has the same key. */
+const keyOf = (e: FeedEvent) => `${e.hostId ?? ""}|${e.Type}|${e.Action}|${e.Actor.ID}|${e.timeNano}`;
+
 /** The label Swarm (and Berth) put on a service's task containers, carried in their events. */
 const SERVICE_LABEL = "com.docker.swarm.service.id";
 
@@ -29,18 +32,24 @@ export function EventsFeed({ hostId, serviceId }: { hostId?: string; serviceId?:
   const [dropped, setDropped] = useState(0);
   const [state, setState] = useState("connecting");
   useEffect(() => {
-    const stream = openStream<{ events: FeedEvent[]; dropped?: number }>({
-      kind: "events",
-      hostId: hostId ?? "",
-      onOpen: () => setState("live"),
-      onData: (d) => {
-        const wanted = serviceId ? d.events.filter((e) => e.Actor.Attributes[SERVICE_LABEL] === serviceId) : d.events;
-        const rows = wanted.map((e) => ({ ...e, seq: arrived.current++ })).reverse();
-        setEvents((prev) => [...rows, ...prev].slice(0, KEEP));
-        if (d.dropped) setDropped((n) => n + d.dropped!);
-      },
-      onEnd: (err) => setState(err ? err.message : "ended"),
-    });
+    // Kept open across a control-plane process's loss; the fleet feed opens with recent history,
+    // so what is already shown is not shown twice.
+    const stream = followStream<{ events: FeedEvent[]; dropped?: number }>(
+      () => ({
+        kind: "events",
+        hostId: hostId ?? "",
+        onData: (d) => {
+          const wanted = serviceId ? d.events.filter((e) => e.Actor.Attributes[SERVICE_LABEL] === serviceId) : d.events;
+          setEvents((prev) => {
+            const shown = new Set(prev.map(keyOf));
+            const rows = wanted.filter((e) => !shown.has(keyOf(e))).map((e) => ({ ...e, seq: arrived.current++ }));
+            return [...rows.reverse(), ...prev].slice(0, KEEP);
+          });
+          if (d.dropped) setDropped((n) => n + d.dropped!);
+        },
+      }),
+      (status, err) => setState(err ?? status),
+    );
     return () => stream.close();
   }, [hostId, serviceId]);
   return (

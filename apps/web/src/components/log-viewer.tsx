@@ -2,7 +2,7 @@
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import type { LogStreamData } from "@berth/protocol";
-import { openStream, type BrowserStream } from "../client/streams";
+import { followStream, type FollowedStream } from "../client/streams";
 import { Button } from "./ui";
 
 /** Lines kept in the browser; beyond this the oldest go (the agent keeps the files). */
@@ -85,7 +85,7 @@ export function LogViewer({ source }: { source: LogSource }) {
   const [timestamps, setTimestamps] = useState(true);
   const [status, setStatus] = useState<"connecting" | "live" | "ended" | "reconnecting">("connecting");
   const [error, setError] = useState<string | null>(null);
-  const stream = useRef<BrowserStream | null>(null);
+  const stream = useRef<FollowedStream | null>(null);
   const scroller = useRef<HTMLElement>(null);
   const stick = useRef(true);
   /** When the reader last scrolled by hand: only that stops following the end, never our own scrolling. */
@@ -106,20 +106,11 @@ export function LogViewer({ source }: { source: LogSource }) {
     lines.current = [];
     resume.current = new Map();
     bump();
-    let closed = false;
-    let retry: ReturnType<typeof setTimeout> | undefined;
-    let delay = 500;
-    const connect = () => {
-      setStatus(resume.current.size ? "reconnecting" : "connecting");
-      const sinceSeconds = since ? Math.floor(Date.now() / 1000) - Number(since) : undefined;
-      stream.current = openStream<LogStreamData | ServiceLogData>({
-        ...streamRequest(source, resume.current, tail, sinceSeconds),
+    // Each attempt resumes from the cursors of the lines already shown: no gap, no duplicate.
+    const followed = followStream<LogStreamData | ServiceLogData>(
+      () => ({
+        ...streamRequest(source, resume.current, tail, since ? Math.floor(Date.now() / 1000) - Number(since) : undefined),
         window: 8,
-        onOpen: () => {
-          setStatus("live");
-          setError(null);
-          delay = 500;
-        },
         onData: (d) => {
           const arr = lines.current;
           const task = "task" in d ? d.task : undefined;
@@ -134,26 +125,15 @@ export function LogViewer({ source }: { source: LogSource }) {
           if (arr.length > MAX_LINES) arr.splice(0, arr.length - MAX_LINES);
           schedule();
         },
-        onEnd: (err) => {
-          if (closed) return;
-          if (!err) return setStatus("ended");
-          // Refusals (not found, forbidden) are final; a lost connection is retried from the cursor.
-          if (err.code !== "CLOSED") {
-            setError(err.message);
-            return setStatus("ended");
-          }
-          setStatus("reconnecting");
-          retry = setTimeout(connect, delay);
-          delay = Math.min(delay * 2, 10_000);
-        },
-      });
-    };
-    connect();
-    return () => {
-      closed = true;
-      clearTimeout(retry);
-      stream.current?.close();
-    };
+      }),
+      (next, err) => {
+        setStatus(next);
+        // A transient end is shown only as "reconnecting"; a final one says why.
+        setError(next === "ended" ? err : null);
+      },
+    );
+    stream.current = followed;
+    return () => followed.close();
   }, [sourceKey, tail, since, schedule]);
 
   useEffect(() => {

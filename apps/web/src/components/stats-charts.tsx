@@ -1,7 +1,7 @@
 "use client";
 import { useEffect, useMemo, useRef, useState } from "react";
 import type { StatsPoint } from "@berth/core";
-import { openStream } from "../client/streams";
+import { followStream } from "../client/streams";
 import { TimeSeriesChart } from "./time-series-chart";
 
 /** The fields of a Docker stats sample the charts use. */
@@ -119,20 +119,23 @@ export function StatsCharts({ hostId, containerId, history = [] }: { hostId: str
 
   useEffect(() => {
     prev.current = null;
-    const stream = openStream<StatsSample>({
-      kind: "stats",
-      hostId,
-      window: 2,
-      params: { id: containerId },
-      onData: (s) => {
-        if (prev.current) {
-          const p = pointOf(prev.current, s);
-          setPoints((ps) => [...ps.filter((x) => x.at > p.at - KEEP_MS && x.at < p.at), p]);
-        }
-        prev.current = s;
-      },
-      onEnd: (err) => err && setError(err.message),
-    });
+    // Kept open across a control-plane process's loss: samples just pause while it reconnects.
+    const stream = followStream<StatsSample>(
+      () => ({
+        kind: "stats",
+        hostId,
+        window: 2,
+        params: { id: containerId },
+        onData: (s) => {
+          if (prev.current) {
+            const p = pointOf(prev.current, s);
+            setPoints((ps) => [...ps.filter((x) => x.at > p.at - KEEP_MS && x.at < p.at), p]);
+          }
+          prev.current = s;
+        },
+      }),
+      (status, err) => setError(status === "ended" ? err : null),
+    );
     return () => stream.close();
   }, [hostId, containerId]);
 
