@@ -3,6 +3,7 @@
 // Reports each process's CPU and RSS at rest, hosts.list latency through either, and, after one
 // process is SIGKILLed, the time until every agent is linked to the other again: the simulated
 // agents re-link as the real one does (the next address, after a full-jitter wait over 1.5 s).
+import pg from "pg";
 import { startControlPlaneProcess, type ControlPlaneProcess } from "@berth/test-support/control-plane-process";
 import { inviteOf, signUp, trpcClient } from "@berth/test-support/control-plane";
 import { createTestDatabase } from "@berth/test-support/db";
@@ -151,6 +152,7 @@ export async function controlPlaneScale(opts: {
     if (offline > 0) throw new Error(`${offline} simulated hosts went offline during the run`);
 
     // One process dies: its agents find the other.
+    const statsBefore = process.env.BENCH_DEBUG ? await tableStats(database.url) : null;
     const killedAt = performance.now();
     await b.kill();
     await waitFor(
@@ -164,6 +166,14 @@ export async function controlPlaneScale(opts: {
       50,
     );
     const relinkMs = performance.now() - killedAt;
+    if (statsBefore) {
+      await new Promise((r) => setTimeout(r, 1_000)); // the statistics collector's delay
+      const after = await tableStats(database.url);
+      for (const [k, v] of after) {
+        const d = v.map((x, i) => x - (statsBefore.get(k)?.[i] ?? 0));
+        if (d.some((x) => x > 0)) console.log(`${k.padEnd(28)} ${d.join("  ")}`);
+      }
+    }
     return {
       agents: opts.agents,
       processes: processes.length,
@@ -180,5 +190,25 @@ export async function controlPlaneScale(opts: {
     for (const s of agents) s.stop();
     for (const p of processes) await p.stop().catch(() => undefined);
     await database.drop();
+  }
+}
+
+/** Debugging the re-link: Postgres's counters (transactions; per table seq scans, index scans, inserts, updates, deletes). */
+async function tableStats(url: string): Promise<Map<string, number[]>> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const m = new Map<string, number[]>();
+    const x = await c.query<{ n: string }>(
+      "select xact_commit + xact_rollback as n from pg_stat_database where datname = current_database()",
+    );
+    m.set("(transactions)", [Number(x.rows[0]!.n)]);
+    const r = await c.query<{ relname: string; a: string; b: string; c: string; d: string; e: string }>(
+      "select relname, seq_scan as a, coalesce(idx_scan, 0) as b, n_tup_ins as c, n_tup_upd as d, n_tup_del as e from pg_stat_user_tables",
+    );
+    for (const row of r.rows) m.set(row.relname, [row.a, row.b, row.c, row.d, row.e].map(Number));
+    return m;
+  } finally {
+    await c.end();
   }
 }

@@ -217,9 +217,17 @@ export class AgentStream<K extends StreamKind = StreamKind> implements StreamEnd
  * host's credential on upgrade. It tracks liveness from heartbeats, relays commands and keeps
  * host status in Postgres. Bad frames close only the connection that sent them.
  */
+/** What the hello's own statement read of a host that linked here: its listeners need no query of their own. */
+export interface LinkedHost {
+  teamId: string;
+  /** The agent's event numbering and the last sequence kept of it (fleet-events.ts). */
+  eventStream: string | null;
+  eventSeq: number;
+}
+
 export class AgentGateway extends EventEmitter<{
   status: [HostStatusEvent];
-  connected: [string];
+  connected: [string, LinkedHost];
   stats: [string, StatsReport];
   inventory: [string, { kind: InventoryKind; part: number; last: boolean; items: InventoryItem[] }];
 }> {
@@ -229,6 +237,10 @@ export class AgentGateway extends EventEmitter<{
   private remote = new Set<string>();
   private readonly lastSeen = new Map<string, number>();
   private readonly dirty = new Set<string>();
+  /** Hosts whose link to this process is still to be cleared in Postgres (see unlink). */
+  private readonly unlinkLater = new Set<string>();
+  /** When each linked host's heartbeat was last queued for Postgres. */
+  private readonly storedAt = new Map<string, number>();
   private readonly requestHandlers = new Map<string, (hostId: string, args: unknown) => Promise<unknown>>();
   private timers: NodeJS.Timeout[] = [];
   private readonly opts: Required<Omit<AgentGatewayOptions, "db" | "logger" | "replicaId" | "router" | "sweepLeads">>;
@@ -518,14 +530,33 @@ export class AgentGateway extends EventEmitter<{
       for (const st of [...session.streams.values()]) st.finish(new DomainError("HOST_OFFLINE", "host disconnected"));
       if (this.sessions.get(hostId) === session) {
         this.sessions.delete(hostId);
+        this.storedAt.delete(hostId);
         // Forwarding to this process stops; a link the host made to another process meanwhile stays.
-        if (this.ctx.replicaId)
-          this.db.host
-            .updateMany({ where: { id: hostId, linkedReplicaId: this.ctx.replicaId }, data: { linkedReplicaId: null } })
-            .catch((err: unknown) => this.log.warn({ err, hostId }, "host's link not cleared"));
+        this.unlink([hostId]).catch((err: unknown) => this.log.warn({ err, hostId }, "host's link not cleared yet"));
       }
       this.log.info({ hostId, code, reason: reason.toString() }, "agent disconnected");
     });
+  }
+
+  /**
+   * Clears these hosts' link to this process, unless they have linked elsewhere meanwhile; on a
+   * database error they are kept for the next sweep (a link left standing would keep the host from
+   * ever being swept while this process lives).
+   */
+  private async unlink(hostIds: string[]): Promise<void> {
+    if (!this.ctx.replicaId) return;
+    try {
+      await this.db.host.updateMany({
+        where: { id: { in: hostIds }, linkedReplicaId: this.ctx.replicaId },
+        data: { linkedReplicaId: null },
+      });
+      // A host that linked here again meanwhile (its hello's update may have gone first) is linked here.
+      const back = hostIds.filter((id) => this.sessions.has(id));
+      if (back.length) await this.db.host.updateMany({ where: { id: { in: back } }, data: { linkedReplicaId: this.ctx.replicaId } });
+    } catch (err) {
+      for (const id of hostIds) this.unlinkLater.add(id);
+      throw err;
+    }
   }
 
   /** A host that floods the link (a broken or hostile agent) is cut off before it costs the control plane. */
@@ -550,18 +581,18 @@ export class AgentGateway extends EventEmitter<{
     switch (frame.type) {
       case "hello": {
         const now = new Date();
-        await this.db.host.update({
-          where: { id: session.hostId },
-          data: {
-            status: "online",
-            lastSeenAt: now,
-            agentVersion: frame.agentVersion,
-            facts: frame.facts,
-            remoteAddr: session.remoteAddr,
-            linkedReplicaId: this.ctx.replicaId ?? null,
-          },
-        });
+        // Whether the host was online already (stored before this statement): a host that only
+        // re-linked (its control-plane process went, say) has no status change to tell anyone of.
+        const [linked] = await this.db.$queryRaw<Array<{ revived: boolean; teamId: string; eventStream: string | null; eventSeq: bigint }>>`
+          with prev as (select status from host where id = ${session.hostId})
+          update host set status = 'online', "lastSeenAt" = ${now}, "agentVersion" = ${frame.agentVersion},
+            facts = ${JSON.stringify(frame.facts)}::jsonb, "remoteAddr" = ${session.remoteAddr},
+            "linkedReplicaId" = ${this.ctx.replicaId ?? null}
+          where id = ${session.hostId}
+          returning (select status from prev) <> 'online' as revived, "teamId", "eventStream", "eventSeq"`;
+        if (!linked) return void session.ws.close(CLOSE.revoked, "host removed");
         this.lastSeen.set(session.hostId, now.getTime());
+        this.storedAt.set(session.hostId, now.getTime());
         session.ready = true;
         send(session.ws, {
           type: "welcome",
@@ -571,14 +602,26 @@ export class AgentGateway extends EventEmitter<{
           maxFrameBytes: this.opts.maxFrameBytes,
         });
         this.log.info({ hostId: session.hostId, remoteAddr: session.remoteAddr }, "agent connected");
-        this.emit("connected", session.hostId);
-        this.emit("status", { hostId: session.hostId, status: "online" });
+        this.emit("connected", session.hostId, {
+          teamId: linked.teamId,
+          eventStream: linked.eventStream,
+          eventSeq: Number(linked.eventSeq),
+        });
+        if (linked.revived) this.emit("status", { hostId: session.hostId, status: "online" });
         return;
       }
-      case "heartbeat":
-        this.lastSeen.set(session.hostId, Date.now());
-        this.dirty.add(session.hostId);
+      case "heartbeat": {
+        const at = Date.now();
+        this.lastSeen.set(session.hostId, at);
+        // Stored often enough for the other processes (their sweep, their view of what is linked):
+        // a third of the offline threshold, not every beat, which at 5,000 hosts would be 5,000
+        // row updates a second.
+        if (at - (this.storedAt.get(session.hostId) ?? 0) >= this.opts.offlineAfterMs / 3) {
+          this.storedAt.set(session.hostId, at);
+          this.dirty.add(session.hostId);
+        }
         return;
+      }
       case "facts":
         await this.updateFacts(session.hostId, frame.facts);
         return;
@@ -681,14 +724,25 @@ export class AgentGateway extends EventEmitter<{
         this.sessions.get(hostId)?.ws.terminate();
       }
     }
+    // Links whose close could not clear them (the database was away then), unless linked here again.
+    const unlink = [...this.unlinkLater].filter((id) => !this.sessions.has(id));
+    this.unlinkLater.clear();
+    if (unlink.length) await this.unlink(unlink);
     // The stored statuses are one process's to change: the sweep's leader (each process writes its own hosts' beats).
     if (this.ctx.sweepLeads?.() === false) return;
     // A host this process holds a live, beating link to is online whatever the stored time says.
     const live = [...this.lastSeen].filter(([id, seen]) => seen >= cutoff && this.sessions.has(id)).map(([id]) => id);
+    // A host linked to another registered process is that process's to judge: it drops a link
+    // whose beats stopped (the loop above), and the host is swept once unlinked. A host whose
+    // process died stays linked to it until the registry forgets that process (15 s without a
+    // beat): the time its agent has to re-link elsewhere before it counts as offline and its
+    // tasks are moved (Swarm gives nodes a grace period after a manager change, too).
     const gone = await this.db.$queryRaw<Array<{ id: string }>>`
       update host set status = 'offline'
       where status = 'online' and ("lastSeenAt" is null or "lastSeenAt" < ${new Date(cutoff)})
         and not (id = any(${live}::text[]))
+        and not exists (
+          select 1 from control_plane_replica r where r.id = host."linkedReplicaId" and r.id <> ${this.ctx.replicaId ?? ""})
       returning id`;
     for (const { id } of gone) {
       this.log.info({ hostId: id }, "host offline: no heartbeat");

@@ -3,7 +3,7 @@ import pg from "pg";
 import { z } from "zod";
 import type { Db } from "@berth/db";
 import type { HostEvent } from "@berth/protocol";
-import type { AgentGateway, AgentStream, HostStatusEvent } from "./agent-gateway.ts";
+import type { AgentGateway, AgentStream, HostStatusEvent, LinkedHost } from "./agent-gateway.ts";
 import type { Logger } from "./logger.ts";
 import { enqueueWebhookEvent, type WebhookEvent } from "./webhooks.ts";
 
@@ -58,10 +58,9 @@ export interface FleetEventsOptions {
  */
 export class FleetEvents extends EventEmitter<{ event: [string, FleetEvent] }> {
   private readonly streams = new Map<string, AgentStream<"events">>();
-  private readonly following = new Map<string, object>();
   private listener: pg.Client | null = null;
   private stopped = false;
-  private readonly onConnected = (hostId: string) => this.follow(hostId);
+  private readonly onConnected = (hostId: string, host: LinkedHost) => this.follow(hostId, host);
   private readonly onStatus = (e: HostStatusEvent) =>
     void this.record(e.hostId, e.status === "online" ? "host.online" : "host.offline", {}).catch((err) =>
       this.log.error({ err }, "host event not recorded"),
@@ -90,7 +89,6 @@ export class FleetEvents extends EventEmitter<{ event: [string, FleetEvent] }> {
     this.gateway.off("status", this.onStatus);
     for (const s of this.streams.values()) s.close();
     this.streams.clear();
-    this.following.clear();
     void this.listener?.end().catch(() => undefined);
     this.listener = null;
   }
@@ -112,43 +110,42 @@ export class FleetEvents extends EventEmitter<{ event: [string, FleetEvent] }> {
     return rows.reverse().map((r) => ({ hostId: r.hostId, event: eventOfRow(r) }));
   }
 
-  private follow(hostId: string): void {
+  /** Follows a host's events from the last one kept (as the hello read it). */
+  private follow(hostId: string, kept: Pick<LinkedHost, "eventStream" | "eventSeq">): void {
     this.streams.get(hostId)?.close();
     this.streams.delete(hostId);
-    const token = {};
-    this.following.set(hostId, token);
-    void this.db.host
-      .findUnique({ where: { id: hostId }, select: { eventStream: true, eventSeq: true } })
-      .then((h) => {
-        if (this.following.get(hostId) !== token || !h) return;
-        // One batch at a time, in order; credit goes back once a batch is stored, so a slow
-        // database slows the agent's sending (its outbox keeps the rest), not our memory.
-        let chain: Promise<void> = Promise.resolve();
-        const stream = this.gateway.openStream(
-          hostId,
-          "events",
-          { after: Number(h.eventSeq), ...(h.eventStream ? { stream: h.eventStream } : {}) },
-          4,
-          {
-            data: (d) => {
-              chain = chain
-                .then(() => this.take(hostId, d))
-                .catch((err: unknown) => {
-                  // Not stored, so not acknowledged: the agent sends them again at the next link.
-                  this.log.error({ err, hostId }, "host events not stored; the host's next link resends them");
-                  stream.close();
-                })
-                .finally(() => stream.grant(1));
-            },
-            end: (err) => {
-              if (this.streams.get(hostId) === stream) this.streams.delete(hostId);
-              if (err && err.code !== "HOST_OFFLINE") this.log.warn({ hostId, err: err.message }, "host events stream ended");
-            },
+    // One batch at a time, in order; credit goes back once a batch is stored, so a slow database
+    // slows the agent's sending (its outbox keeps the rest), not our memory.
+    let chain: Promise<void> = Promise.resolve();
+    let stream: AgentStream<"events">;
+    try {
+      stream = this.gateway.openStream(
+        hostId,
+        "events",
+        { after: kept.eventSeq, ...(kept.eventStream ? { stream: kept.eventStream } : {}) },
+        4,
+        {
+          data: (d) => {
+            chain = chain
+              .then(() => this.take(hostId, d))
+              .catch((err: unknown) => {
+                // Not stored, so not acknowledged: the agent sends them again at the next link.
+                this.log.error({ err, hostId }, "host events not stored; the host's next link resends them");
+                stream.close();
+              })
+              .finally(() => stream.grant(1));
           },
-        );
-        this.streams.set(hostId, stream);
-      })
-      .catch((err: unknown) => this.log.warn({ hostId, err }, "could not follow host events"));
+          end: (err) => {
+            if (this.streams.get(hostId) === stream) this.streams.delete(hostId);
+            if (err && err.code !== "HOST_OFFLINE") this.log.warn({ hostId, err: err.message }, "host events stream ended");
+          },
+        },
+      );
+    } catch (err) {
+      this.log.warn({ hostId, err }, "could not follow host events");
+      return;
+    }
+    this.streams.set(hostId, stream);
   }
 
   /** One batch from a host: stored once, queued for webhooks, acknowledged, then told. */

@@ -282,14 +282,13 @@ export class OverlayStore extends EventEmitter<{ changed: [networkId: string]; r
   }
 
   /** Every overlay network of the host's team, with endpoints for those the host has one on. */
-  async statesForHost(hostId: string): Promise<OverlayNetworkState[]> {
-    const host = await this.db.host.findUnique({ where: { id: hostId }, select: { teamId: true } });
-    if (!host) return [];
-    const ids = await this.db.overlayNetwork.findMany({ where: { teamId: host.teamId }, select: { id: true } });
-    const onIt = new Set(
-      (await this.db.overlayEndpoint.findMany({ where: { hostId }, select: { networkId: true } })).map((e) => e.networkId),
-    );
-    const states = await Promise.all(ids.map((n) => this.state(n.id, onIt.has(n.id))));
+  async statesForHost(hostId: string, teamId: string): Promise<OverlayNetworkState[]> {
+    // One query when the team has no overlay network (most links, and every link of a big fleet's re-link).
+    const networks = await this.db.overlayNetwork.findMany({
+      where: { teamId },
+      select: { id: true, endpoints: { where: { hostId }, select: { id: true }, take: 1 } },
+    });
+    const states = await Promise.all(networks.map((n) => this.state(n.id, n.endpoints.length > 0)));
     return states.filter((x): x is OverlayNetworkState => x !== null);
   }
 

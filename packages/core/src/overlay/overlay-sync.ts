@@ -31,7 +31,7 @@ export class OverlaySync {
   start(): void {
     this.o.store.on("changed", (id) => void this.pushSoon(id));
     this.o.store.on("removed", (id, teamId) => void this.pushRemoval(id, teamId));
-    this.o.gateway.on("connected", (hostId: string) => void this.pushFull(hostId));
+    this.o.gateway.on("connected", (hostId, host) => void this.pushFull(hostId, host.teamId));
   }
 
   /**
@@ -93,9 +93,9 @@ export class OverlaySync {
     );
   }
 
-  private async pushFull(hostId: string): Promise<void> {
+  private async pushFull(hostId: string, teamId: string): Promise<void> {
     try {
-      const networks = await this.o.store.statesForHost(hostId);
+      const networks = await this.o.store.statesForHost(hostId, teamId);
       // A team without overlay networks costs its hosts' links nothing (an agent forgets networks at restart).
       if (networks.length === 0) return;
       await this.o.gateway.command(hostId, "overlay.sync", { full: true, networks });

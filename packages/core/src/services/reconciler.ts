@@ -194,8 +194,12 @@ export class Reconciler {
   }
 
   private async refreshKept(): Promise<void> {
-    const teams = (await this.o.db.host.findMany({ distinct: ["teamId"], select: { teamId: true } })).map((h) => h.teamId);
-    await Promise.all([this.active.refresh(teams), this.hosts.refresh(teams)]).catch((err) => this.fail(err, "refresh of kept state"));
+    try {
+      const teams = (await this.o.db.host.findMany({ distinct: ["teamId"], select: { teamId: true } })).map((h) => h.teamId);
+      await Promise.all([this.active.refresh(teams), this.hosts.refresh(teams)]);
+    } catch (err) {
+      this.fail(err, "refresh of kept state");
+    }
   }
 
   /** Hosts changed: what is kept of them is read again a second later (once, however many change meanwhile). */
