@@ -212,11 +212,6 @@ export class AgentStream<K extends StreamKind = StreamKind> implements StreamEnd
   }
 }
 
-/**
- * The control plane's end of the agent link: one WebSocket per host, authenticated with the
- * host's credential on upgrade. It tracks liveness from heartbeats, relays commands and keeps
- * host status in Postgres. Bad frames close only the connection that sent them.
- */
 /** What the hello's own statement read of a host that linked here: its listeners need no query of their own. */
 export interface LinkedHost {
   teamId: string;
@@ -225,6 +220,11 @@ export interface LinkedHost {
   eventSeq: number;
 }
 
+/**
+ * The control plane's end of the agent link: one WebSocket per host, authenticated with the
+ * host's credential on upgrade. It tracks liveness from heartbeats, relays commands and keeps
+ * host status in Postgres. Bad frames close only the connection that sent them.
+ */
 export class AgentGateway extends EventEmitter<{
   status: [HostStatusEvent];
   connected: [string, LinkedHost];
