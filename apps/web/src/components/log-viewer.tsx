@@ -2,7 +2,7 @@
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import type { LogStreamData } from "@berth/protocol";
-import { followStream, type FollowedStream } from "../client/streams";
+import { followStream, type FollowedStream, type FollowStatus } from "../client/streams";
 import { Button } from "./ui";
 
 /** Lines kept in the browser; beyond this the oldest go (the agent keeps the files). */
@@ -83,7 +83,7 @@ export function LogViewer({ source }: { source: LogSource }) {
   const [filter, setFilter] = useState("");
   const [paused, setPaused] = useState(false);
   const [timestamps, setTimestamps] = useState(true);
-  const [status, setStatus] = useState<"connecting" | "live" | "ended" | "reconnecting">("connecting");
+  const [status, setStatus] = useState<FollowStatus>("connecting");
   const [error, setError] = useState<string | null>(null);
   const stream = useRef<FollowedStream | null>(null);
   const scroller = useRef<HTMLElement>(null);
